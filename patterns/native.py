@@ -1,0 +1,37 @@
+"""Activations with a native ONNX op (after the composite families, see ``patterns``).
+
+Parameters are read from the node's attributes (defaults from the op schema).
+"""
+
+from rewriter.pattern import Param, Var, op
+from rewriter.rules import Rule
+
+x = Var("x")
+
+
+def _prelu(params: dict[str, float]) -> tuple[str, dict[str, float]]:
+    return "prelu", {"slope": params["slope"]}
+
+
+def _selu(params: dict[str, float]) -> tuple[str, dict[str, float]]:
+    return "selu", {}
+
+
+_prelu.function_name = "prelu"  # type: ignore[attr-defined]
+_selu.function_name = "selu"  # type: ignore[attr-defined]
+
+RULES = [
+    Rule("tanh", op.Tanh(x), "tanh", spelling="ONNX Tanh"),
+    Rule("sigmoid", op.Sigmoid(x), "sigmoid", spelling="ONNX Sigmoid (also SE/GLU/LSTM gates)"),
+    Rule("elu", op.Elu(x, alpha=Param("alpha")), "elu", spelling="ONNX Elu"),
+    # default SELU constants only: the catalogue's selu is the standard one
+    Rule("selu", op.Selu(x, alpha=1.6732632, gamma=1.0507010), _selu, spelling="ONNX Selu"),
+    Rule("celu", op.Celu(x, alpha=Param("alpha")), "celu", spelling="ONNX Celu"),
+    Rule("softsign", op.Softsign(x), "softsign", spelling="ONNX Softsign"),
+    Rule("softsign_decomposed", x / (1 + op.Abs(x)), "softsign", spelling="x/(1+|x|)"),
+    Rule("leaky_relu", op.LeakyRelu(x, alpha=Param("alpha")), "leaky_relu", spelling="ONNX LeakyRelu"),
+    Rule("prelu_scalar", op.PRelu(x, Param("slope")), _prelu, spelling="ONNX PRelu, scalar slope"),
+    Rule("relu", op.Relu(x), "relu", spelling="ONNX Relu"),
+    Rule("relu6", op.Clip(x, 0, 6), "relu6", spelling="Clip(x, 0, 6)"),
+    Rule("hardsigmoid", op.HardSigmoid(x, alpha=Param("alpha"), beta=Param("beta")), "hardsigmoid", spelling="ONNX HardSigmoid"),
+]

@@ -1,0 +1,611 @@
+"""The pattern language and the matcher.
+
+A pattern is written as the formula it matches, over an ``op`` builder::
+
+    x = Var("x")
+    gelu = x * 0.5 * (1 + op.Erf(x / SQRT2))        # every erf-GELU spelling at once
+    swish = x * op.Sigmoid(x * Param("beta"))       # captures beta
+    elu = op.Elu(x, alpha=Param("alpha"))           # attributes are matched too
+
+Canonical forms are taken when the pattern is built and when the graph is read, so one pattern
+covers the spellings exporters emit:
+
+* ``Mul`` and ``Add`` are associative-commutative: a chain of them is flattened into one n-ary
+  node whose operands match in any order (the matcher permutes; rules are never cloned).
+* ``Div(a, c)`` with a constant ``c`` is ``Mul(a, 1/c)``; ``Sub(a, c)`` is ``Add(a, -c)``;
+  ``Pow(a, 2|3)`` inside a product is ``a*a(*a)``; scalar constants of a chain are folded into one
+  (so ``Mul(x, 1.0)`` disappears) and compared with a relative tolerance (1e-4 by default).
+* Constants are seen through ``Constant`` nodes, initializers, ``Identity``/``Cast``/``CastLike`` and
+  ``Sqrt`` of constants (``rewriter.ir.Graph.const``); shapes ``[]`` and ``[1]`` are alike.
+
+Algorithm: backtracking over generators. Matching an n-ary node of k non-constant operands against
+a flattened chain of k leaves tries at most k! assignments (k <= 4 in the library), pruned by op
+type. A chain is flattened only through nodes whose output has exactly one consumer; when the full
+flattening has the wrong arity, the unflattened binary node is tried too. Worst case is
+exponential in pattern depth times k!, which for activation patterns (depth <= 6) is a few
+hundred steps per root node.
+
+A candidate is accepted only if no intermediate value of the match is read outside it or is a
+graph output. A failed match leaves a ``reason`` (the furthest the matcher got, and what broke
+it), which ``rewrite explain`` prints.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import onnx
+
+from rewriter.ir import Graph
+
+__all__ = ["Pattern", "Var", "Const", "Param", "Op", "Alt", "op", "Match", "Matcher", "SQRT2"]
+
+SQRT2 = math.sqrt(2.0)
+_AC = {"Mul": "Div", "Add": "Sub"}  # n-ary op -> its inverse that folds into it with a constant
+
+
+class Pattern:
+    """Base of pattern nodes; arithmetic operators build ``Op`` nodes."""
+
+    def __add__(self, o: Any) -> Pattern:
+        return _op("Add", self, o)
+
+    def __radd__(self, o: Any) -> Pattern:
+        return _op("Add", o, self)
+
+    def __sub__(self, o: Any) -> Pattern:
+        return _op("Sub", self, o)
+
+    def __rsub__(self, o: Any) -> Pattern:
+        return _op("Sub", o, self)
+
+    def __mul__(self, o: Any) -> Pattern:
+        return _op("Mul", self, o)
+
+    def __rmul__(self, o: Any) -> Pattern:
+        return _op("Mul", o, self)
+
+    def __truediv__(self, o: Any) -> Pattern:
+        return _op("Div", self, o)
+
+    def __rtruediv__(self, o: Any) -> Pattern:
+        return _op("Div", o, self)
+
+    def __pow__(self, o: Any) -> Pattern:
+        return _op("Pow", self, o)
+
+    def __neg__(self) -> Pattern:
+        return _op("Neg", self)
+
+    # rules and dict keys use identity
+    __hash__ = object.__hash__
+
+
+@dataclass(eq=False)
+class Var(Pattern):
+    """A variable: binds a run-time value (never a constant); the same name binds the same value."""
+
+    name: str
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+@dataclass(eq=False)
+class Const(Pattern):
+    """A scalar constant matched with tolerance (``rtol`` None means the matcher's default)."""
+
+    value: float
+    rtol: float | None = None
+
+    def __repr__(self) -> str:
+        return f"{self.value:g}"
+
+
+@dataclass(eq=False)
+class Param(Pattern):
+    """Any scalar constant (or attribute value), captured under ``name`` into the match's params."""
+
+    name: str
+
+    def __repr__(self) -> str:
+        return f"${self.name}"
+
+
+@dataclass(eq=False)
+class Op(Pattern):
+    """An op node. ``attrs`` values are literals, ``Param``s or predicates ``value -> bool``."""
+
+    op_type: str
+    inputs: tuple[Pattern, ...]
+    attrs: dict[str, Any] = field(default_factory=dict)
+    domain: str = ""
+
+    @property
+    def commutative(self) -> bool:
+        return self.op_type in _AC
+
+    def __repr__(self) -> str:
+        if self.op_type == "Mul":
+            return "(" + " * ".join(map(repr, self.inputs)) + ")"
+        if self.op_type == "Add":
+            return "(" + " + ".join(map(repr, self.inputs)) + ")"
+        args = [repr(i) for i in self.inputs] + [f"{k}={v!r}" for k, v in self.attrs.items()]
+        return f"{self.op_type}({', '.join(args)})"
+
+
+@dataclass(eq=False)
+class Alt(Pattern):
+    """Alternatives: the first that matches wins."""
+
+    options: tuple[Pattern, ...]
+
+    def __repr__(self) -> str:
+        return " | ".join(map(repr, self.options))
+
+
+def _lift(v: Any) -> Pattern:
+    if isinstance(v, Pattern):
+        return v
+    if isinstance(v, (int, float, np.floating, np.integer)):
+        return Const(float(v))
+    raise TypeError(f"cannot use {v!r} in a pattern")
+
+
+def _op(op_type: str, *args: Any) -> Pattern:
+    ins = [_lift(a) for a in args]
+    if op_type == "Div" and isinstance(ins[1], Const):
+        return _op("Mul", ins[0], Const(1.0 / ins[1].value, ins[1].rtol))
+    if op_type == "Sub" and isinstance(ins[1], Const):
+        return _op("Add", ins[0], Const(-ins[1].value, ins[1].rtol))
+    if op_type == "Pow" and isinstance(ins[1], Const) and ins[1].value in (2.0, 3.0):
+        return _op("Mul", *([ins[0]] * int(ins[1].value)))
+    if op_type in _AC:
+        return _nary(op_type, ins)
+    return Op(op_type, tuple(ins))
+
+
+def _nary(op_type: str, ins: list[Pattern]) -> Pattern:
+    flat: list[Pattern] = []
+    for p in ins:
+        if isinstance(p, Op) and p.op_type == op_type:
+            flat.extend(p.inputs)
+        else:
+            flat.append(p)
+    consts = [p for p in flat if isinstance(p, Const)]
+    rest = [p for p in flat if not isinstance(p, Const)]
+    if consts:
+        value = math.prod(c.value for c in consts) if op_type == "Mul" else sum(c.value for c in consts)
+        rtol = min((c.rtol for c in consts if c.rtol is not None), default=None)
+        if value != (1.0 if op_type == "Mul" else 0.0):
+            rest.append(Const(value, rtol))
+    if len(rest) == 1:
+        return rest[0]
+    return Op(op_type, tuple(rest))
+
+
+class _OpBuilder:
+    """``op.Erf(x)``, ``op.Gelu(x, approximate="tanh")``, ``op.Custom(x, _domain="com.acme")``."""
+
+    def __getattr__(self, op_type: str) -> Callable[..., Pattern]:
+        if op_type.startswith("_"):
+            raise AttributeError(op_type)
+
+        def build(*inputs: Any, _domain: str = "", **attrs: Any) -> Pattern:
+            if op_type in ("Mul", "Add", "Div", "Sub", "Pow") and len(inputs) == 2 and not attrs and not _domain:
+                return _op(op_type, *inputs)  # canonicalize like the operators do
+            return Op(op_type, tuple(_lift(i) for i in inputs), dict(attrs), _domain)
+
+        return build
+
+
+op = _OpBuilder()
+
+
+def root_ops(p: Pattern) -> set[str]:
+    """Graph op types a match of ``p`` can be rooted at (for indexing rules)."""
+    if isinstance(p, Alt):
+        return set().union(*(root_ops(o) for o in p.options))
+    if isinstance(p, Op):
+        return {p.op_type, _AC[p.op_type]} if p.commutative else {p.op_type}
+    return set()
+
+
+# -- matching -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _State:
+    bind: dict[str, str]
+    params: dict[str, float]
+    nodes: frozenset[int]
+
+    def with_bind(self, k: str, v: str) -> _State:
+        return _State({**self.bind, k: v}, self.params, self.nodes)
+
+    def with_param(self, k: str, v: float) -> _State:
+        return _State(self.bind, {**self.params, k: v}, self.nodes)
+
+    def with_nodes(self, ns: Any) -> _State:
+        return _State(self.bind, self.params, self.nodes | frozenset(ns))
+
+
+@dataclass(frozen=True)
+class Match:
+    """One occurrence of a pattern: the matched node indices, variable bindings and params."""
+
+    root: int
+    nodes: tuple[int, ...]
+    bindings: dict[str, str]
+    params: dict[str, float]
+
+
+@dataclass
+class _Flat:
+    leaves: list[str]
+    const: float
+    nodes: list[int]
+
+
+class Matcher:
+    """Matches patterns against one ``Graph``.
+
+    Args:
+        graph: the graph view.
+        rtol: default relative tolerance for constants.
+        opset: the default-domain opset, for attribute defaults.
+    """
+
+    def __init__(self, graph: Graph, rtol: float = 1e-4, opset: int = 17) -> None:
+        self.g = graph
+        self.rtol = rtol
+        self.opset = opset
+        self.reason = ""
+        self._progress = -1
+        self._flat_cache: dict[tuple[int, str, bool], _Flat | None] = {}
+
+    def reset_cache(self) -> None:
+        self._flat_cache.clear()
+
+    # public
+    def match(self, pattern: Pattern, root: int) -> Match | None:
+        """The first acceptable match of ``pattern`` rooted at node ``root``, or None.
+
+        On failure ``self.reason`` says what broke the furthest attempt.
+        """
+        self.reason = "no node matched the pattern's root"
+        self._progress = -1
+        node = self.g.nodes[root]
+        if node is None or not node.output:
+            return None
+        for st in self._match(pattern, node.output[0], _State({}, {}, frozenset()), root=True):
+            why = self._accept(st, root)
+            if why is None:
+                return Match(root, tuple(sorted(st.nodes)), st.bind, st.params)
+            self._fail(len(st.nodes) + 100, why)
+        return None
+
+    def _fail(self, progress: int, why: str) -> None:
+        if progress >= self._progress:
+            self._progress = progress
+            self.reason = why
+
+    def _accept(self, st: _State, root: int) -> str | None:
+        g = self.g
+        for i in st.nodes:
+            if i == root:
+                continue
+            n = g.node(i)
+            for o in n.output:
+                if g.is_output(o):
+                    return f"intermediate {o!r} of node {n.name or n.op_type!r} is a graph output"
+                for c in g.consumers.get(o, ()):
+                    if c not in st.nodes and g.nodes[c] is not None:
+                        user = g.node(c)
+                        return (
+                            f"intermediate {o!r} of node {n.name or n.op_type!r} is also used by "
+                            f"{user.name or user.op_type!r} outside the match"
+                        )
+        for var, v in st.bind.items():
+            if g.producer.get(v) in st.nodes:
+                return f"variable {var} bound to {v!r}, which the match itself computes"
+        return None
+
+    # dispatch
+    def _match(self, p: Pattern, v: str, st: _State, root: bool = False) -> Iterator[_State]:
+        if isinstance(p, Var):
+            yield from self._var(p, v, st)
+        elif isinstance(p, Const):
+            c = self._scalar(v)
+            if c is None:
+                self._fail(len(st.nodes), f"{v!r} is not a scalar constant (pattern wants {p!r})")
+            elif self._close(c, p.value, p.rtol):
+                yield st
+            else:
+                self._fail(len(st.nodes), f"constant {v!r} = {c:g}, pattern wants {p.value:g}")
+        elif isinstance(p, Param):
+            c = self._scalar(v)
+            if c is None:
+                self._fail(len(st.nodes), f"{v!r} is not a scalar constant (pattern wants {p!r})")
+            else:
+                yield from self._param(p.name, c, st)
+        elif isinstance(p, Alt):
+            for o in p.options:
+                yield from self._match(o, v, st, root)
+        elif isinstance(p, Op):
+            if p.commutative:
+                yield from self._nary(p, v, st, root)
+            else:
+                yield from self._node(p, v, st, root)
+        else:  # pragma: no cover - closed set
+            raise TypeError(p)
+
+    def _param(self, name: str, c: float, st: _State) -> Iterator[_State]:
+        if name in st.params:
+            if self._close(c, st.params[name], None):
+                yield st
+            else:
+                self._fail(len(st.nodes), f"${name} = {c:g} here but {st.params[name]:g} elsewhere")
+        else:
+            yield st.with_param(name, c)
+
+    def _var(self, p: Var, v: str, st: _State) -> Iterator[_State]:
+        if self.g.const(v) is not None:
+            self._fail(len(st.nodes), f"{p.name} would bind the constant {v!r}")
+            return
+        through = self._look_through(v)
+        for value, extra in (through, (v, ())) if through[0] != v else ((v, ()),):
+            bound = st.bind.get(p.name)
+            if bound is None:
+                yield st.with_bind(p.name, value).with_nodes(extra)
+            elif bound == value:
+                yield st.with_nodes(extra)
+            else:
+                self._fail(len(st.nodes), f"{p.name} is {bound!r} in one place and {value!r} in another")
+
+    def _look_through(self, v: str) -> tuple[str, tuple[int, ...]]:
+        """Follow Identity, Mul by 1 and Add of 0 (single-use) down to the real value."""
+        g = self.g
+        nodes: list[int] = []
+        while True:
+            i = g.producer.get(v)
+            n = g.nodes[i] if i is not None else None
+            if n is None or n.domain not in ("", "ai.onnx"):
+                break
+            if n.op_type == "Identity":
+                v = n.input[0]
+            elif n.op_type in ("Mul", "Add", "Div", "Sub") and len(n.input) == 2:
+                unit = 1.0 if n.op_type in ("Mul", "Div") else 0.0
+                a, b = n.input
+                cb = self._scalar(b)
+                ca = self._scalar(a) if n.op_type in ("Mul", "Add") else None
+                if cb is not None and cb == unit and self.g.const(a) is None:
+                    v = a
+                elif ca is not None and ca == unit and self.g.const(b) is None:
+                    v = b
+                else:
+                    break
+            else:
+                break
+            assert i is not None
+            nodes.append(i)
+        return v, tuple(nodes)
+
+    def _attrs_ok(self, p: Op, n: onnx.NodeProto, st: _State) -> Iterator[_State]:
+        states = [st]
+        for k, want in p.attrs.items():
+            have = _attr_value(n, k, self.opset)
+            nxt = []
+            for s in states:
+                if isinstance(want, Param):
+                    if isinstance(have, (int, float)):
+                        nxt.extend(self._param(want.name, float(have), s))
+                    else:
+                        self._fail(len(s.nodes), f"{n.op_type} has no numeric attribute {k}")
+                elif callable(want):
+                    if want(have):
+                        nxt.append(s)
+                    else:
+                        self._fail(len(s.nodes), f"{n.op_type}.{k} = {have!r} fails its predicate")
+                elif isinstance(want, float) and isinstance(have, (int, float)):
+                    if self._close(float(have), want, None):
+                        nxt.append(s)
+                    else:
+                        self._fail(len(s.nodes), f"{n.op_type}.{k} = {have!r}, pattern wants {want!r}")
+                elif have == want:
+                    nxt.append(s)
+                else:
+                    self._fail(len(s.nodes), f"{n.op_type}.{k} = {have!r}, pattern wants {want!r}")
+            states = nxt
+        yield from states
+
+    def _node(self, p: Op, v: str, st: _State, root: bool) -> Iterator[_State]:
+        g = self.g
+        through: tuple[int, ...] = ()
+        if not root:
+            v, through = self._look_through(v)
+        i = g.producer.get(v)
+        n = g.nodes[i] if i is not None else None
+        if n is None:
+            self._fail(len(st.nodes), f"{v!r} is not computed by a node (pattern wants {p.op_type})")
+            return
+        if n.op_type != p.op_type or n.domain not in (p.domain, "ai.onnx" if p.domain == "" else p.domain):
+            self._fail(len(st.nodes), f"node {n.name or i!r} is {n.op_type}, pattern wants {p.op_type}")
+            return
+        real = [x for x in n.input]
+        while real and not real[-1]:
+            real.pop()
+        if len(real) != len(p.inputs):
+            self._fail(len(st.nodes), f"node {n.name!r} has {len(real)} inputs, pattern wants {len(p.inputs)}")
+            return
+        assert i is not None
+        st = st.with_nodes(through + (i,))
+        for s in self._attrs_ok(p, n, st):
+            yield from self._seq(list(p.inputs), real, s)
+
+    def _seq(self, ps: list[Pattern], vs: list[str], st: _State) -> Iterator[_State]:
+        if not ps:
+            yield st
+            return
+        for s in self._match(ps[0], vs[0], st):
+            yield from self._seq(ps[1:], vs[1:], s)
+
+    # n-ary Mul / Add
+    def _nary(self, p: Op, v: str, st: _State, root: bool) -> Iterator[_State]:
+        g = self.g
+        through: tuple[int, ...] = ()
+        if not root:
+            v, through = self._look_through(v)
+            st = st.with_nodes(through)
+        i = g.producer.get(v)
+        n = g.nodes[i] if i is not None else None
+        if n is None or n.op_type not in (p.op_type, _AC[p.op_type]):
+            self._fail(len(st.nodes), f"{v!r} is not computed by {p.op_type} (pattern {p!r})")
+            return
+        assert i is not None
+        for deep in (True, False):
+            flat = self._flatten(i, p.op_type, deep, root)
+            if flat is None:
+                continue
+            yield from self._assign(p, flat, st)
+            if flat.nodes == [i]:
+                break  # the shallow flattening is the same
+
+    def _assign(self, p: Op, flat: _Flat, st: _State) -> Iterator[_State]:
+        unit = 1.0 if p.op_type == "Mul" else 0.0
+        consts = [q for q in p.inputs if isinstance(q, Const)]
+        params = [q for q in p.inputs if isinstance(q, Param)]
+        others = [q for q in p.inputs if not isinstance(q, (Const, Param))]
+        want = consts[0].value if consts else unit
+        st = st.with_nodes(flat.nodes)
+        if len(flat.leaves) != len(others):
+            self._fail(
+                len(st.nodes),
+                f"{p.op_type} chain has {len(flat.leaves)} non-constant operands, pattern {p!r} "
+                f"wants {len(others)}",
+            )
+            return
+        if params:
+            if p.op_type == "Mul":
+                value = flat.const / want if want else math.nan
+            else:
+                value = flat.const - want
+            states: list[_State] = list(self._param(params[0].name, value, st))
+        elif self._close(flat.const, want, consts[0].rtol if consts else None):
+            states = [st]
+        else:
+            self._fail(
+                len(st.nodes), f"{p.op_type} chain constant is {flat.const:g}, pattern wants {want:g}"
+            )
+            return
+        # ops first: they constrain; variables bind whatever is left
+        order = sorted(others, key=lambda q: 0 if isinstance(q, Op) else 1)
+        for s in states:
+            yield from self._perm(order, list(flat.leaves), s)
+
+    def _perm(self, ps: list[Pattern], leaves: list[str], st: _State) -> Iterator[_State]:
+        if not ps:
+            yield st
+            return
+        head, rest = ps[0], ps[1:]
+        tried: set[str] = set()
+        for k, leaf in enumerate(leaves):
+            if leaf in tried:
+                continue
+            tried.add(leaf)
+            for s in self._match(head, leaf, st):
+                yield from self._perm(rest, leaves[:k] + leaves[k + 1 :], s)
+
+    def _flatten(self, i: int, op_type: str, deep: bool, root: bool) -> _Flat | None:
+        key = (i, op_type, deep)
+        if key in self._flat_cache:
+            return self._flat_cache[key]
+        g = self.g
+        inv = _AC[op_type]
+        leaves: list[str] = []
+        nodes: list[int] = []
+        acc = [1.0 if op_type == "Mul" else 0.0]
+
+        def fold(c: float, inverse: bool) -> None:
+            if op_type == "Mul":
+                acc[0] = acc[0] / c if inverse else acc[0] * c
+            else:
+                acc[0] = acc[0] - c if inverse else acc[0] + c
+
+        def walk(j: int) -> bool:
+            n = g.node(j)
+            if len(n.input) != 2:
+                return False
+            nodes.append(j)
+            a, b = n.input
+            if n.op_type == inv:
+                cb = self._scalar(b)
+                if cb is None or (op_type == "Mul" and cb == 0):
+                    return False
+                fold(cb, True)
+                operands = [a]
+            else:
+                operands = [a, b]
+            for x in operands:
+                c = self._scalar(x)
+                if c is not None:
+                    fold(c, False)
+                    continue
+                k = g.producer.get(x)
+                m = g.nodes[k] if k is not None else None
+                single = m is not None and g.uses(x) == 1 and not g.is_output(x)
+                if deep and single and m is not None and m.op_type in (op_type, inv) and m.domain in ("", "ai.onnx"):
+                    assert k is not None
+                    if not walk(k):
+                        return False
+                elif deep and single and op_type == "Mul" and m is not None and m.op_type == "Pow":
+                    e = self._scalar(m.input[1]) if len(m.input) == 2 else None
+                    if e in (2.0, 3.0):
+                        assert k is not None
+                        nodes.append(k)
+                        leaves.extend([m.input[0]] * int(e))  # type: ignore[arg-type]
+                    else:
+                        leaves.append(x)
+                else:
+                    leaves.append(x)
+            return True
+
+        result = _Flat(leaves, acc[0], nodes) if walk(i) else None
+        self._flat_cache[key] = result
+        return result
+
+    # constants
+    def _scalar(self, v: str) -> float | None:
+        c = self.g.const(v)
+        if c is None or c.size != 1 or not np.issubdtype(c.dtype, np.number):
+            return None
+        return float(c.reshape(()))
+
+    def _close(self, a: float, b: float, rtol: float | None) -> bool:
+        r = self.rtol if rtol is None else rtol
+        return abs(a - b) <= r * max(abs(a), abs(b)) + 1e-12
+
+
+def _attr_value(n: onnx.NodeProto, name: str, opset: int) -> Any:
+    for a in n.attribute:
+        if a.name == name:
+            return onnx.helper.get_attribute_value(a) if a.type != onnx.AttributeProto.STRING else a.s.decode()
+    return _attr_default(n.op_type, n.domain, name, opset)
+
+
+@lru_cache(maxsize=None)
+def _attr_default(op_type: str, domain: str, name: str, opset: int) -> Any:
+    try:
+        schema = onnx.defs.get_schema(op_type, opset, domain)
+    except Exception:
+        return None
+    attr = schema.attributes.get(name)
+    if attr is None or not attr.default_value.name:
+        return None
+    d = attr.default_value
+    if d.type == onnx.AttributeProto.STRING:
+        return d.s.decode()
+    return onnx.helper.get_attribute_value(d)
