@@ -23,7 +23,7 @@ from typing import Any
 
 import onnx
 
-from rewriter.ir import Graph, ValueInfo, infer_value_info, subgraph_attrs
+from rewriter.ir import Graph, ValueInfoTable, infer_value_info, subgraph_attrs
 from rewriter.pattern import Match, Matcher
 from rewriter.rules import Rule
 
@@ -114,7 +114,7 @@ class _Walk:
         self.opts = opts
         self.stats = stats
         self.opset = _opset(model)
-        self.value_info: dict[str, ValueInfo] = infer_value_info(model)
+        self.value_info: ValueInfoTable = infer_value_info(model)
         self.graphs: list[Graph] = []
 
     def scan(self, g: Graph, key: tuple[int, ...]) -> list[_Found]:

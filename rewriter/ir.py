@@ -87,7 +87,7 @@ class Graph:
         proto: onnx.GraphProto,
         parent: Graph | None = None,
         path: str = "",
-        value_info: dict[str, ValueInfo] | None = None,
+        value_info: ValueInfoTable | None = None,
     ) -> None:
         self.proto = proto
         self.parent = parent
@@ -110,7 +110,7 @@ class Graph:
         self.graph_inputs = {i.name for i in proto.input}
         self.graph_outputs = {o.name for o in proto.output}
         self.initializers = {t.name: t for t in proto.initializer}
-        self.value_info: dict[str, ValueInfo] = value_info if value_info is not None else {}
+        self.value_info = value_info if value_info is not None else ValueInfoTable({})
         self._inserts: dict[int, list[onnx.NodeProto]] = {}
         self._new_inits: dict[str, onnx.TensorProto] = {}
         self._const: dict[str, np.ndarray | None] = {}
@@ -360,34 +360,55 @@ def _all_initializers(g: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
             yield from _all_initializers(sub)
 
 
-def infer_value_info(m: onnx.ModelProto) -> dict[str, ValueInfo]:
+class ValueInfoTable:
+    """Lazy name -> ValueInfo over a shape-inferred model (converted on first query)."""
+
+    def __init__(self, protos: dict[str, onnx.ValueInfoProto | onnx.TensorProto]) -> None:
+        self._protos = protos
+        self._done: dict[str, ValueInfo] = {}
+
+    def get(self, name: str) -> ValueInfo | None:
+        vi = self._done.get(name)
+        if vi is not None:
+            return vi
+        p = self._protos.get(name)
+        if p is None:
+            return None
+        if isinstance(p, onnx.TensorProto):
+            vi = ValueInfo(p.data_type, tuple(p.dims))
+        else:
+            t = p.type.tensor_type
+            shape = None
+            if t.HasField("shape"):
+                shape = tuple(
+                    d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in t.shape.dim
+                )
+            vi = ValueInfo(t.elem_type, shape)
+        self._done[name] = vi
+        return vi
+
+
+def infer_value_info(m: onnx.ModelProto) -> ValueInfoTable:
     """Element type and shape for every value shape inference can tell (all graphs)."""
     try:
         inferred = onnx.shape_inference.infer_shapes(m, check_type=False, strict_mode=False)
     except Exception:
         inferred = m
-    out: dict[str, ValueInfo] = {}
-
-    def add(vi: onnx.ValueInfoProto) -> None:
-        t = vi.type.tensor_type
-        shape = None
-        if t.HasField("shape"):
-            shape = tuple(
-                d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in t.shape.dim
-            )
-        out[vi.name] = ValueInfo(t.elem_type, shape)
+    protos: dict[str, onnx.ValueInfoProto | onnx.TensorProto] = {}
 
     def walk(g: onnx.GraphProto) -> None:
-        for vi in list(g.input) + list(g.output) + list(g.value_info):
-            add(vi)
         for t in g.initializer:
-            out.setdefault(t.name, ValueInfo(t.data_type, tuple(t.dims)))
+            protos[t.name] = t
+        for seq in (g.value_info, g.output, g.input):
+            for vi in seq:
+                protos[vi.name] = vi
         for n in g.node:
-            for _, sub in subgraph_attrs(n):
-                walk(sub)
+            if n.attribute:
+                for _, sub in subgraph_attrs(n):
+                    walk(sub)
 
     walk(inferred.graph)
-    return out
+    return ValueInfoTable(protos)
 
 
 def check_output_path(inp: str | None, out: str) -> None:

@@ -248,6 +248,7 @@ class _Flat:
     leaves: list[str]
     const: float
     nodes: list[int]
+    eps: float = 0.0
 
 
 class Matcher:
@@ -266,9 +267,13 @@ class Matcher:
         self.reason = ""
         self._progress = -1
         self._flat_cache: dict[tuple[int, str, bool], _Flat | None] = {}
+        self._scalars: dict[str, float | None] = {}
+        self._eps: dict[str, float] = {}
+        self._through: dict[str, tuple[str, tuple[int, ...]]] = {}
 
     def reset_cache(self) -> None:
         self._flat_cache.clear()
+        self._through.clear()
 
     # public
     def match(self, pattern: Pattern, root: int) -> Match | None:
@@ -322,7 +327,7 @@ class Matcher:
             c = self._scalar(v)
             if c is None:
                 self._fail(len(st.nodes), f"{v!r} is not a scalar constant (pattern wants {p!r})")
-            elif self._close(c, p.value, p.rtol):
+            elif self._close(c, p.value, p.rtol, self._eps.get(v, 0.0)):
                 yield st
             else:
                 self._fail(len(st.nodes), f"constant {v!r} = {c:g}, pattern wants {p.value:g}")
@@ -367,7 +372,13 @@ class Matcher:
                 self._fail(len(st.nodes), f"{p.name} is {bound!r} in one place and {value!r} in another")
 
     def _look_through(self, v: str) -> tuple[str, tuple[int, ...]]:
-        """Follow Identity, Mul by 1 and Add of 0 (single-use) down to the real value."""
+        """Follow Identity, Mul by 1 and Add of 0 down to the real value (cached)."""
+        hit = self._through.get(v)
+        if hit is None:
+            hit = self._through[v] = self._look_through_uncached(v)
+        return hit
+
+    def _look_through_uncached(self, v: str) -> tuple[str, tuple[int, ...]]:
         g = self.g
         nodes: list[int] = []
         while True:
@@ -494,7 +505,7 @@ class Matcher:
             else:
                 value = flat.const - want
             states: list[_State] = list(self._param(params[0].name, value, st))
-        elif self._close(flat.const, want, consts[0].rtol if consts else None):
+        elif self._close(flat.const, want, consts[0].rtol if consts else None, flat.eps):
             states = [st]
         else:
             self._fail(
@@ -511,11 +522,21 @@ class Matcher:
             yield st
             return
         head, rest = ps[0], ps[1:]
+        want = None
+        if isinstance(head, Op):
+            want = (head.op_type, _AC[head.op_type]) if head.commutative else (head.op_type,)
         tried: set[str] = set()
+        g = self.g
         for k, leaf in enumerate(leaves):
             if leaf in tried:
                 continue
             tried.add(leaf)
+            if want is not None:  # cheap rejection before building generators
+                j = g.producer.get(self._look_through(leaf)[0])
+                n = g.nodes[j] if j is not None else None
+                if n is None or n.op_type not in want:
+                    self._fail(len(st.nodes), f"{leaf!r} is not computed by {head.op_type}")
+                    continue
             for s in self._match(head, leaf, st):
                 yield from self._perm(rest, leaves[:k] + leaves[k + 1 :], s)
 
@@ -528,8 +549,10 @@ class Matcher:
         leaves: list[str] = []
         nodes: list[int] = []
         acc = [1.0 if op_type == "Mul" else 0.0]
+        eps = [0.0]
 
-        def fold(c: float, inverse: bool) -> None:
+        def fold(c: float, inverse: bool, v: str) -> None:
+            eps[0] += self._eps.get(v, 0.0)
             if op_type == "Mul":
                 acc[0] = acc[0] / c if inverse else acc[0] * c
             else:
@@ -545,18 +568,19 @@ class Matcher:
                 cb = self._scalar(b)
                 if cb is None or (op_type == "Mul" and cb == 0):
                     return False
-                fold(cb, True)
+                fold(cb, True, b)
                 operands = [a]
             else:
                 operands = [a, b]
             for x in operands:
                 c = self._scalar(x)
                 if c is not None:
-                    fold(c, False)
+                    fold(c, False, x)
                     continue
                 k = g.producer.get(x)
                 m = g.nodes[k] if k is not None else None
-                single = m is not None and g.uses(x) == 1 and not g.is_output(x)
+                cs = g.consumers.get(x)
+                single = m is not None and cs is not None and len(cs) == 1 and x not in g.graph_outputs
                 if deep and single and m is not None and m.op_type in (op_type, inv) and m.domain in ("", "ai.onnx"):
                     assert k is not None
                     if not walk(k):
@@ -573,19 +597,25 @@ class Matcher:
                     leaves.append(x)
             return True
 
-        result = _Flat(leaves, acc[0], nodes) if walk(i) else None
+        result = _Flat(leaves, acc[0], nodes, eps[0]) if walk(i) else None
         self._flat_cache[key] = result
         return result
 
     # constants
     def _scalar(self, v: str) -> float | None:
+        try:
+            return self._scalars[v]
+        except KeyError:
+            pass
         c = self.g.const(v)
-        if c is None or c.size != 1 or not np.issubdtype(c.dtype, np.number):
-            return None
-        return float(c.reshape(()))
+        out = None if c is None or c.size != 1 or c.dtype.kind not in "fiu" else float(c.reshape(()))
+        self._scalars[v] = out
+        if out is not None and c is not None and c.dtype.kind == "f":
+            self._eps[v] = float(np.finfo(c.dtype).eps)  # fp16 constants are only ~1e-3 exact
+        return out
 
-    def _close(self, a: float, b: float, rtol: float | None) -> bool:
-        r = self.rtol if rtol is None else rtol
+    def _close(self, a: float, b: float, rtol: float | None, eps: float = 0.0) -> bool:
+        r = max(self.rtol if rtol is None else rtol, 2 * eps)
         return abs(a - b) <= r * max(abs(a), abs(b)) + 1e-12
 
 
