@@ -1,0 +1,282 @@
+"""Fine-tuning after replacement: distil the rewritten network (student) from the original.
+
+A rewrite changes a network's function slightly (a (5,4) rational) or more (ReLU for GELU).
+:func:`finetune` trains the student to reproduce the teacher's outputs on the user's inputs:
+output MSE, or KL divergence between softmax distributions of logits, plus cross-entropy on
+labels when labels are available. Training only the PAU coefficients (``train="coefficients"``)
+is cheap and keeps every other weight; ``train="all"`` recovers more when the replacement is a
+coarse one. A held-out part of ``data`` drives early stopping, and the best weights are
+restored at the end.
+
+Example:
+    >>> gm, sites = rewrite_module(model, "pau_all", example_inputs=(x,))
+    >>> history = finetune(gm, model, [x1, x2, x3], epochs=5)
+    >>> history[-1]["val_loss"] <= history[0]["val_loss"]
+    True
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["finetune", "pau_parameters"]
+
+Batch = tuple[tuple[torch.Tensor, ...], torch.Tensor | None]
+
+
+def pau_parameters(module: nn.Module) -> list[nn.Parameter]:
+    """The learnable parameters of every ``rewriter.rational.PAU`` inside ``module``."""
+    from rewriter.rational import PAU
+
+    params: list[nn.Parameter] = []
+    seen: set[int] = set()
+    for m in module.modules():
+        if isinstance(m, PAU):
+            for p in m.parameters():
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    params.append(p)
+    return params
+
+
+def _normalise(item: Any, has_labels: bool) -> Batch:
+    """One element of ``data`` -> ``(inputs, labels or None)`` (see :func:`finetune`)."""
+    if isinstance(item, torch.Tensor):
+        return (item,), None
+    if isinstance(item, dict):
+        raise TypeError("finetune: dict batches are not supported; pass tensors or tuples")
+    item = tuple(item)
+    if has_labels:
+        if len(item) != 2:
+            raise ValueError(
+                "finetune(labels=True): each batch must be a pair (inputs, labels); "
+                f"got a sequence of {len(item)}"
+            )
+        inputs, labels = item
+        inputs = (inputs,) if isinstance(inputs, torch.Tensor) else tuple(inputs)
+        return inputs, labels
+    return tuple(item), None
+
+
+def _looks_labelled(item: Any) -> bool:
+    """``(inputs, labels)`` with labels a 1-D integer tensor (see ``finetune(labels=None)``)."""
+    if isinstance(item, torch.Tensor) or not isinstance(item, (tuple, list)) or len(item) != 2:
+        return False
+    y = item[1]
+    return isinstance(y, torch.Tensor) and y.dim() == 1 and not y.is_floating_point()
+
+
+def _outputs(model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    out = model(*inputs)
+    if isinstance(out, (tuple, list)):
+        out = out[0]
+    if isinstance(out, dict):
+        out = next(iter(out.values()))
+    return out
+
+
+def _progress(iterable: Sequence[Batch], desc: str, enabled: bool) -> Iterable[Batch]:
+    if not enabled:
+        return iterable
+    try:
+        from tqdm.auto import tqdm
+
+        return tqdm(iterable, desc=desc, leave=False)
+    except ImportError:
+        return _SimpleProgress(iterable, desc)
+
+
+class _SimpleProgress:
+    """A one-line progress counter on stderr, for when tqdm is not installed."""
+
+    def __init__(self, items: Sequence[Batch], desc: str) -> None:
+        self.items, self.desc = items, desc
+
+    def __iter__(self) -> Iterator[Batch]:
+        n = len(self.items)
+        for i, item in enumerate(self.items):
+            sys.stderr.write(f"\r{self.desc}: {i + 1}/{n}")
+            sys.stderr.flush()
+            yield item
+        sys.stderr.write("\n")
+
+
+def _distillation_loss(
+    student_out: torch.Tensor,
+    teacher_out: torch.Tensor,
+    labels: torch.Tensor | None,
+    loss: str,
+    temperature: float,
+) -> torch.Tensor:
+    if loss == "mse":
+        value = F.mse_loss(student_out, teacher_out)
+    else:  # kl on logits, last dimension is the class dimension
+        t = temperature
+        value = F.kl_div(
+            F.log_softmax(student_out / t, dim=-1),
+            F.log_softmax(teacher_out / t, dim=-1),
+            reduction="batchmean",
+            log_target=True,
+        ) * (t * t)
+    if labels is not None:
+        value = value + F.cross_entropy(student_out, labels)
+    return value
+
+
+def finetune(
+    student: nn.Module,
+    teacher: nn.Module,
+    data: Iterable[Any],
+    *,
+    epochs: int = 10,
+    lr: float = 1e-3,
+    train: str = "coefficients",
+    labels: bool | None = None,
+    val_fraction: float = 0.2,
+    patience: int = 3,
+    seed: int = 0,
+    loss: str = "mse",
+    temperature: float = 1.0,
+    progress: bool = True,
+) -> list[dict[str, float]]:
+    """Distil ``student`` towards ``teacher`` on ``data``; the student is trained in place.
+
+    ``data`` is any iterable of batches (materialised once as a list). How a batch is read:
+
+    - a ``Tensor``: the single input of a one-input model;
+    - ``labels=True``: a batch is a pair ``(inputs, labels)`` where ``inputs`` is a tensor or
+      a tuple of tensors and ``labels`` a tensor of class indices, used for a cross-entropy
+      task loss on the student's output (which must then be logits ``[N, classes]``);
+    - ``labels=False``: a tuple/list of tensors is the model's positional inputs;
+    - ``labels=None`` (default): decided from the first batch: a pair whose second element is
+      a 1-D integer tensor is ``(inputs, labels)``, anything else is inputs only. Pass
+      ``labels=False`` for a two-input model whose second input is a 1-D integer tensor.
+
+    Args:
+        student: the rewritten module, e.g. from :func:`rewriter.fx.rewrite_module`.
+        teacher: the original module; it is run in eval mode without gradients.
+        epochs: maximum number of passes over the training part.
+        lr: Adam learning rate.
+        train: ``"coefficients"``: only the PAU parameters (``rewriter.rational.PAU``
+            modules); ``"all"``: every parameter of the student.
+        labels: see above.
+        val_fraction: fraction of the batches held out for early stopping (at least one batch
+            is held out when there are two or more; with one batch, it is both).
+        patience: epochs without improvement of ``val_loss`` before stopping.
+        seed: seeds the split, the shuffling and torch's generator: same inputs, same result.
+        loss: ``"mse"`` on outputs, or ``"kl"``: KL(teacher || student) on softmax(logits).
+        temperature: softmax temperature for ``"kl"``.
+        progress: show a progress bar (tqdm when installed).
+
+    Returns:
+        One dict per epoch: ``epoch``, ``loss`` (mean training loss), ``val_loss``,
+        ``best`` (whether this epoch's weights are the ones kept).
+
+    Raises:
+        ValueError: no trainable parameters (``train="coefficients"`` on a network without
+            PAUs), empty ``data``, or an unknown ``train``/``loss``.
+    """
+    if train not in ("coefficients", "all"):
+        raise ValueError(f"finetune: train must be 'coefficients' or 'all', not {train!r}")
+    if loss not in ("mse", "kl"):
+        raise ValueError(f"finetune: loss must be 'mse' or 'kl', not {loss!r}")
+    items = list(data)
+    if labels is None:
+        labels = bool(items) and _looks_labelled(items[0])
+    batches = [_normalise(item, labels) for item in items]
+    if not batches:
+        raise ValueError("finetune: data is empty")
+    params = (
+        pau_parameters(student)
+        if train == "coefficients"
+        else [p for p in student.parameters() if p.is_floating_point()]
+    )
+    if not params:
+        raise ValueError(
+            "finetune: nothing to train: the student has no rewriter.rational.PAU modules "
+            "(use train='all' to train every parameter)"
+        )
+
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    order = list(range(len(batches)))
+    rng.shuffle(order)
+    n_val = 0 if len(batches) < 2 else max(1, int(round(val_fraction * len(batches))))
+    n_val = min(n_val, len(batches) - 1)
+    val = [batches[i] for i in order[:n_val]] or batches
+    fit = [batches[i] for i in order[n_val:]]
+
+    teacher_was, student_was = teacher.training, student.training
+    teacher.eval()
+    with torch.no_grad():
+        targets = {id(b): _outputs(teacher, b[0]).detach() for b in fit + val}
+    teacher.train(teacher_was)
+
+    trainable = {id(p) for p in params}
+    frozen = [p for p in student.parameters() if id(p) not in trainable and p.requires_grad]
+    for p in frozen:
+        p.requires_grad_(False)
+    for p in params:
+        p.requires_grad_(True)
+    optimiser = torch.optim.Adam(params, lr=lr)
+
+    def evaluate() -> float:
+        student.eval()
+        total, count = 0.0, 0
+        with torch.no_grad():
+            for b in val:
+                out = _outputs(student, b[0])
+                total += float(_distillation_loss(out, targets[id(b)], b[1], loss, temperature))
+                count += 1
+        return total / max(count, 1)
+
+    history: list[dict[str, float]] = []
+    best = evaluate()
+    best_state = copy.deepcopy(student.state_dict())
+    stale = 0
+    try:
+        for epoch in range(epochs):
+            # train mode only where training all weights: frozen BN statistics stay frozen
+            student.train(train == "all")
+            rng.shuffle(fit)
+            total = 0.0
+            for b in _progress(fit, f"finetune epoch {epoch + 1}/{epochs}", progress):
+                optimiser.zero_grad()
+                value = _distillation_loss(
+                    _outputs(student, b[0]), targets[id(b)], b[1], loss, temperature
+                )
+                value.backward()
+                optimiser.step()
+                total += float(value.detach())
+            val_loss = evaluate()
+            improved = math.isfinite(val_loss) and val_loss < best
+            if improved:
+                best, stale = val_loss, 0
+                best_state = copy.deepcopy(student.state_dict())
+            else:
+                stale += 1
+            history.append(
+                {
+                    "epoch": epoch + 1,
+                    "loss": total / len(fit),
+                    "val_loss": val_loss,
+                    "best": bool(improved),
+                }
+            )
+            if stale >= patience:
+                break
+    finally:
+        student.load_state_dict(best_state)
+        for p in frozen:
+            p.requires_grad_(True)
+        student.train(student_was)
+    return history

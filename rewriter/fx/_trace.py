@@ -1,0 +1,140 @@
+"""Getting a GraphModule: torch.fx.symbolic_trace first, torch.export as the fallback.
+
+symbolic_trace keeps the user's modules as ``call_module`` nodes (so parameters such as
+``nn.ELU(alpha)`` are read from the module, and submodule names stay readable) but fails on
+Python control flow over tensors and on untraceable calls. torch.export runs the module on the
+example inputs and records ATen ops (``aten.gelu.default``); it handles shape-dependent control
+flow (specialised to the example shapes) but needs example inputs and fails on data-dependent
+control flow. The exported graph is taken in eval mode: train()/eval() on it only flip flags.
+When both fail, :class:`FxTraceError` names each attempt and its reason.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import fx, nn
+
+__all__ = ["FxTraceError", "Traced", "trace", "input_shapes"]
+
+log = logging.getLogger("rewriter.fx")
+
+
+class FxTraceError(ValueError):
+    """The module could be turned into a GraphModule by none of the tracers tried.
+
+    Attributes:
+        attempts: ``(tracer, reason)`` for each tracer tried, in order.
+    """
+
+    def __init__(self, module_name: str, attempts: list[tuple[str, str]]) -> None:
+        self.attempts = attempts
+        lines = [f"cannot trace {module_name} into a torch.fx GraphModule; tried:"]
+        lines += [f"  - {name}: {reason}" for name, reason in attempts]
+        lines.append(
+            "Make the forward traceable (no Python control flow on tensor values), pass "
+            "example_inputs so torch.export can be tried, or wrap the untraceable part in a "
+            "leaf module."
+        )
+        super().__init__("\n".join(lines))
+
+
+@dataclass
+class Traced:
+    """A traced module and how it was obtained."""
+
+    gm: fx.GraphModule
+    tracer: str  # "symbolic_trace" or "torch.export"
+    fallback_reason: str | None = None  # why symbolic_trace was not used
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    first = text[0] if text else ""
+    return f"{type(exc).__name__}: {first}"[:300]
+
+
+def trace(module: nn.Module, example_inputs: Sequence[Any] | None = None) -> Traced:
+    """Trace ``module`` with symbolic_trace, falling back to torch.export.
+
+    Raises:
+        FxTraceError: when every tracer failed; the message lists each and why.
+    """
+    if isinstance(module, fx.GraphModule):
+        return Traced(module, "graph_module")
+    name = type(module).__name__
+    attempts: list[tuple[str, str]] = []
+    try:
+        return Traced(fx.symbolic_trace(module), "symbolic_trace")
+    except Exception as exc:  # noqa: BLE001 - any tracing failure means: try the next tracer
+        attempts.append(("torch.fx.symbolic_trace", _reason(exc)))
+    if example_inputs is None:
+        attempts.append(("torch.export.export", "not tried: it needs example_inputs"))
+        raise FxTraceError(name, attempts)
+    try:
+        module.eval()  # the caller's copy: rewriting is for inference (BN, dropout frozen)
+        exported = torch.export.export(module, tuple(example_inputs))
+        gm = exported.module()
+        # ExportedProgram.module() forbids train()/eval(): the ONNX exporter and finetune call
+        # them. Restore nn.Module's, which only flip flags: the graph stays in eval semantics.
+        for method in ("train", "eval"):
+            gm.__dict__.pop(method, None)
+        gm.eval()
+    except Exception as exc:  # noqa: BLE001
+        attempts.append(("torch.export.export", _reason(exc)))
+        raise FxTraceError(name, attempts) from exc
+    reason = attempts[0][1]
+    msg = (
+        f"torch.fx.symbolic_trace failed on {name} ({reason}); using torch.export instead: "
+        "the graph holds ATen ops, is specialised to the example input shapes and is frozen "
+        "in eval mode (batch norm, dropout)"
+    )
+    warnings.warn(msg, stacklevel=4)  # the caller of rewrite_module
+    log.warning(msg)
+    return Traced(gm, "torch.export", reason)
+
+
+def input_shapes(
+    traced: Traced, example_inputs: Sequence[Any] | None
+) -> dict[fx.Node, tuple[tuple[int, ...], str]]:
+    """Shape and dtype of every tensor-valued node, from the example inputs.
+
+    Exported graphs carry fake-tensor values in ``node.meta["val"]``; symbolically traced ones
+    are run once through ``ShapeProp`` on clones of the inputs, in eval mode and without grad,
+    so batch-norm statistics and the caller's tensors are untouched.
+    """
+    out: dict[fx.Node, tuple[tuple[int, ...], str]] = {}
+    gm = traced.gm
+    if example_inputs is not None and traced.tracer != "torch.export":
+        from torch.fx.passes.shape_prop import ShapeProp
+
+        modes = {m: m.training for m in gm.modules()}
+        inputs = [
+            x.clone() if isinstance(x, torch.Tensor) else copy.deepcopy(x) for x in example_inputs
+        ]
+        try:
+            gm.eval()
+            with torch.no_grad():
+                ShapeProp(gm).propagate(*inputs)
+        except Exception as exc:  # noqa: BLE001 - shapes are informative only
+            warnings.warn(
+                f"shape propagation failed ({_reason(exc)}); site shapes unknown", stacklevel=3
+            )
+        finally:
+            for m, mode in modes.items():
+                m.training = mode
+    for n in gm.graph.nodes:
+        meta = n.meta.get("tensor_meta")
+        val = n.meta.get("val")
+        if meta is not None and hasattr(meta, "shape"):
+            out[n] = (tuple(int(d) for d in meta.shape), str(meta.dtype).replace("torch.", ""))
+        elif isinstance(val, torch.Tensor):
+            shape = tuple(int(d) if isinstance(d, int) else -1 for d in val.shape)
+            out[n] = (shape, str(val.dtype).replace("torch.", ""))
+    return out

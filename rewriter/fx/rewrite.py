@@ -1,0 +1,325 @@
+"""Find activation sites in a PyTorch module and replace them with PAUs or standard activations.
+
+Flow: deep-copy the module (the caller's module is never modified, and the result shares no
+parameters with it, so the original can serve as the distillation teacher) -> trace
+(:mod:`._trace`: symbolic_trace, else torch.export) -> propagate example-input shapes ->
+match formulas (:mod:`._formulas`) -> match single-node activations (:mod:`._ops`) -> name the
+sites -> replace the selected ones with ``call_module`` nodes -> recompile.
+
+Site naming (shared with the ONNX path so names agree after export): ``f"{function}_{i}"``,
+``i`` counting the sites of that function in graph (execution) order from 0, over *all* sites
+found, replaced or not, so a name does not depend on the pipeline. The replacing submodule is
+``pau_<site name>`` (``std_<site name>`` for standard replacements).
+
+A formula is one site: ``x * torch.sigmoid(x)`` is ``silu_0``, and its inner sigmoid is not a
+separate site even when only ``pau_sigmoid`` is selected.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import fx, nn
+
+from rewriter.functions import FUNCTIONS, SMOOTH
+from rewriter.fx._formulas import match_formulas
+from rewriter.fx._ops import activation, node_position
+from rewriter.fx._trace import Traced, input_shapes, trace
+
+__all__ = [
+    "FxSite",
+    "find_sites",
+    "rewrite_module",
+    "replace_with_standard",
+    "parse_pipeline",
+    "STANDARD_REPLACEMENTS",
+]
+
+
+@dataclass
+class FxSite:
+    """One activation site in a traced module.
+
+    Attributes:
+        name: ``f"{function}_{i}"``, e.g. ``gelu_0`` (see the module docstring).
+        function: canonical activation name (``rewriter.functions``).
+        params: its parameters, read from the module or the call (``{"alpha": 0.2}``).
+        kind: how it was written: ``module``, ``function``, ``method``, ``aten`` or ``formula``.
+        target: the original, in words (``module act1: GELU(approximate='none')``,
+            ``function torch.nn.functional.silu``, ``formula silu: mul(x, sigmoid(x))``).
+        node: name of the node whose output the site computes (in the traced graph).
+        input_shape: shape of the activation's input from ``example_inputs``, else ``None``.
+        dtype: the input's dtype name (``float32``) when known.
+        replaced: whether the rewrite replaced it.
+        module: name of the submodule that now computes it, when replaced.
+        tracer: ``symbolic_trace``, ``torch.export`` or ``graph_module``.
+        reason: why it was not replaced (not in the pipeline, ...), empty when replaced.
+    """
+
+    name: str
+    function: str
+    params: dict[str, float]
+    kind: str
+    target: str
+    node: str
+    input_shape: tuple[int, ...] | None = None
+    dtype: str | None = None
+    replaced: bool = False
+    module: str | None = None
+    tracer: str = "symbolic_trace"
+    reason: str = ""
+
+
+@dataclass
+class _Found:
+    site: FxSite
+    x: fx.Node
+    root: fx.Node
+    nodes: set[fx.Node] = field(default_factory=set)
+    inplace: bool = False
+
+
+def parse_pipeline(pipeline: str) -> set[str]:
+    """Function names a pipeline replaces: ``pau_all`` (the smooth ones), ``pau_<name>``, lists.
+
+    Example:
+        >>> sorted(parse_pipeline("pau_gelu, pau_silu"))
+        ['gelu', 'silu']
+
+    Raises:
+        ValueError: for an unknown pipeline name, listing the known ones.
+    """
+    selected: set[str] = set()
+    for part in (p.strip() for p in pipeline.split(",")):
+        if not part:
+            continue
+        name = part[4:] if part.startswith("pau_") else None
+        if name == "all":
+            selected |= set(SMOOTH)
+        elif name in FUNCTIONS:
+            selected.add(name)
+        else:
+            known = ", ".join(["pau_all"] + [f"pau_{n}" for n in FUNCTIONS])
+            raise ValueError(f"unknown pipeline {part!r}; known: {known} (comma-separated)")
+    if not selected:
+        raise ValueError(f"empty pipeline {pipeline!r}")
+    return selected
+
+
+def _describe(node: fx.Node, gm: nn.Module) -> str:
+    if node.op == "call_module":
+        return f"module {node.target}: {gm.get_submodule(str(node.target))!r}"
+    if node.op == "call_method":
+        return f"method Tensor.{node.target}"
+    t = node.target
+    qual = f"{getattr(t, '__module__', None) or ''}.{getattr(t, '__name__', str(t))}".lstrip(".")
+    if isinstance(t, torch._ops.OpOverload):
+        qual = str(t)
+    return f"function {qual}"
+
+
+def _find(traced: Traced, example_inputs: Sequence[Any] | None) -> list[_Found]:
+    gm = traced.gm
+    shapes = input_shapes(traced, example_inputs)
+    found: list[_Found] = []
+    taken: set[fx.Node] = set()
+    for m in match_formulas(gm.graph, gm):
+        site = FxSite("", m.function, m.params, "formula", m.description, m.root.name)
+        found.append(_Found(site, m.x, m.root, m.nodes))
+        taken |= m.nodes
+    for node in gm.graph.nodes:
+        if node in taken:
+            continue
+        act = activation(node, gm)
+        if act is None:
+            continue
+        kind = act.spelling
+        site = FxSite("", act.function, dict(act.params), kind, _describe(node, gm), node.name)
+        found.append(_Found(site, node.args[0], node, {node}, act.inplace))
+    pos = node_position(gm.graph)
+    found.sort(key=lambda f: pos[f.root])
+    counts: dict[str, int] = {}
+    for f in found:
+        i = counts.get(f.site.function, 0)
+        counts[f.site.function] = i + 1
+        f.site.name = f"{f.site.function}_{i}"
+        f.site.tracer = traced.tracer
+        if f.x in shapes:
+            f.site.input_shape, f.site.dtype = shapes[f.x]
+    return found
+
+
+def _device(module: nn.Module) -> torch.device:
+    for t in list(module.parameters()) + list(module.buffers()):
+        return t.device
+    return torch.device("cpu")
+
+
+def _free_name(gm: nn.Module, name: str) -> str:
+    candidate, k = name, 1
+    while hasattr(gm, candidate):
+        candidate, k = f"{name}_{k}", k + 1
+    return candidate
+
+
+def _replace(gm: fx.GraphModule, f: _Found, x: fx.Node, name: str, module: nn.Module) -> fx.Node:
+    graph = gm.graph
+    gm.add_submodule(name, module)
+    pos = node_position(graph)
+    with graph.inserting_after(f.root):
+        new = graph.call_module(name, (x,))
+    new.meta = {k: v for k, v in f.root.meta.items() if k in ("val", "tensor_meta")}
+    f.root.replace_all_uses_with(new)
+    if f.inplace:  # later readers of x saw the overwritten value: give them the new one
+        for user in list(x.users):
+            if user is not new and user not in f.nodes and pos.get(user, -1) > pos[f.root]:
+                user.replace_input_with(x, new)
+    for node in sorted(f.nodes, key=lambda n: -pos[n]):
+        if not node.users:
+            graph.erase_node(node)
+    return new
+
+
+def _apply(
+    module: nn.Module,
+    select: Callable[[FxSite], str | None],
+    make: Callable[[FxSite], nn.Module],
+    prefix: str,
+    example_inputs: Sequence[Any] | None,
+) -> tuple[fx.GraphModule, list[FxSite]]:
+    """Trace a copy of ``module`` and replace the sites ``select`` accepts (returns None)."""
+    if isinstance(example_inputs, torch.Tensor):
+        example_inputs = (example_inputs,)
+    traced = trace(copy.deepcopy(module), example_inputs)
+    if traced.tracer == "graph_module":
+        traced.gm = copy.deepcopy(traced.gm)
+    gm = traced.gm
+    found = _find(traced, example_inputs)
+    device = _device(gm)
+    renamed: dict[fx.Node, fx.Node] = {}  # replaced root -> its new node (a later site's x)
+    for f in found:
+        refusal = select(f.site)
+        if refusal is not None:
+            f.site.reason = refusal
+            continue
+        name = _free_name(gm, f"{prefix}_{f.site.name}")
+        x = renamed.get(f.x, f.x)
+        renamed[f.root] = _replace(gm, f, x, name, make(f.site).to(device))
+        f.site.replaced, f.site.module = True, name
+    gm.graph.lint()
+    gm.delete_all_unused_submodules()
+    gm.recompile()
+    meta = getattr(gm, "meta", None)
+    if isinstance(meta, dict):
+        meta["pau_rewriter"] = {"tracer": traced.tracer, "fallback_reason": traced.fallback_reason}
+    return gm, [f.site for f in found]
+
+
+def find_sites(module: nn.Module, example_inputs: Sequence[Any] | None = None) -> list[FxSite]:
+    """The activation sites of ``module`` without changing anything (a dry run).
+
+    Example:
+        >>> m = nn.Sequential(nn.Linear(4, 4), nn.GELU(), nn.Linear(4, 4), nn.GELU())
+        >>> [s.name for s in find_sites(m)]
+        ['gelu_0', 'gelu_1']
+    """
+    if isinstance(example_inputs, torch.Tensor):
+        example_inputs = (example_inputs,)
+    traced = trace(copy.deepcopy(module), example_inputs)
+    return [f.site for f in _find(traced, example_inputs)]
+
+
+def rewrite_module(
+    module: nn.Module,
+    pipeline: str = "pau_all",
+    example_inputs: Sequence[Any] | None = None,
+    degrees: tuple[int, int] = (5, 4),
+    form: str = "auto",
+) -> tuple[fx.GraphModule, list[FxSite]]:
+    """Replace the activations of ``module`` selected by ``pipeline`` with PAUs.
+
+    Each selected site becomes ``rewriter.rational.PAU(table_rational(function, degrees, form,
+    **params))``, a submodule named ``pau_<site>`` with learnable coefficients (see
+    :func:`rewriter.finetune.finetune`). ``module`` is not modified; the result shares no
+    parameters with it.
+
+    Args:
+        module: any ``nn.Module`` (a ``GraphModule`` is used as is, after a copy).
+        pipeline: ``"pau_all"`` (the smooth functions: gelu, silu, mish, tanh, ...),
+            ``"pau_<function>"`` (``pau_gelu``, ``pau_relu``, ``pau_gelu_tanh``) or a
+            comma-separated list of them.
+        example_inputs: a tuple of inputs; gives site shapes, and lets torch.export be tried
+            when symbolic tracing fails (the result is then specialised to these shapes).
+        degrees: numerator and denominator degrees of the rationals.
+        form: rational form passed to ``table_rational``.
+
+    Returns:
+        ``(graph_module, sites)``: every site found, with ``replaced`` set on those replaced.
+
+    Raises:
+        FxTraceError: (a ``ValueError``) when neither symbolic_trace nor torch.export works.
+        ValueError: for an unknown pipeline.
+
+    Example:
+        >>> model = nn.Sequential(nn.Linear(8, 8), nn.GELU(), nn.Linear(8, 2))
+        >>> gm, sites = rewrite_module(model, "pau_all", example_inputs=(torch.randn(1, 8),))
+        >>> [(s.name, s.module, s.input_shape) for s in sites]
+        [('gelu_0', 'pau_gelu_0', (1, 8))]
+
+    Gotchas: a formula whose intermediate is used elsewhere is not a site; sites inside
+    modules that symbolic_trace treats as leaves are not seen; ``threshold`` of Softplus is
+    ignored (the rational is the smooth function).
+    """
+    selected = parse_pipeline(pipeline)
+    cache: dict[tuple[Any, ...], Any] = {}
+
+    def select(site: FxSite) -> str | None:
+        return None if site.function in selected else f"{site.function} not in {pipeline!r}"
+
+    def make(site: FxSite) -> nn.Module:
+        from rewriter.rational import PAU, table_rational
+
+        key = (site.function, tuple(sorted(site.params.items())))
+        if key not in cache:
+            cache[key] = table_rational(site.function, degrees=degrees, form=form, **site.params)
+        return PAU(cache[key])
+
+    return _apply(module, select, make, "pau", example_inputs)
+
+
+STANDARD_REPLACEMENTS: dict[str, Callable[[], nn.Module]] = {
+    "gelu": nn.ReLU,
+    "gelu_tanh": nn.ReLU,
+    "silu": nn.ReLU,
+    "swish": nn.ReLU,
+    "mish": nn.Hardswish,
+}
+
+
+def replace_with_standard(
+    module: nn.Module,
+    mapping: dict[str, Callable[[], nn.Module]] | None = None,
+    example_inputs: Sequence[Any] | None = None,
+) -> tuple[fx.GraphModule, list[FxSite]]:
+    """Replace activations with cheaper standard ones (``nn.ReLU`` for GELU, ...).
+
+    Args:
+        mapping: function name -> factory of the replacement module; default
+            :data:`STANDARD_REPLACEMENTS` (ReLU for GELU/SiLU/Swish, HardSwish for Mish).
+
+    Example:
+        >>> m = nn.Sequential(nn.Linear(4, 4), nn.Mish())
+        >>> gm, sites = replace_with_standard(m)
+        >>> type(gm.get_submodule(sites[0].module)).__name__
+        'Hardswish'
+    """
+    table = STANDARD_REPLACEMENTS if mapping is None else mapping
+
+    def select(site: FxSite) -> str | None:
+        return None if site.function in table else f"no standard replacement for {site.function}"
+
+    return _apply(module, select, lambda s: table[s.function](), "std", example_inputs)

@@ -1,0 +1,359 @@
+"""rewriter.fx: every spelling of every activation is found, named, replaced, and computes it."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rewriter.functions import SMOOTH, get_function
+from rewriter.fx import (
+    FxSite,
+    FxTraceError,
+    find_sites,
+    parse_pipeline,
+    replace_with_standard,
+    rewrite_module,
+)
+
+SQ2PI = math.sqrt(2 / math.pi)
+
+
+class Fn(nn.Module):
+    """Wraps a function of one tensor, so each spelling is a module to trace."""
+
+    def __init__(self, f):
+        super().__init__()
+        self.f = f
+
+    def forward(self, x):
+        return self.f(x)
+
+
+# (id, module, function, params, kind)
+MODULES = [
+    ("gelu", nn.GELU(), "gelu", {}),
+    ("gelu_tanh", nn.GELU(approximate="tanh"), "gelu_tanh", {}),
+    ("silu", nn.SiLU(), "silu", {}),
+    ("mish", nn.Mish(), "mish", {}),
+    ("hardswish", nn.Hardswish(), "hardswish", {}),
+    ("hardsigmoid", nn.Hardsigmoid(), "hardsigmoid", {}),
+    ("tanh", nn.Tanh(), "tanh", {}),
+    ("sigmoid", nn.Sigmoid(), "sigmoid", {}),
+    ("elu", nn.ELU(alpha=0.5), "elu", {"alpha": 0.5}),
+    ("selu", nn.SELU(), "selu", {}),
+    ("celu", nn.CELU(alpha=0.7), "celu", {"alpha": 0.7}),
+    ("softplus", nn.Softplus(beta=2.0), "softplus", {"beta": 2.0}),
+    ("softsign", nn.Softsign(), "softsign", {}),
+    ("leaky_relu", nn.LeakyReLU(0.2), "leaky_relu", {"alpha": 0.2}),
+    ("relu", nn.ReLU(), "relu", {}),
+    ("relu6", nn.ReLU6(), "relu6", {}),
+    ("hardtanh06", nn.Hardtanh(0.0, 6.0), "relu6", {}),
+]
+
+FUNCTIONALS = [
+    ("F.gelu", lambda x: F.gelu(x), "gelu", {}, "function"),
+    ("F.gelu_tanh", lambda x: F.gelu(x, approximate="tanh"), "gelu_tanh", {}, "function"),
+    ("F.silu", F.silu, "silu", {}, "function"),
+    ("F.mish", F.mish, "mish", {}, "function"),
+    ("F.hardswish", F.hardswish, "hardswish", {}, "function"),
+    ("torch.sigmoid", torch.sigmoid, "sigmoid", {}, "function"),
+    ("expit", torch.special.expit, "sigmoid", {}, "function"),
+    ("torch.tanh", torch.tanh, "tanh", {}, "function"),
+    ("F.tanh", F.tanh, "tanh", {}, "method"),
+    ("F.sigmoid", F.sigmoid, "sigmoid", {}, "method"),
+    ("F.softplus", lambda x: F.softplus(x, beta=2.0), "softplus", {"beta": 2.0}, "function"),
+    ("F.elu", lambda x: F.elu(x, alpha=0.5), "elu", {"alpha": 0.5}, "function"),
+    ("F.selu", F.selu, "selu", {}, "function"),
+    ("torch.selu", torch.selu, "selu", {}, "function"),
+    ("F.celu", lambda x: F.celu(x, alpha=0.7), "celu", {"alpha": 0.7}, "function"),
+    ("F.softsign", F.softsign, "softsign", {}, "function"),
+    ("F.leaky_relu", lambda x: F.leaky_relu(x, 0.2), "leaky_relu", {"alpha": 0.2}, "function"),
+    ("F.relu", F.relu, "relu", {}, "function"),
+    ("torch.relu", torch.relu, "relu", {}, "function"),
+    ("F.relu6", F.relu6, "relu6", {}, "function"),
+    ("F.hardtanh06", lambda x: F.hardtanh(x, 0.0, 6.0), "relu6", {}, "function"),
+    ("torch.clamp06", lambda x: torch.clamp(x, 0, 6), "relu6", {}, "function"),
+    ("x.sigmoid", lambda x: x.sigmoid(), "sigmoid", {}, "method"),
+    ("x.tanh", lambda x: x.tanh(), "tanh", {}, "method"),
+    ("x.relu", lambda x: x.relu(), "relu", {}, "method"),
+    ("x.clamp06", lambda x: x.clamp(min=0, max=6), "relu6", {}, "method"),
+]
+
+FORMULAS = [
+    ("x*sigmoid(x)", lambda x: x * torch.sigmoid(x), "silu", {}),
+    ("sigmoid(x)*x", lambda x: torch.sigmoid(x) * x, "silu", {}),
+    ("x*x.sigmoid()", lambda x: x * x.sigmoid(), "silu", {}),
+    ("swish", lambda x: x * torch.sigmoid(1.5 * x), "swish", {"beta": 1.5}),
+    (
+        "gpt2 pow",
+        lambda x: 0.5 * x * (1 + torch.tanh(SQ2PI * (x + 0.044715 * torch.pow(x, 3)))),
+        "gelu_tanh",
+        {},
+    ),
+    (
+        "gpt2 x*x*x",
+        lambda x: 0.5 * x * (1.0 + torch.tanh(SQ2PI * (x + 0.044715 * x * x * x))),
+        "gelu_tanh",
+        {},
+    ),
+    (
+        "gpt2 **3.0",
+        lambda x: x * 0.5 * (torch.tanh(SQ2PI * (x + 0.044715 * x**3.0)) + 1),
+        "gelu_tanh",
+        {},
+    ),
+    (
+        "gpt2 factored",
+        lambda x: 0.5 * x * (1 + torch.tanh(0.7978845608 * x * (1 + 0.044715 * x * x))),
+        "gelu_tanh",
+        {},
+    ),
+    ("erf gelu", lambda x: 0.5 * x * (1 + torch.erf(x / math.sqrt(2))), "gelu", {}),
+    (
+        "erf gelu ts order",
+        lambda x: x * (torch.erf(x / 1.4142135623730951) + 1.0) * 0.5,
+        "gelu",
+        {},
+    ),
+    ("erf gelu mul", lambda x: x * (0.5 * (1.0 + torch.erf(x * 0.7071067811865476))), "gelu", {}),
+    ("hardswish relu6", lambda x: x * F.relu6(x + 3) / 6, "hardswish", {}),
+    ("hardswish clamp", lambda x: x * torch.clamp(x + 3, 0, 6) / 6, "hardswish", {}),
+    ("hardswish hsig", lambda x: x * F.hardsigmoid(x), "hardswish", {}),
+    ("mish", lambda x: x * torch.tanh(F.softplus(x)), "mish", {}),
+    ("softsign", lambda x: x / (1 + x.abs()), "softsign", {}),
+]
+
+X = torch.linspace(-4.0, 4.0, 801).reshape(1, 801)
+
+
+def _tolerance(function: str) -> float:
+    # (5,4) rationals of smooth functions are within ~1e-3 on [-4, 4]; kinks are harder.
+    return 2e-3 if function in SMOOTH else 0.05
+
+
+def _check_one(module: nn.Module, function: str, params: dict, kind: str) -> None:
+    gm, sites = rewrite_module(module, f"pau_{function}", example_inputs=(X,))
+    assert [(s.name, s.function, s.kind, s.replaced) for s in sites] == [
+        (f"{function}_0", function, kind, True)
+    ]
+    assert sites[0].params == pytest.approx(params)
+    assert sites[0].input_shape == tuple(X.shape)
+    assert sites[0].module == f"pau_{function}_0"
+    # the whole activation is gone: placeholder -> pau -> output
+    assert [n.op for n in gm.graph.nodes] == ["placeholder", "call_module", "output"]
+    with torch.no_grad():
+        got = gm(X).double().numpy()
+    want = get_function(function, **params)(X.double().numpy())
+    assert abs(got - want).max() < _tolerance(function)
+
+
+@pytest.mark.parametrize(
+    "module,function,params", [m[1:] for m in MODULES], ids=[m[0] for m in MODULES]
+)
+def test_module_spellings(module, function, params):
+    _check_one(nn.Sequential(module), function, params, "module")
+
+
+@pytest.mark.parametrize(
+    "f,function,params,kind", [m[1:] for m in FUNCTIONALS], ids=[m[0] for m in FUNCTIONALS]
+)
+def test_functional_and_method_spellings(f, function, params, kind):
+    _check_one(Fn(f), function, params, kind)
+
+
+@pytest.mark.parametrize(
+    "f,function,params", [m[1:] for m in FORMULAS], ids=[m[0] for m in FORMULAS]
+)
+def test_formula_spellings(f, function, params):
+    _check_one(Fn(f), function, params, "formula")
+
+
+class Mixed(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2, self.fc3 = nn.Linear(6, 6), nn.Linear(6, 6), nn.Linear(6, 6)
+        self.act = nn.GELU()
+
+    def forward(self, x):
+        x = self.act(self.fc1(x))
+        x = self.fc2(x)
+        x = x * torch.sigmoid(x)
+        return self.act(self.fc3(x)) + F.relu(x)  # the same GELU module called twice
+
+
+def test_site_names_count_per_function_in_graph_order():
+    x = torch.randn(3, 6)
+    gm, sites = rewrite_module(Mixed(), "pau_all", example_inputs=(x,))
+    assert [(s.name, s.replaced) for s in sites] == [
+        ("gelu_0", True),
+        ("silu_0", True),
+        ("gelu_1", True),
+        ("relu_0", False),
+    ]
+    assert sites[-1].reason and "relu" in sites[-1].reason
+    assert {"pau_gelu_0", "pau_gelu_1", "pau_silu_0"} <= {n for n, _ in gm.named_children()}
+    # names do not depend on the pipeline
+    gm2, sites2 = rewrite_module(Mixed(), "pau_silu, pau_relu")
+    assert [s.name for s in sites2] == [s.name for s in sites]
+    assert [s.name for s in sites2 if s.replaced] == ["silu_0", "relu_0"]
+    assert [s.name for s in find_sites(Mixed())] == [s.name for s in sites]
+
+
+def test_original_module_untouched_and_outputs_agree():
+    torch.manual_seed(0)
+    model, x = Mixed(), torch.randn(5, 6)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    want = model(x)
+    gm, _ = rewrite_module(model, "pau_all", example_inputs=(x,))
+    assert isinstance(model.act, nn.GELU)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert not set(map(id, gm.parameters())) & set(map(id, model.parameters()))
+    assert torch.allclose(gm(x), want, atol=2e-3)
+
+
+def test_formula_with_intermediate_used_elsewhere_is_not_matched():
+    def silu_shared(x):
+        s = torch.sigmoid(x)
+        return x * s + s  # s feeds the add too: x*s is not a silu site
+
+    def gelu_shared(x):
+        gate = 1 + torch.erf(x / math.sqrt(2))
+        return 0.5 * x * gate - gate
+
+    _, sites = rewrite_module(Fn(silu_shared), "pau_all")
+    assert [(s.name, s.kind) for s in sites] == [("sigmoid_0", "function")]
+    _, sites = rewrite_module(Fn(gelu_shared), "pau_all")
+    assert sites == []
+
+
+def test_formula_with_shared_input_product():
+    def f(x):
+        y = x * 2.0  # a product used twice is the input, not part of the formula
+        return y * torch.sigmoid(y)
+
+    gm, sites = rewrite_module(Fn(f), "pau_silu")
+    assert [(s.function, s.kind) for s in sites] == [("silu", "formula")]
+    x = torch.randn(10)
+    assert torch.allclose(gm(x), F.silu(2 * x), atol=2e-3)
+
+
+def test_inplace_activation_later_uses_see_the_new_value():
+    class M(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.act = nn.ReLU(inplace=True)
+
+        def forward(self, x):
+            x = x * 1.0
+            y = self.act(x)
+            return x + y  # x was overwritten by the in-place ReLU
+
+    gm, sites = rewrite_module(M(), "pau_relu")
+    assert sites[0].replaced
+    x = torch.linspace(-3, 3, 50)
+    assert torch.allclose(gm(x), 2 * torch.relu(x), atol=0.3)
+
+
+def test_gradients_reach_the_rational_coefficients():
+    from rewriter.rational import PAU
+
+    torch.manual_seed(0)
+    gm, _ = rewrite_module(Mixed(), "pau_all")
+    paus = [m for m in gm.modules() if isinstance(m, PAU)]
+    assert len(paus) == 3
+    gm(torch.randn(4, 6)).square().sum().backward()
+    for pau in paus:
+        grads = [p.grad for p in pau.parameters()]
+        assert grads and all(g is not None and torch.isfinite(g).all() for g in grads)
+        assert any(g.abs().sum() > 0 for g in grads)
+
+
+def test_export_fallback_aten_sites():
+    class Shapey(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(6, 6)
+            self.act = nn.GELU(approximate="tanh")
+            self.elu = nn.ELU(alpha=0.3)
+
+        def forward(self, x):
+            if x.shape[0] > 1:  # Python control flow: symbolic_trace cannot, export can
+                x = x * 2
+            x = self.act(self.fc(x))
+            x = x * torch.sigmoid(x)
+            return F.softsign(self.elu(x)) + F.mish(x) + F.leaky_relu(x, 0.1)
+
+    x = torch.randn(3, 6)
+    model = Shapey()
+    with pytest.warns(UserWarning, match="torch.export"):
+        gm, sites = rewrite_module(model, "pau_all", example_inputs=(x,))
+    assert {s.tracer for s in sites} == {"torch.export"}
+    assert gm.meta["pau_rewriter"]["tracer"] == "torch.export"
+    got = [(s.name, s.kind, s.params, s.replaced) for s in sites]
+    assert got == [
+        ("gelu_tanh_0", "aten", {}, True),
+        ("silu_0", "formula", {}, True),
+        ("elu_0", "aten", {"alpha": 0.3}, True),
+        ("softsign_0", "formula", {}, True),  # export decomposes softsign into x/(1+|x|)
+        ("mish_0", "aten", {}, True),
+        ("leaky_relu_0", "aten", {"alpha": 0.1}, False),
+    ]
+    assert all(s.input_shape == (3, 6) for s in sites)
+    assert torch.allclose(gm(x), model(x), atol=3e-3)
+
+
+class DataDependent(nn.Module):
+    def forward(self, x):
+        if x.sum() > 0:  # neither tracer can handle control flow on tensor values
+            return torch.tanh(x)
+        return x
+
+
+def test_untraceable_module_gets_one_clear_error():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(FxTraceError) as info:
+            rewrite_module(DataDependent(), example_inputs=(torch.randn(3),))
+    assert isinstance(info.value, ValueError)
+    msg = str(info.value)
+    assert "DataDependent" in msg and "symbolic_trace" in msg and "torch.export" in msg
+    assert [name for name, _ in info.value.attempts] == [
+        "torch.fx.symbolic_trace",
+        "torch.export.export",
+    ]
+    with pytest.raises(FxTraceError, match="needs example_inputs"):
+        rewrite_module(DataDependent())
+
+
+def test_pipelines():
+    assert parse_pipeline("pau_all") == set(SMOOTH)
+    assert parse_pipeline("pau_gelu,pau_silu") == {"gelu", "silu"}
+    assert parse_pipeline("pau_hardswish") == {"hardswish"}
+    with pytest.raises(ValueError, match="pau_gelu"):
+        parse_pipeline("pau_nonsense")
+
+
+def test_replace_with_standard():
+    model = nn.Sequential(nn.Linear(4, 4), nn.GELU(), nn.Linear(4, 4), nn.Mish(), nn.Tanh())
+    gm, sites = replace_with_standard(model, example_inputs=(torch.randn(2, 4),))
+    assert [(s.name, s.replaced, s.module) for s in sites] == [
+        ("gelu_0", True, "std_gelu_0"),
+        ("mish_0", True, "std_mish_0"),
+        ("tanh_0", False, None),
+    ]
+    assert isinstance(gm.get_submodule("std_gelu_0"), nn.ReLU)
+    assert isinstance(gm.get_submodule("std_mish_0"), nn.Hardswish)
+    gm, _ = replace_with_standard(model, {"tanh": nn.Hardtanh})
+    assert isinstance(gm.get_submodule("std_tanh_0"), nn.Hardtanh)
+
+
+def test_graph_module_input_and_site_dataclass():
+    gm0 = torch.fx.symbolic_trace(nn.Sequential(nn.Linear(3, 3), nn.SiLU()))
+    gm, sites = rewrite_module(gm0, "pau_silu")
+    assert isinstance(sites[0], FxSite) and sites[0].tracer == "graph_module"
+    assert any(n.op == "call_module" and n.target == "1" for n in gm0.graph.nodes)  # untouched
