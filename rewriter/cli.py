@@ -55,6 +55,7 @@ def _main_parser() -> argparse.ArgumentParser:
     p.add_argument("--rtol", type=float, default=1e-4, help="relative tolerance for pattern constants (default 1e-4)")
     p.add_argument("--list", action="store_true", help="print pipelines and rules, then exit")
     p.add_argument("-q", "--quiet", action="store_true", help="no tables, only errors")
+    p.add_argument("-v", "--verbose", action="store_true", help="also print per-rule match counts and time")
     return p
 
 
@@ -145,6 +146,10 @@ def _rewrite(a: argparse.Namespace) -> int:
                 f"verification ({verification.inputs} inputs): max-abs {verification.max_abs:.3g}, "
                 f"rel-L2 {verification.rel_l2:.3g}, cosine {verification.cosine:.6f}; checker passed"
             )
+    if a.verbose and not a.quiet:
+        st = result.stats
+        _console().print(f"matching: {st.iterations} iteration(s); per rule: " + ", ".join(
+            f"{k} {st.matches[k]} match(es) {st.seconds[k] * 1e3:.1f} ms" for k in sorted(st.seconds, key=lambda k: -st.seconds[k])[:12]))
     if a.report:
         _write_json(a.report, report)
     if verification is not None and verification.rel_l2 > a.tolerance and not a.force:
@@ -223,7 +228,7 @@ def _explain(a: argparse.Namespace) -> int:
 
     def walk(g: Graph) -> None:
         nonlocal count
-        matcher = Matcher(g, opset=_opset_of(m))
+        matcher = Matcher(g, opset=_opset_of(m), trace=True)
         for i, n in enumerate(g.nodes):
             assert n is not None
             for attr, body in subgraph_attrs(n):

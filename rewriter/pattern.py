@@ -88,9 +88,14 @@ class Pattern:
 
 @dataclass(eq=False)
 class Var(Pattern):
-    """A variable: binds a run-time value (never a constant); the same name binds the same value."""
+    """A variable: binds a run-time value (never a constant); the same name binds the same value.
+
+    ``where`` is an optional predicate on the value's ``ValueInfo`` (element type and shape from
+    shape inference, or None when unknown), e.g. ``Var("x", where=lambda vi: vi.elem_type == 1)``.
+    """
 
     name: str
+    where: Callable[[Any], bool] | None = None
 
     def __repr__(self) -> str:
         return self.name
@@ -217,11 +222,15 @@ def root_ops(p: Pattern) -> set[str]:
 
 
 # -- matching -------------------------------------------------------------------------------
-@dataclass(frozen=True)
 class _State:
-    bind: dict[str, str]
-    params: dict[str, float]
-    nodes: frozenset[int]
+    """Immutable matcher state (a plain slotted class: frozen dataclasses are slow to build)."""
+
+    __slots__ = ("bind", "params", "nodes")
+
+    def __init__(self, bind: dict[str, str], params: dict[str, float], nodes: frozenset[int]) -> None:
+        self.bind = bind
+        self.params = params
+        self.nodes = nodes
 
     def with_bind(self, k: str, v: str) -> _State:
         return _State({**self.bind, k: v}, self.params, self.nodes)
@@ -258,10 +267,12 @@ class Matcher:
         graph: the graph view.
         rtol: default relative tolerance for constants.
         opset: the default-domain opset, for attribute defaults.
+        trace: keep the reason of the furthest failed attempt in ``reason`` (``rewrite explain``).
     """
 
-    def __init__(self, graph: Graph, rtol: float = 1e-4, opset: int = 17) -> None:
+    def __init__(self, graph: Graph, rtol: float = 1e-4, opset: int = 17, trace: bool = False) -> None:
         self.g = graph
+        self.trace = trace
         self.rtol = rtol
         self.opset = opset
         self.reason = ""
@@ -290,13 +301,14 @@ class Matcher:
             why = self._accept(st, root)
             if why is None:
                 return Match(root, tuple(sorted(st.nodes)), st.bind, st.params)
-            self._fail(len(st.nodes) + 100, why)
+            self._fail(len(st.nodes) + 100, lambda: why)
         return None
 
-    def _fail(self, progress: int, why: str) -> None:
-        if progress >= self._progress:
+    def _fail(self, progress: int, why: Callable[[], str]) -> None:
+        # reasons are formatted only when asked for (``trace``): formatting is the hot path's cost
+        if self.trace and progress >= self._progress:
             self._progress = progress
-            self.reason = why
+            self.reason = why()
 
     def _accept(self, st: _State, root: int) -> str | None:
         g = self.g
@@ -326,15 +338,15 @@ class Matcher:
         elif isinstance(p, Const):
             c = self._scalar(v)
             if c is None:
-                self._fail(len(st.nodes), f"{v!r} is not a scalar constant (pattern wants {p!r})")
+                self._fail(len(st.nodes), lambda: f"{v!r} is not a scalar constant (pattern wants {p!r})")
             elif self._close(c, p.value, p.rtol, self._eps.get(v, 0.0)):
                 yield st
             else:
-                self._fail(len(st.nodes), f"constant {v!r} = {c:g}, pattern wants {p.value:g}")
+                self._fail(len(st.nodes), lambda: f"constant {v!r} = {c:g}, pattern wants {p.value:g}")
         elif isinstance(p, Param):
             c = self._scalar(v)
             if c is None:
-                self._fail(len(st.nodes), f"{v!r} is not a scalar constant (pattern wants {p!r})")
+                self._fail(len(st.nodes), lambda: f"{v!r} is not a scalar constant (pattern wants {p!r})")
             else:
                 yield from self._param(p.name, c, st)
         elif isinstance(p, Alt):
@@ -353,23 +365,26 @@ class Matcher:
             if self._close(c, st.params[name], None):
                 yield st
             else:
-                self._fail(len(st.nodes), f"${name} = {c:g} here but {st.params[name]:g} elsewhere")
+                self._fail(len(st.nodes), lambda: f"${name} = {c:g} here but {st.params[name]:g} elsewhere")
         else:
             yield st.with_param(name, c)
 
     def _var(self, p: Var, v: str, st: _State) -> Iterator[_State]:
         if self.g.const(v) is not None:
-            self._fail(len(st.nodes), f"{p.name} would bind the constant {v!r}")
+            self._fail(len(st.nodes), lambda: f"{p.name} would bind the constant {v!r}")
             return
         through = self._look_through(v)
         for value, extra in (through, (v, ())) if through[0] != v else ((v, ()),):
             bound = st.bind.get(p.name)
             if bound is None:
+                if p.where is not None and not p.where(self.g.info(value)):
+                    self._fail(len(st.nodes), lambda: f"{p.name} = {value!r} fails its predicate")
+                    continue
                 yield st.with_bind(p.name, value).with_nodes(extra)
             elif bound == value:
                 yield st.with_nodes(extra)
             else:
-                self._fail(len(st.nodes), f"{p.name} is {bound!r} in one place and {value!r} in another")
+                self._fail(len(st.nodes), lambda: f"{p.name} is {bound!r} in one place and {value!r} in another")
 
     def _look_through(self, v: str) -> tuple[str, tuple[int, ...]]:
         """Follow Identity, Mul by 1 and Add of 0 down to the real value (cached)."""
@@ -415,21 +430,21 @@ class Matcher:
                     if isinstance(have, (int, float)):
                         nxt.extend(self._param(want.name, float(have), s))
                     else:
-                        self._fail(len(s.nodes), f"{n.op_type} has no numeric attribute {k}")
+                        self._fail(len(s.nodes), lambda: f"{n.op_type} has no numeric attribute {k}")
                 elif callable(want):
                     if want(have):
                         nxt.append(s)
                     else:
-                        self._fail(len(s.nodes), f"{n.op_type}.{k} = {have!r} fails its predicate")
+                        self._fail(len(s.nodes), lambda: f"{n.op_type}.{k} = {have!r} fails its predicate")
                 elif isinstance(want, float) and isinstance(have, (int, float)):
                     if self._close(float(have), want, None):
                         nxt.append(s)
                     else:
-                        self._fail(len(s.nodes), f"{n.op_type}.{k} = {have!r}, pattern wants {want!r}")
+                        self._fail(len(s.nodes), lambda: f"{n.op_type}.{k} = {have!r}, pattern wants {want!r}")
                 elif have == want:
                     nxt.append(s)
                 else:
-                    self._fail(len(s.nodes), f"{n.op_type}.{k} = {have!r}, pattern wants {want!r}")
+                    self._fail(len(s.nodes), lambda: f"{n.op_type}.{k} = {have!r}, pattern wants {want!r}")
             states = nxt
         yield from states
 
@@ -441,16 +456,16 @@ class Matcher:
         i = g.producer.get(v)
         n = g.nodes[i] if i is not None else None
         if n is None:
-            self._fail(len(st.nodes), f"{v!r} is not computed by a node (pattern wants {p.op_type})")
+            self._fail(len(st.nodes), lambda: f"{v!r} is not computed by a node (pattern wants {p.op_type})")
             return
         if n.op_type != p.op_type or n.domain not in (p.domain, "ai.onnx" if p.domain == "" else p.domain):
-            self._fail(len(st.nodes), f"node {n.name or i!r} is {n.op_type}, pattern wants {p.op_type}")
+            self._fail(len(st.nodes), lambda: f"node {n.name or i!r} is {n.op_type}, pattern wants {p.op_type}")
             return
         real = [x for x in n.input]
         while real and not real[-1]:
             real.pop()
         if len(real) != len(p.inputs):
-            self._fail(len(st.nodes), f"node {n.name!r} has {len(real)} inputs, pattern wants {len(p.inputs)}")
+            self._fail(len(st.nodes), lambda: f"node {n.name!r} has {len(real)} inputs, pattern wants {len(p.inputs)}")
             return
         assert i is not None
         st = st.with_nodes(through + (i,))
@@ -474,7 +489,7 @@ class Matcher:
         i = g.producer.get(v)
         n = g.nodes[i] if i is not None else None
         if n is None or n.op_type not in (p.op_type, _AC[p.op_type]):
-            self._fail(len(st.nodes), f"{v!r} is not computed by {p.op_type} (pattern {p!r})")
+            self._fail(len(st.nodes), lambda: f"{v!r} is not computed by {p.op_type} (pattern {p!r})")
             return
         assert i is not None
         for deep in (True, False):
@@ -495,7 +510,7 @@ class Matcher:
         if len(flat.leaves) != len(others):
             self._fail(
                 len(st.nodes),
-                f"{p.op_type} chain has {len(flat.leaves)} non-constant operands, pattern {p!r} "
+                lambda: f"{p.op_type} chain has {len(flat.leaves)} non-constant operands, pattern {p!r} "
                 f"wants {len(others)}",
             )
             return
@@ -509,7 +524,7 @@ class Matcher:
             states = [st]
         else:
             self._fail(
-                len(st.nodes), f"{p.op_type} chain constant is {flat.const:g}, pattern wants {want:g}"
+                len(st.nodes), lambda: f"{p.op_type} chain constant is {flat.const:g}, pattern wants {want:g}"
             )
             return
         # ops first: they constrain; variables bind whatever is left
@@ -535,7 +550,7 @@ class Matcher:
                 j = g.producer.get(self._look_through(leaf)[0])
                 n = g.nodes[j] if j is not None else None
                 if n is None or n.op_type not in want:
-                    self._fail(len(st.nodes), f"{leaf!r} is not computed by {head.op_type}")
+                    self._fail(len(st.nodes), lambda: f"{leaf!r} is not computed by {head.op_type}")
                     continue
             for s in self._match(head, leaf, st):
                 yield from self._perm(rest, leaves[:k] + leaves[k + 1 :], s)

@@ -263,3 +263,31 @@ def test_fp16_model_gets_fp16_rational() -> None:
     assert [(s.function, s.dtype) for s in res.sites] == [("gelu", "float16")]
     onnx.checker.check_model(res.model, full_check=True)
     close(m, res.model, 2e-2)
+
+
+def test_var_predicate_on_dtype() -> None:
+    m = parse("  y = Tanh(a)\n")
+    only_double = Rule("tanh_f64", op.Tanh(Var("x", where=lambda vi: vi is not None and vi.elem_type == 11)), "tanh")
+    assert rewriter.find_sites(m, "pau_tanh", rules=[only_double]) == []
+    only_float = Rule("tanh_f32", op.Tanh(Var("x", where=lambda vi: vi is not None and vi.elem_type == 1)), "tanh")
+    assert [s.rule for s in rewriter.find_sites(m, "pau_tanh", rules=[only_float])] == ["tanh_f32"]
+
+
+def test_entry_point_plugin_adds_rules(tmp_path, monkeypatch) -> None:
+    """A pip-installed plugin declares `pau_rewriter.patterns`; its rules join the registry."""
+    from rewriter import rules as rules_mod
+
+    (tmp_path / "acme_rules.py").write_text(
+        "from rewriter import Rule, Var, op\n"
+        "x = Var('x')\n"
+        "RULES = [Rule('acme_softsign_mul', x * op.Softsign(x), 'silu', spelling='acme plugin')]\n"
+    )
+    dist = tmp_path / "acme_rules-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-rules\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[pau_rewriter.patterns]\nacme = acme_rules\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(rules_mod, "_LIBRARY", None)
+    monkeypatch.setattr(rules_mod, "_USER_RULES", {})
+    m = parse("  s = Softsign(a)\n  y = Mul(a, s)\n")
+    assert [(s.function, s.rule) for s in rewriter.find_sites(m)] == [("silu", "acme_softsign_mul")]
