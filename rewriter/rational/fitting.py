@@ -1,0 +1,430 @@
+"""``fit``: choose a rational form for an activation and fit its coefficients.
+
+Forms (all instances of the shape in ``core``; per function see ``templates``):
+
+- pau: P(x)/Q(x), Q = 1 + sum |q_k| |x|^k. Any function on a range; softsign exactly at (1,1).
+- pau_b: P(x)/(1 + |sum q_k x^k|), the reference code's "version B".
+- odd: g0 + g1 R(clip(s x, -c, c)), R odd. tanh (g = 0, 1; s = 1), sigmoid (0.5, 0.5; s = 1/2).
+- gated: max(x, -40) (1/2 + 1/2 R(clip(s x, -c, c))), R odd ~ erf(x/sqrt2) or tanh.
+  gelu, gelu_tanh (s = 1), silu and swish (s = beta/2). R(c) is pinned to 1 (F/x -> 1).
+- gated_x: max(x, -40) R(clip(x, -2c, c)), R ~ tanh(softplus). mish. R(c) pinned to 1.
+- relu_plus: a relu(x) + g1 R(u). softplus: u = min(|beta x|, c), R ~ log1p(exp(-u)), g1 = 1/beta;
+  elu, selu, celu: u = clip(x/alpha', -c, 0) (alpha' = alpha for celu, 1 otherwise), R ~ expm1,
+  a = 1 (selu: scale), g1 = alpha (selu: scale alpha).
+- clamped: R(clip(x, -c, c)) + linear tails with the function's asymptotic slopes. Any function;
+  the piecewise ones (hardswish, hardsigmoid at c = 3 are exact).
+
+The clamp c is chosen by a bounded search on the max error over the fit range; samples beyond the
+clamp collapse onto it but keep their own targets and weights, so the weighted minimax fit of R
+(``minimax.fit_r``) is a fit of F itself, tails included. ``max(x, -40)`` in the gated forms
+keeps ``-inf`` from meeting a gate that is ~0 (IEEE: inf * 0 = NaN); its error is < 1e-15.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from ..functions import FUNCTIONS, SELU_ALPHA, SELU_SCALE
+from .core import GLOBAL_RANGE, FitError, Rational
+from .minimax import fit_r
+
+__all__ = ["fit", "templates", "Template", "FORMS"]
+
+FORMS = ("pau", "pau_b", "odd", "gated", "gated_x", "relu_plus", "clamped")
+FIT_VERSION = "rewriter.rational.fit/1"
+GATE_X_LO = -40.0
+
+
+@dataclass(frozen=True)
+class Template:
+    """A form with its structure fixed and the clamp left open (``clamp_kind``, ``c_bounds``)."""
+
+    form: str
+    parity: str = "none"
+    s: float = 1.0
+    gate: tuple[float, float] = (0.0, 1.0)
+    gate_x: tuple[float | None, float | None] | None = None
+    linear: tuple[float, float] = (0.0, 0.0)
+    slopes: tuple[float, float] | None = None  # tails (clamped form)
+    clamp_kind: str | None = None  # "sym", "neg", "abs", "asym2"; None = raw
+    c_bounds: tuple[float, float] = (2.0, 10.0)
+    c_hints: tuple[float, ...] = ()
+    pin_hi: float | None = None  # exact R(clamp_hi): F/x -> slope where the gate multiplies x
+
+    def clamp(self, c: float) -> tuple[float, float] | None:
+        return {
+            None: None,
+            "sym": (-c, c),
+            "neg": (-c, 0.0),
+            "abs": (0.0, c),
+            "asym2": (-2.0 * c, c),
+        }[self.clamp_kind]
+
+    def skeleton(self, degrees: tuple[int, int], c: float, lo: float, hi: float) -> Rational:
+        clamp = self.clamp(c)
+        tails = None
+        if self.slopes is not None and clamp is not None:
+            tails = (clamp[0] / self.s, self.slopes[0], clamp[1] / self.s, self.slopes[1])
+        m, n = degrees
+        return Rational(
+            form=self.form,
+            degrees=degrees,
+            p=np.zeros(m + 1),
+            q=np.zeros(n),
+            lo=float(lo),
+            hi=float(hi),
+            clamp=clamp,
+            parity=self.parity,
+            s=self.s,
+            gate=self.gate,
+            gate_x=self.gate_x,
+            linear=self.linear,
+            tails=tails,
+        )
+
+
+def _slopes(f: Callable[[np.ndarray], np.ndarray]) -> tuple[float, float]:
+    """Asymptotic slopes of f, estimated at +-40 and rounded to 10 decimals (0 stays 0)."""
+    y = f(np.array([-50.0, -40.0, 40.0, 50.0]))
+    sl = ((y[1] - y[0]) / 10.0, (y[3] - y[2]) / 10.0)
+    return tuple(round(float(v), 10) + 0.0 if np.isfinite(v) else 0.0 for v in sl)  # type: ignore
+
+
+# clamps worth trying besides the search grid: the kinks of piecewise-polynomial functions
+_C_HINTS = {"hardswish": (3.0,), "hardsigmoid": (3.0,), "relu6": (6.0,)}
+
+
+def templates(
+    name: str | None, params: dict[str, float], f: Callable[[np.ndarray], np.ndarray]
+) -> dict[str, Template]:
+    """The forms applicable to a catalogue function (or a callable, ``name=None``)."""
+    gx = (GATE_X_LO, None)
+    out: dict[str, Template] = {
+        "pau": Template("pau"),
+        "pau_b": Template("pau_b"),
+        "clamped": Template(
+            "clamped",
+            slopes=_slopes(f),
+            clamp_kind="sym",
+            c_bounds=(2.0, 12.0),
+            c_hints=_C_HINTS.get(name or "", ()),
+        ),
+    }
+    odd_gated = {"gelu": 1.0, "gelu_tanh": 1.0, "silu": 0.5}
+    if name in odd_gated or name == "swish":
+        s = odd_gated.get(name or "", 0.5 * params.get("beta", 1.0))
+        out["gated"] = Template(
+            "gated", "odd", s, (0.5, 0.5), gx, clamp_kind="sym", c_bounds=(2.0, 8.0), pin_hi=1.0
+        )
+    elif name == "tanh":
+        out["odd"] = Template("odd", "odd", 1.0, (0.0, 1.0), clamp_kind="sym", c_bounds=(2.0, 10.0))
+    elif name == "sigmoid":
+        out["odd"] = Template("odd", "odd", 0.5, (0.5, 0.5), clamp_kind="sym", c_bounds=(2.0, 10.0))
+    elif name == "mish":
+        out["gated_x"] = Template(
+            "gated_x", s=1.0, gate_x=gx, clamp_kind="asym2", c_bounds=(3.0, 9.0), pin_hi=1.0
+        )
+    elif name == "softplus":
+        beta = params.get("beta", 1.0)
+        out["relu_plus"] = Template(
+            "relu_plus",
+            "abs",
+            beta,
+            (0.0, 1.0 / beta),
+            linear=(0.0, 1.0),
+            clamp_kind="abs",
+            c_bounds=(4.0, 24.0),
+        )
+    elif name in ("elu", "celu", "selu"):
+        alpha = SELU_ALPHA if name == "selu" else params.get("alpha", 1.0)
+        scale = SELU_SCALE if name == "selu" else 1.0
+        s = 1.0 / alpha if name == "celu" else 1.0
+        out["relu_plus"] = Template(
+            "relu_plus",
+            "none",
+            s,
+            (0.0, scale * alpha),
+            linear=(0.0, scale),
+            clamp_kind="neg",
+            c_bounds=(3.0, 24.0),
+        )
+    return out
+
+
+def _auto_forms(name: str | None, tpls: dict[str, Template]) -> list[str]:
+    specific = [k for k in tpls if k not in ("pau", "pau_b", "clamped")]
+    if name == "softsign":
+        return ["pau"]
+    if specific:
+        return specific + ["clamped"]
+    return ["clamped", "pau"]
+
+
+# -- sampling and evaluation --------------------------------------------------------------
+
+
+def _grid(lo: float, hi: float, sk: Rational, n_uniform: int, n_clamp: int) -> np.ndarray:
+    parts = [np.linspace(lo, hi, n_uniform), np.array([0.0]) if lo < 0 < hi else np.array([lo])]
+    if sk.clamp is not None and n_clamp:
+        a, b = (v / sk.s for v in sk.clamp)
+        if sk.parity == "abs":
+            a, b = -b, b
+        a, b = max(min(a, b), lo), min(max(a, b), hi)
+        if a < b:
+            parts.append(np.linspace(a, b, n_clamp))
+            parts.append(np.array([a, b]))
+    x = np.unique(np.concatenate(parts))
+    return x[(x >= lo) & (x <= hi)]
+
+
+def _targets(sk: Rational, x: np.ndarray, fx: np.ndarray) -> tuple[np.ndarray, ...]:
+    """u, target g of R and weight of R's error in F's error, for samples (x, f(x))."""
+    a1, ar = sk.linear
+    rest = fx - a1 * x - ar * np.maximum(x, 0.0)
+    if sk.tails is not None:
+        k_lo, t_lo, k_hi, t_hi = sk.tails
+        rest = rest - t_hi * np.maximum(x - k_hi, 0.0) + t_lo * np.maximum(k_lo - x, 0.0)
+    xb = np.ones_like(x)
+    if sk.gate_x is not None:
+        lo, hi = sk.gate_x
+        xb = np.clip(x, -np.inf if lo is None else lo, np.inf if hi is None else hi)
+    g0, g1 = sk.gate
+    wb = np.abs(xb * g1)
+    keep = wb > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        g = (rest / np.where(keep, xb, 1.0) - g0) / g1
+    return sk.u_of(x)[keep], g[keep], wb[keep], keep
+
+
+def _max_err(r: Rational, f: Callable[[np.ndarray], np.ndarray], lo: float, hi: float) -> float:
+    x = np.unique(np.concatenate([np.linspace(lo, hi, 40001), [0.0] if lo < 0 < hi else []]))
+    x = x[(x >= lo) & (x <= hi)]
+    with np.errstate(all="ignore"):
+        e = np.abs(r(x) - f(x))
+    return float(np.max(e)) if np.all(np.isfinite(e)) else math.inf
+
+
+def _fit_template(
+    tpl: Template,
+    degrees: tuple[int, int],
+    c: float,
+    lo: float,
+    hi: float,
+    f: Callable[[np.ndarray], np.ndarray],
+    weights: Any,
+    quick: bool,
+) -> tuple[Rational, float]:
+    sk = tpl.skeleton(degrees, c, lo, hi)
+    if isinstance(weights, tuple):
+        x = np.asarray(weights[0], dtype=np.float64)
+        uw = np.asarray(weights[1], dtype=np.float64)
+    else:
+        x = _grid(lo, hi, sk, 500 if quick else 3000, 500 if quick else 2000)
+        uw = np.ones_like(x) if weights is None else np.asarray(weights(x), dtype=np.float64)
+    fx = f(x)
+    u, g, wb, keep = _targets(sk, x, fx)
+    w = wb * uw[keep]
+    ok = w > 0
+    u, g, w = u[ok], g[ok], w[ok]
+    if tpl.pin_hi is not None and sk.clamp is not None:
+        # the gate multiplies an unbounded x: pin R(clamp_hi) so that F/x is exact as x -> inf
+        u = np.append(u, sk.clamp[1])
+        g = np.append(g, (tpl.pin_hi - sk.gate[0]) / sk.gate[1])
+        w = np.append(w, 1e4 * w.max())
+    m, n = degrees
+    res = fit_r(
+        u,
+        g,
+        w,
+        m,
+        n,
+        tpl.parity,
+        tpl.form == "pau_b",
+        linear_iters=10 if quick else 20,
+        nonlinear_iters=5 if quick else 16,
+    )
+    r = replace(sk, p=res.p, q=res.q)
+    return r, res.error
+
+
+def _search_clamp(
+    tpl: Template, degrees: tuple[int, int], lo: float, hi: float, f: Any, weights: Any
+) -> float:
+    """Clamp c minimising the (quick-fit) max error: a geometric grid, then golden refinement."""
+    a, b = tpl.c_bounds
+    span = max(abs(lo), abs(hi)) * (2.0 if tpl.clamp_kind == "asym2" else 1.0)
+    b = min(b, max(span * tpl.s, a))
+    cs = list(np.geomspace(a, b, 6)) if b > a else [a]
+    errs = [_fit_template(tpl, degrees, c, lo, hi, f, weights, True)[1] for c in cs]
+    i = int(np.argmin(errs))
+    if len(cs) == 1:
+        return cs[0]
+    left, right = cs[max(i - 1, 0)], cs[min(i + 1, len(cs) - 1)]
+    best_c, best_e = cs[i], errs[i]
+    gr = (math.sqrt(5.0) - 1.0) / 2.0
+    x1, x2 = right - gr * (right - left), left + gr * (right - left)
+    e1 = _fit_template(tpl, degrees, x1, lo, hi, f, weights, True)[1]
+    e2 = _fit_template(tpl, degrees, x2, lo, hi, f, weights, True)[1]
+    for _ in range(4):
+        if e1 < e2:
+            right, x2, e2 = x2, x1, e1
+            x1 = right - gr * (right - left)
+            e1 = _fit_template(tpl, degrees, x1, lo, hi, f, weights, True)[1]
+        else:
+            left, x1, e1 = x1, x2, e2
+            x2 = left + gr * (right - left)
+            e2 = _fit_template(tpl, degrees, x2, lo, hi, f, weights, True)[1]
+    for c in tpl.c_hints:
+        e = _fit_template(tpl, degrees, c, lo, hi, f, weights, True)[1]
+        if e <= best_e:
+            return c
+    for c, e in ((x1, e1), (x2, e2)):
+        if e < best_e:
+            best_c, best_e = c, e
+    return float(f"{best_c:.6g}")  # a short, readable clamp
+
+
+def _check_args(lo: float, hi: float, degrees: Any, form: str, label: str) -> tuple[int, int]:
+    if not (isinstance(lo, (int, float)) and isinstance(hi, (int, float))) or not (
+        math.isfinite(lo) and math.isfinite(hi)
+    ):
+        raise FitError(
+            f"fit {label}: range [{lo}, {hi}] is not finite; pass finite numbers lo < hi"
+        )
+    if lo >= hi:
+        raise FitError(f"fit {label}: empty range lo={lo} >= hi={hi}; pass lo < hi")
+    try:
+        if isinstance(degrees, (str, bytes)) or len(degrees) != 2:
+            raise TypeError
+        m, n = (int(v) for v in degrees)
+        ok = all(float(v) == int(v) for v in degrees) and 0 <= m <= 16 and 0 <= n <= 16
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise FitError(
+            f"fit {label}: bad degrees {degrees!r}; pass (m, n) with integers 0 <= m, n <= 16, "
+            "e.g. (5, 4)"
+        )
+    if form != "auto" and form not in FORMS:
+        raise FitError(f"fit {label}: unknown form {form!r}; use 'auto' or one of {FORMS}")
+    return m, n
+
+
+def fit(
+    function: str | Callable[[np.ndarray], np.ndarray],
+    lo: float,
+    hi: float,
+    degrees: tuple[int, int] = (5, 4),
+    form: str = "auto",
+    weights: Any = None,
+    *,
+    name: str | None = None,
+    params: dict[str, float] | None = None,
+) -> Rational:
+    """Fit a rational approximation of ``function`` minimising the max error on [lo, hi].
+
+    Args:
+        function: a canonical name from ``rewriter.functions`` or a vectorised numpy callable.
+        lo, hi: the fit range. Use ``GLOBAL_RANGE`` (-40, 40) with a gated/clamped form for an
+            approximation that is right everywhere.
+        degrees: (m, n), degrees of R's numerator and denominator.
+        form: "auto" (the applicable form with the smallest global error) or one of ``FORMS``.
+        weights: None; a callable w(x) >= 0 weighting the error on [lo, hi]; or a pair
+            (samples_x, w) of sample points and weights (e.g. from calibration data) that
+            replaces the sampling grid. The fit minimises max w |F - f|.
+        name: label of a callable (default "custom").
+        params: the function's parameters (e.g. {"alpha": 0.5} for elu).
+
+    Returns:
+        The ``Rational``, with ``max_error`` on [lo, hi] and ``global_error`` on [-40, 40]
+        measured on dense grids.
+
+    Raises:
+        FitError: bad range, degrees or form; the function is NaN/inf on the range.
+
+    Example:
+        >>> r = fit("gelu", -40, 40)            # gated form, global error ~3.5e-4
+        >>> r.describe()  # doctest: +SKIP
+        'gelu (5,4) gated clip±3.9 on [-40,40] max_err 3.5e-04 global 3.5e-04'
+    """
+    params = dict(params or {})
+    if isinstance(function, str):
+        if function not in FUNCTIONS:
+            raise FitError(
+                f"fit: unknown function {function!r}; known: {', '.join(FUNCTIONS)}, "
+                "or pass a numpy callable"
+            )
+        fn = FUNCTIONS[function]
+        unknown = set(params) - set(fn.defaults)
+        if unknown:
+            raise FitError(f"fit {function}: unknown parameter(s) {sorted(unknown)}")
+        params = {**fn.defaults, **{k: float(v) for k, v in params.items()}}
+        label, cat = function, function
+        f = fn.bind(**params)
+    elif callable(function):
+        label, cat = name or "custom", None
+        user = function
+
+        def f(x: np.ndarray) -> np.ndarray:
+            return np.asarray(user(np.asarray(x, dtype=np.float64)), dtype=np.float64)
+    else:
+        raise FitError(f"fit: function must be a name or a callable, got {type(function).__name__}")
+    lo, hi = float(lo), float(hi)
+    degrees = _check_args(lo, hi, degrees, form, label)
+    xs = np.linspace(lo, hi, 4001)
+    with np.errstate(all="ignore"):
+        ys = f(xs)
+    if ys.shape != xs.shape or not np.all(np.isfinite(ys)):
+        bad = xs[~np.isfinite(ys)] if ys.shape == xs.shape else xs[:1]
+        raise FitError(
+            f"fit {label}: function is not finite on [{lo:g}, {hi:g}] (e.g. at x={bad[0]:g}); "
+            "shrink the range or fix the function"
+        )
+    if weights is not None and not callable(weights):
+        if not (isinstance(weights, tuple) and len(weights) == 2):
+            raise FitError(f"fit {label}: weights must be a callable w(x) or a pair (x, w)")
+        wx, ww = (np.asarray(v, dtype=np.float64).ravel() for v in weights)
+        if wx.shape != ww.shape or not (np.all(np.isfinite(wx)) and np.all(ww >= 0)):
+            raise FitError(
+                f"fit {label}: weights (x, w) must be finite arrays of one shape, w >= 0"
+            )
+        weights = (wx, ww)
+    tpls = templates(cat, params, f)
+    if form == "auto":
+        names = _auto_forms(cat, tpls)
+    elif form in tpls:
+        names = [form]
+    else:
+        raise FitError(f"fit {label}: form {form!r} does not apply; applicable: {', '.join(tpls)}")
+    best: Rational | None = None
+    for fname in names:
+        tpl = tpls[fname]
+        c = _search_clamp(tpl, degrees, lo, hi, f, weights) if tpl.clamp_kind else 0.0
+        r, _ = _fit_template(tpl, degrees, c, lo, hi, f, weights, False)
+        with np.errstate(all="ignore"):
+            glob = _max_err(r, f, *GLOBAL_RANGE)
+        r = replace(
+            r,
+            function=label,
+            params=params,
+            max_error=_max_err(r, f, lo, hi),
+            global_error=glob,
+            provenance={
+                "fit": f"{FIT_VERSION} fit({label!r}, {lo!r}, {hi!r}, {degrees!r}, "
+                f"form={fname!r}, params={params!r})"
+            },
+        )
+        if best is None or _key(r) < _key(best):
+            best = r
+    assert best is not None
+    return best
+
+
+def _key(r: Rational) -> tuple[float, float]:
+    g = r.global_error if math.isfinite(r.global_error) else math.inf
+    return (g, r.max_error)
