@@ -21,7 +21,15 @@ from typing import Any, NoReturn
 
 from rewriter.errors import RewriterError, UsageError
 
-SUBCOMMANDS = ("explain",)
+# Subcommands live in their own modules; each is ``main(argv) -> int`` raising RewriterError for
+# bad input. Imported lazily so that `rewrite model.onnx ...` loads none of them.
+SUBCOMMANDS: dict[str, str] = {
+    "explain": "rewriter.cli:explain_main",
+    "finetune": "rewriter.refit:main",
+    "bench": "rewriter.cost.cli:bench_main",
+    "profile": "rewriter.cost.cli:profile_main",
+    "db": "rewriter.cost.cli:db_main",
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -71,7 +79,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         if args and args[0] in SUBCOMMANDS:
-            return _explain(_explain_parser().parse_args(args[1:]))
+            module, func = SUBCOMMANDS[args[0]].split(":")
+            import importlib
+
+            return int(getattr(importlib.import_module(module), func)(args[1:]))
         return _rewrite(_main_parser().parse_args(args))
     except RewriterError as e:
         if os.environ.get("PAU_REWRITER_DEBUG"):
@@ -209,6 +220,11 @@ def _write_json(path: str, data: dict[str, Any]) -> None:
     with os.fdopen(fd, "w") as f:
         json.dump(data, f, indent=2, sort_keys=True, default=float)
     os.replace(tmp, path)
+
+
+def explain_main(argv: Sequence[str]) -> int:
+    """`rewrite explain MODEL --rule NAME`."""
+    return _explain(_explain_parser().parse_args(list(argv)))
 
 
 def _explain(a: argparse.Namespace) -> int:
