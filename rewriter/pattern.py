@@ -135,6 +135,23 @@ class Op(Pattern):
     def commutative(self) -> bool:
         return self.op_type in _AC
 
+    @property
+    def split(self) -> tuple[Const | None, Param | None, tuple[Pattern, ...]]:
+        """(constant operand, captured operand, the rest with ops first): computed once."""
+        cached = self.__dict__.get("_split")
+        if cached is None:
+            const = next((q for q in self.inputs if isinstance(q, Const)), None)
+            param = next((q for q in self.inputs if isinstance(q, Param)), None)
+            rest = tuple(sorted((q for q in self.inputs if not isinstance(q, (Const, Param))),
+                                key=lambda q: 0 if isinstance(q, Op) else 1))
+            cached = self.__dict__["_split"] = (const, param, rest)
+        return cached
+
+    @property
+    def heads(self) -> tuple[str, ...]:
+        """Graph op types this node can match (Mul also matches Div by a constant)."""
+        return (self.op_type, _AC[self.op_type]) if self.op_type in _AC else (self.op_type,)
+
     def __repr__(self) -> str:
         if self.op_type == "Mul":
             return "(" + " * ".join(map(repr, self.inputs)) + ")"
@@ -502,10 +519,8 @@ class Matcher:
 
     def _assign(self, p: Op, flat: _Flat, st: _State) -> Iterator[_State]:
         unit = 1.0 if p.op_type == "Mul" else 0.0
-        consts = [q for q in p.inputs if isinstance(q, Const)]
-        params = [q for q in p.inputs if isinstance(q, Param)]
-        others = [q for q in p.inputs if not isinstance(q, (Const, Param))]
-        want = consts[0].value if consts else unit
+        const, param, others = p.split
+        want = const.value if const is not None else unit
         st = st.with_nodes(flat.nodes)
         if len(flat.leaves) != len(others):
             self._fail(
@@ -514,32 +529,28 @@ class Matcher:
                 f"wants {len(others)}",
             )
             return
-        if params:
+        if param is not None:
             if p.op_type == "Mul":
                 value = flat.const / want if want else math.nan
             else:
                 value = flat.const - want
-            states: list[_State] = list(self._param(params[0].name, value, st))
-        elif self._close(flat.const, want, consts[0].rtol if consts else None, flat.eps):
+            states: list[_State] = list(self._param(param.name, value, st))
+        elif self._close(flat.const, want, const.rtol if const is not None else None, flat.eps):
             states = [st]
         else:
             self._fail(
                 len(st.nodes), lambda: f"{p.op_type} chain constant is {flat.const:g}, pattern wants {want:g}"
             )
             return
-        # ops first: they constrain; variables bind whatever is left
-        order = sorted(others, key=lambda q: 0 if isinstance(q, Op) else 1)
-        for s in states:
-            yield from self._perm(order, list(flat.leaves), s)
+        for s in states:  # ops first (they constrain); variables bind whatever is left
+            yield from self._perm(others, flat.leaves, s)
 
-    def _perm(self, ps: list[Pattern], leaves: list[str], st: _State) -> Iterator[_State]:
+    def _perm(self, ps: tuple[Pattern, ...], leaves: list[str], st: _State) -> Iterator[_State]:
         if not ps:
             yield st
             return
         head, rest = ps[0], ps[1:]
-        want = None
-        if isinstance(head, Op):
-            want = (head.op_type, _AC[head.op_type]) if head.commutative else (head.op_type,)
+        want = head.heads if isinstance(head, Op) else None
         tried: set[str] = set()
         g = self.g
         for k, leaf in enumerate(leaves):
