@@ -63,7 +63,7 @@ def parse_pipeline(text: str) -> Pipeline:
         if item == "pau_all":
             functions.update(SMOOTH)
         elif item.startswith("pau_"):
-            functions.add(item[len("pau_"):])
+            functions.add(item[len("pau_") :])
         elif not functions:
             before.append(item)
         else:

@@ -29,7 +29,12 @@ def _graph(proto: onnx.GraphProto, parent: Graph | None) -> int:
             changed += _graph(body, g)
         if n.op_type in ("Div", "Sub") and n.domain in ("", "ai.onnx") and len(n.input) == 2:
             c = g.const(n.input[1])
-            if c is None or c.size != 1 or not np.issubdtype(c.dtype, np.floating) or (n.op_type == "Div" and c.item() == 0):
+            if (
+                c is None
+                or c.size != 1
+                or not np.issubdtype(c.dtype, np.floating)
+                or (n.op_type == "Div" and c.item() == 0)
+            ):
                 continue
             value = (np.reciprocal(c) if n.op_type == "Div" else np.negative(c)).astype(c.dtype)
             name = f"{n.input[1]}/{'reciprocal' if n.op_type == 'Div' else 'neg'}"
@@ -37,7 +42,11 @@ def _graph(proto: onnx.GraphProto, parent: Graph | None) -> int:
             n.op_type = "Mul" if n.op_type == "Div" else "Add"
             n.input[1] = name
             changed += 1
-        elif n.op_type == "Identity" and n.domain in ("", "ai.onnx") and n.output[0] not in g.graph_outputs:
+        elif (
+            n.op_type == "Identity"
+            and n.domain in ("", "ai.onnx")
+            and n.output[0] not in g.graph_outputs
+        ):
             rename[n.output[0]] = n.input[0]
             g.remove(i)
             changed += 1

@@ -19,7 +19,9 @@ def _graph(g: onnx.GraphProto) -> int:
         for _, body in subgraph_attrs(n):
             removed += _graph(body)
     nodes = list(g.node)
-    reads = [set(n.input) | set().union(*(_free_values(b) for _, b in subgraph_attrs(n))) for n in nodes]
+    reads = [
+        set(n.input) | set().union(*(_free_values(b) for _, b in subgraph_attrs(n))) for n in nodes
+    ]
     producer = {o: i for i, n in enumerate(nodes) for o in n.output if o}
     # liveness from the graph outputs backwards
     live: set[int] = set()

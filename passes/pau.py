@@ -44,8 +44,13 @@ class RationalReplacement:
         rationals: optional per-site override, ``site name -> Rational`` (calibrated fits).
     """
 
-    def __init__(self, degrees: tuple[int, int] = (5, 4), form: str = "auto", rationals: dict[str, Any] | None = None) -> None:
-        self.degrees = tuple(degrees)
+    def __init__(
+        self,
+        degrees: tuple[int, int] = (5, 4),
+        form: str = "auto",
+        rationals: dict[str, Any] | None = None,
+    ) -> None:
+        self.degrees: tuple[int, int] = (int(degrees[0]), int(degrees[1]))
         self.form = form
         self.rationals = rationals or {}
         self._cache: dict[tuple[Any, ...], Any] = {}
@@ -59,19 +64,34 @@ class RationalReplacement:
         key = (fn, tuple(sorted(params.items())), self.degrees, self.form)
         if key not in self._cache:
             try:
-                self._cache[key] = table_rational(fn, degrees=self.degrees, form=self.form, **params)
+                self._cache[key] = table_rational(
+                    fn, degrees=self.degrees, form=self.form, **params
+                )
             except (KeyError, ValueError) as e:
-                raise UsageError(f"site {site.name}: cannot build a {self.form} {self.degrees} rational for {fn}: {e}") from None
+                raise UsageError(
+                    f"site {site.name}: cannot build a {self.form} {self.degrees} rational for {fn}: {e}"
+                ) from None
         return self._cache[key]
 
-    def __call__(self, site: Site, rule: Rule, g: Graph) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto], dict[str, Any]]:
+    def __call__(
+        self, site: Site, rule: Rule, g: Graph
+    ) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto], dict[str, Any]]:
         from rewriter.rational import emit_onnx
 
         vi = g.info(site.input)
-        dtype = vi.elem_type if vi is not None and vi.elem_type in _SUPPORTED_DTYPES else onnx.TensorProto.FLOAT
+        dtype = (
+            vi.elem_type
+            if vi is not None and vi.elem_type in _SUPPORTED_DTYPES
+            else onnx.TensorProto.FLOAT
+        )
         r = self.rational_for(site)
         nodes, inits = emit_onnx(
-            r, site.input, site.output, prefix=f"pau/{site.name}/", const_prefix=f"pau/{rational_key(r, dtype)}/", dtype=dtype
+            r,
+            site.input,
+            site.output,
+            prefix=f"pau/{site.name}/",
+            const_prefix=f"pau/{rational_key(r, dtype)}/",
+            dtype=dtype,
         )
         if nodes and not nodes[-1].doc_string:
             nodes[-1].doc_string = f"pau-rewriter {rule.name}: {r.describe()}"

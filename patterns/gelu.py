@@ -15,7 +15,12 @@ C = 0.044715
 RULES = [
     # 0.5x(1+erf(x/sqrt2)): TorchScript Mul(Mul(x, Add(Erf(Div(x,1.4142)),1)),0.5), dynamo
     # Mul(x, Mul(0.5, ...)), Keras Div(x, Sqrt(2)), TensorFlow Mul(x, 0.70710677)
-    Rule("gelu_erf", x * 0.5 * (1 + op.Erf(x / SQRT2)), "gelu", spelling="torch/keras/tf decomposed erf GELU"),
+    Rule(
+        "gelu_erf",
+        x * 0.5 * (1 + op.Erf(x / SQRT2)),
+        "gelu",
+        spelling="torch/keras/tf decomposed erf GELU",
+    ),
     # opset 20 native Gelu
     Rule("gelu_native", op.Gelu(x, approximate="none"), "gelu", spelling="ONNX Gelu (opset 20)"),
     # 0.5x(1+tanh(k(x + c x^3))): dynamo Pow(x,3), TorchScript x*(x*x); GPT-2 k x (1 + c x x)
@@ -25,5 +30,10 @@ RULES = [
         "gelu_tanh",
         spelling="torch/GPT-2 decomposed tanh GELU",
     ),
-    Rule("gelu_tanh_native", op.Gelu(x, approximate="tanh"), "gelu_tanh", spelling="ONNX Gelu(approximate=tanh)"),
+    Rule(
+        "gelu_tanh_native",
+        op.Gelu(x, approximate="tanh"),
+        "gelu_tanh",
+        spelling="ONNX Gelu(approximate=tanh)",
+    ),
 ]

@@ -14,5 +14,10 @@ RULES = [
     # x * Clip(x+3, 0, 6) / 6: PP-OCR, torch decomposition; Div by 6 or Mul by 1/6
     Rule("hardswish_clip", x * op.Clip(x + 3, 0, 6) / 6, "hardswish", spelling="x*Clip(x+3,0,6)/6"),
     # HardSigmoid(alpha=1/6, beta=0.5)(x) * x: tf2onnx, older torch
-    Rule("hardswish_hardsigmoid", x * op.HardSigmoid(x, alpha=SIXTH, beta=0.5), "hardswish", spelling="x*HardSigmoid(x)"),
+    Rule(
+        "hardswish_hardsigmoid",
+        x * op.HardSigmoid(x, alpha=SIXTH, beta=0.5),
+        "hardswish",
+        spelling="x*HardSigmoid(x)",
+    ),
 ]

@@ -6,7 +6,14 @@ from rewriter.rules import Rule
 x = Var("x")
 
 RULES = [
-    Rule("mish_decomposed", x * op.Tanh(op.Softplus(x)), "mish", spelling="torch < opset 18 export"),
-    Rule("mish_decomposed_log", x * op.Tanh(op.Log(op.Exp(x) + 1)), "mish", spelling="log(1+exp(x)) softplus"),
+    Rule(
+        "mish_decomposed", x * op.Tanh(op.Softplus(x)), "mish", spelling="torch < opset 18 export"
+    ),
+    Rule(
+        "mish_decomposed_log",
+        x * op.Tanh(op.Log(op.Exp(x) + 1)),
+        "mish",
+        spelling="log(1+exp(x)) softplus",
+    ),
     Rule("mish_native", op.Mish(x), "mish", spelling="ONNX Mish (opset 18)"),
 ]

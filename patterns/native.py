@@ -29,9 +29,16 @@ RULES = [
     Rule("celu", op.Celu(x, alpha=Param("alpha")), "celu", spelling="ONNX Celu"),
     Rule("softsign", op.Softsign(x), "softsign", spelling="ONNX Softsign"),
     Rule("softsign_decomposed", x / (1 + op.Abs(x)), "softsign", spelling="x/(1+|x|)"),
-    Rule("leaky_relu", op.LeakyRelu(x, alpha=Param("alpha")), "leaky_relu", spelling="ONNX LeakyRelu"),
+    Rule(
+        "leaky_relu", op.LeakyRelu(x, alpha=Param("alpha")), "leaky_relu", spelling="ONNX LeakyRelu"
+    ),
     Rule("prelu_scalar", op.PRelu(x, Param("slope")), _prelu, spelling="ONNX PRelu, scalar slope"),
     Rule("relu", op.Relu(x), "relu", spelling="ONNX Relu"),
     Rule("relu6", op.Clip(x, 0, 6), "relu6", spelling="Clip(x, 0, 6)"),
-    Rule("hardsigmoid", op.HardSigmoid(x, alpha=Param("alpha"), beta=Param("beta")), "hardsigmoid", spelling="ONNX HardSigmoid"),
+    Rule(
+        "hardsigmoid",
+        op.HardSigmoid(x, alpha=Param("alpha"), beta=Param("beta")),
+        "hardsigmoid",
+        spelling="ONNX HardSigmoid",
+    ),
 ]

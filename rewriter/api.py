@@ -61,9 +61,18 @@ def _check_opset(m: onnx.ModelProto) -> None:
             )
 
 
-def find_sites(model: Any, pipeline: str = "pau_all", *, rules: list[Rule] | None = None, patterns: list[str] | None = None, rtol: float = 1e-4) -> list[Site]:
+def find_sites(
+    model: Any,
+    pipeline: str = "pau_all",
+    *,
+    rules: list[Rule] | None = None,
+    patterns: list[str] | None = None,
+    rtol: float = 1e-4,
+) -> list[Site]:
     """Sites of ``pipeline``'s functions in ``model``, in graph order, without changing it."""
-    return rewrite_onnx(model, pipeline, dry_run=True, rules=rules, patterns=patterns, rtol=rtol).sites
+    return rewrite_onnx(
+        model, pipeline, dry_run=True, rules=rules, patterns=patterns, rtol=rtol
+    ).sites
 
 
 def rewrite_onnx(
@@ -113,8 +122,16 @@ def rewrite_onnx(
         def chosen(s: Site) -> bool:
             return s.function in p.functions and (select is None or select(s))
 
-        opts = Options(dry_run=dry_run, rtol=rtol, replacement=replacement, select=chosen, max_iterations=max_iterations)
-        sites = [s for s in run(m, _rules(rules, patterns), opts, stats) if s.function in p.functions]
+        opts = Options(
+            dry_run=dry_run,
+            rtol=rtol,
+            replacement=replacement,
+            select=chosen,
+            max_iterations=max_iterations,
+        )
+        sites = [
+            s for s in run(m, _rules(rules, patterns), opts, stats) if s.function in p.functions
+        ]
     if not dry_run:
         for name in p.after:
             GRAPH_PASSES[name](m)
@@ -129,7 +146,13 @@ def _provenance(m: onnx.ModelProto, pipeline: str, sites: list[Site]) -> None:
         "version": __version__,
         "pipeline": pipeline,
         "sites": [
-            {"name": s.name, "function": s.function, "params": s.params, "rule": s.rule, **(s.rational or {})}
+            {
+                "name": s.name,
+                "function": s.function,
+                "params": s.params,
+                "rule": s.rule,
+                **(s.rational or {}),
+            }
             for s in sites
             if s.replaced
         ],
@@ -161,5 +184,7 @@ def rewrite(model: Any, pipeline: str = "pau_all", **options: Any) -> Any:
         gm, _ = rewrite_module(model, pipeline=pipeline, **options)
         return gm
     if not isinstance(model, (str, os.PathLike, onnx.ModelProto)):
-        raise UsageError(f"rewrite() takes a path, an onnx.ModelProto or a torch.nn.Module, not {type(model).__name__}")
+        raise UsageError(
+            f"rewrite() takes a path, an onnx.ModelProto or a torch.nn.Module, not {type(model).__name__}"
+        )
     return rewrite_onnx(model, pipeline, **options).model

@@ -48,27 +48,62 @@ def _degrees(text: str) -> tuple[int, int]:
 
 
 def _main_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="rewrite", description="Rewrite activation subgraphs of an ONNX model into rational functions (PAU).")
+    p = _Parser(
+        prog="rewrite",
+        description="Rewrite activation subgraphs of an ONNX model into rational functions (PAU).",
+    )
     p.add_argument("model", nargs="?", help="input .onnx model (never modified)")
-    p.add_argument("-p", "--pipeline", default="pau_all", help="comma list of pipelines/passes (default pau_all; see --list)")
-    p.add_argument("-o", "--output", help="output .onnx path (written atomically after verification)")
-    p.add_argument("--degrees", type=_degrees, default=(5, 4), help="rational degrees M,N (default 5,4)")
-    p.add_argument("--form", default="auto", help="rational form: auto, pau, pau_b, ... (default auto)")
+    p.add_argument(
+        "-p",
+        "--pipeline",
+        default="pau_all",
+        help="comma list of pipelines/passes (default pau_all; see --list)",
+    )
+    p.add_argument(
+        "-o", "--output", help="output .onnx path (written atomically after verification)"
+    )
+    p.add_argument(
+        "--degrees", type=_degrees, default=(5, 4), help="rational degrees M,N (default 5,4)"
+    )
+    p.add_argument(
+        "--form", default="auto", help="rational form: auto, pau, pau_b, ... (default auto)"
+    )
     p.add_argument("--dry-run", action="store_true", help="find and report sites; write no model")
     p.add_argument("--report", help="write a JSON report here")
-    p.add_argument("--tolerance", type=float, default=1e-2, help="max relative L2 output error before refusing to write (default 1e-2)")
-    p.add_argument("--force", action="store_true", help="write the output even when verification exceeds --tolerance")
+    p.add_argument(
+        "--tolerance",
+        type=float,
+        default=1e-2,
+        help="max relative L2 output error before refusing to write (default 1e-2)",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="write the output even when verification exceeds --tolerance",
+    )
     p.add_argument("--inputs", help=".npz of inputs keyed by input name, for verification")
-    p.add_argument("--patterns", action="append", default=[], help="extra rule file (.py or .toml); repeatable")
-    p.add_argument("--rtol", type=float, default=1e-4, help="relative tolerance for pattern constants (default 1e-4)")
+    p.add_argument(
+        "--patterns", action="append", default=[], help="extra rule file (.py or .toml); repeatable"
+    )
+    p.add_argument(
+        "--rtol",
+        type=float,
+        default=1e-4,
+        help="relative tolerance for pattern constants (default 1e-4)",
+    )
     p.add_argument("--list", action="store_true", help="print pipelines and rules, then exit")
     p.add_argument("-q", "--quiet", action="store_true", help="no tables, only errors")
-    p.add_argument("-v", "--verbose", action="store_true", help="also print per-rule match counts and time")
+    p.add_argument(
+        "-v", "--verbose", action="store_true", help="also print per-rule match counts and time"
+    )
     return p
 
 
 def _explain_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="rewrite explain", description="Why a rule does or does not match: the best near-miss per candidate node.")
+    p = _Parser(
+        prog="rewrite explain",
+        description="Why a rule does or does not match: the best near-miss per candidate node.",
+    )
     p.add_argument("model")
     p.add_argument("--rule", required=True, help="rule name (see `rewrite --list`)")
     p.add_argument("--patterns", action="append", default=[], help="extra rule file (.py or .toml)")
@@ -95,7 +130,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as e:  # a bug: still one line, never a traceback
         if os.environ.get("PAU_REWRITER_DEBUG"):
             raise
-        print(f"rewrite: internal error: {type(e).__name__}: {e} (set PAU_REWRITER_DEBUG=1 for a traceback)", file=sys.stderr)
+        print(
+            f"rewrite: internal error: {type(e).__name__}: {e} (set PAU_REWRITER_DEBUG=1 for a traceback)",
+            file=sys.stderr,
+        )
         return 3
 
 
@@ -143,12 +181,26 @@ def _rewrite(a: argparse.Namespace) -> int:
     if a.report:
         check_output_path(None, a.report)
     original = load_model(a.model)
-    result = rewrite_onnx(original, a.pipeline, degrees=a.degrees, form=a.form, dry_run=a.dry_run, patterns=a.patterns, rtol=a.rtol)
-    report: dict[str, Any] = {"model": os.path.basename(a.model), "pipeline": result.pipeline, "sites": [_site_row(s) for s in result.sites]}
+    result = rewrite_onnx(
+        original,
+        a.pipeline,
+        degrees=a.degrees,
+        form=a.form,
+        dry_run=a.dry_run,
+        patterns=a.patterns,
+        rtol=a.rtol,
+    )
+    report: dict[str, Any] = {
+        "model": os.path.basename(a.model),
+        "pipeline": result.pipeline,
+        "sites": [_site_row(s) for s in result.sites],
+    }
     verification = None
     if not a.dry_run:
         feeds = load_inputs(a.inputs, original) if a.inputs else make_inputs(original)
-        verification = verify(original, result.model, feeds, "--inputs" if a.inputs else "generated")
+        verification = verify(
+            original, result.model, feeds, "--inputs" if a.inputs else "generated"
+        )
         report["verification"] = verification.to_dict() | {"tolerance": a.tolerance}
     if not a.quiet:
         _print_sites(result.sites, a.dry_run)
@@ -159,8 +211,13 @@ def _rewrite(a: argparse.Namespace) -> int:
             )
     if a.verbose and not a.quiet:
         st = result.stats
-        _console().print(f"matching: {st.iterations} iteration(s); per rule: " + ", ".join(
-            f"{k} {st.matches[k]} match(es) {st.seconds[k] * 1e3:.1f} ms" for k in sorted(st.seconds, key=lambda k: -st.seconds[k])[:12]))
+        _console().print(
+            f"matching: {st.iterations} iteration(s); per rule: "
+            + ", ".join(
+                f"{k} {st.matches[k]} match(es) {st.seconds[k] * 1e3:.1f} ms"
+                for k in sorted(st.seconds, key=lambda k: -st.seconds[k])[:12]
+            )
+        )
     if a.report:
         _write_json(a.report, report)
     if verification is not None and verification.rel_l2 > a.tolerance and not a.force:
@@ -168,7 +225,9 @@ def _rewrite(a: argparse.Namespace) -> int:
     if not a.dry_run:
         save_atomic(result.model, a.output)
         if not a.quiet:
-            _console().print(f"wrote {a.output}: {len(result.replaced)} of {len(result.sites)} sites replaced")
+            _console().print(
+                f"wrote {a.output}: {len(result.replaced)} of {len(result.sites)} sites replaced"
+            )
     return 0
 
 
@@ -207,7 +266,11 @@ def _print_sites(sites: list[Any], dry_run: bool) -> None:
         r = s.rational or {}
         form = f"{r['form']} ({r['degrees'][0]},{r['degrees'][1]})" if r else "-"
         err = f"{r.get('global_error', r.get('max_error', 0)):.2e}" if r else "-"
-        shape = "x".join(str(d) if d is not None else "?" for d in s.input_shape) if s.input_shape else "?"
+        shape = (
+            "x".join(str(d) if d is not None else "?" for d in s.input_shape)
+            if s.input_shape
+            else "?"
+        )
         t.add_row(s.name, s.function, s.rule, shape, form, err, "yes" if s.replaced else "no")
     _console().print(t)
 
@@ -248,16 +311,27 @@ def _explain(a: argparse.Namespace) -> int:
         for i, n in enumerate(g.nodes):
             assert n is not None
             for attr, body in subgraph_attrs(n):
-                walk(Graph(body, parent=g, path=f"{g.path}/{n.name or n.op_type}/{attr}".lstrip("/"), value_info=vi))
+                walk(
+                    Graph(
+                        body,
+                        parent=g,
+                        path=f"{g.path}/{n.name or n.op_type}/{attr}".lstrip("/"),
+                        value_info=vi,
+                    )
+                )
             if n.op_type not in r.roots:
                 continue
             count += 1
             where = f"{g.path}:" if g.path else ""
             found = matcher.match(r.pattern, i)
             if found is not None:
-                con.print(f"  {where}{n.name or n.op_type + '#' + str(i)}: matches (x = {found.bindings.get('x')!r}, {len(found.nodes)} nodes)")
+                con.print(
+                    f"  {where}{n.name or n.op_type + '#' + str(i)}: matches (x = {found.bindings.get('x')!r}, {len(found.nodes)} nodes)"
+                )
             else:
-                con.print(f"  {where}{n.name or n.op_type + '#' + str(i)}: no match: {matcher.reason}")
+                con.print(
+                    f"  {where}{n.name or n.op_type + '#' + str(i)}: no match: {matcher.reason}"
+                )
 
     walk(Graph(m.graph, value_info=vi))
     if count == 0:

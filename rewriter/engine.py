@@ -80,7 +80,13 @@ class Options:
     dry_run: bool = False
     rtol: float = 1e-4
     max_iterations: int = 10
-    replacement: Callable[[Site, Rule, Graph], tuple[list[onnx.NodeProto], list[onnx.TensorProto], dict[str, Any] | None]] | None = None
+    replacement: (
+        Callable[
+            [Site, Rule, Graph],
+            tuple[list[onnx.NodeProto], list[onnx.TensorProto], dict[str, Any] | None],
+        ]
+        | None
+    ) = None
     select: Callable[[Site], bool] | None = None
 
 
@@ -108,7 +114,9 @@ def _opset(m: onnx.ModelProto) -> int:
 
 
 class _Walk:
-    def __init__(self, model: onnx.ModelProto, rules: list[Rule], opts: Options, stats: Stats) -> None:
+    def __init__(
+        self, model: onnx.ModelProto, rules: list[Rule], opts: Options, stats: Stats
+    ) -> None:
         self.model = model
         self.index = _index(rules)
         self.opts = opts
@@ -128,7 +136,12 @@ class _Walk:
                 continue
             if n.attribute:
                 for k, (attr, body) in enumerate(subgraph_attrs(n)):
-                    child = Graph(body, parent=g, path=f"{g.path}/{n.name or n.op_type}/{attr}".lstrip("/"), value_info=self.value_info)
+                    child = Graph(
+                        body,
+                        parent=g,
+                        path=f"{g.path}/{n.name or n.op_type}/{attr}".lstrip("/"),
+                        value_info=self.value_info,
+                    )
                     self.graphs.append(child)
                     found.extend(self.scan(child, key + (i, k)))
             rules = index.get(n.op_type)
@@ -149,7 +162,9 @@ class _Walk:
         return found
 
 
-def run(model: onnx.ModelProto, rules: list[Rule], opts: Options, stats: Stats | None = None) -> list[Site]:
+def run(
+    model: onnx.ModelProto, rules: list[Rule], opts: Options, stats: Stats | None = None
+) -> list[Site]:
     """Find (and unless ``opts.dry_run`` replace) the sites of ``rules`` in ``model``, in place.
 
     Returns:
@@ -202,7 +217,9 @@ def _site(f: _Found, counters: Counter[str]) -> Site:
         nodes=[g.node(i).name or f"{g.node(i).op_type}#{i}" for i in m.nodes],
         graph=g.path,
         input_shape=list(vi.shape) if vi is not None and vi.shape is not None else None,
-        dtype=onnx.TensorProto.DataType.Name(vi.elem_type).lower() if vi is not None and vi.elem_type else "unknown",
+        dtype=onnx.TensorProto.DataType.Name(vi.elem_type).lower()
+        if vi is not None and vi.elem_type
+        else "unknown",
         producer_op=prod.op_type if prod is not None else None,
     )
 

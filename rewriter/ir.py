@@ -36,8 +36,18 @@ from rewriter.errors import ModelError, UsageError
 __all__ = ["Graph", "load_model", "ValueInfo", "subgraph_attrs"]
 
 # Ops through which a constant stays a constant; folded with numpy when looking up values.
-_FOLDABLE = {"Identity", "Cast", "CastLike", "Sqrt", "Reciprocal", "Neg", "Reshape", "Unsqueeze",
-             "Squeeze", "Flatten"}
+_FOLDABLE = {
+    "Identity",
+    "Cast",
+    "CastLike",
+    "Sqrt",
+    "Reciprocal",
+    "Neg",
+    "Reshape",
+    "Unsqueeze",
+    "Squeeze",
+    "Flatten",
+}
 
 
 @dataclass(frozen=True)
@@ -236,7 +246,11 @@ class Graph:
                 continue
             i = self.producer.get(v)
             n = self.nodes[i] if i is not None else None
-            if n is not None and n.op_type in _FOLDABLE | {"Constant"} and self.const(v) is not None:
+            if (
+                n is not None
+                and n.op_type in _FOLDABLE | {"Constant"}
+                and self.const(v) is not None
+            ):
                 if all(o not in live for o in n.output):
                     assert i is not None
                     self.nodes[i] = None
@@ -338,7 +352,9 @@ def _load_external(m: onnx.ModelProto, path: str) -> None:
     for t in tensors:
         loc = next((e.value for e in t.external_data if e.key == "location"), "")
         full = os.path.realpath(os.path.join(base, loc))
-        if os.path.isabs(loc) or os.path.commonpath([full, os.path.realpath(base)]) != os.path.realpath(base):
+        if os.path.isabs(loc) or os.path.commonpath(
+            [full, os.path.realpath(base)]
+        ) != os.path.realpath(base):
             raise ModelError(
                 f"{path}: initializer {t.name!r} points to external data {loc!r} outside the "
                 "model's folder; move the data next to the model"
@@ -381,7 +397,8 @@ class ValueInfoTable:
             shape = None
             if t.HasField("shape"):
                 shape = tuple(
-                    d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in t.shape.dim
+                    d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
+                    for d in t.shape.dim
                 )
             vi = ValueInfo(t.elem_type, shape)
         self._done[name] = vi

@@ -35,7 +35,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -142,8 +142,12 @@ class Op(Pattern):
         if cached is None:
             const = next((q for q in self.inputs if isinstance(q, Const)), None)
             param = next((q for q in self.inputs if isinstance(q, Param)), None)
-            rest = tuple(sorted((q for q in self.inputs if not isinstance(q, (Const, Param))),
-                                key=lambda q: 0 if isinstance(q, Op) else 1))
+            rest = tuple(
+                sorted(
+                    (q for q in self.inputs if not isinstance(q, (Const, Param))),
+                    key=lambda q: 0 if isinstance(q, Op) else 1,
+                )
+            )
             cached = self.__dict__["_split"] = (const, param, rest)
         return cached
 
@@ -202,7 +206,9 @@ def _nary(op_type: str, ins: list[Pattern]) -> Pattern:
     consts = [p for p in flat if isinstance(p, Const)]
     rest = [p for p in flat if not isinstance(p, Const)]
     if consts:
-        value = math.prod(c.value for c in consts) if op_type == "Mul" else sum(c.value for c in consts)
+        value = (
+            math.prod(c.value for c in consts) if op_type == "Mul" else sum(c.value for c in consts)
+        )
         rtol = min((c.rtol for c in consts if c.rtol is not None), default=None)
         if value != (1.0 if op_type == "Mul" else 0.0):
             rest.append(Const(value, rtol))
@@ -219,7 +225,12 @@ class _OpBuilder:
             raise AttributeError(op_type)
 
         def build(*inputs: Any, _domain: str = "", **attrs: Any) -> Pattern:
-            if op_type in ("Mul", "Add", "Div", "Sub", "Pow") and len(inputs) == 2 and not attrs and not _domain:
+            if (
+                op_type in ("Mul", "Add", "Div", "Sub", "Pow")
+                and len(inputs) == 2
+                and not attrs
+                and not _domain
+            ):
                 return _op(op_type, *inputs)  # canonicalize like the operators do
             return Op(op_type, tuple(_lift(i) for i in inputs), dict(attrs), _domain)
 
@@ -244,7 +255,9 @@ class _State:
 
     __slots__ = ("bind", "params", "nodes")
 
-    def __init__(self, bind: dict[str, str], params: dict[str, float], nodes: frozenset[int]) -> None:
+    def __init__(
+        self, bind: dict[str, str], params: dict[str, float], nodes: frozenset[int]
+    ) -> None:
         self.bind = bind
         self.params = params
         self.nodes = nodes
@@ -287,7 +300,9 @@ class Matcher:
         trace: keep the reason of the furthest failed attempt in ``reason`` (``rewrite explain``).
     """
 
-    def __init__(self, graph: Graph, rtol: float = 1e-4, opset: int = 17, trace: bool = False) -> None:
+    def __init__(
+        self, graph: Graph, rtol: float = 1e-4, opset: int = 17, trace: bool = False
+    ) -> None:
         self.g = graph
         self.trace = trace
         self.rtol = rtol
@@ -355,15 +370,21 @@ class Matcher:
         elif isinstance(p, Const):
             c = self._scalar(v)
             if c is None:
-                self._fail(len(st.nodes), lambda: f"{v!r} is not a scalar constant (pattern wants {p!r})")
+                self._fail(
+                    len(st.nodes), lambda: f"{v!r} is not a scalar constant (pattern wants {p!r})"
+                )
             elif self._close(c, p.value, p.rtol, self._eps.get(v, 0.0)):
                 yield st
             else:
-                self._fail(len(st.nodes), lambda: f"constant {v!r} = {c:g}, pattern wants {p.value:g}")
+                self._fail(
+                    len(st.nodes), lambda: f"constant {v!r} = {c:g}, pattern wants {p.value:g}"
+                )
         elif isinstance(p, Param):
             c = self._scalar(v)
             if c is None:
-                self._fail(len(st.nodes), lambda: f"{v!r} is not a scalar constant (pattern wants {p!r})")
+                self._fail(
+                    len(st.nodes), lambda: f"{v!r} is not a scalar constant (pattern wants {p!r})"
+                )
             else:
                 yield from self._param(p.name, c, st)
         elif isinstance(p, Alt):
@@ -382,7 +403,9 @@ class Matcher:
             if self._close(c, st.params[name], None):
                 yield st
             else:
-                self._fail(len(st.nodes), lambda: f"${name} = {c:g} here but {st.params[name]:g} elsewhere")
+                self._fail(
+                    len(st.nodes), lambda: f"${name} = {c:g} here but {st.params[name]:g} elsewhere"
+                )
         else:
             yield st.with_param(name, c)
 
@@ -401,7 +424,10 @@ class Matcher:
             elif bound == value:
                 yield st.with_nodes(extra)
             else:
-                self._fail(len(st.nodes), lambda: f"{p.name} is {bound!r} in one place and {value!r} in another")
+                self._fail(
+                    len(st.nodes),
+                    lambda: f"{p.name} is {bound!r} in one place and {value!r} in another",
+                )
 
     def _look_through(self, v: str) -> tuple[str, tuple[int, ...]]:
         """Follow Identity, Mul by 1 and Add of 0 down to the real value (cached)."""
@@ -441,27 +467,36 @@ class Matcher:
         states = [st]
         for k, want in p.attrs.items():
             have = _attr_value(n, k, self.opset)
-            nxt = []
+            nxt: list[_State] = []
             for s in states:
                 if isinstance(want, Param):
                     if isinstance(have, (int, float)):
                         nxt.extend(self._param(want.name, float(have), s))
                     else:
-                        self._fail(len(s.nodes), lambda: f"{n.op_type} has no numeric attribute {k}")
+                        self._fail(
+                            len(s.nodes), lambda: f"{n.op_type} has no numeric attribute {k}"
+                        )
                 elif callable(want):
                     if want(have):
                         nxt.append(s)
                     else:
-                        self._fail(len(s.nodes), lambda: f"{n.op_type}.{k} = {have!r} fails its predicate")
+                        self._fail(
+                            len(s.nodes), lambda: f"{n.op_type}.{k} = {have!r} fails its predicate"
+                        )
                 elif isinstance(want, float) and isinstance(have, (int, float)):
                     if self._close(float(have), want, None):
                         nxt.append(s)
                     else:
-                        self._fail(len(s.nodes), lambda: f"{n.op_type}.{k} = {have!r}, pattern wants {want!r}")
+                        self._fail(
+                            len(s.nodes),
+                            lambda: f"{n.op_type}.{k} = {have!r}, pattern wants {want!r}",
+                        )
                 elif have == want:
                     nxt.append(s)
                 else:
-                    self._fail(len(s.nodes), lambda: f"{n.op_type}.{k} = {have!r}, pattern wants {want!r}")
+                    self._fail(
+                        len(s.nodes), lambda: f"{n.op_type}.{k} = {have!r}, pattern wants {want!r}"
+                    )
             states = nxt
         yield from states
 
@@ -473,16 +508,28 @@ class Matcher:
         i = g.producer.get(v)
         n = g.nodes[i] if i is not None else None
         if n is None:
-            self._fail(len(st.nodes), lambda: f"{v!r} is not computed by a node (pattern wants {p.op_type})")
+            self._fail(
+                len(st.nodes),
+                lambda: f"{v!r} is not computed by a node (pattern wants {p.op_type})",
+            )
             return
-        if n.op_type != p.op_type or n.domain not in (p.domain, "ai.onnx" if p.domain == "" else p.domain):
-            self._fail(len(st.nodes), lambda: f"node {n.name or i!r} is {n.op_type}, pattern wants {p.op_type}")
+        if n.op_type != p.op_type or n.domain not in (
+            p.domain,
+            "ai.onnx" if p.domain == "" else p.domain,
+        ):
+            self._fail(
+                len(st.nodes),
+                lambda: f"node {n.name or i!r} is {n.op_type}, pattern wants {p.op_type}",
+            )
             return
         real = [x for x in n.input]
         while real and not real[-1]:
             real.pop()
         if len(real) != len(p.inputs):
-            self._fail(len(st.nodes), lambda: f"node {n.name!r} has {len(real)} inputs, pattern wants {len(p.inputs)}")
+            self._fail(
+                len(st.nodes),
+                lambda: f"node {n.name!r} has {len(real)} inputs, pattern wants {len(p.inputs)}",
+            )
             return
         assert i is not None
         st = st.with_nodes(through + (i,))
@@ -506,7 +553,9 @@ class Matcher:
         i = g.producer.get(v)
         n = g.nodes[i] if i is not None else None
         if n is None or n.op_type not in (p.op_type, _AC[p.op_type]):
-            self._fail(len(st.nodes), lambda: f"{v!r} is not computed by {p.op_type} (pattern {p!r})")
+            self._fail(
+                len(st.nodes), lambda: f"{v!r} is not computed by {p.op_type} (pattern {p!r})"
+            )
             return
         assert i is not None
         for deep in (True, False):
@@ -525,8 +574,10 @@ class Matcher:
         if len(flat.leaves) != len(others):
             self._fail(
                 len(st.nodes),
-                lambda: f"{p.op_type} chain has {len(flat.leaves)} non-constant operands, pattern {p!r} "
-                f"wants {len(others)}",
+                lambda: (
+                    f"{p.op_type} chain has {len(flat.leaves)} non-constant operands, pattern {p!r} "
+                    f"wants {len(others)}"
+                ),
             )
             return
         if param is not None:
@@ -539,7 +590,8 @@ class Matcher:
             states = [st]
         else:
             self._fail(
-                len(st.nodes), lambda: f"{p.op_type} chain constant is {flat.const:g}, pattern wants {want:g}"
+                len(st.nodes),
+                lambda: f"{p.op_type} chain constant is {flat.const:g}, pattern wants {want:g}",
             )
             return
         for s in states:  # ops first (they constrain); variables bind whatever is left
@@ -561,7 +613,7 @@ class Matcher:
                 j = g.producer.get(self._look_through(leaf)[0])
                 n = g.nodes[j] if j is not None else None
                 if n is None or n.op_type not in want:
-                    self._fail(len(st.nodes), lambda: f"{leaf!r} is not computed by {head.op_type}")
+                    self._fail(len(st.nodes), lambda: f"{leaf!r} is not computed by {want[0]}")
                     continue
             for s in self._match(head, leaf, st):
                 yield from self._perm(rest, leaves[:k] + leaves[k + 1 :], s)
@@ -606,8 +658,16 @@ class Matcher:
                 k = g.producer.get(x)
                 m = g.nodes[k] if k is not None else None
                 cs = g.consumers.get(x)
-                single = m is not None and cs is not None and len(cs) == 1 and x not in g.graph_outputs
-                if deep and single and m is not None and m.op_type in (op_type, inv) and m.domain in ("", "ai.onnx"):
+                single = (
+                    m is not None and cs is not None and len(cs) == 1 and x not in g.graph_outputs
+                )
+                if (
+                    deep
+                    and single
+                    and m is not None
+                    and m.op_type in (op_type, inv)
+                    and m.domain in ("", "ai.onnx")
+                ):
                     assert k is not None
                     if not walk(k):
                         return False
@@ -634,7 +694,9 @@ class Matcher:
         except KeyError:
             pass
         c = self.g.const(v)
-        out = None if c is None or c.size != 1 or c.dtype.kind not in "fiu" else float(c.reshape(()))
+        out = (
+            None if c is None or c.size != 1 or c.dtype.kind not in "fiu" else float(c.reshape(()))
+        )
         self._scalars[v] = out
         if out is not None and c is not None and c.dtype.kind == "f":
             self._eps[v] = float(np.finfo(c.dtype).eps)  # fp16 constants are only ~1e-3 exact
@@ -648,11 +710,15 @@ class Matcher:
 def _attr_value(n: onnx.NodeProto, name: str, opset: int) -> Any:
     for a in n.attribute:
         if a.name == name:
-            return onnx.helper.get_attribute_value(a) if a.type != onnx.AttributeProto.STRING else a.s.decode()
+            return (
+                onnx.helper.get_attribute_value(a)
+                if a.type != onnx.AttributeProto.STRING
+                else a.s.decode()
+            )
     return _attr_default(n.op_type, n.domain, name, opset)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _attr_default(op_type: str, domain: str, name: str, opset: int) -> Any:
     try:
         schema = onnx.defs.get_schema(op_type, opset, domain)

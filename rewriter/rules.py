@@ -18,7 +18,7 @@ import importlib
 import importlib.util
 import inspect
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,20 +126,26 @@ def register_rule(
         r = rule_or_name
     else:
         if pattern is None or function is None:
-            raise UsageError("register_rule(name, pattern, function): pattern and function are required")
+            raise UsageError(
+                "register_rule(name, pattern, function): pattern and function are required"
+            )
         r = Rule(rule_or_name, pattern, function, **kw)
     _check_rule(r)
     _USER_RULES[r.name] = r
     return r
 
 
-def rule(name: str, *, function: str | ParamsFn, spelling: str = "", **kw: Any) -> Callable[[Callable[..., Pattern]], Rule]:
+def rule(
+    name: str, *, function: str | ParamsFn, spelling: str = "", **kw: Any
+) -> Callable[[Callable[..., Pattern]], Rule]:
     """Decorator: the function's parameters become pattern variables; it returns the pattern."""
 
     def wrap(fn: Callable[..., Pattern]) -> Rule:
         names = list(inspect.signature(fn).parameters)
         pattern = fn(*[Var(n) for n in names])
-        return register_rule(Rule(name, pattern, function, spelling=spelling or (fn.__doc__ or ""), **kw))
+        return register_rule(
+            Rule(name, pattern, function, spelling=spelling or (fn.__doc__ or ""), **kw)
+        )
 
     return wrap
 
@@ -152,7 +158,9 @@ def _check_rule(r: Rule) -> None:
             f"rule {r.name!r}: unknown function {r.function!r}; known: {', '.join(FUNCTIONS)}"
         )
     if "x" not in _var_names(r.pattern):
-        raise UsageError(f"rule {r.name!r}: the pattern must use the variable x (the activation input)")
+        raise UsageError(
+            f"rule {r.name!r}: the pattern must use the variable x (the activation input)"
+        )
 
 
 def _var_names(p: Pattern) -> set[str]:
@@ -204,10 +212,14 @@ def load_rule_file(path: str) -> list[Rule]:
         except UsageError:
             raise
         except Exception as e:
-            raise UsageError(f"{path}: error while loading rules: {type(e).__name__}: {e}") from None
+            raise UsageError(
+                f"{path}: error while loading rules: {type(e).__name__}: {e}"
+            ) from None
         for r in getattr(mod, "RULES", []):
             register_rule(r)
-        return [r for n, r in _USER_RULES.items() if n not in before or r in getattr(mod, "RULES", [])]
+        return [
+            r for n, r in _USER_RULES.items() if n not in before or r in getattr(mod, "RULES", [])
+        ]
     raise UsageError(f"{path}: rule files are .py or .toml")
 
 
@@ -225,10 +237,16 @@ def _load_toml(path: str) -> list[Rule]:
         try:
             name, function, text = entry["name"], entry["function"], entry["pattern"]
         except KeyError as e:
-            raise UsageError(f"{where}: missing key {e.args[0]!r} (need name, function, pattern)") from None
+            raise UsageError(
+                f"{where}: missing key {e.args[0]!r} (need name, function, pattern)"
+            ) from None
         pattern = parse_pattern(text, where)
         params = {k: float(v) for k, v in entry.get("params", {}).items()}
-        out.append(register_rule(Rule(name, pattern, function, spelling=entry.get("spelling", ""), params=params)))
+        out.append(
+            register_rule(
+                Rule(name, pattern, function, spelling=entry.get("spelling", ""), params=params)
+            )
+        )
     if not out:
         raise UsageError(f"{path}: no [[rule]] tables found")
     return out
@@ -251,14 +269,20 @@ def parse_pattern(text: str, where: str = "pattern") -> Pattern:
             return node.value
         if isinstance(node, ast.Name):
             if node.id.startswith("_param_"):
-                return Param(node.id[len("_param_"):])
+                return Param(node.id[len("_param_") :])
             return Var(node.id)
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
             v = conv(node.operand)
             return -v
         if isinstance(node, ast.BinOp):
             a, b = conv(node.left), conv(node.right)
-            ops = {ast.Add: "__add__", ast.Sub: "__sub__", ast.Mult: "__mul__", ast.Div: "__truediv__", ast.Pow: "__pow__"}
+            ops = {
+                ast.Add: "__add__",
+                ast.Sub: "__sub__",
+                ast.Mult: "__mul__",
+                ast.Div: "__truediv__",
+                ast.Pow: "__pow__",
+            }
             name = ops.get(type(node.op))
             if name is None:
                 raise UsageError(f"{where}: operator {type(node.op).__name__} is not supported")

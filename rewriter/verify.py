@@ -62,7 +62,9 @@ def check(model: onnx.ModelProto) -> None:
         raise ModelError(f"model fails onnx.checker: {first}") from None
 
 
-def make_inputs(model: onnx.ModelProto, seed: int = 0, low: float = -3.0, high: float = 3.0) -> dict[str, np.ndarray]:
+def make_inputs(
+    model: onnx.ModelProto, seed: int = 0, low: float = -3.0, high: float = 3.0
+) -> dict[str, np.ndarray]:
     """Seeded inputs for every graph input that is not an initializer."""
     rng = np.random.default_rng(seed)
     inits = {t.name for t in model.graph.initializer}
@@ -73,7 +75,10 @@ def make_inputs(model: onnx.ModelProto, seed: int = 0, low: float = -3.0, high: 
         t = vi.type.tensor_type
         if not vi.type.HasField("tensor_type"):
             raise UsageError(f"input {vi.name!r} is not a tensor; pass --inputs data.npz")
-        shape = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else _DYNAMIC_DIM for d in t.shape.dim]
+        shape = [
+            d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else _DYNAMIC_DIM
+            for d in t.shape.dim
+        ]
         dtype = onnx.helper.tensor_dtype_to_np_dtype(t.elem_type)
         if np.issubdtype(dtype, np.floating):
             feeds[vi.name] = rng.uniform(low, high, size=shape).astype(dtype)
@@ -89,20 +94,28 @@ def load_inputs(path: str, model: onnx.ModelProto) -> dict[str, np.ndarray]:
     try:
         data = dict(np.load(path))
     except Exception as e:
-        raise UsageError(f"{path}: cannot read inputs ({type(e).__name__}: {e}); pass an .npz keyed by input name") from None
+        raise UsageError(
+            f"{path}: cannot read inputs ({type(e).__name__}: {e}); pass an .npz keyed by input name"
+        ) from None
     inits = {t.name for t in model.graph.initializer}
     wanted = {vi.name: vi for vi in model.graph.input if vi.name not in inits}
     missing = sorted(set(wanted) - set(data))
     if missing:
-        raise UsageError(f"{path}: missing input(s) {missing}; the model's inputs are {sorted(wanted)}")
+        raise UsageError(
+            f"{path}: missing input(s) {missing}; the model's inputs are {sorted(wanted)}"
+        )
     for name, vi in wanted.items():
         rank = len(vi.type.tensor_type.shape.dim)
         if data[name].ndim != rank:
-            raise UsageError(f"{path}: input {name!r} has rank {data[name].ndim}, the model wants {rank}")
+            raise UsageError(
+                f"{path}: input {name!r} has rank {data[name].ndim}, the model wants {rank}"
+            )
     return {k: data[k] for k in wanted}
 
 
-def run_model(model: onnx.ModelProto, feeds: dict[str, np.ndarray], threads: int = 1) -> list[np.ndarray]:
+def run_model(
+    model: onnx.ModelProto, feeds: dict[str, np.ndarray], threads: int = 1
+) -> list[np.ndarray]:
     """Run with ONNX Runtime (CPU), default optimisation level."""
     import onnxruntime as ort
 
@@ -111,7 +124,9 @@ def run_model(model: onnx.ModelProto, feeds: dict[str, np.ndarray], threads: int
     so.inter_op_num_threads = 1
     so.log_severity_level = 3
     try:
-        sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+        sess = ort.InferenceSession(
+            model.SerializeToString(), so, providers=["CPUExecutionProvider"]
+        )
         return [np.asarray(o) for o in sess.run(None, feeds)]
     except Exception as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
@@ -130,15 +145,25 @@ def _diff(name: str, a: np.ndarray, b: np.ndarray) -> OutputDiff:
     return OutputDiff(name, float(np.max(np.abs(d))), rel, cos)
 
 
-def compare(original: onnx.ModelProto, rewritten: onnx.ModelProto, feeds: dict[str, np.ndarray], source: str = "generated") -> Verification:
+def compare(
+    original: onnx.ModelProto,
+    rewritten: onnx.ModelProto,
+    feeds: dict[str, np.ndarray],
+    source: str = "generated",
+) -> Verification:
     """Run both models on ``feeds`` and compare every output."""
     a = run_model(original, feeds)
     b = run_model(rewritten, feeds)
     names = [o.name for o in original.graph.output]
-    return Verification(source, [_diff(n, x, y) for n, x, y in zip(names, a, b)])
+    return Verification(source, [_diff(n, x, y) for n, x, y in zip(names, a, b, strict=True)])
 
 
-def verify(original: onnx.ModelProto, rewritten: onnx.ModelProto, feeds: dict[str, np.ndarray] | None = None, source: str = "generated") -> Verification:
+def verify(
+    original: onnx.ModelProto,
+    rewritten: onnx.ModelProto,
+    feeds: dict[str, np.ndarray] | None = None,
+    source: str = "generated",
+) -> Verification:
     """checker(full_check) + ORT load and run + numerical comparison with the original."""
     check(rewritten)
     if feeds is None:

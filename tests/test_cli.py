@@ -23,8 +23,13 @@ def _model() -> onnx.ModelProto:
         helper.make_node("Mish", ["h"], ["m"], name="mish"),
         helper.make_node("Tanh", ["m"], ["y"], name="tanh"),
     ]
-    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 8])],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 8])], [w])
+    g = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 8])],
+        [w],
+    )
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
 
 
@@ -48,7 +53,9 @@ def run_cli(args, capsys):
 def test_rewrite_writes_verified_model_and_report(model_path, tmp_path, capsys) -> None:
     out, report = tmp_path / "out.onnx", tmp_path / "r.json"
     before = _digest(model_path)
-    code, stdout, err = run_cli([model_path, "-p", "pau_all", "-o", out, "--report", report], capsys)
+    code, stdout, err = run_cli(
+        [model_path, "-p", "pau_all", "-o", out, "--report", report], capsys
+    )
     assert code == 0, err
     assert _digest(model_path) == before
     assert "mish_0" in stdout and "tanh_0" in stdout and "verification" in stdout
@@ -58,8 +65,23 @@ def test_rewrite_writes_verified_model_and_report(model_path, tmp_path, capsys) 
     rep = json.loads(report.read_text())
     assert [s["name"] for s in rep["sites"]] == ["mish_0", "tanh_0"]
     site = rep["sites"][0]
-    assert set(site) >= {"name", "function", "params", "rule", "replaced", "input_shape", "dtype", "form", "degrees", "max_error"}
-    assert site["replaced"] is True and site["degrees"] == [5, 4] and site["input_shape"] == ["batch", 8]
+    assert set(site) >= {
+        "name",
+        "function",
+        "params",
+        "rule",
+        "replaced",
+        "input_shape",
+        "dtype",
+        "form",
+        "degrees",
+        "max_error",
+    }
+    assert (
+        site["replaced"] is True
+        and site["degrees"] == [5, 4]
+        and site["input_shape"] == ["batch", 8]
+    )
     v = rep["verification"]
     assert v["rel_l2"] < 1e-2 and v["cosine"] > 0.9999
     assert not [f for f in os.listdir(tmp_path) if f.startswith(".pau-")]
@@ -83,10 +105,14 @@ def test_same_bytes_twice(model_path, tmp_path, capsys) -> None:
 
 def test_tolerance_refuses_then_force_writes(model_path, tmp_path, capsys) -> None:
     out = tmp_path / "out.onnx"
-    code, _, err = run_cli([model_path, "-o", out, "--degrees", "2,1", "--tolerance", "1e-9"], capsys)
+    code, _, err = run_cli(
+        [model_path, "-o", out, "--degrees", "2,1", "--tolerance", "1e-9"], capsys
+    )
     assert code == 1 and "exceeds --tolerance" in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
-    code, _, err = run_cli([model_path, "-o", out, "--degrees", "2,1", "--tolerance", "1e-9", "--force", "-q"], capsys)
+    code, _, err = run_cli(
+        [model_path, "-o", out, "--degrees", "2,1", "--tolerance", "1e-9", "--force", "-q"], capsys
+    )
     assert code == 0 and out.exists()
 
 
@@ -139,8 +165,14 @@ def test_bad_input_one_line_no_output(model_path, tmp_path, capsys) -> None:
 
 def test_console_script_exit_codes(model_path, tmp_path) -> None:
     exe = os.path.join(os.path.dirname(sys.executable), "rewrite")
-    p = subprocess.run([exe, str(tmp_path / "nope.onnx"), "-o", str(tmp_path / "o.onnx")], capture_output=True, text=True)
-    assert p.returncode == 1 and p.stderr.startswith("rewrite: error:") and "Traceback" not in p.stderr
+    p = subprocess.run(
+        [exe, str(tmp_path / "nope.onnx"), "-o", str(tmp_path / "o.onnx")],
+        capture_output=True,
+        text=True,
+    )
+    assert (
+        p.returncode == 1 and p.stderr.startswith("rewrite: error:") and "Traceback" not in p.stderr
+    )
     p = subprocess.run([exe, "--list"], capture_output=True, text=True)
     assert p.returncode == 0 and "pau_all" in p.stdout and "gelu_erf" in p.stdout
 
@@ -150,7 +182,13 @@ def test_inputs_file_is_used_and_checked(model_path, tmp_path, capsys) -> None:
     np.savez(good, x=np.ones((3, 8), np.float32))
     np.savez(bad, wrong=np.ones((3, 8), np.float32))
     report = tmp_path / "r.json"
-    assert run_cli([model_path, "-o", tmp_path / "o.onnx", "--inputs", good, "--report", report, "-q"], capsys)[0] == 0
+    assert (
+        run_cli(
+            [model_path, "-o", tmp_path / "o.onnx", "--inputs", good, "--report", report, "-q"],
+            capsys,
+        )[0]
+        == 0
+    )
     assert json.loads(report.read_text())["verification"]["inputs"] == "--inputs"
     os.unlink(tmp_path / "o.onnx")
     code, _, err = run_cli([model_path, "-o", tmp_path / "o.onnx", "--inputs", bad], capsys)

@@ -9,15 +9,19 @@ import onnx
 import pytest
 
 import rewriter
-from rewriter import Param, Rule, Var, op
+from rewriter import Rule, Var, op
 from rewriter.errors import UsageError
 from rewriter.verify import make_inputs, run_model
 
 HEADER = '<ir_version: 8, opset_import: ["" : 17]>'
 
 
-def parse(body: str, inputs: str = "float[2,8] a", outputs: str = "float[2,8] y") -> onnx.ModelProto:
-    return onnx.parser.parse_model(f"{HEADER}\ng ({inputs}) => ({outputs}) {{\n{textwrap.dedent(body)}\n}}")
+def parse(
+    body: str, inputs: str = "float[2,8] a", outputs: str = "float[2,8] y"
+) -> onnx.ModelProto:
+    return onnx.parser.parse_model(
+        f"{HEADER}\ng ({inputs}) => ({outputs}) {{\n{textwrap.dedent(body)}\n}}"
+    )
 
 
 GELU = """
@@ -35,7 +39,9 @@ GELU = """
 
 def close(a: onnx.ModelProto, b: onnx.ModelProto, atol: float) -> float:
     feeds = make_inputs(a, low=-4, high=4)
-    diff = max(float(np.max(np.abs(x - y))) for x, y in zip(run_model(a, feeds), run_model(b, feeds)))
+    diff = max(
+        float(np.max(np.abs(x - y))) for x, y in zip(run_model(a, feeds), run_model(b, feeds), strict=True)
+    )
     assert diff < atol, diff
     return diff
 
@@ -43,7 +49,9 @@ def close(a: onnx.ModelProto, b: onnx.ModelProto, atol: float) -> float:
 def test_gelu_found_and_replaced_with_numerics() -> None:
     m = parse(GELU)
     res = rewriter.rewrite_onnx(m, "pau_all")
-    assert [(s.name, s.function, s.rule, s.replaced) for s in res.sites] == [("gelu_0", "gelu", "gelu_erf", True)]
+    assert [(s.name, s.function, s.rule, s.replaced) for s in res.sites] == [
+        ("gelu_0", "gelu", "gelu_erf", True)
+    ]
     ops = [n.op_type for n in res.model.graph.node]
     assert "Erf" not in ops and ops[0] == "Add"
     assert all(n.name.startswith("pau/gelu_0/") for n in res.model.graph.node[1:])
@@ -67,7 +75,9 @@ def test_intermediate_used_outside_is_not_matched() -> None:
     assert rewriter.find_sites(m2, "pau_gelu") == []
 
 
-def test_explain_names_the_node_that_broke_the_match(capsys: pytest.CaptureFixture[str], tmp_path) -> None:
+def test_explain_names_the_node_that_broke_the_match(
+    capsys: pytest.CaptureFixture[str], tmp_path
+) -> None:
     from rewriter.cli import main
 
     m = parse(GELU + "  z = Neg(e)\n", outputs="float[2,8] y, float[2,8] z")
@@ -109,7 +119,10 @@ def test_sites_in_if_branches_are_rewritten() -> None:
     """
     )
     res = rewriter.rewrite_onnx(m, "pau_all")
-    assert [(s.name, s.graph) for s in res.sites] == [("tanh_0", "If/then_branch"), ("sigmoid_0", "If/else_branch")]
+    assert [(s.name, s.graph) for s in res.sites] == [
+        ("tanh_0", "If/then_branch"),
+        ("sigmoid_0", "If/else_branch"),
+    ]
     body_ops = [n.op_type for n in res.model.graph.node[1].attribute[0].g.node]
     assert "Tanh" not in body_ops
     onnx.checker.check_model(res.model, full_check=True)
@@ -173,7 +186,10 @@ def test_params_are_captured() -> None:
     """
     )
     sites = rewriter.find_sites(m)
-    assert [(s.function, s.params) for s in sites] == [("swish", {"beta": 1.5}), ("elu", {"alpha": 0.5})]
+    assert [(s.function, s.params) for s in sites] == [
+        ("swish", {"beta": 1.5}),
+        ("elu", {"alpha": 0.5}),
+    ]
 
 
 def test_register_rule_and_decorator_and_text_rules(tmp_path) -> None:
@@ -190,14 +206,20 @@ def test_register_rule_and_decorator_and_text_rules(tmp_path) -> None:
         return x * op.Softsign(x)
 
     try:
-        assert [(s.function, s.rule) for s in rewriter.find_sites(m, "pau_all")] == [("silu", "test_x_softsign")]
+        assert [(s.function, s.rule) for s in rewriter.find_sites(m, "pau_all")] == [
+            ("silu", "test_x_softsign")
+        ]
     finally:
         from rewriter.rules import _USER_RULES
 
         _USER_RULES.pop("test_x_softsign")
     toml = tmp_path / "rules.toml"
-    toml.write_text('[[rule]]\nname = "test_toml"\nfunction = "swish"\npattern = "Mul(x, Sigmoid(Mul(x, $beta)))"\n')
-    m2 = parse("  b = Constant<value = float {2.0}>()\n  xb = Mul(b, a)\n  s = Sigmoid(xb)\n  y = Mul(s, a)\n")
+    toml.write_text(
+        '[[rule]]\nname = "test_toml"\nfunction = "swish"\npattern = "Mul(x, Sigmoid(Mul(x, $beta)))"\n'
+    )
+    m2 = parse(
+        "  b = Constant<value = float {2.0}>()\n  xb = Mul(b, a)\n  s = Sigmoid(xb)\n  y = Mul(s, a)\n"
+    )
     try:
         sites = rewriter.find_sites(m2, "pau_all", patterns=[str(toml)])
         assert [(s.function, s.params) for s in sites] == [("swish", {"beta": 2.0})]
@@ -216,14 +238,27 @@ def test_register_rule_and_decorator_and_text_rules(tmp_path) -> None:
 
 
 def test_custom_replacement_one_node() -> None:
-    from rewriter.engine import Options, run
     from rewriter.patterns.gelu import RULES
+
+    from rewriter.engine import Options, run
 
     m = parse(GELU)
     m.opset_import.add(domain="com.microsoft", version=1)
 
     def fused(site, rule, g):
-        return [onnx.helper.make_node("Gelu", [site.input], [site.output], name=f"pau/{site.name}", domain="com.microsoft")], [], None
+        return (
+            [
+                onnx.helper.make_node(
+                    "Gelu",
+                    [site.input],
+                    [site.output],
+                    name=f"pau/{site.name}",
+                    domain="com.microsoft",
+                )
+            ],
+            [],
+            None,
+        )
 
     sites = run(m, [RULES[0]], Options(replacement=fused))
     assert [s.replaced for s in sites] == [True]
@@ -267,9 +302,15 @@ def test_fp16_model_gets_fp16_rational() -> None:
 
 def test_var_predicate_on_dtype() -> None:
     m = parse("  y = Tanh(a)\n")
-    only_double = Rule("tanh_f64", op.Tanh(Var("x", where=lambda vi: vi is not None and vi.elem_type == 11)), "tanh")
+    only_double = Rule(
+        "tanh_f64",
+        op.Tanh(Var("x", where=lambda vi: vi is not None and vi.elem_type == 11)),
+        "tanh",
+    )
     assert rewriter.find_sites(m, "pau_tanh", rules=[only_double]) == []
-    only_float = Rule("tanh_f32", op.Tanh(Var("x", where=lambda vi: vi is not None and vi.elem_type == 1)), "tanh")
+    only_float = Rule(
+        "tanh_f32", op.Tanh(Var("x", where=lambda vi: vi is not None and vi.elem_type == 1)), "tanh"
+    )
     assert [s.rule for s in rewriter.find_sites(m, "pau_tanh", rules=[only_float])] == ["tanh_f32"]
 
 

@@ -39,22 +39,38 @@ def build(chains: int) -> onnx.ModelProto:
         ]
         cur = y
     g = helper.make_graph(
-        nodes, "gelu_chains",
+        nodes,
+        "gelu_chains",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 16])],
         [helper.make_tensor_value_info(cur, TensorProto.FLOAT, [4, 16])],
         inits,
     )
-    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid("com.microsoft", 1)])
+    return helper.make_model(
+        g, opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid("com.microsoft", 1)]
+    )
 
 
 def ours_fused(m: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
-    from rewriter.engine import Options, run
     from rewriter.patterns.gelu import RULES
+
+    from rewriter.engine import Options, run
 
     gelu = next(r for r in RULES if r.name == "gelu_erf")
 
     def one_node(site, rule, g):  # the same replacement as onnxscript's rule
-        return [helper.make_node("Gelu", [site.input], [site.output], name=f"pau/{site.name}", domain="com.microsoft")], [], None
+        return (
+            [
+                helper.make_node(
+                    "Gelu",
+                    [site.input],
+                    [site.output],
+                    name=f"pau/{site.name}",
+                    domain="com.microsoft",
+                )
+            ],
+            [],
+            None,
+        )
 
     out = onnx.ModelProto()
     out.CopyFrom(m)
@@ -94,15 +110,22 @@ def main() -> int:
     m = build(a.chains)
     print(f"graph: {a.chains} erf-GELU chains, {len(m.graph.node)} nodes")
     rows = []
-    for name, fn in (("onnxscript.rewriter.rewrite (erfgelu rules)", theirs_fused), ("pau-rewriter engine (gelu_erf rule)", ours_fused)):
+    for name, fn in (
+        ("onnxscript.rewriter.rewrite (erfgelu rules)", theirs_fused),
+        ("pau-rewriter engine (gelu_erf rule)", ours_fused),
+    ):
         med, lo, hi, (out, n) = timed(fn, m, a.repeats)
         rows.append((name, med, lo, hi, n, len(out.graph.node)))
     med, lo, hi, (out, n) = timed(ours_pau_all, m, 1)
     rows.append(("rewrite -p pau_all (rationals, end to end)", med, lo, hi, n, len(out.graph.node)))
-    print(f"| engine | median s | min | max | sites replaced | nodes after |\n|---|---|---|---|---|---|")
+    print(
+        "| engine | median s | min | max | sites replaced | nodes after |\n|---|---|---|---|---|---|"
+    )
     for r in rows:
         print(f"| {r[0]} | {r[1]:.2f} | {r[2]:.2f} | {r[3]:.2f} | {r[4]} | {r[5]} |")
-    print(f"\nspeed-up of our engine over onnxscript (same run, medians): {rows[0][1] / rows[1][1]:.2f}x")
+    print(
+        f"\nspeed-up of our engine over onnxscript (same run, medians): {rows[0][1] / rows[1][1]:.2f}x"
+    )
     return 0
 
 

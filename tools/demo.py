@@ -34,19 +34,27 @@ def main() -> int:
     if not os.path.exists(src):
         import subprocess
 
-        subprocess.run([sys.executable, os.path.join(ROOT, "tools", "make_examples.py")], check=True)
+        subprocess.run(
+            [sys.executable, os.path.join(ROOT, "tools", "make_examples.py")], check=True
+        )
     out_dir = os.path.join(ROOT, "out")
     os.makedirs(out_dir, exist_ok=True)
     dst = os.path.join(out_dir, "digits_cnn_pau.onnx")
     report = os.path.join(out_dir, "digits_cnn_report.json")
     data = dict(np.load(os.path.join(ROOT, "examples", "digits_test.npz")))
-    print(f"$ rewrite examples/digits_cnn.onnx -p pau_all -o out/digits_cnn_pau.onnx --report out/digits_cnn_report.json\n")
-    code = cli([src, "-p", "pau_all", "-o", dst, "--report", report, "--inputs", _inputs(data, out_dir)])
+    print(
+        "$ rewrite examples/digits_cnn.onnx -p pau_all -o out/digits_cnn_pau.onnx --report out/digits_cnn_report.json\n"
+    )
+    code = cli(
+        [src, "-p", "pau_all", "-o", dst, "--report", report, "--inputs", _inputs(data, out_dir)]
+    )
     if code != 0:
         return code
     a0, a1 = accuracy(src, data), accuracy(dst, data)
-    print(f"\ntest accuracy on {len(data['labels'])} held-out digits: original {a0:.2%}, rewritten {a1:.2%} "
-          f"({(a1 - a0) * 100:+.2f} points)")
+    print(
+        f"\ntest accuracy on {len(data['labels'])} held-out digits: original {a0:.2%}, rewritten {a1:.2%} "
+        f"({(a1 - a0) * 100:+.2f} points)"
+    )
     sites = json.load(open(report))["sites"]
     print(f"{sum(s['replaced'] for s in sites)} activation sites replaced by (5,4) rationals\n")
     from rewriter.rational import table_rational
