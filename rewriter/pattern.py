@@ -33,7 +33,7 @@ it), which ``rewrite explain`` prints.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -269,7 +269,7 @@ class _State:
         return _State(self.bind, {**self.params, k: v}, self.nodes)
 
     def with_nodes(self, ns: Any) -> _State:
-        return _State(self.bind, self.params, self.nodes | frozenset(ns))
+        return _State(self.bind, self.params, self.nodes.union(ns)) if ns else self
 
 
 @dataclass(frozen=True)
@@ -363,56 +363,57 @@ class Matcher:
                 return f"variable {var} bound to {v!r}, which the match itself computes"
         return None
 
-    # dispatch
-    def _match(self, p: Pattern, v: str, st: _State, root: bool = False) -> Iterator[_State]:
-        if isinstance(p, Var):
-            yield from self._var(p, v, st)
-        elif isinstance(p, Const):
+    # dispatch: plain functions returning iterables (a generator per level costs a frame per
+    # resume on the hot path); only the backtracking points are generators.
+    def _match(self, p: Pattern, v: str, st: _State, root: bool = False) -> Iterable[_State]:
+        t = type(p)
+        if t is Op:
+            assert isinstance(p, Op)
+            return self._nary(p, v, st, root) if p.op_type in _AC else self._node(p, v, st, root)
+        if t is Var:
+            assert isinstance(p, Var)
+            return self._var(p, v, st)
+        if t is Const:
+            assert isinstance(p, Const)
             c = self._scalar(v)
             if c is None:
                 self._fail(
                     len(st.nodes), lambda: f"{v!r} is not a scalar constant (pattern wants {p!r})"
                 )
-            elif self._close(c, p.value, p.rtol, self._eps.get(v, 0.0)):
-                yield st
-            else:
-                self._fail(
-                    len(st.nodes), lambda: f"constant {v!r} = {c:g}, pattern wants {p.value:g}"
-                )
-        elif isinstance(p, Param):
+                return ()
+            if self._close(c, p.value, p.rtol, self._eps.get(v, 0.0)):
+                return (st,)
+            self._fail(len(st.nodes), lambda: f"constant {v!r} = {c:g}, pattern wants {p.value:g}")
+            return ()
+        if t is Param:
+            assert isinstance(p, Param)
             c = self._scalar(v)
             if c is None:
                 self._fail(
                     len(st.nodes), lambda: f"{v!r} is not a scalar constant (pattern wants {p!r})"
                 )
-            else:
-                yield from self._param(p.name, c, st)
-        elif isinstance(p, Alt):
-            for o in p.options:
-                yield from self._match(o, v, st, root)
-        elif isinstance(p, Op):
-            if p.commutative:
-                yield from self._nary(p, v, st, root)
-            else:
-                yield from self._node(p, v, st, root)
-        else:  # pragma: no cover - closed set
-            raise TypeError(p)
+                return ()
+            return self._param(p.name, c, st)
+        if t is Alt:
+            assert isinstance(p, Alt)
+            return (s for o in p.options for s in self._match(o, v, st, root))
+        raise TypeError(p)  # pragma: no cover - closed set
 
-    def _param(self, name: str, c: float, st: _State) -> Iterator[_State]:
+    def _param(self, name: str, c: float, st: _State) -> tuple[_State, ...]:
         if name in st.params:
             if self._close(c, st.params[name], None):
-                yield st
-            else:
-                self._fail(
-                    len(st.nodes), lambda: f"${name} = {c:g} here but {st.params[name]:g} elsewhere"
-                )
-        else:
-            yield st.with_param(name, c)
+                return (st,)
+            self._fail(
+                len(st.nodes), lambda: f"${name} = {c:g} here but {st.params[name]:g} elsewhere"
+            )
+            return ()
+        return (st.with_param(name, c),)
 
-    def _var(self, p: Var, v: str, st: _State) -> Iterator[_State]:
+    def _var(self, p: Var, v: str, st: _State) -> list[_State]:
         if self.g.const(v) is not None:
             self._fail(len(st.nodes), lambda: f"{p.name} would bind the constant {v!r}")
-            return
+            return []
+        out: list[_State] = []
         through = self._look_through(v)
         for value, extra in (through, (v, ())) if through[0] != v else ((v, ()),):
             bound = st.bind.get(p.name)
@@ -420,14 +421,15 @@ class Matcher:
                 if p.where is not None and not p.where(self.g.info(value)):
                     self._fail(len(st.nodes), lambda: f"{p.name} = {value!r} fails its predicate")
                     continue
-                yield st.with_bind(p.name, value).with_nodes(extra)
+                out.append(st.with_bind(p.name, value).with_nodes(extra))
             elif bound == value:
-                yield st.with_nodes(extra)
+                out.append(st.with_nodes(extra) if extra else st)
             else:
                 self._fail(
                     len(st.nodes),
                     lambda: f"{p.name} is {bound!r} in one place and {value!r} in another",
                 )
+        return out
 
     def _look_through(self, v: str) -> tuple[str, tuple[int, ...]]:
         """Follow Identity, Mul by 1 and Add of 0 down to the real value (cached)."""
