@@ -91,6 +91,23 @@ def _main_parser() -> argparse.ArgumentParser:
         default=1e-4,
         help="relative tolerance for pattern constants (default 1e-4)",
     )
+    p.add_argument(
+        "--target",
+        help="choose per site by measured latency on this target, e.g. ort-cpu:threads=1, openvino-cpu, torch-inductor",
+    )
+    p.add_argument(
+        "--db", help="latency database (SQLite) for --target (default in the user cache folder)"
+    )
+    p.add_argument(
+        "--max-site-error",
+        type=float,
+        help="with --target: largest approximation error a site may take (default: the form's own bound)",
+    )
+    p.add_argument(
+        "--allow-standard",
+        action="store_true",
+        help="with --target: also consider cheaper standard activations (ReLU, HardSwish, ...)",
+    )
     p.add_argument("--list", action="store_true", help="print pipelines and rules, then exit")
     p.add_argument("-q", "--quiet", action="store_true", help="no tables, only errors")
     p.add_argument(
@@ -181,19 +198,41 @@ def _rewrite(a: argparse.Namespace) -> int:
     if a.report:
         check_output_path(None, a.report)
     original = load_model(a.model)
-    result = rewrite_onnx(
-        original,
-        a.pipeline,
-        degrees=a.degrees,
-        form=a.form,
-        dry_run=a.dry_run,
-        patterns=a.patterns,
-        rtol=a.rtol,
-    )
+    plan = None
+    if a.target and not a.dry_run:
+        from rewriter.api import RewriteResult
+        from rewriter.cost import plan_rewrite
+        from rewriter.rules import load_rule_file
+
+        for path in a.patterns:
+            load_rule_file(path)
+        plan = plan_rewrite(
+            original,
+            a.pipeline,
+            a.target,
+            degrees=a.degrees,
+            form=a.form,
+            db=a.db,
+            max_site_error=a.max_site_error,
+            allow_standard=a.allow_standard,
+            progress=not a.quiet,
+        )
+        result = RewriteResult(plan.model, plan.sites, pipeline=a.pipeline)
+    else:
+        result = rewrite_onnx(
+            original,
+            a.pipeline,
+            degrees=a.degrees,
+            form=a.form,
+            dry_run=a.dry_run,
+            patterns=a.patterns,
+            rtol=a.rtol,
+        )
     report: dict[str, Any] = {
         "model": os.path.basename(a.model),
         "pipeline": result.pipeline,
         "sites": [_site_row(s) for s in result.sites],
+        **({"plan": plan.to_dict()} if plan is not None else {}),
     }
     verification = None
     if not a.dry_run:
@@ -204,6 +243,10 @@ def _rewrite(a: argparse.Namespace) -> int:
         report["verification"] = verification.to_dict() | {"tolerance": a.tolerance}
     if not a.quiet:
         _print_sites(result.sites, a.dry_run)
+        if plan is not None:
+            from rewriter.cost import print_plan
+
+            print_plan(plan, _console())
         if verification is not None:
             _console().print(
                 f"verification ({verification.inputs} inputs): max-abs {verification.max_abs:.3g}, "
