@@ -164,6 +164,18 @@ class Graph:
         self._const[value] = result
         return result
 
+    def const_eps(self, value: str) -> float:
+        """Relative precision of a float constant: the epsilon of the narrowest float type it
+        passed through (an fp16 constant Cast to float32 is still only fp16-exact)."""
+        c = self.const(value)
+        if c is None or c.dtype.kind != "f":
+            return 0.0
+        eps = float(np.finfo(c.dtype).eps)
+        n = self.producer_of(value)
+        if n is not None and n.op_type in _FOLDABLE and n.input and n.input[0]:
+            eps = max(eps, self.const_eps(n.input[0]))
+        return eps
+
     def _fold(self, n: onnx.NodeProto) -> np.ndarray | None:
         if n.domain not in ("", "ai.onnx"):
             return None

@@ -700,8 +700,8 @@ class Matcher:
             None if c is None or c.size != 1 or c.dtype.kind not in "fiu" else float(c.reshape(()))
         )
         self._scalars[v] = out
-        if out is not None and c is not None and c.dtype.kind == "f":
-            self._eps[v] = float(np.finfo(c.dtype).eps)  # fp16 constants are only ~1e-3 exact
+        if out is not None:
+            self._eps[v] = self.g.const_eps(v)  # fp16 constants are only ~1e-3 exact
         return out
 
     def _close(self, a: float, b: float, rtol: float | None, eps: float = 0.0) -> bool:

@@ -332,3 +332,14 @@ def test_entry_point_plugin_adds_rules(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(rules_mod, "_USER_RULES", {})
     m = parse("  s = Softsign(a)\n  y = Mul(a, s)\n")
     assert [(s.function, s.rule) for s in rewriter.find_sites(m)] == [("silu", "acme_softsign_mul")]
+
+
+def test_fp16_constant_cast_up_to_float32_keeps_its_tolerance() -> None:
+    # an fp16 sqrt(2) (1.4141) Cast to float32 in an fp32 graph is still an fp16-exact constant
+    m = parse(
+        GELU.replace(
+            "s = Constant<value = float {1.4142135}>()",
+            "s16 = Constant<value = float {1.4142135}>()\n  s16h = Cast<to = 10>(s16)\n  s = Cast<to = 1>(s16h)",
+        )
+    )
+    assert [s.function for s in rewriter.find_sites(m, "pau_gelu")] == ["gelu"]
