@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from typing import Any
 
@@ -28,10 +30,13 @@ def site_function(site: Site) -> tuple[str, dict[str, float]]:
 
 
 def rational_key(r: Any, dtype: int) -> str:
-    """A stable name for one rational's coefficient initializers (shared by its sites)."""
+    """A stable name for one rational's coefficient initializers, shared by the sites that use
+    the same coefficients: readable parts plus a digest of the coefficients themselves, so two
+    sites with different fits (calibrated or refitted) of one function never share them."""
     params = "".join(f"_{k}{v:.6g}" for k, v in sorted(r.params.items()))
     m, n = r.degrees
-    key = f"{r.function}{params}_{m}_{n}_{r.form}_{onnx.TensorProto.DataType.Name(dtype).lower()}"
+    digest = hashlib.sha256(json.dumps(r.to_dict(), sort_keys=True).encode()).hexdigest()[:8]
+    key = f"{r.function}{params}_{m}_{n}_{r.form}_{onnx.TensorProto.DataType.Name(dtype).lower()}_{digest}"
     return re.sub(r"[^A-Za-z0-9_.\-]", "_", key)
 
 

@@ -1,0 +1,555 @@
+"""Calibration data: what each site's input really looks like on the user's data.
+
+Two steps, each usable alone:
+
+``load_calibration(source, model)`` turns the user's data into ONNX Runtime feed batches:
+
+* a path to an ``.npz`` with one array per model input (extra arrays such as ``labels`` are
+  ignored), or a folder of ``<input name>.npy`` files (characters that cannot be in a file name
+  replaced by ``_``);
+* an iterable of feed dicts (Python API), each one batch;
+* ``None``: inputs generated from the model's shapes (``rewriter.verify.make_inputs`` with
+  seeds 0..n-1); the result says so (``Calibration.generated``, ``Calibration.source``).
+
+Arrays are stacked samples: an array of the model input's rank is split along its first axis
+(the batch axis: batches of ``batch_size`` samples, or of the static batch size); an array of
+rank + 1 holds unbatched samples, fed one at a time. Every input must have the same number of
+samples; floating data is cast to the input's floating type, integer data to its integer type.
+
+``observe_sites(model, sites, calibration)`` runs the *original* model once per batch with every
+site's input exposed as an extra graph output and returns a ``SiteObservation`` per site: exact
+count, min, max, mean and std, plus percentiles and a fixed-bin histogram computed on a
+deterministic subsample of at most ``max_samples`` values (exact when the data is smaller).
+
+Sites inside ``If``/``Loop``/``Scan`` bodies are not observed: their values exist once per
+iteration or branch and cannot be exposed as graph outputs without rewriting the body. They get
+an observation with ``count == 0`` and a ``note``; callers (``refit``) keep their fit as it is.
+
+Example:
+    >>> cal = load_calibration("data.npz", model)          # doctest: +SKIP
+    >>> obs = observe_sites(model, find_sites(model), cal)  # doctest: +SKIP
+    >>> obs["gelu_0"].percentiles["99.9"]                   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import onnx
+
+from rewriter.errors import ModelError, UsageError
+
+__all__ = [
+    "Calibration",
+    "SiteObservation",
+    "load_calibration",
+    "observe_sites",
+    "run_with_values",
+    "PERCENTILES",
+]
+
+PERCENTILES = (0.1, 1.0, 50.0, 99.0, 99.9)
+HISTOGRAM_BINS = 64
+DEFAULT_BATCH = 32
+GENERATED_SEEDS = 8
+
+
+@dataclass
+class Calibration:
+    """Feed batches plus where they came from; iterates like a list of feed dicts.
+
+    Attributes:
+        batches: one ``{input name: array}`` per ONNX Runtime run.
+        source: a readable origin, e.g. ``"data.npz"`` or ``"generated (8 seeded batches)"``.
+        generated: True when no user data was given (sampled from the model's shapes).
+        samples: number of samples over all batches.
+    """
+
+    batches: list[dict[str, np.ndarray]]
+    source: str
+    generated: bool = False
+    samples: int = 0
+
+    def __iter__(self) -> Iterator[dict[str, np.ndarray]]:
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, i: int) -> dict[str, np.ndarray]:
+        return self.batches[i]
+
+
+# -- loading ------------------------------------------------------------------------------
+
+
+def _model_inputs(model: onnx.ModelProto) -> dict[str, onnx.ValueInfoProto]:
+    inits = {t.name for t in model.graph.initializer}
+    return {vi.name: vi for vi in model.graph.input if vi.name not in inits}
+
+
+def _file_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.\-]", "_", name)
+
+
+def _read_source(path: str, wanted: Iterable[str]) -> dict[str, np.ndarray]:
+    if os.path.isdir(path):
+        out: dict[str, np.ndarray] = {}
+        for name in wanted:
+            for fname in (f"{name}.npy", f"{_file_name(name)}.npy"):
+                full = os.path.join(path, fname)
+                if os.path.isfile(full):
+                    try:
+                        out[name] = np.load(full, allow_pickle=False)
+                    except Exception as e:
+                        raise UsageError(
+                            f"{full}: cannot read calibration array ({type(e).__name__}: {e}); "
+                            "save it with numpy.save"
+                        ) from None
+                    break
+        return out
+    if not os.path.exists(path):
+        raise UsageError(
+            f"{path}: no such calibration file; pass an .npz keyed by input name or a folder of .npy"
+        )
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if not hasattr(data, "files"):
+                raise ValueError("a single .npy array, not an .npz archive")
+            return {k: data[k] for k in data.files}
+    except UsageError:
+        raise
+    except Exception as e:
+        raise UsageError(
+            f"{path}: cannot read calibration data ({type(e).__name__}: {e}); "
+            "pass an .npz keyed by input name (numpy.savez) or a folder of <input>.npy files"
+        ) from None
+
+
+def _dims(vi: onnx.ValueInfoProto) -> list[int | None]:
+    return [
+        d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None
+        for d in vi.type.tensor_type.shape.dim
+    ]
+
+
+def _cast(where: str, name: str, a: np.ndarray, vi: onnx.ValueInfoProto) -> np.ndarray:
+    """``a`` as the input's element type, or UsageError when the kinds differ."""
+    want = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(vi.type.tensor_type.elem_type))
+    if a.dtype == want:
+        return a
+    kind = {"f": "float", "i": "int", "u": "int", "b": "bool"}
+    have_k, want_k = kind.get(a.dtype.kind, a.dtype.kind), kind.get(want.kind, want.kind)
+    if have_k != want_k:
+        raise UsageError(
+            f"{where}: input {name!r} has dtype {a.dtype}, the model wants {want}; "
+            f"save it as {want} (float data can be any float type, integer data any int type)"
+        )
+    if (
+        want_k == "int"
+        and a.size
+        and (a.min() < np.iinfo(want).min or a.max() > np.iinfo(want).max)
+    ):
+        raise UsageError(f"{where}: input {name!r} has values that do not fit in {want}")
+    return a.astype(want)
+
+
+def _check_array(
+    where: str, name: str, a: Any, vi: onnx.ValueInfoProto, stacked: bool
+) -> tuple[np.ndarray, bool]:
+    """Validate one array; returns it cast, and whether it holds unbatched samples (rank + 1)."""
+    if not isinstance(a, np.ndarray):
+        try:
+            a = np.asarray(a)
+        except Exception:
+            raise UsageError(f"{where}: input {name!r} is not an array") from None
+    if a.dtype == object:
+        raise UsageError(f"{where}: input {name!r} holds Python objects; pass a numeric array")
+    dims = _dims(vi)
+    rank = len(dims)
+    if a.ndim == rank:
+        extra = False
+    elif stacked and a.ndim == rank + 1:
+        extra = True
+    else:
+        want = f"{rank}" + (f" (or {rank + 1} for stacked unbatched samples)" if stacked else "")
+        raise UsageError(
+            f"{where}: input {name!r} has rank {a.ndim} (shape {list(a.shape)}), the model wants "
+            f"rank {want}; reshape it to the model's input shape"
+        )
+    shape = a.shape[1:] if extra else a.shape
+    for axis, (have, want_d) in enumerate(zip(shape, dims, strict=True)):
+        if want_d is not None and have != want_d and not (axis == 0 and not extra and stacked):
+            raise UsageError(
+                f"{where}: input {name!r} has size {have} on axis {axis + int(extra)}, the model "
+                f"wants {want_d}; check the data's layout"
+            )
+    if extra or not stacked or dims[0] is None:
+        pass
+    elif a.shape[0] % dims[0]:
+        raise UsageError(
+            f"{where}: input {name!r} has {a.shape[0]} samples, not a multiple of the model's "
+            f"static batch size {dims[0]}; drop the remainder"
+        )
+    return _cast(where, name, a, vi), extra
+
+
+def _split(
+    where: str, arrays: dict[str, np.ndarray], model: onnx.ModelProto, batch_size: int
+) -> tuple[list[dict[str, np.ndarray]], int]:
+    wanted = _model_inputs(model)
+    checked: dict[str, tuple[np.ndarray, bool]] = {}
+    for name, vi in wanted.items():
+        checked[name] = _check_array(where, name, arrays[name], vi, stacked=True)
+    counts = {n: a.shape[0] if a.ndim else 1 for n, (a, _) in checked.items()}
+    if len(set(counts.values())) > 1:
+        raise UsageError(
+            f"{where}: inputs have different sample counts {dict(sorted(counts.items()))}; "
+            "give every input the same number of samples (first axis)"
+        )
+    n = next(iter(counts.values()), 0)
+    if n == 0:
+        raise UsageError(f"{where}: calibration data has no samples (first axis is 0)")
+    kinds = {extra for _, extra in checked.values()}
+    if len(kinds) > 1:
+        raise UsageError(
+            f"{where}: some inputs are stacked unbatched samples (rank + 1) and some are batched "
+            "(the model's rank); give every input the model's rank"
+        )
+    if kinds == {True}:  # unbatched samples: one run each
+        return [{k: a[i] for k, (a, _) in checked.items()} for i in range(n)], n
+    step = batch_size
+    for name in checked:  # a static batch size wins
+        d0 = (_dims(wanted[name]) or [None])[0]
+        if d0 is not None:
+            step = d0
+    batches = [
+        {
+            k: a if a.ndim == 0 else np.ascontiguousarray(a[i : i + step])
+            for k, (a, _) in checked.items()
+        }
+        for i in range(0, n, step)
+    ]
+    return batches, n
+
+
+def load_calibration(
+    source: str | os.PathLike[str] | Iterable[Mapping[str, Any]] | None,
+    model: onnx.ModelProto,
+    *,
+    batch_size: int = DEFAULT_BATCH,
+    seeds: int = GENERATED_SEEDS,
+) -> Calibration:
+    """Feed batches for ``model`` from ``source`` (see the module docstring), validated.
+
+    Args:
+        source: .npz path, folder of .npy, iterable of feed dicts, or None (generated inputs).
+        model: the model the data is for (its graph inputs give names, ranks and dtypes).
+        batch_size: samples per run for a dynamic batch axis.
+        seeds: number of generated batches when ``source`` is None.
+
+    Returns:
+        A ``Calibration`` (iterates as feed dicts).
+
+    Raises:
+        UsageError: one line naming the input, what is wrong and what to do.
+
+    Example:
+        >>> cal = load_calibration("examples/digits_test.npz", onnx.load("examples/digits_cnn.onnx"))
+        >>> len(cal), cal.samples, cal.source  # doctest: +SKIP
+        (15, 450, 'examples/digits_test.npz')
+    """
+    if batch_size < 1:
+        raise UsageError(f"calibration batch size must be >= 1, got {batch_size}")
+    wanted = _model_inputs(model)
+    for name, vi in wanted.items():
+        if not vi.type.HasField("tensor_type"):
+            raise UsageError(
+                f"model input {name!r} is not a tensor; calibration needs tensor inputs"
+            )
+    if source is None:
+        from rewriter.verify import make_inputs
+
+        batches = [make_inputs(model, seed=s) for s in range(seeds)]
+        n = sum(
+            next(iter(b.values())).shape[0] if b and next(iter(b.values())).ndim else 1
+            for b in batches
+        )
+        return Calibration(
+            batches,
+            f"generated ({seeds} seeded batches, uniform [-3, 3]; pass calibration data for real ranges)",
+            generated=True,
+            samples=n,
+        )
+    if isinstance(source, (str, os.PathLike)):
+        where = os.fspath(source)
+        arrays = _read_source(where, wanted)
+        missing = sorted(set(wanted) - set(arrays))
+        if missing:
+            have = sorted(arrays)
+            raise UsageError(
+                f"{where}: no array for model input(s) {missing} (found {have}); "
+                f"name the arrays after the model's inputs {sorted(wanted)}"
+            )
+        batches, n = _split(where, arrays, model, batch_size)
+        return Calibration(batches, where, samples=n)
+    if isinstance(source, Mapping):
+        raise UsageError(
+            "calibration: got one dict; pass a list of feed dicts (one per batch), or a path"
+        )
+    if not isinstance(source, Iterable):
+        raise UsageError(
+            f"calibration: expected a path, an iterable of feed dicts or None, not {type(source).__name__}"
+        )
+    batches = []
+    n = 0
+    for i, feed in enumerate(source):
+        where = f"calibration batch {i}"
+        if not isinstance(feed, Mapping):
+            raise UsageError(
+                f"{where}: expected a dict of input name -> array, not {type(feed).__name__}"
+            )
+        missing = sorted(set(wanted) - set(feed))
+        if missing:
+            raise UsageError(
+                f"{where}: no array for model input(s) {missing}; the model's inputs are {sorted(wanted)}"
+            )
+        out = {k: _check_array(where, k, feed[k], vi, stacked=False)[0] for k, vi in wanted.items()}
+        counts = {k: int(a.shape[0]) if a.ndim else 1 for k, a in out.items()}
+        if len(set(counts.values())) > 1:
+            raise UsageError(
+                f"{where}: inputs have different batch sizes {dict(sorted(counts.items()))}; "
+                "give every input the same first axis"
+            )
+        n += next(iter(counts.values()), 1)
+        batches.append(out)
+    if not batches:
+        raise UsageError(
+            "calibration: the iterable of feed dicts is empty; pass at least one batch"
+        )
+    return Calibration(batches, "feeds", samples=n)
+
+
+# -- observation --------------------------------------------------------------------------
+
+
+@dataclass
+class SiteObservation:
+    """What one site's input looked like on the calibration data.
+
+    ``count``, ``min``, ``max``, ``mean``, ``std`` and ``nonfinite`` are exact over all values;
+    ``percentiles`` (keys "0.1", "1", "50", "99", "99.9") and ``histogram`` are computed on
+    ``samples`` (a deterministic subsample of at most ``max_samples`` finite values).
+    """
+
+    site: str
+    count: int = 0
+    nonfinite: int = 0
+    min: float = float("nan")
+    max: float = float("nan")
+    mean: float = float("nan")
+    std: float = float("nan")
+    percentiles: dict[str, float] = field(default_factory=dict)
+    histogram: dict[str, list[float]] = field(default_factory=dict)
+    samples: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
+    note: str | None = None
+
+    @property
+    def observed(self) -> bool:
+        return self.samples.size > 0
+
+    @property
+    def range(self) -> tuple[float, float]:
+        return (self.min, self.max)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able summary (without the samples)."""
+        return {
+            "site": self.site,
+            "count": self.count,
+            "nonfinite": self.nonfinite,
+            "samples": int(self.samples.size),
+            "min": self.min,
+            "max": self.max,
+            "mean": self.mean,
+            "std": self.std,
+            "percentiles": dict(self.percentiles),
+            "histogram": {k: list(v) for k, v in self.histogram.items()},
+            "note": self.note,
+        }
+
+
+def _pct_key(p: float) -> str:
+    return f"{p:g}"
+
+
+class _Accumulator:
+    """Streaming exact moments plus a deterministic capped subsample."""
+
+    def __init__(self, site: str, max_samples: int, seed: int) -> None:
+        self.site, self.cap = site, max_samples
+        self.rng = np.random.default_rng(seed)
+        self.parts: list[np.ndarray] = []
+        self.kept = 0
+        self.count = self.nonfinite = 0
+        self.s1 = self.s2 = 0.0
+        self.lo, self.hi = np.inf, -np.inf
+
+    def add(self, a: np.ndarray) -> None:
+        x = np.asarray(a, dtype=np.float64).ravel()
+        self.count += x.size
+        ok = np.isfinite(x)
+        if not ok.all():
+            self.nonfinite += int(x.size - ok.sum())
+            x = x[ok]
+        if not x.size:
+            return
+        self.s1 += float(x.sum())
+        self.s2 += float(np.dot(x, x))
+        self.lo, self.hi = min(self.lo, float(x.min())), max(self.hi, float(x.max()))
+        if x.size > self.cap:  # keep at most cap per batch; the union is thinned at the end
+            x = x[np.sort(self.rng.choice(x.size, self.cap, replace=False))]
+        self.parts.append(x)
+        self.kept += x.size
+        if self.kept > 4 * self.cap:
+            self._thin()
+
+    def _thin(self) -> None:
+        x = np.concatenate(self.parts)
+        if x.size > self.cap:
+            x = x[np.sort(self.rng.choice(x.size, self.cap, replace=False))]
+        self.parts, self.kept = [x], x.size
+
+    def result(self) -> SiteObservation:
+        self._thin() if self.parts else None
+        x = self.parts[0] if self.parts else np.zeros(0)
+        n = self.count - self.nonfinite
+        if n == 0:
+            return SiteObservation(self.site, self.count, self.nonfinite, note="no finite values")
+        mean = self.s1 / n
+        std = float(np.sqrt(max(self.s2 / n - mean * mean, 0.0)))
+        pct = np.percentile(x, PERCENTILES)
+        lo, hi = self.lo, self.hi if self.hi > self.lo else self.lo + 1.0
+        counts, edges = np.histogram(x, bins=HISTOGRAM_BINS, range=(lo, hi))
+        return SiteObservation(
+            site=self.site,
+            count=self.count,
+            nonfinite=self.nonfinite,
+            min=float(self.lo),
+            max=float(self.hi),
+            mean=float(mean),
+            std=std,
+            percentiles={_pct_key(p): float(v) for p, v in zip(PERCENTILES, pct, strict=True)},
+            histogram={"edges": [float(e) for e in edges], "counts": [float(c) for c in counts]},
+            samples=x,
+        )
+
+
+def run_with_values(
+    model: onnx.ModelProto,
+    values: list[str],
+    batches: Iterable[Mapping[str, np.ndarray]],
+    *,
+    threads: int = 1,
+) -> Iterator[dict[str, np.ndarray]]:
+    """Run ``model`` on each batch and yield the named main-graph ``values`` (one session).
+
+    The values are added as extra graph outputs to a copy of the model; values that are graph
+    inputs are taken from the feed. Element types come from shape inference.
+    """
+    import onnxruntime as ort
+
+    from rewriter.ir import infer_value_info
+
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    feeds_names = {vi.name for vi in m.graph.input}
+    outputs = {o.name for o in m.graph.output}
+    info = infer_value_info(m)
+    fetch = [v for v in dict.fromkeys(values) if v not in feeds_names]
+    for v in fetch:
+        if v in outputs:
+            continue
+        vi = info.get(v)
+        elem = vi.elem_type if vi is not None and vi.elem_type else onnx.TensorProto.FLOAT
+        m.graph.output.append(onnx.helper.make_tensor_value_info(v, elem, None))
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.log_severity_level = 3
+    # no graph optimisation: fusions must not hide (or be blocked by) the exposed values
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    try:
+        sess = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    except Exception as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ModelError(f"ONNX Runtime cannot load the model: {first[:300]}") from None
+    for i, feed in enumerate(batches):
+        try:
+            got = sess.run(fetch, dict(feed)) if fetch else []
+        except Exception as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ModelError(
+                f"ONNX Runtime failed on calibration batch {i}: {first[:300]}"
+            ) from None
+        out = dict(zip(fetch, (np.asarray(g) for g in got), strict=True))
+        for v in values:
+            if v not in out:
+                out[v] = np.asarray(feed[v])
+        yield out
+
+
+def observe_sites(
+    model: onnx.ModelProto,
+    sites: Iterable[Any],
+    calibration: Iterable[Mapping[str, np.ndarray]],
+    *,
+    max_samples: int = 100_000,
+    seed: int = 0,
+) -> dict[str, SiteObservation]:
+    """Observe every site's input on ``calibration`` in one pass of the original ``model``.
+
+    Args:
+        model: the model the sites were found in (the original, or the canonicalized copy a
+            pipeline's ``before`` passes produce: ``rewrite_onnx(..., dry_run=True).model``).
+        sites: ``rewriter.Site`` objects (``name``, ``input``, ``graph``).
+        calibration: feed batches (a ``Calibration`` or any iterable of feed dicts).
+        max_samples: cap of kept values per site (deterministic subsample, seeded).
+        seed: seed of the subsampling.
+
+    Returns:
+        ``site name -> SiteObservation``; sites inside subgraph bodies get ``count == 0`` and a
+        ``note`` saying why.
+    """
+    sites = list(sites)
+    accs: dict[str, _Accumulator] = {}
+    notes: dict[str, str] = {}
+    for k, s in enumerate(sites):
+        if s.graph:
+            notes[s.name] = (
+                f"inside subgraph {s.graph!r}: not observed (values of If/Loop bodies cannot be "
+                "exposed as graph outputs); its rational is kept as fitted"
+            )
+        else:
+            accs[s.name] = _Accumulator(s.name, max_samples, seed + 7919 * k)
+    by_value: dict[str, list[str]] = {}
+    for s in sites:
+        if s.name in accs:
+            by_value.setdefault(s.input, []).append(s.name)
+    if by_value:
+        for values in run_with_values(model, list(by_value), calibration):
+            for v, names in by_value.items():
+                for name in names:
+                    accs[name].add(values[v])
+    out: dict[str, SiteObservation] = {}
+    for s in sites:
+        if s.name in accs:
+            out[s.name] = accs[s.name].result()
+        else:
+            out[s.name] = SiteObservation(s.name, note=notes[s.name])
+    return out

@@ -1,0 +1,587 @@
+"""Fine-tuning a rewritten model against its original: layer-wise refit of each site's rational.
+
+``refit_onnx(student, teacher, calibration)`` needs no gradients. The student is a model that
+``rewrite`` produced from the teacher; its metadata (``pau_rewriter``) names the pipeline and
+the replaced sites with their form and degrees. The steps:
+
+1. find the teacher's sites with the student's pipeline (same names: ``gelu_0`` ...);
+2. run the teacher once on the calibration data with every site's input exposed
+   (``rewriter.calibrate.observe_sites``): the inputs each activation really sees;
+3. read each site's current rational back from the student's graph (coefficients are its
+   ``pau/<key>/...`` initializers; structure from the form) and measure its error there;
+4. refit: a weighted minimax fit (``rewriter.rational.fit(..., weights=(x, w))``) in the same
+   form and degrees: weight 1 on the observed range widened by 10% (a uniform grid plus the
+   observed quantiles), weight 0.1 on the rest of [-40, 40], so the clamped/gated forms stay
+   accurate to 10x the in-range error outside it (``global_error`` says how much). A raw
+   ``pau`` form stays raw (bounded only by its +-1e4 clip, as it was). A refit that does not
+   lower the max error on the observed inputs is discarded (the site keeps its rational);
+5. re-emit by rewriting the teacher with ``rationals={site: refitted}``, selecting exactly the
+   sites the student replaced, and record the refit in the metadata.
+
+Sites inside If/Loop bodies are not observed (see ``calibrate``) and keep their rational.
+
+``main(argv)`` is ``rewrite finetune``::
+
+    rewrite finetune student.onnx --teacher original.onnx --calibration data.npz -o tuned.onnx
+
+Example:
+    >>> tuned, results = refit_onnx("student.onnx", "original.onnx", "data.npz")  # doctest: +SKIP
+    >>> [(r.name, r.old_max_abs, r.new_max_abs) for r in results]              # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, NoReturn
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from rewriter.calibrate import Calibration, load_calibration, observe_sites, run_with_values
+from rewriter.errors import ModelError, UsageError
+
+__all__ = ["RefitResult", "refit_onnx", "refit_rational", "student_rational", "main"]
+
+METADATA_KEY = "pau_rewriter"
+RANGE_MARGIN = 0.10  # fit range = observed range widened by this fraction of its span, each side
+GRID_POINTS = 2000
+QUANTILE_POINTS = 1000
+OUTSIDE_POINTS = 400
+OUTSIDE_WEIGHT = 0.1  # error outside the observed range may be up to 10x the error inside
+
+
+@dataclass
+class RefitResult:
+    """One site's refit: errors of the old and new rational on the inputs the site really sees.
+
+    ``refitted`` is False when the site was not observed (``note`` says why) or when the refit
+    did not lower the max error (the old rational is kept; new errors equal old ones).
+    """
+
+    name: str
+    function: str
+    observed_range: tuple[float, float]
+    samples: int
+    old_max_abs: float
+    old_rms: float
+    new_max_abs: float
+    new_rms: float
+    refitted: bool
+    fit_range: tuple[float, float] | None = None
+    old: str = ""
+    new: str = ""
+    note: str | None = None
+    rational: Any = field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able; ``rational`` (the site's Rational after the refit) as its ``to_dict``."""
+        r = self.rational
+        d = asdict(replace(self, rational=None))
+        d["rational"] = None if r is None else r.to_dict()
+        return d
+
+
+# -- reading the student ------------------------------------------------------------------
+
+
+def _metadata(student: onnx.ModelProto, where: str) -> dict[str, Any]:
+    raw = next((p.value for p in student.metadata_props if p.key == METADATA_KEY), None)
+    if raw is None:
+        raise ModelError(
+            f"{where}: no {METADATA_KEY!r} metadata; the student must be a model written by "
+            "`rewrite` (pass the rewritten model, and the original as --teacher)"
+        )
+    try:
+        meta = json.loads(raw)
+        assert isinstance(meta.get("sites"), list)
+    except Exception:
+        raise ModelError(
+            f"{where}: {METADATA_KEY!r} metadata is not valid JSON with 'sites'"
+        ) from None
+    return meta
+
+
+def _nodes(g: onnx.GraphProto) -> list[onnx.NodeProto]:
+    from rewriter.ir import subgraph_attrs
+
+    out = []
+    for n in g.node:
+        out.append(n)
+        for _, sub in subgraph_attrs(n):
+            out.extend(_nodes(sub))
+    return out
+
+
+def _inits(g: onnx.GraphProto) -> dict[str, onnx.TensorProto]:
+    from rewriter.ir import subgraph_attrs
+
+    out = {t.name: t for t in g.initializer}
+    for n in g.node:
+        for _, sub in subgraph_attrs(n):
+            out.update(_inits(sub))
+    return out
+
+
+def student_rational(student: onnx.ModelProto, site: Any, entry: dict[str, Any]) -> Any:
+    """The Rational the student computes at ``site``, read from its graph.
+
+    Coefficients and clamp come from the initializers the site's ``pau/<site>/`` nodes read
+    (``rewriter.rational.onnx_emit`` names them ``p<k>``, ``q<k>``, ``clip_lo``...; a missing
+    ``p<k>``/``q<k>`` is a zero the emitter skipped); the structure (gate, linear parts, tails)
+    from the form recorded in ``entry``. Returns None when the site's nodes are not found.
+    """
+    from rewriter.functions import FUNCTIONS
+    from rewriter.passes.pau import site_function
+    from rewriter.rational.fitting import templates
+
+    prefix = f"pau/{site.name}/"
+    inits = _inits(student.graph)
+    consts: dict[str, float] = {}
+    for node in _nodes(student.graph):
+        if node.name.startswith(prefix):
+            for i in node.input:
+                if i in inits:
+                    key = i.rsplit("/", 1)[-1].removesuffix("_f64")
+                    consts[key] = float(numpy_helper.to_array(inits[i]))
+    if "clip_lo" not in consts:
+        return None
+    fn, params = site_function(site)
+    full = {**FUNCTIONS[fn].defaults, **params}
+    tpl = templates(fn, full, FUNCTIONS[fn].bind(**full)).get(entry["form"])
+    if tpl is None:
+        return None
+    m, n = (int(v) for v in entry["degrees"])
+    lo, hi = entry.get("fit_range") or (-40.0, 40.0)
+    clip = (consts["clip_lo"], consts["clip_hi"])
+    c = -clip[0] if tpl.clamp_kind == "neg" else clip[1]
+    sk = tpl.skeleton((m, n), c, lo, hi)
+    return replace(
+        sk,
+        p=np.array([consts.get(f"p{k}", 0.0) for k in range(m + 1)]),
+        q=np.array([consts.get(f"q{k}", 0.0) for k in range(1, n + 1)]),
+        clamp=None if sk.clamp is None else clip,
+        function=fn,
+        params=full,
+        max_error=float(entry.get("max_error", math.nan)),
+        global_error=float(entry.get("global_error", math.nan)),
+        provenance={"read": f"from the student's graph, site {site.name}"},
+    )
+
+
+# -- fitting ------------------------------------------------------------------------------
+
+
+def _errors(r: Any, f: Any, x: np.ndarray) -> tuple[float, float]:
+    with np.errstate(all="ignore"):
+        e = np.abs(r(x) - f(x))
+    if not e.size:
+        return math.nan, math.nan
+    return float(np.max(e)), float(np.sqrt(np.mean(e * e)))
+
+
+def refit_rational(
+    function: str,
+    params: dict[str, float],
+    samples: np.ndarray,
+    *,
+    degrees: tuple[int, int],
+    form: str,
+    outside_weight: float = OUTSIDE_WEIGHT,
+) -> Any:
+    """A rational for ``function`` fitted to the inputs ``samples`` (weighted minimax).
+
+    Fit points: a uniform grid over the samples' range widened by ``RANGE_MARGIN`` of its span
+    on each side, plus the samples' quantiles, weight 1; and a grid over the rest of
+    ``GLOBAL_RANGE`` with weight ``outside_weight``. The fit minimises max w |F - f|, so the
+    error outside the observed range stays within 1/outside_weight times the error inside, and
+    the clamp search of ``fit`` sees the whole range (a clamp at the edge of a narrow observed
+    range would pin R there and cost accuracy inside it).
+
+    Example:
+        >>> r = refit_rational("gelu", {}, np.random.default_rng(0).normal(0, 0.7, 10_000),
+        ...                    degrees=(3, 2), form="gated")  # doctest: +SKIP
+    """
+    from rewriter.rational import GLOBAL_RANGE, fit
+
+    x = np.asarray(samples, dtype=np.float64).ravel()
+    lo_o, hi_o = float(x.min()), float(x.max())
+    span = hi_o - lo_o
+    pad = RANGE_MARGIN * span if span > 1e-6 else 0.5
+    lo, hi = lo_o - pad, hi_o + pad
+    g_lo, g_hi = min(GLOBAL_RANGE[0], lo), max(GLOBAL_RANGE[1], hi)
+    inside = np.concatenate(
+        [np.linspace(lo, hi, GRID_POINTS), np.quantile(x, np.linspace(0.0, 1.0, QUANTILE_POINTS))]
+    )
+    outside = np.concatenate(
+        [
+            np.linspace(g_lo, lo, OUTSIDE_POINTS, endpoint=False),
+            np.linspace(hi, g_hi, OUTSIDE_POINTS)[1:],
+        ]
+    )
+    pts = np.concatenate([inside, outside])
+    w = np.concatenate([np.ones(inside.size), np.full(outside.size, outside_weight)])
+    order = np.argsort(pts, kind="stable")
+    r = fit(function, g_lo, g_hi, degrees, form, weights=(pts[order], w[order]), params=params)
+    return replace(r, lo=lo, hi=hi, max_error=_grid_error(r, function, params, lo, hi))
+
+
+def _grid_error(r: Any, function: str, params: dict[str, float], lo: float, hi: float) -> float:
+    from rewriter.functions import FUNCTIONS
+
+    f = FUNCTIONS[function].bind(**{**FUNCTIONS[function].defaults, **params})
+    return _errors(r, f, np.linspace(lo, hi, 20001))[0]
+
+
+# -- the refit ----------------------------------------------------------------------------
+
+
+def _load(model: Any) -> onnx.ModelProto:
+    from rewriter.ir import load_model
+
+    return load_model(model)
+
+
+def _calibration(calibration: Any, model: onnx.ModelProto) -> Calibration:
+    if isinstance(calibration, Calibration):
+        return calibration
+    return load_calibration(calibration, model)
+
+
+def refit_onnx(
+    student: Any,
+    teacher: Any,
+    calibration: Any,
+    *,
+    degrees: tuple[int, int] | None = None,
+    form: str | None = None,
+    max_samples: int = 100_000,
+) -> tuple[onnx.ModelProto, list[RefitResult]]:
+    """Refit every rational of ``student`` on the inputs its site sees in ``teacher``.
+
+    Args:
+        student: the rewritten model (path or ModelProto), with ``pau_rewriter`` metadata.
+        teacher: the original model it was rewritten from.
+        calibration: anything ``load_calibration`` takes (None: generated inputs), or a
+            ``Calibration``.
+        degrees: degrees of the refits (default: each site's degrees in the student).
+        form: form of the refits (default: each site's form in the student).
+        max_samples: observed values kept per site.
+
+    Returns:
+        ``(tuned model, one RefitResult per replaced site)``. Neither input is modified.
+
+    Raises:
+        ModelError: the student has no metadata, or does not correspond to the teacher.
+        UsageError: bad calibration data.
+    """
+    from rewriter.api import rewrite_onnx
+    from rewriter.functions import FUNCTIONS
+    from rewriter.passes.pau import site_function
+
+    s_model, t_model = _load(student), _load(teacher)
+    where = student if isinstance(student, (str, os.PathLike)) else "student"
+    meta = _metadata(s_model, os.fspath(where))
+    pipeline = meta.get("pipeline") or "pau_all"
+    entries = {e["name"]: e for e in meta["sites"]}
+    found = rewrite_onnx(t_model, pipeline, dry_run=True)
+    t_sites = {s.name: s for s in found.sites}
+    for name, e in entries.items():
+        s = t_sites.get(name)
+        if s is None or s.function != e.get("function"):
+            raise ModelError(
+                f"student site {name} ({e.get('function')}) is not a site of the teacher under "
+                f"pipeline {pipeline!r}; pass the model the student was rewritten from as --teacher"
+            )
+    cal = _calibration(calibration, found.model)
+    sites = [t_sites[n] for n in entries]
+    obs = observe_sites(found.model, sites, cal, max_samples=max_samples)
+
+    results: list[RefitResult] = []
+    refits: dict[str, Any] = {}
+    for s in sites:
+        e, o = entries[s.name], obs[s.name]
+        fn, params = site_function(s)
+        f = FUNCTIONS[fn].bind(**{**FUNCTIONS[fn].defaults, **params})
+        old = student_rational(s_model, s, e)
+        deg = tuple(degrees) if degrees is not None else tuple(int(v) for v in e["degrees"])
+        frm = form or e["form"]
+        if old is None:
+            raise ModelError(
+                f"student site {s.name}: its rational's nodes (pau/{s.name}/...) are not in the "
+                "student's graph; was the student edited after `rewrite`?"
+            )
+        if not o.observed:
+            results.append(
+                RefitResult(
+                    s.name,
+                    s.function,
+                    o.range,
+                    0,
+                    math.nan,
+                    math.nan,
+                    math.nan,
+                    math.nan,
+                    False,
+                    old=old.describe(),
+                    note=o.note,
+                    rational=old,
+                )
+            )
+            refits[s.name] = old
+            continue
+        x = o.samples
+        om, orms = _errors(old, f, x)
+        new = refit_rational(fn, params, x, degrees=deg, form=frm)  # type: ignore[arg-type]
+        nm, nrms = _errors(new, f, x)
+        better = nm < om or (deg, frm) != (tuple(old.degrees), old.form)
+        note = None
+        if not better:
+            new, nm, nrms, note = old, om, orms, "refit did not lower the max error; kept"
+        refits[s.name] = new
+        results.append(
+            RefitResult(
+                s.name,
+                s.function,
+                o.range,
+                int(x.size),
+                om,
+                orms,
+                nm,
+                nrms,
+                better,
+                fit_range=(new.lo, new.hi) if better else None,
+                old=old.describe(),
+                new=new.describe(),
+                note=note,
+                rational=new,
+            )
+        )
+    tuned = rewrite_onnx(
+        t_model,
+        pipeline,
+        rationals=refits,
+        select=lambda site: site.name in entries,
+    ).model
+    _record(tuned, results, cal.source)
+    return tuned, results
+
+
+def _record(m: onnx.ModelProto, results: list[RefitResult], source: str) -> None:
+    """Add each site's refit (observed range, old/new errors) to the model's metadata."""
+    prop = next(p for p in m.metadata_props if p.key == METADATA_KEY)
+    meta = json.loads(prop.value)
+    by_name = {r.name: r for r in results}
+    for e in meta["sites"]:
+        r = by_name.get(e["name"])
+        if r is not None:
+            e["refit"] = {
+                k: v
+                for k, v in r.to_dict().items()
+                if k
+                in (
+                    "observed_range",
+                    "samples",
+                    "old_max_abs",
+                    "old_rms",
+                    "new_max_abs",
+                    "new_rms",
+                    "refitted",
+                    "note",
+                    "fit_range",
+                )
+            }
+    meta["finetune"] = {"mode": "layerwise", "calibration": source}
+    prop.value = json.dumps(meta, sort_keys=True, default=_json_float)
+
+
+def _json_float(v: Any) -> Any:
+    return float(v)
+
+
+# -- whole-model comparison ---------------------------------------------------------------
+
+
+@dataclass
+class ModelDiff:
+    """Outputs of a model vs the teacher's over calibration batches (worst output)."""
+
+    max_abs: float
+    rel_l2: float
+    cosine: float
+
+
+def compare_over(
+    teacher: onnx.ModelProto, models: list[onnx.ModelProto], batches: list[dict[str, np.ndarray]]
+) -> list[ModelDiff]:
+    """max-abs, rel-L2 and cosine of each model's outputs vs the teacher's, over all batches."""
+    names = [o.name for o in teacher.graph.output]
+    ref = {n: [] for n in names}  # type: dict[str, list[np.ndarray]]
+    for vals in run_with_values(teacher, names, batches):
+        for n in names:
+            ref[n].append(np.asarray(vals[n], np.float64).ravel())
+    out = []
+    for m in models:
+        got = {n: [] for n in names}  # type: dict[str, list[np.ndarray]]
+        for vals in run_with_values(m, names, batches):
+            for n in names:
+                got[n].append(np.asarray(vals[n], np.float64).ravel())
+        worst = ModelDiff(0.0, 0.0, 1.0)
+        for n in names:
+            a, b = np.concatenate(ref[n]), np.concatenate(got[n])
+            d = b - a
+            na, nb = np.linalg.norm(a), np.linalg.norm(b)
+            rel = float(np.linalg.norm(d) / na) if na > 0 else float(np.linalg.norm(d))
+            cos = float(a @ b / (na * nb)) if na > 0 and nb > 0 else float(na == nb)
+            worst = ModelDiff(
+                max(worst.max_abs, float(np.max(np.abs(d))) if d.size else 0.0),
+                max(worst.rel_l2, rel),
+                min(worst.cosine, cos),
+            )
+        out.append(worst)
+    return out
+
+
+# -- command line -------------------------------------------------------------------------
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def _degrees(text: str) -> tuple[int, int]:
+    from rewriter.cli import _degrees as parse
+
+    return parse(text)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="rewrite finetune",
+        description="Refit a rewritten model's rationals on the inputs its sites really see.",
+    )
+    p.add_argument("student", help="the rewritten model (written by `rewrite`; never modified)")
+    p.add_argument("--teacher", required=True, help="the original model it was rewritten from")
+    p.add_argument(
+        "--calibration",
+        help=".npz keyed by input name, or a folder of <input>.npy (default: generated inputs)",
+    )
+    p.add_argument("-o", "--output", required=True, help="output .onnx (written atomically)")
+    p.add_argument("--mode", choices=("layerwise", "e2e"), default="layerwise")
+    p.add_argument("--epochs", type=int, default=None, help="epochs of --mode e2e")
+    p.add_argument(
+        "--degrees", type=_degrees, default=None, help="refit degrees M,N (default: the student's)"
+    )
+    p.add_argument("--form", default=None, help="refit form (default: the student's)")
+    p.add_argument("--max-samples", type=int, default=100_000, help="observed values kept per site")
+    p.add_argument("--report", help="write a JSON report here")
+    p.add_argument("-q", "--quiet", action="store_true", help="no tables, only errors")
+    return p
+
+
+E2E_UNAVAILABLE = (
+    "--mode e2e is not available yet: it needs an ONNX-to-torch conversion of the model "
+    "(onnx2torch requires torchvision, which this install does not have); use --mode layerwise, "
+    "or fine-tune the torch model with rewriter.finetune.finetune and export it"
+)
+
+
+def main(argv: Sequence[str]) -> int:
+    """`rewrite finetune STUDENT --teacher ORIGINAL [--calibration DATA] -o OUT`."""
+    from rewriter.cli import _console, _write_json
+    from rewriter.ir import check_output_path, load_model, save_atomic
+    from rewriter.verify import check
+
+    a = _parser().parse_args(list(argv))
+    if a.mode == "e2e":
+        raise UsageError(E2E_UNAVAILABLE)
+    if a.epochs is not None:
+        raise UsageError("--epochs applies to --mode e2e only; layerwise refit has no epochs")
+    if a.max_samples < 100:
+        raise UsageError(f"--max-samples {a.max_samples}: use at least 100")
+    for path in (a.student, a.teacher):
+        if os.path.exists(path) and os.path.exists(a.output) and os.path.samefile(path, a.output):
+            raise UsageError(
+                f"{a.output}: output path is an input path; inputs are never overwritten"
+            )
+    check_output_path(a.student if os.path.exists(a.student) else None, a.output)
+    if a.report:
+        check_output_path(None, a.report)
+    student, teacher = load_model(a.student), load_model(a.teacher)
+    _metadata(student, a.student)
+    cal = load_calibration(a.calibration, teacher)
+    tuned, results = refit_onnx(
+        student, teacher, cal, degrees=a.degrees, form=a.form, max_samples=a.max_samples
+    )
+    check(tuned)
+    before, after = compare_over(teacher, [student, tuned], cal.batches)
+    if not a.quiet:
+        _print(results, before, after, cal)
+    if a.report:
+        _write_json(
+            a.report,
+            {
+                "student": os.path.basename(a.student),
+                "teacher": os.path.basename(a.teacher),
+                "mode": "layerwise",
+                "calibration": {
+                    "source": cal.source,
+                    "generated": cal.generated,
+                    "samples": cal.samples,
+                },
+                "sites": [r.to_dict() for r in results],
+                "before": asdict(before),
+                "after": asdict(after),
+            },
+        )
+    save_atomic(tuned, a.output)
+    if not a.quiet:
+        n = sum(r.refitted for r in results)
+        _console().print(f"wrote {a.output}: {n} of {len(results)} site(s) refitted")
+    return 0
+
+
+def _print(
+    results: list[RefitResult], before: ModelDiff, after: ModelDiff, cal: Calibration
+) -> None:
+    from rich.table import Table
+
+    from rewriter.cli import _console
+
+    con = _console()
+    if cal.generated:
+        con.print(f"calibration: {cal.source}")
+    t = Table(title=f"layer-wise refit on {cal.samples} calibration sample(s)")
+    for c in (
+        "site",
+        "observed range",
+        "old max-abs",
+        "new max-abs",
+        "old RMS",
+        "new RMS",
+        "refit",
+    ):
+        t.add_column(c)
+    for r in results:
+        lo, hi = r.observed_range
+        t.add_row(
+            r.name,
+            f"[{lo:.3g}, {hi:.3g}]" if r.samples else "-",
+            f"{r.old_max_abs:.2e}",
+            f"{r.new_max_abs:.2e}",
+            f"{r.old_rms:.2e}",
+            f"{r.new_rms:.2e}",
+            "yes" if r.refitted else (r.note or "no"),
+        )
+    con.print(t)
+    con.print(
+        f"whole model vs teacher: max-abs {before.max_abs:.3g} -> {after.max_abs:.3g}, "
+        f"rel-L2 {before.rel_l2:.3g} -> {after.rel_l2:.3g}, "
+        f"cosine {before.cosine:.6f} -> {after.cosine:.6f}"
+    )

@@ -1,0 +1,177 @@
+"""rewriter.calibrate: loading calibration data and observing site inputs (real ONNX Runtime)."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnx.parser
+import onnxruntime as ort
+import pytest
+
+from rewriter import find_sites
+from rewriter.calibrate import PERCENTILES, Calibration, load_calibration, observe_sites
+from rewriter.errors import UsageError
+
+# x -> Mul(0.4) -> erf GELU -> y, and a second input z added after the activation
+GELU_TEXT = """
+<ir_version: 8, opset_import: ["" : 17]>
+agraph (float[N, 4] x, float[N, 4] z) => (float[N, 4] y) {
+    s = Constant <value = float {0.4}> ()
+    h = Mul(x, s)
+    c = Constant <value = float {1.4142135}> ()
+    d = Div(h, c)
+    e = Erf(d)
+    one = Constant <value = float {1.0}> ()
+    a = Add(e, one)
+    half = Constant <value = float {0.5}> ()
+    m = Mul(h, half)
+    g = Mul(m, a)
+    y = Add(g, z)
+}
+"""
+
+STATIC_TEXT = """
+<ir_version: 8, opset_import: ["" : 17]>
+agraph (float[2, 3] x) => (float[2, 3] y) {
+    y = Tanh(x)
+}
+"""
+
+
+def _model(text: str = GELU_TEXT) -> onnx.ModelProto:
+    return onnx.parser.parse_model(text)
+
+
+def _arrays(n: int = 10, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {
+        "x": rng.normal(0, 2, (n, 4)).astype(np.float32),
+        "z": rng.normal(0, 1, (n, 4)).astype(np.float32),
+    }
+
+
+def test_npz_is_split_into_batches(tmp_path):
+    path = tmp_path / "cal.npz"
+    data = _arrays(10)
+    np.savez(path, **data, labels=np.arange(10))  # extra arrays are ignored
+    cal = load_calibration(str(path), _model(), batch_size=4)
+    assert isinstance(cal, Calibration) and not cal.generated
+    assert cal.samples == 10 and len(cal) == 3 and cal.source == str(path)
+    assert [b["x"].shape[0] for b in cal] == [4, 4, 2]
+    np.testing.assert_array_equal(np.concatenate([b["x"] for b in cal]), data["x"])
+
+
+def test_folder_of_npy_and_float_cast(tmp_path):
+    data = _arrays(6)
+    np.save(tmp_path / "x.npy", data["x"].astype(np.float64))  # float64 -> float32 is fine
+    np.save(tmp_path / "z.npy", data["z"])
+    cal = load_calibration(str(tmp_path), _model())
+    assert cal.samples == 6 and cal[0]["x"].dtype == np.float32
+    np.testing.assert_allclose(cal[0]["x"], data["x"])
+
+
+def test_iterable_of_feeds_and_generated():
+    feeds = [_arrays(3, seed=s) for s in range(2)]
+    cal = load_calibration(feeds, _model())
+    assert len(cal) == 2 and cal.samples == 6 and cal.source == "feeds"
+    gen = load_calibration(None, _model())
+    assert gen.generated and "generated" in gen.source and len(gen) > 1
+    assert not np.array_equal(gen[0]["x"], gen[1]["x"])  # different seeds
+
+
+def test_static_batch_and_stacked_samples(tmp_path):
+    m = _model(STATIC_TEXT)
+    x = np.zeros((6, 3), np.float32)
+    np.savez(tmp_path / "a.npz", x=x)
+    assert [b["x"].shape for b in load_calibration(str(tmp_path / "a.npz"), m)] == [(2, 3)] * 3
+    np.savez(tmp_path / "b.npz", x=np.zeros((5, 2, 3), np.float32))  # rank + 1: unbatched samples
+    cal = load_calibration(str(tmp_path / "b.npz"), m)
+    assert len(cal) == 5 and cal[0]["x"].shape == (2, 3)
+
+
+@pytest.mark.parametrize(
+    "arrays, match",
+    [
+        ({"x": np.zeros((4, 4), np.float32)}, r"no array for model input\(s\) \['z'\]"),
+        (
+            {"x": np.zeros((4, 4, 1, 1), np.float32), "z": np.zeros((4, 4), np.float32)},
+            "'x' has rank 4",
+        ),
+        (
+            {"x": np.zeros((4, 4), np.int64), "z": np.zeros((4, 4), np.float32)},
+            "'x' has dtype int64",
+        ),
+        (
+            {"x": np.zeros((4, 4), np.float32), "z": np.zeros((3, 4), np.float32)},
+            "different sample counts",
+        ),
+        (
+            {"x": np.zeros((4, 5), np.float32), "z": np.zeros((4, 4), np.float32)},
+            "'x' has size 5 on axis 1",
+        ),
+        ({"x": np.zeros((0, 4), np.float32), "z": np.zeros((0, 4), np.float32)}, "no samples"),
+    ],
+)
+def test_malformed_npz(tmp_path, arrays, match):
+    path = tmp_path / "bad.npz"
+    np.savez(path, **arrays)
+    with pytest.raises(UsageError, match=match) as e:
+        load_calibration(str(path), _model())
+    assert "\n" not in str(e.value) and str(path) in str(e.value)
+
+
+def test_malformed_sources(tmp_path):
+    m = _model()
+    with pytest.raises(UsageError, match="no such calibration file"):
+        load_calibration(str(tmp_path / "missing.npz"), m)
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    with pytest.raises(UsageError, match="cannot read calibration data"):
+        load_calibration(str(tmp_path / "junk.npz"), m)
+    with pytest.raises(UsageError, match="empty"):
+        load_calibration([], m)
+    with pytest.raises(UsageError, match="one dict"):
+        load_calibration(_arrays(2), m)
+    with pytest.raises(UsageError, match="calibration batch 1: no array"):
+        load_calibration([_arrays(2), {"x": np.zeros((2, 4), np.float32)}], m)
+    with pytest.raises(UsageError, match="not a multiple of the model's static batch size 2"):
+        np.savez(tmp_path / "odd.npz", x=np.zeros((5, 3), np.float32))
+        load_calibration(str(tmp_path / "odd.npz"), _model(STATIC_TEXT))
+
+
+def _exposed(model: onnx.ModelProto, value: str, feeds: list[dict]) -> np.ndarray:
+    """The value computed by hand: add it as a graph output and run ONNX Runtime."""
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    m.graph.output.append(onnx.helper.make_tensor_value_info(value, onnx.TensorProto.FLOAT, None))
+    sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    return np.concatenate([sess.run([value], f)[0].ravel() for f in feeds]).astype(np.float64)
+
+
+def test_observation_equals_direct_computation():
+    m = _model()
+    sites = find_sites(m)
+    assert [s.name for s in sites] == ["gelu_0"]
+    feeds = [_arrays(8, seed=s) for s in range(3)]
+    obs = observe_sites(m, sites, load_calibration(feeds, m))["gelu_0"]
+    x = _exposed(m, sites[0].input, feeds)
+    assert obs.count == x.size == 96 and obs.samples.size == 96
+    assert obs.min == x.min() and obs.max == x.max()
+    np.testing.assert_allclose(obs.mean, x.mean(), rtol=1e-12)
+    np.testing.assert_allclose(obs.std, x.std(), rtol=1e-9)
+    np.testing.assert_allclose(list(obs.percentiles.values()), np.percentile(x, PERCENTILES))
+    assert list(obs.percentiles) == ["0.1", "1", "50", "99", "99.9"]
+    assert sum(obs.histogram["counts"]) == 96 and len(obs.histogram["edges"]) == 65
+    d = obs.to_dict()
+    assert d["samples"] == 96 and "note" in d and isinstance(d["histogram"]["counts"], list)
+
+
+def test_subsample_is_capped_and_deterministic():
+    m = _model()
+    sites = find_sites(m)
+    cal = load_calibration([_arrays(64, seed=s) for s in range(4)], m)
+    a = observe_sites(m, sites, cal, max_samples=300)["gelu_0"]
+    b = observe_sites(m, sites, cal, max_samples=300)["gelu_0"]
+    assert a.count == 1024 and a.samples.size == 300
+    np.testing.assert_array_equal(a.samples, b.samples)
+    x = _exposed(m, sites[0].input, cal.batches)
+    assert a.min == x.min() and a.max == x.max()  # exact despite the subsample
