@@ -132,6 +132,13 @@ def rewrite_onnx(
         sites = [
             s for s in run(m, _rules(rules, patterns), opts, stats) if s.function in p.functions
         ]
+    if p.learned:
+        from rewriter.passes.learned import learned_rewrite
+
+        # after the rules: regions a rule already replaced are named pau/... and skipped
+        sites += learned_rewrite(
+            m, degrees=(int(degrees[0]), int(degrees[1])), form=form, dry_run=dry_run
+        )
     if not dry_run:
         for name in p.after:
             GRAPH_PASSES[name](m)

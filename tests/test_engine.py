@@ -343,3 +343,24 @@ def test_fp16_constant_cast_up_to_float32_keeps_its_tolerance() -> None:
         )
     )
     assert [s.function for s in rewriter.find_sites(m, "pau_gelu")] == ["gelu"]
+
+
+def test_pau_learned_pipeline_through_the_api() -> None:
+    # x * Clip(0.2 x + 0.5, 0, 1): a hard-sigmoid swish no rule knows
+    m = parse(
+        """
+      k = Constant<value = float {0.2}>()
+      b = Constant<value = float {0.5}>()
+      lo = Constant<value = float {0.0}>()
+      hi = Constant<value = float {1.0}>()
+      t = Mul(a, k)
+      u = Add(t, b)
+      c = Clip(u, lo, hi)
+      y = Mul(a, c)
+    """
+    )
+    assert rewriter.find_sites(m, "pau_all") == []
+    res = rewriter.rewrite_onnx(m, "pau_all,pau_learned")
+    assert [(s.name, s.function, s.replaced) for s in res.sites] == [("learned_0", "learned", True)]
+    assert res.sites[0].rational is not None
+    close(m, res.model, 1e-2)  # piecewise linear: the (5,4) fit is ~4e-3 on [-8, 8]

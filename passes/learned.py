@@ -1,0 +1,622 @@
+"""``pau_learned``: replace any one-input elementwise region by a rational fitted to it.
+
+Rules know spellings; this pass does not need to. It finds *regions*: maximal connected sets of
+elementwise nodes that together compute y = f(x) elementwise from ONE varying tensor x, samples
+f by running the region alone in ONNX Runtime, fits a rational to the samples
+(``rewriter.rational.fit``) and emits it in the region's place. So ``x * Clip(x*0.2+0.5, 0, 1)``,
+``x * Tanh(Log(1 + Exp(x)))`` or ``x * Sigmoid(x) * Sigmoid(x)`` are replaced without a rule.
+
+Region analysis (networkx):
+
+1. Candidates: default-domain nodes of the ops in ``UNARY``/``BINARY`` plus ``Clip``, not named
+   ``pau/...``, one output, no subgraph, at least one varying (non-constant) input, every constant
+   input of size 1 (so the node is a function R -> R applied elementwise; a constant that
+   broadcasts a tensor, e.g. a per-channel scale, makes the node no candidate), float dtypes.
+2. A ``DiGraph`` of candidates (edge u -> v when v reads u's output); per weakly connected
+   component, roots are tried last node first (graph order is topological). The region of a root
+   r is r plus its ancestors, shrunk until closed: a node whose output is a graph output or is
+   read by a node outside the region leaves it (its output becomes an input of the region), and
+   nodes that no longer reach r leave too; repeat until stable. The region is taken when it reads
+   exactly one varying value x, its nodes are then claimed, and roots inside it are not tried.
+   A region that reads two varying values (``a * Sigmoid(b)``) is not taken; its sub-regions
+   rooted at its other nodes are tried instead. Worst case O(N^2) per component (N candidates),
+   in practice components are a handful of nodes.
+3. Policy: a region of fewer than ``min_nodes`` (default 2) nodes is skipped unless it is one
+   smooth transcendental op (``SINGLE_OK``: Tanh, Sigmoid, Erf, Softplus, Mish, Gelu, Elu, Selu,
+   Celu); a lone Exp or Log is not taken (unbounded growth / restricted domain: a rational tracks
+   neither outside its fit range, and a lone Exp is usually a softmax). Regions that are affine
+   (only Add/Sub/Mul/Div by constants, Neg, Identity) are skipped: they need no rational.
+   ``Cast`` is not an elementwise candidate: region input and output share one element type, in
+   which the rational is emitted, and a Cast pair (fp32 -> fp16 -> fp32) is a rounding no
+   rational reproduces; regions stop at Casts.
+4. Shapes: the region's output must have x's shape where both are known, and a constant may not
+   have more dimensions than x (``[1,1,1]`` against a rank-1 x would broadcast); with x's rank
+   unknown only rank-0 constants are accepted.
+
+Sampling and fitting: the region is copied into a model of its own (input x: float32[n],
+constants as float32 initializers, the model's default-domain opset) and run by ONNX Runtime on
+flattened float32 arrays; the callable returns float64, so ``fit`` can call it on any grid, its
+own dense grid and [-40, 40] (``global_error``) included. The fit range is [-8, 8], or the
+observed [min, max] of x when ``samples`` are given; then the fit points are a 1025-point grid
+on that range plus up to 1025 quantiles of the samples (fit time grows with the points: ~1 s per
+region at (5,4)); without samples ``fit`` uses its own grid (~5000 points, denser at the clamp).
+Finiteness is checked on a 4097-point grid (plus the samples). ``samples`` maps value names to
+arrays: either the region's input itself, or every graph input of the model, in which case the
+model is run once with the region inputs as extra outputs to observe them. A region that is not
+finite on its fit range (``Log`` of negatives, overflow) is reported and not replaced: without
+calibration data nothing says its input stays inside the function's domain.
+
+Emission: ``emit_onnx`` nodes in the region input's element type take the root's place and
+produce the root's output; nodes, values and initializers are named ``pau/learned_<k>/...``
+(``pau/learned_<k>.<j>/`` when a previous rewrite already used the name), the removed region's
+now-dead constants and stale ``value_info`` entries go. ``Site.rational`` holds form, degrees,
+``max_error`` (fit range), ``global_error`` ([-40, 40]), ``fit_range``, ``range_from``
+("default" or "calibration"), ``describe``, and ``skipped`` (why) for a region not replaced.
+
+Subgraphs: If/Loop/Scan bodies are searched too (``Site.graph`` names the body); values from
+outer scopes resolve as constants or as the region input. Calibration from model feeds only
+observes main-graph values; body regions use the [-8, 8] default unless their input is a key of
+``samples``.
+
+Example:
+    >>> sites = learned_rewrite(model, samples={"x": calib})  # doctest: +SKIP
+    >>> sites[0].spelling  # doctest: +SKIP
+    'Mul(x, Tanh(Log(Add(Exp(x), 1))))'
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+
+from rewriter.engine import RESERVED_PREFIX, Site
+from rewriter.ir import Graph, ValueInfoTable, infer_value_info, subgraph_attrs
+
+__all__ = [
+    "Region",
+    "find_regions",
+    "learned_rewrite",
+    "UNARY",
+    "BINARY",
+    "SINGLE_OK",
+    "DEFAULT_RANGE",
+]
+
+UNARY = frozenset(
+    {
+        "Abs", "Neg", "Exp", "Log", "Sqrt", "Reciprocal", "Tanh", "Sigmoid", "Erf", "Relu",
+        "Softplus", "Softsign", "Elu", "Selu", "Celu", "LeakyRelu", "HardSigmoid", "HardSwish",
+        "Mish", "Gelu", "Identity", "ThresholdedRelu",
+    }
+)  # fmt: skip
+# operands: scalar constants or varying values (one region input, or values inside the region)
+BINARY = frozenset({"Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "PRelu"})
+SINGLE_OK = frozenset({"Tanh", "Sigmoid", "Erf", "Softplus", "Mish", "Gelu", "Elu", "Selu", "Celu"})
+_AFFINE = frozenset({"Add", "Sub", "Mul", "Div", "Neg", "Identity"})
+_FLOATS = (TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.BFLOAT16, TensorProto.DOUBLE)
+DEFAULT_RANGE = (-8.0, 8.0)
+GRID_POINTS = 4097  # where finiteness is checked (and, uncalibrated, fit's own ~5000-point grid)
+FIT_POINTS = 1025  # calibrated fit points: this grid plus as many sample quantiles (time ~ points)
+_MAX_FORMULA = 400
+
+
+@dataclass
+class Region:
+    """One elementwise region y = f(x): its nodes (graph order), input x, output y (the root's).
+
+    Attributes:
+        nodes: node names (``Op#index`` for unnamed nodes), in graph order.
+        ops: their op types.
+        input: the one varying value the region reads.
+        output: the root's output, the only value the region exposes.
+        formula: the computation as a formula in x, e.g. ``Mul(x, Sigmoid(x))``.
+        graph: ``""`` for the main graph, else the body's path (``If_0/then_branch``).
+    """
+
+    nodes: list[str]
+    ops: list[str]
+    input: str
+    output: str
+    formula: str
+    graph: str = ""
+    _g: Graph | None = field(default=None, repr=False, compare=False)
+    _idx: list[int] = field(default_factory=list, repr=False, compare=False)
+    _key: tuple[int, ...] = field(default=(), repr=False, compare=False)
+
+
+# -- region analysis ------------------------------------------------------------------------
+
+
+def find_regions(model: onnx.ModelProto, *, min_nodes: int = 2) -> list[Region]:
+    """The one-input elementwise regions of ``model`` (all graphs), in graph order.
+
+    Example:
+        >>> [r.formula for r in find_regions(m)]  # doctest: +SKIP
+        ['Mul(x, Sigmoid(x))']
+    """
+    return _find(model, infer_value_info(model), min_nodes)[0]
+
+
+def _find(
+    model: onnx.ModelProto, vinfo: ValueInfoTable, min_nodes: int
+) -> tuple[list[Region], list[Graph]]:
+    graphs: list[Graph] = []
+    regions: list[Region] = []
+
+    def walk(g: Graph, key: tuple[int, ...]) -> None:
+        graphs.append(g)
+        for i, n in enumerate(g.nodes):
+            assert n is not None
+            for k, (attr, body) in enumerate(subgraph_attrs(n)):
+                path = f"{g.path}/{n.name or n.op_type}/{attr}".lstrip("/")
+                walk(Graph(body, parent=g, path=path, value_info=vinfo), key + (i, k))
+        regions.extend(_regions_of(g, key, min_nodes))
+
+    walk(Graph(model.graph, value_info=vinfo), ())
+    regions.sort(key=lambda r: r._key)
+    return regions, graphs
+
+
+def _varying(g: Graph, n: onnx.NodeProto) -> list[str] | None:
+    """The varying inputs of a candidate node, or None when ``n`` is no candidate."""
+    if n.domain not in ("", "ai.onnx") or n.name.startswith(RESERVED_PREFIX):
+        return None
+    if len(n.output) != 1 or not n.output[0] or any(True for _ in subgraph_attrs(n)):
+        return None
+    op = n.op_type
+    if op in UNARY:
+        if len(n.input) != 1:
+            return None
+    elif op == "Clip":
+        if not n.input or any(
+            v and not _scalar_const(g, v) for v in n.input[1:]
+        ):  # bounds: constants
+            return None
+    elif op not in BINARY:
+        return None
+    varying: list[str] = []
+    for v in n.input:
+        if not v:
+            continue
+        c = g.const(v)
+        if c is None:
+            varying.append(v)
+        elif c.size != 1 or not (
+            np.issubdtype(c.dtype, np.floating) or np.issubdtype(c.dtype, np.integer)
+        ):
+            return None
+    if not varying or (op == "Clip" and varying != [n.input[0]]):
+        return None
+    vi = g.info(n.output[0])
+    if vi is not None and vi.elem_type and vi.elem_type not in _FLOATS:
+        return None
+    return varying
+
+
+def _scalar_const(g: Graph, v: str) -> bool:
+    c = g.const(v)
+    return c is not None and c.size == 1
+
+
+def _regions_of(g: Graph, key: tuple[int, ...], min_nodes: int) -> Iterator[Region]:
+    dg = nx.DiGraph()
+    for i, n in enumerate(g.nodes):
+        assert n is not None
+        if _varying(g, n) is not None:
+            dg.add_node(i)
+    for i in dg.nodes:
+        for v in g.node(i).input:
+            j = g.producer.get(v)
+            if j is not None and j in dg:
+                dg.add_edge(j, i)
+    for comp in sorted(nx.weakly_connected_components(dg), key=max):
+        free = set(comp)
+        for root in sorted(comp, reverse=True):
+            if root not in free:
+                continue
+            nodes = _grow(g, dg.subgraph(free), root)
+            x = _single_input(g, nodes)
+            if x is None or not _worth_it(g, nodes, min_nodes) or not _shape_ok(g, nodes, x):
+                continue
+            free -= nodes
+            idx = sorted(nodes)
+            yield Region(
+                nodes=[g.node(i).name or f"{g.node(i).op_type}#{i}" for i in idx],
+                ops=[g.node(i).op_type for i in idx],
+                input=x,
+                output=g.node(root).output[0],
+                formula=_formula(g, g.node(root).output[0], x),
+                graph=g.path,
+                _g=g,
+                _idx=idx,
+                _key=key + (root,),
+            )
+
+
+def _grow(g: Graph, dg: nx.DiGraph, root: int) -> set[int]:
+    """Root plus ancestors, shrunk until no value but the root's output leaves the region."""
+    nodes = {root} | nx.ancestors(dg, root)
+    while True:
+        leaks = {i for i in nodes - {root} if _used_outside(g, g.node(i).output[0], nodes)}
+        if not leaks:
+            return nodes
+        nodes -= leaks
+        nodes = {root} | nx.ancestors(dg.subgraph(nodes), root)
+
+
+def _used_outside(g: Graph, value: str, nodes: set[int]) -> bool:
+    if g.is_output(value):
+        return True
+    return any(c not in nodes for c in g.consumers.get(value, ()))
+
+
+def _single_input(g: Graph, nodes: set[int]) -> str | None:
+    outs = {g.node(i).output[0] for i in nodes}
+    ext = {v for i in nodes for v in (_varying(g, g.node(i)) or ()) if v not in outs}
+    if len(ext) != 1:
+        return None
+    x = next(iter(ext))
+    vi = g.info(x)
+    if vi is None or vi.elem_type not in _FLOATS:
+        return None
+    for i in nodes:  # one element type throughout (no Cast in a region, see the module doc)
+        vo = g.info(g.node(i).output[0])
+        if vo is not None and vo.elem_type and vo.elem_type != vi.elem_type:
+            return None
+    return x
+
+
+def _worth_it(g: Graph, nodes: set[int], min_nodes: int) -> bool:
+    ops = [g.node(i) for i in nodes]
+    affine = all(
+        n.op_type in _AFFINE and len(_varying(g, n) or ()) <= 1 for n in ops
+    )  # Mul(x, x) is not affine
+    if affine:
+        return False
+    return len(ops) >= min_nodes or (len(ops) == 1 and ops[0].op_type in SINGLE_OK)
+
+
+def _shape_ok(g: Graph, nodes: set[int], x: str) -> bool:
+    vx = g.info(x)
+    rank = len(vx.shape) if vx is not None and vx.shape is not None else None
+    for i in nodes:
+        for v in g.node(i).input:
+            c = g.const(v) if v else None
+            if c is not None and c.ndim > (0 if rank is None else rank):
+                return False
+    root = max(nodes)
+    vy = g.info(g.node(root).output[0])
+    if vx is not None and vy is not None and vx.shape is not None and vy.shape is not None:
+        return len(vx.shape) == len(vy.shape) and all(
+            a == b or a is None or b is None for a, b in zip(vx.shape, vy.shape, strict=True)
+        )
+    return True
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    if isinstance(v, bytes):
+        return v.decode(errors="replace")
+    if isinstance(v, list):
+        return "[" + ", ".join(_fmt(e) for e in v) + "]"
+    return str(v)
+
+
+def _formula(g: Graph, value: str, x: str) -> str:
+    memo: dict[str, str] = {}
+
+    def rec(v: str) -> str:
+        if v == x:
+            return "x"
+        if v in memo:
+            return memo[v]
+        c = g.const(v)
+        if c is not None:
+            return _fmt(float(np.asarray(c).ravel()[0]))
+        n = g.producer_of(v)
+        assert n is not None
+        args = []
+        for k, a in enumerate(n.input):
+            if a:
+                args.append(rec(a))
+            elif n.op_type == "Clip":
+                args.append("-inf" if k == 1 else "inf")
+        args += [f"{a.name}={_fmt(helper.get_attribute_value(a))}" for a in n.attribute]
+        memo[v] = s = f"{n.op_type}({', '.join(args)})"
+        return s
+
+    s = rec(value)
+    return s if len(s) <= _MAX_FORMULA else s[: _MAX_FORMULA - 3] + "..."
+
+
+# -- sampling -------------------------------------------------------------------------------
+
+
+def _opset(model: onnx.ModelProto) -> int:
+    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 13)
+
+
+def region_model(region: Region, opset: int, ir_version: int = 8) -> onnx.ModelProto:
+    """The region alone as a model: float32[n] ``x`` -> float32 ``y``, constants as initializers."""
+    g = region._g
+    assert g is not None
+    inits: dict[str, onnx.TensorProto] = {}
+    nodes = []
+    for i in region._idx:
+        n = onnx.NodeProto()
+        n.CopyFrom(g.node(i))
+        nodes.append(n)
+        for v in n.input:
+            c = g.const(v) if v and v != region.input else None
+            if c is not None and v not in inits:
+                inits[v] = onnx.numpy_helper.from_array(np.asarray(c, dtype=np.float32), v)
+    graph = helper.make_graph(
+        nodes,
+        "region",
+        [helper.make_tensor_value_info(region.input, TensorProto.FLOAT, ["n"])],
+        [helper.make_tensor_value_info(region.output, TensorProto.FLOAT, None)],
+        initializer=[inits[k] for k in sorted(inits)],
+    )
+    return helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=ir_version
+    )
+
+
+class RegionFunction:
+    """The region as a vectorised numpy callable: any float64 array in, float64 out (same shape),
+    computed by ONNX Runtime in float32 on the flattened array."""
+
+    def __init__(self, model: onnx.ModelProto) -> None:
+        import onnxruntime as ort
+
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = 1
+        so.inter_op_num_threads = 1
+        so.log_severity_level = 3
+        self._sess = ort.InferenceSession(
+            model.SerializeToString(), so, providers=["CPUExecutionProvider"]
+        )
+        self._in = model.graph.input[0].name
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        xa = np.asarray(x, dtype=np.float64)
+        flat = np.ascontiguousarray(xa.ravel(), dtype=np.float32)
+        if flat.size == 0:
+            return np.zeros(xa.shape)
+        y = np.asarray(self._sess.run(None, {self._in: flat})[0], dtype=np.float64).ravel()
+        if y.size != flat.size:
+            raise ValueError(f"region output has {y.size} elements for {flat.size} inputs")
+        return y.reshape(xa.shape)
+
+
+def _observe(
+    model: onnx.ModelProto, samples: dict[str, np.ndarray], names: list[str]
+) -> dict[str, np.ndarray]:
+    """Values of ``names`` (main-graph values) when the model is fed ``samples``."""
+    from rewriter.verify import run_model
+
+    inits = {t.name for t in model.graph.initializer}
+    feeds = [i.name for i in model.graph.input if i.name not in inits]
+    if not feeds or any(f not in samples for f in feeds):
+        return {}
+    produced = {o for n in model.graph.node for o in n.output} | set(feeds)
+    outputs = {o.name for o in model.graph.output}
+    want = [v for v in names if v in produced and v not in samples]
+    if not want:
+        return {}
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    vinfo = infer_value_info(model)
+    for v in want:
+        if v not in outputs:
+            vi = vinfo.get(v)
+            m.graph.output.append(
+                helper.make_tensor_value_info(v, vi.elem_type if vi else TensorProto.FLOAT, None)
+            )
+    got = run_model(m, {f: samples[f] for f in feeds})
+    by_name = dict(zip([o.name for o in m.graph.output], got, strict=True))
+    return {v: by_name[v] for v in want}
+
+
+# -- fitting and emission -------------------------------------------------------------------
+
+
+def _fit_points(obs: np.ndarray | None) -> tuple[float, float, np.ndarray | None, str]:
+    """Fit range, explicit fit points (None: ``fit``'s own grid), and where the range came from."""
+    if obs is None:
+        return *DEFAULT_RANGE, None, "default"
+    s = np.asarray(obs, dtype=np.float64).ravel()
+    s = s[np.isfinite(s)]
+    if s.size == 0:
+        return *DEFAULT_RANGE, None, "default"
+    lo, hi = float(s.min()), float(s.max())
+    if hi - lo < 1e-3:
+        lo, hi = lo - 0.5, hi + 0.5
+    q = np.quantile(s, np.linspace(0.0, 1.0, min(s.size, FIT_POINTS)))
+    pts = np.unique(np.concatenate([np.linspace(lo, hi, FIT_POINTS), q]))
+    return lo, hi, pts, "calibration"
+
+
+def _fit(
+    region: Region,
+    model: onnx.ModelProto,
+    obs: np.ndarray | None,
+    degrees: tuple[int, int],
+    form: str,
+) -> tuple[Any, dict[str, Any]]:
+    """(Rational or None, the site's info dict: errors, range, or ``skipped`` with a reason)."""
+    from rewriter.rational import FitError, fit
+
+    lo, hi, pts, source = _fit_points(obs)
+    info: dict[str, Any] = {
+        "form": "none",
+        "degrees": list(degrees),
+        "max_error": math.nan,
+        "global_error": math.nan,
+        "fit_range": [lo, hi],
+        "range_from": source,
+    }
+    try:
+        f = RegionFunction(region_model(region, _opset(model), model.ir_version or 8))
+    except Exception as e:
+        info["skipped"] = f"ONNX Runtime cannot run the region: {str(e).splitlines()[0][:200]}"
+        return None, info
+    grid = np.linspace(lo, hi, GRID_POINTS)
+    if pts is not None:
+        grid = np.union1d(grid, pts)
+    y = f(grid)
+    bad = ~np.isfinite(y)
+    if bad.any():
+        hint = "" if source == "calibration" else "; pass calibration samples of its input"
+        info["skipped"] = (
+            f"region is not finite on its fit range [{lo:g}, {hi:g}] "
+            f"(e.g. f({grid[bad][0]:g}) = {y[bad][0]}){hint}"
+        )
+        return None, info
+    weights = None if pts is None else (pts, np.ones_like(pts))
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)
+            r = fit(f, lo, hi, degrees, form=form, weights=weights, name="learned")
+    except FitError as e:
+        info["skipped"] = str(e)
+        return None, info
+    info.update(
+        form=r.form,
+        max_error=float(r.max_error),
+        global_error=float(r.global_error),
+        describe=r.describe(),
+    )
+    return r, info
+
+
+def _used_prefixes(model: onnx.ModelProto) -> set[str]:
+    """``pau/<site>/`` prefixes already in the model (a second run must not reuse them)."""
+    out: set[str] = set()
+
+    def walk(gp: onnx.GraphProto) -> None:
+        names = [t.name for t in gp.initializer]
+        for n in gp.node:
+            names.append(n.name)
+            names.extend(n.output)
+            for _, body in subgraph_attrs(n):
+                walk(body)
+        for s in names:
+            if s.startswith(RESERVED_PREFIX):
+                out.add(s[: s.find("/", len(RESERVED_PREFIX)) + 1])
+
+    walk(model.graph)
+    return out
+
+
+def learned_rewrite(
+    model: onnx.ModelProto,
+    *,
+    degrees: tuple[int, int] = (5, 4),
+    form: str = "auto",
+    dry_run: bool = False,
+    samples: dict[str, np.ndarray] | None = None,
+    min_nodes: int = 2,
+    max_error: float | None = None,
+) -> list[Site]:
+    """Replace every one-input elementwise region of ``model`` (in place) by a fitted rational.
+
+    Args:
+        model: edited in place; pass a copy to keep the original.
+        degrees: (m, n) of the rationals.
+        form: rational form for ``rewriter.rational.fit`` (``auto``: the most accurate).
+        dry_run: find, fit and report; change nothing.
+        samples: calibration data: ``value name -> array`` of the regions' inputs, or of all
+            the model's graph inputs (the regions' inputs are then observed by running it).
+        min_nodes: smallest region taken (single smooth transcendental ops always are).
+        max_error: regions whose fit error on the fit range exceeds this are not replaced.
+
+    Returns:
+        One ``Site`` per region (``learned_0``, ``learned_1``, ... in graph order):
+        ``function="learned"``, ``rule="pau_learned"``, ``spelling`` the region's formula,
+        ``rational`` its fit (form, errors, fit range; ``skipped`` says why one was not
+        replaced), ``replaced``.
+
+    Example:
+        >>> m = load_model("model.onnx")  # doctest: +SKIP
+        >>> [s.spelling for s in learned_rewrite(m, dry_run=True)]  # doctest: +SKIP
+        ['Mul(x, Clip(Add(Mul(x, 0.2), 0.5), 0, 1))']
+    """
+    from rewriter.rational import emit_onnx
+
+    degrees = (int(degrees[0]), int(degrees[1]))
+    vinfo = infer_value_info(model)
+    regions, graphs = _find(model, vinfo, min_nodes)
+    samples = dict(samples or {})
+    observed = dict(samples)
+    observed.update(_observe(model, samples, [r.input for r in regions if not r.graph]))
+    used = _used_prefixes(model)
+    gone: dict[int, set[str]] = {}
+    sites: list[Site] = []
+    for k, region in enumerate(regions):
+        g = region._g
+        assert g is not None
+        name = f"learned_{k}"
+        vi = g.info(region.input)
+        prod = g.producer_of(region.input)
+        site = Site(
+            name=name,
+            function="learned",
+            params={},
+            rule="pau_learned",
+            spelling=region.formula,
+            input=region.input,
+            output=region.output,
+            nodes=list(region.nodes),
+            graph=region.graph,
+            input_shape=list(vi.shape) if vi is not None and vi.shape is not None else None,
+            dtype=TensorProto.DataType.Name(vi.elem_type).lower() if vi else "unknown",
+            producer_op=prod.op_type if prod is not None else None,
+        )
+        sites.append(site)
+        r, info = _fit(region, model, observed.get(region.input), degrees, form)
+        site.rational = info
+        if r is None:
+            continue
+        if max_error is not None and not r.max_error <= max_error:
+            info["skipped"] = f"fit error {r.max_error:.3g} exceeds max_error {max_error:g}"
+            continue
+        if dry_run:
+            continue
+        prefix, j = f"{RESERVED_PREFIX}{name}/", 0
+        while prefix in used:  # a previous rewrite already emitted this name
+            j += 1
+            prefix = f"{RESERVED_PREFIX}{name}.{j}/"
+        used.add(prefix)
+        assert vi is not None
+        nodes, inits = emit_onnx(
+            r, region.input, region.output, prefix=prefix, const_prefix=prefix, dtype=vi.elem_type
+        )
+        nodes[-1].doc_string = f"pau-rewriter pau_learned {name}: {region.formula}: {r.describe()}"
+        gone.setdefault(id(g), set()).update(g.node(i).output[0] for i in region._idx[:-1])
+        read: set[str] = set()
+        for i in region._idx:
+            read.update(v for v in g.node(i).input if v)
+            g.remove(i)
+        g.insert_at(region._idx[-1], nodes)
+        for t in inits:
+            g.add_initializer(t)
+        g.note_reads(read - {region.input})
+        site.replaced = True
+    if not dry_run:
+        for g in reversed(graphs):  # bodies first: parents copy their protos at commit
+            g.commit()
+            if id(g) in gone:  # shape info of the removed intermediates would be stale
+                keep = [v for v in g.proto.value_info if v.name not in gone[id(g)]]
+                del g.proto.value_info[:]
+                g.proto.value_info.extend(keep)
+    return sites

@@ -1,0 +1,310 @@
+"""``pau_learned``: regions found by structure alone, fitted by sampling, replaced, and checked
+through ONNX Runtime against the original."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnx.parser
+import pytest
+from onnx import helper
+from rewriter.passes.learned import find_regions, learned_rewrite
+
+from rewriter.verify import run_model
+
+HEADER = '<ir_version: 8, opset_import: ["" : 17]>'
+X = np.linspace(-4.0, 4.0, 2 * 512, dtype=np.float32).reshape(2, 512)
+CALIB = {"x": X}
+
+
+def parse(
+    body: str, outputs: str = "float[2,512] y", inputs: str = "float[2,512] x"
+) -> onnx.ModelProto:
+    m = onnx.parser.parse_model(f"{HEADER}\ng ({inputs}) => ({outputs})\n{{\n{body}\n}}")
+    onnx.checker.check_model(m, full_check=True)
+    return m
+
+
+# the four crafted spellings no rule knows: (body, region node count)
+HARD_SWISH = """
+  k1 = Constant<value = float {0.2}>()
+  k2 = Constant<value = float[1] {0.5}>()
+  lo = Constant<value = float {0.0}>()
+  hi = Constant<value = float {1.0}>()
+  a = Mul(x, k1)
+  b = Add(a, k2)
+  cl = Clip(b, lo, hi)
+  y = Mul(x, cl)
+"""
+MISH_LIKE = """
+  one = Constant<value = float {1.0}>()
+  e = Exp(x)
+  p = Add(one, e)
+  sp = Log(p)
+  t = Tanh(sp)
+  y = Mul(x, t)
+"""
+SOFTPLUS_SCALED = """
+  one = Constant<value = float {1.0}>()
+  half = Constant<value = float {0.5}>()
+  e = Exp(x)
+  p = Add(e, one)
+  sp = Log(p)
+  y = Mul(sp, half)
+"""
+SILU_SQUARED = """
+  s1 = Sigmoid(x)
+  m = Mul(x, s1)
+  s2 = Sigmoid(x)
+  y = Mul(m, s2)
+"""
+CRAFTED = {
+    "hardswish_clip": (HARD_SWISH, 4, "Mul(x, Clip(Add(Mul(x, 0.2), 0.5), 0, 1))"),
+    "mish_like": (MISH_LIKE, 5, "Mul(x, Tanh(Log(Add(1, Exp(x)))))"),
+    "softplus_scaled": (SOFTPLUS_SCALED, 4, "Mul(Log(Add(Exp(x), 1)), 0.5)"),
+    "silu_squared": (SILU_SQUARED, 4, "Mul(Mul(x, Sigmoid(x)), Sigmoid(x))"),
+}
+
+
+def outputs(m: onnx.ModelProto, x: np.ndarray = X) -> list[np.ndarray]:
+    return run_model(m, {"x": x})
+
+
+@pytest.mark.parametrize("case", sorted(CRAFTED))
+def test_crafted_region_found_and_rewritten(case: str) -> None:
+    body, count, formula = CRAFTED[case]
+    m = parse(body)
+    (r,) = find_regions(m)
+    assert (r.input, r.output, len(r.nodes), r.formula) == ("x", "y", count, formula)
+    out = onnx.ModelProto()
+    out.CopyFrom(m)
+    (site,) = learned_rewrite(out, samples=CALIB)
+    assert site.replaced and site.name == "learned_0" and site.function == "learned"
+    assert (site.input, site.output, site.spelling, site.dtype) == ("x", "y", formula, "float")
+    assert site.input_shape == [2, 512] and site.rational["fit_range"] == [-4.0, 4.0]
+    onnx.checker.check_model(out, full_check=True)
+    assert all(n.name.startswith("pau/learned_0/") for n in out.graph.node)
+    rng = np.random.default_rng(0)
+    xr = rng.uniform(-4, 4, size=(2, 512)).astype(np.float32)
+    err = max(
+        float(np.max(np.abs(a - b))) for a, b in zip(outputs(m, xr), outputs(out, xr), strict=True)
+    )
+    reported = site.rational["max_error"]
+    assert err <= reported + 1e-5  # the report is honest about what ORT computes
+    if case == "hardswish_clip":  # piecewise linear: a (5,4) rational is ~3e-3 from it
+        assert reported < 1e-2
+    else:
+        assert err < 2e-3
+
+
+def test_shared_value_inside_region_is_one_region() -> None:
+    m = parse("  s = Sigmoid(x)\n  m = Mul(x, s)\n  y = Mul(m, s)\n")
+    (r,) = find_regions(m)
+    assert r.ops == ["Sigmoid", "Mul", "Mul"] and r.formula == "Mul(Mul(x, Sigmoid(x)), Sigmoid(x))"
+
+
+def test_region_stops_at_intermediate_graph_output() -> None:
+    # e = Exp(x) is also a graph output: Exp leaves the region, Log(Add(e, 1)) * x reads two
+    # values, so the largest closed regions are Log(Add(e, 1)) and nothing rooted at the Mul
+    m = parse(SOFTPLUS_SCALED.replace("half)", "x)"), outputs="float[2,512] y, float[2,512] e")
+    regions = find_regions(m)
+    assert [(r.input, r.output, r.ops) for r in regions] == [("e", "sp", ["Add", "Log"])]
+    out = onnx.ModelProto()
+    out.CopyFrom(m)
+    (site,) = learned_rewrite(out, samples={"e": np.exp(X)}, form="pau")
+    assert site.replaced
+    kept = [n.op_type for n in out.graph.node if not n.name.startswith("pau/")]
+    assert kept == ["Constant", "Exp", "Mul"]  # the Constant is the unused 0.5 of the spelling
+    a, b = outputs(m), outputs(out)
+    np.testing.assert_array_equal(a[1], b[1])  # the exposed intermediate is untouched
+    assert float(np.max(np.abs(a[0] - b[0]))) < 2e-2
+
+
+def test_region_stops_at_value_read_outside() -> None:
+    # t = Tanh(...) also feeds a Neg outside: the Mul cannot take t's producers, so the region is
+    # rooted at t (a root may be read anywhere) and the Mul, reading x and t, is left alone
+    m = parse(MISH_LIKE + "  z = Neg(t)\n", outputs="float[2,512] y, float[2,512] z")
+    (r,) = find_regions(m)
+    assert (r.input, r.output, r.ops) == ("x", "t", ["Exp", "Add", "Log", "Tanh"])
+    out = onnx.ModelProto()
+    out.CopyFrom(m)
+    (site,) = learned_rewrite(out, samples=CALIB, form="pau")
+    assert site.replaced
+    onnx.checker.check_model(out, full_check=True)
+    assert [n.op_type for n in out.graph.node if not n.name.startswith("pau/")] == ["Mul", "Neg"]
+    a, b = outputs(m), outputs(out)
+    assert max(float(np.max(np.abs(p - q))) for p, q in zip(a, b, strict=True)) < 2e-3
+
+
+def test_non_scalar_constant_is_not_taken() -> None:
+    # x * Sigmoid(x * w) with a per-channel w: the Mul by w broadcasts a tensor, so it is no
+    # candidate; the root Mul then reads x and x*w, two values: only Sigmoid alone is a region
+    m = parse(
+        """
+  w = Constant<value = float[512] {"""
+        + ", ".join(["0.5"] * 512)
+        + """}>()
+  a = Mul(x, w)
+  s = Sigmoid(a)
+  y = Mul(x, s)
+"""
+    )
+    regions = find_regions(m)
+    assert [(r.input, r.ops) for r in regions] == [("a", ["Sigmoid"])]
+    assert find_regions(m, min_nodes=3) == find_regions(m)  # Sigmoid is taken alone by policy
+
+
+def test_rank_raising_scalar_constant_is_not_taken() -> None:
+    # a [1,1,1] constant against a rank-2 x broadcasts y to rank 3: not a function R -> R
+    m = parse(
+        "  k = Constant<value = float[1,1,1] {2.0}>()\n  s = Sigmoid(x)\n  y = Mul(s, k)\n",
+        outputs="float[1,2,512] y",
+    )
+    assert [r.ops for r in find_regions(m)] == [["Sigmoid"]]
+
+
+def test_two_varying_inputs_are_not_one_region() -> None:
+    m = parse(
+        "  s = Sigmoid(b)\n  t = Tanh(s)\n  y = Mul(x, t)\n",
+        inputs="float[2,512] x, float[2,512] b",
+    )
+    assert [(r.input, r.output, r.ops) for r in find_regions(m)] == [
+        ("b", "t", ["Sigmoid", "Tanh"])
+    ]
+
+
+def test_trivial_and_affine_regions_are_skipped() -> None:
+    m = parse(
+        "  k = Constant<value = float {3.0}>()\n  a = Relu(x)\n  b = Add(x, k)\n  y = Add(a, b)\n",
+    )
+    # Relu + Add + Add is one region (x + Relu(x) + 3): not affine, three nodes
+    assert [r.ops for r in find_regions(m)] == [["Relu", "Add", "Add"]]
+    assert find_regions(parse("  y = Relu(x)\n")) == []
+    assert find_regions(parse("  y = Exp(x)\n")) == []  # lone Exp: not taken (see module doc)
+    assert len(find_regions(parse("  y = Relu(x)\n"), min_nodes=1)) == 1
+    affine = "  k = Constant<value = float {3.0}>()\n  a = Mul(x, k)\n  y = Add(a, k)\n"
+    assert find_regions(parse(affine)) == []
+    assert [r.ops for r in find_regions(parse("  y = Tanh(x)\n"))] == [["Tanh"]]
+
+
+def test_emitted_nodes_are_never_matched_again() -> None:
+    m = parse(MISH_LIKE)
+    learned_rewrite(m, samples=CALIB, form="pau")
+    assert find_regions(m) == []
+    assert learned_rewrite(m) == []
+
+
+def test_deterministic_bytes() -> None:
+    def once() -> bytes:
+        m = parse(SILU_SQUARED + "  z = Tanh(y)\n", outputs="float[2,512] z")
+        learned_rewrite(m, samples=CALIB, form="pau")
+        return m.SerializeToString(deterministic=True)
+
+    assert once() == once()
+
+
+def test_dry_run_changes_nothing_and_reports_errors() -> None:
+    m = parse(HARD_SWISH)
+    before = m.SerializeToString(deterministic=True)
+    (site,) = learned_rewrite(m, dry_run=True, form="pau")
+    assert m.SerializeToString(deterministic=True) == before
+    assert not site.replaced and site.rational["fit_range"] == [-8.0, 8.0]
+    assert 0 < site.rational["max_error"] < 0.5 and "describe" in site.rational
+
+
+def test_not_finite_region_is_skipped_with_reason() -> None:
+    m = parse("  k = Constant<value = float {2.0}>()\n  a = Log(x)\n  y = Mul(a, a)\n")
+    before = m.SerializeToString(deterministic=True)
+    (site,) = learned_rewrite(m)
+    assert not site.replaced and "not finite" in site.rational["skipped"]
+    assert m.SerializeToString(deterministic=True) == before
+    pos = {"x": np.linspace(0.5, 4.0, 1024, dtype=np.float32).reshape(2, 512)}
+    # calibrated inside the domain: fitted there
+    (site,) = learned_rewrite(m, samples=pos, form="pau")
+    assert site.replaced and site.rational["fit_range"] == [0.5, 4.0]
+    assert float(np.max(np.abs(outputs(m, pos["x"])[0] - np.log(pos["x"]) ** 2))) < 2e-3
+
+
+def test_calibration_from_model_inputs_observes_intermediates() -> None:
+    # the region reads h = 0.5 * x + 1 (affine, no region): feeds for x give h in [-1, 3]
+    m = parse(
+        "  k = Constant<value = float {0.5}>()\n  o = Constant<value = float {1.0}>()\n"
+        "  h0 = Mul(x, k)\n  h = Add(h0, o)\n  hh = Identity(h)\n"
+        "  s = Sigmoid(hh)\n  y = Mul(hh, s)\n  z = Neg(h)\n",
+        outputs="float[2,512] y, float[2,512] z",
+    )
+    (site,) = learned_rewrite(m, samples=CALIB, form="pau")
+    assert site.input == "h" and site.spelling == "Mul(Identity(x), Sigmoid(Identity(x)))"
+    assert site.rational["fit_range"] == pytest.approx([-1.0, 3.0])
+
+
+def test_max_error_gate_reports_without_replacing() -> None:
+    m = parse(HARD_SWISH)
+    (site,) = learned_rewrite(m, max_error=1e-9, form="pau")
+    assert not site.replaced and "exceeds max_error" in site.rational["skipped"]
+
+
+def test_region_inside_if_branch() -> None:
+    then = helper.make_graph(
+        [
+            helper.make_node("Sigmoid", ["x"], ["s"], name="sig"),
+            helper.make_node("Mul", ["x", "s"], ["t"], name="mul"),
+            helper.make_node("Mul", ["t", "s"], ["yt"], name="mul2"),
+        ],
+        "then",
+        [],
+        [helper.make_tensor_value_info("yt", onnx.TensorProto.FLOAT, [2, 512])],
+    )
+    other = helper.make_graph(
+        [helper.make_node("Neg", ["x"], ["ye"])],
+        "else",
+        [],
+        [helper.make_tensor_value_info("ye", onnx.TensorProto.FLOAT, [2, 512])],
+    )
+    g = helper.make_graph(
+        [helper.make_node("If", ["cond"], ["y"], name="if0", then_branch=then, else_branch=other)],
+        "g",
+        [
+            helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [2, 512]),
+            helper.make_tensor_value_info("cond", onnx.TensorProto.BOOL, []),
+        ],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [2, 512])],
+    )
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    (r,) = find_regions(m)
+    assert (r.graph, r.input, r.output, r.nodes) == (
+        "if0/then_branch",
+        "x",
+        "yt",
+        ["sig", "mul", "mul2"],
+    )
+    out = onnx.ModelProto()
+    out.CopyFrom(m)
+    (site,) = learned_rewrite(out, samples=CALIB, form="pau")
+    assert site.replaced and site.graph == "if0/then_branch"
+    onnx.checker.check_model(out, full_check=True)
+    feeds = {"x": X, "cond": np.array(True)}
+    a, b = run_model(m, feeds)[0], run_model(out, feeds)[0]
+    assert float(np.max(np.abs(a - b))) < 2e-3
+
+
+def test_second_run_gets_fresh_names_and_stale_shapes_go() -> None:
+    m = onnx.shape_inference.infer_shapes(
+        parse(
+            "  tb = Tanh(b)\n" + MISH_LIKE,
+            inputs="float[2,512] b, float[2,512] x",
+            outputs="float[2,512] tb, float[2,512] y",
+        )
+    )
+    feeds = {"b": X, "x": X}
+    ref = run_model(m, feeds)
+    first = learned_rewrite(m, samples=feeds, form="pau", max_error=1e-4)
+    assert [(s.name, s.replaced) for s in first] == [("learned_0", True), ("learned_1", False)]
+    (second,) = learned_rewrite(m, samples=feeds, form="pau")  # the mish-like region, again
+    assert second.name == "learned_0" and second.replaced
+    prefixes = {n.name.rsplit("/", 1)[0] for n in m.graph.node}
+    assert prefixes == {"pau/learned_0", "pau/learned_0.1"}
+    assert {v.name for v in m.graph.value_info}.isdisjoint({"e", "p", "sp", "t"})
+    onnx.checker.check_model(m, full_check=True)
+    got = run_model(m, feeds)
+    assert max(float(np.max(np.abs(a - b))) for a, b in zip(ref, got, strict=True)) < 2e-3
