@@ -474,7 +474,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-o", "--output", required=True, help="output .onnx (written atomically)")
     p.add_argument("--mode", choices=("layerwise", "e2e"), default="layerwise")
-    p.add_argument("--epochs", type=int, default=None, help="epochs of --mode e2e")
+    p.add_argument("--epochs", type=int, default=None, help="epochs of --mode e2e (default 20)")
+    p.add_argument(
+        "--lr", type=float, default=None, help="learning rate of --mode e2e (default 1e-4)"
+    )
     p.add_argument(
         "--degrees", type=_degrees, default=None, help="refit degrees M,N (default: the student's)"
     )
@@ -485,13 +488,6 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-E2E_UNAVAILABLE = (
-    "--mode e2e is not available yet: it needs an ONNX-to-torch conversion of the model "
-    "(onnx2torch requires torchvision, which this install does not have); use --mode layerwise, "
-    "or fine-tune the torch model with rewriter.finetune.finetune and export it"
-)
-
-
 def main(argv: Sequence[str]) -> int:
     """`rewrite finetune STUDENT --teacher ORIGINAL [--calibration DATA] -o OUT`."""
     from rewriter.cli import _console, _write_json
@@ -499,10 +495,8 @@ def main(argv: Sequence[str]) -> int:
     from rewriter.verify import check
 
     a = _parser().parse_args(list(argv))
-    if a.mode == "e2e":
-        raise UsageError(E2E_UNAVAILABLE)
-    if a.epochs is not None:
-        raise UsageError("--epochs applies to --mode e2e only; layerwise refit has no epochs")
+    if a.mode != "e2e" and (a.epochs is not None or a.lr is not None):
+        raise UsageError("--epochs/--lr apply to --mode e2e only; layerwise refit has no epochs")
     if a.max_samples < 100:
         raise UsageError(f"--max-samples {a.max_samples}: use at least 100")
     for path in (a.student, a.teacher):
@@ -516,6 +510,8 @@ def main(argv: Sequence[str]) -> int:
     student, teacher = load_model(a.student), load_model(a.teacher)
     _metadata(student, a.student)
     cal = load_calibration(a.calibration, teacher)
+    if a.mode == "e2e":
+        return _e2e(a, student, teacher, cal)
     tuned, results = refit_onnx(
         student, teacher, cal, degrees=a.degrees, form=a.form, max_samples=a.max_samples
     )
@@ -544,6 +540,44 @@ def main(argv: Sequence[str]) -> int:
     if not a.quiet:
         n = sum(r.refitted for r in results)
         _console().print(f"wrote {a.output}: {n} of {len(results)} site(s) refitted")
+    return 0
+
+
+def _e2e(
+    a: argparse.Namespace, student: onnx.ModelProto, teacher: onnx.ModelProto, cal: Calibration
+) -> int:
+    """`--mode e2e`: distil the rational coefficients end to end (``rewriter.finetune_onnx``)."""
+    from rewriter.cli import _console, _write_json
+    from rewriter.finetune_onnx import finetune_e2e
+    from rewriter.ir import save_atomic
+    from rewriter.verify import check
+
+    tuned, history = finetune_e2e(
+        student, teacher, cal.batches, epochs=a.epochs or 20, lr=a.lr or 1e-4, progress=not a.quiet
+    )
+    check(tuned)
+    before, after = compare_over(teacher, [student, tuned], cal.batches)
+    if not a.quiet:
+        _console().print(
+            f"end-to-end fine-tuning of the rational coefficients, {len(history)} epoch(s): "
+            f"whole model vs teacher max-abs {before.max_abs:.3g} -> {after.max_abs:.3g}, "
+            f"rel-L2 {before.rel_l2:.3g} -> {after.rel_l2:.3g}, "
+            f"cosine {before.cosine:.6f} -> {after.cosine:.6f}"
+        )
+    if a.report:
+        _write_json(
+            a.report,
+            {
+                "mode": "e2e",
+                "history": history,
+                "before": asdict(before),
+                "after": asdict(after),
+                "calibration": {"source": cal.source, "samples": cal.samples},
+            },
+        )
+    save_atomic(tuned, a.output)
+    if not a.quiet:
+        _console().print(f"wrote {a.output}")
     return 0
 
 

@@ -207,8 +207,8 @@ def test_cli_errors(files, capsys):
     _one_line_error(
         capsys,
         2,
-        ["finetune", st, "--teacher", str(files / "teacher.onnx"), "-o", out, "--mode", "e2e"],
-        "--mode e2e is not available",
+        ["finetune", st, "--teacher", str(files / "teacher.onnx"), "-o", out, "--epochs", "3"],
+        "--epochs/--lr apply to --mode e2e only",
     )
     _one_line_error(
         capsys,
