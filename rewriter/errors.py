@@ -13,7 +13,7 @@ class RewriterError(Exception):
     exit_code = 1
 
 
-class UsageError(RewriterError):
+class UsageError(RewriterError, ValueError):
     """The command line or API call is wrong (exit code 2)."""
 
     exit_code = 2

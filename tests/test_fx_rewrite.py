@@ -334,8 +334,10 @@ def test_pipelines():
     assert parse_pipeline("pau_all") == set(SMOOTH)
     assert parse_pipeline("pau_gelu,pau_silu") == {"gelu", "silu"}
     assert parse_pipeline("pau_hardswish") == {"hardswish"}
-    with pytest.raises(ValueError, match="pau_gelu"):
+    with pytest.raises(ValueError, match="unknown pipeline 'pau_nonsense'"):
         parse_pipeline("pau_nonsense")
+    with pytest.raises(ValueError, match="ONNX models only"):
+        parse_pipeline("pau_learned")
 
 
 def test_replace_with_standard():

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch import fx, nn
 
-from rewriter.functions import FUNCTIONS, SMOOTH
+from rewriter.errors import UsageError
 from rewriter.fx._formulas import match_formulas
 from rewriter.fx._ops import activation, node_position
 from rewriter.fx._trace import Traced, input_shapes, trace
@@ -86,28 +86,26 @@ class _Found:
 def parse_pipeline(pipeline: str) -> set[str]:
     """Function names a pipeline replaces: ``pau_all`` (the smooth ones), ``pau_<name>``, lists.
 
+    The same parser as the ONNX path (``rewriter.passes.parse_pipeline``); graph passes and
+    ``pau_learned`` are ONNX-only and rejected here.
+
     Example:
         >>> sorted(parse_pipeline("pau_gelu, pau_silu"))
         ['gelu', 'silu']
 
     Raises:
-        ValueError: for an unknown pipeline name, listing the known ones.
+        UsageError (a ValueError): for an unknown or ONNX-only pipeline name.
     """
-    selected: set[str] = set()
-    for part in (p.strip() for p in pipeline.split(",")):
-        if not part:
-            continue
-        name = part[4:] if part.startswith("pau_") else None
-        if name == "all":
-            selected |= set(SMOOTH)
-        elif name in FUNCTIONS:
-            selected.add(name)
-        else:
-            known = ", ".join(["pau_all"] + [f"pau_{n}" for n in FUNCTIONS])
-            raise ValueError(f"unknown pipeline {part!r}; known: {known} (comma-separated)")
-    if not selected:
-        raise ValueError(f"empty pipeline {pipeline!r}")
-    return selected
+    from rewriter.passes import parse_pipeline as parse
+
+    p = parse(pipeline)
+    if p.before or p.after or p.learned:
+        raise UsageError(
+            f"pipeline {pipeline!r}: graph passes and pau_learned apply to ONNX models only"
+        )
+    if not p.functions:
+        raise UsageError(f"empty pipeline {pipeline!r}")
+    return set(p.functions)
 
 
 def _describe(node: fx.Node, gm: nn.Module) -> str:
