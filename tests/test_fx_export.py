@@ -68,3 +68,21 @@ def test_export_fallback_graph_can_be_finetuned():
     data = [torch.randn(5, 8) for _ in range(4)]
     history = finetune(student, teacher, data, epochs=2, progress=False)
     assert len(history) == 2 and all(np.isfinite(h["val_loss"]) for h in history)
+
+
+def test_exported_rewrite_is_recognised_as_rewritten_and_names_agree(tmp_path):
+    """The ONNX path finds the same sites under the same names in the original's export, and
+    none in the rewritten GraphModule's export (its rationals are not activations)."""
+    import rewriter
+
+    torch.manual_seed(0)
+    x = torch.randn(5, 8)
+    model = Block()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gm, sites = rewrite_module(model, "pau_all", example_inputs=(x,))
+        torch.onnx.export(model, (x,), str(tmp_path / "orig.onnx"), dynamo=False)
+        torch.onnx.export(gm, (x,), str(tmp_path / "pau.onnx"), dynamo=False)
+    onnx_sites = rewriter.find_sites(str(tmp_path / "orig.onnx"), "pau_all")
+    assert [(s.name, s.function) for s in onnx_sites] == [(s.name, s.function) for s in sites]
+    assert rewriter.find_sites(str(tmp_path / "pau.onnx"), "pau_all") == []
