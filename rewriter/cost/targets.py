@@ -1,0 +1,301 @@
+"""Targets: a runtime plus the hardware it runs on, and how to make a callable session on it.
+
+    t = get_target("ort-cpu:threads=1")
+    run = t.session(model_proto)          # callable(feeds: dict[str, np.ndarray]) -> outputs
+    run(feeds)
+    t.fingerprint()                       # CPU model, ISA flags, cores, caches, runtime, threads
+
+A target string is ``NAME[:key=value,...]``. Known names and options:
+
+* ``ort-cpu``: ONNX Runtime, CPUExecutionProvider. ``threads`` (default 1), ``opt``
+  (``all`` = ORT_ENABLE_ALL, the deployment level, default; ``extended``, ``basic``, ``disabled``).
+* ``openvino-cpu``: OpenVINO CPU plugin, LATENCY hint. ``threads`` (default 1), ``precision``
+  (``f32`` default; ``bf16`` where the CPU has it).
+* ``torch-eager`` / ``torch-inductor``: the ONNX model converted to a ``torch.nn.Module``
+  (``rewriter.cost.torch_convert``), run eagerly or through ``torch.compile`` (Inductor).
+  ``threads`` (default 1).
+* ``ort-cuda`` / ``ort-tensorrt``: ONNX Runtime GPU providers; available only where the
+  installed onnxruntime has them (``pip install onnxruntime-gpu``). Same interface, so the
+  cost model and the planner work unchanged on GPUs.
+
+Unknown names, unknown options and missing runtimes raise ``UsageError`` with one line saying
+what to do.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import platform
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import onnx
+
+from rewriter.errors import ModelError, UsageError
+
+__all__ = ["Target", "get_target", "parse_target", "target_names", "hardware_fingerprint", "installed_targets"]
+
+Session = Callable[[dict[str, np.ndarray]], Any]
+
+_ISA_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8", "neon", "asimd", "sve")
+
+
+@functools.lru_cache(maxsize=1)
+def hardware_fingerprint() -> dict[str, Any]:
+    """CPU model, ISA flags that matter to kernels, logical cores and cache sizes (Linux /proc, /sys)."""
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                key, _, val = line.partition(":")
+                key = key.strip()
+                if key in ("model name", "Hardware", "CPU part") and model in ("", platform.machine(), platform.processor()):
+                    model = val.strip()
+                elif key in ("flags", "Features") and not flags:
+                    flags = set(val.split())
+    except OSError:
+        pass
+    caches: dict[str, str] = {}
+    base = "/sys/devices/system/cpu/cpu0/cache"
+    if os.path.isdir(base):
+        for idx in sorted(os.listdir(base)):
+            try:
+                level = open(f"{base}/{idx}/level").read().strip()
+                kind = open(f"{base}/{idx}/type").read().strip()
+                size = open(f"{base}/{idx}/size").read().strip()
+            except OSError:
+                continue
+            caches[f"L{level}{'d' if kind == 'Data' else 'i' if kind == 'Instruction' else ''}"] = size
+    return {
+        "cpu": model,
+        "machine": platform.machine(),
+        "isa": sorted(f for f in _ISA_FLAGS if f in flags),
+        "cores": os.cpu_count() or 1,
+        "caches": caches,
+    }
+
+
+def hardware_key() -> str:
+    """Short stable hash of ``hardware_fingerprint()`` (the database key for the machine)."""
+    text = json.dumps(hardware_fingerprint(), sort_keys=True)
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+@dataclass
+class Target:
+    """A runtime plus hardware. Subclasses implement ``_session``, ``runtime`` and ``version``.
+
+    Attributes:
+        name: the target name (``ort-cpu``).
+        options: parsed ``key=value`` options (strings).
+        threads: intra-op threads (fixed for every session of this target).
+    """
+
+    name: str
+    options: dict[str, str] = field(default_factory=dict)
+    threads: int = 1
+    runtime: str = ""
+    version: str = ""
+    known_options: tuple[str, ...] = ("threads",)
+
+    def __post_init__(self) -> None:
+        bad = sorted(set(self.options) - set(self.known_options))
+        if bad:
+            raise UsageError(f"target {self.name}: unknown option(s) {bad}; known: {', '.join(self.known_options)}")
+        try:
+            self.threads = int(self.options.get("threads", self.threads))
+        except ValueError:
+            raise UsageError(f"target {self.name}: threads={self.options['threads']!r} is not an integer") from None
+        if self.threads < 1:
+            raise UsageError(f"target {self.name}: threads must be >= 1")
+        self._load()
+
+    def _load(self) -> None:  # import the runtime, set runtime/version
+        raise NotImplementedError
+
+    def session(self, model: onnx.ModelProto) -> Session:
+        """A callable running ``model`` on this target: ``run(feeds) -> outputs`` (numpy or tensors)."""
+        try:
+            return self._session(model)
+        except UsageError:
+            raise
+        except Exception as e:  # runtime refusing the model: one line
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ModelError(f"{self.name} cannot load the model: {first[:300]}") from None
+
+    def _session(self, model: onnx.ModelProto) -> Session:
+        raise NotImplementedError
+
+    @property
+    def spec(self) -> str:
+        """Canonical target string with the options that change timings (database key)."""
+        opts = {k: v for k, v in sorted(self.options.items()) if k != "threads"}
+        return self.name + "".join(f":{k}={v}" for k, v in opts.items())
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {**hardware_fingerprint(), "target": self.spec, "runtime": self.runtime, "version": self.version, "threads": self.threads}
+
+    def __str__(self) -> str:
+        return f"{self.spec} ({self.runtime} {self.version}, {self.threads} thread{'s' if self.threads > 1 else ''})"
+
+
+class OrtCpu(Target):
+    provider = "CPUExecutionProvider"
+    _LEVELS = {"all": "ORT_ENABLE_ALL", "extended": "ORT_ENABLE_EXTENDED", "basic": "ORT_ENABLE_BASIC", "disabled": "ORT_DISABLE_ALL"}
+
+    def __init__(self, name: str, options: dict[str, str]) -> None:
+        super().__init__(name, options, known_options=("threads", "opt"))
+
+    def _load(self) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise UsageError(f"target {self.name} needs ONNX Runtime: pip install onnxruntime") from None
+        self.runtime, self.version = "onnxruntime", ort.__version__
+        if self.options.get("opt", "all") not in self._LEVELS:
+            raise UsageError(f"target {self.name}: opt must be one of {', '.join(self._LEVELS)}")
+        if self.provider not in ort.get_available_providers():
+            raise UsageError(
+                f"target {self.name} needs {self.provider}, which this onnxruntime lacks "
+                f"(it has {', '.join(ort.get_available_providers())}); pip install onnxruntime-gpu"
+            )
+
+    def _session(self, model: onnx.ModelProto) -> Session:
+        import onnxruntime as ort
+
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = self.threads
+        so.inter_op_num_threads = 1
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, self._LEVELS[self.options.get("opt", "all")])
+        so.log_severity_level = 3
+        if self.threads == 1:
+            so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        sess = ort.InferenceSession(model.SerializeToString(), so, providers=[self.provider])
+        return functools.partial(sess.run, None)
+
+
+class OrtCuda(OrtCpu):
+    provider = "CUDAExecutionProvider"
+
+
+class OrtTensorRT(OrtCpu):
+    provider = "TensorrtExecutionProvider"
+
+
+class OpenVinoCpu(Target):
+    def __init__(self, name: str, options: dict[str, str]) -> None:
+        super().__init__(name, options, known_options=("threads", "precision"))
+
+    def _load(self) -> None:
+        try:
+            import openvino as ov
+        except ImportError:
+            raise UsageError(f"target {self.name} needs OpenVINO: pip install 'pau-rewriter[openvino]'") from None
+        self.runtime, self.version = "openvino", ov.get_version().split("-")[0]
+        self._core = ov.Core()
+
+    def _session(self, model: onnx.ModelProto) -> Session:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "model.onnx")
+            onnx.save(model, path)
+            ov_model = self._core.read_model(path)
+            cfg = {
+                "INFERENCE_NUM_THREADS": self.threads,
+                "PERFORMANCE_HINT": "LATENCY",
+                "INFERENCE_PRECISION_HINT": self.options.get("precision", "f32"),
+            }
+            compiled = self._core.compile_model(ov_model, "CPU", cfg)
+        req = compiled.create_infer_request()
+        return req.infer
+
+
+class TorchTarget(Target):
+    def __init__(self, name: str, options: dict[str, str]) -> None:
+        super().__init__(name, options, known_options=("threads",))
+
+    def _load(self) -> None:
+        import torch
+
+        self.runtime, self.version = "torch", torch.__version__.split("+")[0]
+        if self.name == "torch-inductor":
+            self.runtime = "torch-inductor"
+
+    def _session(self, model: onnx.ModelProto) -> Session:
+        import torch
+
+        from .torch_convert import to_torch
+
+        torch.set_num_threads(self.threads)
+        module = to_torch(model).eval()
+        names = module.input_names
+        fn: Any = module
+        if self.name == "torch-inductor":
+            import torch._dynamo.config as dcfg
+
+            # every converted model shares OnnxModule.forward: one cache entry per model
+            for knob in ("recompile_limit", "cache_size_limit", "accumulated_recompile_limit", "accumulated_cache_size_limit"):
+                if hasattr(dcfg, knob):
+                    setattr(dcfg, knob, max(getattr(dcfg, knob), 4096))
+            fn = torch.compile(module, backend="inductor", dynamic=False, fullgraph=True)
+
+        def run(feeds: dict[str, np.ndarray]) -> Any:
+            with torch.inference_mode():
+                return fn(*(torch.from_numpy(np.ascontiguousarray(feeds[n])) for n in names))
+
+        return run
+
+
+TARGETS: dict[str, type[Target]] = {
+    "ort-cpu": OrtCpu,
+    "openvino-cpu": OpenVinoCpu,
+    "torch-eager": TorchTarget,
+    "torch-inductor": TorchTarget,
+    "ort-cuda": OrtCuda,
+    "ort-tensorrt": OrtTensorRT,
+}
+
+
+def target_names() -> list[str]:
+    return list(TARGETS)
+
+
+def parse_target(text: str) -> tuple[str, dict[str, str]]:
+    """``"ort-cpu:threads=1,opt=all"`` -> ``("ort-cpu", {"threads": "1", "opt": "all"})``."""
+    name, _, rest = text.strip().partition(":")
+    opts: dict[str, str] = {}
+    for item in (t for t in rest.replace(":", ",").split(",") if t.strip()):
+        k, eq, v = item.partition("=")
+        if not eq or not k.strip():
+            raise UsageError(f"--target {text!r}: options are key=value, e.g. ort-cpu:threads=1")
+        opts[k.strip()] = v.strip()
+    return name, opts
+
+
+def get_target(target: str | Target) -> Target:
+    """The ``Target`` for a string such as ``ort-cpu:threads=1`` (or the Target itself)."""
+    if isinstance(target, Target):
+        return target
+    name, opts = parse_target(target)
+    if name not in TARGETS:
+        raise UsageError(f"unknown target {name!r}; known: {', '.join(TARGETS)}")
+    return TARGETS[name](name, opts)
+
+
+def installed_targets(names: tuple[str, ...] = ("ort-cpu", "openvino-cpu", "torch-eager", "torch-inductor")) -> list[str]:
+    """The CPU targets whose runtime imports here."""
+    out = []
+    for n in names:
+        try:
+            get_target(n)
+            out.append(n)
+        except UsageError:
+            pass
+    return out

@@ -1,0 +1,78 @@
+"""Latency database: round trip, reuse keys, concurrent writers (processes and threads)."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import threading
+
+from rewriter.cost.db import LatencyDB, Record, default_db_path
+
+
+def _rec(sig: str, cand: str, median: float = 1e-3, threads: int = 1) -> Record:
+    return Record("hw0", "ort-cpu", "onnxruntime", "1.32.0", threads, sig, "float", cand, "{}", median, median * 0.9, median * 1.1, 0.5, 0.45, 0.55, 20)
+
+
+def test_round_trip(tmp_path):
+    path = str(tmp_path / "lat.sqlite")
+    with LatencyDB(path) as db:
+        db.put([_rec("Conv>mish#1", "keep"), _rec("Conv>mish#1", "rational:5_4:gated_x:horner", 5e-4)])
+        db.put_hardware("hw0", {"cpu": "test"})
+    with LatencyDB(path) as db:  # persisted, reopened
+        got = db.get("hw0", "ort-cpu", "onnxruntime", "1.32.0", 1, "Conv>mish#1", "float")
+        assert set(got) == {"keep", "rational:5_4:gated_x:horner"}
+        assert got["rational:5_4:gated_x:horner"].median == 5e-4
+        assert got["keep"].created > 0
+        assert db.get("hw0", "ort-cpu", "onnxruntime", "1.32.0", 2, "Conv>mish#1", "float") == {}  # threads is a key
+        db.put([_rec("Conv>mish#1", "keep", 2e-3)])  # same key replaces
+        assert db.get("hw0", "ort-cpu", "onnxruntime", "1.32.0", 1, "Conv>mish#1", "float")["keep"].median == 2e-3
+        st = db.stats()
+        assert st["rows"] == 2 and st["groups"][0]["contexts"] == 1 and st["hardware"]["hw0"]["cpu"] == "test"
+        assert db._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_default_path_respects_xdg(monkeypatch, tmp_path):
+    monkeypatch.delenv("PAU_REWRITER_DB", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert default_db_path() == str(tmp_path / "pau-rewriter" / "latency.sqlite")
+
+
+def _writer(path: str, wid: int, n: int) -> None:
+    db = LatencyDB(path)
+    for i in range(n):
+        db.put([_rec(f"sig{wid}_{i}", "keep"), _rec(f"sig{wid}_{i}", "cand")])
+        db.get("hw0", "ort-cpu", "onnxruntime", "1.32.0", 1, f"sig{wid}_{i}", "float")
+    db.close()
+
+
+def test_concurrent_processes(tmp_path):
+    path = str(tmp_path / "lat.sqlite")
+    LatencyDB(path).close()
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_writer, args=(path, w, 25)) for w in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    with LatencyDB(path) as db:
+        assert db.count() == 4 * 25 * 2
+
+
+def test_concurrent_threads(tmp_path):
+    path = str(tmp_path / "lat.sqlite")
+    errors: list[BaseException] = []
+
+    def work(w: int) -> None:
+        try:
+            _writer(path, w, 20)
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    ts = [threading.Thread(target=work, args=(w,)) for w in range(6)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert not errors
+    with LatencyDB(path) as db:
+        assert db.count() == 6 * 20 * 2

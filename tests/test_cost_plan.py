@@ -1,0 +1,131 @@
+"""Planner decisions on synthetic latency tables (no timing), and the plan end to end on a
+tiny model with a stubbed harness."""
+
+from __future__ import annotations
+
+import onnx
+import pytest
+
+from rewriter.cost import plan as plan_mod
+from rewriter.cost.candidates import KEEP, Candidate
+from rewriter.cost.db import Record
+from rewriter.cost.harness import Comparison, Ratio, Stats
+from rewriter.cost.plan import decide
+from rewriter.engine import Site
+
+SITE = Site("mish_0", "mish", {}, "mish", "x*tanh(softplus(x))", "h", "y", [], "", [1, 16, 8, 8], "float", "Conv")
+RAT = Candidate("rational", "rational:5_4:gated_x:horner", 1.9e-3, (5, 4), "gated_x", "horner")
+R32 = Candidate("rational", "rational:3_2:gated_x:horner", 9.2e-3, (3, 2), "gated_x", "horner")
+STD = Candidate("standard", "standard:relu", 0.31, op="relu")
+
+
+def rec(cand: str, ratio: float, lo: float, hi: float) -> Record:
+    return Record("hw", "ort-cpu", "ort", "1", 1, "sig", "float", cand, "{}", ratio * 1e-3, 0, 0, ratio, lo, hi, 30)
+
+
+def table(**ratios: tuple[float, float, float]) -> dict[str, Record]:
+    out = {"keep": rec("keep", 1, 1, 1)}
+    for k, v in ratios.items():
+        out[k] = rec(k, *v)
+    return out
+
+
+def test_takes_largest_gain_within_error():
+    recs = table(**{RAT.name: (0.5, 0.48, 0.52), R32.name: (0.4, 0.38, 0.42)})
+    best, reason, r = decide(SITE, [KEEP, RAT, R32], recs, max_error=2e-3)
+    assert best is RAT and "x2.00" in reason
+    best, _, _ = decide(SITE, [KEEP, RAT, R32], recs, max_error=1e-2)
+    assert best is R32
+
+
+def test_keeps_when_gain_within_noise():
+    recs = table(**{RAT.name: (0.97, 0.93, 1.01)})
+    best, reason, r = decide(SITE, [KEEP, RAT], recs, max_error=None)
+    assert best is KEEP and r is None and "not faster beyond noise" in reason
+
+
+def test_keeps_when_slower():
+    best, _, _ = decide(SITE, [KEEP, RAT], table(**{RAT.name: (1.8, 1.7, 1.9)}), max_error=None)
+    assert best is KEEP
+
+
+def test_standard_needs_error_budget():
+    recs = table(**{RAT.name: (0.6, 0.58, 0.62), STD.name: (0.2, 0.19, 0.21)})
+    assert decide(SITE, [KEEP, RAT, STD], recs, max_error=2e-3)[0] is RAT
+    assert decide(SITE, [KEEP, RAT, STD], recs, max_error=None)[0] is STD
+
+
+def test_unmeasured_site_is_kept():
+    best, reason, _ = decide(SITE, [KEEP, RAT], {}, max_error=None)
+    assert best is KEEP and reason == "not measured"
+
+
+def _mish_cnn() -> onnx.ModelProto:
+    return onnx.parser.parse_model("""
+        <ir_version: 8, opset_import: ["" : 17]>
+        g (float[N,3,8,8] x) => (float[N,4,8,8] y2) <float[4,3,3,3] w1, float[4] b1, float[4,4,1,1] w2> {
+            h1 = Conv <pads = [1,1,1,1]> (x, w1, b1)
+            s1 = Softplus(h1)
+            t1 = Tanh(s1)
+            y1 = Mul(h1, t1)
+            h2 = Conv(y1, w2)
+            s2 = Softplus(h2)
+            t2 = Tanh(s2)
+            y2 = Mul(h2, t2)
+        }
+    """)
+
+
+def _with_weights(m: onnx.ModelProto) -> onnx.ModelProto:
+    import numpy as np
+    from onnx import numpy_helper
+
+    rng = np.random.default_rng(0)
+    shapes = {"w1": (4, 3, 3, 3), "b1": (4,), "w2": (4, 4, 1, 1)}
+    del m.graph.initializer[:]
+    for k, s in shapes.items():
+        m.graph.initializer.append(numpy_helper.from_array(rng.standard_normal(s).astype(np.float32), k))
+    return m
+
+
+def _fake_compare(speed: dict[str, float]):
+    """A harness stub: candidate ratios from ``speed`` (name prefix -> ratio), CI +-1%."""
+
+    def fake(fns, baseline=None, **kw):
+        names = list(fns)
+        base = baseline or names[0]
+        st = {k: Stats(1e-3, 1e-3, 1e-3, 1e-3, 1e-3, 10) for k in names}
+        rat = {}
+        for k in names:
+            r = 1.0 if k == base else next((v for p, v in speed.items() if k.startswith(p)), 1.0)
+            rat[k] = Ratio(r, r * 0.99, r * 1.01, 10)
+        return Comparison(base, st, rat, 10, 1, 0.0, True)
+
+    return fake
+
+
+def test_plan_end_to_end_with_stub(monkeypatch, tmp_path):
+    m = _with_weights(_mish_cnn())
+    monkeypatch.setattr("rewriter.cost.model.compare", _fake_compare({"exact": 0.4, "rational": 0.6}))
+    monkeypatch.setattr(plan_mod, "compare", _fake_compare({"rewritten": 0.5}))
+    res = plan_mod.plan_rewrite(m, "pau_all", "ort-cpu", db=str(tmp_path / "db.sqlite"), progress=False)
+    assert [d.decision for d in res.decisions] == ["replace", "replace"]
+    assert all(d.best.name == "exact:mish_exp" for d in res.decisions)
+    assert res.whole is not None and res.whole.speedup == pytest.approx(2.0)
+    onnx.checker.check_model(res.model, full_check=True)
+    assert not any(n.op_type == "Softplus" for n in res.model.graph.node)
+    d = res.to_dict()
+    assert d["decisions"][0]["best"]["name"] == "exact:mish_exp"
+    # second run: everything comes from the database
+    res2 = plan_mod.plan_rewrite(m, "pau_all", "ort-cpu", db=str(tmp_path / "db.sqlite"), progress=False, measure_whole=False)
+    assert res2.measured == 0 and res2.reused == 2
+
+
+def test_plan_backs_off_until_faster(monkeypatch, tmp_path):
+    m = _with_weights(_mish_cnn())
+    monkeypatch.setattr("rewriter.cost.model.compare", _fake_compare({"exact": 0.9, "rational": 0.95}))
+    monkeypatch.setattr(plan_mod, "compare", _fake_compare({"rewritten": 1.05}))  # never faster
+    res = plan_mod.plan_rewrite(m, "pau_all", "ort-cpu", db=":memory:", progress=False)
+    assert [d.decision for d in res.decisions] == ["backed-off", "backed-off"]
+    assert not any(n.name.startswith("pau/") for n in res.model.graph.node)
+    assert res.whole is not None and len(res.whole.backed_off) == 2
