@@ -29,6 +29,9 @@ SUBCOMMANDS: dict[str, str] = {
     "bench": "rewriter.cost.cli:bench_main",
     "profile": "rewriter.cost.cli:profile_main",
     "db": "rewriter.cost.cli:db_main",
+    "db export": "rewriter.predict.cli:db_export_main",
+    "db import": "rewriter.predict.cli:db_import_main",
+    "plan": "rewriter.predict.cli:plan_main",
 }
 
 
@@ -130,11 +133,13 @@ def _explain_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        if args and args[0] in SUBCOMMANDS:
-            module, func = SUBCOMMANDS[args[0]].split(":")
-            import importlib
+        for words in (2, 1):  # two-word subcommands (`db export`) first
+            name = " ".join(args[:words])
+            if len(args) >= words and name in SUBCOMMANDS:
+                import importlib
 
-            return int(getattr(importlib.import_module(module), func)(args[1:]))
+                module, func = SUBCOMMANDS[name].split(":")
+                return int(getattr(importlib.import_module(module), func)(args[words:]))
         return _rewrite(_main_parser().parse_args(args))
     except RewriterError as e:
         if os.environ.get("PAU_REWRITER_DEBUG"):
