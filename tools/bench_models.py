@@ -43,11 +43,13 @@ def main(argv: list[str] | None = None) -> int:
             c = bench_models({"orig": m, "plan": res.model, "relu": relu_model(m)}, f"{tn}:threads=1", time_cap=a.time_cap)
             to, tp, tr = (c.stats[k].median for k in ("orig", "plan", "relu"))
             r = c.ratios["plan"]
-            cap = (to - tp) / (to - tr) if abs(to - tr) > 1e-12 else float("nan")
+            # capture means something only when something was replaced and ReLU is faster
+            cap = (to - tp) / (to - tr) if res.replaced and to - tr > 1e-12 else None
+            cap_text = "-" if cap is None else f"{cap:.0%}"
             choices = sorted({d.best.name for d in res.decisions if d.decision == "replace"})
             print(f"| {name} | {tn} | {len(res.replaced)}/{len(res.decisions)} | {to * 1e3:.2f} ({c.stats['orig'].iqr * 1e3:.2f}) | "
                   f"{tp * 1e3:.2f} ({c.stats['plan'].iqr * 1e3:.2f}) | x{r.speedup:.3f} [{1 / r.hi:.3f}, {1 / r.lo:.3f}] | "
-                  f"x{to / tr:.3f} | {cap:.0%} | {', '.join(choices) or '-'} |", flush=True)
+                  f"x{to / tr:.3f} | {cap_text} | {', '.join(choices) or '-'} |", flush=True)
     return 0
 
 
