@@ -502,7 +502,7 @@ class Matcher:
             states = nxt
         yield from states
 
-    def _node(self, p: Op, v: str, st: _State, root: bool) -> Iterator[_State]:
+    def _node(self, p: Op, v: str, st: _State, root: bool) -> Iterable[_State]:
         g = self.g
         through: tuple[int, ...] = ()
         if not root:
@@ -514,7 +514,7 @@ class Matcher:
                 len(st.nodes),
                 lambda: f"{v!r} is not computed by a node (pattern wants {p.op_type})",
             )
-            return
+            return ()
         if n.op_type != p.op_type or n.domain not in (
             p.domain,
             "ai.onnx" if p.domain == "" else p.domain,
@@ -523,8 +523,8 @@ class Matcher:
                 len(st.nodes),
                 lambda: f"node {n.name or i!r} is {n.op_type}, pattern wants {p.op_type}",
             )
-            return
-        real = [x for x in n.input]
+            return ()
+        real = list(n.input)
         while real and not real[-1]:
             real.pop()
         if len(real) != len(p.inputs):
@@ -532,18 +532,21 @@ class Matcher:
                 len(st.nodes),
                 lambda: f"node {n.name!r} has {len(real)} inputs, pattern wants {len(p.inputs)}",
             )
-            return
+            return ()
         assert i is not None
         st = st.with_nodes(through + (i,))
-        for s in self._attrs_ok(p, n, st):
-            yield from self._seq(list(p.inputs), real, s)
+        if not p.attrs and len(real) == 1:  # the common case: no generator frame at all
+            return self._match(p.inputs[0], real[0], st)
+        return (
+            r for s in self._attrs_ok(p, n, st) for r in self._seq(p.inputs, real, 0, s)
+        )
 
-    def _seq(self, ps: list[Pattern], vs: list[str], st: _State) -> Iterator[_State]:
-        if not ps:
+    def _seq(self, ps: tuple[Pattern, ...], vs: list[str], k: int, st: _State) -> Iterator[_State]:
+        if k == len(ps):
             yield st
             return
-        for s in self._match(ps[0], vs[0], st):
-            yield from self._seq(ps[1:], vs[1:], s)
+        for s in self._match(ps[k], vs[k], st):
+            yield from self._seq(ps, vs, k + 1, s)
 
     # n-ary Mul / Add
     def _nary(self, p: Op, v: str, st: _State, root: bool) -> Iterator[_State]:
