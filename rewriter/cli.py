@@ -32,6 +32,7 @@ SUBCOMMANDS: dict[str, str] = {
     "db export": "rewriter.predict.cli:db_export_main",
     "db import": "rewriter.predict.cli:db_import_main",
     "plan": "rewriter.predict.cli:plan_main",
+    "map": "rewriter.accuracy.cli:map_main",
 }
 
 
@@ -116,6 +117,9 @@ def _main_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "-v", "--verbose", action="store_true", help="also print per-rule match counts and time"
     )
+    from rewriter.accuracy.cli import add_budget_options
+
+    add_budget_options(p)  # --calibration, --labels, --max-drop, --min-cosine, --max-rel-error
     return p
 
 
@@ -188,8 +192,10 @@ def _list() -> int:
 
 
 def _rewrite(a: argparse.Namespace) -> int:
-    from rewriter.api import rewrite_onnx
+    from rewriter.accuracy.cli import budget_requested, run_budget
+    from rewriter.api import RewriteResult, rewrite_onnx
     from rewriter.ir import check_output_path, load_model, save_atomic
+    from rewriter.rules import load_rule_file
     from rewriter.verify import load_inputs, make_inputs, verify
 
     if a.list:
@@ -203,11 +209,14 @@ def _rewrite(a: argparse.Namespace) -> int:
     if a.report:
         check_output_path(None, a.report)
     original = load_model(a.model)
-    plan = None
-    if a.target and not a.dry_run:
-        from rewriter.api import RewriteResult
+    plan = budget = None
+    if budget_requested(a):
+        for path in a.patterns:
+            load_rule_file(path)
+        budget = run_budget(a, original, None if a.quiet else _console())
+        result = RewriteResult(budget.model, budget.sites, pipeline=a.pipeline)
+    elif a.target and not a.dry_run:
         from rewriter.cost import plan_rewrite
-        from rewriter.rules import load_rule_file
 
         for path in a.patterns:
             load_rule_file(path)
@@ -238,6 +247,7 @@ def _rewrite(a: argparse.Namespace) -> int:
         "pipeline": result.pipeline,
         "sites": [_site_row(s) for s in result.sites],
         **({"plan": plan.to_dict()} if plan is not None else {}),
+        **({"budget": budget.to_dict()} if budget is not None else {}),
     }
     verification = None
     if not a.dry_run:

@@ -1,0 +1,204 @@
+"""``rewrite map`` and the budget options of the main ``rewrite`` command.
+
+    rewrite map model.onnx --target ort-cpu:threads=1 --calibration data.npz [--labels labels] -o map.html
+
+writes ``map.html`` (self-contained, offline) and ``map.json`` beside it.
+
+The main command takes the budget options through ``add_budget_options(parser)``; when
+``budget_requested(args)`` is true it calls ``run_budget(args, model, console)``, which returns the
+``BudgetResult`` (its ``.model`` is the output to verify and write).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from rewriter.errors import UsageError
+
+__all__ = ["map_main", "add_budget_options", "budget_requested", "run_budget"]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line, exit 2
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def _degrees(text: str) -> tuple[int, int]:
+    try:
+        m, n = (int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--degrees wants M,N such as 5,4, got {text!r}") from None
+    if not (1 <= m <= 12 and 1 <= n <= 12):
+        raise argparse.ArgumentTypeError(f"--degrees {text}: M and N must be between 1 and 12")
+    return m, n
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="rewrite map",
+        description="Per-site sensitivity map: observed ranges, approximation error, "
+        "output deviation when only that site is replaced, latency gain; HTML page + JSON.",
+    )
+    p.add_argument("model", help="input .onnx model (never modified)")
+    p.add_argument(
+        "-o", "--output", default="map.html", help="HTML page; the JSON goes beside it (map.json)"
+    )
+    p.add_argument(
+        "--target", help="latency target, e.g. ort-cpu:threads=1 (omit: no gains, no Pareto front)"
+    )
+    p.add_argument(
+        "--calibration",
+        help=".npz keyed by input name, or a folder of .npy (default: generated inputs)",
+    )
+    p.add_argument(
+        "--labels",
+        help="name of the labels array in the calibration .npz (accuracy = argmax match)",
+    )
+    p.add_argument("-p", "--pipeline", default="pau_all", help="which sites (default pau_all)")
+    p.add_argument(
+        "--degrees",
+        type=_degrees,
+        default=(5, 4),
+        help="the rational the per-site numbers describe (default 5,4)",
+    )
+    p.add_argument(
+        "--form",
+        default="auto",
+        help="rational form (default: each function's safe clamped/gated form)",
+    )
+    p.add_argument(
+        "--allow-standard",
+        action="store_true",
+        help="also map standard activations (ReLU, HardSwish, ...)",
+    )
+    p.add_argument("--db", help="latency database (SQLite; default in the user cache folder)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress, no table")
+    return p
+
+
+def map_main(argv: Sequence[str]) -> int:
+    """``rewrite map``: returns the exit status; bad input raises UsageError/ModelError."""
+    from rewriter.ir import check_output_path
+
+    from .report import json_path_for, write_map
+    from .sitemap import sensitivity_map
+
+    a = _parser().parse_args(list(argv))
+    if not a.output.lower().endswith((".html", ".htm")):
+        raise UsageError(
+            f"{a.output}: the map is an HTML page; pass -o NAME.html (the JSON goes beside it)"
+        )
+    check_output_path(a.model if os.path.exists(a.model) else None, a.output)
+    check_output_path(a.model if os.path.exists(a.model) else None, json_path_for(a.output))
+    if a.labels and not a.calibration:
+        raise UsageError(
+            "--labels names an array of the calibration .npz; pass --calibration data.npz"
+        )
+    mp = sensitivity_map(
+        a.model,
+        a.pipeline,
+        a.calibration,
+        target=a.target,
+        labels=a.labels,
+        degrees=a.degrees,
+        form=a.form,
+        allow_standard=a.allow_standard,
+        db=a.db,
+        progress=not a.quiet,
+    )
+    html_path, json_path = write_map(mp, a.output)
+    if not a.quiet:
+        _print_map(mp)
+        print(f"wrote {html_path} and {json_path}")
+    return 0
+
+
+def _print_map(mp: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"sensitivity map ({mp.target or 'no target'})")
+    for c in ("site", "function", "observed", "approx err", "cosine", "rel L2", "acc drop", "gain"):
+        t.add_column(c)
+    for r in mp.sites:
+        od, (lo, hi) = r["output_deviation"], r["observed_range"]
+        t.add_row(
+            r["name"],
+            r["function"],
+            f"[{lo:.3g}, {hi:.3g}]" if lo is not None else "-",
+            f"{r['approx_error']['max_abs']:.1e}"
+            if r["approx_error"]["max_abs"] is not None
+            else "-",
+            f"{od['cosine']:.6f}",
+            f"{od['rel_l2']:.1e}",
+            f"{od['accuracy_drop']:.2f}" if od["accuracy_drop"] is not None else "-",
+            f"x{r['gain']:.2f}" if r["gain"] is not None else "-",
+        )
+    Console(width=140, highlight=False).print(t)
+
+
+# -- budget options of the main command ---------------------------------------------------
+
+
+def add_budget_options(p: argparse.ArgumentParser) -> None:
+    """Add --calibration, --labels, --max-drop, --min-cosine, --max-rel-error to ``rewrite``.
+
+    ``--target``, ``--db`` and ``--allow-standard`` are the main command's own options (reused).
+    """
+    g = p.add_argument_group("accuracy budget (with --target: fastest plan within the budget)")
+    g.add_argument(
+        "--calibration",
+        help=".npz keyed by input name (or folder of .npy) the budget is measured on",
+    )
+    g.add_argument(
+        "--labels", help="name of the labels array in the calibration .npz, for --max-drop"
+    )
+    g.add_argument(
+        "--max-drop",
+        type=float,
+        help="accuracy points (percent) the model may lose (needs --labels)",
+    )
+    g.add_argument(
+        "--min-cosine",
+        type=float,
+        help="smallest cosine of the outputs to the original's, e.g. 0.999",
+    )
+    g.add_argument(
+        "--max-rel-error", type=float, help="largest relative L2 error of the outputs, e.g. 0.01"
+    )
+
+
+def budget_requested(a: argparse.Namespace) -> bool:
+    return any(getattr(a, k, None) is not None for k in ("max_drop", "min_cosine", "max_rel_error"))
+
+
+def run_budget(a: argparse.Namespace, model: Any, console: Any = None) -> Any:
+    """``budgeted_rewrite`` from the main command's options; prints the plan unless ``--quiet``."""
+    from .budget import budgeted_rewrite, print_budget
+
+    if not getattr(a, "target", None):
+        raise UsageError(
+            "--max-drop/--min-cosine/--max-rel-error need --target (e.g. ort-cpu:threads=1)"
+        )
+    if getattr(a, "dry_run", False):
+        raise UsageError("an accuracy budget builds and measures models; drop --dry-run")
+    quiet = bool(getattr(a, "quiet", False))
+    res = budgeted_rewrite(
+        model,
+        getattr(a, "pipeline", "pau_all"),
+        a.target,
+        getattr(a, "calibration", None),
+        max_drop=a.max_drop,
+        min_cosine=a.min_cosine,
+        max_rel_error=a.max_rel_error,
+        allow_standard=bool(getattr(a, "allow_standard", False)),
+        labels=getattr(a, "labels", None),
+        db=getattr(a, "db", None),
+        progress=not quiet,
+    )
+    if not quiet:
+        print_budget(res, console)
+    return res

@@ -1,0 +1,243 @@
+"""Data-aware fits: each site's rational fitted on the inputs that site really sees.
+
+``site_rationals(model, sites, calibration, degrees, form)`` observes every site's input on the
+calibration data (``rewriter.calibrate.observe_sites``) and fits, per site, a weighted minimax
+rational (``rewriter.rational.fit(..., weights=(x, w))``):
+
+* fit points: a uniform grid over the observed range widened by ``RANGE_MARGIN`` of its span on
+  each side, plus the observed quantiles (dense where the data is dense), weight
+  ``1`` scaled up to ``DENSITY_BOOST`` where the observed density is highest (the histogram of
+  ``SiteObservation``), so the error is smallest where most inputs are;
+* a grid over the rest of ``GLOBAL_RANGE`` with weight ``OUTSIDE_WEIGHT``: the clamp/gated form
+  stays within ``1 / OUTSIDE_WEIGHT`` times its in-range error outside the observed inputs
+  (``Rational.global_error`` says how much), and +-inf still give the clamp values.
+
+The form is the function's safe form (``safe_form``: gated/odd/gated_x/relu_plus, else the
+clamped form with linear tails), never a raw ``pau``: a raw fit is only right on its range
+(DESIGN.md section 4). A site that was not observed (inside an If/Loop body) gets the built-in
+table rational. Two sites of one function get distinct coefficient initializers (a ``site``
+tag in ``params``; evaluation ignores it).
+
+Example:
+    >>> cal = load_calibration("examples/digits_test.npz", model)        # doctest: +SKIP
+    >>> rats = site_rationals(model, find_sites(model), cal, (5, 4))      # doctest: +SKIP
+    >>> rewrite_onnx(model, rationals=rats).model                         # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import math
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+__all__ = ["site_rationals", "fit_observed", "safe_form", "observed_error", "RANGE_MARGIN"]
+
+RANGE_MARGIN = 0.10
+OUTSIDE_WEIGHT = 0.1
+DENSITY_BOOST = 4.0  # weight at the densest observed bin, relative to the sparsest
+GRID_POINTS = 800
+QUANTILE_POINTS = 600
+OUTSIDE_POINTS = 200
+
+
+def safe_form(function: str) -> str:
+    """The form of ``function`` that is right outside any fit range (clamped or gated)."""
+    from rewriter.functions import FUNCTIONS
+    from rewriter.rational.fitting import templates
+
+    fn = FUNCTIONS[function]
+    tpls = templates(function, dict(fn.defaults), fn.bind())
+    specific = [k for k in tpls if k not in ("pau", "pau_b", "clamped")]
+    return specific[0] if specific else "clamped"
+
+
+def _density_weight(x: np.ndarray, samples: np.ndarray) -> np.ndarray:
+    counts, edges = np.histogram(samples, bins=48)
+    d = counts / max(counts.max(), 1)
+    i = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, len(counts) - 1)
+    inside = (x >= edges[0]) & (x <= edges[-1])
+    return 1.0 + (DENSITY_BOOST - 1.0) * np.where(inside, np.sqrt(d[i]), 0.0)
+
+
+@functools.lru_cache(maxsize=512)
+def _fit_cached(
+    function: str,
+    params: tuple[tuple[str, float], ...],
+    digest: str,
+    degrees: tuple[int, int],
+    form: str,
+) -> Any:
+    return _fit(function, dict(params), _SAMPLES[digest], degrees, form)
+
+
+_SAMPLES: dict[str, np.ndarray] = {}
+
+
+def _fit(
+    function: str, params: dict[str, float], x: np.ndarray, degrees: tuple[int, int], form: str
+) -> Any:
+    from rewriter.rational import GLOBAL_RANGE, fit
+
+    lo_o, hi_o = float(x.min()), float(x.max())
+    span = hi_o - lo_o
+    pad = RANGE_MARGIN * span if span > 1e-6 else 0.5
+    lo, hi = lo_o - pad, hi_o + pad
+    g_lo, g_hi = min(GLOBAL_RANGE[0], lo - 1.0), max(GLOBAL_RANGE[1], hi + 1.0)
+    inside = np.concatenate(
+        [np.linspace(lo, hi, GRID_POINTS), np.quantile(x, np.linspace(0.0, 1.0, QUANTILE_POINTS))]
+    )
+    outside = np.concatenate(
+        [
+            np.linspace(g_lo, lo, OUTSIDE_POINTS, endpoint=False),
+            np.linspace(hi, g_hi, OUTSIDE_POINTS)[1:],
+        ]
+    )
+    pts = np.concatenate([inside, outside])
+    w = np.concatenate([_density_weight(inside, x), np.full(outside.size, OUTSIDE_WEIGHT)])
+    order = np.argsort(pts, kind="stable")
+    r = fit(function, g_lo, g_hi, degrees, form, weights=(pts[order], w[order]), params=params)
+    err = observed_error(r, x)
+    return replace(
+        r,
+        lo=lo,
+        hi=hi,
+        max_error=_grid_error(r, function, params, lo, hi),
+        provenance={
+            **r.provenance,
+            "data_aware": f"observed [{lo_o:.4g}, {hi_o:.4g}], "
+            f"{x.size} samples, max_err on samples {err['max_abs']:.3g}",
+        },
+    )
+
+
+def _grid_error(r: Any, function: str, params: dict[str, float], lo: float, hi: float) -> float:
+    from rewriter.functions import FUNCTIONS
+
+    f = FUNCTIONS[function].bind(**params)
+    x = np.linspace(lo, hi, 20001)
+    with np.errstate(all="ignore"):
+        e = np.abs(r(x) - f(x))
+    return float(np.max(e)) if np.all(np.isfinite(e)) else math.inf
+
+
+def observed_error(
+    r: Any, samples: np.ndarray, function: str | None = None, params: dict[str, float] | None = None
+) -> dict[str, float]:
+    """Max-abs and RMS error of ``r`` (a Rational or any callable) against ``function`` on ``samples``."""
+    from rewriter.functions import FUNCTIONS
+
+    name = function or r.function
+    fn = FUNCTIONS[name]
+    f = fn.bind(
+        **{
+            k: v
+            for k, v in (params if params is not None else getattr(r, "params", {})).items()
+            if k in fn.defaults
+        }
+    )
+    x = np.asarray(samples, dtype=np.float64).ravel()
+    if not x.size:
+        return {"max_abs": math.nan, "rms": math.nan}
+    with np.errstate(all="ignore"):
+        e = np.abs(np.asarray(r(x), dtype=np.float64) - f(x))
+    return {"max_abs": float(np.max(e)), "rms": float(np.sqrt(np.mean(e * e)))}
+
+
+def fit_observed(
+    function: str,
+    params: dict[str, float],
+    samples: np.ndarray,
+    degrees: tuple[int, int] = (5, 4),
+    form: str = "auto",
+) -> Any:
+    """A rational of ``function`` fitted on ``samples`` (see the module doc), cached by content.
+
+    Args:
+        function: catalogue name (``gelu``...); params: its parameters.
+        samples: the observed inputs (any shape; finite).
+        degrees: (m, n); form: "auto" (``safe_form``) or a form name.
+    """
+    x = np.asarray(samples, dtype=np.float64).ravel()
+    x = x[np.isfinite(x)]
+    if not x.size:
+        raise ValueError(f"fit_observed {function}: no finite samples")
+    form = safe_form(function) if form == "auto" else form
+    digest = hashlib.sha1(x.tobytes()).hexdigest()
+    _SAMPLES[digest] = x
+    return _fit_cached(
+        function, tuple(sorted(params.items())), digest, (int(degrees[0]), int(degrees[1])), form
+    )
+
+
+def tag_sites(rationals: dict[str, Any]) -> dict[str, Any]:
+    """Give each site's rational a ``site`` param so that sites never share coefficients.
+
+    ``passes.pau.rational_key`` names initializers by function, params, degrees and form: two
+    sites with different fits of one function would otherwise share the first one's.
+    """
+    out = {}
+    for i, (name, r) in enumerate(sorted(rationals.items())):
+        out[name] = replace(r, params={**r.params, "site": float(i)})
+    return out
+
+
+def site_rationals(
+    model: Any,
+    sites: Iterable[Any],
+    calibration: Any,
+    degrees: tuple[int, int] = (5, 4),
+    form: str = "auto",
+    *,
+    observations: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """``site name -> Rational`` fitted on each site's observed inputs, for ``rewrite_onnx(rationals=)``.
+
+    Args:
+        model: the model the sites were found in (path or ModelProto; for a pipeline with
+            ``canonicalize`` first, the canonicalized model, ``rewrite_onnx(..., dry_run=True).model``).
+        sites: ``Site`` objects (``find_sites``).
+        calibration: anything ``load_calibration`` takes (path, feed dicts, None) or a ``Calibration``.
+        degrees, form: of every rational (form "auto": the function's safe form).
+        observations: ``observe_sites``'s result when the caller has it (skips the model run).
+
+    Returns:
+        One Rational per site; unobserved sites (inside If/Loop bodies) get the table rational.
+
+    Example:
+        >>> rats = site_rationals(m, find_sites(m), "data.npz", (5, 4))   # doctest: +SKIP
+        >>> out = rewrite_onnx(m, rationals=rats).model                    # doctest: +SKIP
+    """
+    from rewriter.passes.pau import site_function
+    from rewriter.rational import table_rational
+
+    sites = list(sites)
+    if observations is None:
+        observations = observe(model, sites, calibration)
+    out: dict[str, Any] = {}
+    for s in sites:
+        fn, params = site_function(s)
+        obs = observations.get(s.name)
+        if obs is None or not obs.observed:
+            out[s.name] = table_rational(
+                fn, degrees=degrees, form="auto" if form == "auto" else form, **params
+            )
+        else:
+            out[s.name] = fit_observed(fn, params, obs.samples, degrees, form)
+    return tag_sites(out)
+
+
+def observe(
+    model: Any, sites: list[Any], calibration: Any, max_samples: int = 20_000
+) -> dict[str, Any]:
+    """``observe_sites`` on a path/ModelProto and anything ``load_calibration`` takes."""
+    from rewriter.calibrate import Calibration, load_calibration, observe_sites
+    from rewriter.ir import load_model
+
+    m = load_model(model)
+    cal = calibration if isinstance(calibration, Calibration) else load_calibration(calibration, m)
+    return observe_sites(m, sites, cal, max_samples=max_samples)

@@ -1,0 +1,244 @@
+"""The map as one self-contained offline HTML page (plots as base64 PNG) plus ``map.json``.
+
+``write_map(site_map, "map.html")`` writes both files atomically (``map.json`` beside the page,
+same stem). The page has no external reference at all (no scripts, fonts or stylesheets from
+the network): it opens from a USB stick on an air-gapped machine. Plots (matplotlib, Agg):
+
+* per site: the function and its rational over the observed range, with the input histogram
+  behind them, and the absolute error curve (log scale);
+* gain vs sensitivity: per site, micro-model speed-up on the target against 1 - cosine of the
+  model's outputs when only that site is replaced;
+* the Pareto front: predicted whole-model speed-up vs accuracy (with labels) or cosine.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import os
+import tempfile
+from typing import Any
+
+import numpy as np
+
+from .sitemap import SiteMap
+
+__all__ = ["write_map", "render_html", "json_path_for"]
+
+
+def json_path_for(html_path: str) -> str:
+    root, _ = os.path.splitext(html_path)
+    return root + ".json"
+
+
+def _png(fig: Any) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    return (
+        '<img alt="plot" src="data:image/png;base64,'
+        + base64.b64encode(buf.getvalue()).decode("ascii")
+        + '">'
+    )
+
+
+def _site_plot(st: Any, degrees: tuple[int, int]) -> str:
+    import matplotlib.pyplot as plt
+
+    from rewriter.functions import FUNCTIONS
+
+    o = st.observation
+    main = next(c for c in st.choices if c.kind == "rational" and c.degrees == degrees)
+    f = FUNCTIONS[st.function].bind(**st.params)
+    lo, hi = (o.min, o.max) if o.observed else (-6.0, 6.0)
+    pad = 0.05 * (hi - lo) if hi > lo else 0.5
+    x = np.linspace(lo - pad, hi + pad, 1200)
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9.5, 2.9))
+    if o.observed:
+        ax = a1.twinx()
+        ax.hist(o.samples, bins=60, color="#dddddd")
+        ax.set_yticks([])
+        a1.set_zorder(ax.get_zorder() + 1)
+        a1.patch.set_visible(False)
+    a1.plot(x, f(x), color="black", lw=2.2, label=st.function)
+    a1.plot(
+        x, main(x), color="#d62728", lw=1.1, ls="--", label=f"rational {degrees[0]},{degrees[1]}"
+    )
+    a1.set_title(f"{st.name}: {st.function} on observed inputs", fontsize=9)
+    a1.legend(fontsize=7, loc="upper left")
+    for c in st.choices[1:]:
+        with np.errstate(all="ignore"):
+            e = np.abs(c(x) - f(x)) + 1e-12
+        a2.semilogy(
+            x,
+            e,
+            lw=1.4 if c is main else 0.8,
+            label=c.key.replace("rational:", "").replace("standard:", ""),
+            color="#d62728" if c is main else None,
+        )
+    a2.set_title("|approximation - function|", fontsize=9)
+    a2.legend(fontsize=6, ncol=2)
+    for a in (a1, a2):
+        a.tick_params(labelsize=7)
+        a.axvspan(lo, hi, color="#2ca02c", alpha=0.04)
+    return _png(fig)
+
+
+def _gain_plot(mp: SiteMap) -> str:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for row in mp.sites:
+        sens = max(1.0 - row["output_deviation"]["cosine"], 1e-12)
+        g = row["gain"] if row["gain"] is not None else 1.0
+        ax.scatter([sens], [g], s=40)
+        ax.annotate(row["name"], (sens, g), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax.set_xscale("log")
+    ax.axhline(1.0, color="grey", lw=0.8, ls=":")
+    ax.set_xlabel("sensitivity: 1 - cosine of outputs, only this site replaced", fontsize=8)
+    ax.set_ylabel(
+        "gain: site speed-up on target" + ("" if mp.target else " (no target: 1)"), fontsize=8
+    )
+    ax.set_title(f"gain vs sensitivity, rational {mp.degrees[0]},{mp.degrees[1]}", fontsize=9)
+    return _png(fig)
+
+
+def _pareto_plot(mp: SiteMap) -> str:
+    import matplotlib.pyplot as plt
+
+    acc = mp.study.base_accuracy is not None
+    fig, axes = plt.subplots(1, 2 if acc else 1, figsize=(11 if acc else 6.5, 4), squeeze=False)
+    pts = [p for p in mp.sweep if p.speedup is not None]
+    fr = [p for p in mp.pareto if p.speedup is not None]
+    panels = [("accuracy (%)", lambda p: p.deviation.accuracy)] if acc else []
+    panels.append(("1 - cosine of outputs (log)", lambda p: max(1.0 - p.deviation.cosine, 1e-12)))
+    for ax, (label, q) in zip(axes[0], panels, strict=True):
+        ax.scatter(
+            [p.speedup for p in pts],
+            [q(p) for p in pts],
+            color="#bbbbbb",
+            s=18,
+            label="measured plans",
+        )
+        ax.plot(
+            [p.speedup for p in fr],
+            [q(p) for p in fr],
+            "o-",
+            color="#1f77b4",
+            ms=4,
+            label="Pareto front",
+        )
+        if label.startswith("1 -"):
+            ax.set_yscale("log")
+        ax.set_xlabel("predicted whole-model speed-up on target", fontsize=8)
+        ax.set_ylabel(label, fontsize=8)
+        ax.legend(fontsize=7)
+    fig.suptitle("whole-model latency vs accuracy", fontsize=9)
+    return _png(fig)
+
+
+def _fmt(v: Any, spec: str = ".3g") -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return format(v, spec)
+    return html.escape(str(v))
+
+
+def render_html(mp: SiteMap) -> str:
+    """The page's text (see the module doc)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    d = mp.to_dict()
+    e = html.escape
+    rows = []
+    for r in mp.sites:
+        od = r["output_deviation"]
+        rows.append(
+            "<tr>"
+            + "".join(
+                f"<td>{c}</td>"
+                for c in (
+                    e(r["name"]),
+                    e(r["function"]),
+                    f"[{_fmt(r['observed_range'][0])}, {_fmt(r['observed_range'][1])}]",
+                    _fmt(r["approx_error"]["max_abs"], ".2e"),
+                    _fmt(od["cosine"], ".6f"),
+                    _fmt(od["rel_l2"], ".2e"),
+                    _fmt(od["accuracy_drop"], ".2f"),
+                    _fmt(r["gain"], ".2f"),
+                    e(r["rational"]),
+                )
+            )
+            + "</tr>"
+        )
+    sites = "".join(f"<h3>{e(st.name)}</h3>{_site_plot(st, mp.degrees)}" for st in mp.study.sites)
+    pareto = (
+        _pareto_plot(mp) if mp.sweep else "<p>No target given: no latencies, no Pareto front.</p>"
+    )
+    prows = "".join(
+        "<tr>"
+        + "".join(
+            f"<td>{c}</td>"
+            for c in (
+                _fmt(p.speedup, ".3f"),
+                _fmt(p.deviation.cosine, ".6f"),
+                _fmt(p.deviation.rel_l2, ".2e"),
+                _fmt(p.deviation.accuracy, ".2f"),
+                e(", ".join(f"{k}={v}" for k, v in sorted(p.assignment.items())) or "(none)"),
+            )
+        )
+        + "</tr>"
+        for p in mp.pareto
+    )
+    style = (
+        "body{font-family:sans-serif;margin:1.5em;max-width:1100px}table{border-collapse:collapse;font-size:12px}"
+        "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}th{background:#f3f3f3}img{max-width:100%}"
+    )
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>pau-rewriter map: {e(d["model"])}</title>
+<style>{style}</style></head><body>
+<h1>Sensitivity map: {e(d["model"])}</h1>
+<p>pipeline <b>{e(d["pipeline"])}</b>; target <b>{e(str(d["target"]))}</b>; calibration <b>{e(str(d["calibration"]))}</b>;
+rational degrees {mp.degrees[0]},{mp.degrees[1]}; base accuracy {_fmt(d["base_accuracy"], ".2f")}; base latency {_fmt(d["base_ms"], ".3f")} ms.
+Output deviation is measured with only that site replaced; every number is in the JSON beside this page.</p>
+<h2>Sites</h2>
+<table><tr><th>site</th><th>function</th><th>observed range</th><th>approx. error (observed)</th><th>cosine</th>
+<th>rel L2</th><th>accuracy drop</th><th>gain</th><th>rational</th></tr>{"".join(rows)}</table>
+<h2>Gain vs sensitivity</h2>{_gain_plot(mp)}
+<h2>Pareto front</h2>{pareto}
+<table><tr><th>predicted speed-up</th><th>cosine</th><th>rel L2</th><th>accuracy</th><th>replaced</th></tr>{prows}</table>
+<h2>Functions and their rationals on the observed inputs</h2>{sites}
+</body></html>
+"""
+
+
+def _atomic_write(path: str, text: str) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".pau-", suffix=".tmp", dir=folder)
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(tmp, 0o666 & ~mask)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_map(mp: SiteMap, html_path: str, json_path: str | None = None) -> tuple[str, str]:
+    """Write the page and ``map.json`` (default: beside the page); returns both paths."""
+    json_path = json_path or json_path_for(html_path)
+    page = render_html(mp)
+    data = json.dumps(mp.to_dict(), indent=2, sort_keys=True, default=float, allow_nan=False)
+    _atomic_write(json_path, data + "\n")
+    _atomic_write(html_path, page)
+    return html_path, json_path

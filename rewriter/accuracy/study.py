@@ -1,0 +1,195 @@
+"""A ``Study``: everything the map and the search know about one model's sites.
+
+Per site (of ``pipeline``): its observed inputs (``observe_sites`` on the calibration data), its
+choices (``keep``; a data-aware rational per degrees of ``degrees_set``; with
+``allow_standard`` the cheaper standard activations of ``evaluate.STANDARD_FOR``), each choice's
+approximation error on the observed inputs, the whole model's output deviation when *only that
+site* takes that choice (``solo``), and, with a latency model, each choice's in-context cost.
+
+Cost: one calibration pass of the original for observation, one for the reference outputs,
+and one model build + calibration pass per (site, choice); one micro-model measurement per site.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import onnx
+
+from rewriter.engine import Site
+from rewriter.errors import UsageError
+
+from .evaluate import KEEP, Choice, Deviation, Evaluator, rational_choice, standard_choices
+from .fits import fit_observed, observed_error, safe_form
+
+__all__ = ["Study", "SiteStudy", "load_labels", "DEGREES_SET"]
+
+DEGREES_SET = ((3, 2), (4, 3), (5, 4), (7, 6))
+
+
+@dataclass
+class SiteStudy:
+    site: Site
+    function: str
+    params: dict[str, float]
+    observation: Any
+    choices: list[Choice]
+    approx_error: dict[str, dict[str, float]] = field(default_factory=dict)
+    solo: dict[str, Deviation] = field(default_factory=dict)
+    costs: dict[str, float] = field(default_factory=dict)  # choice key -> ms in context
+
+    @property
+    def name(self) -> str:
+        return self.site.name
+
+    def gain(self, key: str) -> float | None:
+        """Speed-up of the micro-model: keep ms / choice ms (None without costs)."""
+        if "keep" not in self.costs or key not in self.costs or self.costs[key] <= 0:
+            return None
+        return self.costs["keep"] / self.costs[key]
+
+    def saved_ms(self, key: str) -> float:
+        if "keep" not in self.costs or key not in self.costs:
+            return 0.0
+        return self.costs["keep"] - self.costs[key]
+
+    def choice(self, key: str) -> Choice:
+        return next(c for c in self.choices if c.key == key)
+
+
+def load_labels(labels: Any, calibration: Any, samples: int | None) -> np.ndarray | None:
+    """Labels: an array, or the name of an array in the calibration ``.npz`` (``"labels"``)."""
+    if labels is None:
+        return None
+    if isinstance(labels, str):
+        if not (isinstance(calibration, (str, os.PathLike)) and os.path.isfile(calibration)):
+            raise UsageError(
+                f"--labels {labels!r} names an array of the calibration .npz; pass --calibration data.npz"
+            )
+        with np.load(calibration, allow_pickle=False) as d:
+            if labels not in d.files:
+                raise UsageError(
+                    f"{os.fspath(calibration)}: no array {labels!r} (found {sorted(d.files)}); pass --labels NAME"
+                )
+            arr = np.asarray(d[labels])
+    else:
+        arr = np.asarray(labels)
+    arr = arr.ravel()
+    if samples is not None and arr.size != samples:
+        raise UsageError(
+            f"labels: {arr.size} labels for {samples} calibration samples; pass one label per sample"
+        )
+    return arr
+
+
+class Study:
+    """Observe, fit, and measure every site of ``pipeline`` in ``model`` (see the module doc).
+
+    Args:
+        model: path or ModelProto (not modified).
+        pipeline: which functions' sites (``pau_all``...).
+        calibration: anything ``load_calibration`` takes (None: generated inputs).
+        labels: array or name of the labels array in the calibration .npz, or None.
+        degrees_set: degrees of the rational choices.
+        form: rational form ("auto": each function's safe form).
+        allow_standard: add cheaper standard activations to the choices.
+        latency: a ``LatencyModel`` (costs), or None (no gains).
+        log: progress lines.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        pipeline: str = "pau_all",
+        calibration: Any = None,
+        *,
+        labels: Any = None,
+        degrees_set: tuple[tuple[int, int], ...] = DEGREES_SET,
+        form: str = "auto",
+        allow_standard: bool = False,
+        latency: Any = None,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        from rewriter.api import rewrite_onnx
+        from rewriter.calibrate import Calibration, load_calibration, observe_sites
+        from rewriter.ir import load_model
+        from rewriter.passes.pau import site_function
+
+        self.log = log or (lambda s: None)
+        self.model: onnx.ModelProto = load_model(model)
+        self.pipeline = pipeline
+        self.degrees_set = tuple((int(m), int(n)) for m, n in degrees_set)
+        if not self.degrees_set:
+            raise UsageError("degrees_set is empty; pass at least one (m, n)")
+        dry = rewrite_onnx(self.model, pipeline, dry_run=True)
+        self.canonical = dry.model
+        self.cal = (
+            calibration
+            if isinstance(calibration, Calibration)
+            else load_calibration(calibration, self.model)
+        )
+        self.labels = load_labels(
+            labels, calibration, self.cal.samples if not self.cal.generated else None
+        )
+        self.latency = latency
+        self.log(f"{len(dry.sites)} site(s); calibration: {self.cal.source}")
+        obs = observe_sites(self.canonical, dry.sites, self.cal, max_samples=20_000)
+        self.evaluator = Evaluator(self.model, pipeline, self.cal, self.labels)
+        self.sites: list[SiteStudy] = []
+        for i, s in enumerate(dry.sites):
+            fn, params = site_function(s)
+            choices: list[Choice] = [KEEP]
+            o = obs[s.name]
+            for deg in self.degrees_set:
+                if o.observed:
+                    r = fit_observed(fn, params, o.samples, deg, form)
+                else:
+                    from rewriter.rational import table_rational
+
+                    r = table_rational(
+                        fn, degrees=deg, form=safe_form(fn) if form == "auto" else form, **params
+                    )
+                from dataclasses import replace
+
+                choices.append(rational_choice(replace(r, params={**r.params, "site": float(i)})))
+            if allow_standard:
+                choices.extend(standard_choices(fn))
+            st = SiteStudy(s, fn, params, o, choices)
+            for c in choices[1:]:
+                st.approx_error[c.key] = (
+                    observed_error(c, o.samples, fn, params)
+                    if o.observed
+                    else {"max_abs": float("nan"), "rms": float("nan")}
+                )
+            self.sites.append(st)
+            self.log(
+                f"{s.name}: {fn} observed [{o.min:.3g}, {o.max:.3g}], {len(choices) - 1} choice(s)"
+            )
+        for st in self.sites:
+            for c in st.choices:
+                st.solo[c.key] = self.evaluator.deviation({st.name: c})
+            if latency is not None:
+                st.costs = latency.site_costs(st.site, st.choices)
+                gains = ", ".join(
+                    f"{k.split(':')[1] if ':' in k else k} x{st.gain(k):.2f}"
+                    for k in st.costs
+                    if k != "keep" and st.gain(k)
+                )
+                self.log(f"{st.name}: in-context gains {gains or '-'}")
+        self.base_accuracy = self.evaluator.base_accuracy
+
+    def site(self, name: str) -> SiteStudy:
+        return next(s for s in self.sites if s.name == name)
+
+    def predicted_ms(self, assignment: dict[str, Choice]) -> float | None:
+        """Whole-model time predicted as base minus the per-site savings (None without latency)."""
+        if self.latency is None:
+            return None
+        base = self.latency.base_ms()
+        return base - sum(
+            self.site(k).saved_ms(c.key) for k, c in assignment.items() if c.kind != "keep"
+        )

@@ -1,0 +1,240 @@
+"""The sensitivity map: data-aware fits, per-site numbers against a direct computation, the
+offline HTML page and map.json."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from rewriter.accuracy import TableLatency, site_rationals
+from rewriter.accuracy.cli import map_main
+from rewriter.accuracy.report import write_map
+from rewriter.accuracy.sitemap import sensitivity_map
+from rewriter.api import find_sites, rewrite_onnx
+from rewriter.calibrate import observe_sites
+from rewriter.errors import UsageError
+from rewriter.functions import FUNCTIONS
+
+MODEL_TEXT = """
+<ir_version: 8, opset_import: ["" : 17]>
+mlp (float[N, 8] x) => (float[N, 4] y) <float[8, 16] w1, float[16, 16] w2, float[16, 4] w3> {
+    h1 = MatMul(x, w1)
+    d = Div(h1, c_sqrt2)
+    e = Erf(d)
+    e1 = Add(e, c_one)
+    g = Mul(h1, e1)
+    a1 = Mul(g, c_half)
+    h2 = MatMul(a1, w2)
+    s = Sigmoid(h2)
+    a2 = Mul(h2, s)
+    y = MatMul(a2, w3)
+}
+"""
+
+
+def make_model() -> onnx.ModelProto:
+    m = onnx.parser.parse_model(MODEL_TEXT)
+    rng = np.random.default_rng(0)
+    inits = {
+        "w1": rng.normal(0, 0.6, (8, 16)),
+        "w2": rng.normal(0, 0.5, (16, 16)),
+        "w3": rng.normal(0, 0.5, (16, 4)),
+    }
+    consts = {"c_sqrt2": np.sqrt(2.0), "c_one": 1.0, "c_half": 0.5}
+    for k, v in inits.items():
+        m.graph.initializer.append(onnx.numpy_helper.from_array(np.asarray(v, np.float32), k))
+    for k, v in consts.items():
+        m.graph.initializer.append(onnx.numpy_helper.from_array(np.array(v, np.float32), k))
+    onnx.checker.check_model(m, full_check=True)
+    return m
+
+
+def make_data(m: onnx.ModelProto) -> tuple[list[dict[str, np.ndarray]], np.ndarray]:
+    rng = np.random.default_rng(1)
+    feeds = [{"x": rng.normal(0, 1.5, (32, 8)).astype(np.float32)} for _ in range(4)]
+    logits = np.concatenate([run(m, f)[0] for f in feeds])
+    labels = logits.argmax(-1)
+    labels[::7] = (labels[::7] + 1) % 4  # not a perfect model
+    return feeds, labels
+
+
+def run(m: onnx.ModelProto, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    s = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    return s.run(None, feed)
+
+
+TABLE = {
+    "gelu_0": {"keep": 2.0, "rational:5_4:gated": 1.0, "rational:3_2:gated": 0.8},
+    "silu_0": {"keep": 1.0, "rational:5_4:gated": 1.5, "rational:3_2:gated": 1.2},
+}
+
+
+@pytest.fixture(scope="module")
+def setup():  # type: ignore[no-untyped-def]
+    m = make_model()
+    feeds, labels = make_data(m)
+    mp = sensitivity_map(
+        m,
+        "pau_all",
+        feeds,
+        labels=labels,
+        degrees=(5, 4),
+        degrees_set=((5, 4), (3, 2)),
+        latency=TableLatency(TABLE, base=10.0),
+        progress=False,
+    )
+    return m, feeds, labels, mp
+
+
+def test_site_rationals_fit_observed_inputs_and_stay_safe():
+    m = make_model()
+    feeds, _ = make_data(m)
+    sites = find_sites(m)
+    assert [s.name for s in sites] == ["gelu_0", "silu_0"]
+    rats = site_rationals(m, sites, feeds, (5, 4))
+    obs = observe_sites(m, sites, feeds)
+    for s in sites:
+        r = rats[s.name]
+        assert r.form == "gated" and r.clamp is not None
+        x = obs[s.name].samples
+        f = FUNCTIONS[s.function].bind()
+        assert np.max(np.abs(r(x) - f(x))) < 2e-3
+        assert (
+            math.isfinite(r.global_error) and r.global_error < 0.05
+        )  # safe outside the observed range
+        far = r(np.array([-np.inf, np.inf, -1e6, 1e6]))
+        assert (
+            not np.any(np.isnan(far)) and abs(far[0]) < 1e-3 and far[1] == np.inf
+        )  # right at +-inf
+        assert far[3] == pytest.approx(1e6, rel=1e-6) and abs(far[2]) < 1e-3
+    out = rewrite_onnx(m, rationals=rats).model
+    onnx.checker.check_model(out, full_check=True)
+    a = np.concatenate([run(m, f)[0] for f in feeds])
+    b = np.concatenate([run(out, f)[0] for f in feeds])
+    assert np.max(np.abs(a - b)) < 1e-2
+    # two sites of one function never share coefficient initializers
+    names = [t.name for t in out.graph.initializer if t.name.startswith("pau/")]
+    assert len(names) == len(set(names))
+
+
+def test_map_numbers_equal_a_direct_computation(setup):
+    m, feeds, labels, mp = setup
+    rats = site_rationals(m, find_sites(m), feeds, (5, 4))
+    ref = np.concatenate([run(m, f)[0] for f in feeds]).astype(np.float64)
+    base_acc = float(np.mean(ref.argmax(-1) == labels) * 100)
+    obs = observe_sites(m, find_sites(m), feeds, max_samples=20_000)
+    for row in mp.sites:
+        name = row["name"]
+        out = rewrite_onnx(
+            m, "pau_all", select=lambda s, n=name: s.name == n, rationals={name: rats[name]}
+        ).model
+        assert sum(n.name.startswith(f"pau/{name}/") for n in out.graph.node) > 0
+        got = np.concatenate([run(out, f)[0] for f in feeds]).astype(np.float64)
+        a, b = ref.ravel(), got.ravel()
+        cos = a @ b / (np.linalg.norm(a) * np.linalg.norm(b))
+        rel = np.linalg.norm(b - a) / np.linalg.norm(a)
+        acc = float(np.mean(got.argmax(-1) == labels) * 100)
+        od = row["output_deviation"]
+        assert od["cosine"] == pytest.approx(cos, abs=1e-12)
+        assert od["rel_l2"] == pytest.approx(rel, rel=1e-9, abs=1e-15)
+        assert od["max_abs"] == pytest.approx(np.max(np.abs(b - a)), abs=1e-12)
+        assert od["accuracy"] == pytest.approx(acc)
+        assert od["accuracy_drop"] == pytest.approx(base_acc - acc)
+        x = obs[name].samples
+        err = np.abs(rats[name](x) - FUNCTIONS[row["function"]].bind()(x))
+        assert row["approx_error"]["max_abs"] == pytest.approx(float(err.max()), rel=1e-9)
+        assert row["observed_range"] == [
+            pytest.approx(float(obs[name].min)),
+            pytest.approx(float(obs[name].max)),
+        ]
+        assert row["gain"] == pytest.approx(TABLE[name]["keep"] / TABLE[name]["rational:5_4:gated"])
+    assert mp.to_dict()["base_accuracy"] == pytest.approx(base_acc)
+
+
+def test_map_html_is_self_contained_and_json_has_documented_keys(setup, tmp_path):
+    _, _, _, mp = setup
+    html_path, json_path = write_map(mp, str(tmp_path / "map.html"))
+    assert json_path == str(tmp_path / "map.json")
+    page = open(html_path, encoding="utf-8").read()
+    for bad in ("http://", "https://", 'src="//', "<script", "<link"):
+        assert bad not in page
+    assert page.count('src="data:image/png;base64,') >= 2 + len(
+        mp.sites
+    )  # sites, gain/sensitivity, Pareto
+    assert "Pareto front" in page and "Gain vs sensitivity" in page
+    d = json.load(open(json_path))
+    assert isinstance(d["sites"], list) and len(d["sites"]) == 2
+    num = (int, float)
+    for s in d["sites"]:
+        assert {
+            "name",
+            "function",
+            "observed_range",
+            "approx_error",
+            "output_deviation",
+            "gain",
+        } <= set(s)
+        assert isinstance(s["name"], str) and isinstance(s["function"], str)
+        assert len(s["observed_range"]) == 2 and all(
+            isinstance(v, num) for v in s["observed_range"]
+        )
+        assert s["observed_range"][0] < s["observed_range"][1]
+        assert isinstance(s["approx_error"]["max_abs"], float) and isinstance(
+            s["approx_error"]["rms"], float
+        )
+        for k in ("cosine", "rel_l2", "max_abs", "accuracy", "accuracy_drop"):
+            assert isinstance(s["output_deviation"][k], float)
+        assert isinstance(s["gain"], float)
+        assert all(
+            {"choice", "approx_error", "output_deviation", "gain"} <= set(c)
+            for c in s["candidates"]
+        )
+    assert d["pareto"] and all(
+        isinstance(p["predicted_speedup"], float) and isinstance(p["cosine"], float)
+        for p in d["pareto"]
+    )
+    speeds = [p["predicted_speedup"] for p in d["pareto"]]
+    assert speeds == sorted(speeds, reverse=True)  # fastest first, quality increasing
+
+
+def test_map_cli_without_target(tmp_path):
+    m = make_model()
+    feeds, labels = make_data(m)
+    model_path, data = tmp_path / "m.onnx", tmp_path / "d.npz"
+    onnx.save(m, model_path)
+    np.savez(data, x=np.concatenate([f["x"] for f in feeds]), labels=labels)
+    out = tmp_path / "map.html"
+    assert (
+        map_main(
+            [
+                str(model_path),
+                "--calibration",
+                str(data),
+                "--labels",
+                "labels",
+                "-o",
+                str(out),
+                "--degrees",
+                "3,2",
+                "-q",
+            ]
+        )
+        == 0
+    )
+    d = json.load(open(tmp_path / "map.json"))
+    assert d["target"] is None and all(s["gain"] is None for s in d["sites"]) and d["pareto"] == []
+    assert all(isinstance(s["output_deviation"]["accuracy"], float) for s in d["sites"])
+    assert "http" not in out.read_text()
+    with pytest.raises(UsageError):
+        map_main([str(model_path), "-o", str(tmp_path / "map.txt")])
+    with pytest.raises(UsageError):
+        map_main(
+            [str(model_path), "--calibration", str(data), "--labels", "nope", "-o", str(out), "-q"]
+        )

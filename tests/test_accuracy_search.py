@@ -1,0 +1,191 @@
+"""Budgeted search on synthetic latencies: budgets hold, the exhaustive case is the fastest
+feasible plan, the greedy case ends feasible; inputs are checked."""
+
+from __future__ import annotations
+
+import io
+import itertools
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from rewriter.accuracy import Budget, Deviation, Study, TableLatency, budgeted_rewrite, print_budget
+from rewriter.errors import UsageError
+
+MODEL_TEXT = """
+<ir_version: 8, opset_import: ["" : 17]>
+mlp (float[N, 8] x) => (float[N, 4] y) <float[8, 16] w1, float[16, 16] w2, float[16, 4] w3> {
+    h1 = MatMul(x, w1)
+    d = Div(h1, c_sqrt2)
+    e = Erf(d)
+    e1 = Add(e, c_one)
+    g = Mul(h1, e1)
+    a1 = Mul(g, c_half)
+    h2 = MatMul(a1, w2)
+    s = Sigmoid(h2)
+    a2 = Mul(h2, s)
+    y = MatMul(a2, w3)
+}
+"""
+
+# standard activations are the fastest, then the small rational: budgets have to bind
+DEFAULT = {
+    "keep": 2.0,
+    "rational:3_2": 1.2,
+    "rational:5_4": 1.5,
+    "standard:relu": 0.5,
+    "standard:hardswish": 0.7,
+    "standard:quickgelu": 0.9,
+    "standard:leaky_relu": 0.6,
+    "standard:relu6": 0.55,
+}
+
+
+def make_model() -> onnx.ModelProto:
+    m = onnx.parser.parse_model(MODEL_TEXT)
+    rng = np.random.default_rng(0)
+    inits = {
+        "w1": rng.normal(0, 0.6, (8, 16)),
+        "w2": rng.normal(0, 0.5, (16, 16)),
+        "w3": rng.normal(0, 0.5, (16, 4)),
+        "c_sqrt2": np.sqrt(2.0),
+        "c_one": 1.0,
+        "c_half": 0.5,
+    }
+    for k, v in inits.items():
+        m.graph.initializer.append(onnx.numpy_helper.from_array(np.asarray(v, np.float32), k))
+    return m
+
+
+def run(m: onnx.ModelProto, feed: dict[str, np.ndarray]) -> np.ndarray:
+    return ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+        None, feed
+    )[0]
+
+
+@pytest.fixture(scope="module")
+def study():  # type: ignore[no-untyped-def]
+    m = make_model()
+    rng = np.random.default_rng(1)
+    feeds = [{"x": rng.normal(0, 1.5, (32, 8)).astype(np.float32)} for _ in range(4)]
+    logits = np.concatenate([run(m, f) for f in feeds])
+    labels = logits.argmax(-1)
+    labels[::7] = (labels[::7] + 1) % 4
+    lat = TableLatency(
+        {"gelu_0": {"keep": 2.0}, "silu_0": {"keep": 1.0, "standard:relu": 0.6}},
+        base=10.0,
+        default=DEFAULT,
+    )
+    return Study(
+        m,
+        "pau_all",
+        feeds,
+        labels=labels,
+        degrees_set=((3, 2), (5, 4)),
+        allow_standard=True,
+        latency=lat,
+    ), feeds
+
+
+def _direct(res, st, feeds):  # type: ignore[no-untyped-def]
+    a = np.concatenate([run(st.model, f) for f in feeds]).astype(np.float64).ravel()
+    b = np.concatenate([run(res.model, f) for f in feeds]).astype(np.float64).ravel()
+    return float(a @ b / np.linalg.norm(a) / np.linalg.norm(b)), float(
+        np.linalg.norm(b - a) / np.linalg.norm(a)
+    )
+
+
+BUDGETS = [
+    dict(min_cosine=0.9999),
+    dict(min_cosine=0.999999),
+    dict(max_rel_error=0.01),
+    dict(max_rel_error=1e-4),
+    dict(max_drop=0.0),
+    dict(max_drop=2.0, min_cosine=0.9995),
+]
+
+
+@pytest.mark.parametrize(
+    "budget", BUDGETS, ids=lambda b: ",".join(f"{k}={v}" for k, v in b.items())
+)
+def test_budget_holds_and_exhaustive_is_fastest_feasible(study, budget):
+    st, feeds = study
+    res = budgeted_rewrite(st.model, "pau_all", None, None, study=st, progress=False, **budget)
+    assert res.mode == "exhaustive" and res.whole is None
+    b = Budget(**budget)
+    cos, rel = _direct(res, st, feeds)  # measured on the model actually returned
+    assert res.deviation.cosine == pytest.approx(cos, abs=1e-12)
+    if b.min_cosine is not None:
+        assert cos >= b.min_cosine
+    if b.max_rel_error is not None:
+        assert rel <= b.max_rel_error
+    if b.max_drop is not None:
+        assert res.base_accuracy - res.deviation.accuracy <= b.max_drop
+    # brute force over every assignment (every choice of every site, keep included)
+    best = None
+    for combo in itertools.product(*([c for c in s.choices if c.key in s.costs] for s in st.sites)):
+        a = {s.name: c for s, c in zip(st.sites, combo, strict=True)}
+        if b.feasible(st.evaluator.deviation(a), st.base_accuracy):
+            ms = st.predicted_ms(a)
+            best = ms if best is None or ms < best else best
+    assert st.predicted_ms(
+        {r["site"]: st.site(r["site"]).choice(r["choice"]) for r in res.plan}
+    ) == pytest.approx(best)
+    assert res.predicted_speedup == pytest.approx(10.0 / best)
+    replaced = {r["site"] for r in res.plan if r["choice"] != "keep"}
+    assert {s.name for s in res.sites if s.replaced} == replaced
+    d = res.to_dict()
+    assert d["plan"] and d["pareto"] and isinstance(d["cosine"], float)
+
+
+def test_greedy_search_ends_within_budget(study):
+    st, feeds = study
+    for budget in (dict(min_cosine=0.99999), dict(max_rel_error=0.002)):
+        res = budgeted_rewrite(
+            st.model, "pau_all", None, None, study=st, progress=False, exhaustive_limit=1, **budget
+        )
+        assert res.mode == "greedy"
+        cos, rel = _direct(res, st, feeds)
+        assert cos >= budget.get("min_cosine", -1.0) and rel <= budget.get("max_rel_error", np.inf)
+
+
+def test_pareto_set_is_non_dominated(study):
+    st, _ = study
+    res = budgeted_rewrite(
+        st.model, "pau_all", None, None, study=st, progress=False, min_cosine=0.999
+    )
+    pts = res.pareto
+    assert len(pts) >= 2 and pts[-1].assignment == {}  # all-keep is the slow, exact end
+    for p in pts:
+        for q in res.points:
+            if q.predicted_ms is not None and q.predicted_ms < p.predicted_ms - 1e-12:
+                assert (q.deviation.accuracy, q.deviation.cosine) <= (
+                    p.deviation.accuracy,
+                    p.deviation.cosine,
+                )
+    from rich.console import Console
+
+    buf = io.StringIO()
+    print_budget(res, Console(file=buf, width=160))
+    assert "Pareto" in buf.getvalue() and "replaced" in buf.getvalue()
+
+
+def test_budget_usage_and_bad_input(study):
+    b = Budget(min_cosine=0.99, max_rel_error=0.1)
+    assert b.usage(Deviation(0.995, 0.02, 0.1), None) == pytest.approx(0.5)
+    assert b.usage(Deviation(0.999, 0.2, 0.1), None) == pytest.approx(2.0)
+    assert not b.feasible(Deviation(0.98, 0.0, 0.0), None)
+    assert Budget(max_drop=0.0).feasible(Deviation(0.9, 1.0, 1.0, accuracy=90.0), 90.0)
+    with pytest.raises(UsageError):
+        Budget()
+    with pytest.raises(UsageError):
+        Budget(max_drop=1.0).usage(Deviation(1.0, 0.0, 0.0), None)
+    st, _ = study
+    with pytest.raises(UsageError):
+        budgeted_rewrite(st.model, "pau_all", None, None, study=st, progress=False)
+    with pytest.raises(UsageError):  # no labels for max_drop
+        budgeted_rewrite(make_model(), "pau_all", "ort-cpu", None, max_drop=1.0, progress=False)
+    with pytest.raises(UsageError):  # no target, no latency
+        budgeted_rewrite(make_model(), "pau_all", None, None, min_cosine=0.9, progress=False)
