@@ -340,6 +340,9 @@ def _write_json(path: str, data: dict[str, Any]) -> None:
     fd, tmp = tempfile.mkstemp(prefix=".pau-", suffix=".json.tmp", dir=folder)
     with os.fdopen(fd, "w") as f:
         json.dump(data, f, indent=2, sort_keys=True, default=float)
+    from rewriter.ir import _umask
+
+    os.chmod(tmp, 0o666 & ~_umask())
     os.replace(tmp, path)
 
 

@@ -451,6 +451,12 @@ def check_output_path(inp: str | None, out: str) -> None:
         raise UsageError(f"{out}: output path is the input path; the input is never overwritten")
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def save_atomic(m: onnx.ModelProto, out: str) -> None:
     """Write ``m`` to a temporary file in the target folder, then rename it into place."""
     import tempfile
@@ -460,6 +466,7 @@ def save_atomic(m: onnx.ModelProto, out: str) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(m.SerializeToString(deterministic=True))
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual file mode
         os.replace(tmp, out)
     except BaseException:
         if os.path.exists(tmp):

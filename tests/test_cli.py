@@ -85,6 +85,7 @@ def test_rewrite_writes_verified_model_and_report(model_path, tmp_path, capsys) 
     v = rep["verification"]
     assert v["rel_l2"] < 1e-2 and v["cosine"] > 0.9999
     assert not [f for f in os.listdir(tmp_path) if f.startswith(".pau-")]
+    assert os.stat(out).st_mode & 0o644 == 0o644  # not mkstemp's 0600
 
 
 def test_dry_run_report(model_path, tmp_path, capsys) -> None:
