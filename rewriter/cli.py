@@ -36,12 +36,16 @@ SUBCOMMANDS: dict[str, str] = {
 }
 
 
-class _Parser(argparse.ArgumentParser):
+class Parser(argparse.ArgumentParser):
+    """argparse that raises ``UsageError`` (one line, exit 2) instead of printing usage; shared by
+    every subcommand."""
+
     def error(self, message: str) -> NoReturn:  # one line, exit 2
         raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 
-def _degrees(text: str) -> tuple[int, int]:
+def degrees_arg(text: str) -> tuple[int, int]:
+    """argparse type for ``--degrees M,N``."""
     try:
         m, n = (int(v) for v in text.split(","))
     except ValueError:
@@ -52,7 +56,7 @@ def _degrees(text: str) -> tuple[int, int]:
 
 
 def _main_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = Parser(
         prog="rewrite",
         description="Rewrite activation subgraphs of an ONNX model into rational functions (PAU).",
     )
@@ -67,7 +71,7 @@ def _main_parser() -> argparse.ArgumentParser:
         "-o", "--output", help="output .onnx path (written atomically after verification)"
     )
     p.add_argument(
-        "--degrees", type=_degrees, default=(5, 4), help="rational degrees M,N (default 5,4)"
+        "--degrees", type=degrees_arg, default=(5, 4), help="rational degrees M,N (default 5,4)"
     )
     p.add_argument(
         "--form", default="auto", help="rational form: auto, pau, pau_b, ... (default auto)"
@@ -124,7 +128,7 @@ def _main_parser() -> argparse.ArgumentParser:
 
 
 def _explain_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = Parser(
         prog="rewrite explain",
         description="Why a rule does or does not match: the best near-miss per candidate node.",
     )
@@ -163,7 +167,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 3
 
 
-def _console() -> Any:
+_Parser = Parser
+
+
+def console() -> Any:
+    """The rich console every command prints its tables to."""
     from rich.console import Console
 
     return Console(stderr=False, highlight=False, width=140)
@@ -175,7 +183,7 @@ def _list() -> int:
     from rewriter.passes import pipeline_names
     from rewriter.rules import all_rules
 
-    con = _console()
+    con = console()
     t = Table(title="pipelines (-p)")
     t.add_column("name")
     t.add_column("what")
@@ -213,7 +221,7 @@ def _rewrite(a: argparse.Namespace) -> int:
     if budget_requested(a):
         for path in a.patterns:
             load_rule_file(path)
-        budget = run_budget(a, original, None if a.quiet else _console())
+        budget = run_budget(a, original, None if a.quiet else console())
         result = RewriteResult(budget.model, budget.sites, pipeline=a.pipeline)
     elif a.target and not a.dry_run:
         from rewriter.cost import plan_rewrite
@@ -261,15 +269,15 @@ def _rewrite(a: argparse.Namespace) -> int:
         if plan is not None:
             from rewriter.cost import print_plan
 
-            print_plan(plan, _console())
+            print_plan(plan, console())
         if verification is not None:
-            _console().print(
+            console().print(
                 f"verification ({verification.inputs} inputs): max-abs {verification.max_abs:.3g}, "
                 f"rel-L2 {verification.rel_l2:.3g}, cosine {verification.cosine:.6f}; checker passed"
             )
     if a.verbose and not a.quiet:
         st = result.stats
-        _console().print(
+        console().print(
             f"matching: {st.iterations} iteration(s); per rule: "
             + ", ".join(
                 f"{k} {st.matches[k]} match(es) {st.seconds[k] * 1e3:.1f} ms"
@@ -277,13 +285,13 @@ def _rewrite(a: argparse.Namespace) -> int:
             )
         )
     if a.report:
-        _write_json(a.report, report)
+        write_json(a.report, report)
     if verification is not None and verification.rel_l2 > a.tolerance and not a.force:
         raise RewriterErrorTolerance(verification.rel_l2, a.tolerance)
     if not a.dry_run:
         save_atomic(result.model, a.output)
         if not a.quiet:
-            _console().print(
+            console().print(
                 f"wrote {a.output}: {len(result.replaced)} of {len(result.sites)} sites replaced"
             )
     return 0
@@ -330,10 +338,11 @@ def _print_sites(sites: list[Any], dry_run: bool) -> None:
             else "?"
         )
         t.add_row(s.name, s.function, s.rule, shape, form, err, "yes" if s.replaced else "no")
-    _console().print(t)
+    console().print(t)
 
 
-def _write_json(path: str, data: dict[str, Any]) -> None:
+def write_json(path: str, data: dict[str, Any]) -> None:
+    """Write a JSON report atomically (sorted keys, usual file mode)."""
     import tempfile
 
     folder = os.path.dirname(os.path.abspath(path))
@@ -362,7 +371,7 @@ def _explain(a: argparse.Namespace) -> int:
     r = get_rule(a.rule)
     m = load_model(a.model)
     vi = infer_value_info(m)
-    con = _console()
+    con = console()
     con.print(f"rule {r.name}: {r.pattern!r}")
     count = 0
 

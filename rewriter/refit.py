@@ -37,13 +37,15 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, NoReturn
+from typing import Any
 
 import numpy as np
 import onnx
 from onnx import numpy_helper
 
 from rewriter.calibrate import Calibration, load_calibration, observe_sites, run_with_values
+from rewriter.cli import Parser as _Parser
+from rewriter.cli import degrees_arg as _degrees
 from rewriter.errors import ModelError, UsageError
 
 __all__ = ["RefitResult", "refit_onnx", "refit_rational", "student_rational", "main"]
@@ -450,17 +452,6 @@ def compare_over(
 # -- command line -------------------------------------------------------------------------
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message} (see `{self.prog} --help`)")
-
-
-def _degrees(text: str) -> tuple[int, int]:
-    from rewriter.cli import _degrees as parse
-
-    return parse(text)
-
-
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="rewrite finetune",
@@ -490,7 +481,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str]) -> int:
     """`rewrite finetune STUDENT --teacher ORIGINAL [--calibration DATA] -o OUT`."""
-    from rewriter.cli import _console, _write_json
+    from rewriter.cli import console as _console
+    from rewriter.cli import write_json as _write_json
     from rewriter.ir import check_output_path, load_model, save_atomic
     from rewriter.verify import check
 
@@ -547,7 +539,8 @@ def _e2e(
     a: argparse.Namespace, student: onnx.ModelProto, teacher: onnx.ModelProto, cal: Calibration
 ) -> int:
     """`--mode e2e`: distil the rational coefficients end to end (``rewriter.finetune_onnx``)."""
-    from rewriter.cli import _console, _write_json
+    from rewriter.cli import console as _console
+    from rewriter.cli import write_json as _write_json
     from rewriter.finetune_onnx import finetune_e2e
     from rewriter.ir import save_atomic
     from rewriter.verify import check
@@ -586,7 +579,7 @@ def _print(
 ) -> None:
     from rich.table import Table
 
-    from rewriter.cli import _console
+    from rewriter.cli import console as _console
 
     con = _console()
     if cal.generated:

@@ -14,26 +14,13 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import Any
 
+from rewriter.cli import Parser as _Parser
+from rewriter.cli import degrees_arg as _degrees
 from rewriter.errors import UsageError
 
 __all__ = ["map_main", "add_budget_options", "budget_requested", "run_budget"]
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:  # one line, exit 2
-        raise UsageError(f"{message} (see `{self.prog} --help`)")
-
-
-def _degrees(text: str) -> tuple[int, int]:
-    try:
-        m, n = (int(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--degrees wants M,N such as 5,4, got {text!r}") from None
-    if not (1 <= m <= 12 and 1 <= n <= 12):
-        raise argparse.ArgumentTypeError(f"--degrees {text}: M and N must be between 1 and 12")
-    return m, n
 
 
 def _parser() -> argparse.ArgumentParser:

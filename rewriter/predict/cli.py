@@ -1,41 +1,24 @@
 """``rewrite plan`` and ``rewrite db export|import``: each ``main(argv) -> int``.
 
-    rewrite plan model.onnx --target openvino-cpu --predict-only      # predicted decisions, nothing measured
-    rewrite plan model.onnx --target openvino-cpu --prune 2 -o out.onnx  # measure keep + top-2 per site
-    rewrite plan model.onnx --target ort-cpu -o out.onnx             # full measured plan (rewriter.cost)
-    rewrite db export OUT.json|OUT.sqlite [--db PATH]
-    rewrite db import IN.json IN2.sqlite ... [--db PATH]
+rewrite plan model.onnx --target openvino-cpu --predict-only      # predicted decisions, nothing measured
+rewrite plan model.onnx --target openvino-cpu --prune 2 -o out.onnx  # measure keep + top-2 per site
+rewrite plan model.onnx --target ort-cpu -o out.onnx             # full measured plan (rewriter.cost)
+rewrite db export OUT.json|OUT.sqlite [--db PATH]
+rewrite db import IN.json IN2.sqlite ... [--db PATH]
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-from typing import Any, NoReturn
+from typing import Any
 
+from rewriter.cli import Parser as _Parser
+from rewriter.cli import console as _console
+from rewriter.cli import degrees_arg as _degrees
 from rewriter.errors import UsageError
 
 __all__ = ["plan_main", "db_export_main", "db_import_main"]
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message} (see `{self.prog} --help`)")
-
-
-def _console() -> Any:
-    from rich.console import Console
-
-    return Console()
-
-
-def _degrees(text: str) -> tuple[int, int]:
-    try:
-        m, n = (int(v) for v in text.split(","))
-    except ValueError:
-        raise UsageError(f"--degrees wants M,N such as 5,4, got {text!r}") from None
-    return m, n
 
 
 def plan_main(argv: list[str]) -> int:
@@ -43,7 +26,10 @@ def plan_main(argv: list[str]) -> int:
     from rewriter.cost.db import default_db_path
     from rewriter.ir import load_model
 
-    p = _Parser(prog="rewrite plan", description="Plan a rewrite on a target: predicted, pruned or fully measured.")
+    p = _Parser(
+        prog="rewrite plan",
+        description="Plan a rewrite on a target: predicted, pruned or fully measured.",
+    )
     p.add_argument("model", help="input .onnx model (never modified)")
     p.add_argument("--target", default="ort-cpu", help="NAME[:key=value,...] (default ort-cpu)")
     p.add_argument("-p", "--pipeline", default="pau_all")
@@ -51,9 +37,22 @@ def plan_main(argv: list[str]) -> int:
     p.add_argument("--form", default="auto")
     p.add_argument("--db", help="latency database (default: the user cache dir)")
     mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--predict-only", action="store_true", help="predicted decisions from the database and probes; measure nothing")
-    mode.add_argument("--prune", type=int, metavar="K", help="measure keep + the K best predicted candidates per site")
-    p.add_argument("--allow-standard", action="store_true", help="also standard activations (ReLU, HardSwish, ...)")
+    mode.add_argument(
+        "--predict-only",
+        action="store_true",
+        help="predicted decisions from the database and probes; measure nothing",
+    )
+    mode.add_argument(
+        "--prune",
+        type=int,
+        metavar="K",
+        help="measure keep + the K best predicted candidates per site",
+    )
+    p.add_argument(
+        "--allow-standard",
+        action="store_true",
+        help="also standard activations (ReLU, HardSwish, ...)",
+    )
     p.add_argument("--max-site-error", type=float)
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("-o", "--output", help="write the planned model here (not with --predict-only)")
@@ -62,14 +61,24 @@ def plan_main(argv: list[str]) -> int:
     if a.prune is not None and a.prune < 1:
         raise UsageError(f"--prune {a.prune}: K must be >= 1")
     if a.predict_only and a.output:
-        raise UsageError("--predict-only measures nothing and writes no model; drop -o or use --prune K")
+        raise UsageError(
+            "--predict-only measures nothing and writes no model; drop -o or use --prune K"
+        )
     model = load_model(a.model)
     db_path = a.db or default_db_path()
     os.makedirs(os.path.dirname(os.path.abspath(db_path)), exist_ok=True)
     deg = _degrees(a.degrees)
     con = _console()
     log = lambda s: con.print(f"[dim][plan] {s}[/dim]")  # noqa: E731
-    kw = dict(pipeline=a.pipeline, degrees=deg, form=a.form, allow_standard=a.allow_standard, max_site_error=a.max_site_error, batch=a.batch, log=log)
+    kw = dict(
+        pipeline=a.pipeline,
+        degrees=deg,
+        form=a.form,
+        allow_standard=a.allow_standard,
+        max_site_error=a.max_site_error,
+        batch=a.batch,
+        log=log,
+    )
     out_json: dict[str, Any] = {"target": a.target}
     if a.predict_only or a.prune is not None:
         from .prune import predict_plan, print_predictions, pruned_plan
@@ -77,12 +86,21 @@ def plan_main(argv: list[str]) -> int:
         if a.predict_only:
             preds = predict_plan(model, a.target, db_path, **kw)  # type: ignore[arg-type]
             print_predictions(preds, f"predicted plan on {a.target} (nothing measured)", con)
-            con.print(f"{sum(x.decision == 'replace' for x in preds)}/{len(preds)} site(s) predicted to be replaced")
+            con.print(
+                f"{sum(x.decision == 'replace' for x in preds)}/{len(preds)} site(s) predicted to be replaced"
+            )
         else:
             preds, built, counts = pruned_plan(model, a.target, db_path, a.prune, **kw)  # type: ignore[arg-type]
-            print_predictions(preds, f"pruned plan on {a.target} (keep + top-{a.prune} measured per site)", con, measured=True)
-            con.print(f"{sum(x.decision == 'replace' for x in preds)}/{len(preds)} site(s) replaced; "
-                      f"{counts['measured']} of {counts['full']} candidate measurements (full search) needed")
+            print_predictions(
+                preds,
+                f"pruned plan on {a.target} (keep + top-{a.prune} measured per site)",
+                con,
+                measured=True,
+            )
+            con.print(
+                f"{sum(x.decision == 'replace' for x in preds)}/{len(preds)} site(s) replaced; "
+                f"{counts['measured']} of {counts['full']} candidate measurements (full search) needed"
+            )
             out_json["counts"] = counts
             if a.output:
                 from rewriter.ir import check_output_path, save_atomic
@@ -94,8 +112,18 @@ def plan_main(argv: list[str]) -> int:
     else:
         from rewriter.cost import plan_rewrite, print_plan
 
-        res = plan_rewrite(model, a.pipeline, a.target, degrees=deg, form=a.form, db=db_path, max_site_error=a.max_site_error,
-                           allow_standard=a.allow_standard, batch=a.batch, progress=log)
+        res = plan_rewrite(
+            model,
+            a.pipeline,
+            a.target,
+            degrees=deg,
+            form=a.form,
+            db=db_path,
+            max_site_error=a.max_site_error,
+            allow_standard=a.allow_standard,
+            batch=a.batch,
+            progress=log,
+        )
         print_plan(res, con)
         out_json.update(res.to_dict())
         if a.output:
@@ -116,7 +144,10 @@ def db_export_main(argv: list[str]) -> int:
 
     from .share import export_db
 
-    p = _Parser(prog="rewrite db export", description="Write the latency database to a JSON or SQLite file to share.")
+    p = _Parser(
+        prog="rewrite db export",
+        description="Write the latency database to a JSON or SQLite file to share.",
+    )
     p.add_argument("out", help="OUT.json or OUT.sqlite")
     p.add_argument("--db", help="database path (default: the user cache dir)")
     a = p.parse_args(argv)
@@ -131,12 +162,21 @@ def db_import_main(argv: list[str]) -> int:
 
     from .share import import_db
 
-    p = _Parser(prog="rewrite db import", description="Merge exported databases (JSON or SQLite) into the latency database.")
-    p.add_argument("sources", nargs="+", help="files written by `rewrite db export` (or any latency .sqlite)")
+    p = _Parser(
+        prog="rewrite db import",
+        description="Merge exported databases (JSON or SQLite) into the latency database.",
+    )
+    p.add_argument(
+        "sources", nargs="+", help="files written by `rewrite db export` (or any latency .sqlite)"
+    )
     p.add_argument("--db", help="database path (default: the user cache dir)")
     a = p.parse_args(argv)
     st = import_db(a.db or default_db_path(), a.sources)
     for s in st.sources:
-        print(f"{s['source']} (host {s['host']}): {s['added']} added, {s['replaced']} replaced (newer), {s['kept']} older ignored")
-    print(f"total: {st.added} added, {st.replaced} replaced, {st.kept} ignored; {st.hardware} machine(s), {st.probes} probe set(s) new")
+        print(
+            f"{s['source']} (host {s['host']}): {s['added']} added, {s['replaced']} replaced (newer), {s['kept']} older ignored"
+        )
+    print(
+        f"total: {st.added} added, {st.replaced} replaced, {st.kept} ignored; {st.hardware} machine(s), {st.probes} probe set(s) new"
+    )
     return 0
