@@ -15,6 +15,7 @@ Per-rule match counts and time are kept in ``Stats``.
 
 from __future__ import annotations
 
+import gc
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -167,9 +168,25 @@ def run(
 ) -> list[Site]:
     """Find (and unless ``opts.dry_run`` replace) the sites of ``rules`` in ``model``, in place.
 
+    The cyclic garbage collector is paused meanwhile: matching allocates millions of small
+    acyclic objects, and on a 120k-node graph the collector's passes cost 15-20% of the run
+    (measured in one process: 8.4 s with it, 7.0 s without).
+
     Returns:
         The sites in graph order, with ``replaced`` telling which were rewritten.
     """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _run(model, rules, opts, stats)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _run(
+    model: onnx.ModelProto, rules: list[Rule], opts: Options, stats: Stats | None
+) -> list[Site]:
     stats = stats if stats is not None else Stats()
     counters: Counter[str] = Counter()
     sites: list[Site] = []
