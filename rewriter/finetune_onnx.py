@@ -58,7 +58,9 @@ def _trainable(student: onnx.ModelProto) -> tuple[nn.Module, dict[str, str]]:
         hit = COEFFICIENT.match(name)
         if hit is None:
             continue
-        value = inner._buffers.pop(key).detach().clone().to(torch.float32)
+        buf = inner._buffers.pop(key)
+        assert buf is not None
+        value = buf.detach().clone().to(torch.float32)
         inner.register_parameter(key, nn.Parameter(value))
         if hit.group(1) == "q":
             parametrize.register_parametrization(inner, key, _Abs())

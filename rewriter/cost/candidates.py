@@ -37,7 +37,14 @@ from onnx import TensorProto, helper, numpy_helper
 from rewriter.engine import Options, Site, run
 from rewriter.functions import FUNCTIONS
 
-__all__ = ["Candidate", "candidates_for", "fold", "build_candidate", "STANDARD_FOR", "standard_error"]
+__all__ = [
+    "Candidate",
+    "candidates_for",
+    "fold",
+    "build_candidate",
+    "STANDARD_FOR",
+    "standard_error",
+]
 
 VARIANTS = ("horner", "folded")
 
@@ -77,7 +84,15 @@ class Candidate:
     rational: Any = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "name": self.name, "error": self.error, "degrees": self.degrees, "form": self.form, "variant": self.variant, "op": self.op}
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "error": self.error,
+            "degrees": self.degrees,
+            "form": self.form,
+            "variant": self.variant,
+            "op": self.op,
+        }
 
 
 KEEP = Candidate("keep", "keep")
@@ -95,9 +110,19 @@ def fold(r: Any) -> Any:
     g0, g1 = r.gate
     if g1 != 1.0:
         p, g1 = p * g1, 1.0
-    out = replace(r, p=p, q=q, s=s, clamp=clamp, gate=(g0, g1), provenance={**r.provenance, "variant": "folded"})
+    out = replace(
+        r,
+        p=p,
+        q=q,
+        s=s,
+        clamp=clamp,
+        gate=(g0, g1),
+        provenance={**r.provenance, "variant": "folded"},
+    )
     x = np.linspace(-40, 40, 4001)
-    if not np.allclose(out(x), r(x), rtol=1e-9, atol=1e-9):  # pragma: no cover - a form we cannot fold
+    if not np.allclose(
+        out(x), r(x), rtol=1e-9, atol=1e-9
+    ):  # pragma: no cover - a form we cannot fold
         return r
     return out
 
@@ -142,7 +167,9 @@ def candidates_for(
     out = [KEEP]
     base = None
     rats = []
-    for deg in (tuple(degrees), *[d for d in extra_degrees if tuple(d) != tuple(degrees)]):
+    wanted: list[tuple[int, int]] = [(int(degrees[0]), int(degrees[1]))]
+    wanted += [(int(d[0]), int(d[1])) for d in extra_degrees if tuple(d) != tuple(degrees)]
+    for deg in wanted:
         try:
             r = table_rational(fn, degrees=deg, form=form, **params)
         except Exception:
@@ -150,7 +177,11 @@ def candidates_for(
         if deg == tuple(degrees):
             base = r
         rats.append(r)
-    bound = max_error if max_error is not None else (float(base.global_error) * 1.0001 if base is not None else None)
+    bound = (
+        max_error
+        if max_error is not None
+        else (float(base.global_error) * 1.0001 if base is not None else None)
+    )
     for r in rats:
         err = float(r.global_error)
         if bound is not None and not err <= bound:
@@ -164,7 +195,17 @@ def candidates_for(
             if n in seen_nodes:
                 continue
             seen_nodes.add(n)
-            out.append(Candidate("rational", f"rational:{r.degrees[0]}_{r.degrees[1]}:{r.form}:{v}", err, tuple(r.degrees), r.form, v, rational=rv))
+            out.append(
+                Candidate(
+                    "rational",
+                    f"rational:{r.degrees[0]}_{r.degrees[1]}:{r.form}:{v}",
+                    err,
+                    (int(r.degrees[0]), int(r.degrees[1])),
+                    r.form,
+                    v,
+                    rational=rv,
+                )
+            )
     if fn in EXACT_FOR and not params.get("beta", 1.0) != 1.0:
         op = EXACT_FOR[fn]
         out.append(Candidate("exact", f"exact:{op}", exact_error(op), op=op))
@@ -195,13 +236,21 @@ def exact_error(op: str) -> float:
     return float(np.max(np.abs(y.astype(np.float64) - ref)))
 
 
-def exact_nodes(op: str, x: str, y: str, prefix: str, dtype: int = TensorProto.FLOAT) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
+def exact_nodes(
+    op: str, x: str, y: str, prefix: str, dtype: int = TensorProto.FLOAT
+) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
     """Nodes of an exact rewrite (see module doc): ``mish_exp`` or ``softplus_exp``."""
     npd = helper.tensor_dtype_to_np_dtype(dtype)
-    cst = {k: numpy_helper.from_array(np.array(v, dtype=npd), f"{prefix}{k}") for k, v in (("c20", 20.0), ("two", 2.0), ("one", 1.0))}
+    cst = {
+        k: numpy_helper.from_array(np.array(v, dtype=npd), f"{prefix}{k}")
+        for k, v in (("c20", 20.0), ("two", 2.0), ("one", 1.0))
+    }
     P = prefix
     mk = helper.make_node
-    head = [mk("Min", [x, cst["c20"].name], [f"{P}xm"], name=f"{P}Min"), mk("Exp", [f"{P}xm"], [f"{P}e"], name=f"{P}Exp")]
+    head = [
+        mk("Min", [x, cst["c20"].name], [f"{P}xm"], name=f"{P}Min"),
+        mk("Exp", [f"{P}xm"], [f"{P}e"], name=f"{P}Exp"),
+    ]
     if op == "mish_exp":
         nodes = head + [
             mk("Add", [f"{P}e", cst["two"].name], [f"{P}e2"], name=f"{P}Add"),
@@ -227,21 +276,32 @@ def _node_count(r: Any) -> int:
     return len(emit_onnx(r, "x", "y", prefix="n/", const_prefix="c/")[0])
 
 
-def standard_nodes(op: str, x: str, y: str, prefix: str, dtype: int = TensorProto.FLOAT) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
+def standard_nodes(
+    op: str, x: str, y: str, prefix: str, dtype: int = TensorProto.FLOAT
+) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
     """One native node (or ORT's fusable erf-GELU chain) computing ``op`` from x into y."""
     if op == "relu":
         return [helper.make_node("Relu", [x], [y], name=f"{prefix}Relu")], []
     if op == "hardswish":
         return [helper.make_node("HardSwish", [x], [y], name=f"{prefix}HardSwish")], []
     if op == "hardsigmoid":
-        return [helper.make_node("HardSigmoid", [x], [y], name=f"{prefix}HardSigmoid", alpha=1.0 / 6.0, beta=0.5)], []
+        return [
+            helper.make_node(
+                "HardSigmoid", [x], [y], name=f"{prefix}HardSigmoid", alpha=1.0 / 6.0, beta=0.5
+            )
+        ], []
     if op == "gelu":
         npd = helper.tensor_dtype_to_np_dtype(dtype)
-        c = {k: numpy_helper.from_array(np.array(v, dtype=npd), f"{prefix}{k}") for k, v in (("sqrt2", np.sqrt(2.0)), ("one", 1.0), ("half", 0.5))}
+        c = {
+            k: numpy_helper.from_array(np.array(v, dtype=npd), f"{prefix}{k}")
+            for k, v in (("sqrt2", np.sqrt(2.0)), ("one", 1.0), ("half", 0.5))
+        }
         nodes = [
             helper.make_node("Div", [x, c["sqrt2"].name], [f"{prefix}d"], name=f"{prefix}Div"),
             helper.make_node("Erf", [f"{prefix}d"], [f"{prefix}e"], name=f"{prefix}Erf"),
-            helper.make_node("Add", [f"{prefix}e", c["one"].name], [f"{prefix}a"], name=f"{prefix}Add"),
+            helper.make_node(
+                "Add", [f"{prefix}e", c["one"].name], [f"{prefix}a"], name=f"{prefix}Add"
+            ),
             helper.make_node("Mul", [x, f"{prefix}a"], [f"{prefix}m"], name=f"{prefix}Mul"),
             helper.make_node("Mul", [f"{prefix}m", c["half"].name], [y], name=f"{prefix}Mul2"),
         ]
@@ -255,19 +315,47 @@ class ChoiceReplacement:
     def __init__(self, choices: dict[str, Candidate]) -> None:
         self.choices = choices
 
-    def __call__(self, site: Site, rule: Any, g: Any) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto], dict[str, Any]]:
+    def __call__(
+        self, site: Site, rule: Any, g: Any
+    ) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto], dict[str, Any]]:
         from rewriter.passes.pau import RationalReplacement
 
         c = self.choices[site.output]
         if c.kind == "rational":
-            return RationalReplacement(c.degrees or (5, 4), c.form or "auto", {site.name: c.rational})(site, rule, g)
+            return RationalReplacement(
+                c.degrees or (5, 4), c.form or "auto", {site.name: c.rational}
+            )(site, rule, g)
         vi = g.info(site.input)
         dtype = vi.elem_type if vi is not None and vi.elem_type else TensorProto.FLOAT
         if c.kind == "exact":
-            nodes, inits = exact_nodes(c.op or "", site.input, site.output, f"pau/{site.name}/", dtype)
-            return nodes, inits, {"form": "exact", "op": c.op, "max_error": c.error, "global_error": c.error, "describe": f"exact {c.op}"}
-        nodes, inits = standard_nodes(c.op or "relu", site.input, site.output, f"pau/{site.name}/", dtype)
-        return nodes, inits, {"form": "standard", "op": c.op, "max_error": c.error, "global_error": c.error, "describe": f"standard {c.op}"}
+            nodes, inits = exact_nodes(
+                c.op or "", site.input, site.output, f"pau/{site.name}/", dtype
+            )
+            return (
+                nodes,
+                inits,
+                {
+                    "form": "exact",
+                    "op": c.op,
+                    "max_error": c.error,
+                    "global_error": c.error,
+                    "describe": f"exact {c.op}",
+                },
+            )
+        nodes, inits = standard_nodes(
+            c.op or "relu", site.input, site.output, f"pau/{site.name}/", dtype
+        )
+        return (
+            nodes,
+            inits,
+            {
+                "form": "standard",
+                "op": c.op,
+                "max_error": c.error,
+                "global_error": c.error,
+                "describe": f"standard {c.op}",
+            },
+        )
 
 
 def build_candidate(model: onnx.ModelProto, choices: dict[str, Candidate]) -> onnx.ModelProto:

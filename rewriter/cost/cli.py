@@ -8,6 +8,7 @@ rewrite db clear [--db PATH]
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from typing import Any
@@ -16,6 +17,7 @@ import onnx
 
 from rewriter.cli import Parser as _Parser
 from rewriter.cli import console as _console
+from rewriter.cli import degrees_arg
 from rewriter.errors import UsageError
 
 __all__ = ["bench_main", "profile_main", "db_main"]
@@ -62,7 +64,7 @@ def bench_models(
     feeds = random_feeds(resolve_dims(first, batch, dims))
     runs = {k: t.session(m) for k, m in models.items()}
     return compare(
-        {k: (lambda r=r: r(feeds)) for k, r in runs.items()},
+        {k: functools.partial(r, feeds) for k, r in runs.items()},
         time_cap=time_cap,
         precision=precision,
         warmup_cap=3.0,
@@ -324,7 +326,7 @@ def profile_main(argv: list[str]) -> int:
     p.add_argument("--remeasure", action="store_true", help="measure even what the database has")
     a = p.parse_args(argv)
     t = get_target(a.target)
-    deg = tuple(int(v) for v in a.degrees.split(","))
+    deg = degrees_arg(a.degrees)
     sizes = LONG_SIZES if a.long else tuple(s for s in a.sizes.split(",") if s)
     fns = [f for f in a.functions.split(",") if f]
     db = LatencyDB(a.db)
@@ -349,9 +351,17 @@ def profile_main(argv: list[str]) -> int:
                         s, deg, extra_degrees=extra, max_error=float("inf"), allow_standard=a.long
                     )
                     recs = cm.site_costs(micro, cands)
-                    for name, r in recs.items():
+                    for name, rec in recs.items():
                         rows.append(
-                            (size, fn, name, r.median * 1e3, r.ratio, r.ratio_lo, r.ratio_hi)
+                            (
+                                size,
+                                fn,
+                                name,
+                                rec.median * 1e3,
+                                rec.ratio,
+                                rec.ratio_lo,
+                                rec.ratio_hi,
+                            )
                         )
                 prog.advance(task)
     tab = Table(title=f"profile {t} -> {db.path}")

@@ -189,7 +189,7 @@ def cut_site(model: onnx.ModelProto, site: Site, *, batch: int = 1, dims: dict[s
     in_shapes = {i.name: shapes[i.name][1] for i in inputs}
     w_shapes = {t.name: list(t.dims) for t in used_inits}
     sig = site_signature([g.node[i] for i in producers], [g.node[i].op_type for i in act], site,
-                         {"in": sorted(in_shapes.values()), "w": sorted(w_shapes.values()), "out": out_shape},
+                         {"in": sorted(in_shapes.values()), "w": sorted(w_shapes.values()), "out": out_shape},  # type: ignore[arg-type]
                          onnx.TensorProto.DataType.Name(et).lower())
     return Micro(mm, site, [g.node[i].op_type for i in producers], in_shapes, out_shape, sig)
 

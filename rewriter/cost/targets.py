@@ -38,23 +38,49 @@ import onnx
 
 from rewriter.errors import ModelError, UsageError
 
-__all__ = ["Target", "get_target", "parse_target", "target_names", "hardware_fingerprint", "installed_targets"]
+__all__ = [
+    "Target",
+    "get_target",
+    "parse_target",
+    "target_names",
+    "hardware_fingerprint",
+    "installed_targets",
+]
 
 Session = Callable[[dict[str, np.ndarray]], Any]
 
-_ISA_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8", "neon", "asimd", "sve")
+_ISA_FLAGS = (
+    "avx",
+    "avx2",
+    "fma",
+    "avx512f",
+    "avx512bw",
+    "avx512_vnni",
+    "avx512_bf16",
+    "avx512_fp16",
+    "amx_tile",
+    "amx_bf16",
+    "amx_int8",
+    "neon",
+    "asimd",
+    "sve",
+)
 
 
 @functools.lru_cache(maxsize=1)
 def hardware_fingerprint() -> dict[str, Any]:
     """CPU model, ISA flags that matter to kernels, logical cores and cache sizes (Linux /proc, /sys)."""
-    model, flags = platform.processor() or platform.machine(), set()
+    model, flags = platform.processor() or platform.machine(), set[str]()
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
             for line in f:
                 key, _, val = line.partition(":")
                 key = key.strip()
-                if key in ("model name", "Hardware", "CPU part") and model in ("", platform.machine(), platform.processor()):
+                if key in ("model name", "Hardware", "CPU part") and model in (
+                    "",
+                    platform.machine(),
+                    platform.processor(),
+                ):
                     model = val.strip()
                 elif key in ("flags", "Features") and not flags:
                     flags = set(val.split())
@@ -70,7 +96,9 @@ def hardware_fingerprint() -> dict[str, Any]:
                 size = open(f"{base}/{idx}/size").read().strip()
             except OSError:
                 continue
-            caches[f"L{level}{'d' if kind == 'Data' else 'i' if kind == 'Instruction' else ''}"] = size
+            caches[f"L{level}{'d' if kind == 'Data' else 'i' if kind == 'Instruction' else ''}"] = (
+                size
+            )
     return {
         "cpu": model,
         "machine": platform.machine(),
@@ -106,11 +134,15 @@ class Target:
     def __post_init__(self) -> None:
         bad = sorted(set(self.options) - set(self.known_options))
         if bad:
-            raise UsageError(f"target {self.name}: unknown option(s) {bad}; known: {', '.join(self.known_options)}")
+            raise UsageError(
+                f"target {self.name}: unknown option(s) {bad}; known: {', '.join(self.known_options)}"
+            )
         try:
             self.threads = int(self.options.get("threads", self.threads))
         except ValueError:
-            raise UsageError(f"target {self.name}: threads={self.options['threads']!r} is not an integer") from None
+            raise UsageError(
+                f"target {self.name}: threads={self.options['threads']!r} is not an integer"
+            ) from None
         if self.threads < 1:
             raise UsageError(f"target {self.name}: threads must be >= 1")
         self._load()
@@ -138,7 +170,13 @@ class Target:
         return self.name + "".join(f":{k}={v}" for k, v in opts.items())
 
     def fingerprint(self) -> dict[str, Any]:
-        return {**hardware_fingerprint(), "target": self.spec, "runtime": self.runtime, "version": self.version, "threads": self.threads}
+        return {
+            **hardware_fingerprint(),
+            "target": self.spec,
+            "runtime": self.runtime,
+            "version": self.version,
+            "threads": self.threads,
+        }
 
     def __str__(self) -> str:
         return f"{self.spec} ({self.runtime} {self.version}, {self.threads} thread{'s' if self.threads > 1 else ''})"
@@ -146,7 +184,12 @@ class Target:
 
 class OrtCpu(Target):
     provider = "CPUExecutionProvider"
-    _LEVELS = {"all": "ORT_ENABLE_ALL", "extended": "ORT_ENABLE_EXTENDED", "basic": "ORT_ENABLE_BASIC", "disabled": "ORT_DISABLE_ALL"}
+    _LEVELS = {
+        "all": "ORT_ENABLE_ALL",
+        "extended": "ORT_ENABLE_EXTENDED",
+        "basic": "ORT_ENABLE_BASIC",
+        "disabled": "ORT_DISABLE_ALL",
+    }
 
     def __init__(self, name: str, options: dict[str, str]) -> None:
         super().__init__(name, options, known_options=("threads", "opt"))
@@ -155,7 +198,9 @@ class OrtCpu(Target):
         try:
             import onnxruntime as ort
         except ImportError:
-            raise UsageError(f"target {self.name} needs ONNX Runtime: pip install onnxruntime") from None
+            raise UsageError(
+                f"target {self.name} needs ONNX Runtime: pip install onnxruntime"
+            ) from None
         self.runtime, self.version = "onnxruntime", ort.__version__
         if self.options.get("opt", "all") not in self._LEVELS:
             raise UsageError(f"target {self.name}: opt must be one of {', '.join(self._LEVELS)}")
@@ -172,7 +217,9 @@ class OrtCpu(Target):
         so.intra_op_num_threads = self.threads
         so.inter_op_num_threads = 1
         so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, self._LEVELS[self.options.get("opt", "all")])
+        so.graph_optimization_level = getattr(
+            ort.GraphOptimizationLevel, self._LEVELS[self.options.get("opt", "all")]
+        )
         so.log_severity_level = 3
         if self.threads == 1:
             so.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -196,7 +243,9 @@ class OpenVinoCpu(Target):
         try:
             import openvino as ov
         except ImportError:
-            raise UsageError(f"target {self.name} needs OpenVINO: pip install 'pau-rewriter[openvino]'") from None
+            raise UsageError(
+                f"target {self.name} needs OpenVINO: pip install 'pau-rewriter[openvino]'"
+            ) from None
         self.runtime, self.version = "openvino", ov.get_version().split("-")[0]
         self._core = ov.Core()
 
@@ -241,7 +290,12 @@ class TorchTarget(Target):
             import torch._dynamo.config as dcfg
 
             # every converted model shares OnnxModule.forward: one cache entry per model
-            for knob in ("recompile_limit", "cache_size_limit", "accumulated_recompile_limit", "accumulated_cache_size_limit"):
+            for knob in (
+                "recompile_limit",
+                "cache_size_limit",
+                "accumulated_recompile_limit",
+                "accumulated_cache_size_limit",
+            ):
                 if hasattr(dcfg, knob):
                     setattr(dcfg, knob, max(getattr(dcfg, knob), 4096))
             fn = torch.compile(module, backend="inductor", dynamic=False, fullgraph=True)
@@ -289,7 +343,9 @@ def get_target(target: str | Target) -> Target:
     return TARGETS[name](name, opts)
 
 
-def installed_targets(names: tuple[str, ...] = ("ort-cpu", "openvino-cpu", "torch-eager", "torch-inductor")) -> list[str]:
+def installed_targets(
+    names: tuple[str, ...] = ("ort-cpu", "openvino-cpu", "torch-eager", "torch-inductor"),
+) -> list[str]:
     """The CPU targets whose runtime imports here."""
     out = []
     for n in names:

@@ -35,7 +35,9 @@ def _attrs(n: onnx.NodeProto) -> dict[str, Any]:
 def _pads(a: dict[str, Any], nd: int) -> Any:
     p = list(a.get("pads", [0] * (2 * nd)))
     if a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET", b"VALID", "VALID"):
-        raise UsageError("torch converter: auto_pad SAME_* is not supported; export with explicit pads")
+        raise UsageError(
+            "torch converter: auto_pad SAME_* is not supported; export with explicit pads"
+        )
     if p[:nd] == p[nd:]:
         return p[:nd], None
     return [0] * nd, p  # asymmetric: pad explicitly
@@ -48,7 +50,15 @@ def _conv(a: dict[str, Any]) -> Callable[..., torch.Tensor]:
         if full is not None:
             x = F.pad(x, [v for i in reversed(range(nd)) for v in (full[i], full[i + nd])])
         conv = (F.conv1d, F.conv2d, F.conv3d)[nd - 1]
-        return conv(x, w, b, a.get("strides", [1] * nd), pad, a.get("dilations", [1] * nd), a.get("group", 1))
+        return conv(
+            x,
+            w,
+            b,
+            a.get("strides", [1] * nd),
+            pad,
+            a.get("dilations", [1] * nd),
+            a.get("group", 1),
+        )
 
     return f
 
@@ -59,17 +69,35 @@ def _pool(kind: str, a: dict[str, Any]) -> Callable[..., torch.Tensor]:
         nd = len(k)
         pad, full = _pads(a, nd)
         if full is not None:
-            x = F.pad(x, [v for i in reversed(range(nd)) for v in (full[i], full[i + nd])], value=-float("inf") if kind == "max" else 0.0)
+            x = F.pad(
+                x,
+                [v for i in reversed(range(nd)) for v in (full[i], full[i + nd])],
+                value=-float("inf") if kind == "max" else 0.0,
+            )
         s = a.get("strides", [1] * nd)
         if kind == "max":
-            return (F.max_pool1d, F.max_pool2d, F.max_pool3d)[nd - 1](x, k, s, pad, ceil_mode=bool(a.get("ceil_mode", 0)))
-        return (F.avg_pool1d, F.avg_pool2d, F.avg_pool3d)[nd - 1](x, k, s, pad, ceil_mode=bool(a.get("ceil_mode", 0)), count_include_pad=bool(a.get("count_include_pad", 0)))
+            return (F.max_pool1d, F.max_pool2d, F.max_pool3d)[nd - 1](
+                x, k, s, pad, ceil_mode=bool(a.get("ceil_mode", 0))
+            )
+        return (F.avg_pool1d, F.avg_pool2d, F.avg_pool3d)[nd - 1](
+            x,
+            k,
+            s,
+            pad,
+            ceil_mode=bool(a.get("ceil_mode", 0)),
+            count_include_pad=bool(a.get("count_include_pad", 0)),
+        )
 
     return f
 
 
 def _gemm(a: dict[str, Any]) -> Callable[..., torch.Tensor]:
-    alpha, beta, ta, tb = a.get("alpha", 1.0), a.get("beta", 1.0), a.get("transA", 0), a.get("transB", 0)
+    alpha, beta, ta, tb = (
+        a.get("alpha", 1.0),
+        a.get("beta", 1.0),
+        a.get("transA", 0),
+        a.get("transB", 0),
+    )
 
     def f(x: torch.Tensor, w: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
         y = (x.t() if ta else x) @ (w.t() if tb else w)
@@ -82,7 +110,9 @@ def _gemm(a: dict[str, Any]) -> Callable[..., torch.Tensor]:
     return f
 
 
-def _clip(x: torch.Tensor, lo: torch.Tensor | None = None, hi: torch.Tensor | None = None) -> torch.Tensor:
+def _clip(
+    x: torch.Tensor, lo: torch.Tensor | None = None, hi: torch.Tensor | None = None
+) -> torch.Tensor:
     if lo is not None:
         x = torch.maximum(x, lo)
     if hi is not None:
@@ -138,7 +168,7 @@ def _split(a: dict[str, Any], nout: int) -> Callable[..., tuple[torch.Tensor, ..
 
 def _unsqueeze(a: dict[str, Any]) -> Callable[..., torch.Tensor]:
     def f(x: torch.Tensor, axes: torch.Tensor | None = None) -> torch.Tensor:
-        ax = a.get("axes") if axes is None else [int(v) for v in axes.tolist()]
+        ax: list[int] = list(a["axes"]) if axes is None else [int(v) for v in axes.tolist()]
         out_rank = x.dim() + len(ax)
         for d in sorted(v % out_rank for v in ax):
             x = x.unsqueeze(d)
@@ -175,8 +205,8 @@ _OPS: dict[str, Callable[[dict[str, Any], int], Callable[..., Any]]] = {
     "Mul": lambda a, n: torch.mul,
     "Div": lambda a, n: torch.div,
     "Pow": lambda a, n: torch.pow,
-    "Max": lambda a, n: (lambda *xs: xs[0] if len(xs) == 1 else torch.maximum(xs[0], xs[1])),
-    "Min": lambda a, n: (lambda *xs: xs[0] if len(xs) == 1 else torch.minimum(xs[0], xs[1])),
+    "Max": lambda a, n: lambda *xs: xs[0] if len(xs) == 1 else torch.maximum(xs[0], xs[1]),
+    "Min": lambda a, n: lambda *xs: xs[0] if len(xs) == 1 else torch.minimum(xs[0], xs[1]),
     "Abs": lambda a, n: torch.abs,
     "Neg": lambda a, n: torch.neg,
     "Sqrt": lambda a, n: torch.sqrt,
@@ -189,28 +219,44 @@ _OPS: dict[str, Callable[[dict[str, Any], int], Callable[..., Any]]] = {
     "Relu": lambda a, n: torch.relu,
     "Softplus": lambda a, n: _softplus,
     "Mish": lambda a, n: F.mish,
-    "Elu": lambda a, n: (lambda x, al=a.get("alpha", 1.0): F.elu(x, al)),
+    "Elu": lambda a, n: lambda x, al=a.get("alpha", 1.0): F.elu(x, al),
     "Selu": lambda a, n: F.selu,
-    "Celu": lambda a, n: (lambda x, al=a.get("alpha", 1.0): F.celu(x, al)),
+    "Celu": lambda a, n: lambda x, al=a.get("alpha", 1.0): F.celu(x, al),
     "Softsign": lambda a, n: F.softsign,
-    "LeakyRelu": lambda a, n: (lambda x, al=a.get("alpha", 0.01): F.leaky_relu(x, al)),
+    "LeakyRelu": lambda a, n: lambda x, al=a.get("alpha", 0.01): F.leaky_relu(x, al),
     "HardSwish": lambda a, n: F.hardswish,
-    "HardSigmoid": lambda a, n: (lambda x, al=a.get("alpha", 0.2), be=a.get("beta", 0.5): torch.clamp(x * al + be, 0.0, 1.0)),
-    "Gelu": lambda a, n: (lambda x, ap=_GELU_APPROX[a.get("approximate", "none")]: F.gelu(x, approximate=ap)),
-    "Clip": lambda a, n: (_clip if "min" not in a and "max" not in a else (lambda x, lo=a.get("min"), hi=a.get("max"): torch.clamp(x, lo, hi))),
-    "Identity": lambda a, n: (lambda x: x),
-    "Cast": lambda a, n: (lambda x, to=a["to"]: x.to(getattr(torch, np.dtype(onnx.helper.tensor_dtype_to_np_dtype(to)).name))),
+    "HardSigmoid": lambda a, n: (
+        lambda x, al=a.get("alpha", 0.2), be=a.get("beta", 0.5): torch.clamp(x * al + be, 0.0, 1.0)
+    ),
+    "Gelu": lambda a, n: (
+        lambda x, ap=_GELU_APPROX[a.get("approximate", "none")]: F.gelu(x, approximate=ap)
+    ),
+    "Clip": lambda a, n: (
+        _clip
+        if "min" not in a and "max" not in a
+        else (lambda x, lo=a.get("min"), hi=a.get("max"): torch.clamp(x, lo, hi))
+    ),
+    "Identity": lambda a, n: lambda x: x,
+    "Cast": lambda a, n: (
+        lambda x, to=a["to"]: x.to(
+            getattr(torch, np.dtype(onnx.helper.tensor_dtype_to_np_dtype(to)).name)
+        )
+    ),
     "Reshape": lambda a, n: _reshape(a),
-    "Flatten": lambda a, n: (lambda x, ax=a.get("axis", 1): x.reshape(int(np.prod(x.shape[:ax])), -1)),
-    "Transpose": lambda a, n: (lambda x, p=a.get("perm"): x.permute(*(p if p is not None else reversed(range(x.dim()))))),
-    "Softmax": lambda a, n: (lambda x, ax=a.get("axis", -1): torch.softmax(x, ax)),
-    "GlobalAveragePool": lambda a, n: (lambda x: x.mean(dim=tuple(range(2, x.dim())), keepdim=True)),
+    "Flatten": lambda a, n: (
+        lambda x, ax=a.get("axis", 1): x.reshape(int(np.prod(x.shape[:ax])), -1)
+    ),
+    "Transpose": lambda a, n: (
+        lambda x, p=a.get("perm"): x.permute(*(p if p is not None else reversed(range(x.dim()))))
+    ),
+    "Softmax": lambda a, n: lambda x, ax=a.get("axis", -1): torch.softmax(x, ax),
+    "GlobalAveragePool": lambda a, n: lambda x: x.mean(dim=tuple(range(2, x.dim())), keepdim=True),
     "MaxPool": lambda a, n: _pool("max", a),
     "AveragePool": lambda a, n: _pool("avg", a),
     "BatchNormalization": lambda a, n: _batch_norm(a),
     "LayerNormalization": lambda a, n: _layer_norm(a),
     "ReduceMean": lambda a, n: _reduce_mean(a),
-    "Concat": lambda a, n: (lambda *xs, ax=a["axis"]: torch.cat(xs, ax)),
+    "Concat": lambda a, n: lambda *xs, ax=a["axis"]: torch.cat(xs, ax),
     "Split": lambda a, n: _split(a, n),
     "Unsqueeze": lambda a, n: _unsqueeze(a),
     "Squeeze": lambda a, n: _squeeze(a),
@@ -233,12 +279,16 @@ class OnnxModule(torch.nn.Module):
         steps: list[tuple[Callable[..., Any], list[str | None], list[str]]] = []
         for n in g.node:
             if n.domain not in ("", "ai.onnx"):
-                raise UsageError(f"torch converter: op {n.domain}.{n.op_type} (node {n.name!r}) is not supported")
+                raise UsageError(
+                    f"torch converter: op {n.domain}.{n.op_type} (node {n.name!r}) is not supported"
+                )
             if n.op_type == "Constant":
                 consts[n.output[0]] = numpy_helper.to_array(_attrs(n)["value"])
                 continue
             if n.op_type not in _OPS:
-                raise UsageError(f"torch converter: op {n.op_type} (node {n.name!r}) is not supported; supported: {', '.join(SUPPORTED_OPS)}")
+                raise UsageError(
+                    f"torch converter: op {n.op_type} (node {n.name!r}) is not supported; supported: {', '.join(SUPPORTED_OPS)}"
+                )
             fn = _OPS[n.op_type](_attrs(n), len(n.output))
             steps.append((fn, [x or None for x in n.input], list(n.output)))
         for i, (name, arr) in enumerate(sorted(consts.items())):

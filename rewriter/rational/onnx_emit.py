@@ -16,6 +16,8 @@ sites sharing one Rational share initializers; nodes and intermediate values are
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
@@ -39,11 +41,11 @@ class _Builder:
     def const(self, name: str, value: float) -> str:
         full = f"{self.const_prefix}{name}{self.suffix}"
         if full not in self.consts:
-            arr = np.array(value, dtype=self.np_dtype)
+            arr: np.ndarray = np.array(value, dtype=self.np_dtype)
             self.consts[full] = numpy_helper.from_array(arr, full)
         return full
 
-    def op(self, op_type: str, inputs: list[str], out: str | None = None, **attrs: object) -> str:
+    def op(self, op_type: str, inputs: list[str], out: str | None = None, **attrs: Any) -> str:
         self.count += 1
         name = f"{self.prefix}{op_type}_{self.count}"
         out = out or f"{self.prefix}v{self.count}_{op_type.lower()}"
