@@ -27,8 +27,9 @@ from typing import Any
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto
 
+from rewriter.cost.candidates import standard_nodes
 from rewriter.engine import Site
 from rewriter.errors import ModelError, UsageError
 
@@ -118,39 +119,6 @@ def rational_choice(r: Any) -> Choice:
 
 def standard_choices(function: str) -> list[Choice]:
     return [Choice("standard", f"standard:{op}", op=op) for op in STANDARD_FOR.get(function, ())]
-
-
-def standard_nodes(
-    op: str, x: str, y: str, prefix: str, dtype: int
-) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
-    """ONNX nodes of a standard activation from x into y."""
-    npd = helper.tensor_dtype_to_np_dtype(dtype)
-
-    def c(name: str, v: float) -> onnx.TensorProto:
-        return numpy_helper.from_array(np.array(v, dtype=npd), f"{prefix}{name}")
-
-    mk = helper.make_node
-    if op == "relu":
-        return [mk("Relu", [x], [y], name=f"{prefix}Relu")], []
-    if op == "relu6":
-        lo, hi = c("zero", 0.0), c("six", 6.0)
-        return [mk("Clip", [x, lo.name, hi.name], [y], name=f"{prefix}Clip")], [lo, hi]
-    if op == "hardswish":
-        return [mk("HardSwish", [x], [y], name=f"{prefix}HardSwish")], []
-    if op == "hardsigmoid":
-        return [
-            mk("HardSigmoid", [x], [y], name=f"{prefix}HardSigmoid", alpha=1.0 / 6.0, beta=0.5)
-        ], []
-    if op == "leaky_relu":
-        return [mk("LeakyRelu", [x], [y], name=f"{prefix}LeakyRelu", alpha=LEAKY_ALPHA)], []
-    if op == "quickgelu":  # ORT fuses x * Sigmoid(1.702 x) into QuickGelu
-        k = c("k", QUICK_GELU)
-        return [
-            mk("Mul", [x, k.name], [f"{prefix}kx"], name=f"{prefix}Mul"),
-            mk("Sigmoid", [f"{prefix}kx"], [f"{prefix}s"], name=f"{prefix}Sigmoid"),
-            mk("Mul", [x, f"{prefix}s"], [y], name=f"{prefix}Mul2"),
-        ], [k]
-    raise UsageError(f"unknown standard activation {op!r}; known: {', '.join(STANDARD_OPS)}")
 
 
 class AssignmentReplacement:

@@ -279,9 +279,31 @@ def _node_count(r: Any) -> int:
 def standard_nodes(
     op: str, x: str, y: str, prefix: str, dtype: int = TensorProto.FLOAT
 ) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
-    """One native node (or ORT's fusable erf-GELU chain) computing ``op`` from x into y."""
+    """Native nodes computing the standard activation ``op`` from x into y: relu, relu6,
+    hardswish, hardsigmoid, leaky_relu, quickgelu (x * Sigmoid(1.702 x), which ORT fuses), or
+    gelu (ORT's fusable erf-GELU chain)."""
+    npd = helper.tensor_dtype_to_np_dtype(dtype)
+
+    def const(name: str, v: float) -> onnx.TensorProto:
+        return numpy_helper.from_array(np.array(v, dtype=npd), f"{prefix}{name}")
+
     if op == "relu":
         return [helper.make_node("Relu", [x], [y], name=f"{prefix}Relu")], []
+    if op == "relu6":
+        lo, hi = const("zero", 0.0), const("six", 6.0)
+        return [helper.make_node("Clip", [x, lo.name, hi.name], [y], name=f"{prefix}Clip")], [
+            lo,
+            hi,
+        ]
+    if op == "leaky_relu":
+        return [helper.make_node("LeakyRelu", [x], [y], name=f"{prefix}LeakyRelu", alpha=0.01)], []
+    if op == "quickgelu":
+        k = const("k", 1.702)
+        return [
+            helper.make_node("Mul", [x, k.name], [f"{prefix}kx"], name=f"{prefix}Mul"),
+            helper.make_node("Sigmoid", [f"{prefix}kx"], [f"{prefix}s"], name=f"{prefix}Sigmoid"),
+            helper.make_node("Mul", [x, f"{prefix}s"], [y], name=f"{prefix}Mul2"),
+        ], [k]
     if op == "hardswish":
         return [helper.make_node("HardSwish", [x], [y], name=f"{prefix}HardSwish")], []
     if op == "hardsigmoid":
