@@ -195,6 +195,8 @@ def refit_rational(
     degrees: tuple[int, int],
     form: str,
     outside_weight: float = OUTSIDE_WEIGHT,
+    density_boost: float = 1.0,
+    points: tuple[int, int, int] = (GRID_POINTS, QUANTILE_POINTS, OUTSIDE_POINTS),
 ) -> Any:
     """A rational for ``function`` fitted to the inputs ``samples`` (weighted minimax).
 
@@ -203,7 +205,9 @@ def refit_rational(
     ``GLOBAL_RANGE`` with weight ``outside_weight``. The fit minimises max w |F - f|, so the
     error outside the observed range stays within 1/outside_weight times the error inside, and
     the clamp search of ``fit`` sees the whole range (a clamp at the edge of a narrow observed
-    range would pin R there and cost accuracy inside it).
+    range would pin R there and cost accuracy inside it). ``density_boost`` > 1 weights the
+    inside points up to that factor where the samples are densest (the accuracy map's fits);
+    ``points`` is (uniform grid, quantiles, outside grid).
 
     Example:
         >>> r = refit_rational("gelu", {}, np.random.default_rng(0).normal(0, 0.7, 10_000),
@@ -218,19 +222,31 @@ def refit_rational(
     lo, hi = lo_o - pad, hi_o + pad
     g_lo, g_hi = min(GLOBAL_RANGE[0], lo), max(GLOBAL_RANGE[1], hi)
     inside = np.concatenate(
-        [np.linspace(lo, hi, GRID_POINTS), np.quantile(x, np.linspace(0.0, 1.0, QUANTILE_POINTS))]
+        [np.linspace(lo, hi, points[0]), np.quantile(x, np.linspace(0.0, 1.0, points[1]))]
     )
     outside = np.concatenate(
         [
-            np.linspace(g_lo, lo, OUTSIDE_POINTS, endpoint=False),
-            np.linspace(hi, g_hi, OUTSIDE_POINTS)[1:],
+            np.linspace(g_lo, lo, points[2], endpoint=False),
+            np.linspace(hi, g_hi, points[2])[1:],
         ]
     )
     pts = np.concatenate([inside, outside])
-    w = np.concatenate([np.ones(inside.size), np.full(outside.size, outside_weight)])
+    w_in = (
+        np.ones(inside.size) if density_boost == 1.0 else _density_weight(inside, x, density_boost)
+    )
+    w = np.concatenate([w_in, np.full(outside.size, outside_weight)])
     order = np.argsort(pts, kind="stable")
     r = fit(function, g_lo, g_hi, degrees, form, weights=(pts[order], w[order]), params=params)
     return replace(r, lo=lo, hi=hi, max_error=_grid_error(r, function, params, lo, hi))
+
+
+def _density_weight(pts: np.ndarray, samples: np.ndarray, boost: float) -> np.ndarray:
+    """1 where samples are sparse, up to ``boost`` in the densest histogram bin (sqrt-scaled)."""
+    counts, edges = np.histogram(samples, bins=48)
+    d = counts / max(counts.max(), 1)
+    i = np.clip(np.searchsorted(edges, pts, side="right") - 1, 0, len(counts) - 1)
+    inside = (pts >= edges[0]) & (pts <= edges[-1])
+    return 1.0 + (boost - 1.0) * np.where(inside, np.sqrt(d[i]), 0.0)
 
 
 def _grid_error(r: Any, function: str, params: dict[str, float], lo: float, hi: float) -> float:

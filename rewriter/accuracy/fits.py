@@ -56,14 +56,6 @@ def safe_form(function: str) -> str:
     return specific[0] if specific else "clamped"
 
 
-def _density_weight(x: np.ndarray, samples: np.ndarray) -> np.ndarray:
-    counts, edges = np.histogram(samples, bins=48)
-    d = counts / max(counts.max(), 1)
-    i = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, len(counts) - 1)
-    inside = (x >= edges[0]) & (x <= edges[-1])
-    return 1.0 + (DENSITY_BOOST - 1.0) * np.where(inside, np.sqrt(d[i]), 0.0)
-
-
 @functools.lru_cache(maxsize=512)
 def _fit_cached(
     function: str,
@@ -81,48 +73,27 @@ _SAMPLES: dict[str, np.ndarray] = {}
 def _fit(
     function: str, params: dict[str, float], x: np.ndarray, degrees: tuple[int, int], form: str
 ) -> Any:
-    from rewriter.rational import GLOBAL_RANGE, fit
+    from rewriter.refit import refit_rational
 
-    lo_o, hi_o = float(x.min()), float(x.max())
-    span = hi_o - lo_o
-    pad = RANGE_MARGIN * span if span > 1e-6 else 0.5
-    lo, hi = lo_o - pad, hi_o + pad
-    g_lo, g_hi = min(GLOBAL_RANGE[0], lo - 1.0), max(GLOBAL_RANGE[1], hi + 1.0)
-    inside = np.concatenate(
-        [np.linspace(lo, hi, GRID_POINTS), np.quantile(x, np.linspace(0.0, 1.0, QUANTILE_POINTS))]
+    r = refit_rational(
+        function,
+        params,
+        x,
+        degrees=degrees,
+        form=form,
+        outside_weight=OUTSIDE_WEIGHT,
+        density_boost=DENSITY_BOOST,
+        points=(GRID_POINTS, QUANTILE_POINTS, OUTSIDE_POINTS),
     )
-    outside = np.concatenate(
-        [
-            np.linspace(g_lo, lo, OUTSIDE_POINTS, endpoint=False),
-            np.linspace(hi, g_hi, OUTSIDE_POINTS)[1:],
-        ]
-    )
-    pts = np.concatenate([inside, outside])
-    w = np.concatenate([_density_weight(inside, x), np.full(outside.size, OUTSIDE_WEIGHT)])
-    order = np.argsort(pts, kind="stable")
-    r = fit(function, g_lo, g_hi, degrees, form, weights=(pts[order], w[order]), params=params)
     err = observed_error(r, x)
     return replace(
         r,
-        lo=lo,
-        hi=hi,
-        max_error=_grid_error(r, function, params, lo, hi),
         provenance={
             **r.provenance,
-            "data_aware": f"observed [{lo_o:.4g}, {hi_o:.4g}], "
+            "data_aware": f"observed [{float(x.min()):.4g}, {float(x.max()):.4g}], "
             f"{x.size} samples, max_err on samples {err['max_abs']:.3g}",
         },
     )
-
-
-def _grid_error(r: Any, function: str, params: dict[str, float], lo: float, hi: float) -> float:
-    from rewriter.functions import FUNCTIONS
-
-    f = FUNCTIONS[function].bind(**params)
-    x = np.linspace(lo, hi, 20001)
-    with np.errstate(all="ignore"):
-        e = np.abs(r(x) - f(x))
-    return float(np.max(e)) if np.all(np.isfinite(e)) else math.inf
 
 
 def observed_error(
