@@ -129,3 +129,25 @@ def test_plan_backs_off_until_faster(monkeypatch, tmp_path):
     assert [d.decision for d in res.decisions] == ["backed-off", "backed-off"]
     assert not any(n.name.startswith("pau/") for n in res.model.graph.node)
     assert res.whole is not None and len(res.whole.backed_off) == 2
+
+
+def test_candidate_filter_limits_what_is_measured(monkeypatch, tmp_path):
+    """`rewrite plan --prune K` goes through this hook: only keep + the filtered candidates are
+    measured, and the plan can only pick among them."""
+    m = _with_weights(_mish_cnn())
+    measured: list[str] = []
+    fake = _fake_compare({"exact": 0.4, "rational": 0.6})
+
+    def spy(fns, baseline=None, **kw):
+        measured.extend(fns)
+        return fake(fns, baseline, **kw)
+
+    monkeypatch.setattr("rewriter.cost.model.compare", spy)
+    monkeypatch.setattr(plan_mod, "compare", _fake_compare({"rewritten": 0.6}))
+    only_rationals = lambda site, micro, cands: [c for c in cands if c.kind == "rational"][:1]  # noqa: E731
+    res = plan_mod.plan_rewrite(
+        m, "pau_all", "ort-cpu", db=str(tmp_path / "db.sqlite"), progress=False, candidate_filter=only_rationals
+    )
+    assert not any(k.startswith("exact") for k in measured)
+    assert {k.split(":")[0] for k in measured} == {"keep", "rational"}
+    assert all(d.best.kind == "rational" for d in res.decisions if d.decision == "replace")

@@ -38,7 +38,7 @@ from rewriter.engine import Site
 from .candidates import KEEP, Candidate, build_candidate, candidates_for
 from .db import LatencyDB, Record
 from .harness import Comparison, compare
-from .micro import cut_site, random_feeds, resolve_dims
+from .micro import Micro, cut_site, random_feeds, resolve_dims
 from .model import CostModel, HarnessOptions
 from .targets import Target, get_target
 
@@ -124,7 +124,13 @@ class PlanResult:
         }
 
 
-def decide(site: Site, candidates: list[Candidate], records: dict[str, Record], max_error: float | None, min_gain: float = 1.0) -> tuple[Candidate, str, Record | None]:
+def decide(
+    site: Site,
+    candidates: list[Candidate],
+    records: dict[str, Record],
+    max_error: float | None,
+    min_gain: float = 1.0,
+) -> tuple[Candidate, str, Record | None]:
     """The best candidate of one site from measured records (pure: tests feed synthetic tables).
 
     A candidate qualifies when its error is within ``max_error`` (None: any candidate offered)
@@ -142,24 +148,48 @@ def decide(site: Site, candidates: list[Candidate], records: dict[str, Record], 
             why_not.append(f"{c.name} error {c.error:.1e} > {max_error:.1e}")
             continue
         if not r.ratio_hi < 1.0 / min_gain:
-            why_not.append(f"{c.name} x{1 / r.ratio:.2f} (CI {1 / r.ratio_hi:.2f}-{1 / r.ratio_lo:.2f}) not faster beyond noise")
+            why_not.append(
+                f"{c.name} x{1 / r.ratio:.2f} (CI {1 / r.ratio_hi:.2f}-{1 / r.ratio_lo:.2f}) not faster beyond noise"
+            )
             continue
         if best is None or r.ratio < best[0]:
             best = (r.ratio, c, r)
     if best is None:
         return KEEP, ("; ".join(why_not[:3]) or "no candidate") if keep else "not measured", None
     r = best[2]
-    return best[1], f"x{1 / r.ratio:.2f} in context (CI {1 / r.ratio_hi:.2f}-{1 / r.ratio_lo:.2f})", r
+    return (
+        best[1],
+        f"x{1 / r.ratio:.2f} in context (CI {1 / r.ratio_hi:.2f}-{1 / r.ratio_lo:.2f})",
+        r,
+    )
 
 
-def _whole(target: Target, a: onnx.ModelProto, b: onnx.ModelProto, feeds: dict[str, Any], opts: HarnessOptions) -> Comparison:
+def _whole(
+    target: Target,
+    a: onnx.ModelProto,
+    b: onnx.ModelProto,
+    feeds: dict[str, Any],
+    opts: HarnessOptions,
+) -> Comparison:
     ra, rb = target.session(a), target.session(b)
-    return compare({"original": lambda: ra(feeds), "rewritten": lambda: rb(feeds)}, "original", **opts.kwargs())
+    return compare(
+        {"original": lambda: ra(feeds), "rewritten": lambda: rb(feeds)}, "original", **opts.kwargs()
+    )
 
 
 def _whole_result(c: Comparison, backed: list[str]) -> WholeResult:
     so, sr, r = c.stats["original"], c.stats["rewritten"], c.ratios["rewritten"]
-    return WholeResult(so.median * 1e3, so.iqr * 1e3, sr.median * 1e3, sr.iqr * 1e3, r.speedup, 1.0 / r.hi, 1.0 / r.lo, c.rounds, list(backed))
+    return WholeResult(
+        so.median * 1e3,
+        so.iqr * 1e3,
+        sr.median * 1e3,
+        sr.iqr * 1e3,
+        r.speedup,
+        1.0 / r.hi,
+        1.0 / r.lo,
+        c.rounds,
+        list(backed),
+    )
 
 
 def plan_rewrite(
@@ -179,6 +209,7 @@ def plan_rewrite(
     harness: HarnessOptions | None = None,
     whole_harness: HarnessOptions | None = None,
     max_backoff: int = 12,
+    candidate_filter: Callable[[Site, Micro, list[Candidate]], list[Candidate]] | None = None,
 ) -> PlanResult:
     """Choose, per site, the fastest candidate on ``target`` within the error budget; rewrite.
 
@@ -195,6 +226,8 @@ def plan_rewrite(
             the function, use them with fine-tuning or a ``max_site_error`` that admits them.
         measure_whole: measure original vs rewritten and back off until faster beyond noise.
         progress: print progress lines (True), a callable taking lines, or False.
+        candidate_filter: ``(site, micro, candidates) -> candidates`` to measure (``keep`` is
+            always measured): how ``rewrite plan --prune K`` measures only the predicted top K.
         batch, dims: sizes of dynamic dimensions for the micro-models and whole-model runs.
 
     Returns:
@@ -208,7 +241,11 @@ def plan_rewrite(
     from rewriter.api import find_sites, rewrite_onnx
 
     t0 = time.perf_counter()
-    log: Callable[[str], None] = progress if callable(progress) else ((lambda s: print(f"[plan] {s}", flush=True)) if progress else (lambda s: None))
+    log: Callable[[str], None] = (
+        progress
+        if callable(progress)
+        else ((lambda s: print(f"[plan] {s}", flush=True)) if progress else (lambda s: None))
+    )
     tgt = get_target(target)
     if isinstance(db, LatencyDB):
         store: LatencyDB | None = db
@@ -225,48 +262,81 @@ def plan_rewrite(
         try:
             micro = cut_site(model, s, batch=batch, dims=dims, resolved=resolved)
         except Exception as e:  # a site we cannot cut is kept, with the reason
-            decisions.append(Decision(s, None, "", None, KEEP, None, 1.0, None, "keep", f"not measurable: {e}"))
+            decisions.append(
+                Decision(s, None, "", None, KEEP, None, 1.0, None, "keep", f"not measurable: {e}")
+            )
             continue
-        cands = candidates_for(s, degrees, form, allow_standard=allow_standard, max_error=max_site_error)
+        cands = candidates_for(
+            s, degrees, form, allow_standard=allow_standard, max_error=max_site_error
+        )
+        if candidate_filter is not None:
+            kept = candidate_filter(s, micro, cands)
+            cands = [KEEP, *[c for c in kept if c.kind != "keep"]]
         recs = cm.site_costs(micro, cands, log)
         best, reason, rec = decide(s, cands, recs, max_site_error)
         keep = recs.get("keep")
-        decisions.append(Decision(
-            s, micro.output_shape, micro.signature,
-            keep.median * 1e3 if keep else None, best,
-            rec.median * 1e3 if rec else None,
-            1.0 / rec.ratio if rec else 1.0,
-            (1.0 / rec.ratio_hi, 1.0 / rec.ratio_lo) if rec else None,
-            "replace" if best.kind != "keep" else "keep", reason,
-            {k: {"ms": v.median * 1e3, "ratio": v.ratio, "lo": v.ratio_lo, "hi": v.ratio_hi} for k, v in recs.items()},
-        ))
+        decisions.append(
+            Decision(
+                s,
+                micro.output_shape,
+                micro.signature,
+                keep.median * 1e3 if keep else None,
+                best,
+                rec.median * 1e3 if rec else None,
+                1.0 / rec.ratio if rec else 1.0,
+                (1.0 / rec.ratio_hi, 1.0 / rec.ratio_lo) if rec else None,
+                "replace" if best.kind != "keep" else "keep",
+                reason,
+                {
+                    k: {"ms": v.median * 1e3, "ratio": v.ratio, "lo": v.ratio_lo, "hi": v.ratio_hi}
+                    for k, v in recs.items()
+                },
+            )
+        )
         log(f"{s.name}: {decisions[-1].decision} {best.name} ({reason})")
 
     def build(ds: list[Decision]) -> onnx.ModelProto:
         chosen = {d.site.name: d.best for d in ds if d.decision == "replace"}
         if any(c.kind in ("standard", "exact") for c in chosen.values()):
-            m = build_candidate(model, {d.site.output: d.best for d in ds if d.decision == "replace"})
+            m = build_candidate(
+                model, {d.site.output: d.best for d in ds if d.decision == "replace"}
+            )
             _note_provenance(m, pipeline, ds)
             return m
-        return rewrite_onnx(model, pipeline, degrees=degrees, form=form, select=lambda st: st.name in chosen,
-                            rationals={k: c.rational for k, c in chosen.items()}).model
+        return rewrite_onnx(
+            model,
+            pipeline,
+            degrees=degrees,
+            form=form,
+            select=lambda st: st.name in chosen,
+            rationals={k: c.rational for k, c in chosen.items()},
+        ).model
 
     out = build(decisions)
     whole = None
     if measure_whole and any(d.decision == "replace" for d in decisions):
-        wh = whole_harness or HarnessOptions(precision=0.02, time_cap=20.0, min_rounds=10, warmup_cap=3.0)
+        wh = whole_harness or HarnessOptions(
+            precision=0.02, time_cap=20.0, min_rounds=10, warmup_cap=3.0
+        )
         feeds = random_feeds(resolved)
         backed: list[str] = []
         while True:
             c = _whole(tgt, model, out, feeds, wh)
             whole = _whole_result(c, backed)
-            log(f"whole model: x{whole.speedup:.3f} (CI {whole.speedup_lo:.3f}-{whole.speedup_hi:.3f}), {len(decisions) - len(backed)} replaced")
+            log(
+                f"whole model: x{whole.speedup:.3f} (CI {whole.speedup_lo:.3f}-{whole.speedup_hi:.3f}), {len(decisions) - len(backed)} replaced"
+            )
             live = sorted((d for d in decisions if d.decision == "replace"), key=lambda d: d.gain)
             if c.ratios["rewritten"].faster or not live:
                 break
-            n = 1 if len(backed) < max_backoff else len(live)  # beyond the cap: drop the rest at once
+            n = (
+                1 if len(backed) < max_backoff else len(live)
+            )  # beyond the cap: drop the rest at once
             for d in live[:n]:
-                d.decision, d.reason = "backed-off", d.reason + "; backed off: whole model not faster beyond noise"
+                d.decision, d.reason = (
+                    "backed-off",
+                    d.reason + "; backed off: whole model not faster beyond noise",
+                )
                 backed.append(d.site.name)
             out = build(decisions)
             if not any(d.decision == "replace" for d in decisions):
@@ -274,7 +344,17 @@ def plan_rewrite(
                 break
     if store is not None and not isinstance(db, LatencyDB):
         store.close()
-    return PlanResult(out, sites, decisions, whole, tgt.spec, tgt.fingerprint(), time.perf_counter() - t0, cm.measured, cm.reused)
+    return PlanResult(
+        out,
+        sites,
+        decisions,
+        whole,
+        tgt.spec,
+        tgt.fingerprint(),
+        time.perf_counter() - t0,
+        cm.measured,
+        cm.reused,
+    )
 
 
 def _note_provenance(m: onnx.ModelProto, pipeline: str, ds: list[Decision]) -> None:
@@ -288,7 +368,13 @@ def _note_provenance(m: onnx.ModelProto, pipeline: str, ds: list[Decision]) -> N
         if d.decision == "replace":
             s = Site(**{**d.site.to_dict(), "replaced": True})
             c = d.best
-            s.rational = {"form": c.form or c.kind, "op": c.op, "degrees": list(c.degrees) if c.degrees else None, "global_error": c.error, "candidate": c.name}
+            s.rational = {
+                "form": c.form or c.kind,
+                "op": c.op,
+                "degrees": list(c.degrees) if c.degrees else None,
+                "global_error": c.error,
+                "candidate": c.name,
+            }
             sites.append(s)
     _provenance(m, pipeline, sites)
 
@@ -300,7 +386,16 @@ def print_plan(result: PlanResult, console: Any = None) -> None:
 
     console = console or Console()
     t = Table(title=f"plan on {result.target}", show_lines=False)
-    for col in ("site", "shape", "original ms", "best candidate", "best ms", "gain", "decision", "reason"):
+    for col in (
+        "site",
+        "shape",
+        "original ms",
+        "best candidate",
+        "best ms",
+        "gain",
+        "decision",
+        "reason",
+    ):
         t.add_column(col, overflow="fold")
     for d in result.decisions:
         t.add_row(
@@ -321,4 +416,6 @@ def print_plan(result: PlanResult, console: Any = None) -> None:
             f"x{w.speedup:.3f} (95% CI {w.speedup_lo:.3f}-{w.speedup_hi:.3f}, {w.rounds} rounds)"
             + (f"; backed off {', '.join(w.backed_off)}" if w.backed_off else "")
         )
-    console.print(f"{len(result.replaced)}/{len(result.decisions)} site(s) replaced; {result.measured} micro-model(s) measured, {result.reused} reused; {result.seconds:.1f} s")
+    console.print(
+        f"{len(result.replaced)}/{len(result.decisions)} site(s) replaced; {result.measured} micro-model(s) measured, {result.reused} reused; {result.seconds:.1f} s"
+    )

@@ -21,6 +21,53 @@ from rewriter.errors import UsageError
 __all__ = ["plan_main", "db_export_main", "db_import_main"]
 
 
+def _write_pruned(model: Any, a: Any, db_path: str, deg: tuple[int, int], con: Any) -> None:
+    """Build the written model as every `rewrite` output is built: the planner with the same
+    top-K candidates (measurements come back from the database), the whole model measured and
+    backed off until faster, then checked and compared with the original before it is written."""
+    from rewriter.cost import plan_rewrite
+    from rewriter.cost.db import LatencyDB
+    from rewriter.ir import check_output_path, save_atomic
+    from rewriter.verify import make_inputs, verify
+
+    from .prune import Ranker
+
+    check_output_path(a.model, a.output)
+    db = LatencyDB(db_path)
+    try:
+        rank = Ranker(a.target, db_path)
+
+        def top_k(site: Any, micro: Any, cands: list[Any]) -> list[Any]:
+            ranking, _ = rank.rank(micro, cands, db)
+            return [c for c, _ in ranking if c.kind != "keep"][: a.prune]
+
+        res = plan_rewrite(
+            model,
+            a.pipeline,
+            a.target,
+            degrees=deg,
+            form=a.form,
+            db=db,
+            max_site_error=a.max_site_error,
+            allow_standard=a.allow_standard,
+            batch=a.batch,
+            progress=False,
+            candidate_filter=top_k,
+        )
+    finally:
+        db.close()
+    v = verify(model, res.model, make_inputs(model))
+    if res.whole is not None:
+        con.print(
+            f"whole model: x{res.whole.speedup:.3f} (CI {res.whole.speedup_lo:.3f}-{res.whole.speedup_hi:.3f})"
+        )
+    con.print(
+        f"verification: max-abs {v.max_abs:.3g}, rel-L2 {v.rel_l2:.3g}, cosine {v.cosine:.6f}; checker passed"
+    )
+    save_atomic(res.model, a.output)
+    con.print(f"wrote {a.output}: {len(res.replaced)} of {len(res.decisions)} site(s) replaced")
+
+
 def plan_main(argv: list[str]) -> int:
     """``rewrite plan``: predicted (``--predict-only``), pruned (``--prune K``) or full plan."""
     from rewriter.cost.db import default_db_path
@@ -103,11 +150,7 @@ def plan_main(argv: list[str]) -> int:
             )
             out_json["counts"] = counts
             if a.output:
-                from rewriter.ir import check_output_path, save_atomic
-
-                check_output_path(a.model, a.output)
-                save_atomic(built, a.output)
-                con.print(f"wrote {a.output}")
+                _write_pruned(model, a, db_path, deg, con)
         out_json["sites"] = [x.to_dict() for x in preds]
     else:
         from rewriter.cost import plan_rewrite, print_plan
