@@ -649,6 +649,7 @@ TORCH_MATRIX: list[tuple[str, int, Sequence[str]]] = [
     ("torchscript", 13, TORCH_NAMES),
     ("torchscript", 17, TORCH_NAMES),
     ("torchscript", 18, TORCH_NAMES),
+    ("torchscript", 20, TORCH_NAMES),  # native Gelu at 20
     ("dynamo", 18, "gelu gelu_tanh silu mish softplus gpt2_pow gpt2_cube".split()),
     ("dynamo", 20, "gelu gelu_tanh mish".split()),
 ]
