@@ -21,27 +21,27 @@ from rewriter.errors import UsageError
 __all__ = ["plan_main", "db_export_main", "db_import_main"]
 
 
-def _write_pruned(model: Any, a: Any, db_path: str, deg: tuple[int, int], con: Any) -> None:
-    """Build the written model as every `rewrite` output is built: the planner with the same
-    top-K candidates (measurements come back from the database), the whole model measured and
-    backed off until faster, then checked and compared with the original before it is written."""
+def _plan(
+    model: Any, a: Any, db_path: str, deg: tuple[int, int], progress: Any, prune: int | None
+) -> Any:
+    """``plan_rewrite`` with the command's options; with ``prune``, only keep and the predicted
+    top-K candidates per site are measured (what was measured comes back from the database)."""
     from rewriter.cost import plan_rewrite
     from rewriter.cost.db import LatencyDB
-    from rewriter.ir import check_output_path, save_atomic
-    from rewriter.verify import make_inputs, verify
 
     from .prune import Ranker
 
-    check_output_path(a.model, a.output)
     db = LatencyDB(db_path)
     try:
-        rank = Ranker(a.target, db_path)
+        top_k = None
+        if prune is not None:
+            rank = Ranker(a.target, db_path)
 
-        def top_k(site: Any, micro: Any, cands: list[Any]) -> list[Any]:
-            ranking, _ = rank.rank(micro, cands, db)
-            return [c for c, _ in ranking if c.kind != "keep"][: a.prune]
+            def top_k(site: Any, micro: Any, cands: list[Any]) -> list[Any]:
+                ranking, _ = rank.rank(micro, cands, db)
+                return [c for c, _ in ranking if c.kind != "keep"][:prune]
 
-        res = plan_rewrite(
+        return plan_rewrite(
             model,
             a.pipeline,
             a.target,
@@ -51,18 +51,27 @@ def _write_pruned(model: Any, a: Any, db_path: str, deg: tuple[int, int], con: A
             max_site_error=a.max_site_error,
             allow_standard=a.allow_standard,
             batch=a.batch,
-            progress=False,
+            progress=progress,
             candidate_filter=top_k,
         )
     finally:
         db.close()
+
+
+def _write(model: Any, res: Any, a: Any, con: Any) -> None:
+    """Write a planned model as every `rewrite` output is written: checked and compared with the
+    original first, then atomically."""
+    from rewriter.ir import check_output_path, save_atomic
+    from rewriter.verify import make_inputs, verify
+
+    check_output_path(a.model, a.output)
     v = verify(model, res.model, make_inputs(model))
     if res.whole is not None:
-        con.print(
-            f"whole model: x{res.whole.speedup:.3f} (CI {res.whole.speedup_lo:.3f}-{res.whole.speedup_hi:.3f})"
-        )
+        w = res.whole
+        con.print(f"whole model: x{w.speedup:.3f} (CI {w.speedup_lo:.3f}-{w.speedup_hi:.3f})")
     con.print(
-        f"verification: max-abs {v.max_abs:.3g}, rel-L2 {v.rel_l2:.3g}, cosine {v.cosine:.6f}; checker passed"
+        f"verification: max-abs {v.max_abs:.3g}, rel-L2 {v.rel_l2:.3g}, cosine {v.cosine:.6f}; "
+        "checker passed"
     )
     save_atomic(res.model, a.output)
     con.print(f"wrote {a.output}: {len(res.replaced)} of {len(res.decisions)} site(s) replaced")
@@ -149,32 +158,17 @@ def plan_main(argv: list[str]) -> int:
                 f"{counts['measured']} of {counts['full']} candidate measurements (full search) needed"
             )
             out_json["counts"] = counts
-            if a.output:
-                _write_pruned(model, a, db_path, deg, con)
+            if a.output:  # the written model goes through the planner, back-off and verification
+                _write(model, _plan(model, a, db_path, deg, False, a.prune), a, con)
         out_json["sites"] = [x.to_dict() for x in preds]
     else:
-        from rewriter.cost import plan_rewrite, print_plan
+        from rewriter.cost import print_plan
 
-        res = plan_rewrite(
-            model,
-            a.pipeline,
-            a.target,
-            degrees=deg,
-            form=a.form,
-            db=db_path,
-            max_site_error=a.max_site_error,
-            allow_standard=a.allow_standard,
-            batch=a.batch,
-            progress=log,
-        )
+        res = _plan(model, a, db_path, deg, log, None)
         print_plan(res, con)
         out_json.update(res.to_dict())
         if a.output:
-            from rewriter.ir import check_output_path, save_atomic
-
-            check_output_path(a.model, a.output)
-            save_atomic(res.model, a.output)
-            con.print(f"wrote {a.output}")
+            _write(model, res, a, con)
     if a.json:
         with open(a.json, "w") as f:
             json.dump(out_json, f, indent=1, default=str)
