@@ -1,0 +1,89 @@
+"""`rewrite bench`, `rewrite profile` and `rewrite db` through the real CLI (tiny sizes; no timing
+is asserted, only that real measurements are made, reported and stored)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from rewriter.cli import main
+
+
+def _model(path) -> None:
+    w = numpy_helper.from_array(np.linspace(-1, 1, 64, dtype=np.float32).reshape(8, 8), "w")
+    g = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["h"]), helper.make_node("Tanh", ["h"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 8])],
+        [w],
+    )
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), path)
+
+
+def test_bench_two_models_with_headroom_json(tmp_path, capsys) -> None:
+    a, b, out = tmp_path / "a.onnx", tmp_path / "b.onnx", tmp_path / "bench.json"
+    _model(a)
+    assert main([str(a), "-o", str(b), "-q"]) == 0
+    code = main(
+        [
+            "bench",
+            str(a),
+            str(b),
+            "--target",
+            "ort-cpu:threads=1",
+            "--time-cap",
+            "0.5",
+            "--json",
+            str(out),
+        ]
+    )
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    data = json.loads(out.read_text())
+    assert data  # real medians and a ratio with its interval were recorded
+    text = json.dumps(data)
+    assert "median" in text and ("ratio" in text or "speedup" in text)
+
+
+def test_bench_missing_runtime_and_bad_target_are_one_line(tmp_path, capsys) -> None:
+    a = tmp_path / "a.onnx"
+    _model(a)
+    assert main(["bench", str(a), "--target", "no-such-runtime"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rewrite: error:") and len(err.strip().splitlines()) == 1
+
+
+def test_profile_fills_the_database_and_db_stats_reads_it(tmp_path, capsys) -> None:
+    db = tmp_path / "lat.sqlite"
+    code = main(
+        [
+            "profile",
+            "--target",
+            "ort-cpu:threads=1",
+            "--db",
+            str(db),
+            "--functions",
+            "tanh",
+            "--sizes",
+            "matmul:1x4x8x16",
+            "--time-cap",
+            "0.2",
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    rows = (
+        sqlite3.connect(db).execute("select candidate, median, ratio from measurements").fetchall()
+    )
+    assert any(c == "keep" for c, _, _ in rows) and len(rows) >= 2
+    assert all(m > 0 and r > 0 for _, m, r in rows)
+    capsys.readouterr()
+    assert main(["db", "stats", "--db", str(db), "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["rows"] == len(rows)
+    assert stats["candidates"]["keep"]["median_ratio"] == 1.0
+    assert sum(c["rows"] for c in stats["candidates"].values()) == len(rows)
