@@ -27,9 +27,8 @@ from typing import Any
 
 import numpy as np
 import onnx
-from onnx import TensorProto
 
-from rewriter.cost.candidates import standard_nodes
+from rewriter.cost.candidates import emit_choice
 from rewriter.engine import Site
 from rewriter.errors import ModelError, UsageError
 
@@ -131,23 +130,8 @@ class AssignmentReplacement:
     def __call__(
         self, site: Site, rule: Any, g: Any
     ) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto], dict[str, Any]]:
-        from rewriter.passes.pau import RationalReplacement
-
         c = self.assignment[site.name if self.by == "name" else site.output]
-        if c.kind == "rational":
-            return RationalReplacement(
-                c.degrees or (5, 4), c.form or "auto", {site.name: c.rational}
-            )(site, rule, g)
-        vi = g.info(site.input)
-        dtype = vi.elem_type if vi is not None and vi.elem_type else TensorProto.FLOAT
-        nodes, inits = standard_nodes(
-            c.op or "relu", site.input, site.output, f"pau/{site.name}/", dtype
-        )
-        if nodes:
-            nodes[
-                -1
-            ].doc_string = f"pau-rewriter {rule.name}: standard {c.op} replaces {site.function}"
-        return nodes, inits, {"form": "standard", "op": c.op, "describe": f"standard {c.op}"}
+        return emit_choice(c, site, rule, g)
 
 
 def build(

@@ -331,6 +331,36 @@ def standard_nodes(
     raise ValueError(f"unknown standard activation {op!r}")
 
 
+def emit_choice(
+    c: Any, site: Site, rule: Any, g: Any
+) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto], dict[str, Any]]:
+    """What a site becomes for a chosen option ``c`` (a ``Candidate`` or the budget search's
+    ``Choice``: anything with ``kind``, ``degrees``, ``form``, ``rational`` and ``op``)."""
+    from rewriter.passes.pau import RationalReplacement
+
+    if c.kind == "rational":
+        return RationalReplacement(c.degrees or (5, 4), c.form or "auto", {site.name: c.rational})(
+            site, rule, g
+        )
+    vi = g.info(site.input)
+    dtype = vi.elem_type if vi is not None and vi.elem_type else TensorProto.FLOAT
+    emit = exact_nodes if c.kind == "exact" else standard_nodes
+    nodes, inits = emit(
+        c.op or ("" if c.kind == "exact" else "relu"),
+        site.input,
+        site.output,
+        f"pau/{site.name}/",
+        dtype,
+    )
+    if nodes:
+        nodes[-1].doc_string = f"pau-rewriter {rule.name}: {c.kind} {c.op} replaces {site.function}"
+    info: dict[str, Any] = {"form": c.kind, "op": c.op, "describe": f"{c.kind} {c.op}"}
+    error = getattr(c, "error", None)
+    if error is not None:
+        info.update(max_error=error, global_error=error)
+    return nodes, inits, info
+
+
 class ChoiceReplacement:
     """``engine.Options.replacement`` emitting, per site output value, the chosen candidate."""
 
@@ -340,44 +370,7 @@ class ChoiceReplacement:
     def __call__(
         self, site: Site, rule: Any, g: Any
     ) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto], dict[str, Any]]:
-        from rewriter.passes.pau import RationalReplacement
-
-        c = self.choices[site.output]
-        if c.kind == "rational":
-            return RationalReplacement(
-                c.degrees or (5, 4), c.form or "auto", {site.name: c.rational}
-            )(site, rule, g)
-        vi = g.info(site.input)
-        dtype = vi.elem_type if vi is not None and vi.elem_type else TensorProto.FLOAT
-        if c.kind == "exact":
-            nodes, inits = exact_nodes(
-                c.op or "", site.input, site.output, f"pau/{site.name}/", dtype
-            )
-            return (
-                nodes,
-                inits,
-                {
-                    "form": "exact",
-                    "op": c.op,
-                    "max_error": c.error,
-                    "global_error": c.error,
-                    "describe": f"exact {c.op}",
-                },
-            )
-        nodes, inits = standard_nodes(
-            c.op or "relu", site.input, site.output, f"pau/{site.name}/", dtype
-        )
-        return (
-            nodes,
-            inits,
-            {
-                "form": "standard",
-                "op": c.op,
-                "max_error": c.error,
-                "global_error": c.error,
-                "describe": f"standard {c.op}",
-            },
-        )
+        return emit_choice(self.choices[site.output], site, rule, g)
 
 
 def build_candidate(model: onnx.ModelProto, choices: dict[str, Candidate]) -> onnx.ModelProto:
