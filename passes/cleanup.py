@@ -5,7 +5,7 @@ from __future__ import annotations
 import networkx as nx
 import onnx
 
-from rewriter.ir import _free_values, subgraph_attrs
+from rewriter.ir import free_values, subgraph_attrs
 
 
 def cleanup(model: onnx.ModelProto) -> int:
@@ -20,7 +20,7 @@ def _graph(g: onnx.GraphProto) -> int:
             removed += _graph(body)
     nodes = list(g.node)
     reads = [
-        set(n.input) | set().union(*(_free_values(b) for _, b in subgraph_attrs(n))) for n in nodes
+        set(n.input) | set().union(*(free_values(b) for _, b in subgraph_attrs(n))) for n in nodes
     ]
     producer = {o: i for i, n in enumerate(nodes) for o in n.output if o}
     # liveness from the graph outputs backwards

@@ -77,8 +77,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from rewriter.engine import RESERVED_PREFIX, Site
-from rewriter.ir import Graph, ValueInfoTable, infer_value_info, subgraph_attrs
+from rewriter.ir import Graph, ValueInfoTable, infer_value_info, session, subgraph_attrs
+from rewriter.match.engine import RESERVED_PREFIX, Site
 
 __all__ = [
     "Region",
@@ -376,15 +376,7 @@ class RegionFunction:
     computed by ONNX Runtime in float32 on the flattened array."""
 
     def __init__(self, model: onnx.ModelProto) -> None:
-        import onnxruntime as ort
-
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = 1
-        so.inter_op_num_threads = 1
-        so.log_severity_level = 3
-        self._sess = ort.InferenceSession(
-            model.SerializeToString(), so, providers=["CPUExecutionProvider"]
-        )
+        self._sess = session(model, threads=1, what="the region")
         self._in = model.graph.input[0].name
 
     def __call__(self, x: np.ndarray) -> np.ndarray:

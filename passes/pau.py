@@ -9,10 +9,10 @@ from typing import Any
 
 import onnx
 
-from rewriter.engine import Site
 from rewriter.errors import UsageError
 from rewriter.ir import Graph
-from rewriter.rules import Rule
+from rewriter.match.engine import Site
+from rewriter.match.rules import Rule
 
 _SUPPORTED_DTYPES = {
     onnx.TensorProto.FLOAT,

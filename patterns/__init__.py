@@ -9,7 +9,7 @@ gating a different tensor (squeeze-excitation, GLU, LSTM) is a sigmoid site of i
 
 from __future__ import annotations
 
-from rewriter.rules import Rule
+from rewriter.match.rules import Rule
 
 from . import gelu, hardswish, mish, native, silu, softplus
 

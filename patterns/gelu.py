@@ -5,8 +5,8 @@ reciprocal, and ``Pow(x, 3)`` is ``x*x*x``, so one formula covers the TorchScrip
 and TensorFlow spellings listed beside each rule.
 """
 
-from rewriter.pattern import SQRT2, Alt, Var, op
-from rewriter.rules import Rule
+from rewriter.match.pattern import SQRT2, Alt, Var, op
+from rewriter.match.rules import Rule
 
 x = Var("x")
 K = 0.7978845608028654  # sqrt(2/pi)

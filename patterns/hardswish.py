@@ -3,8 +3,8 @@
 A HardSigmoid gating a different tensor is a ``hardsigmoid`` site, not HardSwish.
 """
 
-from rewriter.pattern import Var, op
-from rewriter.rules import Rule
+from rewriter.match.pattern import Var, op
+from rewriter.match.rules import Rule
 
 x = Var("x")
 SIXTH = 1.0 / 6.0

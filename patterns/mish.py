@@ -1,7 +1,7 @@
 """Mish: ``x * tanh(softplus(x))``."""
 
-from rewriter.pattern import Var, op
-from rewriter.rules import Rule
+from rewriter.match.pattern import Var, op
+from rewriter.match.rules import Rule
 
 x = Var("x")
 

@@ -3,8 +3,8 @@
 Parameters are read from the node's attributes (defaults from the op schema).
 """
 
-from rewriter.pattern import Param, Var, op
-from rewriter.rules import Rule
+from rewriter.match.pattern import Param, Var, op
+from rewriter.match.rules import Rule
 
 x = Var("x")
 

@@ -4,8 +4,8 @@ A Sigmoid that multiplies a *different* tensor is not SiLU; it stays a ``sigmoid
 (``patterns.native``).
 """
 
-from rewriter.pattern import Param, Var, op
-from rewriter.rules import Rule
+from rewriter.match.pattern import Param, Var, op
+from rewriter.match.rules import Rule
 
 x = Var("x")
 

@@ -1,7 +1,7 @@
 """Softplus ``log(1 + exp(x))``."""
 
-from rewriter.pattern import Var, op
-from rewriter.rules import Rule
+from rewriter.match.pattern import Var, op
+from rewriter.match.rules import Rule
 
 x = Var("x")
 

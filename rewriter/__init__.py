@@ -12,10 +12,10 @@ Public API (stable):
 __version__ = "0.1.0"
 
 from rewriter.api import RewriteResult, find_sites, rewrite, rewrite_onnx  # noqa: E402
-from rewriter.engine import Site  # noqa: E402
 from rewriter.errors import ModelError, RewriterError, UsageError  # noqa: E402
-from rewriter.pattern import Alt, Const, Param, Var, op  # noqa: E402
-from rewriter.rules import Rule, register_rule, rule  # noqa: E402
+from rewriter.match.engine import Site  # noqa: E402
+from rewriter.match.pattern import Alt, Const, Param, Var, op  # noqa: E402
+from rewriter.match.rules import Rule, register_rule, rule  # noqa: E402
 
 __all__ = [
     "rewrite",

@@ -18,10 +18,10 @@ from typing import Any
 import onnx
 
 from rewriter import __version__
-from rewriter.engine import Options, Site, Stats, run
 from rewriter.errors import ModelError, UsageError
 from rewriter.ir import load_model
-from rewriter.rules import Rule, all_rules, load_rule_file
+from rewriter.match.engine import Options, Site, Stats, run
+from rewriter.match.rules import Rule, all_rules, load_rule_file
 
 __all__ = ["RewriteResult", "find_sites", "rewrite", "rewrite_onnx"]
 

@@ -42,14 +42,14 @@ from typing import Any
 import numpy as np
 import onnx
 
-from rewriter.errors import ModelError, UsageError
+from rewriter.errors import UsageError
+from rewriter.ir.runtime import run_values
 
 __all__ = [
     "Calibration",
     "SiteObservation",
     "load_calibration",
     "observe_sites",
-    "run_with_values",
     "PERCENTILES",
 ]
 
@@ -450,60 +450,6 @@ class _Accumulator:
         )
 
 
-def run_with_values(
-    model: onnx.ModelProto,
-    values: list[str],
-    batches: Iterable[Mapping[str, np.ndarray]],
-    *,
-    threads: int = 1,
-) -> Iterator[dict[str, np.ndarray]]:
-    """Run ``model`` on each batch and yield the named main-graph ``values`` (one session).
-
-    The values are added as extra graph outputs to a copy of the model; values that are graph
-    inputs are taken from the feed. Element types come from shape inference.
-    """
-    import onnxruntime as ort
-
-    from rewriter.ir import infer_value_info
-
-    m = onnx.ModelProto()
-    m.CopyFrom(model)
-    feeds_names = {vi.name for vi in m.graph.input}
-    outputs = {o.name for o in m.graph.output}
-    info = infer_value_info(m)
-    fetch = [v for v in dict.fromkeys(values) if v not in feeds_names]
-    for v in fetch:
-        if v in outputs:
-            continue
-        vi = info.get(v)
-        elem = vi.elem_type if vi is not None and vi.elem_type else onnx.TensorProto.FLOAT
-        m.graph.output.append(onnx.helper.make_tensor_value_info(v, elem, None))
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    so.log_severity_level = 3
-    # no graph optimisation: fusions must not hide (or be blocked by) the exposed values
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    try:
-        sess = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
-    except Exception as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ModelError(f"ONNX Runtime cannot load the model: {first[:300]}") from None
-    for i, feed in enumerate(batches):
-        try:
-            got = sess.run(fetch, dict(feed)) if fetch else []
-        except Exception as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise ModelError(
-                f"ONNX Runtime failed on calibration batch {i}: {first[:300]}"
-            ) from None
-        out = dict(zip(fetch, (np.asarray(g) for g in got), strict=True))
-        for v in values:
-            if v not in out:
-                out[v] = np.asarray(feed[v])
-        yield out
-
-
 def observe_sites(
     model: onnx.ModelProto,
     sites: Iterable[Any],
@@ -542,7 +488,7 @@ def observe_sites(
         if s.name in accs:
             by_value.setdefault(s.input, []).append(s.name)
     if by_value:
-        for values in run_with_values(model, list(by_value), calibration):
+        for values in run_values(model, list(by_value), calibration):
             for v, names in by_value.items():
                 for name in names:
                     accs[name].add(values[v])

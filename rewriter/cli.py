@@ -180,8 +180,8 @@ def console() -> Any:
 def _list() -> int:
     from rich.table import Table
 
+    from rewriter.match.rules import all_rules
     from rewriter.passes import pipeline_names
-    from rewriter.rules import all_rules
 
     con = console()
     t = Table(title="pipelines (-p)")
@@ -203,7 +203,7 @@ def _rewrite(a: argparse.Namespace) -> int:
     from rewriter.accuracy.cli import budget_requested, run_budget
     from rewriter.api import RewriteResult, rewrite_onnx
     from rewriter.ir import check_output_path, load_model, save_atomic
-    from rewriter.rules import load_rule_file
+    from rewriter.match.rules import load_rule_file
     from rewriter.verify import load_inputs, make_inputs, verify
 
     if a.list:
@@ -343,16 +343,9 @@ def _print_sites(sites: list[Any], dry_run: bool) -> None:
 
 def write_json(path: str, data: dict[str, Any]) -> None:
     """Write a JSON report atomically (sorted keys, usual file mode)."""
-    import tempfile
+    from rewriter.ir import write_atomic
 
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".pau-", suffix=".json.tmp", dir=folder)
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2, sort_keys=True, default=float)
-    from rewriter.ir import _umask
-
-    os.chmod(tmp, 0o666 & ~_umask())
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(data, indent=2, sort_keys=True, default=float))
 
 
 def explain_main(argv: Sequence[str]) -> int:
@@ -363,8 +356,8 @@ def explain_main(argv: Sequence[str]) -> int:
 def _explain(a: argparse.Namespace) -> int:
     from rewriter.api import _opset_of
     from rewriter.ir import Graph, infer_value_info, load_model, subgraph_attrs
-    from rewriter.pattern import Matcher
-    from rewriter.rules import get_rule, load_rule_file
+    from rewriter.match.pattern import Matcher
+    from rewriter.match.rules import get_rule, load_rule_file
 
     for path in a.patterns:
         load_rule_file(path)

@@ -43,10 +43,12 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from rewriter.calibrate import Calibration, load_calibration, observe_sites, run_with_values
+from rewriter.calibrate import Calibration, load_calibration, observe_sites
 from rewriter.cli import Parser as _Parser
 from rewriter.cli import degrees_arg as _degrees
 from rewriter.errors import ModelError, UsageError
+from rewriter.ir.runtime import run_values
+from rewriter.verify import Deviation, deviation
 
 __all__ = ["RefitResult", "refit_onnx", "refit_rational", "student_rational", "main"]
 
@@ -425,44 +427,21 @@ def _json_float(v: Any) -> Any:
 # -- whole-model comparison ---------------------------------------------------------------
 
 
-@dataclass
-class ModelDiff:
-    """Outputs of a model vs the teacher's over calibration batches (worst output)."""
-
-    max_abs: float
-    rel_l2: float
-    cosine: float
-
-
 def compare_over(
     teacher: onnx.ModelProto, models: list[onnx.ModelProto], batches: list[dict[str, np.ndarray]]
-) -> list[ModelDiff]:
-    """max-abs, rel-L2 and cosine of each model's outputs vs the teacher's, over all batches."""
+) -> list[Deviation]:
+    """Each model's outputs against the teacher's over all calibration batches (``Deviation``)."""
     names = [o.name for o in teacher.graph.output]
-    ref = {n: [] for n in names}  # type: dict[str, list[np.ndarray]]
-    for vals in run_with_values(teacher, names, batches):
-        for n in names:
-            ref[n].append(np.asarray(vals[n], np.float64).ravel())
-    out = []
-    for m in models:
-        got = {n: [] for n in names}  # type: dict[str, list[np.ndarray]]
-        for vals in run_with_values(m, names, batches):
+
+    def outputs(m: onnx.ModelProto) -> list[np.ndarray]:
+        got: dict[str, list[np.ndarray]] = {n: [] for n in names}
+        for vals in run_values(m, names, batches):
             for n in names:
                 got[n].append(np.asarray(vals[n], np.float64).ravel())
-        worst = ModelDiff(0.0, 0.0, 1.0)
-        for n in names:
-            a, b = np.concatenate(ref[n]), np.concatenate(got[n])
-            d = b - a
-            na, nb = np.linalg.norm(a), np.linalg.norm(b)
-            rel = float(np.linalg.norm(d) / na) if na > 0 else float(np.linalg.norm(d))
-            cos = float(a @ b / (na * nb)) if na > 0 and nb > 0 else float(na == nb)
-            worst = ModelDiff(
-                max(worst.max_abs, float(np.max(np.abs(d))) if d.size else 0.0),
-                max(worst.rel_l2, rel),
-                min(worst.cosine, cos),
-            )
-        out.append(worst)
-    return out
+        return [np.concatenate(got[n]) for n in names]
+
+    ref = outputs(teacher)
+    return [deviation(ref, outputs(m), names, inputs="calibration") for m in models]
 
 
 # -- command line -------------------------------------------------------------------------
@@ -540,8 +519,8 @@ def main(argv: Sequence[str]) -> int:
                     "samples": cal.samples,
                 },
                 "sites": [r.to_dict() for r in results],
-                "before": asdict(before),
-                "after": asdict(after),
+                "before": before.to_dict(),
+                "after": after.to_dict(),
             },
         )
     save_atomic(tuned, a.output)
@@ -579,8 +558,8 @@ def _e2e(
             {
                 "mode": "e2e",
                 "history": history,
-                "before": asdict(before),
-                "after": asdict(after),
+                "before": before.to_dict(),
+                "after": after.to_dict(),
                 "calibration": {"source": cal.source, "samples": cal.samples},
             },
         )
@@ -591,7 +570,7 @@ def _e2e(
 
 
 def _print(
-    results: list[RefitResult], before: ModelDiff, after: ModelDiff, cal: Calibration
+    results: list[RefitResult], before: Deviation, after: Deviation, cal: Calibration
 ) -> None:
     from rich.table import Table
 

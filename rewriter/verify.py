@@ -6,6 +6,7 @@ valid values), seeded, or taken from the user's ``--inputs`` file.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -13,14 +14,27 @@ import numpy as np
 import onnx
 
 from rewriter.errors import ModelError, UsageError
+from rewriter.ir.runtime import run_model
 
-__all__ = ["Verification", "make_inputs", "run_model", "compare", "check", "verify", "load_inputs"]
+__all__ = [
+    "Deviation",
+    "OutputDiff",
+    "deviation",
+    "accuracy_of",
+    "make_inputs",
+    "compare",
+    "check",
+    "verify",
+    "load_inputs",
+]
 
 _DYNAMIC_DIM = 2
 
 
 @dataclass
 class OutputDiff:
+    """One output of the rewritten model against the original's."""
+
     name: str
     max_abs: float
     rel_l2: float
@@ -28,11 +42,22 @@ class OutputDiff:
 
 
 @dataclass
-class Verification:
-    """Numerical comparison of a rewritten model with the original on the same inputs."""
+class Deviation:
+    """How far a model's outputs are from the original's: per output, and the worst over them.
 
-    inputs: str
+    The one output comparison of the project: verification before writing, the accuracy map and
+    budgets, fine-tuning reports all build it with ``deviation()``.
+
+    Attributes:
+        outputs: per-output max-abs, relative L2 and cosine.
+        accuracy: percent top-1 agreement with labels, when labels were given.
+        inputs: which inputs were used (``generated``, ``data.npz``, ``calibration ...``).
+        checker: ``passed`` when onnx.checker (full_check) accepted the model.
+    """
+
     outputs: list[OutputDiff] = field(default_factory=list)
+    accuracy: float | None = None
+    inputs: str = "generated"
     checker: str = "passed"
 
     @property
@@ -51,6 +76,50 @@ class Verification:
         d = asdict(self)
         d.update(max_abs=self.max_abs, rel_l2=self.rel_l2, cosine=self.cosine)
         return d
+
+
+def output_diff(name: str, a: np.ndarray, b: np.ndarray) -> OutputDiff:
+    """max-abs, relative L2 (to ``a``) and cosine of ``b`` against ``a``, in float64."""
+    a64 = np.asarray(a, dtype=np.float64).ravel()
+    b64 = np.asarray(b, dtype=np.float64).ravel()
+    if a64.size == 0:
+        return OutputDiff(name, 0.0, 0.0, 1.0)
+    d = b64 - a64
+    na, nb = float(np.linalg.norm(a64)), float(np.linalg.norm(b64))
+    rel = float(np.linalg.norm(d)) / na if na > 0 else float(np.linalg.norm(d))
+    cos = float(a64 @ b64) / (na * nb) if na > 0 and nb > 0 else (1.0 if na == nb else 0.0)
+    return OutputDiff(name, float(np.max(np.abs(d))), rel, cos)
+
+
+def deviation(
+    reference: Sequence[np.ndarray],
+    got: Sequence[np.ndarray],
+    names: Sequence[str] | None = None,
+    *,
+    labels: np.ndarray | None = None,
+    inputs: str = "generated",
+) -> Deviation:
+    """Compare ``got`` with ``reference`` output by output (see ``Deviation``).
+
+    With ``labels``, ``accuracy`` is the percent of samples whose argmax over the first output's
+    last axis equals the label.
+    """
+    names = list(names) if names is not None else [f"output_{k}" for k in range(len(reference))]
+    outs = [output_diff(n, a, b) for n, a, b in zip(names, reference, got, strict=True)]
+    acc = accuracy_of(got[0], labels) if labels is not None and len(got) else None
+    return Deviation(outs, acc, inputs)
+
+
+def accuracy_of(logits: np.ndarray, labels: np.ndarray) -> float:
+    """Percent of samples whose argmax over the last axis equals the label."""
+    pred = np.asarray(logits).argmax(axis=-1).ravel()
+    lab = np.asarray(labels).ravel()
+    if pred.shape != lab.shape:
+        raise UsageError(
+            f"labels: {lab.size} labels for {pred.size} predictions (argmax of the first output over "
+            "its last axis); pass one label per sample"
+        )
+    return float(np.mean(pred == lab) * 100.0)
 
 
 def check(model: onnx.ModelProto) -> None:
@@ -113,49 +182,16 @@ def load_inputs(path: str, model: onnx.ModelProto) -> dict[str, np.ndarray]:
     return {k: data[k] for k in wanted}
 
 
-def run_model(
-    model: onnx.ModelProto, feeds: dict[str, np.ndarray], threads: int = 1
-) -> list[np.ndarray]:
-    """Run with ONNX Runtime (CPU), default optimisation level."""
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    so.log_severity_level = 3
-    try:
-        sess = ort.InferenceSession(
-            model.SerializeToString(), so, providers=["CPUExecutionProvider"]
-        )
-        return [np.asarray(o) for o in sess.run(None, feeds)]
-    except Exception as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ModelError(f"ONNX Runtime cannot run the model: {first[:300]}") from None
-
-
-def _diff(name: str, a: np.ndarray, b: np.ndarray) -> OutputDiff:
-    a64 = np.asarray(a, dtype=np.float64).ravel()
-    b64 = np.asarray(b, dtype=np.float64).ravel()
-    if a64.size == 0:
-        return OutputDiff(name, 0.0, 0.0, 1.0)
-    d = b64 - a64
-    na, nb = np.linalg.norm(a64), np.linalg.norm(b64)
-    rel = float(np.linalg.norm(d) / na) if na > 0 else float(np.linalg.norm(d))
-    cos = float(a64 @ b64 / (na * nb)) if na > 0 and nb > 0 else (1.0 if na == nb else 0.0)
-    return OutputDiff(name, float(np.max(np.abs(d))), rel, cos)
-
-
 def compare(
     original: onnx.ModelProto,
     rewritten: onnx.ModelProto,
     feeds: dict[str, np.ndarray],
     source: str = "generated",
-) -> Verification:
+) -> Deviation:
     """Run both models on ``feeds`` and compare every output."""
     a = run_model(original, feeds)
     b = run_model(rewritten, feeds)
-    names = [o.name for o in original.graph.output]
-    return Verification(source, [_diff(n, x, y) for n, x, y in zip(names, a, b, strict=True)])
+    return deviation(a, b, [o.name for o in original.graph.output], inputs=source)
 
 
 def verify(
@@ -163,7 +199,7 @@ def verify(
     rewritten: onnx.ModelProto,
     feeds: dict[str, np.ndarray] | None = None,
     source: str = "generated",
-) -> Verification:
+) -> Deviation:
     """checker(full_check) + ORT load and run + numerical comparison with the original."""
     check(rewritten)
     if feeds is None:

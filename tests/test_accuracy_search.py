@@ -13,11 +13,16 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from rewriter.accuracy import Budget, Deviation, Study, TableLatency, budgeted_rewrite, print_budget
+from rewriter.accuracy import Budget, Study, TableLatency, budgeted_rewrite, print_budget
 from rewriter.errors import UsageError
+from rewriter.verify import Deviation, OutputDiff
 
 sys.path.insert(0, os.path.dirname(__file__))
 from accuracy_models import make_model  # noqa: E402
+
+
+def _dev(cosine: float, rel_l2: float, max_abs: float, accuracy: float | None = None) -> Deviation:
+    return Deviation([OutputDiff("y", max_abs, rel_l2, cosine)], accuracy)
 
 # standard activations are the fastest, then the small rational: budgets have to bind
 DEFAULT = {
@@ -147,14 +152,14 @@ def test_pareto_set_is_non_dominated(study):
 
 def test_budget_usage_and_bad_input(study):
     b = Budget(min_cosine=0.99, max_rel_error=0.1)
-    assert b.usage(Deviation(0.995, 0.02, 0.1), None) == pytest.approx(0.5)
-    assert b.usage(Deviation(0.999, 0.2, 0.1), None) == pytest.approx(2.0)
-    assert not b.feasible(Deviation(0.98, 0.0, 0.0), None)
-    assert Budget(max_drop=0.0).feasible(Deviation(0.9, 1.0, 1.0, accuracy=90.0), 90.0)
+    assert b.usage(_dev(0.995, 0.02, 0.1), None) == pytest.approx(0.5)
+    assert b.usage(_dev(0.999, 0.2, 0.1), None) == pytest.approx(2.0)
+    assert not b.feasible(_dev(0.98, 0.0, 0.0), None)
+    assert Budget(max_drop=0.0).feasible(_dev(0.9, 1.0, 1.0, 90.0), 90.0)
     with pytest.raises(UsageError):
         Budget()
     with pytest.raises(UsageError):
-        Budget(max_drop=1.0).usage(Deviation(1.0, 0.0, 0.0), None)
+        Budget(max_drop=1.0).usage(_dev(1.0, 0.0, 0.0), None)
     st, _ = study
     with pytest.raises(UsageError):
         budgeted_rewrite(st.model, "pau_all", None, None, study=st, progress=False)

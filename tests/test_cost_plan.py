@@ -11,7 +11,7 @@ from rewriter.cost.candidates import KEEP, Candidate
 from rewriter.cost.db import Record
 from rewriter.cost.harness import Comparison, Ratio, Stats
 from rewriter.cost.plan import decide
-from rewriter.engine import Site
+from rewriter.match.engine import Site
 
 SITE = Site("mish_0", "mish", {}, "mish", "x*tanh(softplus(x))", "h", "y", [], "", [1, 16, 8, 8], "float", "Conv")
 RAT = Candidate("rational", "rational:5_4:gated_x:horner", 1.9e-3, (5, 4), "gated_x", "horner")

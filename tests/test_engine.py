@@ -210,7 +210,7 @@ def test_register_rule_and_decorator_and_text_rules(tmp_path) -> None:
             ("silu", "test_x_softsign")
         ]
     finally:
-        from rewriter.rules import _USER_RULES
+        from rewriter.match.rules import _USER_RULES
 
         _USER_RULES.pop("test_x_softsign")
     toml = tmp_path / "rules.toml"
@@ -224,7 +224,7 @@ def test_register_rule_and_decorator_and_text_rules(tmp_path) -> None:
         sites = rewriter.find_sites(m2, "pau_all", patterns=[str(toml)])
         assert [(s.function, s.params) for s in sites] == [("swish", {"beta": 2.0})]
     finally:
-        from rewriter.rules import _USER_RULES
+        from rewriter.match.rules import _USER_RULES
 
         _USER_RULES.pop("test_toml")
     with pytest.raises(UsageError, match="must use the variable x"):
@@ -232,7 +232,7 @@ def test_register_rule_and_decorator_and_text_rules(tmp_path) -> None:
     with pytest.raises(UsageError, match="unknown function 'nope'"):
         rewriter.register_rule("bad2", op.Tanh(Var("x")), "nope")
     with pytest.raises(UsageError, match="cannot parse pattern"):
-        from rewriter.rules import parse_pattern
+        from rewriter.match.rules import parse_pattern
 
         parse_pattern("Mul(x,", "t")
 
@@ -240,7 +240,7 @@ def test_register_rule_and_decorator_and_text_rules(tmp_path) -> None:
 def test_custom_replacement_one_node() -> None:
     from rewriter.patterns.gelu import RULES
 
-    from rewriter.engine import Options, run
+    from rewriter.match.engine import Options, run
 
     m = parse(GELU)
     m.opset_import.add(domain="com.microsoft", version=1)
@@ -316,7 +316,7 @@ def test_var_predicate_on_dtype() -> None:
 
 def test_entry_point_plugin_adds_rules(tmp_path, monkeypatch) -> None:
     """A pip-installed plugin declares `pau_rewriter.patterns`; its rules join the registry."""
-    from rewriter import rules as rules_mod
+    from rewriter.match import rules as rules_mod
 
     (tmp_path / "acme_rules.py").write_text(
         "from rewriter import Rule, Var, op\n"

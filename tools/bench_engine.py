@@ -54,7 +54,7 @@ def build(chains: int) -> onnx.ModelProto:
 def ours_fused(m: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
     from rewriter.patterns.gelu import RULES
 
-    from rewriter.engine import Options, run
+    from rewriter.match.engine import Options, run
 
     gelu = next(r for r in RULES if r.name == "gelu_erf")
 

@@ -14,7 +14,7 @@ search, Pareto set), ``budget`` (``budgeted_rewrite``), ``sitemap`` (the map's n
 """
 
 from .budget import BudgetResult, budgeted_rewrite, print_budget
-from .evaluate import Choice, Deviation, Evaluator, build
+from .evaluate import Choice, Evaluator, build
 from .fits import fit_observed, safe_form, site_rationals
 from .latency import MeasuredLatency, TableLatency, WholeLatency
 from .search import Budget, Point, pareto_front, search, sweep
@@ -25,7 +25,6 @@ __all__ = [
     "fit_observed",
     "safe_form",
     "Choice",
-    "Deviation",
     "Evaluator",
     "build",
     "TableLatency",

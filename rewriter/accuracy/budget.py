@@ -25,7 +25,7 @@ from typing import Any
 
 import onnx
 
-from rewriter.engine import Site
+from rewriter.match.engine import Site
 
 from .evaluate import Deviation, finite
 from .latency import MeasuredLatency, WholeLatency

@@ -29,8 +29,9 @@ import numpy as np
 import onnx
 
 from rewriter.cost.candidates import emit_choice
-from rewriter.engine import Site
-from rewriter.errors import ModelError, UsageError
+from rewriter.ir.runtime import session
+from rewriter.match.engine import Site
+from rewriter.verify import Deviation, accuracy_of, deviation
 
 __all__ = [
     "Choice",
@@ -149,9 +150,9 @@ def build(
             rationals={k: c.rational for k, c in live.items()},
         ).model
     from rewriter.api import _provenance
-    from rewriter.engine import Options, run
+    from rewriter.match.engine import Options, run
+    from rewriter.match.rules import all_rules
     from rewriter.passes import GRAPH_PASSES, parse_pipeline
-    from rewriter.rules import all_rules
 
     p = parse_pipeline(pipeline)
     m = rewrite_onnx(model, pipeline, dry_run=True).model  # the canonicalized copy
@@ -166,45 +167,11 @@ def build(
     return m
 
 
-@dataclass
-class Deviation:
-    """Whole-model output deviation of a rewritten model from the original (see module doc)."""
-
-    cosine: float
-    rel_l2: float
-    max_abs: float
-    accuracy: float | None = None  # percent, with labels
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "cosine": self.cosine,
-            "rel_l2": self.rel_l2,
-            "max_abs": self.max_abs,
-            "accuracy": self.accuracy,
-        }
-
-
-def _session(model: onnx.ModelProto) -> Any:
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    so.inter_op_num_threads = 1
-    so.log_severity_level = 3
-    try:
-        return ort.InferenceSession(
-            model.SerializeToString(), so, providers=["CPUExecutionProvider"]
-        )
-    except Exception as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ModelError(f"ONNX Runtime cannot run the model: {first[:300]}") from None
-
-
 def run_batches(
     model: onnx.ModelProto, batches: list[Mapping[str, np.ndarray]]
 ) -> list[np.ndarray]:
     """Every graph output over all batches, concatenated along axis 0 (flattened when ranks differ)."""
-    sess = _session(model)
+    sess = session(model)
     per: list[list[np.ndarray]] = []
     for b in batches:
         outs = sess.run(None, dict(b))
@@ -217,37 +184,6 @@ def run_batches(
         else:
             res.append(np.concatenate([a.ravel() for a in parts]))
     return res
-
-
-def deviation_of(
-    ref: list[np.ndarray], got: list[np.ndarray], labels: np.ndarray | None
-) -> Deviation:
-    """Cosine, rel L2, max abs (worst over outputs) and accuracy, see the module doc."""
-    cos, rel, mx = 1.0, 0.0, 0.0
-    for a, b in zip(ref, got, strict=True):
-        a64, b64 = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
-        if not a64.size:
-            continue
-        d = b64 - a64
-        na, nb = float(np.linalg.norm(a64)), float(np.linalg.norm(b64))
-        r = float(np.linalg.norm(d)) / na if na > 0 else float(np.linalg.norm(d))
-        c = float(a64 @ b64) / (na * nb) if na > 0 and nb > 0 else (1.0 if na == nb else 0.0)
-        cos, rel, mx = min(cos, c), max(rel, r), max(mx, float(np.max(np.abs(d))))
-    return Deviation(
-        cos, rel, mx, accuracy_of(got[0], labels) if labels is not None and got else None
-    )
-
-
-def accuracy_of(logits: np.ndarray, labels: np.ndarray) -> float:
-    """Percent of samples whose argmax over the last axis equals the label."""
-    pred = np.asarray(logits).argmax(axis=-1).ravel()
-    lab = np.asarray(labels).ravel()
-    if pred.shape != lab.shape:
-        raise UsageError(
-            f"labels: {lab.size} labels for {pred.size} predictions (argmax of the first output over "
-            "its last axis); pass one label per sample"
-        )
-    return float(np.mean(pred == lab) * 100.0)
 
 
 class Evaluator:
@@ -282,11 +218,11 @@ class Evaluator:
         k = self.key(assignment)
         if k not in self._cache:
             if not k:
-                self._cache[k] = Deviation(1.0, 0.0, 0.0, self.base_accuracy)
+                self._cache[k] = Deviation([], self.base_accuracy)
             else:
                 got = run_batches(self.build(assignment), self.batches)
                 self.runs += 1
-                self._cache[k] = deviation_of(self.reference, got, self.labels)
+                self._cache[k] = deviation(self.reference, got, labels=self.labels)
         return self._cache[k]
 
 

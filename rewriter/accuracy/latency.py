@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 import onnx
 
-from rewriter.engine import Site
+from rewriter.match.engine import Site
 
 from .evaluate import AssignmentReplacement, Choice
 
@@ -258,8 +258,8 @@ class MeasuredLatency:
 
 
 def _build_micro(model: onnx.ModelProto, site: Site, choice: Choice) -> onnx.ModelProto:
-    from rewriter.engine import Options, run
-    from rewriter.rules import all_rules
+    from rewriter.match.engine import Options, run
+    from rewriter.match.rules import all_rules
 
     m = onnx.ModelProto()
     m.CopyFrom(model)

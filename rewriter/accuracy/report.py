@@ -18,10 +18,11 @@ import html
 import io
 import json
 import os
-import tempfile
 from typing import Any
 
 import numpy as np
+
+from rewriter.ir import write_atomic
 
 from .sitemap import SiteMap
 
@@ -218,27 +219,11 @@ Output deviation is measured with only that site replaced; every number is in th
 """
 
 
-def _atomic_write(path: str, text: str) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".pau-", suffix=".tmp", dir=folder)
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(tmp, 0o666 & ~mask)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def write_map(mp: SiteMap, html_path: str, json_path: str | None = None) -> tuple[str, str]:
     """Write the page and ``map.json`` (default: beside the page); returns both paths."""
     json_path = json_path or json_path_for(html_path)
     page = render_html(mp)
     data = json.dumps(mp.to_dict(), indent=2, sort_keys=True, default=float, allow_nan=False)
-    _atomic_write(json_path, data + "\n")
-    _atomic_write(html_path, page)
+    write_atomic(json_path, data + "\n")
+    write_atomic(html_path, page)
     return html_path, json_path

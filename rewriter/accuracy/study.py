@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 import onnx
 
-from rewriter.engine import Site
 from rewriter.errors import UsageError
+from rewriter.match.engine import Site
 
 from .evaluate import KEEP, Choice, Deviation, Evaluator, rational_choice, standard_choices
 from .fits import fit_observed, observed_error, safe_form

@@ -34,8 +34,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from rewriter.engine import Options, Site, run
 from rewriter.functions import FUNCTIONS
+from rewriter.match.engine import Options, Site, run
 
 __all__ = [
     "Candidate",
@@ -378,7 +378,7 @@ def build_candidate(model: onnx.ModelProto, choices: dict[str, Candidate]) -> on
 
     ``keep`` choices are skipped. Works for any mix of rationals and standard activations.
     """
-    from rewriter.rules import all_rules
+    from rewriter.match.rules import all_rules
 
     m = onnx.ModelProto()
     m.CopyFrom(model)

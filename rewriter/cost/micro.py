@@ -27,8 +27,8 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from rewriter.engine import Site
 from rewriter.errors import ModelError
+from rewriter.match.engine import Site
 
 __all__ = ["Micro", "cut_site", "resolve_dims", "site_signature"]
 

@@ -33,7 +33,7 @@ from typing import Any
 
 import onnx
 
-from rewriter.engine import Site
+from rewriter.match.engine import Site
 
 from .candidates import KEEP, Candidate, build_candidate, candidates_for
 from .db import LatencyDB, Record

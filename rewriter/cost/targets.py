@@ -37,6 +37,7 @@ import numpy as np
 import onnx
 
 from rewriter.errors import ModelError, UsageError
+from rewriter.ir import runtime
 
 __all__ = [
     "Target",
@@ -184,12 +185,7 @@ class Target:
 
 class OrtCpu(Target):
     provider = "CPUExecutionProvider"
-    _LEVELS = {
-        "all": "ORT_ENABLE_ALL",
-        "extended": "ORT_ENABLE_EXTENDED",
-        "basic": "ORT_ENABLE_BASIC",
-        "disabled": "ORT_DISABLE_ALL",
-    }
+    _LEVELS = runtime.LEVELS
 
     def __init__(self, name: str, options: dict[str, str]) -> None:
         super().__init__(name, options, known_options=("threads", "opt"))
@@ -211,19 +207,14 @@ class OrtCpu(Target):
             )
 
     def _session(self, model: onnx.ModelProto) -> Session:
-        import onnxruntime as ort
 
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = self.threads
-        so.inter_op_num_threads = 1
-        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        so.graph_optimization_level = getattr(
-            ort.GraphOptimizationLevel, self._LEVELS[self.options.get("opt", "all")]
+        sess = runtime.session(
+            model,
+            threads=self.threads,
+            optimization=self.options.get("opt", "all"),
+            provider=self.provider,
+            what=f"the model on {self.name}",
         )
-        so.log_severity_level = 3
-        if self.threads == 1:
-            so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        sess = ort.InferenceSession(model.SerializeToString(), so, providers=[self.provider])
         return functools.partial(sess.run, None)
 
 

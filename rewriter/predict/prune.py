@@ -40,7 +40,7 @@ from rewriter.cost.candidates import KEEP, Candidate
 from rewriter.cost.db import Record
 from rewriter.cost.micro import Micro, resolve_dims
 from rewriter.cost.targets import Target, hardware_key
-from rewriter.engine import Site
+from rewriter.match.engine import Site
 
 from .dataset import Sample, load_samples
 from .fingerprint import load_probes, probe_fingerprint, store_probes, target_key

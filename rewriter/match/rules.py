@@ -24,7 +24,7 @@ from typing import Any
 
 from rewriter.errors import UsageError
 from rewriter.functions import FUNCTIONS
-from rewriter.pattern import Alt, Const, Op, Param, Pattern, Var, op, root_ops
+from rewriter.match.pattern import Alt, Const, Op, Param, Pattern, Var, op, root_ops
 
 __all__ = ["Rule", "rule", "register_rule", "all_rules", "get_rule", "load_rule_file"]
 

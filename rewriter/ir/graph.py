@@ -22,7 +22,6 @@ Example:
 
 from __future__ import annotations
 
-import os
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,9 +30,15 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from rewriter.errors import ModelError, UsageError
-
-__all__ = ["Graph", "load_model", "ValueInfo", "subgraph_attrs"]
+__all__ = [
+    "Graph",
+    "ValueInfo",
+    "ValueInfoTable",
+    "all_initializers",
+    "free_values",
+    "infer_value_info",
+    "subgraph_attrs",
+]
 
 # Ops through which a constant stays a constant; folded with numpy when looking up values.
 _FOLDABLE = {
@@ -68,7 +73,7 @@ def subgraph_attrs(node: onnx.NodeProto) -> Iterator[tuple[str, onnx.GraphProto]
                 yield f"{a.name}[{k}]", g
 
 
-def _free_values(g: onnx.GraphProto) -> set[str]:
+def free_values(g: onnx.GraphProto) -> set[str]:
     """Names a graph body reads from outer scopes (including those its own subgraphs read)."""
     local = {i.name for i in g.input} | {t.name for t in g.initializer}
     used: set[str] = set()
@@ -77,7 +82,7 @@ def _free_values(g: onnx.GraphProto) -> set[str]:
     for n in g.node:
         used.update(i for i in n.input if i)
         for _, sub in subgraph_attrs(n):
-            used |= _free_values(sub)
+            used |= free_values(sub)
     used.update(o.name for o in g.output)
     return used - local
 
@@ -115,7 +120,7 @@ class Graph:
                     self.consumers[x].append(i)
             if n.attribute:
                 for _, sub in subgraph_attrs(n):
-                    for x in _free_values(sub):
+                    for x in free_values(sub):
                         self.consumers[x].append(i)
         self.graph_inputs = {i.name for i in proto.input}
         self.graph_outputs = {o.name for o in proto.output}
@@ -246,7 +251,7 @@ class Graph:
                 live.update(n.input)
                 if n.attribute:
                     for _, sub in subgraph_attrs(n):
-                        live |= _free_values(sub)
+                        live |= free_values(sub)
         for nodes in self._inserts.values():
             for n in nodes:
                 live.update(n.input)
@@ -307,87 +312,6 @@ def _constant_attr(n: onnx.NodeProto) -> np.ndarray | None:
     return None
 
 
-# -- loading --------------------------------------------------------------------------------
-def load_model(model: str | os.PathLike[str] | onnx.ModelProto | bytes) -> onnx.ModelProto:
-    """Load a model from a path, bytes or a ModelProto (which is copied, never modified).
-
-    External data is loaded only from inside the model's folder.
-
-    Raises:
-        ModelError: one line naming the file and what is wrong with it.
-    """
-    if isinstance(model, onnx.ModelProto):
-        m = onnx.ModelProto()
-        m.CopyFrom(model)
-        return m
-    if isinstance(model, bytes):
-        return _parse(model, "<bytes>")
-    path = os.fspath(model)
-    if not os.path.exists(path):
-        raise ModelError(f"{path}: no such file; pass the path of an .onnx model")
-    if os.path.isdir(path):
-        raise ModelError(f"{path}: is a directory; pass the path of an .onnx model file")
-    with open(path, "rb") as f:
-        data = f.read()
-    if not data:
-        raise ModelError(f"{path}: file is empty; pass the path of an .onnx model")
-    m = _parse(data, path)
-    _load_external(m, path)
-    return m
-
-
-def _parse(data: bytes, where: str) -> onnx.ModelProto:
-    m = onnx.ModelProto()
-    try:
-        m.ParseFromString(data)
-    except Exception as e:  # protobuf raises DecodeError and friends
-        raise ModelError(
-            f"{where}: not an ONNX model (protobuf parse failed: {e}); is the file truncated?"
-        ) from None
-    if not m.HasField("graph") or m.ir_version == 0:
-        raise ModelError(
-            f"{where}: not an ONNX model (no graph or ir_version); check the file is a .onnx model"
-        )
-    return m
-
-
-def _load_external(m: onnx.ModelProto, path: str) -> None:
-    from onnx.external_data_helper import (
-        load_external_data_for_model,
-        uses_external_data,
-    )
-
-    base = os.path.dirname(os.path.abspath(path))
-    tensors = [t for t in _all_initializers(m.graph) if uses_external_data(t)]
-    if not tensors:
-        return
-    for t in tensors:
-        loc = next((e.value for e in t.external_data if e.key == "location"), "")
-        full = os.path.realpath(os.path.join(base, loc))
-        if os.path.isabs(loc) or os.path.commonpath(
-            [full, os.path.realpath(base)]
-        ) != os.path.realpath(base):
-            raise ModelError(
-                f"{path}: initializer {t.name!r} points to external data {loc!r} outside the "
-                "model's folder; move the data next to the model"
-            )
-        if not os.path.exists(full):
-            raise ModelError(
-                f"{path}: external data file {loc!r} for initializer {t.name!r} is missing"
-            )
-    try:
-        load_external_data_for_model(m, base)
-    except Exception as e:
-        raise ModelError(f"{path}: cannot read external data ({e})") from None
-
-
-def _all_initializers(g: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
-    yield from g.initializer
-    for n in g.node:
-        for _, sub in subgraph_attrs(n):
-            yield from _all_initializers(sub)
-
-
 class ValueInfoTable:
     """Lazy name -> ValueInfo over a shape-inferred model (converted on first query)."""
 
@@ -440,35 +364,8 @@ def infer_value_info(m: onnx.ModelProto) -> ValueInfoTable:
     return ValueInfoTable(protos)
 
 
-def check_output_path(inp: str | None, out: str) -> None:
-    """Refuse output paths that would overwrite the input or land in a missing folder."""
-    folder = os.path.dirname(os.path.abspath(out)) or "."
-    if not os.path.isdir(folder):
-        raise UsageError(f"{out}: output folder {folder} does not exist; create it first")
-    if os.path.isdir(out):
-        raise UsageError(f"{out}: is a directory; give a file name for the output model")
-    if inp is not None and os.path.exists(out) and os.path.samefile(inp, out):
-        raise UsageError(f"{out}: output path is the input path; the input is never overwritten")
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def save_atomic(m: onnx.ModelProto, out: str) -> None:
-    """Write ``m`` to a temporary file in the target folder, then rename it into place."""
-    import tempfile
-
-    folder = os.path.dirname(os.path.abspath(out))
-    fd, tmp = tempfile.mkstemp(prefix=".pau-", suffix=".onnx.tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(m.SerializeToString(deterministic=True))
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual file mode
-        os.replace(tmp, out)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+def all_initializers(g: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
+    yield from g.initializer
+    for n in g.node:
+        for _, sub in subgraph_attrs(n):
+            yield from all_initializers(sub)

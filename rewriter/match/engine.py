@@ -25,8 +25,8 @@ from typing import Any
 import onnx
 
 from rewriter.ir import Graph, ValueInfoTable, infer_value_info, subgraph_attrs
-from rewriter.pattern import Match, Matcher
-from rewriter.rules import Rule
+from rewriter.match.pattern import Match, Matcher
+from rewriter.match.rules import Rule
 
 __all__ = ["Site", "Stats", "Options", "run", "RESERVED_PREFIX"]
 

@@ -1,0 +1,130 @@
+"""Reading and writing models: load (path, bytes or ModelProto; external data only from the
+model's folder), output-path checks, and the one atomic writer every command uses.
+
+A failed run leaves no partial output: everything is written to a temporary file in the target
+folder, then renamed into place (``os.replace`` is atomic on POSIX within one file system).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import onnx
+
+from rewriter.errors import ModelError, UsageError
+from rewriter.ir.graph import all_initializers
+
+__all__ = ["load_model", "check_output_path", "save_atomic", "write_atomic"]
+
+
+# -- loading --------------------------------------------------------------------------------
+def load_model(model: str | os.PathLike[str] | onnx.ModelProto | bytes) -> onnx.ModelProto:
+    """Load a model from a path, bytes or a ModelProto (which is copied, never modified).
+
+    External data is loaded only from inside the model's folder.
+
+    Raises:
+        ModelError: one line naming the file and what is wrong with it.
+    """
+    if isinstance(model, onnx.ModelProto):
+        m = onnx.ModelProto()
+        m.CopyFrom(model)
+        return m
+    if isinstance(model, bytes):
+        return _parse(model, "<bytes>")
+    path = os.fspath(model)
+    if not os.path.exists(path):
+        raise ModelError(f"{path}: no such file; pass the path of an .onnx model")
+    if os.path.isdir(path):
+        raise ModelError(f"{path}: is a directory; pass the path of an .onnx model file")
+    with open(path, "rb") as f:
+        data = f.read()
+    if not data:
+        raise ModelError(f"{path}: file is empty; pass the path of an .onnx model")
+    m = _parse(data, path)
+    _load_external(m, path)
+    return m
+
+
+def _parse(data: bytes, where: str) -> onnx.ModelProto:
+    m = onnx.ModelProto()
+    try:
+        m.ParseFromString(data)
+    except Exception as e:  # protobuf raises DecodeError and friends
+        raise ModelError(
+            f"{where}: not an ONNX model (protobuf parse failed: {e}); is the file truncated?"
+        ) from None
+    if not m.HasField("graph") or m.ir_version == 0:
+        raise ModelError(
+            f"{where}: not an ONNX model (no graph or ir_version); check the file is a .onnx model"
+        )
+    return m
+
+
+def _load_external(m: onnx.ModelProto, path: str) -> None:
+    from onnx.external_data_helper import (
+        load_external_data_for_model,
+        uses_external_data,
+    )
+
+    base = os.path.dirname(os.path.abspath(path))
+    tensors = [t for t in all_initializers(m.graph) if uses_external_data(t)]
+    if not tensors:
+        return
+    for t in tensors:
+        loc = next((e.value for e in t.external_data if e.key == "location"), "")
+        full = os.path.realpath(os.path.join(base, loc))
+        if os.path.isabs(loc) or os.path.commonpath(
+            [full, os.path.realpath(base)]
+        ) != os.path.realpath(base):
+            raise ModelError(
+                f"{path}: initializer {t.name!r} points to external data {loc!r} outside the "
+                "model's folder; move the data next to the model"
+            )
+        if not os.path.exists(full):
+            raise ModelError(
+                f"{path}: external data file {loc!r} for initializer {t.name!r} is missing"
+            )
+    try:
+        load_external_data_for_model(m, base)
+    except Exception as e:
+        raise ModelError(f"{path}: cannot read external data ({e})") from None
+
+
+def check_output_path(inp: str | None, out: str) -> None:
+    """Refuse output paths that would overwrite the input or land in a missing folder."""
+    folder = os.path.dirname(os.path.abspath(out)) or "."
+    if not os.path.isdir(folder):
+        raise UsageError(f"{out}: output folder {folder} does not exist; create it first")
+    if os.path.isdir(out):
+        raise UsageError(f"{out}: is a directory; give a file name for the output model")
+    if inp is not None and os.path.exists(out) and os.path.samefile(inp, out):
+        raise UsageError(f"{out}: output path is the input path; the input is never overwritten")
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_atomic(path: str, data: bytes | str) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename, so a
+    failed or interrupted write leaves no partial file; the file gets the usual mode (umask)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".pau-", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_atomic(m: onnx.ModelProto, out: str) -> None:
+    """Serialize ``m`` deterministically and write it atomically (see ``write_atomic``)."""
+    write_atomic(out, m.SerializeToString(deterministic=True))

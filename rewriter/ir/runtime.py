@@ -1,0 +1,131 @@
+"""The one ONNX Runtime helper: sessions, runs, and values read from inside the graph.
+
+Every command that runs a model (verification, calibration, the accuracy map, fine-tuning, the
+cost model's ``ort-*`` targets) gets its session here, so that thread counts, optimisation level,
+logging (silenced: ONNX Runtime's own coloured log lines never reach the user) and error messages
+are the same everywhere.
+
+Example:
+    >>> sess = session(model, threads=1)
+    >>> outs = run_model(model, {"x": x})                      # every graph output, as numpy arrays
+    >>> vals = run_values(model, ["t0", "y"], [feeds])   # intermediate values too
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import onnx
+
+from rewriter.errors import ModelError
+
+__all__ = ["session", "run_model", "run_values", "first_line", "LEVELS"]
+
+# --target ort-cpu:opt=... names -> onnxruntime.GraphOptimizationLevel members
+LEVELS = {
+    "all": "ORT_ENABLE_ALL",
+    "extended": "ORT_ENABLE_EXTENDED",
+    "basic": "ORT_ENABLE_BASIC",
+    "disabled": "ORT_DISABLE_ALL",
+}
+
+
+def first_line(e: BaseException, limit: int = 300) -> str:
+    """The first line of an exception's message (ONNX Runtime's are long), or its type name."""
+    text = str(e).strip()
+    return (text.splitlines()[0] if text else type(e).__name__)[:limit]
+
+
+def _ort() -> Any:
+    import onnxruntime as ort
+
+    ort.set_default_logger_severity(3)
+    return ort
+
+
+def session(
+    model: onnx.ModelProto | bytes,
+    *,
+    threads: int = 1,
+    optimization: str = "all",
+    provider: str = "CPUExecutionProvider",
+    what: str = "the model",
+) -> Any:
+    """An ``onnxruntime.InferenceSession`` with fixed threads, sequential execution, silenced logs.
+
+    Args:
+        model: the model (or its serialized bytes).
+        threads: intra-op threads (inter-op is 1); one thread also turns spinning off.
+        optimization: ``disabled``, ``basic``, ``extended`` or ``all`` (ONNX Runtime's default).
+        provider: the execution provider.
+        what: how error messages name the model.
+
+    Raises:
+        ModelError: one line when ONNX Runtime refuses the model.
+    """
+    ort = _ort()
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, LEVELS[optimization])
+    so.log_severity_level = 3
+    if threads == 1:
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    data = model if isinstance(model, bytes) else model.SerializeToString()
+    try:
+        return ort.InferenceSession(data, so, providers=[provider])
+    except Exception as e:
+        raise ModelError(f"ONNX Runtime cannot load {what}: {first_line(e)}") from None
+
+
+def run_model(
+    model: onnx.ModelProto, feeds: Mapping[str, np.ndarray], *, threads: int = 1
+) -> list[np.ndarray]:
+    """Every graph output of ``model`` on ``feeds`` (ONNX Runtime CPU, default optimisation)."""
+    sess = session(model, threads=threads)
+    try:
+        return [np.asarray(o) for o in sess.run(None, dict(feeds))]
+    except Exception as e:
+        raise ModelError(f"ONNX Runtime failed to run the model: {first_line(e)}") from None
+
+
+def run_values(
+    model: onnx.ModelProto,
+    values: Sequence[str],
+    batches: Iterable[Mapping[str, np.ndarray]],
+    *,
+    threads: int = 1,
+) -> Iterator[dict[str, np.ndarray]]:
+    """Run ``model`` on each batch and yield ``{value: array}`` for ``values``, which may be any
+    value of the main graph (exposed as extra outputs), graph inputs included.
+
+    Graph optimisation is off: fusions must not hide (or be blocked by) the exposed values.
+    """
+    from rewriter.ir.graph import infer_value_info
+
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    feed_names = {vi.name for vi in m.graph.input}
+    outputs = {o.name for o in m.graph.output}
+    info = infer_value_info(m)
+    fetch = [v for v in dict.fromkeys(values) if v not in feed_names]
+    for v in fetch:
+        if v in outputs:
+            continue
+        vi = info.get(v)
+        elem = vi.elem_type if vi is not None and vi.elem_type else onnx.TensorProto.FLOAT
+        m.graph.output.append(onnx.helper.make_tensor_value_info(v, elem, None))
+    sess = session(m, threads=threads, optimization="disabled")
+    for i, feed in enumerate(batches):
+        try:
+            got = sess.run(fetch, dict(feed)) if fetch else []
+        except Exception as e:
+            raise ModelError(f"ONNX Runtime failed on batch {i}: {first_line(e)}") from None
+        out = dict(zip(fetch, (np.asarray(g) for g in got), strict=True))
+        for v in values:
+            if v in feed_names and v not in out:
+                out[v] = np.asarray(feed[v])
+        yield out
