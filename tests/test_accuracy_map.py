@@ -14,11 +14,11 @@ import onnxruntime as ort
 import pytest
 
 from rewriter.accuracy import TableLatency, site_rationals
-from rewriter.accuracy.cli import map_main
 from rewriter.accuracy.report import write_map
 from rewriter.accuracy.sitemap import sensitivity_map
 from rewriter.api import find_sites, rewrite_onnx
 from rewriter.calibrate import observe_sites
+from rewriter.cli.map import main as map_main
 from rewriter.errors import UsageError
 from rewriter.functions import FUNCTIONS
 

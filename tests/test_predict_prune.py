@@ -7,10 +7,10 @@ import onnx
 import pytest
 from test_predict_model import SIZES, law_records
 
-from rewriter.cost.cli import synthetic_site_model
+from rewriter.cli.plan import main as plan_main
+from rewriter.cost.bench import synthetic_site_model
 from rewriter.cost.db import LatencyDB
 from rewriter.errors import UsageError
-from rewriter.predict.cli import plan_main
 from rewriter.predict.dataset import load_samples
 from rewriter.predict.evaluate import prune_stats
 from rewriter.predict.predictor import LogLinear

@@ -17,8 +17,8 @@ import onnx
 from onnx import TensorProto, helper
 
 from rewriter.cost import compare, get_target, installed_targets
+from rewriter.cost.bench import activation_nodes
 from rewriter.cost.candidates import exact_nodes, fold
-from rewriter.cost.cli import _activation_nodes
 from rewriter.rational import emit_onnx, table_rational
 
 
@@ -42,13 +42,13 @@ def _rat(name: str, variant: str = "horner"):
 
 
 ACTS = {
-    "ReLU": lambda c: (_activation_nodes("relu", "x", "y", c), []),
-    "GELU": lambda c: (_activation_nodes("gelu", "x", "y", c), []),
-    "tanh-GELU chain": lambda c: (_activation_nodes("gelu_tanh", "x", "y", c), []),
-    "SiLU chain": lambda c: (_activation_nodes("silu", "x", "y", c), []),
-    "Mish": lambda c: (_activation_nodes("mish", "x", "y", c), []),
-    "Softplus": lambda c: (_activation_nodes("softplus", "x", "y", c), []),
-    "Elu": lambda c: (_activation_nodes("elu", "x", "y", c), []),
+    "ReLU": lambda c: (activation_nodes("relu", "x", "y", c), []),
+    "GELU": lambda c: (activation_nodes("gelu", "x", "y", c), []),
+    "tanh-GELU chain": lambda c: (activation_nodes("gelu_tanh", "x", "y", c), []),
+    "SiLU chain": lambda c: (activation_nodes("silu", "x", "y", c), []),
+    "Mish": lambda c: (activation_nodes("mish", "x", "y", c), []),
+    "Softplus": lambda c: (activation_nodes("softplus", "x", "y", c), []),
+    "Elu": lambda c: (activation_nodes("elu", "x", "y", c), []),
     "PAU gelu (5,4) horner": _rat("gelu"),
     "PAU gelu (5,4) folded": _rat("gelu", "folded"),
     "PAU silu (5,4) folded": _rat("silu", "folded"),

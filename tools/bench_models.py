@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from models import MODELS, build  # noqa: E402
 
 from rewriter.cost import HarnessOptions, installed_targets, plan_rewrite  # noqa: E402
-from rewriter.cost.cli import bench_models, relu_model  # noqa: E402
+from rewriter.cost.bench import bench_models, relu_model  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

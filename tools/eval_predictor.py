@@ -5,7 +5,7 @@
 
 Fill: per target (ort-cpu threads=1 and 2, openvino-cpu, torch-eager; torch-inductor with
 --inductor), probe fingerprint, then a small sweep: synthetic producer+activation sites
-(``rewriter.cost.cli.synthetic_site_model``) x functions, every candidate of
+(``rewriter.cost.bench.synthetic_site_model``) x functions, every candidate of
 ``candidates_for(extra_degrees=(3,2),(4,3), allow_standard=True, max_error=inf)`` measured
 interleaved against keep by ``rewriter.cost.CostModel`` (short harness).
 
@@ -48,7 +48,7 @@ def fill(db_path: str, targets: list[str], sizes: tuple[str, ...], functions: tu
         cut_site,
         get_target,
     )
-    from rewriter.cost.cli import _parse_size, synthetic_site_model
+    from rewriter.cost.bench import parse_size, synthetic_site_model
 
     db = LatencyDB(db_path)
     for spec in targets:
@@ -58,7 +58,7 @@ def fill(db_path: str, targets: list[str], sizes: tuple[str, ...], functions: tu
         store_probes(db.path, fp)
         cm = CostModel(t, db, HarnessOptions(time_cap=time_cap, warmup_cap=0.2, min_rounds=6, precision=0.03))
         for size in sizes:
-            kind, dims = _parse_size(size)
+            kind, dims = parse_size(size)
             for fn in functions:
                 m = synthetic_site_model(kind, dims, fn)
                 for s in find_sites(m, "pau_all"):

@@ -1,13 +1,4 @@
-"""``rewrite map`` and the budget options of the main ``rewrite`` command.
-
-    rewrite map model.onnx --target ort-cpu:threads=1 --calibration data.npz [--labels labels] -o map.html
-
-writes ``map.html`` (self-contained, offline) and ``map.json`` beside it.
-
-The main command takes the budget options through ``add_budget_options(parser)``; when
-``budget_requested(args)`` is true it calls ``run_budget(args, model, console)``, which returns the
-``BudgetResult`` (its ``.model`` is the output to verify and write).
-"""
+"""``rewrite map MODEL --target T --calibration data.npz -o map.html``: the per-site accuracy/speed map."""
 
 from __future__ import annotations
 
@@ -16,15 +7,12 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from rewriter.cli import Parser as _Parser
-from rewriter.cli import degrees_arg as _degrees
+from rewriter.cli.common import Parser, degrees_arg
 from rewriter.errors import UsageError
-
-__all__ = ["map_main", "add_budget_options", "budget_requested", "run_budget"]
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = Parser(
         prog="rewrite map",
         description="Per-site sensitivity map: observed ranges, approximation error, "
         "output deviation when only that site is replaced, latency gain; HTML page + JSON.",
@@ -47,7 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-p", "--pipeline", default="pau_all", help="which sites (default pau_all)")
     p.add_argument(
         "--degrees",
-        type=_degrees,
+        type=degrees_arg,
         default=(5, 4),
         help="the rational the per-site numbers describe (default 5,4)",
     )
@@ -66,12 +54,11 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def map_main(argv: Sequence[str]) -> int:
+def main(argv: Sequence[str]) -> int:
     """``rewrite map``: returns the exit status; bad input raises UsageError/ModelError."""
+    from rewriter.accuracy.report import json_path_for, write_map
+    from rewriter.accuracy.sitemap import sensitivity_map
     from rewriter.ir import check_output_path
-
-    from .report import json_path_for, write_map
-    from .sitemap import sensitivity_map
 
     a = _parser().parse_args(list(argv))
     if not a.output.lower().endswith((".html", ".htm")):
@@ -125,67 +112,3 @@ def _print_map(mp: Any) -> None:
             f"x{r['gain']:.2f}" if r["gain"] is not None else "-",
         )
     Console(width=140, highlight=False).print(t)
-
-
-# -- budget options of the main command ---------------------------------------------------
-
-
-def add_budget_options(p: argparse.ArgumentParser) -> None:
-    """Add --calibration, --labels, --max-drop, --min-cosine, --max-rel-error to ``rewrite``.
-
-    ``--target``, ``--db`` and ``--allow-standard`` are the main command's own options (reused).
-    """
-    g = p.add_argument_group("accuracy budget (with --target: fastest plan within the budget)")
-    g.add_argument(
-        "--calibration",
-        help=".npz keyed by input name (or folder of .npy) the budget is measured on",
-    )
-    g.add_argument(
-        "--labels", help="name of the labels array in the calibration .npz, for --max-drop"
-    )
-    g.add_argument(
-        "--max-drop",
-        type=float,
-        help="accuracy points (percent) the model may lose (needs --labels)",
-    )
-    g.add_argument(
-        "--min-cosine",
-        type=float,
-        help="smallest cosine of the outputs to the original's, e.g. 0.999",
-    )
-    g.add_argument(
-        "--max-rel-error", type=float, help="largest relative L2 error of the outputs, e.g. 0.01"
-    )
-
-
-def budget_requested(a: argparse.Namespace) -> bool:
-    return any(getattr(a, k, None) is not None for k in ("max_drop", "min_cosine", "max_rel_error"))
-
-
-def run_budget(a: argparse.Namespace, model: Any, console: Any = None) -> Any:
-    """``budgeted_rewrite`` from the main command's options; prints the plan unless ``--quiet``."""
-    from .budget import budgeted_rewrite, print_budget
-
-    if not getattr(a, "target", None):
-        raise UsageError(
-            "--max-drop/--min-cosine/--max-rel-error need --target (e.g. ort-cpu:threads=1)"
-        )
-    if getattr(a, "dry_run", False):
-        raise UsageError("an accuracy budget builds and measures models; drop --dry-run")
-    quiet = bool(getattr(a, "quiet", False))
-    res = budgeted_rewrite(
-        model,
-        getattr(a, "pipeline", "pau_all"),
-        a.target,
-        getattr(a, "calibration", None),
-        max_drop=a.max_drop,
-        min_cosine=a.min_cosine,
-        max_rel_error=a.max_rel_error,
-        allow_standard=bool(getattr(a, "allow_standard", False)),
-        labels=getattr(a, "labels", None),
-        db=getattr(a, "db", None),
-        progress=not quiet,
-    )
-    if not quiet:
-        print_budget(res, console)
-    return res

@@ -1,65 +1,36 @@
-"""The ``rewrite`` command line.
+"""The main command: ``rewrite MODEL.onnx -p PIPELINE -o OUT.onnx``.
 
     rewrite model.onnx -p pau_all -o out.onnx [--degrees 5,4] [--form auto] [--report r.json]
     rewrite model.onnx -p pau_all --dry-run
-    rewrite explain model.onnx --rule gelu_erf
+    rewrite model.onnx --target ort-cpu:threads=1 -o out.onnx      # plan on measured latencies
     rewrite --list
 
-Errors print one line on stderr (``rewrite: error: ...``) and exit non-zero: 2 for usage errors,
-1 for a bad model or a failed verification. The input file is never modified; the output is
-written atomically after it passed verification. Set ``PAU_REWRITER_DEBUG=1`` for tracebacks.
+The input file is never modified; the output is written atomically after it passed
+verification.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import sys
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import Any
 
+from rewriter import __version__
+from rewriter.cli.common import Parser, console, degrees_arg, write_json
 from rewriter.errors import RewriterError, UsageError
-
-# Subcommands live in their own modules; each is ``main(argv) -> int`` raising RewriterError for
-# bad input. Imported lazily so that `rewrite model.onnx ...` loads none of them.
-SUBCOMMANDS: dict[str, str] = {
-    "explain": "rewriter.cli:explain_main",
-    "finetune": "rewriter.refit:main",
-    "bench": "rewriter.cost.cli:bench_main",
-    "profile": "rewriter.cost.cli:profile_main",
-    "db": "rewriter.cost.cli:db_main",
-    "db export": "rewriter.predict.cli:db_export_main",
-    "db import": "rewriter.predict.cli:db_import_main",
-    "plan": "rewriter.predict.cli:plan_main",
-    "map": "rewriter.accuracy.cli:map_main",
-}
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse that raises ``UsageError`` (one line, exit 2) instead of printing usage; shared by
-    every subcommand."""
-
-    def error(self, message: str) -> NoReturn:  # one line, exit 2
-        raise UsageError(f"{message} (see `{self.prog} --help`)")
-
-
-def degrees_arg(text: str) -> tuple[int, int]:
-    """argparse type for ``--degrees M,N``."""
-    try:
-        m, n = (int(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--degrees wants M,N such as 5,4, got {text!r}") from None
-    if m < 1 or n < 1 or m > 12 or n > 12:
-        raise argparse.ArgumentTypeError(f"--degrees {text}: M and N must be between 1 and 12")
-    return m, n
 
 
 def _main_parser() -> argparse.ArgumentParser:
+    from rewriter.cli import subcommand_help
+
     p = Parser(
         prog="rewrite",
         description="Rewrite activation subgraphs of an ONNX model into rational functions (PAU).",
+        epilog=subcommand_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    p.add_argument("--version", action="version", version=f"pau-rewriter {__version__}")
     p.add_argument("model", nargs="?", help="input .onnx model (never modified)")
     p.add_argument(
         "-p",
@@ -121,60 +92,10 @@ def _main_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "-v", "--verbose", action="store_true", help="also print per-rule match counts and time"
     )
-    from rewriter.accuracy.cli import add_budget_options
+    from rewriter.cli.budget import add_budget_options
 
     add_budget_options(p)  # --calibration, --labels, --max-drop, --min-cosine, --max-rel-error
     return p
-
-
-def _explain_parser() -> argparse.ArgumentParser:
-    p = Parser(
-        prog="rewrite explain",
-        description="Why a rule does or does not match: the best near-miss per candidate node.",
-    )
-    p.add_argument("model")
-    p.add_argument("--rule", required=True, help="rule name (see `rewrite --list`)")
-    p.add_argument("--patterns", action="append", default=[], help="extra rule file (.py or .toml)")
-    return p
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    try:
-        for words in (2, 1):  # two-word subcommands (`db export`) first
-            name = " ".join(args[:words])
-            if len(args) >= words and name in SUBCOMMANDS:
-                import importlib
-
-                module, func = SUBCOMMANDS[name].split(":")
-                return int(getattr(importlib.import_module(module), func)(args[words:]))
-        return _rewrite(_main_parser().parse_args(args))
-    except RewriterError as e:
-        if os.environ.get("PAU_REWRITER_DEBUG"):
-            raise
-        print(f"rewrite: error: {e}", file=sys.stderr)
-        return e.exit_code
-    except KeyboardInterrupt:
-        print("rewrite: interrupted; nothing was written", file=sys.stderr)
-        return 130
-    except Exception as e:  # a bug: still one line, never a traceback
-        if os.environ.get("PAU_REWRITER_DEBUG"):
-            raise
-        print(
-            f"rewrite: internal error: {type(e).__name__}: {e} (set PAU_REWRITER_DEBUG=1 for a traceback)",
-            file=sys.stderr,
-        )
-        return 3
-
-
-_Parser = Parser
-
-
-def console() -> Any:
-    """The rich console every command prints its tables to."""
-    from rich.console import Console
-
-    return Console(stderr=False, highlight=False, width=140)
 
 
 def _list() -> int:
@@ -200,8 +121,8 @@ def _list() -> int:
 
 
 def _rewrite(a: argparse.Namespace) -> int:
-    from rewriter.accuracy.cli import budget_requested, run_budget
     from rewriter.api import RewriteResult, rewrite_onnx
+    from rewriter.cli.budget import budget_requested, run_budget
     from rewriter.ir import check_output_path, load_model, save_atomic
     from rewriter.match.rules import load_rule_file
     from rewriter.verify import load_inputs, make_inputs, verify
@@ -341,66 +262,6 @@ def _print_sites(sites: list[Any], dry_run: bool) -> None:
     console().print(t)
 
 
-def write_json(path: str, data: dict[str, Any]) -> None:
-    """Write a JSON report atomically (sorted keys, usual file mode)."""
-    from rewriter.ir import write_atomic
-
-    write_atomic(path, json.dumps(data, indent=2, sort_keys=True, default=float))
-
-
-def explain_main(argv: Sequence[str]) -> int:
-    """`rewrite explain MODEL --rule NAME`."""
-    return _explain(_explain_parser().parse_args(list(argv)))
-
-
-def _explain(a: argparse.Namespace) -> int:
-    from rewriter.api import _opset_of
-    from rewriter.ir import Graph, infer_value_info, load_model, subgraph_attrs
-    from rewriter.match.pattern import Matcher
-    from rewriter.match.rules import get_rule, load_rule_file
-
-    for path in a.patterns:
-        load_rule_file(path)
-    r = get_rule(a.rule)
-    m = load_model(a.model)
-    vi = infer_value_info(m)
-    con = console()
-    con.print(f"rule {r.name}: {r.pattern!r}")
-    count = 0
-
-    def walk(g: Graph) -> None:
-        nonlocal count
-        matcher = Matcher(g, opset=_opset_of(m), trace=True)
-        for i, n in enumerate(g.nodes):
-            assert n is not None
-            for attr, body in subgraph_attrs(n):
-                walk(
-                    Graph(
-                        body,
-                        parent=g,
-                        path=f"{g.path}/{n.name or n.op_type}/{attr}".lstrip("/"),
-                        value_info=vi,
-                    )
-                )
-            if n.op_type not in r.roots:
-                continue
-            count += 1
-            where = f"{g.path}:" if g.path else ""
-            found = matcher.match(r.pattern, i)
-            if found is not None:
-                con.print(
-                    f"  {where}{n.name or n.op_type + '#' + str(i)}: matches (x = {found.bindings.get('x')!r}, {len(found.nodes)} nodes)"
-                )
-            else:
-                con.print(
-                    f"  {where}{n.name or n.op_type + '#' + str(i)}: no match: {matcher.reason}"
-                )
-
-    walk(Graph(m.graph, value_info=vi))
-    if count == 0:
-        con.print(f"  no candidate root node (op types {sorted(r.roots)}) in the model")
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+def main(argv: Sequence[str]) -> int:
+    """``rewrite MODEL ...``: returns the exit status; bad input raises ``RewriterError``."""
+    return _rewrite(_main_parser().parse_args(list(argv)))

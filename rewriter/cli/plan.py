@@ -1,11 +1,4 @@
-"""``rewrite plan`` and ``rewrite db export|import``: each ``main(argv) -> int``.
-
-rewrite plan model.onnx --target openvino-cpu --predict-only      # predicted decisions, nothing measured
-rewrite plan model.onnx --target openvino-cpu --prune 2 -o out.onnx  # measure keep + top-2 per site
-rewrite plan model.onnx --target ort-cpu -o out.onnx             # full measured plan (rewriter.cost)
-rewrite db export OUT.json|OUT.sqlite [--db PATH]
-rewrite db import IN.json IN2.sqlite ... [--db PATH]
-"""
+"""``rewrite plan MODEL --target T [--predict-only | --prune K] [-o OUT]``: predicted or pruned plans."""
 
 from __future__ import annotations
 
@@ -13,12 +6,8 @@ import json
 import os
 from typing import Any
 
-from rewriter.cli import Parser as _Parser
-from rewriter.cli import console as _console
-from rewriter.cli import degrees_arg as _degrees
+from rewriter.cli.common import Parser, console, degrees_arg
 from rewriter.errors import UsageError
-
-__all__ = ["plan_main", "db_export_main", "db_import_main"]
 
 
 def _plan(
@@ -28,8 +17,7 @@ def _plan(
     top-K candidates per site are measured (what was measured comes back from the database)."""
     from rewriter.cost import plan_rewrite
     from rewriter.cost.db import LatencyDB
-
-    from .prune import Ranker
+    from rewriter.predict.prune import Ranker
 
     db = LatencyDB(db_path)
     try:
@@ -77,12 +65,12 @@ def _write(model: Any, res: Any, a: Any, con: Any) -> None:
     con.print(f"wrote {a.output}: {len(res.replaced)} of {len(res.decisions)} site(s) replaced")
 
 
-def plan_main(argv: list[str]) -> int:
+def main(argv: list[str]) -> int:
     """``rewrite plan``: predicted (``--predict-only``), pruned (``--prune K``) or full plan."""
     from rewriter.cost.db import default_db_path
     from rewriter.ir import load_model
 
-    p = _Parser(
+    p = Parser(
         prog="rewrite plan",
         description="Plan a rewrite on a target: predicted, pruned or fully measured.",
     )
@@ -123,8 +111,8 @@ def plan_main(argv: list[str]) -> int:
     model = load_model(a.model)
     db_path = a.db or default_db_path()
     os.makedirs(os.path.dirname(os.path.abspath(db_path)), exist_ok=True)
-    deg = _degrees(a.degrees)
-    con = _console()
+    deg = degrees_arg(a.degrees)
+    con = console()
     log = lambda s: con.print(f"[dim][plan] {s}[/dim]")  # noqa: E731
     kw = dict(
         pipeline=a.pipeline,
@@ -137,7 +125,7 @@ def plan_main(argv: list[str]) -> int:
     )
     out_json: dict[str, Any] = {"target": a.target}
     if a.predict_only or a.prune is not None:
-        from .prune import predict_plan, print_predictions, pruned_plan
+        from rewriter.predict.prune import predict_plan, print_predictions, pruned_plan
 
         if a.predict_only:
             preds = predict_plan(model, a.target, db_path, **kw)  # type: ignore[arg-type]
@@ -172,48 +160,4 @@ def plan_main(argv: list[str]) -> int:
     if a.json:
         with open(a.json, "w") as f:
             json.dump(out_json, f, indent=1, default=str)
-    return 0
-
-
-def db_export_main(argv: list[str]) -> int:
-    """``rewrite db export OUT.json|OUT.sqlite [--db PATH]``."""
-    from rewriter.cost.db import default_db_path
-
-    from .share import export_db
-
-    p = _Parser(
-        prog="rewrite db export",
-        description="Write the latency database to a JSON or SQLite file to share.",
-    )
-    p.add_argument("out", help="OUT.json or OUT.sqlite")
-    p.add_argument("--db", help="database path (default: the user cache dir)")
-    a = p.parse_args(argv)
-    r = export_db(a.db or default_db_path(), a.out)
-    print(f"exported {r['rows']} row(s), {r['hardware']} machine(s) to {r['out']}")
-    return 0
-
-
-def db_import_main(argv: list[str]) -> int:
-    """``rewrite db import IN... [--db PATH]``: merge, newest row per key wins, provenance kept."""
-    from rewriter.cost.db import default_db_path
-
-    from .share import import_db
-
-    p = _Parser(
-        prog="rewrite db import",
-        description="Merge exported databases (JSON or SQLite) into the latency database.",
-    )
-    p.add_argument(
-        "sources", nargs="+", help="files written by `rewrite db export` (or any latency .sqlite)"
-    )
-    p.add_argument("--db", help="database path (default: the user cache dir)")
-    a = p.parse_args(argv)
-    st = import_db(a.db or default_db_path(), a.sources)
-    for s in st.sources:
-        print(
-            f"{s['source']} (host {s['host']}): {s['added']} added, {s['replaced']} replaced (newer), {s['kept']} older ignored"
-        )
-    print(
-        f"total: {st.added} added, {st.replaced} replaced, {st.kept} ignored; {st.hardware} machine(s), {st.probes} probe set(s) new"
-    )
     return 0

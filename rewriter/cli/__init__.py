@@ -1,0 +1,73 @@
+"""The ``rewrite`` command line: a thin layer of subcommands over the library.
+
+    rewrite MODEL.onnx -p pau_all -o out.onnx     # the main command (cli/rewrite.py)
+    rewrite explain MODEL.onnx --rule gelu_erf     # one module per subcommand in this package
+    rewrite --help | --version | --list
+
+Each subcommand module has ``main(argv) -> int`` and raises ``RewriterError`` for bad input; it
+is imported only when its name is the first word, so ``rewrite model.onnx`` loads none of the
+others. Errors print one line on stderr (``rewrite: error: ...``) and exit non-zero: 2 for usage
+errors, 1 for a bad model or a failed verification, 3 for a bug (one line too; set
+``PAU_REWRITER_DEBUG=1`` for the traceback). Library code never imports this package.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+from rewriter.errors import RewriterError
+
+__all__ = ["main", "SUBCOMMANDS"]
+
+# name -> (module with ``main(argv)``, one line for ``rewrite --help``)
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "explain": ("rewriter.cli.explain", "why a rule does or does not match, node by node"),
+    "finetune": ("rewriter.cli.finetune", "recover accuracy: layer-wise refit or distillation"),
+    "bench": ("rewriter.cli.bench", "measure two models side by side on a target"),
+    "profile": ("rewriter.cli.profile", "fill the latency database with a sweep"),
+    "db": ("rewriter.cli.db", "latency database: stats, path, clear, export, import"),
+    "plan": ("rewriter.cli.plan", "predicted or pruned per-site plan on a target"),
+    "map": ("rewriter.cli.map", "per-site accuracy/speed map (HTML + JSON)"),
+}
+
+
+def subcommand_help() -> str:
+    """The subcommand list printed under ``rewrite --help``."""
+    width = max(len(k) for k in SUBCOMMANDS)
+    return "subcommands (rewrite SUBCOMMAND --help):\n" + "\n".join(
+        f"  {k:<{width}}  {v[1]}" for k, v in SUBCOMMANDS.items()
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``rewrite`` console script; returns the exit status."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if args and args[0] in SUBCOMMANDS:
+            return int(importlib.import_module(SUBCOMMANDS[args[0]][0]).main(args[1:]))
+        from rewriter.cli import rewrite
+
+        return rewrite.main(args)
+    except RewriterError as e:
+        if os.environ.get("PAU_REWRITER_DEBUG"):
+            raise
+        print(f"rewrite: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("rewrite: interrupted; nothing was written", file=sys.stderr)
+        return 130
+    except Exception as e:  # a bug: still one line, never a traceback
+        if os.environ.get("PAU_REWRITER_DEBUG"):
+            raise
+        print(
+            f"rewrite: internal error: {type(e).__name__}: {e} (set PAU_REWRITER_DEBUG=1 for a traceback)",
+            file=sys.stderr,
+        )
+        return 3
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

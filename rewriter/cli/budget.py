@@ -1,0 +1,69 @@
+"""Budget options of the main command (``--calibration``, ``--labels``, ``--max-drop``, ``--min-cosine``, ``--max-rel-error``)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from rewriter.errors import UsageError
+
+
+def add_budget_options(p: argparse.ArgumentParser) -> None:
+    """Add --calibration, --labels, --max-drop, --min-cosine, --max-rel-error to ``rewrite``.
+
+    ``--target``, ``--db`` and ``--allow-standard`` are the main command's own options (reused).
+    """
+    g = p.add_argument_group("accuracy budget (with --target: fastest plan within the budget)")
+    g.add_argument(
+        "--calibration",
+        help=".npz keyed by input name (or folder of .npy) the budget is measured on",
+    )
+    g.add_argument(
+        "--labels", help="name of the labels array in the calibration .npz, for --max-drop"
+    )
+    g.add_argument(
+        "--max-drop",
+        type=float,
+        help="accuracy points (percent) the model may lose (needs --labels)",
+    )
+    g.add_argument(
+        "--min-cosine",
+        type=float,
+        help="smallest cosine of the outputs to the original's, e.g. 0.999",
+    )
+    g.add_argument(
+        "--max-rel-error", type=float, help="largest relative L2 error of the outputs, e.g. 0.01"
+    )
+
+
+def budget_requested(a: argparse.Namespace) -> bool:
+    return any(getattr(a, k, None) is not None for k in ("max_drop", "min_cosine", "max_rel_error"))
+
+
+def run_budget(a: argparse.Namespace, model: Any, console: Any = None) -> Any:
+    """``budgeted_rewrite`` from the main command's options; prints the plan unless ``--quiet``."""
+    from rewriter.accuracy.budget import budgeted_rewrite, print_budget
+
+    if not getattr(a, "target", None):
+        raise UsageError(
+            "--max-drop/--min-cosine/--max-rel-error need --target (e.g. ort-cpu:threads=1)"
+        )
+    if getattr(a, "dry_run", False):
+        raise UsageError("an accuracy budget builds and measures models; drop --dry-run")
+    quiet = bool(getattr(a, "quiet", False))
+    res = budgeted_rewrite(
+        model,
+        getattr(a, "pipeline", "pau_all"),
+        a.target,
+        getattr(a, "calibration", None),
+        max_drop=a.max_drop,
+        min_cosine=a.min_cosine,
+        max_rel_error=a.max_rel_error,
+        allow_standard=bool(getattr(a, "allow_standard", False)),
+        labels=getattr(a, "labels", None),
+        db=getattr(a, "db", None),
+        progress=not quiet,
+    )
+    if not quiet:
+        print_budget(res, console)
+    return res

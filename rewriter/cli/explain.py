@@ -1,0 +1,73 @@
+"""``rewrite explain MODEL --rule NAME``: why a rule does or does not match, node by node."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from rewriter.cli.common import Parser, console
+
+
+def _explain_parser() -> argparse.ArgumentParser:
+    p = Parser(
+        prog="rewrite explain",
+        description="Why a rule does or does not match: the best near-miss per candidate node.",
+    )
+    p.add_argument("model")
+    p.add_argument("--rule", required=True, help="rule name (see `rewrite --list`)")
+    p.add_argument("--patterns", action="append", default=[], help="extra rule file (.py or .toml)")
+    return p
+
+
+def main(argv: Sequence[str]) -> int:
+    """`rewrite explain MODEL --rule NAME`."""
+    return _explain(_explain_parser().parse_args(list(argv)))
+
+
+def _explain(a: argparse.Namespace) -> int:
+    from rewriter.api import _opset_of
+    from rewriter.ir import Graph, infer_value_info, load_model, subgraph_attrs
+    from rewriter.match.pattern import Matcher
+    from rewriter.match.rules import get_rule, load_rule_file
+
+    for path in a.patterns:
+        load_rule_file(path)
+    r = get_rule(a.rule)
+    m = load_model(a.model)
+    vi = infer_value_info(m)
+    con = console()
+    con.print(f"rule {r.name}: {r.pattern!r}")
+    count = 0
+
+    def walk(g: Graph) -> None:
+        nonlocal count
+        matcher = Matcher(g, opset=_opset_of(m), trace=True)
+        for i, n in enumerate(g.nodes):
+            assert n is not None
+            for attr, body in subgraph_attrs(n):
+                walk(
+                    Graph(
+                        body,
+                        parent=g,
+                        path=f"{g.path}/{n.name or n.op_type}/{attr}".lstrip("/"),
+                        value_info=vi,
+                    )
+                )
+            if n.op_type not in r.roots:
+                continue
+            count += 1
+            where = f"{g.path}:" if g.path else ""
+            found = matcher.match(r.pattern, i)
+            if found is not None:
+                con.print(
+                    f"  {where}{n.name or n.op_type + '#' + str(i)}: matches (x = {found.bindings.get('x')!r}, {len(found.nodes)} nodes)"
+                )
+            else:
+                con.print(
+                    f"  {where}{n.name or n.op_type + '#' + str(i)}: no match: {matcher.reason}"
+                )
+
+    walk(Graph(m.graph, value_info=vi))
+    if count == 0:
+        con.print(f"  no candidate root node (op types {sorted(r.roots)}) in the model")
+    return 0

@@ -1,0 +1,176 @@
+"""``rewrite finetune STUDENT --teacher ORIGINAL --calibration data.npz -o OUT``: recover accuracy."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Sequence
+
+import onnx
+
+from rewriter.calibrate import Calibration, load_calibration
+from rewriter.cli.common import Parser, console, degrees_arg, write_json
+from rewriter.errors import UsageError
+from rewriter.refit import RefitResult, _metadata, compare_over, refit_onnx
+from rewriter.verify import Deviation
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = Parser(
+        prog="rewrite finetune",
+        description="Refit a rewritten model's rationals on the inputs its sites really see.",
+    )
+    p.add_argument("student", help="the rewritten model (written by `rewrite`; never modified)")
+    p.add_argument("--teacher", required=True, help="the original model it was rewritten from")
+    p.add_argument(
+        "--calibration",
+        help=".npz keyed by input name, or a folder of <input>.npy (default: generated inputs)",
+    )
+    p.add_argument("-o", "--output", required=True, help="output .onnx (written atomically)")
+    p.add_argument("--mode", choices=("layerwise", "e2e"), default="layerwise")
+    p.add_argument("--epochs", type=int, default=None, help="epochs of --mode e2e (default 20)")
+    p.add_argument(
+        "--lr", type=float, default=None, help="learning rate of --mode e2e (default 1e-4)"
+    )
+    p.add_argument(
+        "--degrees",
+        type=degrees_arg,
+        default=None,
+        help="refit degrees M,N (default: the student's)",
+    )
+    p.add_argument("--form", default=None, help="refit form (default: the student's)")
+    p.add_argument("--max-samples", type=int, default=100_000, help="observed values kept per site")
+    p.add_argument("--report", help="write a JSON report here")
+    p.add_argument("-q", "--quiet", action="store_true", help="no tables, only errors")
+    return p
+
+
+def main(argv: Sequence[str]) -> int:
+    """`rewrite finetune STUDENT --teacher ORIGINAL [--calibration DATA] -o OUT`."""
+
+    from rewriter.ir import check_output_path, load_model, save_atomic
+    from rewriter.verify import check
+
+    a = _parser().parse_args(list(argv))
+    if a.mode != "e2e" and (a.epochs is not None or a.lr is not None):
+        raise UsageError("--epochs/--lr apply to --mode e2e only; layerwise refit has no epochs")
+    if a.max_samples < 100:
+        raise UsageError(f"--max-samples {a.max_samples}: use at least 100")
+    for path in (a.student, a.teacher):
+        if os.path.exists(path) and os.path.exists(a.output) and os.path.samefile(path, a.output):
+            raise UsageError(
+                f"{a.output}: output path is an input path; inputs are never overwritten"
+            )
+    check_output_path(a.student if os.path.exists(a.student) else None, a.output)
+    if a.report:
+        check_output_path(None, a.report)
+    student, teacher = load_model(a.student), load_model(a.teacher)
+    _metadata(student, a.student)
+    cal = load_calibration(a.calibration, teacher)
+    if a.mode == "e2e":
+        return _e2e(a, student, teacher, cal)
+    tuned, results = refit_onnx(
+        student, teacher, cal, degrees=a.degrees, form=a.form, max_samples=a.max_samples
+    )
+    check(tuned)
+    before, after = compare_over(teacher, [student, tuned], cal.batches)
+    if not a.quiet:
+        _print(results, before, after, cal)
+    if a.report:
+        write_json(
+            a.report,
+            {
+                "student": os.path.basename(a.student),
+                "teacher": os.path.basename(a.teacher),
+                "mode": "layerwise",
+                "calibration": {
+                    "source": cal.source,
+                    "generated": cal.generated,
+                    "samples": cal.samples,
+                },
+                "sites": [r.to_dict() for r in results],
+                "before": before.to_dict(),
+                "after": after.to_dict(),
+            },
+        )
+    save_atomic(tuned, a.output)
+    if not a.quiet:
+        n = sum(r.refitted for r in results)
+        console().print(f"wrote {a.output}: {n} of {len(results)} site(s) refitted")
+    return 0
+
+
+def _e2e(
+    a: argparse.Namespace, student: onnx.ModelProto, teacher: onnx.ModelProto, cal: Calibration
+) -> int:
+    """`--mode e2e`: distil the rational coefficients end to end (``rewriter.finetune_onnx``)."""
+
+    from rewriter.finetune_onnx import finetune_e2e
+    from rewriter.ir import save_atomic
+    from rewriter.verify import check
+
+    tuned, history = finetune_e2e(
+        student, teacher, cal.batches, epochs=a.epochs or 20, lr=a.lr or 1e-4, progress=not a.quiet
+    )
+    check(tuned)
+    before, after = compare_over(teacher, [student, tuned], cal.batches)
+    if not a.quiet:
+        console().print(
+            f"end-to-end fine-tuning of the rational coefficients, {len(history)} epoch(s): "
+            f"whole model vs teacher max-abs {before.max_abs:.3g} -> {after.max_abs:.3g}, "
+            f"rel-L2 {before.rel_l2:.3g} -> {after.rel_l2:.3g}, "
+            f"cosine {before.cosine:.6f} -> {after.cosine:.6f}"
+        )
+    if a.report:
+        write_json(
+            a.report,
+            {
+                "mode": "e2e",
+                "history": history,
+                "before": before.to_dict(),
+                "after": after.to_dict(),
+                "calibration": {"source": cal.source, "samples": cal.samples},
+            },
+        )
+    save_atomic(tuned, a.output)
+    if not a.quiet:
+        console().print(f"wrote {a.output}")
+    return 0
+
+
+def _print(
+    results: list[RefitResult], before: Deviation, after: Deviation, cal: Calibration
+) -> None:
+    from rich.table import Table
+
+    con = console()
+    if cal.generated:
+        con.print(f"calibration: {cal.source}")
+    t = Table(title=f"layer-wise refit on {cal.samples} calibration sample(s)")
+    for c in (
+        "site",
+        "observed range",
+        "old max-abs",
+        "new max-abs",
+        "old RMS",
+        "new RMS",
+        "refit",
+    ):
+        t.add_column(c)
+    for r in results:
+        lo, hi = r.observed_range
+        t.add_row(
+            r.name,
+            f"[{lo:.3g}, {hi:.3g}]" if r.samples else "-",
+            f"{r.old_max_abs:.2e}",
+            f"{r.new_max_abs:.2e}",
+            f"{r.old_rms:.2e}",
+            f"{r.new_rms:.2e}",
+            "yes" if r.refitted else (r.note or "no"),
+        )
+    con.print(t)
+    con.print(
+        f"whole model vs teacher: max-abs {before.max_abs:.3g} -> {after.max_abs:.3g}, "
+        f"rel-L2 {before.rel_l2:.3g} -> {after.rel_l2:.3g}, "
+        f"cosine {before.cosine:.6f} -> {after.cosine:.6f}"
+    )

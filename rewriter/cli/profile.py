@@ -1,0 +1,94 @@
+"""``rewrite profile --target T [--sizes ...] [--functions ...]``: fill the latency database with a sweep."""
+
+from __future__ import annotations
+
+from rewriter.cli.common import Parser, console, degrees_arg
+from rewriter.cost.bench import (
+    LONG_SIZES,
+    PROFILE_FUNCTIONS,
+    PROFILE_SIZES,
+    parse_size,
+    synthetic_site_model,
+)
+
+
+def main(argv: list[str]) -> int:
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from rewriter.api import find_sites
+    from rewriter.cost.candidates import candidates_for
+    from rewriter.cost.db import LatencyDB
+    from rewriter.cost.micro import cut_site
+    from rewriter.cost.model import CostModel, HarnessOptions
+    from rewriter.cost.targets import get_target
+
+    p = Parser(
+        prog="rewrite profile",
+        description="Fill the latency database with a sweep over producers, sizes and candidates.",
+    )
+    p.add_argument("--target", default="ort-cpu")
+    p.add_argument("--db", help="database path (default: the user cache dir)")
+    p.add_argument("--functions", default=",".join(PROFILE_FUNCTIONS))
+    p.add_argument(
+        "--sizes", default=",".join(PROFILE_SIZES), help="matmul:BxTxKxN and conv:BxCxHxW items"
+    )
+    p.add_argument(
+        "--long", action="store_true", help="the long sweep (more sizes, degrees (3,2) to (7,6))"
+    )
+    p.add_argument("--degrees", default="5,4")
+    p.add_argument(
+        "--time-cap", type=float, default=1.0, help="seconds per micro-model (default 1)"
+    )
+    p.add_argument("--remeasure", action="store_true", help="measure even what the database has")
+    a = p.parse_args(argv)
+    t = get_target(a.target)
+    deg = degrees_arg(a.degrees)
+    sizes = LONG_SIZES if a.long else tuple(s for s in a.sizes.split(",") if s)
+    fns = [f for f in a.functions.split(",") if f]
+    db = LatencyDB(a.db)
+    cm = CostModel(
+        t,
+        db,
+        HarnessOptions(time_cap=a.time_cap, warmup_cap=0.5, min_rounds=8),
+        reuse=not a.remeasure,
+    )
+    con = console()
+    rows = []
+    with Progress(console=con, transient=True) as prog:
+        task = prog.add_task(f"profiling {t.spec}", total=len(sizes) * len(fns))
+        for size in sizes:
+            kind, dims = parse_size(size)
+            for fn in fns:
+                m = synthetic_site_model(kind, dims, fn)
+                for s in find_sites(m, "pau_all"):
+                    micro = cut_site(m, s)
+                    extra = ((3, 2), (4, 3), (7, 6)) if a.long else ()
+                    cands = candidates_for(
+                        s, deg, extra_degrees=extra, max_error=float("inf"), allow_standard=a.long
+                    )
+                    recs = cm.site_costs(micro, cands)
+                    for name, rec in recs.items():
+                        rows.append(
+                            (
+                                size,
+                                fn,
+                                name,
+                                rec.median * 1e3,
+                                rec.ratio,
+                                rec.ratio_lo,
+                                rec.ratio_hi,
+                            )
+                        )
+                prog.advance(task)
+    tab = Table(title=f"profile {t} -> {db.path}")
+    for col in ("size", "function", "candidate", "median ms", "speed-up vs keep", "95% CI"):
+        tab.add_column(col)
+    for size, fn, name, ms, r, lo, hi in rows:
+        tab.add_row(size, fn, name, f"{ms:.3f}", f"x{1 / r:.2f}", f"{1 / hi:.2f}-{1 / lo:.2f}")
+    con.print(tab)
+    con.print(
+        f"{cm.measured} micro-model(s) measured, {cm.reused} reused; {db.count()} rows in {db.path}"
+    )
+    db.close()
+    return 0
