@@ -7,6 +7,8 @@ already; this pass is for toolchains that want the canonical graph itself.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import onnx
 from onnx import numpy_helper
@@ -19,10 +21,33 @@ def canonicalize(model: onnx.ModelProto) -> int:
     return _graph(model.graph, None)
 
 
+def _nested_outputs(nodes: Iterable[onnx.NodeProto]) -> set[str]:
+    """Names that If/Loop/Scan bodies (at any depth) return as their outputs."""
+    out: set[str] = set()
+    for n in nodes:
+        for _, body in subgraph_attrs(n):
+            out.update(o.name for o in body.output)
+            out |= _nested_outputs(body.node)
+    return out
+
+
+def _rename_reads(nodes: Iterable[onnx.NodeProto], rename: dict[str, str]) -> None:
+    """Point every read of a bypassed value at its source, inside subgraph bodies too (a body
+    reads outer values by name, so a bypassed Identity read only there must be renamed there)."""
+    for n in nodes:
+        for k, x in enumerate(n.input):
+            while x in rename:
+                x = rename[x]
+            n.input[k] = x
+        for _, body in subgraph_attrs(n):
+            _rename_reads(body.node, rename)
+
+
 def _graph(proto: onnx.GraphProto, parent: Graph | None) -> int:
     g = Graph(proto, parent=parent)
     changed = 0
     rename: dict[str, str] = {}
+    returned = _nested_outputs(proto.node)  # a body's output name cannot be renamed
     for i, n in enumerate(g.nodes):
         assert n is not None
         for _, body in subgraph_attrs(n):
@@ -46,16 +71,11 @@ def _graph(proto: onnx.GraphProto, parent: Graph | None) -> int:
             n.op_type == "Identity"
             and n.domain in ("", "ai.onnx")
             and n.output[0] not in g.graph_outputs
+            and n.output[0] not in returned
         ):
             rename[n.output[0]] = n.input[0]
             g.remove(i)
             changed += 1
-    for n in g.nodes:
-        if n is None:
-            continue
-        for k, x in enumerate(n.input):
-            while x in rename:
-                x = rename[x]
-            n.input[k] = x
+    _rename_reads((n for n in g.nodes if n is not None), rename)
     g.commit()
     return changed

@@ -364,3 +364,57 @@ def test_pau_learned_pipeline_through_the_api() -> None:
     assert [(s.name, s.function, s.replaced) for s in res.sites] == [("learned_0", "learned", True)]
     assert res.sites[0].rational is not None
     close(m, res.model, 1e-2)  # piecewise linear: the (5,4) fit is ~4e-3 on [-8, 8]
+
+
+def test_unselected_sites_are_reported_once_with_their_first_name() -> None:
+    """The scan repeats after a replacement; sites left unselected must not be found anew."""
+    m = parse("  t1 = Tanh(a)\n  t2 = Tanh(t1)\n  y = Tanh(t2)")
+    res = rewriter.rewrite_onnx(m, "pau_tanh", select=lambda s: s.name == "tanh_1")
+    assert [(s.name, s.replaced) for s in res.sites] == [
+        ("tanh_0", False),
+        ("tanh_1", True),
+        ("tanh_2", False),
+    ]
+    assert [n.op_type for n in res.model.graph.node].count("Tanh") == 2
+    close(m, res.model, 1e-4)
+
+
+def test_canonicalize_renames_reads_inside_if_bodies() -> None:
+    """An Identity whose output is read only inside an If body is bypassed there too."""
+    then_body = onnx.helper.make_graph(
+        [onnx.helper.make_node("Relu", ["t"], ["r"])],
+        "then",
+        [],
+        [onnx.helper.make_tensor_value_info("r", onnx.TensorProto.FLOAT, [2, 8])],
+    )
+    else_body = onnx.helper.make_graph(
+        [onnx.helper.make_node("Neg", ["t"], ["r2"])],
+        "else",
+        [],
+        [onnx.helper.make_tensor_value_info("r2", onnx.TensorProto.FLOAT, [2, 8])],
+    )
+    g = onnx.helper.make_graph(
+        [
+            onnx.helper.make_node("Identity", ["a"], ["t"]),
+            onnx.helper.make_node("If", ["c"], ["y"], then_branch=then_body, else_branch=else_body),
+        ],
+        "g",
+        [
+            onnx.helper.make_tensor_value_info("a", onnx.TensorProto.FLOAT, [2, 8]),
+            onnx.helper.make_tensor_value_info("c", onnx.TensorProto.BOOL, []),
+        ],
+        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [2, 8])],
+    )
+    m = onnx.helper.make_model(g, opset_imports=[onnx.helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    from rewriter.passes.canonicalize import canonicalize
+
+    out = onnx.ModelProto()
+    out.CopyFrom(m)
+    assert canonicalize(out) == 1
+    assert [n.op_type for n in out.graph.node] == ["If"]
+    onnx.checker.check_model(out, full_check=True)
+    x = np.random.default_rng(0).normal(size=(2, 8)).astype(np.float32)
+    for c in (True, False):
+        feeds = {"a": x, "c": np.array(c)}
+        np.testing.assert_array_equal(run_model(m, feeds)[0], run_model(out, feeds)[0])

@@ -190,6 +190,9 @@ def _run(
     stats = stats if stats is not None else Stats()
     counters: Counter[str] = Counter()
     sites: list[Site] = []
+    # a site left unreplaced (not selected) is found again by the next iteration's scan: it keeps
+    # its first name and is reported once (keyed by graph path and output value)
+    seen: dict[tuple[str, str], Site] = {}
     walk = _Walk(model, rules, opts, stats)
     for _ in range(max(1, opts.max_iterations)):
         stats.iterations += 1
@@ -200,7 +203,10 @@ def _run(
             break
         changed = False
         for f in found:
-            site = _site(f, counters)
+            key = (f.graph.path, f.graph.node(f.match.root).output[0])
+            if key in seen:
+                continue
+            site = seen[key] = _site(f, counters)
             sites.append(site)
             if opts.dry_run or opts.replacement is None:
                 continue
