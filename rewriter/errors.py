@@ -24,8 +24,3 @@ class ModelError(RewriterError):
 
     exit_code = 1
 
-
-class VerificationError(RewriterError):
-    """The rewritten model failed verification; nothing was written (exit code 1)."""
-
-    exit_code = 1

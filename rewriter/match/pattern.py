@@ -314,10 +314,6 @@ class Matcher:
         self._eps: dict[str, float] = {}
         self._through: dict[str, tuple[str, tuple[int, ...]]] = {}
 
-    def reset_cache(self) -> None:
-        self._flat_cache.clear()
-        self._through.clear()
-
     # public
     def match(self, pattern: Pattern, root: int) -> Match | None:
         """The first acceptable match of ``pattern`` rooted at node ``root``, or None.

@@ -42,15 +42,12 @@ class Rule:
             callable ``captured params -> (function, params)`` for rules whose function depends on
             captured constants (``swish`` with beta 1 is ``silu``).
         spelling: who emits this spelling (a comment for people and for reports).
-        replace: a custom replacement ``(site, graph) -> (nodes, initializers)``; default: the
-            rational approximation of ``function``.
     """
 
     name: str
     pattern: Pattern
     function: str | ParamsFn
     spelling: str = ""
-    replace: Callable[..., Any] | None = None
     params: dict[str, float] = field(default_factory=dict)
 
     @property
