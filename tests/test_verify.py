@@ -1,0 +1,90 @@
+"""Verification: what counts as evidence (constant outputs, random ops, shapes, noise floor)."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+
+from rewriter.verify import compare, make_inputs, pin_random_seeds, verify
+
+HEADER = '<ir_version: 8, opset_import: ["" : 17]>'
+
+
+def parse(
+    body: str, inputs: str = "float[2,8] a", outputs: str = "float[2,8] y"
+) -> onnx.ModelProto:
+    return onnx.parser.parse_model(f"{HEADER}\ng ({inputs}) => ({outputs}) {{\n{body}\n}}")
+
+
+def test_probability_tail_is_caught_by_floored_relative_error() -> None:
+    """A sigmoid whose tail sits at 1.9e-5 instead of ~1e-9: max-abs looks fine, rel-err not."""
+    exact = parse("  s = Sigmoid(a)\n  y = Identity(s)")
+    stuck = parse("  s = Sigmoid(a)\n  c = Constant<value = float {1.9e-5}>()\n  y = Max(s, c)")
+    feeds = {"a": np.linspace(-25, 5, 16, dtype=np.float32).reshape(2, 8)}
+    d = compare(exact, stuck, feeds)
+    (o,) = d.outputs
+    assert o.max_abs < 2e-5 and o.rel_l2 < 1e-4
+    assert o.rel_err is not None and o.rel_err > 1.0  # 1.9e-5 / (1e-11 + 1e-6 * peak) ~ 19
+    assert d.exceeds(1e-2)
+    assert "rel-err" in d.summary()
+
+
+def test_random_ops_get_the_same_seed_in_both_models() -> None:
+    m = parse("  r = RandomNormalLike<dtype = 1>(a)\n  y = Add(a, r)")
+    pinned, n = pin_random_seeds(m)
+    assert n == 1 and not any(a.name == "seed" for a in m.graph.node[0].attribute)
+    d = verify(m, m)
+    assert d.max_abs == 0.0 and d.outputs[0].checked
+    assert any("random op" in note for note in d.notes)
+
+
+def test_constant_output_is_not_evidence() -> None:
+    m = parse(
+        "  z = Mul(a, a)\n  k = Constant<value = float {0.0}>()\n  y = Mul(z, k)",
+    )
+    d = verify(m, m)
+    (o,) = d.outputs
+    assert not o.checked and "constant" in o.note
+    assert "not checked" in d.summary() and not d.exceeds(1e-9)
+
+
+def test_constant_on_first_inputs_is_checked_on_other_seeds() -> None:
+    """Relu of an all-negative batch is zero; another seed moves it."""
+    m = parse("  y = Relu(a)", inputs="float[1,1] a", outputs="float[1,1] y")
+    feeds = {"a": np.array([[-1.0]], np.float32)}
+    d = compare(m, m, feeds, more_feeds=lambda seed: {"a": np.array([[float(seed)]], np.float32)})
+    assert d.outputs[0].checked and "seed 1" in d.outputs[0].note
+
+
+def test_outputs_of_different_shapes_are_not_compared() -> None:
+    a = parse("  y = Identity(a)", outputs="float[?,?] y")
+    b = parse("  y = Slice(a, s, e)\n", inputs="float[2,8] a", outputs="float[?,?] y")
+    b = onnx.parser.parse_model(
+        f"{HEADER}\ng (float[2,8] a) => (float[?,?] y) {{\n"
+        "  s = Constant<value = int64[1] {0}>()\n  e = Constant<value = int64[1] {1}>()\n"
+        "  y = Slice(a, s, e)\n}"
+    )
+    d = compare(a, b, make_inputs(a))
+    assert not d.outputs[0].checked and "shapes differ" in d.outputs[0].note
+
+
+def test_noise_floor_raises_the_bar_only_for_noisy_outputs() -> None:
+    """A Round amplifies tiny input changes: its floor is large, a smooth output's is ~0."""
+    noisy = parse("  k = Constant<value = float {1000.0}>()\n  t = Mul(a, k)\n  y = Round(t)")
+    feeds = {"a": np.random.default_rng(0).normal(size=(2, 8)).astype(np.float32) * 1e-3 + 5e-4}
+    d = compare(noisy, noisy, feeds)
+    assert d.outputs[0].floor is not None
+    smooth = parse("  y = Tanh(a)")
+    d2 = compare(smooth, smooth, make_inputs(smooth))
+    assert d2.outputs[0].floor is not None and d2.outputs[0].floor < 1e-5
+    d2.outputs[0].rel_l2 = 2e-2
+    assert d2.exceeds(1e-2)
+    d2.outputs[0].floor = 1e-2
+    assert not d2.exceeds(1e-2)  # 2e-2 <= 1e-2 + 3 * 1e-2
+
+
+def test_top1_agreement_for_logits() -> None:
+    m = parse("  y = Identity(a)")
+    other = parse("  k = Constant<value = float {0.01}>()\n  y = Add(a, k)")
+    d = compare(m, other, make_inputs(m))
+    assert d.outputs[0].top1 == 1.0
