@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from rewriter.fx import rewrite_module
+from rewriter.frontends.fx import rewrite_module
 
 
 class Block(nn.Module):

@@ -1,4 +1,4 @@
-"""rewriter.fx: every spelling of every activation is found, named, replaced, and computes it."""
+"""rewriter.frontends.fx: every spelling of every activation is found, named, replaced, and computes it."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rewriter.functions import SMOOTH, get_function
-from rewriter.fx import (
+from rewriter.frontends.fx import (
     FxSite,
     FxTraceError,
     find_sites,

@@ -30,7 +30,7 @@ from typing import Any
 from torch import nn
 from torch.fx import Graph, Node
 
-from rewriter.fx._ops import arith, is_number
+from rewriter.frontends.fx._ops import arith, is_number
 
 __all__ = ["FormulaMatch", "match_formulas", "TEMPLATES"]
 

@@ -23,7 +23,7 @@ from torch import fx, nn
 
 __all__ = ["FxTraceError", "Traced", "trace", "input_shapes"]
 
-log = logging.getLogger("rewriter.fx")
+log = logging.getLogger("rewriter.frontends.fx")
 
 
 class FxTraceError(ValueError):

@@ -26,9 +26,9 @@ import torch
 from torch import fx, nn
 
 from rewriter.errors import UsageError
-from rewriter.fx._formulas import match_formulas
-from rewriter.fx._ops import activation, node_position
-from rewriter.fx._trace import Traced, input_shapes, trace
+from rewriter.frontends.fx._formulas import match_formulas
+from rewriter.frontends.fx._ops import activation, node_position
+from rewriter.frontends.fx._trace import Traced, input_shapes, trace
 
 __all__ = [
     "FxSite",
