@@ -41,7 +41,8 @@ MODULES = [
     ("silu", nn.SiLU(), "silu", {}),
     ("mish", nn.Mish(), "mish", {}),
     ("hardswish", nn.Hardswish(), "hardswish", {}),
-    ("hardsigmoid", nn.Hardsigmoid(), "hardsigmoid", {}),
+    # the ONNX path's hardsigmoid rule reads alpha and beta: the fx path reports them alike
+    ("hardsigmoid", nn.Hardsigmoid(), "hardsigmoid", {"alpha": 1 / 6, "beta": 0.5}),
     ("tanh", nn.Tanh(), "tanh", {}),
     ("sigmoid", nn.Sigmoid(), "sigmoid", {}),
     ("elu", nn.ELU(alpha=0.5), "elu", {"alpha": 0.5}),
