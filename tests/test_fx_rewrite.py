@@ -1,4 +1,4 @@
-"""rewriter.frontends.fx: every spelling of every activation is found, named, replaced, and computes it."""
+"""The fx front end: every spelling of every activation is found, named, replaced, computes it."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rewriter.functions import SMOOTH, get_function
 from rewriter.frontends.fx import (
     FxSite,
     FxTraceError,
@@ -19,6 +18,7 @@ from rewriter.frontends.fx import (
     replace_with_standard,
     rewrite_module,
 )
+from rewriter.functions import SMOOTH, get_function
 
 SQ2PI = math.sqrt(2 / math.pi)
 

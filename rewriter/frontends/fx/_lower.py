@@ -213,7 +213,10 @@ _OPS: dict[str, tuple[tuple[tuple[str, Any], ...], Emit]] = {
         _with_attr("LeakyRelu", "alpha", "negative_slope"),
     ),
     "relu6": (_INPLACE, _clip(0.0, 6.0)),
-    "hardtanh": ((("min_val", -1.0), ("max_val", 1.0), ("inplace", False)), _clip("min_val", "max_val")),
+    "hardtanh": (
+        (("min_val", -1.0), ("max_val", 1.0), ("inplace", False)),
+        _clip("min_val", "max_val"),
+    ),
     "clamp": ((("min", None), ("max", None)), _clip("min", "max")),
 }
 
@@ -339,7 +342,7 @@ def lower_node(node: fx.Node, root: nn.Module) -> Lowered:
     if len(args) > 1 + len(spec):
         raise NotLowered("too many arguments")
     bound: dict[str, Any] = dict(spec)
-    for (key, _), v in zip(spec, args[1:]):
+    for (key, _), v in zip(spec, args[1:], strict=False):  # fewer args than spec
         bound[key] = v
     for key, v in kwargs.items():
         if key in ("out",) and v is not None:
