@@ -274,7 +274,11 @@ def test_gradients_reach_the_rational_coefficients():
         assert any(g.abs().sum() > 0 for g in grads)
 
 
-def test_export_fallback_aten_sites():
+def test_export_fallback_aten_sites(monkeypatch):
+    from rewriter.frontends.fx import _trace
+
+    monkeypatch.setattr(_trace, "_WARNED", set())  # the warning is shown once per class
+
     class Shapey(nn.Module):
         def __init__(self):
             super().__init__()
