@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import warnings
 
 import numpy as np
@@ -16,6 +18,10 @@ from rewriter.frontends.fx._adapter import lower_graph
 from rewriter.functions import get_function
 from rewriter.pattern import Param, Var, op
 from rewriter.rules import Rule
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+import onnx_models  # noqa: E402
 
 
 def _exp_swish(params: dict[str, float]) -> tuple[str, dict[str, float]]:
@@ -159,3 +165,18 @@ def test_fallback_warning_is_shown_once_per_module_class(monkeypatch):
     assert [w.category for w in caught if issubclass(w.category, FxFallbackWarning)] == [
         FxFallbackWarning
     ]
+
+
+@pytest.mark.parametrize("name", onnx_models.TORCH_NAMES)
+def test_fx_and_onnx_paths_agree_on_every_torch_spelling(name):
+    """The module and its TorchScript export have the same sites: same names, functions, params."""
+    try:
+        exported = onnx_models.torch_export(name, "torchscript", 17)
+    except onnx_models.ExportUnavailable as exc:
+        pytest.skip(str(exc))
+    pipeline = "pau_all,pau_hardswish"
+    want = [(s.name, s.function, s.params) for s in rewriter.find_sites(exported, pipeline)]
+    got = [(s.name, s.function, s.params) for s in find_sites(onnx_models.torch_module(name))]
+    assert [(n, f) for n, f, _ in got] == [(n, f) for n, f, _ in want]
+    for (_, _, p), (_, _, q) in zip(got, want, strict=True):
+        assert p == pytest.approx(q, rel=1e-6)

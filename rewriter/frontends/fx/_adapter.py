@@ -125,8 +125,14 @@ def _scalar_constant(gm: nn.Module, target: str) -> np.ndarray | None:
 
 
 def _fx_inputs(node: fx.Node) -> list[str]:
+    """Names of the fx nodes ``node`` reads, in argument order (nested lists and dicts too)."""
     names: list[str] = []
-    fx.node.map_arg((node.args, node.kwargs), lambda n: names.append(n.name) or n)
+
+    def note(n: fx.Node) -> fx.Node:
+        names.append(n.name)
+        return n
+
+    fx.node.map_arg((node.args, node.kwargs), note)
     return names
 
 

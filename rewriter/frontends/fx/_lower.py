@@ -300,33 +300,29 @@ def _canonical(node: fx.Node, root: nn.Module) -> tuple[str, tuple[Any, ...], di
         mod = root.get_submodule(str(node.target))
         for cls, read in _MODULES:
             if isinstance(mod, cls):
-                name, kwargs = read(mod)
                 if len(args) != 1 or node.kwargs:
                     raise NotLowered("module called with more than one input")
-                return name, args, kwargs, bool(getattr(mod, "inplace", False))
+                name, attrs = read(mod)
+                return name, args, attrs, bool(getattr(mod, "inplace", False))
         raise NotLowered(type(mod).__name__)
+    found: str | None = None
+    inplace = False
     if node.op == "call_method":
         target = str(node.target)
         inplace = target.endswith("_") and not target.endswith("__")
-        name = _METHODS.get(target[:-1] if inplace else target)
-        if name is None:
-            raise NotLowered(target)
-        return name, args, kwargs, inplace
-    if node.op != "call_function":
-        raise NotLowered(node.op)
-    a = _aten(node.target)
-    if a is not None:
-        name = _ATEN.get(a[0])
-        if name is None:
-            raise NotLowered(str(node.target))
-        return name, args, kwargs, a[1]
-    try:
-        name = _FUNCTIONS.get(node.target)
-    except TypeError:  # unhashable target
-        name = None
-    if name is None:
-        raise NotLowered(str(node.target))
-    return name, args, kwargs, False
+        found = _METHODS.get(target[:-1] if inplace else target)
+    elif node.op == "call_function":
+        a = _aten(node.target)
+        if a is not None:
+            found, inplace = _ATEN.get(a[0]), a[1]
+        else:
+            try:
+                found = _FUNCTIONS.get(node.target)
+            except TypeError:  # unhashable target
+                found = None
+    if found is None:
+        raise NotLowered(f"{node.op} {node.target}")
+    return found, args, kwargs, inplace
 
 
 def lower_node(node: fx.Node, root: nn.Module) -> Lowered:
