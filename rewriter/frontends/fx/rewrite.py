@@ -29,7 +29,7 @@ from torch import fx, nn
 
 from rewriter.errors import UsageError
 from rewriter.frontends.fx._adapter import match_graph
-from rewriter.frontends.fx._lower import spelling
+from rewriter.frontends.fx._lower import FX_RULES, spelling
 from rewriter.frontends.fx._trace import Traced, input_shapes, trace
 from rewriter.rules import Rule, load_rule_file
 
@@ -140,11 +140,7 @@ def _typed_value(v: float) -> float:
 def _rules(rules: Sequence[Rule] | None, patterns: Sequence[str] | None) -> list[Rule] | None:
     for path in patterns or []:
         load_rule_file(str(path))
-    if rules is None:
-        return None
-    from rewriter.frontends.fx._lower import FX_RULES
-
-    return [*FX_RULES, *rules]
+    return None if rules is None else [*FX_RULES, *rules]
 
 
 def _find(
