@@ -1,5 +1,5 @@
 """The Python API: ``find_sites`` and ``rewrite`` on ``onnx.ModelProto`` (or a path) and, through
-``rewriter.fx``, on ``torch.nn.Module``.
+``rewriter.frontends.fx``, on ``torch.nn.Module``.
 
 Example:
     >>> import rewriter
@@ -186,7 +186,7 @@ def rewrite(model: Any, pipeline: str = "pau_all", **options: Any) -> Any:
     except ImportError:  # pragma: no cover - torch is a dependency
         is_module = False
     if is_module:
-        from rewriter.fx import rewrite_module
+        from rewriter.frontends.fx import rewrite_module
 
         gm, _ = rewrite_module(model, pipeline=pipeline, **options)
         return gm

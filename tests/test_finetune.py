@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rewriter.finetune import finetune, pau_parameters
-from rewriter.fx import replace_with_standard, rewrite_module
+from rewriter.frontends.fx import replace_with_standard, rewrite_module
 
 
 def _teacher() -> nn.Module:

@@ -37,7 +37,7 @@ def test_example_files_are_small_and_consistent(digits, test_split):
 
 
 def test_pau_54_rewrite_keeps_accuracy(digits, test_split):
-    from rewriter.fx import rewrite_module
+    from rewriter.frontends.fx import rewrite_module
 
     x, y = test_split
     model = digits.load_trained()

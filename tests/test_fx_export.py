@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from rewriter.fx import rewrite_module
+from rewriter.frontends.fx import rewrite_module
 
 
 class Block(nn.Module):
@@ -58,8 +58,11 @@ def test_onnx_export_round_trip(tmp_path, dynamo, model):
     np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-4)
 
 
-def test_export_fallback_graph_can_be_finetuned():
+def test_export_fallback_graph_can_be_finetuned(monkeypatch):
     from rewriter.finetune import finetune
+    from rewriter.frontends.fx import _trace
+
+    monkeypatch.setattr(_trace, "_WARNED", set())  # the warning is shown once per class
 
     torch.manual_seed(0)
     teacher = ShapeBranch().eval()

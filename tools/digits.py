@@ -160,7 +160,7 @@ def accuracy_table(epochs: int = 8, seed: int = SEED) -> list[dict[str, object]]
     standard activations). The first row is the original network.
     """
     from rewriter.finetune import finetune
-    from rewriter.fx import replace_with_standard, rewrite_module
+    from rewriter.frontends.fx import replace_with_standard, rewrite_module
 
     torch.set_num_threads(2)
     split = load_digits_split()

@@ -4,9 +4,13 @@ symbolic_trace keeps the user's modules as ``call_module`` nodes (so parameters 
 ``nn.ELU(alpha)`` are read from the module, and submodule names stay readable) but fails on
 Python control flow over tensors and on untraceable calls. torch.export runs the module on the
 example inputs and records ATen ops (``aten.gelu.default``); it handles shape-dependent control
-flow (specialised to the example shapes) but needs example inputs and fails on data-dependent
-control flow. The exported graph is taken in eval mode: train()/eval() on it only flip flags.
-When both fail, :class:`FxTraceError` names each attempt and its reason.
+flow but needs example inputs and fails on data-dependent control flow. Every dim of every input
+tensor is exported as ``torch.export.Dim.AUTO``, so the result accepts other batch and sequence
+sizes than the example's, except where the module itself pins a size (a Linear's features, a
+branch on ``x.shape``); when that export fails, a static one (the example's shapes) is tried.
+The exported graph is taken in eval mode: train()/eval() on it only flip flags. The fallback is
+announced with an :class:`FxFallbackWarning`, shown once per module class and reason (not per
+call). When both tracers fail, :class:`FxTraceError` names each attempt and its reason.
 """
 
 from __future__ import annotations
@@ -21,9 +25,21 @@ from typing import Any
 import torch
 from torch import fx, nn
 
-__all__ = ["FxTraceError", "Traced", "trace", "input_shapes"]
+__all__ = ["FxFallbackWarning", "FxTraceError", "Traced", "trace", "input_shapes"]
 
-log = logging.getLogger("rewriter.fx")
+log = logging.getLogger("rewriter.frontends.fx")
+
+
+class FxFallbackWarning(UserWarning):
+    """symbolic_trace failed and torch.export was used instead (once per module class and reason).
+
+    Every result still says so: ``FxSite.tracer`` and ``gm.meta["pau_rewriter"]``.
+    """
+
+
+# (module class, reason) already warned about. Python's own "once" filter cannot do this: every
+# change to the filter list (sympy adds one during each export) clears its registry.
+_WARNED: set[tuple[str, str]] = set()
 
 
 class FxTraceError(ValueError):
@@ -60,6 +76,23 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first}"[:300]
 
 
+def _dynamic_shapes(example_inputs: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``Dim.AUTO`` for every dim of every tensor input: export keeps what the module allows."""
+    auto = torch.export.Dim.AUTO
+    return tuple(
+        {i: auto for i in range(x.dim())} if isinstance(x, torch.Tensor) else None
+        for x in example_inputs
+    )
+
+
+def _export(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, bool]:
+    """(ExportedProgram, whether its input dims are dynamic)."""
+    try:
+        return torch.export.export(module, args, dynamic_shapes=_dynamic_shapes(args)), True
+    except Exception:  # noqa: BLE001 - e.g. nested inputs: fall back to the example's shapes
+        return torch.export.export(module, args), False
+
+
 def trace(module: nn.Module, example_inputs: Sequence[Any] | None = None) -> Traced:
     """Trace ``module`` with symbolic_trace, falling back to torch.export.
 
@@ -79,7 +112,7 @@ def trace(module: nn.Module, example_inputs: Sequence[Any] | None = None) -> Tra
         raise FxTraceError(name, attempts)
     try:
         module.eval()  # the caller's copy: rewriting is for inference (BN, dropout frozen)
-        exported = torch.export.export(module, tuple(example_inputs))
+        exported, dynamic = _export(module, tuple(example_inputs))
         gm = exported.module()
         # ExportedProgram.module() forbids train()/eval(): the ONNX exporter and finetune call
         # them. Restore nn.Module's, which only flip flags: the graph stays in eval semantics.
@@ -90,13 +123,20 @@ def trace(module: nn.Module, example_inputs: Sequence[Any] | None = None) -> Tra
         attempts.append(("torch.export.export", _reason(exc)))
         raise FxTraceError(name, attempts) from exc
     reason = attempts[0][1]
+    shapes = (
+        "keeps input dims dynamic where the module allows"
+        if dynamic
+        else "is specialised to the example input shapes"
+    )
     msg = (
         f"torch.fx.symbolic_trace failed on {name} ({reason}); using torch.export instead: "
-        "the graph holds ATen ops, is specialised to the example input shapes and is frozen "
-        "in eval mode (batch norm, dropout)"
+        f"the graph holds ATen ops, {shapes} and is frozen in eval mode (batch norm, dropout)"
     )
-    warnings.warn(msg, stacklevel=4)  # the caller of rewrite_module
-    log.warning(msg)
+    key = (f"{type(module).__module__}.{type(module).__qualname__}", reason)
+    if key not in _WARNED:
+        _WARNED.add(key)
+        warnings.warn(msg, FxFallbackWarning, stacklevel=4)  # the caller of rewrite_module
+    log.debug(msg)
     return Traced(gm, "torch.export", reason)
 
 
@@ -135,6 +175,14 @@ def input_shapes(
         if meta is not None and hasattr(meta, "shape"):
             out[n] = (tuple(int(d) for d in meta.shape), str(meta.dtype).replace("torch.", ""))
         elif isinstance(val, torch.Tensor):
-            shape = tuple(int(d) if isinstance(d, int) else -1 for d in val.shape)
+            shape = tuple(_size(d) for d in val.shape)
             out[n] = (shape, str(val.dtype).replace("torch.", ""))
     return out
+
+
+def _size(d: Any) -> int:
+    """A dim of an exported value: the example's size for a dynamic dim, -1 if unknown."""
+    if isinstance(d, int):
+        return d
+    hint = getattr(getattr(d, "node", None), "hint", None)
+    return int(hint) if isinstance(hint, int) else -1

@@ -3,8 +3,8 @@
 Flow: deep-copy the module (the caller's module is never modified, and the result shares no
 parameters with it, so the original can serve as the distillation teacher) -> trace
 (:mod:`._trace`: symbolic_trace, else torch.export) -> propagate example-input shapes ->
-match formulas (:mod:`._formulas`) -> match single-node activations (:mod:`._ops`) -> name the
-sites -> replace the selected ones with ``call_module`` nodes -> recompile.
+find the sites with the ONNX path's rules and matcher (:mod:`._adapter` lowers the graph for it)
+-> replace the selected ones with ``call_module`` nodes -> recompile.
 
 Site naming (shared with the ONNX path so names agree after export): ``f"{function}_{i}"``,
 ``i`` counting the sites of that function in graph (execution) order from 0, over *all* sites
@@ -12,7 +12,8 @@ found, replaced or not, so a name does not depend on the pipeline. The replacing
 ``pau_<site name>`` (``std_<site name>`` for standard replacements).
 
 A formula is one site: ``x * torch.sigmoid(x)`` is ``silu_0``, and its inner sigmoid is not a
-separate site even when only ``pau_sigmoid`` is selected.
+separate site even when only ``pau_sigmoid`` is selected. Every rule applies: the library's and
+those registered with ``@rule``, ``register_rule``, rule files or plugins.
 """
 
 from __future__ import annotations
@@ -22,13 +23,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from torch import fx, nn
 
 from rewriter.errors import UsageError
-from rewriter.fx._formulas import match_formulas
-from rewriter.fx._ops import activation, node_position
-from rewriter.fx._trace import Traced, input_shapes, trace
+from rewriter.frontends.fx._adapter import match_graph
+from rewriter.frontends.fx._lower import FX_RULES, spelling
+from rewriter.frontends.fx._trace import Traced, input_shapes, trace
+from rewriter.rules import Rule, load_rule_file
 
 __all__ = [
     "FxSite",
@@ -58,6 +61,7 @@ class FxSite:
         module: name of the submodule that now computes it, when replaced.
         tracer: ``symbolic_trace``, ``torch.export`` or ``graph_module``.
         reason: why it was not replaced (not in the pipeline, ...), empty when replaced.
+        rule: the name of the rule that matched (``gelu_native``, ``silu``, a user's rule).
     """
 
     name: str
@@ -72,6 +76,7 @@ class FxSite:
     module: str | None = None
     tracer: str = "symbolic_trace"
     reason: str = ""
+    rule: str = ""
 
 
 @dataclass
@@ -120,34 +125,42 @@ def _describe(node: fx.Node, gm: nn.Module) -> str:
     return f"function {qual}"
 
 
-def _find(traced: Traced, example_inputs: Sequence[Any] | None) -> list[_Found]:
+def node_position(graph: fx.Graph) -> dict[fx.Node, int]:
+    """Each node's index in the graph's (topological, execution) order."""
+    return {n: i for i, n in enumerate(graph.nodes)}
+
+
+def _typed_value(v: float) -> float:
+    """The decimal a float32 parameter was written as: ONNX attributes and the view's scalars are
+    float32, so ``nn.ELU(alpha=0.3)`` reads back as 0.30000001192...; its shortest float32
+    spelling is 0.3 again."""
+    return float(str(np.float32(v))) if np.isfinite(v) else v
+
+
+def _rules(rules: Sequence[Rule] | None, patterns: Sequence[str] | None) -> list[Rule] | None:
+    for path in patterns or []:
+        load_rule_file(str(path))
+    return None if rules is None else [*FX_RULES, *rules]
+
+
+def _find(
+    traced: Traced, example_inputs: Sequence[Any] | None, rules: list[Rule] | None = None
+) -> list[_Found]:
     gm = traced.gm
     shapes = input_shapes(traced, example_inputs)
     found: list[_Found] = []
-    taken: set[fx.Node] = set()
-    for m in match_formulas(gm.graph, gm):
-        site = FxSite("", m.function, m.params, "formula", m.description, m.root.name)
-        found.append(_Found(site, m.x, m.root, m.nodes))
-        taken |= m.nodes
-    for node in gm.graph.nodes:
-        if node in taken:
-            continue
-        act = activation(node, gm)
-        if act is None:
-            continue
-        kind = act.spelling
-        site = FxSite("", act.function, dict(act.params), kind, _describe(node, gm), node.name)
-        found.append(_Found(site, node.args[0], node, {node}, act.inplace))
-    pos = node_position(gm.graph)
-    found.sort(key=lambda f: pos[f.root])
-    counts: dict[str, int] = {}
-    for f in found:
-        i = counts.get(f.site.function, 0)
-        counts[f.site.function] = i + 1
-        f.site.name = f"{f.site.function}_{i}"
-        f.site.tracer = traced.tracer
-        if f.x in shapes:
-            f.site.input_shape, f.site.dtype = shapes[f.x]
+    for m in match_graph(gm, shapes, rules):
+        if len(m.nodes) == 1:
+            kind, target = spelling(m.root), _describe(m.root, gm)
+        else:
+            kind, target = "formula", f"formula {m.rule.name}: {m.rule.pattern!r}"
+        s = m.site
+        params = {k: _typed_value(v) for k, v in s.params.items()}
+        site = FxSite(s.name, s.function, params, kind, target, m.root.name, rule=s.rule)
+        site.tracer = traced.tracer
+        if m.x in shapes:
+            site.input_shape, site.dtype = shapes[m.x]
+        found.append(_Found(site, m.x, m.root, m.nodes, m.inplace))
     return found
 
 
@@ -188,6 +201,7 @@ def _apply(
     make: Callable[[FxSite], nn.Module],
     prefix: str,
     example_inputs: Sequence[Any] | None,
+    rules: list[Rule] | None = None,
 ) -> tuple[fx.GraphModule, list[FxSite]]:
     """Trace a copy of ``module`` and replace the sites ``select`` accepts (returns None)."""
     if isinstance(example_inputs, torch.Tensor):
@@ -196,7 +210,7 @@ def _apply(
     if traced.tracer == "graph_module":
         traced.gm = copy.deepcopy(traced.gm)
     gm = traced.gm
-    found = _find(traced, example_inputs)
+    found = _find(traced, example_inputs, rules)
     device = _device(gm)
     renamed: dict[fx.Node, fx.Node] = {}  # replaced root -> its new node (a later site's x)
     for f in found:
@@ -217,8 +231,16 @@ def _apply(
     return gm, [f.site for f in found]
 
 
-def find_sites(module: nn.Module, example_inputs: Sequence[Any] | None = None) -> list[FxSite]:
+def find_sites(
+    module: nn.Module,
+    example_inputs: Sequence[Any] | None = None,
+    *,
+    rules: Sequence[Rule] | None = None,
+    patterns: Sequence[str] | None = None,
+) -> list[FxSite]:
     """The activation sites of ``module`` without changing anything (a dry run).
+
+    ``rules`` and ``patterns`` are as in :func:`rewrite_module`.
 
     Example:
         >>> m = nn.Sequential(nn.Linear(4, 4), nn.GELU(), nn.Linear(4, 4), nn.GELU())
@@ -227,8 +249,9 @@ def find_sites(module: nn.Module, example_inputs: Sequence[Any] | None = None) -
     """
     if isinstance(example_inputs, torch.Tensor):
         example_inputs = (example_inputs,)
+    chosen = _rules(rules, patterns)
     traced = trace(copy.deepcopy(module), example_inputs)
-    return [f.site for f in _find(traced, example_inputs)]
+    return [f.site for f in _find(traced, example_inputs, chosen)]
 
 
 def rewrite_module(
@@ -237,6 +260,9 @@ def rewrite_module(
     example_inputs: Sequence[Any] | None = None,
     degrees: tuple[int, int] = (5, 4),
     form: str = "auto",
+    *,
+    rules: Sequence[Rule] | None = None,
+    patterns: Sequence[str] | None = None,
 ) -> tuple[fx.GraphModule, list[FxSite]]:
     """Replace the activations of ``module`` selected by ``pipeline`` with PAUs.
 
@@ -251,9 +277,12 @@ def rewrite_module(
             ``"pau_<function>"`` (``pau_gelu``, ``pau_relu``, ``pau_gelu_tanh``) or a
             comma-separated list of them.
         example_inputs: a tuple of inputs; gives site shapes, and lets torch.export be tried
-            when symbolic tracing fails (the result is then specialised to these shapes).
+            when symbolic tracing fails (the export keeps dims dynamic where the module allows).
         degrees: numerator and denominator degrees of the rationals.
         form: rational form passed to ``table_rational``.
+        rules: the rules to match, as in ``rewriter.rewrite_onnx`` (default: the library plus
+            every registered rule).
+        patterns: rule files (.py or .toml) to load first.
 
     Returns:
         ``(graph_module, sites)``: every site found, with ``replaced`` set on those replaced.
@@ -273,6 +302,7 @@ def rewrite_module(
     ignored (the rational is the smooth function).
     """
     selected = parse_pipeline(pipeline)
+    chosen = _rules(rules, patterns)
     cache: dict[tuple[Any, ...], Any] = {}
 
     def select(site: FxSite) -> str | None:
@@ -286,7 +316,7 @@ def rewrite_module(
             cache[key] = table_rational(site.function, degrees=degrees, form=form, **site.params)
         return PAU(cache[key])
 
-    return _apply(module, select, make, "pau", example_inputs)
+    return _apply(module, select, make, "pau", example_inputs, chosen)
 
 
 STANDARD_REPLACEMENTS: dict[str, Callable[[], nn.Module]] = {

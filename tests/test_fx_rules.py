@@ -1,0 +1,182 @@
+"""The fx front end matches with the shared rules and matcher, and its torch.export fallback."""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+
+import numpy as np
+import onnx.parser
+import pytest
+import torch
+from torch import nn
+
+import rewriter
+from rewriter.frontends.fx import FxFallbackWarning, find_sites, rewrite_module
+from rewriter.frontends.fx._adapter import lower_graph
+from rewriter.functions import get_function
+from rewriter.pattern import Param, Var, op
+from rewriter.rules import Rule
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+import onnx_models  # noqa: E402
+
+
+def _exp_swish(params: dict[str, float]) -> tuple[str, dict[str, float]]:
+    return "swish", {"beta": -params["nbeta"]}
+
+
+_exp_swish.function_name = "swish"  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def exp_swish_rule():
+    """A user rule for a spelling the library lacks: x / (1 + exp(-beta x)) is swish(beta)."""
+    from rewriter.rules import _USER_RULES
+
+    x = Var("x")
+    r = rewriter.register_rule(
+        Rule("test_exp_swish", x / (1 + op.Exp(x * Param("nbeta"))), _exp_swish, spelling="test")
+    )
+    yield r
+    _USER_RULES.pop(r.name)
+
+
+class ExpSwish(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(6, 6)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.fc(x)
+        return h / (1 + torch.exp(-1.5 * h))
+
+
+def test_a_registered_rule_applies_to_onnx_models_and_torch_modules(exp_swish_rule):
+    model = onnx.parser.parse_model(
+        """<ir_version: 8, opset_import: ["" : 17]>
+        g (float[N, 6] a) => (float[N, 6] y) {
+          c = Constant<value = float {-1.5}>()
+          one = Constant<value = float {1.0}>()
+          xb = Mul(a, c)
+          e = Exp(xb)
+          d = Add(one, e)
+          y = Div(a, d)
+        }"""
+    )
+    onnx_sites = rewriter.find_sites(model, "pau_all")
+    assert [(s.name, s.rule, s.params) for s in onnx_sites] == [
+        ("swish_0", "test_exp_swish", {"beta": pytest.approx(1.5)})
+    ]
+
+    torch.manual_seed(0)
+    module, x = ExpSwish(), torch.linspace(-4, 4, 600).reshape(100, 6)
+    gm, sites = rewrite_module(module, "pau_swish", example_inputs=(x,))
+    assert [(s.name, s.rule, s.kind, s.params, s.replaced) for s in sites] == [
+        ("swish_0", "test_exp_swish", "formula", {"beta": 1.5}, True)
+    ]
+    pau = gm.get_submodule(sites[0].module)
+    assert isinstance(pau, rewriter.rational.PAU)
+    assert [n.op for n in gm.graph.nodes] == ["placeholder", "call_module", "call_module", "output"]
+    with torch.no_grad():
+        h = module.fc(x)
+        got, want = gm(x), module(x)
+    bound = pau.rational.global_error + 1e-5
+    assert (got - want).abs().max().item() <= bound
+    ref = get_function("swish", beta=1.5)(h.double().numpy())
+    assert np.abs(got.double().numpy() - ref).max() <= bound
+    # rewriter.rewrite on a module goes through the same front end
+    assert isinstance(
+        rewriter.rewrite(module, "pau_swish", example_inputs=(x,)), torch.fx.GraphModule
+    )
+
+
+def test_rules_argument_restricts_matching():
+    m = nn.Sequential(nn.Linear(3, 3), nn.GELU(), nn.Tanh())
+    tanh_only = [r for r in rewriter.rules.all_rules() if r.name == "tanh"]
+    assert [s.name for s in find_sites(m, rules=tanh_only)] == ["tanh_0"]
+    assert [s.rule for s in find_sites(m)] == ["gelu_native", "tanh"]
+
+
+def test_lowering_is_one_onnx_node_per_op_and_opaque_otherwise():
+    class M(nn.Module):
+        def forward(self, x):
+            return torch.nn.functional.silu(x).cumsum(0) * 2.0
+
+    view = lower_graph(torch.fx.symbolic_trace(M()))
+    got = [(n.op_type, n.domain, list(n.input)) for n in view.model.graph.node]
+    assert got == [
+        ("Sigmoid", "", ["x"]),
+        ("Mul", "", ["x", "silu/0"]),
+        ("call_method", "pau.fx", ["silu"]),
+        ("Mul", "", ["cumsum", "mul/c0"]),
+    ]
+    assert [n.name for n in view.model.graph.node][1] == "silu"  # named after its fx node
+
+
+def test_partial_cover_of_an_fx_node_is_not_a_site():
+    # the inner Sigmoid of F.silu is matched only as part of the whole SiLU
+    sigmoid_only = [r for r in rewriter.rules.all_rules() if r.name == "sigmoid"]
+    m = nn.Sequential(nn.SiLU())
+    assert find_sites(m, rules=sigmoid_only) == []
+
+
+class SeqBranch(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+        self.act = nn.GELU()
+
+    def forward(self, x):
+        if x.shape[1] > 1:  # symbolic_trace fails here: the rewrite goes through torch.export
+            x = x * 0.5
+        return torch.sigmoid(self.act(self.fc(x)))
+
+
+def test_export_fallback_accepts_other_batch_and_sequence_sizes(monkeypatch):
+    from rewriter.frontends.fx import _trace
+
+    monkeypatch.setattr(_trace, "_WARNED", set())
+    torch.manual_seed(0)
+    model = SeqBranch()
+    with pytest.warns(FxFallbackWarning, match="dynamic"):
+        gm, sites = rewrite_module(model, "pau_all", example_inputs=(torch.randn(2, 10, 8),))
+    assert [(s.name, s.kind, s.input_shape, s.replaced) for s in sites] == [
+        ("gelu_0", "aten", (2, 10, 8), True),
+        ("sigmoid_0", "aten", (2, 10, 8), True),
+    ]
+    for shape in [(3, 7, 8), (1, 10, 8), (5, 2, 8)]:
+        x = torch.randn(*shape)
+        with torch.no_grad():
+            assert torch.allclose(gm(x), model(x), atol=2e-3)
+
+
+def test_fallback_warning_is_shown_once_per_module_class(monkeypatch):
+    from rewriter.frontends.fx import _trace
+
+    monkeypatch.setattr(_trace, "_WARNED", set())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(3):
+            gm, _ = rewrite_module(SeqBranch(), "pau_gelu", example_inputs=(torch.randn(2, 4, 8),))
+            assert gm.meta["pau_rewriter"]["tracer"] == "torch.export"  # said on every result
+    assert [w.category for w in caught if issubclass(w.category, FxFallbackWarning)] == [
+        FxFallbackWarning
+    ]
+
+
+@pytest.mark.parametrize("name", onnx_models.TORCH_NAMES)
+def test_fx_and_onnx_paths_agree_on_every_torch_spelling(name):
+    """The module and its TorchScript export have the same sites: same names, functions, params."""
+    try:
+        exported = onnx_models.torch_export(name, "torchscript", 17)
+    except onnx_models.ExportUnavailable as exc:
+        pytest.skip(str(exc))
+    pipeline = "pau_all,pau_hardswish"
+    want = [(s.name, s.function, s.params) for s in rewriter.find_sites(exported, pipeline)]
+    got = [(s.name, s.function, s.params) for s in find_sites(onnx_models.torch_module(name))]
+    assert [(n, f) for n, f, _ in got] == [(n, f) for n, f, _ in want]
+    for (_, _, p), (_, _, q) in zip(got, want, strict=True):
+        assert p == pytest.approx(q, rel=1e-6)
