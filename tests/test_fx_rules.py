@@ -16,8 +16,8 @@ import rewriter
 from rewriter.frontends.fx import FxFallbackWarning, find_sites, rewrite_module
 from rewriter.frontends.fx._adapter import lower_graph
 from rewriter.functions import get_function
-from rewriter.pattern import Param, Var, op
-from rewriter.rules import Rule
+from rewriter.match.pattern import Param, Var, op
+from rewriter.match.rules import Rule
 
 sys.path.insert(0, os.path.dirname(__file__))
 
@@ -34,7 +34,7 @@ _exp_swish.function_name = "swish"  # type: ignore[attr-defined]
 @pytest.fixture
 def exp_swish_rule():
     """A user rule for a spelling the library lacks: x / (1 + exp(-beta x)) is swish(beta)."""
-    from rewriter.rules import _USER_RULES
+    from rewriter.match.rules import _USER_RULES
 
     x = Var("x")
     r = rewriter.register_rule(
@@ -95,7 +95,7 @@ def test_a_registered_rule_applies_to_onnx_models_and_torch_modules(exp_swish_ru
 
 def test_rules_argument_restricts_matching():
     m = nn.Sequential(nn.Linear(3, 3), nn.GELU(), nn.Tanh())
-    tanh_only = [r for r in rewriter.rules.all_rules() if r.name == "tanh"]
+    tanh_only = [r for r in rewriter.match.rules.all_rules() if r.name == "tanh"]
     assert [s.name for s in find_sites(m, rules=tanh_only)] == ["tanh_0"]
     assert [s.rule for s in find_sites(m)] == ["gelu_native", "tanh"]
 
@@ -118,7 +118,7 @@ def test_lowering_is_one_onnx_node_per_op_and_opaque_otherwise():
 
 def test_partial_cover_of_an_fx_node_is_not_a_site():
     # the inner Sigmoid of F.silu is matched only as part of the whole SiLU
-    sigmoid_only = [r for r in rewriter.rules.all_rules() if r.name == "sigmoid"]
+    sigmoid_only = [r for r in rewriter.match.rules.all_rules() if r.name == "sigmoid"]
     m = nn.Sequential(nn.SiLU())
     assert find_sites(m, rules=sigmoid_only) == []
 

@@ -1,7 +1,7 @@
 """The fx adapter: match a torch.fx graph with the ONNX path's rules and matcher.
 
 Design. There is one rule library (``rewriter.patterns`` plus the rules users register) and one
-matcher (``rewriter.pattern.Matcher`` driven by ``rewriter.engine``); both read ONNX. So the fx
+matcher (``rewriter.match.pattern.Matcher`` driven by ``rewriter.match.engine``); both read ONNX. So the fx
 front end does not match anything itself: it lowers the traced graph into an ONNX view and lets
 the engine scan it.
 
@@ -23,7 +23,7 @@ the engine scan it.
 
 Worst case: lowering and shape inference are linear in the nodes (at most three ONNX nodes per fx
 node); matching is the engine's, the rules indexed by each node's op tried at every node, each
-try bounded as ``rewriter.pattern`` states (exponential in pattern depth times k! for a chain of k
+try bounded as ``rewriter.match.pattern`` states (exponential in pattern depth times k! for a chain of k
 operands, a few hundred steps per root node for the library), so linear in the graph in practice.
 """
 
@@ -40,9 +40,9 @@ import torch
 from onnx import helper
 from torch import fx, nn
 
-from rewriter.engine import Options, Site, run
+from rewriter.match.engine import Options, Site, run
 from rewriter.frontends.fx._lower import FX_RULES, NotLowered, lower_node
-from rewriter.rules import Rule, all_rules
+from rewriter.match.rules import Rule, all_rules
 
 __all__ = ["FxMatch", "FxView", "lower_graph", "match_graph", "OPSET", "OPAQUE_DOMAIN"]
 

@@ -37,8 +37,8 @@ from onnx import helper
 from torch import fx, nn
 
 from rewriter.functions import SELU_ALPHA, SELU_SCALE
-from rewriter.pattern import Param, Var, op
-from rewriter.rules import Rule
+from rewriter.match.pattern import Param, Var, op
+from rewriter.match.rules import Rule
 
 __all__ = ["FX_RULES", "Lowered", "NotLowered", "lower_node", "spelling"]
 

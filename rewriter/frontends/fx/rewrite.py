@@ -31,7 +31,7 @@ from rewriter.errors import UsageError
 from rewriter.frontends.fx._adapter import match_graph
 from rewriter.frontends.fx._lower import FX_RULES, spelling
 from rewriter.frontends.fx._trace import Traced, input_shapes, trace
-from rewriter.rules import Rule, load_rule_file
+from rewriter.match.rules import Rule, load_rule_file
 
 __all__ = [
     "FxSite",
