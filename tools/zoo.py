@@ -66,7 +66,10 @@ def _export(
     model.eval()  # type: ignore[attr-defined]
     for log in ("torch.onnx", "torch.export", "torch._dynamo", "onnxscript"):
         logging.getLogger(log).setLevel(logging.ERROR)  # opset-upgrade and torchvision notes
-    kw: dict = dict(input_names=input_names, output_names=output_names, opset_version=OPSET)
+    # dynamo's lowest opset is 18; asking for 17 converts down and leaves opset-18 Split
+    # attributes (num_outputs) that ONNX Runtime rejects
+    opset = 18 if dynamo else OPSET
+    kw: dict = dict(input_names=input_names, output_names=output_names, opset_version=opset)
     if dynamo:
         # named Dims so the exported dim_params read "batch" / "sequence", not "s0"
         dims = {
