@@ -97,7 +97,10 @@ _CARRY = {
 _COMPARE = {"Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual"}
 _RECURRENT = {"GRU", "LSTM", "RNN"}
 _STATE_NAME = re.compile(r"(^|[^a-z])(h0|c0|h_0|c_0)([^a-z0-9]|$)|state|cache|past|memory", re.I)
-_ORT_NODE = re.compile(r"running (\w+) node\. Name:'([^']*)'(?: Status Message: ([^\n]*))?")
+_ORT_NODE = re.compile(r"running (\w+) node\. Name:'([^']*)'")
+_ORT_SOURCE = re.compile(
+    r"^\S+\.(?:h|cc):\d+ (?:\S+\([^)]*\)(?: const)? )?"
+)  # "file.h:84 fn(args) "
 
 
 class InputError(UsageError):
@@ -212,6 +215,7 @@ class _Graph:
         self.top: dict[str, int] = {}  # node name (any depth) -> index of its top-level node
         self.top_of: dict[str, int] = {}  # value name -> index of the top-level node making it
         self.reads: list[set[str]] = [set() for _ in model.graph.node]  # what a node+bodies read
+        self.nodes = list(model.graph.node)
         for t in model.graph.initializer:
             self.consts[t.name] = t
         for k, node in enumerate(model.graph.node):
@@ -284,6 +288,20 @@ class _Graph:
                     for o in node.output:
                         todo.append((o, cast or op in ("Cast", "CastLike")))
         return u
+
+    def branch_inputs(self, node_name: str, inputs: list[str]) -> list[str]:
+        """For a node inside an If's branch: the graph inputs its condition depends on."""
+        k = self.top.get(node_name)
+        if k is None or self.nodes[k].name == node_name or self.nodes[k].op_type != "If":
+            return []
+        cond = self.nodes[k].input[0]
+        if cond in inputs:
+            return [cond]
+        return (
+            self.reaching_inputs(self.nodes[self.top_of[cond]].name, inputs)
+            if cond in self.top_of
+            else []
+        )
 
     def reaching_inputs(self, node_name: str, inputs: list[str]) -> list[str]:
         """The graph inputs among the ancestors of a node (by top-level node; bodies included)."""
@@ -488,10 +506,11 @@ def _degenerate(outs: list[np.ndarray], names: list[str]) -> str | None:
 
 def _where(err: str) -> tuple[str, str, str]:
     """(op, node, status) of the innermost failing node in an ONNX Runtime message."""
-    hits = _ORT_NODE.findall(err)
+    hits = list(_ORT_NODE.finditer(err))  # If/Loop failures nest: the last is innermost
     if hits:
-        op, node, status = hits[-1]
-        return op, node, status.strip()
+        op, node = hits[-1].groups()
+        status = err[hits[-1].end() :].strip().removeprefix("Status Message:").strip()
+        return op, node, _ORT_SOURCE.sub("", status.splitlines()[0] if status else "")
     first = err.strip().splitlines()[0] if err.strip() else "error"
     return "", "", re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", first)
 
@@ -605,7 +624,7 @@ def generate_inputs(
             bound,
             "outputs degenerate on every size tried",
         )
-    raise _input_error(last_err, inputs, graph, groups, bound, tried)
+    raise _input_error(last_err, inputs, graph, bound, tried)
 
 
 def _seq_size(
@@ -663,26 +682,29 @@ def _input_error(
     err: str,
     inputs: list[_Input],
     graph: _Graph,
-    groups: dict[str, list[int]],
     bound: dict[str, int],
     tried: list[tuple[dict[str, int], str]],
 ) -> InputError:
     op, node, status = _where(err)
     names = [i.name for i in inputs]
     m = re.search(r"input: (\S+)", status)
-    reach = [m.group(1)] if m and m.group(1) in names else graph.reaching_inputs(node, names)
     probed = [i.name for i in inputs if any(isinstance(d, str) and d not in bound for d in i.dims)]
     guessed = [i.name for i in inputs if i.dtype.kind != "f"]
-    name = next(
-        (n for pref in (probed, guessed, names) for n in reach if n in pref),
-        (probed or names or ["?"])[0],
-    )
+    branch = graph.branch_inputs(node, names)  # inside an If branch: what chose the branch
+    reach = graph.reaching_inputs(node, names)
+    if m and m.group(1) in names:
+        name = m.group(1)
+    elif branch:
+        name = branch[0]
+    else:
+        pick = (n for pref in (probed, guessed, names) for n in reach if n in pref)
+        name = next(pick, (probed or names or ["?"])[0])
     inp = next((i for i in inputs if i.name == name), None)
     example = "x".join(str(d) if isinstance(d, int) else "N" for d in inp.dims) if inp else "..."
     at = f"{op} {node!r} fails" if node else "ONNX Runtime refuses the feeds"
     n_tried = f" on all {len(tried)} sizes tried" if len(tried) > 1 else ""
-    status = re.sub(r"^\S+\.(h|cc):\d+ \S+ ", "", status)[:160]
+    status = status[:160]
     return InputError(
         f"no valid inputs found for {name!r}: {at}{n_tried} ({status}); "
-        f"pass --input-shapes {name}:{example or 'SCALAR'}, --val-range {name}:[LO,HI] or --inputs data.npz"
+        f"pass --input-shapes {name}:{example or '[]'}, --val-range {name}:[LO,HI] or --inputs data.npz"
     )
