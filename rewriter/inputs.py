@@ -55,7 +55,7 @@ Example:
 
 from __future__ import annotations
 
-import itertools
+import os
 import re
 import zlib
 from collections.abc import Iterator
@@ -374,16 +374,32 @@ def _candidates(key: str, inputs: list[_Input]) -> list[int]:
 
 
 def _probe_order(groups: dict[str, list[int]]) -> Iterator[dict[str, int]]:
-    """Configurations, smallest first: sorted by the summed index into each group's candidates."""
+    """Configurations, smallest first, lazily (the product can be huge; few are tried).
+
+    Order: summed candidate index of the batch dims (a bigger batch rarely fixes a failure, so
+    last), then summed index of the others, then lexicographic.
+    """
     keys = list(groups)
-    batch = [groups[k] is _BATCH for k in keys]  # a bigger batch rarely fixes a failure: last
+    batch = [k for k in keys if groups[k] is _BATCH]
+    other = [k for k in keys if groups[k] is not _BATCH]
 
-    def order(c: tuple[int, ...]) -> tuple[int, int, tuple[int, ...]]:
-        return (sum(i for i, b in zip(c, batch, strict=True) if b), sum(c), c)
+    def sums(ks: list[str], total: int) -> Iterator[tuple[int, ...]]:
+        if not ks:
+            if total == 0:
+                yield ()
+            return
+        for i in range(min(total, len(groups[ks[0]]) - 1) + 1):
+            for rest in sums(ks[1:], total - i):
+                yield (i, *rest)
 
-    combos = itertools.product(*(range(len(groups[k])) for k in keys))
-    for idx in sorted(itertools.islice(combos, 20000), key=order):
-        yield {k: groups[k][i] for k, i in zip(keys, idx, strict=True)}
+    max_b = sum(len(groups[k]) - 1 for k in batch)
+    max_o = sum(len(groups[k]) - 1 for k in other)
+    for tb in range(max_b + 1):
+        for b in sums(batch, tb):
+            for to in range(max_o + 1):
+                for o in sums(other, to):
+                    idx = dict(zip(batch, b, strict=True)) | dict(zip(other, o, strict=True))
+                    yield {k: groups[k][idx[k]] for k in keys}
 
 
 # ---------------------------------------------------------------- values
@@ -393,21 +409,32 @@ def _rng(seed: int, name: str) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(name.encode())])  # independent of input order
 
 
-def _is_state(inp: _Input, model: onnx.ModelProto, inputs: list[_Input]) -> str | None:
-    if inp.dtype.kind != "f":
-        return None
-    if _STATE_NAME.search(inp.name):
-        return "state: its name"
-    others = [
-        i for i in inputs if i is not inp and i.dtype.kind == "f" and not _STATE_NAME.search(i.name)
-    ]
+def _states(model: onnx.ModelProto, inputs: list[_Input]) -> dict[str, str]:
+    """Float inputs that are recurrent state, with why: by name, or matched to an output.
+
+    Each output of the same dtype and dims claims at most one input (the one sharing the longest
+    name prefix with it, the later one on ties: state comes after data), and at least one float
+    input stays data, so an image-to-image model's input is not mistaken for state.
+    """
+    floats = [i for i in inputs if i.dtype.kind == "f"]
+    out = {i.name: "state: its name" for i in floats if _STATE_NAME.search(i.name)}
+    claimed: dict[str, str] = {}
     for o in model.graph.output:
         t = o.type.tensor_type
+        if not t.elem_type:
+            continue
         dims = [d.dim_value if d.HasField("dim_value") else d.dim_param for d in t.shape.dim]
-        same = t.elem_type and onnx.helper.tensor_dtype_to_np_dtype(t.elem_type) == inp.dtype
-        if others and same and dims == inp.dims:
-            return f"state: same shape as output {o.name!r}"
-    return None
+        dt = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(t.elem_type))
+        cands = [
+            (len(os.path.commonprefix([i.name, o.name])), k, i.name)
+            for k, i in enumerate(floats)
+            if i.dtype == dt and i.dims == dims and i.name not in out and i.name not in claimed
+        ]
+        if cands:
+            claimed[max(cands)[2]] = f"state: same shape as output {o.name!r}"
+    if len(out) + len(claimed) >= len(floats):
+        claimed = {}
+    return out | claimed
 
 
 def _fmt_shape(shape: tuple[int, ...]) -> str:
@@ -579,8 +606,8 @@ def generate_inputs(
                 groups[d] = [bound[d]] if d in bound else _candidates(d, inputs)
     graph = _Graph(model)
     uses = {i.name: graph.uses(i.name) for i in inputs if i.dtype.kind != "f"}
-    states = {i.name: _is_state(i, model, inputs) for i in inputs}
-    seq_keys = [k for k, c in groups.items() if c is _SEQUENCE or c is _SAMPLES]
+    states = _states(model, inputs)
+    seq_keys = [k for k in groups if _candidates(k, inputs) in (_SEQUENCE, _SAMPLES)]
     out_names = [o.name for o in model.graph.output]
 
     def feeds_for(sizes: dict[str, int]) -> tuple[dict[str, np.ndarray], dict[str, str]]:
@@ -589,7 +616,7 @@ def generate_inputs(
             shape = tuple(d if isinstance(d, int) else sizes[d] for d in inp.dims)
             seq = _seq_size(inp.name, uses.get(inp.name), inputs, sizes, graph, seq_keys)
             feeds[inp.name], why[inp.name] = _values(
-                inp, shape, uses.get(inp.name), states[inp.name],
+                inp, shape, uses.get(inp.name), states.get(inp.name),
                 ranges.get(inp.name, ranges.get("")), seq, seed,
             )  # fmt: skip
         return feeds, why

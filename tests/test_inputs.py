@@ -252,3 +252,46 @@ def test_integer_input_without_bounding_use_is_small() -> None:
     gen = generate_inputs(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
     assert set(np.unique(gen.feeds["k"])) <= {0, 1}
     assert "{0, 1}" in _note(gen, "k")
+
+
+def test_mask_state_and_length_read_from_uses() -> None:
+    """An int that reaches Mul after a Cast is a mask; a bool is ones; an input shaped like an
+    output beside a data input is state (zeros); an int that is Slice's end is the length."""
+    i64 = TensorProto.INT64
+    g = helper.make_graph(
+        [
+            helper.make_node("Cast", ["keep"], ["keep_f"], to=TensorProto.FLOAT, name="cast_keep"),
+            helper.make_node("Mul", ["x", "keep_f"], ["xm"], name="apply_keep"),
+            helper.make_node("Add", ["xm", "carry"], ["xs"], name="add_carry"),
+            helper.make_node("Where", ["valid", "xs", "zero"], ["xw"], name="where_valid"),
+            helper.make_node("Slice", ["xw", "start", "end", "axis1"], ["xc"], name="crop"),
+            helper.make_node("Tanh", ["xw"], ["carry_out"], name="tanh"),
+            helper.make_node("Sigmoid", ["xc"], ["y"], name="sig"),
+        ],
+        "uses",
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "seq"]),
+            helper.make_tensor_value_info("keep", i64, ["batch", "seq"]),
+            helper.make_tensor_value_info("carry", TensorProto.FLOAT, ["batch", "seq"]),
+            helper.make_tensor_value_info("valid", TensorProto.BOOL, ["batch", "seq"]),
+            helper.make_tensor_value_info("end", i64, [1]),
+        ],
+        [
+            helper.make_tensor_value_info("carry_out", TensorProto.FLOAT, ["batch", "seq"]),
+            helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", None]),
+        ],
+        [
+            numpy_helper.from_array(np.array(0, np.float32), "zero"),
+            numpy_helper.from_array(np.array([0], np.int64), "start"),
+            numpy_helper.from_array(np.array([1], np.int64), "axis1"),
+        ],
+    )
+    gen = generate_inputs(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
+    seq = gen.feeds["x"].shape[1]
+    assert (gen.feeds["keep"] == 1).all() and "after a Cast" in _note(gen, "keep")
+    assert gen.feeds["valid"].all() and "mask: bool" in _note(gen, "valid")
+    assert not gen.feeds["carry"].any() and "same shape as output 'carry_out'" in _note(
+        gen, "carry"
+    )
+    assert gen.feeds["end"].tolist() == [seq] and "Slice 'crop'" in _note(gen, "end")
+    assert gen.feeds["x"].std() > 0.5  # the data input stays random
