@@ -1,0 +1,743 @@
+"""Inputs a model accepts, derived from its graph: sizes probed with ONNX Runtime, values read off.
+
+Verification, the cost model, the accuracy map and fine-tuning all run the user's model; when the
+user gives no ``--inputs data.npz`` this module makes feeds the model accepts and that exercise
+its activations, and says per input how it got them (``GeneratedInputs.notes``). Naive feeds
+(dynamic dims 2, integer inputs random in [0, 4)) break real models: a 2-row token-type
+Gather, a 2x2 image into a stride-32 detector, a reflect-Pad of 32, a GRU's ``sequence_lens``
+beyond the sequence, a VAD branching on ``sr == 16000`` (DESIGN.md section 9).
+
+Algorithm, in three steps:
+
+1. Values, from the graph. Each integer or bool input is followed forward through ops that
+   carry its values on unchanged (Cast, Unsqueeze, Squeeze, Reshape, Flatten, Expand, Identity,
+   Transpose, Slice, Concat, Tile, Gather's data, Add/Sub, Where's branches, Min/Max, Clip), also
+   into If/Loop/Scan bodies, and its uses decide its values, first rule that applies:
+
+   * ``--val-range name:[lo,hi]``: uniform in [lo, hi] (integers: lo..hi inclusive).
+   * compared with constants (Equal/Less/Greater/...): filled with the first constant, so the
+     branch the model was exported for runs (a VAD's ``sr == 16000``).
+   * a sequence length (GRU/LSTM/RNN ``sequence_lens``, Range's limit, Slice's ends): the
+     sequence size (the recurrent node's X dim when X is an input, else the sequence dims).
+   * indices of a Gather whose table is a constant: uniform in [0, rows) (rows = the table's size
+     on the Gather axis; the smallest table when it reaches several). Out-of-range ids error in
+     ONNX Runtime and return zero rows in others: both hide what the model does.
+   * a mask (name contains "mask", a bool input, or an int that reaches Mul/Where after a Cast):
+     ones (everything attended, every branch condition true).
+   * any other integer: uniform in {0, 1}: 0 and 1 index any axis of size >= 2, are valid flags
+     and counts, and still vary; larger values are the ones that overflow unknown tables.
+
+   Float inputs: seeded standard normal (``--val-range`` replaces it with uniform [lo, hi]); the
+   bulk of it falls where activations bend (|x| < 3) without saturating. State inputs (names
+   like h0/c0/state/cache/past/memory, or the same dtype and dims as a graph output, one input
+   per output, while another float input carries the data) are zeros, as at the first step of
+   a sequence.
+
+2. Sizes, from ``dim_param`` names. Dims sharing a name get one size. A name says what the dim
+   is: batch/N -> [1, 2]; sequence/seq/len/time/tokens -> [16, 32, 64, 128]; height/width ->
+   [32, 64, 128, 224, 256, 320, 640] (multiples of 32 for stride-32 nets); samples/audio ->
+   [16, 32, 64, ..., 1024]; an unnamed dim guesses from its position (axis 0 batch, axes 2-3 of a
+   4-d float input spatial, axis 1 of an integer input sequence), else [1, 2, 4, ..., 1024].
+   ``--input-shapes`` fixes an input's shape and every dim name in it.
+
+3. Probing. One ONNX Runtime session; configurations run smallest first (summed index into
+   each dim's candidates; batch dims last, since a bigger batch rarely fixes a failure), at most
+   ``_MAX_PROBES`` of them, generated lazily. The first one that runs and gives
+   non-degenerate outputs (finite, and not every multi-element output constant) is kept; if all
+   that run are degenerate the first that ran is kept and the notes say so. None running raises
+   ``InputError`` naming the input that reaches the failing node, that node, and the flags that
+   fix it (the input that chose the If branch, when the node is inside one). A small model
+   probes in milliseconds (the zoo: 1-35 ms each, session included); nothing is cached on disk.
+   ONNX Runtime is silenced: the default logger at 3 as elsewhere, but sessions and runs at 4,
+   because 3 still prints one ExecuteKernel error line per failed probe (measured, ORT 1.32).
+
+Example:
+    >>> gen = generate_inputs(onnx.load("bert.onnx"))  # doctest: +SKIP
+    >>> print("\\n".join(gen.notes))  # doctest: +SKIP
+    input_ids: int64 1x16, uniform in [0, 1000) (rows of Gather '/embeddings/word_embeddings/Gather'); batch=1, sequence=16 (probed)
+    attention_mask: int64 1x16, ones (mask: name); batch=1, sequence=16 (probed)
+    token_type_ids: int64 1x16, uniform in [0, 2) (rows of Gather '/embeddings/token_type_embeddings/Gather'); batch=1, sequence=16 (probed)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from rewriter.errors import ModelError, UsageError
+
+__all__ = [
+    "GeneratedInputs",
+    "InputError",
+    "generate_inputs",
+    "parse_input_shapes",
+    "parse_val_ranges",
+]
+
+_MAX_PROBES = 64
+_BATCH = [1, 2]
+_SEQUENCE = [16, 32, 64, 128]
+_SPATIAL = [32, 64, 128, 224, 256, 320, 640]
+_SAMPLES = [16, 32, 64, 128, 256, 512, 1024]
+_ANY = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
+_KINDS = [  # (regex on the lower-cased dim name, candidates); first match wins
+    (r"batch|^n$|^b$|^bs$|^num_images$", _BATCH),
+    (r"seq|len|time|token|step|frame|^t$|^l$", _SEQUENCE),
+    (r"height|width|^h$|^w$|^y$|^x$|size|img|image", _SPATIAL),
+    (r"sample|audio|wave|signal", _SAMPLES),
+]
+# ops through which an integer input's values reach a use unchanged (input positions carried)
+_CARRY = {
+    "Cast": (0,), "Identity": (0,), "Unsqueeze": (0,), "Squeeze": (0,), "Reshape": (0,),
+    "Flatten": (0,), "Expand": (0,), "Transpose": (0,), "Slice": (0,), "Tile": (0,),
+    "Concat": None, "Gather": (0,), "GatherElements": (0,), "Add": None, "Sub": None,
+    "Where": (1, 2), "Min": None, "Max": None, "Clip": (0,), "CastLike": (0,),
+}  # fmt: skip
+_COMPARE = {"Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual"}
+_RECURRENT = {"GRU", "LSTM", "RNN"}
+_STATE_NAME = re.compile(r"(^|[^a-z])(h0|c0|h_0|c_0)([^a-z0-9]|$)|state|cache|past|memory", re.I)
+_ORT_NODE = re.compile(r"running (\w+) node\. Name:'([^']*)'")
+_ORT_SOURCE = re.compile(
+    r"^\S+\.(?:h|cc):\d+ (?:\S+\([^)]*\)(?: const)? )?"
+)  # "file.h:84 fn(args) "
+
+
+class InputError(UsageError):
+    """No inputs the model accepts were found; the line names the input, the node and the flags."""
+
+
+@dataclass
+class GeneratedInputs:
+    """Feeds for every graph input and, per input, one line saying how it was derived."""
+
+    feeds: dict[str, np.ndarray]
+    notes: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- parsing the user's flags
+
+
+def parse_input_shapes(text: str) -> dict[str, tuple[int, ...]]:
+    """Parse ``--input-shapes`` in polygraphy's spellings.
+
+    Example:
+        >>> parse_input_shapes("images:1x3x640x640,ids:[1,128]")
+        {'images': (1, 3, 640, 640), 'ids': (1, 128)}
+
+    Entries are separated by commas or spaces (commas inside brackets belong to the shape);
+    a shape is ``AxBxC`` or ``[A,B,C]``; ``name:`` or ``name:[]`` is a scalar.
+    """
+    out: dict[str, tuple[int, ...]] = {}
+    for item in _split_entries(text):
+        name, sep, shape = item.rpartition(":")
+        if not sep or not name:
+            raise UsageError(
+                f"--input-shapes: {item!r} has no input name; write NAME:SHAPE, e.g. images:1x3x640x640"
+            )
+        s = shape.strip().strip("[]").replace(" ", "")
+        parts = [p for p in re.split(r"[x,]", s)] if s else []
+        if not all(p.isdigit() for p in parts):
+            raise UsageError(
+                f"--input-shapes: {item!r}: the shape must be positive integers like 1x3x640x640 or [1,3,640,640]"
+            )
+        out[name.strip()] = tuple(int(p) for p in parts)
+    if not out:
+        raise UsageError("--input-shapes: no shapes given; write NAME:SHAPE, e.g. ids:1x128")
+    return out
+
+
+def parse_val_ranges(text: str) -> dict[str, tuple[float, float]]:
+    """Parse ``--val-range`` in polygraphy's spelling; a range without a name applies to all.
+
+    Example:
+        >>> parse_val_ranges("x:[-1,1],ids:[0,30521]")
+        {'x': (-1.0, 1.0), 'ids': (0.0, 30521.0)}
+        >>> parse_val_ranges("[0,1]")
+        {'': (0.0, 1.0)}
+    """
+    out: dict[str, tuple[float, float]] = {}
+    for item in _split_entries(text):
+        m = re.fullmatch(r"(?:(.+):)?\[\s*([^,\]]+)\s*,\s*([^,\]]+)\s*\]", item.strip())
+        try:
+            lo, hi = float(m.group(2)), float(m.group(3))  # type: ignore[union-attr]
+        except (AttributeError, ValueError):
+            raise UsageError(
+                f"--val-range: {item!r} is not NAME:[LO,HI] with numbers, e.g. input_ids:[0,30521]"
+            ) from None
+        if not lo <= hi or not np.isfinite([lo, hi]).all():
+            raise UsageError(f"--val-range: {item!r}: need finite LO <= HI, e.g. x:[-1,1]")
+        out[(m.group(1) or "").strip()] = (lo, hi)  # type: ignore[union-attr]
+    if not out:
+        raise UsageError("--val-range: no ranges given; write NAME:[LO,HI], e.g. x:[-1,1]")
+    return out
+
+
+def _split_entries(text: str) -> list[str]:
+    """Split on commas and spaces outside brackets."""
+    items, cur, depth = [], "", 0
+    for ch in text:
+        depth += {"[": 1, "]": -1}.get(ch, 0)
+        if ch in ", " and depth == 0:
+            items.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    items.append(cur)
+    return [i.strip() for i in items if i.strip()]
+
+
+# ---------------------------------------------------------------- what the graph says
+
+
+@dataclass
+class _Uses:
+    """What an integer input's values reach."""
+
+    gathers: list[tuple[int, str]] = field(default_factory=list)  # (rows, node name)
+    compared: list[tuple[list[int | float], str, str]] = field(
+        default_factory=list
+    )  # consts, op, node
+    seq_lens: list[tuple[str, str, int | None]] = field(
+        default_factory=list
+    )  # op, node, X input/axis
+    mask: str | None = None  # why it is a mask
+
+
+class _Graph:
+    """The model's nodes, subgraphs included, indexed by the values they consume."""
+
+    def __init__(self, model: onnx.ModelProto) -> None:
+        self.consts: dict[str, onnx.TensorProto] = {}
+        self.producer: dict[str, onnx.NodeProto] = {}
+        self.consumers: dict[str, list[tuple[onnx.NodeProto, int]]] = {}
+        # protobuf wrappers are not stable objects (id() changes), so top-level nodes go by index
+        self.top: dict[str, int] = {}  # node name (any depth) -> index of its top-level node
+        self.top_of: dict[str, int] = {}  # value name -> index of the top-level node making it
+        self.reads: list[set[str]] = [set() for _ in model.graph.node]  # what a node+bodies read
+        self.nodes = list(model.graph.node)
+        for t in model.graph.initializer:
+            self.consts[t.name] = t
+        for k, node in enumerate(model.graph.node):
+            self._walk_node(node, k)
+
+    def _walk_node(self, node: onnx.NodeProto, k: int) -> None:
+        self.top[node.name] = k
+        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
+            self.consts[node.output[0]] = node.attribute[0].t
+        for o in node.output:
+            self.producer[o] = node
+            self.top_of[o] = k
+        for i, name in enumerate(node.input):
+            if name:
+                self.consumers.setdefault(name, []).append((node, i))
+                self.reads[k].add(name)
+        for a in node.attribute:
+            for sub in [a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs):
+                for t in sub.initializer:
+                    self.consts[t.name] = t
+                for inner in sub.node:
+                    self._walk_node(inner, k)
+
+    def const(self, name: str) -> np.ndarray | None:
+        """The value of a constant, looking through Cast/Identity/DequantizeLinear."""
+        seen = 0
+        while name not in self.consts and name in self.producer and seen < 8:
+            p = self.producer[name]
+            if p.op_type not in ("Cast", "Identity", "DequantizeLinear", "CastLike"):
+                return None
+            name, seen = p.input[0], seen + 1
+        return numpy_helper.to_array(self.consts[name]) if name in self.consts else None
+
+    def const_shape(self, name: str) -> tuple[int, ...] | None:
+        while name not in self.consts and name in self.producer:
+            p = self.producer[name]
+            if p.op_type not in ("Cast", "Identity", "DequantizeLinear", "CastLike"):
+                return None
+            name = p.input[0]
+        return tuple(self.consts[name].dims) if name in self.consts else None
+
+    def uses(self, start: str) -> _Uses:
+        """Follow ``start`` through value-carrying ops and collect its uses."""
+        u = _Uses()
+        todo, seen = [(start, False)], set()
+        while todo:
+            name, cast = todo.pop()
+            if (name, cast) in seen:
+                continue
+            seen.add((name, cast))
+            for node, i in self.consumers.get(name, []):
+                op, label = node.op_type, node.name or node.output[0]
+                if op == "Gather" and i == 1:
+                    shape = self.const_shape(node.input[0])
+                    axis = next((a.i for a in node.attribute if a.name == "axis"), 0)
+                    if shape:
+                        u.gathers.append((shape[axis], label))
+                elif op in _COMPARE:
+                    other = self.const(node.input[1 - i])
+                    if other is not None and other.size <= 16:
+                        u.compared.append(([v.item() for v in other.ravel()], op, label))
+                elif op in _RECURRENT and i == 4:
+                    layout = next((a.i for a in node.attribute if a.name == "layout"), 0)
+                    u.seq_lens.append((op, label, layout))
+                elif (op == "Range" and i == 1) or (op == "Slice" and i == 2):
+                    u.seq_lens.append((op, label, None))
+                elif cast and (op == "Mul" or (op == "Where" and i == 0)):
+                    u.mask = u.mask or f"reaches {op} {label!r} after a Cast"
+                if op in _CARRY and (_CARRY[op] is None or i in _CARRY[op]):  # type: ignore[operator]
+                    for o in node.output:
+                        todo.append((o, cast or op in ("Cast", "CastLike")))
+        return u
+
+    def branch_inputs(self, node_name: str, inputs: list[str]) -> list[str]:
+        """For a node inside an If's branch: the graph inputs its condition depends on."""
+        k = self.top.get(node_name)
+        if k is None or self.nodes[k].name == node_name or self.nodes[k].op_type != "If":
+            return []
+        cond = self.nodes[k].input[0]
+        if cond in inputs:
+            return [cond]
+        return (
+            self.reaching_inputs(self.nodes[self.top_of[cond]].name, inputs)
+            if cond in self.top_of
+            else []
+        )
+
+    def reaching_inputs(self, node_name: str, inputs: list[str]) -> list[str]:
+        """The graph inputs among the ancestors of a node (by top-level node; bodies included)."""
+        if node_name not in self.top:
+            return []
+        want, seen, todo = set(inputs), set(), [self.top[node_name]]
+        found: set[str] = set()
+        while todo:
+            k = todo.pop()
+            if k in seen:
+                continue
+            seen.add(k)
+            for name in self.reads[k]:
+                if name in want:
+                    found.add(name)
+                elif name in self.top_of:
+                    todo.append(self.top_of[name])
+        return [i for i in inputs if i in found]
+
+
+# ---------------------------------------------------------------- sizes
+
+
+@dataclass
+class _Input:
+    name: str
+    dtype: np.dtype
+    dims: list[int | str]  # int = fixed, str = the key of a dim group
+
+
+def _graph_inputs(model: onnx.ModelProto) -> list[_Input]:
+    inits = {t.name for t in model.graph.initializer}
+    out = []
+    for vi in model.graph.input:
+        if vi.name in inits:
+            continue
+        if not vi.type.HasField("tensor_type"):
+            raise UsageError(f"input {vi.name!r} is not a tensor; pass --inputs data.npz")
+        t = vi.type.tensor_type
+        dims: list[int | str] = []
+        for axis, d in enumerate(t.shape.dim):
+            if d.HasField("dim_value") and d.dim_value > 0:
+                dims.append(d.dim_value)
+            else:
+                dims.append(d.dim_param if d.HasField("dim_param") else f"{vi.name}:{axis}")
+        out.append(
+            _Input(vi.name, np.dtype(onnx.helper.tensor_dtype_to_np_dtype(t.elem_type)), dims)
+        )
+    return out
+
+
+def _candidates(key: str, inputs: list[_Input]) -> list[int]:
+    """Candidate sizes for a dim group, from its name, else from where it sits."""
+    named = ":" not in key and not re.fullmatch(r"s\d+|unk__\d+|dim_?\d*|\?", key)
+    if named:
+        for pattern, cands in _KINDS:
+            if re.search(pattern, key.lower()):
+                return cands
+    for inp in inputs:
+        for axis, d in enumerate(inp.dims):
+            if d != key:
+                continue
+            if axis == 0 and len(inp.dims) > 1:
+                return _BATCH
+            if inp.dtype.kind == "f" and len(inp.dims) == 4 and axis >= 2:
+                return _SPATIAL
+            if inp.dtype.kind in "iu" and axis == 1:
+                return _SEQUENCE
+    return _ANY
+
+
+def _probe_order(groups: dict[str, list[int]]) -> Iterator[dict[str, int]]:
+    """Configurations, smallest first, lazily (the product can be huge; few are tried).
+
+    Order: summed candidate index of the batch dims (a bigger batch rarely fixes a failure, so
+    last), then summed index of the others, then lexicographic.
+    """
+    keys = list(groups)
+    batch = [k for k in keys if groups[k] is _BATCH]
+    other = [k for k in keys if groups[k] is not _BATCH]
+
+    def sums(ks: list[str], total: int) -> Iterator[tuple[int, ...]]:
+        if not ks:
+            if total == 0:
+                yield ()
+            return
+        for i in range(min(total, len(groups[ks[0]]) - 1) + 1):
+            for rest in sums(ks[1:], total - i):
+                yield (i, *rest)
+
+    max_b = sum(len(groups[k]) - 1 for k in batch)
+    max_o = sum(len(groups[k]) - 1 for k in other)
+    for tb in range(max_b + 1):
+        for b in sums(batch, tb):
+            for to in range(max_o + 1):
+                for o in sums(other, to):
+                    idx = dict(zip(batch, b, strict=True)) | dict(zip(other, o, strict=True))
+                    yield {k: groups[k][idx[k]] for k in keys}
+
+
+# ---------------------------------------------------------------- values
+
+
+def _rng(seed: int, name: str) -> np.random.Generator:
+    return np.random.default_rng([seed, zlib.crc32(name.encode())])  # independent of input order
+
+
+def _states(model: onnx.ModelProto, inputs: list[_Input]) -> dict[str, str]:
+    """Float inputs that are recurrent state, with why: by name, or matched to an output.
+
+    Each output of the same dtype and dims claims at most one input (the one sharing the longest
+    name prefix with it, the later one on ties: state comes after data), and at least one float
+    input stays data, so an image-to-image model's input is not mistaken for state.
+    """
+    floats = [i for i in inputs if i.dtype.kind == "f"]
+    out = {i.name: "state: its name" for i in floats if _STATE_NAME.search(i.name)}
+    claimed: dict[str, str] = {}
+    for o in model.graph.output:
+        t = o.type.tensor_type
+        if not t.elem_type:
+            continue
+        dims = [d.dim_value if d.HasField("dim_value") else d.dim_param for d in t.shape.dim]
+        dt = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(t.elem_type))
+        cands = [
+            (len(os.path.commonprefix([i.name, o.name])), k, i.name)
+            for k, i in enumerate(floats)
+            if i.dtype == dt and i.dims == dims and i.name not in out and i.name not in claimed
+        ]
+        if cands:
+            claimed[max(cands)[2]] = f"state: same shape as output {o.name!r}"
+    if len(out) + len(claimed) >= len(floats):
+        claimed = {}
+    return out | claimed
+
+
+def _fmt_shape(shape: tuple[int, ...]) -> str:
+    return "x".join(map(str, shape)) if shape else "scalar"
+
+
+def _values(
+    inp: _Input,
+    shape: tuple[int, ...],
+    uses: _Uses | None,
+    state: str | None,
+    rng_range: tuple[float, float] | None,
+    seq: int,
+    seed: int,
+) -> tuple[np.ndarray, str]:
+    """The array for one input and the clause saying why."""
+    rng, dt = _rng(seed, inp.name), inp.dtype
+    if rng_range is not None:
+        lo, hi = rng_range
+        if dt.kind == "f":
+            return rng.uniform(lo, hi, shape).astype(
+                dt
+            ), f"uniform in [{lo:g}, {hi:g}] (--val-range)"
+        if dt.kind == "b":
+            return rng.integers(int(lo), int(hi) + 1, shape).astype(bool), "from --val-range"
+        return rng.integers(int(lo), int(hi) + 1, shape).astype(
+            dt
+        ), f"uniform in [{int(lo)}, {int(hi)}] (--val-range)"
+    if dt.kind == "f":
+        if state:
+            return np.zeros(shape, dt), f"zeros ({state})"
+        return rng.standard_normal(shape).astype(dt), f"standard normal (seed {seed})"
+    assert uses is not None
+    if uses.compared:
+        first = uses.compared[0][0][0]
+        consts = ", ".join(f"{v:g}" for c, _, _ in uses.compared for v in c)
+        where = ", ".join(f"{op} {n!r}" for _, op, n in uses.compared)
+        return np.full(shape, first, dt), f"{first:g} (compared with {consts} in {where})"
+    if uses.seq_lens:
+        op, n, _ = uses.seq_lens[0]
+        return np.full(shape, seq, dt), f"{seq} = the sequence size (sequence length of {op} {n!r})"
+    if uses.gathers:
+        rows, n = min(uses.gathers)
+        if dt.kind == "b":
+            return np.ones(shape, bool), f"true (indices of Gather {n!r})"
+        return rng.integers(0, rows, shape).astype(
+            dt
+        ), f"uniform in [0, {rows}) (rows of Gather {n!r})"
+    why = "name" if "mask" in inp.name.lower() else "bool" if dt.kind == "b" else uses.mask
+    if why:
+        return np.ones(shape, dt), f"ones (mask: {why})"
+    return rng.integers(0, 2, shape).astype(dt), "uniform in {0, 1} (no use that bounds it)"
+
+
+# ---------------------------------------------------------------- probing
+
+
+def _session(model: onnx.ModelProto):  # type: ignore[no-untyped-def]
+    import onnxruntime as ort
+
+    # 3 (errors) still prints an ExecuteKernel line per failed probe (measured); 4 is fatal only
+    ort.set_default_logger_severity(3)
+    so = ort.SessionOptions()
+    so.log_severity_level = 4
+    so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
+    try:
+        return ort.InferenceSession(
+            model.SerializeToString(), so, providers=["CPUExecutionProvider"]
+        )
+    except Exception as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ModelError(f"ONNX Runtime rejects the model: {first[:300]}") from None
+
+
+def _run(sess, feeds: dict[str, np.ndarray]) -> tuple[list[np.ndarray] | None, str | None]:  # type: ignore[no-untyped-def]
+    import onnxruntime as ort
+
+    ro = ort.RunOptions()
+    ro.log_severity_level = 4
+    try:
+        return [np.asarray(o) for o in sess.run(None, feeds, ro)], None
+    except Exception as e:
+        return None, str(e)
+
+
+def _degenerate(outs: list[np.ndarray], names: list[str]) -> str | None:
+    for n, o in zip(names, outs, strict=False):
+        if o.dtype.kind in "fc" and not np.isfinite(o).all():
+            return f"NaN/inf in output {n!r}"
+    multi = [o for o in outs if o.size > 1]
+    if multi and all(np.all(o == o.ravel()[0]) for o in multi):
+        return "every output constant"
+    return None
+
+
+def _where(err: str) -> tuple[str, str, str]:
+    """(op, node, status) of the innermost failing node in an ONNX Runtime message."""
+    hits = list(_ORT_NODE.finditer(err))  # If/Loop failures nest: the last is innermost
+    if hits:
+        op, node = hits[-1].groups()
+        status = err[hits[-1].end() :].strip().removeprefix("Status Message:").strip()
+        return op, node, _ORT_SOURCE.sub("", status.splitlines()[0] if status else "")
+    first = err.strip().splitlines()[0] if err.strip() else "error"
+    return "", "", re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", first)
+
+
+# ---------------------------------------------------------------- the entry point
+
+
+def generate_inputs(
+    model: onnx.ModelProto,
+    *,
+    shapes: dict[str, tuple[int, ...]] | None = None,
+    ranges: dict[str, tuple[float, float]] | None = None,
+    seed: int = 0,
+) -> GeneratedInputs:
+    """Feeds the model accepts, with a note per input saying how each was derived.
+
+    Args:
+        model: the model (not modified).
+        shapes: ``--input-shapes`` (see ``parse_input_shapes``): fixes those inputs' shapes and
+            the dim names in them; other dynamic dims are probed.
+        ranges: ``--val-range`` (see ``parse_val_ranges``); the key "" applies to every input.
+        seed: seeds every random value (per input, independent of input order).
+
+    Returns:
+        ``GeneratedInputs`` with one feed per graph input that is not an initializer.
+
+    Raises:
+        InputError: no size tried runs; the line names the input, the failing node and flags.
+        UsageError: ``shapes``/``ranges`` name an unknown input or contradict a fixed dim.
+
+    Example:
+        >>> gen = generate_inputs(onnx.load("vad.onnx"))  # doctest: +SKIP
+        >>> gen.feeds["sr"], gen.notes[1]  # doctest: +SKIP
+        (array(16000), "sr: int64 scalar, 16000 (compared with 16000, 8000 in Equal 'eq_16000', ...)")
+    """
+    shapes, ranges = dict(shapes or {}), dict(ranges or {})
+    inputs = _graph_inputs(model)
+    names = [i.name for i in inputs]
+    for flag, given in (("--input-shapes", shapes), ("--val-range", ranges)):
+        unknown = sorted(set(given) - set(names) - {""})
+        if unknown:
+            raise UsageError(
+                f"{flag}: no input named {unknown[0]!r}; the model's inputs are {names}"
+            )
+    bound: dict[str, int] = {}  # dim group -> size fixed by --input-shapes
+    for inp in inputs:
+        if inp.name not in shapes:
+            continue
+        want = shapes[inp.name]
+        if len(want) != len(inp.dims):
+            raise UsageError(
+                f"--input-shapes: {inp.name!r} has rank {len(inp.dims)}, got {_fmt_shape(want)}; "
+                f"the model declares [{', '.join(map(str, inp.dims))}]"
+            )
+        for d, w in zip(inp.dims, want, strict=True):
+            if isinstance(d, int) and d != w:
+                raise UsageError(
+                    f"--input-shapes: {inp.name!r} is [{', '.join(map(str, inp.dims))}] in the model, got {_fmt_shape(want)}"
+                )
+            if isinstance(d, str):
+                bound[d] = w
+    groups: dict[str, list[int]] = {}
+    for inp in inputs:
+        for d in inp.dims:
+            if isinstance(d, str) and d not in groups:
+                groups[d] = [bound[d]] if d in bound else _candidates(d, inputs)
+    graph = _Graph(model)
+    uses = {i.name: graph.uses(i.name) for i in inputs if i.dtype.kind != "f"}
+    states = _states(model, inputs)
+    seq_keys = [k for k in groups if _candidates(k, inputs) in (_SEQUENCE, _SAMPLES)]
+    out_names = [o.name for o in model.graph.output]
+
+    def feeds_for(sizes: dict[str, int]) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+        feeds, why = {}, {}
+        for inp in inputs:
+            shape = tuple(d if isinstance(d, int) else sizes[d] for d in inp.dims)
+            seq = _seq_size(inp.name, uses.get(inp.name), inputs, sizes, graph, seq_keys)
+            feeds[inp.name], why[inp.name] = _values(
+                inp, shape, uses.get(inp.name), states.get(inp.name),
+                ranges.get(inp.name, ranges.get("")), seq, seed,
+            )  # fmt: skip
+        return feeds, why
+
+    sess = _session(model)
+    tried: list[tuple[dict[str, int], str]] = []  # (sizes, why it was rejected)
+    fallback = None
+    for n, sizes in enumerate(_probe_order(groups)):
+        if n >= _MAX_PROBES:
+            break
+        feeds, why = feeds_for(sizes)
+        outs, err = _run(sess, feeds)
+        if outs is None:
+            op, node, _ = _where(err or "")
+            tried.append((sizes, f"failed at {op} {node!r}" if node else "failed"))
+            last_err = err or ""
+            continue
+        bad = _degenerate(outs, out_names)
+        if bad is None:
+            return _result(inputs, feeds, why, sizes, tried, groups, bound, None)
+        tried.append((sizes, bad))
+        fallback = fallback or (feeds, why, sizes)
+    if fallback is not None:
+        feeds, why, sizes = fallback
+        return _result(
+            inputs,
+            feeds,
+            why,
+            sizes,
+            tried,
+            groups,
+            bound,
+            "outputs degenerate on every size tried",
+        )
+    raise _input_error(last_err, inputs, graph, bound, tried)
+
+
+def _seq_size(
+    name: str,
+    u: _Uses | None,
+    inputs: list[_Input],
+    sizes: dict[str, int],
+    graph: _Graph,
+    seq_keys: list[str],
+) -> int:
+    """The sequence size a sequence-length input should hold."""
+    if u is None or not u.seq_lens:
+        return 0
+    op, label, layout = u.seq_lens[0]
+    if op in _RECURRENT:
+        for inp in inputs:
+            for node, i in graph.consumers.get(inp.name, []):
+                if (node.name or node.output[0]) == label and i == 0:  # X of that node
+                    d = inp.dims[layout or 0]
+                    return d if isinstance(d, int) else sizes[d]
+    return max((sizes[k] for k in seq_keys), default=16)
+
+
+def _result(
+    inputs: list[_Input],
+    feeds: dict[str, np.ndarray],
+    why: dict[str, str],
+    sizes: dict[str, int],
+    tried: list[tuple[dict[str, int], str]],
+    groups: dict[str, list[int]],
+    bound: dict[str, int],
+    warning: str | None,
+) -> GeneratedInputs:
+    notes = []
+    for inp in inputs:
+        a = feeds[inp.name]
+        line = f"{inp.name}: {a.dtype} {_fmt_shape(a.shape)}, {why[inp.name]}"
+        keys = [d for d in dict.fromkeys(inp.dims) if isinstance(d, str)]
+        if keys:
+            dims = ", ".join(f"{k}={sizes[k]}" for k in keys)
+            src = "--input-shapes" if all(k in bound for k in keys) else "probed"
+            moved = [k for k in keys if any(s.get(k) != sizes[k] for s, _ in tried)] or keys
+            failed = [f"{', '.join(f'{k}={s[k]}' for k in moved)} {r}" for s, r in tried]
+            line += f"; {dims} ({src}" + (f": {', '.join(failed[:4])}" if failed else "") + ")"
+        notes.append(line)
+    if warning:
+        notes.append(f"warning: {warning}; pass --inputs data.npz for inputs that move the outputs")
+    return GeneratedInputs(feeds, notes)
+
+
+def _input_error(
+    err: str,
+    inputs: list[_Input],
+    graph: _Graph,
+    bound: dict[str, int],
+    tried: list[tuple[dict[str, int], str]],
+) -> InputError:
+    op, node, status = _where(err)
+    names = [i.name for i in inputs]
+    m = re.search(r"input: (\S+)", status)
+    probed = [i.name for i in inputs if any(isinstance(d, str) and d not in bound for d in i.dims)]
+    guessed = [i.name for i in inputs if i.dtype.kind != "f"]
+    branch = graph.branch_inputs(node, names)  # inside an If branch: what chose the branch
+    reach = graph.reaching_inputs(node, names)
+    if m and m.group(1) in names:
+        name = m.group(1)
+    elif branch:
+        name = branch[0]
+    else:
+        pick = (n for pref in (probed, guessed, names) for n in reach if n in pref)
+        name = next(pick, (probed or names or ["?"])[0])
+    inp = next((i for i in inputs if i.name == name), None)
+    example = "x".join(
+        str(d) if isinstance(d, int) else d.upper() if ":" not in d else "N"
+        for d in (inp.dims if inp else [])
+    )
+    at = f"{op} {node!r} fails" if node else "ONNX Runtime refuses the feeds"
+    n_tried = f" on all {len(tried)} sizes tried" if len(tried) > 1 else ""
+    status = status[:160]
+    return InputError(
+        f"no valid inputs found for {name!r}: {at}{n_tried} ({status}); "
+        f"pass --input-shapes {name}:{example or '[]'}, --val-range {name}:[LO,HI] or --inputs data.npz"
+    )

@@ -1,0 +1,297 @@
+"""rewriter.inputs on the zoo (tools/zoo.py): generated feeds run, move the outputs, and say why."""
+
+from __future__ import annotations
+
+import importlib.util
+import pathlib
+import re
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from rewriter.errors import UsageError
+from rewriter.inputs import (
+    GeneratedInputs,
+    InputError,
+    generate_inputs,
+    parse_input_shapes,
+    parse_val_ranges,
+)
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("zoo", ROOT / "tools" / "zoo.py")
+zoo = importlib.util.module_from_spec(_spec)  # type: ignore[arg-type]
+_spec.loader.exec_module(zoo)  # type: ignore[union-attr]
+
+pytest.importorskip("transformers")
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, onnx.ModelProto]:
+    paths = zoo.build_zoo(str(tmp_path_factory.mktemp("zoo")))
+    return {name: onnx.load(p) for name, p in paths.items()}
+
+
+@pytest.fixture(scope="module")
+def generated(models: dict[str, onnx.ModelProto]) -> dict[str, GeneratedInputs]:
+    return {name: generate_inputs(m) for name, m in models.items()}
+
+
+def _run(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+    so = ort.SessionOptions()
+    so.log_severity_level = 4
+    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    return sess.run(None, feeds)
+
+
+def _note(gen: GeneratedInputs, name: str) -> str:
+    return next(n for n in gen.notes if n.startswith(f"{name}: "))
+
+
+def test_zoo_builds_every_model(models: dict[str, onnx.ModelProto]) -> None:
+    # both exporters work on all three transformers today; a skip would show up here
+    assert sorted(models) == sorted(zoo.BUILDERS)
+
+
+@pytest.mark.parametrize("name", sorted(zoo.BUILDERS))
+def test_feeds_run_and_move_outputs(
+    name: str, models: dict[str, onnx.ModelProto], generated: dict[str, GeneratedInputs]
+) -> None:
+    if name not in models:
+        pytest.skip(f"{name} was not built (exporter failure printed by build_zoo)")
+    model, gen = models[name], generated[name]
+    inits = {t.name for t in model.graph.initializer}
+    wanted = [i.name for i in model.graph.input if i.name not in inits]
+    assert sorted(gen.feeds) == sorted(wanted)
+    for out in _run(model, gen.feeds):
+        assert np.isfinite(out).all()
+        assert out.size > 1 and not np.all(out == out.ravel()[0]), "constant output"
+    for inp in wanted:  # every input says how it was derived
+        note = _note(gen, inp)
+        assert re.search(r"standard normal|uniform in|ones|zeros|compared with|sequence size", note)
+    assert not any(n.startswith("warning") for n in gen.notes)
+
+
+@pytest.mark.parametrize(
+    "name", ["bert_torchscript", "bert_dynamo", "gpt2_torchscript", "gpt2_dynamo"]
+)
+def test_ids_stay_inside_their_gather_table(
+    name: str, models: dict[str, onnx.ModelProto], generated: dict[str, GeneratedInputs]
+) -> None:
+    gen = generated[name]
+    ids = gen.feeds["input_ids"]
+    assert ids.min() >= 0 and ids.max() < 1000 and len(np.unique(ids)) > 1
+    assert "rows of Gather" in _note(gen, "input_ids") and "[0, 1000)" in _note(gen, "input_ids")
+    assert (gen.feeds["attention_mask"] == 1).all()
+    assert "mask" in _note(gen, "attention_mask")
+    if "token_type_ids" in gen.feeds:  # type_vocab_size=2: ids 2 and 3 overflow the table
+        assert set(np.unique(gen.feeds["token_type_ids"])) <= {0, 1}
+        assert "[0, 2)" in _note(gen, "token_type_ids")
+    assert gen.feeds["input_ids"].shape[1] in (16, 32, 64)  # 64 positions in the table
+
+
+def test_if_model_gets_the_compared_constant(generated: dict[str, GeneratedInputs]) -> None:
+    gen = generated["vad_if"]
+    assert gen.feeds["sr"].shape == () and int(gen.feeds["sr"]) == 16000
+    note = _note(gen, "sr")
+    assert "16000" in note and "8000" in note and "eq_16000" in note
+
+
+def test_detector_gets_multiples_of_32(generated: dict[str, GeneratedInputs]) -> None:
+    gen = generated["yolo_silu"]
+    n, c, h, w = gen.feeds["images"].shape
+    assert (n, c) == (1, 3) and h % 32 == 0 and w % 32 == 0 and h >= 32
+    assert "height=" in _note(gen, "images")
+
+
+def test_gru_sequence_lens_and_state(generated: dict[str, GeneratedInputs]) -> None:
+    gen = generated["gru_state"]
+    seq = gen.feeds["x"].shape[0]
+    assert (gen.feeds["sequence_lens"] <= seq).all() and (gen.feeds["sequence_lens"] > 0).all()
+    assert gen.feeds["sequence_lens"].dtype == np.int32
+    assert "GRU 'gru'" in _note(gen, "sequence_lens")
+    assert not gen.feeds["h0"].any() and "state" in _note(gen, "h0")
+    assert gen.feeds["h0"].shape == (1, gen.feeds["x"].shape[1], 16)
+
+
+def test_reflect_pad_probes_past_the_pad(generated: dict[str, GeneratedInputs]) -> None:
+    gen = generated["reflect_pad"]
+    assert gen.feeds["audio"].shape[2] > 32
+    assert "failed at Pad 'reflect_pad'" in _note(gen, "audio")
+
+
+def test_deterministic_and_seeded(models: dict[str, onnx.ModelProto]) -> None:
+    a = generate_inputs(models["bert_torchscript"], seed=3)
+    b = generate_inputs(models["bert_torchscript"], seed=3)
+    c = generate_inputs(models["bert_torchscript"], seed=4)
+    assert all(np.array_equal(a.feeds[k], b.feeds[k]) for k in a.feeds)
+    assert not np.array_equal(a.feeds["input_ids"], c.feeds["input_ids"])
+
+
+def test_user_shapes_and_ranges_override(models: dict[str, onnx.ModelProto]) -> None:
+    m = models["bert_torchscript"]
+    gen = generate_inputs(
+        m, shapes=parse_input_shapes("input_ids:2x8"), ranges=parse_val_ranges("input_ids:[5,9]")
+    )
+    # the shared dim names carry the given shape to attention_mask and token_type_ids
+    assert {v.shape for v in gen.feeds.values()} == {(2, 8)}
+    assert gen.feeds["input_ids"].min() >= 5 and gen.feeds["input_ids"].max() <= 9
+    assert "--val-range" in _note(gen, "input_ids") and "--input-shapes" in _note(gen, "input_ids")
+    x = generate_inputs(models["quant_mlp"], ranges=parse_val_ranges("[-1,1]")).feeds["x"]
+    assert x.min() >= -1 and x.max() <= 1
+    with pytest.raises(UsageError, match="no input named 'nope'.*input_ids"):
+        generate_inputs(m, shapes={"nope": (1,)})
+    with pytest.raises(UsageError, match="'input_ids' has rank 2"):
+        generate_inputs(m, shapes={"input_ids": (1, 2, 3)})
+    with pytest.raises(UsageError, match=r"pixel_values.*\[batch, 3, 32, 32\]"):
+        generate_inputs(models["vit_torchscript"], shapes={"pixel_values": (1, 3, 64, 64)})
+
+
+def test_parse_input_shapes() -> None:
+    assert parse_input_shapes("name:1x3x640x640,ids:1x128") == {
+        "name": (1, 3, 640, 640),
+        "ids": (1, 128),
+    }
+    assert parse_input_shapes("a:[1,3,224,224] b:[2] sr:[]") == {
+        "a": (1, 3, 224, 224),
+        "b": (2,),
+        "sr": (),
+    }
+    assert parse_input_shapes("ns:in:1x2") == {"ns:in": (1, 2)}  # names may hold colons
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("1x3x224x224", "has no input name.*images:1x3x640x640"),
+        ("x:1xNx3", "positive integers like 1x3x640x640"),
+        ("x:1x-3", "positive integers"),
+        ("", "no shapes given"),
+    ],
+)
+def test_parse_input_shapes_errors(text: str, match: str) -> None:
+    with pytest.raises(UsageError, match=match) as e:
+        parse_input_shapes(text)
+    assert "\n" not in str(e.value)
+
+
+def test_parse_val_ranges() -> None:
+    assert parse_val_ranges("x:[-1,1],ids:[0, 30521]") == {"x": (-1.0, 1.0), "ids": (0.0, 30521.0)}
+    assert parse_val_ranges("[0,1]") == {"": (0.0, 1.0)}
+    assert parse_val_ranges("x:[-1e-3,2.5] y:[0,0]") == {"x": (-0.001, 2.5), "y": (0.0, 0.0)}
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("x:-1,1", r"not NAME:\[LO,HI\]"),
+        ("x:[a,1]", r"not NAME:\[LO,HI\].*input_ids:\[0,30521\]"),
+        ("x:[2,1]", "LO <= HI"),
+        ("x:[0,inf]", "finite"),
+        (" ", "no ranges given"),
+    ],
+)
+def test_parse_val_ranges_errors(text: str, match: str) -> None:
+    with pytest.raises(UsageError, match=match) as e:
+        parse_val_ranges(text)
+    assert "\n" not in str(e.value)
+
+
+def _fixed_reshape_model() -> onnx.ModelProto:
+    """x [batch, features] reshaped to a fixed 7x13: only 91 elements run, no probe has 91."""
+    g = helper.make_graph(
+        [
+            helper.make_node("Reshape", ["x", "shape"], ["r"], name="fixed_reshape"),
+            helper.make_node("Tanh", ["r"], ["y"], name="tanh"),
+        ],
+        "fixed",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "features"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [7, 13])],
+        [numpy_helper.from_array(np.array([7, 13], np.int64), "shape")],
+    )
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_no_valid_size_raises_input_error_naming_input_and_node() -> None:
+    m = _fixed_reshape_model()
+    with pytest.raises(InputError) as e:
+        generate_inputs(m)
+    msg = str(e.value)
+    assert "\n" not in msg and isinstance(e.value, UsageError) and e.value.exit_code == 2
+    assert "'x'" in msg and "Reshape 'fixed_reshape'" in msg
+    assert "--input-shapes x:" in msg and "--val-range" in msg and "--inputs data.npz" in msg
+    assert "cannot run the model" not in msg
+    # the size that fits, given by the user, runs
+    gen = generate_inputs(m, shapes=parse_input_shapes("x:1x91"))
+    assert gen.feeds["x"].shape == (1, 91)
+
+
+def test_bad_branch_value_names_the_node(models: dict[str, onnx.ModelProto]) -> None:
+    # a --val-range that sends sr down the "unsupported sampling rate" branch
+    with pytest.raises(InputError, match=r"'sr'.*Reshape 'unsupported_sr'.*--val-range sr:"):
+        generate_inputs(models["vad_if"], ranges={"sr": (44100, 44100)})
+
+
+def test_integer_input_without_bounding_use_is_small() -> None:
+    g = helper.make_graph(
+        [
+            helper.make_node("Cast", ["k"], ["kf"], to=TensorProto.FLOAT, name="cast"),
+            helper.make_node("Add", ["x", "kf"], ["s"], name="add"),
+            helper.make_node("Sigmoid", ["s"], ["y"], name="sig"),
+        ],
+        "small",
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4]),
+            helper.make_tensor_value_info("k", TensorProto.INT64, ["batch", 4]),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])],
+    )
+    gen = generate_inputs(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
+    assert set(np.unique(gen.feeds["k"])) <= {0, 1}
+    assert "{0, 1}" in _note(gen, "k")
+
+
+def test_mask_state_and_length_read_from_uses() -> None:
+    """An int that reaches Mul after a Cast is a mask; a bool is ones; an input shaped like an
+    output beside a data input is state (zeros); an int that is Slice's end is the length."""
+    i64 = TensorProto.INT64
+    g = helper.make_graph(
+        [
+            helper.make_node("Cast", ["keep"], ["keep_f"], to=TensorProto.FLOAT, name="cast_keep"),
+            helper.make_node("Mul", ["x", "keep_f"], ["xm"], name="apply_keep"),
+            helper.make_node("Add", ["xm", "carry"], ["xs"], name="add_carry"),
+            helper.make_node("Where", ["valid", "xs", "zero"], ["xw"], name="where_valid"),
+            helper.make_node("Slice", ["xw", "start", "end", "axis1"], ["xc"], name="crop"),
+            helper.make_node("Tanh", ["xw"], ["carry_out"], name="tanh"),
+            helper.make_node("Sigmoid", ["xc"], ["y"], name="sig"),
+        ],
+        "uses",
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "seq"]),
+            helper.make_tensor_value_info("keep", i64, ["batch", "seq"]),
+            helper.make_tensor_value_info("carry", TensorProto.FLOAT, ["batch", "seq"]),
+            helper.make_tensor_value_info("valid", TensorProto.BOOL, ["batch", "seq"]),
+            helper.make_tensor_value_info("end", i64, [1]),
+        ],
+        [
+            helper.make_tensor_value_info("carry_out", TensorProto.FLOAT, ["batch", "seq"]),
+            helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", None]),
+        ],
+        [
+            numpy_helper.from_array(np.array(0, np.float32), "zero"),
+            numpy_helper.from_array(np.array([0], np.int64), "start"),
+            numpy_helper.from_array(np.array([1], np.int64), "axis1"),
+        ],
+    )
+    gen = generate_inputs(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
+    seq = gen.feeds["x"].shape[1]
+    assert (gen.feeds["keep"] == 1).all() and "after a Cast" in _note(gen, "keep")
+    assert gen.feeds["valid"].all() and "mask: bool" in _note(gen, "valid")
+    assert not gen.feeds["carry"].any() and "same shape as output 'carry_out'" in _note(
+        gen, "carry"
+    )
+    assert gen.feeds["end"].tolist() == [seq] and "Slice 'crop'" in _note(gen, "end")
+    assert gen.feeds["x"].std() > 0.5  # the data input stays random

@@ -1,0 +1,428 @@
+"""A zoo of small, realistic ONNX models whose inputs naive generators get wrong; no download.
+
+    python tools/zoo.py OUTDIR [NAME ...]      # writes OUTDIR/NAME.onnx, prints one line each
+
+Each model reproduces one failure measured on public models (DESIGN.md section 9):
+
+* ``bert_{torchscript,dynamo}``: BERT encoder (transformers config, random weights, hidden 32,
+  2 layers, vocab 1000, ``type_vocab_size=2``, 64 positions); inputs ``input_ids``,
+  ``attention_mask``, ``token_type_ids`` [batch, sequence]. Ids >= 2 overflow the token-type
+  Gather; sequences > 64 overflow the position table.
+* ``gpt2_{torchscript,dynamo}``: GPT-2 decoder (hidden 32, 2 layers, vocab 1000, 64
+  positions); inputs ``input_ids``, ``attention_mask`` [batch, sequence].
+* ``vit_{torchscript,dynamo}``: ViT encoder (image 32, patch 8, hidden 32, 2 layers); input
+  ``pixel_values`` [batch, 3, 32, 32].
+* ``yolo_silu``: YOLO-like detector: Conv+SiLU downsampling to stride 32, nearest upsample,
+  Concat with the stride-16 map, Sigmoid head; input ``images`` [batch, 3, height, width] where
+  height and width must be multiples of 32.
+* ``gru_state``: GRU with inputs ``x`` [sequence, batch, 8], state ``h0`` [1, batch, 16] and
+  ``sequence_lens`` [batch] (int32, must be <= sequence); Tanh and Sigmoid after it; outputs
+  ``y`` and ``h_n`` (same shape as ``h0``).
+* ``vad_if``: VAD-like: ``sr`` (int64 scalar) selects an If branch by ``sr == 16000``, the else
+  branch by ``sr == 8000``, anything else fails a Reshape; Tanh, Sigmoid and SiLU in the branches;
+  input ``x`` [batch, 64].
+* ``reflect_pad``: Pad mode=reflect with pads 32 on ``audio`` [batch, 1, samples] (needs more
+  than 32 samples), Conv1d, SiLU.
+* ``quant_mlp``: onnxruntime.quantization.quantize_dynamic of an MLP with SiLU; input ``x``
+  [batch, 32] (DynamicQuantizeLinear / MatMulInteger around the SiLU).
+
+Transformer models are exported with both torch exporters (``dynamo=False`` and ``dynamo=True``)
+with dynamic batch and sequence axes; a variant whose exporter fails is skipped with a printed
+reason. Everything is seeded: the same call writes the same models.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import logging
+import os
+import sys
+import tempfile
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+OPSET = 17
+_TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
+
+
+def _export(
+    model: object,
+    args: tuple,
+    path: str,
+    input_names: list[str],
+    output_names: list[str],
+    dynamic: dict[str, dict[int, str]],
+    dynamo: bool,
+) -> None:
+    """Export with one torch exporter; dims named in ``dynamic`` become dim_params."""
+    import torch
+
+    model.eval()  # type: ignore[attr-defined]
+    for log in ("torch.onnx", "torch.export", "torch._dynamo", "onnxscript"):
+        logging.getLogger(log).setLevel(logging.ERROR)  # opset-upgrade and torchvision notes
+    # dynamo's lowest opset is 18; asking for 17 converts down and leaves opset-18 Split
+    # attributes (num_outputs) that ONNX Runtime rejects
+    opset = 18 if dynamo else OPSET
+    kw: dict = dict(input_names=input_names, output_names=output_names, opset_version=opset)
+    if dynamo:
+        # named Dims so the exported dim_params read "batch" / "sequence", not "s0"
+        dims = {
+            n: torch.export.Dim(n, min=1, max=4096) for d in dynamic.values() for n in d.values()
+        }
+        kw["dynamic_shapes"] = tuple(
+            {i: dims[n] for i, n in dynamic.get(k, {}).items()} for k in input_names
+        )
+        kw.update(dynamo=True, external_data=False, verbose=False)
+    else:
+        kw.update(dynamo=False, dynamic_axes=dynamic)
+    with torch.no_grad(), warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        prog = torch.onnx.export(model, args, None if dynamo else path, **kw)
+        if dynamo:
+            prog.save(path)  # type: ignore[union-attr]
+    m = onnx.load(path)
+    onnx.save(m, path)  # one file, no external data
+
+
+def _hf_model(kind: str) -> tuple[object, tuple, list[str], list[str], dict]:
+    import torch
+    import transformers as tf
+
+    torch.manual_seed(0)
+    b, s = 2, 8
+    ids = torch.randint(0, 1000, (b, s))
+    mask = torch.ones(b, s, dtype=torch.int64)
+    bs = {0: "batch", 1: "sequence"}
+    if kind == "bert":
+        cfg = tf.BertConfig(vocab_size=1000, max_position_embeddings=64, type_vocab_size=2, **_TINY)
+        m = tf.BertModel(cfg, add_pooling_layer=True)
+        tt = torch.zeros(b, s, dtype=torch.int64)
+        names = ["input_ids", "attention_mask", "token_type_ids"]
+        return (
+            m,
+            (ids, mask, tt),
+            names,
+            ["last_hidden_state", "pooler_output"],
+            dict.fromkeys(names, bs),
+        )
+    if kind == "gpt2":
+        cfg = tf.GPT2Config(
+            vocab_size=1000,
+            n_positions=64,
+            n_embd=32,
+            n_layer=2,
+            n_head=2,
+            use_cache=False,
+            bos_token_id=0,
+            eos_token_id=0,
+        )
+        m = tf.GPT2Model(cfg)
+        names = ["input_ids", "attention_mask"]
+
+        class _G(torch.nn.Module):  # no KV cache in or out: positional args only
+            def __init__(self) -> None:
+                super().__init__()
+                self.m = m
+
+            def forward(
+                self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+            ) -> torch.Tensor:
+                return self.m(
+                    input_ids=input_ids, attention_mask=attention_mask, use_cache=False
+                ).last_hidden_state
+
+        return _G(), (ids, mask), names, ["last_hidden_state"], dict.fromkeys(names, bs)
+    cfg = tf.ViTConfig(image_size=32, patch_size=8, num_channels=3, **_TINY)
+    m = tf.ViTModel(cfg, add_pooling_layer=False)
+    x = torch.randn(b, 3, 32, 32)
+    return m, (x,), ["pixel_values"], ["last_hidden_state"], {"pixel_values": {0: "batch"}}
+
+
+def _build_hf(kind: str, dynamo: bool) -> Callable[[str], None]:
+    def build(path: str) -> None:
+        import torch
+
+        m, args, ins, outs, dyn = _hf_model(kind)
+
+        class _Tuple(torch.nn.Module):  # ModelOutput -> plain tuple of the named outputs
+            def __init__(self) -> None:
+                super().__init__()
+                self.m = m
+
+            # named parameters, not *args: torch.export matches dynamic_shapes to parameters
+            def forward(
+                self,
+                x0: torch.Tensor,
+                x1: torch.Tensor | None = None,
+                x2: torch.Tensor | None = None,
+            ) -> tuple[torch.Tensor, ...]:
+                o = self.m(*(x for x in (x0, x1, x2) if x is not None))
+                return tuple(o[k] for k in outs) if not isinstance(o, torch.Tensor) else (o,)
+
+        _export(_Tuple(), args, path, ins, outs, dyn, dynamo)
+
+    return build
+
+
+def _build_yolo(path: str) -> None:
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+
+    def cbs(cin: int, cout: int, s: int) -> nn.Sequential:
+        return nn.Sequential(nn.Conv2d(cin, cout, 3, s, 1), nn.BatchNorm2d(cout), nn.SiLU())
+
+    class Yolo(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.p16 = nn.Sequential(cbs(3, 8, 2), cbs(8, 8, 2), cbs(8, 16, 2), cbs(16, 16, 2))
+            self.p32 = cbs(16, 32, 2)
+            self.up = nn.Upsample(scale_factor=2, mode="nearest")
+            self.head = nn.Conv2d(48, 9, 1)
+
+        def forward(self, images: torch.Tensor) -> torch.Tensor:
+            a = self.p16(images)
+            b = self.up(self.p32(a))
+            return torch.sigmoid(self.head(torch.cat([a, b], 1)))
+
+    dyn = {"images": {0: "batch", 2: "height", 3: "width"}}
+    _export(Yolo(), (torch.randn(1, 3, 64, 64),), path, ["images"], ["output0"], dyn, False)
+
+
+def _w(rng: np.random.Generator, name: str, *shape: int) -> TensorProto:
+    return numpy_helper.from_array((rng.standard_normal(shape) * 0.3).astype(np.float32), name)
+
+
+def _build_gru(path: str) -> None:
+    rng = np.random.default_rng(0)
+    h = 16
+    nodes = [
+        helper.make_node(
+            "GRU",
+            ["x", "W", "R", "B", "sequence_lens", "h0"],
+            ["Y", "Y_h"],
+            name="gru",
+            hidden_size=h,
+        ),
+        helper.make_node("Tanh", ["Y"], ["y"], name="tanh"),
+        helper.make_node("Sigmoid", ["Y_h"], ["h_n"], name="sigmoid"),
+    ]
+    g = helper.make_graph(
+        nodes,
+        "gru_state",
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, ["sequence", "batch", 8]),
+            helper.make_tensor_value_info("sequence_lens", TensorProto.INT32, ["batch"]),
+            helper.make_tensor_value_info("h0", TensorProto.FLOAT, [1, "batch", h]),
+        ],
+        [
+            helper.make_tensor_value_info("y", TensorProto.FLOAT, ["sequence", 1, "batch", h]),
+            helper.make_tensor_value_info("h_n", TensorProto.FLOAT, [1, "batch", h]),
+        ],
+        [_w(rng, "W", 1, 3 * h, 8), _w(rng, "R", 1, 3 * h, h), _w(rng, "B", 1, 6 * h)],
+    )
+    _save(g, path)
+
+
+def _branch(name: str, rng: np.random.Generator, act: list[str]) -> onnx.GraphProto:
+    """x @ W then the activations in ``act`` in turn (SiLU spelled x * Sigmoid(x))."""
+    w = f"{name}_W"
+    nodes = [helper.make_node("MatMul", ["x", w], [f"{name}_0"], name=f"{name}_matmul")]
+    cur = f"{name}_0"
+    for i, a in enumerate(act):
+        out = f"{name}_{i + 1}"
+        if a == "SiLU":
+            nodes.append(helper.make_node("Sigmoid", [cur], [f"{out}_s"], name=f"{name}_silu_sig"))
+            nodes.append(helper.make_node("Mul", [cur, f"{out}_s"], [out], name=f"{name}_silu_mul"))
+        else:
+            nodes.append(helper.make_node(a, [cur], [out], name=f"{name}_{a.lower()}"))
+        cur = out
+    nodes.append(helper.make_node("Identity", [cur], [f"{name}_out"], name=f"{name}_out"))
+    return helper.make_graph(
+        nodes,
+        name,
+        [],
+        [helper.make_tensor_value_info(f"{name}_out", TensorProto.FLOAT, None)],
+        [_w(rng, w, 64, 64)],
+    )
+
+
+def _build_vad(path: str) -> None:
+    rng = np.random.default_rng(0)
+    bad = helper.make_graph(  # "unsupported sampling rate": a Reshape that fails for every x
+        [helper.make_node("Reshape", ["x", "bad_shape"], ["bad_out"], name="unsupported_sr")],
+        "bad",
+        [],
+        [helper.make_tensor_value_info("bad_out", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(np.array([-1, 7], np.int64), "bad_shape")],
+    )
+    sr8k = helper.make_graph(
+        [
+            helper.make_node("Equal", ["sr", "c8000"], ["is8k"], name="eq_8000"),
+            helper.make_node(
+                "If",
+                ["is8k"],
+                ["e_out"],
+                name="if_8000",
+                then_branch=_branch("b8k", rng, ["Sigmoid", "Tanh"]),
+                else_branch=bad,
+            ),
+        ],
+        "else16k",
+        [],
+        [helper.make_tensor_value_info("e_out", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(np.array(8000, np.int64), "c8000")],
+    )
+    g = helper.make_graph(
+        [
+            helper.make_node("Equal", ["sr", "c16000"], ["is16k"], name="eq_16000"),
+            helper.make_node(
+                "If",
+                ["is16k"],
+                ["branch"],
+                name="if_16000",
+                then_branch=_branch("b16k", rng, ["Tanh", "SiLU", "Sigmoid"]),
+                else_branch=sr8k,
+            ),
+            helper.make_node("Tanh", ["branch"], ["prob"], name="out_tanh"),
+        ],
+        "vad_if",
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 64]),
+            helper.make_tensor_value_info("sr", TensorProto.INT64, []),
+        ],
+        [helper.make_tensor_value_info("prob", TensorProto.FLOAT, ["batch", 64])],
+        [numpy_helper.from_array(np.array(16000, np.int64), "c16000")],
+    )
+    _save(g, path)
+
+
+def _build_reflect_pad(path: str) -> None:
+    rng = np.random.default_rng(0)
+    g = helper.make_graph(
+        [
+            helper.make_node(
+                "Pad", ["audio", "pads"], ["padded"], name="reflect_pad", mode="reflect"
+            ),
+            helper.make_node(
+                "Conv", ["padded", "W", "B"], ["conv"], name="conv", kernel_shape=[65], strides=[4]
+            ),
+            helper.make_node("Sigmoid", ["conv"], ["sig"], name="silu_sig"),
+            helper.make_node("Mul", ["conv", "sig"], ["features"], name="silu_mul"),
+        ],
+        "reflect_pad",
+        [helper.make_tensor_value_info("audio", TensorProto.FLOAT, ["batch", 1, "samples"])],
+        [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", 8, None])],
+        [
+            numpy_helper.from_array(np.array([0, 0, 32, 0, 0, 32], np.int64), "pads"),
+            _w(rng, "W", 8, 1, 65),
+            _w(rng, "B", 8),
+        ],
+    )
+    _save(g, path)
+
+
+def _build_quant_mlp(path: str) -> None:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    rng = np.random.default_rng(0)
+    g = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["x", "W1"], ["h"], name="fc1"),
+            helper.make_node("Sigmoid", ["h"], ["hs"], name="silu_sig"),
+            helper.make_node("Mul", ["h", "hs"], ["a"], name="silu_mul"),
+            helper.make_node("MatMul", ["a", "W2"], ["y"], name="fc2"),
+        ],
+        "quant_mlp",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 32])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 16])],
+        [_w(rng, "W1", 32, 64), _w(rng, "W2", 64, 16)],
+    )
+    with tempfile.TemporaryDirectory() as d:
+        src = os.path.join(d, "float.onnx")
+        _save(g, src)
+        logging.getLogger().setLevel(logging.ERROR)  # "consider pre-processing" warning
+        quantize_dynamic(src, path, weight_type=QuantType.QInt8)
+    m = onnx.load(path)
+    onnx.save(m, path)
+
+
+def _save(g: onnx.GraphProto, path: str) -> None:
+    m = helper.make_model(
+        g, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="pau-rewriter zoo"
+    )
+    m.ir_version = 8
+    onnx.checker.check_model(m, full_check=True)
+    onnx.save(m, path)
+
+
+BUILDERS: dict[str, Callable[[str], None]] = {
+    **{
+        f"{kind}_{'dynamo' if dyn else 'torchscript'}": _build_hf(kind, dyn)
+        for kind in ("bert", "gpt2", "vit")
+        for dyn in (False, True)
+    },
+    "yolo_silu": _build_yolo,
+    "gru_state": _build_gru,
+    "vad_if": _build_vad,
+    "reflect_pad": _build_reflect_pad,
+    "quant_mlp": _build_quant_mlp,
+}
+
+
+def build_zoo(outdir: str, names: list[str] | None = None) -> dict[str, str]:
+    """Write the zoo's models (all, or ``names``) to ``outdir``; return name -> path.
+
+    A model whose builder fails (an exporter that cannot export it) is skipped with a printed
+    reason; an unknown name is a ValueError.
+
+    Example:
+        >>> paths = build_zoo("/tmp/zoo", ["vad_if", "gru_state"])  # doctest: +SKIP
+        >>> sorted(paths)
+        ['gru_state', 'vad_if']
+    """
+    unknown = sorted(set(names or ()) - set(BUILDERS))
+    if unknown:
+        raise ValueError(f"unknown zoo model(s) {unknown}; known: {sorted(BUILDERS)}")
+    os.makedirs(outdir, exist_ok=True)
+    out: dict[str, str] = {}
+    for name in names or list(BUILDERS):
+        path = os.path.join(outdir, f"{name}.onnx")
+        try:
+            BUILDERS[name](path)
+        except Exception as e:  # an exporter's limitation: skip the variant, say why
+            msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            print(f"zoo: skipped {name}: {type(e).__name__}: {msg[:200]}", file=sys.stderr)
+            with contextlib.suppress(OSError):
+                os.remove(path)
+            continue
+        out[name] = path
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("outdir")
+    p.add_argument("names", nargs="*", help=f"models to build (default all): {', '.join(BUILDERS)}")
+    a = p.parse_args(argv)
+    for name, path in build_zoo(a.outdir, a.names or None).items():
+        m = onnx.load(path)
+        ins = ", ".join(
+            f"{i.name}[{','.join(d.dim_param or str(d.dim_value) for d in i.type.tensor_type.shape.dim)}]"
+            for i in m.graph.input
+        )
+        print(
+            f"{name:18s} {os.path.getsize(path) / 1024:8.1f} KiB  {len(m.graph.node):4d} nodes  {ins}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
