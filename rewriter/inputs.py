@@ -66,12 +66,14 @@ import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from rewriter.errors import ModelError, UsageError
+from rewriter.errors import UsageError
+from rewriter.ir.runtime import run_session, session
 
 __all__ = [
     "GeneratedInputs",
@@ -498,31 +500,13 @@ def _values(
 # ---------------------------------------------------------------- probing
 
 
-def _session(model: onnx.ModelProto):  # type: ignore[no-untyped-def]
-    import onnxruntime as ort
+def _session(model: onnx.ModelProto) -> Any:
+    return session(model, what="the model")
 
-    # 3 (errors) still prints an ExecuteKernel line per failed probe (measured); 4 is fatal only
-    ort.set_default_logger_severity(3)
-    so = ort.SessionOptions()
-    so.log_severity_level = 4
-    so.intra_op_num_threads = 1
-    so.inter_op_num_threads = 1
+
+def _run(sess: Any, feeds: dict[str, np.ndarray]) -> tuple[list[np.ndarray] | None, str | None]:
     try:
-        return ort.InferenceSession(
-            model.SerializeToString(), so, providers=["CPUExecutionProvider"]
-        )
-    except Exception as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ModelError(f"ONNX Runtime rejects the model: {first[:300]}") from None
-
-
-def _run(sess, feeds: dict[str, np.ndarray]) -> tuple[list[np.ndarray] | None, str | None]:  # type: ignore[no-untyped-def]
-    import onnxruntime as ort
-
-    ro = ort.RunOptions()
-    ro.log_severity_level = 4
-    try:
-        return [np.asarray(o) for o in sess.run(None, feeds, ro)], None
+        return run_session(sess, feeds), None
     except Exception as e:
         return None, str(e)
 

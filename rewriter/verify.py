@@ -47,7 +47,6 @@ __all__ = [
     "load_inputs",
 ]
 
-_DYNAMIC_DIM = 2
 
 
 @dataclass
@@ -221,30 +220,21 @@ def check(model: onnx.ModelProto) -> None:
 
 
 def make_inputs(
-    model: onnx.ModelProto, seed: int = 0, low: float = -3.0, high: float = 3.0
+    model: onnx.ModelProto,
+    seed: int = 0,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    shapes: dict[str, tuple[int, ...]] | None = None,
+    ranges: dict[str, tuple[float, float]] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Seeded inputs for every graph input that is not an initializer."""
-    rng = np.random.default_rng(seed)
-    inits = {t.name for t in model.graph.initializer}
-    feeds: dict[str, np.ndarray] = {}
-    for vi in model.graph.input:
-        if vi.name in inits:
-            continue
-        t = vi.type.tensor_type
-        if not vi.type.HasField("tensor_type"):
-            raise UsageError(f"input {vi.name!r} is not a tensor; pass --inputs data.npz")
-        shape = [
-            d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else _DYNAMIC_DIM
-            for d in t.shape.dim
-        ]
-        dtype = onnx.helper.tensor_dtype_to_np_dtype(t.elem_type)
-        if np.issubdtype(dtype, np.floating):
-            feeds[vi.name] = rng.uniform(low, high, size=shape).astype(dtype)
-        elif dtype == np.bool_:
-            feeds[vi.name] = rng.integers(0, 2, size=shape).astype(bool)
-        else:
-            feeds[vi.name] = rng.integers(0, 4, size=shape).astype(dtype)
-    return feeds
+    """Seeded inputs the model accepts, derived from its graph (``rewriter.inputs``); ``low`` and
+    ``high`` set one value range for every float input."""
+    from rewriter.inputs import generate_inputs
+
+    if low is not None and high is not None:
+        ranges = {"": (low, high), **(ranges or {})}
+    return generate_inputs(model, shapes=shapes, ranges=ranges, seed=seed).feeds
 
 
 def load_inputs(path: str, model: onnx.ModelProto) -> dict[str, np.ndarray]:
