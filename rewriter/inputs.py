@@ -725,3 +725,53 @@ def _input_error(
         f"no valid inputs found for {name!r}: {at}{n_tried} ({status}); "
         f"pass --input-shapes {name}:{example or '[]'}, --val-range {name}:[LO,HI] or --inputs data.npz"
     )
+
+
+# ---------------------------------------------------------------- shapes from a run
+
+
+def shaped_model(
+    model: onnx.ModelProto,
+    feeds: dict[str, np.ndarray],
+    values: list[str] | None = None,
+) -> onnx.ModelProto:
+    """A copy of ``model`` whose graph inputs have the feeds' shapes and whose ``value_info``
+    holds the shapes and types that ``values`` (default: every main-graph node output) actually
+    had on a run with ``feeds``.
+
+    Shape inference with placeholders leaves most shapes of a real model unknown (BERT's
+    activations after a dynamic Reshape, a detector's after Resize); the cost model measures a
+    site at the shape it has on inputs the model accepts, which only a run can tell.
+    """
+    from rewriter.ir.runtime import run_values
+
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    inits = {t.name for t in m.graph.initializer}
+    for vi in m.graph.input:
+        if vi.name in inits or vi.name not in feeds or not vi.type.HasField("tensor_type"):
+            continue
+        shape = vi.type.tensor_type.shape
+        shape.Clear()
+        for d in np.shape(feeds[vi.name]):
+            shape.dim.add().dim_value = int(d)
+    if values is None:
+        values = [o for n in m.graph.node for o in n.output if o]
+    got = next(run_values(m, values, [feeds]))
+    outputs = {o.name for o in m.graph.output}
+    keep = [vi for vi in m.graph.value_info if vi.name not in got]
+    del m.graph.value_info[:]
+    m.graph.value_info.extend(keep)
+    for name in values:
+        a = got.get(name)
+        if a is None or name in outputs or a.dtype == object:
+            continue
+        elem = onnx.helper.np_dtype_to_tensor_dtype(a.dtype)
+        m.graph.value_info.append(onnx.helper.make_tensor_value_info(name, elem, list(a.shape)))
+    for o in m.graph.output:
+        a = got.get(o.name)
+        if a is not None and o.type.HasField("tensor_type"):
+            o.type.tensor_type.shape.Clear()
+            for d in a.shape:
+                o.type.tensor_type.shape.dim.add().dim_value = int(d)
+    return m

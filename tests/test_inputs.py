@@ -12,6 +12,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+import rewriter
 from rewriter.errors import UsageError
 from rewriter.inputs import (
     GeneratedInputs,
@@ -30,9 +31,8 @@ pytest.importorskip("transformers")
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, onnx.ModelProto]:
-    paths = zoo.build_zoo(str(tmp_path_factory.mktemp("zoo")))
-    return {name: onnx.load(p) for name, p in paths.items()}
+def models(zoo_paths: dict[str, str]) -> dict[str, onnx.ModelProto]:
+    return {name: onnx.load(p) for name, p in zoo_paths.items()}
 
 
 @pytest.fixture(scope="module")
@@ -295,3 +295,29 @@ def test_mask_state_and_length_read_from_uses() -> None:
     )
     assert gen.feeds["end"].tolist() == [seq] and "Slice 'crop'" in _note(gen, "end")
     assert gen.feeds["x"].std() > 0.5  # the data input stays random
+
+
+def test_shaped_model_records_real_shapes(models: dict[str, onnx.ModelProto]) -> None:
+    """Shapes a site has on a run: BERT's activations have no static shape after export."""
+    from rewriter.inputs import shaped_model
+    from rewriter.ir import infer_value_info
+
+    m = models["bert_torchscript"]
+    sites = rewriter.find_sites(m)
+    before = infer_value_info(m)
+    assert any(
+        before.get(s.input) is None
+        or before.get(s.input).shape is None
+        or not all(isinstance(d, int) for d in before.get(s.input).shape)
+        for s in sites
+    )
+    feeds = generate_inputs(m).feeds
+    sm = shaped_model(m, feeds)
+    info = infer_value_info(sm)
+    batch, seq = feeds["input_ids"].shape
+    for s in sites:
+        shape = info.get(s.input).shape
+        assert shape is not None and all(isinstance(d, int) and d > 0 for d in shape), (s.name, shape)
+        assert shape[0] == batch
+        if s.function == "gelu":  # inside the layers: [batch, sequence, intermediate]
+            assert shape[1] == seq

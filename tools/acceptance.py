@@ -1,79 +1,123 @@
-"""Acceptance: the real CLI on every zoo model, with no flags but the pipeline; one table.
+"""Acceptance: the real CLI on every zoo model with no flags, plain and with a target; one table.
 
-    python tools/acceptance.py [--zoo DIR] [--out DIR] [NAME ...]
+    python tools/acceptance.py [--zoo DIR] [--out DIR] [--no-target] [NAME ...]
 
-Builds the zoo (tools/zoo.py) unless ``--zoo`` points at one already built, then runs
-``python -m rewriter.cli MODEL -p pau_all -o OUT`` per model in a subprocess and prints: model,
-exit code, the last stderr line (stdout's when stderr is empty), seconds. Exit code 0 only when
-every model exits 0. The lead extends this (more pipelines, --target, report checks).
+Builds the zoo (tools/zoo.py) unless ``--zoo`` points at one already built, then runs, per model,
+in a subprocess as a user would:
+
+    rewrite MODEL -p pau_all -o OUT --report R.json
+    rewrite MODEL -p pau_all --target ort-cpu:threads=1 -o OUT --report R.json
+
+and prints one table: model, command, exit code, sites found/replaced, the worst output's
+relative L2 error and its noise floor, outputs not checked, seconds, and the last stderr line when
+the run failed. Exit code 0 only when every run exits 0.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import os
 import pathlib
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
+from typing import Any
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+TARGET = "ort-cpu:threads=1"
 
 
-def _zoo():  # type: ignore[no-untyped-def]
+def _zoo() -> Any:
     spec = importlib.util.spec_from_file_location("zoo", ROOT / "tools" / "zoo.py")
     mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
     spec.loader.exec_module(mod)  # type: ignore[union-attr]
     return mod
 
 
-def run_one(
-    model: str, out: str, pipeline: str = "pau_all", inputs: str | None = None, timeout: float = 600
-) -> tuple[int, str, float]:
-    """(exit code, last non-empty stderr line, seconds) of one CLI run."""
-    cmd = [sys.executable, "-m", "rewriter.cli", model, "-p", pipeline, "-o", out]
-    cmd += ["--inputs", inputs] if inputs else []
+@dataclass
+class Row:
+    model: str
+    command: str
+    code: int
+    found: int | None
+    replaced: int | None
+    rel_l2: float | None
+    floor: float | None
+    unchecked: int | None
+    seconds: float
+    message: str
+
+
+def run_one(model: str, out: str, extra: list[str], timeout: float = 900) -> Row:
+    """One CLI run with a JSON report; the row of the table."""
+    report = out.removesuffix(".onnx") + ".json"
+    cmd = [sys.executable, "-m", "rewriter", model, "-p", "pau_all", "-o", out, "--report", report]
+    cmd += extra
     t = time.perf_counter()
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+        code, err = p.returncode, p.stderr
     except subprocess.TimeoutExpired:
-        return -1, f"timed out after {timeout:.0f} s", time.perf_counter() - t
+        code, err = -1, f"timed out after {timeout:.0f} s"
     dt = time.perf_counter() - t
-    lines = [ln.strip() for ln in (p.stderr or p.stdout).splitlines() if ln.strip()]
-    return p.returncode, lines[-1] if lines else "", dt
+    lines = [ln.strip() for ln in err.splitlines() if ln.strip() and not ln.startswith("[")]
+    found = replaced = unchecked = None
+    rel = floor = None
+    if os.path.exists(report):
+        r = json.loads(pathlib.Path(report).read_text())
+        sites = r.get("sites", [])
+        found, replaced = len(sites), sum(bool(s.get("replaced")) for s in sites)
+        v = r.get("verification") or {}
+        outs = v.get("outputs", [])
+        checked = [o for o in outs if o.get("checked", True)]
+        unchecked = len(outs) - len(checked)
+        if checked:
+            worst = max(checked, key=lambda o: o["rel_l2"])
+            rel, floor = worst["rel_l2"], worst.get("floor")
+    cmd_name = "pau_all" + (f" --target {TARGET}" if "--target" in extra else "")
+    name = pathlib.Path(model).stem
+    return Row(
+        name,
+        cmd_name,
+        code,
+        found,
+        replaced,
+        rel,
+        floor,
+        unchecked,
+        dt,
+        lines[-1] if code and lines else "",
+    )
 
 
-def _run_generated(model: str, out: str, pipeline: str) -> tuple[int, str, float]:
-    """The CLI run with ``--inputs`` from ``generate_inputs`` (its time included)."""
-    import numpy as np
-    import onnx
+def _fmt(v: Any, spec: str = ".2g") -> str:
+    return "-" if v is None else format(v, spec)
 
-    from rewriter.inputs import generate_inputs
 
-    t = time.perf_counter()
-    try:
-        feeds = generate_inputs(onnx.load(model)).feeds
-    except Exception as e:  # InputError: the one line a user would see
-        return 2, f"generate_inputs: {e}", time.perf_counter() - t
-    npz = out.removesuffix(".onnx") + ".inputs.npz"
-    np.savez(npz, **feeds)
-    rc, last, _ = run_one(model, out, pipeline, inputs=npz)
-    return rc, last, time.perf_counter() - t
+def print_table(rows: list[Row]) -> None:
+    print(
+        "| model | command | exit | sites found / replaced | worst rel-L2 (noise floor) | outputs not checked | s | message |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        sites = "-" if r.found is None else f"{r.found} / {r.replaced}"
+        err = "-" if r.rel_l2 is None else f"{r.rel_l2:.2g} ({_fmt(r.floor)})"
+        msg = r.message.replace("|", "\\|")[:140]
+        print(
+            f"| {r.model} | {r.command} | {r.code} | {sites} | {err} | {_fmt(r.unchecked, 'd')} | {r.seconds:.1f} | {msg} |"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("names", nargs="*", help="zoo models (default all)")
     ap.add_argument("--zoo", help="folder of already built zoo models (NAME.onnx)")
-    ap.add_argument("--out", help="folder for rewritten models (default: a temporary folder)")
-    ap.add_argument("-p", "--pipeline", default="pau_all")
-    ap.add_argument(
-        "--generated-inputs",
-        action="store_true",
-        help="also run with --inputs written by rewriter.inputs.generate_inputs (until it is wired in)",
-    )
+    ap.add_argument("--out", help="folder for rewritten models and reports (default: temporary)")
+    ap.add_argument("--no-target", action="store_true", help=f"skip the --target {TARGET} runs")
     a = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         if a.zoo:
@@ -85,22 +129,19 @@ def main(argv: list[str] | None = None) -> int:
         os.makedirs(out, exist_ok=True)
         rows = []
         for name, path in models.items():
-            rc, last, dt = run_one(path, os.path.join(out, f"{name}.onnx"), a.pipeline)
-            rows.append((name, rc, last, dt))
-            print(f"  {name}: exit {rc} in {dt:.1f} s", file=sys.stderr, flush=True)
-            if a.generated_inputs:
-                rc, last, dt = _run_generated(
-                    path, os.path.join(out, f"{name}.gen.onnx"), a.pipeline
+            for extra, tag in (([], "plain"), (["--target", TARGET], "target")):
+                if tag == "target" and a.no_target:
+                    continue
+                row = run_one(path, os.path.join(out, f"{name}.{tag}.onnx"), extra)
+                rows.append(row)
+                print(
+                    f"  {name} {tag}: exit {row.code} in {row.seconds:.1f} s",
+                    file=sys.stderr,
+                    flush=True,
                 )
-                rows.append((f"{name} +gen", rc, last, dt))
-    w = max((len(r[0]) for r in rows), default=5)
-    print(f"| {'model':{w}s} | exit | {'seconds':>7s} | last stderr line |")
-    print(f"|{'-' * (w + 2)}|------|---------|------------------|")
-    for name, rc, last, dt in rows:
-        cell = last.replace("|", "\\|")[:160]
-        print(f"| {name:{w}s} | {rc:4d} | {dt:7.1f} | {cell} |")
-    ok = sum(r[1] == 0 for r in rows)
-    print(f"\n{ok} of {len(rows)} models rewritten and verified (pipeline {a.pipeline})")
+    print_table(rows)
+    ok = sum(r.code == 0 for r in rows)
+    print(f"\n{ok} of {len(rows)} runs exited 0")
     return 0 if ok == len(rows) else 1
 
 

@@ -40,8 +40,8 @@ import torch
 from onnx import helper
 from torch import fx, nn
 
-from rewriter.match.engine import Options, Site, run
 from rewriter.frontends.fx._lower import FX_RULES, NotLowered, lower_node
+from rewriter.match.engine import Options, Site, run
 from rewriter.match.rules import Rule, all_rules
 
 __all__ = ["FxMatch", "FxView", "lower_graph", "match_graph", "OPSET", "OPAQUE_DOMAIN"]

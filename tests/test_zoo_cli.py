@@ -1,0 +1,86 @@
+"""The main command with no flags on models built the way users get them (tests/conftest.py's
+zoo): every one rewrites and verifies on inputs derived from its graph."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+from conftest import load_zoo_module  # noqa: E402
+
+from rewriter.cli import main
+from rewriter.inputs import generate_inputs
+from rewriter.ir import run_model
+
+NAMES = sorted(load_zoo_module().BUILDERS)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_rewrite_with_no_flags(name: str, zoo_paths: dict[str, str], tmp_path, capsys) -> None:
+    src = zoo_paths[name]
+    before = open(src, "rb").read()
+    out, report = tmp_path / "out.onnx", tmp_path / "r.json"
+    assert main([src, "-p", "pau_all", "-o", str(out), "--report", str(report)]) == 0
+    assert open(src, "rb").read() == before
+    r = json.loads(report.read_text())
+    assert r["sites"] and all(s["replaced"] for s in r["sites"])
+    v = r["verification"]
+    assert v["checker"] == "passed" and v["rel_l2"] < 1e-2
+    assert all(o["checked"] for o in v["outputs"]), v["outputs"]
+    # the written model runs on the same inputs and stays close to the original
+    m, new = onnx.load(src), onnx.load(out)
+    feeds = generate_inputs(m).feeds
+    for a, b in zip(run_model(m, feeds), run_model(new, feeds), strict=True):
+        if a.dtype.kind == "f":
+            assert np.linalg.norm(b - a) <= 1e-2 * max(np.linalg.norm(a), 1e-6)
+
+
+@pytest.mark.parametrize("name", ["bert_dynamo", "yolo_silu", "gru_state"])
+def test_rewrite_with_target_and_no_other_flag(
+    name: str, zoo_paths: dict[str, str], tmp_path
+) -> None:
+    out, report = tmp_path / "out.onnx", tmp_path / "r.json"
+    code = main(
+        [
+            zoo_paths[name],
+            "--target",
+            "ort-cpu:threads=1",
+            "-o",
+            str(out),
+            "--report",
+            str(report),
+            "-q",
+        ]
+    )
+    assert code == 0
+    r = json.loads(report.read_text())
+    assert r["sites"] and r["verification"]["checker"] == "passed"
+    onnx.checker.check_model(onnx.load(out), full_check=True)
+
+
+def test_missing_inputs_get_one_line_naming_the_input(tmp_path, capsys) -> None:
+    """A model no generated input can run: one line naming the input, the node and the flags."""
+    from onnx import TensorProto, helper
+
+    shape = helper.make_tensor("shape", TensorProto.INT64, [2], [7, 13])
+    g = helper.make_graph(
+        [
+            helper.make_node("Reshape", ["x", "shape"], ["r"], name="fixed_reshape"),
+            helper.make_node("Tanh", ["r"], ["y"]),
+        ],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "features"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [shape],
+    )
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    src = tmp_path / "m.onnx"
+    onnx.save(m, src)
+    code = main([str(src), "-o", str(tmp_path / "o.onnx")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert "'x'" in err[0] and "fixed_reshape" in err[0] and "--input-shapes" in err[0]
+    assert not (tmp_path / "o.onnx").exists()
