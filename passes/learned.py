@@ -68,7 +68,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -135,19 +135,26 @@ class Region:
 # -- region analysis ------------------------------------------------------------------------
 
 
-def find_regions(model: onnx.ModelProto, *, min_nodes: int = 2) -> list[Region]:
+def find_regions(
+    model: onnx.ModelProto, *, min_nodes: int = 2, claimed: Collection[tuple[str, str]] = ()
+) -> list[Region]:
     """The one-input elementwise regions of ``model`` (all graphs), in graph order.
 
     Example:
         >>> [r.formula for r in find_regions(m)]  # doctest: +SKIP
         ['Mul(x, Sigmoid(x))']
     """
-    return _find(model, infer_value_info(model), min_nodes)[0]
+    return _find(model, infer_value_info(model), min_nodes, claimed)[0]
 
 
 def _find(
-    model: onnx.ModelProto, vinfo: ValueInfoTable, min_nodes: int
+    model: onnx.ModelProto,
+    vinfo: ValueInfoTable,
+    min_nodes: int,
+    claimed: Collection[tuple[str, str]] = (),
 ) -> tuple[list[Region], list[Graph]]:
+    """Regions of every graph; nodes in ``claimed`` (graph path, node label) are left out, as if
+    a rule had already replaced them (a dry run must count what a real run counts)."""
     graphs: list[Graph] = []
     regions: list[Region] = []
 
@@ -158,7 +165,7 @@ def _find(
             for k, (attr, body) in enumerate(subgraph_attrs(n)):
                 path = f"{g.path}/{n.name or n.op_type}/{attr}".lstrip("/")
                 walk(Graph(body, parent=g, path=path, value_info=vinfo), key + (i, k))
-        regions.extend(_regions_of(g, key, min_nodes))
+        regions.extend(_regions_of(g, key, min_nodes, claimed))
 
     walk(Graph(model.graph, value_info=vinfo), ())
     regions.sort(key=lambda r: r._key)
@@ -206,10 +213,14 @@ def _scalar_const(g: Graph, v: str) -> bool:
     return c is not None and c.size == 1
 
 
-def _regions_of(g: Graph, key: tuple[int, ...], min_nodes: int) -> Iterator[Region]:
+def _regions_of(
+    g: Graph, key: tuple[int, ...], min_nodes: int, claimed: Collection[tuple[str, str]] = ()
+) -> Iterator[Region]:
     dg = nx.DiGraph()
     for i, n in enumerate(g.nodes):
         assert n is not None
+        if (g.path, n.name or f"{n.op_type}#{i}") in claimed:
+            continue
         if _varying(g, n) is not None:
             dg.add_node(i)
     for i in dg.nodes:
@@ -519,6 +530,7 @@ def learned_rewrite(
     samples: dict[str, np.ndarray] | None = None,
     min_nodes: int = 2,
     max_error: float | None = None,
+    claimed: Collection[tuple[str, str]] = (),
 ) -> list[Site]:
     """Replace every one-input elementwise region of ``model`` (in place) by a fitted rational.
 
@@ -531,6 +543,8 @@ def learned_rewrite(
             the model's graph inputs (the regions' inputs are then observed by running it).
         min_nodes: smallest region taken (single smooth transcendental ops always are).
         max_error: regions whose fit error on the fit range exceeds this are not replaced.
+        claimed: ``(graph path, node label)`` of nodes that rule sites cover; left out of
+            regions (a dry run passes them, so it finds what a real run finds).
 
     Returns:
         One ``Site`` per region (``learned_0``, ``learned_1``, ... in graph order):
@@ -547,7 +561,7 @@ def learned_rewrite(
 
     degrees = (int(degrees[0]), int(degrees[1]))
     vinfo = infer_value_info(model)
-    regions, graphs = _find(model, vinfo, min_nodes)
+    regions, graphs = _find(model, vinfo, min_nodes, claimed)
     samples = dict(samples or {})
     observed = dict(samples)
     observed.update(_observe(model, samples, [r.input for r in regions if not r.graph]))
