@@ -9,13 +9,18 @@ import numpy as np
 import pytest
 
 from rewriter.cost.db import LatencyDB, Record
-from rewriter.predict.dataset import load_samples, parse_candidate, parse_signature
-from rewriter.predict.evaluate import loto, shape_cv, site_spearman, spearman, within
-from rewriter.predict.fingerprint import PROBES
-from rewriter.predict.predictor import LogLinear, SimilarTargets, fit_loglinear
+from rewriter.cost.predict.dataset import load_samples, parse_candidate, parse_signature
+from rewriter.cost.predict.evaluate import loto, shape_cv, site_spearman, spearman, within
+from rewriter.cost.predict.fingerprint import PROBES
+from rewriter.cost.predict.predictor import LogLinear, SimilarTargets, fit_loglinear
 
 # candidate -> (a, b): t = a * n^b seconds; keep is the slowest
-LAW = {"keep": (4e-9, 1.0), "rational:5_4:gated:horner": (2e-9, 1.0), "rational:3_2:gated:horner": (1e-9, 1.05), "exact:mish_exp": (3e-9, 0.95)}
+LAW = {
+    "keep": (4e-9, 1.0),
+    "rational:5_4:gated:horner": (2e-9, 1.0),
+    "rational:3_2:gated:horner": (1e-9, 1.05),
+    "exact:mish_exp": (3e-9, 0.95),
+}
 SIZES = [1024, 4096, 16384, 65536, 262144]
 
 
@@ -25,8 +30,27 @@ def law_records(target: str = "ort-cpu", hw: str = "hw0", scale: float = 1.0) ->
         keep = LAW["keep"][0] * n ** LAW["keep"][1] * scale
         for cand, (a, b) in LAW.items():
             t = a * n**b * scale
-            out.append(Record(hw, target, "onnxruntime", "1.0", 1, f"Conv>mish#{n:08x}", "float", cand, json.dumps({"in": {"x": [1, n]}, "out": [1, n]}),
-                              t, t, t, t / keep, t / keep * 0.98, t / keep * 1.02, 10, 1.0))
+            out.append(
+                Record(
+                    hw,
+                    target,
+                    "onnxruntime",
+                    "1.0",
+                    1,
+                    f"Conv>mish#{n:08x}",
+                    "float",
+                    cand,
+                    json.dumps({"in": {"x": [1, n]}, "out": [1, n]}),
+                    t,
+                    t,
+                    t,
+                    t / keep,
+                    t / keep * 0.98,
+                    t / keep * 1.02,
+                    10,
+                    1.0,
+                )
+            )
     return out
 
 
@@ -91,8 +115,11 @@ def test_within_and_spearman_basics() -> None:
 def test_similar_targets_weights_follow_probes(db_path: str) -> None:
     s = load_samples(db_path)
     keys = sorted({x.tkey for x in s})
-    probes = {keys[0]: {"probes": {k: 1.0 for k in PROBES}}, keys[1]: {"probes": {k: 5.0 if k == "softplus" else 1.0 for k in PROBES}},
-              "new": {"probes": {k: 4.5 if k == "softplus" else 1.0 for k in PROBES}}}
+    probes = {
+        keys[0]: {"probes": {k: 1.0 for k in PROBES}},
+        keys[1]: {"probes": {k: 5.0 if k == "softplus" else 1.0 for k in PROBES}},
+        "new": {"probes": {k: 4.5 if k == "softplus" else 1.0 for k in PROBES}},
+    }
     w = SimilarTargets().fit(s, probes).weights("new")
     assert w[keys[1]] > w[keys[0]]
     assert sum(w.values()) == pytest.approx(1.0)

@@ -14,6 +14,8 @@ from typing import Any
 
 import onnx
 
+from rewriter.candidates import Candidate
+from rewriter.emit import emit, emit_result
 from rewriter.errors import UsageError
 
 __all__ = ["relu_model", "bench_models", "synthetic_site_model", "activation_nodes", "parse_size"]
@@ -22,12 +24,9 @@ __all__ = ["relu_model", "bench_models", "synthetic_site_model", "activation_nod
 # -- bench ----------------------------------------------------------------------------------
 def relu_model(model: onnx.ModelProto, pipeline: str = "pau_all") -> onnx.ModelProto:
     """``model`` with every site of ``pipeline`` replaced by one Relu node: the headroom limit."""
-    from rewriter.api import find_sites
-
-    from .candidates import Candidate, build_candidate
-
+    sites = emit_result(model, {}, pipeline, dry_run=True).sites
     relu = Candidate("standard", "standard:relu", op="relu")
-    return build_candidate(model, {s.output: relu for s in find_sites(model, pipeline)})
+    return emit(model, {s.output: relu for s in sites}, None, by="output")
 
 
 def _dynamic_batch(m: onnx.ModelProto) -> bool:
@@ -65,8 +64,6 @@ def bench_models(
         precision=precision,
         warmup_cap=3.0,
     )
-
-
 
 
 # -- profile --------------------------------------------------------------------------------
@@ -173,10 +170,6 @@ def activation_nodes(function: str, x: str, y: str, c: Any) -> list[onnx.NodePro
     raise UsageError(
         f"--functions: no synthetic spelling for {function!r}; known: {', '.join(PROFILE_FUNCTIONS)}, elu"
     )
-
-
-
-
 
 
 # -- db -------------------------------------------------------------------------------------
