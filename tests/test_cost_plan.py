@@ -228,3 +228,43 @@ def test_budget_and_map_offer_the_candidates_target_plans_offer():
         planner = {c.kind for c in candidates_for(s.site)}
         assert {c.kind for c in s.candidates} == planner == {"keep", "rational", "exact"}
         assert "exact:mish_exp" in s.costs and s.solo["exact:mish_exp"].cosine > 0.999999
+
+
+def test_plan_prune_with_output_runs_the_planner_once(monkeypatch, tmp_path):
+    """`rewrite plan --prune K -o OUT`: one planner run measures, backs off and writes."""
+    import importlib
+
+    from rewriter.cli.plan import main as plan_main
+
+    prune = importlib.import_module("rewriter.plan.prune")
+    src, out, js = tmp_path / "m.onnx", tmp_path / "out.onnx", tmp_path / "plan.json"
+    onnx.save(_with_weights(_mish_cnn()), src)
+    monkeypatch.setattr(
+        "rewriter.cost.model.compare",
+        _fake_compare({"exact": 0.4, "rational": 0.6, "rewritten": 0.5}),
+    )
+
+    class Ranker:  # predicts the exact rewrite best, without probing the machine
+        def __init__(self, *a, **k) -> None:
+            pass
+
+        def rank(self, micro, cands, db=None):  # type: ignore[no-untyped-def]
+            r = {"keep": 1.0, "exact": 0.3}
+            return sorted(((c, r.get(c.kind, 0.7)) for c in cands), key=lambda cr: cr[1]), "test"
+
+    runs: list[str] = []
+    real = prune.plan_sites
+
+    def once(*a, **k):  # type: ignore[no-untyped-def]
+        runs.append(k["strategy"])
+        return real(*a, **k)
+
+    monkeypatch.setattr(prune, "Ranker", Ranker)
+    monkeypatch.setattr(prune, "plan_sites", once)
+    args = [str(src), "--target", "ort-cpu", "--prune", "1", "--db", str(tmp_path / "db.sqlite")]
+    assert plan_main([*args, "-o", str(out), "--json", str(js)]) == 0
+    assert runs == ["pruned"] and out.exists()
+    data = json.loads(js.read_text())
+    assert data["counts"]["measured"] == 4 and data["counts"]["full"] > 4  # keep + top-1, 2 sites
+    assert [d["candidate"]["name"] for d in data["decisions"]] == ["exact:mish_exp"] * 2
+    assert all(d["predicted"]["exact:mish_exp"] == 0.3 for d in data["decisions"])

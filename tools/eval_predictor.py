@@ -16,7 +16,7 @@ Evaluate (printed as README tables):
 * targets held out (leave one target out) with 0 and 10 measurements on the held-out target:
   ratio within +-10%, Spearman, and for pruning to the top-k predicted candidates (k = 1, 2):
   share of candidate measurements saved and share of sites whose pruned decision equals the
-  full search's decision (``rewriter.cost.decide`` on the measured ratios).
+  full search's decision (``rewriter.plan.decide`` on the measured ratios).
 """
 
 from __future__ import annotations
@@ -53,14 +53,8 @@ def fill(
     time_cap: float,
 ) -> None:
     from rewriter.api import find_sites
-    from rewriter.cost import (
-        CostModel,
-        HarnessOptions,
-        LatencyDB,
-        candidates_for,
-        cut_site,
-        get_target,
-    )
+    from rewriter.candidates import candidates_for
+    from rewriter.cost import CostModel, HarnessOptions, LatencyDB, cut_site, get_target
     from rewriter.cost.bench import parse_size, synthetic_site_model
 
     db = LatencyDB(db_path)
