@@ -27,13 +27,12 @@ Without a budget each site takes its fastest candidate as accurate as the (5,4) 
 ``rewriter.rewrite(model, target=...)`` returns that plan's model.
 """
 
-__version__ = "0.1.0"
-
-from rewriter.api import RewriteResult, find_sites, plan, rewrite, rewrite_onnx  # noqa: E402
-from rewriter.errors import ModelError, RewriterError, UsageError  # noqa: E402
-from rewriter.match.engine import Site  # noqa: E402
-from rewriter.match.pattern import Alt, Const, Param, Var, op  # noqa: E402
-from rewriter.match.rules import Rule, register_rule, rule  # noqa: E402
+from rewriter.api import RewriteResult, find_sites, plan, rewrite, rewrite_onnx
+from rewriter.errors import ModelError, RewriterError, UsageError
+from rewriter.match.engine import Site
+from rewriter.match.pattern import Alt, Const, Param, Var, op
+from rewriter.match.rules import Rule, register_rule, rule
+from rewriter.version import __version__ as __version__
 
 __all__ = [
     "rewrite",

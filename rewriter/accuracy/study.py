@@ -21,9 +21,11 @@ from typing import Any
 import numpy as np
 import onnx
 
+from rewriter.calibrate import Calibration, load_calibration, observe_sites
 from rewriter.candidates import STANDARD, Candidate, candidates_for, site_function
 from rewriter.emit import emit_result
 from rewriter.errors import UsageError
+from rewriter.ir import load_model
 from rewriter.match.engine import Site
 from rewriter.verify import Deviation
 
@@ -60,9 +62,6 @@ class SiteStudy:
         if "keep" not in self.costs or key not in self.costs:
             return 0.0
         return self.costs["keep"] - self.costs[key]
-
-    def candidate(self, name: str) -> Candidate:
-        return next(c for c in self.candidates if c.name == name)
 
 
 def load_labels(labels: Any, calibration: Any, samples: int | None) -> np.ndarray | None:
@@ -118,8 +117,6 @@ class Study:
         latency: Any = None,
         log: Callable[[str], None] | None = None,
     ) -> None:
-        from rewriter.calibrate import Calibration, load_calibration, observe_sites
-        from rewriter.ir import load_model
 
         self.log = log or (lambda s: None)
         self.model: onnx.ModelProto = load_model(model)

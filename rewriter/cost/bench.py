@@ -10,13 +10,20 @@ rewrite db clear [--db PATH]
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any
 
+import numpy as np
 import onnx
+from onnx import TensorProto, helper, numpy_helper
 
 from rewriter.candidates import Candidate
 from rewriter.emit import emit, emit_result
 from rewriter.errors import UsageError
+
+from .harness import compare
+from .micro import random_feeds, resolve_dims
+from .targets import get_target
 
 __all__ = ["relu_model", "bench_models", "synthetic_site_model", "activation_nodes", "parse_size"]
 
@@ -50,10 +57,6 @@ def bench_models(
     precision: float = 0.02,
 ) -> Any:
     """Interleaved whole-model comparison of ``models`` (first is the baseline) on ``target``."""
-    from .harness import compare
-    from .micro import random_feeds, resolve_dims
-    from .targets import get_target
-
     t = get_target(target)
     first = next(iter(models.values()))
     feeds = random_feeds(resolve_dims(first, batch, dims))
@@ -80,9 +83,6 @@ LONG_SIZES = (
 
 def synthetic_site_model(kind: str, dims: list[int], function: str) -> onnx.ModelProto:
     """A producer (MatMul+bias or Conv) followed by ``function`` spelled as exporters do."""
-    import numpy as np
-    from onnx import TensorProto, helper, numpy_helper
-
     rng = np.random.default_rng(0)
     inits: list[onnx.TensorProto] = []
 
@@ -130,10 +130,6 @@ def synthetic_site_model(kind: str, dims: list[int], function: str) -> onnx.Mode
 
 
 def activation_nodes(function: str, x: str, y: str, c: Any) -> list[onnx.NodeProto]:
-    import math
-
-    from onnx import helper
-
     mk = helper.make_node
     if function == "gelu":
         return [

@@ -26,13 +26,14 @@ from typing import Any
 
 import onnx
 
-from rewriter import __version__
 from rewriter.candidates import Candidate
 from rewriter.errors import ModelError
 from rewriter.ir import load_model
 from rewriter.match.engine import Options, Site, Stats, run
 from rewriter.match.rules import Rule, all_rules, load_rule_file
 from rewriter.passes import GRAPH_PASSES, parse_pipeline
+from rewriter.passes.learned import learned_rewrite
+from rewriter.version import __version__
 
 from .nodes import SiteEmitter, exact_nodes, rational_key, standard_nodes
 
@@ -141,8 +142,6 @@ def emit_result(
         )
         sites = [s for s in run(m, rule_list, opts, stats) if s.function in p.functions]
     if p.learned:
-        from rewriter.passes.learned import learned_rewrite
-
         # after the rules: regions a rule already replaced are named pau/... and skipped
         sites += learned_rewrite(
             m, degrees=(int(degrees[0]), int(degrees[1])), form=form, dry_run=dry_run

@@ -34,6 +34,7 @@ from typing import Any
 from rewriter.accuracy.evaluate import finite
 from rewriter.accuracy.study import DEGREES_SET, Study
 from rewriter.cost.model import ModelCosts
+from rewriter.ir import load_model
 from rewriter.verify import Deviation
 
 from .search import Point, pareto_front, sweep
@@ -114,8 +115,6 @@ def sensitivity_map(
         >>> mp = sensitivity_map("m.onnx", calibration="d.npz", target="ort-cpu:threads=1")  # doctest: +SKIP
         >>> write_map(mp, "map.html")                                                        # doctest: +SKIP
     """
-    from rewriter.ir import load_model
-
     log: Callable[[str], None] = (
         progress
         if callable(progress)

@@ -155,9 +155,6 @@ class Plan:
         """``site name -> Candidate`` of the replaced sites: what ``rewriter.emit`` builds."""
         return {d.site.name: d.candidate for d in self.replaced}
 
-    def decision(self, site: str) -> SiteDecision:
-        return next(d for d in self.decisions if d.site.name == site)
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "target": self.target,

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from rewriter.functions import FUNCTIONS
 from rewriter.ir import write_atomic
 from rewriter.plan.sitemap import SiteMap
 
@@ -48,8 +49,6 @@ def _png(fig: Any) -> str:
 
 def _site_plot(st: Any, degrees: tuple[int, int]) -> str:
     import matplotlib.pyplot as plt
-
-    from rewriter.functions import FUNCTIONS
 
     o = st.observation
     main = next(c for c in st.candidates if c.kind == "rational" and c.degrees == degrees)

@@ -26,7 +26,7 @@ from rewriter.cost.db import Record
 from rewriter.plan.decide import decide
 
 from .dataset import Sample
-from .predictor import LogLinear, Predictor, ProbeGBR, SimilarTargets
+from .predictor import LogLinear, Predictor, ProbeGBR, SimilarTargets, probe_ratio
 
 __all__ = [
     "within",
@@ -187,8 +187,6 @@ def loto(
     measured ratios of the held-out target, excluded from the test set), ``gbr`` (probe
     features), ``probe-ratio`` (the reference-kernel ratio alone, no training).
     """
-    from .predictor import probe_ratio
-
     out: dict[str, dict[str, dict[str, float]]] = {}
     for t in sorted({s.tkey for s in samples}):
         train = [s for s in samples if s.tkey != t]
