@@ -44,6 +44,7 @@ __all__ = [
     "STANDARD",
     "STANDARD_FOR",
     "FUSED_STANDARD",
+    "SEARCH_STANDARD",
     "EXACT_FOR",
     "candidates_for",
     "rational_candidate",
@@ -84,6 +85,8 @@ STANDARD_FOR: dict[str, tuple[str, ...]] = {
 
 # what the latency planner offers by default: one native op that runtimes fuse with a producer
 FUSED_STANDARD = ("relu", "hardswish", "hardsigmoid", "gelu")
+# what the accuracy-budget search offers: every cheaper op, its harm is measured on data
+SEARCH_STANDARD = ("relu", "relu6", "hardswish", "hardsigmoid", "leaky_relu", "quickgelu")
 
 # exact rewrite -> the function it computes
 EXACT_FOR = {"mish": "mish_exp", "softplus": "softplus_exp"}
@@ -198,7 +201,8 @@ def candidates_for(
         extra_degrees: other built-in rationals to offer.
         variants: emission variants of each rational.
         allow_standard: also the standard activations of ``STANDARD_FOR`` within ``standard``
-            (the budget search passes every op of ``STANDARD``; its accuracy is measured).
+            (``FUSED_STANDARD`` for the latency planner, ``SEARCH_STANDARD`` for the budget
+            search, which measures the harm on data).
         max_error: the bound on [-40, 40] for built-in rationals and standard activations.
         rationals: data-aware Rationals offered instead of the built-in table (not bounded:
             their error is measured on the observed inputs).

@@ -32,6 +32,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from rewriter.accuracy import Study  # noqa: E402
 from rewriter.cost import HarnessOptions, ModelCosts  # noqa: E402
+from rewriter.ir import write_atomic  # noqa: E402
 from rewriter.plan import plan_budget  # noqa: E402
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
@@ -187,8 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n".join(rows) + f"\n\n({time.perf_counter() - t0:.0f} s)\n"
     print(text)
     if a.out:
-        with open(a.out, "w") as f:
-            f.write(text)
+        write_atomic(a.out, text)
     return 0
 
 

@@ -32,6 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from rewriter.cost.predict.dataset import load_samples  # noqa: E402
 from rewriter.cost.predict.evaluate import loto, print_tables, shape_cv  # noqa: E402
 from rewriter.cost.predict.fingerprint import load_probes, probe_fingerprint, store_probes  # noqa: E402
+from rewriter.ir import write_atomic  # noqa: E402
 
 TARGETS = ("ort-cpu:threads=1", "ort-cpu:threads=2", "openvino-cpu", "torch-eager")
 FUNCTIONS = ("gelu", "gelu_tanh", "silu", "mish", "tanh", "sigmoid", "softplus")
@@ -132,8 +133,7 @@ def main(argv: list[str]) -> int:
     }
     print_tables(res)
     if a.json:
-        with open(a.json, "w") as f:
-            json.dump(res, f, indent=1)
+        write_atomic(a.json, json.dumps(res, indent=1))
     print(f"total {time.perf_counter() - t0:.0f} s")
     return 0
 

@@ -22,7 +22,7 @@ import numpy as np
 import onnx
 
 from rewriter.calibrate import Calibration, load_calibration, observe_sites
-from rewriter.candidates import STANDARD, Candidate, candidates_for, site_function
+from rewriter.candidates import SEARCH_STANDARD, Candidate, candidates_for, site_function
 from rewriter.emit import emit_result
 from rewriter.errors import UsageError
 from rewriter.ir import load_model
@@ -154,7 +154,7 @@ class Study:
                     )
                 rats.append(replace(r, params={**r.params, "site": float(i)}))
             cands = candidates_for(
-                s, rationals=rats, allow_standard=allow_standard, standard=tuple(STANDARD)
+                s, rationals=rats, allow_standard=allow_standard, standard=SEARCH_STANDARD
             )
             st = SiteStudy(s, fn, params, o, cands)
             for c in cands[1:]:

@@ -35,6 +35,7 @@ from typing import Any
 
 from rewriter.cost.db import LatencyDB, Record
 from rewriter.errors import UsageError
+from rewriter.ir import write_atomic
 
 from .fingerprint import _PROBE_SCHEMA
 
@@ -152,17 +153,13 @@ def export_db(db_path: str, out: str) -> dict[str, Any]:
             d = _dump(con)
         finally:
             con.close()
-        with open(out, "w", encoding="utf-8") as f:
-            json.dump(
-                {
-                    **meta,
-                    "version": 1,
-                    "exported": float(meta["exported"]),
-                    **{k: v for k, v in d.items() if k != "info"},
-                },
-                f,
-                indent=0,
-            )
+        doc = {
+            **meta,
+            "version": 1,
+            "exported": float(meta["exported"]),
+            **{k: v for k, v in d.items() if k != "info"},
+        }
+        write_atomic(out, json.dumps(doc, indent=0))
         return {
             "out": out,
             "rows": len(d["measurements"]),
