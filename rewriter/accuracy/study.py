@@ -8,7 +8,7 @@ approximation error on the observed inputs, the whole model's output deviation w
 site* takes that candidate (``solo``), and, with a latency model, each one's in-context cost.
 
 Cost: one calibration pass of the original for observation, one for the reference outputs,
-and one model build + calibration pass per (site, choice); one micro-model measurement per site.
+and one model build + calibration pass per (site, candidate); one micro-model measurement per site.
 """
 
 from __future__ import annotations

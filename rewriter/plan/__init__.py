@@ -5,7 +5,7 @@ Public API::
 
     from rewriter.plan import plan, Plan, SiteDecision, decide, back_off
 
-Modules: ``types`` (``Plan``, ``SiteDecision``, ``BudgetSummary``), ``decide`` (per-site choice
+Modules: ``types`` (``Plan``, ``SiteDecision``, ``BudgetSummary``), ``decide`` (per-site decision
 from records; the whole-model back-off loop), ``planner`` (the per-site strategy: measure, decide,
 emit, back off), ``budget`` (the accuracy-budget strategy over a ``rewriter.accuracy.Study``),
 ``search`` (its exhaustive/greedy search and Pareto set), ``prune`` (pruned and predicted plans:

@@ -72,7 +72,7 @@ def plan_budget(
         min_cosine: smallest cosine similarity of the outputs to the original's.
         max_rel_error: largest relative L2 error of the outputs.
         allow_standard: also consider ReLU, ReLU6, HardSwish, HardSigmoid, LeakyReLU, QuickGELU.
-        degrees_set: degrees of the data-aware rational choices.
+        degrees_set: degrees of the data-aware rational candidates.
         labels: an array, or the name of an array in the calibration .npz (default ``"labels"``
             when ``max_drop`` is given and the .npz has one).
         db: latency database (``rewriter.cost.LatencyDB``, path, ``":memory:"``).

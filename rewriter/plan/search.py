@@ -1,23 +1,23 @@
-"""Budgeted search: the fastest assignment of choices to sites whose measured deviation is in budget.
+"""Budgeted search: the fastest assignment of candidates to sites whose measured deviation is in budget.
 
-Inputs (a ``Study``): per site, its choices with in-context costs (ms) and their *solo* output
+Inputs (a ``Study``): per site, its candidates with in-context costs (ms) and their *solo* output
 deviation (only that site replaced). A budget is any of ``max_drop`` (accuracy points, with
 labels), ``min_cosine`` and ``max_rel_error`` (relative L2 of the outputs); its ``usage`` of a
 deviation is the largest of ``drop / max_drop``, ``(1 - cos) / (1 - min_cosine)`` and
 ``rel_l2 / max_rel_error``: feasible means usage <= 1.
 
-1. Options per site: ``keep`` plus the choices that are faster than ``keep`` (beyond noise
+1. Options per site: ``keep`` plus the candidates that are faster than ``keep`` (beyond noise
    where the latency model says, ``faster``), alone within the
-   budget (a choice that alone breaks the budget is never part of a plan), and not dominated by
-   a faster choice that is also less harmful alone.
+   budget (a candidate that alone breaks the budget is never part of a plan), and not dominated by
+   a faster candidate that is also less harmful alone.
 2. Whole-model latency of an assignment is predicted as the original's time minus the sum of
-   the per-site savings (``keep_ms - choice_ms``).
+   the per-site savings (``keep_ms - candidate_ms``).
 3. Exhaustive when the product of option counts is <= ``exhaustive_limit`` (4096): assignments
    are taken in order of predicted latency and measured (model built and run on the calibration
    data) until one is feasible: that is the fastest feasible plan. At most ``max_evals``
    measurements, then step 4 takes over.
 4. Greedy otherwise: start from the fastest option of every site; while the measured deviation
-   is over budget, move the site whose current choice is the most harmful alone to its fastest
+   is over budget, move the site whose current candidate is the most harmful alone to its fastest
    option that is less harmful alone (``keep`` last).
 5. The Pareto set (predicted latency vs measured quality: accuracy with labels, else cosine)
    comes from every measured assignment plus a sweep that adds, from all-``keep``, the move with
@@ -104,7 +104,7 @@ def _ratio(x: float, limit: float) -> float:
 class Point:
     """One measured assignment: predicted whole-model ms and measured deviation."""
 
-    assignment: dict[str, str]  # site -> choice key (non-keep only)
+    assignment: dict[str, str]  # site -> candidate name (non-keep only)
     predicted_ms: float | None
     speedup: float | None  # predicted: base / predicted
     deviation: Deviation
@@ -142,7 +142,7 @@ def _harm(study: Study, budget: Budget | None, d: Deviation) -> tuple[float, flo
 
 
 def options_for(study: Study, budget: Budget | None) -> dict[str, list[Candidate]]:
-    """Per site, ``keep`` plus the useful choices (step 1 of the module doc), fastest first."""
+    """Per site, ``keep`` plus the useful candidates (step 1 of the module doc), fastest first."""
     out: dict[str, list[Candidate]] = {}
     for st in study.sites:
         if "keep" not in st.costs:
