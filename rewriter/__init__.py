@@ -5,21 +5,39 @@ Public API (stable):
 * ``rewrite(model, pipeline="pau_all", **options)``: ONNX path/ModelProto -> ModelProto, or
   ``torch.nn.Module`` -> ``torch.fx.GraphModule``;
 * ``find_sites(model, pipeline)``: the activation sites, without changing anything;
+* ``plan(model, target=..., calibration=..., min_cosine=...)``: per site the fastest candidate
+  on a target, within an accuracy budget, measured (a ``Plan``; see below);
 * ``rule`` / ``register_rule`` / ``Rule``, and the pattern language ``op``, ``Var``, ``Param``;
 * ``rewriter.rational``: ``fit``, ``Rational``, ``PAU``.
+
+Planning an ONNX model on a target, within an accuracy budget::
+
+    >>> import onnx, rewriter
+    >>> p = rewriter.plan(onnx.load("cnn_mish.onnx"), target="ort-cpu:threads=1",
+    ...                   calibration="val.npz", min_cosine=0.999)           # doctest: +SKIP
+    >>> for d in p.decisions:                                                 # doctest: +SKIP
+    ...     print(d.site.name, d.candidate.name, f"x{d.gain:.2f}", d.accuracy.get("solo_cosine"))
+    mish_0 exact:mish_exp x2.41 1.0
+    mish_1 rational:3_2:gated_x:horner x1.80 0.99994
+    >>> p.whole.speedup, p.backed_off                                         # doctest: +SKIP
+    (1.93, [])
+    >>> onnx.save(p.model, "cnn_mish.fast.onnx")                              # doctest: +SKIP
+
+Without a budget each site takes its fastest candidate as accurate as the (5,4) rational;
+``rewriter.rewrite(model, target=...)`` returns that plan's model.
 """
 
-__version__ = "0.1.0"
-
-from rewriter.api import RewriteResult, find_sites, rewrite, rewrite_onnx  # noqa: E402
-from rewriter.errors import ModelError, RewriterError, UsageError  # noqa: E402
-from rewriter.match.engine import Site  # noqa: E402
-from rewriter.match.pattern import Alt, Const, Param, Var, op  # noqa: E402
-from rewriter.match.rules import Rule, register_rule, rule  # noqa: E402
+from rewriter.api import RewriteResult, find_sites, plan, rewrite, rewrite_onnx
+from rewriter.errors import ModelError, RewriterError, UsageError
+from rewriter.match.engine import Site
+from rewriter.match.pattern import Alt, Const, Param, Var, op
+from rewriter.match.rules import Rule, register_rule, rule
+from rewriter.version import __version__ as __version__
 
 __all__ = [
     "rewrite",
     "rewrite_onnx",
+    "plan",
     "find_sites",
     "RewriteResult",
     "Site",

@@ -14,13 +14,13 @@ import onnxruntime as ort
 import pytest
 
 from rewriter.accuracy import TableLatency, site_rationals
-from rewriter.accuracy.report import write_map
-from rewriter.accuracy.sitemap import sensitivity_map
 from rewriter.api import find_sites, rewrite_onnx
 from rewriter.calibrate import observe_sites
 from rewriter.cli.map import main as map_main
 from rewriter.errors import UsageError
 from rewriter.functions import FUNCTIONS
+from rewriter.plan.sitemap import sensitivity_map
+from rewriter.report import write_map
 
 sys.path.insert(0, os.path.dirname(__file__))
 from accuracy_models import make_model  # noqa: E402

@@ -13,8 +13,10 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from rewriter.accuracy import Budget, Study, TableLatency, budgeted_rewrite, print_budget
+from rewriter.accuracy import Study, TableLatency
 from rewriter.errors import UsageError
+from rewriter.plan import Budget, plan_budget
+from rewriter.report import print_budget
 from rewriter.verify import Deviation, OutputDiff
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -23,6 +25,7 @@ from accuracy_models import make_model  # noqa: E402
 
 def _dev(cosine: float, rel_l2: float, max_abs: float, accuracy: float | None = None) -> Deviation:
     return Deviation([OutputDiff("y", max_abs, rel_l2, cosine)], accuracy)
+
 
 # standard activations are the fastest, then the small rational: budgets have to bind
 DEFAULT = {
@@ -90,54 +93,51 @@ BUDGETS = [
 )
 def test_budget_holds_and_exhaustive_is_fastest_feasible(study, budget):
     st, feeds = study
-    res = budgeted_rewrite(st.model, "pau_all", None, None, study=st, progress=False, **budget)
-    assert res.mode == "exhaustive" and res.whole is None
+    res = plan_budget(st.model, "pau_all", None, None, study=st, progress=False, **budget)
+    assert res.budget.mode == "exhaustive" and res.whole is None
     b = Budget(**budget)
     cos, rel = _direct(res, st, feeds)  # measured on the model actually returned
-    assert res.deviation.cosine == pytest.approx(cos, abs=1e-12)
+    assert res.budget.deviation.cosine == pytest.approx(cos, abs=1e-12)
     if b.min_cosine is not None:
         assert cos >= b.min_cosine
     if b.max_rel_error is not None:
         assert rel <= b.max_rel_error
     if b.max_drop is not None:
-        assert res.base_accuracy - res.deviation.accuracy <= b.max_drop
+        assert res.budget.base_accuracy - res.budget.deviation.accuracy <= b.max_drop
     # brute force over every assignment (every choice of every site, keep included)
     best = None
-    for combo in itertools.product(*([c for c in s.choices if c.key in s.costs] for s in st.sites)):
+    for combo in itertools.product(
+        *([c for c in s.candidates if c.name in s.costs] for s in st.sites)
+    ):
         a = {s.name: c for s, c in zip(st.sites, combo, strict=True)}
         if b.feasible(st.evaluator.deviation(a), st.base_accuracy):
             ms = st.predicted_ms(a)
             best = ms if best is None or ms < best else best
-    assert st.predicted_ms(
-        {r["site"]: st.site(r["site"]).choice(r["choice"]) for r in res.plan}
-    ) == pytest.approx(best)
-    assert res.predicted_speedup == pytest.approx(10.0 / best)
-    replaced = {r["site"] for r in res.plan if r["choice"] != "keep"}
-    assert {s.name for s in res.sites if s.replaced} == replaced
+    assert st.predicted_ms(res.assignment()) == pytest.approx(best)
+    assert res.budget.predicted_speedup == pytest.approx(10.0 / best)
+    assert {s.name for s in res.sites if s.replaced} == set(res.assignment())
     d = res.to_dict()
-    assert d["plan"] and d["pareto"] and isinstance(d["cosine"], float)
+    assert d["decisions"] and d["budget"]["pareto"] and isinstance(d["budget"]["cosine"], float)
 
 
 def test_greedy_search_ends_within_budget(study):
     st, feeds = study
     for budget in (dict(min_cosine=0.99999), dict(max_rel_error=0.002)):
-        res = budgeted_rewrite(
+        res = plan_budget(
             st.model, "pau_all", None, None, study=st, progress=False, exhaustive_limit=1, **budget
         )
-        assert res.mode == "greedy"
+        assert res.budget.mode == "greedy"
         cos, rel = _direct(res, st, feeds)
         assert cos >= budget.get("min_cosine", -1.0) and rel <= budget.get("max_rel_error", np.inf)
 
 
 def test_pareto_set_is_non_dominated(study):
     st, _ = study
-    res = budgeted_rewrite(
-        st.model, "pau_all", None, None, study=st, progress=False, min_cosine=0.999
-    )
-    pts = res.pareto
+    res = plan_budget(st.model, "pau_all", None, None, study=st, progress=False, min_cosine=0.999)
+    pts = res.budget.pareto
     assert len(pts) >= 2 and pts[-1].assignment == {}  # all-keep is the slow, exact end
     for p in pts:
-        for q in res.points:
+        for q in res.budget.points:
             if q.predicted_ms is not None and q.predicted_ms < p.predicted_ms - 1e-12:
                 assert (q.deviation.accuracy, q.deviation.cosine) <= (
                     p.deviation.accuracy,
@@ -162,8 +162,8 @@ def test_budget_usage_and_bad_input(study):
         Budget(max_drop=1.0).usage(_dev(1.0, 0.0, 0.0), None)
     st, _ = study
     with pytest.raises(UsageError):
-        budgeted_rewrite(st.model, "pau_all", None, None, study=st, progress=False)
+        plan_budget(st.model, "pau_all", None, None, study=st, progress=False)
     with pytest.raises(UsageError):  # no labels for max_drop
-        budgeted_rewrite(make_model(), "pau_all", "ort-cpu", None, max_drop=1.0, progress=False)
+        plan_budget(make_model(), "pau_all", "ort-cpu", None, max_drop=1.0, progress=False)
     with pytest.raises(UsageError):  # no target, no latency
-        budgeted_rewrite(make_model(), "pau_all", None, None, min_cosine=0.9, progress=False)
+        plan_budget(make_model(), "pau_all", None, None, min_cosine=0.9, progress=False)

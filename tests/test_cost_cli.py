@@ -8,9 +8,11 @@ import sqlite3
 
 import numpy as np
 import onnx
+import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from rewriter.cli import main
+from rewriter.cost.bench import relu_model
 
 
 def _model(path) -> None:
@@ -34,6 +36,7 @@ def test_bench_two_models_with_headroom_json(tmp_path, capsys) -> None:
             "bench",
             str(a),
             str(b),
+            "--headroom",
             "--target",
             "ort-cpu:threads=1",
             "--time-cap",
@@ -45,9 +48,18 @@ def test_bench_two_models_with_headroom_json(tmp_path, capsys) -> None:
     captured = capsys.readouterr()
     assert code == 0, captured.err
     data = json.loads(out.read_text())
-    assert data  # real medians and a ratio with its interval were recorded
-    text = json.dumps(data)
-    assert "median" in text and ("ratio" in text or "speedup" in text)
+    names = [f"A ({a})", f"B ({b})", "ReLU limit"]
+    stats = data["comparison"]["stats"]
+    assert list(stats) == names and all(stats[k]["median"] > 0 for k in names)
+    ratios = data["comparison"]["ratios"]
+    assert all(r["lo"] <= r["median"] <= r["hi"] for r in ratios.values())
+    # gain capture from the reported medians: (t_A - t_B) / (t_A - t_ReLU)
+    ta, tb, tr = (stats[k]["median"] for k in names)
+    assert data["gain_capture"] == pytest.approx((ta - tb) / (ta - tr))
+    assert "gain capture" in captured.out
+    # the ReLU limit is the model with every site a Relu
+    relu = relu_model(onnx.load(a))
+    assert [n.op_type for n in relu.graph.node] == ["MatMul", "Relu"]
 
 
 def test_bench_missing_runtime_and_bad_target_are_one_line(tmp_path, capsys) -> None:

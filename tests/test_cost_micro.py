@@ -8,8 +8,10 @@ import pytest
 from onnx import numpy_helper
 
 from rewriter.api import find_sites
-from rewriter.cost import build_candidate, candidates_for, cut_site
+from rewriter.candidates import candidates_for
+from rewriter.cost import cut_site
 from rewriter.cost.micro import random_feeds, resolve_dims
+from rewriter.emit import emit
 from rewriter.verify import run_model
 
 MODEL = """
@@ -42,7 +44,10 @@ def model() -> onnx.ModelProto:
     m = onnx.parser.parse_model(MODEL)
     rng = np.random.default_rng(0)
     shapes = {"w1": (8, 3, 3, 3), "b1": (8,), "w2": (8, 8, 3, 3), "wm": (64, 64), "bm": (64,)}
-    m.graph.initializer.extend(numpy_helper.from_array(rng.standard_normal(s).astype(np.float32), k) for k, s in shapes.items())
+    m.graph.initializer.extend(
+        numpy_helper.from_array(rng.standard_normal(s).astype(np.float32), k)
+        for k, s in shapes.items()
+    )
     onnx.checker.check_model(m, full_check=True)
     return m
 
@@ -82,7 +87,9 @@ def test_micro_matches_whole_model_values(model):
     mi = cut_site(model, s, batch=2)
     full = resolve_dims(model, 2)
     del full.graph.output[:]
-    full.graph.output.extend(onnx.helper.make_tensor_value_info(v, onnx.TensorProto.FLOAT, None) for v in [s.output])
+    full.graph.output.extend(
+        onnx.helper.make_tensor_value_info(v, onnx.TensorProto.FLOAT, None) for v in [s.output]
+    )
     feeds = random_feeds(resolve_dims(model, 2))
     ref = run_model(full, feeds)[0]
     got = run_model(mi.model, {"x": feeds["x"]})[0]
@@ -92,13 +99,15 @@ def test_micro_matches_whole_model_values(model):
 def test_candidates_build_valid_models(model):
     for s in find_sites(model, "pau_all"):
         mi = cut_site(model, s)
-        cands = candidates_for(s, allow_standard=True, max_error=float("inf"), extra_degrees=((3, 2),))
+        cands = candidates_for(
+            s, allow_standard=True, max_error=float("inf"), extra_degrees=((3, 2),)
+        )
         kinds = {c.kind for c in cands}
         assert "keep" in kinds and "rational" in kinds
         feeds = random_feeds(mi.model)
         ref = run_model(mi.model, feeds)[0]
         for c in cands:
-            cm = build_candidate(mi.model, {s.output: c})
+            cm = emit(mi.model, {s.output: c}, None, by="output")
             onnx.checker.check_model(cm, full_check=True)
             out = run_model(cm, feeds)[0]
             assert out.shape == ref.shape

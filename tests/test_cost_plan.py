@@ -3,24 +3,44 @@ tiny model with a stubbed harness."""
 
 from __future__ import annotations
 
-import onnx
-import pytest
+import json
 
-from rewriter.cost import plan as plan_mod
-from rewriter.cost.candidates import KEEP, Candidate
+import numpy as np
+import onnx
+
+from rewriter.accuracy import Study, TableLatency
+from rewriter.candidates import KEEP, Candidate, candidates_for
 from rewriter.cost.db import Record
 from rewriter.cost.harness import Comparison, Ratio, Stats
-from rewriter.cost.plan import decide
+from rewriter.cost.model import WholeResult
+from rewriter.ir import run_model
 from rewriter.match.engine import Site
+from rewriter.plan import SiteDecision, back_off, decide, plan_sites
 
-SITE = Site("mish_0", "mish", {}, "mish", "x*tanh(softplus(x))", "h", "y", [], "", [1, 16, 8, 8], "float", "Conv")
 RAT = Candidate("rational", "rational:5_4:gated_x:horner", 1.9e-3, (5, 4), "gated_x", "horner")
 R32 = Candidate("rational", "rational:3_2:gated_x:horner", 9.2e-3, (3, 2), "gated_x", "horner")
 STD = Candidate("standard", "standard:relu", 0.31, op="relu")
 
 
 def rec(cand: str, ratio: float, lo: float, hi: float) -> Record:
-    return Record("hw", "ort-cpu", "ort", "1", 1, "sig", "float", cand, "{}", ratio * 1e-3, 0, 0, ratio, lo, hi, 30)
+    return Record(
+        "hw",
+        "ort-cpu",
+        "ort",
+        "1",
+        1,
+        "sig",
+        "float",
+        cand,
+        "{}",
+        ratio * 1e-3,
+        0,
+        0,
+        ratio,
+        lo,
+        hi,
+        30,
+    )
 
 
 def table(**ratios: tuple[float, float, float]) -> dict[str, Record]:
@@ -32,31 +52,31 @@ def table(**ratios: tuple[float, float, float]) -> dict[str, Record]:
 
 def test_takes_largest_gain_within_error():
     recs = table(**{RAT.name: (0.5, 0.48, 0.52), R32.name: (0.4, 0.38, 0.42)})
-    best, reason, r = decide(SITE, [KEEP, RAT, R32], recs, max_error=2e-3)
+    best, reason, r = decide([KEEP, RAT, R32], recs, max_error=2e-3)
     assert best is RAT and "x2.00" in reason
-    best, _, _ = decide(SITE, [KEEP, RAT, R32], recs, max_error=1e-2)
+    best, _, _ = decide([KEEP, RAT, R32], recs, max_error=1e-2)
     assert best is R32
 
 
 def test_keeps_when_gain_within_noise():
     recs = table(**{RAT.name: (0.97, 0.93, 1.01)})
-    best, reason, r = decide(SITE, [KEEP, RAT], recs, max_error=None)
+    best, reason, r = decide([KEEP, RAT], recs, max_error=None)
     assert best is KEEP and r is None and "not faster beyond noise" in reason
 
 
 def test_keeps_when_slower():
-    best, _, _ = decide(SITE, [KEEP, RAT], table(**{RAT.name: (1.8, 1.7, 1.9)}), max_error=None)
+    best, _, _ = decide([KEEP, RAT], table(**{RAT.name: (1.8, 1.7, 1.9)}), max_error=None)
     assert best is KEEP
 
 
 def test_standard_needs_error_budget():
     recs = table(**{RAT.name: (0.6, 0.58, 0.62), STD.name: (0.2, 0.19, 0.21)})
-    assert decide(SITE, [KEEP, RAT, STD], recs, max_error=2e-3)[0] is RAT
-    assert decide(SITE, [KEEP, RAT, STD], recs, max_error=None)[0] is STD
+    assert decide([KEEP, RAT, STD], recs, max_error=2e-3)[0] is RAT
+    assert decide([KEEP, RAT, STD], recs, max_error=None)[0] is STD
 
 
 def test_unmeasured_site_is_kept():
-    best, reason, _ = decide(SITE, [KEEP, RAT], {}, max_error=None)
+    best, reason, _ = decide([KEEP, RAT], {}, max_error=None)
     assert best is KEEP and reason == "not measured"
 
 
@@ -84,7 +104,9 @@ def _with_weights(m: onnx.ModelProto) -> onnx.ModelProto:
     shapes = {"w1": (4, 3, 3, 3), "b1": (4,), "w2": (4, 4, 1, 1)}
     del m.graph.initializer[:]
     for k, s in shapes.items():
-        m.graph.initializer.append(numpy_helper.from_array(rng.standard_normal(s).astype(np.float32), k))
+        m.graph.initializer.append(
+            numpy_helper.from_array(rng.standard_normal(s).astype(np.float32), k)
+        )
     return m
 
 
@@ -106,29 +128,70 @@ def _fake_compare(speed: dict[str, float]):
 
 def test_plan_end_to_end_with_stub(monkeypatch, tmp_path):
     m = _with_weights(_mish_cnn())
-    monkeypatch.setattr("rewriter.cost.model.compare", _fake_compare({"exact": 0.4, "rational": 0.6}))
-    monkeypatch.setattr(plan_mod, "compare", _fake_compare({"rewritten": 0.5}))
-    res = plan_mod.plan_rewrite(m, "pau_all", "ort-cpu", db=str(tmp_path / "db.sqlite"), progress=False)
+    monkeypatch.setattr(
+        "rewriter.cost.model.compare",
+        _fake_compare({"exact": 0.4, "rational": 0.6, "rewritten": 0.5}),
+    )
+    res = plan_sites(m, "ort-cpu", db=str(tmp_path / "db.sqlite"), progress=False)
     assert [d.decision for d in res.decisions] == ["replace", "replace"]
-    assert all(d.best.name == "exact:mish_exp" for d in res.decisions)
-    assert res.whole is not None and res.whole.speedup == pytest.approx(2.0)
+    assert all(d.candidate.name == "exact:mish_exp" for d in res.decisions)
     onnx.checker.check_model(res.model, full_check=True)
     assert not any(n.op_type == "Softplus" for n in res.model.graph.node)
+    # the emitted sites say what was replaced (the CLI's summary and report read them)
+    assert [(s.name, s.replaced) for s in res.sites] == [("mish_0", True), ("mish_1", True)]
+    meta = json.loads(next(p.value for p in res.model.metadata_props if p.key == "pau_rewriter"))
+    assert [x["candidate"] for x in meta["sites"]] == ["exact:mish_exp", "exact:mish_exp"]
+    # the exact rewrite computes the same function: the planned model's outputs are the original's
+    x = {"x": np.random.default_rng(1).standard_normal((2, 3, 8, 8)).astype(np.float32)}
+    np.testing.assert_allclose(run_model(res.model, x)[0], run_model(m, x)[0], rtol=1e-5, atol=1e-6)
     d = res.to_dict()
-    assert d["decisions"][0]["best"]["name"] == "exact:mish_exp"
+    assert d["decisions"][0]["candidate"]["name"] == "exact:mish_exp"
     # second run: everything comes from the database
-    res2 = plan_mod.plan_rewrite(m, "pau_all", "ort-cpu", db=str(tmp_path / "db.sqlite"), progress=False, measure_whole=False)
+    res2 = plan_sites(
+        m, "ort-cpu", db=str(tmp_path / "db.sqlite"), progress=False, measure_whole=False
+    )
     assert res2.measured == 0 and res2.reused == 2
 
 
 def test_plan_backs_off_until_faster(monkeypatch, tmp_path):
     m = _with_weights(_mish_cnn())
-    monkeypatch.setattr("rewriter.cost.model.compare", _fake_compare({"exact": 0.9, "rational": 0.95}))
-    monkeypatch.setattr(plan_mod, "compare", _fake_compare({"rewritten": 1.05}))  # never faster
-    res = plan_mod.plan_rewrite(m, "pau_all", "ort-cpu", db=":memory:", progress=False)
+    monkeypatch.setattr(
+        "rewriter.cost.model.compare",
+        _fake_compare({"exact": 0.9, "rational": 0.95, "rewritten": 1.05}),  # never faster
+    )
+    res = plan_sites(m, "ort-cpu", db=":memory:", progress=False)
     assert [d.decision for d in res.decisions] == ["backed-off", "backed-off"]
     assert not any(n.name.startswith("pau/") for n in res.model.graph.node)
-    assert res.whole is not None and len(res.whole.backed_off) == 2
+    assert res.whole is not None and sorted(res.backed_off) == ["mish_0", "mish_1"]
+    assert not any(s.replaced for s in res.sites)
+
+
+def test_back_off_undoes_least_gain_first():
+    """The one back-off loop: least expected gain first, until the whole model is faster."""
+    decisions = [
+        SiteDecision(
+            Site(f"s{i}", "mish", {}, "mish", "", "x", f"y{i}", [], "", None, "float", None),
+            RAT,
+            "replace",
+            "",
+            g,
+        )
+        for i, g in enumerate((3.0, 1.2, 2.0))
+    ]
+    builds: list[list[str]] = []
+
+    def build() -> onnx.ModelProto:
+        builds.append([d.name for d in decisions if d.decision == "replace"])
+        return onnx.ModelProto()
+
+    def measure(_m: onnx.ModelProto) -> WholeResult:  # faster once one site is left
+        faster = len(builds[-1]) <= 1
+        return WholeResult(1, 0, 1, 0, 1.2 if faster else 0.9, 1.1 if faster else 0.8, 1.3, 10)
+
+    _, whole, backed = back_off(decisions, build, measure)
+    assert backed == ["s1", "s2"] and whole is not None and whole.faster
+    assert builds == [["s0", "s1", "s2"], ["s0", "s2"], ["s0"]]
+    assert [d.decision for d in decisions] == ["replace", "backed-off", "backed-off"]
 
 
 def test_candidate_filter_limits_what_is_measured(monkeypatch, tmp_path):
@@ -136,18 +199,72 @@ def test_candidate_filter_limits_what_is_measured(monkeypatch, tmp_path):
     measured, and the plan can only pick among them."""
     m = _with_weights(_mish_cnn())
     measured: list[str] = []
-    fake = _fake_compare({"exact": 0.4, "rational": 0.6})
+    fake = _fake_compare({"exact": 0.4, "rational": 0.6, "rewritten": 0.6})
 
     def spy(fns, baseline=None, **kw):
-        measured.extend(fns)
+        measured.extend(k for k in fns if k not in ("original", "rewritten"))
         return fake(fns, baseline, **kw)
 
     monkeypatch.setattr("rewriter.cost.model.compare", spy)
-    monkeypatch.setattr(plan_mod, "compare", _fake_compare({"rewritten": 0.6}))
     only_rationals = lambda site, micro, cands: [c for c in cands if c.kind == "rational"][:1]  # noqa: E731
-    res = plan_mod.plan_rewrite(
-        m, "pau_all", "ort-cpu", db=str(tmp_path / "db.sqlite"), progress=False, candidate_filter=only_rationals
+    res = plan_sites(
+        m,
+        "ort-cpu",
+        db=str(tmp_path / "db.sqlite"),
+        progress=False,
+        candidate_filter=only_rationals,
     )
     assert not any(k.startswith("exact") for k in measured)
     assert {k.split(":")[0] for k in measured} == {"keep", "rational"}
-    assert all(d.best.kind == "rational" for d in res.decisions if d.decision == "replace")
+    assert all(d.candidate.kind == "rational" for d in res.decisions if d.decision == "replace")
+
+
+def test_budget_and_map_offer_the_candidates_target_plans_offer():
+    """The exact Mish rewrite `--target` takes is a candidate of budgets and maps too."""
+    m = _with_weights(_mish_cnn())
+    lat = TableLatency({}, base=10.0, default={"keep": 2.0, "exact": 1.0, "rational": 1.5})
+    st = Study(m, "pau_all", None, degrees_set=((5, 4),), latency=lat)
+    for s in st.sites:
+        planner = {c.kind for c in candidates_for(s.site)}
+        assert {c.kind for c in s.candidates} == planner == {"keep", "rational", "exact"}
+        assert "exact:mish_exp" in s.costs and s.solo["exact:mish_exp"].cosine > 0.999999
+
+
+def test_plan_prune_with_output_runs_the_planner_once(monkeypatch, tmp_path):
+    """`rewrite plan --prune K -o OUT`: one planner run measures, backs off and writes."""
+    import importlib
+
+    from rewriter.cli.plan import main as plan_main
+
+    prune = importlib.import_module("rewriter.plan.prune")
+    src, out, js = tmp_path / "m.onnx", tmp_path / "out.onnx", tmp_path / "plan.json"
+    onnx.save(_with_weights(_mish_cnn()), src)
+    monkeypatch.setattr(
+        "rewriter.cost.model.compare",
+        _fake_compare({"exact": 0.4, "rational": 0.6, "rewritten": 0.5}),
+    )
+
+    class Ranker:  # predicts the exact rewrite best, without probing the machine
+        def __init__(self, *a, **k) -> None:
+            pass
+
+        def rank(self, micro, cands, db=None):  # type: ignore[no-untyped-def]
+            r = {"keep": 1.0, "exact": 0.3}
+            return sorted(((c, r.get(c.kind, 0.7)) for c in cands), key=lambda cr: cr[1]), "test"
+
+    runs: list[str] = []
+    real = prune.plan_sites
+
+    def once(*a, **k):  # type: ignore[no-untyped-def]
+        runs.append(k["strategy"])
+        return real(*a, **k)
+
+    monkeypatch.setattr(prune, "Ranker", Ranker)
+    monkeypatch.setattr(prune, "plan_sites", once)
+    args = [str(src), "--target", "ort-cpu", "--prune", "1", "--db", str(tmp_path / "db.sqlite")]
+    assert plan_main([*args, "-o", str(out), "--json", str(js)]) == 0
+    assert runs == ["pruned"] and out.exists()
+    data = json.loads(js.read_text())
+    assert data["counts"]["measured"] == 4 and data["counts"]["full"] > 4  # keep + top-1, 2 sites
+    assert [d["candidate"]["name"] for d in data["decisions"]] == ["exact:mish_exp"] * 2
+    assert all(d["predicted"]["exact:mish_exp"] == 0.3 for d in data["decisions"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import onnx
 import pytest
 
-from rewriter.predict.fingerprint import (
+from rewriter.cost.predict.fingerprint import (
     PROBES,
     load_probes,
     probe_fingerprint,
@@ -19,8 +19,22 @@ from rewriter.predict.fingerprint import (
 def test_static_fields_present_and_stable() -> None:
     a, b = static_fingerprint(), static_fingerprint()
     assert a == b
-    for k in ("cpu", "machine", "isa", "cores", "caches", "logical_cores", "physical_cores", "threads_per_core", "sockets",
-              "memory_gb", "has_avx2", "has_avx512", "has_amx", "hw"):
+    for k in (
+        "cpu",
+        "machine",
+        "isa",
+        "cores",
+        "caches",
+        "logical_cores",
+        "physical_cores",
+        "threads_per_core",
+        "sockets",
+        "memory_gb",
+        "has_avx2",
+        "has_avx512",
+        "has_amx",
+        "hw",
+    ):
         assert k in a, k
     assert a["logical_cores"] >= a["physical_cores"] >= 1
 
@@ -35,7 +49,11 @@ def test_probe_fingerprint_structure_and_static_stable(tmp_path) -> None:  # typ
     a = probe_fingerprint("ort-cpu", **kw)  # type: ignore[arg-type]
     b = probe_fingerprint("ort-cpu", **kw)  # type: ignore[arg-type]
     assert a["static"] == b["static"]
-    assert (a["target"], a["runtime"], a["threads"]) == (b["target"], b["runtime"], b["threads"]) == ("ort-cpu", "onnxruntime", 1)
+    assert (
+        (a["target"], a["runtime"], a["threads"])
+        == (b["target"], b["runtime"], b["threads"])
+        == ("ort-cpu", "onnxruntime", 1)
+    )
     assert set(a["probes"]) == set(PROBES)
     assert all(v > 0 for v in a["probes"].values())
     assert probe_vector(a).shape == (len(PROBES),)

@@ -10,11 +10,11 @@ from test_predict_model import SIZES, law_records
 from rewriter.cli.plan import main as plan_main
 from rewriter.cost.bench import synthetic_site_model
 from rewriter.cost.db import LatencyDB
+from rewriter.cost.predict.dataset import load_samples
+from rewriter.cost.predict.evaluate import prune_stats
+from rewriter.cost.predict.predictor import LogLinear
+from rewriter.cost.predict.rank import rank_candidates
 from rewriter.errors import UsageError
-from rewriter.predict.dataset import load_samples
-from rewriter.predict.evaluate import prune_stats
-from rewriter.predict.predictor import LogLinear
-from rewriter.predict.prune import rank_candidates
 
 
 def test_pruning_keeps_true_best(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -34,7 +34,7 @@ def test_pruning_keeps_true_best(tmp_path) -> None:  # type: ignore[no-untyped-d
 
 
 def test_rank_candidates_orders_by_ratio() -> None:
-    from rewriter.cost.candidates import KEEP, Candidate
+    from rewriter.candidates import KEEP, Candidate
 
     a, b = Candidate("rational", "r"), Candidate("exact", "e")
     got = rank_candidates([KEEP, a, b], np.log([1.0, 0.8, 1.3]))

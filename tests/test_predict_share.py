@@ -7,41 +7,87 @@ import sqlite3
 import pytest
 
 from rewriter.cost.db import LatencyDB, Record
+from rewriter.cost.predict.share import export_db, import_db
 from rewriter.errors import UsageError
-from rewriter.predict.share import export_db, import_db
 
 
-def rec(cand: str, created: float, rounds: int = 10, median: float = 1e-3, sig: str = "Conv>mish#0") -> Record:
-    return Record("hwA", "ort-cpu", "onnxruntime", "1.0", 1, sig, "float", cand, "{}", median, median, median, 1.0, 0.9, 1.1, rounds, created)
+def rec(
+    cand: str, created: float, rounds: int = 10, median: float = 1e-3, sig: str = "Conv>mish#0"
+) -> Record:
+    return Record(
+        "hwA",
+        "ort-cpu",
+        "onnxruntime",
+        "1.0",
+        1,
+        sig,
+        "float",
+        cand,
+        "{}",
+        median,
+        median,
+        median,
+        1.0,
+        0.9,
+        1.1,
+        rounds,
+        created,
+    )
 
 
 def rows(path: str) -> dict[str, tuple]:
     con = sqlite3.connect(path)
     try:
-        return {r[0]: r[1:] for r in con.execute("SELECT candidate || '@' || signature, median, created, rounds FROM measurements")}
+        return {
+            r[0]: r[1:]
+            for r in con.execute(
+                "SELECT candidate || '@' || signature, median, created, rounds FROM measurements"
+            )
+        }
     finally:
         con.close()
 
 
 def test_export_import_merge(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    a, b, merged = str(tmp_path / "a.sqlite"), str(tmp_path / "b.sqlite"), str(tmp_path / "m.sqlite")
+    a, b, merged = (
+        str(tmp_path / "a.sqlite"),
+        str(tmp_path / "b.sqlite"),
+        str(tmp_path / "m.sqlite"),
+    )
     with LatencyDB(a) as d:
         d.put_hardware("hwA", {"cpu": "box A"})
-        d.put([rec("keep", 100.0, median=1.0), rec("r54", 100.0, median=2.0), rec("keep", 100.0, sig="Conv>gelu#1")])
+        d.put(
+            [
+                rec("keep", 100.0, median=1.0),
+                rec("r54", 100.0, median=2.0),
+                rec("keep", 100.0, sig="Conv>gelu#1"),
+            ]
+        )
     with LatencyDB(b) as d:
         d.put_hardware("hwB", {"cpu": "box B"})
-        d.put([rec("keep", 200.0, median=3.0),  # newer: wins
-               rec("r54", 50.0, median=4.0),  # older: ignored
-               rec("exact", 10.0, median=5.0)])  # new key
+        d.put(
+            [
+                rec("keep", 200.0, median=3.0),  # newer: wins
+                rec("r54", 50.0, median=4.0),  # older: ignored
+                rec("exact", 10.0, median=5.0),
+            ]
+        )  # new key
     ja, sb = str(tmp_path / "a.json"), str(tmp_path / "b_export.sqlite")
     assert export_db(a, ja)["rows"] == 3
     assert export_db(b, sb)["rows"] == 3
     st = import_db(merged, [ja, sb])
     assert (st.added, st.replaced, st.kept) == (4, 1, 1)
     got = rows(merged)
-    assert got["keep@Conv>mish#0"][0] == 3.0 and got["r54@Conv>mish#0"][0] == 2.0 and got["exact@Conv>mish#0"][0] == 5.0
+    assert (
+        got["keep@Conv>mish#0"][0] == 3.0
+        and got["r54@Conv>mish#0"][0] == 2.0
+        and got["exact@Conv>mish#0"][0] == 5.0
+    )
     con = sqlite3.connect(merged)
-    prov = {r[0]: (r[1], r[2]) for r in con.execute("SELECT candidate || '@' || signature, source, host FROM provenance")}
+    prov = {
+        r[0]: (r[1], r[2])
+        for r in con.execute("SELECT candidate || '@' || signature, source, host FROM provenance")
+    }
     hw = dict(con.execute("SELECT hw, fingerprint FROM hardware").fetchall())
     con.close()
     assert prov["keep@Conv>mish#0"][0].endswith("b_export.sqlite")
@@ -57,7 +103,9 @@ def test_export_import_merge(tmp_path) -> None:  # type: ignore[no-untyped-def]
     import_db(again, [jm])
     assert rows(again) == got
     con = sqlite3.connect(again)
-    src = dict(con.execute("SELECT candidate || '@' || signature, source FROM provenance").fetchall())
+    src = dict(
+        con.execute("SELECT candidate || '@' || signature, source FROM provenance").fetchall()
+    )
     con.close()
     assert src["r54@Conv>mish#0"].endswith("a.json")
 

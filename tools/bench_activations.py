@@ -16,9 +16,10 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
+from rewriter.candidates import fold
 from rewriter.cost import compare, get_target, installed_targets
 from rewriter.cost.bench import activation_nodes
-from rewriter.cost.candidates import exact_nodes, fold
+from rewriter.emit import exact_nodes
 from rewriter.rational import emit_onnx, table_rational
 
 
@@ -30,8 +31,13 @@ def _model(shape: list[int], build) -> onnx.ModelProto:
         return name
 
     nodes, extra = build(c)
-    g = helper.make_graph(nodes, "act", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)], inits + extra)
+    g = helper.make_graph(
+        nodes,
+        "act",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)],
+        inits + extra,
+    )
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
 
 
@@ -60,21 +66,34 @@ ACTS = {
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--shape", default="2,128,3072")
-    ap.add_argument("--targets", default=None, help="comma list (default: every installed CPU target)")
+    ap.add_argument(
+        "--targets", default=None, help="comma list (default: every installed CPU target)"
+    )
     ap.add_argument("--time-cap", type=float, default=8.0)
     a = ap.parse_args(argv)
     shape = [int(v) for v in a.shape.split(",")]
     targets = a.targets.split(",") if a.targets else installed_targets()
     x = {"x": np.random.default_rng(0).uniform(-4, 4, shape).astype(np.float32)}
     models = {k: _model(shape, b) for k, b in ACTS.items()}
-    print(f"shape {'x'.join(map(str, shape))} float32, 1 thread; median ms (IQR) and ratio to ReLU, one interleaved run per target\n")
+    print(
+        f"shape {'x'.join(map(str, shape))} float32, 1 thread; median ms (IQR) and ratio to ReLU, one interleaved run per target\n"
+    )
     print("| target | " + " | ".join(models) + " |")
     print("|---|" + "---|" * len(models))
     for tn in targets:
         t = get_target(f"{tn}:threads=1")
         runs = {k: t.session(m) for k, m in models.items()}
-        c = compare({k: (lambda r=r: r(x)) for k, r in runs.items()}, "ReLU", time_cap=a.time_cap, precision=0.03, warmup_cap=1.0)
-        cells = [f"{c.stats[k].median * 1e3:.2f} ({c.stats[k].iqr * 1e3:.2f}) x{c.ratios[k].median:.1f}" for k in models]
+        c = compare(
+            {k: (lambda r=r: r(x)) for k, r in runs.items()},
+            "ReLU",
+            time_cap=a.time_cap,
+            precision=0.03,
+            warmup_cap=1.0,
+        )
+        cells = [
+            f"{c.stats[k].median * 1e3:.2f} ({c.stats[k].iqr * 1e3:.2f}) x{c.ratios[k].median:.1f}"
+            for k in models
+        ]
         print(f"| {t.runtime} {t.version} | " + " | ".join(cells) + " |", flush=True)
     return 0
 

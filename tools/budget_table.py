@@ -30,7 +30,10 @@ import onnx
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from rewriter.accuracy import MeasuredLatency, Study, budgeted_rewrite  # noqa: E402
+from rewriter.accuracy import Study  # noqa: E402
+from rewriter.cost import HarnessOptions, ModelCosts  # noqa: E402
+from rewriter.ir import write_atomic  # noqa: E402
+from rewriter.plan import plan_budget  # noqa: E402
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 DIGITS_BUDGETS: list[dict[str, float]] = [
@@ -64,6 +67,7 @@ def _built(name: str) -> tuple[onnx.ModelProto, list[dict[str, np.ndarray]]]:
 def _short(choice: str) -> str:
     return (
         choice.replace("rational:", "R")
+        .replace(":horner", "")
         .replace(":gated_x", "")
         .replace(":gated", "")
         .replace("standard:", "")
@@ -72,10 +76,9 @@ def _short(choice: str) -> str:
 
 def _plan_text(res: Any) -> str:
     counts: dict[str, int] = {}
-    for r in res.plan:
-        if r["choice"] != "keep":
-            k = _short(r["choice"])
-            counts[k] = counts.get(k, 0) + 1
+    for d in res.replaced:
+        k = _short(d.candidate.name)
+        counts[k] = counts.get(k, 0) + 1
     return ", ".join(f"{v}x {k}" for k, v in sorted(counts.items())) or "(nothing)"
 
 
@@ -85,10 +88,10 @@ def _budget_text(b: dict[str, float]) -> str:
 
 
 def without_standard(st: Study) -> Study:
-    """The same study with the standard activations removed from every site's choices."""
+    """The same study with the standard activations removed from every site's candidates."""
     out = copy.copy(st)
     out.sites = [
-        dataclasses.replace(s, choices=[c for c in s.choices if c.kind != "standard"])
+        dataclasses.replace(s, candidates=[c for c in s.candidates if c.kind != "standard"])
         for s in st.sites
     ]
     return out
@@ -110,9 +113,7 @@ def run(targets: list[str], models: list[str], db: str, log: Any) -> list[str]:
             labels, budgets = None, BERT_BUDGETS
         for target in targets:
             t0 = time.perf_counter()
-            from rewriter.cost import HarnessOptions
-
-            lat = MeasuredLatency(
+            lat = ModelCosts(
                 model,
                 target,
                 db,
@@ -131,7 +132,7 @@ def run(targets: list[str], models: list[str], db: str, log: Any) -> list[str]:
                 for b in budgets
                 for k in (("rationals", without_standard(st)), ("+standard", st))
             ):
-                res = budgeted_rewrite(model, "pau_all", target, cal, study=s, progress=False, **b)
+                res = plan_budget(model, "pau_all", target, cal, study=s, progress=False, **b)
                 w = res.whole
                 meas = (
                     f"x{w.speedup:.3f} ({w.speedup_lo:.3f}-{w.speedup_hi:.3f})"
@@ -140,14 +141,15 @@ def run(targets: list[str], models: list[str], db: str, log: Any) -> list[str]:
                 )
                 if res.backed_off:
                     meas += f"; backed off {len(res.backed_off)}"
+                bs = res.budget
                 acc = (
-                    f"{res.deviation.accuracy:.2f}% ({res.base_accuracy:.2f}%)"
-                    if res.deviation.accuracy is not None
+                    f"{bs.deviation.accuracy:.2f}% ({bs.base_accuracy:.2f}%)"
+                    if bs.deviation.accuracy is not None
                     else "-"
                 )
                 rows.append(
                     f"| {name} | {target} | {_budget_text(b)} | {kind} | {_plan_text(res)} | "
-                    f"x{res.predicted_speedup:.3f} | {meas} | {acc} | {res.deviation.cosine:.6f} | {res.deviation.rel_l2:.1e} |"
+                    f"x{bs.predicted_speedup:.3f} | {meas} | {acc} | {bs.deviation.cosine:.6f} | {bs.deviation.rel_l2:.1e} |"
                 )
                 log(rows[-1])
             log(f"{name} on {target}: {time.perf_counter() - t0:.1f} s")
@@ -186,8 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n".join(rows) + f"\n\n({time.perf_counter() - t0:.0f} s)\n"
     print(text)
     if a.out:
-        with open(a.out, "w") as f:
-            f.write(text)
+        write_atomic(a.out, text)
     return 0
 
 

@@ -1,43 +1,30 @@
-"""Accuracy: data-aware fits, the per-site sensitivity map, and the budgeted search.
+"""Accuracy: what replacing sites does to a model's outputs on calibration data.
 
 Public API::
 
-    from rewriter.accuracy import (site_rationals, Study, sensitivity_map, SiteMap, write_map,
-                                   budgeted_rewrite, BudgetResult, print_budget, Budget,
-                                   TableLatency, MeasuredLatency)
+    from rewriter.accuracy import (Study, Evaluator, site_rationals, fit_observed,
+                                   TableLatency, DEGREES_SET)
 
-Modules: ``fits`` (each site's rational fitted on the inputs it sees), ``evaluate`` (choices,
-building an assignment, output deviation), ``latency`` (measured or synthetic per-site costs),
-``study`` (everything known about one model's sites), ``search`` (exhaustive/greedy budgeted
-search, Pareto set), ``budget`` (``budgeted_rewrite``), ``sitemap`` (the map's numbers),
-``report`` (the offline HTML page), ``cli`` (``rewrite map`` and the budget options).
+Modules: ``fits`` (each site's rational fitted on the inputs it sees), ``evaluate`` (an
+assignment's model, emitted by ``rewriter.emit``, and its output deviation), ``latency`` (the
+latency inputs of a study; ``TableLatency``, a synthetic table), ``study`` (everything known
+about one model's sites: candidates, solo deviations, costs). The map (``rewrite map``) and the
+budgeted search that use a study are strategies of ``rewriter.plan`` (``sitemap``, ``search``,
+``budget``); their HTML and tables are in ``rewriter.report``.
 """
 
-from .budget import BudgetResult, budgeted_rewrite, print_budget
-from .evaluate import Choice, Evaluator, build
+from .evaluate import Evaluator
 from .fits import fit_observed, safe_form, site_rationals
-from .latency import MeasuredLatency, TableLatency, WholeLatency
-from .search import Budget, Point, pareto_front, search, sweep
+from .latency import LatencyModel, TableLatency
 from .study import DEGREES_SET, Study
 
 __all__ = [
     "site_rationals",
     "fit_observed",
     "safe_form",
-    "Choice",
     "Evaluator",
-    "build",
+    "LatencyModel",
     "TableLatency",
-    "MeasuredLatency",
-    "WholeLatency",
     "Study",
     "DEGREES_SET",
-    "Budget",
-    "Point",
-    "search",
-    "sweep",
-    "pareto_front",
-    "budgeted_rewrite",
-    "BudgetResult",
-    "print_budget",
 ]

@@ -1,34 +1,40 @@
 """A ``Study``: everything the map and the search know about one model's sites.
 
 Per site (of ``pipeline``): its observed inputs (``observe_sites`` on the calibration data), its
-choices (``keep``; a data-aware rational per degrees of ``degrees_set``; with
-``allow_standard`` the cheaper standard activations of ``evaluate.STANDARD_FOR``), each choice's
+candidates (``rewriter.candidates.candidates_for``: ``keep``; a data-aware rational per degrees
+of ``degrees_set``; the exact rewrite where there is one, as ``--target`` plans offer it; with
+``allow_standard`` every cheaper standard activation of ``STANDARD_FOR``), each candidate's
 approximation error on the observed inputs, the whole model's output deviation when *only that
-site* takes that choice (``solo``), and, with a latency model, each choice's in-context cost.
+site* takes that candidate (``solo``), and, with a latency model, each one's in-context cost.
 
 Cost: one calibration pass of the original for observation, one for the reference outputs,
-and one model build + calibration pass per (site, choice); one micro-model measurement per site.
+and one model build + calibration pass per (site, candidate); one micro-model measurement per site.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import onnx
 
+from rewriter.calibrate import Calibration, load_calibration, observe_sites
+from rewriter.candidates import SEARCH_STANDARD, Candidate, candidates_for, site_function
+from rewriter.emit import emit_result
 from rewriter.errors import UsageError
+from rewriter.ir import load_model
 from rewriter.match.engine import Site
+from rewriter.verify import Deviation
 
-from .evaluate import KEEP, Choice, Deviation, Evaluator, rational_choice, standard_choices
+from .evaluate import Evaluator
 from .fits import fit_observed, observed_error, safe_form
 
 __all__ = ["Study", "SiteStudy", "load_labels", "DEGREES_SET"]
 
-DEGREES_SET = ((3, 2), (4, 3), (5, 4), (7, 6))
+DEGREES_SET: tuple[tuple[int, int], ...] = ((3, 2), (4, 3), (5, 4), (7, 6))
 
 
 @dataclass
@@ -37,17 +43,17 @@ class SiteStudy:
     function: str
     params: dict[str, float]
     observation: Any
-    choices: list[Choice]
+    candidates: list[Candidate]
     approx_error: dict[str, dict[str, float]] = field(default_factory=dict)
     solo: dict[str, Deviation] = field(default_factory=dict)
-    costs: dict[str, float] = field(default_factory=dict)  # choice key -> ms in context
+    costs: dict[str, float] = field(default_factory=dict)  # candidate name -> ms in context
 
     @property
     def name(self) -> str:
         return self.site.name
 
     def gain(self, key: str) -> float | None:
-        """Speed-up of the micro-model: keep ms / choice ms (None without costs)."""
+        """Speed-up of the micro-model: keep ms / candidate ms (None without costs)."""
         if "keep" not in self.costs or key not in self.costs or self.costs[key] <= 0:
             return None
         return self.costs["keep"] / self.costs[key]
@@ -56,9 +62,6 @@ class SiteStudy:
         if "keep" not in self.costs or key not in self.costs:
             return 0.0
         return self.costs["keep"] - self.costs[key]
-
-    def choice(self, key: str) -> Choice:
-        return next(c for c in self.choices if c.key == key)
 
 
 def load_labels(labels: Any, calibration: Any, samples: int | None) -> np.ndarray | None:
@@ -94,9 +97,9 @@ class Study:
         pipeline: which functions' sites (``pau_all``...).
         calibration: anything ``load_calibration`` takes (None: generated inputs).
         labels: array or name of the labels array in the calibration .npz, or None.
-        degrees_set: degrees of the rational choices.
+        degrees_set: degrees of the rational candidates.
         form: rational form ("auto": each function's safe form).
-        allow_standard: add cheaper standard activations to the choices.
+        allow_standard: add cheaper standard activations to the candidates.
         latency: a ``LatencyModel`` (costs), or None (no gains).
         log: progress lines.
     """
@@ -114,10 +117,6 @@ class Study:
         latency: Any = None,
         log: Callable[[str], None] | None = None,
     ) -> None:
-        from rewriter.api import rewrite_onnx
-        from rewriter.calibrate import Calibration, load_calibration, observe_sites
-        from rewriter.ir import load_model
-        from rewriter.passes.pau import site_function
 
         self.log = log or (lambda s: None)
         self.model: onnx.ModelProto = load_model(model)
@@ -125,7 +124,7 @@ class Study:
         self.degrees_set = tuple((int(m), int(n)) for m, n in degrees_set)
         if not self.degrees_set:
             raise UsageError("degrees_set is empty; pass at least one (m, n)")
-        dry = rewrite_onnx(self.model, pipeline, dry_run=True)
+        dry = emit_result(self.model, {}, pipeline, dry_run=True)
         self.canonical = dry.model
         self.cal = (
             calibration
@@ -142,38 +141,37 @@ class Study:
         self.sites: list[SiteStudy] = []
         for i, s in enumerate(dry.sites):
             fn, params = site_function(s)
-            choices: list[Choice] = [KEEP]
             o = obs[s.name]
+            rats = []
             for deg in self.degrees_set:
                 if o.observed:
                     r = fit_observed(fn, params, o.samples, deg, form)
                 else:
-                    from rewriter.rational import table_rational
+                    from rewriter.rational import table_rational  # torch-heavy package
 
                     r = table_rational(
                         fn, degrees=deg, form=safe_form(fn) if form == "auto" else form, **params
                     )
-                from dataclasses import replace
-
-                choices.append(rational_choice(replace(r, params={**r.params, "site": float(i)})))
-            if allow_standard:
-                choices.extend(standard_choices(fn))
-            st = SiteStudy(s, fn, params, o, choices)
-            for c in choices[1:]:
-                st.approx_error[c.key] = (
+                rats.append(replace(r, params={**r.params, "site": float(i)}))
+            cands = candidates_for(
+                s, rationals=rats, allow_standard=allow_standard, standard=SEARCH_STANDARD
+            )
+            st = SiteStudy(s, fn, params, o, cands)
+            for c in cands[1:]:
+                st.approx_error[c.name] = (
                     observed_error(c, o.samples, fn, params)
                     if o.observed
                     else {"max_abs": float("nan"), "rms": float("nan")}
                 )
             self.sites.append(st)
             self.log(
-                f"{s.name}: {fn} observed [{o.min:.3g}, {o.max:.3g}], {len(choices) - 1} choice(s)"
+                f"{s.name}: {fn} observed [{o.min:.3g}, {o.max:.3g}], {len(cands) - 1} candidate(s)"
             )
         for st in self.sites:
-            for c in st.choices:
-                st.solo[c.key] = self.evaluator.deviation({st.name: c})
+            for c in st.candidates:
+                st.solo[c.name] = self.evaluator.deviation({st.name: c})
             if latency is not None:
-                st.costs = latency.site_costs(st.site, st.choices)
+                st.costs = latency.site_costs(st.site, st.candidates)
                 gains = ", ".join(
                     f"{k.split(':')[1] if ':' in k else k} x{st.gain(k):.2f}"
                     for k in st.costs
@@ -185,11 +183,11 @@ class Study:
     def site(self, name: str) -> SiteStudy:
         return next(s for s in self.sites if s.name == name)
 
-    def predicted_ms(self, assignment: dict[str, Choice]) -> float | None:
+    def predicted_ms(self, assignment: dict[str, Candidate]) -> float | None:
         """Whole-model time predicted as base minus the per-site savings (None without latency)."""
         if self.latency is None:
             return None
         base = self.latency.base_ms()
         return base - sum(
-            self.site(k).saved_ms(c.key) for k, c in assignment.items() if c.kind != "keep"
+            self.site(k).saved_ms(c.name) for k, c in assignment.items() if c.kind != "keep"
         )

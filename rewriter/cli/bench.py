@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from rewriter.cli.common import Parser, console
+from rewriter.cli.common import Parser, console, write_json
 from rewriter.cost.bench import _dynamic_batch, bench_models, relu_model
 from rewriter.errors import UsageError
 
@@ -112,6 +111,5 @@ def main(argv: list[str]) -> int:
             con.print(f"best throughput {k}: {thr:.1f} items/s at batch {bb}")
         out["batch_sweep"] = sweep
     if a.json:
-        with open(a.json, "w") as f:
-            json.dump(out, f, indent=1)
+        write_json(a.json, out)
     return 0

@@ -41,8 +41,9 @@ def budget_requested(a: argparse.Namespace) -> bool:
 
 
 def run_budget(a: argparse.Namespace, model: Any, console: Any = None) -> Any:
-    """``budgeted_rewrite`` from the main command's options; prints the plan unless ``--quiet``."""
-    from rewriter.accuracy.budget import budgeted_rewrite, print_budget
+    """``plan_budget`` from the main command's options; prints the plan unless ``--quiet``."""
+    from rewriter.plan import plan_budget
+    from rewriter.report import print_budget
 
     if not getattr(a, "target", None):
         raise UsageError(
@@ -51,7 +52,7 @@ def run_budget(a: argparse.Namespace, model: Any, console: Any = None) -> Any:
     if getattr(a, "dry_run", False):
         raise UsageError("an accuracy budget builds and measures models; drop --dry-run")
     quiet = bool(getattr(a, "quiet", False))
-    res = budgeted_rewrite(
+    res = plan_budget(
         model,
         getattr(a, "pipeline", "pau_all"),
         a.target,

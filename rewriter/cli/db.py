@@ -64,7 +64,7 @@ def db_main(argv: list[str]) -> int:
 def db_export_main(argv: list[str]) -> int:
     """``rewrite db export OUT.json|OUT.sqlite [--db PATH]``."""
     from rewriter.cost.db import default_db_path
-    from rewriter.cost.share import export_db
+    from rewriter.cost.predict.share import export_db
 
     p = Parser(
         prog="rewrite db export",
@@ -81,7 +81,7 @@ def db_export_main(argv: list[str]) -> int:
 def db_import_main(argv: list[str]) -> int:
     """``rewrite db import IN... [--db PATH]``: merge, newest row per key wins, provenance kept."""
     from rewriter.cost.db import default_db_path
-    from rewriter.cost.share import import_db
+    from rewriter.cost.predict.share import import_db
 
     p = Parser(
         prog="rewrite db import",

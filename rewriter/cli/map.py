@@ -56,9 +56,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str]) -> int:
     """``rewrite map``: returns the exit status; bad input raises UsageError/ModelError."""
-    from rewriter.accuracy.report import json_path_for, write_map
-    from rewriter.accuracy.sitemap import sensitivity_map
     from rewriter.ir import check_output_path
+    from rewriter.plan.sitemap import sensitivity_map
+    from rewriter.report import json_path_for, write_map
 
     a = _parser().parse_args(list(argv))
     if not a.output.lower().endswith((".html", ".htm")):

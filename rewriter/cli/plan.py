@@ -2,48 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
-from rewriter.cli.common import Parser, console, degrees_arg
+from rewriter.cli.common import Parser, console, degrees_arg, write_json
 from rewriter.errors import UsageError
-
-
-def _plan(
-    model: Any, a: Any, db_path: str, deg: tuple[int, int], progress: Any, prune: int | None
-) -> Any:
-    """``plan_rewrite`` with the command's options; with ``prune``, only keep and the predicted
-    top-K candidates per site are measured (what was measured comes back from the database)."""
-    from rewriter.cost import plan_rewrite
-    from rewriter.cost.db import LatencyDB
-    from rewriter.predict.prune import Ranker
-
-    db = LatencyDB(db_path)
-    try:
-        top_k = None
-        if prune is not None:
-            rank = Ranker(a.target, db_path)
-
-            def top_k(site: Any, micro: Any, cands: list[Any]) -> list[Any]:
-                ranking, _ = rank.rank(micro, cands, db)
-                return [c for c, _ in ranking if c.kind != "keep"][:prune]
-
-        return plan_rewrite(
-            model,
-            a.pipeline,
-            a.target,
-            degrees=deg,
-            form=a.form,
-            db=db,
-            max_site_error=a.max_site_error,
-            allow_standard=a.allow_standard,
-            batch=a.batch,
-            progress=progress,
-            candidate_filter=top_k,
-        )
-    finally:
-        db.close()
 
 
 def _write(model: Any, res: Any, a: Any, con: Any) -> None:
@@ -114,7 +77,7 @@ def main(argv: list[str]) -> int:
     deg = degrees_arg(a.degrees)
     con = console()
     log = lambda s: con.print(f"[dim][plan] {s}[/dim]")  # noqa: E731
-    kw = dict(
+    kw: dict[str, Any] = dict(
         pipeline=a.pipeline,
         degrees=deg,
         form=a.form,
@@ -123,41 +86,27 @@ def main(argv: list[str]) -> int:
         batch=a.batch,
         log=log,
     )
-    out_json: dict[str, Any] = {"target": a.target}
-    if a.predict_only or a.prune is not None:
-        from rewriter.predict.prune import predict_plan, print_predictions, pruned_plan
+    from rewriter.plan import plan_sites, predict_plan, pruned_plan
+    from rewriter.report import print_plan, print_predictions
 
-        if a.predict_only:
-            preds = predict_plan(model, a.target, db_path, **kw)  # type: ignore[arg-type]
-            print_predictions(preds, f"predicted plan on {a.target} (nothing measured)", con)
-            con.print(
-                f"{sum(x.decision == 'replace' for x in preds)}/{len(preds)} site(s) predicted to be replaced"
-            )
-        else:
-            preds, built, counts = pruned_plan(model, a.target, db_path, a.prune, **kw)  # type: ignore[arg-type]
-            print_predictions(
-                preds,
-                f"pruned plan on {a.target} (keep + top-{a.prune} measured per site)",
-                con,
-                measured=True,
-            )
-            con.print(
-                f"{sum(x.decision == 'replace' for x in preds)}/{len(preds)} site(s) replaced; "
-                f"{counts['measured']} of {counts['full']} candidate measurements (full search) needed"
-            )
-            out_json["counts"] = counts
-            if a.output:  # the written model goes through the planner, back-off and verification
-                _write(model, _plan(model, a, db_path, deg, False, a.prune), a, con)
-        out_json["sites"] = [x.to_dict() for x in preds]
+    if a.predict_only:
+        res = predict_plan(model, a.target, db_path, **kw)  # type: ignore[arg-type]
+        print_predictions(res, f"predicted plan on {a.target} (nothing measured)", con)
+        con.print(f"{len(res.replaced)}/{len(res.decisions)} site(s) predicted to be replaced")
+    elif a.prune is not None:  # one planner run: measured top-K, back-off, the model written
+        res = pruned_plan(model, a.target, db_path, a.prune, **kw)  # type: ignore[arg-type]
+        title = f"pruned plan on {a.target} (keep + top-{a.prune} measured per site)"
+        print_predictions(res, title, con, measured=True)
+        con.print(
+            f"{len(res.replaced)}/{len(res.decisions)} site(s) replaced; {res.counts['measured']} "
+            f"of {res.counts['full']} candidate measurements (full search) needed"
+        )
     else:
-        from rewriter.cost import print_plan
-
-        res = _plan(model, a, db_path, deg, log, None)
+        kw["progress"] = kw.pop("log")
+        res = plan_sites(model, a.target, db=db_path, **kw)  # type: ignore[arg-type]
         print_plan(res, con)
-        out_json.update(res.to_dict())
-        if a.output:
-            _write(model, res, a, con)
+    if a.output:
+        _write(model, res, a, con)
     if a.json:
-        with open(a.json, "w") as f:
-            json.dump(out_json, f, indent=1, default=str)
+        write_json(a.json, {"target": a.target, **res.to_dict()})
     return 0

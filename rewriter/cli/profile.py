@@ -17,7 +17,7 @@ def main(argv: list[str]) -> int:
     from rich.table import Table
 
     from rewriter.api import find_sites
-    from rewriter.cost.candidates import candidates_for
+    from rewriter.candidates import candidates_for
     from rewriter.cost.db import LatencyDB
     from rewriter.cost.micro import cut_site
     from rewriter.cost.model import CostModel, HarnessOptions

@@ -125,6 +125,7 @@ def _rewrite(a: argparse.Namespace) -> int:
     from rewriter.cli.budget import budget_requested, run_budget
     from rewriter.ir import check_output_path, load_model, save_atomic
     from rewriter.match.rules import load_rule_file
+    from rewriter.plan import plan_sites
     from rewriter.verify import load_inputs, make_inputs, verify
 
     if a.list:
@@ -138,28 +139,24 @@ def _rewrite(a: argparse.Namespace) -> int:
     if a.report:
         check_output_path(None, a.report)
     original = load_model(a.model)
-    plan = budget = None
-    if budget_requested(a):
+    plan = None
+    if budget_requested(a) or (a.target and not a.dry_run):
         for path in a.patterns:
             load_rule_file(path)
-        budget = run_budget(a, original, None if a.quiet else console())
-        result = RewriteResult(budget.model, budget.sites, pipeline=a.pipeline)
-    elif a.target and not a.dry_run:
-        from rewriter.cost import plan_rewrite
-
-        for path in a.patterns:
-            load_rule_file(path)
-        plan = plan_rewrite(
-            original,
-            a.pipeline,
-            a.target,
-            degrees=a.degrees,
-            form=a.form,
-            db=a.db,
-            max_site_error=a.max_site_error,
-            allow_standard=a.allow_standard,
-            progress=not a.quiet,
-        )
+        if budget_requested(a):
+            plan = run_budget(a, original, None if a.quiet else console())
+        else:
+            plan = plan_sites(
+                original,
+                a.target,
+                pipeline=a.pipeline,
+                degrees=a.degrees,
+                form=a.form,
+                db=a.db,
+                max_site_error=a.max_site_error,
+                allow_standard=a.allow_standard,
+                progress=not a.quiet,
+            )
         result = RewriteResult(plan.model, plan.sites, pipeline=a.pipeline)
     else:
         result = rewrite_onnx(
@@ -176,7 +173,6 @@ def _rewrite(a: argparse.Namespace) -> int:
         "pipeline": result.pipeline,
         "sites": [_site_row(s) for s in result.sites],
         **({"plan": plan.to_dict()} if plan is not None else {}),
-        **({"budget": budget.to_dict()} if budget is not None else {}),
     }
     verification = None
     if not a.dry_run:
@@ -187,8 +183,8 @@ def _rewrite(a: argparse.Namespace) -> int:
         report["verification"] = verification.to_dict() | {"tolerance": a.tolerance}
     if not a.quiet:
         _print_sites(result.sites, a.dry_run)
-        if plan is not None:
-            from rewriter.cost import print_plan
+        if plan is not None and plan.budget is None:
+            from rewriter.report import print_plan
 
             print_plan(plan, console())
         if verification is not None:
@@ -236,6 +232,7 @@ def _site_row(s: Any) -> dict[str, Any]:
         "replaced": s.replaced,
         "input_shape": s.input_shape,
         "dtype": s.dtype,
+        "candidate": r.get("candidate"),
         "form": r.get("form"),
         "degrees": r.get("degrees"),
         "max_error": r.get("global_error", r.get("max_error")),
@@ -251,7 +248,11 @@ def _print_sites(sites: list[Any], dry_run: bool) -> None:
         t.add_column(c)
     for s in sites:
         r = s.rational or {}
-        form = f"{r['form']} ({r['degrees'][0]},{r['degrees'][1]})" if r else "-"
+        form = (
+            f"{r['form']} ({r['degrees'][0]},{r['degrees'][1]})"
+            if r.get("degrees")
+            else (r.get("describe") or "-")
+        )
         err = f"{r.get('global_error', r.get('max_error', 0)):.2e}" if r else "-"
         shape = (
             "x".join(str(d) if d is not None else "?" for d in s.input_shape)

@@ -10,11 +10,20 @@ rewrite db clear [--db PATH]
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any
 
+import numpy as np
 import onnx
+from onnx import TensorProto, helper, numpy_helper
 
+from rewriter.candidates import Candidate
+from rewriter.emit import emit, emit_result
 from rewriter.errors import UsageError
+
+from .harness import compare
+from .micro import random_feeds, resolve_dims
+from .targets import get_target
 
 __all__ = ["relu_model", "bench_models", "synthetic_site_model", "activation_nodes", "parse_size"]
 
@@ -22,12 +31,9 @@ __all__ = ["relu_model", "bench_models", "synthetic_site_model", "activation_nod
 # -- bench ----------------------------------------------------------------------------------
 def relu_model(model: onnx.ModelProto, pipeline: str = "pau_all") -> onnx.ModelProto:
     """``model`` with every site of ``pipeline`` replaced by one Relu node: the headroom limit."""
-    from rewriter.api import find_sites
-
-    from .candidates import Candidate, build_candidate
-
+    sites = emit_result(model, {}, pipeline, dry_run=True).sites
     relu = Candidate("standard", "standard:relu", op="relu")
-    return build_candidate(model, {s.output: relu for s in find_sites(model, pipeline)})
+    return emit(model, {s.output: relu for s in sites}, None, by="output")
 
 
 def _dynamic_batch(m: onnx.ModelProto) -> bool:
@@ -51,10 +57,6 @@ def bench_models(
     precision: float = 0.02,
 ) -> Any:
     """Interleaved whole-model comparison of ``models`` (first is the baseline) on ``target``."""
-    from .harness import compare
-    from .micro import random_feeds, resolve_dims
-    from .targets import get_target
-
     t = get_target(target)
     first = next(iter(models.values()))
     feeds = random_feeds(resolve_dims(first, batch, dims))
@@ -65,8 +67,6 @@ def bench_models(
         precision=precision,
         warmup_cap=3.0,
     )
-
-
 
 
 # -- profile --------------------------------------------------------------------------------
@@ -83,9 +83,6 @@ LONG_SIZES = (
 
 def synthetic_site_model(kind: str, dims: list[int], function: str) -> onnx.ModelProto:
     """A producer (MatMul+bias or Conv) followed by ``function`` spelled as exporters do."""
-    import numpy as np
-    from onnx import TensorProto, helper, numpy_helper
-
     rng = np.random.default_rng(0)
     inits: list[onnx.TensorProto] = []
 
@@ -133,10 +130,6 @@ def synthetic_site_model(kind: str, dims: list[int], function: str) -> onnx.Mode
 
 
 def activation_nodes(function: str, x: str, y: str, c: Any) -> list[onnx.NodeProto]:
-    import math
-
-    from onnx import helper
-
     mk = helper.make_node
     if function == "gelu":
         return [
@@ -173,10 +166,6 @@ def activation_nodes(function: str, x: str, y: str, c: Any) -> list[onnx.NodePro
     raise UsageError(
         f"--functions: no synthetic spelling for {function!r}; known: {', '.join(PROFILE_FUNCTIONS)}, elu"
     )
-
-
-
-
 
 
 # -- db -------------------------------------------------------------------------------------

@@ -46,10 +46,6 @@ class Stats:
     def iqr(self) -> float:
         return self.q3 - self.q1
 
-    @property
-    def rel_iqr(self) -> float:
-        return self.iqr / self.median if self.median > 0 else math.inf
-
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "iqr": self.iqr}
 
@@ -69,10 +65,6 @@ class Ratio:
     @property
     def speedup(self) -> float:
         return 1.0 / self.median if self.median > 0 else math.inf
-
-    @property
-    def rel_width(self) -> float:
-        return (self.hi - self.lo) / self.median if self.median > 0 else math.inf
 
     @property
     def faster(self) -> bool:
@@ -134,7 +126,9 @@ def median_ci(xs: list[float], z: float = 1.96) -> tuple[float, float, float]:
         return med, s[0], s[-1]
     h = z * math.sqrt(n)
     lo = max(0, int(math.floor((n - h) / 2.0)) - 1)  # 1-based j = floor((n - z sqrt n) / 2)
-    hi = min(n - 1, int(math.ceil(1 + (n + h) / 2.0)) - 1)  # 1-based k = ceil(1 + (n + z sqrt n) / 2)
+    hi = min(
+        n - 1, int(math.ceil(1 + (n + h) / 2.0)) - 1
+    )  # 1-based k = ceil(1 + (n + z sqrt n) / 2)
     return med, s[lo], s[hi]
 
 
@@ -198,7 +192,10 @@ def compare(
             samples[k].append(_time(fns[k], number))
         rounds += 1
         if rounds >= min_rounds:
-            ratios = {k: median_ci([a / b for a, b in zip(samples[k], samples[baseline], strict=True)]) for k in others}
+            ratios = {
+                k: median_ci([a / b for a, b in zip(samples[k], samples[baseline], strict=True)])
+                for k in others
+            }
             if all((hi - lo) / med < precision for med, lo, hi in ratios.values()):
                 converged = True
                 break
@@ -208,4 +205,13 @@ def compare(
     for k in names:
         med, lo, hi = median_ci([a / b for a, b in zip(samples[k], samples[baseline], strict=True)])
         rat[k] = Ratio(med, lo, hi, rounds)
-    return Comparison(baseline, {k: stats_of(v) for k, v in samples.items()}, rat, rounds, number, time.perf_counter() - t_start, converged or not others, samples)
+    return Comparison(
+        baseline,
+        {k: stats_of(v) for k, v in samples.items()},
+        rat,
+        rounds,
+        number,
+        time.perf_counter() - t_start,
+        converged or not others,
+        samples,
+    )

@@ -25,10 +25,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import onnx
-from onnx import helper, numpy_helper
+from onnx import helper
 
 from rewriter.errors import ModelError
 from rewriter.match.engine import Site
+from rewriter.verify import make_inputs
 
 __all__ = ["Micro", "cut_site", "resolve_dims", "site_signature"]
 
@@ -48,7 +49,12 @@ class Micro:
     signature: str
 
 
-def resolve_dims(model: onnx.ModelProto, batch: int = 1, dims: dict[str, int] | None = None, default_dim: int = 64) -> onnx.ModelProto:
+def resolve_dims(
+    model: onnx.ModelProto,
+    batch: int = 1,
+    dims: dict[str, int] | None = None,
+    default_dim: int = 64,
+) -> onnx.ModelProto:
     """A copy of ``model`` whose graph inputs have concrete shapes, with shapes inferred."""
     m = onnx.ModelProto()
     m.CopyFrom(model)
@@ -67,7 +73,9 @@ def resolve_dims(model: onnx.ModelProto, batch: int = 1, dims: dict[str, int] | 
     try:
         return onnx.shape_inference.infer_shapes(m, data_prop=True)
     except Exception as e:
-        raise ModelError(f"shape inference failed after fixing dynamic dims: {str(e).splitlines()[0][:200]}") from None
+        raise ModelError(
+            f"shape inference failed after fixing dynamic dims: {str(e).splitlines()[0][:200]}"
+        ) from None
 
 
 def _shapes(m: onnx.ModelProto) -> dict[str, tuple[int, list[int]]]:
@@ -75,7 +83,10 @@ def _shapes(m: onnx.ModelProto) -> dict[str, tuple[int, list[int]]]:
     for vi in list(m.graph.input) + list(m.graph.value_info) + list(m.graph.output):
         t = vi.type.tensor_type
         if vi.type.HasField("tensor_type") and t.HasField("shape"):
-            out[vi.name] = (t.elem_type, [d.dim_value if d.HasField("dim_value") else -1 for d in t.shape.dim])
+            out[vi.name] = (
+                t.elem_type,
+                [d.dim_value if d.HasField("dim_value") else -1 for d in t.shape.dim],
+            )
     for t in m.graph.initializer:
         out[t.name] = (t.data_type, list(t.dims))
     return out
@@ -107,14 +118,19 @@ def _chain(g: onnx.GraphProto, x: str, y: str) -> list[int]:
     return sorted(keep)
 
 
-def _find_graph(model: onnx.ModelProto, site: Site) -> onnx.GraphProto:
-    return model.graph
-
-
-def site_signature(producer_nodes: list[onnx.NodeProto], act_ops: list[str], site: Site, shapes: dict[str, list[int]], dtype: str) -> str:
+def site_signature(
+    producer_nodes: list[onnx.NodeProto],
+    act_ops: list[str],
+    site: Site,
+    shapes: dict[str, list[int]],
+    dtype: str,
+) -> str:
     """Stable key of what a micro-model computes (ops, attributes, shapes), for the database."""
     desc = {
-        "producers": [[n.op_type, sorted((a.name, str(helper.get_attribute_value(a))) for a in n.attribute)] for n in producer_nodes],
+        "producers": [
+            [n.op_type, sorted((a.name, str(helper.get_attribute_value(a))) for a in n.attribute)]
+            for n in producer_nodes
+        ],
         "function": site.function,
         "params": sorted(site.params.items()),
         "spelling": site.spelling,
@@ -127,7 +143,14 @@ def site_signature(producer_nodes: list[onnx.NodeProto], act_ops: list[str], sit
     return f"{prods}>{site.function}#{h}"
 
 
-def cut_site(model: onnx.ModelProto, site: Site, *, batch: int = 1, dims: dict[str, int] | None = None, resolved: onnx.ModelProto | None = None) -> Micro:
+def cut_site(
+    model: onnx.ModelProto,
+    site: Site,
+    *,
+    batch: int = 1,
+    dims: dict[str, int] | None = None,
+    resolved: onnx.ModelProto | None = None,
+) -> Micro:
     """Cut ``site`` out of ``model`` with its producer (see module doc); shapes concrete.
 
     Args:
@@ -162,7 +185,9 @@ def cut_site(model: onnx.ModelProto, site: Site, *, batch: int = 1, dims: dict[s
                     break
     nodes = [g.node[i] for i in producers + act]
     if nested:  # the activation alone, rebuilt from the site's nodes of the body
-        raise ModelError(f"site {site.name} is inside a subgraph ({site.graph}); cut it from its body graph")
+        raise ModelError(
+            f"site {site.name} is inside a subgraph ({site.graph}); cut it from its body graph"
+        )
     produced = {o for n in nodes for o in n.output}
     used_inits: list[onnx.TensorProto] = []
     inputs: list[onnx.ValueInfoProto] = []
@@ -176,21 +201,33 @@ def cut_site(model: onnx.ModelProto, site: Site, *, batch: int = 1, dims: dict[s
                 used_inits.append(inits[v])
             else:
                 if v not in shapes or any(d < 0 for d in shapes[v][1]):
-                    raise ModelError(f"site {site.name}: shape of {v!r} is unknown after shape inference")
+                    raise ModelError(
+                        f"site {site.name}: shape of {v!r} is unknown after shape inference"
+                    )
                 et, sh = shapes[v]
                 inputs.append(helper.make_tensor_value_info(v, et, sh))
     if site.output not in shapes:
-        raise ModelError(f"site {site.name}: shape of {site.output!r} is unknown after shape inference")
+        raise ModelError(
+            f"site {site.name}: shape of {site.output!r} is unknown after shape inference"
+        )
     et, out_shape = shapes[site.output]
     outputs = [helper.make_tensor_value_info(site.output, et, out_shape)]
-    graph = helper.make_graph([_copy(n) for n in nodes], f"micro_{site.name}", inputs, outputs, used_inits)
-    mm = helper.make_model(graph, opset_imports=list(model.opset_import), ir_version=model.ir_version)
+    graph = helper.make_graph(
+        [_copy(n) for n in nodes], f"micro_{site.name}", inputs, outputs, used_inits
+    )
+    mm = helper.make_model(
+        graph, opset_imports=list(model.opset_import), ir_version=model.ir_version
+    )
     mm.producer_name = "pau-rewriter.cost"
     in_shapes = {i.name: shapes[i.name][1] for i in inputs}
     w_shapes = {t.name: list(t.dims) for t in used_inits}
-    sig = site_signature([g.node[i] for i in producers], [g.node[i].op_type for i in act], site,
-                         {"in": sorted(in_shapes.values()), "w": sorted(w_shapes.values()), "out": out_shape},  # type: ignore[arg-type]
-                         onnx.TensorProto.DataType.Name(et).lower())
+    sig = site_signature(
+        [g.node[i] for i in producers],
+        [g.node[i].op_type for i in act],
+        site,
+        {"in": sorted(in_shapes.values()), "w": sorted(w_shapes.values()), "out": out_shape},  # type: ignore[arg-type]
+        onnx.TensorProto.DataType.Name(et).lower(),
+    )
     return Micro(mm, site, [g.node[i].op_type for i in producers], in_shapes, out_shape, sig)
 
 
@@ -202,13 +239,4 @@ def _copy(n: onnx.NodeProto) -> onnx.NodeProto:
 
 def random_feeds(model: onnx.ModelProto, seed: int = 0) -> dict[str, np.ndarray]:
     """Seeded inputs in [-3, 3] for every input of a (concretely shaped) model."""
-    from rewriter.verify import make_inputs
-
     return make_inputs(model, seed=seed)
-
-
-def weights_digest(ts: list[onnx.TensorProto]) -> str:
-    h = hashlib.sha1()
-    for t in ts:
-        h.update(numpy_helper.to_array(t).tobytes())
-    return h.hexdigest()[:12]

@@ -1,25 +1,36 @@
-"""The cost model: in-context latencies of every candidate of a site, measured or from the database.
+"""The cost model: in-context latencies of a site's candidates, and whole-model comparisons.
 
 ``CostModel(target, db).site_costs(micro, candidates)`` returns ``candidate name -> Record`` for
-one micro-model: rows already in the database for this hardware, target, runtime version,
-threads and micro-model signature are reused; missing candidates are measured together with
-``keep`` (interleaved, see ``harness``) and stored.
+one micro-model: rows already in the database (or measured earlier in this process) for this
+hardware, target, runtime version, threads and micro-model signature are reused; otherwise all
+candidates are measured together with ``keep`` (interleaved, see ``harness``) and stored.
+``CostModel.whole(original, rewritten, feeds)`` compares two whole models (one interleaved run).
+
+``ModelCosts`` is the cost model seen from one model: it cuts each site's micro-model
+(``micro.cut_site``) and answers per ``Site``; it is what the planner and the accuracy study
+(``rewriter.accuracy.Study``: ``site_costs`` in ms, ``base_ms``, ``whole``, ``faster``) ask.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .candidates import Candidate, build_candidate
-from .db import LatencyDB, Record
-from .harness import compare
-from .micro import Micro, random_feeds
-from .targets import Target, hardware_key
+import onnx
 
-__all__ = ["CostModel", "HarnessOptions"]
+from rewriter.candidates import Candidate
+from rewriter.emit import emit
+from rewriter.match.engine import Site
+
+from .db import LatencyDB, Record
+from .harness import Comparison, compare
+from .micro import Micro, cut_site, random_feeds, resolve_dims
+from .targets import Target, get_target, hardware_key
+
+__all__ = ["CostModel", "ModelCosts", "HarnessOptions", "WholeResult", "open_db"]
 
 
 @dataclass
@@ -33,13 +44,71 @@ class HarnessOptions:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def kwargs(self) -> dict[str, Any]:
-        return {"precision": self.precision, "time_cap": self.time_cap, "min_rounds": self.min_rounds, "warmup_cap": self.warmup_cap, **self.extra}
+        return {
+            "precision": self.precision,
+            "time_cap": self.time_cap,
+            "min_rounds": self.min_rounds,
+            "warmup_cap": self.warmup_cap,
+            **self.extra,
+        }
+
+
+@dataclass
+class WholeResult:
+    """Whole model, original vs rewritten (one interleaved run): speed-up and its 95% CI."""
+
+    original_ms: float
+    original_iqr_ms: float
+    rewritten_ms: float
+    rewritten_iqr_ms: float
+    speedup: float
+    speedup_lo: float
+    speedup_hi: float
+    rounds: int
+
+    @property
+    def faster(self) -> bool:
+        """Faster beyond noise: the speed-up's CI lies above 1."""
+        return self.speedup_lo > 1.0
+
+    @classmethod
+    def of(cls, c: Comparison) -> WholeResult:
+        so, sr, r = c.stats["original"], c.stats["rewritten"], c.ratios["rewritten"]
+        return cls(
+            so.median * 1e3,
+            so.iqr * 1e3,
+            sr.median * 1e3,
+            sr.iqr * 1e3,
+            r.speedup,
+            1.0 / r.hi,
+            1.0 / r.lo,
+            c.rounds,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def open_db(db: str | LatencyDB | None) -> tuple[LatencyDB | None, bool]:
+    """(database, whether the caller owns it): a ``LatencyDB`` as is, ``":memory:"`` none, else
+    the path (None: ``db.default_db_path()``) opened."""
+    if isinstance(db, LatencyDB):
+        return db, False
+    if db == ":memory:":
+        return None, False
+    return LatencyDB(db), True
 
 
 class CostModel:
     """Measured costs on one target, cached in a ``LatencyDB`` (or in memory when db is None)."""
 
-    def __init__(self, target: Target, db: LatencyDB | None = None, harness: HarnessOptions | None = None, reuse: bool = True) -> None:
+    def __init__(
+        self,
+        target: Target,
+        db: LatencyDB | None = None,
+        harness: HarnessOptions | None = None,
+        reuse: bool = True,
+    ) -> None:
         self.target = target
         self.db = db
         self.harness = harness or HarnessOptions()
@@ -51,31 +120,34 @@ class CostModel:
         if db is not None:
             db.put_hardware(self.hw, target.fingerprint())
 
-    def _key(self, micro: Micro) -> tuple[str, str, str, str, int, str, str]:
+    def key(self, micro: Micro) -> tuple[str, str, str, str, int, str, str]:
+        """The database key of ``micro`` on this target and hardware."""
         t = self.target
-        dtype = micro.signature and micro.model.graph.output[0].type.tensor_type.elem_type
-        import onnx
+        dtype = micro.model.graph.output[0].type.tensor_type.elem_type
+        dt = onnx.TensorProto.DataType.Name(int(dtype)).lower()
+        return (self.hw, t.spec, t.runtime, t.version, t.threads, micro.signature, dt)
 
-        return (self.hw, t.spec, t.runtime, t.version, t.threads, micro.signature, onnx.TensorProto.DataType.Name(int(dtype)).lower())
-
-    def site_costs(self, micro: Micro, candidates: list[Candidate], log: Callable[[str], None] | None = None) -> dict[str, Record]:
-        key = self._key(micro)
+    def site_costs(
+        self,
+        micro: Micro,
+        candidates: list[Candidate],
+        log: Callable[[str], None] | None = None,
+    ) -> dict[str, Record]:
+        key = self.key(micro)
         have: dict[str, Record] = {}
         if self.reuse:
-            have = dict(self._mem.get((key[5], key[1]), {}))
-            if not have and self.db is not None:
-                have = self.db.get(*key)
-        missing = [c for c in candidates if c.name not in have]
-        if not missing and "keep" in have:
+            have = self.db.get(*key) if self.db is not None else {}
+            have = {**have, **self._mem.get((key[5], key[1]), {})}
+        if all(c.name in have for c in candidates) and "keep" in have:
             self.reused += 1
             return {c.name: have[c.name] for c in candidates}
-        todo = [c for c in candidates if c.kind == "keep"] + [c for c in candidates if c.kind != "keep"]
+        todo = [c for c in candidates if c.kind == "keep"]
+        todo += [c for c in candidates if c.kind != "keep"]
         feeds = random_feeds(micro.model)
         fns: dict[str, Callable[[], Any]] = {}
         for c in todo:
-            m = build_candidate(micro.model, {micro.site.output: c})
-            run = self.target.session(m)
-            fns[c.name] = (lambda r: (lambda: r(feeds)))(run)
+            m = emit(micro.model, {micro.site.output: c}, None, by="output")
+            fns[c.name] = (lambda r: lambda: r(feeds))(self.target.session(m))
         if log:
             log(f"measuring {micro.signature}: {len(fns)} candidates on {self.target.spec}")
         cmp = compare(fns, "keep", **self.harness.kwargs())
@@ -83,10 +155,135 @@ class CostModel:
         recs = {}
         for name, st in cmp.stats.items():
             ra = cmp.ratios[name]
-            recs[name] = Record(*key[:7], candidate=name, shapes=shapes, median=st.median, q1=st.q1, q3=st.q3,
-                                ratio=ra.median, ratio_lo=ra.lo, ratio_hi=ra.hi, rounds=cmp.rounds)
+            recs[name] = Record(
+                *key,
+                candidate=name,
+                shapes=shapes,
+                median=st.median,
+                q1=st.q1,
+                q3=st.q3,
+                ratio=ra.median,
+                ratio_lo=ra.lo,
+                ratio_hi=ra.hi,
+                rounds=cmp.rounds,
+            )
         if self.db is not None:
             self.db.put(list(recs.values()))
-        self._mem[(key[5], key[1])] = recs
+        self._mem[(key[5], key[1])] = {**self._mem.get((key[5], key[1]), {}), **recs}
         self.measured += 1
         return recs
+
+    def whole(
+        self,
+        original: onnx.ModelProto,
+        rewritten: onnx.ModelProto,
+        feeds: dict[str, Any],
+        harness: HarnessOptions,
+    ) -> WholeResult:
+        """Original vs rewritten, interleaved, on ``feeds``."""
+        ra, rb = self.target.session(original), self.target.session(rewritten)
+        c = compare(
+            {"original": lambda: ra(feeds), "rewritten": lambda: rb(feeds)},
+            "original",
+            **harness.kwargs(),
+        )
+        return WholeResult.of(c)
+
+
+class ModelCosts:
+    """The cost model of one model's sites on one target (see the module doc).
+
+    Args:
+        model: the model whose sites are measured (micro-models are cut from it).
+        target: e.g. ``"ort-cpu:threads=1"``, or a ``Target``.
+        db: ``LatencyDB``, a path, ``":memory:"`` or None (the default database).
+        batch, dims: sizes of dynamic dimensions.
+        harness, whole_harness: stopping rules of site and whole-model measurements.
+        log: progress lines.
+    """
+
+    def __init__(
+        self,
+        model: onnx.ModelProto,
+        target: str | Target,
+        db: str | LatencyDB | None = None,
+        *,
+        batch: int = 1,
+        dims: dict[str, int] | None = None,
+        harness: HarnessOptions | None = None,
+        whole_harness: HarnessOptions | None = None,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        self.model = model
+        self.target = get_target(target)
+        self.db, self._own_db = open_db(db)
+        self.cm = CostModel(self.target, self.db, harness)
+        self.batch, self.dims = batch, dims
+        self.resolved = resolve_dims(model, batch, dims)
+        self.whole_harness = whole_harness or HarnessOptions(
+            precision=0.02, time_cap=15.0, min_rounds=10, warmup_cap=2.0
+        )
+        self.log = log or (lambda s: None)
+        self._base: float | None = None
+        self._whole: dict[str, WholeResult] = {}
+        self._faster: dict[tuple[str, str], bool] = {}
+
+    @property
+    def measured(self) -> int:
+        return self.cm.measured
+
+    @property
+    def reused(self) -> int:
+        return self.cm.reused
+
+    def micro(self, site: Site) -> Micro:
+        """The site's micro-model (raises when it cannot be cut)."""
+        return cut_site(self.model, site, batch=self.batch, dims=self.dims, resolved=self.resolved)
+
+    def records(self, micro: Micro, candidates: list[Candidate]) -> dict[str, Record]:
+        return self.cm.site_costs(micro, candidates, self.log)
+
+    def site_costs(self, site: Site, candidates: list[Candidate]) -> dict[str, float]:
+        """``candidate name -> ms`` in context (empty when the site cannot be cut)."""
+        try:
+            micro = self.micro(site)
+        except Exception as e:  # not measurable: no costs (the site is kept)
+            self.log(f"{site.name}: not measurable ({e})")
+            return {}
+        recs = self.records(micro, candidates)
+        keep = recs["keep"].median
+        for c in candidates:
+            self._faster[(site.name, c.name)] = bool(recs[c.name].ratio_hi < 1.0)
+        # ms from the paired ratio (less noisy than separate medians)
+        return {c.name: keep * recs[c.name].ratio * 1e3 for c in candidates}
+
+    def faster(self, site: str, name: str) -> bool:
+        """Whether candidate ``name`` was faster than ``keep`` beyond noise (ratio CI below 1)."""
+        return self._faster.get((site, name), False)
+
+    def base_ms(self) -> float:
+        """The whole original model's median time."""
+        if self._base is None:
+            feeds = random_feeds(self.resolved)
+            run = self.target.session(self.model)
+            c = compare(
+                {"original": lambda: run(feeds)},
+                "original",
+                time_cap=3.0,
+                min_rounds=10,
+                warmup_cap=1.0,
+            )
+            self._base = c.stats["original"].median * 1e3
+        return self._base
+
+    def whole(self, original: onnx.ModelProto, rewritten: onnx.ModelProto) -> WholeResult:
+        """Original vs rewritten; one measurement per distinct rewritten model."""
+        key = hashlib.sha1(rewritten.SerializeToString(deterministic=True)).hexdigest()
+        if key not in self._whole:
+            feeds = random_feeds(self.resolved)
+            self._whole[key] = self.cm.whole(original, rewritten, feeds, self.whole_harness)
+        return self._whole[key]
+
+    def close(self) -> None:
+        if self.db is not None and self._own_db:
+            self.db.close()

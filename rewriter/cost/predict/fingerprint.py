@@ -101,7 +101,12 @@ def _topology() -> dict[str, int]:
         pass
     logical = os.cpu_count() or 1
     physical = len(cores) or logical
-    return {"logical_cores": logical, "physical_cores": physical, "threads_per_core": max(1, logical // physical), "sockets": max(1, len(sockets))}
+    return {
+        "logical_cores": logical,
+        "physical_cores": physical,
+        "threads_per_core": max(1, logical // physical),
+        "sockets": max(1, len(sockets)),
+    }
 
 
 def static_fingerprint() -> dict[str, Any]:
@@ -137,34 +142,63 @@ def probe_model(name: str, n: int) -> onnx.ModelProto:
     mk = helper.make_node
     inits: list[TensorProto] = []
     c = lambda k, v: _const(inits, k, v)  # noqa: E731
-    native = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "erf": "Erf", "exp": "Exp", "softplus": "Softplus", "hardswish": "HardSwish"}
+    native = {
+        "relu": "Relu",
+        "sigmoid": "Sigmoid",
+        "tanh": "Tanh",
+        "erf": "Erf",
+        "exp": "Exp",
+        "softplus": "Softplus",
+        "hardswish": "HardSwish",
+    }
     if name == "copy":
         nodes = [mk("Add", ["x", "x"], ["y"])]
     elif name == "fma":
         nodes, v = [], "x"
         for i in range(8):  # dependent chain: y = (v * a + b) ..., no way to skip a step
-            nodes += [mk("Mul", [v, c(f"a{i}", 0.999)], [f"m{i}"]), mk("Add", [f"m{i}", c(f"b{i}", 0.001)], [f"s{i}" if i < 7 else "y"])]
+            nodes += [
+                mk("Mul", [v, c(f"a{i}", 0.999)], [f"m{i}"]),
+                mk("Add", [f"m{i}", c(f"b{i}", 0.001)], [f"s{i}" if i < 7 else "y"]),
+            ]
             v = f"s{i}"
     elif name in native:
         nodes = [mk(native[name], ["x"], ["y"])]
     elif name == "mish_chain":
-        nodes = [mk("Softplus", ["x"], ["sp"]), mk("Tanh", ["sp"], ["t"]), mk("Mul", ["x", "t"], ["y"])]
+        nodes = [
+            mk("Softplus", ["x"], ["sp"]),
+            mk("Tanh", ["sp"], ["t"]),
+            mk("Mul", ["x", "t"], ["y"]),
+        ]
     elif name == "gelu_chain":
-        nodes = [mk("Div", ["x", c("sq2", math.sqrt(2.0))], ["d"]), mk("Erf", ["d"], ["e"]), mk("Add", ["e", c("one", 1.0)], ["a"]),
-                 mk("Mul", ["x", "a"], ["m"]), mk("Mul", ["m", c("half", 0.5)], ["y"])]
+        nodes = [
+            mk("Div", ["x", c("sq2", math.sqrt(2.0))], ["d"]),
+            mk("Erf", ["d"], ["e"]),
+            mk("Add", ["e", c("one", 1.0)], ["a"]),
+            mk("Mul", ["x", "a"], ["m"]),
+            mk("Mul", ["m", c("half", 0.5)], ["y"]),
+        ]
     elif name == "rational_5_4":
         from rewriter.rational import emit_onnx, table_rational
 
-        nodes, rinits = emit_onnx(table_rational("gelu", degrees=(5, 4)), "x", "y", prefix="p/", const_prefix="c/")
+        nodes, rinits = emit_onnx(
+            table_rational("gelu", degrees=(5, 4)), "x", "y", prefix="p/", const_prefix="c/"
+        )
         inits += rinits
     else:
         raise KeyError(f"unknown probe {name!r}; known: {', '.join(PROBES)}")
-    g = helper.make_graph(nodes, f"probe_{name}", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [n])],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [n])], inits)
+    g = helper.make_graph(
+        nodes,
+        f"probe_{name}",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [n])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [n])],
+        inits,
+    )
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
 
 
-def _bind(run: Callable[[dict[str, np.ndarray]], Any], feeds: dict[str, np.ndarray]) -> Callable[[], Any]:
+def _bind(
+    run: Callable[[dict[str, np.ndarray]], Any], feeds: dict[str, np.ndarray]
+) -> Callable[[], Any]:
     return lambda: run(feeds)
 
 
@@ -218,7 +252,9 @@ def probe_fingerprint(
     for name in probes or tuple(PROBES):
         size = copy_n if name == "copy" else n
         x = rng.uniform(-3, 3, size).astype(np.float32)
-        if t.name == "torch-inductor":  # one compiled graph per probe: stay under dynamo's recompile limit
+        if (
+            t.name == "torch-inductor"
+        ):  # one compiled graph per probe: stay under dynamo's recompile limit
             import torch
 
             torch._dynamo.reset()
@@ -244,7 +280,14 @@ def probe_vector(fp: dict[str, Any], names: tuple[str, ...] = tuple(PROBES)) -> 
     """
     p = fp.get("probes", fp)
     ref = float(p.get("copy", 1.0)) or 1.0
-    return np.array([math.log(max(float(p.get(k, ref)), 1e-6) / ref) if k != "copy" else math.log(max(ref, 1e-6)) for k in names])
+    return np.array(
+        [
+            math.log(max(float(p.get(k, ref)), 1e-6) / ref)
+            if k != "copy"
+            else math.log(max(ref, 1e-6))
+            for k in names
+        ]
+    )
 
 
 # -- storage beside the latency database ------------------------------------------------------
@@ -264,8 +307,18 @@ def store_probes(db_path: str, fp: dict[str, Any]) -> None:
     con = sqlite3.connect(db_path, timeout=60)
     try:
         con.execute(_PROBE_SCHEMA)
-        con.execute("INSERT OR REPLACE INTO probes VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (fp["static"]["hw"], fp["target"], fp["runtime"], fp["version"], int(fp["threads"]), json.dumps(fp, sort_keys=True), time.time()))
+        con.execute(
+            "INSERT OR REPLACE INTO probes VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                fp["static"]["hw"],
+                fp["target"],
+                fp["runtime"],
+                fp["version"],
+                int(fp["threads"]),
+                json.dumps(fp, sort_keys=True),
+                time.time(),
+            ),
+        )
         con.commit()
     finally:
         con.close()
@@ -276,7 +329,9 @@ def load_probes(db_path: str) -> dict[str, dict[str, Any]]:
     con = sqlite3.connect(db_path, timeout=60)
     try:
         con.execute(_PROBE_SCHEMA)
-        rows = con.execute("SELECT hw, target, runtime, version, threads, fingerprint FROM probes").fetchall()
+        rows = con.execute(
+            "SELECT hw, target, runtime, version, threads, fingerprint FROM probes"
+        ).fetchall()
     finally:
         con.close()
     return {target_key(*r[:5]): json.loads(r[5]) for r in rows}

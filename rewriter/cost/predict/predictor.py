@@ -80,7 +80,9 @@ class LogLinear(Predictor):
         for s in samples:
             groups[_gkey(s)].append(s)
         self.targets = {s.tkey for s in samples}
-        pooled: dict[tuple[str, str], list[float]] = defaultdict(list)  # (tkey, candidate) -> slopes
+        pooled: dict[tuple[str, str], list[float]] = defaultdict(
+            list
+        )  # (tkey, candidate) -> slopes
         pooled_r: dict[tuple[str, str], list[float]] = defaultdict(list)
         for k, ss in groups.items():
             x = np.array([s.log_n for s in ss])
@@ -95,7 +97,12 @@ class LogLinear(Predictor):
             self.rat[k] = fit_loglinear(x, np.log([max(s.ratio, 1e-9) for s in ss]), sr)
         return self
 
-    def _apply(self, table: dict[tuple[str, ...], tuple[float, float]], samples: list[Sample], tkey: str | None = None) -> np.ndarray:
+    def _apply(
+        self,
+        table: dict[tuple[str, ...], tuple[float, float]],
+        samples: list[Sample],
+        tkey: str | None = None,
+    ) -> np.ndarray:
         out = np.full(len(samples), np.nan)
         for i, s in enumerate(samples):
             k = (tkey or s.tkey, s.function, s.producer, s.candidate)
@@ -129,7 +136,11 @@ class SimilarTargets(Predictor):
         self.vec = {k: probe_vector(v) for k, v in self.probes.items()}
         known = [k for k in self.ll.targets if k in self.vec]
         if self.bandwidth is None:
-            d = [float(np.linalg.norm(self.vec[a] - self.vec[b])) for i, a in enumerate(known) for b in known[i + 1 :]]
+            d = [
+                float(np.linalg.norm(self.vec[a] - self.vec[b]))
+                for i, a in enumerate(known)
+                for b in known[i + 1 :]
+            ]
             self.bandwidth = float(np.median(d)) if d else 1.0
         return self
 
@@ -139,7 +150,12 @@ class SimilarTargets(Predictor):
         if tkey in self.adapted:
             w = self.adapted[tkey]
         elif tkey in self.vec:
-            d = np.array([np.linalg.norm(self.vec[tkey] - self.vec[k]) if k in self.vec else np.inf for k in known])
+            d = np.array(
+                [
+                    np.linalg.norm(self.vec[tkey] - self.vec[k]) if k in self.vec else np.inf
+                    for k in known
+                ]
+            )
             w = np.exp(-0.5 * (d / max(self.bandwidth or 1.0, 1e-6)) ** 2)
         else:
             w = np.ones(len(known))
@@ -157,7 +173,11 @@ class SimilarTargets(Predictor):
             ok = ~np.isnan(p)
             err.append(float(np.mean((p[ok] - truth[ok]) ** 2)) if ok.any() else np.inf)
         e = np.array(err)
-        w = prior * np.exp(-(e - e.min()) / (2 * self.few_shot_scale)) if np.isfinite(e).any() else prior
+        w = (
+            prior * np.exp(-(e - e.min()) / (2 * self.few_shot_scale))
+            if np.isfinite(e).any()
+            else prior
+        )
         self.adapted[tkey] = w
 
     def _mix(self, samples: list[Sample], fn: Any) -> np.ndarray:
@@ -167,7 +187,11 @@ class SimilarTargets(Predictor):
             by_t[s.tkey].append(i)
         for t, idx in by_t.items():
             sub = [samples[i] for i in idx]
-            own = fn(sub, None) if t in self.ll.targets and t not in self.adapted else np.full(len(sub), np.nan)
+            own = (
+                fn(sub, None)
+                if t in self.ll.targets and t not in self.adapted
+                else np.full(len(sub), np.nan)
+            )
             if not np.isnan(own).any():
                 out[idx] = own
                 continue
@@ -181,7 +205,9 @@ class SimilarTargets(Predictor):
                 wsum[ok] += w
             with np.errstate(invalid="ignore", divide="ignore"):
                 mixed = np.where(wsum > 0, acc / np.where(wsum > 0, wsum, 1), np.nan)
-            out[idx] = np.where(np.isnan(own), mixed, own)  # a target's own fit first, others fill gaps
+            out[idx] = np.where(
+                np.isnan(own), mixed, own
+            )  # a target's own fit first, others fill gaps
         return out
 
     def log_ratio(self, samples: list[Sample]) -> np.ndarray:
@@ -193,7 +219,9 @@ class SimilarTargets(Predictor):
             p = self.ll.log_latency(ss, tkey=k)
             if k is None:
                 return p
-            scale = np.array([math.log(_copy(self.probes.get(s.tkey)) / _copy(self.probes.get(k))) for s in ss])
+            scale = np.array(
+                [math.log(_copy(self.probes.get(s.tkey)) / _copy(self.probes.get(k))) for s in ss]
+            )
             return p + scale
 
         return self._mix(samples, f)
@@ -204,9 +232,26 @@ def _copy(fp: dict[str, Any] | None) -> float:
 
 
 # -- probe-feature model ----------------------------------------------------------------------
-KEEP_KERNEL = {"gelu": "gelu_chain", "gelu_tanh": "tanh", "silu": "sigmoid", "swish": "sigmoid", "mish": "mish_chain", "tanh": "tanh",
-               "sigmoid": "sigmoid", "softplus": "softplus", "elu": "exp", "selu": "exp", "celu": "exp", "hardswish": "hardswish"}
-STANDARD_KERNEL = {"relu": "relu", "hardswish": "hardswish", "hardsigmoid": "hardswish", "gelu": "gelu_chain"}
+KEEP_KERNEL = {
+    "gelu": "gelu_chain",
+    "gelu_tanh": "tanh",
+    "silu": "sigmoid",
+    "swish": "sigmoid",
+    "mish": "mish_chain",
+    "tanh": "tanh",
+    "sigmoid": "sigmoid",
+    "softplus": "softplus",
+    "elu": "exp",
+    "selu": "exp",
+    "celu": "exp",
+    "hardswish": "hardswish",
+}
+STANDARD_KERNEL = {
+    "relu": "relu",
+    "hardswish": "hardswish",
+    "hardsigmoid": "hardswish",
+    "gelu": "gelu_chain",
+}
 FUNCTIONS = tuple(sorted(KEEP_KERNEL))
 KINDS = ("keep", "rational", "exact", "standard")
 
@@ -231,10 +276,18 @@ def features(s: Sample, fp: dict[str, Any] | None) -> list[float]:
     c = s.cand
     pv = probe_vector(fp) if fp else np.zeros(len(PROBES))
     return [
-        s.log_n, math.log(max(s.n_in, 1)), float("Conv" in s.producer), float("MatMul" in s.producer or "Gemm" in s.producer),
-        *[float(s.function == f) for f in FUNCTIONS], *[float(c.kind == k) for k in KINDS],
-        float(c.p), float(c.q), float(c.variant == "folded"), float(s.threads),
-        *pv.tolist(), probe_ratio(s, fp),
+        s.log_n,
+        math.log(max(s.n_in, 1)),
+        float("Conv" in s.producer),
+        float("MatMul" in s.producer or "Gemm" in s.producer),
+        *[float(s.function == f) for f in FUNCTIONS],
+        *[float(c.kind == k) for k in KINDS],
+        float(c.p),
+        float(c.q),
+        float(c.variant == "folded"),
+        float(s.threads),
+        *pv.tolist(),
+        probe_ratio(s, fp),
     ]
 
 
@@ -242,15 +295,26 @@ class ProbeGBR(Predictor):
     """Gradient boosting on sample + probe features (log ratio; log latency over bandwidth)."""
 
     def __init__(self, **gbr: Any) -> None:
-        self.params = {"n_estimators": 300, "max_depth": 3, "learning_rate": 0.05, "subsample": 0.8, "random_state": 0, **gbr}
+        self.params = {
+            "n_estimators": 300,
+            "max_depth": 3,
+            "learning_rate": 0.05,
+            "subsample": 0.8,
+            "random_state": 0,
+            **gbr,
+        }
 
     def fit(self, samples: list[Sample], probes: Probes | None = None) -> ProbeGBR:
         from sklearn.ensemble import GradientBoostingRegressor
 
         self.probes = probes or {}
         X = np.array([features(s, self.probes.get(s.tkey)) for s in samples])
-        self.m_ratio = GradientBoostingRegressor(**self.params).fit(X, np.log([max(s.ratio, 1e-9) for s in samples]))
-        self.m_lat = GradientBoostingRegressor(**self.params).fit(X, np.array([self._norm(s) for s in samples]))
+        self.m_ratio = GradientBoostingRegressor(**self.params).fit(
+            X, np.log([max(s.ratio, 1e-9) for s in samples])
+        )
+        self.m_lat = GradientBoostingRegressor(**self.params).fit(
+            X, np.array([self._norm(s) for s in samples])
+        )
         return self
 
     def _norm(self, s: Sample) -> float:  # latency per element in units of the bandwidth probe

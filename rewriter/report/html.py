@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from rewriter.functions import FUNCTIONS
 from rewriter.ir import write_atomic
-
-from .sitemap import SiteMap
+from rewriter.plan.sitemap import SiteMap
 
 __all__ = ["write_map", "render_html", "json_path_for"]
 
@@ -50,10 +50,8 @@ def _png(fig: Any) -> str:
 def _site_plot(st: Any, degrees: tuple[int, int]) -> str:
     import matplotlib.pyplot as plt
 
-    from rewriter.functions import FUNCTIONS
-
     o = st.observation
-    main = next(c for c in st.choices if c.kind == "rational" and c.degrees == degrees)
+    main = next(c for c in st.candidates if c.kind == "rational" and c.degrees == degrees)
     f = FUNCTIONS[st.function].bind(**st.params)
     lo, hi = (o.min, o.max) if o.observed else (-6.0, 6.0)
     pad = 0.05 * (hi - lo) if hi > lo else 0.5
@@ -71,14 +69,14 @@ def _site_plot(st: Any, degrees: tuple[int, int]) -> str:
     )
     a1.set_title(f"{st.name}: {st.function} on observed inputs", fontsize=9)
     a1.legend(fontsize=7, loc="upper left")
-    for c in st.choices[1:]:
+    for c in st.candidates[1:]:
         with np.errstate(all="ignore"):
             e = np.abs(c(x) - f(x)) + 1e-12
         a2.semilogy(
             x,
             e,
             lw=1.4 if c is main else 0.8,
-            label=c.key.replace("rational:", "").replace("standard:", ""),
+            label=c.name.replace("rational:", "").replace(":horner", "").replace("standard:", ""),
             color="#d62728" if c is main else None,
         )
     a2.set_title("|approximation - function|", fontsize=9)

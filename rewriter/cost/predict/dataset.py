@@ -19,7 +19,14 @@ from rewriter.cost.db import Record
 
 from .fingerprint import target_key
 
-__all__ = ["Sample", "CandidateInfo", "parse_candidate", "samples_from_records", "load_samples", "parse_signature"]
+__all__ = [
+    "Sample",
+    "CandidateInfo",
+    "parse_candidate",
+    "samples_from_records",
+    "load_samples",
+    "parse_signature",
+]
 
 
 @dataclass(frozen=True)
@@ -43,7 +50,9 @@ def parse_candidate(name: str) -> CandidateInfo:
             p, q = (int(v) for v in parts[1].split("_"))
         except ValueError:
             p, q = 0, 0
-        return CandidateInfo(kind, p, q, parts[2] if len(parts) > 2 else "", parts[3] if len(parts) > 3 else "")
+        return CandidateInfo(
+            kind, p, q, parts[2] if len(parts) > 2 else "", parts[3] if len(parts) > 3 else ""
+        )
     if kind in ("exact", "standard"):
         return CandidateInfo(kind, op=parts[1] if len(parts) > 1 else "")
     return CandidateInfo(kind)
@@ -103,9 +112,25 @@ def samples_from_records(records: list[Record]) -> list[Sample]:
             n_in = sum(_elems(v) for v in (ins.values() if isinstance(ins, dict) else ins)) or n
         except (ValueError, AttributeError, TypeError):
             n, n_in = 1, 1
-        out.append(Sample(target_key(r.hw, r.target, r.runtime, r.version, r.threads), r.runtime, r.threads, r.signature, fn, prod,
-                          n, n_in, r.dtype, r.candidate, float(r.median), float(r.ratio), int(r.rounds),
-                          float(r.ratio_lo), float(r.ratio_hi)))
+        out.append(
+            Sample(
+                target_key(r.hw, r.target, r.runtime, r.version, r.threads),
+                r.runtime,
+                r.threads,
+                r.signature,
+                fn,
+                prod,
+                n,
+                n_in,
+                r.dtype,
+                r.candidate,
+                float(r.median),
+                float(r.ratio),
+                int(r.rounds),
+                float(r.ratio_lo),
+                float(r.ratio_hi),
+            )
+        )
     return out
 
 

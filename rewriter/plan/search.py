@@ -1,30 +1,30 @@
-"""Budgeted search: the fastest assignment of choices to sites whose measured deviation is in budget.
+"""Budgeted search: the fastest assignment of candidates to sites whose measured deviation is in budget.
 
-Inputs (a ``Study``): per site, its choices with in-context costs (ms) and their *solo* output
+Inputs (a ``Study``): per site, its candidates with in-context costs (ms) and their *solo* output
 deviation (only that site replaced). A budget is any of ``max_drop`` (accuracy points, with
 labels), ``min_cosine`` and ``max_rel_error`` (relative L2 of the outputs); its ``usage`` of a
 deviation is the largest of ``drop / max_drop``, ``(1 - cos) / (1 - min_cosine)`` and
 ``rel_l2 / max_rel_error``: feasible means usage <= 1.
 
-1. Options per site: ``keep`` plus the choices that are faster than ``keep`` (beyond noise
+1. Options per site: ``keep`` plus the candidates that are faster than ``keep`` (beyond noise
    where the latency model says, ``faster``), alone within the
-   budget (a choice that alone breaks the budget is never part of a plan), and not dominated by
-   a faster choice that is also less harmful alone.
+   budget (a candidate that alone breaks the budget is never part of a plan), and not dominated by
+   a faster candidate that is also less harmful alone.
 2. Whole-model latency of an assignment is predicted as the original's time minus the sum of
-   the per-site savings (``keep_ms - choice_ms``).
+   the per-site savings (``keep_ms - candidate_ms``).
 3. Exhaustive when the product of option counts is <= ``exhaustive_limit`` (4096): assignments
    are taken in order of predicted latency and measured (model built and run on the calibration
    data) until one is feasible: that is the fastest feasible plan. At most ``max_evals``
    measurements, then step 4 takes over.
 4. Greedy otherwise: start from the fastest option of every site; while the measured deviation
-   is over budget, move the site whose current choice is the most harmful alone to its fastest
+   is over budget, move the site whose current candidate is the most harmful alone to its fastest
    option that is less harmful alone (``keep`` last).
 5. The Pareto set (predicted latency vs measured quality: accuracy with labels, else cosine)
    comes from every measured assignment plus a sweep that adds, from all-``keep``, the move with
    the best saving per unit of solo harm, one at a time.
 
 ``search(study, budget)`` is pure given the study (tests give it a ``TableLatency``); the
-whole-model ratio of the chosen plan is measured afterwards by ``budgeted_rewrite``.
+whole-model ratio of the chosen plan is measured afterwards by ``budget.plan_budget``.
 """
 
 from __future__ import annotations
@@ -33,12 +33,14 @@ import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from rewriter.candidates import KEEP, Candidate
 from rewriter.errors import UsageError
+from rewriter.verify import Deviation
 
-from .evaluate import KEEP, Choice, Deviation
-from .study import Study
+if TYPE_CHECKING:  # the study imports nothing from here; a type only
+    from rewriter.accuracy.study import Study
 
 __all__ = ["Budget", "Point", "SearchOutcome", "search", "sweep", "pareto_front", "options_for"]
 
@@ -102,7 +104,7 @@ def _ratio(x: float, limit: float) -> float:
 class Point:
     """One measured assignment: predicted whole-model ms and measured deviation."""
 
-    assignment: dict[str, str]  # site -> choice key (non-keep only)
+    assignment: dict[str, str]  # site -> candidate name (non-keep only)
     predicted_ms: float | None
     speedup: float | None  # predicted: base / predicted
     deviation: Deviation
@@ -120,7 +122,7 @@ class Point:
 
 @dataclass
 class SearchOutcome:
-    assignment: dict[str, Choice]
+    assignment: dict[str, Candidate]
     deviation: Deviation
     predicted_ms: float
     mode: str  # "exhaustive" | "greedy"
@@ -139,9 +141,9 @@ def _harm(study: Study, budget: Budget | None, d: Deviation) -> tuple[float, flo
     return (max(drop, 0.0), d.rel_l2)
 
 
-def options_for(study: Study, budget: Budget | None) -> dict[str, list[Choice]]:
-    """Per site, ``keep`` plus the useful choices (step 1 of the module doc), fastest first."""
-    out: dict[str, list[Choice]] = {}
+def options_for(study: Study, budget: Budget | None) -> dict[str, list[Candidate]]:
+    """Per site, ``keep`` plus the useful candidates (step 1 of the module doc), fastest first."""
+    out: dict[str, list[Candidate]] = {}
     for st in study.sites:
         if "keep" not in st.costs:
             out[st.name] = [KEEP]
@@ -149,31 +151,31 @@ def options_for(study: Study, budget: Budget | None) -> dict[str, list[Choice]]:
         faster = getattr(study.latency, "faster", None)
         cands = [
             c
-            for c in st.choices
+            for c in st.candidates
             if c.kind != "keep"
-            and c.key in st.costs
-            and st.costs[c.key] < st.costs["keep"]
-            and (faster is None or faster(st.name, c.key))
+            and c.name in st.costs
+            and st.costs[c.name] < st.costs["keep"]
+            and (faster is None or faster(st.name, c.name))
         ]
         if budget is not None:
-            cands = [c for c in cands if budget.feasible(st.solo[c.key], study.base_accuracy)]
-        cands.sort(key=lambda c: (st.costs[c.key], _harm(study, budget, st.solo[c.key])))
-        kept: list[Choice] = []
+            cands = [c for c in cands if budget.feasible(st.solo[c.name], study.base_accuracy)]
+        cands.sort(key=lambda c: (st.costs[c.name], _harm(study, budget, st.solo[c.name])))
+        kept: list[Candidate] = []
         for c in cands:  # fastest first: keep c only if less harmful than every faster option
-            h = _harm(study, budget, st.solo[c.key])
-            if all(h < _harm(study, budget, st.solo[k.key]) for k in kept):
+            h = _harm(study, budget, st.solo[c.name])
+            if all(h < _harm(study, budget, st.solo[k.name]) for k in kept):
                 kept.append(c)
         out[st.name] = kept + [KEEP]
     return out
 
 
-def _point(study: Study, a: dict[str, Choice], budget: Budget | None) -> Point:
+def _point(study: Study, a: dict[str, Candidate], budget: Budget | None) -> Point:
     d = study.evaluator.deviation(a)
     ms = study.predicted_ms(a)
     base = study.latency.base_ms() if study.latency is not None else None
     sp = base / ms if ms and base else None
     return Point(
-        {k: c.key for k, c in a.items() if c.kind != "keep"},
+        {k: c.name for k, c in a.items() if c.kind != "keep"},
         ms,
         sp,
         d,
@@ -206,7 +208,7 @@ def search(
         combos.sort(
             key=lambda a: (
                 study.predicted_ms(a),
-                sum(_harm(study, budget, study.site(k).solo[c.key])[0] for k, c in a.items()),
+                sum(_harm(study, budget, study.site(k).solo[c.name])[0] for k, c in a.items()),
             )
         )
         for a in combos[:max_evals]:
@@ -237,11 +239,13 @@ def search(
             return SearchOutcome(
                 dict(cur), p.deviation, p.predicted_ms or 0.0, "greedy", space, evaluated
             )
-        worst = max(live, key=lambda n: _harm(study, budget, study.site(n).solo[cur[n].key]))
-        h = _harm(study, budget, study.site(worst).solo[cur[worst].key])
-        better = [c for c in opts[worst] if _harm(study, budget, study.site(worst).solo[c.key]) < h]
+        worst = max(live, key=lambda n: _harm(study, budget, study.site(n).solo[cur[n].name]))
+        h = _harm(study, budget, study.site(worst).solo[cur[worst].name])
+        better = [
+            c for c in opts[worst] if _harm(study, budget, study.site(worst).solo[c.name]) < h
+        ]
         cur[worst] = better[0] if better else KEEP
-        log(f"over budget ({p.deviation.cosine:.5f} cos); {worst} -> {cur[worst].key}")
+        log(f"over budget ({p.deviation.cosine:.5f} cos); {worst} -> {cur[worst].name}")
 
 
 def sweep(study: Study, budget: Budget | None = None, *, max_steps: int = 64) -> list[Point]:
@@ -251,16 +255,16 @@ def sweep(study: Study, budget: Budget | None = None, *, max_steps: int = 64) ->
     cur = {n: KEEP for n in names}
     points = [_point(study, cur, budget)]
     for _ in range(max_steps):
-        best: tuple[float, str, Choice] | None = None
+        best: tuple[float, str, Candidate] | None = None
         for n in names:
             st = study.site(n)
-            now_ms = st.costs.get(cur[n].key, st.costs.get("keep", 0.0))
-            h0 = _harm(study, budget, st.solo[cur[n].key])
+            now_ms = st.costs.get(cur[n].name, st.costs.get("keep", 0.0))
+            h0 = _harm(study, budget, st.solo[cur[n].name])
             for c in opts[n]:
-                if c.kind == "keep" or st.costs[c.key] >= now_ms:
+                if c.kind == "keep" or st.costs[c.name] >= now_ms:
                     continue
-                saved = now_ms - st.costs[c.key]
-                dh = _harm(study, budget, st.solo[c.key])
+                saved = now_ms - st.costs[c.name]
+                dh = _harm(study, budget, st.solo[c.name])
                 cost = max(dh[0] - h0[0], 0.0) + max(dh[1] - h0[1], 0.0) + 1e-9
                 eff = saved / cost
                 if best is None or eff > best[0]:

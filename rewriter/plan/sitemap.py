@@ -18,8 +18,9 @@ Per site, the top-level numbers are those of its data-aware rational at ``degree
 of the whole model when *only this site* is replaced (every output, calibration batches
 concatenated: min cosine, max relative L2, max abs; accuracy in percent with labels), ``gain``
 the micro-model speed-up on the target (keep ms / rational ms; null without a target).
-``candidates`` lists the same numbers for every choice (each degrees, standard activations).
-The Pareto front is over plans measured along a sweep (``search.sweep``): predicted whole-model
+``candidates`` lists the same numbers for every candidate (each degrees, the exact rewrite,
+standard activations).
+The Pareto front is over plans measured along a sweep (``rewriter.plan.search.sweep``): predicted whole-model
 latency vs measured accuracy (with labels) or cosine.
 """
 
@@ -30,10 +31,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .evaluate import Deviation, finite
-from .latency import MeasuredLatency
+from rewriter.accuracy.evaluate import finite
+from rewriter.accuracy.study import DEGREES_SET, Study
+from rewriter.cost.model import ModelCosts
+from rewriter.ir import load_model
+from rewriter.verify import Deviation
+
 from .search import Point, pareto_front, sweep
-from .study import DEGREES_SET, Study
 
 __all__ = ["SiteMap", "sensitivity_map"]
 
@@ -103,7 +107,7 @@ def sensitivity_map(
         target: e.g. ``"ort-cpu:threads=1"`` for gains; None skips gains (and the Pareto front).
         labels: array or name of an array in the calibration .npz (accuracy = argmax match).
         degrees: the rational the per-site numbers describe.
-        degrees_set: rational choices (default ``DEGREES_SET`` plus ``degrees``).
+        degrees_set: rational candidates (default ``DEGREES_SET`` plus ``degrees``).
         allow_standard: also map standard activations (ReLU, HardSwish, ...).
         latency: a ``LatencyModel`` replacing the target (tests).
 
@@ -111,8 +115,6 @@ def sensitivity_map(
         >>> mp = sensitivity_map("m.onnx", calibration="d.npz", target="ort-cpu:threads=1")  # doctest: +SKIP
         >>> write_map(mp, "map.html")                                                        # doctest: +SKIP
     """
-    from rewriter.ir import load_model
-
     log: Callable[[str], None] = (
         progress
         if callable(progress)
@@ -125,7 +127,7 @@ def sensitivity_map(
     )
     own = None
     if latency is None and target is not None:
-        latency = own = MeasuredLatency(m, target, db, log=log)
+        latency = own = ModelCosts(m, target, db, log=log)
     st = Study(
         m,
         pipeline,
@@ -140,17 +142,17 @@ def sensitivity_map(
     base_acc = st.base_accuracy
     rows = []
     for s in st.sites:
-        main = next(c for c in s.choices if c.kind == "rational" and c.degrees == degrees)
+        main = next(c for c in s.candidates if c.kind == "rational" and c.degrees == degrees)
         o = s.observation
         cands = []
-        for c in s.choices[1:]:
+        for c in s.candidates[1:]:
             cands.append(
                 {
-                    "choice": c.key,
-                    "approx_error": {k: finite(v) for k, v in s.approx_error[c.key].items()},
-                    "output_deviation": _dev(s.solo[c.key], base_acc),
-                    "gain": finite(s.gain(c.key)),
-                    "ms": finite(s.costs.get(c.key)),
+                    "choice": c.name,
+                    "approx_error": {k: finite(v) for k, v in s.approx_error[c.name].items()},
+                    "output_deviation": _dev(s.solo[c.name], base_acc),
+                    "gain": finite(s.gain(c.name)),
+                    "ms": finite(s.costs.get(c.name)),
                 }
             )
         rows.append(
@@ -164,11 +166,11 @@ def sensitivity_map(
                 "samples": int(o.count),
                 "note": o.note,
                 "rational": main.rational.describe(),
-                "approx_error": {k: finite(v) for k, v in s.approx_error[main.key].items()},
-                "output_deviation": _dev(s.solo[main.key], base_acc),
-                "gain": finite(s.gain(main.key)),
+                "approx_error": {k: finite(v) for k, v in s.approx_error[main.name].items()},
+                "output_deviation": _dev(s.solo[main.name], base_acc),
+                "gain": finite(s.gain(main.name)),
                 "keep_ms": finite(s.costs.get("keep")),
-                "rational_ms": finite(s.costs.get(main.key)),
+                "rational_ms": finite(s.costs.get(main.name)),
                 "candidates": cands,
             }
         )
@@ -189,6 +191,6 @@ def sensitivity_map(
         pareto_front(pts),
         str(name),
     )
-    if own is not None and not hasattr(db, "put"):
+    if own is not None:
         own.close()
     return mp

@@ -6,7 +6,7 @@
   ratio 1). Sites with fewer than 3 candidates or constant values are skipped.
 * ``prune_stats(samples, pred_log_ratio, k)``: per site, keep + the k candidates with the best
   predicted ratios are "measured"; ``saved`` is the share of candidate measurements avoided;
-  ``same_plan`` the share of sites where ``rewriter.cost.decide`` on the pruned records picks
+  ``same_plan`` the share of sites where ``rewriter.plan.decide`` on the pruned records picks
   what it picks on all records.
 * ``shape_cv`` / ``loto``: leave one shape out (all targets) / leave one target out, with 0 or
   a few measurements on the held-out target (``SimilarTargets.adapt``).
@@ -21,14 +21,23 @@ from typing import Any
 
 import numpy as np
 
-from rewriter.cost.candidates import Candidate
+from rewriter.candidates import Candidate
 from rewriter.cost.db import Record
-from rewriter.cost.plan import decide
+from rewriter.plan.decide import decide
 
 from .dataset import Sample
-from .predictor import LogLinear, Predictor, ProbeGBR, SimilarTargets
+from .predictor import LogLinear, Predictor, ProbeGBR, SimilarTargets, probe_ratio
 
-__all__ = ["within", "spearman", "site_spearman", "prune_stats", "shape_cv", "loto", "print_tables", "candidate_of"]
+__all__ = [
+    "within",
+    "spearman",
+    "site_spearman",
+    "prune_stats",
+    "shape_cv",
+    "loto",
+    "print_tables",
+    "candidate_of",
+]
 
 Probes = dict[str, dict[str, Any]]
 
@@ -76,8 +85,24 @@ def candidate_of(name: str) -> Candidate:
 
 
 def _record(s: Sample) -> Record:
-    return Record("", "", "", "", s.threads, s.site, s.dtype, s.candidate, "", s.latency, s.latency, s.latency, s.ratio,
-                  s.ratio_lo or s.ratio, s.ratio_hi or s.ratio, s.rounds)
+    return Record(
+        "",
+        "",
+        "",
+        "",
+        s.threads,
+        s.site,
+        s.dtype,
+        s.candidate,
+        "",
+        s.latency,
+        s.latency,
+        s.latency,
+        s.ratio,
+        s.ratio_lo or s.ratio,
+        s.ratio_hi or s.ratio,
+        s.rounds,
+    )
 
 
 def prune_stats(samples: list[Sample], pred_log_ratio: np.ndarray, k: int) -> dict[str, float]:
@@ -87,17 +112,26 @@ def prune_stats(samples: list[Sample], pred_log_ratio: np.ndarray, k: int) -> di
         ss = [samples[i] for i in idx]
         if not any(s.candidate == "keep" for s in ss):
             continue
-        others = sorted((i for i in idx if samples[i].candidate != "keep"), key=lambda i: (np.nan_to_num(pred_log_ratio[i], nan=np.inf)))
+        others = sorted(
+            (i for i in idx if samples[i].candidate != "keep"),
+            key=lambda i: np.nan_to_num(pred_log_ratio[i], nan=np.inf),
+        )
         kept = {samples[i].candidate for i in others[:k]} | {"keep"}
         recs = {s.candidate: _record(s) for s in ss}
         cands = [candidate_of(s.candidate) for s in ss]
-        full, _, _ = decide(None, cands, recs, None)  # type: ignore[arg-type]  # decide does not read the site
-        pruned, _, _ = decide(None, [c for c in cands if c.name in kept], {n: r for n, r in recs.items() if n in kept}, None)  # type: ignore[arg-type]
+        full, _, _ = decide(cands, recs, None)
+        pruned, _, _ = decide(
+            [c for c in cands if c.name in kept], {n: r for n, r in recs.items() if n in kept}, None
+        )
         total += len(ss)
         measured += len(kept)
         same += full.name == pruned.name
         sites += 1
-    return {"saved": 1 - measured / total if total else math.nan, "same_plan": same / sites if sites else math.nan, "sites": sites}
+    return {
+        "saved": 1 - measured / total if total else math.nan,
+        "same_plan": same / sites if sites else math.nan,
+        "sites": sites,
+    }
 
 
 def _metrics(test: list[Sample], pr: Predictor) -> dict[str, float]:
@@ -125,7 +159,11 @@ def _pool(rows: list[tuple[int, dict[str, float]]]) -> dict[str, float]:
     return out
 
 
-MODELS: dict[str, Callable[[], Predictor]] = {"loglinear": LogLinear, "similar": SimilarTargets, "gbr": ProbeGBR}
+MODELS: dict[str, Callable[[], Predictor]] = {
+    "loglinear": LogLinear,
+    "similar": SimilarTargets,
+    "gbr": ProbeGBR,
+}
 
 
 def shape_cv(samples: list[Sample], probes: Probes) -> dict[str, dict[str, float]]:
@@ -140,15 +178,15 @@ def shape_cv(samples: list[Sample], probes: Probes) -> dict[str, dict[str, float
     return {k: _pool(v) for k, v in res.items()}
 
 
-def loto(samples: list[Sample], probes: Probes, few: tuple[int, ...] = (0, 10), seed: int = 0) -> dict[str, dict[str, dict[str, float]]]:
+def loto(
+    samples: list[Sample], probes: Probes, few: tuple[int, ...] = (0, 10), seed: int = 0
+) -> dict[str, dict[str, dict[str, float]]]:
     """Leave one target out: per held-out target and method, the metrics on its samples.
 
     Methods: ``similar`` (probe-weighted known targets), ``similar+N`` (re-weighted with N
     measured ratios of the held-out target, excluded from the test set), ``gbr`` (probe
     features), ``probe-ratio`` (the reference-kernel ratio alone, no training).
     """
-    from .predictor import probe_ratio
-
     out: dict[str, dict[str, dict[str, float]]] = {}
     for t in sorted({s.tkey for s in samples}):
         train = [s for s in samples if s.tkey != t]
@@ -167,7 +205,9 @@ def loto(samples: list[Sample], probes: Probes, few: tuple[int, ...] = (0, 10), 
             row[f"similar+{m}"] = _metrics([s for i, s in enumerate(test) if i not in pick], a)
         if t in probes:
             row["gbr"] = _metrics(test, ProbeGBR().fit(train, probes))
-            row["probe-ratio"] = _metrics(test, _Fixed([probe_ratio(s, probes.get(s.tkey)) for s in test], test))
+            row["probe-ratio"] = _metrics(
+                test, _Fixed([probe_ratio(s, probes.get(s.tkey)) for s in test], test)
+            )
         out[t] = row
     return out
 
@@ -181,22 +221,34 @@ class _Fixed(Predictor):
 
 
 def _f(x: float, pct: bool = True) -> str:
-    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else (f"{100 * x:.0f}%" if pct else f"{x:.2f}")
+    return (
+        "-"
+        if x is None or (isinstance(x, float) and math.isnan(x))
+        else (f"{100 * x:.0f}%" if pct else f"{x:.2f}")
+    )
 
 
 def print_tables(res: dict[str, Any]) -> None:
     """Markdown tables (README-ready) of ``{"shapes": shape_cv(...), "targets": loto(...)}``."""
     print("\n### Held-out shapes (leave one shape out, all targets)\n")
-    print("| model | samples | latency within 10% | ratio within 10% | Spearman per site | saved k=1 | same plan k=1 | saved k=2 | same plan k=2 |")
+    print(
+        "| model | samples | latency within 10% | ratio within 10% | Spearman per site | saved k=1 | same plan k=1 | saved k=2 | same plan k=2 |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for name, m in res["shapes"].items():
-        print(f"| {name} | {m['n']:.0f} | {_f(m['latency_within10'])} | {_f(m['ratio_within10'])} | {_f(m['spearman'], False)} | "
-              f"{_f(m['saved_k1'])} | {_f(m['same_plan_k1'])} | {_f(m['saved_k2'])} | {_f(m['same_plan_k2'])} |")
+        print(
+            f"| {name} | {m['n']:.0f} | {_f(m['latency_within10'])} | {_f(m['ratio_within10'])} | {_f(m['spearman'], False)} | "
+            f"{_f(m['saved_k1'])} | {_f(m['same_plan_k1'])} | {_f(m['saved_k2'])} | {_f(m['same_plan_k2'])} |"
+        )
     print("\n### Held-out targets (leave one target out)\n")
-    print("| held-out target | method | ratio within 10% | Spearman per site | saved k=1 | same plan k=1 | saved k=2 | same plan k=2 |")
+    print(
+        "| held-out target | method | ratio within 10% | Spearman per site | saved k=1 | same plan k=1 | saved k=2 | same plan k=2 |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for t, row in res["targets"].items():
         short = "|".join(t.split("|")[1:2] + t.split("|")[4:5])
         for name, m in row.items():
-            print(f"| {short} | {name} | {_f(m['ratio_within10'])} | {_f(m['spearman'], False)} | {_f(m['saved_k1'])} | "
-                  f"{_f(m['same_plan_k1'])} | {_f(m['saved_k2'])} | {_f(m['same_plan_k2'])} |")
+            print(
+                f"| {short} | {name} | {_f(m['ratio_within10'])} | {_f(m['spearman'], False)} | {_f(m['saved_k1'])} | "
+                f"{_f(m['same_plan_k1'])} | {_f(m['saved_k2'])} | {_f(m['same_plan_k2'])} |"
+            )

@@ -35,6 +35,7 @@ from typing import Any
 
 from rewriter.cost.db import LatencyDB, Record
 from rewriter.errors import UsageError
+from rewriter.ir import write_atomic
 
 from .fingerprint import _PROBE_SCHEMA
 
@@ -78,14 +79,51 @@ def _dump(con: sqlite3.Connection) -> dict[str, Any]:
     have = _tables(con)
     if "measurements" not in have:
         raise UsageError("not a latency database: no `measurements` table")
-    rows = [dict(zip(FIELDS, r, strict=False)) for r in con.execute(f"SELECT {', '.join(FIELDS)} FROM measurements")]
-    hw = {r[0]: json.loads(r[1]) for r in con.execute("SELECT hw, fingerprint FROM hardware")} if "hardware" in have else {}
-    probes = [dict(zip(("hw", "target", "runtime", "version", "threads", "fingerprint", "created"), (*r[:5], json.loads(r[5]), r[6]), strict=False))
-              for r in con.execute("SELECT hw, target, runtime, version, threads, fingerprint, created FROM probes")] if "probes" in have else []
-    prov = [dict(zip((*KEY, "source", "host", "imported"), r, strict=False)) for r in con.execute(f"SELECT {', '.join(KEY)}, source, host, imported FROM provenance")] \
-        if "provenance" in have else []
-    info = dict(con.execute("SELECT key, value FROM export_info").fetchall()) if "export_info" in have else {}
-    return {"measurements": rows, "hardware": hw, "probes": probes, "provenance": prov, "info": info}
+    rows = [
+        dict(zip(FIELDS, r, strict=False))
+        for r in con.execute(f"SELECT {', '.join(FIELDS)} FROM measurements")
+    ]
+    hw = (
+        {r[0]: json.loads(r[1]) for r in con.execute("SELECT hw, fingerprint FROM hardware")}
+        if "hardware" in have
+        else {}
+    )
+    probes = (
+        [
+            dict(
+                zip(
+                    ("hw", "target", "runtime", "version", "threads", "fingerprint", "created"),
+                    (*r[:5], json.loads(r[5]), r[6]),
+                    strict=False,
+                )
+            )
+            for r in con.execute(
+                "SELECT hw, target, runtime, version, threads, fingerprint, created FROM probes"
+            )
+        ]
+        if "probes" in have
+        else []
+    )
+    prov = (
+        [
+            dict(zip((*KEY, "source", "host", "imported"), r, strict=False))
+            for r in con.execute(f"SELECT {', '.join(KEY)}, source, host, imported FROM provenance")
+        ]
+        if "provenance" in have
+        else []
+    )
+    info = (
+        dict(con.execute("SELECT key, value FROM export_info").fetchall())
+        if "export_info" in have
+        else {}
+    )
+    return {
+        "measurements": rows,
+        "hardware": hw,
+        "probes": probes,
+        "provenance": prov,
+        "info": info,
+    }
 
 
 def export_db(db_path: str, out: str) -> dict[str, Any]:
@@ -99,17 +137,35 @@ def export_db(db_path: str, out: str) -> dict[str, Any]:
     """
     db_path = os.path.expanduser(db_path)
     if not os.path.exists(db_path):
-        raise UsageError(f"db export: no database at {db_path}; measure first (rewrite profile / rewrite plan) or pass --db")
-    meta = {"format": FORMAT, "version": "1", "host": socket.gethostname(), "source": os.path.abspath(db_path), "exported": str(time.time())}
+        raise UsageError(
+            f"db export: no database at {db_path}; measure first (rewrite profile / rewrite plan) or pass --db"
+        )
+    meta = {
+        "format": FORMAT,
+        "version": "1",
+        "host": socket.gethostname(),
+        "source": os.path.abspath(db_path),
+        "exported": str(time.time()),
+    }
     if out.endswith(".json"):
         con = _connect(db_path, readonly=True)
         try:
             d = _dump(con)
         finally:
             con.close()
-        with open(out, "w", encoding="utf-8") as f:
-            json.dump({**meta, "version": 1, "exported": float(meta["exported"]), **{k: v for k, v in d.items() if k != "info"}}, f, indent=0)
-        return {"out": out, "rows": len(d["measurements"]), "hardware": len(d["hardware"]), "format": "json"}
+        doc = {
+            **meta,
+            "version": 1,
+            "exported": float(meta["exported"]),
+            **{k: v for k, v in d.items() if k != "info"},
+        }
+        write_atomic(out, json.dumps(doc, indent=0))
+        return {
+            "out": out,
+            "rows": len(d["measurements"]),
+            "hardware": len(d["hardware"]),
+            "format": "json",
+        }
     if not out.endswith((".sqlite", ".db", ".sqlite3")):
         raise UsageError(f"db export: {out!r} must end in .json or .sqlite")
     if os.path.exists(out):
@@ -117,11 +173,17 @@ def export_db(db_path: str, out: str) -> dict[str, Any]:
     src, dst = _connect(db_path, readonly=True), _connect(out)
     try:
         src.backup(dst)
-        dst.execute("CREATE TABLE IF NOT EXISTS export_info (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        dst.execute(
+            "CREATE TABLE IF NOT EXISTS export_info (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+        )
         dst.executemany("INSERT OR REPLACE INTO export_info VALUES (?, ?)", list(meta.items()))
         dst.commit()
         n = dst.execute("SELECT COUNT(*) FROM measurements").fetchone()[0]
-        nh = dst.execute("SELECT COUNT(*) FROM hardware").fetchone()[0] if "hardware" in _tables(dst) else 0
+        nh = (
+            dst.execute("SELECT COUNT(*) FROM hardware").fetchone()[0]
+            if "hardware" in _tables(dst)
+            else 0
+        )
     finally:
         src.close()
         dst.close()
@@ -137,9 +199,13 @@ def read_source(path: str) -> dict[str, Any]:
             with open(path, encoding="utf-8") as f:
                 d = json.load(f)
         except (OSError, ValueError) as e:
-            raise UsageError(f"db import: {path} is not readable JSON ({e}); export it with `rewrite db export OUT.json`") from None
+            raise UsageError(
+                f"db import: {path} is not readable JSON ({e}); export it with `rewrite db export OUT.json`"
+            ) from None
         if d.get("format") != FORMAT:
-            raise UsageError(f"db import: {path} is not a `rewrite db export` file (format {d.get('format')!r})")
+            raise UsageError(
+                f"db import: {path} is not a `rewrite db export` file (format {d.get('format')!r})"
+            )
         return {**d, "host": d.get("host", "?"), "source": path}
     try:
         con = _connect(path, readonly=True)
@@ -188,23 +254,45 @@ def import_db(db_path: str, sources: list[str]) -> ImportStats:
             try:
                 for r in d["measurements"]:
                     key = tuple(r[k] for k in KEY)
-                    old = con.execute(f"SELECT created, rounds FROM measurements WHERE {' AND '.join(f'{k}=?' for k in KEY)}", key).fetchone()
-                    if old is not None and not _newer((float(r["created"]), int(r["rounds"])), (float(old[0]), int(old[1]))):
+                    old = con.execute(
+                        f"SELECT created, rounds FROM measurements WHERE {' AND '.join(f'{k}=?' for k in KEY)}",
+                        key,
+                    ).fetchone()
+                    if old is not None and not _newer(
+                        (float(r["created"]), int(r["rounds"])), (float(old[0]), int(old[1]))
+                    ):
                         s["kept"] += 1
                         continue
-                    con.execute(f"INSERT OR REPLACE INTO measurements ({', '.join(FIELDS)}) VALUES ({', '.join('?' * len(FIELDS))})",
-                                tuple(r[f] for f in FIELDS))
-                    p = carried.get(key, {"source": os.path.abspath(path), "host": d["host"], "imported": now})
-                    con.execute("INSERT OR REPLACE INTO provenance VALUES (" + ", ".join("?" * (len(KEY) + 3)) + ")",
-                                (*key, p["source"], p["host"], p["imported"]))
+                    con.execute(
+                        f"INSERT OR REPLACE INTO measurements ({', '.join(FIELDS)}) VALUES ({', '.join('?' * len(FIELDS))})",
+                        tuple(r[f] for f in FIELDS),
+                    )
+                    p = carried.get(
+                        key, {"source": os.path.abspath(path), "host": d["host"], "imported": now}
+                    )
+                    con.execute(
+                        "INSERT OR REPLACE INTO provenance VALUES ("
+                        + ", ".join("?" * (len(KEY) + 3))
+                        + ")",
+                        (*key, p["source"], p["host"], p["imported"]),
+                    )
                     s["added" if old is None else "replaced"] += 1
                 for hw, fp in d.get("hardware", {}).items():
-                    stats.hardware += con.execute("INSERT OR IGNORE INTO hardware VALUES (?, ?)", (hw, json.dumps(fp, sort_keys=True))).rowcount
+                    stats.hardware += con.execute(
+                        "INSERT OR IGNORE INTO hardware VALUES (?, ?)",
+                        (hw, json.dumps(fp, sort_keys=True)),
+                    ).rowcount
                 for p in d.get("probes", []):
                     k = (p["hw"], p["target"], p["runtime"], p["version"], int(p["threads"]))
-                    old = con.execute("SELECT created FROM probes WHERE hw=? AND target=? AND runtime=? AND version=? AND threads=?", k).fetchone()
+                    old = con.execute(
+                        "SELECT created FROM probes WHERE hw=? AND target=? AND runtime=? AND version=? AND threads=?",
+                        k,
+                    ).fetchone()
                     if old is None or float(p["created"]) > float(old[0]):
-                        con.execute("INSERT OR REPLACE INTO probes VALUES (?, ?, ?, ?, ?, ?, ?)", (*k, json.dumps(p["fingerprint"], sort_keys=True), p["created"]))
+                        con.execute(
+                            "INSERT OR REPLACE INTO probes VALUES (?, ?, ?, ?, ?, ?, ?)",
+                            (*k, json.dumps(p["fingerprint"], sort_keys=True), p["created"]),
+                        )
                         stats.probes += 1
                 con.execute("COMMIT")
             except BaseException:

@@ -1,0 +1,122 @@
+"""Plan: which candidate each site becomes, chosen on measured (or predicted) costs and, with
+calibration data, measured accuracy; one ``Plan`` type, one ``decide``, one ``back_off`` loop.
+
+Public API::
+
+    from rewriter.plan import plan, Plan, SiteDecision, decide, back_off
+
+Modules: ``types`` (``Plan``, ``SiteDecision``, ``BudgetSummary``), ``decide`` (per-site decision
+from records; the whole-model back-off loop), ``planner`` (the per-site strategy: measure, decide,
+emit, back off), ``budget`` (the accuracy-budget strategy over a ``rewriter.accuracy.Study``),
+``search`` (its exhaustive/greedy search and Pareto set), ``prune`` (pruned and predicted plans:
+a candidate filter and a predicted cost source for the planner).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .budget import plan_budget
+from .decide import back_off, decide
+from .planner import plan_sites
+from .prune import predict_plan, pruned_plan
+from .search import Budget, Point
+from .types import BudgetSummary, Plan, SiteDecision
+
+__all__ = [
+    "plan",
+    "Plan",
+    "SiteDecision",
+    "BudgetSummary",
+    "Budget",
+    "Point",
+    "decide",
+    "back_off",
+    "plan_sites",
+    "plan_budget",
+    "pruned_plan",
+    "predict_plan",
+]
+
+
+def plan(
+    model: Any,
+    target: Any = "ort-cpu:threads=1",
+    *,
+    pipeline: str = "pau_all",
+    calibration: Any = None,
+    labels: Any = None,
+    max_drop: float | None = None,
+    min_cosine: float | None = None,
+    max_rel_error: float | None = None,
+    allow_standard: bool = False,
+    degrees: tuple[int, int] = (5, 4),
+    form: str = "auto",
+    max_site_error: float | None = None,
+    db: Any = None,
+    measure_whole: bool = True,
+    progress: bool | Callable[[str], None] = False,
+    **options: Any,
+) -> Plan:
+    """Plan the rewrite of an ONNX model on ``target``: per site the fastest candidate, and the
+    whole model measured against the original (replacements backed off until it is faster).
+
+    With an accuracy budget (``max_drop`` with labels, ``min_cosine``, ``max_rel_error``) the
+    plan is the fastest whose outputs on ``calibration`` stay within it (``plan_budget``);
+    otherwise each site takes its fastest candidate within ``max_site_error`` (default: as
+    accurate as the requested (5,4) rational) (``plan_sites``).
+
+    Args:
+        model: path or ``onnx.ModelProto`` (not modified).
+        target: ``"ort-cpu:threads=1"``, ``"openvino-cpu"``, ``"torch-inductor"``, a ``Target``.
+        calibration: .npz / folder of .npy / feed dicts, for the budget.
+        db: latency database (path, ``LatencyDB``, ``":memory:"``; default the user cache).
+        options: passed on (``batch``, ``dims``, ``candidate_filter``, ``degrees_set`` ...).
+
+    Returns:
+        A ``Plan``: ``.model`` (rewritten), ``.decisions`` (one ``SiteDecision`` per site:
+        ``.candidate``, ``.gain``, ``.accuracy``, ``.reason``), ``.whole``, ``.to_dict()``.
+
+    Example:
+        >>> import onnx, rewriter
+        >>> p = rewriter.plan(onnx.load("resnet_mish.onnx"), target="ort-cpu:threads=1")  # doctest: +SKIP
+        >>> [(d.site.name, d.candidate.name, round(d.gain, 2)) for d in p.decisions]       # doctest: +SKIP
+        [('mish_0', 'exact:mish_exp', 2.41), ...]
+        >>> p.whole.speedup, len(p.replaced)                                               # doctest: +SKIP
+        (1.93, 10)
+        >>> onnx.save(p.model, "resnet_mish.fast.onnx")                                    # doctest: +SKIP
+
+    Gotchas: measurements take seconds per distinct site shape (cached in ``db`` for the next
+    run); a budget needs representative ``calibration`` data, generated inputs only guess ranges.
+    """
+    if max_drop is not None or min_cosine is not None or max_rel_error is not None:
+        return plan_budget(
+            model,
+            pipeline,
+            target,
+            calibration,
+            max_drop=max_drop,
+            min_cosine=min_cosine,
+            max_rel_error=max_rel_error,
+            allow_standard=allow_standard,
+            form=form,
+            labels=labels,
+            db=db,
+            measure_whole=measure_whole,
+            progress=progress,
+            **options,
+        )
+    return plan_sites(
+        model,
+        target,
+        pipeline=pipeline,
+        degrees=degrees,
+        form=form,
+        db=db,
+        max_site_error=max_site_error,
+        allow_standard=allow_standard,
+        measure_whole=measure_whole,
+        progress=progress,
+        **options,
+    )

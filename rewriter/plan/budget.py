@@ -1,0 +1,205 @@
+"""The budget strategy: the fastest plan on a target within an accuracy budget.
+
+    import rewriter
+    plan = rewriter.plan(onnx.load("m.onnx"), target="ort-cpu:threads=1", calibration="data.npz",
+                         max_drop=0.5, labels="labels", allow_standard=True)
+    onnx.save(plan.model, "m.fast.onnx")
+
+Steps: a ``Study`` (``rewriter.accuracy``: observe the sites on the calibration data, fit
+data-aware rationals at each of ``degrees_set``, measure each candidate's solo output deviation
+and in-context latency), then ``search.search`` (exhaustive or greedy, see there), then the
+chosen plan is emitted, checked (``onnx.checker`` full check) and handed to the planner's one
+``back_off`` loop, ordered by predicted saving: while the whole model is not faster beyond noise
+than the original on the target, the replacement that saves least is undone.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import onnx
+
+from rewriter.accuracy.evaluate import finite
+from rewriter.accuracy.study import DEGREES_SET, Study
+from rewriter.candidates import KEEP
+from rewriter.cost.model import ModelCosts
+from rewriter.emit import emit_result
+from rewriter.errors import UsageError
+from rewriter.ir import load_model
+from rewriter.verify import check
+
+from .decide import back_off
+from .planner import progress_log
+from .search import Budget, pareto_front, search, sweep
+from .types import BudgetSummary, Plan, SiteDecision
+
+__all__ = ["plan_budget"]
+
+
+def plan_budget(
+    model: Any,
+    pipeline: str = "pau_all",
+    target: Any = "ort-cpu:threads=1",
+    calibration: Any = None,
+    *,
+    max_drop: float | None = None,
+    min_cosine: float | None = None,
+    max_rel_error: float | None = None,
+    allow_standard: bool = False,
+    degrees_set: tuple[tuple[int, int], ...] = DEGREES_SET,
+    form: str = "auto",
+    labels: Any = None,
+    db: Any = None,
+    latency: Any = None,
+    measure_whole: bool = True,
+    exhaustive_limit: int = 4096,
+    progress: bool | Callable[[str], None] = True,
+    study: Study | None = None,
+) -> Plan:
+    """The fastest rewrite whose measured deviation on ``calibration`` is within the budget.
+
+    Args:
+        model: path or ModelProto (not modified).
+        pipeline: which functions' sites may change (``pau_all``...).
+        target: where latency matters (``"ort-cpu:threads=1"``, a ``Target``); None only with
+            ``latency``.
+        calibration: .npz / folder / feed dicts / None (generated inputs: ranges are guesses).
+        max_drop: accuracy points (percent) the model may lose; needs ``labels``.
+        min_cosine: smallest cosine similarity of the outputs to the original's.
+        max_rel_error: largest relative L2 error of the outputs.
+        allow_standard: also consider ReLU, ReLU6, HardSwish, HardSigmoid, LeakyReLU, QuickGELU.
+        degrees_set: degrees of the data-aware rational candidates.
+        labels: an array, or the name of an array in the calibration .npz (default ``"labels"``
+            when ``max_drop`` is given and the .npz has one).
+        db: latency database (``rewriter.cost.LatencyDB``, path, ``":memory:"``).
+        latency: a ``LatencyModel`` replacing measurements (tests: ``TableLatency``); default
+            ``rewriter.cost.ModelCosts`` on ``target``.
+        measure_whole: measure the chosen model against the original on the target.
+        study: a ``Study`` already made (reused by ``rewrite map`` and the demo).
+
+    Returns:
+        A ``Plan`` (strategy "budget") whose ``budget`` holds the search, its Pareto set and
+        the chosen model's measured deviation.
+
+    Raises:
+        UsageError: no budget, ``max_drop`` without labels, bad calibration data, bad target.
+    """
+    t0 = time.perf_counter()
+    log = progress_log(progress, "budget")
+    budget = Budget(max_drop, min_cosine, max_rel_error)
+    m = load_model(model)
+    if (
+        labels is None
+        and max_drop is not None
+        and isinstance(calibration, (str, os.PathLike))
+        and str(calibration).endswith(".npz")
+    ):
+        with np.load(calibration) as d:
+            labels = "labels" if "labels" in d.files else None
+    if max_drop is not None and labels is None and (study is None or study.labels is None):
+        raise UsageError(
+            "--max-drop needs labels; pass --labels NAME (an array of the calibration .npz)"
+        )
+    own = None
+    if study is None:
+        if latency is None:
+            if target is None:
+                raise UsageError("budgeted search needs a target (e.g. --target ort-cpu:threads=1)")
+            latency = own = ModelCosts(m, target, db, log=log)
+        study = Study(
+            m,
+            pipeline,
+            calibration,
+            labels=labels,
+            degrees_set=degrees_set,
+            form=form,
+            allow_standard=allow_standard,
+            latency=latency,
+            log=log,
+        )
+    latency = study.latency
+    try:
+        out = search(study, budget, exhaustive_limit=exhaustive_limit, log=log)
+        points = list(out.evaluated) + sweep(study, budget)
+        decisions = []
+        for st in study.sites:
+            c = out.assignment.get(st.name, KEEP)
+            solo = st.solo.get(c.name)
+            decisions.append(
+                SiteDecision(
+                    st.site,
+                    c,
+                    "replace" if c.kind != "keep" else "keep",
+                    f"solo cosine {solo.cosine:.6f}"
+                    if solo is not None and c.kind != "keep"
+                    else "",
+                    st.gain(c.name) or 1.0,
+                    st.saved_ms(c.name),
+                    original_ms=st.costs.get("keep"),
+                    candidate_ms=st.costs.get(c.name),
+                    accuracy={
+                        "observed_range": [finite(st.observation.min), finite(st.observation.max)],
+                        "approx_error": st.approx_error.get(c.name, {"max_abs": 0.0, "rms": 0.0}),
+                        "solo_cosine": solo.cosine if solo else None,
+                        "solo_rel_l2": solo.rel_l2 if solo else None,
+                        "solo_accuracy": solo.accuracy if solo else None,
+                    },
+                    source="budget",
+                )
+            )
+        emitted: dict[str, Any] = {}
+
+        def build() -> onnx.ModelProto:
+            chosen = {d.site.name: d.candidate for d in decisions if d.decision == "replace"}
+            emitted["result"] = r = emit_result(study.model, chosen, pipeline)
+            if chosen:
+                check(r.model)
+            return r.model
+
+        if measure_whole and latency is not None:
+            new, whole, backed = back_off(
+                decisions,
+                build,
+                lambda new: latency.whole(study.model, new),
+                order=lambda d: d.saved_ms or 0.0,
+                max_backoff=None,
+                log=log,
+            )
+        else:
+            new, whole, backed = build(), None, []
+        live = {d.site.name: d.candidate for d in decisions if d.decision == "replace"}
+        deviation = study.evaluator.deviation(live) if backed else out.deviation
+        predicted = study.predicted_ms(live) if latency is not None else None
+        base = latency.base_ms() if latency is not None else None
+        summary = BudgetSummary(
+            budget,
+            deviation,
+            study.base_accuracy,
+            (base / predicted) if base and predicted else None,
+            out.mode,
+            out.space,
+            len({tuple(sorted(p.assignment.items())) for p in points}),
+            study.cal.source,
+            pareto_front(points),
+            points,
+        )
+        target_spec = getattr(getattr(latency, "target", None), "spec", None)
+        return Plan(
+            new,
+            emitted["result"].sites,
+            decisions,
+            target_spec,
+            pipeline,
+            whole,
+            backed,
+            "budget",
+            budget=summary,
+            seconds=time.perf_counter() - t0,
+        )
+    finally:
+        if own is not None:
+            own.close()

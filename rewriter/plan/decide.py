@@ -1,0 +1,101 @@
+"""The two decisions every plan makes: per site, the best candidate from its costs (``decide``);
+for the whole model, which replacements to undo until it is measurably faster (``back_off``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import onnx
+
+from rewriter.candidates import KEEP, Candidate
+from rewriter.cost.db import Record
+from rewriter.cost.model import WholeResult
+
+from .types import SiteDecision
+
+__all__ = ["decide", "back_off"]
+
+
+def decide(
+    candidates: list[Candidate],
+    records: dict[str, Record],
+    max_error: float | None,
+    min_gain: float = 1.0,
+) -> tuple[Candidate, str, Record | None]:
+    """The best of one site's candidates from their records (pure: tests feed synthetic tables).
+
+    A candidate qualifies when its error is within ``max_error`` (None: any candidate offered)
+    and its ratio CI to ``keep`` lies entirely below ``1 / min_gain`` (faster beyond noise;
+    predicted records have a CI of width 0). Among qualifying candidates the one with the
+    smallest median ratio wins.
+    """
+    keep = records.get("keep")
+    best: tuple[float, Candidate, Record] | None = None
+    why_not: list[str] = []
+    for c in candidates:
+        if c.kind == "keep" or c.name not in records:
+            continue
+        r = records[c.name]
+        if max_error is not None and c.error > max_error:
+            why_not.append(f"{c.name} error {c.error:.1e} > {max_error:.1e}")
+            continue
+        if not r.ratio_hi < 1.0 / min_gain:
+            why_not.append(
+                f"{c.name} x{1 / r.ratio:.2f} (CI {1 / r.ratio_hi:.2f}-{1 / r.ratio_lo:.2f}) "
+                "not faster beyond noise"
+            )
+            continue
+        if best is None or r.ratio < best[0]:
+            best = (r.ratio, c, r)
+    if best is None:
+        return KEEP, ("; ".join(why_not[:3]) or "no candidate") if keep else "not measured", None
+    r = best[2]
+    return (
+        best[1],
+        f"x{1 / r.ratio:.2f} in context (CI {1 / r.ratio_hi:.2f}-{1 / r.ratio_lo:.2f})",
+        r,
+    )
+
+
+def back_off(
+    decisions: list[SiteDecision],
+    build: Callable[[], onnx.ModelProto],
+    measure: Callable[[onnx.ModelProto], WholeResult | None],
+    *,
+    order: Callable[[SiteDecision], float] = lambda d: d.gain,
+    max_backoff: int | None = 12,
+    log: Callable[[str], None] = lambda s: None,
+) -> tuple[onnx.ModelProto, WholeResult | None, list[str]]:
+    """Measure the whole model; while it is not faster beyond noise, undo the replacement with
+    the least expected gain (``order``) and measure again, until it is faster or untouched.
+
+    Per-site gains need not add up in the whole model (a replacement can break a fusion the
+    micro-model did not show), so with a target the result is never slower beyond noise. Past
+    ``max_backoff`` single steps the rest is undone at once. ``decisions`` are updated in place
+    (``decision`` "backed-off"); ``build`` emits the model of their current state; ``measure``
+    returning None (synthetic latencies) ends the loop.
+
+    Returns:
+        (the model, the last whole-model result, the names of the sites backed off).
+    """
+    model = build()
+    backed: list[str] = []
+    whole: WholeResult | None = None
+    while any(d.decision == "replace" for d in decisions):
+        whole = measure(model)
+        if whole is None:  # synthetic latencies: nothing to measure
+            break
+        live = sorted((d for d in decisions if d.decision == "replace"), key=order)
+        log(
+            f"whole model: x{whole.speedup:.3f} (CI {whole.speedup_lo:.3f}-{whole.speedup_hi:.3f}), "
+            f"{len(live)} replaced"
+        )
+        if whole.faster:
+            break
+        n = 1 if max_backoff is None or len(backed) < max_backoff else len(live)
+        for d in live[:n]:
+            d.decision = "backed-off"
+            d.reason += "; backed off: whole model not faster beyond noise"
+            backed.append(d.site.name)
+        model = build()
+    return model, whole, backed

@@ -1,0 +1,19 @@
+"""Reports for people: the sensitivity map as one offline HTML page (``html``) and the terminal
+tables of plans (``tables``). JSON for machines is each result's ``to_dict()``.
+
+Public API::
+
+    from rewriter.report import write_map, print_plan, print_budget, print_predictions
+"""
+
+from .html import json_path_for, render_html, write_map
+from .tables import print_budget, print_plan, print_predictions
+
+__all__ = [
+    "write_map",
+    "render_html",
+    "json_path_for",
+    "print_plan",
+    "print_budget",
+    "print_predictions",
+]

@@ -1,0 +1,161 @@
+"""Terminal tables of a ``Plan`` (rich): per-site decisions, a budgeted plan with its Pareto set,
+predicted rankings; each ends with one summary line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rewriter.plan.types import Plan
+
+__all__ = ["print_plan", "print_budget", "print_predictions"]
+
+
+def _console(console: Any) -> Any:
+    from rich.console import Console
+
+    return console or Console()
+
+
+def _shape(shape: list[int] | None) -> str:
+    return "x".join(str(v) for v in shape) if shape else "?"
+
+
+def print_plan(plan: Plan, console: Any = None) -> None:
+    """The decisions and the whole-model result of a measured (or pruned) plan."""
+    from rich.table import Table
+
+    console = _console(console)
+    t = Table(title=f"plan on {plan.target}", show_lines=False)
+    cols = (
+        "site",
+        "shape",
+        "original ms",
+        "candidate",
+        "candidate ms",
+        "gain",
+        "decision",
+        "reason",
+    )
+    for col in cols:
+        t.add_column(col, overflow="fold")
+    for d in plan.decisions:
+        t.add_row(
+            d.site.name,
+            _shape(d.shape),
+            f"{d.original_ms:.3f}" if d.original_ms is not None else "-",
+            d.candidate.name,
+            f"{d.candidate_ms:.3f}" if d.candidate_ms is not None else "-",
+            f"x{d.gain:.2f}",
+            d.decision,
+            d.reason,
+        )
+    console.print(t)
+    w = plan.whole
+    if w is not None:
+        console.print(
+            f"whole model: {w.original_ms:.2f} ms (IQR {w.original_iqr_ms:.2f}) -> "
+            f"{w.rewritten_ms:.2f} ms (IQR {w.rewritten_iqr_ms:.2f}): x{w.speedup:.3f} "
+            f"(95% CI {w.speedup_lo:.3f}-{w.speedup_hi:.3f}, {w.rounds} rounds)"
+            + (f"; backed off {', '.join(plan.backed_off)}" if plan.backed_off else "")
+        )
+    console.print(
+        f"{len(plan.replaced)}/{len(plan.decisions)} site(s) replaced; {plan.measured} "
+        f"micro-model(s) measured, {plan.reused} reused; {plan.seconds:.1f} s"
+    )
+
+
+def print_budget(plan: Plan, console: Any = None) -> None:
+    """A budgeted plan: per site, the Pareto set, and one summary line."""
+    from rich.table import Table
+
+    assert plan.budget is not None, "print_budget takes a plan made with an accuracy budget"
+    b = plan.budget
+    console = _console(console)
+    t = Table(title=f"budgeted plan on {plan.target or 'synthetic latencies'}")
+    for col in (
+        "site",
+        "function",
+        "observed",
+        "choice",
+        "err (obs)",
+        "solo cos",
+        "solo acc",
+        "gain",
+    ):
+        t.add_column(col, overflow="fold")
+    for d in plan.decisions:
+        a = d.accuracy
+        lo, hi = a.get("observed_range", [None, None])
+        t.add_row(
+            d.site.name,
+            d.site.function,
+            f"[{lo:.2g}, {hi:.2g}]" if lo is not None else "-",
+            d.candidate.name,
+            f"{a['approx_error']['max_abs']:.1e}" if "approx_error" in a else "-",
+            f"{a['solo_cosine']:.6f}" if a.get("solo_cosine") is not None else "-",
+            f"{a['solo_accuracy']:.2f}" if a.get("solo_accuracy") is not None else "-",
+            f"x{d.gain:.2f}" if d.gain != 1.0 else "-",
+        )
+    console.print(t)
+    p = Table(title="Pareto set (predicted latency vs measured quality)")
+    for col in ("predicted speed-up", "cosine", "rel L2", "accuracy", "replaced"):
+        p.add_column(col, overflow="fold")
+    for pt in b.pareto:
+        p.add_row(
+            f"x{pt.speedup:.3f}" if pt.speedup else "-",
+            f"{pt.deviation.cosine:.6f}",
+            f"{pt.deviation.rel_l2:.2e}",
+            f"{pt.deviation.accuracy:.2f}" if pt.deviation.accuracy is not None else "-",
+            ", ".join(f"{k}={v}" for k, v in sorted(pt.assignment.items())) or "(none)",
+        )
+    console.print(p)
+    d, w = b.deviation, plan.whole
+    acc = (
+        f", accuracy {d.accuracy:.2f}% (base {b.base_accuracy:.2f}%)"
+        if d.accuracy is not None and b.base_accuracy is not None
+        else ""
+    )
+    speed = (
+        f"measured x{w.speedup:.3f} (95% CI {w.speedup_lo:.3f}-{w.speedup_hi:.3f})"
+        if w
+        else f"predicted x{b.predicted_speedup:.3f}"
+        if b.predicted_speedup
+        else "no latency"
+    )
+    if plan.backed_off:
+        console.print(
+            f"backed off (whole model not faster beyond noise): {', '.join(plan.backed_off)}"
+        )
+    console.print(
+        f"{len(plan.replaced)}/{len(plan.decisions)} site(s) replaced; cosine {d.cosine:.6f}, "
+        f"rel L2 {d.rel_l2:.2e}{acc}; {speed}; {b.mode} search over {b.space} assignment(s), "
+        f"{b.evaluated} measured; {plan.seconds:.1f} s"
+    )
+
+
+def print_predictions(plan: Plan, title: str, console: Any = None, measured: bool = False) -> None:
+    """Per site: the predicted ranking (top 3), its source, the decision and gain."""
+    from rich.table import Table
+
+    console = _console(console)
+    t = Table(title=title)
+    cols = ["site", "function", "shape", "predicted top 3 (speed-up vs keep)", "source"]
+    cols += ["decision", "gain"] + (["measured / reason"] if measured else [])
+    for c in cols:
+        t.add_column(c, overflow="fold")
+    for d in plan.decisions:
+        ranked = sorted(((n, r) for n, r in d.predicted.items() if n != "keep"), key=lambda x: x[1])
+        top = ", ".join(f"{n} x{1 / r:.2f}" for n, r in ranked[:3])
+        row = [
+            d.site.name,
+            d.site.function,
+            _shape(d.shape),
+            top or "-",
+            d.source,
+            f"{d.decision} {d.candidate.name}" if d.decision == "replace" else d.decision,
+            f"x{d.gain:.2f}",
+        ]
+        if measured:
+            row.append(d.reason)
+        t.add_row(*row)
+    console.print(t)
