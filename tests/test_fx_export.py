@@ -59,7 +59,7 @@ def test_onnx_export_round_trip(tmp_path, dynamo, model):
 
 
 def test_export_fallback_graph_can_be_finetuned():
-    from rewriter.finetune import finetune
+    from rewriter import finetune
 
     torch.manual_seed(0)
     teacher = ShapeBranch().eval()

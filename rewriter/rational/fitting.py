@@ -33,7 +33,7 @@ from ..functions import FUNCTIONS, SELU_ALPHA, SELU_SCALE
 from .core import GLOBAL_RANGE, FitError, Rational
 from .minimax import fit_r
 
-__all__ = ["fit", "templates", "Template", "FORMS"]
+__all__ = ["fit", "SampleWeights", "templates", "Template", "FORMS"]
 
 FORMS = ("pau", "pau_b", "odd", "gated", "gated_x", "relu_plus", "clamped")
 FIT_VERSION = "rewriter.rational.fit/1"
@@ -315,28 +315,100 @@ def _check_args(lo: float, hi: float, degrees: Any, form: str, label: str) -> tu
     return m, n
 
 
+@dataclass(frozen=True)
+class SampleWeights:
+    """How observed inputs (``fit(..., samples=x)``) become fit points and weights.
+
+    Inside points: a uniform grid of ``points[0]`` over the samples' range widened by ``margin``
+    of its span on each side (a span under 1e-3 is widened by 0.5), plus ``points[1]`` quantiles
+    of the samples (dense where the data is dense), weight 1, scaled up to ``density_boost``
+    where the samples are densest. Outside points: ``points[2]`` per side over the rest of
+    ``GLOBAL_RANGE`` with weight ``outside_weight``, so the error outside the observed range
+    stays within ``1 / outside_weight`` times the error inside, and the clamp search sees the
+    whole range (a clamp at the edge of a narrow observed range would pin R there and cost
+    accuracy inside it). ``outside_weight=0`` fits the inside range only.
+    """
+
+    margin: float = 0.10
+    outside_weight: float = 0.1
+    density_boost: float = 1.0
+    points: tuple[int, int, int] = (2000, 1000, 400)
+
+
+def _sample_points(
+    x: np.ndarray, lo: float | None, hi: float | None, sw: SampleWeights
+) -> tuple[float, float, float, float, np.ndarray, np.ndarray]:
+    """(inside lo, hi, fit range lo, hi, sorted points, weights) for observed inputs ``x``."""
+    lo_o, hi_o = float(x.min()), float(x.max())
+    span = hi_o - lo_o
+    pad = sw.margin * span if span >= 1e-3 else 0.5
+    lo = lo_o - pad if lo is None else float(lo)
+    hi = hi_o + pad if hi is None else float(hi)
+    inside = np.concatenate(
+        [np.linspace(lo, hi, sw.points[0]), np.quantile(x, np.linspace(0.0, 1.0, sw.points[1]))]
+    )
+    inside = inside[(inside >= lo) & (inside <= hi)]
+    w_in = np.ones(inside.size)
+    if sw.density_boost != 1.0:
+        w_in = _density_weight(inside, x, sw.density_boost)
+    if sw.outside_weight > 0.0 and sw.points[2] > 0:
+        g_lo, g_hi = min(GLOBAL_RANGE[0], lo), max(GLOBAL_RANGE[1], hi)
+        outside = np.concatenate(
+            [
+                np.linspace(g_lo, lo, sw.points[2], endpoint=False),
+                np.linspace(hi, g_hi, sw.points[2])[1:],
+            ]
+        )
+    else:
+        g_lo, g_hi, outside = lo, hi, np.zeros(0)
+    pts = np.concatenate([inside, outside])
+    w = np.concatenate([w_in, np.full(outside.size, sw.outside_weight)])
+    order = np.argsort(pts, kind="stable")
+    return lo, hi, g_lo, g_hi, pts[order], w[order]
+
+
+def _density_weight(pts: np.ndarray, samples: np.ndarray, boost: float) -> np.ndarray:
+    """1 where samples are sparse, up to ``boost`` in the densest histogram bin (sqrt-scaled)."""
+    counts, edges = np.histogram(samples, bins=48)
+    d = counts / max(counts.max(), 1)
+    i = np.clip(np.searchsorted(edges, pts, side="right") - 1, 0, len(counts) - 1)
+    inside = (pts >= edges[0]) & (pts <= edges[-1])
+    return 1.0 + (boost - 1.0) * np.where(inside, np.sqrt(d[i]), 0.0)
+
+
 def fit(
     function: str | Callable[[np.ndarray], np.ndarray],
-    lo: float,
-    hi: float,
+    lo: float | None = None,
+    hi: float | None = None,
     degrees: tuple[int, int] = (5, 4),
     form: str = "auto",
     weights: Any = None,
     *,
+    samples: Any = None,
+    sample_weights: SampleWeights = SampleWeights(),
     name: str | None = None,
     params: dict[str, float] | None = None,
 ) -> Rational:
-    """Fit a rational approximation of ``function`` minimising the max error on [lo, hi].
+    """Fit a rational approximation of ``function`` minimising the (weighted) max error.
+
+    The one fit of the project: the built-in table, data-aware fits of the accuracy map, the
+    layer-wise refit of ``rewrite finetune`` and ``pau_learned`` all call it.
 
     Args:
         function: a canonical name from ``rewriter.functions`` or a vectorised numpy callable.
         lo, hi: the fit range. Use ``GLOBAL_RANGE`` (-40, 40) with a gated/clamped form for an
-            approximation that is right everywhere.
+            approximation that is right everywhere. With ``samples`` they default to the
+            samples' range widened by ``sample_weights.margin``.
         degrees: (m, n), degrees of R's numerator and denominator.
         form: "auto" (the applicable form with the smallest global error) or one of ``FORMS``.
         weights: None; a callable w(x) >= 0 weighting the error on [lo, hi]; or a pair
-            (samples_x, w) of sample points and weights (e.g. from calibration data) that
-            replaces the sampling grid. The fit minimises max w |F - f|.
+            (samples_x, w) of sample points and weights that replaces the sampling grid. The
+            fit minimises max w |F - f|.
+        samples: observed inputs (any shape; non-finite values are dropped), e.g. one site's
+            calibration inputs: the fit is weighted by them as ``sample_weights`` says (fit
+            points on and around their range, the rest of [-40, 40] down-weighted). The result's
+            ``lo, hi`` is the range they cover and ``max_error`` is measured there.
+        sample_weights: how ``samples`` weight the fit (``SampleWeights``).
         name: label of a callable (default "custom").
         params: the function's parameters (e.g. {"alpha": 0.5} for elu).
 
@@ -345,12 +417,14 @@ def fit(
         measured on dense grids.
 
     Raises:
-        FitError: bad range, degrees or form; the function is NaN/inf on the range.
+        FitError: bad range, degrees, form or samples; the function is NaN/inf on the range.
 
     Example:
         >>> r = fit("gelu", -40, 40)            # gated form, global error ~3.5e-4
         >>> r.describe()  # doctest: +SKIP
         'gelu (5,4) gated clip±3.9 on [-40,40] max_err 3.5e-04 global 3.5e-04'
+        >>> x = np.random.default_rng(0).normal(0.0, 0.7, 10_000)   # one site's inputs
+        >>> r = fit("gelu", degrees=(3, 2), samples=x)  # doctest: +SKIP
     """
     params = dict(params or {})
     if isinstance(function, str):
@@ -374,6 +448,24 @@ def fit(
             return np.asarray(user(np.asarray(x, dtype=np.float64)), dtype=np.float64)
     else:
         raise FitError(f"fit: function must be a name or a callable, got {type(function).__name__}")
+    note = ""
+    if samples is not None:
+        if weights is not None:
+            raise FitError(f"fit {label}: pass samples or weights, not both")
+        try:
+            xs = np.asarray(samples, dtype=np.float64).ravel()
+        except (TypeError, ValueError):
+            raise FitError(f"fit {label}: samples must be an array of numbers") from None
+        xs = xs[np.isfinite(xs)]
+        if not xs.size:
+            raise FitError(f"fit {label}: no finite samples; pass the inputs the function sees")
+        if lo is not None and hi is not None and not lo < hi:
+            raise FitError(f"fit {label}: empty range lo={lo} >= hi={hi}; pass lo < hi")
+        in_lo, in_hi, lo, hi, wx, ww = _sample_points(xs, lo, hi, sample_weights)
+        weights = (wx, ww)
+        note = f", samples={xs.size} in [{float(xs.min()):.6g}, {float(xs.max()):.6g}]"
+    elif lo is None or hi is None:
+        raise FitError(f"fit {label}: pass a range lo, hi (or samples)")
     lo, hi = float(lo), float(hi)
     degrees = _check_args(lo, hi, degrees, form, label)
     xs = np.linspace(lo, hi, 4001)
@@ -416,12 +508,14 @@ def fit(
             global_error=glob,
             provenance={
                 "fit": f"{FIT_VERSION} fit({label!r}, {lo!r}, {hi!r}, {degrees!r}, "
-                f"form={fname!r}, params={params!r})"
+                f"form={fname!r}, params={params!r}{note})"
             },
         )
         if best is None or _key(r) < _key(best):
             best = r
     assert best is not None
+    if samples is not None:
+        best = replace(best, lo=in_lo, hi=in_hi, max_error=_max_err(best, f, in_lo, in_hi))
     return best
 
 
