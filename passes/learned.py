@@ -37,8 +37,9 @@ Sampling and fitting: the region is copied into a model of its own (input x: flo
 constants as float32 initializers, the model's default-domain opset) and run by ONNX Runtime on
 flattened float32 arrays; the callable returns float64, so ``fit`` can call it on any grid, its
 own dense grid and [-40, 40] (``global_error``) included. The fit range is [-8, 8], or the
-observed [min, max] of x when ``samples`` are given; then the fit points are a 1025-point grid
-on that range plus up to 1025 quantiles of the samples (fit time grows with the points: ~1 s per
+observed [min, max] of x when ``samples`` are given; then the one fit is weighted by them
+(``fit(..., samples=x, sample_weights=OBSERVED_WEIGHTS)``: a 1025-point grid on that range plus
+1025 quantiles of the samples, nothing outside; fit time grows with the points: ~1 s per
 region at (5,4)); without samples ``fit`` uses its own grid (~5000 points, denser at the clamp).
 Finiteness is checked on a 4097-point grid (plus the samples). ``samples`` maps value names to
 arrays: either the region's input itself, or every graph input of the model, in which case the
@@ -79,6 +80,7 @@ from onnx import TensorProto, helper
 
 from rewriter.ir import Graph, ValueInfoTable, infer_value_info, session, subgraph_attrs
 from rewriter.match.engine import RESERVED_PREFIX, Site
+from rewriter.rational.fitting import SampleWeights
 
 __all__ = [
     "Region",
@@ -105,6 +107,8 @@ _FLOATS = (TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.BFLOAT16, TensorP
 DEFAULT_RANGE = (-8.0, 8.0)
 GRID_POINTS = 4097  # where finiteness is checked (and, uncalibrated, fit's own ~5000-point grid)
 FIT_POINTS = 1025  # calibrated fit points: this grid plus as many sample quantiles (time ~ points)
+# calibrated fits: the observed range exactly, nothing outside it (a region is any function)
+OBSERVED_WEIGHTS = SampleWeights(margin=0.0, outside_weight=0.0, points=(FIT_POINTS, FIT_POINTS, 0))
 _MAX_FORMULA = 400
 
 
@@ -433,20 +437,13 @@ def _observe(
 # -- fitting and emission -------------------------------------------------------------------
 
 
-def _fit_points(obs: np.ndarray | None) -> tuple[float, float, np.ndarray | None, str]:
-    """Fit range, explicit fit points (None: ``fit``'s own grid), and where the range came from."""
+def _fit_range(obs: np.ndarray | None) -> tuple[np.ndarray | None, str]:
+    """The finite observed inputs (None: none, fit on ``DEFAULT_RANGE``) and where they came from."""
     if obs is None:
-        return *DEFAULT_RANGE, None, "default"
+        return None, "default"
     s = np.asarray(obs, dtype=np.float64).ravel()
     s = s[np.isfinite(s)]
-    if s.size == 0:
-        return *DEFAULT_RANGE, None, "default"
-    lo, hi = float(s.min()), float(s.max())
-    if hi - lo < 1e-3:
-        lo, hi = lo - 0.5, hi + 0.5
-    q = np.quantile(s, np.linspace(0.0, 1.0, min(s.size, FIT_POINTS)))
-    pts = np.unique(np.concatenate([np.linspace(lo, hi, FIT_POINTS), q]))
-    return lo, hi, pts, "calibration"
+    return (s, "calibration") if s.size else (None, "default")
 
 
 def _fit(
@@ -459,7 +456,13 @@ def _fit(
     """(Rational or None, the site's info dict: errors, range, or ``skipped`` with a reason)."""
     from rewriter.rational import FitError, fit
 
-    lo, hi, pts, source = _fit_points(obs)
+    samples, source = _fit_range(obs)
+    if samples is None:
+        lo, hi = DEFAULT_RANGE
+    else:
+        lo, hi = float(samples.min()), float(samples.max())
+        if hi - lo < 1e-3:
+            lo, hi = lo - 0.5, hi + 0.5
     info: dict[str, Any] = {
         "form": "none",
         "degrees": list(degrees),
@@ -474,8 +477,8 @@ def _fit(
         info["skipped"] = f"ONNX Runtime cannot run the region: {str(e).splitlines()[0][:200]}"
         return None, info
     grid = np.linspace(lo, hi, GRID_POINTS)
-    if pts is not None:
-        grid = np.union1d(grid, pts)
+    if samples is not None:
+        grid = np.union1d(grid, np.quantile(samples, np.linspace(0.0, 1.0, FIT_POINTS)))
     y = f(grid)
     bad = ~np.isfinite(y)
     if bad.any():
@@ -485,11 +488,22 @@ def _fit(
             f"(e.g. f({grid[bad][0]:g}) = {y[bad][0]}){hint}"
         )
         return None, info
-    weights = None if pts is None else (pts, np.ones_like(pts))
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore", RuntimeWarning)
-            r = fit(f, lo, hi, degrees, form=form, weights=weights, name="learned")
+            if samples is None:
+                r = fit(f, lo, hi, degrees, form=form, name="learned")
+            else:
+                r = fit(
+                    f,
+                    lo,
+                    hi,
+                    degrees,
+                    form=form,
+                    samples=samples,
+                    sample_weights=OBSERVED_WEIGHTS,
+                    name="learned",
+                )
     except FitError as e:
         info["skipped"] = str(e)
         return None, info

@@ -8,6 +8,9 @@ Public API (stable):
 * ``plan(model, target=..., calibration=..., min_cosine=...)``: per site the fastest candidate
   on a target, within an accuracy budget, measured (a ``Plan``; see below);
 * ``rule`` / ``register_rule`` / ``Rule``, and the pattern language ``op``, ``Var``, ``Param``;
+* ``fit(function, lo, hi, degrees, form, *, samples=None)``: the one rational fit
+  (``rewriter.rational.fit``), global or weighted by observed inputs;
+* ``finetune(student, teacher, data, ...)``: the fine-tuning stage (``rewriter.tune``);
 * ``rewriter.rational``: ``fit``, ``Rational``, ``PAU``.
 
 Planning an ONNX model on a target, within an accuracy budget::
@@ -25,6 +28,17 @@ Planning an ONNX model on a target, within an accuracy budget::
 
 Without a budget each site takes its fastest candidate as accurate as the (5,4) rational;
 ``rewriter.rewrite(model, target=...)`` returns that plan's model.
+
+Fitting and fine-tuning::
+
+    >>> import numpy as np, rewriter
+    >>> r = rewriter.fit("gelu", -40, 40, degrees=(5, 4))       # global, gated form
+    >>> bool(r.global_error < 5e-4)
+    True
+    >>> x = np.random.default_rng(0).normal(0.0, 1.0, 5000)       # inputs one site sees
+    >>> r2 = rewriter.fit("gelu", degrees=(3, 2), samples=x)     # doctest: +SKIP
+    >>> tuned = rewriter.finetune("out.onnx", "model.onnx", "data.npz")  # doctest: +SKIP
+    >>> tuned.model, [s.new_max_abs for s in tuned.sites]         # doctest: +SKIP
 """
 
 from rewriter.api import RewriteResult, find_sites, plan, rewrite, rewrite_onnx
@@ -32,6 +46,8 @@ from rewriter.errors import ModelError, RewriterError, UsageError
 from rewriter.match.engine import Site
 from rewriter.match.pattern import Alt, Const, Param, Var, op
 from rewriter.match.rules import Rule, register_rule, rule
+from rewriter.rational.fitting import fit
+from rewriter.tune import finetune
 from rewriter.version import __version__ as __version__
 
 __all__ = [
@@ -39,6 +55,8 @@ __all__ = [
     "rewrite_onnx",
     "plan",
     "find_sites",
+    "fit",
+    "finetune",
     "RewriteResult",
     "Site",
     "Rule",

@@ -1,4 +1,4 @@
-"""rewriter.finetune: distillation of a rewritten network towards its original."""
+"""rewriter.tune.distill: distillation of a rewritten network towards its original."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rewriter.finetune import finetune, pau_parameters
 from rewriter.frontends.fx import replace_with_standard, rewrite_module
+from rewriter.tune.distill import distill as finetune
+from rewriter.tune.distill import pau_parameters
 
 
 def _teacher() -> nn.Module:

@@ -9,8 +9,8 @@ from onnx import numpy_helper
 
 from rewriter.api import rewrite_onnx
 from rewriter.cli import main
-from rewriter.finetune_onnx import COEFFICIENT, finetune_e2e
-from rewriter.refit import compare_over
+from rewriter.tune.e2e import COEFFICIENT, finetune_e2e
+from rewriter.tune.refit import compare_over
 
 TEACHER = """
 <ir_version: 8, opset_import: ["" : 18]>

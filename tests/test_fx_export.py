@@ -59,7 +59,7 @@ def test_onnx_export_round_trip(tmp_path, dynamo, model):
 
 
 def test_export_fallback_graph_can_be_finetuned(monkeypatch):
-    from rewriter.finetune import finetune
+    from rewriter import finetune
     from rewriter.frontends.fx import _trace
 
     monkeypatch.setattr(_trace, "_WARNED", set())  # the warning is shown once per class

@@ -1,4 +1,4 @@
-"""rewriter.refit: layer-wise refit of a rewritten model's rationals, and `rewrite finetune`."""
+"""rewriter.tune.refit: layer-wise refit of a rewritten model's rationals, and `rewrite finetune`."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from rewriter.api import rewrite_onnx
 from rewriter.cli import main as cli
 from rewriter.functions import FUNCTIONS
 from rewriter.rational import table_rational
-from rewriter.refit import refit_onnx, student_rational
+from rewriter.tune.refit import refit_onnx, student_rational
 
 # two erf GELUs: one sees x * 0.3 (a narrow range), the other x * 1.5
 TEACHER_TEXT = """

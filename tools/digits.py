@@ -159,7 +159,7 @@ def accuracy_table(epochs: int = 8, seed: int = SEED) -> list[dict[str, object]]
     replacements vs their functions: ``Rational.max_error`` for PAUs, measured on [-8, 8] for
     standard activations). The first row is the original network.
     """
-    from rewriter.finetune import finetune
+    from rewriter import finetune
     from rewriter.frontends.fx import replace_with_standard, rewrite_module
 
     torch.set_num_threads(2)

@@ -1,8 +1,9 @@
 """Data-aware fits: each site's rational fitted on the inputs that site really sees.
 
 ``site_rationals(model, sites, calibration, degrees, form)`` observes every site's input on the
-calibration data (``rewriter.calibrate.observe_sites``) and fits, per site, a weighted minimax
-rational (``rewriter.rational.fit(..., weights=(x, w))``):
+calibration data (``rewriter.calibrate.observe_sites``) and fits, per site, a rational with the
+one fit weighted by those inputs (``rewriter.rational.fit(..., samples=x)``, with
+``SITE_WEIGHTS``):
 
 * fit points: a uniform grid over the observed range widened by ``RANGE_MARGIN`` of its span on
   each side, plus the observed quantiles (dense where the data is dense), weight
@@ -35,6 +36,8 @@ from typing import Any
 
 import numpy as np
 
+from rewriter.rational.fitting import SampleWeights, fit
+
 __all__ = ["site_rationals", "fit_observed", "safe_form", "observed_error", "RANGE_MARGIN"]
 
 RANGE_MARGIN = 0.10
@@ -43,6 +46,9 @@ DENSITY_BOOST = 4.0  # weight at the densest observed bin, relative to the spars
 GRID_POINTS = 800
 QUANTILE_POINTS = 600
 OUTSIDE_POINTS = 200
+SITE_WEIGHTS = SampleWeights(
+    RANGE_MARGIN, OUTSIDE_WEIGHT, DENSITY_BOOST, (GRID_POINTS, QUANTILE_POINTS, OUTSIDE_POINTS)
+)
 
 
 def safe_form(function: str) -> str:
@@ -73,17 +79,8 @@ _SAMPLES: dict[str, np.ndarray] = {}
 def _fit(
     function: str, params: dict[str, float], x: np.ndarray, degrees: tuple[int, int], form: str
 ) -> Any:
-    from rewriter.refit import refit_rational
-
-    r = refit_rational(
-        function,
-        params,
-        x,
-        degrees=degrees,
-        form=form,
-        outside_weight=OUTSIDE_WEIGHT,
-        density_boost=DENSITY_BOOST,
-        points=(GRID_POINTS, QUANTILE_POINTS, OUTSIDE_POINTS),
+    r = fit(
+        function, degrees=degrees, form=form, samples=x, sample_weights=SITE_WEIGHTS, params=params
     )
     err = observed_error(r, x)
     return replace(

@@ -11,7 +11,7 @@ import onnx
 from rewriter.calibrate import Calibration, load_calibration
 from rewriter.cli.common import Parser, console, degrees_arg, write_json
 from rewriter.errors import UsageError
-from rewriter.refit import RefitResult, _metadata, compare_over, refit_onnx
+from rewriter.tune.refit import RefitResult, _metadata, compare_over, refit_onnx
 from rewriter.verify import Deviation
 
 
@@ -103,10 +103,10 @@ def main(argv: Sequence[str]) -> int:
 def _e2e(
     a: argparse.Namespace, student: onnx.ModelProto, teacher: onnx.ModelProto, cal: Calibration
 ) -> int:
-    """`--mode e2e`: distil the rational coefficients end to end (``rewriter.finetune_onnx``)."""
+    """`--mode e2e`: distil the rational coefficients end to end (``rewriter.tune.e2e``)."""
 
-    from rewriter.finetune_onnx import finetune_e2e
     from rewriter.ir import save_atomic
+    from rewriter.tune.e2e import finetune_e2e
     from rewriter.verify import check
 
     tuned, history = finetune_e2e(

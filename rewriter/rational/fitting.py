@@ -18,6 +18,22 @@ The clamp c is chosen by a bounded search on the max error over the fit range; s
 clamp collapse onto it but keep their own targets and weights, so the weighted minimax fit of R
 (``minimax.fit_r``) is a fit of F itself, tails included. ``max(x, -40)`` in the gated forms
 keeps ``-inf`` from meeting a gate that is ~0 (IEEE: inf * 0 = NaN); its error is < 1e-15.
+
+Exact limits (DESIGN.md section 4: near a limit, relative error matters). The saturating forms
+(odd, gated, gated_x, relu_plus, and clamped for a bounded function) clip R to the range of its
+target (``r_clip``: [-1, 1] for erf/tanh, [0, 1] for sigmoid and mish's gate, [0, inf) for
+softplus's log1p(exp(-u)), [-1, 0] for expm1) and pin R at the clamp to the bound (``pins``):
+the fit pins it with weight 1e4, ``_touch_up`` then moves it just past the bound, far enough
+that the float32 R of the emitters (``_r_float32``, one rounding per Mul/Add as in ONNX Runtime
+and torch) is past it too. Beyond the clamp the clip returns the bound itself: sigmoid is
+exactly 0 and 1 there, tanh -1 and 1, GELU/SiLU/Mish/Softplus exactly 0 on the left and x on
+the right, ELU exactly -alpha. Samples beyond a pinned clamp are not fitted (F is fixed there;
+its error, 1 - sigmoid(c) for instance, counts in the clamp search), and the fit is run twice,
+knowing and not knowing the clip (``fit_r(bounds=)``), the better kept. The price is the tail
+error max |limit - f| beyond the clamp, which the free R(c) of earlier versions traded against
+the error inside: sigmoid (5,4) 2.28e-5 -> 2.81e-5, tanh 4.16e-5 -> 5.62e-5; with them a sigmoid
+tail stayed at 1.9e-5 for x -> -inf. The clamped forms of GELU/SiLU (best at (4,3) before)
+cannot reach 0 on the left exactly (R ~ gelu dips below 0) and are not chosen by "auto".
 """
 
 from __future__ import annotations
@@ -30,10 +46,10 @@ from typing import Any
 import numpy as np
 
 from ..functions import FUNCTIONS, SELU_ALPHA, SELU_SCALE
-from .core import GLOBAL_RANGE, FitError, Rational
-from .minimax import fit_r
+from .core import GLOBAL_RANGE, FitError, Rational, _clip_open
+from .minimax import fit_r, powers
 
-__all__ = ["fit", "templates", "Template", "FORMS"]
+__all__ = ["fit", "SampleWeights", "templates", "Template", "FORMS"]
 
 FORMS = ("pau", "pau_b", "odd", "gated", "gated_x", "relu_plus", "clamped")
 FIT_VERSION = "rewriter.rational.fit/1"
@@ -54,7 +70,10 @@ class Template:
     clamp_kind: str | None = None  # "sym", "neg", "abs", "asym2"; None = raw
     c_bounds: tuple[float, float] = (2.0, 10.0)
     c_hints: tuple[float, ...] = ()
-    pin_hi: float | None = None  # exact R(clamp_hi): F/x -> slope where the gate multiplies x
+    # R's exact value at (clamp_lo, clamp_hi), None = free: the function's limit there. With
+    # r_clip, R is pinned just past the bound and the clip returns the bound itself.
+    pins: tuple[float | None, float | None] = (None, None)
+    r_clip: tuple[float | None, float | None] | None = None
 
     def clamp(self, c: float) -> tuple[float, float] | None:
         return {
@@ -85,6 +104,7 @@ class Template:
             gate_x=self.gate_x,
             linear=self.linear,
             tails=tails,
+            r_clip=self.r_clip,
         )
 
 
@@ -115,22 +135,68 @@ def templates(
             c_hints=_C_HINTS.get(name or "", ()),
         ),
     }
+    unit = (-1.0, 1.0)
+    if name is not None and name in FUNCTIONS:
+        # a finite limit that bounds f (sigmoid, tanh, relu's 0, relu6): R ~ f itself stays on
+        # its side of it and reaches it at the clamp, so the clamped form can be exact there
+        lim = FUNCTIONS[name].limits
+        with np.errstate(all="ignore"):
+            y = f(np.linspace(-40.0, 40.0, 8001))
+        lo_b = lim[0] if lim[0] is not None and bool(np.all(y >= lim[0])) else None
+        hi_b = lim[1] if lim[1] is not None and bool(np.all(y <= lim[1])) else None
+        if lo_b is not None or hi_b is not None:
+            out["clamped"] = replace(out["clamped"], pins=(lo_b, hi_b), r_clip=(lo_b, hi_b))
     odd_gated = {"gelu": 1.0, "gelu_tanh": 1.0, "silu": 0.5}
     if name in odd_gated or name == "swish":
         s = odd_gated.get(name or "", 0.5 * params.get("beta", 1.0))
+        # R ~ erf or tanh; R(c) = 1: F = x beyond c, 0 beyond -c (odd R)
         out["gated"] = Template(
-            "gated", "odd", s, (0.5, 0.5), gx, clamp_kind="sym", c_bounds=(2.0, 8.0), pin_hi=1.0
+            "gated",
+            "odd",
+            s,
+            (0.5, 0.5),
+            gx,
+            clamp_kind="sym",
+            c_bounds=(2.0, 8.0),
+            pins=(None, 1.0),
+            r_clip=unit,
         )
     elif name == "tanh":
-        out["odd"] = Template("odd", "odd", 1.0, (0.0, 1.0), clamp_kind="sym", c_bounds=(2.0, 10.0))
+        out["odd"] = Template(
+            "odd",
+            "odd",
+            1.0,
+            (0.0, 1.0),
+            clamp_kind="sym",
+            c_bounds=(2.0, 10.0),
+            pins=(None, 1.0),
+            r_clip=unit,
+        )
     elif name == "sigmoid":
-        out["odd"] = Template("odd", "odd", 0.5, (0.5, 0.5), clamp_kind="sym", c_bounds=(2.0, 10.0))
+        out["odd"] = Template(
+            "odd",
+            "odd",
+            0.5,
+            (0.5, 0.5),
+            clamp_kind="sym",
+            c_bounds=(2.0, 10.0),
+            pins=(None, 1.0),
+            r_clip=unit,
+        )
     elif name == "mish":
+        # R ~ tanh(softplus(x)) in [0, 1]
         out["gated_x"] = Template(
-            "gated_x", s=1.0, gate_x=gx, clamp_kind="asym2", c_bounds=(3.0, 9.0), pin_hi=1.0
+            "gated_x",
+            s=1.0,
+            gate_x=gx,
+            clamp_kind="asym2",
+            c_bounds=(3.0, 9.0),
+            pins=(0.0, 1.0),
+            r_clip=(0.0, 1.0),
         )
     elif name == "softplus":
         beta = params.get("beta", 1.0)
+        # R ~ log1p(exp(-u)) on [0, c], decreasing to 0
         out["relu_plus"] = Template(
             "relu_plus",
             "abs",
@@ -139,11 +205,14 @@ def templates(
             linear=(0.0, 1.0),
             clamp_kind="abs",
             c_bounds=(4.0, 24.0),
+            pins=(None, 0.0),
+            r_clip=(0.0, None),
         )
     elif name in ("elu", "celu", "selu"):
         alpha = SELU_ALPHA if name == "selu" else params.get("alpha", 1.0)
         scale = SELU_SCALE if name == "selu" else 1.0
         s = 1.0 / alpha if name == "celu" else 1.0
+        # R ~ expm1(u) on [-c, 0]: -1 at the clamp, exactly 0 for x >= 0
         out["relu_plus"] = Template(
             "relu_plus",
             "none",
@@ -152,6 +221,8 @@ def templates(
             linear=(0.0, scale),
             clamp_kind="neg",
             c_bounds=(3.0, 24.0),
+            pins=(-1.0, 0.0),
+            r_clip=(-1.0, 0.0),
         )
     return out
 
@@ -161,7 +232,8 @@ def _auto_forms(name: str | None, tpls: dict[str, Template]) -> list[str]:
     if name == "softsign":
         return ["pau"]
     if specific:
-        return specific + ["clamped"]
+        # the clamped form only where it reaches the function's limits exactly too
+        return specific + (["clamped"] if tpls["clamped"].r_clip is not None else [])
     return ["clamped", "pau"]
 
 
@@ -218,6 +290,7 @@ def _fit_template(
     f: Callable[[np.ndarray], np.ndarray],
     weights: Any,
     quick: bool,
+    clip_aware: bool = False,
 ) -> tuple[Rational, float]:
     sk = tpl.skeleton(degrees, c, lo, hi)
     if isinstance(weights, tuple):
@@ -231,36 +304,196 @@ def _fit_template(
     w = wb * uw[keep]
     ok = w > 0
     u, g, w = u[ok], g[ok], w[ok]
-    if tpl.pin_hi is not None and sk.clamp is not None:
-        # the gate multiplies an unbounded x: pin R(clamp_hi) so that F/x is exact as x -> inf
-        u = np.append(u, sk.clamp[1])
-        g = np.append(g, (tpl.pin_hi - sk.gate[0]) / sk.gate[1])
-        w = np.append(w, 1e4 * w.max())
+    pins = _pins(tpl, sk)
+    tail_err = 0.0
+    for end, bound, _ in pins:
+        # beyond a pinned clamp the clip returns the bound: F's error there is fixed, not fitted
+        at = u == end
+        if at.any():
+            tail_err = max(tail_err, float(np.max(w[at] * np.abs(g[at] - bound))))
+            u, g, w = u[~at], g[~at], w[~at]
+    big = 1e4 * (w.max() if w.size else 1.0)
     m, n = degrees
-    res = fit_r(
-        u,
-        g,
-        w,
-        m,
-        n,
-        tpl.parity,
-        tpl.form == "pau_b",
-        linear_iters=10 if quick else 20,
-        nonlinear_iters=5 if quick else 16,
+
+    def solve(offsets: list[float]) -> tuple[Rational, float]:
+        uu, gg, ww = u, g, w
+        for (end, value, d), off in zip(pins, offsets, strict=True):
+            uu, gg, ww = np.append(uu, end), np.append(gg, value + d * off), np.append(ww, big)
+        res = fit_r(
+            uu,
+            gg,
+            ww,
+            m,
+            n,
+            tpl.parity,
+            tpl.form == "pau_b",
+            linear_iters=10 if quick else 20,
+            nonlinear_iters=5 if quick else 16,
+            bounds=tpl.r_clip if clip_aware else None,
+        )
+        r = (
+            _touch_up(replace(sk, p=res.p, q=res.q), pins)
+            if pins
+            else replace(sk, p=res.p, q=res.q)
+        )
+        rv = r.eval_r(u)
+        if tpl.r_clip is not None:
+            rv = _clip_open(rv, tpl.r_clip)
+        with np.errstate(all="ignore"):
+            err = float(np.max(w * np.abs(rv - g))) if u.size else 0.0
+        return r, max(err if np.isfinite(err) else math.inf, tail_err)
+
+    r, err = solve([0.0] * len(pins))
+    if not quick and any(d for _, _, d in pins):
+        # fit to the margin the touch-up needs, instead of moving R that far after the fit
+        r2, err2 = solve([_pin_gap(r, pins)] * len(pins))
+        if err2 < err:
+            r, err = r2, err2
+    return r, err
+
+
+# R past its bound at a pinned clamp, beyond float32 rounding, times max(1, |bound|)
+PIN_MARGIN = 2.0**-22
+
+
+def _pins(tpl: Template, sk: Rational) -> list[tuple[float, float, float]]:
+    """(u at the clamp, R's exact value there, outward direction: +1, -1 or 0) per pinned end.
+
+    ``pins`` are values of R (the limit of F, mapped through the gate). With ``r_clip`` the
+    value is a bound, and ``_touch_up`` pushes R past it (outward) by ``PIN_MARGIN``, so that
+    float32 rounding of R at the clamp still lands past the bound. With odd R only the upper
+    end is pinned (R(-c) = -R(c) exactly, also in float32).
+    """
+    if sk.clamp is None:
+        return []
+    out = []
+    for end, value in zip(sk.clamp, tpl.pins, strict=True):
+        if value is None:
+            continue
+        out_dir = 0.0
+        if tpl.r_clip is not None:
+            lo_b, hi_b = tpl.r_clip
+            out_dir = 1.0 if value == hi_b else -1.0 if value == lo_b else 0.0
+        out.append((float(end), float(value), out_dir))
+    return out
+
+
+def _den(r: Rational, u: np.ndarray) -> np.ndarray:
+    au = np.abs(u)
+    den = np.zeros_like(au)
+    for c in np.abs(r.q[::-1]):
+        den = den * au + c
+    return 1.0 + den * au
+
+
+def _r_float32(r: Rational, u: float) -> float:
+    """R(u) as the emitters compute it in float32: coefficients rounded to float32, Horner with
+    one rounding per Mul and Add (ONNX Runtime's nodes and torch's eager ops alike)."""
+    f32 = np.float32
+    m, n = r.degrees
+    pe, qe = powers(m, n, r.parity)
+
+    def horner(cs: list[float], v: np.float32) -> np.float32:
+        acc = f32(v * f32(cs[-1]))
+        for k in range(len(cs) - 2, -1, -1):
+            acc = f32(acc + f32(cs[k]))
+            if k:
+                acc = f32(acc * v)
+        return acc
+
+    x = f32(u)
+    with np.errstate(all="ignore"):
+        if r.parity == "odd":
+            w = f32(x * x)
+            pc = [float(r.p[k]) for k in pe]
+            num = f32(x * f32(pc[0])) if len(pc) == 1 else f32(horner(pc, w) * x)
+            qc = [1.0] + [abs(float(r.q[k - 1])) for k in qe]
+            den = horner(qc, w) if len(qc) > 1 else f32(1.0)
+        else:
+            num = horner([float(v) for v in r.p], x) if m else f32(r.p[0])
+            qc = [1.0] + [abs(float(v)) for v in r.q]
+            den = horner(qc, f32(abs(x))) if n else f32(1.0)
+        return float(f32(num / den))
+
+
+def _shift(r: Rational, pins: list[tuple[float, float, float]], targets: list[float]) -> Rational:
+    """R moved to ``targets`` at the pins (float64). Odd R: P scaled (one pin). Otherwise one
+    coefficient per pin: p_0 for a pin at u = 0 (the only one that moves R(0)), else p_m, then
+    p_(m-1), whose change (e u^k / Q(u)) is largest at the clamp and small inside."""
+    ends = np.array([p[0] for p in pins])
+    now = r.eval_r(ends)
+    p = r.p.copy()
+    if r.parity == "odd":
+        if now[-1] != 0.0:
+            p = p * (targets[-1] / now[-1])
+        return replace(r, p=p)
+    exps: list[int] = []
+    for end in ends:
+        exps.append(0 if end == 0.0 else next(k for k in range(len(p) - 1, 0, -1) if k not in exps))
+    den = _den(r, ends)
+    a_mat = np.array(
+        [
+            [0.0 if (e == 0.0 and k) else e**k / q for k in exps]
+            for e, q in zip(ends, den, strict=True)
+        ]
     )
-    r = replace(sk, p=res.p, q=res.q)
-    return r, res.error
+    try:
+        eps = np.linalg.solve(a_mat, np.array(targets) - now)
+    except np.linalg.LinAlgError:
+        return r
+    for k, e in zip(exps, eps, strict=True):
+        p[k] += e
+    return replace(r, p=p)
+
+
+def _touch_up(r: Rational, pins: list[tuple[float, float, float]], margin: float = 0.0) -> Rational:
+    """R at its pins: exactly the value, or past a bound far enough that the float32 R of the
+    emitters (``_r_float32``) is past it too, so the clip returns the bound exactly.
+
+    The margin starts at ``margin`` (at least ``PIN_MARGIN`` times max(1, |bound|)) and doubles
+    until float32 agrees; the fit's pin is only as exact as its weight, so this runs always.
+    """
+    mg = [max(margin, PIN_MARGIN * max(1.0, abs(v))) for _, v, _ in pins]
+    out = r
+    now = r.eval_r(np.array([e for e, _, _ in pins]))
+    for _ in range(40):
+        targets = [
+            float(now[i]) if d and d * (now[i] - v) >= g else v + d * g
+            for i, ((_, v, d), g) in enumerate(zip(pins, mg, strict=True))
+        ]
+        out = _shift(r, pins, targets)
+        bad = [
+            i
+            for i, (end, v, d) in enumerate(pins)
+            if d and not d * (_r_float32(out, end) - v) > 0.0
+        ]
+        if not bad:
+            return out
+        for i in bad:
+            mg[i] *= 2.0
+    return out
+
+
+def _pin_gap(r: Rational, pins: list[tuple[float, float, float]]) -> float:
+    """How far past its bounds ``r`` is at the pins (the margin a refit should aim for)."""
+    return max((d * (float(r.eval_r(np.array([e]))[0]) - v) for e, v, d in pins if d), default=0.0)
 
 
 def _search_clamp(
-    tpl: Template, degrees: tuple[int, int], lo: float, hi: float, f: Any, weights: Any
+    tpl: Template,
+    degrees: tuple[int, int],
+    lo: float,
+    hi: float,
+    f: Any,
+    weights: Any,
+    clip_aware: bool = False,
 ) -> float:
     """Clamp c minimising the (quick-fit) max error: a geometric grid, then golden refinement."""
     a, b = tpl.c_bounds
     span = max(abs(lo), abs(hi)) * (2.0 if tpl.clamp_kind == "asym2" else 1.0)
     b = min(b, max(span * tpl.s, a))
     cs = list(np.geomspace(a, b, 6)) if b > a else [a]
-    errs = [_fit_template(tpl, degrees, c, lo, hi, f, weights, True)[1] for c in cs]
+    errs = [_fit_template(tpl, degrees, c, lo, hi, f, weights, True, clip_aware)[1] for c in cs]
     i = int(np.argmin(errs))
     if len(cs) == 1:
         return cs[0]
@@ -268,19 +501,19 @@ def _search_clamp(
     best_c, best_e = cs[i], errs[i]
     gr = (math.sqrt(5.0) - 1.0) / 2.0
     x1, x2 = right - gr * (right - left), left + gr * (right - left)
-    e1 = _fit_template(tpl, degrees, x1, lo, hi, f, weights, True)[1]
-    e2 = _fit_template(tpl, degrees, x2, lo, hi, f, weights, True)[1]
+    e1 = _fit_template(tpl, degrees, x1, lo, hi, f, weights, True, clip_aware)[1]
+    e2 = _fit_template(tpl, degrees, x2, lo, hi, f, weights, True, clip_aware)[1]
     for _ in range(4):
         if e1 < e2:
             right, x2, e2 = x2, x1, e1
             x1 = right - gr * (right - left)
-            e1 = _fit_template(tpl, degrees, x1, lo, hi, f, weights, True)[1]
+            e1 = _fit_template(tpl, degrees, x1, lo, hi, f, weights, True, clip_aware)[1]
         else:
             left, x1, e1 = x1, x2, e2
             x2 = left + gr * (right - left)
-            e2 = _fit_template(tpl, degrees, x2, lo, hi, f, weights, True)[1]
+            e2 = _fit_template(tpl, degrees, x2, lo, hi, f, weights, True, clip_aware)[1]
     for c in tpl.c_hints:
-        e = _fit_template(tpl, degrees, c, lo, hi, f, weights, True)[1]
+        e = _fit_template(tpl, degrees, c, lo, hi, f, weights, True, clip_aware)[1]
         if e <= best_e:
             return c
     for c, e in ((x1, e1), (x2, e2)):
@@ -315,28 +548,100 @@ def _check_args(lo: float, hi: float, degrees: Any, form: str, label: str) -> tu
     return m, n
 
 
+@dataclass(frozen=True)
+class SampleWeights:
+    """How observed inputs (``fit(..., samples=x)``) become fit points and weights.
+
+    Inside points: a uniform grid of ``points[0]`` over the samples' range widened by ``margin``
+    of its span on each side (a span under 1e-3 is widened by 0.5), plus ``points[1]`` quantiles
+    of the samples (dense where the data is dense), weight 1, scaled up to ``density_boost``
+    where the samples are densest. Outside points: ``points[2]`` per side over the rest of
+    ``GLOBAL_RANGE`` with weight ``outside_weight``, so the error outside the observed range
+    stays within ``1 / outside_weight`` times the error inside, and the clamp search sees the
+    whole range (a clamp at the edge of a narrow observed range would pin R there and cost
+    accuracy inside it). ``outside_weight=0`` fits the inside range only.
+    """
+
+    margin: float = 0.10
+    outside_weight: float = 0.1
+    density_boost: float = 1.0
+    points: tuple[int, int, int] = (2000, 1000, 400)
+
+
+def _sample_points(
+    x: np.ndarray, lo: float | None, hi: float | None, sw: SampleWeights
+) -> tuple[float, float, float, float, np.ndarray, np.ndarray]:
+    """(inside lo, hi, fit range lo, hi, sorted points, weights) for observed inputs ``x``."""
+    lo_o, hi_o = float(x.min()), float(x.max())
+    span = hi_o - lo_o
+    pad = sw.margin * span if span >= 1e-3 else 0.5
+    lo = lo_o - pad if lo is None else float(lo)
+    hi = hi_o + pad if hi is None else float(hi)
+    inside = np.concatenate(
+        [np.linspace(lo, hi, sw.points[0]), np.quantile(x, np.linspace(0.0, 1.0, sw.points[1]))]
+    )
+    inside = inside[(inside >= lo) & (inside <= hi)]
+    w_in = np.ones(inside.size)
+    if sw.density_boost != 1.0:
+        w_in = _density_weight(inside, x, sw.density_boost)
+    if sw.outside_weight > 0.0 and sw.points[2] > 0:
+        g_lo, g_hi = min(GLOBAL_RANGE[0], lo), max(GLOBAL_RANGE[1], hi)
+        outside = np.concatenate(
+            [
+                np.linspace(g_lo, lo, sw.points[2], endpoint=False),
+                np.linspace(hi, g_hi, sw.points[2])[1:],
+            ]
+        )
+    else:
+        g_lo, g_hi, outside = lo, hi, np.zeros(0)
+    pts = np.concatenate([inside, outside])
+    w = np.concatenate([w_in, np.full(outside.size, sw.outside_weight)])
+    order = np.argsort(pts, kind="stable")
+    return lo, hi, g_lo, g_hi, pts[order], w[order]
+
+
+def _density_weight(pts: np.ndarray, samples: np.ndarray, boost: float) -> np.ndarray:
+    """1 where samples are sparse, up to ``boost`` in the densest histogram bin (sqrt-scaled)."""
+    counts, edges = np.histogram(samples, bins=48)
+    d = counts / max(counts.max(), 1)
+    i = np.clip(np.searchsorted(edges, pts, side="right") - 1, 0, len(counts) - 1)
+    inside = (pts >= edges[0]) & (pts <= edges[-1])
+    return 1.0 + (boost - 1.0) * np.where(inside, np.sqrt(d[i]), 0.0)
+
+
 def fit(
     function: str | Callable[[np.ndarray], np.ndarray],
-    lo: float,
-    hi: float,
+    lo: float | None = None,
+    hi: float | None = None,
     degrees: tuple[int, int] = (5, 4),
     form: str = "auto",
     weights: Any = None,
     *,
+    samples: Any = None,
+    sample_weights: SampleWeights = SampleWeights(),
     name: str | None = None,
     params: dict[str, float] | None = None,
 ) -> Rational:
-    """Fit a rational approximation of ``function`` minimising the max error on [lo, hi].
+    """Fit a rational approximation of ``function`` minimising the (weighted) max error.
+
+    The one fit of the project: the built-in table, data-aware fits of the accuracy map, the
+    layer-wise refit of ``rewrite finetune`` and ``pau_learned`` all call it.
 
     Args:
         function: a canonical name from ``rewriter.functions`` or a vectorised numpy callable.
         lo, hi: the fit range. Use ``GLOBAL_RANGE`` (-40, 40) with a gated/clamped form for an
-            approximation that is right everywhere.
+            approximation that is right everywhere. With ``samples`` they default to the
+            samples' range widened by ``sample_weights.margin``.
         degrees: (m, n), degrees of R's numerator and denominator.
         form: "auto" (the applicable form with the smallest global error) or one of ``FORMS``.
         weights: None; a callable w(x) >= 0 weighting the error on [lo, hi]; or a pair
-            (samples_x, w) of sample points and weights (e.g. from calibration data) that
-            replaces the sampling grid. The fit minimises max w |F - f|.
+            (samples_x, w) of sample points and weights that replaces the sampling grid. The
+            fit minimises max w |F - f|.
+        samples: observed inputs (any shape; non-finite values are dropped), e.g. one site's
+            calibration inputs: the fit is weighted by them as ``sample_weights`` says (fit
+            points on and around their range, the rest of [-40, 40] down-weighted). The result's
+            ``lo, hi`` is the range they cover and ``max_error`` is measured there.
+        sample_weights: how ``samples`` weight the fit (``SampleWeights``).
         name: label of a callable (default "custom").
         params: the function's parameters (e.g. {"alpha": 0.5} for elu).
 
@@ -345,12 +650,14 @@ def fit(
         measured on dense grids.
 
     Raises:
-        FitError: bad range, degrees or form; the function is NaN/inf on the range.
+        FitError: bad range, degrees, form or samples; the function is NaN/inf on the range.
 
     Example:
         >>> r = fit("gelu", -40, 40)            # gated form, global error ~3.5e-4
         >>> r.describe()  # doctest: +SKIP
         'gelu (5,4) gated clip±3.9 on [-40,40] max_err 3.5e-04 global 3.5e-04'
+        >>> x = np.random.default_rng(0).normal(0.0, 0.7, 10_000)   # one site's inputs
+        >>> r = fit("gelu", degrees=(3, 2), samples=x)  # doctest: +SKIP
     """
     params = dict(params or {})
     if isinstance(function, str):
@@ -374,6 +681,24 @@ def fit(
             return np.asarray(user(np.asarray(x, dtype=np.float64)), dtype=np.float64)
     else:
         raise FitError(f"fit: function must be a name or a callable, got {type(function).__name__}")
+    note = ""
+    if samples is not None:
+        if weights is not None:
+            raise FitError(f"fit {label}: pass samples or weights, not both")
+        try:
+            xs = np.asarray(samples, dtype=np.float64).ravel()
+        except (TypeError, ValueError):
+            raise FitError(f"fit {label}: samples must be an array of numbers") from None
+        xs = xs[np.isfinite(xs)]
+        if not xs.size:
+            raise FitError(f"fit {label}: no finite samples; pass the inputs the function sees")
+        if lo is not None and hi is not None and not lo < hi:
+            raise FitError(f"fit {label}: empty range lo={lo} >= hi={hi}; pass lo < hi")
+        in_lo, in_hi, lo, hi, wx, ww = _sample_points(xs, lo, hi, sample_weights)
+        weights = (wx, ww)
+        note = f", samples={xs.size} in [{float(xs.min()):.6g}, {float(xs.max()):.6g}]"
+    elif lo is None or hi is None:
+        raise FitError(f"fit {label}: pass a range lo, hi (or samples)")
     lo, hi = float(lo), float(hi)
     degrees = _check_args(lo, hi, degrees, form, label)
     xs = np.linspace(lo, hi, 4001)
@@ -404,8 +729,13 @@ def fit(
     best: Rational | None = None
     for fname in names:
         tpl = tpls[fname]
-        c = _search_clamp(tpl, degrees, lo, hi, f, weights) if tpl.clamp_kind else 0.0
-        r, _ = _fit_template(tpl, degrees, c, lo, hi, f, weights, False)
+        fits = []
+        # with r_clip, a fit that knows R is clipped may let R overshoot near a bound and do
+        # better, or stall where the clip flattens its gradient: both are tried, the better kept
+        for aware in (False, True) if tpl.r_clip is not None else (False,):
+            c = _search_clamp(tpl, degrees, lo, hi, f, weights, aware) if tpl.clamp_kind else 0.0
+            fits.append(_fit_template(tpl, degrees, c, lo, hi, f, weights, False, aware))
+        r = min(fits, key=lambda re: re[1])[0]
         with np.errstate(all="ignore"):
             glob = _max_err(r, f, *GLOBAL_RANGE)
         r = replace(
@@ -416,12 +746,14 @@ def fit(
             global_error=glob,
             provenance={
                 "fit": f"{FIT_VERSION} fit({label!r}, {lo!r}, {hi!r}, {degrees!r}, "
-                f"form={fname!r}, params={params!r})"
+                f"form={fname!r}, params={params!r}{note})"
             },
         )
         if best is None or _key(r) < _key(best):
             best = r
     assert best is not None
+    if samples is not None:
+        best = replace(best, lo=in_lo, hi=in_hi, max_error=_max_err(best, f, in_lo, in_hi))
     return best
 
 

@@ -79,20 +79,37 @@ def _lawson(lam: np.ndarray, e: np.ndarray, gamma: float) -> np.ndarray:
     return lam / lam.sum()
 
 
+def _clip(v: np.ndarray, bounds: tuple[float | None, float | None] | None) -> np.ndarray:
+    if bounds is None:
+        return v
+    return np.clip(
+        v, -np.inf if bounds[0] is None else bounds[0], np.inf if bounds[1] is None else bounds[1]
+    )
+
+
 def _levenberg_marquardt(
-    model: _Model, theta: np.ndarray, g: np.ndarray, sl: np.ndarray, steps: int
+    model: _Model,
+    theta: np.ndarray,
+    g: np.ndarray,
+    sl: np.ndarray,
+    steps: int,
+    bounds: tuple[float | None, float | None] | None = None,
 ) -> np.ndarray:
-    """A few damped Gauss-Newton steps on sum (sl (R - g))^2 (column-scaled normal equations)."""
+    """A few damped Gauss-Newton steps on sum (sl (clip(R) - g))^2 (column-scaled normal
+    equations; a clipped sample has no gradient)."""
     mu = 1e-4
 
     def cost_of(th: np.ndarray) -> float:
-        return float(np.sum((sl * (model.r(th) - g)) ** 2))
+        return float(np.sum((sl * (_clip(model.r(th), bounds) - g)) ** 2))
 
     cost = cost_of(theta)
     for _ in range(steps):
         num, den, dq = model.pq(theta)
-        r = sl * (num / den - g)
-        jac = np.hstack([model.phi / den[:, None], -(num / den**2)[:, None] * dq]) * sl[:, None]
+        rv = num / den
+        cv = _clip(rv, bounds)
+        r = sl * (cv - g)
+        live = (sl * (cv == rv))[:, None]
+        jac = np.hstack([model.phi / den[:, None], -(num / den**2)[:, None] * dq]) * live
         scale = np.sqrt(np.sum(jac**2, axis=0)) + 1e-300
         js = jac / scale
         a = js.T @ js
@@ -124,8 +141,13 @@ def fit_r(
     pau_b: bool = False,
     linear_iters: int = 30,
     nonlinear_iters: int = 40,
+    bounds: tuple[float | None, float | None] | None = None,
 ) -> RFit:
-    """Weighted minimax fit of a safe rational; see the module docstring."""
+    """Weighted minimax fit of a safe rational; see the module docstring.
+
+    ``bounds``: R is clipped to them where it is used (``Rational.r_clip``), so the error is
+    that of clip(R): R may overshoot a bound where the target is near it.
+    """
     umax = float(np.max(np.abs(u))) or 1.0
     t = u / umax
     pe, qe = powers(m, n, parity)
@@ -134,7 +156,7 @@ def fit_r(
     best_theta, best_err = None, np.inf
 
     def err_of(theta: np.ndarray) -> np.ndarray:
-        return w * np.abs(model.r(theta) - g)
+        return w * np.abs(_clip(model.r(theta), bounds) - g)
 
     # 1. linearised start (SK + Lawson)
     lam = np.full(len(t), 1.0 / len(t))
@@ -161,7 +183,7 @@ def fit_r(
     theta = best_theta.copy()
     lam = np.full(len(t), 1.0 / len(t))
     for it in range(nonlinear_iters):
-        theta = _levenberg_marquardt(model, theta, g, np.sqrt(lam) * w, 12 if it else 40)
+        theta = _levenberg_marquardt(model, theta, g, np.sqrt(lam) * w, 12 if it else 40, bounds)
         e = err_of(theta)
         emax = float(e.max())
         if np.isfinite(emax) and emax < best_err:

@@ -4,7 +4,7 @@ The emitted chain follows ``core``'s shape, node by node::
 
     u = Clip(Abs?(Mul(x, s)), lo_c, hi_c)           # Mul skipped for s == 1
     P, Q by Horner (parity "odd": in w = u*u, P = u * P'(w)); |q_k| precomputed
-    G = Add(Mul(Div(P, Q), g1), g0)                 # trivial Mul/Add skipped
+    G = Add(Mul(Clip?(Div(P, Q), r_lo, r_hi), g1), g0)   # trivial Mul/Add skipped
     y = Mul(Max(x, -40), G) + a1 x + a relu(x) + tails
 
 Half types (FLOAT16, BFLOAT16) are computed in float32 between a Cast in and a Cast out (the
@@ -142,6 +142,16 @@ def emit_onnx(
     lo, hi = r.clamp if r.clamp is not None else (-SAFE_LIMIT, SAFE_LIMIT)
     u = b.op("Clip", [v, b.const("clip_lo", lo), b.const("clip_hi", hi)])
     out = _rational_nodes(b, r, u)
+    if r.r_clip is not None:
+        lo_r, hi_r = r.r_clip
+        out = b.op(
+            "Clip",
+            [
+                out,
+                "" if lo_r is None else b.const("r_lo", lo_r),
+                "" if hi_r is None else b.const("r_hi", hi_r),
+            ],
+        )
     g0, g1 = r.gate
     out = b.add_c(b.mul_c(out, g1, "g1"), g0, "g0")
     if r.gate_x is not None:

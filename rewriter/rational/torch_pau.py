@@ -61,6 +61,8 @@ def pau_forward(x: torch.Tensor, p: torch.Tensor, q: torch.Tensor, r: Rational) 
             au = torch.abs(u)
             den = 1.0 + au * _horner(torch.abs(q), au)
     out = num if den is None else num / den
+    if r.r_clip is not None:
+        out = torch.clamp(out, r.r_clip[0], r.r_clip[1])
     g0, g1 = r.gate
     if g1 != 1.0:
         out = out * g1

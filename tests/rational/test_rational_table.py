@@ -42,9 +42,9 @@ def test_table_regenerates() -> None:
         name, deg = key.split("/")
         m, n = (int(v) for v in deg.split("_"))
         new, old = build_entry(name, (m, n)), load_table()["entries"][key]
-        assert {k: v for k, v in new.items() if k not in ("p", "q", "global_error", "max_error")} == {
-            k: v for k, v in old.items() if k not in ("p", "q", "global_error", "max_error")
-        }
+        assert {
+            k: v for k, v in new.items() if k not in ("p", "q", "global_error", "max_error")
+        } == {k: v for k, v in old.items() if k not in ("p", "q", "global_error", "max_error")}
         rn, ro = Rational.from_dict(new), Rational.from_dict(old)
         assert np.max(np.abs(rn(x) - ro(x))) <= 1e-9
         assert rn.global_error == pytest.approx(ro.global_error, rel=1e-3, abs=1e-12)

@@ -25,8 +25,18 @@ def test_gradcheck_float64(name: str, deg: tuple[int, int]) -> None:
     m = PAU(r, dtype=torch.float64)
     with torch.no_grad():  # |q| is not differentiable at 0: move tiny coefficients off it
         m.q[m.q.abs() < 1e-4] = 1e-2
-    # points away from clamp knots and relu kinks, where F is not differentiable
-    x = torch.linspace(-6.13, 5.87, 23, dtype=torch.float64, requires_grad=True)
+    # points away from clamp knots and relu kinks, where F is not differentiable; beyond a
+    # pinned clamp F is the exact limit, clipped, whatever the coefficients (gradient 0)
+    lo, hi = -6.13, 5.87
+    if r.r_clip is not None and r.clamp is not None:
+        c_lo, c_hi = (v / r.s for v in r.clamp)
+        if r.parity == "abs":
+            c_lo = -c_hi
+        lo = max(lo, 0.9 * c_lo) if c_lo < 0 else lo
+        hi = min(hi, 0.9 * c_hi) if c_hi > 0 else hi
+    xs = np.linspace(lo, hi, 23)
+    xs[np.abs(xs) < 0.05] += 0.1
+    x = torch.tensor(xs, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(
         lambda x, p, q: pau_forward(x, p, q, r), (x, m.p, m.q), eps=1e-6, atol=1e-6
     )

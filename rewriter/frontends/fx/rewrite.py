@@ -268,7 +268,7 @@ def rewrite_module(
 
     Each selected site becomes ``rewriter.rational.PAU(table_rational(function, degrees, form,
     **params))``, a submodule named ``pau_<site>`` with learnable coefficients (see
-    :func:`rewriter.finetune.finetune`). ``module`` is not modified; the result shares no
+    :func:`rewriter.finetune`). ``module`` is not modified; the result shares no
     parameters with it.
 
     Args:

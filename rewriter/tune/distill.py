@@ -1,7 +1,7 @@
 """Fine-tuning after replacement: distil the rewritten network (student) from the original.
 
 A rewrite changes a network's function slightly (a (5,4) rational) or more (ReLU for GELU).
-:func:`finetune` trains the student to reproduce the teacher's outputs on the user's inputs:
+:func:`distill` trains the student to reproduce the teacher's outputs on the user's inputs:
 output MSE, or KL divergence between softmax distributions of logits, plus cross-entropy on
 labels when labels are available. Training only the PAU coefficients (``train="coefficients"``)
 is cheap and keeps every other weight; ``train="all"`` recovers more when the replacement is a
@@ -10,7 +10,7 @@ restored at the end.
 
 Example:
     >>> gm, sites = rewrite_module(model, "pau_all", example_inputs=(x,))
-    >>> history = finetune(gm, model, [x1, x2, x3], epochs=5)
+    >>> history = distill(gm, model, [x1, x2, x3], epochs=5)
     >>> history[-1]["val_loss"] <= history[0]["val_loss"]
     True
 """
@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["finetune", "pau_parameters"]
+__all__ = ["distill", "pau_parameters"]
 
 Batch = tuple[tuple[torch.Tensor, ...], torch.Tensor | None]
 
@@ -49,7 +49,7 @@ def pau_parameters(module: nn.Module) -> list[nn.Parameter]:
 
 
 def _normalise(item: Any, has_labels: bool) -> Batch:
-    """One element of ``data`` -> ``(inputs, labels or None)`` (see :func:`finetune`)."""
+    """One element of ``data`` -> ``(inputs, labels or None)`` (see :func:`distill`)."""
     if isinstance(item, torch.Tensor):
         return (item,), None
     if isinstance(item, dict):
@@ -68,7 +68,7 @@ def _normalise(item: Any, has_labels: bool) -> Batch:
 
 
 def _looks_labelled(item: Any) -> bool:
-    """``(inputs, labels)`` with labels a 1-D integer tensor (see ``finetune(labels=None)``)."""
+    """``(inputs, labels)`` with labels a 1-D integer tensor (see ``distill(labels=None)``)."""
     if isinstance(item, torch.Tensor) or not isinstance(item, (tuple, list)) or len(item) != 2:
         return False
     y = item[1]
@@ -132,7 +132,7 @@ def _distillation_loss(
     return value
 
 
-def finetune(
+def distill(
     student: nn.Module,
     teacher: nn.Module,
     data: Iterable[Any],
@@ -162,7 +162,7 @@ def finetune(
       ``labels=False`` for a two-input model whose second input is a 1-D integer tensor.
 
     Args:
-        student: the rewritten module, e.g. from :func:`rewriter.fx.rewrite_module`.
+        student: the rewritten module, e.g. from :func:`rewriter.frontends.fx.rewrite_module`.
         teacher: the original module; it is run in eval mode without gradients.
         epochs: maximum number of passes over the training part.
         lr: Adam learning rate.

@@ -9,18 +9,19 @@ the replaced sites with their form and degrees. The steps:
    (``rewriter.calibrate.observe_sites``): the inputs each activation really sees;
 3. read each site's current rational back from the student's graph (coefficients are its
    ``pau/<key>/...`` initializers; structure from the form) and measure its error there;
-4. refit: a weighted minimax fit (``rewriter.rational.fit(..., weights=(x, w))``) in the same
-   form and degrees: weight 1 on the observed range widened by 10% (a uniform grid plus the
-   observed quantiles), weight 0.1 on the rest of [-40, 40], so the clamped/gated forms stay
-   accurate to 10x the in-range error outside it (``global_error`` says how much). A raw
-   ``pau`` form stays raw (bounded only by its +-1e4 clip, as it was). A refit that does not
-   lower the max error on the observed inputs is discarded (the site keeps its rational);
+4. refit: the one fit, weighted by the observed inputs (``rewriter.rational.fit(...,
+   samples=x)``, see ``SampleWeights``) in the same form and degrees: weight 1 on the observed
+   range widened by 10% (a uniform grid plus the observed quantiles), weight 0.1 on the rest of
+   [-40, 40], so the clamped/gated forms stay accurate to 10x the in-range error outside it
+   (``global_error`` says how much). A raw ``pau`` form stays raw (bounded only by its input
+   clip, as it was). A refit that does not lower the max error on the observed inputs is
+   discarded (the site keeps its rational);
 5. re-emit by rewriting the teacher with ``rationals={site: refitted}``, selecting exactly the
    sites the student replaced, and record the refit in the metadata.
 
 Sites inside If/Loop bodies are not observed (see ``calibrate``) and keep their rational.
 
-``main(argv)`` is ``rewrite finetune``::
+``rewriter.cli.finetune`` is ``rewrite finetune``::
 
     rewrite finetune student.onnx --teacher original.onnx --calibration data.npz -o tuned.onnx
 
@@ -46,14 +47,9 @@ from rewriter.errors import ModelError
 from rewriter.ir.runtime import run_values
 from rewriter.verify import Deviation, deviation
 
-__all__ = ["RefitResult", "refit_onnx", "refit_rational", "student_rational", "compare_over"]
+__all__ = ["RefitResult", "refit_onnx", "student_rational", "compare_over"]
 
 METADATA_KEY = "pau_rewriter"
-RANGE_MARGIN = 0.10  # fit range = observed range widened by this fraction of its span, each side
-GRID_POINTS = 2000
-QUANTILE_POINTS = 1000
-OUTSIDE_POINTS = 400
-OUTSIDE_WEIGHT = 0.1  # error outside the observed range may be up to 10x the error inside
 
 
 @dataclass
@@ -185,75 +181,6 @@ def _errors(r: Any, f: Any, x: np.ndarray) -> tuple[float, float]:
     return float(np.max(e)), float(np.sqrt(np.mean(e * e)))
 
 
-def refit_rational(
-    function: str,
-    params: dict[str, float],
-    samples: np.ndarray,
-    *,
-    degrees: tuple[int, int],
-    form: str,
-    outside_weight: float = OUTSIDE_WEIGHT,
-    density_boost: float = 1.0,
-    points: tuple[int, int, int] = (GRID_POINTS, QUANTILE_POINTS, OUTSIDE_POINTS),
-) -> Any:
-    """A rational for ``function`` fitted to the inputs ``samples`` (weighted minimax).
-
-    Fit points: a uniform grid over the samples' range widened by ``RANGE_MARGIN`` of its span
-    on each side, plus the samples' quantiles, weight 1; and a grid over the rest of
-    ``GLOBAL_RANGE`` with weight ``outside_weight``. The fit minimises max w |F - f|, so the
-    error outside the observed range stays within 1/outside_weight times the error inside, and
-    the clamp search of ``fit`` sees the whole range (a clamp at the edge of a narrow observed
-    range would pin R there and cost accuracy inside it). ``density_boost`` > 1 weights the
-    inside points up to that factor where the samples are densest (the accuracy map's fits);
-    ``points`` is (uniform grid, quantiles, outside grid).
-
-    Example:
-        >>> r = refit_rational("gelu", {}, np.random.default_rng(0).normal(0, 0.7, 10_000),
-        ...                    degrees=(3, 2), form="gated")  # doctest: +SKIP
-    """
-    from rewriter.rational import GLOBAL_RANGE, fit
-
-    x = np.asarray(samples, dtype=np.float64).ravel()
-    lo_o, hi_o = float(x.min()), float(x.max())
-    span = hi_o - lo_o
-    pad = RANGE_MARGIN * span if span > 1e-6 else 0.5
-    lo, hi = lo_o - pad, hi_o + pad
-    g_lo, g_hi = min(GLOBAL_RANGE[0], lo), max(GLOBAL_RANGE[1], hi)
-    inside = np.concatenate(
-        [np.linspace(lo, hi, points[0]), np.quantile(x, np.linspace(0.0, 1.0, points[1]))]
-    )
-    outside = np.concatenate(
-        [
-            np.linspace(g_lo, lo, points[2], endpoint=False),
-            np.linspace(hi, g_hi, points[2])[1:],
-        ]
-    )
-    pts = np.concatenate([inside, outside])
-    w_in = (
-        np.ones(inside.size) if density_boost == 1.0 else _density_weight(inside, x, density_boost)
-    )
-    w = np.concatenate([w_in, np.full(outside.size, outside_weight)])
-    order = np.argsort(pts, kind="stable")
-    r = fit(function, g_lo, g_hi, degrees, form, weights=(pts[order], w[order]), params=params)
-    return replace(r, lo=lo, hi=hi, max_error=_grid_error(r, function, params, lo, hi))
-
-
-def _density_weight(pts: np.ndarray, samples: np.ndarray, boost: float) -> np.ndarray:
-    """1 where samples are sparse, up to ``boost`` in the densest histogram bin (sqrt-scaled)."""
-    counts, edges = np.histogram(samples, bins=48)
-    d = counts / max(counts.max(), 1)
-    i = np.clip(np.searchsorted(edges, pts, side="right") - 1, 0, len(counts) - 1)
-    inside = (pts >= edges[0]) & (pts <= edges[-1])
-    return 1.0 + (boost - 1.0) * np.where(inside, np.sqrt(d[i]), 0.0)
-
-
-def _grid_error(r: Any, function: str, params: dict[str, float], lo: float, hi: float) -> float:
-    from rewriter.functions import FUNCTIONS
-
-    f = FUNCTIONS[function].bind(**{**FUNCTIONS[function].defaults, **params})
-    return _errors(r, f, np.linspace(lo, hi, 20001))[0]
-
-
 # -- the refit ----------------------------------------------------------------------------
 
 
@@ -299,6 +226,7 @@ def refit_onnx(
     from rewriter.api import rewrite_onnx
     from rewriter.functions import FUNCTIONS
     from rewriter.passes.pau import site_function
+    from rewriter.rational import fit
 
     s_model, t_model = _load(student), _load(teacher)
     where = student if isinstance(student, (str, os.PathLike)) else "student"
@@ -353,7 +281,7 @@ def refit_onnx(
             continue
         x = o.samples
         om, orms = _errors(old, f, x)
-        new = refit_rational(fn, params, x, degrees=deg, form=frm)  # type: ignore[arg-type]
+        new = fit(fn, degrees=deg, form=frm, samples=x, params=params)  # type: ignore[arg-type]
         nm, nrms = _errors(new, f, x)
         better = nm < om or (deg, frm) != (tuple(old.degrees), old.form)
         note = None
@@ -438,14 +366,3 @@ def compare_over(
 
     ref = outputs(teacher)
     return [deviation(ref, outputs(m), names, inputs="calibration") for m in models]
-
-
-# -- command line -------------------------------------------------------------------------
-
-
-
-
-
-
-
-

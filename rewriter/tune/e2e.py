@@ -4,7 +4,7 @@ The student is converted to torch with the cost model's ONNX interpreter
 (``rewriter.cost.torch_convert``), which turns every initializer into a buffer. The rational
 coefficients the rewriter emitted (initializers ``pau/<key>/p<k>`` and ``q<k>``) become
 parameters instead; the denominator coefficients are the emitted ``|b_k|``, so they are trained
-through an ``abs`` parametrization that keeps Q >= 1 (no poles). ``rewriter.finetune`` then
+through an ``abs`` parametrization that keeps Q >= 1 (no poles). ``rewriter.tune.distill`` then
 distils the student towards the teacher (converted the same way) on the calibration inputs, and
 the trained values are written back into the student's initializers: the graph is unchanged,
 only coefficients move. Everything else in the network stays frozen.
@@ -101,7 +101,7 @@ def finetune_e2e(
     Returns:
         The tuned model (same graph, new coefficients) and the per-epoch history.
     """
-    from rewriter.finetune import finetune
+    from rewriter.tune.distill import distill
 
     torch.manual_seed(seed)
     inner, trained = _trainable(student)
@@ -112,7 +112,7 @@ def finetune_e2e(
     ]
     data = [tuple(torch.from_numpy(np.asarray(b[n])) for n in names) for b in batches]
     model = _FirstOutputs(inner)
-    history = finetune(
+    history = distill(
         model,
         _FirstOutputs(_frozen(teacher)),
         data,
