@@ -41,14 +41,57 @@ Fitting and fine-tuning::
     >>> tuned.model, [s.new_max_abs for s in tuned.sites]         # doctest: +SKIP
 """
 
-from rewriter.api import RewriteResult, find_sites, plan, rewrite, rewrite_onnx
-from rewriter.errors import ModelError, RewriterError, UsageError
-from rewriter.match.engine import Site
-from rewriter.match.pattern import Alt, Const, Param, Var, op
-from rewriter.match.rules import Rule, register_rule, rule
-from rewriter.rational.fitting import fit
-from rewriter.tune import finetune
+from typing import TYPE_CHECKING, Any
+
 from rewriter.version import __version__ as __version__
+
+# Public names are imported on first use (PEP 562): ``import rewriter.rational`` or the CLI's
+# ``rewrite --help`` must not load the planner, the cost model and torch. ``rewriter.plan`` is the
+# planning package itself, callable as ``rewriter.plan(model, ...)`` (see rewriter/plan).
+_LAZY = {
+    "rewrite": "rewriter.api",
+    "rewrite_onnx": "rewriter.api",
+    "find_sites": "rewriter.api",
+    "RewriteResult": "rewriter.emit",
+    "Site": "rewriter.match.engine",
+    "Rule": "rewriter.match.rules",
+    "rule": "rewriter.match.rules",
+    "register_rule": "rewriter.match.rules",
+    "op": "rewriter.match.pattern",
+    "Var": "rewriter.match.pattern",
+    "Param": "rewriter.match.pattern",
+    "Const": "rewriter.match.pattern",
+    "Alt": "rewriter.match.pattern",
+    "fit": "rewriter.rational.fitting",
+    "finetune": "rewriter.tune",
+    "RewriterError": "rewriter.errors",
+    "UsageError": "rewriter.errors",
+    "ModelError": "rewriter.errors",
+}
+
+
+def __getattr__(name: str) -> Any:
+    import importlib
+
+    if name == "plan":
+        return importlib.import_module("rewriter.plan")
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'rewriter' has no attribute {name!r}")
+
+
+if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
+    from rewriter import plan as plan
+    from rewriter.api import find_sites, rewrite, rewrite_onnx
+    from rewriter.emit import RewriteResult
+    from rewriter.errors import ModelError, RewriterError, UsageError
+    from rewriter.match.engine import Site
+    from rewriter.match.pattern import Alt, Const, Param, Var, op
+    from rewriter.match.rules import Rule, register_rule, rule
+    from rewriter.rational.fitting import fit
+    from rewriter.tune import finetune
 
 __all__ = [
     "rewrite",
@@ -70,4 +113,5 @@ __all__ = [
     "RewriterError",
     "UsageError",
     "ModelError",
+    "__version__",
 ]

@@ -1,4 +1,4 @@
-"""The Python API: ``find_sites``, ``rewrite`` and ``plan`` on ``onnx.ModelProto`` (or a path)
+"""The Python API: ``find_sites`` and ``rewrite`` (``rewriter.plan`` plans) on ``onnx.ModelProto`` (or a path)
 and, through ``rewriter.frontends.fx``, ``rewrite`` on ``torch.nn.Module``.
 
 Example:
@@ -22,9 +22,8 @@ from rewriter.emit import RewriteResult, emit_result
 from rewriter.errors import UsageError
 from rewriter.match.engine import Site
 from rewriter.match.rules import Rule
-from rewriter.plan import plan
 
-__all__ = ["RewriteResult", "find_sites", "rewrite", "rewrite_onnx", "plan"]
+__all__ = ["RewriteResult", "find_sites", "rewrite", "rewrite_onnx"]
 
 
 def _opset_of(m: onnx.ModelProto) -> int:
@@ -129,6 +128,8 @@ def rewrite(model: Any, pipeline: str = "pau_all", **options: Any) -> Any:
             f"rewrite() takes a path, an onnx.ModelProto or a torch.nn.Module, not {type(model).__name__}"
         )
     if options.get("target") is not None:
+        from rewriter.plan import plan  # the planner imports this module's callers' stages
+
         return plan(model, options.pop("target"), pipeline=pipeline, **options).model
     options.pop("target", None)
     return rewrite_onnx(model, pipeline, **options).model

@@ -14,7 +14,9 @@ a candidate filter and a predicted cost source for the planner).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 from .budget import plan_budget
@@ -120,3 +122,14 @@ def plan(
         progress=progress,
         **options,
     )
+
+
+class _CallablePackage(ModuleType):
+    """``rewriter.plan(model, ...)`` calls ``rewriter.plan.plan``: the package and the public
+    function share a name, and whichever one ``rewriter.plan`` resolves to, it plans."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Plan:
+        return plan(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallablePackage
