@@ -1,0 +1,224 @@
+"""Back off instead of refusing: bring a rewrite whose outputs moved more than the tolerance back
+inside it, keeping as many replacements as it can.
+
+The whole-model deviation is judged by ``Deviation.exceeds(tolerance)`` (relative L2 above the
+tolerance plus three times the model's own noise floor, or a non-negative output wrong by more
+than its own value). When it is exceeded:
+
+1. Each replaced site's contribution is measured alone: the model with only that site replaced,
+   on the same inputs (the worst output's relative L2). The largest contributor is named in the
+   result, with the output it moves most.
+2. Better rationals first: the worst contributors, one at a time, get a (7,6) rational fitted on
+   the inputs they actually see on the verification inputs (``rational.fit(samples=...)``; the
+   global (7,6) fit inside If/Loop bodies, whose values are not observed). After each, the whole
+   model is compared again; inside the tolerance, done.
+3. Then sites are kept (reverted to the original), worst contributor first, until the whole model
+   is inside the tolerance. A rewrite of no site is the original itself, so this ends.
+
+Cost: one emit and one run per site for the contributions, then one emit and one run per step;
+the original's outputs are computed once. ``pau_learned`` regions are not backed off (the learned
+pass has its own ``max_error``).
+
+Example:
+    >>> r = back_off_accuracy(original, assignment, feeds, tolerance=1e-2)   # doctest: +SKIP
+    >>> r.kept
+    {'silu_3': 'kept: alone it moves output "logits" by rel-L2 2.1e-02'}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import onnx
+
+from rewriter.candidates import Candidate, rational_candidate, site_function
+from rewriter.emit import RewriteResult, emit_result
+from rewriter.ir.runtime import run_model, run_values
+from rewriter.match.engine import Site
+from rewriter.rational import fit
+from rewriter.verify import Deviation, compare, deviation
+
+__all__ = ["AccuracyBackoff", "back_off_accuracy", "UPGRADE_DEGREES"]
+
+UPGRADE_DEGREES = (7, 6)
+MAX_UPGRADES = 8  # better rationals tried before sites are kept
+
+
+@dataclass
+class AccuracyBackoff:
+    """What the back-off did.
+
+    Attributes:
+        result: the final rewrite (model and sites, ``replaced`` set).
+        deviation: its deviation from the original on the verification inputs.
+        assignment: ``site name -> Candidate`` that built it.
+        contributions: per replaced site, the worst output's relative L2 with only that site
+            replaced (largest first).
+        worst_site, worst_output: the largest contributor and the output it moves most.
+        upgraded: site -> the better rational it got.
+        kept: site -> why it was kept.
+        steps: one line per step, in order.
+    """
+
+    result: RewriteResult
+    deviation: Deviation
+    assignment: dict[str, Candidate]
+    contributions: dict[str, float] = field(default_factory=dict)
+    worst_site: str | None = None
+    worst_output: str | None = None
+    upgraded: dict[str, str] = field(default_factory=dict)
+    kept: dict[str, str] = field(default_factory=dict)
+    steps: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "contributions": self.contributions,
+            "worst_site": self.worst_site,
+            "worst_output": self.worst_output,
+            "upgraded": self.upgraded,
+            "kept": self.kept,
+            "steps": self.steps,
+        }
+
+
+def _observed(
+    model: onnx.ModelProto, sites: list[Site], feeds: Mapping[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """The values each main-graph site reads, on ``feeds`` (flattened, finite)."""
+    names = sorted({s.input for s in sites if not s.graph})
+    if not names:
+        return {}
+    try:
+        got = next(run_values(model, names, [feeds]))
+    except Exception:  # a value the canonical model renamed: fall back to global fits
+        return {}
+    out = {}
+    for k, v in got.items():
+        x = np.asarray(v, dtype=np.float64).ravel()
+        x = x[np.isfinite(x)]
+        if x.size:
+            out[k] = x
+    return out
+
+
+def _better(site: Site, samples: np.ndarray | None) -> Candidate | None:
+    """A (7,6) rational for the site, fitted on its observed inputs when known."""
+    function, params = site_function(site)
+    try:
+        if samples is not None and samples.size >= 16:
+            r = fit(function, degrees=UPGRADE_DEGREES, samples=samples, params=params)
+        else:
+            r = fit(function, -40, 40, degrees=UPGRADE_DEGREES, params=params)
+    except Exception:  # a function the fitter cannot take (learned regions, exotic params)
+        return None
+    return rational_candidate(r)
+
+
+def back_off_accuracy(
+    original: onnx.ModelProto,
+    assignment: Mapping[str, Candidate] | Callable[[Site], Candidate | None],
+    feeds: dict[str, np.ndarray],
+    tolerance: float,
+    *,
+    pipeline: str = "pau_all",
+    source: str = "generated",
+    max_upgrades: int = MAX_UPGRADES,
+    emit_options: dict[str, Any] | None = None,
+    log: Callable[[str], None] = lambda s: None,
+) -> AccuracyBackoff:
+    """The rewrite of ``assignment`` brought inside ``tolerance`` (see the module docstring).
+
+    Args:
+        original: the original model.
+        assignment: ``site name -> Candidate`` (or a chooser ``site -> Candidate | None``), as
+            for ``rewriter.emit``.
+        feeds: the verification inputs.
+        tolerance: relative L2 allowed above the noise floor (``Deviation.exceeds``).
+        pipeline: the pipeline the sites belong to.
+        source: how the report names the inputs.
+        max_upgrades: how many sites get a better rational before sites are kept.
+        emit_options: more options for ``emit_result`` (degrees, form, rules, rtol).
+    """
+    opts = dict(emit_options or {})
+    first = emit_result(original, assignment, pipeline, **opts)
+    chosen = {s.name: _candidate_of(assignment, s) for s in first.sites if s.replaced}
+    chosen = {k: c for k, c in chosen.items() if c is not None}
+    names = [o.name for o in original.graph.output]
+    reference = run_model(original, feeds)
+
+    def measure(choice: dict[str, Candidate]) -> tuple[RewriteResult, Deviation]:
+        res = emit_result(original, choice, pipeline, **opts)
+        return res, deviation(reference, run_model(res.model, feeds), names, inputs=source)
+
+    full = compare(original, first.model, feeds, source)
+    floors = {o.name: o.floor for o in full.outputs}
+    out = AccuracyBackoff(first, full, dict(chosen))
+    if not full.exceeds(tolerance) or not chosen:
+        return out
+
+    def with_floor(d: Deviation) -> Deviation:
+        for o in d.outputs:
+            o.floor = floors.get(o.name)
+        return d
+
+    sites = {s.name: s for s in first.sites if s.name in chosen}
+    contrib: dict[str, tuple[float, str]] = {}
+    for name in chosen:
+        _, d = measure({name: chosen[name]})
+        w = d.worst
+        contrib[name] = (w.rel_l2, w.name) if w is not None else (0.0, "")
+    order = sorted(chosen, key=lambda k: -contrib[k][0])
+    out.contributions = {k: contrib[k][0] for k in order}
+    out.worst_site, out.worst_output = order[0], contrib[order[0]][1]
+    log(
+        f"rel-L2 {full.rel_l2:.3g} exceeds --tolerance {tolerance:g}: largest contributor "
+        f"{out.worst_site} (moves {out.worst_output!r} by {contrib[order[0]][0]:.3g} alone)"
+    )
+    current = dict(chosen)
+    samples = _observed(original, [sites[k] for k in order[:max_upgrades]], feeds)
+    for name in order[:max_upgrades]:
+        s = sites[name]
+        better = _better(s, samples.get(s.input))
+        if better is None or better.name == current[name].name:
+            continue
+        trial = {**current, name: better}
+        res, d = measure(trial)
+        d = with_floor(d)
+        step = f"{name}: {better.name} (fit on {'observed inputs' if s.input in samples else '[-40, 40]'}) -> rel-L2 {d.rel_l2:.3g}"
+        out.steps.append(step)
+        log(step)
+        if d.rel_l2 < out.deviation.rel_l2:  # an upgrade stays only when it helps
+            current = trial
+            out.upgraded[name] = better.name
+            out.result, out.deviation = res, d
+        if not d.exceeds(tolerance):
+            out.assignment = current
+            return out
+    for name in order:
+        trial = {k: c for k, c in current.items() if k != name}
+        res, d = measure(trial)
+        d = with_floor(d)
+        current = trial
+        out.upgraded.pop(name, None)
+        out.kept[name] = (
+            f"kept: alone it moves output {contrib[name][1]!r} by rel-L2 {contrib[name][0]:.2g}"
+        )
+        step = f"{name}: kept -> rel-L2 {d.rel_l2:.3g}"
+        out.steps.append(step)
+        log(step)
+        out.result, out.deviation, out.assignment = res, d, current
+        if not d.exceeds(tolerance):
+            break
+    return out
+
+
+def _candidate_of(
+    assignment: Mapping[str, Candidate] | Callable[[Site], Candidate | None], site: Site
+) -> Candidate | None:
+    if callable(assignment) and not isinstance(assignment, Mapping):
+        return assignment(site)
+    c = assignment.get(site.name)
+    return None if c is None or c.kind == "keep" else c
