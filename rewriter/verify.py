@@ -349,7 +349,9 @@ def compare(
     if n_random:
         dev.notes.append(f"{n_random} random op(s) given the same fixed seed in both models")
     constant = [k for k, x in enumerate(a) if _constant(x)]
-    for seed in range(1, 4) if more_feeds is not None and constant else ():
+    for seed in range(1, 4):
+        if more_feeds is None or not constant:
+            break
         other = more_feeds(seed)
         a2, b2 = run_model(orig, other), run_model(new, other)
         for k in list(constant):

@@ -144,8 +144,11 @@ def back_off_accuracy(
     """
     opts = dict(emit_options or {})
     first = emit_result(original, assignment, pipeline, **opts)
-    chosen = {s.name: _candidate_of(assignment, s) for s in first.sites if s.replaced}
-    chosen = {k: c for k, c in chosen.items() if c is not None}
+    chosen: dict[str, Candidate] = {}
+    for s in first.sites:
+        c = _candidate_of(assignment, s) if s.replaced else None
+        if c is not None:
+            chosen[s.name] = c
     names = [o.name for o in original.graph.output]
     reference = run_model(original, feeds)
 
