@@ -131,8 +131,11 @@ class Study:
             if isinstance(calibration, Calibration)
             else load_calibration(calibration, self.model)
         )
+        where = calibration
+        if isinstance(calibration, Calibration) and not calibration.generated:
+            where = calibration.source  # the .npz a calibration was read from holds the labels
         self.labels = load_labels(
-            labels, calibration, self.cal.samples if not self.cal.generated else None
+            labels, where, self.cal.samples if not self.cal.generated else None
         )
         self.latency = latency
         self.log(f"{len(dry.sites)} site(s); calibration: {self.cal.source}")

@@ -8,8 +8,15 @@ from collections.abc import Sequence
 
 import onnx
 
-from rewriter.calibrate import Calibration, load_calibration
-from rewriter.cli.common import Parser, console, degrees_arg, write_json
+from rewriter.calibrate import Calibration, as_calibration
+from rewriter.cli.common import (
+    Parser,
+    add_input_options,
+    console,
+    degrees_arg,
+    model_inputs,
+    write_json,
+)
 from rewriter.errors import UsageError
 from rewriter.tune.refit import RefitResult, _metadata, compare_over, refit_onnx
 from rewriter.verify import Deviation
@@ -42,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-samples", type=int, default=100_000, help="observed values kept per site")
     p.add_argument("--report", help="write a JSON report here")
     p.add_argument("-q", "--quiet", action="store_true", help="no tables, only errors")
+    add_input_options(p)  # without --calibration: --inputs, or generated (--input-shapes ...)
     return p
 
 
@@ -66,7 +74,8 @@ def main(argv: Sequence[str]) -> int:
         check_output_path(None, a.report)
     student, teacher = load_model(a.student), load_model(a.teacher)
     _metadata(student, a.student)
-    cal = load_calibration(a.calibration, teacher)
+    inputs = model_inputs(a, teacher)  # --calibration, else --inputs, else generated
+    cal = as_calibration(inputs.calibration, teacher, shapes=inputs.shapes, ranges=inputs.ranges)
     if a.mode == "e2e":
         return _e2e(a, student, teacher, cal)
     tuned, results = refit_onnx(

@@ -7,7 +7,10 @@ candidates are measured together with ``keep`` (interleaved, see ``harness``) an
 ``CostModel.whole(original, rewritten, feeds)`` compares two whole models (one interleaved run).
 
 ``ModelCosts`` is the cost model seen from one model: it cuts each site's micro-model
-(``micro.cut_site``) and answers per ``Site``; it is what the planner and the accuracy study
+(``micro.cut_site``) at the shapes the site really has on a run with the model's inputs
+(``inputs.shaped_model``: shape inference with placeholders leaves a BERT's activations unknown
+and would measure a detector's sites at whatever size fills its dynamic dims), times the whole
+model on those same feeds, and answers per ``Site``; it is what the planner and the accuracy study
 (``rewriter.accuracy.Study``: ``site_costs`` in ms, ``base_ms``, ``whole``, ``faster``) ask.
 """
 
@@ -27,7 +30,7 @@ from rewriter.match.engine import Site
 
 from .db import LatencyDB, Record
 from .harness import Comparison, compare
-from .micro import Micro, cut_site, random_feeds, resolve_dims
+from .micro import Micro, cut_site, random_feeds
 from .targets import Target, get_target, hardware_key
 
 __all__ = ["CostModel", "ModelCosts", "HarnessOptions", "WholeResult", "open_db"]
@@ -197,7 +200,10 @@ class ModelCosts:
         model: the model whose sites are measured (micro-models are cut from it).
         target: e.g. ``"ort-cpu:threads=1"``, or a ``Target``.
         db: ``LatencyDB``, a path, ``":memory:"`` or None (the default database).
-        batch, dims: sizes of dynamic dimensions.
+        feeds: inputs the model accepts (``--inputs``, a calibration batch); sites are cut at
+            the shapes they have on a run with them, and whole models are timed on them.
+            Default: ``rewriter.inputs.generate_inputs(model, shapes=, ranges=)``.
+        shapes, ranges: ``--input-shapes`` / ``--val-range`` for generated feeds.
         harness, whole_harness: stopping rules of site and whole-model measurements.
         log: progress lines.
     """
@@ -208,8 +214,9 @@ class ModelCosts:
         target: str | Target,
         db: str | LatencyDB | None = None,
         *,
-        batch: int = 1,
-        dims: dict[str, int] | None = None,
+        feeds: dict[str, Any] | None = None,
+        shapes: dict[str, tuple[int, ...]] | None = None,
+        ranges: dict[str, tuple[float, float]] | None = None,
         harness: HarnessOptions | None = None,
         whole_harness: HarnessOptions | None = None,
         log: Callable[[str], None] | None = None,
@@ -218,8 +225,12 @@ class ModelCosts:
         self.target = get_target(target)
         self.db, self._own_db = open_db(db)
         self.cm = CostModel(self.target, self.db, harness)
-        self.batch, self.dims = batch, dims
-        self.resolved = resolve_dims(model, batch, dims)
+        from rewriter.inputs import generate_inputs, shaped_model
+
+        if feeds is None:
+            feeds = generate_inputs(model, shapes=shapes, ranges=ranges).feeds
+        self.feeds = feeds
+        self.resolved = shaped_model(model, feeds)
         self.whole_harness = whole_harness or HarnessOptions(
             precision=0.02, time_cap=15.0, min_rounds=10, warmup_cap=2.0
         )
@@ -238,7 +249,7 @@ class ModelCosts:
 
     def micro(self, site: Site) -> Micro:
         """The site's micro-model (raises when it cannot be cut)."""
-        return cut_site(self.model, site, batch=self.batch, dims=self.dims, resolved=self.resolved)
+        return cut_site(self.model, site, resolved=self.resolved)
 
     def records(self, micro: Micro, candidates: list[Candidate]) -> dict[str, Record]:
         return self.cm.site_costs(micro, candidates, self.log)
@@ -264,7 +275,7 @@ class ModelCosts:
     def base_ms(self) -> float:
         """The whole original model's median time."""
         if self._base is None:
-            feeds = random_feeds(self.resolved)
+            feeds = self.feeds
             run = self.target.session(self.model)
             c = compare(
                 {"original": lambda: run(feeds)},
@@ -280,8 +291,7 @@ class ModelCosts:
         """Original vs rewritten; one measurement per distinct rewritten model."""
         key = hashlib.sha1(rewritten.SerializeToString(deterministic=True)).hexdigest()
         if key not in self._whole:
-            feeds = random_feeds(self.resolved)
-            self._whole[key] = self.cm.whole(original, rewritten, feeds, self.whole_harness)
+            self._whole[key] = self.cm.whole(original, rewritten, self.feeds, self.whole_harness)
         return self._whole[key]
 
     def close(self) -> None:

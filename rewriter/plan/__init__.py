@@ -74,7 +74,7 @@ def plan(
         target: ``"ort-cpu:threads=1"``, ``"openvino-cpu"``, ``"torch-inductor"``, a ``Target``.
         calibration: .npz / folder of .npy / feed dicts, for the budget.
         db: latency database (path, ``LatencyDB``, ``":memory:"``; default the user cache).
-        options: passed on (``batch``, ``dims``, ``candidate_filter``, ``degrees_set`` ...).
+        options: passed on (``feeds``, ``shapes``, ``ranges``, ``candidate_filter``, ``degrees_set`` ...).
 
     Returns:
         A ``Plan``: ``.model`` (rewritten), ``.decisions`` (one ``SiteDecision`` per site:
