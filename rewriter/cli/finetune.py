@@ -166,15 +166,19 @@ def _print(
         "refit",
     ):
         t.add_column(c)
+
+    def e(v: float) -> str:  # nan: an exact rewrite or standard op, nothing to compare
+        return "-" if v != v else f"{v:.2e}"
+
     for r in results:
         lo, hi = r.observed_range
         t.add_row(
             r.name,
             f"[{lo:.3g}, {hi:.3g}]" if r.samples else "-",
-            f"{r.old_max_abs:.2e}",
-            f"{r.new_max_abs:.2e}",
-            f"{r.old_rms:.2e}",
-            f"{r.new_rms:.2e}",
+            e(r.old_max_abs),
+            e(r.new_max_abs),
+            e(r.old_rms),
+            e(r.new_rms),
             "yes" if r.refitted else (r.note or "no"),
         )
     con.print(t)
