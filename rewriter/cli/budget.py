@@ -40,9 +40,7 @@ def budget_requested(a: argparse.Namespace) -> bool:
     return any(getattr(a, k, None) is not None for k in ("max_drop", "min_cosine", "max_rel_error"))
 
 
-def run_budget(
-    a: argparse.Namespace, model: Any, console: Any = None, inputs: Any = None
-) -> Any:
+def run_budget(a: argparse.Namespace, model: Any, console: Any = None, inputs: Any = None) -> Any:
     """``plan_budget`` from the main command's options; prints the plan unless ``--quiet``.
 
     ``inputs`` (``cli.common.ModelInputs``): the budget is measured on ``--calibration``, else on
