@@ -184,3 +184,28 @@ def test_finetune_a_target_output_with_exact_sites(mode, tmp_path, capsys) -> No
         assert r["calibration"]["generated"] and r["after"]["cosine"] > 0.999
         first = r["sites"][0]
         assert not first["refitted"] and "not a rational" in first["note"]
+
+
+def test_plan_and_map_take_input_shapes(zoo_paths, tmp_path, capsys) -> None:
+    src, js = zoo_paths["yolo_silu"], tmp_path / "p.json"
+    shapes = ["--input-shapes", "images:1x3x128x128"]
+    args = ["plan", src, "--predict-only", "--db", str(tmp_path / "db.sqlite"), "--json", str(js)]
+    assert main([*args, *shapes]) == 0
+    decisions = json.loads(js.read_text())["decisions"]
+    assert decisions[0]["shape"] == [1, 8, 64, 64] and decisions[-1]["shape"] == [1, 9, 8, 8]
+    assert main(["map", src, "-o", str(tmp_path / "m.html"), "-q", *shapes]) == 0
+    sites = json.loads((tmp_path / "m.json").read_text())["sites"]
+    assert [s["shape"] for s in sites][:2] == [[1, 8, 64, 64], [1, 8, 32, 32]]
+    capsys.readouterr()
+
+
+def test_map_runs_on_inputs_file(zoo_paths, tmp_path, capsys) -> None:
+    src = zoo_paths["bert_dynamo"]
+    feeds = generate_inputs(onnx.load(src), shapes={"input_ids": (2, 24)}).feeds
+    np.savez(tmp_path / "in.npz", **feeds)
+    args = ["map", src, "-o", str(tmp_path / "m.html"), "-q", "--inputs", str(tmp_path / "in.npz")]
+    assert main(args) == 0
+    sites = json.loads((tmp_path / "m.json").read_text())["sites"]
+    gelus = [s for s in sites if s["function"] == "gelu"]
+    assert gelus and all(s["shape"][:2] == [2, 24] for s in gelus)
+    capsys.readouterr()

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import onnx
 
-from rewriter.calibrate import Calibration, load_calibration, observe_sites
+from rewriter.calibrate import Calibration, load_calibration, observe_sites, run_shapes
 from rewriter.candidates import SEARCH_STANDARD, Candidate, candidates_for, site_function
 from rewriter.emit import emit_result
 from rewriter.errors import UsageError
@@ -140,6 +140,7 @@ class Study:
         self.latency = latency
         self.log(f"{len(dry.sites)} site(s); calibration: {self.cal.source}")
         obs = observe_sites(self.canonical, dry.sites, self.cal, max_samples=20_000)
+        run_shapes(self.canonical, dry.sites, self.cal.batches[0])  # shapes on the data
         self.evaluator = Evaluator(self.model, pipeline, self.cal, self.labels)
         self.sites: list[SiteStudy] = []
         for i, s in enumerate(dry.sites):
