@@ -143,6 +143,8 @@ class Study:
         run_shapes(self.canonical, dry.sites, self.cal.batches[0])  # shapes on the data
         self.evaluator = Evaluator(self.model, pipeline, self.cal, self.labels)
         self.sites: list[SiteStudy] = []
+        if hasattr(latency, "prepare"):  # ModelCosts: every site's shapes in one run
+            latency.prepare(dry.sites)
         for i, s in enumerate(dry.sites):
             fn, params = site_function(s)
             o = obs[s.name]

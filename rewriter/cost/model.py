@@ -193,6 +193,27 @@ class CostModel:
         return WholeResult.of(c)
 
 
+def _site_values(g: onnx.GraphProto, site: Site) -> set[str]:
+    """The values ``micro.cut_site`` needs shapes of: the site's input and output, its nodes'
+    inputs, and the inputs of the producer (and the producer's producers: Conv before a bias Add)."""
+    if site.graph:
+        return set()
+    prod = {o: n for n in g.node for o in n.output}
+    inits = {t.name for t in g.initializer}
+    labels = set(site.nodes)
+    vals = {site.input, site.output}
+    for i, n in enumerate(g.node):
+        if (n.name or f"{n.op_type}#{i}") in labels:
+            vals.update(n.input)
+    p = prod.get(site.input)
+    if p is not None:
+        vals.update(p.input)
+        for v in p.input:
+            if v in prod:
+                vals.update(prod[v].input)
+    return {v for v in vals if v and v not in inits}
+
+
 class ModelCosts:
     """The cost model of one model's sites on one target (see the module doc).
 
@@ -225,12 +246,13 @@ class ModelCosts:
         self.target = get_target(target)
         self.db, self._own_db = open_db(db)
         self.cm = CostModel(self.target, self.db, harness)
-        from rewriter.inputs import generate_inputs, shaped_model
+        from rewriter.inputs import generate_inputs
 
         if feeds is None:
             feeds = generate_inputs(model, shapes=shapes, ranges=ranges).feeds
         self.feeds = feeds
-        self.resolved = shaped_model(model, feeds)
+        self._resolved: onnx.ModelProto | None = None
+        self._shaped: set[str] = set()
         self.whole_harness = whole_harness or HarnessOptions(
             precision=0.02, time_cap=15.0, min_rounds=10, warmup_cap=2.0
         )
@@ -247,9 +269,23 @@ class ModelCosts:
     def reused(self) -> int:
         return self.cm.reused
 
+    def prepare(self, sites: list[Site]) -> None:
+        """Learn the shapes ``sites`` have on the feeds, in one run of the model. Only the values
+        a micro-model reads are fetched: every intermediate of a 640x640 detector is gigabytes."""
+        from rewriter.inputs import shaped_model
+
+        want = set(self._shaped)
+        for s in sites:
+            want |= _site_values(self.model.graph, s)
+        if want != self._shaped or self._resolved is None:
+            self._resolved = shaped_model(self.model, self.feeds, sorted(want))
+            self._shaped = want
+
     def micro(self, site: Site) -> Micro:
         """The site's micro-model (raises when it cannot be cut)."""
-        return cut_site(self.model, site, resolved=self.resolved)
+        if self._resolved is None or not _site_values(self.model.graph, site) <= self._shaped:
+            self.prepare([site])
+        return cut_site(self.model, site, resolved=self._resolved)
 
     def records(self, micro: Micro, candidates: list[Candidate]) -> dict[str, Record]:
         return self.cm.site_costs(micro, candidates, self.log)

@@ -126,6 +126,7 @@ def plan_sites(
     try:
         sites = emit_result(model, {}, pipeline, dry_run=True).sites
         log(f"{len(sites)} site(s) on {mc.target}")
+        mc.prepare(sites)  # one run of the model gives every site's shapes
         decisions: list[SiteDecision] = []
         for s in sites:
             try:
