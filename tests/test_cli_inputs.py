@@ -209,3 +209,13 @@ def test_map_runs_on_inputs_file(zoo_paths, tmp_path, capsys) -> None:
     gelus = [s for s in sites if s["function"] == "gelu"]
     assert gelus and all(s["shape"][:2] == [2, 24] for s in gelus)
     capsys.readouterr()
+
+
+def test_budget_measures_on_shaped_generated_batches(zoo_paths, tmp_path, capsys) -> None:
+    args = [zoo_paths["bert_dynamo"], "--min-cosine", "0.999", "--input-shapes", "input_ids:1x32"]
+    r, out, err = _plan_report(args, tmp_path, capsys)
+    decisions = r["plan"]["decisions"]
+    gelus = [d for d in decisions if d["function"] == "gelu"]
+    assert gelus and all(d["shape"][:2] == [1, 32] for d in gelus)
+    assert [s["input_shape"][:2] for s in r["sites"]] == [[1, 32]] * len(r["sites"])
+    assert "[budget]" in err and "[budget]" not in out

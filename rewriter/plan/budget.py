@@ -146,6 +146,7 @@ def plan_budget(
                     else "",
                     st.gain(c.name) or 1.0,
                     st.saved_ms(c.name),
+                    shape=st.site.input_shape,  # the shape on the calibration data
                     original_ms=st.costs.get("keep"),
                     candidate_ms=st.costs.get(c.name),
                     accuracy={
