@@ -219,3 +219,30 @@ def test_budget_measures_on_shaped_generated_batches(zoo_paths, tmp_path, capsys
     assert gelus and all(d["shape"][:2] == [1, 32] for d in gelus)
     assert [s["input_shape"][:2] for s in r["sites"]] == [[1, 32]] * len(r["sites"])
     assert "[budget]" in err and "[budget]" not in out
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "says"),
+    [("--val-range", "foo", "NAME:[LO,HI]"), ("--input-shapes", "images:1xq", "1x3x640x640")],
+)
+def test_bad_flag_syntax_is_one_line_with_an_example(
+    flag, value, says, zoo_paths, tmp_path, capsys
+):
+    for argv in (
+        [zoo_paths["yolo_silu"], "-o", str(tmp_path / "o.onnx")],
+        ["bench", zoo_paths["yolo_silu"]],
+    ):
+        assert main([*argv, flag, value]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and flag in err[0] and repr(value) in err[0] and says in err[0], err
+
+
+def test_val_range_reaches_generated_inputs(zoo_paths, tmp_path, capsys) -> None:
+    """Ids up to 5 index the zoo BERT's 2-row token-type table out of range: --val-range is
+    used (ONNX Runtime refuses), and the one line names the input and the flags."""
+    src = zoo_paths["bert_dynamo"]
+    assert main([src, "-o", str(tmp_path / "a.onnx"), "--val-range", "input_ids:[0,5]", "-q"]) == 0
+    code = main([src, "-o", str(tmp_path / "b.onnx"), "--val-range", "token_type_ids:[0,5]"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "token_type_ids" in err[0] and "--val-range" in err[0]
+    assert not (tmp_path / "b.onnx").exists()

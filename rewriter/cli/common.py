@@ -47,13 +47,19 @@ def degrees_arg(text: str) -> tuple[int, int]:
 def _shapes_arg(text: str) -> dict[str, tuple[int, ...]]:
     from rewriter.inputs import parse_input_shapes
 
-    return parse_input_shapes(text)
+    try:
+        return parse_input_shapes(text)
+    except UsageError as e:  # argparse would replace the message by "invalid value"
+        raise argparse.ArgumentTypeError(str(e).removeprefix("--input-shapes: ")) from None
 
 
 def _ranges_arg(text: str) -> dict[str, tuple[float, float]]:
     from rewriter.inputs import parse_val_ranges
 
-    return parse_val_ranges(text)
+    try:
+        return parse_val_ranges(text)
+    except UsageError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("--val-range: ")) from None
 
 
 def add_input_options(p: argparse.ArgumentParser) -> None:
