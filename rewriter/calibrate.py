@@ -49,6 +49,8 @@ __all__ = [
     "Calibration",
     "SiteObservation",
     "load_calibration",
+    "as_calibration",
+    "run_shapes",
     "observe_sites",
     "PERCENTILES",
 ]
@@ -244,6 +246,8 @@ def load_calibration(
     *,
     batch_size: int = DEFAULT_BATCH,
     seeds: int = GENERATED_SEEDS,
+    shapes: dict[str, tuple[int, ...]] | None = None,
+    ranges: dict[str, tuple[float, float]] | None = None,
 ) -> Calibration:
     """Feed batches for ``model`` from ``source`` (see the module docstring), validated.
 
@@ -252,6 +256,8 @@ def load_calibration(
         model: the model the data is for (its graph inputs give names, ranks and dtypes).
         batch_size: samples per run for a dynamic batch axis.
         seeds: number of generated batches when ``source`` is None.
+        shapes, ranges: ``--input-shapes`` / ``--val-range`` for generated batches
+            (``rewriter.inputs.generate_inputs``).
 
     Returns:
         A ``Calibration`` (iterates as feed dicts).
@@ -275,7 +281,7 @@ def load_calibration(
     if source is None:
         from rewriter.verify import make_inputs
 
-        batches = [make_inputs(model, seed=s) for s in range(seeds)]
+        batches = [make_inputs(model, seed=s, shapes=shapes, ranges=ranges) for s in range(seeds)]
         n = sum(
             next(iter(b.values())).shape[0] if b and next(iter(b.values())).ndim else 1
             for b in batches
@@ -333,6 +339,19 @@ def load_calibration(
             "calibration: the iterable of feed dicts is empty; pass at least one batch"
         )
     return Calibration(batches, "feeds", samples=n)
+
+
+def as_calibration(
+    source: Any,
+    model: onnx.ModelProto,
+    *,
+    shapes: dict[str, tuple[int, ...]] | None = None,
+    ranges: dict[str, tuple[float, float]] | None = None,
+) -> Calibration:
+    """``source`` when it is a ``Calibration`` already, else ``load_calibration(source, model)``."""
+    if isinstance(source, Calibration):
+        return source
+    return load_calibration(source, model, shapes=shapes, ranges=ranges)
 
 
 # -- observation --------------------------------------------------------------------------
@@ -448,6 +467,24 @@ class _Accumulator:
             histogram={"edges": [float(e) for e in edges], "counts": [float(c) for c in counts]},
             samples=x,
         )
+
+
+def run_shapes(
+    model: onnx.ModelProto, sites: Iterable[Any], feeds: Mapping[str, np.ndarray]
+) -> None:
+    """Set each main-graph site's ``input_shape`` to the shape its input has on a run of
+    ``model`` with ``feeds`` (shape inference leaves dynamic models' shapes symbolic, e.g.
+    ``batchx8xunk__0``); sites inside If/Loop bodies keep theirs."""
+    from rewriter.ir.runtime import run_values
+
+    todo = [s for s in sites if not s.graph]
+    if not todo:
+        return
+    got = next(run_values(model, [s.input for s in todo], [feeds]))
+    for s in todo:
+        a = got.get(s.input)
+        if a is not None:
+            s.input_shape = [int(d) for d in np.shape(a)]
 
 
 def observe_sites(

@@ -757,7 +757,9 @@ def shaped_model(
             shape.dim.add().dim_value = int(d)
     if values is None:
         values = [o for n in m.graph.node for o in n.output if o]
-    got = next(run_values(m, values, [feeds]))
+    # run the model as given: with its inputs fixed, ONNX Runtime infers the branches a run does
+    # not take at those shapes too, and refuses a VAD whose unsupported-rate branch cannot hold
+    got = next(run_values(model, values, [feeds]))
     outputs = {o.name for o in m.graph.output}
     keep = [vi for vi in m.graph.value_info if vi.name not in got]
     del m.graph.value_info[:]

@@ -37,7 +37,7 @@ def test_rewrite_with_no_flags(name: str, zoo_paths: dict[str, str], tmp_path, c
             assert np.linalg.norm(b - a) <= 1e-2 * max(np.linalg.norm(a), 1e-6)
 
 
-@pytest.mark.parametrize("name", ["bert_dynamo", "yolo_silu", "gru_state"])
+@pytest.mark.parametrize("name", ["bert_dynamo", "yolo_silu", "gru_state", "vad_if"])
 def test_rewrite_with_target_and_no_other_flag(
     name: str, zoo_paths: dict[str, str], tmp_path
 ) -> None:

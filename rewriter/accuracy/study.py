@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import onnx
 
-from rewriter.calibrate import Calibration, load_calibration, observe_sites
+from rewriter.calibrate import Calibration, load_calibration, observe_sites, run_shapes
 from rewriter.candidates import SEARCH_STANDARD, Candidate, candidates_for, site_function
 from rewriter.emit import emit_result
 from rewriter.errors import UsageError
@@ -131,14 +131,20 @@ class Study:
             if isinstance(calibration, Calibration)
             else load_calibration(calibration, self.model)
         )
+        where = calibration
+        if isinstance(calibration, Calibration) and not calibration.generated:
+            where = calibration.source  # the .npz a calibration was read from holds the labels
         self.labels = load_labels(
-            labels, calibration, self.cal.samples if not self.cal.generated else None
+            labels, where, self.cal.samples if not self.cal.generated else None
         )
         self.latency = latency
         self.log(f"{len(dry.sites)} site(s); calibration: {self.cal.source}")
         obs = observe_sites(self.canonical, dry.sites, self.cal, max_samples=20_000)
+        run_shapes(self.canonical, dry.sites, self.cal.batches[0])  # shapes on the data
         self.evaluator = Evaluator(self.model, pipeline, self.cal, self.labels)
         self.sites: list[SiteStudy] = []
+        if hasattr(latency, "prepare"):  # ModelCosts: every site's shapes in one run
+            latency.prepare(dry.sites)
         for i, s in enumerate(dry.sites):
             fn, params = site_function(s)
             o = obs[s.name]

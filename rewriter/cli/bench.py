@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from rewriter.cli.common import Parser, console, write_json
-from rewriter.cost.bench import _dynamic_batch, bench_models, relu_model
+from rewriter.cli.common import Parser, add_input_options, console, model_inputs, write_json
+from rewriter.cost.bench import _dynamic_batch, bench_models, relu_model, with_batch
 from rewriter.errors import UsageError
 
 
@@ -27,7 +27,12 @@ def main(argv: list[str]) -> int:
     p.add_argument(
         "-p", "--pipeline", default="pau_all", help="sites for --headroom (default pau_all)"
     )
-    p.add_argument("--batch", type=int, default=1)
+    p.add_argument(
+        "--batch",
+        type=int,
+        default=None,
+        help="rows of a dynamic batch dim (default: the inputs' own)",
+    )
     p.add_argument(
         "--batch-sweep",
         action="store_true",
@@ -49,7 +54,10 @@ def main(argv: list[str]) -> int:
         help="relative CI width of the median ratio to stop at",
     )
     p.add_argument("--json", help="write results here")
+    add_input_options(p)
     a = p.parse_args(argv)
+    if a.batch is not None and a.batch < 1:
+        raise UsageError(f"--batch {a.batch}: must be >= 1")
     if len(a.models) > 2:
         raise UsageError("rewrite bench takes one or two models")
     ms = {f"A ({a.models[0]})": load_model(a.models[0])}
@@ -63,9 +71,15 @@ def main(argv: list[str]) -> int:
     if a.headroom:
         ms["ReLU limit"] = relu_model(ms[names[0]], a.pipeline)
     con = console()
-    out: dict[str, Any] = {"target": a.target}
-    c = bench_models(ms, a.target, batch=a.batch, time_cap=a.time_cap, precision=a.precision)
-    t = Table(title=f"rewrite bench on {a.target}, batch {a.batch} ({c.rounds} interleaved rounds)")
+    inputs = model_inputs(a, ms[names[0]])  # every model runs on the same feeds
+    feeds = inputs.feeds if a.batch is None else with_batch(inputs.feeds, ms[names[0]], a.batch)
+    shapes = ", ".join(f"{k} {'x'.join(map(str, v.shape)) or 'scalar'}" for k, v in feeds.items())
+    out: dict[str, Any] = {"target": a.target, "inputs": inputs.source, "shapes": shapes}
+    c = bench_models(ms, a.target, feeds=feeds, time_cap=a.time_cap, precision=a.precision)
+    t = Table(
+        title=f"rewrite bench on {a.target}, {inputs.source} inputs ({shapes}), "
+        f"{c.rounds} interleaved rounds"
+    )
     for col in ("model", "median ms", "IQR ms", "min ms", "speed-up vs A", "95% CI"):
         t.add_column(col)
     for k, st in c.stats.items():
@@ -92,7 +106,13 @@ def main(argv: list[str]) -> int:
         best: dict[str, tuple[float, int]] = {}
         b, sweep = 1, []
         while b <= 256:
-            cb = bench_models(ms, a.target, batch=b, time_cap=a.time_cap / 2, precision=a.precision)
+            cb = bench_models(
+                ms,
+                a.target,
+                feeds=with_batch(inputs.feeds, ms[names[0]], b),
+                time_cap=a.time_cap / 2,
+                precision=a.precision,
+            )
             meds = {k: cb.stats[k].median for k in ms}
             t2.add_row(
                 str(b),

@@ -40,8 +40,12 @@ def budget_requested(a: argparse.Namespace) -> bool:
     return any(getattr(a, k, None) is not None for k in ("max_drop", "min_cosine", "max_rel_error"))
 
 
-def run_budget(a: argparse.Namespace, model: Any, console: Any = None) -> Any:
-    """``plan_budget`` from the main command's options; prints the plan unless ``--quiet``."""
+def run_budget(a: argparse.Namespace, model: Any, console: Any = None, inputs: Any = None) -> Any:
+    """``plan_budget`` from the main command's options; prints the plan unless ``--quiet``.
+
+    ``inputs`` (``cli.common.ModelInputs``): the budget is measured on ``--calibration``, else on
+    ``--inputs``, else on generated batches shaped by ``--input-shapes`` / ``--val-range``."""
+    from rewriter.cli.common import model_inputs, progress
     from rewriter.plan import plan_budget
     from rewriter.report import print_budget
 
@@ -52,18 +56,21 @@ def run_budget(a: argparse.Namespace, model: Any, console: Any = None) -> Any:
     if getattr(a, "dry_run", False):
         raise UsageError("an accuracy budget builds and measures models; drop --dry-run")
     quiet = bool(getattr(a, "quiet", False))
+    inputs = inputs if inputs is not None else model_inputs(a, model)
     res = plan_budget(
         model,
         getattr(a, "pipeline", "pau_all"),
         a.target,
-        getattr(a, "calibration", None),
+        inputs.calibration,
         max_drop=a.max_drop,
         min_cosine=a.min_cosine,
         max_rel_error=a.max_rel_error,
         allow_standard=bool(getattr(a, "allow_standard", False)),
         labels=getattr(a, "labels", None),
         db=getattr(a, "db", None),
-        progress=not quiet,
+        shapes=inputs.shapes,
+        ranges=inputs.ranges,
+        progress=progress("budget", quiet),
     )
     if not quiet:
         print_budget(res, console)

@@ -1,15 +1,28 @@
 """What every subcommand shares: the argparse class that turns usage errors into one line, option
-types, the console tables print to, and the JSON report writer."""
+types, the input options of every command that runs a model, the console tables print to, and
+the JSON report writer."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from rewriter.errors import UsageError
 
-__all__ = ["Parser", "degrees_arg", "console", "write_json"]
+__all__ = [
+    "Parser",
+    "degrees_arg",
+    "add_input_options",
+    "model_inputs",
+    "ModelInputs",
+    "console",
+    "progress",
+    "write_json",
+]
 
 
 class Parser(argparse.ArgumentParser):
@@ -29,6 +42,121 @@ def degrees_arg(text: str) -> tuple[int, int]:
     if m < 1 or n < 1 or m > 12 or n > 12:
         raise argparse.ArgumentTypeError(f"--degrees {text}: M and N must be between 1 and 12")
     return m, n
+
+
+def _shapes_arg(text: str) -> dict[str, tuple[int, ...]]:
+    from rewriter.inputs import parse_input_shapes
+
+    try:
+        return parse_input_shapes(text)
+    except UsageError as e:  # argparse would replace the message by "invalid value"
+        raise argparse.ArgumentTypeError(str(e).removeprefix("--input-shapes: ")) from None
+
+
+def _ranges_arg(text: str) -> dict[str, tuple[float, float]]:
+    from rewriter.inputs import parse_val_ranges
+
+    try:
+        return parse_val_ranges(text)
+    except UsageError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("--val-range: ")) from None
+
+
+def add_input_options(p: argparse.ArgumentParser) -> None:
+    """``--inputs``, ``--input-shapes`` and ``--val-range``: what a command runs the model on
+    (``model_inputs`` turns them, and ``--calibration`` where the command has it, into feeds)."""
+    g = p.add_argument_group(
+        "inputs the model is run on (default: derived from its graph, see rewriter.inputs)"
+    )
+    g.add_argument("--inputs", help=".npz of inputs keyed by input name")
+    g.add_argument(
+        "--input-shapes",
+        type=_shapes_arg,
+        metavar="NAME:1x3x640x640,...",
+        help="fix generated inputs' shapes (and the dim names in them); other dims are probed",
+    )
+    g.add_argument(
+        "--val-range",
+        type=_ranges_arg,
+        metavar="NAME:[LO,HI],...",
+        help="value range of generated inputs (integers LO..HI inclusive); [LO,HI] alone: all",
+    )
+
+
+@dataclass
+class ModelInputs:
+    """Feeds one command runs a model on, and where they came from.
+
+    Attributes:
+        feeds: one feed dict (verification, site shapes, whole-model timings).
+        source: ``"--inputs"``, ``"--calibration"`` or ``"generated"``.
+        shapes, ranges: ``--input-shapes`` / ``--val-range`` (for more generated feeds).
+        calibration: what to pass as ``calibration=``: ``--calibration``, else the
+            ``--inputs`` feeds as one batch, else None (generated batches).
+        notes: per generated input, how it was derived.
+    """
+
+    feeds: dict[str, Any]
+    source: str
+    shapes: dict[str, tuple[int, ...]] | None = None
+    ranges: dict[str, tuple[float, float]] | None = None
+    calibration: Any = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def generated(self) -> bool:
+        return self.source == "generated"
+
+    def more(self, model: Any) -> Callable[[int], dict[str, Any]] | None:
+        """``seed -> feeds`` for verification's constant outputs (generated inputs only)."""
+        if not self.generated:
+            return None
+        from rewriter.verify import make_inputs
+
+        return lambda seed: make_inputs(model, seed=seed, shapes=self.shapes, ranges=self.ranges)
+
+
+def model_inputs(a: argparse.Namespace, model: Any) -> ModelInputs:
+    """The feeds of ``add_input_options`` (and ``--calibration`` when the command has it):
+    ``--inputs`` first, then the calibration data's first batch, else generated from the graph
+    with ``--input-shapes`` / ``--val-range``.
+
+    Raises:
+        UsageError: unreadable data, or shapes/ranges given along with data they cannot shape.
+        InputError: no generated inputs run (one line naming the input, node and flags).
+    """
+    from rewriter.errors import UsageError
+
+    shapes, ranges = getattr(a, "input_shapes", None), getattr(a, "val_range", None)
+    data = getattr(a, "inputs", None)
+    cal = getattr(a, "calibration", None)
+    if (shapes or ranges) and (data or cal):
+        flag = "--input-shapes" if shapes else "--val-range"
+        given = f"--inputs {data}" if data else f"--calibration {cal}"
+        raise UsageError(
+            f"{flag} shapes generated inputs, but {given} gives the inputs; drop one of them"
+        )
+    if data:
+        from rewriter.verify import load_inputs
+
+        feeds = load_inputs(data, model)
+        return ModelInputs(feeds, "--inputs", calibration=cal or [feeds])
+    if cal:
+        from rewriter.calibrate import load_calibration
+
+        c = load_calibration(cal, model)
+        return ModelInputs(c.batches[0], "--calibration", calibration=cal)
+    from rewriter.inputs import generate_inputs
+
+    gen = generate_inputs(model, shapes=shapes, ranges=ranges)
+    return ModelInputs(gen.feeds, "generated", shapes, ranges, None, gen.notes)
+
+
+def progress(tag: str, quiet: bool = False) -> Callable[[str], None]:
+    """Progress lines (``[plan] ...``) for stderr, so stdout holds only tables and results."""
+    if quiet:
+        return lambda s: None
+    return lambda s: print(f"[{tag}] {s}", file=sys.stderr, flush=True)
 
 
 def console() -> Any:

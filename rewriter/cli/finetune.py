@@ -8,8 +8,15 @@ from collections.abc import Sequence
 
 import onnx
 
-from rewriter.calibrate import Calibration, load_calibration
-from rewriter.cli.common import Parser, console, degrees_arg, write_json
+from rewriter.calibrate import Calibration, as_calibration
+from rewriter.cli.common import (
+    Parser,
+    add_input_options,
+    console,
+    degrees_arg,
+    model_inputs,
+    write_json,
+)
 from rewriter.errors import UsageError
 from rewriter.tune.refit import RefitResult, _metadata, compare_over, refit_onnx
 from rewriter.verify import Deviation
@@ -42,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-samples", type=int, default=100_000, help="observed values kept per site")
     p.add_argument("--report", help="write a JSON report here")
     p.add_argument("-q", "--quiet", action="store_true", help="no tables, only errors")
+    add_input_options(p)  # without --calibration: --inputs, or generated (--input-shapes ...)
     return p
 
 
@@ -66,7 +74,8 @@ def main(argv: Sequence[str]) -> int:
         check_output_path(None, a.report)
     student, teacher = load_model(a.student), load_model(a.teacher)
     _metadata(student, a.student)
-    cal = load_calibration(a.calibration, teacher)
+    inputs = model_inputs(a, teacher)  # --calibration, else --inputs, else generated
+    cal = as_calibration(inputs.calibration, teacher, shapes=inputs.shapes, ranges=inputs.ranges)
     if a.mode == "e2e":
         return _e2e(a, student, teacher, cal)
     tuned, results = refit_onnx(
@@ -157,15 +166,19 @@ def _print(
         "refit",
     ):
         t.add_column(c)
+
+    def e(v: float) -> str:  # nan: an exact rewrite or standard op, nothing to compare
+        return "-" if v != v else f"{v:.2e}"
+
     for r in results:
         lo, hi = r.observed_range
         t.add_row(
             r.name,
             f"[{lo:.3g}, {hi:.3g}]" if r.samples else "-",
-            f"{r.old_max_abs:.2e}",
-            f"{r.new_max_abs:.2e}",
-            f"{r.old_rms:.2e}",
-            f"{r.new_rms:.2e}",
+            e(r.old_max_abs),
+            e(r.new_max_abs),
+            e(r.old_rms),
+            e(r.new_rms),
             "yes" if r.refitted else (r.note or "no"),
         )
     con.print(t)

@@ -7,7 +7,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from rewriter.cli.common import Parser, degrees_arg
+from rewriter.cli.common import Parser, add_input_options, degrees_arg, model_inputs, progress
 from rewriter.errors import UsageError
 
 
@@ -51,12 +51,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--db", help="latency database (SQLite; default in the user cache folder)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress, no table")
+    add_input_options(p)  # without --calibration: --inputs, or generated (--input-shapes ...)
     return p
 
 
 def main(argv: Sequence[str]) -> int:
     """``rewrite map``: returns the exit status; bad input raises UsageError/ModelError."""
-    from rewriter.ir import check_output_path
+    from rewriter.ir import check_output_path, load_model
     from rewriter.plan.sitemap import sensitivity_map
     from rewriter.report import json_path_for, write_map
 
@@ -71,17 +72,21 @@ def main(argv: Sequence[str]) -> int:
         raise UsageError(
             "--labels names an array of the calibration .npz; pass --calibration data.npz"
         )
+    model = load_model(a.model)
+    inputs = model_inputs(a, model)  # --calibration, else --inputs, else generated
     mp = sensitivity_map(
-        a.model,
+        model,
         a.pipeline,
-        a.calibration,
+        inputs.calibration,
         target=a.target,
         labels=a.labels,
         degrees=a.degrees,
         form=a.form,
         allow_standard=a.allow_standard,
         db=a.db,
-        progress=not a.quiet,
+        shapes=inputs.shapes,
+        ranges=inputs.ranges,
+        progress=progress("map", a.quiet),
     )
     html_path, json_path = write_map(mp, a.output)
     if not a.quiet:

@@ -5,25 +5,30 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from rewriter.cli.common import Parser, console, degrees_arg, write_json
+from rewriter.cli.common import (
+    Parser,
+    add_input_options,
+    console,
+    degrees_arg,
+    model_inputs,
+    progress,
+    write_json,
+)
 from rewriter.errors import UsageError
 
 
-def _write(model: Any, res: Any, a: Any, con: Any) -> None:
+def _write(model: Any, res: Any, a: Any, con: Any, inputs: Any) -> None:
     """Write a planned model as every `rewrite` output is written: checked and compared with the
-    original first, then atomically."""
+    original first (on the inputs the plan was measured on), then atomically."""
     from rewriter.ir import check_output_path, save_atomic
-    from rewriter.verify import make_inputs, verify
+    from rewriter.verify import verify
 
     check_output_path(a.model, a.output)
-    v = verify(model, res.model, make_inputs(model))
+    v = verify(model, res.model, inputs.feeds, inputs.source, more_feeds=inputs.more(model))
     if res.whole is not None:
         w = res.whole
         con.print(f"whole model: x{w.speedup:.3f} (CI {w.speedup_lo:.3f}-{w.speedup_hi:.3f})")
-    con.print(
-        f"verification: max-abs {v.max_abs:.3g}, rel-L2 {v.rel_l2:.3g}, cosine {v.cosine:.6f}; "
-        "checker passed"
-    )
+    print(v.summary())
     save_atomic(res.model, a.output)
     con.print(f"wrote {a.output}: {len(res.replaced)} of {len(res.decisions)} site(s) replaced")
 
@@ -61,9 +66,9 @@ def main(argv: list[str]) -> int:
         help="also standard activations (ReLU, HardSwish, ...)",
     )
     p.add_argument("--max-site-error", type=float)
-    p.add_argument("--batch", type=int, default=1)
     p.add_argument("-o", "--output", help="write the planned model here (not with --predict-only)")
     p.add_argument("--json", help="write the plan as JSON here")
+    add_input_options(p)
     a = p.parse_args(argv)
     if a.prune is not None and a.prune < 1:
         raise UsageError(f"--prune {a.prune}: K must be >= 1")
@@ -76,14 +81,15 @@ def main(argv: list[str]) -> int:
     os.makedirs(os.path.dirname(os.path.abspath(db_path)), exist_ok=True)
     deg = degrees_arg(a.degrees)
     con = console()
-    log = lambda s: con.print(f"[dim][plan] {s}[/dim]")  # noqa: E731
+    log = progress("plan")
+    inputs = model_inputs(a, model)  # sites are measured at the shapes they have on these
     kw: dict[str, Any] = dict(
         pipeline=a.pipeline,
         degrees=deg,
         form=a.form,
         allow_standard=a.allow_standard,
         max_site_error=a.max_site_error,
-        batch=a.batch,
+        feeds=inputs.feeds,
         log=log,
     )
     from rewriter.plan import plan_sites, predict_plan, pruned_plan
@@ -106,7 +112,7 @@ def main(argv: list[str]) -> int:
         res = plan_sites(model, a.target, db=db_path, **kw)  # type: ignore[arg-type]
         print_plan(res, con)
     if a.output:
-        _write(model, res, a, con)
+        _write(model, res, a, con, inputs)
     if a.json:
         write_json(a.json, {"target": a.target, **res.to_dict()})
     return 0

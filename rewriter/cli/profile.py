@@ -55,7 +55,9 @@ def main(argv: list[str]) -> int:
     )
     con = console()
     rows = []
-    with Progress(console=con, transient=True) as prog:
+    from rich.console import Console
+
+    with Progress(console=Console(stderr=True), transient=True) as prog:  # progress on stderr
         task = prog.add_task(f"profiling {t.spec}", total=len(sizes) * len(fns))
         for size in sizes:
             kind, dims = parse_size(size)

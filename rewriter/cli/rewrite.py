@@ -17,7 +17,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from rewriter import __version__
-from rewriter.cli.common import Parser, console, degrees_arg, write_json
+from rewriter.cli.common import (
+    Parser,
+    add_input_options,
+    console,
+    degrees_arg,
+    model_inputs,
+    progress,
+    write_json,
+)
 from rewriter.errors import RewriterError, UsageError
 
 
@@ -60,7 +68,6 @@ def _main_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="write the output even when verification exceeds --tolerance",
     )
-    p.add_argument("--inputs", help=".npz of inputs keyed by input name, for verification")
     p.add_argument(
         "--patterns", action="append", default=[], help="extra rule file (.py or .toml); repeatable"
     )
@@ -95,6 +102,7 @@ def _main_parser() -> argparse.ArgumentParser:
     from rewriter.cli.budget import add_budget_options
 
     add_budget_options(p)  # --calibration, --labels, --max-drop, --min-cosine, --max-rel-error
+    add_input_options(p)  # --inputs, --input-shapes, --val-range
     return p
 
 
@@ -126,7 +134,7 @@ def _rewrite(a: argparse.Namespace) -> int:
     from rewriter.ir import check_output_path, load_model, save_atomic
     from rewriter.match.rules import load_rule_file
     from rewriter.plan import plan_sites
-    from rewriter.verify import load_inputs, make_inputs, verify
+    from rewriter.verify import verify
 
     if a.list:
         return _list()
@@ -140,12 +148,14 @@ def _rewrite(a: argparse.Namespace) -> int:
         check_output_path(None, a.report)
     original = load_model(a.model)
     plan = None
+    inputs = _inputs(a, original)
     if budget_requested(a) or (a.target and not a.dry_run):
         for path in a.patterns:
             load_rule_file(path)
         if budget_requested(a):
-            plan = run_budget(a, original, None if a.quiet else console())
+            plan = run_budget(a, original, None if a.quiet else console(), inputs)
         else:
+            assert inputs is not None
             plan = plan_sites(
                 original,
                 a.target,
@@ -155,7 +165,8 @@ def _rewrite(a: argparse.Namespace) -> int:
                 db=a.db,
                 max_site_error=a.max_site_error,
                 allow_standard=a.allow_standard,
-                progress=not a.quiet,
+                progress=progress("plan", a.quiet),
+                feeds=inputs.feeds,
             )
         result = RewriteResult(plan.model, plan.sites, pipeline=a.pipeline)
     else:
@@ -168,6 +179,10 @@ def _rewrite(a: argparse.Namespace) -> int:
             patterns=a.patterns,
             rtol=a.rtol,
         )
+    if inputs is not None:  # the shapes sites have on these inputs, not symbolic ones
+        from rewriter.calibrate import run_shapes
+
+        run_shapes(result.model, result.sites, inputs.feeds)
     report: dict[str, Any] = {
         "model": os.path.basename(a.model),
         "pipeline": result.pipeline,
@@ -175,10 +190,9 @@ def _rewrite(a: argparse.Namespace) -> int:
         **({"plan": plan.to_dict()} if plan is not None else {}),
     }
     verification = None
-    if not a.dry_run:
-        feeds = load_inputs(a.inputs, original) if a.inputs else make_inputs(original)
+    if inputs is not None and not a.dry_run:
         verification = verify(
-            original, result.model, feeds, "--inputs" if a.inputs else "generated"
+            original, result.model, inputs.feeds, inputs.source, more_feeds=inputs.more(original)
         )
         report["verification"] = verification.to_dict() | {"tolerance": a.tolerance}
     if not a.quiet:
@@ -188,9 +202,12 @@ def _rewrite(a: argparse.Namespace) -> int:
 
             print_plan(plan, console())
         if verification is not None:
-            console().print(
-                f"verification ({verification.inputs} inputs): max-abs {verification.max_abs:.3g}, "
-                f"rel-L2 {verification.rel_l2:.3g}, cosine {verification.cosine:.6f}; checker passed"
+            print(verification.summary())  # one line, never wrapped
+        if plan is None and not a.dry_run:
+            print(
+                "speed not measured: pass --target ort-cpu:threads=1 (or openvino-cpu, ...) to keep "
+                "only replacements that are faster there; on ONNX Runtime CPU, rationals usually "
+                "make a model slower"
             )
     if a.verbose and not a.quiet:
         st = result.stats
@@ -212,6 +229,19 @@ def _rewrite(a: argparse.Namespace) -> int:
                 f"wrote {a.output}: {len(result.replaced)} of {len(result.sites)} sites replaced"
             )
     return 0
+
+
+def _inputs(a: argparse.Namespace, original: Any) -> Any:
+    """The feeds ``rewrite`` runs the model on; a dry run without data does without them when
+    none can be generated (its site shapes then stay the inferred ones)."""
+    from rewriter.inputs import InputError
+
+    try:
+        return model_inputs(a, original)
+    except InputError:
+        if a.dry_run:
+            return None
+        raise
 
 
 class RewriterErrorTolerance(RewriterError):

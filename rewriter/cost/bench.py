@@ -22,10 +22,16 @@ from rewriter.emit import emit, emit_result
 from rewriter.errors import UsageError
 
 from .harness import compare
-from .micro import random_feeds, resolve_dims
 from .targets import get_target
 
-__all__ = ["relu_model", "bench_models", "synthetic_site_model", "activation_nodes", "parse_size"]
+__all__ = [
+    "relu_model",
+    "bench_models",
+    "with_batch",
+    "synthetic_site_model",
+    "activation_nodes",
+    "parse_size",
+]
 
 
 # -- bench ----------------------------------------------------------------------------------
@@ -47,19 +53,41 @@ def _dynamic_batch(m: onnx.ModelProto) -> bool:
     return False
 
 
+def with_batch(
+    feeds: dict[str, np.ndarray], model: onnx.ModelProto, batch: int
+) -> dict[str, np.ndarray]:
+    """``feeds`` with every input whose first dim is dynamic cut or repeated to ``batch`` rows
+    (rows are reused, so the values stay ones the model accepts)."""
+    inits = {t.name for t in model.graph.initializer}
+    out = dict(feeds)
+    for vi in model.graph.input:
+        dims = vi.type.tensor_type.shape.dim
+        if vi.name in inits or vi.name not in feeds or not dims:
+            continue
+        if dims[0].HasField("dim_value") and dims[0].dim_value > 0:
+            continue
+        a = np.asarray(feeds[vi.name])
+        if a.ndim and a.shape[0] != batch:
+            out[vi.name] = np.take(a, np.arange(batch) % a.shape[0], axis=0)
+    return out
+
+
 def bench_models(
     models: dict[str, onnx.ModelProto],
     target: str,
     *,
-    batch: int = 1,
-    dims: dict[str, int] | None = None,
+    feeds: dict[str, np.ndarray] | None = None,
     time_cap: float = 10.0,
     precision: float = 0.02,
 ) -> Any:
-    """Interleaved whole-model comparison of ``models`` (first is the baseline) on ``target``."""
+    """Interleaved whole-model comparison of ``models`` (first is the baseline) on ``target``,
+    every model run on the same ``feeds`` (default: generated for the first model,
+    ``rewriter.inputs.generate_inputs``)."""
     t = get_target(target)
-    first = next(iter(models.values()))
-    feeds = random_feeds(resolve_dims(first, batch, dims))
+    if feeds is None:
+        from rewriter.inputs import generate_inputs
+
+        feeds = generate_inputs(next(iter(models.values()))).feeds
     runs = {k: t.session(m) for k, m in models.items()}
     return compare(
         {k: functools.partial(r, feeds) for k, r in runs.items()},

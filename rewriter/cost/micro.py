@@ -9,9 +9,12 @@ micro-model's output. Costs are measured on this, never on the activation alone,
 runtime fuses producer and activation (Conv+Relu, MatMul+Add+Gelu, ...) and a replacement may
 break or make such a fusion.
 
-Dynamic dimensions are resolved first (``resolve_dims``: the first dimension of every input to
-``batch``, other symbolic dimensions to ``dims[name]`` or ``default_dim``), then shapes are
-inferred, so a micro-model's inputs and output have the concrete shapes the site sees.
+Shapes must be concrete. The cost model passes ``resolved=inputs.shaped_model(model, feeds)``:
+the shapes values really have on a run with inputs the model accepts (shape inference with
+placeholders leaves a BERT's activations unknown after its dynamic Reshapes, and measures a
+stride-32 detector at whatever size fills its dims). Without it, ``resolve_dims`` fixes the first
+dimension of every input to ``batch``, other symbolic dimensions to ``dims[name]`` or
+``default_dim``, and infers shapes: fine for synthetic models, not for real ones.
 
 Sites inside If/Loop bodies are cut as the activation alone (their producer may be outside the
 body).
@@ -158,7 +161,9 @@ def cut_site(
         site: a site found in it (``rewriter.find_sites``).
         batch: size of every input's first dynamic dimension.
         dims: sizes of other named dynamic dimensions (default 64).
-        resolved: ``resolve_dims(model, batch, dims)`` when the caller already has it (many sites).
+        resolved: ``model`` with concrete shapes in its value_info: ``shaped_model(model,
+            feeds)`` (shapes on a run; what the cost model passes), or ``resolve_dims(model,
+            batch, dims)``.
 
     Returns:
         A ``Micro`` whose model passes ``onnx.checker.check_model(full_check=True)``.

@@ -7,7 +7,10 @@ candidates are measured together with ``keep`` (interleaved, see ``harness``) an
 ``CostModel.whole(original, rewritten, feeds)`` compares two whole models (one interleaved run).
 
 ``ModelCosts`` is the cost model seen from one model: it cuts each site's micro-model
-(``micro.cut_site``) and answers per ``Site``; it is what the planner and the accuracy study
+(``micro.cut_site``) at the shapes the site really has on a run with the model's inputs
+(``inputs.shaped_model``: shape inference with placeholders leaves a BERT's activations unknown
+and would measure a detector's sites at whatever size fills its dynamic dims), times the whole
+model on those same feeds, and answers per ``Site``; it is what the planner and the accuracy study
 (``rewriter.accuracy.Study``: ``site_costs`` in ms, ``base_ms``, ``whole``, ``faster``) ask.
 """
 
@@ -27,7 +30,7 @@ from rewriter.match.engine import Site
 
 from .db import LatencyDB, Record
 from .harness import Comparison, compare
-from .micro import Micro, cut_site, random_feeds, resolve_dims
+from .micro import Micro, cut_site, random_feeds
 from .targets import Target, get_target, hardware_key
 
 __all__ = ["CostModel", "ModelCosts", "HarnessOptions", "WholeResult", "open_db"]
@@ -190,6 +193,27 @@ class CostModel:
         return WholeResult.of(c)
 
 
+def _site_values(g: onnx.GraphProto, site: Site) -> set[str]:
+    """The values ``micro.cut_site`` needs shapes of: the site's input and output, its nodes'
+    inputs, and the inputs of the producer (and the producer's producers: Conv before a bias Add)."""
+    if site.graph:
+        return set()
+    prod = {o: n for n in g.node for o in n.output}
+    inits = {t.name for t in g.initializer}
+    labels = set(site.nodes)
+    vals = {site.input, site.output}
+    for i, n in enumerate(g.node):
+        if (n.name or f"{n.op_type}#{i}") in labels:
+            vals.update(n.input)
+    p = prod.get(site.input)
+    if p is not None:
+        vals.update(p.input)
+        for v in p.input:
+            if v in prod:
+                vals.update(prod[v].input)
+    return {v for v in vals if v and v not in inits}
+
+
 class ModelCosts:
     """The cost model of one model's sites on one target (see the module doc).
 
@@ -197,7 +221,10 @@ class ModelCosts:
         model: the model whose sites are measured (micro-models are cut from it).
         target: e.g. ``"ort-cpu:threads=1"``, or a ``Target``.
         db: ``LatencyDB``, a path, ``":memory:"`` or None (the default database).
-        batch, dims: sizes of dynamic dimensions.
+        feeds: inputs the model accepts (``--inputs``, a calibration batch); sites are cut at
+            the shapes they have on a run with them, and whole models are timed on them.
+            Default: ``rewriter.inputs.generate_inputs(model, shapes=, ranges=)``.
+        shapes, ranges: ``--input-shapes`` / ``--val-range`` for generated feeds.
         harness, whole_harness: stopping rules of site and whole-model measurements.
         log: progress lines.
     """
@@ -208,8 +235,9 @@ class ModelCosts:
         target: str | Target,
         db: str | LatencyDB | None = None,
         *,
-        batch: int = 1,
-        dims: dict[str, int] | None = None,
+        feeds: dict[str, Any] | None = None,
+        shapes: dict[str, tuple[int, ...]] | None = None,
+        ranges: dict[str, tuple[float, float]] | None = None,
         harness: HarnessOptions | None = None,
         whole_harness: HarnessOptions | None = None,
         log: Callable[[str], None] | None = None,
@@ -218,8 +246,13 @@ class ModelCosts:
         self.target = get_target(target)
         self.db, self._own_db = open_db(db)
         self.cm = CostModel(self.target, self.db, harness)
-        self.batch, self.dims = batch, dims
-        self.resolved = resolve_dims(model, batch, dims)
+        from rewriter.inputs import generate_inputs
+
+        if feeds is None:
+            feeds = generate_inputs(model, shapes=shapes, ranges=ranges).feeds
+        self.feeds = feeds
+        self._resolved: onnx.ModelProto | None = None
+        self._shaped: set[str] = set()
         self.whole_harness = whole_harness or HarnessOptions(
             precision=0.02, time_cap=15.0, min_rounds=10, warmup_cap=2.0
         )
@@ -236,9 +269,23 @@ class ModelCosts:
     def reused(self) -> int:
         return self.cm.reused
 
+    def prepare(self, sites: list[Site]) -> None:
+        """Learn the shapes ``sites`` have on the feeds, in one run of the model. Only the values
+        a micro-model reads are fetched: every intermediate of a 640x640 detector is gigabytes."""
+        from rewriter.inputs import shaped_model
+
+        want = set(self._shaped)
+        for s in sites:
+            want |= _site_values(self.model.graph, s)
+        if want != self._shaped or self._resolved is None:
+            self._resolved = shaped_model(self.model, self.feeds, sorted(want))
+            self._shaped = want
+
     def micro(self, site: Site) -> Micro:
         """The site's micro-model (raises when it cannot be cut)."""
-        return cut_site(self.model, site, batch=self.batch, dims=self.dims, resolved=self.resolved)
+        if self._resolved is None or not _site_values(self.model.graph, site) <= self._shaped:
+            self.prepare([site])
+        return cut_site(self.model, site, resolved=self._resolved)
 
     def records(self, micro: Micro, candidates: list[Candidate]) -> dict[str, Record]:
         return self.cm.site_costs(micro, candidates, self.log)
@@ -264,7 +311,7 @@ class ModelCosts:
     def base_ms(self) -> float:
         """The whole original model's median time."""
         if self._base is None:
-            feeds = random_feeds(self.resolved)
+            feeds = self.feeds
             run = self.target.session(self.model)
             c = compare(
                 {"original": lambda: run(feeds)},
@@ -280,8 +327,7 @@ class ModelCosts:
         """Original vs rewritten; one measurement per distinct rewritten model."""
         key = hashlib.sha1(rewritten.SerializeToString(deterministic=True)).hexdigest()
         if key not in self._whole:
-            feeds = random_feeds(self.resolved)
-            self._whole[key] = self.cm.whole(original, rewritten, feeds, self.whole_harness)
+            self._whole[key] = self.cm.whole(original, rewritten, self.feeds, self.whole_harness)
         return self._whole[key]
 
     def close(self) -> None:

@@ -143,8 +143,15 @@ def emit_result(
         sites = [s for s in run(m, rule_list, opts, stats) if s.function in p.functions]
     if p.learned:
         # after the rules: regions a rule already replaced are named pau/... and skipped
+        # a dry run replaced nothing, so the rule sites' nodes are claimed explicitly: it then
+        # counts the regions a real run (which replaces every rule site) counts
+        claimed = {(s.graph, n) for s in sites for n in s.nodes} if dry_run else ()
         sites += learned_rewrite(
-            m, degrees=(int(degrees[0]), int(degrees[1])), form=form, dry_run=dry_run
+            m,
+            degrees=(int(degrees[0]), int(degrees[1])),
+            form=form,
+            dry_run=dry_run,
+            claimed=claimed,
         )
     if not dry_run:
         for name in p.after:

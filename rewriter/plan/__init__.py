@@ -72,9 +72,10 @@ def plan(
     Args:
         model: path or ``onnx.ModelProto`` (not modified).
         target: ``"ort-cpu:threads=1"``, ``"openvino-cpu"``, ``"torch-inductor"``, a ``Target``.
-        calibration: .npz / folder of .npy / feed dicts, for the budget.
+        calibration: .npz / folder of .npy / feed dicts, for the budget; without one, its
+            first batch is what sites are measured on (default: generated inputs).
         db: latency database (path, ``LatencyDB``, ``":memory:"``; default the user cache).
-        options: passed on (``batch``, ``dims``, ``candidate_filter``, ``degrees_set`` ...).
+        options: passed on (``feeds``, ``shapes``, ``ranges``, ``candidate_filter``, ``degrees_set`` ...).
 
     Returns:
         A ``Plan``: ``.model`` (rewritten), ``.decisions`` (one ``SiteDecision`` per site:
@@ -109,6 +110,12 @@ def plan(
             progress=progress,
             **options,
         )
+    if calibration is not None and "feeds" not in options:  # the data are the inputs
+        from rewriter.calibrate import as_calibration
+        from rewriter.ir import load_model
+
+        model = load_model(model)
+        options["feeds"] = as_calibration(calibration, model).batches[0]
     return plan_sites(
         model,
         target,

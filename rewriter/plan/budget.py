@@ -25,6 +25,7 @@ import onnx
 
 from rewriter.accuracy.evaluate import finite
 from rewriter.accuracy.study import DEGREES_SET, Study
+from rewriter.calibrate import as_calibration
 from rewriter.candidates import KEEP
 from rewriter.cost.model import ModelCosts
 from rewriter.emit import emit_result
@@ -57,6 +58,8 @@ def plan_budget(
     latency: Any = None,
     measure_whole: bool = True,
     exhaustive_limit: int = 4096,
+    shapes: dict[str, tuple[int, ...]] | None = None,
+    ranges: dict[str, tuple[float, float]] | None = None,
     progress: bool | Callable[[str], None] = True,
     study: Study | None = None,
 ) -> Plan:
@@ -67,7 +70,9 @@ def plan_budget(
         pipeline: which functions' sites may change (``pau_all``...).
         target: where latency matters (``"ort-cpu:threads=1"``, a ``Target``); None only with
             ``latency``.
-        calibration: .npz / folder / feed dicts / None (generated inputs: ranges are guesses).
+        calibration: .npz / folder / feed dicts / None (generated inputs: ranges are guesses);
+            its first batch is also what sites are measured on.
+        shapes, ranges: ``--input-shapes`` / ``--val-range`` when inputs are generated.
         max_drop: accuracy points (percent) the model may lose; needs ``labels``.
         min_cosine: smallest cosine similarity of the outputs to the original's.
         max_rel_error: largest relative L2 error of the outputs.
@@ -106,14 +111,16 @@ def plan_budget(
         )
     own = None
     if study is None:
+        cal = as_calibration(calibration, m, shapes=shapes, ranges=ranges)
         if latency is None:
             if target is None:
                 raise UsageError("budgeted search needs a target (e.g. --target ort-cpu:threads=1)")
-            latency = own = ModelCosts(m, target, db, log=log)
+            # the calibration data are the inputs: sites measured at the shapes they have on it
+            latency = own = ModelCosts(m, target, db, feeds=cal.batches[0], log=log)
         study = Study(
             m,
             pipeline,
-            calibration,
+            cal,
             labels=labels,
             degrees_set=degrees_set,
             form=form,
@@ -139,6 +146,7 @@ def plan_budget(
                     else "",
                     st.gain(c.name) or 1.0,
                     st.saved_ms(c.name),
+                    shape=st.site.input_shape,  # the shape on the calibration data
                     original_ms=st.costs.get("keep"),
                     candidate_ms=st.costs.get(c.name),
                     accuracy={

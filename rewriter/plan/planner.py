@@ -22,6 +22,7 @@ Steps of ``plan_sites`` (the per-site strategy; ``budget.plan_budget`` is the ot
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -54,9 +55,13 @@ class SiteCosts(Protocol):
 def progress_log(
     progress: bool | Callable[[str], None], tag: str = "plan"
 ) -> Callable[[str], None]:
+    """``progress`` as a line printer: a callable as is, True prints ``[tag] ...`` on stderr
+    (stdout holds tables and results), False prints nothing."""
     if callable(progress):
         return progress
-    return (lambda s: print(f"[{tag}] {s}", flush=True)) if progress else (lambda s: None)
+    if not progress:
+        return lambda s: None
+    return lambda s: print(f"[{tag}] {s}", file=sys.stderr, flush=True)
 
 
 def plan_sites(
@@ -72,8 +77,9 @@ def plan_sites(
     min_gain: float = 1.0,
     measure_whole: bool = True,
     progress: bool | Callable[[str], None] = True,
-    batch: int = 1,
-    dims: dict[str, int] | None = None,
+    feeds: dict[str, Any] | None = None,
+    shapes: dict[str, tuple[int, ...]] | None = None,
+    ranges: dict[str, tuple[float, float]] | None = None,
     harness: HarnessOptions | None = None,
     whole_harness: HarnessOptions | None = None,
     max_backoff: int = 12,
@@ -95,7 +101,9 @@ def plan_sites(
         measure_whole: measure the whole model and back off until faster beyond noise.
         candidate_filter: ``(site, micro, candidates) -> candidates`` to cost (``keep`` always).
         costs: where records come from (default: measured by the cost model).
-        batch, dims: sizes of dynamic dimensions for the micro-models and whole-model runs.
+        feeds: inputs the model accepts; each site is measured at the shape it has on a run with
+            them, and the whole model is timed on them (default: generated, see
+            ``rewriter.inputs.generate_inputs``; ``shapes``/``ranges`` shape those).
 
     Returns:
         A ``Plan`` with strategy ``strategy``.
@@ -107,8 +115,9 @@ def plan_sites(
         model,
         target,
         db,
-        batch=batch,
-        dims=dims,
+        feeds=feeds,
+        shapes=shapes,
+        ranges=ranges,
         harness=harness,
         whole_harness=whole_harness or WHOLE_HARNESS,
         log=log,
@@ -117,6 +126,7 @@ def plan_sites(
     try:
         sites = emit_result(model, {}, pipeline, dry_run=True).sites
         log(f"{len(sites)} site(s) on {mc.target}")
+        mc.prepare(sites)  # one run of the model gives every site's shapes
         decisions: list[SiteDecision] = []
         for s in sites:
             try:

@@ -33,10 +33,12 @@ from typing import Any
 
 from rewriter.accuracy.evaluate import finite
 from rewriter.accuracy.study import DEGREES_SET, Study
+from rewriter.calibrate import as_calibration
 from rewriter.cost.model import ModelCosts
 from rewriter.ir import load_model
 from rewriter.verify import Deviation
 
+from .planner import progress_log
 from .search import Point, pareto_front, sweep
 
 __all__ = ["SiteMap", "sensitivity_map"]
@@ -96,6 +98,8 @@ def sensitivity_map(
     allow_standard: bool = False,
     db: Any = None,
     latency: Any = None,
+    shapes: dict[str, tuple[int, ...]] | None = None,
+    ranges: dict[str, tuple[float, float]] | None = None,
     progress: bool | Callable[[str], None] = True,
 ) -> SiteMap:
     """Measure the map (see the module doc).
@@ -103,7 +107,9 @@ def sensitivity_map(
     Args:
         model: path or ModelProto (not modified).
         pipeline: which functions' sites.
-        calibration: .npz / folder / feed dicts / None (generated inputs).
+        calibration: .npz / folder / feed dicts / None (generated inputs); its first batch is
+            also what sites are measured on.
+        shapes, ranges: ``--input-shapes`` / ``--val-range`` when inputs are generated.
         target: e.g. ``"ort-cpu:threads=1"`` for gains; None skips gains (and the Pareto front).
         labels: array or name of an array in the calibration .npz (accuracy = argmax match).
         degrees: the rational the per-site numbers describe.
@@ -115,23 +121,20 @@ def sensitivity_map(
         >>> mp = sensitivity_map("m.onnx", calibration="d.npz", target="ort-cpu:threads=1")  # doctest: +SKIP
         >>> write_map(mp, "map.html")                                                        # doctest: +SKIP
     """
-    log: Callable[[str], None] = (
-        progress
-        if callable(progress)
-        else ((lambda s: print(f"[map] {s}", flush=True)) if progress else (lambda s: None))
-    )
+    log = progress_log(progress, "map")
     m = load_model(model)
     degrees = (int(degrees[0]), int(degrees[1]))
     ds = tuple(
         dict.fromkeys((degrees,) + tuple(degrees_set if degrees_set is not None else DEGREES_SET))
     )
     own = None
-    if latency is None and target is not None:
-        latency = own = ModelCosts(m, target, db, log=log)
+    cal = as_calibration(calibration, m, shapes=shapes, ranges=ranges)
+    if latency is None and target is not None:  # sites measured at their shapes on the data
+        latency = own = ModelCosts(m, target, db, feeds=cal.batches[0], log=log)
     st = Study(
         m,
         pipeline,
-        calibration,
+        cal,
         labels=labels,
         degrees_set=ds,
         form=form,

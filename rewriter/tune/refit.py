@@ -43,6 +43,7 @@ import onnx
 from onnx import numpy_helper
 
 from rewriter.calibrate import Calibration, load_calibration, observe_sites
+from rewriter.candidates import Candidate
 from rewriter.errors import ModelError
 from rewriter.ir.runtime import run_values
 from rewriter.verify import Deviation, deviation
@@ -224,6 +225,8 @@ def refit_onnx(
         UsageError: bad calibration data.
     """
     from rewriter.api import rewrite_onnx
+    from rewriter.candidates import rational_candidate  # noqa: I001
+    from rewriter.emit import emit_result
     from rewriter.functions import FUNCTIONS
     from rewriter.passes.pau import site_function
     from rewriter.rational import fit
@@ -248,8 +251,27 @@ def refit_onnx(
 
     results: list[RefitResult] = []
     refits: dict[str, Any] = {}
+    kept: dict[str, Candidate] = {}  # exact rewrites and standard ops: nothing to refit
     for s in sites:
         e, o = entries[s.name], obs[s.name]
+        if e.get("degrees") is None:
+            kept[s.name] = _kept_candidate(s.name, e)
+            results.append(
+                RefitResult(
+                    s.name,
+                    s.function,
+                    o.range,
+                    0,
+                    math.nan,
+                    math.nan,
+                    math.nan,
+                    math.nan,
+                    False,
+                    old=e.get("describe") or e.get("candidate") or "",
+                    note=f"{e.get('describe') or e.get('candidate')}: not a rational; kept",
+                )
+            )
+            continue
         fn, params = site_function(s)
         f = FUNCTIONS[fn].bind(**{**FUNCTIONS[fn].defaults, **params})
         old = student_rational(s_model, s, e)
@@ -306,14 +328,23 @@ def refit_onnx(
                 rational=new,
             )
         )
-    tuned = rewrite_onnx(
-        t_model,
-        pipeline,
-        rationals=refits,
-        select=lambda site: site.name in entries,
-    ).model
+    choices = {**kept, **{k: rational_candidate(r) for k, r in refits.items()}}
+    tuned = emit_result(t_model, choices, pipeline).model
     _record(tuned, results, cal.source)
     return tuned, results
+
+
+def _kept_candidate(name: str, entry: dict[str, Any]) -> Candidate:
+    """The exact rewrite or standard op a ``--target`` plan chose for a site, from the student's
+    metadata, so the tuned model keeps it."""
+    cand = str(entry.get("candidate") or "")
+    kind = cand.split(":", 1)[0]
+    if kind not in ("exact", "standard") or not entry.get("op"):
+        raise ModelError(
+            f"student site {name}: its metadata names no rational and no exact/standard op "
+            f"({cand or 'no candidate'}); was the student written by `rewrite`?"
+        )
+    return Candidate(kind, cand, float(entry.get("max_error") or 0.0), op=str(entry["op"]))
 
 
 def _record(m: onnx.ModelProto, results: list[RefitResult], source: str) -> None:

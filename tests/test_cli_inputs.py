@@ -1,0 +1,248 @@
+"""Every command that runs a model takes the same inputs (``--inputs``, ``--input-shapes``,
+``--val-range``; ``--calibration`` where it has one), and measures sites at the shapes they have
+on a run with them (tests/conftest.py's zoo: models built the way users get them)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+
+from rewriter.cli import main
+from rewriter.inputs import generate_inputs
+
+TARGET = ["--target", "ort-cpu:threads=1", "--db", ":memory:"]
+
+
+def _plan_report(args: list[str], tmp_path, capsys) -> tuple[dict, str, str]:
+    report = tmp_path / "r.json"
+    code = main([*args, *TARGET, "-o", str(tmp_path / "o.onnx"), "--report", str(report)])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    return json.loads(report.read_text()), out, err
+
+
+def test_bert_sites_measured_at_the_generated_shapes(zoo_paths, tmp_path, capsys) -> None:
+    src = zoo_paths["bert_dynamo"]
+    r, out, err = _plan_report([src], tmp_path, capsys)
+    ids = generate_inputs(onnx.load(src)).feeds["input_ids"]
+    decisions = r["plan"]["decisions"]
+    assert decisions and not any("not measurable" in d["reason"] for d in decisions)
+    gelus = [d for d in decisions if d["function"] == "gelu"]
+    assert gelus and all(d["shape"][:2] == list(ids.shape) for d in gelus)  # batch x sequence
+    assert all(d["original_ms"] is not None for d in decisions)
+    # table and report shapes come from the run: concrete, no symbolic dims
+    assert all(all(isinstance(v, int) for v in s["input_shape"]) for s in r["sites"])
+    assert "unk__" not in out and "batchx" not in out
+    # progress on stderr, tables and results on stdout
+    assert "[plan]" in err and "[plan]" not in out
+    assert "verification (generated inputs): worst output" in out
+
+
+def test_detector_sites_follow_input_shapes(zoo_paths, tmp_path, capsys) -> None:
+    src = zoo_paths["yolo_silu"]
+    r, _, _ = _plan_report([src], tmp_path, capsys)
+    h = generate_inputs(onnx.load(src)).feeds["images"].shape[2]
+    first = r["plan"]["decisions"][0]
+    assert first["site"] == "silu_0" and first["shape"][2:] == [h // 2, h // 2]
+    r, _, _ = _plan_report([src, "--input-shapes", "images:1x3x128x128"], tmp_path, capsys)
+    decisions = r["plan"]["decisions"]
+    assert not any("not measurable" in d["reason"] for d in decisions)
+    assert decisions[0]["shape"] == [1, 8, 64, 64]
+    assert r["sites"][0]["input_shape"] == [1, 8, 64, 64]
+
+
+def test_bench_runs_on_bert(zoo_paths, tmp_path, capsys) -> None:
+    js = tmp_path / "b.json"
+    args = ["bench", zoo_paths["bert_dynamo"], "--headroom", "--time-cap", "0.5", "--json", str(js)]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "input_ids 1x16" in out and "ReLU limit" in out
+    data = json.loads(js.read_text())
+    assert data["inputs"] == "generated" and data["comparison"]["rounds"] > 0
+
+
+def test_bench_takes_inputs_and_shapes(zoo_paths, tmp_path, capsys) -> None:
+    src = zoo_paths["bert_dynamo"]
+    feeds = generate_inputs(onnx.load(src), shapes={"input_ids": (1, 32)}).feeds
+    np.savez(tmp_path / "in.npz", **feeds)
+    js = tmp_path / "b.json"
+    base = ["bench", src, "--time-cap", "0.3", "--json", str(js)]
+    assert main([*base, "--inputs", str(tmp_path / "in.npz")]) == 0
+    assert json.loads(js.read_text())["inputs"] == "--inputs"
+    assert main([*base, "--input-shapes", "input_ids:2x32", "--batch", "4"]) == 0
+    assert "input_ids 4x32" in json.loads(js.read_text())["shapes"]
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["plan", "{src}", "--predict-only", "--input-shapes", "pixels:1x3x64x64"],
+        ["bench", "{src}", "--input-shapes", "pixels:1x3x64x64"],
+        ["map", "{src}", "-o", "{tmp}/m.html", "--val-range", "pixels:[0,1]"],
+        ["{src}", "-o", "{tmp}/o.onnx", "--input-shapes", "pixels:1x3x64x64"],
+    ],
+)
+def test_unknown_input_is_one_line_naming_it(argv, zoo_paths, tmp_path, capsys) -> None:
+    src = zoo_paths["yolo_silu"]
+    code = main([a.format(src=src, tmp=tmp_path) for a in argv])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert "'pixels'" in err[0] and "images" in err[0]
+
+
+def test_shapes_with_data_is_one_line(zoo_paths, tmp_path, capsys) -> None:
+    src = zoo_paths["yolo_silu"]
+    np.savez(tmp_path / "in.npz", **generate_inputs(onnx.load(src)).feeds)
+    code = main(
+        [
+            src,
+            "-o",
+            str(tmp_path / "o.onnx"),
+            "--inputs",
+            str(tmp_path / "in.npz"),
+            "--input-shapes",
+            "images:1x3x64x64",
+        ]  # fmt: skip
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "--input-shapes" in err[0] and "--inputs" in err[0]
+    assert not (tmp_path / "o.onnx").exists()
+
+
+def test_without_target_one_line_says_speed_was_not_measured(zoo_paths, tmp_path, capsys) -> None:
+    assert main([zoo_paths["yolo_silu"], "-o", str(tmp_path / "o.onnx")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    lines = [s for s in out if s.startswith("speed not measured")]
+    assert len(lines) == 1 and "--target" in lines[0] and "slower" in lines[0]
+
+
+def test_learned_dry_run_counts_what_a_real_run_replaces(zoo_paths, tmp_path, capsys) -> None:
+    src = zoo_paths["yolo_silu"]
+    dry, real = tmp_path / "dry.json", tmp_path / "real.json"
+    p = ["-p", "pau_all,pau_learned", "-q"]
+    assert main([src, *p, "--dry-run", "--report", str(dry)]) == 0
+    assert main([src, *p, "-o", str(tmp_path / "o.onnx"), "--report", str(real)]) == 0
+    sites = [json.loads(f.read_text())["sites"] for f in (dry, real)]
+    names = [[(s["name"], s["function"]) for s in ss] for ss in sites]
+    assert names[0] == names[1] and names[0]
+    assert {f for _, f in names[0]} >= {"silu", "sigmoid"}
+
+
+def _mish_cnn() -> onnx.ModelProto:
+    from onnx import numpy_helper
+
+    m = onnx.parser.parse_model("""
+        <ir_version: 8, opset_import: ["" : 17]>
+        g (float[N,3,8,8] x) => (float[N,4,8,8] y2) <float[4,3,3,3] w1, float[4] b1, float[4,4,1,1] w2> {
+            h1 = Conv <pads = [1,1,1,1]> (x, w1, b1)
+            s1 = Softplus(h1)
+            t1 = Tanh(s1)
+            y1 = Mul(h1, t1)
+            h2 = Conv(y1, w2)
+            s2 = Softplus(h2)
+            t2 = Tanh(s2)
+            y2 = Mul(h2, t2)
+        }
+    """)
+    rng = np.random.default_rng(0)
+    del m.graph.initializer[:]
+    for k, s in {"w1": (4, 3, 3, 3), "b1": (4,), "w2": (4, 4, 1, 1)}.items():
+        m.graph.initializer.append(
+            numpy_helper.from_array(rng.standard_normal(s).astype(np.float32), k)
+        )
+    return m
+
+
+@pytest.mark.parametrize("mode", ["layerwise", "e2e"])
+def test_finetune_a_target_output_with_exact_sites(mode, tmp_path, capsys) -> None:
+    """What ``rewrite --target`` writes when an exact rewrite won a site: finetune refits the
+    rationals and keeps the exact rewrite (it crashed on its missing degrees)."""
+    from rewriter.api import find_sites
+    from rewriter.candidates import candidates_for
+    from rewriter.emit import emit_result
+
+    m = _mish_cnn()
+    sites = find_sites(m)
+    by_kind = [{c.kind: c for c in candidates_for(s, (5, 4), "auto")} for s in sites]
+    plan = {sites[0].name: by_kind[0]["exact"], sites[1].name: by_kind[1]["rational"]}
+    teacher, student = tmp_path / "m.onnx", tmp_path / "s.onnx"
+    onnx.save(m, teacher)
+    onnx.save(emit_result(m, plan, "pau_all").model, student)
+    out, report = tmp_path / "t.onnx", tmp_path / "r.json"
+    args = ["finetune", str(student), "--teacher", str(teacher), "-o", str(out), "--mode", mode]
+    extra = ["--epochs", "1"] if mode == "e2e" else ["--report", str(report)]
+    code = main([*args, *extra, "--input-shapes", "x:2x3x8x8"])
+    assert code == 0, capsys.readouterr().err
+    meta = json.loads({p.key: p.value for p in onnx.load(out).metadata_props}["pau_rewriter"])
+    assert [e["candidate"] for e in meta["sites"]][0] == "exact:mish_exp"
+    if mode == "layerwise":
+        r = json.loads(report.read_text())
+        assert r["calibration"]["generated"] and r["after"]["cosine"] > 0.999
+        first = r["sites"][0]
+        assert not first["refitted"] and "not a rational" in first["note"]
+
+
+def test_plan_and_map_take_input_shapes(zoo_paths, tmp_path, capsys) -> None:
+    src, js = zoo_paths["yolo_silu"], tmp_path / "p.json"
+    shapes = ["--input-shapes", "images:1x3x128x128"]
+    args = ["plan", src, "--predict-only", "--db", str(tmp_path / "db.sqlite"), "--json", str(js)]
+    assert main([*args, *shapes]) == 0
+    decisions = json.loads(js.read_text())["decisions"]
+    assert decisions[0]["shape"] == [1, 8, 64, 64] and decisions[-1]["shape"] == [1, 9, 8, 8]
+    assert main(["map", src, "-o", str(tmp_path / "m.html"), "-q", *shapes]) == 0
+    sites = json.loads((tmp_path / "m.json").read_text())["sites"]
+    assert [s["shape"] for s in sites][:2] == [[1, 8, 64, 64], [1, 8, 32, 32]]
+    capsys.readouterr()
+
+
+def test_map_runs_on_inputs_file(zoo_paths, tmp_path, capsys) -> None:
+    src = zoo_paths["bert_dynamo"]
+    feeds = generate_inputs(onnx.load(src), shapes={"input_ids": (2, 24)}).feeds
+    np.savez(tmp_path / "in.npz", **feeds)
+    args = ["map", src, "-o", str(tmp_path / "m.html"), "-q", "--inputs", str(tmp_path / "in.npz")]
+    assert main(args) == 0
+    sites = json.loads((tmp_path / "m.json").read_text())["sites"]
+    gelus = [s for s in sites if s["function"] == "gelu"]
+    assert gelus and all(s["shape"][:2] == [2, 24] for s in gelus)
+    capsys.readouterr()
+
+
+def test_budget_measures_on_shaped_generated_batches(zoo_paths, tmp_path, capsys) -> None:
+    args = [zoo_paths["bert_dynamo"], "--min-cosine", "0.999", "--input-shapes", "input_ids:1x32"]
+    r, out, err = _plan_report(args, tmp_path, capsys)
+    decisions = r["plan"]["decisions"]
+    gelus = [d for d in decisions if d["function"] == "gelu"]
+    assert gelus and all(d["shape"][:2] == [1, 32] for d in gelus)
+    assert [s["input_shape"][:2] for s in r["sites"]] == [[1, 32]] * len(r["sites"])
+    assert "[budget]" in err and "[budget]" not in out
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "says"),
+    [("--val-range", "foo", "NAME:[LO,HI]"), ("--input-shapes", "images:1xq", "1x3x640x640")],
+)
+def test_bad_flag_syntax_is_one_line_with_an_example(
+    flag, value, says, zoo_paths, tmp_path, capsys
+):
+    for argv in (
+        [zoo_paths["yolo_silu"], "-o", str(tmp_path / "o.onnx")],
+        ["bench", zoo_paths["yolo_silu"]],
+    ):
+        assert main([*argv, flag, value]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and flag in err[0] and repr(value) in err[0] and says in err[0], err
+
+
+def test_val_range_reaches_generated_inputs(zoo_paths, tmp_path, capsys) -> None:
+    """Ids up to 5 index the zoo BERT's 2-row token-type table out of range: --val-range is
+    used (ONNX Runtime refuses), and the one line names the input and the flags."""
+    src = zoo_paths["bert_dynamo"]
+    assert main([src, "-o", str(tmp_path / "a.onnx"), "--val-range", "input_ids:[0,5]", "-q"]) == 0
+    code = main([src, "-o", str(tmp_path / "b.onnx"), "--val-range", "token_type_ids:[0,5]"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "token_type_ids" in err[0] and "--val-range" in err[0]
+    assert not (tmp_path / "b.onnx").exists()
