@@ -246,3 +246,32 @@ def test_val_range_reaches_generated_inputs(zoo_paths, tmp_path, capsys) -> None
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "token_type_ids" in err[0] and "--val-range" in err[0]
     assert not (tmp_path / "b.onnx").exists()
+
+
+def test_dry_run_of_a_model_no_input_runs_still_reports_sites(tmp_path, capsys) -> None:
+    """A dry run needs no inputs: when none can be generated, the shapes stay the inferred ones."""
+    from onnx import TensorProto, helper
+
+    shape = helper.make_tensor("shape", TensorProto.INT64, [2], [7, 13])
+    g = helper.make_graph(
+        [
+            helper.make_node("Tanh", ["x"], ["t"]),
+            helper.make_node("Reshape", ["t", "shape"], ["y"], name="fixed_reshape"),
+        ],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "features"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [shape],
+    )
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    src, report = tmp_path / "m.onnx", tmp_path / "r.json"
+    onnx.save(m, src)
+    assert main([str(src), "--dry-run", "--report", str(report), "-q"]) == 0
+    sites = json.loads(report.read_text())["sites"]
+    assert [s["name"] for s in sites] == ["tanh_0"] and sites[0]["input_shape"] == [
+        "batch",
+        "features",
+    ]
+    assert main([str(src), "-o", str(tmp_path / "o.onnx")]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
