@@ -104,10 +104,10 @@ def test_same_bytes_twice(model_path, tmp_path, capsys) -> None:
     assert _digest(a) == _digest(b)
 
 
-def test_tolerance_refuses_then_force_writes(model_path, tmp_path, capsys) -> None:
+def test_tolerance_refuses_with_strict_then_force_writes(model_path, tmp_path, capsys) -> None:
     out = tmp_path / "out.onnx"
     code, _, err = run_cli(
-        [model_path, "-o", out, "--degrees", "2,1", "--tolerance", "1e-9"], capsys
+        [model_path, "-o", out, "--degrees", "2,1", "--tolerance", "1e-9", "--strict"], capsys
     )
     assert code == 1 and "exceeds --tolerance" in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
@@ -115,6 +115,25 @@ def test_tolerance_refuses_then_force_writes(model_path, tmp_path, capsys) -> No
         [model_path, "-o", out, "--degrees", "2,1", "--tolerance", "1e-9", "--force", "-q"], capsys
     )
     assert code == 0 and out.exists()
+
+
+def test_above_tolerance_backs_off_site_by_site(model_path, tmp_path, capsys) -> None:
+    """Without --strict: better rationals for the worst sites, then sites kept, worst first."""
+    out, report = tmp_path / "out.onnx", tmp_path / "r.json"
+    code, stdout, err = run_cli(
+        [model_path, "-o", out, "--degrees", "2,1", "--tolerance", "1e-9", "--report", report],
+        capsys,
+    )
+    assert code == 0 and out.exists(), err
+    rep = json.loads(report.read_text())
+    bo = rep["backoff"]
+    assert bo["worst_site"] in bo["contributions"] and bo["kept"]
+    assert list(bo["kept"]) == list(bo["contributions"])[: len(bo["kept"])]
+    kept = {s["name"] for s in rep["sites"] if not s["replaced"]}
+    assert kept == set(bo["kept"])
+    v = rep["verification"]
+    assert v["rel_l2"] <= 1e-9 + 3 * max(o["floor"] or 0.0 for o in v["outputs"])
+    assert "largest contributor" in stdout and "[back-off]" in err
 
 
 def _bad_inputs(tmp_path, model_path):
