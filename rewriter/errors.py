@@ -23,4 +23,3 @@ class ModelError(RewriterError):
     """The input model cannot be read or is not valid ONNX (exit code 1)."""
 
     exit_code = 1
-

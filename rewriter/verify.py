@@ -48,7 +48,6 @@ __all__ = [
 ]
 
 
-
 @dataclass
 class OutputDiff:
     """One output of the rewritten model against the original's (see the module docstring)."""
@@ -126,7 +125,9 @@ class Deviation:
             floor = f", noise floor {w.floor:.2g}" if w.floor else ""
             top1 = f", top-1 agreement {w.top1:.1%}" if w.top1 is not None else ""
             rel = max((o.rel_err for o in self._checked if o.rel_err is not None), default=None)
-            rel_s = f"; largest rel-err of a non-negative output {rel:.3g}" if rel is not None else ""
+            rel_s = (
+                f"; largest rel-err of a non-negative output {rel:.3g}" if rel is not None else ""
+            )
             line = (
                 f"verification ({self.inputs} inputs): worst output {w.name!r}: max-abs "
                 f"{w.max_abs:.3g}, rel-L2 {w.rel_l2:.3g}{floor}, cosine {w.cosine:.6f}{top1}{rel_s}"

@@ -39,7 +39,9 @@ def mlp() -> onnx.ModelProto:
 
 
 def table(m: int, n: int) -> Candidate:
-    return Candidate("rational", f"rational:{m}_{n}:auto:horner", float("nan"), (m, n), "auto", "horner")
+    return Candidate(
+        "rational", f"rational:{m}_{n}:auto:horner", float("nan"), (m, n), "auto", "horner"
+    )
 
 
 def test_better_rationals_bring_a_coarse_rewrite_inside_the_tolerance() -> None:

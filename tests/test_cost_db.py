@@ -9,24 +9,54 @@ from rewriter.cost.db import LatencyDB, Record, default_db_path
 
 
 def _rec(sig: str, cand: str, median: float = 1e-3, threads: int = 1) -> Record:
-    return Record("hw0", "ort-cpu", "onnxruntime", "1.32.0", threads, sig, "float", cand, "{}", median, median * 0.9, median * 1.1, 0.5, 0.45, 0.55, 20)
+    return Record(
+        "hw0",
+        "ort-cpu",
+        "onnxruntime",
+        "1.32.0",
+        threads,
+        sig,
+        "float",
+        cand,
+        "{}",
+        median,
+        median * 0.9,
+        median * 1.1,
+        0.5,
+        0.45,
+        0.55,
+        20,
+    )
 
 
 def test_round_trip(tmp_path):
     path = str(tmp_path / "lat.sqlite")
     with LatencyDB(path) as db:
-        db.put([_rec("Conv>mish#1", "keep"), _rec("Conv>mish#1", "rational:5_4:gated_x:horner", 5e-4)])
+        db.put(
+            [_rec("Conv>mish#1", "keep"), _rec("Conv>mish#1", "rational:5_4:gated_x:horner", 5e-4)]
+        )
         db.put_hardware("hw0", {"cpu": "test"})
     with LatencyDB(path) as db:  # persisted, reopened
         got = db.get("hw0", "ort-cpu", "onnxruntime", "1.32.0", 1, "Conv>mish#1", "float")
         assert set(got) == {"keep", "rational:5_4:gated_x:horner"}
         assert got["rational:5_4:gated_x:horner"].median == 5e-4
         assert got["keep"].created > 0
-        assert db.get("hw0", "ort-cpu", "onnxruntime", "1.32.0", 2, "Conv>mish#1", "float") == {}  # threads is a key
+        assert (
+            db.get("hw0", "ort-cpu", "onnxruntime", "1.32.0", 2, "Conv>mish#1", "float") == {}
+        )  # threads is a key
         db.put([_rec("Conv>mish#1", "keep", 2e-3)])  # same key replaces
-        assert db.get("hw0", "ort-cpu", "onnxruntime", "1.32.0", 1, "Conv>mish#1", "float")["keep"].median == 2e-3
+        assert (
+            db.get("hw0", "ort-cpu", "onnxruntime", "1.32.0", 1, "Conv>mish#1", "float")[
+                "keep"
+            ].median
+            == 2e-3
+        )
         st = db.stats()
-        assert st["rows"] == 2 and st["groups"][0]["contexts"] == 1 and st["hardware"]["hw0"]["cpu"] == "test"
+        assert (
+            st["rows"] == 2
+            and st["groups"][0]["contexts"] == 1
+            and st["hardware"]["hw0"]["cpu"] == "test"
+        )
         assert db._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 

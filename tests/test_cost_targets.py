@@ -23,7 +23,10 @@ TINY = onnx.parser.parse_model("""
 
 
 def test_parse():
-    assert parse_target("ort-cpu:threads=2,opt=basic") == ("ort-cpu", {"threads": "2", "opt": "basic"})
+    assert parse_target("ort-cpu:threads=2,opt=basic") == (
+        "ort-cpu",
+        {"threads": "2", "opt": "basic"},
+    )
     t = get_target("ort-cpu:threads=2")
     assert t.threads == 2 and t.spec == "ort-cpu" and t.runtime == "onnxruntime"
 
@@ -54,7 +57,15 @@ def test_openvino_missing_message(monkeypatch):
 def test_fingerprint():
     fp = get_target("ort-cpu:threads=1").fingerprint()
     assert fp["threads"] == 1 and fp["runtime"] == "onnxruntime" and fp["cores"] >= 1
-    assert fp["cpu"] and isinstance(fp["isa"], list) and fp == {**hardware_fingerprint(), **{k: fp[k] for k in ("target", "runtime", "version", "threads")}}
+    assert (
+        fp["cpu"]
+        and isinstance(fp["isa"], list)
+        and fp
+        == {
+            **hardware_fingerprint(),
+            **{k: fp[k] for k in ("target", "runtime", "version", "threads")},
+        }
+    )
 
 
 @pytest.mark.parametrize("name", ["ort-cpu", "openvino-cpu", "torch-eager"])

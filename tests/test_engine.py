@@ -40,7 +40,8 @@ GELU = """
 def close(a: onnx.ModelProto, b: onnx.ModelProto, atol: float) -> float:
     feeds = make_inputs(a, low=-4, high=4)
     diff = max(
-        float(np.max(np.abs(x - y))) for x, y in zip(run_model(a, feeds), run_model(b, feeds), strict=True)
+        float(np.max(np.abs(x - y)))
+        for x, y in zip(run_model(a, feeds), run_model(b, feeds), strict=True)
     )
     assert diff < atol, diff
     return diff

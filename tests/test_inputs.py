@@ -317,7 +317,10 @@ def test_shaped_model_records_real_shapes(models: dict[str, onnx.ModelProto]) ->
     batch, seq = feeds["input_ids"].shape
     for s in sites:
         shape = info.get(s.input).shape
-        assert shape is not None and all(isinstance(d, int) and d > 0 for d in shape), (s.name, shape)
+        assert shape is not None and all(isinstance(d, int) and d > 0 for d in shape), (
+            s.name,
+            shape,
+        )
         assert shape[0] == batch
         if s.function == "gelu":  # inside the layers: [batch, sequence, intermediate]
             assert shape[1] == seq

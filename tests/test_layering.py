@@ -62,7 +62,9 @@ def test_no_import_cycles() -> None:
 
 def test_library_never_imports_the_cli() -> None:
     offenders = {
-        name: sorted(d for d in _imports(name, path, module_level=False) if d.startswith("rewriter.cli"))
+        name: sorted(
+            d for d in _imports(name, path, module_level=False) if d.startswith("rewriter.cli")
+        )
         for name, path in _modules().items()
         if not name.startswith("rewriter.cli") and name != "rewriter.__main__"
     }

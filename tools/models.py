@@ -25,8 +25,19 @@ from torch import nn
 
 
 class ConvBN(nn.Sequential):
-    def __init__(self, cin: int, cout: int, k: int = 3, s: int = 1, groups: int = 1, act: nn.Module | None = None) -> None:
-        layers: list[nn.Module] = [nn.Conv2d(cin, cout, k, s, k // 2, groups=groups, bias=False), nn.BatchNorm2d(cout)]
+    def __init__(
+        self,
+        cin: int,
+        cout: int,
+        k: int = 3,
+        s: int = 1,
+        groups: int = 1,
+        act: nn.Module | None = None,
+    ) -> None:
+        layers: list[nn.Module] = [
+            nn.Conv2d(cin, cout, k, s, k // 2, groups=groups, bias=False),
+            nn.BatchNorm2d(cout),
+        ]
         if act is not None:
             layers.append(act)
         super().__init__(*layers)
@@ -50,8 +61,15 @@ class ResNetMish(nn.Module):
     def __init__(self, width: int = 16, classes: int = 100) -> None:
         super().__init__()
         w = width
-        self.stem = nn.Sequential(ConvBN(3, w, 3, 2, act=nn.Mish()), ConvBN(w, w, 3, 1, act=nn.Mish()), nn.MaxPool2d(2))
-        self.blocks = nn.Sequential(ResBlock(w, w, 1), ResBlock(w, 2 * w, 2), ResBlock(2 * w, 4 * w, 2), ResBlock(4 * w, 8 * w, 2))
+        self.stem = nn.Sequential(
+            ConvBN(3, w, 3, 2, act=nn.Mish()), ConvBN(w, w, 3, 1, act=nn.Mish()), nn.MaxPool2d(2)
+        )
+        self.blocks = nn.Sequential(
+            ResBlock(w, w, 1),
+            ResBlock(w, 2 * w, 2),
+            ResBlock(2 * w, 4 * w, 2),
+            ResBlock(4 * w, 8 * w, 2),
+        )
         self.head = nn.Linear(8 * w, classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -60,7 +78,11 @@ class ResNetMish(nn.Module):
 
 class GeluTanh(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # GPT-2's spelling
-        return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3.0))))
+        return (
+            0.5
+            * x
+            * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3.0))))
+        )
 
 
 class Attention(nn.Module):
@@ -92,7 +114,14 @@ class Block(nn.Module):
 
 
 class Stack(nn.Module):
-    def __init__(self, d: int = 256, layers: int = 4, heads: int = 4, act: type[nn.Module] = GeluTanh, pre_ln: bool = True) -> None:
+    def __init__(
+        self,
+        d: int = 256,
+        layers: int = 4,
+        heads: int = 4,
+        act: type[nn.Module] = GeluTanh,
+        pre_ln: bool = True,
+    ) -> None:
         super().__init__()
         self.blocks = nn.Sequential(*[Block(d, heads, act(), pre_ln) for _ in range(layers)])
 
@@ -104,7 +133,11 @@ class InvertedResidual(nn.Module):
     def __init__(self, cin: int, cout: int, expand: int, stride: int, act: type[nn.Module]) -> None:
         super().__init__()
         mid = cin * expand
-        self.body = nn.Sequential(ConvBN(cin, mid, 1, act=act()), ConvBN(mid, mid, 3, stride, groups=mid, act=act()), ConvBN(mid, cout, 1))
+        self.body = nn.Sequential(
+            ConvBN(cin, mid, 1, act=act()),
+            ConvBN(mid, mid, 3, stride, groups=mid, act=act()),
+            ConvBN(mid, cout, 1),
+        )
         self.res = stride == 1 and cin == cout
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -115,8 +148,15 @@ class InvertedResidual(nn.Module):
 class MobileNetSiLUHSwish(nn.Module):
     def __init__(self, classes: int = 100) -> None:
         super().__init__()
-        cfg = [(16, 16, 1, 1, nn.SiLU), (16, 24, 4, 2, nn.SiLU), (24, 24, 3, 1, nn.SiLU), (24, 40, 3, 2, nn.Hardswish),
-               (40, 40, 3, 1, nn.Hardswish), (40, 80, 3, 2, nn.Hardswish), (80, 80, 3, 1, nn.SiLU)]
+        cfg = [
+            (16, 16, 1, 1, nn.SiLU),
+            (16, 24, 4, 2, nn.SiLU),
+            (24, 24, 3, 1, nn.SiLU),
+            (24, 40, 3, 2, nn.Hardswish),
+            (40, 40, 3, 1, nn.Hardswish),
+            (40, 80, 3, 2, nn.Hardswish),
+            (80, 80, 3, 1, nn.SiLU),
+        ]
         self.stem = ConvBN(3, 16, 3, 2, act=nn.Hardswish())
         self.blocks = nn.Sequential(*[InvertedResidual(*c) for c in cfg])
         self.head = nn.Sequential(ConvBN(80, 256, 1, act=nn.SiLU()))
@@ -147,9 +187,17 @@ def build(name: str, seed: int = 0, dynamic: bool = True) -> onnx.ModelProto:
                 mod.running_var.uniform_(0.5, 1.5)
     buf = io.BytesIO()
     with torch.no_grad():
-        torch.onnx.export(m, (torch.randn(*shape),), buf, dynamo=False, opset_version=17, input_names=["input"],
-                          output_names=["output"], dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}} if dynamic else None,
-                          do_constant_folding=True)
+        torch.onnx.export(
+            m,
+            (torch.randn(*shape),),
+            buf,
+            dynamo=False,
+            opset_version=17,
+            input_names=["input"],
+            output_names=["output"],
+            dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}} if dynamic else None,
+            do_constant_folding=True,
+        )
     model = onnx.load_from_string(buf.getvalue())
     onnx.checker.check_model(model, full_check=True)
     return model

@@ -106,7 +106,9 @@ class LatencyDB:
         self.path = os.path.abspath(os.path.expanduser(path or default_db_path()))
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
         self.timeout = timeout
-        self._conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
+        self._conn = sqlite3.connect(
+            self.path, timeout=timeout, isolation_level=None, check_same_thread=False
+        )
         self._conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
         self._retry(lambda c: c.execute("PRAGMA journal_mode=WAL"))
         self._conn.execute("PRAGMA synchronous=NORMAL")
@@ -145,44 +147,87 @@ class LatencyDB:
 
     def put_hardware(self, hw: str, fingerprint: dict[str, Any]) -> None:
         with self._write() as c:
-            c.execute("INSERT OR REPLACE INTO hardware VALUES (?, ?)", (hw, json.dumps(fingerprint, sort_keys=True)))
+            c.execute(
+                "INSERT OR REPLACE INTO hardware VALUES (?, ?)",
+                (hw, json.dumps(fingerprint, sort_keys=True)),
+            )
 
     def put(self, records: list[Record]) -> None:
         """Insert or replace ``records`` in one transaction."""
         now = time.time()
-        rows = [tuple(getattr(r, f) if f != "created" else (r.created or now) for f in _FIELDS) for r in records]
+        rows = [
+            tuple(getattr(r, f) if f != "created" else (r.created or now) for f in _FIELDS)
+            for r in records
+        ]
         with self._write() as c:
-            c.executemany(f"INSERT OR REPLACE INTO measurements ({', '.join(_FIELDS)}) VALUES ({', '.join('?' * len(_FIELDS))})", rows)
+            c.executemany(
+                f"INSERT OR REPLACE INTO measurements ({', '.join(_FIELDS)}) VALUES ({', '.join('?' * len(_FIELDS))})",
+                rows,
+            )
 
-    def get(self, hw: str, target: str, runtime: str, version: str, threads: int, signature: str, dtype: str) -> dict[str, Record]:
+    def get(
+        self,
+        hw: str,
+        target: str,
+        runtime: str,
+        version: str,
+        threads: int,
+        signature: str,
+        dtype: str,
+    ) -> dict[str, Record]:
         """Every candidate measured for one context: ``candidate name -> Record``."""
-        cur = self._retry(lambda c: c.execute(
-            f"SELECT {', '.join(_FIELDS)} FROM measurements WHERE hw=? AND target=? AND runtime=? AND version=? AND threads=? AND signature=? AND dtype=?",
-            (hw, target, runtime, version, threads, signature, dtype),
-        ))
+        cur = self._retry(
+            lambda c: c.execute(
+                f"SELECT {', '.join(_FIELDS)} FROM measurements WHERE hw=? AND target=? AND runtime=? AND version=? AND threads=? AND signature=? AND dtype=?",
+                (hw, target, runtime, version, threads, signature, dtype),
+            )
+        )
         return {row[7]: Record(*row) for row in cur.fetchall()}
 
     def count(self) -> int:
-        return int(self._retry(lambda c: c.execute("SELECT COUNT(*) FROM measurements")).fetchone()[0])
+        return int(
+            self._retry(lambda c: c.execute("SELECT COUNT(*) FROM measurements")).fetchone()[0]
+        )
 
     def stats(self) -> dict[str, Any]:
         """Summary for ``rewrite db stats``: rows per target/runtime/threads, contexts, candidates."""
         q = lambda sql: self._retry(lambda c: c.execute(sql)).fetchall()  # noqa: E731
         groups = [
-            {"hw": r[0], "target": r[1], "runtime": f"{r[2]} {r[3]}", "threads": r[4], "contexts": r[5], "rows": r[6], "faster": r[7], "oldest": r[8], "newest": r[9]}
+            {
+                "hw": r[0],
+                "target": r[1],
+                "runtime": f"{r[2]} {r[3]}",
+                "threads": r[4],
+                "contexts": r[5],
+                "rows": r[6],
+                "faster": r[7],
+                "oldest": r[8],
+                "newest": r[9],
+            }
             for r in q(
                 "SELECT hw, target, runtime, version, threads, COUNT(DISTINCT signature), COUNT(*), "
                 "SUM(CASE WHEN candidate != 'keep' AND ratio_hi < 1 THEN 1 ELSE 0 END), MIN(created), MAX(created) "
                 "FROM measurements GROUP BY hw, target, runtime, version, threads ORDER BY target"
             )
         ]
-        cands = {r[0]: {"rows": r[1], "median_ratio": r[2]} for r in q("SELECT candidate, COUNT(*), AVG(ratio) FROM measurements GROUP BY candidate ORDER BY candidate")}
+        cands = {
+            r[0]: {"rows": r[1], "median_ratio": r[2]}
+            for r in q(
+                "SELECT candidate, COUNT(*), AVG(ratio) FROM measurements GROUP BY candidate ORDER BY candidate"
+            )
+        }
         try:
             size = os.path.getsize(self.path)
         except OSError:
             size = 0
-        return {"path": self.path, "bytes": size, "rows": self.count(), "groups": groups, "candidates": cands,
-                "hardware": {r[0]: json.loads(r[1]) for r in q("SELECT hw, fingerprint FROM hardware")}}
+        return {
+            "path": self.path,
+            "bytes": size,
+            "rows": self.count(),
+            "groups": groups,
+            "candidates": cands,
+            "hardware": {r[0]: json.loads(r[1]) for r in q("SELECT hw, fingerprint FROM hardware")},
+        }
 
     def clear(self) -> int:
         with self._write() as c:

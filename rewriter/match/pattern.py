@@ -533,9 +533,7 @@ class Matcher:
         st = st.with_nodes(through + (i,))
         if not p.attrs and len(real) == 1:  # the common case: no generator frame at all
             return self._match(p.inputs[0], real[0], st)
-        return (
-            r for s in self._attrs_ok(p, n, st) for r in self._seq(p.inputs, real, 0, s)
-        )
+        return (r for s in self._attrs_ok(p, n, st) for r in self._seq(p.inputs, real, 0, s))
 
     def _seq(self, ps: tuple[Pattern, ...], vs: list[str], k: int, st: _State) -> Iterator[_State]:
         if k == len(ps):

@@ -41,7 +41,7 @@ class SiteDecision:
     gain: float = 1.0
     saved_ms: float | None = None
     ratio_ci: tuple[float, float] | None = None
-    shape: list[int] | None = None
+    shape: list[int | str | None] | None = None
     signature: str = ""
     original_ms: float | None = None
     candidate_ms: float | None = None
