@@ -4,6 +4,7 @@ the rewritten model; the measured whole-model result and what was backed off to 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
 import onnx
@@ -41,7 +42,7 @@ class SiteDecision:
     gain: float = 1.0
     saved_ms: float | None = None
     ratio_ci: tuple[float, float] | None = None
-    shape: list[int | str | None] | None = None
+    shape: Sequence[int | str | None] | None = None
     signature: str = ""
     original_ms: float | None = None
     candidate_ms: float | None = None

@@ -3,6 +3,7 @@ predicted rankings; each ends with one summary line."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from rewriter.plan.types import Plan
@@ -16,8 +17,8 @@ def _console(console: Any) -> Any:
     return console or Console()
 
 
-def _shape(shape: list[int] | None) -> str:
-    return "x".join(str(v) for v in shape) if shape else "?"
+def _shape(shape: Sequence[int | str | None] | None) -> str:
+    return "x".join("?" if v is None else str(v) for v in shape) if shape else "?"
 
 
 def print_plan(plan: Plan, console: Any = None) -> None:
