@@ -3,8 +3,8 @@ the rewritten model; the measured whole-model result and what was backed off to 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import onnx
