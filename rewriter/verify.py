@@ -120,7 +120,7 @@ class Deviation:
         """One line for the terminal: the worst output's numbers and what was not checked."""
         w = self.worst
         if w is None:
-            line = f"verification ({self.inputs} inputs): no output could be checked"
+            line = f"verification (inputs: {self.inputs}): no output could be checked"
         else:
             floor = f", noise floor {w.floor:.2g}" if w.floor else ""
             top1 = f", top-1 agreement {w.top1:.1%}" if w.top1 is not None else ""
@@ -129,7 +129,7 @@ class Deviation:
                 f"; largest rel-err of a non-negative output {rel:.3g}" if rel is not None else ""
             )
             line = (
-                f"verification ({self.inputs} inputs): worst output {w.name!r}: max-abs "
+                f"verification (inputs: {self.inputs}): worst output {w.name!r}: max-abs "
                 f"{w.max_abs:.3g}, rel-L2 {w.rel_l2:.3g}{floor}, cosine {w.cosine:.6f}{top1}{rel_s}"
             )
         skipped = self.unchecked()
