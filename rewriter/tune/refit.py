@@ -76,6 +76,27 @@ class RefitResult:
     note: str | None = None
     rational: Any = field(default=None, repr=False, compare=False)
 
+    @classmethod
+    def unchanged(
+        cls, site: Any, obs: Any, old: str, note: str | None, rational: Any = None
+    ) -> RefitResult:
+        """A site left as it was (not observed, or not a rational): no errors measured."""
+        nan = math.nan
+        return cls(
+            site.name,
+            site.function,
+            obs.range,
+            0,
+            nan,
+            nan,
+            nan,
+            nan,
+            False,
+            old=old,
+            note=note,
+            rational=rational,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-able; ``rational`` (the site's Rational after the refit) as its ``to_dict``."""
         r = self.rational
@@ -257,18 +278,11 @@ def refit_onnx(
         if e.get("degrees") is None:
             kept[s.name] = _kept_candidate(s.name, e)
             results.append(
-                RefitResult(
-                    s.name,
-                    s.function,
-                    o.range,
-                    0,
-                    math.nan,
-                    math.nan,
-                    math.nan,
-                    math.nan,
-                    False,
-                    old=e.get("describe") or e.get("candidate") or "",
-                    note=f"{e.get('describe') or e.get('candidate')}: not a rational; kept",
+                RefitResult.unchanged(
+                    s,
+                    o,
+                    e.get("describe") or e.get("candidate") or "",
+                    f"{e.get('describe') or e.get('candidate')}: not a rational; kept",
                 )
             )
             continue
@@ -283,22 +297,7 @@ def refit_onnx(
                 "student's graph; was the student edited after `rewrite`?"
             )
         if not o.observed:
-            results.append(
-                RefitResult(
-                    s.name,
-                    s.function,
-                    o.range,
-                    0,
-                    math.nan,
-                    math.nan,
-                    math.nan,
-                    math.nan,
-                    False,
-                    old=old.describe(),
-                    note=o.note,
-                    rational=old,
-                )
-            )
+            results.append(RefitResult.unchanged(s, o, old.describe(), o.note, old))
             refits[s.name] = old
             continue
         x = o.samples
