@@ -107,3 +107,16 @@ def test_non_torch_target_for_a_module_is_a_usage_error(target: str) -> None:
 def test_target_without_example_inputs_is_a_usage_error() -> None:
     with pytest.raises(UsageError, match="example_inputs"):
         rewriter.rewrite(nn.GELU(), target="torch-eager")
+
+
+def test_plan_on_inductor_measures_the_compiled_module() -> None:
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Mish(), nn.Linear(512, 8)).eval()
+    x = torch.randn(32, 512)
+    p = plan_module(m, (x,), "torch-inductor", time_cap=0.3)
+    assert p.target == "torch-inductor"
+    _check_rules(p)
+    with torch.no_grad():
+        err = p.decisions[0].error if p.replaced else 0.0
+        bound = 1e-4 + err * m[1].weight.abs().sum(1).max().item()
+        assert (p.module(x) - m(x)).abs().max().item() <= bound
