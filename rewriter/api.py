@@ -105,8 +105,10 @@ def rewrite(model: Any, pipeline: str = "pau_all", **options: Any) -> Any:
     (returns ``torch.fx.GraphModule``; pass ``example_inputs=(x,)``).
 
     ONNX models with ``target=`` are planned on measured latencies (``rewriter.plan``: per site
-    the fastest candidate, backed off until the whole model is faster); without, every site of
-    the pipeline becomes a rational.
+    the fastest candidate, backed off until the whole model is faster); torch modules with
+    ``target="torch-eager"`` or ``"torch-inductor"`` likewise, measuring the module itself on
+    ``example_inputs`` (``rewriter.frontends.fx.plan_module``). Without ``target``, every site
+    of the pipeline becomes a rational.
 
     Example:
         >>> out = rewrite("model.onnx", "pau_gelu", degrees=(5, 4))
@@ -119,8 +121,14 @@ def rewrite(model: Any, pipeline: str = "pau_all", **options: Any) -> Any:
     except ImportError:  # pragma: no cover - torch is a dependency
         is_module = False
     if is_module:
-        from rewriter.frontends.fx import rewrite_module
+        from rewriter.frontends.fx import plan_module, rewrite_module
 
+        target = options.pop("target", None)
+        if target is not None:
+            if "example_inputs" not in options:
+                raise UsageError("rewrite(module, target=...) needs example_inputs=(x,)")
+            inputs = options.pop("example_inputs")
+            return plan_module(model, inputs, target, pipeline=pipeline, **options).module
         gm, _ = rewrite_module(model, pipeline=pipeline, **options)
         return gm
     if not isinstance(model, (str, os.PathLike, onnx.ModelProto)):

@@ -13,6 +13,7 @@ Modules starting with ``_`` are the engine (lowering, adapter, tracing) and may 
 """
 
 from rewriter.frontends.fx._trace import FxFallbackWarning, FxTraceError
+from rewriter.frontends.fx.plan import FxSiteDecision, ModulePlan, plan_module
 from rewriter.frontends.fx.rewrite import (
     STANDARD_REPLACEMENTS,
     FxSite,
@@ -25,10 +26,13 @@ from rewriter.frontends.fx.rewrite import (
 __all__ = [
     "FxFallbackWarning",
     "FxSite",
+    "FxSiteDecision",
     "FxTraceError",
+    "ModulePlan",
     "STANDARD_REPLACEMENTS",
     "find_sites",
     "parse_pipeline",
+    "plan_module",
     "replace_with_standard",
     "rewrite_module",
 ]

@@ -1,0 +1,279 @@
+"""Plan a torch module's rewrite on measured latencies: the torch twin of ``rewriter.plan``.
+
+    >>> from rewriter.frontends.fx.plan import plan_module
+    >>> p = plan_module(model, (x,), "torch-eager")  # doctest: +SKIP
+    >>> [(d.name, d.decision, d.reason) for d in p.decisions]; p.whole; p.module  # doctest: +SKIP
+
+Per site, the module with only that site replaced runs against the original (the whole module,
+in context, on ``example_inputs``); a site is replaced only when the speed-up's CI lies entirely
+above 1 (the rule of ``rewriter.plan.decide``). Then the module with every chosen site runs
+against the original, and the replacement with the least gain is undone while it is not faster
+beyond noise (the loop of ``rewriter.plan.decide.back_off``, whose ONNX-typed callables this
+reuses in spirit only). ``torch-eager`` runs the GraphModule as is, ``torch-inductor`` through
+``torch.compile(backend="inductor", dynamic=False)``, as the targets of ``rewriter.cost.targets``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import fx, nn
+
+from rewriter.cost.harness import Ratio, compare
+from rewriter.cost.model import WholeResult
+from rewriter.cost.targets import parse_target
+from rewriter.errors import UsageError
+from rewriter.frontends.fx.rewrite import FxSite, _apply, parse_pipeline
+
+__all__ = ["ModulePlan", "FxSiteDecision", "plan_module", "TORCH_TARGETS"]
+
+TORCH_TARGETS = ("torch-eager", "torch-inductor")
+"""The targets a torch module is planned on (it is measured itself, not exported)."""
+
+
+@dataclass
+class FxSiteDecision:
+    """What the planner chose for one site of a torch module, and why.
+
+    Attributes:
+        site: the site (of the original module).
+        decision: "replace", "keep" or "backed-off".
+        reason: one line: the measured speed-up and its CI, or why the site is kept.
+        gain: measured speed-up of the whole module with only this site replaced
+            (t_original / t_with_site; 1.0 when not measured).
+        ratio_ci: 95% CI of that speed-up (lo, hi), when measured.
+        error: the rational's max-abs error on the global range (NaN when unknown).
+    """
+
+    site: FxSite
+    decision: str = "keep"
+    reason: str = ""
+    gain: float = 1.0
+    ratio_ci: tuple[float, float] | None = None
+    error: float = float("nan")
+
+    @property
+    def name(self) -> str:
+        return self.site.name
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "site": self.site.name,
+            "function": self.site.function,
+            "shape": list(self.site.input_shape) if self.site.input_shape else None,
+            "decision": self.decision,
+            "reason": self.reason,
+            "gain": self.gain,
+            "ratio_ci": list(self.ratio_ci) if self.ratio_ci else None,
+            "error": self.error,
+        }
+
+
+@dataclass
+class ModulePlan:
+    """The planned rewrite of a torch module.
+
+    Attributes:
+        module: the rewritten GraphModule (PAUs only at the replaced sites; none when every
+            site is kept).
+        decisions: one ``FxSiteDecision`` per site of the pipeline's functions, in graph order.
+        target: "torch-eager" or "torch-inductor".
+        whole: the final module against the original (None when nothing was replaced).
+        backed_off: the sites whose replacement was undone because the whole was not faster.
+        seconds: wall time of the planning.
+    """
+
+    module: fx.GraphModule
+    decisions: list[FxSiteDecision]
+    target: str
+    pipeline: str = "pau_all"
+    whole: WholeResult | None = None
+    backed_off: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def replaced(self) -> list[FxSiteDecision]:
+        return [d for d in self.decisions if d.decision == "replace"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "pipeline": self.pipeline,
+            "decisions": [d.to_dict() for d in self.decisions],
+            "whole": self.whole.to_dict() if self.whole else None,
+            "backed_off": list(self.backed_off),
+            "seconds": self.seconds,
+        }
+
+
+@contextlib.contextmanager
+def _threads(n: int) -> Iterator[None]:
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def _runner(module: nn.Module, inputs: tuple[Any, ...], target: str) -> Callable[[], Any]:
+    module = module.eval()
+    fn: Any = module
+    if target == "torch-inductor":
+        fn = torch.compile(module, backend="inductor", dynamic=False)
+
+    def run() -> Any:
+        with torch.inference_mode():
+            return fn(*inputs)
+
+    run()  # compile (inductor) and fail early
+    return run
+
+
+def _ci(r: Ratio) -> tuple[float, float]:
+    return (1.0 / r.hi, 1.0 / r.lo) if r.lo > 0 else (1.0 / r.hi, float("inf"))
+
+
+def plan_module(
+    module: nn.Module,
+    example_inputs: Sequence[Any] | torch.Tensor,
+    target: str = "torch-eager",
+    *,
+    pipeline: str = "pau_all",
+    degrees: tuple[int, int] = (5, 4),
+    form: str = "auto",
+    max_site_error: float | None = None,
+    progress: Callable[[str], None] | None = None,
+    time_cap: float = 1.0,
+    precision: float = 0.02,
+    max_backoff: int = 12,
+) -> ModulePlan:
+    """Rewrite ``module``'s sites into PAUs only where that measurably pays on ``target``.
+
+    Every measurement is one interleaved run of ``rewriter.cost.harness.compare`` (medians of
+    per-round ratios, 95% CI) on ``example_inputs``, with one thread (``torch.set_num_threads(1)``,
+    restored after; ``target`` may say ``torch-eager:threads=4``). Time is bounded: each
+    comparison stops at ``time_cap`` seconds (default 1 s, after a warm-up of at most
+    ``time_cap`` too) or once the CI is narrower than ``precision``; so a plan takes about
+    ``2 * time_cap`` per site plus the same per whole-model step (at most ``max_backoff``
+    single back-off steps, then the rest is undone at once), plus compile time on inductor.
+
+    Args:
+        module: any ``nn.Module`` (not modified).
+        example_inputs: the inputs the module is measured on (a tensor or a tuple).
+        target: "torch-eager" or "torch-inductor" (``:threads=N`` optional).
+        pipeline, degrees, form: as in :func:`rewriter.frontends.fx.rewrite_module`.
+        max_site_error: keep a site whose rational's global max-abs error exceeds this.
+        progress: called with one line per measurement.
+        time_cap, precision: per comparison, passed to the harness.
+        max_backoff: single back-off steps before the rest is undone at once.
+
+    Returns:
+        A ``ModulePlan``: the GraphModule, the decisions, the whole-model result.
+
+    Raises:
+        UsageError: for a target other than torch-eager/torch-inductor.
+    """
+    t0 = time.perf_counter()
+    log = progress or (lambda s: None)
+    name, options = parse_target(target)
+    if name not in TORCH_TARGETS:
+        raise UsageError(
+            "a torch module is planned on torch-eager or torch-inductor; "
+            "export to ONNX for ort-cpu/openvino-cpu"
+        )
+    threads = int(options.get("threads", 1))
+    inputs = (
+        (example_inputs,) if isinstance(example_inputs, torch.Tensor) else tuple(example_inputs)
+    )
+    selected = parse_pipeline(pipeline)
+    cache: dict[tuple[Any, ...], Any] = {}
+
+    def rational(site: FxSite) -> Any:
+        from rewriter.rational import table_rational
+
+        key = (site.function, tuple(sorted(site.params.items())))
+        if key not in cache:
+            cache[key] = table_rational(site.function, degrees=degrees, form=form, **site.params)
+        return cache[key]
+
+    def build(chosen: set[str]) -> fx.GraphModule:
+        from rewriter.rational import PAU
+
+        def select(site: FxSite) -> str | None:
+            return None if site.name in chosen else "kept by the plan"
+
+        gm, _ = _apply(module, select, lambda s: PAU(rational(s)), "pau", inputs)
+        return gm
+
+    original, sites = _apply(module, lambda s: "dry run", lambda s: nn.Identity(), "pau", inputs)
+    decisions = [FxSiteDecision(s) for s in sites if s.function in selected]
+
+    with _threads(threads):
+        base = _runner(original, inputs, name)
+
+        def measure(gm: fx.GraphModule) -> tuple[Ratio, Any]:
+            c = compare(
+                {"original": base, "rewritten": _runner(gm, inputs, name)},
+                "original",
+                precision=precision,
+                time_cap=time_cap,
+                warmup_cap=time_cap,
+            )
+            return c.ratios["rewritten"], c
+
+        for d in decisions:
+            d.site.reason = ""
+            d.error = float(getattr(rational(d.site), "global_error", float("nan")))
+            if max_site_error is not None and not d.error <= max_site_error:
+                d.reason = f"rational error {d.error:.1e} > {max_site_error:.1e}"
+                log(f"{d.name}: {d.reason}")
+                continue
+            r, _ = measure(build({d.name}))
+            d.gain, d.ratio_ci = r.speedup, _ci(r)
+            lo, hi = d.ratio_ci
+            said = f"x{d.gain:.2f} in context (CI {lo:.2f}-{hi:.2f})"
+            if r.faster:
+                d.decision, d.reason = "replace", said
+            else:
+                d.reason = f"{said}: not faster beyond noise"
+            log(f"{d.name}: {d.reason}")
+
+        whole: WholeResult | None = None
+        backed: list[str] = []
+        while True:
+            live = sorted((d for d in decisions if d.decision == "replace"), key=lambda d: d.gain)
+            if not live:
+                break
+            gm = build({d.name for d in live})
+            r, c = measure(gm)
+            whole = WholeResult.of(c)
+            log(
+                f"whole module: x{whole.speedup:.3f} (CI {whole.speedup_lo:.3f}-"
+                f"{whole.speedup_hi:.3f}), {len(live)} replaced"
+            )
+            if whole.faster:
+                break
+            n = 1 if len(backed) < max_backoff else len(live)
+            for d in live[:n]:
+                d.decision = "backed-off"
+                d.reason += "; backed off: whole module not faster beyond noise"
+                backed.append(d.name)
+    chosen = {d.name for d in decisions if d.decision == "replace"}
+    if not chosen:
+        whole = None
+    final = build(chosen)
+    return ModulePlan(
+        final.eval(),
+        decisions,
+        name,
+        pipeline,
+        whole,
+        backed,
+        time.perf_counter() - t0,
+    )
