@@ -3,9 +3,8 @@ for the whole model, which replacements to undo until it is measurably faster (`
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-import onnx
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeVar
 
 from rewriter.candidates import KEEP, Candidate
 from rewriter.cost.db import Record
@@ -14,6 +13,20 @@ from rewriter.cost.model import WholeResult
 from .types import SiteDecision
 
 __all__ = ["decide", "back_off"]
+
+
+class Decision(Protocol):
+    """What ``back_off`` reads and updates: ``SiteDecision`` (ONNX) and the torch front end's
+    ``FxSiteDecision`` both are one."""
+
+    site: Any
+    decision: str
+    reason: str
+    gain: float
+
+
+D = TypeVar("D", bound=Decision)
+M = TypeVar("M")  # the model: an onnx.ModelProto, or a torch.fx.GraphModule
 
 
 def decide(
@@ -58,14 +71,14 @@ def decide(
 
 
 def back_off(
-    decisions: list[SiteDecision],
-    build: Callable[[], onnx.ModelProto],
-    measure: Callable[[onnx.ModelProto], WholeResult | None],
+    decisions: Sequence[D],
+    build: Callable[[], M],
+    measure: Callable[[M], WholeResult | None],
     *,
-    order: Callable[[SiteDecision], float] = lambda d: d.gain,
+    order: Callable[[D], float] = lambda d: d.gain,
     max_backoff: int | None = 12,
     log: Callable[[str], None] = lambda s: None,
-) -> tuple[onnx.ModelProto, WholeResult | None, list[str]]:
+) -> tuple[M, WholeResult | None, list[str]]:
     """Measure the whole model; while it is not faster beyond noise, undo the replacement with
     the least expected gain (``order``) and measure again, until it is faster or untouched.
 
@@ -81,6 +94,7 @@ def back_off(
     model = build()
     backed: list[str] = []
     whole: WholeResult | None = None
+    _ = SiteDecision  # the ONNX planner's decision type; any ``Decision`` works
     while any(d.decision == "replace" for d in decisions):
         whole = measure(model)
         if whole is None:  # synthetic latencies: nothing to measure

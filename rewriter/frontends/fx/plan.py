@@ -8,8 +8,7 @@ Per site, the module with only that site replaced runs against the original (the
 in context, on ``example_inputs``); a site is replaced only when the speed-up's CI lies entirely
 above 1 (the rule of ``rewriter.plan.decide``). Then the module with every chosen site runs
 against the original, and the replacement with the least gain is undone while it is not faster
-beyond noise (the loop of ``rewriter.plan.decide.back_off``, whose ONNX-typed callables this
-reuses in spirit only). ``torch-eager`` runs the GraphModule as is, ``torch-inductor`` through
+beyond noise (``rewriter.plan.decide.back_off``, the one back-off loop, over GraphModules). ``torch-eager`` runs the GraphModule as is, ``torch-inductor`` through
 ``torch.compile(backend="inductor", dynamic=False)``, as the targets of ``rewriter.cost.targets``.
 """
 
@@ -29,6 +28,7 @@ from rewriter.cost.model import WholeResult
 from rewriter.cost.targets import parse_target
 from rewriter.errors import UsageError
 from rewriter.frontends.fx.rewrite import FxSite, _apply, parse_pipeline
+from rewriter.plan.decide import back_off
 
 __all__ = ["ModulePlan", "FxSiteDecision", "plan_module", "TORCH_TARGETS"]
 
@@ -244,26 +244,18 @@ def plan_module(
                 d.reason = f"{said}: not faster beyond noise"
             log(f"{d.name}: {d.reason}")
 
+        def build_live() -> fx.GraphModule:
+            return build({d.name for d in decisions if d.decision == "replace"})
+
+        def measure_whole(gm: fx.GraphModule) -> WholeResult:
+            return WholeResult.of(measure(gm)[1])
+
         whole: WholeResult | None = None
         backed: list[str] = []
-        while True:
-            live = sorted((d for d in decisions if d.decision == "replace"), key=lambda d: d.gain)
-            if not live:
-                break
-            gm = build({d.name for d in live})
-            r, c = measure(gm)
-            whole = WholeResult.of(c)
-            log(
-                f"whole module: x{whole.speedup:.3f} (CI {whole.speedup_lo:.3f}-"
-                f"{whole.speedup_hi:.3f}), {len(live)} replaced"
+        if any(d.decision == "replace" for d in decisions):
+            _, whole, backed = back_off(
+                decisions, build_live, measure_whole, max_backoff=max_backoff, log=log
             )
-            if whole.faster:
-                break
-            n = 1 if len(backed) < max_backoff else len(live)
-            for d in live[:n]:
-                d.decision = "backed-off"
-                d.reason += "; backed off: whole module not faster beyond noise"
-                backed.append(d.name)
     chosen = {d.name for d in decisions if d.decision == "replace"}
     if not chosen:
         whole = None
