@@ -107,8 +107,10 @@ def rewrite(model: Any, pipeline: str = "pau_all", **options: Any) -> Any:
     ONNX models with ``target=`` are planned on measured latencies (``rewriter.plan``: per site
     the fastest candidate, backed off until the whole model is faster); torch modules with
     ``target="torch-eager"`` or ``"torch-inductor"`` likewise, measuring the module itself on
-    ``example_inputs`` (``rewriter.frontends.fx.plan_module``). Without ``target``, every site
-    of the pipeline becomes a rational.
+    ``example_inputs`` (``rewriter.frontends.fx.plan_module``). Both take an accuracy budget
+    (``calibration=``, ``min_cosine=``, ``max_rel_error=``; for a module ``calibration`` is an
+    iterable of input tuples, default ``[example_inputs]``). Without ``target``, every site of
+    the pipeline becomes a rational.
 
     Example:
         >>> out = rewrite("model.onnx", "pau_gelu", degrees=(5, 4))
@@ -128,7 +130,12 @@ def rewrite(model: Any, pipeline: str = "pau_all", **options: Any) -> Any:
             if "example_inputs" not in options:
                 raise UsageError("rewrite(module, target=...) needs example_inputs=(x,)")
             inputs = options.pop("example_inputs")
-            return plan_module(model, inputs, target, pipeline=pipeline, **options).module
+            budget = {
+                k: options.pop(k)
+                for k in ("calibration", "min_cosine", "max_rel_error")
+                if k in options
+            }
+            return plan_module(model, inputs, target, pipeline=pipeline, **budget, **options).module
         gm, _ = rewrite_module(model, pipeline=pipeline, **options)
         return gm
     if not isinstance(model, (str, os.PathLike, onnx.ModelProto)):

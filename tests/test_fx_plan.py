@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 from torch import nn
@@ -120,3 +122,110 @@ def test_plan_on_inductor_measures_the_compiled_module() -> None:
         err = p.decisions[0].error if p.replaced else 0.0
         bound = 1e-4 + err * m[1].weight.abs().sum(1).max().item()
         assert (p.module(x) - m(x)).abs().max().item() <= bound
+
+
+def _always_faster(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Timings made deterministic: every rewritten module is x2 faster (CI x1.67-x2.5)."""
+    from rewriter.cost import harness
+    from rewriter.frontends.fx import plan as fx_plan
+
+    def fake(fns: dict[str, Any], baseline: str | None = None, **_: Any) -> harness.Comparison:
+        for fn in fns.values():
+            fn()
+        s = harness.Stats(1e-3, 0.9e-3, 1.1e-3, 0.8e-3, 1.2e-3, 10)
+        r = harness.Ratio(0.5, 0.4, 0.6, 10)
+        return harness.Comparison(
+            "original", {k: s for k in fns}, {"rewritten": r}, 10, 1, 0.0, True
+        )
+
+    monkeypatch.setattr(fx_plan, "compare", fake)
+
+
+def _mish_gelu() -> tuple[nn.Module, torch.Tensor, list[tuple[torch.Tensor]]]:
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Linear(16, 32), nn.Mish(), nn.Linear(32, 32), nn.GELU(), nn.Linear(32, 4))
+    calib = [(torch.randn(8, 16),) for _ in range(3)]
+    return m.eval(), torch.randn(8, 16), calib
+
+
+def _cosine(m: nn.Module, gm: nn.Module, calib: list[tuple[torch.Tensor]]) -> float:
+    from rewriter.verify import deviation
+
+    with torch.no_grad():
+        ref = [m(*b).numpy() for b in calib]
+        got = [gm(*b).numpy() for b in calib]
+    return deviation(ref, got).cosine
+
+
+def test_unreachable_min_cosine_keeps_every_site(monkeypatch: pytest.MonkeyPatch) -> None:
+    _always_faster(monkeypatch)
+    m, x, calib = _mish_gelu()
+    p = plan_module(m, (x,), "torch-eager", calibration=calib, min_cosine=0.9999999999)
+    assert [d.name for d in p.decisions] == ["mish_0", "gelu_0"]
+    for d in p.decisions:
+        assert d.decision == "keep" and "cosine" in d.reason and d.ratio_ci is None
+        assert d.cosine < 0.9999999999
+    assert p.replaced == [] and _paus(p.module) == [] and p.deviation is None
+    assert p.to_dict()["decisions"][0]["cosine"] == p.decisions[0].cosine
+
+
+def test_reachable_min_cosine_decides_as_without_a_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _always_faster(monkeypatch)
+    m, x, calib = _mish_gelu()
+    free = plan_module(m, (x,), "torch-eager", calibration=calib)
+    p = plan_module(m, (x,), "torch-eager", calibration=calib, min_cosine=0.99)
+    _check_rules(p)
+    assert [(d.name, d.decision) for d in p.decisions] == [
+        (d.name, d.decision) for d in free.decisions
+    ]
+    assert len(p.replaced) == 2
+    for d in p.replaced:
+        assert d.cosine >= 0.99 and 0.0 <= d.rel_l2 < 0.1
+    assert p.deviation is not None and p.deviation.cosine >= 0.99
+    assert p.to_dict()["deviation"]["cosine"] == p.deviation.cosine
+    assert _cosine(m, p.module, calib) >= 0.99
+
+
+def test_whole_module_over_budget_keeps_worst_solo_site_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _always_faster(monkeypatch)
+    m, x, calib = _mish_gelu()
+    free = plan_module(m, (x,), "torch-eager", calibration=calib)
+    solo = sorted(d.cosine for d in free.decisions)
+    assert free.deviation is not None and free.deviation.cosine < solo[0]
+    # between the whole module's cosine and the worst solo one: each site alone holds it
+    budget = (free.deviation.cosine + solo[0]) / 2
+    p = plan_module(m, (x,), "torch-eager", calibration=calib, min_cosine=budget)
+    worst = min(p.decisions, key=lambda d: d.cosine)
+    assert worst.decision == "keep" and "whole module breaks the accuracy budget" in worst.reason
+    assert [d.name for d in p.replaced] == [d.name for d in p.decisions if d is not worst]
+    assert p.deviation is not None and p.deviation.cosine >= budget
+    assert _cosine(m, p.module, calib) >= budget
+
+
+def test_rewrite_module_with_calibration_and_min_cosine() -> None:
+    m, x, calib = _mish_gelu()
+    gm = rewriter.rewrite(
+        m,
+        target="torch-eager",
+        example_inputs=(x,),
+        calibration=calib,
+        min_cosine=0.99,
+        time_cap=0.2,
+    )
+    assert isinstance(gm, torch.fx.GraphModule)
+    assert _cosine(m, gm, calib) >= 0.99
+
+
+def test_max_rel_error_budget_keeps_a_site_over_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    _always_faster(monkeypatch)
+    m, x, calib = _mish_gelu()
+    # single tensor inputs are calibration items too; mish alone is above 1e-3, gelu below
+    p = plan_module(m, x, calibration=[b[0] for b in calib], max_rel_error=1e-3)
+    mish, gelu = p.decisions
+    assert mish.decision == "keep" and "rel_l2" in mish.reason and mish.rel_l2 > 1e-3
+    assert gelu.decision == "replace" and gelu.rel_l2 <= 1e-3
+    assert p.deviation is not None and p.deviation.rel_l2 <= 1e-3

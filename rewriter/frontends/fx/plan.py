@@ -10,16 +10,23 @@ above 1 (the rule of ``rewriter.plan.decide``). Then the module with every chose
 against the original, and the replacement with the least gain is undone while it is not faster
 beyond noise (``rewriter.plan.decide.back_off``, the one back-off loop, over GraphModules). ``torch-eager`` runs the GraphModule as is, ``torch-inductor`` through
 ``torch.compile(backend="inductor", dynamic=False)``, as the targets of ``rewriter.cost.targets``.
+
+With an accuracy budget (``min_cosine`` / ``max_rel_error``), each site's deviation with only it
+replaced is measured on the calibration inputs first (``rewriter.verify.deviation``, worst over
+outputs and batches); a site that breaks the budget alone is kept unmeasured. After the speed
+back-off, while the whole module breaks the budget, the replaced site with the worst solo
+deviation is kept (and the speed back-off runs again on what is left).
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from torch import fx, nn
 
@@ -29,6 +36,7 @@ from rewriter.cost.targets import parse_target
 from rewriter.errors import UsageError
 from rewriter.frontends.fx.rewrite import FxSite, _apply, parse_pipeline
 from rewriter.plan.decide import back_off
+from rewriter.verify import Deviation, deviation
 
 __all__ = ["ModulePlan", "FxSiteDecision", "plan_module", "TORCH_TARGETS"]
 
@@ -48,6 +56,9 @@ class FxSiteDecision:
             (t_original / t_with_site; 1.0 when not measured).
         ratio_ci: 95% CI of that speed-up (lo, hi), when measured.
         error: the rational's max-abs error on the global range (NaN when unknown).
+        cosine: worst output cosine of the module with only this site replaced against the
+            original, on the calibration inputs (NaN when not measured).
+        rel_l2: worst output relative L2 error of the same (NaN when not measured).
     """
 
     site: FxSite
@@ -56,6 +67,8 @@ class FxSiteDecision:
     gain: float = 1.0
     ratio_ci: tuple[float, float] | None = None
     error: float = float("nan")
+    cosine: float = float("nan")
+    rel_l2: float = float("nan")
 
     @property
     def name(self) -> str:
@@ -71,6 +84,8 @@ class FxSiteDecision:
             "gain": self.gain,
             "ratio_ci": list(self.ratio_ci) if self.ratio_ci else None,
             "error": self.error,
+            "cosine": self.cosine,
+            "rel_l2": self.rel_l2,
         }
 
 
@@ -86,6 +101,8 @@ class ModulePlan:
         whole: the final module against the original (None when nothing was replaced).
         backed_off: the sites whose replacement was undone because the whole was not faster.
         seconds: wall time of the planning.
+        deviation: the final module against the original on the calibration inputs (worst over
+            outputs and batches; None when nothing was replaced).
     """
 
     module: fx.GraphModule
@@ -95,6 +112,7 @@ class ModulePlan:
     whole: WholeResult | None = None
     backed_off: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    deviation: Deviation | None = None
 
     @property
     def replaced(self) -> list[FxSiteDecision]:
@@ -108,6 +126,7 @@ class ModulePlan:
             "whole": self.whole.to_dict() if self.whole else None,
             "backed_off": list(self.backed_off),
             "seconds": self.seconds,
+            "deviation": self.deviation.to_dict() if self.deviation else None,
         }
 
 
@@ -135,6 +154,28 @@ def _runner(module: nn.Module, inputs: tuple[Any, ...], target: str) -> Callable
     return run
 
 
+def _as_inputs(x: Any) -> tuple[Any, ...]:
+    return (x,) if isinstance(x, torch.Tensor) else tuple(x)
+
+
+def _leaves(out: Any) -> list[torch.Tensor]:
+    """The tensors of a module's output (a tensor, or nested tuples/lists/dicts of them)."""
+    if isinstance(out, torch.Tensor):
+        return [out]
+    if isinstance(out, dict):
+        return [t for k in out for t in _leaves(out[k])]
+    if isinstance(out, (tuple, list)):
+        return [t for o in out for t in _leaves(o)]
+    return []
+
+
+def _outputs(module: nn.Module, batches: list[tuple[Any, ...]]) -> list[np.ndarray]:
+    """Every output tensor of every batch, as numpy arrays, in order."""
+    module = module.eval()
+    with torch.inference_mode():
+        return [t.detach().cpu().numpy() for b in batches for t in _leaves(module(*b))]
+
+
 def _ci(r: Ratio) -> tuple[float, float]:
     return (1.0 / r.hi, 1.0 / r.lo) if r.lo > 0 else (1.0 / r.hi, float("inf"))
 
@@ -152,6 +193,9 @@ def plan_module(
     time_cap: float = 1.0,
     precision: float = 0.02,
     max_backoff: int = 12,
+    calibration: Iterable[Any] | None = None,
+    min_cosine: float | None = None,
+    max_rel_error: float | None = None,
 ) -> ModulePlan:
     """Rewrite ``module``'s sites into PAUs only where that measurably pays on ``target``.
 
@@ -172,6 +216,11 @@ def plan_module(
         progress: called with one line per measurement.
         time_cap, precision: per comparison, passed to the harness.
         max_backoff: single back-off steps before the rest is undone at once.
+        calibration: input tuples (or tensors) the accuracy is measured on (default:
+            ``[example_inputs]``).
+        min_cosine: accuracy budget: the least output cosine against the original (worst over
+            outputs and calibration batches, ``rewriter.verify.Deviation``).
+        max_rel_error: accuracy budget: the largest output relative L2 error, likewise.
 
     Returns:
         A ``ModulePlan``: the GraphModule, the decisions, the whole-model result.
@@ -188,9 +237,11 @@ def plan_module(
             "export to ONNX for ort-cpu/openvino-cpu"
         )
     threads = int(options.get("threads", 1))
-    inputs = (
-        (example_inputs,) if isinstance(example_inputs, torch.Tensor) else tuple(example_inputs)
-    )
+    inputs = _as_inputs(example_inputs)
+    batches = [_as_inputs(b) for b in calibration] if calibration is not None else [inputs]
+    if not batches:
+        raise UsageError("calibration: no inputs")
+    budget = min_cosine is not None or max_rel_error is not None
     selected = parse_pipeline(pipeline)
     cache: dict[tuple[Any, ...], Any] = {}
 
@@ -213,6 +264,20 @@ def plan_module(
 
     original, sites = _apply(module, lambda s: "dry run", lambda s: nn.Identity(), "pau", inputs)
     decisions = [FxSiteDecision(s) for s in sites if s.function in selected]
+    reference = _outputs(original, batches)
+
+    def accuracy(gm: fx.GraphModule) -> Deviation:
+        got = _outputs(gm, batches)
+        labels = [f"output_{k}" for k in range(len(got))]
+        return deviation(reference, got, labels)
+
+    def breaks(dev: Deviation) -> str | None:
+        """Why ``dev`` breaks the budget (None when it holds)."""
+        if min_cosine is not None and not dev.cosine >= min_cosine:
+            return f"cosine {dev.cosine:.12g} < min_cosine {min_cosine:.12g}"
+        if max_rel_error is not None and not dev.rel_l2 <= max_rel_error:
+            return f"rel_l2 {dev.rel_l2:.3g} > max_rel_error {max_rel_error:.3g}"
+        return None
 
     with _threads(threads):
         base = _runner(original, inputs, name)
@@ -234,7 +299,15 @@ def plan_module(
                 d.reason = f"rational error {d.error:.1e} > {max_site_error:.1e}"
                 log(f"{d.name}: {d.reason}")
                 continue
-            r, _ = measure(build({d.name}))
+            solo = build({d.name})
+            dev = accuracy(solo)
+            d.cosine, d.rel_l2 = dev.cosine, dev.rel_l2
+            why = breaks(dev) if budget else None
+            if why is not None:
+                d.reason = f"alone breaks the accuracy budget: {why}"
+                log(f"{d.name}: {d.reason}")
+                continue
+            r, _ = measure(solo)
             d.gain, d.ratio_ci = r.speedup, _ci(r)
             lo, hi = d.ratio_ci
             said = f"x{d.gain:.2f} in context (CI {lo:.2f}-{hi:.2f})"
@@ -252,14 +325,45 @@ def plan_module(
 
         whole: WholeResult | None = None
         backed: list[str] = []
-        if any(d.decision == "replace" for d in decisions):
-            _, whole, backed = back_off(
+        final_dev: Deviation | None = None
+        while any(d.decision == "replace" for d in decisions):
+            _, whole, more = back_off(
                 decisions, build_live, measure_whole, max_backoff=max_backoff, log=log
             )
+            backed += more
+            live = [d for d in decisions if d.decision == "replace"]
+            if not live:
+                break
+            final_dev = accuracy(build_live())
+            why = breaks(final_dev) if budget else None
+            if why is None:
+                break
+            # keep sites worst solo deviation first until the whole module holds the budget
+            live.sort(
+                key=lambda d: (d.cosine, -d.rel_l2) if min_cosine is not None else (-d.rel_l2,)
+            )
+            for d in live:
+                d.decision = "keep"
+                d.reason += (
+                    f"; kept: whole module breaks the accuracy budget ({why}), "
+                    "worst solo deviation first"
+                )
+                log(f"{d.name}: {d.reason}")
+                rest = [e for e in decisions if e.decision == "replace"]
+                if not rest:
+                    final_dev = None
+                    break
+                final_dev = accuracy(build_live())
+                why = breaks(final_dev)
+                if why is None:
+                    break
+            # fewer sites: the speed back-off runs again on what is left
     chosen = {d.name for d in decisions if d.decision == "replace"}
     if not chosen:
         whole = None
     final = build(chosen)
+    if chosen and final_dev is None:
+        final_dev = accuracy(final)
     return ModulePlan(
         final.eval(),
         decisions,
@@ -268,4 +372,5 @@ def plan_module(
         whole,
         backed,
         time.perf_counter() - t0,
+        final_dev if chosen else None,
     )
