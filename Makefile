@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: demo test lint ci clean
+.PHONY: demo test lint clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -26,9 +26,6 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check rewriter passes patterns tests tools
 	$(BIN)/ruff check rewriter passes patterns tests tools
 	$(BIN)/mypy rewriter
-
-# what .ci/run runs: lint (format, lint, types), then the README's test command
-ci: lint test
 
 clean:
 	rm -rf $(VENV) build *.egg-info
