@@ -11,13 +11,12 @@ Example:
 
 from __future__ import annotations
 
-import math
 import os
 from typing import Any
 
 import onnx
 
-from rewriter.candidates import Candidate, rational_candidate
+from rewriter.candidates import Candidate, rational_candidate, table_candidate
 from rewriter.emit import RewriteResult, emit_result
 from rewriter.errors import UsageError
 from rewriter.match.engine import Site
@@ -76,9 +75,7 @@ def rewrite_onnx(
         A ``RewriteResult`` with the new model and the sites of the pipeline's functions.
     """
     m, n = int(degrees[0]), int(degrees[1])
-    table = Candidate(
-        "rational", f"rational:{m}_{n}:{form}:horner", math.nan, (m, n), form, "horner"
-    )
+    table = table_candidate((m, n), form)
     own = {k: rational_candidate(r) for k, r in (rationals or {}).items()}
 
     def choose(s: Site) -> Candidate | None:

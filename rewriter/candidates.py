@@ -28,6 +28,7 @@ fewer; a node is a memory pass on ONNX Runtime's CPU provider, fused runtimes do
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -160,6 +161,15 @@ def rational_candidate(r: Any, variant: str = "horner", error: float | None = No
         r.form,
         variant,
         rational=r,
+    )
+
+
+def table_candidate(degrees: tuple[int, int], form: str = "auto") -> Candidate:
+    """The built-in table's rational of ``degrees`` and ``form`` for whatever function a site
+    computes (the emitter looks it up per site; its error is per site, so NaN here)."""
+    m, n = int(degrees[0]), int(degrees[1])
+    return Candidate(
+        "rational", f"rational:{m}_{n}:{form}:horner", math.nan, (m, n), form, "horner"
     )
 
 

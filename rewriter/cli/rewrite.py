@@ -231,7 +231,7 @@ def _rewrite(a: argparse.Namespace) -> int:
         and verification.exceeds(a.tolerance)
         and not (a.force or a.strict)
     ):
-        result, verification, backoff = _back_off(a, original, result, plan, inputs)
+        result, verification, backoff = _back_off(a, original, result, plan, inputs, verification)
         report["sites"] = [_site_row(s) for s in result.sites]
         report["verification"] = verification.to_dict() | {"tolerance": a.tolerance}
         report["backoff"] = backoff.to_dict()
@@ -262,13 +262,12 @@ def _inputs(a: argparse.Namespace, original: Any) -> Any:
 
 
 def _back_off(
-    a: argparse.Namespace, original: Any, result: Any, plan: Any, inputs: Any
+    a: argparse.Namespace, original: Any, result: Any, plan: Any, inputs: Any, first: Any
 ) -> tuple[Any, Any, Any]:
     """Bring the rewrite inside --tolerance site by site (``rewriter.plan.backoff``); prints
     what it did, and re-verifies the model it ends with."""
-    import math
 
-    from rewriter.candidates import Candidate
+    from rewriter.candidates import table_candidate
     from rewriter.emit import RewriteResult
     from rewriter.plan.backoff import back_off_accuracy
     from rewriter.verify import verify
@@ -276,10 +275,7 @@ def _back_off(
     if plan is not None:
         assignment = plan.assignment()
     else:
-        m, n = a.degrees
-        table = Candidate(
-            "rational", f"rational:{m}_{n}:{a.form}:horner", math.nan, (m, n), a.form, "horner"
-        )
+        table = table_candidate(a.degrees, a.form)
         assignment = {s.name: table for s in result.sites if s.replaced and s.function != "learned"}
     bo = back_off_accuracy(
         original,
@@ -289,6 +285,7 @@ def _back_off(
         pipeline=a.pipeline,
         source=inputs.source,
         emit_options={"degrees": a.degrees, "form": a.form, "rtol": a.rtol},
+        full=first,
         log=progress("back-off", a.quiet),
     )
     new = RewriteResult(bo.result.model, bo.result.sites, pipeline=a.pipeline)

@@ -39,7 +39,7 @@ from rewriter.emit import RewriteResult, emit_result
 from rewriter.ir.runtime import run_model, run_values
 from rewriter.match.engine import Site
 from rewriter.rational import fit
-from rewriter.verify import Deviation, compare, deviation
+from rewriter.verify import Deviation, compare, deviation, pin_random_seeds
 
 __all__ = ["AccuracyBackoff", "back_off_accuracy", "UPGRADE_DEGREES"]
 
@@ -127,6 +127,7 @@ def back_off_accuracy(
     source: str = "generated",
     max_upgrades: int = MAX_UPGRADES,
     emit_options: dict[str, Any] | None = None,
+    full: Deviation | None = None,
     log: Callable[[str], None] = lambda s: None,
 ) -> AccuracyBackoff:
     """The rewrite of ``assignment`` brought inside ``tolerance`` (see the module docstring).
@@ -141,6 +142,7 @@ def back_off_accuracy(
         source: how the report names the inputs.
         max_upgrades: how many sites get a better rational before sites are kept.
         emit_options: more options for ``emit_result`` (degrees, form, rules, rtol).
+        full: the rewrite's deviation when the caller has verified it already (saves a run).
     """
     opts = dict(emit_options or {})
     first = emit_result(original, assignment, pipeline, **opts)
@@ -149,23 +151,24 @@ def back_off_accuracy(
         c = _candidate_of(assignment, s) if s.replaced else None
         if c is not None:
             chosen[s.name] = c
+    if full is None:
+        full = compare(original, first.model, feeds, source)
+    floors = {o.name: o.floor for o in full.outputs}
     names = [o.name for o in original.graph.output]
-    reference = run_model(original, feeds)
+    # random ops draw the same numbers in every model compared, as in ``verify.compare``
+    reference = run_model(pin_random_seeds(original)[0], feeds)
 
     def measure(choice: dict[str, Candidate]) -> tuple[RewriteResult, Deviation]:
         res = emit_result(original, choice, pipeline, **opts)
-        return res, deviation(reference, run_model(res.model, feeds), names, inputs=source)
+        got = run_model(pin_random_seeds(res.model)[0], feeds)
+        d = deviation(reference, got, names, inputs=source)
+        for o in d.outputs:
+            o.floor = floors.get(o.name)
+        return res, d
 
-    full = compare(original, first.model, feeds, source)
-    floors = {o.name: o.floor for o in full.outputs}
     out = AccuracyBackoff(first, full, dict(chosen))
     if not full.exceeds(tolerance) or not chosen:
         return out
-
-    def with_floor(d: Deviation) -> Deviation:
-        for o in d.outputs:
-            o.floor = floors.get(o.name)
-        return d
 
     sites = {s.name: s for s in first.sites if s.name in chosen}
     contrib: dict[str, tuple[float, str]] = {}
@@ -189,7 +192,6 @@ def back_off_accuracy(
             continue
         trial = {**current, name: better}
         res, d = measure(trial)
-        d = with_floor(d)
         step = f"{name}: {better.name} (fit on {'observed inputs' if s.input in samples else '[-40, 40]'}) -> rel-L2 {d.rel_l2:.3g}"
         out.steps.append(step)
         log(step)
@@ -203,7 +205,6 @@ def back_off_accuracy(
     for name in order:
         trial = {k: c for k, c in current.items() if k != name}
         res, d = measure(trial)
-        d = with_floor(d)
         current = trial
         out.upgraded.pop(name, None)
         out.kept[name] = (
