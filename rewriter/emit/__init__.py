@@ -40,6 +40,7 @@ from .nodes import SiteEmitter, exact_nodes, rational_key, standard_nodes
 __all__ = [
     "emit",
     "emit_result",
+    "chooser",
     "RewriteResult",
     "provenance",
     "SiteEmitter",
@@ -68,7 +69,9 @@ class RewriteResult:
         return [s for s in self.sites if s.replaced]
 
 
-def _chooser(choices: Choices, by: str) -> Callable[[Site], Candidate | None]:
+def chooser(choices: Choices, by: str = "name") -> Callable[[Site], Candidate | None]:
+    """``site -> Candidate | None`` for any spelling of choices (see ``emit_result``); None:
+    the site is kept."""
     if callable(choices) and not isinstance(choices, Mapping):
         return choices  # type: ignore[no-any-return]
     if hasattr(choices, "assignment"):  # a Plan
@@ -112,7 +115,7 @@ def emit_result(
         degrees, form: of the learned pass, when the pipeline has it.
         rules, patterns, rtol, max_iterations: of the engine (``rewriter.match``).
     """
-    choose = _chooser(choices, by)
+    choose = chooser(choices, by)
     m = load_model(model)
     for path in patterns or []:
         load_rule_file(os.fspath(path))

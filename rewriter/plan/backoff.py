@@ -34,9 +34,10 @@ from typing import Any
 import numpy as np
 import onnx
 
+from rewriter.calibrate import observe_sites
 from rewriter.candidates import Candidate, rational_candidate, site_function
-from rewriter.emit import RewriteResult, emit_result
-from rewriter.ir.runtime import run_model, run_values
+from rewriter.emit import RewriteResult, chooser, emit_result
+from rewriter.ir.runtime import run_model
 from rewriter.match.engine import Site
 from rewriter.rational import fit
 from rewriter.verify import Deviation, compare, deviation, pin_random_seeds
@@ -84,26 +85,6 @@ class AccuracyBackoff:
         }
 
 
-def _observed(
-    model: onnx.ModelProto, sites: list[Site], feeds: Mapping[str, np.ndarray]
-) -> dict[str, np.ndarray]:
-    """The values each main-graph site reads, on ``feeds`` (flattened, finite)."""
-    names = sorted({s.input for s in sites if not s.graph})
-    if not names:
-        return {}
-    try:
-        got = next(run_values(model, names, [feeds]))
-    except Exception:  # a value the canonical model renamed: fall back to global fits
-        return {}
-    out = {}
-    for k, v in got.items():
-        x = np.asarray(v, dtype=np.float64).ravel()
-        x = x[np.isfinite(x)]
-        if x.size:
-            out[k] = x
-    return out
-
-
 def _better(site: Site, samples: np.ndarray | None) -> Candidate | None:
     """A (7,6) rational for the site, fitted on its observed inputs when known."""
     function, params = site_function(site)
@@ -146,9 +127,10 @@ def back_off_accuracy(
     """
     opts = dict(emit_options or {})
     first = emit_result(original, assignment, pipeline, **opts)
+    choose = chooser(assignment)
     chosen: dict[str, Candidate] = {}
     for s in first.sites:
-        c = _candidate_of(assignment, s) if s.replaced else None
+        c = choose(s) if s.replaced else None
         if c is not None:
             chosen[s.name] = c
     if full is None:
@@ -184,7 +166,11 @@ def back_off_accuracy(
         f"{out.worst_site} (moves {out.worst_output!r} by {contrib[order[0]][0]:.3g} alone)"
     )
     current = dict(chosen)
-    samples = _observed(original, [sites[k] for k in order[:max_upgrades]], feeds)
+    # the inputs each site sees, in the pipeline's canonical form of the original (where the
+    # site names and values come from)
+    canonical = emit_result(original, {}, pipeline, dry_run=True, **opts).model
+    seen = observe_sites(canonical, [sites[k] for k in order[:max_upgrades]], [feeds])
+    samples = {sites[k].input: o.samples for k, o in seen.items() if o.samples.size}
     for name in order[:max_upgrades]:
         s = sites[name]
         better = _better(s, samples.get(s.input))
@@ -217,12 +203,3 @@ def back_off_accuracy(
         if not d.exceeds(tolerance):
             break
     return out
-
-
-def _candidate_of(
-    assignment: Mapping[str, Candidate] | Callable[[Site], Candidate | None], site: Site
-) -> Candidate | None:
-    if callable(assignment) and not isinstance(assignment, Mapping):
-        return assignment(site)
-    c = assignment.get(site.name)
-    return None if c is None or c.kind == "keep" else c
