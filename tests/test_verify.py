@@ -58,7 +58,6 @@ def test_constant_on_first_inputs_is_checked_on_other_seeds() -> None:
 
 def test_outputs_of_different_shapes_are_not_compared() -> None:
     a = parse("  y = Identity(a)", outputs="float[?,?] y")
-    b = parse("  y = Slice(a, s, e)\n", inputs="float[2,8] a", outputs="float[?,?] y")
     b = onnx.parser.parse_model(
         f"{HEADER}\ng (float[2,8] a) => (float[?,?] y) {{\n"
         "  s = Constant<value = int64[1] {0}>()\n  e = Constant<value = int64[1] {1}>()\n"
@@ -69,11 +68,12 @@ def test_outputs_of_different_shapes_are_not_compared() -> None:
 
 
 def test_noise_floor_raises_the_bar_only_for_noisy_outputs() -> None:
-    """A Round amplifies tiny input changes: its floor is large, a smooth output's is ~0."""
-    noisy = parse("  k = Constant<value = float {1000.0}>()\n  t = Mul(a, k)\n  y = Round(t)")
-    feeds = {"a": np.random.default_rng(0).normal(size=(2, 8)).astype(np.float32) * 1e-3 + 5e-4}
+    """Round on inputs at its rounding boundaries flips under a 1e-6 move: its floor is large
+    (measured 0.089); a smooth output's is ~0 (6e-7)."""
+    noisy = parse("  k = Constant<value = float {1.0}>()\n  t = Mul(a, k)\n  y = Round(t)")
+    feeds = {"a": (np.arange(16).reshape(2, 8) + 0.5).astype(np.float32)}
     d = compare(noisy, noisy, feeds)
-    assert d.outputs[0].floor is not None
+    assert d.outputs[0].floor is not None and d.outputs[0].floor > 1e-2
     smooth = parse("  y = Tanh(a)")
     d2 = compare(smooth, smooth, make_inputs(smooth))
     assert d2.outputs[0].floor is not None and d2.outputs[0].floor < 1e-5
