@@ -279,16 +279,20 @@ def load_calibration(
                 f"model input {name!r} is not a tensor; calibration needs tensor inputs"
             )
     if source is None:
-        from rewriter.verify import make_inputs
+        from rewriter.inputs import generate_inputs
 
-        batches = [make_inputs(model, seed=s, shapes=shapes, ranges=ranges) for s in range(seeds)]
+        first = generate_inputs(model, shapes=shapes, ranges=ranges)  # probes sizes once
+        batches = [first.feeds] + [
+            generate_inputs(model, shapes=shapes, ranges=ranges, seed=s, sizes=first.sizes).feeds
+            for s in range(1, seeds)
+        ]
         n = sum(
             next(iter(b.values())).shape[0] if b and next(iter(b.values())).ndim else 1
             for b in batches
         )
         return Calibration(
             batches,
-            f"generated ({seeds} seeded batches, uniform [-3, 3]; pass calibration data for real ranges)",
+            f"generated ({seeds} seeded batches derived from the graph; pass calibration data for real ranges)",
             generated=True,
             samples=n,
         )

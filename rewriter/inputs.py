@@ -121,6 +121,7 @@ class GeneratedInputs:
 
     feeds: dict[str, np.ndarray]
     notes: list[str] = field(default_factory=list)
+    sizes: dict[str, int] = field(default_factory=dict)  # the dynamic dims chosen (by name)
 
 
 # ---------------------------------------------------------------- parsing the user's flags
@@ -541,6 +542,7 @@ def generate_inputs(
     shapes: dict[str, tuple[int, ...]] | None = None,
     ranges: dict[str, tuple[float, float]] | None = None,
     seed: int = 0,
+    sizes: dict[str, int] | None = None,
 ) -> GeneratedInputs:
     """Feeds the model accepts, with a note per input saying how each was derived.
 
@@ -550,6 +552,8 @@ def generate_inputs(
             the dim names in them; other dynamic dims are probed.
         ranges: ``--val-range`` (see ``parse_val_ranges``); the key "" applies to every input.
         seed: seeds every random value (per input, independent of input order).
+        sizes: the dynamic dims of an earlier result (``GeneratedInputs.sizes``): more seeds
+            at the same sizes, without probing again.
 
     Returns:
         ``GeneratedInputs`` with one feed per graph input that is not an initializer.
@@ -611,6 +615,9 @@ def generate_inputs(
             )  # fmt: skip
         return feeds, why
 
+    if sizes is not None:  # more seeds at sizes already probed: no run needed
+        feeds, why = feeds_for(sizes)
+        return _result(inputs, feeds, why, sizes, [], groups, bound, None)
     sess = _session(model)
     tried: list[tuple[dict[str, int], str]] = []  # (sizes, why it was rejected)
     fallback = None
@@ -689,7 +696,7 @@ def _result(
         notes.append(line)
     if warning:
         notes.append(f"warning: {warning}; pass --inputs data.npz for inputs that move the outputs")
-    return GeneratedInputs(feeds, notes)
+    return GeneratedInputs(feeds, notes, dict(sizes))
 
 
 def _input_error(

@@ -228,14 +228,16 @@ def make_inputs(
     *,
     shapes: dict[str, tuple[int, ...]] | None = None,
     ranges: dict[str, tuple[float, float]] | None = None,
+    sizes: dict[str, int] | None = None,
 ) -> dict[str, np.ndarray]:
     """Seeded inputs the model accepts, derived from its graph (``rewriter.inputs``); ``low`` and
-    ``high`` set one value range for every float input."""
+    ``high`` set one value range for every float input; ``sizes`` (``GeneratedInputs.sizes``)
+    skips probing."""
     from rewriter.inputs import generate_inputs
 
     if low is not None and high is not None:
         ranges = {"": (low, high), **(ranges or {})}
-    return generate_inputs(model, shapes=shapes, ranges=ranges, seed=seed).feeds
+    return generate_inputs(model, shapes=shapes, ranges=ranges, seed=seed, sizes=sizes).feeds
 
 
 def load_inputs(path: str, model: onnx.ModelProto) -> dict[str, np.ndarray]:
@@ -385,6 +387,9 @@ def verify(
     """checker(full_check) + ORT load and run + numerical comparison with the original."""
     check(rewritten)
     if feeds is None:
-        feeds = make_inputs(original)
-        more_feeds = more_feeds or (lambda seed: make_inputs(original, seed=seed))
+        from rewriter.inputs import generate_inputs
+
+        gen = generate_inputs(original)
+        feeds = gen.feeds
+        more_feeds = more_feeds or (lambda seed: make_inputs(original, seed=seed, sizes=gen.sizes))
     return compare(original, rewritten, feeds, source, more_feeds=more_feeds)

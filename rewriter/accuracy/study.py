@@ -68,6 +68,8 @@ def load_labels(labels: Any, calibration: Any, samples: int | None) -> np.ndarra
     """Labels: an array, or the name of an array in the calibration ``.npz`` (``"labels"``)."""
     if labels is None:
         return None
+    if isinstance(calibration, Calibration):  # loaded already: its source is the file
+        calibration = calibration.source
     if isinstance(labels, str):
         if not (isinstance(calibration, (str, os.PathLike)) and os.path.isfile(calibration)):
             raise UsageError(

@@ -102,6 +102,7 @@ class ModelInputs:
     ranges: dict[str, tuple[float, float]] | None = None
     calibration: Any = None
     notes: list[str] = field(default_factory=list)
+    sizes: dict[str, int] | None = None  # generated inputs' dynamic dims (more seeds reuse them)
 
     @property
     def generated(self) -> bool:
@@ -113,7 +114,9 @@ class ModelInputs:
             return None
         from rewriter.verify import make_inputs
 
-        return lambda seed: make_inputs(model, seed=seed, shapes=self.shapes, ranges=self.ranges)
+        return lambda seed: make_inputs(
+            model, seed=seed, shapes=self.shapes, ranges=self.ranges, sizes=self.sizes
+        )
 
 
 def model_inputs(a: argparse.Namespace, model: Any) -> ModelInputs:
@@ -144,12 +147,12 @@ def model_inputs(a: argparse.Namespace, model: Any) -> ModelInputs:
     if cal:
         from rewriter.calibrate import load_calibration
 
-        c = load_calibration(cal, model)
-        return ModelInputs(c.batches[0], "--calibration", calibration=cal)
+        c = load_calibration(cal, model)  # loaded and checked once; passed on as it is
+        return ModelInputs(c.batches[0], "--calibration", calibration=c)
     from rewriter.inputs import generate_inputs
 
     gen = generate_inputs(model, shapes=shapes, ranges=ranges)
-    return ModelInputs(gen.feeds, "generated", shapes, ranges, None, gen.notes)
+    return ModelInputs(gen.feeds, "generated", shapes, ranges, None, gen.notes, gen.sizes)
 
 
 def progress(tag: str, quiet: bool = False) -> Callable[[str], None]:
