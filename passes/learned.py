@@ -409,7 +409,7 @@ def _observe(
     model: onnx.ModelProto, samples: dict[str, np.ndarray], names: list[str]
 ) -> dict[str, np.ndarray]:
     """Values of ``names`` (main-graph values) when the model is fed ``samples``."""
-    from rewriter.verify import run_model
+    from rewriter.ir import run_model
 
     inits = {t.name for t in model.graph.initializer}
     feeds = [i.name for i in model.graph.input if i.name not in inits]

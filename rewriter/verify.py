@@ -33,7 +33,7 @@ import onnx
 from onnx import helper
 
 from rewriter.errors import ModelError, UsageError
-from rewriter.ir.runtime import run_model
+from rewriter.ir.runtime import first_line, runner
 
 __all__ = [
     "Deviation",
@@ -216,8 +216,7 @@ def check(model: onnx.ModelProto) -> None:
     try:
         onnx.checker.check_model(model, full_check=True)
     except Exception as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ModelError(f"model fails onnx.checker: {first}") from None
+        raise ModelError(f"model fails onnx.checker: {first_line(e, 1000)}") from None
 
 
 def make_inputs(
@@ -347,7 +346,8 @@ def compare(
     orig, n_random = pin_random_seeds(original)
     new, _ = pin_random_seeds(rewritten)
     names = [o.name for o in original.graph.output]
-    a, b = run_model(orig, feeds), run_model(new, feeds)
+    run_orig, run_new = runner(orig), runner(new)  # one session each for every run below
+    a, b = run_orig(feeds), run_new(feeds)
     dev = deviation(a, b, names, inputs=source)
     if n_random:
         dev.notes.append(f"{n_random} random op(s) given the same fixed seed in both models")
@@ -356,7 +356,7 @@ def compare(
         if more_feeds is None or not constant:
             break
         other = more_feeds(seed)
-        a2, b2 = run_model(orig, other), run_model(new, other)
+        a2, b2 = run_orig(other), run_new(other)
         for k in list(constant):
             if not _constant(a2[k]):
                 dev.outputs[k] = output_diff(names[k], a2[k], b2[k])
@@ -368,7 +368,7 @@ def compare(
             o.checked = False
             o.note = "constant on the inputs used; not evidence"
     if noise_floor:
-        again = run_model(orig, _perturbed(feeds))
+        again = run_orig(_perturbed(feeds))
         for k, (x, y) in enumerate(zip(a, again, strict=True)):
             o = dev.outputs[k]
             if o.checked and np.shape(x) == np.shape(y) and np.asarray(x).dtype.kind == "f":

@@ -99,3 +99,11 @@ def test_profile_fills_the_database_and_db_stats_reads_it(tmp_path, capsys) -> N
     assert stats["rows"] == len(rows)
     assert stats["candidates"]["keep"]["median_ratio"] == 1.0
     assert sum(c["rows"] for c in stats["candidates"].values()) == len(rows)
+
+
+@pytest.mark.parametrize("cmd", [["plan", "examples/digits_cnn.onnx"], ["profile"]])
+def test_bad_degrees_are_a_usage_error(cmd, capsys) -> None:
+    """--degrees is parsed by argparse: one line, exit 2 (it was an internal error, exit 3)."""
+    assert main([*cmd, "--degrees", "5"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--degrees wants M,N" in err[0]

@@ -12,7 +12,7 @@ from rewriter.candidates import candidates_for
 from rewriter.cost import cut_site
 from rewriter.cost.micro import random_feeds, resolve_dims
 from rewriter.emit import emit
-from rewriter.verify import run_model
+from rewriter.ir import run_model
 
 MODEL = """
 <ir_version: 8, opset_import: ["" : 17]>

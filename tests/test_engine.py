@@ -11,7 +11,8 @@ import pytest
 import rewriter
 from rewriter import Rule, Var, op
 from rewriter.errors import UsageError
-from rewriter.verify import make_inputs, run_model
+from rewriter.ir import run_model
+from rewriter.verify import make_inputs
 
 HEADER = '<ir_version: 8, opset_import: ["" : 17]>'
 

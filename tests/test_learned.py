@@ -10,7 +10,7 @@ import pytest
 from onnx import helper
 from rewriter.passes.learned import find_regions, learned_rewrite
 
-from rewriter.verify import run_model
+from rewriter.ir import run_model
 
 HEADER = '<ir_version: 8, opset_import: ["" : 17]>'
 X = np.linspace(-4.0, 4.0, 2 * 512, dtype=np.float32).reshape(2, 512)

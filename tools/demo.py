@@ -21,7 +21,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def accuracy(model_path: str, data: dict[str, np.ndarray]) -> float:
     import onnx
 
-    from rewriter.verify import run_model
+    from rewriter.ir import run_model
 
     logits = run_model(onnx.load(model_path), {"input": data["input"]})[0]
     return float((logits.argmax(1) == data["labels"]).mean())

@@ -45,7 +45,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("model", help="input .onnx model (never modified)")
     p.add_argument("--target", default="ort-cpu", help="NAME[:key=value,...] (default ort-cpu)")
     p.add_argument("-p", "--pipeline", default="pau_all")
-    p.add_argument("--degrees", default="5,4")
+    p.add_argument("--degrees", type=degrees_arg, default=(5, 4), help="rational degrees M,N")
     p.add_argument("--form", default="auto")
     p.add_argument("--db", help="latency database (default: the user cache dir)")
     mode = p.add_mutually_exclusive_group()
@@ -79,7 +79,7 @@ def main(argv: list[str]) -> int:
     model = load_model(a.model)
     db_path = a.db or default_db_path()
     os.makedirs(os.path.dirname(os.path.abspath(db_path)), exist_ok=True)
-    deg = degrees_arg(a.degrees)
+    deg = a.degrees
     con = console()
     log = progress("plan")
     inputs = model_inputs(a, model)  # sites are measured at the shapes they have on these

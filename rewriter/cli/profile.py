@@ -36,14 +36,14 @@ def main(argv: list[str]) -> int:
     p.add_argument(
         "--long", action="store_true", help="the long sweep (more sizes, degrees (3,2) to (7,6))"
     )
-    p.add_argument("--degrees", default="5,4")
+    p.add_argument("--degrees", type=degrees_arg, default=(5, 4), help="rational degrees M,N")
     p.add_argument(
         "--time-cap", type=float, default=1.0, help="seconds per micro-model (default 1)"
     )
     p.add_argument("--remeasure", action="store_true", help="measure even what the database has")
     a = p.parse_args(argv)
     t = get_target(a.target)
-    deg = degrees_arg(a.degrees)
+    deg = a.degrees
     sizes = LONG_SIZES if a.long else tuple(s for s in a.sizes.split(",") if s)
     fns = [f for f in a.functions.split(",") if f]
     db = LatencyDB(a.db)

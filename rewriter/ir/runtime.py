@@ -13,7 +13,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -21,7 +21,7 @@ import onnx
 
 from rewriter.errors import ModelError
 
-__all__ = ["session", "run_session", "run_model", "run_values", "first_line", "LEVELS"]
+__all__ = ["session", "run_session", "runner", "run_model", "run_values", "first_line", "LEVELS"]
 
 # --target ort-cpu:opt=... names -> onnxruntime.GraphOptimizationLevel members
 LEVELS = {
@@ -92,15 +92,26 @@ def run_session(
     return [np.asarray(o) for o in sess.run(list(fetch) if fetch else None, dict(feeds), ro)]
 
 
+def runner(
+    model: onnx.ModelProto, *, threads: int = 1
+) -> Callable[[Mapping[str, np.ndarray]], list[np.ndarray]]:
+    """``feeds -> every graph output`` on one session (for several runs of one model)."""
+    sess = session(model, threads=threads)
+
+    def run(feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        try:
+            return run_session(sess, feeds)
+        except Exception as e:
+            raise ModelError(f"ONNX Runtime failed to run the model: {first_line(e)}") from None
+
+    return run
+
+
 def run_model(
     model: onnx.ModelProto, feeds: Mapping[str, np.ndarray], *, threads: int = 1
 ) -> list[np.ndarray]:
     """Every graph output of ``model`` on ``feeds`` (ONNX Runtime CPU, default optimisation)."""
-    sess = session(model, threads=threads)
-    try:
-        return run_session(sess, feeds)
-    except Exception as e:
-        raise ModelError(f"ONNX Runtime failed to run the model: {first_line(e)}") from None
+    return runner(model, threads=threads)(feeds)
 
 
 def run_values(
