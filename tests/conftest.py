@@ -5,7 +5,10 @@ from __future__ import annotations
 import importlib.util
 import pathlib
 
+import numpy as np
+import onnx
 import pytest
+from onnx import TensorProto, helper, numpy_helper
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -23,3 +26,21 @@ def zoo_paths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     detector, a GRU with state, an If-branching VAD, a reflect-Pad net, a quantized MLP)."""
     pytest.importorskip("transformers")
     return load_zoo_module().build_zoo(str(tmp_path_factory.mktemp("zoo")))
+
+
+def fixed_reshape_model() -> onnx.ModelProto:
+    """x [batch, features] -> Tanh -> Reshape to a fixed 7x13: only 91 elements run, and no
+    probed size has 91, so no generated input runs it (one site, tanh_0, before the Reshape)."""
+    g = helper.make_graph(
+        [
+            helper.make_node("Tanh", ["x"], ["t"], name="tanh"),
+            helper.make_node("Reshape", ["t", "shape"], ["y"], name="fixed_reshape"),
+        ],
+        "fixed",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "features"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [7, 13])],
+        [numpy_helper.from_array(np.array([7, 13], np.int64), "shape")],
+    )
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    return m

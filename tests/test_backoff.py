@@ -8,7 +8,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 import rewriter
-from rewriter.candidates import Candidate
+from rewriter.candidates import table_candidate
 from rewriter.plan.backoff import back_off_accuracy
 from rewriter.verify import make_inputs
 
@@ -38,16 +38,10 @@ def mlp() -> onnx.ModelProto:
     return m
 
 
-def table(m: int, n: int) -> Candidate:
-    return Candidate(
-        "rational", f"rational:{m}_{n}:auto:horner", float("nan"), (m, n), "auto", "horner"
-    )
-
-
 def test_better_rationals_bring_a_coarse_rewrite_inside_the_tolerance() -> None:
     m = mlp()
     feeds = make_inputs(m)
-    coarse = {s.name: table(3, 2) for s in rewriter.find_sites(m)}
+    coarse = {s.name: table_candidate((3, 2)) for s in rewriter.find_sites(m)}
     r = back_off_accuracy(m, coarse, feeds, tolerance=2e-4)
     assert not r.deviation.exceeds(2e-4)
     assert r.upgraded and not r.kept  # (7,6) fits on observed inputs were enough
@@ -61,7 +55,7 @@ def test_better_rationals_bring_a_coarse_rewrite_inside_the_tolerance() -> None:
 def test_sites_are_kept_worst_first_when_better_rationals_do_not_suffice() -> None:
     m = mlp()
     feeds = make_inputs(m)
-    coarse = {s.name: table(3, 2) for s in rewriter.find_sites(m)}
+    coarse = {s.name: table_candidate((3, 2)) for s in rewriter.find_sites(m)}
     r = back_off_accuracy(m, coarse, feeds, tolerance=1e-9, max_upgrades=1)
     assert r.kept and not r.deviation.exceeds(1e-9)
     order = list(r.contributions)
@@ -73,6 +67,6 @@ def test_sites_are_kept_worst_first_when_better_rationals_do_not_suffice() -> No
 
 def test_nothing_to_do_inside_the_tolerance() -> None:
     m = mlp()
-    fine = {s.name: table(5, 4) for s in rewriter.find_sites(m)}
+    fine = {s.name: table_candidate((5, 4)) for s in rewriter.find_sites(m)}
     r = back_off_accuracy(m, fine, make_inputs(m), tolerance=1e-2)
     assert not r.steps and not r.kept and r.worst_site is None

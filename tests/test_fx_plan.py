@@ -58,7 +58,6 @@ def test_plan_mish_mlp_outputs_within_rational_error() -> None:
     if "gelu_0" in err:
         bound += err["gelu_0"] * w2
     assert (out - ref).abs().max().item() <= bound
-    assert torch.get_num_threads() >= 1
 
 
 def test_sites_that_do_not_pay_are_kept() -> None:
@@ -207,17 +206,22 @@ def test_whole_module_over_budget_keeps_worst_solo_site_first(
 
 
 def test_rewrite_module_with_calibration_and_min_cosine() -> None:
+    """rewrite() passes the budget on: an unreachable one keeps every site (no timing needed)."""
     m, x, calib = _mish_gelu()
     gm = rewriter.rewrite(
         m,
         target="torch-eager",
         example_inputs=(x,),
         calibration=calib,
-        min_cosine=0.99,
+        min_cosine=0.9999999999,
         time_cap=0.2,
     )
     assert isinstance(gm, torch.fx.GraphModule)
-    assert _cosine(m, gm, calib) >= 0.99
+    assert _paus(gm) == []
+    with torch.no_grad():
+        for batch in calib:
+            xs = batch if isinstance(batch, tuple) else (batch,)
+            assert torch.equal(m(*xs), gm(*xs))
 
 
 def test_max_rel_error_budget_keeps_a_site_over_it(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-import pathlib
 import re
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
+from conftest import fixed_reshape_model, load_zoo_module  # noqa: E402
 from onnx import TensorProto, helper, numpy_helper
 
 import rewriter
@@ -21,11 +19,9 @@ from rewriter.inputs import (
     parse_input_shapes,
     parse_val_ranges,
 )
+from rewriter.ir import run_model
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("zoo", ROOT / "tools" / "zoo.py")
-zoo = importlib.util.module_from_spec(_spec)  # type: ignore[arg-type]
-_spec.loader.exec_module(zoo)  # type: ignore[union-attr]
+zoo = load_zoo_module()
 
 pytest.importorskip("transformers")
 
@@ -38,13 +34,6 @@ def models(zoo_paths: dict[str, str]) -> dict[str, onnx.ModelProto]:
 @pytest.fixture(scope="module")
 def generated(models: dict[str, onnx.ModelProto]) -> dict[str, GeneratedInputs]:
     return {name: generate_inputs(m) for name, m in models.items()}
-
-
-def _run(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-    so = ort.SessionOptions()
-    so.log_severity_level = 4
-    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-    return sess.run(None, feeds)
 
 
 def _note(gen: GeneratedInputs, name: str) -> str:
@@ -66,7 +55,7 @@ def test_feeds_run_and_move_outputs(
     inits = {t.name for t in model.graph.initializer}
     wanted = [i.name for i in model.graph.input if i.name not in inits]
     assert sorted(gen.feeds) == sorted(wanted)
-    for out in _run(model, gen.feeds):
+    for out in run_model(model, gen.feeds):
         assert np.isfinite(out).all()
         assert out.size > 1 and not np.all(out == out.ravel()[0]), "constant output"
     for inp in wanted:  # every input says how it was derived
@@ -200,23 +189,8 @@ def test_parse_val_ranges_errors(text: str, match: str) -> None:
     assert "\n" not in str(e.value)
 
 
-def _fixed_reshape_model() -> onnx.ModelProto:
-    """x [batch, features] reshaped to a fixed 7x13: only 91 elements run, no probe has 91."""
-    g = helper.make_graph(
-        [
-            helper.make_node("Reshape", ["x", "shape"], ["r"], name="fixed_reshape"),
-            helper.make_node("Tanh", ["r"], ["y"], name="tanh"),
-        ],
-        "fixed",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "features"])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [7, 13])],
-        [numpy_helper.from_array(np.array([7, 13], np.int64), "shape")],
-    )
-    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
-
-
 def test_no_valid_size_raises_input_error_naming_input_and_node() -> None:
-    m = _fixed_reshape_model()
+    m = fixed_reshape_model()
     with pytest.raises(InputError) as e:
         generate_inputs(m)
     msg = str(e.value)

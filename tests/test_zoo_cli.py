@@ -8,7 +8,7 @@ import json
 import numpy as np
 import onnx
 import pytest
-from conftest import load_zoo_module  # noqa: E402
+from conftest import fixed_reshape_model, load_zoo_module  # noqa: E402
 
 from rewriter.cli import main
 from rewriter.inputs import generate_inputs
@@ -29,9 +29,9 @@ def test_rewrite_with_no_flags(name: str, zoo_paths: dict[str, str], tmp_path, c
     v = r["verification"]
     assert v["checker"] == "passed" and v["rel_l2"] < 1e-2
     assert all(o["checked"] for o in v["outputs"]), v["outputs"]
-    # the written model runs on the same inputs and stays close to the original
+    # the written file stays close to the original on inputs verification did not use
     m, new = onnx.load(src), onnx.load(out)
-    feeds = generate_inputs(m).feeds
+    feeds = generate_inputs(m, seed=1).feeds
     for a, b in zip(run_model(m, feeds), run_model(new, feeds), strict=True):
         if a.dtype.kind == "f":
             assert np.linalg.norm(b - a) <= 1e-2 * max(np.linalg.norm(a), 1e-6)
@@ -62,21 +62,7 @@ def test_rewrite_with_target_and_no_other_flag(
 
 def test_missing_inputs_get_one_line_naming_the_input(tmp_path, capsys) -> None:
     """A model no generated input can run: one line naming the input, the node and the flags."""
-    from onnx import TensorProto, helper
-
-    shape = helper.make_tensor("shape", TensorProto.INT64, [2], [7, 13])
-    g = helper.make_graph(
-        [
-            helper.make_node("Reshape", ["x", "shape"], ["r"], name="fixed_reshape"),
-            helper.make_node("Tanh", ["r"], ["y"]),
-        ],
-        "g",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "features"])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
-        [shape],
-    )
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
-    m.ir_version = 8
+    m = fixed_reshape_model()
     src = tmp_path / "m.onnx"
     onnx.save(m, src)
     code = main([str(src), "-o", str(tmp_path / "o.onnx")])

@@ -16,7 +16,6 @@ the run failed. Exit code 0 only when every run exits 0.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import pathlib
@@ -27,15 +26,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import zoo  # tools/zoo.py: this script's folder is on sys.path when run as a script
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TARGET = "ort-cpu:threads=1"
-
-
-def _zoo() -> Any:
-    spec = importlib.util.spec_from_file_location("zoo", ROOT / "tools" / "zoo.py")
-    mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(mod)  # type: ignore[union-attr]
-    return mod
 
 
 @dataclass
@@ -124,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
             names = a.names or sorted(p.stem for p in pathlib.Path(a.zoo).glob("*.onnx"))
             models = {n: os.path.join(a.zoo, f"{n}.onnx") for n in names}
         else:
-            models = _zoo().build_zoo(os.path.join(tmp, "zoo"), a.names or None)
+            models = zoo.build_zoo(os.path.join(tmp, "zoo"), a.names or None)
         out = a.out or os.path.join(tmp, "out")
         os.makedirs(out, exist_ok=True)
         rows = []

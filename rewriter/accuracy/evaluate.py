@@ -63,7 +63,6 @@ class Evaluator:
         self.labels = labels
         self.reference = run_batches(model, self.batches)
         self.base_accuracy = accuracy_of(self.reference[0], labels) if labels is not None else None
-        self.runs = 0
         self._cache: dict[tuple[tuple[str, str], ...], Deviation] = {}
 
     @staticmethod
@@ -80,7 +79,6 @@ class Evaluator:
                 self._cache[k] = Deviation([], self.base_accuracy)
             else:
                 got = run_batches(self.build(assignment), self.batches)
-                self.runs += 1
                 self._cache[k] = deviation(self.reference, got, labels=self.labels)
         return self._cache[k]
 

@@ -145,7 +145,7 @@ def fit_observed(
 def tag_sites(rationals: dict[str, Any]) -> dict[str, Any]:
     """Give each site's rational a ``site`` param so that sites never share coefficients.
 
-    ``passes.pau.rational_key`` names initializers by function, params, degrees and form: two
+    ``rewriter.emit.rational_key`` names initializers by function, params, degrees and form: two
     sites with different fits of one function would otherwise share the first one's.
     """
     out = {}
@@ -180,7 +180,7 @@ def site_rationals(
         >>> rats = site_rationals(m, find_sites(m), "data.npz", (5, 4))   # doctest: +SKIP
         >>> out = rewrite_onnx(m, rationals=rats).model                    # doctest: +SKIP
     """
-    from rewriter.passes.pau import site_function
+    from rewriter.candidates import site_function
     from rewriter.rational import table_rational
 
     sites = list(sites)
@@ -203,9 +203,9 @@ def observe(
     model: Any, sites: list[Any], calibration: Any, max_samples: int = 20_000
 ) -> dict[str, Any]:
     """``observe_sites`` on a path/ModelProto and anything ``load_calibration`` takes."""
-    from rewriter.calibrate import Calibration, load_calibration, observe_sites
+    from rewriter.calibrate import as_calibration, observe_sites
     from rewriter.ir import load_model
 
     m = load_model(model)
-    cal = calibration if isinstance(calibration, Calibration) else load_calibration(calibration, m)
+    cal = as_calibration(calibration, m)
     return observe_sites(m, sites, cal, max_samples=max_samples)

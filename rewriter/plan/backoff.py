@@ -135,6 +135,10 @@ def back_off_accuracy(
             chosen[s.name] = c
     if full is None:
         full = compare(original, first.model, feeds, source)
+    out = AccuracyBackoff(first, full, dict(chosen))
+    if not full.exceeds(tolerance) or not chosen:
+        return out
+
     floors = {o.name: o.floor for o in full.outputs}
     names = [o.name for o in original.graph.output]
     # random ops draw the same numbers in every model compared, as in ``verify.compare``
@@ -147,10 +151,6 @@ def back_off_accuracy(
         for o in d.outputs:
             o.floor = floors.get(o.name)
         return res, d
-
-    out = AccuracyBackoff(first, full, dict(chosen))
-    if not full.exceeds(tolerance) or not chosen:
-        return out
 
     sites = {s.name: s for s in first.sites if s.name in chosen}
     contrib: dict[str, tuple[float, str]] = {}

@@ -10,14 +10,12 @@ from rewriter.candidates import KEEP, Candidate
 from rewriter.cost.db import Record
 from rewriter.cost.model import WholeResult
 
-from .types import SiteDecision
-
 __all__ = ["decide", "back_off"]
 
 
 class Decision(Protocol):
-    """What ``back_off`` reads and updates: ``SiteDecision`` (ONNX) and the torch front end's
-    ``FxSiteDecision`` both are one."""
+    """What ``back_off`` reads and updates: ``rewriter.plan.types.SiteDecision`` (ONNX) and the
+    torch front end's ``FxSiteDecision`` both are one."""
 
     site: Any
     decision: str
@@ -94,7 +92,6 @@ def back_off(
     model = build()
     backed: list[str] = []
     whole: WholeResult | None = None
-    _ = SiteDecision  # the ONNX planner's decision type; any ``Decision`` works
     while any(d.decision == "replace" for d in decisions):
         whole = measure(model)
         if whole is None:  # synthetic latencies: nothing to measure

@@ -101,12 +101,12 @@ def finetune(
         model, sites = refit_onnx(student, teacher, data, **options)
         return Tuned(model, mode, sites=sites)
     if mode == "e2e":
-        from rewriter.calibrate import Calibration, load_calibration
+        from rewriter.calibrate import as_calibration
         from rewriter.ir import load_model
         from rewriter.tune.e2e import finetune_e2e
 
         s, t = load_model(student), load_model(teacher)
-        cal = data if isinstance(data, Calibration) else load_calibration(data, t)
+        cal = as_calibration(data, t)
         model, history = finetune_e2e(s, t, cal.batches, **options)
         return Tuned(model, mode, history=history)
     raise UsageError(f"finetune: unknown mode {mode!r}; use 'layerwise' or 'e2e'")

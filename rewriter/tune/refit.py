@@ -42,7 +42,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from rewriter.calibrate import Calibration, load_calibration, observe_sites
+from rewriter.calibrate import as_calibration, observe_sites
 from rewriter.candidates import Candidate
 from rewriter.errors import ModelError
 from rewriter.ir.runtime import run_values
@@ -154,8 +154,8 @@ def student_rational(student: onnx.ModelProto, site: Any, entry: dict[str, Any])
     ``p<k>``/``q<k>`` is a zero the emitter skipped); the structure (gate, linear parts, tails)
     from the form recorded in ``entry``. Returns None when the site's nodes are not found.
     """
+    from rewriter.candidates import site_function
     from rewriter.functions import FUNCTIONS
-    from rewriter.passes.pau import site_function
     from rewriter.rational.fitting import templates
 
     prefix = f"pau/{site.name}/"
@@ -212,12 +212,6 @@ def _load(model: Any) -> onnx.ModelProto:
     return load_model(model)
 
 
-def _calibration(calibration: Any, model: onnx.ModelProto) -> Calibration:
-    if isinstance(calibration, Calibration):
-        return calibration
-    return load_calibration(calibration, model)
-
-
 def refit_onnx(
     student: Any,
     teacher: Any,
@@ -246,10 +240,12 @@ def refit_onnx(
         UsageError: bad calibration data.
     """
     from rewriter.api import rewrite_onnx
-    from rewriter.candidates import rational_candidate  # noqa: I001
+    from rewriter.candidates import (
+        rational_candidate,  # noqa: I001
+        site_function,
+    )
     from rewriter.emit import emit_result
     from rewriter.functions import FUNCTIONS
-    from rewriter.passes.pau import site_function
     from rewriter.rational import fit
 
     s_model, t_model = _load(student), _load(teacher)
@@ -266,7 +262,7 @@ def refit_onnx(
                 f"student site {name} ({e.get('function')}) is not a site of the teacher under "
                 f"pipeline {pipeline!r}; pass the model the student was rewritten from as --teacher"
             )
-    cal = _calibration(calibration, found.model)
+    cal = as_calibration(calibration, found.model)
     sites = [t_sites[n] for n in entries]
     obs = observe_sites(found.model, sites, cal, max_samples=max_samples)
 

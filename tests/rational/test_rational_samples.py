@@ -76,7 +76,7 @@ def test_fitting_loads_neither_the_cli_nor_the_planner() -> None:
         "fit('gelu', degrees=(3, 2), samples=np.linspace(-2, 2, 100))\n"
         "import rewriter.tune.refit\n"
         "bad = [m for m in sys.modules if m.startswith(('rewriter.cli', 'rewriter.cost',"
-        " 'rewriter.accuracy', 'rewriter.predict', 'rewriter.passes'))]\n"
+        " 'rewriter.accuracy', 'rewriter.plan', 'rewriter.passes'))]\n"
         "print(bad)\n"
         "assert not bad, bad\n"
     )
