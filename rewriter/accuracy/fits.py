@@ -142,18 +142,6 @@ def fit_observed(
     )
 
 
-def tag_sites(rationals: dict[str, Any]) -> dict[str, Any]:
-    """Give each site's rational a ``site`` param so that sites never share coefficients.
-
-    ``rewriter.emit.rational_key`` names initializers by function, params, degrees and form: two
-    sites with different fits of one function would otherwise share the first one's.
-    """
-    out = {}
-    for i, (name, r) in enumerate(sorted(rationals.items())):
-        out[name] = replace(r, params={**r.params, "site": float(i)})
-    return out
-
-
 def site_rationals(
     model: Any,
     sites: Iterable[Any],
@@ -196,7 +184,7 @@ def site_rationals(
             )
         else:
             out[s.name] = fit_observed(fn, params, obs.samples, degrees, form)
-    return tag_sites(out)
+    return out
 
 
 def observe(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -147,7 +147,7 @@ class Study:
         self.sites: list[SiteStudy] = []
         if hasattr(latency, "prepare"):  # ModelCosts: every site's shapes in one run
             latency.prepare(dry.sites)
-        for i, s in enumerate(dry.sites):
+        for s in dry.sites:
             fn, params = site_function(s)
             o = obs[s.name]
             rats = []
@@ -160,7 +160,7 @@ class Study:
                     r = table_rational(
                         fn, degrees=deg, form=safe_form(fn) if form == "auto" else form, **params
                     )
-                rats.append(replace(r, params={**r.params, "site": float(i)}))
+                rats.append(r)
             cands = candidates_for(
                 s, rationals=rats, allow_standard=allow_standard, standard=SEARCH_STANDARD
             )
