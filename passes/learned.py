@@ -223,7 +223,7 @@ def _regions_of(
     dg = nx.DiGraph()
     for i, n in enumerate(g.nodes):
         assert n is not None
-        if (g.path, n.name or f"{n.op_type}#{i}") in claimed:
+        if (g.path, g.label(i)) in claimed:
             continue
         if _varying(g, n) is not None:
             dg.add_node(i)
@@ -244,7 +244,7 @@ def _regions_of(
             free -= nodes
             idx = sorted(nodes)
             yield Region(
-                nodes=[g.node(i).name or f"{g.node(i).op_type}#{i}" for i in idx],
+                nodes=[g.label(i) for i in idx],
                 ops=[g.node(i).op_type for i in idx],
                 input=x,
                 output=g.node(root).output[0],

@@ -137,6 +137,12 @@ class Graph:
         assert n is not None, f"node {i} was removed"
         return n
 
+    def label(self, i: int) -> str:
+        """How sites and regions name node ``i``: its name, else ``Op#index`` (one convention:
+        a dry run's claimed nodes are compared by it)."""
+        n = self.node(i)
+        return n.name or f"{n.op_type}#{i}"
+
     def producer_of(self, value: str) -> onnx.NodeProto | None:
         i = self.producer.get(value)
         return None if i is None else self.nodes[i]

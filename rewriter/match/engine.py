@@ -237,7 +237,7 @@ def _site(f: _Found, counters: Counter[str]) -> Site:
         spelling=r.spelling,
         input=x,
         output=g.node(m.root).output[0],
-        nodes=[g.node(i).name or f"{g.node(i).op_type}#{i}" for i in m.nodes],
+        nodes=[g.label(i) for i in m.nodes],
         graph=g.path,
         input_shape=list(vi.shape) if vi is not None and vi.shape is not None else None,
         dtype=onnx.TensorProto.DataType.Name(vi.elem_type).lower()
