@@ -7,7 +7,14 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from rewriter.cli.common import Parser, add_input_options, degrees_arg, model_inputs, progress
+from rewriter.cli.common import (
+    Parser,
+    add_input_options,
+    console,
+    degrees_arg,
+    model_inputs,
+    progress,
+)
 from rewriter.errors import UsageError
 
 
@@ -96,7 +103,6 @@ def main(argv: Sequence[str]) -> int:
 
 
 def _print_map(mp: Any) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     t = Table(title=f"sensitivity map ({mp.target or 'no target'})")
@@ -116,4 +122,4 @@ def _print_map(mp: Any) -> None:
             f"{od['accuracy_drop']:.2f}" if od["accuracy_drop"] is not None else "-",
             f"x{r['gain']:.2f}" if r["gain"] is not None else "-",
         )
-    Console(width=140, highlight=False).print(t)
+    console().print(t)

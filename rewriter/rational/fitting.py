@@ -446,14 +446,14 @@ def _shift(r: Rational, pins: list[tuple[float, float, float]], targets: list[fl
     return replace(r, p=p)
 
 
-def _touch_up(r: Rational, pins: list[tuple[float, float, float]], margin: float = 0.0) -> Rational:
+def _touch_up(r: Rational, pins: list[tuple[float, float, float]]) -> Rational:
     """R at its pins: exactly the value, or past a bound far enough that the float32 R of the
     emitters (``_r_float32``) is past it too, so the clip returns the bound exactly.
 
-    The margin starts at ``margin`` (at least ``PIN_MARGIN`` times max(1, |bound|)) and doubles
+    The margin starts at ``PIN_MARGIN`` times max(1, |bound|) and doubles
     until float32 agrees; the fit's pin is only as exact as its weight, so this runs always.
     """
-    mg = [max(margin, PIN_MARGIN * max(1.0, abs(v))) for _, v, _ in pins]
+    mg = [PIN_MARGIN * max(1.0, abs(v)) for _, v, _ in pins]
     out = r
     now = r.eval_r(np.array([e for e, _, _ in pins]))
     for _ in range(40):

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rewriter.rational.core import _clip_open
+
 __all__ = ["RFit", "fit_r", "powers"]
 
 
@@ -80,11 +82,7 @@ def _lawson(lam: np.ndarray, e: np.ndarray, gamma: float) -> np.ndarray:
 
 
 def _clip(v: np.ndarray, bounds: tuple[float | None, float | None] | None) -> np.ndarray:
-    if bounds is None:
-        return v
-    return np.clip(
-        v, -np.inf if bounds[0] is None else bounds[0], np.inf if bounds[1] is None else bounds[1]
-    )
+    return v if bounds is None else _clip_open(v, bounds)
 
 
 def _levenberg_marquardt(
