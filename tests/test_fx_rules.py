@@ -180,3 +180,20 @@ def test_fx_and_onnx_paths_agree_on_every_torch_spelling(name):
     assert [(n, f) for n, f, _ in got] == [(n, f) for n, f, _ in want]
     for (_, _, p), (_, _, q) in zip(got, want, strict=True):
         assert p == pytest.approx(q, rel=1e-6)
+
+
+def test_export_fallback_from_a_batch_of_one_accepts_larger_batches(monkeypatch):
+    """torch.export pins a dim whose example size is 1 even under Dim.AUTO; users pass batch-1
+    examples, so the leading dim is widened to 2 for the export (it failed: Guard failed:
+    x.size()[0] == 1)."""
+    from rewriter.frontends.fx import _trace
+
+    monkeypatch.setattr(_trace, "_WARNED", set())
+    torch.manual_seed(0)
+    model = SeqBranch()
+    with pytest.warns(FxFallbackWarning, match="dynamic"):
+        gm, _ = rewrite_module(model, "pau_all", example_inputs=(torch.randn(1, 10, 8),))
+    for shape in [(1, 10, 8), (4, 10, 8), (3, 5, 8)]:
+        x = torch.randn(*shape)
+        with torch.no_grad():
+            assert torch.allclose(gm(x), model(x), atol=2e-3)

@@ -85,12 +85,31 @@ def _dynamic_shapes(example_inputs: tuple[Any, ...]) -> tuple[Any, ...]:
     )
 
 
+def _widened(args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """The example with a leading dim of 1 repeated to 2, or None when there is none: export
+    specialises dims whose example size is 0 or 1 even under ``Dim.AUTO``, so a batch-1 example
+    (what users pass) would pin the batch to 1."""
+    if not any(isinstance(x, torch.Tensor) and x.dim() >= 1 and x.shape[0] == 1 for x in args):
+        return None
+    return tuple(
+        torch.cat([x, x], 0)
+        if isinstance(x, torch.Tensor) and x.dim() >= 1 and x.shape[0] == 1
+        else x
+        for x in args
+    )
+
+
 def _export(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, bool]:
-    """(ExportedProgram, whether its input dims are dynamic)."""
-    try:
-        return torch.export.export(module, args, dynamic_shapes=_dynamic_shapes(args)), True
-    except Exception:  # noqa: BLE001 - e.g. nested inputs: fall back to the example's shapes
-        return torch.export.export(module, args), False
+    """(ExportedProgram, whether its input dims are dynamic): dynamic dims on the example with a
+    batch of 1 widened to 2, else on the example itself, else the example's static shapes."""
+    widened = _widened(args)
+    for example in (widened, args) if widened is not None else (args,):
+        try:
+            dyn = _dynamic_shapes(example)
+            return torch.export.export(module, example, dynamic_shapes=dyn), True
+        except Exception:  # noqa: BLE001 - e.g. a size-1 dim the module needs, nested inputs
+            continue
+    return torch.export.export(module, args), False
 
 
 def trace(module: nn.Module, example_inputs: Sequence[Any] | None = None) -> Traced:
