@@ -540,3 +540,88 @@ def observe_sites(
         else:
             out[s.name] = SiteObservation(s.name, note=notes[s.name])
     return out
+
+
+# -- held-out split -----------------------------------------------------------------------
+
+
+@dataclass
+class HeldOut:
+    """Calibration data split in two: ``fit`` (planning, retraining) and ``check`` (the accuracy
+    contract is verified there and nowhere else).
+
+    Attributes:
+        fit, check: the two parts (``check`` is None when the data cannot be split: one sample).
+        fit_labels, check_labels: the labels of each part (None without labels).
+        describe: one line saying which samples were held out, for the report.
+    """
+
+    fit: Calibration
+    check: Calibration | None
+    fit_labels: np.ndarray | None
+    check_labels: np.ndarray | None
+    describe: str
+
+
+def _batch_rows(batch: Mapping[str, np.ndarray], unbatched: bool) -> int:
+    if unbatched:
+        return 1
+    return next((int(a.shape[0]) for a in batch.values() if np.ndim(a) >= 1), 1)
+
+
+def holdout(cal: Calibration, labels: np.ndarray | None = None, every: int = 4) -> HeldOut:
+    """Hold out every ``every``-th batch of ``cal`` (interleaved, so sorted data stays balanced).
+
+    With fewer than ``every`` batches the last one is held out; one batch is split by rows (its
+    last quarter held out) when every input has a batch axis of at least 2 rows. One sample
+    cannot be split: ``check`` is None and the report says the contract was verified on the
+    planning data.
+    """
+    batches = list(cal.batches)
+    unbatched = cal.samples == len(batches) and not cal.generated and len(batches) > 1
+    rows = [_batch_rows(b, unbatched) for b in batches]
+    starts = np.cumsum([0, *rows])
+    if len(batches) >= 2:
+        held = (
+            [i for i in range(len(batches)) if i % every == every - 1]
+            if len(batches) >= every
+            else [len(batches) - 1]
+        )
+        fit_b = [b for i, b in enumerate(batches) if i not in held]
+        chk_b = [batches[i] for i in held]
+        idx_chk = np.concatenate([np.arange(starts[i], starts[i + 1]) for i in held])
+        idx_fit = np.concatenate(
+            [np.arange(starts[i], starts[i + 1]) for i in range(len(batches)) if i not in held]
+        )
+        what = f"batches {', '.join(str(i + 1) for i in held)} of {len(batches)}"
+    else:
+        n = rows[0]
+        nonscalar = [a for a in batches[0].values() if np.ndim(a) >= 1]
+        if n < 2 or unbatched or any(a.shape[0] != n for a in nonscalar):
+            return HeldOut(
+                cal,
+                None,
+                labels,
+                None,
+                f"the planning data ({cal.source}): one sample cannot be split; pass more "
+                "calibration samples to verify on held-out data",
+            )
+        cut = n - max(1, n // every)
+        fit_b = [{k: (a[:cut] if np.ndim(a) >= 1 else a) for k, a in batches[0].items()}]
+        chk_b = [{k: (a[cut:] if np.ndim(a) >= 1 else a) for k, a in batches[0].items()}]
+        idx_fit, idx_chk = np.arange(0, cut), np.arange(cut, n)
+        what = f"rows {cut + 1}-{n} of its one batch"
+    n_fit, n_chk = int(idx_fit.size), int(idx_chk.size)
+    fit = Calibration(fit_b, cal.source, cal.generated, n_fit)
+    chk = Calibration(chk_b, cal.source, cal.generated, n_chk)
+    fl = cl = None
+    if labels is not None:
+        lab = np.asarray(labels).ravel()
+        fl, cl = lab[idx_fit], lab[idx_chk]
+    return HeldOut(
+        fit,
+        chk,
+        fl,
+        cl,
+        f"{n_chk} held-out sample(s) of {cal.source} ({what}; not used for planning or training)",
+    )

@@ -34,6 +34,24 @@ def add_budget_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--max-rel-error", type=float, help="largest relative L2 error of the outputs, e.g. 0.01"
     )
+    g.add_argument(
+        "--recover",
+        action="store_true",
+        help="also try replacements beyond the budget, retrain the network towards the original "
+        "on the calibration data, and keep those that come back inside it",
+    )
+    g.add_argument(
+        "--train",
+        choices=("all", "weights", "coefficients"),
+        default="all",
+        help="with --recover: what retraining trains (default all: every float weight)",
+    )
+    g.add_argument(
+        "--recover-runs",
+        type=int,
+        default=8,
+        help="with --recover: most retraining runs (default 8)",
+    )
 
 
 def budget_requested(a: argparse.Namespace) -> bool:
@@ -46,8 +64,8 @@ def run_budget(a: argparse.Namespace, model: Any, console: Any = None, inputs: A
     ``inputs`` (``cli.common.ModelInputs``): the budget is measured on ``--calibration``, else on
     ``--inputs``, else on generated batches shaped by ``--input-shapes`` / ``--val-range``."""
     from rewriter.cli.common import model_inputs, progress
-    from rewriter.plan import plan_budget
-    from rewriter.report import print_budget
+    from rewriter.plan import plan_budget, plan_recover
+    from rewriter.report import print_budget, print_recover
 
     if not getattr(a, "target", None):
         raise UsageError(
@@ -55,8 +73,34 @@ def run_budget(a: argparse.Namespace, model: Any, console: Any = None, inputs: A
         )
     if getattr(a, "dry_run", False):
         raise UsageError("an accuracy budget builds and measures models; drop --dry-run")
+    if getattr(a, "recover", False) and getattr(a, "calibration", None) is None:
+        raise UsageError(
+            "--recover retrains on data and verifies on a held-out part of it; pass --calibration "
+            "data.npz (samples the model really sees)"
+        )
     quiet = bool(getattr(a, "quiet", False))
     inputs = inputs if inputs is not None else model_inputs(a, model)
+    if getattr(a, "recover", False):
+        res = plan_recover(
+            model,
+            getattr(a, "pipeline", "pau_all"),
+            a.target,
+            inputs.calibration,
+            max_drop=a.max_drop,
+            min_cosine=a.min_cosine,
+            max_rel_error=a.max_rel_error,
+            allow_standard=bool(getattr(a, "allow_standard", False)),
+            labels=getattr(a, "labels", None),
+            db=getattr(a, "db", None),
+            train=a.train,
+            max_runs=a.recover_runs,
+            shapes=inputs.shapes,
+            ranges=inputs.ranges,
+            progress=progress("recover", quiet),
+        )
+        if not quiet:
+            print_recover(res, console)
+        return res
     res = plan_budget(
         model,
         getattr(a, "pipeline", "pau_all"),

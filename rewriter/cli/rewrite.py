@@ -60,9 +60,10 @@ def _main_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--tolerance",
         type=float,
-        default=1e-2,
-        help="largest relative L2 output error above the model's noise floor (default 1e-2); "
-        "beyond it the worst sites get better rationals, then are kept, until it holds",
+        default=None,
+        help="largest relative L2 output error above the model's noise floor (default 1e-2; "
+        "with an accuracy budget the budget is the contract instead); beyond it the worst "
+        "sites get better rationals, then are kept, until it holds",
     )
     p.add_argument(
         "--force",
@@ -154,6 +155,15 @@ def _rewrite(a: argparse.Namespace) -> int:
         check_output_path(None, a.report)
     original = load_model(a.model)
     plan = None
+    if getattr(a, "recover", False) and not budget_requested(a):
+        raise UsageError(
+            "--recover needs an accuracy budget to recover into: pass --min-cosine, "
+            "--max-rel-error or --max-drop (with --target and --calibration)"
+        )
+    # with a budget, the budget (verified on held-out calibration data) is the contract
+    contract = budget_requested(a) and a.tolerance is None
+    if a.tolerance is None:
+        a.tolerance = 1e-2
     inputs = _inputs(a, original)
     if budget_requested(a) or (a.target and not a.dry_run):
         for path in a.patterns:
@@ -200,7 +210,9 @@ def _rewrite(a: argparse.Namespace) -> int:
         verification = verify(
             original, result.model, inputs.feeds, inputs.source, more_feeds=inputs.more(original)
         )
-        report["verification"] = verification.to_dict() | {"tolerance": a.tolerance}
+        report["verification"] = verification.to_dict() | (
+            {"contract": "budget"} if contract else {"tolerance": a.tolerance}
+        )
     if not a.quiet:
         _print_sites(result.sites, a.dry_run)
         if plan is not None and plan.budget is None:
@@ -209,6 +221,11 @@ def _rewrite(a: argparse.Namespace) -> int:
             print_plan(plan, console())
         if verification is not None:
             print(verification.summary())  # one line, never wrapped
+            if contract:
+                print(
+                    "the accuracy budget is the contract (verified on held-out calibration data "
+                    "above); --tolerance is not applied unless passed"
+                )
         if plan is None and not a.dry_run:
             print(
                 "speed not measured: pass --target ort-cpu:threads=1 (or openvino-cpu, ...) to keep "
@@ -229,7 +246,7 @@ def _rewrite(a: argparse.Namespace) -> int:
         verification is not None
         and inputs is not None
         and verification.exceeds(a.tolerance)
-        and not (a.force or a.strict)
+        and not (a.force or a.strict or contract)
     ):
         result, verification, backoff = _back_off(a, original, result, plan, inputs, verification)
         report["sites"] = [_site_row(s) for s in result.sites]
@@ -237,7 +254,18 @@ def _rewrite(a: argparse.Namespace) -> int:
         report["backoff"] = backoff.to_dict()
     if a.report:
         write_json(a.report, report)
-    if verification is not None and verification.exceeds(a.tolerance) and not a.force:
+    if contract and plan is not None and not a.force:
+        b = plan.budget
+        if (
+            b is not None
+            and b.check is not None
+            and not b.budget.feasible(b.check, b.base_accuracy)
+        ):
+            raise RewriterError(
+                f"the rewritten model breaks the accuracy budget on {b.heldout}; nothing "
+                "written (loosen the budget, add --recover, or --force)"
+            )
+    elif verification is not None and verification.exceeds(a.tolerance) and not a.force:
         raise RewriterErrorTolerance(verification, a.tolerance)
     if not a.dry_run:
         save_atomic(result.model, a.output)

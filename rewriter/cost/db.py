@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["LatencyDB", "Record", "default_db_path"]
+__all__ = ["LatencyDB", "Record", "Trial", "default_db_path"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS measurements (
@@ -53,6 +53,19 @@ CREATE TABLE IF NOT EXISTS measurements (
 CREATE TABLE IF NOT EXISTS hardware (
     hw TEXT PRIMARY KEY,
     fingerprint TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS trials (
+    family TEXT NOT NULL,
+    runtime TEXT NOT NULL,
+    site TEXT NOT NULL,
+    function TEXT NOT NULL,
+    candidate TEXT NOT NULL,
+    before REAL NOT NULL,
+    after REAL,
+    recovered INTEGER NOT NULL,
+    target TEXT NOT NULL,
+    created REAL NOT NULL,
+    PRIMARY KEY (family, runtime, site, candidate)
 );
 """
 
@@ -92,6 +105,31 @@ class Record:
 
 
 _FIELDS = list(Record.__dataclass_fields__)
+
+
+@dataclass
+class Trial:
+    """One replacement tried by ``--recover`` (a ``trials`` row): how much of the accuracy
+    budget it used before and after retraining, and whether the model came back inside it.
+
+    ``family`` names models of one family (``rewriter.plan.recover.family_of``: the op types and
+    the site sequence); ``runtime`` the target's runtime without its options, so a similar target
+    (other threads, other machine) reuses what was learned. A later trial of the same key
+    replaces the earlier one."""
+
+    family: str
+    runtime: str
+    site: str
+    function: str
+    candidate: str
+    before: float
+    after: float | None
+    recovered: bool
+    target: str
+    created: float = 0.0
+
+
+_TRIAL_FIELDS = list(Trial.__dataclass_fields__)
 
 
 class LatencyDB:
@@ -232,4 +270,36 @@ class LatencyDB:
     def clear(self) -> int:
         with self._write() as c:
             n = c.execute("DELETE FROM measurements").rowcount
+            c.execute("DELETE FROM trials")
         return int(n)
+
+    def put_trials(self, trials: list[Trial]) -> None:
+        """Insert or replace ``trials`` in one transaction (``--recover``'s memory)."""
+        now = time.time()
+        rows = [
+            tuple(
+                int(v) if f == "recovered" else (v or now) if f == "created" else v
+                for f, v in ((f, getattr(t, f)) for f in _TRIAL_FIELDS)
+            )
+            for t in trials
+        ]
+        with self._write() as c:
+            c.executemany(
+                f"INSERT OR REPLACE INTO trials ({', '.join(_TRIAL_FIELDS)}) VALUES ({', '.join('?' * len(_TRIAL_FIELDS))})",
+                rows,
+            )
+
+    def trials(self, family: str, runtime: str) -> list[Trial]:
+        """What ``--recover`` tried before on models of ``family`` on ``runtime``."""
+        cur = self._retry(
+            lambda c: c.execute(
+                f"SELECT {', '.join(_TRIAL_FIELDS)} FROM trials WHERE family=? AND runtime=? ORDER BY site, candidate",
+                (family, runtime),
+            )
+        )
+        out = []
+        for row in cur.fetchall():
+            t = Trial(*row)
+            t.recovered = bool(t.recovered)
+            out.append(t)
+        return out

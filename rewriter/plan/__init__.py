@@ -23,6 +23,7 @@ from .budget import plan_budget
 from .decide import back_off, decide
 from .planner import plan_sites
 from .prune import predict_plan, pruned_plan
+from .recover import plan_recover
 from .search import Budget, Point
 from .types import BudgetSummary, Plan, SiteDecision
 
@@ -37,6 +38,7 @@ __all__ = [
     "back_off",
     "plan_sites",
     "plan_budget",
+    "plan_recover",
     "pruned_plan",
     "predict_plan",
 ]
@@ -59,6 +61,7 @@ def plan(
     db: Any = None,
     measure_whole: bool = True,
     progress: bool | Callable[[str], None] = False,
+    recover: bool = False,
     **options: Any,
 ) -> Plan:
     """Plan the rewrite of an ONNX model on ``target``: per site the fastest candidate, and the
@@ -66,7 +69,10 @@ def plan(
 
     With an accuracy budget (``max_drop`` with labels, ``min_cosine``, ``max_rel_error``) the
     plan is the fastest whose outputs on ``calibration`` stay within it (``plan_budget``);
-    otherwise each site takes its fastest candidate within ``max_site_error`` (default: as
+    the budget is verified on a held-out part of ``calibration``. With ``recover=True`` the
+    planner may go beyond the budget where retraining the network brings it back inside
+    (``plan_recover``: options ``train``, ``epochs``, ``max_runs``, ``seed``). Otherwise each
+    site takes its fastest candidate within ``max_site_error`` (default: as
     accurate as the requested (5,4) rational) (``plan_sites``).
 
     Args:
@@ -93,6 +99,22 @@ def plan(
     Gotchas: measurements take seconds per distinct site shape (cached in ``db`` for the next
     run); a budget needs representative ``calibration`` data, generated inputs only guess ranges.
     """
+    if recover:  # replace beyond the budget, retrain, verify on held-out data
+        return plan_recover(
+            model,
+            pipeline,
+            target,
+            calibration,
+            max_drop=max_drop,
+            min_cosine=min_cosine,
+            max_rel_error=max_rel_error,
+            allow_standard=allow_standard,
+            form=form,
+            labels=labels,
+            db=db,
+            progress=progress,
+            **options,
+        )
     if max_drop is not None or min_cosine is not None or max_rel_error is not None:
         return plan_budget(
             model,

@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 import onnx
 
-from rewriter.accuracy.evaluate import finite
-from rewriter.accuracy.study import DEGREES_SET, Study
-from rewriter.calibrate import as_calibration
+from rewriter.accuracy.evaluate import Evaluator, finite
+from rewriter.accuracy.study import DEGREES_SET, Study, load_labels
+from rewriter.calibrate import as_calibration, holdout
 from rewriter.candidates import KEEP
 from rewriter.cost.model import ModelCosts
 from rewriter.emit import emit_result
@@ -110,8 +110,13 @@ def plan_budget(
             "--max-drop needs labels; pass --labels NAME (an array of the calibration .npz)"
         )
     own = None
+    split = None
     if study is None:
         cal = as_calibration(calibration, m, shapes=shapes, ranges=ranges)
+        lab = load_labels(labels, cal, cal.samples if not cal.generated else None)
+        split = holdout(cal, lab)  # the budget is a contract on data the search never saw
+        log(f"budget verified on {split.describe}")
+        cal, labels = split.fit, split.fit_labels
         if latency is None:
             if target is None:
                 raise UsageError("budgeted search needs a target (e.g. --target ort-cpu:threads=1)")
@@ -168,6 +173,12 @@ def plan_budget(
                 check(r.model)
             return r.model
 
+        contract = None
+        if split is not None and split.check is not None:
+            contract = Evaluator(study.model, pipeline, split.check, split.check_labels)
+            held_off = _hold_contract(study, budget, decisions, contract, log)
+        else:
+            held_off = []
         if measure_whole and latency is not None:
             new, whole, backed = back_off(
                 decisions,
@@ -179,6 +190,7 @@ def plan_budget(
             )
         else:
             new, whole, backed = build(), None, []
+        backed = held_off + backed
         live = {d.site.name: d.candidate for d in decisions if d.decision == "replace"}
         deviation = study.evaluator.deviation(live) if backed else out.deviation
         predicted = study.predicted_ms(live) if latency is not None else None
@@ -194,6 +206,8 @@ def plan_budget(
             study.cal.source,
             pareto_front(points),
             points,
+            heldout=split.describe if split is not None else None,
+            check=contract.deviation(live) if contract is not None else None,
         )
         target_spec = getattr(getattr(latency, "target", None), "spec", None)
         return Plan(
@@ -211,3 +225,30 @@ def plan_budget(
     finally:
         if own is not None:
             own.close()
+
+
+def _hold_contract(
+    study: Study,
+    budget: Budget,
+    decisions: list[SiteDecision],
+    contract: Evaluator,
+    log: Callable[[str], None],
+) -> list[str]:
+    """Keep sites, the most harmful alone first, until the plan is inside the budget on the
+    held-out data too (the search saw only the fit part). Returns the sites kept."""
+    kept: list[str] = []
+    while True:
+        live = {d.site.name: d for d in decisions if d.decision == "replace"}
+        dev = contract.deviation({k: d.candidate for k, d in live.items()})
+        if not live or budget.feasible(dev, contract.base_accuracy):
+            return kept
+        worst = max(
+            live,
+            key=lambda k: budget.usage(
+                study.site(k).solo[live[k].candidate.name], study.base_accuracy
+            ),
+        )
+        log(f"over budget on the held-out data: {worst} kept")
+        live[worst].decision = "backed-off"
+        live[worst].reason = "over budget on held-out data"
+        kept.append(worst)

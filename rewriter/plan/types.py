@@ -92,6 +92,13 @@ class BudgetSummary:
     calibration: str
     pareto: list[Any] = field(default_factory=list)
     points: list[Any] = field(default_factory=list)
+    heldout: str | None = None  # which data the contract was verified on
+    check: Any = None  # the written model's Deviation there
+
+    @property
+    def held(self) -> bool:
+        """Whether the budget was verified on data the plan did not see."""
+        return self.check is not None
 
     @property
     def accuracy_drop(self) -> float | None:
@@ -115,6 +122,13 @@ class BudgetSummary:
             "space": self.space,
             "evaluated": self.evaluated,
             "pareto": [p.to_dict() for p in self.pareto],
+            "verified_on": self.heldout,
+            "verified": self.check.to_dict() if self.check is not None else None,
+            "within_budget": (
+                self.budget.feasible(self.check, self.base_accuracy)
+                if self.check is not None
+                else None
+            ),
         }
 
 
@@ -131,6 +145,7 @@ class Plan:
         backed_off: sites whose replacement was undone because the whole model was not faster.
         strategy: "measured", "pruned", "predicted" or "budget".
         budget: with an accuracy budget, what the search measured.
+        recover: with ``--recover``, the retraining runs and what they verified.
     """
 
     model: onnx.ModelProto
@@ -147,6 +162,7 @@ class Plan:
     measured: int = 0
     reused: int = 0
     counts: dict[str, int] = field(default_factory=dict)
+    recover: Any = None  # rewriter.plan.recover.RecoverSummary with --recover
 
     @property
     def replaced(self) -> list[SiteDecision]:
@@ -170,4 +186,5 @@ class Plan:
             "micro_models_measured": self.measured,
             "micro_models_reused": self.reused,
             **({"counts": self.counts} if self.counts else {}),
+            **({"recover": self.recover.to_dict()} if self.recover is not None else {}),
         }

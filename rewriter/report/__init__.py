@@ -3,11 +3,12 @@ tables of plans (``tables``). JSON for machines is each result's ``to_dict()``.
 
 Public API::
 
-    from rewriter.report import write_map, print_plan, print_budget, print_predictions
+    from rewriter.report import write_map, print_plan, print_budget, print_recover,
+    print_predictions
 """
 
 from .html import json_path_for, render_html, write_map
-from .tables import print_budget, print_plan, print_predictions
+from .tables import print_budget, print_plan, print_predictions, print_recover
 
 __all__ = [
     "write_map",
@@ -16,4 +17,5 @@ __all__ = [
     "print_plan",
     "print_budget",
     "print_predictions",
+    "print_recover",
 ]

@@ -8,7 +8,7 @@ from typing import Any
 
 from rewriter.plan.types import Plan
 
-__all__ = ["print_plan", "print_budget", "print_predictions"]
+__all__ = ["print_plan", "print_budget", "print_predictions", "print_recover"]
 
 
 def _console(console: Any) -> Any:
@@ -125,12 +125,107 @@ def print_budget(plan: Plan, console: Any = None) -> None:
     )
     if plan.backed_off:
         console.print(
-            f"backed off (whole model not faster beyond noise): {', '.join(plan.backed_off)}"
+            f"backed off (over budget on held-out data, or whole model not faster beyond noise): "
+            f"{', '.join(plan.backed_off)}"
         )
+    if b.check is not None:
+        console.print(f"budget verified on {b.heldout}: {_usage_line(b, b.check)}")
+    elif b.heldout:
+        console.print(f"budget verified on {b.heldout}")
     console.print(
         f"{len(plan.replaced)}/{len(plan.decisions)} site(s) replaced; cosine {d.cosine:.6f}, "
         f"rel L2 {d.rel_l2:.2e}{acc}; {speed}; {b.mode} search over {b.space} assignment(s), "
         f"{b.evaluated} measured; {plan.seconds:.1f} s"
+    )
+
+
+def _usage_line(b: Any, d: Any) -> str:
+    """``cosine 0.99952 >= 0.999, accuracy drop 0.10 <= 0.5 points: within budget``."""
+    parts = []
+    bud = b.budget
+    if bud.min_cosine is not None:
+        parts.append(
+            f"cosine {d.cosine:.6f} {'>=' if d.cosine >= bud.min_cosine else '<'} {bud.min_cosine:g}"
+        )
+    if bud.max_rel_error is not None:
+        ok = d.rel_l2 <= bud.max_rel_error
+        parts.append(f"rel L2 {d.rel_l2:.3g} {'<=' if ok else '>'} {bud.max_rel_error:g}")
+    if bud.max_drop is not None and d.accuracy is not None and b.base_accuracy is not None:
+        drop = b.base_accuracy - d.accuracy
+        parts.append(
+            f"accuracy {d.accuracy:.2f}% (base {b.base_accuracy:.2f}%, drop {drop:.2f} "
+            f"{'<=' if drop <= bud.max_drop else '>'} {bud.max_drop:g} points)"
+        )
+    ok = bud.feasible(d, b.base_accuracy)
+    return ", ".join(parts) + (": within budget" if ok else ": OVER BUDGET")
+
+
+def print_recover(plan: Plan, console: Any = None) -> None:
+    """A ``--recover`` plan: per site the choice, its accuracy before and after retraining and
+    its measured speed; then the runs, the held-out data, and the whole model."""
+    from rich.table import Table
+
+    r, b = plan.recover, plan.budget
+    assert r is not None and b is not None, "print_recover takes a plan made with --recover"
+    console = _console(console)
+    t = Table(title=f"recover plan on {plan.target}")
+    for col in (
+        "site",
+        "function",
+        "choice",
+        "solo cos (before)",
+        "site cos before",
+        "site cos after",
+        "speed (in context)",
+    ):
+        t.add_column(col, overflow="fold")
+    for d in plan.decisions:
+        a = d.accuracy
+
+        def f(k: str, a: dict[str, Any] = a) -> str:
+            return f"{a[k]:.6f}" if a.get(k) is not None else "-"
+
+        t.add_row(
+            d.site.name,
+            d.site.function,
+            d.candidate.name if d.decision == "replace" else d.decision,
+            f("solo_cosine"),
+            f("site_cosine_before") if d.decision == "replace" else "-",
+            f("site_cosine_after") if d.decision == "replace" and r.retrained else "-",
+            f"x{d.gain:.2f}" if d.decision == "replace" else "-",
+        )
+    console.print(t)
+    for k, at in enumerate(r.attempts, 1):
+        after = f" -> {at.usage_after:.2f} after retraining" if at.usage_after is not None else ""
+        speed = f", measured x{at.whole.speedup:.3f}" if at.whole is not None else ""
+        blamed = f" ({at.blamed})" if at.blamed else ""
+        console.print(
+            f"  attempt {k}: {len(at.assignment)} replaced, budget used {at.usage_before:.2f}"
+            f"{after}{speed}: {at.outcome}{blamed}"
+        )
+    saved = (
+        f"; {len(r.skipped)} replacement(s) that did not recover before were not tried again ({', '.join(r.skipped)})"
+        if r.skipped
+        else ""
+    )
+    console.print(f"{r.runs} retraining run(s) (train {r.train}){saved}")
+    if r.before is not None and plan.replaced:
+        console.print(f"before retraining, on {b.heldout}: {_usage_line(b, r.before)}")
+        if r.after is not None:
+            console.print(f"after retraining, on {b.heldout}: {_usage_line(b, r.after)}")
+    elif not plan.replaced:
+        console.print(
+            f"nothing replaced: no replacement recovered inside the budget on {b.heldout}"
+        )
+    w = plan.whole
+    console.print(
+        f"{len(plan.replaced)}/{len(plan.decisions)} site(s) replaced; "
+        + (
+            f"measured x{w.speedup:.3f} (95% CI {w.speedup_lo:.3f}-{w.speedup_hi:.3f}) on {plan.target}"
+            if w is not None
+            else "speed not measured (nothing replaced)"
+        )
+        + f"; {plan.seconds:.1f} s"
     )
 
 

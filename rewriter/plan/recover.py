@@ -1,0 +1,523 @@
+"""The recover strategy: replace beyond the budget, retrain the network, keep what comes back.
+
+    rewrite model.onnx --target ort-cpu:threads=1 --calibration data.npz --min-cosine 0.999 \\
+        --allow-standard --recover -o out.onnx
+
+    plan = rewriter.plan(model, target="ort-cpu:threads=1", calibration="data.npz",
+                         min_cosine=0.999, allow_standard=True, recover=True)
+
+The accuracy budget is a contract on data the plan never saw. The calibration data are split
+(``rewriter.calibrate.holdout``): the *fit* part drives the ``Study`` (observed ranges, fits,
+every candidate's solo deviation, in-context latency) and the retraining; the *check* part is
+where the budget is verified, before and after retraining.
+
+1. Options per site: ``keep`` plus every candidate faster than it beyond noise, fastest first
+   (``search.options_for`` without a budget: a candidate that alone breaks the budget may be
+   chosen, because retraining may win it back). What earlier runs learned orders them: a
+   (site, candidate) that did not recover before on a model of the same family on the same
+   runtime is skipped (``rewriter.cost.db.Trial``); one that recovered is tried first.
+2. Start from every site's first option. Per attempt: emit the model; when it is inside the
+   budget on the check data as it is, no retraining; else retrain it towards the original on
+   the fit data (``rewriter.tune.e2e.finetune_e2e``, every weight by default: a retraining
+   run) and verify again.
+3. Inside the budget: measure the whole model against the original on the target; when it is
+   not faster beyond noise, the replacement that saves least is undone (the planner's one
+   ``back_off`` rule) and the attempt repeats. Outside: the replaced site whose candidate is
+   the most harmful alone is moved to its next option that is less harmful alone (``keep``
+   last), and recorded as not recovering.
+4. At most ``max_runs`` retraining runs; then every remaining replacement is kept.
+
+Every tried (site, candidate) is recorded with its budget usage before and after retraining in
+the latency database's ``trials`` table, and the plan says how many runs the records saved.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import onnx
+
+from rewriter.accuracy.evaluate import Evaluator, finite, run_batches
+from rewriter.accuracy.study import DEGREES_SET, Study, load_labels
+from rewriter.calibrate import HeldOut, as_calibration, holdout
+from rewriter.candidates import KEEP, Candidate
+from rewriter.cost.db import LatencyDB, Trial
+from rewriter.cost.model import ModelCosts, WholeResult
+from rewriter.emit import emit_result
+from rewriter.errors import UsageError
+from rewriter.ir import load_model
+from rewriter.ir.runtime import run_values
+from rewriter.verify import Deviation, check, deviation
+
+from .planner import progress_log
+from .search import Budget, options_for
+from .types import BudgetSummary, Plan, SiteDecision
+
+__all__ = ["plan_recover", "family_of", "RecoverSummary", "Attempt"]
+
+MAX_RUNS = 8
+
+
+def family_of(model: onnx.ModelProto, functions: list[str]) -> str:
+    """A model family's key: the sorted op types of the main graph and the sequence of site
+    functions. Two widths or input sizes of one architecture share it; another architecture
+    does not."""
+    ops = sorted({n.op_type for n in model.graph.node})
+    text = ",".join(ops) + "|" + ",".join(functions)
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+@dataclass
+class Attempt:
+    """One model tried: its assignment, usage of the budget before/after retraining (None when
+    not retrained), the whole-model measurement when inside the budget, and the outcome."""
+
+    assignment: dict[str, str]
+    before: Deviation
+    after: Deviation | None
+    usage_before: float
+    usage_after: float | None
+    whole: WholeResult | None
+    outcome: str  # "accepted" | "slower" | "over budget" | "out of runs"
+    blamed: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "assignment": dict(self.assignment),
+            "retrained": self.after is not None,
+            "before": self.before.to_dict(),
+            "after": self.after.to_dict() if self.after is not None else None,
+            "usage_before": finite(self.usage_before),
+            "usage_after": finite(self.usage_after),
+            "whole": self.whole.to_dict() if self.whole is not None else None,
+            "outcome": self.outcome,
+            "blamed": self.blamed,
+        }
+
+
+@dataclass
+class RecoverSummary:
+    """What ``--recover`` did: the runs it took, what earlier runs saved, where it verified."""
+
+    heldout: str
+    runs: int
+    skipped: list[str]  # "site=candidate" not tried because an earlier run did not recover
+    family: str
+    train: str
+    attempts: list[Attempt] = field(default_factory=list)
+    before: Deviation | None = None  # the written model's assignment, before retraining
+    after: Deviation | None = None  # ... and the written model itself (None: not retrained)
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def retrained(self) -> bool:
+        return self.after is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "heldout": self.heldout,
+            "retraining_runs": self.runs,
+            "skipped_from_earlier_runs": list(self.skipped),
+            "family": self.family,
+            "train": self.train,
+            "retrained": self.retrained,
+            "before_retraining": self.before.to_dict() if self.before is not None else None,
+            "after_retraining": self.after.to_dict() if self.after is not None else None,
+            "attempts": [a.to_dict() for a in self.attempts],
+        }
+
+
+def _site_cosines(
+    reference: onnx.ModelProto, model: onnx.ModelProto, outputs: dict[str, str], batches: Any
+) -> dict[str, float]:
+    """Per site, the cosine of the model's site output to the reference's on ``batches``."""
+    names = sorted(set(outputs.values()))
+    if not names:
+        return {}
+    acc: dict[str, list[float]] = {n: [0.0, 0.0, 0.0] for n in names}
+    pairs = zip(
+        run_values(reference, names, batches), run_values(model, names, batches), strict=True
+    )
+    for r, g in pairs:
+        for n in names:
+            a = np.asarray(r[n], np.float64).ravel()
+            b = np.asarray(g[n], np.float64).ravel()
+            s = acc[n]
+            s[0] += float(a @ b)
+            s[1] += float(a @ a)
+            s[2] += float(b @ b)
+    out = {}
+    for site, n in outputs.items():
+        ab, aa, bb = acc[n]
+        out[site] = 1.0 if aa == 0 and bb == 0 else ab / max(np.sqrt(aa * bb), 1e-300)
+    return out
+
+
+def plan_recover(
+    model: Any,
+    pipeline: str = "pau_all",
+    target: Any = "ort-cpu:threads=1",
+    calibration: Any = None,
+    *,
+    max_drop: float | None = None,
+    min_cosine: float | None = None,
+    max_rel_error: float | None = None,
+    allow_standard: bool = False,
+    degrees_set: tuple[tuple[int, int], ...] = DEGREES_SET,
+    form: str = "auto",
+    labels: Any = None,
+    db: Any = None,
+    latency: Any = None,
+    train: str = "all",
+    epochs: int = 30,
+    lr: float = 1e-3,
+    seed: int = 0,
+    max_runs: int = MAX_RUNS,
+    learn: bool = True,
+    shapes: dict[str, tuple[int, ...]] | None = None,
+    ranges: dict[str, tuple[float, float]] | None = None,
+    progress: bool | Callable[[str], None] = True,
+) -> Plan:
+    """The fastest model inside the budget on held-out data, retraining where it has to.
+
+    Args are those of ``plan_budget`` plus:
+        train: what retraining trains: "all" (every float weight), "weights", "coefficients".
+        epochs, lr, seed: of each retraining run (early stopping on the fit data's own split).
+        max_runs: most retraining runs.
+        learn: read and write the latency database's ``trials`` (False: neither).
+
+    Returns:
+        A ``Plan`` (strategy "recover"); ``plan.model`` is the retrained model when retraining
+        was needed; ``plan.recover`` (a ``RecoverSummary``) what was tried.
+    """
+    t0 = time.perf_counter()
+    log = progress_log(progress, "recover")
+    budget = Budget(max_drop, min_cosine, max_rel_error)
+    if max_runs < 0:
+        raise UsageError(f"--recover-runs must be >= 0, got {max_runs}")
+    m = load_model(model)
+    cal = as_calibration(calibration, m, shapes=shapes, ranges=ranges)
+    if labels is None and max_drop is not None and not cal.generated:
+        src = cal.source
+        if src.endswith(".npz"):
+            with np.load(src) as d:
+                labels = "labels" if "labels" in d.files else None
+    lab = load_labels(labels, cal, cal.samples if not cal.generated else None)
+    if max_drop is not None and lab is None:
+        raise UsageError(
+            "--max-drop needs labels; pass --labels NAME (an array of the calibration .npz)"
+        )
+    split = holdout(cal, lab)
+    log(f"verifying on {split.describe}")
+    own_latency = None
+    if latency is None:
+        if target is None:
+            raise UsageError("--recover needs a target (e.g. --target ort-cpu:threads=1)")
+        latency = own_latency = ModelCosts(m, target, db, feeds=split.fit.batches[0], log=log)
+    try:
+        study = Study(
+            m,
+            pipeline,
+            split.fit,
+            labels=split.fit_labels,
+            degrees_set=degrees_set,
+            form=form,
+            allow_standard=allow_standard,
+            latency=latency,
+            log=log,
+        )
+        return _recover(
+            m, study, split, budget, latency, db, pipeline, train, epochs, lr, seed, max_runs,
+            learn, log, t0,
+        )  # fmt: skip
+    finally:
+        if own_latency is not None:
+            own_latency.close()
+
+
+def _trial_db(latency: Any, db: Any) -> LatencyDB | None:
+    got = getattr(latency, "db", None)
+    if isinstance(got, LatencyDB):
+        return got
+    if isinstance(db, LatencyDB):
+        return db
+    if isinstance(db, str):
+        return LatencyDB(db)
+    return None
+
+
+def _recover(
+    m: onnx.ModelProto,
+    study: Study,
+    split: HeldOut,
+    budget: Budget,
+    latency: Any,
+    db: Any,
+    pipeline: str,
+    train: str,
+    epochs: int,
+    lr: float,
+    seed: int,
+    max_runs: int,
+    learn: bool,
+    log: Callable[[str], None],
+    t0: float,
+) -> Plan:
+    from rewriter.tune.e2e import finetune_e2e
+
+    check_cal = split.check if split.check is not None else split.fit
+    check_labels = split.check_labels if split.check is not None else split.fit_labels
+    held = Evaluator(m, pipeline, check_cal, check_labels)
+    base_acc = held.base_accuracy
+    spec = getattr(getattr(latency, "target", None), "spec", None) or "custom"
+    runtime = spec.split(":")[0]
+    family = family_of(m, [st.site.function for st in study.sites])
+    tdb = _trial_db(latency, db) if learn else None
+    past = {(t.site, t.candidate): t for t in tdb.trials(family, runtime)} if tdb else {}
+
+    def usage(d: Deviation) -> float:
+        return budget.usage(d, base_acc)
+
+    def solo_harm(site: str, c: Candidate) -> float:
+        return budget.usage(study.site(site).solo[c.name], study.base_accuracy)
+
+    options = options_for(study, None)
+    skipped: list[str] = []
+    for name, opts in options.items():  # what did not recover before is not tried first
+        failed = [
+            c for c in opts if c.kind != "keep" and (t := past.get((name, c.name))) is not None
+            and not t.recovered
+        ]  # fmt: skip
+        if failed:
+            skipped += [f"{name}={c.name}" for c in failed]
+            options[name] = [c for c in opts if c not in failed]
+        won = [c for c in options[name] if (t := past.get((name, c.name))) and t.recovered]
+        if won:
+            options[name] = won[:1] + [c for c in options[name] if c is not won[0]]
+    if skipped:
+        log(f"not tried again (did not recover on this family before): {', '.join(skipped)}")
+    choice = {name: opts[0] for name, opts in options.items()}
+    trials: list[Trial] = []
+    attempts: list[Attempt] = []
+    runs = 0
+    tuned: dict[tuple[tuple[str, str], ...], tuple[onnx.ModelProto, list[dict[str, Any]]]] = {}
+    final_model, final_before, final_after = None, None, None
+    history: list[dict[str, Any]] = []
+    whole: WholeResult | None = None
+    backed: list[str] = []
+    emitted: Any = None
+    while True:
+        live = {k: c for k, c in choice.items() if c.kind != "keep"}
+        key = Evaluator.key(live)
+        emitted = emit_result(m, live, pipeline)
+        if not live:
+            final_model, final_before, final_after = emitted.model, Deviation([], base_acc), None
+            whole = None
+            break
+        check(emitted.model)
+        before = held.deviation(live)
+        after: Deviation | None = None
+        model = emitted.model
+        if usage(before) > 1.0:
+            if key not in tuned:
+                if runs >= max_runs:
+                    attempts.append(
+                        Attempt(
+                            _names(live), before, None, usage(before), None, None, "out of runs"
+                        )
+                    )
+                    log(f"{max_runs} retraining run(s) spent: the remaining replacements are kept")
+                    choice = {k: KEEP for k in choice}
+                    continue
+                runs += 1
+                log(f"retraining run {runs}: {_describe(live)} (budget used {usage(before):.2f})")
+                tuned[key] = finetune_e2e(
+                    model,
+                    m,
+                    split.fit.batches,
+                    train=train,
+                    epochs=epochs,
+                    lr=lr,
+                    seed=seed,
+                    labels=split.fit_labels,
+                )
+            model, history = tuned[key]
+            got = run_batches(model, list(check_cal.batches))
+            after = deviation(held.reference, got, labels=check_labels)
+            log(f"retraining run {runs}: budget used {usage(before):.2f} -> {usage(after):.2f}")
+        inside = usage(after if after is not None else before) <= 1.0
+        if not inside:
+            worst = max(live, key=lambda k: solo_harm(k, live[k]))
+            c = live[worst]
+            trials.append(
+                _trial(family, runtime, spec, study, worst, c, usage(before), after, usage, False)
+            )
+            attempts.append(
+                Attempt(_names(live), before, after, usage(before),
+                        usage(after) if after is not None else None, None, "over budget", worst)
+            )  # fmt: skip
+            h = solo_harm(worst, c)
+            nxt = [o for o in options[worst] if o.kind == "keep" or solo_harm(worst, o) < h]
+            choice[worst] = next(
+                (o for o in nxt if options[worst].index(o) > options[worst].index(c)), KEEP
+            )
+            log(f"over budget: {worst} {c.name} -> {choice[worst].name}")
+            continue
+        whole = latency.whole(m, model) if latency is not None else None
+        if whole is not None and not whole.faster:
+            least = min(live, key=lambda k: study.site(k).saved_ms(live[k].name))
+            attempts.append(
+                Attempt(_names(live), before, after, usage(before),
+                        usage(after) if after is not None else None, whole, "slower", least)
+            )  # fmt: skip
+            log(f"not faster (x{whole.speedup:.3f}): {least} kept")
+            choice[least] = KEEP
+            backed.append(least)
+            continue
+        attempts.append(
+            Attempt(_names(live), before, after, usage(before),
+                    usage(after) if after is not None else None, whole, "accepted")
+        )  # fmt: skip
+        for k, c in live.items():
+            trials.append(
+                _trial(family, runtime, spec, study, k, c, usage(before), after, usage, True)
+            )
+        final_model, final_before, final_after = model, before, after
+        break
+    if tdb is not None and trials:
+        tdb.put_trials(trials)
+    assert final_model is not None and final_before is not None
+    return _plan(
+        m, study, split, held, budget, emitted, final_model, final_before, final_after, history,
+        whole, backed, attempts, runs, skipped, family, train, spec, t0,
+    )  # fmt: skip
+
+
+def _names(a: dict[str, Candidate]) -> dict[str, str]:
+    return {k: c.name for k, c in sorted(a.items())}
+
+
+def _describe(a: dict[str, Candidate]) -> str:
+    return ", ".join(f"{k}={c.name}" for k, c in sorted(a.items()))
+
+
+def _trial(
+    family: str,
+    runtime: str,
+    spec: str,
+    study: Study,
+    site: str,
+    c: Candidate,
+    before: float,
+    after: Deviation | None,
+    usage: Callable[[Deviation], float],
+    recovered: bool,
+) -> Trial:
+    return Trial(
+        family,
+        runtime,
+        site,
+        study.site(site).site.function,
+        c.name,
+        float(min(before, 1e9)),
+        float(min(usage(after), 1e9)) if after is not None else None,
+        recovered,
+        spec,
+    )
+
+
+def _plan(
+    m: onnx.ModelProto,
+    study: Study,
+    split: HeldOut,
+    held: Evaluator,
+    budget: Budget,
+    emitted: Any,
+    final_model: onnx.ModelProto,
+    before: Deviation,
+    after: Deviation | None,
+    history: list[dict[str, Any]],
+    whole: WholeResult | None,
+    backed: list[str],
+    attempts: list[Attempt],
+    runs: int,
+    skipped: list[str],
+    family: str,
+    train: str,
+    spec: str,
+    t0: float,
+) -> Plan:
+    chosen = {s.name: s for s in emitted.sites if s.replaced}
+    outputs = {st.name: st.site.output for st in study.sites if st.name in chosen}
+    check_batches = held.batches
+    site_before = _site_cosines(study.canonical, emitted.model, outputs, check_batches)
+    site_after = (
+        _site_cosines(study.canonical, final_model, outputs, check_batches)
+        if after is not None
+        else site_before
+    )
+    decisions = []
+    live = {a: c for a, c in attempts[-1].assignment.items()} if attempts else {}
+    for st in study.sites:
+        name = live.get(st.name) if attempts and attempts[-1].outcome == "accepted" else None
+        c = next((x for x in st.candidates if x.name == name), KEEP)
+        solo = st.solo.get(c.name)
+        decisions.append(
+            SiteDecision(
+                st.site,
+                c,
+                "replace" if c.kind != "keep" else ("backed-off" if st.name in backed else "keep"),
+                f"solo cosine {solo.cosine:.6f} before retraining"
+                if solo is not None and c.kind != "keep"
+                else "",
+                st.gain(c.name) or 1.0,
+                st.saved_ms(c.name),
+                shape=st.site.input_shape,
+                original_ms=st.costs.get("keep"),
+                candidate_ms=st.costs.get(c.name),
+                accuracy={
+                    "observed_range": [finite(st.observation.min), finite(st.observation.max)],
+                    "approx_error": st.approx_error.get(c.name, {"max_abs": 0.0, "rms": 0.0}),
+                    "solo_cosine": solo.cosine if solo else None,
+                    "solo_rel_l2": solo.rel_l2 if solo else None,
+                    "site_cosine_before": finite(site_before.get(st.name)),
+                    "site_cosine_after": finite(site_after.get(st.name)),
+                },
+                source="recover",
+            )
+        )
+    final = after if after is not None else before
+    predicted = study.predicted_ms(
+        {d.site.name: d.candidate for d in decisions if d.decision == "replace"}
+    )
+    base = study.latency.base_ms() if study.latency is not None else None
+    summary = BudgetSummary(
+        budget,
+        final,
+        held.base_accuracy,
+        (base / predicted) if base and predicted else None,
+        "recover",
+        int(np.prod([len(v) for v in options_for(study, None).values()] or [1])),
+        len(attempts),
+        split.describe,
+    )
+    return Plan(
+        final_model,
+        emitted.sites,
+        decisions,
+        spec,
+        study.pipeline,
+        whole,
+        backed,
+        "recover",
+        budget=summary,
+        seconds=time.perf_counter() - t0,
+        recover=RecoverSummary(
+            split.describe, runs, skipped, family, train, attempts, before, after, history
+        ),
+    )

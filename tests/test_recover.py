@@ -1,0 +1,124 @@
+"""The accuracy contract on held-out data, and ``--recover``: replace beyond the budget, retrain,
+re-verify, re-measure, learn (``rewriter.plan.recover``)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import onnx
+
+from rewriter.calibrate import Calibration, holdout
+from rewriter.cli import main
+from rewriter.cost.db import LatencyDB, Trial
+from rewriter.plan.recover import family_of
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DIGITS = os.path.join(ROOT, "examples", "digits_cnn.onnx")
+DIGITS_DATA = os.path.join(ROOT, "examples", "digits_test.npz")
+
+
+def _cal(batches: int, rows: int) -> Calibration:
+    return Calibration(
+        [{"x": np.full((rows, 2), float(i), np.float32)} for i in range(batches)],
+        "data.npz",
+        samples=batches * rows,
+    )
+
+
+def test_holdout_interleaves_batches_and_keeps_labels_aligned() -> None:
+    cal = _cal(8, 3)
+    labels = np.arange(24)
+    s = holdout(cal, labels)
+    assert s.check is not None
+    assert [b["x"][0, 0] for b in s.check.batches] == [3.0, 7.0]
+    assert [b["x"][0, 0] for b in s.fit.batches] == [0.0, 1.0, 2.0, 4.0, 5.0, 6.0]
+    assert s.check.samples == 6 and s.fit.samples == 18
+    assert s.check_labels.tolist() == [9, 10, 11, 21, 22, 23]
+    assert s.fit_labels.tolist() == [*range(0, 9), *range(12, 21)]
+    assert "6 held-out sample(s) of data.npz (batches 4, 8 of 8" in s.describe
+
+
+def test_holdout_splits_one_batch_by_rows_and_says_when_it_cannot() -> None:
+    s = holdout(_cal(1, 8), np.arange(8))
+    assert s.check is not None and s.check.batches[0]["x"].shape == (2, 2)
+    assert s.fit.batches[0]["x"].shape == (6, 2) and s.check_labels.tolist() == [6, 7]
+    one = holdout(_cal(1, 1))
+    assert one.check is None and "one sample cannot be split" in one.describe
+
+
+def test_trials_round_trip_in_a_real_sqlite_file(tmp_path) -> None:
+    path = str(tmp_path / "lat.sqlite")
+    with LatencyDB(path) as db:
+        db.put_trials(
+            [
+                Trial("fam", "ort-cpu", "silu_0", "silu", "standard:relu", 3.0, 0.5, True, "t"),
+                Trial("fam", "ort-cpu", "silu_1", "silu", "standard:relu", 9.0, 2.0, False, "t"),
+                Trial("other", "ort-cpu", "silu_0", "silu", "standard:relu", 1.0, None, True, "t"),
+            ]
+        )
+    with LatencyDB(path) as db:  # reopened: on disk
+        got = db.trials("fam", "ort-cpu")
+        assert [(t.site, t.recovered, t.after) for t in got] == [
+            ("silu_0", True, 0.5),
+            ("silu_1", False, 2.0),
+        ]
+        assert db.trials("fam", "openvino-cpu") == []
+
+
+def _conv_net(width: int, act: str) -> onnx.ModelProto:
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    w = numpy_helper.from_array(rng.standard_normal((width, 1, 3, 3)).astype(np.float32), "w")
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1])]
+    if act == "silu":
+        nodes += [
+            helper.make_node("Sigmoid", ["c"], ["s"]),
+            helper.make_node("Mul", ["c", "s"], ["y"]),
+        ]
+    else:
+        nodes += [helper.make_node("Tanh", ["c"], ["y"])]
+    g = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 1, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [w],
+    )
+    return helper.make_model(g)
+
+
+def test_family_is_shared_by_widths_not_by_architectures() -> None:
+    a, b, c = _conv_net(4, "silu"), _conv_net(16, "silu"), _conv_net(4, "tanh")
+    assert family_of(a, ["silu"]) == family_of(b, ["silu"])
+    assert family_of(a, ["silu"]) != family_of(c, ["tanh"])
+
+
+def test_recover_needs_a_budget_and_calibration(tmp_path, capsys) -> None:
+    out = str(tmp_path / "o.onnx")
+    assert main([DIGITS, "--target", "ort-cpu:threads=1", "--recover", "-o", out]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--recover needs an accuracy budget" in err[0]
+    argv = [DIGITS, "--target", "ort-cpu:threads=1", "--recover", "--min-cosine", "0.99"]
+    assert main([*argv, "-o", out]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "pass --calibration" in err[0]
+    assert not os.path.exists(out)
+
+
+def test_budget_is_the_contract_verified_on_held_out_data(tmp_path, capsys) -> None:
+    """A --min-cosine plan is no longer refused by the default --tolerance (a different
+    measure on other inputs): the budget, verified on held-out calibration samples, decides."""
+    out, rep = str(tmp_path / "o.onnx"), str(tmp_path / "r.json")
+    argv = [DIGITS, "--target", "ort-cpu:threads=1", "--calibration", DIGITS_DATA]
+    argv += ["--min-cosine", "0.99", "--allow-standard", "--db", str(tmp_path / "db.sqlite")]
+    assert main([*argv, "-o", out, "--report", rep, "-q"]) == 0
+    r = json.load(open(rep))
+    b = r["plan"]["budget"]
+    assert "held-out sample(s) of" in b["verified_on"] and b["within_budget"] is True
+    assert b["verified"]["cosine"] >= 0.99
+    assert r["verification"]["contract"] == "budget"
+    assert "backoff" not in r
+    onnx.checker.check_model(onnx.load(out), full_check=True)
