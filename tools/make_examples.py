@@ -7,6 +7,8 @@ Writes:
                               output "logits" [N,10], dynamic batch), TorchScript exporter
     examples/digits_cnn.pt    its state dict (``tools.digits.load_trained``)
     examples/digits_test.npz  the held-out split: ``input`` [N,1,8,8] float32, ``labels`` [N]
+    examples/digits_calib.npz the training split, same keys: calibration data for budgets and
+                              ``--recover`` (retraining), so the test split stays unseen
 """
 
 from __future__ import annotations
@@ -45,10 +47,19 @@ def main() -> None:
         dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
     )
     np.savez_compressed(EXAMPLES / "digits_test.npz", input=split.x_test, labels=split.y_test)
+    save_calibration(split)
     _check(model, split)
     print(f"digits CNN: {acc:.2f}% test accuracy, {time.perf_counter() - t0:.1f} s")
-    for name in ("digits_cnn.onnx", "digits_cnn.pt", "digits_test.npz"):
+    for name in ("digits_cnn.onnx", "digits_cnn.pt", "digits_test.npz", "digits_calib.npz"):
         print(f"  examples/{name}: {(EXAMPLES / name).stat().st_size / 1024:.0f} KiB")
+
+
+def save_calibration(split: object) -> None:
+    np.savez_compressed(
+        EXAMPLES / "digits_calib.npz",
+        input=split.x_train,  # type: ignore[attr-defined]
+        labels=split.y_train,  # type: ignore[attr-defined]
+    )
 
 
 def _check(model: torch.nn.Module, split: object) -> None:

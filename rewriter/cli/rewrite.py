@@ -58,6 +58,9 @@ def _main_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="find and report sites; write no model")
     p.add_argument("--report", help="write a JSON report here")
     p.add_argument(
+        "--html", help="with --target: write the plan as an offline HTML page here (per site)"
+    )
+    p.add_argument(
         "--tolerance",
         type=float,
         default=None,
@@ -153,6 +156,10 @@ def _rewrite(a: argparse.Namespace) -> int:
         check_output_path(a.model if os.path.exists(a.model) else None, a.output)
     if a.report:
         check_output_path(None, a.report)
+    if a.html:
+        if not a.html.lower().endswith((".html", ".htm")):
+            raise UsageError(f"{a.html}: --html writes an HTML page; pass --html NAME.html")
+        check_output_path(None, a.html)
     original = load_model(a.model)
     plan = None
     if getattr(a, "recover", False) and not budget_requested(a):
@@ -254,6 +261,10 @@ def _rewrite(a: argparse.Namespace) -> int:
         report["backoff"] = backoff.to_dict()
     if a.report:
         write_json(a.report, report)
+    if a.html and plan is not None:
+        from rewriter.report import write_plan_page
+
+        write_plan_page(plan, a.html)
     if contract and plan is not None and not a.force:
         b = plan.budget
         if (

@@ -7,12 +7,14 @@ Public API::
     print_predictions
 """
 
-from .html import json_path_for, render_html, write_map
+from .html import json_path_for, render_html, render_plan, write_map, write_plan_page
 from .tables import print_budget, print_plan, print_predictions, print_recover
 
 __all__ = [
     "write_map",
     "render_html",
+    "render_plan",
+    "write_plan_page",
     "json_path_for",
     "print_plan",
     "print_budget",

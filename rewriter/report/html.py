@@ -26,7 +26,7 @@ from rewriter.functions import FUNCTIONS
 from rewriter.ir import write_atomic
 from rewriter.plan.sitemap import SiteMap
 
-__all__ = ["write_map", "render_html", "json_path_for"]
+__all__ = ["write_map", "render_html", "json_path_for", "render_plan", "write_plan_page"]
 
 
 def json_path_for(html_path: str) -> str:
@@ -225,3 +225,90 @@ def write_map(mp: SiteMap, html_path: str, json_path: str | None = None) -> tupl
     write_atomic(json_path, data + "\n")
     write_atomic(html_path, page)
     return html_path, json_path
+
+
+def render_plan(plan: Any) -> str:
+    """A plan as one offline HTML page: per site the choice, its solo cosine, the cosine of the
+    site's output to the original's before and after retraining (``--recover``), its measured
+    speed in context; then the attempts and the whole-model result. Same numbers as the JSON."""
+    e = html.escape
+    b, r, w = plan.budget, plan.recover, plan.whole
+    rows = []
+    for d in plan.decisions:
+        a = d.accuracy
+        rep = d.decision == "replace"
+        rows.append(
+            "<tr>"
+            + "".join(
+                f"<td>{c}</td>"
+                for c in (
+                    e(d.site.name),
+                    e(d.site.function),
+                    e(d.candidate.name if rep else d.decision),
+                    _fmt(a.get("solo_cosine"), ".6f"),
+                    _fmt(a.get("site_cosine_before"), ".6f") if rep else "-",
+                    _fmt(a.get("site_cosine_after"), ".6f") if rep and r and r.retrained else "-",
+                    _fmt(d.original_ms, ".4f"),
+                    _fmt(d.candidate_ms, ".4f") if rep else "-",
+                    f"x{d.gain:.2f}" if rep else "-",
+                )
+            )
+            + "</tr>"
+        )
+    attempts = ""
+    if r is not None:
+        attempts = "".join(
+            "<tr>"
+            + "".join(
+                f"<td>{c}</td>"
+                for c in (
+                    str(k),
+                    e(", ".join(f"{s}={c}" for s, c in at.assignment.items())),
+                    _fmt(at.usage_before, ".3f"),
+                    _fmt(at.usage_after, ".3f"),
+                    _fmt(at.whole.speedup if at.whole else None, ".3f"),
+                    e(at.outcome + (f" ({at.blamed})" if at.blamed else "")),
+                )
+            )
+            + "</tr>"
+            for k, at in enumerate(r.attempts, 1)
+        )
+        attempts = (
+            f"<h2>Attempts ({r.runs} retraining run(s), train {e(r.train)})</h2>"
+            "<table><tr><th>#</th><th>replaced</th><th>budget used before retraining</th>"
+            "<th>after</th><th>measured speed-up</th><th>outcome</th></tr>"
+            f"{attempts}</table>"
+        )
+    speed = (
+        f"measured x{w.speedup:.3f} (95% CI {w.speedup_lo:.3f}-{w.speedup_hi:.3f}) on {e(str(plan.target))}"
+        if w is not None
+        else "speed not measured (nothing replaced)"
+    )
+    verified = (
+        f"budget verified on {e(b.heldout)}: cosine {b.check.cosine:.6f}, rel L2 {b.check.rel_l2:.3g}"
+        + (f", accuracy {b.check.accuracy:.2f}%" if b.check.accuracy is not None else "")
+        if b is not None and b.check is not None
+        else ""
+    )
+    style = (
+        "body{font-family:sans-serif;margin:1.5em;max-width:1100px}table{border-collapse:collapse;font-size:12px}"
+        "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}th{background:#f3f3f3}"
+    )
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>pau-rewriter plan</title>
+<style>{style}</style></head><body>
+<h1>Plan on {e(str(plan.target))} ({e(plan.strategy)})</h1>
+<p>{len(plan.replaced)} of {len(plan.decisions)} site(s) replaced; {speed}. {verified}</p>
+<h2>Sites</h2>
+<table><tr><th>site</th><th>function</th><th>choice</th><th>solo cosine (before retraining)</th>
+<th>site cosine before retraining</th><th>site cosine after</th><th>keep ms</th><th>choice ms</th>
+<th>speed-up in context</th></tr>{"".join(rows)}</table>
+{attempts}
+</body></html>
+"""
+
+
+def write_plan_page(plan: Any, path: str) -> str:
+    """Write ``render_plan(plan)`` atomically to ``path``."""
+    write_atomic(path, render_plan(plan))
+    return path
