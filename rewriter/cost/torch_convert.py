@@ -25,7 +25,24 @@ from onnx import numpy_helper
 
 from rewriter.errors import UsageError
 
-__all__ = ["to_torch", "SUPPORTED_OPS"]
+__all__ = ["to_torch", "SUPPORTED_OPS", "UnsupportedOps"]
+
+
+class UnsupportedOps(UsageError):
+    """The model has ops the interpreter does not cover; ``ops`` names them (sorted)."""
+
+    def __init__(self, ops: list[str], nodes: list[str]) -> None:
+        self.ops, self.nodes = ops, nodes
+        super().__init__(
+            f"torch converter: {self.names} {'is' if len(ops) == 1 else 'are'} not supported "
+            f"(node(s) {', '.join(repr(n) for n in nodes[:5])}"
+            f"{' ...' if len(nodes) > 5 else ''}); supported: {', '.join(SUPPORTED_OPS)}"
+        )
+
+    @property
+    def names(self) -> str:
+        """The unsupported ops, comma-separated: ``"GRU, If"``."""
+        return ", ".join(self.ops)
 
 
 def _attrs(n: onnx.NodeProto) -> dict[str, Any]:
@@ -277,18 +294,24 @@ class OnnxModule(torch.nn.Module):
         self.output_names = [o.name for o in g.output]
         self._const_names: dict[str, str] = {}
         steps: list[tuple[Callable[..., Any], list[str | None], list[str]]] = []
+        missing = [
+            n
+            for n in g.node
+            if n.domain not in ("", "ai.onnx")
+            or (n.op_type not in _OPS and n.op_type != "Constant")
+        ]
+        if missing:
+            ops = sorted(
+                {
+                    n.op_type if n.domain in ("", "ai.onnx") else f"{n.domain}.{n.op_type}"
+                    for n in missing
+                }
+            )
+            raise UnsupportedOps(ops, [n.name or n.output[0] for n in missing])
         for n in g.node:
-            if n.domain not in ("", "ai.onnx"):
-                raise UsageError(
-                    f"torch converter: op {n.domain}.{n.op_type} (node {n.name!r}) is not supported"
-                )
             if n.op_type == "Constant":
                 consts[n.output[0]] = numpy_helper.to_array(_attrs(n)["value"])
                 continue
-            if n.op_type not in _OPS:
-                raise UsageError(
-                    f"torch converter: op {n.op_type} (node {n.name!r}) is not supported; supported: {', '.join(SUPPORTED_OPS)}"
-                )
             fn = _OPS[n.op_type](_attrs(n), len(n.output))
             steps.append((fn, [x or None for x in n.input], list(n.output)))
         for i, (name, arr) in enumerate(sorted(consts.items())):
