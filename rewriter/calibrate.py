@@ -593,7 +593,11 @@ def holdout(cal: Calibration, labels: np.ndarray | None = None, every: int = 4) 
         idx_fit = np.concatenate(
             [np.arange(starts[i], starts[i + 1]) for i in range(len(batches)) if i not in held]
         )
-        what = f"batches {', '.join(str(i + 1) for i in held)} of {len(batches)}"
+        what = (
+            f"every {every}th batch, {len(held)} of {len(batches)}"
+            if len(held) > 1
+            else f"batch {held[0] + 1} of {len(batches)}"
+        )
     else:
         n = rows[0]
         nonscalar = [a for a in batches[0].values() if np.ndim(a) >= 1]
@@ -623,5 +627,6 @@ def holdout(cal: Calibration, labels: np.ndarray | None = None, every: int = 4) 
         chk,
         fl,
         cl,
-        f"{n_chk} held-out sample(s) of {cal.source} ({what}; not used for planning or training)",
+        f"{n_chk} held-out sample(s) of {os.path.basename(cal.source) or cal.source} ({what}; "
+        "not used for planning or training)",
     )

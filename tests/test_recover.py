@@ -37,7 +37,7 @@ def test_holdout_interleaves_batches_and_keeps_labels_aligned() -> None:
     assert s.check.samples == 6 and s.fit.samples == 18
     assert s.check_labels.tolist() == [9, 10, 11, 21, 22, 23]
     assert s.fit_labels.tolist() == [*range(0, 9), *range(12, 21)]
-    assert "6 held-out sample(s) of data.npz (batches 4, 8 of 8" in s.describe
+    assert "6 held-out sample(s) of data.npz (every 4th batch, 2 of 8;" in s.describe
 
 
 def test_holdout_splits_one_batch_by_rows_and_says_when_it_cannot() -> None:

@@ -1,7 +1,7 @@
 """`make demo`: the job a user comes for, on the bundled digits CNN, in about a minute.
 
     rewrite examples/digits_cnn.onnx --target ort-cpu:threads=1 \\
-        --calibration examples/digits_calib.npz --max-drop 0.5 --allow-standard --recover \\
+        --calibration examples/digits_calib.npz --min-cosine 0.999 --allow-standard --recover \\
         -o out/digits_cnn_fast.onnx --report out/digits_cnn_report.json
 
 1. the real CLI plans the rewrite on ONNX Runtime CPU (one thread) from latencies it measures,
@@ -53,7 +53,7 @@ def main() -> int:
     args = [
         "--target", "ort-cpu:threads=1",
         "--calibration", os.path.join(ex, "digits_calib.npz"),
-        "--max-drop", "0.5", "--allow-standard", "--recover",
+        "--min-cosine", "0.999", "--allow-standard", "--recover",
     ]  # fmt: skip
     print(
         "$ rewrite examples/digits_cnn.onnx " + " ".join(args)

@@ -505,6 +505,8 @@ def _plan(
         int(np.prod([len(v) for v in options_for(study, None).values()] or [1])),
         len(attempts),
         split.describe,
+        heldout=split.describe,
+        check=final,
     )
     return Plan(
         final_model,
