@@ -109,8 +109,8 @@ def check_output_path(inp: str | None, out: str) -> None:
         raise UsageError(f"{out}: is a directory; give a file name for the output model")
     if out.lower().endswith((".tflite", ".keras", ".h5", ".hdf5")):
         raise UsageError(
-            f"{out}: writing TFLite/Keras is not supported (no ONNX-to-TFLite converter installs "
-            "beside this project's onnx and numpy); write .onnx: -o "
+            f"{out}: writing TFLite/Keras is not supported (no ONNX-to-TFLite converter works "
+            "beside this project's onnx and numpy pins); write ONNX instead: -o "
             + os.path.splitext(out)[0]
             + ".onnx"
         )
