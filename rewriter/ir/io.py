@@ -22,7 +22,9 @@ __all__ = ["load_model", "check_output_path", "save_atomic", "write_atomic"]
 def load_model(model: str | os.PathLike[str] | onnx.ModelProto | bytes) -> onnx.ModelProto:
     """Load a model from a path, bytes or a ModelProto (which is copied, never modified).
 
-    External data is loaded only from inside the model's folder.
+    External data is loaded only from inside the model's folder. A ``.tflite``, ``.keras`` or
+    ``.h5`` file or a SavedModel folder is converted to ONNX first (``rewriter.frontends.tf``;
+    needs the ``[tflite]`` or ``[tensorflow]`` extra), so every command accepts those too.
 
     Raises:
         ModelError: one line naming the file and what is wrong with it.
@@ -34,6 +36,12 @@ def load_model(model: str | os.PathLike[str] | onnx.ModelProto | bytes) -> onnx.
     if isinstance(model, bytes):
         return _parse(model, "<bytes>")
     path = os.fspath(model)
+    from rewriter.frontends.tf import source_kind
+
+    if source_kind(path) is not None:  # .tflite, .keras/.h5, SavedModel folder: tf2onnx
+        from rewriter.frontends.tf import convert
+
+        return convert(path).model
     if not os.path.exists(path):
         raise ModelError(f"{path}: no such file; pass the path of an .onnx model")
     if os.path.isdir(path):
@@ -99,6 +107,13 @@ def check_output_path(inp: str | None, out: str) -> None:
         raise UsageError(f"{out}: output folder {folder} does not exist; create it first")
     if os.path.isdir(out):
         raise UsageError(f"{out}: is a directory; give a file name for the output model")
+    if out.lower().endswith((".tflite", ".keras", ".h5", ".hdf5")):
+        raise UsageError(
+            f"{out}: writing TFLite/Keras is not supported (no ONNX-to-TFLite converter works "
+            "beside this project's onnx and numpy pins); write ONNX instead: -o "
+            + os.path.splitext(out)[0]
+            + ".onnx"
+        )
     if inp is not None and os.path.exists(out) and os.path.samefile(inp, out):
         raise UsageError(f"{out}: output path is the input path; the input is never overwritten")
 

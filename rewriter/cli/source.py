@@ -1,0 +1,33 @@
+"""The rewrite summary's lines for a TFLite / SavedModel / Keras input: what the conversion did,
+and the converted and rewritten ONNX models against the source in its own runtime (LiteRT or
+TensorFlow), from ``rewriter.frontends.tf.source_check``. Nothing for an ONNX input."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def report_source(
+    a: argparse.Namespace, original: Any, rewritten: Any, inputs: Any, report: dict[str, Any]
+) -> None:
+    """Add ``report["source"]`` and print its lines, when ``a.model`` is not an ONNX file.
+
+    ``rewritten`` is None on a dry run (only the converted model is compared); without inputs
+    (a dry run whose inputs cannot be generated) only the conversion notes are printed.
+    """
+    from rewriter.frontends.tf import convert, source_check, source_kind
+
+    if not a.model or source_kind(a.model) is None:
+        return
+    if inputs is None:
+        notes = convert(a.model).notes
+        report["source"] = {"notes": notes}
+        lines = notes
+    else:
+        check = source_check(a.model, original, rewritten, inputs.feeds, inputs.source)
+        report["source"] = check.to_dict()
+        lines = check.lines()
+    if not a.quiet:
+        for line in lines:
+            print(line)

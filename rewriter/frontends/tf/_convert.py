@@ -1,0 +1,536 @@
+"""Conversion (tf2onnx) and the check against the source runtime; see the package docstring."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import os
+import tempfile
+import time
+import warnings
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from rewriter.errors import ModelError, RewriterError
+
+OPSET = 17  # tf2onnx 1.17 knows opsets up to 18; 17 has every op it emits for these models
+KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
+_EXTRA = {"tflite": "tflite", "keras": "tensorflow", "saved_model": "tensorflow"}
+_WHAT = {"tflite": "a TFLite model", "keras": "a Keras model", "saved_model": "a SavedModel"}
+_RUNTIME = {"tflite": "LiteRT", "keras": "TensorFlow", "saved_model": "TensorFlow"}
+
+
+class MissingExtraError(RewriterError):
+    """A TensorFlow-family input without the optional packages that read it (exit code 1)."""
+
+
+@dataclass
+class Conversion:
+    """A source model converted to ONNX, and what the conversion did.
+
+    Attributes:
+        model: the ONNX model (input names and NHWC/NCHW layout as in the source).
+        kind: ``tflite``, ``keras`` or ``saved_model``.
+        converter: e.g. ``tf2onnx 1.17.0``.
+        seconds: conversion time, TensorFlow's import included.
+        notes: one line each, for the rewrite summary (fused activations, float16 weights,
+            layout, ops lowered here).
+    """
+
+    model: onnx.ModelProto
+    kind: str
+    path: str
+    converter: str
+    seconds: float
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SourceCheck:
+    """Converted and rewritten ONNX models against the source model in its own runtime."""
+
+    kind: str
+    runtime: str
+    converter: str
+    converted: Any  # rewriter.verify.Deviation: converted ONNX (ORT) vs source runtime
+    rewritten: Any | None  # rewritten ONNX (ORT) vs source runtime; None on a dry run
+    notes: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        """The rewrite summary's lines: conversion notes, then both comparisons."""
+
+        def one(d: Any) -> str:
+            return f"max-abs {d.max_abs:.3g}, rel-L2 {d.rel_l2:.3g}, cosine {d.cosine:.6f}"
+
+        out = list(self.notes)
+        out.append(
+            f"converted ({self.converter}) vs {self.kind} in {self.runtime}: " + one(self.converted)
+        )
+        if self.rewritten is not None:
+            out.append(f"rewritten vs {self.kind} in {self.runtime}: " + one(self.rewritten))
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "runtime": self.runtime,
+            "converter": self.converter,
+            "notes": self.notes,
+            "converted_vs_source": self.converted.to_dict(),
+            "rewritten_vs_source": self.rewritten.to_dict() if self.rewritten else None,
+        }
+
+
+def source_kind(path: str | os.PathLike[str]) -> str | None:
+    """``tflite``, ``keras`` or ``saved_model`` when ``path`` is one of those inputs, else None.
+
+    >>> source_kind("mobilenet.tflite")
+    'tflite'
+    """
+    p = os.fspath(path)
+    low = p.lower()
+    if low.endswith(".tflite"):
+        return "tflite"
+    if low.endswith(KERAS_SUFFIXES):
+        return "keras"
+    if os.path.isdir(p) and any(
+        os.path.exists(os.path.join(p, f)) for f in ("saved_model.pb", "saved_model.pbtxt")
+    ):
+        return "saved_model"
+    return None
+
+
+# -- conversion ---------------------------------------------------------------------------------
+_CACHE: dict[tuple[str, int, int], Conversion] = {}
+
+
+def convert(path: str | os.PathLike[str]) -> Conversion:
+    """Convert a TFLite file, Keras file or SavedModel folder to ONNX with tf2onnx.
+
+    Converted once per process and file version (``bench A.tflite`` and ``rewrite`` reuse it).
+
+    Raises:
+        MissingExtraError: the ``[tflite]`` / ``[tensorflow]`` extra is not installed.
+        ModelError: the file cannot be read, or an op has no ONNX conversion (named).
+    """
+    p = os.fspath(path)
+    kind = source_kind(p)
+    if kind is None:
+        raise ModelError(f"{p}: not a .tflite, .keras, .h5 file or SavedModel folder")
+    if not os.path.exists(p):
+        raise ModelError(f"{p}: no such file; pass the path of {_WHAT[kind]}")
+    st = os.stat(os.path.join(p, "saved_model.pb") if kind == "saved_model" else p)
+    key = (os.path.abspath(p), st.st_mtime_ns, st.st_size)
+    if key not in _CACHE:
+        t0 = time.perf_counter()
+        tf2onnx = _require(kind, p)
+        _LOWERED.clear()
+        with _quiet():
+            if kind == "tflite":
+                model, notes = _from_tflite(tf2onnx, p)
+            else:
+                model, notes = _from_tf(tf2onnx, kind, p)
+        notes += _lower_unconverted(model, p, kind, tf2onnx.__version__)
+        conv = Conversion(
+            model, kind, p, f"tf2onnx {tf2onnx.__version__}", time.perf_counter() - t0, notes
+        )
+        conv.notes.insert(0, _layout_note(conv))
+        _CACHE[key] = conv
+    c = _CACHE[key]
+    m = onnx.ModelProto()
+    m.CopyFrom(c.model)
+    return Conversion(m, c.kind, c.path, c.converter, c.seconds, list(c.notes))
+
+
+def _require(kind: str, path: str) -> Any:
+    """Import tf2onnx (which imports TensorFlow) and, for TFLite, LiteRT; or say which extra."""
+    mods = ["tensorflow", "tf2onnx"] + (["ai_edge_litert.interpreter"] if kind == "tflite" else [])
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    for name in mods:
+        try:
+            with _quiet():
+                importlib.import_module(name)
+        except ImportError as e:
+            extra = _EXTRA[kind]
+            raise MissingExtraError(
+                f"{path}: reading {_WHAT[kind]} needs the [{extra}] extra ({e}); "
+                f"pip install 'pau-rewriter[{extra}]'"
+            ) from None
+    logging.getLogger("tf2onnx").setLevel(logging.ERROR)
+    return importlib.import_module("tf2onnx")
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """TensorFlow's and LiteRT's C++ logging and deprecation warnings off the terminal: fds 1 and
+    2 go to a temporary file for the duration (Python's own prints there are not expected)."""
+    import sys
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with tempfile.TemporaryFile() as sink, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        os.dup2(sink.fileno(), 1)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+
+
+def _from_tflite(tf2onnx: Any, path: str) -> tuple[onnx.ModelProto, list[str]]:
+    from tf2onnx import tflite_utils
+
+    try:
+        graphs, opcodes, fb, _ = tflite_utils.read_tflite_model(path)
+        nodes = tflite_utils.parse_tflite_graph(graphs[-1], opcodes, fb)[0]
+    except Exception as e:
+        raise ModelError(f"{path}: not a TFLite flatbuffer ({_first(e)})") from None
+    notes = []
+    fused: Counter[tuple[str, str]] = Counter()
+    for n in nodes:
+        act = next((a.s.decode() for a in n.attribute if a.name == "fused_activation_function"), "")
+        if act and act != "NONE":
+            fused[(n.op_type.removeprefix("TFL_"), act)] += 1
+    for (op, act), k in sorted(fused.items()):
+        notes.append(
+            f"{k} activation{'s' if k > 1 else ''} fused into {op} ({act}) "
+            f"{'are' if k > 1 else 'is'} not a separate site (piecewise-linear: pau_all leaves "
+            "it; the conversion made it a Clip, which -p pau_relu6 would match)"
+        )
+    deq = sum(n.op_type == "TFL_DEQUANTIZE" for n in nodes)
+    if deq:
+        notes.append(
+            f"{deq} float16 weight(s) behind DEQUANTIZE became float32 initializers in the conversion"
+        )
+    try:
+        model, _ = tf2onnx.convert.from_tflite(path, opset=OPSET, custom_op_handlers=_HANDLERS)
+    except Exception as e:
+        raise ModelError(f"{path}: tf2onnx could not convert it ({_first(e)})") from None
+    return model, notes
+
+
+def _from_tf(tf2onnx: Any, kind: str, path: str) -> tuple[onnx.ModelProto, list[str]]:
+    fn, specs = _tf_callable(kind, path)
+    import tensorflow as tf
+
+    try:
+        model, _ = tf2onnx.convert.from_function(
+            tf.function(fn), input_signature=specs, opset=OPSET, custom_op_handlers=_HANDLERS
+        )
+    except Exception as e:
+        raise ModelError(f"{path}: tf2onnx could not convert it ({_first(e)})") from None
+    return model, []
+
+
+def _tf_callable(kind: str, path: str) -> tuple[Callable[..., list[Any]], list[Any]]:
+    """The source as ``f(*tensors) -> [outputs]`` with its input specs: the one callable both
+    the converter traces and the source runtime runs, so inputs and outputs line up by order."""
+    import tensorflow as tf
+
+    if kind == "keras":
+        import keras
+
+        try:
+            km = keras.models.load_model(path, compile=False)
+        except Exception as e:
+            raise ModelError(f"{path}: Keras cannot load it ({_first(e)})") from None
+        specs = [tf.TensorSpec(t.shape, t.dtype, name=_clean(t.name)) for t in km.inputs]
+
+        def run_keras(*xs: Any) -> list[Any]:
+            return list(tf.nest.flatten(km(list(xs) if len(xs) > 1 else xs[0], training=False)))
+
+        return run_keras, specs
+    try:
+        loaded = tf.saved_model.load(path)
+        sig = loaded.signatures["serving_default"]
+    except Exception as e:
+        raise ModelError(
+            f"{path}: TensorFlow cannot load a 'serving_default' signature from it ({_first(e)})"
+        ) from None
+    kw = sig.structured_input_signature[1]
+    names = sorted(kw)
+    specs = [tf.TensorSpec(kw[n].shape, kw[n].dtype, name=n) for n in names]
+
+    def run_sig(*xs: Any) -> list[Any]:
+        out = sig(**dict(zip(names, xs, strict=True)))
+        return [out[k] for k in sorted(out)]
+
+    run_sig._keep = loaded  # type: ignore[attr-defined]  # the signature needs its object alive
+    return run_sig, specs
+
+
+def _clean(name: str) -> str:
+    return name.split(":")[0]
+
+
+def _first(e: BaseException) -> str:
+    s = str(e).strip().splitlines()
+    return (s[0] if s else type(e).__name__)[:300]
+
+
+# -- what tf2onnx does not convert ---------------------------------------------------------------
+# tf2onnx converts neither TFLite's GELU nor TensorFlow's Erfc (Keras 3's GELU); these handlers
+# lower them inside tf2onnx, so its transpose optimizer still moves NHWC Transposes past them.
+def _h_gelu(ctx: Any, node: Any, name: str, args: Any) -> None:
+    """TFLite GELU -> 0.5 x (1 + erf(x * 0.70710677)) (TensorFlow's tf.nn.gelu spelling), or the
+    tanh form with ``approximate``; both are spellings the rule library matches."""
+    x, out = node.input[0], node.output[0]
+    approx = bool(node.get_attr_value("approximate", 0))
+    shape, dtype = ctx.get_shape(out), ctx.get_dtype(out)
+    np_t = np.float16 if dtype == onnx.TensorProto.FLOAT16 else np.float32
+
+    def c(v: float) -> str:
+        from tf2onnx import utils
+
+        return str(ctx.make_const(utils.make_name(name + "/c"), np.array(v, np_t)).output[0])
+
+    def mk(op: str, ins: list[str], **kw: Any) -> str:
+        return str(ctx.make_node(op, ins, shapes=[shape], dtypes=[dtype], **kw).output[0])
+
+    _LOWERED["GELU (tanh)" if approx else "GELU"] += 1
+    ctx.remove_node(node.name)
+    if approx:  # 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+        x3 = mk("Mul", [mk("Mul", [x, x]), x])
+        inner = mk("Mul", [mk("Add", [x, mk("Mul", [x3, c(0.044715)])]), c(0.7978845608028654)])
+        t1 = mk("Add", [mk("Tanh", [inner]), c(1.0)])
+    else:
+        t1 = mk("Add", [mk("Erf", [mk("Mul", [x, c(0.7071067811865476)])]), c(1.0)])
+    ctx.make_node(
+        "Mul",
+        [mk("Mul", [x, c(0.5)]), t1],
+        outputs=[out],
+        name=node.name,
+        shapes=[shape],
+        dtypes=[dtype],
+    )
+
+
+def _h_erfc(ctx: Any, node: Any, name: str, args: Any) -> None:
+    """erfc(y) -> 1 - erf(y); ``_canonical_erfc`` then turns Keras 3's 1 - erf(-x c) into the
+    1 + erf(x c) of the GELU rules."""
+    from tf2onnx import utils
+
+    y, out = node.input[0], node.output[0]
+    shape, dtype = ctx.get_shape(out), ctx.get_dtype(out)
+    np_t = np.float16 if dtype == onnx.TensorProto.FLOAT16 else np.float32
+    _LOWERED["Erfc"] += 1
+    ctx.remove_node(node.name)
+    e = ctx.make_node("Erf", [y], shapes=[shape], dtypes=[dtype]).output[0]
+    one = ctx.make_const(utils.make_name(name + "/one"), np.array(1.0, np_t)).output[0]
+    ctx.make_node(
+        "Sub", [one, e], outputs=[out], name=node.name + "/erfc", shapes=[shape], dtypes=[dtype]
+    )
+
+
+_HANDLERS: dict[str, tuple[Callable[..., None], list[Any]]] = {
+    "TFL_GELU": (_h_gelu, []),
+    "Erfc": (_h_erfc, []),
+}
+_LOWERED: Counter[str] = Counter()  # what the handlers lowered in the current conversion
+
+
+def _lower_unconverted(model: onnx.ModelProto, path: str, kind: str, version: str) -> list[str]:
+    """Canonicalize the lowered Erfc; any op ONNX does not define is named in one error line."""
+    g = model.graph
+    _canonical_erfc(g)
+    bad = sorted(
+        {
+            n.op_type.removeprefix("TFL_")
+            for n in g.node
+            if n.domain in ("", "ai.onnx") and not onnx.defs.has(n.op_type)
+        }
+    )
+    if bad:
+        what = "TFLite op" if kind == "tflite" else "TensorFlow op"
+        raise ModelError(
+            f"{path}: {what} {', '.join(bad)} has no ONNX conversion in tf2onnx {version} "
+            "(a custom op?); nothing written: replace it in the source model, or export to ONNX "
+            "from the framework that defines it"
+        )
+    _drop_orphans(model)
+    return [
+        f"lowered here (tf2onnx has no conversion): {k} x{v}, as the erf GELU spelling the rules match"
+        if k != "GELU (tanh)"
+        else f"lowered here (tf2onnx has no conversion): {k} x{v}, as 0.5x(1+tanh(k(x+c x^3)))"
+        for k, v in sorted(_LOWERED.items())
+    ]
+
+
+def _canonical_erfc(g: onnx.GraphProto) -> int:
+    """Sub(1, Erf(Mul(Neg(x), c))) -> Add(Erf(Mul(x, c)), 1), also without the Mul: erf is odd,
+    and the positive form is the erf GELU's spelling in the rule library. Returns the count."""
+    producer = {o: n for n in g.node for o in n.output}
+    consts = {
+        t.name: float(numpy_helper.to_array(t).ravel()[0])
+        for t in g.initializer
+        if np.prod(t.dims) == 1
+    }
+    k = 0
+    for n in list(g.node):
+        if n.op_type != "Sub" or not n.name.endswith("/erfc"):
+            continue
+        one, e = n.input
+        erf = producer.get(e)
+        if erf is None or erf.op_type != "Erf" or consts.get(one) != 1.0:
+            continue
+        p = producer.get(erf.input[0])
+        if p is not None and p.op_type == "Neg":
+            pos = p.input[0]
+        elif p is not None and p.op_type == "Mul":
+            negs = [(j, producer.get(i)) for j, i in enumerate(p.input)]
+            hit = next(((j, q) for j, q in negs if q is not None and q.op_type == "Neg"), None)
+            if hit is None:
+                continue
+            pos = n.name + "/pos"
+            g.node.insert(
+                list(g.node).index(erf),
+                helper.make_node("Mul", [hit[1].input[0], p.input[1 - hit[0]]], [pos], name=pos),
+            )
+        else:
+            continue
+        erf.input[0] = pos
+        n.op_type = "Add"
+        n.input[:] = [e, one]
+        k += 1
+    return k
+
+
+def _drop_orphans(model: onnx.ModelProto) -> None:
+    """Nodes (e.g. the Neg a lowered Erfc no longer reads) whose outputs nothing uses."""
+    from rewriter.ir.graph import subgraph_attrs
+
+    def reads(nodes: Sequence[onnx.NodeProto]) -> set[str]:  # subgraphs' implicit inputs too
+        out: set[str] = set()
+        for n in nodes:
+            out.update(n.input)
+            for _, sg in subgraph_attrs(n):
+                out |= reads(sg.node)
+        return out
+
+    g = model.graph
+    while True:
+        used = reads(g.node) | {o.name for o in g.output}
+        keep = [n for n in g.node if any(o in used for o in n.output)]
+        if len(keep) == len(g.node):
+            break
+        del g.node[:]
+        g.node.extend(keep)
+    used = reads(g.node)
+    inits = [t for t in g.initializer if t.name in used]
+    del g.initializer[:]
+    g.initializer.extend(inits)
+
+
+def _layout_note(c: Conversion) -> str:
+    shapes = []
+    for i in c.model.graph.input:
+        dims = [
+            d.dim_value if d.dim_value else (d.dim_param or "?")
+            for d in i.type.tensor_type.shape.dim
+        ]
+        shapes.append(f"{i.name} [{','.join(map(str, dims))}]")
+    return (
+        f"converted {c.kind} with {c.converter} in {c.seconds:.1f} s (TensorFlow import included; "
+        f"opset {OPSET}); inputs keep "
+        f"the source's layout (NHWC for images; tf2onnx transposes around Conv): {'; '.join(shapes)}"
+    )
+
+
+# -- the source runtime -------------------------------------------------------------------------
+def run_source(
+    path: str, names: Sequence[str], feeds: Mapping[str, np.ndarray]
+) -> list[np.ndarray]:
+    """The source model's outputs on ``feeds`` (keyed by the converted model's input ``names``),
+    in its own runtime: LiteRT for TFLite, TensorFlow for Keras and SavedModel."""
+    kind = source_kind(path)
+    assert kind is not None
+    _require(kind, path)
+    with _quiet():
+        if kind == "tflite":
+            return _run_litert(path, names, feeds)
+        fn, _ = _tf_callable(kind, path)
+        return [np.asarray(t) for t in fn(*[feeds[n] for n in names])]
+
+
+def _run_litert(
+    path: str, names: Sequence[str], feeds: Mapping[str, np.ndarray]
+) -> list[np.ndarray]:
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_path=path)
+    ins = it.get_input_details()
+    by_name = {d["name"]: d for d in ins}
+    order = [by_name.get(n) for n in names]
+    if any(d is None for d in order):  # tf2onnx keeps tensor names; else go by position
+        order = list(ins)
+    for d, n in zip(order, names, strict=True):
+        assert d is not None
+        if tuple(d["shape"]) != feeds[n].shape:
+            it.resize_tensor_input(d["index"], list(feeds[n].shape))
+    it.allocate_tensors()
+    for d, n in zip(order, names, strict=True):
+        assert d is not None
+        it.set_tensor(d["index"], feeds[n].astype(d["dtype"]))
+    it.invoke()
+    return [it.get_tensor(d["index"]).copy() for d in it.get_output_details()]
+
+
+def source_check(
+    path: str,
+    converted: onnx.ModelProto,
+    rewritten: onnx.ModelProto | None,
+    feeds: Mapping[str, np.ndarray],
+    source: str = "generated",
+) -> SourceCheck:
+    """Run the source in its runtime and both ONNX models in ONNX Runtime on ``feeds``; compare.
+
+    Outputs pair up by name (TFLite) or by order (Keras, SavedModel: the converter traced the
+    same callable). The rewritten model is compared on the same feeds, so its deviation from the
+    source includes the conversion's.
+    """
+    from rewriter.ir.runtime import runner
+    from rewriter.verify import deviation
+
+    conv = convert(path)
+    names = [i.name for i in converted.graph.input if i.name in feeds]
+    ref = run_source(path, names, feeds)
+    out_names = [o.name for o in converted.graph.output]
+    if len(ref) != len(out_names):
+        raise ModelError(
+            f"{path}: the source has {len(ref)} outputs, the converted model {len(out_names)}"
+        )
+    if conv.kind == "tflite":
+        ref = _pair_tflite_outputs(path, out_names, ref)
+    a = runner(converted)(dict(feeds))
+    d_conv = deviation(ref, a, out_names, inputs=source)
+    d_new = None
+    if rewritten is not None:
+        d_new = deviation(ref, runner(rewritten)(dict(feeds)), out_names, inputs=source)
+    return SourceCheck(conv.kind, _RUNTIME[conv.kind], conv.converter, d_conv, d_new, conv.notes)
+
+
+def _pair_tflite_outputs(
+    path: str, out_names: Sequence[str], ref: list[np.ndarray]
+) -> list[np.ndarray]:
+    from ai_edge_litert.interpreter import Interpreter
+
+    with _quiet():
+        details = Interpreter(model_path=path).get_output_details()
+    by = {d["name"]: k for k, d in enumerate(details)}
+    if all(n in by for n in out_names):
+        return [ref[by[n]] for n in out_names]
+    return ref

@@ -1,0 +1,160 @@
+"""TFLite, Keras and SavedModel inputs (``rewriter.frontends.tf``): converted with tf2onnx,
+rewritten, and checked against their own runtime (LiteRT, TensorFlow).
+
+The models are tests/data/tf_*.{tflite,keras,h5}, made by tools/make_tf_models.py: Conv2D(relu6)
+then GELU (erf), swish, hard swish, tanh, sigmoid and a PReLU. pau_all finds four smooth sites
+(GELU, SiLU, tanh, sigmoid); hard swish, ReLU6 and PReLU are piecewise and not in pau_all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from rewriter.cli import main
+
+DATA = Path(__file__).resolve().parent / "data"
+SITES = {"gelu": 1, "silu": 1, "tanh": 1, "sigmoid": 1}
+
+
+def _functions(result) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    return dict(Counter(s.function for s in result.sites))
+
+
+@pytest.fixture(scope="module")
+def tflite_extra() -> None:
+    pytest.importorskip("ai_edge_litert")
+    pytest.importorskip("tf2onnx")
+
+
+@pytest.fixture(scope="module")
+def tf_extra() -> None:
+    pytest.importorskip("keras")
+    pytest.importorskip("tf2onnx")
+
+
+@pytest.mark.parametrize("name", ["tf_acts.tflite", "tf_acts_fp16.tflite"])
+def test_tflite_converts_rewrites_and_matches_litert(tflite_extra, name) -> None:  # type: ignore[no-untyped-def]
+    from rewriter.api import rewrite_onnx
+    from rewriter.frontends.tf import convert, source_check
+    from rewriter.inputs import generate_inputs
+    from rewriter.ir import load_model
+
+    path = str(DATA / name)
+    conv = convert(path)
+    assert conv.kind == "tflite" and conv.converter.startswith("tf2onnx")
+    notes = "\n".join(conv.notes)
+    assert "1 activation fused into CONV_2D (RELU6) is not a separate site" in notes
+    assert "GELU x1" in notes  # tf2onnx has no TFL_GELU; lowered in the front end
+    if "fp16" in name:
+        assert re.search(r"\d+ float16 weight\(s\) behind DEQUANTIZE became float32", notes)
+    # NHWC in, as in the TFLite model
+    dims = [d.dim_value for d in conv.model.graph.input[0].type.tensor_type.shape.dim]
+    assert dims == [1, 8, 8, 3]
+    original = load_model(path)  # the dispatch every command goes through
+    result = rewrite_onnx(original, "pau_all")
+    assert _functions(result) == SITES
+    assert all(s.replaced for s in result.sites)
+    feeds = generate_inputs(original).feeds
+    check = source_check(path, original, result.model, feeds)
+    assert check.runtime == "LiteRT"
+    assert check.converted.rel_l2 < 1e-6 and check.converted.max_abs < 1e-6
+    assert 1e-6 < check.rewritten.rel_l2 < 1e-3 and check.rewritten.cosine > 0.99999
+    assert check.rewritten.max_abs < 2e-4
+
+
+def test_tflite_cli_prints_and_reports_both_comparisons(tflite_extra, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    src = DATA / "tf_acts.tflite"
+    before = src.read_bytes()
+    out, rep = tmp_path / "out.onnx", tmp_path / "r.json"
+    assert main([str(src), "-o", str(out), "--report", str(rep)]) == 0
+    printed = capsys.readouterr().out
+    assert "converted (tf2onnx 1.17.0) vs tflite in LiteRT: max-abs" in printed
+    assert "rewritten vs tflite in LiteRT: max-abs" in printed
+    assert "NHWC" in printed
+    r = json.loads(rep.read_text())
+    assert r["source"]["kind"] == "tflite"
+    assert r["source"]["converted_vs_source"]["rel_l2"] < 1e-6
+    assert r["source"]["rewritten_vs_source"]["rel_l2"] < 1e-3
+    assert len(r["sites"]) == 4 and out.exists()
+    assert src.read_bytes() == before
+
+
+def test_tflite_custom_op_is_named_and_nothing_written(tflite_extra, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "out.onnx"
+    assert main([str(DATA / "tf_custom.tflite"), "-o", str(out)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "BesselI1e has no ONNX conversion" in err
+    assert not out.exists()
+
+
+def test_tflite_output_is_refused_in_one_line(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "out.tflite"
+    assert main([str(DATA / "tf_acts.tflite"), "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "-o " + str(tmp_path / "out.onnx") in err
+    assert not out.exists()
+
+
+def test_missing_extra_is_one_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # one interpreter for both inputs: TensorFlow and tf2onnx blocked as if not installed
+    code = (
+        "import sys; sys.modules['tf2onnx'] = None; sys.modules['tensorflow'] = None\n"
+        "from rewriter.cli import main\n"
+        "print(main([sys.argv[1], '-o', sys.argv[3]]), main([sys.argv[2], '-o', sys.argv[3]]))"
+    )
+    out = tmp_path / "o.onnx"
+    args = [str(DATA / "tf_acts.tflite"), str(DATA / "tf_acts.keras"), str(out)]
+    p = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120
+    )
+    assert p.stdout.split() == ["1", "1"]
+    assert "Traceback" not in p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 2
+    assert "pip install 'pau-rewriter[tflite]'" in lines[0]
+    assert "pip install 'pau-rewriter[tensorflow]'" in lines[1]
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("name", ["tf_acts.keras", "tf_acts.h5"])
+def test_keras_converts_rewrites_and_matches_tensorflow(tf_extra, name) -> None:  # type: ignore[no-untyped-def]
+    from rewriter.api import rewrite_onnx
+    from rewriter.frontends.tf import convert, source_check
+    from rewriter.inputs import generate_inputs
+
+    path = str(DATA / name)
+    conv = convert(path)
+    assert conv.kind == "keras"
+    assert "Erfc x1" in "\n".join(conv.notes)  # Keras 3's GELU, lowered in the front end
+    result = rewrite_onnx(conv.model, "pau_all")
+    assert _functions(result) == SITES
+    feeds = generate_inputs(conv.model).feeds
+    check = source_check(path, conv.model, result.model, feeds)
+    assert check.runtime == "TensorFlow"
+    assert check.converted.rel_l2 < 1e-6
+    assert 1e-6 < check.rewritten.rel_l2 < 1e-3 and check.rewritten.cosine > 0.99999
+
+
+def test_saved_model_folder_through_the_cli(tf_extra, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras
+
+    sm = tmp_path / "sm"
+    keras.models.load_model(DATA / "tf_acts.keras").export(str(sm), verbose=False)
+    out, rep = tmp_path / "out.onnx", tmp_path / "r.json"
+    capsys.readouterr()
+    assert main([str(sm), "-o", str(out), "--report", str(rep)]) == 0
+    assert "rewritten vs saved_model in TensorFlow" in capsys.readouterr().out
+    r = json.loads(rep.read_text())
+    assert len(r["sites"]) == 4
+    assert r["source"]["converted_vs_source"]["rel_l2"] < 1e-6
+    assert r["source"]["rewritten_vs_source"]["rel_l2"] < 1e-3
