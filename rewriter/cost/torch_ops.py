@@ -140,7 +140,8 @@ def _reshape(a: dict[str, Any]) -> Fn:
 
 def _flatten(a: dict[str, Any]) -> Fn:
     def f(x: torch.Tensor) -> torch.Tensor:
-        ax = a.get("axis", 1) % (x.dim() + 1) if x.dim() else 0
+        ax = a.get("axis", 1)
+        ax = ax + x.dim() if ax < 0 else ax
         return x.reshape(int(np.prod(x.shape[:ax], dtype=np.int64)), -1)
 
     return f
