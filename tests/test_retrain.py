@@ -241,3 +241,16 @@ def test_torch_student_retrains_every_weight() -> None:
     assert history[0]["best"] is False or all(moved)
     w = rewriter.finetune(student, teacher, data, train="weights", epochs=1, progress=False)
     assert len(w) == 1
+
+
+def test_labels_need_logits() -> None:
+    teacher = onnx.parser.parse_model(
+        """
+        <ir_version: 8, opset_import: ["" : 17]>
+        g (float[N, 2, 4] x) => (float[N, 2, 4] y) { y = Tanh(x) }
+        """
+    )
+    student = rewrite_onnx(teacher, "pau_all", degrees=(3, 2)).model
+    batches = [{"x": np.ones((3, 2, 4), np.float32)}] * 2
+    with pytest.raises(rewriter.errors.UsageError, match="labels need logits"):
+        finetune_e2e(student, teacher, batches, train="all", labels=np.zeros(6, np.int64))

@@ -416,6 +416,7 @@ def finetune_e2e(
     torch.manual_seed(seed)
     inner = _convert(student, "student")
     teacher_inner = _convert(teacher, "teacher").eval()
+    _check_outputs(teacher, teacher_inner, batches[0], None if per_batch is None else per_batch[0])
     trained = _make_trainable(inner, names)
     sites = (
         _matching_sites(student, teacher, inner, teacher_inner, batches[0]) if site_weight else {}
@@ -464,6 +465,26 @@ def finetune_e2e(
     history.trained = sorted(trained)
     history.sites = sites
     return tuned, history
+
+
+def _check_outputs(
+    teacher: onnx.ModelProto, module: Any, batch: dict[str, np.ndarray], labels: Any
+) -> None:
+    """A float output to distil, and with labels, logits ``[N, classes]`` for N labels."""
+    with torch.no_grad():
+        outs = module(*(torch.from_numpy(np.asarray(batch[n])) for n in module.input_names))
+    floats = [o for o in outs if o.is_floating_point()]
+    if not floats:
+        raise ModelError("teacher has no floating-point output to distil towards")
+    if labels is not None:
+        first = outs[0]
+        if not first.is_floating_point() or first.dim() != 2 or first.shape[0] != len(labels):
+            name = teacher.graph.output[0].name
+            raise UsageError(
+                f"labels: the first output {name!r} has shape {tuple(first.shape)} for a batch "
+                f"of {len(labels)} samples; labels need logits [N, classes] there (drop the "
+                "'labels' array to distil without them)"
+            )
 
 
 def _matching_sites(
