@@ -254,3 +254,19 @@ def test_labels_need_logits() -> None:
     batches = [{"x": np.ones((3, 2, 4), np.float32)}] * 2
     with pytest.raises(rewriter.errors.UsageError, match="labels need logits"):
         finetune_e2e(student, teacher, batches, train="all", labels=np.zeros(6, np.int64))
+
+
+@pytest.mark.parametrize("name", ["gpt2_torchscript", "yolo_silu", "reflect_pad"])
+def test_zoo_models_retrain_end_to_end(zoo_paths, name) -> None:
+    from rewriter.calibrate import load_calibration
+
+    teacher = onnx.load(zoo_paths[name])
+    student = rewrite_onnx(teacher, "pau_all", degrees=(3, 2)).model
+    cal = load_calibration(None, teacher, seeds=3)
+    tuned, history = finetune_e2e(student, teacher, cal.batches, train="all", epochs=1, lr=1e-4)
+    assert history.trained and history.sites and history.heldout is not None
+    assert history.heldout.after.rel_l2 <= history.heldout.before.rel_l2 * (1 + 1e-6)
+    assert [n.SerializeToString() for n in tuned.graph.node] == [
+        n.SerializeToString() for n in student.graph.node
+    ]
+    onnx.checker.check_model(tuned, full_check=True)

@@ -243,15 +243,22 @@ class _Distilled(nn.Module):
     concatenated; ``features`` are the other outputs (with labels) and the site activations.
     """
 
-    def __init__(self, inner: Any, first_only: bool, sites: list[str]) -> None:
+    def __init__(self, inner: Any, first_only: bool, sites: list[str], names: list[str]) -> None:
         super().__init__()
         self.inner = inner
         self.first_only = first_only
+        missing = sorted(set(inner.input_names) - set(names))
+        if missing:
+            raise ModelError(
+                f"teacher input(s) {missing} are not inputs of the student; the student must be "
+                "rewritten from this teacher"
+            )
+        self.order = [names.index(n) for n in inner.input_names]  # student order -> own
         self.n_out = len(inner.output_names)
         inner.output_names = list(inner.output_names) + sites
 
     def forward(self, *xs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        got = self.inner(*xs)
+        got = self.inner(*(xs[i] for i in self.order))
         outs = [o for o in got[: self.n_out] if o.is_floating_point()]
         feats = list(got[self.n_out :])
         if self.first_only:
@@ -422,8 +429,9 @@ def finetune_e2e(
         _matching_sites(student, teacher, inner, teacher_inner, batches[0]) if site_weight else {}
     )
     first_only = per_batch is not None or loss == "kl"
-    model = _Distilled(inner, first_only, list(sites.values()))
-    teacher_model = _Distilled(teacher_inner, first_only, list(sites.values()))
+    values, order = list(sites.values()), list(inner.input_names)
+    model = _Distilled(inner, first_only, values, order)
+    teacher_model = _Distilled(teacher_inner, first_only, values, order)
     feeds = [tuple(torch.from_numpy(np.asarray(b[n])) for n in inner.input_names) for b in batches]
     data: list[Any] = (
         [(x, torch.from_numpy(y)) for x, y in zip(feeds, per_batch, strict=True)]
