@@ -134,16 +134,16 @@ def test_nothing_to_train_is_one_clear_error(mlp) -> None:
         finetune_e2e(teacher, teacher, batches, train="coefficients", epochs=1)
 
 
-def test_unsupported_ops_are_named_for_retraining(mlp) -> None:
+def _gru_model() -> onnx.ModelProto:
     from onnx import TensorProto, helper
 
-    _, batches = mlp
-    w = numpy_helper.from_array(np.zeros((1, 24, 8), np.float32), "w")
+    w = numpy_helper.from_array(np.full((1, 24, 8), 0.1, np.float32), "w")
     g = helper.make_graph(
         [
             helper.make_node("Unsqueeze", ["x", "zero"], ["x3"]),
             helper.make_node("GRU", ["x3", "w", "w"], ["s", "h"], hidden_size=8),
-            helper.make_node("Squeeze", ["h", "zero"], ["y"]),
+            helper.make_node("Squeeze", ["h", "zero"], ["h2"]),
+            helper.make_node("Tanh", ["h2"], ["y"]),
         ],
         "gru",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 8])],
@@ -151,8 +151,31 @@ def test_unsupported_ops_are_named_for_retraining(mlp) -> None:
         [w, numpy_helper.from_array(np.array([0], np.int64), "zero")],
     )
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    return m
+
+
+def test_unsupported_ops_are_named_for_retraining(mlp) -> None:
+    _, batches = mlp
+    m = _gru_model()
     with pytest.raises(ModelError, match="^student: GRU is not supported for retraining"):
         finetune_e2e(m, m, batches, train="weights", epochs=1)
+
+
+def test_cli_unsupported_ops_are_one_line(mlp, tmp_path, capsys) -> None:
+    _, batches = mlp
+    teacher = _gru_model()
+    student = rewrite_onnx(teacher, "pau_all", degrees=(3, 2)).model
+    onnx.save(teacher, tmp_path / "t.onnx")
+    onnx.save(student, tmp_path / "s.onnx")
+    np.savez(tmp_path / "cal.npz", x=batches[0]["x"])
+    args = ["finetune", str(tmp_path / "s.onnx"), "--teacher", str(tmp_path / "t.onnx")]
+    args += ["--calibration", str(tmp_path / "cal.npz"), "--mode", "distill"]
+    code = main(args + ["-o", str(tmp_path / "o.onnx")])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and err.count("\n") == 0, err
+    assert "GRU is not supported for retraining" in err and "--mode layerwise" in err
+    assert not (tmp_path / "o.onnx").exists()
 
 
 def test_cli_distill_all_with_labels(mlp, tmp_path, capsys) -> None:
@@ -218,3 +241,32 @@ def test_torch_student_retrains_every_weight() -> None:
     assert history[0]["best"] is False or all(moved)
     w = rewriter.finetune(student, teacher, data, train="weights", epochs=1, progress=False)
     assert len(w) == 1
+
+
+def test_labels_need_logits() -> None:
+    teacher = onnx.parser.parse_model(
+        """
+        <ir_version: 8, opset_import: ["" : 17]>
+        g (float[N, 2, 4] x) => (float[N, 2, 4] y) { y = Tanh(x) }
+        """
+    )
+    student = rewrite_onnx(teacher, "pau_all", degrees=(3, 2)).model
+    batches = [{"x": np.ones((3, 2, 4), np.float32)}] * 2
+    with pytest.raises(rewriter.errors.UsageError, match="labels need logits"):
+        finetune_e2e(student, teacher, batches, train="all", labels=np.zeros(6, np.int64))
+
+
+@pytest.mark.parametrize("name", ["gpt2_torchscript", "yolo_silu", "reflect_pad"])
+def test_zoo_models_retrain_end_to_end(zoo_paths, name) -> None:
+    from rewriter.calibrate import load_calibration
+
+    teacher = onnx.load(zoo_paths[name])
+    student = rewrite_onnx(teacher, "pau_all", degrees=(3, 2)).model
+    cal = load_calibration(None, teacher, seeds=3)
+    tuned, history = finetune_e2e(student, teacher, cal.batches, train="all", epochs=1, lr=1e-4)
+    assert history.trained and history.sites and history.heldout is not None
+    assert history.heldout.after.rel_l2 <= history.heldout.before.rel_l2 * (1 + 1e-6)
+    assert [n.SerializeToString() for n in tuned.graph.node] == [
+        n.SerializeToString() for n in student.graph.node
+    ]
+    onnx.checker.check_model(tuned, full_check=True)

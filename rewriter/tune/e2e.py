@@ -26,8 +26,8 @@
    nodes, same names, same dtypes) and the held-out batches are run through ONNX Runtime:
    student and tuned model against the teacher, before and after (``HeldOut``).
 
-Deterministic: the same inputs and ``seed`` give the same bytes (torch is seeded and runs with
-``torch.use_deterministic_algorithms`` during training).
+Deterministic: the same inputs and ``seed`` give the same bytes (torch is seeded and trains
+with ``torch.use_deterministic_algorithms`` on one thread; both are restored afterwards).
 
 Example:
     >>> tuned, history = finetune_e2e(student, teacher, cal.batches, train="all")  # doctest: +SKIP
@@ -243,15 +243,22 @@ class _Distilled(nn.Module):
     concatenated; ``features`` are the other outputs (with labels) and the site activations.
     """
 
-    def __init__(self, inner: Any, first_only: bool, sites: list[str]) -> None:
+    def __init__(self, inner: Any, first_only: bool, sites: list[str], names: list[str]) -> None:
         super().__init__()
         self.inner = inner
         self.first_only = first_only
+        missing = sorted(set(inner.input_names) - set(names))
+        if missing:
+            raise ModelError(
+                f"teacher input(s) {missing} are not inputs of the student; the student must be "
+                "rewritten from this teacher"
+            )
+        self.order = [names.index(n) for n in inner.input_names]  # student order -> own
         self.n_out = len(inner.output_names)
         inner.output_names = list(inner.output_names) + sites
 
     def forward(self, *xs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        got = self.inner(*xs)
+        got = self.inner(*(xs[i] for i in self.order))
         outs = [o for o in got[: self.n_out] if o.is_floating_point()]
         feats = list(got[self.n_out :])
         if self.first_only:
@@ -289,12 +296,17 @@ def _make_trainable(inner: Any, names: list[str]) -> dict[str, str]:
 
 @contextlib.contextmanager
 def _deterministic() -> Iterator[None]:
-    was = torch.are_deterministic_algorithms_enabled()
+    """Deterministic kernels on one thread: the same bytes on any machine, whatever its core
+    count (a reduction split over threads sums in another order). On 2 busy cores one thread
+    was also ~10x faster for a small MLP than two spinning ones."""
+    was, threads = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
     torch.use_deterministic_algorithms(True)
+    torch.set_num_threads(1)
     try:
         yield
     finally:
         torch.use_deterministic_algorithms(was)
+        torch.set_num_threads(threads)
 
 
 def _samples(batch: dict[str, np.ndarray]) -> int:
@@ -411,13 +423,15 @@ def finetune_e2e(
     torch.manual_seed(seed)
     inner = _convert(student, "student")
     teacher_inner = _convert(teacher, "teacher").eval()
+    _check_outputs(teacher, teacher_inner, batches[0], None if per_batch is None else per_batch[0])
     trained = _make_trainable(inner, names)
     sites = (
         _matching_sites(student, teacher, inner, teacher_inner, batches[0]) if site_weight else {}
     )
     first_only = per_batch is not None or loss == "kl"
-    model = _Distilled(inner, first_only, list(sites.values()))
-    teacher_model = _Distilled(teacher_inner, first_only, list(sites.values()))
+    values, order = list(sites.values()), list(inner.input_names)
+    model = _Distilled(inner, first_only, values, order)
+    teacher_model = _Distilled(teacher_inner, first_only, values, order)
     feeds = [tuple(torch.from_numpy(np.asarray(b[n])) for n in inner.input_names) for b in batches]
     data: list[Any] = (
         [(x, torch.from_numpy(y)) for x, y in zip(feeds, per_batch, strict=True)]
@@ -459,6 +473,26 @@ def finetune_e2e(
     history.trained = sorted(trained)
     history.sites = sites
     return tuned, history
+
+
+def _check_outputs(
+    teacher: onnx.ModelProto, module: Any, batch: dict[str, np.ndarray], labels: Any
+) -> None:
+    """A float output to distil, and with labels, logits ``[N, classes]`` for N labels."""
+    with torch.no_grad():
+        outs = module(*(torch.from_numpy(np.asarray(batch[n])) for n in module.input_names))
+    floats = [o for o in outs if o.is_floating_point()]
+    if not floats:
+        raise ModelError("teacher has no floating-point output to distil towards")
+    if labels is not None:
+        first = outs[0]
+        if not first.is_floating_point() or first.dim() != 2 or first.shape[0] != len(labels):
+            name = teacher.graph.output[0].name
+            raise UsageError(
+                f"labels: the first output {name!r} has shape {tuple(first.shape)} for a batch "
+                f"of {len(labels)} samples; labels need logits [N, classes] there (drop the "
+                "'labels' array to distil without them)"
+            )
 
 
 def _matching_sites(
