@@ -91,6 +91,12 @@ def test_detect_elu_affine_right() -> None:
     assert st.affine_right and st.limits == (-1.0, None) and st.gate is None
 
 
+def test_detect_slow_limit() -> None:
+    # CELU(alpha=2) is still 6e-7 from -2 at x = -30: a limit at the fit's accuracy
+    st = detect_structure(lambda x: np.where(x > 0, x, 2.0 * np.expm1(np.minimum(x, 0) / 2)))
+    assert st.affine_right and st.limits[0] == pytest.approx(-2.0, abs=1e-8)
+
+
 def test_detect_hardswish_kinks() -> None:
     st = detect_structure(SPELLINGS["hardswish"])
     assert st.exact_from == 3.0 and st.gate == (0.0, 1.0)

@@ -41,6 +41,9 @@ __all__ = ["Structure", "Tail", "detect_structure", "FLOAT32_RTOL", "FLOAT64_RTO
 
 FLOAT32_RTOL = 1e-6  # ~16 float32 ulps: ONNX Runtime's Erf/Tanh/Exp are within a few
 FLOAT64_RTOL = 1e-10
+# a tail is a line to this (relative to 1 + |f|): CELU(alpha=2) is 6e-7 from -2 at x = -30, far
+# below what a (5,4) fit reaches; its slope and intercept are still read to ``rtol``
+TAIL_RTOL = 1e-6
 
 
 @dataclass(frozen=True)
@@ -140,10 +143,12 @@ def _tail(f: Callable[[np.ndarray], np.ndarray], end: float, rtol: float) -> Tai
     if y is None:
         return None
     tol = rtol * (1.0 + np.abs(y))
-    if abs(y[1] - 0.5 * (y[0] + y[2])) > tol[1]:
+    if abs(y[1] - 0.5 * (y[0] + y[2])) > max(rtol, TAIL_RTOL) * (1.0 + abs(y[1])):
         return None
     k_tol = (tol[0] + tol[2]) / abs(x[2] - x[0])
     k = _short(float((y[2] - y[0]) / (x[2] - x[0])), k_tol)
+    if abs(k * end) <= max(rtol, TAIL_RTOL) * (1.0 + abs(y[2])):
+        k = 0.0  # a limit, read at the end
     a = _short(float(y[2] - k * x[2]), tol[2] + abs(x[2]) * k_tol)
     return Tail(k, a)
 
