@@ -14,6 +14,14 @@ Forms (all instances of the shape in ``core``; per function see ``templates``):
 - clamped: R(clip(x, -c, c)) + linear tails with the function's asymptotic slopes. Any function;
   the piecewise ones (hardswish, hardsigmoid at c = 3 are exact).
 
+A catalogue name selects its forms (``templates``). A callable has no name: its structure is read
+off its values (``structure.detect_structure``: tails, parity, gate, bounds) and
+``structure_templates`` builds the forms that structure allows, with the same gates, pins and
+exact limits a name gives (an anonymous x/(1+exp(-x)) gets 2.2e-5 at (5,4), silu by name 2.1e-4;
+without detection 1.0e-3). Those forms may put their clamp beyond a narrow fit range
+(``Template.c_free``): pinned to the function's limits, they would otherwise pay the function's
+distance from them at the range's edge (tanh on [-4, 4]: 6.7e-4).
+
 The clamp c is chosen by a bounded search on the max error over the fit range; samples beyond the
 clamp collapse onto it but keep their own targets and weights, so the weighted minimax fit of R
 (``minimax.fit_r``) is a fit of F itself, tails included. ``max(x, -40)`` in the gated forms
@@ -48,6 +56,7 @@ import numpy as np
 from ..functions import FUNCTIONS, SELU_ALPHA, SELU_SCALE
 from .core import GLOBAL_RANGE, FitError, Rational, _clip_open
 from .minimax import fit_r, powers
+from .structure import Structure, detect_structure
 
 __all__ = ["fit", "SampleWeights", "templates", "Template", "FORMS"]
 
@@ -67,7 +76,11 @@ class Template:
     gate_x: tuple[float | None, float | None] | None = None
     linear: tuple[float, float] = (0.0, 0.0)
     slopes: tuple[float, float] | None = None  # tails (clamped form)
-    clamp_kind: str | None = None  # "sym", "neg", "abs", "asym2"; None = raw
+    clamp_kind: str | None = None  # "sym", "neg", "abs", "asym2", "asym"; None = raw
+    ratio: float = 2.0  # "asym": the clamp is (-ratio c, c)
+    # the clamp search may pass the fit range (up to GLOBAL_RANGE): a form pinned to the
+    # function's limits at the clamp pays the function's distance from them there as error
+    c_free: bool = False
     c_bounds: tuple[float, float] = (2.0, 10.0)
     c_hints: tuple[float, ...] = ()
     # R's exact value at (clamp_lo, clamp_hi), None = free: the function's limit there. With
@@ -82,6 +95,7 @@ class Template:
             "neg": (-c, 0.0),
             "abs": (0.0, c),
             "asym2": (-2.0 * c, c),
+            "asym": (-self.ratio * c, c),
         }[self.clamp_kind]
 
     def skeleton(self, degrees: tuple[int, int], c: float, lo: float, hi: float) -> Rational:
@@ -120,9 +134,14 @@ _C_HINTS = {"hardswish": (3.0,), "hardsigmoid": (3.0,), "relu6": (6.0,)}
 
 
 def templates(
-    name: str | None, params: dict[str, float], f: Callable[[np.ndarray], np.ndarray]
+    name: str | None,
+    params: dict[str, float],
+    f: Callable[[np.ndarray], np.ndarray],
+    structure: Structure | None = None,
 ) -> dict[str, Template]:
-    """The forms applicable to a catalogue function (or a callable, ``name=None``)."""
+    """The forms applicable to a catalogue function, or to a callable (``name=None``): for a
+    callable, the ``structure`` detected from its values adds the forms it allows
+    (``structure_templates``)."""
     gx = (GATE_X_LO, None)
     out: dict[str, Template] = {
         "pau": Template("pau"),
@@ -135,6 +154,9 @@ def templates(
             c_hints=_C_HINTS.get(name or "", ()),
         ),
     }
+    if name is None and structure is not None:
+        out.update(structure_templates(structure, f, out["clamped"]))
+        return out
     unit = (-1.0, 1.0)
     if name is not None and name in FUNCTIONS:
         # a finite limit that bounds f (sigmoid, tanh, relu's 0, relu6): R ~ f itself stays on
@@ -227,10 +249,204 @@ def templates(
     return out
 
 
+# Scale of R for a callable: s maps the |x| beyond which R stays within ``thr`` of its limit to
+# the low end of the clamp search, where the function each template was made for has the same
+# residual: tanh (odd, gated: 1 - tanh(2)), mish's gate (gated_x: 1 - tanh(softplus(3))),
+# softplus (relu_plus abs: log1p(exp(-4)) / log 2), elu (relu_plus neg: exp(-3)).
+_THR_TANH = 1.0 - math.tanh(2.0)
+_THR_GATE_X = 1.0 - math.tanh(math.log1p(math.exp(3.0)))
+_THR_ABS = math.log1p(math.exp(-4.0)) / math.log(2.0)
+_THR_NEG = math.exp(-3.0)
+_SAT_X = np.linspace(0.0, -GLOBAL_RANGE[0], 4001)[1:]  # distances from 0 where R is probed
+
+
+def _saturation(
+    f: Callable[[np.ndarray], np.ndarray],
+    side: float,
+    residual: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    thr: float,
+) -> float | None:
+    """Smallest |x| on one side (``side`` +1 or -1) beyond which residual(x, f(x)) <= thr."""
+    x = side * _SAT_X
+    with np.errstate(all="ignore"):
+        r = np.abs(residual(x, np.asarray(f(x), dtype=np.float64)))
+    bad = ~(r <= thr)
+    if bad[-1]:
+        return None
+    i = int(np.flatnonzero(bad)[-1]) + 1 if bad.any() else 0
+    return float(_SAT_X[i])
+
+
+def _s(c_lo: float, dist: float | None) -> float | None:
+    return None if not dist else float(f"{c_lo / dist:.2g}")
+
+
+def structure_templates(
+    st: Structure, f: Callable[[np.ndarray], np.ndarray], clamped: Template
+) -> dict[str, Template]:
+    """The forms a callable's detected structure allows, as the catalogue gives them by name.
+
+    - gate (f = x G, G from kL to kR) with G - (kL+kR)/2 odd: "gated" (gelu, silu);
+      without that symmetry: "gated_x" with an asymmetric clamp (mish);
+    - two different limits a, b with f - (a+b)/2 odd, f between them: "odd" (tanh, sigmoid);
+    - equal intercepts and f - kL x - (kR-kL) relu(x) even: "relu_plus" with |x| (softplus);
+    - f equal to its right tail for x >= 0 and a left tail: "relu_plus" on x <= 0 (elu);
+    - bounds: "clamped" pinned to them (exact limits), as for named bounded functions;
+      exact tails from |x| = c: "clamped" also tries the clamp c (hardswish's kinks).
+
+    R's scale ``s`` comes from ``_saturation``; which form wins is left to ``fit``'s global error.
+    """
+    out: dict[str, Template] = {}
+    left, right = st.left, st.right
+    unit = (-1.0, 1.0)
+    gx = (GATE_X_LO, None)
+    if st.gate is not None:
+        k_l, k_r = st.gate
+        d = k_r - k_l
+        if st.parity == "even" and abs(st.even_slope - (k_l + k_r)) <= 1e-6 * (1 + abs(k_r)):
+            # R = 2 (G - kL) / (kR - kL) - 1, odd; F = kL x + x (d/2 + d/2 R)
+            def r_gate(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+                return 1.0 - (2.0 * (y / x - k_l) / d - 1.0)
+
+            s = _s(2.0, _saturation(f, 1.0, r_gate, _THR_TANH))
+            if s is not None:
+                out["gated"] = Template(
+                    "gated",
+                    "odd",
+                    s,
+                    (0.5 * d, 0.5 * d),
+                    gx,
+                    linear=(k_l, 0.0),
+                    clamp_kind="sym",
+                    c_bounds=(2.0, 8.0),
+                    pins=(None, 1.0),
+                    r_clip=unit,
+                )
+        else:
+            # R = (G - kL) / (kR - kL) in [0, 1]
+            def r_hi(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+                return 1.0 - (y / x - k_l) / d
+
+            def r_lo(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+                return (y / x - k_l) / d
+
+            x_hi = _saturation(f, 1.0, r_hi, _THR_GATE_X)
+            x_lo = _saturation(f, -1.0, r_lo, _THR_GATE_X)
+            s = _s(3.0, x_hi)
+            if s is not None and x_hi and x_lo:
+                out["gated_x"] = Template(
+                    "gated_x",
+                    s=s,
+                    gate=(0.0, d),
+                    gate_x=gx,
+                    linear=(k_l, 0.0),
+                    clamp_kind="asym",
+                    ratio=float(f"{x_lo / x_hi:.2g}"),
+                    c_bounds=(3.0, 9.0),
+                    pins=(0.0, 1.0),
+                    r_clip=(0.0, 1.0),
+                )
+    a, b = st.limits
+    if a is not None and b is not None and a != b and st.parity == "odd":
+        lo_b, hi_b = min(a, b), max(a, b)
+        if st.bounds == (lo_b, hi_b):
+            mid, half = 0.5 * (a + b), 0.5 * (b - a)
+
+            def r_odd(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+                return 1.0 - (y - mid) / half
+
+            s = _s(2.0, _saturation(f, 1.0, r_odd, _THR_TANH))
+            if s is not None:
+                out["odd"] = Template(
+                    "odd",
+                    "odd",
+                    s,
+                    (mid, half),
+                    clamp_kind="sym",
+                    c_bounds=(2.0, 10.0),
+                    pins=(None, 1.0),
+                    r_clip=unit,
+                )
+    if (
+        left is not None
+        and right is not None
+        and left.intercept == right.intercept
+        and st.parity == "even"
+        and abs(st.even_slope - (left.slope + right.slope)) <= 1e-6 * (1 + abs(right.slope))
+    ):
+        k_l, k_r, a0 = left.slope, right.slope, left.intercept
+
+        def bump(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+            return y - k_l * x - (k_r - k_l) * np.maximum(x, 0.0) - a0
+
+        xs = _SAT_X
+        with np.errstate(all="ignore"):
+            hs = bump(xs, np.asarray(f(xs), dtype=np.float64))
+        peak = float(hs[int(np.argmax(np.abs(hs)))]) if np.all(np.isfinite(hs)) else 0.0
+        if abs(peak) > 1e-6 * (1.0 + abs(a0)):
+            s = _s(4.0, _saturation(f, 1.0, lambda x, y: bump(x, y) / peak, _THR_ABS))
+            # R = bump / peak >= 0 can be clipped at 0: exact tails beyond the clamp
+            noise = st.rtol * (1.0 + np.abs(hs) + np.abs(k_r * xs)) / abs(peak)
+            one_sided = bool(np.all(hs / peak >= -noise))
+            if s is not None:
+                out["relu_plus"] = Template(
+                    "relu_plus",
+                    "abs",
+                    s,
+                    (a0, peak),
+                    linear=(k_l, k_r - k_l),
+                    clamp_kind="abs",
+                    c_bounds=(4.0, 24.0),
+                    pins=(None, 0.0),
+                    r_clip=(0.0, None) if one_sided else None,
+                )
+    if st.affine_right and left is not None and right is not None and "relu_plus" not in out:
+        k_l, k_r = left.slope, right.slope
+        g1 = right.intercept - left.intercept
+        if g1 != 0.0:
+
+            def r_neg(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+                return (y - k_l * x - right.intercept) / g1
+
+            xs = -_SAT_X
+            with np.errstate(all="ignore"):
+                rn = r_neg(xs, np.asarray(f(xs), dtype=np.float64))
+            s = _s(3.0, _saturation(f, -1.0, lambda x, y: r_neg(x, y) + 1.0, _THR_NEG))
+            if s is not None:
+                noise = st.rtol * (1.0 + np.abs(rn * g1) + np.abs(k_l * xs)) / abs(g1)
+                bounded = bool(np.all((rn >= -1.0 - noise) & (rn <= noise)))
+                out["relu_plus"] = Template(
+                    "relu_plus",
+                    "none",
+                    s,
+                    (right.intercept, g1),
+                    linear=(k_l, k_r - k_l),
+                    clamp_kind="neg",
+                    c_bounds=(3.0, 24.0),
+                    pins=(-1.0, 0.0),
+                    r_clip=(-1.0, 0.0) if bounded else None,
+                )
+    b_lo, b_hi = st.bounds
+    pins = tuple(lim if lim is not None and lim in (b_lo, b_hi) else None for lim in st.limits)
+    hints = clamped.c_hints + ((st.exact_from,) if st.exact_from else ())
+    if pins != (None, None) or hints != clamped.c_hints:
+        out["clamped"] = replace(
+            clamped,
+            c_hints=hints,
+            pins=pins,  # type: ignore[arg-type]
+            r_clip=(b_lo, b_hi) if pins != (None, None) else None,
+        )
+    return {k: replace(t, c_free=True) if t.pins != (None, None) else t for k, t in out.items()}
+
+
 def _auto_forms(name: str | None, tpls: dict[str, Template]) -> list[str]:
     specific = [k for k in tpls if k not in ("pau", "pau_b", "clamped")]
     if name == "softsign":
         return ["pau"]
+    if name is None:
+        # a callable: its detected forms, and the generic ones it had before (softsign-like
+        # functions are exact as a raw pau, x**3 or sin have no structure)
+        return specific + ["clamped", "pau"]
     if specific:
         # the clamped form only where it reaches the function's limits exactly too
         return specific + (["clamped"] if tpls["clamped"].r_clip is not None else [])
@@ -490,7 +706,10 @@ def _search_clamp(
 ) -> float:
     """Clamp c minimising the (quick-fit) max error: a geometric grid, then golden refinement."""
     a, b = tpl.c_bounds
-    span = max(abs(lo), abs(hi)) * (2.0 if tpl.clamp_kind == "asym2" else 1.0)
+    span = max(abs(lo), abs(hi))
+    if tpl.c_free:
+        span = max(span, -GLOBAL_RANGE[0], GLOBAL_RANGE[1])
+    span *= {"asym2": 2.0, "asym": max(tpl.ratio, 1.0)}.get(tpl.clamp_kind or "", 1.0)
     b = min(b, max(span * tpl.s, a))
     cs = list(np.geomspace(a, b, 6)) if b > a else [a]
     errs = [_fit_template(tpl, degrees, c, lo, hi, f, weights, True, clip_aware)[1] for c in cs]
@@ -621,6 +840,7 @@ def fit(
     sample_weights: SampleWeights = SampleWeights(),
     name: str | None = None,
     params: dict[str, float] | None = None,
+    detect: bool = True,
 ) -> Rational:
     """Fit a rational approximation of ``function`` minimising the (weighted) max error.
 
@@ -644,6 +864,9 @@ def fit(
         sample_weights: how ``samples`` weight the fit (``SampleWeights``).
         name: label of a callable (default "custom").
         params: the function's parameters (e.g. {"alpha": 0.5} for elu).
+        detect: for a callable, read its structure off its values (``detect_structure`` on
+            [-40, 40] and [lo, hi]: tails, parity, gate, bounds) and also try the forms it
+            allows, as a name would (``structure_templates``); False: the generic forms only.
 
     Returns:
         The ``Rational``, with ``max_error`` on [lo, hi] and ``global_error`` on [-40, 40]
@@ -658,6 +881,9 @@ def fit(
         'gelu (5,4) gated clip±3.9 on [-40,40] max_err 3.5e-04 global 3.5e-04'
         >>> x = np.random.default_rng(0).normal(0.0, 0.7, 10_000)   # one site's inputs
         >>> r = fit("gelu", degrees=(3, 2), samples=x)  # doctest: +SKIP
+        >>> r = fit(lambda x: x / (1 + np.exp(-x)), -40, 40)  # silu's structure, detected
+        >>> r.form, r.global_error < 3e-5  # relu(x) plus an even bump, pinned to 0 at the clamp
+        ('relu_plus', True)
     """
     params = dict(params or {})
     if isinstance(function, str):
@@ -719,7 +945,10 @@ def fit(
                 f"fit {label}: weights (x, w) must be finite arrays of one shape, w >= 0"
             )
         weights = (wx, ww)
-    tpls = templates(cat, params, f)
+    st = None
+    if cat is None and detect:
+        st = detect_structure(f, min(lo, GLOBAL_RANGE[0]), max(hi, GLOBAL_RANGE[1]))
+    tpls = templates(cat, params, f, st)
     if form == "auto":
         names = _auto_forms(cat, tpls)
     elif form in tpls:
