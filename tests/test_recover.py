@@ -122,3 +122,57 @@ def test_budget_is_the_contract_verified_on_held_out_data(tmp_path, capsys) -> N
     assert r["verification"]["contract"] == "budget"
     assert "backoff" not in r
     onnx.checker.check_model(onnx.load(out), full_check=True)
+
+
+def _silu_then_if(path: str) -> None:
+    """Conv -> SiLU -> an If whose branches pass the value on: the interpreter cannot retrain
+    an If, so --recover must plan without retraining, not fail."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(1)
+    w = numpy_helper.from_array(rng.standard_normal((16, 3, 3, 3)).astype(np.float32), "w")
+    cond = numpy_helper.from_array(np.array(True), "cond")
+    branch = lambda n: helper.make_graph(  # noqa: E731
+        [helper.make_node("Identity", ["y"], [f"o_{n}"])],
+        n,
+        [],
+        [helper.make_tensor_value_info(f"o_{n}", TensorProto.FLOAT, ["n", 16, 32, 32])],
+    )
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+        helper.make_node("Sigmoid", ["c"], ["s"]),
+        helper.make_node("Mul", ["c", "s"], ["y"]),
+        helper.make_node(
+            "If", ["cond"], ["out"], then_branch=branch("then"), else_branch=branch("else")
+        ),
+    ]
+    g = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, 32, 32])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["n", 16, 32, 32])],
+        [w, cond],
+    )
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(m, full_check=True)
+    onnx.save(m, path)
+
+
+def test_recover_on_a_model_it_cannot_retrain_says_so_and_keeps_what_breaks_the_budget(
+    tmp_path, capsys
+) -> None:
+    src, cal = str(tmp_path / "m.onnx"), str(tmp_path / "cal.npz")
+    _silu_then_if(src)
+    np.savez(cal, x=np.random.default_rng(0).standard_normal((32, 3, 32, 32)).astype(np.float32))
+    out, rep = str(tmp_path / "o.onnx"), str(tmp_path / "r.json")
+    argv = [src, "--target", "ort-cpu:threads=1", "--calibration", cal, "--allow-standard"]
+    argv += ["--min-cosine", "0.999999", "--recover", "--db", str(tmp_path / "db.sqlite")]
+    assert main([*argv, "-o", out, "--report", rep]) == 0
+    r = json.load(open(rep))
+    rec = r["plan"]["recover"]
+    assert rec["retraining_runs"] == 0 and rec["retrained"] is False
+    assert rec["cannot_retrain"] is None or "If" in rec["cannot_retrain"]
+    assert r["plan"]["budget"]["within_budget"] is True
+    assert r["plan"]["budget"]["verified"]["cosine"] >= 0.999999
+    if rec["cannot_retrain"]:
+        assert "not retrained:" in capsys.readouterr().out

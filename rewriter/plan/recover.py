@@ -49,7 +49,7 @@ from rewriter.candidates import KEEP, Candidate
 from rewriter.cost.db import LatencyDB, Trial
 from rewriter.cost.model import ModelCosts, WholeResult
 from rewriter.emit import emit_result
-from rewriter.errors import UsageError
+from rewriter.errors import ModelError, UsageError
 from rewriter.ir import load_model
 from rewriter.ir.runtime import run_values
 from rewriter.verify import Deviation, check, deviation
@@ -110,6 +110,7 @@ class RecoverSummary:
     family: str
     train: str
     attempts: list[Attempt] = field(default_factory=list)
+    cannot_retrain: str | None = None  # why the model could not be retrained (then none was)
     before: Deviation | None = None  # the written model's assignment, before retraining
     after: Deviation | None = None  # ... and the written model itself (None: not retrained)
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -126,6 +127,7 @@ class RecoverSummary:
             "family": self.family,
             "train": self.train,
             "retrained": self.retrained,
+            "cannot_retrain": self.cannot_retrain,
             "before_retraining": self.before.to_dict() if self.before is not None else None,
             "after_retraining": self.after.to_dict() if self.after is not None else None,
             "attempts": [a.to_dict() for a in self.attempts],
@@ -311,6 +313,7 @@ def _recover(
     whole: WholeResult | None = None
     backed: list[str] = []
     emitted: Any = None
+    cannot_retrain: str | None = None
     while True:
         live = {k: c for k, c in choice.items() if c.kind != "keep"}
         key = Evaluator.key(live)
@@ -323,7 +326,7 @@ def _recover(
         before = held.deviation(live)
         after: Deviation | None = None
         model = emitted.model
-        if usage(before) > 1.0:
+        if usage(before) > 1.0 and cannot_retrain is None:
             if key not in tuned:
                 if runs >= max_runs:
                     attempts.append(
@@ -336,20 +339,29 @@ def _recover(
                     continue
                 runs += 1
                 log(f"retraining run {runs}: {_describe(live)} (budget used {usage(before):.2f})")
-                tuned[key] = finetune_e2e(
-                    model,
-                    m,
-                    split.fit.batches,
-                    train=train,
-                    epochs=epochs,
-                    lr=lr,
-                    seed=seed,
-                    labels=split.fit_labels,
-                )
-            model, history = tuned[key]
-            got = run_batches(model, list(check_cal.batches))
-            after = deviation(held.reference, got, labels=check_labels)
-            log(f"retraining run {runs}: budget used {usage(before):.2f} -> {usage(after):.2f}")
+                try:
+                    tuned[key] = finetune_e2e(
+                        model,
+                        m,
+                        split.fit.batches,
+                        train=train,
+                        epochs=epochs,
+                        lr=lr,
+                        seed=seed,
+                        labels=split.fit_labels,
+                    )
+                except ModelError as e:  # e.g. a GRU the interpreter cannot run: no retraining
+                    runs -= 1
+                    cannot_retrain = str(e).splitlines()[0]
+                    log(
+                        f"cannot retrain this model ({cannot_retrain}); only replacements "
+                        "inside the budget without retraining are kept"
+                    )
+            if key in tuned:
+                model, history = tuned[key]
+                got = run_batches(model, list(check_cal.batches))
+                after = deviation(held.reference, got, labels=check_labels)
+                log(f"retraining run {runs}: budget used {usage(before):.2f} -> {usage(after):.2f}")
         inside = usage(after if after is not None else before) <= 1.0
         if not inside:
             worst = max(live, key=lambda k: solo_harm(k, live[k]))
@@ -394,7 +406,7 @@ def _recover(
     assert final_model is not None and final_before is not None
     return _plan(
         m, study, split, held, budget, emitted, final_model, final_before, final_after, history,
-        whole, backed, attempts, runs, skipped, family, train, spec, t0,
+        whole, backed, attempts, runs, skipped, family, train, spec, t0, cannot_retrain,
     )  # fmt: skip
 
 
@@ -451,6 +463,7 @@ def _plan(
     train: str,
     spec: str,
     t0: float,
+    cannot_retrain: str | None = None,
 ) -> Plan:
     chosen = {s.name: s for s in emitted.sites if s.replaced}
     outputs = {st.name: st.site.output for st in study.sites if st.name in chosen}
@@ -520,6 +533,15 @@ def _plan(
         budget=summary,
         seconds=time.perf_counter() - t0,
         recover=RecoverSummary(
-            split.describe, runs, skipped, family, train, attempts, before, after, history
+            split.describe,
+            runs,
+            skipped,
+            family,
+            train,
+            attempts,
+            cannot_retrain,
+            before,
+            after,
+            history,
         ),
     )

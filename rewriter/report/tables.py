@@ -213,10 +213,17 @@ def print_recover(plan: Plan, console: Any = None) -> None:
         console.print(f"before retraining, on {b.heldout}: {_usage_line(b, r.before)}")
         if r.after is not None:
             console.print(f"after retraining, on {b.heldout}: {_usage_line(b, r.after)}")
+    elif not plan.replaced and not r.attempts:
+        console.print(
+            f"nothing replaced: no candidate measured faster than the original on {plan.target} "
+            "at any site"
+        )
     elif not plan.replaced:
         console.print(
             f"nothing replaced: no replacement recovered inside the budget on {b.heldout}"
         )
+    if r.cannot_retrain:
+        console.print(f"not retrained: {r.cannot_retrain}")
     w = plan.whole
     console.print(
         f"{len(plan.replaced)}/{len(plan.decisions)} site(s) replaced; "
