@@ -208,7 +208,7 @@ def test_cli_errors(files, capsys):
         capsys,
         2,
         ["finetune", st, "--teacher", str(files / "teacher.onnx"), "-o", out, "--epochs", "3"],
-        "--epochs/--lr apply to --mode e2e only",
+        "--train/--epochs/--lr apply to --mode distill or e2e",
     )
     _one_line_error(
         capsys,

@@ -1,4 +1,9 @@
-"""``rewrite finetune STUDENT --teacher ORIGINAL --calibration data.npz -o OUT``: recover accuracy."""
+"""``rewrite finetune STUDENT --teacher ORIGINAL --calibration data.npz -o OUT``: recover accuracy.
+
+``--mode layerwise`` (default) refits each site's rational; ``--mode distill --train
+all|weights|coefficients`` retrains the network end to end against the teacher
+(``rewriter.tune.e2e``); ``--mode e2e`` is ``distill`` with ``--train coefficients``.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from rewriter.cli.common import (
     write_json,
 )
 from rewriter.errors import UsageError
+from rewriter.tune import TRAIN
 from rewriter.tune.refit import RefitResult, _metadata, compare_over, refit_onnx
 from rewriter.verify import Deviation
 
@@ -25,7 +31,8 @@ from rewriter.verify import Deviation
 def _parser() -> argparse.ArgumentParser:
     p = Parser(
         prog="rewrite finetune",
-        description="Refit a rewritten model's rationals on the inputs its sites really see.",
+        description="Recover the accuracy a rewrite lost: refit its rationals on the inputs its "
+        "sites really see (layerwise), or retrain it against the original (distill).",
     )
     p.add_argument("student", help="the rewritten model (written by `rewrite`; never modified)")
     p.add_argument("--teacher", required=True, help="the original model it was rewritten from")
@@ -34,10 +41,37 @@ def _parser() -> argparse.ArgumentParser:
         help=".npz keyed by input name, or a folder of <input>.npy (default: generated inputs)",
     )
     p.add_argument("-o", "--output", required=True, help="output .onnx (written atomically)")
-    p.add_argument("--mode", choices=("layerwise", "e2e"), default="layerwise")
-    p.add_argument("--epochs", type=int, default=None, help="epochs of --mode e2e (default 20)")
     p.add_argument(
-        "--lr", type=float, default=None, help="learning rate of --mode e2e (default 1e-4)"
+        "--mode",
+        choices=("layerwise", "distill", "e2e"),
+        default="layerwise",
+        help="layerwise: refit each rational (default); distill: train end to end against the "
+        "teacher's outputs and site activations; e2e: distill --train coefficients",
+    )
+    p.add_argument(
+        "--train",
+        choices=TRAIN,
+        default=None,
+        help="what distill trains: all (default), weights, or coefficients (the rationals; "
+        "the default of --mode e2e)",
+    )
+    p.add_argument("--epochs", type=int, default=None, help="most epochs (default 20)")
+    p.add_argument(
+        "--lr",
+        type=float,
+        default=None,
+        help="Adam learning rate (default 1e-3; 1e-4 for --train coefficients)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seeds split, shuffling, torch (default 0)")
+    p.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.2,
+        help="fraction of the calibration batches held out for early stopping and the "
+        "before/after comparison (default 0.2)",
+    )
+    p.add_argument(
+        "--patience", type=int, default=3, help="epochs without a better held-out loss (3)"
     )
     p.add_argument(
         "--degrees",
@@ -60,8 +94,15 @@ def main(argv: Sequence[str]) -> int:
     from rewriter.verify import check
 
     a = _parser().parse_args(list(argv))
-    if a.mode != "e2e" and (a.epochs is not None or a.lr is not None):
-        raise UsageError("--epochs/--lr apply to --mode e2e only; layerwise refit has no epochs")
+    if a.mode == "layerwise" and (a.epochs is not None or a.lr is not None or a.train):
+        raise UsageError(
+            "--train/--epochs/--lr apply to --mode distill or e2e; layerwise refit has no "
+            "training (add --mode distill)"
+        )
+    if not 0.0 <= a.val_fraction < 1.0:
+        raise UsageError(f"--val-fraction {a.val_fraction}: use a fraction in [0, 1), e.g. 0.2")
+    if a.epochs is not None and a.epochs < 1 or a.patience < 1:
+        raise UsageError("--epochs and --patience must be at least 1")
     if a.max_samples < 100:
         raise UsageError(f"--max-samples {a.max_samples}: use at least 100")
     for path in (a.student, a.teacher):
@@ -76,8 +117,8 @@ def main(argv: Sequence[str]) -> int:
     _metadata(student, a.student)
     inputs = model_inputs(a, teacher)  # --calibration, else --inputs, else generated
     cal = as_calibration(inputs.calibration, teacher, shapes=inputs.shapes, ranges=inputs.ranges)
-    if a.mode == "e2e":
-        return _e2e(a, student, teacher, cal)
+    if a.mode in ("distill", "e2e"):
+        return _distill(a, student, teacher, cal)
     tuned, results = refit_onnx(
         student, teacher, cal, degrees=a.degrees, form=a.form, max_samples=a.max_samples
     )
@@ -109,35 +150,68 @@ def main(argv: Sequence[str]) -> int:
     return 0
 
 
-def _e2e(
+def _distill(
     a: argparse.Namespace, student: onnx.ModelProto, teacher: onnx.ModelProto, cal: Calibration
 ) -> int:
-    """`--mode e2e`: distil the rational coefficients end to end (``rewriter.tune.e2e``)."""
+    """`--mode distill|e2e`: train end to end against the teacher (``rewriter.tune.e2e``)."""
 
     from rewriter.ir import save_atomic
-    from rewriter.tune.e2e import finetune_e2e
+    from rewriter.tune.e2e import finetune_e2e, npz_labels
     from rewriter.verify import check
 
+    train = a.train or ("coefficients" if a.mode == "e2e" else "all")
+    labels = npz_labels(a.calibration, teacher) if a.calibration else None
     tuned, history = finetune_e2e(
-        student, teacher, cal.batches, epochs=a.epochs or 20, lr=a.lr or 1e-4, progress=not a.quiet
+        student,
+        teacher,
+        cal.batches,
+        train=train,
+        epochs=a.epochs or 20,
+        lr=a.lr or (1e-4 if train == "coefficients" else 1e-3),
+        seed=a.seed,
+        val_fraction=a.val_fraction,
+        patience=a.patience,
+        labels=labels,
+        progress=not a.quiet,
     )
     check(tuned)
-    before, after = compare_over(teacher, [student, tuned], cal.batches)
+    h = history.heldout
+    assert h is not None
     if not a.quiet:
-        console().print(
-            f"end-to-end fine-tuning of the rational coefficients, {len(history)} epoch(s): "
-            f"whole model vs teacher max-abs {before.max_abs:.3g} -> {after.max_abs:.3g}, "
-            f"rel-L2 {before.rel_l2:.3g} -> {after.rel_l2:.3g}, "
-            f"cosine {before.cosine:.6f} -> {after.cosine:.6f}"
+        con = console()
+        sites = f", site activations matched at {len(history.sites)}" if history.sites else ""
+        con.print(
+            f"distillation ({train}: {len(history.trained)} initializer(s){sites}), "
+            f"{len(history)} epoch(s) on {cal.samples - h.samples} sample(s)"
+            + (f", labels from {a.calibration}" if labels is not None else "")
         )
+        con.print(
+            f"held-out split, {h.batches} of {h.of_batches} batch(es), {h.samples} sample(s)"
+            f"{' (' + h.note + ')' if h.note else ''}: vs teacher "
+            f"max-abs {h.before.max_abs:.3g} -> {h.after.max_abs:.3g}, "
+            f"rel-L2 {h.before.rel_l2:.3g} -> {h.after.rel_l2:.3g}, "
+            f"cosine {h.before.cosine:.6f} -> {h.after.cosine:.6f}"
+        )
+        if h.after.accuracy is not None:
+            con.print(
+                f"held-out accuracy: teacher {h.teacher_accuracy:.2f}%, "
+                f"student {h.before.accuracy:.2f}% -> tuned {h.after.accuracy:.2f}%"
+            )
     if a.report:
         write_json(
             a.report,
             {
-                "mode": "e2e",
-                "history": history,
-                "before": before.to_dict(),
-                "after": after.to_dict(),
+                "student": os.path.basename(a.student),
+                "teacher": os.path.basename(a.teacher),
+                "mode": a.mode,
+                "train": train,
+                "seed": a.seed,
+                "trained": history.trained,
+                "sites": history.sites,
+                "history": list(history),
+                "heldout": h.to_dict(),
+                "before": h.before.to_dict(),
+                "after": h.after.to_dict(),
                 "calibration": {"source": cal.source, "samples": cal.samples},
             },
         )

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["distill", "pau_parameters"]
+__all__ = ["distill", "pau_parameters", "split_batches"]
 
 Batch = tuple[tuple[torch.Tensor, ...], torch.Tensor | None]
 
@@ -75,13 +75,27 @@ def _looks_labelled(item: Any) -> bool:
     return isinstance(y, torch.Tensor) and y.dim() == 1 and not y.is_floating_point()
 
 
-def _outputs(model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> torch.Tensor:
+def _outputs(
+    model: nn.Module, inputs: tuple[torch.Tensor, ...], features: bool = False
+) -> tuple[torch.Tensor, ...]:
+    """The first output, plus the other outputs when ``features`` (compared as features)."""
     out = model(*inputs)
     if isinstance(out, (tuple, list)):
-        out = out[0]
+        return tuple(out) if features else (out[0],)
     if isinstance(out, dict):
         out = next(iter(out.values()))
-    return out
+    return (out,)
+
+
+def split_batches(n: int, val_fraction: float, rng: random.Random) -> tuple[list[int], list[int]]:
+    """``(train, held-out)`` batch indices: ``val_fraction`` of ``n`` held out, at least one when
+    ``n >= 2``; with one batch it is both. ``rng`` shuffles (``random.Random(seed)``)."""
+    order = list(range(n))
+    rng.shuffle(order)
+    n_val = 0 if n < 2 else max(1, int(round(val_fraction * n)))
+    n_val = min(n_val, n - 1)
+    val = order[:n_val] or order
+    return order[n_val:], val
 
 
 def _progress(iterable: Sequence[Batch], desc: str, enabled: bool) -> Iterable[Batch]:
@@ -111,12 +125,14 @@ class _SimpleProgress:
 
 
 def _distillation_loss(
-    student_out: torch.Tensor,
-    teacher_out: torch.Tensor,
+    student_outs: tuple[torch.Tensor, ...],
+    teacher_outs: tuple[torch.Tensor, ...],
     labels: torch.Tensor | None,
     loss: str,
     temperature: float,
+    feature_weight: float = 0.0,
 ) -> torch.Tensor:
+    student_out, teacher_out = student_outs[0], teacher_outs[0]
     if loss == "mse":
         value = F.mse_loss(student_out, teacher_out)
     else:  # kl on logits, last dimension is the class dimension
@@ -129,6 +145,9 @@ def _distillation_loss(
         ) * (t * t)
     if labels is not None:
         value = value + F.cross_entropy(student_out, labels)
+    if feature_weight and len(student_outs) > 1:
+        feats = [F.mse_loss(s, t) for s, t in zip(student_outs[1:], teacher_outs[1:], strict=True)]
+        value = value + feature_weight * torch.stack(feats).mean()
     return value
 
 
@@ -146,6 +165,7 @@ def distill(
     seed: int = 0,
     loss: str = "mse",
     temperature: float = 1.0,
+    feature_weight: float = 0.0,
     progress: bool = True,
 ) -> list[dict[str, float]]:
     """Distil ``student`` towards ``teacher`` on ``data``; the student is trained in place.
@@ -167,7 +187,8 @@ def distill(
         epochs: maximum number of passes over the training part.
         lr: Adam learning rate.
         train: ``"coefficients"``: only the PAU parameters (``rewriter.rational.PAU``
-            modules); ``"all"``: every parameter of the student.
+            modules); ``"weights"``: every parameter except those; ``"all"``: every
+            floating parameter of the student.
         labels: see above.
         val_fraction: fraction of the batches held out for early stopping (at least one batch
             is held out when there are two or more; with one batch, it is both).
@@ -175,6 +196,9 @@ def distill(
         seed: seeds the split, the shuffling and torch's generator: same inputs, same result.
         loss: ``"mse"`` on outputs, or ``"kl"``: KL(teacher || student) on softmax(logits).
         temperature: softmax temperature for ``"kl"``.
+        feature_weight: when the models return tuples, the MSE of the elements after the first
+            (features, e.g. activations at the replaced sites) times this is added to the loss;
+            0 (default) compares the first element only.
         progress: show a progress bar (tqdm when installed).
 
     Returns:
@@ -185,8 +209,10 @@ def distill(
         ValueError: no trainable parameters (``train="coefficients"`` on a network without
             PAUs), empty ``data``, or an unknown ``train``/``loss``.
     """
-    if train not in ("coefficients", "all"):
-        raise ValueError(f"finetune: train must be 'coefficients' or 'all', not {train!r}")
+    if train not in ("coefficients", "weights", "all"):
+        raise ValueError(
+            f"finetune: train must be 'coefficients', 'weights' or 'all', not {train!r}"
+        )
     if loss not in ("mse", "kl"):
         raise ValueError(f"finetune: loss must be 'mse' or 'kl', not {loss!r}")
     items = list(data)
@@ -195,11 +221,11 @@ def distill(
     batches = [_normalise(item, labels) for item in items]
     if not batches:
         raise ValueError("finetune: data is empty")
-    params = (
-        pau_parameters(student)
-        if train == "coefficients"
-        else [p for p in student.parameters() if p.is_floating_point()]
-    )
+    if train == "coefficients":
+        params = pau_parameters(student)
+    else:
+        pau = {id(p) for p in pau_parameters(student)} if train == "weights" else set()
+        params = [p for p in student.parameters() if p.is_floating_point() and id(p) not in pau]
     if not params:
         raise ValueError(
             "finetune: nothing to train: the student has no rewriter.rational.PAU modules "
@@ -208,17 +234,17 @@ def distill(
 
     torch.manual_seed(seed)
     rng = random.Random(seed)
-    order = list(range(len(batches)))
-    rng.shuffle(order)
-    n_val = 0 if len(batches) < 2 else max(1, int(round(val_fraction * len(batches))))
-    n_val = min(n_val, len(batches) - 1)
-    val = [batches[i] for i in order[:n_val]] or batches
-    fit = [batches[i] for i in order[n_val:]]
+    fit_idx, val_idx = split_batches(len(batches), val_fraction, rng)
+    val = [batches[i] for i in val_idx]
+    fit = [batches[i] for i in fit_idx]
+    features = feature_weight != 0.0
 
     teacher_was, student_was = teacher.training, student.training
     teacher.eval()
     with torch.no_grad():
-        targets = {id(b): _outputs(teacher, b[0]).detach() for b in fit + val}
+        targets = {
+            id(b): tuple(t.detach() for t in _outputs(teacher, b[0], features)) for b in fit + val
+        }
     teacher.train(teacher_was)
 
     trainable = {id(p) for p in params}
@@ -234,8 +260,10 @@ def distill(
         total, count = 0.0, 0
         with torch.no_grad():
             for b in val:
-                out = _outputs(student, b[0])
-                total += float(_distillation_loss(out, targets[id(b)], b[1], loss, temperature))
+                out = _outputs(student, b[0], features)
+                total += float(
+                    _distillation_loss(out, targets[id(b)], b[1], loss, temperature, feature_weight)
+                )
                 count += 1
         return total / max(count, 1)
 
@@ -246,13 +274,18 @@ def distill(
     try:
         for epoch in range(epochs):
             # train mode only where training all weights: frozen BN statistics stay frozen
-            student.train(train == "all")
+            student.train(train != "coefficients")
             rng.shuffle(fit)
             total = 0.0
             for b in _progress(fit, f"finetune epoch {epoch + 1}/{epochs}", progress):
                 optimiser.zero_grad()
                 value = _distillation_loss(
-                    _outputs(student, b[0]), targets[id(b)], b[1], loss, temperature
+                    _outputs(student, b[0], features),
+                    targets[id(b)],
+                    b[1],
+                    loss,
+                    temperature,
+                    feature_weight,
                 )
                 value.backward()
                 optimiser.step()

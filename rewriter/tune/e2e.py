@@ -1,21 +1,46 @@
-"""End-to-end fine-tuning of a rewritten ONNX model's rational coefficients (``--mode e2e``).
+"""Distillation of a rewritten ONNX model end to end: coefficients, weights, or both.
 
-The student is converted to torch with the cost model's ONNX interpreter
-(``rewriter.cost.torch_convert``), which turns every initializer into a buffer. The rational
-coefficients the rewriter emitted (initializers ``pau/<key>/p<k>`` and ``q<k>``) become
-parameters instead; the denominator coefficients are the emitted ``|b_k|``, so they are trained
-through an ``abs`` parametrization that keeps Q >= 1 (no poles). ``rewriter.tune.distill`` then
-distils the student towards the teacher (converted the same way) on the calibration inputs, and
-the trained values are written back into the student's initializers: the graph is unchanged,
-only coefficients move. Everything else in the network stays frozen.
+``finetune_e2e(student, teacher, batches, train=...)`` is ``rewrite finetune --mode distill``
+(``--mode e2e`` is its alias with ``train="coefficients"``). The steps:
+
+1. both models become torch modules through the project's ONNX interpreter
+   (``rewriter.cost.torch_convert.to_torch``; a model with ops it does not cover is refused with
+   one line naming them). Every initializer starts as a frozen buffer;
+2. the initializers ``train`` selects become parameters (``trainable_initializers``):
+   ``"coefficients"``, the rational coefficients the rewriter emitted (``pau/<key>/p<k>`` and
+   ``q<k>``; the ``q`` are the emitted ``|b_k|`` and train through an ``abs`` parametrization,
+   so Q >= 1 and no pole can appear); ``"weights"``, every float initializer that is a weight
+   of the network; ``"all"``, both. Integer and shape initializers, the constants of emitted
+   rationals (clip bounds, gates), BatchNormalization statistics, Resize scales, Clip bounds
+   and scalar constants that are not a Conv/Gemm/MatMul/norm weight are never trained;
+   weights stored in ``Constant`` nodes stay as they are (the student's nodes never change);
+3. the calibration batches are split (``val_fraction`` of them, seeded) into a training part and
+   a held-out part; ``rewriter.tune.distill.distill`` trains on the first with Adam and early
+   stopping on the second and keeps the best epoch's values. The loss is the MSE between the
+   student's and the teacher's outputs, plus cross-entropy with ``labels`` on the first output
+   when they are given, plus ``site_weight`` times the MSE of the activations at each replaced
+   site where the graphs line up: the rewriter keeps a site's output tensor name, so a site
+   whose output name is produced in both graphs with the same shape is matched there
+   (``site_outputs``);
+4. the trained values are written back into a copy of the student's own initializers (same
+   nodes, same names, same dtypes) and the held-out batches are run through ONNX Runtime:
+   student and tuned model against the teacher, before and after (``HeldOut``).
+
+Deterministic: the same inputs and ``seed`` give the same bytes (torch is seeded and runs with
+``torch.use_deterministic_algorithms`` during training).
 
 Example:
-    >>> tuned, history = finetune_e2e(student, teacher, load_calibration("data.npz", teacher))
+    >>> tuned, history = finetune_e2e(student, teacher, cal.batches, train="all")  # doctest: +SKIP
+    >>> history.heldout.before.rel_l2, history.heldout.after.rel_l2                # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+import contextlib
+import random
 import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -25,11 +50,185 @@ from onnx import numpy_helper
 from torch import nn
 from torch.nn.utils import parametrize
 
-from rewriter.errors import ModelError
+from rewriter.errors import ModelError, UsageError
+from rewriter.tune import TRAIN
+from rewriter.verify import Deviation
 
-__all__ = ["finetune_e2e", "COEFFICIENT"]
+__all__ = [
+    "finetune_e2e",
+    "trainable_initializers",
+    "site_outputs",
+    "split_labels",
+    "npz_labels",
+    "LABELS_KEY",
+    "HeldOut",
+    "History",
+    "COEFFICIENT",
+    "TRAIN",
+]
 
 COEFFICIENT = re.compile(r"^pau/.+/([pq])(\d+)(_f64)?$")
+LABELS_KEY = "labels"  # the .npz array of class indices, one per sample
+
+_FLOAT = {
+    onnx.TensorProto.FLOAT,
+    onnx.TensorProto.FLOAT16,
+    onnx.TensorProto.BFLOAT16,
+    onnx.TensorProto.DOUBLE,
+}
+# (op, input index) whose initializer is a weight even when it is a scalar
+_WEIGHT_SLOTS = {
+    ("Conv", 1),
+    ("Conv", 2),
+    ("ConvTranspose", 1),
+    ("ConvTranspose", 2),
+    ("Gemm", 1),
+    ("Gemm", 2),
+    ("MatMul", 0),
+    ("MatMul", 1),
+    ("BatchNormalization", 1),
+    ("BatchNormalization", 2),
+    ("LayerNormalization", 1),
+    ("LayerNormalization", 2),
+    ("InstanceNormalization", 1),
+    ("InstanceNormalization", 2),
+    ("PRelu", 1),
+}
+# (op, input index) whose initializer is never trained: statistics, sizes, bounds
+_FROZEN_SLOTS = {
+    ("BatchNormalization", 3),
+    ("BatchNormalization", 4),
+    ("Resize", 1),
+    ("Resize", 2),
+    ("Resize", 3),
+    ("Pad", 1),
+    ("Pad", 2),
+    ("Clip", 1),
+    ("Clip", 2),
+    ("Range", 0),
+    ("Range", 1),
+    ("Range", 2),
+    ("ConstantOfShape", 0),
+}
+
+
+@dataclass
+class HeldOut:
+    """The held-out split, run through ONNX Runtime before and after training.
+
+    Attributes:
+        batches, samples: size of the held-out split (``of_batches``: of how many in all).
+        before: the student against the teacher (``Deviation``; ``accuracy`` with labels).
+        after: the tuned model against the teacher.
+        teacher_accuracy: the teacher's top-1 accuracy on the split, with labels.
+        note: set when the held-out split is not held out (a single batch: it is also trained on).
+    """
+
+    batches: int
+    of_batches: int
+    samples: int
+    before: Deviation
+    after: Deviation
+    teacher_accuracy: float | None = None
+    note: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able."""
+        return {
+            "batches": self.batches,
+            "of_batches": self.of_batches,
+            "samples": self.samples,
+            "before": self.before.to_dict(),
+            "after": self.after.to_dict(),
+            "teacher_accuracy": self.teacher_accuracy,
+            "note": self.note,
+        }
+
+
+class History(list):  # type: ignore[type-arg]
+    """Per-epoch dicts (``epoch``, ``loss``, ``val_loss``, ``best``) plus ``heldout``, the
+    before/after comparison on the held-out split, and ``trained``, the initializers trained."""
+
+    heldout: HeldOut | None = None
+    trained: list[str]
+    sites: dict[str, str]
+
+    def __init__(self, items: Sequence[dict[str, Any]] = ()) -> None:
+        super().__init__(items)
+        self.trained = []
+        self.sites = {}
+
+
+# -- what is trained ----------------------------------------------------------------------
+
+
+def trainable_initializers(model: onnx.ModelProto, train: str) -> list[str]:
+    """The main graph's initializers that ``train`` makes trainable (see the module docstring).
+
+    Example:
+        >>> trainable_initializers(student, "coefficients")  # doctest: +SKIP
+        ['pau/gelu_3_2_gated_float_cc066593/p1', 'pau/gelu_3_2_gated_float_cc066593/p3', ...]
+    """
+    if train not in TRAIN:
+        raise UsageError(f"finetune: train must be one of {', '.join(TRAIN)}, not {train!r}")
+    g = model.graph
+    slots: dict[str, set[tuple[str, int]]] = {}
+    for n in g.node:
+        for i, name in enumerate(n.input):
+            if name:
+                slots.setdefault(name, set()).add((n.op_type, i))
+    out = []
+    for t in g.initializer:
+        if t.data_type not in _FLOAT or t.name not in slots:
+            continue
+        if COEFFICIENT.match(t.name):
+            if train in ("coefficients", "all"):
+                out.append(t.name)
+            continue
+        if train == "coefficients" or t.name.startswith("pau/"):
+            continue
+        used = slots[t.name]
+        if used & _FROZEN_SLOTS:
+            continue
+        size = int(np.prod(t.dims)) if len(t.dims) else 1
+        if size < 2 and not used & _WEIGHT_SLOTS:
+            continue  # a scalar constant of a formula (0.5, sqrt 2, epsilon ...)
+        if not np.isfinite(numpy_helper.to_array(t)).all():
+            continue  # masks filled with -inf
+        out.append(t.name)
+    return sorted(out)
+
+
+def site_outputs(student: onnx.ModelProto, teacher: onnx.ModelProto) -> dict[str, str]:
+    """``site name -> tensor name`` of the replaced sites whose output is in both graphs.
+
+    A site's nodes are named ``pau/<site>/...``; its output is the one value they produce that
+    something outside them reads (or a graph output). The rewriter keeps that value's name, so
+    when the teacher produces a value of the same name, the two can be compared there.
+    """
+    import json
+
+    from rewriter.tune.refit import METADATA_KEY
+
+    raw = next((p.value for p in student.metadata_props if p.key == METADATA_KEY), None)
+    names = [s.get("name") for s in json.loads(raw).get("sites", [])] if raw else []
+    produced_t = {o for n in teacher.graph.node for o in n.output}
+    graph_outs = {o.name for o in student.graph.output}
+    out: dict[str, str] = {}
+    for site in names:
+        prefix = f"pau/{site}/"
+        mine = [n for n in student.graph.node if n.name.startswith(prefix)]
+        made = {o for n in mine for o in n.output}
+        read_outside = {
+            i for n in student.graph.node if not n.name.startswith(prefix) for i in n.input
+        }
+        ends = sorted(v for v in made if v in read_outside or v in graph_outs)
+        if len(ends) == 1 and ends[0] in produced_t:
+            out[site] = ends[0]
+    return out
+
+
+# -- the torch side -----------------------------------------------------------------------
 
 
 class _Abs(nn.Module):
@@ -37,96 +236,267 @@ class _Abs(nn.Module):
         return x.abs()
 
 
-class _FirstOutputs(nn.Module):
-    """The converted model with every output flattened and concatenated (one tensor to distil)."""
+class _Distilled(nn.Module):
+    """The converted model as ``distill`` sees it: ``(main, *features)``.
 
-    def __init__(self, inner: nn.Module) -> None:
+    ``main`` is the first output when it carries labels, else every float output flattened and
+    concatenated; ``features`` are the other outputs (with labels) and the site activations.
+    """
+
+    def __init__(self, inner: Any, first_only: bool, sites: list[str]) -> None:
         super().__init__()
         self.inner = inner
+        self.first_only = first_only
+        self.n_out = len(inner.output_names)
+        inner.output_names = list(inner.output_names) + sites
 
-    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
-        outs = self.inner(*xs)
-        return torch.cat([o.reshape(o.shape[0], -1).float() for o in outs], dim=1)
+    def forward(self, *xs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        got = self.inner(*xs)
+        outs = [o for o in got[: self.n_out] if o.is_floating_point()]
+        feats = list(got[self.n_out :])
+        if self.first_only:
+            return (outs[0], *outs[1:], *feats)
+        main = torch.cat([o.reshape(-1) for o in outs]) if len(outs) > 1 else outs[0]
+        return (main, *feats)
 
 
-def _trainable(student: onnx.ModelProto) -> tuple[nn.Module, dict[str, str]]:
-    from rewriter.cost.torch_convert import to_torch
+def _convert(model: onnx.ModelProto, where: str) -> Any:
+    from rewriter.cost.torch_convert import UnsupportedOps, to_torch
 
-    inner = to_torch(student)
+    try:
+        return to_torch(model)
+    except UnsupportedOps as e:
+        raise ModelError(
+            f"{where}: {e.names} {'is' if len(e.ops) == 1 else 'are'} not supported for "
+            "retraining (the ONNX-to-torch interpreter does not cover them); use --mode "
+            "layerwise, which needs no conversion"
+        ) from None
+
+
+def _make_trainable(inner: Any, names: list[str]) -> dict[str, str]:
     trained: dict[str, str] = {}
-    for name, key in sorted(inner._const_names.items()):
-        hit = COEFFICIENT.match(name)
-        if hit is None:
-            continue
+    for name in names:
+        key = inner._const_names[name]
         buf = inner._buffers.pop(key)
         assert buf is not None
-        value = buf.detach().clone().to(torch.float32)
-        inner.register_parameter(key, nn.Parameter(value))
-        if hit.group(1) == "q":
+        inner.register_parameter(key, nn.Parameter(buf.detach().clone()))
+        hit = COEFFICIENT.match(name)
+        if hit is not None and hit.group(1) == "q":
             parametrize.register_parametrization(inner, key, _Abs())
         trained[name] = key
-    if not trained:
-        raise ModelError(
-            "student has no rational coefficients (initializers pau/<key>/p<k>); "
-            "rewrite it with `rewrite ... -p pau_all` first"
+    return trained
+
+
+@contextlib.contextmanager
+def _deterministic() -> Iterator[None]:
+    was = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(was)
+
+
+def _samples(batch: dict[str, np.ndarray]) -> int:
+    first = np.asarray(next(iter(batch.values()))) if batch else np.zeros(())
+    return int(first.shape[0]) if first.shape else 1
+
+
+# -- labels -------------------------------------------------------------------------------
+
+
+def npz_labels(source: Any, model: onnx.ModelProto | None = None) -> np.ndarray | None:
+    """The ``labels`` array of an ``.npz`` calibration file, or None (no such array, not an
+    ``.npz`` path, or ``labels`` is one of ``model``'s inputs). ``load_calibration`` ignores
+    arrays that are not model inputs, so the same file serves both."""
+    import os
+
+    if not isinstance(source, (str, os.PathLike)) or not os.fspath(source).endswith(".npz"):
+        return None
+    if model is not None and LABELS_KEY in {i.name for i in model.graph.input}:
+        return None
+    with np.load(source) as z:
+        return np.asarray(z[LABELS_KEY]) if LABELS_KEY in z.files else None
+
+
+def split_labels(labels: Any, batches: Sequence[dict[str, np.ndarray]]) -> list[np.ndarray]:
+    """Labels per batch: ``labels`` is one array over all samples (split like the batches: the
+    first axis of each batch's first input) or a sequence with one array per batch."""
+    if isinstance(labels, (list, tuple)):
+        if len(labels) != len(batches):
+            raise UsageError(
+                f"labels: {len(labels)} arrays for {len(batches)} batches; give one per batch"
+            )
+        return [np.asarray(y).astype(np.int64).ravel() for y in labels]
+    y = np.asarray(labels)
+    if y.dtype.kind not in "iu":
+        raise UsageError(f"labels: class indices must be integers, not {y.dtype}")
+    sizes = [_samples(b) for b in batches]
+    if y.shape[0] != sum(sizes):
+        raise UsageError(
+            f"labels: {y.shape[0]} labels for {sum(sizes)} calibration samples; give one label "
+            "per sample, in the order of the inputs"
         )
-    for p in inner.parameters():
-        p.requires_grad_(True)
-    return inner, trained
+    return [a.astype(np.int64) for a in np.split(y.ravel(), np.cumsum(sizes)[:-1])]
 
 
-def _frozen(teacher: onnx.ModelProto) -> nn.Module:
-    from rewriter.cost.torch_convert import to_torch
-
-    return to_torch(teacher).eval()
+# -- the stage ----------------------------------------------------------------------------
 
 
 def finetune_e2e(
     student: onnx.ModelProto,
     teacher: onnx.ModelProto,
-    batches: list[dict[str, np.ndarray]],
+    batches: Sequence[dict[str, np.ndarray]],
     *,
+    train: str = "coefficients",
     epochs: int = 20,
     lr: float = 1e-3,
     seed: int = 0,
+    val_fraction: float = 0.2,
+    patience: int = 3,
+    labels: Any = None,
     progress: bool = False,
-) -> tuple[onnx.ModelProto, list[dict[str, Any]]]:
-    """Distil the student's rational coefficients towards the teacher, end to end.
+    site_weight: float = 1.0,
+    loss: str = "mse",
+) -> tuple[onnx.ModelProto, History]:
+    """Distil the student towards the teacher end to end; write the trained values back.
 
     Args:
         student: a model rewritten by pau-rewriter (not modified).
         teacher: the original model.
         batches: calibration feed dicts (``rewriter.calibrate.load_calibration(...).batches``).
+        train: ``"coefficients"`` (the rationals only), ``"weights"`` (the network's weights
+            only) or ``"all"`` (see ``trainable_initializers``).
+        epochs: most passes over the training split; ``patience`` epochs without a better
+            held-out loss stop early, and the best epoch's values are kept.
+        lr: Adam learning rate.
+        seed: seeds the split, the shuffling and torch: same inputs, same bytes.
+        val_fraction: fraction of the batches held out (at least one when there are two).
+        labels: class indices for a cross-entropy term on the first output (logits
+            ``[N, classes]``): one array over all samples, or one per batch (``split_labels``).
+        site_weight: weight of the site-activation MSE, where the graphs line up (0: off).
+        loss: ``"mse"`` on outputs, or ``"kl"`` on the softmax of the first output.
+        progress: a progress bar per epoch.
 
     Returns:
-        The tuned model (same graph, new coefficients) and the per-epoch history.
+        The tuned model (same graph, new initializer values) and its ``History``: one dict per
+        epoch, with ``history.heldout`` (``HeldOut``: held-out deviation from the teacher
+        before and after, accuracies with labels), ``history.trained`` (initializer names)
+        and ``history.sites`` (site -> tensor name of the matched site activations).
+
+    Raises:
+        ModelError: nothing to train (``"coefficients"`` on a model without rationals), or ops
+            the interpreter does not cover (named).
+        UsageError: a bad ``train``, ``val_fraction`` or labels.
     """
-    from rewriter.tune.distill import distill
+    from rewriter.tune.distill import distill, split_batches
+    from rewriter.tune.refit import compare_over
+
+    if not 0.0 <= val_fraction < 1.0:
+        raise UsageError(f"finetune: val_fraction must be in [0, 1), not {val_fraction}")
+    batches = list(batches)
+    if not batches:
+        raise UsageError("finetune: no calibration batches")
+    names = trainable_initializers(student, train)
+    if not names:
+        what = {
+            "coefficients": "rational coefficients (initializers pau/<key>/p<k>); rewrite it "
+            "with `rewrite ... -p pau_all` first",
+            "weights": "float weight initializers (weights in Constant nodes are not trained)",
+            "all": "rational coefficients or float weight initializers",
+        }[train]
+        raise ModelError(f"student has no {what}")
+    per_batch = None if labels is None else split_labels(labels, batches)
 
     torch.manual_seed(seed)
-    inner, trained = _trainable(student)
-    names = [
-        i.name
-        for i in student.graph.input
-        if i.name not in {t.name for t in student.graph.initializer}
-    ]
-    data = [tuple(torch.from_numpy(np.asarray(b[n])) for n in names) for b in batches]
-    model = _FirstOutputs(inner)
-    history = distill(
-        model,
-        _FirstOutputs(_frozen(teacher)),
-        data,
-        epochs=epochs,
-        lr=lr,
-        train="all",
-        seed=seed,
-        progress=progress,
+    inner = _convert(student, "student")
+    teacher_inner = _convert(teacher, "teacher").eval()
+    trained = _make_trainable(inner, names)
+    sites = (
+        _matching_sites(student, teacher, inner, teacher_inner, batches[0]) if site_weight else {}
     )
+    first_only = per_batch is not None or loss == "kl"
+    model = _Distilled(inner, first_only, list(sites.values()))
+    teacher_model = _Distilled(teacher_inner, first_only, list(sites.values()))
+    feeds = [tuple(torch.from_numpy(np.asarray(b[n])) for n in inner.input_names) for b in batches]
+    data: list[Any] = (
+        [(x, torch.from_numpy(y)) for x, y in zip(feeds, per_batch, strict=True)]
+        if per_batch is not None
+        else feeds
+    )
+    with _deterministic():
+        epochs_run = distill(
+            model,
+            teacher_model,
+            data,
+            epochs=epochs,
+            lr=lr,
+            train="all",  # the converted student's parameters are exactly the selected ones
+            labels=per_batch is not None,
+            val_fraction=val_fraction,
+            patience=patience,
+            seed=seed,
+            loss=loss,
+            feature_weight=site_weight if sites else 0.0,
+            progress=progress,
+        )
+    tuned = _write_back(student, inner, trained)
+
+    fit_idx, val_idx = split_batches(len(batches), val_fraction, random.Random(seed))
+    val = [batches[i] for i in val_idx]
+    val_labels = None if per_batch is None else np.concatenate([per_batch[i] for i in val_idx])
+    t_dev, before, after = compare_over(teacher, [teacher, student, tuned], val, labels=val_labels)
+    history = History(epochs_run)
+    history.heldout = HeldOut(
+        len(val),
+        len(batches),
+        sum(_samples(b) for b in val),
+        before,
+        after,
+        t_dev.accuracy,
+        None if fit_idx and set(fit_idx).isdisjoint(val_idx) else "one batch: also trained on",
+    )
+    history.trained = sorted(trained)
+    history.sites = sites
+    return tuned, history
+
+
+def _matching_sites(
+    student: onnx.ModelProto,
+    teacher: onnx.ModelProto,
+    inner: Any,
+    teacher_inner: Any,
+    batch: dict[str, np.ndarray],
+) -> dict[str, str]:
+    """``site_outputs`` whose values have the same shape in both models on ``batch``."""
+    sites = site_outputs(student, teacher)
+    if not sites:
+        return {}
+    values = list(sites.values())
+    shapes = []
+    for m in (inner, teacher_inner):
+        keep = m.output_names
+        m.output_names = list(keep) + values
+        try:
+            with torch.no_grad():
+                got = m(*(torch.from_numpy(np.asarray(batch[n])) for n in m.input_names))
+        finally:
+            m.output_names = keep
+        shapes.append([tuple(v.shape) for v in got[len(keep) :]])
+    return {
+        s: v
+        for (s, v), a, b in zip(sites.items(), shapes[0], shapes[1], strict=True)
+        if a == b and len(a)
+    }
+
+
+def _write_back(student: onnx.ModelProto, inner: Any, trained: dict[str, str]) -> onnx.ModelProto:
     tuned = onnx.ModelProto()
     tuned.CopyFrom(student)
     values = {name: getattr(inner, key).detach().cpu().numpy() for name, key in trained.items()}
     for t in tuned.graph.initializer:
         if t.name in values:
-            new = values[t.name].astype(numpy_helper.to_array(t).dtype).reshape(tuple(t.dims))
+            dtype = onnx.helper.tensor_dtype_to_np_dtype(t.data_type)
+            new = values[t.name].astype(dtype).reshape(tuple(t.dims))
             t.CopyFrom(numpy_helper.from_array(new, t.name))
-    return tuned, history
+    return tuned

@@ -378,9 +378,14 @@ def _json_float(v: Any) -> Any:
 
 
 def compare_over(
-    teacher: onnx.ModelProto, models: list[onnx.ModelProto], batches: list[dict[str, np.ndarray]]
+    teacher: onnx.ModelProto,
+    models: list[onnx.ModelProto],
+    batches: list[dict[str, np.ndarray]],
+    *,
+    labels: np.ndarray | None = None,
 ) -> list[Deviation]:
-    """Each model's outputs against the teacher's over all calibration batches (``Deviation``)."""
+    """Each model's outputs against the teacher's over all calibration batches (``Deviation``);
+    with ``labels`` (one per sample), also each model's top-1 accuracy on the first output."""
     names = [o.name for o in teacher.graph.output]
 
     def outputs(m: onnx.ModelProto) -> list[np.ndarray]:
@@ -388,7 +393,10 @@ def compare_over(
         for vals in run_values(m, names, batches):
             for n in names:
                 got[n].append(np.asarray(vals[n], np.float64).ravel())
-        return [np.concatenate(got[n]) for n in names]
+        out = [np.concatenate(got[n]) for n in names]
+        if labels is not None and out:  # logits [N, classes] for the accuracy
+            out[0] = out[0].reshape(len(labels), -1)
+        return out
 
     ref = outputs(teacher)
-    return [deviation(ref, outputs(m), names, inputs="calibration") for m in models]
+    return [deviation(ref, outputs(m), names, labels=labels, inputs="calibration") for m in models]

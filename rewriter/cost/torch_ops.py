@@ -1,0 +1,880 @@
+"""The op table of the ONNX -> torch interpreter (``rewriter.cost.torch_convert``).
+
+``OPS[op_type](attrs, n_outputs, opset)`` returns a callable over the node's inputs (torch
+tensors; an omitted optional input is None) that computes what ONNX Runtime computes, for the
+node's opset: attributes that became inputs (Squeeze/Unsqueeze/Split/ReduceSum axes at 13, the
+other Reduce ops' axes at 18, Clip bounds at 11, Pad pads at 11, Slice at 10), Softmax's
+coercion to 2D before opset 13, Resize's coordinate transforms and nearest rounding modes, the
+SAME_* paddings of Conv and pooling. ``tests/test_torch_convert.py`` checks each against ONNX
+Runtime, op by op and opset by opset.
+
+Index arithmetic (Gather, Slice, Pad's reflect/edge/wrap modes, Resize) is written with
+``index_select`` over computed indices rather than torch's own padding and interpolation
+modes: those differ from ONNX at the corners (negative indices and steps, pads wider than the
+input, half-pixel coordinates), index selection computes exactly the ONNX definition and stays
+differentiable in the data.
+
+Some node configurations are not covered (Resize cubic or tf_crop_and_resize, MaxPool's Indices
+output, ...): the builder raises ``Unsupported`` naming them, and the converter reports them
+with the unsupported op types.
+"""
+
+# ruff: noqa: B008  (attribute defaults are bound once, when a node is converted)
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import onnx
+import torch
+import torch.nn.functional as F
+
+__all__ = ["OPS", "Unsupported", "torch_dtype"]
+
+Fn = Callable[..., Any]
+
+
+class Unsupported(Exception):
+    """A node configuration the interpreter does not compute; ``str`` names it."""
+
+
+def torch_dtype(onnx_type: int) -> torch.dtype:
+    """The torch dtype of an ONNX tensor element type."""
+    np_type = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(onnx_type))
+    return getattr(torch, np_type.name)
+
+
+def _s(v: Any) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def _ints(t: torch.Tensor | None) -> list[int] | None:
+    return None if t is None else [int(v) for v in t.reshape(-1).tolist()]
+
+
+# -- elementwise ----------------------------------------------------------------------------
+
+
+def _div(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    if a.is_floating_point():
+        return torch.div(a, b)
+    return torch.div(a, b, rounding_mode="trunc")  # integer Div truncates in ONNX Runtime
+
+
+def _variadic(op: Fn) -> Fn:
+    def f(*xs: torch.Tensor) -> torch.Tensor:
+        y = xs[0]
+        for x in xs[1:]:
+            y = op(y, x)
+        return y
+
+    return f
+
+
+def _mean(*xs: torch.Tensor) -> torch.Tensor:
+    return _variadic(torch.add)(*xs) / len(xs)
+
+
+def _clip(a: dict[str, Any], opset: int) -> Fn:
+    if opset < 11:
+        lo, hi = a.get("min", -math.inf), a.get("max", math.inf)
+        return lambda x: torch.clamp(x, lo, hi)
+
+    def f(x: torch.Tensor, lo: torch.Tensor | None = None, hi: torch.Tensor | None = None) -> Any:
+        if lo is not None:
+            x = torch.maximum(x, lo.to(x.dtype))
+        if hi is not None:
+            x = torch.minimum(x, hi.to(x.dtype))
+        return x
+
+    return f
+
+
+def _prelu(x: torch.Tensor, slope: torch.Tensor) -> torch.Tensor:
+    return torch.where(x < 0, x * slope, x)
+
+
+def _selu(a: dict[str, Any]) -> Fn:
+    al, ga = a.get("alpha", 1.67326319217681884765625), a.get("gamma", 1.05070102214813232421875)
+    return lambda x: ga * torch.where(x > 0, x, al * (torch.exp(x) - 1))
+
+
+def _cast(a: dict[str, Any]) -> Fn:
+    to = torch_dtype(a["to"])
+
+    def f(x: torch.Tensor) -> torch.Tensor:
+        if x.is_floating_point() and not to.is_floating_point and to != torch.bool:
+            x = torch.trunc(x)  # float -> int truncates toward zero
+        return x.to(to)
+
+    return f
+
+
+def _mod(a: dict[str, Any]) -> Fn:
+    return torch.fmod if a.get("fmod", 0) else torch.remainder
+
+
+def _pow(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return torch.pow(x, y).to(x.dtype)
+
+
+# -- shapes ---------------------------------------------------------------------------------
+
+
+def _shape(a: dict[str, Any]) -> Fn:
+    start, end = a.get("start", 0), a.get("end")
+    return lambda x: torch.tensor(list(x.shape)[start:end], dtype=torch.int64)
+
+
+def _reshape(a: dict[str, Any]) -> Fn:
+    def f(x: torch.Tensor, shape: torch.Tensor) -> torch.Tensor:
+        s = _ints(shape) or []
+        if not a.get("allowzero", 0):
+            s = [x.shape[i] if v == 0 else v for i, v in enumerate(s)]
+        return x.reshape(s)
+
+    return f
+
+
+def _flatten(a: dict[str, Any]) -> Fn:
+    def f(x: torch.Tensor) -> torch.Tensor:
+        ax = a.get("axis", 1)
+        ax = ax + x.dim() if ax < 0 else ax
+        return x.reshape(int(np.prod(x.shape[:ax], dtype=np.int64)), -1)
+
+    return f
+
+
+def _axes_of(a: dict[str, Any], axes: torch.Tensor | None) -> list[int] | None:
+    got = a.get("axes") if axes is None else _ints(axes)
+    return None if got is None else list(got)
+
+
+def _unsqueeze(a: dict[str, Any]) -> Fn:
+    def f(x: torch.Tensor, axes: torch.Tensor | None = None) -> torch.Tensor:
+        ax = _axes_of(a, axes) or []
+        out_rank = x.dim() + len(ax)
+        for d in sorted(v % out_rank for v in ax):
+            x = x.unsqueeze(d)
+        return x
+
+    return f
+
+
+def _squeeze(a: dict[str, Any]) -> Fn:
+    def f(x: torch.Tensor, axes: torch.Tensor | None = None) -> torch.Tensor:
+        ax = _axes_of(a, axes)
+        if ax is None:
+            return x.squeeze()
+        for d in sorted((v % x.dim() for v in ax), reverse=True):
+            x = x.squeeze(d)
+        return x
+
+    return f
+
+
+def _split(a: dict[str, Any], nout: int) -> Fn:
+    axis = a.get("axis", 0)
+
+    def f(x: torch.Tensor, split: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+        sizes = a.get("split") if split is None else _ints(split)
+        if sizes is not None:
+            return torch.split(x, list(sizes), dim=axis)
+        n = a.get("num_outputs", nout)
+        dim = x.shape[axis]
+        return torch.split(x, -(-dim // n), dim=axis)  # the last chunk is the smaller one
+
+    return f
+
+
+def _concat(a: dict[str, Any]) -> Fn:
+    ax = a["axis"]
+    return lambda *xs: torch.cat([x for x in xs if x is not None], ax)
+
+
+def _transpose(a: dict[str, Any]) -> Fn:
+    perm = a.get("perm")
+    return lambda x: x.permute(*(perm if perm is not None else reversed(range(x.dim()))))
+
+
+def _norm_index(idx: torch.Tensor, size: int) -> torch.Tensor:
+    idx = idx.to(torch.int64)
+    return torch.where(idx < 0, idx + size, idx)
+
+
+def _gather(a: dict[str, Any]) -> Fn:
+    def f(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        ax = a.get("axis", 0) % x.dim()
+        i = _norm_index(idx, x.shape[ax])
+        y = torch.index_select(x, ax, i.reshape(-1))
+        return y.reshape(list(x.shape[:ax]) + list(i.shape) + list(x.shape[ax + 1 :]))
+
+    return f
+
+
+def _gather_elements(a: dict[str, Any]) -> Fn:
+    def f(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        ax = a.get("axis", 0) % x.dim()
+        return torch.gather(x, ax, _norm_index(idx, x.shape[ax]))
+
+    return f
+
+
+def _gather_nd(a: dict[str, Any]) -> Fn:
+    b = a.get("batch_dims", 0)
+
+    def f(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        idx = idx.to(torch.int64)
+        k = idx.shape[-1]
+        rest = idx.dim() - 1 - b  # index dims after the batch dims
+        parts: list[torch.Tensor] = []
+        for j in range(b):  # batch coordinates, broadcast over the index dims
+            shape = [1] * (b + rest)
+            shape[j] = x.shape[j]
+            parts.append(torch.arange(x.shape[j]).reshape(shape))
+        for j in range(k):
+            parts.append(_norm_index(idx[..., j], x.shape[b + j]))
+        return x[tuple(parts)]
+
+    return f
+
+
+def _slice(a: dict[str, Any], opset: int) -> Fn:
+    def f(
+        x: torch.Tensor,
+        starts: torch.Tensor | None = None,
+        ends: torch.Tensor | None = None,
+        axes: torch.Tensor | None = None,
+        steps: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        if opset < 10:
+            st, en, ax, sp = a["starts"], a["ends"], a.get("axes"), None
+        else:
+            st, en, ax, sp = _ints(starts), _ints(ends), _ints(axes), _ints(steps)
+        assert st is not None and en is not None
+        ax = list(range(len(st))) if ax is None else ax
+        sp = [1] * len(st) if sp is None else sp
+        for s, e, d, k in zip(st, en, ax, sp, strict=True):
+            d %= x.dim()
+            n = x.shape[d]
+            s, e = s + n if s < 0 else s, e + n if e < 0 else e
+            if k > 0:
+                s, e = min(max(s, 0), n), min(max(e, 0), n)
+            else:
+                s, e = min(max(s, 0), n - 1), min(max(e, -1), n - 1)
+            if k == 1:
+                x = x.narrow(d, s, max(e - s, 0))
+            else:
+                x = torch.index_select(x, d, torch.arange(s, e, k, dtype=torch.int64))
+        return x
+
+    return f
+
+
+def _expand(x: torch.Tensor, shape: torch.Tensor) -> torch.Tensor:
+    return x.expand(torch.broadcast_shapes(tuple(x.shape), tuple(_ints(shape) or [])))
+
+
+def _tile(x: torch.Tensor, repeats: torch.Tensor) -> torch.Tensor:
+    return x.repeat(*(_ints(repeats) or []))
+
+
+def _range(start: torch.Tensor, limit: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+    n = max(math.ceil((float(limit) - float(start)) / float(delta)), 0)
+    return (start + torch.arange(n, dtype=start.dtype) * delta).to(start.dtype)
+
+
+def _constant_of_shape(a: dict[str, Any]) -> Fn:
+    v = a.get("value")
+    value = (
+        torch.zeros((), dtype=torch.float32)
+        if v is None
+        else torch.from_numpy(onnx.numpy_helper.to_array(v).copy()).reshape(())
+    )
+    return lambda shape: value.expand(_ints(shape) or []).clone()
+
+
+def _trilu(a: dict[str, Any]) -> Fn:
+    up = a.get("upper", 1)
+
+    def f(x: torch.Tensor, k: torch.Tensor | None = None) -> torch.Tensor:
+        kk = 0 if k is None else int(k)
+        return torch.triu(x, kk) if up else torch.tril(x, kk)
+
+    return f
+
+
+def _cumsum(a: dict[str, Any]) -> Fn:
+    def f(x: torch.Tensor, axis: torch.Tensor) -> torch.Tensor:
+        d = int(axis) % x.dim()
+        if a.get("reverse", 0):
+            x = x.flip(d)
+        y = torch.cumsum(x, d)
+        if a.get("exclusive", 0):
+            y = y - x
+        return y.flip(d) if a.get("reverse", 0) else y
+
+    return f
+
+
+def _depth_to_space(a: dict[str, Any]) -> Fn:
+    bs, mode = a["blocksize"], _s(a.get("mode", "DCR"))
+
+    def f(x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        if mode == "DCR":
+            y = x.reshape(n, bs, bs, c // bs**2, h, w).permute(0, 3, 4, 1, 5, 2)
+        else:
+            y = x.reshape(n, c // bs**2, bs, bs, h, w).permute(0, 1, 4, 2, 5, 3)
+        return y.reshape(n, c // bs**2, h * bs, w * bs)
+
+    return f
+
+
+def _space_to_depth(a: dict[str, Any]) -> Fn:
+    bs = a["blocksize"]
+
+    def f(x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        y = x.reshape(n, c, h // bs, bs, w // bs, bs).permute(0, 3, 5, 1, 2, 4)
+        return y.reshape(n, c * bs * bs, h // bs, w // bs)
+
+    return f
+
+
+# -- reductions and normalisations -----------------------------------------------------------
+
+
+def _softmax(kind: str, a: dict[str, Any], opset: int) -> Fn:
+    legacy = opset < 13  # coerced to 2D at axis: [prod(shape[:axis]), prod(shape[axis:])]
+    axis = a.get("axis", 1 if legacy else -1)
+
+    def one(x: torch.Tensor, d: int) -> torch.Tensor:
+        if kind == "softmax":
+            return torch.softmax(x, d)
+        if kind == "log":
+            return torch.log_softmax(x, d)
+        hot = torch.zeros_like(x)
+        return hot.scatter(d, x.argmax(d, keepdim=True), 1.0)  # Hardmax: the first maximum
+
+    def f(x: torch.Tensor) -> torch.Tensor:
+        if not legacy:
+            return one(x, axis)
+        ax = axis % x.dim()
+        lead = int(np.prod(x.shape[:ax], dtype=np.int64))
+        return one(x.reshape(lead, -1), 1).reshape(x.shape)
+
+    return f
+
+
+_REDUCERS: dict[str, Callable[[torch.Tensor, list[int], bool], torch.Tensor]] = {
+    "ReduceMean": lambda x, d, k: x.mean(dim=d, keepdim=k),
+    "ReduceSum": lambda x, d, k: x.sum(dim=d, keepdim=k),
+    "ReduceMax": lambda x, d, k: torch.amax(x, dim=d, keepdim=k),
+    "ReduceMin": lambda x, d, k: torch.amin(x, dim=d, keepdim=k),
+    "ReduceProd": lambda x, d, k: _prod(x, d, k),
+    "ReduceL1": lambda x, d, k: x.abs().sum(dim=d, keepdim=k),
+    "ReduceL2": lambda x, d, k: torch.sqrt((x * x).sum(dim=d, keepdim=k)),
+    "ReduceLogSum": lambda x, d, k: torch.log(x.sum(dim=d, keepdim=k)),
+    "ReduceLogSumExp": lambda x, d, k: torch.logsumexp(x, dim=d, keepdim=k),
+    "ReduceSumSquare": lambda x, d, k: (x * x).sum(dim=d, keepdim=k),
+}
+
+
+def _prod(x: torch.Tensor, dims: list[int], keep: bool) -> torch.Tensor:
+    for d in sorted(dims, reverse=True):
+        x = x.prod(dim=d, keepdim=keep)
+    return x
+
+
+def _reduce(op: str, a: dict[str, Any]) -> Fn:
+    keep, noop = bool(a.get("keepdims", 1)), bool(a.get("noop_with_empty_axes", 0))
+
+    def f(x: torch.Tensor, axes: torch.Tensor | None = None) -> torch.Tensor:
+        ax = _axes_of(a, axes)
+        if not ax:
+            if noop:
+                return x
+            ax = list(range(x.dim()))
+        return _REDUCERS[op](x, [v % x.dim() for v in ax], keep)
+
+    return f
+
+
+def _arg(kind: str, a: dict[str, Any]) -> Fn:
+    axis, keep, last = a.get("axis", 0), bool(a.get("keepdims", 1)), a.get("select_last_index", 0)
+
+    def f(x: torch.Tensor) -> torch.Tensor:
+        d = axis % x.dim()
+        y = x.flip(d) if last else x
+        i = (torch.argmax if kind == "max" else torch.argmin)(y, dim=d, keepdim=keep)
+        return x.shape[d] - 1 - i if last else i
+
+    return f
+
+
+def _layer_norm(a: dict[str, Any], nout: int) -> Fn:
+    axis, eps = a.get("axis", -1), a.get("epsilon", 1e-5)
+
+    def f(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None) -> Any:
+        dims = list(range(axis % x.dim(), x.dim()))
+        xf = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x  # stash_type float
+        mean = xf.mean(dim=dims, keepdim=True)
+        inv = torch.rsqrt(((xf - mean) ** 2).mean(dim=dims, keepdim=True) + eps)
+        y = ((xf - mean) * inv).to(x.dtype) * w
+        if b is not None:
+            y = y + b
+        return y if nout == 1 else (y, mean, inv)[:nout]
+
+    return f
+
+
+def _batch_norm(a: dict[str, Any]) -> Fn:
+    eps = a.get("epsilon", 1e-5)
+    return lambda x, s, b, m, v: F.batch_norm(x, m, v, s, b, False, 0.0, eps)
+
+
+def _instance_norm(a: dict[str, Any]) -> Fn:
+    eps = a.get("epsilon", 1e-5)
+    return lambda x, s, b: F.instance_norm(x, weight=s, bias=b, eps=eps)
+
+
+# -- convolution, pooling, padding, resizing -------------------------------------------------
+
+
+def _auto_pads(
+    a: dict[str, Any], spatial: list[int], kernel: list[int], strides: list[int], dil: list[int]
+) -> list[int]:
+    """ONNX pads ``[begin..., end...]`` with ``auto_pad`` resolved."""
+    nd, mode = len(spatial), _s(a.get("auto_pad", "NOTSET"))
+    if mode == "VALID":
+        return [0] * (2 * nd)
+    if mode in ("SAME_UPPER", "SAME_LOWER"):
+        begin, end = [], []
+        for n, k, s, d in zip(spatial, kernel, strides, dil, strict=True):
+            out = -(-n // s)
+            total = max((out - 1) * s + (k - 1) * d + 1 - n, 0)
+            small = total // 2
+            begin.append(small if mode == "SAME_UPPER" else total - small)
+            end.append(total - begin[-1])
+        return begin + end
+    return list(a.get("pads", [0] * (2 * nd)))
+
+
+def _torch_pad(pads: list[int]) -> list[int]:
+    """ONNX ``[b1, b2, .., e1, e2, ..]`` over the last dims -> F.pad's last-dim-first pairs."""
+    nd = len(pads) // 2
+    return [v for i in reversed(range(nd)) for v in (pads[i], pads[i + nd])]
+
+
+def _conv(a: dict[str, Any]) -> Fn:
+    def f(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
+        nd = w.dim() - 2
+        strides, dil = a.get("strides", [1] * nd), a.get("dilations", [1] * nd)
+        pads = _auto_pads(a, list(x.shape[2:]), list(w.shape[2:]), strides, dil)
+        pad: Any = pads[:nd]
+        if pads[:nd] != pads[nd:]:
+            x, pad = F.pad(x, _torch_pad(pads)), 0
+        conv = (F.conv1d, F.conv2d, F.conv3d)[nd - 1]
+        return conv(x, w, b, strides, pad, dil, a.get("group", 1))
+
+    return f
+
+
+def _conv_transpose(a: dict[str, Any]) -> Fn:
+    def f(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
+        nd = w.dim() - 2
+        strides, dil = a.get("strides", [1] * nd), a.get("dilations", [1] * nd)
+        opad = a.get("output_padding", [0] * nd)
+        conv = (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d)[nd - 1]
+        y = conv(x, w, None, strides, 0, 0, a.get("group", 1), dil)
+        full = [
+            s * (n - 1) + o + (k - 1) * d + 1
+            for s, n, o, k, d in zip(strides, x.shape[2:], opad, w.shape[2:], dil, strict=True)
+        ]
+        mode = _s(a.get("auto_pad", "NOTSET"))
+        shape = a.get("output_shape")
+        if shape is None and mode in ("SAME_UPPER", "SAME_LOWER"):
+            shape = [n * s for n, s in zip(x.shape[2:], strides, strict=True)]
+        if shape is not None:
+            total = [fl - o for fl, o in zip(full, list(shape)[-nd:], strict=True)]
+            upper = mode == "SAME_UPPER"
+            begin = [t // 2 if upper else t - t // 2 for t in total]
+            pads = begin + [t - bg for t, bg in zip(total, begin, strict=True)]
+        else:
+            pads = list(a.get("pads", [0] * (2 * nd)))
+        # output_padding adds positions at the end that no input reaches; pads crop
+        y = F.pad(y, _torch_pad([0] * nd + list(opad)))
+        y = F.pad(y, _torch_pad([-p for p in pads]))
+        if b is not None:
+            y = y + b.reshape([1, -1] + [1] * nd)
+        return y
+
+    return f
+
+
+def _pool(kind: str, a: dict[str, Any], nout: int) -> Fn:
+    if nout > 1:
+        raise Unsupported(f"{'MaxPool' if kind == 'max' else 'AveragePool'} (Indices output)")
+    if kind == "avg" and any(d != 1 for d in a.get("dilations", [])):
+        raise Unsupported("AveragePool (dilations)")
+
+    def f(x: torch.Tensor) -> torch.Tensor:
+        k = list(a["kernel_shape"])
+        nd = len(k)
+        s, d = a.get("strides", [1] * nd), a.get("dilations", [1] * nd)
+        pads = _auto_pads(a, list(x.shape[2:]), k, s, d)
+        ceil = bool(a.get("ceil_mode", 0))
+        if kind == "max":
+            pool = (F.max_pool1d, F.max_pool2d, F.max_pool3d)[nd - 1]
+            if pads[:nd] == pads[nd:] and all(p * 2 <= kk for p, kk in zip(pads, k, strict=False)):
+                return pool(x, k, s, pads[:nd], d, ceil_mode=ceil)
+            xp = F.pad(x, _torch_pad(pads), value=-math.inf)
+            return pool(xp, k, s, 0, d, ceil_mode=ceil)
+        # sum over the window / count of what ONNX counts (the padded extent, or the input)
+        avg = (F.avg_pool1d, F.avg_pool2d, F.avg_pool3d)[nd - 1]
+        xp = F.pad(x, _torch_pad(pads))
+        ones = torch.ones((1, 1, *x.shape[2:]), dtype=x.dtype)
+        mask = (
+            torch.ones((1, 1, *xp.shape[2:]), dtype=x.dtype)
+            if a.get("count_include_pad", 0)
+            else F.pad(ones, _torch_pad(pads))
+        )
+        return avg(xp, k, s, 0, ceil_mode=ceil) / avg(mask, k, s, 0, ceil_mode=ceil)
+
+    return f
+
+
+def _global_pool(kind: str) -> Fn:
+    def f(x: torch.Tensor) -> torch.Tensor:
+        dims = tuple(range(2, x.dim()))
+        return x.mean(dim=dims, keepdim=True) if kind == "avg" else x.amax(dim=dims, keepdim=True)
+
+    return f
+
+
+def _pad_indices(n: int, begin: int, end: int, mode: str) -> torch.Tensor:
+    i = torch.arange(-begin, n + end, dtype=torch.int64)
+    if mode == "edge":
+        return i.clamp(0, n - 1)
+    if mode == "wrap":
+        return i % n
+    # reflect, mirrored about the edge elements (repeatedly when the pad is wider than n)
+    if n == 1:
+        return torch.zeros_like(i)
+    period = 2 * (n - 1)
+    i = i % period
+    return torch.where(i >= n, period - i, i)
+
+
+def _pad(a: dict[str, Any], opset: int) -> Fn:
+    def f(
+        x: torch.Tensor,
+        pads: torch.Tensor | None = None,
+        value: torch.Tensor | None = None,
+        axes: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        mode = _s(a.get("mode", "constant"))
+        if opset < 11:
+            p, v = list(a["pads"]), a.get("value", 0.0)
+        else:
+            p, v = _ints(pads) or [], 0.0 if value is None else value.reshape(()).item()
+        ax = list(range(x.dim())) if axes is None else [d % x.dim() for d in _ints(axes) or []]
+        full = [0] * (2 * x.dim())
+        for j, d in enumerate(ax):
+            full[d], full[d + x.dim()] = p[j], p[j + len(ax)]
+        if mode == "constant":
+            return F.pad(x, _torch_pad(full), value=v)
+        for d in range(x.dim()):
+            b, e = full[d], full[d + x.dim()]
+            if b or e:
+                x = torch.index_select(x, d, _pad_indices(x.shape[d], b, e, mode))
+        return x
+
+    return f
+
+
+def _source_coordinate(
+    mode: str, out: torch.Tensor, n_in: int, n_out: int, scale: float
+) -> torch.Tensor:
+    """Resize: the input coordinate of each output index (ONNX's coordinate_transformation_mode)."""
+    if mode == "align_corners":
+        return out * ((n_in - 1) / (n_out - 1)) if n_out > 1 else torch.zeros_like(out)
+    if mode == "asymmetric":
+        return out / scale
+    if mode == "pytorch_half_pixel":
+        return (out + 0.5) / scale - 0.5 if n_out > 1 else torch.zeros_like(out)
+    if mode == "tf_half_pixel_for_nn":
+        return (out + 0.5) / scale
+    if mode == "half_pixel_symmetric":
+        adjustment = n_out / (scale * n_in)
+        offset = n_in / 2 * (1 - adjustment)
+        return offset + (out + 0.5) / scale - 0.5
+    return (out + 0.5) / scale - 0.5  # half_pixel
+
+
+def _nearest(mode: str, x: torch.Tensor, scale: float) -> torch.Tensor:
+    if mode == "simple":  # opset 10 / Upsample: floor, ceil when downsampling
+        return torch.ceil(x) if scale < 1 else torch.floor(x)
+    if mode == "round_prefer_ceil":
+        return torch.floor(x + 0.5)
+    if mode == "floor":
+        return torch.floor(x)
+    if mode == "ceil":
+        return torch.ceil(x)
+    return torch.ceil(x - 0.5)  # round_prefer_floor
+
+
+def _resize(a: dict[str, Any], opset: int) -> Fn:
+    mode = _s(a.get("mode", "nearest"))
+    coord = _s(a.get("coordinate_transformation_mode", "half_pixel"))
+    nearest = _s(a.get("nearest_mode", "round_prefer_floor"))
+    if opset < 11:
+        coord, nearest = "asymmetric", "simple"
+    if mode not in ("nearest", "linear"):
+        raise Unsupported(f"Resize (mode={mode})")
+    if coord == "tf_crop_and_resize":
+        raise Unsupported("Resize (coordinate_transformation_mode=tf_crop_and_resize)")
+    if a.get("antialias", 0):
+        raise Unsupported("Resize (antialias=1)")
+    if _s(a.get("keep_aspect_ratio_policy", "stretch")) != "stretch":
+        raise Unsupported("Resize (keep_aspect_ratio_policy)")
+
+    def f(
+        x: torch.Tensor,
+        roi: torch.Tensor | None = None,
+        scales: torch.Tensor | None = None,
+        sizes: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        if opset < 11:
+            scales, sizes = roi, None  # Resize-10: (X, scales)
+        axes = [d % x.dim() for d in a.get("axes", range(x.dim()))]
+        s_list = None if scales is None or scales.numel() == 0 else scales.tolist()
+        z_list = None if sizes is None or sizes.numel() == 0 else _ints(sizes)
+        for j, d in enumerate(axes):
+            n_in = x.shape[d]
+            if z_list is not None:
+                n_out, scale = z_list[j], z_list[j] / n_in
+            else:
+                assert s_list is not None
+                scale = float(s_list[j])
+                n_out = int(math.floor(n_in * scale))
+            if n_out == n_in and scale == 1.0:
+                continue
+            out = torch.arange(n_out, dtype=torch.float64)
+            src = _source_coordinate(coord, out, n_in, n_out, scale)
+            if mode == "nearest":
+                i = _nearest(nearest, src, scale).to(torch.int64).clamp(0, n_in - 1)
+                x = torch.index_select(x, d, i)
+                continue
+            src = src.clamp(0, n_in - 1)
+            lo = torch.floor(src).to(torch.int64).clamp(0, n_in - 1)
+            hi = (lo + 1).clamp(max=n_in - 1)
+            w = (src - lo.to(torch.float64)).to(x.dtype)
+            shape = [1] * x.dim()
+            shape[d] = n_out
+            w = w.reshape(shape)
+            x = torch.index_select(x, d, lo) * (1 - w) + torch.index_select(x, d, hi) * w
+        return x
+
+    return f
+
+
+def _gemm(a: dict[str, Any]) -> Fn:
+    alpha, beta = a.get("alpha", 1.0), a.get("beta", 1.0)
+    ta, tb = a.get("transA", 0), a.get("transB", 0)
+
+    def f(x: torch.Tensor, w: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        y = (x.t() if ta else x) @ (w.t() if tb else w)
+        if alpha != 1.0:
+            y = y * alpha
+        if c is not None:
+            y = y + (c * beta if beta != 1.0 else c)
+        return y
+
+    return f
+
+
+def _dequantize(a: dict[str, Any]) -> Fn:
+    def f(x: torch.Tensor, scale: torch.Tensor, zp: torch.Tensor | None = None) -> torch.Tensor:
+        shape = [1] * x.dim()
+        if scale.dim() == 1 and scale.numel() > 1:
+            shape[a.get("axis", 1) % x.dim()] = -1
+        xs = x.to(torch.int32) - (0 if zp is None else zp.to(torch.int32).reshape(shape))
+        return xs.to(scale.dtype) * scale.reshape(shape if scale.dim() else [])
+
+    return f
+
+
+def _quantize(a: dict[str, Any]) -> Fn:
+    def f(x: torch.Tensor, scale: torch.Tensor, zp: torch.Tensor | None = None) -> torch.Tensor:
+        shape = [1] * x.dim()
+        if scale.dim() == 1 and scale.numel() > 1:
+            shape[a.get("axis", 1) % x.dim()] = -1
+        dtype = torch.uint8 if zp is None else zp.dtype
+        info = torch.iinfo(dtype)
+        z = 0 if zp is None else zp.to(torch.int32).reshape(shape if zp.dim() else [])
+        q = torch.round(x / scale.reshape(shape if scale.dim() else [])) + z
+        return q.clamp(info.min, info.max).to(dtype)
+
+    return f
+
+
+def _reducer(op: str) -> Callable[[dict[str, Any], int, int], Fn]:
+    return lambda a, n, v: _reduce(op, a)
+
+
+def _gelu(a: dict[str, Any]) -> Fn:
+    approx = _s(a.get("approximate", "none"))
+    return lambda x: F.gelu(x, approximate=approx)
+
+
+def _constant_fn(f: Fn) -> Callable[[dict[str, Any], int, int], Fn]:
+    return lambda a, n, v: f
+
+
+def _alpha(name: str, default: float, fn: Callable[[torch.Tensor, float], torch.Tensor]) -> Any:
+    return lambda a, n, v: lambda x, al=a.get(name, default): fn(x, al)
+
+
+# op -> (attrs, number of outputs, opset) -> callable(*inputs)
+OPS: dict[str, Callable[[dict[str, Any], int, int], Fn]] = {
+    # arithmetic and elementwise
+    "Add": _constant_fn(torch.add),
+    "Sub": _constant_fn(torch.sub),
+    "Mul": _constant_fn(torch.mul),
+    "Div": _constant_fn(_div),
+    "Pow": _constant_fn(_pow),
+    "Mod": lambda a, n, v: _mod(a),
+    "Max": _constant_fn(_variadic(torch.maximum)),
+    "Min": _constant_fn(_variadic(torch.minimum)),
+    "Sum": _constant_fn(_variadic(torch.add)),
+    "Mean": _constant_fn(_mean),
+    "Abs": _constant_fn(torch.abs),
+    "Neg": _constant_fn(torch.neg),
+    "Sign": _constant_fn(torch.sign),
+    "Sqrt": _constant_fn(torch.sqrt),
+    "Exp": _constant_fn(torch.exp),
+    "Log": _constant_fn(torch.log),
+    "Reciprocal": _constant_fn(torch.reciprocal),
+    "Floor": _constant_fn(torch.floor),
+    "Ceil": _constant_fn(torch.ceil),
+    "Round": _constant_fn(torch.round),  # half to even, as ONNX
+    "Sin": _constant_fn(torch.sin),
+    "Cos": _constant_fn(torch.cos),
+    "Erf": _constant_fn(torch.erf),
+    "IsNaN": _constant_fn(torch.isnan),
+    "IsInf": lambda a, n, v: (
+        lambda x: (
+            (
+                torch.isposinf(x)
+                if a.get("detect_positive", 1)
+                else torch.zeros_like(x, dtype=torch.bool)
+            )
+            | (
+                torch.isneginf(x)
+                if a.get("detect_negative", 1)
+                else torch.zeros_like(x, dtype=torch.bool)
+            )
+        )
+    ),
+    "Not": _constant_fn(torch.logical_not),
+    "And": _constant_fn(torch.logical_and),
+    "Or": _constant_fn(torch.logical_or),
+    "Xor": _constant_fn(torch.logical_xor),
+    "Equal": _constant_fn(torch.eq),
+    "Less": _constant_fn(torch.lt),
+    "LessOrEqual": _constant_fn(torch.le),
+    "Greater": _constant_fn(torch.gt),
+    "GreaterOrEqual": _constant_fn(torch.ge),
+    "Where": _constant_fn(torch.where),
+    "Clip": lambda a, n, v: _clip(a, v),
+    "Identity": _constant_fn(lambda x: x),
+    "Dropout": lambda a, n, v: (
+        lambda x, *_: x if n == 1 else (x, torch.ones_like(x, dtype=torch.bool))
+    ),
+    "Cast": lambda a, n, v: _cast(a),
+    "CastLike": _constant_fn(lambda x, like: _cast({"to": _onnx_type(like)})(x)),
+    # activations
+    "Tanh": _constant_fn(torch.tanh),
+    "Sigmoid": _constant_fn(torch.sigmoid),
+    "Relu": _constant_fn(torch.relu),
+    "Softplus": _constant_fn(F.softplus),
+    "Mish": _constant_fn(F.mish),
+    "Elu": _alpha("alpha", 1.0, F.elu),
+    "Selu": lambda a, n, v: _selu(a),
+    "Celu": _alpha("alpha", 1.0, F.celu),
+    "Softsign": _constant_fn(F.softsign),
+    "LeakyRelu": _alpha("alpha", 0.01, F.leaky_relu),
+    "ThresholdedRelu": _alpha("alpha", 1.0, lambda x, al: torch.where(x > al, x, 0.0 * x)),
+    "PRelu": _constant_fn(_prelu),
+    "HardSwish": _constant_fn(F.hardswish),
+    "HardSigmoid": lambda a, n, v: (
+        lambda x, al=a.get("alpha", 0.2), be=a.get("beta", 0.5): torch.clamp(x * al + be, 0.0, 1.0)
+    ),
+    "Gelu": lambda a, n, v: _gelu(a),
+    "Softmax": lambda a, n, v: _softmax("softmax", a, v),
+    "LogSoftmax": lambda a, n, v: _softmax("log", a, v),
+    "Hardmax": lambda a, n, v: _softmax("hard", a, v),
+    # linear algebra, convolution, pooling
+    "MatMul": _constant_fn(torch.matmul),
+    "Gemm": lambda a, n, v: _gemm(a),
+    "Einsum": lambda a, n, v: lambda *xs, eq=_s(a["equation"]): torch.einsum(eq, *xs),
+    "Conv": lambda a, n, v: _conv(a),
+    "ConvTranspose": lambda a, n, v: _conv_transpose(a),
+    "MaxPool": lambda a, n, v: _pool("max", a, n),
+    "AveragePool": lambda a, n, v: _pool("avg", a, n),
+    "GlobalAveragePool": _constant_fn(_global_pool("avg")),
+    "GlobalMaxPool": _constant_fn(_global_pool("max")),
+    "BatchNormalization": lambda a, n, v: _batch_norm(a),
+    "InstanceNormalization": lambda a, n, v: _instance_norm(a),
+    "LayerNormalization": lambda a, n, v: _layer_norm(a, n),
+    "Pad": lambda a, n, v: _pad(a, v),
+    "Resize": lambda a, n, v: _resize(a, v),
+    # shapes and indexing
+    "Shape": lambda a, n, v: _shape(a),
+    "Size": _constant_fn(lambda x: torch.tensor(x.numel(), dtype=torch.int64)),
+    "Reshape": lambda a, n, v: _reshape(a),
+    "Flatten": lambda a, n, v: _flatten(a),
+    "Transpose": lambda a, n, v: _transpose(a),
+    "Squeeze": lambda a, n, v: _squeeze(a),
+    "Unsqueeze": lambda a, n, v: _unsqueeze(a),
+    "Concat": lambda a, n, v: _concat(a),
+    "Split": lambda a, n, v: _split(a, n),
+    "Slice": lambda a, n, v: _slice(a, v),
+    "Gather": lambda a, n, v: _gather(a),
+    "GatherElements": lambda a, n, v: _gather_elements(a),
+    "GatherND": lambda a, n, v: _gather_nd(a),
+    "Expand": _constant_fn(_expand),
+    "Tile": _constant_fn(_tile),
+    "Range": _constant_fn(_range),
+    "ConstantOfShape": lambda a, n, v: _constant_of_shape(a),
+    "Trilu": lambda a, n, v: _trilu(a),
+    "CumSum": lambda a, n, v: _cumsum(a),
+    "ArgMax": lambda a, n, v: _arg("max", a),
+    "ArgMin": lambda a, n, v: _arg("min", a),
+    "DepthToSpace": lambda a, n, v: _depth_to_space(a),
+    "SpaceToDepth": lambda a, n, v: _space_to_depth(a),
+    "DequantizeLinear": lambda a, n, v: _dequantize(a),
+    "QuantizeLinear": lambda a, n, v: _quantize(a),
+    **{op: _reducer(op) for op in _REDUCERS},
+}
+
+_TORCH_TO_ONNX = {
+    torch.float32: onnx.TensorProto.FLOAT,
+    torch.float64: onnx.TensorProto.DOUBLE,
+    torch.float16: onnx.TensorProto.FLOAT16,
+    torch.bfloat16: onnx.TensorProto.BFLOAT16,
+    torch.int64: onnx.TensorProto.INT64,
+    torch.int32: onnx.TensorProto.INT32,
+    torch.int16: onnx.TensorProto.INT16,
+    torch.int8: onnx.TensorProto.INT8,
+    torch.uint8: onnx.TensorProto.UINT8,
+    torch.bool: onnx.TensorProto.BOOL,
+}
+
+
+def _onnx_type(t: torch.Tensor) -> int:
+    return _TORCH_TO_ONNX[t.dtype]

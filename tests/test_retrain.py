@@ -1,0 +1,220 @@
+"""Retraining a rewritten ONNX model end to end (`rewrite finetune --mode distill --train ...`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from onnx import numpy_helper
+from torch import nn
+
+import rewriter
+from rewriter.api import rewrite_onnx
+from rewriter.candidates import Candidate
+from rewriter.cli import main
+from rewriter.emit import emit_result
+from rewriter.errors import ModelError
+from rewriter.tune.e2e import (
+    COEFFICIENT,
+    finetune_e2e,
+    site_outputs,
+    split_labels,
+    trainable_initializers,
+)
+from rewriter.tune.refit import compare_over
+
+sys.path.insert(0, os.path.dirname(__file__))
+from accuracy_models import make_model  # noqa: E402
+
+
+def _relu_student(teacher: onnx.ModelProto) -> onnx.ModelProto:
+    """GELU and SiLU replaced by ReLU: a coarse swap with something to win back."""
+    return emit_result(teacher, lambda s: Candidate("standard", "standard:relu", op="relu")).model
+
+
+@pytest.fixture(scope="module")
+def mlp():
+    teacher = make_model()
+    rng = np.random.default_rng(0)
+    batches = [{"x": rng.normal(0, 1.5, (32, 8)).astype(np.float32)} for _ in range(10)]
+    return teacher, batches
+
+
+def _inits(m: onnx.ModelProto) -> dict[str, bytes]:
+    return {t.name: t.SerializeToString() for t in m.graph.initializer}
+
+
+def test_what_each_train_choice_trains(mlp) -> None:
+    teacher, _ = mlp
+    student = rewrite_onnx(teacher, "pau_all", degrees=(3, 2)).model
+    coeffs = trainable_initializers(student, "coefficients")
+    assert coeffs and all(COEFFICIENT.match(n) for n in coeffs)
+    assert trainable_initializers(student, "weights") == ["w1", "w2", "w3"]
+    assert set(trainable_initializers(student, "all")) == set(coeffs) | {"w1", "w2", "w3"}
+    # clip bounds and gates of the rationals are never trained
+    assert not any(n.endswith(("clip_hi", "clip_lo", "g0")) for n in coeffs)
+    assert site_outputs(student, teacher) == {"gelu_0": "a1", "silu_0": "a2"}
+
+
+def test_train_all_wins_back_a_relu_swap_and_keeps_the_graph(mlp) -> None:
+    teacher, batches = mlp
+    student = _relu_student(teacher)
+    tuned, history = finetune_e2e(student, teacher, batches, train="all", epochs=15, lr=3e-3)
+    h = history.heldout
+    assert h is not None and h.batches == 2 and h.of_batches == 10 and h.note is None
+    assert h.after.rel_l2 < 0.7 * h.before.rel_l2
+    before, after = compare_over(teacher, [student, tuned], [batches[i] for i in range(10)])
+    assert after.rel_l2 < before.rel_l2
+    assert history.trained == ["w1", "w2", "w3"] and history.sites == {
+        "gelu_0": "a1",
+        "silu_0": "a2",
+    }
+    assert [n.SerializeToString() for n in tuned.graph.node] == [
+        n.SerializeToString() for n in student.graph.node
+    ]
+    old, new = _inits(student), _inits(tuned)
+    assert old.keys() == new.keys() and all(old[k] != new[k] for k in ("w1", "w2", "w3"))
+    onnx.checker.check_model(tuned, full_check=True)
+
+
+def test_weights_leave_coefficients_and_coefficients_leave_weights(mlp) -> None:
+    teacher, batches = mlp
+    student = rewrite_onnx(teacher, "pau_all", degrees=(3, 2)).model
+    w, _ = finetune_e2e(student, teacher, batches, train="weights", epochs=2, lr=1e-4)
+    c, _ = finetune_e2e(student, teacher, batches, train="coefficients", epochs=2, lr=1e-4)
+    old, nw, nc = _inits(student), _inits(w), _inits(c)
+    assert all(nw[k] == old[k] for k in old if COEFFICIENT.match(k))
+    assert any(nw[k] != old[k] for k in ("w1", "w2", "w3"))
+    assert all(nc[k] == old[k] for k in ("w1", "w2", "w3"))
+    assert all(
+        (numpy_helper.to_array(t) >= 0).all()
+        for t in c.graph.initializer
+        if (hit := COEFFICIENT.match(t.name)) and hit.group(1) == "q"
+    )
+
+
+def test_same_inputs_and_seed_give_the_same_bytes(mlp) -> None:
+    teacher, batches = mlp
+    student = _relu_student(teacher)
+    a, _ = finetune_e2e(student, teacher, batches, train="all", epochs=3, seed=3)
+    b, _ = finetune_e2e(student, teacher, batches, train="all", epochs=3, seed=3)
+    c, _ = finetune_e2e(student, teacher, batches, train="all", epochs=3, seed=4)
+    assert a.SerializeToString(deterministic=True) == b.SerializeToString(deterministic=True)
+    assert a.SerializeToString() != c.SerializeToString()
+
+
+def test_labels_add_accuracy_to_the_heldout_report(mlp) -> None:
+    teacher, batches = mlp
+    student = _relu_student(teacher)
+    logits = np.concatenate([np.asarray(v) for v in compare_outputs(teacher, batches)])
+    labels = logits.argmax(1)
+    assert [len(y) for y in split_labels(labels, batches)] == [32] * 10
+    _, history = finetune_e2e(student, teacher, batches, train="all", epochs=2, labels=labels)
+    h = history.heldout
+    assert h is not None and h.teacher_accuracy == 100.0
+    assert h.before.accuracy is not None and h.after.accuracy is not None
+    with pytest.raises(rewriter.errors.UsageError, match="labels for 320"):
+        split_labels(labels[:5], batches)
+
+
+def compare_outputs(model: onnx.ModelProto, batches) -> list[np.ndarray]:
+    from rewriter.ir.runtime import run_values
+
+    return [v["y"] for v in run_values(model, ["y"], batches)]
+
+
+def test_nothing_to_train_is_one_clear_error(mlp) -> None:
+    teacher, batches = mlp
+    with pytest.raises(ModelError, match="no rational coefficients"):
+        finetune_e2e(teacher, teacher, batches, train="coefficients", epochs=1)
+
+
+def test_unsupported_ops_are_named_for_retraining(mlp) -> None:
+    from onnx import TensorProto, helper
+
+    _, batches = mlp
+    w = numpy_helper.from_array(np.zeros((1, 24, 8), np.float32), "w")
+    g = helper.make_graph(
+        [
+            helper.make_node("Unsqueeze", ["x", "zero"], ["x3"]),
+            helper.make_node("GRU", ["x3", "w", "w"], ["s", "h"], hidden_size=8),
+            helper.make_node("Squeeze", ["h", "zero"], ["y"]),
+        ],
+        "gru",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 8])],
+        [w, numpy_helper.from_array(np.array([0], np.int64), "zero")],
+    )
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    with pytest.raises(ModelError, match="^student: GRU is not supported for retraining"):
+        finetune_e2e(m, m, batches, train="weights", epochs=1)
+
+
+def test_cli_distill_all_with_labels(mlp, tmp_path, capsys) -> None:
+    teacher, batches = mlp
+    student = _relu_student(teacher)
+    onnx.save(teacher, tmp_path / "t.onnx")
+    onnx.save(student, tmp_path / "s.onnx")
+    x = np.concatenate([b["x"] for b in batches])
+    labels = np.concatenate(compare_outputs(teacher, batches)).argmax(1)
+    np.savez(tmp_path / "cal.npz", x=x, labels=labels)
+    before = (tmp_path / "s.onnx").read_bytes()
+    outs = []
+    for k in range(2):
+        out = tmp_path / f"tuned{k}.onnx"
+        args = ["finetune", str(tmp_path / "s.onnx"), "--teacher", str(tmp_path / "t.onnx")]
+        args += ["--calibration", str(tmp_path / "cal.npz"), "--mode", "distill"]
+        args += ["--train", "all", "--epochs", "4", "--seed", "1", "-o", str(out)]
+        args += ["--report", str(tmp_path / "r.json")]
+        code = main(args)
+        captured = capsys.readouterr()
+        assert code == 0, captured.err
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1] and (tmp_path / "s.onnx").read_bytes() == before
+    assert "held-out split, 2 of 10 batch(es), 64 sample(s)" in captured.out
+    assert "held-out accuracy: teacher 100.00%" in captured.out
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["train"] == "all" and report["heldout"]["samples"] == 64
+    assert report["heldout"]["after"]["accuracy"] is not None
+    onnx.checker.check_model(onnx.load(tmp_path / "tuned0.onnx"), full_check=True)
+
+
+def test_cli_rejects_train_with_layerwise(mlp, tmp_path, capsys) -> None:
+    teacher, _ = mlp
+    onnx.save(teacher, tmp_path / "t.onnx")
+    args = ["finetune", str(tmp_path / "t.onnx"), "--teacher", str(tmp_path / "t.onnx")]
+    code = main(args + ["--train", "all", "-o", str(tmp_path / "o.onnx")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.count("\n") == 0 and "--mode distill" in err
+
+
+def test_api_distill_defaults_to_all_and_reads_npz_labels(mlp, tmp_path) -> None:
+    teacher, batches = mlp
+    student = _relu_student(teacher)
+    x = np.concatenate([b["x"] for b in batches])
+    np.savez(tmp_path / "cal.npz", x=x, labels=np.zeros(len(x), np.int64))
+    tuned = rewriter.finetune(student, teacher, str(tmp_path / "cal.npz"), mode="distill", epochs=1)
+    assert tuned.mode == "distill" and tuned.heldout.after.accuracy is not None
+    assert tuned.history.trained == ["w1", "w2", "w3"]
+
+
+def test_torch_student_retrains_every_weight() -> None:
+    from rewriter.frontends.fx import rewrite_module
+
+    torch.manual_seed(0)
+    teacher = nn.Sequential(nn.Linear(4, 8), nn.GELU(), nn.Linear(8, 2))
+    student, _ = rewrite_module(teacher, "pau_all", degrees=(3, 2))
+    before = [p.detach().clone() for p in student.parameters()]
+    data = [torch.randn(8, 4) * 2 for _ in range(4)]
+    history = rewriter.finetune(student, teacher, data, train="all", epochs=2, progress=False)
+    assert len(history) == 2
+    after = list(student.parameters())
+    moved = [not torch.equal(a, b) for a, b in zip(before, after, strict=True)]
+    assert history[0]["best"] is False or all(moved)
+    w = rewriter.finetune(student, teacher, data, train="weights", epochs=1, progress=False)
+    assert len(w) == 1

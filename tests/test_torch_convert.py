@@ -1,0 +1,598 @@
+"""The ONNX -> torch interpreter computes what ONNX Runtime computes, op by op and per opset.
+
+Each case is a one-node model: the first inputs are graph inputs (random data), the rest
+initializers (indices, shapes, axes, scales ...). Then the zoo: every model either matches ONNX
+Runtime on the inputs ``rewriter.inputs.generate_inputs`` derives, or is refused with one error
+naming the ops the interpreter does not cover.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from onnx import helper, numpy_helper
+
+from rewriter.cost.torch_convert import SUPPORTED_OPS, UnsupportedOps, to_torch
+
+RNG = np.random.default_rng(0)
+
+
+def _x(*shape: int) -> np.ndarray:
+    return RNG.normal(0, 1.5, shape).astype(np.float32)
+
+
+def _i(*v: int) -> np.ndarray:
+    return np.array(v, np.int64)
+
+
+def _model(
+    op: str,
+    data: list[np.ndarray],
+    consts: list[np.ndarray | None],
+    attrs: dict,
+    opset: int,
+    n_out: int,
+) -> onnx.ModelProto:
+    names = [f"x{k}" for k in range(len(data))]
+    inits = []
+    for k, c in enumerate(consts):
+        if c is None:
+            names.append("")
+        else:
+            inits.append(numpy_helper.from_array(c, f"c{k}"))
+            names.append(f"c{k}")
+    outs = [f"y{k}" for k in range(n_out)]
+    g = helper.make_graph(
+        [helper.make_node(op, names, outs, **attrs)],
+        op.lower(),
+        [
+            helper.make_tensor_value_info(
+                f"x{k}", helper.np_dtype_to_tensor_dtype(a.dtype), a.shape
+            )
+            for k, a in enumerate(data)
+        ],
+        [onnx.ValueInfoProto(name=o) for o in outs],
+        inits,
+    )
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    m.ir_version = 8
+    return m
+
+
+def _compare(m: onnx.ModelProto, data: list[np.ndarray], atol: float = 1e-5) -> None:
+    sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    ref = sess.run(None, {f"x{k}": a for k, a in enumerate(data)})
+    with torch.no_grad():
+        got = to_torch(m)(*(torch.from_numpy(a) for a in data))
+    assert len(got) == len(ref)
+    for r, o in zip(ref, got, strict=True):
+        o = o.numpy()
+        assert o.shape == r.shape, (o.shape, r.shape)
+        assert o.dtype == r.dtype, (o.dtype, r.dtype)
+        np.testing.assert_allclose(o.astype(np.float64), r.astype(np.float64), atol=atol, rtol=1e-5)
+
+
+# (op, data inputs, constant inputs, attributes, opsets, outputs)
+Case = tuple[str, list[np.ndarray], list[Any], dict[str, Any], tuple[int, ...], int]
+
+X3 = _x(2, 3, 4)
+IMG = _x(1, 2, 5, 7)
+CASES: dict[str, Case] = {
+    # Softmax family: coerced to 2D at axis before opset 13, one axis after
+    "softmax_default": ("Softmax", [X3], [], {}, (11, 13), 1),
+    "softmax_axis1": ("Softmax", [X3], [], {"axis": 1}, (11, 13), 1),
+    "softmax_axis0": ("Softmax", [X3], [], {"axis": 0}, (11, 13), 1),
+    "logsoftmax_axis1": ("LogSoftmax", [X3], [], {"axis": 1}, (11, 13), 1),
+    "hardmax_axis1": ("Hardmax", [X3], [], {"axis": 1}, (11, 13), 1),
+    # Gemm
+    "gemm_plain": ("Gemm", [_x(3, 4)], [_x(4, 5), _x(5)], {}, (13,), 1),
+    "gemm_trans_alpha_beta": (
+        "Gemm",
+        [_x(4, 3)],
+        [_x(5, 4), _x(1, 5)],
+        {"transA": 1, "transB": 1, "alpha": 0.5, "beta": 2.0},
+        (11, 13),
+        1,
+    ),
+    "gemm_scalar_c": ("Gemm", [_x(3, 4)], [_x(4, 5), _x(1)], {"beta": -1.0}, (13,), 1),
+    # Conv
+    "conv_same_upper": (
+        "Conv",
+        [IMG],
+        [_x(4, 2, 3, 2), _x(4)],
+        {"auto_pad": "SAME_UPPER", "strides": [2, 2]},
+        (11, 13),
+        1,
+    ),
+    "conv_same_lower": (
+        "Conv",
+        [IMG],
+        [_x(4, 2, 2, 2)],
+        {"auto_pad": "SAME_LOWER", "strides": [2, 1]},
+        (11,),
+        1,
+    ),
+    "conv_valid": ("Conv", [IMG], [_x(4, 2, 3, 3)], {"auto_pad": "VALID"}, (11,), 1),
+    "conv_group_dilation_pads": (
+        "Conv",
+        [_x(1, 4, 9, 9)],
+        [_x(6, 2, 3, 3), _x(6)],
+        {"group": 2, "dilations": [2, 1], "pads": [1, 0, 2, 1]},
+        (11,),
+        1,
+    ),
+    "conv_1d": ("Conv", [_x(2, 3, 10)], [_x(4, 3, 3)], {"pads": [1, 1], "strides": [2]}, (11,), 1),
+    "conv_transpose": (
+        "ConvTranspose",
+        [_x(1, 3, 4, 5)],
+        [_x(3, 2, 3, 3), _x(2)],
+        {"strides": [2, 2], "pads": [1, 0, 0, 1], "output_padding": [1, 1]},
+        (11,),
+        1,
+    ),
+    "conv_transpose_output_shape": (
+        "ConvTranspose",
+        [_x(1, 3, 4, 5)],
+        [_x(3, 4, 3, 3)],
+        {"strides": [2, 2], "output_shape": [8, 10], "group": 1},
+        (11,),
+        1,
+    ),
+    "conv_transpose_group_dilation": (
+        "ConvTranspose",
+        [_x(1, 4, 4, 4)],
+        [_x(4, 1, 2, 2)],
+        {"group": 2, "dilations": [2, 2], "pads": [1, 1, 1, 1]},
+        (11,),
+        1,
+    ),
+    # pooling
+    "maxpool_same_upper": (
+        "MaxPool",
+        [IMG],
+        [],
+        {"kernel_shape": [3, 3], "strides": [2, 2], "auto_pad": "SAME_UPPER"},
+        (11, 12),
+        1,
+    ),
+    "maxpool_ceil_pads_dilation": (
+        "MaxPool",
+        [IMG],
+        [],
+        {"kernel_shape": [2, 2], "strides": [2, 2], "pads": [1, 0, 0, 1], "ceil_mode": 1},
+        (12,),
+        1,
+    ),
+    "maxpool_dilation": (
+        "MaxPool",
+        [IMG],
+        [],
+        {"kernel_shape": [2, 2], "dilations": [2, 2]},
+        (12,),
+        1,
+    ),
+    "avgpool_exclude_pad": (
+        "AveragePool",
+        [IMG],
+        [],
+        {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1]},
+        (11,),
+        1,
+    ),
+    "avgpool_include_pad_asym": (
+        "AveragePool",
+        [IMG],
+        [],
+        {"kernel_shape": [3, 2], "pads": [1, 0, 2, 1], "count_include_pad": 1},
+        (11,),
+        1,
+    ),
+    "avgpool_same_lower": (
+        "AveragePool",
+        [IMG],
+        [],
+        {"kernel_shape": [3, 3], "strides": [2, 2], "auto_pad": "SAME_LOWER"},
+        (11,),
+        1,
+    ),
+    "avgpool_ceil": (
+        "AveragePool",
+        [IMG],
+        [],
+        {"kernel_shape": [2, 2], "strides": [2, 2], "ceil_mode": 1},
+        (11,),
+        1,
+    ),
+    "global_pools": ("GlobalMaxPool", [IMG], [], {}, (11,), 1),
+    # Pad
+    "pad_constant_v2": (
+        "Pad",
+        [IMG],
+        [],
+        {"pads": [0, 0, 1, 2, 0, 1, 0, 3], "value": 1.5},
+        (2,),
+        1,
+    ),
+    "pad_reflect_v2": (
+        "Pad",
+        [IMG],
+        [],
+        {"pads": [0, 0, 2, 3, 0, 0, 1, 4], "mode": "reflect"},
+        (2,),
+        1,
+    ),
+    "pad_constant": (
+        "Pad",
+        [IMG],
+        [_i(0, 0, 1, 2, 0, 0, 3, 0), np.array(-2.0, np.float32)],
+        {},
+        (11, 13),
+        1,
+    ),
+    "pad_reflect": ("Pad", [IMG], [_i(0, 0, 2, 3, 0, 0, 1, 4)], {"mode": "reflect"}, (11, 13), 1),
+    "pad_edge": ("Pad", [IMG], [_i(0, 1, 2, 3, 0, 0, 4, 1)], {"mode": "edge"}, (11, 13), 1),
+    "pad_negative": ("Pad", [IMG], [_i(0, 0, -1, 2, 0, 0, 1, -2)], {}, (13,), 1),
+    "pad_axes": ("Pad", [IMG], [_i(2, 1, 0, 3), None, _i(-1, 2)], {"mode": "reflect"}, (18,), 1),
+    "pad_wrap": ("Pad", [IMG], [_i(0, 0, 2, 3, 0, 0, 1, 4)], {"mode": "wrap"}, (19,), 1),
+    # indexing
+    "gather_negative": ("Gather", [X3], [_i(-1, 0, 2, -3)], {"axis": 1}, (11, 13), 1),
+    "gather_scalar": ("Gather", [X3], [np.array(-2, np.int64)], {"axis": 2}, (13,), 1),
+    "gather_2d_indices": ("Gather", [X3], [np.array([[1, -1], [0, 0]], np.int64)], {}, (13,), 1),
+    "gather_elements": (
+        "GatherElements",
+        [X3],
+        [np.array([[[0, -1, 2, 1]] * 3] * 2, np.int64)],
+        {"axis": 2},
+        (13,),
+        1,
+    ),
+    "gather_nd": ("GatherND", [X3], [np.array([[1, 2], [0, -1]], np.int64)], {}, (13,), 1),
+    "gather_nd_batch": (
+        "GatherND",
+        [X3],
+        [np.array([[[1], [2]], [[0], [1]]], np.int64)],
+        {"batch_dims": 1},
+        (13,),
+        1,
+    ),
+    "slice_v9": (
+        "Slice",
+        [X3],
+        [],
+        {"starts": [1, -3], "ends": [100, -1], "axes": [0, 2]},
+        (9,),
+        1,
+    ),
+    "slice_steps": (
+        "Slice",
+        [X3],
+        [_i(-1, 0), _i(-100, 100), _i(2, 1), _i(-2, 2)],
+        {},
+        (11, 13),
+        1,
+    ),
+    "slice_negative_step_all": ("Slice", [X3], [_i(2), _i(-1000), _i(1), _i(-1)], {}, (13,), 1),
+    "slice_default_axes": ("Slice", [X3], [_i(0, 1), _i(1, 3)], {}, (13,), 1),
+    # reductions: axes attribute, then input (ReduceSum at 13, the others at 18)
+    "reducemean_attr": ("ReduceMean", [X3], [], {"axes": [-1, 0], "keepdims": 0}, (13,), 1),
+    "reducemean_input": ("ReduceMean", [X3], [_i(-1, 0)], {"keepdims": 0}, (18,), 1),
+    "reducesum_attr": ("ReduceSum", [X3], [], {"axes": [1]}, (11,), 1),
+    "reducesum_input": ("ReduceSum", [X3], [_i(1)], {}, (13,), 1),
+    "reducesum_noop": (
+        "ReduceSum",
+        [X3],
+        [np.zeros(0, np.int64)],
+        {"noop_with_empty_axes": 1},
+        (13,),
+        1,
+    ),
+    "reducesum_all": ("ReduceSum", [X3], [], {"keepdims": 0}, (13,), 1),
+    "reducemax_input": ("ReduceMax", [X3], [_i(0, 2)], {}, (18,), 1),
+    "reducemin_attr": ("ReduceMin", [X3], [], {"axes": [1]}, (13,), 1),
+    "reduceprod": ("ReduceProd", [X3], [], {"axes": [0, 1]}, (13,), 1),
+    "reducel2": ("ReduceL2", [X3], [_i(2)], {}, (18,), 1),
+    "reducelogsumexp": ("ReduceLogSumExp", [X3], [], {"axes": [1]}, (13,), 1),
+    "reducesumsquare": ("ReduceSumSquare", [X3], [_i(1)], {"keepdims": 0}, (18,), 1),
+    "argmax_last": (
+        "ArgMax",
+        [np.array([[1, 3, 3], [2, 2, 0]], np.float32)],
+        [],
+        {"axis": 1, "select_last_index": 1},
+        (13,),
+        1,
+    ),
+    "argmin": ("ArgMin", [X3], [], {"axis": -1, "keepdims": 0}, (13,), 1),
+    # shapes
+    "split_attr": ("Split", [X3], [], {"axis": 2, "split": [1, 3]}, (11,), 2),
+    "split_input": ("Split", [X3], [_i(3, 1)], {"axis": -1}, (13,), 2),
+    "split_equal": ("Split", [X3], [], {"axis": 2}, (11, 13), 2),
+    "split_num_outputs": ("Split", [_x(2, 7)], [], {"axis": 1, "num_outputs": 3}, (18,), 3),
+    "squeeze_attr": ("Squeeze", [_x(1, 3, 1)], [], {"axes": [-1]}, (11,), 1),
+    "squeeze_input": ("Squeeze", [_x(1, 3, 1)], [_i(0, 2)], {}, (13,), 1),
+    "squeeze_all": ("Squeeze", [_x(1, 3, 1)], [], {}, (13,), 1),
+    "unsqueeze_attr": ("Unsqueeze", [X3], [], {"axes": [0, -1]}, (11,), 1),
+    "unsqueeze_input": ("Unsqueeze", [X3], [_i(-1, 1)], {}, (13,), 1),
+    "flatten_negative": ("Flatten", [X3], [], {"axis": -1}, (13,), 1),
+    "flatten_zero": ("Flatten", [X3], [], {"axis": 0}, (13,), 1),
+    "reshape_zero_minus_one": ("Reshape", [X3], [_i(0, -1)], {}, (13,), 1),
+    "transpose_default": ("Transpose", [X3], [], {}, (13,), 1),
+    "shape_start_end": ("Shape", [X3], [], {"start": 1, "end": -1}, (15,), 1),
+    "size": ("Size", [X3], [], {}, (13,), 1),
+    "expand_bidirectional": ("Expand", [_x(3, 1)], [_i(2, 1, 4)], {}, (13,), 1),
+    "tile": ("Tile", [X3], [_i(1, 2, 1)], {}, (13,), 1),
+    "concat_negative_axis": ("Concat", [X3, X3], [], {"axis": -2}, (13,), 1),
+    "trilu_lower_k": ("Trilu", [_x(4, 5)], [np.array(-1, np.int64)], {"upper": 0}, (14,), 1),
+    "cumsum_exclusive_reverse": (
+        "CumSum",
+        [X3],
+        [np.array(1, np.int64)],
+        {"exclusive": 1, "reverse": 1},
+        (14,),
+        1,
+    ),
+    "depth_to_space_crd": (
+        "DepthToSpace",
+        [_x(1, 8, 2, 3)],
+        [],
+        {"blocksize": 2, "mode": "CRD"},
+        (13,),
+        1,
+    ),
+    "depth_to_space_dcr": ("DepthToSpace", [_x(1, 8, 2, 3)], [], {"blocksize": 2}, (13,), 1),
+    "space_to_depth": ("SpaceToDepth", [_x(1, 2, 4, 6)], [], {"blocksize": 2}, (13,), 1),
+    "einsum": ("Einsum", [_x(2, 3, 4), _x(2, 4, 5)], [], {"equation": "bij,bjk->bik"}, (13,), 1),
+    # elementwise with opset-dependent forms
+    "clip_attrs": ("Clip", [X3], [], {"min": -0.5, "max": 1.0}, (6,), 1),
+    "clip_inputs": (
+        "Clip",
+        [X3],
+        [np.array(-0.5, np.float32), np.array(1.0, np.float32)],
+        {},
+        (11, 13),
+        1,
+    ),
+    "clip_max_only": ("Clip", [X3], [None, np.array(0.3, np.float32)], {}, (13,), 1),
+    "where": ("Where", [X3 > 0, X3], [np.float32(-1.0) * np.ones((4,), np.float32)], {}, (13,), 1),
+    "cast_truncates": ("Cast", [X3 * 3], [], {"to": onnx.TensorProto.INT64}, (13,), 1),
+    "cast_bool": ("Cast", [np.round(X3)], [], {"to": onnx.TensorProto.BOOL}, (13,), 1),
+    "castlike": ("CastLike", [X3], [np.zeros(1, np.float64)], {}, (15,), 1),
+    "div_int_truncates": (
+        "Div",
+        [np.array([7, -7, 6, -1], np.int64)],
+        [_i(2, 2, -4, 3)],
+        {},
+        (13,),
+        1,
+    ),
+    "mod_python": ("Mod", [np.array([7, -7, 6, -1], np.int64)], [_i(3, 3, -4, 3)], {}, (13,), 1),
+    "mod_fmod": ("Mod", [X3], [np.full((4,), 0.7, np.float32)], {"fmod": 1}, (13,), 1),
+    "pow": ("Pow", [np.abs(X3)], [np.array(1.5, np.float32)], {}, (13,), 1),
+    "max_variadic": ("Max", [X3, X3[:1] * 0.5, X3[..., :1]], [], {}, (13,), 1),
+    "sum_mean": ("Mean", [X3, X3 * 2, X3[0]], [], {}, (13,), 1),
+    "prelu": ("PRelu", [X3], [np.array([0.1, -0.2, 0.3, 0.5], np.float32)], {}, (13,), 1),
+    "selu": ("Selu", [X3], [], {"alpha": 1.5, "gamma": 0.9}, (13,), 1),
+    "leaky": ("LeakyRelu", [X3], [], {"alpha": 0.2}, (13,), 1),
+    "hardsigmoid": ("HardSigmoid", [X3], [], {"alpha": 0.3, "beta": 0.4}, (13,), 1),
+    "gelu_tanh": ("Gelu", [X3], [], {"approximate": "tanh"}, (20,), 1),
+    "thresholded": ("ThresholdedRelu", [X3], [], {"alpha": 0.5}, (13,), 1),
+    "round_half_even": (
+        "Round",
+        [np.array([0.5, 1.5, 2.5, -0.5, -1.5], np.float32)],
+        [],
+        {},
+        (13,),
+        1,
+    ),
+    "isinf": (
+        "IsInf",
+        [np.array([1.0, np.inf, -np.inf, np.nan], np.float32)],
+        [],
+        {"detect_negative": 0},
+        (13,),
+        1,
+    ),
+    "equal_and": ("Equal", [np.array([1, 2, 3], np.int64)], [_i(1, 0, 3)], {}, (13,), 1),
+    "range_float": (
+        "Range",
+        [np.array(0.5, np.float32)],
+        [np.array(3.0, np.float32), np.array(0.7, np.float32)],
+        {},
+        (13,),
+        1,
+    ),
+    "range_int": (
+        "Range",
+        [np.array(10, np.int64)],
+        [np.array(1, np.int64), np.array(-3, np.int64)],
+        {},
+        (13,),
+        1,
+    ),
+    "constant_of_shape": (
+        "ConstantOfShape",
+        [_i(2, 3)],
+        [],
+        {"value": numpy_helper.from_array(np.array([7], np.int32))},
+        (13,),
+        1,
+    ),
+    # normalisations
+    "layernorm_last": ("LayerNormalization", [X3], [_x(4), _x(4)], {}, (17,), 1),
+    "layernorm_axis1": (
+        "LayerNormalization",
+        [X3],
+        [_x(3, 4)],
+        {"axis": 1, "epsilon": 1e-3},
+        (17,),
+        1,
+    ),
+    "layernorm_stats": ("LayerNormalization", [X3], [_x(4), _x(4)], {}, (17,), 3),
+    "batchnorm": (
+        "BatchNormalization",
+        [IMG],
+        [_x(2), _x(2), _x(2), np.abs(_x(2)) + 0.5],
+        {"epsilon": 1e-3},
+        (9, 15),
+        1,
+    ),
+    "instancenorm": ("InstanceNormalization", [IMG], [_x(2), _x(2)], {}, (13,), 1),
+    # quantization
+    "dequantize_per_channel": (
+        "DequantizeLinear",
+        [np.array([[0, 128, 255], [3, 4, 5]], np.uint8)],
+        [np.array([0.1, 0.5], np.float32), np.array([128, 2], np.uint8)],
+        {"axis": 0},
+        (13,),
+        1,
+    ),
+    "quantize": (
+        "QuantizeLinear",
+        [X3 * 10],
+        [np.array(0.25, np.float32), np.array(10, np.int8)],
+        {},
+        (13,),
+        1,
+    ),
+}
+
+# Resize: every coordinate transform with nearest (each rounding mode) and linear
+_COORDS = (
+    "half_pixel",
+    "pytorch_half_pixel",
+    "align_corners",
+    "asymmetric",
+    "tf_half_pixel_for_nn",
+)
+for _coord in _COORDS:
+    for _nearest in ("round_prefer_floor", "round_prefer_ceil", "floor", "ceil"):
+        CASES[f"resize_nearest_{_coord}_{_nearest}"] = (
+            "Resize",
+            [IMG],
+            [None, np.array([1, 1, 2.0, 1.5], np.float32)],
+            {"mode": "nearest", "coordinate_transformation_mode": _coord, "nearest_mode": _nearest},
+            (13,),
+            1,
+        )
+    if _coord != "tf_half_pixel_for_nn":
+        CASES[f"resize_linear_{_coord}"] = (
+            "Resize",
+            [IMG],
+            [None, np.array([1, 1, 1.6, 0.6], np.float32)],
+            {"mode": "linear", "coordinate_transformation_mode": _coord},
+            (11, 13),
+            1,
+        )
+CASES["resize_sizes_linear"] = (
+    "Resize",
+    [IMG],
+    [None, None, _i(1, 2, 8, 3)],
+    {"mode": "linear"},
+    (13,),
+    1,
+)
+CASES["resize_sizes_nearest_down"] = (
+    "Resize",
+    [IMG],
+    [None, None, _i(1, 2, 3, 4)],
+    {"mode": "nearest", "coordinate_transformation_mode": "asymmetric"},
+    (13,),
+    1,
+)
+CASES["resize_v10_nearest"] = ("Resize", [IMG], [np.array([1, 1, 2, 3], np.float32)], {}, (10,), 1)
+CASES["resize_v10_linear"] = (
+    "Resize",
+    [IMG],
+    [np.array([1, 1, 2, 0.5], np.float32)],
+    {"mode": "linear"},
+    (10,),
+    1,
+)
+CASES["resize_axes"] = (
+    "Resize",
+    [IMG],
+    [None, np.array([2.0, 0.5], np.float32)],
+    {"mode": "linear", "axes": [3, 2], "coordinate_transformation_mode": "half_pixel_symmetric"},
+    (19,),
+    1,
+)
+
+PARAMS = [
+    pytest.param(name, opset, id=f"{name}-{opset}")
+    for name, case in CASES.items()
+    for opset in case[4]
+]
+
+
+@pytest.mark.parametrize(("name", "opset"), PARAMS)
+def test_op_matches_onnxruntime(name: str, opset: int) -> None:
+    op, data, consts, attrs, _, n_out = CASES[name]
+    if op == "Resize" and opset in (11, 12) and consts[0] is None:
+        consts = [np.zeros(0, np.float32), *consts[1:]]  # roi is not optional there
+    _compare(_model(op, data, consts, attrs, opset, n_out), data)
+
+
+def test_every_supported_op_is_checked_here() -> None:
+    checked = {c[0] for c in CASES.values()}
+    # covered elsewhere: the plain elementwise ops, through the zoo and the rationals
+    plain = {
+        "Abs", "Add", "Celu", "Ceil", "Constant", "Cos", "Dropout", "Elu", "Erf", "Exp",
+        "Floor", "GlobalAveragePool", "Greater", "GreaterOrEqual", "HardSwish", "Identity",
+        "IsNaN", "Less", "LessOrEqual", "Log", "MatMul", "Min", "Mish", "Mul", "Neg", "Not",
+        "Or", "And", "Xor", "Reciprocal", "Relu", "ReduceL1", "ReduceLogSum", "Sigmoid", "Sign",
+        "Sin", "Softplus", "Softsign", "Sqrt", "Sub", "Sum", "Tanh",
+    }  # fmt: skip
+    assert set(SUPPORTED_OPS) - checked - plain == set()
+
+
+def test_unsupported_ops_are_named_together() -> None:
+    m = onnx.parser.parse_model(
+        """
+        <ir_version: 8, opset_import: ["" : 17, "com.microsoft" : 1]>
+        g (float[2, 4] x) => (float[2, 4] y, float[2, 4] z) {
+            y = com.microsoft.FastGelu(x)
+            s = Shape(x)
+            z = Resize <mode = "cubic"> (x, , , s)
+        }
+        """
+    )
+    with pytest.raises(UnsupportedOps) as e:
+        to_torch(m)
+    assert e.value.ops == ["Resize (mode=cubic)", "com.microsoft.FastGelu"]
+    assert str(e.value).startswith(
+        "torch converter: Resize (mode=cubic), com.microsoft.FastGelu are not supported"
+    )
+
+
+ZOO_UNSUPPORTED = {
+    "gru_state": ["GRU"],
+    "vad_if": ["If"],
+    "quant_mlp": ["DynamicQuantizeLinear", "MatMulInteger"],
+}
+
+
+def test_zoo_models_match_onnxruntime_or_name_what_is_missing(zoo_paths) -> None:
+    from rewriter.inputs import generate_inputs
+
+    assert set(ZOO_UNSUPPORTED) <= set(zoo_paths)
+    for name, path in sorted(zoo_paths.items()):
+        m = onnx.load(path)
+        if name in ZOO_UNSUPPORTED:
+            with pytest.raises(UnsupportedOps) as e:
+                to_torch(m)
+            assert e.value.ops == ZOO_UNSUPPORTED[name], name
+            continue
+        feeds = generate_inputs(m).feeds
+        sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        ref = sess.run(None, feeds)
+        module = to_torch(m)
+        with torch.no_grad():
+            got = module(*(torch.from_numpy(np.asarray(feeds[n])) for n in module.input_names))
+        for r, o in zip(ref, got, strict=True):
+            assert o.shape == r.shape, name
+            scale = max(float(np.abs(r).max()), 1.0)
+            assert float(np.abs(o.numpy() - r).max()) <= 1e-5 * scale, name
