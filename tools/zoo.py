@@ -15,6 +15,10 @@ Each model reproduces one failure measured on public models (DESIGN.md section 9
 * ``yolo_silu``: YOLO-like detector: Conv+SiLU downsampling to stride 32, nearest upsample,
   Concat with the stride-16 map, Sigmoid head; input ``images`` [batch, 3, height, width] where
   height and width must be multiples of 32.
+* ``mobilenet_hswish``: MobileNetV3-small-like classifier (stem Conv+BN+HardSwish, six
+  inverted-residual blocks: 1x1 expand + BN + SiLU/HardSwish, depthwise + BN + activation,
+  squeeze-excite with HardSigmoid, 1x1 project + BN, residual adds; pool, Linear+HardSwish,
+  Linear); input ``images`` [batch, 3, 96, 96], output ``logits`` [batch, 10].
 * ``gru_state``: GRU with inputs ``x`` [sequence, batch, 8], state ``h0`` [1, batch, 16] and
   ``sequence_lens`` [batch] (int32, must be <= sequence); Tanh and Sigmoid after it; outputs
   ``y`` and ``h_n`` (same shape as ``h0``).
@@ -170,7 +174,10 @@ def _build_hf(kind: str, dynamo: bool) -> Callable[[str], None]:
     return build
 
 
-def _build_yolo(path: str) -> None:
+def yolo_module(width: int = 1) -> object:
+    """The YOLO-like detector as a torch module (seeded): Conv+BN+SiLU down to stride 32 with
+    channels ``8w, 8w, 16w, 16w, 32w``, nearest upsample, Concat with the stride-16 map, a 1x1
+    head of 9 channels and Sigmoid. ``width=1`` is ``yolo_silu``."""
     import torch
     from torch import nn
 
@@ -179,21 +186,144 @@ def _build_yolo(path: str) -> None:
     def cbs(cin: int, cout: int, s: int) -> nn.Sequential:
         return nn.Sequential(nn.Conv2d(cin, cout, 3, s, 1), nn.BatchNorm2d(cout), nn.SiLU())
 
+    w = width
+
     class Yolo(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.p16 = nn.Sequential(cbs(3, 8, 2), cbs(8, 8, 2), cbs(8, 16, 2), cbs(16, 16, 2))
-            self.p32 = cbs(16, 32, 2)
+            self.p16 = nn.Sequential(
+                cbs(3, 8 * w, 2),
+                cbs(8 * w, 8 * w, 2),
+                cbs(8 * w, 16 * w, 2),
+                cbs(16 * w, 16 * w, 2),
+            )
+            self.p32 = cbs(16 * w, 32 * w, 2)
             self.up = nn.Upsample(scale_factor=2, mode="nearest")
-            self.head = nn.Conv2d(48, 9, 1)
+            self.head = nn.Conv2d(48 * w, 9, 1)
 
         def forward(self, images: torch.Tensor) -> torch.Tensor:
             a = self.p16(images)
             b = self.up(self.p32(a))
             return torch.sigmoid(self.head(torch.cat([a, b], 1)))
 
+    return Yolo()
+
+
+def export_yolo(module: object, path: str) -> None:
+    """Export a ``yolo_module`` (TorchScript exporter; batch, height and width dynamic)."""
+    import torch
+
     dyn = {"images": {0: "batch", 2: "height", 3: "width"}}
-    _export(Yolo(), (torch.randn(1, 3, 64, 64),), path, ["images"], ["output0"], dyn, False)
+    _export(module, (torch.randn(1, 3, 64, 64),), path, ["images"], ["output0"], dyn, False)
+
+
+def _build_yolo(path: str) -> None:
+    export_yolo(yolo_module(), path)
+
+
+# MobileNetV3-small's layout (Howard et al. 2019, table 2), the first six bneck blocks:
+# (kernel, expansion channels, output channels, squeeze-excite, activation, stride). The paper's
+# ReLU blocks are spelled SiLU here (as swish variants of the net are), the others HardSwish.
+MOBILENET_BLOCKS = (
+    (3, 16, 16, True, "silu", 2),
+    (3, 72, 24, False, "silu", 2),
+    (3, 88, 24, False, "silu", 1),
+    (5, 96, 40, True, "hswish", 2),
+    (5, 240, 40, True, "hswish", 1),
+    (5, 120, 48, True, "hswish", 1),
+)
+
+
+def mobilenet_module(width: float = 1.0, classes: int = 10, last: int = 288) -> object:
+    """A MobileNetV3-small-like classifier as a torch module (seeded): stem Conv3x3/2 + BN +
+    HardSwish; ``MOBILENET_BLOCKS`` (1x1 expand + BN + act, depthwise kxk + BN + act,
+    squeeze-excite with HardSigmoid, 1x1 project + BN, residual add where shapes allow), channels
+    scaled by ``width`` (multiples of 8); 1x1 conv to ``last * width`` + BN + HardSwish, global
+    average pool, Linear + HardSwish, Linear to ``classes``."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+
+    def ch(c: float) -> int:
+        return max(8, int(c * width + 4) // 8 * 8)
+
+    def act(kind: str) -> nn.Module:
+        return nn.Hardswish() if kind == "hswish" else nn.SiLU()
+
+    class SE(nn.Module):
+        def __init__(self, c: int) -> None:
+            super().__init__()
+            mid = max(8, (c // 4 + 4) // 8 * 8)
+            self.fc1, self.fc2 = nn.Conv2d(c, mid, 1), nn.Conv2d(mid, c, 1)
+            self.relu, self.gate = nn.ReLU(), nn.Hardsigmoid()
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            s = x.mean((2, 3), keepdim=True)
+            return x * self.gate(self.fc2(self.relu(self.fc1(s))))
+
+    class Block(nn.Module):
+        def __init__(self, cin: int, k: int, exp: int, cout: int, se: bool, a: str, s: int):
+            super().__init__()
+            layers: list[nn.Module] = []
+            if exp != cin:
+                layers += [nn.Conv2d(cin, exp, 1, bias=False), nn.BatchNorm2d(exp), act(a)]
+            layers += [
+                nn.Conv2d(exp, exp, k, s, k // 2, groups=exp, bias=False),
+                nn.BatchNorm2d(exp),
+                act(a),
+            ]
+            if se:
+                layers.append(SE(exp))
+            layers += [nn.Conv2d(exp, cout, 1, bias=False), nn.BatchNorm2d(cout)]
+            self.body = nn.Sequential(*layers)
+            self.residual = s == 1 and cin == cout
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            y = self.body(x)
+            return x + y if self.residual else y
+
+    class MobileNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            c = ch(16)
+            layers: list[nn.Module] = [
+                nn.Conv2d(3, c, 3, 2, 1, bias=False),
+                nn.BatchNorm2d(c),
+                nn.Hardswish(),
+            ]
+            for k, exp, out, se, a, s in MOBILENET_BLOCKS:
+                layers.append(Block(c, k, ch(exp), ch(out), se, a, s))
+                c = ch(out)
+            layers += [
+                nn.Conv2d(c, ch(last), 1, bias=False),
+                nn.BatchNorm2d(ch(last)),
+                nn.Hardswish(),
+            ]
+            self.features = nn.Sequential(*layers)
+            self.head = nn.Sequential(
+                nn.Linear(ch(last), ch(4 * last / 3)),
+                nn.Hardswish(),
+                nn.Linear(ch(4 * last / 3), classes),
+            )
+
+        def forward(self, images: torch.Tensor) -> torch.Tensor:
+            return self.head(self.features(images).mean((2, 3)))
+
+    return MobileNet()
+
+
+def export_mobilenet(module: object, path: str, size: int = 96) -> None:
+    """Export a ``mobilenet_module`` (TorchScript exporter; input ``images`` [batch, 3, size,
+    size], batch dynamic; output ``logits``)."""
+    import torch
+
+    dyn = {"images": {0: "batch"}}
+    _export(module, (torch.randn(1, 3, size, size),), path, ["images"], ["logits"], dyn, False)
+
+
+def _build_mobilenet(path: str) -> None:
+    export_mobilenet(mobilenet_module(), path)
 
 
 def _w(rng: np.random.Generator, name: str, *shape: int) -> TensorProto:
@@ -370,6 +500,7 @@ BUILDERS: dict[str, Callable[[str], None]] = {
         for dyn in (False, True)
     },
     "yolo_silu": _build_yolo,
+    "mobilenet_hswish": _build_mobilenet,
     "gru_state": _build_gru,
     "vad_if": _build_vad,
     "reflect_pad": _build_reflect_pad,

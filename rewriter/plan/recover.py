@@ -517,7 +517,7 @@ def _plan(
         "recover",
         int(np.prod([len(v) for v in options_for(study, None).values()] or [1])),
         len(attempts),
-        split.describe,
+        split.fit.source,
         heldout=split.describe,
         check=final,
     )
