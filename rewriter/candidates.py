@@ -78,6 +78,11 @@ STANDARD_FOR: dict[str, tuple[str, ...]] = {
     "swish": ("hardswish", "relu", "relu6", "leaky_relu"),
     "mish": ("hardswish", "relu", "relu6", "leaky_relu"),
     "sigmoid": ("hardsigmoid",),
+    "hardswish": (
+        "relu",
+        "relu6",
+        "leaky_relu",
+    ),  # MobileNetV3: fuses into Conv where HardSwish does not
     "softplus": ("relu",),
     "elu": ("relu", "leaky_relu"),
     "selu": ("relu", "leaky_relu"),
