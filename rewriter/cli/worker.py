@@ -70,7 +70,13 @@ def main(argv: list[str]) -> int:
         print(" ".join(cmd))
         return 0
     check_reachable(a.address)
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    # with no CPUs Ray keeps no idle worker process: every measurement after a pause would
+    # start one and import the runtimes again (~5 s); keep one warm
+    env = {
+        "RAY_num_workers_soft_limit": str(max(1, a.num_cpus)),
+        **os.environ,
+        "RAY_USAGE_STATS_ENABLED": "0",
+    }
     if a.num_cpus < 0:
         raise UsageError(f"--num-cpus {a.num_cpus}: must be >= 0")
     proc = subprocess.Popen(cmd, env=env)
