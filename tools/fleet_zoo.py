@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import shutil
 import signal
@@ -155,27 +154,35 @@ class LocalCluster:
         return self._start(cmd, name or f"worker{len(self.procs)}")
 
     def wait_for(self, resources: dict[str, float], timeout: float = 60.0) -> None:
-        """Until the cluster has at least ``resources`` (prefixes of names allowed)."""
-        code = (
-            "import ray, sys, time, json, logging\n"
-            f"ray.init(address={self.address!r}, logging_level=logging.ERROR, log_to_driver=False)\n"
-            f"want = json.loads({json.dumps(json.dumps(resources))})\n"
-            f"t = time.time() + {timeout}\n"
-            "while time.time() < t:\n"
-            "    have = ray.cluster_resources()\n"
-            "    if all(sum(v for k, v in have.items() if k.startswith(w)) >= n for w, n in want.items()):\n"
-            "        sys.exit(0)\n"
-            "    time.sleep(0.2)\n"
-            "sys.exit(1)\n"
-        )
+        """Until the cluster has at least ``resources`` (name prefixes summed), polled from this
+        process (attached for the wait only)."""
+        import logging
+
+        import ray
+
         deadline = time.time() + timeout
-        while True:  # the head may not listen yet
-            r = subprocess.run([sys.executable, "-c", code], env=self.env, capture_output=True)
-            if r.returncode == 0:
-                return
-            if time.time() > deadline:
-                raise RuntimeError(f"cluster not up: {r.stderr.decode()[-500:]}")
-            time.sleep(0.5)
+        while True:  # until the head listens
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                break
+            except OSError:
+                if time.time() > deadline:
+                    raise RuntimeError(f"head not up; see {self.tmp}/head.log") from None
+                time.sleep(0.2)
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        ray.init(address=self.address, logging_level=logging.ERROR, log_to_driver=False)
+        try:
+            while time.time() < deadline:
+                have = ray.cluster_resources()
+                if all(
+                    sum(v for k, v in have.items() if k.startswith(w)) >= n
+                    for w, n in resources.items()
+                ):
+                    return
+                time.sleep(0.2)
+            raise RuntimeError(f"cluster lacks {resources} after {timeout} s; logs in {self.tmp}")
+        finally:
+            ray.shutdown()
 
     def stop_one(self, p: Any) -> None:
         try:

@@ -56,7 +56,7 @@ __all__ = [
     "DEFAULT_WAIT",
 ]
 
-DEFAULT_WAIT = float(os.environ.get("PAU_REWRITER_CLUSTER_WAIT", "10"))
+DEFAULT_WAIT = 10.0  # seconds; PAU_REWRITER_CLUSTER_WAIT overrides
 LABEL_ENV = "PAU_REWRITER_DEVICE_LABEL"
 
 
@@ -180,7 +180,9 @@ class RemoteMeasurer:
 
     Args:
         address: the head, ``HOST:PORT`` or ``ray://HOST:PORT``.
-        wait: seconds to wait for a worker advertising a target before one line says none does.
+        wait: seconds to wait for a worker advertising a target before one line says none does
+            (default ``$PAU_REWRITER_CLUSTER_WAIT`` or ``DEFAULT_WAIT``); also how long a device
+            may be gone mid-measurement.
         retries: Ray task retries when the worker running a measurement dies.
         attach: connect this process (False inside a Ray task, already attached).
         pin: ``canonical target -> resource`` when several devices advertise one target.
@@ -195,13 +197,17 @@ class RemoteMeasurer:
         self,
         address: str,
         *,
-        wait: float = DEFAULT_WAIT,
+        wait: float | None = None,
         retries: int = 3,
         attach: bool = True,
         pin: dict[str, str] | None = None,
     ) -> None:
         self.address = address
-        self.wait = wait
+        self.wait = (
+            float(os.environ.get("PAU_REWRITER_CLUSTER_WAIT", DEFAULT_WAIT))
+            if wait is None
+            else wait
+        )
         self.retries = retries
         self.pin = dict(pin or {})
         self.ray = connect(address) if attach else require_ray()
