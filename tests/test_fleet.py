@@ -43,6 +43,7 @@ fleet_zoo = _tools()
 @pytest.fixture
 def cluster():  # type: ignore[no-untyped-def]
     c = fleet_zoo.LocalCluster(head_cpus=2, object_store=80_000_000)  # type: ignore[attr-defined]
+    t0 = time.perf_counter()
     try:
         c.wait_for({"CPU": 2})
         # one at a time: two nodes starting together on one host can race for a port
@@ -50,6 +51,7 @@ def cluster():  # type: ignore[no-untyped-def]
         c.wait_for({"target/ort-cpu:threads=1@": 1})
         c.worker("ort-cpu:threads=2", label="dev2", name="dev2")
         c.wait_for({"target/ort-cpu:threads=2@": 1})
+        print(f"test_cluster: up {time.perf_counter() - t0:.1f} s", file=sys.__stderr__)
         yield c
     finally:
         c.stop()
@@ -179,4 +181,6 @@ def test_cluster(cluster, tmp_path, capsys, monkeypatch) -> None:
     for name, step in steps.items():
         d = tmp_path / name.replace(" ", "_")
         d.mkdir()
+        t0 = time.perf_counter()
         step(d)
+        print(f"test_cluster: {name} {time.perf_counter() - t0:.1f} s", file=sys.__stderr__)

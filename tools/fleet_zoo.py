@@ -91,11 +91,12 @@ def gelu_mlp(seed: int, d: int = 64, tokens: int = 32) -> onnx.ModelProto:
 
 
 def make_models(folder: str, n: int) -> list[str]:
-    """``n`` models in ``folder`` (Mish CNNs and GELU MLPs alternating); their file names."""
+    """``n`` models in ``folder`` (Mish CNNs and GELU MLPs alternating, each of its own size);
+    their file names."""
     os.makedirs(folder, exist_ok=True)
     names = []
-    for i in range(n):
-        m = mish_cnn(i) if i % 2 == 0 else gelu_mlp(i)
+    for i in range(n):  # distinct shapes: no model reuses another's site measurements
+        m = mish_cnn(i, ch=8 * (1 + i // 2)) if i % 2 == 0 else gelu_mlp(i, d=32 * (1 + i // 2))
         name = f"{'mish_cnn' if i % 2 == 0 else 'gelu_mlp'}_{i}.onnx"
         onnx.save(m, os.path.join(folder, name))
         names.append(name)
@@ -180,9 +181,18 @@ class LocalCluster:
                 ):
                     return
                 time.sleep(0.2)
-            raise RuntimeError(f"cluster lacks {resources} after {timeout} s; logs in {self.tmp}")
+            raise RuntimeError(f"cluster lacks {resources} after {timeout} s: {self.logs()}")
         finally:
             ray.shutdown()
+
+    def logs(self) -> str:
+        """The last line of each process's log (what a failed start said)."""
+        out = []
+        for f in sorted(os.listdir(self.tmp)):
+            if f.endswith(".log"):
+                lines = open(os.path.join(self.tmp, f), errors="replace").read().splitlines()
+                out.append(f"{f}: {lines[-1] if lines else '(empty)'}")
+        return "; ".join(out)
 
     def stop_one(self, p: Any) -> None:
         try:
@@ -237,9 +247,10 @@ def main() -> int:
         for n in (1, 2):
             c = LocalCluster(head_cpus=a.head_cpus)
             try:
-                for i in range(n):
+                c.wait_for({"CPU": a.head_cpus})  # a worker needs a listening head
+                for i in range(n):  # one at a time: nodes starting together race for ports
                     c.worker(a.target, name=f"dev{i}")
-                c.wait_for({"CPU": a.head_cpus, "target/": n})
+                    c.wait_for({"CPU": a.head_cpus, "target/": i + 1})
                 key = f"{n} worker{'s' if n > 1 else ''}"
                 outs[key] = os.path.join(work, f"out-{n}")
                 times[key] = run_zoo(

@@ -58,6 +58,7 @@ __all__ = [
 
 DEFAULT_WAIT = 10.0  # seconds; PAU_REWRITER_CLUSTER_WAIT overrides
 LABEL_ENV = "PAU_REWRITER_DEVICE_LABEL"
+_REMOTE: dict[Any, Any] = {}  # function -> its Ray remote function (exported once per process)
 
 
 class FleetError(RewriterError):
@@ -254,9 +255,7 @@ class RemoteMeasurer:
         canon = canonical_target(target)
         if canon not in self._devices:
             res = self.resource_for(target)
-            task = self.ray.remote(_device_task).options(
-                num_cpus=0, resources={res: 1}, max_retries=self.retries
-            )
+            task = self._task(_device_task, res)
             out = self._get(task.remote(canon, res), res, canon)
             if isinstance(out, dict):
                 _raise_remote(out, res)
@@ -264,6 +263,13 @@ class RemoteMeasurer:
         return self._devices[canon]
 
     # -- measurements -----------------------------------------------------------------------
+    def _task(self, fn: Any, res: str) -> Any:
+        """``fn`` as a Ray task holding the whole unit of device resource ``res``: one timing at
+        a time per device, no CPU claimed (device workers advertise none), retried on death."""
+        if fn not in _REMOTE:
+            _REMOTE[fn] = self.ray.remote(fn)
+        return _REMOTE[fn].options(num_cpus=0, resources={res: 1}, max_retries=self.retries)
+
     def _put(self, m: onnx.ModelProto) -> Any:
         blob = m.SerializeToString(deterministic=True)
         key = hashlib.sha1(blob).hexdigest()
@@ -285,9 +291,7 @@ class RemoteMeasurer:
         canon = canonical_target(target)
         res = self.device(target).where
         refs = [self._put(m) for m in models.values()]
-        task = self.ray.remote(_measure_task).options(
-            num_cpus=0, resources={res: 1}, max_retries=self.retries
-        )
+        task = self._task(_measure_task, res)
         ref = task.remote(canon, list(models), baseline, harness, feeds_copy(feeds), *refs)
         out = self._get(ref, res, canon)
         if isinstance(out, dict):
@@ -297,9 +301,7 @@ class RemoteMeasurer:
     def run(self, target: Target, fn: Any, *args: Any) -> Any:
         canon = canonical_target(target)
         res = self.device(target).where
-        task = self.ray.remote(_run_task).options(
-            num_cpus=0, resources={res: 1}, max_retries=self.retries
-        )
+        task = self._task(_run_task, res)
         out = self._get(task.remote(fn, args), res, canon)
         if isinstance(out, dict) and set(out) == {"error", "kind"}:
             _raise_remote(out, res)
