@@ -38,6 +38,12 @@ def main(argv: list[str]) -> int:
         default=2.0,
         help="seconds per site measurement (whole models: twice that; default 2)",
     )
+    p.add_argument(
+        "--no-whole",
+        action="store_true",
+        help="trust the per-site measurements: no whole-model check and back-off (outputs then "
+        "depend only on the database's rows, so a rerun on it gives the same bytes)",
+    )
     p.add_argument("--db", help="latency database (default: the user cache dir)")
     p.add_argument("--json", help="summary JSON (default OUTDIR/zoo.json)")
     p.add_argument("-q", "--quiet", action="store_true", help="only the summary table")
@@ -53,7 +59,14 @@ def main(argv: list[str]) -> int:
         raise UsageError("-o: the output folder is the input folder; inputs are never overwritten")
     os.makedirs(a.output, exist_ok=True)
     opts = ZooOptions(
-        a.target, a.pipeline, a.degrees, a.form, a.tolerance, a.time_cap, a.allow_standard
+        a.target,
+        a.pipeline,
+        a.degrees,
+        a.form,
+        a.tolerance,
+        a.time_cap,
+        a.allow_standard,
+        not a.no_whole,
     )
     from rewriter.cost.measure import current_measurer
 

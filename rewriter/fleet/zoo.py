@@ -42,6 +42,7 @@ class ZooOptions:
     tolerance: float = 1e-2
     time_cap: float = 2.0  # seconds per site measurement; whole models get twice that
     allow_standard: bool = False
+    measure_whole: bool = True  # False: per-site decisions only (no whole-model back-off)
 
 
 @dataclass
@@ -95,6 +96,7 @@ def rewrite_one(name: str, data: bytes, opts: ZooOptions, db: Any) -> ZooRow:
             form=opts.form,
             db=db,
             allow_standard=opts.allow_standard,
+            measure_whole=opts.measure_whole,
             progress=False,
             feeds=gen.feeds,
             harness=HarnessOptions(time_cap=cap, warmup_cap=min(1.0, cap / 2)),
