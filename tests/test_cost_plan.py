@@ -129,7 +129,7 @@ def _fake_compare(speed: dict[str, float]):
 def test_plan_end_to_end_with_stub(monkeypatch, tmp_path):
     m = _with_weights(_mish_cnn())
     monkeypatch.setattr(
-        "rewriter.cost.model.compare",
+        "rewriter.cost.measure.compare",
         _fake_compare({"exact": 0.4, "rational": 0.6, "rewritten": 0.5}),
     )
     res = plan_sites(m, "ort-cpu", db=str(tmp_path / "db.sqlite"), progress=False)
@@ -156,7 +156,7 @@ def test_plan_end_to_end_with_stub(monkeypatch, tmp_path):
 def test_plan_backs_off_until_faster(monkeypatch, tmp_path):
     m = _with_weights(_mish_cnn())
     monkeypatch.setattr(
-        "rewriter.cost.model.compare",
+        "rewriter.cost.measure.compare",
         _fake_compare({"exact": 0.9, "rational": 0.95, "rewritten": 1.05}),  # never faster
     )
     res = plan_sites(m, "ort-cpu", db=":memory:", progress=False)
@@ -205,7 +205,7 @@ def test_candidate_filter_limits_what_is_measured(monkeypatch, tmp_path):
         measured.extend(k for k in fns if k not in ("original", "rewritten"))
         return fake(fns, baseline, **kw)
 
-    monkeypatch.setattr("rewriter.cost.model.compare", spy)
+    monkeypatch.setattr("rewriter.cost.measure.compare", spy)
     only_rationals = lambda site, micro, cands: [c for c in cands if c.kind == "rational"][:1]  # noqa: E731
     res = plan_sites(
         m,
@@ -240,7 +240,7 @@ def test_plan_prune_with_output_runs_the_planner_once(monkeypatch, tmp_path):
     src, out, js = tmp_path / "m.onnx", tmp_path / "out.onnx", tmp_path / "plan.json"
     onnx.save(_with_weights(_mish_cnn()), src)
     monkeypatch.setattr(
-        "rewriter.cost.model.compare",
+        "rewriter.cost.measure.compare",
         _fake_compare({"exact": 0.4, "rational": 0.6, "rewritten": 0.5}),
     )
 

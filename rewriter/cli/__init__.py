@@ -31,6 +31,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "db": ("rewriter.cli.db", "latency database: stats, path, clear, export, import"),
     "plan": ("rewriter.cli.plan", "predicted or pruned per-site plan on a target"),
     "map": ("rewriter.cli.map", "per-site accuracy/speed map (HTML + JSON)"),
+    "worker": ("rewriter.cli.worker", "join a Ray cluster as a device for one target"),
+    "zoo": ("rewriter.cli.zoo", "rewrite every model of a folder (in parallel with --cluster)"),
 }
 
 
@@ -67,6 +69,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 3
+    finally:
+        measure = sys.modules.get("rewriter.cost.measure")
+        if measure is not None:  # --cluster attached one: detach (quietly)
+            try:
+                measure.close_measurer()
+            except Exception:
+                pass
 
 
 if __name__ == "__main__":  # pragma: no cover

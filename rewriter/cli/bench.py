@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from rewriter.cli.common import Parser, add_input_options, console, model_inputs, write_json
+from rewriter.cli.common import (
+    Parser,
+    add_cluster_option,
+    add_input_options,
+    console,
+    model_inputs,
+    write_json,
+)
 from rewriter.cost.bench import _dynamic_batch, bench_models, relu_model, with_batch
 from rewriter.errors import UsageError
 
@@ -55,6 +62,7 @@ def main(argv: list[str]) -> int:
     )
     p.add_argument("--json", help="write results here")
     add_input_options(p)
+    add_cluster_option(p)
     a = p.parse_args(argv)
     if a.batch is not None and a.batch < 1:
         raise UsageError(f"--batch {a.batch}: must be >= 1")

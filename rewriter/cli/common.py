@@ -15,6 +15,7 @@ from rewriter.errors import UsageError
 
 __all__ = [
     "Parser",
+    "add_cluster_option",
     "degrees_arg",
     "add_input_options",
     "model_inputs",
@@ -31,6 +32,39 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:  # one line, exit 2
         raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+    def parse_args(self, args: Any = None, namespace: Any = None) -> Any:  # type: ignore[override]
+        """Parse; with ``--cluster HEAD`` (``add_cluster_option``) also attach the cluster."""
+        a = super().parse_args(args, namespace)
+        if getattr(a, "cluster", None):
+            attach_cluster(a.cluster, getattr(a, "target", None))
+        return a
+
+
+def add_cluster_option(p: argparse.ArgumentParser) -> None:
+    """``--cluster HEAD``: every measurement of the command runs on a device worker of the Ray
+    cluster at HEAD that advertises the target (``rewrite worker``), not in this process."""
+    p.add_argument(
+        "--cluster",
+        metavar="HEAD",
+        help="measure on the Ray cluster at HEAD (HOST:PORT or ray://HOST:PORT): on a worker "
+        "started with `rewrite worker --target T --address HEAD` (pip install 'pau-rewriter[ray]')",
+    )
+
+
+def attach_cluster(address: str, target: str | None = None) -> Any:
+    """Route this process's measurements to the cluster at ``address`` (until the command ends:
+    ``rewriter.cli.main`` closes it); with ``target``, fail now, in one line, when no device
+    worker advertises it."""
+    from rewriter.cost.measure import use_measurer
+    from rewriter.fleet import RemoteMeasurer
+
+    m = use_measurer(RemoteMeasurer(address))
+    if target:
+        from rewriter.cost.targets import get_target
+
+        m.device(get_target(target))
+    return m
 
 
 def degrees_arg(text: str) -> tuple[int, int]:

@@ -7,6 +7,7 @@ from typing import Any
 
 from rewriter.cli.common import (
     Parser,
+    add_cluster_option,
     add_input_options,
     console,
     degrees_arg,
@@ -69,6 +70,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("-o", "--output", help="write the planned model here (not with --predict-only)")
     p.add_argument("--json", help="write the plan as JSON here")
     add_input_options(p)
+    add_cluster_option(p)
     a = p.parse_args(argv)
     if a.prune is not None and a.prune < 1:
         raise UsageError(f"--prune {a.prune}: K must be >= 1")

@@ -19,6 +19,7 @@ from typing import Any
 from rewriter import __version__
 from rewriter.cli.common import (
     Parser,
+    add_cluster_option,
     add_input_options,
     console,
     degrees_arg,
@@ -113,6 +114,7 @@ def _main_parser() -> argparse.ArgumentParser:
 
     add_budget_options(p)  # --calibration, --labels, --max-drop, --min-cosine, --max-rel-error
     add_input_options(p)  # --inputs, --input-shapes, --val-range
+    add_cluster_option(p)  # --cluster HEAD: measurements on the cluster's device workers
     return p
 
 

@@ -9,7 +9,6 @@ rewrite db clear [--db PATH]
 
 from __future__ import annotations
 
-import functools
 import math
 from typing import Any
 
@@ -21,7 +20,7 @@ from rewriter.candidates import Candidate
 from rewriter.emit import emit, emit_result
 from rewriter.errors import UsageError
 
-from .harness import compare
+from .measure import current_measurer
 from .targets import get_target
 
 __all__ = [
@@ -82,15 +81,16 @@ def bench_models(
 ) -> Any:
     """Interleaved whole-model comparison of ``models`` (first is the baseline) on ``target``,
     every model run on the same ``feeds`` (default: generated for the first model,
-    ``rewriter.inputs.generate_inputs``)."""
+    ``rewriter.inputs.generate_inputs``); on the device ``measure.current_measurer()`` names."""
     t = get_target(target)
     if feeds is None:
         from rewriter.inputs import generate_inputs
 
         feeds = generate_inputs(next(iter(models.values()))).feeds
-    runs = {k: t.session(m) for k, m in models.items()}
-    return compare(
-        {k: functools.partial(r, feeds) for k, r in runs.items()},
+    return current_measurer().compare(
+        t,
+        models,
+        feeds,
         time_cap=time_cap,
         precision=precision,
         warmup_cap=3.0,

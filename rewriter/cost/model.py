@@ -29,9 +29,10 @@ from rewriter.emit import emit
 from rewriter.match.engine import Site
 
 from .db import LatencyDB, Record
-from .harness import Comparison, compare
+from .harness import Comparison
+from .measure import Measurer, current_measurer
 from .micro import Micro, cut_site, random_feeds
-from .targets import Target, get_target, hardware_key
+from .targets import Target, get_target
 
 __all__ = ["CostModel", "ModelCosts", "HarnessOptions", "WholeResult", "open_db"]
 
@@ -95,15 +96,20 @@ class WholeResult:
 def open_db(db: str | LatencyDB | None) -> tuple[LatencyDB | None, bool]:
     """(database, whether the caller owns it): a ``LatencyDB`` as is, ``":memory:"`` none, else
     the path (None: ``db.default_db_path()``) opened."""
-    if isinstance(db, LatencyDB):
-        return db, False
+    if isinstance(db, LatencyDB) or hasattr(db, "put"):  # or a proxy (fleet.zoo's store)
+        return db, False  # type: ignore[return-value]
     if db == ":memory:":
         return None, False
     return LatencyDB(db), True
 
 
 class CostModel:
-    """Measured costs on one target, cached in a ``LatencyDB`` (or in memory when db is None)."""
+    """Measured costs on one target, cached in a ``LatencyDB`` (or in memory when db is None).
+
+    Measurements run where ``measurer`` (default ``measure.current_measurer()``: this process,
+    or a cluster's device when ``--cluster`` attached one) runs them; rows are keyed by that
+    device's fingerprint, and each is written as soon as its measurement returns.
+    """
 
     def __init__(
         self,
@@ -111,24 +117,27 @@ class CostModel:
         db: LatencyDB | None = None,
         harness: HarnessOptions | None = None,
         reuse: bool = True,
+        measurer: Measurer | None = None,
     ) -> None:
         self.target = target
         self.db = db
         self.harness = harness or HarnessOptions()
         self.reuse = reuse
-        self.hw = hardware_key()
+        self.measurer = measurer or current_measurer()
+        self.device = self.measurer.device(target)
+        self.hw = self.device.hw
         self._mem: dict[tuple[str, str], dict[str, Record]] = {}
         self.measured = 0
         self.reused = 0
         if db is not None:
-            db.put_hardware(self.hw, target.fingerprint())
+            db.put_hardware(self.hw, self.device.fingerprint)
 
     def key(self, micro: Micro) -> tuple[str, str, str, str, int, str, str]:
-        """The database key of ``micro`` on this target and hardware."""
-        t = self.target
+        """The database key of ``micro`` on this target and the measuring device."""
+        d = self.device
         dtype = micro.model.graph.output[0].type.tensor_type.elem_type
         dt = onnx.TensorProto.DataType.Name(int(dtype)).lower()
-        return (self.hw, t.spec, t.runtime, t.version, t.threads, micro.signature, dt)
+        return (d.hw, d.spec, d.runtime, d.version, d.threads, micro.signature, dt)
 
     def site_costs(
         self,
@@ -147,13 +156,15 @@ class CostModel:
         todo = [c for c in candidates if c.kind == "keep"]
         todo += [c for c in candidates if c.kind != "keep"]
         feeds = random_feeds(micro.model)
-        fns: dict[str, Callable[[], Any]] = {}
-        for c in todo:
-            m = emit(micro.model, {micro.site.output: c}, None, by="output")
-            fns[c.name] = (lambda r: lambda: r(feeds))(self.target.session(m))
+        models = {
+            c.name: emit(micro.model, {micro.site.output: c}, None, by="output") for c in todo
+        }
         if log:
-            log(f"measuring {micro.signature}: {len(fns)} candidates on {self.target.spec}")
-        cmp = compare(fns, "keep", **self.harness.kwargs())
+            where = "" if self.device.where == "local" else f" ({self.device.where})"
+            log(
+                f"measuring {micro.signature}: {len(models)} candidates on {self.target.spec}{where}"
+            )
+        cmp = self.measurer.compare(self.target, models, feeds, "keep", **self.harness.kwargs())
         shapes = json.dumps({"in": micro.input_shapes, "out": micro.output_shape}, sort_keys=True)
         recs = {}
         for name, st in cmp.stats.items():
@@ -184,13 +195,10 @@ class CostModel:
         harness: HarnessOptions,
     ) -> WholeResult:
         """Original vs rewritten, interleaved, on ``feeds``."""
-        ra, rb = self.target.session(original), self.target.session(rewritten)
-        c = compare(
-            {"original": lambda: ra(feeds), "rewritten": lambda: rb(feeds)},
-            "original",
-            **harness.kwargs(),
+        models = {"original": original, "rewritten": rewritten}
+        return WholeResult.of(
+            self.measurer.compare(self.target, models, feeds, "original", **harness.kwargs())
         )
-        return WholeResult.of(c)
 
 
 def _site_values(g: onnx.GraphProto, site: Site) -> set[str]:
@@ -227,6 +235,7 @@ class ModelCosts:
         shapes, ranges: ``--input-shapes`` / ``--val-range`` for generated feeds.
         harness, whole_harness: stopping rules of site and whole-model measurements.
         log: progress lines.
+        measurer: where timings run (default: ``measure.current_measurer()``).
     """
 
     def __init__(
@@ -241,11 +250,12 @@ class ModelCosts:
         harness: HarnessOptions | None = None,
         whole_harness: HarnessOptions | None = None,
         log: Callable[[str], None] | None = None,
+        measurer: Measurer | None = None,
     ) -> None:
         self.model = model
         self.target = get_target(target)
         self.db, self._own_db = open_db(db)
-        self.cm = CostModel(self.target, self.db, harness)
+        self.cm = CostModel(self.target, self.db, harness, measurer=measurer)
         from rewriter.inputs import generate_inputs
 
         if feeds is None:
@@ -311,10 +321,10 @@ class ModelCosts:
     def base_ms(self) -> float:
         """The whole original model's median time."""
         if self._base is None:
-            feeds = self.feeds
-            run = self.target.session(self.model)
-            c = compare(
-                {"original": lambda: run(feeds)},
+            c = self.cm.measurer.compare(
+                self.target,
+                {"original": self.model},
+                self.feeds,
                 "original",
                 time_cap=3.0,
                 min_rounds=10,

@@ -100,13 +100,18 @@ def hardware_fingerprint() -> dict[str, Any]:
             caches[f"L{level}{'d' if kind == 'Data' else 'i' if kind == 'Instruction' else ''}"] = (
                 size
             )
-    return {
+    fp: dict[str, Any] = {
         "cpu": model,
         "machine": platform.machine(),
         "isa": sorted(f for f in _ISA_FLAGS if f in flags),
         "cores": os.cpu_count() or 1,
         "caches": caches,
     }
+    # `rewrite worker --label`: tells apart devices /proc cannot (containers with CPU limits)
+    label = os.environ.get("PAU_REWRITER_DEVICE_LABEL")
+    if label:
+        fp["label"] = label
+    return fp
 
 
 def hardware_key() -> str:

@@ -191,7 +191,7 @@ def plan_sites(
             whole,
             backed,
             strategy,
-            mc.target.fingerprint(),
+            mc.cm.device.fingerprint,  # the measuring device's (a cluster worker's)
             seconds=time.perf_counter() - t0,
             measured=mc.measured,
             reused=mc.reused,

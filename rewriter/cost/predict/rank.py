@@ -20,8 +20,9 @@ import onnx
 
 from rewriter.candidates import Candidate
 from rewriter.cost.db import LatencyDB, Record
+from rewriter.cost.measure import current_measurer
 from rewriter.cost.micro import Micro
-from rewriter.cost.targets import Target, get_target, hardware_key
+from rewriter.cost.targets import Target, get_target
 
 from .dataset import Sample, load_samples
 from .fingerprint import load_probes, probe_fingerprint, store_probes, target_key
@@ -69,13 +70,15 @@ class Ranker:
     ) -> None:
         self.target = get_target(target)
         self.db_path = db_path
-        self.hw = hardware_key()
+        m = current_measurer()  # probes and rows are the measuring device's (a cluster's)
+        self.device = d = m.device(self.target)
+        self.hw = d.hw
         t = self.target
-        self.tkey = target_key(self.hw, t.spec, t.runtime, t.version, t.threads)
+        self.tkey = target_key(self.hw, d.spec, d.runtime, d.version, d.threads)
         self.probes = load_probes(db_path)
         if self.tkey not in self.probes and probe:
             log(f"probing {t} (reference kernels, a few seconds)")
-            fp = probe_fingerprint(t)
+            fp = m.run(t, probe_fingerprint, t.spec)
             store_probes(db_path, fp)
             self.probes[self.tkey] = fp
         samples = load_samples(db_path)
@@ -91,7 +94,8 @@ class Ranker:
             dtype = onnx.TensorProto.DataType.Name(
                 micro.model.graph.output[0].type.tensor_type.elem_type
             ).lower()
-            have = db.get(self.hw, t.spec, t.runtime, t.version, t.threads, micro.signature, dtype)
+            d = self.device
+            have = db.get(self.hw, d.spec, d.runtime, d.version, d.threads, micro.signature, dtype)
         samples = [sample_for(micro, c, self.tkey, t) for c in cands]
         if have and all(c.name in have for c in cands):
             pred, source = np.log([have[c.name].ratio for c in cands]), "measured"
