@@ -80,41 +80,33 @@ def run_budget(a: argparse.Namespace, model: Any, console: Any = None, inputs: A
         )
     quiet = bool(getattr(a, "quiet", False))
     inputs = inputs if inputs is not None else model_inputs(a, model)
+    common: dict[str, Any] = {
+        "max_drop": a.max_drop,
+        "min_cosine": a.min_cosine,
+        "max_rel_error": a.max_rel_error,
+        "allow_standard": bool(getattr(a, "allow_standard", False)),
+        "labels": getattr(a, "labels", None),
+        "db": getattr(a, "db", None),
+        "shapes": inputs.shapes,
+        "ranges": inputs.ranges,
+    }
+    pipeline = getattr(a, "pipeline", "pau_all")
     if getattr(a, "recover", False):
         res = plan_recover(
             model,
-            getattr(a, "pipeline", "pau_all"),
+            pipeline,
             a.target,
             inputs.calibration,
-            max_drop=a.max_drop,
-            min_cosine=a.min_cosine,
-            max_rel_error=a.max_rel_error,
-            allow_standard=bool(getattr(a, "allow_standard", False)),
-            labels=getattr(a, "labels", None),
-            db=getattr(a, "db", None),
             train=a.train,
             max_runs=a.recover_runs,
-            shapes=inputs.shapes,
-            ranges=inputs.ranges,
             progress=progress("recover", quiet),
+            **common,
         )
         if not quiet:
             print_recover(res, console)
         return res
     res = plan_budget(
-        model,
-        getattr(a, "pipeline", "pau_all"),
-        a.target,
-        inputs.calibration,
-        max_drop=a.max_drop,
-        min_cosine=a.min_cosine,
-        max_rel_error=a.max_rel_error,
-        allow_standard=bool(getattr(a, "allow_standard", False)),
-        labels=getattr(a, "labels", None),
-        db=getattr(a, "db", None),
-        shapes=inputs.shapes,
-        ranges=inputs.ranges,
-        progress=progress("budget", quiet),
+        model, pipeline, a.target, inputs.calibration, progress=progress("budget", quiet), **common
     )
     if not quiet:
         print_budget(res, console)

@@ -99,37 +99,26 @@ def plan(
     Gotchas: measurements take seconds per distinct site shape (cached in ``db`` for the next
     run); a budget needs representative ``calibration`` data, generated inputs only guess ranges.
     """
+    budgeted = {
+        "max_drop": max_drop,
+        "min_cosine": min_cosine,
+        "max_rel_error": max_rel_error,
+        "allow_standard": allow_standard,
+        "form": form,
+        "labels": labels,
+        "db": db,
+        "progress": progress,
+    }
     if recover:  # replace beyond the budget, retrain, verify on held-out data
-        return plan_recover(
-            model,
-            pipeline,
-            target,
-            calibration,
-            max_drop=max_drop,
-            min_cosine=min_cosine,
-            max_rel_error=max_rel_error,
-            allow_standard=allow_standard,
-            form=form,
-            labels=labels,
-            db=db,
-            progress=progress,
-            **options,
-        )
+        return plan_recover(model, pipeline, target, calibration, **budgeted, **options)
     if max_drop is not None or min_cosine is not None or max_rel_error is not None:
         return plan_budget(
             model,
             pipeline,
             target,
             calibration,
-            max_drop=max_drop,
-            min_cosine=min_cosine,
-            max_rel_error=max_rel_error,
-            allow_standard=allow_standard,
-            form=form,
-            labels=labels,
-            db=db,
             measure_whole=measure_whole,
-            progress=progress,
+            **budgeted,
             **options,
         )
     if calibration is not None and "feeds" not in options:  # the data are the inputs
