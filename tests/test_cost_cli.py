@@ -107,3 +107,21 @@ def test_bad_degrees_are_a_usage_error(cmd, capsys) -> None:
     assert main([*cmd, "--degrees", "5"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--degrees wants M,N" in err[0]
+
+
+def test_bench_two_models_with_other_inputs_is_one_line(tmp_path, capsys) -> None:
+    from onnx import TensorProto, helper
+
+    paths = []
+    for name in ("x", "y"):
+        g = helper.make_graph(
+            [helper.make_node("Tanh", [name], ["z"])],
+            "g",
+            [helper.make_tensor_value_info(name, TensorProto.FLOAT, [2, 4])],
+            [helper.make_tensor_value_info("z", TensorProto.FLOAT, [2, 4])],
+        )
+        paths.append(str(tmp_path / f"{name}.onnx"))
+        onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), paths[-1])
+    assert main(["bench", *paths]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "its inputs ['y'] differ from" in err[0]

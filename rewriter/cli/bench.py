@@ -76,6 +76,20 @@ def main(argv: list[str]) -> int:
 
         ms[f"B (A -p {a.pipeline})"] = rewrite_onnx(ms[next(iter(ms))], a.pipeline).model
     names = list(ms)
+    if len(a.models) == 2:  # both run on the same feeds: they must take the same inputs
+        ia, ib = (
+            sorted(
+                i.name
+                for i in ms[n].graph.input
+                if i.name not in {t.name for t in ms[n].graph.initializer}
+            )
+            for n in names
+        )
+        if ia != ib:
+            raise UsageError(
+                f"{a.models[1]}: its inputs {ib} differ from {a.models[0]}'s {ia}; "
+                "rewrite bench compares two versions of one model (the original and its rewrite)"
+            )
     if a.headroom:
         ms["ReLU limit"] = relu_model(ms[names[0]], a.pipeline)
     con = console()

@@ -209,7 +209,7 @@ def _rewrite(a: argparse.Namespace) -> int:
 
         run_shapes(result.model, result.sites, inputs.feeds)
     report: dict[str, Any] = {
-        "model": os.path.basename(a.model),
+        "model": os.path.basename(os.path.normpath(a.model)),
         "pipeline": result.pipeline,
         "sites": [_site_row(s) for s in result.sites],
         **({"plan": plan.to_dict()} if plan is not None else {}),
