@@ -88,3 +88,33 @@ def test_top1_agreement_for_logits() -> None:
     other = parse("  k = Constant<value = float {0.01}>()\n  y = Add(a, k)")
     d = compare(m, other, make_inputs(m))
     assert d.outputs[0].top1 == 1.0
+
+
+def test_output_that_barely_depends_on_the_inputs_is_not_evidence() -> None:
+    """A random-init net whose activations vanished: logits = bias + 1e-8 * f(x). Agreeing on
+    them says nothing about the sites before; a large difference on them still counts."""
+    body = "  t = Tanh(a)\n  s = Mul(t, e)\n  y = Add(s, b)"
+    consts = "  e = Constant<value = float {1e-8}>()\n  b = Constant<value = float[1,8] {1,2,3,4,5,6,7,8}>()\n"
+    orig = parse(consts + body, inputs="float[1,8] a", outputs="float[1,8] y")
+    near = parse(
+        consts + body.replace("Tanh", "Softsign"), inputs="float[1,8] a", outputs="float[1,8] y"
+    )
+    rng = np.random.default_rng(0)
+    feeds = {"a": rng.standard_normal((1, 8)).astype(np.float32)}
+
+    def more(seed: int) -> dict[str, np.ndarray]:
+        return {"a": np.random.default_rng(seed).standard_normal((1, 8)).astype(np.float32)}
+
+    (o,) = compare(orig, near, feeds, more_feeds=more).outputs
+    assert not o.checked and "barely depends on the inputs" in o.note
+    broken = parse(consts + "  y = Add(a, b)", inputs="float[1,8] a", outputs="float[1,8] y")
+    (o,) = compare(orig, broken, feeds, more_feeds=more).outputs
+    assert o.checked and o.rel_l2 > 0.1
+    # a batch whose samples all agree is caught without other inputs
+    batch = {"a": rng.standard_normal((4, 8)).astype(np.float32)}
+    o4 = parse(consts + body, inputs="float[4,8] a", outputs="float[4,8] y")
+    n4 = parse(
+        consts + body.replace("Tanh", "Softsign"), inputs="float[4,8] a", outputs="float[4,8] y"
+    )
+    (o,) = compare(o4, n4, batch).outputs
+    assert not o.checked
