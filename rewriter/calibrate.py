@@ -546,7 +546,7 @@ def observe_sites(
 
 
 @dataclass
-class HeldOut:
+class CalibrationSplit:
     """Calibration data split in two: ``fit`` (planning, retraining) and ``check`` (the accuracy
     contract is verified there and nowhere else).
 
@@ -569,7 +569,7 @@ def _batch_rows(batch: Mapping[str, np.ndarray], unbatched: bool) -> int:
     return next((int(a.shape[0]) for a in batch.values() if np.ndim(a) >= 1), 1)
 
 
-def holdout(cal: Calibration, labels: np.ndarray | None = None, every: int = 4) -> HeldOut:
+def holdout(cal: Calibration, labels: np.ndarray | None = None, every: int = 4) -> CalibrationSplit:
     """Hold out every ``every``-th batch of ``cal`` (interleaved, so sorted data stays balanced).
 
     With fewer than ``every`` batches the last one is held out; one batch is split by rows (its
@@ -602,7 +602,7 @@ def holdout(cal: Calibration, labels: np.ndarray | None = None, every: int = 4) 
         n = rows[0]
         nonscalar = [a for a in batches[0].values() if np.ndim(a) >= 1]
         if n < 2 or unbatched or any(a.shape[0] != n for a in nonscalar):
-            return HeldOut(
+            return CalibrationSplit(
                 cal,
                 None,
                 labels,
@@ -622,7 +622,7 @@ def holdout(cal: Calibration, labels: np.ndarray | None = None, every: int = 4) 
     if labels is not None:
         lab = np.asarray(labels).ravel()
         fl, cl = lab[idx_fit], lab[idx_chk]
-    return HeldOut(
+    return CalibrationSplit(
         fit,
         chk,
         fl,

@@ -46,7 +46,7 @@ import onnx
 
 from rewriter.accuracy.evaluate import Evaluator, finite, run_batches
 from rewriter.accuracy.study import DEGREES_SET, Study, load_labels
-from rewriter.calibrate import HeldOut, as_calibration, holdout
+from rewriter.calibrate import CalibrationSplit, as_calibration, holdout
 from rewriter.candidates import KEEP, Candidate
 from rewriter.cost.db import LatencyDB, Trial
 from rewriter.cost.model import ModelCosts, WholeResult
@@ -258,7 +258,7 @@ def _trial_db(latency: Any, db: Any) -> LatencyDB | None:
 def _recover(
     m: onnx.ModelProto,
     study: Study,
-    split: HeldOut,
+    split: CalibrationSplit,
     budget: Budget,
     latency: Any,
     db: Any,
@@ -454,7 +454,7 @@ def _trial(
 def _plan(
     m: onnx.ModelProto,
     study: Study,
-    split: HeldOut,
+    split: CalibrationSplit,
     held: Evaluator,
     budget: Budget,
     emitted: Any,
