@@ -91,6 +91,23 @@ def load_labels(labels: Any, calibration: Any, samples: int | None) -> np.ndarra
     return arr
 
 
+def budget_labels(labels: Any, max_drop: float | None, cal: Calibration) -> np.ndarray | None:
+    """The labels a budget is measured with: ``labels`` (an array, or the name of an array in
+    the calibration .npz), else that .npz's ``labels`` array when ``max_drop`` asks for
+    accuracy. Raises UsageError when ``max_drop`` has no labels to use."""
+    src = cal.source
+    if labels is None and max_drop is not None and not cal.generated and os.path.isfile(src):
+        if src.endswith(".npz"):
+            with np.load(src) as d:
+                labels = "labels" if "labels" in d.files else None
+    lab = load_labels(labels, cal, cal.samples if not cal.generated else None)
+    if max_drop is not None and lab is None:
+        raise UsageError(
+            "--max-drop needs labels; pass --labels NAME (an array of the calibration .npz)"
+        )
+    return lab
+
+
 class Study:
     """Observe, fit, and measure every site of ``pipeline`` in ``model`` (see the module doc).
 

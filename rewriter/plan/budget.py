@@ -15,16 +15,14 @@ than the original on the target, the replacement that saves least is undone.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import onnx
 
 from rewriter.accuracy.evaluate import Evaluator, finite
-from rewriter.accuracy.study import DEGREES_SET, Study, load_labels
+from rewriter.accuracy.study import DEGREES_SET, Study, budget_labels
 from rewriter.calibrate import as_calibration, holdout
 from rewriter.candidates import KEEP
 from rewriter.cost.model import ModelCosts
@@ -97,24 +95,12 @@ def plan_budget(
     log = progress_log(progress, "budget")
     budget = Budget(max_drop, min_cosine, max_rel_error)
     m = load_model(model)
-    if (
-        labels is None
-        and max_drop is not None
-        and isinstance(calibration, (str, os.PathLike))
-        and str(calibration).endswith(".npz")
-    ):
-        with np.load(calibration) as d:
-            labels = "labels" if "labels" in d.files else None
-    if max_drop is not None and labels is None and (study is None or study.labels is None):
-        raise UsageError(
-            "--max-drop needs labels; pass --labels NAME (an array of the calibration .npz)"
-        )
     own = None
     split = None
     if study is None:
         cal = as_calibration(calibration, m, shapes=shapes, ranges=ranges)
-        lab = load_labels(labels, cal, cal.samples if not cal.generated else None)
-        split = holdout(cal, lab)  # the budget is a contract on data the search never saw
+        # the budget is a contract on data the search never saw
+        split = holdout(cal, budget_labels(labels, max_drop, cal))
         log(f"budget verified on {split.describe}")
         cal, labels = split.fit, split.fit_labels
         if latency is None:
@@ -132,6 +118,10 @@ def plan_budget(
             allow_standard=allow_standard,
             latency=latency,
             log=log,
+        )
+    elif max_drop is not None and study.labels is None:
+        raise UsageError(
+            "--max-drop needs labels; pass --labels NAME (an array of the calibration .npz)"
         )
     latency = study.latency
     try:
