@@ -45,7 +45,7 @@ import numpy as np
 import onnx
 
 from rewriter.accuracy.evaluate import Evaluator, finite, run_batches
-from rewriter.accuracy.study import DEGREES_SET, Study, load_labels
+from rewriter.accuracy.study import DEGREES_SET, Study, budget_labels
 from rewriter.calibrate import CalibrationSplit, as_calibration, holdout
 from rewriter.candidates import KEEP, Candidate
 from rewriter.cost.db import LatencyDB, Trial
@@ -206,16 +206,7 @@ def plan_recover(
         raise UsageError(f"--recover-runs must be >= 0, got {max_runs}")
     m = load_model(model)
     cal = as_calibration(calibration, m, shapes=shapes, ranges=ranges)
-    if labels is None and max_drop is not None and not cal.generated:
-        src = cal.source
-        if src.endswith(".npz"):
-            with np.load(src) as d:
-                labels = "labels" if "labels" in d.files else None
-    lab = load_labels(labels, cal, cal.samples if not cal.generated else None)
-    if max_drop is not None and lab is None:
-        raise UsageError(
-            "--max-drop needs labels; pass --labels NAME (an array of the calibration .npz)"
-        )
+    lab = budget_labels(labels, max_drop, cal)
     split = holdout(cal, lab)
     log(f"verifying on {split.describe}")
     own_latency = None
@@ -290,6 +281,20 @@ def _recover(
     def solo_harm(site: str, c: Candidate) -> float:
         return budget.usage(study.site(site).solo[c.name], study.base_accuracy)
 
+    def on_check(model: onnx.ModelProto) -> Deviation:
+        got = run_batches(model, list(check_cal.batches))
+        return deviation(held.reference, got, labels=check_labels)
+
+    def attempt(
+        live: dict[str, Candidate],
+        before: Deviation,
+        after: Deviation | None,
+        outcome: str,
+        whole: WholeResult | None = None,
+    ) -> Attempt:
+        u_after = usage(after) if after is not None else None
+        return Attempt(_names(live), before, after, usage(before), u_after, whole, outcome)
+
     options = options_for(study, None)
     skipped: list[str] = []
     for name, opts in options.items():  # what did not recover before is not tried first
@@ -331,14 +336,12 @@ def _recover(
         live = {n: first[n] for n in ranked[:k]}
         r = emit_result(m, live, pipeline)
         check(r.model)
-        before = held.deviation(live)
+        before = on_check(r.model)
         after: Deviation | None = None
         model, hist = r.model, list[dict[str, Any]]()
         if usage(before) > 1.0 and cannot_retrain is None:
             if runs >= max_runs:
-                attempts.append(
-                    Attempt(_names(live), before, None, usage(before), None, None, "out of runs")
-                )
+                attempts.append(attempt(live, before, None, "out of runs"))
                 log(f"{max_runs} retraining run(s) spent")
                 break
             runs += 1
@@ -354,8 +357,7 @@ def _recover(
                     seed=seed,
                     labels=split.fit_labels,
                 )
-                got = run_batches(model, list(check_cal.batches))
-                after = deviation(held.reference, got, labels=check_labels)
+                after = on_check(model)
                 log(f"retraining run {runs}: budget used {usage(before):.2f} -> {usage(after):.2f}")
             except ModelError as e:  # e.g. a GRU the interpreter cannot run: no retraining
                 runs -= 1
@@ -364,16 +366,11 @@ def _recover(
                     f"cannot retrain this model ({cannot_retrain}); only replacements inside "
                     "the budget without retraining are kept"
                 )
-        u_after = usage(after) if after is not None else None
         if usage(after if after is not None else before) <= 1.0:
-            attempts.append(
-                Attempt(_names(live), before, after, usage(before), u_after, None, "inside budget")
-            )
+            attempts.append(attempt(live, before, after, "inside budget"))
             best, lo = (r, model, before, after, hist), k
         else:
-            attempts.append(
-                Attempt(_names(live), before, after, usage(before), u_after, None, "over budget")
-            )
+            attempts.append(attempt(live, before, after, "over budget"))
             hi, failed_at = k - 1, k
         k = (lo + hi + 1) // 2
     whole: WholeResult | None = None
@@ -385,16 +382,10 @@ def _recover(
         whole = latency.whole(m, model) if latency is not None else None
         if whole is not None and not whole.faster:
             log(f"not faster beyond noise (x{whole.speedup:.3f}): everything kept")
-            attempts.append(
-                Attempt(_names(live), before, after, usage(before),
-                        usage(after) if after is not None else None, whole, "slower")
-            )  # fmt: skip
+            attempts.append(attempt(live, before, after, "slower", whole))
             backed = sorted(live)
         else:
-            attempts.append(
-                Attempt(_names(live), before, after, usage(before),
-                        usage(after) if after is not None else None, whole, "accepted")
-            )  # fmt: skip
+            attempts.append(attempt(live, before, after, "accepted", whole))
             emitted, final_model, final_before, final_after, history = r, model, before, after, hist
             trials += [
                 _trial(family, runtime, spec, study, n, c, usage(before), after, usage, True)
@@ -412,18 +403,15 @@ def _recover(
         ]
     if tdb is not None and trials:
         tdb.put_trials(trials)
+    space = int(np.prod([len(v) for v in options.values()] or [1]))
     return _plan(
         m, study, split, held, budget, emitted, final_model, final_before, final_after, history,
-        whole, backed, attempts, runs, skipped, family, train, spec, t0, cannot_retrain,
+        whole, backed, attempts, runs, skipped, family, train, spec, t0, cannot_retrain, space,
     )  # fmt: skip
 
 
 def _names(a: dict[str, Candidate]) -> dict[str, str]:
     return {k: c.name for k, c in sorted(a.items())}
-
-
-def _describe(a: dict[str, Candidate]) -> str:
-    return ", ".join(f"{k}={c.name}" for k, c in sorted(a.items()))
 
 
 def _trial(
@@ -471,7 +459,8 @@ def _plan(
     train: str,
     spec: str,
     t0: float,
-    cannot_retrain: str | None = None,
+    cannot_retrain: str | None,
+    space: int,
 ) -> Plan:
     chosen = {s.name: s for s in emitted.sites if s.replaced}
     outputs = {st.name: st.site.output for st in study.sites if st.name in chosen}
@@ -483,9 +472,9 @@ def _plan(
         else site_before
     )
     decisions = []
-    live = {a: c for a, c in attempts[-1].assignment.items()} if attempts else {}
+    accepted = attempts[-1].assignment if attempts and attempts[-1].outcome == "accepted" else {}
     for st in study.sites:
-        name = live.get(st.name) if attempts and attempts[-1].outcome == "accepted" else None
+        name = accepted.get(st.name)
         c = next((x for x in st.candidates if x.name == name), KEEP)
         solo = st.solo.get(c.name)
         decisions.append(
@@ -523,7 +512,7 @@ def _plan(
         held.base_accuracy,
         (base / predicted) if base and predicted else None,
         "recover",
-        int(np.prod([len(v) for v in options_for(study, None).values()] or [1])),
+        space,
         len(attempts),
         split.fit.source,
         heldout=split.describe,
