@@ -366,18 +366,27 @@ def compare(
         dev.notes.append(f"{n_random} random op(s) given the same fixed seed in both models")
     constant = [k for k, x in enumerate(a) if _constant(x)]
     insensitive = {k for k, x in enumerate(a) if _insensitive(x)}
+    elsewhere: dict[int, tuple[dict[str, np.ndarray], list[np.ndarray]]] = {}
+
+    def original_on(seed: int) -> tuple[dict[str, np.ndarray], list[np.ndarray]]:
+        """Other inputs and the original's outputs on them (one run per seed)."""
+        assert more_feeds is not None
+        if seed not in elsewhere:
+            other = more_feeds(seed)
+            elsewhere[seed] = other, run_orig(other)
+        return elsewhere[seed]
+
     if more_feeds is not None:  # one sample per run: compare with a run on other inputs
-        away = run_orig(more_feeds(1))
+        away = original_on(1)[1]
         for k, (x, y) in enumerate(zip(a, away, strict=True)):
             if np.shape(x) == np.shape(y) and k not in constant:
-                insensitive |= (
-                    {k} if _insensitive(np.stack([np.asarray(x), np.asarray(y)])) else set()
-                )
+                if _insensitive(np.stack([np.asarray(x), np.asarray(y)])):
+                    insensitive.add(k)
     for seed in range(1, 4):
         if more_feeds is None or not constant:
             break
-        other = more_feeds(seed)
-        a2, b2 = run_orig(other), run_new(other)
+        other, a2 = original_on(seed)
+        b2 = run_new(other)
         for k in list(constant):
             if not _constant(a2[k]):
                 dev.outputs[k] = output_diff(names[k], a2[k], b2[k])
