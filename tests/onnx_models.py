@@ -755,3 +755,26 @@ def input_feed(model: onnx.ModelProto, seed: int = 0, low: float = -4.0, high: f
         shape = [d.dim_value for d in t.shape.dim]
         feed[inp.name] = rng.uniform(low, high, size=shape).astype(_NP_DTYPES[t.elem_type])
     return feed
+
+
+def mish_cnn() -> onnx.ModelProto:
+    """Conv -> Mish (Softplus/Tanh/Mul) -> 1x1 Conv -> Mish on [N, 3, 8, 8], seeded weights: the
+    small model the planner and CLI tests measure."""
+    m = onnx.parser.parse_model("""
+        <ir_version: 8, opset_import: ["" : 17]>
+        g (float[N,3,8,8] x) => (float[N,4,8,8] y2) <float[4,3,3,3] w1, float[4] b1, float[4,4,1,1] w2> {
+            h1 = Conv <pads = [1,1,1,1]> (x, w1, b1)
+            s1 = Softplus(h1)
+            t1 = Tanh(s1)
+            y1 = Mul(h1, t1)
+            h2 = Conv(y1, w2)
+            s2 = Softplus(h2)
+            t2 = Tanh(s2)
+            y2 = Mul(h2, t2)
+        }
+    """)
+    rng = np.random.default_rng(0)
+    del m.graph.initializer[:]
+    for k, s in {"w1": (4, 3, 3, 3), "b1": (4,), "w2": (4, 4, 1, 1)}.items():
+        m.graph.initializer.append(_tensor(k, rng.standard_normal(s)))
+    return m

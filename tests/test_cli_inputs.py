@@ -10,6 +10,7 @@ import numpy as np
 import onnx
 import pytest
 from conftest import fixed_reshape_model  # noqa: E402
+from onnx_models import mish_cnn  # tests/ (pytest puts it on sys.path)
 
 from rewriter.cli import main
 from rewriter.inputs import generate_inputs
@@ -133,31 +134,6 @@ def test_learned_dry_run_counts_what_a_real_run_replaces(zoo_paths, tmp_path, ca
     assert {f for _, f in names[0]} >= {"silu", "sigmoid"}
 
 
-def _mish_cnn() -> onnx.ModelProto:
-    from onnx import numpy_helper
-
-    m = onnx.parser.parse_model("""
-        <ir_version: 8, opset_import: ["" : 17]>
-        g (float[N,3,8,8] x) => (float[N,4,8,8] y2) <float[4,3,3,3] w1, float[4] b1, float[4,4,1,1] w2> {
-            h1 = Conv <pads = [1,1,1,1]> (x, w1, b1)
-            s1 = Softplus(h1)
-            t1 = Tanh(s1)
-            y1 = Mul(h1, t1)
-            h2 = Conv(y1, w2)
-            s2 = Softplus(h2)
-            t2 = Tanh(s2)
-            y2 = Mul(h2, t2)
-        }
-    """)
-    rng = np.random.default_rng(0)
-    del m.graph.initializer[:]
-    for k, s in {"w1": (4, 3, 3, 3), "b1": (4,), "w2": (4, 4, 1, 1)}.items():
-        m.graph.initializer.append(
-            numpy_helper.from_array(rng.standard_normal(s).astype(np.float32), k)
-        )
-    return m
-
-
 @pytest.mark.parametrize("mode", ["layerwise", "e2e"])
 def test_finetune_a_target_output_with_exact_sites(mode, tmp_path, capsys) -> None:
     """What ``rewrite --target`` writes when an exact rewrite won a site: finetune refits the
@@ -166,7 +142,7 @@ def test_finetune_a_target_output_with_exact_sites(mode, tmp_path, capsys) -> No
     from rewriter.candidates import candidates_for
     from rewriter.emit import emit_result
 
-    m = _mish_cnn()
+    m = mish_cnn()
     sites = find_sites(m)
     by_kind = [{c.kind: c for c in candidates_for(s, (5, 4), "auto")} for s in sites]
     plan = {sites[0].name: by_kind[0]["exact"], sites[1].name: by_kind[1]["rational"]}

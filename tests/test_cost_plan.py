@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import onnx
+from onnx_models import mish_cnn  # tests/ (pytest puts it on sys.path)
 
 from rewriter.accuracy import Study, TableLatency
 from rewriter.candidates import KEEP, Candidate, candidates_for
@@ -80,36 +81,6 @@ def test_unmeasured_site_is_kept():
     assert best is KEEP and reason == "not measured"
 
 
-def _mish_cnn() -> onnx.ModelProto:
-    return onnx.parser.parse_model("""
-        <ir_version: 8, opset_import: ["" : 17]>
-        g (float[N,3,8,8] x) => (float[N,4,8,8] y2) <float[4,3,3,3] w1, float[4] b1, float[4,4,1,1] w2> {
-            h1 = Conv <pads = [1,1,1,1]> (x, w1, b1)
-            s1 = Softplus(h1)
-            t1 = Tanh(s1)
-            y1 = Mul(h1, t1)
-            h2 = Conv(y1, w2)
-            s2 = Softplus(h2)
-            t2 = Tanh(s2)
-            y2 = Mul(h2, t2)
-        }
-    """)
-
-
-def _with_weights(m: onnx.ModelProto) -> onnx.ModelProto:
-    import numpy as np
-    from onnx import numpy_helper
-
-    rng = np.random.default_rng(0)
-    shapes = {"w1": (4, 3, 3, 3), "b1": (4,), "w2": (4, 4, 1, 1)}
-    del m.graph.initializer[:]
-    for k, s in shapes.items():
-        m.graph.initializer.append(
-            numpy_helper.from_array(rng.standard_normal(s).astype(np.float32), k)
-        )
-    return m
-
-
 def _fake_compare(speed: dict[str, float]):
     """A harness stub: candidate ratios from ``speed`` (name prefix -> ratio), CI +-1%."""
 
@@ -127,7 +98,7 @@ def _fake_compare(speed: dict[str, float]):
 
 
 def test_plan_end_to_end_with_stub(monkeypatch, tmp_path):
-    m = _with_weights(_mish_cnn())
+    m = mish_cnn()
     monkeypatch.setattr(
         "rewriter.cost.measure.compare",
         _fake_compare({"exact": 0.4, "rational": 0.6, "rewritten": 0.5}),
@@ -154,7 +125,7 @@ def test_plan_end_to_end_with_stub(monkeypatch, tmp_path):
 
 
 def test_plan_backs_off_until_faster(monkeypatch, tmp_path):
-    m = _with_weights(_mish_cnn())
+    m = mish_cnn()
     monkeypatch.setattr(
         "rewriter.cost.measure.compare",
         _fake_compare({"exact": 0.9, "rational": 0.95, "rewritten": 1.05}),  # never faster
@@ -197,7 +168,7 @@ def test_back_off_undoes_least_gain_first():
 def test_candidate_filter_limits_what_is_measured(monkeypatch, tmp_path):
     """`rewrite plan --prune K` goes through this hook: only keep + the filtered candidates are
     measured, and the plan can only pick among them."""
-    m = _with_weights(_mish_cnn())
+    m = mish_cnn()
     measured: list[str] = []
     fake = _fake_compare({"exact": 0.4, "rational": 0.6, "rewritten": 0.6})
 
@@ -221,7 +192,7 @@ def test_candidate_filter_limits_what_is_measured(monkeypatch, tmp_path):
 
 def test_budget_and_map_offer_the_candidates_target_plans_offer():
     """The exact Mish rewrite `--target` takes is a candidate of budgets and maps too."""
-    m = _with_weights(_mish_cnn())
+    m = mish_cnn()
     lat = TableLatency({}, base=10.0, default={"keep": 2.0, "exact": 1.0, "rational": 1.5})
     st = Study(m, "pau_all", None, degrees_set=((5, 4),), latency=lat)
     for s in st.sites:
@@ -238,7 +209,7 @@ def test_plan_prune_with_output_runs_the_planner_once(monkeypatch, tmp_path):
 
     prune = importlib.import_module("rewriter.plan.prune")
     src, out, js = tmp_path / "m.onnx", tmp_path / "out.onnx", tmp_path / "plan.json"
-    onnx.save(_with_weights(_mish_cnn()), src)
+    onnx.save(mish_cnn(), src)
     monkeypatch.setattr(
         "rewriter.cost.measure.compare",
         _fake_compare({"exact": 0.4, "rational": 0.6, "rewritten": 0.5}),
