@@ -116,3 +116,61 @@ def test_labels_are_detected_from_integer_pairs():
     student2, _ = rewrite_module(teacher, "pau_all", degrees=(3, 2))
     explicit = finetune(student2, teacher, data, epochs=1, labels=True, progress=False)
     assert auto == explicit
+
+
+class _Recording(nn.Module):
+    """A real teacher that keeps every input batch it is run on."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner, self.seen = inner, []
+
+    def forward(self, *xs):
+        self.seen.append(tuple(x.clone() for x in xs))
+        return self.inner(xs[0]) if len(xs) == 1 else self.inner(*xs)
+
+
+def test_mixup_runs_the_teacher_on_the_same_mixed_batch_the_student_trains_on():
+    teacher, data = _Recording(_teacher()), _data(4)
+    student, _ = replace_with_standard(teacher.inner)
+    finetune(student, teacher, data, epochs=2, train="all", progress=False, augment="mixup")
+    given = {x.numpy().tobytes() for x in data}
+    # first the clean targets (all batches), then one mixed batch per training step
+    clean, mixed = teacher.seen[: len(data)], teacher.seen[len(data) :]
+    assert {s[0].numpy().tobytes() for s in clean} == given
+    assert len(mixed) == 2 * 3 and not {s[0].numpy().tobytes() for s in mixed} & given
+    # each mixed batch stays inside the range of the calibration values it was made from
+    lo, hi = min(float(b.min()) for b in data), max(float(b.max()) for b in data)
+    assert all(lo <= float(x.min()) and float(x.max()) <= hi for (x,) in mixed)
+    teacher.seen.clear()
+    student, _ = replace_with_standard(teacher.inner)
+    finetune(student, teacher, data, epochs=2, train="all", progress=False, augment="none")
+    assert len(teacher.seen) == len(data)  # targets computed once, on the batches as given
+
+
+def test_mixup_leaves_integer_inputs_alone_and_is_deterministic():
+    class Embed(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.e, self.fc = nn.Embedding(10, 8), nn.Linear(8, 3)
+
+        def forward(self, ids):
+            return self.fc(F.gelu(self.e(ids)).mean(1))
+
+    torch.manual_seed(0)
+    teacher = _Recording(Embed())
+    g = torch.Generator().manual_seed(0)
+    data = [(torch.randint(0, 10, (8, 5), generator=g),) for _ in range(4)]
+    student, _ = replace_with_standard(teacher.inner)
+    finetune(student, teacher, data, epochs=1, train="all", progress=False, labels=False,
+             augment="mixup")  # fmt: skip
+    assert len(teacher.seen) == len(data)  # no mixed batch: token ids are not mixed
+    states = []
+    for _ in range(2):
+        s, _ = replace_with_standard(_teacher())
+        finetune(s, _teacher(), _data(4), epochs=2, train="all", progress=False, seed=5,
+                 augment="mixup")  # fmt: skip
+        states.append(s.state_dict())
+    assert all(torch.equal(v, states[1][k]) for k, v in states[0].items())
+    with pytest.raises(ValueError, match="augment must be one of none, mixup"):
+        finetune(student, teacher, data, augment="cutmix", progress=False)

@@ -12,7 +12,8 @@ import onnx
 from rewriter.calibrate import Calibration, holdout
 from rewriter.cli import main
 from rewriter.cost.db import LatencyDB, Trial
-from rewriter.plan.recover import family_of
+from rewriter.plan.recover import failure_stands, family_of
+from rewriter.plan.search import Budget
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DIGITS = os.path.join(ROOT, "examples", "digits_cnn.onnx")
@@ -65,6 +66,47 @@ def test_trials_round_trip_in_a_real_sqlite_file(tmp_path) -> None:
             ("silu_1", False, 2.0),
         ]
         assert db.trials("fam", "openvino-cpu") == []
+
+
+def test_a_failure_stands_only_for_as_strict_a_budget_and_no_more_data() -> None:
+    strict = json.dumps(Budget(min_cosine=0.999).to_dict())
+    t = Trial("fam", "ort-cpu", "silu_0", "silu", "standard:relu", 9.0, 2.0, False, "t", 0.0,
+              strict, 256)  # fmt: skip
+    assert failure_stands(t, Budget(min_cosine=0.999), 256)
+    assert failure_stands(t, Budget(min_cosine=0.9999, max_drop=1.0), 100)  # stricter, less data
+    assert not failure_stands(t, Budget(min_cosine=0.999), 1024)  # more data: tried again
+    assert not failure_stands(t, Budget(min_cosine=0.99), 256)  # looser: tried again
+    assert not failure_stands(t, Budget(max_drop=1.0), 256)  # another kind of budget
+    ok = Trial("fam", "ort-cpu", "silu_0", "silu", "standard:relu", 3.0, 0.5, True, "t", 0.0,
+               strict, 256)  # fmt: skip
+    assert not failure_stands(ok, Budget(min_cosine=0.999), 1)
+    old = Trial("fam", "ort-cpu", "silu_0", "silu", "standard:relu", 9.0, 2.0, False, "t")
+    assert not failure_stands(old, Budget(min_cosine=0.999), 1)  # unrecorded data: tried again
+
+
+def test_a_database_from_before_budget_and_samples_gains_the_columns(tmp_path) -> None:
+    import sqlite3
+
+    path = str(tmp_path / "old.sqlite")
+    with sqlite3.connect(path) as c:
+        c.execute(
+            "CREATE TABLE trials (family TEXT NOT NULL, runtime TEXT NOT NULL, site TEXT NOT "
+            "NULL, function TEXT NOT NULL, candidate TEXT NOT NULL, before REAL NOT NULL, after "
+            "REAL, recovered INTEGER NOT NULL, target TEXT NOT NULL, created REAL NOT NULL, "
+            "PRIMARY KEY (family, runtime, site, candidate))"
+        )
+        c.execute(
+            "INSERT INTO trials VALUES ('fam', 'ort-cpu', 'silu_0', 'silu', 'standard:relu', "
+            "9.0, 2.0, 0, 't', 1.0)"
+        )
+    with LatencyDB(path) as db:
+        (t,) = db.trials("fam", "ort-cpu")
+        assert (t.site, t.recovered, t.budget, t.samples) == ("silu_0", False, "{}", 0)
+        db.put_trials([Trial("fam", "ort-cpu", "silu_1", "silu", "standard:relu", 9.0, None,
+                             False, "t", 0.0, '{"min_cosine": 0.999}', 64)])  # fmt: skip
+    with LatencyDB(path) as db:
+        got = {t.site: (t.budget, t.samples) for t in db.trials("fam", "ort-cpu")}
+        assert got == {"silu_0": ("{}", 0), "silu_1": ('{"min_cosine": 0.999}', 64)}
 
 
 def _conv_net(width: int, act: str) -> onnx.ModelProto:

@@ -203,8 +203,16 @@ def test_cli_distill_all_with_labels(mlp, tmp_path, capsys) -> None:
     assert "held-out accuracy: teacher 100.00%" in captured.out
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["train"] == "all" and report["heldout"]["samples"] == 64
-    assert report["heldout"]["after"]["accuracy"] is not None
+    assert report["heldout"]["after"]["accuracy"] is not None and report["augment"] == "none"
     onnx.checker.check_model(onnx.load(tmp_path / "tuned0.onnx"), full_check=True)
+    mixed = tmp_path / "mixed.onnx"
+    args = ["finetune", str(tmp_path / "s.onnx"), "--teacher", str(tmp_path / "t.onnx")]
+    args += ["--calibration", str(tmp_path / "cal.npz"), "--mode", "distill", "--augment"]
+    args += ["mixup", "--epochs", "4", "--seed", "1", "-o", str(mixed), "--report"]
+    assert main([*args, str(tmp_path / "m.json")]) == 0, capsys.readouterr().err
+    report = json.loads((tmp_path / "m.json").read_text())
+    assert report["augment"] == "mixup" and mixed.read_bytes() != outs[0]
+    assert report["heldout"]["after"]["rel_l2"] < report["heldout"]["before"]["rel_l2"]
 
 
 def test_cli_rejects_train_with_layerwise(mlp, tmp_path, capsys) -> None:

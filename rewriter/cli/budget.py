@@ -47,6 +47,14 @@ def add_budget_options(p: argparse.ArgumentParser) -> None:
         help="with --recover: what retraining trains (default all: every float weight)",
     )
     g.add_argument(
+        "--augment",
+        choices=("none", "mixup"),
+        default="none",
+        help="with --recover: retraining matches the original on the calibration inputs as "
+        "given (none, the default) or on mixed pairs of them as well (mixup; float inputs "
+        "only; helps some image models, see the README)",
+    )
+    g.add_argument(
         "--recover-runs",
         type=int,
         default=8,
@@ -98,6 +106,7 @@ def run_budget(a: argparse.Namespace, model: Any, console: Any = None, inputs: A
             a.target,
             inputs.calibration,
             train=a.train,
+            augment=a.augment,
             max_runs=a.recover_runs,
             progress=progress("recover", quiet),
             **common,

@@ -57,6 +57,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--epochs", type=int, default=None, help="most epochs (default 20)")
     p.add_argument(
+        "--augment",
+        choices=("none", "mixup"),
+        default=None,
+        help="distill on the calibration inputs as given (none, the default) or on mixed pairs "
+        "of them as well, the teacher run on the same mix (mixup; float inputs only)",
+    )
+    p.add_argument(
         "--lr",
         type=float,
         default=None,
@@ -94,9 +101,11 @@ def main(argv: Sequence[str]) -> int:
     from rewriter.verify import check
 
     a = _parser().parse_args(list(argv))
-    if a.mode == "layerwise" and (a.epochs is not None or a.lr is not None or a.train):
+    if a.mode == "layerwise" and (
+        a.epochs is not None or a.lr is not None or a.train or a.augment is not None
+    ):
         raise UsageError(
-            "--train/--epochs/--lr apply to --mode distill or e2e; layerwise refit has no "
+            "--train/--epochs/--lr/--augment apply to --mode distill or e2e; layerwise refit has no "
             "training (add --mode distill)"
         )
     if not 0.0 <= a.val_fraction < 1.0:
@@ -172,6 +181,7 @@ def _distill(
         val_fraction=a.val_fraction,
         patience=a.patience,
         labels=labels,
+        augment=a.augment or "none",
         progress=not a.quiet,
     )
     check(tuned)
@@ -205,6 +215,7 @@ def _distill(
                 "teacher": os.path.basename(a.teacher),
                 "mode": a.mode,
                 "train": train,
+                "augment": a.augment or "none",
                 "seed": a.seed,
                 "trained": history.trained,
                 "sites": history.sites,

@@ -65,6 +65,8 @@ CREATE TABLE IF NOT EXISTS trials (
     recovered INTEGER NOT NULL,
     target TEXT NOT NULL,
     created REAL NOT NULL,
+    budget TEXT NOT NULL DEFAULT '{}',
+    samples INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (family, runtime, site, candidate)
 );
 """
@@ -115,7 +117,8 @@ class Trial:
     ``family`` names models of one family (``rewriter.plan.recover.family_of``: the op types and
     the site sequence); ``runtime`` the target's runtime without its options, so a similar target
     (other threads, other machine) reuses what was learned. A later trial of the same key
-    replaces the earlier one."""
+    replaces the earlier one. ``budget`` and ``samples`` say under what it was tried: a
+    failure is only taken as final for a budget at least as strict and no more data."""
 
     family: str
     runtime: str
@@ -127,9 +130,15 @@ class Trial:
     recovered: bool
     target: str
     created: float = 0.0
+    budget: str = "{}"  # the accuracy budget it was tried under (``Budget.to_dict`` as JSON)
+    samples: int = 0  # calibration samples retraining had (0: not recorded)
 
 
 _TRIAL_FIELDS = list(Trial.__dataclass_fields__)
+_TRIAL_COLUMNS_ADDED = (
+    ("budget", "TEXT NOT NULL DEFAULT '{}'"),
+    ("samples", "INTEGER NOT NULL DEFAULT 0"),
+)
 
 
 class LatencyDB:
@@ -153,6 +162,10 @@ class LatencyDB:
         with self._write() as c:
             for stmt in (s for s in SCHEMA.split(";") if s.strip()):
                 c.execute(stmt)
+            have = {r[1] for r in c.execute("PRAGMA table_info(trials)")}
+            for column, decl in _TRIAL_COLUMNS_ADDED:  # a database written by an older version
+                if column not in have:
+                    c.execute(f"ALTER TABLE trials ADD COLUMN {column} {decl}")
 
     def _retry(self, fn: Any) -> Any:
         deadline = time.monotonic() + self.timeout

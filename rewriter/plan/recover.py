@@ -36,6 +36,7 @@ the latency database's ``trials`` table, and the plan says how many runs the rec
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -60,7 +61,7 @@ from .planner import progress_log
 from .search import Budget, options_for
 from .types import BudgetSummary, Plan, SiteDecision
 
-__all__ = ["plan_recover", "family_of", "RecoverSummary", "Attempt"]
+__all__ = ["plan_recover", "family_of", "failure_stands", "RecoverSummary", "Attempt"]
 
 MAX_RUNS = 8
 
@@ -178,6 +179,7 @@ def plan_recover(
     db: Any = None,
     latency: Any = None,
     train: str = "all",
+    augment: str = "none",
     epochs: int = 30,
     lr: float = 1e-3,
     seed: int = 0,
@@ -191,6 +193,8 @@ def plan_recover(
 
     Args are those of ``plan_budget`` plus:
         train: what retraining trains: "all" (every float weight), "weights", "coefficients".
+        augment: "none" (default), or "mixup": retraining also matches the teacher on mixed
+            pairs of calibration inputs (``rewriter.tune.distill.distill``).
         epochs, lr, seed: of each retraining run (early stopping on the fit data's own split).
         max_runs: most retraining runs.
         learn: read and write the latency database's ``trials`` (False: neither).
@@ -227,12 +231,20 @@ def plan_recover(
             log=log,
         )
         return _recover(
-            m, study, split, budget, latency, db, pipeline, train, epochs, lr, seed, max_runs,
-            learn, log, t0,
+            m, study, split, budget, latency, db, pipeline, train, augment, epochs, lr, seed,
+            max_runs, learn, log, t0,
         )  # fmt: skip
     finally:
         if own_latency is not None:
             own_latency.close()
+
+
+def failure_stands(t: Trial, budget: Budget, samples: int) -> bool:
+    """Whether the recorded trial ``t`` settles that its replacement does not recover now: it
+    did not recover, under a budget no stricter than ``budget`` (``Budget.covers``), with at
+    least ``samples`` calibration samples to retrain on. More data or a looser budget tries it
+    again (a row from before these were recorded has 0 samples: tried again once)."""
+    return not t.recovered and samples <= t.samples and budget.covers(json.loads(t.budget))
 
 
 def _trial_db(latency: Any, db: Any) -> LatencyDB | None:
@@ -255,6 +267,7 @@ def _recover(
     db: Any,
     pipeline: str,
     train: str,
+    augment: str,
     epochs: int,
     lr: float,
     seed: int,
@@ -295,12 +308,25 @@ def _recover(
         u_after = usage(after) if after is not None else None
         return Attempt(_names(live), before, after, usage(before), u_after, whole, outcome)
 
+    samples = split.fit.samples
+
+    def final(t: Trial) -> bool:
+        return failure_stands(t, budget, samples)
+
     options = options_for(study, None)
     skipped: list[str] = []
+    again = sorted(
+        f"{t.site}={t.candidate}" for t in past.values() if not t.recovered and not final(t)
+    )
+    if again:
+        log(
+            f"tried again (did not recover before, with less data or another budget): "
+            f"{', '.join(again)}"
+        )
     for name, opts in options.items():  # what did not recover before is not tried first
         failed = [
             c for c in opts if c.kind != "keep" and (t := past.get((name, c.name))) is not None
-            and not t.recovered
+            and final(t)
         ]  # fmt: skip
         if failed:
             skipped += [f"{name}={c.name}" for c in failed]
@@ -356,6 +382,7 @@ def _recover(
                     lr=lr,
                     seed=seed,
                     labels=split.fit_labels,
+                    augment=augment,
                 )
                 after = on_check(model)
                 log(f"retraining run {runs}: budget used {usage(before):.2f} -> {usage(after):.2f}")
@@ -388,7 +415,20 @@ def _recover(
             attempts.append(attempt(live, before, after, "accepted", whole))
             emitted, final_model, final_before, final_after, history = r, model, before, after, hist
             trials += [
-                _trial(family, runtime, spec, study, n, c, usage(before), after, usage, True)
+                _trial(
+                    family,
+                    runtime,
+                    spec,
+                    study,
+                    n,
+                    c,
+                    usage(before),
+                    after,
+                    usage,
+                    True,
+                    budget,
+                    samples,
+                )
                 for n, c in live.items()
             ]
     if failed_at is not None:  # the sites past the longest prefix that recovered broke it
@@ -397,8 +437,19 @@ def _recover(
         )
         trials += [
             _trial(
-                family, runtime, spec, study, n, first[n], bad.usage_before, bad.after, usage, False
-            )
+                family,
+                runtime,
+                spec,
+                study,
+                n,
+                first[n],
+                bad.usage_before,
+                bad.after,
+                usage,
+                False,
+                budget,
+                samples,
+            )  # fmt: skip
             for n in ranked[lo:failed_at]
         ]
     if tdb is not None and trials:
@@ -425,6 +476,8 @@ def _trial(
     after: Deviation | None,
     usage: Callable[[Deviation], float],
     recovered: bool,
+    budget: Budget,
+    samples: int,
 ) -> Trial:
     return Trial(
         family,
@@ -436,6 +489,8 @@ def _trial(
         float(min(usage(after), 1e9)) if after is not None else None,
         recovered,
         spec,
+        budget=json.dumps(budget.to_dict(), sort_keys=True),
+        samples=samples,
     )
 
 

@@ -86,6 +86,19 @@ class Budget:
     def feasible(self, d: Deviation, base_accuracy: float | None) -> bool:
         return self.usage(d, base_accuracy) <= 1.0
 
+    def covers(self, other: dict[str, Any]) -> bool:
+        """Whether this budget is at least as strict as ``other`` (a ``to_dict``) in every limit
+        ``other`` sets, so what broke ``other`` breaks this one too."""
+        mine = self.to_dict()
+        for key, limit in other.items():
+            if limit is None:
+                continue
+            if mine.get(key) is None:
+                return False
+            if (mine[key] < limit) if key == "min_cosine" else (mine[key] > limit):
+                return False
+        return True
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "max_drop": self.max_drop,

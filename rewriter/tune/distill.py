@@ -28,7 +28,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["distill", "pau_parameters", "split_batches"]
+__all__ = ["distill", "pau_parameters", "split_batches", "AUGMENT"]
+
+AUGMENT = ("none", "mixup")
 
 Batch = tuple[tuple[torch.Tensor, ...], torch.Tensor | None]
 
@@ -96,6 +98,28 @@ def split_batches(n: int, val_fraction: float, rng: random.Random) -> tuple[list
     n_val = min(n_val, n - 1)
     val = order[:n_val] or order
     return order[n_val:], val
+
+
+def _mixup(
+    b: Batch, gen: torch.Generator
+) -> tuple[tuple[torch.Tensor, ...], torch.Tensor, torch.Tensor] | None:
+    """``b``'s inputs mixed with a shuffled copy of themselves (see ``distill(augment=)``):
+    ``(inputs, l, perm)``, or None when an input is not floating point or the batch is one
+    sample (or the inputs disagree on the batch size)."""
+    xs = b[0]
+    if not xs or any(not x.is_floating_point() or x.dim() == 0 for x in xs):
+        return None
+    n = xs[0].shape[0]
+    if n < 2 or any(x.shape[0] != n for x in xs):
+        return None
+    perm = torch.randperm(n, generator=gen)
+    lam = torch.rand(n, generator=gen)  # Beta(1, 1)
+    mixed = tuple(
+        lam.to(x.dtype).reshape(-1, *([1] * (x.dim() - 1))) * x
+        + (1 - lam.to(x.dtype)).reshape(-1, *([1] * (x.dim() - 1))) * x[perm]
+        for x in xs
+    )
+    return mixed, lam, perm
 
 
 def _progress(iterable: Sequence[Batch], desc: str, enabled: bool) -> Iterable[Batch]:
@@ -166,6 +190,7 @@ def distill(
     loss: str = "mse",
     temperature: float = 1.0,
     feature_weight: float = 0.0,
+    augment: str = "none",
     progress: bool = True,
 ) -> list[dict[str, float]]:
     """Distil ``student`` towards ``teacher`` on ``data``; the student is trained in place.
@@ -201,6 +226,16 @@ def distill(
         feature_weight: when the models return tuples, the MSE of the elements after the first
             (features, e.g. activations at the replaced sites) times this is added to the loss;
             0 (default) compares the first element only.
+        augment: ``"none"`` (default), or ``"mixup"``: function matching (Beyer et al. 2022, "Knowledge
+            distillation: a good teacher is patient and consistent"): each training batch is
+            mixed with a shuffled copy of itself, ``x = l*x + (1-l)*x[perm]`` with ``l`` drawn
+            per sample from Beta(1, 1), and the teacher runs on that same mixed batch, so
+            the student learns the teacher's function between the calibration samples, not
+            only at them (labels mix with the same ``l``). Only where every input is floating
+            point (token ids are not mixed: such batches train as they are). Held-out
+            batches are never mixed. Measured (README): it helps where the calibration
+            inputs are images of a few objects (a YOLO-style detector: held-out cosine
+            0.894 -> 0.926 after 30 epochs) and not everywhere (a MobileNet: 0.954 -> 0.940).
         progress: show a progress bar (tqdm when installed).
 
     Returns:
@@ -217,6 +252,8 @@ def distill(
         )
     if loss not in ("mse", "kl"):
         raise ValueError(f"finetune: loss must be 'mse' or 'kl', not {loss!r}")
+    if augment not in AUGMENT:
+        raise ValueError(f"finetune: augment must be one of {', '.join(AUGMENT)}, not {augment!r}")
     items = list(data)
     if labels is None:
         labels = bool(items) and _looks_labelled(items[0])
@@ -236,6 +273,7 @@ def distill(
 
     torch.manual_seed(seed)
     rng = random.Random(seed)
+    mix = torch.Generator().manual_seed(seed)
     fit_idx, val_idx = split_batches(len(batches), val_fraction, rng)
     val = [batches[i] for i in val_idx]
     fit = [batches[i] for i in fit_idx]
@@ -281,14 +319,27 @@ def distill(
             total = 0.0
             for b in _progress(fit, f"finetune epoch {epoch + 1}/{epochs}", progress):
                 optimiser.zero_grad()
-                value = _distillation_loss(
-                    _outputs(student, b[0], features),
-                    targets[id(b)],
-                    b[1],
-                    loss,
-                    temperature,
-                    feature_weight,
-                )
+                mixed = _mixup(b, mix) if augment == "mixup" else None
+                if mixed is None:
+                    value = _distillation_loss(
+                        _outputs(student, b[0], features),
+                        targets[id(b)],
+                        b[1],
+                        loss,
+                        temperature,
+                        feature_weight,
+                    )
+                else:
+                    xs, lam, perm = mixed
+                    with torch.no_grad():
+                        teacher.eval()
+                        target = tuple(t.detach() for t in _outputs(teacher, xs, features))
+                    out = _outputs(student, xs, features)
+                    value = _distillation_loss(out, target, None, loss, temperature, feature_weight)
+                    if b[1] is not None:
+                        ce = F.cross_entropy(out[0], b[1], reduction="none")
+                        ce_b = F.cross_entropy(out[0], b[1][perm], reduction="none")
+                        value = value + (lam * ce + (1 - lam) * ce_b).mean()
                 value.backward()
                 optimiser.step()
                 total += float(value.detach())

@@ -370,6 +370,7 @@ def finetune_e2e(
     progress: bool = False,
     site_weight: float = 1.0,
     loss: str = "mse",
+    augment: str = "none",
 ) -> tuple[onnx.ModelProto, History]:
     """Distil the student towards the teacher end to end; write the trained values back.
 
@@ -388,6 +389,8 @@ def finetune_e2e(
             ``[N, classes]``): one array over all samples, or one per batch (``split_labels``).
         site_weight: weight of the site-activation MSE, where the graphs line up (0: off).
         loss: ``"mse"`` on outputs, or ``"kl"`` on the softmax of the first output.
+        augment: ``"none"`` (default) or ``"mixup"`` (``rewriter.tune.distill.distill``: the
+            teacher runs on each mixed training batch; float inputs only).
         progress: a progress bar per epoch.
 
     Returns:
@@ -452,6 +455,7 @@ def finetune_e2e(
             seed=seed,
             loss=loss,
             feature_weight=site_weight if sites else 0.0,
+            augment=augment,
             progress=progress,
         )
     tuned = _write_back(student, inner, trained)
