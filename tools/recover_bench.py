@@ -261,6 +261,55 @@ def headroom(model: str, cal: str, outdir: str) -> dict:
     }
 
 
+def augment_sweep(model: str, cal: str, epochs: list[int]) -> list[dict]:
+    """Every SiLU/HardSwish site -> ReLU, retrained (``--train all``) on the fit batches with
+    ``augment`` none and mixup for each of ``epochs`` (patience max(3, epochs/15)); the held-out
+    cosine (every 4th batch of 32, as ``--recover`` holds out) before and after."""
+    import onnx
+
+    from rewriter.cost.bench import relu_model
+    from rewriter.tune.e2e import finetune_e2e
+    from rewriter.tune.refit import compare_over
+
+    name = os.path.basename(model).replace(".onnx", "")
+    kind = "mobilenet" if "mobilenet" in name else "yolo"
+    m = onnx.load(model)
+    with np.load(cal) as d:
+        x = d["images"]
+    batches = [{"images": x[i : i + 32]} for i in range(0, len(x), 32)]
+    fit = [b for i, b in enumerate(batches) if i % 4 != 3]
+    held = [b for i, b in enumerate(batches) if i % 4 == 3]
+    # HardSigmoid gates (squeeze-excite) stay: a ReLU gate is not a candidate for them
+    student = relu_model(m, PIPELINE[kind].replace(",pau_hardsigmoid", ""))
+    (before,) = compare_over(m, [student], held)
+    rows = []
+    for ep in epochs:
+        for aug in ("none", "mixup"):
+            t0 = time.perf_counter()
+            tuned, hist = finetune_e2e(
+                student, m, fit, train="all", epochs=ep, patience=max(3, ep // 15), augment=aug
+            )
+            (after,) = compare_over(m, [tuned], held)
+            rows.append(
+                {
+                    "model": name,
+                    "epochs": ep,
+                    "augment": aug,
+                    "epochs_run": len(hist),
+                    "cosine_before": before.cosine,
+                    "cosine_after": after.cosine,
+                    "seconds": round(time.perf_counter() - t0, 1),
+                }
+            )
+            print(
+                f"{name}: all ReLU, {ep} epochs, augment {aug}: held-out cosine "
+                f"{before.cosine:.5f} -> {after.cosine:.5f} ({len(hist)} epochs run, "
+                f"{rows[-1]['seconds']} s)",
+                flush=True,
+            )
+    return rows
+
+
 def fmt(v: float | None, spec: str = ".5f") -> str:
     return "-" if v is None else format(v, spec)
 
@@ -295,6 +344,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--plans", default="a,b,c", help="which of (a) (b) (c) to run")
     p.add_argument("--no-family", action="store_true", help="skip the learned-ordering runs")
     p.add_argument("--reuse", action="store_true", help="reuse OUTDIR's trained models")
+    p.add_argument(
+        "--augment", choices=("none", "mixup"), default="none", help="(c)'s retraining inputs"
+    )
+    p.add_argument(
+        "--augment-sweep",
+        default="",
+        help="epochs, e.g. 30,150: also retrain each net's all-ReLU model with and without "
+        "--augment mixup and print the held-out cosines",
+    )
     a = p.parse_args(argv)
     os.makedirs(a.outdir, exist_ok=True)
     results: dict = {"rows": [], "family": [], "headroom": {}, "training": {}}
@@ -303,6 +361,11 @@ def main(argv: list[str] | None = None) -> int:
         "b": ("(b) --allow-standard", ["--allow-standard"]),
         "c": ("(c) --allow-standard --recover", ["--allow-standard", "--recover"]),
     }
+    if a.augment != "none":
+        plans["c"] = (
+            f"(c) ... --recover --augment {a.augment}",
+            [*plans["c"][1], "--augment", a.augment],
+        )
     for name in a.models.split(","):
         names = [name] + ([] if a.no_family else [FAMILY[name]])
         prepared = {}
@@ -324,6 +387,10 @@ def main(argv: list[str] | None = None) -> int:
             r, wall = rewrite(path, cal, out, db, *extra)
             results["rows"].append(row(name, label, r, wall))
             print(table(results["rows"][-1:]).splitlines()[-1], f"[{wall:.0f} s]", flush=True)
+        if a.augment_sweep:
+            results.setdefault("augment_sweep", []).extend(
+                augment_sweep(path, cal, [int(e) for e in a.augment_sweep.split(",")])
+            )
         for n, (pth, cl) in prepared.items():
             results["headroom"][n] = headroom(pth, cl, a.outdir)
             print(f"{n}: every site ReLU (rewrite bench --headroom): {results['headroom'][n]}")

@@ -15,7 +15,9 @@ where the budget is verified, before and after retraining.
    (``search.options_for`` without a budget: a candidate that alone breaks the budget may be
    chosen, because retraining may win it back). What earlier runs learned orders them: a
    (site, candidate) that did not recover before on a model of the same family on the same
-   runtime is skipped (``rewriter.cost.db.Trial``); one that recovered is tried first.
+   runtime, under a budget no stricter and with at least as many calibration samples
+   (``failure_stands``), is skipped (``rewriter.cost.db.Trial``); one that recovered is tried
+   first.
 2. Rank the sites by what their fastest option saves (in-context ms) per unit of budget it
    uses alone, sites that recovered before on this family first. An attempt replaces a
    prefix of that ranking: when the model is inside the budget on the check data as it is, no
