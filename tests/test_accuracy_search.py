@@ -167,3 +167,32 @@ def test_budget_usage_and_bad_input(study):
         plan_budget(make_model(), "pau_all", "ort-cpu", None, max_drop=1.0, progress=False)
     with pytest.raises(UsageError):  # no target, no latency
         plan_budget(make_model(), "pau_all", None, None, min_cosine=0.9, progress=False)
+
+
+def test_a_given_study_is_verified_on_the_held_out_part_of_its_split(study) -> None:
+    from rewriter.calibrate import Calibration, holdout
+
+    st, feeds = study
+    rng = np.random.default_rng(7)
+    more = feeds + [{"x": rng.normal(0, 1.5, (32, 8)).astype(np.float32)} for _ in range(4)]
+    split = holdout(Calibration(more, "data.npz", samples=32 * len(more)))
+    assert split.check is not None and len(split.check.batches) == 2
+    fit_study = Study(
+        st.model,
+        "pau_all",
+        split.fit,
+        degrees_set=((3, 2), (5, 4)),
+        allow_standard=True,
+        latency=st.latency,
+    )
+    res = plan_budget(
+        st.model, "pau_all", None, None, study=fit_study, split=split, min_cosine=0.9999,
+        progress=False,
+    )  # fmt: skip
+    assert res.budget.heldout == split.describe and "2 of 8" in split.describe
+    a = np.concatenate([run(st.model, f) for f in split.check.batches]).astype(np.float64).ravel()
+    b = np.concatenate([run(res.model, f) for f in split.check.batches]).astype(np.float64).ravel()
+    cos = float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
+    assert res.budget.check.cosine == pytest.approx(cos, abs=1e-9)  # the held-out batches
+    with pytest.raises(UsageError, match="split= is the split a given study= was made on"):
+        plan_budget(st.model, "pau_all", None, None, split=split, min_cosine=0.9999)

@@ -13,6 +13,8 @@ are a large part of the time on ONNX Runtime (DESIGN.md section 6). Per model an
 solo deviation and in-context latency) serves every budget; each chosen plan is measured whole
 against the original, interleaved (``rewriter.cost`` harness), one run per distinct plan.
 Speed-ups are ratios measured in one run; absolute times are not stable on shared machines.
+As the CLI does, the study sees every batch but every 4th (``rewriter.calibrate.holdout``) and
+the accuracy columns are measured on those held-out batches.
 """
 
 from __future__ import annotations
@@ -31,8 +33,11 @@ import onnx
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from rewriter.accuracy import Study  # noqa: E402
+from rewriter.accuracy.evaluate import Evaluator  # noqa: E402
+from rewriter.accuracy.study import budget_labels  # noqa: E402
+from rewriter.calibrate import as_calibration, holdout  # noqa: E402
 from rewriter.cost import HarnessOptions, ModelCosts  # noqa: E402
-from rewriter.ir import write_atomic  # noqa: E402
+from rewriter.ir import load_model, write_atomic  # noqa: E402
 from rewriter.plan import plan_budget  # noqa: E402
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
@@ -99,7 +104,7 @@ def without_standard(st: Study) -> Study:
 
 def run(targets: list[str], models: list[str], db: str, log: Any) -> list[str]:
     rows = [
-        "| model | target | budget | choices | plan (replaced sites) | predicted | measured speed-up (95% CI) | accuracy (base) | cosine | rel L2 |",
+        "| model | target | budget | choices | plan (replaced sites) | predicted | measured speed-up (95% CI) | held-out accuracy (base) | held-out cosine | rel L2 |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name in models:
@@ -123,8 +128,22 @@ def run(targets: list[str], models: list[str], db: str, log: Any) -> list[str]:
                     precision=0.02, time_cap=8.0, min_rounds=10, warmup_cap=1.5
                 ),
             )
+            # as the CLI does: the search sees the fit part, the budget is verified on the rest
+            c = as_calibration(cal, load_model(model))
+            split = holdout(c, budget_labels(labels, None, c))
+            base_held = (
+                Evaluator(model, "pau_all", split.check, split.check_labels).base_accuracy
+                if split.check is not None
+                else None
+            )
             st = Study(
-                model, "pau_all", cal, labels=labels, allow_standard=True, latency=lat, log=log
+                model,
+                "pau_all",
+                split.fit,
+                labels=split.fit_labels,
+                allow_standard=True,
+                latency=lat,
+                log=log,
             )
             log(f"{name} on {target}: study {time.perf_counter() - t0:.1f} s")
             for b, (kind, s) in (
@@ -132,7 +151,9 @@ def run(targets: list[str], models: list[str], db: str, log: Any) -> list[str]:
                 for b in budgets
                 for k in (("rationals", without_standard(st)), ("+standard", st))
             ):
-                res = plan_budget(model, "pau_all", target, cal, study=s, progress=False, **b)
+                res = plan_budget(
+                    model, "pau_all", target, cal, study=s, split=split, progress=False, **b
+                )
                 w = res.whole
                 meas = (
                     f"x{w.speedup:.3f} ({w.speedup_lo:.3f}-{w.speedup_hi:.3f})"
@@ -142,14 +163,15 @@ def run(targets: list[str], models: list[str], db: str, log: Any) -> list[str]:
                 if res.backed_off:
                     meas += f"; backed off {len(res.backed_off)}"
                 bs = res.budget
+                held = bs.check if bs.check is not None else bs.deviation
                 acc = (
-                    f"{bs.deviation.accuracy:.2f}% ({bs.base_accuracy:.2f}%)"
-                    if bs.deviation.accuracy is not None
+                    f"{held.accuracy:.2f}% ({base_held:.2f}%)"
+                    if held.accuracy is not None and base_held is not None
                     else "-"
                 )
                 rows.append(
                     f"| {name} | {target} | {_budget_text(b)} | {kind} | {_plan_text(res)} | "
-                    f"x{bs.predicted_speedup:.3f} | {meas} | {acc} | {bs.deviation.cosine:.6f} | {bs.deviation.rel_l2:.1e} |"
+                    f"x{bs.predicted_speedup:.3f} | {meas} | {acc} | {held.cosine:.6f} | {held.rel_l2:.1e} |"
                 )
                 log(rows[-1])
             log(f"{name} on {target}: {time.perf_counter() - t0:.1f} s")

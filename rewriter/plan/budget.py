@@ -23,7 +23,7 @@ import onnx
 
 from rewriter.accuracy.evaluate import Evaluator, finite
 from rewriter.accuracy.study import DEGREES_SET, Study, budget_labels
-from rewriter.calibrate import as_calibration, holdout
+from rewriter.calibrate import CalibrationSplit, as_calibration, holdout
 from rewriter.candidates import KEEP
 from rewriter.cost.model import ModelCosts
 from rewriter.emit import emit_result
@@ -60,6 +60,7 @@ def plan_budget(
     ranges: dict[str, tuple[float, float]] | None = None,
     progress: bool | Callable[[str], None] = True,
     study: Study | None = None,
+    split: CalibrationSplit | None = None,
 ) -> Plan:
     """The fastest rewrite whose measured deviation on ``calibration`` is within the budget.
 
@@ -82,7 +83,11 @@ def plan_budget(
         latency: a ``LatencyModel`` replacing measurements (tests: ``TableLatency``); default
             ``rewriter.cost.ModelCosts`` on ``target``.
         measure_whole: measure the chosen model against the original on the target.
-        study: a ``Study`` already made (reused by ``rewrite map`` and the demo).
+        study: a ``Study`` already made (one study serving several budgets, as in
+            ``tools/budget_table.py``); it was made on ``split.fit`` when ``split`` is given, and
+            the budget is then verified on ``split.check``, as without a study; with a study
+            and no split, on the study's own data.
+        split: the ``rewriter.calibrate.holdout`` split the given ``study`` was made on.
 
     Returns:
         A ``Plan`` (strategy "budget") whose ``budget`` holds the search, its Pareto set and
@@ -96,7 +101,8 @@ def plan_budget(
     budget = Budget(max_drop, min_cosine, max_rel_error)
     m = load_model(model)
     own = None
-    split = None
+    if study is None and split is not None:
+        raise UsageError("plan_budget: split= is the split a given study= was made on")
     if study is None:
         cal = as_calibration(calibration, m, shapes=shapes, ranges=ranges)
         # the budget is a contract on data the search never saw
