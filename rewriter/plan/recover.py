@@ -9,7 +9,10 @@
 The accuracy budget is a contract on data the plan never saw. The calibration data are split
 (``rewriter.calibrate.holdout``): the *fit* part drives the ``Study`` (observed ranges, fits,
 every candidate's solo deviation, in-context latency) and the retraining; the *check* part is
-where the budget is verified, before and after retraining.
+where the budget is verified, before and after retraining. Retraining's early stopping holds out
+its own part of the *fit* batches (``finetune_e2e``'s ``val_fraction``, seeded): two splits on
+purpose, so that the check part never steers training and the contract is verified on data
+neither the search nor the training saw.
 
 1. Options per site: ``keep`` plus every candidate faster than it beyond noise, fastest first
    (``search.options_for`` without a budget: a candidate that alone breaks the budget may be
