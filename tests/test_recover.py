@@ -8,6 +8,7 @@ import os
 
 import numpy as np
 import onnx
+import pytest
 
 from rewriter.calibrate import Calibration, holdout
 from rewriter.cli import main
@@ -236,3 +237,31 @@ def test_recover_on_a_model_it_cannot_retrain_says_so_and_keeps_what_breaks_the_
     print_recover(plan)
     printed = " ".join(capsys.readouterr().out.split())  # the table wraps long lines
     assert f"not retrained: {rec.cannot_retrain}" in printed
+
+
+def test_the_nearest_miss_names_the_budget_it_would_meet() -> None:
+    from rewriter.plan.recover import Attempt, nearest_miss
+    from rewriter.verify import Deviation, OutputDiff
+
+    def dev(cos: float, rel: float, acc: float | None = None) -> Deviation:
+        return Deviation([OutputDiff("y", 1.0, rel, cos)], acc)
+
+    b = Budget(min_cosine=0.999)
+    attempts = [
+        Attempt({"a": "relu", "b": "relu"}, dev(0.9, 0.3), dev(0.98, 0.1), 100.0, 20.0, None,
+                "over budget"),
+        Attempt({"a": "relu"}, dev(0.995, 0.05), dev(0.99782, 0.02), 5.0, 2.18, None,
+                "over budget"),
+        Attempt({"b": "relu"}, dev(0.997, 0.04), None, 3.0, None, None, "out of runs"),
+    ]  # fmt: skip
+    n = nearest_miss(attempts, b, None)
+    assert n is not None and n["attempt"] == 2 and n["assignment"] == {"a": "relu"}
+    assert n["would_meet"] == "--min-cosine 0.99782" and n["retrained"]
+    assert n["usage"] == pytest.approx((1 - 0.99782) / 0.001)
+    both = Budget(max_drop=0.5, max_rel_error=0.01)
+    attempts[0].after = dev(0.98, 0.1, 90.0)
+    attempts[1].after = dev(0.99782, 0.0213, 97.25)
+    n = nearest_miss(attempts[:2], both, 98.0)
+    assert n is not None and n["would_meet"] == "--max-rel-error 0.0213 --max-drop 0.75"
+    assert nearest_miss(attempts[2:], b, None)["attempt"] == 1  # not retrained for want of runs
+    assert nearest_miss([], b, None) is None

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -66,7 +67,14 @@ from .planner import progress_log
 from .search import Budget, options_for
 from .types import BudgetSummary, Plan, SiteDecision
 
-__all__ = ["plan_recover", "family_of", "failure_stands", "RecoverSummary", "Attempt"]
+__all__ = [
+    "plan_recover",
+    "family_of",
+    "failure_stands",
+    "nearest_miss",
+    "RecoverSummary",
+    "Attempt",
+]
 
 MAX_RUNS = 8
 
@@ -122,6 +130,7 @@ class RecoverSummary:
     before: Deviation | None = None  # the written model's assignment, before retraining
     after: Deviation | None = None  # ... and the written model itself (None: not retrained)
     history: list[dict[str, Any]] = field(default_factory=list)
+    nearest: dict[str, Any] | None = None  # when nothing was kept: the attempt closest to it
 
     @property
     def retrained(self) -> bool:
@@ -139,7 +148,41 @@ class RecoverSummary:
             "before_retraining": self.before.to_dict() if self.before is not None else None,
             "after_retraining": self.after.to_dict() if self.after is not None else None,
             "attempts": [a.to_dict() for a in self.attempts],
+            "nearest_miss": self.nearest,
         }
+
+
+def nearest_miss(
+    attempts: list[Attempt], budget: Budget, base_accuracy: float | None
+) -> dict[str, Any] | None:
+    """The over-budget attempt (or one left untried for want of runs) that came closest (least
+    budget used, after retraining where it was retrained), and the budget it would have met: ``{"attempt", "assignment", "usage",
+    "would_meet"}`` with ``would_meet`` the CLI flags (``--min-cosine 0.9978``). None when no
+    attempt was over budget. Its speed was not measured (only models inside the budget are)."""
+    over = [
+        (k, a, a.after if a.after is not None else a.before)
+        for k, a in enumerate(attempts, 1)
+        if a.outcome in ("over budget", "out of runs")
+    ]
+    if not over:
+        return None
+    k, a, d = min(over, key=lambda t: (budget.usage(t[2], base_accuracy), -len(t[1].assignment)))
+    flags = []
+    if budget.min_cosine is not None:
+        flags.append(f"--min-cosine {math.floor(d.cosine * 1e5) / 1e5:.5f}")
+    if budget.max_rel_error is not None:
+        flags.append(f"--max-rel-error {math.ceil(d.rel_l2 * 1e4) / 1e4:.4f}")
+    if budget.max_drop is not None and base_accuracy is not None and d.accuracy is not None:
+        flags.append(
+            f"--max-drop {max(0.0, math.ceil((base_accuracy - d.accuracy) * 100) / 100):.2f}"
+        )
+    return {
+        "attempt": k,
+        "assignment": dict(a.assignment),
+        "usage": finite(budget.usage(d, base_accuracy)),
+        "retrained": a.after is not None,
+        "would_meet": " ".join(flags),
+    }
 
 
 def _site_cosines(
@@ -600,5 +643,8 @@ def _plan(
             before,
             after,
             history,
+            nearest_miss(attempts, budget, held.base_accuracy)
+            if not any(a.outcome in ("accepted", "slower", "inside budget") for a in attempts)
+            else None,
         ),
     )
