@@ -124,13 +124,15 @@ def test_when_nothing_recovers_the_report_names_the_nearest_miss(
     argv = [DIGITS, "-p", "pau_gelu,pau_mish", "--target", "ort-cpu:threads=1"]
     argv += ["--calibration", DIGITS_DATA, "--min-cosine", "0.99999999", "--allow-standard"]
     argv += ["--recover", "--recover-runs", "1", "--db", str(tmp_path / "lat.sqlite")]
-    assert main([*argv, "-o", out, "--report", rep]) == 0
+    page = str(tmp_path / "plan.html")
+    assert main([*argv, "-o", out, "--report", rep, "--html", page]) == 0
     text = capsys.readouterr().out
     assert "nothing replaced: no replacement recovered inside the budget" in text
     n = json.load(open(rep))["plan"]["recover"]["nearest_miss"]
     assert n is not None and n["usage"] > 1.0 and n["would_meet"].startswith("--min-cosine 0.99")
     line = next(x for x in text.splitlines() if x.startswith("closest: attempt"))
     assert n["would_meet"] in line and "its speed was not measured" in line
+    assert f"it would meet {n['would_meet']}" in open(page).read()
     # the budget it names is met by that assignment (verified on the same held-out data)
     met = float(n["would_meet"].split()[1])
     assert met < 0.99999999 and n["usage"] * (1 - 0.99999999) <= 1 - met + 1e-12

@@ -72,6 +72,7 @@ __all__ = [
     "family_of",
     "failure_stands",
     "nearest_miss",
+    "describe_nearest",
     "RecoverSummary",
     "Attempt",
 ]
@@ -183,6 +184,18 @@ def nearest_miss(
         "retrained": a.after is not None,
         "would_meet": " ".join(flags),
     }
+
+
+def describe_nearest(n: dict[str, Any]) -> str:
+    """One line for ``nearest_miss``'s result (the terminal report and the HTML page)."""
+    what = ", ".join(f"{k}={v}" for k, v in n["assignment"].items())
+    if len(n["assignment"]) > 3:
+        what = f"{len(n['assignment'])} sites"
+    return (
+        f"closest: attempt {n['attempt']} ({what}) used {n['usage']:.2f}x the budget"
+        f"{' after retraining' if n['retrained'] else ''}; it would meet {n['would_meet']} "
+        "(its speed was not measured)"
+    )
 
 
 def _site_cosines(

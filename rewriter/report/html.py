@@ -279,6 +279,10 @@ def render_plan(plan: Any) -> str:
             "<th>after</th><th>measured speed-up</th><th>outcome</th></tr>"
             f"{attempts}</table>"
         )
+        if r.nearest is not None:
+            from rewriter.plan.recover import describe_nearest
+
+            attempts += f"<p>{e(describe_nearest(r.nearest))}</p>"
     speed = (
         f"measured x{w.speedup:.3f} (95% CI {w.speedup_lo:.3f}-{w.speedup_hi:.3f}) on {e(str(plan.target))}"
         if w is not None

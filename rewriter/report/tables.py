@@ -222,16 +222,10 @@ def print_recover(plan: Plan, console: Any = None) -> None:
         console.print(
             f"nothing replaced: no replacement recovered inside the budget on {b.heldout}"
         )
-        n = r.nearest
-        if n is not None:
-            what = ", ".join(f"{k}={v}" for k, v in n["assignment"].items())
-            if len(n["assignment"]) > 3:
-                what = f"{len(n['assignment'])} sites"
-            console.print(
-                f"closest: attempt {n['attempt']} ({what}) used {n['usage']:.2f}x the budget"
-                f"{' after retraining' if n['retrained'] else ''}; it would meet "
-                f"{n['would_meet']} (its speed was not measured)"
-            )
+        if r.nearest is not None:
+            from rewriter.plan.recover import describe_nearest
+
+            console.print(describe_nearest(r.nearest))
     if r.cannot_retrain:
         console.print(f"not retrained: {r.cannot_retrain}")
     w = plan.whole
