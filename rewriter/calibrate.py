@@ -11,9 +11,11 @@ Two steps, each usable alone:
 * ``None``: inputs generated from the model's shapes (``rewriter.verify.make_inputs`` with
   seeds 0..n-1); the result says so (``Calibration.generated``, ``Calibration.source``).
 
-Arrays are stacked samples: an array of the model input's rank is split along its first axis
-(the batch axis: batches of ``batch_size`` samples, or of the static batch size); an array of
-rank + 1 holds unbatched samples, fed one at a time. Every input must have the same number of
+Arrays are stacked samples: an array of the model input's rank is split along its batch axis
+(batches of ``batch_size`` samples, or of the static batch size): the first axis, or where the
+model's shared batch dimension sits (``batch_axes``: a sequence-first GRU's
+``x[sequence, batch, 8]`` and ``h0[1, batch, 16]`` are split along axis 1, as the model is
+fed); an array of rank + 1 holds unbatched samples, fed one at a time. Every input must have the same number of
 samples; floating data is cast to the input's floating type, integer data to its integer type.
 
 ``observe_sites(model, sites, calibration)`` runs the *original* model once per batch with every
@@ -50,6 +52,7 @@ __all__ = [
     "SiteObservation",
     "load_calibration",
     "as_calibration",
+    "batch_axes",
     "run_shapes",
     "observe_sites",
     "PERCENTILES",
@@ -70,12 +73,15 @@ class Calibration:
         source: a readable origin, e.g. ``"data.npz"`` or ``"generated (8 seeded batches)"``.
         generated: True when no user data was given (sampled from the model's shapes).
         samples: number of samples over all batches.
+        axes: the sample (batch) axis of each input whose batch axis is not the first
+            (``batch_axes``: a sequence-first GRU's ``x[sequence, batch, 8]`` has 1).
     """
 
     batches: list[dict[str, np.ndarray]]
     source: str
     generated: bool = False
     samples: int = 0
+    axes: dict[str, int] = field(default_factory=dict)  # sample axis per input when not 0
 
     def __iter__(self) -> Iterator[dict[str, np.ndarray]]:
         return iter(self.batches)
@@ -140,6 +146,29 @@ def _dims(vi: onnx.ValueInfoProto) -> list[int | None]:
     ]
 
 
+def batch_axes(model: onnx.ModelProto) -> dict[str, int]:
+    """Per model input, the axis that holds the samples: where the graph's one named dynamic
+    dimension that every input shares sits (``batch`` in a sequence-first GRU's
+    ``x[sequence, batch, 8]``, ``h0[1, batch, 16]``, ``sequence_lens[batch]``: 1, 1, 0). When
+    several names are shared by all inputs, the one first in every input wins (BERT's
+    ``[batch, sequence]`` inputs); when none singles itself out, axis 0 for every input."""
+    wanted = _model_inputs(model)
+    named = {
+        n: [d.dim_param or None for d in vi.type.tensor_type.shape.dim] for n, vi in wanted.items()
+    }
+    ranked = [v for v in named.values() if v]
+    zero = dict.fromkeys(wanted, 0)
+    if not ranked:
+        return zero
+    common = set.intersection(*({p for p in v if p} for v in ranked))
+    if len(common) > 1:
+        common = {c for c in common if all(v[0] == c for v in ranked)}
+    if len(common) != 1:
+        return zero
+    (sym,) = common
+    return {n: v.index(sym) if sym in v else 0 for n, v in named.items()}
+
+
 def _cast(where: str, name: str, a: np.ndarray, vi: onnx.ValueInfoProto) -> np.ndarray:
     """``a`` as the input's element type, or UsageError when the kinds differ."""
     want = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(vi.type.tensor_type.elem_type))
@@ -162,9 +191,10 @@ def _cast(where: str, name: str, a: np.ndarray, vi: onnx.ValueInfoProto) -> np.n
 
 
 def _check_array(
-    where: str, name: str, a: Any, vi: onnx.ValueInfoProto, stacked: bool
+    where: str, name: str, a: Any, vi: onnx.ValueInfoProto, stacked: bool, axis: int = 0
 ) -> tuple[np.ndarray, bool]:
-    """Validate one array; returns it cast, and whether it holds unbatched samples (rank + 1)."""
+    """Validate one array (``axis``: its sample axis); returns it cast, and whether it holds
+    unbatched samples (rank + 1)."""
     if not isinstance(a, np.ndarray):
         try:
             a = np.asarray(a)
@@ -185,18 +215,18 @@ def _check_array(
             f"rank {want}; reshape it to the model's input shape"
         )
     shape = a.shape[1:] if extra else a.shape
-    for axis, (have, want_d) in enumerate(zip(shape, dims, strict=True)):
-        if want_d is not None and have != want_d and not (axis == 0 and not extra and stacked):
+    for k, (have, want_d) in enumerate(zip(shape, dims, strict=True)):
+        if want_d is not None and have != want_d and not (k == axis and not extra and stacked):
             raise UsageError(
-                f"{where}: input {name!r} has size {have} on axis {axis + int(extra)}, the model "
+                f"{where}: input {name!r} has size {have} on axis {k + int(extra)}, the model "
                 f"wants {want_d}; check the data's layout"
             )
-    if extra or not stacked or dims[0] is None:
+    if extra or not stacked or dims[axis] is None:
         pass
-    elif a.shape[0] % dims[0]:
+    elif a.shape[axis] % dims[axis]:
         raise UsageError(
-            f"{where}: input {name!r} has {a.shape[0]} samples, not a multiple of the model's "
-            f"static batch size {dims[0]}; drop the remainder"
+            f"{where}: input {name!r} has {a.shape[axis]} samples, not a multiple of the model's "
+            f"static batch size {dims[axis]}; drop the remainder"
         )
     return _cast(where, name, a, vi), extra
 
@@ -205,14 +235,24 @@ def _split(
     where: str, arrays: dict[str, np.ndarray], model: onnx.ModelProto, batch_size: int
 ) -> tuple[list[dict[str, np.ndarray]], int]:
     wanted = _model_inputs(model)
+    axes = batch_axes(model)
     checked: dict[str, tuple[np.ndarray, bool]] = {}
     for name, vi in wanted.items():
-        checked[name] = _check_array(where, name, arrays[name], vi, stacked=True)
+        got = _check_array(where, name, arrays[name], vi, stacked=True, axis=axes[name])
+        # the sample axis first while splitting (moved back in each batch)
+        checked[name] = (got[0] if got[1] else np.moveaxis(got[0], axes[name], 0), got[1])
     counts = {n: a.shape[0] if a.ndim else 1 for n, (a, _) in checked.items()}
     if len(set(counts.values())) > 1:
+        moved = {n: k for n, k in axes.items() if k}
+        where_axes = (
+            f" (samples along axis {', '.join(f'{k} of {n!r}' for n, k in sorted(moved.items()))}"
+            ", 0 of the others, from the model's batch dimension)"
+            if moved
+            else " (first axis)"
+        )
         raise UsageError(
             f"{where}: inputs have different sample counts {dict(sorted(counts.items()))}; "
-            "give every input the same number of samples (first axis)"
+            f"give every input the same number of samples{where_axes}"
         )
     n = next(iter(counts.values()), 0)
     if n == 0:
@@ -227,12 +267,13 @@ def _split(
         return [{k: a[i] for k, (a, _) in checked.items()} for i in range(n)], n
     step = batch_size
     for name in checked:  # a static batch size wins
-        d0 = (_dims(wanted[name]) or [None])[0]
+        dims = _dims(wanted[name])
+        d0 = dims[axes[name]] if dims else None
         if d0 is not None:
             step = d0
     batches = [
         {
-            k: a if a.ndim == 0 else np.ascontiguousarray(a[i : i + step])
+            k: a if a.ndim == 0 else np.ascontiguousarray(np.moveaxis(a[i : i + step], 0, axes[k]))
             for k, (a, _) in checked.items()
         }
         for i in range(0, n, step)
@@ -307,7 +348,11 @@ def load_calibration(
                 f"name the arrays after the model's inputs {sorted(wanted)}"
             )
         batches, n = _split(where, arrays, model, batch_size)
-        return Calibration(batches, where, samples=n)
+        unbatched = n == len(batches) and any(
+            np.ndim(arrays[k]) == len(_dims(vi)) + 1 for k, vi in wanted.items()
+        )
+        axes = {k: v for k, v in batch_axes(model).items() if v} if not unbatched else {}
+        return Calibration(batches, where, samples=n, axes=axes)
     if isinstance(source, Mapping):
         raise UsageError(
             "calibration: got one dict; pass a list of feed dicts (one per batch), or a path"
@@ -563,10 +608,13 @@ class CalibrationSplit:
     describe: str
 
 
-def _batch_rows(batch: Mapping[str, np.ndarray], unbatched: bool) -> int:
+def _batch_rows(
+    batch: Mapping[str, np.ndarray], unbatched: bool, axes: Mapping[str, int] | None = None
+) -> int:
     if unbatched:
         return 1
-    return next((int(a.shape[0]) for a in batch.values() if np.ndim(a) >= 1), 1)
+    axes = axes or {}
+    return next((int(a.shape[axes.get(k, 0)]) for k, a in batch.items() if np.ndim(a) >= 1), 1)
 
 
 def holdout(cal: Calibration, labels: np.ndarray | None = None, every: int = 4) -> CalibrationSplit:
@@ -579,7 +627,7 @@ def holdout(cal: Calibration, labels: np.ndarray | None = None, every: int = 4) 
     """
     batches = list(cal.batches)
     unbatched = cal.samples == len(batches) and not cal.generated and len(batches) > 1
-    rows = [_batch_rows(b, unbatched) for b in batches]
+    rows = [_batch_rows(b, unbatched, cal.axes) for b in batches]
     starts = np.cumsum([0, *rows])
     if len(batches) >= 2:
         held = (
@@ -600,8 +648,9 @@ def holdout(cal: Calibration, labels: np.ndarray | None = None, every: int = 4) 
         )
     else:
         n = rows[0]
-        nonscalar = [a for a in batches[0].values() if np.ndim(a) >= 1]
-        if n < 2 or unbatched or any(a.shape[0] != n for a in nonscalar):
+        ax = cal.axes
+        nonscalar = {k: a for k, a in batches[0].items() if np.ndim(a) >= 1}
+        if n < 2 or unbatched or any(a.shape[ax.get(k, 0)] != n for k, a in nonscalar.items()):
             return CalibrationSplit(
                 cal,
                 None,
@@ -611,13 +660,19 @@ def holdout(cal: Calibration, labels: np.ndarray | None = None, every: int = 4) 
                 "calibration samples to verify on held-out data",
             )
         cut = n - max(1, n // every)
-        fit_b = [{k: (a[:cut] if np.ndim(a) >= 1 else a) for k, a in batches[0].items()}]
-        chk_b = [{k: (a[cut:] if np.ndim(a) >= 1 else a) for k, a in batches[0].items()}]
+
+        def rows_of(a: np.ndarray, k: str, sl: slice) -> np.ndarray:
+            if np.ndim(a) < 1:
+                return a
+            return np.take(a, np.arange(a.shape[ax.get(k, 0)])[sl], axis=ax.get(k, 0))
+
+        fit_b = [{k: rows_of(a, k, slice(None, cut)) for k, a in batches[0].items()}]
+        chk_b = [{k: rows_of(a, k, slice(cut, None)) for k, a in batches[0].items()}]
         idx_fit, idx_chk = np.arange(0, cut), np.arange(cut, n)
         what = f"rows {cut + 1}-{n} of its one batch"
     n_fit, n_chk = int(idx_fit.size), int(idx_chk.size)
-    fit = Calibration(fit_b, cal.source, cal.generated, n_fit)
-    chk = Calibration(chk_b, cal.source, cal.generated, n_chk)
+    fit = Calibration(fit_b, cal.source, cal.generated, n_fit, dict(cal.axes))
+    chk = Calibration(chk_b, cal.source, cal.generated, n_chk, dict(cal.axes))
     fl = cl = None
     if labels is not None:
         lab = np.asarray(labels).ravel()

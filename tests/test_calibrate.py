@@ -175,3 +175,100 @@ def test_subsample_is_capped_and_deterministic():
     np.testing.assert_array_equal(a.samples, b.samples)
     x = _exposed(m, sites[0].input, cal.batches)
     assert a.min == x.min() and a.max == x.max()  # exact despite the subsample
+
+
+# a sequence-first recurrent net with a state input, as torch exports nn.GRU: the samples are
+# on axis 1 of x and h0 and axis 0 of sequence_lens
+GRU_TEXT = """
+<ir_version: 8, opset_import: ["" : 17]>
+agraph (float[T, B, 3] x, int32[B] sequence_lens, float[1, B, 4] h0) => (float[1, B, 4] h) {
+    w = Constant <value = float[1, 12, 3] w_init = {"""
+GRU_TEXT += (
+    ", ".join(f"{0.05 * ((i * 7) % 11 - 5):.2f}" for i in range(36))
+    + """}> ()
+    r = Constant <value = float[1, 12, 4] r_init = {"""
+)
+GRU_TEXT += (
+    ", ".join(f"{0.04 * ((i * 5) % 13 - 6):.2f}" for i in range(48))
+    + """}> ()
+    s, h = GRU <hidden_size = 4> (x, w, r, , sequence_lens, h0)
+}
+"""
+)
+
+
+def test_batch_axes_come_from_the_shared_batch_dimension():
+    from rewriter.calibrate import batch_axes
+
+    gru = onnx.parser.parse_model(GRU_TEXT)
+    assert batch_axes(gru) == {"x": 1, "sequence_lens": 0, "h0": 1}
+    assert batch_axes(onnx.parser.parse_model(GELU_TEXT)) == {"x": 0, "z": 0}
+    assert batch_axes(onnx.parser.parse_model(STATIC_TEXT)) == {"x": 0}
+    bert = onnx.parser.parse_model("""
+<ir_version: 8, opset_import: ["" : 17]>
+agraph (int64[batch, seq] ids, int64[batch, seq] mask) => (int64[batch, seq] y) {
+    y = Add(ids, mask)
+}
+""")
+    assert batch_axes(bert) == {"ids": 0, "mask": 0}  # both names shared: the first one
+
+
+def test_sequence_first_state_inputs_split_along_their_batch_axis(tmp_path):
+    from rewriter.calibrate import holdout
+
+    m = onnx.parser.parse_model(GRU_TEXT)
+    onnx.checker.check_model(m, full_check=True)
+    rng = np.random.default_rng(0)
+    n = 80
+    x = rng.normal(size=(5, n, 3)).astype(np.float32)
+    lens = rng.integers(1, 6, n).astype(np.int32)
+    h0 = rng.normal(size=(1, n, 4)).astype(np.float32)
+    np.savez(tmp_path / "d.npz", x=x, sequence_lens=lens, h0=h0)
+    cal = load_calibration(str(tmp_path / "d.npz"), m, batch_size=32)
+    assert cal.samples == n and cal.axes == {"x": 1, "h0": 1}
+    assert [b["x"].shape for b in cal] == [(5, 32, 3), (5, 32, 3), (5, 16, 3)]
+    assert [b["h0"].shape for b in cal] == [(1, 32, 4), (1, 32, 4), (1, 16, 4)]
+    sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    whole = sess.run(None, {"x": x, "sequence_lens": lens, "h0": h0})[0]
+    parts = np.concatenate([sess.run(None, b)[0] for b in cal], axis=1)
+    np.testing.assert_allclose(parts, whole, rtol=1e-6, atol=1e-6)  # the same samples, in order
+    one = holdout(load_calibration(str(tmp_path / "d.npz"), m, batch_size=128))
+    assert one.check is not None and one.fit.samples == 60 and one.check.samples == 20
+    assert one.check.batches[0]["x"].shape == (5, 20, 3)
+    np.testing.assert_array_equal(one.check.batches[0]["h0"], h0[:, 60:])
+    from rewriter.cost.bench import with_batch  # rewrite bench --batch N: the same axes
+
+    b8 = with_batch({"x": x, "sequence_lens": lens, "h0": h0}, m, 8)
+    assert (b8["x"].shape, b8["sequence_lens"].shape, b8["h0"].shape) == (
+        (5, 8, 3),
+        (8,),
+        (1, 8, 4),
+    )
+    np.savez(tmp_path / "bad.npz", x=x, sequence_lens=lens[:10], h0=h0)
+    with pytest.raises(UsageError, match=r"different sample counts .*axis 1 of 'h0', 1 of 'x'"):
+        load_calibration(str(tmp_path / "bad.npz"), m)
+
+
+def test_cli_rewrites_a_state_model_with_model_layout_calibration(tmp_path, capsys):
+    from rewriter.cli import main
+
+    text = GRU_TEXT.replace("=> (float[1, B, 4] h)", "=> (float[1, B, 4] y)").replace(
+        "sequence_lens, h0)\n}", "sequence_lens, h0)\n    y = Tanh(h)\n}"
+    )
+    m = onnx.parser.parse_model(text)
+    onnx.save(m, tmp_path / "gru.onnx")
+    rng = np.random.default_rng(1)
+    np.savez(
+        tmp_path / "d.npz",
+        x=rng.normal(size=(5, 40, 3)).astype(np.float32),
+        sequence_lens=np.full(40, 5, np.int32),
+        h0=rng.normal(size=(1, 40, 4)).astype(np.float32),
+    )
+    out = tmp_path / "o.onnx"
+    argv = [str(tmp_path / "gru.onnx"), "-p", "pau_tanh", "--calibration", str(tmp_path / "d.npz")]
+    assert main([*argv, "-o", str(out), "--report", str(tmp_path / "r.json")]) == 0
+    import json
+
+    r = json.load(open(tmp_path / "r.json"))
+    assert [s["input_shape"] for s in r["sites"]] == [[1, 32, 4]]  # batch 32 on axis 1
+    assert r["verification"]["inputs"] == "--calibration" and out.exists()

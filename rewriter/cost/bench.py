@@ -42,12 +42,16 @@ def relu_model(model: onnx.ModelProto, pipeline: str = "pau_all") -> onnx.ModelP
 
 
 def _dynamic_batch(m: onnx.ModelProto) -> bool:
+    from rewriter.calibrate import batch_axes
+
+    axes = batch_axes(m)
     inits = {t.name for t in m.graph.initializer}
     for vi in m.graph.input:
         if vi.name in inits:
             continue
         dims = vi.type.tensor_type.shape.dim
-        if dims and not (dims[0].HasField("dim_value") and dims[0].dim_value > 0):
+        k = axes.get(vi.name, 0)
+        if len(dims) > k and not (dims[k].HasField("dim_value") and dims[k].dim_value > 0):
             return True
     return False
 
@@ -55,19 +59,24 @@ def _dynamic_batch(m: onnx.ModelProto) -> bool:
 def with_batch(
     feeds: dict[str, np.ndarray], model: onnx.ModelProto, batch: int
 ) -> dict[str, np.ndarray]:
-    """``feeds`` with every input whose first dim is dynamic cut or repeated to ``batch`` rows
-    (rows are reused, so the values stay ones the model accepts)."""
+    """``feeds`` with every input whose batch dim is dynamic cut or repeated to ``batch``
+    samples along it (``rewriter.calibrate.batch_axes``: axis 1 of a sequence-first GRU's
+    ``x``); samples are reused, so the values stay ones the model accepts."""
+    from rewriter.calibrate import batch_axes
+
+    axes = batch_axes(model)
     inits = {t.name for t in model.graph.initializer}
     out = dict(feeds)
     for vi in model.graph.input:
         dims = vi.type.tensor_type.shape.dim
-        if vi.name in inits or vi.name not in feeds or not dims:
+        k = axes.get(vi.name, 0)
+        if vi.name in inits or vi.name not in feeds or len(dims) <= k:
             continue
-        if dims[0].HasField("dim_value") and dims[0].dim_value > 0:
+        if dims[k].HasField("dim_value") and dims[k].dim_value > 0:
             continue
         a = np.asarray(feeds[vi.name])
-        if a.ndim and a.shape[0] != batch:
-            out[vi.name] = np.take(a, np.arange(batch) % a.shape[0], axis=0)
+        if a.ndim > k and a.shape[k] != batch:
+            out[vi.name] = np.take(a, np.arange(batch) % a.shape[k], axis=k)
     return out
 
 
