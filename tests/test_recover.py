@@ -265,3 +265,28 @@ def test_the_nearest_miss_names_the_budget_it_would_meet() -> None:
     assert n is not None and n["would_meet"] == "--max-rel-error 0.0213 --max-drop 0.75"
     assert nearest_miss(attempts[2:], b, None)["attempt"] == 1  # not retrained for want of runs
     assert nearest_miss([], b, None) is None
+
+
+def test_a_family_tried_before_starts_at_what_it_kept_plus_one() -> None:
+    from rewriter.plan.recover import first_size
+
+    strict = json.dumps(Budget(min_cosine=0.999).to_dict())
+    loose = json.dumps(Budget(min_cosine=0.99).to_dict())
+
+    def t(site: str, ok: bool, budget: str = strict) -> Trial:
+        return Trial("f", "ort-cpu", site, "silu", "standard:relu", 5.0, 2.0, ok, "t", 0.0,
+                     budget, 256)  # fmt: skip
+
+    ranked = [f"silu_{i}" for i in range(14)]
+    b = Budget(min_cosine=0.999)
+    assert first_size([], ranked, b) == 14  # a new family: everything first
+    assert first_size([t("silu_1", False)], ranked, b) == 1  # it kept nothing: one site
+    kept = [t("silu_0", True), t("silu_2", True), t("silu_5", False)]
+    assert first_size(kept, ranked, b) == 3
+    assert first_size([t(s, True) for s in ranked], ranked, b) == 14
+    # what failed under a stricter budget may pass a looser one: start from all; what failed
+    # under a looser one fails a stricter one too
+    assert first_size([t("silu_1", False)], ranked, Budget(min_cosine=0.99)) == 14
+    assert first_size([t("silu_1", False, loose)], ranked, b) == 1
+    assert first_size([t("silu_1", False)], ranked, Budget(max_drop=1.0)) == 14
+    assert first_size([t("silu_1", False)], [], b) == 0

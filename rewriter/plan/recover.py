@@ -27,7 +27,8 @@ neither the search nor the training saw.
    retraining; else it is retrained towards the original on the fit data
    (``rewriter.tune.e2e.finetune_e2e``, every weight by default: one retraining run) and
    verified again.
-3. The whole ranking is tried first (one run when everything recovers); then the longest
+3. The whole ranking is tried first (one run when everything recovers), or, for a family
+   tried before, the sites that recovered then plus one (``first_size``); then the longest
    prefix that recovers is found by bisection (about log2(sites) runs: walking back one site
    at a time spent two runs per site on a MobileNet whose all-ReLU model was 200x over
    budget).
@@ -73,6 +74,7 @@ __all__ = [
     "failure_stands",
     "nearest_miss",
     "describe_nearest",
+    "first_size",
     "RecoverSummary",
     "Attempt",
 ]
@@ -184,6 +186,19 @@ def nearest_miss(
         "retrained": a.after is not None,
         "would_meet": " ".join(flags),
     }
+
+
+def first_size(past: list[Trial], ranked: list[str], budget: Budget) -> int:
+    """How many top-ranked sites the first attempt replaces: all of them, unless this family
+    was tried before under as strict a budget (``Budget.covers``): then the sites that
+    recovered then (ranked first) plus one. Where a MobileNet kept nothing, its wider sibling
+    tries one site (1 run) instead of bisecting down from all 14 (4 runs). The bisection goes
+    on from there either way, up when it recovers, down when not."""
+    prior = [t for t in past if budget.covers(json.loads(t.budget))]
+    if not prior or not ranked:
+        return len(ranked)
+    kept = {t.site for t in prior if t.recovered} & set(ranked)
+    return min(len(ranked), len(kept) + 1)
 
 
 def describe_nearest(n: dict[str, Any]) -> str:
@@ -418,7 +433,12 @@ def _recover(
     best: tuple[Any, onnx.ModelProto, Deviation, Deviation | None, list[dict[str, Any]]] | None
     best = None
     lo, hi, failed_at = 0, len(ranked), None
-    k = hi
+    k = first_size(list(past.values()), ranked, budget)
+    if k < hi:
+        log(
+            f"this family kept {k - 1} of these sites before: the search starts at {k} site(s) "
+            f"instead of all {hi}"
+        )
     while k > lo:
         live = {n: first[n] for n in ranked[:k]}
         r = emit_result(m, live, pipeline)
