@@ -159,9 +159,10 @@ def nearest_miss(
     attempts: list[Attempt], budget: Budget, base_accuracy: float | None
 ) -> dict[str, Any] | None:
     """The over-budget attempt (or one left untried for want of runs) that came closest (least
-    budget used, after retraining where it was retrained), and the budget it would have met: ``{"attempt", "assignment", "usage",
-    "would_meet"}`` with ``would_meet`` the CLI flags (``--min-cosine 0.9978``). None when no
-    attempt was over budget. Its speed was not measured (only models inside the budget are)."""
+    budget used, after retraining where it was retrained), and the budget it would have met:
+    ``{"attempt", "assignment", "usage", "retrained", "would_meet"}``, ``would_meet`` the CLI
+    flags (``--min-cosine 0.9978``). None when no attempt was over budget. Its speed was not
+    measured (only models inside the budget are)."""
     over = [
         (k, a, a.after if a.after is not None else a.before)
         for k, a in enumerate(attempts, 1)
