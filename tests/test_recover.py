@@ -71,13 +71,15 @@ def test_trials_round_trip_in_a_real_sqlite_file(tmp_path) -> None:
 
 def test_a_failure_stands_only_for_as_strict_a_budget_and_no_more_data() -> None:
     strict = json.dumps(Budget(min_cosine=0.999).to_dict())
+    how = "train=all augment=none epochs=30 lr=0.001"
     t = Trial("fam", "ort-cpu", "silu_0", "silu", "standard:relu", 9.0, 2.0, False, "t", 0.0,
-              strict, 256)  # fmt: skip
-    assert failure_stands(t, Budget(min_cosine=0.999), 256)
-    assert failure_stands(t, Budget(min_cosine=0.9999, max_drop=1.0), 100)  # stricter, less data
-    assert not failure_stands(t, Budget(min_cosine=0.999), 1024)  # more data: tried again
-    assert not failure_stands(t, Budget(min_cosine=0.99), 256)  # looser: tried again
-    assert not failure_stands(t, Budget(max_drop=1.0), 256)  # another kind of budget
+              strict, 256, how)  # fmt: skip
+    assert failure_stands(t, Budget(min_cosine=0.999), 256, how)
+    assert failure_stands(t, Budget(min_cosine=0.9999, max_drop=1.0), 100, how)  # stricter
+    assert not failure_stands(t, Budget(min_cosine=0.999), 256, how.replace("none", "mixup"))
+    assert not failure_stands(t, Budget(min_cosine=0.999), 1024, how)  # more data: tried again
+    assert not failure_stands(t, Budget(min_cosine=0.99), 256, how)  # looser: tried again
+    assert not failure_stands(t, Budget(max_drop=1.0), 256, how)  # another kind of budget
     ok = Trial("fam", "ort-cpu", "silu_0", "silu", "standard:relu", 3.0, 0.5, True, "t", 0.0,
                strict, 256)  # fmt: skip
     assert not failure_stands(ok, Budget(min_cosine=0.999), 1)
@@ -102,7 +104,13 @@ def test_a_database_from_before_budget_and_samples_gains_the_columns(tmp_path) -
         )
     with LatencyDB(path) as db:
         (t,) = db.trials("fam", "ort-cpu")
-        assert (t.site, t.recovered, t.budget, t.samples) == ("silu_0", False, "{}", 0)
+        assert (t.site, t.recovered, t.budget, t.samples, t.retraining) == (
+            "silu_0",
+            False,
+            "{}",
+            0,
+            "",
+        )
         db.put_trials([Trial("fam", "ort-cpu", "silu_1", "silu", "standard:relu", 9.0, None,
                              False, "t", 0.0, '{"min_cosine": 0.999}', 64)])  # fmt: skip
     with LatencyDB(path) as db:

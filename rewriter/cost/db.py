@@ -67,6 +67,7 @@ CREATE TABLE IF NOT EXISTS trials (
     created REAL NOT NULL,
     budget TEXT NOT NULL DEFAULT '{}',
     samples INTEGER NOT NULL DEFAULT 0,
+    retraining TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (family, runtime, site, candidate)
 );
 """
@@ -117,8 +118,9 @@ class Trial:
     ``family`` names models of one family (``rewriter.plan.recover.family_of``: the op types and
     the site sequence); ``runtime`` the target's runtime without its options, so a similar target
     (other threads, other machine) reuses what was learned. A later trial of the same key
-    replaces the earlier one. ``budget`` and ``samples`` say under what it was tried: a
-    failure is only taken as final for a budget at least as strict and no more data."""
+    replaces the earlier one. ``budget``, ``samples`` and ``retraining`` say under what it was
+    tried: a failure is only taken as final for a budget at least as strict, no more data and
+    the same retraining (``rewriter.plan.recover.failure_stands``)."""
 
     family: str
     runtime: str
@@ -132,12 +134,14 @@ class Trial:
     created: float = 0.0
     budget: str = "{}"  # the accuracy budget it was tried under (``Budget.to_dict`` as JSON)
     samples: int = 0  # calibration samples retraining had (0: not recorded)
+    retraining: str = ""  # how it was retrained ("train=all augment=none epochs=30 lr=0.001")
 
 
 _TRIAL_FIELDS = list(Trial.__dataclass_fields__)
 _TRIAL_COLUMNS_ADDED = (
     ("budget", "TEXT NOT NULL DEFAULT '{}'"),
     ("samples", "INTEGER NOT NULL DEFAULT 0"),
+    ("retraining", "TEXT NOT NULL DEFAULT ''"),
 )
 
 

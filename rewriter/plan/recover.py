@@ -18,8 +18,8 @@ neither the search nor the training saw.
    (``search.options_for`` without a budget: a candidate that alone breaks the budget may be
    chosen, because retraining may win it back). What earlier runs learned orders them: a
    (site, candidate) that did not recover before on a model of the same family on the same
-   runtime, under a budget no stricter and with at least as many calibration samples
-   (``failure_stands``), is skipped (``rewriter.cost.db.Trial``); one that recovered is tried
+   runtime, under a budget no stricter, with at least as many calibration samples and the same
+   retraining settings (``failure_stands``), is skipped (``rewriter.cost.db.Trial``); one that recovered is tried
    first.
 2. Rank the sites by what their fastest option saves (in-context ms) per unit of budget it
    uses alone, sites that recovered before on this family first. An attempt replaces a
@@ -316,12 +316,19 @@ def plan_recover(
             own_latency.close()
 
 
-def failure_stands(t: Trial, budget: Budget, samples: int) -> bool:
+def failure_stands(t: Trial, budget: Budget, samples: int, retraining: str = "") -> bool:
     """Whether the recorded trial ``t`` settles that its replacement does not recover now: it
     did not recover, under a budget no stricter than ``budget`` (``Budget.covers``), with at
-    least ``samples`` calibration samples to retrain on. More data or a looser budget tries it
-    again (a row from before these were recorded has 0 samples: tried again once)."""
-    return not t.recovered and samples <= t.samples and budget.covers(json.loads(t.budget))
+    least ``samples`` calibration samples to retrain on, retrained the same way (``retraining``:
+    ``train=all augment=none epochs=30 lr=0.001``). More data, a looser budget or another
+    retraining tries it again (a row from before these were recorded has 0 samples and no
+    retraining: tried again once)."""
+    return (
+        not t.recovered
+        and samples <= t.samples
+        and t.retraining == retraining
+        and budget.covers(json.loads(t.budget))
+    )
 
 
 def _trial_db(latency: Any, db: Any) -> LatencyDB | None:
@@ -386,9 +393,10 @@ def _recover(
         return Attempt(_names(live), before, after, usage(before), u_after, whole, outcome)
 
     samples = split.fit.samples
+    retraining = f"train={train} augment={augment} epochs={epochs} lr={lr:g}"
 
     def final(t: Trial) -> bool:
-        return failure_stands(t, budget, samples)
+        return failure_stands(t, budget, samples, retraining)
 
     options = options_for(study, None)
     skipped: list[str] = []
@@ -397,7 +405,8 @@ def _recover(
     )
     if again:
         log(
-            f"tried again (did not recover before, with less data or another budget): "
+            f"tried again (did not recover before, with less data, another budget or other "
+            f"retraining): "
             f"{', '.join(again)}"
         )
     for name, opts in options.items():  # what did not recover before is not tried first
@@ -510,6 +519,7 @@ def _recover(
                     True,
                     budget,
                     samples,
+                    retraining,
                 )
                 for n, c in live.items()
             ]
@@ -531,6 +541,7 @@ def _recover(
                 False,
                 budget,
                 samples,
+                retraining,
             )  # fmt: skip
             for n in ranked[lo:failed_at]
         ]
@@ -560,6 +571,7 @@ def _trial(
     recovered: bool,
     budget: Budget,
     samples: int,
+    retraining: str,
 ) -> Trial:
     return Trial(
         family,
@@ -573,6 +585,7 @@ def _trial(
         spec,
         budget=json.dumps(budget.to_dict(), sort_keys=True),
         samples=samples,
+        retraining=retraining,
     )
 
 
