@@ -161,8 +161,9 @@ def nearest_miss(
     """The over-budget attempt (or one left untried for want of runs) that came closest (least
     budget used, after retraining where it was retrained), and the budget it would have met:
     ``{"attempt", "assignment", "usage", "retrained", "would_meet"}``, ``would_meet`` the CLI
-    flags (``--min-cosine 0.9978``). None when no attempt was over budget. Its speed was not
-    measured (only models inside the budget are)."""
+    flags (``--min-cosine 0.9978``), ``speedup`` [x, lo, hi] when that attempt's model was
+    measured (``_recover`` measures it when nothing was kept). None when no attempt was over
+    budget."""
     over = [
         (k, a, a.after if a.after is not None else a.before)
         for k, a in enumerate(attempts, 1)
@@ -180,12 +181,14 @@ def nearest_miss(
         flags.append(
             f"--max-drop {max(0.0, math.ceil((base_accuracy - d.accuracy) * 100) / 100):.2f}"
         )
+    w = a.whole
     return {
         "attempt": k,
         "assignment": dict(a.assignment),
         "usage": finite(budget.usage(d, base_accuracy)),
         "retrained": a.after is not None,
         "would_meet": " ".join(flags),
+        "speedup": None if w is None else [w.speedup, w.speedup_lo, w.speedup_hi],
     }
 
 
@@ -209,8 +212,12 @@ def describe_nearest(n: dict[str, Any]) -> str:
         what = f"{len(n['assignment'])} sites"
     return (
         f"closest: attempt {n['attempt']} ({what}) used {n['usage']:.2f}x the budget"
-        f"{' after retraining' if n['retrained'] else ''}; it would meet {n['would_meet']} "
-        "(its speed was not measured)"
+        f"{' after retraining' if n['retrained'] else ''}; it would meet {n['would_meet']}"
+        + (
+            " (its speed was not measured)"
+            if n.get("speedup") is None
+            else " and measured x{:.3f} (95% CI {:.3f}-{:.3f})".format(*n["speedup"])
+        )
     )
 
 
@@ -494,6 +501,15 @@ def _recover(
     whole: WholeResult | None = None
     backed: list[str] = []
     final_model, final_before, final_after = emitted.model, Deviation([], base_acc), None
+    near = nearest_miss(attempts, budget, base_acc) if best is None else None
+    if near is not None and latency is not None:  # what loosening the budget would buy
+        at = attempts[near["attempt"] - 1]
+        # speed does not depend on the weights: the replacement as emitted is measured
+        at.whole = latency.whole(
+            m, emit_result(m, {n: first[n] for n in at.assignment}, pipeline).model
+        )
+        if at.whole is not None:
+            log(f"closest miss measured x{at.whole.speedup:.3f} on {spec}")
     if best is not None:
         r, model, before, after, hist = best
         live = {n: first[n] for n in ranked[:lo]}
