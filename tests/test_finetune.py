@@ -174,3 +174,30 @@ def test_mixup_leaves_integer_inputs_alone_and_is_deterministic():
     assert all(torch.equal(v, states[1][k]) for k, v in states[0].items())
     with pytest.raises(ValueError, match="augment must be one of none, mixup"):
         finetune(student, teacher, data, augment="cutmix", progress=False)
+
+
+def test_mixup_mixes_along_each_inputs_batch_axis():
+    class SeqFirst(nn.Module):  # x[T, B, F] -> [B, 3], samples on axis 1
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc, self.out = nn.Linear(4, 8), nn.Linear(8, 3)
+
+        def forward(self, x):
+            return self.out(F.gelu(self.fc(x)).mean(0))
+
+    torch.manual_seed(0)
+    teacher = _Recording(SeqFirst())
+    # every sample the same, time steps different: a mix along the batch axis changes nothing,
+    # a mix along the time axis would
+    x = (torch.arange(5.0)[:, None, None] * torch.arange(1.0, 5.0)).expand(5, 8, 4).contiguous()
+    data = [(x.clone(),) for _ in range(4)]
+    student, _ = replace_with_standard(teacher.inner)
+    finetune(student, teacher, data, epochs=1, train="all", progress=False, labels=False,
+             augment="mixup", batch_axes=[1])  # fmt: skip
+    mixed = teacher.seen[len(data) :]
+    assert mixed and all(torch.allclose(m[0], x) for m in mixed)
+    teacher.seen.clear()
+    student, _ = replace_with_standard(teacher.inner)
+    finetune(student, teacher, data, epochs=1, train="all", progress=False, labels=False,
+             augment="mixup", batch_axes=[0])  # fmt: skip
+    assert not any(torch.allclose(m[0], x) for m in teacher.seen[len(data) :])

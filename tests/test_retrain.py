@@ -120,6 +120,10 @@ def test_labels_add_accuracy_to_the_heldout_report(mlp) -> None:
     assert h.before.accuracy is not None and h.after.accuracy is not None
     with pytest.raises(rewriter.errors.UsageError, match="labels for 320"):
         split_labels(labels[:5], batches)
+    # samples on axis 1 (a sequence-first input): labels split by that axis's sizes
+    seq_first = [{"x": np.zeros((7, 4, 2))}, {"x": np.zeros((7, 6, 2))}]
+    got = split_labels(np.arange(10), seq_first, {"x": 1})
+    assert [y.tolist() for y in got] == [[0, 1, 2, 3], [4, 5, 6, 7, 8, 9]]
 
 
 def compare_outputs(model: onnx.ModelProto, batches) -> list[np.ndarray]:

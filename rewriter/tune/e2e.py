@@ -309,9 +309,15 @@ def _deterministic() -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
-def _samples(batch: dict[str, np.ndarray]) -> int:
-    first = np.asarray(next(iter(batch.values()))) if batch else np.zeros(())
-    return int(first.shape[0]) if first.shape else 1
+def _samples(batch: dict[str, np.ndarray], axes: dict[str, int] | None = None) -> int:
+    """Samples in ``batch``: the size of its first input's batch axis (``axes``, from
+    ``rewriter.calibrate.batch_axes``; axis 0 when not given)."""
+    if not batch:
+        return 1
+    name, first = next(iter(batch.items()))
+    first = np.asarray(first)
+    k = (axes or {}).get(name, 0)
+    return int(first.shape[k]) if first.ndim > k else 1
 
 
 # -- labels -------------------------------------------------------------------------------
@@ -331,9 +337,12 @@ def npz_labels(source: Any, model: onnx.ModelProto | None = None) -> np.ndarray 
         return np.asarray(z[LABELS_KEY]) if LABELS_KEY in z.files else None
 
 
-def split_labels(labels: Any, batches: Sequence[dict[str, np.ndarray]]) -> list[np.ndarray]:
+def split_labels(
+    labels: Any, batches: Sequence[dict[str, np.ndarray]], axes: dict[str, int] | None = None
+) -> list[np.ndarray]:
     """Labels per batch: ``labels`` is one array over all samples (split like the batches: the
-    first axis of each batch's first input) or a sequence with one array per batch."""
+    batch axis of each batch's first input, ``axes`` as ``batch_axes`` gives them, else axis 0)
+    or a sequence with one array per batch."""
     if isinstance(labels, (list, tuple)):
         if len(labels) != len(batches):
             raise UsageError(
@@ -343,7 +352,7 @@ def split_labels(labels: Any, batches: Sequence[dict[str, np.ndarray]]) -> list[
     y = np.asarray(labels)
     if y.dtype.kind not in "iu":
         raise UsageError(f"labels: class indices must be integers, not {y.dtype}")
-    sizes = [_samples(b) for b in batches]
+    sizes = [_samples(b, axes) for b in batches]
     if y.shape[0] != sum(sizes):
         raise UsageError(
             f"labels: {y.shape[0]} labels for {sum(sizes)} calibration samples; give one label "
@@ -421,7 +430,10 @@ def finetune_e2e(
             "all": "rational coefficients or float weight initializers",
         }[train]
         raise ModelError(f"student has no {what}")
-    per_batch = None if labels is None else split_labels(labels, batches)
+    from rewriter.calibrate import batch_axes
+
+    axes = batch_axes(teacher)
+    per_batch = None if labels is None else split_labels(labels, batches, axes)
 
     torch.manual_seed(seed)
     inner = _convert(student, "student")
@@ -456,6 +468,7 @@ def finetune_e2e(
             loss=loss,
             feature_weight=site_weight if sites else 0.0,
             augment=augment,
+            batch_axes=[axes.get(n, 0) for n in inner.input_names],
             progress=progress,
         )
     tuned = _write_back(student, inner, trained)
@@ -468,7 +481,7 @@ def finetune_e2e(
     history.heldout = HeldOut(
         len(val),
         len(batches),
-        sum(_samples(b) for b in val),
+        sum(_samples(b, axes) for b in val),
         before,
         after,
         t_dev.accuracy,
