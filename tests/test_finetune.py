@@ -148,17 +148,20 @@ def test_mixup_runs_the_teacher_on_the_same_mixed_batch_the_student_trains_on():
     assert len(teacher.seen) == len(data)  # targets computed once, on the batches as given
 
 
+class _GeluPool(nn.Module):
+    """``first`` (to 8 features) -> GELU -> mean over ``axis`` -> Linear(8, 3)."""
+
+    def __init__(self, first: nn.Module, axis: int) -> None:
+        super().__init__()
+        self.first, self.out, self.axis = first, nn.Linear(8, 3), axis
+
+    def forward(self, x):
+        return self.out(F.gelu(self.first(x)).mean(self.axis))
+
+
 def test_mixup_leaves_integer_inputs_alone_and_is_deterministic():
-    class Embed(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.e, self.fc = nn.Embedding(10, 8), nn.Linear(8, 3)
-
-        def forward(self, ids):
-            return self.fc(F.gelu(self.e(ids)).mean(1))
-
     torch.manual_seed(0)
-    teacher = _Recording(Embed())
+    teacher = _Recording(_GeluPool(nn.Embedding(10, 8), axis=1))  # token ids [B, T]
     g = torch.Generator().manual_seed(0)
     data = [(torch.randint(0, 10, (8, 5), generator=g),) for _ in range(4)]
     student, _ = replace_with_standard(teacher.inner)
@@ -177,16 +180,8 @@ def test_mixup_leaves_integer_inputs_alone_and_is_deterministic():
 
 
 def test_mixup_mixes_along_each_inputs_batch_axis():
-    class SeqFirst(nn.Module):  # x[T, B, F] -> [B, 3], samples on axis 1
-        def __init__(self) -> None:
-            super().__init__()
-            self.fc, self.out = nn.Linear(4, 8), nn.Linear(8, 3)
-
-        def forward(self, x):
-            return self.out(F.gelu(self.fc(x)).mean(0))
-
     torch.manual_seed(0)
-    teacher = _Recording(SeqFirst())
+    teacher = _Recording(_GeluPool(nn.Linear(4, 8), axis=0))  # x[T, B, F]: samples on axis 1
     # every sample the same, time steps different: a mix along the batch axis changes nothing,
     # a mix along the time axis would
     x = (torch.arange(5.0)[:, None, None] * torch.arange(1.0, 5.0)).expand(5, 8, 4).contiguous()
