@@ -298,3 +298,23 @@ def test_a_family_tried_before_starts_at_what_it_kept_plus_one() -> None:
     assert first_size([t("silu_1", False, loose)], ranked, b) == 1
     assert first_size([t("silu_1", False)], ranked, Budget(max_drop=1.0)) == 14
     assert first_size([t("silu_1", False)], [], b) == 0
+
+
+def test_db_trials_lists_what_recover_learned(tmp_path, capsys) -> None:
+    path = str(tmp_path / "lat.sqlite")
+    budget = json.dumps(Budget(min_cosine=0.999).to_dict())
+    with LatencyDB(path) as db:
+        db.put_trials(
+            [
+                Trial("fam", "ort-cpu", "silu_1", "silu", "standard:relu", 4.71, 2.06, False, "t",
+                      0.0, budget, 768, "train=all augment=none epochs=30 lr=0.001"),
+                Trial("fam", "ort-cpu", "silu_0", "silu", "standard:relu", 3.0, 0.5, True, "t"),
+            ]
+        )  # fmt: skip
+    assert main(["db", "trials", "--db", path]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "2 replacement(s) tried by --recover" in out
+    assert "4.71 -> 2.06" in out and "min_cosine 0.999" in out and "768" in out
+    assert main(["db", "trials", "--db", path, "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert [(t["site"], t["recovered"]) for t in got] == [("silu_0", True), ("silu_1", False)]

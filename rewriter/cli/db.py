@@ -1,10 +1,15 @@
-"""``rewrite db stats|path|clear``, ``rewrite db export OUT``, ``rewrite db import IN...``: the latency database."""
+"""``rewrite db stats|path|clear|trials``, ``rewrite db export OUT``, ``rewrite db import IN...``: the
+latency database (``trials``: what ``--recover`` learned)."""
 
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 from rewriter.cli.common import Parser, console
+
+if TYPE_CHECKING:
+    from rewriter.cost.db import LatencyDB
 
 
 def db_main(argv: list[str]) -> int:
@@ -13,15 +18,22 @@ def db_main(argv: list[str]) -> int:
     from rewriter.cost.db import LatencyDB
 
     p = Parser(prog="rewrite db", description="Inspect the latency database.")
-    p.add_argument("action", choices=["stats", "path", "clear"])
+    p.add_argument(
+        "action",
+        choices=["stats", "path", "clear", "trials"],
+        help="trials: the replacements --recover tried, per model family, and whether they "
+        "recovered",
+    )
     p.add_argument("--db", help="database path (default: the user cache dir)")
-    p.add_argument("--json", action="store_true", help="stats as JSON")
+    p.add_argument("--json", action="store_true", help="stats or trials as JSON")
     a = p.parse_args(argv)
     db = LatencyDB(a.db)
     if a.action == "path":
         print(db.path)
     elif a.action == "clear":
         print(f"removed {db.clear()} row(s) from {db.path}")
+    elif a.action == "trials":
+        _print_trials(db, a.json)
     else:
         st = db.stats()
         if a.json:
@@ -59,6 +71,46 @@ def db_main(argv: list[str]) -> int:
             con.print(t2)
     db.close()
     return 0
+
+
+def _print_trials(db: LatencyDB, as_json: bool) -> None:
+    """``rewrite db trials``: one row per (family, runtime, site, candidate)."""
+    import dataclasses
+
+    from rich.table import Table
+
+    rows = db.all_trials()
+    if as_json:
+        print(json.dumps([dataclasses.asdict(t) for t in rows], indent=1))
+        return
+    t = Table(title=f"{len(rows)} replacement(s) tried by --recover")
+    for col in (
+        "family",
+        "runtime",
+        "site",
+        "candidate",
+        "budget used before -> after",
+        "recovered",
+        "budget",
+        "samples",
+        "retraining",
+    ):
+        t.add_column(col, overflow="fold")
+    for r in rows:
+        limits = ", ".join(f"{k} {v}" for k, v in json.loads(r.budget).items() if v is not None)
+        after = "-" if r.after is None else f"{r.after:.2f}"
+        t.add_row(
+            r.family,
+            r.runtime,
+            r.site,
+            r.candidate,
+            f"{r.before:.2f} -> {after}",
+            "yes" if r.recovered else "no",
+            limits or "-",
+            str(r.samples or "-"),
+            r.retraining or "-",
+        )
+    console().print(t)
 
 
 def db_export_main(argv: list[str]) -> int:

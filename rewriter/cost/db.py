@@ -17,6 +17,7 @@ same interleaved run (median and 95% CI). A later measurement of the same key re
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
@@ -305,6 +306,18 @@ class LatencyDB:
                 f"INSERT OR REPLACE INTO trials ({', '.join(_TRIAL_FIELDS)}) VALUES ({', '.join('?' * len(_TRIAL_FIELDS))})",
                 rows,
             )
+
+    def all_trials(self) -> list[Trial]:
+        """Every ``trials`` row (``rewrite db trials``), by family, runtime, site, candidate."""
+        cur = self._retry(
+            lambda c: c.execute(
+                f"SELECT {', '.join(_TRIAL_FIELDS)} FROM trials "
+                "ORDER BY family, runtime, site, candidate"
+            )
+        )
+        return [
+            dataclasses.replace(t, recovered=bool(t.recovered)) for t in (Trial(*r) for r in cur)
+        ]
 
     def trials(self, family: str, runtime: str) -> list[Trial]:
         """What ``--recover`` tried before on models of ``family`` on ``runtime``."""
