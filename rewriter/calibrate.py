@@ -221,7 +221,7 @@ def _check_array(
                 f"{where}: input {name!r} has size {have} on axis {k + int(extra)}, the model "
                 f"wants {want_d}; check the data's layout"
             )
-    if extra or not stacked or dims[axis] is None:
+    if extra or not stacked or len(dims) <= axis or dims[axis] is None:
         pass
     elif a.shape[axis] % dims[axis]:
         raise UsageError(
@@ -240,8 +240,10 @@ def _split(
     for name, vi in wanted.items():
         got = _check_array(where, name, arrays[name], vi, stacked=True, axis=axes[name])
         # the sample axis first while splitting (moved back in each batch)
-        checked[name] = (got[0] if got[1] else np.moveaxis(got[0], axes[name], 0), got[1])
-    counts = {n: a.shape[0] if a.ndim else 1 for n, (a, _) in checked.items()}
+        move = not got[1] and axes[name] and got[0].ndim > axes[name]
+        checked[name] = (np.moveaxis(got[0], axes[name], 0) if move else got[0], got[1])
+    # a scalar input (a VAD's sample rate) is the same for every sample: fed to every batch
+    counts = {n: a.shape[0] for n, (a, _) in checked.items() if a.ndim}
     if len(set(counts.values())) > 1:
         moved = {n: k for n, k in axes.items() if k}
         where_axes = (
@@ -254,7 +256,7 @@ def _split(
             f"{where}: inputs have different sample counts {dict(sorted(counts.items()))}; "
             f"give every input the same number of samples{where_axes}"
         )
-    n = next(iter(counts.values()), 0)
+    n = next(iter(counts.values()), 1)  # every input a scalar: one sample
     if n == 0:
         raise UsageError(f"{where}: calibration data has no samples (first axis is 0)")
     kinds = {extra for _, extra in checked.values()}

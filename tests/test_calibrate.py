@@ -272,3 +272,27 @@ def test_cli_rewrites_a_state_model_with_model_layout_calibration(tmp_path, caps
     r = json.load(open(tmp_path / "r.json"))
     assert [s["input_shape"] for s in r["sites"]] == [[1, 32, 4]]  # batch 32 on axis 1
     assert r["verification"]["inputs"] == "--calibration" and out.exists()
+
+
+def test_a_scalar_input_is_fed_to_every_batch(tmp_path):
+    """A VAD's sample rate: one scalar for all samples (it was an internal IndexError)."""
+    from onnx import TensorProto, helper
+
+    g = helper.make_graph(
+        [
+            helper.make_node("Cast", ["sr"], ["f"], to=TensorProto.FLOAT),
+            helper.make_node("Mul", ["x", "f"], ["y"]),
+        ],
+        "vad",
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4]),
+            helper.make_tensor_value_info("sr", TensorProto.INT64, []),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])],
+    )
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    x = np.random.default_rng(0).normal(size=(40, 4)).astype(np.float32)
+    np.savez(tmp_path / "d.npz", x=x, sr=np.array(16000))
+    cal = load_calibration(str(tmp_path / "d.npz"), m, batch_size=32)
+    assert cal.samples == 40 and [b["x"].shape[0] for b in cal] == [32, 8]
+    assert all(b["sr"].shape == () and int(b["sr"]) == 16000 for b in cal)
