@@ -233,7 +233,8 @@ def _check_array(
 
 def _split(
     where: str, arrays: dict[str, np.ndarray], model: onnx.ModelProto, batch_size: int
-) -> tuple[list[dict[str, np.ndarray]], int]:
+) -> tuple[list[dict[str, np.ndarray]], int, dict[str, int]]:
+    """Batches, samples, and the inputs whose batch axis is not 0 (``Calibration.axes``)."""
     wanted = _model_inputs(model)
     axes = batch_axes(model)
     checked: dict[str, tuple[np.ndarray, bool]] = {}
@@ -266,7 +267,7 @@ def _split(
             "(the model's rank); give every input the model's rank"
         )
     if kinds == {True}:  # unbatched samples: one run each
-        return [{k: a[i] for k, (a, _) in checked.items()} for i in range(n)], n
+        return [{k: a[i] for k, (a, _) in checked.items()} for i in range(n)], n, {}
     step = batch_size
     for name in checked:  # a static batch size wins
         dims = _dims(wanted[name])
@@ -280,7 +281,7 @@ def _split(
         }
         for i in range(0, n, step)
     ]
-    return batches, n
+    return batches, n, {k: v for k, v in axes.items() if v}
 
 
 def load_calibration(
@@ -349,11 +350,7 @@ def load_calibration(
                 f"{where}: no array for model input(s) {missing} (found {have}); "
                 f"name the arrays after the model's inputs {sorted(wanted)}"
             )
-        batches, n = _split(where, arrays, model, batch_size)
-        unbatched = n == len(batches) and any(
-            np.ndim(arrays[k]) == len(_dims(vi)) + 1 for k, vi in wanted.items()
-        )
-        axes = {k: v for k, v in batch_axes(model).items() if v} if not unbatched else {}
+        batches, n, axes = _split(where, arrays, model, batch_size)
         return Calibration(batches, where, samples=n, axes=axes)
     if isinstance(source, Mapping):
         raise UsageError(

@@ -261,13 +261,18 @@ def headroom(model: str, cal: str, outdir: str) -> dict:
     }
 
 
-def augment_sweep(model: str, cal: str, epochs: list[int]) -> list[dict]:
-    """Every SiLU/HardSwish site -> ReLU, retrained (``--train all``) on the fit batches with
-    ``augment`` none and mixup for each of ``epochs`` (patience max(3, epochs/15)); the held-out
-    cosine (every 4th batch of 32, as ``--recover`` holds out) before and after."""
+def augment_sweep(
+    model: str, cal: str, epochs: list[int], sites: list[str] | None = None
+) -> list[dict]:
+    """Every SiLU/HardSwish site (or only ``sites``) -> ReLU, retrained (``--train all``) on
+    the fit batches with ``augment`` none and mixup for each of ``epochs`` (patience
+    max(3, epochs/15)); the cosine before and after on the held-out batches (every 4th batch of
+    32, as ``--recover`` holds out) and, after, on the fit batches."""
     import onnx
 
+    from rewriter.candidates import Candidate
     from rewriter.cost.bench import relu_model
+    from rewriter.emit import emit_result
     from rewriter.tune.e2e import finetune_e2e
     from rewriter.tune.refit import compare_over
 
@@ -280,7 +285,13 @@ def augment_sweep(model: str, cal: str, epochs: list[int]) -> list[dict]:
     fit = [b for i, b in enumerate(batches) if i % 4 != 3]
     held = [b for i, b in enumerate(batches) if i % 4 == 3]
     # HardSigmoid gates (squeeze-excite) stay: a ReLU gate is not a candidate for them
-    student = relu_model(m, PIPELINE[kind].replace(",pau_hardsigmoid", ""))
+    pipeline = PIPELINE[kind].replace(",pau_hardsigmoid", "")
+    if sites:
+        relu = Candidate("standard", "standard:relu", op="relu")
+        student = emit_result(m, dict.fromkeys(sites, relu), pipeline).model
+    else:
+        student = relu_model(m, pipeline)
+    what = ", ".join(sites) if sites else "all"
     (before,) = compare_over(m, [student], held)
     rows = []
     for ep in epochs:
@@ -290,21 +301,24 @@ def augment_sweep(model: str, cal: str, epochs: list[int]) -> list[dict]:
                 student, m, fit, train="all", epochs=ep, patience=max(3, ep // 15), augment=aug
             )
             (after,) = compare_over(m, [tuned], held)
+            (on_fit,) = compare_over(m, [tuned], fit)
             rows.append(
                 {
                     "model": name,
+                    "relu": what,
                     "epochs": ep,
                     "augment": aug,
                     "epochs_run": len(hist),
                     "cosine_before": before.cosine,
                     "cosine_after": after.cosine,
+                    "fit_cosine_after": on_fit.cosine,
                     "seconds": round(time.perf_counter() - t0, 1),
                 }
             )
             print(
-                f"{name}: all ReLU, {ep} epochs, augment {aug}: held-out cosine "
-                f"{before.cosine:.5f} -> {after.cosine:.5f} ({len(hist)} epochs run, "
-                f"{rows[-1]['seconds']} s)",
+                f"{name}: ReLU at {what}, {ep} epochs, augment {aug}: held-out cosine "
+                f"{before.cosine:.5f} -> {after.cosine:.5f} (fit data {on_fit.cosine:.5f}; "
+                f"{len(hist)} epochs run, {rows[-1]['seconds']} s)",
                 flush=True,
             )
     return rows
@@ -348,6 +362,11 @@ def main(argv: list[str] | None = None) -> int:
         "--augment", choices=("none", "mixup"), default="none", help="(c)'s retraining inputs"
     )
     p.add_argument(
+        "--sweep-sites",
+        default="",
+        help="with --augment-sweep: replace only these sites (e.g. silu_0), not all",
+    )
+    p.add_argument(
         "--augment-sweep",
         default="",
         help="epochs, e.g. 30,150: also retrain each net's all-ReLU model with and without "
@@ -389,7 +408,12 @@ def main(argv: list[str] | None = None) -> int:
             print(table(results["rows"][-1:]).splitlines()[-1], f"[{wall:.0f} s]", flush=True)
         if a.augment_sweep:
             results.setdefault("augment_sweep", []).extend(
-                augment_sweep(path, cal, [int(e) for e in a.augment_sweep.split(",")])
+                augment_sweep(
+                    path,
+                    cal,
+                    [int(e) for e in a.augment_sweep.split(",")],
+                    [x for x in a.sweep_sites.split(",") if x] or None,
+                )
             )
         for n, (pth, cl) in prepared.items():
             results["headroom"][n] = headroom(pth, cl, a.outdir)

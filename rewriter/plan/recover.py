@@ -181,15 +181,18 @@ def nearest_miss(
         flags.append(
             f"--max-drop {max(0.0, math.ceil((base_accuracy - d.accuracy) * 100) / 100):.2f}"
         )
-    w = a.whole
     return {
         "attempt": k,
         "assignment": dict(a.assignment),
         "usage": finite(budget.usage(d, base_accuracy)),
         "retrained": a.after is not None,
         "would_meet": " ".join(flags),
-        "speedup": None if w is None else [w.speedup, w.speedup_lo, w.speedup_hi],
+        "speedup": _speedup(a.whole),
     }
+
+
+def _speedup(w: WholeResult | None) -> list[float] | None:
+    return None if w is None else [w.speedup, w.speedup_lo, w.speedup_hi]
 
 
 def first_size(past: list[Trial], ranked: list[str], budget: Budget) -> int:
@@ -405,6 +408,27 @@ def _recover(
     def final(t: Trial) -> bool:
         return failure_stands(t, budget, samples, retraining)
 
+    budget_key = json.dumps(budget.to_dict(), sort_keys=True)
+
+    def trial(
+        site: str, c: Candidate, before: float, after: Deviation | None, recovered: bool
+    ) -> Trial:
+        """The ``trials`` row of ``site`` replaced by ``c`` (budget use capped for SQLite)."""
+        return Trial(
+            family,
+            runtime,
+            site,
+            study.site(site).site.function,
+            c.name,
+            float(min(before, 1e9)),
+            float(min(usage(after), 1e9)) if after is not None else None,
+            recovered,
+            spec,
+            budget=budget_key,
+            samples=samples,
+            retraining=retraining,
+        )
+
     options = options_for(study, None)
     skipped: list[str] = []
     again = sorted(
@@ -508,6 +532,7 @@ def _recover(
         at.whole = latency.whole(
             m, emit_result(m, {n: first[n] for n in at.assignment}, pipeline).model
         )
+        near["speedup"] = _speedup(at.whole)
         if at.whole is not None:
             log(f"closest miss measured x{at.whole.speedup:.3f} on {spec}")
     if best is not None:
@@ -521,45 +546,13 @@ def _recover(
         else:
             attempts.append(attempt(live, before, after, "accepted", whole))
             emitted, final_model, final_before, final_after, history = r, model, before, after, hist
-            trials += [
-                _trial(
-                    family,
-                    runtime,
-                    spec,
-                    study,
-                    n,
-                    c,
-                    usage(before),
-                    after,
-                    usage,
-                    True,
-                    budget,
-                    samples,
-                    retraining,
-                )
-                for n, c in live.items()
-            ]
+            trials += [trial(n, c, usage(before), after, True) for n, c in live.items()]
     if failed_at is not None:  # the sites past the longest prefix that recovered broke it
         bad = next(
             a for a in attempts if a.outcome == "over budget" and len(a.assignment) == failed_at
         )
         trials += [
-            _trial(
-                family,
-                runtime,
-                spec,
-                study,
-                n,
-                first[n],
-                bad.usage_before,
-                bad.after,
-                usage,
-                False,
-                budget,
-                samples,
-                retraining,
-            )  # fmt: skip
-            for n in ranked[lo:failed_at]
+            trial(n, first[n], bad.usage_before, bad.after, False) for n in ranked[lo:failed_at]
         ]
     if tdb is not None and trials:
         tdb.put_trials(trials)
@@ -567,42 +560,12 @@ def _recover(
     return _plan(
         m, study, split, held, budget, emitted, final_model, final_before, final_after, history,
         whole, backed, attempts, runs, skipped, family, train, spec, t0, cannot_retrain, space,
+        near,
     )  # fmt: skip
 
 
 def _names(a: dict[str, Candidate]) -> dict[str, str]:
     return {k: c.name for k, c in sorted(a.items())}
-
-
-def _trial(
-    family: str,
-    runtime: str,
-    spec: str,
-    study: Study,
-    site: str,
-    c: Candidate,
-    before: float,
-    after: Deviation | None,
-    usage: Callable[[Deviation], float],
-    recovered: bool,
-    budget: Budget,
-    samples: int,
-    retraining: str,
-) -> Trial:
-    return Trial(
-        family,
-        runtime,
-        site,
-        study.site(site).site.function,
-        c.name,
-        float(min(before, 1e9)),
-        float(min(usage(after), 1e9)) if after is not None else None,
-        recovered,
-        spec,
-        budget=json.dumps(budget.to_dict(), sort_keys=True),
-        samples=samples,
-        retraining=retraining,
-    )
 
 
 def _plan(
@@ -627,6 +590,7 @@ def _plan(
     t0: float,
     cannot_retrain: str | None,
     space: int,
+    nearest: dict[str, Any] | None,
 ) -> Plan:
     chosen = {s.name: s for s in emitted.sites if s.replaced}
     outputs = {st.name: st.site.output for st in study.sites if st.name in chosen}
@@ -706,8 +670,6 @@ def _plan(
             before,
             after,
             history,
-            nearest_miss(attempts, budget, held.base_accuracy)
-            if not any(a.outcome in ("accepted", "slower", "inside budget") for a in attempts)
-            else None,
+            nearest,
         ),
     )

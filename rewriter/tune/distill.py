@@ -242,7 +242,8 @@ def distill(
             point (token ids are not mixed: such batches train as they are). Held-out
             batches are never mixed. Measured (README): it helps where the calibration
             inputs are images of a few objects (a YOLO-style detector: held-out cosine
-            0.894 -> 0.926 after 30 epochs) and not everywhere (a MobileNet: 0.954 -> 0.940).
+            0.894 -> 0.926 after 30 epochs) and not everywhere (a MobileNet: 0.954 -> 0.946;
+            ``tools/recover_bench.py --augment-sweep``).
         batch_axes: the sample axis of each model input, in input order (default 0 for all;
             a sequence-first GRU's ``x[seq, batch, 8]`` has 1): what mixup mixes along.
         progress: show a progress bar (tqdm when installed).
