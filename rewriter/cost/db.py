@@ -309,27 +309,20 @@ class LatencyDB:
 
     def all_trials(self) -> list[Trial]:
         """Every ``trials`` row (``rewrite db trials``), by family, runtime, site, candidate."""
+        return self._trials("", ())
+
+    def trials(self, family: str, runtime: str) -> list[Trial]:
+        """What ``--recover`` tried before on models of ``family`` on ``runtime``."""
+        return self._trials("WHERE family=? AND runtime=?", (family, runtime))
+
+    def _trials(self, where: str, args: tuple[str, ...]) -> list[Trial]:
         cur = self._retry(
             lambda c: c.execute(
-                f"SELECT {', '.join(_TRIAL_FIELDS)} FROM trials "
-                "ORDER BY family, runtime, site, candidate"
+                f"SELECT {', '.join(_TRIAL_FIELDS)} FROM trials {where} "
+                "ORDER BY family, runtime, site, candidate",
+                args,
             )
         )
         return [
             dataclasses.replace(t, recovered=bool(t.recovered)) for t in (Trial(*r) for r in cur)
         ]
-
-    def trials(self, family: str, runtime: str) -> list[Trial]:
-        """What ``--recover`` tried before on models of ``family`` on ``runtime``."""
-        cur = self._retry(
-            lambda c: c.execute(
-                f"SELECT {', '.join(_TRIAL_FIELDS)} FROM trials WHERE family=? AND runtime=? ORDER BY site, candidate",
-                (family, runtime),
-            )
-        )
-        out = []
-        for row in cur.fetchall():
-            t = Trial(*row)
-            t.recovered = bool(t.recovered)
-            out.append(t)
-        return out
