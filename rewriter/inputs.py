@@ -34,13 +34,16 @@ Algorithm, in three steps:
    a sequence.
 
 2. Sizes, from ``dim_param`` names. Dims sharing a name get one size. A name says what the dim
-   is: batch/N -> [1, 2]; sequence/seq/len/time/tokens -> [16, 32, 64, 128]; height/width ->
-   [32, 64, 128, 224, 256, 320, 640] (multiples of 32 for stride-32 nets); samples/audio ->
-   [16, 32, 64, ..., 1024]; an unnamed dim guesses from its position (axis 0 batch, axes 2-3 of a
-   4-d float input spatial, axis 1 of an integer input sequence), else [1, 2, 4, ..., 1024].
-   ``--input-shapes`` fixes an input's shape and every dim name in it.
+   is, and its candidates start at the size a deployment typically runs, because the cost model
+   measures sites at these sizes (a detector planned at 32x32 is planned for nobody): batch/N ->
+   [1, 2]; sequence/seq/len/time/tokens -> [128, 64, 32, 16, 256, 512]; height/width -> [224,
+   256, 320, 640, 128, 64, 32] (multiples of 32 for stride-32 nets; a YOLO's own ``imgsz``
+   metadata first); samples/audio -> [16000 (one second at 16 kHz), 8000, 4096, ..., 16]; an
+   unnamed dim guesses from its position (axis 0 batch, axes 2-3 of a 4-d float input spatial,
+   axis 1 of an integer input sequence), else [1, 2, 4, ..., 1024]. ``--input-shapes`` fixes an
+   input's shape and every dim name in it.
 
-3. Probing. One ONNX Runtime session; configurations run smallest first (summed index into
+3. Probing. One ONNX Runtime session; configurations run in candidate order (summed index into
    each dim's candidates; batch dims last, since a bigger batch rarely fixes a failure), at most
    ``_MAX_PROBES`` of them, generated lazily. The first one that runs and gives
    non-degenerate outputs (finite, and not every multi-element output constant) is kept; if all
@@ -54,9 +57,9 @@ Algorithm, in three steps:
 Example:
     >>> gen = generate_inputs(onnx.load("bert.onnx"))  # doctest: +SKIP
     >>> print("\\n".join(gen.notes))  # doctest: +SKIP
-    input_ids: int64 1x16, uniform in [0, 1000) (rows of Gather '/embeddings/word_embeddings/Gather'); batch=1, sequence=16 (probed)
-    attention_mask: int64 1x16, ones (mask: name); batch=1, sequence=16 (probed)
-    token_type_ids: int64 1x16, uniform in [0, 2) (rows of Gather '/embeddings/token_type_embeddings/Gather'); batch=1, sequence=16 (probed)
+    input_ids: int64 1x128, uniform in [0, 1000) (rows of Gather '/embeddings/word_embeddings/Gather'); batch=1, sequence=128 (probed)
+    attention_mask: int64 1x128, ones (mask: name); batch=1, sequence=128 (probed)
+    token_type_ids: int64 1x128, uniform in [0, 2) (rows of Gather '/embeddings/token_type_embeddings/Gather'); batch=1, sequence=128 (probed)
 """
 
 from __future__ import annotations
@@ -84,10 +87,13 @@ __all__ = [
 ]
 
 _MAX_PROBES = 64
+# Candidates, the size a deployment typically runs first (sites are measured at these sizes, so
+# a plan made from generated inputs is made at a size users run, not at the smallest that
+# runs), then smaller ones (tables shorter than that, a fixed chunk), then larger ones.
 _BATCH = [1, 2]
-_SEQUENCE = [16, 32, 64, 128]
-_SPATIAL = [32, 64, 128, 224, 256, 320, 640]
-_SAMPLES = [16, 32, 64, 128, 256, 512, 1024]
+_SEQUENCE = [128, 64, 32, 16, 256, 512]
+_SPATIAL = [224, 256, 320, 640, 128, 64, 32]
+_SAMPLES = [16000, 8000, 4096, 2048, 1024, 512, 256, 128, 64, 32, 16]
 _ANY = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
 _KINDS = [  # (regex on the lower-cased dim name, candidates); first match wins
     (r"batch|^n$|^b$|^bs$|^num_images$", _BATCH),
@@ -362,6 +368,17 @@ def _graph_inputs(model: onnx.ModelProto) -> list[_Input]:
     return out
 
 
+def _image_size(model: onnx.ModelProto) -> tuple[int, int] | None:
+    """(height, width) a model says it was exported for: Ultralytics writes ``imgsz`` ("[640,
+    640]" or "640") into the metadata of every YOLO it exports; None when absent or unreadable."""
+    for p in model.metadata_props:
+        if p.key == "imgsz":
+            nums = [int(n) for n in re.findall(r"\d+", p.value)]
+            if len(nums) in (1, 2) and all(0 < n <= 8192 for n in nums):
+                return (nums[0], nums[-1])
+    return None
+
+
 def _candidates(key: str, inputs: list[_Input]) -> list[int]:
     """Candidate sizes for a dim group, from its name, else from where it sits."""
     named = ":" not in key and not re.fullmatch(r"s\d+|unk__\d+|dim_?\d*|\?", key)
@@ -383,7 +400,8 @@ def _candidates(key: str, inputs: list[_Input]) -> list[int]:
 
 
 def _probe_order(groups: dict[str, list[int]]) -> Iterator[dict[str, int]]:
-    """Configurations, smallest first, lazily (the product can be huge; few are tried).
+    """Configurations in candidate order (typical size first), lazily (the product can be huge;
+    few are tried).
 
     Order: summed candidate index of the batch dims (a bigger batch rarely fixes a failure, so
     last), then summed index of the others, then lexicographic.
@@ -594,10 +612,15 @@ def generate_inputs(
             if isinstance(d, str):
                 bound[d] = w
     groups: dict[str, list[int]] = {}
+    hint = _image_size(model)
     for inp in inputs:
-        for d in inp.dims:
+        for axis, d in enumerate(inp.dims):
             if isinstance(d, str) and d not in groups:
                 groups[d] = [bound[d]] if d in bound else _candidates(d, inputs)
+                if hint and d not in bound and inp.dtype.kind == "f" and len(inp.dims) == 4:
+                    if axis >= 2:  # the exporter's own image size first
+                        size = hint[axis - 2]
+                        groups[d] = [size, *(c for c in groups[d] if c != size)]
     graph = _Graph(model)
     uses = {i.name: graph.uses(i.name) for i in inputs if i.dtype.kind != "f"}
     states = _states(model, inputs)

@@ -79,7 +79,9 @@ def test_ids_stay_inside_their_gather_table(
     if "token_type_ids" in gen.feeds:  # type_vocab_size=2: ids 2 and 3 overflow the table
         assert set(np.unique(gen.feeds["token_type_ids"])) <= {0, 1}
         assert "[0, 2)" in _note(gen, "token_type_ids")
-    assert gen.feeds["input_ids"].shape[1] in (16, 32, 64)  # 64 positions in the table
+    # a deployment's 128 tokens first; the position table holds 64, so the probe steps down
+    assert gen.feeds["input_ids"].shape[1] == 64
+    assert "sequence=128 failed at" in _note(gen, "input_ids")
 
 
 def test_if_model_gets_the_compared_constant(generated: dict[str, GeneratedInputs]) -> None:
@@ -96,6 +98,16 @@ def test_detector_gets_multiples_of_32(generated: dict[str, GeneratedInputs]) ->
     assert "height=" in _note(gen, "images")
 
 
+def test_detector_at_its_own_imgsz(models: dict[str, onnx.ModelProto]) -> None:
+    m = onnx.ModelProto()
+    m.CopyFrom(models["yolo_silu"])  # what Ultralytics writes into every YOLO it exports
+    helper.set_model_props(m, {"imgsz": "[320, 640]", "stride": "32", "task": "detect"})
+    gen = generate_inputs(m)
+    assert gen.feeds["images"].shape == (1, 3, 320, 640)
+    plain = generate_inputs(models["yolo_silu"])  # no metadata: a classifier's 224
+    assert plain.feeds["images"].shape == (1, 3, 224, 224)
+
+
 def test_gru_sequence_lens_and_state(generated: dict[str, GeneratedInputs]) -> None:
     gen = generated["gru_state"]
     seq = gen.feeds["x"].shape[0]
@@ -106,10 +118,28 @@ def test_gru_sequence_lens_and_state(generated: dict[str, GeneratedInputs]) -> N
     assert gen.feeds["h0"].shape == (1, gen.feeds["x"].shape[1], 16)
 
 
-def test_reflect_pad_probes_past_the_pad(generated: dict[str, GeneratedInputs]) -> None:
-    gen = generated["reflect_pad"]
-    assert gen.feeds["audio"].shape[2] > 32
-    assert "failed at Pad 'reflect_pad'" in _note(gen, "audio")
+def test_audio_gets_a_second_of_samples(generated: dict[str, GeneratedInputs]) -> None:
+    gen = generated["reflect_pad"]  # a reflect-Pad of 32 that 2 or 16 samples would break
+    assert gen.feeds["audio"].shape == (1, 1, 16000)
+    assert "samples=16000 (probed)" in _note(gen, "audio")
+
+
+def test_samples_step_down_to_what_the_model_takes() -> None:
+    # a fixed 512-sample chunk (a VAD's window): 16000 .. 1024 fail at the Reshape, 512 runs
+    g = helper.make_graph(
+        [
+            helper.make_node("Reshape", ["audio", "chunk"], ["frames"], name="to_chunk"),
+            helper.make_node("Tanh", ["frames"], ["y"], name="tanh"),
+        ],
+        "chunked",
+        [helper.make_tensor_value_info("audio", TensorProto.FLOAT, ["batch", "samples"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 128])],
+        [numpy_helper.from_array(np.array([1, 4, 128], np.int64), "chunk")],
+    )
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    gen = generate_inputs(m)
+    assert gen.feeds["audio"].shape == (1, 512) and gen.sizes == {"batch": 1, "samples": 512}
+    assert "samples=16000 failed at Reshape 'to_chunk'" in _note(gen, "audio")
 
 
 def test_deterministic_and_seeded(models: dict[str, onnx.ModelProto]) -> None:

@@ -58,6 +58,13 @@ def test_rewrite_with_target_and_no_other_flag(
     r = json.loads(report.read_text())
     assert r["sites"] and r["verification"]["checker"] == "passed"
     onnx.checker.check_model(onnx.load(out), full_check=True)
+    # measured at a size a deployment runs (not the smallest that runs), and the report says so
+    assert r["inputs"]["source"] == "generated" and r["inputs"]["notes"]
+    if name == "yolo_silu":
+        assert r["inputs"]["shapes"] == {"images": [1, 3, 224, 224]}
+        assert r["plan"]["decisions"][0]["shape"] == [1, 8, 112, 112]
+    if name == "bert_dynamo":  # 128 tokens overflow its 64 positions: the probe stepped down
+        assert r["inputs"]["shapes"]["input_ids"] == [1, 64]
 
 
 def test_missing_inputs_get_one_line_naming_the_input(tmp_path, capsys) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rewriter.cli.common import (
+    ModelInputs,
     Parser,
     add_cluster_option,
     add_input_options,
@@ -95,7 +96,7 @@ def main(argv: list[str]) -> int:
     con = console()
     inputs = model_inputs(a, ms[names[0]])  # every model runs on the same feeds
     feeds = inputs.feeds if a.batch is None else with_batch(inputs.feeds, ms[names[0]], a.batch)
-    shapes = ", ".join(f"{k} {'x'.join(map(str, v.shape)) or 'scalar'}" for k, v in feeds.items())
+    shapes = ModelInputs(feeds, inputs.source).shapes_text()
     out: dict[str, Any] = {"target": a.target, "inputs": inputs.source, "shapes": shapes}
     c = bench_models(ms, a.target, feeds=feeds, time_cap=a.time_cap, precision=a.precision)
     t = Table(

@@ -142,6 +142,33 @@ class ModelInputs:
     def generated(self) -> bool:
         return self.source == "generated"
 
+    def shapes_text(self) -> str:
+        """``"input_ids 1x64, attention_mask 1x64"``: the shapes these feeds have."""
+        return ", ".join(
+            f"{k} {'x'.join(map(str, getattr(v, 'shape', ()))) or 'scalar'}"
+            for k, v in self.feeds.items()
+        )
+
+    def line(self) -> str:
+        """One line for the terminal: which inputs the model ran on, and, for generated ones,
+        that they are guesses at a deployment's sizes and how to give the real ones."""
+        if not self.generated:
+            return f"inputs ({self.source}): {self.shapes_text()}"
+        return (
+            f"inputs (generated at typical deployment sizes, see -v): {self.shapes_text()}; "
+            "sites are measured and verified at these sizes: pass --input-shapes NAME:DIMS or "
+            "--inputs data.npz for yours"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report's ``inputs``: source, shape per input, and how each generated input was
+        derived."""
+        return {
+            "source": self.source,
+            "shapes": {k: list(getattr(v, "shape", ())) for k, v in self.feeds.items()},
+            **({"notes": list(self.notes)} if self.notes else {}),
+        }
+
     def more(self, model: Any) -> Callable[[int], dict[str, Any]] | None:
         """``seed -> feeds`` for verification's constant outputs (generated inputs only)."""
         if not self.generated:

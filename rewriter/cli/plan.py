@@ -113,8 +113,10 @@ def main(argv: list[str]) -> int:
         kw["progress"] = kw.pop("log")
         res = plan_sites(model, a.target, db=db_path, **kw)  # type: ignore[arg-type]
         print_plan(res, con)
+    if inputs.generated:
+        print(inputs.line())
     if a.output:
         _write(model, res, a, con, inputs)
     if a.json:
-        write_json(a.json, {"target": a.target, **res.to_dict()})
+        write_json(a.json, {"target": a.target, **res.to_dict(), "inputs": inputs.to_dict()})
     return 0

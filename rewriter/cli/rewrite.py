@@ -213,6 +213,7 @@ def _rewrite(a: argparse.Namespace) -> int:
         "pipeline": result.pipeline,
         "sites": [_site_row(s) for s in result.sites],
         **({"plan": plan.to_dict()} if plan is not None else {}),
+        **({"inputs": inputs.to_dict()} if inputs is not None else {}),
     }
     verification = None
     if inputs is not None and not a.dry_run:
@@ -228,6 +229,10 @@ def _rewrite(a: argparse.Namespace) -> int:
             from rewriter.report import print_plan
 
             print_plan(plan, console())
+        if inputs is not None and (inputs.generated or a.verbose):
+            print(inputs.line())  # one line, never wrapped
+            if a.verbose:
+                print("\n".join(f"  {n}" for n in inputs.notes))
         if verification is not None:
             print(verification.summary())  # one line, never wrapped
             if contract:
