@@ -520,12 +520,23 @@ class _Accumulator:
 def run_shapes(
     model: onnx.ModelProto, sites: Iterable[Any], feeds: Mapping[str, np.ndarray]
 ) -> None:
-    """Set each main-graph site's ``input_shape`` to the shape its input has on a run of
-    ``model`` with ``feeds`` (shape inference leaves dynamic models' shapes symbolic, e.g.
-    ``batchx8xunk__0``); sites inside If/Loop bodies keep theirs."""
+    """Set each site's ``input_shape`` to the shape its input has on a run of ``model`` with
+    ``feeds`` (shape inference leaves dynamic models' shapes symbolic, e.g.
+    ``batchx8xunk__0``). A site in an If branch gets it from the model with the branches these
+    feeds take spliced in (``rewriter.ir.branches``); sites in branches not taken, and in
+    Loop/Scan bodies, keep theirs."""
+    from rewriter.ir.branches import take_branches
     from rewriter.ir.runtime import run_values
 
-    todo = [s for s in sites if not s.graph]
+    sites = list(sites)
+    if not sites:
+        return
+    if any(s.graph for s in sites):
+        flat = take_branches(model, feeds)
+        model = flat.model
+        todo = [s for s in sites if flat.where(s.graph) == ""]
+    else:
+        todo = sites
     if not todo:
         return
     got = next(run_values(model, [s.input for s in todo], [feeds]))
@@ -558,25 +569,26 @@ def observe_sites(
         ``note`` saying why.
     """
     sites = list(sites)
-    accs: dict[str, _Accumulator] = {}
-    notes: dict[str, str] = {}
-    for k, s in enumerate(sites):
-        if s.graph:
-            notes[s.name] = (
-                f"inside subgraph {s.graph!r}: not observed (values of If/Loop bodies cannot be "
-                "exposed as graph outputs); its rational is kept as fitted"
-            )
-        else:
-            accs[s.name] = _Accumulator(s.name, max_samples, seed + 7919 * k)
-    by_value: dict[str, list[str]] = {}
-    for s in sites:
-        if s.name in accs:
+    accs = {s.name: _Accumulator(s.name, max_samples, seed + 7919 * k) for k, s in enumerate(sites)}
+    if any(s.graph for s in sites):
+        _observe_branches(model, sites, calibration, accs)
+    else:
+        by_value: dict[str, list[str]] = {}
+        for s in sites:
             by_value.setdefault(s.input, []).append(s.name)
-    if by_value:
-        for values in run_values(model, list(by_value), calibration):
-            for v, names in by_value.items():
-                for name in names:
-                    accs[name].add(values[v])
+        if by_value:
+            for values in run_values(model, list(by_value), calibration):
+                for v, names in by_value.items():
+                    for name in names:
+                        accs[name].add(values[v])
+    notes: dict[str, str] = {}
+    for s in sites:
+        if s.graph and accs[s.name].count == 0:
+            notes[s.name] = (
+                f"inside {s.graph!r}: not observed (a branch the calibration data never take, or "
+                "a Loop/Scan body, whose values cannot be exposed); its rational is kept as fitted"
+            )
+            del accs[s.name]
     out: dict[str, SiteObservation] = {}
     for s in sites:
         if s.name in accs:
@@ -584,6 +596,33 @@ def observe_sites(
         else:
             out[s.name] = SiteObservation(s.name, note=notes[s.name])
     return out
+
+
+def _observe_branches(
+    model: onnx.ModelProto,
+    sites: list[Any],
+    calibration: Iterable[Mapping[str, np.ndarray]],
+    accs: dict[str, _Accumulator],
+) -> None:
+    """``observe_sites`` for a model with sites in If branches: each batch runs on the model with
+    the branches it takes spliced in (one run per batch while the branches stay the same)."""
+    from rewriter.ir.branches import take_branches
+    from rewriter.ir.runtime import run_values
+
+    flat = None
+    for batch in calibration:
+        if flat is not None:
+            here = [s for s in sites if flat.where(s.graph) == ""]
+            fetch = [*{s.input for s in here}, *flat.conditions]
+            values = next(run_values(flat.model, fetch, [batch]))
+            if not flat.same_branches(values):
+                flat = None
+        if flat is None:  # the first batch, or one that takes other branches
+            flat = take_branches(model, batch)
+            here = [s for s in sites if flat.where(s.graph) == ""]
+            values = next(run_values(flat.model, [s.input for s in here], [batch]))
+        for s in here:
+            accs[s.name].add(values[s.input])
 
 
 # -- held-out split -----------------------------------------------------------------------

@@ -15,8 +15,8 @@ one fit weighted by those inputs (``rewriter.rational.fit(..., samples=x)``, wit
 
 The form is the function's safe form (``safe_form``: gated/odd/gated_x/relu_plus, else the
 clamped form with linear tails), never a raw ``pau``: a raw fit is only right on its range
-(DESIGN.md section 4). A site that was not observed (inside an If/Loop body) gets the built-in
-table rational. Two sites of one function get distinct coefficient initializers (a ``site``
+(DESIGN.md section 4). A site that was not observed (in a Loop/Scan body or an If branch the
+data never take) gets the built-in table rational. Two sites of one function get distinct coefficient initializers (a ``site``
 tag in ``params``; evaluation ignores it).
 
 Example:

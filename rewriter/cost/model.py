@@ -19,13 +19,14 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import onnx
 
 from rewriter.candidates import Candidate
 from rewriter.emit import emit
+from rewriter.errors import ModelError
 from rewriter.match.engine import Site
 
 from .db import LatencyDB, Record
@@ -261,8 +262,10 @@ class ModelCosts:
         if feeds is None:
             feeds = generate_inputs(model, shapes=shapes, ranges=ranges).feeds
         self.feeds = feeds
-        self._resolved: onnx.ModelProto | None = None
-        self._shaped: set[str] = set()
+        # per model sites are cut from (this one, or it with the taken If branches spliced in):
+        # it with shapes on the feeds, and the values those shapes cover
+        self._shapes: dict[int, tuple[onnx.ModelProto, set[str]]] = {}
+        self._branches: Any = None
         self.whole_harness = whole_harness or HarnessOptions(
             precision=0.02, time_cap=15.0, min_rounds=10, warmup_cap=2.0
         )
@@ -279,23 +282,53 @@ class ModelCosts:
     def reused(self) -> int:
         return self.cm.reused
 
+    def _main(self, site: Site) -> tuple[onnx.ModelProto, Site]:
+        """The model to cut ``site`` from, and the site as a main-graph site of it: a site in an
+        If branch is cut from the model with the branches the feeds take spliced in
+        (``rewriter.ir.branches``), at the shapes it has there."""
+        if not site.graph:
+            return self.model, site
+        if self._branches is None:
+            from rewriter.ir.branches import take_branches
+
+            self._branches = take_branches(self.model, self.feeds)
+        where = self._branches.where(site.graph)
+        if where is None:
+            raise ModelError(
+                f"site {site.name} is in a branch these inputs do not take ({site.graph}); pass "
+                "--inputs data.npz that take it to measure it"
+            )
+        if where:
+            raise ModelError(
+                f"site {site.name} is inside {where!r} (a Loop/Scan body, or an If whose "
+                "condition is not one known boolean); its values cannot be cut out to time"
+            )
+        return self._branches.model, replace(site, graph="")
+
     def prepare(self, sites: list[Site]) -> None:
         """Learn the shapes ``sites`` have on the feeds, in one run of the model. Only the values
         a micro-model reads are fetched: every intermediate of a 640x640 detector is gigabytes."""
         from rewriter.inputs import shaped_model
 
-        want = set(self._shaped)
+        want: dict[int, tuple[onnx.ModelProto, set[str]]] = {}
         for s in sites:
-            want |= _site_values(self.model.graph, s)
-        if want != self._shaped or self._resolved is None:
-            self._resolved = shaped_model(self.model, self.feeds, sorted(want))
-            self._shaped = want
+            try:
+                m, main = self._main(s)
+            except ModelError:  # micro() raises it again, where it is reported
+                continue
+            want.setdefault(id(m), (m, set()))[1].update(_site_values(m.graph, main))
+        for key, (m, values) in want.items():
+            have = self._shapes.get(key, (None, set()))[1]
+            if key not in self._shapes or not values <= have:
+                values |= have
+                self._shapes[key] = (shaped_model(m, self.feeds, sorted(values)), values)
 
     def micro(self, site: Site) -> Micro:
         """The site's micro-model (raises when it cannot be cut)."""
-        if self._resolved is None or not _site_values(self.model.graph, site) <= self._shaped:
+        m, main = self._main(site)
+        if id(m) not in self._shapes or not _site_values(m.graph, main) <= self._shapes[id(m)][1]:
             self.prepare([site])
-        return cut_site(self.model, site, resolved=self._resolved)
+        return cut_site(m, main, resolved=self._shapes[id(m)][0])
 
     def records(self, micro: Micro, candidates: list[Candidate]) -> dict[str, Record]:
         return self.cm.site_costs(micro, candidates, self.log)

@@ -10,7 +10,7 @@ than its own value). When it is exceeded:
    result, with the output it moves most.
 2. Better rationals first: the worst contributors, one at a time, get a (7,6) rational fitted on
    the inputs they actually see on the verification inputs (``rational.fit(samples=...)``; the
-   global (7,6) fit inside If/Loop bodies, whose values are not observed). After each, the whole
+   global (7,6) fit in Loop/Scan bodies and untaken If branches, whose values are not observed). After each, the whole
    model is compared again; inside the tolerance, done.
 3. Then sites are kept (reverted to the original), worst contributor first, until the whole model
    is inside the tolerance. A rewrite of no site is the original itself, so this ends.

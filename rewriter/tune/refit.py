@@ -19,7 +19,8 @@ the replaced sites with their form and degrees. The steps:
 5. re-emit by rewriting the teacher with ``rationals={site: refitted}``, selecting exactly the
    sites the student replaced, and record the refit in the metadata.
 
-Sites inside If/Loop bodies are not observed (see ``calibrate``) and keep their rational.
+Sites in If branches are observed on the branch each batch takes (see ``calibrate``); those in a
+branch the data never take, or in a Loop/Scan body, are not observed and keep their rational.
 
 ``rewriter.cli.finetune`` is ``rewrite finetune``::
 

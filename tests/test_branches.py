@@ -1,0 +1,171 @@
+"""Sites in If branches: spliced in for the branch the inputs take (rewriter.ir.branches), then
+observed on calibration data, given run shapes, and timed like main-graph sites (the zoo's
+VAD, whose network sits under If(sr == 16000) / If(sr == 8000))."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+import rewriter
+from rewriter.calibrate import observe_sites, run_shapes
+from rewriter.cli import main
+from rewriter.inputs import generate_inputs
+from rewriter.ir import run_model
+from rewriter.ir.branches import take_branches
+from rewriter.ir.runtime import run_values
+
+BRANCH_16K = {"tanh_1", "silu_0", "sigmoid_1"}  # if_16000/then_branch
+BRANCH_8K = {"sigmoid_0", "tanh_0"}  # if_16000/else_branch/if_8000/then_branch
+
+
+@pytest.fixture(scope="module")
+def vad(zoo_paths: dict[str, str]) -> onnx.ModelProto:
+    return onnx.load(zoo_paths["vad_if"])
+
+
+def _feeds(vad: onnx.ModelProto, sr: int, seed: int = 0) -> dict[str, np.ndarray]:
+    return generate_inputs(vad, seed=seed).feeds | {"sr": np.array(sr, np.int64)}
+
+
+@pytest.mark.parametrize("sr", [16000, 8000])
+def test_spliced_model_computes_the_same(vad: onnx.ModelProto, sr: int) -> None:
+    feeds = _feeds(vad, sr)
+    before = vad.SerializeToString()
+    flat = take_branches(vad, feeds)
+    assert vad.SerializeToString() == before  # the model passed in is not modified
+    onnx.checker.check_model(flat.model, full_check=True)
+    assert not any(n.op_type == "If" for n in flat.model.graph.node)
+    for a, b in zip(run_model(vad, feeds), run_model(flat.model, feeds), strict=True):
+        np.testing.assert_array_equal(a, b)
+    where = {s.name: flat.where(s.graph) for s in rewriter.find_sites(vad)}
+    on, off = (BRANCH_16K, BRANCH_8K) if sr == 16000 else (BRANCH_8K, BRANCH_16K)
+    assert {k for k, v in where.items() if v == ""} == on | {"tanh_2"}
+    assert {k for k, v in where.items() if v is None} == off
+    # the 8 kHz path is two Ifs deep: both spliced, in two rounds
+    assert flat.taken == (
+        {"if_16000": "then_branch"}
+        if sr == 16000
+        else {"if_16000": "else_branch", "if_8000": "then_branch"}
+    )
+
+
+def _if_model(collide: bool) -> onnx.ModelProto:
+    """y = If(c, Tanh(x), Sigmoid(x)); with ``collide`` the then branch reuses a main name."""
+    inner = "y0" if collide else "t"
+    then = helper.make_graph(
+        [helper.make_node("Tanh", ["x"], [inner], name="tanh")],
+        "then",
+        [],
+        [helper.make_tensor_value_info(inner, TensorProto.FLOAT, [4])],
+    )
+    other = helper.make_graph(
+        [helper.make_node("Sigmoid", ["x"], ["s"], name="sig")],
+        "else",
+        [],
+        [helper.make_tensor_value_info("s", TensorProto.FLOAT, [4])],
+    )
+    g = helper.make_graph(
+        [
+            helper.make_node("Relu", ["x"], ["y0"], name="relu"),
+            helper.make_node("If", ["c"], ["y1"], name="if", then_branch=then, else_branch=other),
+            helper.make_node("Add", ["y0", "y1"], ["y"], name="add"),
+        ],
+        "g",
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, [4]),
+            helper.make_tensor_value_info("c", TensorProto.BOOL, []),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])],
+    )
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_a_branch_that_reuses_a_name_is_left_nested() -> None:
+    feeds = {"x": np.linspace(-2, 2, 4).astype(np.float32), "c": np.array(True)}
+    flat = take_branches(_if_model(collide=True), feeds)
+    assert flat.taken == {} and flat.where("if/then_branch") == "if/then_branch"
+    flat = take_branches(_if_model(collide=False), feeds)
+    assert flat.taken == {"if": "then_branch"} and flat.where("if/then_branch") == ""
+    np.testing.assert_allclose(
+        run_model(flat.model, feeds)[0], np.maximum(feeds["x"], 0) + np.tanh(feeds["x"])
+    )
+
+
+def test_branch_sites_are_observed_on_the_branch_each_batch_takes(vad: onnx.ModelProto) -> None:
+    sites = rewriter.find_sites(vad)
+    batches = [_feeds(vad, 16000, 0), _feeds(vad, 8000, 1), _feeds(vad, 16000, 2)]
+    obs = observe_sites(vad, sites, batches)
+    n16, n8 = (int(b["x"].size) for b in batches[:2])  # one value per x element and site
+    for name in BRANCH_16K:
+        assert obs[name].count == 2 * n16 and obs[name].note is None
+    for name in BRANCH_8K:
+        assert obs[name].count == n8
+    only16 = observe_sites(vad, sites, batches[::2])
+    for name in BRANCH_8K:  # never taken: said so, not an empty range
+        assert only16[name].count == 0 and "never take" in (only16[name].note or "")
+    # the observed values are the branch's own: silu_0 reads MatMul(x, W) of the 16 kHz body
+    flat = take_branches(vad, batches[0])
+    silu = next(s for s in sites if s.name == "silu_0")
+    want = next(run_values(flat.model, [silu.input], [batches[0]]))[silu.input]
+    assert want.shape == (1, 64) and silu.input not in {i.name for i in vad.graph.input}
+    lo, hi = obs["silu_0"].range
+    assert lo <= float(want.min()) and float(want.max()) <= hi
+
+
+def test_run_shapes_reach_into_the_taken_branch(vad: onnx.ModelProto) -> None:
+    sites = rewriter.find_sites(vad)
+    run_shapes(vad, sites, _feeds(vad, 16000))
+    shapes = {s.name: s.input_shape for s in sites}
+    for name in BRANCH_16K:
+        assert shapes[name] == [1, 64]
+    for name in BRANCH_8K:  # not run: the inferred (symbolic) shape stays
+        assert shapes[name] == ["batch", 64]
+
+
+def test_target_times_the_sites_of_the_taken_branch(zoo_paths: dict[str, str], tmp_path) -> None:
+    out, report = tmp_path / "out.onnx", tmp_path / "r.json"
+    args = [zoo_paths["vad_if"], "--target", "ort-cpu:threads=1", "-o", str(out)]
+    assert main([*args, "--report", str(report), "-q", "--db", str(tmp_path / "l.db")]) == 0
+    decisions = {d["site"]: d for d in json.loads(report.read_text())["plan"]["decisions"]}
+    for name in BRANCH_16K:  # timed at their run shape (before: "inside a subgraph")
+        assert decisions[name]["shape"] == [1, 64] and decisions[name]["original_ms"] > 0
+    for name in BRANCH_8K:
+        assert decisions[name]["original_ms"] is None
+        assert "branch these inputs do not take" in decisions[name]["reason"]
+
+
+def test_unused_initializer_in_a_branch_is_carried() -> None:
+    # a branch with its own weights: they move into the main graph with its nodes
+    w = numpy_helper.from_array(np.full(4, 2.0, np.float32), "w")
+    then = helper.make_graph(
+        [helper.make_node("Mul", ["x", "w"], ["t"], name="scale")],
+        "then",
+        [],
+        [helper.make_tensor_value_info("t", TensorProto.FLOAT, [4])],
+        [w],
+    )
+    other = helper.make_graph(
+        [helper.make_node("Neg", ["x"], ["n"], name="neg")],
+        "else",
+        [],
+        [helper.make_tensor_value_info("n", TensorProto.FLOAT, [4])],
+    )
+    g = helper.make_graph(
+        [helper.make_node("If", ["c"], ["y"], name="if", then_branch=then, else_branch=other)],
+        "g",
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, [4]),
+            helper.make_tensor_value_info("c", TensorProto.BOOL, []),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])],
+    )
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    feeds = {"x": np.arange(4, dtype=np.float32), "c": np.array(True)}
+    flat = take_branches(m, feeds)
+    onnx.checker.check_model(flat.model, full_check=True)
+    np.testing.assert_array_equal(run_model(flat.model, feeds)[0], 2 * feeds["x"])
