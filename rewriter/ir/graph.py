@@ -52,6 +52,8 @@ _FOLDABLE = {
     "Unsqueeze",
     "Squeeze",
     "Flatten",
+    "QuantizeLinear",  # QDQ models quantize even the 0.5 and 1.0 of a GELU
+    "DequantizeLinear",
 }
 
 
@@ -214,6 +216,21 @@ class Graph:
                 return np.reciprocal(a)
             if n.op_type == "Neg":
                 return np.negative(a)
+            if n.op_type == "QuantizeLinear":  # saturate(round(x / scale) + zero_point)
+                scale = args[1] if len(args) > 1 else None
+                zp = args[2] if len(args) > 2 and args[2] is not None else np.zeros(1, np.uint8)
+                if scale is None or scale.size != 1 or zp.size != 1 or zp.dtype.kind not in "iu":
+                    return None
+                q = np.rint(a.astype(np.float64) / float(scale.reshape(()))) + int(zp.reshape(()))
+                info = np.iinfo(zp.dtype)
+                return np.clip(q, info.min, info.max).astype(zp.dtype)
+            if n.op_type == "DequantizeLinear":  # (q - zero_point) * scale, per tensor
+                scale = args[1] if len(args) > 1 else None
+                zp = args[2] if len(args) > 2 and args[2] is not None else np.zeros(1)
+                if scale is None or scale.size != 1 or zp.size != 1:
+                    return None
+                f = a.astype(np.float64) - zp.astype(np.float64).reshape(())
+                return (f * scale.astype(np.float64).reshape(())).astype(scale.dtype)
             if a.size == 1:  # shape ops on scalars: [] and [1] are alike for matching
                 return a
         except (StopIteration, ValueError, TypeError):

@@ -312,7 +312,7 @@ class Matcher:
         self._flat_cache: dict[tuple[int, str, bool], _Flat | None] = {}
         self._scalars: dict[str, float | None] = {}
         self._eps: dict[str, float] = {}
-        self._through: dict[str, tuple[str, tuple[int, ...]]] = {}
+        self._through: dict[tuple[str, bool], tuple[str, tuple[int, ...]]] = {}
 
     # public
     def match(self, pattern: Pattern, root: int) -> Match | None:
@@ -410,7 +410,7 @@ class Matcher:
             self._fail(len(st.nodes), lambda: f"{p.name} would bind the constant {v!r}")
             return []
         out: list[_State] = []
-        through = self._look_through(v)
+        through = self._look_through(v, qdq=False)
         for value, extra in (through, (v, ())) if through[0] != v else ((v, ()),):
             bound = st.bind.get(p.name)
             if bound is None:
@@ -427,14 +427,38 @@ class Matcher:
                 )
         return out
 
-    def _look_through(self, v: str) -> tuple[str, tuple[int, ...]]:
-        """Follow Identity, Mul by 1 and Add of 0 down to the real value (cached)."""
-        hit = self._through.get(v)
+    def _look_through(self, v: str, qdq: bool = True) -> tuple[str, tuple[int, ...]]:
+        """Follow Identity, Mul by 1, Add of 0 and (with ``qdq``) a QuantizeLinear ->
+        DequantizeLinear pair down to the real value (cached). A Var binds without QDQ: the
+        dequantized value entering an activation is its input, and the pair before it stays."""
+        hit = self._through.get((v, qdq))
         if hit is None:
-            hit = self._through[v] = self._look_through_uncached(v)
+            hit = self._through[(v, qdq)] = self._look_through_uncached(v, qdq)
         return hit
 
-    def _look_through_uncached(self, v: str) -> tuple[str, tuple[int, ...]]:
+    def _qdq(self, v: str) -> tuple[str, tuple[int, int]] | None:
+        """``v = DequantizeLinear(QuantizeLinear(y, s, z), s, z)`` with the Q read by this DQ
+        alone: ``(y, (q, dq))``. Quantized models wrap every value between two ops this way,
+        inside activations too (QDQ format, DESIGN.md section 5)."""
+        g = self.g
+        i = g.producer.get(v)
+        d = g.nodes[i] if i is not None else None
+        if d is None or d.op_type != "DequantizeLinear" or d.domain not in ("", "ai.onnx"):
+            return None
+        j = g.producer.get(d.input[0])
+        q = g.nodes[j] if j is not None else None
+        if q is None or q.op_type != "QuantizeLinear" or q.domain not in ("", "ai.onnx"):
+            return None
+        if len(g.consumers.get(d.input[0], [])) != 1 or d.input[0] in g.graph_outputs:
+            return None
+        for a, b in zip(q.input[1:], d.input[1:], strict=False):
+            ca, cb = g.const(a), g.const(b)
+            if a != b and (ca is None or cb is None or not np.array_equal(ca, cb)):
+                return None  # a requantization to other parameters is not the same value
+        assert i is not None and j is not None
+        return q.input[0], (j, i)
+
+    def _look_through_uncached(self, v: str, qdq: bool) -> tuple[str, tuple[int, ...]]:
         g = self.g
         nodes: list[int] = []
         while True:
@@ -442,6 +466,11 @@ class Matcher:
             n = g.nodes[i] if i is not None else None
             if n is None or n.domain not in ("", "ai.onnx"):
                 break
+            pair = self._qdq(v) if qdq and n.op_type == "DequantizeLinear" else None
+            if pair is not None:
+                v = pair[0]
+                nodes.extend(pair[1])
+                continue
             if n.op_type == "Identity":
                 v = n.input[0]
             elif n.op_type in ("Mul", "Add", "Div", "Sub") and len(n.input) == 2:
@@ -654,6 +683,24 @@ class Matcher:
                 if c is not None:
                     fold(c, False, x)
                     continue
+                pair = self._qdq(x) if deep else None
+                if pair is not None:  # Mul(DQ(Q(Mul(..))), ..) is one chain in a QDQ model
+                    y, qd = pair
+                    k = g.producer.get(y)
+                    m = g.nodes[k] if k is not None else None
+                    if (
+                        m is not None
+                        and m.op_type in (op_type, inv)
+                        and m.domain in ("", "ai.onnx")
+                        and len(g.consumers.get(x, [])) == 1
+                        and len(g.consumers.get(y, [])) == 1
+                        and y not in g.graph_outputs
+                    ):
+                        assert k is not None
+                        nodes.extend(qd)
+                        if not walk(k):
+                            return False
+                        continue
                 k = g.producer.get(x)
                 m = g.nodes[k] if k is not None else None
                 cs = g.consumers.get(x)

@@ -1,0 +1,137 @@
+"""Statically quantized (QDQ) models as ONNX Runtime's quantizer writes them: every value between
+two ops, constants included, goes through QuantizeLinear -> DequantizeLinear. The activations
+inside are found by function (a QDQ SiLU was a bare "sigmoid" site, a QDQ GELU was not found),
+the pairs inside an activation go with it, the pair at its input stays."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from onnx import TensorProto, helper, numpy_helper
+
+import rewriter
+from rewriter.ir import run_model
+
+quantization = pytest.importorskip("onnxruntime.quantization")
+
+
+class _Net(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.c1 = torch.nn.Conv2d(3, 8, 3, 2, 1)
+        self.c2 = torch.nn.Conv2d(8, 8, 3, 1, 1)
+        self.c3 = torch.nn.Conv2d(8, 8, 3, 1, 1)
+        self.fc = torch.nn.Linear(8, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.nn.functional.silu(self.c1(x))
+        x = torch.nn.functional.gelu(self.c2(x))
+        x = torch.nn.functional.gelu(self.c3(x), approximate="tanh")
+        return self.fc(x.mean((2, 3)))
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> tuple[onnx.ModelProto, onnx.ModelProto]:
+    """(float, QDQ) of one CNN: TorchScript export, then ``quantize_static`` (QDQ, uint8)."""
+    d = tmp_path_factory.mktemp("qdq")
+    src, dst = str(d / "float.onnx"), str(d / "qdq.onnx")
+    x = torch.randn(1, 3, 32, 32)
+    # opset 17: the GELUs stay Erf/Tanh chains, with a QDQ pair between every two of their ops
+    kw = dict(input_names=["x"], output_names=["y"], opset_version=17, dynamo=False)
+    torch.onnx.export(_Net().eval(), (x,), src, **kw)
+    rng = np.random.default_rng(0)
+
+    class Reader(quantization.CalibrationDataReader):
+        def __init__(self) -> None:
+            self.it = iter(
+                [{"x": rng.standard_normal((1, 3, 32, 32), np.float32)} for _ in range(8)]
+            )
+
+        def get_next(self) -> dict | None:
+            return next(self.it, None)
+
+    # the flow the quantizer's own warning asks for: pre-process (shape inference), then QDQ;
+    # without it the quantizer fuses each GELU into one Gelu node first
+    pre = str(d / "pre.onnx")
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    quant_pre_process(src, pre, skip_optimization=True)
+    quantization.quantize_static(pre, dst, Reader(), quant_format=quantization.QuantFormat.QDQ)
+    return onnx.load(src), onnx.load(dst)
+
+
+def _feeds(seed: int) -> dict[str, np.ndarray]:
+    return {"x": np.random.default_rng(seed).standard_normal((1, 3, 32, 32), np.float32)}
+
+
+def test_qdq_activations_are_found_by_function(models) -> None:
+    fp, qdq = models
+    want = [s.function for s in rewriter.find_sites(fp)]
+    assert want == ["silu", "gelu", "gelu_tanh"]
+    sites = rewriter.find_sites(qdq)
+    assert [s.function for s in sites] == want
+    producers = {n.output[0]: n.op_type for n in qdq.graph.node}
+    # each site reads the dequantized value entering it: the pair at its input is not swallowed
+    assert all(producers[s.input] == "DequantizeLinear" for s in sites)
+    ops = {n.name: n.op_type for n in qdq.graph.node}
+    inner = {s.function: sum(ops[k] == "QuantizeLinear" for k in s.nodes) for s in sites}
+    assert inner["silu"] == 1 and inner["gelu"] >= 3 and inner["gelu_tanh"] >= 3, inner
+
+
+def test_qdq_rewrite_drops_the_inner_pairs_only(models) -> None:
+    _, qdq = models
+    before = qdq.SerializeToString()
+    out = rewriter.rewrite(qdq)
+    assert qdq.SerializeToString() == before
+    onnx.checker.check_model(out, full_check=True)
+
+    def count(m: onnx.ModelProto, op: str) -> int:
+        return sum(n.op_type == op for n in m.graph.node)
+
+    # silu has one inner pair (after Sigmoid), erf-GELU three (Erf, Add, Mul), tanh-GELU more
+    for op in ("QuantizeLinear", "DequantizeLinear"):
+        assert count(out, op) < count(qdq, op)
+    assert count(out, "Sigmoid") == count(out, "Erf") == count(out, "Tanh") == 0
+    # the pair in front of each activation (after its Conv) is still there
+    conv_out = [n.output[0] for n in out.graph.node if n.op_type == "Conv"]
+    consumers = {i for n in out.graph.node for i in n.input}
+    assert all(c in consumers for c in conv_out)
+    q_of_conv = [
+        n for n in out.graph.node if n.op_type == "QuantizeLinear" and n.input[0] in conv_out
+    ]
+    assert len(q_of_conv) == 3
+    for seed in (1, 2):  # within the quantized model's own rounding of the removed pairs
+        (a,), (b,) = run_model(qdq, _feeds(seed)), run_model(out, _feeds(seed))
+        assert np.linalg.norm(b - a) <= 0.05 * np.linalg.norm(a)
+
+
+def _pair_model(same: bool) -> onnx.ModelProto:
+    """y = x * DQ(Q(Sigmoid(x))): with ``same`` the DQ undoes the Q; else it rescales."""
+    inits = [
+        numpy_helper.from_array(np.array(1 / 255, np.float32), "s"),
+        numpy_helper.from_array(np.array(0, np.uint8), "z"),
+        numpy_helper.from_array(np.array(1 / 255 if same else 2 / 255, np.float32), "s2"),
+    ]
+    g = helper.make_graph(
+        [
+            helper.make_node("Sigmoid", ["x"], ["g"], name="sig"),
+            helper.make_node("QuantizeLinear", ["g", "s", "z"], ["gq"], name="q"),
+            helper.make_node("DequantizeLinear", ["gq", "s2", "z"], ["gd"], name="dq"),
+            helper.make_node("Mul", ["x", "gd"], ["y"], name="mul"),
+        ],
+        "pair",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [16])],
+        inits,
+    )
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_a_requantization_is_not_looked_through() -> None:
+    same = rewriter.find_sites(_pair_model(True))
+    assert [s.function for s in same] == ["silu"] and len(same[0].nodes) == 4
+    other = rewriter.find_sites(_pair_model(False))  # x * 2*sigmoid(x) is not SiLU
+    assert [s.function for s in other] == ["sigmoid"]
