@@ -8,6 +8,7 @@ from rewriter.ir.graph import (
     all_initializers,
     free_values,
     infer_value_info,
+    sort_nodes,
     subgraph_attrs,
 )
 from rewriter.ir.io import check_output_path, load_model, save_atomic, write_atomic
@@ -20,6 +21,7 @@ __all__ = [
     "all_initializers",
     "free_values",
     "infer_value_info",
+    "sort_nodes",
     "subgraph_attrs",
     "check_output_path",
     "load_model",

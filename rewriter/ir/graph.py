@@ -37,6 +37,7 @@ __all__ = [
     "all_initializers",
     "free_values",
     "infer_value_info",
+    "sort_nodes",
     "subgraph_attrs",
 ]
 
@@ -73,6 +74,48 @@ def subgraph_attrs(node: onnx.NodeProto) -> Iterator[tuple[str, onnx.GraphProto]
         elif a.type == onnx.AttributeProto.GRAPHS:
             for k, g in enumerate(a.graphs):
                 yield f"{a.name}[{k}]", g
+
+
+def sort_nodes(g: onnx.GraphProto) -> int:
+    """Put ``g``'s nodes (and its bodies') in topological order, in place, keeping the given
+    order wherever it is free; returns how many graphs were reordered (0: already sorted).
+
+    ONNX Runtime accepts graphs whose nodes are out of order and sorts them itself; the checker
+    does not, and tools write such graphs (ONNX Runtime's own float16 converter with
+    ``keep_io_types=True`` appends the input Casts at the end). A cycle is left as it is.
+    """
+    import heapq
+
+    count = sum(sort_nodes(b) for n in g.node for _, b in subgraph_attrs(n))
+    nodes = list(g.node)
+    reads = [
+        {i for i in n.input if i} | set().union(*(free_values(b) for _, b in subgraph_attrs(n)))
+        for n in nodes
+    ]
+    producer = {o: k for k, n in enumerate(nodes) for o in n.output if o}
+    deps = [{producer[v] for v in r if v in producer} - {k} for k, r in enumerate(reads)]
+    if all(all(d < k for d in ds) for k, ds in enumerate(deps)):
+        return count
+    users: dict[int, list[int]] = defaultdict(list)
+    for k, ds in enumerate(deps):
+        for d in ds:
+            users[d].append(k)
+    waiting = [len(ds) for ds in deps]
+    ready = [k for k, w in enumerate(waiting) if w == 0]
+    heapq.heapify(ready)
+    order: list[int] = []
+    while ready:
+        k = heapq.heappop(ready)
+        order.append(k)
+        for u in users[k]:
+            waiting[u] -= 1
+            if waiting[u] == 0:
+                heapq.heappush(ready, u)
+    if len(order) != len(nodes):  # a cycle: not ours to fix
+        return count
+    del g.node[:]
+    g.node.extend(nodes[k] for k in order)
+    return count + 1
 
 
 def free_values(g: onnx.GraphProto) -> set[str]:

@@ -13,7 +13,7 @@ import tempfile
 import onnx
 
 from rewriter.errors import ModelError, UsageError
-from rewriter.ir.graph import all_initializers
+from rewriter.ir.graph import all_initializers, sort_nodes
 
 __all__ = ["load_model", "check_output_path", "save_atomic", "write_atomic"]
 
@@ -22,6 +22,9 @@ __all__ = ["load_model", "check_output_path", "save_atomic", "write_atomic"]
 def load_model(model: str | os.PathLike[str] | onnx.ModelProto | bytes) -> onnx.ModelProto:
     """Load a model from a path, bytes or a ModelProto (which is copied, never modified).
 
+    Nodes out of topological order (ONNX Runtime runs such graphs, the checker refuses them,
+    and ONNX Runtime's float16 converter writes them) are put in order (``ir.sort_nodes``).
+
     External data is loaded only from inside the model's folder. A ``.tflite``, ``.keras`` or
     ``.h5`` file or a SavedModel folder is converted to ONNX first (``rewriter.frontends.tf``;
     needs the ``[tflite]`` or ``[tensorflow]`` extra), so every command accepts those too.
@@ -29,6 +32,12 @@ def load_model(model: str | os.PathLike[str] | onnx.ModelProto | bytes) -> onnx.
     Raises:
         ModelError: one line naming the file and what is wrong with it.
     """
+    m = _load(model)
+    sort_nodes(m.graph)
+    return m
+
+
+def _load(model: str | os.PathLike[str] | onnx.ModelProto | bytes) -> onnx.ModelProto:
     if isinstance(model, onnx.ModelProto):
         m = onnx.ModelProto()
         m.CopyFrom(model)
