@@ -98,6 +98,34 @@ def test_detector_gets_multiples_of_32(generated: dict[str, GeneratedInputs]) ->
     assert "height=" in _note(gen, "images")
 
 
+def test_unnamed_dims_of_float_inputs_guess_audio_and_sequences() -> None:
+    # torch.export's Dim.AUTO names dims s0, s27, ...: the position says what they are
+    rng = np.random.default_rng(0)
+    w = numpy_helper.from_array(rng.standard_normal((4, 1, 10)).astype(np.float32), "w")
+    axes = numpy_helper.from_array(np.array([1], np.int64), "axes")
+    g = helper.make_graph(
+        [
+            helper.make_node("Unsqueeze", ["wave", "axes"], ["w1"], name="unsqueeze"),
+            helper.make_node("Conv", ["w1", "w"], ["c"], name="conv", strides=[5]),
+            helper.make_node("Tanh", ["c"], ["y"], name="tanh"),
+            helper.make_node("Sigmoid", ["feats"], ["z"], name="sig"),
+        ],
+        "audio",
+        [
+            helper.make_tensor_value_info("wave", TensorProto.FLOAT, ["s77", "s27"]),
+            helper.make_tensor_value_info("feats", TensorProto.FLOAT, ["s77", "s3", 80]),
+        ],
+        [
+            helper.make_tensor_value_info("y", TensorProto.FLOAT, None),
+            helper.make_tensor_value_info("z", TensorProto.FLOAT, None),
+        ],
+        [w, axes],
+    )
+    gen = generate_inputs(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
+    assert gen.feeds["wave"].shape == (1, 16000)  # a second of 16 kHz audio, not 16 samples
+    assert gen.feeds["feats"].shape == (1, 128, 80)
+
+
 def test_detector_at_its_own_imgsz(models: dict[str, onnx.ModelProto]) -> None:
     m = onnx.ModelProto()
     m.CopyFrom(models["yolo_silu"])  # what Ultralytics writes into every YOLO it exports
