@@ -592,7 +592,10 @@ def test_zoo_models_match_onnxruntime_or_name_what_is_missing(zoo_paths) -> None
         module = to_torch(m)
         with torch.no_grad():
             got = module(*(torch.from_numpy(np.asarray(feeds[n])) for n in module.input_names))
+        # float16 inside (fp16_cnn): both runtimes round each op to fp16 (eps 9.8e-4) their way
+        half = any(t.data_type == onnx.TensorProto.FLOAT16 for t in m.graph.initializer)
+        tol = 2e-3 if half else 1e-5
         for r, o in zip(ref, got, strict=True):
             assert o.shape == r.shape, name
             scale = max(float(np.abs(r).max()), 1.0)
-            assert float(np.abs(o.numpy() - r).max()) <= 1e-5 * scale, name
+            assert float(np.abs(o.numpy() - r).max()) <= tol * scale, name

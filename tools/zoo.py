@@ -29,6 +29,13 @@ Each model reproduces one failure measured on public models (DESIGN.md section 9
   than 32 samples), Conv1d, SiLU.
 * ``quant_mlp``: onnxruntime.quantization.quantize_dynamic of an MLP with SiLU; input ``x``
   [batch, 32] (DynamicQuantizeLinear / MatMulInteger around the SiLU).
+* ``qdq_cnn``: a Conv+SiLU, Conv+GELU CNN (TorchScript, opset 17) through ONNX Runtime's
+  ``quant_pre_process`` and ``quantize_static`` (QDQ format): a QuantizeLinear/DequantizeLinear
+  pair after every op, inside the activations too, constants quantized; input ``input`` [N, 3,
+  H, W].
+* ``fp16_cnn``: the same float CNN through ONNX Runtime's float16 converter with
+  ``keep_io_types=True``: float32 input and output, float16 inside, and the input Cast written
+  after the nodes that read it (ONNX Runtime runs it; the checker refuses it).
 
 Transformer models are exported with both torch exporters (``dynamo=False`` and ``dynamo=True``)
 with dynamic batch and sequence axes; a variant whose exporter fails is skipped with a printed
@@ -499,6 +506,61 @@ def _build_quant_mlp(path: str) -> None:
     onnx.save(m, path)
 
 
+def _float_cnn(path: str) -> None:
+    """A small Conv+SiLU, Conv+GELU CNN (seeded), TorchScript exporter, opset 17 (so the GELU
+    is the Erf chain), batch/height/width dynamic."""
+    import torch
+
+    torch.manual_seed(0)
+
+    class _Cnn(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.c1 = torch.nn.Conv2d(3, 8, 3, 2, 1)
+            self.c2 = torch.nn.Conv2d(8, 16, 3, 2, 1)
+            self.fc = torch.nn.Linear(16, 10)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            x = torch.nn.functional.silu(self.c1(x))
+            x = torch.nn.functional.gelu(self.c2(x))
+            return self.fc(x.mean((2, 3)))
+
+    dyn = {"input": {0: "N", 2: "H", 3: "W"}}
+    _export(_Cnn(), (torch.randn(1, 3, 32, 32),), path, ["input"], ["logits"], dyn, False)
+
+
+def _build_qdq_cnn(path: str) -> None:
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    rng = np.random.default_rng(0)
+
+    class _Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.it = iter(
+                [{"input": rng.standard_normal((1, 3, 32, 32), np.float32)} for _ in range(8)]
+            )
+
+        def get_next(self) -> dict | None:
+            return next(self.it, None)
+
+    with tempfile.TemporaryDirectory() as d:
+        src, pre = os.path.join(d, "float.onnx"), os.path.join(d, "pre.onnx")
+        _float_cnn(src)
+        logging.getLogger().setLevel(logging.ERROR)
+        quant_pre_process(src, pre, skip_optimization=True)
+        quantize_static(pre, path, _Reader(), quant_format=QuantFormat.QDQ)
+
+
+def _build_fp16_cnn(path: str) -> None:
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    with tempfile.TemporaryDirectory() as d:
+        src = os.path.join(d, "float.onnx")
+        _float_cnn(src)
+        onnx.save(convert_float_to_float16(onnx.load(src), keep_io_types=True), path)
+
+
 def _save(g: onnx.GraphProto, path: str) -> None:
     m = helper.make_model(
         g, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="pau-rewriter zoo"
@@ -520,6 +582,8 @@ BUILDERS: dict[str, Callable[[str], None]] = {
     "vad_if": _build_vad,
     "reflect_pad": _build_reflect_pad,
     "quant_mlp": _build_quant_mlp,
+    "qdq_cnn": _build_qdq_cnn,
+    "fp16_cnn": _build_fp16_cnn,
 }
 
 

@@ -32,6 +32,7 @@ from onnx import numpy_helper
 
 from rewriter.cost.torch_ops import OPS, Unsupported
 from rewriter.errors import UsageError
+from rewriter.ir.graph import sort_nodes
 
 __all__ = ["to_torch", "SUPPORTED_OPS", "UnsupportedOps", "OnnxModule"]
 
@@ -84,7 +85,9 @@ class OnnxModule(torch.nn.Module):
 
     def __init__(self, model: onnx.ModelProto) -> None:
         super().__init__()
-        g = model.graph
+        g = onnx.GraphProto()
+        g.CopyFrom(model.graph)
+        sort_nodes(g)  # steps run in list order: a graph written out of order is sorted first
         consts: dict[str, np.ndarray] = {t.name: numpy_helper.to_array(t) for t in g.initializer}
         self.input_names = [i.name for i in g.input if i.name not in consts]
         self.output_names = [o.name for o in g.output]
