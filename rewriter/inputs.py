@@ -41,8 +41,8 @@ Algorithm, in three steps:
    metadata first); samples/audio -> [16000 (one second at 16 kHz), 8000, 4096, ..., 16]; an
    unnamed dim (``s27``, ``unk__3``) guesses from its position (axis 0 batch, axes 2-3 of a
    4-d float input spatial, axis 1 of a 2-d float input samples, axes 1-2 of a 3-d float input
-   and axis 1 of an integer input sequence), else [1, 2, 4, ..., 1024]. ``--input-shapes`` fixes an
-   input's shape and every dim name in it.
+   and axis 1 of an integer input sequence), else [1, 2, 4, ..., 1024]. ``--input-shapes``
+   fixes an input's shape and every dim name in it.
 
 3. Probing. One ONNX Runtime session; configurations run in candidate order (summed index into
    each dim's candidates; batch dims last, since a bigger batch rarely fixes a failure), at most
