@@ -85,6 +85,7 @@ def test_e2e_cli_writes_a_valid_model(models, tmp_path, capsys) -> None:
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "rel-L2" in captured.out
+    assert f"speed not measured: {out} has the nodes of" in captured.out
     onnx.checker.check_model(onnx.load(out), full_check=True)
 
 

@@ -205,6 +205,8 @@ def test_cli_distill_all_with_labels(mlp, tmp_path, capsys) -> None:
     assert outs[0] == outs[1] and (tmp_path / "s.onnx").read_bytes() == before
     assert "held-out split, 2 of 10 batch(es), 64 sample(s)" in captured.out
     assert "held-out accuracy: teacher 100.00%" in captured.out
+    # a written model says what is known of its speed: the student's nodes, not measured
+    assert "speed not measured: " in captured.out and "as fast as the student" in captured.out
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["train"] == "all" and report["heldout"]["samples"] == 64
     assert report["heldout"]["after"]["accuracy"] is not None and report["augment"] == "none"
