@@ -318,3 +318,31 @@ def test_db_trials_lists_what_recover_learned(tmp_path, capsys) -> None:
     assert main(["db", "trials", "--db", path, "--json"]) == 0
     got = json.loads(capsys.readouterr().out)
     assert [(t["site"], t["recovered"]) for t in got] == [("silu_0", True), ("silu_1", False)]
+
+
+def _runs(n: int, start: int, longest: int) -> tuple[int, int]:
+    """(attempts, prefix found) of a PrefixSearch where every prefix up to ``longest`` sites
+    recovers and no longer one does (retraining's outcome is monotone in this model)."""
+    from rewriter.plan.recover import PrefixSearch
+
+    s, tries = PrefixSearch(n, start), 0
+    while not s.done():
+        tries += 1
+        s.record(s.k <= longest)
+    return tries, s.lo
+
+
+def test_prefix_search_from_a_record_tries_its_neighbour_next() -> None:
+    n = 14
+    for longest in range(n + 1):  # from scratch: plain bisection, the longest prefix found
+        tries, found = _runs(n, n, longest)
+        assert found == longest and tries <= 5
+    for start in range(1, n):
+        for longest in range(n + 1):
+            tries, found = _runs(n, start, longest)
+            assert found == longest, (start, longest)
+            if longest == n:  # a sibling recovers everything: the record, then all
+                assert tries == 2, (start, tries)
+            if longest == start - 1:  # the same as the record: one site more, then the record
+                assert tries == (1 if start == 1 else 2), (start, tries)
+            assert tries <= _runs(n, n, longest)[0] + 2  # never much worse than from scratch

@@ -208,6 +208,37 @@ def first_size(past: list[Trial], ranked: list[str], budget: Budget) -> int:
     return min(len(ranked), len(kept) + 1)
 
 
+class PrefixSearch:
+    """Which prefix of the ranked sites to try next: the longest that recovers is wanted.
+
+    ``lo`` recovered (0: nothing yet), ``hi`` is the largest size not known to fail. The first
+    size is ``start`` (``first_size``). Started from a family's record (``start`` below ``n``),
+    the next guess is the record's neighbour: everything when the record's size recovered again
+    (a sibling that recovers all costs 2 runs, not a bisection up), the record itself when one
+    more site broke it (2 runs, not a bisection down); then the midpoint, as from scratch.
+    """
+
+    def __init__(self, n: int, start: int) -> None:
+        self.n, self.lo, self.hi = n, 0, n
+        self.k = start
+        self.guess: int | None = None
+        self.from_record = start < n
+
+    def done(self) -> bool:
+        return self.k <= self.lo
+
+    def record(self, ok: bool) -> None:
+        """The attempt at ``self.k`` recovered (``ok``) or not; choose the next size."""
+        if self.from_record and self.guess is None:
+            self.guess = self.n if ok else self.k - 1
+        if ok:
+            self.lo = self.k
+        else:
+            self.hi = self.k - 1
+        g, self.guess = self.guess, -1  # one guess, then bisection
+        self.k = g if g is not None and self.lo < g <= self.hi else (self.lo + self.hi + 1) // 2
+
+
 def describe_nearest(n: dict[str, Any]) -> str:
     """One line for ``nearest_miss``'s result (the terminal report and the HTML page)."""
     what = ", ".join(f"{k}={v}" for k, v in n["assignment"].items())
@@ -473,14 +504,15 @@ def _recover(
     emitted: Any = emit_result(m, {}, pipeline)
     best: tuple[Any, onnx.ModelProto, Deviation, Deviation | None, list[dict[str, Any]]] | None
     best = None
-    lo, hi, failed_at = 0, len(ranked), None
-    k = first_size(list(past.values()), ranked, budget)
-    if k < hi:
+    failed_at = None
+    search = PrefixSearch(len(ranked), first_size(list(past.values()), ranked, budget))
+    if search.from_record:
         log(
-            f"this family kept {k - 1} of these sites before: the search starts at {k} site(s) "
-            f"instead of all {hi}"
+            f"this family kept {search.k - 1} of these sites before: the search starts at "
+            f"{search.k} site(s) instead of all {search.n}"
         )
-    while k > lo:
+    while not search.done():
+        k = search.k
         live = {n: first[n] for n in ranked[:k]}
         r = emit_result(m, live, pipeline)
         check(r.model)
@@ -515,13 +547,15 @@ def _recover(
                     f"cannot retrain this model ({cannot_retrain}); only replacements inside "
                     "the budget without retraining are kept"
                 )
-        if usage(after if after is not None else before) <= 1.0:
+        ok = usage(after if after is not None else before) <= 1.0
+        if ok:
             attempts.append(attempt(live, before, after, "inside budget"))
-            best, lo = (r, model, before, after, hist), k
+            best = (r, model, before, after, hist)
         else:
             attempts.append(attempt(live, before, after, "over budget"))
-            hi, failed_at = k - 1, k
-        k = (lo + hi + 1) // 2
+            failed_at = k if failed_at is None or k < failed_at else failed_at
+        search.record(ok)
+    lo = search.lo
     whole: WholeResult | None = None
     backed: list[str] = []
     final_model, final_before, final_after = emitted.model, Deviation([], base_acc), None
