@@ -239,3 +239,27 @@ def test_plan_prune_with_output_runs_the_planner_once(monkeypatch, tmp_path):
     assert data["counts"]["measured"] == 4 and data["counts"]["full"] > 4  # keep + top-1, 2 sites
     assert [d["candidate"]["name"] for d in data["decisions"]] == ["exact:mish_exp"] * 2
     assert all(d["predicted"]["exact:mish_exp"] == 0.3 for d in data["decisions"])
+
+
+def test_hardswish_candidate_below_opset_14_is_hardsigmoid_times_x() -> None:
+    from onnx import TensorProto, helper
+
+    from rewriter.emit.nodes import standard_nodes
+    from rewriter.functions import get_function
+    from rewriter.ir import run_model
+
+    x = np.linspace(-6, 6, 97, dtype=np.float32)
+    for opset, ops in ((13, ["HardSigmoid", "Mul"]), (14, ["HardSwish"])):
+        nodes, inits = standard_nodes("hardswish", "x", "y", "p/", opset=opset)
+        assert [n.op_type for n in nodes] == ops
+        g = helper.make_graph(
+            nodes,
+            "hs",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, [97])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [97])],
+            inits,
+        )
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+        onnx.checker.check_model(m, full_check=True)
+        (y,) = run_model(m, {"x": x})
+        np.testing.assert_allclose(y, get_function("hardswish")(x), atol=1e-6)

@@ -82,6 +82,11 @@ def chooser(choices: Choices, by: str = "name") -> Callable[[Site], Candidate | 
     return lambda s: live.get(s.name)
 
 
+def default_opset(m: onnx.ModelProto) -> int:
+    """The model's default-domain opset (what the emitted nodes must exist in)."""
+    return max((o.version for o in m.opset_import if o.domain in ("", "ai.onnx")), default=1)
+
+
 def check_opset(m: onnx.ModelProto) -> None:
     for o in m.opset_import:
         if o.domain in ("", "ai.onnx") and o.version < MIN_OPSET:
@@ -124,7 +129,7 @@ def emit_result(
         opts = Options(
             dry_run=dry_run,
             rtol=rtol,
-            replacement=None if dry_run else SiteEmitter(choose),
+            replacement=None if dry_run else SiteEmitter(choose, opset=default_opset(m)),
             select=lambda s: choose(s) is not None,
             max_iterations=max_iterations,
         )
@@ -139,7 +144,7 @@ def emit_result(
         opts = Options(
             dry_run=dry_run,
             rtol=rtol,
-            replacement=None if dry_run else SiteEmitter(choose),
+            replacement=None if dry_run else SiteEmitter(choose, opset=default_opset(m)),
             select=lambda s: s.function in p.functions and choose(s) is not None,
             max_iterations=max_iterations,
         )

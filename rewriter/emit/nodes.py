@@ -54,8 +54,9 @@ class SiteEmitter:
     and form (cached per function, params, degrees, form).
     """
 
-    def __init__(self, choose: Any) -> None:
+    def __init__(self, choose: Any, opset: int = 99) -> None:
         self.choose = choose
+        self.opset = opset  # the model's: a standard op newer than it is spelled in older ops
         self._table: dict[tuple[Any, ...], Any] = {}
 
     def rational_for(self, site: Site, c: Candidate) -> Any:
@@ -83,7 +84,9 @@ class SiteEmitter:
             return self._rational(site, rule, self.rational_for(site, c), dtype, c)
         dtype = vi.elem_type if vi is not None and vi.elem_type else TensorProto.FLOAT
         build = exact_nodes if c.kind == "exact" else standard_nodes
-        nodes, inits = build(c.op or "relu", site.input, site.output, f"pau/{site.name}/", dtype)
+        nodes, inits = build(
+            c.op or "relu", site.input, site.output, f"pau/{site.name}/", dtype, self.opset
+        )
         if nodes:
             nodes[
                 -1
@@ -127,9 +130,10 @@ class SiteEmitter:
 
 
 def exact_nodes(
-    op: str, x: str, y: str, prefix: str, dtype: int = TensorProto.FLOAT
+    op: str, x: str, y: str, prefix: str, dtype: int = TensorProto.FLOAT, opset: int = 99
 ) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
-    """Nodes of an exact rewrite (``rewriter.candidates``): ``mish_exp`` or ``softplus_exp``."""
+    """Nodes of an exact rewrite (``rewriter.candidates``): ``mish_exp`` or ``softplus_exp``
+    (ops of opset 11 and older, whatever ``opset``)."""
     npd = helper.tensor_dtype_to_np_dtype(dtype)
     cst = {
         k: numpy_helper.from_array(np.array(v, dtype=npd), f"{prefix}{k}")
@@ -161,11 +165,12 @@ def exact_nodes(
 
 
 def standard_nodes(
-    op: str, x: str, y: str, prefix: str, dtype: int = TensorProto.FLOAT
+    op: str, x: str, y: str, prefix: str, dtype: int = TensorProto.FLOAT, opset: int = 99
 ) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
     """Native nodes computing the standard activation ``op`` (``rewriter.candidates.STANDARD``)
     from x into y: relu, relu6, hardswish, hardsigmoid, leaky_relu, quickgelu (x * Sigmoid(1.702
-    x), which ORT fuses), or gelu (ORT's fusable erf-GELU chain)."""
+    x), which ORT fuses), or gelu (ORT's fusable erf-GELU chain). Below opset 14, which added
+    HardSwish, hardswish is x * HardSigmoid(x) (the same function)."""
     npd = helper.tensor_dtype_to_np_dtype(dtype)
     mk = helper.make_node
 
@@ -186,6 +191,18 @@ def standard_nodes(
             mk("Sigmoid", [f"{prefix}kx"], [f"{prefix}s"], name=f"{prefix}Sigmoid"),
             mk("Mul", [x, f"{prefix}s"], [y], name=f"{prefix}Mul2"),
         ], [k]
+    if op == "hardswish" and opset < 14:
+        return [
+            mk(
+                "HardSigmoid",
+                [x],
+                [f"{prefix}g"],
+                name=f"{prefix}HardSigmoid",
+                alpha=1 / 6,
+                beta=0.5,
+            ),
+            mk("Mul", [x, f"{prefix}g"], [y], name=f"{prefix}Mul"),
+        ], []
     if op == "hardswish":
         return [mk("HardSwish", [x], [y], name=f"{prefix}HardSwish")], []
     if op == "hardsigmoid":

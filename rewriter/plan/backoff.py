@@ -12,8 +12,8 @@ than its own value). When it is exceeded:
    the inputs they actually see on the verification inputs (``rational.fit(samples=...)``; the
    global (7,6) fit in Loop/Scan bodies and untaken If branches, whose values are not observed). After each, the whole
    model is compared again; inside the tolerance, done.
-3. Then sites are kept (reverted to the original), worst contributor first, until the whole model
-   is inside the tolerance. A rewrite of no site is the original itself, so this ends.
+3. Then sites are kept (reverted to the original), worst contributor first (those that got a
+   better rational last), until the whole model is inside the tolerance. A rewrite of no site is the original itself, so this ends.
 
 Cost: one emit and one run per site for the contributions, then one emit and one run per step;
 the original's outputs are computed once. ``pau_learned`` regions are not backed off (the learned
@@ -73,8 +73,10 @@ class AccuracyBackoff:
     upgraded: dict[str, str] = field(default_factory=dict)
     kept: dict[str, str] = field(default_factory=dict)
     steps: list[str] = field(default_factory=list)
+    whole: Any = None  # the written model timed against the original (a plan on a target)
 
     def to_dict(self) -> dict[str, Any]:
+        w = self.whole
         return {
             "contributions": self.contributions,
             "worst_site": self.worst_site,
@@ -82,6 +84,7 @@ class AccuracyBackoff:
             "upgraded": self.upgraded,
             "kept": self.kept,
             "steps": self.steps,
+            **({"whole": w.to_dict() if hasattr(w, "to_dict") else w} if w is not None else {}),
         }
 
 
@@ -110,6 +113,7 @@ def back_off_accuracy(
     emit_options: dict[str, Any] | None = None,
     full: Deviation | None = None,
     log: Callable[[str], None] = lambda s: None,
+    no_upgrade: set[str] | frozenset[str] = frozenset(),
 ) -> AccuracyBackoff:
     """The rewrite of ``assignment`` brought inside ``tolerance`` (see the module docstring).
 
@@ -124,6 +128,8 @@ def back_off_accuracy(
         max_upgrades: how many sites get a better rational before sites are kept.
         emit_options: more options for ``emit_result`` (degrees, form, rules, rtol).
         full: the rewrite's deviation when the caller has verified it already (saves a run).
+        no_upgrade: sites that are kept rather than given a better rational (a plan on a
+            target where no rational was measured faster there than the original).
     """
     opts = dict(emit_options or {})
     first = emit_result(original, assignment, pipeline, **opts)
@@ -173,6 +179,8 @@ def back_off_accuracy(
     samples = {sites[k].input: o.samples for k, o in seen.items() if o.samples.size}
     for name in order[:max_upgrades]:
         s = sites[name]
+        if name in no_upgrade:
+            continue
         better = _better(s, samples.get(s.input))
         if better is None or better.name == current[name].name:
             continue
@@ -188,7 +196,8 @@ def back_off_accuracy(
         if not d.exceeds(tolerance):
             out.assignment = current
             return out
-    for name in order:
+    # an upgraded site no longer moves the outputs as it did: the others are kept first
+    for name in [k for k in order if k not in out.upgraded] + list(out.upgraded):
         trial = {k: c for k, c in current.items() if k != name}
         res, d = measure(trial)
         current = trial
