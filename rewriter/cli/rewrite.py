@@ -318,19 +318,13 @@ def _back_off(
 
     from rewriter.candidates import table_candidate
     from rewriter.emit import RewriteResult
-    from rewriter.plan.backoff import back_off_accuracy
+    from rewriter.plan.backoff import back_off_accuracy, no_faster_rational, time_written
     from rewriter.verify import verify
 
     no_upgrade: set[str] = set()
     if plan is not None:
         assignment = plan.assignment()
-        # a better rational would be slower than the original where none was measured faster
-        no_upgrade = {
-            d.site.name
-            for d in plan.replaced
-            if d.candidate.kind != "rational"
-            and not any(k.startswith("rational") and v["hi"] < 1.0 for k, v in d.measured.items())
-        }
+        no_upgrade = no_faster_rational(plan)
     else:
         table = table_candidate(a.degrees, a.form)
         assignment = {s.name: table for s in result.sites if s.replaced and s.function != "learned"}
@@ -352,14 +346,7 @@ def _back_off(
     )
     whole = None
     if plan is not None and plan.target and new.replaced:  # what is written is timed again
-        from rewriter.cost import ModelCosts
-
-        costs = ModelCosts(original, plan.target, a.db, feeds=inputs.feeds)
-        try:
-            whole = costs.whole(original, new.model)
-        finally:
-            costs.close()
-        bo.whole = whole
+        whole = bo.whole = time_written(original, new.model, plan.target, inputs.feeds)
     if not a.quiet:
         up = ", ".join(f"{k} -> {v}" for k, v in bo.upgraded.items()) or "none"
         kept = ", ".join(bo.kept) or "none"

@@ -88,6 +88,36 @@ class AccuracyBackoff:
         }
 
 
+def no_faster_rational(plan: Any) -> set[str]:
+    """The replaced sites of a measured plan (``rewriter.plan.Plan``) that no rational was
+    measured faster for on its target: backing them off to a better rational would make them
+    slower than the original, so ``back_off_accuracy(no_upgrade=)`` keeps them instead."""
+    return {
+        d.site.name
+        for d in plan.replaced
+        if d.candidate.kind != "rational"
+        and not any(k.startswith("rational") and v["hi"] < 1.0 for k, v in d.measured.items())
+    }
+
+
+def time_written(
+    original: onnx.ModelProto,
+    written: onnx.ModelProto,
+    target: str,
+    feeds: dict[str, np.ndarray],
+    harness: Any = None,
+) -> Any:
+    """The written model (after a back-off) timed against the original on ``target``: a
+    ``WholeResult``, so what is reported is what was written, not the plan before it."""
+    from rewriter.cost import ModelCosts
+
+    costs = ModelCosts(original, target, ":memory:", feeds=feeds, whole_harness=harness)
+    try:
+        return costs.whole(original, written)
+    finally:
+        costs.close()
+
+
 def _better(site: Site, samples: np.ndarray | None) -> Candidate | None:
     """A (7,6) rational for the site, fitted on its observed inputs when known."""
     function, params = site_function(site)
