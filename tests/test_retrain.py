@@ -284,3 +284,26 @@ def test_zoo_models_retrain_end_to_end(zoo_paths, name) -> None:
         n.SerializeToString() for n in student.graph.node
     ]
     onnx.checker.check_model(tuned, full_check=True)
+
+
+def test_a_float16_student_trains_in_float32_master_weights(zoo_paths) -> None:
+    # ONNX Runtime's float16 converter output (the zoo's fp16_cnn): Adam on the float16
+    # weights themselves gave NaN at the first step, and --recover reported "budget used
+    # 9.31 -> 9.31" after every retraining run
+    from rewriter.tune.e2e import finetune_e2e
+
+    teacher = onnx.load(zoo_paths["fp16_cnn"])
+    student = emit_result(
+        teacher, {"silu_0": Candidate("standard", "standard:relu", op="relu")}
+    ).model
+    x = np.random.default_rng(0).standard_normal((96, 3, 32, 32)).astype(np.float32)
+    batches = [{"input": x[i : i + 32]} for i in range(0, 96, 32)]
+    tuned, hist = finetune_e2e(student, teacher, batches, train="all", epochs=4, seed=0)
+    assert all(np.isfinite(h["loss"]) and np.isfinite(h["val_loss"]) for h in hist)
+    assert any(h["best"] for h in hist)
+    before = {t.name: numpy_helper.to_array(t) for t in student.graph.initializer}
+    after = {t.name: numpy_helper.to_array(t) for t in tuned.graph.initializer}
+    w = "c1.weight"
+    assert after[w].dtype == np.float16 and not np.array_equal(after[w], before[w])
+    assert hist.heldout.after.cosine > hist.heldout.before.cosine
+    onnx.checker.check_model(tuned, full_check=True)

@@ -303,7 +303,17 @@ def distill(
         p.requires_grad_(False)
     for p in params:
         p.requires_grad_(True)
-    optimiser = torch.optim.Adam(params, lr=lr)
+    # float16/bfloat16 weights: Adam steps float32 copies ("master weights"), which are copied
+    # into the model after each step. Adam on the half weights themselves gave NaN at once
+    # (its eps 1e-8 is 0 in float16) and a float16 student never moved.
+    low = [p for p in params if p.dtype in (torch.float16, torch.bfloat16)]
+    masters = {id(p): p.detach().float().clone().requires_grad_(True) for p in low}
+    optimiser = torch.optim.Adam([masters.get(id(p), p) for p in params], lr=lr)
+
+    def sync_masters() -> None:
+        with torch.no_grad():
+            for p in low:
+                masters[id(p)].copy_(p.float())
 
     def evaluate() -> float:
         student.eval()
@@ -329,6 +339,8 @@ def distill(
             total = 0.0
             for b in _progress(fit, f"finetune epoch {epoch + 1}/{epochs}", progress):
                 optimiser.zero_grad()
+                for p in low:
+                    p.grad = None
                 mixed = _mixup(b, mix, batch_axes) if augment == "mixup" else None
                 if mixed is None:
                     value = _distillation_loss(
@@ -351,7 +363,13 @@ def distill(
                         ce_b = F.cross_entropy(out[0], b[1][perm], reduction="none")
                         value = value + (lam * ce + (1 - lam) * ce_b).mean()
                 value.backward()
+                for p in low:
+                    masters[id(p)].grad = None if p.grad is None else p.grad.float()
                 optimiser.step()
+                if low:
+                    with torch.no_grad():
+                        for p in low:
+                            p.copy_(masters[id(p)].to(p.dtype))
                 total += float(value.detach())
             val_loss = evaluate()
             improved = math.isfinite(val_loss) and val_loss < best
@@ -366,6 +384,7 @@ def distill(
                     # ever keeps the start (MobileNet: cosine 0.9974 stayed 0.9974). Step back
                     # to the best weights and go on at a tenth of the rate (0.9991).
                     student.load_state_dict(best_state)
+                    sync_masters()
                     for group in optimiser.param_groups:
                         group["lr"] *= 0.1
                     optimiser.state.clear()
