@@ -41,6 +41,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> tuple[onnx.ModelProto, o
     x = torch.randn(1, 3, 32, 32)
     # opset 17: the GELUs stay Erf/Tanh chains, with a QDQ pair between every two of their ops
     kw = dict(input_names=["x"], output_names=["y"], opset_version=17, dynamo=False)
+    kw["dynamic_axes"] = {"x": {0: "N"}}
     torch.onnx.export(_Net().eval(), (x,), src, **kw)
     rng = np.random.default_rng(0)
 
@@ -135,3 +136,60 @@ def test_a_requantization_is_not_looked_through() -> None:
     assert [s.function for s in same] == ["silu"] and len(same[0].nodes) == 4
     other = rewriter.find_sites(_pair_model(False))  # x * 2*sigmoid(x) is not SiLU
     assert [s.function for s in other] == ["sigmoid"]
+
+
+def test_quantize_passes_the_gradient_straight_through() -> None:
+    from rewriter.cost.torch_convert import to_torch
+
+    s = numpy_helper.from_array(np.array(0.1, np.float32), "s")
+    z = numpy_helper.from_array(np.array(0, np.int8), "z")
+    g = helper.make_graph(
+        [
+            helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"], name="q"),
+            helper.make_node("DequantizeLinear", ["q", "s", "z"], ["y"], name="dq"),
+        ],
+        "pair",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [5])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [5])],
+        [s, z],
+    )
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    x = torch.tensor([-0.26, -0.04, 0.0, 0.13, 0.31], requires_grad=True)
+    (y,) = to_torch(m)(x)
+    (ref,) = run_model(m, {"x": x.detach().numpy()})
+    np.testing.assert_allclose(y.detach().numpy(), ref, atol=1e-7)  # forward: quantized
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.ones(5))  # backward: identity
+
+
+def test_qdq_weights_retrain_as_integers(models) -> None:
+    from collections import Counter
+
+    from rewriter.candidates import Candidate
+    from rewriter.emit import emit_result
+    from rewriter.tune.e2e import fake_quant_weights, finetune_e2e, unquantize_weights
+
+    _, qdq = models
+    student = emit_result(qdq, {"silu_0": Candidate("standard", "standard:relu", op="relu")}).model
+    fq, twins = fake_quant_weights(student)
+    assert twins and all(q.endswith("_quantized") for q in twins.values())
+    feeds = _feeds(3)
+    # the float twins quantize back to the same integers: the same model, the same outputs
+    np.testing.assert_array_equal(run_model(fq, feeds)[0], run_model(student, feeds)[0])
+    same = unquantize_weights(fq, student, twins)
+    assert same.SerializeToString() == student.SerializeToString()
+
+    x = np.random.default_rng(0).standard_normal((96, 3, 32, 32)).astype(np.float32)
+    batches = [{"x": x[i : i + 32]} for i in range(0, 96, 32)]
+    tuned, hist = finetune_e2e(student, qdq, batches, train="all", epochs=4, seed=0)
+    # before: "student has no rational coefficients or float weight initializers"
+    assert set(hist.trained) == set(twins.values())
+    assert hist.heldout.after.cosine > hist.heldout.before.cosine
+    ops = Counter(n.op_type for n in tuned.graph.node)
+    assert ops == Counter(n.op_type for n in student.graph.node)  # the same nodes
+    old = {t.name: numpy_helper.to_array(t) for t in student.graph.initializer}
+    new = {t.name: numpy_helper.to_array(t) for t in tuned.graph.initializer}
+    for q in twins.values():
+        assert new[q].dtype == old[q].dtype and new[q].dtype.kind in "iu"
+    assert any(not np.array_equal(new[q], old[q]) for q in twins.values())
+    onnx.checker.check_model(tuned, full_check=True)

@@ -91,6 +91,15 @@ class OnnxModule(torch.nn.Module):
         consts: dict[str, np.ndarray] = {t.name: numpy_helper.to_array(t) for t in g.initializer}
         self.input_names = [i.name for i in g.input if i.name not in consts]
         self.output_names = [o.name for o in g.output]
+        # a QuantizeLinear's integers are carried as floats inside (see torch_ops._quantize);
+        # one that is a graph output leaves as the integer type ONNX Runtime gives
+        self._int_outputs: dict[str, torch.dtype] = {}
+        outs = set(self.output_names)
+        for n in g.node:
+            if n.op_type == "QuantizeLinear" and n.output[0] in outs:
+                zp = consts.get(n.input[2]) if len(n.input) > 2 and n.input[2] else None
+                dt = zp.dtype if zp is not None else np.dtype(np.uint8)
+                self._int_outputs[n.output[0]] = torch.from_numpy(np.zeros(1, dt)).dtype
         self._const_names: dict[str, str] = {}
         opset = _opset(model)
         steps: list[tuple[Callable[..., Any], list[str | None], list[str]]] = []
@@ -134,7 +143,13 @@ class OnnxModule(torch.nn.Module):
             else:
                 for o, v in zip(outs, y, strict=False):
                     env[o] = v
-        return tuple(env[o] for o in self.output_names)
+        return tuple(self._out(o, env[o]) for o in self.output_names)
+
+    def _out(self, name: str, y: Any) -> Any:
+        dt = self._int_outputs.get(name)
+        if dt is not None and isinstance(y, torch.Tensor) and y.is_floating_point():
+            return y.round().to(dt)
+        return y
 
 
 def _used_outputs(n: onnx.NodeProto) -> int:

@@ -702,6 +702,9 @@ def _dequantize(a: dict[str, Any]) -> Fn:
         shape = [1] * x.dim()
         if scale.dim() == 1 and scale.numel() > 1:
             shape[a.get("axis", 1) % x.dim()] = -1
+        if x.is_floating_point():  # a QuantizeLinear's integers carried as floats (see there)
+            z = 0 if zp is None else zp.to(x.dtype).reshape(shape if zp.dim() else [])
+            return (x - z) * scale.reshape(shape if scale.dim() else [])
         xs = x.to(torch.int32) - (0 if zp is None else zp.to(torch.int32).reshape(shape))
         return xs.to(scale.dtype) * scale.reshape(shape if scale.dim() else [])
 
@@ -709,6 +712,10 @@ def _dequantize(a: dict[str, Any]) -> Fn:
 
 
 def _quantize(a: dict[str, Any]) -> Fn:
+    """QuantizeLinear. Its integers are carried as float values, rounded and clamped with a
+    straight-through gradient (the gradient of the identity), so a QDQ model trains: a cast to
+    int8 would cut every gradient at the first pair. DequantizeLinear takes them as they are."""
+
     def f(x: torch.Tensor, scale: torch.Tensor, zp: torch.Tensor | None = None) -> torch.Tensor:
         shape = [1] * x.dim()
         if scale.dim() == 1 and scale.numel() > 1:
@@ -716,8 +723,9 @@ def _quantize(a: dict[str, Any]) -> Fn:
         dtype = torch.uint8 if zp is None else zp.dtype
         info = torch.iinfo(dtype)
         z = 0 if zp is None else zp.to(torch.int32).reshape(shape if zp.dim() else [])
-        q = torch.round(x / scale.reshape(shape if scale.dim() else [])) + z
-        return q.clamp(info.min, info.max).to(dtype)
+        v = x / scale.reshape(shape if scale.dim() else []) + z
+        q = torch.round(v).clamp(info.min, info.max)
+        return v + (q - v).detach()
 
     return f
 

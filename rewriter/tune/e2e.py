@@ -109,7 +109,125 @@ _FROZEN_SLOTS = {
     ("Range", 1),
     ("Range", 2),
     ("ConstantOfShape", 0),
+    ("QuantizeLinear", 1),
+    ("QuantizeLinear", 2),
+    ("DequantizeLinear", 1),
+    ("DequantizeLinear", 2),
 }
+# what QuantizeLinear can write back (int32 biases, scaled by input x weight scale, stay frozen:
+# QuantizeLinear has no int32 output, and a bias moves the outputs little)
+_QUANT_TYPES = {onnx.TensorProto.INT8, onnx.TensorProto.UINT8}
+FLOAT_SUFFIX = "/pau_float"  # the float twin of a quantized weight while it trains
+
+
+def fake_quant_weights(model: onnx.ModelProto) -> tuple[onnx.ModelProto, dict[str, str]]:
+    """A QDQ model's quantized weights made trainable: each int8/uint8 initializer read only by
+    DequantizeLinear (a Conv/Gemm/MatMul weight) becomes a float initializer
+    ``<name>/pau_float`` holding its dequantized values, quantized again by a new QuantizeLinear
+    with the same scale and zero point in front of that DequantizeLinear. The model computes
+    the same (round(w / s) + z gives back q), and the float twin trains through the rounding
+    (``torch_ops._quantize`` passes the gradient straight through). ``unquantize_weights``
+    writes the trained twins back as integers. Returns the model and ``twin -> integer name``.
+    """
+    g = model.graph
+    inits = {t.name: t for t in g.initializer}
+    readers: dict[str, list[onnx.NodeProto]] = {}
+    for n in g.node:
+        for i, v in enumerate(n.input):
+            if v in inits:
+                readers.setdefault(v, []).append(n if i == 0 else onnx.NodeProto())
+    twins: dict[str, str] = {}
+    for name, t in inits.items():
+        rs = readers.get(name, [])
+        if t.data_type not in _QUANT_TYPES or not rs:
+            continue
+        if not all(r.op_type == "DequantizeLinear" for r in rs):
+            continue
+        q = numpy_helper.to_array(t)
+        if q.size < 2:
+            continue
+        twins[name + FLOAT_SUFFIX] = name
+    if not twins:
+        return model, {}
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    g = out.graph
+    inits = {t.name: t for t in g.initializer}
+    new_nodes: list[onnx.NodeProto] = []
+    for n in g.node:
+        if n.op_type == "DequantizeLinear" and n.input[0] + FLOAT_SUFFIX in twins:
+            q_name = n.input[0]
+            twin = q_name + FLOAT_SUFFIX
+            if twin not in inits:
+                w = _dequantized(inits[q_name], n, inits)
+                t = numpy_helper.from_array(w, twin)
+                g.initializer.append(t)
+                inits[twin] = t
+            qn = onnx.helper.make_node(
+                "QuantizeLinear",
+                [twin, *n.input[1:]],
+                [twin + "/q"],
+                name=f"{n.name or q_name}/pau_fake_quant",
+                **{a.name: onnx.helper.get_attribute_value(a) for a in n.attribute},
+            )
+            new_nodes.append(qn)
+            n.input[0] = twin + "/q"
+        new_nodes.append(n)
+    del g.node[:]
+    g.node.extend(new_nodes)
+    return out, twins
+
+
+def _dequantized(
+    q: onnx.TensorProto, dq: onnx.NodeProto, inits: dict[str, onnx.TensorProto]
+) -> np.ndarray:
+    """(q - zero_point) * scale of an integer initializer, per tensor or along DQ's axis."""
+    a = numpy_helper.to_array(q).astype(np.float64)
+    scale = numpy_helper.to_array(inits[dq.input[1]]).astype(np.float64)
+    zp = (
+        numpy_helper.to_array(inits[dq.input[2]]).astype(np.float64)
+        if len(dq.input) > 2 and dq.input[2] in inits
+        else np.zeros_like(scale)
+    )
+    shape = [1] * a.ndim
+    if scale.ndim == 1 and scale.size > 1:
+        axis = next((x.i for x in dq.attribute if x.name == "axis"), 1)
+        shape[axis % a.ndim] = -1
+    out = (a - zp.reshape(shape)) * scale.reshape(shape)
+    return out.astype(numpy_helper.to_array(inits[dq.input[1]]).dtype)
+
+
+def unquantize_weights(
+    tuned: onnx.ModelProto, original: onnx.ModelProto, twins: dict[str, str]
+) -> onnx.ModelProto:
+    """``original`` (the QDQ student) with every trained value of ``tuned`` (its
+    ``fake_quant_weights`` form): float initializers as they are, each float twin quantized
+    back into its integer initializer with the scale and zero point of its DequantizeLinear."""
+    values = {t.name: t for t in tuned.graph.initializer}
+    dq_of = {n.input[0]: n for n in original.graph.node if n.op_type == "DequantizeLinear"}
+    inits = {t.name: t for t in original.graph.initializer}
+    out = onnx.ModelProto()
+    out.CopyFrom(original)
+    back = {q: twin for twin, q in twins.items()}
+    for t in out.graph.initializer:
+        if t.name in back:
+            w = numpy_helper.to_array(values[back[t.name]]).astype(np.float64)
+            dq = dq_of[t.name]
+            scale = numpy_helper.to_array(inits[dq.input[1]]).astype(np.float64)
+            zp_t = inits.get(dq.input[2]) if len(dq.input) > 2 else None
+            zp = numpy_helper.to_array(zp_t).astype(np.float64) if zp_t is not None else 0.0
+            shape = [1] * w.ndim
+            if scale.ndim == 1 and scale.size > 1:
+                axis = next((x.i for x in dq.attribute if x.name == "axis"), 1)
+                shape[axis % w.ndim] = -1
+            dt = onnx.helper.tensor_dtype_to_np_dtype(t.data_type)
+            info = np.iinfo(dt)
+            z = np.reshape(zp, shape) if np.ndim(zp) else zp
+            q = np.clip(np.rint(w / scale.reshape(shape) + z), info.min, info.max).astype(dt)
+            t.CopyFrom(numpy_helper.from_array(q, t.name))
+        elif t.name in values and t.data_type in _FLOAT:
+            t.CopyFrom(values[t.name])
+    return out
 
 
 @dataclass
@@ -421,6 +539,8 @@ def finetune_e2e(
     batches = list(batches)
     if not batches:
         raise UsageError("finetune: no calibration batches")
+    qdq_student, twins = (student, {}) if train == "coefficients" else fake_quant_weights(student)
+    original_student, student = student, qdq_student
     names = trainable_initializers(student, train)
     if not names:
         what = {
@@ -472,6 +592,9 @@ def finetune_e2e(
             progress=progress,
         )
     tuned = _write_back(student, inner, trained)
+    if twins:  # the trained float twins quantized back into the QDQ student's integers
+        tuned = unquantize_weights(tuned, original_student, twins)
+    student = original_student
 
     fit_idx, val_idx = split_batches(len(batches), val_fraction, random.Random(seed))
     val = [batches[i] for i in val_idx]
@@ -487,7 +610,7 @@ def finetune_e2e(
         t_dev.accuracy,
         None if fit_idx and set(fit_idx).isdisjoint(val_idx) else "one batch: also trained on",
     )
-    history.trained = sorted(trained)
+    history.trained = sorted(twins.get(n, n) for n in trained)
     history.sites = sites
     return tuned, history
 
