@@ -100,12 +100,19 @@ def _conv_net(opset: int) -> onnx.ModelProto:
         helper.make_node("Sigmoid", ["c1"], ["s1"], name="sig"),
         helper.make_node("Mul", ["c1", "s1"], ["y"], name="mul"),
     ]
+    return _image_model(nodes, w, opset)
+
+
+def _image_model(
+    nodes: list[onnx.NodeProto], inits: list[onnx.TensorProto], opset: int
+) -> onnx.ModelProto:
+    """x [N, 8, H, W] -> ``nodes`` -> y of the same shape."""
     g = helper.make_graph(
         nodes,
         "convnet",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 8, "H", "W"])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 8, "H", "W"])],
-        w,
+        inits,
     )
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
 
@@ -152,14 +159,7 @@ def test_zoo_reports_the_speed_of_what_it_writes(tmp_path) -> None:
         helper.make_node("Mul", ["h", "a"], ["m"], name="mul"),
         helper.make_node("Mul", ["m", "half"], ["y"], name="mul2"),
     ]
-    g = helper.make_graph(
-        nodes,
-        "gelu_conv",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 8, "H", "W"])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 8, "H", "W"])],
-        [w, *c.values()],
-    )
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m = _image_model(nodes, [w, *c.values()], 17)
     opts = ZooOptions(target="ort-cpu:threads=1", allow_standard=True, time_cap=1.0)
     row = rewrite_one("gelu_conv.onnx", m.SerializeToString(), opts, str(tmp_path / "l.db"))
     assert row.status == "written", row.error

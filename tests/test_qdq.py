@@ -9,58 +9,25 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from conftest import load_zoo_module  # noqa: E402
 from onnx import TensorProto, helper, numpy_helper
 
 import rewriter
 from rewriter.ir import run_model
 
+zoo = load_zoo_module()
+
 quantization = pytest.importorskip("onnxruntime.quantization")
-
-
-class _Net(torch.nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        torch.manual_seed(0)
-        self.c1 = torch.nn.Conv2d(3, 8, 3, 2, 1)
-        self.c2 = torch.nn.Conv2d(8, 8, 3, 1, 1)
-        self.c3 = torch.nn.Conv2d(8, 8, 3, 1, 1)
-        self.fc = torch.nn.Linear(8, 4)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = torch.nn.functional.silu(self.c1(x))
-        x = torch.nn.functional.gelu(self.c2(x))
-        x = torch.nn.functional.gelu(self.c3(x), approximate="tanh")
-        return self.fc(x.mean((2, 3)))
 
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> tuple[onnx.ModelProto, onnx.ModelProto]:
-    """(float, QDQ) of one CNN: TorchScript export, then ``quantize_static`` (QDQ, uint8)."""
+    """(float, QDQ) of one CNN with SiLU, erf-GELU and tanh-GELU (tools/zoo.py's builders:
+    TorchScript export at opset 17, then quant_pre_process and quantize_static, QDQ, uint8)."""
     d = tmp_path_factory.mktemp("qdq")
     src, dst = str(d / "float.onnx"), str(d / "qdq.onnx")
-    x = torch.randn(1, 3, 32, 32)
-    # opset 17: the GELUs stay Erf/Tanh chains, with a QDQ pair between every two of their ops
-    kw = dict(input_names=["x"], output_names=["y"], opset_version=17, dynamo=False)
-    kw["dynamic_axes"] = {"x": {0: "N"}}
-    torch.onnx.export(_Net().eval(), (x,), src, **kw)
-    rng = np.random.default_rng(0)
-
-    class Reader(quantization.CalibrationDataReader):
-        def __init__(self) -> None:
-            self.it = iter(
-                [{"x": rng.standard_normal((1, 3, 32, 32), np.float32)} for _ in range(8)]
-            )
-
-        def get_next(self) -> dict | None:
-            return next(self.it, None)
-
-    # the flow the quantizer's own warning asks for: pre-process (shape inference), then QDQ;
-    # without it the quantizer fuses each GELU into one Gelu node first
-    pre = str(d / "pre.onnx")
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    quant_pre_process(src, pre, skip_optimization=True)
-    quantization.quantize_static(pre, dst, Reader(), quant_format=quantization.QuantFormat.QDQ)
+    zoo.float_cnn(src, tanh_gelu=True, input_name="x")
+    zoo.quantize_qdq(src, dst)
     return onnx.load(src), onnx.load(dst)
 
 

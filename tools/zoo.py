@@ -506,9 +506,10 @@ def _build_quant_mlp(path: str) -> None:
     onnx.save(m, path)
 
 
-def _float_cnn(path: str) -> None:
-    """A small Conv+SiLU, Conv+GELU CNN (seeded), TorchScript exporter, opset 17 (so the GELU
-    is the Erf chain), batch/height/width dynamic."""
+def float_cnn(path: str, tanh_gelu: bool = False, input_name: str = "input") -> None:
+    """A small Conv+SiLU, Conv+GELU CNN (seeded; ``tanh_gelu``: a third Conv with tanh-GELU),
+    TorchScript exporter, opset 17 (so each GELU is its Erf or Tanh chain), batch/height/width
+    dynamic."""
     import torch
 
     torch.manual_seed(0)
@@ -518,38 +519,51 @@ def _float_cnn(path: str) -> None:
             super().__init__()
             self.c1 = torch.nn.Conv2d(3, 8, 3, 2, 1)
             self.c2 = torch.nn.Conv2d(8, 16, 3, 2, 1)
+            self.c3 = torch.nn.Conv2d(16, 16, 3, 1, 1) if tanh_gelu else None
             self.fc = torch.nn.Linear(16, 10)
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             x = torch.nn.functional.silu(self.c1(x))
             x = torch.nn.functional.gelu(self.c2(x))
+            if self.c3 is not None:
+                x = torch.nn.functional.gelu(self.c3(x), approximate="tanh")
             return self.fc(x.mean((2, 3)))
 
-    dyn = {"input": {0: "N", 2: "H", 3: "W"}}
-    _export(_Cnn(), (torch.randn(1, 3, 32, 32),), path, ["input"], ["logits"], dyn, False)
+    dyn = {input_name: {0: "N", 2: "H", 3: "W"}}
+    _export(_Cnn(), (torch.randn(1, 3, 32, 32),), path, [input_name], ["logits"], dyn, False)
 
 
-def _build_qdq_cnn(path: str) -> None:
+def quantize_qdq(src: str, dst: str) -> None:
+    """``src`` through ONNX Runtime's ``quant_pre_process`` and ``quantize_static`` (QDQ format,
+    8 seeded 1x3x32x32 calibration images): the flow the quantizer's own warning asks for.
+    Without the pre-processing the quantizer fuses each GELU into one Gelu node first."""
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     rng = np.random.default_rng(0)
+    name = onnx.load(src).graph.input[0].name
 
     class _Reader(CalibrationDataReader):
         def __init__(self) -> None:
             self.it = iter(
-                [{"input": rng.standard_normal((1, 3, 32, 32), np.float32)} for _ in range(8)]
+                [{name: rng.standard_normal((1, 3, 32, 32), np.float32)} for _ in range(8)]
             )
 
         def get_next(self) -> dict | None:
             return next(self.it, None)
 
     with tempfile.TemporaryDirectory() as d:
-        src, pre = os.path.join(d, "float.onnx"), os.path.join(d, "pre.onnx")
-        _float_cnn(src)
+        pre = os.path.join(d, "pre.onnx")
         logging.getLogger().setLevel(logging.ERROR)
         quant_pre_process(src, pre, skip_optimization=True)
-        quantize_static(pre, path, _Reader(), quant_format=QuantFormat.QDQ)
+        quantize_static(pre, dst, _Reader(), quant_format=QuantFormat.QDQ)
+
+
+def _build_qdq_cnn(path: str) -> None:
+    with tempfile.TemporaryDirectory() as d:
+        src = os.path.join(d, "float.onnx")
+        float_cnn(src)
+        quantize_qdq(src, path)
 
 
 def _build_fp16_cnn(path: str) -> None:
@@ -557,7 +571,7 @@ def _build_fp16_cnn(path: str) -> None:
 
     with tempfile.TemporaryDirectory() as d:
         src = os.path.join(d, "float.onnx")
-        _float_cnn(src)
+        float_cnn(src)
         onnx.save(convert_float_to_float16(onnx.load(src), keep_io_types=True), path)
 
 
