@@ -160,3 +160,25 @@ def test_qdq_weights_retrain_as_integers(models) -> None:
         assert new[q].dtype == old[q].dtype and new[q].dtype.kind in "iu"
     assert any(not np.array_equal(new[q], old[q]) for q in twins.values())
     onnx.checker.check_model(tuned, full_check=True)
+
+
+def test_a_qoperator_model_says_why_it_has_no_site(tmp_path, capsys) -> None:
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, quantize_static
+
+    from rewriter.cli import main
+
+    src, dst = str(tmp_path / "f.onnx"), str(tmp_path / "qop.onnx")
+    zoo.float_cnn(src, input_name="x")
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.it = iter([_feeds(k) for k in range(4)])
+
+        def get_next(self) -> dict | None:
+            return next(self.it, None)
+
+    quantize_static(src, dst, Reader(), quant_format=QuantFormat.QOperator)
+    assert main([dst, "-o", str(tmp_path / "o.onnx")]) == 0
+    out = capsys.readouterr().out
+    assert "0 site(s)" in out and "no site: this model computes in integer ops (" in out
+    assert "QLinearConv" in out

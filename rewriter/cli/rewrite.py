@@ -225,6 +225,8 @@ def _rewrite(a: argparse.Namespace) -> int:
         )
     if not a.quiet:
         _print_sites(result.sites, a.dry_run)
+        if not result.sites:
+            print(_no_sites_hint(original, a.pipeline))
         if plan is not None and plan.budget is None:
             from rewriter.report import print_plan
 
@@ -393,6 +395,32 @@ def _site_row(s: Any) -> dict[str, Any]:
         "max_error": r.get("global_error", r.get("max_error")),
         "graph": s.graph,
     }
+
+
+def _no_sites_hint(model: Any, pipeline: str) -> str:
+    """Why a model has no site, where the graph says: a QOperator model computes its
+    activations in integer ops; otherwise how to see the pipelines and a rule's near misses."""
+    from rewriter.ir import subgraph_attrs
+
+    def ops(g: Any) -> set[str]:
+        out = set()
+        for n in g.node:
+            out.add(n.op_type)
+            for _, b in subgraph_attrs(n):
+                out |= ops(b)
+        return out
+
+    quant = sorted(o for o in ops(model.graph) if o.startswith("QLinear") or o == "QGemm")
+    if quant:
+        return (
+            f"no site: this model computes in integer ops ({', '.join(quant[:4])}), activations "
+            "included (QOperator format); rewrite its float model and quantize it after, or "
+            "quantize to the QDQ format, whose activations are matched"
+        )
+    return (
+        f"no site of pipeline {pipeline!r}: `rewrite --list` shows the pipelines and rules, "
+        "`rewrite explain MODEL --rule RULE` why a rule does not match"
+    )
 
 
 def _print_sites(sites: list[Any], dry_run: bool) -> None:
