@@ -79,3 +79,47 @@ def test_sessions_agree(name):
     y = np.asarray(list(y.values())[0] if isinstance(y, dict) else y[0])
     ref = x * np.tanh(np.log1p(np.exp(x)))
     np.testing.assert_allclose(y, ref, rtol=1e-4, atol=1e-5)
+
+
+def test_openvino_static_option_compiles_at_the_feed_shapes():
+    pytest.importorskip("openvino")
+    dyn = onnx.parser.parse_model("""
+        <ir_version: 8, opset_import: ["" : 17]>
+        g (float[N,8] x) => (float[N,8] y) {
+            s = Softplus(x)
+            t = Tanh(s)
+            y = Mul(x, t)
+        }
+    """)
+    assert get_target("openvino-cpu:static=0").spec == "openvino-cpu"  # the default, one key
+    t = get_target("openvino-cpu:static=1")
+    assert t.spec == "openvino-cpu:static=1" and t.static
+    run = t.session(dyn)
+    for n in (2, 5):  # compiled once per input shape, each run right
+        x = np.linspace(-4, 4, 8 * n, dtype=np.float32).reshape(n, 8)
+        y = run({"x": x})
+        y = np.asarray(list(y.values())[0] if isinstance(y, dict) else y[0])
+        np.testing.assert_allclose(y, x * np.tanh(np.log1p(np.exp(x))), rtol=1e-4, atol=1e-5)
+    with pytest.raises(UsageError, match="static='yes'; pass static=1"):
+        get_target("openvino-cpu:static=yes")
+
+
+def test_dynamic_openvino_plan_that_backed_off_says_what_static_shapes_would_do():
+    from rewriter.cli.rewrite import _static_hint
+    from rewriter.plan.types import Plan
+
+    dyn = onnx.parser.parse_model("""
+        <ir_version: 8, opset_import: ["" : 17]>
+        g (float[N,3,H,W] images) => (float[N,3,H,W] y) { y = Sigmoid(images) }
+    """)
+
+    def plan(target: str, backed: list[str]) -> Plan:
+        return Plan(dyn, [], [], target, backed_off=backed)
+
+    hint = _static_hint(dyn, plan("openvino-cpu", ["sigmoid_0"]))
+    assert hint is not None and "dynamic input dims (images)" in hint
+    assert "--target openvino-cpu:static=1" in hint
+    assert _static_hint(dyn, plan("openvino-cpu", [])) is None  # nothing undone
+    assert _static_hint(dyn, plan("openvino-cpu:static=1", ["sigmoid_0"])) is None
+    assert _static_hint(dyn, plan("ort-cpu", ["sigmoid_0"])) is None
+    assert _static_hint(TINY, plan("openvino-cpu", ["x"])) is None  # static already

@@ -231,6 +231,9 @@ def _rewrite(a: argparse.Namespace) -> int:
             from rewriter.report import print_plan
 
             print_plan(plan, console())
+            hint = _static_hint(original, plan)
+            if hint:
+                print(hint)
         if inputs is not None and (inputs.generated or a.verbose):
             print(inputs.line())  # one line, never wrapped
             if a.verbose:
@@ -395,6 +398,29 @@ def _site_row(s: Any) -> dict[str, Any]:
         "max_error": r.get("global_error", r.get("max_error")),
         "graph": s.graph,
     }
+
+
+def _static_hint(model: Any, plan: Any) -> str | None:
+    """On openvino-cpu, a model with dynamic input dims compiles without fusing a rational's
+    elementwise chain; say so when that undid a plan, and how to plan for static shapes."""
+    if not (plan.target or "").startswith("openvino-cpu") or not plan.backed_off:
+        return None
+    if ":static=1" in plan.target:
+        return None
+    inits = {t.name for t in model.graph.initializer}
+    dynamic = [
+        i.name
+        for i in model.graph.input
+        if i.name not in inits
+        and any(not d.HasField("dim_value") for d in i.type.tensor_type.shape.dim)
+    ]
+    if not dynamic:
+        return None
+    return (
+        f"openvino-cpu compiled the model as it is, with dynamic input dims ({', '.join(dynamic)}),"
+        " where OpenVINO does not fuse a rational's elementwise chain; if you reshape to static "
+        "shapes before compiling (model.reshape), plan with --target openvino-cpu:static=1"
+    )
 
 
 def _no_sites_hint(model: Any, pipeline: str) -> str:
