@@ -278,10 +278,23 @@ RANDOM_OPS = {
 def pin_random_seeds(model: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
     """A copy of ``model`` whose random ops all have a fixed ``seed`` attribute (graph order), so
     two models with the same random ops draw the same numbers; and how many were pinned.
+    Without random ops, ``model`` itself (not copied, never modified).
 
     Dropout is deterministic in inference mode; with a training-mode input it is random too, and
     its seed is pinned the same way.
     """
+
+    def has_random(g: onnx.GraphProto) -> bool:
+        return any(
+            n.op_type in RANDOM_OPS
+            or (n.op_type == "Dropout" and len(n.input) >= 3)
+            or any(has_random(a.g) for a in n.attribute if a.type == onnx.AttributeProto.GRAPH)
+            or any(has_random(sub) for a in n.attribute for sub in a.graphs)
+            for n in g.node
+        )
+
+    if not has_random(model.graph):  # nothing to pin: no copy (a BERT-base copy is 400 MB)
+        return model, 0
     m = onnx.ModelProto()
     m.CopyFrom(model)
     count = 0

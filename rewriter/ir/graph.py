@@ -407,10 +407,43 @@ class ValueInfoTable:
         return vi
 
 
+_SKELETON_MIN = 1024  # initializers with more elements become typed inputs for shape inference
+
+
+def _skeleton(m: onnx.ModelProto) -> onnx.ModelProto:
+    """``m`` without its large main-graph initializers, each declared as a typed graph input
+    instead: shape inference reads their dtype and dims, never their values (only small
+    shape-like tensors are read), and serializing a 400 MB BERT three times for it cost
+    seconds and gigabytes."""
+    g = m.graph
+    big = [t for t in g.initializer if int(np.prod(t.dims)) >= _SKELETON_MIN]
+    if not big:
+        return m
+    names = {t.name for t in big}
+    s = onnx.ModelProto()
+    s.ir_version, s.producer_name = m.ir_version, m.producer_name
+    s.opset_import.extend(m.opset_import)
+    s.functions.extend(m.functions)
+    sg = s.graph
+    sg.name = g.name
+    sg.node.extend(g.node)
+    sg.initializer.extend(t for t in g.initializer if t.name not in names)
+    sg.sparse_initializer.extend(g.sparse_initializer)
+    sg.input.extend(i for i in g.input if i.name not in names)
+    sg.input.extend(
+        onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in big
+    )
+    sg.output.extend(g.output)
+    sg.value_info.extend(g.value_info)
+    return s
+
+
 def infer_value_info(m: onnx.ModelProto) -> ValueInfoTable:
     """Element type and shape for every value shape inference can tell (all graphs)."""
     try:
-        inferred = onnx.shape_inference.infer_shapes(m, check_type=False, strict_mode=False)
+        inferred = onnx.shape_inference.infer_shapes(
+            _skeleton(m), check_type=False, strict_mode=False
+        )
     except Exception:
         inferred = m
     protos: dict[str, onnx.ValueInfoProto | onnx.TensorProto] = {}

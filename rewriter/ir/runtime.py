@@ -128,19 +128,27 @@ def run_values(
     """
     from rewriter.ir.graph import infer_value_info
 
-    m = onnx.ModelProto()
-    m.CopyFrom(model)
-    feed_names = {vi.name for vi in m.graph.input}
-    outputs = {o.name for o in m.graph.output}
-    info = infer_value_info(m)
+    feed_names = {vi.name for vi in model.graph.input}
+    outputs = {o.name for o in model.graph.output}
     fetch = [v for v in dict.fromkeys(values) if v not in feed_names]
-    for v in fetch:
-        if v in outputs:
-            continue
-        vi = info.get(v)
-        elem = vi.elem_type if vi is not None and vi.elem_type else onnx.TensorProto.FLOAT
-        m.graph.output.append(onnx.helper.make_tensor_value_info(v, elem, None))
-    sess = session(m, threads=threads, optimization="disabled")
+    extra = []
+    if any(v not in outputs for v in fetch):
+        info = infer_value_info(model)
+        for v in fetch:
+            if v not in outputs:
+                vi = info.get(v)
+                elem = vi.elem_type if vi is not None and vi.elem_type else onnx.TensorProto.FLOAT
+                extra.append(onnx.helper.make_tensor_value_info(v, elem, None))
+    # the fetched values become outputs of the bytes ORT loads, not of a copy of the model:
+    # appended, serialized, removed again (a copy of a 400 MB model cost 400 MB more)
+    model.graph.output.extend(extra)
+    try:
+        data = model.SerializeToString()
+    finally:
+        if extra:
+            del model.graph.output[-len(extra) :]
+    sess = session(data, threads=threads, optimization="disabled")
+    del data
     for i, feed in enumerate(batches):
         try:
             got = run_session(sess, feed, fetch) if fetch else []
