@@ -1,6 +1,6 @@
 """Acceptance: the real CLI on every zoo model with no flags, plain and with a target; one table.
 
-    python tools/acceptance.py [--zoo DIR] [--out DIR] [--no-target] [NAME ...]
+    python tools/acceptance.py [--zoo DIR] [--out DIR] [--no-target] [--target T] [NAME ...]
 
 Builds the zoo (tools/zoo.py) unless ``--zoo`` points at one already built, then runs, per model,
 in a subprocess as a user would:
@@ -72,7 +72,9 @@ def run_one(model: str, out: str, extra: list[str], timeout: float = 900) -> Row
         if checked:
             worst = max(checked, key=lambda o: o["rel_l2"])
             rel, floor = worst["rel_l2"], worst.get("floor")
-    cmd_name = "pau_all" + (f" --target {TARGET}" if "--target" in extra else "")
+    cmd_name = "pau_all" + (
+        f" --target {extra[extra.index('--target') + 1]}" if "--target" in extra else ""
+    )
     name = pathlib.Path(model).stem
     return Row(
         name,
@@ -111,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("names", nargs="*", help="zoo models (default all)")
     ap.add_argument("--zoo", help="folder of already built zoo models (NAME.onnx)")
     ap.add_argument("--out", help="folder for rewritten models and reports (default: temporary)")
-    ap.add_argument("--no-target", action="store_true", help=f"skip the --target {TARGET} runs")
+    ap.add_argument("--no-target", action="store_true", help="skip the --target runs")
+    ap.add_argument("--target", default=TARGET, help=f"the target of the second run ({TARGET})")
     a = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         if a.zoo:
@@ -123,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         os.makedirs(out, exist_ok=True)
         rows = []
         for name, path in models.items():
-            for extra, tag in (([], "plain"), (["--target", TARGET], "target")):
+            for extra, tag in (([], "plain"), (["--target", a.target], "target")):
                 if tag == "target" and a.no_target:
                     continue
                 row = run_one(path, os.path.join(out, f"{name}.{tag}.onnx"), extra)
