@@ -106,7 +106,7 @@ def test_openvino_static_option_compiles_at_the_feed_shapes():
 
 def test_dynamic_openvino_plan_that_backed_off_says_what_static_shapes_would_do():
     from rewriter.cli.rewrite import _static_hint
-    from rewriter.plan.types import Plan
+    from rewriter.plan.types import Plan, SiteDecision
 
     dyn = onnx.parser.parse_model("""
         <ir_version: 8, opset_import: ["" : 17]>
@@ -121,5 +121,9 @@ def test_dynamic_openvino_plan_that_backed_off_says_what_static_shapes_would_do(
     assert "--target openvino-cpu:static=1" in hint
     assert _static_hint(dyn, plan("openvino-cpu", [])) is None  # nothing undone
     assert _static_hint(dyn, plan("openvino-cpu:static=1", ["sigmoid_0"])) is None
+    replaced = plan("openvino-cpu:static=1", [])
+    replaced.decisions = [SiteDecision(site=None, decision="replace")]  # type: ignore[arg-type]
+    note = _static_hint(dyn, replaced)
+    assert note is not None and "model.reshape to static shapes" in note
     assert _static_hint(dyn, plan("ort-cpu", ["sigmoid_0"])) is None
     assert _static_hint(TINY, plan("openvino-cpu", ["x"])) is None  # static already

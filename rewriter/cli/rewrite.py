@@ -403,9 +403,18 @@ def _site_row(s: Any) -> dict[str, Any]:
 def _static_hint(model: Any, plan: Any) -> str | None:
     """On openvino-cpu, a model with dynamic input dims compiles without fusing a rational's
     elementwise chain; say so when that undid a plan, and how to plan for static shapes."""
-    if not (plan.target or "").startswith("openvino-cpu") or not plan.backed_off:
+    if not (plan.target or "").startswith("openvino-cpu"):
         return None
     if ":static=1" in plan.target:
+        if not plan.replaced:
+            return None
+        return (
+            "openvino-cpu:static=1: measured with the model compiled at the shapes of its inputs (the "
+            "inputs line); "
+            "that speed needs the same at deployment (model.reshape to static shapes before "
+            "compile_model), compiled with dynamic shapes OpenVINO does not fuse the rationals"
+        )
+    if not plan.backed_off:
         return None
     inits = {t.name for t in model.graph.initializer}
     dynamic = [
