@@ -402,7 +402,8 @@ def _site_row(s: Any) -> dict[str, Any]:
 
 def _static_hint(model: Any, plan: Any) -> str | None:
     """On openvino-cpu, a model with dynamic input dims compiles without fusing a rational's
-    elementwise chain; say so when that undid a plan, and how to plan for static shapes."""
+    elementwise chain; say so when sites were kept, and how to plan for static shapes (and,
+    with static=1, that the speed needs static shapes at deployment too)."""
     if not (plan.target or "").startswith("openvino-cpu"):
         return None
     if ":static=1" in plan.target:
@@ -414,8 +415,8 @@ def _static_hint(model: Any, plan: Any) -> str | None:
             "that speed needs the same at deployment (model.reshape to static shapes before "
             "compile_model), compiled with dynamic shapes OpenVINO does not fuse the rationals"
         )
-    if not plan.backed_off:
-        return None
+    if not plan.backed_off and len(plan.replaced) == len(plan.decisions):
+        return None  # nothing kept that static shapes could change
     inits = {t.name for t in model.graph.initializer}
     dynamic = [
         i.name
@@ -427,8 +428,9 @@ def _static_hint(model: Any, plan: Any) -> str | None:
         return None
     return (
         f"openvino-cpu compiled the model as it is, with dynamic input dims ({', '.join(dynamic)}),"
-        " where OpenVINO does not fuse a rational's elementwise chain; if you reshape to static "
-        "shapes before compiling (model.reshape), plan with --target openvino-cpu:static=1"
+        " where OpenVINO does not fuse a rational's elementwise chain (its sites were timed that "
+        "way too); if you reshape to static shapes before compiling (model.reshape), plan with "
+        "--target openvino-cpu:static=1"
     )
 
 

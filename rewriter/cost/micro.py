@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import onnx
@@ -153,6 +154,7 @@ def cut_site(
     batch: int = 1,
     dims: dict[str, int] | None = None,
     resolved: onnx.ModelProto | None = None,
+    dynamic: bool = False,
 ) -> Micro:
     """Cut ``site`` out of ``model`` with its producer (see module doc); shapes concrete.
 
@@ -164,6 +166,9 @@ def cut_site(
         resolved: ``model`` with concrete shapes in its value_info: ``shaped_model(model,
             feeds)`` (shapes on a run; what the cost model passes), or ``resolve_dims(model,
             batch, dims)``.
+        dynamic: leave the first dim of the micro-model's inputs and output free (``batch``), for
+            a target that compiles a model with dynamic shapes differently (OpenVINO fuses a
+            rational's chain only at static shapes); the signature says so.
 
     Returns:
         A ``Micro`` whose model passes ``onnx.checker.check_model(full_check=True)``.
@@ -220,17 +225,30 @@ def cut_site(
     graph = helper.make_graph(
         [_copy(n) for n in nodes], f"micro_{site.name}", inputs, outputs, used_inits
     )
+    if dynamic:  # the batch dim left free, as in a model compiled with dynamic shapes
+        for vi in [*graph.input, *graph.output]:
+            axes = vi.type.tensor_type.shape.dim
+            if len(axes):
+                axes[0].Clear()
+                axes[0].dim_param = "batch"
     mm = helper.make_model(
         graph, opset_imports=list(model.opset_import), ir_version=model.ir_version
     )
     mm.producer_name = "pau-rewriter.cost"
     in_shapes = {i.name: shapes[i.name][1] for i in inputs}
     w_shapes = {t.name: list(t.dims) for t in used_inits}
+    key: dict[str, Any] = {
+        "in": sorted(in_shapes.values()),
+        "w": sorted(w_shapes.values()),
+        "out": out_shape,
+    }
+    if dynamic:
+        key["dynamic"] = True
     sig = site_signature(
         [g.node[i] for i in producers],
         [g.node[i].op_type for i in act],
         site,
-        {"in": sorted(in_shapes.values()), "w": sorted(w_shapes.values()), "out": out_shape},  # type: ignore[arg-type]
+        key,  # type: ignore[arg-type]
         onnx.TensorProto.DataType.Name(et).lower(),
     )
     return Micro(mm, site, [g.node[i].op_type for i in producers], in_shapes, out_shape, sig)

@@ -266,6 +266,14 @@ class ModelCosts:
         # it with shapes on the feeds, and the values those shapes cover
         self._shapes: dict[int, tuple[onnx.ModelProto, set[str]]] = {}
         self._branches: Any = None
+        # a target that compiles dynamic dims as dynamic (openvino-cpu) measures the
+        # micro-models of a model with dynamic inputs with a free batch dim as well
+        self._dynamic = bool(getattr(self.target, "keeps_dynamic_shapes", False)) and any(
+            not d.HasField("dim_value")
+            for i in model.graph.input
+            if i.name not in {t.name for t in model.graph.initializer}
+            for d in i.type.tensor_type.shape.dim
+        )
         self.whole_harness = whole_harness or HarnessOptions(
             precision=0.02, time_cap=15.0, min_rounds=10, warmup_cap=2.0
         )
@@ -328,7 +336,7 @@ class ModelCosts:
         m, main = self._main(site)
         if id(m) not in self._shapes or not _site_values(m.graph, main) <= self._shapes[id(m)][1]:
             self.prepare([site])
-        return cut_site(m, main, resolved=self._shapes[id(m)][0])
+        return cut_site(m, main, resolved=self._shapes[id(m)][0], dynamic=self._dynamic)
 
     def records(self, micro: Micro, candidates: list[Candidate]) -> dict[str, Record]:
         return self.cm.site_costs(micro, candidates, self.log)

@@ -245,6 +245,8 @@ class OpenVinoCpu(Target):
                 "at the input shapes) or static=0 (as the model is)"
             )
         self.static = self.options.get("static", "0") == "1"
+        # a model with dynamic dims is compiled dynamic: micro-models are measured that way too
+        self.keeps_dynamic_shapes = not self.static
         if not self.static:
             self.options.pop("static", None)  # the default: one database key with or without it
 
