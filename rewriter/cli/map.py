@@ -98,6 +98,8 @@ def main(argv: Sequence[str]) -> int:
     html_path, json_path = write_map(mp, a.output)
     if not a.quiet:
         _print_map(mp)
+        if inputs.generated:
+            print(inputs.line())
         print(f"wrote {html_path} and {json_path}")
     return 0
 
