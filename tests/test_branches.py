@@ -169,3 +169,45 @@ def test_unused_initializer_in_a_branch_is_carried() -> None:
     flat = take_branches(m, feeds)
     onnx.checker.check_model(flat.model, full_check=True)
     np.testing.assert_array_equal(run_model(flat.model, feeds)[0], 2 * feeds["x"])
+
+
+def _branch_inits(m: onnx.ModelProto) -> dict[str, np.ndarray]:
+    out = {}
+    for n in m.graph.node:
+        for a in n.attribute:
+            if a.type == onnx.AttributeProto.GRAPH:
+                for t in a.g.initializer:
+                    out[t.name] = numpy_helper.to_array(t)
+                for nn in a.g.node:  # the 8 kHz body is one If deeper
+                    for b in nn.attribute:
+                        if b.type == onnx.AttributeProto.GRAPH:
+                            out.update((t.name, numpy_helper.to_array(t)) for t in b.g.initializer)
+    return out
+
+
+def test_retraining_trains_the_branch_the_data_take(vad: onnx.ModelProto) -> None:
+    # the torch interpreter has no If: it trains the spliced branch, and the values go back into
+    # that branch's own initializers (before: "cannot retrain this model (If)")
+    from rewriter.candidates import table_candidate
+    from rewriter.emit import emit_result
+    from rewriter.errors import ModelError
+    from rewriter.tune.e2e import finetune_e2e
+
+    coarse = {"silu_0": table_candidate((3, 2)), "tanh_1": table_candidate((3, 2))}
+    student = emit_result(vad, coarse).model  # two sites of the 16 kHz body
+    rng = np.random.default_rng(0)
+    x = [rng.normal(size=(16, 64)).astype(np.float32) for _ in range(4)]
+    batches = [_feeds(vad, 16000) | {"x": xk} for xk in x]
+    tuned, hist = finetune_e2e(student, vad, batches, train="coefficients", epochs=5, lr=1e-2)
+    before, after = _branch_inits(student), _branch_inits(tuned)
+    trained = set(hist.trained)
+    assert trained and trained <= set(before)  # the branch's own coefficients, by name
+    assert all(not np.array_equal(before[n], after[n]) for n in trained)
+    for name in set(before) - trained:  # the weights, the 8 kHz body: untouched
+        np.testing.assert_array_equal(before[name], after[name])
+    assert hist.heldout.after.rel_l2 < hist.heldout.before.rel_l2
+    assert [n.op_type for n in tuned.graph.node] == [n.op_type for n in student.graph.node]
+    onnx.checker.check_model(tuned, full_check=True)
+    mixed = [*batches[:2], _feeds(vad, 8000) | {"x": x[2]}]
+    with pytest.raises(ModelError, match="takes other If branches"):
+        finetune_e2e(student, vad, mixed, train="coefficients", epochs=1)

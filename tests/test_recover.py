@@ -175,34 +175,44 @@ def test_budget_is_the_contract_verified_on_held_out_data(tmp_path, capsys) -> N
     onnx.checker.check_model(onnx.load(out), full_check=True)
 
 
-def _silu_then_if(path: str) -> None:
-    """Conv -> SiLU -> an If whose branches pass the value on: the interpreter cannot retrain
-    an If, so --recover must plan without retraining, not fail."""
+def _silu_then_loop(path: str) -> None:
+    """Conv -> SiLU -> a one-trip Loop that passes the value on: the interpreter cannot retrain
+    a Loop (an If it now can, on the branch the data take), so --recover must plan without
+    retraining, not fail."""
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(1)
     w = numpy_helper.from_array(rng.standard_normal((16, 3, 3, 3)).astype(np.float32), "w")
+    trips = numpy_helper.from_array(np.array(1, np.int64), "trips")
     cond = numpy_helper.from_array(np.array(True), "cond")
-    branch = lambda n: helper.make_graph(  # noqa: E731
-        [helper.make_node("Identity", ["y"], [f"o_{n}"])],
-        n,
-        [],
-        [helper.make_tensor_value_info(f"o_{n}", TensorProto.FLOAT, ["n", 16, 32, 32])],
+    body = helper.make_graph(
+        [
+            helper.make_node("Identity", ["c_in"], ["c_out"]),
+            helper.make_node("Identity", ["v_in"], ["v_out"]),
+        ],
+        "body",
+        [
+            helper.make_tensor_value_info("i", TensorProto.INT64, []),
+            helper.make_tensor_value_info("c_in", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("v_in", TensorProto.FLOAT, ["n", 16, 32, 32]),
+        ],
+        [
+            helper.make_tensor_value_info("c_out", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("v_out", TensorProto.FLOAT, ["n", 16, 32, 32]),
+        ],
     )
     nodes = [
         helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
         helper.make_node("Sigmoid", ["c"], ["s"]),
         helper.make_node("Mul", ["c", "s"], ["y"]),
-        helper.make_node(
-            "If", ["cond"], ["out"], then_branch=branch("then"), else_branch=branch("else")
-        ),
+        helper.make_node("Loop", ["trips", "cond", "y"], ["out"], body=body),
     ]
     g = helper.make_graph(
         nodes,
         "g",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, 32, 32])],
         [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["n", 16, 32, 32])],
-        [w, cond],
+        [w, trips, cond],
     )
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     onnx.checker.check_model(m, full_check=True)
@@ -213,14 +223,14 @@ def test_recover_on_a_model_it_cannot_retrain_says_so_and_keeps_what_breaks_the_
     tmp_path, capsys
 ) -> None:
     """ReLU is cheaper (a latency table, so the retraining attempt happens on any machine) but
-    breaks a cosine-0.999999 budget; the If stops the ONNX-to-torch interpreter: the plan says
+    breaks a cosine-0.999999 budget; the Loop stops the ONNX-to-torch interpreter: the plan says
     why it did not retrain, keeps the site, and holds the budget on held-out data."""
     from rewriter.accuracy.latency import TableLatency
     from rewriter.plan import plan_recover
     from rewriter.report import print_recover
 
     src = str(tmp_path / "m.onnx")
-    _silu_then_if(src)
+    _silu_then_loop(src)
     x = np.random.default_rng(0).standard_normal((32, 3, 32, 32)).astype(np.float32)
     lat = TableLatency({}, base=10.0, default={"keep": 1.0, "standard:relu": 0.5, "": 2.0})
     plan = plan_recover(
@@ -236,7 +246,7 @@ def test_recover_on_a_model_it_cannot_retrain_says_so_and_keeps_what_breaks_the_
     )
     rec = plan.recover
     assert rec.runs == 0 and not rec.retrained
-    assert rec.cannot_retrain is not None and "If" in rec.cannot_retrain
+    assert rec.cannot_retrain is not None and "Loop" in rec.cannot_retrain
     assert [a.outcome for a in rec.attempts] == ["over budget"]
     assert rec.attempts[0].assignment == {"silu_0": "standard:relu"}
     assert not plan.replaced

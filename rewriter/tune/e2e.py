@@ -538,6 +538,8 @@ def finetune_e2e(
     batches = list(batches)
     if not batches:
         raise UsageError("finetune: no calibration batches")
+    given_student, given_teacher = student, teacher
+    student, teacher, taken = _take_branches(student, teacher, batches)
     qdq_student, twins = (student, {}) if train == "coefficients" else fake_quant_weights(student)
     original_student, student = student, qdq_student
     names = trainable_initializers(student, train)
@@ -593,7 +595,9 @@ def finetune_e2e(
     tuned = _write_back(student, inner, trained)
     if twins:  # the trained float twins quantized back into the QDQ student's integers
         tuned = unquantize_weights(tuned, original_student, twins)
-    student = original_student
+    if taken is not None:  # back into the branch bodies they came from
+        tuned = _into_branches(tuned, given_student, taken, {twins.get(n, n) for n in trained})
+    student, teacher = given_student, given_teacher
 
     fit_idx, val_idx = split_batches(len(batches), val_fraction, random.Random(seed))
     val = [batches[i] for i in val_idx]
@@ -612,6 +616,52 @@ def finetune_e2e(
     history.trained = sorted(twins.get(n, n) for n in trained)
     history.sites = sites
     return tuned, history
+
+
+def _take_branches(
+    student: onnx.ModelProto, teacher: onnx.ModelProto, batches: list[dict[str, np.ndarray]]
+) -> tuple[onnx.ModelProto, onnx.ModelProto, Any]:
+    """Student and teacher with the If branches the calibration data take spliced in
+    (``rewriter.ir.branches``), so the torch interpreter, which has no If, trains the branch
+    that runs; ``Branches`` of the student, or None without If nodes. Every batch must take
+    the same branches."""
+    if not any(n.op_type == "If" for n in student.graph.node):
+        return student, teacher, None
+    from rewriter.ir.branches import take_branches
+    from rewriter.ir.runtime import run_values
+
+    fs, ft = take_branches(student, batches[0]), take_branches(teacher, batches[0])
+    if fs.conditions and len(batches) > 1:
+        for k, values in enumerate(run_values(fs.model, list(fs.conditions), batches[1:])):
+            if not fs.same_branches(values):
+                raise ModelError(
+                    f"calibration batch {k + 1} takes other If branches than batch 0; retrain "
+                    "on data that takes one branch (e.g. one sample rate) at a time"
+                )
+    return fs.model, ft.model, fs
+
+
+def _into_branches(
+    tuned: onnx.ModelProto, student: onnx.ModelProto, taken: Any, names: set[str]
+) -> onnx.ModelProto:
+    """``student`` with the trained initializers ``names`` of ``tuned`` (its branches spliced
+    in) written back where they live: the main graph, or the bodies of the branches taken."""
+    values = {t.name: t for t in tuned.graph.initializer if t.name in names}
+    out = onnx.ModelProto()
+    out.CopyFrom(student)
+
+    def walk(g: onnx.GraphProto) -> None:
+        for t in g.initializer:
+            if t.name in values:
+                t.CopyFrom(values[t.name])
+        for n in g.node:
+            attr = taken.taken.get(n.name or n.op_type) if n.op_type == "If" else None
+            for a in n.attribute:
+                if a.name == attr and a.type == onnx.AttributeProto.GRAPH:
+                    walk(a.g)
+
+    walk(out.graph)
+    return out
 
 
 def _check_outputs(
