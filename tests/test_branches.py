@@ -211,3 +211,15 @@ def test_retraining_trains_the_branch_the_data_take(vad: onnx.ModelProto) -> Non
     mixed = [*batches[:2], _feeds(vad, 8000) | {"x": x[2]}]
     with pytest.raises(ModelError, match="takes other If branches"):
         finetune_e2e(student, vad, mixed, train="coefficients", epochs=1)
+
+
+def test_finetune_distill_cli_on_a_rewritten_vad(zoo_paths: dict[str, str], tmp_path) -> None:
+    # `rewrite` names a rational's coefficients by function and degrees, so the main graph's
+    # tanh and the branch's tanh share them: the same initializer on both sides is no clash
+    src, out, tuned = zoo_paths["vad_if"], tmp_path / "r.onnx", tmp_path / "t.onnx"
+    assert main([src, "-o", str(out), "-q"]) == 0
+    x = np.random.default_rng(0).normal(size=(64, 64)).astype(np.float32)
+    np.savez(tmp_path / "cal.npz", x=x, sr=np.array(16000, np.int64))
+    args = ["finetune", str(out), "--teacher", src, "--calibration", str(tmp_path / "cal.npz")]
+    assert main([*args, "--mode", "distill", "--epochs", "2", "-o", str(tuned), "-q"]) == 0
+    onnx.checker.check_model(onnx.load(tuned), full_check=True)

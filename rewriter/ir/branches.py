@@ -8,7 +8,8 @@ and initializers, then one Identity per If output), again for the Ifs that splic
 the main graph, until none is left whose condition is known. On those feeds the result computes
 the same outputs; a site of a spliced branch is then a main-graph site of the result (its values
 keep their names). An If is left as it is when its branch would reuse a name of the main graph
-or when its condition is not one boolean; Loop and Scan bodies are left alone.
+(other than an identical initializer) or when its condition is not one boolean; Loop and Scan
+bodies are left alone.
 
 ``Branches.where(site.graph)`` says where a site's body went: ``""`` (main graph), the path that
 remains (still nested), or None when those feeds do not take its branch.
@@ -68,6 +69,17 @@ def _names(g: onnx.GraphProto) -> set[str]:
     return out
 
 
+def _same_initializers(body: onnx.GraphProto, g: onnx.GraphProto) -> set[str]:
+    """Initializers of ``body`` that ``g`` holds too, byte for byte (the rewriter names a
+    rational's coefficients by function and degrees, so two tanh sites share them): no clash."""
+    mine = {t.name: t for t in g.initializer}
+    return {
+        t.name
+        for t in body.initializer
+        if t.name in mine and mine[t.name].SerializeToString() == t.SerializeToString()
+    }
+
+
 def _splice(g: onnx.GraphProto, i: int, body: onnx.GraphProto) -> None:
     """Replace node ``i`` of ``g`` (an If) by ``body``'s nodes and one Identity per output."""
     node = g.node[i]
@@ -80,7 +92,8 @@ def _splice(g: onnx.GraphProto, i: int, body: onnx.GraphProto) -> None:
         for j, (b, o) in enumerate(zip(body.output, node.output, strict=True))
         if o
     ]
-    g.initializer.extend(body.initializer)
+    have = {t.name for t in g.initializer}
+    g.initializer.extend(t for t in body.initializer if t.name not in have)
     known = {v.name for v in g.value_info}
     g.value_info.extend(v for v in body.value_info if v.name not in known)
     del g.node[i]
@@ -124,7 +137,7 @@ def take_branches(model: onnx.ModelProto, feeds: Mapping[str, np.ndarray]) -> Br
             attr = "then_branch" if bool(c.reshape(-1)[0]) else "else_branch"
             body = dict(subgraph_attrs(n))[attr]
             new = _names(body) - {v.name for v in body.input}
-            if new & names:
+            if (new & names) - _same_initializers(body, g):
                 continue
             label = n.name or n.op_type
             res.taken[label] = attr
