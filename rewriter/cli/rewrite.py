@@ -90,7 +90,7 @@ def _main_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--target",
-        help="choose per site by measured latency on this target, e.g. ort-cpu:threads=1, openvino-cpu, torch-inductor",
+        help="choose per site by measured latency on this target, e.g. ort-cpu:threads=1, openvino-cpu (:static=1 compiles at the input shapes), torch-inductor",
     )
     p.add_argument(
         "--db", help="latency database (SQLite) for --target (default in the user cache folder)"
