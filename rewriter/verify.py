@@ -35,6 +35,7 @@ import onnx
 from onnx import helper
 
 from rewriter.errors import ModelError, UsageError
+from rewriter.ir.graph import all_nodes
 from rewriter.ir.runtime import first_line, runner
 
 __all__ = [
@@ -284,37 +285,21 @@ def pin_random_seeds(model: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
     its seed is pinned the same way.
     """
 
-    def has_random(g: onnx.GraphProto) -> bool:
-        return any(
-            n.op_type in RANDOM_OPS
-            or (n.op_type == "Dropout" and len(n.input) >= 3)
-            or any(has_random(a.g) for a in n.attribute if a.type == onnx.AttributeProto.GRAPH)
-            or any(has_random(sub) for a in n.attribute for sub in a.graphs)
-            for n in g.node
-        )
+    def random(n: onnx.NodeProto) -> bool:
+        return n.op_type in RANDOM_OPS or (n.op_type == "Dropout" and len(n.input) >= 3)
 
-    if not has_random(model.graph):  # nothing to pin: no copy (a BERT-base copy is 400 MB)
+    if not any(random(n) for n in all_nodes(model.graph)):  # no copy (BERT-base: 400 MB)
         return model, 0
     m = onnx.ModelProto()
     m.CopyFrom(model)
     count = 0
-
-    def walk(g: onnx.GraphProto) -> None:
-        nonlocal count
-        for n in g.node:
-            if n.op_type in RANDOM_OPS or (n.op_type == "Dropout" and len(n.input) >= 3):
-                keep = [a for a in n.attribute if a.name != "seed"]
-                del n.attribute[:]
-                n.attribute.extend(keep)
-                n.attribute.append(helper.make_attribute("seed", float(1000 + count)))
-                count += 1
-            for a in n.attribute:
-                if a.type == onnx.AttributeProto.GRAPH:
-                    walk(a.g)
-                for sub in a.graphs:
-                    walk(sub)
-
-    walk(m.graph)
+    for n in all_nodes(m.graph):
+        if random(n):
+            keep = [a for a in n.attribute if a.name != "seed"]
+            del n.attribute[:]
+            n.attribute.extend(keep)
+            n.attribute.append(helper.make_attribute("seed", float(1000 + count)))
+            count += 1
     return m, count
 
 

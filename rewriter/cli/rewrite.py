@@ -417,13 +417,9 @@ def _static_hint(model: Any, plan: Any) -> str | None:
         )
     if not plan.backed_off and len(plan.replaced) == len(plan.decisions):
         return None  # nothing kept that static shapes could change
-    inits = {t.name for t in model.graph.initializer}
-    dynamic = [
-        i.name
-        for i in model.graph.input
-        if i.name not in inits
-        and any(not d.HasField("dim_value") for d in i.type.tensor_type.shape.dim)
-    ]
+    from rewriter.ir import dynamic_inputs
+
+    dynamic = dynamic_inputs(model)
     if not dynamic:
         return None
     return (
@@ -437,17 +433,10 @@ def _static_hint(model: Any, plan: Any) -> str | None:
 def _no_sites_hint(model: Any, pipeline: str) -> str:
     """Why a model has no site, where the graph says: a QOperator model computes its
     activations in integer ops; otherwise how to see the pipelines and a rule's near misses."""
-    from rewriter.ir import subgraph_attrs
+    from rewriter.ir import all_nodes
 
-    def ops(g: Any) -> set[str]:
-        out = set()
-        for n in g.node:
-            out.add(n.op_type)
-            for _, b in subgraph_attrs(n):
-                out |= ops(b)
-        return out
-
-    quant = sorted(o for o in ops(model.graph) if o.startswith("QLinear") or o == "QGemm")
+    ops = {n.op_type for n in all_nodes(model.graph)}
+    quant = sorted(o for o in ops if o.startswith("QLinear") or o == "QGemm")
     if quant:
         return (
             f"no site: this model computes in integer ops ({', '.join(quant[:4])}), activations "

@@ -27,6 +27,7 @@ import onnx
 from rewriter.candidates import Candidate
 from rewriter.emit import emit
 from rewriter.errors import ModelError
+from rewriter.ir.graph import dynamic_inputs
 from rewriter.match.engine import Site
 
 from .db import LatencyDB, Record
@@ -268,11 +269,8 @@ class ModelCosts:
         self._branches: Any = None
         # a target that compiles dynamic dims as dynamic (openvino-cpu) measures the
         # micro-models of a model with dynamic inputs with a free batch dim as well
-        self._dynamic = bool(getattr(self.target, "keeps_dynamic_shapes", False)) and any(
-            not d.HasField("dim_value")
-            for i in model.graph.input
-            if i.name not in {t.name for t in model.graph.initializer}
-            for d in i.type.tensor_type.shape.dim
+        self._dynamic = bool(getattr(self.target, "keeps_dynamic_shapes", False)) and bool(
+            dynamic_inputs(model)
         )
         self.whole_harness = whole_harness or HarnessOptions(
             precision=0.02, time_cap=15.0, min_rounds=10, warmup_cap=2.0

@@ -35,6 +35,8 @@ __all__ = [
     "ValueInfo",
     "ValueInfoTable",
     "all_initializers",
+    "all_nodes",
+    "dynamic_inputs",
     "free_values",
     "infer_value_info",
     "sort_nodes",
@@ -468,3 +470,24 @@ def all_initializers(g: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
     for n in g.node:
         for _, sub in subgraph_attrs(n):
             yield from all_initializers(sub)
+
+
+def all_nodes(g: onnx.GraphProto) -> Iterator[onnx.NodeProto]:
+    """Every node of ``g`` and of its If/Loop/Scan bodies, depth first."""
+    for n in g.node:
+        yield n
+        for _, sub in subgraph_attrs(n):
+            yield from all_nodes(sub)
+
+
+def dynamic_inputs(m: onnx.ModelProto) -> list[str]:
+    """The graph inputs (not initializers) with a dimension that is not a fixed size."""
+    inits = {t.name for t in m.graph.initializer}
+    return [
+        i.name
+        for i in m.graph.input
+        if i.name not in inits
+        and any(
+            not (d.HasField("dim_value") and d.dim_value > 0) for d in i.type.tensor_type.shape.dim
+        )
+    ]
