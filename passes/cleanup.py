@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import networkx as nx
 import onnx
 
-from rewriter.ir import free_values, subgraph_attrs
+from rewriter.ir import free_values, sort_nodes, subgraph_attrs
 
 
 def cleanup(model: onnx.ModelProto) -> int:
@@ -32,20 +31,14 @@ def _graph(g: onnx.GraphProto) -> int:
             continue
         live.add(i)
         todo.extend(producer[x] for x in reads[i] if x in producer)
-    dag = nx.DiGraph()
-    dag.add_nodes_from(sorted(live))
-    for i in live:
-        for x in reads[i]:
-            j = producer.get(x)
-            if j is not None and j in live:
-                dag.add_edge(j, i)
-    order = list(nx.lexicographical_topological_sort(dag))  # stable: original order where free
+    order = sorted(live)
     removed += len(nodes) - len(order)
     used = set().union(*(reads[i] for i in order)) | {o.name for o in g.output}
     inits = [t for t in g.initializer if t.name in used or t.name in {i.name for i in g.input}]
     removed += len(g.initializer) - len(inits)
     del g.node[:]
     g.node.extend(nodes[i] for i in order)
+    sort_nodes(g)  # stable: the original order where free
     del g.initializer[:]
     g.initializer.extend(inits)
     return removed

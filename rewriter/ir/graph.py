@@ -86,34 +86,24 @@ def sort_nodes(g: onnx.GraphProto) -> int:
     does not, and tools write such graphs (ONNX Runtime's own float16 converter with
     ``keep_io_types=True`` appends the input Casts at the end). A cycle is left as it is.
     """
-    import heapq
+    import networkx as nx
 
     count = sum(sort_nodes(b) for n in g.node for _, b in subgraph_attrs(n))
     nodes = list(g.node)
-    reads = [
-        {i for i in n.input if i} | set().union(*(free_values(b) for _, b in subgraph_attrs(n)))
-        for n in nodes
-    ]
     producer = {o: k for k, n in enumerate(nodes) for o in n.output if o}
-    deps = [{producer[v] for v in r if v in producer} - {k} for k, r in enumerate(reads)]
-    if all(all(d < k for d in ds) for k, ds in enumerate(deps)):
+    edges = [
+        (producer[v], k)
+        for k, n in enumerate(nodes)
+        for v in {i for i in n.input if i}.union(*(free_values(b) for _, b in subgraph_attrs(n)))
+        if v in producer and producer[v] != k
+    ]
+    if all(a < b for a, b in edges):
         return count
-    users: dict[int, list[int]] = defaultdict(list)
-    for k, ds in enumerate(deps):
-        for d in ds:
-            users[d].append(k)
-    waiting = [len(ds) for ds in deps]
-    ready = [k for k, w in enumerate(waiting) if w == 0]
-    heapq.heapify(ready)
-    order: list[int] = []
-    while ready:
-        k = heapq.heappop(ready)
-        order.append(k)
-        for u in users[k]:
-            waiting[u] -= 1
-            if waiting[u] == 0:
-                heapq.heappush(ready, u)
-    if len(order) != len(nodes):  # a cycle: not ours to fix
+    dag = nx.DiGraph(edges)
+    dag.add_nodes_from(range(len(nodes)))
+    try:
+        order = list(nx.lexicographical_topological_sort(dag))  # the given order where free
+    except nx.NetworkXUnfeasible:  # a cycle: not ours to fix
         return count
     del g.node[:]
     g.node.extend(nodes[k] for k in order)
