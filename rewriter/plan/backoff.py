@@ -10,10 +10,12 @@ than its own value). When it is exceeded:
    result, with the output it moves most.
 2. Better rationals first: the worst contributors, one at a time, get a (7,6) rational fitted on
    the inputs they actually see on the verification inputs (``rational.fit(samples=...)``; the
-   global (7,6) fit in Loop/Scan bodies and untaken If branches, whose values are not observed). After each, the whole
-   model is compared again; inside the tolerance, done.
+   global (7,6) fit in Loop/Scan bodies and untaken If branches, whose values are not
+   observed). After each, the whole model is compared again; inside the tolerance, done. Sites
+   in ``no_upgrade`` (no rational measured faster on the plan's target) skip this step.
 3. Then sites are kept (reverted to the original), worst contributor first (those that got a
-   better rational last), until the whole model is inside the tolerance. A rewrite of no site is the original itself, so this ends.
+   better rational last), until the whole model is inside the tolerance. A rewrite of no site
+   is the original itself, so this ends.
 
 Cost: one emit and one run per site for the contributions, then one emit and one run per step;
 the original's outputs are computed once. ``pau_learned`` regions are not backed off (the learned

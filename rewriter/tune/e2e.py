@@ -131,20 +131,20 @@ def fake_quant_weights(model: onnx.ModelProto) -> tuple[onnx.ModelProto, dict[st
     """
     g = model.graph
     inits = {t.name: t for t in g.initializer}
-    readers: dict[str, list[onnx.NodeProto]] = {}
+    readers: dict[str, list[tuple[onnx.NodeProto, int]]] = {}
     for n in g.node:
         for i, v in enumerate(n.input):
             if v in inits:
-                readers.setdefault(v, []).append(n if i == 0 else onnx.NodeProto())
+                readers.setdefault(v, []).append((n, i))
     twins: dict[str, str] = {}
     for name, t in inits.items():
         rs = readers.get(name, [])
-        if t.data_type not in _QUANT_TYPES or not rs:
+        if t.data_type not in _QUANT_TYPES or int(np.prod(t.dims)) < 2 or not rs:
             continue
-        if not all(r.op_type == "DequantizeLinear" for r in rs):
+        if any(n.op_type != "DequantizeLinear" or i != 0 for n, i in rs):
             continue
-        if len({tuple(r.input[1:]) for r in rs}) != 1 or int(np.prod(t.dims)) < 2:
-            continue  # read with two scales (or a scalar): left as it is
+        if len({tuple(n.input[1:]) for n, _ in rs}) != 1:
+            continue  # read with two scales: left as it is
         twins[name + FLOAT_SUFFIX] = name
     if not twins:
         return model, {}
@@ -177,23 +177,30 @@ def fake_quant_weights(model: onnx.ModelProto) -> tuple[onnx.ModelProto, dict[st
     return out, twins
 
 
+def _qparams(
+    dq: onnx.NodeProto, inits: dict[str, onnx.TensorProto], ndim: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """A DequantizeLinear's scale and zero point (float64), shaped to broadcast against a
+    tensor of ``ndim`` dims: per tensor, or along the node's ``axis`` (default 1)."""
+    scale = numpy_helper.to_array(inits[dq.input[1]]).astype(np.float64)
+    zp_t = inits.get(dq.input[2]) if len(dq.input) > 2 and dq.input[2] else None
+    zp = numpy_helper.to_array(zp_t).astype(np.float64) if zp_t is not None else np.zeros(1)
+    shape = [1] * ndim
+    if scale.ndim == 1 and scale.size > 1:
+        axis = next((x.i for x in dq.attribute if x.name == "axis"), 1)
+        shape[axis % ndim] = -1
+    return scale.reshape(shape), zp.reshape(shape if zp.size > 1 else [1] * ndim)
+
+
 def _dequantized(
     q: onnx.TensorProto, dq: onnx.NodeProto, inits: dict[str, onnx.TensorProto]
 ) -> np.ndarray:
     """(q - zero_point) * scale of an integer initializer, per tensor or along DQ's axis."""
     a = numpy_helper.to_array(q).astype(np.float64)
-    scale = numpy_helper.to_array(inits[dq.input[1]]).astype(np.float64)
-    zp = (
-        numpy_helper.to_array(inits[dq.input[2]]).astype(np.float64)
-        if len(dq.input) > 2 and dq.input[2] in inits
-        else np.zeros_like(scale)
+    scale, zp = _qparams(dq, inits, a.ndim)
+    return ((a - zp) * scale).astype(
+        onnx.helper.tensor_dtype_to_np_dtype(inits[dq.input[1]].data_type)
     )
-    shape = [1] * a.ndim
-    if scale.ndim == 1 and scale.size > 1:
-        axis = next((x.i for x in dq.attribute if x.name == "axis"), 1)
-        shape[axis % a.ndim] = -1
-    out = (a - zp.reshape(shape)) * scale.reshape(shape)
-    return out.astype(numpy_helper.to_array(inits[dq.input[1]]).dtype)
 
 
 def unquantize_weights(
@@ -211,18 +218,10 @@ def unquantize_weights(
     for t in out.graph.initializer:
         if t.name in back:
             w = numpy_helper.to_array(values[back[t.name]]).astype(np.float64)
-            dq = dq_of[t.name]
-            scale = numpy_helper.to_array(inits[dq.input[1]]).astype(np.float64)
-            zp_t = inits.get(dq.input[2]) if len(dq.input) > 2 else None
-            zp = numpy_helper.to_array(zp_t).astype(np.float64) if zp_t is not None else 0.0
-            shape = [1] * w.ndim
-            if scale.ndim == 1 and scale.size > 1:
-                axis = next((x.i for x in dq.attribute if x.name == "axis"), 1)
-                shape[axis % w.ndim] = -1
+            scale, zp = _qparams(dq_of[t.name], inits, w.ndim)
             dt = onnx.helper.tensor_dtype_to_np_dtype(t.data_type)
             info = np.iinfo(dt)
-            z = np.reshape(zp, shape) if np.ndim(zp) else zp
-            q = np.clip(np.rint(w / scale.reshape(shape) + z), info.min, info.max).astype(dt)
+            q = np.clip(np.rint(w / scale + zp), info.min, info.max).astype(dt)
             t.CopyFrom(numpy_helper.from_array(q, t.name))
         elif t.name in values and t.data_type in _FLOAT:
             t.CopyFrom(values[t.name])
