@@ -14,8 +14,8 @@ A target string is ``NAME[:key=value,...]``. Known names and options:
   compiled as it is, dynamic dims dynamic; ``1``: reshaped to the input shapes of its first run
   before compiling, as OpenVINO recommends for speed). It matters for rationals: OpenVINO fuses
   their elementwise chain into one kernel only with static shapes (the zoo's YOLO with its SiLU
-  sites as rationals, at 1x3x224x224, one thread: 0.224 ms static, 1.757 ms dynamic; the
-  original 0.270 / 0.280 ms).
+  sites as rationals, at 1x3x224x224, one thread: 0.243 ms static, 1.753 ms dynamic; the
+  original 0.279 / 0.297 ms; ``tools/bench_openvino_static.py``).
 * ``torch-eager`` / ``torch-inductor``: the ONNX model converted to a ``torch.nn.Module``
   (``rewriter.cost.torch_convert``), run eagerly or through ``torch.compile`` (Inductor).
   ``threads`` (default 1).
