@@ -23,3 +23,9 @@ class ModelError(RewriterError):
     """The input model cannot be read or is not valid ONNX (exit code 1)."""
 
     exit_code = 1
+
+
+class Note(UserWarning):
+    """Not an error: something done to the user's model that they should know about (an old
+    opset converted on load). Raised with ``warnings.warn``; the CLI prints it as one line,
+    ``rewrite: note: ...``, on stderr."""

@@ -81,3 +81,61 @@ def test_sort_nodes_keeps_the_given_order_where_free() -> None:
     assert [n.name for n in fixed.graph.node] == ["first", "second", "late"]
     onnx.checker.check_model(fixed, full_check=True)
     assert sort_nodes(fixed.graph) == 0  # sorted stays as it is
+
+
+# -- models older than opset 11 (old exporters, old model zoos) ------------------------------
+
+
+@pytest.fixture(scope="module")
+def opset9(tmp_path_factory: pytest.TempPathFactory) -> str:
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.GELU(), torch.nn.Conv2d(8, 4, 1)
+    ).eval()
+    path = str(tmp_path_factory.mktemp("old") / "opset9.onnx")
+    torch.onnx.export(
+        net,
+        (torch.randn(1, 3, 16, 16),),
+        path,
+        input_names=["x"],
+        output_names=["y"],
+        dynamic_axes={"x": {0: "batch"}},
+        opset_version=9,
+        dynamo=False,
+    )
+    return path
+
+
+def test_old_opset_is_converted_on_load_and_said(opset9: str, tmp_path, capsys) -> None:
+    before = open(opset9, "rb").read()
+    out, report = tmp_path / "out.onnx", tmp_path / "r.json"
+    assert main([opset9, "-o", str(out), "--report", str(report), "-q"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("rewrite: note:") == 1  # once, though the model is read more than once
+    assert "opset 9 converted to opset 11 with onnx.version_converter" in err
+    assert open(opset9, "rb").read() == before
+    new = onnx.load(out)
+    assert [o.version for o in new.opset_import if o.domain == ""] == [11]
+    onnx.checker.check_model(new, full_check=True)
+    assert json.loads(report.read_text())["sites"][0]["replaced"]
+    x = {"x": np.random.default_rng(1).standard_normal((2, 3, 16, 16)).astype(np.float32)}
+    (a,), (b,) = run_model(onnx.load(opset9), x), run_model(new, x)  # against the opset-9 file
+    assert np.linalg.norm(b - a) <= 1e-3 * np.linalg.norm(a)
+
+
+def test_old_opset_the_converter_cannot_take_is_one_line(tmp_path, capsys) -> None:
+    g = helper.make_graph(
+        [helper.make_node("ImageScaler", ["x"], ["y"], scale=2.0)],  # caffe2-era, removed op
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 4, 4])],
+    )
+    path = tmp_path / "old.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 8)]), path)
+    assert main([str(path), "-o", str(tmp_path / "o.onnx")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"rewrite: error: {path}: model uses opset 8 and onnx.version_converter cannot convert "
+        "it to 11 (ImageScaler: no longer an ONNX op); export it again with opset >= 11"
+    )
+    assert not (tmp_path / "o.onnx").exists()

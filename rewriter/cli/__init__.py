@@ -16,9 +16,11 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import warnings
 from collections.abc import Sequence
+from typing import Any
 
-from rewriter.errors import RewriterError
+from rewriter.errors import Note, RewriterError
 
 __all__ = ["main", "SUBCOMMANDS"]
 
@@ -47,6 +49,23 @@ def subcommand_help() -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rewrite`` console script; returns the exit status."""
     args = list(sys.argv[1:] if argv is None else argv)
+    shown: set[str] = set()
+
+    def note(message: Any, category: Any, *rest: Any, **kw: Any) -> None:
+        # rewriter.errors.Note: one line each, once per run; other warnings as Python shows them
+        if not issubclass(category, Note):
+            sys.stderr.write(warnings.formatwarning(message, category, *rest[:2]))
+        elif str(message) not in shown:
+            shown.add(str(message))
+            print(f"rewrite: note: {message}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", Note)
+        warnings.showwarning = note
+        return _main(args)
+
+
+def _main(args: list[str]) -> int:
     try:
         if args and args[0] in SUBCOMMANDS:
             return int(importlib.import_module(SUBCOMMANDS[args[0]][0]).main(args[1:]))

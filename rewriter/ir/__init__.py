@@ -13,7 +13,13 @@ from rewriter.ir.graph import (
     sort_nodes,
     subgraph_attrs,
 )
-from rewriter.ir.io import check_output_path, load_model, save_atomic, write_atomic
+from rewriter.ir.io import (
+    MIN_OPSET,
+    check_output_path,
+    load_model,
+    save_atomic,
+    write_atomic,
+)
 from rewriter.ir.runtime import run_model, run_values, session
 
 __all__ = [
@@ -29,6 +35,7 @@ __all__ = [
     "subgraph_attrs",
     "check_output_path",
     "load_model",
+    "MIN_OPSET",
     "save_atomic",
     "write_atomic",
     "run_model",

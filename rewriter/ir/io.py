@@ -12,10 +12,16 @@ import tempfile
 
 import onnx
 
-from rewriter.errors import ModelError, UsageError
+from rewriter.errors import ModelError, Note, UsageError
 from rewriter.ir.graph import all_initializers, sort_nodes
 
-__all__ = ["load_model", "check_output_path", "save_atomic", "write_atomic"]
+__all__ = [
+    "load_model",
+    "check_output_path",
+    "save_atomic",
+    "write_atomic",
+    "MIN_OPSET",
+]
 
 
 # -- loading --------------------------------------------------------------------------------
@@ -34,7 +40,58 @@ def load_model(model: str | os.PathLike[str] | onnx.ModelProto | bytes) -> onnx.
     """
     m = _load(model)
     sort_nodes(m.graph)
+    _upgrade_opset(m, _where(model))
     return m
+
+
+MIN_OPSET = 11  # the emitted Clip takes min/max as inputs; older models are converted on load
+
+
+def _where(model: object) -> str:
+    return os.fspath(model) if isinstance(model, (str, os.PathLike)) else "the model"
+
+
+def _upgrade_opset(m: onnx.ModelProto, where: str) -> None:
+    """Convert a model below ``MIN_OPSET`` to it with ``onnx.version_converter`` (in place).
+
+    Every runtime this project targets runs opset 11, and the emitted nodes need it; a model
+    the converter cannot take is refused in one line naming the converter's reason.
+    """
+    old = max((o.version for o in m.opset_import if o.domain in ("", "ai.onnx")), default=0)
+    if not 0 < old < MIN_OPSET:
+        return
+    import warnings
+
+    from onnx import version_converter
+
+    try:
+        new = version_converter.convert_version(m, MIN_OPSET)
+        onnx.checker.check_model(new)
+    except Exception as e:
+        gone = sorted(
+            {
+                n.op_type
+                for n in m.graph.node
+                if n.domain in ("", "ai.onnx") and not onnx.defs.has(n.op_type)
+            }
+        )
+        text = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        reason = (
+            f"{', '.join(gone)}: no longer an ONNX op"
+            if gone
+            else text.split(" failed: ")[-1][:200]  # drop the converter's source location
+        )
+        raise ModelError(
+            f"{where}: model uses opset {old} and onnx.version_converter cannot convert it to "
+            f"{MIN_OPSET} ({reason}); export it again with opset >= {MIN_OPSET}"
+        ) from None
+    m.CopyFrom(new)
+    warnings.warn(
+        f"{where}: opset {old} converted to opset {MIN_OPSET} with onnx.version_converter; "
+        f"the rewritten model is opset {MIN_OPSET}",
+        Note,
+        stacklevel=3,
+    )
 
 
 def _load(model: str | os.PathLike[str] | onnx.ModelProto | bytes) -> onnx.ModelProto:
