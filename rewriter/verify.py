@@ -36,6 +36,7 @@ from onnx import helper
 
 from rewriter.errors import ModelError, UsageError
 from rewriter.ir.graph import all_nodes
+from rewriter.ir.io import is_large, model_file
 from rewriter.ir.runtime import first_line, runner
 
 __all__ = [
@@ -217,7 +218,11 @@ def accuracy_of(logits: np.ndarray, labels: np.ndarray) -> float:
 def check(model: onnx.ModelProto) -> None:
     """onnx.checker with full_check (strict shape inference); ModelError on failure."""
     try:
-        onnx.checker.check_model(model, full_check=True)
+        if is_large(model):  # over protobuf's 2 GiB: the checker reads it from a file
+            with model_file(model) as path:
+                onnx.checker.check_model(path, full_check=True)
+        else:
+            onnx.checker.check_model(model, full_check=True)
     except Exception as e:
         raise ModelError(f"model fails onnx.checker: {first_line(e, 1000)}") from None
 

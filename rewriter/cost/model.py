@@ -16,7 +16,6 @@ model on those same feeds, and answers per ``Site``; it is what the planner and 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -28,6 +27,7 @@ from rewriter.candidates import Candidate
 from rewriter.emit import emit
 from rewriter.errors import ModelError
 from rewriter.ir.graph import dynamic_inputs
+from rewriter.ir.io import model_digest
 from rewriter.match.engine import Site
 
 from .db import LatencyDB, Record
@@ -374,7 +374,7 @@ class ModelCosts:
 
     def whole(self, original: onnx.ModelProto, rewritten: onnx.ModelProto) -> WholeResult:
         """Original vs rewritten; one measurement per distinct rewritten model."""
-        key = hashlib.sha1(rewritten.SerializeToString(deterministic=True)).hexdigest()
+        key = model_digest(rewritten)  # SerializeToString fails over 2 GiB
         if key not in self._whole:
             self._whole[key] = self.cm.whole(original, rewritten, self.feeds, self.whole_harness)
         return self._whole[key]

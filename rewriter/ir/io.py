@@ -7,9 +7,14 @@ folder, then renamed into place (``os.replace`` is atomic on POSIX within one fi
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import tempfile
+from collections.abc import Iterator
+from typing import Any
 
+import numpy as np
 import onnx
 
 from rewriter.errors import ModelError, Note, UsageError
@@ -17,6 +22,10 @@ from rewriter.ir.graph import all_initializers, sort_nodes
 
 __all__ = [
     "load_model",
+    "is_large",
+    "save_model",
+    "model_file",
+    "model_digest",
     "check_output_path",
     "save_atomic",
     "write_atomic",
@@ -182,6 +191,29 @@ def check_output_path(inp: str | None, out: str) -> None:
         )
     if inp is not None and os.path.exists(out) and os.path.samefile(inp, out):
         raise UsageError(f"{out}: output path is the input path; the input is never overwritten")
+    data = out + ".data"  # where a large output's tensors go (save_atomic)
+    if inp is not None and os.path.isfile(inp) and os.path.exists(data):
+        if any(os.path.samefile(data, f) for f in _external_files(inp)):
+            raise UsageError(
+                f"{out}: a large output's tensors go to {data}, which holds the input's "
+                "external data; the input is never overwritten: choose another output name"
+            )
+
+
+def _external_files(path: str) -> list[str]:
+    """The external data files an ONNX file points to (that exist)."""
+    try:
+        m = onnx.load(path, load_external_data=False)
+    except Exception:
+        return []
+    base = os.path.dirname(os.path.abspath(path))
+    files = {
+        os.path.join(base, e.value)
+        for t in all_initializers(m.graph)
+        for e in t.external_data
+        if e.key == "location"
+    }
+    return sorted(f for f in files if os.path.exists(f))
 
 
 def _umask() -> int:
@@ -207,5 +239,137 @@ def write_atomic(path: str, data: bytes | str) -> None:
 
 
 def save_atomic(m: onnx.ModelProto, out: str) -> None:
-    """Serialize ``m`` deterministically and write it atomically (see ``write_atomic``)."""
-    write_atomic(out, m.SerializeToString(deterministic=True))
+    """Serialize ``m`` deterministically and write it atomically (see ``write_atomic``).
+
+    A model over protobuf's 2 GiB (``is_large``) is written with its tensors in ``OUT.data``
+    beside it (ONNX external data, what exporters write for large models): the data file is
+    renamed into place first, then the model, so an interrupted write leaves no model that
+    points at missing data.
+    """
+    if not is_large(m):
+        write_atomic(out, m.SerializeToString(deterministic=True))
+        return
+    folder = os.path.dirname(os.path.abspath(out))
+    data = os.path.basename(out) + ".data"
+    fd, tmp_data = tempfile.mkstemp(prefix=".pau-", suffix=".data.tmp", dir=folder)
+    os.close(fd)
+    fd, tmp_model = tempfile.mkstemp(prefix=".pau-", suffix=".tmp", dir=folder)
+    os.close(fd)
+    try:
+        _save_external(m, tmp_model, data, data_path=tmp_data)
+        for t in (tmp_data, tmp_model):
+            os.chmod(t, 0o666 & ~_umask())
+        os.replace(tmp_data, os.path.join(folder, data))
+        os.replace(tmp_model, out)
+    except BaseException:
+        for t in (tmp_data, tmp_model):
+            if os.path.exists(t):
+                os.unlink(t)
+        raise
+
+
+# -- models over protobuf's 2 GiB ------------------------------------------------------------
+# One serialized protobuf message cannot exceed 2 GiB: SerializeToString, ByteSize, onnx.checker
+# and shape inference on such a ModelProto all fail ("Failed to serialize proto"). Exporters
+# write those models with external data (model.onnx + model.onnx.data); so does this project,
+# wherever a model has to become bytes: sessions, the checker, OpenVINO, the written output.
+_LARGE = 2**31 - 2**28  # tensor bytes above which a model is handled as large (room for the graph)
+_EXTERNAL_MIN = 1024  # bytes: tensors at least this big go to the data file of a large model
+
+
+def _tensor_bytes(t: onnx.TensorProto) -> int:
+    if t.data_type in (onnx.TensorProto.STRING, onnx.TensorProto.UNDEFINED):
+        return 0
+    size = onnx.helper.tensor_dtype_to_np_dtype(t.data_type).itemsize
+    return int(np.prod(t.dims, dtype=np.int64)) * size
+
+
+def is_large(m: onnx.ModelProto) -> bool:
+    """Whether ``m``'s tensors add up to more than one protobuf message can hold (about 2 GiB);
+    counted from their dims and types, as asking protobuf for the size fails on such a model."""
+    return sum(_tensor_bytes(t) for t in all_initializers(m.graph)) > _LARGE
+
+
+def save_model(m: onnx.ModelProto, path: str) -> None:
+    """Write ``m`` to ``path`` as is, or with external data in ``PATH.data`` when large; ``m`` is
+    not modified (unlike ``onnx.save(..., save_as_external_data=True)``). Not atomic: for
+    temporary files; the output goes through ``save_atomic``."""
+    if is_large(m):
+        _save_external(m, path, os.path.basename(path) + ".data")
+    else:
+        with open(path, "wb") as f:
+            f.write(m.SerializeToString(deterministic=True))
+
+
+def model_digest(m: onnx.ModelProto) -> str:
+    """A SHA-1 of ``m``'s deterministic serialization, or, for a large model, of its graph and
+    each large tensor apart (identical models, identical digests; either way)."""
+    if not is_large(m):
+        return hashlib.sha1(m.SerializeToString(deterministic=True)).hexdigest()
+    h = hashlib.sha1()
+    s = onnx.ModelProto()
+    _copy_fields(m, s, skip="graph")
+    _copy_fields(m.graph, s.graph, skip="initializer")
+    for t in m.graph.initializer:
+        h.update(t.SerializeToString(deterministic=True))
+    h.update(s.SerializeToString(deterministic=True))
+    return h.hexdigest()
+
+
+@contextlib.contextmanager
+def model_file(m: onnx.ModelProto) -> Iterator[str]:
+    """A temporary ``model.onnx`` (plus ``model.onnx.data`` when large) holding ``m``, for the
+    tools that need a path; removed on exit (a runtime that mapped the data keeps its mapping)."""
+    with tempfile.TemporaryDirectory(prefix="pau-") as d:
+        path = os.path.join(d, "model.onnx")
+        save_model(m, path)
+        yield path
+
+
+def _copy_fields(src: Any, dst: Any, skip: str) -> None:
+    """Every set field of protobuf message ``src`` but ``skip`` into ``dst``."""
+    for fd, value in src.ListFields():
+        if fd.name == skip:
+            continue
+        if fd.message_type is not None:  # a message or a repeated field
+            getattr(dst, fd.name).MergeFrom(value)
+        else:
+            setattr(dst, fd.name, value)
+
+
+def _save_external(
+    m: onnx.ModelProto, path: str, location: str, data_path: str | None = None
+) -> None:
+    """Serialize ``m`` to ``path`` with every main-graph tensor of ``_EXTERNAL_MIN`` bytes or
+    more written to ``data_path`` (default: ``location`` beside ``path``), referenced as
+    ``location``.
+
+    ``m`` is not touched: what is serialized is a new model sharing everything but those
+    tensors' data. (Taking the data out of ``m`` and putting it back cost the model's size in
+    memory each time: protobuf's arena keeps a cleared field's bytes until the message dies.)
+    """
+    data_path = data_path or os.path.join(os.path.dirname(os.path.abspath(path)), location)
+    s = onnx.ModelProto()
+    _copy_fields(m, s, skip="graph")
+    _copy_fields(m.graph, s.graph, skip="initializer")
+    with open(data_path, "wb") as f:
+        for t in m.graph.initializer:
+            if t.data_location == onnx.TensorProto.EXTERNAL or _tensor_bytes(t) < _EXTERNAL_MIN:
+                s.graph.initializer.append(t)
+                continue
+            raw = t.raw_data if t.HasField("raw_data") else onnx.numpy_helper.to_array(t).tobytes()
+            offset = -f.tell() % 4096 + f.tell()  # page-aligned: runtimes can map it
+            f.seek(offset)
+            f.write(raw)
+            e = s.graph.initializer.add()
+            e.name, e.data_type = t.name, t.data_type
+            if t.HasField("doc_string"):
+                e.doc_string = t.doc_string
+            e.dims.extend(t.dims)
+            e.data_location = onnx.TensorProto.EXTERNAL
+            for k, v in (("location", location), ("offset", offset), ("length", len(raw))):
+                entry = e.external_data.add()
+                entry.key, entry.value = k, str(v)
+            del raw
+    with open(path, "wb") as f:
+        f.write(s.SerializeToString(deterministic=True))

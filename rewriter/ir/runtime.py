@@ -20,6 +20,7 @@ import numpy as np
 import onnx
 
 from rewriter.errors import ModelError
+from rewriter.ir.io import is_large, model_file
 
 __all__ = ["session", "run_session", "runner", "run_model", "run_values", "first_line", "LEVELS"]
 
@@ -76,9 +77,13 @@ def session(
     so.log_severity_level = 4
     if threads == 1:
         so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    data = model if isinstance(model, bytes) else model.SerializeToString()
     try:
-        return ort.InferenceSession(data, so, providers=[provider])
+        if isinstance(model, bytes):
+            return ort.InferenceSession(model, so, providers=[provider])
+        if is_large(model):  # over protobuf's 2 GiB: from a file with external data
+            with model_file(model) as path:
+                return ort.InferenceSession(path, so, providers=[provider])
+        return ort.InferenceSession(model.SerializeToString(), so, providers=[provider])
     except Exception as e:
         raise ModelError(f"ONNX Runtime cannot load {what}: {first_line(e)}") from None
 
@@ -139,16 +144,14 @@ def run_values(
                 vi = info.get(v)
                 elem = vi.elem_type if vi is not None and vi.elem_type else onnx.TensorProto.FLOAT
                 extra.append(onnx.helper.make_tensor_value_info(v, elem, None))
-    # the fetched values become outputs of the bytes ORT loads, not of a copy of the model:
-    # appended, serialized, removed again (a copy of a 400 MB model cost 400 MB more)
+    # the fetched values become outputs of the session's model, not of a copy of the model:
+    # appended, loaded, removed again (a copy of a 400 MB model cost 400 MB more)
     model.graph.output.extend(extra)
     try:
-        data = model.SerializeToString()
+        sess = session(model, threads=threads, optimization="disabled")
     finally:
         if extra:
             del model.graph.output[-len(extra) :]
-    sess = session(data, threads=threads, optimization="disabled")
-    del data
     for i, feed in enumerate(batches):
         try:
             got = run_session(sess, feed, fetch) if fetch else []
