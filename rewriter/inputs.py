@@ -65,6 +65,8 @@ Example:
 
 from __future__ import annotations
 
+import ast
+import functools
 import os
 import re
 import zlib
@@ -93,6 +95,9 @@ _MAX_PROBES = 64
 # runs), then smaller ones (tables shorter than that, a fixed chunk), then larger ones.
 _BATCH = [1, 2]
 _SEQUENCE = [128, 64, 32, 16, 256, 512]
+# the new tokens of a model with a state input (a KV cache): 1 last, for a decoder step traced
+# with one token (only there: elsewhere one token ran by luck with ids out of a table's range)
+_STEP = [*_SEQUENCE, 1]
 _SPATIAL = [224, 256, 320, 640, 128, 64, 32]
 _SAMPLES = [16000, 8000, 4096, 2048, 1024, 512, 256, 128, 64, 32, 16]
 _ANY = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
@@ -404,6 +409,82 @@ def _candidates(key: str, inputs: list[_Input]) -> list[int]:
     return _ANY
 
 
+_DIM_AST = (  # what a dim expression may use
+    *(ast.Expression, ast.BinOp, ast.UnaryOp, ast.Constant, ast.Name, ast.Load),
+    *(ast.Add, ast.Sub, ast.Mult, ast.FloorDiv, ast.Div, ast.USub),
+)
+_DIM_TOKEN = re.compile(r"\s*([A-Za-z_][\w.]*|\d+|[-+*/()])")
+
+
+def _dim_expression(text: str, names: set[str]) -> ast.Expression | None:
+    """``text`` as an arithmetic expression over other dim names (``"past_sequence_length +
+    sequence_length"``, as Optimum names a decoder's attention mask; ``"s0 + s1"``, as
+    torch.export names a dim it derived), with each name replaced by ``_<index>`` into
+    ``sorted(names)``; None when ``text`` is a plain name or uses anything else."""
+    tokens, pos = [], 0
+    while pos < len(text.rstrip()):
+        m = _DIM_TOKEN.match(text, pos)
+        if not m:
+            return None
+        tokens.append(m.group(1))
+        pos = m.end()
+    if not any(t in "+-*/" for t in tokens):
+        return None
+    order = sorted(names)
+    out = []
+    for t in tokens:
+        if t[0].isalpha() or t[0] == "_":
+            if t not in names:
+                return None
+            out.append(f"_{order.index(t)}")
+        else:
+            out.append(t)
+    try:
+        tree = ast.parse(" ".join(out), mode="eval")
+    except SyntaxError:
+        return None
+    return tree if all(isinstance(n, _DIM_AST) for n in ast.walk(tree)) else None
+
+
+def _derived_dims(groups: dict[str, list[int]]) -> dict[str, tuple[Any, str]]:
+    """Dims whose size follows from others, name -> (``sizes -> size``, what it is the sum of);
+    they are not probed.
+
+    * an expression over other dims' names (``_dim_expression``);
+    * a "total" length beside a "past" one (``total_sequence_length``, as ONNX Runtime's own
+      GPT-2/Llama exporters name the attention mask of a decoder with a KV cache): past plus
+      the sequence dim. Probing such a dim on its own never runs: the mask must be as long as
+      the cache plus the new tokens.
+    """
+    plain = {k for k in groups if not re.search(r"[-+*/]", k)}
+    order = sorted(plain)
+    derived: dict[str, tuple[Any, str]] = {}
+    for k in groups:
+        tree = _dim_expression(k, plain)
+        if tree is not None:
+            code = compile(tree, k, "eval")
+            derived[k] = (functools.partial(_eval_dims, code, order), "its expression")
+    past = [k for k in plain if "past" in k.lower()]
+    seq = [
+        k
+        for k in plain
+        if (groups[k] is _SEQUENCE or groups[k] is _STEP) and not re.search("past|total", k.lower())
+    ]
+    for k in plain:
+        if "total" in k.lower() and past and seq:
+            derived[k] = (functools.partial(_sum_dims, past[0], seq[0]), f"{past[0]} + {seq[0]}")
+    return derived
+
+
+def _eval_dims(code: Any, order: list[str], sizes: dict[str, int]) -> int:
+    env = {f"_{i}": sizes[n] for i, n in enumerate(order)}  # names as _dim_expression numbers them
+    return int(eval(code, {"__builtins__": {}}, env))  # only the ops _DIM_AST allows
+
+
+def _sum_dims(a: str, b: str, sizes: dict[str, int]) -> int:
+    return sizes[a] + sizes[b]
+
+
 def _probe_order(groups: dict[str, list[int]]) -> Iterator[dict[str, int]]:
     """Configurations in candidate order (typical size first), lazily (the product can be huge;
     few are tried).
@@ -626,11 +707,23 @@ def generate_inputs(
                     if axis >= 2:  # the exporter's own image size first
                         size = hint[axis - 2]
                         groups[d] = [size, *(c for c in groups[d] if c != size)]
+    states = _states(model, inputs)
+    if states:  # new tokens beside a cache: one token is a decoder step
+        in_state = {d for i in inputs if i.name in states for d in i.dims}
+        for k, cands in groups.items():
+            if cands is _SEQUENCE and k not in in_state and k not in bound:
+                groups[k] = _STEP
+    derived = {k: f for k, f in _derived_dims(groups).items() if k not in bound}
+    for k in derived:
+        del groups[k]
+    how = {k: h for k, (_, h) in derived.items()}
     graph = _Graph(model)
     uses = {i.name: graph.uses(i.name) for i in inputs if i.dtype.kind != "f"}
-    states = _states(model, inputs)
     seq_keys = [k for k in groups if _candidates(k, inputs) in (_SEQUENCE, _SAMPLES)]
     out_names = [o.name for o in model.graph.output]
+
+    def full(sizes: dict[str, int]) -> dict[str, int]:
+        return sizes | {k: f(sizes) for k, (f, _) in derived.items()}
 
     def feeds_for(sizes: dict[str, int]) -> tuple[dict[str, np.ndarray], dict[str, str]]:
         feeds, why = {}, {}
@@ -644,14 +737,16 @@ def generate_inputs(
         return feeds, why
 
     if sizes is not None:  # more seeds at sizes already probed: no run needed
+        sizes = full({k: v for k, v in sizes.items() if k not in derived})
         feeds, why = feeds_for(sizes)
-        return _result(inputs, feeds, why, sizes, [], groups, bound, None)
+        return _result(inputs, feeds, why, sizes, [], groups, bound, None, how)
     sess = _session(model)
     tried: list[tuple[dict[str, int], str]] = []  # (sizes, why it was rejected)
     fallback = None
-    for n, sizes in enumerate(_probe_order(groups)):
+    for n, probe in enumerate(_probe_order(groups)):
         if n >= _MAX_PROBES:
             break
+        sizes = full(probe)
         feeds, why = feeds_for(sizes)
         outs, err = _run(sess, feeds)
         if outs is None:
@@ -661,7 +756,7 @@ def generate_inputs(
             continue
         bad = _degenerate(outs, out_names)
         if bad is None:
-            return _result(inputs, feeds, why, sizes, tried, groups, bound, None)
+            return _result(inputs, feeds, why, sizes, tried, groups, bound, None, how)
         tried.append((sizes, bad))
         fallback = fallback or (feeds, why, sizes)
     if fallback is not None:
@@ -675,6 +770,7 @@ def generate_inputs(
             groups,
             bound,
             "outputs degenerate on every size tried",
+            how,
         )
     raise _input_error(last_err, inputs, graph, bound, tried)
 
@@ -709,7 +805,9 @@ def _result(
     groups: dict[str, list[int]],
     bound: dict[str, int],
     warning: str | None,
+    how: dict[str, str] | None = None,
 ) -> GeneratedInputs:
+    how = how or {}  # derived dim -> what it is the sum of
     notes = []
     for inp in inputs:
         a = feeds[inp.name]
@@ -718,6 +816,7 @@ def _result(
         if keys:
             dims = ", ".join(f"{k}={sizes[k]}" for k in keys)
             src = "--input-shapes" if all(k in bound for k in keys) else "probed"
+            src += "".join(f"; {k}: {how[k]}" for k in keys if k in how)
             moved = [k for k in keys if any(s.get(k) != sizes[k] for s, _ in tried)] or keys
             failed = [f"{', '.join(f'{k}={s[k]}' for k in moved)} {r}" for s, r in tried]
             line += f"; {dims} ({src}" + (f": {', '.join(failed[:4])}" if failed else "") + ")"

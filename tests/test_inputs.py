@@ -356,3 +356,86 @@ def test_shaped_model_records_real_shapes(models: dict[str, onnx.ModelProto]) ->
         assert shape[0] == batch
         if s.function == "gelu":  # inside the layers: [batch, sequence, intermediate]
             assert shape[1] == seq
+
+
+# -- decoders with a KV cache: the mask is as long as the cache plus the new tokens -----------
+
+
+def _kv_decoder(seq: str, past: str, total: str, one_token: bool = False) -> onnx.ModelProto:
+    """ids -> embedding -> Concat(past, new) along the sequence, times the attention mask
+    (which must be past + sequence long: ONNX Runtime refuses to broadcast otherwise), then a
+    Sigmoid site. ``one_token``: Squeeze the sequence axis, as a trace of a single decoder step
+    leaves it (runs only at sequence 1)."""
+    rng = np.random.default_rng(0)
+    emb = numpy_helper.from_array(rng.standard_normal((50, 4)).astype(np.float32), "emb")
+    nodes = [
+        helper.make_node("Gather", ["emb", "ids"], ["e"]),  # [b, s, 4]
+        helper.make_node("Unsqueeze", ["e", "ax1"], ["e1"]),  # [b, 1, s, 4]
+        helper.make_node("Concat", ["past", "e1"], ["kv"], axis=2),  # [b, 1, p+s, 4]
+        helper.make_node("Cast", ["mask"], ["mf"], to=TensorProto.FLOAT),
+        helper.make_node("Unsqueeze", ["mf", "ax13"], ["m4"]),  # [b, 1, total, 1]
+        helper.make_node("Mul", ["kv", "m4"], ["km"]),
+        helper.make_node("Sigmoid", ["km"], ["present"]),
+    ]
+    inits = [
+        emb,
+        numpy_helper.from_array(np.array([1], np.int64), "ax1"),
+        numpy_helper.from_array(np.array([1, 3], np.int64), "ax13"),
+    ]
+    outs = [helper.make_tensor_value_info("present", TensorProto.FLOAT, None)]
+    if one_token:
+        nodes.append(helper.make_node("Squeeze", ["e", "ax1"], ["last"]))
+        outs.append(helper.make_tensor_value_info("last", TensorProto.FLOAT, None))
+    g = helper.make_graph(
+        nodes,
+        "kv",
+        [
+            helper.make_tensor_value_info("ids", TensorProto.INT64, ["batch", seq]),
+            helper.make_tensor_value_info("mask", TensorProto.INT64, ["batch", total]),
+            helper.make_tensor_value_info("past", TensorProto.FLOAT, ["batch", 1, past, 4]),
+        ],
+        outs,
+        inits,
+    )
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize(
+    "seq, past, total",
+    [
+        # Optimum's names for a decoder with past
+        ("sequence_length", "past_sequence_length", "past_sequence_length + sequence_length"),
+        ("s0", "s1", "s1 + s0"),  # torch.export's names for a dim it derived
+        ("seq_len", "past_seq_len", "total_seq_len"),  # ONNX Runtime's GPT-2/Llama exporters
+    ],
+)
+def test_attention_mask_is_past_plus_sequence(seq: str, past: str, total: str) -> None:
+    m = _kv_decoder(seq, past, total)
+    gen = generate_inputs(m)
+    p, s = gen.feeds["past"].shape[2], gen.feeds["ids"].shape[1]
+    assert gen.feeds["mask"].shape[1] == p + s and p > 1 and s > 1
+    assert gen.sizes[total] == p + s
+    how = "its expression" if "+" in total else f"{past} + {seq}"
+    assert f"{total}={p + s} (probed; {total}: {how})" in _note(gen, "mask")
+    run_model(m, gen.feeds)  # and it runs
+
+
+def test_a_decoder_step_traced_with_one_token_gets_one() -> None:
+    m = _kv_decoder("sequence", "past_sequence", "total_sequence", one_token=True)
+    gen = generate_inputs(m)
+    assert gen.feeds["ids"].shape == (1, 1)  # 128, 64, ... fail at the Squeeze: 1 is tried
+    assert gen.feeds["mask"].shape == (1, gen.feeds["past"].shape[2] + 1)
+    assert "sequence=1 (probed: sequence=128 failed" in _note(gen, "ids")
+
+
+def test_dim_expressions_parse_only_arithmetic_over_known_dims() -> None:
+    from rewriter.inputs import _dim_expression
+
+    names = {"a", "b", "past.len"}
+    assert _dim_expression("a + b", names) is not None
+    assert _dim_expression("2*a - 1", names) is not None
+    assert _dim_expression("past.len + 1", names) is not None
+    assert _dim_expression("a", names) is None  # a plain name
+    assert _dim_expression("a + c", names) is None  # c is no dim of the model
+    assert _dim_expression("a ** b", names) is None  # not an op a dim uses
+    assert _dim_expression("__import__('os')", names) is None

@@ -33,6 +33,11 @@ Each model reproduces one failure measured on public models (DESIGN.md section 9
   ``quant_pre_process`` and ``quantize_static`` (QDQ format): a QuantizeLinear/DequantizeLinear
   pair after every op, inside the activations too, constants quantized; input ``input`` [N, 3,
   H, W].
+* ``llama_kv``: one decoder step of a Llama (transformers config, random weights, hidden 32,
+  2 layers, one KV head) with its KV cache, TorchScript-exported as ONNX Runtime's own exporters
+  name it: ``input_ids`` and ``position_ids`` [batch, sequence], ``attention_mask`` [batch,
+  total_sequence] (must be past_sequence + sequence), ``past_key_values.{0,1}.{key,value}``
+  [batch, 1, past_sequence, 16]; traced with one new token, it runs only at sequence 1.
 * ``fp16_cnn``: the same float CNN through ONNX Runtime's float16 converter with
   ``keep_io_types=True``: float32 input and output, float16 inside, and the input Cast written
   after the nodes that read it (ONNX Runtime runs it; the checker refuses it).
@@ -575,6 +580,60 @@ def _build_fp16_cnn(path: str) -> None:
         onnx.save(convert_float_to_float16(onnx.load(src), keep_io_types=True), path)
 
 
+def _build_llama_kv(path: str) -> None:
+    import torch
+    import transformers as tf
+
+    torch.manual_seed(0)
+    cfg = tf.LlamaConfig(
+        vocab_size=1000, max_position_embeddings=256, num_key_value_heads=1, **_TINY
+    )
+    lm = tf.LlamaForCausalLM(cfg).eval()
+    layers, heads, dim = 2, 1, 16
+
+    class _Step(torch.nn.Module):  # the cache in and out as plain tensors
+        def __init__(self) -> None:
+            super().__init__()
+            self.m = lm
+
+        def forward(
+            self, ids: torch.Tensor, mask: torch.Tensor, pos: torch.Tensor, *past: torch.Tensor
+        ) -> tuple[torch.Tensor, ...]:
+            cache = tf.DynamicCache(config=cfg)
+            for i in range(layers):
+                cache.update(past[2 * i], past[2 * i + 1], i)
+            o = self.m(
+                input_ids=ids,
+                attention_mask=mask,
+                position_ids=pos,
+                past_key_values=cache,
+                use_cache=True,
+            )
+            kv = o.past_key_values
+            pairs = ((kv.layers[i].keys, kv.layers[i].values) for i in range(layers))
+            return (o.logits, *(t for pair in pairs for t in pair))
+
+    kv_names = [f"past_key_values.{i}.{w}" for i in range(layers) for w in ("key", "value")]
+    ins = ["input_ids", "attention_mask", "position_ids", *kv_names]
+    outs = ["logits", *(n.replace("past_key_values", "present") for n in kv_names)]
+    dyn = {
+        "input_ids": {0: "batch", 1: "sequence"},
+        "position_ids": {0: "batch", 1: "sequence"},
+        "attention_mask": {0: "batch", 1: "total_sequence"},
+        **{n: {0: "batch", 2: "past_sequence"} for n in kv_names},
+        **{n: {0: "batch", 2: "total_sequence"} for n in outs[1:]},
+        "logits": {0: "batch", 1: "sequence"},
+    }
+    p = 6
+    args = (
+        torch.randint(0, 1000, (1, 1)),
+        torch.ones(1, p + 1, dtype=torch.int64),
+        torch.tensor([[p]]),
+        *(torch.randn(1, heads, p, dim) for _ in kv_names),
+    )
+    _export(_Step(), args, path, ins, outs, dyn, dynamo=False)
+
+
 def _save(g: onnx.GraphProto, path: str) -> None:
     m = helper.make_model(
         g, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="pau-rewriter zoo"
@@ -598,6 +657,7 @@ BUILDERS: dict[str, Callable[[str], None]] = {
     "quant_mlp": _build_quant_mlp,
     "qdq_cnn": _build_qdq_cnn,
     "fp16_cnn": _build_fp16_cnn,
+    "llama_kv": _build_llama_kv,
 }
 
 
