@@ -10,7 +10,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from onnx import TensorProto, helper
+from onnx import TensorProto, helper, numpy_helper
 
 from rewriter.cli import main
 from rewriter.ir import load_model, run_model, sort_nodes
@@ -139,3 +139,74 @@ def test_old_opset_the_converter_cannot_take_is_one_line(tmp_path, capsys) -> No
         "it to 11 (ImageScaler: no longer an ONNX op); export it again with opset >= 11"
     )
     assert not (tmp_path / "o.onnx").exists()
+
+
+# -- scikit-learn classifiers through skl2onnx: probabilities as a sequence of maps ----------
+
+
+def _zipmap_mlp() -> onnx.ModelProto:
+    """What skl2onnx writes for an MLPClassifier(activation="tanh") by default: the
+    probabilities through ZipMap, one {class: probability} map per sample."""
+    rng = np.random.default_rng(0)
+    w1 = numpy_helper.from_array(rng.standard_normal((8, 16)).astype(np.float32), "w1")
+    w2 = numpy_helper.from_array(rng.standard_normal((16, 3)).astype(np.float32), "w2")
+    g = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["X", "w1"], ["h"]),
+            helper.make_node("Tanh", ["h"], ["t"]),
+            helper.make_node("MatMul", ["t", "w2"], ["z"]),
+            helper.make_node("Softmax", ["z"], ["p"], axis=1),
+            helper.make_node("ArgMax", ["p"], ["label"], axis=1, keepdims=0),
+            helper.make_node(
+                "ZipMap",
+                ["p"],
+                ["output_probability"],
+                domain="ai.onnx.ml",
+                classlabels_int64s=[0, 1, 2],
+            ),
+        ],  # fmt: skip
+        "skl",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, 8])],
+        [
+            helper.make_tensor_value_info("label", TensorProto.INT64, [None]),
+            helper.make_value_info(
+                "output_probability",
+                helper.make_sequence_type_proto(
+                    helper.make_map_type_proto(
+                        TensorProto.INT64, helper.make_tensor_type_proto(TensorProto.FLOAT, [])
+                    )
+                ),
+            ),
+        ],
+        [w1, w2],
+    )
+    return helper.make_model(
+        g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 1)]
+    )
+
+
+def test_zipmap_probabilities_are_verified(tmp_path, capsys) -> None:
+    src = tmp_path / "mlp.onnx"
+    onnx.save(_zipmap_mlp(), src)
+    out, rep = tmp_path / "out.onnx", tmp_path / "r.json"
+    assert main([str(src), "-o", str(out), "--report", str(rep)]) == 0
+    text = capsys.readouterr().out
+    # before: rel-L2 inf on the maps, every site backed off, "0 of 1 sites replaced"
+    assert "worst output 'output_probability'" in text and "top-1 agreement 100.0%" in text
+    assert "wrote" in text and "1 of 1 sites replaced" in text
+    x = {"X": np.random.default_rng(1).standard_normal((5, 8)).astype(np.float32)}
+    a, b = run_model(onnx.load(src), x)[1], run_model(onnx.load(out), x)[1]
+    assert a.shape == b.shape == (5, 3)  # [samples, classes] from the maps
+    np.testing.assert_allclose(a.sum(1), 1.0, rtol=1e-5)
+    assert np.abs(a - b).max() < 1e-3
+
+
+def test_as_array_reads_every_output_type() -> None:
+    from rewriter.ir.runtime import as_array
+
+    maps = [{0: 0.25, 1: 0.75}, {0: 1.0, 1: 0.0}]
+    np.testing.assert_array_equal(as_array(maps), [[0.25, 0.75], [1.0, 0.0]])
+    seq = [np.ones((2, 3)), np.zeros((2, 3))]
+    assert as_array(seq).shape == (2, 2, 3)
+    assert as_array([np.ones(2), np.ones(3)]).shape == (5,)
+    assert as_array(np.arange(3)).dtype == np.arange(3).dtype

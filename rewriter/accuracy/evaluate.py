@@ -20,7 +20,7 @@ import onnx
 
 from rewriter.candidates import Candidate
 from rewriter.emit import emit
-from rewriter.ir.runtime import session
+from rewriter.ir.runtime import run_session, session
 from rewriter.verify import Deviation, accuracy_of, deviation
 
 __all__ = ["Deviation", "Evaluator", "run_batches", "finite"]
@@ -33,8 +33,7 @@ def run_batches(
     sess = session(model)
     per: list[list[np.ndarray]] = []
     for b in batches:
-        outs = sess.run(None, dict(b))
-        per.append([np.asarray(o) for o in outs])
+        per.append(run_session(sess, b))
     res = []
     for k in range(len(per[0]) if per else 0):
         parts = [p[k] for p in per]

@@ -22,7 +22,7 @@ import onnx
 from rewriter.errors import ModelError
 from rewriter.ir.io import is_large, model_file
 
-__all__ = ["session", "run_session", "runner", "run_model", "run_values", "first_line", "LEVELS"]
+__all__ = ["session", "run_session", "as_array", "runner", "run_model", "run_values", "first_line", "LEVELS"]
 
 # --target ort-cpu:opt=... names -> onnxruntime.GraphOptimizationLevel members
 LEVELS = {
@@ -94,7 +94,31 @@ def run_session(
     """``sess.run`` with ONNX Runtime's own error log silenced (the caller reports errors)."""
     ro = _ort().RunOptions()
     ro.log_severity_level = 4
-    return [np.asarray(o) for o in sess.run(list(fetch) if fetch else None, dict(feeds), ro)]
+    return [as_array(o) for o in sess.run(list(fetch) if fetch else None, dict(feeds), ro)]
+
+
+def as_array(value: Any) -> np.ndarray:
+    """One ONNX Runtime output as a numeric array, whatever its ONNX type.
+
+    A tensor is itself. A sequence of maps (what scikit-learn classifiers converted by skl2onnx
+    return by default: ZipMap's one ``{class: probability}`` per sample) becomes ``[samples,
+    classes]`` in the first map's key order, so verification compares the probabilities;
+    ``np.asarray`` made it an object array and the comparison said rel-L2 inf, which backed
+    off every site. A sequence of tensors is stacked (flattened and concatenated when their
+    shapes differ).
+    """
+    if isinstance(value, np.ndarray):
+        return value
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        keys = list(value[0])
+        return np.array([[float(d.get(k, np.nan)) for k in keys] for d in value])
+    if isinstance(value, dict):
+        return np.array([float(v) for v in value.values()])
+    if isinstance(value, list) and value and all(isinstance(v, np.ndarray) for v in value):
+        if len({v.shape for v in value}) == 1:
+            return np.stack(value)
+        return np.concatenate([v.ravel() for v in value])
+    return np.asarray(value)
 
 
 def runner(
