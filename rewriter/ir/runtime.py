@@ -22,7 +22,16 @@ import onnx
 from rewriter.errors import ModelError
 from rewriter.ir.io import is_large, model_file
 
-__all__ = ["session", "run_session", "as_array", "runner", "run_model", "run_values", "first_line", "LEVELS"]
+__all__ = [
+    "session",
+    "run_session",
+    "as_array",
+    "runner",
+    "run_model",
+    "run_values",
+    "first_line",
+    "LEVELS",
+]
 
 # --target ort-cpu:opt=... names -> onnxruntime.GraphOptimizationLevel members
 LEVELS = {
