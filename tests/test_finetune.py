@@ -196,3 +196,41 @@ def test_mixup_mixes_along_each_inputs_batch_axis():
     finetune(student, teacher, data, epochs=1, train="all", progress=False, labels=False,
              augment="mixup", batch_axes=[0])  # fmt: skip
     assert not any(torch.allclose(m[0], x) for m in teacher.seen[len(data) :])
+
+
+class _ConvGelu(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv, self.out = nn.Conv2d(3, 8, 3, padding=1), nn.Linear(8, 3)
+
+    def forward(self, x):
+        return self.out(F.gelu(self.conv(x)).mean((2, 3)))
+
+
+def test_shift_moves_images_and_runs_the_teacher_on_them():
+    torch.manual_seed(0)
+    teacher = _Recording(_ConvGelu())
+    g = torch.Generator().manual_seed(0)
+    data = [(torch.randn(4, 3, 16, 16, generator=g),) for _ in range(4)]
+    student, _ = replace_with_standard(teacher.inner)
+    finetune(student, teacher, data, epochs=2, train="all", progress=False, labels=False,
+             augment="shift")  # fmt: skip
+    moved = [s[0] for s in teacher.seen[len(data) :]]
+    assert len(moved) == 2 * 3  # one per training step
+    offsets = set()
+    for x in moved:  # each is a calibration batch rolled by at most 16/8 = 2 pixels
+        hits = [
+            (dy, dx)
+            for (b,) in data
+            for dy in range(-2, 3)
+            for dx in range(-2, 3)
+            if torch.equal(torch.roll(b, (dy, dx), (-2, -1)), x)
+        ]
+        assert hits
+        offsets.add(hits[0])
+    assert len(offsets) > 1  # the offsets vary
+    teacher.seen.clear()
+    flat = _Recording(_teacher())  # 2-d inputs are no images: trained as given
+    student, _ = replace_with_standard(flat.inner)
+    finetune(student, flat, _data(4), epochs=1, train="all", progress=False, augment="shift")
+    assert len(flat.seen) == 4

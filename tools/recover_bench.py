@@ -265,7 +265,7 @@ def augment_sweep(
     model: str, cal: str, epochs: list[int], sites: list[str] | None = None
 ) -> list[dict]:
     """Every SiLU/HardSwish site (or only ``sites``) -> ReLU, retrained (``--train all``) on
-    the fit batches with ``augment`` none and mixup for each of ``epochs`` (patience
+    the fit batches with ``augment`` none, mixup and shift for each of ``epochs`` (patience
     max(3, epochs/15)); the cosine before and after on the held-out batches (every 4th batch of
     32, as ``--recover`` holds out) and, after, on the fit batches."""
     import onnx
@@ -295,7 +295,7 @@ def augment_sweep(
     (before,) = compare_over(m, [student], held)
     rows = []
     for ep in epochs:
-        for aug in ("none", "mixup"):
+        for aug in ("none", "mixup", "shift"):
             t0 = time.perf_counter()
             tuned, hist = finetune_e2e(
                 student, m, fit, train="all", epochs=ep, patience=max(3, ep // 15), augment=aug
@@ -359,7 +359,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-family", action="store_true", help="skip the learned-ordering runs")
     p.add_argument("--reuse", action="store_true", help="reuse OUTDIR's trained models")
     p.add_argument(
-        "--augment", choices=("none", "mixup"), default="none", help="(c)'s retraining inputs"
+        "--augment",
+        choices=("none", "mixup", "shift"),
+        default="none",
+        help="(c)'s retraining inputs",
     )
     p.add_argument(
         "--sweep-sites",
@@ -369,8 +372,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--augment-sweep",
         default="",
-        help="epochs, e.g. 30,150: also retrain each net's all-ReLU model with and without "
-        "--augment mixup and print the held-out cosines",
+        help="epochs, e.g. 30,150: also retrain each net's all-ReLU model with --augment none, "
+        "mixup and shift and print the held-out cosines",
     )
     a = p.parse_args(argv)
     os.makedirs(a.outdir, exist_ok=True)

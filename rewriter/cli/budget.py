@@ -48,11 +48,12 @@ def add_budget_options(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--augment",
-        choices=("none", "mixup"),
+        choices=("none", "mixup", "shift"),
         default="none",
         help="with --recover: retraining matches the original on the calibration inputs as "
-        "given (none, the default) or on mixed pairs of them as well (mixup; float inputs "
-        "only; helps some image models, see the README)",
+        "given (none, the default), on mixed pairs of them as well (mixup; float inputs "
+        "only), or on the images moved by a random offset (shift; 4-d float inputs); both "
+        "help some image models, see the README",
     )
     g.add_argument(
         "--recover-runs",

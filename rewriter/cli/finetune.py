@@ -58,10 +58,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=None, help="most epochs (default 20)")
     p.add_argument(
         "--augment",
-        choices=("none", "mixup"),
+        choices=("none", "mixup", "shift"),
         default=None,
-        help="distill on the calibration inputs as given (none, the default) or on mixed pairs "
-        "of them as well, the teacher run on the same mix (mixup; float inputs only)",
+        help="distill on the calibration inputs as given (none, the default), on mixed pairs "
+        "of them as well, the teacher run on the same mix (mixup; float inputs only), or on "
+        "images moved by a random offset of up to 1/8 of their size (shift; 4-d float inputs)",
     )
     p.add_argument(
         "--lr",

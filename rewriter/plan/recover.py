@@ -311,8 +311,9 @@ def plan_recover(
 
     Args are those of ``plan_budget`` plus:
         train: what retraining trains: "all" (every float weight), "weights", "coefficients".
-        augment: "none" (default), or "mixup": retraining also matches the teacher on mixed
-            pairs of calibration inputs (``rewriter.tune.distill.distill``).
+        augment: "none" (default), "mixup": retraining also matches the teacher on mixed
+            pairs of calibration inputs, or "shift": on images moved by a random offset
+            (``rewriter.tune.distill.distill``).
         epochs, lr, seed: of each retraining run (early stopping on the fit data's own split).
         max_runs: most retraining runs.
         learn: read and write the latency database's ``trials`` (False: neither).

@@ -30,7 +30,7 @@ from torch import nn
 
 __all__ = ["distill", "pau_parameters", "split_batches", "AUGMENT"]
 
-AUGMENT = ("none", "mixup")
+AUGMENT = ("none", "mixup", "shift")
 
 Batch = tuple[tuple[torch.Tensor, ...], torch.Tensor | None]
 
@@ -126,6 +126,30 @@ def _mixup(
         return w * x + (1 - w) * x.index_select(k, perm)
 
     return tuple(mix(x, k) for x, k in zip(xs, ax, strict=True)), lam, perm
+
+
+def _shift(
+    b: Batch, gen: torch.Generator, axes: Sequence[int] | None = None
+) -> tuple[tuple[torch.Tensor, ...], torch.Tensor, torch.Tensor] | None:
+    """``b``'s images moved by one random offset of up to an eighth of their height and width
+    (circularly; ``distill(augment="shift")``), other inputs as they are: ``(inputs, 1, identity
+    permutation)`` (mixup's shape of result: the labels stay), or None when no input is an
+    image (a 4-d float tensor with its samples on axis 0)."""
+    xs = b[0]
+    ax = list(axes) if axes is not None and len(axes) == len(xs) else [0] * len(xs)
+    images = [
+        x.is_floating_point() and x.dim() == 4 and k == 0 for x, k in zip(xs, ax, strict=True)
+    ]
+    if not any(images):
+        return None
+    h, w = next(x.shape[-2:] for x, im in zip(xs, images, strict=True) if im)
+    dy = int(torch.randint(-(h // 8), h // 8 + 1, (1,), generator=gen))
+    dx = int(torch.randint(-(w // 8), w // 8 + 1, (1,), generator=gen))
+    moved = tuple(
+        torch.roll(x, (dy, dx), (-2, -1)) if im else x for x, im in zip(xs, images, strict=True)
+    )
+    n = xs[0].shape[ax[0]]
+    return moved, torch.ones(n), torch.arange(n)
 
 
 def _progress(iterable: Sequence[Batch], desc: str, enabled: bool) -> Iterable[Batch]:
@@ -243,7 +267,12 @@ def distill(
             batches are never mixed. Measured (README): it helps where the calibration
             inputs are images of a few objects (a YOLO-style detector: held-out cosine
             0.894 -> 0.926 after 30 epochs) and not everywhere (a MobileNet: 0.954 -> 0.946;
-            ``tools/recover_bench.py --augment-sweep``).
+            ``tools/recover_bench.py --augment-sweep``). ``"shift"``: each training batch's
+            images (4-d float inputs, samples on axis 0) are moved by one random offset of up
+            to an eighth of their height and width, circularly, and the teacher runs on the
+            moved batch (labels, when given, are kept: for translation-invariant tasks).
+            Measured (README): a MobileNet with every HardSwish a ReLU, held-out cosine after
+            60 epochs 0.954 -> 0.971; it closes the gap between fit and held-out data.
         batch_axes: the sample axis of each model input, in input order (default 0 for all;
             a sequence-first GRU's ``x[seq, batch, 8]`` has 1): what mixup mixes along.
         progress: show a progress bar (tqdm when installed).
@@ -341,7 +370,8 @@ def distill(
                 optimiser.zero_grad()
                 for p in low:
                     p.grad = None
-                mixed = _mixup(b, mix, batch_axes) if augment == "mixup" else None
+                augmented = {"mixup": _mixup, "shift": _shift}.get(augment)
+                mixed = augmented(b, mix, batch_axes) if augmented else None
                 if mixed is None:
                     value = _distillation_loss(
                         _outputs(student, b[0], features),

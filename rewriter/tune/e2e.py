@@ -514,8 +514,9 @@ def finetune_e2e(
             ``[N, classes]``): one array over all samples, or one per batch (``split_labels``).
         site_weight: weight of the site-activation MSE, where the graphs line up (0: off).
         loss: ``"mse"`` on outputs, or ``"kl"`` on the softmax of the first output.
-        augment: ``"none"`` (default) or ``"mixup"`` (``rewriter.tune.distill.distill``: the
-            teacher runs on each mixed training batch; float inputs only).
+        augment: ``"none"`` (default), ``"mixup"`` or ``"shift"``
+            (``rewriter.tune.distill.distill``: the teacher runs on each mixed or moved
+            training batch; float inputs / images only).
         progress: a progress bar per epoch.
 
     Returns:
