@@ -22,6 +22,8 @@ Algorithm, in three steps:
    * indices of a Gather whose table is a constant: uniform in [0, rows) (rows = the table's size
      on the Gather axis; the smallest table when it reaches several). Out-of-range ids error in
      ONNX Runtime and return zero rows in others: both hide what the model does.
+   * positions (``position_ids``, ``pos``): 0, 1, ... along the last axis, after a KV cache's
+     length when the model has one (a decoder step's new token sits after the cache).
    * a mask (name contains "mask", a bool input, or an int that reaches Mul/Where after a Cast):
      ones (everything attended, every branch condition true).
    * any other integer: uniform in {0, 1}: 0 and 1 index any axis of size >= 2, are valid flags
@@ -117,6 +119,7 @@ _CARRY = {
 _COMPARE = {"Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual"}
 _RECURRENT = {"GRU", "LSTM", "RNN"}
 _STATE_NAME = re.compile(r"(^|[^a-z])(h0|c0|h_0|c_0)([^a-z0-9]|$)|state|cache|past|memory", re.I)
+_POSITION_NAME = re.compile(r"position|^pos(_ids?)?$", re.I)
 _ORT_NODE = re.compile(r"running (\w+) node\. Name:'([^']*)'")
 _ORT_SOURCE = re.compile(
     r"^\S+\.(?:h|cc):\d+ (?:\S+\([^)]*\)(?: const)? )?"
@@ -562,6 +565,7 @@ def _values(
     rng_range: tuple[float, float] | None,
     seq: int,
     seed: int,
+    past: int = 0,
 ) -> tuple[np.ndarray, str]:
     """The array for one input and the clause saying why."""
     rng, dt = _rng(seed, inp.name), inp.dtype
@@ -596,6 +600,13 @@ def _values(
         return rng.integers(0, rows, shape).astype(
             dt
         ), f"uniform in [0, {rows}) (rows of Gather {n!r})"
+    if _POSITION_NAME.search(inp.name) and dt.kind in "iu" and shape:
+        pos = np.arange(past, past + shape[-1]).astype(dt)
+        return np.broadcast_to(pos, shape).copy(), (
+            f"{past}..{past + shape[-1] - 1} along the last axis (positions: name"
+            + (", after the cache" if past else "")
+            + ")"
+        )
     why = "name" if "mask" in inp.name.lower() else "bool" if dt.kind == "b" else uses.mask
     if why:
         return np.ones(shape, dt), f"ones (mask: {why})"
@@ -727,12 +738,13 @@ def generate_inputs(
 
     def feeds_for(sizes: dict[str, int]) -> tuple[dict[str, np.ndarray], dict[str, str]]:
         feeds, why = {}, {}
+        past = next((v for k, v in sizes.items() if "past" in k.lower()), 0)  # a cache's length
         for inp in inputs:
             shape = tuple(d if isinstance(d, int) else sizes[d] for d in inp.dims)
             seq = _seq_size(inp.name, uses.get(inp.name), inputs, sizes, graph, seq_keys)
             feeds[inp.name], why[inp.name] = _values(
                 inp, shape, uses.get(inp.name), states.get(inp.name),
-                ranges.get(inp.name, ranges.get("")), seq, seed,
+                ranges.get(inp.name, ranges.get("")), seq, seed, past,
             )  # fmt: skip
         return feeds, why
 

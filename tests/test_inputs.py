@@ -60,7 +60,9 @@ def test_feeds_run_and_move_outputs(
         assert out.size > 1 and not np.all(out == out.ravel()[0]), "constant output"
     for inp in wanted:  # every input says how it was derived
         note = _note(gen, inp)
-        assert re.search(r"standard normal|uniform in|ones|zeros|compared with|sequence size", note)
+        assert re.search(
+            r"standard normal|uniform in|ones|zeros|compared with|sequence size|positions", note
+        )
     assert not any(n.startswith("warning") for n in gen.notes)
 
 
@@ -439,3 +441,11 @@ def test_dim_expressions_parse_only_arithmetic_over_known_dims() -> None:
     assert _dim_expression("a + c", names) is None  # c is no dim of the model
     assert _dim_expression("a ** b", names) is None  # not an op a dim uses
     assert _dim_expression("__import__('os')", names) is None
+
+
+def test_position_ids_count_on_from_the_cache(zoo_paths: dict[str, str]) -> None:
+    gen = generate_inputs(onnx.load(zoo_paths["llama_kv"]))
+    past = gen.feeds["past_key_values.0.key"].shape[2]
+    pos = gen.feeds["position_ids"]
+    assert pos.shape == (1, 1) and pos[0, 0] == past  # the new token comes after the cache
+    assert "(positions: name, after the cache)" in _note(gen, "position_ids")
