@@ -21,7 +21,8 @@ Algorithm, in three steps:
      sequence size (the recurrent node's X dim when X is an input, else the sequence dims).
    * indices of a Gather whose table is a constant: uniform in [0, rows) (rows = the table's size
      on the Gather axis; the smallest table when it reaches several). Out-of-range ids error in
-     ONNX Runtime and return zero rows in others: both hide what the model does.
+     ONNX Runtime and return zero rows in others: both hide what the model does. Ids that are
+     also compared with a constant (CLIP's EOS id) end each row in it when the table holds it.
    * positions (``position_ids``, ``pos``): 0, 1, ... along the last axis, after a KV cache's
      length when the model has one (a decoder step's new token sits after the cache).
    * a mask (name contains "mask", a bool input, or an int that reaches Mul/Where after a Cast):
@@ -585,6 +586,19 @@ def _values(
             return np.zeros(shape, dt), f"zeros ({state})"
         return rng.standard_normal(shape).astype(dt), f"standard normal (seed {seed})"
     assert uses is not None
+    if uses.gathers and dt.kind != "b":
+        # ids first, even when also compared: a CLIP text tower compares its ids with the EOS
+        # id (49407) to find where to pool, and ids filled with a constant the table does not
+        # hold (a smaller vocabulary) fail its Gather on every size
+        rows, n = min(uses.gathers)
+        ids = rng.integers(0, rows, shape)
+        said = f"uniform in [0, {rows}) (rows of Gather {n!r})"
+        marks = [(v, op, m) for c, op, m in uses.compared for v in c if 0 <= v < rows]
+        if marks and ids.ndim >= 1 and ids.size:
+            v, op, m = marks[0]
+            ids[..., -1] = int(v)  # like a sequence ending in the token the model looks for
+            said += f", each row ending in {v:g} (compared in {op} {m!r})"
+        return ids.astype(dt), said
     if uses.compared:
         first = uses.compared[0][0][0]
         consts = ", ".join(f"{v:g}" for c, _, _ in uses.compared for v in c)
@@ -593,13 +607,8 @@ def _values(
     if uses.seq_lens:
         op, n, _ = uses.seq_lens[0]
         return np.full(shape, seq, dt), f"{seq} = the sequence size (sequence length of {op} {n!r})"
-    if uses.gathers:
-        rows, n = min(uses.gathers)
-        if dt.kind == "b":
-            return np.ones(shape, bool), f"true (indices of Gather {n!r})"
-        return rng.integers(0, rows, shape).astype(
-            dt
-        ), f"uniform in [0, {rows}) (rows of Gather {n!r})"
+    if uses.gathers:  # bool indices (integer ones are above)
+        return np.ones(shape, bool), f"true (indices of Gather {min(uses.gathers)[1]!r})"
     if _POSITION_NAME.search(inp.name) and dt.kind in "iu" and shape:
         pos = np.arange(past, past + shape[-1]).astype(dt)
         return np.broadcast_to(pos, shape).copy(), (

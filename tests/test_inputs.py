@@ -55,9 +55,13 @@ def test_feeds_run_and_move_outputs(
     inits = {t.name for t in model.graph.initializer}
     wanted = [i.name for i in model.graph.input if i.name not in inits]
     assert sorted(gen.feeds) == sorted(wanted)
-    for out in run_model(model, gen.feeds):
+    other = run_model(model, generate_inputs(model, seed=1, sizes=gen.sizes).feeds)
+    for out, out1 in zip(run_model(model, gen.feeds), other, strict=True):
         assert np.isfinite(out).all()
-        assert out.size > 1 and not np.all(out == out.ravel()[0]), "constant output"
+        if out.size > 1:
+            assert not np.all(out == out.ravel()[0]), "constant output"
+        else:  # one number (CLIP's logit for one image and one text): it moves with the seed
+            assert out1.shape == out.shape and not np.array_equal(out, out1), "constant output"
     for inp in wanted:  # every input says how it was derived
         note = _note(gen, inp)
         assert re.search(
@@ -449,3 +453,44 @@ def test_position_ids_count_on_from_the_cache(zoo_paths: dict[str, str]) -> None
     pos = gen.feeds["position_ids"]
     assert pos.shape == (1, 1) and pos[0, 0] == past  # the new token comes after the cache
     assert "(positions: name, after the cache)" in _note(gen, "position_ids")
+
+
+def _eos_pooled(eos: int) -> onnx.ModelProto:
+    """Token ids -> 50-row embedding, weighted by ``ids == eos`` (where CLIP's text tower pools:
+    it compares its ids with the EOS id, 49407 by default whatever the vocabulary)."""
+    rng = np.random.default_rng(0)
+    g = helper.make_graph(
+        [
+            helper.make_node("Gather", ["emb", "ids"], ["e"]),
+            helper.make_node("Equal", ["ids", "eos"], ["is_eos"]),
+            helper.make_node("Cast", ["is_eos"], ["w"], to=TensorProto.FLOAT),
+            helper.make_node("Unsqueeze", ["w", "axm1"], ["w3"]),
+            helper.make_node("Mul", ["e", "w3"], ["pooled"]),
+            helper.make_node("Tanh", ["e"], ["t"]),
+        ],
+        "eos",
+        [helper.make_tensor_value_info("ids", TensorProto.INT64, ["batch", "sequence"])],
+        [
+            helper.make_tensor_value_info("pooled", TensorProto.FLOAT, None),
+            helper.make_tensor_value_info("t", TensorProto.FLOAT, None),
+        ],
+        [
+            numpy_helper.from_array(rng.standard_normal((50, 4)).astype(np.float32), "emb"),
+            numpy_helper.from_array(np.array(eos, np.int64), "eos"),
+            numpy_helper.from_array(np.array([-1], np.int64), "axm1"),
+        ],
+    )
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_ids_compared_with_a_token_stay_inside_their_table() -> None:
+    gen = generate_inputs(_eos_pooled(49407))  # not in a 50-row table: ids as usual
+    ids = gen.feeds["ids"]
+    assert ids.shape == (1, 128) and 0 <= ids.min() and ids.max() < 50 and len(np.unique(ids)) > 10
+    assert _note(gen, "ids").startswith("ids: int64 1x128, uniform in [0, 50) (rows of Gather")
+    gen = generate_inputs(_eos_pooled(7))  # in the table: each sequence ends in it
+    ids = gen.feeds["ids"]
+    assert (ids[:, -1] == 7).all() and ids.max() < 50 and len(np.unique(ids)) > 10
+    assert "each row ending in 7 (compared in Equal" in _note(gen, "ids")
+    pooled = run_model(_eos_pooled(7), gen.feeds)[0]
+    assert np.abs(pooled[:, -1]).sum() > 0  # the pooled token is there

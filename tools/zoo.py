@@ -12,6 +12,10 @@ Each model reproduces one failure measured on public models (DESIGN.md section 9
   positions); inputs ``input_ids``, ``attention_mask`` [batch, sequence].
 * ``vit_{torchscript,dynamo}``: ViT encoder (image 32, patch 8, hidden 32, 2 layers); input
   ``pixel_values`` [batch, 3, 32, 32].
+* ``clip_{torchscript,dynamo}``: CLIP text and vision towers (hidden 32, 2 layers each, vocab
+  1000, 64 positions, image 32, patch 8; QuickGELU); inputs ``input_ids``, ``pixel_values``,
+  ``attention_mask``. The text tower compares its ids with the EOS id 49407 (the config's
+  default) to find where to pool: ids filled with it overflow the 1000-row table.
 * ``yolo_silu``: YOLO-like detector: Conv+SiLU downsampling to stride 32, nearest upsample,
   Concat with the stride-16 map, Sigmoid head; input ``images`` [batch, 3, height, width] where
   height and width must be multiples of 32.
@@ -154,6 +158,18 @@ def _hf_model(kind: str) -> tuple[object, tuple, list[str], list[str], dict]:
                 ).last_hidden_state
 
         return _G(), (ids, mask), names, ["last_hidden_state"], dict.fromkeys(names, bs)
+    if kind == "clip":
+        text = dict(vocab_size=1000, max_position_embeddings=64, **_TINY)
+        vision = dict(image_size=32, patch_size=8, **_TINY)
+        m = tf.CLIPModel(tf.CLIPConfig(text_config=text, vision_config=vision, projection_dim=16))
+        names = ["input_ids", "pixel_values", "attention_mask"]
+        return (
+            m,
+            (ids, torch.randn(b, 3, 32, 32), mask),
+            names,
+            ["logits_per_image", "text_embeds", "image_embeds"],
+            {"input_ids": bs, "attention_mask": bs, "pixel_values": {0: "batch"}},
+        )
     cfg = tf.ViTConfig(image_size=32, patch_size=8, num_channels=3, **_TINY)
     m = tf.ViTModel(cfg, add_pooling_layer=False)
     x = torch.randn(b, 3, 32, 32)
@@ -646,7 +662,7 @@ def _save(g: onnx.GraphProto, path: str) -> None:
 BUILDERS: dict[str, Callable[[str], None]] = {
     **{
         f"{kind}_{'dynamo' if dyn else 'torchscript'}": _build_hf(kind, dyn)
-        for kind in ("bert", "gpt2", "vit")
+        for kind in ("bert", "gpt2", "vit", "clip")
         for dyn in (False, True)
     },
     "yolo_silu": _build_yolo,
