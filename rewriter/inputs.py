@@ -93,6 +93,7 @@ __all__ = [
 ]
 
 _MAX_PROBES = 64
+_MAX_HINT_PROBES = 16  # more runs, at the sizes the failures' messages named
 # Candidates, the size a deployment typically runs first (sites are measured at these sizes, so
 # a plan made from generated inputs is made at a size users run, not at the smallest that
 # runs), then smaller ones (tables shorter than that, a fixed chunk), then larger ones.
@@ -763,10 +764,9 @@ def generate_inputs(
         return _result(inputs, feeds, why, sizes, [], groups, bound, None, how)
     sess = _session(model)
     tried: list[tuple[dict[str, int], str]] = []  # (sizes, why it was rejected)
+    hints: dict[int, None] = {}  # sizes ONNX Runtime's own messages name ("8 by 128")
     fallback = None
-    for n, probe in enumerate(_probe_order(groups)):
-        if n >= _MAX_PROBES:
-            break
+    for probe in _probes(groups, bound, hints):
         sizes = full(probe)
         feeds, why = feeds_for(sizes)
         outs, err = _run(sess, feeds)
@@ -774,10 +774,13 @@ def generate_inputs(
             op, node, _ = _where(err or "")
             tried.append((sizes, f"failed at {op} {node!r}" if node else "failed"))
             last_err = err or ""
+            hints.update(dict.fromkeys(_sizes_named(last_err)))
             continue
         bad = _degenerate(outs, out_names)
         if bad is None:
-            return _result(inputs, feeds, why, sizes, tried, groups, bound, None, how)
+            named = {k: "named by ONNX Runtime's message" for k, v in probe.items()}
+            named = {k: h for k, h in named.items() if probe[k] not in groups[k]}
+            return _result(inputs, feeds, why, sizes, tried, groups, bound, None, how | named)
         tried.append((sizes, bad))
         fallback = fallback or (feeds, why, sizes)
     if fallback is not None:
@@ -794,6 +797,43 @@ def generate_inputs(
             how,
         )
     raise _input_error(last_err, inputs, graph, bound, tried)
+
+
+def _probes(
+    groups: dict[str, list[int]], bound: dict[str, int], hints: dict[int, None]
+) -> Iterator[dict[str, int]]:
+    """The configurations to run: ``_probe_order``'s first ``_MAX_PROBES``, then each size that
+    the failures' messages named (``hints``, filled while this runs) in each free dim in turn,
+    the others at their first candidate.
+
+    A model traced at one length (a Python loop over the sequence, unrolled: a Mamba block's
+    scan) runs at that length only, which no list of typical sizes holds; ONNX Runtime's
+    message names it ("Attempting to broadcast an axis by a dimension other than 1. 8 by 128").
+    """
+    n = 0
+    for probe in _probe_order(groups):
+        if n >= _MAX_PROBES:
+            break
+        n += 1
+        yield probe
+    first = {k: v[0] for k, v in groups.items()}
+    free = [k for k in groups if groups[k] is not _BATCH and k not in bound]
+    done: set[tuple[str, int]] = set()
+    while n < _MAX_PROBES + _MAX_HINT_PROBES:
+        todo = [(k, h) for h in hints for k in free if (k, h) not in done and h != first[k]]
+        if not todo:
+            return
+        done.add(todo[0])
+        n += 1
+        yield first | {todo[0][0]: todo[0][1]}
+
+
+def _sizes_named(err: str) -> list[int]:
+    """Sizes an ONNX Runtime error names: broadcast pairs ("8 by 128") and shapes ("{1,8,64}")."""
+    nums = [int(a) for pair in re.findall(r"(\d+) by (\d+)", err) for a in pair]
+    for shape in re.findall(r"\{([\d,\s]+)\}", err):
+        nums += [int(a) for a in shape.replace(" ", "").split(",") if a]
+    return [v for v in dict.fromkeys(nums) if 1 < v <= 65536]
 
 
 def _seq_size(

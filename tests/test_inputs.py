@@ -494,3 +494,29 @@ def test_ids_compared_with_a_token_stay_inside_their_table() -> None:
     assert "each row ending in 7 (compared in Equal" in _note(gen, "ids")
     pooled = run_model(_eos_pooled(7), gen.feeds)[0]
     assert np.abs(pooled[:, -1]).sum() > 0  # the pooled token is there
+
+
+def test_a_model_traced_at_one_length_gets_that_length() -> None:
+    """A Python loop over the sequence, traced, runs at the traced length only (a Mamba block's
+    scan): no typical size runs, and ONNX Runtime's message names the one that does."""
+    rng = np.random.default_rng(0)
+    g = helper.make_graph(
+        [
+            helper.make_node("Gather", ["emb", "ids"], ["e"]),  # [b, s, 4]
+            helper.make_node("Add", ["e", "unrolled"], ["a"]),  # [1, 8, 4]: s must be 8
+            helper.make_node("Softplus", ["a"], ["y"]),
+        ],
+        "traced",
+        [helper.make_tensor_value_info("ids", TensorProto.INT64, ["batch", "sequence"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [
+            numpy_helper.from_array(rng.standard_normal((50, 4)).astype(np.float32), "emb"),
+            numpy_helper.from_array(rng.standard_normal((1, 8, 4)).astype(np.float32), "unrolled"),
+        ],
+    )
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    gen = generate_inputs(m)
+    assert gen.feeds["ids"].shape == (1, 8)
+    note = _note(gen, "ids")
+    assert "sequence=128 failed" in note and "sequence: named by ONNX Runtime's message" in note
+    run_model(m, gen.feeds)
