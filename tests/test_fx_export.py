@@ -89,3 +89,25 @@ def test_exported_rewrite_is_recognised_as_rewritten_and_names_agree(tmp_path):
     onnx_sites = rewriter.find_sites(str(tmp_path / "orig.onnx"), "pau_all")
     assert [(s.name, s.function) for s in onnx_sites] == [(s.name, s.function) for s in sites]
     assert rewriter.find_sites(str(tmp_path / "pau.onnx"), "pau_all") == []
+
+
+def test_a_transformers_decoder_that_returns_its_cache_is_rewritten():
+    """LlamaModel returns a DynamicCache (use_cache is on by default); torch.export refused the
+    type until transformers' own export registration is applied; the output keeps the cache."""
+    tf = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    cfg = tf.LlamaConfig(
+        vocab_size=100, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+        num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=64,
+    )  # fmt: skip
+    m = tf.LlamaModel(cfg).eval()
+    ids, mask = torch.randint(0, 100, (2, 8)), torch.ones(2, 8, dtype=torch.int64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gm, sites = rewrite_module(m, "pau_all", example_inputs=(ids, mask))
+    assert [s.function for s in sites] == ["silu", "silu"]
+    with torch.no_grad():
+        a, b = m(ids, mask), gm(ids, mask)
+    x, y = a.last_hidden_state, b.last_hidden_state
+    assert (x - y).norm() / x.norm() < 1e-3
+    assert type(b.past_key_values) is type(a.past_key_values)

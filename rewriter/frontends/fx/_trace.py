@@ -85,6 +85,30 @@ def _dynamic_shapes(example_inputs: tuple[Any, ...]) -> tuple[Any, ...]:
     )
 
 
+def _register_pytrees(exc: BaseException) -> bool:
+    """Teach torch.export a container type the module returns, when its library says how;
+    True when the export is worth trying again.
+
+    A ``transformers`` decoder returns its KV cache (``DynamicCache``) whenever ``use_cache`` is
+    on (the default), and torch.export refuses a type it cannot flatten ("Found <class
+    'transformers.cache_utils.DynamicCache'> in output, which is not a known type"); transformers
+    registers it for export itself (``register_dynamic_cache_export_support``). The rewritten
+    module then returns the same output, cache included.
+    """
+    text = str(exc)
+    if "transformers.cache_utils" not in text or "not a known type" not in text:
+        return False
+    try:
+        from transformers.integrations.executorch import register_dynamic_cache_export_support
+    except ImportError:
+        return False
+    try:
+        register_dynamic_cache_export_support()
+    except Exception:  # noqa: BLE001 - registered already, or a version that cannot
+        return False
+    return True
+
+
 def _widened(args: tuple[Any, ...]) -> tuple[Any, ...] | None:
     """The example with a leading dim of 1 repeated to 2, or None when there is none: export
     specialises dims whose example size is 0 or 1 even under ``Dim.AUTO``, so a batch-1 example
@@ -131,7 +155,12 @@ def trace(module: nn.Module, example_inputs: Sequence[Any] | None = None) -> Tra
         raise FxTraceError(name, attempts)
     try:
         module.eval()  # the caller's copy: rewriting is for inference (BN, dropout frozen)
-        exported, dynamic = _export(module, tuple(example_inputs))
+        try:
+            exported, dynamic = _export(module, tuple(example_inputs))
+        except Exception as exc:  # noqa: BLE001
+            if not _register_pytrees(exc):
+                raise
+            exported, dynamic = _export(module, tuple(example_inputs))
         gm = exported.module()
         # ExportedProgram.module() forbids train()/eval(): the ONNX exporter and finetune call
         # them. Restore nn.Module's, which only flip flags: the graph stays in eval semantics.
