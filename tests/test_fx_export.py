@@ -111,3 +111,30 @@ def test_a_transformers_decoder_that_returns_its_cache_is_rewritten():
     x, y = a.last_hidden_state, b.last_hidden_state
     assert (x - y).norm() / x.norm() < 1e-3
     assert type(b.past_key_values) is type(a.past_key_values)
+
+
+class _KVCache:  # a container torch.export cannot flatten (not a registered pytree)
+    def __init__(self, k):
+        self.k = k
+
+
+class _ReturnsCache(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+
+    def forward(self, x):
+        if x.shape[0] > 1:  # symbolic_trace fails here
+            x = x * 0.5
+        h = torch.nn.functional.gelu(self.fc(x))
+        return h, _KVCache(h)
+
+
+def test_a_cache_export_cannot_carry_is_named_with_the_fix():
+    from rewriter.frontends.fx import FxTraceError
+
+    with pytest.raises(FxTraceError) as e:
+        rewrite_module(_ReturnsCache(), "pau_all", example_inputs=(torch.randn(2, 8),))
+    text = str(e.value)
+    assert "_KVCache" in text and "not a known type" in text
+    assert "set use_cache=False in its config" in text

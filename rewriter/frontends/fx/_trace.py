@@ -53,6 +53,11 @@ class FxTraceError(ValueError):
         self.attempts = attempts
         lines = [f"cannot trace {module_name} into a torch.fx GraphModule; tried:"]
         lines += [f"  - {name}: {reason}" for name, reason in attempts]
+        if any("Cache" in reason for _, reason in attempts):
+            lines.append(
+                "Its forward returns a KV cache torch.export cannot carry: for a transformers "
+                "model, set use_cache=False in its config (the forward then returns no cache)."
+            )
         lines.append(
             "Make the forward traceable (no Python control flow on tensor values), pass "
             "example_inputs so torch.export can be tried, or wrap the untraceable part in a "
