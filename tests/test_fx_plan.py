@@ -233,3 +233,17 @@ def test_max_rel_error_budget_keeps_a_site_over_it(monkeypatch: pytest.MonkeyPat
     assert mish.decision == "keep" and "rel_l2" in mish.reason and mish.rel_l2 > 1e-3
     assert gelu.decision == "replace" and gelu.rel_l2 <= 1e-3
     assert p.deviation is not None and p.deviation.rel_l2 <= 1e-3
+
+
+def test_rewriter_plan_takes_a_torch_module():
+    """It raised "plan_sites() got an unexpected keyword argument 'example_inputs'"."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(16, 32), nn.GELU(), nn.Linear(32, 4)).eval()
+    x = torch.randn(8, 16)
+    p = rewriter.plan(net, "torch-eager", example_inputs=(x,), time_cap=0.1)
+    assert isinstance(p, ModulePlan) and [d.site.function for d in p.decisions] == ["gelu"]
+    assert p.decisions[0].decision in ("replace", "keep") and p.decisions[0].reason
+    with pytest.raises(UsageError, match="needs example_inputs"):
+        rewriter.plan(net, "torch-eager")
+    with pytest.raises(UsageError, match="torch-eager or torch-inductor; export it to ONNX"):
+        rewriter.plan(net, "ort-cpu:threads=1", example_inputs=(x,))

@@ -76,7 +76,10 @@ def plan(
     accurate as the requested (5,4) rational) (``plan_sites``).
 
     Args:
-        model: path or ``onnx.ModelProto`` (not modified).
+        model: path or ``onnx.ModelProto`` (not modified); or a ``torch.nn.Module`` with
+            ``example_inputs=(x,)`` and a torch target (``torch-eager``, ``torch-inductor``):
+            planned by ``rewriter.frontends.fx.plan_module``, which returns a ``ModulePlan``
+            (``.module``, ``.decisions``, ``.whole``).
         target: ``"ort-cpu:threads=1"``, ``"openvino-cpu"``, ``"torch-inductor"``, a ``Target``.
         calibration: .npz / folder of .npy / feed dicts, for the budget; without one, its
             first batch is what sites are measured on (default: generated inputs).
@@ -99,6 +102,11 @@ def plan(
     Gotchas: measurements take seconds per distinct site shape (cached in ``db`` for the next
     run); a budget needs representative ``calibration`` data, generated inputs only guess ranges.
     """
+    module_plan = _plan_module(
+        model, target, pipeline, calibration, min_cosine, max_rel_error, degrees, form, options
+    )
+    if module_plan is not None:
+        return module_plan
     budgeted = {
         "max_drop": max_drop,
         "min_cosine": min_cosine,
@@ -151,3 +159,44 @@ class _CallablePackage(ModuleType):
 
 
 sys.modules[__name__].__class__ = _CallablePackage
+
+
+def _plan_module(
+    model: Any,
+    target: Any,
+    pipeline: str,
+    calibration: Any,
+    min_cosine: float | None,
+    max_rel_error: float | None,
+    degrees: tuple[int, int],
+    form: str,
+    options: dict[str, Any],
+) -> Any:
+    """``plan`` of a torch module (``rewriter.frontends.fx.plan_module``); None for ONNX."""
+    import torch
+
+    if not isinstance(model, torch.nn.Module):
+        return None
+    from rewriter.errors import UsageError
+    from rewriter.frontends.fx import plan_module
+
+    if "example_inputs" not in options:
+        raise UsageError("plan(module, ...) needs example_inputs=(x,): what the module runs on")
+    name = target if isinstance(target, str) else getattr(target, "name", str(target))
+    if not name.startswith("torch-"):
+        raise UsageError(
+            f"plan(module, target={name!r}): a torch module is planned on torch-eager or "
+            "torch-inductor; export it to ONNX for ONNX Runtime or OpenVINO targets"
+        )
+    return plan_module(
+        model,
+        options.pop("example_inputs"),
+        name,
+        pipeline=pipeline,
+        degrees=degrees,
+        form=form,
+        calibration=calibration,
+        min_cosine=min_cosine,
+        max_rel_error=max_rel_error,
+        **options,
+    )
