@@ -210,3 +210,31 @@ def test_as_array_reads_every_output_type() -> None:
     assert as_array(seq).shape == (2, 2, 3)
     assert as_array([np.ones(2), np.ones(3)]).shape == (5,)
     assert as_array(np.arange(3)).dtype == np.arange(3).dtype
+
+
+def test_ort_fused_activations_are_named_when_nothing_matches(tmp_path, capsys) -> None:
+    """onnxruntime.transformers.optimizer fuses GELU and its bias into com.microsoft.BiasGelu:
+    no rule matches it, and the line says why instead of the generic 'no site' hint."""
+    rng = np.random.default_rng(0)
+    g = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["x", "w"], ["h"]),
+            helper.make_node("BiasGelu", ["h", "b"], ["y"], domain="com.microsoft"),
+        ],
+        "fused",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 16])],
+        [
+            numpy_helper.from_array(rng.standard_normal((8, 16)).astype(np.float32), "w"),
+            numpy_helper.from_array(rng.standard_normal(16).astype(np.float32), "b"),
+        ],
+    )
+    m = helper.make_model(
+        g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
+    )
+    src = tmp_path / "fused.onnx"
+    onnx.save(m, src)
+    assert main([str(src), "-o", str(tmp_path / "o.onnx")]) == 0
+    out = capsys.readouterr().out
+    assert "no site: this model's activations are ONNX Runtime fused ops (BiasGelu, domain " in out
+    assert "rewrite the model as exported, before that optimizer" in out

@@ -430,6 +430,10 @@ def _static_hint(model: Any, plan: Any) -> str | None:
     )
 
 
+# com.microsoft contrib ops that are an activation (with a bias add) fused into one kernel
+_ORT_FUSED_ACTS = {"Gelu", "FastGelu", "BiasGelu", "QuickGelu", "BiasSplitGelu", "BiasFastGelu"}
+
+
 def _no_sites_hint(model: Any, pipeline: str) -> str:
     """Why a model has no site, where the graph says: a QOperator model computes its
     activations in integer ops; otherwise how to see the pipelines and a rule's near misses."""
@@ -442,6 +446,16 @@ def _no_sites_hint(model: Any, pipeline: str) -> str:
             f"no site: this model computes in integer ops ({', '.join(quant[:4])}), activations "
             "included (QOperator format); rewrite its float model and quantize it after, or "
             "quantize to the QDQ format, whose activations are matched"
+        )
+    fused = sorted(
+        {n.op_type for n in all_nodes(model.graph) if n.domain == "com.microsoft"} & _ORT_FUSED_ACTS
+    )
+    if fused:
+        return (
+            f"no site: this model's activations are ONNX Runtime fused ops ({', '.join(fused)}, "
+            "domain com.microsoft, written by onnxruntime.transformers.optimizer or Optimum's "
+            "ORTOptimizer), already one kernel each on ONNX Runtime; rewrite the model as "
+            "exported, before that optimizer"
         )
     return (
         f"no site of pipeline {pipeline!r}: `rewrite --list` shows the pipelines and rules, "
