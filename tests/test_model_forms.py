@@ -238,3 +238,39 @@ def test_ort_fused_activations_are_named_when_nothing_matches(tmp_path, capsys) 
     out = capsys.readouterr().out
     assert "no site: this model's activations are ONNX Runtime fused ops (BiasGelu, domain " in out
     assert "rewrite the model as exported, before that optimizer" in out
+
+
+# -- module hierarchies exported as ONNX local functions ---------------------------------------
+
+
+class _Block(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc, self.act = torch.nn.Linear(8, 8), torch.nn.GELU()
+
+    def forward(self, x):
+        return self.act(self.fc(x))
+
+
+def test_sites_inside_local_functions_are_found(tmp_path, capsys) -> None:
+    """torch's export_modules_as_functions puts each GELU in a function body: '0 sites' before."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(_Block(), _Block()).eval()
+    src = str(tmp_path / "fn.onnx")
+    torch.onnx.export(
+        net, (torch.randn(2, 8),), src, input_names=["x"], dynamic_axes={"x": {0: "batch"}},
+        opset_version=17, dynamo=False, export_modules_as_functions={_Block, torch.nn.GELU},
+    )  # fmt: skip
+    assert len(onnx.load(src).functions) == 2
+    out, rep = tmp_path / "out.onnx", tmp_path / "r.json"
+    assert main([src, "-o", str(out), "--report", str(rep), "-q"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("rewrite: note:") == 1 and "2 local function(s) inlined" in err
+    r = json.loads(rep.read_text())
+    assert [s["function"] for s in r["sites"]] == ["gelu", "gelu"]
+    assert all(s["replaced"] for s in r["sites"])
+    new = onnx.load(out)
+    assert not new.functions
+    x = {"x": np.random.default_rng(1).standard_normal((3, 8)).astype(np.float32)}
+    (a,), (b,) = run_model(onnx.load(src), x), run_model(new, x)
+    assert np.linalg.norm(b - a) <= 1e-2 * np.linalg.norm(a)

@@ -48,9 +48,40 @@ def load_model(model: str | os.PathLike[str] | onnx.ModelProto | bytes) -> onnx.
         ModelError: one line naming the file and what is wrong with it.
     """
     m = _load(model)
+    _inline_functions(m, _where(model))
     sort_nodes(m.graph)
     _upgrade_opset(m, _where(model))
     return m
+
+
+def _inline_functions(m: onnx.ModelProto, where: str) -> None:
+    """Inline the model's local functions (``onnx.inliner``), in place, saying so.
+
+    Exporters write them for module hierarchies (torch's ``export_modules_as_functions``,
+    onnxscript): a GELU inside a function is a node of the function's body, which no pass
+    sees, so the model had "0 sites". ONNX Runtime inlines them when it loads the model too.
+    """
+    if not m.functions:
+        return
+    import warnings
+
+    from onnx import inliner
+
+    names = sorted({f"{f.domain}.{f.name}" if f.domain else f.name for f in m.functions})
+    try:
+        m.CopyFrom(inliner.inline_local_functions(m))
+    except Exception as e:
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise ModelError(
+            f"{where}: cannot inline its local functions ({', '.join(names[:4])}): {reason}"
+        ) from None
+    warnings.warn(
+        f"{where}: {len(names)} local function(s) inlined ({', '.join(names[:4])}"
+        f"{', ...' if len(names) > 4 else ''}) so the sites inside them are seen; the rewritten "
+        "model has none",
+        Note,
+        stacklevel=3,
+    )
 
 
 MIN_OPSET = 11  # the emitted Clip takes min/max as inputs; older models are converted on load
