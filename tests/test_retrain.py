@@ -307,3 +307,23 @@ def test_a_float16_student_trains_in_float32_master_weights(zoo_paths) -> None:
     assert after[w].dtype == np.float16 and not np.array_equal(after[w], before[w])
     assert hist.heldout.after.cosine > hist.heldout.before.cosine
     onnx.checker.check_model(tuned, full_check=True)
+
+
+def test_cli_says_when_no_epoch_beat_the_student(mlp, tmp_path, capsys) -> None:
+    """A student that matches its teacher already (here: its own teacher): nothing to win, and
+    the output says the values are the student's (it printed the unchanged numbers and 'wrote'
+    as if it had trained)."""
+    teacher, batches = mlp
+    onnx.save(teacher, tmp_path / "t.onnx")
+    assert main([str(tmp_path / "t.onnx"), "-q", "-o", str(tmp_path / "s.onnx")]) == 0
+    np.savez(tmp_path / "cal.npz", x=np.concatenate([b["x"] for b in batches]))
+    args = ["finetune", str(tmp_path / "s.onnx"), "--teacher", str(tmp_path / "s.onnx")]
+    args += ["--calibration", str(tmp_path / "cal.npz"), "--mode", "distill", "--epochs", "2"]
+    assert main([*args, "-o", str(tmp_path / "o.onnx")]) == 0
+    out = capsys.readouterr().out
+    assert "no epoch did better than the student" in out and "unchanged" in out
+    assert _inits(onnx.load(tmp_path / "o.onnx")) == _inits(onnx.load(tmp_path / "s.onnx"))
+    onnx.save(_relu_student(teacher), tmp_path / "relu.onnx")  # a ReLU swap trains: no line
+    args[1], args[3] = str(tmp_path / "relu.onnx"), str(tmp_path / "t.onnx")
+    assert main([*args, "-o", str(tmp_path / "o2.onnx")]) == 0
+    assert "no epoch did better" not in capsys.readouterr().out

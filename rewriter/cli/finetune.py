@@ -209,6 +209,12 @@ def _distill(
                 f"held-out accuracy: teacher {h.teacher_accuracy:.2f}%, "
                 f"student {h.before.accuracy:.2f}% -> tuned {h.after.accuracy:.2f}%"
             )
+        if not any(e.get("best") for e in history):
+            con.print(
+                "no epoch did better than the student on the training's own validation batches,"
+                " so the values written are the student's, unchanged; more calibration data, "
+                "more --epochs or a lower --lr may help"
+            )
     if a.report:
         write_json(
             a.report,
