@@ -44,7 +44,8 @@ Algorithm, in three steps:
    metadata first); samples/audio -> [16000 (one second at 16 kHz), 8000, 4096, ..., 16]; an
    unnamed dim (``s27``, ``unk__3``) guesses from its position (axis 0 batch, axes 2-3 of a
    4-d float input spatial, axis 1 of a 2-d float input samples, axes 1-2 of a 3-d float input
-   and axis 1 of an integer input sequence), else [1, 2, 4, ..., 1024]. ``--input-shapes``
+   and axis 1 of an integer input sequence; axes 1-2 of an NHWC image, whose last dim is a few
+   channels), else [1, 2, 4, ..., 1024]. ``--input-shapes``
    fixes an input's shape and every dim name in it.
 
 3. Probing. One ONNX Runtime session; configurations run in candidate order (summed index into
@@ -403,7 +404,7 @@ def _candidates(key: str, inputs: list[_Input]) -> list[int]:
                 continue
             if axis == 0 and len(inp.dims) > 1:
                 return _BATCH
-            if inp.dtype.kind == "f" and len(inp.dims) == 4 and axis >= 2:
+            if inp.dtype.kind == "f" and len(inp.dims) == 4 and axis in _spatial_axes(inp.dims):
                 return _SPATIAL
             if inp.dtype.kind == "f" and len(inp.dims) == 2 and axis == 1:
                 return _SAMPLES  # [batch, N] floats with a free N: a waveform
@@ -488,6 +489,14 @@ def _eval_dims(code: Any, order: list[str], sizes: dict[str, int]) -> int:
 
 def _sum_dims(a: str, b: str, sizes: dict[str, int]) -> int:
     return sizes[a] + sizes[b]
+
+
+def _spatial_axes(dims: list[int | str]) -> tuple[int, int]:
+    """The height and width axes of a 4-d image input: (1, 2) when the last dim is a few
+    channels and the second is not (NHWC: TensorFlow, Keras and TFLite models through
+    tf2onnx), else (2, 3) (NCHW). A Keras ``Input((None, None, 3))`` was generated 1x1x224x3."""
+    few = [isinstance(d, int) and d <= 4 for d in dims]
+    return (1, 2) if few[3] and not few[1] else (2, 3)
 
 
 def _probe_order(groups: dict[str, list[int]]) -> Iterator[dict[str, int]]:
@@ -725,8 +734,9 @@ def generate_inputs(
             if isinstance(d, str) and d not in groups:
                 groups[d] = [bound[d]] if d in bound else _candidates(d, inputs)
                 if hint and d not in bound and inp.dtype.kind == "f" and len(inp.dims) == 4:
-                    if axis >= 2:  # the exporter's own image size first
-                        size = hint[axis - 2]
+                    spatial = _spatial_axes(inp.dims)
+                    if axis in spatial:  # the exporter's own image size first
+                        size = hint[spatial.index(axis)]
                         groups[d] = [size, *(c for c in groups[d] if c != size)]
     states = _states(model, inputs)
     if states:  # new tokens beside a cache: one token is a decoder step

@@ -520,3 +520,27 @@ def test_a_model_traced_at_one_length_gets_that_length() -> None:
     note = _note(gen, "ids")
     assert "sequence=128 failed" in note and "sequence: named by ONNX Runtime's message" in note
     run_model(m, gen.feeds)
+
+
+def test_unnamed_dims_of_an_nhwc_image_are_its_height_and_width() -> None:
+    """tf2onnx keeps a Keras image input NHWC ([unk__57, unk__58, unk__59, 3]): axes 1-2 are the
+    image, not axes 2-3 (it was generated 1x1x224x3: three-channel rows of one pixel)."""
+    rng = np.random.default_rng(0)
+    g = helper.make_graph(
+        [
+            helper.make_node("Transpose", ["x"], ["t"], perm=[0, 3, 1, 2]),
+            helper.make_node("Conv", ["t", "w"], ["c"], pads=[1, 1, 1, 1]),
+            helper.make_node("Sigmoid", ["c"], ["y"]),
+        ],
+        "nhwc",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["unk__1", "unk__2", "unk__3", 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(rng.standard_normal((4, 3, 3, 3)).astype(np.float32), "w")],
+    )
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    assert generate_inputs(m).feeds["x"].shape == (1, 224, 224, 3)
+    nchw = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["unk__1", 3, "unk__2", "unk__3"])
+    m.graph.input[0].CopyFrom(nchw)  # the same net without the Transpose: NCHW
+    del m.graph.node[0]
+    m.graph.node[0].input[0] = "x"
+    assert generate_inputs(m).feeds["x"].shape == (1, 3, 224, 224)
