@@ -42,11 +42,11 @@ Algorithm, in three steps:
    [1, 2]; sequence/seq/len/time/tokens -> [128, 64, 32, 16, 256, 512]; height/width -> [224,
    256, 320, 640, 128, 64, 32] (multiples of 32 for stride-32 nets; a YOLO's own ``imgsz``
    metadata first); samples/audio -> [16000 (one second at 16 kHz), 8000, 4096, ..., 16]; an
-   unnamed dim (``s27``, ``unk__3``) guesses from its position (axis 0 batch, axes 2-3 of a
-   4-d float input spatial, axis 1 of a 2-d float input samples, axes 1-2 of a 3-d float input
-   and axis 1 of an integer input sequence; axes 1-2 of an NHWC image, whose last dim is a few
-   channels), else [1, 2, 4, ..., 1024]. ``--input-shapes``
-   fixes an input's shape and every dim name in it.
+   unnamed dim (``s27``, ``unk__3``) guesses from its position (axis 0 batch; axes 2-3 of a
+   4-d float input spatial, axes 1-2 when its last dim is a few channels (NHWC); axis 1 of a
+   2-d float input and axis 2 of a [batch, 1, N] one samples; axes 1-2 of another 3-d float
+   input and axis 1 of an integer input sequence), else [1, 2, 4, ..., 1024].
+   ``--input-shapes`` fixes an input's shape and every dim name in it.
 
 3. Probing. One ONNX Runtime session; configurations run in candidate order (summed index into
    each dim's candidates; batch dims last, since a bigger batch rarely fixes a failure), at most
@@ -408,6 +408,8 @@ def _candidates(key: str, inputs: list[_Input]) -> list[int]:
                 return _SPATIAL
             if inp.dtype.kind == "f" and len(inp.dims) == 2 and axis == 1:
                 return _SAMPLES  # [batch, N] floats with a free N: a waveform
+            if inp.dtype.kind == "f" and inp.dims[1:] == [1, key]:
+                return _SAMPLES  # [batch, 1, N]: one channel of audio (a Conv1d front end)
             if inp.dtype.kind == "f" and len(inp.dims) == 3 and axis >= 1:
                 return _SEQUENCE  # [batch, channels, time] or [batch, time, features]
             if inp.dtype.kind in "iu" and axis == 1:

@@ -544,3 +544,20 @@ def test_unnamed_dims_of_an_nhwc_image_are_its_height_and_width() -> None:
     del m.graph.node[0]
     m.graph.node[0].input[0] = "x"
     assert generate_inputs(m).feeds["x"].shape == (1, 3, 224, 224)
+
+
+def test_unnamed_length_of_one_channel_audio_is_samples() -> None:
+    """[batch, 1, N] floats into a Conv1d: N is audio samples (16000), not a 128-step sequence."""
+    rng = np.random.default_rng(0)
+    g = helper.make_graph(
+        [
+            helper.make_node("Conv", ["audio", "w"], ["c"], strides=[160]),
+            helper.make_node("Tanh", ["c"], ["y"]),
+        ],
+        "mono",
+        [helper.make_tensor_value_info("audio", TensorProto.FLOAT, ["s0", 1, "s1"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(rng.standard_normal((8, 1, 400)).astype(np.float32), "w")],
+    )
+    gen = generate_inputs(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
+    assert gen.feeds["audio"].shape == (1, 1, 16000)
