@@ -119,6 +119,8 @@ _CARRY = {
     "Concat": None, "Gather": (0,), "GatherElements": (0,), "Add": None, "Sub": None,
     "Where": (1, 2), "Min": None, "Max": None, "Clip": (0,), "CastLike": (0,),
 }  # fmt: skip
+# attributes of ai.onnx.ml nodes that list the strings they look up (scikit-learn pipelines)
+_STRING_KEYS = {"keys_strings", "cats_strings", "classes_strings"}
 _COMPARE = {"Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual"}
 _RECURRENT = {"GRU", "LSTM", "RNN"}
 _STATE_NAME = re.compile(r"(^|[^a-z])(h0|c0|h_0|c_0)([^a-z0-9]|$)|state|cache|past|memory", re.I)
@@ -229,6 +231,7 @@ class _Uses:
         default_factory=list
     )  # op, node, X input/axis
     mask: str | None = None  # why it is a mask
+    strings: tuple[list[str], str, str] | None = None  # (the keys a node looks up, op, node)
 
 
 class _Graph:
@@ -311,6 +314,14 @@ class _Graph:
                     u.seq_lens.append((op, label, None))
                 elif cast and (op == "Mul" or (op == "Where" and i == 0)):
                     u.mask = u.mask or f"reaches {op} {label!r} after a Cast"
+                elif u.strings is None:  # a lookup by string (LabelEncoder, CategoryMapper, ...)
+                    keys = [
+                        [v.decode() for v in a.strings]
+                        for a in node.attribute
+                        if a.name in _STRING_KEYS and a.strings
+                    ]
+                    if keys:
+                        u.strings = (keys[0], op, label)
                 if op in _CARRY and (_CARRY[op] is None or i in _CARRY[op]):  # type: ignore[operator]
                     for o in node.output:
                         todo.append((o, cast or op in ("Cast", "CastLike")))
@@ -598,6 +609,11 @@ def _values(
             return np.zeros(shape, dt), f"zeros ({state})"
         return rng.standard_normal(shape).astype(dt), f"standard normal (seed {seed})"
     assert uses is not None
+    if dt.kind in "OUS":  # strings
+        keys, op, n = uses.strings or (["a", "b"], "", "")
+        picked = rng.choice(np.array(keys, dtype=object), size=shape)
+        said = f"drawn from the {len(keys)} keys of {op} {n!r}" if op else "strings 'a', 'b'"
+        return np.asarray(picked, dtype=object), said
     if uses.gathers and dt.kind != "b":
         # ids first, even when also compared: a CLIP text tower compares its ids with the EOS
         # id (49407) to find where to pool, and ids filled with a constant the table does not

@@ -561,3 +561,38 @@ def test_unnamed_length_of_one_channel_audio_is_samples() -> None:
     )
     gen = generate_inputs(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
     assert gen.feeds["audio"].shape == (1, 1, 16000)
+
+
+def test_string_inputs_are_drawn_from_the_keys_they_look_up() -> None:
+    """A scikit-learn pipeline's categorical column: 'a'/'b' were not among the encoder's keys,
+    every row took its default and the output was constant (nothing checked)."""
+    rng = np.random.default_rng(0)
+    g = helper.make_graph(
+        [
+            helper.make_node(
+                "LabelEncoder",
+                ["s"],
+                ["i"],
+                domain="ai.onnx.ml",
+                keys_strings=["red", "green", "blue"],
+                values_int64s=[0, 1, 2],
+                default_int64=0,
+            ),  # fmt: skip
+            helper.make_node("Gather", ["emb", "i"], ["e"]),
+            helper.make_node("Tanh", ["e"], ["y"]),
+        ],
+        "strings",
+        [helper.make_tensor_value_info("s", TensorProto.STRING, ["batch"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])],
+        [numpy_helper.from_array(rng.standard_normal((3, 4)).astype(np.float32), "emb")],
+    )
+    m = helper.make_model(
+        g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 2)]
+    )
+    gen = generate_inputs(m)
+    assert gen.feeds["s"].shape == (1,) and gen.feeds["s"][0] in {"red", "green", "blue"}
+    assert "drawn from the 3 keys of LabelEncoder" in _note(gen, "s")
+    rows = generate_inputs(m, sizes={"batch": 16}).feeds
+    assert set(rows["s"]) == {"red", "green", "blue"}
+    y = run_model(m, rows)[0]
+    assert len({tuple(r) for r in y.round(6)}) == 3  # each key its own row of the table
