@@ -31,7 +31,9 @@ Algorithm, in three steps:
      and counts, and still vary; larger values are the ones that overflow unknown tables.
 
    Float inputs: seeded standard normal (``--val-range`` replaces it with uniform [lo, hi]); the
-   bulk of it falls where activations bend (|x| < 3) without saturating. State inputs (names
+   bulk of it falls where activations bend (|x| < 3) without saturating. One that reaches Log,
+   Sqrt or Reciprocal through elementwise ops (``log(x + eps)`` of a spectrogram) is uniform in
+   [0, 1): normal values made its outputs NaN. State inputs (names
    like h0/c0/state/cache/past/memory, or the same dtype and dims as a graph output, one input
    per output, while another float input carries the data) are zeros, as at the first step of
    a sequence.
@@ -327,6 +329,25 @@ class _Graph:
                         todo.append((o, cast or op in ("Cast", "CastLike")))
         return u
 
+    def needs_positive(self, start: str) -> str | None:
+        """Why a float input must be positive: it reaches Log, Sqrt or Reciprocal through
+        value-carrying ops and elementwise arithmetic (``log(x + eps)``, a spectrogram's
+        magnitudes); None otherwise."""
+        todo, seen = [start], set()
+        while todo:
+            name = todo.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            for node, i in self.consumers.get(name, []):
+                op = node.op_type
+                if op in ("Log", "Sqrt", "Reciprocal"):
+                    return f"reaches {op} {node.name or node.output[0]!r}"
+                carried = op in _CARRY and (_CARRY[op] is None or i in _CARRY[op])  # type: ignore[operator]
+                if carried or op in ("Mul", "Div"):
+                    todo.extend(node.output)
+        return None
+
     def branch_inputs(self, node_name: str, inputs: list[str]) -> list[str]:
         """For a node inside an If's branch: the graph inputs its condition depends on."""
         k = self.top.get(node_name)
@@ -590,6 +611,7 @@ def _values(
     seq: int,
     seed: int,
     past: int = 0,
+    positive: str | None = None,
 ) -> tuple[np.ndarray, str]:
     """The array for one input and the clause saying why."""
     rng, dt = _rng(seed, inp.name), inp.dtype
@@ -607,6 +629,8 @@ def _values(
     if dt.kind == "f":
         if state:
             return np.zeros(shape, dt), f"zeros ({state})"
+        if positive:
+            return rng.uniform(0.0, 1.0, shape).astype(dt), f"uniform in [0, 1) ({positive})"
         return rng.standard_normal(shape).astype(dt), f"standard normal (seed {seed})"
     assert uses is not None
     if dt.kind in "OUS":  # strings
@@ -768,6 +792,7 @@ def generate_inputs(
     how = {k: h for k, (_, h) in derived.items()}
     graph = _Graph(model)
     uses = {i.name: graph.uses(i.name) for i in inputs if i.dtype.kind != "f"}
+    positive = {i.name: graph.needs_positive(i.name) for i in inputs if i.dtype.kind == "f"}
     seq_keys = [k for k in groups if _candidates(k, inputs) in (_SEQUENCE, _SAMPLES)]
     out_names = [o.name for o in model.graph.output]
 
@@ -782,7 +807,7 @@ def generate_inputs(
             seq = _seq_size(inp.name, uses.get(inp.name), inputs, sizes, graph, seq_keys)
             feeds[inp.name], why[inp.name] = _values(
                 inp, shape, uses.get(inp.name), states.get(inp.name),
-                ranges.get(inp.name, ranges.get("")), seq, seed, past,
+                ranges.get(inp.name, ranges.get("")), seq, seed, past, positive.get(inp.name),
             )  # fmt: skip
         return feeds, why
 

@@ -170,6 +170,19 @@ def output_diff(name: str, a: np.ndarray, b: np.ndarray) -> OutputDiff:
         return OutputDiff(name, 0.0 if same else math.inf, 0.0 if same else math.inf, 1.0)
     a64 = a.astype(np.float64).ravel()
     b64 = b.astype(np.float64).ravel()
+    finite, note = np.isfinite(a64), ""
+    if not finite.all():  # NaN compares as neither close nor far: every bound passed on it
+        if not finite.any():
+            return OutputDiff(
+                name, 0.0, 0.0, 1.0, checked=False,
+                note="NaN/inf everywhere in the original's output on the inputs used; not evidence",
+            )  # fmt: skip
+        note = f"compared where the original is finite ({int(finite.sum())} of {finite.size})"
+        a64, b64 = a64[finite], b64[finite]
+    if not np.isfinite(b64).all():
+        return OutputDiff(
+            name, math.inf, math.inf, 0.0, note="NaN/inf where the original's output is finite"
+        )
     d = b64 - a64
     na, nb = float(np.linalg.norm(a64)), float(np.linalg.norm(b64))
     rel = float(np.linalg.norm(d)) / na if na > 0 else float(np.linalg.norm(d))
@@ -179,9 +192,9 @@ def output_diff(name: str, a: np.ndarray, b: np.ndarray) -> OutputDiff:
     if peak > 0 and float(np.min(a64)) >= 0.0:  # probabilities, masks: relative error matters
         rel_err = float(np.max(np.abs(d) / (np.abs(a64) + REL_FLOOR * peak)))
     top1 = None
-    if a.dtype.kind == "f" and a.ndim >= 2 and a.shape[-1] >= 2:
+    if a.dtype.kind == "f" and a.ndim >= 2 and a.shape[-1] >= 2 and not note:
         top1 = float(np.mean(a.argmax(axis=-1) == b.argmax(axis=-1)))
-    return OutputDiff(name, float(np.max(np.abs(d))), rel, cos, rel_err, top1)
+    return OutputDiff(name, float(np.max(np.abs(d))), rel, cos, rel_err, top1, note=note)
 
 
 def deviation(

@@ -596,3 +596,30 @@ def test_string_inputs_are_drawn_from_the_keys_they_look_up() -> None:
     assert set(rows["s"]) == {"red", "green", "blue"}
     y = run_model(m, rows)[0]
     assert len({tuple(r) for r in y.round(6)}) == 3  # each key its own row of the table
+
+
+def test_a_float_input_that_reaches_log_is_positive() -> None:
+    """log(x + eps) of a spectrogram: standard normal inputs made every output NaN."""
+    rng = np.random.default_rng(0)
+    g = helper.make_graph(
+        [
+            helper.make_node("Add", ["x", "eps"], ["xe"]),
+            helper.make_node("Log", ["xe"], ["l"], name="log"),
+            helper.make_node("MatMul", ["l", "w"], ["h"]),
+            helper.make_node("Sigmoid", ["h"], ["y"]),
+        ],
+        "logmel",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])],
+        [
+            numpy_helper.from_array(np.array(1e-6, np.float32), "eps"),
+            numpy_helper.from_array(rng.standard_normal((16, 4)).astype(np.float32), "w"),
+        ],
+    )
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    gen = generate_inputs(m)
+    x = gen.feeds["x"]
+    assert x.min() >= 0 and x.max() < 1
+    assert "uniform in [0, 1) (reaches Log 'log')" in _note(gen, "x")
+    assert np.isfinite(run_model(m, gen.feeds)[0]).all()
+    assert not any(n.startswith("warning") for n in gen.notes)

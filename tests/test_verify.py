@@ -118,3 +118,19 @@ def test_output_that_barely_depends_on_the_inputs_is_not_evidence() -> None:
     )
     (o,) = compare(o4, n4, batch).outputs
     assert not o.checked
+
+
+def test_nan_outputs_are_never_passed_as_close() -> None:
+    """NaN compares as neither close nor far: a NaN output 'verified' with rel-L2 nan."""
+    from rewriter.verify import output_diff
+
+    nan = np.full((2, 3), np.nan, np.float32)
+    ok = np.arange(6, dtype=np.float32).reshape(2, 3) + 1
+    d = output_diff("y", nan, nan)  # the original is NaN: no evidence either way
+    assert not d.checked and "NaN/inf everywhere in the original's output" in d.note
+    bad = ok.copy()
+    bad[0, 1] = np.nan
+    d = output_diff("y", ok, bad)  # the rewrite made a finite output NaN: as far as it gets
+    assert d.checked and d.rel_l2 == np.inf and "where the original's output is finite" in d.note
+    d = output_diff("y", bad, bad * 1.001)  # NaN in both at the same place: the rest compared
+    assert d.checked and 0 < d.rel_l2 < 2e-3 and "5 of 6" in d.note
