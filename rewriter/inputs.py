@@ -73,6 +73,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import itertools
 import os
 import re
 import zlib
@@ -289,9 +290,11 @@ class _Graph:
             name = p.input[0]
         return tuple(self.consts[name].dims) if name in self.consts else None
 
-    def uses(self, start: str) -> _Uses:
-        """Follow ``start`` through value-carrying ops and collect its uses."""
-        u = _Uses()
+    def reached(
+        self, start: str, through: frozenset[str] = frozenset()
+    ) -> Iterator[tuple[onnx.NodeProto, int, bool]]:
+        """Every ``(node, input index, cast on the way)`` that ``start``'s values reach through
+        value-carrying ops (``_CARRY``, plus the op types in ``through``)."""
         todo, seen = [(start, False)], set()
         while todo:
             name, cast = todo.pop()
@@ -299,53 +302,49 @@ class _Graph:
                 continue
             seen.add((name, cast))
             for node, i in self.consumers.get(name, []):
-                op, label = node.op_type, node.name or node.output[0]
-                if op == "Gather" and i == 1:
-                    shape = self.const_shape(node.input[0])
-                    axis = next((a.i for a in node.attribute if a.name == "axis"), 0)
-                    if shape:
-                        u.gathers.append((shape[axis], label))
-                elif op in _COMPARE:
-                    other = self.const(node.input[1 - i])
-                    if other is not None and other.size <= 16:
-                        u.compared.append(([v.item() for v in other.ravel()], op, label))
-                elif op in _RECURRENT and i == 4:
-                    layout = next((a.i for a in node.attribute if a.name == "layout"), 0)
-                    u.seq_lens.append((op, label, layout))
-                elif (op == "Range" and i == 1) or (op == "Slice" and i == 2):
-                    u.seq_lens.append((op, label, None))
-                elif cast and (op == "Mul" or (op == "Where" and i == 0)):
-                    u.mask = u.mask or f"reaches {op} {label!r} after a Cast"
-                elif u.strings is None:  # a lookup by string (LabelEncoder, CategoryMapper, ...)
-                    keys = [
-                        [v.decode() for v in a.strings]
-                        for a in node.attribute
-                        if a.name in _STRING_KEYS and a.strings
-                    ]
-                    if keys:
-                        u.strings = (keys[0], op, label)
-                if op in _CARRY and (_CARRY[op] is None or i in _CARRY[op]):  # type: ignore[operator]
-                    for o in node.output:
-                        todo.append((o, cast or op in ("Cast", "CastLike")))
+                yield node, i, cast
+                op = node.op_type
+                if op in through or (op in _CARRY and (_CARRY[op] is None or i in _CARRY[op])):  # type: ignore[operator]
+                    todo.extend((o, cast or op in ("Cast", "CastLike")) for o in node.output)
+
+    def uses(self, start: str) -> _Uses:
+        """Follow ``start`` through value-carrying ops and collect its uses."""
+        u = _Uses()
+        for node, i, cast in self.reached(start):
+            op, label = node.op_type, node.name or node.output[0]
+            if op == "Gather" and i == 1:
+                shape = self.const_shape(node.input[0])
+                axis = next((a.i for a in node.attribute if a.name == "axis"), 0)
+                if shape:
+                    u.gathers.append((shape[axis], label))
+            elif op in _COMPARE:
+                other = self.const(node.input[1 - i])
+                if other is not None and other.size <= 16:
+                    u.compared.append(([v.item() for v in other.ravel()], op, label))
+            elif op in _RECURRENT and i == 4:
+                layout = next((a.i for a in node.attribute if a.name == "layout"), 0)
+                u.seq_lens.append((op, label, layout))
+            elif (op == "Range" and i == 1) or (op == "Slice" and i == 2):
+                u.seq_lens.append((op, label, None))
+            elif cast and (op == "Mul" or (op == "Where" and i == 0)):
+                u.mask = u.mask or f"reaches {op} {label!r} after a Cast"
+            elif u.strings is None:  # a lookup by string (LabelEncoder, CategoryMapper, ...)
+                keys = [
+                    [v.decode() for v in a.strings]
+                    for a in node.attribute
+                    if a.name in _STRING_KEYS and a.strings
+                ]
+                if keys:
+                    u.strings = (keys[0], op, label)
         return u
 
     def needs_positive(self, start: str) -> str | None:
         """Why a float input must be positive: it reaches Log, Sqrt or Reciprocal through
         value-carrying ops and elementwise arithmetic (``log(x + eps)``, a spectrogram's
         magnitudes); None otherwise."""
-        todo, seen = [start], set()
-        while todo:
-            name = todo.pop()
-            if name in seen:
-                continue
-            seen.add(name)
-            for node, i in self.consumers.get(name, []):
-                op = node.op_type
-                if op in ("Log", "Sqrt", "Reciprocal"):
-                    return f"reaches {op} {node.name or node.output[0]!r}"
-                carried = op in _CARRY and (_CARRY[op] is None or i in _CARRY[op])  # type: ignore[operator]
-                if carried or op in ("Mul", "Div"):
-                    todo.extend(node.output)
+        for node, _, _ in self.reached(start, through=frozenset({"Mul", "Div"})):
+            if node.op_type in ("Log", "Sqrt", "Reciprocal"):
+                return f"reaches {node.op_type} {node.name or node.output[0]!r}"
         return None
 
     def branch_inputs(self, node_name: str, inputs: list[str]) -> list[str]:
@@ -456,11 +455,11 @@ _DIM_AST = (  # what a dim expression may use
 _DIM_TOKEN = re.compile(r"\s*([A-Za-z_][\w.]*|\d+|[-+*/()])")
 
 
-def _dim_expression(text: str, names: set[str]) -> ast.Expression | None:
+def _dim_expression(text: str, names: set[str]) -> tuple[ast.Expression, list[str]] | None:
     """``text`` as an arithmetic expression over other dim names (``"past_sequence_length +
     sequence_length"``, as Optimum names a decoder's attention mask; ``"s0 + s1"``, as
-    torch.export names a dim it derived), with each name replaced by ``_<index>`` into
-    ``sorted(names)``; None when ``text`` is a plain name or uses anything else."""
+    torch.export names a dim it derived), each name replaced by ``_<k>``, and the names in
+    that order; None when ``text`` is a plain name or uses anything else."""
     tokens, pos = [], 0
     while pos < len(text.rstrip()):
         m = _DIM_TOKEN.match(text, pos)
@@ -470,20 +469,21 @@ def _dim_expression(text: str, names: set[str]) -> ast.Expression | None:
         pos = m.end()
     if not any(t in "+-*/" for t in tokens):
         return None
-    order = sorted(names)
+    used: list[str] = []
     out = []
     for t in tokens:
         if t[0].isalpha() or t[0] == "_":
             if t not in names:
                 return None
-            out.append(f"_{order.index(t)}")
+            used += [] if t in used else [t]
+            out.append(f"_{used.index(t)}")
         else:
             out.append(t)
     try:
         tree = ast.parse(" ".join(out), mode="eval")
     except SyntaxError:
         return None
-    return tree if all(isinstance(n, _DIM_AST) for n in ast.walk(tree)) else None
+    return (tree, used) if all(isinstance(n, _DIM_AST) for n in ast.walk(tree)) else None
 
 
 def _derived_dims(groups: dict[str, list[int]]) -> dict[str, tuple[Any, str]]:
@@ -497,13 +497,12 @@ def _derived_dims(groups: dict[str, list[int]]) -> dict[str, tuple[Any, str]]:
       the cache plus the new tokens.
     """
     plain = {k for k in groups if not re.search(r"[-+*/]", k)}
-    order = sorted(plain)
     derived: dict[str, tuple[Any, str]] = {}
     for k in groups:
-        tree = _dim_expression(k, plain)
-        if tree is not None:
-            code = compile(tree, k, "eval")
-            derived[k] = (functools.partial(_eval_dims, code, order), "its expression")
+        expr = _dim_expression(k, plain)
+        if expr is not None:
+            code = compile(expr[0], k, "eval")
+            derived[k] = (functools.partial(_eval_dims, code, expr[1]), "its expression")
     past = [k for k in plain if "past" in k.lower()]
     seq = [
         k
@@ -516,8 +515,8 @@ def _derived_dims(groups: dict[str, list[int]]) -> dict[str, tuple[Any, str]]:
     return derived
 
 
-def _eval_dims(code: Any, order: list[str], sizes: dict[str, int]) -> int:
-    env = {f"_{i}": sizes[n] for i, n in enumerate(order)}  # names as _dim_expression numbers them
+def _eval_dims(code: Any, used: list[str], sizes: dict[str, int]) -> int:
+    env = {f"_{i}": sizes[n] for i, n in enumerate(used)}  # as _dim_expression numbered them
     return int(eval(code, {"__builtins__": {}}, env))  # only the ops _DIM_AST allows
 
 
@@ -831,8 +830,9 @@ def generate_inputs(
             continue
         bad = _degenerate(outs, out_names)
         if bad is None:
-            named = {k: "named by ONNX Runtime's message" for k, v in probe.items()}
-            named = {k: h for k, h in named.items() if probe[k] not in groups[k]}
+            named = {
+                k: "named by ONNX Runtime's message" for k, v in probe.items() if v not in groups[k]
+            }
             return _result(inputs, feeds, why, sizes, tried, groups, bound, None, how | named)
         tried.append((sizes, bad))
         fallback = fallback or (feeds, why, sizes)
@@ -863,21 +863,15 @@ def _probes(
     scan) runs at that length only, which no list of typical sizes holds; ONNX Runtime's
     message names it ("Attempting to broadcast an axis by a dimension other than 1. 8 by 128").
     """
-    n = 0
-    for probe in _probe_order(groups):
-        if n >= _MAX_PROBES:
-            break
-        n += 1
-        yield probe
+    yield from itertools.islice(_probe_order(groups), _MAX_PROBES)
     first = {k: v[0] for k, v in groups.items()}
     free = [k for k in groups if groups[k] is not _BATCH and k not in bound]
     done: set[tuple[str, int]] = set()
-    while n < _MAX_PROBES + _MAX_HINT_PROBES:
+    for _ in range(_MAX_HINT_PROBES):
         todo = [(k, h) for h in hints for k in free if (k, h) not in done and h != first[k]]
         if not todo:
             return
         done.add(todo[0])
-        n += 1
         yield first | {todo[0][0]: todo[0][1]}
 
 
@@ -919,9 +913,9 @@ def _result(
     groups: dict[str, list[int]],
     bound: dict[str, int],
     warning: str | None,
-    how: dict[str, str] | None = None,
+    how: dict[str, str],
 ) -> GeneratedInputs:
-    how = how or {}  # derived dim -> what it is the sum of
+    """The feeds and their notes; ``how``: dim -> how its size was derived, where not probed."""
     notes = []
     for inp in inputs:
         a = feeds[inp.name]

@@ -247,3 +247,5 @@ def test_rewriter_plan_takes_a_torch_module():
         rewriter.plan(net, "torch-eager")
     with pytest.raises(UsageError, match="torch-eager or torch-inductor; export it to ONNX"):
         rewriter.plan(net, "ort-cpu:threads=1", example_inputs=(x,))
+    with pytest.raises(UsageError, match="recover apply to ONNX models"):  # not ignored
+        rewriter.plan(net, "torch-eager", example_inputs=(x,), recover=True)

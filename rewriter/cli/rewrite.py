@@ -439,7 +439,8 @@ def _no_sites_hint(model: Any, pipeline: str) -> str:
     activations in integer ops; otherwise how to see the pipelines and a rule's near misses."""
     from rewriter.ir import all_nodes
 
-    ops = {n.op_type for n in all_nodes(model.graph)}
+    typed = {(n.domain, n.op_type) for n in all_nodes(model.graph)}
+    ops = {op for _, op in typed}
     quant = sorted(o for o in ops if o.startswith("QLinear") or o == "QGemm")
     if quant:
         return (
@@ -447,9 +448,7 @@ def _no_sites_hint(model: Any, pipeline: str) -> str:
             "included (QOperator format); rewrite its float model and quantize it after, or "
             "quantize to the QDQ format, whose activations are matched"
         )
-    fused = sorted(
-        {n.op_type for n in all_nodes(model.graph) if n.domain == "com.microsoft"} & _ORT_FUSED_ACTS
-    )
+    fused = sorted({op for d, op in typed if d == "com.microsoft"} & _ORT_FUSED_ACTS)
     if fused:
         return (
             f"no site: this model's activations are ONNX Runtime fused ops ({', '.join(fused)}, "

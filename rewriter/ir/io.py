@@ -11,8 +11,8 @@ import contextlib
 import hashlib
 import os
 import tempfile
+import warnings
 from collections.abc import Iterator
-from typing import Any
 
 import numpy as np
 import onnx
@@ -63,17 +63,14 @@ def _inline_functions(m: onnx.ModelProto, where: str) -> None:
     """
     if not m.functions:
         return
-    import warnings
-
     from onnx import inliner
 
     names = sorted({f"{f.domain}.{f.name}" if f.domain else f.name for f in m.functions})
     try:
         m.CopyFrom(inliner.inline_local_functions(m))
     except Exception as e:
-        reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         raise ModelError(
-            f"{where}: cannot inline its local functions ({', '.join(names[:4])}): {reason}"
+            f"{where}: cannot inline its local functions ({', '.join(names[:4])}): {_first_line(e)}"
         ) from None
     warnings.warn(
         f"{where}: {len(names)} local function(s) inlined ({', '.join(names[:4])}"
@@ -85,6 +82,12 @@ def _inline_functions(m: onnx.ModelProto, where: str) -> None:
 
 
 MIN_OPSET = 11  # the emitted Clip takes min/max as inputs; older models are converted on load
+
+
+def _first_line(e: BaseException, limit: int = 200) -> str:
+    from rewriter.ir.runtime import first_line  # runtime imports this module
+
+    return first_line(e, limit)
 
 
 def _where(model: object) -> str:
@@ -100,8 +103,6 @@ def _upgrade_opset(m: onnx.ModelProto, where: str) -> None:
     old = max((o.version for o in m.opset_import if o.domain in ("", "ai.onnx")), default=0)
     if not 0 < old < MIN_OPSET:
         return
-    import warnings
-
     from onnx import version_converter
 
     try:
@@ -115,11 +116,10 @@ def _upgrade_opset(m: onnx.ModelProto, where: str) -> None:
                 if n.domain in ("", "ai.onnx") and not onnx.defs.has(n.op_type)
             }
         )
-        text = (str(e).strip().splitlines() or [type(e).__name__])[0]
         reason = (
             f"{', '.join(gone)}: no longer an ONNX op"
             if gone
-            else text.split(" failed: ")[-1][:200]  # drop the converter's source location
+            else _first_line(e, 1000).split(" failed: ")[-1][:200]  # no converter source location
         )
         raise ModelError(
             f"{where}: model uses opset {old} and onnx.version_converter cannot convert it to "
@@ -338,12 +338,9 @@ def model_digest(m: onnx.ModelProto) -> str:
     if not is_large(m):
         return hashlib.sha1(m.SerializeToString(deterministic=True)).hexdigest()
     h = hashlib.sha1()
-    s = onnx.ModelProto()
-    _copy_fields(m, s, skip="graph")
-    _copy_fields(m.graph, s.graph, skip="initializer")
     for t in m.graph.initializer:
         h.update(t.SerializeToString(deterministic=True))
-    h.update(s.SerializeToString(deterministic=True))
+    h.update(_without_initializers(m).SerializeToString(deterministic=True))
     return h.hexdigest()
 
 
@@ -357,15 +354,19 @@ def model_file(m: onnx.ModelProto) -> Iterator[str]:
         yield path
 
 
-def _copy_fields(src: Any, dst: Any, skip: str) -> None:
-    """Every set field of protobuf message ``src`` but ``skip`` into ``dst``."""
-    for fd, value in src.ListFields():
-        if fd.name == skip:
-            continue
-        if fd.message_type is not None:  # a message or a repeated field
-            getattr(dst, fd.name).MergeFrom(value)
-        else:
-            setattr(dst, fd.name, value)
+def _without_initializers(m: onnx.ModelProto) -> onnx.ModelProto:
+    """A new model with everything of ``m`` but its main graph's initializers (copying those
+    would double a large model in memory)."""
+    s = onnx.ModelProto()
+    for src, dst, skip in ((m, s, "graph"), (m.graph, s.graph, "initializer")):
+        for fd, value in src.ListFields():
+            if fd.name == skip:
+                continue
+            if fd.message_type is not None:  # a message or a repeated field
+                getattr(dst, fd.name).MergeFrom(value)
+            else:
+                setattr(dst, fd.name, value)
+    return s
 
 
 def _save_external(
@@ -380,9 +381,7 @@ def _save_external(
     memory each time: protobuf's arena keeps a cleared field's bytes until the message dies.)
     """
     data_path = data_path or os.path.join(os.path.dirname(os.path.abspath(path)), location)
-    s = onnx.ModelProto()
-    _copy_fields(m, s, skip="graph")
-    _copy_fields(m.graph, s.graph, skip="initializer")
+    s = _without_initializers(m)
     with open(data_path, "wb") as f:
         for t in m.graph.initializer:
             if t.data_location == onnx.TensorProto.EXTERNAL or _tensor_bytes(t) < _EXTERNAL_MIN:

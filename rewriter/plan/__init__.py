@@ -102,9 +102,18 @@ def plan(
     Gotchas: measurements take seconds per distinct site shape (cached in ``db`` for the next
     run); a budget needs representative ``calibration`` data, generated inputs only guess ranges.
     """
+    onnx_only = {
+        "max_drop": max_drop,
+        "labels": labels,
+        "allow_standard": allow_standard or None,
+        "max_site_error": max_site_error,
+        "db": db,
+        "recover": recover or None,
+    }
     module_plan = _plan_module(
-        model, target, pipeline, calibration, min_cosine, max_rel_error, degrees, form, options
-    )
+        model, target, pipeline, calibration, min_cosine, max_rel_error, degrees, form, options,
+        [k for k, v in onnx_only.items() if v is not None],
+    )  # fmt: skip
     if module_plan is not None:
         return module_plan
     budgeted = {
@@ -171,8 +180,10 @@ def _plan_module(
     degrees: tuple[int, int],
     form: str,
     options: dict[str, Any],
+    onnx_only: list[str],
 ) -> Any:
-    """``plan`` of a torch module (``rewriter.frontends.fx.plan_module``); None for ONNX."""
+    """``plan`` of a torch module (``rewriter.frontends.fx.plan_module``); None for ONNX.
+    ``onnx_only``: the options given that only the ONNX planner takes (refused, not ignored)."""
     import torch
 
     if not isinstance(model, torch.nn.Module):
@@ -182,6 +193,11 @@ def _plan_module(
 
     if "example_inputs" not in options:
         raise UsageError("plan(module, ...) needs example_inputs=(x,): what the module runs on")
+    if onnx_only:
+        raise UsageError(
+            f"plan(module, ...): {', '.join(onnx_only)} apply to ONNX models; a torch module "
+            "takes calibration, min_cosine and max_rel_error (or export it to ONNX)"
+        )
     name = target if isinstance(target, str) else getattr(target, "name", str(target))
     if not name.startswith("torch-"):
         raise UsageError(
