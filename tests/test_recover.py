@@ -255,6 +255,10 @@ def test_recover_on_a_model_it_cannot_retrain_says_so_and_keeps_what_breaks_the_
     print_recover(plan)
     printed = " ".join(capsys.readouterr().out.split())  # the table wraps long lines
     assert f"not retrained: {rec.cannot_retrain}" in printed
+    # nothing was retrained, so nothing is recorded as "does not recover" for the family
+    from rewriter.cost.db import LatencyDB
+
+    assert not [t for t in LatencyDB(str(tmp_path / "db.sqlite")).all_trials() if not t.recovered]
 
 
 def test_the_nearest_miss_names_the_budget_it_would_meet() -> None:

@@ -138,37 +138,39 @@ def test_nothing_to_train_is_one_clear_error(mlp) -> None:
         finetune_e2e(teacher, teacher, batches, train="coefficients", epochs=1)
 
 
-def _gru_model() -> onnx.ModelProto:
+def _fused_model() -> onnx.ModelProto:
+    """x -> com.microsoft.FusedMatMul -> Tanh: ONNX Runtime runs it, the interpreter does not."""
     from onnx import TensorProto, helper
 
-    w = numpy_helper.from_array(np.full((1, 24, 8), 0.1, np.float32), "w")
+    w = numpy_helper.from_array(np.full((8, 8), 0.1, np.float32), "w")
     g = helper.make_graph(
         [
-            helper.make_node("Unsqueeze", ["x", "zero"], ["x3"]),
-            helper.make_node("GRU", ["x3", "w", "w"], ["s", "h"], hidden_size=8),
-            helper.make_node("Squeeze", ["h", "zero"], ["h2"]),
-            helper.make_node("Tanh", ["h2"], ["y"]),
+            helper.make_node("FusedMatMul", ["x", "w"], ["h"], domain="com.microsoft", alpha=1.0),
+            helper.make_node("Tanh", ["h"], ["y"]),
         ],
-        "gru",
+        "fused",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 8])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 8])],
-        [w, numpy_helper.from_array(np.array([0], np.int64), "zero")],
+        [w],
     )
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
+    m = helper.make_model(g, opset_imports=opsets)
     m.ir_version = 8
     return m
 
 
 def test_unsupported_ops_are_named_for_retraining(mlp) -> None:
     _, batches = mlp
-    m = _gru_model()
-    with pytest.raises(ModelError, match="^student: GRU is not supported for retraining"):
+    m = _fused_model()
+    with pytest.raises(
+        ModelError, match="^student: com.microsoft.FusedMatMul is not supported for retraining"
+    ):
         finetune_e2e(m, m, batches, train="weights", epochs=1)
 
 
 def test_cli_unsupported_ops_are_one_line(mlp, tmp_path, capsys) -> None:
     _, batches = mlp
-    teacher = _gru_model()
+    teacher = _fused_model()
     student = rewrite_onnx(teacher, "pau_all", degrees=(3, 2)).model
     onnx.save(teacher, tmp_path / "t.onnx")
     onnx.save(student, tmp_path / "s.onnx")
@@ -178,8 +180,29 @@ def test_cli_unsupported_ops_are_one_line(mlp, tmp_path, capsys) -> None:
     code = main(args + ["-o", str(tmp_path / "o.onnx")])
     err = capsys.readouterr().err.strip()
     assert code == 1 and err.count("\n") == 0, err
-    assert "GRU is not supported for retraining" in err and "--mode layerwise" in err
+    assert "FusedMatMul is not supported for retraining" in err and "--mode layerwise" in err
     assert not (tmp_path / "o.onnx").exists()
+
+
+@pytest.mark.parametrize(("name", "train"), [("gru_state", "all"), ("quant_mlp", "all")])
+def test_recurrent_and_dynamically_quantized_models_retrain(zoo_paths, name, train) -> None:
+    """A GRU with its state input (weights and rationals trained through every time step) and
+    an ONNX Runtime quantize_dynamic MLP (its int8 weights stay; the float biases, if any, and
+    the rationals train through DynamicQuantizeLinear's straight-through rounding)."""
+    from rewriter.inputs import generate_inputs
+
+    teacher = onnx.load(zoo_paths[name])
+    student = rewrite_onnx(teacher, "pau_all", degrees=(3, 2)).model
+    batches = [generate_inputs(teacher, seed=k).feeds for k in range(8)]
+    tuned, history = finetune_e2e(student, teacher, batches, train=train, epochs=6, lr=3e-3)
+    h = history.heldout
+    assert h is not None and history.trained
+    assert h.after.rel_l2 < h.before.rel_l2, (h.before, h.after)
+    assert [n.SerializeToString() for n in tuned.graph.node] == [
+        n.SerializeToString() for n in student.graph.node
+    ]
+    before, after = compare_over(teacher, [student, tuned], batches)
+    assert after.rel_l2 < before.rel_l2
 
 
 def test_cli_distill_all_with_labels(mlp, tmp_path, capsys) -> None:

@@ -458,6 +458,41 @@ CASES: dict[str, Case] = {
         (13,),
         1,
     ),
+    # dynamic quantization (onnxruntime.quantization.quantize_dynamic writes these)
+    "dynamic_quantize": ("DynamicQuantizeLinear", [X3 * 3], [], {}, (11,), 3),
+    "dynamic_quantize_positive": ("DynamicQuantizeLinear", [np.abs(X3) + 0.5], [], {}, (11,), 3),
+    "matmul_integer": (
+        "MatMulInteger",
+        [RNG.integers(0, 256, (2, 3, 40)).astype(np.uint8)],
+        [RNG.integers(-128, 128, (40, 5)).astype(np.int8), np.array(131, np.uint8), None],
+        {},
+        (10,),
+        1,
+    ),
+    "matmul_integer_per_column": (
+        "MatMulInteger",
+        [RNG.integers(0, 256, (3, 40)).astype(np.uint8)],
+        [
+            RNG.integers(0, 256, (40, 5)).astype(np.uint8),
+            np.array(7, np.uint8),
+            RNG.integers(0, 256, 5).astype(np.uint8),
+        ],
+        {},
+        (10,),
+        1,
+    ),
+    "conv_integer": (
+        "ConvInteger",
+        [RNG.integers(0, 256, (1, 2, 5, 7)).astype(np.uint8)],
+        [
+            RNG.integers(0, 256, (3, 2, 3, 3)).astype(np.uint8),
+            np.array(100, np.uint8),
+            np.array(3, np.uint8),
+        ],
+        {"pads": [1, 1, 1, 1], "strides": [1, 2]},
+        (10,),
+        1,
+    ),
 }
 
 # Resize: every coordinate transform with nearest (each rounding mode) and linear
@@ -521,6 +556,82 @@ CASES["resize_axes"] = (
     1,
 )
 
+# recurrent ops: X [seq=5, batch=3, in=4] (layout 1: [3, 5, 4]), hidden 6; every attribute
+# ONNX Runtime implements, sequence_lens shorter than the sequence, both layouts
+_SEQ = _x(5, 3, 4)
+_LENS = np.array([5, 2, 4], np.int32)
+
+
+def _rnn_case(op: str, gates: int, dirs: int = 1, *, lens: bool = False, h0: bool = False,
+              c0: bool = False, peep: bool = False, layout: int = 0, n_out: int = 3,
+              **attrs: Any) -> Case:  # fmt: skip
+    h = 6
+    x = _SEQ.transpose(1, 0, 2).copy() if layout else _SEQ
+    state = (3, dirs, h) if layout else (dirs, 3, h)
+    consts: list[Any] = [
+        _x(dirs, gates * h, 4) * 0.5,
+        _x(dirs, gates * h, h) * 0.5,
+        _x(dirs, 2 * gates * h) * 0.5,
+        _LENS if lens else None,
+        _x(*state) if h0 else None,
+    ]
+    if op == "LSTM":
+        consts += [_x(*state) if c0 else None, _x(dirs, 3 * h) * 0.5 if peep else None]
+    while consts[-1] is None:
+        consts.pop()
+    if layout:
+        attrs["layout"] = layout
+    direction = {1: "forward", 2: "bidirectional"}[dirs]
+    attrs.setdefault("direction", direction)
+    n_out = min(n_out, 3 if op == "LSTM" else 2)
+    return (op, [x], consts, {"hidden_size": h, **attrs}, (14,) if layout else (7, 14), n_out)
+
+
+CASES.update(
+    {
+        "lstm_plain": _rnn_case("LSTM", 4),
+        "lstm_reverse_lens_state": _rnn_case(
+            "LSTM", 4, lens=True, h0=True, c0=True, direction="reverse"
+        ),
+        "lstm_bidirectional_peepholes_clip": _rnn_case(
+            "LSTM", 4, 2, lens=True, h0=True, c0=True, peep=True, clip=1.5
+        ),
+        "lstm_input_forget_activations": _rnn_case(
+            "LSTM",
+            4,
+            input_forget=1,
+            activations=["HardSigmoid", "LeakyRelu", "ScaledTanh"],
+            activation_alpha=[0.3, 0.1, 1.5],
+            activation_beta=[0.4, 0.7],
+        ),
+        "lstm_y_only": _rnn_case("LSTM", 4, n_out=1),
+        "gru_plain": _rnn_case("GRU", 3),
+        "gru_linear_before_reset": _rnn_case(
+            "GRU", 3, 2, lens=True, h0=True, linear_before_reset=1
+        ),
+        "gru_reverse_clip_activations": _rnn_case(
+            "GRU",
+            3,
+            lens=True,
+            direction="reverse",
+            clip=1.0,
+            activations=["Sigmoid", "Softsign"],
+        ),
+        "rnn_plain": _rnn_case("RNN", 1),
+        "rnn_bidirectional_lens_relu": _rnn_case(
+            "RNN", 1, 2, lens=True, h0=True, activations=["Relu", "Tanh"]
+        ),
+        "rnn_affine": _rnn_case(
+            "RNN",
+            1,
+            h0=True,
+            activations=["Affine"],
+            activation_alpha=[0.5],
+            activation_beta=[0.1],
+        ),
+    }
+)
+
 PARAMS = [
     pytest.param(name, opset, id=f"{name}-{opset}")
     for name, case in CASES.items()
@@ -534,6 +645,29 @@ def test_op_matches_onnxruntime(name: str, opset: int) -> None:
     if op == "Resize" and opset in (11, 12) and consts[0] is None:
         consts = [np.zeros(0, np.float32), *consts[1:]]  # roi is not optional there
     _compare(_model(op, data, consts, attrs, opset, n_out), data)
+
+
+@pytest.mark.parametrize("op", ["LSTM", "GRU", "RNN"])
+def test_batch_first_recurrent_ops_match_their_sequence_first_twin(op: str) -> None:
+    """layout=1 (batch first: X [batch, seq, in], states [batch, dirs, hidden], Y [batch, seq,
+    dirs, hidden]): ONNX Runtime refuses it, so it is checked against ONNX Runtime on the same
+    weights at layout 0, inputs and outputs transposed."""
+    gates = {"LSTM": 4, "GRU": 3, "RNN": 1}[op]
+    _, [x1], c1, a1, _, n_out = _rnn_case(op, gates, 2, lens=True, h0=True, c0=True, layout=1)
+    x0 = x1.transpose(1, 0, 2).copy()
+    a0 = {k: v for k, v in a1.items() if k != "layout"}
+    c0 = [c.transpose(1, 0, 2).copy() if c is not None and c.ndim == 3 and k >= 4 else c
+          for k, c in enumerate(c1)]  # fmt: skip
+    m0 = _model(op, [x0], c0, a0, 14, n_out)
+    sess = ort.InferenceSession(m0.SerializeToString(), providers=["CPUExecutionProvider"])
+    ref = sess.run(None, {"x0": x0})
+    with torch.no_grad():
+        got = [
+            g.numpy() for g in to_torch(_model(op, [x1], c1, a1, 14, n_out))(torch.from_numpy(x1))
+        ]
+    np.testing.assert_allclose(got[0], ref[0].transpose(2, 0, 1, 3), atol=1e-5)
+    for g, r in zip(got[1:], ref[1:], strict=True):
+        np.testing.assert_allclose(g, r.transpose(1, 0, 2), atol=1e-5)
 
 
 def test_every_supported_op_is_checked_here() -> None:
@@ -569,9 +703,7 @@ def test_unsupported_ops_are_named_together() -> None:
 
 
 ZOO_UNSUPPORTED = {
-    "gru_state": ["GRU"],
     "vad_if": ["If"],
-    "quant_mlp": ["DynamicQuantizeLinear", "MatMulInteger"],
 }
 
 

@@ -15,9 +15,11 @@ zoo's models in ``tests/test_torch_convert.py``).
 onnx2torch is not used: it imports torchvision, which fails to import beside this torch CPU
 build; and the cost model needs the interpreter anyway.
 
-Ops outside the table, control flow (If, Loop, Scan), recurrent ops (GRU, LSTM, RNN) and
-integer-quantized ops (DynamicQuantizeLinear, MatMulInteger, ...) raise one ``UnsupportedOps``
-naming all of them.
+Recurrent ops (GRU, LSTM, RNN: ``rewriter.cost.torch_recurrent``) run step by step; the
+integer ops of dynamic quantization (DynamicQuantizeLinear, MatMulInteger, ConvInteger) and
+QuantizeLinear carry their integers as float values. Ops outside the table, control flow (If,
+Loop, Scan), the QLinear* ops and custom domains raise one ``UnsupportedOps`` naming all of
+them.
 """
 
 from __future__ import annotations
@@ -30,12 +32,15 @@ import onnx
 import torch
 from onnx import numpy_helper
 
-from rewriter.cost.torch_ops import OPS, Unsupported
+from rewriter.cost.torch_ops import OPS as _OPS
+from rewriter.cost.torch_ops import Unsupported
+from rewriter.cost.torch_recurrent import RECURRENT
 from rewriter.errors import UsageError
 from rewriter.ir.graph import sort_nodes
 
 __all__ = ["to_torch", "SUPPORTED_OPS", "UnsupportedOps", "OnnxModule"]
 
+OPS = {**_OPS, **RECURRENT}
 SUPPORTED_OPS = tuple(sorted([*OPS, "Constant"]))
 
 
@@ -53,7 +58,7 @@ class UnsupportedOps(UsageError):
 
     @property
     def names(self) -> str:
-        """The unsupported ops, comma-separated: ``"GRU, If"``."""
+        """The unsupported ops, comma-separated: ``"If, Loop"``."""
         return ", ".join(self.ops)
 
 
@@ -91,15 +96,14 @@ class OnnxModule(torch.nn.Module):
         consts: dict[str, np.ndarray] = {t.name: numpy_helper.to_array(t) for t in g.initializer}
         self.input_names = [i.name for i in g.input if i.name not in consts]
         self.output_names = [o.name for o in g.output]
-        # a QuantizeLinear's integers are carried as floats inside (see torch_ops._quantize);
-        # one that is a graph output leaves as the integer type ONNX Runtime gives
+        # quantized integers are carried as floats inside (see torch_ops._quantize); one that
+        # is a graph output leaves as the integer type ONNX Runtime gives
         self._int_outputs: dict[str, torch.dtype] = {}
         outs = set(self.output_names)
         for n in g.node:
-            if n.op_type == "QuantizeLinear" and n.output[0] in outs:
-                zp = consts.get(n.input[2]) if len(n.input) > 2 and n.input[2] else None
-                dt = zp.dtype if zp is not None else np.dtype(np.uint8)
-                self._int_outputs[n.output[0]] = torch.from_numpy(np.zeros(1, dt)).dtype
+            for o, dt in zip(n.output, _integer_outputs(n, consts), strict=False):
+                if o in outs and dt is not None:
+                    self._int_outputs[o] = torch.from_numpy(np.zeros(1, dt)).dtype
         self._const_names: dict[str, str] = {}
         opset = _opset(model)
         steps: list[tuple[Callable[..., Any], list[str | None], list[str]]] = []
@@ -152,6 +156,18 @@ class OnnxModule(torch.nn.Module):
         return y
 
 
+def _integer_outputs(n: onnx.NodeProto, consts: dict[str, np.ndarray]) -> list[Any]:
+    """The integer dtype of each output the interpreter carries as floats (None: not one)."""
+    if n.op_type == "QuantizeLinear":
+        zp = consts.get(n.input[2]) if len(n.input) > 2 and n.input[2] else None
+        return [zp.dtype if zp is not None else np.dtype(np.uint8)]
+    if n.op_type == "DynamicQuantizeLinear":
+        return [np.dtype(np.uint8), None, np.dtype(np.uint8)]
+    if n.op_type in ("MatMulInteger", "ConvInteger"):
+        return [np.dtype(np.int32)]
+    return []
+
+
 def _used_outputs(n: onnx.NodeProto) -> int:
     """How many outputs are asked for (trailing optional outputs left empty do not count)."""
     outs = list(n.output)
@@ -165,7 +181,7 @@ def to_torch(model: onnx.ModelProto) -> OnnxModule:
 
     Raises:
         UnsupportedOps: one error naming every op (or op configuration) the interpreter does
-            not cover, e.g. ``GRU, If are not supported``.
+            not cover, e.g. ``If, Loop are not supported``.
 
     Example:
         >>> m = to_torch(onnx.load("micro.onnx"))          # doctest: +SKIP

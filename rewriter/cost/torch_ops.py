@@ -730,6 +730,57 @@ def _quantize(a: dict[str, Any]) -> Fn:
     return f
 
 
+def _dynamic_quantize(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """DynamicQuantizeLinear: uint8 with the scale and zero point of the tensor's own range
+    (0 always inside it). ``y`` and the zero point are carried as float values, ``y`` with a
+    straight-through gradient, as QuantizeLinear's are."""
+    lo = torch.clamp(x.detach().min(), max=0.0)
+    hi = torch.clamp(x.detach().max(), min=0.0)
+    scale = (hi - lo) / 255.0
+    zp = torch.round(torch.clamp(-lo / scale, 0.0, 255.0))
+    v = x / scale + zp
+    q = torch.clamp(torch.round(x / scale) + zp, 0.0, 255.0)
+    return v + (q - v).detach(), scale, zp
+
+
+def _integer(x: torch.Tensor, zp: torch.Tensor | None) -> torch.Tensor:
+    """An integer operand minus its zero point, in float64: the int32 sums of MatMulInteger and
+    ConvInteger are exact there (float32 holds integers only up to 2**24)."""
+    v = x.to(torch.float64)
+    return v if zp is None else v - zp.to(torch.float64)
+
+
+def _matmul_integer(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    a_zp: torch.Tensor | None = None,
+    b_zp: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """MatMulInteger's int32 result, carried as float32 (what a Cast to float of the int32
+    gives: float64 -> float32 rounds to nearest as int32 -> float32 does). A per-row ``a_zp``
+    is 1-D over A's rows."""
+    if a_zp is not None and a_zp.dim() == 1 and a_zp.numel() > 1:
+        a_zp = a_zp.reshape(-1, 1)
+    return torch.matmul(_integer(a, a_zp), _integer(b, b_zp)).to(torch.float32)
+
+
+def _conv_integer(a: dict[str, Any]) -> Fn:
+    conv = _conv(a)
+
+    def f(
+        x: torch.Tensor,
+        w: torch.Tensor,
+        x_zp: torch.Tensor | None = None,
+        w_zp: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        if w_zp is not None and w_zp.dim() == 1 and w_zp.numel() > 1:
+            w_zp = w_zp.reshape([-1] + [1] * (w.dim() - 1))  # per output channel
+        # padding is x's zero point in ONNX Runtime: 0 once it is subtracted
+        return conv(_integer(x, x_zp), _integer(w, w_zp)).to(torch.float32)
+
+    return f
+
+
 def _reducer(op: str) -> Callable[[dict[str, Any], int, int], Fn]:
     return lambda a, n, v: _reduce(op, a)
 
@@ -867,6 +918,9 @@ OPS: dict[str, Callable[[dict[str, Any], int, int], Fn]] = {
     "SpaceToDepth": lambda a, n, v: _space_to_depth(a),
     "DequantizeLinear": lambda a, n, v: _dequantize(a),
     "QuantizeLinear": lambda a, n, v: _quantize(a),
+    "DynamicQuantizeLinear": _constant_fn(_dynamic_quantize),
+    "MatMulInteger": _constant_fn(_matmul_integer),
+    "ConvInteger": lambda a, n, v: _conv_integer(a),
     **{op: _reducer(op) for op in _REDUCERS},
 }
 

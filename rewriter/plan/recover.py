@@ -541,7 +541,7 @@ def _recover(
                 )
                 after = on_check(model)
                 log(f"retraining run {runs}: budget used {usage(before):.2f} -> {usage(after):.2f}")
-            except ModelError as e:  # e.g. a GRU the interpreter cannot run: no retraining
+            except ModelError as e:  # e.g. a Loop the interpreter cannot run: no retraining
                 runs -= 1
                 cannot_retrain = str(e).splitlines()[0]
                 log(
@@ -582,7 +582,10 @@ def _recover(
             attempts.append(attempt(live, before, after, "accepted", whole))
             emitted, final_model, final_before, final_after, history = r, model, before, after, hist
             trials += [trial(n, c, usage(before), after, True) for n, c in live.items()]
-    if failed_at is not None:  # the sites past the longest prefix that recovered broke it
+    # the sites past the longest prefix that recovered broke it; without retraining (the
+    # interpreter cannot run the model) nothing was learnt about recovering: no row, so a
+    # version that can retrain tries them
+    if failed_at is not None and cannot_retrain is None:
         bad = next(
             a for a in attempts if a.outcome == "over budget" and len(a.assignment) == failed_at
         )

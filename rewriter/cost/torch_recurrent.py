@@ -1,0 +1,250 @@
+"""GRU, LSTM and RNN for the ONNX -> torch interpreter (``rewriter.cost.torch_convert``).
+
+Each step is written out from the ONNX equations rather than handed to ``torch.nn.LSTM``: the
+ONNX ops have what torch's do not (gate orders i-o-f-c and z-r-h, peepholes, ``clip`` on the
+gate pre-activations, ``input_forget``, GRU's ``linear_before_reset=0``, per-direction
+activation lists with alpha/beta, ``sequence_lens``, ``layout=1``), and a Python loop over the
+time steps is differentiable in every weight, so a recurrent model (a VAD with its state, an OCR
+head) retrains with ``rewrite finetune --mode distill``. ``torch.compile`` unrolls the loop for
+the sequence length it is traced at.
+
+``sequence_lens``: steps at or past a batch row's length leave its state as it was and write 0
+to ``Y``; a reverse direction starts at the row's last valid step. That is what ONNX Runtime
+computes (``tests/test_torch_convert.py`` checks each configuration against it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from rewriter.cost.torch_ops import Fn, Unsupported, _s
+
+__all__ = ["RECURRENT"]
+
+# name -> (how many of activation_alpha / activation_beta it takes, function of x, alpha, beta)
+_ACT: dict[str, tuple[int, int, Callable[[torch.Tensor, float, float], torch.Tensor]]] = {
+    "sigmoid": (0, 0, lambda x, a, b: torch.sigmoid(x)),
+    "tanh": (0, 0, lambda x, a, b: torch.tanh(x)),
+    "relu": (0, 0, lambda x, a, b: torch.relu(x)),
+    "affine": (1, 1, lambda x, a, b: a * x + b),
+    "leakyrelu": (1, 0, lambda x, a, b: F.leaky_relu(x, a)),
+    "thresholdedrelu": (1, 0, lambda x, a, b: torch.where(x > a, x, 0.0 * x)),
+    "scaledtanh": (1, 1, lambda x, a, b: a * torch.tanh(b * x)),
+    "hardsigmoid": (1, 1, lambda x, a, b: torch.clamp(a * x + b, 0.0, 1.0)),
+    "elu": (1, 0, lambda x, a, b: F.elu(x, a)),
+    "softsign": (0, 0, lambda x, a, b: F.softsign(x)),
+    "softplus": (0, 0, lambda x, a, b: F.softplus(x)),
+}
+
+# ONNX's defaults: alpha and beta where the attribute lists leave them out
+_DEFAULT_ALPHA = {"leakyrelu": 0.01, "thresholdedrelu": 1.0, "elu": 1.0, "hardsigmoid": 0.2}
+_DEFAULT_BETA = {"hardsigmoid": 0.5}
+
+Act = Callable[[torch.Tensor], torch.Tensor]
+
+
+def _activations(op: str, a: dict[str, Any], defaults: list[str], dirs: int) -> list[list[Act]]:
+    """Per direction, the gate activations the node names (ONNX's defaults when it names none;
+    a list for one direction serves both of a bidirectional node)."""
+    names = [_s(v).lower() for v in a.get("activations", [])] or defaults
+    if len(names) == len(defaults) and dirs == 2:
+        names = names * 2
+    if len(names) != len(defaults) * dirs:
+        raise Unsupported(f"{op} (activations={','.join(names)})")
+    alphas = list(a.get("activation_alpha", []))
+    betas = list(a.get("activation_beta", []))
+    fns: list[Act] = []
+    for name in names:
+        if name not in _ACT:
+            raise Unsupported(f"{op} (activation {name})")
+        n_alpha, n_beta, f = _ACT[name]
+        al = alphas.pop(0) if n_alpha and alphas else _DEFAULT_ALPHA.get(name, 1.0)
+        be = betas.pop(0) if n_beta and betas else _DEFAULT_BETA.get(name, 0.0)
+        fns.append(_bound(f, float(al), float(be)))
+    k = len(defaults)
+    return [fns[d * k : (d + 1) * k] for d in range(dirs)]
+
+
+def _bound(f: Callable[[torch.Tensor, float, float], torch.Tensor], al: float, be: float) -> Act:
+    return lambda x: f(x, al, be)
+
+
+class _Recurrent:
+    """What GRU, LSTM and RNN share: layout, directions, sequence lengths, initial states."""
+
+    def __init__(self, op: str, a: dict[str, Any], n_out: int, gates: int, acts: list[str]):
+        self.op, self.n_out, self.gates = op, n_out, gates
+        direction = _s(a.get("direction", "forward"))
+        if direction not in ("forward", "reverse", "bidirectional"):
+            raise Unsupported(f"{op} (direction={direction})")
+        self.dirs = 2 if direction == "bidirectional" else 1
+        self.reverse = [False, True] if self.dirs == 2 else [direction == "reverse"]
+        self.layout = int(a.get("layout", 0))
+        clip = a.get("clip")
+        self.clip = None if clip is None else float(clip)
+        self.acts = _activations(op, a, acts, self.dirs)
+
+    def _clip(self, x: torch.Tensor) -> torch.Tensor:
+        return x if self.clip is None else torch.clamp(x, -self.clip, self.clip)
+
+    def _state(self, t: torch.Tensor | None, batch: int, hidden: int, like: torch.Tensor) -> Any:
+        if t is None:
+            return [like.new_zeros(batch, hidden) for _ in range(self.dirs)]
+        if self.layout:
+            t = t.transpose(0, 1)  # [batch, dirs, hidden] -> [dirs, batch, hidden]
+        return [t[d] for d in range(self.dirs)]
+
+    def run(
+        self,
+        x: torch.Tensor,
+        lens: torch.Tensor | None,
+        states: list[torch.Tensor | None],
+        step: Callable[[int, torch.Tensor, list[torch.Tensor]], list[torch.Tensor]],
+        hidden: int,
+    ) -> tuple[torch.Tensor, ...]:
+        """Run ``step(direction, x_t, state) -> new state`` (``state[0]`` is H) over time."""
+        if self.layout:
+            x = x.transpose(0, 1)  # [batch, seq, in] -> [seq, batch, in]
+        seq, batch = x.shape[0], x.shape[1]
+        init = [self._state(t, batch, hidden, x) for t in states]
+        ys: list[torch.Tensor] = []
+        finals: list[list[torch.Tensor]] = []
+        for d in range(self.dirs):
+            state = [st[d] for st in init]
+            out: list[torch.Tensor | None] = [None] * seq
+            order = range(seq - 1, -1, -1) if self.reverse[d] else range(seq)
+            for t in order:
+                new = step(d, x[t], state)
+                if lens is None:
+                    state = new
+                    out[t] = new[0]
+                else:
+                    valid = (lens > t).reshape(batch, 1)
+                    state = [torch.where(valid, n, o) for n, o in zip(new, state, strict=True)]
+                    out[t] = torch.where(valid, new[0], torch.zeros_like(new[0]))
+            ys.append(torch.stack([o for o in out if o is not None]))  # [seq, batch, hidden]
+            finals.append(state)
+        y = torch.stack(ys, 1)  # [seq, dirs, batch, hidden]
+        results = [y.permute(2, 0, 1, 3) if self.layout else y]
+        for k in range(len(init)):
+            h = torch.stack([f[k] for f in finals])  # [dirs, batch, hidden]
+            results.append(h.transpose(0, 1) if self.layout else h)
+        return tuple(results[: self.n_out])
+
+
+def _split_bias(b: torch.Tensor | None, d: int, n: int, like: torch.Tensor) -> torch.Tensor:
+    if b is None:
+        return like.new_zeros(2 * n)
+    return b[d]
+
+
+def _lstm(a: dict[str, Any], n_out: int, opset: int) -> Fn:
+    r = _Recurrent("LSTM", a, n_out, 4, ["sigmoid", "tanh", "tanh"])
+    couple = bool(a.get("input_forget", 0))
+
+    def f(
+        x: torch.Tensor,
+        w: torch.Tensor,
+        rw: torch.Tensor,
+        b: torch.Tensor | None = None,
+        lens: torch.Tensor | None = None,
+        h0: torch.Tensor | None = None,
+        c0: torch.Tensor | None = None,
+        p: torch.Tensor | None = None,
+    ) -> Any:
+        hidden = rw.shape[-1]
+
+        def step(d: int, xt: torch.Tensor, st: list[torch.Tensor]) -> list[torch.Tensor]:
+            h, c = st
+            bias = _split_bias(b, d, 4 * hidden, xt)
+            g = xt @ w[d].T + h @ rw[d].T + bias[: 4 * hidden] + bias[4 * hidden :]
+            gi, go, gf, gc = g.split(hidden, -1)
+            if p is not None:
+                pi, po, pf = p[d].split(hidden)
+                gi, gf = gi + pi * c, gf + pf * c
+            fa, ga, ha = r.acts[d]
+            i = fa(r._clip(gi))
+            fg = 1 - i if couple else fa(r._clip(gf))
+            c_new = fg * c + i * ga(r._clip(gc))
+            if p is not None:
+                go = go + po * c_new
+            h_new = fa(r._clip(go)) * ha(c_new)
+            return [h_new, c_new]
+
+        ys = r.run(x, lens, [h0, c0], step, hidden)
+        return ys[0] if n_out <= 1 else ys
+
+    return f
+
+
+def _gru(a: dict[str, Any], n_out: int, opset: int) -> Fn:
+    r = _Recurrent("GRU", a, n_out, 3, ["sigmoid", "tanh"])
+    before_reset = bool(a.get("linear_before_reset", 0))
+
+    def f(
+        x: torch.Tensor,
+        w: torch.Tensor,
+        rw: torch.Tensor,
+        b: torch.Tensor | None = None,
+        lens: torch.Tensor | None = None,
+        h0: torch.Tensor | None = None,
+    ) -> Any:
+        hidden = rw.shape[-1]
+
+        def step(d: int, xt: torch.Tensor, st: list[torch.Tensor]) -> list[torch.Tensor]:
+            (h,) = st
+            bias = _split_bias(b, d, 3 * hidden, xt)
+            wb, rb = bias[: 3 * hidden], bias[3 * hidden :]
+            gx = xt @ w[d].T + wb
+            wz, wr, wh = gx.split(hidden, -1)
+            rz, rr, rh = rw[d].split(hidden)
+            bz, br, bh = rb.split(hidden)
+            fa, ga = r.acts[d]
+            z = fa(r._clip(wz + h @ rz.T + bz))
+            rg = fa(r._clip(wr + h @ rr.T + br))
+            if before_reset:
+                hh = ga(r._clip(wh + rg * (h @ rh.T + bh)))
+            else:
+                hh = ga(r._clip(wh + (rg * h) @ rh.T + bh))
+            return [(1 - z) * hh + z * h]
+
+        ys = r.run(x, lens, [h0], step, hidden)
+        return ys[0] if n_out <= 1 else ys
+
+    return f
+
+
+def _rnn(a: dict[str, Any], n_out: int, opset: int) -> Fn:
+    r = _Recurrent("RNN", a, n_out, 1, ["tanh"])
+
+    def f(
+        x: torch.Tensor,
+        w: torch.Tensor,
+        rw: torch.Tensor,
+        b: torch.Tensor | None = None,
+        lens: torch.Tensor | None = None,
+        h0: torch.Tensor | None = None,
+    ) -> Any:
+        hidden = rw.shape[-1]
+
+        def step(d: int, xt: torch.Tensor, st: list[torch.Tensor]) -> list[torch.Tensor]:
+            (h,) = st
+            bias = _split_bias(b, d, hidden, xt)
+            (fa,) = r.acts[d]
+            return [fa(r._clip(xt @ w[d].T + h @ rw[d].T + bias[:hidden] + bias[hidden:]))]
+
+        ys = r.run(x, lens, [h0], step, hidden)
+        return ys[0] if n_out <= 1 else ys
+
+    return f
+
+
+RECURRENT: dict[str, Callable[[dict[str, Any], int, int], Fn]] = {
+    "GRU": _gru,
+    "LSTM": _lstm,
+    "RNN": _rnn,
+}
