@@ -23,7 +23,7 @@ def load_zoo_module():  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def zoo_paths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """``name -> path`` of every zoo model (BERT/GPT-2/ViT from both exporters, a stride-32
-    detector, a GRU with state, an If-branching VAD, a reflect-Pad net, a quantized MLP)."""
+    detector, a GRU with state, an LSTM CRNN, an If-branching VAD, a reflect-Pad net, a quantized MLP)."""
     pytest.importorskip("transformers")
     return load_zoo_module().build_zoo(str(tmp_path_factory.mktemp("zoo")))
 

@@ -184,10 +184,12 @@ def test_cli_unsupported_ops_are_one_line(mlp, tmp_path, capsys) -> None:
     assert not (tmp_path / "o.onnx").exists()
 
 
-@pytest.mark.parametrize(("name", "train"), [("gru_state", "all"), ("quant_mlp", "all")])
+@pytest.mark.parametrize(
+    ("name", "train"), [("gru_state", "all"), ("crnn_lstm", "all"), ("quant_mlp", "all")]
+)
 def test_recurrent_and_dynamically_quantized_models_retrain(zoo_paths, name, train) -> None:
-    """A GRU with its state input (weights and rationals trained through every time step) and
-    an ONNX Runtime quantize_dynamic MLP (its int8 weights stay; the float biases, if any, and
+    """A GRU with its state input and a CRNN's bidirectional 2-layer LSTM (weights and
+    rationals trained through every time step), and an ONNX Runtime quantize_dynamic MLP (its int8 weights stay; the float biases, if any, and
     the rationals train through DynamicQuantizeLinear's straight-through rounding)."""
     from rewriter.inputs import generate_inputs
 

@@ -26,6 +26,9 @@ Each model reproduces one failure measured on public models (DESIGN.md section 9
 * ``gru_state``: GRU with inputs ``x`` [sequence, batch, 8], state ``h0`` [1, batch, 16] and
   ``sequence_lens`` [batch] (int32, must be <= sequence); Tanh and Sigmoid after it; outputs
   ``y`` and ``h_n`` (same shape as ``h0``).
+* ``crnn_lstm``: CRNN text recognizer (Conv+SiLU, Conv+GELU, 2-layer bidirectional LSTM over the
+  image columns, LogSoftmax); input ``image`` [batch, 1, 32, width], output ``log_probs``
+  [width / 2, batch, 37].
 * ``vad_if``: VAD-like: ``sr`` (int64 scalar) selects an If branch by ``sr == 16000``, the else
   branch by ``sr == 8000``, anything else fails a Reshape; Tanh, Sigmoid and SiLU in the branches;
   input ``x`` [batch, 64].
@@ -554,6 +557,33 @@ def float_cnn(path: str, tanh_gelu: bool = False, input_name: str = "input") -> 
     _export(_Cnn(), (torch.randn(1, 3, 32, 32),), path, [input_name], ["logits"], dyn, False)
 
 
+def _build_crnn_lstm(path: str) -> None:
+    """A CRNN text recognizer as OCR packages ship them: Conv+SiLU, MaxPool, Conv+GELU,
+    MaxPool (height 32 -> 8), columns as time steps into a 2-layer bidirectional LSTM, Linear,
+    LogSoftmax (37 classes); TorchScript exporter, batch and width dynamic."""
+    import torch
+
+    torch.manual_seed(0)
+
+    class _Crnn(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.c1 = torch.nn.Conv2d(1, 16, 3, 1, 1)
+            self.c2 = torch.nn.Conv2d(16, 32, 3, 1, 1)
+            self.rnn = torch.nn.LSTM(32 * 8, 32, num_layers=2, bidirectional=True)
+            self.fc = torch.nn.Linear(64, 37)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            f = torch.nn.functional.max_pool2d(torch.nn.functional.silu(self.c1(x)), 2)
+            f = torch.nn.functional.max_pool2d(torch.nn.functional.gelu(self.c2(f)), (2, 1))
+            n, c, h, w = f.shape
+            y, _ = self.rnn(f.permute(3, 0, 1, 2).reshape(w, n, c * h))
+            return self.fc(y).log_softmax(-1)
+
+    dyn = {"image": {0: "batch", 3: "width"}, "log_probs": {0: "steps", 1: "batch"}}
+    _export(_Crnn(), (torch.randn(1, 1, 32, 64),), path, ["image"], ["log_probs"], dyn, False)
+
+
 def quantize_qdq(src: str, dst: str) -> None:
     """``src`` through ONNX Runtime's ``quant_pre_process`` and ``quantize_static`` (QDQ format,
     8 seeded 1x3x32x32 calibration images): the flow the quantizer's own warning asks for.
@@ -668,6 +698,7 @@ BUILDERS: dict[str, Callable[[str], None]] = {
     "yolo_silu": _build_yolo,
     "mobilenet_hswish": _build_mobilenet,
     "gru_state": _build_gru,
+    "crnn_lstm": _build_crnn_lstm,
     "vad_if": _build_vad,
     "reflect_pad": _build_reflect_pad,
     "quant_mlp": _build_quant_mlp,
