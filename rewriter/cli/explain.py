@@ -27,6 +27,7 @@ def main(argv: Sequence[str]) -> int:
 def _explain(a: argparse.Namespace) -> int:
     from rewriter.api import _opset_of
     from rewriter.ir import Graph, infer_value_info, load_model, subgraph_attrs
+    from rewriter.ir.graph import body_path
     from rewriter.match.pattern import Matcher
     from rewriter.match.rules import get_rule, load_rule_file
 
@@ -49,7 +50,7 @@ def _explain(a: argparse.Namespace) -> int:
                     Graph(
                         body,
                         parent=g,
-                        path=f"{g.path}/{n.name or n.op_type}/{attr}".lstrip("/"),
+                        path=body_path(g.path, n, attr),
                         value_info=vi,
                     )
                 )

@@ -24,7 +24,7 @@ import numpy as np
 import onnx
 from onnx import helper
 
-from rewriter.ir.graph import subgraph_attrs
+from rewriter.ir.graph import split_body_path, subgraph_attrs
 
 __all__ = ["Branches", "take_branches"]
 
@@ -43,15 +43,19 @@ class Branches:
         """The path of body ``path`` (``site.graph``) in ``model``: "" when spliced into the main
         graph, the nested rest when an If on the way was not spliced, None when the feeds take
         the other branch."""
-        parts = path.split("/") if path else []
-        i = 0
-        while i + 1 < len(parts):
-            node, attr = parts[i], parts[i + 1]
+        if not path:
+            return ""
+        pairs = split_body_path(path)
+        if pairs is None:
+            return path
+        for i, (node, attr) in enumerate(pairs):
             if node not in self.taken:
-                return "/".join(parts[i:])
+                rest = ""
+                for label, a in pairs[i:]:
+                    rest = f"{rest}/{label}/{a}" if rest else f"{label}/{a}"
+                return rest
             if self.taken[node] != attr:
                 return None
-            i += 2
         return ""
 
     def same_branches(self, values: Mapping[str, np.ndarray]) -> bool:

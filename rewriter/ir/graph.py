@@ -22,6 +22,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,6 +33,8 @@ from onnx import numpy_helper
 
 __all__ = [
     "Graph",
+    "body_path",
+    "split_body_path",
     "ValueInfo",
     "ValueInfoTable",
     "all_initializers",
@@ -76,6 +79,33 @@ def subgraph_attrs(node: onnx.NodeProto) -> Iterator[tuple[str, onnx.GraphProto]
         elif a.type == onnx.AttributeProto.GRAPHS:
             for k, g in enumerate(a.graphs):
                 yield f"{a.name}[{k}]", g
+
+
+# graph attributes of the standard ops (If, Loop, Scan, SequenceMap) and GRAPHS entries
+_BODY_ATTR = re.compile(r"/(then_branch|else_branch|body|[A-Za-z_]\w*\[\d+\])(?=/|$)")
+
+
+def body_path(parent: str, node: onnx.NodeProto, attr: str) -> str:
+    """Where a body graph is: ``parent``'s path, the node's name (op type when unnamed) and the
+    attribute, joined by "/": ``"If_0/then_branch"``, ``"/If/then_branch"`` (TorchScript names
+    nodes ``/If``: the name is kept as it is)."""
+    label = node.name or node.op_type
+    return f"{parent}/{label}/{attr}" if parent else f"{label}/{attr}"
+
+
+def split_body_path(path: str) -> list[tuple[str, str]] | None:
+    """``body_path``'s (node label, attribute) pairs, outermost first; node names may hold "/"
+    (``"/b16/If/else_branch"`` -> ``[("/b16/If", "else_branch")]``). None when the path does
+    not parse (a custom op's graph attribute of another name)."""
+    out: list[tuple[str, str]] = []
+    pos = 0
+    while pos < len(path):
+        hit = _BODY_ATTR.search(path, pos + 1)  # a label is never empty
+        if hit is None:
+            return None
+        out.append((path[pos : hit.start()], hit.group(1)))
+        pos = hit.end() + 1  # past the "/" that joins the next level
+    return out
 
 
 def sort_nodes(g: onnx.GraphProto) -> int:

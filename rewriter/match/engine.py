@@ -24,7 +24,7 @@ from typing import Any
 
 import onnx
 
-from rewriter.ir import Graph, ValueInfoTable, infer_value_info, subgraph_attrs
+from rewriter.ir.graph import Graph, ValueInfoTable, body_path, infer_value_info, subgraph_attrs
 from rewriter.match.pattern import Match, Matcher
 from rewriter.match.rules import Rule
 
@@ -140,7 +140,7 @@ class _Walk:
                     child = Graph(
                         body,
                         parent=g,
-                        path=f"{g.path}/{n.name or n.op_type}/{attr}".lstrip("/"),
+                        path=body_path(g.path, n, attr),
                         value_info=self.value_info,
                     )
                     self.graphs.append(child)
