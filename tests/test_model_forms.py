@@ -240,6 +240,32 @@ def test_ort_fused_activations_are_named_when_nothing_matches(tmp_path, capsys) 
     assert "rewrite the model as exported, before that optimizer" in out
 
 
+def test_piecewise_linear_activations_are_counted_when_pau_all_finds_none(tmp_path, capsys) -> None:
+    """A ReLU/HardSwish net (ResNet, OPT, LeViT from transformers): pau_all has no site, and
+    the line counts what the model has instead of the generic 'no site' hint."""
+    rng = np.random.default_rng(0)
+    g = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["x", "w"], ["h"]),
+            helper.make_node("Relu", ["h"], ["r"]),
+            helper.make_node("HardSwish", ["r"], ["s"]),
+            helper.make_node("Relu", ["s"], ["y"]),
+        ],
+        "piecewise",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 16])],
+        [numpy_helper.from_array(rng.standard_normal((8, 16)).astype(np.float32), "w")],
+    )
+    src = tmp_path / "relu.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), src)
+    assert main([str(src), "-o", str(tmp_path / "o.onnx")]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert (
+        "no smooth activation (what pau_all rewrites): this model's are piecewise-linear "
+        "(2 relu, 1 hardswish), exact and cheap as they are; -p pau_relu replaces them" in out
+    )
+
+
 # -- module hierarchies exported as ONNX local functions ---------------------------------------
 
 

@@ -458,6 +458,63 @@ CASES: dict[str, Case] = {
         (13,),
         1,
     ),
+    # scatters (negative indices count from the end)
+    "scatter_elements": (
+        "ScatterElements",
+        [X3],
+        [_i(0, -1, 1, 0).reshape(1, 4, 1).repeat(2, 0).reshape(2, 4, 1)[:, :3].copy(), _x(2, 3, 1)],
+        {"axis": 1},
+        (13,),
+        1,
+    ),
+    "scatter_elements_add": (
+        "ScatterElements",
+        [X3],
+        [np.array([[[0, 1, 0, -1]], [[2, 2, 1, 0]]], np.int64), _x(2, 1, 4)],
+        {"axis": 1, "reduction": "add"},
+        (16,),
+        1,
+    ),
+    "scatter_elements_max": (
+        "ScatterElements",
+        [X3],
+        [np.array([[[0, 1, 0, -1]], [[2, 2, 1, 0]]], np.int64), _x(2, 1, 4)],
+        {"axis": 1, "reduction": "max"},
+        (18,),
+        1,
+    ),
+    "scatter_v9": (
+        "Scatter",
+        [X3],
+        [np.array([[[1], [0]]] * 2, np.int64), _x(2, 2, 1)],
+        {"axis": 2},
+        (9,),
+        1,
+    ),
+    "scatter_nd": (
+        "ScatterND",
+        [X3],
+        [np.array([[1, 2], [0, -1]], np.int64), _x(2, 4)],
+        {},
+        (13,),
+        1,
+    ),
+    "scatter_nd_mul": (
+        "ScatterND",
+        [X3],
+        [np.array([[[1], [0]], [[1], [1]]], np.int64), _x(2, 2, 3, 4)],
+        {"reduction": "mul"},
+        (16,),
+        1,
+    ),
+    "scatter_nd_min": (
+        "ScatterND",
+        [X3],
+        [np.array([[0, 1, 2], [1, 2, 3], [0, 1, 2]], np.int64), _x(3)],
+        {"reduction": "min"},
+        (18,),
+        1,
+    ),
     # dynamic quantization (onnxruntime.quantization.quantize_dynamic writes these)
     "dynamic_quantize": ("DynamicQuantizeLinear", [X3 * 3], [], {}, (11,), 3),
     "dynamic_quantize_positive": ("DynamicQuantizeLinear", [np.abs(X3) + 0.5], [], {}, (11,), 3),
@@ -522,6 +579,36 @@ for _coord in _COORDS:
             (11, 13),
             1,
         )
+for _coord in ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric"):
+    for _exclude in (0, 1):
+        CASES[f"resize_cubic_{_coord}_{_exclude}"] = (
+            "Resize",
+            [IMG],
+            [None, np.array([1, 1, 1.6, 0.6], np.float32)],
+            {
+                "mode": "cubic",
+                "coordinate_transformation_mode": _coord,
+                "exclude_outside": _exclude,
+            },
+            (13,),
+            1,
+        )
+CASES["resize_cubic_a05_up"] = (
+    "Resize",
+    [IMG],
+    [None, None, _i(1, 2, 11, 16)],
+    {"mode": "cubic", "cubic_coeff_a": -0.5},
+    (13,),
+    1,
+)
+CASES["resize_cubic_v11"] = (
+    "Resize",
+    [IMG],
+    [None, np.array([1, 1, 2.0, 3.0], np.float32)],
+    {"mode": "cubic"},
+    (11,),
+    1,
+)
 CASES["resize_sizes_linear"] = (
     "Resize",
     [IMG],
@@ -690,15 +777,15 @@ def test_unsupported_ops_are_named_together() -> None:
         g (float[2, 4] x) => (float[2, 4] y, float[2, 4] z) {
             y = com.microsoft.FastGelu(x)
             s = Shape(x)
-            z = Resize <mode = "cubic"> (x, , , s)
+            z = Resize <antialias = 1, mode = "linear"> (x, , , s)
         }
         """
     )
     with pytest.raises(UnsupportedOps) as e:
         to_torch(m)
-    assert e.value.ops == ["Resize (mode=cubic)", "com.microsoft.FastGelu"]
+    assert e.value.ops == ["Resize (antialias=1)", "com.microsoft.FastGelu"]
     assert str(e.value).startswith(
-        "torch converter: Resize (mode=cubic), com.microsoft.FastGelu are not supported"
+        "torch converter: Resize (antialias=1), com.microsoft.FastGelu are not supported"
     )
 
 

@@ -456,10 +456,34 @@ def _no_sites_hint(model: Any, pipeline: str) -> str:
             "ORTOptimizer), already one kernel each on ONNX Runtime; rewrite the model as "
             "exported, before that optimizer"
         )
+    if pipeline == "pau_all":
+        other = _piecewise_sites(model)
+        if other:
+            found = ", ".join(f"{n} {f}" for f, n in other.items())
+            first = next(iter(other))
+            return (
+                f"no smooth activation (what pau_all rewrites): this model's are piecewise-linear "
+                f"({found}), exact and cheap as they are; -p pau_{first} replaces them anyway "
+                "(a start for training rational activations), with --target only where faster"
+            )
     return (
         f"no site of pipeline {pipeline!r}: `rewrite --list` shows the pipelines and rules, "
         "`rewrite explain MODEL --rule RULE` why a rule does not match"
     )
+
+
+def _piecewise_sites(model: Any) -> dict[str, int]:
+    """How many sites of each piecewise-linear function (ReLU, HardSwish, ...: outside pau_all)
+    the model has, most first."""
+    from collections import Counter
+
+    from rewriter.api import find_sites
+    from rewriter.functions import PIECEWISE
+
+    counts: Counter[str] = Counter()
+    for f in PIECEWISE:
+        counts.update(s.function for s in find_sites(model, f"pau_{f}"))
+    return dict(counts.most_common())
 
 
 def _print_sites(sites: list[Any], dry_run: bool) -> None:

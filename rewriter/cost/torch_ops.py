@@ -14,7 +14,7 @@ modes: those differ from ONNX at the corners (negative indices and steps, pads w
 input, half-pixel coordinates), index selection computes exactly the ONNX definition and stays
 differentiable in the data.
 
-Some node configurations are not covered (Resize cubic or tf_crop_and_resize, MaxPool's Indices
+Some node configurations are not covered (Resize tf_crop_and_resize or antialias, MaxPool's Indices
 output, ...): the builder raises ``Unsupported`` naming them, and the converter reports them
 with the unsupported op types.
 """
@@ -237,6 +237,53 @@ def _gather_nd(a: dict[str, Any]) -> Fn:
         for j in range(k):
             parts.append(_norm_index(idx[..., j], x.shape[b + j]))
         return x[tuple(parts)]
+
+    return f
+
+
+_SCATTER_REDUCE = {"add": "sum", "mul": "prod", "max": "amax", "min": "amin"}
+
+
+def _scatter_reduction(op: str, a: dict[str, Any]) -> str:
+    red = _s(a.get("reduction", "none"))
+    if red != "none" and red not in _SCATTER_REDUCE:
+        raise Unsupported(f"{op} (reduction={red})")
+    return red
+
+
+def _scatter_elements(a: dict[str, Any], op: str = "ScatterElements") -> Fn:
+    red = _scatter_reduction(op, a)
+
+    def f(x: torch.Tensor, idx: torch.Tensor, upd: torch.Tensor) -> torch.Tensor:
+        ax = a.get("axis", 0) % x.dim()
+        i = _norm_index(idx, x.shape[ax])
+        if red == "none":
+            return torch.scatter(x, ax, i, upd)
+        return torch.scatter_reduce(x, ax, i, upd, _SCATTER_REDUCE[red], include_self=True)
+
+    return f
+
+
+def _scatter_nd(a: dict[str, Any]) -> Fn:
+    """ScatterND: ``indices[..., k]`` address the first k dims of ``data``; those are flattened
+    to one, so every reduction is one scatter along axis 0."""
+    red = _scatter_reduction("ScatterND", a)
+
+    def f(x: torch.Tensor, idx: torch.Tensor, upd: torch.Tensor) -> torch.Tensor:
+        k = idx.shape[-1]
+        lin = torch.zeros(idx.shape[:-1], dtype=torch.int64)
+        for j in range(k):
+            lin = lin * x.shape[j] + _norm_index(idx[..., j], x.shape[j])
+        tail = list(x.shape[k:])
+        flat = x.reshape([-1, *tail])
+        lin = lin.reshape(-1)
+        u = upd.reshape([-1, *tail])
+        if red == "none":
+            y = flat.index_copy(0, lin, u)
+        else:
+            where = lin.reshape([-1] + [1] * len(tail)).expand_as(u)
+            y = torch.scatter_reduce(flat, 0, where, u, _SCATTER_REDUCE[red], include_self=True)
+        return y.reshape(x.shape)
 
     return f
 
@@ -627,14 +674,47 @@ def _nearest(mode: str, x: torch.Tensor, scale: float) -> torch.Tensor:
     return torch.ceil(x - 0.5)  # round_prefer_floor
 
 
+def _cubic(
+    x: torch.Tensor, d: int, src: torch.Tensor, n_in: int, a: float, exclude: bool
+) -> torch.Tensor:
+    """Resize mode=cubic along axis ``d``: the 4 inputs around each source coordinate weighted
+    by Keys' kernel with coefficient ``a``; neighbours past the edge repeat the edge value, or
+    (``exclude_outside``) get weight 0 and the rest are renormalized."""
+    base = torch.floor(src)
+    t = src - base
+    out = torch.zeros((), dtype=x.dtype)
+    taps = []
+    for k in (-1, 0, 1, 2):
+        dist = (t - k).abs()  # distance of tap k from the coordinate
+        w = torch.where(
+            dist <= 1,
+            ((a + 2) * dist - (a + 3)) * dist * dist + 1,
+            torch.where(dist < 2, ((a * dist - 5 * a) * dist + 8 * a) * dist - 4 * a, 0.0 * dist),
+        )
+        i = base.to(torch.int64) + k
+        if exclude:
+            w = torch.where((i < 0) | (i > n_in - 1), 0.0 * w, w)
+        taps.append((i.clamp(0, n_in - 1), w))
+    total = sum(w for _, w in taps) if exclude else None
+    shape = [1] * x.dim()
+    shape[d] = -1
+    for i, w in taps:
+        if total is not None:
+            w = w / total
+        out = out + torch.index_select(x, d, i) * w.to(x.dtype).reshape(shape)
+    return out
+
+
 def _resize(a: dict[str, Any], opset: int) -> Fn:
     mode = _s(a.get("mode", "nearest"))
     coord = _s(a.get("coordinate_transformation_mode", "half_pixel"))
     nearest = _s(a.get("nearest_mode", "round_prefer_floor"))
     if opset < 11:
         coord, nearest = "asymmetric", "simple"
-    if mode not in ("nearest", "linear"):
+    if mode not in ("nearest", "linear", "cubic"):
         raise Unsupported(f"Resize (mode={mode})")
+    cubic_a = float(a.get("cubic_coeff_a", -0.75))
+    exclude = bool(a.get("exclude_outside", 0))
     if coord == "tf_crop_and_resize":
         raise Unsupported("Resize (coordinate_transformation_mode=tf_crop_and_resize)")
     if a.get("antialias", 0):
@@ -668,6 +748,9 @@ def _resize(a: dict[str, Any], opset: int) -> Fn:
             if mode == "nearest":
                 i = _nearest(nearest, src, scale).to(torch.int64).clamp(0, n_in - 1)
                 x = torch.index_select(x, d, i)
+                continue
+            if mode == "cubic":
+                x = _cubic(x, d, src, n_in, cubic_a, exclude)
                 continue
             src = src.clamp(0, n_in - 1)
             lo = torch.floor(src).to(torch.int64).clamp(0, n_in - 1)
@@ -906,6 +989,9 @@ OPS: dict[str, Callable[[dict[str, Any], int, int], Fn]] = {
     "Gather": lambda a, n, v: _gather(a),
     "GatherElements": lambda a, n, v: _gather_elements(a),
     "GatherND": lambda a, n, v: _gather_nd(a),
+    "ScatterElements": lambda a, n, v: _scatter_elements(a),
+    "Scatter": lambda a, n, v: _scatter_elements(a, "Scatter"),
+    "ScatterND": lambda a, n, v: _scatter_nd(a),
     "Expand": _constant_fn(_expand),
     "Tile": _constant_fn(_tile),
     "Range": _constant_fn(_range),
