@@ -175,46 +175,32 @@ def test_budget_is_the_contract_verified_on_held_out_data(tmp_path, capsys) -> N
     onnx.checker.check_model(onnx.load(out), full_check=True)
 
 
-def _silu_then_loop(path: str) -> None:
-    """Conv -> SiLU -> a one-trip Loop that passes the value on: the interpreter cannot retrain
-    a Loop (an If it now can, on the branch the data take), so --recover must plan without
-    retraining, not fail."""
+def _silu_then_custom(path: str) -> None:
+    """Conv -> SiLU -> com.microsoft.FusedConv (a 1x1 Conv with its ReLU, as ONNX Runtime's
+    optimizer writes it): ONNX Runtime runs it, the ONNX-to-torch interpreter does not, so
+    --recover must plan without retraining, not fail."""
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(1)
     w = numpy_helper.from_array(rng.standard_normal((16, 3, 3, 3)).astype(np.float32), "w")
-    trips = numpy_helper.from_array(np.array(1, np.int64), "trips")
-    cond = numpy_helper.from_array(np.array(True), "cond")
-    body = helper.make_graph(
-        [
-            helper.make_node("Identity", ["c_in"], ["c_out"]),
-            helper.make_node("Identity", ["v_in"], ["v_out"]),
-        ],
-        "body",
-        [
-            helper.make_tensor_value_info("i", TensorProto.INT64, []),
-            helper.make_tensor_value_info("c_in", TensorProto.BOOL, []),
-            helper.make_tensor_value_info("v_in", TensorProto.FLOAT, ["n", 16, 32, 32]),
-        ],
-        [
-            helper.make_tensor_value_info("c_out", TensorProto.BOOL, []),
-            helper.make_tensor_value_info("v_out", TensorProto.FLOAT, ["n", 16, 32, 32]),
-        ],
-    )
+    w2 = numpy_helper.from_array(rng.standard_normal((16, 16, 1, 1)).astype(np.float32), "w2")
     nodes = [
         helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
         helper.make_node("Sigmoid", ["c"], ["s"]),
         helper.make_node("Mul", ["c", "s"], ["y"]),
-        helper.make_node("Loop", ["trips", "cond", "y"], ["out"], body=body),
+        helper.make_node(
+            "FusedConv", ["y", "w2"], ["out"], domain="com.microsoft", activation="Relu"
+        ),
     ]
     g = helper.make_graph(
         nodes,
         "g",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, 32, 32])],
         [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["n", 16, 32, 32])],
-        [w, trips, cond],
+        [w, w2],
     )
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
+    m = helper.make_model(g, opset_imports=opsets)
     onnx.checker.check_model(m, full_check=True)
     onnx.save(m, path)
 
@@ -223,14 +209,14 @@ def test_recover_on_a_model_it_cannot_retrain_says_so_and_keeps_what_breaks_the_
     tmp_path, capsys
 ) -> None:
     """ReLU is cheaper (a latency table, so the retraining attempt happens on any machine) but
-    breaks a cosine-0.999999 budget; the Loop stops the ONNX-to-torch interpreter: the plan says
+    breaks a cosine-0.999999 budget; the FusedConv stops the ONNX-to-torch interpreter: the plan says
     why it did not retrain, keeps the site, and holds the budget on held-out data."""
     from rewriter.accuracy.latency import TableLatency
     from rewriter.plan import plan_recover
     from rewriter.report import print_recover
 
     src = str(tmp_path / "m.onnx")
-    _silu_then_loop(src)
+    _silu_then_custom(src)
     x = np.random.default_rng(0).standard_normal((32, 3, 32, 32)).astype(np.float32)
     lat = TableLatency({}, base=10.0, default={"keep": 1.0, "standard:relu": 0.5, "": 2.0})
     plan = plan_recover(
@@ -246,7 +232,7 @@ def test_recover_on_a_model_it_cannot_retrain_says_so_and_keeps_what_breaks_the_
     )
     rec = plan.recover
     assert rec.runs == 0 and not rec.retrained
-    assert rec.cannot_retrain is not None and "Loop" in rec.cannot_retrain
+    assert rec.cannot_retrain is not None and "FusedConv" in rec.cannot_retrain
     assert [a.outcome for a in rec.attempts] == ["over budget"]
     assert rec.attempts[0].assignment == {"silu_0": "standard:relu"}
     assert not plan.replaced

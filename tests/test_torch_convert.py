@@ -757,8 +757,89 @@ def test_batch_first_recurrent_ops_match_their_sequence_first_twin(op: str) -> N
         np.testing.assert_allclose(g, r.transpose(1, 0, 2), atol=1e-5)
 
 
+# Loop: trip count and a condition computed in the body (it stops early), a loop-carried value,
+# a scan output, and a weight read from the outer scope
+_LOOP = """
+<ir_version: 8, opset_import: ["" : 17]>
+g (float[2, 3] x, float[3, 3] w, int64 m) => (float[2, 3] y, float[N, 2, 3] ys) {
+    c = Constant <value = bool {1}> ()
+    y, ys = Loop (m, c, x) <body = body (int64 i, bool cin, float[2, 3] v)
+                                         => (bool cout, float[2, 3] vo, float[2, 3] so) {
+        fi = Cast <to = 1> (i)
+        h = MatMul (v, w)
+        t = Tanh (h)
+        vo = Add (t, fi)
+        so = Sigmoid (vo)
+        s = ReduceSum <keepdims = 0> (vo)
+        lim = Constant <value = float {LIMIT}> ()
+        cout = Less (s, lim)
+    }>
+}
+"""
+
+# Scan: a state, two scan inputs (one reversed, one along axis 1), two scan outputs (one
+# reversed, one stacked along axis 1), a nested Loop in the body
+_SCAN = """
+<ir_version: 8, opset_import: ["" : 17]>
+g (float[3] h0, float[5, 3] a, float[3, 5] b) => (float[3] h, float[5, 3] ya, float[3, 5] yb) {
+    h, ya, yb = Scan (h0, a, b) <num_scan_inputs = 2, scan_input_directions = [1, 0],
+                      scan_input_axes = [0, 1], scan_output_directions = [1, 0],
+                      scan_output_axes = [0, 1], body = step (float[3] s, float[3] xa, float[3] xb) => (float[3] so, float[3] oa, float[3] ob) {
+        two = Constant <value = int64 {2}> ()
+        t = Constant <value = bool {1}> ()
+        acc = Loop (two, t, s) <body = inner (int64 i, bool c, float[3] u) => (bool co, float[3] uo) {
+            co = Identity (c)
+            ua = Add (u, xa)
+            uo = Tanh (ua)
+        }>
+        so = Add (acc, xb)
+        oa = Sigmoid (so)
+        ob = Mul (so, xa)
+    }>
+}
+"""
+
+
+@pytest.mark.parametrize("limit", ["9.0", "1000.0"])  # stops on the condition / the count
+def test_loop_matches_onnxruntime_and_trains_the_outer_weight(limit: str) -> None:
+    m = onnx.parser.parse_model(_LOOP.replace("LIMIT", limit))
+    onnx.checker.check_model(m, full_check=True)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 3)).astype(np.float32)
+    w = rng.normal(size=(3, 3)).astype(np.float32)
+    feeds = {"x": x, "w": w, "m": np.array(6)}
+    sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    ref = sess.run(None, feeds)
+    assert ref[1].shape[0] == (3 if limit == "9.0" else 6)
+    tw = torch.from_numpy(w).requires_grad_()
+    got = to_torch(m)(torch.from_numpy(x), tw, torch.tensor(6))
+    for r, o in zip(ref, got, strict=True):
+        assert o.shape == r.shape
+        np.testing.assert_allclose(o.detach().numpy(), r, atol=1e-5)
+    got[1].sum().backward()  # the weight outside the body gets a gradient through every trip
+    assert tw.grad is not None and float(tw.grad.abs().sum()) > 0
+
+
+def test_scan_matches_onnxruntime() -> None:
+    m = onnx.parser.parse_model(_SCAN)
+    onnx.checker.check_model(m, full_check=True)
+    rng = np.random.default_rng(1)
+    feeds = {
+        "h0": rng.normal(size=3).astype(np.float32),
+        "a": rng.normal(size=(5, 3)).astype(np.float32),
+        "b": rng.normal(size=(3, 5)).astype(np.float32),
+    }
+    sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    ref = sess.run(None, feeds)
+    with torch.no_grad():
+        got = to_torch(m)(*(torch.from_numpy(feeds[k]) for k in ("h0", "a", "b")))
+    for r, o in zip(ref, got, strict=True):
+        assert o.shape == r.shape
+        np.testing.assert_allclose(o.numpy(), r, atol=1e-5)
+
+
 def test_every_supported_op_is_checked_here() -> None:
-    checked = {c[0] for c in CASES.values()}
+    checked = {c[0] for c in CASES.values()} | {"Loop", "Scan"}  # tested above
     # covered elsewhere: the plain elementwise ops, through the zoo and the rationals
     plain = {
         "Abs", "Add", "Celu", "Ceil", "Constant", "Cos", "Dropout", "Elu", "Erf", "Exp",

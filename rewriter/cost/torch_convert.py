@@ -15,16 +15,16 @@ zoo's models in ``tests/test_torch_convert.py``).
 onnx2torch is not used: it imports torchvision, which fails to import beside this torch CPU
 build; and the cost model needs the interpreter anyway.
 
-Recurrent ops (GRU, LSTM, RNN: ``rewriter.cost.torch_recurrent``) run step by step; the
-integer ops of dynamic quantization (DynamicQuantizeLinear, MatMulInteger, ConvInteger) and
-QuantizeLinear carry their integers as float values. Ops outside the table, control flow (If,
-Loop, Scan), the QLinear* ops and custom domains raise one ``UnsupportedOps`` naming all of
-them.
+Recurrent ops (GRU, LSTM, RNN: ``rewriter.cost.torch_recurrent``) run step by step, Loop and
+Scan bodies iteration by iteration (``rewriter.cost.torch_control``); the integer ops of
+dynamic quantization (DynamicQuantizeLinear, MatMulInteger, ConvInteger) and QuantizeLinear
+carry their integers as float values. Ops outside the table, If (``rewrite finetune`` splices
+the branch the data take first: ``rewriter.ir.branches``), the QLinear* ops and custom domains
+raise one ``UnsupportedOps`` naming all of them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -32,16 +32,17 @@ import onnx
 import torch
 from onnx import numpy_helper
 
+from rewriter.cost.torch_control import CONTROL, Body, Step, control_step
 from rewriter.cost.torch_ops import OPS as _OPS
 from rewriter.cost.torch_ops import Unsupported
 from rewriter.cost.torch_recurrent import RECURRENT
 from rewriter.errors import UsageError
-from rewriter.ir.graph import sort_nodes
+from rewriter.ir.graph import free_values, sort_nodes, subgraph_attrs
 
 __all__ = ["to_torch", "SUPPORTED_OPS", "UnsupportedOps", "OnnxModule"]
 
 OPS = {**_OPS, **RECURRENT}
-SUPPORTED_OPS = tuple(sorted([*OPS, "Constant"]))
+SUPPORTED_OPS = tuple(sorted([*OPS, *CONTROL, "Constant"]))
 
 
 class UnsupportedOps(UsageError):
@@ -58,7 +59,7 @@ class UnsupportedOps(UsageError):
 
     @property
     def names(self) -> str:
-        """The unsupported ops, comma-separated: ``"If, Loop"``."""
+        """The unsupported ops, comma-separated: ``"If, TopK"``."""
         return ", ".join(self.ops)
 
 
@@ -105,49 +106,93 @@ class OnnxModule(torch.nn.Module):
                 if o in outs and dt is not None:
                     self._int_outputs[o] = torch.from_numpy(np.zeros(1, dt)).dtype
         self._const_names: dict[str, str] = {}
-        opset = _opset(model)
-        steps: list[tuple[Callable[..., Any], list[str | None], list[str]]] = []
+        self._n_body_consts = 0
+        # a Loop/Scan body's constants by name (buffer key), for names only one body holds
+        self.body_const_names: dict[str, str] = {}
+        self._shared: set[str] = set()
         missing: dict[str, list[str]] = {}  # what is not covered -> node names
+        self._steps = self._compile(g, consts, _opset(model), missing)
+        if missing:
+            raise UnsupportedOps(sorted(missing), [w for k in sorted(missing) for w in missing[k]])
+        for name in self._shared | set(consts):
+            self.body_const_names.pop(name, None)
+        for i, (name, arr) in enumerate(sorted(consts.items())):
+            key = f"c{i}"
+            self._const_names[name] = key
+            self.register_buffer(key, torch.from_numpy(np.array(arr)), persistent=False)
+
+    def _compile(
+        self,
+        g: onnx.GraphProto,
+        consts: dict[str, np.ndarray],
+        opset: int,
+        missing: dict[str, list[str]],
+    ) -> list[Step]:
+        """``g``'s nodes as steps (Constant nodes go to ``consts``); what is not covered is
+        added to ``missing``. Loop and Scan bodies are compiled here too (``torch_control``)."""
+        steps: list[Step] = []
         for n in g.node:
             where = n.name or n.output[0]
             if n.domain not in ("", "ai.onnx"):
                 missing.setdefault(f"{n.domain}.{n.op_type}", []).append(where)
                 continue
-            if n.op_type not in OPS and n.op_type != "Constant":
+            if n.op_type not in OPS and n.op_type not in CONTROL and n.op_type != "Constant":
                 missing.setdefault(n.op_type, []).append(where)
                 continue
+            ins: list[str | None] = [x or None for x in n.input]
             try:
                 if n.op_type == "Constant":
                     consts[n.output[0]] = _constant(n)
+                    continue
+                if n.op_type in CONTROL:
+                    body = self._body(dict(subgraph_attrs(n))[CONTROL[n.op_type]], opset, missing)
+                    fn = control_step(n.op_type, _attrs(n), body, len(n.input), opset)
+                    steps.append((fn, [*ins, *body.free], list(n.output), True))
                     continue
                 fn = OPS[n.op_type](_attrs(n), _used_outputs(n), opset)
             except Unsupported as e:
                 missing.setdefault(str(e), []).append(where)
                 continue
-            steps.append((fn, [x or None for x in n.input], list(n.output)))
-        if missing:
-            raise UnsupportedOps(sorted(missing), [w for k in sorted(missing) for w in missing[k]])
-        for i, (name, arr) in enumerate(sorted(consts.items())):
-            key = f"c{i}"
-            self._const_names[name] = key
+            steps.append((fn, ins, list(n.output), False))
+        return steps
+
+    def _body(self, g: onnx.GraphProto, opset: int, missing: dict[str, list[str]]) -> Body:
+        """A Loop/Scan body compiled; its initializers and Constant nodes become buffers
+        (``b0``, ``b1``, ...), the outer values it reads are passed in by name."""
+        consts = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+        steps = self._compile(g, consts, opset, missing)
+        keys: dict[str, str] = {}
+        for name, arr in sorted(consts.items()):
+            key = f"b{self._n_body_consts}"
+            self._n_body_consts += 1
+            keys[name] = key
+            if name in self.body_const_names:
+                self._shared.add(name)
+            self.body_const_names[name] = key
             self.register_buffer(key, torch.from_numpy(np.array(arr)), persistent=False)
-        self._steps = steps
+        inputs = [i.name for i in g.input]
+        free = sorted(free_values(g) - set(consts))
+        return Body(inputs, [o.name for o in g.output], steps, keys, free)
 
     def forward(self, *xs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         env: dict[str, Any] = dict(zip(self.input_names, xs, strict=True))
         for name, key in self._const_names.items():
             env[name] = getattr(self, key)
-        for fn, ins, outs in self._steps:
+        self._run(self._steps, env)
+        return tuple(self._out(o, env[o]) for o in self.output_names)
+
+    def _run(self, steps: list[Step], env: dict[str, Any]) -> None:
+        """Run ``steps`` over ``env`` (name -> value), adding what they compute."""
+        for fn, ins, outs, control in steps:
             args = [env[i] if i is not None else None for i in ins]
             while args and args[-1] is None:
                 args.pop()
-            y = fn(*args)
+            y = fn(self, *args) if control else fn(*args)
             if len(outs) == 1:
                 env[outs[0]] = y
             else:
                 for o, v in zip(outs, y, strict=False):
                     env[o] = v
-        return tuple(self._out(o, env[o]) for o in self.output_names)
 
     def _out(self, name: str, y: Any) -> Any:
         dt = self._int_outputs.get(name)
@@ -181,7 +226,7 @@ def to_torch(model: onnx.ModelProto) -> OnnxModule:
 
     Raises:
         UnsupportedOps: one error naming every op (or op configuration) the interpreter does
-            not cover, e.g. ``If, Loop are not supported``.
+            not cover, e.g. ``If, com.microsoft.FusedConv are not supported``.
 
     Example:
         >>> m = to_torch(onnx.load("micro.onnx"))          # doctest: +SKIP

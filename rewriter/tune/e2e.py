@@ -39,6 +39,7 @@ from __future__ import annotations
 import contextlib
 import random
 import re
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -51,6 +52,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from rewriter.errors import ModelError, UsageError
+from rewriter.ir.graph import free_values, subgraph_attrs
 from rewriter.tune import TRAIN
 from rewriter.verify import Deviation
 
@@ -279,7 +281,8 @@ class History(list):  # type: ignore[type-arg]
 
 
 def trainable_initializers(model: onnx.ModelProto, train: str) -> list[str]:
-    """The main graph's initializers that ``train`` makes trainable (see the module docstring).
+    """The initializers that ``train`` makes trainable (see the module docstring): the main
+    graph's, and those a Loop/Scan body holds alone.
 
     Example:
         >>> trainable_initializers(student, "coefficients")  # doctest: +SKIP
@@ -288,11 +291,39 @@ def trainable_initializers(model: onnx.ModelProto, train: str) -> list[str]:
     if train not in TRAIN:
         raise UsageError(f"finetune: train must be one of {', '.join(TRAIN)}, not {train!r}")
     g = model.graph
-    slots: dict[str, set[tuple[str, int]]] = {}
+    out = _trainable_in(g, train)
+    # a Loop/Scan body's own initializers (the rationals of a tf2onnx GRU's gates) train too,
+    # when the name is the body's alone (write-back goes by name)
+    bodies = list(loop_bodies(g))
+    seen = Counter(t.name for b in bodies for t in b.initializer)
+    seen.update(t.name for t in g.initializer)
+    for b in bodies:
+        out += [n for n in _trainable_in(b, train) if seen[n] == 1]
+    return sorted(out)
+
+
+def loop_bodies(g: onnx.GraphProto) -> Iterator[onnx.GraphProto]:
+    """The bodies of ``g``'s Loop and Scan nodes, nested ones included."""
     for n in g.node:
-        for i, name in enumerate(n.input):
-            if name:
-                slots.setdefault(name, set()).add((n.op_type, i))
+        if n.op_type in ("Loop", "Scan"):
+            for _, b in subgraph_attrs(n):
+                yield b
+                yield from loop_bodies(b)
+
+
+def _trainable_in(g: onnx.GraphProto, train: str) -> list[str]:
+    """What ``train`` makes trainable among ``g``'s own initializers (by how its nodes use them)."""
+    slots: dict[str, set[tuple[str, int]]] = {}
+
+    def use(nodes: Any, names: set[str] | None) -> None:
+        for n in nodes:
+            for i, name in enumerate(n.input):
+                if name and (names is None or name in names):
+                    slots.setdefault(name, set()).add((n.op_type, i))
+            for _, b in subgraph_attrs(n):  # read from inside a body (outer scope)
+                use(b.node, free_values(b) if names is None else names & free_values(b))
+
+    use(g.node, None)
     out = []
     for t in g.initializer:
         if t.data_type not in _FLOAT or t.name not in slots:
@@ -312,7 +343,7 @@ def trainable_initializers(model: onnx.ModelProto, train: str) -> list[str]:
         if not np.isfinite(numpy_helper.to_array(t)).all():
             continue  # masks filled with -inf
         out.append(t.name)
-    return sorted(out)
+    return out
 
 
 def site_outputs(student: onnx.ModelProto, teacher: onnx.ModelProto) -> dict[str, str]:
@@ -399,7 +430,7 @@ def _convert(model: onnx.ModelProto, where: str) -> Any:
 def _make_trainable(inner: Any, names: list[str]) -> dict[str, str]:
     trained: dict[str, str] = {}
     for name in names:
-        key = inner._const_names[name]
+        key = inner._const_names.get(name) or inner.body_const_names[name]
         buf = inner._buffers.pop(key)
         assert buf is not None
         inner.register_parameter(key, nn.Parameter(buf.detach().clone()))
@@ -717,9 +748,13 @@ def _write_back(student: onnx.ModelProto, inner: Any, trained: dict[str, str]) -
     tuned = onnx.ModelProto()
     tuned.CopyFrom(student)
     values = {name: getattr(inner, key).detach().cpu().numpy() for name, key in trained.items()}
-    for t in tuned.graph.initializer:
-        if t.name in values:
-            dtype = onnx.helper.tensor_dtype_to_np_dtype(t.data_type)
-            new = values[t.name].astype(dtype).reshape(tuple(t.dims))
-            t.CopyFrom(numpy_helper.from_array(new, t.name))
+    main = {n for n in values if n in inner._const_names}
+    # main-graph values into the main graph, a body's own into its body (a name both hold
+    # trained only the main graph's copy: the body's stays)
+    for g in [tuned.graph, *loop_bodies(tuned.graph)]:
+        for t in g.initializer:
+            if t.name in values and ((g is tuned.graph) == (t.name in main)):
+                dtype = onnx.helper.tensor_dtype_to_np_dtype(t.data_type)
+                new = values[t.name].astype(dtype).reshape(tuple(t.dims))
+                t.CopyFrom(numpy_helper.from_array(new, t.name))
     return tuned
