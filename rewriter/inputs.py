@@ -25,6 +25,8 @@ Algorithm, in three steps:
      also compared with a constant (CLIP's EOS id) end each row in it when the table holds it.
    * positions (``position_ids``, ``pos``): 0, 1, ... along the last axis, after a KV cache's
      length when the model has one (a decoder step's new token sits after the cache).
+   * a shape operand: ones for Expand's shape, Tile's repeats and ConstantOfShape (valid for
+     any input), 0, ..., -1 for Reshape's shape (leading dims kept, the rest flattened).
    * a mask (name contains "mask", a bool input, or an int that reaches Mul/Where after a Cast):
      ones (everything attended, every branch condition true).
    * any other integer: uniform in {0, 1}: 0 and 1 index any axis of size >= 2, are valid flags
@@ -125,6 +127,10 @@ _CARRY = {
 # attributes of ai.onnx.ml nodes that list the strings they look up (scikit-learn pipelines)
 _STRING_KEYS = {"keys_strings", "cats_strings", "classes_strings"}
 _COMPARE = {"Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual"}
+# (op, input) that take a shape: ones are always valid for these (Expand broadcasts a 1 to
+# anything, Tile repeats once, ConstantOfShape makes one element); Reshape's: 0s (copy the
+# input's dim) then -1 (the rest)
+_SHAPE_OPERANDS = {("Expand", 1), ("Tile", 1), ("ConstantOfShape", 0), ("Reshape", 1)}
 _RECURRENT = {"GRU", "LSTM", "RNN"}
 _STATE_NAME = re.compile(r"(^|[^a-z])(h0|c0|h_0|c_0)([^a-z0-9]|$)|state|cache|past|memory", re.I)
 _POSITION_NAME = re.compile(r"position|^pos(_ids?)?$", re.I)
@@ -235,6 +241,7 @@ class _Uses:
     )  # op, node, X input/axis
     mask: str | None = None  # why it is a mask
     strings: tuple[list[str], str, str] | None = None  # (the keys a node looks up, op, node)
+    shape_of: tuple[str, str] | None = None  # a shape operand: (op, node)
 
 
 class _Graph:
@@ -326,6 +333,8 @@ class _Graph:
                 u.seq_lens.append((op, label, layout))
             elif (op == "Range" and i == 1) or (op == "Slice" and i == 2):
                 u.seq_lens.append((op, label, None))
+            elif (op, i) in _SHAPE_OPERANDS and u.shape_of is None:
+                u.shape_of = (op, label)
             elif cast and (op == "Mul" or (op == "Where" and i == 0)):
                 u.mask = u.mask or f"reaches {op} {label!r} after a Cast"
             elif u.strings is None:  # a lookup by string (LabelEncoder, CategoryMapper, ...)
@@ -658,6 +667,13 @@ def _values(
     if uses.seq_lens:
         op, n, _ = uses.seq_lens[0]
         return np.full(shape, seq, dt), f"{seq} = the sequence size (sequence length of {op} {n!r})"
+    if uses.shape_of and dt.kind in "iu":
+        op, n = uses.shape_of
+        if op == "Reshape" and len(shape) == 1 and shape[0] >= 1:
+            v = np.zeros(shape, dt)
+            v[-1] = -1
+            return v, f"0, ..., -1 (the shape of Reshape {n!r}: leading dims kept, the rest one)"
+        return np.ones(shape, dt), f"ones (the shape operand of {op} {n!r})"
     if uses.gathers:  # bool indices (integer ones are above)
         return np.ones(shape, bool), f"true (indices of Gather {min(uses.gathers)[1]!r})"
     if _POSITION_NAME.search(inp.name) and dt.kind in "iu" and shape:

@@ -292,6 +292,37 @@ def test_integer_input_without_bounding_use_is_small() -> None:
     assert "{0, 1}" in _note(gen, "k")
 
 
+def test_shape_operands_get_values_valid_for_any_input() -> None:
+    """An int64 input that is Expand's shape, Tile's repeats or Reshape's shape (the ONNX
+    backend tests' expand_shape models): random {0, 1} made invalid shapes on some seeds and
+    not others, so probing passed and verification failed ("invalid expand shape")."""
+    g = helper.make_graph(
+        [
+            helper.make_node("Expand", ["x", "shape"], ["e"], name="expand"),
+            helper.make_node("Tile", ["e", "reps"], ["t"], name="tile"),
+            helper.make_node("Reshape", ["t", "to"], ["r"], name="reshape"),
+            helper.make_node("Tanh", ["r"], ["y"], name="tanh"),
+        ],
+        "shapes",
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 1]),
+            helper.make_tensor_value_info("shape", TensorProto.INT64, [3]),
+            helper.make_tensor_value_info("reps", TensorProto.INT64, [3]),
+            helper.make_tensor_value_info("to", TensorProto.INT64, [2]),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+    )
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    for seed in range(4):
+        gen = generate_inputs(m, seed=seed)
+        assert gen.feeds["shape"].tolist() == [1, 1, 1] and gen.feeds["reps"].tolist() == [1, 1, 1]
+        assert gen.feeds["to"].tolist() == [0, -1]
+        (y,) = run_model(m, gen.feeds)
+        assert y.shape == (1, 3)
+    assert "shape operand of Expand 'expand'" in _note(gen, "shape")
+    assert "the shape of Reshape 'reshape'" in _note(gen, "to")
+
+
 def test_mask_state_and_length_read_from_uses() -> None:
     """An int that reaches Mul after a Cast is a mask; a bool is ones; an input shaped like an
     output beside a data input is state (zeros); an int that is Slice's end is the length."""
