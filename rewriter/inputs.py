@@ -670,9 +670,9 @@ def _values(
     if uses.shape_of and dt.kind in "iu":
         op, n = uses.shape_of
         if op == "Reshape" and len(shape) == 1 and shape[0] >= 1:
-            v = np.zeros(shape, dt)
-            v[-1] = -1
-            return v, f"0, ..., -1 (the shape of Reshape {n!r}: leading dims kept, the rest one)"
+            to = np.zeros(shape, dt)
+            to[-1] = -1
+            return to, f"0, ..., -1 (the shape of Reshape {n!r}: leading dims kept, the rest one)"
         return np.ones(shape, dt), f"ones (the shape operand of {op} {n!r})"
     if uses.gathers:  # bool indices (integer ones are above)
         return np.ones(shape, bool), f"true (indices of Gather {min(uses.gathers)[1]!r})"
