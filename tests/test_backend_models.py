@@ -50,3 +50,55 @@ def test_backend_models_rewrite_or_say_why_in_one_line(target, tmp_path, capsys)
         else:
             assert name in _KNOWN and _KNOWN[name] in line, (name, line)
     assert ok >= 131
+
+
+def test_backend_models_run_in_the_interpreter_as_in_onnxruntime() -> None:
+    """The ONNX-to-torch interpreter (retraining, torch targets) on the same models, fed their
+    own test data: every model ONNX Runtime runs converts, except StringNormalizer's, and
+    computes what ONNX Runtime computes (sequences, LRN, Shrink, old opsets converted)."""
+    import glob
+
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    import torch
+    from onnx import numpy_helper
+
+    from rewriter.cost.torch_convert import UnsupportedOps, to_torch
+    from rewriter.ir.io import load_model
+
+    ran = 0
+    for path in models():
+        name = os.path.basename(os.path.dirname(path))
+        m = load_model(path)
+        given = {t.name for t in m.graph.initializer}
+        names = [i.name for i in m.graph.input if i.name not in given]
+        feeds = {}
+        for k, f in enumerate(
+            sorted(glob.glob(f"{os.path.dirname(path)}/test_data_set_0/input_*.pb"))
+        ):
+            t = onnx.load_tensor(f)
+            feeds[t.name or names[k]] = numpy_helper.to_array(t)
+        try:
+            sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+            ref = sess.run(None, feeds)
+        except Exception:  # what ONNX Runtime cannot load or run (see the test above)
+            continue
+        try:
+            module = to_torch(m)
+        except UnsupportedOps as e:
+            assert e.ops == ["StringNormalizer"], (name, e.ops)
+            continue
+        with torch.no_grad():
+            got = module(*(torch.from_numpy(np.asarray(feeds[n])) for n in module.input_names))
+        assert len(got) == len(ref), name
+        for g, r in zip(got, ref, strict=True):
+            g = np.asarray([v.numpy() for v in g] if isinstance(g, list) else g)
+            r = np.asarray(r)
+            assert g.shape == r.shape, (name, g.shape, r.shape)
+            scale = max(float(np.nanmax(np.abs(r.astype(np.float64)), initial=0.0)), 1.0)
+            np.testing.assert_allclose(  # NaN where ONNX Runtime has NaN (pow of negatives)
+                g.astype(np.float64), r.astype(np.float64), rtol=0, atol=1e-4 * scale, err_msg=name
+            )
+        ran += 1
+    assert ran >= 129

@@ -441,6 +441,9 @@ CASES: dict[str, Case] = {
         1,
     ),
     "instancenorm": ("InstanceNormalization", [IMG], [_x(2), _x(2)], {}, (13,), 1),
+    "lrn_odd": ("LRN", [_x(1, 6, 3, 4)], [], {"size": 3, "alpha": 0.01, "beta": 0.6}, (13,), 1),
+    "lrn_bias": ("LRN", [_x(1, 6, 3, 4)], [], {"size": 5, "bias": 2.0}, (13,), 1),
+    "shrink": ("Shrink", [X3], [], {"bias": 0.3, "lambd": 0.8}, (13,), 1),
     # quantization
     "dequantize_per_channel": (
         "DequantizeLinear",
@@ -840,6 +843,11 @@ def test_scan_matches_onnxruntime() -> None:
 
 def test_every_supported_op_is_checked_here() -> None:
     checked = {c[0] for c in CASES.values()} | {"Loop", "Scan"}  # tested above
+    # onnx's sequence_model backend tests, run against ONNX Runtime in test_backend_models.py
+    checked |= {
+        "SequenceEmpty", "SequenceConstruct", "SequenceInsert", "SequenceErase", "SequenceAt",
+        "SequenceLength", "SplitToSequence", "ConcatFromSequence",
+    }  # fmt: skip
     # covered elsewhere: the plain elementwise ops, through the zoo and the rationals
     plain = {
         "Abs", "Add", "Celu", "Ceil", "Constant", "Cos", "Dropout", "Elu", "Erf", "Exp",

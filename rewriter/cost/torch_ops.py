@@ -483,6 +483,70 @@ def _batch_norm(a: dict[str, Any]) -> Fn:
     return lambda x, s, b, m, v: F.batch_norm(x, m, v, s, b, False, 0.0, eps)
 
 
+def _lrn(a: dict[str, Any]) -> Fn:
+    """LRN: each channel over the sum of squares of a window of ``size`` channels around it,
+    ``floor((size - 1) / 2)`` before and ``ceil((size - 1) / 2)`` after (torch's
+    local_response_norm places an even window the other way)."""
+    size = int(a["size"])
+    alpha, beta, bias = a.get("alpha", 1e-4), a.get("beta", 0.75), a.get("bias", 1.0)
+    before, after = (size - 1) // 2, size - 1 - (size - 1) // 2
+
+    def f(x: torch.Tensor) -> torch.Tensor:
+        sq = x * x
+        c = x.shape[1]
+        pad = [0, 0] * (x.dim() - 2) + [before, after]
+        padded = F.pad(sq, pad)
+        total = sum(padded.narrow(1, k, c) for k in range(size))
+        return x / (bias + alpha / size * total) ** beta
+
+    return f
+
+
+def _shrink(a: dict[str, Any]) -> Fn:
+    bias, lambd = a.get("bias", 0.0), a.get("lambd", 0.5)
+    return lambda x: torch.where(
+        x < -lambd, x + bias, torch.where(x > lambd, x - bias, torch.zeros_like(x))
+    )
+
+
+# -- sequences (a Python list of tensors) ------------------------------------------------------
+
+
+def _position(p: torch.Tensor | None, n: int, default: int) -> int:
+    k = default if p is None else int(p)
+    return k + n if k < 0 else k
+
+
+def _sequence_insert(seq: list[Any], x: torch.Tensor, pos: torch.Tensor | None = None) -> Any:
+    out = list(seq)
+    out.insert(_position(pos, len(seq), len(seq)), x)
+    return out
+
+
+def _sequence_erase(seq: list[Any], pos: torch.Tensor | None = None) -> Any:
+    out = list(seq)
+    del out[_position(pos, len(seq), len(seq) - 1)]
+    return out
+
+
+def _split_to_sequence(a: dict[str, Any]) -> Fn:
+    def f(x: torch.Tensor, split: torch.Tensor | None = None) -> Any:
+        ax = a.get("axis", 0) % x.dim()
+        if split is None:
+            parts = list(torch.split(x, 1, ax))
+            return parts if a.get("keepdims", 1) else [p.squeeze(ax) for p in parts]
+        sizes = _ints(split)
+        assert sizes is not None
+        return list(torch.split(x, sizes[0] if split.dim() == 0 else sizes, ax))
+
+    return f
+
+
+def _concat_from_sequence(a: dict[str, Any]) -> Fn:
+    ax, new = a["axis"], a.get("new_axis", 0)
+    return lambda seq: torch.stack(seq, ax) if new else torch.cat(seq, ax)
+
+
 def _instance_norm(a: dict[str, Any]) -> Fn:
     eps = a.get("epsilon", 1e-5)
     return lambda x, s, b: F.instance_norm(x, weight=s, bias=b, eps=eps)
@@ -972,6 +1036,17 @@ OPS: dict[str, Callable[[dict[str, Any], int, int], Fn]] = {
     "GlobalMaxPool": _constant_fn(_global_pool("max")),
     "BatchNormalization": lambda a, n, v: _batch_norm(a),
     "InstanceNormalization": lambda a, n, v: _instance_norm(a),
+    "LRN": lambda a, n, v: _lrn(a),
+    "Shrink": lambda a, n, v: _shrink(a),
+    # sequences
+    "SequenceEmpty": lambda a, n, v: lambda: [],
+    "SequenceConstruct": _constant_fn(lambda *xs: list(xs)),
+    "SequenceInsert": _constant_fn(_sequence_insert),
+    "SequenceErase": _constant_fn(_sequence_erase),
+    "SequenceAt": _constant_fn(lambda seq, p: seq[_position(p, len(seq), 0)]),
+    "SequenceLength": _constant_fn(lambda seq: torch.tensor(len(seq), dtype=torch.int64)),
+    "SplitToSequence": lambda a, n, v: _split_to_sequence(a),
+    "ConcatFromSequence": lambda a, n, v: _concat_from_sequence(a),
     "LayerNormalization": lambda a, n, v: _layer_norm(a, n),
     "Pad": lambda a, n, v: _pad(a, v),
     "Resize": lambda a, n, v: _resize(a, v),
