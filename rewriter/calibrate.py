@@ -523,25 +523,27 @@ def run_shapes(
     """Set each site's ``input_shape`` to the shape its input has on a run of ``model`` with
     ``feeds`` (shape inference leaves dynamic models' shapes symbolic, e.g.
     ``batchx8xunk__0``). A site in an If branch gets it from the model with the branches these
-    feeds take spliced in (``rewriter.ir.branches``); sites in branches not taken, and in
-    Loop/Scan bodies, keep theirs."""
+    feeds take spliced in (``rewriter.ir.branches``), one in a Loop/Scan body the shape at
+    its first iteration; sites in branches not taken keep theirs."""
     from rewriter.ir.branches import take_branches
     from rewriter.ir.runtime import run_values
 
     sites = list(sites)
     if not sites:
         return
+    names = {s.name: s.input for s in sites}
     if any(s.graph for s in sites):
-        flat = take_branches(model, feeds)
+        flat = take_branches(model, feeds, loops=True)
         model = flat.model
         todo = [s for s in sites if flat.where(s.graph) == ""]
+        names = {s.name: flat.value(s.graph, s.input) for s in todo}
     else:
         todo = sites
     if not todo:
         return
-    got = next(run_values(model, [s.input for s in todo], [feeds]))
+    got = next(run_values(model, sorted(set(names.values())), [feeds]))
     for s in todo:
-        a = got.get(s.input)
+        a = got.get(names[s.name])
         if a is not None:
             s.input_shape = [int(d) for d in np.shape(a)]
 

@@ -250,3 +250,68 @@ def test_finetune_distill_cli_on_a_rewritten_vad(zoo_paths: dict[str, str], tmp_
     args = ["finetune", str(out), "--teacher", src, "--calibration", str(tmp_path / "cal.npz")]
     assert main([*args, "--mode", "distill", "--epochs", "2", "-o", str(tuned), "-q"]) == 0
     onnx.checker.check_model(onnx.load(tuned), full_check=True)
+
+
+_LOOP = """
+<ir_version: 8, opset_import: ["" : 17]>
+g (float[N, 6] x, float[5, N, 6] xs) => (float[N, 6] y, float[4, N, 6] ys, float[N, 6] h) {
+    m = Constant <value = int64 {4}> ()
+    c = Constant <value = bool {1}> ()
+    y, ys = Loop (m, c, x) <body = body (int64 i, bool cin, float[N, 6] v)
+                                         => (bool cout, float[N, 6] vo, float[N, 6] so) {
+        cout = Identity (cin)
+        a = MatMul (v, w)
+        vo = Tanh (a)
+        so = Sigmoid (vo)
+    }>
+    h = Scan (x, xs) <num_scan_inputs = 1, scan_input_directions = [1], body = step
+        (float[N, 6] s, float[N, 6] e) => (float[N, 6] so) {
+        b = Add (s, e)
+        so = Tanh (b)
+    }>
+}
+"""
+
+
+def _loop_model() -> onnx.ModelProto:
+    m = onnx.parser.parse_model(_LOOP)
+    w = np.random.default_rng(0).normal(0, 0.5, (6, 6)).astype(np.float32)
+    m.graph.initializer.append(numpy_helper.from_array(w, "w"))
+    onnx.checker.check_model(m, full_check=True)
+    return m
+
+
+def test_loop_and_scan_bodies_get_their_first_iteration_in_the_main_graph() -> None:
+    m = _loop_model()
+    rng = np.random.default_rng(1)
+    feeds = {
+        "x": rng.standard_normal((3, 6)).astype(np.float32),
+        "xs": rng.standard_normal((5, 3, 6)).astype(np.float32),
+    }
+    flat = take_branches(m, feeds, loops=True)
+    assert flat.taken == {"Loop": "body", "Scan": "body"} and flat.where("Loop/body") == ""
+    onnx.checker.check_model(flat.model, full_check=True)
+    for a, b in zip(run_model(m, feeds), run_model(flat.model, feeds), strict=True):
+        np.testing.assert_array_equal(a, b)  # the nodes themselves still compute the outputs
+    first = [flat.value("Loop/body", "vo"), flat.value("Scan/body", "b")]
+    assert first == ["vo::Loop/first", "b::Scan/first"]
+    vo, b = next(run_values(flat.model, first, [feeds])).values()
+    w = numpy_helper.to_array(m.graph.initializer[0])
+    np.testing.assert_allclose(vo, np.tanh(feeds["x"] @ w), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(b, feeds["x"] + feeds["xs"][-1])  # scanned in reverse: last
+    assert take_branches(m, feeds).model is m  # without loops=True, no If: the model as is
+
+
+def test_target_times_the_sites_of_loop_and_scan_bodies(tmp_path) -> None:
+    """Before, every site in a Loop or Scan body read 'not measurable' (a tf2onnx Keras GRU's
+    gates); now each is timed at its first iteration's shape."""
+    src, out, report = tmp_path / "loop.onnx", tmp_path / "out.onnx", tmp_path / "r.json"
+    onnx.save(_loop_model(), src)
+    args = [str(src), "--target", "ort-cpu:threads=1", "-o", str(out), "-q"]
+    assert main([*args, "--report", str(report), "--db", str(tmp_path / "l.db")]) == 0
+    r = json.loads(report.read_text())
+    decisions = {d["site"]: d for d in r["plan"]["decisions"]}
+    assert len(decisions) == 3
+    for d in decisions.values():
+        assert d["shape"] == [1, 6] and d["original_ms"] > 0, d
+    assert {s["name"]: s["input_shape"] for s in r["sites"]} == {n: [1, 6] for n in decisions}

@@ -189,9 +189,8 @@ class Study:
                     else {"max_abs": float("nan"), "rms": float("nan")}
                 )
             self.sites.append(st)
-            self.log(
-                f"{s.name}: {fn} observed [{o.min:.3g}, {o.max:.3g}], {len(cands) - 1} candidate(s)"
-            )
+            seen = f"observed [{o.min:.3g}, {o.max:.3g}]" if o.observed else "not observed"
+            self.log(f"{s.name}: {fn} {seen}, {len(cands) - 1} candidate(s)")
         for st in self.sites:
             for c in st.candidates:
                 st.solo[c.name] = self.evaluator.deviation({st.name: c})

@@ -290,14 +290,15 @@ class ModelCosts:
 
     def _main(self, site: Site) -> tuple[onnx.ModelProto, Site]:
         """The model to cut ``site`` from, and the site as a main-graph site of it: a site in an
-        If branch is cut from the model with the branches the feeds take spliced in
+        If branch is cut from the model with the branches the feeds take spliced in, one in a
+        Loop or Scan body from the model with the body's first iteration added
         (``rewriter.ir.branches``), at the shapes it has there."""
         if not site.graph:
             return self.model, site
         if self._branches is None:
             from rewriter.ir.branches import take_branches
 
-            self._branches = take_branches(self.model, self.feeds)
+            self._branches = take_branches(self.model, self.feeds, loops=True)
         where = self._branches.where(site.graph)
         if where is None:
             raise ModelError(
@@ -306,10 +307,15 @@ class ModelCosts:
             )
         if where:
             raise ModelError(
-                f"site {site.name} is inside {where!r} (a Loop/Scan body, or an If whose "
-                "condition is not one known boolean); its values cannot be cut out to time"
+                f"site {site.name} is inside {where!r} (an If whose condition is not one known "
+                "boolean, or a body whose names clash with the graph's); its values cannot be "
+                "cut out to time"
             )
-        return self._branches.model, replace(site, graph="")
+        b = self._branches  # a Loop/Scan body's values are renamed in its first iteration
+        return b.model, replace(
+            site, graph="", input=b.value(site.graph, site.input),
+            output=b.value(site.graph, site.output),
+        )  # fmt: skip
 
     def prepare(self, sites: list[Site]) -> None:
         """Learn the shapes ``sites`` have on the feeds, in one run of the model. Only the values

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import onnx
@@ -38,6 +39,9 @@ class Branches:
     model: onnx.ModelProto
     taken: dict[str, str] = field(default_factory=dict)  # If path -> the attribute taken
     conditions: dict[str, bool] = field(default_factory=dict)  # condition value -> its value
+    # per Loop/Scan node: its body's value -> that value's name in the first iteration added
+    # to the main graph
+    renamed: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def where(self, path: str) -> str | None:
         """The path of body ``path`` (``site.graph``) in ``model``: "" when spliced into the main
@@ -57,6 +61,14 @@ class Branches:
             if self.taken[node] != attr:
                 return None
         return ""
+
+    def value(self, path: str, name: str) -> str:
+        """The name in ``model`` of value ``name`` of body ``path`` (``site.graph``): a Loop or
+        Scan body's values are renamed in its first iteration; others keep theirs."""
+        pairs = split_body_path(path) if path else None
+        if not pairs:
+            return name
+        return self.renamed.get(pairs[-1][0], {}).get(name, name)
 
     def same_branches(self, values: Mapping[str, np.ndarray]) -> bool:
         """Whether ``values`` (the conditions fetched on other feeds) take the same branches."""
@@ -87,7 +99,7 @@ def _same_initializers(body: onnx.GraphProto, g: onnx.GraphProto) -> set[str]:
 def _splice(g: onnx.GraphProto, i: int, body: onnx.GraphProto) -> None:
     """Replace node ``i`` of ``g`` (an If) by ``body``'s nodes and one Identity per output."""
     node = g.node[i]
-    label = node.name or node.output[0]
+    label = node.name or node.op_type  # unique in the graph (checked by the caller)
     nodes = [onnx.NodeProto() for _ in body.node]
     for c, n in zip(nodes, body.node, strict=True):
         c.CopyFrom(n)
@@ -105,16 +117,132 @@ def _splice(g: onnx.GraphProto, i: int, body: onnx.GraphProto) -> None:
         g.node.insert(i + k, n)
 
 
-def take_branches(model: onnx.ModelProto, feeds: Mapping[str, np.ndarray]) -> Branches:
+def _peel(
+    g: onnx.GraphProto, i: int, body: onnx.GraphProto, renamed: dict[str, dict[str, str]]
+) -> None:
+    """Add, after node ``i`` of ``g`` (a Loop or Scan, left in place), a copy of ``body`` bound
+    to its first iteration: a Loop's iteration number 0, condition true, loop-carried values
+    their initial ones; a Scan's states their initial ones, each scan input's first slice
+    (its last, scanned in reverse). The copy's outputs are read by nothing."""
+    node = g.node[i]
+    label = node.name or node.op_type  # unique in the graph (checked by the caller)
+    # the copy's values get new names: ONNX Runtime refuses a body that defines a name the
+    # graph around it defines too
+    local = {v.name for v in body.input} | {t.name for t in body.initializer}
+    local |= {o for n in body.node for o in n.output if o}
+    new = {v: f"{v}::{label}/first" for v in local}
+    renamed[label] = new
+    ins = [new[v.name] for v in body.input]
+    bind: list[onnx.NodeProto] = []
+    if node.op_type == "Loop":
+        bind.append(helper.make_node("Constant", [], [ins[0]], value=_scalar(np.int64(0))))
+        bind.append(helper.make_node("Constant", [], [ins[1]], value=_scalar(np.bool_(True))))
+        bind += [
+            helper.make_node("Identity", [src], [dst])
+            for src, dst in zip(node.input[2:], ins[2:], strict=False)
+        ]
+    else:  # Scan
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        n_scan = int(attrs["num_scan_inputs"])
+        n_state = len(node.input) - n_scan
+        axes = list(attrs.get("scan_input_axes", [0] * n_scan))
+        dirs = list(attrs.get("scan_input_directions", [0] * n_scan))
+        bind += [
+            helper.make_node("Identity", [src], [dst])
+            for src, dst in zip(node.input[:n_state], ins[:n_state], strict=True)
+        ]
+        for j, (src, dst) in enumerate(zip(node.input[n_state:], ins[n_state:], strict=True)):
+            at = f"{label}/first/{j}"
+            bind.append(helper.make_node("Constant", [], [at], value=_scalar(np.int64(-dirs[j]))))
+            bind.append(helper.make_node("Gather", [src, at], [dst], axis=int(axes[j])))
+    for k, b in enumerate(bind):
+        b.name = f"{label}/first/bind{k}"
+    nodes = bind + [onnx.NodeProto() for _ in body.node]
+    for c, n in zip(nodes[len(bind) :], body.node, strict=True):
+        c.CopyFrom(n)
+        _rename(c, new)
+    for t in body.initializer:
+        c = onnx.TensorProto()
+        c.CopyFrom(t)
+        c.name = new[t.name]
+        g.initializer.append(c)
+    for k, n in enumerate(nodes):
+        g.node.insert(i + 1 + k, n)
+
+
+def _rename(n: onnx.NodeProto, new: Mapping[str, str]) -> None:
+    """Rename ``n``'s inputs and outputs by ``new``, and the outer-scope reads of its bodies."""
+    n.input[:] = [new.get(v, v) for v in n.input]
+    n.output[:] = [new.get(v, v) for v in n.output]
+    for _, b in subgraph_attrs(n):
+        _rename_reads(b, new)
+
+
+def _rename_reads(b: onnx.GraphProto, new: Mapping[str, str]) -> None:
+    """Rename by ``new`` what body ``b`` (and the bodies in it) read from outside."""
+    inner = {v.name for v in b.input} | {t.name for t in b.initializer}
+    inner |= {o for m in b.node for o in m.output}
+    outer = {k: v for k, v in new.items() if k not in inner}
+    for m in b.node:
+        m.input[:] = [outer.get(v, v) for v in m.input]
+        for _, bb in subgraph_attrs(m):
+            _rename_reads(bb, outer)
+    for o in b.output:
+        o.name = outer.get(o.name, o.name)
+
+
+def _scalar(v: np.generic) -> onnx.TensorProto:
+    return onnx.numpy_helper.from_array(np.array(v))
+
+
+def take_branches(
+    model: onnx.ModelProto, feeds: Mapping[str, np.ndarray], loops: bool = False
+) -> Branches:
     """The model with every If whose condition ``feeds`` decide replaced by the branch taken
-    (see the module doc). ``model`` is not modified; without If nodes it is returned as is."""
+    (see the module doc). ``model`` is not modified; without If nodes it is returned as is.
+
+    ``loops``: also add each Loop and Scan body's first iteration to the main graph (the node
+    itself stays and computes the outputs), so a site in a body has a main-graph value to be
+    shaped and cut at; for measuring only (``rewriter.cost``), as one iteration's values are
+    not the body's range."""
     from rewriter.ir.runtime import run_values
 
-    if not any(n.op_type == "If" for n in model.graph.node):
+    kinds = {"If", "Loop", "Scan"} if loops else {"If"}
+    if not any(n.op_type in kinds for n in model.graph.node):
         return Branches(model)
     m = onnx.ModelProto()
     m.CopyFrom(model)
     res = Branches(m)
+    _take_ifs(res, feeds, run_values)
+    if loops:
+        _peel_loops(res)
+    return res
+
+
+def _peel_loops(res: Branches) -> None:
+    for _ in range(_MAX_ROUNDS):
+        g = res.model.graph
+        labels = [n.name or n.op_type for n in g.node]
+        todo = [
+            (i, n)
+            for i, n in enumerate(g.node)
+            if n.op_type in ("Loop", "Scan") and labels.count(n.name or n.op_type) == 1
+            and (n.name or n.op_type) not in res.taken
+        ]  # fmt: skip
+        peeled = False
+        for i, n in reversed(todo):
+            body = dict(subgraph_attrs(n))["body"]
+            res.taken[n.name or n.op_type] = "body"
+            _peel(g, i, body, res.renamed)
+            peeled = True
+        if not peeled:
+            break
+
+
+def _take_ifs(res: Branches, feeds: Mapping[str, np.ndarray], run_values: Any) -> None:
+    m = res.model
+    if not any(n.op_type == "If" for n in m.graph.node):
+        return
     for _ in range(_MAX_ROUNDS):
         g = m.graph
         labels = [n.name or n.op_type for n in g.node if n.op_type == "If"]
@@ -150,4 +278,3 @@ def take_branches(model: onnx.ModelProto, feeds: Mapping[str, np.ndarray]) -> Br
             spliced = True
         if not spliced:
             break
-    return res
