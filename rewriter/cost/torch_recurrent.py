@@ -136,111 +136,97 @@ class _Recurrent:
         return tuple(results[: self.n_out])
 
 
-def _split_bias(b: torch.Tensor | None, d: int, n: int, like: torch.Tensor) -> torch.Tensor:
-    if b is None:
-        return like.new_zeros(2 * n)
-    return b[d]
+Step = Callable[..., list[torch.Tensor]]
+
+
+def _op(r: _Recurrent, n_states: int, step: Step) -> Fn:
+    """The node's function: ``(X, W, R, B, sequence_lens, initial states..., extra...)``;
+    ``step(direction, x_t, state, W_d, R_d, bias_d, hidden, *extra)`` is one time step."""
+
+    def f(
+        x: torch.Tensor,
+        w: torch.Tensor,
+        rw: torch.Tensor,
+        b: torch.Tensor | None = None,
+        lens: torch.Tensor | None = None,
+        *rest: torch.Tensor | None,
+    ) -> Any:
+        rest = rest + (None,) * (n_states - len(rest))
+        states, extra = list(rest[:n_states]), rest[n_states:]
+        hidden = rw.shape[-1]
+
+        def one(d: int, xt: torch.Tensor, st: list[torch.Tensor]) -> list[torch.Tensor]:
+            bias = b[d] if b is not None else xt.new_zeros(2 * r.gates * hidden)
+            return step(d, xt, st, w[d], rw[d], bias, hidden, *extra)
+
+        ys = r.run(x, lens, states, one, hidden)
+        return ys[0] if r.n_out <= 1 else ys
+
+    return f
 
 
 def _lstm(a: dict[str, Any], n_out: int, opset: int) -> Fn:
+    """LSTM: gates i, o, f, c; peepholes P (i, o, f); ``input_forget`` couples f to 1 - i."""
     r = _Recurrent("LSTM", a, n_out, 4, ["sigmoid", "tanh", "tanh"])
     couple = bool(a.get("input_forget", 0))
 
-    def f(
-        x: torch.Tensor,
-        w: torch.Tensor,
-        rw: torch.Tensor,
-        b: torch.Tensor | None = None,
-        lens: torch.Tensor | None = None,
-        h0: torch.Tensor | None = None,
-        c0: torch.Tensor | None = None,
-        p: torch.Tensor | None = None,
-    ) -> Any:
-        hidden = rw.shape[-1]
+    def step(
+        d: int, xt: torch.Tensor, st: list[torch.Tensor], w: torch.Tensor, rw: torch.Tensor,
+        bias: torch.Tensor, hidden: int, p: torch.Tensor | None = None,
+    ) -> list[torch.Tensor]:  # fmt: skip
+        h, c = st
+        g = xt @ w.T + h @ rw.T + bias[: 4 * hidden] + bias[4 * hidden :]
+        gi, go, gf, gc = g.split(hidden, -1)
+        if p is not None:
+            pi, po, pf = p[d].split(hidden)
+            gi, gf = gi + pi * c, gf + pf * c
+        fa, ga, ha = r.acts[d]
+        i = fa(r._clip(gi))
+        fg = 1 - i if couple else fa(r._clip(gf))
+        c_new = fg * c + i * ga(r._clip(gc))
+        if p is not None:
+            go = go + po * c_new
+        return [fa(r._clip(go)) * ha(c_new), c_new]
 
-        def step(d: int, xt: torch.Tensor, st: list[torch.Tensor]) -> list[torch.Tensor]:
-            h, c = st
-            bias = _split_bias(b, d, 4 * hidden, xt)
-            g = xt @ w[d].T + h @ rw[d].T + bias[: 4 * hidden] + bias[4 * hidden :]
-            gi, go, gf, gc = g.split(hidden, -1)
-            if p is not None:
-                pi, po, pf = p[d].split(hidden)
-                gi, gf = gi + pi * c, gf + pf * c
-            fa, ga, ha = r.acts[d]
-            i = fa(r._clip(gi))
-            fg = 1 - i if couple else fa(r._clip(gf))
-            c_new = fg * c + i * ga(r._clip(gc))
-            if p is not None:
-                go = go + po * c_new
-            h_new = fa(r._clip(go)) * ha(c_new)
-            return [h_new, c_new]
-
-        ys = r.run(x, lens, [h0, c0], step, hidden)
-        return ys[0] if n_out <= 1 else ys
-
-    return f
+    return _op(r, 2, step)
 
 
 def _gru(a: dict[str, Any], n_out: int, opset: int) -> Fn:
+    """GRU: gates z, r, h; ``linear_before_reset`` applies r after R's product and bias."""
     r = _Recurrent("GRU", a, n_out, 3, ["sigmoid", "tanh"])
     before_reset = bool(a.get("linear_before_reset", 0))
 
-    def f(
-        x: torch.Tensor,
-        w: torch.Tensor,
-        rw: torch.Tensor,
-        b: torch.Tensor | None = None,
-        lens: torch.Tensor | None = None,
-        h0: torch.Tensor | None = None,
-    ) -> Any:
-        hidden = rw.shape[-1]
+    def step(
+        d: int, xt: torch.Tensor, st: list[torch.Tensor], w: torch.Tensor, rw: torch.Tensor,
+        bias: torch.Tensor, hidden: int,
+    ) -> list[torch.Tensor]:  # fmt: skip
+        (h,) = st
+        wz, wr, wh = (xt @ w.T + bias[: 3 * hidden]).split(hidden, -1)
+        rz, rr, rh = rw.split(hidden)
+        bz, br, bh = bias[3 * hidden :].split(hidden)
+        fa, ga = r.acts[d]
+        z = fa(r._clip(wz + h @ rz.T + bz))
+        rg = fa(r._clip(wr + h @ rr.T + br))
+        if before_reset:
+            hh = ga(r._clip(wh + rg * (h @ rh.T + bh)))
+        else:
+            hh = ga(r._clip(wh + (rg * h) @ rh.T + bh))
+        return [(1 - z) * hh + z * h]
 
-        def step(d: int, xt: torch.Tensor, st: list[torch.Tensor]) -> list[torch.Tensor]:
-            (h,) = st
-            bias = _split_bias(b, d, 3 * hidden, xt)
-            wb, rb = bias[: 3 * hidden], bias[3 * hidden :]
-            gx = xt @ w[d].T + wb
-            wz, wr, wh = gx.split(hidden, -1)
-            rz, rr, rh = rw[d].split(hidden)
-            bz, br, bh = rb.split(hidden)
-            fa, ga = r.acts[d]
-            z = fa(r._clip(wz + h @ rz.T + bz))
-            rg = fa(r._clip(wr + h @ rr.T + br))
-            if before_reset:
-                hh = ga(r._clip(wh + rg * (h @ rh.T + bh)))
-            else:
-                hh = ga(r._clip(wh + (rg * h) @ rh.T + bh))
-            return [(1 - z) * hh + z * h]
-
-        ys = r.run(x, lens, [h0], step, hidden)
-        return ys[0] if n_out <= 1 else ys
-
-    return f
+    return _op(r, 1, step)
 
 
 def _rnn(a: dict[str, Any], n_out: int, opset: int) -> Fn:
     r = _Recurrent("RNN", a, n_out, 1, ["tanh"])
 
-    def f(
-        x: torch.Tensor,
-        w: torch.Tensor,
-        rw: torch.Tensor,
-        b: torch.Tensor | None = None,
-        lens: torch.Tensor | None = None,
-        h0: torch.Tensor | None = None,
-    ) -> Any:
-        hidden = rw.shape[-1]
+    def step(
+        d: int, xt: torch.Tensor, st: list[torch.Tensor], w: torch.Tensor, rw: torch.Tensor,
+        bias: torch.Tensor, hidden: int,
+    ) -> list[torch.Tensor]:  # fmt: skip
+        (fa,) = r.acts[d]
+        return [fa(r._clip(xt @ w.T + st[0] @ rw.T + bias[:hidden] + bias[hidden:]))]
 
-        def step(d: int, xt: torch.Tensor, st: list[torch.Tensor]) -> list[torch.Tensor]:
-            (h,) = st
-            bias = _split_bias(b, d, hidden, xt)
-            (fa,) = r.acts[d]
-            return [fa(r._clip(xt @ w[d].T + h @ rw[d].T + bias[:hidden] + bias[hidden:]))]
-
-        ys = r.run(x, lens, [h0], step, hidden)
-        return ys[0] if n_out <= 1 else ys
-
-    return f
+    return _op(r, 1, step)
 
 
 RECURRENT: dict[str, Callable[[dict[str, Any], int, int], Fn]] = {
