@@ -461,6 +461,43 @@ CASES: dict[str, Case] = {
         (13,),
         1,
     ),
+    # selection
+    "topk": ("TopK", [np.array([[3, 1, 3, 2, 5, 1]], np.float32)], [_i(3)], {}, (11,), 2),
+    "topk_smallest_axis0": ("TopK", [X3], [_i(1)], {"axis": 0, "largest": 0}, (11,), 2),
+    "topk_v1": ("TopK", [X3], [], {"k": 2, "axis": 1}, (9,), 2),
+    "nonzero": ("NonZero", [np.array([[0, 1, 0], [2, 0, 3]], np.float32)], [], {}, (13,), 1),
+    "onehot": (
+        "OneHot",
+        [_i(0, 2, -1, 5)],
+        [_i(4), np.array([0.5, 2.0], np.float32)],
+        {"axis": 0},
+        (11,),
+        1,
+    ),
+    "gridsample_bilinear": (
+        "GridSample",
+        [IMG],
+        [RNG.uniform(-1.2, 1.2, (1, 3, 4, 2)).astype(np.float32)],
+        {},
+        (16,),
+        1,
+    ),
+    "gridsample_nearest_border": (
+        "GridSample",
+        [IMG],
+        [RNG.uniform(-1.2, 1.2, (1, 3, 4, 2)).astype(np.float32)],
+        {"mode": "nearest", "padding_mode": "border", "align_corners": 1},
+        (16,),
+        1,
+    ),
+    "gridsample_cubic_reflection": (
+        "GridSample",
+        [IMG],
+        [RNG.uniform(-1.2, 1.2, (1, 3, 4, 2)).astype(np.float32)],
+        {"mode": "cubic", "padding_mode": "reflection"},
+        (20,),
+        1,
+    ),
     # scatters (negative indices count from the end)
     "scatter_elements": (
         "ScatterElements",

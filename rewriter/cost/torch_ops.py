@@ -288,6 +288,53 @@ def _scatter_nd(a: dict[str, Any]) -> Fn:
     return f
 
 
+def _topk(a: dict[str, Any], opset: int) -> Fn:
+    """TopK (values, int64 indices); ``k`` an attribute before opset 10. Ties: the lower index
+    first, as ONNX Runtime (a stable sort of the values); sorted whatever ``sorted`` says (ONNX
+    leaves that order free, and ONNX Runtime sorts too)."""
+    largest = bool(a.get("largest", 1))
+
+    def f(x: torch.Tensor, k: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        n = int(a["k"]) if opset < 10 else int(k.reshape(-1)[0])  # type: ignore[union-attr]
+        ax = a.get("axis", -1) % x.dim()
+        idx = torch.sort(x.detach(), dim=ax, descending=largest, stable=True).indices
+        idx = idx.narrow(ax, 0, n)
+        return torch.gather(x, ax, idx), idx
+
+    return f
+
+
+def _one_hot(a: dict[str, Any]) -> Fn:
+    def f(idx: torch.Tensor, depth: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+        d = int(depth.reshape(-1)[0])
+        i = idx.to(torch.int64)
+        i = torch.where(i < 0, i + d, i)
+        hot = F.one_hot(i.clamp(0, d - 1), d) * ((i >= 0) & (i < d)).unsqueeze(-1)
+        ax = a.get("axis", -1) % (idx.dim() + 1)
+        hot = hot.movedim(-1, ax)
+        return torch.where(hot.bool(), values[1], values[0])
+
+    return f
+
+
+def _grid_sample(a: dict[str, Any], opset: int) -> Fn:
+    """GridSample (opset 16: bilinear/nearest/bicubic; 20: linear/nearest/cubic), 4-D only:
+    F.grid_sample computes the ONNX definition (modes, padding modes, align_corners)."""
+    mode = {"linear": "bilinear", "cubic": "bicubic"}.get(
+        _s(a.get("mode", "bilinear" if opset < 20 else "linear")),
+        _s(a.get("mode", "bilinear" if opset < 20 else "linear")),
+    )
+    pad = _s(a.get("padding_mode", "zeros"))
+    corners = bool(a.get("align_corners", 0))
+
+    def f(x: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4:
+            raise Unsupported(f"GridSample ({x.dim()}-D)")
+        return F.grid_sample(x, grid, mode=mode, padding_mode=pad, align_corners=corners)
+
+    return f
+
+
 def _slice(a: dict[str, Any], opset: int) -> Fn:
     def f(
         x: torch.Tensor,
@@ -1067,6 +1114,10 @@ OPS: dict[str, Callable[[dict[str, Any], int, int], Fn]] = {
     "ScatterElements": lambda a, n, v: _scatter_elements(a),
     "Scatter": lambda a, n, v: _scatter_elements(a, "Scatter"),
     "ScatterND": lambda a, n, v: _scatter_nd(a),
+    "TopK": lambda a, n, v: _topk(a, v),
+    "NonZero": _constant_fn(lambda x: torch.nonzero(x).T.contiguous()),
+    "OneHot": lambda a, n, v: _one_hot(a),
+    "GridSample": lambda a, n, v: _grid_sample(a, v),
     "Expand": _constant_fn(_expand),
     "Tile": _constant_fn(_tile),
     "Range": _constant_fn(_range),
