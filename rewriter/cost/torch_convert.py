@@ -59,7 +59,7 @@ class UnsupportedOps(UsageError):
 
     @property
     def names(self) -> str:
-        """The unsupported ops, comma-separated: ``"If, TopK"``."""
+        """The unsupported ops, comma-separated: ``"If, RoiAlign"``."""
         return ", ".join(self.ops)
 
 
