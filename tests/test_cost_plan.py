@@ -263,3 +263,52 @@ def test_hardswish_candidate_below_opset_14_is_hardsigmoid_times_x() -> None:
         onnx.checker.check_model(m, full_check=True)
         (y,) = run_model(m, {"x": x})
         np.testing.assert_allclose(y, get_function("hardswish")(x), atol=1e-6)
+
+
+_MISH_LOOP = """
+<ir_version: 8, opset_import: ["" : 17]>
+g (float[N, 16] x) => (float[N, 16] y) {
+    sp = Softplus (x)
+    t = Tanh (sp)
+    mx = Mul (x, t)
+    m = Constant <value = int64 {2}> ()
+    c = Constant <value = bool {1}> ()
+    y = Loop (m, c, mx) <body = body (int64 i, bool cin, float[N, 16] v)
+                                       => (bool cout, float[N, 16] vo) {
+        cout = Identity (cin)
+        vo = Neg (v)
+    }>
+}
+"""
+
+
+class _Faster:
+    """Predicted records (the SiteCosts seam ``predict_plan`` uses): exact Mish 2x faster."""
+
+    def records(self, micro, candidates):
+        return table(**{c.name: (0.5, 0.45, 0.55) for c in candidates if c.name != "keep"})
+
+
+def test_a_whole_model_the_target_cannot_compile_is_said_not_hidden(tmp_path):
+    """torch-inductor compiles the whole model with fullgraph=True; a Loop's trip count is
+    data-dependent, so it cannot. Before: an internal error with torch's multi-line trace.
+    Now the plan is kept as the sites were measured and says the whole was not measured."""
+    m = onnx.parser.parse_model(_MISH_LOOP)
+    res = plan_sites(
+        m, "torch-inductor", db=str(tmp_path / "db.sqlite"), progress=False, costs=_Faster()
+    )
+    assert [d.decision for d in res.decisions] == ["replace"]
+    assert res.whole is None and res.whole_note is not None
+    assert "torch-inductor cannot compile this model into one graph" in res.whole_note
+    assert "\n" not in res.whole_note and res.to_dict()["whole_note"] == res.whole_note
+
+
+def test_bench_on_a_target_that_cannot_compile_the_model_is_one_line(tmp_path, capsys):
+    from rewriter.cli import main
+
+    src = tmp_path / "loop.onnx"
+    onnx.save(onnx.parser.parse_model(_MISH_LOOP), src)
+    assert main(["bench", str(src), "--target", "torch-inductor"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "cannot compile this model into one graph" in err
+    assert "measure it on torch-eager or an ONNX target" in err

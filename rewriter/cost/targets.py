@@ -323,8 +323,18 @@ class TorchTarget(Target):
             fn = torch.compile(module, backend="inductor", dynamic=False, fullgraph=True)
 
         def run(feeds: dict[str, np.ndarray]) -> Any:
-            with torch.inference_mode():
-                return fn(*(torch.from_numpy(np.ascontiguousarray(feeds[n])) for n in names))
+            try:
+                with torch.inference_mode():
+                    return fn(*(torch.from_numpy(np.ascontiguousarray(feeds[n])) for n in names))
+            except Exception as e:
+                if not type(e).__module__.startswith(("torch._dynamo", "torch._inductor")):
+                    raise
+                # a Loop's trip count, a Slice bound read from a tensor: data-dependent
+                raise ModelError(
+                    f"{self.name} cannot compile this model into one graph (torch.compile "
+                    f"fullgraph=True: {runtime.first_line(e, 160)}); measure it on torch-eager "
+                    "or an ONNX target (ort-cpu, openvino-cpu)"
+                ) from None
 
         return run
 

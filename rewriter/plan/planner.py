@@ -35,6 +35,7 @@ from rewriter.cost.micro import Micro
 from rewriter.cost.model import HarnessOptions, ModelCosts
 from rewriter.cost.targets import Target
 from rewriter.emit import emit_result
+from rewriter.errors import ModelError
 from rewriter.ir import load_model
 from rewriter.match.engine import Site
 
@@ -172,13 +173,19 @@ def plan_sites(
             emitted["result"] = emit_result(model, chosen, pipeline, degrees=degrees, form=form)
             return emitted["result"].model  # type: ignore[no-any-return]
 
+        unmeasured: list[str] = []
+
+        def measure(m: onnx.ModelProto) -> Any:
+            try:
+                return mc.whole(model, m)
+            except ModelError as e:  # a target that cannot run the whole model (one graph)
+                unmeasured.append(str(e))
+                log(f"whole model not measured: {e}")
+                return None
+
         if measure_whole:
             out, whole, backed = back_off(
-                decisions,
-                build,
-                lambda m: mc.whole(model, m),
-                max_backoff=max_backoff,
-                log=log,
+                decisions, build, measure, max_backoff=max_backoff, log=log
             )
         else:
             out, whole, backed = build(), None, []
@@ -195,6 +202,7 @@ def plan_sites(
             seconds=time.perf_counter() - t0,
             measured=mc.measured,
             reused=mc.reused,
+            whole_note=unmeasured[0] if unmeasured else None,
         )
     finally:
         mc.close()

@@ -163,6 +163,7 @@ class Plan:
     reused: int = 0
     counts: dict[str, int] = field(default_factory=dict)
     recover: Any = None  # rewriter.plan.recover.RecoverSummary with --recover
+    whole_note: str | None = None  # why the whole model was not measured, when sites were
 
     @property
     def replaced(self) -> list[SiteDecision]:
@@ -180,6 +181,7 @@ class Plan:
             "fingerprint": self.fingerprint,
             "decisions": [d.to_dict() for d in self.decisions],
             "whole": self.whole.to_dict() if self.whole else None,
+            "whole_note": self.whole_note,
             "backed_off": list(self.backed_off),
             "budget": self.budget.to_dict() if self.budget else None,
             "seconds": self.seconds,

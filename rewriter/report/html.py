@@ -286,6 +286,8 @@ def render_plan(plan: Any) -> str:
     speed = (
         f"measured x{w.speedup:.3f} (95% CI {w.speedup_lo:.3f}-{w.speedup_hi:.3f}) on {e(str(plan.target))}"
         if w is not None
+        else f"whole model not measured: {e(plan.whole_note)}"
+        if plan.whole_note
         else "speed not measured (nothing replaced)"
     )
     verified = (

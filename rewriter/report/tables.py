@@ -59,6 +59,8 @@ def print_plan(plan: Plan, console: Any = None) -> None:
             f"(95% CI {w.speedup_lo:.3f}-{w.speedup_hi:.3f}, {w.rounds} rounds)"
             + (f"; backed off {', '.join(plan.backed_off)}" if plan.backed_off else "")
         )
+    elif plan.whole_note and plan.replaced:
+        console.print(f"whole model not measured, so not known to be faster: {plan.whole_note}")
     console.print(
         f"{len(plan.replaced)}/{len(plan.decisions)} site(s) replaced; {plan.measured} "
         f"micro-model(s) measured, {plan.reused} reused; {plan.seconds:.1f} s"
@@ -234,6 +236,8 @@ def print_recover(plan: Plan, console: Any = None) -> None:
         + (
             f"measured x{w.speedup:.3f} (95% CI {w.speedup_lo:.3f}-{w.speedup_hi:.3f}) on {plan.target}"
             if w is not None
+            else f"whole model not measured: {plan.whole_note}"
+            if plan.whole_note
             else "speed not measured (nothing replaced)"
         )
         + f"; {plan.seconds:.1f} s"
