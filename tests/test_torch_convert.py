@@ -732,6 +732,8 @@ CASES.update(
             activation_beta=[0.4, 0.7],
         ),
         "lstm_y_only": _rnn_case("LSTM", 4, n_out=1),
+        "lstm_bidirectional_state": _rnn_case("LSTM", 4, 2, h0=True, c0=True),  # torch.lstm
+        "gru_as_torch_exports": _rnn_case("GRU", 3, 2, h0=True, linear_before_reset=1),
         "gru_plain": _rnn_case("GRU", 3),
         "gru_linear_before_reset": _rnn_case(
             "GRU", 3, 2, lens=True, h0=True, linear_before_reset=1
@@ -876,6 +878,30 @@ def test_scan_matches_onnxruntime() -> None:
     for r, o in zip(ref, got, strict=True):
         assert o.shape == r.shape
         np.testing.assert_allclose(o.numpy(), r, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("op", "attrs"),
+    [("LSTM", {}), ("GRU", {"linear_before_reset": 1})],
+)
+def test_recurrent_nodes_torch_computes_match_the_step_by_step_form(op: str, attrs: dict) -> None:
+    """Default LSTMs and torch-style GRUs run through torch.lstm / torch.gru; a huge ``clip``
+    (no effect on the values) sends the same node through the step-by-step form: outputs and
+    the weights' gradients agree."""
+    gates = {"LSTM": 4, "GRU": 3}[op]
+    _, [x], consts, a, _, n_out = _rnn_case(op, gates, 2, h0=True, c0=True, **attrs)
+    outs = []
+    for extra in ({}, {"clip": 1e9}):
+        w = torch.from_numpy(consts[0]).requires_grad_()
+        m = to_torch(_model(op, [x], consts, {**a, **extra}, 14, n_out))
+        m.register_buffer(m._const_names["c0"], w, persistent=False)
+        got = m(torch.from_numpy(x))
+        (got[0].square().sum() + got[1].sum()).backward()
+        outs.append(([g.detach().numpy() for g in got], w.grad.numpy()))
+    (native, g1), (steps, g2) = outs
+    for a1, a2 in zip(native, steps, strict=True):
+        np.testing.assert_allclose(a1, a2, atol=1e-5)
+    np.testing.assert_allclose(g1, g2, rtol=1e-4, atol=1e-5)
 
 
 def test_every_supported_op_is_checked_here() -> None:

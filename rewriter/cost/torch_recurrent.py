@@ -1,12 +1,15 @@
 """GRU, LSTM and RNN for the ONNX -> torch interpreter (``rewriter.cost.torch_convert``).
 
-Each step is written out from the ONNX equations rather than handed to ``torch.nn.LSTM``: the
-ONNX ops have what torch's do not (gate orders i-o-f-c and z-r-h, peepholes, ``clip`` on the
+A node torch's own kernels compute (default activations, no ``clip``, ``sequence_lens``,
+peepholes or ``input_forget``, not reverse-only; a GRU with ``linear_before_reset=1``, as torch
+exports it) runs through ``torch.lstm`` / ``torch.gru`` with its gate blocks reordered: one
+call, as fast as the module the model was exported from. Every other one is written out step by
+step from the ONNX equations, which have what torch's ops do not (peepholes, ``clip`` on the
 gate pre-activations, ``input_forget``, GRU's ``linear_before_reset=0``, per-direction
-activation lists with alpha/beta, ``sequence_lens``, ``layout=1``), and a Python loop over the
-time steps is differentiable in every weight, so a recurrent model (a VAD with its state, an OCR
-head) retrains with ``rewrite finetune --mode distill``. ``torch.compile`` unrolls the loop for
-the sequence length it is traced at.
+activation lists with alpha/beta, ``sequence_lens``); a Python loop over the time steps is
+differentiable in every weight too, so either way a recurrent model (a VAD with its state, an
+OCR head) retrains with ``rewrite finetune --mode distill``. ``torch.compile`` unrolls the loop
+for the sequence length it is traced at.
 
 ``sequence_lens``: steps at or past a batch row's length leave its state as it was and write 0
 to ``Y``; a reverse direction starts at the row's last valid step. That is what ONNX Runtime
@@ -87,6 +90,12 @@ class _Recurrent:
         clip = a.get("clip")
         self.clip = None if clip is None else float(clip)
         self.acts = _activations(op, a, acts, self.dirs)
+        names = [_s(v).lower() for v in a.get("activations", [])] or acts
+        # torch's own kernel computes this node when nothing ONNX-only is asked for (the
+        # caller adds its op's conditions): one call instead of a Python loop over time steps
+        self.native = (
+            names in (acts, acts * self.dirs) and self.clip is None and self.reverse != [True]
+        )
 
     def _clip(self, x: torch.Tensor) -> torch.Tensor:
         return x if self.clip is None else torch.clamp(x, -self.clip, self.clip)
@@ -135,13 +144,49 @@ class _Recurrent:
             results.append(h.transpose(0, 1) if self.layout else h)
         return tuple(results[: self.n_out])
 
+    def run_native(
+        self,
+        x: torch.Tensor,
+        w: torch.Tensor,
+        rw: torch.Tensor,
+        b: torch.Tensor | None,
+        states: list[torch.Tensor | None],
+        hidden: int,
+        order: list[int],
+    ) -> tuple[torch.Tensor, ...]:
+        """The node through ``torch.lstm`` / ``torch.gru``: the gate blocks reordered from ONNX's
+        (i, o, f, c / z, r, h) to torch's ``order``, Y from [seq, batch, dirs*hidden]."""
+        if self.layout:
+            x = x.transpose(0, 1)
+        seq, batch = x.shape[0], x.shape[1]
+        init = [torch.stack(self._state(s, batch, hidden, x)) for s in states]
+        idx = torch.cat([torch.arange(g * hidden, (g + 1) * hidden) for g in order])
+        n = self.gates * hidden
+        params: list[torch.Tensor] = []
+        for d in range(self.dirs):
+            bias = b[d] if b is not None else x.new_zeros(2 * n)
+            params += [w[d][idx], rw[d][idx], bias[:n][idx], bias[n:][idx]]
+        two = self.dirs == 2
+        if self.op == "LSTM":
+            y, h, c = torch.lstm(x, (init[0], init[1]), params, True, 1, 0.0, False, two, False)
+            finals = [h, c]
+        else:
+            y, h = torch.gru(x, init[0], params, True, 1, 0.0, False, two, False)
+            finals = [h]
+        y = y.reshape(seq, batch, self.dirs, hidden).permute(0, 2, 1, 3)
+        results = [y.permute(2, 0, 1, 3) if self.layout else y]
+        results += [f.transpose(0, 1) if self.layout else f for f in finals]
+        return tuple(results[: self.n_out])
+
 
 Step = Callable[..., list[torch.Tensor]]
 
 
-def _op(r: _Recurrent, n_states: int, step: Step) -> Fn:
+def _op(r: _Recurrent, n_states: int, step: Step, native: list[int] | None = None) -> Fn:
     """The node's function: ``(X, W, R, B, sequence_lens, initial states..., extra...)``;
-    ``step(direction, x_t, state, W_d, R_d, bias_d, hidden, *extra)`` is one time step."""
+    ``step(direction, x_t, state, W_d, R_d, bias_d, hidden, *extra)`` is one time step.
+    ``native``: torch's gate order, when torch's kernel computes the node (``r.native``, no
+    ``sequence_lens``, no extra input such as peepholes)."""
 
     def f(
         x: torch.Tensor,
@@ -154,6 +199,9 @@ def _op(r: _Recurrent, n_states: int, step: Step) -> Fn:
         rest = rest + (None,) * (n_states - len(rest))
         states, extra = list(rest[:n_states]), rest[n_states:]
         hidden = rw.shape[-1]
+        if native is not None and lens is None and all(e is None for e in extra):
+            ys = r.run_native(x, w, rw, b, states, hidden, native)
+            return ys[0] if r.n_out <= 1 else ys
 
         def one(d: int, xt: torch.Tensor, st: list[torch.Tensor]) -> list[torch.Tensor]:
             bias = b[d] if b is not None else xt.new_zeros(2 * r.gates * hidden)
@@ -188,7 +236,7 @@ def _lstm(a: dict[str, Any], n_out: int, opset: int) -> Fn:
             go = go + po * c_new
         return [fa(r._clip(go)) * ha(c_new), c_new]
 
-    return _op(r, 2, step)
+    return _op(r, 2, step, [0, 2, 3, 1] if r.native and not couple else None)  # i f c o
 
 
 def _gru(a: dict[str, Any], n_out: int, opset: int) -> Fn:
@@ -213,7 +261,8 @@ def _gru(a: dict[str, Any], n_out: int, opset: int) -> Fn:
             hh = ga(r._clip(wh + (rg * h) @ rh.T + bh))
         return [(1 - z) * hh + z * h]
 
-    return _op(r, 1, step)
+    # torch's GRU applies r after the recurrent product (linear_before_reset=1, as torch exports)
+    return _op(r, 1, step, [1, 0, 2] if r.native and before_reset else None)  # r z n
 
 
 def _rnn(a: dict[str, Any], n_out: int, opset: int) -> Fn:
