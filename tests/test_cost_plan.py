@@ -312,3 +312,36 @@ def test_bench_on_a_target_that_cannot_compile_the_model_is_one_line(tmp_path, c
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "cannot compile this model into one graph" in err
     assert "measure it on torch-eager or an ONNX target" in err
+
+
+def test_torch_inductor_compiles_an_exported_model_with_dynamic_axes(tmp_path):
+    """An exporter's dynamic-axes graph computes shapes from tensors (Shape -> Gather ->
+    Concat -> Reshape; Unsqueeze axes as inputs): torch.compile(fullgraph=True) could not trace
+    one ("sort with non-constant keys", "could not guard on data-dependent expression"), so
+    every zoo export failed its whole-model time on torch-inductor. Now it is folded at the
+    feeds' shapes and its constants read as Python values: it compiles and matches ORT."""
+    import torch
+
+    from rewriter.cost.targets import get_target
+    from rewriter.ir import run_model
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = torch.nn.Linear(12, 6)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            h = torch.nn.functional.gelu(self.fc(x.reshape(x.shape[0], x.shape[1], -1)))
+            return h.unsqueeze(1).flatten(2).softmax(-1)
+
+    torch.manual_seed(0)
+    path = str(tmp_path / "net.onnx")
+    torch.onnx.export(
+        Net().eval(), (torch.randn(2, 5, 3, 4),), path, input_names=["x"], output_names=["y"],
+        dynamic_axes={"x": {0: "batch", 1: "seq"}}, opset_version=17, dynamo=False,
+    )  # fmt: skip
+    m = onnx.load(path)
+    assert any(n.op_type == "Shape" for n in m.graph.node)
+    feeds = {"x": np.random.default_rng(0).standard_normal((1, 7, 3, 4)).astype(np.float32)}
+    got = get_target("torch-inductor").session(m)(feeds)
+    np.testing.assert_allclose(np.asarray(got[0]), run_model(m, feeds)[0], atol=1e-5)

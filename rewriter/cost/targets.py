@@ -305,10 +305,33 @@ class TorchTarget(Target):
         from .torch_convert import to_torch
 
         torch.set_num_threads(self.threads)
+        if self.name == "torch-inductor":
+            return self._compiled(model)
         module = to_torch(model).eval()
         names = module.input_names
-        fn: Any = module
-        if self.name == "torch-inductor":
+
+        def run(feeds: dict[str, np.ndarray]) -> Any:
+            with torch.inference_mode():
+                return module(*(torch.from_numpy(np.ascontiguousarray(feeds[n])) for n in names))
+
+        return run
+
+    def _compiled(self, model: onnx.ModelProto) -> Session:
+        """torch-inductor: compiled on the first call, at the shapes of its feeds (``dynamic=
+        False``). The model is folded first at those shapes by ONNX Runtime's basic
+        optimizations (constant folding: an exporter's Shape -> Gather -> Concat -> Reshape
+        chains become constants), as torch.compile cannot read shapes computed from tensor
+        values into one graph ("could not guard on data-dependent expression"); the original
+        and the rewritten model are folded alike."""
+        import torch
+
+        from .torch_convert import to_torch
+
+        to_torch(model)  # what the interpreter does not cover is said now, not at the first run
+        compiled: dict[tuple[tuple[int, ...], ...], Any] = {}
+
+        def build(feeds: dict[str, np.ndarray]) -> Any:
+            module = to_torch(_folded(model, feeds)).eval()
             import torch._dynamo.config as dcfg
 
             # every converted model shares OnnxModule.forward: one cache entry per model
@@ -321,15 +344,20 @@ class TorchTarget(Target):
                 if hasattr(dcfg, knob):
                     setattr(dcfg, knob, max(getattr(dcfg, knob), 4096))
             fn = torch.compile(module, backend="inductor", dynamic=False, fullgraph=True)
+            return fn, module.input_names
 
         def run(feeds: dict[str, np.ndarray]) -> Any:
+            key = tuple(np.shape(feeds[k]) for k in sorted(feeds))
             try:
+                if key not in compiled:
+                    compiled[key] = build(feeds)
+                fn, names = compiled[key]
                 with torch.inference_mode():
                     return fn(*(torch.from_numpy(np.ascontiguousarray(feeds[n])) for n in names))
             except Exception as e:
                 if not type(e).__module__.startswith(("torch._dynamo", "torch._inductor")):
                     raise
-                # a Loop's trip count, a Slice bound read from a tensor: data-dependent
+                # a Loop's trip count, a shape read from a tensor that folding cannot fix
                 raise ModelError(
                     f"{self.name} cannot compile this model into one graph (torch.compile "
                     f"fullgraph=True: {runtime.first_line(e, 160)}); measure it on torch-eager "
@@ -337,6 +365,33 @@ class TorchTarget(Target):
                 ) from None
 
         return run
+
+
+def _folded(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> onnx.ModelProto:
+    """``model`` with its inputs fixed to the feeds' shapes and ONNX Runtime's basic graph
+    optimizations applied (constant folding, default-domain ops only), read back."""
+    import tempfile
+
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    for i in m.graph.input:
+        if i.name in feeds and i.type.HasField("tensor_type"):
+            dims = i.type.tensor_type.shape.dim
+            shape = np.shape(feeds[i.name])
+            if len(dims) == len(shape):
+                for d, n in zip(dims, shape, strict=True):
+                    d.Clear()
+                    d.dim_value = int(n)
+    ort = runtime._ort()
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    with tempfile.TemporaryDirectory() as d:
+        so.optimized_model_filepath = os.path.join(d, "folded.onnx")
+        try:
+            ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
+            return onnx.load(so.optimized_model_filepath)
+        except Exception:  # what ONNX Runtime cannot optimize is converted as it is
+            return model
 
 
 TARGETS: dict[str, type[Target]] = {

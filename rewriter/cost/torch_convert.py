@@ -139,7 +139,10 @@ class OnnxModule(torch.nn.Module):
             if n.op_type not in OPS and n.op_type not in CONTROL and n.op_type != "Constant":
                 missing.setdefault(n.op_type, []).append(where)
                 continue
-            ins: list[str | None] = [x or None for x in n.input]
+            ins: list[Any] = [x or None for x in n.input]
+            for k, x in enumerate(n.input):  # constants read as Python values: literals
+                if x in consts and (n.op_type, k) in HOST_SLOTS:
+                    ins[k] = Host.of(consts[x])
             try:
                 if n.op_type == "Constant":
                     consts[n.output[0]] = _constant(n)
@@ -184,7 +187,7 @@ class OnnxModule(torch.nn.Module):
     def _run(self, steps: list[Step], env: dict[str, Any]) -> None:
         """Run ``steps`` over ``env`` (name -> value), adding what they compute."""
         for fn, ins, outs, control in steps:
-            args = [env[i] if i is not None else None for i in ins]
+            args = [env[i] if isinstance(i, str) else i for i in ins]
             while args and args[-1] is None:
                 args.pop()
             y = fn(self, *args) if control else fn(*args)
@@ -199,6 +202,60 @@ class OnnxModule(torch.nn.Module):
         if dt is not None and isinstance(y, torch.Tensor) and y.is_floating_point():
             return y.round().to(dt)
         return y
+
+
+class Host:
+    """A constant an op reads as Python values (a Reshape's shape, Unsqueeze's axes, Slice's
+    bounds, Resize's scales), held as Python numbers rather than a tensor buffer: under
+    ``torch.compile(fullgraph=True)`` a buffer's ``.tolist()`` is data-dependent ("sort with
+    non-constant keys", "could not guard on u0 < 0") and numpy is traced. It answers the few
+    tensor methods those ops call on it."""
+
+    __slots__ = ("flat", "shape")
+
+    def __init__(self, flat: list[Any], shape: tuple[int, ...]) -> None:
+        self.flat, self.shape = flat, shape
+
+    @classmethod
+    def of(cls, a: np.ndarray) -> Host:
+        return cls(np.asarray(a).ravel().tolist(), tuple(np.shape(a)))
+
+    def reshape(self, *shape: Any) -> Host:  # the ops flatten (-1) or take the scalar (())
+        flat = shape in ((-1,), ([-1],))
+        return Host(self.flat, (len(self.flat),) if flat else ())
+
+    def tolist(self) -> Any:
+        return list(self.flat) if self.shape else self.flat[0]
+
+    def item(self) -> Any:
+        return self.flat[0]
+
+    def __getitem__(self, k: int) -> Any:
+        return self.flat[k]
+
+    def __int__(self) -> int:
+        return int(self.flat[0])
+
+    def __float__(self) -> float:
+        return float(self.flat[0])
+
+    def dim(self) -> int:
+        return len(self.shape)
+
+    def numel(self) -> int:
+        return len(self.flat)
+
+
+# (op, input) whose constant is read as Python values, never computed with
+HOST_SLOTS = {
+    ("Reshape", 1), ("Unsqueeze", 1), ("Squeeze", 1), ("Split", 1), ("SplitToSequence", 1),
+    ("Slice", 1), ("Slice", 2), ("Slice", 3), ("Slice", 4), ("Expand", 1), ("Tile", 1),
+    ("ConstantOfShape", 0), ("Pad", 1), ("Pad", 2), ("Pad", 3), ("Resize", 1), ("Resize", 2),
+    ("Resize", 3), ("TopK", 1), ("OneHot", 1), ("CumSum", 1),
+    *((op, 1) for op in ("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd",
+                         "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp",
+                         "ReduceSumSquare")),
+}  # fmt: skip
 
 
 def _integer_outputs(n: onnx.NodeProto, consts: dict[str, np.ndarray]) -> list[Any]:
