@@ -31,7 +31,7 @@ from rewriter.errors import UsageError
 from rewriter.ir import load_model
 from rewriter.verify import check
 
-from .decide import back_off
+from .decide import back_off, whole_or_note
 from .planner import progress_log
 from .search import Budget, pareto_front, search, sweep
 from .types import BudgetSummary, Plan, SiteDecision
@@ -175,11 +175,12 @@ def plan_budget(
             held_off = _hold_contract(study, budget, decisions, contract, log)
         else:
             held_off = []
+        unmeasured: list[str] = []
         if measure_whole and latency is not None:
             new, whole, backed = back_off(
                 decisions,
                 build,
-                lambda new: latency.whole(study.model, new),
+                whole_or_note(lambda new: latency.whole(study.model, new), unmeasured, log),
                 order=lambda d: d.saved_ms or 0.0,
                 max_backoff=None,
                 log=log,
@@ -217,6 +218,7 @@ def plan_budget(
             "budget",
             budget=summary,
             seconds=time.perf_counter() - t0,
+            whole_note=unmeasured[0] if unmeasured else None,
         )
     finally:
         if own is not None:

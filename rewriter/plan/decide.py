@@ -68,6 +68,25 @@ def decide(
     )
 
 
+def whole_or_note(
+    measure: Callable[[M], WholeResult | None], notes: list[str], log: Callable[[str], None]
+) -> Callable[[M], WholeResult | None]:
+    """``measure``, where a target that cannot run the whole model (torch-inductor on a Loop:
+    ``ModelError``) gives None and its reason is appended to ``notes``: the plan keeps what its
+    sites measured and says the whole model was not measured (``Plan.whole_note``)."""
+    from rewriter.errors import ModelError
+
+    def f(model: M) -> WholeResult | None:
+        try:
+            return measure(model)
+        except ModelError as e:
+            notes.append(str(e))
+            log(f"whole model not measured: {e}")
+            return None
+
+    return f
+
+
 def back_off(
     decisions: Sequence[D],
     build: Callable[[], M],

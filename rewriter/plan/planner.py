@@ -35,11 +35,10 @@ from rewriter.cost.micro import Micro
 from rewriter.cost.model import HarnessOptions, ModelCosts
 from rewriter.cost.targets import Target
 from rewriter.emit import emit_result
-from rewriter.errors import ModelError
 from rewriter.ir import load_model
 from rewriter.match.engine import Site
 
-from .decide import back_off, decide
+from .decide import back_off, decide, whole_or_note
 from .types import Plan, SiteDecision
 
 __all__ = ["plan_sites", "progress_log", "SiteCosts"]
@@ -174,16 +173,12 @@ def plan_sites(
             return emitted["result"].model  # type: ignore[no-any-return]
 
         unmeasured: list[str] = []
-
-        def measure(m: onnx.ModelProto) -> Any:
-            try:
-                return mc.whole(model, m)
-            except ModelError as e:  # a target that cannot run the whole model (one graph)
-                unmeasured.append(str(e))
-                log(f"whole model not measured: {e}")
-                return None
-
         if measure_whole:
+
+            def whole_of(m: onnx.ModelProto) -> Any:
+                return mc.whole(model, m)
+
+            measure = whole_or_note(whole_of, unmeasured, log)
             out, whole, backed = back_off(
                 decisions, build, measure, max_backoff=max_backoff, log=log
             )

@@ -64,6 +64,7 @@ from rewriter.ir import load_model
 from rewriter.ir.runtime import run_values
 from rewriter.verify import Deviation, check, deviation
 
+from .decide import whole_or_note
 from .planner import progress_log
 from .search import Budget, options_for
 from .types import BudgetSummary, Plan, SiteDecision
@@ -561,19 +562,19 @@ def _recover(
     backed: list[str] = []
     final_model, final_before, final_after = emitted.model, Deviation([], base_acc), None
     near = nearest_miss(attempts, budget, base_acc) if best is None else None
+    unmeasured: list[str] = []
+    whole_of = whole_or_note(lambda new: latency.whole(m, new), unmeasured, log)
     if near is not None and latency is not None:  # what loosening the budget would buy
         at = attempts[near["attempt"] - 1]
         # speed does not depend on the weights: the replacement as emitted is measured
-        at.whole = latency.whole(
-            m, emit_result(m, {n: first[n] for n in at.assignment}, pipeline).model
-        )
+        at.whole = whole_of(emit_result(m, {n: first[n] for n in at.assignment}, pipeline).model)
         near["speedup"] = _speedup(at.whole)
         if at.whole is not None:
             log(f"closest miss measured x{at.whole.speedup:.3f} on {spec}")
     if best is not None:
         r, model, before, after, hist = best
         live = {n: first[n] for n in ranked[:lo]}
-        whole = latency.whole(m, model) if latency is not None else None
+        whole = whole_of(model) if latency is not None else None
         if whole is not None and not whole.faster:
             log(f"not faster beyond noise (x{whole.speedup:.3f}): everything kept")
             attempts.append(attempt(live, before, after, "slower", whole))
@@ -595,11 +596,13 @@ def _recover(
     if tdb is not None and trials:
         tdb.put_trials(trials)
     space = int(np.prod([len(v) for v in options.values()] or [1]))
-    return _plan(
+    plan = _plan(
         m, study, split, held, budget, emitted, final_model, final_before, final_after, history,
         whole, backed, attempts, runs, skipped, family, train, spec, t0, cannot_retrain, space,
         near,
     )  # fmt: skip
+    plan.whole_note = unmeasured[0] if unmeasured else None
+    return plan
 
 
 def _names(a: dict[str, Candidate]) -> dict[str, str]:
