@@ -345,3 +345,27 @@ def test_torch_inductor_compiles_an_exported_model_with_dynamic_axes(tmp_path):
     feeds = {"x": np.random.default_rng(0).standard_normal((1, 7, 3, 4)).astype(np.float32)}
     got = get_target("torch-inductor").session(m)(feeds)
     np.testing.assert_allclose(np.asarray(got[0]), run_model(m, feeds)[0], atol=1e-5)
+
+
+_MISH_IF = """
+<ir_version: 8, opset_import: ["" : 17]>
+g (float[N, 16] x, bool c) => (float[N, 16] y) {
+    sp = Softplus (x)
+    t = Tanh (sp)
+    mx = Mul (x, t)
+    y = If (c) <then_branch = a () => (float[N, 16] ya) { ya = Neg (mx) },
+                else_branch = b () => (float[N, 16] yb) { yb = Identity (mx) }>
+}
+"""
+
+
+def test_a_whole_model_the_interpreter_does_not_cover_is_not_measured_on_torch(tmp_path):
+    """An If (a VAD) is outside the ONNX-to-torch interpreter: the torch targets cannot run the
+    whole model. Before, the plan stopped there ("torch converter: If is not supported")."""
+    m = onnx.parser.parse_model(_MISH_IF)
+    feeds = {"x": np.ones((1, 16), np.float32), "c": np.array(True)}
+    res = plan_sites(m, "torch-eager", db=":memory:", progress=False, costs=_Faster(), feeds=feeds)
+    assert [d.decision for d in res.decisions] == ["replace"] and res.whole is None
+    assert res.whole_note is not None and res.whole_note.startswith(
+        "torch-eager cannot run this model: If is not covered by the ONNX-to-torch interpreter"
+    )

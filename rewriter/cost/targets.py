@@ -166,7 +166,7 @@ class Target:
         """A callable running ``model`` on this target: ``run(feeds) -> outputs`` (numpy or tensors)."""
         try:
             return self._session(model)
-        except UsageError:
+        except (UsageError, ModelError):  # already one line saying what and where
             raise
         except Exception as e:  # runtime refusing the model: one line
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
@@ -305,6 +305,7 @@ class TorchTarget(Target):
         from .torch_convert import to_torch
 
         torch.set_num_threads(self.threads)
+        self._convertible(model)
         if self.name == "torch-inductor":
             return self._compiled(model)
         module = to_torch(model).eval()
@@ -315,6 +316,20 @@ class TorchTarget(Target):
                 return module(*(torch.from_numpy(np.ascontiguousarray(feeds[n])) for n in names))
 
         return run
+
+    def _convertible(self, model: onnx.ModelProto) -> None:
+        """A model the interpreter does not cover is a model this target cannot run (a
+        ``ModelError``: a plan then says its whole model was not measured)."""
+        from .torch_convert import UnsupportedOps, to_torch
+
+        try:
+            to_torch(model)
+        except UnsupportedOps as e:
+            raise ModelError(
+                f"{self.name} cannot run this model: {e.names} "
+                f"{'is' if len(e.ops) == 1 else 'are'} not covered by the ONNX-to-torch "
+                "interpreter; measure it on an ONNX target (ort-cpu, openvino-cpu)"
+            ) from None
 
     def _compiled(self, model: onnx.ModelProto) -> Session:
         """torch-inductor: compiled on the first call, at the shapes of its feeds (``dynamic=
@@ -327,7 +342,6 @@ class TorchTarget(Target):
 
         from .torch_convert import to_torch
 
-        to_torch(model)  # what the interpreter does not cover is said now, not at the first run
         compiled: dict[tuple[tuple[int, ...], ...], Any] = {}
 
         def build(feeds: dict[str, np.ndarray]) -> Any:
