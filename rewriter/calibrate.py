@@ -583,12 +583,15 @@ def observe_sites(
                 for v, names in by_value.items():
                     for name in names:
                         accs[name].add(values[v])
+    unseen = [s for s in sites if s.graph and accs[s.name].count == 0]
+    if unseen and iter(calibration) is not calibration:  # a second pass over the data
+        _observe_in_bodies(model, unseen, calibration, accs)
     notes: dict[str, str] = {}
     for s in sites:
         if s.graph and accs[s.name].count == 0:
             notes[s.name] = (
                 f"inside {s.graph!r}: not observed (a branch the calibration data never take, or "
-                "a Loop/Scan body, whose values cannot be exposed); its rational is kept as fitted"
+                "a body the ONNX-to-torch interpreter cannot run); its rational is kept as fitted"
             )
             del accs[s.name]
     out: dict[str, SiteObservation] = {}
@@ -598,6 +601,43 @@ def observe_sites(
         else:
             out[s.name] = SiteObservation(s.name, note=notes[s.name])
     return out
+
+
+def _observe_in_bodies(
+    model: onnx.ModelProto,
+    sites: list[Any],
+    calibration: Iterable[Mapping[str, np.ndarray]],
+    accs: dict[str, _Accumulator],
+) -> None:
+    """Sites in Loop/Scan bodies, whose values no graph output can expose: the model runs in
+    the ONNX-to-torch interpreter, which records them at every iteration (``OnnxModule.watch``).
+    A value name two graphs of the model define is not watched (it would mix them); a model the
+    interpreter does not cover leaves the sites unobserved."""
+    import torch
+
+    from rewriter.cost.torch_convert import UnsupportedOps, to_torch
+    from rewriter.ir import all_nodes
+
+    defined = [o for n in all_nodes(model.graph) for o in n.output]
+    names = {s.input for s in sites if defined.count(s.input) == 1}
+    if not names:
+        return
+    try:
+        module = to_torch(model).eval()
+    except UnsupportedOps:
+        return
+    module.watch = {v: [] for v in names}
+    with torch.no_grad():
+        for batch in calibration:
+            try:
+                module(*(torch.from_numpy(np.array(batch[n])) for n in module.input_names))
+            except Exception:  # best effort: what the interpreter cannot run stays unobserved
+                return
+            for s in sites:
+                for v in module.watch.get(s.input, []):
+                    accs[s.name].add(v.numpy())
+            for seen in module.watch.values():
+                seen.clear()
 
 
 def _observe_branches(

@@ -315,3 +315,34 @@ def test_target_times_the_sites_of_loop_and_scan_bodies(tmp_path) -> None:
     for d in decisions.values():
         assert d["shape"] == [1, 6] and d["original_ms"] > 0, d
     assert {s["name"]: s["input_shape"] for s in r["sites"]} == {n: [1, 6] for n in decisions}
+
+
+def test_sites_in_loop_and_scan_bodies_are_observed_at_every_iteration() -> None:
+    """No graph output can expose a body's values; the ONNX-to-torch interpreter records them
+    (before: 'not observed', and `map` printed [nan, nan])."""
+    m = _loop_model()
+    rng = np.random.default_rng(2)
+    batches = [
+        {
+            "x": rng.standard_normal((3, 6)).astype(np.float32),
+            "xs": rng.standard_normal((5, 3, 6)).astype(np.float32),
+        }
+        for _ in range(2)
+    ]
+    sites = rewriter.find_sites(m)
+    by_input = {s.input: s.name for s in sites}
+    assert set(by_input) == {"a", "vo", "b"}
+    obs = observe_sites(m, sites, batches)
+    w = numpy_helper.to_array(m.graph.initializer[0])
+    seen = []
+    for f in batches:
+        v = f["x"]
+        for _ in range(4):  # the Loop's trips: a = v @ w, v = tanh(a)
+            seen.append(v @ w)
+            v = np.tanh(seen[-1])
+    a = obs[by_input["a"]]
+    assert a.note is None and a.count == 2 * 4 * 18
+    assert a.range == pytest.approx(
+        (min(x.min() for x in seen), max(x.max() for x in seen)), abs=1e-5
+    )
+    assert obs[by_input["b"]].count == 2 * 5 * 18  # the Scan's five steps

@@ -106,6 +106,9 @@ class OnnxModule(torch.nn.Module):
                 if o in outs and dt is not None:
                     self._int_outputs[o] = torch.from_numpy(np.zeros(1, dt)).dtype
         self._const_names: dict[str, str] = {}
+        # value name -> the tensors it took (every iteration of a body): what
+        # calibrate._observe_in_bodies asks to see; empty, nothing is recorded
+        self.watch: dict[str, list[torch.Tensor]] = {}
         self._n_body_consts = 0
         # a Loop/Scan body's constants by name (buffer key), for names only one body holds
         self.body_const_names: dict[str, str] = {}
@@ -196,6 +199,10 @@ class OnnxModule(torch.nn.Module):
             else:
                 for o, v in zip(outs, y, strict=False):
                     env[o] = v
+            if self.watch:
+                for o in outs:
+                    if o in self.watch:
+                        self.watch[o].append(env[o])
 
     def _out(self, name: str, y: Any) -> Any:
         dt = self._int_outputs.get(name)
