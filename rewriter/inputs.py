@@ -988,6 +988,22 @@ def _input_error(
 # ---------------------------------------------------------------- shapes from a run
 
 
+def with_input_shapes(model: onnx.ModelProto, feeds: dict[str, Any]) -> onnx.ModelProto:
+    """A copy of ``model`` whose graph inputs have the shapes of ``feeds`` (an input that is
+    also an initializer, as in IR 3 files, keeps its own)."""
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    inits = {t.name for t in m.graph.initializer}
+    for vi in m.graph.input:
+        if vi.name in inits or vi.name not in feeds or not vi.type.HasField("tensor_type"):
+            continue
+        shape = vi.type.tensor_type.shape
+        shape.Clear()
+        for d in np.shape(feeds[vi.name]):
+            shape.dim.add().dim_value = int(d)
+    return m
+
+
 def shaped_model(
     model: onnx.ModelProto,
     feeds: dict[str, np.ndarray],
@@ -1003,16 +1019,7 @@ def shaped_model(
     """
     from rewriter.ir.runtime import run_values
 
-    m = onnx.ModelProto()
-    m.CopyFrom(model)
-    inits = {t.name for t in m.graph.initializer}
-    for vi in m.graph.input:
-        if vi.name in inits or vi.name not in feeds or not vi.type.HasField("tensor_type"):
-            continue
-        shape = vi.type.tensor_type.shape
-        shape.Clear()
-        for d in np.shape(feeds[vi.name]):
-            shape.dim.add().dim_value = int(d)
+    m = with_input_shapes(model, feeds)
     if values is None:
         values = [o for n in m.graph.node for o in n.output if o]
     # run the model as given: with its inputs fixed, ONNX Runtime infers the branches a run does

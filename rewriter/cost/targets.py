@@ -302,13 +302,10 @@ class TorchTarget(Target):
     def _session(self, model: onnx.ModelProto) -> Session:
         import torch
 
-        from .torch_convert import to_torch
-
         torch.set_num_threads(self.threads)
-        self._convertible(model)
         if self.name == "torch-inductor":
             return self._compiled(model)
-        module = to_torch(model).eval()
+        module = self._module(model)
         names = module.input_names
 
         def run(feeds: dict[str, np.ndarray]) -> Any:
@@ -317,13 +314,14 @@ class TorchTarget(Target):
 
         return run
 
-    def _convertible(self, model: onnx.ModelProto) -> None:
-        """A model the interpreter does not cover is a model this target cannot run (a
-        ``ModelError``: a plan then says its whole model was not measured)."""
+    def _module(self, model: onnx.ModelProto) -> Any:
+        """The model in the ONNX-to-torch interpreter; one it does not cover is a model this
+        target cannot run (a ``ModelError``: a plan then says its whole model was not
+        measured)."""
         from .torch_convert import UnsupportedOps, to_torch
 
         try:
-            to_torch(model)
+            return to_torch(model).eval()
         except UnsupportedOps as e:
             raise ModelError(
                 f"{self.name} cannot run this model: {e.names} "
@@ -339,24 +337,21 @@ class TorchTarget(Target):
         values into one graph ("could not guard on data-dependent expression"); the original
         and the rewritten model are folded alike."""
         import torch
+        import torch._dynamo.config as dcfg
 
-        from .torch_convert import to_torch
-
+        # every converted model shares OnnxModule.forward: one cache entry per model
+        for knob in (
+            "recompile_limit",
+            "cache_size_limit",
+            "accumulated_recompile_limit",
+            "accumulated_cache_size_limit",
+        ):
+            if hasattr(dcfg, knob):
+                setattr(dcfg, knob, max(getattr(dcfg, knob), 4096))
         compiled: dict[tuple[tuple[int, ...], ...], Any] = {}
 
         def build(feeds: dict[str, np.ndarray]) -> Any:
-            module = to_torch(_folded(model, feeds)).eval()
-            import torch._dynamo.config as dcfg
-
-            # every converted model shares OnnxModule.forward: one cache entry per model
-            for knob in (
-                "recompile_limit",
-                "cache_size_limit",
-                "accumulated_recompile_limit",
-                "accumulated_cache_size_limit",
-            ):
-                if hasattr(dcfg, knob):
-                    setattr(dcfg, knob, max(getattr(dcfg, knob), 4096))
+            module = self._module(_folded(model, feeds))
             fn = torch.compile(module, backend="inductor", dynamic=False, fullgraph=True)
             return fn, module.input_names
 
@@ -386,24 +381,15 @@ def _folded(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> onnx.ModelP
     optimizations applied (constant folding, default-domain ops only), read back."""
     import tempfile
 
-    m = onnx.ModelProto()
-    m.CopyFrom(model)
-    for i in m.graph.input:
-        if i.name in feeds and i.type.HasField("tensor_type"):
-            dims = i.type.tensor_type.shape.dim
-            shape = np.shape(feeds[i.name])
-            if len(dims) == len(shape):
-                for d, n in zip(dims, shape, strict=True):
-                    d.Clear()
-                    d.dim_value = int(n)
-    ort = runtime._ort()
-    so = ort.SessionOptions()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    from rewriter.inputs import with_input_shapes
+
     with tempfile.TemporaryDirectory() as d:
-        so.optimized_model_filepath = os.path.join(d, "folded.onnx")
+        path = os.path.join(d, "folded.onnx")
         try:
-            ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
-            return onnx.load(so.optimized_model_filepath)
+            runtime.session(
+                with_input_shapes(model, feeds), optimization="basic", optimized_path=path
+            )
+            return onnx.load(path)
         except Exception:  # what ONNX Runtime cannot optimize is converted as it is
             return model
 

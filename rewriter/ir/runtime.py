@@ -62,6 +62,7 @@ def session(
     optimization: str = "all",
     provider: str = "CPUExecutionProvider",
     what: str = "the model",
+    optimized_path: str | None = None,
 ) -> Any:
     """An ``onnxruntime.InferenceSession`` with fixed threads, sequential execution, silenced logs.
 
@@ -71,6 +72,7 @@ def session(
         optimization: ``disabled``, ``basic``, ``extended`` or ``all`` (ONNX Runtime's default).
         provider: the execution provider.
         what: how error messages name the model.
+        optimized_path: where ONNX Runtime writes the model as its optimizations left it.
 
     Raises:
         ModelError: one line when ONNX Runtime refuses the model.
@@ -86,6 +88,8 @@ def session(
     so.log_severity_level = 4
     if threads == 1:
         so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if optimized_path is not None:
+        so.optimized_model_filepath = optimized_path
     try:
         if isinstance(model, bytes):
             return ort.InferenceSession(model, so, providers=[provider])
