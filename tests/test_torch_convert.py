@@ -862,6 +862,14 @@ def test_loop_matches_onnxruntime_and_trains_the_outer_weight(limit: str) -> Non
     assert tw.grad is not None and float(tw.grad.abs().sum()) > 0
 
 
+def test_a_loop_without_count_or_condition_is_named_when_converted() -> None:
+    """ONNX's unbounded Loop (M and cond both omitted) is refused at conversion, by name."""
+    text = _LOOP.replace("Loop (m, c, x)", "Loop (, , x)").replace("LIMIT", "9.0")
+    with pytest.raises(UnsupportedOps) as e:
+        to_torch(onnx.parser.parse_model(text))
+    assert e.value.ops == ["Loop (no trip count and no condition)"]
+
+
 def test_scan_matches_onnxruntime() -> None:
     m = onnx.parser.parse_model(_SCAN)
     onnx.checker.check_model(m, full_check=True)

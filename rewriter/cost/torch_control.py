@@ -15,13 +15,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import onnx
 import torch
 
 from rewriter.cost.torch_ops import Unsupported
 
 __all__ = ["Body", "CONTROL"]
 
-Step = tuple[Callable[..., Any], list[str | None], list[str], bool]
+# (function, inputs: a value name, None (omitted) or a literal, outputs, takes the module)
+Step = tuple[Callable[..., Any], list[Any], list[str], bool]
 
 
 @dataclass
@@ -55,8 +57,6 @@ def _loop(body: Body, n_vars: int) -> Callable[..., Any]:
         outer = dict(zip(body.free, rest[n_vars:], strict=True))
         trips = None if m is None else int(m)
         keep = True if cond is None else bool(cond)
-        if trips is None and cond is None:
-            raise Unsupported("Loop (no trip count and no condition)")
         scans: list[list[torch.Tensor]] = [[] for _ in range(n_scan)]
         i = 0
         while keep and (trips is None or i < trips):
@@ -112,13 +112,16 @@ def _scan(body: Body, a: dict[str, Any], n_inputs: int) -> Callable[..., Any]:
     return f
 
 
-def control_step(op: str, a: dict[str, Any], body: Body, n_inputs: int, opset: int) -> Any:
-    """The step function of a Loop or Scan node over its compiled ``body``."""
-    if op == "Loop":
-        return _loop(body, n_inputs - 2)
+def control_step(n: onnx.NodeProto, a: dict[str, Any], body: Body, opset: int) -> Any:
+    """The step function of Loop or Scan node ``n`` (attributes ``a``) over its compiled
+    ``body``."""
+    if n.op_type == "Loop":
+        if not any(n.input[:2]):  # ONNX's "infinite loop", ended only from inside
+            raise Unsupported("Loop (no trip count and no condition)")
+        return _loop(body, len(n.input) - 2)
     if opset < 9:
         raise Unsupported("Scan (opset 8, with a batch axis)")
-    return _scan(body, a, n_inputs)
+    return _scan(body, a, len(n.input))
 
 
 CONTROL = {"Loop": "body", "Scan": "body"}  # op -> its body attribute

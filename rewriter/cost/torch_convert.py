@@ -152,7 +152,7 @@ class OnnxModule(torch.nn.Module):
                     continue
                 if n.op_type in CONTROL:
                     body = self._body(dict(subgraph_attrs(n))[CONTROL[n.op_type]], opset, missing)
-                    fn = control_step(n.op_type, _attrs(n), body, len(n.input), opset)
+                    fn = control_step(n, _attrs(n), body, opset)
                     steps.append((fn, [*ins, *body.free], list(n.output), True))
                     continue
                 fn = OPS[n.op_type](_attrs(n), _used_outputs(n), opset)

@@ -318,21 +318,14 @@ def _one_hot(a: dict[str, Any]) -> Fn:
 
 
 def _grid_sample(a: dict[str, Any], opset: int) -> Fn:
-    """GridSample (opset 16: bilinear/nearest/bicubic; 20: linear/nearest/cubic), 4-D only:
-    F.grid_sample computes the ONNX definition (modes, padding modes, align_corners)."""
-    mode = {"linear": "bilinear", "cubic": "bicubic"}.get(
-        _s(a.get("mode", "bilinear" if opset < 20 else "linear")),
-        _s(a.get("mode", "bilinear" if opset < 20 else "linear")),
-    )
+    """GridSample (opset 16: bilinear/nearest/bicubic; 20: linear/nearest/cubic):
+    F.grid_sample computes the ONNX definition (modes, padding modes, align_corners) for 4-D
+    and 5-D inputs."""
+    given = _s(a.get("mode", "bilinear" if opset < 20 else "linear"))
+    mode = {"linear": "bilinear", "cubic": "bicubic"}.get(given, given)
     pad = _s(a.get("padding_mode", "zeros"))
     corners = bool(a.get("align_corners", 0))
-
-    def f(x: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 4:
-            raise Unsupported(f"GridSample ({x.dim()}-D)")
-        return F.grid_sample(x, grid, mode=mode, padding_mode=pad, align_corners=corners)
-
-    return f
+    return lambda x, grid: F.grid_sample(x, grid, mode, pad, corners)
 
 
 def _slice(a: dict[str, Any], opset: int) -> Fn:

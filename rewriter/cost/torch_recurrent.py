@@ -22,32 +22,31 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
-from rewriter.cost.torch_ops import Fn, Unsupported, _s
+from rewriter.cost.torch_ops import OPS, Fn, Unsupported, _s
 
 __all__ = ["RECURRENT"]
 
-# name -> (how many of activation_alpha / activation_beta it takes, function of x, alpha, beta)
-_ACT: dict[str, tuple[int, int, Callable[[torch.Tensor, float, float], torch.Tensor]]] = {
-    "sigmoid": (0, 0, lambda x, a, b: torch.sigmoid(x)),
-    "tanh": (0, 0, lambda x, a, b: torch.tanh(x)),
-    "relu": (0, 0, lambda x, a, b: torch.relu(x)),
-    "affine": (1, 1, lambda x, a, b: a * x + b),
-    "leakyrelu": (1, 0, lambda x, a, b: F.leaky_relu(x, a)),
-    "thresholdedrelu": (1, 0, lambda x, a, b: torch.where(x > a, x, 0.0 * x)),
-    "scaledtanh": (1, 1, lambda x, a, b: a * torch.tanh(b * x)),
-    "hardsigmoid": (1, 1, lambda x, a, b: torch.clamp(a * x + b, 0.0, 1.0)),
-    "elu": (1, 0, lambda x, a, b: F.elu(x, a)),
-    "softsign": (0, 0, lambda x, a, b: F.softsign(x)),
-    "softplus": (0, 0, lambda x, a, b: F.softplus(x)),
-}
-
-# ONNX's defaults: alpha and beta where the attribute lists leave them out
-_DEFAULT_ALPHA = {"leakyrelu": 0.01, "thresholdedrelu": 1.0, "elu": 1.0, "hardsigmoid": 0.2}
-_DEFAULT_BETA = {"hardsigmoid": 0.5}
-
 Act = Callable[[torch.Tensor], torch.Tensor]
+
+# the activations ONNX's recurrent ops name -> the op of the table that computes them, and
+# which of activation_alpha / activation_beta it takes; ONNX's defaults are the op's own
+_STANDARD: dict[str, tuple[str, tuple[str, ...]]] = {
+    "sigmoid": ("Sigmoid", ()),
+    "tanh": ("Tanh", ()),
+    "relu": ("Relu", ()),
+    "softsign": ("Softsign", ()),
+    "softplus": ("Softplus", ()),
+    "leakyrelu": ("LeakyRelu", ("alpha",)),
+    "thresholdedrelu": ("ThresholdedRelu", ("alpha",)),
+    "elu": ("Elu", ("alpha",)),
+    "hardsigmoid": ("HardSigmoid", ("alpha", "beta")),
+}
+# the two that are no ONNX op: x -> alpha * x + beta, alpha * tanh(beta * x)
+_ONLY_HERE: dict[str, Callable[[float, float], Act]] = {
+    "affine": lambda al, be: lambda x: al * x + be,
+    "scaledtanh": lambda al, be: lambda x: al * torch.tanh(be * x),
+}
 
 
 def _activations(op: str, a: dict[str, Any], defaults: list[str], dirs: int) -> list[list[Act]]:
@@ -58,22 +57,24 @@ def _activations(op: str, a: dict[str, Any], defaults: list[str], dirs: int) -> 
         names = names * 2
     if len(names) != len(defaults) * dirs:
         raise Unsupported(f"{op} (activations={','.join(names)})")
-    alphas = list(a.get("activation_alpha", []))
-    betas = list(a.get("activation_beta", []))
+    given = {
+        "alpha": list(a.get("activation_alpha", [])),
+        "beta": list(a.get("activation_beta", [])),
+    }
     fns: list[Act] = []
     for name in names:
-        if name not in _ACT:
+        if name in _ONLY_HERE:
+            al = given["alpha"].pop(0) if given["alpha"] else 1.0
+            be = given["beta"].pop(0) if given["beta"] else 0.0
+            fns.append(_ONLY_HERE[name](float(al), float(be)))
+        elif name in _STANDARD:
+            std, takes = _STANDARD[name]
+            attrs = {k: given[k].pop(0) for k in takes if given[k]}
+            fns.append(OPS[std](attrs, 1, 21))
+        else:
             raise Unsupported(f"{op} (activation {name})")
-        n_alpha, n_beta, f = _ACT[name]
-        al = alphas.pop(0) if n_alpha and alphas else _DEFAULT_ALPHA.get(name, 1.0)
-        be = betas.pop(0) if n_beta and betas else _DEFAULT_BETA.get(name, 0.0)
-        fns.append(_bound(f, float(al), float(be)))
     k = len(defaults)
     return [fns[d * k : (d + 1) * k] for d in range(dirs)]
-
-
-def _bound(f: Callable[[torch.Tensor, float, float], torch.Tensor], al: float, be: float) -> Act:
-    return lambda x: f(x, al, be)
 
 
 class _Recurrent:
