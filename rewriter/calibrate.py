@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -618,8 +619,8 @@ def _observe_in_bodies(
     from rewriter.cost.torch_convert import UnsupportedOps, to_torch
     from rewriter.ir import all_nodes
 
-    defined = [o for n in all_nodes(model.graph) for o in n.output]
-    names = {s.input for s in sites if defined.count(s.input) == 1}
+    defined = Counter(o for n in all_nodes(model.graph) for o in n.output)
+    names = {s.input for s in sites if defined[s.input] == 1}
     if not names:
         return
     try:

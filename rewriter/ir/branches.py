@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import onnx
@@ -54,10 +53,7 @@ class Branches:
             return path
         for i, (node, attr) in enumerate(pairs):
             if node not in self.taken:
-                rest = ""
-                for label, a in pairs[i:]:
-                    rest = f"{rest}/{label}/{a}" if rest else f"{label}/{a}"
-                return rest
+                return "/".join(f"{label}/{a}" for label, a in pairs[i:])
             if self.taken[node] != attr:
                 return None
         return ""
@@ -205,15 +201,13 @@ def take_branches(
     itself stays and computes the outputs), so a site in a body has a main-graph value to be
     shaped and cut at; for measuring only (``rewriter.cost``), as one iteration's values are
     not the body's range."""
-    from rewriter.ir.runtime import run_values
-
     kinds = {"If", "Loop", "Scan"} if loops else {"If"}
     if not any(n.op_type in kinds for n in model.graph.node):
         return Branches(model)
     m = onnx.ModelProto()
     m.CopyFrom(model)
     res = Branches(m)
-    _take_ifs(res, feeds, run_values)
+    _take_ifs(res, feeds)
     if loops:
         _peel_loops(res)
     return res
@@ -229,17 +223,16 @@ def _peel_loops(res: Branches) -> None:
             if n.op_type in ("Loop", "Scan") and labels.count(n.name or n.op_type) == 1
             and (n.name or n.op_type) not in res.taken
         ]  # fmt: skip
-        peeled = False
-        for i, n in reversed(todo):
-            body = dict(subgraph_attrs(n))["body"]
-            res.taken[n.name or n.op_type] = "body"
-            _peel(g, i, body, res.renamed)
-            peeled = True
-        if not peeled:
+        if not todo:
             break
+        for i, n in reversed(todo):  # from the end: earlier indices stay valid
+            res.taken[n.name or n.op_type] = "body"
+            _peel(g, i, dict(subgraph_attrs(n))["body"], res.renamed)
 
 
-def _take_ifs(res: Branches, feeds: Mapping[str, np.ndarray], run_values: Any) -> None:
+def _take_ifs(res: Branches, feeds: Mapping[str, np.ndarray]) -> None:
+    from rewriter.ir.runtime import run_values
+
     m = res.model
     if not any(n.op_type == "If" for n in m.graph.node):
         return
