@@ -44,3 +44,35 @@ def fixed_reshape_model() -> onnx.ModelProto:
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     m.ir_version = 8
     return m
+
+
+_LOOP_SCAN = """
+<ir_version: 8, opset_import: ["" : 17]>
+g (float[N, 6] x, float[5, N, 6] xs) => (float[N, 6] y, float[4, N, 6] ys, float[N, 6] h) {
+    m = Constant <value = int64 {4}> ()
+    c = Constant <value = bool {1}> ()
+    y, ys = Loop (m, c, x) <body = body (int64 i, bool cin, float[N, 6] v)
+                                         => (bool cout, float[N, 6] vo, float[N, 6] so) {
+        cout = Identity (cin)
+        a = MatMul (v, w)
+        vo = Tanh (a)
+        so = Sigmoid (vo)
+    }>
+    h = Scan (x, xs) <num_scan_inputs = 1, scan_input_directions = [1], body = step
+        (float[N, 6] s, float[N, 6] e) => (float[N, 6] so) {
+        b = Add (s, e)
+        so = Tanh (b)
+    }>
+}
+"""
+
+
+def loop_scan_model() -> onnx.ModelProto:
+    """x [N, 6] through a Loop of 4 trips (v = tanh(v @ w), a Sigmoid scan output; ``w`` a
+    main-graph weight read from the body) and a Scan over xs [5, N, 6] in reverse (s =
+    tanh(s + e)): the recurrences tf2onnx writes, with sites in both bodies."""
+    m = onnx.parser.parse_model(_LOOP_SCAN)
+    w = np.random.default_rng(0).normal(0, 0.5, (6, 6)).astype(np.float32)
+    m.graph.initializer.append(numpy_helper.from_array(w, "w"))
+    onnx.checker.check_model(m, full_check=True)
+    return m

@@ -1,6 +1,7 @@
 """Sites in If branches: spliced in for the branch the inputs take (rewriter.ir.branches), then
 observed on calibration data, given run shapes, and timed like main-graph sites (the zoo's
-VAD, whose network sits under If(sr == 16000) / If(sr == 8000))."""
+VAD, whose network sits under If(sr == 16000) / If(sr == 8000)); sites in Loop/Scan bodies,
+timed at their first iteration and observed at every one."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import json
 import numpy as np
 import onnx
 import pytest
+from conftest import loop_scan_model
 from onnx import TensorProto, helper, numpy_helper
 
 import rewriter
@@ -252,37 +254,8 @@ def test_finetune_distill_cli_on_a_rewritten_vad(zoo_paths: dict[str, str], tmp_
     onnx.checker.check_model(onnx.load(tuned), full_check=True)
 
 
-_LOOP = """
-<ir_version: 8, opset_import: ["" : 17]>
-g (float[N, 6] x, float[5, N, 6] xs) => (float[N, 6] y, float[4, N, 6] ys, float[N, 6] h) {
-    m = Constant <value = int64 {4}> ()
-    c = Constant <value = bool {1}> ()
-    y, ys = Loop (m, c, x) <body = body (int64 i, bool cin, float[N, 6] v)
-                                         => (bool cout, float[N, 6] vo, float[N, 6] so) {
-        cout = Identity (cin)
-        a = MatMul (v, w)
-        vo = Tanh (a)
-        so = Sigmoid (vo)
-    }>
-    h = Scan (x, xs) <num_scan_inputs = 1, scan_input_directions = [1], body = step
-        (float[N, 6] s, float[N, 6] e) => (float[N, 6] so) {
-        b = Add (s, e)
-        so = Tanh (b)
-    }>
-}
-"""
-
-
-def _loop_model() -> onnx.ModelProto:
-    m = onnx.parser.parse_model(_LOOP)
-    w = np.random.default_rng(0).normal(0, 0.5, (6, 6)).astype(np.float32)
-    m.graph.initializer.append(numpy_helper.from_array(w, "w"))
-    onnx.checker.check_model(m, full_check=True)
-    return m
-
-
 def test_loop_and_scan_bodies_get_their_first_iteration_in_the_main_graph() -> None:
-    m = _loop_model()
+    m = loop_scan_model()
     rng = np.random.default_rng(1)
     feeds = {
         "x": rng.standard_normal((3, 6)).astype(np.float32),
@@ -306,7 +279,7 @@ def test_target_times_the_sites_of_loop_and_scan_bodies(tmp_path) -> None:
     """Before, every site in a Loop or Scan body read 'not measurable' (a tf2onnx Keras GRU's
     gates); now each is timed at its first iteration's shape."""
     src, out, report = tmp_path / "loop.onnx", tmp_path / "out.onnx", tmp_path / "r.json"
-    onnx.save(_loop_model(), src)
+    onnx.save(loop_scan_model(), src)
     args = [str(src), "--target", "ort-cpu:threads=1", "-o", str(out), "-q"]
     assert main([*args, "--report", str(report), "--db", str(tmp_path / "l.db")]) == 0
     r = json.loads(report.read_text())
@@ -320,7 +293,7 @@ def test_target_times_the_sites_of_loop_and_scan_bodies(tmp_path) -> None:
 def test_sites_in_loop_and_scan_bodies_are_observed_at_every_iteration() -> None:
     """No graph output can expose a body's values; the ONNX-to-torch interpreter records them
     (before: 'not observed', and `map` printed [nan, nan])."""
-    m = _loop_model()
+    m = loop_scan_model()
     rng = np.random.default_rng(2)
     batches = [
         {

@@ -19,6 +19,7 @@ from rewriter.candidates import Candidate
 from rewriter.cli import main
 from rewriter.emit import emit_result
 from rewriter.errors import ModelError
+from rewriter.ir.graph import subgraph_attrs
 from rewriter.tune.e2e import (
     COEFFICIENT,
     finetune_e2e,
@@ -30,6 +31,7 @@ from rewriter.tune.refit import compare_over
 
 sys.path.insert(0, os.path.dirname(__file__))
 from accuracy_models import make_model  # noqa: E402
+from conftest import loop_scan_model  # noqa: E402
 
 
 def _relu_student(teacher: onnx.ModelProto) -> onnx.ModelProto:
@@ -207,46 +209,41 @@ def test_recurrent_and_dynamically_quantized_models_retrain(zoo_paths, name, tra
     assert after.rel_l2 < before.rel_l2
 
 
-_LOOP_MODEL = """
-<ir_version: 8, opset_import: ["" : 17]>
-g (float[N, 6] x) => (float[N, 6] y, float[4, N, 6] ys) {
-    m = Constant <value = int64 {4}> ()
-    c = Constant <value = bool {1}> ()
-    y, ys = Loop (m, c, x) <body = body (int64 i, bool cin, float[N, 6] v)
-                                         => (bool cout, float[N, 6] vo, float[N, 6] so) {
-        cout = Identity (cin)
-        h = MatMul (v, w)
-        vo = Tanh (h)
-        so = Sigmoid (vo)
-    }>
-}
-"""
-
-
 def test_a_loop_body_retrains_its_own_rationals_and_the_weight_it_reads() -> None:
     """A recurrence written as a Loop (tf2onnx writes a Keras GRU so): its body's rationals are
     the body's own initializers, its weight the main graph's; both train, and each is written
-    back where it lives."""
+    back where it lives. Coefficients two bodies hold under one name (the Loop's and the
+    Scan's tanh) are left alone: written back by name, they would be trained for one."""
     rng = np.random.default_rng(0)
-    teacher = onnx.parser.parse_model(_LOOP_MODEL)
-    w = rng.normal(0, 0.6, (6, 6)).astype(np.float32)
-    teacher.graph.initializer.append(numpy_helper.from_array(w, "w"))
-    onnx.checker.check_model(teacher, full_check=True)
+    teacher = loop_scan_model()
     student = rewrite_onnx(teacher, "pau_all", degrees=(3, 2)).model
-    body = next(n for n in student.graph.node if n.op_type == "Loop").attribute[0].g
-    own = {t.name for t in body.initializer if COEFFICIENT.match(t.name)}
-    assert own and not own & {t.name for t in student.graph.initializer}
-    names = trainable_initializers(student, "all")
-    assert own <= set(names) and "w" in names
-    batches = [{"x": rng.normal(0, 1.5, (16, 6)).astype(np.float32)} for _ in range(6)]
+
+    def body(m: onnx.ModelProto, op: str) -> onnx.GraphProto:
+        return dict(subgraph_attrs(next(n for n in m.graph.node if n.op_type == op)))["body"]
+
+    def coeffs(g: onnx.GraphProto) -> dict[str, bytes]:
+        return {t.name: t.SerializeToString() for t in g.initializer if COEFFICIENT.match(t.name)}
+
+    loop, scan = coeffs(body(student, "Loop")), coeffs(body(student, "Scan"))
+    own, shared = set(loop) - set(scan), set(loop) & set(scan)
+    assert own and shared and not own & {t.name for t in student.graph.initializer}
+    names = set(trainable_initializers(student, "all"))
+    assert own <= names and "w" in names and not shared & names
+    batches = [
+        {
+            "x": rng.normal(0, 1.5, (16, 6)).astype(np.float32),
+            "xs": rng.normal(0, 1.5, (5, 16, 6)).astype(np.float32),
+        }
+        for _ in range(6)
+    ]
     tuned, history = finetune_e2e(student, teacher, batches, train="all", epochs=8, lr=3e-3)
     h = history.heldout
     assert h is not None and h.after.rel_l2 < h.before.rel_l2
-    new_body = next(n for n in tuned.graph.node if n.op_type == "Loop").attribute[0].g
     assert _inits(student) != _inits(tuned)  # w, in the main graph
-    old_own = {t.name: t.SerializeToString() for t in body.initializer if t.name in own}
-    new_own = {t.name: t.SerializeToString() for t in new_body.initializer if t.name in own}
-    assert old_own.keys() == new_own.keys() and old_own != new_own
+    new_loop = coeffs(body(tuned, "Loop"))
+    assert all(new_loop[n] != loop[n] for n in own)
+    assert all(new_loop[n] == loop[n] for n in shared)
+    assert coeffs(body(tuned, "Scan")) == scan
     onnx.checker.check_model(tuned, full_check=True)
 
 
