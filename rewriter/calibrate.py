@@ -148,22 +148,44 @@ def _dims(vi: onnx.ValueInfoProto) -> list[int | None]:
 
 
 def batch_axes(model: onnx.ModelProto) -> dict[str, int]:
-    """Per model input, the axis that holds the samples: where the graph's one named dynamic
-    dimension that every input shares sits (``batch`` in a sequence-first GRU's
-    ``x[sequence, batch, 8]``, ``h0[1, batch, 16]``, ``sequence_lens[batch]``: 1, 1, 0). When
-    several names are shared by all inputs, the one first in every input wins (BERT's
-    ``[batch, sequence]`` inputs); when none singles itself out, axis 0 for every input."""
+    """Per model input, the axis that holds the samples.
+
+    1. A dim named as a batch (``batch``, ``batch_size``, ``N``: ``rewriter.inputs.batch_name``)
+       says so wherever it sits: a sequence-first GRU's ``x[sequence, batch, 8]``,
+       ``h0[1, batch, 16]``, ``sequence_lens[batch]`` give 1, 1, 0.
+    2. Else the graph's one dynamic dimension that every input shares (made-up names such as
+       torch.export's ``s0`` say only which dims are equal). When several are shared, the one
+       first in every input wins (``[s0, s1]`` token ids and mask). A shared dim at axis 1 of an
+       integer ``[s4, s0]`` input whose axis 0 is dynamic too is its sequence, not its batch:
+       token ids and masks are batch-first, and torch.export can leave the batches of
+       ``input_ids`` and ``attention_mask`` unrelated (``s4``, ``s6``) while their sequences
+       are one ``s0``.
+    3. Else axis 0 for every input."""
+    from rewriter.inputs import batch_name
+
     wanted = _model_inputs(model)
     named = {
         n: [d.dim_param or None for d in vi.type.tensor_type.shape.dim] for n, vi in wanted.items()
     }
-    ranked = [v for v in named.values() if v]
     zero = dict.fromkeys(wanted, 0)
+    by_name = {
+        n: next((k for k, p in enumerate(v) if p and batch_name(p)), None) for n, v in named.items()
+    }
+    if any(k is not None for k in by_name.values()):
+        return {n: k or 0 for n, k in by_name.items()}
+    ranked = [v for v in named.values() if v]
     if not ranked:
         return zero
     common = set.intersection(*({p for p in v if p} for v in ranked))
     if len(common) > 1:
         common = {c for c in common if all(v[0] == c for v in ranked)}
+    elem = {n: vi.type.tensor_type.elem_type for n, vi in wanted.items()}
+    ints = {onnx.TensorProto.INT64, onnx.TensorProto.INT32}
+    common = {
+        c
+        for c in common
+        if not any(elem[n] in ints and len(v) == 2 and v[1] == c and v[0] for n, v in named.items())
+    }
     if len(common) != 1:
         return zero
     (sym,) = common

@@ -431,10 +431,20 @@ def _image_size(model: onnx.ModelProto) -> tuple[int, int] | None:
     return None
 
 
+def meaningful_name(key: str) -> bool:
+    """Whether a ``dim_param`` was given by a person (``batch``, ``sequence``), not made up by an
+    exporter (torch.export's ``s27``, tf2onnx's ``unk__3``, ``dim_0``)."""
+    return ":" not in key and not re.fullmatch(r"s\d+|unk__\d+|dim_?\d*|\?", key)
+
+
+def batch_name(key: str) -> bool:
+    """Whether a ``dim_param`` names a batch (``batch``, ``batch_size``, ``N``, ``bs``)."""
+    return meaningful_name(key) and re.search(_KINDS[0][0], key.lower()) is not None
+
+
 def _candidates(key: str, inputs: list[_Input]) -> list[int]:
     """Candidate sizes for a dim group, from its name, else from where it sits."""
-    named = ":" not in key and not re.fullmatch(r"s\d+|unk__\d+|dim_?\d*|\?", key)
-    if named:
+    if meaningful_name(key):
         for pattern, cands in _KINDS:
             if re.search(pattern, key.lower()):
                 return cands

@@ -211,6 +211,92 @@ agraph (int64[batch, seq] ids, int64[batch, seq] mask) => (int64[batch, seq] y) 
 }
 """)
     assert batch_axes(bert) == {"ids": 0, "mask": 0}  # both names shared: the first one
+    # torch.export's made-up names: the sequences are one s0, the batches unrelated; an integer
+    # [batch, sequence] input is batch-first
+    auto = onnx.parser.parse_model(bert_text := bert_text_for("s4, s0", "s6, s0"))
+    assert batch_axes(auto) == {"ids": 0, "mask": 0}, bert_text
+    # ... while a float sequence-first input keeps its shared batch at axis 1
+    seq_first = onnx.parser.parse_model("""
+<ir_version: 8, opset_import: ["" : 17]>
+agraph (float[s0, s1, 8] x, float[1, s1, 8] h) => (float[s0, s1, 8] y) {
+    y = Add(x, h)
+}
+""")
+    assert batch_axes(seq_first) == {"x": 1, "h": 1}
+    # a dim named as a batch wins wherever it sits, shared or not
+    named = onnx.parser.parse_model(bert_text_for("sequence, batch_size", "s9, batch_size"))
+    assert batch_axes(named) == {"ids": 1, "mask": 1}
+
+
+def bert_text_for(ids: str, mask: str) -> str:
+    return f"""
+<ir_version: 8, opset_import: ["" : 17]>
+agraph (int64[{ids}] ids, int64[{mask}] mask) => (int64[{ids}] y) {{
+    y = Add(ids, mask)
+}}
+"""
+
+
+@pytest.fixture(scope="module")
+def bert_auto(tmp_path_factory) -> str:
+    """A BERT exported as users do with torch.export's ``Dim.AUTO``: its inputs come out as
+    ``input_ids[s72, s53]``, ``attention_mask[s43, s53]`` (one sequence, two batch names)."""
+    import contextlib
+    import io
+    import warnings
+
+    torch = pytest.importorskip("torch")
+    tf = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    cfg = tf.BertConfig(vocab_size=100, hidden_size=16, num_hidden_layers=1,
+                        num_attention_heads=2, intermediate_size=32, max_position_embeddings=32)  # fmt: skip
+    bert = tf.BertModel(cfg, add_pooling_layer=False).eval()
+
+    class Encoder(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, input_ids, attention_mask):  # type: ignore[no-untyped-def]
+            return self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+    ids, mask = torch.randint(0, 100, (2, 8)), torch.ones(2, 8, dtype=torch.int64)
+    auto = {0: torch.export.Dim.AUTO, 1: torch.export.Dim.AUTO}
+    path = str(tmp_path_factory.mktemp("bert_auto") / "bert.onnx")
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        prog = torch.onnx.export(Encoder().eval(), (ids, mask), dynamo=True,
+                                 dynamic_shapes=(auto, auto), output_names=["y"],
+                                 input_names=["input_ids", "attention_mask"])  # fmt: skip
+    prog.save(path)
+    return path
+
+
+def test_auto_named_bert_is_split_along_its_batch(bert_auto, tmp_path, capsys):
+    """Calibration data, timing batches and the finetune report count sentences, not tokens."""
+    from rewriter.calibrate import batch_axes
+    from rewriter.cli import main
+    from rewriter.cost.bench import with_batch
+
+    model = onnx.load(bert_auto)
+    dims = [[d.dim_param for d in i.type.tensor_type.shape.dim] for i in model.graph.input]
+    assert dims[0][1] == dims[1][1] and dims[0][0] != dims[1][0], dims  # what the test is about
+    assert batch_axes(model) == {"input_ids": 0, "attention_mask": 0}
+    rng = np.random.default_rng(0)
+    ids, mask = rng.integers(0, 100, (80, 24)), np.ones((80, 24), np.int64)
+    np.savez(tmp_path / "cal.npz", input_ids=ids, attention_mask=mask)
+    cal = load_calibration(str(tmp_path / "cal.npz"), model, batch_size=8)
+    assert cal.samples == 80 and [b["input_ids"].shape for b in cal.batches] == [
+        *[(8, 24)] * 10]  # fmt: skip
+    assert with_batch(cal.batches[0], model, 6)["input_ids"].shape == (6, 24)
+    student = tmp_path / "student.onnx"
+    assert main([bert_auto, "-q", "-o", str(student)]) == 0
+    args = ["finetune", str(student), "--teacher", bert_auto, "--calibration",
+            str(tmp_path / "cal.npz"), "--mode", "distill", "--epochs", "1", "-o",
+            str(tmp_path / "t.onnx")]  # fmt: skip
+    assert main(args) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "on 48 sample(s)" in out and "1 of 3 batch(es), 32 sample(s)" in out, out
 
 
 def test_sequence_first_state_inputs_split_along_their_batch_axis(tmp_path):
