@@ -43,7 +43,7 @@ import onnx
 
 from rewriter.errors import ModelError, UsageError
 from rewriter.ir import runtime
-from rewriter.ir.io import save_model
+from rewriter.ir.io import mapped, save_model
 
 __all__ = [
     "Target",
@@ -266,7 +266,7 @@ class OpenVinoCpu(Target):
 
         with tempfile.TemporaryDirectory() as d:
             path = os.path.join(d, "model.onnx")
-            save_model(model, path)  # external data when over 2 GiB
+            save_model(model, path, external=mapped(model))  # weights mapped, not copied
             ov_model = self._core.read_model(path)
             cfg = {
                 "INFERENCE_NUM_THREADS": self.threads,

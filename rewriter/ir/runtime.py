@@ -20,7 +20,7 @@ import numpy as np
 import onnx
 
 from rewriter.errors import ModelError
-from rewriter.ir.io import is_large, model_file
+from rewriter.ir.io import mapped, model_file
 
 __all__ = [
     "session",
@@ -93,8 +93,8 @@ def session(
     try:
         if isinstance(model, bytes):
             return ort.InferenceSession(model, so, providers=[provider])
-        if is_large(model):  # over protobuf's 2 GiB: from a file with external data
-            with model_file(model) as path:
+        if mapped(model):  # from a file with external data, its weights mapped, not copied
+            with model_file(model, external=True) as path:
                 return ort.InferenceSession(path, so, providers=[provider])
         return ort.InferenceSession(model.SerializeToString(), so, providers=[provider])
     except Exception as e:
