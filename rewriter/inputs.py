@@ -988,6 +988,14 @@ def _input_error(
     )
     at = f"{op} {node!r} fails" if node else "ONNX Runtime refuses the feeds"
     n_tried = f" on all {len(tried)} sizes tried" if len(tried) > 1 else ""
+    oom = re.search(r"Failed to allocate memory for requested buffer of size (\d+)", status)
+    if oom:  # the sizes are the problem, not the values: say how much, and at which sizes
+        sizes = ", ".join(f"{k}={v}" for k, v in (tried[-1][0] if tried else bound).items())
+        return InputError(
+            f"{at}: out of memory, {int(oom.group(1)) / 2**30:.1f} GiB asked for one buffer"
+            f"{f' at {sizes}' if sizes else ''}; pass smaller --input-shapes "
+            f"({name}:{example or '[]'})"
+        )
     status = status[:160]
     return InputError(
         f"no valid inputs found for {name!r}: {at}{n_tried} ({status}); "

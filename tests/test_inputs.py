@@ -267,6 +267,24 @@ def test_no_valid_size_raises_input_error_naming_input_and_node() -> None:
     assert gen.feeds["x"].shape == (1, 91)
 
 
+def test_sizes_too_big_for_memory_say_so() -> None:
+    """A user's --input-shapes whose activations do not fit: one line with the buffer's size and
+    the sizes, not a list of flags that would not help (before: 'pass --val-range ...')."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "sequence"])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    g = helper.make_graph([helper.make_node("MatMul", ["t", "x"], ["y"], name="outer"),
+                           helper.make_node("Transpose", ["x"], ["t"])], "g", [x], [y])  # fmt: skip
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    with pytest.raises(InputError) as e:  # [8e6, 1] @ [1, 8e6]: 233 TiB, beyond any address space
+        generate_inputs(m, shapes=parse_input_shapes("x:1x8000000"))
+    msg = str(e.value)
+    assert "\n" not in msg and e.value.exit_code == 2
+    assert re.search(
+        r"MatMul 'outer\S*' fails: out of memory, 238418.6 GiB asked for one buffer", msg
+    )
+    assert "batch=1, sequence=8000000" in msg and "pass smaller --input-shapes" in msg
+
+
 def test_bad_branch_value_names_the_node(models: dict[str, onnx.ModelProto]) -> None:
     # a --val-range that sends sr down the "unsupported sampling rate" branch
     with pytest.raises(InputError, match=r"'sr'.*Reshape 'unsupported_sr'.*--val-range sr:"):
