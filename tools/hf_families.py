@@ -1,0 +1,192 @@
+"""Many `transformers` families, built as users export them, through the CLI with no flags.
+
+    python tools/hf_families.py [--out DIR] [--no-target] [NAME ...]
+
+Builds small random-weight models of ~40 ``transformers`` families from their configs (no
+download: text encoders and decoders, vision and audio models, a detector, a segmenter), each
+exported twice: by the TorchScript exporter with named ``dynamic_axes`` (``batch``,
+``sequence``), and by the dynamo exporter with ``torch.export.Dim.AUTO`` on every dynamic dim,
+as a user who does not name dims gets it (``input_ids[s72, s53]``, ``attention_mask[s43,
+s53]``: made-up names, the batches of two inputs not known to be equal). Then runs
+``tools/acceptance.py`` on the folder (``rewrite MODEL`` plain and with ``--target
+ort-cpu:threads=1``) and prints its table. A family whose config or export fails (the exporter's
+limit, not this project's) is listed with the reason and skipped.
+
+Takes 15-25 minutes on two cores; the README quotes what it printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import logging
+import os
+import sys
+import tempfile
+import warnings
+from collections.abc import Callable, Iterator
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+B, S = 2, 8  # example batch and sequence of the export
+
+
+def _families() -> Iterator[tuple[str, Callable[[], Any], str, list[str]]]:
+    """(name, make the model, input kind, output names); kinds: text, image, audio, features."""
+    import transformers as tf
+
+    t = dict(vocab_size=1000, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+             intermediate_size=64, max_position_embeddings=64)  # fmt: skip
+    v = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
+    last, pool = ["last_hidden_state"], ["pooler_output"]
+    yield "deberta_v2", lambda: tf.DebertaV2Model(tf.DebertaV2Config(**t, type_vocab_size=0)), "text", last  # fmt: skip
+    yield "albert", lambda: tf.AlbertModel(tf.AlbertConfig(**t, embedding_size=16)), "text", last
+    yield "mobilebert", lambda: tf.MobileBertModel(tf.MobileBertConfig(**{**t, "hidden_size": 64}, embedding_size=32, intra_bottleneck_size=32, true_hidden_size=32, num_feedforward_networks=2)), "text", last  # fmt: skip
+    yield "mpnet", lambda: tf.MPNetModel(tf.MPNetConfig(**t)), "text", last
+    yield "xlmr", lambda: tf.XLMRobertaModel(tf.XLMRobertaConfig(**{**t, "max_position_embeddings": 66})), "text", last  # fmt: skip
+    yield "squeezebert", lambda: tf.SqueezeBertModel(tf.SqueezeBertConfig(**t, embedding_size=32)), "text", last  # fmt: skip
+    yield "convbert", lambda: tf.ConvBertModel(tf.ConvBertConfig(**t, embedding_size=32)), "text", last  # fmt: skip
+    yield "distilbert", lambda: tf.DistilBertModel(tf.DistilBertConfig(vocab_size=1000, dim=32, n_layers=2, n_heads=2, hidden_dim=64, max_position_embeddings=64)), "text", last  # fmt: skip
+    yield "t5_encoder", lambda: tf.T5EncoderModel(tf.T5Config(vocab_size=1000, d_model=32, d_kv=16, d_ff=64, num_layers=2, num_heads=2, feed_forward_proj="gated-gelu")), "text", last  # fmt: skip
+    yield "bart", lambda: tf.BartModel(tf.BartConfig(vocab_size=1000, d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=64, use_cache=False)), "text", last  # fmt: skip
+    yield "clip_text", lambda: tf.CLIPTextModel(tf.CLIPTextConfig(**{**t, "max_position_embeddings": 16})), "text", last  # fmt: skip
+    yield "llama", lambda: tf.LlamaModel(tf.LlamaConfig(**t, num_key_value_heads=1, use_cache=False)), "text", last  # fmt: skip
+    yield "gemma", lambda: tf.GemmaModel(tf.GemmaConfig(**t, num_key_value_heads=1, head_dim=16, use_cache=False)), "text", last  # fmt: skip
+    yield "mixtral", lambda: tf.MixtralModel(tf.MixtralConfig(**t, num_key_value_heads=1, num_local_experts=4, num_experts_per_tok=2, use_cache=False)), "text", last  # fmt: skip
+    yield "phi", lambda: tf.PhiModel(tf.PhiConfig(**t, use_cache=False)), "text", last
+    yield "falcon", lambda: tf.FalconModel(tf.FalconConfig(vocab_size=1000, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, use_cache=False)), "text", last  # fmt: skip
+    yield "bloom", lambda: tf.BloomModel(tf.BloomConfig(vocab_size=1000, hidden_size=32, n_layer=2, n_head=2, use_cache=False)), "text", last  # fmt: skip
+    yield "gpt_neox", lambda: tf.GPTNeoXModel(tf.GPTNeoXConfig(**t, use_cache=False)), "text", last
+    yield "codegen", lambda: tf.CodeGenModel(tf.CodeGenConfig(vocab_size=1000, n_embd=32, n_layer=2, n_head=2, rotary_dim=8, n_positions=64, use_cache=False)), "text", last  # fmt: skip
+    yield "opt", lambda: tf.OPTModel(tf.OPTConfig(vocab_size=1000, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, ffn_dim=64, max_position_embeddings=64, word_embed_proj_dim=32, use_cache=False)), "text", last  # fmt: skip
+    yield "vit", lambda: tf.ViTModel(tf.ViTConfig(**v, image_size=64, patch_size=8)), "image", last
+    yield "clip_vision", lambda: tf.CLIPVisionModel(tf.CLIPVisionConfig(**v, image_size=64, patch_size=8)), "image", last  # fmt: skip
+    yield "dinov2", lambda: tf.Dinov2Model(tf.Dinov2Config(**v, image_size=64, patch_size=8)), "image", last  # fmt: skip
+    yield "beit", lambda: tf.BeitModel(tf.BeitConfig(vocab_size=100, **v, image_size=64, patch_size=8, use_relative_position_bias=True)), "image", pool  # fmt: skip
+    yield "swin", lambda: tf.SwinModel(tf.SwinConfig(image_size=64, patch_size=4, embed_dim=16, depths=[1, 1], num_heads=[1, 2], window_size=4)), "image", pool  # fmt: skip
+    yield "convnext", lambda: tf.ConvNextModel(tf.ConvNextConfig(hidden_sizes=[16, 32], depths=[1, 1], num_stages=2)), "image", pool  # fmt: skip
+    yield "resnet", lambda: tf.ResNetModel(tf.ResNetConfig(embedding_size=16, hidden_sizes=[16, 32], depths=[1, 1], layer_type="basic", hidden_act="relu")), "image", pool  # fmt: skip
+    yield "regnet", lambda: tf.RegNetModel(tf.RegNetConfig(embedding_size=16, hidden_sizes=[16, 32], depths=[1, 1], groups_width=8)), "image", pool  # fmt: skip
+    yield "efficientnet", lambda: tf.EfficientNetModel(tf.EfficientNetConfig(image_size=64, width_coefficient=0.25, depth_coefficient=0.25, hidden_dim=320)), "image", pool  # fmt: skip
+    yield "mobilenet_v2", lambda: tf.MobileNetV2Model(tf.MobileNetV2Config(image_size=64, depth_multiplier=0.35)), "image", pool  # fmt: skip
+    yield "mobilevit", lambda: tf.MobileViTModel(tf.MobileViTConfig(image_size=64, hidden_sizes=[32, 48, 64], neck_hidden_sizes=[8, 16, 24, 32, 40, 48, 64])), "image", pool  # fmt: skip
+    yield "levit", lambda: tf.LevitModel(tf.LevitConfig(image_size=64, hidden_sizes=[32, 48, 64], num_attention_heads=[1, 2, 2], depths=[1, 1, 1], key_dim=[8, 8, 8])), "image", pool  # fmt: skip
+    yield "segformer", lambda: tf.SegformerForSemanticSegmentation(tf.SegformerConfig(num_encoder_blocks=2, depths=[1, 1], sr_ratios=[2, 1], hidden_sizes=[16, 32], num_attention_heads=[1, 2], decoder_hidden_size=32, num_labels=3)), "image", ["logits"]  # fmt: skip
+    yield "yolos", lambda: tf.YolosForObjectDetection(tf.YolosConfig(**v, image_size=[64, 64], patch_size=8, num_detection_tokens=10, num_labels=5)), "image", ["logits", "pred_boxes"]  # fmt: skip
+    yield "dpt", lambda: tf.DPTForDepthEstimation(tf.DPTConfig(**{**v, "num_hidden_layers": 4}, image_size=64, patch_size=8, backbone_out_indices=[0, 1, 2, 3], neck_hidden_sizes=[8, 16, 32, 32], fusion_hidden_size=16, head_in_index=-1)), "image", ["predicted_depth"]  # fmt: skip
+    a = dict(conv_dim=(16, 16), conv_stride=(5, 2), conv_kernel=(10, 3), num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2)  # fmt: skip
+    yield "hubert", lambda: tf.HubertModel(tf.HubertConfig(**v, **a)), "audio", last
+    yield "wav2vec2", lambda: tf.Wav2Vec2Model(tf.Wav2Vec2Config(**v, **a, feat_extract_norm="layer")), "audio", last  # fmt: skip
+    yield "whisper_encoder", lambda: tf.WhisperModel(tf.WhisperConfig(vocab_size=1000, d_model=32, encoder_layers=2, decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, num_mel_bins=16, max_source_positions=50, max_target_positions=32, pad_token_id=0, bos_token_id=1, eos_token_id=2, decoder_start_token_id=1)).encoder, "features", last  # fmt: skip
+
+
+def _example(kind: str) -> tuple[tuple[Any, ...], list[str], dict[str, dict[int, str]]]:
+    """Example inputs, their names and their named dynamic axes, per input kind."""
+    import torch
+
+    if kind == "text":
+        ids = torch.randint(3, 1000, (B, S))
+        mask = torch.ones(B, S, dtype=torch.int64)
+        axes = {0: "batch", 1: "sequence"}
+        return (ids, mask), ["input_ids", "attention_mask"], dict.fromkeys(["input_ids", "attention_mask"], axes)  # fmt: skip
+    if kind == "image":
+        return (torch.randn(B, 3, 64, 64),), ["pixel_values"], {"pixel_values": {0: "batch"}}
+    if kind == "audio":
+        return (torch.randn(B, 4000),), ["input_values"], {"input_values": {0: "batch", 1: "samples"}}  # fmt: skip
+    return (torch.randn(B, 16, 100),), ["input_features"], {"input_features": {0: "batch"}}
+
+
+def _calibrate_batchnorm(model: Any, names: list[str], args: tuple[Any, ...]) -> None:
+    """BatchNorm statistics from one random batch, as a trained net's follow its data: with the
+    configs' initial statistics (mean 0, variance 1) and 0.02-std weights, an EfficientNet's
+    activations shrink 1e-9-fold per block and its output is exactly 0 (nothing to verify)."""
+    import torch
+
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # a cumulative average: one batch sets the statistics
+    model.train()
+    with torch.no_grad():
+        model(**dict(zip(names, args, strict=True)))
+    model.eval()
+
+
+def build(name: str, make: Callable[[], Any], kind: str, outs: list[str], folder: str) -> list[str]:
+    """Export one family both ways into ``folder``; the lines to print (built or why not)."""
+    import torch
+
+    try:
+        torch.manual_seed(0)
+        model = make().eval()
+    except Exception as e:  # a config this transformers version does not take
+        return [f"{name}: config refused ({type(e).__name__}: {str(e).splitlines()[0][:120]})"]
+    args, names, axes = _example(kind)
+    _calibrate_batchnorm(model, names, args)
+
+    class Outputs(torch.nn.Module):  # ModelOutput -> the named outputs, as a tuple
+        def __init__(self) -> None:
+            super().__init__()
+            self.m = model
+
+        def forward(self, x0: Any, x1: Any = None) -> tuple[Any, ...]:
+            kw = {k: x for k, x in zip(names, (x0, x1), strict=False) if x is not None}
+            o = self.m(**kw)
+            return tuple(o[k] for k in outs)
+
+    lines = []
+    for dynamo in (False, True):
+        path = os.path.join(folder, f"{name}_{'dynamo' if dynamo else 'torchscript'}.onnx")
+        try:
+            with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()):
+                if dynamo:
+                    auto = torch.export.Dim.AUTO
+                    shapes = tuple(dict.fromkeys(axes[n], auto) for n in names)
+                    prog = torch.onnx.export(Outputs().eval(), args, dynamo=True,
+                                             dynamic_shapes=shapes, input_names=names,
+                                             output_names=outs, verbose=False)  # fmt: skip
+                    prog.save(path)  # type: ignore[union-attr]
+                else:
+                    torch.onnx.export(Outputs().eval(), args, path, dynamo=False,
+                                      opset_version=17, input_names=names, output_names=outs,
+                                      dynamic_axes=axes)  # fmt: skip
+            lines.append(f"built {os.path.basename(path)}")
+        except Exception as e:  # the exporter's limit: say which, go on
+            msg = str(e).splitlines()[0][:160] if str(e) else ""
+            lines.append(f"{os.path.basename(path)}: export failed ({type(e).__name__}: {msg})")
+            if os.path.exists(path):
+                os.unlink(path)
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("names", nargs="*", help="families (default all)")
+    ap.add_argument("--out", help="folder for the models and results (default: temporary)")
+    ap.add_argument("--no-target", action="store_true", help="skip the --target runs")
+    a = ap.parse_args(argv)
+    warnings.simplefilter("ignore")
+    for log in ("torch.onnx", "torch.export", "torch._dynamo", "onnxscript", "transformers"):
+        logging.getLogger(log).setLevel(logging.ERROR)
+    import acceptance  # tools/acceptance.py
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = os.path.join(a.out or tmp, "models")
+        os.makedirs(folder, exist_ok=True)
+        for name, make, kind, outs in _families():
+            if a.names and name not in a.names:
+                continue
+            for line in build(name, make, kind, outs, folder):
+                print(line, file=sys.stderr, flush=True)
+        extra = ["--no-target"] if a.no_target else []
+        return acceptance.main(
+            ["--zoo", folder, "--out", os.path.join(a.out or tmp, "out"), *extra]
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
