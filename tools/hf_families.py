@@ -1,8 +1,8 @@
-"""Many `transformers` families, built as users export them, through the CLI with no flags.
+"""38 `transformers` families, built as users export them, through the CLI with no flags.
 
     python tools/hf_families.py [--out DIR] [--no-target] [NAME ...]
 
-Builds small random-weight models of ~40 ``transformers`` families from their configs (no
+Builds small random-weight models of 38 ``transformers`` families from their configs (no
 download: text encoders and decoders, vision and audio models, a detector, a segmenter), each
 exported twice: by the TorchScript exporter with named ``dynamic_axes`` (``batch``,
 ``sequence``), and by the dynamo exporter with ``torch.export.Dim.AUTO`` on every dynamic dim,
