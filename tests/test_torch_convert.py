@@ -761,6 +761,80 @@ CASES.update(
     }
 )
 
+# opset 23's transformer ops (torch's dynamo exporter at opset_version=23)
+_POS = np.array([[0, 1, 2, 3, 4], [3, 4, 5, 6, 7]], np.int64)
+_CAUSAL_HOLE = np.tril(np.ones((4, 4), bool))
+_CAUSAL_HOLE[2] = False  # a query that sees no key: 0, not NaN
+CASES.update(
+    {
+        "rmsnorm_last": ("RMSNormalization", [X3], [_x(4)], {}, (23,), 1),
+        "rmsnorm_axis1": (
+            "RMSNormalization",
+            [X3],
+            [_x(3, 4)],
+            {"axis": 1, "epsilon": 1e-3},
+            (23,),
+            1,
+        ),
+        "rotary_halves_positions": (
+            "RotaryEmbedding",
+            [_x(2, 2, 5, 8)],
+            [_x(10, 4), _x(10, 4), _POS],
+            {},
+            (23,),
+            1,
+        ),
+        "rotary_interleaved_partial_3d": (
+            "RotaryEmbedding",
+            [_x(2, 5, 16)],
+            [_x(2, 5, 2), _x(2, 5, 2)],
+            {"interleaved": 1, "rotary_embedding_dim": 4, "num_heads": 2},
+            (23,),
+            1,
+        ),
+        "attention_plain": (
+            "Attention",
+            [_x(2, 2, 3, 4), _x(2, 2, 5, 4), _x(2, 2, 5, 6)],
+            [],
+            {},
+            (23,),
+            1,
+        ),
+        "attention_bool_mask_blind_row": (
+            "Attention",
+            [_x(1, 2, 4, 4), _x(1, 2, 4, 4), _x(1, 2, 4, 4)],
+            [_CAUSAL_HOLE],
+            {"scale": 0.3},
+            (23,),
+            1,
+        ),
+        "attention_3d_gqa_causal_past": (
+            "Attention",
+            [_x(2, 3, 8), _x(2, 3, 4), _x(2, 3, 4)],
+            [None, _x(2, 2, 5, 2), _x(2, 2, 5, 2)],  # no mask; past key and value
+            {"q_num_heads": 4, "kv_num_heads": 2, "is_causal": 1},
+            (23,),
+            3,
+        ),
+        "attention_float_mask_softcap": (
+            "Attention",
+            [_x(2, 2, 3, 4), _x(2, 2, 5, 4), _x(2, 2, 5, 4)],
+            [_x(2, 1, 3, 5)],
+            {"softcap": 2.0, "scale": 0.7},
+            (23,),
+            1,
+        ),
+        "attention_probabilities": (
+            "Attention",
+            [_x(2, 2, 3, 4), _x(2, 2, 3, 4), _x(2, 2, 3, 4)],
+            [],
+            {"is_causal": 1, "qk_matmul_output_mode": 3},
+            (23,),
+            4,
+        ),
+    }
+)
+
 PARAMS = [
     pytest.param(name, opset, id=f"{name}-{opset}")
     for name, case in CASES.items()
@@ -774,6 +848,20 @@ def test_op_matches_onnxruntime(name: str, opset: int) -> None:
     if op == "Resize" and opset in (11, 12) and consts[0] is None:
         consts = [np.zeros(0, np.float32), *consts[1:]]  # roi is not optional there
     _compare(_model(op, data, consts, attrs, opset, n_out), data)
+
+
+def test_attention_mask_shorter_than_the_keys_masks_the_rest() -> None:
+    """The specification pads a mask shorter than the keys with "masked" (ONNX Runtime refuses
+    such a mask, so this checks against onnx's reference implementation)."""
+    from onnx.reference import ReferenceEvaluator
+
+    q, k, v = _x(2, 2, 3, 4), _x(2, 2, 5, 4), _x(2, 2, 5, 4)
+    for mask in (_x(2, 1, 3, 4), np.array([[True, False, True]] * 3)):
+        m = _model("Attention", [q, k, v], [mask], {}, 23, 1)
+        want = ReferenceEvaluator(m).run(None, {"x0": q, "x1": k, "x2": v})[0]
+        with torch.no_grad():
+            got = to_torch(m)(*(torch.from_numpy(a) for a in (q, k, v)))[0].numpy()
+        np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("op", ["LSTM", "GRU", "RNN"])

@@ -32,6 +32,7 @@ import onnx
 import torch
 from onnx import numpy_helper
 
+from rewriter.cost.torch_attention import ATTENTION
 from rewriter.cost.torch_control import CONTROL, Body, Step, control_step
 from rewriter.cost.torch_ops import OPS as _OPS
 from rewriter.cost.torch_ops import Unsupported
@@ -41,7 +42,7 @@ from rewriter.ir.graph import free_values, sort_nodes, subgraph_attrs
 
 __all__ = ["to_torch", "SUPPORTED_OPS", "UnsupportedOps", "OnnxModule"]
 
-OPS = {**_OPS, **RECURRENT}
+OPS = {**_OPS, **RECURRENT, **ATTENTION}
 SUPPORTED_OPS = tuple(sorted([*OPS, *CONTROL, "Constant"]))
 
 

@@ -1,0 +1,178 @@
+"""Attention, RotaryEmbedding and RMSNormalization (opset 23) for the ONNX -> torch interpreter.
+
+torch's dynamo exporter writes a transformer at opset 23 with these ops instead of their
+MatMul/Softmax/Pow spellings: a Llama exported with ``opset_version=23`` holds 5
+RMSNormalization, 4 RotaryEmbedding and 2 Attention nodes, a BERT 2 Attention. Without them
+``rewrite finetune --mode distill`` and the torch targets refused such models by name.
+
+Each follows the ONNX specification and ONNX Runtime's CPU kernels, which
+``tests/test_torch_convert.py`` checks case by case:
+
+* RMSNormalization: ``x / sqrt(mean(x^2 over axis..last) + epsilon) * scale``, in float32 for
+  half-precision inputs (``stash_type`` 1).
+* RotaryEmbedding: the rotation of the first ``rotary_embedding_dim`` features of each head
+  (all by default) by ``cos``/``sin`` caches, looked up by ``position_ids`` when given;
+  halves (``interleaved=0``, GPT-NeoX/Llama) or even/odd pairs (``interleaved=1``, GPT-J); 4-d
+  ``[batch, heads, sequence, head]`` or 3-d ``[batch, sequence, hidden]`` with ``num_heads``.
+* Attention: scaled dot-product attention on 4-d inputs, or 3-d ones split into
+  ``q_num_heads`` / ``kv_num_heads``; grouped-query attention (each KV head repeated for its
+  query heads); a boolean (True attends) or additive mask, padded to the keys with "masked";
+  ``is_causal`` aligned to the last query (a query at ``i`` sees keys up to ``i`` plus the past
+  length); ``past_key``/``past_value`` concatenated in front (the present outputs);
+  ``softcap``; the scale applied as its square root to Q and K both, as the specification
+  does; a query row that sees no key gives 0, not NaN. The optional fourth output (the QK
+  scores) is computed for ``qk_matmul_output_mode`` 0 (scores) and 3 (after softmax).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from rewriter.cost.torch_ops import Fn, Unsupported, torch_dtype
+
+__all__ = ["ATTENTION"]
+
+_HALF = (torch.float16, torch.bfloat16)
+
+
+def _rms_norm(a: dict[str, Any]) -> Fn:
+    axis, eps = int(a.get("axis", -1)), float(a.get("epsilon", 1e-5))
+    if int(a.get("stash_type", 1)) != 1:
+        raise Unsupported(f"RMSNormalization stash_type={a['stash_type']}")
+
+    def f(x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        dims = list(range(axis % x.dim(), x.dim()))
+        xf = x.float() if x.dtype in _HALF else x
+        y = xf / torch.sqrt((xf * xf).mean(dim=dims, keepdim=True) + eps)
+        return y.to(x.dtype) * scale
+
+    return f
+
+
+def _rotary(a: dict[str, Any]) -> Fn:
+    interleaved = bool(a.get("interleaved", 0))
+    rotary_dim, heads = int(a.get("rotary_embedding_dim", 0)), int(a.get("num_heads", 0))
+
+    def f(
+        x: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        position_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        if x.dim() == 4:  # [batch, heads, sequence, head] -> [batch, sequence, heads, head]
+            h = x.transpose(1, 2)
+        elif heads:
+            h = x.reshape(x.shape[0], x.shape[1], heads, -1)
+        else:
+            raise ValueError("RotaryEmbedding of a 3-d input needs num_heads")
+        d = rotary_dim or h.shape[-1]
+        rot, rest = h[..., :d], h[..., d:]
+        if position_ids is not None:
+            cos, sin = cos[position_ids.long()], sin[position_ids.long()]
+        cos, sin = cos.unsqueeze(2), sin.unsqueeze(2)  # [batch, sequence, 1, d/2]
+        if interleaved:
+            x1, x2 = rot[..., 0::2], rot[..., 1::2]
+        else:
+            x1, x2 = rot[..., : d // 2], rot[..., d // 2 :]
+        real, imag = cos * x1 - sin * x2, sin * x1 + cos * x2
+        if interleaved:
+            rot = torch.stack((real, imag), dim=-1).flatten(-2)
+        else:
+            rot = torch.cat((real, imag), dim=-1)
+        out = torch.cat((rot, rest), dim=-1)
+        return out.transpose(1, 2) if x.dim() == 4 else out.reshape(x.shape)
+
+    return f
+
+
+def _heads(t: torch.Tensor, n: int) -> torch.Tensor:
+    """``[batch, sequence, n * head]`` -> ``[batch, n, sequence, head]``."""
+    return t.reshape(t.shape[0], t.shape[1], n, -1).transpose(1, 2)
+
+
+def _attention(a: dict[str, Any], nout: int) -> Fn:
+    causal = bool(a.get("is_causal", 0))
+    q_heads, kv_heads = a.get("q_num_heads"), a.get("kv_num_heads")
+    scale, softcap = a.get("scale"), float(a.get("softcap", 0.0))
+    mode = int(a.get("qk_matmul_output_mode", 0))
+    precision = a.get("softmax_precision")
+    if nout == 4 and (mode not in (0, 3) or (mode == 0 and softcap > 0)):
+        raise Unsupported(f"Attention qk_matmul_output_mode={mode} (softcap {softcap:g})")
+    if a.get("left_window_size", -1) != -1 or a.get("right_window_size", -1) != -1:
+        raise Unsupported("Attention with a sliding window")
+
+    def f(
+        q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        past_k: torch.Tensor | None = None,
+        past_v: torch.Tensor | None = None,
+        nonpad: torch.Tensor | None = None,
+    ) -> Any:
+        three = q.dim() == 3
+        if three:
+            if q_heads is None or kv_heads is None:
+                raise ValueError("Attention on 3-d inputs needs q_num_heads and kv_num_heads")
+            batch, sq = q.shape[0], q.shape[1]
+            q, k, v = _heads(q, int(q_heads)), _heads(k, int(kv_heads)), _heads(v, int(kv_heads))
+        if past_k is not None and past_v is not None:
+            k, v = torch.cat((past_k, k), dim=2), torch.cat((past_v, v), dim=2)
+        present_k, present_v = k, v
+        sq, skv = q.shape[2], k.shape[2]
+        s = scale if scale is not None else 1.0 / math.sqrt(q.shape[3])
+        root = math.sqrt(s)
+        neg = torch.tensor(-math.inf, dtype=q.dtype)
+        zero = torch.zeros((), dtype=q.dtype)
+        bias = torch.zeros((sq, skv), dtype=q.dtype)
+        if mask is not None:
+            if mask.shape[-1] < skv:  # keys past the mask's length are masked
+                fill = False if mask.dtype == torch.bool else -math.inf
+                mask = torch.nn.functional.pad(mask, (0, skv - mask.shape[-1]), value=fill)
+            if mask.dtype == torch.bool:
+                mask = torch.where(mask, zero, neg)
+            bias = bias + mask
+        if causal or nonpad is not None:
+            i = torch.arange(sq).reshape(sq, 1)
+            j = torch.arange(skv).reshape(1, skv)
+            if nonpad is not None and past_k is None:  # per batch row: [batch, 1, 1, 1]
+                offset: Any = (nonpad.reshape(-1) - sq).reshape(-1, 1, 1, 1)
+            else:
+                offset = past_k.shape[2] if past_k is not None else 0
+            if causal:
+                bias = bias + torch.where(j <= i + offset, zero, neg)
+            if nonpad is not None:
+                keep = torch.arange(skv).reshape(1, 1, 1, skv) < nonpad.reshape(-1, 1, 1, 1)
+                bias = bias + torch.where(keep, zero, neg)
+        if q.shape[1] != k.shape[1] and q.shape[1] % k.shape[1] == 0:  # grouped-query
+            rep = q.shape[1] // k.shape[1]
+            k, v = k.repeat_interleave(rep, dim=1), v.repeat_interleave(rep, dim=1)
+        scores = torch.matmul(q * root, (k * root).transpose(-1, -2))
+        if softcap > 0:
+            scores = softcap * torch.tanh(scores / softcap)
+        logits = scores + bias
+        blind = torch.isneginf(bias.amax(dim=-1, keepdim=True))  # rows that see no key
+        logits = torch.where(blind, zero, logits)  # softmax of a finite row: no NaN
+        if precision is not None:
+            logits = logits.to(torch_dtype(int(precision)))
+        elif q.dtype in _HALF:
+            logits = logits.float()
+        probs = torch.where(blind, 0.0, torch.softmax(logits, dim=-1)).to(q.dtype)
+        y = torch.matmul(probs, v)
+        if three:
+            y = y.transpose(1, 2).reshape(batch, sq, -1)
+        qk = probs if mode == 3 else scores
+        return y if nout == 1 else (y, present_k, present_v, qk)[:nout]
+
+    return f
+
+
+ATTENTION: dict[str, Callable[[dict[str, Any], int, int], Fn]] = {
+    "RMSNormalization": lambda a, n, v: _rms_norm(a),
+    "RotaryEmbedding": lambda a, n, v: _rotary(a),
+    "Attention": lambda a, n, v: _attention(a, n),
+}
