@@ -767,6 +767,23 @@ _CAUSAL_HOLE = np.tril(np.ones((4, 4), bool))
 _CAUSAL_HOLE[2] = False  # a query that sees no key: 0, not NaN
 CASES.update(
     {
+        # hubert/wav2vec2 at opset 23: their feature extractor's GroupNorm
+        "groupnorm_per_group": (
+            "GroupNormalization",
+            [_x(2, 6, 5)],
+            [_x(3), _x(3)],
+            {"num_groups": 3},
+            (18,),
+            1,
+        ),
+        "groupnorm_per_channel": (
+            "GroupNormalization",
+            [_x(2, 6, 5, 3)],
+            [_x(6), _x(6)],
+            {"num_groups": 2, "epsilon": 1e-3},
+            (21,),
+            1,
+        ),
         "rmsnorm_last": ("RMSNormalization", [X3], [_x(4)], {}, (23,), 1),
         "rmsnorm_axis1": (
             "RMSNormalization",
@@ -1069,3 +1086,53 @@ def test_zoo_models_match_onnxruntime_or_name_what_is_missing(zoo_paths) -> None
             assert o.shape == r.shape, name
             scale = max(float(np.abs(r).max()), 1.0)
             assert float(np.abs(o.numpy() - r).max()) <= tol * scale, name
+
+
+def test_a_llama_exported_at_opset_23_converts_and_retrains(tmp_path) -> None:
+    """torch's dynamo exporter at opset_version=23 writes Attention, RotaryEmbedding and
+    RMSNormalization: the interpreter runs the export as ONNX Runtime does, and a rewrite of it
+    retrains (both refused by name before)."""
+    import contextlib
+    import io
+    import warnings
+
+    tf = pytest.importorskip("transformers")
+    from rewriter.cli import main
+    from rewriter.inputs import generate_inputs
+
+    torch.manual_seed(0)
+    cfg = tf.LlamaConfig(vocab_size=100, hidden_size=16, num_hidden_layers=1,
+                         num_attention_heads=2, num_key_value_heads=1, intermediate_size=32,
+                         max_position_embeddings=32, use_cache=False)  # fmt: skip
+    llama = tf.LlamaModel(cfg).eval()
+
+    class Decoder(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.llama = llama
+
+        def forward(self, input_ids, attention_mask):  # type: ignore[no-untyped-def]
+            return self.llama(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+    ids, mask = torch.randint(0, 100, (2, 8)), torch.ones(2, 8, dtype=torch.int64)
+    auto = {0: torch.export.Dim.AUTO, 1: torch.export.Dim.AUTO}
+    path = str(tmp_path / "llama.onnx")
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        torch.onnx.export(Decoder().eval(), (ids, mask), dynamo=True, opset_version=23,
+                          dynamic_shapes=(auto, auto), input_names=["input_ids", "attention_mask"],
+                          output_names=["y"]).save(path)  # fmt: skip
+    m = onnx.load(path)
+    ops = {n.op_type for n in m.graph.node}
+    assert {"Attention", "RotaryEmbedding", "RMSNormalization"} <= ops, ops
+    feeds = generate_inputs(m).feeds
+    want = ort.InferenceSession(path).run(None, feeds)[0]
+    module = to_torch(m)
+    with torch.no_grad():
+        got = module(*(torch.from_numpy(feeds[n]) for n in module.input_names))[0].numpy()
+    np.testing.assert_allclose(got, want, atol=1e-5 * float(np.abs(want).max()))
+    student = str(tmp_path / "student.onnx")
+    assert main([path, "-q", "-o", student]) == 0
+    args = ["finetune", student, "--teacher", path, "--mode", "distill", "--epochs", "1", "-q",
+            "-o", str(tmp_path / "tuned.onnx")]  # fmt: skip
+    assert main(args) == 0

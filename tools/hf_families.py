@@ -1,6 +1,6 @@
 """38 `transformers` families, built as users export them, through the CLI with no flags.
 
-    python tools/hf_families.py [--out DIR] [--no-target] [NAME ...]
+    python tools/hf_families.py [--out DIR] [--no-target] [--opset N] [--interpreter] [NAME ...]
 
 Builds small random-weight models of 38 ``transformers`` families from their configs (no
 download: text encoders and decoders, vision and audio models, a detector, a segmenter), each
@@ -11,6 +11,11 @@ s53]``: made-up names, the batches of two inputs not known to be equal). Then ru
 ``tools/acceptance.py`` on the folder (``rewrite MODEL`` plain and with ``--target
 ort-cpu:threads=1``) and prints its table. A family whose config or export fails (the exporter's
 limit, not this project's) is listed with the reason and skipped.
+
+``--opset N`` exports the dynamo models at opset N (23: Attention, RotaryEmbedding and
+RMSNormalization nodes). ``--interpreter`` runs every model through the ONNX -> torch
+interpreter (retraining and the torch targets) and ONNX Runtime on generated inputs and prints
+the largest difference relative to each output's largest value, instead of the CLI runs.
 
 Takes 15-25 minutes on two cores; the README quotes what it printed.
 """
@@ -98,6 +103,22 @@ def _example(kind: str) -> tuple[tuple[Any, ...], list[str], dict[str, dict[int,
     return (torch.randn(B, 16, 100),), ["input_features"], {"input_features": {0: "batch"}}
 
 
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """stdout silenced at the file descriptor: the TorchScript exporter prints its whole IR
+    graph from C++ when it fails (Mixtral's: hundreds of lines), past ``sys.stdout``."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with open(os.devnull, "w") as null:
+        os.dup2(null.fileno(), 1)
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                yield
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+
+
 def _calibrate_batchnorm(model: Any, names: list[str], args: tuple[Any, ...]) -> None:
     """BatchNorm statistics from one random batch, as a trained net's follow its data: with the
     configs' initial statistics (mean 0, variance 1) and 0.02-std weights, an EfficientNet's
@@ -116,7 +137,14 @@ def _calibrate_batchnorm(model: Any, names: list[str], args: tuple[Any, ...]) ->
     model.eval()
 
 
-def build(name: str, make: Callable[[], Any], kind: str, outs: list[str], folder: str) -> list[str]:
+def build(
+    name: str,
+    make: Callable[[], Any],
+    kind: str,
+    outs: list[str],
+    folder: str,
+    opset: int | None = None,
+) -> list[str]:
     """Export one family both ways into ``folder``; the lines to print (built or why not)."""
     import torch
 
@@ -142,13 +170,14 @@ def build(name: str, make: Callable[[], Any], kind: str, outs: list[str], folder
     for dynamo in (False, True):
         path = os.path.join(folder, f"{name}_{'dynamo' if dynamo else 'torchscript'}.onnx")
         try:
-            with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()):
+            with torch.no_grad(), _quiet():
                 if dynamo:
                     auto = torch.export.Dim.AUTO
                     shapes = tuple(dict.fromkeys(axes[n], auto) for n in names)
                     prog = torch.onnx.export(Outputs().eval(), args, dynamo=True,
                                              dynamic_shapes=shapes, input_names=names,
-                                             output_names=outs, verbose=False)  # fmt: skip
+                                             output_names=outs, verbose=False,
+                                             **({"opset_version": opset} if opset else {}))  # fmt: skip
                     prog.save(path)  # type: ignore[union-attr]
                 else:
                     torch.onnx.export(Outputs().eval(), args, path, dynamo=False,
@@ -163,11 +192,41 @@ def build(name: str, make: Callable[[], Any], kind: str, outs: list[str], folder
     return lines
 
 
+def interpreter_check(path: str) -> str:
+    """One line: the interpreter against ONNX Runtime on ``path``, on generated inputs."""
+    import numpy as np
+    import onnx
+    import torch
+
+    from rewriter.cost.torch_convert import UnsupportedOps, to_torch
+    from rewriter.inputs import generate_inputs
+    from rewriter.ir.runtime import run_session, session
+
+    model = onnx.load(path)
+    name = os.path.basename(path)
+    try:
+        feeds = generate_inputs(model).feeds
+        want = run_session(session(model), feeds)
+        module = to_torch(model)
+        with torch.no_grad():
+            got = module(*(torch.from_numpy(feeds[n]) for n in module.input_names))
+    except UnsupportedOps as e:
+        return f"{name}: not converted ({e})"
+    worst = max(
+        float(np.abs(w - g.numpy()).max() / max(float(np.abs(w).max()), 1e-30))
+        for w, g in zip(want, got, strict=True)
+    )
+    return f"{name}: matches ONNX Runtime to {worst:.1e} of the output's largest value"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("names", nargs="*", help="families (default all)")
     ap.add_argument("--out", help="folder for the models and results (default: temporary)")
     ap.add_argument("--no-target", action="store_true", help="skip the --target runs")
+    ap.add_argument("--opset", type=int, help="opset of the dynamo exports (its default)")
+    ap.add_argument("--interpreter", action="store_true",
+                    help="check the ONNX -> torch interpreter instead of running the CLI")  # fmt: skip
     a = ap.parse_args(argv)
     warnings.simplefilter("ignore")
     for log in ("torch.onnx", "torch.export", "torch._dynamo", "onnxscript", "transformers"):
@@ -180,8 +239,12 @@ def main(argv: list[str] | None = None) -> int:
         for name, make, kind, outs in _families():
             if a.names and name not in a.names:
                 continue
-            for line in build(name, make, kind, outs, folder):
+            for line in build(name, make, kind, outs, folder, a.opset):
                 print(line, file=sys.stderr, flush=True)
+        if a.interpreter:
+            for path in sorted(os.listdir(folder)):
+                print(interpreter_check(os.path.join(folder, path)), flush=True)
+            return 0
         extra = ["--no-target"] if a.no_target else []
         return acceptance.main(
             ["--zoo", folder, "--out", os.path.join(a.out or tmp, "out"), *extra]

@@ -592,6 +592,26 @@ def _instance_norm(a: dict[str, Any]) -> Fn:
     return lambda x, s, b: F.instance_norm(x, weight=s, bias=b, eps=eps)
 
 
+def _group_norm(a: dict[str, Any], opset: int) -> Fn:
+    """GroupNormalization: statistics per sample over each group of channels (in float32 for
+    half-precision inputs), then a scale and bias per group (opset 18) or per channel (21)."""
+    eps, groups = float(a.get("epsilon", 1e-5)), int(a["num_groups"])
+
+    def f(x: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        xf = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+        g = xf.reshape(x.shape[0], groups, -1)
+        mean = g.mean(dim=-1, keepdim=True)
+        var = ((g - mean) ** 2).mean(dim=-1, keepdim=True)
+        y = ((g - mean) / torch.sqrt(var + eps)).reshape(x.shape).to(x.dtype)
+        if opset < 21:  # one scale and bias per group
+            scale = scale.repeat_interleave(x.shape[1] // groups)
+            bias = bias.repeat_interleave(x.shape[1] // groups)
+        shape = [1, -1] + [1] * (x.dim() - 2)
+        return y * scale.reshape(shape) + bias.reshape(shape)
+
+    return f
+
+
 # -- convolution, pooling, padding, resizing -------------------------------------------------
 
 
@@ -1076,6 +1096,7 @@ OPS: dict[str, Callable[[dict[str, Any], int, int], Fn]] = {
     "GlobalMaxPool": _constant_fn(_global_pool("max")),
     "BatchNormalization": lambda a, n, v: _batch_norm(a),
     "InstanceNormalization": lambda a, n, v: _instance_norm(a),
+    "GroupNormalization": lambda a, n, v: _group_norm(a, v),
     "LRN": lambda a, n, v: _lrn(a),
     "Shrink": lambda a, n, v: _shrink(a),
     # sequences
