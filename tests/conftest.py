@@ -76,3 +76,35 @@ def loop_scan_model() -> onnx.ModelProto:
     m.graph.initializer.append(numpy_helper.from_array(w, "w"))
     onnx.checker.check_model(m, full_check=True)
     return m
+
+
+def export_text_auto(hf_model, path: str, opset: int | None = None) -> str:  # type: ignore[no-untyped-def]
+    """``hf_model`` (a ``transformers`` text model) exported as users do who name no dims:
+    ``torch.onnx.export(dynamo=True)`` with ``Dim.AUTO`` on the batch and sequence of
+    ``input_ids`` and ``attention_mask`` (dim_params like ``s72``, ``s43``), output
+    ``last_hidden_state`` as ``y``; at ``opset`` when given."""
+    import contextlib
+    import io
+    import warnings
+
+    import torch
+
+    class Text(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.m = hf_model.eval()
+
+        def forward(self, input_ids, attention_mask):  # type: ignore[no-untyped-def]
+            return self.m(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+    torch.manual_seed(0)
+    ids, mask = torch.randint(0, 100, (2, 8)), torch.ones(2, 8, dtype=torch.int64)
+    auto = {0: torch.export.Dim.AUTO, 1: torch.export.Dim.AUTO}
+    kw = {"opset_version": opset} if opset else {}
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        prog = torch.onnx.export(Text().eval(), (ids, mask), dynamo=True,
+                                 dynamic_shapes=(auto, auto), output_names=["y"],
+                                 input_names=["input_ids", "attention_mask"], **kw)  # fmt: skip
+    prog.save(path)
+    return path

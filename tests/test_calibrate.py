@@ -241,35 +241,15 @@ agraph (int64[{ids}] ids, int64[{mask}] mask) => (int64[{ids}] y) {{
 def bert_auto(tmp_path_factory) -> str:
     """A BERT exported as users do with torch.export's ``Dim.AUTO``: its inputs come out as
     ``input_ids[s72, s53]``, ``attention_mask[s43, s53]`` (one sequence, two batch names)."""
-    import contextlib
-    import io
-    import warnings
-
     torch = pytest.importorskip("torch")
     tf = pytest.importorskip("transformers")
+    from conftest import export_text_auto
+
     torch.manual_seed(0)
     cfg = tf.BertConfig(vocab_size=100, hidden_size=16, num_hidden_layers=1,
                         num_attention_heads=2, intermediate_size=32, max_position_embeddings=32)  # fmt: skip
-    bert = tf.BertModel(cfg, add_pooling_layer=False).eval()
-
-    class Encoder(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.bert = bert
-
-        def forward(self, input_ids, attention_mask):  # type: ignore[no-untyped-def]
-            return self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-
-    ids, mask = torch.randint(0, 100, (2, 8)), torch.ones(2, 8, dtype=torch.int64)
-    auto = {0: torch.export.Dim.AUTO, 1: torch.export.Dim.AUTO}
-    path = str(tmp_path_factory.mktemp("bert_auto") / "bert.onnx")
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")
-        prog = torch.onnx.export(Encoder().eval(), (ids, mask), dynamo=True,
-                                 dynamic_shapes=(auto, auto), output_names=["y"],
-                                 input_names=["input_ids", "attention_mask"])  # fmt: skip
-    prog.save(path)
-    return path
+    bert = tf.BertModel(cfg, add_pooling_layer=False)
+    return export_text_auto(bert, str(tmp_path_factory.mktemp("bert_auto") / "bert.onnx"))
 
 
 def test_auto_named_bert_is_split_along_its_batch(bert_auto, tmp_path, capsys):

@@ -1092,11 +1092,9 @@ def test_a_llama_exported_at_opset_23_converts_and_retrains(tmp_path) -> None:
     """torch's dynamo exporter at opset_version=23 writes Attention, RotaryEmbedding and
     RMSNormalization: the interpreter runs the export as ONNX Runtime does, and a rewrite of it
     retrains (both refused by name before)."""
-    import contextlib
-    import io
-    import warnings
-
     tf = pytest.importorskip("transformers")
+    from conftest import export_text_auto
+
     from rewriter.cli import main
     from rewriter.inputs import generate_inputs
 
@@ -1104,24 +1102,7 @@ def test_a_llama_exported_at_opset_23_converts_and_retrains(tmp_path) -> None:
     cfg = tf.LlamaConfig(vocab_size=100, hidden_size=16, num_hidden_layers=1,
                          num_attention_heads=2, num_key_value_heads=1, intermediate_size=32,
                          max_position_embeddings=32, use_cache=False)  # fmt: skip
-    llama = tf.LlamaModel(cfg).eval()
-
-    class Decoder(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.llama = llama
-
-        def forward(self, input_ids, attention_mask):  # type: ignore[no-untyped-def]
-            return self.llama(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-
-    ids, mask = torch.randint(0, 100, (2, 8)), torch.ones(2, 8, dtype=torch.int64)
-    auto = {0: torch.export.Dim.AUTO, 1: torch.export.Dim.AUTO}
-    path = str(tmp_path / "llama.onnx")
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")
-        torch.onnx.export(Decoder().eval(), (ids, mask), dynamo=True, opset_version=23,
-                          dynamic_shapes=(auto, auto), input_names=["input_ids", "attention_mask"],
-                          output_names=["y"]).save(path)  # fmt: skip
+    path = export_text_auto(tf.LlamaModel(cfg), str(tmp_path / "llama.onnx"), opset=23)
     m = onnx.load(path)
     ops = {n.op_type for n in m.graph.node}
     assert {"Attention", "RotaryEmbedding", "RMSNormalization"} <= ops, ops
