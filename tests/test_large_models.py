@@ -173,3 +173,25 @@ def test_heavy_weights_reach_onnx_runtime_mapped(external: str, monkeypatch) -> 
     got = run_session(session(model), x)
     assert len(written) == 1 and not io.is_large(model)
     np.testing.assert_array_equal(got[0], want[0])
+
+
+def test_no_room_for_the_mapped_file_falls_back_to_bytes(external: str, monkeypatch) -> None:
+    """A temporary folder that cannot take the file (full, read-only): a model protobuf can
+    still hold loads from bytes; one too large for that says what to do, in one line."""
+    from rewriter.errors import ModelError
+    from rewriter.ir.runtime import run_session, session
+
+    model = load_model(external)
+    x = {"x": np.ones((2, 64), np.float32)}
+
+    def full(*args, **kw):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(io, "MAPPED_WEIGHTS", 1000)
+    monkeypatch.setattr(io, "_save_external", full)
+    assert run_session(session(model), x)[0].shape == (2, 32)
+    monkeypatch.setattr(io, "_LARGE", 1000)
+    with pytest.raises(
+        ModelError, match=r"No space left on device; free space there or set TMPDIR"
+    ):
+        session(model)

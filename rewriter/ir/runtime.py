@@ -20,7 +20,7 @@ import numpy as np
 import onnx
 
 from rewriter.errors import ModelError
-from rewriter.ir.io import mapped, model_file
+from rewriter.ir.io import is_large, mapped, model_file
 
 __all__ = [
     "session",
@@ -94,9 +94,18 @@ def session(
         if isinstance(model, bytes):
             return ort.InferenceSession(model, so, providers=[provider])
         if mapped(model):  # from a file with external data, its weights mapped, not copied
-            with model_file(model, external=True) as path:
-                return ort.InferenceSession(path, so, providers=[provider])
+            try:
+                with model_file(model, external=True) as path:
+                    return ort.InferenceSession(path, so, providers=[provider])
+            except OSError as e:  # no room in the temporary folder: bytes, unless too large
+                if is_large(model):
+                    raise ModelError(
+                        f"cannot write {what} to a temporary file for ONNX Runtime: "
+                        f"{first_line(e)}; free space there or set TMPDIR to a larger folder"
+                    ) from None
         return ort.InferenceSession(model.SerializeToString(), so, providers=[provider])
+    except ModelError:
+        raise
     except Exception as e:
         raise ModelError(f"ONNX Runtime cannot load {what}: {first_line(e)}") from None
 
