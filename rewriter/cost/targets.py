@@ -43,7 +43,7 @@ import onnx
 
 from rewriter.errors import ModelError, UsageError
 from rewriter.ir import runtime
-from rewriter.ir.io import mapped, save_model
+from rewriter.ir.io import mapped, model_file
 
 __all__ = [
     "Target",
@@ -169,8 +169,9 @@ class Target:
         except (UsageError, ModelError):  # already one line saying what and where
             raise
         except Exception as e:  # runtime refusing the model: one line
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise ModelError(f"{self.name} cannot load the model: {first[:300]}") from None
+            raise ModelError(
+                f"{self.name} cannot load the model: {runtime.first_line(e)}"
+            ) from None
 
     def _session(self, model: onnx.ModelProto) -> Session:
         raise NotImplementedError
@@ -262,11 +263,7 @@ class OpenVinoCpu(Target):
         self._core = ov.Core()
 
     def _session(self, model: onnx.ModelProto) -> Session:
-        import tempfile
-
-        with tempfile.TemporaryDirectory() as d:
-            path = os.path.join(d, "model.onnx")
-            save_model(model, path, external=mapped(model))  # weights mapped, not copied
+        with model_file(model, external=mapped(model)) as path:  # weights mapped, not copied
             ov_model = self._core.read_model(path)
             cfg = {
                 "INFERENCE_NUM_THREADS": self.threads,

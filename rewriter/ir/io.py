@@ -339,16 +339,16 @@ def weight_bytes(m: onnx.ModelProto) -> int:
 
 
 # Weights above this many bytes reach a runtime as a file with external data, which it maps
-# instead of copying: an ONNX Runtime session of a 415 MiB BERT-base cost 1169 MiB from
-# serialized bytes (the bytes, ONNX Runtime's parsed copy, its initializers), 338 MiB from such
-# a file (measured, ORT 1.32 CPU). Small models stay in memory (a file costs more than it saves).
+# instead of copying: an ONNX Runtime session of a 415 MiB BERT-base adds 918 MiB from
+# serialized bytes (ONNX Runtime's parsed copy, its initializers), 357 MiB from such a file
+# (`tools/bench_big.py --sessions`, ORT 1.32 CPU). Small models stay in memory (a file costs more than it saves).
 MAPPED_WEIGHTS = 64 * 2**20
 
 
 def mapped(m: onnx.ModelProto) -> bool:
     """Whether a runtime should get ``m`` as a file with external data (large, or weights over
     ``MAPPED_WEIGHTS``) rather than as serialized bytes."""
-    return is_large(m) or weight_bytes(m) > MAPPED_WEIGHTS
+    return weight_bytes(m) > min(_LARGE, MAPPED_WEIGHTS)
 
 
 def save_model(m: onnx.ModelProto, path: str, *, external: bool = False) -> None:
