@@ -841,6 +841,14 @@ CASES.update(
             (23,),
             1,
         ),
+        "attention_nonpad_kv_seqlen_causal": (  # opset 24: each row's valid keys
+            "Attention",
+            [_x(2, 2, 3, 4), _x(2, 2, 5, 4), _x(2, 2, 5, 4)],
+            [None, None, None, np.array([4, 2], np.int64)],  # row 1: early queries see none
+            {"is_causal": 1},
+            (24,),
+            1,
+        ),
         "attention_probabilities": (
             "Attention",
             [_x(2, 2, 3, 4), _x(2, 2, 3, 4), _x(2, 2, 3, 4)],

@@ -18,8 +18,9 @@ Each follows the ONNX specification and ONNX Runtime's CPU kernels, which
   ``q_num_heads`` / ``kv_num_heads``; grouped-query attention (each KV head repeated for its
   query heads); a boolean (True attends) or additive mask, padded to the keys with "masked";
   ``is_causal`` aligned to the last query (a query at ``i`` sees keys up to ``i`` plus the past
-  length); ``past_key``/``past_value`` concatenated in front (the present outputs);
-  ``softcap``; the scale applied as its square root to Q and K both, as the specification
+  length); ``past_key``/``past_value`` concatenated in front (the present outputs); opset
+  24's ``nonpad_kv_seqlen`` (each batch row's valid keys, the causal frontier aligned to
+  them); ``softcap``; the scale applied as its square root to Q and K both, as the specification
   does; a query row that sees no key gives 0, not NaN. The optional fourth output (the QK
   scores) is computed for ``qk_matmul_output_mode`` 0 (scores) and 3 (after softmax).
 """
@@ -118,7 +119,7 @@ def _attention(a: dict[str, Any], nout: int) -> Fn:
         if three:
             if q_heads is None or kv_heads is None:
                 raise ValueError("Attention on 3-d inputs needs q_num_heads and kv_num_heads")
-            batch, sq = q.shape[0], q.shape[1]
+            batch = q.shape[0]
             q, k, v = _heads(q, int(q_heads)), _heads(k, int(kv_heads)), _heads(v, int(kv_heads))
         if past_k is not None and past_v is not None:
             k, v = torch.cat((past_k, k), dim=2), torch.cat((past_v, v), dim=2)
