@@ -111,8 +111,9 @@ _STEP = [*_SEQUENCE, 1]
 _SPATIAL = [224, 256, 320, 640, 128, 64, 32]
 _SAMPLES = [16000, 8000, 4096, 2048, 1024, 512, 256, 128, 64, 32, 16]
 _ANY = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
+_BATCH_NAME = r"batch|^n$|^b$|^bs$|^num_images$"
 _KINDS = [  # (regex on the lower-cased dim name, candidates); first match wins
-    (r"batch|^n$|^b$|^bs$|^num_images$", _BATCH),
+    (_BATCH_NAME, _BATCH),
     (r"seq|len|time|token|step|frame|^t$|^l$", _SEQUENCE),
     (r"height|width|^h$|^w$|^y$|^x$|size|img|image", _SPATIAL),
     (r"sample|audio|wave|signal", _SAMPLES),
@@ -439,7 +440,7 @@ def meaningful_name(key: str) -> bool:
 
 def batch_name(key: str) -> bool:
     """Whether a ``dim_param`` names a batch (``batch``, ``batch_size``, ``N``, ``bs``)."""
-    return meaningful_name(key) and re.search(_KINDS[0][0], key.lower()) is not None
+    return meaningful_name(key) and re.search(_BATCH_NAME, key.lower()) is not None
 
 
 def _candidates(key: str, inputs: list[_Input]) -> list[int]:
