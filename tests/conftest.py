@@ -82,11 +82,7 @@ def export_text_auto(hf_model, path: str, opset: int | None = None) -> str:  # t
     """``hf_model`` (a ``transformers`` text model) exported as users do who name no dims:
     ``torch.onnx.export(dynamo=True)`` with ``Dim.AUTO`` on the batch and sequence of
     ``input_ids`` and ``attention_mask`` (dim_params like ``s72``, ``s43``), output
-    ``last_hidden_state`` as ``y``; at ``opset`` when given."""
-    import contextlib
-    import io
-    import warnings
-
+    ``last_hidden_state`` as ``y``; at ``opset`` when given (tools/zoo.py's ``_export``)."""
     import torch
 
     class Text(torch.nn.Module):
@@ -99,12 +95,8 @@ def export_text_auto(hf_model, path: str, opset: int | None = None) -> str:  # t
 
     torch.manual_seed(0)
     ids, mask = torch.randint(0, 100, (2, 8)), torch.ones(2, 8, dtype=torch.int64)
-    auto = {0: torch.export.Dim.AUTO, 1: torch.export.Dim.AUTO}
-    kw = {"opset_version": opset} if opset else {}
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")
-        prog = torch.onnx.export(Text().eval(), (ids, mask), dynamo=True,
-                                 dynamic_shapes=(auto, auto), output_names=["y"],
-                                 input_names=["input_ids", "attention_mask"], **kw)  # fmt: skip
-    prog.save(path)
+    names = ["input_ids", "attention_mask"]
+    axes = dict.fromkeys(names, {0: "batch", 1: "sequence"})
+    load_zoo_module()._export(Text(), (ids, mask), path, names, ["y"], axes, True,
+                              auto_dims=True, opset=opset)  # fmt: skip
     return path

@@ -12,7 +12,8 @@ s53]``: made-up names, the batches of two inputs not known to be equal). Then ru
 ort-cpu:threads=1``) and prints its table. A family whose config or export fails (the exporter's
 limit, not this project's) is listed with the reason and skipped.
 
-``--opset N`` exports the dynamo models at opset N (23: Attention, RotaryEmbedding and
+``--opset N`` exports the dynamo models at opset N instead of 20, the dynamo exporter's own
+default in torch 2.13 (the TorchScript ones are at 17; 23: Attention, RotaryEmbedding and
 RMSNormalization nodes). ``--interpreter`` runs every model through the ONNX -> torch
 interpreter (retraining and the torch targets) and ONNX Runtime on generated inputs and prints
 the largest difference relative to each output's largest value, instead of the CLI runs.
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import logging
 import os
 import sys
@@ -34,6 +34,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from zoo import _export  # noqa: E402  (tools/zoo.py: one export helper for both)
 
 B, S = 2, 8  # example batch and sequence of the export
 
@@ -112,8 +114,7 @@ def _quiet() -> Iterator[None]:
     with open(os.devnull, "w") as null:
         os.dup2(null.fileno(), 1)
         try:
-            with contextlib.redirect_stdout(io.StringIO()):
-                yield
+            yield
         finally:
             os.dup2(saved, 1)
             os.close(saved)
@@ -145,7 +146,7 @@ def build(
     kind: str,
     outs: list[str],
     folder: str,
-    opset: int | None = None,
+    opset: int = 20,
 ) -> list[str]:
     """Export one family both ways into ``folder``; the lines to print (built or why not)."""
     import torch
@@ -172,19 +173,9 @@ def build(
     for dynamo in (False, True):
         path = os.path.join(folder, f"{name}_{'dynamo' if dynamo else 'torchscript'}.onnx")
         try:
-            with torch.no_grad(), _quiet():
-                if dynamo:
-                    auto = torch.export.Dim.AUTO
-                    shapes = tuple(dict.fromkeys(axes[n], auto) for n in names)
-                    prog = torch.onnx.export(Outputs().eval(), args, dynamo=True,
-                                             dynamic_shapes=shapes, input_names=names,
-                                             output_names=outs, verbose=False,
-                                             **({"opset_version": opset} if opset else {}))  # fmt: skip
-                    prog.save(path)  # type: ignore[union-attr]
-                else:
-                    torch.onnx.export(Outputs().eval(), args, path, dynamo=False,
-                                      opset_version=17, input_names=names, output_names=outs,
-                                      dynamic_axes=axes)  # fmt: skip
+            with _quiet():
+                _export(Outputs(), args, path, names, outs, axes, dynamo, auto_dims=True,
+                        opset=opset if dynamo else None)  # fmt: skip
             lines.append(f"built {os.path.basename(path)}")
         except Exception as e:  # the exporter's limit: say which, go on
             msg = str(e).splitlines()[0][:160] if str(e) else ""
@@ -226,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("names", nargs="*", help="families (default all)")
     ap.add_argument("--out", help="folder for the models and results (default: temporary)")
     ap.add_argument("--no-target", action="store_true", help="skip the --target runs")
-    ap.add_argument("--opset", type=int, help="opset of the dynamo exports (its default)")
+    ap.add_argument("--opset", type=int, default=20, help="opset of the dynamo exports (20)")
     ap.add_argument("--interpreter", action="store_true",
                     help="check the ONNX -> torch interpreter instead of running the CLI")  # fmt: skip
     a = ap.parse_args(argv)

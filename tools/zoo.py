@@ -82,8 +82,15 @@ def _export(
     output_names: list[str],
     dynamic: dict[str, dict[int, str]],
     dynamo: bool,
+    *,
+    auto_dims: bool = False,
+    opset: int | None = None,
 ) -> None:
-    """Export with one torch exporter; dims named in ``dynamic`` become dim_params."""
+    """Export with one torch exporter; dims named in ``dynamic`` become dim_params.
+
+    ``auto_dims`` (dynamo): those dims get ``torch.export.Dim.AUTO`` instead of named Dims, as a
+    user who names no dims exports: made-up dim_params (``s72``), and the batches of two inputs
+    not known to be equal. ``opset``: instead of 17 (TorchScript) / 18 (dynamo)."""
     import torch
 
     model.eval()  # type: ignore[attr-defined]
@@ -91,12 +98,14 @@ def _export(
         logging.getLogger(log).setLevel(logging.ERROR)  # opset-upgrade and torchvision notes
     # dynamo's lowest opset is 18; asking for 17 converts down and leaves opset-18 Split
     # attributes (num_outputs) that ONNX Runtime rejects
-    opset = 18 if dynamo else OPSET
+    opset = opset or (18 if dynamo else OPSET)
     kw: dict = dict(input_names=input_names, output_names=output_names, opset_version=opset)
     if dynamo:
         # named Dims so the exported dim_params read "batch" / "sequence", not "s0"
         dims = {
-            n: torch.export.Dim(n, min=1, max=4096) for d in dynamic.values() for n in d.values()
+            n: torch.export.Dim.AUTO if auto_dims else torch.export.Dim(n, min=1, max=4096)
+            for d in dynamic.values()
+            for n in d.values()
         }
         kw["dynamic_shapes"] = tuple(
             {i: dims[n] for i, n in dynamic.get(k, {}).items()} for k in input_names
