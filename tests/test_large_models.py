@@ -153,7 +153,7 @@ def test_a_large_model_is_timed_whole(
 def test_heavy_weights_reach_onnx_runtime_mapped(external: str, monkeypatch) -> None:
     """A model with more than ``MAPPED_WEIGHTS`` of weights (not large) is given to ONNX Runtime
     as a file with external data, which it maps instead of copying (README: a BERT-base
-    session 1169 -> 338 MiB); the outputs are those of a session made from the bytes."""
+    session 918 -> 357 MiB); the outputs are those of a session made from the bytes."""
     from rewriter.ir.runtime import run_session, session
 
     model = load_model(external)

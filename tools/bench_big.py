@@ -1,6 +1,6 @@
 """Wall time and peak memory of `rewrite` on a model of real size (BERT-base, random weights).
 
-    python tools/bench_big.py [--layers 12] [--hidden 768] [--out DIR] [-- EXTRA REWRITE ARGS]
+    python tools/bench_big.py [--layers 12] [--hidden 768] [--out DIR] [--sessions] [-- EXTRA REWRITE ARGS]
 
 Exports a ``transformers`` BERT encoder (BERT-base by default: 12 layers, hidden 768, 435 MB of
 float32 weights; no download) with dynamic batch and sequence, runs the CLI on it in a
@@ -59,11 +59,39 @@ def export_bert(path: str, layers: int, hidden: int) -> None:
     )
 
 
+_SESSION_COST = """
+import sys, onnx
+from rewriter.ir import io, runtime
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096 / 2**20
+m = onnx.load(sys.argv[1])
+io.MAPPED_WEIGHTS = 2**62 if sys.argv[2] == "bytes" else 0
+before = rss()
+s = runtime.session(m)
+print(rss() - before)
+"""
+
+
+def session_cost(src: str) -> None:
+    """Resident memory one ONNX Runtime session of ``src`` adds, made from serialized bytes and
+    from a file with external data (``rewriter.ir.io.mapped``), each in a fresh process."""
+    print("| session made from | resident MiB it adds |")
+    print("| --- | --- |")
+    for how in ("bytes", "mapped"):
+        out = subprocess.run(
+            [sys.executable, "-c", _SESSION_COST, src, how], capture_output=True, text=True
+        )
+        print(f"| {how} | {float(out.stdout.strip().splitlines()[-1]):.0f} |")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--layers", type=int, default=12)
     ap.add_argument("--hidden", type=int, default=768)
     ap.add_argument("--out", default=None, help="folder for the model (default: a temporary one)")
+    ap.add_argument("--sessions", action="store_true",
+                    help="also print what one ONNX Runtime session costs, bytes vs mapped")  # fmt: skip
     ap.add_argument("extra", nargs=argparse.REMAINDER, help="-- then more `rewrite` arguments")
     a = ap.parse_args(argv)
     extra = a.extra[1:] if a.extra[:1] == ["--"] else a.extra
@@ -85,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
             f"| BERT {a.layers}x{a.hidden} | {size:.0f} | {code} | {wall:.1f} | {peak:.0f} | "
             f"{peak / size:.1f} |"
         )
+        if a.sessions:  # after the CLI's peak was read: these children have their own
+            session_cost(src)
         return code
 
 
