@@ -268,6 +268,8 @@ def test_cli_distill_all_with_labels(mlp, tmp_path, capsys) -> None:
         assert code == 0, captured.err
         outs.append(out.read_bytes())
     assert outs[0] == outs[1] and (tmp_path / "s.onnx").read_bytes() == before
+    # stderr is not a terminal here (a log, a pipe): no progress bar redrawn with "\r"
+    assert "\r" not in captured.err and "it/s" not in captured.err, captured.err
     assert "held-out split, 2 of 10 batch(es), 64 sample(s)" in captured.out
     assert "held-out accuracy: teacher 100.00%" in captured.out
     # a written model says what is known of its speed: the student's nodes, not measured

@@ -77,3 +77,28 @@ def test_missing_inputs_get_one_line_naming_the_input(tmp_path, capsys) -> None:
     assert code == 2 and len(err) == 1
     assert "'x'" in err[0] and "fixed_reshape" in err[0] and "--input-shapes" in err[0]
     assert not (tmp_path / "o.onnx").exists()
+
+
+def test_zoo_command_says_which_models_came_out_unchanged(
+    zoo_paths: dict[str, str], tmp_path, capsys
+) -> None:
+    """`rewrite zoo` on ORT CPU: rationals lose to the fused GELU there, so the model is written
+    as it came (a pipeline downstream finds every model) and the table says "unchanged" rather
+    than a bare dash that reads as "not measured"."""
+    import shutil
+
+    folder = tmp_path / "models"
+    folder.mkdir()
+    shutil.copy(zoo_paths["gpt2_torchscript"], folder / "gpt2.onnx")
+    out = tmp_path / "out"
+    db = str(tmp_path / "lat.sqlite")
+    args = ["zoo", str(folder), "-o", str(out), "--target", "ort-cpu:threads=1"]
+    assert main([*args, "--time-cap", "0.3", "--db", db, "-q"]) == 0
+    text = capsys.readouterr().out
+    row = next(ln for ln in text.splitlines() if "gpt2.onnx" in ln)
+    assert "written" in row and "unchanged" in row, text
+    assert "1 of them unchanged: no replacement paid on ort-cpu:threads=1" in text
+    summary = json.loads((out / "zoo.json").read_text())["models"]
+    assert [(m["status"], m["replaced"], m["speedup"]) for m in summary] == [("written", 0, None)]
+    before, after = onnx.load(zoo_paths["gpt2_torchscript"]), onnx.load(out / "gpt2.onnx")
+    assert [n.op_type for n in after.graph.node] == [n.op_type for n in before.graph.node]

@@ -85,11 +85,16 @@ def main(argv: list[str]) -> int:
         t.add_column(col)
     for r in rows:
         ci = f"{r.speedup_ci[0]:.2f}-{r.speedup_ci[1]:.2f}" if r.speedup_ci else "-"
+        speed = "-"
+        if r.speedup:
+            speed = f"x{r.speedup:.3f}"
+        elif r.status == "written":
+            speed = "unchanged" if not r.replaced else "not measured"
         t.add_row(
             r.model,
             r.status if r.status != "failed" else f"failed: {r.error}",
             f"{r.replaced}/{r.sites}" if r.status == "written" else "-",
-            f"x{r.speedup:.3f}" if r.speedup else "-",
+            speed,
             ci,
             f"{r.rel_l2:.2e}" if r.rel_l2 is not None else "-",
             f"{r.cosine:.6f}" if r.cosine is not None else "-",
@@ -97,8 +102,11 @@ def main(argv: list[str]) -> int:
         )
     con.print(t)
     n = {s: sum(r.status == s for r in rows) for s in ("written", "skipped", "failed")}
+    same = sum(r.status == "written" and not r.replaced for r in rows)
+    kept = f"; {same} of them unchanged: no replacement paid on {a.target}" if same else ""
     con.print(
-        f"{n['written']} written, {n['skipped']} skipped (already there), {n['failed']} failed"
+        f"{n['written']} written, {n['skipped']} skipped (already there), "
+        f"{n['failed']} failed{kept}"
     )
     write_json(
         a.json or os.path.join(a.output, "zoo.json"),

@@ -153,7 +153,8 @@ def _shift(
 
 
 def _progress(iterable: Sequence[Batch], desc: str, enabled: bool) -> Iterable[Batch]:
-    if not enabled:
+    # a bar redrawn with carriage returns is for a terminal: in a log or a pipe it is noise
+    if not enabled or not sys.stderr.isatty():
         return iterable
     try:
         from tqdm.auto import tqdm
