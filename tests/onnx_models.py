@@ -778,3 +778,54 @@ def mish_cnn() -> onnx.ModelProto:
     for k, s in {"w1": (4, 3, 3, 3), "b1": (4,), "w2": (4, 4, 1, 1)}.items():
         m.graph.initializer.append(_tensor(k, rng.standard_normal(s)))
     return m
+
+
+def zipmap_mlp() -> onnx.ModelProto:
+    """What skl2onnx writes for an MLPClassifier(activation="tanh") by default: the
+    probabilities through ZipMap (ai.onnx.ml), one {class: probability} map per sample, and the
+    label through ArgMax and ArrayFeatureExtractor over the classes."""
+    from onnx import TensorProto, helper
+
+    rng = np.random.default_rng(0)
+    w1 = numpy_helper.from_array(rng.standard_normal((8, 16)).astype(np.float32), "w1")
+    w2 = numpy_helper.from_array(rng.standard_normal((16, 3)).astype(np.float32), "w2")
+    g = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["X", "w1"], ["h"]),
+            helper.make_node("Tanh", ["h"], ["t"]),
+            helper.make_node("MatMul", ["t", "w2"], ["z"]),
+            helper.make_node("Softmax", ["z"], ["p"], axis=1),
+            helper.make_node("ArgMax", ["p"], ["i"], axis=1, keepdims=0),
+            helper.make_node("ArrayFeatureExtractor", ["classes", "i"], ["c"], domain="ai.onnx.ml"),
+            helper.make_node("Reshape", ["c", "flat"], ["label"]),
+            helper.make_node(
+                "ZipMap",
+                ["p"],
+                ["output_probability"],
+                domain="ai.onnx.ml",
+                classlabels_int64s=[0, 1, 2],
+            ),
+        ],  # fmt: skip
+        "skl",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, 8])],
+        [
+            helper.make_tensor_value_info("label", TensorProto.INT64, [None]),
+            helper.make_value_info(
+                "output_probability",
+                helper.make_sequence_type_proto(
+                    helper.make_map_type_proto(
+                        TensorProto.INT64, helper.make_tensor_type_proto(TensorProto.FLOAT, [])
+                    )
+                ),
+            ),
+        ],
+        [
+            w1,
+            w2,
+            numpy_helper.from_array(np.array([0, 1, 2], np.int64), "classes"),
+            numpy_helper.from_array(np.array([-1], np.int64), "flat"),
+        ],
+    )
+    return helper.make_model(
+        g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 1)]
+    )

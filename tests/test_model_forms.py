@@ -11,6 +11,7 @@ import onnx
 import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
+from onnx_models import zipmap_mlp  # tests/ (pytest puts it on sys.path)
 
 from rewriter.cli import main
 from rewriter.ir import load_model, run_model, sort_nodes
@@ -182,50 +183,9 @@ def test_old_opset_the_converter_cannot_take_is_one_line(tmp_path, capsys) -> No
 # -- scikit-learn classifiers through skl2onnx: probabilities as a sequence of maps ----------
 
 
-def _zipmap_mlp() -> onnx.ModelProto:
-    """What skl2onnx writes for an MLPClassifier(activation="tanh") by default: the
-    probabilities through ZipMap, one {class: probability} map per sample."""
-    rng = np.random.default_rng(0)
-    w1 = numpy_helper.from_array(rng.standard_normal((8, 16)).astype(np.float32), "w1")
-    w2 = numpy_helper.from_array(rng.standard_normal((16, 3)).astype(np.float32), "w2")
-    g = helper.make_graph(
-        [
-            helper.make_node("MatMul", ["X", "w1"], ["h"]),
-            helper.make_node("Tanh", ["h"], ["t"]),
-            helper.make_node("MatMul", ["t", "w2"], ["z"]),
-            helper.make_node("Softmax", ["z"], ["p"], axis=1),
-            helper.make_node("ArgMax", ["p"], ["label"], axis=1, keepdims=0),
-            helper.make_node(
-                "ZipMap",
-                ["p"],
-                ["output_probability"],
-                domain="ai.onnx.ml",
-                classlabels_int64s=[0, 1, 2],
-            ),
-        ],  # fmt: skip
-        "skl",
-        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, 8])],
-        [
-            helper.make_tensor_value_info("label", TensorProto.INT64, [None]),
-            helper.make_value_info(
-                "output_probability",
-                helper.make_sequence_type_proto(
-                    helper.make_map_type_proto(
-                        TensorProto.INT64, helper.make_tensor_type_proto(TensorProto.FLOAT, [])
-                    )
-                ),
-            ),
-        ],
-        [w1, w2],
-    )
-    return helper.make_model(
-        g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 1)]
-    )
-
-
 def test_zipmap_probabilities_are_verified(tmp_path, capsys) -> None:
     src = tmp_path / "mlp.onnx"
-    onnx.save(_zipmap_mlp(), src)
+    onnx.save(zipmap_mlp(), src)
     out, rep = tmp_path / "out.onnx", tmp_path / "r.json"
     assert main([str(src), "-o", str(out), "--report", str(rep)]) == 0
     text = capsys.readouterr().out

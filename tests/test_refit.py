@@ -236,3 +236,28 @@ def test_cli_errors(files, capsys):
         "metadata",
     )
     assert not (files / "x.onnx").exists()
+
+
+@pytest.mark.parametrize("mode", ["layerwise", "distill"])
+def test_finetune_of_a_model_with_nothing_replaced_writes_it_unchanged(tmp_path, capsys, mode):
+    """`rewrite` on a model with no smooth activation (a ReLU net: LeViT's HardSwish, MobileNetV2's
+    ReLU6 in the transformers sweep) writes it with every site kept; `finetune` of that output
+    was refused with "no 'pau_rewriter' metadata; the student must be a model written by
+    `rewrite`". The metadata is now stamped on every model `rewrite` writes, and finetune says
+    there is nothing to tune and writes the student as it is."""
+    relu = onnx.parser.parse_model(
+        """
+        <ir_version: 8, opset_import: ["" : 17]>
+        agraph (float[N, 8] x) => (float[N, 8] y) { y = Relu(x) }
+        """
+    )
+    src, out, tuned = tmp_path / "m.onnx", tmp_path / "s.onnx", tmp_path / "t.onnx"
+    onnx.save(relu, src)
+    assert cli([str(src), "-o", str(out), "-q"]) == 0
+    meta = json.loads({p.key: p.value for p in onnx.load(out).metadata_props}["pau_rewriter"])
+    assert meta["sites"] == [] and meta["pipeline"] == "pau_all"
+    capsys.readouterr()
+    assert cli(["finetune", str(out), "--teacher", str(src), "--mode", mode, "-o", str(tuned)]) == 0
+    text = capsys.readouterr().out
+    assert "nothing to fine-tune: `rewrite` replaced no site of" in text and "unchanged" in text
+    assert tuned.read_bytes() == out.read_bytes()

@@ -19,10 +19,12 @@ from rewriter.candidates import Candidate
 from rewriter.cli import main
 from rewriter.emit import emit_result
 from rewriter.errors import ModelError
+from rewriter.ir import run_model
 from rewriter.ir.graph import subgraph_attrs
 from rewriter.tune.e2e import (
     COEFFICIENT,
     finetune_e2e,
+    for_training,
     site_outputs,
     split_labels,
     trainable_initializers,
@@ -32,6 +34,7 @@ from rewriter.tune.refit import compare_over
 sys.path.insert(0, os.path.dirname(__file__))
 from accuracy_models import make_model  # noqa: E402
 from conftest import loop_scan_model  # noqa: E402
+from onnx_models import zipmap_mlp  # noqa: E402
 
 
 def _relu_student(teacher: onnx.ModelProto) -> onnx.ModelProto:
@@ -394,3 +397,44 @@ def test_cli_says_when_no_epoch_beat_the_student(mlp, tmp_path, capsys) -> None:
     args[1], args[3] = str(tmp_path / "relu.onnx"), str(tmp_path / "t.onnx")
     assert main([*args, "-o", str(tmp_path / "o2.onnx")]) == 0
     assert "no epoch did better" not in capsys.readouterr().out
+
+
+def test_a_classifier_with_label_and_zipmap_outputs_retrains(tmp_path, capsys) -> None:
+    """scikit-learn classifiers as skl2onnx writes them: an int64 label through ArgMax and
+    ArrayFeatureExtractor, probabilities as ZipMap's maps. Neither is a float tensor the loss
+    reads, and the interpreter has no ai.onnx.ml ops, so retraining was refused ("ZipMap,
+    ArrayFeatureExtractor are not supported for retraining"). It now distils towards ZipMap's
+    float input and writes both outputs back unchanged in form."""
+    teacher = zipmap_mlp()
+    cut, dropped = for_training(teacher)
+    assert [n.op_type for n in cut.graph.node] == ["MatMul", "Tanh", "MatMul", "Softmax"]
+    assert [o.name for o in cut.graph.output] == ["p"] and dropped == [
+        "label",
+        "output_probability",
+    ]
+    student = _relu_student(teacher)  # Tanh -> Relu: something to win back
+    assert "Relu" in [n.op_type for n in student.graph.node]
+    onnx.save(teacher, tmp_path / "t.onnx")
+    onnx.save(student, tmp_path / "s.onnx")
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "cal.npz", X=rng.standard_normal((320, 8)).astype(np.float32))
+    out = tmp_path / "tuned.onnx"
+    args = ["finetune", str(tmp_path / "s.onnx"), "--teacher", str(tmp_path / "t.onnx")]
+    args += ["--calibration", str(tmp_path / "cal.npz"), "--mode", "distill", "--epochs", "30"]
+    args += ["--seed", "0", "-o", str(out), "--report", str(tmp_path / "r.json")]
+    code = main(args)
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "distilled towards 'p'; left out (not float tensors): 'label', 'output_probability'" in (
+        captured.out
+    )
+    r = json.loads((tmp_path / "r.json").read_text())
+    assert r["outputs"] == ["p"] and r["dropped_outputs"] == ["label", "output_probability"]
+    before, after = r["heldout"]["before"], r["heldout"]["after"]  # 0.81 -> 0.62 when written
+    assert after["rel_l2"] < 0.85 * before["rel_l2"] and after["cosine"] > before["cosine"]
+    tuned = onnx.load(out)
+    assert [n.op_type for n in tuned.graph.node] == [n.op_type for n in student.graph.node]
+    onnx.checker.check_model(tuned, full_check=True)
+    x = {"X": rng.standard_normal((4, 8)).astype(np.float32)}
+    label, probs = run_model(tuned, x)
+    assert label.dtype == np.int64 and probs.shape == (4, 3)

@@ -1,6 +1,7 @@
 """38 `transformers` families, built as users export them, through the CLI with no flags.
 
-    python tools/hf_families.py [--out DIR] [--no-target] [--opset N] [--interpreter] [NAME ...]
+    python tools/hf_families.py [--out DIR] [--no-target] [--opset N] [--interpreter | --fx]
+                                [NAME ...]
 
 Builds small random-weight models of 38 ``transformers`` families from their configs (no
 download: text encoders and decoders, vision and audio models, a detector, a segmenter), each
@@ -17,6 +18,9 @@ default in torch 2.13 (the TorchScript ones are at 17; 23: Attention, RotaryEmbe
 RMSNormalization nodes). ``--interpreter`` runs every model through the ONNX -> torch
 interpreter (retraining and the torch targets) and ONNX Runtime on generated inputs and prints
 the largest difference relative to each output's largest value, instead of the CLI runs.
+``--fx`` exports nothing: each torch module goes through the torch.fx front end
+(``rewrite_module(module, "pau_all", example_inputs=...)``, no other option) and is compared with
+the original module.
 
 Takes 15-25 minutes on two cores; the README quotes what it printed.
 """
@@ -140,26 +144,12 @@ def _calibrate_batchnorm(model: Any, names: list[str], args: tuple[Any, ...]) ->
     model.eval()
 
 
-def build(
-    name: str,
-    make: Callable[[], Any],
-    kind: str,
-    outs: list[str],
-    folder: str,
-    opset: int = 20,
-) -> list[str]:
-    """Export one family both ways into ``folder``; the lines to print (built or why not)."""
+def _outputs(model: Any, names: list[str], outs: list[str]) -> Any:
+    """``model`` taking its inputs by position and returning the named outputs as a tuple (a
+    ``ModelOutput`` is a dict to the exporters and to torch.fx)."""
     import torch
 
-    try:
-        torch.manual_seed(0)
-        model = make().eval()
-    except Exception as e:  # a config this transformers version does not take
-        return [f"{name}: config refused ({type(e).__name__}: {str(e).splitlines()[0][:120]})"]
-    args, names, axes = _example(kind)
-    _calibrate_batchnorm(model, names, args)
-
-    class Outputs(torch.nn.Module):  # ModelOutput -> the named outputs, as a tuple
+    class Outputs(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.m = model
@@ -169,12 +159,82 @@ def build(
             o = self.m(**kw)
             return tuple(o[k] for k in outs)
 
+    return Outputs().eval()
+
+
+def _make(
+    name: str, make: Callable[[], Any], kind: str
+) -> tuple[Any, tuple[Any, ...], list[str], Any]:
+    """The seeded model (BatchNorm calibrated), its example inputs, their names and axes; or the
+    line saying why the config was refused."""
+    import torch
+
+    try:
+        torch.manual_seed(0)
+        model = make().eval()
+    except Exception as e:  # a config this transformers version does not take
+        return (
+            None,
+            (),
+            [],
+            f"{name}: config refused ({type(e).__name__}: {str(e).splitlines()[0][:120]})",
+        )
+    args, names, axes = _example(kind)
+    _calibrate_batchnorm(model, names, args)
+    return model, args, names, axes
+
+
+def fx_check(name: str, make: Callable[[], Any], kind: str, outs: list[str]) -> str:
+    """One line: the family through the torch.fx front end, ``rewrite_module(module, "pau_all",
+    example_inputs=...)`` and nothing else, against the original module on those inputs."""
+    import time
+
+    import torch
+
+    from rewriter.frontends.fx import rewrite_module
+
+    model, args, names, why = _make(name, make, kind)
+    if model is None:
+        return str(why)
+    module = _outputs(model, names, outs)
+    t0 = time.perf_counter()
+    try:
+        gm, sites = rewrite_module(module, "pau_all", example_inputs=args)
+    except Exception as e:  # noqa: BLE001  (the sweep reports every failure and goes on)
+        return (
+            f"{name}: FAILED ({type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''})"
+        )
+    seconds = time.perf_counter() - t0
+    with torch.no_grad():
+        want, got = module(*args), gm(*args)
+    rel = max(
+        float((g - w).norm() / max(float(w.norm()), 1e-30)) for w, g in zip(want, got, strict=True)
+    )
+    found = ", ".join(sorted({s.function for s in sites})) or "none"
+    n = sum(s.replaced for s in sites)
+    return (
+        f"{name}: {n} of {len(sites)} site(s) replaced ({found}), rel-L2 {rel:.1e}, {seconds:.1f} s"
+    )
+
+
+def build(
+    name: str,
+    make: Callable[[], Any],
+    kind: str,
+    outs: list[str],
+    folder: str,
+    opset: int = 20,
+) -> list[str]:
+    """Export one family both ways into ``folder``; the lines to print (built or why not)."""
+    model, args, names, axes = _make(name, make, kind)
+    if model is None:
+        return [str(axes)]
     lines = []
     for dynamo in (False, True):
         path = os.path.join(folder, f"{name}_{'dynamo' if dynamo else 'torchscript'}.onnx")
         try:
             with _quiet():
-                _export(Outputs(), args, path, names, outs, axes, dynamo, auto_dims=True,
+                _export(_outputs(model, names, outs), args, path, names, outs, axes, dynamo, auto_dims=True,
                         opset=opset if dynamo else None)  # fmt: skip
             lines.append(f"built {os.path.basename(path)}")
         except Exception as e:  # the exporter's limit: say which, go on
@@ -220,11 +280,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--opset", type=int, default=20, help="opset of the dynamo exports (20)")
     ap.add_argument("--interpreter", action="store_true",
                     help="check the ONNX -> torch interpreter instead of running the CLI")  # fmt: skip
+    ap.add_argument("--fx", action="store_true",
+                    help="run each torch module through the torch.fx front end instead (no export)")  # fmt: skip
     a = ap.parse_args(argv)
     warnings.simplefilter("ignore")
     for log in ("torch.onnx", "torch.export", "torch._dynamo", "onnxscript", "transformers"):
         logging.getLogger(log).setLevel(logging.ERROR)
     import acceptance  # tools/acceptance.py
+
+    if a.fx:
+        for name, make, kind, outs in _families():
+            if not a.names or name in a.names:
+                print(fx_check(name, make, kind, outs), flush=True)
+        return 0
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = os.path.join(a.out or tmp, "models")

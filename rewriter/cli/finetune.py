@@ -124,7 +124,15 @@ def main(argv: Sequence[str]) -> int:
     if a.report:
         check_output_path(None, a.report)
     student, teacher = load_model(a.student), load_model(a.teacher)
-    _metadata(student, a.student)
+    if not _metadata(student, a.student)["sites"]:
+        # a model `rewrite` wrote with every site kept: the teacher's own nodes and values
+        save_atomic(student, a.output)
+        if not a.quiet:
+            print(
+                f"nothing to fine-tune: `rewrite` replaced no site of {a.student}, so it "
+                f"computes what the teacher does, as fast; wrote it unchanged to {a.output}"
+            )
+        return 0
     inputs = model_inputs(a, teacher)  # --calibration, else --inputs, else generated
     cal = as_calibration(inputs.calibration, teacher, shapes=inputs.shapes, ranges=inputs.ranges)
     if a.mode in ("distill", "e2e"):
@@ -197,6 +205,11 @@ def _distill(
             f"{len(history)} epoch(s) on {cal.samples - h.samples} sample(s)"
             + (f", labels from {a.calibration}" if labels is not None else "")
         )
+        if history.dropped:
+            con.print(
+                f"distilled towards {', '.join(repr(o) for o in history.outputs)}; left out "
+                f"(not float tensors): {', '.join(repr(o) for o in history.dropped)}"
+            )
         con.print(
             f"held-out split, {h.batches} of {h.of_batches} batch(es), {h.samples} sample(s)"
             f"{' (' + h.note + ')' if h.note else ''}: vs teacher "
@@ -227,6 +240,8 @@ def _distill(
                 "seed": a.seed,
                 "trained": history.trained,
                 "sites": history.sites,
+                "outputs": history.outputs,
+                "dropped_outputs": history.dropped,
                 "history": list(history),
                 "heldout": h.to_dict(),
                 "before": h.before.to_dict(),

@@ -152,8 +152,9 @@ def emit_result(
     if not dry_run:
         for name in p.after:
             GRAPH_PASSES[name](m)
-        if any(s.replaced for s in sites):
-            provenance(m, p.name, sites)
+        # stamped also when nothing was replaced: the model was still written by `rewrite`
+        # (finetune reads it, and says there is nothing to tune)
+        provenance(m, p.name, sites)
     return RewriteResult(m, sites, stats, p.name)
 
 

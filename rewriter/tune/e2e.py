@@ -58,6 +58,7 @@ from rewriter.verify import Deviation
 
 __all__ = [
     "finetune_e2e",
+    "for_training",
     "trainable_initializers",
     "site_outputs",
     "split_labels",
@@ -270,11 +271,15 @@ class History(list):  # type: ignore[type-arg]
     heldout: HeldOut | None = None
     trained: list[str]
     sites: dict[str, str]
+    outputs: list[str]  # the outputs distilled towards (a ZipMap's by its float input)
+    dropped: list[str]  # the outputs that are not float tensors, left out of the loss
 
     def __init__(self, items: Sequence[dict[str, Any]] = ()) -> None:
         super().__init__(items)
         self.trained = []
         self.sites = {}
+        self.outputs = []
+        self.dropped = []
 
 
 # -- what is trained ----------------------------------------------------------------------
@@ -573,7 +578,11 @@ def finetune_e2e(
     student, teacher, taken = _take_branches(student, teacher, batches)
     qdq_student, twins = (student, {}) if train == "coefficients" else fake_quant_weights(student)
     original_student, student = student, qdq_student
-    names = trainable_initializers(student, train)
+    # what the loss reads: the float outputs (a ZipMap's float input); the nodes only the other
+    # outputs need (labels, ai.onnx.ml post-processing) are not converted or run
+    train_student, dropped = for_training(student)
+    train_teacher, _ = for_training(teacher)
+    names = trainable_initializers(train_student, train)
     if not names:
         what = {
             "coefficients": "rational coefficients (initializers pau/<key>/p<k>); rewrite it "
@@ -588,12 +597,17 @@ def finetune_e2e(
     per_batch = None if labels is None else split_labels(labels, batches, axes)
 
     torch.manual_seed(seed)
-    inner = _convert(student, "student")
-    teacher_inner = _convert(teacher, "teacher").eval()
-    _check_outputs(teacher, teacher_inner, batches[0], None if per_batch is None else per_batch[0])
+    inner = _convert(train_student, "student")
+    teacher_inner = _convert(train_teacher, "teacher").eval()
+    distilled_outputs = list(teacher_inner.output_names)
+    _check_outputs(
+        train_teacher, teacher_inner, batches[0], None if per_batch is None else per_batch[0]
+    )
     trained = _make_trainable(inner, names)
     sites = (
-        _matching_sites(student, teacher, inner, teacher_inner, batches[0]) if site_weight else {}
+        _matching_sites(train_student, train_teacher, inner, teacher_inner, batches[0])
+        if site_weight
+        else {}
     )
     first_only = per_batch is not None or loss == "kl"
     values, order = list(sites.values()), list(inner.input_names)
@@ -646,6 +660,8 @@ def finetune_e2e(
     )
     history.trained = sorted(twins.get(n, n) for n in trained)
     history.sites = sites
+    history.outputs = distilled_outputs
+    history.dropped = dropped
     return tuned, history
 
 
@@ -693,6 +709,54 @@ def _into_branches(
 
     walk(out.graph)
     return out
+
+
+def for_training(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[str]]:
+    """``model`` cut to the outputs distillation reads: float tensors.
+
+    The loss compares float outputs only, so an output known to be something else (an int64
+    label, a string, a sequence or map) is left out, and with it every node no float output
+    needs: an scikit-learn classifier's ``ArgMax -> ArrayFeatureExtractor`` label path, a
+    detector's index outputs, ops the ONNX-to-torch interpreter need not cover. A ``ZipMap``
+    (ai.onnx.ml: class probabilities as one map per sample) is read at its input, the float
+    ``[N, classes]`` tensor it re-formats. Nothing is renamed and no initializer is dropped, so
+    values trained on the cut model are written back into the whole one by name.
+
+    Returns:
+        ``(model, dropped output names)``; ``model`` itself when every output is kept.
+    """
+    g = model.graph
+    producer = {o: n for n in g.node for o in n.output}
+    outs: list[onnx.ValueInfoProto] = []
+    dropped: list[str] = []
+    for o in g.output:
+        t = o.type
+        kind = t.WhichOneof("value")
+        if kind is None or (kind == "tensor_type" and t.tensor_type.elem_type in (0, *_FLOAT)):
+            outs.append(o)  # float, or of unknown type: kept
+            continue
+        dropped.append(o.name)
+        n = producer.get(o.name)
+        if n is not None and n.op_type == "ZipMap" and n.domain == "ai.onnx.ml":
+            if n.input[0] not in {v.name for v in outs}:
+                outs.append(onnx.helper.make_empty_tensor_value_info(n.input[0]))
+    if not dropped:
+        return model, []
+    need = {o.name for o in outs}
+    keep: list[onnx.NodeProto] = []
+    for n in reversed(g.node):
+        if any(o in need for o in n.output):
+            keep.append(n)
+            need.update(i for i in n.input if i)
+            for _, sub in subgraph_attrs(n):
+                need.update(free_values(sub))
+    cut = onnx.ModelProto()
+    cut.CopyFrom(model)
+    del cut.graph.node[:]
+    cut.graph.node.extend(reversed(keep))
+    del cut.graph.output[:]
+    cut.graph.output.extend(outs)
+    return cut, dropped
 
 
 def _check_outputs(
