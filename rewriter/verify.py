@@ -44,6 +44,7 @@ __all__ = [
     "OutputDiff",
     "deviation",
     "accuracy_of",
+    "predictions",
     "make_inputs",
     "compare",
     "check",
@@ -207,23 +208,46 @@ def deviation(
 ) -> Deviation:
     """Compare ``got`` with ``reference`` output by output (see ``Deviation``).
 
-    With ``labels``, ``accuracy`` is the percent of samples whose argmax over the first output's
-    last axis equals the label.
+    With ``labels``, ``accuracy`` is the percent of samples whose predicted class
+    (``predictions``) equals the label.
     """
     names = list(names) if names is not None else [f"output_{k}" for k in range(len(reference))]
     outs = [output_diff(n, a, b) for n, a, b in zip(names, reference, got, strict=True)]
-    acc = accuracy_of(got[0], labels) if labels is not None and len(got) else None
+    acc = accuracy_of(list(got), labels) if labels is not None and len(got) else None
     return Deviation(outs, acc, inputs)
 
 
-def accuracy_of(logits: np.ndarray, labels: np.ndarray) -> float:
-    """Percent of samples whose argmax over the last axis equals the label."""
-    pred = np.asarray(logits).argmax(axis=-1).ravel()
+def predictions(outputs: Sequence[np.ndarray]) -> np.ndarray:
+    """The predicted class of each sample, from the first output that gives one: integer labels
+    (one per sample, ``[N]`` or ``[N, 1]``: what scikit-learn classifiers converted by skl2onnx
+    return first) are the prediction; class scores (float ``[..., classes]``, logits or
+    probabilities, a ZipMap's maps as ``[N, classes]``) give their argmax over the last axis.
+
+    Raises:
+        UsageError: no output gives one class per sample.
+    """
+    for o in outputs:
+        a = np.asarray(o)
+        if a.dtype.kind in "iu" and (a.ndim == 1 or (a.ndim == 2 and a.shape[-1] == 1)):
+            return a.ravel()
+        if a.dtype.kind == "f" and a.ndim >= 2 and a.shape[-1] >= 2:
+            return a.argmax(axis=-1).ravel()
+    shapes = ", ".join(f"{np.asarray(o).dtype}{list(np.shape(o))}" for o in outputs)
+    raise UsageError(
+        f"labels: no output gives a class per sample (outputs {shapes}); accuracy needs class "
+        "scores [N, classes] or integer labels [N] (drop the labels to compare outputs only)"
+    )
+
+
+def accuracy_of(outputs: np.ndarray | Sequence[np.ndarray], labels: np.ndarray) -> float:
+    """Percent of samples whose predicted class (``predictions``: of one output array, or of
+    the first output of a list that gives one) equals the label."""
+    pred = predictions([outputs] if isinstance(outputs, np.ndarray) else list(outputs))
     lab = np.asarray(labels).ravel()
     if pred.shape != lab.shape:
         raise UsageError(
-            f"labels: {lab.size} labels for {pred.size} predictions (argmax of the first output over "
-            "its last axis); pass one label per sample"
+            f"labels: {lab.size} labels for {pred.size} predictions (argmax of the class scores "
+            "over their last axis); pass one label per sample"
         )
     return float(np.mean(pred == lab) * 100.0)
 

@@ -417,7 +417,9 @@ def test_a_classifier_with_label_and_zipmap_outputs_retrains(tmp_path, capsys) -
     onnx.save(teacher, tmp_path / "t.onnx")
     onnx.save(student, tmp_path / "s.onnx")
     rng = np.random.default_rng(0)
-    np.savez(tmp_path / "cal.npz", X=rng.standard_normal((320, 8)).astype(np.float32))
+    x = rng.standard_normal((320, 8)).astype(np.float32)
+    labels = run_model(teacher, {"X": x})[0]  # the teacher's own label output: 100% for it
+    np.savez(tmp_path / "cal.npz", X=x, labels=labels)
     out = tmp_path / "tuned.onnx"
     args = ["finetune", str(tmp_path / "s.onnx"), "--teacher", str(tmp_path / "t.onnx")]
     args += ["--calibration", str(tmp_path / "cal.npz"), "--mode", "distill", "--epochs", "30"]
@@ -428,8 +430,12 @@ def test_a_classifier_with_label_and_zipmap_outputs_retrains(tmp_path, capsys) -
     assert "distilled towards 'p'; left out (not float tensors): 'label', 'output_probability'" in (
         captured.out
     )
+    # accuracy from the label output (the argmax of the first output, a [N] label vector read
+    # as [N, 1], gave the share of class 0: "teacher 32.81%")
+    assert "held-out accuracy: teacher 100.00%" in captured.out, captured.out
     r = json.loads((tmp_path / "r.json").read_text())
     assert r["outputs"] == ["p"] and r["dropped_outputs"] == ["label", "output_probability"]
+    assert r["heldout"]["after"]["accuracy"] > r["heldout"]["before"]["accuracy"], r["heldout"]
     before, after = r["heldout"]["before"], r["heldout"]["after"]  # 0.81 -> 0.62 when written
     assert after["rel_l2"] < 0.85 * before["rel_l2"] and after["cosine"] > before["cosine"]
     tuned = onnx.load(out)

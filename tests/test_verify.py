@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
+import pytest
 
 from rewriter.verify import compare, make_inputs, pin_random_seeds, verify
 
@@ -134,3 +135,21 @@ def test_nan_outputs_are_never_passed_as_close() -> None:
     assert d.checked and d.rel_l2 == np.inf and "where the original's output is finite" in d.note
     d = output_diff("y", bad, bad * 1.001)  # NaN in both at the same place: the rest compared
     assert d.checked and 0 < d.rel_l2 < 2e-3 and "5 of 6" in d.note
+
+
+def test_predictions_come_from_the_first_output_that_gives_a_class_per_sample() -> None:
+    from rewriter.errors import UsageError
+    from rewriter.verify import accuracy_of, predictions
+
+    labels = np.array([2, 0, 1], np.int64)
+    scores = np.eye(3, dtype=np.float32)[[2, 0, 0]]  # argmax 2, 0, 0
+    # a classifier's integer label output first (skl2onnx): it is the prediction itself
+    np.testing.assert_array_equal(predictions([labels, scores]), labels)
+    np.testing.assert_array_equal(predictions([labels[:, None], scores]), labels)
+    # float scores first: their argmax; a count or a mask before them is passed over
+    np.testing.assert_array_equal(predictions([scores, labels]), [2, 0, 0])
+    np.testing.assert_array_equal(predictions([np.ones(3, np.float32), scores]), [2, 0, 0])
+    assert accuracy_of([labels, scores], labels) == 100.0
+    assert accuracy_of(scores, labels) == pytest.approx(200 / 3)
+    with pytest.raises(UsageError, match=r"no output gives a class per sample .*float32\[3\]"):
+        predictions([np.ones(3, np.float32)])

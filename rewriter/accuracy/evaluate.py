@@ -61,7 +61,7 @@ class Evaluator:
         self.batches = list(batches)
         self.labels = labels
         self.reference = run_batches(model, self.batches)
-        self.base_accuracy = accuracy_of(self.reference[0], labels) if labels is not None else None
+        self.base_accuracy = accuracy_of(self.reference, labels) if labels is not None else None
         self._cache: dict[tuple[tuple[str, str], ...], Deviation] = {}
 
     @staticmethod

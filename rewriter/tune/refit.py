@@ -47,7 +47,7 @@ from rewriter.calibrate import as_calibration, observe_sites
 from rewriter.candidates import Candidate
 from rewriter.errors import ModelError
 from rewriter.ir.runtime import run_values
-from rewriter.verify import Deviation, deviation
+from rewriter.verify import Deviation, accuracy_of, deviation, predictions
 
 __all__ = ["RefitResult", "refit_onnx", "student_rational", "compare_over"]
 
@@ -386,18 +386,27 @@ def compare_over(
     labels: np.ndarray | None = None,
 ) -> list[Deviation]:
     """Each model's outputs against the teacher's over all calibration batches (``Deviation``);
-    with ``labels`` (one per sample), also each model's top-1 accuracy on the first output."""
+    with ``labels`` (one per sample), also each model's top-1 accuracy
+    (``rewriter.verify.predictions``: the first output giving a class per sample)."""
     names = [o.name for o in teacher.graph.output]
 
-    def outputs(m: onnx.ModelProto) -> list[np.ndarray]:
+    def outputs(m: onnx.ModelProto) -> tuple[list[np.ndarray], np.ndarray | None]:
         got: dict[str, list[np.ndarray]] = {n: [] for n in names}
+        predicted = []
         for vals in run_values(m, names, batches):
             for n in names:
                 got[n].append(np.asarray(vals[n], np.float64).ravel())
+            if labels is not None:  # per batch: outputs keep their dtype and shape there
+                predicted.append(predictions([vals[n] for n in names]))
         out = [np.concatenate(got[n]) for n in names]
-        if labels is not None and out:  # logits [N, classes] for the accuracy
-            out[0] = out[0].reshape(len(labels), -1)
-        return out
+        return out, np.concatenate(predicted) if predicted else None
 
-    ref = outputs(teacher)
-    return [deviation(ref, outputs(m), names, labels=labels, inputs="calibration") for m in models]
+    ref, _ = outputs(teacher)
+    devs = []
+    for m in models:
+        out, predicted = outputs(m)
+        d = deviation(ref, out, names, inputs="calibration")
+        if predicted is not None and labels is not None:
+            d.accuracy = accuracy_of(predicted, labels)
+        devs.append(d)
+    return devs
