@@ -69,7 +69,9 @@ def test_sites_that_do_not_pay_are_kept() -> None:
     assert torch.get_num_threads() == threads  # restored after measuring on one thread
     _check_rules(p)
     (d,) = p.decisions
-    assert d.decision == "keep" and "not faster beyond noise" in d.reason
+    # screened: the rational alone is several times slower than nn.GELU at the site's shape
+    assert d.decision == "keep" and "of gelu alone at 2x8" in d.reason, d.reason
+    assert "not measured in context" in d.reason and d.ratio_ci is None
     assert _paus(p.module) == [] and p.whole is None
     with torch.no_grad():
         assert torch.equal(p.module(x), m(x))
@@ -133,9 +135,9 @@ def _always_faster(monkeypatch: pytest.MonkeyPatch) -> None:
             fn()
         s = harness.Stats(1e-3, 0.9e-3, 1.1e-3, 0.8e-3, 1.2e-3, 10)
         r = harness.Ratio(0.5, 0.4, 0.6, 10)
-        return harness.Comparison(
-            "original", {k: s for k in fns}, {"rewritten": r}, 10, 1, 0.0, True
-        )
+        base = baseline or next(iter(fns))
+        ratios = {k: r for k in fns if k != base}  # the eager screen's rational too
+        return harness.Comparison(base, {k: s for k in fns}, ratios, 10, 1, 0.0, True)
 
     monkeypatch.setattr(fx_plan, "compare", fake)
 
@@ -249,3 +251,45 @@ def test_rewriter_plan_takes_a_torch_module():
         rewriter.plan(net, "ort-cpu:threads=1", example_inputs=(x,))
     with pytest.raises(UsageError, match="recover apply to ONNX models"):  # not ignored
         rewriter.plan(net, "torch-eager", example_inputs=(x,), recover=True)
+
+
+class _Blocks(nn.Module):
+    """Six nn.GELU sites of one shape, and a SiLU written as x * sigmoid(x) (a formula)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.ModuleList(nn.Linear(16, 16) for _ in range(7))
+        self.act = nn.ModuleList(nn.GELU() for _ in range(6))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for fc, act in zip(self.fc, self.act, strict=False):
+            x = act(fc(x))
+        h = self.fc[6](x)
+        return h * torch.sigmoid(h)
+
+
+def test_eager_screen_runs_once_per_shape_and_skips_formulas(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On torch-eager a site written as one native op is first timed alone against its
+    rational, once per (function, parameters, shape, dtype): the six GELUs cost one short
+    comparison instead of six of the whole module. A formula is several ops, which the native
+    op would undercount: it is measured in context."""
+    from rewriter.frontends.fx import plan as fx_plan
+
+    calls: list[list[str]] = []
+    real = fx_plan.compare
+
+    def counting(fns: dict[str, Any], *args: Any, **kw: Any) -> Any:
+        calls.append(list(fns))
+        return real(fns, *args, **kw)
+
+    monkeypatch.setattr(fx_plan, "compare", counting)
+    torch.manual_seed(0)
+    p = plan_module(_Blocks().eval(), (torch.randn(4, 16),), "torch-eager", time_cap=0.2)
+    assert calls.count(["native", "rational"]) == 1, calls
+    gelus = [d for d in p.decisions if d.site.function == "gelu"]
+    assert len(gelus) == 6 and all("of gelu alone at 4x16" in d.reason for d in gelus)
+    (silu,) = [d for d in p.decisions if d.site.kind == "formula"]
+    assert "in context" in silu.reason and "alone" not in silu.reason, silu.reason
+    assert calls.count(["original", "rewritten"]) >= 1

@@ -6,7 +6,10 @@
 
 Per site, the module with only that site replaced runs against the original (the whole module,
 in context, on ``example_inputs``); a site is replaced only when the speed-up's CI lies entirely
-above 1 (the rule of ``rewriter.plan.decide``). Then the module with every chosen site runs
+above 1 (the rule of ``rewriter.plan.decide``). On torch-eager a site written as one native op is
+screened first: its rational alone runs against that op on the site's shape (once per function,
+parameters, shape and dtype), and a rational ``SCREEN`` times slower or more is kept without the
+measurement in context (eager runs one kernel per op: what is slower alone is slower in context). Then the module with every chosen site runs
 against the original, and the replacement with the least gain is undone while it is not faster
 beyond noise (``rewriter.plan.decide.back_off``, the one back-off loop, over GraphModules). ``torch-eager`` runs the GraphModule as is, ``torch-inductor`` through
 ``torch.compile(backend="inductor", dynamic=False)``, as the targets of ``rewriter.cost.targets``.
@@ -28,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import fx, nn
 
 from rewriter.cost.harness import Ratio, compare
@@ -176,6 +180,27 @@ def _outputs(module: nn.Module, batches: list[tuple[Any, ...]]) -> list[np.ndarr
         return [t.detach().cpu().numpy() for b in batches for t in _leaves(module(*b))]
 
 
+# each function as one native torch op (what a site written as a module, a function, a method
+# or an ATen op runs), for the eager screen; keyword parameters are the site's
+_NATIVE: dict[str, Callable[..., torch.Tensor]] = {
+    "gelu": lambda x: F.gelu(x),
+    "gelu_tanh": lambda x: F.gelu(x, approximate="tanh"),
+    "silu": F.silu,
+    "swish": lambda x, beta=1.0: F.silu(x) if beta == 1.0 else x * torch.sigmoid(beta * x),
+    "mish": F.mish,
+    "softplus": lambda x, beta=1.0: F.softplus(x, beta),
+    "tanh": torch.tanh,
+    "sigmoid": torch.sigmoid,
+    "elu": lambda x, alpha=1.0: F.elu(x, alpha),
+    "selu": F.selu,
+    "celu": lambda x, alpha=1.0: F.celu(x, alpha),
+    "softsign": F.softsign,
+}
+SCREEN = 1.25
+"""On torch-eager a site whose rational alone takes this many times the native op's time (the
+lower end of the 95% CI) is kept without a measurement in context."""
+
+
 def _ci(r: Ratio) -> tuple[float, float]:
     return (1.0 / r.hi, 1.0 / r.lo) if r.lo > 0 else (1.0 / r.hi, float("inf"))
 
@@ -205,7 +230,9 @@ def plan_module(
     comparison stops at ``time_cap`` seconds (default 1 s, after a warm-up of at most
     ``time_cap`` too) or once the CI is narrower than ``precision``; so a plan takes about
     ``2 * time_cap`` per site plus the same per whole-model step (at most ``max_backoff``
-    single back-off steps, then the rest is undone at once), plus compile time on inductor.
+    single back-off steps, then the rest is undone at once), plus compile time on inductor; on
+    torch-eager a site whose rational is slower than its native op alone (module docstring)
+    costs one short comparison per distinct shape instead.
 
     Args:
         module: any ``nn.Module`` (not modified).
@@ -254,15 +281,20 @@ def plan_module(
         return cache[key]
 
     def build(chosen: set[str]) -> fx.GraphModule:
+        """The module with the sites ``chosen`` replaced: from the traced graph (traced once;
+        torch.export of a transformer takes seconds), copied each time."""
         from rewriter.rational import PAU
 
         def select(site: FxSite) -> str | None:
             return None if site.name in chosen else "kept by the plan"
 
-        gm, _ = _apply(module, select, lambda s: PAU(rational(s)), "pau", inputs)
+        gm, _ = _apply(original, select, lambda s: PAU(rational(s)), "pau", inputs)
+        if isinstance(getattr(gm, "meta", None), dict) and traced_by is not None:
+            gm.meta["pau_rewriter"] = traced_by  # how the module was traced, not the copy
         return gm
 
     original, sites = _apply(module, lambda s: "dry run", lambda s: nn.Identity(), "pau", inputs)
+    traced_by = dict(original.meta["pau_rewriter"]) if isinstance(original.meta, dict) else None
     decisions = [FxSiteDecision(s) for s in sites if s.function in selected]
     reference = _outputs(original, batches)
 
@@ -278,6 +310,44 @@ def plan_module(
         if max_rel_error is not None and not dev.rel_l2 <= max_rel_error:
             return f"rel_l2 {dev.rel_l2:.3g} > max_rel_error {max_rel_error:.3g}"
         return None
+
+    screens: dict[tuple[Any, ...], Ratio] = {}
+
+    def screen(site: FxSite) -> Ratio | None:
+        """On torch-eager, the site's rational alone against the native op, on the site's own
+        shape (once per function, parameters, shape and dtype). Eager runs one kernel per op, so
+        what the replacement costs alone it costs in context: a rational that is slower alone
+        cannot make the module faster. Formula sites (several ops) are not screened."""
+        if name != "torch-eager" or site.kind == "formula" or not site.input_shape:
+            return None
+        native = _NATIVE.get(site.function)
+        if native is None:
+            return None
+        key = (site.function, tuple(sorted(site.params.items())), site.input_shape, site.dtype)
+        if key not in screens:
+            from rewriter.rational import PAU
+
+            x = torch.randn(site.input_shape, dtype=getattr(torch, site.dtype or "float32"))
+            pau, params = PAU(rational(site)).eval(), dict(site.params)
+
+            def alone(f: Callable[[torch.Tensor], Any]) -> Callable[[], Any]:
+                def run() -> Any:
+                    with torch.inference_mode():
+                        return f(x)
+
+                return run
+
+            # eager kernels need no long warm-up (nothing compiles), and the question is only
+            # whether the rational is SCREEN times slower: a short run, a 10% interval
+            c = compare(
+                {"native": alone(lambda t: native(t, **params)), "rational": alone(pau)},
+                "native",
+                precision=max(precision, 0.1),
+                time_cap=min(time_cap, 0.5),
+                warmup_cap=min(time_cap, 0.02),
+            )
+            screens[key] = c.ratios["rational"]
+        return screens[key]
 
     with _threads(threads):
         base = _runner(original, inputs, name)
@@ -297,6 +367,17 @@ def plan_module(
             d.error = float(getattr(rational(d.site), "global_error", float("nan")))
             if max_site_error is not None and not d.error <= max_site_error:
                 d.reason = f"rational error {d.error:.1e} > {max_site_error:.1e}"
+                log(f"{d.name}: {d.reason}")
+                continue
+            alone = screen(d.site)
+            if alone is not None and alone.lo > SCREEN:
+                lo, hi = _ci(alone)
+                shape = "x".join(map(str, d.site.input_shape or ()))
+                d.reason = (
+                    f"x{alone.speedup:.2f} of {d.site.function} alone at {shape} (CI "
+                    f"{lo:.2f}-{hi:.2f}): slower on torch-eager, one kernel per op; not "
+                    "measured in context"
+                )
                 log(f"{d.name}: {d.reason}")
                 continue
             solo = build({d.name})
