@@ -36,9 +36,9 @@ Algorithm, in three steps:
    bulk of it falls where activations bend (|x| < 3) without saturating. One that reaches Log,
    Sqrt or Reciprocal through elementwise ops (``log(x + eps)`` of a spectrogram) is uniform in
    [0, 1): normal values made its outputs NaN. State inputs (names
-   like h0/c0/state/cache/past/memory, or the same dtype and dims as a graph output, one input
-   per output, while another float input carries the data) are zeros, as at the first step of
-   a sequence.
+   like h0/c0/state/cache/past/memory, or the same dtype and dims as a graph output whose name
+   begins as theirs does (``h``/``h_n``), one input per output, while another float input
+   carries the data) are zeros, as at the first step of a sequence.
 
 2. Sizes, from ``dim_param`` names. Dims sharing a name get one size. A name says what the dim
    is, and its candidates start at the size a deployment typically runs, because the cost model
@@ -592,9 +592,12 @@ def _rng(seed: int, name: str) -> np.random.Generator:
 def _states(model: onnx.ModelProto, inputs: list[_Input]) -> dict[str, str]:
     """Float inputs that are recurrent state, with why: by name, or matched to an output.
 
-    Each output of the same dtype and dims claims at most one input (the one sharing the longest
-    name prefix with it, the later one on ties: state comes after data), and at least one float
-    input stays data, so an image-to-image model's input is not mistaken for state.
+    Each output of the same dtype and dims claims at most one input whose name begins as its
+    own does (``h``/``h_n``, ``carry``/``carry_out``: the longest shared prefix, the later input
+    on ties: state comes after data), and at least one float input stays data, so an
+    image-to-image model's input is not mistaken for state. A shape alone is not enough: a
+    torch.export of ``y = f(x)`` with a second float input (``x``, ``flag`` -> ``getitem``) fed
+    ``x`` zeros, so its output was constant and nothing was verified.
     """
     floats = [i for i in inputs if i.dtype.kind == "f"]
     out = {i.name: "state: its name" for i in floats if _STATE_NAME.search(i.name)}
@@ -610,6 +613,7 @@ def _states(model: onnx.ModelProto, inputs: list[_Input]) -> dict[str, str]:
             for k, i in enumerate(floats)
             if i.dtype == dt and i.dims == dims and i.name not in out and i.name not in claimed
         ]
+        cands = [c for c in cands if c[0] > 0]
         if cands:
             claimed[max(cands)[2]] = f"state: same shape as output {o.name!r}"
     if len(out) + len(claimed) >= len(floats):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 
 import numpy as np
 import onnx
@@ -672,3 +673,50 @@ def test_a_float_input_that_reaches_log_is_positive() -> None:
     assert "uniform in [0, 1) (reaches Log 'log')" in _note(gen, "x")
     assert np.isfinite(run_model(m, gen.feeds)[0]).all()
     assert not any(n.startswith("warning") for n in gen.notes)
+
+
+def test_a_shape_alone_does_not_make_an_input_state(tmp_path) -> None:
+    """torch.export of ``torch.cond(flag.sum() > 0, gelu(a(x)), silu(b(x)))``: inputs ``x`` [batch,
+    16] and ``flag`` [1], output ``getitem`` [batch, 16]. ``x`` has the output's shape, so it was
+    taken for recurrent state and fed zeros (``flag`` stayed "data"): the output was the same on
+    every input and `rewrite` verified nothing ("no output could be checked"). A state input's
+    name begins as its output's does (``h``/``h_n``, ``carry``/``carry_out``)."""
+    torch = pytest.importorskip("torch")
+
+    class Cond(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a, self.b = torch.nn.Linear(16, 16), torch.nn.Linear(16, 16)
+
+        def forward(self, x, flag):  # type: ignore[no-untyped-def]
+            def t(x):  # type: ignore[no-untyped-def]
+                return torch.nn.functional.gelu(self.a(x))
+
+            def f(x):  # type: ignore[no-untyped-def]
+                return torch.nn.functional.silu(self.b(x))
+
+            return torch.cond(flag.sum() > 0, t, f, (x,))
+
+    torch.manual_seed(0)
+    path = tmp_path / "cond.onnx"
+    batch = torch.export.Dim("batch")
+    with warnings.catch_warnings():  # torch's own FutureWarnings from inside the exporter
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            Cond().eval(), (torch.randn(2, 16), torch.ones(1)), str(path), dynamo=True,
+            input_names=["x", "flag"], dynamic_shapes=({0: batch}, None), verbose=False,
+        )  # fmt: skip
+    m = onnx.load(path)
+    assert [o.name for o in m.graph.output] == ["getitem"] and "If" in [
+        n.op_type for n in m.graph.node
+    ]
+    gen = generate_inputs(m)
+    assert gen.feeds["x"].std() > 0.5 and "zeros" not in _note(gen, "x"), _note(gen, "x")
+    out = tmp_path / "out.onnx"
+    from rewriter.cli import main
+
+    assert main([str(path), "-o", str(out), "--report", str(tmp_path / "r.json")]) == 0
+    import json
+
+    v = json.loads((tmp_path / "r.json").read_text())["verification"]
+    assert all(o["checked"] for o in v["outputs"]), v["outputs"]

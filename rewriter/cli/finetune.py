@@ -202,9 +202,11 @@ def _distill(
         sites = f", site activations matched at {len(history.sites)}" if history.sites else ""
         con.print(
             f"distillation ({train}: {len(history.trained)} initializer(s){sites}), "
-            f"{len(history)} epoch(s) on {cal.samples - h.samples} sample(s)"
+            f"{len(history)} epoch(s) on {history.fit_samples} sample(s)"
             + (f", labels from {a.calibration}" if labels is not None else "")
         )
+        if history.branches:
+            con.print(history.branches)
         if history.dropped:
             con.print(
                 f"distilled towards {', '.join(repr(o) for o in history.outputs)}; left out "
@@ -242,6 +244,7 @@ def _distill(
                 "sites": history.sites,
                 "outputs": history.outputs,
                 "dropped_outputs": history.dropped,
+                "branches": history.branches,
                 "history": list(history),
                 "heldout": h.to_dict(),
                 "before": h.before.to_dict(),

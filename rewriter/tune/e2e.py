@@ -273,6 +273,8 @@ class History(list):  # type: ignore[type-arg]
     sites: dict[str, str]
     outputs: list[str]  # the outputs distilled towards (a ZipMap's by its float input)
     dropped: list[str]  # the outputs that are not float tensors, left out of the loss
+    branches: str | None  # which calibration batches were used, when If branches split them
+    fit_samples: int  # samples trained on
 
     def __init__(self, items: Sequence[dict[str, Any]] = ()) -> None:
         super().__init__(items)
@@ -280,6 +282,8 @@ class History(list):  # type: ignore[type-arg]
         self.sites = {}
         self.outputs = []
         self.dropped = []
+        self.branches = None
+        self.fit_samples = 0
 
 
 # -- what is trained ----------------------------------------------------------------------
@@ -575,7 +579,7 @@ def finetune_e2e(
     if not batches:
         raise UsageError("finetune: no calibration batches")
     given_student, given_teacher = student, teacher
-    student, teacher, taken = _take_branches(student, teacher, batches)
+    student, teacher, taken, keep = _take_branches(student, teacher, batches)
     qdq_student, twins = (student, {}) if train == "coefficients" else fake_quant_weights(student)
     original_student, student = student, qdq_student
     # what the loss reads: the float outputs (a ZipMap's float input); the nodes only the other
@@ -595,6 +599,15 @@ def finetune_e2e(
 
     axes = batch_axes(teacher)
     per_batch = None if labels is None else split_labels(labels, batches, axes)
+    branch_note = None
+    if len(keep) < len(batches):  # the batches that take the branches trained
+        branch_note = (
+            f"trained and held out on the {len(keep)} of {len(batches)} calibration batches that "
+            "take the If branches of batch 0; the others take other branches (retrain on them "
+            "separately to tune the sites there)"
+        )
+        batches = [batches[i] for i in keep]
+        per_batch = None if per_batch is None else [per_batch[i] for i in keep]
 
     torch.manual_seed(seed)
     inner = _convert(train_student, "student")
@@ -661,31 +674,38 @@ def finetune_e2e(
     history.trained = sorted(twins.get(n, n) for n in trained)
     history.sites = sites
     history.outputs = distilled_outputs
+    history.branches = branch_note
+    history.fit_samples = sum(_samples(batches[i], axes) for i in fit_idx)
     history.dropped = dropped
     return tuned, history
 
 
 def _take_branches(
     student: onnx.ModelProto, teacher: onnx.ModelProto, batches: list[dict[str, np.ndarray]]
-) -> tuple[onnx.ModelProto, onnx.ModelProto, Any]:
+) -> tuple[onnx.ModelProto, onnx.ModelProto, Any, list[int]]:
     """Student and teacher with the If branches the calibration data take spliced in
     (``rewriter.ir.branches``), so the torch interpreter, which has no If, trains the branch
-    that runs; ``Branches`` of the student, or None without If nodes. Every batch must take
-    the same branches."""
+    that runs; ``Branches`` of the student, or None without If nodes; and the indices of the
+    batches that take batch 0's branches (every batch without If nodes). At least two must (one
+    to train on, one to hold out), else the data are refused."""
+    every = list(range(len(batches)))
     if not any(n.op_type == "If" for n in student.graph.node):
-        return student, teacher, None
+        return student, teacher, None, every
     from rewriter.ir.branches import take_branches
     from rewriter.ir.runtime import run_values
 
     fs, ft = take_branches(student, batches[0]), take_branches(teacher, batches[0])
+    keep = every
     if fs.conditions and len(batches) > 1:
-        for k, values in enumerate(run_values(fs.model, list(fs.conditions), batches[1:])):
-            if not fs.same_branches(values):
-                raise ModelError(
-                    f"calibration batch {k + 1} takes other If branches than batch 0; retrain "
-                    "on data that takes one branch (e.g. one sample rate) at a time"
-                )
-    return fs.model, ft.model, fs
+        values = run_values(fs.model, list(fs.conditions), batches[1:])
+        keep = [0] + [k + 1 for k, v in enumerate(values) if fs.same_branches(v)]
+        if len(keep) < 2:
+            raise ModelError(
+                f"calibration batch 0 alone takes its If branches ({len(batches) - 1} other "
+                "batch(es) take others); retrain on data that takes one branch (e.g. one sample "
+                "rate) at a time"
+            )
+    return fs.model, ft.model, fs, keep
 
 
 def _into_branches(
