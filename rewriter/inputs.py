@@ -134,6 +134,7 @@ _COMPARE = {"Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual"}
 _SHAPE_OPERANDS = {("Expand", 1), ("Tile", 1), ("ConstantOfShape", 0), ("Reshape", 1)}
 _RECURRENT = {"GRU", "LSTM", "RNN"}
 _STATE_NAME = re.compile(r"(^|[^a-z])(h0|c0|h_0|c_0)([^a-z0-9]|$)|state|cache|past|memory", re.I)
+_CACHE_NAME = re.compile(r"cache|past", re.I)
 _POSITION_NAME = re.compile(r"position|^pos(_ids?)?$", re.I)
 _ORT_NODE = re.compile(r"running (\w+) node\. Name:'([^']*)'")
 _ORT_SOURCE = re.compile(
@@ -600,22 +601,46 @@ def _states(model: onnx.ModelProto, inputs: list[_Input]) -> dict[str, str]:
     ``x`` zeros, so its output was constant and nothing was verified.
     """
     floats = [i for i in inputs if i.dtype.kind == "f"]
-    out = {i.name: "state: its name" for i in floats if _STATE_NAME.search(i.name)}
-    claimed: dict[str, str] = {}
+    outputs: list[tuple[str, np.dtype, list[int | str], bool]] = []
     for o in model.graph.output:
         t = o.type.tensor_type
         if not t.elem_type:
             continue
         dims = [d.dim_value if d.HasField("dim_value") else d.dim_param for d in t.shape.dim]
         dt = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(t.elem_type))
+        outputs.append((o.name, dt, dims, t.HasField("shape")))
+
+    def returned(i: _Input) -> bool:
+        """Whether an output could be ``i`` updated: its dtype and rank, and each dim known on
+        both sides the same (an unnamed dynamic dim matches any)."""
+
+        def same(a: int | str, b: int | str) -> bool:
+            return a == b or a in ("", 0) or (isinstance(b, str) and b.startswith(f"{i.name}:"))
+
+        return any(
+            dt == i.dtype
+            and (not known or (len(dims) == len(i.dims) and all(map(same, dims, i.dims))))
+            for _, dt, dims, known in outputs
+        )
+
+    # a name says state where the model returns it updated (a VAD's state -> stateN), or for a
+    # KV cache (past_key_values -> present, one step longer); an encoder's hidden states or a
+    # transformer decoder's memory are data the model reads, not returns
+    out = {
+        i.name: "state: its name"
+        for i in floats
+        if _STATE_NAME.search(i.name) and (_CACHE_NAME.search(i.name) or returned(i))
+    }
+    claimed: dict[str, str] = {}
+    for oname, dt, dims, _ in outputs:
         cands = [
-            (len(os.path.commonprefix([i.name, o.name])), k, i.name)
+            (len(os.path.commonprefix([i.name, oname])), k, i.name)
             for k, i in enumerate(floats)
             if i.dtype == dt and i.dims == dims and i.name not in out and i.name not in claimed
         ]
         cands = [c for c in cands if c[0] > 0]
         if cands:
-            claimed[max(cands)[2]] = f"state: same shape as output {o.name!r}"
+            claimed[max(cands)[2]] = f"state: same shape as output {oname!r}"
     if len(out) + len(claimed) >= len(floats):
         claimed = {}
     return out | claimed

@@ -720,3 +720,48 @@ def test_a_shape_alone_does_not_make_an_input_state(tmp_path) -> None:
 
     v = json.loads((tmp_path / "r.json").read_text())["verification"]
     assert all(o["checked"] for o in v["outputs"]), v["outputs"]
+
+
+def test_state_by_name_is_an_input_the_model_returns_updated() -> None:
+    """A transformers decoder exported alone reads ``encoder_hidden_states`` (the encoder's
+    output, data): "state" in its name fed it zeros, so cross-attention saw nothing. A name
+    says state where an output could be that input updated (same dtype, rank and known dims:
+    a VAD's ``state`` -> ``stateN``), or for a KV cache (``past``/``cache``)."""
+    f = TensorProto.FLOAT
+    dec = helper.make_graph(
+        [
+            helper.make_node("ReduceMean", ["encoder_hidden_states"], ["m"], axes=[1]),
+            helper.make_node("Mul", ["x", "m"], ["last_hidden_state"]),
+        ],
+        "decoder",
+        [
+            helper.make_tensor_value_info("x", f, ["batch", "decoder_sequence", 8]),
+            helper.make_tensor_value_info(
+                "encoder_hidden_states", f, ["batch", "encoder_sequence", 8]
+            ),
+        ],
+        [helper.make_tensor_value_info("last_hidden_state", f, ["batch", "decoder_sequence", 8])],
+    )
+    gen = generate_inputs(helper.make_model(dec, opset_imports=[helper.make_opsetid("", 17)]))
+    assert gen.feeds["encoder_hidden_states"].std() > 0.5
+    note = _note(gen, "encoder_hidden_states")
+    assert "zeros" not in note and "(state:" not in note, note
+    vad = helper.make_graph(
+        [
+            helper.make_node("Tanh", ["state"], ["stateN"]),
+            helper.make_node("ReduceSum", ["stateN"], ["s"], keepdims=0, axes=[0]),
+            helper.make_node("Add", ["x", "s"], ["y"]),
+        ],
+        "vad",
+        [
+            helper.make_tensor_value_info("x", f, ["batch", 8]),
+            helper.make_tensor_value_info("state", f, [2, "batch", 8]),
+        ],
+        [
+            helper.make_tensor_value_info("y", f, ["batch", 8]),
+            helper.make_tensor_value_info("stateN", f, [2, None, 8]),  # unnamed: matches
+        ],
+    )
+    gen = generate_inputs(helper.make_model(vad, opset_imports=[helper.make_opsetid("", 12)]))
+    assert not gen.feeds["state"].any() and "state: its name" in _note(gen, "state")
+    assert gen.feeds["x"].std() > 0.5
