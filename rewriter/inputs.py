@@ -99,7 +99,7 @@ __all__ = [
 ]
 
 _MAX_PROBES = 64
-_MAX_HINT_PROBES = 16  # more runs, at the sizes the failures' messages named
+_MAX_HINT_PROBES = 24  # more runs, at the sizes the failures' messages named
 # Candidates, the size a deployment typically runs first (sites are measured at these sizes, so
 # a plan made from generated inputs is made at a size users run, not at the smallest that
 # runs), then smaller ones (tables shorter than that, a fixed chunk), then larger ones.
@@ -873,8 +873,10 @@ def generate_inputs(
     sess = _session(model)
     tried: list[tuple[dict[str, int], str]] = []  # (sizes, why it was rejected)
     hints: dict[int, None] = {}  # sizes ONNX Runtime's own messages name ("8 by 128")
+    # probe -> the node it failed at and the sizes its message named
+    reached: dict[tuple[tuple[str, int], ...], tuple[str, list[int]]] = {}
     fallback = None
-    for probe in _probes(groups, bound, hints):
+    for probe in _probes(groups, bound, hints, reached):
         sizes = full(probe)
         feeds, why = feeds_for(sizes)
         outs, err = _run(sess, feeds)
@@ -882,7 +884,9 @@ def generate_inputs(
             op, node, _ = _where(err or "")
             tried.append((sizes, f"failed at {op} {node!r}" if node else "failed"))
             last_err = err or ""
-            hints.update(dict.fromkeys(_sizes_named(last_err)))
+            said = _sizes_named(last_err)
+            reached[tuple(sorted(probe.items()))] = (node, said)
+            hints.update(dict.fromkeys(said))
             continue
         bad = _degenerate(outs, out_names)
         if bad is None:
@@ -909,32 +913,54 @@ def generate_inputs(
 
 
 def _probes(
-    groups: dict[str, list[int]], bound: dict[str, int], hints: dict[int, None]
+    groups: dict[str, list[int]],
+    bound: dict[str, int],
+    hints: dict[int, None],
+    reached: dict[tuple[tuple[str, int], ...], tuple[str, list[int]]],
 ) -> Iterator[dict[str, int]]:
     """The configurations to run: ``_probe_order``'s first ``_MAX_PROBES``, then each size that
-    the failures' messages named (``hints``, filled while this runs) in each free dim in turn,
-    the others at their first candidate.
+    the failures' messages named (``hints``, filled while this runs) in each free dim in turn
+    (batch dims last), from a base that starts at every dim's first candidate. A hint whose run
+    gets past the node the base fails at (``reached``: a probe's sizes -> the node it failed at
+    and the sizes its message named, filled by the caller), failing at another not passed
+    before, becomes the base, and the sizes its own message names are tried first: sizes baked
+    into several places are found one after another.
 
     A model traced at one length (a Python loop over the sequence, unrolled: a Mamba block's
     scan) runs at that length only, which no list of typical sizes holds; ONNX Runtime's
     message names it ("Attempting to broadcast an axis by a dimension other than 1. 8 by 128").
+    The TorchScript exporter bakes an nn.Transformer's sequence lengths and batch into its
+    attention Reshapes ("requested shape:{5,2,16}"): the decoder's length is named first, the
+    encoder's once the decoder runs.
     """
     yield from itertools.islice(_probe_order(groups), _MAX_PROBES)
-    first = {k: v[0] for k, v in groups.items()}
+    base = {k: v[0] for k, v in groups.items()}
+    base_at, named = reached.get(tuple(sorted(base.items())), ("", []))
+    passed: set[str] = set()
     free = [k for k in groups if groups[k] is not _BATCH and k not in bound]
+    free += [k for k in groups if groups[k] is _BATCH and k not in bound]
     done: set[tuple[str, int]] = set()
     for _ in range(_MAX_HINT_PROBES):
-        todo = [(k, h) for h in hints for k in free if (k, h) not in done and h != first[k]]
+        order = dict.fromkeys([*named, *hints])  # the base's own message first
+        todo = [(k, h) for h in order for k in free if (k, h) not in done and h != base[k]]
         if not todo:
             return
         done.add(todo[0])
-        yield first | {todo[0][0]: todo[0][1]}
+        probe = base | {todo[0][0]: todo[0][1]}
+        yield probe
+        at, said = reached.get(tuple(sorted(probe.items())), ("", []))
+        if at and base_at and at != base_at and at not in passed:  # got past: go on from there
+            passed.add(base_at)
+            base, base_at, named = probe, at, said
 
 
 def _sizes_named(err: str) -> list[int]:
-    """Sizes an ONNX Runtime error names: broadcast pairs ("8 by 128") and shapes ("{1,8,64}")."""
+    """Sizes an ONNX Runtime error names: broadcast pairs ("8 by 128") and shapes ("{1,8,64}");
+    of a Reshape's "Input shape:{128,1,32}, requested shape:{5,2,16}" only the requested one
+    (the sizes baked into the graph; the input's are the probe's own)."""
     nums = [int(a) for pair in re.findall(r"(\d+) by (\d+)", err) for a in pair]
-    for shape in re.findall(r"\{([\d,\s]+)\}", err):
+    requested = err.find("requested shape")
+    for shape in re.findall(r"\{([\d,\s]+)\}", err[requested:] if requested >= 0 else err):
         nums += [int(a) for a in shape.replace(" ", "").split(",") if a]
     return [v for v in dict.fromkeys(nums) if 1 < v <= 65536]
 

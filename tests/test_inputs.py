@@ -765,3 +765,36 @@ def test_state_by_name_is_an_input_the_model_returns_updated() -> None:
     gen = generate_inputs(helper.make_model(vad, opset_imports=[helper.make_opsetid("", 12)]))
     assert not gen.feeds["state"].any() and "state: its name" in _note(gen, "state")
     assert gen.feeds["x"].std() > 0.5
+
+
+def test_sizes_baked_in_several_places_are_found_one_after_another(tmp_path) -> None:
+    """The TorchScript exporter bakes an nn.Transformer's lengths into its attention Reshapes
+    even with dynamic axes named: the graph runs at src_len 7 and tgt_len 5 only. ONNX Runtime
+    names the decoder's first ("requested shape:{5,2,16}"), the encoder's only once the
+    decoder's is right; each hint that gets past the failing node is kept and the next tried
+    from there. It was "no valid inputs found for 'tgt' ... fails on all 80 sizes tried"."""
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+
+    class T(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.t = torch.nn.Transformer(
+                d_model=32, nhead=2, num_encoder_layers=1, num_decoder_layers=1,
+                dim_feedforward=64, activation="gelu", dropout=0.0,
+            )  # fmt: skip
+
+        def forward(self, src, tgt):  # type: ignore[no-untyped-def]
+            return self.t(src, tgt)
+
+    path = str(tmp_path / "t.onnx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            T().eval(), (torch.randn(7, 2, 32), torch.randn(5, 2, 32)), path, dynamo=False,
+            input_names=["src", "tgt"], output_names=["out"],
+            dynamic_axes={"src": {0: "src_len", 1: "batch"}, "tgt": {0: "tgt_len", 1: "batch"}},
+        )  # fmt: skip
+    gen = generate_inputs(onnx.load(path))
+    assert gen.feeds["src"].shape[0] == 7 and gen.feeds["tgt"].shape[0] == 5, gen.sizes
+    assert "named by ONNX Runtime's message" in _note(gen, "src")
