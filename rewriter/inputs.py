@@ -35,10 +35,12 @@ Algorithm, in three steps:
    Float inputs: seeded standard normal (``--val-range`` replaces it with uniform [lo, hi]); the
    bulk of it falls where activations bend (|x| < 3) without saturating. One that reaches Log,
    Sqrt or Reciprocal through elementwise ops (``log(x + eps)`` of a spectrogram) is uniform in
-   [0, 1): normal values made its outputs NaN. State inputs (names
-   like h0/c0/state/cache/past/memory, or the same dtype and dims as a graph output whose name
-   begins as theirs does (``h``/``h_n``), one input per output, while another float input
-   carries the data) are zeros, as at the first step of a sequence.
+   [0, 1): normal values made its outputs NaN. State inputs are zeros, as at the first step of
+   a sequence: a KV cache (past/cache in the name), an input named like h0/c0/state/memory that
+   an output could be (same dtype, rank and known dims: a VAD's ``state`` -> ``stateN``; an
+   encoder's ``encoder_hidden_states`` is data), or one with the dtype and dims of an output
+   whose name begins as its own does (``h``/``h_n``), one input per output, while another float
+   input carries the data.
 
 2. Sizes, from ``dim_param`` names. Dims sharing a name get one size. A name says what the dim
    is, and its candidates start at the size a deployment typically runs, because the cost model
