@@ -6,13 +6,17 @@
 
 Per site, the module with only that site replaced runs against the original (the whole module,
 in context, on ``example_inputs``); a site is replaced only when the speed-up's CI lies entirely
-above 1 (the rule of ``rewriter.plan.decide``). On torch-eager a site written as one native op is
-screened first: its rational alone runs against that op on the site's shape (once per function,
-parameters, shape and dtype), and a rational ``SCREEN`` times slower or more is kept without the
-measurement in context (eager runs one kernel per op: what is slower alone is slower in context). Then the module with every chosen site runs
-against the original, and the replacement with the least gain is undone while it is not faster
-beyond noise (``rewriter.plan.decide.back_off``, the one back-off loop, over GraphModules). ``torch-eager`` runs the GraphModule as is, ``torch-inductor`` through
-``torch.compile(backend="inductor", dynamic=False)``, as the targets of ``rewriter.cost.targets``.
+above 1 (the rule of ``rewriter.plan.decide``). The module is traced once; each trial is built
+from that graph. On torch-eager a site written as one native op is screened first: its rational
+alone runs against that op on the site's shape (once per function, parameters, shape and
+dtype), and a rational ``SCREEN`` times slower or more is kept without the measurement in
+context (eager runs one kernel per op: what is slower alone is slower in context).
+
+Then the module with every chosen site runs against the original, and the replacement with the
+least gain is undone while it is not faster beyond noise (``rewriter.plan.decide.back_off``, the
+one back-off loop, over GraphModules). ``torch-eager`` runs the GraphModule as is,
+``torch-inductor`` through ``torch.compile(backend="inductor", dynamic=False)``, as the targets
+of ``rewriter.cost.targets``.
 
 With an accuracy budget (``min_cosine`` / ``max_rel_error``), each site's deviation with only it
 replaced is measured on the calibration inputs first (``rewriter.verify.deviation``, worst over
