@@ -19,8 +19,9 @@ one back-off loop, over GraphModules). ``torch-eager`` runs the GraphModule as i
 of ``rewriter.cost.targets``.
 
 With an accuracy budget (``min_cosine`` / ``max_rel_error``), each site's deviation with only it
-replaced is measured on the calibration inputs first (``rewriter.verify.deviation``, worst over
-outputs and batches); a site that breaks the budget alone is kept unmeasured. After the speed
+replaced is measured on the calibration inputs before its timing in context (after the eager
+screen; ``rewriter.verify.deviation``, worst over outputs and batches); a site that breaks the
+budget alone is kept unmeasured. After the speed
 back-off, while the whole module breaks the budget, the replaced site with the worst solo
 deviation is kept (and the speed back-off runs again on what is left).
 """
