@@ -635,12 +635,13 @@ def _states(model: onnx.ModelProto, inputs: list[_Input]) -> dict[str, str]:
     }
     claimed: dict[str, str] = {}
     for oname, dt, dims, _ in outputs:
+        prefix = {i.name: len(os.path.commonprefix([i.name, oname])) for i in floats}
         cands = [
-            (len(os.path.commonprefix([i.name, oname])), k, i.name)
+            (prefix[i.name], k, i.name)
             for k, i in enumerate(floats)
-            if i.dtype == dt and i.dims == dims and i.name not in out and i.name not in claimed
-        ]
-        cands = [c for c in cands if c[0] > 0]
+            if i.dtype == dt and i.dims == dims and prefix[i.name] > 0
+            and i.name not in out and i.name not in claimed
+        ]  # fmt: skip
         if cands:
             claimed[max(cands)[2]] = f"state: same shape as output {oname!r}"
     if len(out) + len(claimed) >= len(floats):

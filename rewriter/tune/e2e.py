@@ -612,7 +612,6 @@ def finetune_e2e(
     torch.manual_seed(seed)
     inner = _convert(train_student, "student")
     teacher_inner = _convert(train_teacher, "teacher").eval()
-    distilled_outputs = list(teacher_inner.output_names)
     _check_outputs(
         train_teacher, teacher_inner, batches[0], None if per_batch is None else per_batch[0]
     )
@@ -673,7 +672,7 @@ def finetune_e2e(
     )
     history.trained = sorted(twins.get(n, n) for n in trained)
     history.sites = sites
-    history.outputs = distilled_outputs
+    history.outputs = [o.name for o in train_teacher.graph.output]
     history.branches = branch_note
     history.fit_samples = sum(_samples(batches[i], axes) for i in fit_idx)
     history.dropped = dropped
