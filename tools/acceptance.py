@@ -1,6 +1,7 @@
 """Acceptance: the real CLI on every zoo model with no flags, plain and with a target; one table.
 
-    python tools/acceptance.py [--zoo DIR] [--out DIR] [--no-target] [--target T] [NAME ...]
+    python tools/acceptance.py [--zoo DIR] [--out DIR] [--no-target] [--target T] [--subcommands]
+                               [NAME ...]
 
 Builds the zoo (tools/zoo.py) unless ``--zoo`` points at one already built, then runs, per model,
 in a subprocess as a user would:
@@ -10,7 +11,10 @@ in a subprocess as a user would:
 
 and prints one table: model, command, exit code, sites found/replaced, the worst output's
 relative L2 error and its noise floor, outputs not checked, seconds, and the last stderr line when
-the run failed. Exit code 0 only when every run exits 0.
+the run failed. Exit code 0 only when every run exits 0. ``--subcommands`` also runs every other
+subcommand with no flags, as a user tries them: ``plan MODEL``, ``map MODEL -o M.html``, ``bench
+MODEL OUT``, ``finetune OUT --teacher MODEL -o T`` (layer-wise and ``--mode distill``) and
+``explain MODEL --rule silu``.
 """
 
 from __future__ import annotations
@@ -49,16 +53,9 @@ class Row:
 def run_one(model: str, out: str, extra: list[str], timeout: float = 900) -> Row:
     """One CLI run with a JSON report; the row of the table."""
     report = out.removesuffix(".onnx") + ".json"
-    cmd = [sys.executable, "-m", "rewriter", model, "-p", "pau_all", "-o", out, "--report", report]
-    cmd += extra
-    t = time.perf_counter()
-    try:
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
-        code, err = p.returncode, p.stderr
-    except subprocess.TimeoutExpired:
-        code, err = -1, f"timed out after {timeout:.0f} s"
-    dt = time.perf_counter() - t
-    lines = [ln.strip() for ln in err.splitlines() if ln.strip() and not ln.startswith("[")]
+    code, message, dt = _cli(
+        [model, "-p", "pau_all", "-o", out, "--report", report, *extra], timeout
+    )
     found = replaced = unchecked = None
     rel = floor = None
     if os.path.exists(report):
@@ -86,8 +83,44 @@ def run_one(model: str, out: str, extra: list[str], timeout: float = 900) -> Row
         floor,
         unchecked,
         dt,
-        lines[-1] if code and lines else "",
+        message,
     )
+
+
+def _cli(args: list[str], timeout: float) -> tuple[int, str, float]:
+    """``rewrite ARGS`` in a subprocess: exit code, the last stderr line when it failed
+    (progress lines ``[tag] ...`` aside), seconds."""
+    t = time.perf_counter()
+    try:
+        p = subprocess.run(
+            [sys.executable, "-m", "rewriter", *args],
+            capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+        )  # fmt: skip
+        code, err = p.returncode, p.stderr
+    except subprocess.TimeoutExpired:
+        code, err = -1, f"timed out after {timeout:.0f} s"
+    lines = [ln.strip() for ln in err.splitlines() if ln.strip() and not ln.startswith("[")]
+    return code, lines[-1] if code and lines else "", time.perf_counter() - t
+
+
+def run_subcommand(model: str, label: str, args: list[str], timeout: float = 900) -> Row:
+    """``rewrite ARGS`` as a user types it; the row says its exit code and last stderr line."""
+    code, message, dt = _cli(args, timeout)
+    return Row(pathlib.Path(model).stem, label, code, None, None, None, None, None, dt, message)
+
+
+def subcommands(model: str, out: str, stem: str) -> list[tuple[str, list[str]]]:
+    """(label, arguments) of every other subcommand with no flags, on ``model`` and on ``out``,
+    the model the plain run wrote."""
+    return [
+        ("plan", ["plan", model]),
+        ("map", ["map", model, "-o", f"{stem}.map.html"]),
+        ("bench", ["bench", model, out]),
+        ("finetune", ["finetune", out, "--teacher", model, "-o", f"{stem}.tuned.onnx"]),
+        ("finetune --mode distill", ["finetune", out, "--teacher", model, "--mode", "distill",
+                                     "-o", f"{stem}.distilled.onnx"]),
+        ("explain --rule silu", ["explain", model, "--rule", "silu"]),
+    ]  # fmt: skip
 
 
 def _fmt(v: Any, spec: str = ".2g") -> str:
@@ -115,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", help="folder for rewritten models and reports (default: temporary)")
     ap.add_argument("--no-target", action="store_true", help="skip the --target runs")
     ap.add_argument("--target", default=TARGET, help=f"the target of the second run ({TARGET})")
+    ap.add_argument("--subcommands", action="store_true",
+                    help="also plan, map, bench, finetune (both modes) and explain, no flags")  # fmt: skip
     a = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         if a.zoo:
@@ -136,6 +171,13 @@ def main(argv: list[str] | None = None) -> int:
                     file=sys.stderr,
                     flush=True,
                 )
+            written = os.path.join(out, f"{name}.plain.onnx")
+            if a.subcommands and os.path.exists(written):
+                for label, args in subcommands(path, written, os.path.join(out, name)):
+                    row = run_subcommand(path, label, args)
+                    rows.append(row)
+                    print(f"  {name} {label}: exit {row.code} in {row.seconds:.1f} s",
+                          file=sys.stderr, flush=True)  # fmt: skip
     print_table(rows)
     ok = sum(r.code == 0 for r in rows)
     print(f"\n{ok} of {len(rows)} runs exited 0")

@@ -1,7 +1,7 @@
 """38 `transformers` families, built as users export them, through the CLI with no flags.
 
-    python tools/hf_families.py [--out DIR] [--no-target] [--opset N] [--interpreter | --fx]
-                                [NAME ...]
+    python tools/hf_families.py [--out DIR] [--no-target] [--opset N]
+                                [--interpreter | --fx [--plan]] [NAME ...]
 
 Builds small random-weight models of 38 ``transformers`` families from their configs (no
 download: text encoders and decoders, vision and audio models, a detector, a segmenter), each
@@ -20,7 +20,8 @@ interpreter (retraining and the torch targets) and ONNX Runtime on generated inp
 the largest difference relative to each output's largest value, instead of the CLI runs.
 ``--fx`` exports nothing: each torch module goes through the torch.fx front end
 (``rewrite_module(module, "pau_all", example_inputs=...)``, no other option) and is compared with
-the original module.
+the original module; ``--plan`` adds ``plan_module(module, example_inputs)`` on torch-eager
+(sites replaced, seconds).
 
 Takes 15-25 minutes on two cores; the README quotes what it printed.
 """
@@ -184,14 +185,17 @@ def _make(
     return model, args, names, axes
 
 
-def fx_check(name: str, make: Callable[[], Any], kind: str, outs: list[str]) -> str:
+def fx_check(
+    name: str, make: Callable[[], Any], kind: str, outs: list[str], plan: bool = False
+) -> str:
     """One line: the family through the torch.fx front end, ``rewrite_module(module, "pau_all",
-    example_inputs=...)`` and nothing else, against the original module on those inputs."""
+    example_inputs=...)`` and nothing else, against the original module on those inputs; with
+    ``plan``, also ``plan_module(module, example_inputs)`` (torch-eager): sites replaced, seconds."""
     import time
 
     import torch
 
-    from rewriter.frontends.fx import rewrite_module
+    from rewriter.frontends.fx import plan_module, rewrite_module
 
     model, args, names, why = _make(name, make, kind)
     if model is None:
@@ -212,9 +216,15 @@ def fx_check(name: str, make: Callable[[], Any], kind: str, outs: list[str]) -> 
     )
     found = ", ".join(sorted({s.function for s in sites})) or "none"
     n = sum(s.replaced for s in sites)
-    return (
+    line = (
         f"{name}: {n} of {len(sites)} site(s) replaced ({found}), rel-L2 {rel:.1e}, {seconds:.1f} s"
     )
+    if plan:
+        p = plan_module(module, args)
+        line += (
+            f"; plan_module: {len(p.replaced)} of {len(p.decisions)} replaced, {p.seconds:.1f} s"
+        )
+    return line
 
 
 def build(
@@ -282,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="check the ONNX -> torch interpreter instead of running the CLI")  # fmt: skip
     ap.add_argument("--fx", action="store_true",
                     help="run each torch module through the torch.fx front end instead (no export)")  # fmt: skip
+    ap.add_argument("--plan", action="store_true",
+                    help="with --fx: also plan_module on torch-eager (decisions, seconds)")  # fmt: skip
     a = ap.parse_args(argv)
     warnings.simplefilter("ignore")
     for log in ("torch.onnx", "torch.export", "torch._dynamo", "onnxscript", "transformers"):
@@ -291,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.fx:
         for name, make, kind, outs in _families():
             if not a.names or name in a.names:
-                print(fx_check(name, make, kind, outs), flush=True)
+                print(fx_check(name, make, kind, outs, a.plan), flush=True)
         return 0
 
     with tempfile.TemporaryDirectory() as tmp:
