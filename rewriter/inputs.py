@@ -126,15 +126,20 @@ _CARRY = {
     "Flatten": (0,), "Expand": (0,), "Transpose": (0,), "Slice": (0,), "Tile": (0,),
     "Concat": None, "Gather": (0,), "GatherElements": (0,), "Add": None, "Sub": None,
     "Where": (1, 2), "Min": None, "Max": None, "Clip": (0,), "CastLike": (0,),
+    "StringNormalizer": (0,), "Tokenizer": (0,),
 }  # fmt: skip
-# attributes of ai.onnx.ml nodes that list the strings they look up (scikit-learn pipelines)
-_STRING_KEYS = {"keys_strings", "cats_strings", "classes_strings"}
+# attributes that list the strings a node looks up (scikit-learn pipelines: ai.onnx.ml
+# encoders, and TfIdfVectorizer's n-gram pool behind a text column's Tokenizer)
+_STRING_KEYS = {"keys_strings", "cats_strings", "classes_strings", "pool_strings"}
 _COMPARE = {"Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual"}
 # (op, input) that take a shape: ones are always valid for these (Expand broadcasts a 1 to
 # anything, Tile repeats once, ConstantOfShape makes one element); Reshape's: 0s (copy the
 # input's dim) then -1 (the rest)
 _SHAPE_OPERANDS = {("Expand", 1), ("Tile", 1), ("ConstantOfShape", 0), ("Reshape", 1)}
 _RECURRENT = {"GRU", "LSTM", "RNN"}
+# ops whose output has their first input's shape: a float input's normalization before its
+# first Conv ((x - mean) / std) does not hide the Conv's weights
+_SAME_SHAPE = {"Cast", "CastLike", "Identity", "Add", "Sub", "Mul", "Div", "Relu", "Clip", "Neg"}
 _STATE_NAME = re.compile(r"(^|[^a-z])(h0|c0|h_0|c_0)([^a-z0-9]|$)|state|cache|past|memory", re.I)
 _CACHE_NAME = re.compile(r"cache|past", re.I)
 _POSITION_NAME = re.compile(r"position|^pos(_ids?)?$", re.I)
@@ -245,6 +250,7 @@ class _Uses:
     )  # op, node, X input/axis
     mask: str | None = None  # why it is a mask
     strings: tuple[list[str], str, str] | None = None  # (the keys a node looks up, op, node)
+    words: str | None = None  # a Tokenizer splits each string into words: the separator
     shape_of: tuple[str, str] | None = None  # a shape operand: (op, node)
 
 
@@ -341,15 +347,53 @@ class _Graph:
                 u.shape_of = (op, label)
             elif cast and (op == "Mul" or (op == "Where" and i == 0)):
                 u.mask = u.mask or f"reaches {op} {label!r} after a Cast"
+            elif op == "Tokenizer":
+                seps = [a.strings for a in node.attribute if a.name == "separators"]
+                u.words = seps[0][0].decode() if seps and seps[0] and seps[0][0] else " "
             elif u.strings is None:  # a lookup by string (LabelEncoder, CategoryMapper, ...)
                 keys = [
-                    [v.decode() for v in a.strings]
+                    [v.decode() for v in _lookup_strings(node, a)]
                     for a in node.attribute
                     if a.name in _STRING_KEYS and a.strings
                 ]
                 if keys:
                     u.strings = (keys[0], op, label)
         return u
+
+    def fixed_dims(self, start: str) -> tuple[int | None, dict[int, tuple[int, str]]]:
+        """What the weights that ``start`` meets (through elementwise ops) say of its shape: its
+        rank, and ``axis -> (size, how)`` (a negative axis counts from the end)."""
+        rank: int | None = None
+        fixed: dict[int, tuple[int, str]] = {}
+        todo, seen = [start], set()
+        while todo:
+            name = todo.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            for node, i in self.consumers.get(name, []):
+                op, label = node.op_type, node.name or node.output[0]
+                w = self.const_shape(node.input[1]) if i == 0 and len(node.input) > 1 else None
+                attrs = {a.name: a.i for a in node.attribute if a.type == onnx.AttributeProto.INT}
+                r, at = None, {}
+                if op == "Conv" and w and len(w) >= 3:
+                    r, at = len(w), {1: (w[1] * attrs.get("group", 1), "channels")}
+                elif op == "ConvTranspose" and w and len(w) >= 3:
+                    r, at = len(w), {1: (w[0], "channels")}
+                elif op == "MatMul" and w and len(w) == 2:
+                    at = {-1: (w[0], "features")}
+                elif op == "Gemm" and w and len(w) == 2:
+                    k = w[1] if attrs.get("transB") else w[0]
+                    r, at = 2, {(0 if attrs.get("transA") else 1): (k, "features")}
+                elif op in _RECURRENT and i == 0 and w and len(w) == 3:
+                    r, at = 3, {2: (w[2], "features")}
+                elif op in _SAME_SHAPE:
+                    todo.extend(node.output)
+                    continue
+                rank = rank or r
+                for axis, (size, what) in at.items():
+                    fixed.setdefault(axis, (size, f"{what}, from the weights of {op} {label!r}"))
+        return rank, fixed
 
     def needs_positive(self, start: str) -> str | None:
         """Why a float input must be positive: it reaches Log, Sqrt or Reciprocal through
@@ -393,6 +437,16 @@ class _Graph:
         return [i for i in inputs if i in found]
 
 
+def _lookup_strings(node: onnx.NodeProto, attr: onnx.AttributeProto) -> list[bytes]:
+    """The strings a node looks up: a TfIdfVectorizer's pool holds its 1-grams first, then its
+    longer n-grams as runs of words (``ngram_counts`` says where each length starts)."""
+    if node.op_type != "TfIdfVectorizer":
+        return list(attr.strings)
+    counts = [a.ints for a in node.attribute if a.name == "ngram_counts"]
+    end = counts[0][1] if counts and len(counts[0]) > 1 else len(attr.strings)
+    return list(attr.strings[:end])
+
+
 # ---------------------------------------------------------------- sizes
 
 
@@ -401,6 +455,8 @@ class _Input:
     name: str
     dtype: np.dtype
     dims: list[int | str]  # int = fixed, str = the key of a dim group
+    ranked: bool = True  # False: the model declares no shape at all
+    fixed: str = ""  # the sizes the graph's weights fix where the model declares none
 
 
 def _graph_inputs(model: onnx.ModelProto) -> list[_Input]:
@@ -418,10 +474,34 @@ def _graph_inputs(model: onnx.ModelProto) -> list[_Input]:
                 dims.append(d.dim_value)
             else:
                 dims.append(d.dim_param if d.HasField("dim_param") else f"{vi.name}:{axis}")
-        out.append(
-            _Input(vi.name, np.dtype(onnx.helper.tensor_dtype_to_np_dtype(t.elem_type)), dims)
-        )
+        dtype = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(t.elem_type))
+        out.append(_Input(vi.name, dtype, dims, ranked=t.HasField("shape")))
     return out
+
+
+def _fix_dims(inp: _Input, graph: _Graph, shapes: dict[str, tuple[int, ...]]) -> dict[str, int]:
+    """Fill in what the weights a float input meets say of its shape, where the model does not:
+    its rank, and the size of its channel or feature axis. Every axis dynamic (an export with
+    all of NCHW marked dynamic) left channels to probing, which ran out of sizes. Returns the
+    dim groups so fixed, with their sizes (other inputs sharing a group take them too)."""
+    if inp.dtype.kind != "f":
+        return {}
+    rank, at = graph.fixed_dims(inp.name)
+    said, keyed = [], {}
+    if not inp.ranked:
+        n = len(shapes[inp.name]) if inp.name in shapes else rank
+        if n is None:
+            return {}
+        inp.dims, inp.ranked = [f"{inp.name}:{axis}" for axis in range(n)], True
+        said.append(f"rank {n} (the model declares no shape)")
+    for axis, (size, how) in at.items():
+        if -len(inp.dims) <= axis < len(inp.dims) and inp.name not in shapes:
+            key = inp.dims[axis]
+            if isinstance(key, str) and key not in keyed:
+                keyed[key] = size
+                said.append(f"axis {axis % len(inp.dims)} = {size} ({how})")
+    inp.fixed = "; ".join(said)
+    return keyed
 
 
 def _image_size(model: onnx.ModelProto) -> tuple[int, int] | None:
@@ -686,9 +766,17 @@ def _values(
     assert uses is not None
     if dt.kind in "OUS":  # strings
         keys, op, n = uses.strings or (["a", "b"], "", "")
-        picked = rng.choice(np.array(keys, dtype=object), size=shape)
-        said = f"drawn from the {len(keys)} keys of {op} {n!r}" if op else "strings 'a', 'b'"
-        return np.asarray(picked, dtype=object), said
+        pool = np.array(keys, dtype=object)
+        if uses.words is None:
+            picked = rng.choice(pool, size=shape)
+            said = f"drawn from the {len(keys)} keys of {op} {n!r}" if op else "strings 'a', 'b'"
+            return np.asarray(picked, dtype=object), said
+        # text a Tokenizer splits: 1 to 8 words of the vocabulary, so every sample has counts
+        picked = np.empty(shape, dtype=object)
+        for idx in np.ndindex(*shape):
+            picked[idx] = uses.words.join(rng.choice(pool, size=int(rng.integers(1, 9))))
+        said = f"1 to 8 words of the {len(keys)} of {op} {n!r}" if op else "words 'a', 'b'"
+        return picked, said
     if uses.gathers and dt.kind != "b":
         # ids first, even when also compared: a CLIP text tower compares its ids with the EOS
         # id (49407) to find where to pool, and ids filled with a constant the table does not
@@ -810,6 +898,12 @@ def generate_inputs(
             raise UsageError(
                 f"{flag}: no input named {unknown[0]!r}; the model's inputs are {names}"
             )
+    graph = _Graph(model)
+    keyed: dict[str, int] = {}
+    for inp in inputs:
+        keyed |= _fix_dims(inp, graph, shapes)
+    for inp in inputs:
+        inp.dims = [keyed.get(d, d) if isinstance(d, str) else d for d in inp.dims]
     bound: dict[str, int] = {}  # dim group -> size fixed by --input-shapes
     for inp in inputs:
         if inp.name not in shapes:
@@ -848,7 +942,6 @@ def generate_inputs(
     for k in derived:
         del groups[k]
     how = {k: h for k, (_, h) in derived.items()}
-    graph = _Graph(model)
     uses = {i.name: graph.uses(i.name) for i in inputs if i.dtype.kind != "f"}
     positive = {i.name: graph.needs_positive(i.name) for i in inputs if i.dtype.kind == "f"}
     seq_keys = [k for k in groups if _candidates(k, inputs) in (_SEQUENCE, _SAMPLES)]
@@ -1005,6 +1098,8 @@ def _result(
     for inp in inputs:
         a = feeds[inp.name]
         line = f"{inp.name}: {a.dtype} {_fmt_shape(a.shape)}, {why[inp.name]}"
+        if inp.fixed:
+            line += f"; {inp.fixed}"
         keys = [d for d in dict.fromkeys(inp.dims) if isinstance(d, str)]
         if keys:
             dims = ", ".join(f"{k}={sizes[k]}" for k in keys)

@@ -140,6 +140,8 @@ class Deviation:
         skipped = self.unchecked()
         if skipped:
             line += "; not checked: " + ", ".join(f"{o.name} ({o.note})" for o in skipped)
+        if self.checker != "passed":
+            line += f"; onnx.checker: {self.checker}"
         return line
 
     def to_dict(self) -> dict[str, Any]:
@@ -252,8 +254,7 @@ def accuracy_of(outputs: np.ndarray | Sequence[np.ndarray], labels: np.ndarray) 
     return float(np.mean(pred == lab) * 100.0)
 
 
-def check(model: onnx.ModelProto) -> None:
-    """onnx.checker with full_check (strict shape inference); ModelError on failure."""
+def _checker_error(model: onnx.ModelProto) -> str | None:
     try:
         if is_large(model):  # over protobuf's 2 GiB: the checker reads it from a file
             with model_file(model) as path:
@@ -261,7 +262,27 @@ def check(model: onnx.ModelProto) -> None:
         else:
             onnx.checker.check_model(model, full_check=True)
     except Exception as e:
-        raise ModelError(f"model fails onnx.checker: {first_line(e, 1000)}") from None
+        return first_line(e, 1000)
+    return None
+
+
+def check(model: onnx.ModelProto, original: onnx.ModelProto | None = None) -> str:
+    """onnx.checker with full_check (strict shape inference): ``passed``, else ModelError.
+
+    Where ``original`` (the model it was rewritten from) fails the checker with the same
+    message, the fault is the input's (an input declared without a shape, which ONNX Runtime
+    runs): that is returned as the checker's verdict instead, and running the model is the
+    check that is left."""
+    err = _checker_error(model)
+    if err is None:
+        return "passed"
+    if original is not None:
+        was = _checker_error(original)
+        if was == err:
+            return f"fails as the input model does ({err})"
+        if was is not None:
+            err += f" (the input model fails it too, with: {was})"
+    raise ModelError(f"model fails onnx.checker: {err}")
 
 
 def make_inputs(
@@ -463,11 +484,13 @@ def verify(
     more_feeds: Callable[[int], dict[str, np.ndarray]] | None = None,
 ) -> Deviation:
     """checker(full_check) + ORT load and run + numerical comparison with the original."""
-    check(rewritten)
+    checker = check(rewritten, original)
     if feeds is None:
         from rewriter.inputs import generate_inputs
 
         gen = generate_inputs(original)
         feeds = gen.feeds
         more_feeds = more_feeds or (lambda seed: make_inputs(original, seed=seed, sizes=gen.sizes))
-    return compare(original, rewritten, feeds, source, more_feeds=more_feeds)
+    dev = compare(original, rewritten, feeds, source, more_feeds=more_feeds)
+    dev.checker = checker
+    return dev

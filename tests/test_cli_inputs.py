@@ -237,3 +237,73 @@ def test_dry_run_of_a_model_no_input_runs_still_reports_sites(tmp_path, capsys) 
         "features",
     ]
     # the real run's one-line error: tests/test_zoo_cli.py
+
+
+def _dynamic_cnn(shape: list | None) -> onnx.ModelProto:
+    """(x - mean) then Conv 3 -> 8 and SiLU, its input declared ``shape`` (None: no shape at
+    all, as a hand-edited or converted model may have)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    g = helper.make_graph(
+        [
+            helper.make_node("Sub", ["image", "mean"], ["centred"]),
+            helper.make_node("Conv", ["centred", "w"], ["c"], name="stem", pads=[1, 1, 1, 1]),
+            helper.make_node("Sigmoid", ["c"], ["s"]),
+            helper.make_node("Mul", ["c", "s"], ["y"]),
+        ],
+        "dynamic_cnn",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, shape)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["b", 8, "h", "w"])],
+        [
+            numpy_helper.from_array(np.full((1, 3, 1, 1), 0.5, np.float32), "mean"),
+            numpy_helper.from_array(rng.standard_normal((8, 3, 3, 3)).astype(np.float32), "w"),
+        ],
+    )
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize("shape", [["b", "c", "h", "w"], None])
+def test_channels_come_from_the_weights_when_every_axis_is_dynamic(shape, tmp_path, capsys) -> None:
+    """Every axis dynamic (or no shape declared): channels were probed among 1..1024 and every
+    size failed at the Conv ("fails on all 64 sizes tried"); the Conv's weights say 3."""
+    src = tmp_path / "m.onnx"
+    onnx.save(_dynamic_cnn(shape), src)
+    gen = generate_inputs(onnx.load(src))
+    assert gen.feeds["image"].shape[:2] == (1, 3) and gen.feeds["image"].ndim == 4
+    note = next(n for n in gen.notes if n.startswith("image:"))
+    assert "axis 1 = 3 (channels, from the weights of Conv 'stem')" in note
+    assert ("rank 4 (the model declares no shape)" in note) == (shape is None)
+    code = main([str(src), "-o", str(tmp_path / "o.onnx"), "-v"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "cosine 1.0" in out and "1 of 1 sites replaced" in out
+    # the input fails onnx.checker (graph inputs need a shape); its rewrite fails it the same way
+    assert ("onnx.checker: fails as the input model does" in out) == (shape is None)
+
+
+def test_a_shared_dim_fixed_by_weights_is_fixed_for_every_input(tmp_path) -> None:
+    """Features [b, s, f] into a MatMul with 12-row weights: f is 12, also for a second input
+    declared with the same f."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    g = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["x", "w"], ["h"], name="proj"),
+            helper.make_node("Add", ["x", "skip"], ["res"]),
+            helper.make_node("ReduceSum", ["res"], ["r"], keepdims=1),
+            helper.make_node("Add", ["h", "r"], ["hr"]),
+            helper.make_node("Tanh", ["hr"], ["y"]),
+        ],
+        "shared",
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, ["b", "s", "f"]),
+            helper.make_tensor_value_info("skip", TensorProto.FLOAT, ["b", "s", "f"]),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(rng.standard_normal((12, 4)).astype(np.float32), "w")],
+    )
+    gen = generate_inputs(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
+    assert gen.feeds["x"].shape[-1] == 12 and gen.feeds["skip"].shape == gen.feeds["x"].shape
+    assert any("axis 2 = 12 (features, from the weights of MatMul 'proj')" in n for n in gen.notes)

@@ -140,10 +140,11 @@ def main(argv: Sequence[str]) -> int:
     tuned, results = refit_onnx(
         student, teacher, cal, degrees=a.degrees, form=a.form, max_samples=a.max_samples
     )
-    check(tuned)
+    checker = check(tuned, student)
     before, after = compare_over(teacher, [student, tuned], cal.batches)
     if not a.quiet:
         _print(results, before, after, cal)
+        _say_checker(checker)
     if a.report:
         write_json(
             a.report,
@@ -194,10 +195,11 @@ def _distill(
         augment=a.augment or "none",
         progress=not a.quiet,
     )
-    check(tuned)
+    checker = check(tuned, student)
     h = history.heldout
     assert h is not None
     if not a.quiet:
+        _say_checker(checker)
         con = console()
         sites = f", site activations matched at {len(history.sites)}" if history.sites else ""
         con.print(
@@ -309,3 +311,8 @@ def _print(
         f"rel-L2 {before.rel_l2:.3g} -> {after.rel_l2:.3g}, "
         f"cosine {before.cosine:.6f} -> {after.cosine:.6f}"
     )
+
+
+def _say_checker(verdict: str) -> None:
+    if verdict != "passed":
+        console().print(f"onnx.checker: {verdict}")

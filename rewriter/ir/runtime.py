@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -46,6 +47,22 @@ def first_line(e: BaseException, limit: int = 300) -> str:
     """The first line of an exception's message (ONNX Runtime's are long), or its type name."""
     text = str(e).strip()
     return (text.splitlines()[0] if text else type(e).__name__)[:limit]
+
+
+_LOCALE = re.compile(r"Failed to construct locale with name:\s*([^:\s]+)")
+
+
+def _load_failure(e: BaseException) -> str:
+    """Why ONNX Runtime refused a model: what to do where the cause is the machine, not the
+    model, else the first line of its message."""
+    locale = _LOCALE.search(str(e))
+    if locale:  # StringNormalizer asks the C++ runtime for a locale (en_US.UTF-8 by default)
+        return (
+            f"its StringNormalizer needs the locale {locale.group(1)}, which this machine does "
+            f"not have: install it (locale-gen {locale.group(1)}) or set the node's locale "
+            "attribute to one installed (locale -a lists them)"
+        )
+    return first_line(e)
 
 
 def _ort() -> Any:
@@ -107,7 +124,7 @@ def session(
     except ModelError:
         raise
     except Exception as e:
-        raise ModelError(f"ONNX Runtime cannot load {what}: {first_line(e)}") from None
+        raise ModelError(f"ONNX Runtime cannot load {what}: {_load_failure(e)}") from None
 
 
 def run_session(
