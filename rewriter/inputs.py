@@ -113,6 +113,10 @@ _STEP = [*_SEQUENCE, 1]
 _SPATIAL = [224, 256, 320, 640, 128, 64, 32]
 _SAMPLES = [16000, 8000, 4096, 2048, 1024, 512, 256, 128, 64, 32, 16]
 _ANY = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
+# What one run at generated sizes may make: the bytes of every tensor shape inference sizes,
+# summed. A VAE decoder's latent at the image size 224 made 86 GiB (output 1792x1792): 11
+# minutes, then out of memory; its sizes are halved until a run fits (latent 32 here).
+_WORK_LIMIT = 4 * 2**30
 _BATCH_NAME = r"batch|^n$|^b$|^bs$|^num_images$"
 _KINDS = [  # (regex on the lower-cased dim name, candidates); first match wins
     (_BATCH_NAME, _BATCH),
@@ -966,6 +970,7 @@ def generate_inputs(
         sizes = full({k: v for k, v in sizes.items() if k not in derived})
         feeds, why = feeds_for(sizes)
         return _result(inputs, feeds, why, sizes, [], groups, bound, None, how)
+    how |= _within_limit(model, inputs, groups, full)
     sess = _session(model)
     tried: list[tuple[dict[str, int], str]] = []  # (sizes, why it was rejected)
     hints: dict[int, None] = {}  # sizes ONNX Runtime's own messages name ("8 by 128")
@@ -1006,6 +1011,81 @@ def generate_inputs(
             how,
         )
     raise _input_error(last_err, inputs, graph, bound, tried)
+
+
+def _work(model: onnx.ModelProto, inputs: list[_Input], sizes: dict[str, int]) -> int:
+    """Bytes of the tensors one run at ``sizes`` makes, as far as ONNX shape inference (with
+    data propagation) sizes them: a lower bound; 0 where inference fails."""
+    shapes = {
+        i.name: np.broadcast_to(np.zeros((), np.uint8), [d if isinstance(d, int) else sizes[d] for d in i.dims])
+        for i in inputs
+    }  # fmt: skip
+    try:
+        inferred = onnx.shape_inference.infer_shapes(
+            with_input_shapes(model, shapes), data_prop=True
+        )
+    except Exception:  # an op without a shape function, a contradiction: no bound known
+        return 0
+    total = 0
+    for vi in inferred.graph.value_info:
+        t = vi.type.tensor_type
+        dims = [d.dim_value if d.HasField("dim_value") else -1 for d in t.shape.dim]
+        if t.HasField("shape") and min(dims, default=0) >= 0 and t.elem_type:
+            itemsize = onnx.helper.tensor_dtype_to_np_dtype(t.elem_type).itemsize
+            total += int(np.prod(dims, dtype=np.int64)) * itemsize
+    return total
+
+
+def _skeleton(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The model without the values of its large initializers (shape inference reads their
+    dims; small ones, shapes and scales, keep their values for data propagation)."""
+    skel = onnx.ModelProto()
+    skel.CopyFrom(model)
+    for t in skel.graph.initializer:
+        if len(t.raw_data) > 4096:
+            t.ClearField("raw_data")
+        for f in ("float_data", "int32_data", "int64_data", "double_data"):
+            if len(getattr(t, f)) > 1024:
+                t.ClearField(f)
+    return skel
+
+
+def _within_limit(
+    model: onnx.ModelProto,
+    inputs: list[_Input],
+    groups: dict[str, list[int]],
+    full: Any,
+) -> dict[str, str]:
+    """Move the candidates whose run would make more than ``_WORK_LIMIT`` bytes of tensors to
+    the end of their lists, halving every free non-batch dim together (``groups`` is changed in
+    place); return dim -> the note saying so."""
+    free = [k for k, c in groups.items() if len(c) > 1 and c is not _BATCH]
+    if not free:
+        return {}
+    skel, over = _skeleton(model), []
+    while True:
+        base = {k: c[0] for k, c in groups.items()}
+        work = _work(skel, inputs, full(base))
+        if work <= _WORK_LIMIT:
+            break
+        over.append((base, work))
+        shrunk = False
+        for k in free:
+            c = groups[k]
+            smaller = [v for v in c if v < c[0]]
+            if smaller:
+                groups[k], shrunk = smaller + [v for v in c if v >= c[0]], True
+        if not shrunk:
+            break
+    moved = [k for k in free if any(b[k] != groups[k][0] for b, _ in over)]
+    if not moved:
+        return {}
+    k, gib = moved[0], ", ".join(f"{w / 2**30:.3g}" for _, w in over)
+    alike = f" (and {', '.join(moved[1:])} alike)" if moved[1:] else ""
+    return {
+        k: f"at {', '.join(str(b[k]) for b, _ in over)}{alike} one run makes {gib} GiB of "
+        f"tensors, over the {_WORK_LIMIT / 2**30:.3g} GiB generated inputs may take"
+    }
 
 
 def _probes(

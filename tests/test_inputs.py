@@ -12,6 +12,7 @@ from conftest import fixed_reshape_model, load_zoo_module  # noqa: E402
 from onnx import TensorProto, helper, numpy_helper
 
 import rewriter
+import rewriter.inputs as inputs_mod
 from rewriter.errors import UsageError
 from rewriter.inputs import (
     GeneratedInputs,
@@ -868,3 +869,50 @@ def test_sizes_baked_in_several_places_are_found_one_after_another(tmp_path) -> 
     gen = generate_inputs(onnx.load(path))
     assert gen.feeds["src"].shape[0] == 7 and gen.feeds["tgt"].shape[0] == 5, gen.sizes
     assert "named by ONNX Runtime's message" in _note(gen, "src")
+
+
+def _upsampler() -> onnx.ModelProto:
+    """A decoder's shape: a 4-channel latent, Conv to 16 channels, Resize x8, SiLU."""
+    rng = np.random.default_rng(0)
+    g = helper.make_graph(
+        [
+            helper.make_node("Conv", ["latent", "w"], ["c"], pads=[1, 1, 1, 1]),
+            helper.make_node("Resize", ["c", "", "scales"], ["up"], mode="nearest"),
+            helper.make_node("Sigmoid", ["up"], ["s"]),
+            helper.make_node("Mul", ["up", "s"], ["y"]),
+        ],
+        "decoder",
+        [helper.make_tensor_value_info("latent", TensorProto.FLOAT, ["batch", 4, "height", "width"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [
+            numpy_helper.from_array(rng.standard_normal((16, 4, 3, 3)).astype(np.float32), "w"),
+            numpy_helper.from_array(np.array([1, 1, 8, 8], np.float32), "scales"),
+        ],
+    )  # fmt: skip
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_work_is_the_bytes_of_the_tensors_a_run_makes() -> None:
+    m = _upsampler()
+    inputs = inputs_mod._graph_inputs(m)
+    got = inputs_mod._work(inputs_mod._skeleton(m), inputs, {"batch": 1, "height": 64, "width": 64})
+    # Conv output 16x64x64, then Resize and Sigmoid outputs 16x512x512 (the graph output y is
+    # not an intermediate)
+    assert got == 4 * (16 * 64 * 64 + 2 * 16 * 512 * 512)
+
+
+def test_generated_sizes_stay_within_the_work_limit(monkeypatch) -> None:
+    """A VAE decoder's latent was generated 224x224, like an image: its 1792x1792 output made
+    86 GiB of tensors, 11 minutes, then out of memory. The sizes are halved until a run fits."""
+    monkeypatch.setattr(inputs_mod, "_WORK_LIMIT", 64 * 2**20)
+    gen = generate_inputs(_upsampler())
+    assert gen.feeds["latent"].shape == (1, 4, 64, 64)
+    note = _note(gen, "latent")
+    gib = [f"{4 * (16 * n * n + 2 * 16 * 64 * n * n) / 2**30:.3g}" for n in (224, 128)]
+    assert (
+        f"height: at 224, 128 (and width alike) one run makes {gib[0]}, {gib[1]} GiB of tensors, "
+        "over the 0.0625 GiB generated inputs may take" in note
+    )
+    # sizes that fit the limit are not touched
+    monkeypatch.setattr(inputs_mod, "_WORK_LIMIT", 4 * 2**30)
+    assert generate_inputs(_upsampler()).feeds["latent"].shape == (1, 4, 224, 224)
