@@ -766,6 +766,22 @@ def _values(
             return np.zeros(shape, dt), f"zeros ({state})"
         if positive:
             return rng.uniform(0.0, 1.0, shape).astype(dt), f"uniform in [0, 1) ({positive})"
+        codes = [(c, op, n) for c, op, n in (uses.compared if uses else []) if op == "Equal"]
+        if codes:  # compared for equality: codes (SAM's point label -1 = padding); half of them
+            known = np.array(list(dict.fromkeys(v for c, _, _ in codes for v in c)), dt)
+            values = rng.standard_normal(shape).astype(dt)
+            pick = rng.random(shape) < 0.5
+            values[pick] = rng.choice(known, size=int(pick.sum()))
+            where = ", ".join(f"{op} {n!r}" for _, op, n in codes)
+            listed = ", ".join(f"{v:g}" for v in known)
+            return values, f"half {listed} (compared in {where}), half standard normal"
+        if uses is not None and (uses.gathers or uses.shape_of or uses.seq_lens):
+            # floats the model casts to indices or sizes (SAM's image size, its point labels
+            # into an embedding): the values an integer input with those uses gets
+            ints, said = _values(
+                _Input(inp.name, np.dtype(np.int64), inp.dims), shape, uses, None, None, seq, seed, past
+            )  # fmt: skip
+            return ints.astype(dt), said
         return rng.standard_normal(shape).astype(dt), f"standard normal (seed {seed})"
     assert uses is not None
     if dt.kind in "OUS":  # strings
@@ -946,7 +962,7 @@ def generate_inputs(
     for k in derived:
         del groups[k]
     how = {k: h for k, (_, h) in derived.items()}
-    uses = {i.name: graph.uses(i.name) for i in inputs if i.dtype.kind != "f"}
+    uses = {i.name: graph.uses(i.name) for i in inputs}
     positive = {i.name: graph.needs_positive(i.name) for i in inputs if i.dtype.kind == "f"}
     seq_keys = [k for k in groups if _candidates(k, inputs) in (_SEQUENCE, _SAMPLES)]
     out_names = [o.name for o in model.graph.output]

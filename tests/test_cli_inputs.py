@@ -307,3 +307,62 @@ def test_a_shared_dim_fixed_by_weights_is_fixed_for_every_input(tmp_path) -> Non
     gen = generate_inputs(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
     assert gen.feeds["x"].shape[-1] == 12 and gen.feeds["skip"].shape == gen.feeds["x"].shape
     assert any("axis 2 = 12 (features, from the weights of MatMul 'proj')" in n for n in gen.notes)
+
+
+def _sam_like() -> onnx.ModelProto:
+    """The float inputs of a SAM mask decoder: point labels the model compares with -1 (a
+    padding point), and the original image size, cast to int64 to crop the masks."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    f = TensorProto.FLOAT
+    g = helper.make_graph(
+        [
+            helper.make_node("Equal", ["point_labels", "minus_one"], ["is_pad"]),
+            helper.make_node("Unsqueeze", ["point_labels", "last"], ["lab"]),
+            helper.make_node("MatMul", ["lab", "w"], ["tok"]),
+            helper.make_node("Unsqueeze", ["is_pad", "last"], ["pad3"]),
+            helper.make_node("Where", ["pad3", "pad_token", "tok"], ["t"]),
+            helper.make_node("ReduceMean", ["t"], ["score"], axes=[1], keepdims=0),
+            helper.make_node("Reshape", ["score", "nc11"], ["s4"]),
+            helper.make_node("Mul", ["image_embeddings", "s4"], ["x"]),
+            helper.make_node("Sigmoid", ["x"], ["sx"]),
+            helper.make_node("Mul", ["x", "sx"], ["act"]),
+            helper.make_node("Cast", ["orig_im_size"], ["hw"], to=TensorProto.INT64),
+            helper.make_node("Slice", ["act", "zeros", "hw", "axes"], ["masks"], name="crop"),
+        ],
+        "sam_like",
+        [
+            helper.make_tensor_value_info("image_embeddings", f, [1, 8, 64, 64]),
+            helper.make_tensor_value_info("point_labels", f, [1, "num_points"]),
+            helper.make_tensor_value_info("orig_im_size", f, [2]),
+        ],
+        [helper.make_tensor_value_info("masks", f, [1, 8, "h", "w"])],
+        [
+            numpy_helper.from_array(np.array(-1, np.float32), "minus_one"),
+            numpy_helper.from_array(np.array([-1], np.int64), "last"),
+            numpy_helper.from_array(rng.standard_normal((1, 8)).astype(np.float32), "w"),
+            numpy_helper.from_array(rng.standard_normal(8).astype(np.float32), "pad_token"),
+            numpy_helper.from_array(np.array([1, 8, 1, 1], np.int64), "nc11"),
+            numpy_helper.from_array(np.array([0, 0], np.int64), "zeros"),
+            numpy_helper.from_array(np.array([2, 3], np.int64), "axes"),
+        ],
+    )
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_float_codes_and_sizes_get_values_the_model_can_use(tmp_path, capsys) -> None:
+    """A SAM decoder's `orig_im_size` was standard normal: cast to int64 it cropped the masks to
+    nothing, the masks were "constant on the inputs used" and verification checked only the IoU
+    scores. Its `point_labels` never equalled the -1 the model looks for."""
+    src = tmp_path / "sam.onnx"
+    onnx.save(_sam_like(), src)
+    gen = generate_inputs(onnx.load(src))
+    size, labels = gen.feeds["orig_im_size"], gen.feeds["point_labels"]
+    assert size.dtype == np.float32 and (size >= 16).all()
+    assert 0.2 < (labels == -1).mean() < 0.8 and (labels != -1).any()
+    assert any("half -1 (compared in Equal" in n for n in gen.notes)
+    code = main([str(src), "-o", str(tmp_path / "o.onnx")])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "worst output 'masks'" in out and "not checked" not in out
