@@ -197,6 +197,8 @@ def _cast(where: str, name: str, a: np.ndarray, vi: onnx.ValueInfoProto) -> np.n
     want = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(vi.type.tensor_type.elem_type))
     if a.dtype == want:
         return a
+    if want.kind == "O" and a.dtype.kind in "US":  # strings: an npz holds them as unicode
+        return a.astype(str).astype(object)
     kind = {"f": "float", "i": "int", "u": "int", "b": "bool"}
     have_k, want_k = kind.get(a.dtype.kind, a.dtype.kind), kind.get(want.kind, want.kind)
     if have_k != want_k:

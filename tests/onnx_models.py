@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import onnx
 import onnx.parser
-from onnx import numpy_helper
+from onnx import TensorProto, helper, numpy_helper
 from scipy import special
 
 from rewriter.functions import get_function
@@ -828,4 +828,40 @@ def zipmap_mlp() -> onnx.ModelProto:
     )
     return helper.make_model(
         g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 1)]
+    )
+
+
+def text_tfidf_model(locale: str | None = "C") -> onnx.ModelProto:
+    """A text column as skl2onnx writes it: StringNormalizer, Tokenizer, TfIdfVectorizer (one
+    bigram in its pool), then a dense layer and Tanh."""
+    rng = np.random.default_rng(0)
+    words = ["cat", "dog", "ran", "sat", "the"]
+    norm = {"locale": locale} if locale else {}
+    g = helper.make_graph(
+        [
+            helper.make_node("Reshape", ["text", "flat_shape"], ["col"]),
+            helper.make_node("StringNormalizer", ["col"], ["low"], case_change_action="LOWER", **norm),
+            helper.make_node(
+                "Tokenizer", ["low"], ["tok"], domain="com.microsoft", mark=0, mincharnum=1,
+                pad_value="#", tokenexp="[a-zA-Z0-9_]+",
+            ),
+            helper.make_node("Flatten", ["tok"], ["flat"]),
+            helper.make_node(
+                "TfIdfVectorizer", ["flat"], ["tf"], name="tfidf", mode="TF", min_gram_length=1,
+                max_gram_length=2, max_skip_count=0, ngram_counts=[0, 5],
+                ngram_indexes=list(range(6)), pool_strings=[*words, "the", "cat"],
+            ),
+            helper.make_node("MatMul", ["tf", "w"], ["h"]),
+            helper.make_node("Tanh", ["h"], ["y"]),
+        ],
+        "text",
+        [helper.make_tensor_value_info("text", TensorProto.STRING, [None, 1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 4])],
+        [
+            numpy_helper.from_array(rng.standard_normal((6, 4)).astype(np.float32), "w"),
+            numpy_helper.from_array(np.array([-1], np.int64), "flat_shape"),
+        ],
+    )  # fmt: skip
+    return helper.make_model(
+        g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
     )

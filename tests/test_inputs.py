@@ -10,6 +10,7 @@ import onnx
 import pytest
 from conftest import fixed_reshape_model, load_zoo_module  # noqa: E402
 from onnx import TensorProto, helper, numpy_helper
+from onnx_models import text_tfidf_model  # noqa: E402
 
 import rewriter
 import rewriter.inputs as inputs_mod
@@ -649,46 +650,10 @@ def test_string_inputs_are_drawn_from_the_keys_they_look_up() -> None:
     assert len({tuple(r) for r in y.round(6)}) == 3  # each key its own row of the table
 
 
-def _text_model(locale: str | None = "C") -> onnx.ModelProto:
-    """A text column as skl2onnx writes it: StringNormalizer, Tokenizer, TfIdfVectorizer (one
-    bigram in its pool), then a dense layer and Tanh."""
-    rng = np.random.default_rng(0)
-    words = ["cat", "dog", "ran", "sat", "the"]
-    norm = {"locale": locale} if locale else {}
-    g = helper.make_graph(
-        [
-            helper.make_node("Reshape", ["text", "flat_shape"], ["col"]),
-            helper.make_node("StringNormalizer", ["col"], ["low"], case_change_action="LOWER", **norm),
-            helper.make_node(
-                "Tokenizer", ["low"], ["tok"], domain="com.microsoft", mark=0, mincharnum=1,
-                pad_value="#", tokenexp="[a-zA-Z0-9_]+",
-            ),
-            helper.make_node("Flatten", ["tok"], ["flat"]),
-            helper.make_node(
-                "TfIdfVectorizer", ["flat"], ["tf"], name="tfidf", mode="TF", min_gram_length=1,
-                max_gram_length=2, max_skip_count=0, ngram_counts=[0, 5],
-                ngram_indexes=list(range(6)), pool_strings=[*words, "the", "cat"],
-            ),
-            helper.make_node("MatMul", ["tf", "w"], ["h"]),
-            helper.make_node("Tanh", ["h"], ["y"]),
-        ],
-        "text",
-        [helper.make_tensor_value_info("text", TensorProto.STRING, [None, 1])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 4])],
-        [
-            numpy_helper.from_array(rng.standard_normal((6, 4)).astype(np.float32), "w"),
-            numpy_helper.from_array(np.array([-1], np.int64), "flat_shape"),
-        ],
-    )  # fmt: skip
-    return helper.make_model(
-        g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
-    )
-
-
 def test_text_inputs_are_sentences_of_the_vocabulary() -> None:
     """A TfIdfVectorizer behind a Tokenizer: random strings held none of its words, every count
     was zero, the output the same for all inputs, and nothing was verified."""
-    m = _text_model()
+    m = text_tfidf_model()
     gen = generate_inputs(m, sizes={"text:0": 16})
     texts = gen.feeds["text"]
     assert texts.shape == (16, 1) and "1 to 8 words of the 5 of TfIdfVectorizer" in _note(
@@ -716,7 +681,7 @@ def test_a_missing_locale_is_said_as_what_to_install() -> None:
     with pytest.raises(
         rewriter.errors.ModelError, match=r"needs the locale en_US\.UTF-8.*locale-gen"
     ):
-        generate_inputs(_text_model(locale=None))
+        generate_inputs(text_tfidf_model(locale=None))
 
 
 def test_a_float_input_that_reaches_log_is_positive() -> None:

@@ -34,7 +34,7 @@ from rewriter.tune.refit import compare_over
 sys.path.insert(0, os.path.dirname(__file__))
 from accuracy_models import make_model  # noqa: E402
 from conftest import loop_scan_model  # noqa: E402
-from onnx_models import zipmap_mlp  # noqa: E402
+from onnx_models import text_tfidf_model, zipmap_mlp  # noqa: E402
 
 
 def _relu_student(teacher: onnx.ModelProto) -> onnx.ModelProto:
@@ -173,9 +173,43 @@ def test_unsupported_ops_are_named_for_retraining(mlp) -> None:
         finetune_e2e(m, m, batches, train="weights", epochs=1)
 
 
-def test_cli_unsupported_ops_are_one_line(mlp, tmp_path, capsys) -> None:
+def _tanh_then_fused() -> onnx.ModelProto:
+    """x -> Tanh -> com.microsoft.FusedMatMul -> y: the site sits in what only ONNX Runtime
+    runs, so that front differs between student and teacher and cannot be run for both."""
+    m = _fused_model()
+    nodes = list(m.graph.node)
+    nodes[0].input[0], nodes[0].output[0] = "t", "y"
+    nodes[1].input[0], nodes[1].output[0] = "x", "t"
+    del m.graph.node[:]
+    m.graph.node.extend([nodes[1], nodes[0]])
+    return m
+
+
+def test_a_front_onnx_runtime_runs_freezes_its_weights(mlp, tmp_path, capsys) -> None:
+    """FusedMatMul then the Tanh site: ONNX Runtime runs the FusedMatMul for both models, its
+    weight is not trained (and the line says so), and the rational after it is."""
     _, batches = mlp
     teacher = _fused_model()
+    student = rewrite_onnx(teacher, "pau_all", degrees=(3, 2)).model
+    onnx.save(teacher, tmp_path / "t.onnx")
+    onnx.save(student, tmp_path / "s.onnx")
+    np.savez(tmp_path / "cal.npz", x=np.concatenate([b["x"] for b in batches]))
+    args = ["finetune", str(tmp_path / "s.onnx"), "--teacher", str(tmp_path / "t.onnx")]
+    args += ["--calibration", str(tmp_path / "cal.npz"), "--mode", "distill", "--train", "all"]
+    code = main(args + ["-o", str(tmp_path / "o.onnx")])
+    out = " ".join(capsys.readouterr().out.split())
+    assert code == 0, out
+    assert "ONNX Runtime ran the 1 node(s) the interpreter does not cover (FusedMatMul)" in out
+    assert "not trained there: w" in out
+    tuned = {t.name: t for t in onnx.load(tmp_path / "o.onnx").graph.initializer}
+    assert tuned["w"].SerializeToString() == next(
+        t.SerializeToString() for t in student.graph.initializer if t.name == "w"
+    )
+
+
+def test_cli_unsupported_ops_are_one_line(mlp, tmp_path, capsys) -> None:
+    _, batches = mlp
+    teacher = _tanh_then_fused()
     student = rewrite_onnx(teacher, "pau_all", degrees=(3, 2)).model
     onnx.save(teacher, tmp_path / "t.onnx")
     onnx.save(student, tmp_path / "s.onnx")
@@ -444,3 +478,43 @@ def test_a_classifier_with_label_and_zipmap_outputs_retrains(tmp_path, capsys) -
     x = {"X": rng.standard_normal((4, 8)).astype(np.float32)}
     label, probs = run_model(tuned, x)
     assert label.dtype == np.int64 and probs.shape == (4, 3)
+
+
+def test_a_text_pipeline_retrains_after_the_front_onnx_runtime_runs(tmp_path, capsys) -> None:
+    """A text column (StringNormalizer, Tokenizer, TfIdfVectorizer) in front of the layers: the
+    interpreter has none of those ops, and distillation was refused ("StringNormalizer,
+    TfIdfVectorizer, com.microsoft.Tokenizer are not supported for retraining"). ONNX Runtime now
+    runs that front once per batch and the layers after it are trained on its TF-IDF features."""
+    teacher = text_tfidf_model()
+    student = _relu_student(teacher)  # Tanh -> Relu
+    onnx.save(teacher, tmp_path / "t.onnx")
+    onnx.save(student, tmp_path / "s.onnx")
+    rng = np.random.default_rng(0)
+    words = np.array(["cat", "dog", "ran", "sat", "the"])
+    texts = np.array([[" ".join(rng.choice(words, rng.integers(1, 6)))] for _ in range(256)])
+    np.savez(tmp_path / "cal.npz", text=texts)
+    out = tmp_path / "tuned.onnx"
+    args = ["finetune", str(tmp_path / "s.onnx"), "--teacher", str(tmp_path / "t.onnx")]
+    args += ["--calibration", str(tmp_path / "cal.npz"), "--mode", "distill", "--train", "all"]
+    args += ["--epochs", "40", "--seed", "0", "-o", str(out), "--report", str(tmp_path / "r.json")]
+    code = main(args)
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert (
+        "ONNX Runtime ran the 3 node(s) the interpreter does not cover (StringNormalizer, "
+        "TfIdfVectorizer, Tokenizer) and the 2 they depend on; the rest was trained on what they "
+        "make: 'tf'" in " ".join(captured.out.split())
+    ), captured.out
+    r = json.loads((tmp_path / "r.json").read_text())
+    assert r["trained"] == ["w"] and r["front"]
+    before, after = r["heldout"]["before"], r["heldout"]["after"]
+    assert after["rel_l2"] < 0.9 * before["rel_l2"], r["heldout"]
+    tuned = onnx.load(out)
+    assert [n.op_type for n in tuned.graph.node] == [n.op_type for n in student.graph.node]
+    inits = {t.name: t for t in tuned.graph.initializer}
+    assert not np.array_equal(  # trained, and written back into the whole student
+        onnx.numpy_helper.to_array(inits["w"]),
+        onnx.numpy_helper.to_array(next(t for t in student.graph.initializer if t.name == "w")),
+    )
+    texts_out = run_model(tuned, {"text": texts[:4]})[0]
+    assert texts_out.shape == (4, 4)

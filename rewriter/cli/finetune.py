@@ -209,6 +209,8 @@ def _distill(
         )
         if history.branches:
             con.print(history.branches)
+        if history.front:
+            con.print(history.front)
         if history.dropped:
             con.print(
                 f"distilled towards {', '.join(repr(o) for o in history.outputs)}; left out "
@@ -247,6 +249,7 @@ def _distill(
                 "outputs": history.outputs,
                 "dropped_outputs": history.dropped,
                 "branches": history.branches,
+                "front": history.front,
                 "history": list(history),
                 "heldout": h.to_dict(),
                 "before": h.before.to_dict(),

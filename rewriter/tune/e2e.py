@@ -274,6 +274,7 @@ class History(list):  # type: ignore[type-arg]
     outputs: list[str]  # the outputs distilled towards (a ZipMap's by its float input)
     dropped: list[str]  # the outputs that are not float tensors, left out of the loss
     branches: str | None  # which calibration batches were used, when If branches split them
+    front: str | None  # what ONNX Runtime ran before the part trained, when the interpreter cannot
     fit_samples: int  # samples trained on
 
     def __init__(self, items: Sequence[dict[str, Any]] = ()) -> None:
@@ -283,6 +284,7 @@ class History(list):  # type: ignore[type-arg]
         self.outputs = []
         self.dropped = []
         self.branches = None
+        self.front = None
         self.fit_samples = 0
 
 
@@ -610,14 +612,29 @@ def finetune_e2e(
         per_batch = None if per_batch is None else [per_batch[i] for i in keep]
 
     torch.manual_seed(seed)
-    inner = _convert(train_student, "student")
+    front_note, train_batches = None, batches
+    try:
+        inner = _convert(train_student, "student")
+    except ModelError as refused:
+        front = _front(train_student, train_teacher, batches)
+        if front is None:
+            raise refused from None
+        cut_student, cut_teacher, cut_batches, front_note = front
+        frozen = sorted(set(names) - set(trainable_initializers(cut_student, train)))
+        names = [n for n in names if n not in frozen]
+        if not names:  # everything to train is in the front
+            raise refused from None
+        if frozen:
+            front_note += f"; not trained there: {', '.join(frozen)}"
+        train_student, train_teacher, train_batches = cut_student, cut_teacher, cut_batches
+        inner = _convert(train_student, "student")
     teacher_inner = _convert(train_teacher, "teacher").eval()
     _check_outputs(
-        train_teacher, teacher_inner, batches[0], None if per_batch is None else per_batch[0]
+        train_teacher, teacher_inner, train_batches[0], None if per_batch is None else per_batch[0]
     )
     trained = _make_trainable(inner, names)
     sites = (
-        _matching_sites(train_student, train_teacher, inner, teacher_inner, batches[0])
+        _matching_sites(train_student, train_teacher, inner, teacher_inner, train_batches[0])
         if site_weight
         else {}
     )
@@ -625,7 +642,9 @@ def finetune_e2e(
     values, order = list(sites.values()), list(inner.input_names)
     model = _Distilled(inner, first_only, values, order)
     teacher_model = _Distilled(teacher_inner, first_only, values, order)
-    feeds = [tuple(torch.from_numpy(np.asarray(b[n])) for n in inner.input_names) for b in batches]
+    feeds = [
+        tuple(torch.from_numpy(np.asarray(b[n])) for n in inner.input_names) for b in train_batches
+    ]
     data: list[Any] = (
         [(x, torch.from_numpy(y)) for x, y in zip(feeds, per_batch, strict=True)]
         if per_batch is not None
@@ -674,9 +693,97 @@ def finetune_e2e(
     history.sites = sites
     history.outputs = [o.name for o in train_teacher.graph.output]
     history.branches = branch_note
+    history.front = front_note
     history.fit_samples = sum(_samples(batches[i], axes) for i in fit_idx)
     history.dropped = dropped
     return tuned, history
+
+
+def _front(
+    student: onnx.ModelProto,
+    teacher: onnx.ModelProto,
+    batches: list[dict[str, np.ndarray]],
+) -> tuple[onnx.ModelProto, onnx.ModelProto, list[dict[str, np.ndarray]], str] | None:
+    """Both models without the front the interpreter cannot run, when that front trains nothing.
+
+    A scikit-learn text pipeline reads strings: ``StringNormalizer``, ``Tokenizer``,
+    ``TfIdfVectorizer`` and ``Normalizer`` make the float features its layers train on. Those
+    nodes, and every node they depend on, are run by ONNX Runtime once per batch; the tensors
+    they hand to the rest become the inputs of the models trained, and the front's own weights
+    (a TF-IDF's idf) are not trained. None if the front holds a replaced site (it differs from
+    the teacher's), makes a graph output, or sits in a body; then the interpreter's refusal
+    stands.
+
+    Returns:
+        ``(student, teacher, batches, note)``: the rests, their batches, what was cut.
+    """
+    from rewriter.cost.torch_convert import UnsupportedOps, to_torch
+    from rewriter.ir.runtime import run_values
+
+    try:
+        to_torch(student)
+        return None
+    except UnsupportedOps as e:
+        missing = set(e.nodes)
+    g = student.graph
+    where = {(n.name or n.output[0]): k for k, n in enumerate(g.node)}
+    if not missing <= where.keys():
+        return None
+    made_by = {o: k for k, n in enumerate(g.node) for o in n.output if o}
+    front: set[int] = set()
+    todo = [where[m] for m in missing]
+    while todo:
+        k = todo.pop()
+        if k not in front:
+            front.add(k)
+            n = g.node[k]
+            reads = [*n.input, *(v for _, sub in subgraph_attrs(n) for v in free_values(sub))]
+            todo.extend(made_by[v] for v in reads if v in made_by)
+    made = {o for k in front for o in g.node[k].output if o}
+    teacher_made = {o: n.op_type for n in teacher.graph.node for o in n.output if o}
+    if any(
+        teacher_made.get(o) != g.node[k].op_type for k in front for o in g.node[k].output if o
+    ) or any(o.name in made for o in g.output):
+        return None
+    rest_reads = [
+        v
+        for k, n in enumerate(g.node)
+        if k not in front
+        for v in [*n.input, *(v for _, sub in subgraph_attrs(n) for v in free_values(sub))]
+    ]
+    frontier = list(dict.fromkeys(v for v in rest_reads if v in made))
+    graph_inputs = [i.name for i in g.input]
+    kept_inputs = [v for v in dict.fromkeys(rest_reads) if v in graph_inputs]
+    fed = [dict(b) for b in run_values(student, [*frontier, *kept_inputs], batches)]
+
+    def rest(model: onnx.ModelProto) -> onnx.ModelProto:
+        cut = onnx.ModelProto()
+        cut.CopyFrom(model)
+        nodes = [n for n in cut.graph.node if not set(n.output) & made]
+        del cut.graph.node[:]
+        cut.graph.node.extend(nodes)
+        read = {v for n in nodes for v in n.input} | {
+            v for n in nodes for _, sub in subgraph_attrs(n) for v in free_values(sub)
+        }
+        inits = [t for t in cut.graph.initializer if t.name in read]
+        del cut.graph.initializer[:]
+        cut.graph.initializer.extend(inits)
+        ins = [i for i in cut.graph.input if i.name in kept_inputs]
+        for v in frontier:
+            a = fed[0][v]
+            elem = onnx.helper.np_dtype_to_tensor_dtype(a.dtype)
+            ins.append(onnx.helper.make_tensor_value_info(v, elem, [None, *a.shape[1:]]))
+        del cut.graph.input[:]
+        cut.graph.input.extend(ins)
+        return cut
+
+    ops = sorted({g.node[where[m]].op_type for m in missing})
+    note = (
+        f"ONNX Runtime ran the {len(missing)} node(s) the interpreter does not cover "
+        f"({', '.join(ops)}) and the {len(front) - len(missing)} they depend on; the rest was "
+        f"trained on what they make: {', '.join(repr(v) for v in frontier)}"
+    )
+    return rest(student), rest(teacher), fed, note
 
 
 def _take_branches(
