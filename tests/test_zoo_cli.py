@@ -102,3 +102,37 @@ def test_zoo_command_says_which_models_came_out_unchanged(
     assert [(m["status"], m["replaced"], m["speedup"]) for m in summary] == [("written", 0, None)]
     before, after = onnx.load(zoo_paths["gpt2_torchscript"]), onnx.load(out / "gpt2.onnx")
     assert [n.op_type for n in after.graph.node] == [n.op_type for n in before.graph.node]
+
+
+def test_zoo_command_takes_models_with_external_data(tmp_path, capsys) -> None:
+    """A model saved with its weights in a `.onnx.data` file beside it: `rewrite zoo` sent the
+    file's bytes alone, and ONNX Runtime looked for the data in the working folder ("External
+    data path does not exist: /work/main/m.onnx.data"). A missing data file is that model's
+    one-line failure; the others go on."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((64, 64)).astype(np.float32) / 8
+    g = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["h"]), helper.make_node("Tanh", ["h"], ["y"])],
+        "ext",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 64])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 64])],
+        [numpy_helper.from_array(w, "w")],
+    )
+    folder = tmp_path / "models"
+    folder.mkdir()
+    for name in ("a.onnx", "b.onnx"):  # save_model moves the weights out of the proto it saves
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+        onnx.save_model(m, folder / name, save_as_external_data=True, location=f"{name}.data")
+    (folder / "b.onnx.data").unlink()
+    out = tmp_path / "out"
+    args = ["zoo", str(folder), "-o", str(out), "--db", str(tmp_path / "lat.sqlite"), "-q"]
+    assert main(args) == 1
+    text = " ".join(capsys.readouterr().out.split())
+    assert "1 written, 0 skipped (already there), 1 failed" in text, text
+    assert "external data file 'b.onnx.data' for initializer 'w' is missing" in text
+    written = onnx.load(out / "a.onnx")  # one file, the weights in it
+    assert not (out / "a.onnx.data").exists()
+    x = rng.standard_normal((2, 64)).astype(np.float32)
+    np.testing.assert_allclose(run_model(written, {"x": x})[0], np.tanh(x @ w), atol=2e-3)

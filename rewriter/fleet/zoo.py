@@ -227,7 +227,11 @@ def run_zoo(
     Returns:
         One ``ZooRow`` per model, sorted by name.
     """
-    from rewriter.ir import write_atomic
+    import onnx
+    from onnx.external_data_helper import uses_external_data
+
+    from rewriter.ir import load_model, write_atomic
+    from rewriter.ir.runtime import first_line
 
     rows: dict[str, ZooRow] = {}
     todo: list[str] = []
@@ -244,14 +248,32 @@ def run_zoo(
         rows[row.model] = row
         on_row(row)
 
-    def read(name: str) -> bytes:
-        with open(os.path.join(folder, name), "rb") as f:
-            return f.read()
+    def read(name: str) -> bytes | ZooRow:
+        """The model's bytes, its external data (a ``.onnx.data`` beside it) included: the
+        bytes alone made ONNX Runtime look for the data in the working folder."""
+        path = os.path.join(folder, name)
+        with open(path, "rb") as f:
+            data = f.read()
+        m = onnx.load_model_from_string(data)
+        if not any(uses_external_data(t) for t in m.graph.initializer):
+            return data
+        try:  # the project's loader: external data only from inside the model's folder
+            return load_model(path).SerializeToString()
+        except RewriterError as e:  # a data file missing, or outside the folder
+            return ZooRow(name, "failed", error=str(e))
+        except ValueError as e:  # over protobuf's 2 GiB: the bytes cannot hold it
+            return ZooRow(
+                name,
+                "failed",
+                error=f"too large to send with its external data ({first_line(e)}); rewrite "
+                f"it alone: rewrite {path} -o OUT.onnx",
+            )
 
     if cluster is None:
         with LatencyDB(db) as ldb:
             for name in todo:
-                done(rewrite_one(name, read(name), opts, ldb))
+                data = read(name)
+                done(data if isinstance(data, ZooRow) else rewrite_one(name, data, opts, ldb))
     elif todo:
         _run_on_cluster(cluster, todo, read, opts, db, done)
     return [rows[k] for k in sorted(rows)]
@@ -260,7 +282,7 @@ def run_zoo(
 def _run_on_cluster(
     cm: Any,
     todo: list[str],
-    read: Callable[[str], bytes],
+    read: Callable[[str], bytes | ZooRow],
     opts: ZooOptions,
     db: str | None,
     done: Callable[[ZooRow], None],
@@ -282,7 +304,13 @@ def _run_on_cluster(
         .remote(os.path.abspath(db or default_db_path()))
     )
     task = ray.remote(_zoo_task).options(num_cpus=1, max_retries=2)
-    pending = {task.remote(n, ray.put(read(n)), opts, actor, cm.address, cm.wait): n for n in todo}
+    pending = {}
+    for n in todo:
+        data = read(n)
+        if isinstance(data, ZooRow):
+            done(data)
+        else:
+            pending[task.remote(n, ray.put(data), opts, actor, cm.address, cm.wait)] = n
     try:
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
