@@ -153,3 +153,25 @@ def test_predictions_come_from_the_first_output_that_gives_a_class_per_sample() 
     assert accuracy_of(scores, labels) == pytest.approx(200 / 3)
     with pytest.raises(UsageError, match=r"no output gives a class per sample .*float32\[3\]"):
         predictions([np.ones(3, np.float32)])
+
+
+@pytest.mark.parametrize("last", [10, "T"])
+def test_top1_agreement_only_where_the_last_axis_may_hold_classes(last) -> None:
+    """An audio codec's embedding [1, 32, T] (T dynamic) read "top-1 agreement 52.1%" at
+    cosine 0.9991: an argmax over time. A declared fixed last axis (classes) keeps it."""
+    from onnx import TensorProto, helper
+
+    def model(scale: float) -> onnx.ModelProto:
+        g = helper.make_graph(
+            [helper.make_node("Mul", ["x", "s"], ["h"]), helper.make_node("Tanh", ["h"], ["y"])],
+            "m",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4, last])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4, last])],
+            [helper.make_tensor("s", TensorProto.FLOAT, [], [scale])],
+        )
+        return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+    x = np.random.default_rng(0).standard_normal((2, 4, 10)).astype(np.float32)
+    dev = compare(model(1.0), model(1.01), {"x": x})
+    assert (dev.outputs[0].top1 is None) == (last == "T")
+    assert ("top-1 agreement" in dev.summary()) == (last == 10)
