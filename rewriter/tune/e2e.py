@@ -431,11 +431,16 @@ def _convert(model: onnx.ModelProto, where: str) -> Any:
     try:
         return to_torch(model)
     except UnsupportedOps as e:
-        raise ModelError(
-            f"{where}: {e.names} {'is' if len(e.ops) == 1 else 'are'} not supported for "
-            "retraining (the ONNX-to-torch interpreter does not cover them); use --mode "
-            "layerwise, which needs no conversion"
-        ) from None
+        raise _refusal(e, where) from None
+
+
+def _refusal(e: Any, where: str) -> ModelError:
+    """The one line for ops the interpreter does not cover (``UnsupportedOps`` ``e``)."""
+    return ModelError(
+        f"{where}: {e.names} {'is' if len(e.ops) == 1 else 'are'} not supported for "
+        "retraining (the ONNX-to-torch interpreter does not cover them); use --mode "
+        "layerwise, which needs no conversion"
+    )
 
 
 def _make_trainable(inner: Any, names: list[str]) -> dict[str, str]:
@@ -612,18 +617,20 @@ def finetune_e2e(
         per_batch = None if per_batch is None else [per_batch[i] for i in keep]
 
     torch.manual_seed(seed)
+    from rewriter.cost.torch_convert import UnsupportedOps, to_torch
+
     front_note, train_batches = None, batches
     try:
-        inner = _convert(train_student, "student")
-    except ModelError as refused:
-        front = _front(train_student, train_teacher, batches)
+        inner = to_torch(train_student)
+    except UnsupportedOps as e:
+        front = _front(train_student, train_teacher, batches, set(e.nodes))
         if front is None:
-            raise refused from None
+            raise _refusal(e, "student") from None
         cut_student, cut_teacher, cut_batches, front_note = front
         frozen = sorted(set(names) - set(trainable_initializers(cut_student, train)))
         names = [n for n in names if n not in frozen]
         if not names:  # everything to train is in the front
-            raise refused from None
+            raise _refusal(e, "student") from None
         if frozen:
             front_note += f"; not trained there: {', '.join(frozen)}"
         train_student, train_teacher, train_batches = cut_student, cut_teacher, cut_batches
@@ -703,8 +710,10 @@ def _front(
     student: onnx.ModelProto,
     teacher: onnx.ModelProto,
     batches: list[dict[str, np.ndarray]],
+    missing: set[str],
 ) -> tuple[onnx.ModelProto, onnx.ModelProto, list[dict[str, np.ndarray]], str] | None:
-    """Both models without the front the interpreter cannot run, when that front trains nothing.
+    """Both models without the front the interpreter cannot run (``missing``: the names of the
+    nodes it does not cover, ``UnsupportedOps.nodes``).
 
     A scikit-learn text pipeline reads strings: ``StringNormalizer``, ``Tokenizer``,
     ``TfIdfVectorizer`` and ``Normalizer`` make the float features its layers train on. Those
@@ -717,14 +726,8 @@ def _front(
     Returns:
         ``(student, teacher, batches, note)``: the rests, their batches, what was cut.
     """
-    from rewriter.cost.torch_convert import UnsupportedOps, to_torch
     from rewriter.ir.runtime import run_values
 
-    try:
-        to_torch(student)
-        return None
-    except UnsupportedOps as e:
-        missing = set(e.nodes)
     g = student.graph
     where = {(n.name or n.output[0]): k for k, n in enumerate(g.node)}
     if not missing <= where.keys():
@@ -754,7 +757,7 @@ def _front(
     frontier = list(dict.fromkeys(v for v in rest_reads if v in made))
     graph_inputs = [i.name for i in g.input]
     kept_inputs = [v for v in dict.fromkeys(rest_reads) if v in graph_inputs]
-    fed = [dict(b) for b in run_values(student, [*frontier, *kept_inputs], batches)]
+    fed = list(run_values(student, [*frontier, *kept_inputs], batches))
 
     def rest(model: onnx.ModelProto) -> onnx.ModelProto:
         cut = onnx.ModelProto()
