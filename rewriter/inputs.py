@@ -36,7 +36,8 @@ Algorithm, in three steps:
    bulk of it falls where activations bend (|x| < 3) without saturating. One that reaches Log,
    Sqrt or Reciprocal through elementwise ops (``log(x + eps)`` of a spectrogram) is uniform in
    [0, 1): normal values made its outputs NaN. State inputs are zeros, as at the first step of
-   a sequence: a KV cache (past/cache in the name), an input named like h0/c0/state/memory that
+   a sequence: a KV cache (past/cache in the name, and an output of its rank to be its next
+   step: a time series' ``past_values`` is data), an input named like h0/c0/state/memory that
    an output could be (same dtype, rank and known dims: a VAD's ``state`` -> ``stateN``; an
    encoder's ``encoder_hidden_states`` is data), or one with the dtype and dims of an output
    whose name begins as its own does (``h``/``h_n``), one input per output, while another float
@@ -709,13 +710,29 @@ def _states(model: onnx.ModelProto, inputs: list[_Input]) -> dict[str, str]:
             for _, dt, dims, known in outputs
         )
 
+    def grown(i: _Input) -> bool:
+        """Whether an output could be ``i`` one step longer (a KV cache -> ``present``): its
+        dtype and rank, each dim fixed on both sides the same."""
+        return any(
+            dt == i.dtype
+            and known
+            and len(dims) == len(i.dims)
+            and all(
+                not (isinstance(a, int) and a and isinstance(b, int) and a != b)
+                for a, b in zip(dims, i.dims, strict=True)
+            )  # fmt: skip
+            for _, dt, dims, known in outputs
+        )
+
     # a name says state where the model returns it updated (a VAD's state -> stateN), or for a
     # KV cache (past_key_values -> present, one step longer); an encoder's hidden states or a
-    # transformer decoder's memory are data the model reads, not returns
+    # transformer decoder's memory are data the model reads, not returns, and so is a time
+    # series' history (PatchTST's past_values [batch, time, channels] -> [batch, channels,
+    # patches, d_model]): zeros there made the output constant and nothing was verified
     out = {
         i.name: "state: its name"
         for i in floats
-        if _STATE_NAME.search(i.name) and (_CACHE_NAME.search(i.name) or returned(i))
+        if _STATE_NAME.search(i.name) and ((_CACHE_NAME.search(i.name) and grown(i)) or returned(i))
     }
     claimed: dict[str, str] = {}
     for oname, dt, dims, _ in outputs:
@@ -844,7 +861,7 @@ def _values(
 
 
 def _session(model: onnx.ModelProto) -> Any:
-    return session(model, what="the model")
+    return session(model, what="the input model")
 
 
 def _run(sess: Any, feeds: dict[str, np.ndarray]) -> tuple[list[np.ndarray] | None, str | None]:

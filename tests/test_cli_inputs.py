@@ -366,3 +366,30 @@ def test_float_codes_and_sizes_get_values_the_model_can_use(tmp_path, capsys) ->
     out, err = capsys.readouterr()
     assert code == 0, err
     assert "worst output 'masks'" in out and "not checked" not in out
+
+
+def test_input_model_onnx_runtime_refuses_is_one_line(tmp_path, capsys) -> None:
+    """An export whose shapes disagree (PatchTST's TorchScript export adds [.., 32] to
+    [.., 4]): ONNX Runtime refuses it at load. One line that says it is the input model, the
+    node, and what to do; no output written."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    g = helper.make_graph(
+        [
+            helper.make_node("Add", ["x", "pos"], ["a"], name="/encoder/positional_encoder/Add"),
+            helper.make_node("Sigmoid", ["a"], ["s"]),
+            helper.make_node("Mul", ["a", "s"], ["y"]),
+        ],
+        "bad",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, 32])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(np.zeros((1, 1, 4), np.float32), "pos")],
+    )
+    src, out = tmp_path / "bad.onnx", tmp_path / "o.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), src)
+    assert main([str(src), "-o", str(out)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "[ONNXRuntimeError]" not in err
+    assert err.startswith("rewrite: error: ONNX Runtime cannot load the input model: Node")
+    assert "/encoder/positional_encoder/Add" in err and "export the model again" in err
+    assert not out.exists()

@@ -881,3 +881,31 @@ def test_generated_sizes_stay_within_the_work_limit(monkeypatch) -> None:
     # sizes that fit the limit are not touched
     monkeypatch.setattr(inputs_mod, "_WORK_LIMIT", 4 * 2**30)
     assert generate_inputs(_upsampler()).feeds["latent"].shape == (1, 4, 224, 224)
+
+
+def test_time_series_history_is_data_not_a_cache() -> None:
+    """``past_values`` of a time-series model (PatchTST, Informer) says "past" like a KV cache,
+    but no output could be it one step longer (another rank): it is data. Zeros there made
+    PatchTST's output constant, and nothing was verified. A cache beside it still is state."""
+    f = TensorProto.FLOAT
+    g = helper.make_graph(
+        [
+            helper.make_node("Transpose", ["past_values"], ["t"], perm=[0, 2, 1]),
+            helper.make_node("Unsqueeze", ["t", "axes"], ["u"]),
+            helper.make_node("Sigmoid", ["u"], ["hidden"]),
+            helper.make_node("Concat", ["past_key", "u"], ["present_key"], axis=2),
+        ],
+        "patch",
+        [
+            helper.make_tensor_value_info("past_values", f, ["batch", 32, 3]),
+            helper.make_tensor_value_info("past_key", f, ["batch", 3, "past", 1]),
+        ],
+        [
+            helper.make_tensor_value_info("hidden", f, ["batch", 3, 32, 1]),
+            helper.make_tensor_value_info("present_key", f, ["batch", 3, "total", 1]),
+        ],
+        [numpy_helper.from_array(np.array([3], np.int64), "axes")],
+    )
+    gen = generate_inputs(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
+    assert gen.feeds["past_values"].std() > 0.5 and "zeros" not in _note(gen, "past_values")
+    assert not gen.feeds["past_key"].any() and "state: its name" in _note(gen, "past_key")

@@ -62,7 +62,17 @@ def _load_failure(e: BaseException) -> str:
             f"not have: install it (locale-gen {locale.group(1)}) or set the node's locale "
             "attribute to one installed (locale -a lists them)"
         )
-    return first_line(e)
+    text = _ORT_PREFIX.sub("", first_line(e, 400))
+    if "ShapeInferenceError" in text:  # the graph contradicts itself at that node
+        return (
+            f"{text}; the shapes in the graph disagree there, before anything runs: export "
+            "the model again (the other torch exporter, another opset) or fix that node"
+        )
+    return text
+
+
+# ONNX Runtime's "[ONNXRuntimeError] : 1 : FAIL : " and "Load model from PATH failed:"
+_ORT_PREFIX = re.compile(r"^\[ONNXRuntimeError\] : \d+ : \w+ : (Load model from .* failed:)?")
 
 
 def _ort() -> Any:
