@@ -40,8 +40,9 @@ Algorithm, in three steps:
    step: a time series' ``past_values`` is data), an input named like h0/c0/state/memory that
    an output could be (same dtype, rank and known dims: a VAD's ``state`` -> ``stateN``; an
    encoder's ``encoder_hidden_states`` is data), or one with the dtype and dims of an output
-   whose name begins as its own does (``h``/``h_n``), one input per output, while another float
-   input carries the data.
+   whose name is its own and a step (``h``/``h_n``, ``carry``/``carry_out``; not
+   ``actions``/``action_preds``), one input per output, while another float input carries the
+   data.
 
 2. Sizes, from ``dim_param`` names. Dims sharing a name get one size. A name says what the dim
    is, and its candidates start at the size a deployment typically runs, because the cost model
@@ -736,7 +737,7 @@ def _states(model: onnx.ModelProto, inputs: list[_Input]) -> dict[str, str]:
     }
     claimed: dict[str, str] = {}
     for oname, dt, dims, _ in outputs:
-        prefix = {i.name: len(os.path.commonprefix([i.name, oname])) for i in floats}
+        prefix = {i.name: _step_prefix(i.name, oname) for i in floats}
         cands = [
             (prefix[i.name], k, i.name)
             for k, i in enumerate(floats)
@@ -748,6 +749,22 @@ def _states(model: onnx.ModelProto, inputs: list[_Input]) -> dict[str, str]:
     if len(out) + len(claimed) >= len(floats):
         claimed = {}
     return out | claimed
+
+
+# what tells a state's next step from the state after the name both begin with: h/h_n,
+# carry/carry_out, state/stateN, hidden_in/hidden_out, h0/h1 (not actions/action_preds)
+_STEP_SUFFIX = re.compile(r"[._-]*(in|out|n|new|next|prev|old|updated|i|o|t|t1|\d+)?", re.I)
+
+
+def _step_prefix(inp: str, out: str) -> int:
+    """How much of ``inp`` and ``out`` is one name, where what follows it on both sides reads
+    as a step (``_out``, ``N``, ``_n``, a number); 0 if not. A Decision Transformer's
+    ``actions`` and ``action_preds`` share "action", but the predictions are not the actions
+    one step on: zeros there left the action embeddings unverified."""
+    k = len(os.path.commonprefix([inp, out]))
+    while k and inp[k - 1] in "._-" and k > 1:  # "h_" of h_in/h_out: the name is "h"
+        k -= 1
+    return k if all(_STEP_SUFFIX.fullmatch(x[k:]) for x in (inp, out)) else 0
 
 
 def _fmt_shape(shape: tuple[int, ...]) -> str:

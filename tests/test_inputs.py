@@ -909,3 +909,34 @@ def test_time_series_history_is_data_not_a_cache() -> None:
     gen = generate_inputs(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
     assert gen.feeds["past_values"].std() > 0.5 and "zeros" not in _note(gen, "past_values")
     assert not gen.feeds["past_key"].any() and "state: its name" in _note(gen, "past_key")
+
+
+def test_an_output_named_like_an_input_is_not_its_next_step() -> None:
+    """A Decision Transformer reads ``actions`` [batch, steps, 3] and returns ``action_preds``
+    of that shape: they share "action", but the rest (``s`` / ``_preds``) does not read as a
+    step, so ``actions`` is data. It was zeros (its embeddings unverified). ``h`` -> ``h_n``
+    beside it still is state."""
+    f = TensorProto.FLOAT
+    g = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["states", "embed"], ["se"]),
+            helper.make_node("Add", ["se", "actions"], ["sa"]),
+            helper.make_node("Add", ["sa", "h"], ["z"]),
+            helper.make_node("Tanh", ["z"], ["action_preds"]),
+            helper.make_node("Sigmoid", ["z"], ["h_n"]),
+        ],
+        "dt",
+        [
+            helper.make_tensor_value_info("states", f, ["batch", "steps", 11]),
+            helper.make_tensor_value_info("actions", f, ["batch", "steps", 3]),
+            helper.make_tensor_value_info("h", f, ["batch", "steps", 3]),
+        ],
+        [
+            helper.make_tensor_value_info("action_preds", f, ["batch", "steps", 3]),
+            helper.make_tensor_value_info("h_n", f, ["batch", "steps", 3]),
+        ],
+        [numpy_helper.from_array(np.ones((11, 3), np.float32), "embed")],
+    )
+    gen = generate_inputs(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
+    assert gen.feeds["actions"].std() > 0.5, _note(gen, "actions")
+    assert not gen.feeds["h"].any() and "same shape as output 'h_n'" in _note(gen, "h")
