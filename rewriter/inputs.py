@@ -29,6 +29,7 @@ Algorithm, in three steps:
      any input), 0, ..., -1 for Reshape's shape (leading dims kept, the rest flattened).
    * a mask (name contains "mask", a bool input, or an int that reaches Mul/Where after a Cast):
      ones (everything attended, every branch condition true).
+   * 8-bit integers of rank 3 or more cast to float (a uint8 camera frame): their whole range.
    * any other integer: uniform in {0, 1}: 0 and 1 index any axis of size >= 2, are valid flags
      and counts, and still vary; larger values are the ones that overflow unknown tables.
 
@@ -51,7 +52,7 @@ Algorithm, in three steps:
    256, 320, 640, 128, 64, 32] (multiples of 32 for stride-32 nets; a YOLO's own ``imgsz``
    metadata first); samples/audio -> [16000 (one second at 16 kHz), 8000, 4096, ..., 16]; an
    unnamed dim (``s27``, ``unk__3``) guesses from its position (axis 0 batch; axes 2-3 of a
-   4-d float input spatial, axes 1-2 when its last dim is a few channels (NHWC); axis 1 of a
+   4-d float or uint8 input spatial, axes 1-2 when its last dim is a few channels (NHWC); axis 1 of a
    2-d float input and axis 2 of a [batch, 1, N] one samples; axes 1-2 of another 3-d float
    input and axis 1 of an integer input sequence), else [1, 2, 4, ..., 1024].
    ``--input-shapes`` fixes an input's shape and every dim name in it.
@@ -258,6 +259,7 @@ class _Uses:
     strings: tuple[list[str], str, str] | None = None  # (the keys a node looks up, op, node)
     words: str | None = None  # a Tokenizer splits each string into words: the separator
     shape_of: tuple[str, str] | None = None  # a shape operand: (op, node)
+    to_float: str | None = None  # the first Cast to a float type it reaches (node)
 
 
 class _Graph:
@@ -353,6 +355,8 @@ class _Graph:
                 u.shape_of = (op, label)
             elif cast and (op == "Mul" or (op == "Where" and i == 0)):
                 u.mask = u.mask or f"reaches {op} {label!r} after a Cast"
+            elif op == "Cast" and u.to_float is None and _casts_to_float(node):
+                u.to_float = label
             elif op == "Tokenizer":
                 seps = [a.strings for a in node.attribute if a.name == "separators"]
                 u.words = seps[0][0].decode() if seps and seps[0] and seps[0][0] else " "
@@ -544,7 +548,7 @@ def _candidates(key: str, inputs: list[_Input]) -> list[int]:
                 continue
             if axis == 0 and len(inp.dims) > 1:
                 return _BATCH
-            if inp.dtype.kind == "f" and len(inp.dims) == 4 and axis in _spatial_axes(inp.dims):
+            if _image_like(inp) and axis in _spatial_axes(inp.dims):
                 return _SPATIAL
             if inp.dtype.kind == "f" and len(inp.dims) == 2 and axis == 1:
                 return _SAMPLES  # [batch, N] floats with a free N: a waveform
@@ -627,6 +631,16 @@ def _derived_dims(groups: dict[str, list[int]]) -> dict[str, tuple[Any, str]]:
 def _eval_dims(code: Any, used: list[str], sizes: dict[str, int]) -> int:
     env = {f"_{i}": sizes[n] for i, n in enumerate(used)}  # as _dim_expression numbered them
     return int(eval(code, {"__builtins__": {}}, env))  # only the ops _DIM_AST allows
+
+
+def _casts_to_float(node: onnx.NodeProto) -> bool:
+    to = next((a.i for a in node.attribute if a.name == "to"), 0)
+    return bool(to) and np.dtype(onnx.helper.tensor_dtype_to_np_dtype(to)).kind == "f"
+
+
+def _image_like(inp: _Input) -> bool:
+    """A 4-d float input, or a 4-d uint8 one (camera pixels, cast to float inside)."""
+    return len(inp.dims) == 4 and (inp.dtype.kind == "f" or inp.dtype == np.uint8)
 
 
 def _sum_dims(a: str, b: str, sizes: dict[str, int]) -> int:
@@ -867,6 +881,18 @@ def _values(
             f"{past}..{past + shape[-1] - 1} along the last axis (positions: name"
             + (", after the cache" if past else "")
             + ")"
+        )
+    if (
+        dt.itemsize == 1
+        and dt.kind in "iu"
+        and len(shape) >= 3
+        and uses.to_float
+        and "mask" not in inp.name.lower()
+    ):  # 8-bit pixels cast to float (a uint8 NHWC camera frame): {0, 1} was a black image
+        info = np.iinfo(dt)
+        return rng.integers(info.min, int(info.max) + 1, shape).astype(dt), (
+            f"uniform in [{info.min}, {info.max}] (8-bit values cast to float by "
+            f"Cast {uses.to_float!r}: pixels)"
         )
     why = "name" if "mask" in inp.name.lower() else "bool" if dt.kind == "b" else uses.mask
     if why:

@@ -940,3 +940,31 @@ def test_an_output_named_like_an_input_is_not_its_next_step() -> None:
     gen = generate_inputs(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
     assert gen.feeds["actions"].std() > 0.5, _note(gen, "actions")
     assert not gen.feeds["h"].any() and "same shape as output 'h_n'" in _note(gen, "h")
+
+
+def test_uint8_camera_frame_is_pixels_at_image_sizes() -> None:
+    """A detector that takes a uint8 NHWC frame and casts it (``img.permute(0, 3, 1, 2).float()
+    / 255``), every dim but the channels made-up by torch.export: it was generated 1x128x1x3
+    (axis 1 taken for a token sequence, axis 2 for anything) and filled with {0, 1}, a black
+    image. Now the spatial axes get image sizes and the values span 0..255."""
+    g = helper.make_graph(
+        [
+            helper.make_node("Transpose", ["img"], ["t"], perm=[0, 3, 1, 2]),
+            helper.make_node("Cast", ["t"], ["f"], to=TensorProto.FLOAT, name="to_float"),
+            helper.make_node("Div", ["f", "k"], ["x"]),
+            helper.make_node("Conv", ["x", "w"], ["c"], strides=[2, 2]),
+            helper.make_node("Sigmoid", ["c"], ["probs"]),
+        ],
+        "u8",
+        [helper.make_tensor_value_info("img", TensorProto.UINT8, ["s45", "s55", "s23", 3])],
+        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, None)],
+        [
+            numpy_helper.from_array(np.array(255, np.float32), "k"),
+            numpy_helper.from_array(np.full((4, 3, 2, 2), 0.1, np.float32), "w"),
+        ],
+    )
+    gen = generate_inputs(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
+    img = gen.feeds["img"]
+    assert img.shape == (1, 224, 224, 3) and img.dtype == np.uint8
+    assert img.min() < 10 and img.max() > 245, _note(gen, "img")
+    assert "uniform in [0, 255]" in _note(gen, "img") and "'to_float'" in _note(gen, "img")

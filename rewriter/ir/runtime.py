@@ -62,10 +62,11 @@ def _load_failure(e: BaseException) -> str:
             f"not have: install it (locale-gen {locale.group(1)}) or set the node's locale "
             "attribute to one installed (locale -a lists them)"
         )
-    text = _ORT_PREFIX.sub("", first_line(e, 400))
-    if "ShapeInferenceError" in text:  # the graph contradicts itself at that node
+    text = _ORT_PREFIX.sub("", first_line(e, 400)).rstrip(".")
+    what = "shapes" if "ShapeInferenceError" in text else "types" if "Type Error" in text else ""
+    if what:  # the graph contradicts itself at that node: the exporter's doing
         return (
-            f"{text}; the shapes in the graph disagree there, before anything runs: export "
+            f"{text}; the {what} in the graph disagree there, before anything runs: export "
             "the model again (the other torch exporter, another opset) or fix that node"
         )
     return text
