@@ -452,9 +452,9 @@ def _no_sites_hint(model: Any, pipeline: str) -> str:
     if fused:
         return (
             f"no site: this model's activations are ONNX Runtime fused ops ({', '.join(fused)}, "
-            "domain com.microsoft, written by onnxruntime.transformers.optimizer or Optimum's "
-            "ORTOptimizer), already one kernel each on ONNX Runtime; rewrite the model as "
-            "exported, before that optimizer"
+            "domain com.microsoft, written by onnxruntime.transformers.optimizer, Optimum's "
+            "ORTOptimizer or a session's optimized_model_filepath), already one kernel each on "
+            "ONNX Runtime; rewrite the model as exported, before that optimizer"
         )
     if pipeline == "pau_all":
         other = _piecewise_sites(model)
