@@ -234,3 +234,30 @@ def test_shift_moves_images_and_runs_the_teacher_on_them():
     student, _ = replace_with_standard(flat.inner)
     finetune(student, flat, _data(4), epochs=1, train="all", progress=False, augment="shift")
     assert len(flat.seen) == 4
+
+
+def test_onecycle_schedule_runs_every_epoch_and_anneals_the_rate(monkeypatch):
+    from rewriter.tune.distill import one_cycle
+
+    assert one_cycle(0.0) == pytest.approx(0.04) and one_cycle(0.1) == pytest.approx(1.0)
+    assert one_cycle(0.55) == pytest.approx(0.5, abs=1e-3) and one_cycle(0.999) < 1e-4
+    teacher, data = _teacher(), _data()
+    rates: list[float] = []
+    step = torch.optim.Adam.step
+
+    def record(self, *a, **k):  # the rate each step is taken at
+        rates.append(self.param_groups[0]["lr"])
+        return step(self, *a, **k)
+
+    student, _ = replace_with_standard(teacher)
+    before = _mse(student, teacher, data)
+    monkeypatch.setattr(torch.optim.Adam, "step", record)
+    h = finetune(student, teacher, data, epochs=6, lr=1e-2, train="all", patience=1,
+                 schedule="onecycle", progress=False)  # fmt: skip
+    monkeypatch.undo()
+    assert len(h) == 6  # patience does not stop a cycle
+    assert max(rates) == pytest.approx(1e-2, rel=0.1) and rates[0] < 1e-3 and rates[-1] < 1e-4
+    assert rates.index(max(rates)) < len(rates) // 4
+    assert _mse(student, teacher, data) < 0.5 * before
+    with pytest.raises(ValueError, match="schedule must be one of constant, onecycle"):
+        finetune(student, teacher, data, schedule="cosine", progress=False)

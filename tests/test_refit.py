@@ -208,13 +208,20 @@ def test_cli_errors(files, capsys):
         capsys,
         2,
         ["finetune", st, "--teacher", str(files / "teacher.onnx"), "-o", out, "--epochs", "3"],
-        "--train/--epochs/--lr/--augment apply to --mode distill or e2e",
+        "--train/--epochs/--lr/--augment/--schedule apply to --mode distill or e2e",
     )
     _one_line_error(
         capsys,
         2,
         ["finetune", st, "--teacher", str(files / "teacher.onnx"), "-o", out, "--augment", "none"],
-        "--train/--epochs/--lr/--augment apply to --mode distill or e2e",
+        "--train/--epochs/--lr/--augment/--schedule apply to --mode distill or e2e",
+    )
+    _one_line_error(
+        capsys,
+        2,
+        ["finetune", st, "--teacher", str(files / "teacher.onnx"), "-o", out,
+         "--schedule", "onecycle"],  # fmt: skip
+        "--train/--epochs/--lr/--augment/--schedule apply to --mode distill or e2e",
     )
     _one_line_error(
         capsys,

@@ -365,6 +365,12 @@ def main(argv: list[str] | None = None) -> int:
         help="(c)'s retraining inputs",
     )
     p.add_argument(
+        "--schedule",
+        choices=("constant", "onecycle"),
+        default="constant",
+        help="(c)'s retraining rate",
+    )
+    p.add_argument(
         "--sweep-sites",
         default="",
         help="with --augment-sweep: replace only these sites (e.g. silu_0), not all",
@@ -388,6 +394,9 @@ def main(argv: list[str] | None = None) -> int:
             f"(c) ... --recover --augment {a.augment}",
             [*plans["c"][1], "--augment", a.augment],
         )
+    if a.schedule != "constant":
+        label, extra = plans["c"]
+        plans["c"] = (f"{label} --schedule {a.schedule}", [*extra, "--schedule", a.schedule])
     for name in a.models.split(","):
         names = [name] + ([] if a.no_family else [FAMILY[name]])
         prepared = {}

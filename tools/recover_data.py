@@ -46,12 +46,14 @@ def sites(g: onnx.GraphProto) -> dict[str, str]:
     return out
 
 
-def blended(model: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
+def blended(model: onnx.ModelProto, only: list[int] | None = None) -> tuple[onnx.ModelProto, int]:
     """``model`` with each site's output y replaced by y + t * (relu(x) - y), ``t`` an
-    initializer named ``blend_t``."""
+    initializer named ``blend_t``; ``only``: those sites (their indices in graph order)."""
     m = onnx.ModelProto()
     m.CopyFrom(model)
     found = sites(m.graph)
+    if only is not None:
+        found = {y: x for k, (y, x) in enumerate(found.items()) if k in only}
     nodes = []
     for n in m.graph.node:
         nodes.append(n)
@@ -81,10 +83,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--generate", type=int, default=0, help="N generated images instead")
     p.add_argument("--size", type=int, default=96, help="with --generate: image side")
+    p.add_argument("--sites", default="", help="only these sites, e.g. 0,3 (graph order)")
     a = p.parse_args(argv)
     torch.manual_seed(0)
     teacher_m = onnx.load(a.model)
-    student_m, n_sites = blended(teacher_m)
+    only = [int(k) for k in a.sites.split(",")] if a.sites else None
+    student_m, n_sites = blended(teacher_m, only)
     teacher, student = to_torch(teacher_m).eval(), to_torch(student_m)
     tkey = student._const_names["blend_t"]
     params = []

@@ -65,6 +65,14 @@ def _parser() -> argparse.ArgumentParser:
         "images moved by a random offset of up to 1/8 of their size (shift; 4-d float inputs)",
     )
     p.add_argument(
+        "--schedule",
+        choices=("constant", "onecycle"),
+        default=None,
+        help="the rate over training: constant, with early stopping (the default), or one "
+        "cycle: up from lr/25 to --lr over the first tenth of the steps, then annealed to ~0; "
+        "every epoch runs",
+    )
+    p.add_argument(
         "--lr",
         type=float,
         default=None,
@@ -103,11 +111,15 @@ def main(argv: Sequence[str]) -> int:
 
     a = _parser().parse_args(list(argv))
     if a.mode == "layerwise" and (
-        a.epochs is not None or a.lr is not None or a.train or a.augment is not None
+        a.epochs is not None
+        or a.lr is not None
+        or a.train
+        or a.augment is not None
+        or a.schedule is not None
     ):
         raise UsageError(
-            "--train/--epochs/--lr/--augment apply to --mode distill or e2e; layerwise refit has no "
-            "training (add --mode distill)"
+            "--train/--epochs/--lr/--augment/--schedule apply to --mode distill or e2e; "
+            "layerwise refit has no training (add --mode distill)"
         )
     if not 0.0 <= a.val_fraction < 1.0:
         raise UsageError(f"--val-fraction {a.val_fraction}: use a fraction in [0, 1), e.g. 0.2")
@@ -193,6 +205,7 @@ def _distill(
         patience=a.patience,
         labels=labels,
         augment=a.augment or "none",
+        schedule=a.schedule or "constant",
         progress=not a.quiet,
     )
     checker = check(tuned, student)
@@ -243,6 +256,7 @@ def _distill(
                 "mode": a.mode,
                 "train": train,
                 "augment": a.augment or "none",
+                "schedule": a.schedule or "constant",
                 "seed": a.seed,
                 "trained": history.trained,
                 "sites": history.sites,

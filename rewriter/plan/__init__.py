@@ -71,7 +71,8 @@ def plan(
     plan is the fastest whose outputs on ``calibration`` stay within it (``plan_budget``);
     the budget is verified on a held-out part of ``calibration``. With ``recover=True`` the
     planner may go beyond the budget where retraining the network brings it back inside
-    (``plan_recover``: options ``train``, ``augment``, ``epochs``, ``max_runs``, ``seed``).
+    (``plan_recover``: options ``train``, ``augment``, ``schedule``, ``epochs``, ``max_runs``,
+    ``seed``).
     Otherwise each site takes its fastest candidate within ``max_site_error`` (default: as
     accurate as the requested (5,4) rational) (``plan_sites``).
 

@@ -299,6 +299,7 @@ def plan_recover(
     latency: Any = None,
     train: str = "all",
     augment: str = "none",
+    schedule: str = "constant",
     epochs: int = 30,
     lr: float = 1e-3,
     seed: int = 0,
@@ -315,6 +316,8 @@ def plan_recover(
         augment: "none" (default), "mixup": retraining also matches the teacher on mixed
             pairs of calibration inputs, or "shift": on images moved by a random offset
             (``rewriter.tune.distill.distill``).
+        schedule: "constant" (default) or "onecycle": each retraining run's rate, annealed
+            over all its epochs (``distill``).
         epochs, lr, seed: of each retraining run (early stopping on the fit data's own split).
         max_runs: most retraining runs.
         learn: read and write the latency database's ``trials`` (False: neither).
@@ -351,8 +354,8 @@ def plan_recover(
             log=log,
         )
         return _recover(
-            m, study, split, budget, latency, db, pipeline, train, augment, epochs, lr, seed,
-            max_runs, learn, log, t0,
+            m, study, split, budget, latency, db, pipeline, train, augment, schedule, epochs, lr,
+            seed, max_runs, learn, log, t0,
         )  # fmt: skip
     finally:
         if own_latency is not None:
@@ -395,6 +398,7 @@ def _recover(
     pipeline: str,
     train: str,
     augment: str,
+    schedule: str,
     epochs: int,
     lr: float,
     seed: int,
@@ -436,7 +440,9 @@ def _recover(
         return Attempt(_names(live), before, after, usage(before), u_after, whole, outcome)
 
     samples = split.fit.samples
-    retraining = f"train={train} augment={augment} epochs={epochs} lr={lr:g}"
+    retraining = f"train={train} augment={augment} epochs={epochs} lr={lr:g}" + (
+        f" schedule={schedule}" if schedule != "constant" else ""
+    )  # records of constant-rate runs keep their key
 
     def final(t: Trial) -> bool:
         return failure_stands(t, budget, samples, retraining)
@@ -539,6 +545,7 @@ def _recover(
                     seed=seed,
                     labels=split.fit_labels,
                     augment=augment,
+                    schedule=schedule,
                 )
                 after = on_check(model)
                 log(f"retraining run {runs}: budget used {usage(before):.2f} -> {usage(after):.2f}")

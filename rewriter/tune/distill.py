@@ -179,6 +179,20 @@ class _SimpleProgress:
         sys.stderr.write("\n")
 
 
+SCHEDULES = ("constant", "onecycle")
+
+
+def one_cycle(progress: float) -> float:
+    """The one-cycle rate as a fraction of the peak, at ``progress`` in [0, 1) of training:
+    linear from 1/25 to 1 over the first tenth, then a cosine down to 1/250000 (the shape of
+    ``torch.optim.lr_scheduler.OneCycleLR``'s defaults, computed per step from the step count,
+    so a step back to the best weights can scale it)."""
+    if progress < 0.1:
+        return 0.04 + 0.96 * progress / 0.1
+    low = 0.04 / 1e4
+    return low + (1 - low) * 0.5 * (1 + math.cos(math.pi * min(1.0, (progress - 0.1) / 0.9)))
+
+
 def _distillation_loss(
     student_outs: tuple[torch.Tensor, ...],
     teacher_outs: tuple[torch.Tensor, ...],
@@ -224,6 +238,7 @@ def distill(
     augment: str = "none",
     batch_axes: Sequence[int] | None = None,
     progress: bool = True,
+    schedule: str = "constant",
 ) -> list[dict[str, float]]:
     """Distil ``student`` towards ``teacher`` on ``data``; the student is trained in place.
 
@@ -278,6 +293,13 @@ def distill(
         batch_axes: the sample axis of each model input, in input order (default 0 for all;
             a sequence-first GRU's ``x[seq, batch, 8]`` has 1): what mixup mixes along.
         progress: show a progress bar (tqdm when installed).
+        schedule: the rate over training. ``"constant"`` (default): ``lr`` throughout, early
+            stopping after ``patience`` epochs without a better ``val_loss``. ``"onecycle"``:
+            per step, up from ``lr / 25`` to ``lr`` over the first tenth of the steps, then
+            down to ~0 along a cosine (Smith & Topin 2019); every epoch runs (the schedule
+            sets the length; ``patience`` is not used) and the best epoch's weights are kept.
+            Measured (README, ``tools/recover_data.py``): one HardSwish site of a trained
+            MobileNet swapped for ReLU, 8 epochs, held-out cosine 0.99746 -> 0.99945.
 
     Returns:
         One dict per epoch: ``epoch``, ``loss`` (mean training loss), ``val_loss``,
@@ -293,6 +315,10 @@ def distill(
         )
     if loss not in ("mse", "kl"):
         raise ValueError(f"finetune: loss must be 'mse' or 'kl', not {loss!r}")
+    if schedule not in SCHEDULES:
+        raise ValueError(
+            f"finetune: schedule must be one of {', '.join(SCHEDULES)}, not {schedule!r}"
+        )
     if augment not in AUGMENT:
         raise ValueError(f"finetune: augment must be one of {', '.join(AUGMENT)}, not {augment!r}")
     items = list(data)
@@ -358,6 +384,7 @@ def distill(
                 count += 1
         return total / max(count, 1)
 
+    steps, total_steps, scale = 0, epochs * len(fit), 1.0
     history: list[dict[str, float]] = []
     best = start = evaluate()
     best_state = copy.deepcopy(student.state_dict())
@@ -397,7 +424,11 @@ def distill(
                 value.backward()
                 for p in low:
                     masters[id(p)].grad = None if p.grad is None else p.grad.float()
+                if schedule == "onecycle":
+                    for group in optimiser.param_groups:
+                        group["lr"] = lr * scale * one_cycle(steps / total_steps)
                 optimiser.step()
+                steps += 1
                 if low:
                     with torch.no_grad():
                         for p in low:
@@ -417,6 +448,7 @@ def distill(
                     # to the best weights and go on at a tenth of the rate (0.9991).
                     student.load_state_dict(best_state)
                     sync_masters()
+                    scale *= 0.1
                     for group in optimiser.param_groups:
                         group["lr"] *= 0.1
                     optimiser.state.clear()
@@ -428,7 +460,7 @@ def distill(
                     "best": bool(improved),
                 }
             )
-            if stale >= patience:
+            if stale >= patience and schedule == "constant":
                 break
     finally:
         student.load_state_dict(best_state)

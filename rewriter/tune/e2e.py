@@ -543,6 +543,7 @@ def finetune_e2e(
     site_weight: float = 1.0,
     loss: str = "mse",
     augment: str = "none",
+    schedule: str = "constant",
 ) -> tuple[onnx.ModelProto, History]:
     """Distil the student towards the teacher end to end; write the trained values back.
 
@@ -564,6 +565,8 @@ def finetune_e2e(
         augment: ``"none"`` (default), ``"mixup"`` or ``"shift"``
             (``rewriter.tune.distill.distill``: the teacher runs on each mixed or moved
             training batch; float inputs / images only).
+        schedule: ``"constant"`` (default) or ``"onecycle"``: the rate over training
+            (``rewriter.tune.distill.distill``; with ``"onecycle"`` every epoch runs).
         progress: a progress bar per epoch.
 
     Returns:
@@ -672,6 +675,7 @@ def finetune_e2e(
             loss=loss,
             feature_weight=site_weight if sites else 0.0,
             augment=augment,
+            schedule=schedule,
             batch_axes=[axes.get(n, 0) for n in inner.input_names],
             progress=progress,
         )
