@@ -219,8 +219,16 @@ def test_cli_errors(files, capsys):
     _one_line_error(
         capsys,
         2,
-        ["finetune", st, "--teacher", str(files / "teacher.onnx"), "-o", out,
-         "--schedule", "onecycle"],  # fmt: skip
+        [
+            "finetune",
+            st,
+            "--teacher",
+            str(files / "teacher.onnx"),
+            "-o",
+            out,
+            "--schedule",
+            "onecycle",
+        ],
         "--train/--epochs/--lr/--augment/--schedule apply to --mode distill or e2e",
     )
     _one_line_error(
