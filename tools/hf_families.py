@@ -1,10 +1,12 @@
-"""38 `transformers` families, built as users export them, through the CLI with no flags.
+"""47 `transformers` families, built as users export them, through the CLI with no flags.
 
     python tools/hf_families.py [--out DIR] [--no-target] [--opset N]
                                 [--interpreter | --fx [--plan]] [NAME ...]
 
-Builds small random-weight models of 38 ``transformers`` families from their configs (no
-download: text encoders and decoders, vision and audio models, a detector, a segmenter), each
+Builds small random-weight models of 47 ``transformers`` families from their configs (no
+download: text encoders and decoders, vision and audio models, a detector, segmenters; and
+inputs other than ids + mask or one image: ids alone (Mamba, RWKV), a decoder with encoder
+states, encoder-decoder ids, a time series, a trajectory, text + image, a spectrogram), each
 exported twice: by the TorchScript exporter with named ``dynamic_axes`` (``batch``,
 ``sequence``), and by the dynamo exporter with ``torch.export.Dim.AUTO`` on every dynamic dim,
 as a user who does not name dims gets it (``input_ids[s72, s53]``, ``attention_mask[s43,
@@ -46,7 +48,9 @@ B, S = 2, 8  # example batch and sequence of the export
 
 
 def _families() -> Iterator[tuple[str, Callable[[], Any], str, list[str]]]:
-    """(name, make the model, input kind, output names); kinds: text, image, audio, features."""
+    """(name, make the model, input kind, output names); kinds: text, image, audio, features,
+    and (one family or two each) tokens, decoder, seq2seq, series, trajectory, text_image,
+    spectrogram. No output names: the model returns one tensor (``waveform``)."""
     import transformers as tf
 
     t = dict(vocab_size=1000, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
@@ -91,7 +95,20 @@ def _families() -> Iterator[tuple[str, Callable[[], Any], str, list[str]]]:
     a = dict(conv_dim=(16, 16), conv_stride=(5, 2), conv_kernel=(10, 3), num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2)  # fmt: skip
     yield "hubert", lambda: tf.HubertModel(tf.HubertConfig(**v, **a)), "audio", last
     yield "wav2vec2", lambda: tf.Wav2Vec2Model(tf.Wav2Vec2Config(**v, **a, feat_extract_norm="layer")), "audio", last  # fmt: skip
-    yield "whisper_encoder", lambda: tf.WhisperModel(tf.WhisperConfig(vocab_size=1000, d_model=32, encoder_layers=2, decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, num_mel_bins=16, max_source_positions=50, max_target_positions=32, pad_token_id=0, bos_token_id=1, eos_token_id=2, decoder_start_token_id=1)).encoder, "features", last  # fmt: skip
+    w = dict(vocab_size=1000, d_model=32, encoder_layers=2, decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, num_mel_bins=16, max_source_positions=50, max_target_positions=32, pad_token_id=0, bos_token_id=1, eos_token_id=2, decoder_start_token_id=1)  # fmt: skip
+    yield "whisper_encoder", lambda: tf.WhisperModel(tf.WhisperConfig(**w)).encoder, "features", last  # fmt: skip
+    # other input signatures: token ids alone (state-space and RNN language models), a decoder
+    # reading encoder states, encoder-decoder ids, a time series, a trajectory of floats and
+    # ints, text + image, a spectrogram to a waveform, and a segmenter on a ConvNeXt backbone
+    yield "mamba", lambda: tf.MambaModel(tf.MambaConfig(vocab_size=1000, hidden_size=32, state_size=8, num_hidden_layers=2, expand=2, conv_kernel=4, use_cache=False)), "tokens", last  # fmt: skip
+    yield "rwkv", lambda: tf.RwkvModel(tf.RwkvConfig(vocab_size=1000, context_length=64, hidden_size=32, num_hidden_layers=2, attention_hidden_size=32, intermediate_size=64, use_cache=False)), "tokens", last  # fmt: skip
+    yield "whisper_decoder", lambda: tf.WhisperModel(tf.WhisperConfig(**{**w, "decoder_layers": 2}, use_cache=False)).decoder, "decoder", last  # fmt: skip
+    yield "t5", lambda: tf.T5Model(tf.T5Config(vocab_size=1000, d_model=32, d_kv=16, d_ff=64, num_layers=2, num_heads=2, feed_forward_proj="gated-gelu", use_cache=False, decoder_start_token_id=0)), "seq2seq", last  # fmt: skip
+    yield "patchtst", lambda: tf.PatchTSTModel(tf.PatchTSTConfig(num_input_channels=3, context_length=32, patch_length=8, patch_stride=8, d_model=32, num_attention_heads=2, num_hidden_layers=2, ffn_dim=64)), "series", last  # fmt: skip
+    yield "decision_transformer", lambda: tf.DecisionTransformerModel(tf.DecisionTransformerConfig(state_dim=11, act_dim=3, hidden_size=32, max_ep_len=100, n_layer=2, n_head=2, n_inner=64, n_positions=64)), "trajectory", ["action_preds"]  # fmt: skip
+    yield "owlvit", lambda: tf.OwlViTModel(tf.OwlViTConfig(text_config=dict(vocab_size=1000, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, max_position_embeddings=16), vision_config=dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, image_size=64, patch_size=16), projection_dim=16)), "text_image", ["logits_per_image"]  # fmt: skip
+    yield "hifigan", lambda: tf.SpeechT5HifiGan(tf.SpeechT5HifiGanConfig(model_in_dim=16, upsample_initial_channel=32, upsample_rates=[4, 4], upsample_kernel_sizes=[8, 8], resblock_kernel_sizes=[3], resblock_dilation_sizes=[[1, 3]])), "spectrogram", []  # fmt: skip
+    yield "upernet", lambda: tf.UperNetForSemanticSegmentation(tf.UperNetConfig(backbone_config=tf.ConvNextConfig(hidden_sizes=[16, 32, 48, 64], depths=[1, 1, 1, 1], out_features=["stage1", "stage2", "stage3", "stage4"]), hidden_size=32, auxiliary_in_channels=48, num_labels=4)), "image", ["logits"]  # fmt: skip
 
 
 def _example(kind: str) -> tuple[tuple[Any, ...], list[str], dict[str, dict[int, str]]]:
@@ -107,6 +124,27 @@ def _example(kind: str) -> tuple[tuple[Any, ...], list[str], dict[str, dict[int,
         return (torch.randn(B, 3, 64, 64),), ["pixel_values"], {"pixel_values": {0: "batch"}}
     if kind == "audio":
         return (torch.randn(B, 4000),), ["input_values"], {"input_values": {0: "batch", 1: "samples"}}  # fmt: skip
+    ids, mask = torch.randint(3, 1000, (B, S)), torch.ones(B, S, dtype=torch.int64)
+    seq = {0: "batch", 1: "sequence"}
+    if kind == "tokens":
+        return (ids,), ["input_ids"], {"input_ids": seq}
+    if kind == "decoder":
+        return (ids, torch.randn(B, 50, 32)), ["input_ids", "encoder_hidden_states"], {"input_ids": seq, "encoder_hidden_states": {0: "batch"}}  # fmt: skip
+    if kind == "seq2seq":
+        names = ["input_ids", "attention_mask", "decoder_input_ids"]
+        return (ids, mask, ids[:, :5]), names, {"input_ids": seq, "attention_mask": seq, "decoder_input_ids": {0: "batch", 1: "decoder_sequence"}}  # fmt: skip
+    if kind == "series":
+        return (torch.randn(B, 32, 3),), ["past_values"], {"past_values": {0: "batch"}}
+    if kind == "trajectory":
+        t = 5
+        names = ["states", "actions", "rewards", "returns_to_go", "timesteps", "attention_mask"]
+        args = (torch.randn(B, t, 11), torch.randn(B, t, 3), torch.randn(B, t, 1), torch.randn(B, t, 1), torch.randint(0, 100, (B, t)), torch.ones(B, t, dtype=torch.int64))  # fmt: skip
+        return args, names, dict.fromkeys(names, {0: "batch", 1: "steps"})
+    if kind == "text_image":
+        text = {0: "queries", 1: "sequence"}
+        return (ids, torch.randn(1, 3, 64, 64), mask), ["input_ids", "pixel_values", "attention_mask"], {"input_ids": text, "attention_mask": text, "pixel_values": {0: "batch"}}  # fmt: skip
+    if kind == "spectrogram":
+        return (torch.randn(B, 20, 16),), ["spectrogram"], {"spectrogram": {0: "batch", 1: "frames"}}  # fmt: skip
     return (torch.randn(B, 16, 100),), ["input_features"], {"input_features": {0: "batch"}}
 
 
@@ -155,10 +193,13 @@ def _outputs(model: Any, names: list[str], outs: list[str]) -> Any:
             super().__init__()
             self.m = model
 
-        def forward(self, x0: Any, x1: Any = None) -> tuple[Any, ...]:
-            kw = {k: x for k, x in zip(names, (x0, x1), strict=False) if x is not None}
-            o = self.m(**kw)
-            return tuple(o[k] for k in outs)
+        def forward(  # positional, as the exporters pass inputs
+            self, x0: Any, x1: Any = None, x2: Any = None, x3: Any = None, x4: Any = None,
+            x5: Any = None,
+        ) -> tuple[Any, ...]:  # fmt: skip
+            xs = (x0, x1, x2, x3, x4, x5)
+            o = self.m(**{k: x for k, x in zip(names, xs, strict=False) if x is not None})
+            return tuple(o[k] for k in outs) if outs else (o,)  # [] : the model returns a tensor
 
     return Outputs().eval()
 
@@ -244,7 +285,7 @@ def build(
         path = os.path.join(folder, f"{name}_{'dynamo' if dynamo else 'torchscript'}.onnx")
         try:
             with _quiet():
-                _export(_outputs(model, names, outs), args, path, names, outs, axes, dynamo, auto_dims=True,
+                _export(_outputs(model, names, outs), args, path, names, outs or ["waveform"], axes, dynamo, auto_dims=True,
                         opset=opset if dynamo else None)  # fmt: skip
             lines.append(f"built {os.path.basename(path)}")
         except Exception as e:  # the exporter's limit: say which, go on
