@@ -26,6 +26,7 @@ What makes a comparison evidence, and what does not:
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -410,13 +411,20 @@ def _insensitive(a: np.ndarray) -> bool:
 def class_axes(model: onnx.ModelProto) -> list[bool]:
     """Per output: whether its last axis may hold classes, so top-1 agreement means something.
     A last axis the model declares dynamic (a named or unnamed dim: time, width) does not; an
-    audio codec's embedding ``[1, 32, T]`` showed "top-1 agreement 52.1%" at cosine 0.9991."""
+    audio codec's embedding ``[1, 32, T]`` showed "top-1 agreement 52.1%" at cosine 0.9991.
+    Nor does an output named as features (hidden states, embeddings, a KV cache's ``present``)."""
     out = []
     for o in model.graph.output:
         t = o.type.tensor_type if o.type.HasField("tensor_type") else None
         dims = list(t.shape.dim) if t is not None and t.HasField("shape") else []
-        out.append(not dims or (dims[-1].HasField("dim_value") and dims[-1].dim_value > 0))
+        fixed = not dims or (dims[-1].HasField("dim_value") and dims[-1].dim_value > 0)
+        out.append(fixed and not _FEATURE_NAME.search(o.name))
     return out
+
+
+# an output named as features is no class scores, fixed last axis or not: BERT's
+# ``last_hidden_state`` [batch, sequence, 32] read "top-1 agreement 100.0%" over its hidden units
+_FEATURE_NAME = re.compile(r"hidden|embed|feature|pooler|encoder_out|present|state", re.I)
 
 
 def compare(

@@ -175,3 +175,25 @@ def test_top1_agreement_only_where_the_last_axis_may_hold_classes(last) -> None:
     dev = compare(model(1.0), model(1.01), {"x": x})
     assert (dev.outputs[0].top1 is None) == (last == "T")
     assert ("top-1 agreement" in dev.summary()) == (last == 10)
+
+
+def test_no_top1_agreement_over_hidden_units() -> None:
+    """BERT's ``last_hidden_state`` [batch, sequence, 32] has a fixed last axis, but it holds
+    hidden units, not classes: "top-1 agreement 100.0%" there was noise. ``logits`` keeps it."""
+    from onnx import TensorProto, helper
+
+    from rewriter.verify import class_axes
+
+    g = helper.make_graph(
+        [
+            helper.make_node("Tanh", ["x"], ["last_hidden_state"]),
+            helper.make_node("Sigmoid", ["x"], ["logits"]),
+        ],  # fmt: skip
+        "m",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["b", "s", 32])],
+        [
+            helper.make_tensor_value_info(n, TensorProto.FLOAT, ["b", "s", 32])
+            for n in ("last_hidden_state", "logits")
+        ],  # fmt: skip
+    )
+    assert class_axes(helper.make_model(g)) == [False, True]
