@@ -217,3 +217,31 @@ def test_map_cli_without_target(tmp_path):
         map_main(
             [str(model_path), "--calibration", str(data), "--labels", "nope", "-o", str(out), "-q"]
         )
+
+
+def test_prefetched_fits_are_the_fits(monkeypatch) -> None:
+    """``prefetch`` fits in worker processes what ``fit_observed`` will ask for; the results
+    are the same coefficients as fitting here, and ``fit_observed`` takes them."""
+    from rewriter.accuracy import fits
+
+    rng = np.random.default_rng(0)
+    jobs = [
+        ("gelu", {}, rng.normal(0, 1.5, 500), (5, 4), "auto"),
+        ("silu", {}, rng.normal(1, 2.0, 500), (4, 3), "auto"),
+        ("tanh", {}, rng.uniform(-3, 3, 500), (3, 2), "auto"),
+    ]
+    here = [fits._fit_job(*fits._job(*j)) for j in jobs]
+    fits._fit_cached.cache_clear()
+    monkeypatch.setattr(fits, "PARALLEL_FITS", 2)
+    monkeypatch.setenv("PAU_REWRITER_WORKERS", "2")
+    assert fits.prefetch(jobs) == 3 and len(fits._PREFETCHED) == 3
+    got = [fits.fit_observed(*j) for j in jobs]
+    assert not fits._PREFETCHED  # each taken by fit_observed
+    for a, b in zip(here, got, strict=True):
+        assert np.array_equal(a.p, b.p) and np.array_equal(a.q, b.q)
+    monkeypatch.setenv("PAU_REWRITER_WORKERS", "1")  # one process: nothing fitted ahead
+    fits._fit_cached.cache_clear()
+    assert fits.prefetch(jobs) == 0
+    monkeypatch.setenv("PAU_REWRITER_WORKERS", "two")
+    with pytest.raises(UsageError, match="PAU_REWRITER_WORKERS must be a whole number"):
+        fits.prefetch(jobs)

@@ -30,7 +30,7 @@ from rewriter.match.engine import Site
 from rewriter.verify import Deviation
 
 from .evaluate import Evaluator
-from .fits import fit_observed, observed_error, safe_form
+from .fits import fit_observed, fit_workers, observed_error, prefetch, safe_form
 
 __all__ = ["Study", "SiteStudy", "load_labels", "DEGREES_SET"]
 
@@ -164,6 +164,14 @@ class Study:
         self.sites: list[SiteStudy] = []
         if hasattr(latency, "prepare"):  # ModelCosts: every site's shapes in one run
             latency.prepare(dry.sites)
+        fitted = prefetch(
+            (*site_function(s), obs[s.name].samples, deg, form)
+            for s in dry.sites
+            if obs[s.name].observed
+            for deg in self.degrees_set
+        )
+        if fitted:
+            self.log(f"{fitted} rational(s) fitted in {fit_workers()} processes")
         for s in dry.sites:
             fn, params = site_function(s)
             o = obs[s.name]
