@@ -204,33 +204,14 @@ def test_cli_errors(files, capsys):
         ],
         "no array for model input(s) ['x']",
     )
-    _one_line_error(
-        capsys,
-        2,
-        ["finetune", st, "--teacher", str(files / "teacher.onnx"), "-o", out, "--epochs", "3"],
-        "--train/--epochs/--lr/--augment/--schedule apply to --mode distill or e2e",
-    )
-    _one_line_error(
-        capsys,
-        2,
-        ["finetune", st, "--teacher", str(files / "teacher.onnx"), "-o", out, "--augment", "none"],
-        "--train/--epochs/--lr/--augment/--schedule apply to --mode distill or e2e",
-    )
-    _one_line_error(
-        capsys,
-        2,
-        [
-            "finetune",
-            st,
-            "--teacher",
-            str(files / "teacher.onnx"),
-            "-o",
-            out,
-            "--schedule",
-            "onecycle",
-        ],
-        "--train/--epochs/--lr/--augment/--schedule apply to --mode distill or e2e",
-    )
+    teacher = ["--teacher", str(files / "teacher.onnx")]
+    for flag in (["--epochs", "3"], ["--augment", "none"], ["--schedule", "onecycle"]):
+        _one_line_error(
+            capsys,
+            2,
+            ["finetune", st, *teacher, "-o", out, *flag],
+            "--train/--epochs/--lr/--augment/--schedule apply to --mode distill or e2e",
+        )
     _one_line_error(
         capsys,
         2,
