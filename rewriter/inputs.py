@@ -712,32 +712,32 @@ def _states(model: onnx.ModelProto, inputs: list[_Input]) -> dict[str, str]:
         dt = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(t.elem_type))
         outputs.append((o.name, dt, dims, t.HasField("shape")))
 
-    def returned(i: _Input) -> bool:
-        """Whether an output could be ``i`` updated: its dtype and rank, and each dim known on
-        both sides the same (an unnamed dynamic dim matches any)."""
-
-        def same(a: int | str, b: int | str) -> bool:
-            return a == b or a in ("", 0) or (isinstance(b, str) and b.startswith(f"{i.name}:"))
-
+    def like(i: _Input, same: Any, shapeless: bool) -> bool:
+        """Whether an output could be ``i``: its dtype and rank, each pair of dims ``same``
+        (output dim, input dim); an output with no shape counts where ``shapeless``."""
         return any(
             dt == i.dtype
-            and (not known or (len(dims) == len(i.dims) and all(map(same, dims, i.dims))))
+            and (
+                (shapeless and not known)
+                or (known and len(dims) == len(i.dims) and all(map(same, dims, i.dims)))
+            )
             for _, dt, dims, known in outputs
         )
+
+    def returned(i: _Input) -> bool:
+        """An output could be ``i`` updated: each dim known on both sides the same (an unnamed
+        dynamic dim matches any)."""
+        own = f"{i.name}:"
+        return like(
+            i, lambda a, b: a == b or a in ("", 0) or (isinstance(b, str) and b.startswith(own)),
+            shapeless=True,
+        )  # fmt: skip
 
     def grown(i: _Input) -> bool:
-        """Whether an output could be ``i`` one step longer (a KV cache -> ``present``): its
-        dtype and rank, each dim fixed on both sides the same."""
-        return any(
-            dt == i.dtype
-            and known
-            and len(dims) == len(i.dims)
-            and all(
-                not (isinstance(a, int) and a and isinstance(b, int) and a != b)
-                for a, b in zip(dims, i.dims, strict=True)
-            )  # fmt: skip
-            for _, dt, dims, known in outputs
-        )
+        """An output could be ``i`` one step longer (a KV cache -> ``present``): the dims fixed
+        on both sides the same, the dynamic ones anything."""
+        return like(i, lambda a, b: not (a and isinstance(a, int) and isinstance(b, int) and a != b),
+                    shapeless=False)  # fmt: skip
 
     # a name says state where the model returns it updated (a VAD's state -> stateN), or for a
     # KV cache (past_key_values -> present, one step longer); an encoder's hidden states or a
@@ -776,7 +776,7 @@ def _step_prefix(inp: str, out: str) -> int:
     ``actions`` and ``action_preds`` share "action", but the predictions are not the actions
     one step on: zeros there left the action embeddings unverified."""
     k = len(os.path.commonprefix([inp, out]))
-    while k and inp[k - 1] in "._-" and k > 1:  # "h_" of h_in/h_out: the name is "h"
+    while k > 1 and inp[k - 1] in "._-":  # "h_" of h_in/h_out: the name is "h"
         k -= 1
     return k if all(_STEP_SUFFIX.fullmatch(x[k:]) for x in (inp, out)) else 0
 
