@@ -220,8 +220,9 @@ def test_map_cli_without_target(tmp_path):
 
 
 def test_prefetched_fits_are_the_fits(monkeypatch) -> None:
-    """``prefetch`` fits in worker processes what ``fit_observed`` will ask for; the results
-    are the same coefficients as fitting here, and ``fit_observed`` takes them."""
+    """``prefetch`` fits in worker processes what ``fit_observed`` will ask for and has not
+    fitted; the results are the same coefficients as fitting here, and ``fit_observed`` takes
+    them."""
     from rewriter.accuracy import fits
 
     rng = np.random.default_rng(0)
@@ -231,17 +232,18 @@ def test_prefetched_fits_are_the_fits(monkeypatch) -> None:
         ("tanh", {}, rng.uniform(-3, 3, 500), (3, 2), "auto"),
     ]
     here = [fits._fit_job(*fits._job(*j)) for j in jobs]
-    fits._fit_cached.cache_clear()
+    monkeypatch.setattr(fits, "_FITS", {})
     monkeypatch.setattr(fits, "PARALLEL_FITS", 2)
     monkeypatch.setenv("PAU_REWRITER_WORKERS", "2")
-    assert fits.prefetch(jobs) == 3 and len(fits._PREFETCHED) == 3
+    assert fits.prefetch(jobs) == 3 and len(fits._FITS) == 3
+    assert fits.prefetch(jobs) == 0  # fitted already: not again
     got = [fits.fit_observed(*j) for j in jobs]
-    assert not fits._PREFETCHED  # each taken by fit_observed
+    assert len(fits._FITS) == 3  # fit_observed took the workers' fits
     for a, b in zip(here, got, strict=True):
         assert np.array_equal(a.p, b.p) and np.array_equal(a.q, b.q)
+    monkeypatch.setattr(fits, "_FITS", {})
     monkeypatch.setenv("PAU_REWRITER_WORKERS", "1")  # one process: nothing fitted ahead
-    fits._fit_cached.cache_clear()
-    assert fits.prefetch(jobs) == 0
+    assert fits.prefetch(jobs) == 0 and not fits._FITS
     monkeypatch.setenv("PAU_REWRITER_WORKERS", "two")
     with pytest.raises(UsageError, match="PAU_REWRITER_WORKERS must be a whole number"):
         fits.prefetch(jobs)

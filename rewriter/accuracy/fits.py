@@ -27,7 +27,6 @@ Example:
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import math
 import os
@@ -71,24 +70,16 @@ def safe_form(function: str) -> str:
     return specific[0] if specific else "clamped"
 
 
-@functools.lru_cache(maxsize=512)
-def _fit_cached(
-    function: str,
-    params: tuple[tuple[str, float], ...],
-    digest: str,
-    degrees: tuple[int, int],
-    form: str,
-) -> Any:
-    key = (function, params, digest, degrees, form)
-    if key in _PREFETCHED:
-        return _PREFETCHED.pop(key)
-    return _fit(function, dict(params), _SAMPLES[digest], degrees, form)
-
-
-_SAMPLES: dict[str, np.ndarray] = {}
-_PREFETCHED: dict[tuple[Any, ...], Any] = {}  # fitted by ``prefetch``'s workers, not yet asked
+_FITS: dict[tuple[Any, ...], Any] = {}  # _job key -> Rational, the last FITS_KEPT fitted
+FITS_KEPT = 512
 # fewer fits than this run here: a worker process takes ~1 s to start, a fit ~0.1-0.5 s
 PARALLEL_FITS = 16
+
+
+def _keep(key: tuple[Any, ...], r: Any) -> None:
+    _FITS[key] = r
+    while len(_FITS) > FITS_KEPT:
+        del _FITS[next(iter(_FITS))]  # the oldest
 
 
 def _job(
@@ -98,6 +89,8 @@ def _job(
     degrees: tuple[int, int],
     form: str,
 ) -> tuple[tuple[Any, ...], np.ndarray]:
+    """The cache key of a fit (function, params, digest of the finite samples, degrees, form)
+    and those samples."""
     x = np.asarray(samples, dtype=np.float64).ravel()
     x = x[np.isfinite(x)]
     form = safe_form(function) if form == "auto" else form
@@ -135,15 +128,15 @@ def fit_workers() -> int:
 
 def prefetch(jobs: Iterable[tuple[str, dict[str, float], np.ndarray, tuple[int, int], str]]) -> int:
     """Fit ``(function, params, samples, degrees, form)`` jobs that ``fit_observed`` will ask
-    for, in worker processes when there are at least ``PARALLEL_FITS`` new ones and more than
-    one core (``fit_workers``); their results wait for ``fit_observed``. The same numbers as
-    fitting one after another (each fit is a pure function of its inputs). MobileViT's 34
-    sites x 4 rationals took 55 s of fitting in `rewrite map` on one core. Returns how many
-    were fitted in workers."""
+    for and has not fitted yet, in worker processes when there are at least ``PARALLEL_FITS``
+    of them and more than one core (``fit_workers``); the results go to ``fit_observed``'s
+    cache. The same numbers as fitting one after another (each fit is a pure function of its
+    inputs). MobileViT's 34 sites x 4 rationals took 55 s of fitting in `rewrite map` on one
+    core. Returns how many were fitted in workers."""
     todo: dict[tuple[Any, ...], np.ndarray] = {}
     for function, params, samples, degrees, form in jobs:
         key, x = _job(function, params, samples, degrees, form)
-        if x.size and key not in _PREFETCHED and key not in todo:
+        if x.size and key not in _FITS:
             todo[key] = x
     workers = min(fit_workers(), len(todo))
     if len(todo) < PARALLEL_FITS or workers < 2:
@@ -154,10 +147,9 @@ def prefetch(jobs: Iterable[tuple[str, dict[str, float], np.ndarray, tuple[int, 
     # spawn: a forked child of a process that has started torch's or BLAS's threads can hang
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        keys = list(todo)
-        for key, r in zip(keys, pool.map(_fit_job, keys, [todo[k] for k in keys]), strict=True):
-            _PREFETCHED[key] = r
-    return len(keys)
+        for key, r in zip(todo, pool.map(_fit_job, todo, todo.values()), strict=True):
+            _keep(key, r)
+    return len(todo)
 
 
 def _fit(
@@ -214,16 +206,12 @@ def fit_observed(
         samples: the observed inputs (any shape; finite).
         degrees: (m, n); form: "auto" (``safe_form``) or a form name.
     """
-    x = np.asarray(samples, dtype=np.float64).ravel()
-    x = x[np.isfinite(x)]
+    key, x = _job(function, params, samples, degrees, form)
     if not x.size:
         raise ValueError(f"fit_observed {function}: no finite samples")
-    form = safe_form(function) if form == "auto" else form
-    digest = hashlib.sha1(x.tobytes()).hexdigest()
-    _SAMPLES[digest] = x
-    return _fit_cached(
-        function, tuple(sorted(params.items())), digest, (int(degrees[0]), int(degrees[1])), form
-    )
+    if key not in _FITS:
+        _keep(key, _fit_job(key, x))
+    return _FITS[key]
 
 
 def site_rationals(

@@ -30,7 +30,7 @@ from rewriter.match.engine import Site
 from rewriter.verify import Deviation
 
 from .evaluate import Evaluator
-from .fits import fit_observed, fit_workers, observed_error, prefetch, safe_form
+from .fits import fit_observed, observed_error, prefetch, safe_form
 
 __all__ = ["Study", "SiteStudy", "load_labels", "DEGREES_SET"]
 
@@ -171,7 +171,7 @@ class Study:
             for deg in self.degrees_set
         )
         if fitted:
-            self.log(f"{fitted} rational(s) fitted in {fit_workers()} processes")
+            self.log(f"{fitted} rational(s) fitted in worker processes")
         for s in dry.sites:
             fn, params = site_function(s)
             o = obs[s.name]
