@@ -3,8 +3,10 @@ cosine on its own training images and on held-out ones (issue #12, the README's 
 
     python tools/recover_data.py MODEL.onnx CAL.npz [--epochs 60] [--blend] [--onecycle]
                                  [--augment shift|none] [--lr 1e-3] [--generate N --size 96]
+                                 [--sites hardswish_7,silu_1] [--e2e]
 
-Every HardSwish and x*Sigmoid(x) site of MODEL becomes ReLU; with ``--blend`` the site computes
+Every HardSwish and SiLU site of MODEL (as ``rewriter.find_sites`` names them; ``--sites``:
+only those) becomes ReLU; with ``--blend`` the site computes
 ``(1-t) * original + t * relu`` and ``t`` goes from 0 to 1 over the first half of training (the
 replacement eased in); without it, the switch is made at once. Every weight trains with Adam on
 the MSE to the original's outputs (the rewriter's interpreter, ``rewriter.cost.torch_convert``),
@@ -12,6 +14,12 @@ batch 32, on the first three quarters of the images; the rest are held out. ``--
 makes N images as ``tools/recover_bench.py`` makes its calibration set (digits the nets never
 trained on) instead of reading CAL.npz's. Prints the held-out and training-set cosines every few
 epochs. Seeded; not bit-reproducible across machines.
+
+``--e2e`` retrains as ``rewrite --recover`` does instead: the rewriter emits the student
+(``standard:relu`` at ``--sites``), ``rewriter.tune.e2e.finetune_e2e`` trains every weight on
+three of every four calibration batches (site activations matched, early stopping on its own
+split), once with the constant rate and once with ``schedule="onecycle"``, and the held-out
+cosine of each is printed (the README's one-site table).
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ import argparse
 import os
 import sys
 import time
+from typing import Any
 
 import numpy as np
 import onnx
@@ -29,31 +38,26 @@ from onnx import helper, numpy_helper
 
 from rewriter.cost.torch_convert import to_torch
 
-
-def sites(g: onnx.GraphProto) -> dict[str, str]:
-    """Site output -> its input: HardSwish nodes and Mul(x, Sigmoid(x))."""
-    made = {o: n for n in g.node for o in n.output}
-    out = {}
-    for n in g.node:
-        if n.op_type == "HardSwish":
-            out[n.output[0]] = n.input[0]
-        elif n.op_type == "Mul":
-            for a, b in ((0, 1), (1, 0)):
-                s = made.get(n.input[b])
-                if s is not None and s.op_type == "Sigmoid" and s.input[0] == n.input[a]:
-                    out[n.output[0]] = n.input[a]
-                    break
-    return out
+PIPELINE = "pau_all,pau_hardswish,pau_hardsigmoid"
 
 
-def blended(model: onnx.ModelProto, only: list[int] | None = None) -> tuple[onnx.ModelProto, int]:
+def sites(model: onnx.ModelProto, only: list[str] | None = None) -> dict[str, Any]:
+    """Site name -> ``Site``: the HardSwish and SiLU sites the rewriter finds (``only``: those)."""
+    from rewriter import find_sites
+
+    found = {s.name: s for s in find_sites(model, PIPELINE) if s.function in ("hardswish", "silu")}
+    unknown = sorted(set(only or []) - set(found))
+    if unknown:
+        raise SystemExit(f"no HardSwish/SiLU site {unknown}; the model has {sorted(found)}")
+    return {k: v for k, v in found.items() if only is None or k in only}
+
+
+def blended(model: onnx.ModelProto, only: list[str] | None = None) -> tuple[onnx.ModelProto, int]:
     """``model`` with each site's output y replaced by y + t * (relu(x) - y), ``t`` an
-    initializer named ``blend_t``; ``only``: those sites (their indices in graph order)."""
+    initializer named ``blend_t``."""
     m = onnx.ModelProto()
     m.CopyFrom(model)
-    found = sites(m.graph)
-    if only is not None:
-        found = {y: x for k, (y, x) in enumerate(found.items()) if k in only}
+    found = {s.output: s.input for s in sites(model, only).values()}
     nodes = []
     for n in m.graph.node:
         nodes.append(n)
@@ -72,6 +76,31 @@ def blended(model: onnx.ModelProto, only: list[int] | None = None) -> tuple[onnx
     return m, len(found)
 
 
+def e2e(model: onnx.ModelProto, calibration: str, only: list[str] | None, epochs: int) -> None:
+    """The sites as ``--recover`` retrains them, constant rate against one cycle."""
+    from rewriter.calibrate import load_calibration
+    from rewriter.candidates import standard_candidate
+    from rewriter.emit import emit_result
+    from rewriter.tune.e2e import finetune_e2e
+    from rewriter.tune.refit import compare_over
+
+    chosen = sites(model, only)
+    student = emit_result(
+        model, {k: standard_candidate(s.function, {}, "relu") for k, s in chosen.items()}, PIPELINE
+    ).model
+    batches = list(load_calibration(calibration, model).batches)
+    fit = [b for k, b in enumerate(batches) if k % 4 != 3]
+    held = batches[3::4]
+    (before,) = compare_over(model, [student], held)
+    for schedule in ("constant", "onecycle"):
+        tuned, history = finetune_e2e(
+            student, model, fit, train="all", epochs=epochs, schedule=schedule
+        )
+        (after,) = compare_over(model, [tuned], held)
+        print(f"{', '.join(chosen)} -> ReLU, {schedule}: held-out cosine {before.cosine:.5f} -> "
+              f"{after.cosine:.5f} ({len(history)} epochs)", flush=True)  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("model")
@@ -83,11 +112,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--generate", type=int, default=0, help="N generated images instead")
     p.add_argument("--size", type=int, default=96, help="with --generate: image side")
-    p.add_argument("--sites", default="", help="only these sites, e.g. 0,3 (graph order)")
+    p.add_argument("--sites", default="", help="only these sites, e.g. hardswish_7,silu_1")
+    p.add_argument("--e2e", action="store_true", help="retrain as --recover does (see above)")
     a = p.parse_args(argv)
     torch.manual_seed(0)
     teacher_m = onnx.load(a.model)
-    only = [int(k) for k in a.sites.split(",")] if a.sites else None
+    only = a.sites.split(",") if a.sites else None
+    if a.e2e:
+        e2e(teacher_m, a.calibration, only, a.epochs)
+        return 0
     student_m, n_sites = blended(teacher_m, only)
     teacher, student = to_torch(teacher_m).eval(), to_torch(student_m)
     tkey = student._const_names["blend_t"]

@@ -60,8 +60,8 @@ def add_budget_options(p: argparse.ArgumentParser) -> None:
         choices=("constant", "onecycle"),
         default="constant",
         help="with --recover: each retraining run's rate, constant with early stopping (the "
-        "default), or one cycle (up, then annealed to ~0 over every epoch); onecycle brought "
-        "a swapped MobileNet site from held-out cosine 0.9975 to 0.9995, see the README",
+        "default), or one cycle (up, then annealed to ~0 over every epoch); which recovers "
+        "more depends on the site, see the README",
     )
     g.add_argument(
         "--recover-runs",
