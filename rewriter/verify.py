@@ -21,6 +21,12 @@ What makes a comparison evidence, and what does not:
   seed in both models for the comparison only; the written model is untouched.
 * Outputs whose shapes depend on the data are compared only when the shapes agree; otherwise
   they are marked not checked, never a crash.
+* Outputs that pick (``rewriter.ir.picks``: NonMaxSuppression's boxes, TopK's indices,
+  ArgMax's labels, and what is gathered with them) change in steps: they are compared by
+  agreement (``pick_diff``: how many of the original's items the rewritten model returns too),
+  reported, and not judged; the computed tensors they pick by (the boxes and scores, the logits)
+  are compared as values in their place (``Compared``), and those are what tolerances and
+  accuracy budgets judge.
 """
 
 from __future__ import annotations
@@ -38,11 +44,15 @@ from onnx import helper
 from rewriter.errors import ModelError, UsageError
 from rewriter.ir.graph import all_nodes
 from rewriter.ir.io import is_large, model_file
+from rewriter.ir.picks import Pick, picks, with_outputs
 from rewriter.ir.runtime import first_line, runner
 
 __all__ = [
     "Deviation",
     "OutputDiff",
+    "Compared",
+    "compared",
+    "pick_diff",
     "deviation",
     "accuracy_of",
     "predictions",
@@ -67,6 +77,11 @@ class OutputDiff:
     floor: float | None = None
     checked: bool = True
     note: str = ""
+    # outputs that pick (``pick_diff``): the share of items that agree, the item counts
+    # (original, rewritten); "picks" for them, "source" for a tensor they pick by
+    agreement: float | None = None
+    items: tuple[int, int] | None = None
+    role: str = ""
 
 
 @dataclass
@@ -92,7 +107,28 @@ class Deviation:
 
     @property
     def _checked(self) -> list[OutputDiff]:
-        return [o for o in self.outputs if o.checked]
+        """The outputs judged: checked, and not picking (those are judged on their sources)."""
+        return [o for o in self.outputs if o.checked and o.role != "picks"]
+
+    def picked(self) -> str:
+        """``'selected' 2 of 3 as before (3 -> 2 items), picked by NonMaxSuppression ...``, or
+        ""."""
+        parts = []
+        for o in self.outputs:
+            if o.role != "picks" or o.agreement is None or o.items is None:
+                continue
+            na, nb = o.items
+            same = round(o.agreement * max(na, nb))
+            counts = f", {na} -> {nb} items" if na != nb else ""
+            parts.append(f"{o.name!r} {same} of {na} as before ({o.note}{counts})")
+        if not parts:
+            return ""
+        by = [repr(o.name) for o in self.outputs if o.role == "source"]
+        return (
+            "outputs that pick, compared by agreement: "
+            + ", ".join(parts)
+            + (f"; judged on what they pick by: {', '.join(by)}" if by else "")
+        )
 
     @property
     def max_abs(self) -> float:
@@ -138,6 +174,9 @@ class Deviation:
                 f"verification (inputs: {self.inputs}): worst output {w.name!r}: max-abs "
                 f"{w.max_abs:.3g}, rel-L2 {w.rel_l2:.3g}{floor}, cosine {w.cosine:.6f}{top1}{rel_s}"
             )
+        picked = self.picked()
+        if picked:
+            line += "; " + picked
         skipped = self.unchecked()
         if skipped:
             line += "; not checked: " + ", ".join(f"{o.name} ({o.note})" for o in skipped)
@@ -202,6 +241,97 @@ def output_diff(name: str, a: np.ndarray, b: np.ndarray, classes: bool = True) -
     return OutputDiff(name, float(np.max(np.abs(d))), rel, cos, rel_err, top1, note=note)
 
 
+# a picked float item (a gathered box) is the original's where it is within this much of the
+# output's peak, everywhere: rationals move boxes by ~1e-5 of it, a swapped box moves by ~1e-1
+PICK_TOLERANCE = 1e-3
+
+
+def _items(a: np.ndarray) -> np.ndarray:
+    """An output as a list of items: rows along its first axis, or its elements."""
+    return a.reshape(a.shape[0], -1) if a.ndim >= 2 else a.reshape(-1, 1)
+
+
+def _matched(a: np.ndarray, b: np.ndarray, tol: float) -> int:
+    """How many items of ``a`` have their own item in ``b`` (in any order; each used once):
+    equal for integers, within ``tol`` everywhere for floats."""
+    if a.dtype.kind != "f" and b.dtype.kind != "f":
+        from collections import Counter
+
+        left = Counter(map(bytes, np.ascontiguousarray(a.astype(np.int64))))
+        right = Counter(map(bytes, np.ascontiguousarray(b.astype(np.int64))))
+        return sum((left & right).values())
+    used = np.zeros(len(b), bool)
+    count = 0
+    for row in a.astype(np.float64):  # greedy: the nearest unused item within tol
+        far = np.max(np.abs(b.astype(np.float64) - row), axis=1) if len(b) else np.zeros(0)
+        far[used] = np.inf
+        k = int(np.argmin(far)) if len(far) else -1
+        if k >= 0 and far[k] <= tol:
+            used[k] = True
+            count += 1
+    return count
+
+
+def pick_diff(name: str, a: np.ndarray, b: np.ndarray, pick: Pick) -> OutputDiff:
+    """An output that picks (``rewriter.ir.picks``), compared by agreement: the share of the
+    original's items that the rewritten model returns too, of the larger count. Items are
+    matched in any order where the count depends on the data (NonMaxSuppression's rows), else
+    in place (labels, TopK indices); float items within ``PICK_TOLERANCE`` of the peak. The
+    numbers (max-abs, ...) are filled in where the shapes agree; they are not judged."""
+    a, b = np.asarray(a), np.asarray(b)
+    same_shape = a.shape == b.shape
+    d = output_diff(name, a, b, classes=False) if same_shape else OutputDiff(name, 0.0, 0.0, 1.0)
+    d.note = f"by {', '.join(pick.ops)}"
+    peak = float(np.max(np.abs(a))) if a.size and a.dtype.kind in "fiu" else 0.0
+    tol = PICK_TOLERANCE * peak if a.dtype.kind == "f" else 0.0
+    if pick.counted or not same_shape:
+        ia, ib = _items(a), _items(b)
+        same = _matched(ia, ib, tol) if ia.shape[1:] == ib.shape[1:] else 0
+        n, d.items = max(len(ia), len(ib)), (len(ia), len(ib))
+    else:  # in place, element by element
+        close = np.abs(a.astype(np.float64) - b.astype(np.float64)) <= tol
+        same, n, d.items = int(np.sum(close)), a.size, (a.size, b.size)
+    d.agreement = same / n if n else 1.0
+    d.role = "picks"
+    return d
+
+
+@dataclass(frozen=True)
+class Compared:
+    """What comparing a model runs: its graph outputs, then the computed tensors that its
+    picking outputs pick by (``rewriter.ir.picks``), which are compared as values in their
+    place. Without picking outputs, just the graph outputs."""
+
+    outputs: tuple[str, ...]
+    picks: dict[str, Pick]
+    sources: tuple[str, ...]
+
+    @property
+    def names(self) -> list[str]:
+        return [*self.outputs, *self.sources]
+
+    def view(self, model: onnx.ModelProto) -> onnx.ModelProto:
+        """``model`` with the sources added as outputs (``model`` itself when there are none)."""
+        return with_outputs(model, list(self.sources))
+
+    def roles(self) -> dict[str, str]:
+        """name -> "picks" for the picking outputs, "source" for the tensors they pick by."""
+        out = {s: "source" for s in self.sources}
+        out.update({p.output: "picks" for p in self.picks.values()})
+        return out
+
+
+def compared(model: onnx.ModelProto) -> Compared:
+    """The ``Compared`` of ``model``: the picking outputs of its graph and their sources (those
+    that are not graph outputs already)."""
+    outs = tuple(o.name for o in model.graph.output)
+    found = picks(model)
+    sources = tuple(
+        dict.fromkeys(s for p in found.values() for s in p.sources if s not in set(outs))
+    )
+    return Compared(outs, found, sources)
+
+
 def deviation(
     reference: Sequence[np.ndarray],
     got: Sequence[np.ndarray],
@@ -210,19 +340,33 @@ def deviation(
     labels: np.ndarray | None = None,
     inputs: str = "generated",
     classes: Sequence[bool] | None = None,
+    compare: Compared | None = None,
 ) -> Deviation:
     """Compare ``got`` with ``reference`` output by output (see ``Deviation``).
 
     With ``labels``, ``accuracy`` is the percent of samples whose predicted class
     (``predictions``) equals the label. ``classes``: per output, whether top-1 agreement means
-    something (``class_axes``; default: for every output).
+    something (``class_axes``; default: for every output). ``compare``: the ``Compared`` the
+    arrays were run with (``Compared.names``, in that order): picking outputs are compared by
+    agreement, the tensors they pick by as values.
     """
+    if compare is not None and names is None:
+        names = compare.names
     names = list(names) if names is not None else [f"output_{k}" for k in range(len(reference))]
     flags = list(classes) if classes is not None else [True] * len(names)
-    outs = [
-        output_diff(n, a, b, c) for n, a, b, c in zip(names, reference, got, flags, strict=True)
-    ]
-    acc = accuracy_of(list(got), labels) if labels is not None and len(got) else None
+    flags += [False] * (len(names) - len(flags))  # the sources appended after the outputs
+    roles = compare.roles() if compare is not None else {}
+    outs = []
+    for n, a, b, c in zip(names, reference, got, flags, strict=True):
+        role = roles.get(n, "")
+        if role == "picks" and compare is not None:
+            outs.append(pick_diff(n, a, b, compare.picks[n]))
+            continue
+        o = output_diff(n, a, b, c and role != "source")
+        o.role = role
+        outs.append(o)
+    real = len(compare.outputs) if compare is not None else len(got)
+    acc = accuracy_of(list(got)[:real], labels) if labels is not None and len(got) else None
     return Deviation(outs, acc, inputs)
 
 
@@ -445,11 +589,17 @@ def compare(
     """
     orig, n_random = pin_random_seeds(original)
     new, _ = pin_random_seeds(rewritten)
-    names = [o.name for o in original.graph.output]
-    run_orig, run_new = runner(orig), runner(new)  # one session each for every run below
+    cmp = compared(original)  # outputs that pick are compared on what they pick by
+    names = cmp.names
+    # one session each for every run below
+    run_orig, run_new = runner(cmp.view(orig)), runner(cmp.view(new))
     a, b = run_orig(feeds), run_new(feeds)
-    classes = class_axes(original)
-    dev = deviation(a, b, names, inputs=source, classes=classes)
+    classes = class_axes(original) + [False] * len(cmp.sources)
+
+    def diff(k: int, x: np.ndarray, y: np.ndarray) -> OutputDiff:
+        return deviation([x], [y], [names[k]], classes=[classes[k]], compare=cmp).outputs[0]
+
+    dev = deviation(a, b, names, inputs=source, classes=classes, compare=cmp)
     if n_random:
         dev.notes.append(f"{n_random} random op(s) given the same fixed seed in both models")
     constant = [k for k, x in enumerate(a) if _constant(x)]
@@ -477,7 +627,7 @@ def compare(
         b2 = run_new(other)
         for k in list(constant):
             if not _constant(a2[k]):
-                dev.outputs[k] = output_diff(names[k], a2[k], b2[k], classes[k])
+                dev.outputs[k] = diff(k, a2[k], b2[k])
                 dev.outputs[k].note = f"checked on seed {seed} (constant on the first inputs)"
                 constant.remove(k)
     for k in constant:
@@ -497,7 +647,8 @@ def compare(
         again = run_orig(_perturbed(feeds))
         for k, (x, y) in enumerate(zip(a, again, strict=True)):
             o = dev.outputs[k]
-            if o.checked and np.shape(x) == np.shape(y) and np.asarray(x).dtype.kind == "f":
+            same = np.shape(x) == np.shape(y) and np.asarray(x).dtype.kind == "f"
+            if o.checked and same and o.role != "picks":
                 o.floor = output_diff(names[k], x, y).rel_l2
     return dev
 

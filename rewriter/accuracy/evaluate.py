@@ -21,7 +21,7 @@ import onnx
 from rewriter.candidates import Candidate
 from rewriter.emit import emit
 from rewriter.ir.runtime import run_session, session
-from rewriter.verify import Deviation, accuracy_of, deviation
+from rewriter.verify import Deviation, accuracy_of, compared, deviation
 
 __all__ = ["Deviation", "Evaluator", "run_batches", "finite"]
 
@@ -60,8 +60,11 @@ class Evaluator:
         self.model, self.pipeline = model, pipeline
         self.batches = list(batches)
         self.labels = labels
-        self.reference = run_batches(model, self.batches)
-        self.base_accuracy = accuracy_of(self.reference, labels) if labels is not None else None
+        # outputs that pick are compared on what they pick by (``rewriter.verify.Compared``)
+        self.compared = compared(model)
+        self.reference = run_batches(self.compared.view(model), self.batches)
+        real = self.reference[: len(self.compared.outputs)]
+        self.base_accuracy = accuracy_of(real, labels) if labels is not None else None
         self._cache: dict[tuple[tuple[str, str], ...], Deviation] = {}
 
     @staticmethod
@@ -77,9 +80,15 @@ class Evaluator:
             if not k:
                 self._cache[k] = Deviation([], self.base_accuracy)
             else:
-                got = run_batches(self.build(assignment), self.batches)
-                self._cache[k] = deviation(self.reference, got, labels=self.labels)
+                self._cache[k] = self.of(self.build(assignment))
         return self._cache[k]
+
+    def of(self, model: onnx.ModelProto) -> Deviation:
+        """The deviation of any model with the original's outputs (a retrained one) on the
+        batches."""
+        got = run_batches(self.compared.view(model), self.batches)
+        cmp = self.compared if self.compared.picks else None  # names output_k as before
+        return deviation(self.reference, got, labels=self.labels, compare=cmp)
 
 
 def finite(v: float | None) -> float | None:

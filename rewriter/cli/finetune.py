@@ -227,7 +227,8 @@ def _distill(
         if history.dropped:
             con.print(
                 f"distilled towards {', '.join(repr(o) for o in history.outputs)}; left out "
-                f"(not float tensors): {', '.join(repr(o) for o in history.dropped)}"
+                f"(not float tensors, or outputs that pick: indices, NonMaxSuppression's boxes): "
+                f"{', '.join(repr(o) for o in history.dropped)}"
             )
         con.print(
             f"held-out split, {h.batches} of {h.of_batches} batch(es), {h.samples} sample(s)"

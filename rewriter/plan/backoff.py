@@ -42,7 +42,7 @@ from rewriter.emit import RewriteResult, chooser, emit_result
 from rewriter.ir.runtime import run_model
 from rewriter.match.engine import Site
 from rewriter.rational import fit
-from rewriter.verify import Deviation, compare, deviation, pin_random_seeds
+from rewriter.verify import Deviation, compare, compared, deviation, pin_random_seeds
 
 __all__ = ["AccuracyBackoff", "back_off_accuracy", "UPGRADE_DEGREES"]
 
@@ -178,14 +178,14 @@ def back_off_accuracy(
         return out
 
     floors = {o.name: o.floor for o in full.outputs}
-    names = [o.name for o in original.graph.output]
+    cmp = compared(original)  # as ``verify.compare``: outputs that pick, on what they pick by
     # random ops draw the same numbers in every model compared, as in ``verify.compare``
-    reference = run_model(pin_random_seeds(original)[0], feeds)
+    reference = run_model(cmp.view(pin_random_seeds(original)[0]), feeds)
 
     def measure(choice: dict[str, Candidate]) -> tuple[RewriteResult, Deviation]:
         res = emit_result(original, choice, pipeline, **opts)
-        got = run_model(pin_random_seeds(res.model)[0], feeds)
-        d = deviation(reference, got, names, inputs=source)
+        got = run_model(cmp.view(pin_random_seeds(res.model)[0]), feeds)
+        d = deviation(reference, got, inputs=source, compare=cmp)
         for o in d.outputs:
             o.floor = floors.get(o.name)
         return res, d

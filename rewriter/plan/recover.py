@@ -52,7 +52,7 @@ from typing import Any
 import numpy as np
 import onnx
 
-from rewriter.accuracy.evaluate import Evaluator, finite, run_batches
+from rewriter.accuracy.evaluate import Evaluator, finite
 from rewriter.accuracy.study import DEGREES_SET, Study, budget_labels
 from rewriter.calibrate import CalibrationSplit, as_calibration, holdout
 from rewriter.candidates import KEEP, Candidate
@@ -62,7 +62,7 @@ from rewriter.emit import emit_result
 from rewriter.errors import ModelError, UsageError
 from rewriter.ir import load_model
 from rewriter.ir.runtime import run_values
-from rewriter.verify import Deviation, check, deviation
+from rewriter.verify import Deviation, check
 
 from .decide import whole_or_note
 from .planner import progress_log
@@ -426,8 +426,7 @@ def _recover(
         return budget.usage(study.site(site).solo[c.name], study.base_accuracy)
 
     def on_check(model: onnx.ModelProto) -> Deviation:
-        got = run_batches(model, list(check_cal.batches))
-        return deviation(held.reference, got, labels=check_labels)
+        return held.of(model)
 
     def attempt(
         live: dict[str, Candidate],

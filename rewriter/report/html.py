@@ -293,6 +293,7 @@ def render_plan(plan: Any) -> str:
     verified = (
         f"budget verified on {e(b.heldout)}: cosine {b.check.cosine:.6f}, rel L2 {b.check.rel_l2:.3g}"
         + (f", accuracy {b.check.accuracy:.2f}%" if b.check.accuracy is not None else "")
+        + (f"; {e(b.check.picked())}" if b.check.picked() else "")
         if b is not None and b.check is not None
         else ""
     )

@@ -159,7 +159,12 @@ def _usage_line(b: Any, d: Any) -> str:
             f"{'<=' if drop <= bud.max_drop else '>'} {bud.max_drop:g} points)"
         )
     ok = bud.feasible(d, b.base_accuracy)
-    return ", ".join(parts) + (": within budget" if ok else ": OVER BUDGET")
+    picked = d.picked() if hasattr(d, "picked") else ""  # NonMaxSuppression's boxes, labels
+    return (
+        ", ".join(parts)
+        + (": within budget" if ok else ": OVER BUDGET")
+        + (f"; {picked}" if picked else "")
+    )
 
 
 def print_recover(plan: Plan, console: Any = None) -> None:

@@ -53,6 +53,7 @@ from torch.nn.utils import parametrize
 
 from rewriter.errors import ModelError, UsageError
 from rewriter.ir.graph import free_values, subgraph_attrs
+from rewriter.ir.picks import picks
 from rewriter.tune import TRAIN
 from rewriter.verify import Deviation
 
@@ -272,7 +273,7 @@ class History(list):  # type: ignore[type-arg]
     trained: list[str]
     sites: dict[str, str]
     outputs: list[str]  # the outputs distilled towards (a ZipMap's by its float input)
-    dropped: list[str]  # the outputs that are not float tensors, left out of the loss
+    dropped: list[str]  # outputs not float, or that pick (``for_training``): not in the loss
     branches: str | None  # which calibration batches were used, when If branches split them
     front: str | None  # what ONNX Runtime ran before the part trained, when the interpreter cannot
     fit_samples: int  # samples trained on
@@ -850,7 +851,9 @@ def for_training(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[str]]:
     The loss compares float outputs only, so an output known to be something else (an int64
     label, a string, a sequence or map) is left out, and with it every node no float output
     needs: an scikit-learn classifier's ``ArgMax -> ArrayFeatureExtractor`` label path, a
-    detector's index outputs, ops the ONNX-to-torch interpreter need not cover. A ``ZipMap``
+    detector's index outputs, ops the ONNX-to-torch interpreter need not cover. An output that
+    picks (``rewriter.ir.picks``: the boxes a NonMaxSuppression kept, float or not) is read at
+    what it picks by (the boxes and scores fed to NonMaxSuppression): those are continuous. A ``ZipMap``
     (ai.onnx.ml: class probabilities as one map per sample) is read at its input, the float
     ``[N, classes]`` tensor it re-formats. Nothing is renamed and no initializer is dropped, so
     values trained on the cut model are written back into the whole one by name.
@@ -860,11 +863,21 @@ def for_training(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[str]]:
     """
     g = model.graph
     producer = {o: n for n in g.node for o in n.output}
+    picking = picks(model)
     outs: list[onnx.ValueInfoProto] = []
     dropped: list[str] = []
     for o in g.output:
         t = o.type
         kind = t.WhichOneof("value")
+        if o.name in picking:  # boxes NonMaxSuppression kept: read what it picks by instead
+            dropped.append(o.name)
+            have = {v.name for v in g.output} | {v.name for v in outs}
+            outs.extend(
+                onnx.helper.make_empty_tensor_value_info(s)
+                for s in picking[o.name].sources
+                if s not in have
+            )
+            continue
         if kind is None or (kind == "tensor_type" and t.tensor_type.elem_type in (0, *_FLOAT)):
             outs.append(o)  # float, or of unknown type: kept
             continue

@@ -47,7 +47,7 @@ from rewriter.calibrate import as_calibration, observe_sites
 from rewriter.candidates import Candidate
 from rewriter.errors import ModelError
 from rewriter.ir.runtime import run_values
-from rewriter.verify import Deviation, accuracy_of, deviation, predictions
+from rewriter.verify import Deviation, accuracy_of, compared, deviation, predictions
 
 __all__ = ["RefitResult", "refit_onnx", "student_rational", "compare_over"]
 
@@ -388,25 +388,34 @@ def compare_over(
     """Each model's outputs against the teacher's over all calibration batches (``Deviation``);
     with ``labels`` (one per sample), also each model's top-1 accuracy
     (``rewriter.verify.predictions``: the first output giving a class per sample)."""
-    names = [o.name for o in teacher.graph.output]
+    cmp = compared(teacher)  # outputs that pick: compared on what they pick by
+    names, real = cmp.names, list(cmp.outputs)
 
     def outputs(m: onnx.ModelProto) -> tuple[list[np.ndarray], np.ndarray | None]:
         got: dict[str, list[np.ndarray]] = {n: [] for n in names}
         predicted = []
         for vals in run_values(m, names, batches):
-            for n in names:
-                got[n].append(np.asarray(vals[n], np.float64).ravel())
+            for n in names:  # outputs that pick keep their items (rows)
+                v = np.asarray(vals[n])
+                got[n].append(v if n in cmp.picks else np.asarray(v, np.float64).ravel())
             if labels is not None:  # per batch: outputs keep their dtype and shape there
-                predicted.append(predictions([vals[n] for n in names]))
-        out = [np.concatenate(got[n]) for n in names]
+                predicted.append(predictions([vals[n] for n in real]))
+        out = [_joined(got[n]) for n in names]
         return out, np.concatenate(predicted) if predicted else None
 
     ref, _ = outputs(teacher)
     devs = []
     for m in models:
         out, predicted = outputs(m)
-        d = deviation(ref, out, names, inputs="calibration")
+        d = deviation(ref, out, names, inputs="calibration", compare=cmp)
         if predicted is not None and labels is not None:
             d.accuracy = accuracy_of(predicted, labels)
         devs.append(d)
     return devs
+
+
+def _joined(parts: list[np.ndarray]) -> np.ndarray:
+    """Batches joined along their first axis, or flattened and joined where shapes differ."""
+    if all(p.ndim >= 1 for p in parts) and len({p.shape[1:] for p in parts}) == 1:
+        return np.concatenate(parts)
+    return np.concatenate([p.ravel() for p in parts])

@@ -1,0 +1,141 @@
+"""Outputs that pick: indices, rows or counts chosen by comparing values the model computed.
+
+A detector exported with its NonMaxSuppression returns the boxes it kept; a TopK returns the
+indices of the largest scores; an ArgMax returns labels. Such outputs change in steps, not
+smoothly: a score moved by 1e-5 can swap two indices or drop a box, and numbers such as
+cosine or relative L2 mean nothing over indices (index 124 against 17 is "off by 107"). So
+verification compares them by agreement (``rewriter.verify``), and compares as values the
+computed tensors they pick by (the boxes and scores fed to NonMaxSuppression, the logits fed to
+ArgMax): those are continuous, and they are where an accuracy budget is judged.
+
+``picks(model)`` finds them in the main graph by one pass in graph order: the picking outputs of
+the ops in ``PICKING`` are picked, and so is every tensor computed from a picked one (the boxes
+gathered with NonMaxSuppression's indices). A picking op counts only where what it picks by
+is computed by the model, in floating point: an ArgMax over the token ids a graph input holds,
+reshaped or cast (CLIP's pooler), picks the same rows in any rewrite, so what it picks stays
+compared as values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import onnx
+
+from rewriter.ir.graph import infer_value_info
+
+__all__ = ["PICKING", "Pick", "picks", "with_outputs"]
+
+# op -> (its outputs that pick, its inputs it picks by, whether the count of what it picks
+# depends on the data)
+PICKING: dict[str, tuple[tuple[int, ...], tuple[int, ...], bool]] = {
+    "NonMaxSuppression": ((0,), (0, 1), True),
+    "NonZero": ((0,), (0,), True),
+    "Compress": ((0,), (0, 1), True),
+    "Unique": ((0, 1, 2, 3), (0,), True),
+    "TopK": ((1,), (0,), False),
+    "ArgMax": ((0,), (0,), False),
+    "ArgMin": ((0,), (0,), False),
+}
+
+# what a picking op's input may be made of between it and the values compared: a mask from a
+# comparison (NonZero(scores > 0.5)), a cast
+_PREDICATES = frozenset(
+    ("Greater", "GreaterOrEqual", "Less", "LessOrEqual", "Equal", "Not", "And", "Or", "Xor")
+    + ("Cast", "IsNaN", "IsInf")
+)
+
+
+_FLOATS = frozenset(
+    (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE)
+    + (onnx.TensorProto.BFLOAT16,)
+)
+
+
+@dataclass(frozen=True)
+class Pick:
+    """A graph output that picks: by which ops, by which computed tensors.
+
+    Attributes:
+        output: the graph output.
+        ops: the picking ops it depends on (op types, graph order).
+        sources: the computed tensors those ops pick by (boxes, scores, logits).
+        counted: whether how many items it holds depends on the data (NonMaxSuppression,
+            NonZero, Compress, Unique): its items (rows) are then matched in any order;
+            otherwise they are compared in place (labels, TopK indices).
+    """
+
+    output: str
+    ops: tuple[str, ...]
+    sources: tuple[str, ...]
+    counted: bool
+
+
+def picks(model: onnx.ModelProto) -> dict[str, Pick]:
+    """The graph outputs of ``model`` that pick (see the module docstring), by output name."""
+    g = model.graph
+    if not any(n.op_type in PICKING for n in g.node):
+        return {}
+    producer = {o: n for n in g.node for o in n.output if o}
+    info = infer_value_info(model)  # weights stripped: cheap
+    memo: dict[str, tuple[str, ...]] = {}
+
+    def floating(name: str) -> bool:
+        vi = info.get(name)
+        return vi is not None and vi.elem_type in _FLOATS
+
+    def picked_by(name: str, depth: int = 0) -> tuple[str, ...]:
+        """The computed tensors behind ``name``, through masks and casts."""
+        if name not in memo:
+            n = producer.get(name)
+            if n is None or n.op_type in ("Constant", "ConstantOfShape"):
+                memo[name] = ()  # a graph input, an initializer, a constant
+            elif n.op_type in _PREDICATES and depth < 32:
+                found = [s for i in n.input if i for s in picked_by(i, depth + 1)]
+                memo[name] = tuple(dict.fromkeys(found))
+            else:  # token ids reshaped are no values a rewrite changes (CLIP's pooling)
+                memo[name] = (name,) if floating(name) else ()
+        return memo[name]
+
+    # tensor -> (picking ops, sources, counted), propagated in graph order
+    state: dict[str, tuple[tuple[str, ...], tuple[str, ...], bool]] = {}
+    for n in g.node:
+        inherited = [state[i] for i in n.input if i in state]
+        if inherited:
+            merged = (
+                tuple(dict.fromkeys(op for s in inherited for op in s[0])),
+                tuple(dict.fromkeys(src for s in inherited for src in s[1])),
+                any(s[2] for s in inherited),
+            )
+            for o in n.output:
+                if o:
+                    state[o] = merged
+        spec = PICKING.get(n.op_type)
+        if spec is None:
+            continue
+        outs, ins, counted = spec
+        sources = [s for k in ins if k < len(n.input) and n.input[k] for s in picked_by(n.input[k])]
+        if not sources:
+            continue
+        for k in outs:
+            if k < len(n.output) and n.output[k]:
+                ops, srcs, cnt = state.get(n.output[k], ((), (), False))
+                state[n.output[k]] = (
+                    tuple(dict.fromkeys((*ops, n.op_type))),
+                    tuple(dict.fromkeys((*srcs, *sources))),
+                    cnt or counted,
+                )
+    return {o.name: Pick(o.name, *state[o.name]) for o in g.output if o.name in state}
+
+
+def with_outputs(model: onnx.ModelProto, names: list[str]) -> onnx.ModelProto:
+    """``model`` with the tensors ``names`` added as graph outputs after its own (name only:
+    ONNX Runtime types them), for comparing; ``model`` itself when there are none to add."""
+    have = {o.name for o in model.graph.output}
+    add = [n for n in names if n not in have]
+    if not add:
+        return model
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    m.graph.output.extend(onnx.ValueInfoProto(name=n) for n in add)
+    return m

@@ -1,0 +1,233 @@
+"""Outputs that pick (``rewriter.ir.picks``): a detector exported with its NonMaxSuppression, a
+TopK, an ArgMax. Verification compared NonMaxSuppression's index triples as numbers ("'selected':
+max-abs 136, cosine 0.83" where 0 of 3 boxes were the same) and an accuracy budget was judged on
+them; retraining refused the detector (NonMaxSuppression is not in the ONNX-to-torch
+interpreter). Now they are compared by agreement and judged on what they pick by."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from rewriter.accuracy.evaluate import Evaluator
+from rewriter.api import rewrite_onnx
+from rewriter.cli import main
+from rewriter.ir.picks import Pick, picks
+from rewriter.ir.runtime import run_model
+from rewriter.tune.e2e import for_training
+from rewriter.verify import compare, pick_diff
+
+
+def _init(name: str, a: np.ndarray) -> TensorProto:
+    return numpy_helper.from_array(np.asarray(a), name)
+
+
+def detector(iou: float = 0.3, threshold: float = 0.5) -> onnx.ModelProto:
+    """Conv + SiLU (x * sigmoid(x)) + 1x1 head of 9 channels + Sigmoid, as a YOLO export's
+    decoding: boxes ``[B, N, 4]`` (centre, size, scaled to pixels) and scores ``[B, 5, N]`` into
+    NonMaxSuppression; outputs the kept boxes (GatherND) and the index triples. Batch dynamic."""
+    rng = np.random.default_rng(0)
+    inits = [
+        _init("w1", rng.standard_normal((8, 3, 3, 3)).astype(np.float32) * 0.5),
+        _init("w2", rng.standard_normal((9, 8, 1, 1)).astype(np.float32) * 0.5),
+        _init("shape3", np.array([0, 9, -1], np.int64)),
+        _init("s0", np.array([0], np.int64)),
+        _init("s4", np.array([4], np.int64)),
+        _init("s9", np.array([9], np.int64)),
+        _init("ax1", np.array([1], np.int64)),
+        _init("scale", np.array([16, 16, 6, 6], np.float32).reshape(1, 1, 4)),
+        _init("maxo", np.array([20], np.int64)),
+        _init("iou", np.array([iou], np.float32)),
+        _init("thr", np.array([threshold], np.float32)),
+        _init("cols", np.array([0, 2], np.int64)),
+    ]
+    nodes = [
+        helper.make_node("Conv", ["images", "w1"], ["c1"], pads=[1, 1, 1, 1]),
+        helper.make_node("Sigmoid", ["c1"], ["g1"]),
+        helper.make_node("Mul", ["c1", "g1"], ["a1"]),
+        helper.make_node("Conv", ["a1", "w2"], ["c2"]),
+        helper.make_node("Sigmoid", ["c2"], ["head"]),
+        helper.make_node("Reshape", ["head", "shape3"], ["flat"]),
+        helper.make_node("Slice", ["flat", "s0", "s4", "ax1"], ["xywh"]),
+        helper.make_node("Slice", ["flat", "s4", "s9", "ax1"], ["scores"]),
+        helper.make_node("Transpose", ["xywh"], ["unit"], perm=[0, 2, 1]),
+        helper.make_node("Mul", ["unit", "scale"], ["boxes"]),
+        helper.make_node(
+            "NonMaxSuppression",
+            ["boxes", "scores", "maxo", "iou", "thr"],
+            ["selected"],
+            center_point_box=1,
+        ),
+        helper.make_node("Gather", ["selected", "cols"], ["where"], axis=1),
+        helper.make_node("GatherND", ["boxes", "where"], ["det_boxes"]),
+    ]
+    g = helper.make_graph(
+        nodes,
+        "detector",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["batch", 3, 16, 16])],
+        [
+            helper.make_tensor_value_info("det_boxes", TensorProto.FLOAT, ["num", 4]),
+            helper.make_tensor_value_info("selected", TensorProto.INT64, ["num", 3]),
+        ],
+        inits,
+    )
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(m, full_check=True)
+    return m
+
+
+def _images(n: int = 4, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(0, 1, (n, 3, 16, 16)).astype(np.float32)
+
+
+def _relu_site(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The SiLU replaced by a ReLU: a change that moves boxes and scores by a few percent."""
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    keep = [n for n in m.graph.node if n.output[0] not in ("g1", "a1")]
+    keep.insert(1, helper.make_node("Relu", ["c1"], ["a1"]))
+    del m.graph.node[:]
+    m.graph.node.extend(keep)
+    return m
+
+
+def test_picking_outputs_and_their_sources_are_found() -> None:
+    found = picks(detector())
+    assert set(found) == {"det_boxes", "selected"}
+    for p in found.values():
+        assert p.ops == ("NonMaxSuppression",) and p.sources == ("boxes", "scores")
+        assert p.counted
+
+
+def _one_op_model(op: str, x_type: int, **attrs: object) -> onnx.ModelProto:
+    """ids -> Reshape -> ``op``, or logits -> Tanh -> ``op`` (a computed float)."""
+    nodes, inits = [], [_init("flat", np.array([1, -1], np.int64))]
+    if x_type == TensorProto.FLOAT:
+        nodes.append(helper.make_node("Tanh", ["x"], ["v"]))
+    else:  # token ids, reshaped: no value a rewrite changes
+        nodes.append(helper.make_node("Reshape", ["x", "flat"], ["v"]))
+    outs = ["picked"]
+    if op == "TopK":
+        inits.append(_init("k", np.array([2], np.int64)))
+        nodes.append(helper.make_node("TopK", ["v", "k"], ["top", "picked"]))
+    elif op == "NonZero":
+        inits.append(_init("half", np.array(0.5, np.float32)))
+        nodes += [
+            helper.make_node("Greater", ["v", "half"], ["mask"]),
+            helper.make_node("NonZero", ["mask"], ["picked"]),
+        ]
+    else:
+        nodes.append(helper.make_node(op, ["v"], ["picked"], **attrs))
+    g = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", x_type, [1, 6])],
+        [helper.make_tensor_value_info(o, TensorProto.INT64, None) for o in outs],
+        inits,
+    )
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize("op", ["ArgMax", "TopK", "NonZero"])
+def test_picks_count_only_where_computed_floats_decide(op: str) -> None:
+    """An ArgMax over token ids (reshaped: CLIP's pooling) picks the same rows in any rewrite;
+    over computed values (through a comparison, for NonZero) it picks."""
+    assert picks(_one_op_model(op, TensorProto.INT64, axis=1)) == {}
+    got = picks(_one_op_model(op, TensorProto.FLOAT, axis=1))
+    assert got == {"picked": Pick("picked", (op,), ("v",), op == "NonZero")}
+
+
+def test_pick_diff_matches_items_in_any_order_and_counts_them() -> None:
+    counted = Pick("selected", ("NonMaxSuppression",), ("boxes",), True)
+    a = np.array([[0, 0, 5], [0, 1, 7], [0, 2, 9]], np.int64)
+    d = pick_diff("selected", a, a[::-1].copy(), counted)
+    assert d.agreement == 1.0 and d.items == (3, 3) and d.role == "picks"
+    d = pick_diff("selected", a, np.array([[0, 1, 7], [0, 2, 8]], np.int64), counted)
+    assert d.agreement == pytest.approx(1 / 3) and d.items == (3, 2)  # one of the larger count
+    # float rows (gathered boxes): the same within 1e-3 of the peak, in any order
+    boxes = np.array([[10.0, 20.0, 4.0, 4.0], [30.0, 5.0, 6.0, 2.0]], np.float32)
+    moved = boxes[::-1] + np.float32(1e-4)
+    assert pick_diff("b", boxes, moved, counted).agreement == 1.0
+    assert pick_diff("b", boxes, boxes + np.float32(1.0), counted).agreement == 0.0
+    # in place (labels, TopK indices): element by element
+    labels = Pick("label", ("ArgMax",), ("probabilities",), False)
+    d = pick_diff("label", np.array([3, 1, 4, 1]), np.array([3, 1, 4, 2]), labels)
+    assert d.agreement == 0.75 and d.items == (4, 4)
+    assert pick_diff("label", np.array([1, 2]), np.array([2, 1]), labels).agreement == 0.0
+
+
+def test_verification_judges_a_detector_on_what_nms_picks_by() -> None:
+    model = detector()
+    feeds = {"images": _images()}
+    res = rewrite_onnx(model, "pau_all")
+    assert [s.function for s in res.replaced] == ["silu", "sigmoid"]
+    dev = compare(model, res.model, feeds, "given")
+    by = {o.name: o for o in dev.outputs}
+    assert [o.name for o in dev.outputs] == ["det_boxes", "selected", "boxes", "scores"]
+    assert by["boxes"].role == by["scores"].role == "source"
+    assert by["selected"].role == by["det_boxes"].role == "picks"
+    # the rational keeps every box the original keeps; the worst output is a source
+    assert by["selected"].agreement == 1.0 and by["det_boxes"].agreement == 1.0
+    assert dev.worst is not None and dev.worst.name in ("boxes", "scores")
+    assert dev.cosine > 0.99999
+    n = len(run_model(model, feeds)[1])
+    assert f"'selected' {n} of {n} as before (by NonMaxSuppression)" in dev.summary()
+    assert "judged on what they pick by: 'boxes', 'scores'" in dev.summary()
+
+
+def test_a_detector_that_keeps_other_boxes_says_how_many() -> None:
+    """A ReLU in place of the SiLU moves boxes and scores by percents: the index triples are no
+    numbers to take a cosine of; how many boxes stayed the same is reported, and the error is
+    judged on the boxes and scores."""
+    model, relu = detector(), _relu_site(detector())
+    feeds = {"images": _images()}
+    a, b = run_model(model, feeds), run_model(relu, feeds)
+    dev = compare(model, relu, feeds, "given")
+    by = {o.name: o for o in dev.outputs}
+    sel = by["selected"]
+    assert sel.items == (len(a[1]), len(b[1]))
+    rows_a = {tuple(r) for r in a[1].tolist()}
+    same = sum(1 for r in b[1].tolist() if tuple(r) in rows_a)
+    assert sel.agreement == pytest.approx(same / max(len(a[1]), len(b[1])))
+    assert sel.agreement < 1.0
+    assert dev.worst is not None and dev.worst.name in ("boxes", "scores")
+    assert dev.rel_l2 == max(by["boxes"].rel_l2, by["scores"].rel_l2) > 1e-3
+
+
+def test_budget_evaluator_reads_the_sources() -> None:
+    model = detector()
+    batches = [{"images": _images(seed=s)} for s in range(2)]
+    ev = Evaluator(model, "pau_all", batches)
+    assert [r.shape[-1] for r in ev.reference[2:]] == [4, 256]  # boxes [.., 4], scores [.., N]
+    d = ev.of(_relu_site(model))
+    assert [o.role for o in d.outputs] == ["picks", "picks", "source", "source"]
+    assert d.cosine == min(o.cosine for o in d.outputs[2:])
+
+
+def test_distillation_reads_what_nms_picks_by() -> None:
+    cut, dropped = for_training(detector())
+    assert dropped == ["det_boxes", "selected"]
+    assert [o.name for o in cut.graph.output] == ["boxes", "scores"]
+    assert "NonMaxSuppression" not in {n.op_type for n in cut.graph.node}
+
+
+def test_cli_rewrites_and_retrains_a_detector_with_nms(tmp_path, capsys) -> None:
+    src = tmp_path / "det.onnx"
+    onnx.save(detector(), src)
+    out, tuned = tmp_path / "out.onnx", tmp_path / "tuned.onnx"
+    assert main([str(src), "-o", str(out)]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "outputs that pick, compared by agreement: 'det_boxes'" in text
+    assert "judged on what they pick by: 'boxes', 'scores'" in text
+    np.savez(tmp_path / "cal.npz", images=_images(32))
+    args = ["finetune", str(out), "--teacher", str(src), "--calibration", str(tmp_path / "cal.npz")]
+    args += ["--mode", "distill", "--train", "all", "--epochs", "2", "-o", str(tuned)]
+    code = main(args)
+    text = " ".join(capsys.readouterr().out.split())
+    assert code == 0, text
+    assert "distilled towards 'boxes', 'scores'" in text
+    assert {n.op_type for n in onnx.load(tuned).graph.node} == {
+        n.op_type for n in onnx.load(out).graph.node
+    }
