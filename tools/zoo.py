@@ -19,6 +19,9 @@ Each model reproduces one failure measured on public models (DESIGN.md section 9
 * ``yolo_silu``: YOLO-like detector: Conv+SiLU downsampling to stride 32, nearest upsample,
   Concat with the stride-16 map, Sigmoid head; input ``images`` [batch, 3, height, width] where
   height and width must be multiples of 32.
+* ``yolo_nms``: ``yolo_silu`` with its box decoding and NonMaxSuppression in the graph, as
+  end-to-end detector exports have them; outputs ``det_boxes`` [detections, 4], ``det_scores``
+  and ``det_classes`` [detections], as many as it keeps.
 * ``mobilenet_hswish``: MobileNetV3-small-like classifier (stem Conv+BN+HardSwish, six
   inverted-residual blocks: 1x1 expand + BN + SiLU/HardSwish, depthwise + BN + activation,
   squeeze-excite with HardSigmoid, 1x1 project + BN, residual adds; pool, Linear+HardSwish,
@@ -259,6 +262,64 @@ def export_yolo(module: object, path: str) -> None:
 
 def _build_yolo(path: str) -> None:
     export_yolo(yolo_module(), path)
+
+
+def _build_yolo_nms(path: str) -> None:
+    """``yolo_silu`` with its decoding and NonMaxSuppression in the graph, appended to the
+    TorchScript export as end-to-end detector exports do: boxes (centre, size; x640) and the 5
+    class scores into NonMaxSuppression (100 per class, IoU 0.45, score 0.25); outputs the kept
+    boxes, scores and classes, as many as it keeps."""
+    with tempfile.TemporaryDirectory() as d:
+        export_yolo(yolo_module(), os.path.join(d, "yolo.onnx"))
+        m = onnx.load(os.path.join(d, "yolo.onnx"))
+    g = m.graph
+    head = g.output[0].name
+
+    def const(name: str, a: object, dtype: object = np.int64) -> None:
+        g.initializer.append(numpy_helper.from_array(np.asarray(a, dtype), name))
+
+    const("nms/shape", [0, 9, -1])
+    const("nms/s0", [0])
+    const("nms/s4", [4])
+    const("nms/s9", [9])
+    const("nms/ax1", [1])
+    const("nms/scale", np.full((1, 1, 4), 640.0), np.float32)
+    const("nms/max", [100])
+    const("nms/iou", [0.45], np.float32)
+    const("nms/score", [0.25], np.float32)
+    const("nms/bi", [0, 2])
+    const("nms/ci", [1])
+    node = helper.make_node
+    g.node.extend(
+        [
+            node("Reshape", [head, "nms/shape"], ["nms/flat"]),
+            node("Slice", ["nms/flat", "nms/s0", "nms/s4", "nms/ax1"], ["nms/xywh"]),
+            node("Slice", ["nms/flat", "nms/s4", "nms/s9", "nms/ax1"], ["scores"]),
+            node("Transpose", ["nms/xywh"], ["nms/unit"], perm=[0, 2, 1]),
+            node("Mul", ["nms/unit", "nms/scale"], ["boxes"]),
+            node(
+                "NonMaxSuppression",
+                ["boxes", "scores", "nms/max", "nms/iou", "nms/score"],
+                ["selected"],
+                center_point_box=1,
+            ),
+            node("Gather", ["selected", "nms/bi"], ["nms/where"], axis=1),
+            node("GatherND", ["boxes", "nms/where"], ["det_boxes"]),
+            node("GatherND", ["scores", "selected"], ["det_scores"]),
+            node("Gather", ["selected", "nms/ci"], ["nms/class"], axis=1),
+            node("Squeeze", ["nms/class", "nms/ax1"], ["det_classes"]),
+        ]
+    )
+    del g.output[:]
+    g.output.extend(
+        [
+            helper.make_tensor_value_info("det_boxes", TensorProto.FLOAT, ["detections", 4]),
+            helper.make_tensor_value_info("det_scores", TensorProto.FLOAT, ["detections"]),
+            helper.make_tensor_value_info("det_classes", TensorProto.INT64, ["detections"]),
+        ]
+    )
+    onnx.checker.check_model(m, full_check=True)
+    onnx.save(m, path)
 
 
 # MobileNetV3-small's layout (Howard et al. 2019, table 2), the first six bneck blocks:
@@ -705,6 +766,7 @@ BUILDERS: dict[str, Callable[[str], None]] = {
         for dyn in (False, True)
     },
     "yolo_silu": _build_yolo,
+    "yolo_nms": _build_yolo_nms,
     "mobilenet_hswish": _build_mobilenet,
     "gru_state": _build_gru,
     "crnn_lstm": _build_crnn_lstm,
