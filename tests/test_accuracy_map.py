@@ -247,3 +247,31 @@ def test_prefetched_fits_are_the_fits(monkeypatch) -> None:
     monkeypatch.setenv("PAU_REWRITER_WORKERS", "two")
     with pytest.raises(UsageError, match="PAU_REWRITER_WORKERS must be a whole number"):
         fits.prefetch(jobs)
+
+
+def test_prefetch_from_a_script_without_a_main_guard(tmp_path) -> None:
+    """spawn runs the main script's top level again in every worker: a user's script calling
+    the API without ``if __name__ == "__main__":`` started the job again in each worker, and
+    ``sensitivity_map`` on MobileViT failed with BrokenProcessPool. The workers need only
+    ``rewriter.accuracy.fits``: the script's top level runs once."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "user_script.py"
+    script.write_text(
+        "import sys\n"
+        "import numpy as np\n"
+        "from rewriter.accuracy import fits\n"
+        "print('top level ran', file=sys.stderr)\n"
+        "fits.PARALLEL_FITS = 2\n"
+        "rng = np.random.default_rng(0)\n"
+        "jobs = [(f, {}, rng.normal(0, 2, 300), (4, 3), 'auto') for f in ('gelu', 'silu', 'tanh')]\n"
+        "print(fits.prefetch(jobs), len(fits._FITS))\n"
+    )
+    env = {**os.environ, "PAU_REWRITER_WORKERS": "2"}
+    r = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.split() == ["3", "3"]
+    assert r.stderr.count("top level ran") == 1

@@ -27,10 +27,12 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import os
-from collections.abc import Iterable
+import sys
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -146,10 +148,35 @@ def prefetch(jobs: Iterable[tuple[str, dict[str, float], np.ndarray, tuple[int, 
 
     # spawn: a forked child of a process that has started torch's or BLAS's threads can hang
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+    with _main_not_rerun(), ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         for key, r in zip(todo, pool.map(_fit_job, todo, todo.values()), strict=True):
             _keep(key, r)
     return len(todo)
+
+
+@contextlib.contextmanager
+def _main_not_rerun() -> Iterator[None]:
+    """While the workers start: the main module as multiprocessing's spawn cannot find it.
+
+    spawn runs the main script's top level again in every worker (by path, or by name for
+    ``python -m pkg.script``) so that functions defined there can be unpickled. A user's script
+    that calls the API without an ``if __name__ == "__main__":`` guard then started the whole job
+    again in each worker, which failed: ``BrokenProcessPool`` for ``sensitivity_map`` on
+    MobileViT. The workers run ``_fit_job`` of this module only, so they need no main module."""
+    main = sys.modules.get("__main__")
+    if main is None:
+        yield
+        return
+    saved: dict[str, Any] = {
+        k: main.__dict__[k] for k in ("__file__", "__spec__") if k in main.__dict__
+    }
+    main.__dict__.pop("__file__", None)
+    main.__dict__["__spec__"] = None
+    try:
+        yield
+    finally:
+        main.__dict__.pop("__spec__", None)
+        main.__dict__.update(saved)
 
 
 def _fit(
