@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -42,7 +42,7 @@ import onnx
 from onnx import helper
 
 from rewriter.errors import ModelError, UsageError
-from rewriter.ir.graph import all_nodes
+from rewriter.ir.graph import all_initializers, all_nodes, subgraph_attrs
 from rewriter.ir.io import is_large, model_file
 from rewriter.ir.picks import Pick, picks, with_outputs
 from rewriter.ir.runtime import first_line, runner
@@ -104,6 +104,10 @@ class Deviation:
     checker: str = "passed"
 
     notes: list[str] = field(default_factory=list)
+    # If branches the rewrite changed: which other inputs ran them, and which no input ran
+    # (``verify``: "else_branch of 'optimum::if'")
+    branches_run: list[str] = field(default_factory=list)
+    branches_not_run: list[str] = field(default_factory=list)
 
     @property
     def _checked(self) -> list[OutputDiff]:
@@ -177,6 +181,14 @@ class Deviation:
         picked = self.picked()
         if picked:
             line += "; " + picked
+        if self.branches_run:
+            line += "; also run on generated inputs: " + ", ".join(self.branches_run)
+        if self.branches_not_run:
+            line += (
+                "; NOT RUN by any input tried, though sites there were replaced: "
+                + ", ".join(self.branches_not_run)
+                + " (pass --inputs that take them)"
+            )
         skipped = self.unchecked()
         if skipped:
             line += "; not checked: " + ", ".join(f"{o.name} ({o.note})" for o in skipped)
@@ -660,8 +672,17 @@ def verify(
     source: str = "generated",
     *,
     more_feeds: Callable[[int], dict[str, np.ndarray]] | None = None,
+    branch_feeds: Callable[[dict[str, tuple[float, float]]], dict[str, np.ndarray]] | None = None,
 ) -> Deviation:
-    """checker(full_check) + ORT load and run + numerical comparison with the original."""
+    """checker(full_check) + ORT load and run + numerical comparison with the original.
+
+    A rewrite that changed an If branch ``feeds`` do not take (an Optimum merged decoder's
+    first pass, under ``use_cache_branch == False``; a VAD's 8 kHz branch) is run on other
+    inputs too: ``branch_feeds(values)`` (generated inputs with those inputs' values fixed, as
+    ``--val-range`` fixes them) for each value that could turn a condition (``_branch_values``);
+    each output keeps its worst comparison. The branches run so, and those no input ran, are
+    said (``Deviation.branches_run``, ``branches_not_run``).
+    """
     checker = check(rewritten, original)
     if feeds is None:
         from rewriter.inputs import generate_inputs
@@ -669,6 +690,123 @@ def verify(
         gen = generate_inputs(original)
         feeds = gen.feeds
         more_feeds = more_feeds or (lambda seed: make_inputs(original, seed=seed, sizes=gen.sizes))
+        branch_feeds = branch_feeds or (
+            lambda values: generate_inputs(original, ranges=values).feeds
+        )
     dev = compare(original, rewritten, feeds, source, more_feeds=more_feeds)
     dev.checker = checker
+    missed = _untaken(original, rewritten, feeds)
+    tries = _branch_values(original, feeds) if missed and branch_feeds is not None else []
+    for values in tries:
+        assert branch_feeds is not None
+        try:
+            other = branch_feeds(values)
+            ran = [b for b in missed if b not in _untaken(original, rewritten, other)]
+            if not ran:
+                continue
+            more = compare(original, rewritten, other, source, noise_floor=False)
+        except (ModelError, UsageError):  # no inputs run with that value
+            continue
+        said = ", ".join(f"{k}={_value_text(v)}" for k, v in values.items())
+        for k, o in enumerate(more.outputs):
+            mine = dev.outputs[k]
+            if o.checked and (not mine.checked or o.rel_l2 > mine.rel_l2):
+                o.floor = mine.floor
+                o.note = "; ".join(x for x in (o.note, f"worst with {said}") if x)
+                dev.outputs[k] = o
+        dev.branches_run += [f"{b} ({said})" for b in ran]
+        missed = [b for b in missed if b not in ran]
+        if not missed:
+            break
+    dev.branches_not_run = missed
     return dev
+
+
+def _ifs(model: onnx.ModelProto) -> dict[str, onnx.NodeProto]:
+    """The main graph's If nodes by label (name, else op type), where the label is unique."""
+    labels = [n.name or n.op_type for n in model.graph.node if n.op_type == "If"]
+    return {
+        n.name or n.op_type: n
+        for n in model.graph.node
+        if n.op_type == "If" and labels.count(n.name or n.op_type) == 1
+    }
+
+
+def _untaken(
+    original: onnx.ModelProto, rewritten: onnx.ModelProto, feeds: Mapping[str, np.ndarray]
+) -> list[str]:
+    """The main graph's If branches whose nodes the rewrite changed and ``feeds`` do not take
+    ("else_branch of 'optimum::if'"); branches in branches count with the outer one."""
+    a, b = _ifs(original), _ifs(rewritten)
+    changed = []
+    for label, n in a.items():
+        if label not in b:
+            continue
+        bodies_a, bodies_b = dict(subgraph_attrs(n)), dict(subgraph_attrs(b[label]))
+        for attr in ("then_branch", "else_branch"):
+            x, y = bodies_a.get(attr), bodies_b.get(attr)
+            if x is not None and y is not None and list(x.node) != list(y.node):
+                changed.append((label, attr))
+    if not changed:
+        return []
+    from rewriter.ir.branches import take_branches
+
+    taken = take_branches(original, feeds).taken
+    return [f"{attr} of {label!r}" for label, attr in changed if taken.get(label) != attr]
+
+
+def _value_text(v: tuple[float, float]) -> str:
+    x = v[0]
+    return str(bool(x)) if isinstance(x, bool) else f"{x:g}"
+
+
+def _branch_values(
+    model: onnx.ModelProto, feeds: Mapping[str, np.ndarray]
+) -> list[dict[str, tuple[float, float]]]:
+    """Input values that could turn an If's condition, one input at a time: a boolean input
+    flipped (``use_cache_branch``), and each constant an integer input of one element is
+    compared with (``sr`` == 16000 / 8000) other than its value in ``feeds``. The input may reach
+    the comparison through casts and reshapes."""
+    g = model.graph
+    inits = {t.name: t for t in all_initializers(g)}
+    consts = {
+        n.output[0]: a.t
+        for n in all_nodes(g)
+        if n.op_type == "Constant"
+        for a in n.attribute
+        if a.name == "value"
+    }
+    alias: dict[str, str] = {}  # value -> the graph input it is, through casts and reshapes
+    for i in g.input:
+        alias[i.name] = i.name
+    for n in all_nodes(g):  # branch bodies too: a VAD compares sr with 8000 in its else branch
+        if n.op_type in ("Cast", "Reshape", "Squeeze", "Unsqueeze", "Identity", "Flatten"):
+            if n.input and n.input[0] in alias:
+                alias[n.output[0]] = alias[n.input[0]]
+    out: list[dict[str, tuple[float, float]]] = []
+    for name, v in feeds.items():
+        a = np.asarray(v)
+        if a.dtype == np.bool_ and a.size:
+            flip = not bool(a.reshape(-1)[0])
+            out.append({name: (flip, flip)})
+    compared: dict[str, list[float]] = {}
+    for n in all_nodes(g):
+        if n.op_type not in ("Equal", "Greater", "Less", "GreaterOrEqual", "LessOrEqual"):
+            continue
+        for x, c in ((0, 1), (1, 0)):
+            src = alias.get(n.input[x]) if len(n.input) > 1 else None
+            t = inits.get(n.input[c]) if len(n.input) > 1 else None
+            t = t if t is not None else consts.get(n.input[c]) if len(n.input) > 1 else None
+            if src is None or t is None or src not in feeds:
+                continue
+            arr = onnx.numpy_helper.to_array(t)
+            if arr.size == 1 and np.asarray(feeds[src]).size == 1:
+                compared.setdefault(src, []).append(float(arr.reshape(-1)[0]))
+    for name, values in compared.items():
+        now = float(np.asarray(feeds[name]).reshape(-1)[0])
+        if np.asarray(feeds[name]).dtype.kind not in "iu":
+            continue
+        for value in dict.fromkeys(values):
+            if value != now:
+                out.append({name: (value, value)})
+    return out

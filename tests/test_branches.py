@@ -327,3 +327,88 @@ def test_sites_in_loop_and_scan_bodies_are_observed_at_every_iteration() -> None
         (min(x.min() for x in seen), max(x.max() for x in seen)), abs=1e-5
     )
     assert obs[by_input["b"]].count == 2 * 5 * 18  # the Scan's five steps
+
+
+# -- verification runs every If branch the rewrite changed ----------------------------------
+
+
+def test_rewrite_verifies_the_vad_on_both_sample_rates(
+    zoo_paths: dict[str, str], tmp_path, capsys
+) -> None:
+    """Generated inputs take sr == 16000; the 8 kHz branch's sites were replaced and never run
+    ("verified" on the other branch only). Now sr = 8000, the constant the else branch compares
+    it with, runs them too."""
+    assert main([zoo_paths["vad_if"], "-o", str(tmp_path / "o.onnx")]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("verification"))
+    assert "also run on generated inputs: else_branch of 'if_16000' (sr=8000)" in line
+    assert "NOT RUN" not in line
+
+
+def _flag_model(reachable: bool = True) -> onnx.ModelProto:
+    """If(flag) over x [1, 8]: then Tanh, else SiLU (x * sigmoid(x)), as an Optimum merged
+    decoder chooses its cached or first pass on ``use_cache_branch``; ``reachable=False``: the
+    condition is ReduceMax(x) > 1e9, which no input drawn in range reaches."""
+
+    def branch(name: str, nodes: list[onnx.NodeProto], out: str) -> onnx.GraphProto:
+        return helper.make_graph(
+            nodes, name, [], [helper.make_tensor_value_info(out, TensorProto.FLOAT, [1, 8])]
+        )
+
+    then_g = branch("then", [helper.make_node("Tanh", ["x"], ["t"])], "t")
+    else_g = branch(
+        "else",
+        [helper.make_node("Sigmoid", ["x"], ["s"]), helper.make_node("Mul", ["x", "s"], ["e"])],
+        "e",
+    )
+    nodes, inputs, inits = [], [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])], []
+    if reachable:
+        inputs.append(helper.make_tensor_value_info("flag", TensorProto.BOOL, [1]))
+        cond = "flag"
+    else:
+        inits.append(numpy_helper.from_array(np.array(1e9, np.float32), "big"))
+        nodes += [
+            helper.make_node("ReduceMax", ["x"], ["peak"], keepdims=0),
+            helper.make_node("Greater", ["peak", "big"], ["cond"]),
+        ]
+        cond = "cond"
+    nodes.append(
+        helper.make_node("If", [cond], ["y"], name="gate", then_branch=then_g, else_branch=else_g)
+    )
+    g = helper.make_graph(
+        nodes,
+        "flag",
+        inputs,
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8])],
+        inits,
+    )
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_a_boolean_input_is_flipped_to_run_the_other_branch(tmp_path, capsys) -> None:
+    onnx.save(_flag_model(), tmp_path / "m.onnx")
+    out = tmp_path / "o.onnx"
+    assert (
+        main([str(tmp_path / "m.onnx"), "-o", str(out), "--report", str(tmp_path / "r.json")]) == 0
+    )
+    text = capsys.readouterr().out
+    taken = "then_branch" if generate_inputs(_flag_model()).feeds["flag"][0] else "else_branch"
+    other, value = ("else_branch", False) if taken == "then_branch" else ("then_branch", True)
+    assert f"also run on generated inputs: {other} of 'gate' (flag={value})" in text
+    r = json.loads((tmp_path / "r.json").read_text())["verification"]
+    assert r["branches_run"] == [f"{other} of 'gate' (flag={value})"]
+    assert r["branches_not_run"] == []
+    # with the user's data, the other branch runs on generated inputs alike
+    np.savez(tmp_path / "d.npz", x=np.ones((1, 8), np.float32), flag=np.array([True]))
+    args = [str(tmp_path / "m.onnx"), "--inputs", str(tmp_path / "d.npz"), "-o", str(out)]
+    assert main(args) == 0
+    assert "(flag=False)" in capsys.readouterr().out
+
+
+def test_a_branch_no_input_runs_is_said(tmp_path, capsys) -> None:
+    onnx.save(_flag_model(reachable=False), tmp_path / "m.onnx")
+    assert main([str(tmp_path / "m.onnx"), "-o", str(tmp_path / "o.onnx")]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert (
+        "NOT RUN by any input tried, though sites there were replaced: then_branch of 'gate' "
+        "(pass --inputs that take them)"
+    ) in text

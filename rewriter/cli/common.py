@@ -169,6 +169,18 @@ class ModelInputs:
             **({"notes": list(self.notes)} if self.notes else {}),
         }
 
+    def branching(self, model: Any) -> Callable[[dict[str, tuple[float, float]]], dict[str, Any]]:
+        """``values -> feeds``: inputs that take other If branches (``rewriter.verify.verify``),
+        generated with those inputs' values fixed and this command's ``--input-shapes`` and
+        ``--val-range``; generated alike when the data are the user's, as their branches are
+        what the rewrite must also be right on."""
+        from rewriter.inputs import generate_inputs
+
+        shapes = self.shapes if self.generated else None
+        return lambda values: (
+            generate_inputs(model, shapes=shapes, ranges={**(self.ranges or {}), **values}).feeds
+        )
+
     def more(self, model: Any) -> Callable[[int], dict[str, Any]] | None:
         """``seed -> feeds`` for verification's constant outputs (generated inputs only)."""
         if not self.generated:

@@ -25,7 +25,14 @@ def _write(model: Any, res: Any, a: Any, con: Any, inputs: Any) -> None:
     from rewriter.verify import verify
 
     check_output_path(a.model, a.output)
-    v = verify(model, res.model, inputs.feeds, inputs.source, more_feeds=inputs.more(model))
+    v = verify(
+        model,
+        res.model,
+        inputs.feeds,
+        inputs.source,
+        more_feeds=inputs.more(model),
+        branch_feeds=inputs.branching(model),
+    )
     if res.whole is not None:
         w = res.whole
         con.print(f"whole model: x{w.speedup:.3f} (CI {w.speedup_lo:.3f}-{w.speedup_hi:.3f})")

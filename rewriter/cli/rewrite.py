@@ -218,7 +218,12 @@ def _rewrite(a: argparse.Namespace) -> int:
     verification = None
     if inputs is not None and not a.dry_run:
         verification = verify(
-            original, result.model, inputs.feeds, inputs.source, more_feeds=inputs.more(original)
+            original,
+            result.model,
+            inputs.feeds,
+            inputs.source,
+            more_feeds=inputs.more(original),
+            branch_feeds=inputs.branching(original),
         )
         report["verification"] = verification.to_dict() | (
             {"contract": "budget"} if contract else {"tolerance": a.tolerance}
@@ -347,7 +352,12 @@ def _back_off(
     )
     new = RewriteResult(bo.result.model, bo.result.sites, pipeline=a.pipeline)
     verification = verify(
-        original, new.model, inputs.feeds, inputs.source, more_feeds=inputs.more(original)
+        original,
+        new.model,
+        inputs.feeds,
+        inputs.source,
+        more_feeds=inputs.more(original),
+        branch_feeds=inputs.branching(original),
     )
     whole = None
     if plan is not None and plan.target and new.replaced:  # what is written is timed again
