@@ -344,6 +344,18 @@ def test_rewrite_verifies_the_vad_on_both_sample_rates(
     assert "NOT RUN" not in line
 
 
+def test_rewrite_verifies_both_passes_of_a_merged_decoder(
+    zoo_paths: dict[str, str], tmp_path, capsys
+) -> None:
+    """Optimum's merged decoder: generated inputs take the cached step (use_cache_branch is
+    ones, as a mask); the first pass's two GELU sites were replaced and never run."""
+    assert main([zoo_paths["gpt2_merged"], "-o", str(tmp_path / "o.onnx")]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("verification"))
+    assert (
+        "also run on generated inputs: else_branch of 'optimum::if' (use_cache_branch=False)"
+    ) in line
+
+
 def _flag_model(reachable: bool = True) -> onnx.ModelProto:
     """If(flag) over x [1, 8]: then Tanh, else SiLU (x * sigmoid(x)), as an Optimum merged
     decoder chooses its cached or first pass on ``use_cache_branch``; ``reachable=False``: the

@@ -48,6 +48,11 @@ Each model reproduces one failure measured on public models (DESIGN.md section 9
   name it: ``input_ids`` and ``position_ids`` [batch, sequence], ``attention_mask`` [batch,
   total_sequence] (must be past_sequence + sequence), ``past_key_values.{0,1}.{key,value}``
   [batch, 1, past_sequence, 16]; traced with one new token, it runs only at sequence 1.
+* ``gpt2_merged``: a GPT-2 decoder (hidden 32, 2 layers, vocab 1000, 128 positions) merged as
+  Optimum's ``decoder_model_merged.onnx``: one If on ``use_cache_branch`` (bool [1]) runs the
+  step with the KV cache or the first pass without it, each branch with its own weights; inputs
+  ``input_ids``, ``attention_mask`` [batch_size, past_sequence_length + sequence_length],
+  ``past_key_values.*`` [batch_size, 2, past_sequence_length, 16], ``use_cache_branch``.
 * ``fp16_cnn``: the same float CNN through ONNX Runtime's float16 converter with
   ``keep_io_types=True``: float32 input and output, float16 inside, and the input Cast written
   after the nodes that read it (ONNX Runtime runs it; the checker refuses it).
@@ -750,6 +755,110 @@ def _build_llama_kv(path: str) -> None:
     _export(_Step(), args, path, ins, outs, dyn, dynamo=False)
 
 
+def _build_gpt2_merged(path: str) -> None:
+    """A GPT-2 decoder merged as Optimum's ``decoder_model_merged.onnx``: one If on
+    ``use_cache_branch`` (bool [1]) runs the step with the KV cache (then) or the first pass
+    without it (else), each branch a TorchScript export of the same random-weight model with its
+    own copy of the weights; inputs ``input_ids``, ``attention_mask`` [batch_size,
+    past_sequence_length + sequence_length], ``past_key_values.*`` and ``use_cache_branch``."""
+    import torch
+    import transformers as tf
+
+    torch.manual_seed(0)
+    cfg = tf.GPT2Config(
+        vocab_size=1000,
+        n_positions=128,
+        n_embd=32,
+        n_layer=2,
+        n_head=2,
+        bos_token_id=0,
+        eos_token_id=0,
+    )
+    model = tf.GPT2LMHeadModel(cfg).eval()
+    layers = cfg.n_layer
+    past = [f"past_key_values.{i}.{w}" for i in range(layers) for w in ("key", "value")]
+    present = [n.replace("past_key_values", "present") for n in past]
+
+    def flat(kv: object) -> list[torch.Tensor]:
+        return [t for i in range(layers) for t in (kv.layers[i].keys, kv.layers[i].values)]  # type: ignore[attr-defined]
+
+    class First(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.m = model  # a submodule: its weights are the export's initializers
+
+        def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            o = self.m(input_ids=ids, attention_mask=mask, use_cache=True)
+            return (o.logits, *flat(o.past_key_values))
+
+    class Step(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.m = model
+
+        def forward(
+            self, ids: torch.Tensor, mask: torch.Tensor, *kv: torch.Tensor
+        ) -> tuple[torch.Tensor, ...]:
+            cache = tf.DynamicCache(config=cfg)
+            for i in range(layers):
+                cache.update(kv[2 * i], kv[2 * i + 1], i)
+            o = self.m(input_ids=ids, attention_mask=mask, past_key_values=cache, use_cache=True)
+            return (o.logits, *flat(o.past_key_values))
+
+    ids = torch.randint(0, 1000, (1, 8))
+    dyn = {
+        "input_ids": {0: "batch_size", 1: "sequence_length"},
+        "attention_mask": {0: "batch_size", 1: "past_sequence_length + sequence_length"},
+        **{n: {0: "batch_size", 2: "past_sequence_length"} for n in past},
+    }
+    with tempfile.TemporaryDirectory() as d:
+        first, step = os.path.join(d, "first.onnx"), os.path.join(d, "step.onnx")
+        _export(First(), (ids, torch.ones(1, 8, dtype=torch.int64)), first,
+                ["input_ids", "attention_mask"], ["logits", *present], dyn, False)  # fmt: skip
+        kv = tuple(torch.randn(1, 2, 8, 16) for _ in past)
+        _export(Step(), (ids[:, :1], torch.ones(1, 9, dtype=torch.int64), *kv), step,
+                ["input_ids", "attention_mask", *past], ["logits", *present], dyn, False)  # fmt: skip
+        m_first, m_step = onnx.load(first), onnx.load(step)
+
+    def branch(m: onnx.ModelProto, prefix: str) -> onnx.GraphProto:
+        """The graph as a branch body: its values and weights renamed under ``prefix`` (the
+        two exports name theirs alike), its inputs read from the outer graph."""
+        g = m.graph
+        new = {o: prefix + o for n in g.node for o in n.output if o}
+        new.update({t.name: prefix + t.name for t in g.initializer})
+        for n in g.node:
+            n.name = prefix + n.name
+            n.input[:] = [new.get(i, i) for i in n.input]
+            n.output[:] = [new.get(o, o) for o in n.output]
+        for t in g.initializer:
+            t.name = new[t.name]
+        outs = [
+            helper.make_tensor_value_info(
+                new.get(o.name, o.name), o.type.tensor_type.elem_type, None
+            )
+            for o in g.output
+        ]
+        return helper.make_graph(list(g.node), prefix.strip("/"), [], outs, list(g.initializer))
+
+    node = helper.make_node(
+        "If",
+        ["use_cache_branch"],
+        ["logits", *present],
+        name="optimum::if",
+        then_branch=branch(m_step, "with_past/"),
+        else_branch=branch(m_first, "no_past/"),
+    )
+    ins = [
+        *m_step.graph.input,
+        helper.make_tensor_value_info("use_cache_branch", TensorProto.BOOL, [1]),
+    ]
+    g = helper.make_graph([node], "merged", ins, list(m_step.graph.output))
+    m = helper.make_model(g, opset_imports=m_step.opset_import, producer_name="pau-rewriter zoo")
+    m.ir_version = m_step.ir_version
+    onnx.checker.check_model(m, full_check=True)
+    onnx.save(m, path)
+
+
 def _save(g: onnx.GraphProto, path: str) -> None:
     m = helper.make_model(
         g, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="pau-rewriter zoo"
@@ -776,6 +885,7 @@ BUILDERS: dict[str, Callable[[str], None]] = {
     "qdq_cnn": _build_qdq_cnn,
     "fp16_cnn": _build_fp16_cnn,
     "llama_kv": _build_llama_kv,
+    "gpt2_merged": _build_gpt2_merged,
 }
 
 
