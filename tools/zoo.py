@@ -130,6 +130,14 @@ def _export(
     onnx.save(m, path)  # one file, no external data
 
 
+def _gpt2_config(**over: object) -> object:
+    """The zoo's tiny GPT-2: hidden 32, 2 layers, 2 heads, vocab 1000, token 0 for BOS/EOS."""
+    import transformers as tf
+
+    base = dict(vocab_size=1000, n_embd=32, n_layer=2, n_head=2, bos_token_id=0, eos_token_id=0)
+    return tf.GPT2Config(**{**base, **over})
+
+
 def _hf_model(kind: str) -> tuple[object, tuple, list[str], list[str], dict]:
     import torch
     import transformers as tf
@@ -152,17 +160,7 @@ def _hf_model(kind: str) -> tuple[object, tuple, list[str], list[str], dict]:
             dict.fromkeys(names, bs),
         )
     if kind == "gpt2":
-        cfg = tf.GPT2Config(
-            vocab_size=1000,
-            n_positions=64,
-            n_embd=32,
-            n_layer=2,
-            n_head=2,
-            use_cache=False,
-            bos_token_id=0,
-            eos_token_id=0,
-        )
-        m = tf.GPT2Model(cfg)
+        m = tf.GPT2Model(_gpt2_config(n_positions=64, use_cache=False))
         names = ["input_ids", "attention_mask"]
 
         class _G(torch.nn.Module):  # no KV cache in or out: positional args only
@@ -765,15 +763,7 @@ def _build_gpt2_merged(path: str) -> None:
     import transformers as tf
 
     torch.manual_seed(0)
-    cfg = tf.GPT2Config(
-        vocab_size=1000,
-        n_positions=128,
-        n_embd=32,
-        n_layer=2,
-        n_head=2,
-        bos_token_id=0,
-        eos_token_id=0,
-    )
+    cfg = _gpt2_config(n_positions=128)
     model = tf.GPT2LMHeadModel(cfg).eval()
     layers = cfg.n_layer
     past = [f"past_key_values.{i}.{w}" for i in range(layers) for w in ("key", "value")]

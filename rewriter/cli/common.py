@@ -169,6 +169,21 @@ class ModelInputs:
             **({"notes": list(self.notes)} if self.notes else {}),
         }
 
+    def verify(self, original: Any, rewritten: Any) -> Any:
+        """``rewriter.verify.verify`` of ``rewritten`` on these feeds, with more generated
+        inputs where an output is constant (``more``) or an If branch was not run
+        (``branching``)."""
+        from rewriter.verify import verify
+
+        return verify(
+            original,
+            rewritten,
+            self.feeds,
+            self.source,
+            more_feeds=self.more(original),
+            branch_feeds=self.branching(original),
+        )
+
     def branching(self, model: Any) -> Callable[[dict[str, tuple[float, float]]], dict[str, Any]]:
         """``values -> feeds``: inputs that take other If branches (``rewriter.verify.verify``),
         generated with those inputs' values fixed and this command's ``--input-shapes`` and

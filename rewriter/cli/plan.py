@@ -22,17 +22,9 @@ def _write(model: Any, res: Any, a: Any, con: Any, inputs: Any) -> None:
     """Write a planned model as every `rewrite` output is written: checked and compared with the
     original first (on the inputs the plan was measured on), then atomically."""
     from rewriter.ir import check_output_path, save_atomic
-    from rewriter.verify import verify
 
     check_output_path(a.model, a.output)
-    v = verify(
-        model,
-        res.model,
-        inputs.feeds,
-        inputs.source,
-        more_feeds=inputs.more(model),
-        branch_feeds=inputs.branching(model),
-    )
+    v = inputs.verify(model, res.model)
     if res.whole is not None:
         w = res.whole
         con.print(f"whole model: x{w.speedup:.3f} (CI {w.speedup_lo:.3f}-{w.speedup_hi:.3f})")

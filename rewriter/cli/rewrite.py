@@ -146,7 +146,6 @@ def _rewrite(a: argparse.Namespace) -> int:
     from rewriter.ir import check_output_path, load_model, save_atomic
     from rewriter.match.rules import load_rule_file
     from rewriter.plan import plan_sites
-    from rewriter.verify import verify
 
     if a.list:
         return _list()
@@ -217,14 +216,7 @@ def _rewrite(a: argparse.Namespace) -> int:
     }
     verification = None
     if inputs is not None and not a.dry_run:
-        verification = verify(
-            original,
-            result.model,
-            inputs.feeds,
-            inputs.source,
-            more_feeds=inputs.more(original),
-            branch_feeds=inputs.branching(original),
-        )
+        verification = inputs.verify(original, result.model)
         report["verification"] = verification.to_dict() | (
             {"contract": "budget"} if contract else {"tolerance": a.tolerance}
         )
@@ -329,7 +321,6 @@ def _back_off(
     from rewriter.candidates import table_candidate
     from rewriter.emit import RewriteResult
     from rewriter.plan.backoff import back_off_accuracy, no_faster_rational, time_written
-    from rewriter.verify import verify
 
     no_upgrade: set[str] = set()
     if plan is not None:
@@ -351,14 +342,7 @@ def _back_off(
         no_upgrade=no_upgrade,
     )
     new = RewriteResult(bo.result.model, bo.result.sites, pipeline=a.pipeline)
-    verification = verify(
-        original,
-        new.model,
-        inputs.feeds,
-        inputs.source,
-        more_feeds=inputs.more(original),
-        branch_feeds=inputs.branching(original),
-    )
+    verification = inputs.verify(original, new.model)
     whole = None
     if plan is not None and plan.target and new.replaced:  # what is written is timed again
         whole = bo.whole = time_written(original, new.model, plan.target, inputs.feeds)
