@@ -22,11 +22,12 @@ What makes a comparison evidence, and what does not:
 * Outputs whose shapes depend on the data are compared only when the shapes agree; otherwise
   they are marked not checked, never a crash.
 * Outputs that pick (``rewriter.ir.picks``: NonMaxSuppression's boxes, TopK's indices,
-  ArgMax's labels, and what is gathered with them) change in steps: they are compared by
-  agreement (``pick_diff``: how many of the original's items the rewritten model returns too),
-  reported, and not judged; the computed tensors they pick by (the boxes and scores, the logits)
-  are compared as values in their place (``Compared``), and those are what tolerances and
-  accuracy budgets judge.
+  ArgMax's labels, and what is gathered with them) change in steps. Where the picking ops
+  chose the same items in both models (equal index outputs), such an output is compared as
+  values and judged ("alike"); otherwise it is compared by agreement (``pick_diff``: how many of
+  the original's items the rewritten model returns too), reported, and not judged; the computed
+  tensors they pick by (the boxes and scores, the logits) are compared as values in their place
+  (``Compared``), and those are what tolerances and accuracy budgets judge.
 """
 
 from __future__ import annotations
@@ -112,14 +113,14 @@ class Deviation:
     @property
     def _checked(self) -> list[OutputDiff]:
         """The outputs judged: checked, and not picking (those are judged on their sources)."""
-        return [o for o in self.outputs if o.checked and o.role != "picks"]
+        return [o for o in self.outputs if o.checked and o.role not in ("picks", "index")]
 
     def picked(self) -> str:
         """``'selected' 2 of 3 as before (3 -> 2 items), picked by NonMaxSuppression ...``, or
         ""."""
         parts = []
         for o in self.outputs:
-            if o.role != "picks" or o.agreement is None or o.items is None:
+            if o.role not in ("picks", "alike") or o.agreement is None or o.items is None:
                 continue
             na, nb = o.items
             same = round(o.agreement * max(na, nb))
@@ -128,10 +129,16 @@ class Deviation:
         if not parts:
             return ""
         by = [repr(o.name) for o in self.outputs if o.role == "source"]
+        differ = [repr(o.name) for o in self.outputs if o.role == "picks"]
         return (
-            "outputs that pick, compared by agreement: "
+            "outputs that pick: "
             + ", ".join(parts)
-            + (f"; judged on what they pick by: {', '.join(by)}" if by else "")
+            + (
+                f"; picked otherwise, so judged on what they pick by ({', '.join(by)}), not "
+                f"as values: {', '.join(differ)}"
+                if differ
+                else "; picked alike, so compared as values too"
+            )
         )
 
     @property
@@ -311,37 +318,53 @@ def pick_diff(name: str, a: np.ndarray, b: np.ndarray, pick: Pick) -> OutputDiff
 @dataclass(frozen=True)
 class Compared:
     """What comparing a model runs: its graph outputs, then the computed tensors that its
-    picking outputs pick by (``rewriter.ir.picks``), which are compared as values in their
-    place. Without picking outputs, just the graph outputs."""
+    picking outputs pick by (``rewriter.ir.picks``), then what the picking ops picked (their
+    index outputs). Where both models picked alike, a picking output is compared as values;
+    otherwise by agreement, and the tensors picked by are judged in its place. Without picking
+    outputs, just the graph outputs."""
 
     outputs: tuple[str, ...]
     picks: dict[str, Pick]
     sources: tuple[str, ...]
+    indices: tuple[str, ...] = ()
 
     @property
     def names(self) -> list[str]:
-        return [*self.outputs, *self.sources]
+        return [*self.outputs, *self.sources, *self.indices]
 
     def view(self, model: onnx.ModelProto) -> onnx.ModelProto:
-        """``model`` with the sources added as outputs (``model`` itself when there are none)."""
-        return with_outputs(model, list(self.sources))
+        """``model`` with the sources and indices added as outputs (``model`` itself when there
+        are none)."""
+        return with_outputs(model, [*self.sources, *self.indices])
 
     def roles(self) -> dict[str, str]:
-        """name -> "picks" for the picking outputs, "source" for the tensors they pick by."""
-        out = {s: "source" for s in self.sources}
+        """name -> "picks" for the picking outputs, "source" for the tensors they pick by,
+        "index" for what the picking ops picked."""
+        out = {s: "index" for s in self.indices}
+        out.update({s: "source" for s in self.sources})
         out.update({p.output: "picks" for p in self.picks.values()})
         return out
 
 
 def compared(model: onnx.ModelProto) -> Compared:
-    """The ``Compared`` of ``model``: the picking outputs of its graph and their sources (those
-    that are not graph outputs already)."""
+    """The ``Compared`` of ``model``: the picking outputs of its graph, their sources and
+    indices (those that are not graph outputs already)."""
     outs = tuple(o.name for o in model.graph.output)
     found = picks(model)
     sources = tuple(
         dict.fromkeys(s for p in found.values() for s in p.sources if s not in set(outs))
     )
-    return Compared(outs, found, sources)
+    indices = tuple(
+        dict.fromkeys(
+            i for p in found.values() for i in p.indices if i not in set(outs) | set(sources)
+        )
+    )
+    return Compared(outs, found, sources, indices)
+
+
+def _alike(a: np.ndarray, b: np.ndarray) -> bool:
+    a, b = np.asarray(a), np.asarray(b)
+    return a.shape == b.shape and bool(np.array_equal(a, b))
 
 
 def deviation(
@@ -368,13 +391,22 @@ def deviation(
     flags = list(classes) if classes is not None else [True] * len(names)
     flags += [False] * (len(names) - len(flags))  # the sources appended after the outputs
     roles = compare.roles() if compare is not None else {}
+    at = {n: k for k, n in enumerate(names)}
     outs = []
     for n, a, b, c in zip(names, reference, got, flags, strict=True):
         role = roles.get(n, "")
         if role == "picks" and compare is not None:
-            outs.append(pick_diff(n, a, b, compare.picks[n]))
+            p = compare.picks[n]
+            same = all(i in at and _alike(reference[at[i]], got[at[i]]) for i in p.indices)
+            o = pick_diff(n, a, b, p)
+            if same and np.shape(a) == np.shape(b):  # picked alike: judged as values
+                keep = o
+                o = output_diff(n, a, b, c)
+                o.agreement, o.items, o.role = keep.agreement, keep.items, "alike"
+                o.note = "; ".join(x for x in (o.note, f"picked alike {keep.note}") if x)
+            outs.append(o)
             continue
-        o = output_diff(n, a, b, c and role != "source")
+        o = output_diff(n, a, b, c and role not in ("source", "index"))
         o.role = role
         outs.append(o)
     real = len(compare.outputs) if compare is not None else len(got)
@@ -579,8 +611,9 @@ def class_axes(model: onnx.ModelProto) -> list[bool]:
 
 
 # an output named as features is no class scores, fixed last axis or not: BERT's
-# ``last_hidden_state`` [batch, sequence, 32] read "top-1 agreement 100.0%" over its hidden units
-_FEATURE_NAME = re.compile(r"hidden|embed|feature|pooler|encoder_out|present|state", re.I)
+# ``last_hidden_state`` [batch, sequence, 32] read "top-1 agreement 100.0%" over its hidden units;
+# nor are boxes (``det_boxes`` [detections, 4]: the argmax of x, y, w, h)
+_FEATURE_NAME = re.compile(r"hidden|embed|feature|pooler|encoder_out|present|state|box", re.I)
 
 
 def compare(

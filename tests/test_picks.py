@@ -98,7 +98,7 @@ def test_picking_outputs_and_their_sources_are_found() -> None:
     assert set(found) == {"det_boxes", "selected"}
     for p in found.values():
         assert p.ops == ("NonMaxSuppression",) and p.sources == ("boxes", "scores")
-        assert p.counted
+        assert p.counted and p.indices == ("selected",)
 
 
 def _one_op_model(op: str, x_type: int, **attrs: object) -> onnx.ModelProto:
@@ -136,7 +136,7 @@ def test_picks_count_only_where_computed_floats_decide(op: str) -> None:
     over computed values (through a comparison, for NonZero) it picks."""
     assert picks(_one_op_model(op, TensorProto.INT64, axis=1)) == {}
     got = picks(_one_op_model(op, TensorProto.FLOAT, axis=1))
-    assert got == {"picked": Pick("picked", (op,), ("v",), op == "NonZero")}
+    assert got == {"picked": Pick("picked", (op,), ("v",), op == "NonZero", ("picked",))}
 
 
 def test_pick_diff_matches_items_in_any_order_and_counts_them() -> None:
@@ -167,14 +167,15 @@ def test_verification_judges_a_detector_on_what_nms_picks_by() -> None:
     by = {o.name: o for o in dev.outputs}
     assert [o.name for o in dev.outputs] == ["det_boxes", "selected", "boxes", "scores"]
     assert by["boxes"].role == by["scores"].role == "source"
-    assert by["selected"].role == by["det_boxes"].role == "picks"
-    # the rational keeps every box the original keeps; the worst output is a source
+    # the rational keeps every box the original keeps: picked alike, so the kept boxes are
+    # compared as values too (judged), besides the boxes and scores
+    assert by["selected"].role == by["det_boxes"].role == "alike"
     assert by["selected"].agreement == 1.0 and by["det_boxes"].agreement == 1.0
-    assert dev.worst is not None and dev.worst.name in ("boxes", "scores")
+    assert by["det_boxes"] in dev._checked and 0 < by["det_boxes"].rel_l2 < 1e-3
     assert dev.cosine > 0.99999
     n = len(run_model(model, feeds)[1])
-    assert f"'selected' {n} of {n} as before (by NonMaxSuppression)" in dev.summary()
-    assert "judged on what they pick by: 'boxes', 'scores'" in dev.summary()
+    assert f"'selected' {n} of {n} as before (picked alike by NonMaxSuppression)" in dev.summary()
+    assert "picked alike, so compared as values too" in dev.summary()
 
 
 def test_a_detector_that_keeps_other_boxes_says_how_many() -> None:
@@ -187,6 +188,8 @@ def test_a_detector_that_keeps_other_boxes_says_how_many() -> None:
     dev = compare(model, relu, feeds, "given")
     by = {o.name: o for o in dev.outputs}
     sel = by["selected"]
+    assert sel.role == by["det_boxes"].role == "picks"  # picked otherwise: not judged as values
+    assert "picked otherwise, so judged on what they pick by ('boxes', 'scores')" in dev.summary()
     assert sel.items == (len(a[1]), len(b[1]))
     rows_a = {tuple(r) for r in a[1].tolist()}
     same = sum(1 for r in b[1].tolist() if tuple(r) in rows_a)
@@ -219,8 +222,7 @@ def test_cli_rewrites_and_retrains_a_detector_with_nms(tmp_path, capsys) -> None
     out, tuned = tmp_path / "out.onnx", tmp_path / "tuned.onnx"
     assert main([str(src), "-o", str(out)]) == 0
     text = " ".join(capsys.readouterr().out.split())
-    assert "outputs that pick, compared by agreement: 'det_boxes'" in text
-    assert "judged on what they pick by: 'boxes', 'scores'" in text
+    assert "outputs that pick: 'det_boxes'" in text
     np.savez(tmp_path / "cal.npz", images=_images(32))
     args = ["finetune", str(out), "--teacher", str(src), "--calibration", str(tmp_path / "cal.npz")]
     args += ["--mode", "distill", "--train", "all", "--epochs", "2", "-o", str(tuned)]
@@ -231,3 +233,48 @@ def test_cli_rewrites_and_retrains_a_detector_with_nms(tmp_path, capsys) -> None
     assert {n.op_type for n in onnx.load(tuned).graph.node} == {
         n.op_type for n in onnx.load(out).graph.node
     }
+
+
+def _proposals(decoder: str) -> onnx.ModelProto:
+    """RT-DETR's query selection in small: scores = Tanh(x @ w1); TopK 3 proposals by score;
+    their features gathered and decoded by ``decoder`` (Sigmoid, or a wrong Relu) into
+    ``logits`` [1, 3, 4]. What follows the TopK is a network too."""
+    rng = np.random.default_rng(1)
+    nodes = [
+        helper.make_node("MatMul", ["x", "w1"], ["h"]),
+        helper.make_node("Tanh", ["h"], ["feat"]),
+        helper.make_node("ReduceMax", ["feat"], ["score"], axes=[-1], keepdims=0),
+        helper.make_node("TopK", ["score", "k"], ["top", "idx"], axis=1),
+        helper.make_node("Squeeze", ["idx", "zero"], ["idx1"]),
+        helper.make_node("Gather", ["feat", "idx1"], ["chosen"], axis=1),
+        helper.make_node("MatMul", ["chosen", "w2"], ["d"]),
+        helper.make_node(decoder, ["d"], ["logits"]),
+    ]
+    g = helper.make_graph(
+        nodes,
+        "proposals",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16, 8])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 3, 4])],
+        [
+            _init("w1", rng.standard_normal((8, 8)).astype(np.float32)),
+            _init("w2", rng.standard_normal((8, 4)).astype(np.float32)),
+            _init("k", np.array([3], np.int64)),
+            _init("zero", np.array([0], np.int64)),
+        ],
+    )
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_what_follows_a_topk_is_judged_when_it_picked_alike() -> None:
+    """A decoder after a TopK over proposals (RT-DETR) computes the outputs from what was
+    picked: where both models pick alike, its outputs are judged as values, so a wrong decoder
+    fails verification; judging only the TopK's input would have passed it."""
+    model = _proposals("Sigmoid")
+    assert picks(model)["logits"].indices == ("idx",)
+    feeds = {"x": np.random.default_rng(0).standard_normal((1, 16, 8)).astype(np.float32)}
+    good = compare(model, rewrite_onnx(model, "pau_all").model, feeds, "given")
+    assert good.outputs[0].role == "alike" and not good.exceeds(1e-2)
+    assert [o.role for o in good.outputs] == ["alike", "source", "index"]
+    bad = compare(model, _proposals("Relu"), feeds, "given")  # the decoder's activation wrong
+    assert bad.outputs[0].role == "alike" and bad.worst is not None
+    assert bad.worst.name == "logits" and bad.exceeds(1e-2)

@@ -19,6 +19,7 @@ compared as values.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import onnx
 
@@ -63,12 +64,16 @@ class Pick:
         counted: whether how many items it holds depends on the data (NonMaxSuppression,
             NonZero, Compress, Unique): its items (rows) are then matched in any order;
             otherwise they are compared in place (labels, TopK indices).
+        indices: what those ops picked (their picking outputs): where two models pick alike,
+            the output is compared as values (an RT-DETR-style decoder after a TopK over
+            proposals is then judged); otherwise by agreement.
     """
 
     output: str
     ops: tuple[str, ...]
     sources: tuple[str, ...]
     counted: bool
+    indices: tuple[str, ...] = ()
 
 
 def picks(model: onnx.ModelProto) -> dict[str, Pick]:
@@ -97,16 +102,21 @@ def picks(model: onnx.ModelProto) -> dict[str, Pick]:
                 memo[name] = (name,) if floating(name) else ()
         return memo[name]
 
-    # tensor -> (picking ops, sources, counted), propagated in graph order
-    state: dict[str, tuple[tuple[str, ...], tuple[str, ...], bool]] = {}
+    # tensor -> Pick fields (ops, sources, counted, indices), propagated in graph order
+    state: dict[str, tuple[tuple[str, ...], tuple[str, ...], bool, tuple[str, ...]]] = {}
+
+    def union(*parts: tuple[tuple[str, ...], tuple[str, ...], bool, tuple[str, ...]]) -> Any:
+        return (
+            tuple(dict.fromkeys(x for p in parts for x in p[0])),
+            tuple(dict.fromkeys(x for p in parts for x in p[1])),
+            any(p[2] for p in parts),
+            tuple(dict.fromkeys(x for p in parts for x in p[3])),
+        )
+
     for n in g.node:
         inherited = [state[i] for i in n.input if i in state]
         if inherited:
-            merged = (
-                tuple(dict.fromkeys(op for s in inherited for op in s[0])),
-                tuple(dict.fromkeys(src for s in inherited for src in s[1])),
-                any(s[2] for s in inherited),
-            )
+            merged = union(*inherited)
             for o in n.output:
                 if o:
                     state[o] = merged
@@ -119,12 +129,9 @@ def picks(model: onnx.ModelProto) -> dict[str, Pick]:
             continue
         for k in outs:
             if k < len(n.output) and n.output[k]:
-                ops, srcs, cnt = state.get(n.output[k], ((), (), False))
-                state[n.output[k]] = (
-                    tuple(dict.fromkeys((*ops, n.op_type))),
-                    tuple(dict.fromkeys((*srcs, *sources))),
-                    cnt or counted,
-                )
+                own = ((n.op_type,), tuple(sources), counted, (n.output[k],))
+                before = state.get(n.output[k])
+                state[n.output[k]] = union(before, own) if before else own
     return {o.name: Pick(o.name, *state[o.name]) for o in g.output if o.name in state}
 
 
