@@ -125,6 +125,11 @@ def test_backoff_on_a_target_times_what_it_writes(tmp_path, capsys) -> None:
     src, out, rep = tmp_path / "m.onnx", tmp_path / "o.onnx", tmp_path / "r.json"
     onnx.save(_conv_net(13), src)  # below opset 14: no HardSwish op to emit
     args = [str(src), "--target", "ort-cpu:threads=1", "--allow-standard", "-o", str(out)]
+    # softplus_0 -> ReLU moves y by 0.2 and is backed off; silu_0 -> ReLU moves it by 0.045 and
+    # stays, so a model with a replacement is written and timed whatever the timings (at the
+    # default 0.01 both were kept, and the test passed only where a rational for silu_0 was
+    # measured faster than SiLU on that run and upgraded it)
+    args += ["--tolerance", "0.1"]
     assert main([*args, "--report", str(rep), "--db", str(tmp_path / "l.db")]) == 0
     stdout = capsys.readouterr().out
     written = onnx.load(out)
