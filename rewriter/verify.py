@@ -45,7 +45,7 @@ from onnx import helper
 from rewriter.errors import ModelError, UsageError
 from rewriter.ir.graph import all_initializers, all_nodes, subgraph_attrs
 from rewriter.ir.io import is_large, model_file
-from rewriter.ir.picks import Pick, picks, with_outputs
+from rewriter.ir.picks import STEPS, Pick, picks, with_outputs
 from rewriter.ir.runtime import first_line, runner
 
 __all__ = [
@@ -120,12 +120,16 @@ class Deviation:
         ""."""
         parts = []
         for o in self.outputs:
+            if o.role == "picks" and o.items is None:  # of another shape ("shape 1x7072 -> ...")
+                parts.append(f"{o.name!r} {o.note}")
             if o.role not in ("picks", "alike") or o.agreement is None or o.items is None:
                 continue
             na, nb = o.items
             same = round(o.agreement * max(na, nb))
             counts = f", {na} -> {nb} items" if na != nb else ""
-            parts.append(f"{o.name!r} {same} of {na} as before ({o.note}{counts})")
+            # an unchecked output's note is its reason, said once, under "not checked"
+            why = ", ".join(x for x in (o.note if o.checked else "", counts[2:]) if x)
+            parts.append(f"{o.name!r} {same} of {na} as before" + (f" ({why})" if why else ""))
         if not parts:
             return ""
         by = [repr(o.name) for o in self.outputs if o.role == "source"]
@@ -265,6 +269,10 @@ def output_diff(name: str, a: np.ndarray, b: np.ndarray, classes: bool = True) -
 PICK_TOLERANCE = 1e-3
 
 
+def _dims(shape: tuple[int, ...]) -> str:
+    return "x".join(map(str, shape)) or "scalar"
+
+
 def _items(a: np.ndarray) -> np.ndarray:
     """An output as a list of items: rows along its first axis, or its elements."""
     return a.reshape(a.shape[0], -1) if a.ndim >= 2 else a.reshape(-1, 1)
@@ -279,16 +287,45 @@ def _matched(a: np.ndarray, b: np.ndarray, tol: float) -> int:
         left = Counter(map(bytes, np.ascontiguousarray(a.astype(np.int64))))
         right = Counter(map(bytes, np.ascontiguousarray(b.astype(np.int64))))
         return sum((left & right).values())
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    if not len(a) or not len(b):
+        return 0
+    if a.shape[1] == 1:  # single values: sorted, matched in one sweep (a maximum matching)
+        x, y = np.sort(a[:, 0]), np.sort(b[:, 0])
+        i = j = count = 0
+        while i < len(x) and j < len(y):
+            if abs(x[i] - y[j]) <= tol:
+                i, j, count = i + 1, j + 1, count + 1
+            elif x[i] < y[j]:
+                i += 1
+            else:
+                j += 1
+        return count
     used = np.zeros(len(b), bool)
     count = 0
-    for row in a.astype(np.float64):  # greedy: the nearest unused item within tol
-        far = np.max(np.abs(b.astype(np.float64) - row), axis=1) if len(b) else np.zeros(0)
+    if len(a) * len(b) > _PAIRS:  # a VITS waveform's rows over 8 batches: 3e9 pairs
+        from scipy.spatial import cKDTree
+
+        k = min(8, len(b))
+        dist, idx = cKDTree(b).query(a, k=k, p=np.inf, distance_upper_bound=tol)
+        for ds, js in zip(dist.reshape(len(a), k), idx.reshape(len(a), k), strict=True):
+            free = [int(j) for d, j in zip(ds, js, strict=True) if d <= tol and not used[j]]
+            if free:  # the nearest unused of the 8 nearest within tol
+                used[free[0]] = True
+                count += 1
+        return count
+    for row in a:  # greedy: the nearest unused item within tol
+        far = np.max(np.abs(b - row), axis=1)
         far[used] = np.inf
-        k = int(np.argmin(far)) if len(far) else -1
-        if k >= 0 and far[k] <= tol:
+        k = int(np.argmin(far))
+        if far[k] <= tol:
             used[k] = True
             count += 1
     return count
+
+
+# item pairs above which float items are matched through a k-d tree, not all against all
+_PAIRS = 4_000_000
 
 
 def pick_diff(name: str, a: np.ndarray, b: np.ndarray, pick: Pick) -> OutputDiff:
@@ -301,6 +338,11 @@ def pick_diff(name: str, a: np.ndarray, b: np.ndarray, pick: Pick) -> OutputDiff
     same_shape = a.shape == b.shape
     d = output_diff(name, a, b, classes=False) if same_shape else OutputDiff(name, 0.0, 0.0, 1.0)
     d.note = f"by {', '.join(pick.ops)}"
+    d.role = "picks"
+    if not same_shape and a.shape[1:] != b.shape[1:]:  # a waveform's length: no items match
+        d.note = f"shape {_dims(a.shape)} -> {_dims(b.shape)}, {d.note}"
+        d.agreement = 0.0
+        return d
     peak = float(np.max(np.abs(a))) if a.size and a.dtype.kind in "fiu" else 0.0
     tol = PICK_TOLERANCE * peak if a.dtype.kind == "f" else 0.0
     if pick.counted or not same_shape:
@@ -402,8 +444,9 @@ def deviation(
             if same and np.shape(a) == np.shape(b):  # picked alike: judged as values
                 keep = o
                 o = output_diff(n, a, b, c)
-                o.agreement, o.items, o.role = keep.agreement, keep.items, "alike"
-                o.note = "; ".join(x for x in (o.note, f"picked alike {keep.note}") if x)
+                if not set(p.ops) <= STEPS:  # a cast to the same integers goes unsaid
+                    o.agreement, o.items, o.role = keep.agreement, keep.items, "alike"
+                    o.note = "; ".join(x for x in (o.note, f"picked alike {keep.note}") if x)
             outs.append(o)
             continue
         o = output_diff(n, a, b, c and role not in ("source", "index"))
@@ -636,8 +679,10 @@ def compare(
     new, _ = pin_random_seeds(rewritten)
     cmp = compared(original)  # outputs that pick are compared on what they pick by
     names = cmp.names
-    # one session each for every run below
-    run_orig, run_new = runner(cmp.view(orig)), runner(cmp.view(new))
+    # one session each for every run below; with random ops, one per run, so that every run
+    # draws the same numbers in both models (the original runs more often: the noise floor)
+    fresh = n_random > 0
+    run_orig, run_new = runner(cmp.view(orig), fresh=fresh), runner(cmp.view(new), fresh=fresh)
     a, b = run_orig(feeds), run_new(feeds)
     classes = class_axes(original) + [False] * len(cmp.sources)
 

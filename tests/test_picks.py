@@ -158,6 +158,25 @@ def test_pick_diff_matches_items_in_any_order_and_counts_them() -> None:
     assert pick_diff("label", np.array([1, 2]), np.array([2, 1]), labels).agreement == 0.0
 
 
+def test_pick_diff_matches_many_items_without_comparing_all_pairs() -> None:
+    """A VITS waveform over the budget's 8 batches is 56,000 single values, matched all against
+    all: 3e9 pairs, 92% of a 7-minute accuracy map. Single values are now matched sorted, in
+    one sweep, and many rows through a k-d tree; the counts are those of matching all pairs."""
+    counted = Pick("waveform", ("Cast",), ("durations",), True)
+    rng = np.random.default_rng(0)
+    wave = rng.standard_normal(56_000).astype(np.float32)
+    moved = rng.permutation(wave + np.float32(1e-5))
+    assert pick_diff("waveform", wave, moved, counted).agreement == 1.0
+    off = moved.copy()
+    off[:700] += 1.0  # some land near another value, unused: matched again
+    assert 0.98 < pick_diff("waveform", wave, off, counted).agreement < 1.0
+    rows = rng.uniform(0, 100, (3000, 4)).astype(np.float32)  # 9e6 pairs: the k-d tree
+    shuffled = rng.permutation(rows) + np.float32(1e-4)
+    assert pick_diff("boxes", rows, shuffled, counted).agreement == 1.0
+    shuffled[:300] += 50.0
+    assert pick_diff("boxes", rows, shuffled, counted).agreement == pytest.approx(0.9, abs=0.01)
+
+
 def test_verification_judges_a_detector_on_what_nms_picks_by() -> None:
     model = detector()
     feeds = {"images": _images()}
@@ -278,3 +297,130 @@ def test_what_follows_a_topk_is_judged_when_it_picked_alike() -> None:
     bad = compare(model, _proposals("Relu"), feeds, "given")  # the decoder's activation wrong
     assert bad.outputs[0].role == "alike" and bad.worst is not None
     assert bad.worst.name == "logits" and bad.exceeds(1e-2)
+
+
+def test_an_unchecked_picking_output_gives_its_reason_once() -> None:
+    """RT-DETR with transformers' initial weights: its box head starts at zero, so the boxes
+    barely depend on the inputs. That reason is said under "not checked", not again beside its
+    agreement ("'pred_boxes' 80 of 80 as before (barely depends ...)" read it twice)."""
+    from rewriter.verify import Deviation, OutputDiff
+
+    why = "barely depends on the inputs; not evidence"
+    boxes = OutputDiff("pred_boxes", 0.0, 0.0, 1.0, checked=False, note=why, agreement=1.0,
+                       items=(80, 80), role="alike")  # fmt: skip
+    logits = OutputDiff("logits", 1e-7, 1e-7, 1.0, note="picked alike by TopK", agreement=1.0,
+                        items=(100, 100), role="alike")  # fmt: skip
+    line = Deviation(outputs=[logits, boxes]).summary()
+    assert "'pred_boxes' 80 of 80 as before;" in line or "'pred_boxes' 80 of 80 as before," in line
+    assert "'logits' 100 of 100 as before (picked alike by TopK)" in line
+    assert line.count(why) == 1
+
+
+def _tts(scale: float = 2.0) -> onnx.ModelProto:
+    """A TTS model's length regulation: durations ``Ceil(Exp(Tanh(x * w)) * scale)`` set the
+    waveform's length (``Range`` over their sum, cast to int64), and noise is added to it
+    (``RandomNormalLike``), as in VITS / MMS-TTS / Piper exports. Input ``x [1, T]``."""
+    nodes = [
+        helper.make_node("Mul", ["x", "w"], ["xw"]),
+        helper.make_node("Tanh", ["xw"], ["logw"]),
+        helper.make_node("Exp", ["logw"], ["w_exp"]),
+        helper.make_node("Mul", ["w_exp", "scale"], ["dur_f"]),
+        helper.make_node("Ceil", ["dur_f"], ["dur"]),
+        helper.make_node("ReduceSum", ["dur"], ["total_f"], keepdims=0),
+        helper.make_node("Cast", ["total_f"], ["total"], to=TensorProto.INT64),
+        helper.make_node("Range", ["zero", "total", "one"], ["t"]),
+        helper.make_node("Cast", ["t"], ["t_f"], to=TensorProto.FLOAT),
+        helper.make_node("Mul", ["t_f", "freq"], ["phase"]),
+        helper.make_node("Sin", ["phase"], ["tone"]),
+        helper.make_node("RandomNormalLike", ["tone"], ["noise"], scale=0.01),
+        helper.make_node("Add", ["tone", "noise"], ["wave1"]),
+        helper.make_node("Unsqueeze", ["wave1", "ax0"], ["waveform"]),
+    ]
+    inits = [
+        _init("w", np.array([1.5], np.float32)),
+        _init("scale", np.array([scale], np.float32)),
+        _init("zero", np.array(0, np.int64)),
+        _init("one", np.array(1, np.int64)),
+        _init("freq", np.array([0.3], np.float32)),
+        _init("ax0", np.array([0], np.int64)),
+    ]
+    g = helper.make_graph(
+        nodes, "tts",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, "T"])],
+        [helper.make_tensor_value_info("waveform", TensorProto.FLOAT, [1, "samples"])],
+        inits,
+    )  # fmt: skip
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_a_length_decided_by_rounded_durations_is_judged_on_the_durations() -> None:
+    """A TTS model's waveform is as long as its rounded durations say: a rewrite that moves
+    one duration across an integer makes it longer, where no value can be compared. It read
+    "'waveform' 0 of 1 as before", judged on nothing that moved; now it names the shapes and is
+    judged on the durations before rounding (``dur_f``)."""
+    model = _tts()
+    found = picks(model)["waveform"]
+    assert found.ops == ("Cast",) and found.sources == ("dur_f",)
+    x = {"x": np.linspace(-1, 1, 12, dtype=np.float32).reshape(1, 12)}
+    same = compare(model, model, x, "given")  # alike: compared as values, nothing said
+    assert same.outputs[0].role == "" and same.outputs[0].max_abs == 0.0
+    assert "outputs that pick" not in same.summary()
+    longer = compare(model, _tts(2.2), x, "given")
+    n = int(np.ceil(np.exp(np.tanh(1.5 * x["x"])) * 2.0).sum())
+    m = int(np.ceil(np.exp(np.tanh(1.5 * x["x"])) * 2.2).sum())
+    assert m > n
+    assert f"'waveform' shape 1x{n} -> 1x{m}, by Cast" in longer.summary()
+    assert longer.worst is not None and longer.worst.name == "dur_f"
+    assert longer.worst.rel_l2 == pytest.approx(0.1, rel=1e-3)
+
+
+def test_random_ops_draw_alike_in_every_run_of_verification() -> None:
+    """A random op's seed seeds it once per ONNX Runtime session, and every run draws on from
+    there: in verification the original runs more often than the rewrite (other inputs, the
+    noise floor), so a run of one could meet other noise than the same run of the other. Now
+    each run of verification has its own session where a model has random ops; the budget's
+    evaluator keeps one session over its batches (the two models draw alike while they draw as
+    many numbers), and pins the seeds as verification does."""
+    from rewriter.ir.runtime import runner
+    from rewriter.verify import pin_random_seeds
+
+    model = _tts()
+    x = {"x": np.linspace(-1, 1, 12, dtype=np.float32).reshape(1, 12)}
+    pinned = pin_random_seeds(model)[0]
+    shared = runner(pinned)
+    assert not np.array_equal(shared(x)[0], shared(x)[0])  # the draws go on
+    run = runner(pinned, fresh=True)
+    assert np.array_equal(run(x)[0], run(x)[0])
+    ev = Evaluator(model, "pau_all", [x, x])
+    assert all(o.max_abs == 0.0 for o in ev.of(model).outputs)
+
+
+def test_a_float_computed_from_shapes_picks_nothing() -> None:
+    """An exporter's Resize sizes, ``Cast(Floor(Cast(Shape(x)) * 2))``, are floats cast to
+    integers, but from shapes alone: the same in any rewrite, so the output is no pick."""
+    nodes = [
+        helper.make_node("Shape", ["x"], ["shape"]),
+        helper.make_node("Slice", ["shape", "two", "four"], ["hw"]),
+        helper.make_node("Cast", ["hw"], ["hw_f"], to=TensorProto.FLOAT),
+        helper.make_node("Mul", ["hw_f", "factor"], ["hw2"]),
+        helper.make_node("Floor", ["hw2"], ["hw2f"]),
+        helper.make_node("Cast", ["hw2f"], ["hw2i"], to=TensorProto.INT64),
+        helper.make_node("Slice", ["shape", "zero", "two"], ["nc"]),
+        helper.make_node("Concat", ["nc", "hw2i"], ["sizes"], axis=0),
+        helper.make_node("Resize", ["x", "", "", "sizes"], ["up"], mode="nearest"),
+        helper.make_node("Sigmoid", ["up"], ["y"]),
+    ]
+    inits = [
+        _init("zero", np.array([0], np.int64)),
+        _init("two", np.array([2], np.int64)),
+        _init("four", np.array([4], np.int64)),
+        _init("factor", np.array([2.0], np.float32)),
+    ]
+    g = helper.make_graph(
+        nodes, "up",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, "H", "W"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, None, None])],
+        inits,
+    )  # fmt: skip
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    assert picks(model) == {}

@@ -21,7 +21,7 @@ import onnx
 from rewriter.candidates import Candidate
 from rewriter.emit import emit
 from rewriter.ir.runtime import run_session, session
-from rewriter.verify import Deviation, accuracy_of, compared, deviation
+from rewriter.verify import Deviation, accuracy_of, compared, deviation, pin_random_seeds
 
 __all__ = ["Deviation", "Evaluator", "run_batches", "finite"]
 
@@ -29,7 +29,13 @@ __all__ = ["Deviation", "Evaluator", "run_batches", "finite"]
 def run_batches(
     model: onnx.ModelProto, batches: list[Mapping[str, np.ndarray]]
 ) -> list[np.ndarray]:
-    """Every graph output over all batches, concatenated along axis 0 (flattened when ranks differ)."""
+    """Every graph output over all batches, concatenated along axis 0 (flattened when ranks
+    differ). Random ops get fixed seeds, as in verification, and one session draws on over the
+    batches: two models draw alike while they draw as many numbers (a VITS candidate that makes
+    a batch's waveform longer draws other noise on the batches after it, and is judged the
+    worse for it; a session per batch made VITS's accuracy map 3x slower). Verification runs
+    each input on its own session (``rewriter.verify.compare``)."""
+    model, _ = pin_random_seeds(model)
     sess = session(model)
     per: list[list[np.ndarray]] = []
     for b in batches:

@@ -11,9 +11,16 @@ ArgMax): those are continuous, and they are where an accuracy budget is judged.
 ``picks(model)`` finds them in the main graph by one pass in graph order: the picking outputs of
 the ops in ``PICKING`` are picked, and so is every tensor computed from a picked one (the boxes
 gathered with NonMaxSuppression's indices). A picking op counts only where what it picks by
-is computed by the model, in floating point: an ArgMax over the token ids a graph input holds,
-reshaped or cast (CLIP's pooler), picks the same rows in any rewrite, so what it picks stays
-compared as values.
+is computed by the model from the inputs' values, in floating point: an ArgMax over the token
+ids a graph input holds, reshaped or cast (CLIP's pooler), picks the same rows in any rewrite,
+so what it picks stays compared as values; nor does a float computed from shapes alone (an
+exporter's Resize sizes).
+
+A float the model computes and then casts to integers (``STEPS``) decides in steps too: a TTS
+model's durations, ``Cast(Ceil(exp(log_duration)))``, set the length of its waveform, and a
+rewrite that moves one duration across an integer makes the waveform 16 samples longer, where
+no value can be compared. Such an output is compared as values where both models cast to the
+same integers, and otherwise judged on the durations.
 """
 
 from __future__ import annotations
@@ -23,9 +30,9 @@ from typing import Any
 
 import onnx
 
-from rewriter.ir.graph import infer_value_info
+from rewriter.ir.graph import free_values, infer_value_info, subgraph_attrs
 
-__all__ = ["PICKING", "Pick", "picks", "with_outputs"]
+__all__ = ["PICKING", "STEPS", "Pick", "picks", "value_dependent", "with_outputs"]
 
 # op -> (its outputs that pick, its inputs it picks by, whether the count of what it picks
 # depends on the data)
@@ -39,13 +46,38 @@ PICKING: dict[str, tuple[tuple[int, ...], tuple[int, ...], bool]] = {
     "ArgMin": ((0,), (0,), False),
 }
 
+# ops that pick only in some uses: a Cast from floats to integers or booleans (``_step``)
+STEPS = frozenset(("Cast",))
+
 # what a picking op's input may be made of between it and the values compared: a mask from a
-# comparison (NonZero(scores > 0.5)), a cast
+# comparison (NonZero(scores > 0.5)), a cast, a rounding (Cast(Ceil(durations)))
 _PREDICATES = frozenset(
     ("Greater", "GreaterOrEqual", "Less", "LessOrEqual", "Equal", "Not", "And", "Or", "Xor")
-    + ("Cast", "IsNaN", "IsInf")
+    + ("Cast", "IsNaN", "IsInf", "Ceil", "Floor", "Round")
 )
 
+_ROUNDING = frozenset(("Ceil", "Floor", "Round"))
+# what may be done with rounded values before they are cast: summed, clamped, reshaped
+_TALLY = frozenset(
+    ("ReduceSum", "ReduceMax", "ReduceMin", "CumSum", "Clip", "Max", "Min", "Add", "Sub", "Mul")
+    + ("Relu", "Abs", "Identity", "Reshape", "Squeeze", "Unsqueeze", "Flatten", "Transpose")
+    + ("Concat", "Slice", "Gather", "Expand")
+)
+
+# ops whose outputs' values do not depend on their inputs' values, only on shapes
+_SHAPE_ONLY = frozenset(("Shape", "Size", "ConstantOfShape", "EyeLike"))
+# ops whose outputs vary without any input (a TTS model's noise)
+_RANDOM = frozenset(
+    ("RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike")
+    + ("Multinomial", "Bernoulli")
+)
+
+
+_INTEGERS = frozenset(
+    (onnx.TensorProto.INT8, onnx.TensorProto.INT16, onnx.TensorProto.INT32, onnx.TensorProto.INT64)
+    + (onnx.TensorProto.UINT8, onnx.TensorProto.UINT16, onnx.TensorProto.UINT32)
+    + (onnx.TensorProto.UINT64, onnx.TensorProto.BOOL)
+)
 
 _FLOATS = frozenset(
     (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE)
@@ -79,15 +111,20 @@ class Pick:
 def picks(model: onnx.ModelProto) -> dict[str, Pick]:
     """The graph outputs of ``model`` that pick (see the module docstring), by output name."""
     g = model.graph
-    if not any(n.op_type in PICKING for n in g.node):
+    if not any(n.op_type in PICKING or n.op_type in STEPS for n in g.node):
         return {}
     producer = {o: n for n in g.node for o in n.output if o}
     info = infer_value_info(model)  # weights stripped: cheap
     memo: dict[str, tuple[str, ...]] = {}
+    valued = value_dependent(g)
 
     def floating(name: str) -> bool:
         vi = info.get(name)
-        return vi is not None and vi.elem_type in _FLOATS
+        return vi is not None and vi.elem_type in _FLOATS and name in valued
+
+    def step(n: onnx.NodeProto) -> bool:  # a Cast from floats to integers or booleans
+        to = next((a.i for a in n.attribute if a.name == "to"), 0)
+        return n.op_type == "Cast" and to in _INTEGERS and bool(n.input) and floating(n.input[0])
 
     def picked_by(name: str, depth: int = 0) -> tuple[str, ...]:
         """The computed tensors behind ``name``, through masks and casts."""
@@ -101,6 +138,25 @@ def picks(model: onnx.ModelProto) -> dict[str, Pick]:
             else:  # token ids reshaped are no values a rewrite changes (CLIP's pooling)
                 memo[name] = (name,) if floating(name) else ()
         return memo[name]
+
+    def rounded(name: str) -> tuple[str, ...]:
+        """What the roundings (Ceil, Floor, Round) behind a float cast to integers round, through
+        the float arithmetic after them (VITS: ``Cast(Clip(ReduceSum(Ceil(durations))))``):
+        the continuous values the step is decided on. Nothing found: ``name`` itself."""
+        found: list[str] = []
+        seen: set[str] = set()
+        todo = [name]
+        while todo and len(seen) < 16:
+            t = todo.pop()
+            n = producer.get(t)
+            if t in seen or n is None or not floating(t):
+                continue
+            seen.add(t)
+            if n.op_type in _ROUNDING:
+                found += [s for s in picked_by(n.input[0])]
+            elif n.op_type in _TALLY:
+                todo += [i for i in n.input if i]
+        return tuple(dict.fromkeys(found)) or picked_by(name)
 
     # tensor -> Pick fields (ops, sources, counted, indices), propagated in graph order
     state: dict[str, tuple[tuple[str, ...], tuple[str, ...], bool, tuple[str, ...]]] = {}
@@ -120,11 +176,12 @@ def picks(model: onnx.ModelProto) -> dict[str, Pick]:
             for o in n.output:
                 if o:
                     state[o] = merged
-        spec = PICKING.get(n.op_type)
+        spec = PICKING.get(n.op_type) or (((0,), (0,), True) if step(n) else None)
         if spec is None:
             continue
         outs, ins, counted = spec
-        sources = [s for k in ins if k < len(n.input) and n.input[k] for s in picked_by(n.input[k])]
+        by = rounded if n.op_type in STEPS else picked_by
+        sources = [s for k in ins if k < len(n.input) and n.input[k] for s in by(n.input[k])]
         if not sources:
             continue
         for k in outs:
@@ -133,6 +190,26 @@ def picks(model: onnx.ModelProto) -> dict[str, Pick]:
                 before = state.get(n.output[k])
                 state[n.output[k]] = union(before, own) if before else own
     return {o.name: Pick(o.name, *state[o.name]) for o in g.output if o.name in state}
+
+
+def value_dependent(g: onnx.GraphProto) -> set[str]:
+    """The tensors of ``g`` whose values depend on its inputs' values (not on their shapes
+    alone) or on random ops: graph inputs that are no initializers, random draws, and what is
+    computed from them, except through ``Shape``, ``Size`` and the ops that read only a shape.
+    An op with subgraphs depends on what its bodies read from outside too."""
+    inits = {t.name for t in g.initializer}
+    out = {i.name for i in g.input if i.name not in inits}
+    for n in g.node:
+        if n.op_type in _RANDOM:
+            out.update(o for o in n.output if o)
+        if n.op_type in _SHAPE_ONLY:
+            continue
+        reads = {i for i in n.input if i}
+        for _, body in subgraph_attrs(n):
+            reads |= free_values(body)
+        if reads & out:
+            out.update(o for o in n.output if o)
+    return out
 
 
 def with_outputs(model: onnx.ModelProto, names: list[str]) -> onnx.ModelProto:

@@ -172,14 +172,18 @@ def as_array(value: Any) -> np.ndarray:
 
 
 def runner(
-    model: onnx.ModelProto, *, threads: int = 1
+    model: onnx.ModelProto, *, threads: int = 1, fresh: bool = False
 ) -> Callable[[Mapping[str, np.ndarray]], list[np.ndarray]]:
-    """``feeds -> every graph output`` on one session (for several runs of one model)."""
-    sess = session(model, threads=threads)
+    """``feeds -> every graph output`` on one session (for several runs of one model).
+
+    ``fresh``: a new session for every run. A random op's seed seeds its generator once per
+    session, and every run draws on from there: a TTS model's noise, so its output length,
+    differed between a first and a second run of one session."""
+    sess = None if fresh else session(model, threads=threads)
 
     def run(feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
         try:
-            return run_session(sess, feeds)
+            return run_session(sess or session(model, threads=threads), feeds)
         except Exception as e:
             raise ModelError(f"ONNX Runtime failed to run the model: {first_line(e)}") from None
 
