@@ -50,7 +50,8 @@ B, S = 2, 8  # example batch and sequence of the export
 def _families() -> Iterator[tuple[str, Callable[[], Any], str, list[str]]]:
     """(name, make the model, input kind, output names); kinds: text, image, audio, features,
     and (one family or two each) tokens, decoder, seq2seq, series, trajectory, text_image,
-    spectrogram. No output names: the model returns one tensor (``waveform``)."""
+    spectrogram; VITS is text to speech. No output names: the model returns one tensor
+    (``waveform``)."""
     import transformers as tf
 
     t = dict(vocab_size=1000, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
@@ -108,6 +109,11 @@ def _families() -> Iterator[tuple[str, Callable[[], Any], str, list[str]]]:
     yield "decision_transformer", lambda: tf.DecisionTransformerModel(tf.DecisionTransformerConfig(state_dim=11, act_dim=3, hidden_size=32, max_ep_len=100, n_layer=2, n_head=2, n_inner=64, n_positions=64)), "trajectory", ["action_preds"]  # fmt: skip
     yield "owlvit", lambda: tf.OwlViTModel(tf.OwlViTConfig(text_config=dict(vocab_size=1000, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, max_position_embeddings=16), vision_config=dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, image_size=64, patch_size=16), projection_dim=16)), "text_image", ["logits_per_image"]  # fmt: skip
     yield "hifigan", lambda: tf.SpeechT5HifiGan(tf.SpeechT5HifiGanConfig(model_in_dim=16, upsample_initial_channel=32, upsample_rates=[4, 4], upsample_kernel_sizes=[8, 8], resblock_kernel_sizes=[3], resblock_dilation_sizes=[[1, 3]])), "spectrogram", []  # fmt: skip
+    # text to speech (MMS-TTS): durations rounded and summed set the waveform's length, and
+    # the duration predictor and the prior draw noise (RandomNormalLike)
+    yield "vits", lambda: tf.VitsModel(tf.VitsConfig(vocab_size=1000, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, ffn_dim=64, flow_size=32, spectrogram_bins=33, upsample_initial_channel=32, upsample_rates=[4, 4], upsample_kernel_sizes=[8, 8], resblock_kernel_sizes=[3], resblock_dilation_sizes=[[1, 3]], prior_encoder_num_flows=2, prior_encoder_num_wavenet_layers=2, duration_predictor_num_flows=2, duration_predictor_filter_channels=32, posterior_encoder_num_wavenet_layers=2, depth_separable_num_layers=2, window_size=4)), "text", ["waveform"]  # fmt: skip
+    # a detector that TopK-selects its queries from the encoder's proposals (RT-DETR)
+    yield "rtdetr", lambda: tf.RTDetrForObjectDetection(tf.RTDetrConfig(backbone_config=tf.RTDetrResNetConfig(embedding_size=16, hidden_sizes=[16, 32, 64, 128], depths=[1, 1, 1, 1], layer_type="basic", out_features=["stage2", "stage3", "stage4"]), encoder_hidden_dim=32, encoder_in_channels=[32, 64, 128], feat_strides=[8, 16, 32], encoder_ffn_dim=64, d_model=32, decoder_ffn_dim=64, decoder_layers=2, num_queries=20, num_labels=5, encoder_attention_heads=2, decoder_attention_heads=2, decoder_n_points=2, decoder_in_channels=[32, 32, 32], num_denoising=0, anchor_image_size=None)), "image", ["logits", "pred_boxes"]  # fmt: skip
     yield "upernet", lambda: tf.UperNetForSemanticSegmentation(tf.UperNetConfig(backbone_config=tf.ConvNextConfig(hidden_sizes=[16, 32, 48, 64], depths=[1, 1, 1, 1], out_features=["stage1", "stage2", "stage3", "stage4"]), hidden_size=32, auxiliary_in_channels=48, num_labels=4)), "image", ["logits"]  # fmt: skip
 
 
