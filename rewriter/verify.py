@@ -171,7 +171,9 @@ class Deviation:
         )
 
     def unchecked(self) -> list[OutputDiff]:
-        return [o for o in self.outputs if not o.checked]
+        """The outputs not checked, with why (``note``); what picking ops picked (role
+        "index") is compared only to see whether both models picked alike, and goes unsaid."""
+        return [o for o in self.outputs if not o.checked and o.role != "index"]
 
     def summary(self) -> str:
         """One line for the terminal: the worst output's numbers and what was not checked."""

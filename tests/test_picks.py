@@ -310,7 +310,11 @@ def test_an_unchecked_picking_output_gives_its_reason_once() -> None:
                        items=(80, 80), role="alike")  # fmt: skip
     logits = OutputDiff("logits", 1e-7, 1e-7, 1.0, note="picked alike by TopK", agreement=1.0,
                         items=(100, 100), role="alike")  # fmt: skip
-    line = Deviation(outputs=[logits, boxes]).summary()
+    index = OutputDiff("/m/TopK_output_1", 0.0, 0.0, 1.0, checked=False,
+                       note="constant on the inputs used; not evidence", role="index")  # fmt: skip
+    dev = Deviation(outputs=[logits, boxes, index])
+    assert dev.unchecked() == [boxes]  # what TopK picked is no output of the user's
+    line = dev.summary()
     assert "'pred_boxes' 80 of 80 as before;" in line or "'pred_boxes' 80 of 80 as before," in line
     assert "'logits' 100 of 100 as before (picked alike by TopK)" in line
     assert line.count(why) == 1

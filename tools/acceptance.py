@@ -65,7 +65,7 @@ def run_one(model: str, out: str, extra: list[str], timeout: float = 900) -> Row
         v = r.get("verification") or {}
         outs = v.get("outputs", [])
         checked = [o for o in outs if o.get("checked", True)]
-        unchecked = len(outs) - len(checked)
+        unchecked = sum(1 for o in outs if not o.get("checked", True) and o.get("role") != "index")
         if checked:
             worst = max(checked, key=lambda o: o["rel_l2"])
             rel, floor = worst["rel_l2"], worst.get("floor")
