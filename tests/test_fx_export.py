@@ -168,3 +168,28 @@ def test_a_transformers_efficientnet_is_rewritten_whole():
     with torch.no_grad():
         a, b = m(x).pooler_output, gm(x).pooler_output
     assert 0 < float((a - b).norm() / a.norm()) < 1e-2
+
+
+class _Positives(nn.Module):
+    """GELU over the positive entries: a data-dependent length, as VITS's waveform (its length
+    follows its rounded durations). The shape test makes symbolic_trace fail, so torch.export
+    traces it, with an unbacked size."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[0] > 0:
+            x = x * 2
+        return nn.functional.gelu(x[x > 0])
+
+
+def test_a_data_dependent_size_is_an_unknown_dim() -> None:
+    """VITS through the torch.fx front end failed with GuardOnDataDependentSymNode: a site's
+    shape was read with int() on an exported size that depends on the data. Such a dim is now
+    -1 (unknown) and the site is rewritten."""
+    x = torch.randn(4, 8, generator=torch.Generator().manual_seed(0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gm, sites = rewrite_module(_Positives(), "pau_all", example_inputs=(x,))
+    assert [(s.name, s.input_shape, s.replaced) for s in sites] == [("gelu_0", (-1,), True)]
+    with torch.no_grad():
+        want, got = _Positives()(x), gm(x)
+    assert want.shape == got.shape and float((got - want).abs().max()) < 1e-3

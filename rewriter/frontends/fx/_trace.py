@@ -226,7 +226,9 @@ def input_shapes(
         meta = n.meta.get("tensor_meta")
         val = n.meta.get("val")
         if meta is not None and hasattr(meta, "shape"):
-            out[n] = (tuple(int(d) for d in meta.shape), str(meta.dtype).replace("torch.", ""))
+            # _size: an exported dim may be data-dependent (VITS's waveform length, an unbacked
+            # symbol that int() refuses: GuardOnDataDependentSymNode)
+            out[n] = (tuple(_size(d) for d in meta.shape), str(meta.dtype).replace("torch.", ""))
         elif isinstance(val, torch.Tensor):
             shape = tuple(_size(d) for d in val.shape)
             out[n] = (shape, str(val.dtype).replace("torch.", ""))
