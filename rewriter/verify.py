@@ -122,6 +122,7 @@ class Deviation:
         for o in self.outputs:
             if o.role == "picks" and o.items is None:  # of another shape ("shape 1x7072 -> ...")
                 parts.append(f"{o.name!r} {o.note}")
+                continue
             if o.role not in ("picks", "alike") or o.agreement is None or o.items is None:
                 continue
             na, nb = o.items
@@ -398,17 +399,9 @@ def compared(model: onnx.ModelProto) -> Compared:
     sources = tuple(
         dict.fromkeys(s for p in found.values() for s in p.sources if s not in set(outs))
     )
-    indices = tuple(
-        dict.fromkeys(
-            i for p in found.values() for i in p.indices if i not in set(outs) | set(sources)
-        )
-    )
+    have = set(outs) | set(sources)
+    indices = tuple(dict.fromkeys(i for p in found.values() for i in p.indices if i not in have))
     return Compared(outs, found, sources, indices)
-
-
-def _alike(a: np.ndarray, b: np.ndarray) -> bool:
-    a, b = np.asarray(a), np.asarray(b)
-    return a.shape == b.shape and bool(np.array_equal(a, b))
 
 
 def deviation(
@@ -441,14 +434,17 @@ def deviation(
         role = roles.get(n, "")
         if role == "picks" and compare is not None:
             p = compare.picks[n]
-            same = all(i in at and _alike(reference[at[i]], got[at[i]]) for i in p.indices)
-            o = pick_diff(n, a, b, p)
-            if same and np.shape(a) == np.shape(b):  # picked alike: judged as values
-                keep = o
-                o = output_diff(n, a, b, c)
-                if not set(p.ops) <= STEPS:  # a cast to the same integers goes unsaid
-                    o.agreement, o.items, o.role = keep.agreement, keep.items, "alike"
-                    o.note = "; ".join(x for x in (o.note, f"picked alike {keep.note}") if x)
+            alike = np.shape(a) == np.shape(b) and all(
+                i in at and np.array_equal(reference[at[i]], got[at[i]]) for i in p.indices
+            )
+            if not alike:
+                outs.append(pick_diff(n, a, b, p))
+                continue
+            o = output_diff(n, a, b, c)  # picked alike: judged as values
+            if not set(p.ops) <= STEPS:  # a cast to the same integers goes unsaid
+                keep = pick_diff(n, a, b, p)
+                o.agreement, o.items, o.role = keep.agreement, keep.items, "alike"
+                o.note = "; ".join(x for x in (o.note, f"picked alike {keep.note}") if x)
             outs.append(o)
             continue
         o = output_diff(n, a, b, c and role not in ("source", "index"))
@@ -681,8 +677,9 @@ def compare(
     new, _ = pin_random_seeds(rewritten)
     cmp = compared(original)  # outputs that pick are compared on what they pick by
     names = cmp.names
-    # one session each for every run below; with random ops, one per run, so that every run
-    # draws the same numbers in both models (the original runs more often: the noise floor)
+    # one session each for every run below; with random ops, one per run, so that what a run
+    # draws does not depend on the runs before it (a seed seeds a session once; the two models
+    # run in step today, the original's extra run, the noise floor, coming last)
     fresh = n_random > 0
     run_orig, run_new = runner(cmp.view(orig), fresh=fresh), runner(cmp.view(new), fresh=fresh)
     a, b = run_orig(feeds), run_new(feeds)

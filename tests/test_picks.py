@@ -380,9 +380,9 @@ def test_a_length_decided_by_rounded_durations_is_judged_on_the_durations() -> N
 
 def test_random_ops_draw_alike_in_every_run_of_verification() -> None:
     """A random op's seed seeds it once per ONNX Runtime session, and every run draws on from
-    there: in verification the original runs more often than the rewrite (other inputs, the
-    noise floor), so a run of one could meet other noise than the same run of the other. Now
-    each run of verification has its own session where a model has random ops; the budget's
+    there, so a run's noise depended on the runs before it in that session (the original runs
+    more often than the rewrite: the noise floor). Now each run of verification has its own
+    session where a model has random ops; the budget's
     evaluator keeps one session over its batches (the two models draw alike while they draw as
     many numbers), and pins the seeds as verification does."""
     from rewriter.ir.runtime import runner

@@ -26,7 +26,6 @@ same integers, and otherwise judged on the durations.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import onnx
 
@@ -46,17 +45,17 @@ PICKING: dict[str, tuple[tuple[int, ...], tuple[int, ...], bool]] = {
     "ArgMin": ((0,), (0,), False),
 }
 
-# ops that pick only in some uses: a Cast from floats to integers or booleans (``_step``)
+# ops that pick only in some uses: a Cast from floats to integers or booleans (``step``)
 STEPS = frozenset(("Cast",))
+
+_ROUNDING = frozenset(("Ceil", "Floor", "Round"))
 
 # what a picking op's input may be made of between it and the values compared: a mask from a
 # comparison (NonZero(scores > 0.5)), a cast, a rounding (Cast(Ceil(durations)))
-_PREDICATES = frozenset(
+_PREDICATES = _ROUNDING | frozenset(
     ("Greater", "GreaterOrEqual", "Less", "LessOrEqual", "Equal", "Not", "And", "Or", "Xor")
-    + ("Cast", "IsNaN", "IsInf", "Ceil", "Floor", "Round")
+    + ("Cast", "IsNaN", "IsInf")
 )
-
-_ROUNDING = frozenset(("Ceil", "Floor", "Round"))
 # what may be done with rounded values before they are cast: summed, clamped, reshaped
 _TALLY = frozenset(
     ("ReduceSum", "ReduceMax", "ReduceMin", "CumSum", "Clip", "Max", "Min", "Add", "Sub", "Mul")
@@ -83,6 +82,10 @@ _FLOATS = frozenset(
     (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE)
     + (onnx.TensorProto.BFLOAT16,)
 )
+
+
+# a Pick's fields after ``output``: ops, sources, counted, indices
+_Fields = tuple[tuple[str, ...], tuple[str, ...], bool, tuple[str, ...]]
 
 
 @dataclass(frozen=True)
@@ -159,9 +162,9 @@ def picks(model: onnx.ModelProto) -> dict[str, Pick]:
         return tuple(dict.fromkeys(found)) or picked_by(name)
 
     # tensor -> Pick fields (ops, sources, counted, indices), propagated in graph order
-    state: dict[str, tuple[tuple[str, ...], tuple[str, ...], bool, tuple[str, ...]]] = {}
+    state: dict[str, _Fields] = {}
 
-    def union(*parts: tuple[tuple[str, ...], tuple[str, ...], bool, tuple[str, ...]]) -> Any:
+    def union(*parts: _Fields) -> _Fields:
         return (
             tuple(dict.fromkeys(x for p in parts for x in p[0])),
             tuple(dict.fromkeys(x for p in parts for x in p[1])),
