@@ -11,8 +11,9 @@ Algorithm, in three steps:
 
 1. Values, from the graph. Each integer or bool input is followed forward through ops that
    carry its values on unchanged (Cast, Unsqueeze, Squeeze, Reshape, Flatten, Expand, Identity,
-   Transpose, Slice, Concat, Tile, Gather's data, Add/Sub, Where's branches, Min/Max, Clip), also
-   into If/Loop/Scan bodies, and its uses decide its values, first rule that applies:
+   Transpose, Slice, Concat, Tile, Gather's data, Add/Sub, Where's branches, Min/Max, Clip,
+   ReduceMax/ReduceMin), also into If/Loop/Scan bodies, and its uses decide its values, first
+   rule that applies:
 
    * ``--val-range name:[lo,hi]``: uniform in [lo, hi] (integers: lo..hi inclusive).
    * compared with constants (Equal/Less/Greater/...): filled with the first constant, so the
@@ -25,16 +26,20 @@ Algorithm, in three steps:
      also compared with a constant (CLIP's EOS id) end each row in it when the table holds it.
    * positions (``position_ids``, ``pos``): 0, 1, ... along the last axis, after a KV cache's
      length when the model has one (a decoder step's new token sits after the cache).
-   * a shape operand: ones for Expand's shape, Tile's repeats and ConstantOfShape (valid for
-     any input), 0, ..., -1 for Reshape's shape (leading dims kept, the rest flattened).
+   * a shape operand: ones for Expand's shape, Tile's repeats, ConstantOfShape and Resize's
+     scales (valid for any input), 0, ..., -1 for Reshape's shape (leading dims kept, the rest
+     flattened).
+   * Resize's output sizes: 224, a typical image size.
    * a mask (name contains "mask", a bool input, or an int that reaches Mul/Where after a Cast):
-     ones (everything attended, every branch condition true).
+     ones (everything attended, every branch condition true); zeros where ones make an output
+     NaN (PyTorch's ``key_padding_mask`` is true where a token is padding).
    * 8-bit integers of rank 3 or more cast to float (a uint8 camera frame): their whole range.
    * any other integer: uniform in {0, 1}: 0 and 1 index any axis of size >= 2, are valid flags
      and counts, and still vary; larger values are the ones that overflow unknown tables.
 
-   Float inputs: seeded standard normal (``--val-range`` replaces it with uniform [lo, hi]); the
-   bulk of it falls where activations bend (|x| < 3) without saturating. One that reaches Log,
+   Float inputs: those the model casts to sizes or indices (SAM's ``orig_im_size``) get the
+   values above; the others seeded standard normal (``--val-range`` replaces it with uniform
+   [lo, hi]); the bulk of it falls where activations bend (|x| < 3) without saturating. One that reaches Log,
    Sqrt or Reciprocal through elementwise ops (``log(x + eps)`` of a spectrogram) is uniform in
    [0, 1): normal values made its outputs NaN. State inputs are zeros, as at the first step of
    a sequence: a KV cache (past/cache in the name, and an output of its rank to be its next
@@ -133,7 +138,7 @@ _CARRY = {
     "Flatten": (0,), "Expand": (0,), "Transpose": (0,), "Slice": (0,), "Tile": (0,),
     "Concat": None, "Gather": (0,), "GatherElements": (0,), "Add": None, "Sub": None,
     "Where": (1, 2), "Min": None, "Max": None, "Clip": (0,), "CastLike": (0,),
-    "StringNormalizer": (0,), "Tokenizer": (0,),
+    "ReduceMax": (0,), "ReduceMin": (0,), "StringNormalizer": (0,), "Tokenizer": (0,),
 }  # fmt: skip
 # attributes that list the strings a node looks up (scikit-learn pipelines: ai.onnx.ml
 # encoders, and TfIdfVectorizer's n-gram pool behind a text column's Tokenizer)
@@ -142,8 +147,19 @@ _COMPARE = {"Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual"}
 # (op, input) that take a shape: ones are always valid for these (Expand broadcasts a 1 to
 # anything, Tile repeats once, ConstantOfShape makes one element); Reshape's: 0s (copy the
 # input's dim) then -1 (the rest)
-_SHAPE_OPERANDS = {("Expand", 1), ("Tile", 1), ("ConstantOfShape", 0), ("Reshape", 1)}
+_SHAPE_OPERANDS = {
+    ("Expand", 1), ("Tile", 1), ("ConstantOfShape", 0), ("Reshape", 1), ("Resize", 2),
+    ("Upsample", 1),
+}  # fmt: skip
+# (op, input) that take output sizes: a size an image is typically resized to (SAM's
+# ``orig_im_size``, cast to int64 for its last Resize); ones would make a 1x1 output
+_SIZE_OPERANDS = {("Resize", 3)}
 _RECURRENT = {"GRU", "LSTM", "RNN"}
+# ops whose operands after the first are sizes, indices or a shape
+_OPERAND_OPS = {
+    "Resize", "Upsample", "Gather", "GatherElements", "GatherND", "Reshape", "Expand", "Tile",
+    "Slice", "Pad", "TopK", "OneHot", "ScatterND", "ScatterElements",
+}  # fmt: skip
 # ops whose output has their first input's shape: a float input's normalization before its
 # first Conv ((x - mean) / std) does not hide the Conv's weights
 _SAME_SHAPE = {"Cast", "CastLike", "Identity", "Add", "Sub", "Mul", "Div", "Relu", "Clip", "Neg"}
@@ -259,6 +275,7 @@ class _Uses:
     strings: tuple[list[str], str, str] | None = None  # (the keys a node looks up, op, node)
     words: str | None = None  # a Tokenizer splits each string into words: the separator
     shape_of: tuple[str, str] | None = None  # a shape operand: (op, node)
+    size_of: tuple[str, str] | None = None  # output sizes: (op, node)
     to_float: str | None = None  # the first Cast to a float type it reaches (node)
 
 
@@ -353,6 +370,8 @@ class _Graph:
                 u.seq_lens.append((op, label, None))
             elif (op, i) in _SHAPE_OPERANDS and u.shape_of is None:
                 u.shape_of = (op, label)
+            elif (op, i) in _SIZE_OPERANDS and u.size_of is None:
+                u.size_of = (op, label)
             elif cast and (op == "Mul" or (op == "Where" and i == 0)):
                 u.mask = u.mask or f"reaches {op} {label!r} after a Cast"
             elif op == "Cast" and u.to_float is None and _casts_to_float(node):
@@ -427,6 +446,25 @@ class _Graph:
             if cond in self.top_of
             else []
         )
+
+    def operand_inputs(self, node_name: str, inputs: list[str]) -> list[str]:
+        """The graph inputs behind the sizes, indices or shape a node takes (its operands
+        after the first, for the ops in ``_OPERAND_OPS``), nothing for other ops."""
+        node = next((n for n in self.producer.values() if n.name == node_name), None)
+        if node is None or node.op_type not in _OPERAND_OPS:
+            return []
+        found, seen, todo = set(), set(), [n for n in node.input[1:] if n]
+        while todo:  # by value: not through Shape (a size read off the image is no culprit)
+            name = todo.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            if name in inputs:
+                found.add(name)
+            p = self.producer.get(name)
+            if p is not None and p.op_type not in ("Shape", "Size"):
+                todo += [i for i in p.input if i]
+        return [i for i in inputs if i in found]
 
     def reaching_inputs(self, node_name: str, inputs: list[str]) -> list[str]:
         """The graph inputs among the ancestors of a node (by top-level node; bodies included)."""
@@ -795,8 +833,11 @@ def _values(
     seed: int,
     past: int = 0,
     positive: str | None = None,
+    masks_off: str | None = None,
 ) -> tuple[np.ndarray, str]:
-    """The array for one input and the clause saying why."""
+    """The array for one input and the clause saying why; ``masks_off``: masks are zeros,
+    because ones gave that (a PyTorch ``key_padding_mask`` is true where a token is padding,
+    and a row of padding only is NaN after the softmax)."""
     rng, dt = _rng(seed, inp.name), inp.dtype
     if rng_range is not None:
         lo, hi = rng_range
@@ -823,7 +864,7 @@ def _values(
             where = ", ".join(f"{op} {n!r}" for _, op, n in codes)
             listed = ", ".join(f"{v:g}" for v in known)
             return values, f"half {listed} (compared in {where}), half standard normal"
-        if uses is not None and (uses.gathers or uses.shape_of or uses.seq_lens):
+        if uses is not None and (uses.gathers or uses.shape_of or uses.seq_lens or uses.size_of):
             # floats the model casts to indices or sizes (SAM's image size, its point labels
             # into an embedding): the values an integer input with those uses gets
             ints, said = _values(
@@ -866,6 +907,11 @@ def _values(
     if uses.seq_lens:
         op, n, _ = uses.seq_lens[0]
         return np.full(shape, seq, dt), f"{seq} = the sequence size (sequence length of {op} {n!r})"
+    if uses.size_of and dt.kind in "iu":
+        op, n = uses.size_of
+        return np.full(shape, _SPATIAL[0], dt), (
+            f"{_SPATIAL[0]} (output sizes of {op} {n!r}: a typical image size)"
+        )
     if uses.shape_of and dt.kind in "iu":
         op, n = uses.shape_of
         if op == "Reshape" and len(shape) == 1 and shape[0] >= 1:
@@ -895,6 +941,8 @@ def _values(
             f"Cast {uses.to_float!r}: pixels)"
         )
     why = "name" if "mask" in inp.name.lower() else "bool" if dt.kind == "b" else uses.mask
+    if why and masks_off:
+        return np.zeros(shape, dt), f"zeros (mask: {why}; ones gave {masks_off})"
     if why:
         return np.ones(shape, dt), f"ones (mask: {why})"
     return rng.integers(0, 2, shape).astype(dt), "uniform in {0, 1} (no use that bounds it)"
@@ -1030,7 +1078,9 @@ def generate_inputs(
     def full(sizes: dict[str, int]) -> dict[str, int]:
         return sizes | {k: f(sizes) for k, (f, _) in derived.items()}
 
-    def feeds_for(sizes: dict[str, int]) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    def feeds_for(
+        sizes: dict[str, int], masks_off: str | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
         feeds, why = {}, {}
         past = next((v for k, v in sizes.items() if "past" in k.lower()), 0)  # a cache's length
         for inp in inputs:
@@ -1039,6 +1089,7 @@ def generate_inputs(
             feeds[inp.name], why[inp.name] = _values(
                 inp, shape, uses.get(inp.name), states.get(inp.name),
                 ranges.get(inp.name, ranges.get("")), seq, seed, past, positive.get(inp.name),
+                masks_off,
             )  # fmt: skip
         return feeds, why
 
@@ -1066,6 +1117,12 @@ def generate_inputs(
             hints.update(dict.fromkeys(said))
             continue
         bad = _degenerate(outs, out_names)
+        if bad and bad.startswith("NaN") and any(w.startswith("ones (mask") for w in why.values()):
+            # masks that are true where a token is padding: everything masked out; try none
+            flipped, why_flipped = feeds_for(sizes, masks_off=bad)
+            outs, err = _run(sess, flipped)
+            if outs is not None and _degenerate(outs, out_names) is None:
+                feeds, why, bad = flipped, why_flipped, None
         if bad is None:
             named = {
                 k: "named by ONNX Runtime's message" for k, v in probe.items() if v not in groups[k]
@@ -1294,7 +1351,10 @@ def _input_error(
     elif branch:
         name = branch[0]
     else:
-        pick = (n for pref in (probed, guessed, names) for n in reach if n in pref)
+        # an op that fails on its sizes or indices: the input behind those comes first (a
+        # Resize's sizes from SAM's ``orig_im_size``, not the image it resizes)
+        operands = graph.operand_inputs(node, names)
+        pick = (n for pref in (operands, probed, guessed, names) for n in reach if n in pref)
         name = next(pick, (probed or names or ["?"])[0])
     inp = next((i for i in inputs if i.name == name), None)
     example = "x".join(

@@ -968,3 +968,137 @@ def test_uint8_camera_frame_is_pixels_at_image_sizes() -> None:
     assert img.shape == (1, 224, 224, 3) and img.dtype == np.uint8
     assert img.min() < 10 and img.max() > 245, _note(gen, "img")
     assert "uniform in [0, 255]" in _note(gen, "img") and "'to_float'" in _note(gen, "img")
+
+
+def _ts_export(module, args, names, dynamic_axes=None) -> onnx.ModelProto:  # type: ignore[no-untyped-def]
+    """``module`` as the TorchScript exporter writes it (opset 17), with ``names`` for inputs."""
+    import io
+
+    import torch
+
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module.eval(), args, buf, dynamo=False, opset_version=17, input_names=names,
+            output_names=["out"], dynamic_axes=dynamic_axes or {},
+        )  # fmt: skip
+    return onnx.load_from_string(buf.getvalue())
+
+
+def test_a_padding_mask_true_where_padded_is_filled_false() -> None:
+    """``nn.TransformerEncoder(x, src_key_padding_mask=...)``: True marks padding, so the
+    all-True mask every other mask gets leaves no token to attend to and the output is NaN
+    (verification then said "no output could be checked" and wrote the model unchecked). The
+    mask is now all False, and the note says why."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    layer = nn.TransformerEncoderLayer(16, 2, 32, dropout=0.0, activation="gelu", batch_first=True)
+    enc = nn.TransformerEncoder(layer, 1, enable_nested_tensor=False)
+
+    class Padded(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.enc = enc
+
+        def forward(self, x, src_key_padding_mask):  # type: ignore[no-untyped-def]
+            return self.enc(x, src_key_padding_mask=src_key_padding_mask)
+
+    model = _ts_export(
+        Padded(), (torch.randn(2, 10, 16), torch.zeros(2, 10, dtype=torch.bool)),
+        ["x", "src_key_padding_mask"],
+        {"x": {0: "batch", 1: "seq"}, "src_key_padding_mask": {0: "batch", 1: "seq"}},
+    )  # fmt: skip
+    gen = generate_inputs(model)
+    mask = gen.feeds["src_key_padding_mask"]
+    assert mask.dtype == bool and not mask.any(), _note(gen, "src_key_padding_mask")
+    assert "ones gave NaN/inf in output 'out'" in _note(gen, "src_key_padding_mask")
+    (out,) = run_model(model, gen.feeds)
+    assert np.isfinite(out).all() and out.std() > 0.1
+    # an attention mask that is 1 where a token counts keeps its ones (a BERT's, in the zoo)
+    assert "ones (mask: name)" in _note(generate_inputs(_ts_export(*_hf_style_mask())), "mask")
+
+
+def _hf_style_mask():  # type: ignore[no-untyped-def]
+    """A Linear whose scores get ``(1 - mask) * -10000`` added, as transformers masks."""
+    import torch
+    from torch import nn
+
+    class Masked(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin = nn.Linear(8, 8)
+
+        def forward(self, x, mask):  # type: ignore[no-untyped-def]
+            scores = self.lin(x) + (1.0 - mask[:, :, None].float()) * -10000.0
+            return torch.softmax(scores, dim=1)
+
+    return Masked(), (torch.randn(2, 6, 8), torch.ones(2, 6, dtype=torch.int64)), ["x", "mask"]
+
+
+def test_a_float_image_size_input_is_a_size() -> None:
+    """SAM's mask decoder takes ``orig_im_size`` as floats and resizes its masks to them
+    (``interpolate(size=orig_im_size.to(int64))``): standard-normal sizes failed every probe,
+    and the error blamed ``image_embeddings``. The sizes are now a typical image size."""
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    class Decoder(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(8, 1, 3, padding=1)
+
+        def forward(self, image_embeddings, orig_im_size):  # type: ignore[no-untyped-def]
+            y = F.gelu(self.conv(image_embeddings))
+            h, w = orig_im_size[0].to(torch.int64), orig_im_size[1].to(torch.int64)
+            return F.interpolate(y, size=(h, w), mode="bilinear", align_corners=False)
+
+    model = _ts_export(Decoder(), (torch.randn(1, 8, 16, 16), torch.tensor([64.0, 48.0])),
+                       ["image_embeddings", "orig_im_size"])  # fmt: skip
+    gen = generate_inputs(model)
+    assert gen.feeds["orig_im_size"].tolist() == [224.0, 224.0], _note(gen, "orig_im_size")
+    assert "output sizes of Resize" in _note(gen, "orig_im_size")
+    (out,) = run_model(model, gen.feeds)
+    assert out.shape == (1, 1, 224, 224)
+    # sizes that fail are blamed on the input behind them, not on the image resized
+    with pytest.raises(InputError, match=r"^no valid inputs found for 'orig_im_size': Resize"):
+        generate_inputs(model, ranges={"orig_im_size": (-3.0, -1.0)})
+    # and the sizes cast from the input are the input's own values, which no rewrite moves:
+    # no output picks by them
+    from rewriter.ir.picks import picks
+
+    assert picks(model) == {}
+
+
+def test_lengths_whose_maximum_sizes_a_mask_are_the_sequence_size() -> None:
+    """An ASR encoder masks its frames with ``arange(length.max()) < length[:, None]`` and
+    crops to ``length.max()``: lengths in {0, 1} made a 1x0x8 output (the site after it was
+    measured on nothing). ``ReduceMax`` carries the lengths to the Range's limit."""
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    class Encoder(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv, self.lin = nn.Conv1d(20, 16, 3, padding=1), nn.Linear(16, 8)
+
+        def forward(self, audio_signal, length):  # type: ignore[no-untyped-def]
+            y = F.silu(self.conv(audio_signal)).transpose(1, 2)
+            t = length.max()
+            mask = torch.arange(t)[None, :] < length[:, None]
+            return self.lin(y[:, :t] * mask[..., None]).sigmoid()
+
+    model = _ts_export(
+        Encoder(), (torch.randn(2, 20, 50), torch.tensor([50, 30])), ["audio_signal", "length"],
+        {"audio_signal": {0: "batch", 2: "time"}, "length": {0: "batch"}},
+    )  # fmt: skip
+    gen = generate_inputs(model)
+    frames = gen.feeds["audio_signal"].shape[2]
+    assert (gen.feeds["length"] == frames).all(), _note(gen, "length")
+    assert "the sequence size" in _note(gen, "length")
+    (out,) = run_model(model, gen.feeds)
+    assert out.shape[1] == frames

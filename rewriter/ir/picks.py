@@ -31,7 +31,7 @@ import onnx
 
 from rewriter.ir.graph import free_values, infer_value_info, subgraph_attrs
 
-__all__ = ["PICKING", "STEPS", "Pick", "picks", "value_dependent", "with_outputs"]
+__all__ = ["PICKING", "STEPS", "Pick", "computed", "picks", "with_outputs"]
 
 # op -> (its outputs that pick, its inputs it picks by, whether the count of what it picks
 # depends on the data)
@@ -65,6 +65,12 @@ _TALLY = frozenset(
 
 # ops whose outputs' values do not depend on their inputs' values, only on shapes
 _SHAPE_ONLY = frozenset(("Shape", "Size", "ConstantOfShape", "EyeLike"))
+# ops that move values without computing new ones: a graph input moved by them is still the
+# input's own values, which no rewrite changes (SAM's ``orig_im_size[0]`` cast to int64)
+_MOVES = frozenset(
+    ("Identity", "Reshape", "Squeeze", "Unsqueeze", "Flatten", "Transpose", "Gather", "Slice")
+    + ("Concat", "Split", "Expand", "Tile", "GatherElements", "GatherND", "Cast", "CastLike")
+)
 # ops whose outputs vary without any input (a TTS model's noise)
 _RANDOM = frozenset(
     ("RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike")
@@ -119,7 +125,7 @@ def picks(model: onnx.ModelProto) -> dict[str, Pick]:
     producer = {o: n for n in g.node for o in n.output if o}
     info = infer_value_info(model)  # weights stripped: cheap
     memo: dict[str, tuple[str, ...]] = {}
-    valued = value_dependent(g)
+    valued = computed(g)
 
     def floating(name: str) -> bool:
         vi = info.get(name)
@@ -195,13 +201,15 @@ def picks(model: onnx.ModelProto) -> dict[str, Pick]:
     return {o.name: Pick(o.name, *state[o.name]) for o in g.output if o.name in state}
 
 
-def value_dependent(g: onnx.GraphProto) -> set[str]:
-    """The tensors of ``g`` whose values depend on its inputs' values (not on their shapes
-    alone) or on random ops: graph inputs that are no initializers, random draws, and what is
-    computed from them, except through ``Shape``, ``Size`` and the ops that read only a shape.
-    An op with subgraphs depends on what its bodies read from outside too."""
+def computed(g: onnx.GraphProto) -> set[str]:
+    """The tensors of ``g`` computed from its inputs' values (not from their shapes alone) or
+    from random ops: what is computed from graph inputs that are no initializers and from
+    random draws, except through ``Shape``, ``Size`` and the ops that read only a shape. A
+    graph input only moved (``_MOVES``: gathered, sliced, reshaped, cast) is not computed. An
+    op with subgraphs depends on what its bodies read from outside too."""
     inits = {t.name for t in g.initializer}
-    out = {i.name for i in g.input if i.name not in inits}
+    moved = {i.name for i in g.input if i.name not in inits}  # an input's own values
+    out: set[str] = set()
     for n in g.node:
         if n.op_type in _RANDOM:
             out.update(o for o in n.output if o)
@@ -210,8 +218,10 @@ def value_dependent(g: onnx.GraphProto) -> set[str]:
         reads = {i for i in n.input if i}
         for _, body in subgraph_attrs(n):
             reads |= free_values(body)
-        if reads & out:
+        if reads & out or (reads & moved and n.op_type not in _MOVES):
             out.update(o for o in n.output if o)
+        elif reads & moved:
+            moved.update(o for o in n.output if o)
     return out
 
 
