@@ -84,6 +84,7 @@ Example:
 from __future__ import annotations
 
 import ast
+import dataclasses
 import functools
 import itertools
 import os
@@ -98,6 +99,7 @@ import onnx
 from onnx import numpy_helper
 
 from rewriter.errors import UsageError
+from rewriter.ir.graph import infer_value_info
 from rewriter.ir.runtime import run_session, session
 
 __all__ = [
@@ -131,6 +133,10 @@ _KINDS = [  # (regex on the lower-cased dim name, candidates); first match wins
     (r"seq|len|time|token|step|frame|^t$|^l$", _SEQUENCE),
     (r"height|width|^h$|^w$|^y$|^x$|size|img|image", _SPATIAL),
     (r"sample|audio|wave|signal", _SAMPLES),
+    # a graph's nodes or atoms (a GNN's x [nodes, features]): as many as a sequence has tokens
+    (r"node|atom|vertex|vertices", _SEQUENCE),
+    # prompts a segmenter or detector takes (SAM's points and boxes): a few
+    (r"point|box|prompt|quer", _ANY),
 ]
 # ops through which an integer input's values reach a use unchanged (input positions carried)
 _CARRY = {
@@ -265,6 +271,8 @@ class _Uses:
     """What an integer input's values reach."""
 
     gathers: list[tuple[int, str]] = field(default_factory=list)  # (rows, node name)
+    # a Gather from a table the model computes: (the dim_param of its rows, node name)
+    dim_gathers: list[tuple[str, str]] = field(default_factory=list)
     compared: list[tuple[list[int | float], str, str]] = field(
         default_factory=list
     )  # consts, op, node
@@ -291,6 +299,7 @@ class _Graph:
         self.top_of: dict[str, int] = {}  # value name -> index of the top-level node making it
         self.reads: list[set[str]] = [set() for _ in model.graph.node]  # what a node+bodies read
         self.nodes = list(model.graph.node)
+        self.model, self._info = model, None  # shape inference, when first asked
         for t in model.graph.initializer:
             self.consts[t.name] = t
         for k, node in enumerate(model.graph.node):
@@ -323,6 +332,17 @@ class _Graph:
                 return None
             name, seen = p.input[0], seen + 1
         return numpy_helper.to_array(self.consts[name]) if name in self.consts else None
+
+    def dim_name(self, name: str, axis: int) -> str | None:
+        """The ``dim_param`` shape inference gives axis ``axis`` of ``name`` (a table the model
+        computes from an input, its rows the input's ``nodes``), None where it has none."""
+        if self._info is None:
+            self._info = infer_value_info(self.model)
+        vi = self._info.get(name)
+        if vi is None or vi.shape is None or not -len(vi.shape) <= axis < len(vi.shape):
+            return None
+        d = vi.shape[axis]
+        return d if isinstance(d, str) else None
 
     def const_shape(self, name: str) -> tuple[int, ...] | None:
         while name not in self.consts and name in self.producer:
@@ -359,6 +379,8 @@ class _Graph:
                 axis = next((a.i for a in node.attribute if a.name == "axis"), 0)
                 if shape:
                     u.gathers.append((shape[axis], label))
+                elif (dim := self.dim_name(node.input[0], axis)) is not None:
+                    u.dim_gathers.append((dim, label))
             elif op in _COMPARE:
                 other = self.const(node.input[1 - i])
                 if other is not None and other.size <= 16:
@@ -423,6 +445,31 @@ class _Graph:
                 for axis, (size, what) in at.items():
                     fixed.setdefault(axis, (size, f"{what}, from the weights of {op} {label!r}"))
         return rank, fixed
+
+    def pixel_scale(self, start: str) -> str | None:
+        """Why a float input holds 8-bit pixel values: the first arithmetic on it (past
+        Transpose, Reshape, Identity, Cast) scales it by 1/255 or 1/127.5, as Keras's
+        ``Rescaling`` does inside its applications (EfficientNet, MobileNetV3); None otherwise."""
+        todo, seen = [start], set()
+        while todo:
+            name = todo.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            for node, i in self.consumers.get(name, []):
+                op = node.op_type
+                if op in ("Transpose", "Reshape", "Identity", "Cast") and i == 0:
+                    todo.extend(node.output)
+                    continue
+                if op not in ("Mul", "Div") or len(node.input) != 2:
+                    continue
+                c = self.const(node.input[1 - i])
+                if c is None or c.size == 0 or c.dtype.kind != "f" or not np.all(c > 0):
+                    continue
+                scale = c if op == "Div" and i == 0 else 1.0 / c if op == "Mul" else None
+                if scale is not None and np.all((scale >= 100) & (scale <= 300)):
+                    return f"scaled by 1/{float(np.max(scale)):g} in {op} {node.name or node.output[0]!r}"
+        return None
 
     def needs_positive(self, start: str) -> str | None:
         """Why a float input must be positive: it reaches Log, Sqrt or Reciprocal through
@@ -834,6 +881,7 @@ def _values(
     past: int = 0,
     positive: str | None = None,
     masks_off: str | None = None,
+    pixels: str | None = None,
 ) -> tuple[np.ndarray, str]:
     """The array for one input and the clause saying why; ``masks_off``: masks are zeros,
     because ones gave that (a PyTorch ``key_padding_mask`` is true where a token is padding,
@@ -853,6 +901,8 @@ def _values(
     if dt.kind == "f":
         if state:
             return np.zeros(shape, dt), f"zeros ({state})"
+        if pixels:  # 8-bit values the model scales itself (Keras's Rescaling)
+            return rng.uniform(0.0, 255.0, shape).astype(dt), f"uniform in [0, 255) ({pixels})"
         if positive:
             return rng.uniform(0.0, 1.0, shape).astype(dt), f"uniform in [0, 1) ({positive})"
         codes = [(c, op, n) for c, op, n in (uses.compared if uses else []) if op == "Equal"]
@@ -1072,6 +1122,7 @@ def generate_inputs(
     how = {k: h for k, (_, h) in derived.items()}
     uses = {i.name: graph.uses(i.name) for i in inputs}
     positive = {i.name: graph.needs_positive(i.name) for i in inputs if i.dtype.kind == "f"}
+    pixels = {i.name: graph.pixel_scale(i.name) for i in inputs if i.dtype.kind == "f"}
     seq_keys = [k for k in groups if _candidates(k, inputs) in (_SEQUENCE, _SAMPLES)]
     out_names = [o.name for o in model.graph.output]
 
@@ -1086,10 +1137,14 @@ def generate_inputs(
         for inp in inputs:
             shape = tuple(d if isinstance(d, int) else sizes[d] for d in inp.dims)
             seq = _seq_size(inp.name, uses.get(inp.name), inputs, sizes, graph, seq_keys)
+            u = uses.get(inp.name)
+            if u is not None and u.dim_gathers and not u.gathers:  # rows: a size probed now
+                rows = [(sizes[d], n) for d, n in u.dim_gathers if sizes.get(d, 0) > 0]
+                u = dataclasses.replace(u, gathers=rows)
             feeds[inp.name], why[inp.name] = _values(
-                inp, shape, uses.get(inp.name), states.get(inp.name),
+                inp, shape, u, states.get(inp.name),
                 ranges.get(inp.name, ranges.get("")), seq, seed, past, positive.get(inp.name),
-                masks_off,
+                masks_off, pixels.get(inp.name),
             )  # fmt: skip
         return feeds, why
 

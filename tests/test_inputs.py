@@ -1102,3 +1102,37 @@ def test_lengths_whose_maximum_sizes_a_mask_are_the_sequence_size() -> None:
     assert "the sequence size" in _note(gen, "length")
     (out,) = run_model(model, gen.feeds)
     assert out.shape[1] == frames
+
+
+def test_edge_indices_into_a_computed_node_table_span_the_nodes() -> None:
+    """A message-passing net (SchNet's shifted softplus, then messages gathered along
+    ``edge_index`` and summed with index_add) gathers from node features it computes: the
+    table is no constant, so ids were {0, 1} and ``nodes`` was taken for a batch (2 nodes).
+    Shape inference names the table's rows ``nodes``; the ids now span them, at a size of
+    graphs, not of batches."""
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    class MessagePassing(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embed, self.msg, self.out = nn.Linear(8, 16), nn.Linear(16, 16), nn.Linear(16, 1)
+
+        def forward(self, x, edge_index):  # type: ignore[no-untyped-def]
+            h = F.softplus(self.embed(x)) - 0.6931471805599453
+            agg = torch.zeros_like(h).index_add(0, edge_index[1], self.msg(h)[edge_index[0]])
+            return self.out(F.silu(agg + h)).sum()
+
+    model = _ts_export(
+        MessagePassing(), (torch.randn(10, 8), torch.randint(0, 10, (2, 30))), ["x", "edge_index"],
+        {"x": {0: "nodes"}, "edge_index": {1: "edges"}},
+    )  # fmt: skip
+    gen = generate_inputs(model)
+    nodes = gen.feeds["x"].shape[0]
+    ids = gen.feeds["edge_index"]
+    assert nodes == 128 and gen.sizes["edges"] == 128, gen.notes
+    assert ids.min() == 0 and ids.max() == nodes - 1, _note(gen, "edge_index")
+    assert f"uniform in [0, {nodes}) (rows of Gather" in _note(gen, "edge_index")
+    (energy,) = run_model(model, gen.feeds)
+    assert np.isfinite(energy).all()
