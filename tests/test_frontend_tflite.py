@@ -158,3 +158,36 @@ def test_saved_model_folder_through_the_cli(tf_extra, tmp_path, capsys) -> None:
     assert len(r["sites"]) == 4
     assert r["source"]["converted_vs_source"]["rel_l2"] < 1e-6
     assert r["source"]["rewritten_vs_source"]["rel_l2"] < 1e-3
+
+
+def test_keras_preprocessing_layers_are_constants_and_pixels(tf_extra, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A Keras application keeps its preprocessing in the model (EfficientNet: ``Rescaling(1/255)``
+    then ``Normalization`` with a mean and variance). Keras 3 holds that mean and variance as
+    tensors the traced function captures, and tf2onnx made them two more graph inputs: they got
+    standard-normal values, and the TensorFlow comparison crashed passing three inputs to a
+    one-input model ("internal error"). They are now initializers, and the image input, which
+    the model scales by 1/255 itself, gets values in [0, 255)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((None, None, 3))
+    x = keras.layers.Rescaling(1.0 / 255)(inp)
+    x = keras.layers.Normalization(mean=[0.485, 0.456, 0.406], variance=[0.05, 0.05, 0.05])(x)
+    x = keras.layers.Conv2D(8, 3, strides=2, activation="swish")(x)
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(8, 3, activation="gelu")(x))
+    path = tmp_path / "app.keras"
+    keras.Model(inp, keras.layers.Dense(4)(x)).save(path)
+
+    out, rep = tmp_path / "out.onnx", tmp_path / "r.json"
+    capsys.readouterr()
+    assert main([str(path), "-o", str(out), "--report", str(rep), "-v"]) == 0
+    text = capsys.readouterr().out
+    assert "2 captured constant(s) made initializers" in text
+    assert re.search(r"uniform in \[0, 255\) \(scaled by 1/255 in Mul '[^']*rescaling", text), text
+    r = json.loads(rep.read_text())
+    assert r["source"]["converted_vs_source"]["rel_l2"] < 1e-6
+    assert 1e-6 < r["source"]["rewritten_vs_source"]["rel_l2"] < 1e-2  # measured 2.3e-3
+    import onnx
+
+    assert [i.name for i in onnx.load(out).graph.input] == ["input_layer"]

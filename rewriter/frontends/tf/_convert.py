@@ -227,13 +227,38 @@ def _from_tf(tf2onnx: Any, kind: str, path: str) -> tuple[onnx.ModelProto, list[
     fn, specs = _tf_callable(kind, path)
     import tensorflow as tf
 
+    func = tf.function(fn)
     try:
+        traced = func.get_concrete_function(*specs)  # the trace tf2onnx converts (cached)
         model, _ = tf2onnx.convert.from_function(
-            tf.function(fn), input_signature=specs, opset=OPSET, custom_op_handlers=_HANDLERS
+            func, input_signature=specs, opset=OPSET, custom_op_handlers=_HANDLERS
         )
     except Exception as e:
         raise ModelError(f"{path}: tf2onnx could not convert it ({_first(e)})") from None
-    return model, []
+    frozen = _freeze_captured(model, traced)
+    notes = [f"{len(frozen)} captured constant(s) made initializers: {', '.join(frozen[:3])}"]
+    return model, notes if frozen else []
+
+
+def _freeze_captured(model: onnx.ModelProto, traced: Any) -> list[str]:
+    """Make initializers of the graph inputs tf2onnx left for tensors the function captures
+    (not variables): Keras 3's ``Normalization`` keeps its mean and variance as tensors, and
+    EfficientNet's came out as two inputs, ``.../Sub/y:0`` and ``.../Sqrt/x:0``, which the
+    model then asked the user for and which the source (one input) did not take."""
+    import tensorflow as tf
+
+    values = {
+        inner.name: ext.numpy()
+        for ext, inner in zip(traced.captured_inputs, traced.graph.internal_captures, strict=False)
+        if ext.dtype != tf.resource
+    }
+    frozen = [i.name for i in model.graph.input if i.name in values]
+    for name in frozen:
+        model.graph.initializer.append(numpy_helper.from_array(values[name], name))
+    keep = [i for i in model.graph.input if i.name not in values]
+    del model.graph.input[:]
+    model.graph.input.extend(keep)
+    return frozen
 
 
 def _tf_callable(kind: str, path: str) -> tuple[Callable[..., list[Any]], list[Any]]:
