@@ -99,7 +99,7 @@ import onnx
 from onnx import numpy_helper
 
 from rewriter.errors import UsageError
-from rewriter.ir.graph import infer_value_info
+from rewriter.ir.graph import ValueInfoTable, infer_value_info
 from rewriter.ir.runtime import run_session, session
 
 __all__ = [
@@ -299,7 +299,8 @@ class _Graph:
         self.top_of: dict[str, int] = {}  # value name -> index of the top-level node making it
         self.reads: list[set[str]] = [set() for _ in model.graph.node]  # what a node+bodies read
         self.nodes = list(model.graph.node)
-        self.model, self._info = model, None  # shape inference, when first asked
+        self.model = model
+        self._info: ValueInfoTable | None = None  # shape inference, when first asked
         for t in model.graph.initializer:
             self.consts[t.name] = t
         for k, node in enumerate(model.graph.node):
