@@ -16,6 +16,8 @@ Algorithm, in three steps:
    rule that applies:
 
    * ``--val-range name:[lo,hi]``: uniform in [lo, hi] (integers: lo..hi inclusive).
+   * a NonMaxSuppression setting (an end-to-end detector's ``iou_threshold`` input): 100 boxes
+     per class, IoU 0.45, score 0.25, as deployments pass.
    * compared with constants (Equal/Less/Greater/...): filled with the first constant, so the
      branch the model was exported for runs (a VAD's ``sr == 16000``).
    * a sequence length (GRU/LSTM/RNN ``sequence_lens``, Range's limit, Slice's ends): the
@@ -161,6 +163,14 @@ _SHAPE_OPERANDS = {
 # ``orig_im_size``, cast to int64 for its last Resize); ones would make a 1x1 output
 _SIZE_OPERANDS = {("Resize", 3)}
 _RECURRENT = {"GRU", "LSTM", "RNN"}
+# (op, input) -> the value a deployment passes there, and what it is (an end-to-end detector
+# that takes its NonMaxSuppression settings as inputs: ONNX Runtime refuses an iou_threshold
+# outside [0, 1])
+_OPERAND_VALUES = {
+    ("NonMaxSuppression", 2): (100, "boxes kept per class"),
+    ("NonMaxSuppression", 3): (0.45, "an IoU threshold"),
+    ("NonMaxSuppression", 4): (0.25, "a score threshold"),
+}
 # ops whose operands after the first are sizes, indices or a shape
 _OPERAND_OPS = {
     "Resize", "Upsample", "Gather", "GatherElements", "GatherND", "Reshape", "Expand", "Tile",
@@ -284,6 +294,7 @@ class _Uses:
     words: str | None = None  # a Tokenizer splits each string into words: the separator
     shape_of: tuple[str, str] | None = None  # a shape operand: (op, node)
     size_of: tuple[str, str] | None = None  # output sizes: (op, node)
+    setting: tuple[float, str, str, str] | None = None  # (value, what, op, node): _OPERAND_VALUES
     to_float: str | None = None  # the first Cast to a float type it reaches (node)
 
 
@@ -395,6 +406,8 @@ class _Graph:
                 u.shape_of = (op, label)
             elif (op, i) in _SIZE_OPERANDS and u.size_of is None:
                 u.size_of = (op, label)
+            elif (op, i) in _OPERAND_VALUES and u.setting is None:
+                u.setting = (*_OPERAND_VALUES[op, i], op, label)
             elif cast and (op == "Mul" or (op == "Where" and i == 0)):
                 u.mask = u.mask or f"reaches {op} {label!r} after a Cast"
             elif op == "Cast" and u.to_float is None and _casts_to_float(node):
@@ -899,6 +912,9 @@ def _values(
         return rng.integers(int(lo), int(hi) + 1, shape).astype(
             dt
         ), f"uniform in [{int(lo)}, {int(hi)}] (--val-range)"
+    if uses is not None and uses.setting is not None and dt.kind in "fiu":
+        v, what, op, n = uses.setting
+        return np.full(shape, v, dt), f"{v:g} ({what}: input of {op} {n!r})"
     if dt.kind == "f":
         if state:
             return np.zeros(shape, dt), f"zeros ({state})"
@@ -1402,8 +1418,11 @@ def _input_error(
     guessed = [i.name for i in inputs if i.dtype.kind != "f"]
     branch = graph.branch_inputs(node, names)  # inside an If branch: what chose the branch
     reach = graph.reaching_inputs(node, names)
+    said = [n for n in names if re.search(rf"(?<![\w.]){re.escape(n)}(?![\w.])", status)]
     if m and m.group(1) in names:
         name = m.group(1)
+    elif said:  # ONNX Runtime names the input ("iou_threshold must be in range [0, 1]")
+        name = max(said, key=len)
     elif branch:
         name = branch[0]
     else:

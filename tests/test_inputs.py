@@ -1136,3 +1136,27 @@ def test_edge_indices_into_a_computed_node_table_span_the_nodes() -> None:
     assert f"uniform in [0, {nodes}) (rows of Gather" in _note(gen, "edge_index")
     (energy,) = run_model(model, gen.feeds)
     assert np.isfinite(energy).all()
+
+
+def test_nms_settings_taken_as_inputs_get_deployment_values(
+    models: dict[str, onnx.ModelProto],
+) -> None:
+    """End-to-end detector exports that take their NonMaxSuppression settings as inputs:
+    a standard-normal ``iou_threshold`` is refused by ONNX Runtime on every size, and the
+    error blamed ``images``. They now get 100 boxes, IoU 0.45, score 0.25; a bad value the
+    user forces is blamed on the input ONNX Runtime's message names."""
+    m = onnx.ModelProto()
+    m.CopyFrom(models["yolo_nms"])
+    nms = next(n for n in m.graph.node if n.op_type == "NonMaxSuppression")
+    settings = [("max_output_boxes_per_class", TensorProto.INT64), ("iou_threshold", TensorProto.FLOAT),
+                ("score_threshold", TensorProto.FLOAT)]  # fmt: skip
+    for k, (name, dtype) in enumerate(settings):
+        nms.input[2 + k] = name
+        m.graph.input.append(helper.make_tensor_value_info(name, dtype, [1]))
+    gen = generate_inputs(m)
+    assert [gen.feeds[n].item() for n, _ in settings] == pytest.approx([100, 0.45, 0.25])
+    assert "0.45 (an IoU threshold: input of NonMaxSuppression" in _note(gen, "iou_threshold")
+    boxes = run_model(m, gen.feeds)[0]
+    assert boxes.shape[0] > 0  # some boxes kept at the deployment's thresholds
+    with pytest.raises(InputError, match=r"^no valid inputs found for 'iou_threshold': "):
+        generate_inputs(m, ranges={"iou_threshold": (2.0, 3.0)})
