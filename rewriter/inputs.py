@@ -57,7 +57,9 @@ Algorithm, in three steps:
    measures sites at these sizes (a detector planned at 32x32 is planned for nobody): batch/N ->
    [1, 2]; sequence/seq/len/time/tokens -> [128, 64, 32, 16, 256, 512]; height/width -> [224,
    256, 320, 640, 128, 64, 32] (multiples of 32 for stride-32 nets; a YOLO's own ``imgsz``
-   metadata first); samples/audio -> [16000 (one second at 16 kHz), 8000, 4096, ..., 16]; an
+   metadata first); samples/audio -> [16000 (one second at 16 kHz), 8000, 4096, ..., 16];
+   nodes/atoms (a GNN's) -> the sequence sizes; points/boxes/prompts/queries -> [4, 1, 2, 8,
+   ...] (a few clicks, so a SAM's codes mix); an
    unnamed dim (``s27``, ``unk__3``) guesses from its position (axis 0 batch; axes 2-3 of a
    4-d float or uint8 input spatial, axes 1-2 when its last dim is a few channels (NHWC); axis 1 of a
    2-d float input and axis 2 of a [batch, 1, N] one samples; axes 1-2 of another 3-d float
@@ -102,7 +104,7 @@ from onnx import numpy_helper
 
 from rewriter.errors import UsageError
 from rewriter.ir.graph import ValueInfoTable, infer_value_info
-from rewriter.ir.runtime import run_session, session
+from rewriter.ir.runtime import failure_site, run_session, session
 
 __all__ = [
     "GeneratedInputs",
@@ -125,6 +127,7 @@ _STEP = [*_SEQUENCE, 1]
 _SPATIAL = [224, 256, 320, 640, 128, 64, 32]
 _SAMPLES = [16000, 8000, 4096, 2048, 1024, 512, 256, 128, 64, 32, 16]
 _ANY = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
+_PROMPTS = [4, 1, 2, 8, 16, 32, 64]  # a few clicks or boxes, mixed codes (a point and padding)
 # What one run at generated sizes may make: the bytes of every tensor shape inference sizes,
 # summed. A VAE decoder's latent at the image size 224 made 86 GiB (output 1792x1792): 11
 # minutes, then out of memory; its sizes are halved until a run fits (latent 32 here).
@@ -138,7 +141,7 @@ _KINDS = [  # (regex on the lower-cased dim name, candidates); first match wins
     # a graph's nodes or atoms (a GNN's x [nodes, features]): as many as a sequence has tokens
     (r"node|atom|vertex|vertices", _SEQUENCE),
     # prompts a segmenter or detector takes (SAM's points and boxes): a few
-    (r"point|box|prompt|quer", _ANY),
+    (r"point|box|prompt|quer", _PROMPTS),
 ]
 # ops through which an integer input's values reach a use unchanged (input positions carried)
 _CARRY = {
@@ -182,10 +185,6 @@ _SAME_SHAPE = {"Cast", "CastLike", "Identity", "Add", "Sub", "Mul", "Div", "Relu
 _STATE_NAME = re.compile(r"(^|[^a-z])(h0|c0|h_0|c_0)([^a-z0-9]|$)|state|cache|past|memory", re.I)
 _CACHE_NAME = re.compile(r"cache|past", re.I)
 _POSITION_NAME = re.compile(r"position|^pos(_ids?)?$", re.I)
-_ORT_NODE = re.compile(r"running (\w+) node\. Name:'([^']*)'")
-_ORT_SOURCE = re.compile(
-    r"^\S+\.(?:h|cc):\d+ (?:\S+\([^)]*\)(?: const)? )?"
-)  # "file.h:84 fn(args) "
 
 
 class InputError(UsageError):
@@ -1039,17 +1038,6 @@ def _degenerate(outs: list[np.ndarray], names: list[str]) -> str | None:
     return None
 
 
-def _where(err: str) -> tuple[str, str, str]:
-    """(op, node, status) of the innermost failing node in an ONNX Runtime message."""
-    hits = list(_ORT_NODE.finditer(err))  # If/Loop failures nest: the last is innermost
-    if hits:
-        op, node = hits[-1].groups()
-        status = err[hits[-1].end() :].strip().removeprefix("Status Message:").strip()
-        return op, node, _ORT_SOURCE.sub("", status.splitlines()[0] if status else "")
-    first = err.strip().splitlines()[0] if err.strip() else "error"
-    return "", "", re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", first)
-
-
 # ---------------------------------------------------------------- the entry point
 
 
@@ -1181,7 +1169,7 @@ def generate_inputs(
         feeds, why = feeds_for(sizes)
         outs, err = _run(sess, feeds)
         if outs is None:
-            op, node, _ = _where(err or "")
+            op, node, _ = failure_site(err or "")
             tried.append((sizes, f"failed at {op} {node!r}" if node else "failed"))
             last_err = err or ""
             said = _sizes_named(last_err)
@@ -1411,7 +1399,7 @@ def _input_error(
     bound: dict[str, int],
     tried: list[tuple[dict[str, int], str]],
 ) -> InputError:
-    op, node, status = _where(err)
+    op, node, status = failure_site(err)
     names = [i.name for i in inputs]
     m = re.search(r"input: (\S+)", status)
     probed = [i.name for i in inputs if any(isinstance(d, str) and d not in bound for d in i.dims)]

@@ -542,7 +542,11 @@ def make_inputs(
 
 
 def load_inputs(path: str, model: onnx.ModelProto) -> dict[str, np.ndarray]:
-    """Read ``--inputs data.npz`` (arrays keyed by input name) and check names and ranks."""
+    """Read ``--inputs data.npz`` (arrays keyed by input name): names checked, then each array
+    as calibration data is (rank, static dims, dtype: an int32 array for an int64 input or a
+    float64 one for float32 is cast; a float array for an integer input is refused)."""
+    from rewriter.calibrate import _check_array
+
     try:
         data = dict(np.load(path))
     except Exception as e:
@@ -556,13 +560,10 @@ def load_inputs(path: str, model: onnx.ModelProto) -> dict[str, np.ndarray]:
         raise UsageError(
             f"{path}: missing input(s) {missing}; the model's inputs are {sorted(wanted)}"
         )
-    for name, vi in wanted.items():
-        rank = len(vi.type.tensor_type.shape.dim)
-        if data[name].ndim != rank:
-            raise UsageError(
-                f"{path}: input {name!r} has rank {data[name].ndim}, the model wants {rank}"
-            )
-    return {k: data[k] for k in wanted}
+    return {
+        name: _check_array(path, name, data[name], vi, stacked=False)[0]
+        for name, vi in wanted.items()
+    }
 
 
 RANDOM_OPS = {

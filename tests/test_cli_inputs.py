@@ -393,3 +393,34 @@ def test_input_model_onnx_runtime_refuses_is_one_line(tmp_path, capsys) -> None:
     assert err.startswith("rewrite: error: ONNX Runtime cannot load the input model: Node")
     assert "/encoder/positional_encoder/Add" in err and "export the model again" in err
     assert not out.exists()
+
+
+def test_inputs_file_is_checked_as_calibration_data_is(zoo_paths, tmp_path, capsys) -> None:
+    """``--inputs`` arrays as numpy writes them: int32 token ids are cast to the model's int64
+    (it was ONNX Runtime's "Unexpected input data type. Actual: (tensor(int32))", naming no
+    input); a float64 mask for an int64 input is refused naming it; ids beyond the vocabulary
+    name the failing node in one line, without ONNX Runtime's error-code prefix."""
+    src = zoo_paths["bert_torchscript"]
+    ids = np.random.default_rng(0).integers(0, 1000, (2, 16))
+    ok = {"input_ids": ids.astype(np.int32), "attention_mask": np.ones((2, 16), np.int64),
+          "token_type_ids": np.zeros((2, 16), np.int64)}  # fmt: skip
+    cases = [
+        (ok, 0, None),
+        ({**ok, "attention_mask": np.ones((2, 16))}, 2,
+         "in.npz: input 'attention_mask' has dtype float64, the model wants int64; save it as int64"),
+        ({**ok, "input_ids": ids + 5000}, 1,
+         "ONNX Runtime failed on batch 0: Gather '/m/embeddings/word_embeddings/Gather' fails "
+         "(indices element out of data bounds"),
+    ]  # fmt: skip
+    for feeds, want, line in cases:
+        np.savez(tmp_path / "in.npz", **feeds)
+        out = tmp_path / "o.onnx"
+        code = main([src, "-o", str(out), "--inputs", str(tmp_path / "in.npz")])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == want, err
+        if line is not None:
+            assert len(err) == 1 and line in err[0] and "[ONNXRuntimeError]" not in err[0], err
+            assert not out.exists()
+        else:
+            assert out.exists()
+            out.unlink()

@@ -31,6 +31,8 @@ __all__ = [
     "run_model",
     "run_values",
     "first_line",
+    "failure_site",
+    "run_failure",
     "LEVELS",
 ]
 
@@ -47,6 +49,32 @@ def first_line(e: BaseException, limit: int = 300) -> str:
     """The first line of an exception's message (ONNX Runtime's are long), or its type name."""
     text = str(e).strip()
     return (text.splitlines()[0] if text else type(e).__name__)[:limit]
+
+
+_ORT_NODE = re.compile(r"running (\w+) node\. Name:'([^']*)'")
+_ORT_SOURCE = re.compile(
+    r"^\S+\.(?:h|cc):\d+ (?:\S+\([^)]*\)(?: const)? )?"
+)  # "file.h:84 fn(args) "
+_ORT_PREFIX = re.compile(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ")
+
+
+def failure_site(err: str) -> tuple[str, str, str]:
+    """(op, node, status) of the innermost failing node in an ONNX Runtime run error; op and
+    node empty when the message names none (then status is its first line)."""
+    hits = list(_ORT_NODE.finditer(err))  # If/Loop failures nest: the last is innermost
+    if hits:
+        op, node = hits[-1].groups()
+        status = err[hits[-1].end() :].strip().removeprefix("Status Message:").strip()
+        return op, node, _ORT_SOURCE.sub("", status.splitlines()[0] if status else "")
+    first = err.strip().splitlines()[0] if err.strip() else "error"
+    return "", "", _ORT_PREFIX.sub("", first)
+
+
+def run_failure(e: BaseException) -> str:
+    """An ONNX Runtime run error in one line: ``Gather 'name' fails (status)``, or its message
+    without the error-code prefix where it names no node."""
+    op, node, status = failure_site(str(e))
+    return f"{op} {node!r} fails ({status[:240]})" if node else status[:300]
 
 
 _LOCALE = re.compile(r"Failed to construct locale with name:\s*([^:\s]+)")
@@ -185,7 +213,7 @@ def runner(
         try:
             return run_session(sess or session(model, threads=threads), feeds)
         except Exception as e:
-            raise ModelError(f"ONNX Runtime failed to run the model: {first_line(e)}") from None
+            raise ModelError(f"ONNX Runtime failed to run the model: {run_failure(e)}") from None
 
     return run
 
@@ -234,7 +262,10 @@ def run_values(
         try:
             got = run_session(sess, feed, fetch) if fetch else []
         except Exception as e:
-            raise ModelError(f"ONNX Runtime failed on batch {i}: {first_line(e)}") from None
+            raise ModelError(
+                f"ONNX Runtime failed on batch {i}: {run_failure(e)}; check that batch's values "
+                "and shapes fit the model"
+            ) from None
         out = dict(zip(fetch, (np.asarray(g) for g in got), strict=True))
         for v in values:
             if v in feed_names and v not in out:
