@@ -40,7 +40,9 @@ Algorithm, in three steps:
      and counts, and still vary; larger values are the ones that overflow unknown tables.
 
    Float inputs: those the model casts to sizes or indices (SAM's ``orig_im_size``) get the
-   values above; the others seeded standard normal (``--val-range`` replaces it with uniform
+   values above, one named mask (a time series' ``past_observed_mask``) ones as masks do, and
+   one the model scales by 1/255 (Keras's ``Rescaling``) is pixels in [0, 255); the others
+   seeded standard normal (``--val-range`` replaces it with uniform
    [lo, hi]); the bulk of it falls where activations bend (|x| < 3) without saturating. One that reaches Log,
    Sqrt or Reciprocal through elementwise ops (``log(x + eps)`` of a spectrogram) is uniform in
    [0, 1): normal values made its outputs NaN. State inputs are zeros, as at the first step of
@@ -800,7 +802,9 @@ def _states(model: onnx.ModelProto, inputs: list[_Input]) -> dict[str, str]:
     torch.export of ``y = f(x)`` with a second float input (``x``, ``flag`` -> ``getitem``) fed
     ``x`` zeros, so its output was constant and nothing was verified.
     """
+    # a mask is no state, even a past one (a time series' past_observed_mask)
     floats = [i for i in inputs if i.dtype.kind == "f"]
+    masks = {i.name for i in floats if "mask" in i.name.lower()}
     outputs: list[tuple[str, np.dtype, list[int | str], bool]] = []
     for o in model.graph.output:
         t = o.type.tensor_type
@@ -845,7 +849,9 @@ def _states(model: onnx.ModelProto, inputs: list[_Input]) -> dict[str, str]:
     out = {
         i.name: "state: its name"
         for i in floats
-        if _STATE_NAME.search(i.name) and ((_CACHE_NAME.search(i.name) and grown(i)) or returned(i))
+        if i.name not in masks
+        and _STATE_NAME.search(i.name)
+        and ((_CACHE_NAME.search(i.name) and grown(i)) or returned(i))
     }
     claimed: dict[str, str] = {}
     for oname, dt, dims, _ in outputs:
@@ -854,7 +860,7 @@ def _states(model: onnx.ModelProto, inputs: list[_Input]) -> dict[str, str]:
             (prefix[i.name], k, i.name)
             for k, i in enumerate(floats)
             if i.dtype == dt and i.dims == dims and prefix[i.name] > 0
-            and i.name not in out and i.name not in claimed
+            and i.name not in out and i.name not in claimed and i.name not in masks
         ]  # fmt: skip
         if cands:
             claimed[max(cands)[2]] = f"state: same shape as output {oname!r}"
@@ -917,6 +923,12 @@ def _values(
     if dt.kind == "f":
         if state:
             return np.zeros(shape, dt), f"zeros ({state})"
+        if "mask" in inp.name.lower() and uses is not None and not uses.size_of:
+            # a float mask (a time series' past_observed_mask, 1 where a value was observed;
+            # an additive attention mask, where a constant shifts nothing): ones, as for ints
+            if masks_off:
+                return np.zeros(shape, dt), f"zeros (mask: name; ones gave {masks_off})"
+            return np.ones(shape, dt), "ones (mask: name)"
         if pixels:  # 8-bit values the model scales itself (Keras's Rescaling)
             return rng.uniform(0.0, 255.0, shape).astype(dt), f"uniform in [0, 255) ({pixels})"
         if positive:

@@ -1160,3 +1160,31 @@ def test_nms_settings_taken_as_inputs_get_deployment_values(
     assert boxes.shape[0] > 0  # some boxes kept at the deployment's thresholds
     with pytest.raises(InputError, match=r"^no valid inputs found for 'iou_threshold': "):
         generate_inputs(m, ranges={"iou_threshold": (2.0, 3.0)})
+
+
+def test_a_float_mask_is_ones_like_an_integer_one() -> None:
+    """A time-series transformer's ``past_observed_mask`` is float, 1 where a value was
+    observed, and its mean scaler divides by the mask's sum: standard-normal masks made
+    that sum anything, near zero included. A float input named mask gets ones."""
+    g = helper.make_graph(
+        [
+            helper.make_node("Mul", ["past_values", "past_observed_mask"], ["seen"]),
+            helper.make_node("ReduceSum", ["seen"], ["total"], keepdims=1),
+            helper.make_node("ReduceSum", ["past_observed_mask"], ["count"], keepdims=1),
+            helper.make_node("Div", ["total", "count"], ["scale"]),
+            helper.make_node("Div", ["past_values", "scale"], ["scaled"]),
+            helper.make_node("Tanh", ["scaled"], ["t"]),
+            helper.make_node("ReduceMean", ["t"], ["y"], axes=[1], keepdims=0),
+        ],
+        "scaler",
+        [
+            helper.make_tensor_value_info("past_values", TensorProto.FLOAT, ["batch", 19]),
+            helper.make_tensor_value_info("past_observed_mask", TensorProto.FLOAT, ["batch", 19]),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch"])],
+    )
+    gen = generate_inputs(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
+    mask = gen.feeds["past_observed_mask"]
+    assert mask.dtype == np.float32 and (mask == 1).all(), _note(gen, "past_observed_mask")
+    assert "ones (mask: name)" in _note(gen, "past_observed_mask")
+    assert gen.feeds["past_values"].std() > 0.5
