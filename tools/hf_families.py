@@ -1,12 +1,14 @@
-"""47 `transformers` families, built as users export them, through the CLI with no flags.
+"""51 `transformers` families, built as users export them, through the CLI with no flags.
 
     python tools/hf_families.py [--out DIR] [--no-target] [--opset N]
                                 [--interpreter | --fx [--plan]] [NAME ...]
 
-Builds small random-weight models of 47 ``transformers`` families from their configs (no
+Builds small random-weight models of 51 ``transformers`` families from their configs (no
 download: text encoders and decoders, vision and audio models, a detector, segmenters; and
 inputs other than ids + mask or one image: ids alone (Mamba, RWKV), a decoder with encoder
-states, encoder-decoder ids, a time series, a trajectory, text + image, a spectrogram), each
+states, encoder-decoder ids, a time series, a trajectory, text + image, a spectrogram; boxes per
+token (LayoutLM), an image with clicks (SAM), a forecaster's float observed-mask and
+categories, filterbank frames with a mask (Speech2Text)), each
 exported twice: by the TorchScript exporter with named ``dynamic_axes`` (``batch``,
 ``sequence``), and by the dynamo exporter with ``torch.export.Dim.AUTO`` on every dynamic dim,
 as a user who does not name dims gets it (``input_ids[s72, s53]``, ``attention_mask[s43,
@@ -114,6 +116,12 @@ def _families() -> Iterator[tuple[str, Callable[[], Any], str, list[str]]]:
     yield "vits", lambda: tf.VitsModel(tf.VitsConfig(vocab_size=1000, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, ffn_dim=64, flow_size=32, spectrogram_bins=33, upsample_initial_channel=32, upsample_rates=[4, 4], upsample_kernel_sizes=[8, 8], resblock_kernel_sizes=[3], resblock_dilation_sizes=[[1, 3]], prior_encoder_num_flows=2, prior_encoder_num_wavenet_layers=2, duration_predictor_num_flows=2, duration_predictor_filter_channels=32, posterior_encoder_num_wavenet_layers=2, depth_separable_num_layers=2, window_size=4)), "text", ["waveform"]  # fmt: skip
     # a detector that TopK-selects its queries from the encoder's proposals (RT-DETR)
     yield "rtdetr", lambda: tf.RTDetrForObjectDetection(tf.RTDetrConfig(backbone_config=tf.RTDetrResNetConfig(embedding_size=16, hidden_sizes=[16, 32, 64, 128], depths=[1, 1, 1, 1], layer_type="basic", out_features=["stage2", "stage3", "stage4"]), encoder_hidden_dim=32, encoder_in_channels=[32, 64, 128], feat_strides=[8, 16, 32], encoder_ffn_dim=64, d_model=32, decoder_ffn_dim=64, decoder_layers=2, num_queries=20, num_labels=5, encoder_attention_heads=2, decoder_attention_heads=2, decoder_n_points=2, decoder_in_channels=[32, 32, 32], num_denoising=0, anchor_image_size=None)), "image", ["logits", "pred_boxes"]  # fmt: skip
+    # this round's sweep: inputs beyond ids and pixels (boxes per token, prompts, a float
+    # observed-mask and categorical features, frames with a per-frame mask)
+    yield "layoutlm", lambda: tf.LayoutLMModel(tf.LayoutLMConfig(**t, max_2d_position_embeddings=1024)), "layout", last  # fmt: skip
+    yield "sam", lambda: tf.SamModel(tf.SamConfig(vision_config=dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, mlp_dim=64, image_size=64, patch_size=8, output_channels=32, window_size=4, global_attn_indexes=[1], num_pos_feats=16), prompt_encoder_config=dict(hidden_size=32, image_size=64, patch_size=8, mask_input_channels=4, num_point_embeddings=4), mask_decoder_config=dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, mlp_dim=64, iou_head_hidden_dim=32, num_multimask_outputs=3))), "prompts", ["iou_scores", "pred_masks"]  # fmt: skip
+    yield "time_series_transformer", lambda: tf.TimeSeriesTransformerModel(tf.TimeSeriesTransformerConfig(prediction_length=8, context_length=16, lags_sequence=[1, 2, 3], num_time_features=2, num_static_categorical_features=1, cardinality=[5], embedding_dimension=[3], d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32, use_cache=False)), "forecast", last  # fmt: skip
+    yield "speech2text_encoder", lambda: tf.Speech2TextModel(tf.Speech2TextConfig(vocab_size=1000, d_model=32, encoder_layers=2, decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, max_source_positions=256, max_target_positions=64, input_feat_per_channel=20, input_channels=1, conv_channels=32, num_conv_layers=2, use_cache=False)).get_encoder(), "frames", last  # fmt: skip
     yield "upernet", lambda: tf.UperNetForSemanticSegmentation(tf.UperNetConfig(backbone_config=tf.ConvNextConfig(hidden_sizes=[16, 32, 48, 64], depths=[1, 1, 1, 1], out_features=["stage1", "stage2", "stage3", "stage4"]), hidden_size=32, auxiliary_in_channels=48, num_labels=4)), "image", ["logits"]  # fmt: skip
 
 
@@ -151,6 +159,21 @@ def _example(kind: str) -> tuple[tuple[Any, ...], list[str], dict[str, dict[int,
         return (ids, torch.randn(1, 3, 64, 64), mask), ["input_ids", "pixel_values", "attention_mask"], {"input_ids": text, "attention_mask": text, "pixel_values": {0: "batch"}}  # fmt: skip
     if kind == "spectrogram":
         return (torch.randn(B, 20, 16),), ["spectrogram"], {"spectrogram": {0: "batch", 1: "frames"}}  # fmt: skip
+    if kind == "layout":  # boxes per token, x0 <= x1 and y0 <= y1, in [0, 1000]
+        box = torch.randint(0, 500, (B, S, 4))
+        box[..., 2:] += 400
+        names = ["input_ids", "bbox", "attention_mask"]
+        return (ids, box, mask), names, dict.fromkeys(names, seq)
+    if kind == "prompts":  # an image, two clicks in pixels and their labels
+        pts = {0: "batch", 2: "points"}
+        return (torch.randn(1, 3, 64, 64), torch.rand(1, 1, 2, 2) * 64, torch.ones(1, 1, 2, dtype=torch.int64)), ["pixel_values", "input_points", "input_labels"], {"input_points": pts, "input_labels": pts}  # fmt: skip
+    if kind == "forecast":  # context 16 + the largest lag 3; 8 future steps
+        names = ["past_values", "past_time_features", "past_observed_mask", "static_categorical_features", "future_time_features"]  # fmt: skip
+        args = (torch.randn(B, 19), torch.randn(B, 19, 2), torch.ones(B, 19), torch.randint(0, 5, (B, 1)), torch.randn(B, 8, 2))  # fmt: skip
+        return args, names, dict.fromkeys(names, {0: "batch"})
+    if kind == "frames":  # filterbank frames and a per-frame mask
+        axes = {0: "batch", 1: "frames"}
+        return (torch.randn(B, 100, 20), torch.ones(B, 100, dtype=torch.int64)), ["input_features", "attention_mask"], {"input_features": axes, "attention_mask": axes}  # fmt: skip
     return (torch.randn(B, 16, 100),), ["input_features"], {"input_features": {0: "batch"}}
 
 
