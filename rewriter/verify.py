@@ -643,13 +643,36 @@ def class_axes(model: onnx.ModelProto) -> list[bool]:
     A last axis the model declares dynamic (a named or unnamed dim: time, width) does not; an
     audio codec's embedding ``[1, 32, T]`` showed "top-1 agreement 52.1%" at cosine 0.9991.
     Nor does an output named as features (hidden states, embeddings, a KV cache's ``present``)."""
+    producer = {o: n for n in model.graph.node for o in n.output if o}
+
+    def pooled(name: str) -> bool:
+        """Made by a pooling or a normalization (past reshapes): features, not scores."""
+        n = producer.get(name)
+        for _ in range(8):
+            if n is None or n.op_type not in _RESHAPES:
+                break
+            n = producer.get(n.input[0]) if n.input else None
+        return n is not None and n.op_type in _FEATURE_OPS
+
     out = []
     for o in model.graph.output:
         t = o.type.tensor_type if o.type.HasField("tensor_type") else None
         dims = list(t.shape.dim) if t is not None and t.HasField("shape") else []
         fixed = not dims or (dims[-1].HasField("dim_value") and dims[-1].dim_value > 0)
-        out.append(fixed and not _FEATURE_NAME.search(o.name))
+        out.append(fixed and not _FEATURE_NAME.search(o.name) and not pooled(o.name))
     return out
+
+
+# what makes features rather than class scores: a Keras EfficientNet without its top ends in
+# a global average pool, read "top-1 agreement 100.0%" over its 1280 channels
+_FEATURE_OPS = frozenset(
+    ("GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool", "ReduceMean", "ReduceMax")
+    + ("ReduceSum", "ReduceL2", "LayerNormalization", "RMSNormalization", "LpNormalization")
+    + ("SimplifiedLayerNormalization", "SkipLayerNormalization", "GroupNormalization")
+)
+_RESHAPES = frozenset(
+    ("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Transpose", "Cast")
+)
 
 
 # an output named as features is no class scores, fixed last axis or not: BERT's

@@ -197,3 +197,33 @@ def test_no_top1_agreement_over_hidden_units() -> None:
         ],  # fmt: skip
     )
     assert class_axes(helper.make_model(g)) == [False, True]
+
+
+def test_no_top1_agreement_over_pooled_features() -> None:
+    """A Keras EfficientNet without its top ends in a global average pool, its output named
+    ``Identity:0`` by tf2onnx: "top-1 agreement 100.0%" over 1280 channels meant nothing. An
+    output made by a pooling or a normalization (past reshapes) holds features; one made by
+    a Gemm (a classifier) keeps top-1."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from rewriter.verify import class_axes
+
+    w = numpy_helper.from_array(np.ones((8, 10), np.float32), "w")
+    g = helper.make_graph(
+        [
+            helper.make_node("GlobalAveragePool", ["x"], ["pool"]),
+            helper.make_node("Flatten", ["pool"], ["Identity:0"]),
+            helper.make_node("Gemm", ["Identity:0", "w"], ["scores"]),
+            helper.make_node("LayerNormalization", ["scores", "g"], ["normed"], axis=-1),
+        ],
+        "m",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["b", 8, 7, 7])],
+        [
+            helper.make_tensor_value_info("Identity:0", TensorProto.FLOAT, ["b", 8]),
+            helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["b", 10]),
+            helper.make_tensor_value_info("normed", TensorProto.FLOAT, ["b", 10]),
+        ],
+        [w, numpy_helper.from_array(np.ones(10, np.float32), "g")],
+    )
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    assert class_axes(model) == [False, True, False]
