@@ -61,7 +61,8 @@ Algorithm, in three steps:
    256, 320, 640, 128, 64, 32] (multiples of 32 for stride-32 nets; a YOLO's own ``imgsz``
    metadata first); samples/audio -> [16000 (one second at 16 kHz), 8000, 4096, ..., 16];
    nodes/atoms (a GNN's) -> the sequence sizes; points/boxes/prompts/queries -> [4, 1, 2, 8,
-   ...] (a few clicks, so a SAM's codes mix); an
+   ...] (a few clicks, so a SAM's codes mix); axes 2-4 of a 5-d float input not named as
+   something else (a volume's D, H, W) -> [96, 128, 64, 32, 16]; an
    unnamed dim (``s27``, ``unk__3``) guesses from its position (axis 0 batch; axes 2-3 of a
    4-d float or uint8 input spatial, axes 1-2 when its last dim is a few channels (NHWC); axis 1 of a
    2-d float input and axis 2 of a [batch, 1, N] one samples; axes 1-2 of another 3-d float
@@ -128,6 +129,9 @@ _SEQUENCE = [128, 64, 32, 16, 256, 512]
 _STEP = [*_SEQUENCE, 1]
 _SPATIAL = [224, 256, 320, 640, 128, 64, 32]
 _SAMPLES = [16000, 8000, 4096, 2048, 1024, 512, 256, 128, 64, 32, 16]
+# a volume's depth, height, width (a 3-D segmenter's [batch, 1, D, H, W]): a patch side as
+# sliding-window inference runs it, multiples of 16 for four poolings
+_VOLUME = [96, 128, 64, 32, 16]
 _ANY = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
 _PROMPTS = [4, 1, 2, 8, 16, 32, 64]  # a few clicks or boxes, mixed codes (a point and padding)
 # What one run at generated sizes may make: the bytes of every tensor shape inference sizes,
@@ -648,6 +652,8 @@ def _candidates(key: str, inputs: list[_Input]) -> list[int]:
                 continue
             if axis == 0 and len(inp.dims) > 1:
                 return _BATCH
+            if len(inp.dims) == 5 and inp.dtype.kind == "f" and axis >= 2:
+                return _VOLUME  # [batch, channels, D, H, W]; unnamed, or named "depth"
             if _image_like(inp) and axis in _spatial_axes(inp.dims):
                 return _SPATIAL
             if inp.dtype.kind == "f" and len(inp.dims) == 2 and axis == 1:

@@ -1188,3 +1188,28 @@ def test_a_float_mask_is_ones_like_an_integer_one() -> None:
     assert mask.dtype == np.float32 and (mask == 1).all(), _note(gen, "past_observed_mask")
     assert "ones (mask: name)" in _note(gen, "past_observed_mask")
     assert gen.feeds["past_values"].std() > 0.5
+
+
+def test_a_volume_gets_patch_sizes() -> None:
+    """A 3-D segmenter exported by torch.export has every dim of ``[batch, 1, D, H, W]``
+    made up (``s40, s73, s6, s98``): its sides were probed among 1, 2, 4, ... independently,
+    and none of the 64 combinations tried had all three even enough for its poolings and skip
+    connections. They now start at 96, a sliding-window patch side."""
+    x5 = ["s0", 1, "s1", "s2", "s3"]
+    g = helper.make_graph(
+        [
+            helper.make_node(
+                "MaxPool", ["image"], ["p1"], kernel_shape=[2, 2, 2], strides=[2, 2, 2]
+            ),
+            helper.make_node("MaxPool", ["p1"], ["p2"], kernel_shape=[2, 2, 2], strides=[2, 2, 2]),
+            helper.make_node("Resize", ["p2", "", "four"], ["up"], mode="nearest"),
+            helper.make_node("Add", ["image", "up"], ["skip"]),
+            helper.make_node("Sigmoid", ["skip"], ["probs"]),
+        ],
+        "unet3d",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, x5)],
+        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, x5)],
+        [numpy_helper.from_array(np.array([1, 1, 4, 4, 4], np.float32), "four")],
+    )
+    gen = generate_inputs(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
+    assert gen.feeds["image"].shape == (1, 1, 96, 96, 96), gen.notes
