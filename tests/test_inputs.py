@@ -1213,3 +1213,19 @@ def test_a_volume_gets_patch_sizes() -> None:
     )
     gen = generate_inputs(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
     assert gen.feeds["image"].shape == (1, 1, 96, 96, 96), gen.notes
+
+
+def test_a_size_a_message_names_is_not_fed_when_too_large() -> None:
+    """A size an ONNX Runtime message names is tried in each free dim, the batch last: a
+    VideoMAE exported with every dim made up named 6272 (its tokens) and that batch asked
+    numpy for a 113 GiB array ("internal error: MemoryError"). Feeds over the work limit are
+    skipped: here 6271 rows of 150528 floats (7.5 GB), so the failure is the usual line."""
+    g = helper.make_graph(
+        [helper.make_node("Reshape", ["x", "to"], ["r"]), helper.make_node("Tanh", ["r"], ["y"])],
+        "named",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 150528])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(np.array([6271, -1], np.int64), "to")],
+    )
+    with pytest.raises(InputError, match=r"^no valid inputs found for 'x': .*3 sizes tried"):
+        generate_inputs(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
