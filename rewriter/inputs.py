@@ -97,7 +97,7 @@ import itertools
 import os
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -430,11 +430,11 @@ class _Graph:
                     u.strings = (keys[0], op, label)
         return u
 
-    def fixed_dims(self, start: str) -> tuple[int | None, dict[int, tuple[int, str]]]:
-        """What the weights that ``start`` meets (through elementwise ops) say of its shape: its
-        rank, and ``axis -> (size, how)`` (a negative axis counts from the end)."""
-        rank: int | None = None
-        fixed: dict[int, tuple[int, str]] = {}
+    def forward(
+        self, start: str, follow: Callable[[onnx.NodeProto, int], bool]
+    ) -> Iterator[tuple[onnx.NodeProto, int]]:
+        """The ``(node, input index)`` uses of ``start`` and of what the nodes ``follow``
+        accepts make from it; the followed uses themselves are not yielded."""
         todo, seen = [start], set()
         while todo:
             name = todo.pop()
@@ -442,52 +442,54 @@ class _Graph:
                 continue
             seen.add(name)
             for node, i in self.consumers.get(name, []):
-                op, label = node.op_type, node.name or node.output[0]
-                w = self.const_shape(node.input[1]) if i == 0 and len(node.input) > 1 else None
-                attrs = {a.name: a.i for a in node.attribute if a.type == onnx.AttributeProto.INT}
-                r, at = None, {}
-                if op == "Conv" and w and len(w) >= 3:
-                    r, at = len(w), {1: (w[1] * attrs.get("group", 1), "channels")}
-                elif op == "ConvTranspose" and w and len(w) >= 3:
-                    r, at = len(w), {1: (w[0], "channels")}
-                elif op == "MatMul" and w and len(w) == 2:
-                    at = {-1: (w[0], "features")}
-                elif op == "Gemm" and w and len(w) == 2:
-                    k = w[1] if attrs.get("transB") else w[0]
-                    r, at = 2, {(0 if attrs.get("transA") else 1): (k, "features")}
-                elif op in _RECURRENT and i == 0 and w and len(w) == 3:
-                    r, at = 3, {2: (w[2], "features")}
-                elif op in _SAME_SHAPE:
+                if follow(node, i):
                     todo.extend(node.output)
-                    continue
-                rank = rank or r
-                for axis, (size, what) in at.items():
-                    fixed.setdefault(axis, (size, f"{what}, from the weights of {op} {label!r}"))
+                else:
+                    yield node, i
+
+    def fixed_dims(self, start: str) -> tuple[int | None, dict[int, tuple[int, str]]]:
+        """What the weights that ``start`` meets (through elementwise ops) say of its shape: its
+        rank, and ``axis -> (size, how)`` (a negative axis counts from the end)."""
+        rank: int | None = None
+        fixed: dict[int, tuple[int, str]] = {}
+        for node, i in self.forward(start, lambda n, _: n.op_type in _SAME_SHAPE):
+            op, label = node.op_type, node.name or node.output[0]
+            w = self.const_shape(node.input[1]) if i == 0 and len(node.input) > 1 else None
+            attrs = {a.name: a.i for a in node.attribute if a.type == onnx.AttributeProto.INT}
+            r, at = None, {}
+            if op == "Conv" and w and len(w) >= 3:
+                r, at = len(w), {1: (w[1] * attrs.get("group", 1), "channels")}
+            elif op == "ConvTranspose" and w and len(w) >= 3:
+                r, at = len(w), {1: (w[0], "channels")}
+            elif op == "MatMul" and w and len(w) == 2:
+                at = {-1: (w[0], "features")}
+            elif op == "Gemm" and w and len(w) == 2:
+                k = w[1] if attrs.get("transB") else w[0]
+                r, at = 2, {(0 if attrs.get("transA") else 1): (k, "features")}
+            elif op in _RECURRENT and i == 0 and w and len(w) == 3:
+                r, at = 3, {2: (w[2], "features")}
+            rank = rank or r
+            for axis, (size, what) in at.items():
+                fixed.setdefault(axis, (size, f"{what}, from the weights of {op} {label!r}"))
         return rank, fixed
 
     def pixel_scale(self, start: str) -> str | None:
         """Why a float input holds 8-bit pixel values: the first arithmetic on it (past
         Transpose, Reshape, Identity, Cast) scales it by 1/255 or 1/127.5, as Keras's
         ``Rescaling`` does inside its applications (EfficientNet, MobileNetV3); None otherwise."""
-        todo, seen = [start], set()
-        while todo:
-            name = todo.pop()
-            if name in seen:
+        moves = ("Transpose", "Reshape", "Identity", "Cast")
+        for node, i in self.forward(start, lambda n, i: n.op_type in moves and i == 0):
+            op = node.op_type
+            if op not in ("Mul", "Div") or len(node.input) != 2:
                 continue
-            seen.add(name)
-            for node, i in self.consumers.get(name, []):
-                op = node.op_type
-                if op in ("Transpose", "Reshape", "Identity", "Cast") and i == 0:
-                    todo.extend(node.output)
-                    continue
-                if op not in ("Mul", "Div") or len(node.input) != 2:
-                    continue
-                c = self.const(node.input[1 - i])
-                if c is None or c.size == 0 or c.dtype.kind != "f" or not np.all(c > 0):
-                    continue
-                scale = c if op == "Div" and i == 0 else 1.0 / c if op == "Mul" else None
-                if scale is not None and np.all((scale >= 100) & (scale <= 300)):
-                    return f"scaled by 1/{float(np.max(scale)):g} in {op} {node.name or node.output[0]!r}"
+            c = self.const(node.input[1 - i])
+            if c is None or c.size == 0 or c.dtype.kind != "f" or not np.all(c > 0):
+                continue
+            scale = c if op == "Div" and i == 0 else 1.0 / c if op == "Mul" else None
+            if scale is not None and np.all((scale >= 100) & (scale <= 300)):
+                return (
+                    f"scaled by 1/{float(np.max(scale)):g} in {op} {node.name or node.output[0]!r}"
+                )
         return None
 
     def needs_positive(self, start: str) -> str | None:
