@@ -1163,7 +1163,13 @@ def generate_inputs(
             shape = tuple(d if isinstance(d, int) else sizes[d] for d in inp.dims)
             seq = _seq_size(inp.name, uses.get(inp.name), inputs, sizes, graph, seq_keys)
             u = uses.get(inp.name)
-            if u is not None and u.dim_gathers and not u.gathers:  # rows: a size probed now
+            if (
+                u is not None
+                and u.dim_gathers
+                and not u.gathers
+                and not _POSITION_NAME.search(inp.name)
+            ):
+                # rows: a size probed now (positions keep 0, 1, ...: they index any such table)
                 rows = [(sizes[d], n) for d, n in u.dim_gathers if sizes.get(d, 0) > 0]
                 u = dataclasses.replace(u, gathers=rows)
             feeds[inp.name], why[inp.name] = _values(
