@@ -35,7 +35,8 @@ Algorithm, in three steps:
    * a mask (name contains "mask", a bool input, or an int that reaches Mul/Where after a Cast):
      ones (everything attended, every branch condition true); zeros where ones make an output
      NaN (PyTorch's ``key_padding_mask`` is true where a token is padding).
-   * 8-bit integers of rank 3 or more cast to float (a uint8 camera frame): their whole range.
+   * 8-bit integers of rank 3 or more cast or dequantized to float (a uint8 camera frame, a
+     full-integer TFLite model's input): their whole range.
    * any other integer: uniform in {0, 1}: 0 and 1 index any axis of size >= 2, are valid flags
      and counts, and still vary; larger values are the ones that overflow unknown tables.
 
@@ -300,7 +301,7 @@ class _Uses:
     shape_of: tuple[str, str] | None = None  # a shape operand: (op, node)
     size_of: tuple[str, str] | None = None  # output sizes: (op, node)
     setting: tuple[float, str, str, str] | None = None  # (value, what, op, node): _OPERAND_VALUES
-    to_float: str | None = None  # the first Cast to a float type it reaches (node)
+    to_float: str | None = None  # the first Cast (or dequantization) to floats: "op 'node'"
 
 
 class _Graph:
@@ -415,8 +416,11 @@ class _Graph:
                 u.setting = (*_OPERAND_VALUES[op, i], op, label)
             elif cast and (op == "Mul" or (op == "Where" and i == 0)):
                 u.mask = u.mask or f"reaches {op} {label!r} after a Cast"
-            elif op == "Cast" and u.to_float is None and _casts_to_float(node):
-                u.to_float = label
+            elif u.to_float is None and (
+                (op == "Cast" and _casts_to_float(node))
+                or (op in ("DequantizeLinear", "DynamicQuantizeLinear") and i == 0)
+            ):  # to floats: a Cast, or the dequantization a quantized TFLite model starts with
+                u.to_float = f"{op} {label!r}"
             elif op == "Tokenizer":
                 seps = [a.strings for a in node.attribute if a.name == "separators"]
                 u.words = seps[0][0].decode() if seps and seps[0] and seps[0][0] else " "
@@ -1023,8 +1027,8 @@ def _values(
     ):  # 8-bit pixels cast to float (a uint8 NHWC camera frame): {0, 1} was a black image
         info = np.iinfo(dt)
         return rng.integers(info.min, int(info.max) + 1, shape).astype(dt), (
-            f"uniform in [{info.min}, {info.max}] (8-bit values cast to float by "
-            f"Cast {uses.to_float!r}: pixels)"
+            f"uniform in [{info.min}, {info.max}] (8-bit values made floats by "
+            f"{uses.to_float}: pixels)"
         )
     why = "name" if "mask" in inp.name.lower() else "bool" if dt.kind == "b" else uses.mask
     if why and masks_off:

@@ -967,7 +967,7 @@ def test_uint8_camera_frame_is_pixels_at_image_sizes() -> None:
     img = gen.feeds["img"]
     assert img.shape == (1, 224, 224, 3) and img.dtype == np.uint8
     assert img.min() < 10 and img.max() > 245, _note(gen, "img")
-    assert "uniform in [0, 255]" in _note(gen, "img") and "'to_float'" in _note(gen, "img")
+    assert "uniform in [0, 255]" in _note(gen, "img") and "Cast 'to_float'" in _note(gen, "img")
 
 
 def _ts_export(module, args, names, dynamic_axes=None) -> onnx.ModelProto:  # type: ignore[no-untyped-def]
@@ -1229,3 +1229,29 @@ def test_a_size_a_message_names_is_not_fed_when_too_large() -> None:
     )
     with pytest.raises(InputError, match=r"^no valid inputs found for 'x': .*3 sizes tried"):
         generate_inputs(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
+
+
+def test_a_quantized_models_8bit_image_is_pixels() -> None:
+    """A full-integer TFLite model (``inference_input_type = tf.uint8``) through tf2onnx starts
+    with a DequantizeLinear, not a Cast: its frame was filled with {0, 1}, every output was
+    constant and nothing was checked. A dequantized 8-bit input is pixels too."""
+    g = helper.make_graph(
+        [
+            helper.make_node("DequantizeLinear", ["img", "s", "z"], ["f"], name="img_dequant"),
+            helper.make_node("Transpose", ["f"], ["x"], perm=[0, 3, 1, 2]),
+            helper.make_node("Conv", ["x", "w"], ["c"], strides=[2, 2]),
+            helper.make_node("Sigmoid", ["c"], ["probs"]),
+        ],
+        "q8",
+        [helper.make_tensor_value_info("img", TensorProto.UINT8, ["unk__124", 32, 32, 3])],
+        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, None)],
+        [
+            numpy_helper.from_array(np.array(1 / 255, np.float32), "s"),
+            numpy_helper.from_array(np.array(0, np.uint8), "z"),
+            numpy_helper.from_array(np.full((4, 3, 2, 2), 0.1, np.float32), "w"),
+        ],
+    )
+    gen = generate_inputs(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
+    img = gen.feeds["img"]
+    assert img.min() < 10 and img.max() > 245, _note(gen, "img")
+    assert "made floats by DequantizeLinear 'img_dequant': pixels" in _note(gen, "img")
