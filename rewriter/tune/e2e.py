@@ -855,7 +855,8 @@ def for_training(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[str]]:
     picks (``rewriter.ir.picks``: the boxes a NonMaxSuppression kept, float or not) is read at
     what it picks by (the boxes and scores fed to NonMaxSuppression): those are continuous. A ``ZipMap``
     (ai.onnx.ml: class probabilities as one map per sample) is read at its input, the float
-    ``[N, classes]`` tensor it re-formats. Nothing is renamed and no initializer is dropped, so
+    ``[N, classes]`` tensor it re-formats, and a QuantizeLinear's 8-bit output (a full-integer
+    TFLite model's probabilities) at the float it quantizes. Nothing is renamed and no initializer is dropped, so
     values trained on the cut model are written back into the whole one by name.
 
     Returns:
@@ -883,7 +884,10 @@ def for_training(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[str]]:
             continue
         dropped.append(o.name)
         n = producer.get(o.name)
-        if n is not None and n.op_type == "ZipMap" and n.domain == "ai.onnx.ml":
+        if n is not None and (
+            (n.op_type == "ZipMap" and n.domain == "ai.onnx.ml")
+            or (n.op_type == "QuantizeLinear" and n.domain in ("", "ai.onnx", "com.microsoft"))
+        ):  # read the float tensor it re-formats, or quantizes (a full-integer TFLite model)
             if n.input[0] not in {v.name for v in outs}:
                 outs.append(onnx.helper.make_empty_tensor_value_info(n.input[0]))
     if not dropped:
