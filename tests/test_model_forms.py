@@ -236,6 +236,13 @@ def test_ort_fused_activations_are_named_when_nothing_matches(tmp_path, capsys) 
     out = capsys.readouterr().out
     assert "no site: this model's activations are ONNX Runtime fused ops (BiasGelu, domain " in out
     assert "rewrite the model as exported, before that optimizer" in out
+    # with a site beside them (a BERT's pooler tanh), they were not mentioned at all
+    m.graph.node.append(helper.make_node("Tanh", ["y"], ["pooled"]))
+    m.graph.output[0].name = "pooled"
+    onnx.save(m, src)
+    assert main([str(src), "-o", str(tmp_path / "o.onnx")]) == 0
+    out = capsys.readouterr().out
+    assert "not rewritten: 1 BiasGelu, ONNX Runtime fused ops (com.microsoft)" in out
 
 
 def test_piecewise_linear_activations_are_counted_when_pau_all_finds_none(tmp_path, capsys) -> None:
