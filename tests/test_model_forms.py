@@ -305,3 +305,44 @@ def test_sites_inside_local_functions_are_found(tmp_path, capsys) -> None:
     x = {"x": np.random.default_rng(1).standard_normal((3, 8)).astype(np.float32)}
     (a,), (b,) = run_model(onnx.load(src), x), run_model(new, x)
     assert np.linalg.norm(b - a) <= 1e-2 * np.linalg.norm(a)
+
+
+@pytest.mark.parametrize(
+    ("op", "domain", "named"),
+    [("MyOp", "com.example", "com.example:MyOp"), ("EfficientNMS_TRT", "", "EfficientNMS_TRT")],
+)
+def test_an_op_onnx_runtime_lacks_is_one_line_saying_what_to_do(
+    op, domain, named, tmp_path, capsys
+) -> None:
+    """A custom op, or a TensorRT plugin a YOLO export for TensorRT ends in (EfficientNMS_TRT:
+    ONNX Runtime knows its schema, has no kernel): nothing can be verified or timed. One line
+    names the op and says to export the model without it; nothing is written."""
+    outs = ["num_dets", "boxes", "scores", "classes"] if domain == "" else ["y"]
+    attrs = (
+        dict(plugin_version="1", score_threshold=0.25, iou_threshold=0.45, max_output_boxes=100,
+             background_class=-1, score_activation=0, box_coding=0)
+        if domain == ""
+        else {}
+    )  # fmt: skip
+    g = helper.make_graph(
+        [
+            helper.make_node("Sigmoid", ["x"], ["s"]),
+            helper.make_node(op, ["x", "s"], outs, domain=domain, **attrs),
+        ],
+        "plugin",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 100, 4])],
+        [
+            helper.make_tensor_value_info(
+                o, TensorProto.INT32 if o in ("num_dets", "classes") else TensorProto.FLOAT, None
+            )
+            for o in outs
+        ],  # fmt: skip
+    )
+    opsets = [helper.make_opsetid("", 17)] + ([helper.make_opsetid(domain, 1)] if domain else [])
+    src, out = tmp_path / "m.onnx", tmp_path / "o.onnx"
+    onnx.save(helper.make_model(g, opset_imports=opsets), src)
+    capsys.readouterr()
+    assert main([str(src), "-o", str(out)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"has no {named}: export the model without it" in err[0], err
+    assert not out.exists()

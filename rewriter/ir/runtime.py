@@ -97,7 +97,20 @@ def _load_failure(e: BaseException) -> str:
             f"{text}; the {what} in the graph disagree there, before anything runs: export "
             "the model again (the other torch exporter, another opset) or fix that node"
         )
+    custom = _UNREGISTERED.search(text)
+    if custom:  # a plugin of another runtime (TensorRT's EfficientNMS_TRT), a custom op
+        return (
+            f"{text}; ONNX Runtime, which verifies and times every rewrite, has no "
+            f"{custom.group(1) or custom.group(2)}: export the model without it (a TensorRT plugin: the export "
+            "for ONNX Runtime, e.g. NMS left out or as NonMaxSuppression)"
+        )
     return text
+
+
+_UNREGISTERED = re.compile(
+    r"(\S+?)(?:\(-?\d+\))? is not a registered function/op"
+    r"|Could not find an implementation for (\S+?)(?:\(-?\d+\))? node"
+)
 
 
 # ONNX Runtime's "[ONNXRuntimeError] : 1 : FAIL : " and "Load model from PATH failed:"
