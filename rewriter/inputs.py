@@ -43,10 +43,10 @@ Algorithm, in three steps:
    Float inputs: those the model casts to sizes or indices (SAM's ``orig_im_size``) get the
    values above, one named mask (a time series' ``past_observed_mask``) ones as masks do, and
    one the model scales by 1/255 (Keras's ``Rescaling``) is pixels in [0, 255); the others
-   seeded standard normal (``--val-range`` replaces it with uniform
-   [lo, hi]); the bulk of it falls where activations bend (|x| < 3) without saturating. One that reaches Log,
-   Sqrt or Reciprocal through elementwise ops (``log(x + eps)`` of a spectrogram) is uniform in
-   [0, 1): normal values made its outputs NaN. State inputs are zeros, as at the first step of
+   seeded standard normal (``--val-range`` replaces it with uniform [lo, hi]); the bulk of it
+   falls where activations bend (|x| < 3) without saturating. One that reaches Log, Sqrt or
+   Reciprocal through elementwise ops (``log(x + eps)`` of a spectrogram) is uniform in [0, 1):
+   normal values made its outputs NaN. State inputs are zeros, as at the first step of
    a sequence: a KV cache (past/cache in the name, and an output of its rank to be its next
    step: a time series' ``past_values`` is data), an input named like h0/c0/state/memory that
    an output could be (same dtype, rank and known dims: a VAD's ``state`` -> ``stateN``; an

@@ -99,10 +99,11 @@ def _load_failure(e: BaseException) -> str:
         )
     custom = _UNREGISTERED.search(text)
     if custom:  # a plugin of another runtime (TensorRT's EfficientNMS_TRT), a custom op
+        op = custom.group(1) or custom.group(2)
         return (
-            f"{text}; ONNX Runtime, which verifies and times every rewrite, has no "
-            f"{custom.group(1) or custom.group(2)}: export the model without it (a TensorRT plugin: the export "
-            "for ONNX Runtime, e.g. NMS left out or as NonMaxSuppression)"
+            f"{text}; ONNX Runtime, which verifies and times every rewrite, has no {op}: export "
+            "the model without it (a TensorRT plugin: the export for ONNX Runtime, e.g. NMS "
+            "left out or as NonMaxSuppression)"
         )
     return text
 

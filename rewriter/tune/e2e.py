@@ -856,8 +856,9 @@ def for_training(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[str]]:
     what it picks by (the boxes and scores fed to NonMaxSuppression): those are continuous. A ``ZipMap``
     (ai.onnx.ml: class probabilities as one map per sample) is read at its input, the float
     ``[N, classes]`` tensor it re-formats, and a QuantizeLinear's 8-bit output (a full-integer
-    TFLite model's probabilities) at the float it quantizes. Nothing is renamed and no initializer is dropped, so
-    values trained on the cut model are written back into the whole one by name.
+    TFLite model's probabilities) at the float it quantizes. Nothing is renamed and no
+    initializer is dropped, so values trained on the cut model are written back into the whole
+    one by name.
 
     Returns:
         ``(model, dropped output names)``; ``model`` itself when every output is kept.
