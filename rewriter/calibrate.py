@@ -54,6 +54,7 @@ __all__ = [
     "load_calibration",
     "as_calibration",
     "batch_axes",
+    "check_array",
     "run_shapes",
     "observe_sites",
     "PERCENTILES",
@@ -215,7 +216,7 @@ def _cast(where: str, name: str, a: np.ndarray, vi: onnx.ValueInfoProto) -> np.n
     return a.astype(want)
 
 
-def _check_array(
+def check_array(
     where: str, name: str, a: Any, vi: onnx.ValueInfoProto, stacked: bool, axis: int = 0
 ) -> tuple[np.ndarray, bool]:
     """Validate one array (``axis``: its sample axis); returns it cast, and whether it holds
@@ -264,7 +265,7 @@ def _split(
     axes = batch_axes(model)
     checked: dict[str, tuple[np.ndarray, bool]] = {}
     for name, vi in wanted.items():
-        got = _check_array(where, name, arrays[name], vi, stacked=True, axis=axes[name])
+        got = check_array(where, name, arrays[name], vi, stacked=True, axis=axes[name])
         # the sample axis first while splitting (moved back in each batch)
         move = not got[1] and axes[name] and got[0].ndim > axes[name]
         checked[name] = (np.moveaxis(got[0], axes[name], 0) if move else got[0], got[1])
@@ -398,7 +399,7 @@ def load_calibration(
             raise UsageError(
                 f"{where}: no array for model input(s) {missing}; the model's inputs are {sorted(wanted)}"
             )
-        out = {k: _check_array(where, k, feed[k], vi, stacked=False)[0] for k, vi in wanted.items()}
+        out = {k: check_array(where, k, feed[k], vi, stacked=False)[0] for k, vi in wanted.items()}
         counts = {k: int(a.shape[0]) if a.ndim else 1 for k, a in out.items()}
         if len(set(counts.values())) > 1:
             raise UsageError(

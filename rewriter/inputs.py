@@ -897,7 +897,8 @@ def _step_prefix(inp: str, out: str) -> int:
     return k if all(_STEP_SUFFIX.fullmatch(x[k:]) for x in (inp, out)) else 0
 
 
-def _fmt_shape(shape: tuple[int, ...]) -> str:
+def shape_text(shape: tuple[int, ...]) -> str:
+    """``1x3x224x224``; ``scalar`` for a 0-d shape."""
     return "x".join(map(str, shape)) if shape else "scalar"
 
 
@@ -935,12 +936,10 @@ def _values(
     if dt.kind == "f":
         if state:
             return np.zeros(shape, dt), f"zeros ({state})"
-        if "mask" in inp.name.lower() and uses is not None and not uses.size_of:
+        if "mask" in inp.name.lower():
             # a float mask (a time series' past_observed_mask, 1 where a value was observed;
             # an additive attention mask, where a constant shifts nothing): ones, as for ints
-            if masks_off:
-                return np.zeros(shape, dt), f"zeros (mask: name; ones gave {masks_off})"
-            return np.ones(shape, dt), "ones (mask: name)"
+            return _mask(shape, dt, "name", masks_off)
         if pixels:  # 8-bit values the model scales itself (Keras's Rescaling)
             return rng.uniform(0.0, 255.0, shape).astype(dt), f"uniform in [0, 255) ({pixels})"
         if positive:
@@ -1031,11 +1030,18 @@ def _values(
             f"{uses.to_float}: pixels)"
         )
     why = "name" if "mask" in inp.name.lower() else "bool" if dt.kind == "b" else uses.mask
-    if why and masks_off:
-        return np.zeros(shape, dt), f"zeros (mask: {why}; ones gave {masks_off})"
     if why:
-        return np.ones(shape, dt), f"ones (mask: {why})"
+        return _mask(shape, dt, why, masks_off)
     return rng.integers(0, 2, shape).astype(dt), "uniform in {0, 1} (no use that bounds it)"
+
+
+def _mask(
+    shape: tuple[int, ...], dt: np.dtype, why: str, off: str | None
+) -> tuple[np.ndarray, str]:
+    """A mask: ones (everything attended), or zeros where ones gave ``off`` (NaN outputs)."""
+    if off:
+        return np.zeros(shape, dt), f"zeros (mask: {why}; ones gave {off})"
+    return np.ones(shape, dt), f"ones (mask: {why})"
 
 
 # ---------------------------------------------------------------- probing
@@ -1118,13 +1124,13 @@ def generate_inputs(
         want = shapes[inp.name]
         if len(want) != len(inp.dims):
             raise UsageError(
-                f"--input-shapes: {inp.name!r} has rank {len(inp.dims)}, got {_fmt_shape(want)}; "
+                f"--input-shapes: {inp.name!r} has rank {len(inp.dims)}, got {shape_text(want)}; "
                 f"the model declares [{', '.join(map(str, inp.dims))}]"
             )
         for d, w in zip(inp.dims, want, strict=True):
             if isinstance(d, int) and d != w:
                 raise UsageError(
-                    f"--input-shapes: {inp.name!r} is [{', '.join(map(str, inp.dims))}] in the model, got {_fmt_shape(want)}"
+                    f"--input-shapes: {inp.name!r} is [{', '.join(map(str, inp.dims))}] in the model, got {shape_text(want)}"
                 )
             if isinstance(d, str):
                 bound[d] = w
@@ -1421,7 +1427,7 @@ def _result(
     notes = []
     for inp in inputs:
         a = feeds[inp.name]
-        line = f"{inp.name}: {a.dtype} {_fmt_shape(a.shape)}, {why[inp.name]}"
+        line = f"{inp.name}: {a.dtype} {shape_text(a.shape)}, {why[inp.name]}"
         if inp.fixed:
             line += f"; {inp.fixed}"
         keys = [d for d in dict.fromkeys(inp.dims) if isinstance(d, str)]

@@ -45,7 +45,7 @@ from onnx import helper
 from rewriter.errors import ModelError, UsageError
 from rewriter.ir.graph import all_initializers, all_nodes, subgraph_attrs
 from rewriter.ir.io import is_large, model_file
-from rewriter.ir.picks import STEPS, Pick, picks, with_outputs
+from rewriter.ir.picks import RANDOM_OPS, STEPS, Pick, picks, with_outputs
 from rewriter.ir.runtime import first_line, runner
 
 __all__ = [
@@ -272,10 +272,6 @@ def output_diff(name: str, a: np.ndarray, b: np.ndarray, classes: bool = True) -
 PICK_TOLERANCE = 1e-3
 
 
-def _dims(shape: tuple[int, ...]) -> str:
-    return "x".join(map(str, shape)) or "scalar"
-
-
 def _items(a: np.ndarray) -> np.ndarray:
     """An output as a list of items: rows along its first axis, or its elements."""
     return a.reshape(a.shape[0], -1) if a.ndim >= 2 else a.reshape(-1, 1)
@@ -343,7 +339,9 @@ def pick_diff(name: str, a: np.ndarray, b: np.ndarray, pick: Pick) -> OutputDiff
     d.note = f"by {', '.join(pick.ops)}"
     d.role = "picks"
     if not same_shape and a.shape[1:] != b.shape[1:]:  # a waveform's length: no items match
-        d.note = f"shape {_dims(a.shape)} -> {_dims(b.shape)}, {d.note}"
+        from rewriter.inputs import shape_text
+
+        d.note = f"shape {shape_text(a.shape)} -> {shape_text(b.shape)}, {d.note}"
         d.agreement = 0.0
         return d
     peak = float(np.max(np.abs(a))) if a.size and a.dtype.kind in "fiu" else 0.0
@@ -545,7 +543,7 @@ def load_inputs(path: str, model: onnx.ModelProto) -> dict[str, np.ndarray]:
     """Read ``--inputs data.npz`` (arrays keyed by input name): names checked, then each array
     as calibration data is (rank, static dims, dtype: an int32 array for an int64 input or a
     float64 one for float32 is cast; a float array for an integer input is refused)."""
-    from rewriter.calibrate import _check_array
+    from rewriter.calibrate import check_array
 
     try:
         data = dict(np.load(path))
@@ -561,19 +559,9 @@ def load_inputs(path: str, model: onnx.ModelProto) -> dict[str, np.ndarray]:
             f"{path}: missing input(s) {missing}; the model's inputs are {sorted(wanted)}"
         )
     return {
-        name: _check_array(path, name, data[name], vi, stacked=False)[0]
+        name: check_array(path, name, data[name], vi, stacked=False)[0]
         for name, vi in wanted.items()
     }
-
-
-RANDOM_OPS = {
-    "RandomNormal",
-    "RandomNormalLike",
-    "RandomUniform",
-    "RandomUniformLike",
-    "Multinomial",
-    "Bernoulli",
-}
 
 
 def pin_random_seeds(model: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:

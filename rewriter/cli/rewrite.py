@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -225,8 +226,9 @@ def _rewrite(a: argparse.Namespace) -> int:
         if not result.sites:
             print(_no_sites_hint(original, a.pipeline))
         elif fused := _fused_activations(original):
+            counted = ", ".join(f"{k} {op}" for op, k in sorted(fused.items()))
             print(
-                f"not rewritten: {fused}, ONNX Runtime fused ops (com.microsoft) that an "
+                f"not rewritten: {counted}, ONNX Runtime fused ops (com.microsoft) that an "
                 "optimizer wrote; rewrite the model as exported to reach them"
             )
         if plan is not None and plan.budget is None:
@@ -433,18 +435,15 @@ def _static_hint(model: Any, plan: Any) -> str | None:
 _ORT_FUSED_ACTS = {"Gelu", "FastGelu", "BiasGelu", "QuickGelu", "BiasSplitGelu", "BiasFastGelu"}
 
 
-def _fused_activations(model: Any) -> str:
-    """The activations ONNX Runtime's optimizer fused into contrib ops, counted: "2 BiasGelu"."""
-    from collections import Counter
-
+def _fused_activations(model: Any) -> Counter[str]:
+    """The activations ONNX Runtime's optimizer fused into contrib ops, counted by op type."""
     from rewriter.ir import all_nodes
 
-    found = Counter(
+    return Counter(
         n.op_type
         for n in all_nodes(model.graph)
         if n.domain == "com.microsoft" and n.op_type in _ORT_FUSED_ACTS
     )
-    return ", ".join(f"{k} {op}" for op, k in sorted(found.items()))
 
 
 def _no_sites_hint(model: Any, pipeline: str) -> str:
@@ -452,8 +451,7 @@ def _no_sites_hint(model: Any, pipeline: str) -> str:
     activations in integer ops; otherwise how to see the pipelines and a rule's near misses."""
     from rewriter.ir import all_nodes
 
-    typed = {(n.domain, n.op_type) for n in all_nodes(model.graph)}
-    ops = {op for _, op in typed}
+    ops = {n.op_type for n in all_nodes(model.graph)}
     quant = sorted(o for o in ops if o.startswith("QLinear") or o == "QGemm")
     if quant:
         return (
@@ -461,7 +459,7 @@ def _no_sites_hint(model: Any, pipeline: str) -> str:
             "included (QOperator format); rewrite its float model and quantize it after, or "
             "quantize to the QDQ format, whose activations are matched"
         )
-    fused = sorted({op for d, op in typed if d == "com.microsoft"} & _ORT_FUSED_ACTS)
+    fused = sorted(_fused_activations(model))
     if fused:
         return (
             f"no site: this model's activations are ONNX Runtime fused ops ({', '.join(fused)}, "

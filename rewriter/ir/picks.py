@@ -31,7 +31,7 @@ import onnx
 
 from rewriter.ir.graph import free_values, infer_value_info, subgraph_attrs
 
-__all__ = ["PICKING", "STEPS", "Pick", "computed", "picks", "with_outputs"]
+__all__ = ["PICKING", "RANDOM_OPS", "STEPS", "Pick", "computed", "picks", "with_outputs"]
 
 # op -> (its outputs that pick, its inputs it picks by, whether the count of what it picks
 # depends on the data)
@@ -72,7 +72,7 @@ _MOVES = frozenset(
     + ("Concat", "Split", "Expand", "Tile", "GatherElements", "GatherND", "Cast", "CastLike")
 )
 # ops whose outputs vary without any input (a TTS model's noise)
-_RANDOM = frozenset(
+RANDOM_OPS = frozenset(
     ("RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike")
     + ("Multinomial", "Bernoulli")
 )
@@ -162,7 +162,7 @@ def picks(model: onnx.ModelProto) -> dict[str, Pick]:
                 continue
             seen.add(t)
             if n.op_type in _ROUNDING:
-                found += [s for s in picked_by(n.input[0])]
+                found += picked_by(n.input[0])
             elif n.op_type in _TALLY:
                 todo += [i for i in n.input if i]
         return tuple(dict.fromkeys(found)) or picked_by(name)
@@ -211,7 +211,7 @@ def computed(g: onnx.GraphProto) -> set[str]:
     moved = {i.name for i in g.input if i.name not in inits}  # an input's own values
     out: set[str] = set()
     for n in g.node:
-        if n.op_type in _RANDOM:
+        if n.op_type in RANDOM_OPS:
             out.update(o for o in n.output if o)
         if n.op_type in _SHAPE_ONLY:
             continue

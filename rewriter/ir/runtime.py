@@ -55,7 +55,6 @@ _ORT_NODE = re.compile(r"running (\w+) node\. Name:'([^']*)'")
 _ORT_SOURCE = re.compile(
     r"^\S+\.(?:h|cc):\d+ (?:\S+\([^)]*\)(?: const)? )?"
 )  # "file.h:84 fn(args) "
-_ORT_PREFIX = re.compile(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ")
 
 
 def failure_site(err: str) -> tuple[str, str, str]:
