@@ -32,9 +32,15 @@ DEG = (5, 4)
     + ["hardswish"],
 )
 def test_anonymous_fits_within_1_5x_of_named(name: str) -> None:
-    named = table_rational(name, DEG)  # the committed fit(name, -40, 40, (5, 4), "auto")
+    # the named fit made here, not the committed table's: the fit's optimizer lands a little
+    # differently across CPUs and library versions (ELU: clip at -20.1 and 1.8e-6 where the
+    # table was made, -13.2 and 3.0e-6 on an AVX2-only EPYC with scipy 1.17), by name and
+    # anonymous alike
+    named = fit(name, *GLOBAL_RANGE, degrees=DEG)
     r = fit(SPELLINGS[name], *GLOBAL_RANGE, degrees=DEG)
     assert r.global_error <= 1.5 * named.global_error, (r.describe(), named.describe())
+    table = table_rational(name, DEG)  # the committed fit(name, -40, 40, (5, 4), "auto")
+    assert r.global_error <= 2 * table.global_error, (r.describe(), table.describe())
     # exact limits beyond the clamp, as the named forms give them (DESIGN.md section 4)
     ends = r(np.array([-1e4, 1e4]))
     want = FUNCTIONS[name].bind()(np.array([-1e4, 1e4]))  # the reference, not the spelling

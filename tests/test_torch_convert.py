@@ -558,9 +558,12 @@ CASES: dict[str, Case] = {
     # dynamic quantization (onnxruntime.quantization.quantize_dynamic writes these)
     "dynamic_quantize": ("DynamicQuantizeLinear", [X3 * 3], [], {}, (11,), 3),
     "dynamic_quantize_positive": ("DynamicQuantizeLinear", [np.abs(X3) + 0.5], [], {}, (11,), 3),
+    # A below 128: ONNX Runtime's uint8 x int8 kernel on x86 without VNNI (AVX2) sums pairs
+    # of products in int16 and saturates (its quantization docs: hence reduce_range); an AMD
+    # EPYC gave 16200 off. Quantizers keep activations in that range for the same reason.
     "matmul_integer": (
         "MatMulInteger",
-        [RNG.integers(0, 256, (2, 3, 40)).astype(np.uint8)],
+        [RNG.integers(0, 128, (2, 3, 40)).astype(np.uint8)],
         [RNG.integers(-128, 128, (40, 5)).astype(np.int8), np.array(131, np.uint8), None],
         {},
         (10,),
@@ -1085,18 +1088,34 @@ def test_zoo_models_match_onnxruntime_or_name_what_is_missing(zoo_paths) -> None
             assert e.value.ops == ZOO_UNSUPPORTED[name], name
             continue
         feeds = generate_inputs(m).feeds
-        sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-        ref = sess.run(None, feeds)
         module = to_torch(m)
         with torch.no_grad():
             got = module(*(torch.from_numpy(np.asarray(feeds[n])) for n in module.input_names))
         # float16 inside (fp16_cnn): both runtimes round each op to fp16 (eps 9.8e-4) their way
         half = any(t.data_type == onnx.TensorProto.FLOAT16 for t in m.graph.initializer)
         tol = 2e-3 if half else 1e-5
-        for r, o in zip(ref, got, strict=True):
-            assert o.shape == r.shape, name
-            scale = max(float(np.abs(r).max()), 1.0)
-            assert float(np.abs(o.numpy() - r).max()) <= tol * scale, name
+
+        # ONNX Runtime as deployed, or as ONNX defines the ops: with its fusions on, qdq_cnn's
+        # DequantizeLinear -> Conv -> QuantizeLinear runs as one uint8 x int8 QLinearConv,
+        # which saturates on x86 without VNNI (10% of the output's peak on an AVX2 EPYC)
+        levels = (ort.GraphOptimizationLevel.ORT_ENABLE_ALL, ort.GraphOptimizationLevel.ORT_DISABLE_ALL)  # fmt: skip
+        off = min(_off_onnxruntime(path, feeds, got, level, name) for level in levels)
+        assert off <= tol, name
+
+
+def _off_onnxruntime(
+    path: str, feeds: dict, got: list, level: ort.GraphOptimizationLevel, name: str
+) -> float:
+    """The worst output's distance from ONNX Runtime at ``level``, per its peak."""
+    so = ort.SessionOptions()
+    so.graph_optimization_level = level
+    sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+    worst = 0.0
+    for r, o in zip(sess.run(None, feeds), got, strict=True):
+        assert o.shape == r.shape, name
+        scale = max(float(np.abs(r).max()), 1.0)
+        worst = max(worst, float(np.abs(o.numpy() - r).max()) / scale)
+    return worst
 
 
 def test_a_llama_exported_at_opset_23_converts_and_retrains(tmp_path) -> None:
