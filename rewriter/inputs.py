@@ -139,6 +139,8 @@ _PROMPTS = [4, 1, 2, 8, 16, 32, 64]  # a few clicks or boxes, mixed codes (a poi
 # summed. A VAE decoder's latent at the image size 224 made 86 GiB (output 1792x1792): 11
 # minutes, then out of memory; its sizes are halved until a run fits (latent 32 here).
 _WORK_LIMIT = 4 * 2**30
+_SAME = "outputs the same on other inputs"
+_MAX_SAME = 8  # sizes tried where the outputs ignore the inputs, before taking the first
 _BATCH_NAME = r"batch|^n$|^b$|^bs$|^num_images$"
 _KINDS = [  # (regex on the lower-cased dim name, candidates); first match wins
     (_BATCH_NAME, _BATCH),
@@ -155,7 +157,7 @@ _CARRY = {
     "Cast": (0,), "Identity": (0,), "Unsqueeze": (0,), "Squeeze": (0,), "Reshape": (0,),
     "Flatten": (0,), "Expand": (0,), "Transpose": (0,), "Slice": (0,), "Tile": (0,),
     "Concat": None, "Gather": (0,), "GatherElements": (0,), "Add": None, "Sub": None,
-    "Where": (1, 2), "Min": None, "Max": None, "Clip": (0,), "CastLike": (0,),
+    "Where": (1, 2), "Min": None, "Max": None, "Clip": (0,), "CastLike": (0,), "Div": (0,),
     "ReduceMax": (0,), "ReduceMin": (0,), "StringNormalizer": (0,), "Tokenizer": (0,),
 }  # fmt: skip
 # attributes that list the strings a node looks up (scikit-learn pipelines: ai.onnx.ml
@@ -351,6 +353,17 @@ class _Graph:
             name, seen = p.input[0], seen + 1
         return numpy_helper.to_array(self.consts[name]) if name in self.consts else None
 
+    def from_range(self, name: str) -> bool:
+        """Whether ``name`` is a Range's output, through reshapes and casts."""
+        for _ in range(8):
+            p = self.producer.get(name)
+            if p is None or p.op_type == "Range":
+                return p is not None
+            if p.op_type not in ("Unsqueeze", "Reshape", "Cast", "Expand", "Identity"):
+                return False
+            name = p.input[0]
+        return False
+
     def dim_name(self, name: str, axis: int) -> str | None:
         """The ``dim_param`` shape inference gives axis ``axis`` of ``name`` (a table the model
         computes from an input, its rows the input's ``nodes``), None where it has none."""
@@ -403,6 +416,10 @@ class _Graph:
                 other = self.const(node.input[1 - i])
                 if other is not None and other.size <= 16:
                     u.compared.append(([v.item() for v in other.ravel()], op, label))
+                elif len(node.input) > 1 and self.from_range(node.input[1 - i]):
+                    # arange(N) < lengths: a time mask (onnx-asr's feature extractors); the
+                    # lengths were {0, 1} and masked every sample out
+                    u.seq_lens.append((op, label, None))
             elif op in _RECURRENT and i == 4:
                 layout = next((a.i for a in node.attribute if a.name == "layout"), 0)
                 u.seq_lens.append((op, label, layout))
@@ -647,10 +664,13 @@ def batch_name(key: str) -> bool:
 
 
 def _candidates(key: str, inputs: list[_Input]) -> list[int]:
-    """Candidate sizes for a dim group, from its name, else from where it sits."""
+    """Candidate sizes for a dim group, from its name, else from where it sits. A batch name
+    counts where the dim leads an input or says "batch": onnx-asr's feature extractors take
+    waveforms [batch_size, N], and N read as a batch was 1 or 2 samples."""
     if meaningful_name(key):
+        leads = "batch" in key.lower() or any(inp.dims[:1] == [key] for inp in inputs)
         for pattern, cands in _KINDS:
-            if re.search(pattern, key.lower()):
+            if re.search(pattern, key.lower()) and (cands is not _BATCH or leads):
                 return cands
     for inp in inputs:
         for axis, d in enumerate(inp.dims):
@@ -838,14 +858,23 @@ def _states(model: onnx.ModelProto, inputs: list[_Input]) -> dict[str, str]:
             for _, dt, dims, known in outputs
         )
 
+    input_dims = {d for i in inputs for d in i.dims if isinstance(d, str)}
+
     def returned(i: _Input) -> bool:
         """An output could be ``i`` updated: each dim known on both sides the same (an unnamed
-        dynamic dim matches any)."""
+        dynamic dim matches any, and so does a name no input has: the exporter's
+        ``AddstateN_dim_0`` for a VAD's state [2, batch, 128])."""
         own = f"{i.name}:"
         return like(
-            i, lambda a, b: a == b or a in ("", 0) or (isinstance(b, str) and b.startswith(own)),
+            i,
+            lambda a, b: (
+                a == b
+                or a in ("", 0)
+                or (isinstance(a, str) and a not in input_dims)
+                or (isinstance(b, str) and b.startswith(own))
+            ),
             shapeless=True,
-        )  # fmt: skip
+        )
 
     def grown(i: _Input) -> bool:
         """An output could be ``i`` one step longer (a KV cache -> ``present``): the dims fixed
@@ -1068,6 +1097,28 @@ def _degenerate(outs: list[np.ndarray], names: list[str]) -> str | None:
     return None
 
 
+def _differ(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> bool:
+    """Whether two feeds differ anywhere (a model fed only zeros and constants does not)."""
+    return any(not np.array_equal(a[k], b[k]) for k in a)
+
+
+def _insensitive(outs: list[np.ndarray], again: list[np.ndarray]) -> bool:
+    """Every float output the same on other inputs to 1e-5 of its peak, and at least one has
+    values: integer outputs (a label, kept box indices) may agree by chance, and a detector
+    that keeps no box on either input says nothing either way."""
+    floats = 0
+    for x, y in zip(outs, again, strict=True):
+        x, y = np.asarray(x), np.asarray(y)
+        if x.dtype.kind != "f" or x.size == 0:
+            continue
+        if x.shape != y.shape:
+            return False
+        if float(np.max(np.abs(x - y))) > 1e-5 * float(np.max(np.abs(x))):
+            return False
+        floats += 1
+    return floats > 0
+
+
 # ---------------------------------------------------------------- the entry point
 
 
@@ -1146,6 +1197,22 @@ def generate_inputs(
                         size = hint[spatial.index(axis)]
                         groups[d] = [size, *(c for c in groups[d] if c != size)]
     states = _states(model, inputs)
+    for inp in inputs:
+        # a recurrent state laid out as torch's h0, [layers, batch, hidden], with the batch
+        # unnamed (Silero VAD's state [2, ?, 128]): read as a sequence, it was 128 and the LSTM
+        # refused every probe
+        dims = inp.dims
+        if (
+            inp.name in states
+            and not _CACHE_NAME.search(inp.name)
+            and len(dims) == 3
+            and isinstance(dims[0], int)
+            and isinstance(dims[2], int)
+            and isinstance(dims[1], str)
+            and dims[1] not in bound
+            and not meaningful_name(dims[1])
+        ):
+            groups[dims[1]] = _BATCH
     if states:  # new tokens beside a cache: one token is a decoder step
         in_state = {d for i in inputs if i.name in states for d in i.dims}
         for k, cands in groups.items():
@@ -1165,7 +1232,7 @@ def generate_inputs(
         return sizes | {k: f(sizes) for k, (f, _) in derived.items()}
 
     def feeds_for(
-        sizes: dict[str, int], masks_off: str | None = None
+        sizes: dict[str, int], masks_off: str | None = None, seed: int = seed
     ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
         feeds, why = {}, {}
         past = next((v for k, v in sizes.items() if "past" in k.lower()), 0)  # a cache's length
@@ -1200,6 +1267,7 @@ def generate_inputs(
     # probe -> the node it failed at and the sizes its message named
     reached: dict[tuple[tuple[str, int], ...], tuple[str, list[int]]] = {}
     fallback = None
+    same = 0  # sizes where the outputs did not depend on the inputs
     for probe in _probes(groups, bound, hints, reached):
         sizes = full(probe)
         if _feed_bytes(inputs, sizes) > _WORK_LIMIT:  # a size a message named, as a batch
@@ -1223,24 +1291,28 @@ def generate_inputs(
             if outs is not None and _degenerate(outs, out_names) is None:
                 feeds, why, bad = flipped, why_flipped, None
         if bad is None:
+            # at some sizes a model runs but ignores its inputs (Silero VAD's 16 kHz network on
+            # 256 samples, half its window: the same probability for any audio); sites
+            # measured and verified there show nothing, so a size where they matter is sought
+            other, _ = feeds_for(sizes, seed=seed + 1)
+            again, _ = _run(sess, other) if _differ(feeds, other) else (None, None)
+            if outs is not None and again is not None and _insensitive(outs, again):
+                bad = _SAME
+                same += 1
+        if bad is None:
             named = {
                 k: "named by ONNX Runtime's message" for k, v in probe.items() if v not in groups[k]
             }
             return _result(inputs, feeds, why, sizes, tried, groups, bound, None, how | named)
         tried.append((sizes, bad))
-        fallback = fallback or (feeds, why, sizes)
+        fallback = fallback or (feeds, why, sizes, bad == _SAME)
+        if same >= _MAX_SAME:  # a net that ignores its inputs anywhere (vanished activations)
+            break
     if fallback is not None:
-        feeds, why, sizes = fallback
+        feeds, why, sizes, ignored = fallback
+        what = _SAME if ignored else "outputs degenerate"
         return _result(
-            inputs,
-            feeds,
-            why,
-            sizes,
-            tried,
-            groups,
-            bound,
-            "outputs degenerate on every size tried",
-            how,
+            inputs, feeds, why, sizes, tried, groups, bound, f"{what} on every size tried", how
         )
     raise _input_error(last_err, inputs, graph, bound, tried)
 
@@ -1435,8 +1507,10 @@ def _result(
             dims = ", ".join(f"{k}={sizes[k]}" for k in keys)
             src = "--input-shapes" if all(k in bound for k in keys) else "probed"
             src += "".join(f"; {k}: {how[k]}" for k in keys if k in how)
-            moved = [k for k in keys if any(s.get(k) != sizes[k] for s, _ in tried)] or keys
-            failed = [f"{', '.join(f'{k}={s[k]}' for k in moved)} {r}" for s, r in tried]
+            # the probes that tried other sizes of this input's dims (not the other inputs')
+            moved = [k for k in keys if any(s.get(k) != sizes[k] for s, _ in tried)]
+            failed = [f"{', '.join(f'{k}={s[k]}' for k in moved)} {r}" for s, r in tried
+                      if moved and any(s.get(k) != sizes[k] for k in moved)]  # fmt: skip
             line += f"; {dims} ({src}" + (f": {', '.join(failed[:4])}" if failed else "") + ")"
         notes.append(line)
     if warning:

@@ -849,6 +849,9 @@ def _value_text(v: tuple[float, float]) -> str:
     return str(bool(x)) if isinstance(x, bool) else f"{x:g}"
 
 
+_ALIAS_OPS = {"Cast", "Reshape", "Squeeze", "Unsqueeze", "Identity", "Flatten", "Gather", "Slice"}
+
+
 def _branch_values(
     model: onnx.ModelProto, feeds: Mapping[str, np.ndarray]
 ) -> list[dict[str, tuple[float, float]]]:
@@ -869,7 +872,9 @@ def _branch_values(
     for i in g.input:
         alias[i.name] = i.name
     for n in all_nodes(g):  # branch bodies too: a VAD compares sr with 8000 in its else branch
-        if n.op_type in ("Cast", "Reshape", "Squeeze", "Unsqueeze", "Identity", "Flatten"):
+        # Gather and Slice too: of a one-element input they are its value (the dynamo
+        # exporter reads sr as sr.reshape(-1)[0])
+        if n.op_type in _ALIAS_OPS:
             if n.input and n.input[0] in alias:
                 alias[n.output[0]] = alias[n.input[0]]
     out: list[dict[str, tuple[float, float]]] = []
@@ -895,7 +900,12 @@ def _branch_values(
         now = float(np.asarray(feeds[name]).reshape(-1)[0])
         if np.asarray(feeds[name]).dtype.kind not in "iu":
             continue
-        for value in dict.fromkeys(values):
-            if value != now:
-                out.append({name: (value, value)})
+        others = [v for v in dict.fromkeys(values) if v != now]
+        if not others:
+            # one constant, and the input already equals it (Silero VAD: If(sr == 16000), its
+            # 8 kHz network in the else branch): any other value takes the other branch; half
+            # reads as a sample rate would, else 0 (or 1)
+            c = int(now)
+            others = [float(c // 2 if c // 2 != c else 0 if c else 1)]
+        out += [{name: (v, v)} for v in others]
     return out

@@ -424,3 +424,121 @@ def test_a_branch_no_input_runs_is_said(tmp_path, capsys) -> None:
         "NOT RUN by any input tried, though sites there were replaced: then_branch of 'gate' "
         "(pass --inputs that take them)"
     ) in text
+
+
+# -- a VAD as its package ships it (Silero VAD v5's silero_vad.onnx) --------------------------
+
+
+def _silero_like(tmp_path, output_dims: bool = False) -> str:
+    """Silero VAD v5's layout: ``input`` [?, ?] and ``state`` [2, ?, H] with no dim names at
+    all, ``sr`` an int64 scalar read as ``sr.reshape(-1)[0] == 16000``, the 16 kHz network in
+    the then branch and the 8 kHz one in the else branch (no constant 8000 anywhere). Each
+    network: reflect-pad 64, a strided "STFT" conv, a SiLU encoder, an LSTM from the state, a
+    Sigmoid head; both exported with torch's TorchScript exporter. ``output_dims``: the state
+    keeps its ``batch`` name and the updated one gets names no input has (silero's op15 file:
+    ``AddstateN_dim_0``)."""
+    import torch
+    from torch import nn
+
+    class Net(nn.Module):
+        def __init__(self, win: int) -> None:
+            super().__init__()
+            self.stft = nn.Conv1d(1, 16, win, stride=win // 2, bias=False)
+            self.enc = nn.Sequential(nn.Conv1d(16, 24, 3, padding=1), nn.SiLU())
+            self.lstm = nn.LSTM(24, 32)
+            self.dec = nn.Conv1d(32, 1, 1)
+
+        def forward(self, x: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            x = nn.functional.pad(x[:, None], (0, 64), mode="reflect")
+            f = self.enc(self.stft(x).abs()).mean(-1)
+            y, (h, c) = self.lstm(f[None], (state[:1], state[1:]))
+            return torch.sigmoid(self.dec(y.permute(1, 2, 0)))[..., 0], torch.cat([h, c])
+
+    def branch(win: int, prefix: str) -> onnx.GraphProto:
+        torch.manual_seed(win)
+        path = tmp_path / f"{prefix}.onnx"
+        args = (torch.randn(1, 512), torch.zeros(2, 1, 32))
+        axes = {"x": {0: "b", 1: "n"}, "state": {1: "b"}}
+        torch.onnx.export(Net(win).eval(), args, str(path), input_names=["x", "state"],
+                          output_names=["p", "s"], dynamic_axes=axes, dynamo=False, opset_version=17)  # fmt: skip
+        g = onnx.compose.add_prefix(onnx.load(path), f"{prefix}/").graph
+        renames = {f"{prefix}/x": "input", f"{prefix}/state": "state"}
+        for n in g.node:
+            n.input[:] = [renames.get(i, i) for i in n.input]
+        del g.input[:]
+        return g
+
+    then_g, else_g = branch(256, "b16k"), branch(128, "b8k")
+    for g, p in ((then_g, "b16k"), (else_g, "b8k")):
+        g.node.extend([helper.make_node("Identity", [f"{p}/p"], [f"{p}/prob"]),
+                       helper.make_node("Identity", [f"{p}/s"], [f"{p}/stateN"])])  # fmt: skip
+        del g.output[:]
+        g.output.extend([helper.make_tensor_value_info(f"{p}/prob", TensorProto.FLOAT, None),
+                         helper.make_tensor_value_info(f"{p}/stateN", TensorProto.FLOAT, None)])  # fmt: skip
+    nodes = [
+        helper.make_node("Reshape", ["sr", "minus1"], ["sr_flat"]),
+        helper.make_node("Gather", ["sr_flat", "zero"], ["sr0"], axis=0),
+        helper.make_node("Equal", ["sr0", "c16000"], ["is16k"]),
+        helper.make_node(
+            "If",
+            ["is16k"],
+            ["output", "stateN"],
+            name="If_0",
+            then_branch=then_g,
+            else_branch=else_g,
+        ),  # fmt: skip
+    ]
+    batch: list = ["batch"] if output_dims else [None]
+    state_out = ["AddstateN_dim_0", "batch", "AddstateN_dim_2"] if output_dims else [None] * 3
+    g = helper.make_graph(
+        nodes,
+        "silero_like",
+        [
+            helper.make_tensor_value_info("input", TensorProto.FLOAT, [None, None]),
+            helper.make_tensor_value_info("state", TensorProto.FLOAT, [2, *batch, 32]),
+            helper.make_tensor_value_info("sr", TensorProto.INT64, []),
+        ],
+        [
+            helper.make_tensor_value_info("output", TensorProto.FLOAT, [*batch, 1]),
+            helper.make_tensor_value_info("stateN", TensorProto.FLOAT, state_out),
+        ],
+        [
+            numpy_helper.from_array(np.array([-1], np.int64), "minus1"),
+            numpy_helper.from_array(np.array(0, np.int64), "zero"),
+            numpy_helper.from_array(np.array(16000, np.int64), "c16000"),
+        ],
+    )
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(m)
+    path = tmp_path / "silero_like.onnx"
+    onnx.save(m, path)
+    return str(path)
+
+
+def test_silero_like_vad_rewrites_with_no_flags_and_verifies_both_rates(tmp_path, capsys) -> None:
+    """The shipped Silero VAD failed with no flags: its state's unnamed batch dim was read as a
+    sequence (128) and the LSTM refused every probe; with the state given, the 8 kHz branch
+    (taken by any sr but 16000, no 8000 to read) was "NOT RUN"."""
+    path = _silero_like(tmp_path)
+    gen = generate_inputs(onnx.load(path))
+    assert {k: v.shape for k, v in gen.feeds.items()} == {
+        "input": (1, 16000),
+        "state": (2, 1, 32),
+        "sr": (),
+    }
+    assert not gen.feeds["state"].any()  # the VAD's state starts at zeros
+    out = tmp_path / "o.onnx"
+    assert main([path, "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    line = next(x for x in text.splitlines() if x.startswith("verification"))
+    assert "also run on generated inputs: else_branch of 'If_0' (sr=8000)" in line
+    assert "NOT RUN" not in line
+    assert "4 of 4 sites replaced" in text  # SiLU and Sigmoid in each branch
+
+
+def test_state_returned_under_names_no_input_has_starts_at_zeros(tmp_path) -> None:
+    """silero_vad_16k_op15: state [2, batch, 128] returns as [AddstateN_dim_0, batch,
+    AddstateN_dim_2]; the state was standard normal, not the zeros a stream starts from."""
+    gen = generate_inputs(onnx.load(_silero_like(tmp_path, output_dims=True)))
+    assert gen.feeds["state"].shape == (2, 1, 32) and not gen.feeds["state"].any()
+    assert "zeros (state: its name)" in next(n for n in gen.notes if n.startswith("state:"))

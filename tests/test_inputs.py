@@ -270,6 +270,90 @@ def test_no_valid_size_raises_input_error_naming_input_and_node() -> None:
     assert gen.feeds["x"].shape == (1, 91)
 
 
+def test_a_size_where_the_outputs_ignore_the_inputs_is_passed_over() -> None:
+    """Silero VAD's 16 kHz network runs on 256 samples and returns the same probability for any
+    audio: sites measured and verified there showed nothing ("no output could be checked").
+    Here the model reads samples 200 on, so at 128 and below it sees none."""
+    g = helper.make_graph(
+        [
+            helper.make_node("Slice", ["x", "start", "end", "axis"], ["tail"]),
+            helper.make_node("ReduceSum", ["tail"], ["s"], keepdims=1),
+            helper.make_node("Add", ["s", "half"], ["z"]),
+            helper.make_node("Tanh", ["z"], ["y"]),
+        ],
+        "tail",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, "sequence"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1])],
+        [
+            numpy_helper.from_array(np.array([200], np.int64), "start"),
+            numpy_helper.from_array(np.array([2**62], np.int64), "end"),
+            numpy_helper.from_array(np.array([1], np.int64), "axis"),
+            numpy_helper.from_array(np.array(0.5, np.float32), "half"),
+        ],
+    )
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    gen = generate_inputs(m)
+    assert gen.feeds["x"].shape == (1, 256)
+    assert "sequence=128 outputs the same on other inputs" in _note(gen, "x")
+    y = [run_model(m, generate_inputs(m, seed=s, sizes=gen.sizes).feeds)[0] for s in (0, 1)]
+    assert abs(float(y[0][0, 0]) - float(y[1][0, 0])) > 1e-3
+
+
+@pytest.mark.parametrize("hop", [0, 160])
+def test_waveform_lengths_masking_by_range_are_the_sample_count(hop: int) -> None:
+    """onnx-asr's feature extractors: waveforms [batch_size, N] and waveforms_lens
+    [batch_size], masked as arange(N) < lens (nemo) or, per frame, arange(frames) < lens / hop
+    (kaldi). N read as a batch (the name N) was 1 or 2 samples, and the lengths {0, 1} masked
+    every sample out: "no output could be checked"."""
+    frames = [helper.make_node("Div", ["n", "hop"], ["limit"]), helper.make_node("Div", ["waveforms_lens", "hop"], ["lens"])]  # fmt: skip
+    g = helper.make_graph(
+        [
+            helper.make_node("Shape", ["waveforms"], ["shape"]),
+            helper.make_node("Gather", ["shape", "one"], ["n"], axis=0),
+            *(
+                frames
+                if hop
+                else [
+                    helper.make_node("Identity", ["n"], ["limit"]),
+                    helper.make_node("Identity", ["waveforms_lens"], ["lens"]),
+                ]
+            ),  # fmt: skip
+            helper.make_node("Range", ["zero", "limit", "one"], ["steps"]),
+            helper.make_node("Unsqueeze", ["steps", "zeros"], ["row"]),
+            helper.make_node("Unsqueeze", ["lens", "ones"], ["col"]),
+            helper.make_node("Less", ["row", "col"], ["mask"]),
+            helper.make_node("Tanh", ["waveforms"], ["t"]),
+            helper.make_node("ReduceMean", ["t", "ones"], ["m"], keepdims=1),
+            helper.make_node("Cast", ["row"], ["rowf"], to=TensorProto.FLOAT),
+            helper.make_node("Add", ["rowf", "onef"], ["ramp"]),
+            helper.make_node("Mul", ["ramp", "m"], ["scaled"]),
+            helper.make_node("Where", ["mask", "scaled", "zerof"], ["features"]),
+        ],
+        "asr_features",
+        [
+            helper.make_tensor_value_info("waveforms", TensorProto.FLOAT, ["batch_size", "N"]),
+            helper.make_tensor_value_info("waveforms_lens", TensorProto.INT64, ["batch_size"]),
+        ],
+        [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch_size", "T"])],
+        [
+            numpy_helper.from_array(np.array(0, np.int64), "zero"),
+            numpy_helper.from_array(np.array(1, np.int64), "one"),
+            numpy_helper.from_array(np.array(max(hop, 1), np.int64), "hop"),
+            numpy_helper.from_array(np.array([0], np.int64), "zeros"),
+            numpy_helper.from_array(np.array([1], np.int64), "ones"),
+            numpy_helper.from_array(np.array(0.0, np.float32), "zerof"),
+            numpy_helper.from_array(np.array(1.0, np.float32), "onef"),
+        ],
+    )
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
+    gen = generate_inputs(m)
+    assert gen.feeds["waveforms"].shape == (1, 16000)
+    assert gen.feeds["waveforms_lens"].tolist() == [16000]
+    assert "the sequence size" in _note(gen, "waveforms_lens")
+    (features,) = run_model(m, gen.feeds)
+    assert features.shape == (1, 16000 // max(hop, 1)) and np.all(features != 0)
+
+
 def test_sizes_too_big_for_memory_say_so() -> None:
     """A user's --input-shapes whose activations do not fit: one line with the buffer's size and
     the sizes, not a list of flags that would not help (before: 'pass --val-range ...')."""
