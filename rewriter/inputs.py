@@ -1511,7 +1511,7 @@ def _result(
             # the probes that tried other sizes of this input's dims (not the other inputs')
             moved = [k for k in keys if any(s.get(k) != sizes[k] for s, _ in tried)]
             failed = [f"{', '.join(f'{k}={s[k]}' for k in moved)} {r}" for s, r in tried
-                      if moved and any(s.get(k) != sizes[k] for k in moved)]  # fmt: skip
+                      if any(s.get(k) != sizes[k] for k in moved)]  # fmt: skip
             line += f"; {dims} ({src}" + (f": {', '.join(failed[:4])}" if failed else "") + ")"
         notes.append(line)
     if warning:

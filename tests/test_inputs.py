@@ -299,6 +299,38 @@ def test_a_size_where_the_outputs_ignore_the_inputs_is_passed_over() -> None:
     assert abs(float(y[0][0, 0]) - float(y[1][0, 0])) > 1e-3
 
 
+def test_outputs_that_ignore_the_inputs_at_every_size_stop_the_probing_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A net whose output ignores its input everywhere (vanished activations) is not probed at
+    all 36 sizes: after 8 such sizes the first is taken, and a warning says why."""
+    runs = []
+    real_run = inputs_mod._run
+    monkeypatch.setattr(inputs_mod, "_run", lambda *a: runs.append(1) or real_run(*a))
+    g = helper.make_graph(
+        [
+            helper.make_node("ReduceSum", ["x"], ["s"], keepdims=1),
+            helper.make_node("Mul", ["s", "zero"], ["z"]),
+            helper.make_node("Add", ["z", "half"], ["h"]),
+            helper.make_node("Tanh", ["h"], ["y"]),
+        ],
+        "ignores",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, "sequence", "time"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1, 1])],
+        [
+            numpy_helper.from_array(np.array(0.0, np.float32), "zero"),
+            numpy_helper.from_array(np.array(0.5, np.float32), "half"),
+        ],
+    )
+    gen = generate_inputs(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
+    assert gen.feeds["x"].shape == (1, 128, 128)  # the first size tried
+    assert gen.notes[-1].startswith(
+        "warning: outputs the same on other inputs on every size tried; pass --inputs"
+    )
+    assert _note(gen, "x").count("outputs the same on other inputs") == 4  # the first 4 named
+    assert len(runs) == 2 * 8  # 8 sizes, each run on two seeds; not 6 x 6
+
+
 @pytest.mark.parametrize("hop", [0, 160])
 def test_waveform_lengths_masking_by_range_are_the_sample_count(hop: int) -> None:
     """onnx-asr's feature extractors: waveforms [batch_size, N] and waveforms_lens
