@@ -283,6 +283,50 @@ def test_loop_and_scan_bodies_get_their_first_iteration_in_the_main_graph() -> N
     assert take_branches(m, feeds).model is m  # without loops=True, no If: the model as is
 
 
+_TRIPS = """
+<ir_version: 8, opset_import: ["" : 17]>
+g (float[N,6] x, int64 trips) => (float[N,6] y, float[K,N,6] ys) {
+   c = Constant <value = bool {1}> ()
+   y, ys = Loop (trips, c, x) <body = body (int64 i, bool cin, float[N,6] v) => (bool cout,
+                                                                         float[N,6] vo, float[N,6] so) {
+      cout = Identity (cin)
+      vo = Tanh (v)
+      so = Sigmoid (vo)
+   }>
+}"""
+
+
+def test_a_loop_the_inputs_run_zero_times_is_not_peeled(tmp_path) -> None:
+    """Its first iteration does not exist: before, a Scan over an empty sequence failed in the
+    tool's own slice ("Gather 'Scan/first/bind2' fails") and a Loop of 0 trips had its sites
+    timed at an iteration that never runs. Now the body is like a branch not taken."""
+    m = onnx.parser.parse_model(_TRIPS)
+    x = np.random.default_rng(0).standard_normal((3, 6)).astype(np.float32)
+    none, three = {"x": x, "trips": np.array(0)}, {"x": x, "trips": np.array(3)}
+    flat = take_branches(m, none, loops=True)
+    assert flat.taken == {"Loop": ""} and flat.where("Loop/body") is None
+    assert len(flat.model.graph.node) == len(m.graph.node)
+    flat = take_branches(m, three, loops=True)
+    assert flat.taken == {"Loop": "body"} and flat.where("Loop/body") == ""
+    src, report = tmp_path / "trips.onnx", tmp_path / "r.json"
+    onnx.save(m, src)
+    np.savez(tmp_path / "none.npz", **none)
+    args = [str(src), "--inputs", str(tmp_path / "none.npz"), "--target", "ort-cpu:threads=1"]
+    args += [
+        "-o",
+        str(tmp_path / "o.onnx"),
+        "--report",
+        str(report),
+        "--db",
+        str(tmp_path / "l.db"),
+    ]
+    assert main([*args, "-q"]) == 0
+    reasons = {d["site"]: d["reason"] for d in json.loads(report.read_text())["plan"]["decisions"]}
+    assert len(reasons) == 2, reasons
+    for r in reasons.values():
+        assert "is in a loop body these inputs run zero times (Loop/body)" in r, r
+
+
 def test_target_times_the_sites_of_loop_and_scan_bodies(tmp_path) -> None:
     """Before, every site in a Loop or Scan body read 'not measurable' (a tf2onnx Keras GRU's
     gates); now each is timed at its first iteration's shape."""

@@ -9,6 +9,10 @@ is imported only when its name is the first word, so ``rewrite model.onnx`` load
 others. Errors print one line on stderr (``rewrite: error: ...``) and exit non-zero: 2 for usage
 errors, 1 for a bad model or a failed verification, 3 for a bug (one line too; set
 ``PAU_REWRITER_DEBUG=1`` for the traceback). Library code never imports this package.
+
+The console script runs the command in a forked child (``guard.py``): a crash inside native code
+(ONNX Runtime's SIGFPE on an empty Scan, a segfault, the OOM killer) ends only the child, and the
+parent prints the one line saying which library crashed where, and exits 128 + the signal.
 """
 
 from __future__ import annotations
@@ -49,6 +53,12 @@ def subcommand_help() -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rewrite`` console script; returns the exit status."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if argv is None:  # the console script (or python -m rewriter): survive a native crash
+        from rewriter.cli import guard
+
+        status = guard.supervise()  # in the parent: the child's status; in the child: None
+        if status is not None:
+            return status
     shown: set[str] = set()
 
     def note(message: Any, category: Any, *rest: Any, **kw: Any) -> None:

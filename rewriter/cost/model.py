@@ -301,9 +301,12 @@ class ModelCosts:
             self._branches = take_branches(self.model, self.feeds, loops=True)
         where = self._branches.where(site.graph)
         if where is None:
+            what = "a branch these inputs do not take"
+            if site.graph.endswith("/body"):  # a Loop or Scan body (an If's are *_branch)
+                what = "a loop body these inputs run zero times"
             raise ModelError(
-                f"site {site.name} is in a branch these inputs do not take ({site.graph}); pass "
-                "--inputs data.npz that take it to measure it"
+                f"site {site.name} is in {what} ({site.graph}); pass --inputs data.npz that "
+                "take it to measure it"
             )
         if where:
             raise ModelError(

@@ -209,11 +209,11 @@ def take_branches(
     res = Branches(m)
     _take_ifs(res, feeds)
     if loops:
-        _peel_loops(res)
+        _peel_loops(res, feeds)
     return res
 
 
-def _peel_loops(res: Branches) -> None:
+def _peel_loops(res: Branches, feeds: Mapping[str, np.ndarray]) -> None:
     for _ in range(_MAX_ROUNDS):
         g = res.model.graph
         labels = [n.name or n.op_type for n in g.node]
@@ -225,9 +225,58 @@ def _peel_loops(res: Branches) -> None:
         ]  # fmt: skip
         if not todo:
             break
+        empty = _no_iteration(res.model, [n for _, n in todo], feeds)
         for i, n in reversed(todo):  # from the end: earlier indices stay valid
-            res.taken[n.name or n.op_type] = "body"
+            label = n.name or n.op_type
+            if label in empty:  # like a branch not taken: its sites are not reached
+                res.taken[label] = ""
+                continue
+            res.taken[label] = "body"
             _peel(g, i, dict(subgraph_attrs(n))["body"], res.renamed)
+
+
+def _no_iteration(
+    m: onnx.ModelProto, loops: list[onnx.NodeProto], feeds: Mapping[str, np.ndarray]
+) -> set[str]:
+    """Labels of the Loop/Scan nodes that run their body zero times on ``feeds`` (a Scan over
+    an empty sequence, a Loop whose trip count is 0 or whose condition starts false): their
+    first iteration does not exist, and slicing it out fails. Found in one run of ``m``; when
+    the feeds do not run, none (callers report the run itself)."""
+    from rewriter.ir.runtime import run_values
+
+    consts = {t.name: t for t in m.graph.initializer}
+    want: dict[str, list[tuple[str, int | None]]] = {}  # label -> (value, scan axis | None)
+    for n in loops:
+        label = n.name or n.op_type
+        if n.op_type == "Loop":
+            want[label] = [(v, None) for v in n.input[:2] if v]
+        else:
+            attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
+            k = int(attrs["num_scan_inputs"])
+            axes = list(attrs.get("scan_input_axes", [0] * k))
+            first = len(n.input) - k
+            want[label] = [
+                (n.input[first + j], int(axes[j])) for j in range(k) if n.input[first + j]
+            ]
+    fetch = sorted({v for pairs in want.values() for v, _ in pairs if v not in consts})
+    try:
+        got = next(run_values(m, fetch, [dict(feeds)])) if fetch else {}
+    except Exception:
+        return set()
+    values = {**got, **{k: onnx.numpy_helper.to_array(t) for k, t in consts.items()}}
+    out = set()
+    for label, pairs in want.items():
+        for v, axis in pairs:
+            a = values.get(v)
+            if a is None:
+                continue
+            a = np.asarray(a)
+            if axis is not None:
+                if a.ndim and a.shape[axis % a.ndim] == 0:
+                    out.add(label)
+            elif a.size == 1 and not a.reshape(-1)[0]:  # M == 0 or cond false
+                out.add(label)
+    return out
 
 
 def _take_ifs(res: Branches, feeds: Mapping[str, np.ndarray]) -> None:
