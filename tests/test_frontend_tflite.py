@@ -222,3 +222,97 @@ def test_sparse_tflite_weights_are_named_not_called_no_flatbuffer(
     assert len(err.splitlines()) == 1 and "not a TFLite flatbuffer" not in err
     assert "1 sparse weight tensor(s) (TFLite sparsity, DENSIFY ops)" in err
     assert "EXPERIMENTAL_SPARSITY" in err and not out.exists()
+
+
+def _as_mediapipe_custom(builtin: bytes, path: Path) -> None:
+    """The model's TRANSPOSE_CONV (bias fused as its 4th input) written as MediaPipe writes it:
+    custom op Convolution2DTransposeBias (input, weights, bias), options the raw struct
+    TfLiteTransposeConvParams {padding (1 same, 2 valid), stride_width, stride_height}."""
+    import struct
+
+    from tensorflow.lite.python import schema_py_generated as fb
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = fb.ModelT.InitFromObj(fb.Model.GetRootAsModel(builtin, 0))
+    code = fb.OperatorCodeT()
+    code.builtinCode = code.deprecatedBuiltinCode = fb.BuiltinOperator.CUSTOM
+    code.customCode, code.version = b"Convolution2DTransposeBias", 1
+    model.operatorCodes.append(code)
+    found = 0
+    for op in model.subgraphs[0].operators:
+        c = model.operatorCodes[op.opcodeIndex]
+        if max(c.builtinCode, c.deprecatedBuiltinCode) != fb.BuiltinOperator.TRANSPOSE_CONV:
+            continue
+        assert len(op.inputs) == 4, "the converter no longer fuses the bias into TRANSPOSE_CONV"
+        o = op.builtinOptions
+        padding = 1 if o.padding == fb.Padding.SAME else 2
+        op.inputs = [op.inputs[2], op.inputs[1], op.inputs[3]]
+        op.opcodeIndex = len(model.operatorCodes) - 1
+        op.builtinOptionsType, op.builtinOptions = fb.BuiltinOptions.NONE, None
+        op.customOptions = list(struct.pack("<iii", padding, o.strideW, o.strideH))
+        found += 1
+    assert found == 1
+    flatbuffer_utils.write_model(model, str(path))
+
+
+@pytest.mark.parametrize("padding", ["same", "valid"])
+def test_mediapipe_transpose_conv_bias_is_read_as_builtins(
+    tflite_extra, tf_extra, tmp_path, capsys, padding
+) -> None:  # type: ignore[no-untyped-def]
+    """MediaPipe's selfie segmenters end in the custom op Convolution2DTransposeBias, which
+    tf2onnx lacks: refused before ("has no ONNX conversion"). A copy with TRANSPOSE_CONV + ADD
+    is converted; LiteRT runs the file itself (XNNPACK implements the op). Strides (2, 3) and a
+    (3, 4) kernel: a swapped stride, kernel axis or padding enum changes the output shape or
+    the values; compared here with the same layer as TFLite's builtin, run by LiteRT."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras
+    import numpy as np
+    import tensorflow as tf
+    from ai_edge_litert.interpreter import Interpreter
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((6, 5, 4), batch_size=1)  # static, as MediaPipe's are
+    x = keras.layers.Conv2D(8, 1, activation="swish")(inp)
+    # kernel >= stride on each axis: tf2onnx writes negative pads for a builtin TRANSPOSE_CONV
+    # whose kernel is smaller than its stride (a tf2onnx limit, MediaPipe's are 2x2 / 2)
+    y = keras.layers.Conv2DTranspose(3, (3, 4), strides=(2, 3), padding=padding)(x)
+    model = keras.Model(inp, y)
+    model.layers[-1].set_weights([w + 0.1 for w in model.layers[-1].get_weights()])  # bias != 0
+    builtin = tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    src = tmp_path / "segmenter.tflite"
+    _as_mediapipe_custom(builtin, src)
+    before = src.read_bytes()
+    feeds = np.random.default_rng(1).standard_normal((1, 6, 5, 4)).astype(np.float32)
+
+    def litert(**kw) -> np.ndarray:  # type: ignore[no-untyped-def]
+        it = Interpreter(**kw)
+        it.allocate_tensors()
+        it.set_tensor(it.get_input_details()[0]["index"], feeds)
+        it.invoke()
+        return it.get_tensor(it.get_output_details()[0]["index"])
+
+    want = litert(model_content=builtin)
+    assert want.shape == ((1, 12, 15, 3) if padding == "same" else (1, 13, 16, 3))
+    np.testing.assert_allclose(want, model(feeds).numpy(), atol=1e-5)
+    # LiteRT runs the custom op itself through XNNPACK (MediaPipe's semantics, not our copy)
+    np.testing.assert_allclose(litert(model_path=str(src)), want, atol=1e-5)
+
+    from rewriter.frontends.tf import convert
+    from rewriter.ir.runtime import runner
+
+    conv = convert(str(src))
+    assert any(
+        "Convolution2DTransposeBias (1) read as TFLite's TRANSPOSE_CONV + ADD" in n
+        for n in conv.notes
+    )
+    name = conv.model.graph.input[0].name
+    got = runner(conv.model)({name: feeds})[0]
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+    out, report = tmp_path / "out.onnx", tmp_path / "r.json"
+    capsys.readouterr()
+    assert main([str(src), "-o", str(out), "--report", str(report)]) == 0, capsys.readouterr().err
+    r = json.loads(report.read_text())
+    assert r["source"]["converted_vs_source"]["rel_l2"] < 1e-5, r["source"]
+    assert {s["function"] for s in r["sites"]} == {"silu"} and out.exists()
+    assert src.read_bytes() == before

@@ -50,6 +50,13 @@ class Row:
     message: str
 
 
+def _label(model: str) -> str:
+    """The model's row name: its stem; a TFLite file beside an ONNX one of the same stem (a
+    package shipping both) keeps its suffix."""
+    p = pathlib.Path(model)
+    return p.name if p.suffix == ".tflite" and p.with_suffix(".onnx").exists() else p.stem
+
+
 def run_one(model: str, out: str, extra: list[str], timeout: float = 900) -> Row:
     """One CLI run with a JSON report; the row of the table."""
     report = out.removesuffix(".onnx") + ".json"
@@ -72,7 +79,7 @@ def run_one(model: str, out: str, extra: list[str], timeout: float = 900) -> Row
     cmd_name = "pau_all" + (
         f" --target {extra[extra.index('--target') + 1]}" if "--target" in extra else ""
     )
-    name = pathlib.Path(model).stem
+    name = _label(model)
     return Row(
         name,
         cmd_name,
@@ -106,7 +113,7 @@ def _cli(args: list[str], timeout: float) -> tuple[int, str, float]:
 def run_subcommand(model: str, label: str, args: list[str], timeout: float = 900) -> Row:
     """``rewrite ARGS`` as a user types it; the row says its exit code and last stderr line."""
     code, message, dt = _cli(args, timeout)
-    return Row(pathlib.Path(model).stem, label, code, None, None, None, None, None, dt, message)
+    return Row(_label(model), label, code, None, None, None, None, None, dt, message)
 
 
 def subcommands(model: str, out: str, stem: str) -> list[tuple[str, list[str]]]:
@@ -154,8 +161,11 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         if a.zoo:
             # ONNX files, and TFLite ones (tools/packaged_models.py copies MediaPipe's)
-            found = {p.stem: str(p) for p in sorted(pathlib.Path(a.zoo).iterdir())
-                     if p.suffix in (".onnx", ".tflite")}  # fmt: skip
+            # (a package shipping both, basic-pitch, has both run: the TFLite one by file name)
+            files = [
+                p for p in sorted(pathlib.Path(a.zoo).iterdir()) if p.suffix in (".onnx", ".tflite")
+            ]
+            found = {_label(str(p)): str(p) for p in files}
             names = a.names or sorted(found)
             models = {n: found.get(n, os.path.join(a.zoo, f"{n}.onnx")) for n in names}
         else:

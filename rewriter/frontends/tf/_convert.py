@@ -194,17 +194,25 @@ def _quiet() -> Iterator[None]:
 def _from_tflite(tf2onnx: Any, path: str) -> tuple[onnx.ModelProto, list[str]]:
     from tf2onnx import tflite_utils
 
+    from rewriter.frontends.tf._mediapipe import builtin_twin
+
+    source = path
+    try:
+        # MediaPipe's Convolution2DTransposeBias: builtins in a copy (tf2onnx reads that copy)
+        path, twinned = builtin_twin(path)
+    except Exception as e:
+        raise ModelError(f"{source}: not a TFLite flatbuffer ({_first(e)})") from None
     try:
         graphs, opcodes, fb, _ = tflite_utils.read_tflite_model(path)
     except Exception as e:
-        raise ModelError(f"{path}: not a TFLite flatbuffer ({_first(e)})") from None
+        raise ModelError(f"{source}: not a TFLite flatbuffer ({_first(e)})") from None
     g = graphs[-1]
     sparse = sum(g.Tensors(i).Sparsity() is not None for i in range(g.TensorsLength()))
     if sparse:
         # MediaPipe's pose and full-range face detectors: tf2onnx reads a sparse buffer as
         # dense and failed with "cannot reshape array of size 77", which read as no TFLite file
         raise ModelError(
-            f"{path}: {sparse} sparse weight tensor(s) (TFLite sparsity, DENSIFY ops), which "
+            f"{source}: {sparse} sparse weight tensor(s) (TFLite sparsity, DENSIFY ops), which "
             f"tf2onnx {tf2onnx.__version__} cannot convert; convert the model without "
             "sparsity (no tf.lite.Optimize.EXPERIMENTAL_SPARSITY) or pass it as ONNX"
         )
@@ -212,9 +220,13 @@ def _from_tflite(tf2onnx: Any, path: str) -> tuple[onnx.ModelProto, list[str]]:
         nodes = tflite_utils.parse_tflite_graph(g, opcodes, fb)[0]
     except Exception as e:
         raise ModelError(
-            f"{path}: tf2onnx {tf2onnx.__version__} cannot read its graph ({_first(e)})"
+            f"{source}: tf2onnx {tf2onnx.__version__} cannot read its graph ({_first(e)})"
         ) from None
-    notes = []
+    notes = [
+        f"MediaPipe's custom op {op} ({k}) read as TFLite's TRANSPOSE_CONV + ADD (its bias), "
+        "which tf2onnx converts (LiteRT runs the file as it is: its XNNPACK delegate has the op)"
+        for op, k in sorted(twinned.items())
+    ]
     fused: Counter[tuple[str, str]] = Counter()
     for n in nodes:
         act = next((a.s.decode() for a in n.attribute if a.name == "fused_activation_function"), "")
@@ -234,7 +246,7 @@ def _from_tflite(tf2onnx: Any, path: str) -> tuple[onnx.ModelProto, list[str]]:
     try:
         model, _ = tf2onnx.convert.from_tflite(path, opset=OPSET, custom_op_handlers=_HANDLERS)
     except Exception as e:
-        raise ModelError(f"{path}: tf2onnx could not convert it ({_first(e)})") from None
+        raise ModelError(f"{source}: tf2onnx could not convert it ({_first(e)})") from None
     return model, notes
 
 
@@ -511,7 +523,18 @@ def _run_litert(
 ) -> list[np.ndarray]:
     from ai_edge_litert.interpreter import Interpreter
 
-    it = Interpreter(model_path=path)
+    from rewriter.frontends.tf._mediapipe import builtin_twin
+
+    try:  # the file itself: LiteRT's XNNPACK delegate runs MediaPipe's transposed conv
+        return _invoke(Interpreter(model_path=path), names, feeds)
+    except RuntimeError:  # an op nothing here registers: the copy with builtins, if any
+        twin = builtin_twin(path)[0]
+        if twin == path:
+            raise
+        return _invoke(Interpreter(model_path=twin), names, feeds)
+
+
+def _invoke(it: Any, names: Sequence[str], feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
     ins = it.get_input_details()
     by_name = {d["name"]: d for d in ins}
     order = [by_name.get(n) for n in names]
