@@ -194,11 +194,12 @@ def _quiet() -> Iterator[None]:
 def _from_tflite(tf2onnx: Any, path: str) -> tuple[onnx.ModelProto, list[str]]:
     from tf2onnx import tflite_utils
 
-    from rewriter.frontends.tf._mediapipe import builtin_twin
+    from rewriter.frontends.tf._twin import builtin_twin
 
     source = path
     try:
-        # MediaPipe's Convolution2DTransposeBias: builtins in a copy (tf2onnx reads that copy)
+        # MediaPipe's Convolution2DTransposeBias and sparse weights: builtins in a copy, which
+        # tf2onnx reads
         path, twinned = builtin_twin(path)
     except Exception as e:
         raise ModelError(f"{source}: not a TFLite flatbuffer ({_first(e)})") from None
@@ -222,11 +223,19 @@ def _from_tflite(tf2onnx: Any, path: str) -> tuple[onnx.ModelProto, list[str]]:
         raise ModelError(
             f"{source}: tf2onnx {tf2onnx.__version__} cannot read its graph ({_first(e)})"
         ) from None
-    notes = [
-        f"MediaPipe's custom op {op} ({k}) read as TFLite's TRANSPOSE_CONV + ADD (its bias), "
-        "which tf2onnx converts (LiteRT runs the file as it is: its XNNPACK delegate has the op)"
-        for op, k in sorted(twinned.items())
-    ]
+    notes = []
+    if "Convolution2DTransposeBias" in twinned:
+        notes.append(
+            "MediaPipe's custom op Convolution2DTransposeBias "
+            f"({twinned['Convolution2DTransposeBias']}) read as TFLite's TRANSPOSE_CONV + ADD "
+            "(its bias), which tf2onnx converts (LiteRT runs the file as it is: its XNNPACK "
+            "delegate has the op)"
+        )
+    if "DENSIFY" in twinned:
+        notes.append(
+            f"{twinned['DENSIFY']} sparse weight tensor(s) (TFLite sparsity) densified by "
+            "LiteRT's DENSIFY kernel for tf2onnx, which reads only dense ones"
+        )
     fused: Counter[tuple[str, str]] = Counter()
     for n in nodes:
         act = next((a.s.decode() for a in n.attribute if a.name == "fused_activation_function"), "")
@@ -523,7 +532,7 @@ def _run_litert(
 ) -> list[np.ndarray]:
     from ai_edge_litert.interpreter import Interpreter
 
-    from rewriter.frontends.tf._mediapipe import builtin_twin
+    from rewriter.frontends.tf._twin import builtin_twin
 
     try:  # the file itself: LiteRT's XNNPACK delegate runs MediaPipe's transposed conv
         return _invoke(Interpreter(model_path=path), names, feeds)

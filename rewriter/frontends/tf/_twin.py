@@ -1,16 +1,24 @@
-"""MediaPipe's custom TFLite ops that TFLite builtins spell exactly, rewritten in a copy.
+"""TFLite features tf2onnx cannot read, spelled with builtins in a copy of the file.
 
-MediaPipe's selfie segmenters end in ``Convolution2DTransposeBias``, a custom op (registered by
-MediaPipe's own interpreter, and implemented by LiteRT's XNNPACK delegate) that is TFLite's
-``TRANSPOSE_CONV`` followed by adding a bias: inputs (input NHWC, weights [out, kh, kw, in],
-bias [out]), custom options the raw ``TfLiteTransposeConvParams`` struct (padding as
-``TfLitePadding``: 1 same, 2 valid; then stride width and height as int32). tf2onnx does not
-know it, so the model was refused. ``builtin_twin(path)`` writes a copy of the file in which each
-such op is ``TRANSPOSE_CONV`` + ``ADD``, which tf2onnx converts. The source comparison still
-runs the file itself in LiteRT (XNNPACK's kernel for the custom op, independent of this
-rewrite), and the copy only where LiteRT cannot run the file. Only static output shapes are
-rewritten (MediaPipe's are); other custom ops (the attention face mesh's transform ops have no
-builtin spelling) are left, and refused as before.
+Two, both in MediaPipe's models:
+
+* ``Convolution2DTransposeBias`` (the selfie segmenters' last layer), a custom op registered
+  by MediaPipe's own interpreter and implemented by LiteRT's XNNPACK delegate: TFLite's
+  ``TRANSPOSE_CONV`` followed by adding a bias. Inputs (input NHWC, weights [out, kh, kw, in],
+  bias [out]); custom options the raw ``TfLiteTransposeConvParams`` struct (padding as
+  ``TfLitePadding``: 1 same, 2 valid; then stride width and height as int32). The copy has
+  ``TRANSPOSE_CONV`` + ``ADD``. Only static output shapes (MediaPipe's are).
+* Sparse weights (``tf.lite.Optimize.EXPERIMENTAL_SPARSITY``: the pose detector and the
+  full-range face detector, 38 and 46 tensors): a constant in TFLite's sparse format read by a
+  ``DENSIFY`` op. tf2onnx reads the sparse buffer as dense and fails. LiteRT's own DENSIFY
+  kernel computes the dense values (one run on zeros, no delegate, every tensor kept); the copy
+  holds them as the constant and has no ``DENSIFY``.
+
+``builtin_twin(path)`` writes the copy once per process and file version (in a temporary folder
+removed at exit); tf2onnx converts the copy. The source comparison still runs the file itself in
+LiteRT (its own kernels for both), so the check does not depend on the copy; the copy runs only
+where LiteRT cannot run the file. Other custom ops (the attention face mesh's transform ops have
+no builtin spelling) are left, and refused as before.
 """
 
 from __future__ import annotations
@@ -52,9 +60,15 @@ def _write_twin(path: str) -> tuple[str, dict[str, int]]:
         for i, c in enumerate(codes)
         if c.customCode and c.customCode.decode() == "Convolution2DTransposeBias"
     }
-    if not custom:
+    densify = {
+        i
+        for i, c in enumerate(codes)
+        if not c.customCode
+        and max(c.builtinCode, c.deprecatedBuiltinCode) == fb.BuiltinOperator.DENSIFY
+    }
+    if not custom and not densify:
         return path, {}
-    done = 0
+    done: dict[str, int] = {}
     for sg in model.subgraphs:
         ops: list[Any] = []
         for op in sg.operators:
@@ -62,10 +76,16 @@ def _write_twin(path: str) -> tuple[str, dict[str, int]]:
                 pair = _transpose_conv_bias(model, sg, op, fb)
                 if pair is not None:
                     ops += pair
-                    done += 1
+                    done["Convolution2DTransposeBias"] = (
+                        done.get("Convolution2DTransposeBias", 0) + 1
+                    )
                     continue
             ops.append(op)
         sg.operators = ops
+    if densify:
+        k = _densify(path, model, densify, fb)
+        if k:
+            done["DENSIFY"] = k
     if not done:
         return path, {}
     if not _DIR:
@@ -73,7 +93,61 @@ def _write_twin(path: str) -> tuple[str, dict[str, int]]:
         atexit.register(shutil.rmtree, _DIR[0], True)
     out = os.path.join(_DIR[0], f"{len(_TWINS)}-{os.path.basename(path)}")
     flatbuffer_utils.write_model(model, out)
-    return out, {"Convolution2DTransposeBias": done}
+    return out, done
+
+
+def _densify(path: str, model: Any, densify: set[int], fb: Any) -> int:
+    """Replace each DENSIFY of a sparse constant in the main subgraph by the dense constant
+    LiteRT computes; how many. (The operator lists may hold rewritten transposed convs already:
+    that leaves tensor indices as they were, and LiteRT runs the original file.)"""
+    sg = model.subgraphs[0]
+    todo = [
+        op for op in sg.operators
+        if op.opcodeIndex in densify and len(op.inputs) == 1 and len(op.outputs) == 1
+        and sg.tensors[op.inputs[0]].sparsity is not None
+        and model.buffers[sg.tensors[op.inputs[0]].buffer].data is not None
+    ]  # fmt: skip
+    if not todo:
+        return 0
+    dense = _dense_values(path, [int(op.outputs[0]) for op in todo])
+    alias: dict[int, int] = {}
+    for op in todo:
+        src, dst = int(op.inputs[0]), int(op.outputs[0])
+        t, value = sg.tensors[src], dense[dst]
+        b = fb.BufferT()
+        b.data = np.frombuffer(value.astype(value.dtype.newbyteorder("<")).tobytes(), np.uint8)
+        model.buffers.append(b)
+        t.buffer, t.sparsity, t.shapeSignature = len(model.buffers) - 1, None, None
+        t.shape = np.array(value.shape, np.int32)
+        alias[dst] = src
+    gone = {id(op) for op in todo}
+    sg.operators = [op for op in sg.operators if id(op) not in gone]
+    for op in sg.operators:
+        if op.inputs is not None:
+            op.inputs = np.array([alias.get(int(i), int(i)) for i in op.inputs], np.int32)
+    sg.outputs = np.array([alias.get(int(i), int(i)) for i in sg.outputs], np.int32)
+    return len(todo)
+
+
+def _dense_values(path: str, outputs: list[int]) -> dict[int, np.ndarray]:
+    """The values of ``outputs`` (DENSIFY results) after one LiteRT run of ``path`` on zeros,
+    with no delegate (XNNPACK takes the graph over and leaves them unset) and every tensor kept."""
+    import warnings
+
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "preserve_all_tensors is for debugging"
+        it = Interpreter(
+            model_path=path,
+            experimental_preserve_all_tensors=True,
+            experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+        )
+    it.allocate_tensors()
+    for d in it.get_input_details():
+        it.set_tensor(d["index"], np.zeros(d["shape"], d["dtype"]))
+    it.invoke()
+    return {i: it.get_tensor(i).copy() for i in outputs}
 
 
 def _opcode(model: Any, fb: Any, builtin: int) -> int:
