@@ -57,26 +57,35 @@ def supervise() -> int | None:
     if os.environ.get("PAU_REWRITER_NO_FORK") or not hasattr(os, "fork"):
         return None
     dump = tempfile.TemporaryFile()  # unlinked already: nothing is left behind
+    # The parent's signals are set before the fork, so none slips past: Ctrl-C reaches the
+    # child from the terminal (same process group) and the child answers it; a SIGTERM or
+    # SIGHUP sent to this pid is passed on (held until the child's pid is known).
+    child: list[int] = []
+    held: list[int] = []
+
+    def forward(signum: int, _frame: Any) -> None:
+        if child:
+            os.kill(child[0], signum)
+        else:
+            held.append(signum)
+
+    before = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGHUP)}
+    before[signal.SIGINT] = signal.signal(signal.SIGINT, signal.SIG_IGN)
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
     if pid == 0:
         import faulthandler
 
+        for s, handler in before.items():
+            signal.signal(s, handler)
         _dump = dump
         faulthandler.enable(file=dump, all_threads=True)
         _die_with_parent()
         return None
-
-    # The parent. Ctrl-C reaches the child from the terminal (same process group): let it
-    # answer; a SIGTERM or SIGHUP sent to this pid is passed on.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-    def forward(signum: int, _frame: Any) -> None:
+    child.append(pid)
+    for signum in held:
         os.kill(pid, signum)
-
-    for s in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(s, forward)
     _, status = os.waitpid(pid, 0)
     if os.WIFEXITED(status):
         return os.WEXITSTATUS(status)
