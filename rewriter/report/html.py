@@ -70,7 +70,7 @@ def _site_plot(st: Any, degrees: tuple[int, int]) -> str:
     a1.plot(
         x, main(x), color="#d62728", lw=1.1, ls="--", label=f"rational {degrees[0]},{degrees[1]}"
     )
-    a1.set_title(f"{st.name}: {st.function} on observed inputs", fontsize=9)
+    a1.set_title(f"{st.name}: {st.function} on observed inputs", fontsize=9, y=1.0)
     a1.legend(fontsize=7, loc="upper left")
     for c in st.candidates[1:]:
         with np.errstate(all="ignore"):
@@ -82,7 +82,7 @@ def _site_plot(st: Any, degrees: tuple[int, int]) -> str:
             label=c.name.replace("rational:", "").replace(":horner", "").replace("standard:", ""),
             color="#d62728" if c is main else None,
         )
-    a2.set_title("|approximation - function|", fontsize=9)
+    a2.set_title("|approximation - function|", fontsize=9, y=1.0)
     a2.legend(fontsize=6, ncol=2)
     for a in (a1, a2):
         a.tick_params(labelsize=7)
@@ -106,7 +106,9 @@ def _gain_plot(mp: SiteMap) -> str:
     ax.set_ylabel(
         "gain: site speed-up on target" + ("" if mp.target else " (no target: 1)"), fontsize=8
     )
-    ax.set_title(f"gain vs sensitivity, rational {mp.degrees[0]},{mp.degrees[1]}", fontsize=9)
+    ax.set_title(
+        f"gain vs sensitivity, rational {mp.degrees[0]},{mp.degrees[1]}", fontsize=9, y=1.0
+    )
     return _png(fig)
 
 
