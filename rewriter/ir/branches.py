@@ -45,7 +45,7 @@ class Branches:
     def where(self, path: str) -> str | None:
         """The path of body ``path`` (``site.graph``) in ``model``: "" when spliced into the main
         graph, the nested rest when an If on the way was not spliced, None when the feeds take
-        the other branch."""
+        the other branch (or run a Loop/Scan body zero times)."""
         if not path:
             return ""
         pairs = split_body_path(path)
@@ -200,7 +200,8 @@ def take_branches(
     ``loops``: also add each Loop and Scan body's first iteration to the main graph (the node
     itself stays and computes the outputs), so a site in a body has a main-graph value to be
     shaped and cut at; for measuring only (``rewriter.cost``), as one iteration's values are
-    not the body's range."""
+    not the body's range. A body the feeds run zero times has no first iteration: it is not
+    added, and ``where`` says None for it, as for a branch not taken."""
     kinds = {"If", "Loop", "Scan"} if loops else {"If"}
     if not any(n.op_type in kinds for n in model.graph.node):
         return Branches(model)
@@ -263,7 +264,8 @@ def _no_iteration(
         got = next(run_values(m, fetch, [dict(feeds)])) if fetch else {}
     except Exception:
         return set()
-    values = {**got, **{k: onnx.numpy_helper.to_array(t) for k, t in consts.items()}}
+    needed = {v for pairs in want.values() for v, _ in pairs if v in consts}
+    values = {**got, **{k: onnx.numpy_helper.to_array(consts[k]) for k in needed}}
     out = set()
     for label, pairs in want.items():
         for v, axis in pairs:
