@@ -1,8 +1,8 @@
 """Run the command in a forked child, so that a crash in native code still ends with one line.
 
 ONNX Runtime, OpenVINO and torch run native code that can kill the process outright: ONNX Runtime
-1.32 raises SIGFPE on a Scan over zero iterations with ``scan_output_axes=[1]`` (onnx-asr's
-wespeaker fed an empty waveform), a kernel bug segfaults, the kernel's OOM killer sends SIGKILL.
+1.32 raises SIGFPE on a Scan with scan outputs over zero iterations (onnx-asr's wespeaker fed
+an empty waveform), a kernel bug segfaults, the kernel's OOM killer sends SIGKILL.
 Python cannot catch any of these. ``supervise()`` forks before anything heavy is imported: the
 child runs the command as usual, with ``faulthandler`` writing its Python stack to a temporary
 file, and the parent only waits. If the child dies by a signal, the parent reads that stack and
