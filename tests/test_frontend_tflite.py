@@ -334,3 +334,48 @@ def test_mediapipe_transpose_conv_bias_is_read_as_builtins(
     assert r["source"]["converted_vs_source"]["rel_l2"] < 1e-5, r["source"]
     assert {s["function"] for s in r["sites"]} == {"silu"} and out.exists()
     assert src.read_bytes() == before
+
+
+def test_sparse_weights_litert_cannot_run_are_named_not_called_no_flatbuffer(
+    tflite_extra, tf_extra, tmp_path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    """Densifying needs one LiteRT run; a model LiteRT cannot run (here its sigmoid made an
+    unknown custom op) keeps its sparse tensors, and the line names them, not a broken file."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras
+    import numpy as np
+    import tensorflow as tf
+    from tensorflow.lite.python import schema_py_generated as fb
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((8, 8, 16))
+    conv = keras.layers.Conv2D(32, 1, activation="sigmoid")
+    model = keras.Model(inp, conv(inp))
+    w, b = conv.get_weights()
+    keep = np.zeros_like(w)
+    keep[..., ::8] = 1
+    conv.set_weights([w * keep, b])
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.EXPERIMENTAL_SPARSITY]
+    src = tmp_path / "sparse_custom.tflite"
+    src.write_bytes(converter.convert())
+    m = flatbuffer_utils.read_model(str(src))
+    code = fb.OperatorCodeT()
+    code.builtinCode = code.deprecatedBuiltinCode = fb.BuiltinOperator.CUSTOM
+    code.customCode, code.version = b"NotAnOp", 1
+    m.operatorCodes.append(code)
+    logistic = [
+        op for op in m.subgraphs[0].operators
+        if max(m.operatorCodes[op.opcodeIndex].builtinCode, m.operatorCodes[op.opcodeIndex].deprecatedBuiltinCode)
+        == fb.BuiltinOperator.LOGISTIC
+    ]  # fmt: skip
+    assert len(logistic) == 1
+    logistic[0].opcodeIndex = len(m.operatorCodes) - 1
+    flatbuffer_utils.write_model(m, str(src))
+    out = tmp_path / "out.onnx"
+    capsys.readouterr()
+    assert main([str(src), "-o", str(out)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "not a TFLite flatbuffer" not in err, err
+    assert "1 sparse weight tensor(s) (TFLite sparsity, DENSIFY ops)" in err and not out.exists()
