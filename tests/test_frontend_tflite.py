@@ -193,6 +193,28 @@ def test_keras_preprocessing_layers_are_constants_and_pixels(tf_extra, tmp_path,
     assert [i.name for i in onnx.load(out).graph.input] == ["input_layer"]
 
 
+def _sparse_tflite(path: Path, activation: str):  # type: ignore[no-untyped-def]
+    """A Conv2D(32, 1) + ``activation`` Keras model pruned to 1 output channel in 8, written to
+    ``path`` with TFLite sparsity (one sparse weight tensor behind DENSIFY); the Keras model."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((8, 8, 16))
+    conv = keras.layers.Conv2D(32, 1, activation=activation)
+    model = keras.Model(inp, conv(inp))
+    w, b = conv.get_weights()
+    keep = np.zeros_like(w)
+    keep[..., ::8] = 1  # pruned: 7 of 8 output channels zero
+    conv.set_weights([w * keep, b])
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.EXPERIMENTAL_SPARSITY]
+    path.write_bytes(converter.convert())
+    return model
+
+
 def test_sparse_tflite_weights_are_densified_by_litert(
     tflite_extra, tf_extra, tmp_path, capsys
 ) -> None:  # type: ignore[no-untyped-def]
@@ -201,23 +223,10 @@ def test_sparse_tflite_weights_are_densified_by_litert(
     (cannot reshape array of size 77 into shape (8,1,1,32))" of a valid file, then named the
     sparse tensors and refused. Now LiteRT's DENSIFY kernel gives the dense values, tf2onnx
     converts a copy holding them, and the file itself (DENSIFY and all) is the comparison."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import keras
     import numpy as np
-    import tensorflow as tf
 
-    keras.utils.set_random_seed(0)
-    inp = keras.Input((8, 8, 16))
-    conv = keras.layers.Conv2D(32, 1, activation="swish")
-    model = keras.Model(inp, conv(inp))
-    w, b = conv.get_weights()
-    keep = np.zeros_like(w)
-    keep[..., ::8] = 1  # pruned: 7 of 8 output channels zero
-    conv.set_weights([w * keep, b])
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.EXPERIMENTAL_SPARSITY]
     src, out, report = tmp_path / "sparse.tflite", tmp_path / "out.onnx", tmp_path / "r.json"
-    src.write_bytes(converter.convert())
+    model = _sparse_tflite(src, "swish")
     before = src.read_bytes()
     from tf2onnx import tflite_utils
 
@@ -341,25 +350,11 @@ def test_sparse_weights_litert_cannot_run_are_named_not_called_no_flatbuffer(
 ) -> None:  # type: ignore[no-untyped-def]
     """Densifying needs one LiteRT run; a model LiteRT cannot run (here its sigmoid made an
     unknown custom op) keeps its sparse tensors, and the line names them, not a broken file."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import keras
-    import numpy as np
-    import tensorflow as tf
     from tensorflow.lite.python import schema_py_generated as fb
     from tensorflow.lite.tools import flatbuffer_utils
 
-    keras.utils.set_random_seed(0)
-    inp = keras.Input((8, 8, 16))
-    conv = keras.layers.Conv2D(32, 1, activation="sigmoid")
-    model = keras.Model(inp, conv(inp))
-    w, b = conv.get_weights()
-    keep = np.zeros_like(w)
-    keep[..., ::8] = 1
-    conv.set_weights([w * keep, b])
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.EXPERIMENTAL_SPARSITY]
     src = tmp_path / "sparse_custom.tflite"
-    src.write_bytes(converter.convert())
+    _sparse_tflite(src, "sigmoid")
     m = flatbuffer_utils.read_model(str(src))
     code = fb.OperatorCodeT()
     code.builtinCode = code.deprecatedBuiltinCode = fb.BuiltinOperator.CUSTOM
