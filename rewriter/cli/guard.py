@@ -121,7 +121,7 @@ def crash_line(signum: int, stack: str) -> str:
             "the run was killed (SIGKILL): out of memory? The kernel's OOM killer sends it; "
             "free memory, or pass smaller --input-shapes or fewer --calibration samples"
         )
-    if signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT) or signum not in _WHY:
+    if signum not in _WHY:  # SIGTERM, SIGHUP, SIGINT, ...: sent, not a crash
         return f"the run was stopped by {name}"
     frames = _frames(stack)
     lib, where = "native code", ""

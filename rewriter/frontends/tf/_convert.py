@@ -532,18 +532,9 @@ def _run_litert(
 ) -> list[np.ndarray]:
     from ai_edge_litert.interpreter import Interpreter
 
-    from rewriter.frontends.tf._twin import builtin_twin
-
-    try:  # the file itself: LiteRT's XNNPACK delegate runs MediaPipe's transposed conv
-        return _invoke(Interpreter(model_path=path), names, feeds)
-    except RuntimeError:  # an op nothing here registers: the copy with builtins, if any
-        twin = builtin_twin(path)[0]
-        if twin == path:
-            raise
-        return _invoke(Interpreter(model_path=twin), names, feeds)
-
-
-def _invoke(it: Any, names: Sequence[str], feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+    # the file itself, never the copy tf2onnx read (rewriter.frontends.tf._twin): LiteRT's
+    # XNNPACK delegate runs MediaPipe's transposed conv, and LiteRT densifies sparse weights
+    it = Interpreter(model_path=path)
     ins = it.get_input_details()
     by_name = {d["name"]: d for d in ins}
     order = [by_name.get(n) for n in names]
