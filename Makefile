@@ -13,7 +13,7 @@ $(BIN)/python:
 # torch first and pinned: an unpinned torch pulls a multi-GB CUDA build.
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e ".[dev,openvino,tflite,tensorflow,ray]"
+	$(BIN)/python -m pip install -q -e ".[dev,openvino,tflite,tensorflow,ray,pt2]"
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -95,6 +95,7 @@ import ast
 import dataclasses
 import functools
 import itertools
+import json
 import os
 import re
 import zlib
@@ -650,6 +651,27 @@ def _image_size(model: onnx.ModelProto) -> tuple[int, int] | None:
             if len(nums) in (1, 2) and all(0 < n <= 8192 for n in nums):
                 return (nums[0], nums[-1])
     return None
+
+
+DIM_RANGES_KEY = "pau_rewriter.dim_ranges"
+
+
+def dim_ranges(model: onnx.ModelProto) -> dict[str, tuple[int, int | None]]:
+    """The sizes each named dim may take, where a converter recorded them (the ``torch.export``
+    front end writes a program's ranges: ``{"s0": [2, 64]}``, JSON under ``DIM_RANGES_KEY``);
+    generated sizes stay inside them. Empty when absent or unreadable."""
+    raw = next((p.value for p in model.metadata_props if p.key == DIM_RANGES_KEY), None)
+    try:
+        got = json.loads(raw) if raw else {}
+        return {str(k): (int(lo), None if hi is None else int(hi)) for k, (lo, hi) in got.items()}
+    except (ValueError, TypeError, AttributeError):
+        return {}
+
+
+def _within(cands: list[int], lo: int, hi: int | None) -> list[int]:
+    """The candidates inside [lo, hi], in order; the nearest bound when none is."""
+    keep = [c for c in cands if c >= lo and (hi is None or c <= hi)]
+    return keep or [hi if hi is not None and all(c > hi for c in cands) else lo]
 
 
 def meaningful_name(key: str) -> bool:
@@ -1218,6 +1240,9 @@ def generate_inputs(
         for k, cands in groups.items():
             if cands is _SEQUENCE and k not in in_state and k not in bound:
                 groups[k] = _STEP
+    for k, (lo, hi) in dim_ranges(model).items():
+        if k in groups and k not in bound:
+            groups[k] = _within(groups[k], lo, hi)
     derived = {k: f for k, f in _derived_dims(groups).items() if k not in bound}
     for k in derived:
         del groups[k]

@@ -160,10 +160,13 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         if a.zoo:
-            # ONNX files, and TFLite ones (tools/packaged_models.py copies MediaPipe's)
+            # ONNX files, TFLite ones (tools/packaged_models.py copies MediaPipe's) and
+            # torch.export programs (tools/hf_families.py --pt2)
             # (a package shipping both, basic-pitch, has both run: the TFLite one by file name)
             files = [
-                p for p in sorted(pathlib.Path(a.zoo).iterdir()) if p.suffix in (".onnx", ".tflite")
+                p
+                for p in sorted(pathlib.Path(a.zoo).iterdir())
+                if p.suffix in (".onnx", ".tflite", ".pt2")
             ]
             found = {_label(str(p)): str(p) for p in files}
             names = a.names or sorted(found)

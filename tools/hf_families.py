@@ -22,7 +22,9 @@ default in torch 2.13 (the TorchScript ones are at 17; 23: Attention, RotaryEmbe
 RMSNormalization nodes). ``--interpreter`` runs every model through the ONNX -> torch
 interpreter (retraining and the torch targets) and ONNX Runtime on generated inputs and prints
 the largest difference relative to each output's largest value, instead of the CLI runs.
-``--fx`` exports nothing: each torch module goes through the torch.fx front end
+``--pt2`` saves each family's ``torch.export`` program instead (``NAME.pt2``, the same
+``Dim.AUTO`` dims) and runs the CLI on those: the converter is then this project's
+(``rewriter.frontends.pt2``). ``--fx`` exports nothing: each torch module goes through the torch.fx front end
 (``rewrite_module(module, "pau_all", example_inputs=...)``, no other option) and is compared with
 the original module; ``--plan`` adds ``plan_module(module, example_inputs)`` on torch-eager
 (sites replaced, seconds).
@@ -312,11 +314,26 @@ def build(
     outs: list[str],
     folder: str,
     opset: int = 20,
+    pt2: bool = False,
 ) -> list[str]:
-    """Export one family both ways into ``folder``; the lines to print (built or why not)."""
+    """Export one family both ways into ``folder``; the lines to print (built or why not). With
+    ``pt2``, save its ``torch.export`` program instead (``NAME.pt2``, ``Dim.AUTO`` dims)."""
     model, args, names, axes = _make(name, make, kind)
     if model is None:
         return [str(axes)]
+    if pt2:
+        import torch
+
+        path = os.path.join(folder, f"{name}.pt2")
+        auto = tuple(dict.fromkeys(axes.get(n, {}), torch.export.Dim.AUTO) for n in names)
+        try:
+            with _quiet(), torch.no_grad():
+                ep = torch.export.export(_outputs(model, names, outs), args, dynamic_shapes=auto)
+                torch.export.save(ep, path)
+            return [f"built {os.path.basename(path)}"]
+        except Exception as e:  # torch.export's limit: say which, go on
+            msg = str(e).splitlines()[0][:160] if str(e) else ""
+            return [f"{os.path.basename(path)}: export failed ({type(e).__name__}: {msg})"]
     lines = []
     for dynamo in (False, True):
         path = os.path.join(folder, f"{name}_{'dynamo' if dynamo else 'torchscript'}.onnx")
@@ -370,6 +387,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="check the ONNX -> torch interpreter instead of running the CLI")  # fmt: skip
     ap.add_argument("--fx", action="store_true",
                     help="run each torch module through the torch.fx front end instead (no export)")  # fmt: skip
+    ap.add_argument("--pt2", action="store_true",
+                    help="save each family's torch.export program (NAME.pt2) and run those")  # fmt: skip
     ap.add_argument("--plan", action="store_true",
                     help="with --fx: also plan_module on torch-eager (decisions, seconds)")  # fmt: skip
     a = ap.parse_args(argv)
@@ -390,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, make, kind, outs in _families():
             if a.names and name not in a.names:
                 continue
-            for line in build(name, make, kind, outs, folder, a.opset):
+            for line in build(name, make, kind, outs, folder, a.opset, a.pt2):
                 print(line, file=sys.stderr, flush=True)
         if a.interpreter:
             for path in sorted(os.listdir(folder)):

@@ -275,7 +275,7 @@ def _rewrite(a: argparse.Namespace) -> int:
         report["sites"] = [_site_row(s) for s in result.sites]
         report["verification"] = verification.to_dict() | {"tolerance": a.tolerance}
         report["backoff"] = backoff.to_dict()
-    from rewriter.cli.source import report_source  # .tflite/.keras/SavedModel: vs its runtime
+    from rewriter.cli.source import report_source  # .tflite/.keras/SavedModel/.pt2: vs its runtime
 
     report_source(a, original, None if a.dry_run else result.model, inputs, report)
     if a.report:

@@ -1,6 +1,7 @@
-"""The rewrite summary's lines for a TFLite / SavedModel / Keras input: what the conversion did,
-and the converted and rewritten ONNX models against the source in its own runtime (LiteRT or
-TensorFlow), from ``rewriter.frontends.tf.source_check``. Nothing for an ONNX input."""
+"""The rewrite summary's lines for a TFLite / SavedModel / Keras / torch.export input: what the
+conversion did, and the converted and rewritten ONNX models against the source in its own runtime
+(LiteRT, TensorFlow or PyTorch), from the front end's ``source_check``. Nothing for an ONNX
+input."""
 
 from __future__ import annotations
 
@@ -16,16 +17,17 @@ def report_source(
     ``rewritten`` is None on a dry run (only the converted model is compared); without inputs
     (a dry run whose inputs cannot be generated) only the conversion notes are printed.
     """
-    from rewriter.frontends.tf import convert, source_check, source_kind
+    from rewriter.frontends.common import frontend_for
 
-    if not a.model or source_kind(a.model) is None:
+    frontend = frontend_for(a.model) if a.model else None
+    if frontend is None:
         return
     if inputs is None:
-        notes = convert(a.model).notes
+        notes = frontend.convert(a.model).notes
         report["source"] = {"notes": notes}
         lines = notes
     else:
-        check = source_check(a.model, original, rewritten, inputs.feeds, inputs.source)
+        check = frontend.source_check(a.model, original, rewritten, inputs.feeds, inputs.source)
         report["source"] = check.to_dict()
         lines = check.lines()
     if not a.quiet:

@@ -41,8 +41,10 @@ def load_model(model: str | os.PathLike[str] | onnx.ModelProto | bytes) -> onnx.
     and ONNX Runtime's float16 converter writes them) are put in order (``ir.sort_nodes``).
 
     External data is loaded only from inside the model's folder. A ``.tflite``, ``.keras`` or
-    ``.h5`` file or a SavedModel folder is converted to ONNX first (``rewriter.frontends.tf``;
-    needs the ``[tflite]`` or ``[tensorflow]`` extra), so every command accepts those too.
+    ``.h5`` file or a SavedModel folder (``rewriter.frontends.tf``; needs the ``[tflite]`` or
+    ``[tensorflow]`` extra) and a saved ``torch.export`` program (``rewriter.frontends.pt2``)
+    are converted to ONNX first, so every command accepts those too; other PyTorch files (state
+    dicts, TorchScript, pickled modules) get one line saying what they are.
 
     Raises:
         ModelError: one line naming the file and what is wrong with it.
@@ -154,12 +156,11 @@ def _load(model: str | os.PathLike[str] | onnx.ModelProto | bytes) -> onnx.Model
     if isinstance(model, bytes):
         return _parse(model, "<bytes>")
     path = os.fspath(model)
-    from rewriter.frontends.tf import source_kind
+    from rewriter.frontends.common import frontend_for
 
-    if source_kind(path) is not None:  # .tflite, .keras/.h5, SavedModel folder: tf2onnx
-        from rewriter.frontends.tf import convert
-
-        return convert(path).model
+    frontend = frontend_for(path)  # .tflite, .keras/.h5, SavedModel folder, torch.export .pt2
+    if frontend is not None:
+        return frontend.convert(path).model
     if not os.path.exists(path):
         raise ModelError(f"{path}: no such file; pass the path of an .onnx model")
     if os.path.isdir(path):
@@ -168,7 +169,15 @@ def _load(model: str | os.PathLike[str] | onnx.ModelProto | bytes) -> onnx.Model
         data = f.read()
     if not data:
         raise ModelError(f"{path}: file is empty; pass the path of an .onnx model")
-    m = _parse(data, path)
+    try:
+        m = _parse(data, path)
+    except ModelError:
+        from rewriter.frontends.pt2 import describe
+
+        line = describe(path, data)  # a state dict, TorchScript, safetensors, ...: say which
+        if line is not None:
+            raise ModelError(line) from None
+        raise
     _load_external(m, path)
     return m
 
@@ -229,6 +238,13 @@ def check_output_path(inp: str | None, out: str) -> None:
         raise UsageError(
             f"{out}: writing TFLite/Keras is not supported (no ONNX-to-TFLite converter works "
             "beside this project's onnx and numpy pins); write ONNX instead: -o "
+            + os.path.splitext(out)[0]
+            + ".onnx"
+        )
+    if out.lower().endswith((".pt2", ".pt", ".pth")):
+        raise UsageError(
+            f"{out}: commands write ONNX, not PyTorch files (in Python, rewriter.rewrite(module, "
+            "example_inputs=...) returns a rewritten torch.fx module); write ONNX instead: -o "
             + os.path.splitext(out)[0]
             + ".onnx"
         )

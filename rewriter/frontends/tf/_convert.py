@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import logging
 import os
-import tempfile
 import time
-import warnings
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -19,6 +15,8 @@ import onnx
 from onnx import helper, numpy_helper
 
 from rewriter.errors import ModelError, RewriterError
+from rewriter.frontends.common import Conversion, SourceCheck
+from rewriter.frontends.common import quiet as _quiet
 
 OPSET = 17  # tf2onnx 1.17 knows opsets up to 18; 17 has every op it emits for these models
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
@@ -29,63 +27,6 @@ _RUNTIME = {"tflite": "LiteRT", "keras": "TensorFlow", "saved_model": "TensorFlo
 
 class MissingExtraError(RewriterError):
     """A TensorFlow-family input without the optional packages that read it (exit code 1)."""
-
-
-@dataclass
-class Conversion:
-    """A source model converted to ONNX, and what the conversion did.
-
-    Attributes:
-        model: the ONNX model (input names and NHWC/NCHW layout as in the source).
-        kind: ``tflite``, ``keras`` or ``saved_model``.
-        converter: e.g. ``tf2onnx 1.17.0``.
-        seconds: conversion time, TensorFlow's import included.
-        notes: one line each, for the rewrite summary (fused activations, float16 weights,
-            layout, ops lowered here).
-    """
-
-    model: onnx.ModelProto
-    kind: str
-    path: str
-    converter: str
-    seconds: float
-    notes: list[str] = field(default_factory=list)
-
-
-@dataclass
-class SourceCheck:
-    """Converted and rewritten ONNX models against the source model in its own runtime."""
-
-    kind: str
-    runtime: str
-    converter: str
-    converted: Any  # rewriter.verify.Deviation: converted ONNX (ORT) vs source runtime
-    rewritten: Any | None  # rewritten ONNX (ORT) vs source runtime; None on a dry run
-    notes: list[str] = field(default_factory=list)
-
-    def lines(self) -> list[str]:
-        """The rewrite summary's lines: conversion notes, then both comparisons."""
-
-        def one(d: Any) -> str:
-            return f"max-abs {d.max_abs:.3g}, rel-L2 {d.rel_l2:.3g}, cosine {d.cosine:.6f}"
-
-        out = list(self.notes)
-        out.append(
-            f"converted ({self.converter}) vs {self.kind} in {self.runtime}: " + one(self.converted)
-        )
-        if self.rewritten is not None:
-            out.append(f"rewritten vs {self.kind} in {self.runtime}: " + one(self.rewritten))
-        return out
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "runtime": self.runtime,
-            "converter": self.converter,
-            "notes": self.notes,
-            "converted_vs_source": self.converted.to_dict(),
-            "rewritten_vs_source": self.rewritten.to_dict() if self.rewritten else None,
-        }
 
 
 def source_kind(path: str | os.PathLike[str]) -> str | None:
@@ -165,30 +106,6 @@ def _require(kind: str, path: str) -> Any:
             ) from None
     logging.getLogger("tf2onnx").setLevel(logging.ERROR)
     return importlib.import_module("tf2onnx")
-
-
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """TensorFlow's and LiteRT's C++ logging and deprecation warnings off the terminal: fds 1 and
-    2 go to a temporary file for the duration (Python's own prints there are not expected)."""
-    import sys
-
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = [os.dup(1), os.dup(2)]
-    with tempfile.TemporaryFile() as sink, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        os.dup2(sink.fileno(), 1)
-        os.dup2(sink.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            for fd in saved:
-                os.close(fd)
 
 
 def _from_tflite(tf2onnx: Any, path: str) -> tuple[onnx.ModelProto, list[str]]:

@@ -1,0 +1,111 @@
+"""What every file front end gives the commands: the conversion to ONNX and its check against the
+source model in the source's own runtime (``rewriter.frontends.tf``, ``rewriter.frontends.pt2``).
+
+``frontend_for(path)`` says which front end reads a path (None for an ONNX file); it imports no
+framework, so every command can ask it about any path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import onnx
+
+
+@dataclass
+class Conversion:
+    """A source model converted to ONNX, and what the conversion did.
+
+    Attributes:
+        model: the ONNX model (input names and NHWC/NCHW layout as in the source).
+        kind: ``tflite``, ``keras``, ``saved_model`` or ``pt2``.
+        converter: e.g. ``tf2onnx 1.17.0``.
+        seconds: conversion time, the framework's import included.
+        notes: one line each, for the rewrite summary (fused activations, float16 weights,
+            layout, ops lowered here).
+    """
+
+    model: onnx.ModelProto
+    kind: str
+    path: str
+    converter: str
+    seconds: float
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SourceCheck:
+    """Converted and rewritten ONNX models against the source model in its own runtime."""
+
+    kind: str
+    runtime: str
+    converter: str
+    converted: Any  # rewriter.verify.Deviation: converted ONNX (ORT) vs source runtime
+    rewritten: Any | None  # rewritten ONNX (ORT) vs source runtime; None on a dry run
+    notes: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        """The rewrite summary's lines: conversion notes, then both comparisons."""
+
+        def one(d: Any) -> str:
+            return f"max-abs {d.max_abs:.3g}, rel-L2 {d.rel_l2:.3g}, cosine {d.cosine:.6f}"
+
+        out = list(self.notes)
+        out.append(
+            f"converted ({self.converter}) vs {self.kind} in {self.runtime}: " + one(self.converted)
+        )
+        if self.rewritten is not None:
+            out.append(f"rewritten vs {self.kind} in {self.runtime}: " + one(self.rewritten))
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "runtime": self.runtime,
+            "converter": self.converter,
+            "notes": self.notes,
+            "converted_vs_source": self.converted.to_dict(),
+            "rewritten_vs_source": self.rewritten.to_dict() if self.rewritten else None,
+        }
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """A framework's C++ logging, progress prints and deprecation warnings off the terminal: fds
+    1 and 2 go to a temporary file for the duration (Python's own prints there are not
+    expected)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with tempfile.TemporaryFile() as sink, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        os.dup2(sink.fileno(), 1)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+
+
+def frontend_for(path: str | os.PathLike[str]) -> ModuleType | None:
+    """The front end package that converts ``path`` (it has ``convert`` and ``source_check``),
+    or None for an ONNX file (or anything else, which the ONNX loader then explains)."""
+    from rewriter.frontends import pt2, tf
+
+    for fe in (tf, pt2):
+        if fe.source_kind(path) is not None:
+            return fe
+    return None

@@ -1,0 +1,26 @@
+"""PyTorch files: a ``torch.export`` program (``torch.export.save``, ``.pt2``) is converted to ONNX
+with torch's own exporter and checked against the program run in PyTorch.
+
+    rewrite model.pt2 -p pau_all -o out.onnx
+
+``rewriter.ir.load_model`` calls ``convert`` for such a file (``source_kind`` says which, from
+the archive's contents, not its name), so every command accepts it; ``source_check`` runs the
+program (``ExportedProgram.module()``) and the converted and rewritten ONNX models in ONNX
+Runtime on the same inputs, and reports both deviations, as for TensorFlow-family inputs.
+
+Why this exporter: an exported program is what ``torch.onnx.export(..., dynamo=True)`` exports
+in the first place (it calls ``torch.export`` on a module), so converting the saved program is
+the same path a user's own export takes, with the program's dynamic dims kept as named dims.
+
+The other files PyTorch users hold have no graph this can convert, and each gets one line that
+says what the file is and what to do (``describe``): a state dict or ``pytorch_model.bin``
+(weights only), a pickled ``nn.Module`` (Python objects; loading it runs code from the file), a
+TorchScript archive (no input shapes to export it at), safetensors (weights only), and an
+AOTInductor package (machine code for one device).
+"""
+
+from __future__ import annotations
+
+from rewriter.frontends.pt2._convert import convert, describe, source_check, source_kind
+
+__all__ = ["convert", "describe", "source_check", "source_kind"]

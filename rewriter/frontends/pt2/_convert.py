@@ -1,0 +1,308 @@
+"""Conversion (torch.onnx) of a saved ``torch.export`` program, the check against the program run
+in PyTorch, and the one line for PyTorch files that hold no graph; see the package docstring."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickletools
+import struct
+import time
+import zipfile
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import onnx
+
+from rewriter.errors import ModelError
+from rewriter.frontends.common import Conversion, SourceCheck, quiet
+from rewriter.inputs import DIM_RANGES_KEY
+
+_ZIP = b"PK\x03\x04"
+# what a pickle of plain weights refers to (a state dict, a checkpoint dict of them)
+_WEIGHT_MODULES = {
+    *("collections", "torch", "torch._utils", "torch._tensor", "torch.serialization"),
+    *("builtins", "_codecs", "numpy", "numpy.core.multiarray", "numpy._core.multiarray"),
+}
+
+
+def _names(path: str) -> list[str] | None:
+    """The member names of a zip archive, or None when ``path`` is not one."""
+    try:
+        with open(path, "rb") as f:
+            if f.read(4) != _ZIP:
+                return None
+        with zipfile.ZipFile(path) as z:
+            return z.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return None
+
+
+def _is_program(names: list[str]) -> bool:
+    return any(n.endswith("/archive_format") for n in names) and any(
+        "/models/" in n and n.endswith(".json") for n in names
+    )
+
+
+def _is_aoti(names: list[str]) -> bool:
+    return any("/aotinductor/" in n for n in names)
+
+
+def source_kind(path: str | os.PathLike[str]) -> str | None:
+    """``pt2`` when ``path`` is a saved ``torch.export`` program (whatever its name), else None.
+
+    >>> source_kind("model.onnx") is None
+    True
+    """
+    p = os.fspath(path)
+    if not os.path.isfile(p):
+        return None
+    names = _names(p)
+    if names is None or not _is_program(names) or _is_aoti(names):
+        return None
+    return "pt2"
+
+
+def describe(path: str, data: bytes) -> str | None:
+    """The one line for a PyTorch (or safetensors) file that is not a program this converts, or
+    None when ``data`` is none of those. Reads the archive's listing and the pickle's opcodes
+    only; nothing in the file is executed."""
+    export = (
+        "export it to ONNX with torch.onnx.export(module, (x,), 'model.onnx', dynamo=True) or "
+        "save a torch.export program (torch.export.save(torch.export.export(module, (x,)), "
+        "'model.pt2')) and rewrite that; in Python, rewriter.rewrite(module, example_inputs=(x,)) "
+        "rewrites the module itself"
+    )
+    if len(data) > 10 and data[8:10] == b'{"' and struct.unpack("<Q", data[:8])[0] < len(data):
+        return f"{path}: safetensors weights, no graph: build the model in Python, then {export}"
+    names = _names(path) if data[:4] == _ZIP else None
+    if names is not None:
+        if _is_aoti(names):
+            return (
+                f"{path}: an AOTInductor package (machine code compiled for one device), not a "
+                "graph: rewrite the torch.export program before compiling it (torch.export.save"
+                "(ep, 'model.pt2'), then rewrite model.pt2)"
+            )
+        if any("/code/" in n for n in names) and any(n.endswith("constants.pkl") for n in names):
+            return (
+                f"{path}: a TorchScript archive; it records no input shapes to export it at: "
+                f"torch.onnx.export(torch.jit.load({os.path.basename(path)!r}), (x,), "
+                "'model.onnx', dynamo=False) with an input of your size, then rewrite model.onnx"
+            )
+        pkl = [n for n in names if n.endswith("/data.pkl") or n == "data.pkl"]
+        if not pkl:
+            return None
+        with zipfile.ZipFile(path) as z:
+            what = _pickled(z.read(pkl[0]))
+        stored = sum(1 for n in names if "/data/" in n and not n.endswith("/"))
+    elif data[:1] == b"\x80" and data[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        what, stored = _pickled(data), 0  # torch.save before 1.6 (or any pickle)
+    else:
+        return None
+    if what is None:
+        n = f" of {stored} stored tensors" if stored else ""
+        return (
+            f"{path}: PyTorch weights{n} (a state dict or checkpoint saved with torch.save), no "
+            f"graph: build the module in Python and load them, then {export}"
+        )
+    return (
+        f"{path}: a pickled {what} saved with torch.save: Python objects, not a graph, and "
+        f"loading them runs code from the file: load it in your own code, then {export}"
+    )
+
+
+def _pickled(data: bytes) -> str | None:
+    """The first class a pickle refers to that is not part of plain weights (``module.Name``),
+    or None when it holds only tensors, dicts, lists and numbers. Reads opcodes; runs nothing."""
+    strings: list[str] = []
+    try:
+        for op, arg, _ in pickletools.genops(data):
+            if op.name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE", "BINUNICODE8"):
+                strings.append(str(arg))
+            ref = None
+            if op.name == "GLOBAL":
+                mod, _, name = str(arg).partition(" ")
+                ref = (mod, name)
+            elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+                ref = (strings[-2], strings[-1])
+            if ref is not None and ref[0] not in _WEIGHT_MODULES:
+                return f"{ref[0]}.{ref[1]}"
+    except Exception:  # a truncated or foreign pickle: say what was read
+        return None
+    return None
+
+
+# -- conversion ---------------------------------------------------------------------------------
+_CACHE: dict[tuple[str, int, int], tuple[Conversion, Any]] = {}
+
+
+def _load(path: str) -> tuple[Conversion, Any]:
+    """The conversion and the loaded program, once per process and file version."""
+    st = os.stat(path)
+    key = (os.path.abspath(path), st.st_mtime_ns, st.st_size)
+    if key not in _CACHE:
+        t0 = time.perf_counter()
+        try:
+            import onnxscript  # noqa: F401  (torch.onnx's exporter needs it)
+            import torch
+        except ImportError as e:
+            raise ModelError(
+                f"{path}: converting a torch.export program needs onnxscript ({e}); "
+                "pip install 'pau-rewriter[pt2]'"
+            ) from None
+        try:
+            with quiet():
+                ep = torch.export.load(path)
+        except Exception as e:
+            raise ModelError(
+                f"{path}: torch.export.load cannot read it ({_first_line(e)}); save it with "
+                f"torch.export.save from torch {torch.__version__}, or export it to ONNX yourself"
+            ) from None
+        try:
+            with quiet():
+                prog = torch.onnx.export(ep, dynamo=True, verbose=False)
+        except Exception as e:
+            raise ModelError(
+                f"{path}: torch.onnx {torch.__version__} cannot convert the program: "
+                f"{_export_error(e)}"
+            ) from None
+        assert prog is not None  # dynamo=True returns the program
+        model = prog.model_proto
+        opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+        seconds = time.perf_counter() - t0
+        conv = Conversion(model, "pt2", path, f"torch.onnx {torch.__version__}", seconds)
+        conv.notes.append(
+            f"converted torch.export program with torch.onnx {torch.__version__} (dynamo) in "
+            f"{seconds:.1f} s (torch import included; opset {opset}); inputs: "
+            + ", ".join(f"{i.name} {_dims(i)}" for i in model.graph.input)
+        )
+        ranges = _ranges(ep, model)
+        if ranges:  # generated inputs stay inside them (rewriter.inputs.dim_ranges)
+            entry = model.metadata_props.add()
+            entry.key, entry.value = DIM_RANGES_KEY, json.dumps(ranges, sort_keys=True)
+            conv.notes.append(
+                "the program's dims take "
+                + ", ".join(
+                    f"{k} in [{lo}, {'inf' if hi is None else hi}]"
+                    for k, (lo, hi) in sorted(ranges.items())
+                )
+                + " (generated inputs stay inside)"
+            )
+        _CACHE[key] = (conv, ep)
+    return _CACHE[key]
+
+
+def convert(path: str | os.PathLike[str]) -> Conversion:
+    """Convert a saved ``torch.export`` program to ONNX with ``torch.onnx.export``.
+
+    Raises:
+        ModelError: not a program, unreadable, or an op the exporter cannot convert (its line).
+    """
+    p = os.fspath(path)
+    if source_kind(p) is None:
+        raise ModelError(f"{p}: not a torch.export program saved with torch.export.save")
+    c, _ = _load(p)
+    m = onnx.ModelProto()
+    m.CopyFrom(c.model)
+    return Conversion(m, c.kind, c.path, c.converter, c.seconds, list(c.notes))
+
+
+def _first_line(e: BaseException) -> str:
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    return (lines[0] if lines else type(e).__name__)[:300]
+
+
+def _export_error(e: BaseException) -> str:
+    """The exporter's own reason, not its preamble: the unsupported ops where it names them."""
+    text = str(e)
+    for ln in text.splitlines():
+        if "Unsupported FX nodes" in ln or "No decompositions registered" in ln:
+            return ln.strip()[:300]
+    cause = e.__cause__
+    return _first_line(cause if cause is not None else e)
+
+
+def _dims(vi: onnx.ValueInfoProto) -> str:
+    d = vi.type.tensor_type.shape.dim
+    return "[" + ", ".join(x.dim_param or str(x.dim_value) for x in d) + "]"
+
+
+def _ranges(ep: Any, model: onnx.ModelProto) -> dict[str, tuple[int, int | None]]:
+    """The program's ranges of the dims the ONNX inputs name (``s0`` in both), where they
+    exclude 1 or are bounded above: torch.export assumes a dynamic dim is at least 2 unless told
+    otherwise, and its program refuses a batch of 1."""
+    named = {
+        d.dim_param for i in model.graph.input for d in i.type.tensor_type.shape.dim if d.dim_param
+    }
+    out: dict[str, tuple[int, int | None]] = {}
+    for sym, vr in ep.range_constraints.items():
+        if str(sym) not in named:
+            continue
+        try:
+            lo = int(vr.lower)
+        except (TypeError, ValueError):
+            lo = 0
+        try:
+            hi: int | None = int(vr.upper)
+        except Exception:  # oo / int_oo (int() raises AttributeError on it): no upper bound
+            hi = None
+        if lo > 1 or hi is not None:
+            out[str(sym)] = (lo, hi)
+    return out
+
+
+# -- the check against PyTorch ------------------------------------------------------------------
+def source_check(
+    path: str,
+    converted: onnx.ModelProto,
+    rewritten: onnx.ModelProto | None,
+    feeds: Mapping[str, np.ndarray],
+    source: str = "generated",
+) -> SourceCheck:
+    """Run the program in PyTorch and both ONNX models in ONNX Runtime on ``feeds``; compare.
+
+    The ONNX inputs are the program's tensor inputs in order (flattened as ``torch.export``
+    flattens them; its other arguments stay the example's), and its tensor outputs pair with
+    the ONNX outputs in order.
+    """
+    import torch
+    from torch.utils import _pytree as pytree
+
+    from rewriter.ir.runtime import runner
+    from rewriter.verify import deviation
+
+    conv, ep = _load(path)
+    inits = {t.name for t in converted.graph.initializer}
+    names = [i.name for i in converted.graph.input if i.name not in inits]
+    example: Any = ep.example_inputs or (tuple(torch.empty(0) for _ in names), {})
+    leaves, spec = pytree.tree_flatten(example)
+    slots = [k for k, v in enumerate(leaves) if isinstance(v, torch.Tensor)]
+    if len(slots) != len(names):
+        raise ModelError(
+            f"{path}: the program takes {len(slots)} tensors, the converted model "
+            f"{len(names)} inputs; they cannot be paired to compare the two"
+        )
+    for k, n in zip(slots, names, strict=True):
+        leaves[k] = torch.from_numpy(np.ascontiguousarray(feeds[n]))
+    args, kwargs = pytree.tree_unflatten(leaves, spec)
+    try:
+        with torch.no_grad(), quiet():
+            got = ep.module()(*args, **kwargs)
+    except Exception as e:
+        raise ModelError(
+            f"{path}: the program rejects the {source} inputs ({_first_line(e)}); pass "
+            "--input-shapes NAME:DIMS within its dims' ranges, or --inputs data.npz"
+        ) from None
+    ref = [t.detach().numpy() for t in pytree.tree_leaves(got) if isinstance(t, torch.Tensor)]
+    out_names = [o.name for o in converted.graph.output]
+    if len(ref) != len(out_names):
+        raise ModelError(
+            f"{path}: the program returns {len(ref)} tensors, the converted model "
+            f"{len(out_names)} outputs; they cannot be paired to compare the two"
+        )
+    d_conv = deviation(ref, runner(converted)(dict(feeds)), out_names, inputs=source)
+    d_new = None
+    if rewritten is not None:
+        d_new = deviation(ref, runner(rewritten)(dict(feeds)), out_names, inputs=source)
+    return SourceCheck("pt2", "PyTorch", conv.converter, d_conv, d_new, conv.notes)

@@ -1,0 +1,163 @@
+"""PyTorch files (``rewriter.frontends.pt2``): a saved ``torch.export`` program is converted with
+torch.onnx, rewritten, and checked against the program run in PyTorch; the PyTorch files with no
+graph (state dicts, pickled modules, TorchScript, safetensors) get one line saying what they are.
+
+The program is a small encoder as users export one: token ids and a mask passed by keyword,
+``Dim.AUTO`` on batch and sequence (so torch.export makes both at least 2, and the sequence at
+most the position table's 32), an erf GELU and a sigmoid gate.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from rewriter.cli import main
+
+
+class _Encoder(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tok = torch.nn.Embedding(100, 16)
+        self.pos = torch.nn.Parameter(torch.randn(32, 16) * 0.1)
+        self.up = torch.nn.Linear(16, 32)
+        self.down = torch.nn.Linear(32, 16)
+        self.gate = torch.nn.Linear(16, 16)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        h = self.tok(input_ids) + self.pos[: input_ids.shape[1]]
+        h = h + self.down(torch.nn.functional.gelu(self.up(h)))
+        h = h * torch.sigmoid(self.gate(h))
+        m = attention_mask.unsqueeze(-1).to(h.dtype)
+        return (h * m).sum(1) / m.sum(1).clamp(min=1.0)
+
+
+@pytest.fixture(scope="module")
+def program(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, torch.nn.Module]:
+    pytest.importorskip("onnxscript")
+    torch.manual_seed(0)
+    module = _Encoder().eval()
+    kwargs = {
+        "input_ids": torch.randint(0, 100, (2, 8)),
+        "attention_mask": torch.ones(2, 8, dtype=torch.int64),
+    }
+    auto = {0: torch.export.Dim.AUTO, 1: torch.export.Dim.AUTO}
+    ep = torch.export.export(
+        module, (), kwargs, dynamic_shapes={"input_ids": auto, "attention_mask": auto}
+    )
+    path = str(tmp_path_factory.mktemp("pt2") / "encoder.pt2")
+    torch.export.save(ep, path)
+    return path, module
+
+
+def test_pt2_rewrites_with_no_flags_and_matches_pytorch(program, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    path, module = program
+    before = open(path, "rb").read()
+    out, rep = tmp_path / "out.onnx", tmp_path / "r.json"
+    assert main([path, "-o", str(out), "--report", str(rep)]) == 0
+    printed = capsys.readouterr().out
+    assert "converted torch.export program with torch.onnx" in printed
+    assert "vs pt2 in PyTorch: max-abs" in printed
+    src = json.loads(rep.read_text())["source"]
+    assert src["kind"] == "pt2" and src["runtime"] == "PyTorch"
+    assert src["converted_vs_source"]["rel_l2"] < 1e-5
+    assert 1e-7 < src["rewritten_vs_source"]["rel_l2"] < 1e-2
+    assert open(path, "rb").read() == before  # the input is never modified
+    m = onnx.load(str(out))
+    ops = [n.op_type for n in m.graph.node]
+    assert "Erf" not in ops and "Sigmoid" not in ops  # both sites replaced
+    # the dynamic dims are kept: the output runs at a batch and length the export never saw
+    assert all(d.dim_param for i in m.graph.input for d in i.type.tensor_type.shape.dim)
+    import onnxruntime as ort
+
+    ids = np.random.default_rng(1).integers(0, 100, (3, 17))
+    mask = np.ones((3, 17), dtype=np.int64)
+    mask[:, 12:] = 0
+    got = ort.InferenceSession(str(out)).run(None, {"input_ids": ids, "attention_mask": mask})[0]
+    with torch.no_grad():
+        want = module(torch.from_numpy(ids), torch.from_numpy(mask)).numpy()
+    assert np.linalg.norm(got - want) / np.linalg.norm(want) < 1e-2
+
+
+def test_pt2_generated_inputs_stay_inside_the_programs_ranges(program) -> None:  # type: ignore[no-untyped-def]
+    from rewriter.frontends.pt2 import convert
+    from rewriter.inputs import dim_ranges, generate_inputs
+
+    path, _ = program
+    conv = convert(path)
+    ranges = dim_ranges(conv.model)
+    # torch.export made batch and sequence >= 2 (a batch of 1 is refused by the program) and
+    # bounded the sequence by the position table
+    assert set(ranges.values()) == {(2, 32), (2, None)}, ranges
+    feeds = generate_inputs(conv.model).feeds
+    b, s = feeds["input_ids"].shape
+    assert b >= 2 and 2 <= s <= 32
+    assert any("the program's dims take" in n for n in conv.notes)
+
+
+def test_pt2_is_recognized_by_contents_not_name(program, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from rewriter.ir import load_model
+
+    path, _ = program
+    other = tmp_path / "encoder.bin"
+    shutil.copy(path, other)
+    m = load_model(str(other))
+    assert [i.name for i in m.graph.input] == ["input_ids", "attention_mask"]
+
+
+def _torch_files(folder) -> dict[str, tuple[str, str]]:  # type: ignore[no-untyped-def]
+    """file kind -> (path, what its one line must say)."""
+    m = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.GELU())
+    files = {}
+    p = os.path.join(folder, "weights.pt")
+    torch.save(m.state_dict(), p)
+    files["state dict"] = (p, "PyTorch weights of 2 stored tensors (a state dict")
+    p = os.path.join(folder, "legacy.pth")
+    torch.save(m.state_dict(), p, _use_new_zipfile_serialization=False)
+    files["legacy state dict"] = (p, "PyTorch weights (a state dict")
+    p = os.path.join(folder, "module.pth")
+    torch.save(m, p)
+    files["pickled module"] = (p, "a pickled torch.nn.modules.container.Sequential saved")
+    p = os.path.join(folder, "scripted.pt")
+    torch.jit.script(m).save(p)
+    files["torchscript"] = (p, "a TorchScript archive; it records no input shapes")
+    st = pytest.importorskip("safetensors.torch")
+    p = os.path.join(folder, "model.safetensors")
+    st.save_file(m.state_dict(), p)
+    files["safetensors"] = (p, "safetensors weights, no graph")
+    return files
+
+
+def test_pytorch_files_without_a_graph_get_one_line(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    for kind, (path, says) in _torch_files(str(tmp_path)).items():
+        out = tmp_path / "out.onnx"
+        assert main([path, "-o", str(out)]) == 1, kind
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and err.startswith(f"rewrite: error: {path}: "), (kind, err)
+        assert says in err, (kind, err)
+        assert "truncated" not in err and not out.exists()
+        if kind != "torchscript":
+            assert "rewriter.rewrite(module, example_inputs=(x,))" in err
+
+
+def test_pickled_module_is_named_without_unpickling_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from rewriter.frontends.pt2 import describe
+
+    p = tmp_path / "evil.pt"
+    torch.save(_Encoder(), p)
+    line = describe(str(p), p.read_bytes())
+    assert line is not None and f"{_Encoder.__module__}._Encoder" in line
+
+
+def test_writing_a_pytorch_file_is_refused(program, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    path, _ = program
+    assert main([path, "-o", str(tmp_path / "out.pt2")]) == 2
+    err = capsys.readouterr().err
+    assert "commands write ONNX, not PyTorch files" in err and "-o " in err
+    assert not (tmp_path / "out.pt2").exists()
