@@ -111,6 +111,41 @@ def test_pt2_is_recognized_by_contents_not_name(program, tmp_path) -> None:  # t
     assert [i.name for i in m.graph.input] == ["input_ids", "attention_mask"]
 
 
+class _Boxes(torch.nn.Module):
+    """LayoutLM's box embeddings: a width x1 - x0 looked up in a table. Generated boxes have
+    x1 < x0 somewhere; ONNX Runtime's Gather takes the negative index, PyTorch refuses it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.x = torch.nn.Embedding(64, 8)
+        self.w = torch.nn.Embedding(64, 8)
+
+    def forward(self, box: torch.Tensor) -> torch.Tensor:
+        h = self.x(box[..., 0]) + self.w(box[..., 2] - box[..., 0])
+        return torch.nn.functional.gelu(h).mean(1)
+
+
+def test_pt2_compared_on_its_example_inputs_where_it_refuses_generated_ones(
+    tmp_path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("onnxscript")
+    torch.manual_seed(0)
+    box = torch.randint(0, 30, (2, 6, 4))
+    box[..., 2] = box[..., 0] + torch.randint(0, 30, (2, 6))  # x1 >= x0, as real boxes are
+    auto = {0: torch.export.Dim.AUTO, 1: torch.export.Dim.AUTO}
+    ep = torch.export.export(_Boxes().eval(), (box,), dynamic_shapes=(auto,))
+    path = str(tmp_path / "boxes.pt2")
+    torch.export.save(ep, path)
+    rep = tmp_path / "r.json"
+    assert main([path, "-o", str(tmp_path / "out.onnx"), "--report", str(rep)]) == 0
+    printed = capsys.readouterr().out
+    assert "compared on the program's own example inputs: it rejects the generated ones" in printed
+    src = json.loads(rep.read_text())["source"]
+    assert src["converted_vs_source"]["inputs"] == "the program's example inputs"
+    assert src["converted_vs_source"]["rel_l2"] < 1e-5
+    assert 1e-7 < src["rewritten_vs_source"]["rel_l2"] < 1e-2
+
+
 def _torch_files(folder) -> dict[str, tuple[str, str]]:  # type: ignore[no-untyped-def]
     """file kind -> (path, what its one line must say)."""
     m = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.GELU())
@@ -161,3 +196,44 @@ def test_writing_a_pytorch_file_is_refused(program, tmp_path, capsys) -> None:  
     err = capsys.readouterr().err
     assert "commands write ONNX, not PyTorch files" in err and "-o " in err
     assert not (tmp_path / "out.pt2").exists()
+
+
+def test_pt2_with_a_custom_op_not_registered_here_names_the_op(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A program that calls a library's custom op (transformers' MoE ``grouped_mm_fallback``
+    in Mixtral) loads only where that library registered it: a fresh ``rewrite`` process says
+    which op, in one line."""
+    import subprocess
+    import sys
+    import textwrap
+
+    pytest.importorskip("onnxscript")
+    path = tmp_path / "custom.pt2"
+    make = textwrap.dedent(f"""
+        import torch
+
+        @torch.library.custom_op("pau_test::scaled", mutates_args=())
+        def scaled(x: torch.Tensor) -> torch.Tensor:
+            return x * 2.0
+
+        @scaled.register_fake
+        def _(x):
+            return torch.empty_like(x)
+
+        class M(torch.nn.Module):
+            def forward(self, x):
+                return torch.nn.functional.gelu(scaled(x))
+
+        ep = torch.export.export(M(), (torch.randn(2, 4),))
+        torch.export.save(ep, {str(path)!r})
+    """)
+    subprocess.run([sys.executable, "-c", make], check=True, capture_output=True)
+    got = subprocess.run(
+        [sys.executable, "-m", "rewriter", str(path), "-o", str(tmp_path / "out.onnx")],
+        capture_output=True,
+        text=True,
+    )
+    assert got.returncode == 1, got.stderr
+    err = got.stderr.strip()
+    assert err.count("\n") == 0, err
+    assert "calls torch.ops.pau_test.scaled.default, a custom op this process does not" in err
+    assert not (tmp_path / "out.onnx").exists()

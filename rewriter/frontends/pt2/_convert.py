@@ -4,8 +4,10 @@ in PyTorch, and the one line for PyTorch files that hold no graph; see the packa
 from __future__ import annotations
 
 import json
+import logging
 import os
 import pickletools
+import re
 import struct
 import time
 import zipfile
@@ -151,21 +153,34 @@ def _load(path: str) -> tuple[Conversion, Any]:
                 f"{path}: converting a torch.export program needs onnxscript ({e}); "
                 "pip install 'pau-rewriter[pt2]'"
             ) from None
+        said = _Said()  # torch.export.load logs the reason, then raises a generic error
+        logging.getLogger("torch.export").addHandler(said)
         try:
             with quiet():
                 ep = torch.export.load(path)
         except Exception as e:
+            op = re.search(r"failed to resolve (torch\.ops\.[\w.]+) to an operator", said.text)
+            if op:
+                raise ModelError(
+                    f"{path}: the program calls {op.group(1)}, a custom op this process does "
+                    "not register, so torch.export.load cannot rebuild it: export the module to "
+                    "ONNX where the op's library is loaded (torch.onnx.export(module, args, "
+                    "dynamo=True)) and rewrite the .onnx"
+                ) from None
             raise ModelError(
                 f"{path}: torch.export.load cannot read it ({_first_line(e)}); save it with "
                 f"torch.export.save from torch {torch.__version__}, or export it to ONNX yourself"
             ) from None
+        finally:
+            logging.getLogger("torch.export").removeHandler(said)
         try:
             with quiet():
                 prog = torch.onnx.export(ep, dynamo=True, verbose=False)
         except Exception as e:
             raise ModelError(
                 f"{path}: torch.onnx {torch.__version__} cannot convert the program: "
-                f"{_export_error(e)}"
+                f"{_export_error(e)}; exporting the module itself (torch.onnx.export(module, "
+                "args, dynamo=True)) can succeed where the saved program fails"
             ) from None
         assert prog is not None  # dynamo=True returns the program
         model = prog.model_proto
@@ -191,6 +206,19 @@ def _load(path: str) -> tuple[Conversion, Any]:
             )
         _CACHE[key] = (conv, ep)
     return _CACHE[key]
+
+
+class _Said(logging.Handler):
+    """What a logger said, as one text."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.text = ""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.text += record.getMessage() + "\n"
+        if record.exc_info and record.exc_info[1] is not None:
+            self.text += str(record.exc_info[1]) + "\n"
 
 
 def convert(path: str | os.PathLike[str]) -> Conversion:
@@ -283,17 +311,35 @@ def source_check(
             f"{path}: the program takes {len(slots)} tensors, the converted model "
             f"{len(names)} inputs; they cannot be paired to compare the two"
         )
-    for k, n in zip(slots, names, strict=True):
-        leaves[k] = torch.from_numpy(np.ascontiguousarray(feeds[n]))
-    args, kwargs = pytree.tree_unflatten(leaves, spec)
-    try:
+
+    def run(feeds: Mapping[str, np.ndarray]) -> Any:
+        new = list(leaves)
+        for k, n in zip(slots, names, strict=True):
+            new[k] = torch.from_numpy(np.ascontiguousarray(feeds[n]))
+        args, kwargs = pytree.tree_unflatten(new, spec)
         with torch.no_grad(), quiet():
-            got = ep.module()(*args, **kwargs)
+            return ep.module()(*args, **kwargs)
+
+    notes = list(conv.notes)
+    try:
+        got = run(feeds)
     except Exception as e:
-        raise ModelError(
-            f"{path}: the program rejects the {source} inputs ({_first_line(e)}); pass "
-            "--input-shapes NAME:DIMS within its dims' ranges, or --inputs data.npz"
-        ) from None
+        # ONNX Runtime takes what PyTorch refuses (a negative index into an embedding: a
+        # generated LayoutLM box with x1 < x0), or a guard the program keeps: compare on the
+        # inputs the program was exported with, which it takes by construction
+        saved = {n: leaves[k] for k, n in zip(slots, names, strict=True)}
+        if not ep.example_inputs or not all(v.numel() for v in saved.values()):
+            raise ModelError(
+                f"{path}: the program rejects the {source} inputs ({_first_line(e)}); pass "
+                "--input-shapes NAME:DIMS within its dims' ranges, or --inputs data.npz"
+            ) from None
+        feeds = {n: v.detach().numpy() for n, v in saved.items()}
+        notes.append(
+            f"compared on the program's own example inputs: it rejects the {source} ones "
+            f"({_first_line(e)})"
+        )
+        source = "the program's example inputs"
+        got = run(feeds)
     ref = [t.detach().numpy() for t in pytree.tree_leaves(got) if isinstance(t, torch.Tensor)]
     out_names = [o.name for o in converted.graph.output]
     if len(ref) != len(out_names):
@@ -305,4 +351,4 @@ def source_check(
     d_new = None
     if rewritten is not None:
         d_new = deviation(ref, runner(rewritten)(dict(feeds)), out_names, inputs=source)
-    return SourceCheck("pt2", "PyTorch", conv.converter, d_conv, d_new, conv.notes)
+    return SourceCheck("pt2", "PyTorch", conv.converter, d_conv, d_new, notes)
