@@ -160,6 +160,9 @@ def _torch_files(folder) -> dict[str, tuple[str, str]]:  # type: ignore[no-untyp
     p = os.path.join(folder, "module.pth")
     torch.save(m, p)
     files["pickled module"] = (p, "a pickled torch.nn.modules.container.Sequential saved")
+    p = os.path.join(folder, "legacy_module.pth")
+    torch.save(m, p, _use_new_zipfile_serialization=False)
+    files["legacy pickled module"] = (p, "a pickled torch.nn.modules.container.Sequential saved")
     p = os.path.join(folder, "scripted.pt")
     torch.jit.script(m).save(p)
     files["torchscript"] = (p, "a TorchScript archive; it records no input shapes")
@@ -271,3 +274,20 @@ def test_pt2_t5_encoder_converts_where_torch_onnx_cannot_view_its_heads(tmp_path
     src = json.loads(rep.read_text())["source"]
     assert src["converted_vs_source"]["rel_l2"] < 1e-5
     assert src["rewritten_vs_source"]["rel_l2"] < 1e-2
+
+
+def test_aoti_package_is_named_not_parsed(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """An AOTInductor package is a .pt2 too. Compiling one takes ~40 s here, so this archive
+    has the member names ``torch._inductor.aoti_compile_and_package`` wrote for a Linear+GELU
+    (the compiled files' bytes are not needed to tell what it is)."""
+    import zipfile
+
+    path = tmp_path / "model.pt2"
+    with zipfile.ZipFile(path, "w") as z:
+        for name in ("data/aotinductor/model/c43h6.wrapper.cpp",
+                     "data/aotinductor/model/c43h6.wrapper.so", "archive_format",
+                     "archive_version", ".data/version", "byteorder"):  # fmt: skip
+            z.writestr(f"aoti/{name}", b"pt2" if name == "archive_format" else b"")
+    assert main([str(path), "-o", str(tmp_path / "out.onnx")]) == 1
+    err = capsys.readouterr().err
+    assert "an AOTInductor package (machine code compiled for one device), not a graph" in err

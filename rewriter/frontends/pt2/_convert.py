@@ -3,6 +3,7 @@ in PyTorch, and the one line for PyTorch files that hold no graph; see the packa
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -118,19 +119,23 @@ def _pickled(data: bytes) -> str | None:
     """The first class a pickle refers to that is not part of plain weights (``module.Name``),
     or None when it holds only tensors, dicts, lists and numbers. Reads opcodes; runs nothing."""
     strings: list[str] = []
+    stream = io.BytesIO(data)
     try:
-        for op, arg, _ in pickletools.genops(data):
-            if op.name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE", "BINUNICODE8"):
-                strings.append(str(arg))
-            ref = None
-            if op.name == "GLOBAL":
-                mod, _, name = str(arg).partition(" ")
-                ref = (mod, name)
-            elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
-                ref = (strings[-2], strings[-1])
-            if ref is not None and ref[0] not in _WEIGHT_MODULES:
-                return f"{ref[0]}.{ref[1]}"
-    except Exception:  # a truncated or foreign pickle: say what was read
+        # a file from torch.save before 1.6 is several pickles one after the other (magic
+        # number, protocol, system info, then the object); each genops stops at its STOP
+        while stream.tell() < len(data):
+            for op, arg, _ in pickletools.genops(stream):
+                if op.name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE", "BINUNICODE8"):
+                    strings.append(str(arg))
+                ref = None
+                if op.name == "GLOBAL":
+                    mod, _, name = str(arg).partition(" ")
+                    ref = (mod, name)
+                elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+                    ref = (strings[-2], strings[-1])
+                if ref is not None and ref[0] not in _WEIGHT_MODULES:
+                    return f"{ref[0]}.{ref[1]}"
+    except Exception:  # the legacy format's raw tensor bytes after the pickles, or truncation
         return None
     return None
 
