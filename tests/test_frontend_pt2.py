@@ -291,3 +291,26 @@ def test_aoti_package_is_named_not_parsed(tmp_path, capsys) -> None:  # type: ig
     assert main([str(path), "-o", str(tmp_path / "out.onnx")]) == 1
     err = capsys.readouterr().err
     assert "an AOTInductor package (machine code compiled for one device), not a graph" in err
+
+
+def test_a_save_pretrained_folder_is_named(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    tf = pytest.importorskip("transformers")
+    config = tf.BertConfig(vocab_size=100, hidden_size=16, num_hidden_layers=1,
+                           num_attention_heads=2, intermediate_size=32)  # fmt: skip
+    folder = tmp_path / "bert"
+    tf.BertModel(config).save_pretrained(folder)
+    capsys.readouterr()  # transformers' progress bar
+    assert main([str(folder), "-o", str(tmp_path / "out.onnx")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"rewrite: error: {folder}: a transformers checkpoint folder (config.json and weights), "
+        f"no graph: export it to ONNX (optimum-cli export onnx --model {folder} OUT_DIR) or save "
+        "a torch.export program of the loaded model, and rewrite that"
+    )
+    onnx_folder = tmp_path / "exported"
+    onnx_folder.mkdir()
+    (onnx_folder / "model.onnx").write_bytes(b"")
+    assert main([str(onnx_folder), "-o", str(tmp_path / "out.onnx")]) == 1
+    assert "is a directory; pass the path of an .onnx model file (model.onnx here)" in (
+        capsys.readouterr().err
+    )

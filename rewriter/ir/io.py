@@ -164,7 +164,17 @@ def _load(model: str | os.PathLike[str] | onnx.ModelProto | bytes) -> onnx.Model
     if not os.path.exists(path):
         raise ModelError(f"{path}: no such file; pass the path of an .onnx model")
     if os.path.isdir(path):
-        raise ModelError(f"{path}: is a directory; pass the path of an .onnx model file")
+        if os.path.isfile(os.path.join(path, "config.json")) and any(
+            f.endswith((".safetensors", ".bin")) for f in os.listdir(path)
+        ):  # save_pretrained's folder: weights and a config, no graph
+            raise ModelError(
+                f"{path}: a transformers checkpoint folder (config.json and weights), no graph: "
+                f"export it to ONNX (optimum-cli export onnx --model {path} OUT_DIR) or save a "
+                "torch.export program of the loaded model, and rewrite that"
+            )
+        onnx_files = sorted(f for f in os.listdir(path) if f.endswith(".onnx"))
+        hint = f" ({', '.join(onnx_files[:4])} here)" if onnx_files else ""
+        raise ModelError(f"{path}: is a directory; pass the path of an .onnx model file{hint}")
     with open(path, "rb") as f:
         data = f.read()
     if not data:
