@@ -98,8 +98,10 @@ def rewrite_onnx(
 
 
 def rewrite(model: Any, pipeline: str = "pau_all", **options: Any) -> Any:
-    """Rewrite ``model``: an ONNX path/ModelProto (returns ModelProto) or a ``torch.nn.Module``
-    (returns ``torch.fx.GraphModule``; pass ``example_inputs=(x,)``).
+    """Rewrite ``model``: an ONNX path/ModelProto (returns ModelProto; a saved ``torch.export``
+    program's path is converted to ONNX first), or a ``torch.nn.Module`` (returns
+    ``torch.fx.GraphModule``; pass ``example_inputs=(x,)``), or a ``torch.export``
+    ``ExportedProgram`` (its module, at the program's example inputs; returns a GraphModule).
 
     ONNX models with ``target=`` are planned on measured latencies (``rewriter.plan``: per site
     the fastest candidate, backed off until the whole model is faster); torch modules with
@@ -116,6 +118,15 @@ def rewrite(model: Any, pipeline: str = "pau_all", **options: Any) -> Any:
     try:
         import torch
 
+        if isinstance(model, torch.export.ExportedProgram):  # its module, at its example inputs
+            args, kwargs = model.example_inputs or ((), {})
+            if kwargs and "example_inputs" not in options:
+                raise UsageError(
+                    "rewrite(program): the program takes keyword inputs "
+                    f"({', '.join(sorted(kwargs))}); pass example_inputs=(...) positionally"
+                )
+            options.setdefault("example_inputs", tuple(args))
+            model = model.module()
         is_module = isinstance(model, torch.nn.Module)
     except ImportError:  # pragma: no cover - torch is a dependency
         is_module = False

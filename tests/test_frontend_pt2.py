@@ -314,3 +314,22 @@ def test_a_save_pretrained_folder_is_named(tmp_path, capsys) -> None:  # type: i
     assert "is a directory; pass the path of an .onnx model file (model.onnx here)" in (
         capsys.readouterr().err
     )
+
+
+def test_rewrite_takes_an_exported_program_in_python(program) -> None:  # type: ignore[no-untyped-def]
+    import rewriter
+
+    _, module = program
+    x = torch.randint(0, 100, (2, 8))
+    m = torch.ones(2, 8, dtype=torch.int64)
+    ep = torch.export.export(module, (x, m))
+    gm = rewriter.rewrite(ep)
+    assert isinstance(gm, torch.fx.GraphModule)
+    paus = [n for n in gm.graph.nodes if n.op == "call_module" and "pau" in str(n.target)]
+    assert len(paus) == 2  # the GELU and the sigmoid
+    with torch.no_grad():
+        want, got = module(x, m), gm(x, m)
+    assert 1e-7 < float((got - want).norm() / want.norm()) < 1e-2
+    kw = torch.export.export(module, (), {"input_ids": x, "attention_mask": m})
+    with pytest.raises(rewriter.UsageError, match="takes keyword inputs"):
+        rewriter.rewrite(kw)
