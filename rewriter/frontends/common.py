@@ -77,6 +77,32 @@ class SourceCheck:
         }
 
 
+def compare_with_source(
+    ref: list[Any],
+    converted: onnx.ModelProto,
+    rewritten: onnx.ModelProto | None,
+    feeds: Any,
+    source: str,
+    *,
+    kind: str,
+    runtime: str,
+    converter: str,
+    notes: list[str],
+) -> SourceCheck:
+    """The source's outputs ``ref`` (in the converted model's output order) against both ONNX
+    models run in ONNX Runtime on ``feeds``; the rewritten one's deviation includes the
+    conversion's."""
+    from rewriter.ir.runtime import runner
+    from rewriter.verify import deviation
+
+    names = [o.name for o in converted.graph.output]
+    d_conv = deviation(ref, runner(converted)(dict(feeds)), names, inputs=source)
+    d_new = None
+    if rewritten is not None:
+        d_new = deviation(ref, runner(rewritten)(dict(feeds)), names, inputs=source)
+    return SourceCheck(kind, runtime, converter, d_conv, d_new, notes)
+
+
 @contextlib.contextmanager
 def quiet() -> Iterator[None]:
     """A framework's C++ logging, progress prints and deprecation warnings off the terminal: fds

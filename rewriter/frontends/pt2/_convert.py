@@ -19,7 +19,7 @@ import numpy as np
 import onnx
 
 from rewriter.errors import ModelError
-from rewriter.frontends.common import Conversion, SourceCheck, quiet
+from rewriter.frontends.common import Conversion, SourceCheck, compare_with_source, quiet
 from rewriter.inputs import DIM_RANGES_KEY
 
 _ZIP = b"PK\x03\x04"
@@ -360,9 +360,6 @@ def source_check(
     import torch
     from torch.utils import _pytree as pytree
 
-    from rewriter.ir.runtime import runner
-    from rewriter.verify import deviation
-
     conv, ep = _load(path)
     inits = {t.name for t in converted.graph.initializer}
     names = [i.name for i in converted.graph.input if i.name not in inits]
@@ -410,8 +407,7 @@ def source_check(
             f"{path}: the program returns {len(ref)} tensors, the converted model "
             f"{len(out_names)} outputs; they cannot be paired to compare the two"
         )
-    d_conv = deviation(ref, runner(converted)(dict(feeds)), out_names, inputs=source)
-    d_new = None
-    if rewritten is not None:
-        d_new = deviation(ref, runner(rewritten)(dict(feeds)), out_names, inputs=source)
-    return SourceCheck("pt2", "PyTorch", conv.converter, d_conv, d_new, notes)
+    return compare_with_source(
+        ref, converted, rewritten, feeds, source,
+        kind="pt2", runtime="PyTorch", converter=conv.converter, notes=notes,
+    )  # fmt: skip

@@ -15,7 +15,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from rewriter.errors import ModelError, RewriterError
-from rewriter.frontends.common import Conversion, SourceCheck
+from rewriter.frontends.common import Conversion, SourceCheck, compare_with_source
 from rewriter.frontends.common import quiet as _quiet
 
 OPSET = 17  # tf2onnx 1.17 knows opsets up to 18; 17 has every op it emits for these models
@@ -482,9 +482,6 @@ def source_check(
     same callable). The rewritten model is compared on the same feeds, so its deviation from the
     source includes the conversion's.
     """
-    from rewriter.ir.runtime import runner
-    from rewriter.verify import deviation
-
     conv = convert(path)
     names = [i.name for i in converted.graph.input if i.name in feeds]
     ref = run_source(path, names, feeds)
@@ -495,12 +492,10 @@ def source_check(
         )
     if conv.kind == "tflite":
         ref = _pair_tflite_outputs(path, out_names, ref)
-    a = runner(converted)(dict(feeds))
-    d_conv = deviation(ref, a, out_names, inputs=source)
-    d_new = None
-    if rewritten is not None:
-        d_new = deviation(ref, runner(rewritten)(dict(feeds)), out_names, inputs=source)
-    return SourceCheck(conv.kind, _RUNTIME[conv.kind], conv.converter, d_conv, d_new, conv.notes)
+    return compare_with_source(
+        ref, converted, rewritten, feeds, source,
+        kind=conv.kind, runtime=_RUNTIME[conv.kind], converter=conv.converter, notes=conv.notes,
+    )  # fmt: skip
 
 
 def _pair_tflite_outputs(
