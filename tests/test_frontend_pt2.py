@@ -93,9 +93,15 @@ def test_pt2_generated_inputs_stay_inside_the_programs_ranges(program) -> None: 
     path, _ = program
     conv = convert(path)
     ranges = dim_ranges(conv.model)
-    # torch.export made batch and sequence >= 2 (a batch of 1 is refused by the program) and
-    # bounded the sequence by the position table
+    # torch.export declared batch and sequence valid from 2 (the 0/1 specialization) and
+    # bounded the sequence by the position table, which its guards enforce
     assert set(ranges.values()) == {(2, 32), (2, None)}, ranges
+    ep = torch.export.load(path)
+    with pytest.raises(Exception, match="Guard failed"):
+        ep.module()(
+            input_ids=torch.zeros(2, 33, dtype=torch.int64),
+            attention_mask=torch.ones(2, 33, dtype=torch.int64),
+        )
     feeds = generate_inputs(conv.model).feeds
     b, s = feeds["input_ids"].shape
     assert b >= 2 and 2 <= s <= 32

@@ -321,8 +321,9 @@ def _dims(vi: onnx.ValueInfoProto) -> str:
 
 def _ranges(ep: Any, model: onnx.ModelProto) -> dict[str, tuple[int, int | None]]:
     """The program's ranges of the dims the ONNX inputs name (``s0`` in both), where they
-    exclude 1 or are bounded above: torch.export assumes a dynamic dim is at least 2 unless told
-    otherwise, and its program refuses a batch of 1."""
+    exclude 1 or are bounded above: torch.export declares a dynamic dim valid from 2 unless told
+    otherwise (its 0/1 specialization; its guards do not check that bound), and bounds a
+    sequence by the tables it indexes (a guard refuses a longer one)."""
     named = {
         d.dim_param for i in model.graph.input for d in i.type.tensor_type.shape.dim if d.dim_param
     }
