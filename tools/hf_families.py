@@ -24,8 +24,9 @@ interpreter (retraining and the torch targets) and ONNX Runtime on generated inp
 the largest difference relative to each output's largest value, instead of the CLI runs.
 ``--pt2`` saves each family's ``torch.export`` program instead (``NAME.pt2``, the same
 ``Dim.AUTO`` dims) and runs the CLI on those: the converter is then this project's
-(``rewriter.frontends.pt2``). ``--fx`` exports nothing: each torch module goes through the torch.fx front end
-(``rewrite_module(module, "pau_all", example_inputs=...)``, no other option) and is compared with
+(``rewriter.frontends.pt2``). ``--fx`` exports nothing: each torch module goes through the
+torch.fx front end (``rewrite_module(module, "pau_all", example_inputs=...)``, no other
+option) and is compared with
 the original module; ``--plan`` adds ``plan_module(module, example_inputs)`` on torch-eager
 (sites replaced, seconds).
 

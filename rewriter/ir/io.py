@@ -237,6 +237,21 @@ def _load_external(m: onnx.ModelProto, path: str) -> None:
         raise ModelError(f"{path}: cannot read external data ({e})") from None
 
 
+# the formats read but not written, and why
+_NOT_WRITTEN = (
+    (
+        (".tflite", ".keras", ".h5", ".hdf5"),
+        "writing TFLite/Keras is not supported (no ONNX-to-TFLite converter works beside this "
+        "project's onnx and numpy pins)",
+    ),
+    (
+        (".pt2", ".pt", ".pth"),
+        "commands write ONNX, not PyTorch files (in Python, rewriter.rewrite(module, "
+        "example_inputs=...) returns a rewritten torch.fx module)",
+    ),
+)
+
+
 def check_output_path(inp: str | None, out: str) -> None:
     """Refuse output paths that would overwrite the input or land in a missing folder."""
     folder = os.path.dirname(os.path.abspath(out)) or "."
@@ -244,20 +259,10 @@ def check_output_path(inp: str | None, out: str) -> None:
         raise UsageError(f"{out}: output folder {folder} does not exist; create it first")
     if os.path.isdir(out):
         raise UsageError(f"{out}: is a directory; give a file name for the output model")
-    if out.lower().endswith((".tflite", ".keras", ".h5", ".hdf5")):
-        raise UsageError(
-            f"{out}: writing TFLite/Keras is not supported (no ONNX-to-TFLite converter works "
-            "beside this project's onnx and numpy pins); write ONNX instead: -o "
-            + os.path.splitext(out)[0]
-            + ".onnx"
-        )
-    if out.lower().endswith((".pt2", ".pt", ".pth")):
-        raise UsageError(
-            f"{out}: commands write ONNX, not PyTorch files (in Python, rewriter.rewrite(module, "
-            "example_inputs=...) returns a rewritten torch.fx module); write ONNX instead: -o "
-            + os.path.splitext(out)[0]
-            + ".onnx"
-        )
+    for suffixes, why in _NOT_WRITTEN:
+        if out.lower().endswith(suffixes):
+            onnx_out = os.path.splitext(out)[0] + ".onnx"
+            raise UsageError(f"{out}: {why}; write ONNX instead: -o {onnx_out}")
     if inp is not None and os.path.exists(out) and os.path.samefile(inp, out):
         raise UsageError(f"{out}: output path is the input path; the input is never overwritten")
     data = out + ".data"  # where a large output's tensors go (save_atomic)

@@ -178,29 +178,7 @@ def _load(path: str) -> tuple[Conversion, Any]:
             ) from None
         finally:
             logging.getLogger("torch.export").removeHandler(said)
-        copies = 0
-        try:
-            with quiet():
-                prog = torch.onnx.export(ep, dynamo=True, verbose=False)
-        except Exception as e:
-            # torch.onnx's decomposition re-traces a reshape of a transposed tensor (attention
-            # heads merged: T5, BEiT, Swin, SAM) as a view, which fails on a program from
-            # torch.export.export ("Cannot view a tensor with shape ... and strides ..."; its own
-            # capture of a module differs). A contiguous copy in front changes no value.
-            copies = _contiguous_before_reshapes(ep)
-            try:
-                if not copies:
-                    raise e
-                with quiet():
-                    prog = torch.onnx.export(ep, dynamo=True, verbose=False)
-            except Exception:
-                raise ModelError(
-                    f"{path}: torch.onnx {torch.__version__} cannot convert the program: "
-                    f"{_export_error(e)}; exporting the module itself (torch.onnx.export(module, "
-                    "args, dynamo=True)) can succeed where the saved program fails"
-                ) from None
-        assert prog is not None  # dynamo=True returns the program
-        model = prog.model_proto
+        model, copies = _to_onnx(ep, path)
         opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
         seconds = time.perf_counter() - t0
         conv = Conversion(model, "pt2", path, f"torch.onnx {torch.__version__}", seconds)
@@ -231,6 +209,40 @@ def _load(path: str) -> tuple[Conversion, Any]:
             )
         _CACHE[key] = (conv, ep)
     return _CACHE[key]
+
+
+def _to_onnx(ep: Any, path: str) -> tuple[onnx.ModelProto, int]:
+    """The program through ``torch.onnx.export``, and how many contiguous copies it needed.
+
+    torch.onnx's decomposition decides ``contiguous()`` and ``reshape`` on symbolic strides and,
+    on a program from ``torch.export.export`` (its own capture of a module runs with other
+    settings), views a transposed tensor: "Cannot view a tensor with shape ... and strides ..."
+    (attention heads merged: T5, BEiT, Swin, SAM). On that failure only, the program gets
+    contiguous copies (``_contiguous_before_reshapes``; values unchanged) and is tried again.
+    """
+    import torch
+
+    def export() -> onnx.ModelProto:
+        with quiet():
+            prog = torch.onnx.export(ep, dynamo=True, verbose=False)
+        assert prog is not None  # dynamo=True returns the program
+        return prog.model_proto
+
+    try:
+        return export(), 0
+    except Exception as e:
+        first = e
+    copies = _contiguous_before_reshapes(ep)
+    if copies:
+        try:
+            return export(), copies
+        except Exception:
+            pass
+    raise ModelError(
+        f"{path}: torch.onnx {torch.__version__} cannot convert the program: "
+        f"{_export_error(first)}; exporting the module itself (torch.onnx.export(module, args, "
+        "dynamo=True)) can succeed where the saved program fails"
+    )
 
 
 class _Said(logging.Handler):

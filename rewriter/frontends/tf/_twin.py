@@ -17,8 +17,8 @@ Two, both in MediaPipe's models:
 ``builtin_twin(path)`` writes the copy once per process and file version (in a temporary folder
 removed at exit); tf2onnx converts the copy. The source comparison still runs the file itself in
 LiteRT (its own kernels for both), so the check does not depend on the copy (where LiteRT cannot
-run the file, the comparison fails as it would without the copy). Other custom ops (the attention face mesh's transform ops have
-no builtin spelling) are left, and refused as before.
+run the file, the comparison fails as it would without the copy). Other custom ops (the
+attention face mesh's transform ops have no builtin spelling) are left, and refused as before.
 """
 
 from __future__ import annotations
