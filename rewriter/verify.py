@@ -205,7 +205,7 @@ class Deviation:
             )
         skipped = self.unchecked()
         if skipped:
-            line += "; not checked: " + ", ".join(f"{o.name} ({o.note})" for o in skipped)
+            line += "; not checked: " + _grouped(skipped)
         if self.checker != "passed":
             line += f"; onnx.checker: {self.checker}"
         return line
@@ -267,14 +267,29 @@ def output_diff(name: str, a: np.ndarray, b: np.ndarray, classes: bool = True) -
     return OutputDiff(name, float(np.max(np.abs(d))), rel, cos, rel_err, top1, note=note)
 
 
+def _grouped(skipped: list[OutputDiff], shown: int = 4) -> str:
+    """The outputs not checked, grouped by why, at most ``shown`` names a reason: a detector's
+    180 gathered tensors (what its outputs pick by) are one phrase, not 180 (the report keeps
+    every name)."""
+    by_note: dict[str, list[str]] = {}
+    for o in skipped:
+        by_note.setdefault(o.note, []).append(o.name)
+    parts = []
+    for note, names in by_note.items():
+        more = f" and {len(names) - shown} more" if len(names) > shown else ""
+        parts.append(f"{', '.join(names[:shown])}{more} ({note})")
+    return ", ".join(parts)
+
+
 # a picked float item (a gathered box) is the original's where it is within this much of the
 # output's peak, everywhere: rationals move boxes by ~1e-5 of it, a swapped box moves by ~1e-1
 PICK_TOLERANCE = 1e-3
 
 
 def _items(a: np.ndarray) -> np.ndarray:
-    """An output as a list of items: rows along its first axis, or its elements."""
-    return a.reshape(a.shape[0], -1) if a.ndim >= 2 else a.reshape(-1, 1)
+    """An output as a list of items: rows along its first axis, or its elements. No rows (a
+    detector that kept no box) is an empty list of items of the row's size."""
+    return a.reshape(a.shape[0], math.prod(a.shape[1:])) if a.ndim >= 2 else a.reshape(-1, 1)
 
 
 def _matched(a: np.ndarray, b: np.ndarray, tol: float) -> int:

@@ -197,6 +197,39 @@ def test_verification_judges_a_detector_on_what_nms_picks_by() -> None:
     assert "picked alike, so compared as values too" in dev.summary()
 
 
+def test_a_detector_that_keeps_no_box_is_judged_on_what_nms_picks_by() -> None:
+    """torchvision's Faster R-CNN and FCOS, with random weights, keep no box on generated
+    images: comparing the empty outputs crashed the CLI ("internal error: cannot reshape array of
+    size 0 into shape (0,newaxis)"). Both keep none, and the scores and boxes are judged."""
+    model = detector(threshold=1.01)  # above any sigmoid: no box is kept
+    feeds = {"images": _images()}
+    assert run_model(model, feeds)[0].shape == (0, 4)
+    res = rewrite_onnx(model, "pau_all")
+    dev = compare(model, res.model, feeds, "given")
+    by = {o.name: o for o in dev.outputs}
+    assert by["selected"].items == by["det_boxes"].items == (0, 0)
+    assert by["selected"].agreement == 1.0
+    assert dev.worst is not None and dev.worst.name in ("boxes", "scores")
+    assert 0 < dev.rel_l2 < 1e-3
+    assert "'selected' 0 of 0 as before" in dev.summary()
+
+
+def test_many_unchecked_outputs_are_one_phrase_a_reason() -> None:
+    """SSDLite gathers 180 tensors its outputs pick by, constant on random-weight inputs: the
+    verification line named all 180 with the reason each time (a 9,000-character line)."""
+    from rewriter.verify import Deviation, OutputDiff
+
+    why = "constant on the inputs used; not evidence"
+    gathered = [OutputDiff(f"/m/Gather_{k}", 0.0, 0.0, 1.0, checked=False, note=why,
+                           role="source") for k in range(180)]  # fmt: skip
+    other = OutputDiff("boxes", 0.0, 0.0, 1.0, checked=False, note="barely depends; not evidence")
+    line = Deviation(outputs=[other, *gathered]).summary()
+    assert line.count(why) == 1 and "/m/Gather_3" in line and "/m/Gather_4" not in line
+    assert "/m/Gather_0, /m/Gather_1, /m/Gather_2, /m/Gather_3 and 176 more (constant" in line
+    assert "boxes (barely depends; not evidence)" in line
+    assert len(line) < 400
+
+
 def test_a_detector_that_keeps_other_boxes_says_how_many() -> None:
     """A ReLU in place of the SiLU moves boxes and scores by percents: the index triples are no
     numbers to take a cosine of; how many boxes stayed the same is reported, and the error is
