@@ -461,3 +461,102 @@ def test_a_float_computed_from_shapes_picks_nothing() -> None:
     )  # fmt: skip
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     assert picks(model) == {}
+
+
+def _nms_in_if() -> onnx.ModelProto:
+    """torchvision's ``batched_nms`` as its detectors export it: the NonMaxSuppression runs in
+    an If that returns no index where no box is left. Input ``x [1, N, 5]``: four box numbers
+    and a logit per box; outputs the kept boxes."""
+    then = helper.make_graph(
+        [
+            helper.make_node("NonMaxSuppression", ["boxes", "scores", "maxo", "iou"], ["sel"]),
+            helper.make_node("Gather", ["sel", "two"], ["keep"], axis=1),
+        ],
+        "nms", [], [helper.make_tensor_value_info("keep", TensorProto.INT64, ["k"])],
+    )  # fmt: skip
+    none = helper.make_graph(
+        [helper.make_node("Constant", [], ["empty"], value=_init("e", np.zeros(0, np.int64)))],
+        "none", [], [helper.make_tensor_value_info("empty", TensorProto.INT64, ["k"])],
+    )  # fmt: skip
+    nodes = [
+        helper.make_node("Slice", ["x", "s0", "s4", "ax2"], ["raw"]),
+        helper.make_node("Mul", ["raw", "scale"], ["boxes"]),
+        helper.make_node("Slice", ["x", "s4", "s5", "ax2"], ["logit"]),
+        helper.make_node("Sigmoid", ["logit"], ["prob"]),
+        helper.make_node("Transpose", ["prob"], ["scores"], perm=[0, 2, 1]),
+        helper.make_node("Size", ["boxes"], ["n"]),
+        helper.make_node("Greater", ["n", "zero"], ["any"]),
+        helper.make_node("If", ["any"], ["kept"], then_branch=then, else_branch=none),
+        helper.make_node("Squeeze", ["boxes", "ax0"], ["flat"]),
+        helper.make_node("Gather", ["flat", "kept"], ["det"], axis=0),
+    ]
+    inits = [
+        _init("s0", np.array([0], np.int64)), _init("s4", np.array([4], np.int64)),
+        _init("s5", np.array([5], np.int64)), _init("ax2", np.array([2], np.int64)),
+        _init("ax0", np.array([0], np.int64)), _init("two", np.array(2, np.int64)),
+        _init("zero", np.array(0, np.int64)), _init("scale", np.array(10, np.float32)),
+        _init("maxo", np.array([4], np.int64)), _init("iou", np.array([0.5], np.float32)),
+    ]  # fmt: skip
+    g = helper.make_graph(
+        nodes, "det",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, "N", 5])],
+        [helper.make_tensor_value_info("det", TensorProto.FLOAT, ["k", 4])],
+        inits,
+    )  # fmt: skip
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(m, full_check=True)
+    return m
+
+
+def test_a_nonmaxsuppression_inside_an_if_picks() -> None:
+    """torchvision's Faster R-CNN, FCOS and SSDLite run their NMS in an If: the boxes it keeps
+    were compared in place as values, and a box swapped for another read as an error of 100%."""
+    found = picks(_nms_in_if())
+    assert set(found) == {"det"}
+    p = found["det"]
+    assert p.ops == ("NonMaxSuppression",) and p.counted
+    assert set(p.sources) == {"boxes", "scores"} and p.indices == ("kept",)
+
+
+def _two_stage(w1: float, w2: float) -> onnx.ModelProto:
+    """A two-stage detector's shape: a first TopK picks 4 proposals by their scores ``s1``;
+    the second stage scores those 4 (``s2``) and a second TopK keeps 2. Input ``x [8]``."""
+    nodes = [
+        helper.make_node("Mul", ["x", "w1"], ["xw"]),
+        helper.make_node("Sigmoid", ["xw"], ["s1"]),
+        helper.make_node("TopK", ["s1", "k4"], ["v1", "i1"]),
+        helper.make_node("Gather", ["x", "i1"], ["proposals"]),
+        helper.make_node("Mul", ["proposals", "w2"], ["pw"]),
+        helper.make_node("Tanh", ["pw"], ["s2"]),
+        helper.make_node("TopK", ["s2", "k2"], ["v2", "i2"]),
+        helper.make_node("Gather", ["proposals", "i2"], ["out"]),
+    ]
+    inits = [
+        _init("w1", np.array([w1], np.float32)), _init("w2", np.array([w2], np.float32)),
+        _init("k4", np.array([4], np.int64)), _init("k2", np.array([2], np.int64)),
+    ]  # fmt: skip
+    g = helper.make_graph(
+        nodes, "two_stage",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [8])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [2])],
+        inits,
+    )  # fmt: skip
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_what_follows_a_pick_that_differs_is_not_compared_in_place() -> None:
+    """Faster R-CNN's box head scores the proposals its RPN picked: where the RPN picks others,
+    those scores belong to other proposals, and comparing them in place read 'rel-L2 0.87' for a
+    rewrite whose 19 final boxes were all the same. They are left unjudged; the RPN's own scores
+    are judged."""
+    model = _two_stage(1.0, 0.5)
+    (p,) = picks(model).values()
+    assert dict(p.after) == {"s2": ("i1",)}
+    feeds = {"x": np.array([0.3, -1.0, 2.0, 0.9, -0.2, 1.5, 0.1, -2.0], np.float32)}
+    dev = compare(model, _two_stage(-1.0, 0.5), feeds, "given")  # stage 1 picks others
+    by = {o.name: o for o in dev.outputs}
+    assert not by["s2"].checked and "computed after a pick that differs" in by["s2"].note
+    assert by["s1"].checked and by["s1"].rel_l2 > 0.1  # the change is seen where it is made
+    dev = compare(model, _two_stage(1.0, 0.6), feeds, "given")  # stage 1 picks alike
+    by = {o.name: o for o in dev.outputs}
+    assert by["s2"].checked and 0 < by["s2"].rel_l2 < 0.2

@@ -108,6 +108,10 @@ class Pick:
         indices: what those ops picked (their picking outputs): where two models pick alike,
             the output is compared as values (an RT-DETR-style decoder after a TopK over
             proposals is then judged); otherwise by agreement.
+        after: (source, the indices of the picks it is computed after), for the sources that
+            follow another pick: Faster R-CNN's box head scores the proposals its RPN's TopK
+            picked, so where that TopK picks otherwise, they score other proposals and are no
+            values to compare in place.
     """
 
     output: str
@@ -115,12 +119,13 @@ class Pick:
     sources: tuple[str, ...]
     counted: bool
     indices: tuple[str, ...] = ()
+    after: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 def picks(model: onnx.ModelProto) -> dict[str, Pick]:
     """The graph outputs of ``model`` that pick (see the module docstring), by output name."""
     g = model.graph
-    if not any(n.op_type in PICKING or n.op_type in STEPS for n in g.node):
+    if not any(n.op_type in PICKING or n.op_type in STEPS or _picking_inside(n) for n in g.node):
         return {}
     producer = {o: n for n in g.node for o in n.output if o}
     info = infer_value_info(model)  # weights stripped: cheap
@@ -169,6 +174,7 @@ def picks(model: onnx.ModelProto) -> dict[str, Pick]:
 
     # tensor -> Pick fields (ops, sources, counted, indices), propagated in graph order
     state: dict[str, _Fields] = {}
+    after: dict[str, tuple[str, ...]] = {}  # a source -> the picks it is computed after
 
     def union(*parts: _Fields) -> _Fields:
         return (
@@ -186,19 +192,54 @@ def picks(model: onnx.ModelProto) -> dict[str, Pick]:
                 if o:
                     state[o] = merged
         spec = PICKING.get(n.op_type) or (((0,), (0,), True) if step(n) else None)
-        if spec is None:
+        inner = () if spec is not None else _picking_inside(n)
+        if spec is None and not inner:
             continue
-        outs, ins, counted = spec
-        by = rounded if n.op_type in STEPS else picked_by
-        sources = [s for k in ins if k < len(n.input) and n.input[k] for s in by(n.input[k])]
+        if inner:  # an If around a NonMaxSuppression: picks by the floats its bodies read
+            outs, ops = tuple(range(len(n.output))), inner
+            counted = any(PICKING[op][2] for op in inner)
+            reads = sorted({i for i in n.input if i} | {v for _, b in subgraph_attrs(n) for v in free_values(b)})  # fmt: skip
+            sources = [s for r in reads for s in picked_by(r)]
+        else:
+            outs, ins, counted = spec  # type: ignore[misc]
+            ops = (n.op_type,)
+            by = rounded if n.op_type in STEPS else picked_by
+            sources = [s for k in ins if k < len(n.input) and n.input[k] for s in by(n.input[k])]
         if not sources:
             continue
+        sources = list(dict.fromkeys(sources))
+        after.update((src, state[src][3]) for src in sources if src in state)
         for k in outs:
-            if k < len(n.output) and n.output[k]:
-                own = ((n.op_type,), tuple(sources), counted, (n.output[k],))
-                before = state.get(n.output[k])
-                state[n.output[k]] = union(before, own) if before else own
-    return {o.name: Pick(o.name, *state[o.name]) for o in g.output if o.name in state}
+            o = n.output[k] if k < len(n.output) else ""
+            if o:
+                # what an If returns is what it picked where it is integers (indices); its
+                # floats are picked too, but no record of the picking to compare exactly
+                vi = info.get(o)
+                index = (o,) if not inner or (vi is not None and vi.elem_type in _INTEGERS) else ()
+                own = (ops, tuple(sources), counted, index)
+                before = state.get(o)
+                state[o] = union(before, own) if before else own
+    return {
+        o.name: Pick(
+            o.name,
+            *state[o.name],
+            after=tuple((src, after[src]) for src in state[o.name][1] if src in after),
+        )
+        for o in g.output
+        if o.name in state
+    }
+
+
+def _picking_inside(n: onnx.NodeProto) -> tuple[str, ...]:
+    """The picking ops in ``n``'s bodies (an If, a Loop), at any depth: torchvision's detectors
+    run their NonMaxSuppression in an If that skips it when no box is left."""
+    found: list[str] = []
+    for _, body in subgraph_attrs(n):
+        for m in body.node:
+            if m.op_type in PICKING:
+                found.append(m.op_type)
+            found += _picking_inside(m)
+    return tuple(dict.fromkeys(found))
 
 
 def computed(g: onnx.GraphProto) -> set[str]:
