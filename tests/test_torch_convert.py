@@ -312,6 +312,8 @@ CASES: dict[str, Case] = {
     "split_input": ("Split", [X3], [_i(3, 1)], {"axis": -1}, (13,), 2),
     "split_equal": ("Split", [X3], [], {"axis": 2}, (11, 13), 2),
     "split_num_outputs": ("Split", [_x(2, 7)], [], {"axis": 1, "num_outputs": 3}, (18,), 3),
+    # one output: torchvision's detectors split their batch of one image (FCOS retrained on it)
+    "split_one_output": ("Split", [_x(1, 3, 4)], [], {"axis": 0}, (11, 13), 1),
     "squeeze_attr": ("Squeeze", [_x(1, 3, 1)], [], {"axes": [-1]}, (11,), 1),
     "squeeze_input": ("Squeeze", [_x(1, 3, 1)], [_i(0, 2)], {}, (13,), 1),
     "squeeze_all": ("Squeeze", [_x(1, 3, 1)], [], {}, (13,), 1),

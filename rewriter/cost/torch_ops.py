@@ -178,13 +178,15 @@ def _squeeze(a: dict[str, Any]) -> Fn:
 def _split(a: dict[str, Any], nout: int) -> Fn:
     axis = a.get("axis", 0)
 
-    def f(x: torch.Tensor, split: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+    def f(x: torch.Tensor, split: torch.Tensor | None = None) -> Any:
         sizes = a.get("split") if split is None else _ints(split)
         if sizes is not None:
-            return torch.split(x, list(sizes), dim=axis)
-        n = a.get("num_outputs", nout)
-        dim = x.shape[axis]
-        return torch.split(x, -(-dim // n), dim=axis)  # the last chunk is the smaller one
+            parts = torch.split(x, list(sizes), dim=axis)
+        else:
+            n = a.get("num_outputs", nout)
+            parts = torch.split(x, -(-x.shape[axis] // n), dim=axis)  # the last is the smaller
+        # one output (torchvision's detectors split the batch into its one image): a tensor
+        return parts[0] if nout == 1 else parts
 
     return f
 
