@@ -228,3 +228,28 @@ def test_crash_line_names_the_library_and_our_caller() -> None:
     assert crash_line(signal.SIGABRT, "").startswith(
         "native code crashed the process (SIGABRT: aborted);"
     )
+
+
+def test_a_write_the_machine_refuses_is_one_line_and_leaves_nothing(tmp_path) -> None:
+    """A full disk ended a sweep's runs in 'internal error: OSError: [Errno 28] No space left on
+    device': no bug, and nothing said about what to do. The kernel refuses the write here the
+    way it refuses one on a full disk, by a file-size limit (EFBIG): one line naming the file
+    and what to do, exit 1, and no partial file left."""
+    import resource
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))  # the model is 152 KiB
+
+    out = tmp_path / "out.onnx"
+    p = subprocess.run(
+        [sys.executable, "-m", "rewriter", "examples/digits_cnn.onnx", "-o", str(out)],
+        preexec_fn=limit, capture_output=True, text=True, timeout=300,
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    )  # fmt: skip
+    lines = [ln for ln in p.stderr.splitlines() if ln.strip() and not ln.startswith("[")]
+    assert p.returncode == 1, p.stderr
+    assert lines == [
+        f"rewrite: error: File too large ({out}): larger than this process may write (ulimit "
+        "-f); raise the limit or write elsewhere; files are written whole or not at all"
+    ]
+    assert os.listdir(tmp_path) == []  # no temporary file, no partial model

@@ -17,6 +17,7 @@ parent prints the one line saying which library crashed where, and exits 128 + t
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 import sys
@@ -90,14 +91,15 @@ def _main(args: list[str]) -> int:
     except KeyboardInterrupt:
         print("rewrite: interrupted; nothing was written", file=sys.stderr)
         return 130
+    except OSError as e:
+        if os.environ.get("PAU_REWRITER_DEBUG") or e.errno not in _MACHINE_ERRNOS:
+            return _internal(e)
+        where = f" ({e.filename})" if e.filename else ""
+        print(f"rewrite: error: {e.strerror}{where}: {_MACHINE_ERRNOS[e.errno]}; files are "
+              "written whole or not at all", file=sys.stderr)  # fmt: skip
+        return 1
     except Exception as e:  # a bug: still one line, never a traceback
-        if os.environ.get("PAU_REWRITER_DEBUG"):
-            raise
-        print(
-            f"rewrite: internal error: {type(e).__name__}: {e} (set PAU_REWRITER_DEBUG=1 for a traceback)",
-            file=sys.stderr,
-        )
-        return 3
+        return _internal(e)
     finally:
         measure = sys.modules.get("rewriter.cost.measure")
         if measure is not None:  # --cluster attached one: detach (quietly)
@@ -105,6 +107,29 @@ def _main(args: list[str]) -> int:
                 measure.close_measurer()
             except Exception:
                 pass
+
+
+# what the machine refused, not a bug: what to do about it
+_MACHINE_ERRNOS = {
+    errno.ENOSPC: "the disk is full; free space there or write elsewhere",
+    errno.EDQUOT: "the disk quota is used up; free space there or write elsewhere",
+    errno.EFBIG: "larger than this process may write (ulimit -f); raise the limit or write "
+    "elsewhere",
+    errno.EROFS: "the file system is read-only; write elsewhere",
+    errno.EACCES: "permission denied; write elsewhere or change the folder's permissions",
+    errno.EMFILE: "too many open files; raise the limit (ulimit -n)",
+}
+
+
+def _internal(e: BaseException) -> int:
+    """A bug: still one line, never a traceback (``PAU_REWRITER_DEBUG=1`` raises it)."""
+    if os.environ.get("PAU_REWRITER_DEBUG"):
+        raise e
+    print(
+        f"rewrite: internal error: {type(e).__name__}: {e} (set PAU_REWRITER_DEBUG=1 for a traceback)",
+        file=sys.stderr,
+    )
+    return 3
 
 
 if __name__ == "__main__":  # pragma: no cover
