@@ -71,7 +71,11 @@ def run_one(model: str, out: str, extra: list[str], timeout: float = 900) -> Row
         found, replaced = len(sites), sum(bool(s.get("replaced")) for s in sites)
         v = r.get("verification") or {}
         outs = v.get("outputs", [])
-        checked = [o for o in outs if o.get("checked", True)]
+        # judged as the tool judges: an output that picks otherwise is compared by agreement
+        # (its rel-L2 over boxes in another order is no error), what it picks by as values
+        checked = [
+            o for o in outs if o.get("checked", True) and o.get("role") not in ("picks", "index")
+        ]
         unchecked = sum(1 for o in outs if not o.get("checked", True) and o.get("role") != "index")
         if checked:
             worst = max(checked, key=lambda o: o["rel_l2"])
