@@ -560,3 +560,14 @@ def test_what_follows_a_pick_that_differs_is_not_compared_in_place() -> None:
     dev = compare(model, _two_stage(1.0, 0.6), feeds, "given")  # stage 1 picks alike
     by = {o.name: o for o in dev.outputs}
     assert by["s2"].checked and 0 < by["s2"].rel_l2 < 0.2
+
+
+def test_distillation_reads_only_what_follows_no_pick() -> None:
+    """Faster R-CNN's box head scores the proposals its RPN picked; distilling on it needed
+    NonMaxSuppression and RoiAlign in the interpreter ('not supported for retraining') and would
+    compare scores of other proposals. The first stage's scores are read; the cut graph stops
+    before the first TopK."""
+    cut, dropped = for_training(_two_stage(1.0, 0.5))
+    assert dropped == ["out"]
+    assert [o.name for o in cut.graph.output] == ["s1"]
+    assert [n.op_type for n in cut.graph.node] == ["Mul", "Sigmoid"]

@@ -874,9 +874,14 @@ def for_training(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[str]]:
         if o.name in picking:  # boxes NonMaxSuppression kept: read what it picks by instead
             dropped.append(o.name)
             have = {v.name for v in g.output} | {v.name for v in outs}
+            # a two-stage detector's box head scores what its first stage picked: student and
+            # teacher may score other proposals, so only what follows no pick is read (and the
+            # interpreter need not run the NonMaxSuppression and RoiAlign between them)
+            after = dict(picking[o.name].after)
+            read = [s for s in picking[o.name].sources if s not in after]
             outs.extend(
                 onnx.helper.make_empty_tensor_value_info(s)
-                for s in picking[o.name].sources
+                for s in read or picking[o.name].sources
                 if s not in have
             )
             continue
