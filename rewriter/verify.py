@@ -133,15 +133,13 @@ class Deviation:
             parts.append(f"{o.name!r} {same} of {na} as before" + (f" ({why})" if why else ""))
         if not parts:
             return ""
-        by = [repr(o.name) for o in self.outputs if o.role == "source"]
-        if len(by) > 6:  # a two-stage detector picks by 16 tensors; the report names them all
-            by = [*by[:4], f"and {len(by) - 4} more"]
+        by = _listed([repr(o.name) for o in self.outputs if o.role == "source"])
         differ = [repr(o.name) for o in self.outputs if o.role == "picks"]
         return (
             "outputs that pick: "
             + ", ".join(parts)
             + (
-                f"; picked otherwise, so judged on what they pick by ({', '.join(by)}), not "
+                f"; picked otherwise, so judged on what they pick by ({by}), not "
                 f"as values: {', '.join(differ)}"
                 if differ
                 else "; picked alike, so compared as values too"
@@ -269,18 +267,21 @@ def output_diff(name: str, a: np.ndarray, b: np.ndarray, classes: bool = True) -
     return OutputDiff(name, float(np.max(np.abs(d))), rel, cos, rel_err, top1, note=note)
 
 
-def _grouped(skipped: list[OutputDiff], shown: int = 4) -> str:
-    """The outputs not checked, grouped by why, at most ``shown`` names a reason: a detector's
-    180 gathered tensors (what its outputs pick by) are one phrase, not 180 (the report keeps
+def _listed(names: list[str], shown: int = 4) -> str:
+    """``names`` comma-separated, the first ``shown`` and "and N more" where more than two
+    more: a two-stage detector picks by 16 tensors, SSDLite gathers 180 (the report keeps
     every name)."""
+    if len(names) <= shown + 2:
+        return ", ".join(names)
+    return f"{', '.join(names[:shown])} and {len(names) - shown} more"
+
+
+def _grouped(skipped: list[OutputDiff]) -> str:
+    """The outputs not checked, grouped by why, a few names a reason (``_listed``)."""
     by_note: dict[str, list[str]] = {}
     for o in skipped:
         by_note.setdefault(o.note, []).append(o.name)
-    parts = []
-    for note, names in by_note.items():
-        more = f" and {len(names) - shown} more" if len(names) > shown else ""
-        parts.append(f"{', '.join(names[:shown])}{more} ({note})")
-    return ", ".join(parts)
+    return ", ".join(f"{_listed(names)} ({note})" for note, names in by_note.items())
 
 
 # a picked float item (a gathered box) is the original's where it is within this much of the

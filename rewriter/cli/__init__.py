@@ -116,7 +116,7 @@ _MACHINE_ERRNOS = {
     errno.EFBIG: "larger than this process may write (ulimit -f); raise the limit or write "
     "elsewhere",
     errno.EROFS: "the file system is read-only; write elsewhere",
-    errno.EACCES: "permission denied; write elsewhere or change the folder's permissions",
+    errno.EACCES: "permission denied; check the permissions of the file and its folder",
     errno.EMFILE: "too many open files; raise the limit (ulimit -n)",
 }
 

@@ -309,9 +309,15 @@ def write_atomic(path: str, data: bytes | str) -> None:
     except BaseException as e:
         if os.path.exists(tmp):
             os.unlink(tmp)
-        if isinstance(e, OSError) and e.filename is None:  # a full disk: say which file
-            raise OSError(e.errno, e.strerror, path) from e
+        _raise_naming(e, path)
         raise
+
+
+def _raise_naming(e: BaseException, path: str) -> None:
+    """A write refused without a file name (a full disk, through the temporary file's
+    descriptor) raised again naming ``path``, the file the user asked for; else nothing."""
+    if isinstance(e, OSError) and e.filename is None:
+        raise OSError(e.errno, e.strerror, path) from e
 
 
 def save_atomic(m: onnx.ModelProto, out: str) -> None:
@@ -337,10 +343,11 @@ def save_atomic(m: onnx.ModelProto, out: str) -> None:
             os.chmod(t, 0o666 & ~_umask())
         os.replace(tmp_data, os.path.join(folder, data))
         os.replace(tmp_model, out)
-    except BaseException:
+    except BaseException as e:
         for t in (tmp_data, tmp_model):
             if os.path.exists(t):
                 os.unlink(t)
+        _raise_naming(e, out)
         raise
 
 

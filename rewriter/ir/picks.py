@@ -195,13 +195,14 @@ def picks(model: onnx.ModelProto) -> dict[str, Pick]:
         inner = () if spec is not None else _picking_inside(n)
         if spec is None and not inner:
             continue
-        if inner:  # an If around a NonMaxSuppression: picks by the floats its bodies read
+        if spec is None:  # an If around a NonMaxSuppression: picks by the floats it reads
             outs, ops = tuple(range(len(n.output))), inner
             counted = any(PICKING[op][2] for op in inner)
-            reads = sorted({i for i in n.input if i} | {v for _, b in subgraph_attrs(n) for v in free_values(b)})  # fmt: skip
-            sources = [s for r in reads for s in picked_by(r)]
+            reads = {i for i in n.input if i}
+            reads.update(v for _, body in subgraph_attrs(n) for v in free_values(body))
+            sources = [s for r in sorted(reads) for s in picked_by(r)]
         else:
-            outs, ins, counted = spec  # type: ignore[misc]
+            outs, ins, counted = spec
             ops = (n.op_type,)
             by = rounded if n.op_type in STEPS else picked_by
             sources = [s for k in ins if k < len(n.input) and n.input[k] for s in by(n.input[k])]
