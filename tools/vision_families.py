@@ -22,13 +22,17 @@ table.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
 import sys
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from hf_families import _quiet  # noqa: E402  (tools/: stdout silenced at the descriptor)
+from zoo import _export  # noqa: E402  (tools/zoo.py: the one export helper of the sweeps)
 
 B = 2  # example batch: dynamo specializes a dim of size 1
 
@@ -75,24 +79,6 @@ def _families() -> Iterator[tuple[str, Callable[[], Any], tuple[int, ...], str]]
         yield f"timm_{name}", (lambda n=name: timm.create_model(n, pretrained=False)), img, "image"  # fmt: skip
 
 
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """stdout and stderr silenced at the file descriptor: the exporters print from C++."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = os.dup(1), os.dup(2)
-    with open(os.devnull, "w") as null:
-        os.dup2(null.fileno(), 1)
-        os.dup2(null.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            os.close(saved[0])
-            os.close(saved[1])
-
-
 def _calibrate_batchnorm(model: Any, args: tuple[Any, ...]) -> None:
     """BatchNorm statistics from one random batch (scale 1, shift 0), as in a trained net:
     random-init statistics (mean 0, variance 1) leave deep nets' activations vanishing or
@@ -126,26 +112,6 @@ def _unzero(model: Any) -> None:
                 w.copy_(torch.randn(w.shape, generator=g) / w.shape[1] ** 0.5)
 
 
-class _Detector:
-    """A torchvision detector taking a batch tensor of one image, returning boxes, scores and
-    labels as tensors: how detectors are exported for deployment."""
-
-    @staticmethod
-    def wrap(model: Any) -> Any:
-        import torch
-
-        class Detector(torch.nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.m = model
-
-            def forward(self, images: Any) -> tuple[Any, Any, Any]:
-                o = self.m(list(images))[0]
-                return o["boxes"], o["scores"], o["labels"]
-
-        return Detector().eval()
-
-
 def _io(kind: str, shape: tuple[int, ...]) -> tuple[tuple[Any, ...], list[str], list[str], dict[str, dict[int, str]]]:  # fmt: skip
     """Example inputs, input names, output names and dynamic axes of one kind."""
     import torch
@@ -169,30 +135,33 @@ def _io(kind: str, shape: tuple[int, ...]) -> tuple[tuple[Any, ...], list[str], 
     return (x, y), ["image1", "image2"], ["flow"], {"image1": {0: "batch"}, "image2": {0: "batch"}}  # fmt: skip
 
 
-class _Outputs:
-    @staticmethod
-    def wrap(model: Any, kind: str) -> Any:
-        """Segmenters return a dict and RAFT a list of flows: the exported model returns the
-        tensor users deploy (``out``, the last flow)."""
-        import torch
+def _deployed(model: Any, kind: str) -> Any:
+    """The model as users export it for deployment: a detector takes a batch tensor of one
+    image and returns boxes, scores and labels; a segmenter its ``out``; RAFT its last flow (4
+    refinement steps instead of 12: a smaller graph); the others as they are."""
+    import torch
 
-        class Tensor(torch.nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.m = model
+    if kind not in ("detector", "image_hw", "flow"):
+        return model
 
-            def forward(self, x0: Any, x1: Any = None) -> Any:  # named: torch.export's dims
-                xs = (x0,) if x1 is None else (x0, x1)
-                if kind == "flow":  # 4 refinement steps instead of 12: a smaller graph
-                    return self.m(*xs, num_flow_updates=4)[-1]
-                return self.m(*xs)["out"]
+    class Deployed(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.m = model
 
-        return Tensor().eval() if kind in ("image_hw", "flow") else model
+        def forward(self, x0: Any, x1: Any = None) -> Any:  # named: torch.export's dims
+            if kind == "detector":
+                o = self.m(list(x0))[0]
+                return o["boxes"], o["scores"], o["labels"]
+            if kind == "flow":
+                return self.m(x0, x1, num_flow_updates=4)[-1]
+            return self.m(x0)["out"]
+
+    return Deployed().eval()
 
 
 def build(name: str, make: Callable[[], Any], shape: tuple[int, ...], kind: str, folder: str) -> list[str]:  # fmt: skip
     """Export one family into ``folder``; the lines to print (built, or why not)."""
-    import onnx
     import torch
 
     try:
@@ -201,7 +170,7 @@ def build(name: str, make: Callable[[], Any], shape: tuple[int, ...], kind: str,
     except Exception as e:
         return [f"{name}: not built ({type(e).__name__}: {str(e).splitlines()[0][:120]})"]
     args, ins, outs, axes = _io(kind, shape)
-    model = _Detector.wrap(model) if kind == "detector" else _Outputs.wrap(model, kind)
+    model = _deployed(model, kind)
     # statistics over 16 images (4 where the model is heavy): over the example's 2, a norm
     # after a global pool (RexNet's squeeze-excite) divides by the spread of 2 values and
     # the net amplifies any change 1000-fold (a rational's 2e-4 moved its output by 60%)
@@ -212,19 +181,9 @@ def build(name: str, make: Callable[[], Any], shape: tuple[int, ...], kind: str,
     lines = []
     for dynamo in exporters:
         path = os.path.join(folder, f"{name}_{'dynamo' if dynamo else 'torchscript'}.onnx")
-        kw: dict[str, Any] = dict(input_names=ins, output_names=outs)
-        if dynamo:
-            kw.update(dynamo=True, opset_version=18, external_data=False,
-                      dynamic_shapes=tuple({i: torch.export.Dim.AUTO for i in axes.get(n, {})} for n in ins))  # fmt: skip
-        else:
-            kw.update(dynamo=False, opset_version=17, dynamic_axes=axes)
-        try:
-            with _quiet(), torch.no_grad(), warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                prog = torch.onnx.export(model, args, None if dynamo else path, **kw)
-                if dynamo:
-                    prog.save(path)
-            onnx.save(onnx.load(path), path)  # one file
+        try:  # zoo's export: dynamo at opset 18 with Dim.AUTO, TorchScript at 17; one file
+            with _quiet():
+                _export(model, args, path, ins, outs, axes, dynamo, auto_dims=True)
             lines.append(f"built {os.path.basename(path)}")
         except Exception as e:  # the exporter's limit: say which, go on
             cause = e.__cause__ or e  # torch.onnx wraps torch.export's own error ("step 1/3")
