@@ -12,7 +12,7 @@ percentage of samples whose argmax over the last axis of the first output equals
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -20,10 +20,13 @@ import onnx
 
 from rewriter.candidates import Candidate
 from rewriter.emit import emit
+from rewriter.ir.downstream import Cut, Keys, downstream
+from rewriter.ir.graph import ValueInfoTable, infer_value_info
+from rewriter.ir.picks import with_outputs
 from rewriter.ir.runtime import run_session, session
 from rewriter.verify import Deviation, accuracy_of, compared, deviation, pin_random_seeds
 
-__all__ = ["Deviation", "Evaluator", "run_batches", "finite"]
+__all__ = ["Deviation", "Evaluator", "run_batches", "joined", "finite"]
 
 
 def run_batches(
@@ -35,11 +38,20 @@ def run_batches(
     a batch's waveform longer draws other noise on the batches after it, and is judged the
     worse for it; a session per batch would cost VITS 8 x 0.13 s per candidate evaluated).
     Verification runs each input on its own session (``rewriter.verify.compare``)."""
+    return joined(_each_batch(model, batches))
+
+
+def _each_batch(
+    model: onnx.ModelProto, batches: list[Mapping[str, np.ndarray]]
+) -> list[list[np.ndarray]]:
     model, _ = pin_random_seeds(model)
     sess = session(model)
-    per: list[list[np.ndarray]] = []
-    for b in batches:
-        per.append(run_session(sess, b))
+    return [run_session(sess, b) for b in batches]
+
+
+def joined(per: list[list[np.ndarray]]) -> list[np.ndarray]:
+    """Per-batch outputs joined per output: concatenated along axis 0 (flattened when ranks
+    differ)."""
     res = []
     for k in range(len(per[0]) if per else 0):
         parts = [p[k] for p in per]
@@ -50,28 +62,57 @@ def run_batches(
     return res
 
 
+# what the original's tensors read by cuts may hold, all batches together
+CAPTURE_BYTES = 2 << 30
+# a cut of more than this share of the nodes runs the whole model instead (no capture)
+_WORTH = 0.9
+
+
 class Evaluator:
     """Runs assignments of one model on fixed calibration batches and caches their deviation.
+
+    An assignment's model shares everything upstream of its sites with the original: only its
+    ``rewriter.ir.downstream`` cut runs, on the original's values of the tensors the cut reads
+    (captured by one more run of the original, at most ``CAPTURE_BYTES``), and the outputs it
+    does not change are the original's. The values are those of the whole model run (the same
+    kernels on the same inputs; ONNX Runtime may fuse differently across the cut, moving a
+    last bit). A model with random ops, a cut of nearly every node, a capture over the bound
+    or a cut ONNX Runtime refuses run whole.
 
     Args:
         model: the original model (ModelProto).
         pipeline: the pipeline whose sites the assignments name.
         batches: feed dicts (a ``Calibration`` iterates as such).
         labels: one label per sample (with ``accuracy``), or None.
+        downstream: run only the cut (False: every model whole).
     """
 
     def __init__(
-        self, model: onnx.ModelProto, pipeline: str, batches: Any, labels: np.ndarray | None = None
+        self,
+        model: onnx.ModelProto,
+        pipeline: str,
+        batches: Any,
+        labels: np.ndarray | None = None,
+        *,
+        downstream: bool = True,
     ) -> None:
         self.model, self.pipeline = model, pipeline
         self.batches = list(batches)
         self.labels = labels
         # outputs that pick are compared on what they pick by (``rewriter.verify.Compared``)
         self.compared = compared(model)
-        self.reference = run_batches(self.compared.view(model), self.batches)
+        self._view = self.compared.view(model)
+        self._per = _each_batch(self._view, self.batches)
+        self.reference = joined(self._per)
         real = self.reference[: len(self.compared.outputs)]
         self.base_accuracy = accuracy_of(real, labels) if labels is not None else None
         self._cache: dict[tuple[tuple[str, str], ...], Deviation] = {}
+        self._downstream = downstream and pin_random_seeds(model)[1] == 0
+        self._keys: Keys | None = None
+        self._types: ValueInfoTable | None = None
+        self._captured: dict[str, list[np.ndarray]] = {}
+        self._bytes = 0
+        self.runs = {"cut": 0, "whole": 0}  # how models were run (for benchmarks and tests)
 
     @staticmethod
     def key(assignment: Mapping[str, Candidate]) -> tuple[tuple[str, str], ...]:
@@ -89,12 +130,112 @@ class Evaluator:
                 self._cache[k] = self.of(self.build(assignment))
         return self._cache[k]
 
+    def prepare(self, assignments: Sequence[Mapping[str, Candidate]]) -> None:
+        """Capture, in one run of the original, what the cuts of ``assignments`` read (one
+        assignment per site is enough: its cut reads what any other choice there reads, and
+        assignments of several sites read a part of their sites' union)."""
+        need: list[str] = []
+        for a in assignments:
+            if self.key(a):
+                cut = self._cut(self.compared.view(self.build(a)))
+                if cut is not None:
+                    need += self._shared(cut)
+        self._capture(list(dict.fromkeys(need)))
+
     def of(self, model: onnx.ModelProto) -> Deviation:
         """The deviation of any model with the original's outputs (a retrained one) on the
         batches."""
-        got = run_batches(self.compared.view(model), self.batches)
+        view = self.compared.view(model)
+        got = self._run_cut(view)
+        if got is None:
+            self.runs["whole"] += 1
+            got = run_batches(view, self.batches)
+        else:
+            self.runs["cut"] += 1
         cmp = self.compared if self.compared.picks else None  # names output_k as before
         return deviation(self.reference, got, labels=self.labels, compare=cmp)
+
+    def _cut(self, view: onnx.ModelProto) -> Cut | None:
+        if not self._downstream:
+            return None
+        if self._keys is None:
+            self._keys = Keys(self._view)
+            self._types = infer_value_info(self._view)
+        cut = downstream(self._view, self._keys, view, self._types)
+        if cut is None or cut.nodes > _WORTH * cut.total:
+            return None
+        return cut
+
+    def _shared(self, cut: Cut) -> list[str]:
+        """The original's tensors a cut reads or passes on that neither the batches nor the
+        reference run hold."""
+        have = set(self.batches[0] if self.batches else ()) | {
+            o.name for o in self._view.graph.output
+        }
+        names = [*cut.feeds.values(), *(n for made, n in cut.outputs if not made)]
+        return [n for n in dict.fromkeys(names) if n not in have]
+
+    def _capture(self, names: list[str]) -> bool:
+        """The original's values of ``names`` on every batch; False (nothing kept) when they
+        are not all plain tensors or would pass ``CAPTURE_BYTES``."""
+        names = [n for n in names if n not in self._captured]
+        if not names:
+            return True
+        got: dict[str, list[np.ndarray]] = {n: [] for n in names}
+        size = self._bytes
+        try:
+            sess = session(with_outputs(self._view, names))
+            for b in self.batches:
+                for n, v in zip(names, sess.run(names, dict(b)), strict=True):
+                    if not isinstance(v, np.ndarray):
+                        raise TypeError(f"{n} is no tensor")
+                    size += v.nbytes
+                    if size > CAPTURE_BYTES:
+                        raise MemoryError(n)
+                    got[n].append(v)
+        except Exception:  # the whole model runs instead; its own errors are reported there
+            self._downstream = False
+            self._captured.clear()
+            self._bytes = 0
+            return False
+        self._captured.update(got)
+        self._bytes = size
+        return True
+
+    def _run_cut(self, view: onnx.ModelProto) -> list[np.ndarray] | None:
+        cut = self._cut(view)
+        if cut is None or not self._capture(self._shared(cut)):
+            return None
+        ref = {o.name: k for k, o in enumerate(self._view.graph.output)}
+
+        def value(name: str, i: int) -> np.ndarray:
+            if name in self._captured:
+                return self._captured[name][i]
+            if name in ref:
+                return self._per[i][ref[name]]
+            return np.asarray(self.batches[i][name])
+
+        m = cut.model
+        for inp in m.graph.input:  # types the shape inference could not tell
+            v = value(cut.feeds[inp.name], 0)
+            elem = onnx.helper.np_dtype_to_tensor_dtype(v.dtype)
+            if inp.type.tensor_type.elem_type != elem:
+                inp.type.tensor_type.elem_type = elem
+                inp.type.tensor_type.ClearField("shape")
+        made_names = [o.name for o in m.graph.output]
+        per: list[list[np.ndarray]] = []
+        try:
+            sess = session(m) if made_names else None
+            for i in range(len(self.batches)):
+                made: dict[str, np.ndarray] = {}
+                if sess is not None:
+                    feeds = {x: value(src, i) for x, src in cut.feeds.items()}
+                    made = dict(zip(made_names, run_session(sess, feeds), strict=True))
+                per.append([made[n] if is_made else value(n, i) for is_made, n in cut.outputs])
+        except Exception:  # the whole model runs instead and reports its own errors
+            self._downstream = False  # (so do the next: what one cut met, the others meet)
+            return None
+        return joined(per)
 
 
 def finite(v: float | None) -> float | None:

@@ -199,6 +199,10 @@ class Study:
             self.sites.append(st)
             seen = f"observed [{o.min:.3g}, {o.max:.3g}]" if o.observed else "not observed"
             self.log(f"{s.name}: {fn} {seen}, {len(cands) - 1} candidate(s)")
+        # what every site's cut reads, captured in one run of the original
+        self.evaluator.prepare(
+            [{st.name: st.candidates[1]} for st in self.sites if len(st.candidates) > 1]
+        )
         for st in self.sites:
             for c in st.candidates:
                 st.solo[c.name] = self.evaluator.deviation({st.name: c})

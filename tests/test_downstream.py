@@ -1,0 +1,199 @@
+"""Running only what a rewrite changed: structural keys, the cut, and the evaluator that feeds
+it the original's values. Every number is checked against running the changed model whole."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+import onnx
+import onnx.parser
+import pytest
+from onnx import numpy_helper
+
+from rewriter.accuracy import evaluate
+from rewriter.accuracy.evaluate import Evaluator
+from rewriter.accuracy.study import Study
+from rewriter.ir.downstream import Keys, downstream
+from rewriter.ir.graph import infer_value_info
+
+sys.path.insert(0, os.path.dirname(__file__))
+from accuracy_models import make_model  # noqa: E402
+
+# four shared layers, then a SiLU site whose output meets a shared tensor again (h4), an If
+# whose branches read h4 from outside, and a Tanh site; ``side`` is an output of the shared part
+DEEP = """
+<ir_version: 8, opset_import: ["" : 17]>
+deep (float[N, 8] x, bool flag) => (float[N, 8] y, float[N, 8] side) {
+    h1 = MatMul(x, w)
+    r1 = Relu(h1)
+    h2 = MatMul(r1, w)
+    r2 = Relu(h2)
+    h3 = MatMul(r2, w)
+    r3 = Relu(h3)
+    h4 = MatMul(r3, w)
+    side = Relu(h4)
+    s = Sigmoid(h4)
+    g = Mul(h4, s)
+    h5 = MatMul(g, w2)
+    r = Add(h5, h4)
+    b = If(flag) <then_branch = yes () => (float[N, 8] o) { o = Add(r, h4) },
+                  else_branch = no () => (float[N, 8] o) { o = Sub(r, h4) }>
+    y = Tanh(b)
+}
+"""
+
+
+def deep_model() -> onnx.ModelProto:
+    m = onnx.parser.parse_model(DEEP)
+    rng = np.random.default_rng(0)
+    for name in ("w", "w2"):
+        w = rng.normal(0, 0.5, (8, 8)).astype(np.float32)
+        m.graph.initializer.append(numpy_helper.from_array(w, name))
+    onnx.checker.check_model(m, full_check=True)
+    return m
+
+
+def _batches(n: int = 3) -> list[dict[str, np.ndarray]]:
+    rng = np.random.default_rng(1)
+    return [
+        {"x": rng.normal(0, 1, (5, 8)).astype(np.float32), "flag": np.array(k % 2 == 0)}
+        for k in range(n)
+    ]
+
+
+def _swap(m: onnx.ModelProto, op: str, to: str) -> onnx.ModelProto:
+    """A copy of ``m`` with its ``op`` nodes made ``to`` (a changed model)."""
+    c = onnx.ModelProto()
+    c.CopyFrom(m)
+    for n in c.graph.node:
+        if n.op_type == op:
+            n.op_type = to
+    return c
+
+
+def _same(a: Evaluator, b: Evaluator, model: onnx.ModelProto) -> None:
+    da, db = a.of(model), b.of(model)
+    assert len(da.outputs) == len(db.outputs)
+    for x, y in zip(da.outputs, db.outputs, strict=True):
+        assert x.rel_l2 == pytest.approx(y.rel_l2, rel=1e-5, abs=1e-9), x.name
+        assert x.max_abs == pytest.approx(y.max_abs, rel=1e-5, abs=1e-9), x.name
+
+
+def test_keys_ignore_names() -> None:
+    m = deep_model()
+    r = onnx.ModelProto()
+    r.CopyFrom(m)
+    new = {f"h{k}": f"renamed{k}" for k in (1, 2, 3, 5)}  # h4 is read by name in the bodies
+    for n in r.graph.node:
+        n.name = "other_" + n.name
+        n.input[:] = [new.get(i, i) for i in n.input]
+        n.output[:] = [new.get(o, o) for o in n.output]
+    a, b = Keys(m), Keys(r)
+    assert a.complete and b.complete
+    assert a.of["y"] == b.of["y"] and a.of["h5"] == b.of["renamed5"]
+    assert a.of["h4"] != a.of["h3"]  # same op, same weight: other inputs
+
+
+def test_the_cut_starts_at_the_change() -> None:
+    m = deep_model()
+    changed = _swap(m, "Sigmoid", "HardSigmoid")
+    cut = downstream(m, Keys(m), changed, infer_value_info(m))
+    assert cut is not None
+    ops = [n.op_type for n in cut.model.graph.node]
+    assert ops == ["HardSigmoid", "Mul", "MatMul", "Add", "If", "Tanh"]
+    # h4 read by the Mul, the Add and both branches; a graph input feeds itself
+    assert cut.feeds == {"h4": "h4", "flag": "flag"}
+    assert [i.name for i in cut.model.graph.initializer] == ["w2"]  # not the shared w
+    assert cut.outputs == [(True, "y"), (False, "side")]
+    assert (cut.nodes, cut.total) == (6, 14)
+    shape = cut.model.graph.input[0].type.tensor_type
+    assert shape.elem_type == onnx.TensorProto.FLOAT and len(shape.shape.dim) == 2
+
+
+def test_a_retrained_weight_changes_what_reads_it() -> None:
+    m = deep_model()
+    changed = onnx.ModelProto()
+    changed.CopyFrom(m)
+    w2 = next(t for t in changed.graph.initializer if t.name == "w2")
+    w2.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(w2) * 1.01, "w2"))
+    cut = downstream(m, Keys(m), changed)
+    assert cut is not None
+    assert [n.op_type for n in cut.model.graph.node] == ["MatMul", "Add", "If", "Tanh"]
+    assert set(cut.feeds) == {"g", "h4", "flag"}
+
+
+def test_an_unsorted_graph_has_no_cut() -> None:
+    m = deep_model()
+    nodes = list(m.graph.node)
+    del m.graph.node[:]
+    m.graph.node.extend(reversed(nodes))
+    assert not Keys(m).complete
+    assert downstream(m, Keys(m), m) is None
+
+
+def test_the_evaluator_runs_the_cut_with_the_same_numbers() -> None:
+    m = deep_model()
+    cut, whole = (
+        Evaluator(m, "pau_all", _batches()),
+        Evaluator(m, "pau_all", _batches(), downstream=False),
+    )
+    for changed in (_swap(m, "Sigmoid", "HardSigmoid"), _swap(m, "Tanh", "Softsign")):
+        _same(cut, whole, changed)
+    assert cut.runs == {"cut": 2, "whole": 0} and whole.runs == {"cut": 0, "whole": 2}
+    d = cut.of(m)  # no change at all: the original's outputs
+    assert d.rel_l2 == 0.0 and cut.runs["cut"] == 3
+
+
+def test_what_the_cut_cannot_run_runs_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    m = deep_model()
+    whole = Evaluator(m, "pau_all", _batches(), downstream=False)
+    # a change of the first layer: nearly every node again
+    first = _swap(m, "Relu", "Softplus")
+    ev = Evaluator(m, "pau_all", _batches())
+    _same(ev, whole, first)
+    assert ev.runs == {"cut": 0, "whole": 1}
+    # the original's values the cut reads would pass the bound
+    monkeypatch.setattr(evaluate, "CAPTURE_BYTES", 64)
+    ev = Evaluator(m, "pau_all", _batches())
+    _same(ev, whole, _swap(m, "Sigmoid", "HardSigmoid"))
+    assert ev.runs == {"cut": 0, "whole": 1}
+
+
+def test_random_ops_run_whole() -> None:
+    m = deep_model()
+    m.graph.node.append(onnx.helper.make_node("RandomUniformLike", ["y"], ["noise"], seed=1.0))
+    m.graph.output.append(onnx.ValueInfoProto(name="noise"))
+    ev = Evaluator(m, "pau_all", _batches())
+    ev.of(_swap(m, "Tanh", "Softsign"))
+    assert ev.runs == {"cut": 0, "whole": 1}
+
+
+def test_study_numbers_are_those_of_whole_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every site's every candidate, through the emitter: the map's and the budget search's
+    numbers do not depend on how the models ran."""
+    m = make_model()
+    rng = np.random.default_rng(0)
+    batches = [{"x": rng.normal(0, 1.5, (16, 8)).astype(np.float32)} for _ in range(4)]
+    fast = Study(m, "pau_all", batches)
+    assert fast.evaluator.runs["cut"] > 0
+    monkeypatch.setattr(evaluate.Evaluator.__init__, "__kwdefaults__", {"downstream": False})
+    slow = Study(m, "pau_all", batches)
+    assert slow.evaluator.runs["cut"] == 0
+    for a, b in zip(fast.sites, slow.sites, strict=True):
+        assert a.solo.keys() == b.solo.keys()
+        for k in a.solo:
+            assert a.solo[k].rel_l2 == pytest.approx(b.solo[k].rel_l2, rel=1e-5, abs=1e-9), k
+            assert a.solo[k].cosine == pytest.approx(b.solo[k].cosine, abs=1e-9), k
+
+
+def test_another_opset_has_no_cut() -> None:
+    """One op may mean another thing at another opset version: nothing is shared then."""
+    m = deep_model()
+    changed = _swap(m, "Sigmoid", "HardSigmoid")
+    changed.opset_import[0].version = 18
+    assert downstream(m, Keys(m), changed) is None
+    changed.opset_import[0].version = 17
+    changed.opset_import.append(onnx.helper.make_opsetid("com.microsoft", 1))  # added: fine
+    assert downstream(m, Keys(m), changed) is not None

@@ -1,0 +1,89 @@
+"""The accuracy side of ``rewrite map`` and the budget search: every candidate of every site
+evaluated alone, each model run whole or only downstream of its site.
+
+    python tools/bench_map.py [MODEL.onnx ...] [--zoo DIR] [--rounds 2]
+
+Without models, the zoo's (``tools/zoo.py``, built unless ``--zoo`` names a folder of them)
+``DEFAULT`` ones. Per model, one ``Study`` finds the sites and fits their candidates; then,
+interleaved ``rounds`` times, a fresh ``Evaluator`` per mode runs the original on the
+calibration batches and evaluates every candidate alone (what the map's per-site numbers and
+the budget search's table run), timed from the evaluator's construction to the last deviation.
+Prints the medians per mode, their ratio, the share of candidates run as cuts, and the largest
+difference between the two modes' numbers (relative L2 and cosine, per candidate: ONNX Runtime
+fuses differently across a cut, which moves the last bits).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+import zoo  # tools/zoo.py: this script's folder is on sys.path when run as a script
+
+from rewriter.accuracy.evaluate import Evaluator
+from rewriter.accuracy.study import Study
+from rewriter.calibrate import as_calibration
+from rewriter.ir import load_model
+
+DEFAULT = ["yolo_silu", "mobilenet_hswish", "bert_dynamo", "vit_torchscript", "gpt2_dynamo",
+           "crnn_lstm", "clip_dynamo"]  # fmt: skip
+
+
+def _evaluate(st: Study, downstream: bool) -> tuple[float, Evaluator, dict]:
+    t0 = time.perf_counter()
+    ev = Evaluator(st.model, st.pipeline, st.cal, st.labels, downstream=downstream)
+    ev.prepare([{s.name: s.candidates[1]} for s in st.sites if len(s.candidates) > 1])
+    got = {(s.name, c.name): ev.deviation({s.name: c}) for s in st.sites for c in s.candidates}
+    return time.perf_counter() - t0, ev, got
+
+
+def bench(path: str, rounds: int) -> None:
+    m = load_model(path)
+    st = Study(m, "pau_all", as_calibration(None, m))
+    if not st.sites:
+        print(f"{os.path.basename(path)}: no site")
+        return
+    times: dict[bool, list[float]] = {True: [], False: []}
+    last: dict[bool, tuple[Evaluator, dict]] = {}
+    for _ in range(rounds):
+        for mode in (False, True):
+            dt, ev, got = _evaluate(st, mode)
+            times[mode].append(dt)
+            last[mode] = (ev, got)
+    (cut_ev, a), (_, b) = last[True], last[False]
+    d_rel = max(abs(a[k].rel_l2 - b[k].rel_l2) for k in a)
+    d_cos = max(abs(a[k].cosine - b[k].cosine) for k in a)
+    whole, cut = statistics.median(times[False]), statistics.median(times[True])
+    runs = cut_ev.runs
+    print(
+        f"{os.path.basename(path):40s} {len(st.sites):4d} sites {sum(runs.values()):4d} runs"
+        f"  whole {whole:7.1f} s  cut {cut:7.1f} s  x{whole / cut:5.2f}"
+        f"  cuts {runs['cut']}/{sum(runs.values())}"
+        f"  largest difference: rel-L2 {d_rel:.1e}, cosine {d_cos:.1e}",
+        flush=True,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("models", nargs="*", help="ONNX files (default: the zoo's DEFAULT)")
+    p.add_argument("--zoo", help="folder of already built zoo models (NAME.onnx)")
+    p.add_argument("--rounds", type=int, default=2)
+    a = p.parse_args(argv)
+    paths = a.models
+    if not paths:
+        folder = a.zoo or tempfile.mkdtemp(prefix="zoo-")
+        if not a.zoo:
+            zoo.build_zoo(folder, DEFAULT)
+        paths = [os.path.join(folder, f"{n}.onnx") for n in DEFAULT]
+    for path in paths:
+        bench(path, a.rounds)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
