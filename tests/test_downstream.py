@@ -197,3 +197,11 @@ def test_another_opset_has_no_cut() -> None:
     changed.opset_import[0].version = 17
     changed.opset_import.append(onnx.helper.make_opsetid("com.microsoft", 1))  # added: fine
     assert downstream(m, Keys(m), changed) is not None
+
+
+def test_an_input_with_a_default_has_no_cut() -> None:
+    """``w2`` declared as a graph input too: a caller may feed it, so what the cut reads is not
+    the initializer's value alone."""
+    m = deep_model()
+    m.graph.input.append(onnx.helper.make_tensor_value_info("w2", onnx.TensorProto.FLOAT, [8, 8]))
+    assert downstream(m, Keys(m), _swap(m, "Sigmoid", "HardSigmoid")) is None

@@ -80,9 +80,14 @@ def main(argv: list[str] | None = None) -> int:
         if not a.zoo:
             zoo.build_zoo(folder, DEFAULT)
         paths = [os.path.join(folder, f"{n}.onnx") for n in DEFAULT]
+    failed = 0
     for path in paths:
-        bench(path, a.rounds)
-    return 0
+        try:
+            bench(path, a.rounds)
+        except Exception as e:  # one model's failure is one line; the others still run
+            failed += 1
+            print(f"{os.path.basename(path)}: failed: {type(e).__name__}: {e}"[:300], flush=True)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -51,12 +51,9 @@ def _tensor_key(t: onnx.TensorProto) -> str:
 
 
 def _same_tensor(a: onnx.TensorProto, b: onnx.TensorProto) -> bool:
-    """Equal values (memcmp of the raw bytes, cheaper than hashing them again)."""
-    if a.data_type != b.data_type or list(a.dims) != list(b.dims):
-        return False
-    if a.raw_data or b.raw_data:
-        return a.raw_data == b.raw_data and a.data_location == b.data_location
-    return _tensor_key(a) == _tensor_key(b)
+    """Equal tensors, name included (protobuf compares in C: FCOS's 130 MB of weights in
+    0.03 s, where reading ``raw_data`` copies them, 0.4 s)."""
+    return bool(a == b)
 
 
 class Keys:
@@ -69,7 +66,6 @@ class Keys:
 
     Attributes:
         of: tensor name -> key.
-        order: node index -> keys of its outputs (None for unnamed optional outputs).
         complete: False when a node reads a tensor no earlier node, input or initializer
             defines (an unsorted graph): the keys are then not to be trusted.
     """
@@ -154,7 +150,8 @@ def downstream(
     types: ValueInfoTable | None = None,
 ) -> Cut | None:
     """The ``Cut`` of ``changed`` against ``original`` (whose ``Keys`` are ``keys``); None when
-    the keys cannot be trusted (a graph out of order, other opsets or local functions).
+    the keys cannot be trusted (a graph out of order, other opsets or local functions) or the
+    cut reads an input that has a default (fed or not, the cut cannot tell).
 
     Args:
         types: the original's value info (``infer_value_info``): the cut's inputs get their
@@ -172,6 +169,8 @@ def downstream(
     g = changed.graph
     inits = {t.name: t for t in g.initializer}
     graph_inputs = {i.name: i for i in g.input if i.name not in inits}
+    # an input with a default (an initializer of its name) holds what the caller feeds, if fed
+    defaults = {i.name for i in g.input if i.name in inits}
     kept: list[onnx.NodeProto] = []
     for n in g.node:
         if any(o and ck.of[o] not in by_key for o in n.output):
@@ -187,6 +186,8 @@ def downstream(
     for x in dict.fromkeys(reads):
         if x in made:
             continue
+        if x in defaults:
+            return None
         if x in inits:
             needed_inits.append(inits[x])
         elif x in graph_inputs:
