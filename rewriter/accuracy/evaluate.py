@@ -134,6 +134,8 @@ class Evaluator:
         """Capture, in one run of the original, what the cuts of ``assignments`` read (one
         assignment per site is enough: its cut reads what any other choice there reads, and
         assignments of several sites read a part of their sites' union)."""
+        if not self._downstream:
+            return
         need: list[str] = []
         for a in assignments:
             if self.key(a):

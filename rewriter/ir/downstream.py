@@ -198,8 +198,10 @@ def downstream(
     for o in g.output:
         if o.name in made:
             outputs.append((True, o.name))
-        else:
+        elif ck.of.get(o.name) in by_key:
             outputs.append((False, by_key[ck.of[o.name]]))
+        else:  # an output nothing computes: the model is broken, and says so when run whole
+            return None
     m = onnx.ModelProto()
     m.ir_version = changed.ir_version
     m.opset_import.extend(changed.opset_import)
