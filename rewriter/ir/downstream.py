@@ -17,6 +17,7 @@ takes every output of the shared part from the original too.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 
@@ -66,6 +67,7 @@ class Keys:
 
     Attributes:
         of: tensor name -> key.
+        names: key -> the first tensor holding it (built once, on first use).
         complete: False when a node reads a tensor no earlier node, input or initializer
             defines (an unsorted graph): the keys are then not to be trusted.
     """
@@ -102,6 +104,14 @@ class Keys:
                 if o:
                     self.of[o] = _digest(base.encode(), str(k).encode())
 
+    @functools.cached_property
+    def names(self) -> dict[str, str]:
+        """key -> the first tensor of the model that holds it."""
+        out: dict[str, str] = {}
+        for name, key in self.of.items():
+            out.setdefault(key, name)
+        return out
+
     def _read(self, name: str) -> str:
         if not name:
             return ""
@@ -117,7 +127,8 @@ class Cut:
     """The part of a changed model that differs from its original.
 
     Attributes:
-        model: the changed nodes; its graph inputs are ``feeds``' keys, its outputs ``made``.
+        model: the changed nodes; its graph inputs are ``feeds``' keys, its outputs the
+            names ``outputs`` marks True.
         feeds: input of ``model`` -> the original's tensor of the same values (a graph input
             feeds itself).
         outputs: per output of the changed model, in order, ``(True, name)`` when ``model``
@@ -163,9 +174,7 @@ def downstream(
     ck = Keys(changed, like=keys)
     if not ck.complete:
         return None
-    by_key: dict[str, str] = {}
-    for name, key in keys.of.items():
-        by_key.setdefault(key, name)
+    by_key = keys.names
     g = changed.graph
     inits = {t.name: t for t in g.initializer}
     graph_inputs = {i.name: i for i in g.input if i.name not in inits}
