@@ -10,6 +10,7 @@ import numpy as np
 import onnx.parser
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import rewriter
@@ -197,3 +198,67 @@ def test_export_fallback_from_a_batch_of_one_accepts_larger_batches(monkeypatch)
         x = torch.randn(*shape)
         with torch.no_grad():
             assert torch.allclose(gm(x), model(x), atol=2e-3)
+
+
+class TwoFrames(nn.Module):
+    """RAFT's encoder call: both frames in one batch, split in halves after."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, a, b):
+        if a.shape[2] > 1:  # symbolic_trace fails here
+            a = a * 0.5
+        f1, f2 = torch.chunk(self.conv(torch.cat([a, b], 0)), 2, dim=0)
+        return torch.tanh(f1 * f2)
+
+
+def test_export_on_the_widened_batch_must_take_the_callers_own(monkeypatch):
+    """Exported on the batch widened to 2, the program guards ``2b - (2b + 1) // 2 != 1`` (the
+    second half is not of size 1), which the caller's batch of 1 fails: torchvision's RAFT came
+    back from rewrite_module unable to run on its own example. The export on the example itself
+    is taken instead."""
+    from rewriter.frontends.fx import _trace
+
+    monkeypatch.setattr(_trace, "_WARNED", set())
+    torch.manual_seed(0)
+    model = TwoFrames().eval()
+    a, b = torch.randn(1, 3, 8, 8), torch.randn(1, 3, 8, 8)
+    with pytest.warns(FxFallbackWarning, match="torch.export"):
+        gm, sites = rewrite_module(model, "pau_all", example_inputs=(a, b))
+    assert [(s.name, s.input_shape, s.replaced) for s in sites] == [("tanh_0", (1, 4, 8, 8), True)]
+    with torch.no_grad():
+        assert torch.allclose(gm(a, b), model(a, b), atol=2e-3)
+
+
+class ImageBranch(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x):
+        if x.shape[2] > 1:  # symbolic_trace fails here
+            x = x * 0.5
+        return F.silu(self.conv(x))
+
+
+def test_export_fallback_keeps_an_images_batch_dynamic_and_its_size_static(monkeypatch):
+    """An image's height and width are the example's (export's symbolic reasoning over them
+    took 60-330 s on timm's MobileViTs), its batch stays dynamic, and the warning says so."""
+    from rewriter.frontends.fx import _trace
+
+    monkeypatch.setattr(_trace, "_WARNED", set())
+    torch.manual_seed(0)
+    model = ImageBranch().eval()
+    with pytest.warns(FxFallbackWarning, match="an image's height and width are the example's"):
+        gm, sites = rewrite_module(model, "pau_all", example_inputs=(torch.randn(1, 3, 16, 16),))
+    assert [(s.name, s.input_shape, s.replaced) for s in sites] == [
+        ("silu_0", (1, 4, 16, 16), True)
+    ]
+    for batch in (1, 3):
+        x = torch.randn(batch, 3, 16, 16)
+        with torch.no_grad():
+            assert torch.allclose(gm(x), model(x), atol=3e-3)
+    with pytest.raises(Exception, match="Guard failed|size"):
+        gm(torch.randn(1, 3, 24, 16))
