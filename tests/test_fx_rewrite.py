@@ -335,6 +335,108 @@ def test_untraceable_module_gets_one_clear_error():
         rewrite_module(DataDependent())
 
 
+class _Backbone(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.act = nn.SiLU()
+
+    def forward(self, x):
+        return F.gelu(self.act(self.conv(x)))  # a module and a function: both seen
+
+
+class _Head(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.out_channels = 4  # read by the detector's forward: a traced graph lacks it
+        self.conv = nn.Conv2d(8, 4, 1)
+        self.gate = nn.Sigmoid()
+
+    def forward(self, x):
+        return self.gate(self.conv(x))
+
+
+class _Detector(nn.Module):
+    """A detector's shape: traceable backbone and head, with data-dependent post-processing
+    (scores over a threshold, their count from the data) that neither tracer takes."""
+
+    def __init__(self):
+        super().__init__()
+        self.backbone = _Backbone()
+        self.head = _Head()
+        self.post = nn.Tanh()  # a module the untraceable forward calls: traced alone
+
+    def forward(self, x):
+        scores = self.head(self.backbone(x)).flatten(1)
+        keep = scores[0] > 0.5
+        n = int(keep.sum())  # data-dependent
+        boxes = self.post(scores[0, keep][:n]).reshape(-1, 1)
+        return boxes.repeat(1, self.head.out_channels), torch.tanh(scores)  # tanh: not seen
+
+
+def test_an_untraceable_detector_is_rewritten_by_parts():
+    """Neither tracer takes the detector as a whole: its traceable submodules are rewritten
+    (the backbone's SiLU and GELU, the tanh module), sites named by path; the head, whose
+    replacement broke the forward (it reads ``head.out_channels``), is searched inside
+    instead, so its Sigmoid module is replaced alone; the function tanh of the untraceable
+    forward is not seen. The caller's module is untouched and the outputs stay close."""
+    torch.manual_seed(0)
+    model = _Detector().eval()
+    x = torch.randn(1, 3, 16, 16)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    by_parts = r"_Detector does not trace as a whole .*by parts: backbone, head.conv, head.gate, post traced, head not$"  # fmt: skip
+    with pytest.warns(UserWarning, match=by_parts):
+        out, sites = rewrite_module(model, "pau_all", example_inputs=(x,))
+    assert [(s.name, s.replaced, s.module) for s in sites] == [
+        ("backbone.silu_0", True, "backbone.pau_silu_0"),
+        ("backbone.gelu_0", True, "backbone.pau_gelu_0"),
+        ("head.gate.sigmoid_0", True, "head.gate.pau_sigmoid_0"),
+        ("post.tanh_0", True, "post.pau_tanh_0"),
+    ]
+    assert type(out) is _Detector and out is not model
+    assert isinstance(out.backbone, torch.fx.GraphModule)
+    assert isinstance(out.head.conv, torch.fx.GraphModule)  # traced, nothing to replace
+    assert type(out.head) is _Head and out.head.out_channels == 4
+    for s in sites:
+        assert out.get_submodule(s.module).__class__.__name__ == "PAU"
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
+    assert all(s.input_shape is not None for s in sites)
+    with torch.no_grad():
+        want, got = model(x), out(x)
+    for w, g in zip(want, got, strict=True):
+        assert w.shape == g.shape
+        assert float((g - w).norm() / w.norm()) < 5e-3
+    with pytest.warns(UserWarning, match="by parts"):
+        assert [s.name for s in find_sites(model, (x,))] == [s.name for s in sites]
+    from rewriter.frontends.fx import plan_module
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plan = plan_module(model, (x,), time_cap=0.05)
+    assert [d.name for d in plan.decisions] == [s.name for s in sites]
+    assert type(plan.module) is _Detector
+
+
+def test_a_module_no_part_of_which_traces_keeps_the_trace_error():
+    """By parts needs a part that traces and a module that runs on its example; otherwise
+    the error is the whole module's, as before."""
+
+    class Wrapper(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = DataDependent()
+
+        def forward(self, x):
+            return self.inner(x)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(FxTraceError, match="cannot trace Wrapper"):
+            rewrite_module(Wrapper(), example_inputs=(torch.randn(3),))
+        with pytest.raises(FxTraceError, match="cannot trace _Detector"):
+            rewrite_module(_Detector(), example_inputs=(torch.randn(1, 5, 16, 16),))
+
+
 def test_pipelines():
     assert parse_pipeline("pau_all") == set(SMOOTH)
     assert parse_pipeline("pau_gelu,pau_silu") == {"gelu", "silu"}

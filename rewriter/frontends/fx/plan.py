@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import fx, nn
+from torch import nn
 
 from rewriter.cost.harness import Ratio, compare
 from rewriter.cost.model import WholeResult
@@ -114,7 +114,7 @@ class ModulePlan:
             outputs and batches; None when nothing was replaced).
     """
 
-    module: fx.GraphModule
+    module: nn.Module  # a GraphModule; by parts, the module's class (rewrite_module)
     decisions: list[FxSiteDecision]
     target: str
     pipeline: str = "pau_all"
@@ -285,7 +285,7 @@ def plan_module(
             cache[key] = table_rational(site.function, degrees=degrees, form=form, **site.params)
         return cache[key]
 
-    def build(chosen: set[str]) -> fx.GraphModule:
+    def build(chosen: set[str]) -> nn.Module:
         """The module with the sites ``chosen`` replaced: from the traced graph (traced once;
         torch.export of a transformer takes seconds), copied each time."""
         from rewriter.rational import PAU
@@ -294,16 +294,18 @@ def plan_module(
             return None if site.name in chosen else "kept by the plan"
 
         gm, _ = _apply(original, select, lambda s: PAU(rational(s)), "pau", inputs)
-        if isinstance(getattr(gm, "meta", None), dict) and traced_by is not None:
-            gm.meta["pau_rewriter"] = traced_by  # how the module was traced, not the copy
+        meta = getattr(gm, "meta", None)
+        if isinstance(meta, dict) and traced_by is not None:
+            meta["pau_rewriter"] = traced_by  # how the module was traced, not the copy
         return gm
 
     original, sites = _apply(module, lambda s: "dry run", lambda s: nn.Identity(), "pau", inputs)
-    traced_by = dict(original.meta["pau_rewriter"]) if isinstance(original.meta, dict) else None
+    meta = getattr(original, "meta", None)
+    traced_by = dict(meta["pau_rewriter"]) if isinstance(meta, dict) else None
     decisions = [FxSiteDecision(s) for s in sites if s.function in selected]
     reference = _outputs(original, batches)
 
-    def accuracy(gm: fx.GraphModule) -> Deviation:
+    def accuracy(gm: nn.Module) -> Deviation:
         got = _outputs(gm, batches)
         labels = [f"output_{k}" for k in range(len(got))]
         return deviation(reference, got, labels)
@@ -357,7 +359,7 @@ def plan_module(
     with _threads(threads):
         base = _runner(original, inputs, name)
 
-        def measure(gm: fx.GraphModule) -> tuple[Ratio, Any]:
+        def measure(gm: nn.Module) -> tuple[Ratio, Any]:
             c = compare(
                 {"original": base, "rewritten": _runner(gm, inputs, name)},
                 "original",
@@ -403,10 +405,10 @@ def plan_module(
                 d.reason = f"{said}: not faster beyond noise"
             log(f"{d.name}: {d.reason}")
 
-        def build_live() -> fx.GraphModule:
+        def build_live() -> nn.Module:
             return build({d.name for d in decisions if d.decision == "replace"})
 
-        def measure_whole(gm: fx.GraphModule) -> WholeResult:
+        def measure_whole(gm: nn.Module) -> WholeResult:
             return WholeResult.of(measure(gm)[1])
 
         whole: WholeResult | None = None

@@ -4,7 +4,9 @@ Flow: deep-copy the module (the caller's module is never modified, and the resul
 parameters with it, so the original can serve as the distillation teacher) -> trace
 (:mod:`._trace`: symbolic_trace, else torch.export) -> propagate example-input shapes ->
 find the sites with the ONNX path's rules and matcher (:mod:`._adapter` lowers the graph for it)
--> replace the selected ones with ``call_module`` nodes -> recompile.
+-> replace the selected ones with ``call_module`` nodes -> recompile. A module no tracer takes
+as a whole is rewritten by parts (:func:`_apply_by_parts`): the same flow on each of its largest
+submodules that trace.
 
 Site naming (shared with the ONNX path so names agree after export): ``f"{function}_{i}"``,
 ``i`` counting the sites of that function in graph (execution) order from 0, over *all* sites
@@ -19,6 +21,8 @@ those registered with ``@rule``, ``register_rule``, rule files or plugins.
 from __future__ import annotations
 
 import copy
+import warnings
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,7 +34,13 @@ from torch import fx, nn
 from rewriter.errors import UsageError
 from rewriter.frontends.fx._adapter import match_graph
 from rewriter.frontends.fx._lower import FX_RULES, spelling
-from rewriter.frontends.fx._trace import Traced, input_shapes, trace
+from rewriter.frontends.fx._trace import (
+    FxFallbackWarning,
+    FxTraceError,
+    Traced,
+    input_shapes,
+    trace,
+)
 from rewriter.match.rules import Rule, load_rule_file
 
 __all__ = [
@@ -202,13 +212,37 @@ def _apply(
     prefix: str,
     example_inputs: Sequence[Any] | None,
     rules: list[Rule] | None = None,
-) -> tuple[fx.GraphModule, list[FxSite]]:
-    """Trace a copy of ``module`` and replace the sites ``select`` accepts (returns None)."""
+) -> tuple[nn.Module, list[FxSite]]:
+    """Trace a copy of ``module`` and replace the sites ``select`` accepts (returns None); a
+    module no tracer takes as a whole is rewritten by parts (:func:`_apply_by_parts`)."""
     if isinstance(example_inputs, torch.Tensor):
         example_inputs = (example_inputs,)
-    traced = trace(copy.deepcopy(module), example_inputs)
+    known = _BY_PARTS.get(module)
+    if known is not None and example_inputs is not None:  # plan_module's trials: tried already
+        err, untraced = known
+        return _apply_by_parts(
+            module, select, make, prefix, tuple(example_inputs), rules, err, untraced
+        )
+    try:
+        traced = trace(copy.deepcopy(module), example_inputs)
+    except FxTraceError as err:
+        if example_inputs is None or err.fixable:
+            raise
+        return _apply_by_parts(module, select, make, prefix, tuple(example_inputs), rules, err)
     if traced.tracer == "graph_module":
         traced.gm = copy.deepcopy(traced.gm)
+    return _rewrite(traced, select, make, prefix, example_inputs, rules)
+
+
+def _rewrite(
+    traced: Traced,
+    select: Callable[[FxSite], str | None],
+    make: Callable[[FxSite], nn.Module],
+    prefix: str,
+    example_inputs: Sequence[Any] | None,
+    rules: list[Rule] | None,
+) -> tuple[fx.GraphModule, list[FxSite]]:
+    """Replace, in the traced graph itself, the sites ``select`` accepts."""
     gm = traced.gm
     found = _find(traced, example_inputs, rules)
     device = _device(gm)
@@ -231,6 +265,128 @@ def _apply(
     return gm, [f.site for f in found]
 
 
+# A module rewritten by parts -> why it does not trace as a whole, and the paths of its parts that
+# did not trace either: rewriting it again (each trial of plan_module) goes by parts at once,
+# without the failed exports (a detector's whole export takes 10-30 s, and its pre- and
+# post-processing parts' more).
+_BY_PARTS: weakref.WeakKeyDictionary[nn.Module, tuple[FxTraceError, frozenset[str]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _first_calls(root: nn.Module, args: tuple[Any, ...]) -> dict[int, tuple[Any, dict[str, Any]]]:
+    """The inputs of the first call of every submodule of ``root`` (by ``id``) in one run of
+    ``root`` on ``args``; a submodule the run does not call is absent."""
+    calls: dict[int, tuple[Any, dict[str, Any]]] = {}
+
+    def hook(mod: nn.Module, a: Any, kw: dict[str, Any]) -> None:
+        calls.setdefault(id(mod), (a, kw))
+
+    handles = [
+        m.register_forward_pre_hook(hook, with_kwargs=True) for m in root.modules() if m is not root
+    ]
+    try:
+        with torch.no_grad():
+            root(*args)
+    finally:
+        for h in handles:
+            h.remove()
+    return calls
+
+
+def _runs(root: nn.Module, args: tuple[Any, ...]) -> bool:
+    try:
+        with torch.no_grad():
+            root(*args)
+    except Exception:  # noqa: BLE001 - any failure: the replacement broke the parent
+        return False
+    return True
+
+
+def _apply_by_parts(
+    module: nn.Module,
+    select: Callable[[FxSite], str | None],
+    make: Callable[[FxSite], nn.Module],
+    prefix: str,
+    args: tuple[Any, ...],
+    rules: list[Rule] | None,
+    err: FxTraceError,
+    known: frozenset[str] = frozenset(),
+) -> tuple[nn.Module, list[FxSite]]:
+    """Rewrite the largest submodules that trace, when the module does not as a whole.
+
+    A detector's forward resizes images, draws anchors and runs NMS on data-dependent sizes,
+    which neither tracer takes, while its backbone and heads (where the activations are) trace.
+    So: one run of a copy on ``args`` records each submodule's inputs; each child is traced on
+    its own inputs and put in place of the original child (as a module traced whole is a
+    GraphModule whatever is replaced), and a child that does not trace is searched the same way.
+    A traced child after which the copy no longer runs on ``args`` (its parent reads an
+    attribute the graph lacks) is put back and its children searched instead. Which parts are
+    traced does not depend on what is selected, so site names are the same for every pipeline,
+    and rewriting the result again (plan_module's trials) finds its parts traced already. Activations the untraceable forwards compute as functions
+    (``F.silu(x)`` in a ``forward`` that does not trace) are not seen.
+
+    Returns the copy (an ``nn.Module`` of the original's class, its traced parts GraphModules)
+    and the sites, named and located by path: ``backbone.body.silu_0``, replaced by the
+    submodule ``backbone.body.pau_silu_0``.
+
+    ``known``: paths of parts an earlier call found not to trace, not tried again.
+
+    Raises:
+        FxTraceError: ``err``, when the module does not run on ``args`` or no part traces.
+    """
+    root = copy.deepcopy(module).eval()
+    try:
+        calls = _first_calls(root, args)
+    except Exception:  # noqa: BLE001 - the module does not run on its example: the trace error
+        raise err from None
+    sites: list[FxSite] = []
+    traced: list[str] = []
+    untraced: list[str] = []
+
+    def visit(parent: nn.Module, path: str) -> None:
+        for name, child in list(parent.named_children()):
+            full = f"{path}.{name}" if path else name
+            call = calls.get(id(child))
+            if call is None:
+                continue  # not run on the example: no inputs to trace it with
+            a, kw = call
+            try:
+                if kw or full in known:  # ``known``: found not to trace before
+                    raise FxTraceError(type(child).__name__, [("call", "keyword arguments")])
+                part = trace(child, tuple(a))
+            except FxTraceError:
+                untraced.append(full)
+                visit(child, full)
+                continue
+            setattr(parent, name, part.gm)  # whatever is selected: names do not depend on it
+            if not _runs(root, args):
+                setattr(parent, name, child)
+                untraced.append(full)
+                visit(child, full)
+                continue
+            traced.append(full)
+            _, found = _rewrite(part, select, make, prefix, tuple(a), rules)
+            for s in found:
+                s.name = f"{full}.{s.name}"
+                s.module = f"{full}.{s.module}" if s.module else None
+            sites.extend(found)
+
+    visit(root, "")
+    if not traced:  # no part traces either: the error says why the whole did not
+        raise err
+    _BY_PARTS[root] = (err, frozenset(untraced))
+    name = type(module).__name__
+    reasons = "; ".join(f"{t}: {r}" for t, r in err.attempts)
+    warnings.warn(
+        f"{name} does not trace as a whole ({reasons}); rewrote it by parts: "
+        f"{', '.join(traced)} traced" + (f", {', '.join(untraced)} not" if untraced else ""),
+        FxFallbackWarning,
+        stacklevel=4,
+    )
+    return root, sites
+
+
 def find_sites(
     module: nn.Module,
     example_inputs: Sequence[Any] | None = None,
@@ -250,8 +406,10 @@ def find_sites(
     if isinstance(example_inputs, torch.Tensor):
         example_inputs = (example_inputs,)
     chosen = _rules(rules, patterns)
-    traced = trace(copy.deepcopy(module), example_inputs)
-    return [f.site for f in _find(traced, example_inputs, chosen)]
+    _, sites = _apply(module, lambda s: "dry run", lambda s: nn.Identity(), "pau", example_inputs, chosen)  # fmt: skip
+    for s in sites:
+        s.reason = ""
+    return sites
 
 
 def rewrite_module(
@@ -263,7 +421,7 @@ def rewrite_module(
     *,
     rules: Sequence[Rule] | None = None,
     patterns: Sequence[str] | None = None,
-) -> tuple[fx.GraphModule, list[FxSite]]:
+) -> tuple[nn.Module, list[FxSite]]:
     """Replace the activations of ``module`` selected by ``pipeline`` with PAUs.
 
     Each selected site becomes ``rewriter.rational.PAU(table_rational(function, degrees, form,
@@ -277,7 +435,9 @@ def rewrite_module(
             ``"pau_<function>"`` (``pau_gelu``, ``pau_relu``, ``pau_gelu_tanh``) or a
             comma-separated list of them.
         example_inputs: a tuple of inputs; gives site shapes, and lets torch.export be tried
-            when symbolic tracing fails (the export keeps dims dynamic where the module allows).
+            when symbolic tracing fails (the export keeps the batch dim dynamic where the
+            module allows, and the other dims of inputs that are not images: an image's height
+            and width are then the example's).
         degrees: numerator and denominator degrees of the rationals.
         form: rational form passed to ``table_rational``.
         rules: the rules to match, as in ``rewriter.rewrite_onnx`` (default: the library plus
@@ -286,9 +446,15 @@ def rewrite_module(
 
     Returns:
         ``(graph_module, sites)``: every site found, with ``replaced`` set on those replaced.
+        A module that neither tracer takes as a whole (a detector's pre- and post-processing)
+        is rewritten by parts, with an ``FxFallbackWarning``: the result is then a copy of the
+        module whose traceable submodules holding replaced sites are GraphModules, and site
+        names carry the submodule's path (``backbone.silu_0``).
 
     Raises:
-        FxTraceError: (a ``ValueError``) when neither symbolic_trace nor torch.export works.
+        FxTraceError: (a ``ValueError``) when neither symbolic_trace nor torch.export works
+            and there are no ``example_inputs`` to rewrite it by parts with (or the module
+            does not run on them).
         ValueError: for an unknown pipeline.
 
     Example:
@@ -332,7 +498,7 @@ def replace_with_standard(
     module: nn.Module,
     mapping: dict[str, Callable[[], nn.Module]] | None = None,
     example_inputs: Sequence[Any] | None = None,
-) -> tuple[fx.GraphModule, list[FxSite]]:
+) -> tuple[nn.Module, list[FxSite]]:
     """Replace activations with cheaper standard ones (``nn.ReLU`` for GELU, ...).
 
     Args:
