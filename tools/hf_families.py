@@ -261,19 +261,23 @@ def _make(
 def fx_check(
     name: str, make: Callable[[], Any], kind: str, outs: list[str], plan: bool = False
 ) -> str:
-    """One line: the family through the torch.fx front end, ``rewrite_module(module, "pau_all",
-    example_inputs=...)`` and nothing else, against the original module on those inputs; with
-    ``plan``, also ``plan_module(module, example_inputs)`` (torch-eager): sites replaced, seconds."""
+    """One line: the family through the torch.fx front end (``fx_line``)."""
+    model, args, names, why = _make(name, make, kind)
+    if model is None:
+        return str(why)
+    return fx_line(name, _outputs(model, names, outs), args, plan)
+
+
+def fx_line(name: str, module: Any, args: tuple[Any, ...], plan: bool = False) -> str:
+    """One line: ``rewrite_module(module, "pau_all", example_inputs=args)`` and nothing else,
+    against the original module on those inputs; with ``plan``, also ``plan_module(module,
+    args)`` (torch-eager): sites replaced, seconds. A failure is one line too."""
     import time
 
     import torch
 
     from rewriter.frontends.fx import plan_module, rewrite_module
 
-    model, args, names, why = _make(name, make, kind)
-    if model is None:
-        return str(why)
-    module = _outputs(model, names, outs)
     t0 = time.perf_counter()
     try:
         gm, sites = rewrite_module(module, "pau_all", example_inputs=args)
@@ -286,14 +290,21 @@ def fx_check(
         torch.manual_seed(0)
         want = module(*args)
         torch.manual_seed(0)
-        got = gm(*args)
+        try:
+            got = gm(*args)
+        except Exception as e:  # noqa: BLE001  (a rewritten module that fails on its example)
+            first = str(e).splitlines()[0][:160] if str(e) else ""
+            return f"{name}: the rewritten module FAILED on the example ({type(e).__name__}: {first})"  # fmt: skip
+    if isinstance(want, torch.Tensor):
+        want, got = (want,), (got,)
     if any(w.shape != g.shape for w, g in zip(want, got, strict=True)):
         shapes = ", ".join(
             f"{tuple(w.shape)} -> {tuple(g.shape)}" for w, g in zip(want, got, strict=True)
         )
         return f"{name}: outputs of other shapes ({shapes}), {time.perf_counter() - t0:.1f} s"
     rel = max(
-        float((g - w).norm() / max(float(w.norm()), 1e-30)) for w, g in zip(want, got, strict=True)
+        float((g.double() - w.double()).norm() / max(float(w.double().norm()), 1e-30))
+        for w, g in zip(want, got, strict=True)
     )
     found = ", ".join(sorted({s.function for s in sites})) or "none"
     n = sum(s.replaced for s in sites)

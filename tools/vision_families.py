@@ -2,6 +2,13 @@
 
     VENV/bin/python tools/vision_families.py --out DIR [--list] [NAME ...]
     python tools/acceptance.py --zoo DIR --out DIR/out --no-target   # the project's environment
+    VENV/bin/python tools/vision_families.py --fx [--plan] [NAME ...]  # the torch.fx front end
+
+``--fx`` exports nothing: each module, built the same way, goes through ``rewrite_module(module,
+"pau_all", example_inputs=...)`` (the project installed into VENV: ``pip install --no-deps -e
+.`` beside its runtime dependencies) and one line says the sites replaced, the rel-L2 against
+the original module on the example and the seconds; ``--plan`` adds ``plan_module`` on
+torch-eager.
 
 Builds random-weight models (no download: ``weights=None``, ``pretrained=False``) of
 torchvision's classifiers, segmenters, detectors, video and optical-flow nets and of timm's
@@ -31,7 +38,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from hf_families import _quiet  # noqa: E402  (tools/: stdout silenced at the descriptor)
+from hf_families import _quiet, fx_line  # noqa: E402  (tools/: stdout silenced at the descriptor)
 from zoo import _export  # noqa: E402  (tools/zoo.py: the one export helper of the sweeps)
 
 B = 2  # example batch: dynamo specializes a dim of size 1
@@ -160,23 +167,38 @@ def _deployed(model: Any, kind: str) -> Any:
     return Deployed().eval()
 
 
-def build(name: str, make: Callable[[], Any], shape: tuple[int, ...], kind: str, folder: str) -> list[str]:  # fmt: skip
-    """Export one family into ``folder``; the lines to print (built, or why not)."""
+def _prepared(make: Callable[[], Any], shape: tuple[int, ...], kind: str) -> tuple[Any, tuple[Any, ...]]:  # fmt: skip
+    """The model as deployed, its norms calibrated and zero heads drawn, and its example inputs."""
     import torch
 
-    try:
-        torch.manual_seed(0)
-        model = make().eval()
-    except Exception as e:
-        return [f"{name}: not built ({type(e).__name__}: {str(e).splitlines()[0][:120]})"]
-    args, ins, outs, axes = _io(kind, shape)
-    model = _deployed(model, kind)
+    torch.manual_seed(0)
+    model = _deployed(make().eval(), kind)
     # statistics over 16 images (4 where the model is heavy): over the example's 2, a norm
     # after a global pool (RexNet's squeeze-excite) divides by the spread of 2 values and
     # the net amplifies any change 1000-fold (a rational's 2e-4 moved its output by 60%)
     many = 4 if kind in ("detector", "video", "flow") else 16
     _calibrate_batchnorm(model, _io(kind, (many, *shape[1:]))[0])
     _unzero(model)
+    return model, _io(kind, shape)[0]
+
+
+def fx(name: str, make: Callable[[], Any], shape: tuple[int, ...], kind: str, plan: bool) -> str:
+    """One line: the family through the torch.fx front end, no export (``fx_line``)."""
+    try:
+        model, args = _prepared(make, shape, kind)
+    except Exception as e:
+        return f"{name}: not built ({type(e).__name__}: {str(e).splitlines()[0][:120]})"
+    return fx_line(name, model, args, plan)
+
+
+def build(name: str, make: Callable[[], Any], shape: tuple[int, ...], kind: str, folder: str) -> list[str]:  # fmt: skip
+    """Export one family into ``folder``; the lines to print (built, or why not)."""
+
+    try:
+        model, args = _prepared(make, shape, kind)
+    except Exception as e:
+        return [f"{name}: not built ({type(e).__name__}: {str(e).splitlines()[0][:120]})"]
+    _, ins, outs, axes = _io(kind, shape)
     exporters = [False] if kind == "detector" else ([True, False] if name.startswith("tv_") else [True])  # fmt: skip
     lines = []
     for dynamo in exporters:
@@ -198,16 +220,25 @@ def build(name: str, make: Callable[[], Any], shape: tuple[int, ...], kind: str,
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("names", nargs="*", help="families (default all)")
-    ap.add_argument("--out", required=True, help="folder for the exported models")
+    ap.add_argument("--out", help="folder for the exported models (required unless --fx)")
+    ap.add_argument("--fx", action="store_true",
+                    help="run each torch module through the torch.fx front end instead (no export)")  # fmt: skip
+    ap.add_argument("--plan", action="store_true",
+                    help="with --fx: also plan_module on torch-eager (decisions, seconds)")  # fmt: skip
     ap.add_argument("--list", action="store_true", help="list the families and exit")
     a = ap.parse_args(argv)
     warnings.simplefilter("ignore")
     for log in ("torch.onnx", "torch.export", "torch._dynamo", "onnxscript", "timm"):
         logging.getLogger(log).setLevel(logging.ERROR)
-    os.makedirs(a.out, exist_ok=True)
+    if not (a.out or a.fx or a.list):
+        ap.error("--out is required (the folder for the exported models), unless --fx or --list")
+    if a.out:
+        os.makedirs(a.out, exist_ok=True)
     for name, make, shape, kind in _families():
         if a.list:
             print(name, kind, "x".join(map(str, shape)))
+        elif a.fx and (not a.names or name in a.names):
+            print(fx(name, make, shape, kind, a.plan), flush=True)
         elif not a.names or name in a.names:
             for line in build(name, make, shape, kind, a.out):
                 print(line, flush=True)
