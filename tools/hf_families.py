@@ -295,8 +295,13 @@ def fx_line(name: str, module: Any, args: tuple[Any, ...], plan: bool = False) -
         except Exception as e:  # noqa: BLE001  (a rewritten module that fails on its example)
             first = str(e).splitlines()[0][:160] if str(e) else ""
             return f"{name}: the rewritten module FAILED on the example ({type(e).__name__}: {first})"  # fmt: skip
-    if isinstance(want, torch.Tensor):
-        want, got = (want,), (got,)
+    # nested outputs (YOLO's tensor beside a dict of feature maps): their tensors, in order
+    want, got = (
+        [t for t in torch.utils._pytree.tree_leaves(o) if isinstance(t, torch.Tensor)]
+        for o in (want, got)
+    )
+    if len(want) != len(got):
+        return f"{name}: {len(want)} output tensors -> {len(got)}"
     if any(w.shape != g.shape for w, g in zip(want, got, strict=True)):
         shapes = ", ".join(
             f"{tuple(w.shape)} -> {tuple(g.shape)}" for w, g in zip(want, got, strict=True)

@@ -47,7 +47,8 @@ B = 2  # example batch: dynamo specializes a dim of size 1
 def _families() -> Iterator[tuple[str, Callable[[], Any], tuple[int, ...], str]]:
     """(name, make the model, one example input's shape, kind); kinds: ``image`` (dynamic
     batch), ``image_hw`` (batch, height and width dynamic: segmenters), ``detector`` (one image,
-    a list to the model; TorchScript only), ``video``, ``flow`` (two images)."""
+    a list to the model; TorchScript only), ``video``, ``flow`` (two images), ``yolo``
+    (Ultralytics' YOLO, exported by Ultralytics' own ``export``; only where it is installed)."""
     import timm
     import torchvision.models as tvm
     import torchvision.models.detection as det
@@ -84,6 +85,14 @@ def _families() -> Iterator[tuple[str, Callable[[], Any], tuple[int, ...], str]]
                  "mixer_s16_224", "resmlp_12_224", "gcvit_xxtiny", "davit_tiny",
                  "mambaout_femto"):  # fmt: skip
         yield f"timm_{name}", (lambda n=name: timm.create_model(n, pretrained=False)), img, "image"  # fmt: skip
+    try:  # random weights from the architecture's yaml: nothing downloads
+        from ultralytics.nn import tasks
+    except ImportError:
+        return
+    for cfg, cls in (("yolov8n", tasks.DetectionModel), ("yolo11n", tasks.DetectionModel),
+                     ("yolo11n-seg", tasks.SegmentationModel), ("yolov8n-pose", tasks.PoseModel),
+                     ("yolo11n-obb", tasks.OBBModel)):  # fmt: skip
+        yield f"ul_{cfg}", (lambda c=cfg, k=cls: k(f"{c}.yaml", verbose=False)), (1, 3, 320, 320), "yolo"  # fmt: skip
 
 
 def _calibrate_batchnorm(model: Any, args: tuple[Any, ...]) -> None:
@@ -138,6 +147,8 @@ def _io(kind: str, shape: tuple[int, ...]) -> tuple[tuple[Any, ...], list[str], 
         )
     if kind == "video":
         return (x,), ["video"], ["output"], {"video": {0: "batch"}}
+    if kind == "yolo":
+        return (torch.rand(*shape, generator=g),), ["images"], ["output0"], {"images": {0: "batch"}}  # fmt: skip
     y = torch.randn(*shape, generator=g)  # flow: two frames
     return (x, y), ["image1", "image2"], ["flow"], {"image1": {0: "batch"}, "image2": {0: "batch"}}  # fmt: skip
 
@@ -198,6 +209,8 @@ def build(name: str, make: Callable[[], Any], shape: tuple[int, ...], kind: str,
         model, args = _prepared(make, shape, kind)
     except Exception as e:
         return [f"{name}: not built ({type(e).__name__}: {str(e).splitlines()[0][:120]})"]
+    if kind == "yolo":
+        return _ultralytics_export(name, shape, folder)
     _, ins, outs, axes = _io(kind, shape)
     exporters = [False] if kind == "detector" else ([True, False] if name.startswith("tv_") else [True])  # fmt: skip
     lines = []
@@ -214,6 +227,31 @@ def build(name: str, make: Callable[[], Any], shape: tuple[int, ...], kind: str,
             lines.append(f"{os.path.basename(path)}: export failed ({type(cause).__name__}: {msg})")
             if os.path.exists(path):
                 os.unlink(path)
+    return lines
+
+
+def _ultralytics_export(name: str, shape: tuple[int, ...], folder: str) -> list[str]:
+    """Ultralytics' YOLO as its users export it: ``YOLO(cfg).export(format="onnx")`` (the
+    TorchScript exporter, Conv and BatchNorm fused, its decoding of boxes inside), with a dynamic
+    batch and image size and without."""
+    import shutil
+
+    import torch
+    from ultralytics import YOLO
+
+    lines = []
+    for dynamic in (True, False):
+        path = os.path.join(folder, f"{name}_ultralytics{'_dynamic' if dynamic else ''}.onnx")
+        try:
+            torch.manual_seed(0)
+            with _quiet():
+                written = YOLO(f"{name[3:]}.yaml").export(
+                    format="onnx", dynamic=dynamic, imgsz=shape[-1], simplify=False
+                )
+            shutil.move(str(written), path)
+            lines.append(f"built {os.path.basename(path)}")
+        except Exception as e:  # the exporter's limit: say which, go on
+            lines.append(f"{os.path.basename(path)}: export failed ({type(e).__name__}: {e})")
     return lines
 
 
