@@ -20,6 +20,7 @@ those registered with ``@rule``, ``register_rule``, rule files or plugins.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import warnings
 import weakref
@@ -323,8 +324,9 @@ def _apply_by_parts(
     A traced child after which the copy no longer runs on ``args`` (its parent reads an
     attribute the graph lacks) is put back and its children searched instead. Which parts are
     traced does not depend on what is selected, so site names are the same for every pipeline,
-    and rewriting the result again (plan_module's trials) finds its parts traced already. Activations the untraceable forwards compute as functions
-    (``F.silu(x)`` in a ``forward`` that does not trace) are not seen.
+    and rewriting the result again (plan_module's trials) finds its parts traced already.
+    Activations the untraceable forwards compute as functions (``F.silu(x)`` in a ``forward``
+    that does not trace) are not seen.
 
     Returns the copy (an ``nn.Module`` of the original's class, its traced parts GraphModules)
     and the sites, named and located by path: ``backbone.body.silu_0``, replaced by the
@@ -351,11 +353,11 @@ def _apply_by_parts(
             if call is None:
                 continue  # not run on the example: no inputs to trace it with
             a, kw = call
-            try:
-                if kw or full in known:  # ``known``: found not to trace before
-                    raise FxTraceError(type(child).__name__, [("call", "keyword arguments")])
-                part = trace(child, tuple(a))
-            except FxTraceError:
+            part = None
+            if not kw and full not in known:  # keywords: no positional example to trace with
+                with contextlib.suppress(FxTraceError):
+                    part = trace(child, tuple(a))
+            if part is None:
                 untraced.append(full)
                 visit(child, full)
                 continue
