@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from rewriter.errors import UsageError
+from rewriter.procs import die_with_parent
 from rewriter.rational.fitting import SampleWeights, fit
 
 __all__ = [
@@ -148,7 +149,11 @@ def prefetch(jobs: Iterable[tuple[str, dict[str, float], np.ndarray, tuple[int, 
 
     # spawn: a forked child of a process that has started torch's or BLAS's threads can hang
     ctx = multiprocessing.get_context("spawn")
-    with _main_not_rerun(), ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+    # die_with_parent: a worker whose parent was killed waited on its queue forever
+    pool = ProcessPoolExecutor(
+        max_workers=workers, mp_context=ctx, initializer=die_with_parent, initargs=(os.getpid(),)
+    )
+    with _main_not_rerun(), pool:
         for key, r in zip(todo, pool.map(_fit_job, todo, todo.values()), strict=True):
             _keep(key, r)
     return len(todo)

@@ -20,6 +20,8 @@ import sys
 import tempfile
 from typing import IO, Any
 
+from rewriter.procs import die_with_parent
+
 __all__ = ["supervise", "crash_line"]
 
 _dump: IO[bytes] | None = None  # the child's faulthandler file (kept open for its lifetime)
@@ -73,6 +75,7 @@ def supervise() -> int | None:
     before[signal.SIGINT] = signal.signal(signal.SIGINT, signal.SIG_IGN)
     sys.stdout.flush()
     sys.stderr.flush()
+    parent = os.getpid()
     pid = os.fork()
     if pid == 0:
         import faulthandler
@@ -81,7 +84,7 @@ def supervise() -> int | None:
             signal.signal(s, handler)
         _dump = dump
         faulthandler.enable(file=dump, all_threads=True)
-        _die_with_parent()
+        die_with_parent(parent)  # the child gets SIGTERM if the parent is killed
         return None
     child.append(pid)
     for signum in held:
@@ -96,18 +99,6 @@ def supervise() -> int | None:
         sys.stderr.write(stack)
     print(f"rewrite: error: {crash_line(signum, stack)}", file=sys.stderr)
     return 128 + signum
-
-
-def _die_with_parent() -> None:
-    """Linux: the child gets SIGTERM if the parent is killed (SIGKILL cannot be passed on)."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
 
 
 def crash_line(signum: int, stack: str) -> str:
