@@ -10,8 +10,8 @@ input tensor and every other dim of inputs that are not images is exported as
 example's, except where the module itself pins a size (a Linear's features, a branch on
 ``x.shape``); when that export fails, a static one (the example's shapes) is tried. An image's
 height and width (a float input of 4 dims or more) are the example's: with them dynamic, export
-reasons symbolically over every patch reshape, and took 60 s on timm's MobileViT-XXS and 330 s
-on MobileViT-V2 against 5 s and 3 s with the batch alone.
+reasons symbolically over every patch reshape: ``rewrite_module`` took 62 s on timm's
+MobileViT-XXS and 310 s on MobileViT-V2, against 5 s each with the batch alone.
 The exported graph is taken in eval mode: train()/eval() on it only flip flags. The fallback is
 announced with an :class:`FxFallbackWarning`, shown once per module class and reason (not per
 call). When both tracers fail, :class:`FxTraceError` names each attempt and its reason.
@@ -32,7 +32,7 @@ import torch
 from torch import fx, nn
 from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
 
-__all__ = ["FxFallbackWarning", "FxTraceError", "Traced", "trace", "input_shapes"]
+__all__ = ["FxFallbackWarning", "FxTraceError", "Traced", "trace", "input_shapes", "runs_on"]
 
 log = logging.getLogger("rewriter.frontends.fx")
 
@@ -192,17 +192,18 @@ def _export(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, bool, bool]:
             raise  # a size from the data (a detector's NMS): no other shapes export either
         except Exception:  # noqa: BLE001 - e.g. a size-1 dim the module needs, nested inputs
             continue
-        if example is args or _accepts(exported, args):
+        if example is args or runs_on(exported.module(), args):
             return exported, True, example is not args
     with _quiet_export():
         return torch.export.export(module, args), False, False
 
 
-def _accepts(exported: Any, args: tuple[Any, ...]) -> bool:
-    """Whether the exported program runs on ``args`` (its input guards hold)."""
+def runs_on(module: Any, args: tuple[Any, ...]) -> bool:
+    """Whether ``module`` runs on ``args`` without grad (an exported program's input guards
+    hold; a part put in place still lets its parent run)."""
     try:
         with torch.no_grad():
-            exported.module()(*args)
+            module(*args)
     except Exception:  # noqa: BLE001 - a guard on the input sizes, or anything it implies
         return False
     return True

@@ -40,6 +40,7 @@ from rewriter.frontends.fx._trace import (
     FxTraceError,
     Traced,
     input_shapes,
+    runs_on,
     trace,
 )
 from rewriter.match.rules import Rule, load_rule_file
@@ -295,15 +296,6 @@ def _first_calls(root: nn.Module, args: tuple[Any, ...]) -> dict[int, tuple[Any,
     return calls
 
 
-def _runs(root: nn.Module, args: tuple[Any, ...]) -> bool:
-    try:
-        with torch.no_grad():
-            root(*args)
-    except Exception:  # noqa: BLE001 - any failure: the replacement broke the parent
-        return False
-    return True
-
-
 def _apply_by_parts(
     module: nn.Module,
     select: Callable[[FxSite], str | None],
@@ -362,7 +354,7 @@ def _apply_by_parts(
                 visit(child, full)
                 continue
             setattr(parent, name, part.gm)  # whatever is selected: names do not depend on it
-            if not _runs(root, args):
+            if not runs_on(root, args):
                 setattr(parent, name, child)
                 untraced.append(full)
                 visit(child, full)
