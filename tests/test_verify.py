@@ -227,3 +227,52 @@ def test_no_top1_agreement_over_pooled_features() -> None:
     )
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     assert class_axes(model) == [False, True, False]
+
+
+def test_no_top1_agreement_over_a_detectors_joined_anchors() -> None:
+    """A fixed-size Ultralytics YOLO's ``output0`` [1, 84, 2100]: boxes and class scores
+    joined on axis 1, and each level's anchors joined on the last axis under the scores'
+    Sigmoid. "top-1 agreement 89.3%" there was the argmax over anchors. An SSD-style output
+    that joins its levels on axis 1 keeps classes on its last axis, and top-1."""
+    from onnx import TensorProto, helper
+
+    from rewriter.verify import class_axes
+
+    def level(k: int, hw: int) -> list[onnx.NodeProto]:
+        return [
+            helper.make_node("Conv", [f"f{k}", f"w{k}"], [f"c{k}"]),
+            helper.make_node("Reshape", [f"c{k}", "shape"], [f"r{k}"]),
+        ]
+
+    g = helper.make_graph(
+        level(0, 8)
+        + level(1, 4)
+        + [
+            helper.make_node("Concat", ["r0", "r1"], ["cls"], axis=-1),
+            helper.make_node("Sigmoid", ["cls"], ["scores"]),
+            helper.make_node("Mul", ["boxes", "stride"], ["scaled"]),
+            helper.make_node("Concat", ["scaled", "scores"], ["output0"], axis=1),
+            helper.make_node("Concat", ["a0", "a1"], ["ssd_logits"], axis=1),
+            helper.make_node("Sigmoid", ["ssd_logits"], ["ssd_scores"]),
+        ],
+        "m",
+        [
+            helper.make_tensor_value_info("f0", TensorProto.FLOAT, [1, 16, 8, 8]),
+            helper.make_tensor_value_info("f1", TensorProto.FLOAT, [1, 16, 4, 4]),
+            helper.make_tensor_value_info("boxes", TensorProto.FLOAT, [1, 4, 80]),
+            helper.make_tensor_value_info("a0", TensorProto.FLOAT, [1, 64, 5]),
+            helper.make_tensor_value_info("a1", TensorProto.FLOAT, [1, 16, 5]),
+        ],
+        [
+            helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 84, 80]),
+            helper.make_tensor_value_info("ssd_scores", TensorProto.FLOAT, [1, 80, 5]),
+        ],
+        [
+            helper.make_tensor("shape", TensorProto.INT64, [3], [1, 80, -1]),
+            helper.make_tensor("stride", TensorProto.FLOAT, [1], [8.0]),
+            helper.make_tensor("w0", TensorProto.FLOAT, [80, 16, 1, 1], [0.1] * 1280),
+            helper.make_tensor("w1", TensorProto.FLOAT, [80, 16, 1, 1], [0.1] * 1280),
+        ],
+    )
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    assert class_axes(model) == [False, True]
