@@ -219,6 +219,58 @@ def test_map_cli_without_target(tmp_path):
         )
 
 
+def test_a_second_map_reads_its_fits_from_the_database(tmp_path, monkeypatch, capsys) -> None:
+    """``rewrite map`` twice on one model and data with one ``--db``: the second run reads
+    every data-aware fit from the database instead of fitting again (fitting fails here) and
+    writes the same bytes. Fits made by other fitting code are not used."""
+    from rewriter.accuracy import fits
+    from rewriter.cost.db import LatencyDB
+
+    m = make_model()
+    feeds, labels = make_data(m)
+    model_path, data, db = tmp_path / "m.onnx", tmp_path / "d.npz", tmp_path / "lat.sqlite"
+    onnx.save(m, model_path)
+    np.savez(data, x=np.concatenate([f["x"] for f in feeds]), labels=labels)
+
+    def map_to(name: str) -> tuple[bytes, bytes]:
+        out = tmp_path / f"{name}.html"
+        argv = [str(model_path), "--calibration", str(data), "-o", str(out), "--db", str(db)]
+        assert map_main(argv) == 0
+        return out.read_bytes(), (tmp_path / f"{name}.json").read_bytes()
+
+    monkeypatch.setattr(fits, "_FITS", {})
+    first = map_to("first")
+    with LatencyDB(str(db)) as ldb:
+        assert ldb.fit_count() == 8  # 2 sites x 4 degrees
+    capsys.readouterr()
+
+    def fitted_again(key, x):  # type: ignore[no-untyped-def]
+        raise AssertionError(f"fitted again: {key[0]} {key[3]}")
+
+    monkeypatch.setattr(fits, "_FITS", {})
+    monkeypatch.setattr(fits, "_fit_job", fitted_again)
+    assert map_to("second") == first
+    assert "8 of 8 rational(s) read from the fit cache" in capsys.readouterr().err
+    monkeypatch.setattr(fits, "_FITS", {})
+    monkeypatch.setattr(fits, "code_digest", lambda: "other fitting code")
+    with pytest.raises(AssertionError, match="fitted again"):
+        map_to("third")
+
+
+def test_map_without_a_usable_cache_folder(tmp_path, monkeypatch, capsys) -> None:
+    """The map keeps its fits in the user cache folder's database; where that folder cannot be
+    made (here: its parent is a file), the map runs without it and says so."""
+    m = make_model()
+    model_path, blocker = tmp_path / "m.onnx", tmp_path / "not_a_folder"
+    onnx.save(m, model_path)
+    blocker.write_text("")
+    monkeypatch.delenv("PAU_REWRITER_DB", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    assert map_main([str(model_path), "-o", str(tmp_path / "map.html"), "--degrees", "3,2"]) == 0
+    assert "fit cache not used" in capsys.readouterr().err
+    assert json.loads((tmp_path / "map.json").read_text())["sites"]
+
+
 def test_prefetched_fits_are_the_fits(monkeypatch) -> None:
     """``prefetch`` fits in worker processes what ``fit_observed`` will ask for and has not
     fitted; the results are the same coefficients as fitting here, and ``fit_observed`` takes

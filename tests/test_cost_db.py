@@ -106,3 +106,31 @@ def test_concurrent_threads(tmp_path):
     assert not errors
     with LatencyDB(path) as db:
         assert db.count() == 6 * 20 * 2
+
+
+def test_fits_table_keeps_the_newest_and_is_not_exported(tmp_path, monkeypatch):
+    """The ``fits`` table (the data-aware fit cache): rows by key, the newest ``FITS_KEPT``
+    kept, removed by ``clear`` with everything else, and left out of an export (a fit is this
+    machine's numbers; it is recomputed where it is used)."""
+    from rewriter.cost import db as dbmod
+    from rewriter.cost.predict.share import export_db
+
+    path = str(tmp_path / "lat.sqlite")
+    monkeypatch.setattr(dbmod, "FITS_KEPT", 3)
+    with LatencyDB(path) as db:
+        db.put([_rec("Conv>mish#1", "keep")])
+        for i in range(5):  # one transaction each: created increases
+            db.put_fits([(f"k{i}", "silu", f'{{"i": {i}}}')])
+        assert db.fit_count() == 3
+        assert db.get_fits([f"k{i}" for i in range(5)]) == {
+            "k2": '{"i": 2}',
+            "k3": '{"i": 3}',
+            "k4": '{"i": 4}',
+        }
+        assert db.stats()["fits"] == 3
+        out = str(tmp_path / "shared.sqlite")
+        assert export_db(path, out)["rows"] == 1
+    with LatencyDB(out) as exported:
+        assert exported.count() == 1 and exported.fit_count() == 0
+    with LatencyDB(path) as db:
+        assert db.clear() == 1 and db.fit_count() == 0

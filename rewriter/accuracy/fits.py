@@ -13,6 +13,11 @@ one fit weighted by those inputs (``rewriter.rational.fit(..., samples=x)``, wit
   stays within ``1 / OUTSIDE_WEIGHT`` times its in-range error outside the observed inputs
   (``Rational.global_error`` says how much), and +-inf still give the clamp values.
 
+Fits are kept in memory (the last ``FITS_KEPT``) and, given a ``store`` (a ``LatencyDB``: the
+commands pass theirs), in its ``fits`` table, keyed by a digest of the job and of the fitting
+code (``code_digest``): a second ``rewrite map``, budget or ``--recover`` run on the same model
+and data reads them instead of fitting again, with the same bytes out.
+
 The form is the function's safe form (``safe_form``: gated/odd/gated_x/relu_plus, else the
 clamped form with linear tails), never a raw ``pau``: a raw fit is only right on its range
 (DESIGN.md section 4). A site that was not observed (in a Loop/Scan body or an If branch the
@@ -28,9 +33,14 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
+import importlib
+import json
 import math
 import os
+import platform
+import sqlite3
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
@@ -46,6 +56,8 @@ __all__ = [
     "site_rationals",
     "fit_observed",
     "prefetch",
+    "from_store",
+    "code_digest",
     "safe_form",
     "observed_error",
     "RANGE_MARGIN",
@@ -107,6 +119,73 @@ def _job(
     return key, x
 
 
+# what a fit's numbers depend on besides its inputs
+_FIT_MODULES = (
+    "rewriter.rational.core",
+    "rewriter.rational.fitting",
+    "rewriter.rational.minimax",
+    "rewriter.rational.structure",
+    "rewriter.functions",
+    __name__,
+)
+
+
+@functools.cache
+def code_digest() -> str:
+    """Digest of the fitting code's sources, numpy's version and the machine's architecture: a
+    stored fit is used only by the code (and numerics) that made it."""
+    h = hashlib.sha1(f"{np.__version__} {platform.machine()}".encode())
+    for name in _FIT_MODULES:
+        path = getattr(importlib.import_module(name), "__file__", None)
+        h.update(name.encode())
+        if path and os.path.isfile(path):
+            with open(path, "rb") as f:
+                h.update(f.read())
+    return h.hexdigest()
+
+
+def _store_key(key: tuple[Any, ...]) -> str:
+    return hashlib.sha1(json.dumps([code_digest(), key], default=repr).encode()).hexdigest()
+
+
+def from_store(
+    jobs: Iterable[tuple[str, dict[str, float], np.ndarray, tuple[int, int], str]], store: Any
+) -> int:
+    """Read the fits of ``jobs`` that ``store`` (a ``LatencyDB``, or None) holds into the
+    memory cache; returns how many. A store that cannot be read is a cache miss."""
+    if store is None:
+        return 0
+    want: dict[str, tuple[Any, ...]] = {}
+    for function, params, samples, degrees, form in jobs:
+        key, x = _job(function, params, samples, degrees, form)
+        if x.size and key not in _FITS:
+            want[_store_key(key)] = key
+    if not want:
+        return 0
+    from rewriter.rational import Rational
+
+    try:
+        got = store.get_fits(list(want))
+    except sqlite3.Error:
+        return 0
+    n = 0
+    for sk, text in got.items():
+        try:
+            _keep(want[sk], Rational.from_dict(json.loads(text)))
+        except (ValueError, KeyError, TypeError):  # a damaged row: fitted again
+            continue
+        n += 1
+    return n
+
+
+def _to_store(store: Any, fitted: list[tuple[tuple[Any, ...], Any]]) -> None:
+    if store is None or not fitted:
+        return
+    rows = [(_store_key(k), k[0], json.dumps(r.to_dict(), sort_keys=True)) for k, r in fitted]
+    with contextlib.suppress(sqlite3.Error):  # a cache: a read-only or busy file fits again
+        store.put_fits(rows)
+
+
 def _fit_job(key: tuple[Any, ...], x: np.ndarray) -> Any:
     function, params, _, degrees, form = key
     return _fit(function, dict(params), x, degrees, form)
@@ -129,13 +208,17 @@ def fit_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def prefetch(jobs: Iterable[tuple[str, dict[str, float], np.ndarray, tuple[int, int], str]]) -> int:
+def prefetch(
+    jobs: Iterable[tuple[str, dict[str, float], np.ndarray, tuple[int, int], str]],
+    store: Any = None,
+) -> int:
     """Fit ``(function, params, samples, degrees, form)`` jobs that ``fit_observed`` will ask
     for and has not fitted yet, in worker processes when there are at least ``PARALLEL_FITS``
     of them and more than one core (``fit_workers``); the results go to ``fit_observed``'s
-    cache. The same numbers as fitting one after another (each fit is a pure function of its
-    inputs). MobileViT's 34 sites x 4 rationals took 55 s of fitting in `rewrite map` on one
-    core. Returns how many were fitted in workers."""
+    cache and to ``store`` (a ``LatencyDB``, or None). The same numbers as fitting one after
+    another (each fit is a pure function of its inputs). MobileViT's 34 sites x 4 rationals
+    took 55 s of fitting in `rewrite map` on one core. Returns how many were fitted in
+    workers."""
     todo: dict[tuple[Any, ...], np.ndarray] = {}
     for function, params, samples, degrees, form in jobs:
         key, x = _job(function, params, samples, degrees, form)
@@ -154,8 +237,10 @@ def prefetch(jobs: Iterable[tuple[str, dict[str, float], np.ndarray, tuple[int, 
         max_workers=workers, mp_context=ctx, initializer=die_with_parent, initargs=(os.getpid(),)
     )
     with _main_not_rerun(), pool:
-        for key, r in zip(todo, pool.map(_fit_job, todo, todo.values()), strict=True):
-            _keep(key, r)
+        fitted = list(zip(todo, pool.map(_fit_job, todo, todo.values()), strict=True))
+    for key, r in fitted:
+        _keep(key, r)
+    _to_store(store, fitted)
     return len(todo)
 
 
@@ -230,6 +315,7 @@ def fit_observed(
     samples: np.ndarray,
     degrees: tuple[int, int] = (5, 4),
     form: str = "auto",
+    store: Any = None,
 ) -> Any:
     """A rational of ``function`` fitted on ``samples`` (see the module doc), cached by content.
 
@@ -237,12 +323,18 @@ def fit_observed(
         function: catalogue name (``gelu``...); params: its parameters.
         samples: the observed inputs (any shape; finite).
         degrees: (m, n); form: "auto" (``safe_form``) or a form name.
+        store: a ``LatencyDB`` whose ``fits`` table is read first and gets a new fit; None:
+            memory only.
     """
     key, x = _job(function, params, samples, degrees, form)
     if not x.size:
         raise ValueError(f"fit_observed {function}: no finite samples")
     if key not in _FITS:
-        _keep(key, _fit_job(key, x))
+        from_store([(function, params, x, degrees, form)], store)
+    if key not in _FITS:
+        r = _fit_job(key, x)
+        _keep(key, r)
+        _to_store(store, [(key, r)])
     return _FITS[key]
 
 
@@ -254,6 +346,7 @@ def site_rationals(
     form: str = "auto",
     *,
     observations: dict[str, Any] | None = None,
+    store: Any = None,
 ) -> dict[str, Any]:
     """``site name -> Rational`` fitted on each site's observed inputs, for ``rewrite_onnx(rationals=)``.
 
@@ -264,6 +357,7 @@ def site_rationals(
         calibration: anything ``load_calibration`` takes (path, feed dicts, None) or a ``Calibration``.
         degrees, form: of every rational (form "auto": the function's safe form).
         observations: ``observe_sites``'s result when the caller has it (skips the model run).
+        store: a ``LatencyDB`` keeping the fits across runs (``fit_observed``), or None.
 
     Returns:
         One Rational per site; unobserved sites (inside If/Loop bodies) get the table rational.
@@ -279,11 +373,13 @@ def site_rationals(
     if observations is None:
         observations = observe(model, sites, calibration)
     out: dict[str, Any] = {}
-    prefetch(
+    jobs = [
         (*site_function(s), observations[s.name].samples, degrees, form)
         for s in sites
         if observations.get(s.name) is not None and observations[s.name].observed
-    )
+    ]
+    from_store(jobs, store)
+    prefetch(jobs, store)
     for s in sites:
         fn, params = site_function(s)
         obs = observations.get(s.name)
@@ -292,7 +388,7 @@ def site_rationals(
                 fn, degrees=degrees, form="auto" if form == "auto" else form, **params
             )
         else:
-            out[s.name] = fit_observed(fn, params, obs.samples, degrees, form)
+            out[s.name] = fit_observed(fn, params, obs.samples, degrees, form, store)
     return out
 
 

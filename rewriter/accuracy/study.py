@@ -30,7 +30,7 @@ from rewriter.match.engine import Site
 from rewriter.verify import Deviation
 
 from .evaluate import Evaluator
-from .fits import fit_observed, observed_error, prefetch, safe_form
+from .fits import fit_observed, from_store, observed_error, prefetch, safe_form
 
 __all__ = ["Study", "SiteStudy", "load_labels", "DEGREES_SET"]
 
@@ -121,6 +121,8 @@ class Study:
         allow_standard: add cheaper standard activations to the candidates.
         latency: a ``LatencyModel`` (costs), or None (no gains).
         log: progress lines.
+        store: a ``LatencyDB`` that keeps the data-aware fits across runs (``fits.from_store``);
+            None: the latency model's database, if it has one.
     """
 
     def __init__(
@@ -135,6 +137,7 @@ class Study:
         allow_standard: bool = False,
         latency: Any = None,
         log: Callable[[str], None] | None = None,
+        store: Any = None,
     ) -> None:
 
         self.log = log or (lambda s: None)
@@ -164,12 +167,19 @@ class Study:
         self.sites: list[SiteStudy] = []
         if hasattr(latency, "prepare"):  # ModelCosts: every site's shapes in one run
             latency.prepare(dry.sites)
-        fitted = prefetch(
+        store = store if store is not None else getattr(latency, "db", None)
+        store = store if hasattr(store, "get_fits") else None  # e.g. a cluster's proxy
+        jobs = [
             (*site_function(s), obs[s.name].samples, deg, form)
             for s in dry.sites
             if obs[s.name].observed
             for deg in self.degrees_set
-        )
+        ]
+        cached = from_store(jobs, store)
+        if cached:
+            where = getattr(store, "path", "the database")
+            self.log(f"{cached} of {len(jobs)} rational(s) read from the fit cache ({where})")
+        fitted = prefetch(jobs, store)
         if fitted:
             self.log(f"{fitted} rational(s) fitted in worker processes")
         for s in dry.sites:
@@ -178,7 +188,7 @@ class Study:
             rats = []
             for deg in self.degrees_set:
                 if o.observed:
-                    r = fit_observed(fn, params, o.samples, deg, form)
+                    r = fit_observed(fn, params, o.samples, deg, form, store)
                 else:
                     from rewriter.rational import table_rational  # torch-heavy package
 

@@ -31,7 +31,8 @@ def db_main(argv: list[str]) -> int:
     if a.action == "path":
         print(db.path)
     elif a.action == "clear":
-        print(f"removed {db.clear()} row(s) from {db.path}")
+        fits = db.fit_count()
+        print(f"removed {db.clear()} row(s) and {fits} cached fit(s) from {db.path}")
     elif a.action == "trials":
         _print_trials(db, a.json)
     else:
@@ -40,7 +41,10 @@ def db_main(argv: list[str]) -> int:
             print(json.dumps(st, indent=1))
         else:
             con = console()
-            t = Table(title=f"{st['path']}: {st['rows']} rows, {st['bytes'] / 1024:.0f} KiB")
+            t = Table(
+                title=f"{st['path']}: {st['rows']} rows, {st['fits']} cached fits, "
+                f"{st['bytes'] / 1024:.0f} KiB"
+            )
             for col in (
                 "target",
                 "runtime",

@@ -56,7 +56,9 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also map standard activations (ReLU, HardSwish, ...)",
     )
-    p.add_argument("--db", help="latency database (SQLite; default in the user cache folder)")
+    p.add_argument(
+        "--db", help="latency database and fit cache (SQLite; default in the user cache folder)"
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress, no table")
     add_input_options(p)  # without --calibration: --inputs, or generated (--input-shapes ...)
     return p
@@ -64,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str]) -> int:
     """``rewrite map``: returns the exit status; bad input raises UsageError/ModelError."""
+    from rewriter.cost.db import default_db_path
     from rewriter.ir import check_output_path, load_model
     from rewriter.plan.sitemap import sensitivity_map
     from rewriter.report import json_path_for, write_map
@@ -90,7 +93,7 @@ def main(argv: Sequence[str]) -> int:
         degrees=a.degrees,
         form=a.form,
         allow_standard=a.allow_standard,
-        db=a.db,
+        db=a.db or default_db_path(),  # fits are kept there with or without a target
         shapes=inputs.shapes,
         ranges=inputs.ranges,
         progress=progress("map", a.quiet),

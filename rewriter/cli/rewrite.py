@@ -94,7 +94,9 @@ def _main_parser() -> argparse.ArgumentParser:
         help="choose per site by measured latency on this target, e.g. ort-cpu:threads=1, openvino-cpu (:static=1 compiles at the input shapes), torch-inductor",
     )
     p.add_argument(
-        "--db", help="latency database (SQLite) for --target (default in the user cache folder)"
+        "--db",
+        help="latency database and fit cache (SQLite) for --target (default in the user cache "
+        "folder)",
     )
     p.add_argument(
         "--max-site-error",

@@ -13,6 +13,11 @@ A row is one candidate measured in one micro-model, keyed by::
 
 and holds the candidate's median time and quartiles and its ratio to ``keep`` measured in the
 same interleaved run (median and 95% CI). A later measurement of the same key replaces it.
+
+Two more tables: ``trials`` (what ``--recover`` learned, ``Trial``) and ``fits``, this machine's
+cache of data-aware fits (``rewriter.accuracy.fits``: a rational per site, candidate degrees and
+observed inputs, keyed by a digest of those and of the fitting code), the newest ``FITS_KEPT``
+kept; ``rewrite db export`` leaves it out (a fit is recomputed where it is used).
 """
 
 from __future__ import annotations
@@ -28,7 +33,9 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["LatencyDB", "Record", "Trial", "default_db_path"]
+__all__ = ["LatencyDB", "Record", "Trial", "default_db_path", "FITS_KEPT"]
+
+FITS_KEPT = 20_000  # fits rows (about 1.2 KB each); the oldest go first
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS measurements (
@@ -70,6 +77,12 @@ CREATE TABLE IF NOT EXISTS trials (
     samples INTEGER NOT NULL DEFAULT 0,
     retraining TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (family, runtime, site, candidate)
+);
+CREATE TABLE IF NOT EXISTS fits (
+    key TEXT PRIMARY KEY,
+    function TEXT NOT NULL,
+    rational TEXT NOT NULL,
+    created REAL NOT NULL
 );
 """
 
@@ -280,16 +293,51 @@ class LatencyDB:
             "path": self.path,
             "bytes": size,
             "rows": self.count(),
+            "fits": self.fit_count(),
             "groups": groups,
             "candidates": cands,
             "hardware": {r[0]: json.loads(r[1]) for r in q("SELECT hw, fingerprint FROM hardware")},
         }
 
     def clear(self) -> int:
+        """Remove every measurement, trial and cached fit; returns how many measurements."""
         with self._write() as c:
             n = c.execute("DELETE FROM measurements").rowcount
             c.execute("DELETE FROM trials")
+            c.execute("DELETE FROM fits")
         return int(n)
+
+    def get_fits(self, keys: list[str]) -> dict[str, str]:
+        """``key -> rational JSON`` of the cached fits among ``keys``."""
+        out: dict[str, str] = {}
+        for i in range(0, len(keys), 500):  # SQLite's limit on parameters
+            chunk = keys[i : i + 500]
+            cur = self._retry(
+                lambda c, chunk=chunk: c.execute(
+                    f"SELECT key, rational FROM fits WHERE key IN ({', '.join('?' * len(chunk))})",
+                    chunk,
+                )
+            )
+            out.update(cur.fetchall())
+        return out
+
+    def put_fits(self, rows: list[tuple[str, str, str]]) -> None:
+        """Insert or replace ``(key, function, rational JSON)`` rows; keep the newest
+        ``FITS_KEPT``."""
+        now = time.time()
+        with self._write() as c:
+            c.executemany(
+                "INSERT OR REPLACE INTO fits VALUES (?, ?, ?, ?)",
+                [(k, f, r, now) for k, f, r in rows],
+            )
+            c.execute(
+                "DELETE FROM fits WHERE key IN "
+                "(SELECT key FROM fits ORDER BY created DESC LIMIT -1 OFFSET ?)",
+                (FITS_KEPT,),
+            )
+
+    def fit_count(self) -> int:
+        return int(self._retry(lambda c: c.execute("SELECT COUNT(*) FROM fits")).fetchone()[0])
 
     def put_trials(self, trials: list[Trial]) -> None:
         """Insert or replace ``trials`` in one transaction (``--recover``'s memory)."""

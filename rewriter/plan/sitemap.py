@@ -27,6 +27,7 @@ latency vs measured accuracy (with labels) or cosine.
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,7 +35,7 @@ from typing import Any
 from rewriter.accuracy.evaluate import finite
 from rewriter.accuracy.study import DEGREES_SET, Study
 from rewriter.calibrate import as_calibration
-from rewriter.cost.model import ModelCosts
+from rewriter.cost.model import ModelCosts, open_db
 from rewriter.ir import load_model
 from rewriter.verify import Deviation
 
@@ -115,6 +116,9 @@ def sensitivity_map(
         degrees: the rational the per-site numbers describe.
         degrees_set: rational candidates (default ``DEGREES_SET`` plus ``degrees``).
         allow_standard: also map standard activations (ReLU, HardSwish, ...).
+        db: the latency database (path or ``LatencyDB``): measurements with a target, and
+            the data-aware fits, kept across runs, with or without one; None without a
+            target: fits in memory only.
         latency: a ``LatencyModel`` replacing the target (tests).
 
     Example:
@@ -129,19 +133,32 @@ def sensitivity_map(
     )
     own = None
     cal = as_calibration(calibration, m, shapes=shapes, ranges=ranges)
+    store = own_store = None
     if latency is None and target is not None:  # sites measured at their shapes on the data
         latency = own = ModelCosts(m, target, db, feeds=cal.batches[0], log=log)
-    st = Study(
-        m,
-        pipeline,
-        cal,
-        labels=labels,
-        degrees_set=ds,
-        form=form,
-        allow_standard=allow_standard,
-        latency=latency,
-        log=log,
-    )
+    elif db is not None:  # no measuring: the database keeps the fits
+        try:
+            store, owned = open_db(db)
+        except (OSError, sqlite3.Error) as e:  # a cache: the map does not need it
+            log(f"fit cache not used ({e})")
+            store, owned = None, False
+        own_store = store if owned else None
+    try:
+        st = Study(
+            m,
+            pipeline,
+            cal,
+            labels=labels,
+            degrees_set=ds,
+            form=form,
+            allow_standard=allow_standard,
+            latency=latency,
+            log=log,
+            store=store,
+        )
+    finally:
+        if own_store is not None:
+            own_store.close()
     base_acc = st.base_accuracy
     rows = []
     for s in st.sites:

@@ -173,6 +173,8 @@ def export_db(db_path: str, out: str) -> dict[str, Any]:
     src, dst = _connect(db_path, readonly=True), _connect(out)
     try:
         src.backup(dst)
+        # fits are this machine's cache (its BLAS, its numpy): recomputed where they are used
+        dst.execute("DROP TABLE IF EXISTS fits")
         dst.execute(
             "CREATE TABLE IF NOT EXISTS export_info (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
         )
