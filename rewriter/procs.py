@@ -1,4 +1,10 @@
-"""Processes the tool starts end with the process that started them.
+"""Worker processes: how many, how they start, and that they end with their parent.
+
+``worker_pool(n)`` is the one way the tool starts a pool (the data-aware fits of
+``rewriter.accuracy.fits.prefetch``, the map page's plots in ``rewriter.report.html``): spawned
+processes (a forked child of a process that has started torch's or BLAS's threads can hang),
+``worker_count()`` of them by default, that do not run the user's main script again and end
+with the process that started them.
 
 The command runs in a forked child (``rewriter.cli.guard``) and the data-aware fits in worker
 processes (``rewriter.accuracy.fits.prefetch``). A ``ProcessPoolExecutor`` worker holds both
@@ -10,11 +16,74 @@ SIGTERM when its parent dies, however it died (``PR_SET_PDEATHSIG``); elsewhere 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
 
-__all__ = ["die_with_parent"]
+from rewriter.errors import UsageError
+
+__all__ = ["die_with_parent", "worker_count", "worker_pool", "main_not_rerun"]
+
+
+def worker_count() -> int:
+    """Processes for a pool: ``PAU_REWRITER_WORKERS`` if set, else the cores this process may
+    use (1: work here, one item after another)."""
+    env = os.environ.get("PAU_REWRITER_WORKERS", "").strip()
+    if env:
+        try:
+            return max(1, int(env))
+        except ValueError:
+            raise UsageError(
+                f"PAU_REWRITER_WORKERS must be a whole number of processes, not {env!r}"
+            ) from None
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@contextlib.contextmanager
+def worker_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
+    """A pool of ``workers`` spawned processes that end with this one (``die_with_parent``),
+    started without the main script (``main_not_rerun``); closed on leaving. Functions given
+    to it must live in an importable module of the package."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(
+        max_workers=workers, mp_context=ctx, initializer=die_with_parent, initargs=(os.getpid(),)
+    )
+    with main_not_rerun(), pool:
+        yield pool
+
+
+@contextlib.contextmanager
+def main_not_rerun() -> Iterator[None]:
+    """While workers start: the main module as multiprocessing's spawn cannot find it.
+
+    spawn runs the main script's top level again in every worker (by path, or by name for
+    ``python -m pkg.script``) so that functions defined there can be unpickled. A user's script
+    that calls the API without an ``if __name__ == "__main__":`` guard then started the whole job
+    again in each worker, which failed: ``BrokenProcessPool`` for ``sensitivity_map`` on
+    MobileViT. The workers run functions of this package only, so they need no main module."""
+    main = sys.modules.get("__main__")
+    if main is None:
+        yield
+        return
+    saved: dict[str, Any] = {
+        k: main.__dict__[k] for k in ("__file__", "__spec__") if k in main.__dict__
+    }
+    main.__dict__.pop("__file__", None)
+    main.__dict__["__spec__"] = None
+    try:
+        yield
+    finally:
+        main.__dict__.pop("__spec__", None)
+        main.__dict__.update(saved)
 
 
 def die_with_parent(parent: int | None = None) -> None:

@@ -183,6 +183,35 @@ def test_map_html_is_self_contained_and_json_has_documented_keys(setup, tmp_path
     assert speeds == sorted(speeds, reverse=True)  # fastest first, quality increasing
 
 
+def test_site_plots_drawn_in_workers_are_the_same_page(setup, monkeypatch):
+    """The site plots are drawn in worker processes when there are enough of them (here the
+    threshold is lowered to this map's two sites): the page is the same string as drawn here,
+    one plot after another."""
+    import contextlib
+
+    from rewriter import procs
+    from rewriter.report import html
+
+    _, _, _, mp = setup
+    pools = []
+    real_pool = procs.worker_pool
+
+    @contextlib.contextmanager
+    def counted(workers):  # type: ignore[no-untyped-def]
+        pools.append(workers)
+        with real_pool(workers) as pool:
+            yield pool
+
+    monkeypatch.setattr(procs, "worker_pool", counted)
+    monkeypatch.setattr(html, "PARALLEL_PLOTS", 2)
+    monkeypatch.setenv("PAU_REWRITER_WORKERS", "1")
+    here = html.render_html(mp)
+    assert pools == []
+    monkeypatch.setenv("PAU_REWRITER_WORKERS", "2")
+    assert html.render_html(mp) == here and pools == [2]
+    assert here.count('src="data:image/png;base64,') >= 2 + len(mp.sites)
+
+
 def test_map_cli_without_target(tmp_path):
     m = make_model()
     feeds, labels = make_data(m)

@@ -11,6 +11,11 @@ the budget search's table run), timed from the evaluator's construction to the l
 Prints the medians per mode, their ratio, the share of candidates run as cuts, and the largest
 difference between the two modes' numbers (relative L2 and cosine, per candidate: ONNX Runtime
 fuses differently across a cut, which moves the last bits).
+
+``--page``: instead, the map's page of each model (``rewriter.report.render_html``), its site
+plots drawn one after another here (``PAU_REWRITER_WORKERS=1``) and in worker processes,
+interleaved ``rounds`` times; prints the medians, their ratio and whether the pages are the
+same string.
 """
 
 from __future__ import annotations
@@ -68,11 +73,43 @@ def bench(path: str, rounds: int) -> None:
     )
 
 
+def bench_page(path: str, rounds: int) -> None:
+    from rewriter.plan.sitemap import sensitivity_map
+    from rewriter.procs import worker_count
+    from rewriter.report import render_html
+
+    mp = sensitivity_map(path, "pau_all", None, progress=False)
+    workers = worker_count()
+    times: dict[str, list[float]] = {"1": [], str(workers): []}
+    pages: dict[str, str] = {}
+    saved = os.environ.get("PAU_REWRITER_WORKERS")
+    try:
+        for _ in range(rounds):
+            for w in times:
+                os.environ["PAU_REWRITER_WORKERS"] = w
+                t0 = time.perf_counter()
+                pages[w] = render_html(mp)
+                times[w].append(time.perf_counter() - t0)
+    finally:
+        if saved is None:
+            os.environ.pop("PAU_REWRITER_WORKERS", None)
+        else:
+            os.environ["PAU_REWRITER_WORKERS"] = saved
+    one, many = (statistics.median(v) for v in times.values())
+    print(
+        f"{os.path.basename(path):40s} {len(mp.sites):4d} sites  page here {one:6.1f} s"
+        f"  {workers} workers {many:6.1f} s  x{one / many:5.2f}"
+        f"  same page: {len(set(pages.values())) == 1}",
+        flush=True,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("models", nargs="*", help="ONNX files (default: the zoo's DEFAULT)")
     p.add_argument("--zoo", help="folder of already built zoo models (NAME.onnx)")
     p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--page", action="store_true", help="time the page's plots instead")
     a = p.parse_args(argv)
     paths = a.models
     if not paths:
@@ -83,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     failed = 0
     for path in paths:
         try:
-            bench(path, a.rounds)
+            (bench_page if a.page else bench)(path, a.rounds)
         except Exception as e:  # one model's failure is one line; the others still run
             failed += 1
             print(f"{os.path.basename(path)}: failed: {type(e).__name__}: {e}"[:300], flush=True)

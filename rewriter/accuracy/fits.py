@@ -41,15 +41,13 @@ import math
 import os
 import platform
 import sqlite3
-import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from rewriter.errors import UsageError
-from rewriter.procs import die_with_parent
+from rewriter.procs import worker_count, worker_pool
 from rewriter.rational.fitting import SampleWeights, fit
 
 __all__ = [
@@ -191,30 +189,13 @@ def _fit_job(key: tuple[Any, ...], x: np.ndarray) -> Any:
     return _fit(function, dict(params), x, degrees, form)
 
 
-def fit_workers() -> int:
-    """Processes for ``prefetch``: ``PAU_REWRITER_WORKERS`` if set, else the cores this
-    process may use (1: fit here, one after another)."""
-    env = os.environ.get("PAU_REWRITER_WORKERS", "").strip()
-    if env:
-        try:
-            return max(1, int(env))
-        except ValueError:
-            raise UsageError(
-                f"PAU_REWRITER_WORKERS must be a whole number of processes, not {env!r}"
-            ) from None
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
-
-
 def prefetch(
     jobs: Iterable[tuple[str, dict[str, float], np.ndarray, tuple[int, int], str]],
     store: Any = None,
 ) -> int:
     """Fit ``(function, params, samples, degrees, form)`` jobs that ``fit_observed`` will ask
     for and has not fitted yet, in worker processes when there are at least ``PARALLEL_FITS``
-    of them and more than one core (``fit_workers``); the results go to ``fit_observed``'s
+    of them and more than one core (``rewriter.procs.worker_count``); the results go to ``fit_observed``'s
     cache and to ``store`` (a ``LatencyDB``, or None). The same numbers as fitting one after
     another (each fit is a pure function of its inputs). MobileViT's 34 sites x 4 rationals
     took 55 s of fitting in `rewrite map` on one core. Returns how many were fitted in
@@ -224,49 +205,15 @@ def prefetch(
         key, x = _job(function, params, samples, degrees, form)
         if x.size and key not in _FITS:
             todo[key] = x
-    workers = min(fit_workers(), len(todo))
+    workers = min(worker_count(), len(todo))
     if len(todo) < PARALLEL_FITS or workers < 2:
         return 0
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    # spawn: a forked child of a process that has started torch's or BLAS's threads can hang
-    ctx = multiprocessing.get_context("spawn")
-    # die_with_parent: a worker whose parent was killed waited on its queue forever
-    pool = ProcessPoolExecutor(
-        max_workers=workers, mp_context=ctx, initializer=die_with_parent, initargs=(os.getpid(),)
-    )
-    with _main_not_rerun(), pool:
+    with worker_pool(workers) as pool:
         fitted = list(zip(todo, pool.map(_fit_job, todo, todo.values()), strict=True))
     for key, r in fitted:
         _keep(key, r)
     _to_store(store, fitted)
     return len(todo)
-
-
-@contextlib.contextmanager
-def _main_not_rerun() -> Iterator[None]:
-    """While the workers start: the main module as multiprocessing's spawn cannot find it.
-
-    spawn runs the main script's top level again in every worker (by path, or by name for
-    ``python -m pkg.script``) so that functions defined there can be unpickled. A user's script
-    that calls the API without an ``if __name__ == "__main__":`` guard then started the whole job
-    again in each worker, which failed: ``BrokenProcessPool`` for ``sensitivity_map`` on
-    MobileViT. The workers run ``_fit_job`` of this module only, so they need no main module."""
-    main = sys.modules.get("__main__")
-    if main is None:
-        yield
-        return
-    saved: dict[str, Any] = {
-        k: main.__dict__[k] for k in ("__file__", "__spec__") if k in main.__dict__
-    }
-    main.__dict__.pop("__file__", None)
-    main.__dict__["__spec__"] = None
-    try:
-        yield
-    finally:
-        main.__dict__.pop("__spec__", None)
-        main.__dict__.update(saved)
 
 
 def _fit(
