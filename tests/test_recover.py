@@ -87,6 +87,27 @@ def test_a_failure_stands_only_for_as_strict_a_budget_and_no_more_data() -> None
     assert not failure_stands(old, Budget(min_cosine=0.999), 1)  # unrecorded data: tried again
 
 
+def test_a_failure_recorded_by_other_retraining_code_is_tried_again(monkeypatch) -> None:
+    """The retraining key names the code that retrained (a digest of the training loop, the
+    distillation and the interpreter's sources, and torch's version): a failure recorded
+    before that code changed (an edit, a release) no longer stands; one recorded by this code
+    does."""
+    from rewriter.plan import recover
+
+    now = recover.retraining_key("all", "none", "constant", 30, 1e-3)
+    assert now.startswith("train=all augment=none epochs=30 lr=0.001 code=")
+    assert recover.retraining_key("all", "none", "onecycle", 30, 1e-3) == now.replace(
+        " code=", " schedule=onecycle code="
+    )
+    strict = json.dumps(Budget(min_cosine=0.999).to_dict())
+    t = Trial("fam", "ort-cpu", "silu_0", "silu", "standard:relu", 9.0, 2.0, False, "t", 0.0,
+              strict, 256, now)  # fmt: skip
+    assert failure_stands(t, Budget(min_cosine=0.999), 256, now)
+    monkeypatch.setattr(recover, "RETRAINING_MODULES", recover.RETRAINING_MODULES[:-1])
+    changed = recover.retraining_key("all", "none", "constant", 30, 1e-3)
+    assert changed != now and not failure_stands(t, Budget(min_cosine=0.999), 256, changed)
+
+
 def test_a_database_from_before_budget_and_samples_gains_the_columns(tmp_path) -> None:
     import sqlite3
 

@@ -35,10 +35,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
-import importlib
 import json
 import math
-import os
 import platform
 import sqlite3
 from collections.abc import Iterable
@@ -49,6 +47,7 @@ import numpy as np
 
 from rewriter.procs import worker_count, worker_pool
 from rewriter.rational.fitting import SampleWeights, fit
+from rewriter.version import source_digest
 
 __all__ = [
     "site_rationals",
@@ -132,14 +131,7 @@ _FIT_MODULES = (
 def code_digest() -> str:
     """Digest of the fitting code's sources, numpy's version and the machine's architecture: a
     stored fit is used only by the code (and numerics) that made it."""
-    h = hashlib.sha1(f"{np.__version__} {platform.machine()}".encode())
-    for name in _FIT_MODULES:
-        path = getattr(importlib.import_module(name), "__file__", None)
-        h.update(name.encode())
-        if path and os.path.isfile(path):
-            with open(path, "rb") as f:
-                h.update(f.read())
-    return h.hexdigest()
+    return source_digest(_FIT_MODULES, f"{np.__version__} {platform.machine()}")
 
 
 def _store_key(key: tuple[Any, ...]) -> str:

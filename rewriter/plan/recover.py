@@ -18,8 +18,8 @@ neither the search nor the training saw.
    (``search.options_for`` without a budget: a candidate that alone breaks the budget may be
    chosen, because retraining may win it back). What earlier runs learned orders them: a
    (site, candidate) that did not recover before on a model of the same family on the same
-   runtime, under a budget no stricter, with at least as many calibration samples and the same
-   retraining settings (``failure_stands``), is skipped (``rewriter.cost.db.Trial``); one that recovered is tried
+   runtime, under a budget no stricter, with at least as many calibration samples, the same
+   retraining settings and the same retraining code (``failure_stands``, ``retraining_key``), is skipped (``rewriter.cost.db.Trial``); one that recovered is tried
    first.
 2. Rank the sites by what their fastest option saves (in-context ms) per unit of budget it
    uses alone, sites that recovered before on this family first. An attempt replaces a
@@ -63,6 +63,7 @@ from rewriter.errors import ModelError, UsageError
 from rewriter.ir import load_model
 from rewriter.ir.runtime import run_values
 from rewriter.verify import Deviation, check
+from rewriter.version import source_digest
 
 from .decide import whole_or_note
 from .planner import progress_log
@@ -78,9 +79,36 @@ __all__ = [
     "first_size",
     "RecoverSummary",
     "Attempt",
+    "retraining_key",
 ]
 
 MAX_RUNS = 8
+
+# what retraining's outcome depends on besides its settings: the training loop, the
+# distillation, and the ONNX-to-torch interpreter the student runs in
+RETRAINING_MODULES = (
+    "rewriter.tune.e2e",
+    "rewriter.tune.distill",
+    "rewriter.cost.torch_convert",
+    "rewriter.cost.torch_ops",
+    "rewriter.cost.torch_recurrent",
+    "rewriter.cost.torch_control",
+    "rewriter.cost.torch_attention",
+)
+
+
+def retraining_key(train: str, augment: str, schedule: str, epochs: int, lr: float) -> str:
+    """How a replacement was retrained, as a ``Trial`` records it: the settings and ``code=``,
+    a digest of ``RETRAINING_MODULES`` and torch's version, so that a failure recorded by other
+    retraining code (an earlier release, a fix) is tried again (``failure_stands``)."""
+    import torch
+
+    code = source_digest(RETRAINING_MODULES, torch.__version__)[:12]
+    return (
+        f"train={train} augment={augment} epochs={epochs} lr={lr:g}"
+        + (f" schedule={schedule}" if schedule != "constant" else "")
+        + f" code={code}"
+    )
 
 
 def family_of(model: onnx.ModelProto, functions: list[str]) -> str:
@@ -365,9 +393,9 @@ def plan_recover(
 def failure_stands(t: Trial, budget: Budget, samples: int, retraining: str = "") -> bool:
     """Whether the recorded trial ``t`` settles that its replacement does not recover now: it
     did not recover, under a budget no stricter than ``budget`` (``Budget.covers``), with at
-    least ``samples`` calibration samples to retrain on, retrained the same way (``retraining``:
-    ``train=all augment=none epochs=30 lr=0.001``). More data, a looser budget or another
-    retraining tries it again (a row from before these were recorded has 0 samples and no
+    least ``samples`` calibration samples to retrain on, retrained the same way by the same code
+    (``retraining``: ``retraining_key``, ``train=all augment=none epochs=30 lr=0.001
+    code=...``). More data, a looser budget, other retraining or other code tries it again (a row from before these were recorded has 0 samples and no
     retraining: tried again once)."""
     return (
         not t.recovered
@@ -439,9 +467,7 @@ def _recover(
         return Attempt(_names(live), before, after, usage(before), u_after, whole, outcome)
 
     samples = split.fit.samples
-    retraining = f"train={train} augment={augment} epochs={epochs} lr={lr:g}" + (
-        f" schedule={schedule}" if schedule != "constant" else ""
-    )  # records of constant-rate runs keep their key
+    retraining = retraining_key(train, augment, schedule, epochs, lr)
 
     def final(t: Trial) -> bool:
         return failure_stands(t, budget, samples, retraining)
