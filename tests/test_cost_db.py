@@ -108,7 +108,7 @@ def test_concurrent_threads(tmp_path):
         assert db.count() == 6 * 20 * 2
 
 
-def test_fits_table_keeps_the_newest_and_is_not_exported(tmp_path, monkeypatch):
+def test_fits_table_keeps_the_newest_and_is_not_exported(tmp_path, monkeypatch, capsys):
     """The ``fits`` table (the data-aware fit cache): rows by key, the newest ``FITS_KEPT``
     kept, removed by ``clear`` with everything else, and left out of an export (a fit is this
     machine's numbers; it is recomputed where it is used)."""
@@ -132,5 +132,11 @@ def test_fits_table_keeps_the_newest_and_is_not_exported(tmp_path, monkeypatch):
         assert export_db(path, out)["rows"] == 1
     with LatencyDB(out) as exported:
         assert exported.count() == 1 and exported.fit_count() == 0
+    from rewriter.cli import main
+
+    assert main(["db", "stats", "--db", path]) == 0
+    assert "1 rows, 3 cached fits" in " ".join(capsys.readouterr().out.split())
+    assert main(["db", "clear", "--db", path]) == 0
+    assert "removed 1 row(s) and 3 cached fit(s)" in capsys.readouterr().out
     with LatencyDB(path) as db:
-        assert db.clear() == 1 and db.fit_count() == 0
+        assert db.count() == 0 and db.fit_count() == 0
