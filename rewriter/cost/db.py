@@ -148,7 +148,7 @@ class Trial:
     created: float = 0.0
     budget: str = "{}"  # the accuracy budget it was tried under (``Budget.to_dict`` as JSON)
     samples: int = 0  # calibration samples retraining had (0: not recorded)
-    retraining: str = ""  # how, by which code ("train=all augment=none epochs=30 lr=0.001 code=...")
+    retraining: str = ""  # how and by which code (``rewriter.plan.recover.retraining_key``)
 
 
 _TRIAL_FIELDS = list(Trial.__dataclass_fields__)
