@@ -188,6 +188,56 @@ def test_study_numbers_are_those_of_whole_runs(monkeypatch: pytest.MonkeyPatch) 
             assert a.solo[k].cosine == pytest.approx(b.solo[k].cosine, abs=1e-9), k
 
 
+@pytest.mark.parametrize("case", ["prepared", "unprepared", "a cut fails"])
+def test_evaluations_in_threads_are_those_one_by_one(
+    monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    """``Evaluator.deviations`` evaluates in threads, then settles in order what evaluating
+    one after another does: the same numbers and runs, also when what the cuts read is not
+    captured yet (each evaluated in order, capturing) and when a cut fails to run (it and every
+    later cut run whole: here the cut of silu_0's first candidate fails, and its other three
+    ran as cuts in the threads and are run whole again; gelu_0's, nearly the whole model, run
+    whole in any case)."""
+    m = make_model()
+    rng = np.random.default_rng(0)
+    batches = [{"x": rng.normal(0, 1.5, (16, 8)).astype(np.float32)} for _ in range(4)]
+    st = Study(m, "pau_all", batches)
+    solo = [{s.name: c} for s in st.sites for c in s.candidates]
+    if case == "a cut fails":
+        real_build, real_run = Evaluator.build, Evaluator._cut_outputs
+        first = f"silu_0={st.site('silu_0').candidates[1].name}"
+
+        def tagged(self, assignment):  # type: ignore[no-untyped-def]
+            """The emitted nodes say which assignment made them (the cut copies them)."""
+            model = real_build(self, assignment)
+            tag = ",".join(f"{k}={c.name}" for k, c in sorted(assignment.items()))
+            for n in model.graph.node:
+                if n.name.startswith("pau/"):
+                    n.doc_string = tag
+            return model
+
+        def refuse(self, cut):  # type: ignore[no-untyped-def]
+            if any(n.doc_string == first for n in cut.model.graph.node):
+                return None  # as ONNX Runtime refusing the cut
+            return real_run(self, cut)
+
+        monkeypatch.setattr(Evaluator, "build", tagged)
+        monkeypatch.setattr(Evaluator, "_cut_outputs", refuse)
+    got = {}
+    for workers in (1, 2):
+        ev = Evaluator(m, "pau_all", batches)
+        if case != "unprepared":
+            ev.prepare([{s.name: s.candidates[1]} for s in st.sites])
+        devs = [d.to_dict() for d in ev.deviations(solo, workers=workers)]
+        got[workers] = devs, dict(ev.runs), ev._downstream
+    assert got[1] == got[2]
+    _, runs, downstream_after = got[2]
+    if case == "a cut fails":
+        assert runs == {"cut": 0, "whole": 8} and downstream_after is False
+    else:
+        assert runs == {"cut": 4, "whole": 4} and downstream_after is True
+
+
 def test_another_opset_has_no_cut() -> None:
     """One op may mean another thing at another opset version: nothing is shared then."""
     m = deep_model()

@@ -12,6 +12,11 @@ Prints the medians per mode, their ratio, the share of candidates run as cuts, a
 difference between the two modes' numbers (relative L2 and cosine, per candidate: ONNX Runtime
 fuses differently across a cut, which moves the last bits).
 
+``--threads``: instead, every candidate evaluated alone (cuts on), one after another
+(``Evaluator.deviations(workers=1)``) against in threads (``rewriter.procs.worker_count``),
+interleaved ``rounds`` times; prints the medians, their ratio and whether every number is the
+same.
+
 ``--page``: instead, the map's page of each model (``rewriter.report.render_html``), its site
 plots drawn one after another here (``PAU_REWRITER_WORKERS=1``) and in worker processes,
 interleaved ``rounds`` times; prints the medians, their ratio and whether the pages are the
@@ -73,6 +78,31 @@ def bench(path: str, rounds: int) -> None:
     )
 
 
+def bench_threads(path: str, rounds: int) -> None:
+    from rewriter.procs import worker_count
+
+    m = load_model(path)
+    st = Study(m, "pau_all", as_calibration(None, m))
+    solo = [{s.name: c} for s in st.sites for c in s.candidates]
+    workers = worker_count()
+    times: dict[int, list[float]] = {1: [], workers: []}
+    numbers: dict[int, list[dict]] = {}
+    for _ in range(rounds):
+        for w in times:
+            t0 = time.perf_counter()
+            ev = Evaluator(st.model, st.pipeline, st.cal, st.labels)
+            ev.prepare([{s.name: s.candidates[1]} for s in st.sites if len(s.candidates) > 1])
+            numbers[w] = [d.to_dict() for d in ev.deviations(solo, workers=w)]
+            times[w].append(time.perf_counter() - t0)
+    one, many = (statistics.median(v) for v in times.values())
+    print(
+        f"{os.path.basename(path):40s} {len(st.sites):4d} sites {len(solo):4d} evaluations"
+        f"  one by one {one:6.1f} s  {workers} threads {many:6.1f} s  x{one / many:5.2f}"
+        f"  same numbers: {numbers[1] == numbers[workers]}",
+        flush=True,
+    )
+
+
 def bench_page(path: str, rounds: int) -> None:
     from rewriter.plan.sitemap import sensitivity_map
     from rewriter.procs import worker_count
@@ -110,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--zoo", help="folder of already built zoo models (NAME.onnx)")
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--page", action="store_true", help="time the page's plots instead")
+    p.add_argument("--threads", action="store_true", help="time evaluations in threads instead")
     a = p.parse_args(argv)
     paths = a.models
     if not paths:
@@ -120,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     failed = 0
     for path in paths:
         try:
-            (bench_page if a.page else bench)(path, a.rounds)
+            (bench_page if a.page else bench_threads if a.threads else bench)(path, a.rounds)
         except Exception as e:  # one model's failure is one line; the others still run
             failed += 1
             print(f"{os.path.basename(path)}: failed: {type(e).__name__}: {e}"[:300], flush=True)

@@ -154,8 +154,71 @@ class Evaluator:
             got = run_batches(view, self.batches)
         else:
             self.runs["cut"] += 1
+        return self._deviation(got)
+
+    def _deviation(self, got: list[np.ndarray]) -> Deviation:
         cmp = self.compared if self.compared.picks else None  # names output_k as before
         return deviation(self.reference, got, labels=self.labels, compare=cmp)
+
+    def deviations(
+        self, assignments: Sequence[Mapping[str, Candidate]], workers: int | None = None
+    ) -> list[Deviation]:
+        """``deviation`` of each assignment, the same numbers, evaluated ``workers`` at a time
+        (default ``rewriter.procs.worker_count``) in threads: sessions run with one thread
+        each, and ONNX Runtime lets go of the GIL while it builds and runs them.
+
+        The threads change nothing shared. Each assignment is evaluated as a cut when
+        everything its cut reads is captured and the cut runs, else whole when it has no
+        cut; then, in order, what one after another would have done is settled: a cut that
+        reads what is not captured yet is evaluated here (capturing it), and from a cut that
+        fails on, the cuts are run whole, as ``deviation`` does."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from rewriter.procs import worker_count
+
+        todo: dict[tuple[tuple[str, str], ...], Mapping[str, Candidate]] = {}
+        for a in assignments:
+            k = self.key(a)
+            if k and k not in self._cache:
+                todo.setdefault(k, a)
+        n = min(worker_count() if workers is None else workers, len(todo))
+        if n >= 2:
+            if self._downstream and self._keys is None:
+                self._cut(self._view)  # the keys, built here once
+            if self._keys is not None:
+                _ = self._keys.names  # built once, before the threads read it
+            items = list(todo.items())
+            with ThreadPoolExecutor(n) as pool:
+                got = list(pool.map(lambda item: self._try(item[1]), items))
+            for (k, a), (mode, dev) in zip(items, got, strict=True):
+                if mode == "cut" and not self._downstream:
+                    mode, dev = "whole", None  # a cut before it failed: whole, in order
+                if mode == "pending":  # what its cut reads is not captured: as one by one
+                    self._cache[k] = self.deviation(a)
+                    continue
+                if mode == "failed":  # as _run_cut: this and every later cut run whole
+                    self._downstream = False
+                    mode, dev = "whole", None
+                if dev is None:
+                    dev = self._deviation(
+                        run_batches(self.compared.view(self.build(a)), self.batches)
+                    )
+                self.runs[mode] += 1
+                self._cache[k] = dev
+        return [self.deviation(a) for a in assignments]
+
+    def _try(self, assignment: Mapping[str, Candidate]) -> tuple[str, Deviation | None]:
+        """One assignment, changing nothing shared: ("cut", deviation), ("whole", deviation)
+        when it has no cut, ("pending", None) when its cut reads what is not captured,
+        ("failed", None) when its cut fails to run."""
+        view = self.compared.view(self.build(assignment))
+        cut = self._cut(view)
+        if cut is None:
+            return "whole", self._deviation(run_batches(view, self.batches))
+        if any(x not in self._captured for x in self._shared(cut)):
+            return "pending", None
+        got = self._cut_outputs(cut)
+        return ("failed", None) if got is None else ("cut", self._deviation(got))
 
     def _cut(self, view: onnx.ModelProto) -> Cut | None:
         if not self._downstream:
@@ -208,6 +271,13 @@ class Evaluator:
         cut = self._cut(view)
         if cut is None or not self._capture(self._shared(cut)):
             return None
+        got = self._cut_outputs(cut)
+        if got is None:  # the whole model runs instead and reports its own errors
+            self._downstream = False  # (so do the next: what one cut met, the others meet)
+        return got
+
+    def _cut_outputs(self, cut: Cut) -> list[np.ndarray] | None:
+        """The outputs, the cut run on what it reads (captured); None when it fails."""
         ref = {o.name: k for k, o in enumerate(self._view.graph.output)}
 
         def value(name: str, i: int) -> np.ndarray:
@@ -218,15 +288,15 @@ class Evaluator:
             return np.asarray(self.batches[i][name])
 
         m = cut.model
-        for inp in m.graph.input:  # types the shape inference could not tell
-            v = value(cut.feeds[inp.name], 0)
-            elem = onnx.helper.np_dtype_to_tensor_dtype(v.dtype)
-            if inp.type.tensor_type.elem_type != elem:
-                inp.type.tensor_type.elem_type = elem
-                inp.type.tensor_type.ClearField("shape")
         made_names = [o.name for o in m.graph.output]
         per: list[list[np.ndarray]] = []
         try:
+            for inp in m.graph.input:  # types the shape inference could not tell
+                v = value(cut.feeds[inp.name], 0)
+                elem = onnx.helper.np_dtype_to_tensor_dtype(v.dtype)
+                if inp.type.tensor_type.elem_type != elem:
+                    inp.type.tensor_type.elem_type = elem
+                    inp.type.tensor_type.ClearField("shape")
             sess = session(m) if made_names else None
             for i in range(len(self.batches)):
                 made: dict[str, np.ndarray] = {}
@@ -234,8 +304,7 @@ class Evaluator:
                     feeds = {x: value(src, i) for x, src in cut.feeds.items()}
                     made = dict(zip(made_names, run_session(sess, feeds), strict=True))
                 per.append([made[n] if is_made else value(n, i) for is_made, n in cut.outputs])
-        except Exception:  # the whole model runs instead and reports its own errors
-            self._downstream = False  # (so do the next: what one cut met, the others meet)
+        except Exception:  # noqa: BLE001 - the caller runs the whole model, which reports
             return None
         return joined(per)
 

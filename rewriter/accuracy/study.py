@@ -213,6 +213,9 @@ class Study:
         self.evaluator.prepare(
             [{st.name: st.candidates[1]} for st in self.sites if len(st.candidates) > 1]
         )
+        solo = [{st.name: c} for st in self.sites for c in st.candidates]
+        self.log(f"evaluating {len(solo) - len(self.sites)} candidate(s) on the calibration data")
+        self.evaluator.deviations(solo)  # in threads; measuring below runs alone
         for st in self.sites:
             for c in st.candidates:
                 st.solo[c.name] = self.evaluator.deviation({st.name: c})
