@@ -31,6 +31,8 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from typing import Any
 
 import zoo  # tools/zoo.py: this script's folder is on sys.path when run as a script
 
@@ -78,29 +80,39 @@ def bench(path: str, rounds: int) -> None:
     )
 
 
+def _side_by_side(path: str, what: str, rounds: int, modes: dict[str, Callable[[], Any]]) -> None:
+    """Run the two ``modes`` interleaved ``rounds`` times; print their medians, their ratio
+    and whether their results are equal."""
+    times: dict[str, list[float]] = {k: [] for k in modes}
+    out: dict[str, Any] = {}
+    for _ in range(rounds):
+        for k, run in modes.items():
+            t0 = time.perf_counter()
+            out[k] = run()
+            times[k].append(time.perf_counter() - t0)
+    (a, ta), (b, tb) = ((k, statistics.median(v)) for k, v in times.items())
+    print(
+        f"{os.path.basename(path):40s} {what}  {a} {ta:6.1f} s  {b} {tb:6.1f} s  x{ta / tb:5.2f}"
+        f"  same: {out[a] == out[b]}",
+        flush=True,
+    )
+
+
 def bench_threads(path: str, rounds: int) -> None:
     from rewriter.procs import worker_count
 
     m = load_model(path)
     st = Study(m, "pau_all", as_calibration(None, m))
     solo = [{s.name: c} for s in st.sites for c in s.candidates]
-    workers = worker_count()
-    times: dict[int, list[float]] = {1: [], workers: []}
-    numbers: dict[int, list[dict]] = {}
-    for _ in range(rounds):
-        for w in times:
-            t0 = time.perf_counter()
-            ev = Evaluator(st.model, st.pipeline, st.cal, st.labels)
-            ev.prepare([{s.name: s.candidates[1]} for s in st.sites if len(s.candidates) > 1])
-            numbers[w] = [d.to_dict() for d in ev.deviations(solo, workers=w)]
-            times[w].append(time.perf_counter() - t0)
-    one, many = (statistics.median(v) for v in times.values())
-    print(
-        f"{os.path.basename(path):40s} {len(st.sites):4d} sites {len(solo):4d} evaluations"
-        f"  one by one {one:6.1f} s  {workers} threads {many:6.1f} s  x{one / many:5.2f}"
-        f"  same numbers: {numbers[1] == numbers[workers]}",
-        flush=True,
-    )
+
+    def evaluate(workers: int) -> list[dict]:
+        ev = Evaluator(st.model, st.pipeline, st.cal, st.labels)
+        ev.prepare([{s.name: s.candidates[1]} for s in st.sites if len(s.candidates) > 1])
+        return [d.to_dict() for d in ev.deviations(solo, workers=workers)]
+
+    n = worker_count()
+    modes = {"one by one": lambda: evaluate(1), f"{n} threads": lambda: evaluate(n)}
+    _side_by_side(path, f"{len(st.sites):4d} sites {len(solo):4d} evaluations", rounds, modes)
 
 
 def bench_page(path: str, rounds: int) -> None:
@@ -109,29 +121,21 @@ def bench_page(path: str, rounds: int) -> None:
     from rewriter.report import render_html
 
     mp = sensitivity_map(path, "pau_all", None, progress=False)
-    workers = worker_count()
-    times: dict[str, list[float]] = {"1": [], str(workers): []}
-    pages: dict[str, str] = {}
     saved = os.environ.get("PAU_REWRITER_WORKERS")
+
+    def render(workers: int) -> str:
+        os.environ["PAU_REWRITER_WORKERS"] = str(workers)
+        return render_html(mp)
+
+    n = worker_count()
     try:
-        for _ in range(rounds):
-            for w in times:
-                os.environ["PAU_REWRITER_WORKERS"] = w
-                t0 = time.perf_counter()
-                pages[w] = render_html(mp)
-                times[w].append(time.perf_counter() - t0)
+        modes = {"here": lambda: render(1), f"{n} workers": lambda: render(n)}
+        _side_by_side(path, f"{len(mp.sites):4d} sites, page", rounds, modes)
     finally:
         if saved is None:
             os.environ.pop("PAU_REWRITER_WORKERS", None)
         else:
             os.environ["PAU_REWRITER_WORKERS"] = saved
-    one, many = (statistics.median(v) for v in times.values())
-    print(
-        f"{os.path.basename(path):40s} {len(mp.sites):4d} sites  page here {one:6.1f} s"
-        f"  {workers} workers {many:6.1f} s  x{one / many:5.2f}"
-        f"  same page: {len(set(pages.values())) == 1}",
-        flush=True,
-    )
 
 
 def main(argv: list[str] | None = None) -> int:
