@@ -6,8 +6,8 @@ processes (a forked child of a process that has started torch's or BLAS's thread
 ``worker_count()`` of them by default, that do not run the user's main script again and end
 with the process that started them.
 
-The command runs in a forked child (``rewriter.cli.guard``) and the data-aware fits in worker
-processes (``rewriter.accuracy.fits.prefetch``). A ``ProcessPoolExecutor`` worker holds both
+The command runs in a forked child (``rewriter.cli.guard``) and the pools' workers are spawned
+(above). A ``ProcessPoolExecutor`` worker holds both
 ends of its call queue, so when its parent is killed (SIGTERM from ``timeout`` or a job's time
 limit) it never sees the queue close and waits forever: the two fit workers of a stopped
 ``rewrite map`` were still there 47 minutes later. On Linux the kernel sends such a child

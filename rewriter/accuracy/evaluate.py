@@ -183,10 +183,8 @@ class Evaluator:
                 todo.setdefault(k, a)
         n = min(worker_count() if workers is None else workers, len(todo))
         if n >= 2:
-            if self._downstream and self._keys is None:
-                self._cut(self._view)  # the keys, built here once
-            if self._keys is not None:
-                _ = self._keys.names  # built once, before the threads read it
+            if self._downstream:
+                self._original_keys()  # built here, once, before the threads read them
             items = list(todo.items())
             with ThreadPoolExecutor(n) as pool:
                 got = list(pool.map(lambda item: self._try(item[1]), items))
@@ -223,13 +221,18 @@ class Evaluator:
     def _cut(self, view: onnx.ModelProto) -> Cut | None:
         if not self._downstream:
             return None
-        if self._keys is None:
-            self._keys = Keys(self._view)
-            self._types = infer_value_info(self._view)
-        cut = downstream(self._view, self._keys, view, self._types)
+        cut = downstream(self._view, self._original_keys(), view, self._types)
         if cut is None or cut.nodes > _WORTH * cut.total:
             return None
         return cut
+
+    def _original_keys(self) -> Keys:
+        """The original's structural keys and value info, built on first use."""
+        if self._keys is None:
+            self._keys = Keys(self._view)
+            self._types = infer_value_info(self._view)
+            _ = self._keys.names  # built now, not by the first of several threads to read it
+        return self._keys
 
     def _shared(self, cut: Cut) -> list[str]:
         """The original's tensors a cut reads or passes on that neither the batches nor the

@@ -187,11 +187,11 @@ def prefetch(
 ) -> int:
     """Fit ``(function, params, samples, degrees, form)`` jobs that ``fit_observed`` will ask
     for and has not fitted yet, in worker processes when there are at least ``PARALLEL_FITS``
-    of them and more than one core (``rewriter.procs.worker_count``); the results go to ``fit_observed``'s
-    cache and to ``store`` (a ``LatencyDB``, or None). The same numbers as fitting one after
-    another (each fit is a pure function of its inputs). MobileViT's 34 sites x 4 rationals
-    took 55 s of fitting in `rewrite map` on one core. Returns how many were fitted in
-    workers."""
+    of them and more than one core (``rewriter.procs.worker_count``); the results go to
+    ``fit_observed``'s cache and to ``store`` (a ``LatencyDB``, or None). The same numbers as
+    fitting one after another (each fit is a pure function of its inputs). MobileViT's 34
+    sites x 4 rationals took 55 s of fitting in `rewrite map` on one core. Returns how many
+    were fitted in workers."""
     todo: dict[tuple[Any, ...], np.ndarray] = {}
     for function, params, samples, degrees, form in jobs:
         key, x = _job(function, params, samples, degrees, form)

@@ -19,8 +19,8 @@ neither the search nor the training saw.
    chosen, because retraining may win it back). What earlier runs learned orders them: a
    (site, candidate) that did not recover before on a model of the same family on the same
    runtime, under a budget no stricter, with at least as many calibration samples, the same
-   retraining settings and the same retraining code (``failure_stands``, ``retraining_key``), is skipped (``rewriter.cost.db.Trial``); one that recovered is tried
-   first.
+   retraining settings and the same retraining code (``failure_stands``, ``retraining_key``),
+   is skipped (``rewriter.cost.db.Trial``); one that recovered is tried first.
 2. Rank the sites by what their fastest option saves (in-context ms) per unit of budget it
    uses alone, sites that recovered before on this family first. An attempt replaces a
    prefix of that ranking: when the model is inside the budget on the check data as it is, no
@@ -395,8 +395,9 @@ def failure_stands(t: Trial, budget: Budget, samples: int, retraining: str = "")
     did not recover, under a budget no stricter than ``budget`` (``Budget.covers``), with at
     least ``samples`` calibration samples to retrain on, retrained the same way by the same code
     (``retraining``: ``retraining_key``, ``train=all augment=none epochs=30 lr=0.001
-    code=...``). More data, a looser budget, other retraining or other code tries it again (a row from before these were recorded has 0 samples and no
-    retraining: tried again once)."""
+    code=...``). More data, a looser budget, other retraining or other code tries it again
+    (a row from before these were recorded has 0 samples and no retraining: tried again
+    once)."""
     return (
         not t.recovered
         and samples <= t.samples

@@ -61,10 +61,11 @@ def _site_plot_data(st: Any, degrees: tuple[int, int]) -> dict[str, Any]:
     lo, hi = (o.min, o.max) if o.observed else (-6.0, 6.0)
     pad = 0.05 * (hi - lo) if hi > lo else 0.5
     x = np.linspace(lo - pad, hi + pad, 1200)
+    fx = f(x)
     errors = []
     for c in st.candidates[1:]:
         with np.errstate(all="ignore"):
-            e = np.abs(c(x) - f(x)) + 1e-12
+            e = np.abs(c(x) - fx) + 1e-12
         label = c.name.replace("rational:", "").replace(":horner", "").replace("standard:", "")
         errors.append((label, e, c is main))
     return {
@@ -74,7 +75,7 @@ def _site_plot_data(st: Any, degrees: tuple[int, int]) -> dict[str, Any]:
         "range": (lo, hi),
         "samples": o.samples if o.observed else None,
         "x": x,
-        "f": f(x),
+        "f": fx,
         "main": main(x),
         "errors": errors,
     }
