@@ -55,6 +55,7 @@ def test_tflite_converts_rewrites_and_matches_litert(tflite_extra, name) -> None
     assert "GELU x1" in notes  # tf2onnx has no TFL_GELU; lowered in the front end
     if "fp16" in name:
         assert re.search(r"\d+ float16 weight\(s\) behind DEQUANTIZE became float32", notes)
+    assert "quantized" not in notes
     # NHWC in, as in the TFLite model
     dims = [d.dim_value for d in conv.model.graph.input[0].type.tensor_type.shape.dim]
     assert dims == [1, 8, 8, 3]
@@ -85,6 +86,44 @@ def test_tflite_cli_prints_and_reports_both_comparisons(tflite_extra, tmp_path, 
     assert r["source"]["rewritten_vs_source"]["rel_l2"] < 1e-3
     assert len(r["sites"]) == 4 and out.exists()
     assert src.read_bytes() == before
+
+
+def test_full_integer_tflite_is_rewritten_between_its_qdq_pairs(
+    tflite_extra, tmp_path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    """An int8 model (int8 in and out, every tensor quantized): tf2onnx spells it as QDQ pairs;
+    the four smooth sites are found between them and the rewrite stays within a quantization
+    step of LiteRT. Its DEQUANTIZE nodes read int8 tensors, not float16 weights."""
+    import onnx
+
+    from rewriter.frontends.tf import convert
+
+    src = DATA / "tf_acts_int8.tflite"
+    conv = convert(str(src))
+    notes = "\n".join(conv.notes)
+    assert "a full-integer quantized model" in notes and "float16" not in notes
+    ops = Counter(n.op_type for n in conv.model.graph.node)
+    assert ops["QuantizeLinear"] >= 4 and ops["DequantizeLinear"] >= 4
+    assert conv.model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.INT8
+    out, rep = tmp_path / "out.onnx", tmp_path / "r.json"
+    assert main([str(src), "-o", str(out), "--report", str(rep)]) == 0
+    printed = capsys.readouterr().out
+    assert "a full-integer quantized model" in printed
+    r = json.loads(rep.read_text())
+    assert Counter(s["function"] for s in r["sites"]) == SITES
+    assert all(s["replaced"] for s in r["sites"])
+    # int8 outputs: the conversion and the rewrite are off by at most one step here and there
+    conv_vs, rew_vs = r["source"]["converted_vs_source"], r["source"]["rewritten_vs_source"]
+    assert conv_vs["max_abs"] <= 1 and rew_vs["max_abs"] <= 2
+    assert rew_vs["cosine"] > 0.9999
+    written = onnx.load(str(out))
+    # each site's own QDQ pairs stay; only the swish's Sigmoid quantization, inside the matched
+    # x * DQ(Q(Sigmoid(x))), goes with it
+    assert (
+        Counter(n.op_type for n in written.graph.node)["QuantizeLinear"]
+        == ops["QuantizeLinear"] - 1
+    )
+    assert not any(n.op_type in ("Sigmoid", "Tanh", "Erf") for n in written.graph.node)
 
 
 def test_tflite_custom_op_is_named_and_nothing_written(tflite_extra, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]

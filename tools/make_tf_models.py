@@ -11,6 +11,9 @@ Writes (a few KB each; committed, so TFLite-only tests need no TensorFlow):
                                     (float32): CONV_2D with fused RELU6, GELU, LOGISTIC, TANH,
                                     HARD_SWISH, PRELU
     tests/data/tf_acts_fp16.tflite  float16 weights behind DEQUANTIZE
+    tests/data/tf_acts_int8.tflite  full-integer quantized (int8 in and out, calibrated on 16
+                                    seeded images): every tensor int8 between QUANTIZE and
+                                    DEQUANTIZE, which tf2onnx spells as QDQ pairs
     tests/data/tf_custom.tflite     a TensorFlow op TFLite has no builtin for, kept as a
                                     custom op (``allow_custom_ops``): no converter handles it
 """
@@ -55,13 +58,21 @@ def build_keras():  # type: ignore[no-untyped-def]
     return m
 
 
-def to_tflite(model, fp16: bool = False) -> bytes:  # type: ignore[no-untyped-def]
+def to_tflite(model, fp16: bool = False, int8: bool = False) -> bytes:  # type: ignore[no-untyped-def]
     import tensorflow as tf
 
     conv = tf.lite.TFLiteConverter.from_keras_model(model)
     if fp16:
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
         conv.target_spec.supported_types = [tf.float16]
+    if int8:
+        rng = np.random.default_rng(0)
+        images = [rng.standard_normal((1, 8, 8, 3)).astype(np.float32) for _ in range(16)]
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.representative_dataset = lambda: ([x] for x in images)
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        conv.inference_input_type = tf.int8
+        conv.inference_output_type = tf.int8
     return conv.convert()
 
 
@@ -85,6 +96,7 @@ def main() -> None:
     m.save(DATA / "tf_acts.h5")
     (DATA / "tf_acts.tflite").write_bytes(to_tflite(m))
     (DATA / "tf_acts_fp16.tflite").write_bytes(to_tflite(m, fp16=True))
+    (DATA / "tf_acts_int8.tflite").write_bytes(to_tflite(m, int8=True))
     (DATA / "tf_custom.tflite").write_bytes(custom_tflite())
     for p in sorted(DATA.glob("tf_*")):
         print(f"{p.relative_to(DATA.parent.parent)}: {p.stat().st_size / 1024:.1f} KB")

@@ -135,7 +135,8 @@ def _from_tflite(tf2onnx: Any, path: str) -> tuple[onnx.ModelProto, list[str]]:
             "sparsity (no tf.lite.Optimize.EXPERIMENTAL_SPARSITY) or pass it as ONNX"
         )
     try:
-        nodes = tflite_utils.parse_tflite_graph(g, opcodes, fb)[0]
+        parsed = tflite_utils.parse_tflite_graph(g, opcodes, fb)
+        nodes, dtypes = parsed[0], parsed[4]
     except Exception as e:
         raise ModelError(
             f"{source}: tf2onnx {tf2onnx.__version__} cannot read its graph ({_first(e)})"
@@ -164,10 +165,25 @@ def _from_tflite(tf2onnx: Any, path: str) -> tuple[onnx.ModelProto, list[str]]:
             f"{'are' if k > 1 else 'is'} not a separate site (piecewise-linear: pau_all leaves "
             "it; the conversion made it a Clip, which -p pau_relu6 would match)"
         )
-    deq = sum(n.op_type == "TFL_DEQUANTIZE" for n in nodes)
-    if deq:
+    # what DEQUANTIZE reads: float16 weights (a float16 model), or integers (an int8/uint8
+    # model, whose tensors tf2onnx spells QuantizeLinear/DequantizeLinear pairs around each op)
+    deq = Counter(dtypes.get(n.input[0]) for n in nodes if n.op_type == "TFL_DEQUANTIZE")
+    if deq[onnx.TensorProto.FLOAT16]:
         notes.append(
-            f"{deq} float16 weight(s) behind DEQUANTIZE became float32 initializers in the conversion"
+            f"{deq[onnx.TensorProto.FLOAT16]} float16 weight(s) behind DEQUANTIZE became float32 "
+            "initializers in the conversion"
+        )
+    weights = sum(deq[t] for t in (onnx.TensorProto.INT8, onnx.TensorProto.UINT8))
+    if any(n.op_type == "TFL_QUANTIZE" for n in nodes):
+        notes.append(
+            "a full-integer quantized model: tf2onnx spells each 8-bit tensor as a "
+            "QuantizeLinear/DequantizeLinear pair, so every site runs in float between them (a "
+            "rational's error smaller than the quantization step mostly rounds away)"
+        )
+    elif weights:
+        notes.append(
+            f"{weights} 8-bit weight(s) behind DEQUANTIZE stay DequantizeLinear in the conversion "
+            "(dynamic-range quantization: activations are float)"
         )
     try:
         model, _ = tf2onnx.convert.from_tflite(path, opset=OPSET, custom_op_handlers=_HANDLERS)
