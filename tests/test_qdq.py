@@ -182,3 +182,45 @@ def test_a_qoperator_model_says_why_it_has_no_site(tmp_path, capsys) -> None:
     out = capsys.readouterr().out
     assert "0 site(s)" in out and "no site: this model computes in integer ops (" in out
     assert "QLinearConv" in out
+
+
+def test_a_qoperator_model_names_the_integer_activations_it_leaves(tmp_path, capsys) -> None:
+    """A QOperator model with float sites too (ONNX Runtime has no integer Tanh or Gelu): they
+    are rewritten, and the SiLU's and sigmoid's QLinearSigmoid, left, are named."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, quantize_static
+
+    from rewriter.cli import main
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 8, 3, 2, 1)
+            self.fc = torch.nn.Linear(8, 4)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            h = torch.tanh(torch.nn.functional.silu(self.conv(x)))
+            return torch.sigmoid(self.fc(h.mean((2, 3))))
+
+    torch.manual_seed(0)
+    src, dst = str(tmp_path / "f.onnx"), str(tmp_path / "qop.onnx")
+    torch.onnx.export(
+        Net().eval(), (torch.randn(1, 3, 32, 32),), src, input_names=["x"], dynamo=False
+    )
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.it = iter([_feeds(k) for k in range(4)])
+
+        def get_next(self) -> dict | None:
+            return next(self.it, None)
+
+    quantize_static(src, dst, Reader(), quant_format=QuantFormat.QOperator)
+    assert sum(n.op_type == "QLinearSigmoid" for n in onnx.load(dst).graph.node) == 2
+    out_path = tmp_path / "o.onnx"
+    assert main([dst, "-o", str(out_path)]) == 0
+    out = capsys.readouterr().out
+    assert "wrote" in out and "1 of 1 sites replaced" in out
+    assert "not rewritten: 2 QLinearSigmoid, integer activations of a QOperator model" in out
+    written = onnx.load(str(out_path))
+    assert sum(n.op_type == "QLinearSigmoid" for n in written.graph.node) == 2
+    assert not any(n.op_type == "Tanh" for n in written.graph.node)

@@ -227,12 +227,20 @@ def _rewrite(a: argparse.Namespace) -> int:
         _print_sites(result.sites, a.dry_run)
         if not result.sites:
             print(_no_sites_hint(original, a.pipeline))
-        elif fused := _fused_activations(original):
-            counted = ", ".join(f"{k} {op}" for op, k in sorted(fused.items()))
-            print(
-                f"not rewritten: {counted}, ONNX Runtime fused ops (com.microsoft) that an "
-                "optimizer wrote; rewrite the model as exported to reach them"
-            )
+        else:
+            if fused := _fused_activations(original):
+                counted = ", ".join(f"{k} {op}" for op, k in sorted(fused.items()))
+                print(
+                    f"not rewritten: {counted}, ONNX Runtime fused ops (com.microsoft) that an "
+                    "optimizer wrote; rewrite the model as exported to reach them"
+                )
+            if integer := _integer_activations(original):
+                counted = ", ".join(f"{k} {op}" for op, k in sorted(integer.items()))
+                print(
+                    f"not rewritten: {counted}, integer activations of a QOperator model (one "
+                    "int8 kernel each, com.microsoft); quantize to the QDQ format for them to "
+                    "be matched"
+                )
         if plan is not None and plan.budget is None:
             from rewriter.report import print_plan
 
@@ -445,6 +453,21 @@ def _fused_activations(model: Any) -> Counter[str]:
         n.op_type
         for n in all_nodes(model.graph)
         if n.domain == "com.microsoft" and n.op_type in _ORT_FUSED_ACTS
+    )
+
+
+# com.microsoft integer ops that compute an activation (QOperator quantization)
+_ORT_INTEGER_ACTS = {"QLinearSigmoid", "QLinearLeakyRelu"}
+
+
+def _integer_activations(model: Any) -> Counter[str]:
+    """The activations a QOperator model computes in integer contrib ops, counted by op type."""
+    from rewriter.ir import all_nodes
+
+    return Counter(
+        n.op_type
+        for n in all_nodes(model.graph)
+        if n.domain == "com.microsoft" and n.op_type in _ORT_INTEGER_ACTS
     )
 
 
