@@ -1,6 +1,7 @@
 """PyTorch files (``rewriter.frontends.pt2``): a saved ``torch.export`` program is converted with
 torch.onnx, rewritten, and checked against the program run in PyTorch; the PyTorch files with no
-graph (state dicts, pickled modules, TorchScript, safetensors) get one line saying what they are.
+graph (state dicts, pickled modules, safetensors) get one line saying what they are (TorchScript
+archives are converted: tests/test_frontend_torchscript.py).
 
 The program is a small encoder as users export one: token ids and a mask passed by keyword,
 ``Dim.AUTO`` on batch and sequence (so torch.export makes both at least 2, and the sequence at
@@ -169,9 +170,6 @@ def _torch_files(folder) -> dict[str, tuple[str, str]]:  # type: ignore[no-untyp
     p = os.path.join(folder, "legacy_module.pth")
     torch.save(m, p, _use_new_zipfile_serialization=False)
     files["legacy pickled module"] = (p, "a pickled torch.nn.modules.container.Sequential saved")
-    p = os.path.join(folder, "scripted.pt")
-    torch.jit.script(m).save(p)
-    files["torchscript"] = (p, "a TorchScript archive; it records no input shapes")
     st = pytest.importorskip("safetensors.torch")
     p = os.path.join(folder, "model.safetensors")
     st.save_file(m.state_dict(), p)
@@ -187,8 +185,7 @@ def test_pytorch_files_without_a_graph_get_one_line(tmp_path, capsys) -> None:  
         assert err.count("\n") == 0 and err.startswith(f"rewrite: error: {path}: "), (kind, err)
         assert says in err, (kind, err)
         assert "truncated" not in err and not out.exists()
-        if kind != "torchscript":
-            assert "rewriter.rewrite(module, example_inputs=(x,))" in err
+        assert "rewriter.rewrite(module, example_inputs=(x,))" in err
 
 
 def test_pickled_module_is_named_without_unpickling_it(tmp_path) -> None:  # type: ignore[no-untyped-def]

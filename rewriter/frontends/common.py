@@ -26,7 +26,7 @@ class Conversion:
 
     Attributes:
         model: the ONNX model (input names and NHWC/NCHW layout as in the source).
-        kind: ``tflite``, ``keras``, ``saved_model`` or ``pt2``.
+        kind: ``tflite``, ``keras``, ``saved_model``, ``pt2`` or ``torchscript``.
         converter: e.g. ``tf2onnx 1.17.0``.
         seconds: conversion time, the framework's import included.
         notes: one line each, for the rewrite summary (fused activations, float16 weights,

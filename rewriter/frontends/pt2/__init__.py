@@ -12,11 +12,14 @@ Why this exporter: an exported program is what ``torch.onnx.export(..., dynamo=T
 in the first place (it calls ``torch.export`` on a module), so converting the saved program is
 the same path a user's own export takes, with the program's dynamic dims kept as named dims.
 
+A TorchScript archive (``torch.jit.save``) is converted too (``_script``): it records no input
+shapes, so an example is read from its graph and probed, and the module is exported with
+torch.onnx's TorchScript exporter; its check runs the module in PyTorch.
+
 The other files PyTorch users hold have no graph this can convert, and each gets one line that
 says what the file is and what to do (``describe``): a state dict or ``pytorch_model.bin``
-(weights only), a pickled ``nn.Module`` (Python objects; loading it runs code from the file), a
-TorchScript archive (no input shapes to export it at), safetensors (weights only), and an
-AOTInductor package (machine code for one device).
+(weights only), a pickled ``nn.Module`` (Python objects; loading it runs code from the file),
+safetensors (weights only), and an AOTInductor package (machine code for one device).
 """
 
 from __future__ import annotations

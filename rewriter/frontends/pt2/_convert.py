@@ -52,8 +52,14 @@ def _is_aoti(names: list[str]) -> bool:
     return any("/aotinductor/" in n for n in names)
 
 
+def _is_script(names: list[str]) -> bool:
+    """A TorchScript archive (``torch.jit.save``): its code and constants."""
+    return any("/code/" in n for n in names) and any(n.endswith("constants.pkl") for n in names)
+
+
 def source_kind(path: str | os.PathLike[str]) -> str | None:
-    """``pt2`` when ``path`` is a saved ``torch.export`` program (whatever its name), else None.
+    """``pt2`` when ``path`` is a saved ``torch.export`` program, ``torchscript`` when it is a
+    TorchScript archive (whatever its name), else None.
 
     >>> source_kind("model.onnx") is None
     True
@@ -62,9 +68,11 @@ def source_kind(path: str | os.PathLike[str]) -> str | None:
     if not os.path.isfile(p):
         return None
     names = _names(p)
-    if names is None or not _is_program(names) or _is_aoti(names):
+    if names is None or _is_aoti(names):
         return None
-    return "pt2"
+    if _is_program(names):
+        return "pt2"
+    return "torchscript" if _is_script(names) else None
 
 
 def describe(path: str, data: bytes) -> str | None:
@@ -86,12 +94,6 @@ def describe(path: str, data: bytes) -> str | None:
                 f"{path}: an AOTInductor package (machine code compiled for one device), not a "
                 "graph: rewrite the torch.export program before compiling it (torch.export.save"
                 "(ep, 'model.pt2'), then rewrite model.pt2)"
-            )
-        if any("/code/" in n for n in names) and any(n.endswith("constants.pkl") for n in names):
-            return (
-                f"{path}: a TorchScript archive; it records no input shapes to export it at: "
-                f"torch.onnx.export(torch.jit.load({os.path.basename(path)!r}), (x,), "
-                "'model.onnx', dynamo=False) with an input of your size, then rewrite model.onnx"
             )
         pkl = [n for n in names if n.endswith("/data.pkl") or n == "data.pkl"]
         if not pkl:
@@ -259,14 +261,20 @@ class _Said(logging.Handler):
 
 
 def convert(path: str | os.PathLike[str]) -> Conversion:
-    """Convert a saved ``torch.export`` program to ONNX with ``torch.onnx.export``.
+    """Convert a saved ``torch.export`` program (or a TorchScript archive: ``_script``) to ONNX
+    with ``torch.onnx.export``.
 
     Raises:
         ModelError: not a program, unreadable, or an op the exporter cannot convert (its line).
     """
     p = os.fspath(path)
-    if source_kind(p) is None:
+    kind = source_kind(p)
+    if kind is None:
         raise ModelError(f"{p}: not a torch.export program saved with torch.export.save")
+    if kind == "torchscript":
+        from rewriter.frontends.pt2 import _script
+
+        return _script.convert(p)
     c, _ = _load(p)
     m = onnx.ModelProto()
     m.CopyFrom(c.model)
@@ -370,6 +378,10 @@ def source_check(
     flattens them; its other arguments stay the example's), and its tensor outputs pair with
     the ONNX outputs in order.
     """
+    if source_kind(path) == "torchscript":
+        from rewriter.frontends.pt2 import _script
+
+        return _script.source_check(path, converted, rewritten, feeds, source)
     import torch
     from torch.utils import _pytree as pytree
 

@@ -1,0 +1,525 @@
+"""TorchScript archives (``torch.jit.save`` of a scripted or traced module): converted with
+torch.onnx's TorchScript exporter at example inputs the module itself accepts, and checked
+against the module run in PyTorch.
+
+An archive records no input shapes (a traced module's example is not saved), so the example is
+derived from the graph, as a user would read it: the first op each input reaches (through
+elementwise ops, casts, copies and reshapes; an ``unsqueeze`` on the way is undone) tells its
+rank, dtype and fixed sizes: a convolution's weight gives the channels and the number of
+spatial dims, a Linear's or LayerNorm's the features, an RNN's weights the features and whether
+the batch comes first, an embedding's table says token ids; failing those, ``mask``/``ids`` in
+its name. The free sizes start at the ones a deployment typically runs (an image's 224, a
+sequence's 128: ``rewriter.inputs``) and the module is run on each candidate until one passes;
+a refusal that names a size is read (a flatten into a Linear: ``_sized``; an RNN's or
+attention's features: ``_features``). The free dims are exported dynamic (``batch``, ``height``,
+``width``, ``sequence``, ...) unless the module refuses another size (``_keep_static``), so the
+generated inputs, ``--input-shapes`` and ``--inputs`` of every command apply to the ONNX model as
+to any other.
+
+``forward`` arguments that are not tensors and have no default (silero-vad's ``sr: int``) cannot
+be made up: one line names them and says how to export the module with them fixed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import time
+from collections import deque
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import onnx
+
+from rewriter.errors import ModelError
+from rewriter.frontends.common import Conversion, SourceCheck, compare_with_source, quiet
+from rewriter.frontends.pt2._convert import _first_line
+
+OPSET = 17
+_MAX_TRIES = 64
+# the free sizes, typical first (as rewriter.inputs generates them for an ONNX model)
+_SPATIAL = (224, 256, 320, 640, 128, 64, 32)
+_VOLUME = (96, 128, 64, 32, 16)
+_SEQUENCE = (128, 64, 32, 16, 256, 512)
+_SIGNAL = (16000, 8000, 4096, 1024, 512, 256)
+# ops an input passes through on its way to the op that tells its shape (same shape, or a
+# broadcast with a constant)
+_THROUGH = {
+    *("aten::to", "aten::float", "aten::half", "aten::contiguous", "aten::clone", "aten::detach"),
+    *("aten::add", "aten::sub", "aten::mul", "aten::div", "aten::add_", "aten::sub_"),
+    *("aten::mul_", "aten::div_", "aten::type_as", "aten::dropout", "aten::relu", "aten::pad"),
+    *("aten::batch_norm", "aten::layer_norm", "aten::constant_pad_nd", "aten::sigmoid"),
+}
+# ops that change the shape but not what the values are (token ids stay ids): followed too, the
+# candidates are then tried rather than known
+_RESHAPE = {
+    *("aten::view", "aten::reshape", "aten::flatten", "aten::unsqueeze", "aten::squeeze"),
+    *("aten::permute", "aten::transpose", "aten::expand", "aten::repeat"),
+}
+_CONV = {
+    *("aten::_convolution", "aten::conv1d", "aten::conv2d", "aten::conv3d"),
+    *("aten::conv_transpose1d", "aten::conv_transpose2d", "aten::conv_transpose3d"),
+}
+
+
+@dataclass
+class _Arg:
+    """One tensor argument of ``forward`` and the candidate examples for it."""
+
+    name: str
+    hint: str  # what its shape was read from, for the note
+    shapes: list[tuple[int, ...]] = field(default_factory=list)
+    dynamic: dict[int, str] = field(default_factory=dict)  # axis -> dim name (free sizes)
+    dtype: str = "float32"
+    high: int = 0  # token ids: exclusive upper bound
+
+
+_CACHE: dict[tuple[str, int, int], tuple[Conversion, Any, dict[str, np.ndarray]]] = {}
+
+
+def load(path: str) -> tuple[Conversion, Any, dict[str, np.ndarray]]:
+    """(conversion, loaded module, the example it ran on), once per process and file version."""
+    st = os.stat(path)
+    key = (os.path.abspath(path), st.st_mtime_ns, st.st_size)
+    if key not in _CACHE:
+        import torch
+
+        t0 = time.perf_counter()
+        try:
+            with quiet():
+                module = torch.jit.load(path, map_location="cpu").eval()
+        except Exception as e:
+            raise ModelError(
+                f"{path}: torch.jit.load cannot read it ({_first_line(e)}); save it with "
+                f"torch.jit.save from torch {torch.__version__}, or export it to ONNX yourself"
+            ) from None
+        args = _arguments(module, path)
+        example, outputs = _example(module, args, path)
+        model = _export(module, args, example, outputs, path)
+        seconds = time.perf_counter() - t0
+        conv = Conversion(model, "torchscript", path, f"torch.onnx {torch.__version__}", seconds)
+        conv.notes.append(
+            f"converted TorchScript archive with torch.onnx {torch.__version__} (TorchScript "
+            f"exporter, opset {OPSET}) in {seconds:.1f} s at an example the module ran on: "
+            + "; ".join(
+                f"{a.name} {'x'.join(map(str, example[a.name].shape))} ({a.hint})" for a in args
+            )
+            + (
+                "; exported dynamic: "
+                + ", ".join(f"{a.name}[{', '.join(a.dynamic.values())}]" for a in args if a.dynamic)
+                if any(a.dynamic for a in args)
+                else ""
+            )
+        )
+        _CACHE[key] = (conv, module, example)
+    return _CACHE[key]
+
+
+def convert(path: str) -> Conversion:
+    c, _, _ = load(path)
+    m = onnx.ModelProto()
+    m.CopyFrom(c.model)
+    return Conversion(m, c.kind, c.path, c.converter, c.seconds, list(c.notes))
+
+
+def _arguments(module: Any, path: str) -> list[_Arg]:
+    """The tensor arguments of ``forward`` with their shape hints; a non-tensor argument without
+    a default is refused, naming it."""
+    try:
+        schema = module.forward.schema
+    except Exception as e:  # noqa: BLE001 - an archive without a scripted forward
+        raise ModelError(
+            f"{path}: the TorchScript module has no forward ({_first_line(e)})"
+        ) from None
+    graph = module.inlined_graph
+    values = list(graph.inputs())[1:]
+    out: list[_Arg] = []
+    for arg, value in zip(schema.arguments[1:], values, strict=False):
+        kind = str(arg.type)
+        if kind == "Tensor":
+            out.append(_hint(module, arg.name, value))
+        elif arg.has_default_value():
+            continue  # the default is what the export uses
+        else:
+            raise ModelError(
+                f"{path}: forward takes {arg.name}: {kind}, which is not a tensor and has no "
+                f"default, so no example can be made up for it: export the module to ONNX with "
+                f"it fixed (torch.onnx.export(module, (x, {arg.name}), 'model.onnx', "
+                "dynamo=False)) and rewrite model.onnx"
+            )
+    if not out:
+        raise ModelError(f"{path}: forward takes no tensor, so there is no graph to rewrite")
+    return out
+
+
+_RNN = {"aten::lstm", "aten::gru", "aten::rnn_tanh", "aten::rnn_relu"}
+
+
+def _hint(module: Any, name: str, value: Any) -> _Arg:
+    """The candidate shapes of one input: from the first op that tells them (module doc)."""
+    for node, slot, added in _consumers(value):
+        arg = _told(module, name, node, slot)
+        if arg is not None:
+            return _unsqueezed(arg, added)
+    lowered = name.lower()
+    if "mask" in lowered or any(k in lowered for k in ("ids", "token", "position")):
+        mask = "mask" in lowered
+        return _Arg(
+            name,
+            f"{'a mask' if mask else 'token ids'} by its name",
+            [(1, s) for s in _SEQUENCE],
+            {0: "batch", 1: "sequence"},
+            dtype="int64",
+            high=1 if mask else 2,
+        )
+    return _Arg(
+        name,
+        "no op tells its shape: tried an image, a signal, a sequence",
+        [(1, 3, s, s) for s in _SPATIAL[:4]] + [(1, s) for s in _SIGNAL] + [(1, 1, 16000)],
+        {0: "batch"},
+    )
+
+
+def _told(module: Any, name: str, node: Any, slot: int) -> _Arg | None:
+    """What ``node`` says of its input ``slot``'s shape, or None when it says nothing."""
+    kind = node.kind()
+    op = kind.removeprefix("aten::")
+    if kind in _CONV and slot == 0:
+        w = _tensor(module, node.inputsAt(1))
+        if w is None:
+            return None
+        transposed = "transpose" in kind or (
+            kind == "aten::_convolution" and _const(node.inputsAt(6)) is True
+        )
+        groups = _const(node.inputsAt(8 if kind == "aten::_convolution" else 6))
+        groups = groups if isinstance(groups, int) and not transposed else 1
+        channels = int(w.shape[0] if transposed else w.shape[1] * groups)
+        spatial = w.dim() - 2
+        sizes, names = {
+            1: (_SIGNAL + _SEQUENCE if channels == 1 else _SEQUENCE + _SIGNAL, ("time",)),
+            2: (_SPATIAL, ("height", "width")),
+            3: (_VOLUME, ("depth", "height", "width")),
+        }.get(spatial, (_SPATIAL, tuple(f"dim{k}" for k in range(spatial))))
+        return _Arg(
+            name,
+            f"{channels} channels, from {op}'s weight",
+            [(1, channels, *(s,) * spatial) for s in sizes],
+            {0: "batch", **{2 + k: n for k, n in enumerate(names)}},
+        )
+    features = None
+    if kind == "aten::linear" and slot == 0:
+        w = _tensor(module, node.inputsAt(1))
+        features = None if w is None else (int(w.shape[1]), "linear's weight")
+    elif kind == "aten::layer_norm" and slot == 0:
+        shape = _const(node.inputsAt(1))
+        if isinstance(shape, list) and len(shape) == 1 and isinstance(shape[0], int):
+            features = (shape[0], "layer_norm's normalized shape")
+    elif kind == "aten::_native_multi_head_attention" and slot == 0:
+        dim = _const(node.inputsAt(3))
+        features = (dim, "attention's embed_dim") if isinstance(dim, int) else None
+    if features is not None:
+        f, source = features
+        return _Arg(
+            name,
+            f"{f} features, from {source}",
+            [(1, s, f) for s in _SEQUENCE] + [(1, f)],
+            {0: "batch", 1: "sequence"},
+        )
+    if kind in _RNN and slot == 0:
+        params = node.inputsAt(2).node()
+        w = _tensor(module, params.inputsAt(0)) if params.kind() == "prim::ListConstruct" else None
+        first = _const(node.inputsAt(8))
+        if w is None or not isinstance(first, bool):
+            return None
+        f = int(w.shape[1])
+        order = (0, 1) if first else (1, 0)  # batch-first, or sequence-first
+        return _Arg(
+            name,
+            f"{f} features, {'batch' if first else 'sequence'} first, from {op}'s weights",
+            [
+                tuple(v for _, v in sorted(zip(order, (1, s), strict=True))) + (f,)
+                for s in _SEQUENCE
+            ],
+            {order[0]: "batch", order[1]: "sequence"},
+        )
+    if kind == "aten::embedding" and slot == 1:
+        w = _tensor(module, node.inputsAt(0))
+        if w is None:
+            return None
+        rows = int(w.shape[0])
+        return _Arg(
+            name,
+            f"token ids below {rows}, from embedding's table",
+            [(1, s) for s in _SEQUENCE],
+            {0: "batch", 1: "sequence"},
+            dtype="int64",
+            high=rows,
+        )
+    return None
+
+
+def _unsqueezed(arg: _Arg, added: tuple[int, ...]) -> _Arg:
+    """``arg`` as the input is before the ``unsqueeze`` dims on its way (a waveform [batch,
+    samples] unsqueezed into a Conv1d's [batch, 1, samples]): those axes removed, last first."""
+    for dim in reversed(added):
+        rank = len(arg.shapes[0])
+        axis = dim % rank
+        arg.shapes = [s[:axis] + s[axis + 1 :] for s in arg.shapes]
+        arg.dynamic = {k - (k > axis): d for k, d in arg.dynamic.items() if k != axis}
+    return arg
+
+
+def _consumers(value: Any) -> Iterator[tuple[Any, int, tuple[int, ...]]]:
+    """(node, which input, the dims unsqueezed on the way) of the ops ``value`` reaches, nearest
+    first, through ``_THROUGH`` and ``_RESHAPE``."""
+    seen: set[int] = set()
+    queue: deque[tuple[Any, int, tuple[int, ...]]] = deque([(value, 0, ())])
+    while queue:
+        v, depth, added = queue.popleft()
+        for use in v.uses():
+            node = use.user
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            yield node, use.offset, added
+            kind = node.kind()
+            if kind in _THROUGH | _RESHAPE and depth < 8 and node.outputsSize():
+                more = added
+                if kind == "aten::unsqueeze" and isinstance(d := _const(node.inputsAt(1)), int):
+                    more = added + (d,)
+                queue.append((node.output(), depth + 1, more))
+
+
+def _const(value: Any) -> Any:
+    try:
+        return value.toIValue()
+    except Exception:  # noqa: BLE001 - not a constant
+        return None
+
+
+def _tensor(module: Any, value: Any) -> Any:
+    """The tensor a graph value is when it is a parameter (a chain of ``prim::GetAttr`` from
+    ``self``) or a constant; None otherwise."""
+    import torch
+
+    got = _const(value)
+    if isinstance(got, torch.Tensor):
+        return got
+    names = []
+    node = value.node()
+    while node.kind() == "prim::GetAttr":
+        names.append(node.s("name"))
+        node = node.input().node()
+    if not names or node.kind() != "prim::Param":
+        return None
+    obj = module
+    try:
+        for n in reversed(names):
+            obj = getattr(obj, n)
+    except AttributeError:
+        return None
+    return obj if isinstance(obj, torch.Tensor) else None
+
+
+def _array(arg: _Arg, shape: tuple[int, ...]) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    if arg.dtype == "int64":  # a mask (high 1) is all ones
+        if arg.high == 1:
+            return np.ones(shape, np.int64)
+        return rng.integers(0, max(1, min(arg.high, 1000)), shape).astype(np.int64)
+    return rng.standard_normal(shape).astype(np.float32)
+
+
+def _runs(module: Any, feeds: Mapping[str, np.ndarray]) -> tuple[Any, str]:
+    """(what the module returns, "") on ``feeds``, or (None, why it refused them)."""
+    import torch
+
+    try:
+        with torch.no_grad(), quiet():
+            return module(*(torch.from_numpy(v) for v in feeds.values())), ""
+    except Exception as e:  # noqa: BLE001 - a size the module refuses
+        return None, str(e)
+
+
+# "mat1 and mat2 shapes cannot be multiplied (1x50176 and 1024x10)": a flatten into a Linear
+_MATMUL = re.compile(r"shapes cannot be multiplied \((\d+)x(\d+) and (\d+)x(\d+)\)")
+
+
+# what a sequence model says of the features it expects ("input.size(-1) must be equal to
+# input_size. Expected 40, got 16000"; "passed-in embed_dim 64 didn't match last dim of query")
+_EXPECTED = (
+    re.compile(r"input_size\. Expected (\d+), got \d+"),
+    re.compile(r"embed_dim (\d+) didn't match"),
+)
+
+
+def _features(arg: _Arg, shape: tuple[int, ...], why: str) -> _Arg | None:
+    """An input no op told the shape of, as the module's refusal of ``shape`` describes it: a
+    sequence of the features it names (an RNN's input_size, attention's embed_dim, or a Linear
+    that multiplied the last dim), batch first; None when it names none."""
+    if not arg.hint.startswith("no op tells"):  # once: the new hint says what told it
+        return None
+    f = next((int(m.group(1)) for r in _EXPECTED if (m := r.search(why))), None)
+    hit = _MATMUL.search(why)
+    if f is None and hit is not None and int(hit.group(2)) == shape[-1]:
+        f = int(hit.group(3))
+    if f is None:
+        return None
+    return _Arg(
+        arg.name,
+        f"{f} features, as the module's refusal of {'x'.join(map(str, shape))} said",
+        [(1, s, f) for s in _SEQUENCE] + [(1, f)],
+        {0: "batch", 1: "sequence"},
+    )
+
+
+def _sized(arg: _Arg, shape: tuple[int, ...], why: str) -> list[tuple[int, ...]]:
+    """The sizes a flatten-into-Linear module asks for, from its refusal of ``shape``: the
+    flattened features scale with the spatial area, so the side that gives the Linear's
+    ``in_features`` is about ``side * sqrt(in / got)`` (2-D; linear in 1-D), tried with its
+    neighbours (strides round)."""
+    hit = _MATMUL.search(why)
+    spatial = len(shape) - 2
+    if hit is None or arg.dtype != "float32" or spatial not in (1, 2, 3):
+        return []
+    got, want = int(hit.group(2)), int(hit.group(3))
+    side = shape[2] * (want / got) ** (1.0 / spatial)
+    sides = sorted({max(1, round(side) + d) for d in (0, 1, -1, 2, -2, 3, -3, 4, -4)})
+    sides.sort(key=lambda v: abs(v - side))
+    return [(*shape[:2], *(v,) * spatial) for v in sides]
+
+
+def _example(module: Any, args: list[_Arg], path: str) -> tuple[dict[str, np.ndarray], int]:
+    """The first combination of candidate shapes the module runs on (at most ``_MAX_TRIES``),
+    and how many tensors it returns there. A module with one input that refuses the first
+    candidate inside a Linear is next tried at the sizes that Linear asks for (``_sized``)."""
+    import torch
+    from torch.utils import _pytree as pytree
+
+    queue = deque(itertools.islice(itertools.product(*(a.shapes for a in args)), _MAX_TRIES))
+    last, tries, refined = "", 0, False
+    while queue and tries < _MAX_TRIES:
+        shapes = queue.popleft()
+        tries += 1
+        feeds = {a.name: _array(a, s) for a, s in zip(args, shapes, strict=True)}
+        got, why = _runs(module, feeds)
+        if why:
+            last = _first_line(Exception(why.strip().splitlines()[-1]))
+            if len(args) == 1 and (told := _features(args[0], shapes[0], why)):
+                args[0] = told
+                queue = deque((s,) for s in told.shapes)
+            elif len(args) == 1 and not refined and (sized := _sized(args[0], shapes[0], why)):
+                refined = True
+                queue.extendleft((s,) for s in reversed(sized))
+            continue
+        _keep_static(module, args, feeds)
+        return feeds, sum(isinstance(t, torch.Tensor) for t in pytree.tree_leaves(got))
+    tried = ", ".join(f"{a.name}: {a.hint}" for a in args)
+    raise ModelError(
+        f"{path}: the TorchScript module ran on none of the example shapes tried ({tried}; "
+        f"last: {last}): export it to ONNX at your input size (torch.onnx.export(module, (x,), "
+        "'model.onnx', dynamo=False)) and rewrite model.onnx"
+    )
+
+
+def _keep_static(module: Any, args: list[_Arg], feeds: Mapping[str, np.ndarray]) -> None:
+    """Drop from the inputs' ``dynamic`` each dim the module does not take at another size: a
+    traced module keeps its example's sizes (an Ultralytics YOLO traced at 320 builds its
+    anchors for 320), and an ONNX input dynamic there would let generated inputs the graph
+    cannot run. A dim name shared by inputs (token ids' and a mask's ``sequence``) changes in
+    all of them at once."""
+    for dim in sorted({d for a in args for d in a.dynamic.values()}):
+        trial = dict(feeds)
+        for a in args:
+            axes = [k for k, d in a.dynamic.items() if d == dim]
+            if not axes:
+                continue
+            shape = list(feeds[a.name].shape)
+            for k in axes:
+                shape[k] = (
+                    2 if dim == "batch" else (shape[k] + 32 if shape[k] >= 32 else shape[k] * 2)
+                )
+            trial[a.name] = _array(a, tuple(shape))
+        if _runs(module, trial)[1]:
+            for a in args:
+                a.dynamic = {k: d for k, d in a.dynamic.items() if d != dim}
+
+
+def _export(
+    module: Any, args: list[_Arg], example: Mapping[str, np.ndarray], outputs: int, path: str
+) -> onnx.ModelProto:
+    """The module through the TorchScript exporter; inputs named as ``forward``'s arguments,
+    outputs ``output`` (``output_0``, ``output_1``, ... when several)."""
+    import tempfile
+
+    import torch
+
+    with tempfile.TemporaryDirectory(prefix="pau-torchscript-") as tmp:
+        dest = os.path.join(tmp, "model.onnx")  # a file: a model over 2 GiB goes beside it
+        names = ["output"] if outputs == 1 else [f"output_{k}" for k in range(outputs)]
+        try:
+            with quiet():
+                torch.onnx.export(
+                    module,
+                    tuple(torch.from_numpy(example[a.name]) for a in args),
+                    dest,
+                    dynamo=False,
+                    opset_version=OPSET,
+                    input_names=[a.name for a in args],
+                    output_names=names,
+                    dynamic_axes={a.name: a.dynamic for a in args if a.dynamic},
+                )
+        except Exception as e:
+            raise ModelError(
+                f"{path}: torch.onnx {torch.__version__} cannot export the TorchScript module "
+                f"({_first_line(e)}); export the Python module instead (torch.onnx.export("
+                "module, (x,), 'model.onnx', dynamo=True)) and rewrite model.onnx"
+            ) from None
+        return onnx.load(dest)
+
+
+def source_check(
+    path: str,
+    converted: onnx.ModelProto,
+    rewritten: onnx.ModelProto | None,
+    feeds: Mapping[str, np.ndarray],
+    source: str = "generated",
+) -> SourceCheck:
+    """Run the TorchScript module in PyTorch and both ONNX models in ONNX Runtime on ``feeds``;
+    its tensor outputs (flattened in order) pair with the ONNX outputs. When the module refuses
+    the feeds (a traced module keeps its example's sizes), the example it ran on is used."""
+    import torch
+    from torch.utils import _pytree as pytree
+
+    conv, module, example = load(path)
+    notes = list(conv.notes)
+    names = list(example)
+
+    def run(feeds: Mapping[str, np.ndarray]) -> Any:
+        tensors = (torch.from_numpy(np.ascontiguousarray(feeds[n])) for n in names)
+        with torch.no_grad(), quiet():
+            return module(*tensors)
+
+    try:
+        got = run(feeds)
+    except Exception as e:  # noqa: BLE001 - sizes it refuses: compare on its own example
+        notes.append(
+            f"compared on the example the module ran on: it rejects the {source} inputs "
+            f"({_first_line(e)})"
+        )
+        feeds, source = dict(example), "the module's example inputs"
+        got = run(feeds)
+    ref = [t.numpy() for t in pytree.tree_leaves(got) if isinstance(t, torch.Tensor)]
+    outs = [o.name for o in converted.graph.output]
+    if len(ref) != len(outs):
+        raise ModelError(
+            f"{path}: the module returns {len(ref)} tensors, the converted model {len(outs)} "
+            "outputs; they cannot be paired to compare the two"
+        )
+    return compare_with_source(
+        ref, converted, rewritten, feeds, source,
+        kind="torchscript", runtime="PyTorch", converter=conv.converter, notes=notes,
+    )  # fmt: skip

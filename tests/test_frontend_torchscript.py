@@ -1,0 +1,192 @@
+"""TorchScript archives (``torch.jit.save``) through ``rewriter.frontends.pt2``: converted at an
+example the module itself runs on (its shape read from the graph: a convolution's channels, an
+embedding's token ids, a mask by its name), free dims exported dynamic unless the module keeps
+its traced size, rewritten, and checked against the module run in PyTorch, with no flags."""
+
+from __future__ import annotations
+
+import json
+
+import onnx
+import pytest
+import torch
+
+from rewriter.cli import main
+
+
+class _Image(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = torch.nn.Conv2d(3, 8, 3, padding=1)
+        self.body = torch.nn.Conv2d(8, 8, 3, padding=1, groups=2)
+        self.head = torch.nn.Linear(8, 5)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        h = torch.nn.functional.silu(self.stem(image / 255.0))
+        h = torch.nn.functional.gelu(self.body(h))
+        return self.head(h.mean((2, 3)))
+
+
+class _Fixed(torch.nn.Module):
+    """Flattens into a Linear after a stride-2 conv: only a 28x28 image (or 27x27) runs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 4, 3, stride=2, padding=1)
+        self.fc = torch.nn.Linear(4 * 14 * 14, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.fc(torch.nn.functional.silu(self.conv(x)).flatten(1)))
+
+
+class _Text(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tok = torch.nn.Embedding(50, 16)
+        self.up = torch.nn.Linear(16, 32)
+        self.down = torch.nn.Linear(32, 16)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        h = self.tok(input_ids)
+        h = h + self.down(torch.nn.functional.gelu(self.up(h)))
+        m = attention_mask.unsqueeze(-1).to(h.dtype)
+        return torch.sigmoid((h * m).sum(1) / m.sum(1).clamp(min=1.0))
+
+
+class _Wave(torch.nn.Module):
+    """A waveform [batch, samples] unsqueezed into a one-channel Conv1d, then a GRU."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv1d(1, 8, 64, stride=32)
+        self.gru = torch.nn.GRU(8, 8, batch_first=True)
+
+    def forward(self, wav: torch.Tensor) -> torch.Tensor:
+        h = torch.nn.functional.elu(self.conv(wav.unsqueeze(1)))
+        o, _ = self.gru(h.transpose(1, 2))
+        return torch.sigmoid(o)
+
+
+class _Features(torch.nn.Module):
+    """A GRU on feature frames: its input reaches the GRU inside scripted branches, so no op
+    tells its shape; the GRU's refusal names the features."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gru = torch.nn.GRU(40, 16, batch_first=True)
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        o, _ = self.gru(feats)
+        return torch.nn.functional.softplus(o)
+
+
+class _Rate(torch.nn.Module):
+    def forward(self, x: torch.Tensor, sr: int) -> torch.Tensor:
+        return torch.tanh(x) * sr
+
+
+def _dims(m: onnx.ModelProto) -> dict[str, list[str | int]]:
+    return {
+        i.name: [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim]
+        for i in m.graph.input
+    }
+
+
+@pytest.mark.parametrize("how", ["script", "trace"])
+def test_an_image_archive_is_converted_at_its_channels_and_rewritten(how, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    torch.manual_seed(0)
+    net = _Image().eval()
+    sm = (
+        torch.jit.script(net)
+        if how == "script"
+        else torch.jit.trace(net, torch.randn(1, 3, 32, 32))
+    )
+    src = tmp_path / "model.pt"
+    sm.save(str(src))
+    before = src.read_bytes()
+    out, rep = tmp_path / "out.onnx", tmp_path / "r.json"
+    assert main([str(src), "-o", str(out), "--report", str(rep)]) == 0
+    printed = capsys.readouterr().out
+    assert "image 1x3x224x224 (3 channels, from " in printed
+    assert "exported dynamic: image[batch, height, width]" in printed
+    r = json.loads(rep.read_text())
+    assert r["source"]["kind"] == "torchscript" and r["source"]["runtime"] == "PyTorch"
+    assert r["source"]["converted_vs_source"]["rel_l2"] < 1e-5
+    assert 1e-7 < r["source"]["rewritten_vs_source"]["rel_l2"] < 1e-2
+    assert sorted(s["function"] for s in r["sites"]) == ["gelu", "silu"]
+    assert all(s["replaced"] for s in r["sites"])
+    written = onnx.load(str(out))
+    assert _dims(written) == {"image": ["batch", 3, "height", "width"]}
+    assert [o.name for o in written.graph.output] == ["output"]
+    assert src.read_bytes() == before
+
+
+def test_a_module_that_takes_one_size_keeps_it_static(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    torch.manual_seed(0)
+    src = tmp_path / "fixed.pt"
+    torch.jit.trace(_Fixed().eval(), torch.randn(1, 1, 28, 28)).save(str(src))
+    out = tmp_path / "out.onnx"
+    assert main([str(src), "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    # 224 is refused inside the Linear (1x50176 and 784x3): the side it asks for is
+    # 224 * sqrt(784 / 50176) = 28
+    assert (
+        "x 1x1x28x28 (1 channels, from _convolution's weight); exported dynamic: x[batch]"
+        in printed
+    )
+    assert _dims(onnx.load(str(out))) == {"x": ["batch", 1, 28, 28]}
+
+
+def test_token_ids_and_a_mask_are_told_apart(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    torch.manual_seed(0)
+    src = tmp_path / "text.pt"
+    torch.jit.script(_Text().eval()).save(str(src))
+    out, rep = tmp_path / "out.onnx", tmp_path / "r.json"
+    assert main([str(src), "-o", str(out), "--report", str(rep)]) == 0
+    printed = capsys.readouterr().out
+    assert "input_ids 1x128 (token ids below 50, from embedding's table)" in printed
+    assert "attention_mask 1x128 (a mask by its name)" in printed
+    written = onnx.load(str(out))
+    types = {i.name: i.type.tensor_type.elem_type for i in written.graph.input}
+    assert types == {"input_ids": onnx.TensorProto.INT64, "attention_mask": onnx.TensorProto.INT64}
+    assert _dims(written)["input_ids"] == ["batch", "sequence"]
+    r = json.loads(rep.read_text())
+    assert sorted(s["function"] for s in r["sites"]) == ["gelu", "sigmoid"]
+    assert r["source"]["converted_vs_source"]["rel_l2"] < 1e-5
+
+
+def test_a_non_tensor_argument_without_default_is_named(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    src = tmp_path / "rate.pt"
+    torch.jit.script(_Rate()).save(str(src))
+    out = tmp_path / "out.onnx"
+    assert main([str(src), "-o", str(out)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0
+    assert "forward takes sr: int, which is not a tensor and has no default" in err
+    assert "torch.onnx.export(module, (x, sr)" in err and not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("net", "says", "dims"),
+    [
+        (_Wave, "wav 1x16000 (1 channels, from conv1d's weight)", ["batch", "time"]),
+        (
+            _Features,
+            "feats 1x128x40 (40 features, as the module's refusal of 1x16000 said)",
+            ["batch", "sequence", 40],
+        ),
+    ],
+)
+def test_sequence_inputs_are_read_from_the_graph_or_the_refusal(
+    net, says, dims, tmp_path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    torch.manual_seed(0)
+    src = tmp_path / "seq.pt"
+    torch.jit.script(net().eval()).save(str(src))
+    out, rep = tmp_path / "out.onnx", tmp_path / "r.json"
+    assert main([str(src), "-o", str(out), "--report", str(rep)]) == 0
+    assert says in capsys.readouterr().out
+    assert list(_dims(onnx.load(str(out))).values()) == [dims]
+    r = json.loads(rep.read_text())
+    assert r["source"]["converted_vs_source"]["rel_l2"] < 1e-5
+    assert all(s["replaced"] for s in r["sites"]) and r["sites"]
