@@ -157,6 +157,29 @@ def _zoo_on_the_cluster_is_byte_identical_and_resumable(cluster, tmp_path, capsy
     assert not [p for p in os.listdir(out) if p.startswith(".pau-")]  # no partial file
 
 
+def _map_measures_on_the_device(cluster, tmp_path, capsys) -> None:
+    """``rewrite map --cluster``: the map's latency gains are measured on device 2 (its rows
+    carry its key), and the page says which target."""
+    models, db = tmp_path / "models", str(tmp_path / "lat.sqlite")
+    (name,) = fleet_zoo.make_models(str(models), 1)  # type: ignore[attr-defined]
+    page = tmp_path / "map.html"
+    argv = ["map", str(models / name), "--target", "ort-cpu:threads=2", "--db", db, "-q"]
+    assert main([*argv, "--cluster", cluster.address, "-o", str(page)]) == 0
+    rows, hw = _rows(db), _hardware(db)
+    assert rows and {t for _, t, _ in rows} == {2}
+    (dev2,) = {h for h, _, _ in rows}
+    assert hw[dev2]["label"] == "dev2"
+    data = json.loads((tmp_path / "map.json").read_text())
+    assert data["target"] == "ort-cpu"
+    assert data["sites"] and all(s.get("gain") for s in data["sites"]), data["sites"][0]
+    # a cluster with nothing to measure is refused
+    capsys.readouterr()
+    assert main(["map", str(models / name), "--cluster", cluster.address, "-o", str(page)]) == 2
+    assert (
+        "--cluster measures latency gains on a device: pass --target too" in capsys.readouterr().err
+    )
+
+
 def _worker_killed_mid_run_keeps_written_results(cluster, tmp_path) -> None:
     db = str(tmp_path / "lat.sqlite")
     sizes = ",".join(f"conv:1x4x{s}x{s}" for s in range(8, 40, 2))
@@ -191,6 +214,7 @@ def test_cluster(cluster, tmp_path, capsys, monkeypatch) -> None:
         "profile": lambda d: _profile_sweeps_every_device_with_its_fingerprint(cluster, d, capsys),
         "no worker": lambda d: _target_without_worker_is_one_line(cluster, d, capsys, monkeypatch),
         "zoo": lambda d: _zoo_on_the_cluster_is_byte_identical_and_resumable(cluster, d, capsys),
+        "map": lambda d: _map_measures_on_the_device(cluster, d, capsys),
         "killed": lambda d: _worker_killed_mid_run_keeps_written_results(cluster, d),
     }
     for name, step in steps.items():

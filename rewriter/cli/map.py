@@ -9,6 +9,7 @@ from typing import Any
 
 from rewriter.cli.common import (
     Parser,
+    add_cluster_option,
     add_input_options,
     console,
     degrees_arg,
@@ -61,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress, no table")
     add_input_options(p)  # without --calibration: --inputs, or generated (--input-shapes ...)
+    add_cluster_option(p)  # --cluster HEAD: the latency gains measured on the cluster's device
     return p
 
 
@@ -72,6 +74,8 @@ def main(argv: Sequence[str]) -> int:
     from rewriter.report import json_path_for, write_map
 
     a = _parser().parse_args(list(argv))
+    if a.cluster and not a.target:
+        raise UsageError("--cluster measures latency gains on a device: pass --target too")
     if not a.output.lower().endswith((".html", ".htm")):
         raise UsageError(
             f"{a.output}: the map is an HTML page; pass -o NAME.html (the JSON goes beside it)"
