@@ -190,3 +190,32 @@ def test_sequence_inputs_are_read_from_the_graph_or_the_refusal(
     r = json.loads(rep.read_text())
     assert r["source"]["converted_vs_source"]["rel_l2"] < 1e-5
     assert all(s["replaced"] for s in r["sites"]) and r["sites"]
+
+
+class _Only300(torch.nn.Module):
+    """Takes a 300x300 image only (a traced SSD300's anchors), which no guessed size is."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        torch._assert(x.shape[-1] == 300, "the anchors are for 300x300")
+        return torch.nn.functional.silu(self.conv(x))
+
+
+def test_input_shapes_convert_what_no_guess_reaches(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    src = tmp_path / "ssd.pt"
+    torch.jit.script(_Only300().eval()).save(str(src))
+    out = tmp_path / "out.onnx"
+    assert main([str(src), "-o", str(out)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "ran on none of the example shapes tried" in err and "the anchors are for 300x300" in err
+    assert "pass --input-shapes x:DIMS" in err and not out.exists()
+    assert main([str(src), "--input-shapes", "x:1x3x300x300", "-o", str(out)]) == 0
+    assert "x 1x3x300x300 (from --input-shapes)" in capsys.readouterr().out
+    assert _dims(onnx.load(str(out))) == {"x": ["batch", 3, "height", 300]}
+    # a shape it refuses is named as the user's
+    assert main([str(src), "--input-shapes", "x:1x3x200x200", "-o", str(tmp_path / "o2.onnx")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "refuses the --input-shapes given (x 1x3x200x200)" in err

@@ -42,9 +42,9 @@ def load_model(model: str | os.PathLike[str] | onnx.ModelProto | bytes) -> onnx.
 
     External data is loaded only from inside the model's folder. A ``.tflite``, ``.keras`` or
     ``.h5`` file or a SavedModel folder (``rewriter.frontends.tf``; needs the ``[tflite]`` or
-    ``[tensorflow]`` extra) and a saved ``torch.export`` program (``rewriter.frontends.pt2``)
-    are converted to ONNX first, so every command accepts those too; other PyTorch files (state
-    dicts, TorchScript, pickled modules) get one line saying what they are.
+    ``[tensorflow]`` extra), a saved ``torch.export`` program and a TorchScript archive
+    (``rewriter.frontends.pt2``) are converted to ONNX first, so every command accepts those
+    too; other PyTorch files (state dicts, pickled modules) get one line saying what they are.
 
     Raises:
         ModelError: one line naming the file and what is wrong with it.

@@ -77,13 +77,24 @@ class _Arg:
     high: int = 0  # token ids: exclusive upper bound
 
 
-_CACHE: dict[tuple[str, int, int], tuple[Conversion, Any, dict[str, np.ndarray]]] = {}
+_CACHE: dict[tuple[Any, ...], tuple[Conversion, Any, dict[str, np.ndarray]]] = {}
+# --input-shapes of the command (``use_input_shapes``): an argument named there is converted at
+# that shape, not at a guessed one
+_REQUESTED: dict[str, tuple[int, ...]] = {}
+
+
+def use_input_shapes(shapes: Mapping[str, tuple[int, ...]] | None) -> None:
+    """The shapes the command was given (``--input-shapes``); set by the CLI's parser for every
+    command, so a TorchScript archive is converted at them where they name its arguments."""
+    _REQUESTED.clear()
+    _REQUESTED.update(shapes or {})
 
 
 def load(path: str) -> tuple[Conversion, Any, dict[str, np.ndarray]]:
-    """(conversion, loaded module, the example it ran on), once per process and file version."""
+    """(conversion, loaded module, the example it ran on), once per process, file version and
+    ``--input-shapes``."""
     st = os.stat(path)
-    key = (os.path.abspath(path), st.st_mtime_ns, st.st_size)
+    key = (os.path.abspath(path), st.st_mtime_ns, st.st_size, tuple(sorted(_REQUESTED.items())))
     if key not in _CACHE:
         import torch
 
@@ -97,6 +108,11 @@ def load(path: str) -> tuple[Conversion, Any, dict[str, np.ndarray]]:
                 f"torch.jit.save from torch {torch.__version__}, or export it to ONNX yourself"
             ) from None
         args = _arguments(module, path)
+        for a in args:
+            if a.name in _REQUESTED:  # the user's shape, alone: a refusal of it is theirs to see
+                shape = _REQUESTED[a.name]
+                a.shapes, a.hint = [shape], "from --input-shapes"
+                a.dynamic = {k: d for k, d in a.dynamic.items() if k < len(shape)}
         example, outputs = _example(module, args, path)
         model = _export(module, args, example, outputs, path)
         seconds = time.perf_counter() - t0
@@ -418,10 +434,15 @@ def _example(module: Any, args: list[_Arg], path: str) -> tuple[dict[str, np.nda
         _keep_static(module, args, feeds)
         return feeds, sum(isinstance(t, torch.Tensor) for t in pytree.tree_leaves(got))
     tried = ", ".join(f"{a.name}: {a.hint}" for a in args)
+    if all(a.hint == "from --input-shapes" for a in args):
+        raise ModelError(
+            f"{path}: the TorchScript module refuses the --input-shapes given "
+            f"({', '.join(a.name + ' ' + 'x'.join(map(str, a.shapes[0])) for a in args)}): {last}"
+        )
     raise ModelError(
         f"{path}: the TorchScript module ran on none of the example shapes tried ({tried}; "
-        f"last: {last}): export it to ONNX at your input size (torch.onnx.export(module, (x,), "
-        "'model.onnx', dynamo=False)) and rewrite model.onnx"
+        f"last: {last}): pass --input-shapes {args[0].name}:DIMS (every tensor argument of "
+        "forward) at a size it takes"
     )
 
 
