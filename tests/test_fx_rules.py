@@ -262,3 +262,33 @@ def test_export_fallback_keeps_an_images_batch_dynamic_and_its_size_static(monke
             assert torch.allclose(gm(x), model(x), atol=3e-3)
     with pytest.raises(Exception, match="Guard failed|size"):
         gm(torch.randn(1, 3, 24, 16))
+
+
+def test_dynamic_shapes_keep_an_images_size_free_and_are_not_given_up(monkeypatch):
+    """``dynamic_shapes`` (torch.export's spelling) replaces the derived spec: the rewritten
+    module takes other heights and widths; the warning of the default names it, and a spec
+    export refuses raises export's reason instead of a static export."""
+    from torch.export import Dim
+
+    from rewriter.frontends.fx import _trace
+
+    monkeypatch.setattr(_trace, "_WARNED", set())
+    torch.manual_seed(0)
+    model = ImageBranch().eval()
+    x = torch.randn(1, 3, 16, 16)
+    with pytest.warns(FxFallbackWarning, match=r"pass dynamic_shapes=\(\{0: Dim.AUTO, 2"):
+        rewrite_module(model, "pau_all", example_inputs=(x,))
+    spec = ({0: Dim.AUTO, 2: Dim.AUTO, 3: Dim.AUTO},)
+    gm, sites = rewrite_module(model, "pau_all", example_inputs=(x,), dynamic_shapes=spec)
+    assert [s.replaced for s in sites] == [True]
+    for shape in ((1, 3, 16, 16), (2, 3, 24, 40), (1, 3, 7, 9)):
+        y = torch.randn(*shape)
+        with torch.no_grad():
+            assert torch.allclose(gm(y), model(y), atol=3e-3), shape
+    # a spec the module cannot keep (the channels must be 3): no static export in its place;
+    # the module is rewritten by parts, and the warning gives export's reason
+    with pytest.warns(FxFallbackWarning, match=r"torch.export.export: UserError: Constraints"):
+        _, sites = rewrite_module(
+            model, "pau_all", example_inputs=(x,), dynamic_shapes=({1: Dim("c")},)
+        )
+    assert sites == []  # its SiLU is in the forward by-parts keeps as Python

@@ -172,7 +172,9 @@ def _quiet_export() -> Iterator[None]:
             lg.setLevel(level)
 
 
-def _export(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, bool, bool]:
+def _export(
+    module: nn.Module, args: tuple[Any, ...], dynamic_shapes: Any = None
+) -> tuple[Any, bool, bool]:
     """(ExportedProgram, whether its input dims are dynamic, whether it was exported on the
     widened example): dynamic dims on the example with a batch of 1 widened to 2, else on the
     example itself, else the example's static shapes.
@@ -181,19 +183,31 @@ def _export(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, bool, bool]:
     guards from the widened sizes, and one may exclude a batch of 1 (RAFT stacks both frames into
     one batch and splits it in halves: ``2b - (2b + 1) // 2 != 1``, false for b = 1), so the
     program is run once on the example and, when its guards refuse it, the next way is tried.
+
+    ``dynamic_shapes`` (the caller's, in torch.export's spelling) replaces the derived spec, and
+    then a static export is not tried: the caller asked for those dims, so export's reason why
+    not is raised.
     """
     widened = _widened(args)
+    last: Exception | None = None
     for example in (widened, args) if widened is not None else (args,):
         try:
-            dyn = _dynamic_shapes(example)
+            dyn = _dynamic_shapes(example) if dynamic_shapes is None else dynamic_shapes
             with _quiet_export():
                 exported = torch.export.export(module, example, dynamic_shapes=dyn)
         except GuardOnDataDependentSymNode:
             raise  # a size from the data (a detector's NMS): no other shapes export either
-        except Exception:  # noqa: BLE001 - e.g. a size-1 dim the module needs, nested inputs
+        except Exception as exc:  # noqa: BLE001 - e.g. a size-1 dim the module needs, nested inputs
+            last = exc
             continue
         if example is args or runs_on(exported.module(), args):
             return exported, True, example is not args
+    if dynamic_shapes is not None:
+        raise (
+            last
+            if last is not None
+            else ValueError("the program exported with dynamic_shapes refuses the example inputs")
+        )
     with _quiet_export():
         return torch.export.export(module, args), False, False
 
@@ -209,8 +223,11 @@ def runs_on(module: Any, args: tuple[Any, ...]) -> bool:
     return True
 
 
-def trace(module: nn.Module, example_inputs: Sequence[Any] | None = None) -> Traced:
-    """Trace ``module`` with symbolic_trace, falling back to torch.export.
+def trace(
+    module: nn.Module, example_inputs: Sequence[Any] | None = None, dynamic_shapes: Any = None
+) -> Traced:
+    """Trace ``module`` with symbolic_trace, falling back to torch.export (with the caller's
+    ``dynamic_shapes`` when given, see ``_export``).
 
     Raises:
         FxTraceError: when every tracer failed; the message lists each and why.
@@ -229,11 +246,11 @@ def trace(module: nn.Module, example_inputs: Sequence[Any] | None = None) -> Tra
     try:
         module.eval()  # the caller's copy: rewriting is for inference (BN, dropout frozen)
         try:
-            exported, dynamic, widened = _export(module, tuple(example_inputs))
+            exported, dynamic, widened = _export(module, tuple(example_inputs), dynamic_shapes)
         except Exception as exc:  # noqa: BLE001
             if not _register_pytrees(exc):
                 raise
-            exported, dynamic, widened = _export(module, tuple(example_inputs))
+            exported, dynamic, widened = _export(module, tuple(example_inputs), dynamic_shapes)
         gm = exported.module()
         # ExportedProgram.module() forbids train()/eval(): the ONNX exporter and finetune call
         # them. Restore nn.Module's, which only flip flags: the graph stays in eval semantics.
@@ -245,8 +262,12 @@ def trace(module: nn.Module, example_inputs: Sequence[Any] | None = None) -> Tra
         raise FxTraceError(name, attempts) from exc
     reason = attempts[0][1]
     shapes = (
-        "keeps the batch dim dynamic where the module allows (and the other dims of inputs "
-        "that are not images; an image's height and width are the example's)"
+        "keeps the dims of dynamic_shapes dynamic"
+        if dynamic_shapes is not None
+        else "keeps the batch dim dynamic where the module allows (and the other dims of inputs "
+        "that are not images; an image's height and width are the example's: pass "
+        "dynamic_shapes=({0: Dim.AUTO, 2: Dim.AUTO, 3: Dim.AUTO},), torch.export's spelling, "
+        "to keep them free)"
         if dynamic
         else "is specialised to the example input shapes"
     )

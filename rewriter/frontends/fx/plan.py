@@ -226,6 +226,7 @@ def plan_module(
     calibration: Iterable[Any] | None = None,
     min_cosine: float | None = None,
     max_rel_error: float | None = None,
+    dynamic_shapes: Any = None,
 ) -> ModulePlan:
     """Rewrite ``module``'s sites into PAUs only where that measurably pays on ``target``.
 
@@ -253,6 +254,8 @@ def plan_module(
         min_cosine: accuracy budget: the least output cosine against the original (worst over
             outputs and calibration batches, ``rewriter.verify.Deviation``).
         max_rel_error: accuracy budget: the largest output relative L2 error, likewise.
+        dynamic_shapes: torch.export's, for a module symbolic_trace cannot take (see
+            ``rewrite_module``).
 
     Returns:
         A ``ModulePlan``: the GraphModule, the decisions, the whole-model result.
@@ -299,7 +302,9 @@ def plan_module(
             meta["pau_rewriter"] = traced_by  # how the module was traced, not the copy
         return gm
 
-    original, sites = _apply(module, lambda s: "dry run", lambda s: nn.Identity(), "pau", inputs)
+    original, sites = _apply(
+        module, lambda s: "dry run", lambda s: nn.Identity(), "pau", inputs, None, dynamic_shapes
+    )
     meta = getattr(original, "meta", None)
     traced_by = dict(meta["pau_rewriter"]) if isinstance(meta, dict) else None
     decisions = [FxSiteDecision(s) for s in sites if s.function in selected]

@@ -214,9 +214,11 @@ def _apply(
     prefix: str,
     example_inputs: Sequence[Any] | None,
     rules: list[Rule] | None = None,
+    dynamic_shapes: Any = None,
 ) -> tuple[nn.Module, list[FxSite]]:
     """Trace a copy of ``module`` and replace the sites ``select`` accepts (returns None); a
-    module no tracer takes as a whole is rewritten by parts (:func:`_apply_by_parts`)."""
+    module no tracer takes as a whole is rewritten by parts (:func:`_apply_by_parts`).
+    ``dynamic_shapes``: torch.export's, for the fallback (``_trace.trace``)."""
     if isinstance(example_inputs, torch.Tensor):
         example_inputs = (example_inputs,)
     known = _BY_PARTS.get(module)
@@ -226,7 +228,7 @@ def _apply(
             module, select, make, prefix, tuple(example_inputs), rules, err, untraced
         )
     try:
-        traced = trace(copy.deepcopy(module), example_inputs)
+        traced = trace(copy.deepcopy(module), example_inputs, dynamic_shapes)
     except FxTraceError as err:
         if example_inputs is None or err.fixable:
             raise
@@ -387,10 +389,11 @@ def find_sites(
     *,
     rules: Sequence[Rule] | None = None,
     patterns: Sequence[str] | None = None,
+    dynamic_shapes: Any = None,
 ) -> list[FxSite]:
     """The activation sites of ``module`` without changing anything (a dry run).
 
-    ``rules`` and ``patterns`` are as in :func:`rewrite_module`.
+    ``rules``, ``patterns`` and ``dynamic_shapes`` are as in :func:`rewrite_module`.
 
     Example:
         >>> m = nn.Sequential(nn.Linear(4, 4), nn.GELU(), nn.Linear(4, 4), nn.GELU())
@@ -400,7 +403,7 @@ def find_sites(
     if isinstance(example_inputs, torch.Tensor):
         example_inputs = (example_inputs,)
     chosen = _rules(rules, patterns)
-    _, sites = _apply(module, lambda s: "dry run", lambda s: nn.Identity(), "pau", example_inputs, chosen)  # fmt: skip
+    _, sites = _apply(module, lambda s: "dry run", lambda s: nn.Identity(), "pau", example_inputs, chosen, dynamic_shapes)  # fmt: skip
     for s in sites:
         s.reason = ""
     return sites
@@ -415,6 +418,7 @@ def rewrite_module(
     *,
     rules: Sequence[Rule] | None = None,
     patterns: Sequence[str] | None = None,
+    dynamic_shapes: Any = None,
 ) -> tuple[nn.Module, list[FxSite]]:
     """Replace the activations of ``module`` selected by ``pipeline`` with PAUs.
 
@@ -431,12 +435,15 @@ def rewrite_module(
         example_inputs: a tuple of inputs; gives site shapes, and lets torch.export be tried
             when symbolic tracing fails (the export keeps the batch dim dynamic where the
             module allows, and the other dims of inputs that are not images: an image's height
-            and width are then the example's).
+            and width are then the example's, unless ``dynamic_shapes`` says otherwise).
         degrees: numerator and denominator degrees of the rationals.
         form: rational form passed to ``table_rational``.
         rules: the rules to match, as in ``rewriter.rewrite_onnx`` (default: the library plus
             every registered rule).
         patterns: rule files (.py or .toml) to load first.
+        dynamic_shapes: torch.export's ``dynamic_shapes`` for the fallback, in its spelling
+            (``({0: Dim.AUTO, 2: Dim.AUTO, 3: Dim.AUTO},)`` keeps an image's batch, height and
+            width free); export's refusal is then raised, not a static export tried.
 
     Returns:
         ``(graph_module, sites)``: every site found, with ``replaced`` set on those replaced.
@@ -476,7 +483,7 @@ def rewrite_module(
             cache[key] = table_rational(site.function, degrees=degrees, form=form, **site.params)
         return PAU(cache[key])
 
-    return _apply(module, select, make, "pau", example_inputs, chosen)
+    return _apply(module, select, make, "pau", example_inputs, chosen, dynamic_shapes)
 
 
 STANDARD_REPLACEMENTS: dict[str, Callable[[], nn.Module]] = {
