@@ -180,6 +180,25 @@ def _map_measures_on_the_device(cluster, tmp_path, capsys) -> None:
     )
 
 
+def _ray_client_address_plans_on_the_device(cluster, tmp_path) -> None:
+    """``--cluster ray://HOST:PORT`` (Ray client; its own process: a driver does not switch
+    to client mode): a plan measured on device 2, its rows under device 2's key."""
+    models, db = tmp_path / "models", str(tmp_path / "lat.sqlite")
+    (name,) = fleet_zoo.make_models(str(models), 1)  # type: ignore[attr-defined]
+    out = tmp_path / "out.onnx"
+    cmd = [sys.executable, "-m", "rewriter", str(models / name), "--target", "ort-cpu:threads=2"]
+    cmd += ["--cluster", cluster.client_address, "--db", db, "-o", str(out)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    if r.returncode != 0:  # what the client server said
+        logs = pathlib.Path(cluster.tmp).glob("t/session_latest/logs/ray_client_server*.err")
+        said = "\n".join(p.read_text(errors="replace")[-1500:] for p in sorted(logs))
+        raise AssertionError(r.stdout[-1000:] + r.stderr[-1000:] + said)
+    assert "measured" in r.stdout and out.exists()
+    rows, hw = _rows(db), _hardware(db)
+    (dev2,) = {h for h, _, _ in rows}
+    assert hw[dev2]["label"] == "dev2" and {t for _, t, _ in rows} == {2}
+
+
 def _worker_killed_mid_run_keeps_written_results(cluster, tmp_path) -> None:
     db = str(tmp_path / "lat.sqlite")
     sizes = ",".join(f"conv:1x4x{s}x{s}" for s in range(8, 40, 2))
@@ -215,6 +234,7 @@ def test_cluster(cluster, tmp_path, capsys, monkeypatch) -> None:
         "no worker": lambda d: _target_without_worker_is_one_line(cluster, d, capsys, monkeypatch),
         "zoo": lambda d: _zoo_on_the_cluster_is_byte_identical_and_resumable(cluster, d, capsys),
         "map": lambda d: _map_measures_on_the_device(cluster, d, capsys),
+        "ray client": lambda d: _ray_client_address_plans_on_the_device(cluster, d),
         "killed": lambda d: _worker_killed_mid_run_keeps_written_results(cluster, d),
     }
     for name, step in steps.items():

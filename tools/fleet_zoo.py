@@ -116,6 +116,7 @@ class LocalCluster:
         self.tmp = tempfile.mkdtemp(prefix="pau-ray-", dir="/tmp")  # short: Ray's socket paths
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
+        self.client_address = f"ray://127.0.0.1:{free_port()}"  # Ray client (ray://) server
         self.env = {
             **os.environ,
             "RAY_USAGE_STATS_ENABLED": "0",
@@ -130,6 +131,7 @@ class LocalCluster:
                 "start",
                 "--head",
                 f"--port={self.port}",
+                f"--ray-client-server-port={self.client_address.rsplit(':', 1)[1]}",
                 f"--num-cpus={head_cpus}",
                 f"--object-store-memory={object_store}",
                 "--include-dashboard=false",
