@@ -162,13 +162,10 @@ def test_qdq_weights_retrain_as_integers(models) -> None:
     onnx.checker.check_model(tuned, full_check=True)
 
 
-def test_a_qoperator_model_says_why_it_has_no_site(tmp_path, capsys) -> None:
+def _qoperator(src: str, dst: str) -> None:
+    """``src`` quantized statically in the QOperator format (QLinearConv, QLinearSigmoid, ...)
+    on four generated images."""
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, quantize_static
-
-    from rewriter.cli import main
-
-    src, dst = str(tmp_path / "f.onnx"), str(tmp_path / "qop.onnx")
-    zoo.float_cnn(src, input_name="x")
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
@@ -178,6 +175,15 @@ def test_a_qoperator_model_says_why_it_has_no_site(tmp_path, capsys) -> None:
             return next(self.it, None)
 
     quantize_static(src, dst, Reader(), quant_format=QuantFormat.QOperator)
+
+
+def test_a_qoperator_model_says_why_it_has_no_site(tmp_path, capsys) -> None:
+    from rewriter.cli import main
+
+    src, dst = str(tmp_path / "f.onnx"), str(tmp_path / "qop.onnx")
+    zoo.float_cnn(src, input_name="x")
+
+    _qoperator(src, dst)
     assert main([dst, "-o", str(tmp_path / "o.onnx")]) == 0
     out = capsys.readouterr().out
     assert "0 site(s)" in out and "no site: this model computes in integer ops (" in out
@@ -187,8 +193,6 @@ def test_a_qoperator_model_says_why_it_has_no_site(tmp_path, capsys) -> None:
 def test_a_qoperator_model_names_the_integer_activations_it_leaves(tmp_path, capsys) -> None:
     """A QOperator model with float sites too (ONNX Runtime has no integer Tanh or Gelu): they
     are rewritten, and the SiLU's and sigmoid's QLinearSigmoid, left, are named."""
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, quantize_static
-
     from rewriter.cli import main
 
     class Net(torch.nn.Module):
@@ -207,14 +211,7 @@ def test_a_qoperator_model_names_the_integer_activations_it_leaves(tmp_path, cap
         Net().eval(), (torch.randn(1, 3, 32, 32),), src, input_names=["x"], dynamo=False
     )
 
-    class Reader(CalibrationDataReader):
-        def __init__(self) -> None:
-            self.it = iter([_feeds(k) for k in range(4)])
-
-        def get_next(self) -> dict | None:
-            return next(self.it, None)
-
-    quantize_static(src, dst, Reader(), quant_format=QuantFormat.QOperator)
+    _qoperator(src, dst)
     assert sum(n.op_type == "QLinearSigmoid" for n in onnx.load(dst).graph.node) == 2
     out_path = tmp_path / "o.onnx"
     assert main([dst, "-o", str(out_path)]) == 0

@@ -183,14 +183,7 @@ def _hint(module: Any, name: str, value: Any) -> _Arg:
     lowered = name.lower()
     if "mask" in lowered or any(k in lowered for k in ("ids", "token", "position")):
         mask = "mask" in lowered
-        return _Arg(
-            name,
-            f"{'a mask' if mask else 'token ids'} by its name",
-            [(1, s) for s in _SEQUENCE],
-            {0: "batch", 1: "sequence"},
-            dtype="int64",
-            high=1 if mask else 2,
-        )
+        return _ids(name, f"{'a mask' if mask else 'token ids'} by its name", 1 if mask else 2)
     return _Arg(
         name,
         "no op tells its shape: tried an image, a signal, a sequence",
@@ -266,15 +259,13 @@ def _told(module: Any, name: str, node: Any, slot: int) -> _Arg | None:
         if w is None:
             return None
         rows = int(w.shape[0])
-        return _Arg(
-            name,
-            f"token ids below {rows}, from embedding's table",
-            [(1, s) for s in _SEQUENCE],
-            {0: "batch", 1: "sequence"},
-            dtype="int64",
-            high=rows,
-        )
+        return _ids(name, f"token ids below {rows}, from embedding's table", rows)
     return None
+
+
+def _ids(name: str, hint: str, high: int) -> _Arg:
+    """An int64 [batch, sequence] input: token ids below ``high``, or a mask (``high`` 1: ones)."""
+    return _Arg(name, hint, [(1, s) for s in _SEQUENCE], {0: "batch", 1: "sequence"}, "int64", high)
 
 
 def _unsqueezed(arg: _Arg, added: tuple[int, ...]) -> _Arg:
