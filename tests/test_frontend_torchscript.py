@@ -219,3 +219,16 @@ def test_input_shapes_convert_what_no_guess_reaches(tmp_path, capsys) -> None:  
     assert main([str(src), "--input-shapes", "x:1x3x200x200", "-o", str(tmp_path / "o2.onnx")]) == 1
     err = capsys.readouterr().err.strip()
     assert "refuses the --input-shapes given (x 1x3x200x200)" in err
+
+
+def test_a_half_model_gets_half_inputs(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    torch.manual_seed(0)
+    src = tmp_path / "half.pt"
+    torch.jit.script(_Image().eval().half()).save(str(src))
+    out, rep = tmp_path / "out.onnx", tmp_path / "r.json"
+    assert main([str(src), "-o", str(out), "--report", str(rep)]) == 0
+    written = onnx.load(str(out))
+    assert written.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT16
+    r = json.loads(rep.read_text())
+    assert r["source"]["converted_vs_source"]["cosine"] > 0.9999
+    assert sorted(s["function"] for s in r["sites"]) == ["gelu", "silu"]

@@ -108,6 +108,10 @@ def load(path: str) -> tuple[Conversion, Any, dict[str, np.ndarray]]:
                 f"torch.jit.save from torch {torch.__version__}, or export it to ONNX yourself"
             ) from None
         args = _arguments(module, path)
+        floats = {p.dtype for p in module.parameters() if p.is_floating_point()}
+        if floats == {torch.float16}:  # a half model (module.half()) takes half inputs
+            for a in args:
+                a.dtype = "float16" if a.dtype == "float32" else a.dtype
         for a in args:
             if a.name in _REQUESTED:  # the user's shape, alone: a refusal of it is theirs to see
                 shape = _REQUESTED[a.name]
@@ -337,7 +341,7 @@ def _array(arg: _Arg, shape: tuple[int, ...]) -> np.ndarray:
         if arg.high == 1:
             return np.ones(shape, np.int64)
         return rng.integers(0, max(1, min(arg.high, 1000)), shape).astype(np.int64)
-    return rng.standard_normal(shape).astype(np.float32)
+    return rng.standard_normal(shape).astype(arg.dtype)
 
 
 def _runs(module: Any, feeds: Mapping[str, np.ndarray]) -> tuple[Any, str]:
@@ -390,7 +394,7 @@ def _sized(arg: _Arg, shape: tuple[int, ...], why: str) -> list[tuple[int, ...]]
     neighbours (strides round)."""
     hit = _MATMUL.search(why)
     spatial = len(shape) - 2
-    if hit is None or arg.dtype != "float32" or spatial not in (1, 2, 3):
+    if hit is None or arg.dtype not in ("float32", "float16") or spatial not in (1, 2, 3):
         return []
     got, want = int(hit.group(2)), int(hit.group(3))
     side = shape[2] * (want / got) ** (1.0 / spatial)
