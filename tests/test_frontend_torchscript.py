@@ -232,3 +232,17 @@ def test_a_half_model_gets_half_inputs(tmp_path, capsys) -> None:  # type: ignor
     r = json.loads(rep.read_text())
     assert r["source"]["converted_vs_source"]["cosine"] > 0.9999
     assert sorted(s["function"] for s in r["sites"]) == ["gelu", "silu"]
+
+
+def test_zoo_names_the_models_it_does_not_plan(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "models"
+    folder.mkdir()
+    torch.jit.script(_Image().eval()).save(str(folder / "net.pt"))
+    (folder / "notes.txt").write_text("not a model")
+    out = tmp_path / "out"
+    assert main(["zoo", str(folder), "--target", "ort-cpu:threads=1", "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert (
+        err.count("\n") == 0 and "no .onnx model in it (net.pt: zoo plans .onnx files only" in err
+    )
+    assert "notes.txt" not in err and not out.exists()

@@ -52,7 +52,7 @@ def main(argv: list[str]) -> int:
     if not os.path.isdir(a.folder):
         raise UsageError(f"{a.folder}: not a folder of .onnx models")
     if not zoo_models(a.folder):
-        raise UsageError(f"{a.folder}: no .onnx model in it")
+        raise UsageError(f"{a.folder}: no .onnx model in it{_other_models(a.folder)}")
     if os.path.exists(a.output) and not os.path.isdir(a.output):
         raise UsageError(f"-o {a.output}: exists and is not a folder")
     if os.path.abspath(a.output) == os.path.abspath(a.folder):
@@ -118,3 +118,22 @@ def main(argv: list[str]) -> int:
         },
     )
     return 1 if n["failed"] else 0
+
+
+def _other_models(folder: str) -> str:
+    """What else in ``folder`` the other commands convert (TFLite, Keras, SavedModel, PyTorch
+    programs and TorchScript archives), said after "no .onnx model in it"; "" when nothing."""
+    from rewriter.frontends.common import frontend_for
+
+    found = sorted(
+        f
+        for f in os.listdir(folder)
+        if not f.startswith(".") and frontend_for(os.path.join(folder, f))
+    )
+    if not found:
+        return ""
+    named = ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
+    return (
+        f" ({named}: zoo plans .onnx files only; `rewrite FILE --target T -o OUT.onnx` converts "
+        "and plans each of those)"
+    )
