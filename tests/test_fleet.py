@@ -170,7 +170,7 @@ def _map_measures_on_the_device(cluster, tmp_path, capsys) -> None:
     (dev2,) = {h for h, _, _ in rows}
     assert hw[dev2]["label"] == "dev2"
     data = json.loads((tmp_path / "map.json").read_text())
-    assert data["target"] == "ort-cpu"
+    assert data["target"] == "ort-cpu" and data["device"].endswith(", 2 threads)")
     assert data["sites"] and all(s.get("gain") for s in data["sites"]), data["sites"][0]
     # a cluster with nothing to measure is refused
     capsys.readouterr()

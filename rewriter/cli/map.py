@@ -114,7 +114,7 @@ def main(argv: Sequence[str]) -> int:
 def _print_map(mp: Any) -> None:
     from rich.table import Table
 
-    t = Table(title=f"sensitivity map ({mp.target or 'no target'})")
+    t = Table(title=f"sensitivity map ({mp.device or mp.target or 'no target'})")
     for c in ("site", "function", "observed", "approx err", "cosine", "rel L2", "acc drop", "gain"):
         t.add_column(c)
     for r in mp.sites:

@@ -4,7 +4,7 @@ alone does to the model's outputs, and what it gains on the target.
 ``sensitivity_map(model, pipeline, calibration, target=...)`` returns a ``SiteMap``;
 ``SiteMap.to_dict()`` is ``map.json``::
 
-    {"model", "pipeline", "target", "calibration", "degrees", "base_accuracy", "base_ms",
+    {"model", "pipeline", "target", "device", "calibration", "degrees", "base_accuracy", "base_ms",
      "sites": [{"name", "function", "observed_range": [lo, hi], "percentiles", "samples",
                 "rational", "approx_error": {"max_abs", "rms"},
                 "output_deviation": {"cosine", "rel_l2", "max_abs", "accuracy", "accuracy_drop"},
@@ -68,6 +68,7 @@ class SiteMap:
     sweep: list[Point] = field(default_factory=list)
     pareto: list[Point] = field(default_factory=list)
     model_name: str = "model"
+    device: str | None = None  # the target as measured: runtime, version, threads
 
     def to_dict(self) -> dict[str, Any]:
         lat = self.study.latency
@@ -75,6 +76,7 @@ class SiteMap:
             "model": self.model_name,
             "pipeline": self.study.pipeline,
             "target": self.target,
+            "device": self.device,
             "calibration": self.study.cal.source,
             "calibration_generated": bool(self.study.cal.generated),
             "degrees": list(self.degrees),
@@ -210,6 +212,7 @@ def sensitivity_map(
         pts,
         pareto_front(pts),
         str(name),
+        str(latency.target) if getattr(latency, "target", None) is not None else None,
     )
     if own is not None:
         own.close()

@@ -258,7 +258,7 @@ def render_html(mp: SiteMap) -> str:
 <html lang="en"><head><meta charset="utf-8"><title>pau-rewriter map: {e(d["model"])}</title>
 <style>{style}</style></head><body>
 <h1>Sensitivity map: {e(d["model"])}</h1>
-<p>pipeline <b>{e(d["pipeline"])}</b>; target <b>{e(str(d["target"]))}</b>; calibration <b>{e(str(d["calibration"]))}</b>;
+<p>pipeline <b>{e(d["pipeline"])}</b>; target <b>{e(str(d.get("device") or d["target"]))}</b>; calibration <b>{e(str(d["calibration"]))}</b>;
 rational degrees {mp.degrees[0]},{mp.degrees[1]}; base accuracy {_fmt(d["base_accuracy"], ".2f")}; base latency {_fmt(d["base_ms"], ".3f")} ms.
 Output deviation is measured with only that site replaced; every number is in the JSON beside this page.</p>
 <h2>Sites</h2>
