@@ -246,3 +246,19 @@ def test_zoo_names_the_models_it_does_not_plan(tmp_path, capsys) -> None:  # typ
         err.count("\n") == 0 and "no .onnx model in it (net.pt: zoo plans .onnx files only" in err
     )
     assert "notes.txt" not in err and not out.exists()
+
+
+def test_the_python_api_takes_the_archive_not_the_loaded_module(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import rewriter
+    from rewriter.errors import UsageError
+
+    torch.manual_seed(0)
+    sm = torch.jit.script(_Image().eval())
+    with pytest.raises(UsageError, match="has no Python forward to trace: rewrite its saved"):
+        rewriter.rewrite(sm, example_inputs=(torch.randn(1, 3, 32, 32),))
+    src = tmp_path / "model.pt"
+    sm.save(str(src))
+    out = rewriter.rewrite(str(src))
+    assert isinstance(out, onnx.ModelProto)
+    ops = {n.op_type for n in out.graph.node}
+    assert "Erf" not in ops and "Sigmoid" not in ops  # both sites became rationals

@@ -219,6 +219,13 @@ def _apply(
     """Trace a copy of ``module`` and replace the sites ``select`` accepts (returns None); a
     module no tracer takes as a whole is rewritten by parts (:func:`_apply_by_parts`).
     ``dynamic_shapes``: torch.export's, for the fallback (``_trace.trace``)."""
+    if isinstance(module, torch.jit.ScriptModule):
+        # neither tracer takes one, and by parts would find only more of them
+        raise UsageError(
+            f"a TorchScript module ({type(module).__name__}) has no Python forward to trace: "
+            "rewrite its saved archive instead (module.save('model.pt'), then "
+            "rewriter.rewrite('model.pt') or `rewrite model.pt`), which converts it to ONNX"
+        )
     if isinstance(example_inputs, torch.Tensor):
         example_inputs = (example_inputs,)
     known = _BY_PARTS.get(module)
