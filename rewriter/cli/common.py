@@ -37,11 +37,9 @@ class Parser(argparse.ArgumentParser):
         """Parse; with ``--cluster HEAD`` (``add_cluster_option``) also attach the cluster, and
         give ``--input-shapes`` (or none) to the TorchScript front end, which converts at them."""
         a = super().parse_args(args, namespace)
-        shapes = getattr(a, "input_shapes", None)
-        if shapes or "rewriter.frontends.pt2._script" in sys.modules:  # (an earlier command's)
-            from rewriter.frontends.pt2._script import use_input_shapes
+        from rewriter.frontends.common import use_input_shapes
 
-            use_input_shapes(shapes)
+        use_input_shapes(getattr(a, "input_shapes", None))  # none: an earlier command's go
         if getattr(a, "cluster", None):
             attach_cluster(a.cluster, getattr(a, "target", None))
         return a

@@ -228,13 +228,13 @@ def _rewrite(a: argparse.Namespace) -> int:
         if not result.sites:
             print(_no_sites_hint(original, a.pipeline))
         else:
-            if fused := _fused_activations(original):
+            if fused := _contrib_ops(original, _ORT_FUSED_ACTS):
                 counted = ", ".join(f"{k} {op}" for op, k in sorted(fused.items()))
                 print(
                     f"not rewritten: {counted}, ONNX Runtime fused ops (com.microsoft) that an "
                     "optimizer wrote; rewrite the model as exported to reach them"
                 )
-            if integer := _integer_activations(original):
+            if integer := _contrib_ops(original, _ORT_INTEGER_ACTS):
                 counted = ", ".join(f"{k} {op}" for op, k in sorted(integer.items()))
                 print(
                     f"not rewritten: {counted}, integer activations of a QOperator model (one "
@@ -445,29 +445,19 @@ def _static_hint(model: Any, plan: Any) -> str | None:
 _ORT_FUSED_ACTS = {"Gelu", "FastGelu", "BiasGelu", "QuickGelu", "BiasSplitGelu", "BiasFastGelu"}
 
 
-def _fused_activations(model: Any) -> Counter[str]:
-    """The activations ONNX Runtime's optimizer fused into contrib ops, counted by op type."""
-    from rewriter.ir import all_nodes
-
-    return Counter(
-        n.op_type
-        for n in all_nodes(model.graph)
-        if n.domain == "com.microsoft" and n.op_type in _ORT_FUSED_ACTS
-    )
-
-
 # com.microsoft integer ops that compute an activation (QOperator quantization)
 _ORT_INTEGER_ACTS = {"QLinearSigmoid", "QLinearLeakyRelu"}
 
 
-def _integer_activations(model: Any) -> Counter[str]:
-    """The activations a QOperator model computes in integer contrib ops, counted by op type."""
+def _contrib_ops(model: Any, ops: set[str]) -> Counter[str]:
+    """The com.microsoft nodes of ``model`` among ``ops`` (ONNX Runtime's fused activations,
+    a QOperator model's integer ones), counted by op type."""
     from rewriter.ir import all_nodes
 
     return Counter(
         n.op_type
         for n in all_nodes(model.graph)
-        if n.domain == "com.microsoft" and n.op_type in _ORT_INTEGER_ACTS
+        if n.domain == "com.microsoft" and n.op_type in ops
     )
 
 
@@ -484,7 +474,7 @@ def _no_sites_hint(model: Any, pipeline: str) -> str:
             "included (QOperator format); rewrite its float model and quantize it after, or "
             "quantize to the QDQ format, whose activations are matched"
         )
-    fused = sorted(_fused_activations(model))
+    fused = sorted(_contrib_ops(model, _ORT_FUSED_ACTS))
     if fused:
         return (
             f"no site: this model's activations are ONNX Runtime fused ops ({', '.join(fused)}, "

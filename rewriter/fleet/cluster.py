@@ -117,39 +117,41 @@ def connect(address: str) -> Any:
     if ray.is_initialized():
         ray.shutdown()
 
-    def init() -> None:
+    err = _init(ray, address)
+    if err is not None and "Initialization failure" in str(err):
+        # a Ray client's server process for this driver did not come up in time (seen once in
+        # 4 runs on a loaded 2-core machine): once more, then say why
+        if ray.is_initialized():
+            ray.shutdown()
+        time.sleep(2.0)
+        err = _init(ray, address)
+    if err is not None:  # ConnectionError, version mismatch, missing ray[client] for ray://
+        # all of it on one line: a Ray client's "Initialization failure from server:" puts the
+        # server's reason on the next line
+        said = "; ".join(ln.strip() for ln in str(err).splitlines() if ln.strip())
+        said = (said or type(err).__name__)[:400]
+        missing = isinstance(err, ImportError) or "No module named" in said or "ray[client]" in said
+        hint = (
+            " (ray:// needs pip install 'ray[client]')"
+            if address.startswith("ray://") and missing
+            else ""
+        )
+        raise FleetError(f"cannot attach to the Ray cluster at {address}: {said}{hint}")
+    return ray
+
+
+def _init(ray: Any, address: str) -> Exception | None:
+    """Attach quietly; the exception when that fails, else None."""
+    try:
         ray.init(
             address=address,
             logging_level=logging.ERROR,
             log_to_driver=False,
             configure_logging=True,
         )
-
-    try:
-        try:
-            init()
-        except Exception as e:  # noqa: BLE001 - ConnectionAbortedError, as Ray raises it
-            # a Ray client's server process for this driver did not come up in time (seen once
-            # in 4 runs on a loaded 2-core machine): once more, then say why
-            if "Initialization failure" not in str(e):
-                raise
-            if ray.is_initialized():
-                ray.shutdown()
-            time.sleep(2.0)
-            init()
-    except Exception as e:  # ConnectionError, version mismatch, missing ray[client] for ray://
-        # all of it on one line: a Ray client's "Initialization failure from server:" puts the
-        # server's reason on the next line
-        said = "; ".join(ln.strip() for ln in str(e).splitlines() if ln.strip())
-        said = (said or type(e).__name__)[:400]
-        missing = isinstance(e, ImportError) or "No module named" in said or "ray[client]" in said
-        hint = (
-            " (ray:// needs pip install 'ray[client]')"
-            if address.startswith("ray://") and missing
-            else ""
-        )
-        raise FleetError(f"cannot attach to the Ray cluster at {address}: {said}{hint}") from None
-    return ray
+    except Exception as e:  # noqa: BLE001 - said by connect, in one line
+        return e
+    return None
 
 
 def device_resources(ray: Any) -> dict[str, float]:

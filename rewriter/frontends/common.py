@@ -12,7 +12,7 @@ import os
 import sys
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -101,6 +101,23 @@ def compare_with_source(
     if rewritten is not None:
         d_new = deviation(ref, runner(rewritten)(dict(feeds)), names, inputs=source)
     return SourceCheck(kind, runtime, converter, d_conv, d_new, notes)
+
+
+# --input-shapes of the running command (``use_input_shapes``): a front end that must make up
+# an example to convert at (a TorchScript archive records no input shapes) takes these first
+_REQUESTED: dict[str, tuple[int, ...]] = {}
+
+
+def use_input_shapes(shapes: Mapping[str, tuple[int, ...]] | None) -> None:
+    """The shapes the command was given (``--input-shapes``, or none); the CLI's parser sets
+    them for every command, before the model is loaded."""
+    _REQUESTED.clear()
+    _REQUESTED.update(shapes or {})
+
+
+def requested_shapes() -> dict[str, tuple[int, ...]]:
+    """``--input-shapes`` of the running command by input name (empty outside the CLI)."""
+    return dict(_REQUESTED)
 
 
 @contextlib.contextmanager

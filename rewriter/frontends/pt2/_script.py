@@ -35,16 +35,20 @@ import numpy as np
 import onnx
 
 from rewriter.errors import ModelError
-from rewriter.frontends.common import Conversion, SourceCheck, compare_with_source, quiet
+from rewriter.frontends.common import (
+    Conversion,
+    SourceCheck,
+    compare_with_source,
+    quiet,
+    requested_shapes,
+)
 from rewriter.frontends.pt2._convert import _first_line
+
+# the free sizes, typical first: the candidates rewriter.inputs generates an ONNX model's with
+from rewriter.inputs import _SAMPLES, _SEQUENCE, _SPATIAL, _VOLUME
 
 OPSET = 17
 _MAX_TRIES = 64
-# the free sizes, typical first (as rewriter.inputs generates them for an ONNX model)
-_SPATIAL = (224, 256, 320, 640, 128, 64, 32)
-_VOLUME = (96, 128, 64, 32, 16)
-_SEQUENCE = (128, 64, 32, 16, 256, 512)
-_SIGNAL = (16000, 8000, 4096, 1024, 512, 256)
 # ops an input passes through on its way to the op that tells its shape (same shape, or a
 # broadcast with a constant)
 _THROUGH = {
@@ -59,6 +63,7 @@ _RESHAPE = {
     *("aten::view", "aten::reshape", "aten::flatten", "aten::unsqueeze", "aten::squeeze"),
     *("aten::permute", "aten::transpose", "aten::expand", "aten::repeat"),
 }
+_FOLLOWED = _THROUGH | _RESHAPE
 _CONV = {
     *("aten::_convolution", "aten::conv1d", "aten::conv2d", "aten::conv3d"),
     *("aten::conv_transpose1d", "aten::conv_transpose2d", "aten::conv_transpose3d"),
@@ -75,26 +80,20 @@ class _Arg:
     dynamic: dict[int, str] = field(default_factory=dict)  # axis -> dim name (free sizes)
     dtype: str = "float32"
     high: int = 0  # token ids: exclusive upper bound
+    # where the shape came from: "graph" (an op), "name", "guess" (no op told: generic
+    # candidates), "refusal" (what the module's refusal of a guess said), "user" (--input-shapes)
+    origin: str = "graph"
 
 
 _CACHE: dict[tuple[Any, ...], tuple[Conversion, Any, dict[str, np.ndarray]]] = {}
-# --input-shapes of the command (``use_input_shapes``): an argument named there is converted at
-# that shape, not at a guessed one
-_REQUESTED: dict[str, tuple[int, ...]] = {}
-
-
-def use_input_shapes(shapes: Mapping[str, tuple[int, ...]] | None) -> None:
-    """The shapes the command was given (``--input-shapes``); set by the CLI's parser for every
-    command, so a TorchScript archive is converted at them where they name its arguments."""
-    _REQUESTED.clear()
-    _REQUESTED.update(shapes or {})
 
 
 def load(path: str) -> tuple[Conversion, Any, dict[str, np.ndarray]]:
     """(conversion, loaded module, the example it ran on), once per process, file version and
     ``--input-shapes``."""
     st = os.stat(path)
-    key = (os.path.abspath(path), st.st_mtime_ns, st.st_size, tuple(sorted(_REQUESTED.items())))
+    requested = requested_shapes()
+    key = (os.path.abspath(path), st.st_mtime_ns, st.st_size, tuple(sorted(requested.items())))
     if key not in _CACHE:
         import torch
 
@@ -113,9 +112,9 @@ def load(path: str) -> tuple[Conversion, Any, dict[str, np.ndarray]]:
             for a in args:
                 a.dtype = "float16" if a.dtype == "float32" else a.dtype
         for a in args:
-            if a.name in _REQUESTED:  # the user's shape, alone: a refusal of it is theirs to see
-                shape = _REQUESTED[a.name]
-                a.shapes, a.hint = [shape], "from --input-shapes"
+            if a.name in requested:  # the user's shape, alone: a refusal of it is theirs to see
+                shape = requested[a.name]
+                a.shapes, a.hint, a.origin = [shape], "from --input-shapes", "user"
                 a.dynamic = {k: d for k, d in a.dynamic.items() if k < len(shape)}
         example, outputs = _example(module, args, path)
         model = _export(module, args, example, outputs, path)
@@ -187,12 +186,15 @@ def _hint(module: Any, name: str, value: Any) -> _Arg:
     lowered = name.lower()
     if "mask" in lowered or any(k in lowered for k in ("ids", "token", "position")):
         mask = "mask" in lowered
-        return _ids(name, f"{'a mask' if mask else 'token ids'} by its name", 1 if mask else 2)
+        arg = _ids(name, f"{'a mask' if mask else 'token ids'} by its name", 1 if mask else 2)
+        arg.origin = "name"
+        return arg
     return _Arg(
         name,
         "no op tells its shape: tried an image, a signal, a sequence",
-        [(1, 3, s, s) for s in _SPATIAL[:4]] + [(1, s) for s in _SIGNAL] + [(1, 1, 16000)],
+        [(1, 3, s, s) for s in _SPATIAL[:4]] + [(1, s) for s in _SAMPLES] + [(1, 1, 16000)],
         {0: "batch"},
+        origin="guess",
     )
 
 
@@ -212,14 +214,14 @@ def _told(module: Any, name: str, node: Any, slot: int) -> _Arg | None:
         channels = int(w.shape[0] if transposed else w.shape[1] * groups)
         spatial = w.dim() - 2
         sizes, names = {
-            1: (_SIGNAL + _SEQUENCE if channels == 1 else _SEQUENCE + _SIGNAL, ("time",)),
+            1: (_SAMPLES + _SEQUENCE if channels == 1 else _SEQUENCE + _SAMPLES, ("time",)),
             2: (_SPATIAL, ("height", "width")),
             3: (_VOLUME, ("depth", "height", "width")),
         }.get(spatial, (_SPATIAL, tuple(f"dim{k}" for k in range(spatial))))
         return _Arg(
             name,
             f"{channels} channels, from {op}'s weight",
-            [(1, channels, *(s,) * spatial) for s in sizes],
+            [(1, channels, *(s,) * spatial) for s in dict.fromkeys(sizes)],
             {0: "batch", **{2 + k: n for k, n in enumerate(names)}},
         )
     features = None
@@ -235,12 +237,7 @@ def _told(module: Any, name: str, node: Any, slot: int) -> _Arg | None:
         features = (dim, "attention's embed_dim") if isinstance(dim, int) else None
     if features is not None:
         f, source = features
-        return _Arg(
-            name,
-            f"{f} features, from {source}",
-            [(1, s, f) for s in _SEQUENCE] + [(1, f)],
-            {0: "batch", 1: "sequence"},
-        )
+        return _features_of(name, f"{f} features, from {source}", f)
     if kind in _RNN and slot == 0:
         params = node.inputsAt(2).node()
         w = _tensor(module, params.inputsAt(0)) if params.kind() == "prim::ListConstruct" else None
@@ -265,6 +262,11 @@ def _told(module: Any, name: str, node: Any, slot: int) -> _Arg | None:
         rows = int(w.shape[0])
         return _ids(name, f"token ids below {rows}, from embedding's table", rows)
     return None
+
+
+def _features_of(name: str, hint: str, f: int) -> _Arg:
+    """A float [batch, sequence, f] input (or [batch, f]): a Linear's, LayerNorm's, attention's."""
+    return _Arg(name, hint, [(1, s, f) for s in _SEQUENCE] + [(1, f)], {0: "batch", 1: "sequence"})
 
 
 def _ids(name: str, hint: str, high: int) -> _Arg:
@@ -297,7 +299,7 @@ def _consumers(value: Any) -> Iterator[tuple[Any, int, tuple[int, ...]]]:
             seen.add(id(node))
             yield node, use.offset, added
             kind = node.kind()
-            if kind in _THROUGH | _RESHAPE and depth < 8 and node.outputsSize():
+            if kind in _FOLLOWED and depth < 8 and node.outputsSize():
                 more = added
                 if kind == "aten::unsqueeze" and isinstance(d := _const(node.inputsAt(1)), int):
                     more = added + (d,)
@@ -352,7 +354,7 @@ def _runs(module: Any, feeds: Mapping[str, np.ndarray]) -> tuple[Any, str]:
         with torch.no_grad(), quiet():
             return module(*(torch.from_numpy(v) for v in feeds.values())), ""
     except Exception as e:  # noqa: BLE001 - a size the module refuses
-        return None, str(e)
+        return None, str(e) or type(e).__name__
 
 
 # "mat1 and mat2 shapes cannot be multiplied (1x50176 and 1024x10)": a flatten into a Linear
@@ -371,7 +373,7 @@ def _features(arg: _Arg, shape: tuple[int, ...], why: str) -> _Arg | None:
     """An input no op told the shape of, as the module's refusal of ``shape`` describes it: a
     sequence of the features it names (an RNN's input_size, attention's embed_dim, or a Linear
     that multiplied the last dim), batch first; None when it names none."""
-    if not arg.hint.startswith("no op tells"):  # once: the new hint says what told it
+    if arg.origin != "guess":  # once: the new arg's origin is "refusal"
         return None
     f = next((int(m.group(1)) for r in _EXPECTED if (m := r.search(why))), None)
     hit = _MATMUL.search(why)
@@ -379,12 +381,11 @@ def _features(arg: _Arg, shape: tuple[int, ...], why: str) -> _Arg | None:
         f = int(hit.group(3))
     if f is None:
         return None
-    return _Arg(
-        arg.name,
-        f"{f} features, as the module's refusal of {'x'.join(map(str, shape))} said",
-        [(1, s, f) for s in _SEQUENCE] + [(1, f)],
-        {0: "batch", 1: "sequence"},
+    told = _features_of(
+        arg.name, f"{f} features, as the module's refusal of {'x'.join(map(str, shape))} said", f
     )
+    told.origin = "refusal"
+    return told
 
 
 def _sized(arg: _Arg, shape: tuple[int, ...], why: str) -> list[tuple[int, ...]]:
@@ -418,7 +419,7 @@ def _example(module: Any, args: list[_Arg], path: str) -> tuple[dict[str, np.nda
         feeds = {a.name: _array(a, s) for a, s in zip(args, shapes, strict=True)}
         got, why = _runs(module, feeds)
         if why:
-            last = _first_line(Exception(why.strip().splitlines()[-1]))
+            last = why.strip().splitlines()[-1][:300]  # the interpreter's reason comes last
             if len(args) == 1 and (told := _features(args[0], shapes[0], why)):
                 args[0] = told
                 queue = deque((s,) for s in told.shapes)
@@ -429,7 +430,7 @@ def _example(module: Any, args: list[_Arg], path: str) -> tuple[dict[str, np.nda
         _keep_static(module, args, feeds)
         return feeds, sum(isinstance(t, torch.Tensor) for t in pytree.tree_leaves(got))
     tried = ", ".join(f"{a.name}: {a.hint}" for a in args)
-    if all(a.hint == "from --input-shapes" for a in args):
+    if all(a.origin == "user" for a in args):
         raise ModelError(
             f"{path}: the TorchScript module refuses the --input-shapes given "
             f"({', '.join(a.name + ' ' + 'x'.join(map(str, a.shapes[0])) for a in args)}): {last}"
