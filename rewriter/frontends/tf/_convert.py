@@ -73,6 +73,7 @@ def convert(path: str | os.PathLike[str]) -> Conversion:
         t0 = time.perf_counter()
         tf2onnx = _require(kind, p)
         _LOWERED.clear()
+        _REFUSED.clear()
         with _quiet():
             if kind == "tflite":
                 model, notes = _from_tflite(tf2onnx, p)
@@ -133,6 +134,17 @@ def _from_tflite(tf2onnx: Any, path: str) -> tuple[onnx.ModelProto, list[str]]:
             f"{source}: {sparse} sparse weight tensor(s) (TFLite sparsity, DENSIFY ops), which "
             f"tf2onnx {tf2onnx.__version__} cannot convert; convert the model without "
             "sparsity (no tf.lite.Optimize.EXPERIMENTAL_SPARSITY) or pass it as ONNX"
+        )
+    ops = Counter(opcodes[g.Operators(i).OpcodeIndex()] for i in range(g.OperatorsLength()))
+    if ops["VAR_HANDLE"]:
+        # micro-wakeword's streaming models keep each layer's last frames in resource variables
+        # between calls; tf2onnx failed with "list index out of range"
+        raise ModelError(
+            f"{source}: a streaming model: its state lives in {ops['VAR_HANDLE']} resource "
+            f"variable(s) between calls (VAR_HANDLE, READ_VARIABLE x{ops['READ_VARIABLE']}, "
+            f"ASSIGN_VARIABLE x{ops['ASSIGN_VARIABLE']}), which tf2onnx "
+            f"{tf2onnx.__version__} cannot convert; export it without internal state (the state "
+            "as inputs and outputs, or the non-streaming model) or pass it as ONNX"
         )
     try:
         parsed = tflite_utils.parse_tflite_graph(g, opcodes, fb)
@@ -330,11 +342,114 @@ def _h_erfc(ctx: Any, node: Any, name: str, args: Any) -> None:
     )
 
 
+# ops a complex tensor passes through unchanged in its values (squeezed, reshaped), and the
+# ops that take one part of it: TensorFlow's Cast to a real type keeps the real part
+_COMPLEX_VIEWS = {"Squeeze", "Reshape", "ExpandDims", "Identity"}
+_PART = {"Real": "real", "Imag": "imag", "TFL_REAL": "real", "TFL_IMAG": "imag"}
+_REAL = (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16)
+
+
+def _complex_part(ctx: Any, out: str) -> tuple[str, list[str]]:
+    """Which part of the complex tensor ``out`` its readers take ("real", "imag", or "abs": all
+    are ComplexAbs), and the outputs of the view ops between (squeezes, reshapes) whose dtype
+    becomes real; a reader that needs both parts (a product, a graph output) is named in the
+    error."""
+    parts: set[str] = set()
+    views: list[str] = []
+    todo = [out]
+    while todo:
+        t = todo.pop()
+        if t in ctx.outputs:
+            raise ValueError(f"the complex spectrum {t!r} is a model output")
+        for c in ctx.find_output_consumers(t):
+            if c.type in _COMPLEX_VIEWS and c.input[0] == t:
+                views.append(c.output[0])
+                todo.append(c.output[0])
+            elif c.type == "Cast" and c.get_attr_value("to", c.get_attr_value("DstT")) in _REAL:
+                parts.add("real")
+            elif c.type in _PART:
+                parts.add(_PART[c.type])
+            elif c.type == "ComplexAbs" and t == out:
+                parts.add("abs")
+            else:
+                raise ValueError(f"its complex output is read by {c.type}, which needs both parts")
+    if len(parts) != 1:
+        what = {"abs": "its magnitude", "imag": "its imaginary part", "real": "its real part"}
+        raise ValueError(f"{' and '.join(what[p] for p in sorted(parts))} are read")
+    return parts.pop(), views
+
+
+def _h_rfft(ctx: Any, node: Any, name: str, args: Any) -> None:
+    """RFFT / RFFT2D whose complex output is read for one part only -> ONNX DFT (opset 17) and
+    that part, a real tensor. tf2onnx converts them only before ComplexAbs (that case goes to
+    its own handler); TensorFlow's STFT cast to float (BirdNET's spectrogram: the real part)
+    was left unconverted. The view ops between (Squeeze) become real; a Cast of it is then
+    float to float, and Real/Imag an Identity."""
+    from tf2onnx import utils
+    from tf2onnx.graph_builder import GraphBuilder
+    from tf2onnx.onnx_opset.signal import RFFT2DOp, RFFTOp
+
+    op = node.type
+    x, length = node.input[0], node.input[1]
+    out = node.output[0]
+    try:
+        part, views = _complex_part(ctx, out)
+    except ValueError as e:
+        _REFUSED[op] = f"{e}: a spectrum is converted here only when one part of it is read"
+        raise ValueError(f"{op} {node.name}: {_REFUSED[op]}") from None
+    if part == "abs":  # tf2onnx's own conversion (a magnitude spectrum)
+        return (RFFTOp if op == "RFFT" else RFFT2DOp).version_13(ctx, node)
+    lengths = ctx.get_tensor_value(length) if ctx.get_node_by_output(length).is_const() else None
+    shape = ctx.get_shape(x)
+    if lengths is None or shape is None:
+        _REFUSED[op] = "its fft_length is computed, or its input's rank unknown"
+        raise ValueError(f"{op} {node.name}: {_REFUSED[op]}")
+    fw, fh = int(lengths[-1]), (int(lengths[0]) if len(lengths) == 2 else None)
+    r = len(shape)
+    dtype = ctx.get_dtype(x)
+    out_shape = ctx.get_shape(out)
+    gb = GraphBuilder(ctx)
+
+    def const(v: Any) -> str:
+        return str(ctx.make_const(utils.make_name(name + "/c"), np.array(v, np.int64)).output[0])
+
+    _LOWERED[op] += 1
+    ctx.remove_node(node.name)
+    # [..., H, W] -> [..., H, W, 1]: a real signal along axis r - 1
+    sig = gb.make_unsqueeze({"data": x, "axes": [r]})
+    spec = ctx.make_node(
+        "DFT", [sig, const(fw)], attr={"axis": r - 1, "onesided": 1}, dtypes=[dtype]
+    ).output[0]
+    if fh is not None and not (fh == 1 and shape[r - 2] == 1):  # one row's 1-point DFT: itself
+        spec = ctx.make_node(
+            "DFT", [spec, const(fh)], attr={"axis": r - 2, "onesided": 0}, dtypes=[dtype]
+        ).output[0]
+    ctx.make_node(
+        "Gather",
+        [spec, const(0 if part == "real" else 1)],
+        attr={"axis": r},
+        outputs=[out],
+        name=node.name,
+        shapes=[out_shape],
+        dtypes=[dtype],
+    )
+    for t in views:
+        ctx.set_dtype(t, dtype)
+    for c in [c for t in [out, *views] for c in ctx.find_output_consumers(t)]:
+        if c.type in _PART:  # the part is taken already
+            c.type = "Identity"
+            for a in list(c.attr):
+                del c.attr[a]
+
+
 _HANDLERS: dict[str, tuple[Callable[..., None], list[Any]]] = {
     "TFL_GELU": (_h_gelu, []),
     "Erfc": (_h_erfc, []),
+    "RFFT": (_h_rfft, []),
+    "RFFT2D": (_h_rfft, []),
 }
 _LOWERED: Counter[str] = Counter()  # what the handlers lowered in the current conversion
+_REFUSED: dict[str, str] = {}  # op -> why its handler left it (tf2onnx logs and goes on)
 
 
 def _lower_unconverted(model: onnx.ModelProto, path: str, kind: str, version: str) -> list[str]:
@@ -350,16 +465,22 @@ def _lower_unconverted(model: onnx.ModelProto, path: str, kind: str, version: st
     )
     if bad:
         what = "TFLite op" if kind == "tflite" else "TensorFlow op"
+        why = "; ".join(f"{op}: {r}" for op, r in sorted(_REFUSED.items())) or "a custom op?"
         raise ModelError(
             f"{path}: {what} {', '.join(bad)} has no ONNX conversion in tf2onnx {version} "
-            "(a custom op?); nothing written: replace it in the source model, or export to ONNX "
+            f"({why}); nothing written: replace it in the source model, or export to ONNX "
             "from the framework that defines it"
         )
     _drop_orphans(model)
+    how = {
+        "GELU": "as the erf GELU spelling the rules match",
+        "Erfc": "as the erf GELU spelling the rules match",
+        "GELU (tanh)": "as 0.5x(1+tanh(k(x+c x^3)))",
+        "RFFT": "as ONNX DFT (opset 17), the one part of the spectrum the model reads",
+        "RFFT2D": "as ONNX DFT (opset 17), the one part of the spectrum the model reads",
+    }
     return [
-        f"lowered here (tf2onnx has no conversion): {k} x{v}, as the erf GELU spelling the rules match"
-        if k != "GELU (tanh)"
-        else f"lowered here (tf2onnx has no conversion): {k} x{v}, as 0.5x(1+tanh(k(x+c x^3)))"
+        f"lowered here (tf2onnx has no conversion): {k} x{v}, {how[k]}"
         for k, v in sorted(_LOWERED.items())
     ]
 
