@@ -417,6 +417,55 @@ def test_an_untraceable_detector_is_rewritten_by_parts():
     assert type(plan.module) is _Detector
 
 
+def test_a_submodule_two_parents_share_keeps_its_parameters_shared_by_parts():
+    """A block two untraceable parents hold (weight tying, a shared stem) is traced under each:
+    each parent gets its own rationals, and the block's weights stay one Parameter, so
+    fine-tuning the result updates both uses as it did in the original."""
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(4, 4, 3, padding=1)
+            self.act = nn.SiLU()
+
+        def forward(self, x):
+            return self.act(self.conv(x))
+
+    class Parent(nn.Module):
+        def __init__(self, block):
+            super().__init__()
+            self.block = block
+
+        def forward(self, x):
+            if x.sum() > 1e9:  # neither tracer takes it
+                return x
+            return self.block(x)
+
+    class Twice(nn.Module):
+        def __init__(self):
+            super().__init__()
+            block = Block()
+            self.a, self.b = Parent(block), Parent(block)
+
+        def forward(self, x):
+            return self.b(self.a(x))
+
+    torch.manual_seed(0)
+    model, x = Twice().eval(), torch.randn(1, 4, 8, 8)
+    with pytest.warns(UserWarning, match="by parts: a.block, b.block traced, a, b not$"):
+        out, sites = rewrite_module(model, "pau_all", example_inputs=(x,))
+    assert [s.name for s in sites] == ["a.block.silu_0", "b.block.silu_0"]
+    assert out.a.block.conv.weight is out.b.block.conv.weight
+    assert out.a.block.conv.weight is not model.a.block.conv.weight  # a copy, still tied
+    assert out.a.block.pau_silu_0 is not out.b.block.pau_silu_0
+    n_shared = sum(p.numel() for p in out.parameters())  # each Parameter once
+    conv = sum(p.numel() for p in model.parameters())
+    paus = sum(p.numel() for n, p in out.named_parameters() if "pau_" in n)
+    assert n_shared == conv + paus
+    with torch.no_grad():
+        assert float((out(x) - model(x)).norm() / model(x).norm()) < 1e-3
+
+
 def test_a_module_no_part_of_which_traces_keeps_the_trace_error():
     """By parts needs a part that traces and a module that runs on its example; otherwise
     the error is the whole module's, as before."""

@@ -465,7 +465,9 @@ def _lower_unconverted(model: onnx.ModelProto, path: str, kind: str, version: st
     )
     if bad:
         what = "TFLite op" if kind == "tflite" else "TensorFlow op"
-        why = "; ".join(f"{op}: {r}" for op, r in sorted(_REFUSED.items())) or "a custom op?"
+        why = "; ".join(f"{op}: {r}" for op, r in sorted(_REFUSED.items())) or (
+            "a custom op?" if kind == "tflite" else "no tf2onnx handler"
+        )
         raise ModelError(
             f"{path}: {what} {', '.join(bad)} has no ONNX conversion in tf2onnx {version} "
             f"({why}); nothing written: replace it in the source model, or export to ONNX "
