@@ -541,3 +541,57 @@ def test_a_streaming_tflite_model_with_resource_variables_is_one_line(
     assert "a streaming model: its state lives in 1 resource variable(s)" in err, err
     assert "ASSIGN_VARIABLE x1" in err and "state as inputs and outputs" in err, err
     assert src.read_bytes() == before
+
+
+def test_a_dynamic_range_model_says_litert_rounds_its_inputs(
+    tflite_extra, tf_extra, tmp_path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    """Dynamic-range quantization (fer's emotion model): FULLY_CONNECTED reads int8 weights
+    itself and LiteRT's hybrid kernel quantizes its float input on each call, so LiteRT and
+    the float conversion differ by that rounding; the note said "activations are float"."""
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(0)
+    x = keras.Input((64,), batch_size=1)
+    h = keras.layers.Dense(64, activation="tanh")(keras.layers.Dense(64)(x))
+    model = keras.Model(x, keras.layers.Dense(8, activation="sigmoid")(h))
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]  # no representative data: dynamic range
+    src, report = tmp_path / "dr.tflite", tmp_path / "r.json"
+    src.write_bytes(conv.convert())
+    capsys.readouterr()
+    assert main([str(src), "-o", str(tmp_path / "o.onnx"), "--report", str(report)]) == 0
+    r = json.loads(report.read_text())
+    notes = " ".join(r["source"]["notes"])
+    # the two 64x64 kernels; the 64x8 one is under the converter's 1024-element floor
+    assert "dynamic-range quantization: 2 8-bit weight(s) read by the ops themselves" in notes
+    assert "hybrid kernels" in notes and "activations are float" not in notes
+    assert 0 < r["source"]["converted_vs_source"]["rel_l2"] < 0.1, r["source"]
+    assert sorted(s["function"] for s in r["sites"]) == ["sigmoid", "tanh"]
+
+
+def test_a_tensorflow_1_checkpoint_is_named_with_the_conversion_to_run(
+    tf_extra, tmp_path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    """musicnn ships TF1 checkpoints (a .meta graph, .index/.data variables), which name no
+    inputs and outputs; the folder read "is a directory; pass the path of an .onnx model"."""
+    import tensorflow as tf
+
+    ckpt = tmp_path / "ckpt"
+    g = tf.Graph()
+    with g.as_default():
+        x = tf.compat.v1.placeholder(tf.float32, [1, 4], name="x")
+        w = tf.compat.v1.get_variable("w", [4, 4])
+        tf.math.tanh(tf.matmul(x, w), name="y")
+        with tf.compat.v1.Session(graph=g) as sess:
+            sess.run(tf.compat.v1.global_variables_initializer())
+            tf.compat.v1.train.Saver().save(sess, str(ckpt / "model.ckpt"))
+    for arg in (ckpt, ckpt / "model.ckpt.meta"):
+        capsys.readouterr()
+        assert main([str(arg), "-o", str(tmp_path / "o.onnx")]) == 1
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1, err
+        assert f"{arg}: a TensorFlow 1 checkpoint" in err, err
+        assert f"--checkpoint {ckpt / 'model.ckpt.meta'} --inputs NAME:0" in err, err
+    assert not (tmp_path / "o.onnx").exists()

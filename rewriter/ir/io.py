@@ -172,9 +172,14 @@ def _load(model: str | os.PathLike[str] | onnx.ModelProto | bytes) -> onnx.Model
                 f"export it to ONNX (optimum-cli export onnx --model {path} OUT_DIR) or save a "
                 "torch.export program of the loaded model, and rewrite that"
             )
+        metas = sorted(f for f in os.listdir(path) if f.endswith(".meta"))
+        if metas and any(f.endswith(".index") for f in os.listdir(path)):
+            _tf1_checkpoint(path, os.path.join(path, metas[0]))
         onnx_files = sorted(f for f in os.listdir(path) if f.endswith(".onnx"))
         hint = f" ({', '.join(onnx_files[:4])} here)" if onnx_files else ""
         raise ModelError(f"{path}: is a directory; pass the path of an .onnx model file{hint}")
+    if path.endswith((".meta", ".index")) or ".ckpt" in os.path.basename(path):
+        _tf1_checkpoint(path)
     with open(path, "rb") as f:
         data = f.read()
     if not data:
@@ -190,6 +195,18 @@ def _load(model: str | os.PathLike[str] | onnx.ModelProto | bytes) -> onnx.Model
         raise
     _load_external(m, path)
     return m
+
+
+def _tf1_checkpoint(path: str, meta: str | None = None) -> None:
+    """A TensorFlow 1 checkpoint (musicnn ships its models so): a graph (``.meta``) and its
+    variables, with no signature naming inputs and outputs, which tf2onnx needs given."""
+    meta = meta or (path if path.endswith(".meta") else "MODEL.meta")
+    raise ModelError(
+        f"{path}: a TensorFlow 1 checkpoint (a .meta graph and .index/.data variables), which "
+        "names no inputs and outputs: convert it with python -m tf2onnx.convert --checkpoint "
+        f"{meta} --inputs NAME:0 --outputs NAME:0 --output model.onnx (or save a SavedModel) "
+        "and rewrite that"
+    )
 
 
 def _parse(data: bytes, where: str) -> onnx.ModelProto:
