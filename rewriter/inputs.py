@@ -814,7 +814,8 @@ def _probe_order(groups: dict[str, list[int]]) -> Iterator[dict[str, int]]:
     few are tried).
 
     Order: summed candidate index of the batch dims (a bigger batch rarely fixes a failure, so
-    last), then summed index of the others, then lexicographic.
+    last), then summed index of the others, then the most even first (the smallest largest
+    index: a ViT that takes 16 patches ran at 64x64, not 128x32), then lexicographic.
     """
     keys = list(groups)
     batch = [k for k in keys if groups[k] is _BATCH]
@@ -834,7 +835,10 @@ def _probe_order(groups: dict[str, list[int]]) -> Iterator[dict[str, int]]:
     for tb in range(max_b + 1):
         for b in sums(batch, tb):
             for to in range(max_o + 1):
-                for o in sums(other, to):
+                same = sums(other, to)
+                if len(other) <= 6:  # at most the product of the candidate lists: even first
+                    same = iter(sorted(same, key=lambda t: (max(t, default=0), t)))
+                for o in same:
                     idx = dict(zip(batch, b, strict=True)) | dict(zip(other, o, strict=True))
                     yield {k: groups[k][idx[k]] for k in keys}
 

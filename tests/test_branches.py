@@ -400,21 +400,23 @@ def test_rewrite_verifies_both_passes_of_a_merged_decoder(
     ) in line
 
 
-def _flag_model(reachable: bool = True) -> onnx.ModelProto:
+def _flag_model(reachable: bool = True, same_names: bool = False) -> onnx.ModelProto:
     """If(flag) over x [1, 8]: then Tanh, else SiLU (x * sigmoid(x)), as an Optimum merged
     decoder chooses its cached or first pass on ``use_cache_branch``; ``reachable=False``: the
-    condition is ReduceMax(x) > 1e9, which no input drawn in range reaches."""
+    condition is ReduceMax(x) > 1e9, which no input drawn in range reaches; ``same_names``:
+    each branch's output is named ``y``, as the If's (optimum-onnx's merged decoders)."""
 
     def branch(name: str, nodes: list[onnx.NodeProto], out: str) -> onnx.GraphProto:
         return helper.make_graph(
             nodes, name, [], [helper.make_tensor_value_info(out, TensorProto.FLOAT, [1, 8])]
         )
 
-    then_g = branch("then", [helper.make_node("Tanh", ["x"], ["t"])], "t")
+    t, e = ("y", "y") if same_names else ("t", "e")
+    then_g = branch("then", [helper.make_node("Tanh", ["x"], [t])], t)
     else_g = branch(
         "else",
-        [helper.make_node("Sigmoid", ["x"], ["s"]), helper.make_node("Mul", ["x", "s"], ["e"])],
-        "e",
+        [helper.make_node("Sigmoid", ["x"], ["s"]), helper.make_node("Mul", ["x", "s"], [e])],
+        e,
     )
     nodes, inputs, inits = [], [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])], []
     if reachable:
@@ -440,8 +442,12 @@ def _flag_model(reachable: bool = True) -> onnx.ModelProto:
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
 
 
-def test_a_boolean_input_is_flipped_to_run_the_other_branch(tmp_path, capsys) -> None:
-    onnx.save(_flag_model(), tmp_path / "m.onnx")
+@pytest.mark.parametrize("same_names", [False, True])
+def test_a_boolean_input_is_flipped_to_run_the_other_branch(tmp_path, capsys, same_names) -> None:
+    """``same_names``: optimum-onnx 0.1's merged T5 and Whisper decoders name each branch's
+    outputs as the If's; the branch taken was not found (the names read as a clash), and both
+    branches' sites were "NOT RUN by any input tried"."""
+    onnx.save(_flag_model(same_names=same_names), tmp_path / "m.onnx")
     out = tmp_path / "o.onnx"
     assert (
         main([str(tmp_path / "m.onnx"), "-o", str(out), "--report", str(tmp_path / "r.json")]) == 0

