@@ -96,6 +96,7 @@ import dataclasses
 import functools
 import itertools
 import json
+import math
 import os
 import re
 import zlib
@@ -1297,7 +1298,8 @@ def generate_inputs(
     reached: dict[tuple[tuple[str, int], ...], tuple[str, list[int]]] = {}
     fallback = None
     same = 0  # sizes where the outputs did not depend on the inputs
-    for probe in _probes(groups, bound, hints, reached):
+    grids: list[dict[str, int]] = []  # whole configurations a failure pointed to
+    for probe in _probes(groups, bound, hints, reached, grids):
         sizes = full(probe)
         if _feed_bytes(inputs, sizes) > _WORK_LIMIT:  # a size a message named, as a batch
             tried.append((sizes, "too large to feed"))
@@ -1311,6 +1313,7 @@ def generate_inputs(
             said = _sizes_named(last_err)
             reached[tuple(sorted(probe.items()))] = (node, said)
             hints.update(dict.fromkeys(said))
+            grids += _grid_probes(last_err, probe, groups)
             continue
         bad = _degenerate(outs, out_names)
         off = None  # why masks are zeros, where they are
@@ -1440,11 +1443,40 @@ def _within_limit(
     }
 
 
+def _grid_probes(
+    err: str, probe: dict[str, int], groups: dict[str, list[int]]
+) -> list[dict[str, int]]:
+    """Square images a patch model's broadcast failure points to: a ViT adds a table of
+    ``side**2 + k`` positions (k = 0, 1 class token, 2 with a distillation token) to its
+    ``(probe/patch)**2 + k`` tokens, and ONNX Runtime names both ("257 by 577": CLIP ViT-L/14
+    at 336 probed at 224, patch 14, 24 x 24 positions, so 336). Each pair read either way
+    where the probe's side is a whole number of patches gives the probe with that side."""
+    out = []
+    for pair in re.findall(r"(\d+) by (\d+)", err):
+        a, b = int(pair[0]), int(pair[1])
+        for tokens, table in ((a, b), (b, a)):
+            for k in (0, 1, 2):
+                gt, gp = math.isqrt(max(tokens - k, 0)), math.isqrt(max(table - k, 0))
+                if gt < 1 or gp < 1 or gt * gt != tokens - k or gp * gp != table - k:
+                    continue
+                sides = {v for key, v in probe.items() if groups[key] is not _BATCH}
+                for v in sorted(sides):
+                    if v % gt or not 1 < v // gt * gp <= 4096:
+                        continue
+                    new = v // gt * gp
+                    out.append(
+                        {key: (new if x == v and groups[key] is not _BATCH else x)
+                         for key, x in probe.items()}
+                    )  # fmt: skip
+    return out
+
+
 def _probes(
     groups: dict[str, list[int]],
     bound: dict[str, int],
     hints: dict[int, None],
     reached: dict[tuple[tuple[str, int], ...], tuple[str, list[int]]],
+    first: list[dict[str, int]] | None = None,
 ) -> Iterator[dict[str, int]]:
     """The configurations to run: ``_probe_order``'s first ``_MAX_PROBES``, then each size that
     the failures' messages named (``hints``, filled while this runs) in each free dim in turn
@@ -1460,8 +1492,26 @@ def _probes(
     The TorchScript exporter bakes an nn.Transformer's sequence lengths and batch into its
     attention Reshapes ("requested shape:{5,2,16}"): the decoder's length is named first, the
     encoder's once the decoder runs.
+
+    ``first``: whole configurations a failure pointed to (``_grid_probes``, filled while this
+    runs), tried before the next of the others.
     """
-    yield from itertools.islice(_probe_order(groups), _MAX_PROBES)
+    first = first if first is not None else []
+    seen: set[tuple[tuple[str, int], ...]] = set()
+
+    def pointed() -> Iterator[dict[str, int]]:
+        while first:
+            p = first.pop(0)
+            if tuple(sorted(p.items())) not in seen:
+                seen.add(tuple(sorted(p.items())))
+                yield p
+
+    for p in itertools.islice(_probe_order(groups), _MAX_PROBES):
+        yield from pointed()
+        if tuple(sorted(p.items())) not in seen:
+            seen.add(tuple(sorted(p.items())))
+            yield p
+    yield from pointed()
     base = {k: v[0] for k, v in groups.items()}
     base_at, named = reached.get(tuple(sorted(base.items())), ("", []))
     passed: set[str] = set()

@@ -1395,3 +1395,33 @@ def test_a_vit_whose_position_table_fixes_its_patch_count_gets_a_square_image() 
     )  # fmt: skip
     gen = generate_inputs(m)
     assert gen.feeds["pixel_values"].shape == (1, 3, 64, 64), gen.notes
+
+
+@pytest.mark.parametrize(("side", "patch", "cls"), [(336, 14, 1), (32, 8, 1), (384, 16, 2)])
+def test_a_patch_models_position_table_gives_its_image_side(
+    side: int, patch: int, cls: int
+) -> None:
+    """CLIP ViT-L/14 at 336 (577 positions), a small CLIP at 32, a distilled DeiT at 384
+    (class and distillation tokens): their sides are in no candidate list, and every size tried
+    failed at the position Add ("no valid inputs found ... 17 by 785", exit 2). The message's
+    two counts give the side: (224/14)**2 + 1 = 257 tokens against 24**2 + 1 positions."""
+    import torch
+
+    class Vit(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.patch = torch.nn.Conv2d(3, 8, patch, stride=patch)
+            self.cls = torch.nn.Parameter(torch.randn(1, cls, 8))
+            self.pos = torch.nn.Parameter(torch.randn(1, (side // patch) ** 2 + cls, 8))
+
+        def forward(self, x):  # type: ignore[no-untyped-def]
+            t = self.patch(x).flatten(2).transpose(1, 2)
+            t = torch.cat([self.cls.expand(x.shape[0], -1, -1), t], 1) + self.pos
+            return torch.nn.functional.gelu(t).mean(1)
+
+    m = _ts_export(
+        Vit(), (torch.randn(1, 3, side, side),), ["pixel_values"],
+        {"pixel_values": {0: "batch", 2: "height", 3: "width"}},
+    )  # fmt: skip
+    gen = generate_inputs(m)
+    assert gen.feeds["pixel_values"].shape == (1, 3, side, side), gen.notes
