@@ -10,8 +10,9 @@ random-weight one built from its config (no download), saved with ``save_pretrai
 exported by ``optimum.exporters.onnx.main_export`` for the task users export it for: decoders
 with their KV cache (``text-generation-with-past``: one ``model.onnx`` taking
 ``past_key_values.*``), encoder-decoders as encoder, decoder, decoder with past and the merged
-decoder (one If on ``use_cache_branch``, each branch's outputs named as the If's), a
-classifier, image classifiers and a detector. Files are written flat as
+decoder (one If on ``use_cache_branch``, each branch's outputs named as the If's),
+classifiers, a CTC speech model, CLIP, image classifiers, a segmenter and detectors (23
+architectures, 35 files). Files are written flat as
 ``DIR/<name>__<file>.onnx``. A model whose export fails is listed with the reason.
 """
 
@@ -53,6 +54,44 @@ SPECS: dict[str, tuple[str, dict, str]] = {
              "encoder_layers": 1, "decoder_layers": 1, "use_timm_backbone": False,
              "use_pretrained_backbone": False, "num_queries": 10,
              "backbone_config": _RESNET | {"out_features": ["stage4"]}}, "object-detection"),
+    "gemma": ("AutoModelForCausalLM", {"model_type": "gemma", **_SMALL, "num_key_value_heads": 2,
+              "head_dim": 16, "vocab_size": 1000}, "text-generation-with-past"),
+    "phi": ("AutoModelForCausalLM", {"model_type": "phi", **_SMALL, "vocab_size": 1000},
+            "text-generation-with-past"),
+    "mistral": ("AutoModelForCausalLM", {"model_type": "mistral", **_SMALL,
+                "num_key_value_heads": 2, "vocab_size": 1000}, "text-generation-with-past"),
+    "falcon": ("AutoModelForCausalLM", {"model_type": "falcon", "hidden_size": 64,
+               "num_hidden_layers": 2, "num_attention_heads": 4, "vocab_size": 1000},
+               "text-generation-with-past"),
+    "bart": ("AutoModelForSeq2SeqLM", {"model_type": "bart", **_DECODER, "vocab_size": 1000},
+             "text2text-generation-with-past"),
+    "marian": ("AutoModelForSeq2SeqLM", {"model_type": "marian", **_DECODER, "vocab_size": 1000,
+               "decoder_vocab_size": 1000, "pad_token_id": 0, "decoder_start_token_id": 0},
+               "text2text-generation-with-past"),
+    "wav2vec2": ("AutoModelForCTC", {"model_type": "wav2vec2", **_SMALL, "conv_dim": [32, 32],
+                 "conv_stride": [5, 2], "conv_kernel": [10, 3], "num_feat_extract_layers": 2,
+                 "vocab_size": 32}, "automatic-speech-recognition"),
+    "clip": ("AutoModel", {"model_type": "clip", "text_config": {**_SMALL, "vocab_size": 1000},
+             "vision_config": {**_SMALL, "image_size": 32, "patch_size": 8},
+             "projection_dim": 32}, "zero-shot-image-classification"),
+    "segformer": ("AutoModelForSemanticSegmentation", {"model_type": "segformer",
+                  "hidden_sizes": [16, 32, 64, 128], "decoder_hidden_size": 64,
+                  "depths": [1, 1, 1, 1], "num_attention_heads": [1, 2, 4, 8]},
+                  "semantic-segmentation"),
+    "mobilevit": ("AutoModelForImageClassification", {"model_type": "mobilevit",
+                  "image_size": 64, "hidden_sizes": [32, 48, 64],
+                  "neck_hidden_sizes": [8, 16, 24, 32, 48, 64, 80]}, "image-classification"),
+    "swin": ("AutoModelForImageClassification", {"model_type": "swin", "image_size": 64,
+             "embed_dim": 16, "depths": [1, 1], "num_heads": [1, 2], "window_size": 4},
+             "image-classification"),
+    "yolos": ("AutoModelForObjectDetection", {"model_type": "yolos", **_SMALL,
+              "image_size": [64, 64], "patch_size": 16, "num_detection_tokens": 10},
+              "object-detection"),
+    "mpnet": ("AutoModel", {"model_type": "mpnet", **_SMALL, "vocab_size": 1000},
+              "feature-extraction"),
+    "distilbert": ("AutoModelForTokenClassification", {"model_type": "distilbert", "dim": 64,
+                   "n_layers": 2, "n_heads": 4, "hidden_dim": 128, "vocab_size": 1000},
+                   "token-classification"),
 }  # fmt: skip
 
 
