@@ -19,6 +19,7 @@ import onnx
 from rewriter.candidates import Candidate, rational_candidate, table_candidate
 from rewriter.emit import RewriteResult, emit_result
 from rewriter.errors import UsageError
+from rewriter.frontends.common import shapes_for_conversion
 from rewriter.match.engine import Site
 from rewriter.match.rules import Rule
 
@@ -111,6 +112,10 @@ def rewrite(model: Any, pipeline: str = "pau_all", **options: Any) -> Any:
     iterable of input tuples, default ``[example_inputs]``). Without ``target``, every site of
     the pipeline becomes a rational.
 
+    ``shapes={"x": (1, 3, 300, 300)}``: input shapes, as ``--input-shapes``: an ONNX model's
+    sites are measured at them with ``target``, and a TorchScript archive (which records none)
+    is converted at them.
+
     Example:
         >>> out = rewrite("model.onnx", "pau_gelu", degrees=(5, 4))
         >>> fast = rewrite("model.onnx", target="openvino-cpu")  # doctest: +SKIP
@@ -155,4 +160,5 @@ def rewrite(model: Any, pipeline: str = "pau_all", **options: Any) -> Any:
 
         return plan(model, options.pop("target"), pipeline=pipeline, **options).model
     options.pop("target", None)
-    return rewrite_onnx(model, pipeline, **options).model
+    with shapes_for_conversion(options.pop("shapes", None)):  # a TorchScript archive's example
+        return rewrite_onnx(model, pipeline, **options).model

@@ -221,6 +221,27 @@ def test_input_shapes_convert_what_no_guess_reaches(tmp_path, capsys) -> None:  
     assert "refuses the --input-shapes given (x 1x3x200x200)" in err
 
 
+def test_the_python_api_converts_an_archive_at_the_shapes_given(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """``rewriter.rewrite(path, shapes=...)`` and ``rewriter.plan(path, ..., shapes=...)`` are
+    ``--input-shapes``: the Python API converted at guessed shapes only (refused here), and a
+    call's shapes do not outlive it."""
+    import rewriter
+    from rewriter.errors import ModelError
+    from rewriter.frontends.common import requested_shapes
+
+    src = tmp_path / "ssd.pt"
+    torch.jit.script(_Only300().eval()).save(str(src))
+    with pytest.raises(ModelError, match="ran on none of the example shapes tried"):
+        rewriter.rewrite(str(src))
+    out = rewriter.rewrite(str(src), shapes={"x": (1, 3, 300, 300)})
+    assert _dims(out) == {"x": ["batch", 3, "height", 300]}
+    assert [n.op_type for n in out.graph.node].count("Sigmoid") == 0  # the SiLU is a rational
+    assert requested_shapes() == {}
+    p = rewriter.plan(str(src), "ort-cpu:threads=1", shapes={"x": (1, 3, 300, 300)}, db=":memory:")
+    assert [d.site.name for d in p.decisions] == ["silu_0"]
+    assert requested_shapes() == {}
+
+
 def test_a_half_model_gets_half_inputs(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     torch.manual_seed(0)
     src = tmp_path / "half.pt"

@@ -116,8 +116,25 @@ def use_input_shapes(shapes: Mapping[str, tuple[int, ...]] | None) -> None:
 
 
 def requested_shapes() -> dict[str, tuple[int, ...]]:
-    """``--input-shapes`` of the running command by input name (empty outside the CLI)."""
+    """``--input-shapes`` of the running command by input name (empty outside the CLI), or the
+    ``shapes=`` of the Python API call under way (``shapes_for_conversion``)."""
     return dict(_REQUESTED)
+
+
+@contextlib.contextmanager
+def shapes_for_conversion(shapes: Mapping[str, Any] | None) -> Iterator[None]:
+    """``rewriter.rewrite(path, shapes=...)`` / ``rewriter.plan``: the shapes a front end
+    converts at for the duration of the call (the CLI's ``--input-shapes`` otherwise), then
+    what was there before. Without shapes, nothing changes."""
+    if not shapes:
+        yield
+        return
+    saved = dict(_REQUESTED)
+    use_input_shapes({k: tuple(int(d) for d in v) for k, v in shapes.items()})
+    try:
+        yield
+    finally:
+        use_input_shapes(saved)
 
 
 @contextlib.contextmanager
