@@ -10,7 +10,7 @@ import pytest
 
 from rewriter.cost import get_target, parse_target
 from rewriter.cost.targets import hardware_fingerprint
-from rewriter.errors import UsageError
+from rewriter.errors import ModelError, UsageError
 
 TINY = onnx.parser.parse_model("""
     <ir_version: 8, opset_import: ["" : 17]>
@@ -102,6 +102,39 @@ def test_openvino_static_option_compiles_at_the_feed_shapes():
         np.testing.assert_allclose(y, x * np.tanh(np.log1p(np.exp(x))), rtol=1e-4, atol=1e-5)
     with pytest.raises(UsageError, match="static='yes'; pass static=1"):
         get_target("openvino-cpu:static=yes")
+
+
+def test_a_model_openvino_refuses_is_said_with_its_reason():
+    """OpenVINO's messages open with the source locations they passed through; the line said
+    "openvino-cpu cannot load the model: Exception from src/inference/src/cpp/core.cpp:117:"
+    of optimum-onnx's merged T5 decoder, and nothing more. Here an If whose branches differ in
+    rank, which its CPU plug-in refuses as it refuses that decoder's."""
+    pytest.importorskip("openvino")
+    from onnx import TensorProto, helper
+
+    def branch(name: str, node: onnx.NodeProto) -> onnx.GraphProto:
+        out = [helper.make_tensor_value_info(node.output[0], TensorProto.FLOAT, None)]
+        return helper.make_graph([node], name, [], out)
+
+    g = helper.make_graph(
+        [helper.make_node(
+            "If", ["flag"], ["y"], name="gate",
+            then_branch=branch("then", helper.make_node("Tanh", ["x"], ["t"])),
+            else_branch=branch("else", helper.make_node("Unsqueeze", ["x", "ax"], ["e"])),
+        )],
+        "ragged_if",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8]),
+         helper.make_tensor_value_info("flag", TensorProto.BOOL, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [onnx.numpy_helper.from_array(np.array([0], np.int64), "ax")],
+    )  # fmt: skip
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    with pytest.raises(ModelError) as info:
+        get_target("openvino-cpu").session(m)
+    line = str(info.value)
+    assert line.startswith("openvino-cpu cannot load the model: "), line
+    assert "If operation with dynamic rank" in line and "Exception from" not in line, line
+    assert "\n" not in line
 
 
 def test_dynamic_openvino_plan_that_backed_off_says_what_static_shapes_would_do():

@@ -45,10 +45,18 @@ LEVELS = {
 }
 
 
+# OpenVINO's messages open with the source locations they passed through ("Exception from
+# src/inference/src/cpp/core.cpp:117:", "Check '!shape.rank().is_dynamic()' failed at ...:"):
+# the reason comes after them
+_LOCATION = re.compile(r"^(Exception from \S+:\d+:|Check '.*' failed at \S+:\d+:)$")
+
+
 def first_line(e: BaseException, limit: int = 300) -> str:
-    """The first line of an exception's message (ONNX Runtime's are long), or its type name."""
-    text = str(e).strip()
-    return (text.splitlines()[0] if text else type(e).__name__)[:limit]
+    """The first line of an exception's message (ONNX Runtime's are long) that says more than
+    where it was raised, or its type name."""
+    lines = [x.strip() for x in str(e).strip().splitlines() if x.strip()]
+    said = [x for x in lines if not _LOCATION.match(x)]
+    return (said or lines or [type(e).__name__])[0][:limit]
 
 
 _ORT_NODE = re.compile(r"running (\w+) node\. Name:'([^']*)'")
