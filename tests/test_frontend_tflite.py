@@ -595,3 +595,33 @@ def test_a_tensorflow_1_checkpoint_is_named_with_the_conversion_to_run(
         assert f"{arg}: a TensorFlow 1 checkpoint" in err, err
         assert f"--checkpoint {ckpt / 'model.ckpt.meta'} --inputs NAME:0" in err, err
     assert not (tmp_path / "o.onnx").exists()
+
+
+def test_a_keras_grouped_convolution_converts(tf_extra, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Keras 3 wraps a grouped convolution (keras.applications' ConvNeXt: a depthwise 7x7 as
+    Conv2D(groups=C)) in an XLA-compiled tf.function on CPU, which tf2onnx left as an
+    unconvertible StatefulPartitionedCall. Traced without the wrapper, it converts and
+    matches the model TensorFlow runs as it is."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    x = keras.Input((16, 16, 8), batch_size=1)
+    h = keras.layers.Conv2D(8, 7, padding="same", groups=8)(x)  # depthwise, ConvNeXt's
+    h = keras.layers.Conv2D(16, 3, padding="same", groups=4, activation="gelu")(h)
+    src, report = tmp_path / "grouped.keras", tmp_path / "r.json"
+    keras.Model(x, h).save(src)
+    capsys.readouterr()
+    assert main([str(src), "-o", str(tmp_path / "o.onnx"), "--report", str(report)]) == 0, (
+        capsys.readouterr().err
+    )
+    r = json.loads(report.read_text())
+    assert "grouped convolutions traced without Keras' XLA wrapper" in " ".join(
+        r["source"]["notes"]
+    )
+    assert r["source"]["converted_vs_source"]["rel_l2"] < 1e-5, r["source"]
+    assert [s["function"] for s in r["sites"]] == ["gelu"]
+    import onnx
+
+    convs = [n for n in onnx.load(str(tmp_path / "o.onnx")).graph.node if n.op_type == "Conv"]
+    groups = sorted(a.i for n in convs for a in n.attribute if a.name == "group")
+    assert groups == [4, 8], groups

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -221,15 +222,62 @@ def _from_tf(tf2onnx: Any, kind: str, path: str) -> tuple[onnx.ModelProto, list[
 
     func = tf.function(fn)
     try:
-        traced = func.get_concrete_function(*specs)  # the trace tf2onnx converts (cached)
-        model, _ = tf2onnx.convert.from_function(
-            func, input_signature=specs, opset=OPSET, custom_op_handlers=_HANDLERS
-        )
+        with _keras_conv_without_xla() as shim:
+            traced = func.get_concrete_function(*specs)  # the trace tf2onnx converts (cached)
+            model, _ = tf2onnx.convert.from_function(
+                func, input_signature=specs, opset=OPSET, custom_op_handlers=_HANDLERS
+            )
     except Exception as e:
         raise ModelError(f"{path}: tf2onnx could not convert it ({_first(e)})") from None
     frozen = _freeze_captured(model, traced)
     notes = [f"{len(frozen)} captured constant(s) made initializers: {', '.join(frozen[:3])}"]
-    return model, notes if frozen else []
+    notes = notes if frozen else []
+    if shim is not None and shim.unwrapped:
+        notes.append(
+            "grouped convolutions traced without Keras' XLA wrapper (a jit_compile function "
+            "tf2onnx cannot inline); TensorFlow runs the model as it is"
+        )
+    return model, notes
+
+
+class _NoJit:
+    """``tensorflow`` as Keras' TensorFlow backend sees it while a model is traced for
+    conversion: ``tf.function(jit_compile=True)`` returns the function itself. Keras 3 wraps a
+    grouped convolution (ConvNeXt's depthwise 7x7) in an XLA-compiled ``tf.function`` on CPU,
+    which stays a ``StatefulPartitionedCall`` tf2onnx cannot convert ("StatefulPartitionedCall
+    has no ONNX conversion"); the op inside is an ordinary grouped Conv2D."""
+
+    def __init__(self, tf: Any) -> None:
+        self._tf = tf
+        self.unwrapped = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._tf, name)
+
+    def function(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("jit_compile"):
+            self.unwrapped += 1
+            return args[0] if args else (lambda f: f)
+        return self._tf.function(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def _keras_conv_without_xla() -> Iterator[_NoJit | None]:
+    """For the duration, Keras' TensorFlow backend ``nn`` module traces its XLA-wrapped ops as
+    the ops themselves (``_NoJit``, whose ``unwrapped`` counts the wrappers skipped, once per
+    trace; None without Keras 3).
+    The source comparison runs the model unpatched."""
+    try:
+        from keras.src.backend.tensorflow import nn as knn
+    except ImportError:  # no Keras 3: nothing to unwrap
+        yield None
+        return
+    shim = _NoJit(knn.tf)
+    knn.tf = shim
+    try:
+        yield shim
+    finally:
+        knn.tf = shim._tf
 
 
 def _freeze_captured(model: onnx.ModelProto, traced: Any) -> list[str]:
