@@ -609,7 +609,8 @@ def test_a_keras_grouped_convolution_converts(tf_extra, tmp_path, capsys) -> Non
     h = keras.layers.Conv2D(8, 7, padding="same", groups=8)(x)  # depthwise, ConvNeXt's
     h = keras.layers.Conv2D(16, 3, padding="same", groups=4, activation="gelu")(h)
     src, report = tmp_path / "grouped.keras", tmp_path / "r.json"
-    keras.Model(x, h).save(src)
+    model = keras.Model(x, h)
+    model.save(src)
     capsys.readouterr()
     assert main([str(src), "-o", str(tmp_path / "o.onnx"), "--report", str(report)]) == 0, (
         capsys.readouterr().err
@@ -625,3 +626,15 @@ def test_a_keras_grouped_convolution_converts(tf_extra, tmp_path, capsys) -> Non
     convs = [n for n in onnx.load(str(tmp_path / "o.onnx")).graph.node if n.op_type == "Conv"]
     groups = sorted(a.i for n in convs for a in n.attribute if a.name == "group")
     assert groups == [4, 8], groups
+    # Keras 3's model.export keeps the XLA wrapper in the SavedModel: its calls are inlined
+    sm = tmp_path / "grouped_sm"
+    model.export(str(sm))
+    capsys.readouterr()
+    assert main([str(sm), "-o", str(tmp_path / "sm.onnx"), "--report", str(report)]) == 0, (
+        capsys.readouterr().err
+    )
+    r = json.loads(report.read_text())
+    assert "functions marked for XLA compilation" in " ".join(r["source"]["notes"])
+    assert r["source"]["converted_vs_source"]["rel_l2"] < 1e-5, r["source"]
+    written = onnx.load(str(tmp_path / "sm.onnx"))
+    assert [i.name for i in written.graph.input] == [model.inputs[0].name]

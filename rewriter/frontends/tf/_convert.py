@@ -227,17 +227,62 @@ def _from_tf(tf2onnx: Any, kind: str, path: str) -> tuple[onnx.ModelProto, list[
             model, _ = tf2onnx.convert.from_function(
                 func, input_signature=specs, opset=OPSET, custom_op_handlers=_HANDLERS
             )
+        xla = any(n.op_type == "StatefulPartitionedCall" for n in model.graph.node)
+        if xla:  # XLA functions baked into a SavedModel (Keras 3's model.export): inline them
+            model = _without_xla_functions(tf2onnx, traced, [t.name for t in specs])
     except Exception as e:
         raise ModelError(f"{path}: tf2onnx could not convert it ({_first(e)})") from None
     frozen = _freeze_captured(model, traced)
     notes = [f"{len(frozen)} captured constant(s) made initializers: {', '.join(frozen[:3])}"]
     notes = notes if frozen else []
+    if xla and not any(n.op_type == "StatefulPartitionedCall" for n in model.graph.node):
+        notes.append(
+            "functions marked for XLA compilation (a grouped convolution Keras 3 exported) "
+            "inlined for tf2onnx, which cannot convert the calls; TensorFlow runs the model as "
+            "it is"
+        )
     if shim is not None and shim.unwrapped:
         notes.append(
             "grouped convolutions traced without Keras' XLA wrapper (a jit_compile function "
             "tf2onnx cannot inline); TensorFlow runs the model as it is"
         )
     return model, notes
+
+
+def _without_xla_functions(tf2onnx: Any, traced: Any, names: list[str]) -> onnx.ModelProto:
+    """``traced`` converted with its functions marked for XLA compilation inlined: Grappler,
+    which tf2onnx runs to inline function calls, leaves a call to a function marked
+    ``_XlaMustCompile`` (Keras 3 wraps grouped convolutions so on CPU, and ``model.export``
+    keeps the wrapper in the SavedModel), and tf2onnx has no conversion for the call. The
+    frozen graph without those marks is what tf2onnx converts."""
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
+
+    frozen = convert_variables_to_constants_v2(traced, lower_control_flow=False)
+    gd = frozen.graph.as_graph_def(add_shapes=True)
+    marks = ("_XlaMustCompile", "_noinline")
+    for attrs in [n.attr for n in gd.node] + [
+        a for f in gd.library.function for a in [f.attr, *(n.attr for n in f.node_def)]
+    ]:
+        for m in marks:
+            if m in attrs:
+                del attrs[m]
+    ins = [t.name for t in frozen.inputs if t.dtype != tf.resource]
+    outs = [t.name for t in frozen.outputs]
+    model, _ = tf2onnx.convert.from_graph_def(
+        gd, input_names=ins, output_names=outs, opset=OPSET, custom_op_handlers=_HANDLERS
+    )
+    # the inputs as the other path names them (the signature's, not the graph's "x:0")
+    from rewriter.ir.graph import all_nodes
+
+    rename = dict(zip(ins, names, strict=False))
+    for i in model.graph.input:
+        i.name = rename.get(i.name, i.name)
+    for n in all_nodes(model.graph):
+        n.input[:] = [rename.get(x, x) for x in n.input]
+    return model
 
 
 class _NoJit:
