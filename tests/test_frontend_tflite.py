@@ -638,3 +638,27 @@ def test_a_keras_grouped_convolution_converts(tf_extra, tmp_path, capsys) -> Non
     assert r["source"]["converted_vs_source"]["rel_l2"] < 1e-5, r["source"]
     written = onnx.load(str(tmp_path / "sm.onnx"))
     assert [i.name for i in written.graph.input] == [model.inputs[0].name]
+
+
+def test_keras_weights_without_a_model_are_named(tf_extra, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """``model.save_weights`` writes values by layer name and no architecture; the line read
+    "Keras cannot load it (No model config found in the file ...)" with nothing to do."""
+    import keras
+
+    x = keras.Input((4,))
+    model = keras.Model(x, keras.layers.Dense(2, activation="tanh")(x))
+    for name in ("w.weights.h5", "legacy.h5"):
+        src = tmp_path / name
+        if name.endswith(".weights.h5"):
+            model.save_weights(src)
+        else:  # an .h5 holding weights only, as Keras 2's save_weights wrote
+            import h5py
+
+            with h5py.File(src, "w") as f:
+                f.create_group("dense").create_dataset("kernel", data=[[0.0, 1.0]] * 4)
+        capsys.readouterr()
+        assert main([str(src), "-o", str(tmp_path / "o.onnx")]) == 1
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1, err
+        assert f"{src}: Keras weights only (save_weights), no model" in err, err
+        assert "model.save('model.keras')" in err

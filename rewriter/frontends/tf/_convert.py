@@ -357,6 +357,12 @@ def _tf_callable(kind: str, path: str) -> tuple[Callable[..., list[Any]], list[A
         try:
             km = keras.models.load_model(path, compile=False)
         except Exception as e:
+            if "No model config found" in str(e) or path.endswith(".weights.h5"):
+                # model.save_weights: values by layer name, no architecture to rebuild
+                raise ModelError(
+                    f"{path}: Keras weights only (save_weights), no model: build the model in "
+                    "Keras, load_weights this file, model.save('model.keras') and rewrite that"
+                ) from None
             raise ModelError(f"{path}: Keras cannot load it ({_first(e)})") from None
         specs = [tf.TensorSpec(t.shape, t.dtype, name=_clean(t.name)) for t in km.inputs]
 
