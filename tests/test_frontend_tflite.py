@@ -662,3 +662,58 @@ def test_keras_weights_without_a_model_are_named(tf_extra, tmp_path, capsys) -> 
         assert len(err.splitlines()) == 1, err
         assert f"{src}: Keras weights only (save_weights), no model" in err, err
         assert "model.save('model.keras')" in err
+
+
+def test_a_frozen_tensorflow_graph_converts_with_no_flags(tf_extra, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A frozen GraphDef (.pb: TF1 detectors' frozen_inference_graph.pb) records no inputs and
+    outputs, which tf2onnx needs given; it read "not an ONNX model". Its Placeholders are the
+    inputs and the values nothing reads the outputs. A graph with variables is not frozen, and
+    a SavedModel's own saved_model.pb is its folder's: both one line."""
+    import numpy as np
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    g = tf.Graph()
+    with g.as_default():
+        x = tf.compat.v1.placeholder(tf.float32, [None, 16, 16, 3], name="image")
+        w = tf.compat.v1.get_variable(
+            "w", initializer=rng.standard_normal((3, 3, 3, 8)).astype(np.float32)
+        )
+        h = tf.nn.conv2d(x, w, 1, "SAME")
+        y = tf.reduce_mean(h * tf.math.sigmoid(h), axis=[1, 2], name="features")  # swish
+        with tf.compat.v1.Session(graph=g) as sess:
+            sess.run(tf.compat.v1.global_variables_initializer())
+            frozen = tf.compat.v1.graph_util.convert_variables_to_constants(
+                sess, g.as_graph_def(), [y.op.name]
+            )
+            tf.io.write_graph(g.as_graph_def(), str(tmp_path), "unfrozen.pb", as_text=False)
+    tf.io.write_graph(frozen, str(tmp_path), "frozen_inference_graph.pb", as_text=False)
+    src, report = tmp_path / "frozen_inference_graph.pb", tmp_path / "r.json"
+    before = src.read_bytes()
+    capsys.readouterr()
+    assert main([str(src), "-o", str(tmp_path / "o.onnx"), "--report", str(report)]) == 0, (
+        capsys.readouterr().err
+    )
+    r = json.loads(report.read_text())
+    assert r["source"]["converted_vs_source"]["rel_l2"] < 1e-5, r["source"]
+    assert [s["function"] for s in r["sites"]] == ["silu"]
+    import onnx
+
+    written = onnx.load(str(tmp_path / "o.onnx"))
+    assert [i.name for i in written.graph.input] == ["image"]
+    assert src.read_bytes() == before
+    for name, said in (
+        ("unfrozen.pb", "a graph with 1 variable(s) (w), not frozen: freeze it"),
+        ("saved_model.pb", "the graph file of a SavedModel; pass its folder"),
+    ):
+        if name == "saved_model.pb":
+            (tmp_path / "sm").mkdir()
+            (tmp_path / "sm" / name).write_bytes(before)
+            path = tmp_path / "sm" / name
+        else:
+            path = tmp_path / name
+        capsys.readouterr()
+        assert main([str(path), "-o", str(tmp_path / "x.onnx")]) == 1
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and said in err, err
+    assert not (tmp_path / "x.onnx").exists()

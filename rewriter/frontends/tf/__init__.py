@@ -1,5 +1,6 @@
-"""TensorFlow-family inputs: TFLite flatbuffers, SavedModel folders and Keras ``.keras``/``.h5``
-files, converted to ONNX with tf2onnx and checked against their own runtime.
+"""TensorFlow-family inputs: TFLite flatbuffers, SavedModel folders, Keras ``.keras``/``.h5``
+files and frozen GraphDefs (``.pb``), converted to ONNX with tf2onnx and checked against their
+own runtime.
 
     rewrite model.tflite -p pau_all -o out.onnx      # also saved_model_dir/ and model.keras
 

@@ -22,8 +22,11 @@ from rewriter.frontends.common import quiet as _quiet
 OPSET = 17  # tf2onnx 1.17 knows opsets up to 18; 17 has every op it emits for these models
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 _EXTRA = {"tflite": "tflite", "keras": "tensorflow", "saved_model": "tensorflow"}
+_EXTRA["graphdef"] = "tensorflow"
 _WHAT = {"tflite": "a TFLite model", "keras": "a Keras model", "saved_model": "a SavedModel"}
+_WHAT["graphdef"] = "a TensorFlow frozen graph"
 _RUNTIME = {"tflite": "LiteRT", "keras": "TensorFlow", "saved_model": "TensorFlow"}
+_RUNTIME["graphdef"] = "TensorFlow"
 
 
 class MissingExtraError(RewriterError):
@@ -46,6 +49,8 @@ def source_kind(path: str | os.PathLike[str]) -> str | None:
         os.path.exists(os.path.join(p, f)) for f in ("saved_model.pb", "saved_model.pbtxt")
     ):
         return "saved_model"
+    if low.endswith(".pb") and os.path.isfile(p):  # a frozen GraphDef (TF1 detectors' form)
+        return "graphdef"
     return None
 
 
@@ -65,7 +70,7 @@ def convert(path: str | os.PathLike[str]) -> Conversion:
     p = os.fspath(path)
     kind = source_kind(p)
     if kind is None:
-        raise ModelError(f"{p}: not a .tflite, .keras, .h5 file or SavedModel folder")
+        raise ModelError(f"{p}: not a .tflite, .keras, .h5, .pb file or SavedModel folder")
     if not os.path.exists(p):
         raise ModelError(f"{p}: no such file; pass the path of {_WHAT[kind]}")
     st = os.stat(os.path.join(p, "saved_model.pb") if kind == "saved_model" else p)
@@ -370,6 +375,8 @@ def _tf_callable(kind: str, path: str) -> tuple[Callable[..., list[Any]], list[A
             return list(tf.nest.flatten(km(list(xs) if len(xs) > 1 else xs[0], training=False)))
 
         return run_keras, specs
+    if kind == "graphdef":
+        return _graphdef_callable(path)
     try:
         loaded = tf.saved_model.load(path)
         sig = loaded.signatures["serving_default"]
@@ -387,6 +394,71 @@ def _tf_callable(kind: str, path: str) -> tuple[Callable[..., list[Any]], list[A
 
     run_sig._keep = loaded  # type: ignore[attr-defined]  # the signature needs its object alive
     return run_sig, specs
+
+
+# ops whose outputs nothing reads that are not a frozen graph's outputs
+_NOT_OUTPUTS = {"NoOp", "Const", "Assert", "Placeholder", "PlaceholderWithDefault", "SaveV2"}
+_VARIABLES = {"VariableV2", "VarHandleOp", "Variable"}
+
+
+def _graphdef_callable(path: str) -> tuple[Callable[..., list[Any]], list[Any]]:
+    """A frozen GraphDef (``frozen_inference_graph.pb``, ``tf.io.write_graph``) as a callable:
+    its Placeholders are the inputs and the values nothing reads the outputs, which is what
+    ``tf2onnx --graphdef`` needs given and a frozen graph does not record."""
+    import tensorflow as tf
+
+    if os.path.basename(path) == "saved_model.pb":
+        raise ModelError(
+            f"{path}: the graph file of a SavedModel; pass its folder "
+            f"({os.path.dirname(path) or '.'})"
+        )
+    gd = tf.compat.v1.GraphDef()
+    try:
+        with open(path, "rb") as f:
+            gd.ParseFromString(f.read())
+    except Exception as e:
+        raise ModelError(f"{path}: not a TensorFlow GraphDef ({_first(e)})") from None
+    if not gd.node:
+        raise ModelError(f"{path}: not a TensorFlow GraphDef (no nodes)")
+    variables = sorted(n.name for n in gd.node if n.op in _VARIABLES)
+    if variables:
+        raise ModelError(
+            f"{path}: a graph with {len(variables)} variable(s) ({', '.join(variables[:3])}), "
+            "not frozen: freeze it (tf.compat.v1.graph_util.convert_variables_to_constants) "
+            "or save a SavedModel"
+        )
+    placeholders = [n for n in gd.node if n.op == "Placeholder"]
+    read = {i.split(":")[0].lstrip("^") for n in gd.node for i in n.input}
+    outs = [n.name for n in gd.node if n.name not in read and n.op not in _NOT_OUTPUTS]
+    if not placeholders or not outs:
+        raise ModelError(
+            f"{path}: a GraphDef with {len(placeholders)} Placeholder(s) and {len(outs)} "
+            "unread value(s): no inputs and outputs to convert"
+        )
+
+    def imported() -> None:
+        tf.compat.v1.import_graph_def(gd, name="")
+
+    try:
+        wrapped = tf.compat.v1.wrap_function(imported, [])
+        g = wrapped.graph
+        fn = wrapped.prune(
+            [g.get_tensor_by_name(f"{n.name}:0") for n in placeholders],
+            [g.get_tensor_by_name(f"{o}:0") for o in outs],
+        )
+    except Exception as e:
+        raise ModelError(f"{path}: TensorFlow cannot import the graph ({_first(e)})") from None
+    specs = []
+    for n in placeholders:
+        dims = n.attr["shape"].shape
+        shape = None if dims.unknown_rank else [d.size if d.size >= 0 else None for d in dims.dim]
+        specs.append(tf.TensorSpec(shape, tf.dtypes.as_dtype(n.attr["dtype"].type), name=n.name))
+
+    def run_graph(*xs: Any) -> list[Any]:
+        return list(fn(*[tf.convert_to_tensor(x) for x in xs]))  # a pruned function: tensors
+
+    run_graph._keep = wrapped  # type: ignore[attr-defined]  # the pruned function's graph
+    return run_graph, specs
 
 
 def _clean(name: str) -> str:
