@@ -156,7 +156,15 @@ def _bad_inputs(tmp_path, model_path):
     t.external_data.add(key="location", value="../../etc/passwd")
     ext = ext_dir / "ext.onnx"
     ext.write_bytes(m.SerializeToString())
+    ort_format = tmp_path / "model.ort"  # ONNX Runtime's own format, as mobile builds take it
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.optimized_model_filepath = str(ort_format)
+    so.add_session_config_entry("session.save_model_format", "ORT")
+    ort.InferenceSession(str(model_path), so, providers=["CPUExecutionProvider"])
     return [
+        ([ort_format, "-o", tmp_path / "o.onnx"], 1, "an ONNX Runtime format model (.ort"),
         ([tmp_path / "missing.onnx", "-o", tmp_path / "o.onnx"], 1, "no such file"),
         ([tmp_path, "-o", tmp_path / "o.onnx"], 1, "is a directory"),
         ([empty, "-o", tmp_path / "o.onnx"], 1, "file is empty"),

@@ -184,6 +184,12 @@ def _load(model: str | os.PathLike[str] | onnx.ModelProto | bytes) -> onnx.Model
         data = f.read()
     if not data:
         raise ModelError(f"{path}: file is empty; pass the path of an .onnx model")
+    if data[4:8] == b"ORTM":  # the flatbuffer file identifier of ONNX Runtime's own format
+        raise ModelError(
+            f"{path}: an ONNX Runtime format model (.ort, for mobile and minimal builds), which "
+            "ONNX Runtime converts to and not back: rewrite the .onnx it was made from, then "
+            "convert the result (python -m onnxruntime.tools.convert_onnx_models_to_ort)"
+        )
     try:
         m = _parse(data, path)
     except ModelError:
