@@ -163,7 +163,19 @@ def _bad_inputs(tmp_path, model_path):
     so.optimized_model_filepath = str(ort_format)
     so.add_session_config_entry("session.save_model_format", "ORT")
     ort.InferenceSession(str(model_path), so, providers=["CPUExecutionProvider"])
+    engine = tmp_path / "model.engine"  # a TensorRT engine's bytes are its own; any will do
+    engine.write_bytes(np.random.default_rng(1).bytes(512))
+    cases = []
+    try:
+        import openvino as ov
+
+        ov.save_model(ov.convert_model(str(model_path)), str(tmp_path / "ir.xml"))
+        cases.append(([tmp_path / "ir.xml", "-o", tmp_path / "o.onnx"], 1, "an OpenVINO IR model"))
+    except ImportError:  # pragma: no cover - the [openvino] extra is installed by make test
+        pass
     return [
+        *cases,
+        ([engine, "-o", tmp_path / "o.onnx"], 1, "a TensorRT engine (built for one GPU"),
         ([ort_format, "-o", tmp_path / "o.onnx"], 1, "an ONNX Runtime format model (.ort"),
         ([tmp_path / "missing.onnx", "-o", tmp_path / "o.onnx"], 1, "no such file"),
         ([tmp_path, "-o", tmp_path / "o.onnx"], 1, "is a directory"),

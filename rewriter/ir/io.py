@@ -195,12 +195,43 @@ def _load(model: str | os.PathLike[str] | onnx.ModelProto | bytes) -> onnx.Model
     except ModelError:
         from rewriter.frontends.pt2 import describe
 
-        line = describe(path, data)  # a state dict, TorchScript, safetensors, ...: say which
+        line = describe(path, data) or _foreign(path, data)  # a state dict, an engine: which
         if line is not None:
             raise ModelError(line) from None
         raise
     _load_external(m, path)
     return m
+
+
+# other runtimes' compiled or converted forms, by suffix (and content where it says): none has
+# a maintained way back to ONNX, so the line points to the model they were made from
+_FOREIGN = {
+    ".xml": "an OpenVINO IR model, which has no converter back to ONNX: rewrite the ONNX it was "
+    "converted from (plan for it with --target openvino-cpu), then convert the result with ovc",
+    ".engine": "a TensorRT engine (built for one GPU and TensorRT version): rewrite the ONNX it "
+    "was built from, then build the engine again (trtexec --onnx=out.onnx)",
+    ".plan": "a TensorRT engine (built for one GPU and TensorRT version): rewrite the ONNX it "
+    "was built from, then build the engine again (trtexec --onnx=out.onnx)",
+    ".trt": "a TensorRT engine (built for one GPU and TensorRT version): rewrite the ONNX it "
+    "was built from, then build the engine again (trtexec --onnx=out.onnx)",
+    ".pdmodel": "a PaddlePaddle inference model: convert it with paddle2onnx (in a venv of its "
+    "own, see the README) and rewrite the .onnx",
+    ".mlmodel": "a Core ML model, which no maintained converter turns into ONNX: export ONNX "
+    "from the framework the model was trained in",
+    ".param": "an ncnn model (.param and .bin), which no converter turns back into ONNX: "
+    "rewrite the ONNX it was made from, then convert the result with pnnx or onnx2ncnn",
+    ".mnn": "an MNN model, which no converter turns back into ONNX: rewrite the ONNX it was "
+    "made from, then convert the result with MNNConvert",
+}
+
+
+def _foreign(path: str, data: bytes) -> str | None:
+    """The one line for another runtime's model file (``_FOREIGN``), or None."""
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix == ".xml" and b"<net" not in data[:4096]:
+        return None  # some other XML
+    what = _FOREIGN.get(suffix)
+    return f"{path}: {what}" if what else None
 
 
 def _tf1_checkpoint(path: str, meta: str | None = None) -> None:
