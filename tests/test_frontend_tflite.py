@@ -509,38 +509,64 @@ def test_a_spectrum_read_for_one_part_is_lowered_to_dft(
     assert "RFFT2D: its imaginary part and its real part are read" in err, err
 
 
-def test_a_streaming_tflite_model_with_resource_variables_is_one_line(
+def test_a_streaming_tflite_model_takes_its_state_as_inputs_and_outputs(
     tflite_extra, tf_extra, tmp_path, capsys
 ) -> None:  # type: ignore[no-untyped-def]
     """micro-wakeword's models (pymicro-wakeword's wheel) keep each layer's last frames in
     resource variables between calls; tf2onnx failed with "cannot read its graph (list index
-    out of range)". The line says what the model is and what to export instead."""
+    out of range)". The conversion takes each state as an input and returns its next value:
+    run call after call with the state fed back, it gives what LiteRT gives the file itself."""
+    import numpy as np
+    import onnx
     import tensorflow as tf
+
+    from rewriter.ir.runtime import runner
 
     class Stream(tf.Module):
         def __init__(self) -> None:
-            self.state = tf.Variable(tf.zeros([1, 4]))
+            self.state = tf.Variable(tf.fill([1, 4], 0.5))  # not zeros: the start is the file's
 
         @tf.function(input_signature=[tf.TensorSpec([1, 4], tf.float32, name="frame")])
         def __call__(self, x):  # type: ignore[no-untyped-def]
-            y = tf.math.sigmoid(x + self.state)
-            self.state.assign(x)
+            y = tf.math.tanh(x + self.state)
+            self.state.assign(x * 0.5 + self.state * 0.25)
             return y
 
     m = Stream()
     tf.saved_model.save(m, str(tmp_path / "sm"), signatures=m.__call__)
     conv = tf.lite.TFLiteConverter.from_saved_model(str(tmp_path / "sm"))
     conv.experimental_enable_resource_variables = True
-    src, out = tmp_path / "stream.tflite", tmp_path / "out.onnx"
+    src, out, report = tmp_path / "stream.tflite", tmp_path / "out.onnx", tmp_path / "r.json"
     src.write_bytes(conv.convert())
     before = src.read_bytes()
     capsys.readouterr()
-    assert main([str(src), "-o", str(out)]) == 1
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and not out.exists(), err
-    assert "a streaming model: its state lives in 1 resource variable(s)" in err, err
-    assert "ASSIGN_VARIABLE x1" in err and "state as inputs and outputs" in err, err
+    assert main([str(src), "-o", str(out), "--report", str(report)]) == 0, capsys.readouterr().err
+    r = json.loads(report.read_text())
+    assert "a streaming model: its 1 state(s) kept between calls" in " ".join(r["source"]["notes"])
+    assert r["source"]["converted_vs_source"]["rel_l2"] < 1e-6, r["source"]
+    assert [s["function"] for s in r["sites"]] == ["tanh"]
     assert src.read_bytes() == before
+    # call after call: the conversion with its state fed back, against LiteRT on the file
+    from ai_edge_litert.interpreter import Interpreter
+
+    from rewriter.frontends.tf import convert
+
+    model = convert(str(src)).model
+    assert [i.name for i in model.graph.input][1:] == ["state_0"]
+    assert [o.name for o in model.graph.output][1:] == ["state_0_out"]
+    run = runner(model)
+    it = Interpreter(model_path=str(src))
+    it.allocate_tensors()
+    frame_in, y_out = it.get_input_details()[0]["index"], it.get_output_details()[0]["index"]
+    state = np.full((1, 4), 0.5, np.float32)
+    for k in range(3):
+        x = np.random.default_rng(k).standard_normal((1, 4)).astype(np.float32)
+        it.set_tensor(frame_in, x)
+        it.invoke()
+        y, state = run({model.graph.input[0].name: x, "state_0": state})
+        np.testing.assert_allclose(y, it.get_tensor(y_out), atol=1e-6)
+    written = onnx.load(str(out))
+    assert [o.name for o in written.graph.output][1:] == ["state_0_out"]
 
 
 def test_a_dynamic_range_model_says_litert_rounds_its_inputs(

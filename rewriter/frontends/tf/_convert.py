@@ -18,6 +18,7 @@ from onnx import helper, numpy_helper
 from rewriter.errors import ModelError, RewriterError
 from rewriter.frontends.common import Conversion, SourceCheck, compare_with_source
 from rewriter.frontends.common import quiet as _quiet
+from rewriter.frontends.tf._twin import STATES
 
 OPSET = 17  # tf2onnx 1.17 knows opsets up to 18; 17 has every op it emits for these models
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
@@ -166,6 +167,14 @@ def _from_tflite(tf2onnx: Any, path: str) -> tuple[onnx.ModelProto, list[str]]:
             f"({twinned['Convolution2DTransposeBias']}) read as TFLite's TRANSPOSE_CONV + ADD "
             "(its bias), which tf2onnx converts (LiteRT runs the file as it is: its XNNPACK "
             "delegate has the op)"
+        )
+    if "VAR_HANDLE" in twinned:
+        k = twinned["VAR_HANDLE"]
+        notes.append(
+            f"a streaming model: its {k} state(s) kept between calls (resource variables) are "
+            f"inputs state_0..state_{k - 1} and outputs state_0_out..state_{k - 1}_out of the "
+            "conversion: feed each call the previous call's outputs, and the initial values "
+            "(zeros in micro-wakeword's) at the start; compared with LiteRT from that start"
         )
     if "DENSIFY" in twinned:
         notes.append(
@@ -772,7 +781,12 @@ def _run_litert(
 
     # the file itself, never the copy tf2onnx read (rewriter.frontends.tf._twin): LiteRT's
     # XNNPACK delegate runs MediaPipe's transposed conv, and LiteRT densifies sparse weights
-    it = Interpreter(model_path=path)
+    states = STATES.get(os.path.abspath(path), [])
+    # a streaming model runs from its initial state, and the values it assigns are kept to
+    # compare with the copy's state outputs
+    it = Interpreter(model_path=path, experimental_preserve_all_tensors=bool(states))
+    state_names = {st.name for st in states}
+    names = [n for n in names if n not in state_names]
     ins = it.get_input_details()
     by_name = {d["name"]: d for d in ins}
     order = [by_name.get(n) for n in names]
@@ -787,7 +801,8 @@ def _run_litert(
         assert d is not None
         it.set_tensor(d["index"], feeds[n].astype(d["dtype"]))
     it.invoke()
-    return [it.get_tensor(d["index"]).copy() for d in it.get_output_details()]
+    outs = [it.get_tensor(d["index"]).copy() for d in it.get_output_details()]
+    return outs + [it.get_tensor(st.assigned).copy() for st in states]
 
 
 def source_check(
@@ -804,6 +819,8 @@ def source_check(
     source includes the conversion's.
     """
     conv = convert(path)
+    # a streaming model's states start where the file starts (its initial values)
+    feeds = {**feeds, **{st.name: st.initial for st in STATES.get(os.path.abspath(path), [])}}
     names = [i.name for i in converted.graph.input if i.name in feeds]
     ref = run_source(path, names, feeds)
     out_names = [o.name for o in converted.graph.output]

@@ -1,6 +1,6 @@
 """TFLite features tf2onnx cannot read, spelled with builtins in a copy of the file.
 
-Two, both in MediaPipe's models:
+Three: two in MediaPipe's models, and streaming state:
 
 * ``Convolution2DTransposeBias`` (the selfie segmenters' last layer), a custom op registered
   by MediaPipe's own interpreter and implemented by LiteRT's XNNPACK delegate: TFLite's
@@ -14,6 +14,13 @@ Two, both in MediaPipe's models:
   kernel computes the dense values (one run on zeros, no delegate, every tensor kept); the copy
   holds them as the constant and has no ``DENSIFY``.
 
+* Resource variables (micro-wakeword's streaming models keep each layer's last frames in
+  them between calls): VAR_HANDLE, READ_VARIABLE, ASSIGN_VARIABLE, and CALL_ONCE running a
+  subgraph that assigns their initial values. tf2onnx fails on them ("list index out of
+  range"). The copy takes each state as an input ``state_k`` and returns its next value as
+  ``state_k_out`` (``STATES`` keeps the initial values); the comparison runs the file from its
+  initial state and reads the values it assigned.
+
 ``builtin_twin(path)`` writes the copy once per process and file version (in a temporary folder
 removed at exit); tf2onnx converts the copy. The source comparison still runs the file itself in
 LiteRT (its own kernels for both), so the check does not depend on the copy (where LiteRT cannot
@@ -24,6 +31,7 @@ attention face mesh's transform ops have no builtin spelling) are left, and refu
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import os
 import shutil
 import struct
@@ -66,9 +74,19 @@ def _write_twin(path: str) -> tuple[str, dict[str, int]]:
         if not c.customCode
         and max(c.builtinCode, c.deprecatedBuiltinCode) == fb.BuiltinOperator.DENSIFY
     }
-    if not custom and not densify:
+    var = {
+        i
+        for i, c in enumerate(codes)
+        if not c.customCode
+        and max(c.builtinCode, c.deprecatedBuiltinCode) == fb.BuiltinOperator.VAR_HANDLE
+    }
+    if not custom and not densify and not var:
         return path, {}
     done: dict[str, int] = {}
+    if var:
+        k = _states_as_io(path, model, fb)
+        if k:
+            done["VAR_HANDLE"] = k
     for sg in model.subgraphs:
         ops: list[Any] = []
         for op in sg.operators:
@@ -94,6 +112,94 @@ def _write_twin(path: str) -> tuple[str, dict[str, int]]:
     out = os.path.join(_DIR[0], f"{len(_TWINS)}-{os.path.basename(path)}")
     flatbuffer_utils.write_model(model, out)
     return out, done
+
+
+@dataclasses.dataclass
+class StreamState:
+    """One resource variable of a streaming model, made an input and an output of the copy:
+    ``name`` is read, ``name_out`` holds the value assigned this call (``assigned``: that
+    tensor's index, the same in the file), ``initial`` what the model starts from."""
+
+    name: str
+    name_out: str
+    assigned: int
+    initial: np.ndarray
+
+
+# the original file -> its states, in the copy's input (and output) order after its own
+STATES: dict[str, list[StreamState]] = {}
+
+
+def _states_as_io(path: str, model: Any, fb: Any) -> int:
+    """Resource variables of the main subgraph (micro-wakeword's streaming models keep each
+    layer's last frames in them between calls) become inputs ``state_k`` and outputs
+    ``state_k_out``: each variable's READ_VARIABLE result is an input, the value its
+    ASSIGN_VARIABLE stores an output, and the VAR_HANDLE, READ_VARIABLE, ASSIGN_VARIABLE and
+    CALL_ONCE ops go, with the subgraphs CALL_ONCE ran (which assign the initial values, kept
+    in ``STATES``). How many; 0 (nothing changed) unless every variable is read and assigned
+    once in the main subgraph and set to a constant by the others."""
+    ops_of = fb.BuiltinOperator
+
+    def code(op: Any) -> int:
+        c = model.operatorCodes[op.opcodeIndex]
+        return int(max(c.builtinCode, c.deprecatedBuiltinCode))
+
+    def handles(sg: Any) -> dict[int, tuple[bytes, bytes]]:
+        return {
+            int(op.outputs[0]): (op.builtinOptions.container or b"", op.builtinOptions.sharedName)
+            for op in sg.operators
+            if code(op) == ops_of.VAR_HANDLE
+        }
+
+    main, inits = model.subgraphs[0], model.subgraphs[1:]
+    initial: dict[tuple[bytes, bytes], np.ndarray] = {}
+    for sg in inits:
+        h = handles(sg)
+        for op in sg.operators:
+            if code(op) == ops_of.ASSIGN_VARIABLE:
+                t = sg.tensors[op.inputs[1]]
+                data = model.buffers[t.buffer].data
+                if data is None:
+                    return 0
+                dtype = _NUMPY.get(int(t.type))
+                if dtype is None:
+                    return 0
+                arr = np.frombuffer(bytes(data), dtype).reshape([int(d) for d in t.shape])
+                initial[h[int(op.inputs[0])]] = arr
+    h = handles(main)
+    reads: dict[tuple[bytes, bytes], list[int]] = {}
+    assigns: dict[tuple[bytes, bytes], list[int]] = {}
+    for op in main.operators:
+        if code(op) == ops_of.READ_VARIABLE:
+            reads.setdefault(h[int(op.inputs[0])], []).append(int(op.outputs[0]))
+        elif code(op) == ops_of.ASSIGN_VARIABLE:
+            assigns.setdefault(h[int(op.inputs[0])], []).append(int(op.inputs[1]))
+    keys = sorted(reads, key=lambda k: reads[k][0])  # in the order the graph reads them
+    if not keys or set(keys) != set(h.values()) or set(assigns) != set(keys):
+        return 0
+    if any(len(reads[k]) != 1 or len(assigns[k]) != 1 or k not in initial for k in keys):
+        return 0
+    states = []
+    for j, k in enumerate(keys):
+        r, a = reads[k][0], assigns[k][0]
+        main.tensors[r].name, main.tensors[a].name = (
+            f"state_{j}".encode(),
+            f"state_{j}_out".encode(),
+        )
+        states.append(StreamState(f"state_{j}", f"state_{j}_out", a, initial[k]))
+    drop = {ops_of.VAR_HANDLE, ops_of.READ_VARIABLE, ops_of.ASSIGN_VARIABLE, ops_of.CALL_ONCE}
+    main.operators = [op for op in main.operators if code(op) not in drop]
+    main.inputs = np.array([*map(int, main.inputs), *(reads[k][0] for k in keys)], np.int32)
+    main.outputs = np.array([*map(int, main.outputs), *(assigns[k][0] for k in keys)], np.int32)
+    model.subgraphs = [main]  # the initializing subgraphs: their values are in STATES
+    model.signatureDefs = []  # the copy's inputs and outputs are the subgraph's
+    STATES[os.path.abspath(path)] = states
+    return len(states)
+
+
+# TFLite TensorType -> numpy, for the initial values of states
+_NUMPY = {0: np.float32, 1: np.float16, 2: np.int32, 3: np.uint8, 4: np.int64, 7: np.int16,
+          9: np.int8, 10: np.float64}  # fmt: skip
 
 
 def _densify(path: str, model: Any, densify: set[int], fb: Any) -> int:
