@@ -231,6 +231,10 @@ def test_the_python_api_converts_an_archive_at_the_shapes_given(tmp_path) -> Non
 
     src = tmp_path / "ssd.pt"
     torch.jit.script(_Only300().eval()).save(str(src))
+    # a command's --input-shapes end with it (they outlived main() into the next API call)
+    args = [str(src), "--input-shapes", "x:1x3x200x200", "-o", str(tmp_path / "o.onnx")]
+    assert main(args) == 1
+    assert requested_shapes() == {}
     with pytest.raises(ModelError, match="ran on none of the example shapes tried"):
         rewriter.rewrite(str(src))
     out = rewriter.rewrite(str(src), shapes={"x": (1, 3, 300, 300)})

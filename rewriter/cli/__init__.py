@@ -70,7 +70,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             shown.add(str(message))
             print(f"rewrite: note: {message}", file=sys.stderr)
 
-    with warnings.catch_warnings():
+    from rewriter.frontends.common import shapes_for_conversion
+
+    # --input-shapes hold for this command only (a program calling main() and then the Python
+    # API got the command's shapes in its conversions)
+    with warnings.catch_warnings(), shapes_for_conversion(None, restore=True):
         warnings.simplefilter("always", Note)
         warnings.showwarning = note
         return _main(args)

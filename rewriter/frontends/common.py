@@ -122,15 +122,19 @@ def requested_shapes() -> dict[str, tuple[int, ...]]:
 
 
 @contextlib.contextmanager
-def shapes_for_conversion(shapes: Mapping[str, Any] | None) -> Iterator[None]:
+def shapes_for_conversion(
+    shapes: Mapping[str, Any] | None, restore: bool = False
+) -> Iterator[None]:
     """``rewriter.rewrite(path, shapes=...)`` / ``rewriter.plan``: the shapes a front end
     converts at for the duration of the call (the CLI's ``--input-shapes`` otherwise), then
-    what was there before. Without shapes, nothing changes."""
-    if not shapes:
+    what was there before. Without shapes, nothing changes, unless ``restore`` (the CLI's
+    ``main``: whatever a command sets is undone after it)."""
+    if not shapes and not restore:
         yield
         return
     saved = dict(_REQUESTED)
-    use_input_shapes({k: tuple(int(d) for d in v) for k, v in shapes.items()})
+    if shapes:
+        use_input_shapes({k: tuple(int(d) for d in v) for k, v in shapes.items()})
     try:
         yield
     finally:

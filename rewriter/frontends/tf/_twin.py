@@ -152,11 +152,20 @@ def _states_as_io(path: str, model: Any, fb: Any) -> int:
         }
 
     main, inits = model.subgraphs[0], model.subgraphs[1:]
+    once = {
+        int(op.builtinOptions.initSubgraphIndex)
+        for op in main.operators
+        if code(op) == ops_of.CALL_ONCE
+    }
+    if once != set(range(1, len(model.subgraphs))):  # other subgraphs (loop bodies) stay
+        return 0
     initial: dict[tuple[bytes, bytes], np.ndarray] = {}
     for sg in inits:
         h = handles(sg)
         for op in sg.operators:
             if code(op) == ops_of.ASSIGN_VARIABLE:
+                if int(op.inputs[0]) not in h:
+                    return 0
                 t = sg.tensors[op.inputs[1]]
                 data = model.buffers[t.buffer].data
                 if data is None:
@@ -170,6 +179,11 @@ def _states_as_io(path: str, model: Any, fb: Any) -> int:
     reads: dict[tuple[bytes, bytes], list[int]] = {}
     assigns: dict[tuple[bytes, bytes], list[int]] = {}
     for op in main.operators:
+        if (
+            code(op) in (ops_of.READ_VARIABLE, ops_of.ASSIGN_VARIABLE)
+            and int(op.inputs[0]) not in h
+        ):
+            return 0
         if code(op) == ops_of.READ_VARIABLE:
             reads.setdefault(h[int(op.inputs[0])], []).append(int(op.outputs[0]))
         elif code(op) == ops_of.ASSIGN_VARIABLE:
