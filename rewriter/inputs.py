@@ -1451,6 +1451,7 @@ def _grid_probes(
     ``(probe/patch)**2 + k`` tokens, and ONNX Runtime names both ("257 by 577": CLIP ViT-L/14
     at 336 probed at 224, patch 14, 24 x 24 positions, so 336). Each pair read either way
     where the probe's side is a whole number of patches gives the probe with that side."""
+    sides = sorted({v for key, v in probe.items() if groups[key] is not _BATCH})
     out = []
     for pair in re.findall(r"(\d+) by (\d+)", err):
         a, b = int(pair[0]), int(pair[1])
@@ -1459,15 +1460,13 @@ def _grid_probes(
                 gt, gp = math.isqrt(max(tokens - k, 0)), math.isqrt(max(table - k, 0))
                 if gt < 1 or gp < 1 or gt * gt != tokens - k or gp * gp != table - k:
                     continue
-                sides = {v for key, v in probe.items() if groups[key] is not _BATCH}
-                for v in sorted(sides):
-                    if v % gt or not 1 < v // gt * gp <= 4096:
-                        continue
+                for v in sides:
                     new = v // gt * gp
-                    out.append(
-                        {key: (new if x == v and groups[key] is not _BATCH else x)
-                         for key, x in probe.items()}
-                    )  # fmt: skip
+                    if v % gt == 0 and 1 < new <= 4096:
+                        out.append(
+                            {key: (new if x == v and groups[key] is not _BATCH else x)
+                             for key, x in probe.items()}
+                        )  # fmt: skip
     return out
 
 
@@ -1499,17 +1498,21 @@ def _probes(
     first = first if first is not None else []
     seen: set[tuple[tuple[str, int], ...]] = set()
 
+    def fresh(p: dict[str, int]) -> bool:  # not run yet (a pointed-to probe may be in order)
+        key = tuple(sorted(p.items()))
+        new = key not in seen
+        seen.add(key)
+        return new
+
     def pointed() -> Iterator[dict[str, int]]:
         while first:
             p = first.pop(0)
-            if tuple(sorted(p.items())) not in seen:
-                seen.add(tuple(sorted(p.items())))
+            if fresh(p):
                 yield p
 
     for p in itertools.islice(_probe_order(groups), _MAX_PROBES):
         yield from pointed()
-        if tuple(sorted(p.items())) not in seen:
-            seen.add(tuple(sorted(p.items())))
+        if fresh(p):
             yield p
     yield from pointed()
     base = {k: v[0] for k, v in groups.items()}

@@ -8,14 +8,15 @@ framework, so every command can ask it about any path.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sys
 import tempfile
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import onnx
 
@@ -139,6 +140,23 @@ def shapes_for_conversion(
         yield
     finally:
         use_input_shapes(saved)
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def with_requested_shapes(f: Callable[_P, _R]) -> Callable[_P, _R]:
+    """``f``'s keyword ``shapes=`` are the shapes a front end converts at during the call
+    (``shapes_for_conversion``), as ``--input-shapes`` are for a command."""
+
+    @functools.wraps(f)
+    def call(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        shapes: Mapping[str, Any] | None = kwargs.get("shapes")  # type: ignore[assignment]
+        with shapes_for_conversion(shapes):
+            return f(*args, **kwargs)
+
+    return call
 
 
 @contextlib.contextmanager

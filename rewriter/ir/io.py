@@ -184,12 +184,6 @@ def _load(model: str | os.PathLike[str] | onnx.ModelProto | bytes) -> onnx.Model
         data = f.read()
     if not data:
         raise ModelError(f"{path}: file is empty; pass the path of an .onnx model")
-    if data[4:8] == b"ORTM":  # the flatbuffer file identifier of ONNX Runtime's own format
-        raise ModelError(
-            f"{path}: an ONNX Runtime format model (.ort, for mobile and minimal builds), which "
-            "ONNX Runtime converts to and not back: rewrite the .onnx it was made from, then "
-            "convert the result (python -m onnxruntime.tools.convert_onnx_models_to_ort)"
-        )
     try:
         m = _parse(data, path)
     except ModelError:
@@ -205,15 +199,16 @@ def _load(model: str | os.PathLike[str] | onnx.ModelProto | bytes) -> onnx.Model
 
 # other runtimes' compiled or converted forms, by suffix (and content where it says): none has
 # a maintained way back to ONNX, so the line points to the model they were made from
+_TENSORRT = (
+    "a TensorRT engine (built for one GPU and TensorRT version): rewrite the ONNX it was built "
+    "from, then build the engine again (trtexec --onnx=out.onnx)"
+)
 _FOREIGN = {
     ".xml": "an OpenVINO IR model, which has no converter back to ONNX: rewrite the ONNX it was "
     "converted from (plan for it with --target openvino-cpu), then convert the result with ovc",
-    ".engine": "a TensorRT engine (built for one GPU and TensorRT version): rewrite the ONNX it "
-    "was built from, then build the engine again (trtexec --onnx=out.onnx)",
-    ".plan": "a TensorRT engine (built for one GPU and TensorRT version): rewrite the ONNX it "
-    "was built from, then build the engine again (trtexec --onnx=out.onnx)",
-    ".trt": "a TensorRT engine (built for one GPU and TensorRT version): rewrite the ONNX it "
-    "was built from, then build the engine again (trtexec --onnx=out.onnx)",
+    ".engine": _TENSORRT,
+    ".plan": _TENSORRT,
+    ".trt": _TENSORRT,
     ".pdmodel": "a PaddlePaddle inference model: convert it with paddle2onnx (in a venv of its "
     "own, see the README) and rewrite the .onnx",
     ".mlmodel": "a Core ML model, which no maintained converter turns into ONNX: export ONNX "
@@ -223,10 +218,18 @@ _FOREIGN = {
     ".mnn": "an MNN model, which no converter turns back into ONNX: rewrite the ONNX it was "
     "made from, then convert the result with MNNConvert",
 }
+_ORT_FORMAT = (
+    "an ONNX Runtime format model (.ort, for mobile and minimal builds), which ONNX Runtime "
+    "converts to and not back: rewrite the .onnx it was made from, then convert the result "
+    "(python -m onnxruntime.tools.convert_onnx_models_to_ort)"
+)
 
 
 def _foreign(path: str, data: bytes) -> str | None:
-    """The one line for another runtime's model file (``_FOREIGN``), or None."""
+    """The one line for another runtime's model file (``_FOREIGN``; an ONNX Runtime format
+    model by its flatbuffer identifier, whatever its name), or None."""
+    if data[4:8] == b"ORTM":
+        return f"{path}: {_ORT_FORMAT}"
     suffix = os.path.splitext(path)[1].lower()
     if suffix == ".xml" and b"<net" not in data[:4096]:
         return None  # some other XML

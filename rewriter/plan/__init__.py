@@ -19,7 +19,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from rewriter.frontends.common import shapes_for_conversion
+from rewriter.frontends.common import with_requested_shapes
 
 from .budget import plan_budget
 from .decide import back_off, decide
@@ -46,6 +46,7 @@ __all__ = [
 ]
 
 
+@with_requested_shapes  # shapes=: a TorchScript archive's example too
 def plan(
     model: Any,
     target: Any = "ort-cpu:threads=1",
@@ -105,36 +106,6 @@ def plan(
     Gotchas: measurements take seconds per distinct site shape (cached in ``db`` for the next
     run); a budget needs representative ``calibration`` data, generated inputs only guess ranges.
     """
-    with shapes_for_conversion(options.get("shapes")):  # a TorchScript archive's example
-        return _plan(
-            model, target, pipeline=pipeline, calibration=calibration, labels=labels,
-            max_drop=max_drop, min_cosine=min_cosine, max_rel_error=max_rel_error,
-            allow_standard=allow_standard, degrees=degrees, form=form,
-            max_site_error=max_site_error, db=db, measure_whole=measure_whole,
-            progress=progress, recover=recover, **options,
-        )  # fmt: skip
-
-
-def _plan(
-    model: Any,
-    target: Any,
-    *,
-    pipeline: str,
-    calibration: Any,
-    labels: Any,
-    max_drop: float | None,
-    min_cosine: float | None,
-    max_rel_error: float | None,
-    allow_standard: bool,
-    degrees: tuple[int, int],
-    form: str,
-    max_site_error: float | None,
-    db: Any,
-    measure_whole: bool,
-    progress: bool | Callable[[str], None],
-    recover: bool,
-    **options: Any,
-) -> Plan:
     onnx_only = {
         "max_drop": max_drop,
         "labels": labels,

@@ -22,12 +22,15 @@ from rewriter.frontends.tf._twin import STATES
 
 OPSET = 17  # tf2onnx 1.17 knows opsets up to 18; 17 has every op it emits for these models
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
-_EXTRA = {"tflite": "tflite", "keras": "tensorflow", "saved_model": "tensorflow"}
-_EXTRA["graphdef"] = "tensorflow"
-_WHAT = {"tflite": "a TFLite model", "keras": "a Keras model", "saved_model": "a SavedModel"}
-_WHAT["graphdef"] = "a TensorFlow frozen graph"
-_RUNTIME = {"tflite": "LiteRT", "keras": "TensorFlow", "saved_model": "TensorFlow"}
-_RUNTIME["graphdef"] = "TensorFlow"
+_EXTRA = {
+    "tflite": "tflite", "keras": "tensorflow", "saved_model": "tensorflow",
+    "graphdef": "tensorflow",
+}  # fmt: skip
+_WHAT = {
+    "tflite": "a TFLite model", "keras": "a Keras model", "saved_model": "a SavedModel",
+    "graphdef": "a TensorFlow frozen graph",
+}  # fmt: skip
+_RUNTIME = {"tflite": "LiteRT"} | dict.fromkeys(("keras", "saved_model", "graphdef"), "TensorFlow")
 
 
 class MissingExtraError(RewriterError):
@@ -249,7 +252,7 @@ def _from_tf(tf2onnx: Any, kind: str, path: str) -> tuple[onnx.ModelProto, list[
     frozen = _freeze_captured(model, traced)
     notes = [f"{len(frozen)} captured constant(s) made initializers: {', '.join(frozen[:3])}"]
     notes = notes if frozen else []
-    if xla and not any(n.op_type == "StatefulPartitionedCall" for n in model.graph.node):
+    if xla:  # (a call left is named by _lower_unconverted, and nothing is written)
         notes.append(
             "functions marked for XLA compilation (a grouped convolution Keras 3 exported) "
             "inlined for tf2onnx, which cannot convert the calls; TensorFlow runs the model as "
@@ -665,13 +668,10 @@ def _lower_unconverted(model: onnx.ModelProto, path: str, kind: str, version: st
             "from the framework that defines it"
         )
     _drop_orphans(model)
-    how = {
-        "GELU": "as the erf GELU spelling the rules match",
-        "Erfc": "as the erf GELU spelling the rules match",
-        "GELU (tanh)": "as 0.5x(1+tanh(k(x+c x^3)))",
-        "RFFT": "as ONNX DFT (opset 17), the one part of the spectrum the model reads",
-        "RFFT2D": "as ONNX DFT (opset 17), the one part of the spectrum the model reads",
-    }
+    erf = "as the erf GELU spelling the rules match"
+    dft = "as ONNX DFT (opset 17), the one part of the spectrum the model reads"
+    how = {"GELU": erf, "Erfc": erf, "GELU (tanh)": "as 0.5x(1+tanh(k(x+c x^3)))"}
+    how |= {"RFFT": dft, "RFFT2D": dft}
     return [
         f"lowered here (tf2onnx has no conversion): {k} x{v}, {how[k]}"
         for k, v in sorted(_LOWERED.items())

@@ -62,6 +62,7 @@ def _write_twin(path: str) -> tuple[str, dict[str, int]]:
     from tensorflow.lite.tools import flatbuffer_utils
 
     model = flatbuffer_utils.read_model(path)
+    STATES.pop(os.path.abspath(path), None)  # an earlier version of the file's, if any
     codes = model.operatorCodes
     custom = {
         i
