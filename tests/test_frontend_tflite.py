@@ -745,3 +745,38 @@ def test_a_frozen_tensorflow_graph_converts_with_no_flags(tf_extra, tmp_path, ca
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and said in err, err
     assert not (tmp_path / "x.onnx").exists()
+
+
+_CONVERT_AND_HASH = """
+import hashlib, sys
+from rewriter.frontends.tf import convert
+for path in sys.argv[1:]:
+    print(hashlib.sha256(convert(path).model.SerializeToString()).hexdigest())
+"""
+
+
+def test_the_same_file_converts_to_the_same_bytes_in_any_process(
+    tflite_extra, tf_extra, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    # tf2onnx numbered its made-up names per process and ordered nodes by set iteration (object
+    # addresses, string hashes): both files gave other bytes on every run before.
+    import hashlib
+    import shutil
+
+    from rewriter.frontends.tf import convert
+
+    files = [str(DATA / "tf_acts_int8.tflite"), str(DATA / "tf_acts.keras")]
+    runs = []
+    for seed in ("1", "2"):
+        env = dict(os.environ, PYTHONHASHSEED=seed)
+        out = subprocess.run(
+            [sys.executable, "-c", _CONVERT_AND_HASH, *files],
+            capture_output=True, text=True, env=env, check=True, timeout=600,
+        )  # fmt: skip
+        runs.append(out.stdout.split())
+    assert runs[0] == runs[1] and len(runs[0]) == 2
+    # here, after other conversions in this process (a copy: the first conversion is cached)
+    for path, digest in zip(files, runs[0], strict=True):
+        copy = tmp_path / Path(path).name
+        shutil.copy(path, copy)
+        assert hashlib.sha256(convert(copy).model.SerializeToString()).hexdigest() == digest

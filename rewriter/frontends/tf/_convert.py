@@ -84,7 +84,7 @@ def convert(path: str | os.PathLike[str]) -> Conversion:
         tf2onnx = _require(kind, p)
         _LOWERED.clear()
         _REFUSED.clear()
-        with _quiet():
+        with _quiet(), _deterministic(tf2onnx):
             if kind == "tflite":
                 model, notes = _from_tflite(tf2onnx, p)
             else:
@@ -99,6 +99,35 @@ def convert(path: str | os.PathLike[str]) -> Conversion:
     m = onnx.ModelProto()
     m.CopyFrom(c.model)
     return Conversion(m, c.kind, c.path, c.converter, c.seconds, list(c.notes))
+
+
+@contextlib.contextmanager
+def _deterministic(tf2onnx: Any) -> Iterator[None]:
+    """Same file, same bytes, in any process: tf2onnx numbers the names it makes up with one
+    counter per process (a second conversion got other names), and its dead-node sweep returns a
+    set of nodes (ordered by address, so which of two merged duplicates survives, and the node
+    order, varied from run to run), and it keeps a tensor's consumers as a set of names
+    (ordered by the string hash, which differs per process), so its transpose optimizer pushed
+    Transposes through a node's consumers in a different order each run. The counter restarts,
+    the sweep keeps the graph's order and consumers come sorted by name."""
+    from tf2onnx.graph import Graph
+
+    tf2onnx.utils.INTERNAL_NAME = 1
+    sweep, consumers = Graph.extract_sub_graph_nodes, Graph.find_output_consumers
+
+    def in_graph_order(self: Any, *args: Any, **kwargs: Any) -> list[Any]:
+        kept = sweep(self, *args, **kwargs)
+        rank = {id(n): i for i, n in enumerate(self.get_nodes())}
+        return sorted(kept, key=lambda n: (rank.get(id(n), len(rank)), n.name))
+
+    def by_name(self: Any, output_name: str) -> list[Any]:
+        return sorted(consumers(self, output_name), key=lambda n: n.name)
+
+    Graph.extract_sub_graph_nodes, Graph.find_output_consumers = in_graph_order, by_name
+    try:
+        yield
+    finally:
+        Graph.extract_sub_graph_nodes, Graph.find_output_consumers = sweep, consumers
 
 
 def _require(kind: str, path: str) -> Any:
