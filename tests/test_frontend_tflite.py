@@ -780,3 +780,50 @@ def test_the_same_file_converts_to_the_same_bytes_in_any_process(
         copy = tmp_path / Path(path).name
         shutil.copy(path, copy)
         assert hashlib.sha256(convert(copy).model.SerializeToString()).hexdigest() == digest
+
+
+def test_a_guarded_select_stays_finite(tflite_extra, tmp_path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A select that guards an overflow (softplus as z where z > 20, else log1p(exp(z)): exp is
+    inf on the branch not taken): tf2onnx's cond * a + (1 - cond) * b gave inf * 0 = NaN where
+    LiteRT's output is finite (jax2tf's erfc lowering is made of such selects)."""
+    import onnx
+    import tensorflow as tf
+
+    @tf.function(input_signature=[tf.TensorSpec([1, 8, 16], tf.float32)])
+    def safe_softplus(x):  # type: ignore[no-untyped-def]
+        z = x * 100.0  # generated inputs then reach exp's overflow (z > 88.7)
+        return tf.where(z > 20.0, z, tf.math.log1p(tf.exp(z))) * tf.sigmoid(x)
+
+    conv = tf.lite.TFLiteConverter.from_concrete_functions(
+        [safe_softplus.get_concrete_function()], safe_softplus
+    )
+    src, report, out = tmp_path / "guarded.tflite", tmp_path / "r.json", tmp_path / "o.onnx"
+    src.write_bytes(conv.convert())
+    capsys.readouterr()
+    assert main([str(src), "-o", str(out), "--report", str(report)]) == 0, capsys.readouterr().err
+    r = json.loads(report.read_text())
+    conv_vs = r["source"]["converted_vs_source"]
+    assert conv_vs["rel_l2"] < 1e-6 and conv_vs["cosine"] > 0.999999, r["source"]
+    ops = Counter(n.op_type for n in onnx.load(str(out)).graph.node)
+    assert ops["Where"] == 1, ops
+    assert "1 select(s) guarding an op that can overflow made ONNX Where" in " ".join(
+        r["source"]["notes"]
+    )
+    # tf2onnx's own spelling (the handler taken away): its NaN is the converter's error, which
+    # verifying the rewrite against the converted model cannot see; refused, nothing written
+    from rewriter.frontends.tf import _convert
+
+    monkeypatch.setattr(_convert, "_HANDLERS", {
+        k: v for k, v in _convert._HANDLERS.items() if not k.startswith("Select")
+    })  # fmt: skip
+    again, out2 = tmp_path / "guarded_again.tflite", tmp_path / "o2.onnx"  # (not the cached one)
+    again.write_bytes(src.read_bytes())
+    capsys.readouterr()
+    assert main([str(again), "-o", str(out2), "-p", "pau_gelu"]) == 1  # (softplus kept)
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"rewrite: error: {again}: the model to write does not compute what the tflite does in "
+        "LiteRT on generated inputs (output 'Identity': NaN/inf where the source's output is "
+        "finite; tf2onnx 1.17.0 converted it wrong); nothing written (--force writes it anyway)"
+    ), err
+    assert not out2.exists()

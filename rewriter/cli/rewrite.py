@@ -287,13 +287,15 @@ def _rewrite(a: argparse.Namespace) -> int:
         report["backoff"] = backoff.to_dict()
     from rewriter.cli.source import report_source  # .tflite/.keras/SavedModel/.pt2: vs its runtime
 
-    report_source(a, original, None if a.dry_run else result.model, inputs, report)
+    wrong = report_source(a, original, None if a.dry_run else result.model, inputs, report)
     if a.report:
         write_json(a.report, report)
     if a.html and plan is not None:
         from rewriter.report import write_plan_page
 
         write_plan_page(plan, a.html)
+    if wrong and not (a.force or a.dry_run):
+        raise RewriterError(wrong)
     if contract and plan is not None and not a.force:
         b = plan.budget
         if (

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import os
 import sys
 import tempfile
@@ -42,6 +43,26 @@ class Conversion:
     notes: list[str] = field(default_factory=list)
 
 
+CONVERSION_LIMIT = 0.5  # relative L2 to the source's output beyond which a model is wrong
+
+
+def _off(d: Any) -> str | None:
+    """The worst output of ``d`` (a ``Deviation`` from the source's outputs) that is NaN/inf
+    where the source's is finite or beyond ``CONVERSION_LIMIT``, said; None when none is."""
+    bad = [
+        o
+        for o in d.outputs
+        if o.checked
+        and o.role not in ("picks", "index")
+        and not (math.isfinite(o.rel_l2) and o.rel_l2 <= CONVERSION_LIMIT)
+    ]
+    if not bad:
+        return None
+    o = max(bad, key=lambda o: o.rel_l2)
+    what = o.note if not math.isfinite(o.max_abs) and o.note else f"rel-L2 {o.rel_l2:.3g}"
+    return f"output '{o.name}': {what.replace('the original', 'the source')}"
+
+
 @dataclass
 class SourceCheck:
     """Converted and rewritten ONNX models against the source model in its own runtime."""
@@ -66,6 +87,19 @@ class SourceCheck:
         if self.rewritten is not None:
             out.append(f"rewritten vs {self.kind} in {self.runtime}: " + one(self.rewritten))
         return out
+
+    def broken(self) -> str | None:
+        """Why the model to write (the rewritten one; the converted one on a dry run) does not
+        compute what the source does, and whose error that is; or None. Wrong is an output
+        NaN/inf where the source's is finite, or off by more than ``CONVERSION_LIMIT``
+        relative L2 (not rounding: a dynamic-range TFLite model, whose LiteRT kernels round
+        their inputs to 8 bits, differs by 0.08-0.15)."""
+        why = _off(self.rewritten if self.rewritten is not None else self.converted)
+        if why is None:
+            return None
+        if self.rewritten is not None and _off(self.converted) is None:
+            return f"{why}; the converted model matches the source, the rewrite does not"
+        return f"{why}; {self.converter} converted it wrong"
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -84,12 +84,15 @@ def convert(path: str | os.PathLike[str]) -> Conversion:
         tf2onnx = _require(kind, p)
         _LOWERED.clear()
         _REFUSED.clear()
+        _GUARDS.clear()
         with _quiet(), _deterministic(tf2onnx):
             if kind == "tflite":
                 model, notes = _from_tflite(tf2onnx, p)
             else:
                 model, notes = _from_tf(tf2onnx, kind, p)
         notes += _lower_unconverted(model, p, kind, tf2onnx.__version__)
+        # tf2onnx's says the traced function's name, numbered per process ("run_keras_176")
+        model.graph.doc_string = f"converted from {os.path.basename(os.path.normpath(p))}"
         conv = Conversion(
             model, kind, p, f"tf2onnx {tf2onnx.__version__}", time.perf_counter() - t0, notes
         )
@@ -108,10 +111,13 @@ def _deterministic(tf2onnx: Any) -> Iterator[None]:
     set of nodes (ordered by address, so which of two merged duplicates survives, and the node
     order, varied from run to run), and it keeps a tensor's consumers as a set of names
     (ordered by the string hash, which differs per process), so its transpose optimizer pushed
-    Transposes through a node's consumers in a different order each run. The counter restarts,
-    the sweep keeps the graph's order and consumers come sorted by name."""
+    Transposes through a node's consumers in a different order each run. The counter restarts
+    (after the modules a conversion imports, one of which takes a name as it loads), the sweep
+    keeps the graph's order and consumers come sorted by name."""
     from tf2onnx.graph import Graph
 
+    for m in ("convert", "tfonnx", "tflite_utils", "tf_loader", "rewriter", "optimizer"):
+        importlib.import_module(f"tf2onnx.{m}")  # a module's import takes a name of its own
     tf2onnx.utils.INTERNAL_NAME = 1
     sweep, consumers = Graph.extract_sub_graph_nodes, Graph.find_output_consumers
 
@@ -665,14 +671,54 @@ def _h_rfft(ctx: Any, node: Any, name: str, args: Any) -> None:
                 del c.attr[a]
 
 
+# ops that turn finite inputs into inf or NaN (the reason a select guards its branch), and the
+# elementwise and layout ops a branch reaches them through
+_OVERFLOWS = {"Exp", "Expm1", "Log", "Log1p", "Div", "RealDiv", "Reciprocal", "Pow", "Sqrt",
+              "Rsqrt", "Tan", "Xlogy", "Xdivy"}  # fmt: skip
+_THROUGH = {"Add", "AddV2", "Sub", "Mul", "Neg", "Abs", "Square", "Maximum", "Minimum", "Max",
+            "Min", "Cast", "Identity", "Select", "SelectV2", "Where", "Sign", "Floor", "Ceil",
+            "Round", "Clip", "Relu", "Sigmoid", "Tanh", "Expand", "BroadcastTo", "Transpose",
+            "Reshape", "Squeeze", "Unsqueeze", "ExpandDims"}  # fmt: skip
+
+
+def _h_select(ctx: Any, node: Any, name: str, args: Any) -> None:
+    """A float Select whose branch may be inf or NaN becomes ONNX Where. tf2onnx spells every
+    Select cond * a + (1 - cond) * b, which is NaN wherever the branch not taken is inf (inf *
+    0): the guards of a function's lowering (jax2tf's erfc divides by x^2 and takes exp on the
+    branches it discards; a safe softplus takes exp(z) where it returns z) made models whose
+    LiteRT output is finite NaN everywhere. ONNX Runtime's Where costs more (3.4x the blend on a
+    1x64x112x112 tensor, one thread), so a select whose branches reach no op that overflows
+    (through elementwise and layout ops) keeps tf2onnx's spelling; finite values are the same
+    either way."""
+    from tf2onnx.onnx_opset.controlflow import Select
+
+    seen: set[str] = set()
+    todo = [n for n in node.inputs[1:] if n is not None]
+    while todo and len(seen) < 256:
+        n = todo.pop()
+        if n.name in seen:
+            continue
+        seen.add(n.name)
+        if n.type in _OVERFLOWS:
+            node.set_attr("handles_nan", True)  # what tf2onnx's own handler reads: Where
+            _GUARDS.append(node.name)
+            break
+        if n.type in _THROUGH:
+            todo.extend(i for i in n.inputs if i is not None)
+    Select.version_9(ctx, node)
+
+
 _HANDLERS: dict[str, tuple[Callable[..., None], list[Any]]] = {
     "TFL_GELU": (_h_gelu, []),
     "Erfc": (_h_erfc, []),
+    "Select": (_h_select, []),
+    "SelectV2": (_h_select, []),
     "RFFT": (_h_rfft, []),
     "RFFT2D": (_h_rfft, []),
 }
 _LOWERED: Counter[str] = Counter()  # what the handlers lowered in the current conversion
 _REFUSED: dict[str, str] = {}  # op -> why its handler left it (tf2onnx logs and goes on)
+_GUARDS: list[str] = []  # the selects of the current conversion made Where (_h_select)
 
 
 def _lower_unconverted(model: onnx.ModelProto, path: str, kind: str, version: str) -> list[str]:
@@ -701,10 +747,16 @@ def _lower_unconverted(model: onnx.ModelProto, path: str, kind: str, version: st
     dft = "as ONNX DFT (opset 17), the one part of the spectrum the model reads"
     how = {"GELU": erf, "Erfc": erf, "GELU (tanh)": "as 0.5x(1+tanh(k(x+c x^3)))"}
     how |= {"RFFT": dft, "RFFT2D": dft}
-    return [
+    notes = [
         f"lowered here (tf2onnx has no conversion): {k} x{v}, {how[k]}"
         for k, v in sorted(_LOWERED.items())
     ]
+    if _GUARDS:
+        notes.append(
+            f"{len(_GUARDS)} select(s) guarding an op that can overflow made ONNX Where (tf2onnx's "
+            "arithmetic blend is NaN where the branch not taken is inf)"
+        )
+    return notes
 
 
 def _canonical_erfc(g: onnx.GraphProto) -> int:
