@@ -110,6 +110,10 @@ FIT_POINTS = 1025  # calibrated fit points: this grid plus as many sample quanti
 # calibrated fits: the observed range exactly, nothing outside it (a region is any function)
 OBSERVED_WEIGHTS = SampleWeights(margin=0.0, outside_weight=0.0, points=(FIT_POINTS, FIT_POINTS, 0))
 _MAX_FORMULA = 400
+# a fit whose max error exceeds this share of the region's largest |value| on the fit range is
+# not replaced: it does not follow the function (jax2tf's erfc pieces with 1/x^2 poles: errors
+# of 1e5-1e12, which the rewrite's tolerance then refused as a whole)
+FOLLOWS = 0.01
 
 
 @dataclass
@@ -513,6 +517,13 @@ def _fit(
         global_error=float(r.global_error),
         describe=r.describe(),
     )
+    peak = float(np.max(np.abs(y)))
+    if not r.max_error <= FOLLOWS * peak:
+        info["skipped"] = (
+            f"fit error {r.max_error:.3g} against values up to {peak:.3g} on [{lo:g}, {hi:g}]: "
+            f"a ({degrees[0]},{degrees[1]}) rational does not follow it"
+        )
+        return None, info
     return r, info
 
 

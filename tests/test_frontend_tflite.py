@@ -806,7 +806,7 @@ def test_a_guarded_select_stays_finite(tflite_extra, tmp_path, capsys, monkeypat
     assert conv_vs["rel_l2"] < 1e-6 and conv_vs["cosine"] > 0.999999, r["source"]
     ops = Counter(n.op_type for n in onnx.load(str(out)).graph.node)
     assert ops["Where"] == 1, ops
-    assert "1 select(s) guarding an op that can overflow made ONNX Where" in " ".join(
+    assert "1 select(s) whose branch can be inf or NaN made ONNX Where" in " ".join(
         r["source"]["notes"]
     )
     # tf2onnx's own spelling (the handler taken away): its NaN is the converter's error, which
@@ -827,3 +827,27 @@ def test_a_guarded_select_stays_finite(tflite_extra, tmp_path, capsys, monkeypat
         "finite; tf2onnx 1.17.0 converted it wrong); nothing written (--force writes it anyway)"
     ), err
     assert not out2.exists()
+
+
+def test_a_jax2tf_saved_model_converts_through_litert(tf_extra, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """tests/data/jax_acts (tools/make_jax_models.py): a Flax model as jax2tf saves it, StableHLO
+    in an XlaCallModule, batch polymorphic. tf2onnx cannot read the module ("Could not infer the
+    attribute type ..."); TensorFlow's TFLite converter lowers it to builtins, whose conversion
+    needed two more fixes: erfc's guarded selects and the mask's broadcast NaN fill (Where, not
+    tf2onnx's NaN blend) and the reshapes' UnsortedSegmentProd over ids [0, 0, -1]."""
+    import onnx
+
+    src, report, out = DATA / "jax_acts", tmp_path / "r.json", tmp_path / "o.onnx"
+    capsys.readouterr()
+    assert main([str(src), "-o", str(out), "--report", str(report)]) == 0, capsys.readouterr().err
+    r = json.loads(report.read_text())
+    notes = " ".join(r["source"]["notes"])
+    assert "StableHLO (jax2tf's XlaCallModule, which tf2onnx cannot read) lowered" in notes
+    assert re.search(r"UnsortedSegmentProd x\d+ drops negative segment ids", notes), notes
+    assert re.search(r"\d+ select\(s\) whose branch can be inf or NaN made ONNX Where", notes)
+    assert r["source"]["converted_vs_source"]["rel_l2"] < 1e-5, r["source"]
+    assert r["source"]["rewritten_vs_source"]["rel_l2"] < 1e-3, r["source"]
+    written = onnx.load(str(out))
+    assert [i.name for i in written.graph.input] == ["image"]
+    dims = written.graph.input[0].type.tensor_type.shape.dim
+    assert not dims[0].HasField("dim_value") and [d.dim_value for d in dims[1:]] == [16, 16, 3]

@@ -308,3 +308,26 @@ def test_second_run_gets_fresh_names_and_stale_shapes_go() -> None:
     onnx.checker.check_model(m, full_check=True)
     got = run_model(m, feeds)
     assert max(float(np.max(np.abs(a - b))) for a, b in zip(ref, got, strict=True)) < 2e-3
+
+
+def test_a_region_no_rational_follows_is_not_replaced() -> None:
+    """exp(x^2) on the default [-8, 8] outgrows every (5,4) rational: the fit's error is half its
+    largest value. It was replaced (jax2tf models: pieces of erfc's lowering fitted with errors
+    of 1e5-1e17), and the rewrite's tolerance then refused the whole model."""
+    m = helper.make_model(
+        helper.make_graph(
+            [helper.make_node("Mul", ["x", "x"], ["sq"]), helper.make_node("Exp", ["sq"], ["y"])],
+            "g",
+            [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [4, 16])],
+            [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [4, 16])],
+        ),
+        opset_imports=[helper.make_opsetid("", 17)],
+    )
+    before = m.SerializeToString()
+    (site,) = learned_rewrite(m)
+    assert not site.replaced and m.SerializeToString() == before
+    assert site.rational["skipped"].startswith("fit error ")
+    assert (
+        "against values up to 6.24e+27 on [-8, 8]: a (5,4) rational does not follow it"
+        in (site.rational["skipped"])
+    ), site.rational

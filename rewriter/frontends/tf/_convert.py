@@ -85,6 +85,7 @@ def convert(path: str | os.PathLike[str]) -> Conversion:
         _LOWERED.clear()
         _REFUSED.clear()
         _GUARDS.clear()
+        _SEGMENTS.clear()
         with _quiet(), _deterministic(tf2onnx):
             if kind == "tflite":
                 model, notes = _from_tflite(tf2onnx, p)
@@ -276,12 +277,16 @@ def _from_tf(tf2onnx: Any, kind: str, path: str) -> tuple[onnx.ModelProto, list[
     try:
         with _keras_conv_without_xla() as shim:
             traced = func.get_concrete_function(*specs)  # the trace tf2onnx converts (cached)
+            if _stablehlo(traced):
+                return _through_litert(tf2onnx, traced, specs, getattr(fn, "_keep", None), path)
             model, _ = tf2onnx.convert.from_function(
                 func, input_signature=specs, opset=OPSET, custom_op_handlers=_HANDLERS
             )
         xla = any(n.op_type == "StatefulPartitionedCall" for n in model.graph.node)
         if xla:  # XLA functions baked into a SavedModel (Keras 3's model.export): inline them
             model = _without_xla_functions(tf2onnx, traced, [t.name for t in specs])
+    except ModelError:
+        raise
     except Exception as e:
         raise ModelError(f"{path}: tf2onnx could not convert it ({_first(e)})") from None
     frozen = _freeze_captured(model, traced)
@@ -299,6 +304,51 @@ def _from_tf(tf2onnx: Any, kind: str, path: str) -> tuple[onnx.ModelProto, list[
             "tf2onnx cannot inline); TensorFlow runs the model as it is"
         )
     return model, notes
+
+
+def _stablehlo(traced: Any) -> bool:
+    """Whether the trace calls an ``XlaCallModule``: a StableHLO module, which jax2tf writes
+    (its only serialization since JAX 0.4.30) and tf2onnx cannot read (it failed with "Could
+    not infer the attribute type from the elements of the passed Iterable value")."""
+    gd = traced.graph.as_graph_def()
+    nodes = [*gd.node, *(n for f in gd.library.function for n in f.node_def)]
+    return any(n.op == "XlaCallModule" for n in nodes)
+
+
+def _through_litert(
+    tf2onnx: Any, traced: Any, specs: list[Any], keep: Any, path: str
+) -> tuple[onnx.ModelProto, list[str]]:
+    """A trace holding StableHLO (a JAX/Flax model through jax2tf) converted to TFLite by
+    TensorFlow's own converter, which lowers StableHLO to TFLite builtins, then by tf2onnx as a
+    TFLite file; inputs named as the signature names them. TensorFlow still runs the source."""
+    import tempfile
+
+    import tensorflow as tf
+
+    try:
+        flat = tf.lite.TFLiteConverter.from_concrete_functions([traced], keep).convert()
+    except Exception as e:
+        raise ModelError(
+            f"{path}: StableHLO (XlaCallModule, a jax2tf export), which tf2onnx cannot read and "
+            f"TensorFlow's TFLite converter cannot lower either ({_first(e)})"
+        ) from None
+    with tempfile.TemporaryDirectory() as d:
+        tfl = os.path.join(d, "stablehlo.tflite")
+        with open(tfl, "wb") as f:
+            f.write(flat)
+        model, _ = tf2onnx.convert.from_tflite(tfl, opset=OPSET, custom_op_handlers=_HANDLERS)
+    from rewriter.ir.graph import all_nodes
+
+    rename = {i.name: t.name for i, t in zip(model.graph.input, specs, strict=False)}
+    for i in model.graph.input:
+        i.name = rename.get(i.name, i.name)
+    for n in all_nodes(model.graph):
+        n.input[:] = [rename.get(x, x) for x in n.input]
+    return model, [
+        "StableHLO (jax2tf's XlaCallModule, which tf2onnx cannot read) lowered to TFLite "
+        "builtins by TensorFlow's TFLite converter, then converted; TensorFlow runs the model "
+        "as it is"
+    ]
 
 
 def _without_xla_functions(tf2onnx: Any, traced: Any, names: list[str]) -> onnx.ModelProto:
@@ -682,7 +732,9 @@ _THROUGH = {"Add", "AddV2", "Sub", "Mul", "Neg", "Abs", "Square", "Maximum", "Mi
 
 
 def _h_select(ctx: Any, node: Any, name: str, args: Any) -> None:
-    """A float Select whose branch may be inf or NaN becomes ONNX Where. tf2onnx spells every
+    """A float Select whose branch may be inf or NaN becomes ONNX Where (a branch reaching an op
+    that can overflow, or an inf/NaN constant, through elementwise and layout ops: jax2tf
+    broadcasts its NaN and -inf fills to the batch's shape first). tf2onnx spells every
     Select cond * a + (1 - cond) * b, which is NaN wherever the branch not taken is inf (inf *
     0): the guards of a function's lowering (jax2tf's erfc divides by x^2 and takes exp on the
     branches it discards; a safe softplus takes exp(z) where it returns z) made models whose
@@ -699,7 +751,9 @@ def _h_select(ctx: Any, node: Any, name: str, args: Any) -> None:
         if n.name in seen:
             continue
         seen.add(n.name)
-        if n.type in _OVERFLOWS:
+        if n.type in _OVERFLOWS or (
+            n.is_const() and not np.isfinite(n.get_tensor_value(as_list=False)).all()
+        ):  # (tf2onnx looks at a constant branch itself, not at one broadcast first)
             node.set_attr("handles_nan", True)  # what tf2onnx's own handler reads: Where
             _GUARDS.append(node.name)
             break
@@ -708,17 +762,55 @@ def _h_select(ctx: Any, node: Any, name: str, args: Any) -> None:
     Select.version_9(ctx, node)
 
 
+def _h_unsorted_segment(ctx: Any, node: Any, name: str, args: Any) -> None:
+    """UnsortedSegment{Sum,Prod,Max,Min} dropping negative segment ids, as TensorFlow does.
+    tf2onnx's lowering scatters and gathers by the ids, and ONNX reads index -1 as the last:
+    jax2tf computes a reshape's size as the product of the batch dims with ids [0, 0, -1] over
+    a shape [b, s, d], and the converted model asked for b*s*d (a Flax attention block in
+    LiteRT: "cannot reshape {1,16,64} to {16,1024}" at every size). A negative id's element
+    becomes the reduction's identity in segment 0."""
+    from tf2onnx import utils
+    from tf2onnx.graph_builder import GraphBuilder
+    from tf2onnx.onnx_opset.reduction import SegmentSum
+
+    data, ids = node.input[0], node.input[1]
+    np_data = onnx.helper.tensor_dtype_to_np_dtype(ctx.get_dtype(data))
+    np_ids = onnx.helper.tensor_dtype_to_np_dtype(ctx.get_dtype(ids))
+    rank = ctx.get_rank(data)
+    if rank is None:
+        SegmentSum.any_version(ctx.opset, ctx, node)  # (where ids' dims in data are unknown)
+        return
+    kind, floating = node.type.removeprefix("UnsortedSegment"), np.dtype(np_data).kind == "f"
+    info = np.finfo(np_data) if floating else np.iinfo(np_data)
+    ident = {"Sum": 0, "Prod": 1, "Max": -np.inf if floating else info.min,
+             "Min": np.inf if floating else info.max}[kind]  # fmt: skip
+    zero = ctx.make_const(utils.make_name(name + "/zero"), np.array(0, np_ids)).output[0]
+    neg = ctx.make_node("Less", [ids, zero]).output[0]
+    extra = list(range(ctx.get_rank(ids) or 1, rank))
+    if extra:  # ids index data's leading dims; the rest broadcast
+        neg = GraphBuilder(ctx).make_unsqueeze({"data": neg, "axes": extra})
+    fill = ctx.make_const(utils.make_name(name + "/identity"), np.array(ident, np_data)).output[0]
+    kept = ctx.make_node("Where", [neg, fill, data]).output[0]
+    ids0 = ctx.make_node("Max", [ids, zero]).output[0]
+    ctx.replace_input(node, data, kept, 0)
+    ctx.replace_input(node, ids, ids0, 1)
+    _SEGMENTS[node.type] += 1
+    SegmentSum.any_version(ctx.opset, ctx, node)
+
+
 _HANDLERS: dict[str, tuple[Callable[..., None], list[Any]]] = {
     "TFL_GELU": (_h_gelu, []),
     "Erfc": (_h_erfc, []),
     "Select": (_h_select, []),
     "SelectV2": (_h_select, []),
+    **{f"UnsortedSegment{k}": (_h_unsorted_segment, []) for k in ("Sum", "Prod", "Max", "Min")},
     "RFFT": (_h_rfft, []),
     "RFFT2D": (_h_rfft, []),
 }
 _LOWERED: Counter[str] = Counter()  # what the handlers lowered in the current conversion
 _REFUSED: dict[str, str] = {}  # op -> why its handler left it (tf2onnx logs and goes on)
 _GUARDS: list[str] = []  # the selects of the current conversion made Where (_h_select)
+_SEGMENTS: Counter[str] = Counter()  # segment reductions given TensorFlow's negative ids
 
 
 def _lower_unconverted(model: onnx.ModelProto, path: str, kind: str, version: str) -> list[str]:
@@ -751,10 +843,15 @@ def _lower_unconverted(model: onnx.ModelProto, path: str, kind: str, version: st
         f"lowered here (tf2onnx has no conversion): {k} x{v}, {how[k]}"
         for k, v in sorted(_LOWERED.items())
     ]
+    notes += [
+        f"{k} x{v} drops negative segment ids, as TensorFlow does (tf2onnx's lowering read -1 "
+        "as the last segment)"
+        for k, v in sorted(_SEGMENTS.items())
+    ]
     if _GUARDS:
         notes.append(
-            f"{len(_GUARDS)} select(s) guarding an op that can overflow made ONNX Where (tf2onnx's "
-            "arithmetic blend is NaN where the branch not taken is inf)"
+            f"{len(_GUARDS)} select(s) whose branch can be inf or NaN made ONNX Where "
+            "(tf2onnx's arithmetic blend is NaN where the branch not taken is)"
         )
     return notes
 
