@@ -851,3 +851,27 @@ def test_a_jax2tf_saved_model_converts_through_litert(tf_extra, tmp_path, capsys
     assert [i.name for i in written.graph.input] == ["image"]
     dims = written.graph.input[0].type.tensor_type.shape.dim
     assert not dims[0].HasField("dim_value") and [d.dim_value for d in dims[1:]] == [16, 16, 3]
+
+
+def test_a_tflite_op_newer_than_tf2onnx_is_named(tflite_extra, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """TensorFlow's converter leaves StableHLO ops it cannot lower (a jax2tf ResNet's pooling
+    with a polymorphic batch: STABLEHLO_REDUCE_WINDOW, builtin 198), which tf2onnx 1.17's schema
+    does not list: the line read "not a TFLite flatbuffer (make_sure failure: Can't lookup
+    value 198 ...)". Here one opcode of tf_acts.tflite is made that op."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model(str(DATA / "tf_acts.tflite"))
+    code = model.operatorCodes[0]
+    code.builtinCode, code.deprecatedBuiltinCode = 198, 127  # 127: "greater op codes"
+    src = tmp_path / "newer.tflite"
+    flatbuffer_utils.write_model(model, str(src))
+    capsys.readouterr()
+    assert main([str(src), "-o", str(tmp_path / "o.onnx")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"rewrite: error: {src}: TFLite op STABLEHLO_REDUCE_WINDOW (builtin 198) is newer than "
+        "tf2onnx 1.17.0 reads; nothing written: StableHLO ops stay where TensorFlow's converter "
+        "cannot lower them to TFLite builtins (a jax2tf export with a polymorphic batch: export "
+        "at a fixed batch); convert the model without it, or pass it as ONNX"
+    ), err
+    assert not (tmp_path / "o.onnx").exists()

@@ -165,12 +165,10 @@ def _from_tflite(tf2onnx: Any, path: str) -> tuple[onnx.ModelProto, list[str]]:
         # MediaPipe's Convolution2DTransposeBias and sparse weights: builtins in a copy, which
         # tf2onnx reads
         path, twinned = builtin_twin(path)
-    except Exception as e:
-        raise ModelError(f"{source}: not a TFLite flatbuffer ({_first(e)})") from None
-    try:
         graphs, opcodes, fb, _ = tflite_utils.read_tflite_model(path)
     except Exception as e:
-        raise ModelError(f"{source}: not a TFLite flatbuffer ({_first(e)})") from None
+        newer = _newer_builtin(e, source, tf2onnx.__version__)
+        raise newer or ModelError(f"{source}: not a TFLite flatbuffer ({_first(e)})") from None
     g = graphs[-1]
     sparse = sum(g.Tensors(i).Sparsity() is not None for i in range(g.TensorsLength()))
     if sparse:
@@ -269,6 +267,33 @@ def _from_tflite(tf2onnx: Any, path: str) -> tuple[onnx.ModelProto, list[str]]:
     return model, notes
 
 
+def _newer_builtin(e: Exception, source: str, version: str) -> ModelError | None:
+    """The line for a TFLite builtin op newer than tf2onnx's schema (it said "not a TFLite
+    flatbuffer (make_sure failure: Can't lookup value 198 for tflite enum BuiltinOperator")),
+    naming the op from LiteRT's schema; None for other errors."""
+    import re
+
+    m = re.search(r"lookup value (\d+) for tflite enum BuiltinOperator", str(e))
+    if m is None:
+        return None
+    code, name = int(m.group(1)), f"builtin {m.group(1)}"
+    with contextlib.suppress(ImportError):
+        from ai_edge_litert import schema_py_generated as schema
+
+        names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+        name = f"{names.get(code, '?')} (builtin {code})"
+    hint = (
+        "StableHLO ops stay where TensorFlow's converter cannot lower them to TFLite builtins "
+        "(a jax2tf export with a polymorphic batch: export at a fixed batch); "
+        if "STABLEHLO" in name
+        else ""
+    )
+    return ModelError(
+        f"{source}: TFLite op {name} is newer than tf2onnx {version} reads; nothing written: "
+        f"{hint}convert the model without it, or pass it as ONNX"
+    )
+
+
 def _from_tf(tf2onnx: Any, kind: str, path: str) -> tuple[onnx.ModelProto, list[str]]:
     fn, specs = _tf_callable(kind, path)
     import tensorflow as tf
@@ -336,7 +361,10 @@ def _through_litert(
         tfl = os.path.join(d, "stablehlo.tflite")
         with open(tfl, "wb") as f:
             f.write(flat)
-        model, _ = tf2onnx.convert.from_tflite(tfl, opset=OPSET, custom_op_handlers=_HANDLERS)
+        try:
+            model, _ = tf2onnx.convert.from_tflite(tfl, opset=OPSET, custom_op_handlers=_HANDLERS)
+        except Exception as e:
+            raise _newer_builtin(e, path, tf2onnx.__version__) or e
     from rewriter.ir.graph import all_nodes
 
     rename = {i.name: t.name for i, t in zip(model.graph.input, specs, strict=False)}
