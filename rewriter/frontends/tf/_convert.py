@@ -364,7 +364,10 @@ def _through_litert(
         try:
             model, _ = tf2onnx.convert.from_tflite(tfl, opset=OPSET, custom_op_handlers=_HANDLERS)
         except Exception as e:
-            raise _newer_builtin(e, path, tf2onnx.__version__) or e
+            newer = _newer_builtin(e, path, tf2onnx.__version__)
+            if newer is None:
+                raise
+            raise newer from None
     from rewriter.ir.graph import all_nodes
 
     rename = {i.name: t.name for i, t in zip(model.graph.input, specs, strict=False)}
