@@ -23,6 +23,9 @@ _selu.function_name = "selu"  # type: ignore[attr-defined]
 RULES = [
     Rule("tanh", op.Tanh(x), "tanh", spelling="ONNX Tanh"),
     Rule("sigmoid", op.Sigmoid(x), "sigmoid", spelling="ONNX Sigmoid (also SE/GLU/LSTM gates)"),
+    # XLA's logistic as jax2tf leaves it where TensorFlow's TFLite converter has no LOGISTIC
+    # (a polymorphic batch), and the hand-written 1/(1+exp(-x))
+    Rule("sigmoid_exp", 1 / (op.Exp(-x) + 1), "sigmoid", spelling="1/(1+exp(-x))"),
     Rule("elu", op.Elu(x, alpha=Param("alpha")), "elu", spelling="ONNX Elu"),
     # default SELU constants only: the catalogue's selu is the standard one
     Rule("selu", op.Selu(x, alpha=1.6732632, gamma=1.0507010), _selu, spelling="ONNX Selu"),

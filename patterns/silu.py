@@ -22,4 +22,7 @@ RULES = [
     Rule("silu", x * op.Sigmoid(x), "silu", spelling="torch/tf/paddle x*sigmoid(x)"),
     # Swish-beta x*Sigmoid(beta*x) (EfficientNet-style exports); beta == 1 is reported as silu
     Rule("swish", x * op.Sigmoid(x * Param("beta")), _swish, spelling="x*sigmoid(beta*x)"),
+    # with the sigmoid spelled 1/(1+exp(-x)) (jax2tf with a polymorphic batch, hand-written)
+    Rule("silu_exp", x * (1 / (op.Exp(-x) + 1)), "silu", spelling="x*(1/(1+exp(-x)))"),
+    Rule("silu_exp_div", x / (op.Exp(-x) + 1), "silu", spelling="x/(1+exp(-x))"),
 ]

@@ -468,6 +468,27 @@ _case(
 # --- other natives
 _case("tanh_native", "y = Tanh(h)", [("tanh", {})])
 _case("sigmoid_native", "y = Sigmoid(h)", [("sigmoid", {})], producer="conv")
+_case(
+    "sigmoid_exp",
+    "n = Neg(h)\n e = Exp(n)\n a = Add(one, e)\n y = Div(one, a)",
+    [("sigmoid", {})],
+    inits={"one": 1.0},
+    note="jax2tf's logistic with a polymorphic batch (no TFLite LOGISTIC), 1/(1+exp(-x))",
+)
+_case(
+    "silu_exp",
+    "n = Neg(h)\n e = Exp(n)\n a = Add(one, e)\n r = Div(one, a)\n y = Mul(h, r)",
+    [("silu", {})],
+    inits={"one": 1.0},
+    note="jax2tf's silu with a polymorphic batch: x * (1/(1+exp(-x)))",
+)
+_case(
+    "silu_exp_div",
+    "n = Neg(h)\n e = Exp(n)\n a = Add(e, one)\n y = Div(h, a)",
+    [("silu", {})],
+    inits={"one": 1.0},
+    note="x/(1+exp(-x)) written out",
+)
 _case("elu_alpha", "y = Elu<alpha = 0.7>(h)", [("elu", {"alpha": 0.7})])
 _case("selu_native", "y = Selu(h)", [("selu", {})])
 _case("celu_alpha", "y = Celu<alpha = 0.5>(h)", [("celu", {"alpha": 0.5})])

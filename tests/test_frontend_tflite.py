@@ -834,7 +834,8 @@ def test_a_jax2tf_saved_model_converts_through_litert(tf_extra, tmp_path, capsys
     in an XlaCallModule, batch polymorphic. tf2onnx cannot read the module ("Could not infer the
     attribute type ..."); TensorFlow's TFLite converter lowers it to builtins, whose conversion
     needed two more fixes: erfc's guarded selects and the mask's broadcast NaN fill (Where, not
-    tf2onnx's NaN blend) and the reshapes' UnsortedSegmentProd over ids [0, 0, -1]."""
+    tf2onnx's NaN blend) and the reshapes' UnsortedSegmentProd over ids [0, 0, -1]; and the
+    constants broadcast to the batch's shape are left to their readers' broadcasting."""
     import onnx
 
     src, report, out = DATA / "jax_acts", tmp_path / "r.json", tmp_path / "o.onnx"
@@ -847,6 +848,10 @@ def test_a_jax2tf_saved_model_converts_through_litert(tf_extra, tmp_path, capsys
     assert re.search(r"\d+ select\(s\) whose branch can be inf or NaN made ONNX Where", notes)
     assert r["source"]["converted_vs_source"]["rel_l2"] < 1e-5, r["source"]
     assert r["source"]["rewritten_vs_source"]["rel_l2"] < 1e-3, r["source"]
+    # the constants jax2tf broadcast to the batch's shape are constants again, so the tanh GELU
+    # and the 1/(1+exp(-x)) sigmoid are sites (the tanh alone was, before)
+    assert re.search(r"\d+ constant\(s\) broadcast to the shape of what reads them", notes)
+    assert sorted(s["function"] for s in r["sites"]) == ["gelu_tanh", "sigmoid"], r["sites"]
     written = onnx.load(str(out))
     assert [i.name for i in written.graph.input] == ["image"]
     dims = written.graph.input[0].type.tensor_type.shape.dim

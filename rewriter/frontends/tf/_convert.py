@@ -86,6 +86,7 @@ def convert(path: str | os.PathLike[str]) -> Conversion:
         _REFUSED.clear()
         _GUARDS.clear()
         _SEGMENTS.clear()
+        _UNBROADCAST[0] = 0
         with _quiet(), _deterministic(tf2onnx):
             if kind == "tflite":
                 model, notes = _from_tflite(tf2onnx, p)
@@ -829,11 +830,65 @@ def _h_unsorted_segment(ctx: Any, node: Any, name: str, args: Any) -> None:
     SegmentSum.any_version(ctx.opset, ctx, node)
 
 
+# TensorFlow's elementwise ops whose other operand gives the output its shape when one operand
+# is a scalar (tf2onnx converts the readers after the BroadcastTo they read)
+_BROADCASTS = {"Add", "AddV2", "Sub", "Mul", "RealDiv", "Div", "Maximum", "Minimum", "Pow",
+               "Select", "SelectV2", "Less", "Greater", "Equal", "NotEqual", "LessEqual",
+               "GreaterEqual", "LogicalAnd", "LogicalOr", "SquaredDifference"}  # fmt: skip
+
+
+def _h_broadcast_to(ctx: Any, node: Any, name: str, args: Any) -> None:
+    """A constant broadcast to the shape its readers already have is the constant itself (they
+    broadcast it the same way; a one-element one becomes a scalar):
+    jax2tf with a polymorphic batch broadcasts every constant to the batch's shape
+    (``broadcast_in_dim``), tf2onnx made each an Expand of a computed shape, which the rules
+    (they read scalar constants) could not see through, and which kept tf2onnx's transpose
+    optimizer from moving its layout Transposes out of the activations: SiLU, sigmoid and the
+    tanh GELU were not matched. Each reader must be elementwise with another operand of the
+    broadcast's rank and dims (unknown dims alike); else tf2onnx's Expand, as before."""
+    from tf2onnx.onnx_opset.tensor import BroadcastTo
+
+    src, out = node.inputs[0], node.output[0]
+    shape = ctx.get_shape(out)
+    value = src.get_tensor_value(as_list=False) if src is not None and src.is_const() else None
+
+    def alike(dims: Any) -> bool:
+        return (
+            dims is not None
+            and len(dims) == len(shape)
+            and all(a == b or -1 in (a, b) for a, b in zip(dims, shape, strict=True))
+        )
+
+    readers = ctx.find_output_consumers(out)
+    if (
+        value is not None
+        and shape is not None
+        and np.ndim(value) <= len(shape)
+        and readers
+        and out not in ctx.outputs
+        and all(
+            r.type in _BROADCASTS and any(alike(ctx.get_shape(x)) for x in r.input if x != out)
+            for r in readers
+        )
+    ):
+        from tf2onnx import utils
+
+        if np.size(value) == 1:
+            value = np.asarray(value).reshape(())
+        const = ctx.make_const(utils.make_name(name + "/value"), np.asarray(value))
+        ctx.replace_all_inputs(out, const.output[0])
+        ctx.remove_node(node.name)
+        _UNBROADCAST[0] += 1
+        return
+    BroadcastTo.version_8(ctx, node)
+
+
 _HANDLERS: dict[str, tuple[Callable[..., None], list[Any]]] = {
     "TFL_GELU": (_h_gelu, []),
     "Erfc": (_h_erfc, []),
     "Select": (_h_select, []),
     "SelectV2": (_h_select, []),
+    "BroadcastTo": (_h_broadcast_to, []),
     **{f"UnsortedSegment{k}": (_h_unsorted_segment, []) for k in ("Sum", "Prod", "Max", "Min")},
     "RFFT": (_h_rfft, []),
     "RFFT2D": (_h_rfft, []),
@@ -842,6 +897,7 @@ _LOWERED: Counter[str] = Counter()  # what the handlers lowered in the current c
 _REFUSED: dict[str, str] = {}  # op -> why its handler left it (tf2onnx logs and goes on)
 _GUARDS: list[str] = []  # the selects of the current conversion made Where (_h_select)
 _SEGMENTS: Counter[str] = Counter()  # segment reductions given TensorFlow's negative ids
+_UNBROADCAST = [0]  # constants no longer broadcast (_h_broadcast_to)
 
 
 def _lower_unconverted(model: onnx.ModelProto, path: str, kind: str, version: str) -> list[str]:
@@ -879,6 +935,12 @@ def _lower_unconverted(model: onnx.ModelProto, path: str, kind: str, version: st
         "as the last segment)"
         for k, v in sorted(_SEGMENTS.items())
     ]
+    if _UNBROADCAST:
+        notes.append(
+            f"{_UNBROADCAST[0]} constant(s) broadcast to the shape of what reads them (jax2tf's "
+            "spelling with a polymorphic batch) left to the readers' own broadcasting, so the "
+            "rules read them as constants"
+        )
     if _GUARDS:
         notes.append(
             f"{len(_GUARDS)} select(s) whose branch can be inf or NaN made ONNX Where "
