@@ -56,6 +56,7 @@ def test_tflite_converts_rewrites_and_matches_litert(tflite_extra, name) -> None
     if "fp16" in name:
         assert re.search(r"\d+ float16 weight\(s\) behind DEQUANTIZE became float32", notes)
     assert "quantized" not in notes
+    assert "constant(s) broadcast" not in notes and "select(s)" not in notes  # (nothing to say)
     # NHWC in, as in the TFLite model
     dims = [d.dim_value for d in conv.model.graph.input[0].type.tensor_type.shape.dim]
     assert dims == [1, 8, 8, 3]

@@ -935,7 +935,7 @@ def _lower_unconverted(model: onnx.ModelProto, path: str, kind: str, version: st
         "as the last segment)"
         for k, v in sorted(_SEGMENTS.items())
     ]
-    if _UNBROADCAST:
+    if _UNBROADCAST[0]:
         notes.append(
             f"{_UNBROADCAST[0]} constant(s) broadcast to the shape of what reads them (jax2tf's "
             "spelling with a polymorphic batch) left to the readers' own broadcasting, so the "
