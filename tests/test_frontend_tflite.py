@@ -881,3 +881,31 @@ def test_a_tflite_op_newer_than_tf2onnx_is_named(tflite_extra, tmp_path, capsys)
         "at a fixed batch); convert the model without it, or pass it as ONNX"
     ), err
     assert not (tmp_path / "o.onnx").exists()
+
+
+def test_the_source_check_calls_wrong_only_what_is_wrong() -> None:
+    """``SourceCheck.broken``: NaN where the source is finite, or half the signal off, is a
+    wrong model; rounding is not, nor is a score of 1e-12 against 0 (MediaPipe's pose presence,
+    sigmoid(-27), in LiteRT and in ONNX Runtime: rel-L2 1)."""
+    import numpy as np
+
+    from rewriter.frontends.common import SourceCheck
+    from rewriter.verify import deviation
+
+    def check(src: list[np.ndarray], conv: list[np.ndarray], new: list[np.ndarray] | None):  # type: ignore[no-untyped-def]
+        names = ["landmarks", "score"]
+        d_new = deviation(src, new, names) if new is not None else None
+        return SourceCheck("tflite", "LiteRT", "tf2onnx 1.17.0", deviation(src, conv, names), d_new)
+
+    marks = np.linspace(-3, 3, 24, dtype=np.float32).reshape(1, 24)
+    score = np.array([[1.5e-12]], np.float32)
+    zero = np.zeros_like(score)
+    assert check([marks, score], [marks * (1 + 1e-6), zero], None).broken() is None
+    nan = np.where(marks > 2, np.nan, marks).astype(np.float32)
+    assert check([marks, score], [nan, score], None).broken() == (
+        "output 'landmarks': NaN/inf where the source's output is finite; tf2onnx 1.17.0 "
+        "converted it wrong"
+    )
+    assert check([marks, score], [marks, score], [-marks, score]).broken() == (
+        "output 'landmarks': rel-L2 2; the converted model matches the source, the rewrite does not"
+    )
