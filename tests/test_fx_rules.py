@@ -292,3 +292,29 @@ def test_dynamic_shapes_keep_an_images_size_free_and_are_not_given_up(monkeypatc
             model, "pau_all", example_inputs=(x,), dynamic_shapes=({1: Dim("c")},)
         )
     assert sites == []  # its SiLU is in the forward by-parts keeps as Python
+
+
+class WrittenOut(nn.Module):
+    """SiLU and sigmoid as people write them by hand (and as jax2tf lowers them)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = nn.Linear(6, 6), nn.Linear(6, 6)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.a(x)
+        h = h / (1 + torch.exp(-h))
+        return 1 / (1 + torch.exp(-self.b(h)))
+
+
+def test_written_out_silu_and_sigmoid_are_sites():
+    torch.manual_seed(0)
+    module, x = WrittenOut().eval(), torch.linspace(-4, 4, 600).reshape(100, 6)
+    assert [(s.name, s.rule) for s in find_sites(module, (x,))] == [
+        ("silu_0", "silu_exp_div"),
+        ("sigmoid_0", "sigmoid_exp"),
+    ]
+    gm, sites = rewrite_module(module, "pau_all", example_inputs=(x,))
+    assert [s.replaced for s in sites] == [True, True]
+    with torch.no_grad():
+        assert (gm(x) - module(x)).abs().max().item() < 1e-3
