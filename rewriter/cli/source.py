@@ -39,8 +39,7 @@ def report_source(
     if not a.quiet:
         for line in lines:
             print(line)
-    why = check.broken() if check is not None else None
-    if check is None or why is None:
+    if check is None or (why := check.broken()) is None:
         return None
     return (
         f"{a.model}: the model to write does not compute what the {check.kind} does in "

@@ -6,6 +6,7 @@ import contextlib
 import importlib
 import logging
 import os
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -84,9 +85,7 @@ def convert(path: str | os.PathLike[str]) -> Conversion:
         tf2onnx = _require(kind, p)
         _LOWERED.clear()
         _REFUSED.clear()
-        _GUARDS.clear()
-        _SEGMENTS.clear()
-        _UNBROADCAST[0] = 0
+        _FIXED.clear()
         with _quiet(), _deterministic(tf2onnx):
             if kind == "tflite":
                 model, notes = _from_tflite(tf2onnx, p)
@@ -272,8 +271,6 @@ def _newer_builtin(e: Exception, source: str, version: str) -> ModelError | None
     """The line for a TFLite builtin op newer than tf2onnx's schema (it said "not a TFLite
     flatbuffer (make_sure failure: Can't lookup value 198 for tflite enum BuiltinOperator")),
     naming the op from LiteRT's schema; None for other errors."""
-    import re
-
     m = re.search(r"lookup value (\d+) for tflite enum BuiltinOperator", str(e))
     if m is None:
         return None
@@ -369,13 +366,7 @@ def _through_litert(
             if newer is None:
                 raise
             raise newer from None
-    from rewriter.ir.graph import all_nodes
-
-    rename = {i.name: t.name for i, t in zip(model.graph.input, specs, strict=False)}
-    for i in model.graph.input:
-        i.name = rename.get(i.name, i.name)
-    for n in all_nodes(model.graph):
-        n.input[:] = [rename.get(x, x) for x in n.input]
+    _name_inputs(model, [i.name for i in model.graph.input], [t.name for t in specs])
     return model, [
         "StableHLO (jax2tf's XlaCallModule, which tf2onnx cannot read) lowered to TFLite "
         "builtins by TensorFlow's TFLite converter, then converted; TensorFlow runs the model "
@@ -408,15 +399,20 @@ def _without_xla_functions(tf2onnx: Any, traced: Any, names: list[str]) -> onnx.
     model, _ = tf2onnx.convert.from_graph_def(
         gd, input_names=ins, output_names=outs, opset=OPSET, custom_op_handlers=_HANDLERS
     )
-    # the inputs as the other path names them (the signature's, not the graph's "x:0")
+    _name_inputs(model, ins, names)
+    return model
+
+
+def _name_inputs(model: onnx.ModelProto, old: list[str], new: list[str]) -> None:
+    """The graph inputs ``old`` renamed ``new`` (as the signature names them, not the graph's
+    "x:0" or TFLite's "serving_default_x:0"), with every read of them."""
     from rewriter.ir.graph import all_nodes
 
-    rename = dict(zip(ins, names, strict=False))
+    rename = dict(zip(old, new, strict=False))
     for i in model.graph.input:
         i.name = rename.get(i.name, i.name)
     for n in all_nodes(model.graph):
         n.input[:] = [rename.get(x, x) for x in n.input]
-    return model
 
 
 class _NoJit:
@@ -787,7 +783,7 @@ def _h_select(ctx: Any, node: Any, name: str, args: Any) -> None:
             n.is_const() and not np.isfinite(n.get_tensor_value(as_list=False)).all()
         ):  # (tf2onnx looks at a constant branch itself, not at one broadcast first)
             node.set_attr("handles_nan", True)  # what tf2onnx's own handler reads: Where
-            _GUARDS.append(node.name)
+            _FIXED["Where"] += 1
             break
         if n.type in _THROUGH:
             todo.extend(i for i in n.inputs if i is not None)
@@ -826,7 +822,7 @@ def _h_unsorted_segment(ctx: Any, node: Any, name: str, args: Any) -> None:
     ids0 = ctx.make_node("Max", [ids, zero]).output[0]
     ctx.replace_input(node, data, kept, 0)
     ctx.replace_input(node, ids, ids0, 1)
-    _SEGMENTS[node.type] += 1
+    _FIXED[node.type] += 1
     SegmentSum.any_version(ctx.opset, ctx, node)
 
 
@@ -878,7 +874,7 @@ def _h_broadcast_to(ctx: Any, node: Any, name: str, args: Any) -> None:
         const = ctx.make_const(utils.make_name(name + "/value"), np.asarray(value))
         ctx.replace_all_inputs(out, const.output[0])
         ctx.remove_node(node.name)
-        _UNBROADCAST[0] += 1
+        _FIXED["BroadcastTo"] += 1
         return
     BroadcastTo.version_8(ctx, node)
 
@@ -895,9 +891,19 @@ _HANDLERS: dict[str, tuple[Callable[..., None], list[Any]]] = {
 }
 _LOWERED: Counter[str] = Counter()  # what the handlers lowered in the current conversion
 _REFUSED: dict[str, str] = {}  # op -> why its handler left it (tf2onnx logs and goes on)
-_GUARDS: list[str] = []  # the selects of the current conversion made Where (_h_select)
-_SEGMENTS: Counter[str] = Counter()  # segment reductions given TensorFlow's negative ids
-_UNBROADCAST = [0]  # constants no longer broadcast (_h_broadcast_to)
+# what the handlers did where tf2onnx's own conversion is wrong or hides a constant, by key
+_FIXED: Counter[str] = Counter()
+_SEGMENT_NOTE = (
+    "drops negative segment ids, as TensorFlow does (tf2onnx's lowering read -1 as the last "
+    "segment)"
+)
+_FIXED_NOTES = {
+    "BroadcastTo": "constant(s) broadcast to the shape of what reads them (jax2tf's spelling "
+    "with a polymorphic batch) left to the readers' own broadcasting, so the rules read them as "
+    "constants",
+    "Where": "select(s) whose branch can be inf or NaN made ONNX Where (tf2onnx's arithmetic "
+    "blend is NaN where the branch not taken is)",
+}
 
 
 def _lower_unconverted(model: onnx.ModelProto, path: str, kind: str, version: str) -> list[str]:
@@ -931,21 +937,9 @@ def _lower_unconverted(model: onnx.ModelProto, path: str, kind: str, version: st
         for k, v in sorted(_LOWERED.items())
     ]
     notes += [
-        f"{k} x{v} drops negative segment ids, as TensorFlow does (tf2onnx's lowering read -1 "
-        "as the last segment)"
-        for k, v in sorted(_SEGMENTS.items())
+        f"{v} {_FIXED_NOTES[k]}" if k in _FIXED_NOTES else f"{k} x{v} {_SEGMENT_NOTE}"
+        for k, v in sorted(_FIXED.items())
     ]
-    if _UNBROADCAST[0]:
-        notes.append(
-            f"{_UNBROADCAST[0]} constant(s) broadcast to the shape of what reads them (jax2tf's "
-            "spelling with a polymorphic batch) left to the readers' own broadcasting, so the "
-            "rules read them as constants"
-        )
-    if _GUARDS:
-        notes.append(
-            f"{len(_GUARDS)} select(s) whose branch can be inf or NaN made ONNX Where "
-            "(tf2onnx's arithmetic blend is NaN where the branch not taken is)"
-        )
     return notes
 
 
