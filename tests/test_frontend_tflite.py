@@ -900,7 +900,14 @@ def test_the_source_check_calls_wrong_only_what_is_wrong() -> None:
     marks = np.linspace(-3, 3, 24, dtype=np.float32).reshape(1, 24)
     score = np.array([[1.5e-12]], np.float32)
     zero = np.zeros_like(score)
-    assert check([marks, score], [marks * (1 + 1e-6), zero], None).broken() is None
+    rounded = check([marks, score], [marks * (1 + 1e-6), zero], None)
+    assert rounded.broken() is None
+    # the summary's numbers are the landmarks' (rel-L2 1e-6), the score is said apart
+    assert rounded.lines()[-1] == (
+        "converted (tf2onnx 1.17.0) vs tflite in LiteRT: max-abs 2.86e-06, rel-L2 9.59e-07, "
+        "cosine 1.000000; 'score' within 1e-06 everywhere (values near 0, where relative "
+        "numbers are rounding)"
+    ), rounded.lines()
     nan = np.where(marks > 2, np.nan, marks).astype(np.float32)
     assert check([marks, score], [nan, score], None).broken() == (
         "output 'landmarks': NaN/inf where the source's output is finite; tf2onnx 1.17.0 "
