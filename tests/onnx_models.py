@@ -464,6 +464,30 @@ _case(
     inits={"thr": 20.0},
     note="dynamo exporter nn.Softplus: Where(x > 20, x, Softplus(x))",
 )
+_STABLE_SOFTPLUS = "a = Abs(h)\n na = Neg(a)\n e = Exp(na)\n p = Add(e, one)\n l = Log(p)\n"
+_case(
+    "softplus_stable_max",
+    _STABLE_SOFTPLUS + " m = Max(h, zero)\n y = Add(m, l)",
+    [("softplus", {"beta": 1.0})],
+    inits={"one": 1.0, "zero": 0.0},
+    note="the overflow-free spelling, max(x,0) + log(1+exp(-|x|))",
+)
+_case(
+    "softplus_jax_guarded",
+    _STABLE_SOFTPLUS + " r = Relu(h)\n s = Add(r, l)\n q = Equal(h, h)\n n = Not(q)\n"
+    " y = Where(n, h, s)",
+    [("softplus", {"beta": 1.0})],
+    inits={"one": 1.0},
+    note="jax.nn.softplus through jax2tf and tf2onnx: logaddexp(x, 0) in its NaN guard",
+)
+_case(
+    "mish_jax_guarded",
+    _STABLE_SOFTPLUS + " r = Relu(h)\n s = Add(r, l)\n q = Equal(h, h)\n n = Not(q)\n"
+    " sp = Where(n, h, s)\n t = Tanh(sp)\n y = Mul(h, t)",
+    [("mish", {})],
+    inits={"one": 1.0},
+    note="jax.nn.mish through jax2tf and tf2onnx: x*tanh of the guarded softplus",
+)
 
 # --- other natives
 _case("tanh_native", "y = Tanh(h)", [("tanh", {})])
@@ -490,6 +514,31 @@ _case(
     note="x/(1+exp(-x)) written out",
 )
 _case("elu_alpha", "y = Elu<alpha = 0.7>(h)", [("elu", {"alpha": 0.7})])
+_case(
+    "elu_xla_blend",
+    "g = Greater(h, zero)\n c = Cast<to = 1>(g)\n z = Mul(c, zero)\n n = Not(g)\n"
+    " cn = Cast<to = 1>(n)\n m = Mul(h, cn)\n s = Add(z, m)\n e = Exp(s)\n d = Sub(e, one)\n"
+    " a = Mul(d, alpha)\n y = Where(g, h, a)",
+    [("elu", {"alpha": 1.6732632})],
+    inits={"one": 1.0, "zero": 0.0, "alpha": 1.6732632},
+    note="jax.nn.selu through jax2tf, TFLite's converter (the scale folded into the next "
+    "MatMul) and tf2onnx (the inner select as its blend)",
+)
+_case(
+    "elu_xla_where",
+    "g = Greater(h, zero)\n s = Where(g, zero, h)\n e = Exp(s)\n d = Sub(e, one)\n"
+    " y = Where(g, h, d)",
+    [("elu", {"alpha": 1.0})],
+    inits={"one": 1.0, "zero": 0.0},
+    note="XLA's elu with both selects as Where",
+)
+_case(
+    "celu_xla_max_min",
+    "r = Relu(h)\n mn = Min(h, zero)\n e = Exp(mn)\n d = Sub(e, one)\n y = Add(r, d)",
+    [("celu", {"alpha": 1.0})],
+    inits={"one": 1.0, "zero": 0.0},
+    note="jax.nn.celu through jax2tf: max(x,0) + expm1(min(x,0))",
+)
 _case("selu_native", "y = Selu(h)", [("selu", {})])
 _case("celu_alpha", "y = Celu<alpha = 0.5>(h)", [("celu", {"alpha": 0.5})])
 _case("softsign_native", "y = Softsign(h)", [("softsign", {})])
