@@ -850,13 +850,41 @@ def test_a_jax2tf_saved_model_converts_through_litert(tf_extra, tmp_path, capsys
     assert r["source"]["converted_vs_source"]["rel_l2"] < 1e-5, r["source"]
     assert r["source"]["rewritten_vs_source"]["rel_l2"] < 1e-3, r["source"]
     # the constants jax2tf broadcast to the batch's shape are constants again, so the tanh GELU
-    # and the 1/(1+exp(-x)) sigmoid are sites (the tanh alone was, before)
+    # and the 1/(1+exp(-x)) sigmoid are sites (the tanh alone was, before); the SiLU after the
+    # first Conv is one since layout Transposes go through Div too (tf2onnx left two inside it)
     assert re.search(r"\d+ constant\(s\) broadcast to the shape of what reads them", notes)
-    assert sorted(s["function"] for s in r["sites"]) == ["gelu_tanh", "sigmoid"], r["sites"]
+    functions = sorted((s["function"], s["rule"]) for s in r["sites"])
+    assert functions == [
+        ("gelu_tanh", "gelu_tanh_decomposed"), ("sigmoid", "sigmoid_exp"), ("silu", "silu_exp"),
+    ], r["sites"]  # fmt: skip
     written = onnx.load(str(out))
     assert [i.name for i in written.graph.input] == ["image"]
     dims = written.graph.input[0].type.tensor_type.shape.dim
     assert not dims[0].HasField("dim_value") and [d.dim_value for d in dims[1:]] == [16, 16, 3]
+
+
+def test_jax_activation_spellings_are_sites(tf_extra, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """tests/data/jax_spellings (tools/make_jax_models.py): jax.nn's elu, selu, softplus, mish
+    and sigmoid as XLA spells them through jax2tf, TensorFlow's TFLite converter and tf2onnx
+    (selects around expm1, logaddexp in a NaN guard, a logistic with the polymorphic batch's
+    reshape inside): no rule matched any of them; each is a site now, SELU as the ELU of its
+    alpha (the converter folds its scale into the next MatMul)."""
+    src, report, out = DATA / "jax_spellings", tmp_path / "r.json", tmp_path / "o.onnx"
+    capsys.readouterr()
+    assert main([str(src), "-o", str(out), "--report", str(report)]) == 0, capsys.readouterr().err
+    r = json.loads(report.read_text())
+    found = sorted((s["function"], s["rule"]) for s in r["sites"])
+    assert found == [
+        ("elu", "elu_select"), ("elu", "elu_select_1"), ("mish", "mish_guarded"),
+        ("sigmoid", "sigmoid_exp"), ("softplus", "softplus_guarded"),
+    ], r["sites"]  # fmt: skip
+    alphas = sorted(s["params"]["alpha"] for s in r["sites"] if s["function"] == "elu")
+    assert alphas == [1.0, pytest.approx(1.6732632, rel=1e-6)]
+    assert all(s["replaced"] for s in r["sites"])
+    notes = " ".join(r["source"]["notes"])
+    assert "1 reshape(s) inside an elementwise chain" in notes, notes
+    assert r["source"]["converted_vs_source"]["rel_l2"] < 1e-6, r["source"]
+    assert r["source"]["rewritten_vs_source"]["rel_l2"] < 2e-3, r["source"]
 
 
 def test_a_tflite_op_newer_than_tf2onnx_is_named(tflite_extra, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]

@@ -1,6 +1,7 @@
 """Make the JAX/Flax models as jax2tf writes them: the test model, and the README's sweep.
 
-    python tools/make_jax_models.py             # tests/data/jax_acts (deterministic; ~15 s)
+    python tools/make_jax_models.py             # tests/data/jax_acts, jax_spellings (~20 s)
+    python tools/make_jax_models.py --only spellings
     python tools/make_jax_models.py --sweep DIR # the README's jax2tf table, then for each:
                                                 #   rewrite DIR/NAME -o out.onnx (no flags)
 
@@ -16,6 +17,11 @@ Writes (committed, so the tests need no JAX):
                             (NaN and -inf fills broadcast to the batch's shape), Dense +
                             tanh-GELU (Flax's default), mean, Dense, sigmoid. Its reshapes
                             compute b*64 with UnsortedSegmentProd over segment ids [0, 0, -1].
+    tests/data/jax_spellings/  the same way: input ``features`` [b, 8], five Dense(8) each into
+                            one of jax.nn's elu, selu, softplus and mish, and x @ w into sigmoid
+                            (XLA's spellings: selects around expm1, the logaddexp softplus with
+                            its NaN guard, the logistic with a reshape inside), concatenated,
+                            Dense(4).
 
 ``--sweep DIR`` writes, random weights, each as a SavedModel folder and the ``.tflite``
 TensorFlow's converter makes of it: ``cnn_{poly,static}`` (Conv+SiLU, Conv+exact GELU,
@@ -57,6 +63,7 @@ def _save(run: Any, specs: list[Any], poly: list[str] | None, out: Path, tflite:
 
 
 def _modules() -> dict[str, Any]:
+    import jax
     import jax.numpy as jnp
     from flax import linen as nn
 
@@ -70,6 +77,16 @@ def _modules() -> dict[str, Any]:
             t = t + nn.MultiHeadDotProductAttention(num_heads=2)(t, t, mask=keep[None, None, None])
             t = nn.gelu(nn.Dense(32)(t))
             return nn.sigmoid(nn.Dense(4)(t.mean(1)))
+
+    class Spellings(nn.Module):  # tests/data/jax_spellings
+        @nn.compact
+        def __call__(self, x):  # type: ignore[no-untyped-def]
+            acts = (jax.nn.elu, jax.nn.selu, jax.nn.softplus, jax.nn.mish)
+            parts = [f(nn.Dense(8)(x)) for f in acts]  # a Dense each: no select shared
+            # x @ w (not Dense): with a polymorphic batch its reshape lands inside the logistic
+            w = self.param("w", nn.initializers.lecun_normal(), (8, 8))
+            parts.append(jax.nn.sigmoid(x @ w))
+            return nn.Dense(4)(jnp.concatenate(parts, axis=-1))
 
     class CNN(nn.Module):
         @nn.compact
@@ -128,7 +145,15 @@ def _modules() -> dict[str, Any]:
             y = nn.softplus(nn.Dense(32)(nn.elu(nn.Dense(64)(nn.LayerNorm()(x)))))
             return jnp.tanh(nn.Dense(10)((x + y).mean(1)))
 
-    return {"acts": Acts, "cnn": CNN, "block": Block, "resnet": ResNet, "vit": ViT, "mixer": Mixer}
+    return {
+        "acts": Acts,
+        "spellings": Spellings,
+        "cnn": CNN,
+        "block": Block,
+        "resnet": ResNet,
+        "vit": ViT,
+        "mixer": Mixer,
+    }
 
 
 def _make(name: str, module: Any, size: int, poly: bool, out: Path, tflite: bool) -> None:
@@ -143,6 +168,11 @@ def _make(name: str, module: Any, size: int, poly: bool, out: Path, tflite: bool
         specs = [tf.TensorSpec([None, None], tf.int32, name=n) for n in ("input_ids", "mask")]
         _save(lambda i, k: m.apply(params, i, k), specs, ["(b, s)", "(b, s)"], out, tflite)
         return
+    if name == "spellings":  # features [b, 8]
+        params = m.init(jax.random.PRNGKey(0), jnp.ones((1, 8)))
+        spec = tf.TensorSpec([None, 8], tf.float32, name="features")
+        _save(lambda x: m.apply(params, x), [spec], ["(b, 8)"], out, tflite)
+        return
     params = m.init(jax.random.PRNGKey(0), jnp.ones((1, size, size, 3)))
     spec = tf.TensorSpec([None if poly else 1, size, size, 3], tf.float32, name="image")
     shape = [f"(b, {size}, {size}, 3)"] if poly else None
@@ -152,13 +182,15 @@ def _make(name: str, module: Any, size: int, poly: bool, out: Path, tflite: bool
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sweep", type=Path, help="write the README table's models here")
+    ap.add_argument("--only", nargs="+", choices=["acts", "spellings"], help="test models to write")
     a = ap.parse_args()
     mods = _modules()
     if a.sweep is None:
-        out = DATA / "jax_acts"
-        _make("acts", mods["acts"], 16, True, out, tflite=False)
-        size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
-        print(f"wrote {out} ({size / 1024:.0f} KB)")
+        for name in a.only or ["acts", "spellings"]:
+            out = DATA / f"jax_{name}"
+            _make(name, mods[name], 16, True, out, tflite=False)
+            size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
+            print(f"wrote {out} ({size / 1024:.0f} KB)")
         return
     a.sweep.mkdir(parents=True, exist_ok=True)
     sizes = {"cnn": 64, "block": 0, "resnet": 32, "vit": 32, "mixer": 32}

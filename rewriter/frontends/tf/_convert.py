@@ -86,7 +86,7 @@ def convert(path: str | os.PathLike[str]) -> Conversion:
         _LOWERED.clear()
         _REFUSED.clear()
         _FIXED.clear()
-        with _quiet(), _deterministic(tf2onnx):
+        with _quiet(), _deterministic(tf2onnx), _transposes_through_more_ops():
             if kind == "tflite":
                 model, notes = _from_tflite(tf2onnx, p)
             else:
@@ -135,6 +135,39 @@ def _deterministic(tf2onnx: Any) -> Iterator[None]:
         yield
     finally:
         Graph.extract_sub_graph_nodes, Graph.find_output_consumers = sweep, consumers
+
+
+# elementwise ops tf2onnx's transpose optimizer has no handler for (1.17.0): a layout Transpose
+# stopped at the first of them, so a SiLU spelled x / (1 + exp(-x)) or x * (1 / ...) right after a
+# Conv kept two Transposes inside it (jax2tf's spelling with a polymorphic batch) and no rule saw
+# the activation. Broadcasting ops go through its generic branch handler (Sub's), one-input ops
+# through its unary one (Exp's); both are exact for any elementwise op.
+_BRANCHING = ("Div", "Pow", "Mod", "Less", "Greater", "Equal", "LessOrEqual", "GreaterOrEqual",
+              "And", "Or", "Xor", "Where")  # fmt: skip
+_UNARY = ("Floor", "Ceil", "Round", "Sign", "Not", "Sin", "Cos", "Tan", "Softsign",
+          "HardSigmoid", "HardSwish", "IsNaN", "IsInf")  # fmt: skip
+
+
+@contextlib.contextmanager
+def _transposes_through_more_ops() -> Iterator[None]:
+    """Let tf2onnx's transpose optimizer push layout Transposes through ``_BRANCHING`` and
+    ``_UNARY`` ops too, during one conversion."""
+    from tf2onnx.optimizer.transpose_optimizer import TransposeOptimizer
+
+    init = TransposeOptimizer._initialize_handlers
+
+    def more(self: Any) -> None:
+        init(self)
+        for op in _BRANCHING:
+            self._handler_map.setdefault(op, self._handle_node_having_branches)
+        for op in _UNARY:
+            self._handler_map.setdefault(op, self._simple_through_handler)
+
+    TransposeOptimizer._initialize_handlers = more
+    try:
+        yield
+    finally:
+        TransposeOptimizer._initialize_handlers = init
 
 
 def _require(kind: str, path: str) -> Any:
@@ -901,6 +934,8 @@ _FIXED_NOTES = {
     "BroadcastTo": "constant(s) broadcast to the shape of what reads them (jax2tf's spelling "
     "with a polymorphic batch) left to the readers' own broadcasting, so the rules read them as "
     "constants",
+    "Reshape": "reshape(s) inside an elementwise chain (jax2tf's with a polymorphic batch) "
+    "moved after it, so the rules see the chain whole",
     "Where": "select(s) whose branch can be inf or NaN made ONNX Where (tf2onnx's arithmetic "
     "blend is NaN where the branch not taken is)",
 }
@@ -910,6 +945,9 @@ def _lower_unconverted(model: onnx.ModelProto, path: str, kind: str, version: st
     """Canonicalize the lowered Erfc; any op ONNX does not define is named in one error line."""
     g = model.graph
     _canonical_erfc(g)
+    _FIXED["Reshape"] += _sink_reshapes(g)
+    if not _FIXED["Reshape"]:
+        del _FIXED["Reshape"]
     bad = sorted(
         {
             n.op_type.removeprefix("TFL_")
@@ -941,6 +979,83 @@ def _lower_unconverted(model: onnx.ModelProto, path: str, kind: str, version: st
         for k, v in sorted(_FIXED.items())
     ]
     return notes
+
+
+# elementwise ops a Reshape commutes with: one input, or a scalar constant beside it
+_ELEMENTWISE = frozenset(
+    {
+        "Neg", "Exp", "Log", "Abs", "Sqrt", "Reciprocal", "Tanh", "Sigmoid", "Erf", "Relu",
+        "Softplus", "Softsign", "Elu", "Selu", "Celu", "LeakyRelu", "HardSigmoid", "HardSwish",
+        "Floor", "Ceil", "Round", "Sign", "Sin", "Cos", "Not", "IsNaN", "Add", "Sub", "Mul",
+        "Div", "Pow", "Max", "Min", "Equal", "Less", "Greater", "Where",
+    }
+)  # fmt: skip
+
+
+_MOVED = ":unreshaped"
+
+
+def _sink_reshapes(g: onnx.GraphProto) -> int:
+    """Move each Reshape read by one elementwise node below it: ``f(reshape(x))`` is
+    ``reshape(f(x))`` when every other operand of f is a scalar constant. jax2tf with a
+    polymorphic batch reshapes to the shape it had in the middle of XLA's logistic
+    (``Div(1, Add(1, Reshape(Exp(Neg(x)))))``), which hid the sigmoid from the rules. Main graph
+    only; returns how many Reshapes moved (a Reshape moving past several nodes counts once)."""
+    scalars = {t.name for t in g.initializer if int(np.prod(t.dims)) == 1 and len(t.dims) <= 1}
+    scalars |= {
+        n.output[0]
+        for n in g.node
+        if n.op_type == "Constant"
+        and n.attribute
+        and n.attribute[0].type == onnx.AttributeProto.TENSOR
+        and int(np.prod(n.attribute[0].t.dims)) == 1
+        and len(n.attribute[0].t.dims) <= 1
+    }
+    while True:
+        readers: dict[str, list[onnx.NodeProto]] = {}
+        for n in g.node:
+            for i in dict.fromkeys(n.input):
+                readers.setdefault(i, []).append(n)
+        step = next(
+            (
+                (r, readers[r.output[0]][0])
+                for r in g.node
+                if r.op_type == "Reshape"
+                and r.domain in ("", "ai.onnx")
+                and len(readers.get(r.output[0], [])) == 1
+                and _commutes(readers[r.output[0]][0], r.output[0], scalars)
+            ),
+            None,
+        )
+        if step is None:  # each Reshape moved reads a value named ...:unreshaped
+            return sum(n.op_type == "Reshape" and n.input[0].endswith(_MOVED) for n in g.node)
+        r, u = step
+        x, b, c = r.input[0], r.output[0], u.output[0]
+        # x -Reshape-> b -u-> c  becomes  x -u-> c:unreshaped -Reshape-> c
+        for k, i in enumerate(u.input):
+            if i == b:
+                u.input[k] = x
+        u.output[0] = r.input[0] = f"{c}{_MOVED}"
+        r.output[0] = c
+        stale = {b, c}
+        kept = [v for v in g.value_info if v.name not in stale]
+        del g.value_info[:]
+        g.value_info.extend(kept)
+        nodes = [n for n in g.node if n is not r]
+        at = next(k for k, n in enumerate(nodes) if n is u)
+        nodes.insert(at + 1, r)
+        del g.node[:]
+        g.node.extend(nodes)
+
+
+def _commutes(u: onnx.NodeProto, b: str, scalars: set[str]) -> bool:
+    """Whether elementwise ``u`` reads ``b`` and otherwise only scalar constants."""
+    return (
+        u.op_type in _ELEMENTWISE
+        and u.domain in ("", "ai.onnx")
+        and len(u.output) == 1
+        and all(i == b or i in scalars for i in u.input)
+    )
 
 
 def _canonical_erfc(g: onnx.GraphProto) -> int:
