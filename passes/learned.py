@@ -241,7 +241,7 @@ def _regions_of(
         for root in sorted(comp, reverse=True):
             if root not in free:
                 continue
-            nodes = _grow(g, dg.subgraph(free), root)
+            nodes = grow_region(g, dg.subgraph(free), root)
             x = _single_input(g, nodes)
             if x is None or not _worth_it(g, nodes, min_nodes) or not _shape_ok(g, nodes, x):
                 continue
@@ -260,7 +260,7 @@ def _regions_of(
             )
 
 
-def _grow(g: Graph, dg: nx.DiGraph, root: int) -> set[int]:
+def grow_region(g: Graph, dg: nx.DiGraph, root: int) -> set[int]:
     """Root plus ancestors, shrunk until no value but the root's output leaves the region."""
     nodes = {root} | nx.ancestors(dg, root)
     while True:

@@ -1,15 +1,20 @@
 """What the TensorFlow front end does to a converted graph before the rules read it, on ONNX
-graphs written here (no TensorFlow needed): Reshapes moved out of elementwise chains."""
+graphs written here (no TensorFlow needed): Reshapes moved out of elementwise chains, and XLA's
+select-laden lowerings identified by their values (``rewriter.frontends.tf._xla``)."""
 
 from __future__ import annotations
 
 import numpy as np
 import onnx
-from onnx import numpy_helper
+import pytest
+from onnx import helper, numpy_helper
 
 from rewriter.api import find_sites
 from rewriter.frontends.tf._convert import _sink_reshapes
+from rewriter.frontends.tf._xla import identify
 from rewriter.ir import session
+
+C = 0.7071067811865476
 
 
 def _model(
@@ -28,6 +33,53 @@ def _model(
 
 def _run(m: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
     return np.asarray(session(m).run(None, {"x": x})[0])
+
+
+# GELU with the erf behind a select on the sign (x >= 0: erf(x c); else -erf(-x c)): what no
+# rule spells, as XLA's erfc pieces are not
+GUARDED_GELU = (
+    "n = Neg(x)\n nc = Mul(n, c)\n en = Erf(nc)\n neg = Neg(en)\n pc = Mul(x, c)\n ep = Erf(pc)\n"
+    " s = Less(x, zero)\n e = Where(s, neg, ep)\n a = Add(e, one)\n h = Mul(x, half)\n"
+    " y = Mul(h, a)"
+)
+
+
+def test_a_select_laden_gelu_is_identified_by_its_values() -> None:
+    m = _model(GUARDED_GELU, {"c": C, "zero": 0.0, "one": 1.0, "half": 0.5})
+    assert find_sites(m) == []  # no rule reads it
+    x = np.random.default_rng(0).normal(0, 3, (2, 8)).astype(np.float32)
+    before = _run(m, x)
+    assert identify(m) == {"gelu": 1}
+    onnx.checker.check_model(m, full_check=True)
+    assert [n.op_type for n in m.graph.node] == ["Mul", "Erf", "Mul", "Add", "Mul"]
+    np.testing.assert_allclose(_run(m, x), before, rtol=1e-6, atol=1e-7)
+    assert [(s.function, s.rule) for s in find_sites(m)] == [("gelu", "gelu_erf")]
+
+
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        (GUARDED_GELU.replace("half)", "half2)"), "0.49 x (1 + erf(x/sqrt 2)): near, not GELU"),
+        ("s = Less(x, zero)\n l = Mul(x, slope)\n a = Abs(x)\n b = Mul(a, one)\n"
+         " y = Where(s, l, b)", "a leaky ReLU: no smooth function of the catalogue"),
+    ],
+)  # fmt: skip
+def test_what_is_not_a_catalogue_function_stays(body: str, why: str) -> None:
+    inits = {"c": C, "zero": 0.0, "one": 1.0, "half": 0.5, "half2": 0.49, "slope": 0.1}
+    m = _model(body, {k: v for k, v in inits.items() if k in body})
+    nodes = [n.op_type for n in m.graph.node]
+    assert identify(m) == {}, why
+    assert [n.op_type for n in m.graph.node] == nodes
+
+
+def test_a_region_read_elsewhere_is_left_alone() -> None:
+    """A value inside the region also read outside it (here: the erf output is a second graph
+    output) keeps the region from being replaced: it would have no producer left."""
+    m = _model(GUARDED_GELU, {"c": C, "zero": 0.0, "one": 1.0, "half": 0.5})
+    m.graph.output.append(helper.make_tensor_value_info("e", onnx.TensorProto.FLOAT, [2, 8]))
+    ops = [n.op_type for n in m.graph.node]
+    assert identify(m) == {}  # (the erf alone, the region left, is no catalogue function)
+    assert [n.op_type for n in m.graph.node] == ops
 
 
 def test_a_reshape_inside_an_elementwise_chain_moves_after_it() -> None:

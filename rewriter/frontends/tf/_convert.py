@@ -20,6 +20,7 @@ from rewriter.errors import ModelError, RewriterError
 from rewriter.frontends.common import Conversion, SourceCheck, compare_with_source
 from rewriter.frontends.common import quiet as _quiet
 from rewriter.frontends.tf._twin import STATES
+from rewriter.frontends.tf._xla import identify
 
 OPSET = 17  # tf2onnx 1.17 knows opsets up to 18; 17 has every op it emits for these models
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
@@ -930,6 +931,10 @@ _SEGMENT_NOTE = (
     "drops negative segment ids, as TensorFlow does (tf2onnx's lowering read -1 as the last "
     "segment)"
 )
+_XLA_NOTE = (
+    "region(s) of XLA's elementwise lowering no rule reads (selects between polynomial pieces) "
+    "identified by their values as {0} and written as its ONNX spelling"
+)
 _FIXED_NOTES = {
     "BroadcastTo": "constant(s) broadcast to the shape of what reads them (jax2tf's spelling "
     "with a polymorphic batch) left to the readers' own broadcasting, so the rules read them as "
@@ -948,6 +953,8 @@ def _lower_unconverted(model: onnx.ModelProto, path: str, kind: str, version: st
     _FIXED["Reshape"] += _sink_reshapes(g)
     if not _FIXED["Reshape"]:
         del _FIXED["Reshape"]
+    for name, count in identify(model).items():
+        _FIXED[f"xla:{name}"] += count
     bad = sorted(
         {
             n.op_type.removeprefix("TFL_")
@@ -975,7 +982,11 @@ def _lower_unconverted(model: onnx.ModelProto, path: str, kind: str, version: st
         for k, v in sorted(_LOWERED.items())
     ]
     notes += [
-        f"{v} {_FIXED_NOTES[k]}" if k in _FIXED_NOTES else f"{k} x{v} {_SEGMENT_NOTE}"
+        f"{v} {_FIXED_NOTES[k]}"
+        if k in _FIXED_NOTES
+        else f"{v} {_XLA_NOTE.format(k[4:])}"
+        if k.startswith("xla:")
+        else f"{k} x{v} {_SEGMENT_NOTE}"
         for k, v in sorted(_FIXED.items())
     ]
     return notes
