@@ -21,6 +21,14 @@ RULES = [
         "gelu",
         spelling="torch/keras/tf decomposed erf GELU",
     ),
+    # 0.5x erfc(-x/sqrt2), JAX's and hand-written code's spelling; erfc(z) exported (or lowered
+    # from torch.fx) as 1 - erf(z)
+    Rule(
+        "gelu_erfc",
+        x * 0.5 * (1 - op.Erf(Alt((-x / SQRT2, -(x / SQRT2), x / -SQRT2)))),
+        "gelu",
+        spelling="0.5x erfc(-x/sqrt2), erfc as 1 - erf",
+    ),
     # opset 20 native Gelu
     Rule("gelu_native", op.Gelu(x, approximate="none"), "gelu", spelling="ONNX Gelu (opset 20)"),
     # 0.5x(1+tanh(k(x + c x^3))): dynamo Pow(x,3), TorchScript x*(x*x); GPT-2 k x (1 + c x x)

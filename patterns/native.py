@@ -11,9 +11,10 @@ x = Var("x")
 # ELU as XLA writes it (jax.nn.elu/celu/selu through jax2tf): select(x > 0, x, alpha *
 # expm1(select(x > 0, 0, x))), the inner select keeping exp finite; tf2onnx spells that select
 # as its arithmetic blend, cast(c) * 0 + x * cast(not c). SELU's scale lands in the next MatMul
-# after TensorFlow's TFLite converter folds it, which leaves an ELU of SELU's alpha.
+# after TensorFlow's TFLite converter folds it, which leaves an ELU of SELU's alpha. Written by
+# hand (torch.where(x > 0, x, torch.expm1(x))) the inner select is not there.
 _pos = op.Greater(x, 0)
-_safe = Alt((op.Cast(_pos) * 0 + x * op.Cast(op.Not(_pos)), op.Where(_pos, 0, x)))
+_safe = Alt((op.Cast(_pos) * 0 + x * op.Cast(op.Not(_pos)), op.Where(_pos, 0, x), x))
 
 
 def _prelu(params: dict[str, float]) -> tuple[str, dict[str, float]]:

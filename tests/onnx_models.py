@@ -191,6 +191,14 @@ SILU = [("silu", {})]
 
 # --- erf GELU
 _case(
+    "gelu_erfc",
+    "n = Neg(h)\n m = Div(n, sqrt2)\n e = Erf(m)\n s = Sub(one, e)\n p = Mul(h, s)\n"
+    " y = Mul(p, half)",
+    GELU,
+    inits={"sqrt2": F32_SQRT2, "one": 1.0, "half": 0.5},
+    note="0.5 * x * torch.erfc(-x / sqrt(2)) through the dynamo exporter (erfc as 1 - erf)",
+)
+_case(
     "gelu_erf_half_first",
     "hh = Mul(h, half)\n d = Div(h, sqrt2)\n e = Erf(d)\n a = Add(e, one)\n y = Mul(hh, a)",
     GELU,
@@ -531,6 +539,13 @@ _case(
     [("elu", {"alpha": 1.0})],
     inits={"one": 1.0, "zero": 0.0},
     note="XLA's elu with both selects as Where",
+)
+_case(
+    "elu_where_by_hand",
+    "g = Greater(h, zero)\n e = Exp(h)\n d = Sub(e, one)\n a = Mul(alpha, d)\n y = Where(g, h, a)",
+    [("elu", {"alpha": 0.8})],
+    inits={"one": 1.0, "zero": 0.0, "alpha": 0.8},
+    note="torch.where(x > 0, x, alpha * torch.expm1(x)) through the dynamo exporter",
 )
 _case(
     "celu_xla_max_min",

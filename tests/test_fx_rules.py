@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import warnings
@@ -318,3 +319,38 @@ def test_written_out_silu_and_sigmoid_are_sites():
     assert [s.replaced for s in sites] == [True, True]
     with torch.no_grad():
         assert (gm(x) - module(x)).abs().max().item() < 1e-3
+
+
+class WrittenWithSelects(torch.nn.Module):
+    """Activations as research code writes them: torch.where, expm1, erfc, the overflow-free
+    softplus, Mish over it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = torch.nn.ModuleList([torch.nn.Linear(6, 6) for _ in range(5)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a, b, c, d, e = (lin(x) for lin in self.lin)
+        a = torch.where(a > 0, a, torch.expm1(a))
+        b = torch.where(b > 0, b, 1.5 * (torch.exp(b) - 1))
+        c = torch.relu(c) + torch.log1p(torch.exp(-c.abs()))
+        d = d * torch.tanh(torch.relu(d) + torch.log1p(torch.exp(-torch.abs(d))))
+        e = 0.5 * e * torch.erfc(-e / math.sqrt(2))
+        return a + b + c + d + e
+
+
+def test_where_expm1_and_erfc_spellings_are_sites():
+    """torch.where, the comparisons, expm1, erfc, maximum/minimum are lowered as the dynamo
+    exporter writes them (no site was found in this module before: they were opaque)."""
+    torch.manual_seed(0)
+    module, x = WrittenWithSelects().eval(), torch.linspace(-6, 6, 600).reshape(100, 6)
+    found = [(s.function, s.rule, s.params.get("alpha")) for s in find_sites(module, (x,))]
+    assert found == [
+        ("elu", "elu_select_1", 1.0), ("elu", "elu_select", 1.5),
+        ("softplus", "softplus_stable", None), ("mish", "mish_stable", None),
+        ("gelu", "gelu_erfc", None),
+    ], found  # fmt: skip
+    gm, sites = rewrite_module(module, "pau_all", example_inputs=(x,))
+    assert all(s.replaced for s in sites)
+    with torch.no_grad():
+        assert (gm(x) - module(x)).abs().max().item() < 5e-3

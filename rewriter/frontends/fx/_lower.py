@@ -142,6 +142,20 @@ def _log1p(b: _Builder, x: Any, a: dict[str, Any]) -> None:
     b.op("Log", b.op("Add", x, 1.0))
 
 
+def _expm1(b: _Builder, x: Any, a: dict[str, Any]) -> None:
+    b.op("Sub", b.op("Exp", x), 1.0)  # ONNX has no Expm1; what the exporters write
+
+
+def _erfc(b: _Builder, x: Any, a: dict[str, Any]) -> None:
+    b.op("Sub", 1.0, b.op("Erf", x))
+
+
+def _where(b: _Builder, x: Any, a: dict[str, Any]) -> None:
+    if a["input"] is None or a["other"] is None:
+        raise NotLowered("where(condition) alone")
+    b.op("Where", x, a["input"], a["other"])
+
+
 def _gelu(b: _Builder, x: Any, a: dict[str, Any]) -> None:
     if a["approximate"] not in ("none", "tanh"):
         raise NotLowered(f"approximate={a['approximate']!r}")
@@ -192,6 +206,15 @@ _OPS: dict[str, tuple[tuple[tuple[str, Any], ...], Emit]] = {
     "exp": (_NO_ARGS, _unary("Exp")),
     "log": (_NO_ARGS, _unary("Log")),
     "log1p": (_NO_ARGS, _log1p),
+    "expm1": (_NO_ARGS, _expm1),
+    "erfc": (_NO_ARGS, _erfc),
+    "maximum": ((("other", None),), _binary("Max")),
+    "minimum": ((("other", None),), _binary("Min")),
+    "gt": ((("other", None),), _binary("Greater")),
+    "lt": ((("other", None),), _binary("Less")),
+    "ge": ((("other", None),), _binary("GreaterOrEqual")),
+    "le": ((("other", None),), _binary("LessOrEqual")),
+    "where": ((("input", None), ("other", None)), _where),  # where(condition, input, other)
     "sqrt": (_NO_ARGS, _unary("Sqrt")),
     "reciprocal": (_NO_ARGS, _unary("Reciprocal")),
     "tanh": (_NO_ARGS, _unary("Tanh")),
@@ -233,18 +256,24 @@ _FUNCTIONS: dict[Any, str] = {
     F.softsign: "softsign", F.softplus: "softplus", F.elu: "elu", F.selu: "selu",
     torch.selu: "selu", F.celu: "celu", torch.celu: "celu", F.leaky_relu: "leaky_relu",
     F.relu: "relu", torch.relu: "relu", F.relu6: "relu6", F.hardtanh: "hardtanh",
-    torch.clamp: "clamp", torch.clip: "clamp",
+    torch.clamp: "clamp", torch.clip: "clamp", torch.expm1: "expm1",
+    torch.special.expm1: "expm1", torch.erfc: "erfc", torch.special.erfc: "erfc",
+    torch.maximum: "maximum", torch.minimum: "minimum", operator.gt: "gt", torch.gt: "gt",
+    operator.lt: "lt", torch.lt: "lt", operator.ge: "ge", torch.ge: "ge", operator.le: "le",
+    torch.le: "le", torch.where: "where",
 }  # fmt: skip
 _METHODS = {
     "mul": "mul", "add": "add", "sub": "sub", "div": "div", "true_divide": "div", "pow": "pow",
     "neg": "neg", "abs": "abs", "erf": "erf", "exp": "exp", "log": "log", "log1p": "log1p",
     "sqrt": "sqrt", "reciprocal": "reciprocal", "tanh": "tanh", "sigmoid": "sigmoid",
-    "relu": "relu", "clamp": "clamp", "clip": "clamp",
+    "relu": "relu", "clamp": "clamp", "clip": "clamp", "expm1": "expm1", "erfc": "erfc",
+    "maximum": "maximum", "minimum": "minimum", "gt": "gt", "lt": "lt", "ge": "ge", "le": "le",
 }  # fmt: skip
 # ATen overload packets (torch.export fallback); the in-place ``name_`` reads the same
 _ATEN = {name: name for name in _OPS if name != "aten_elu"} | {"elu": "aten_elu"}
 _ATEN |= {"clip": "clamp"}
 _ARITH = {"mul", "add", "sub", "rsub", "div", "pow", "rpow", "neg", "abs"}
+_BINARY = {"mul", "add", "sub", "div", "pow", "maximum", "minimum", "gt", "lt", "ge", "le"}
 
 _MODULES: list[tuple[type, Callable[[Any], tuple[str, dict[str, Any]]]]] = [
     (nn.GELU, lambda m: ("gelu", {"approximate": m.approximate})),
@@ -350,7 +379,7 @@ def lower_node(node: fx.Node, root: nn.Module) -> Lowered:
         if key not in bound:
             raise NotLowered(f"argument {key}")
         bound[key] = v
-    if name in ("mul", "add", "sub", "div", "pow") and "other" not in kwargs and len(args) < 2:
+    if name in _BINARY and "other" not in kwargs and len(args) < 2:
         raise NotLowered("binary op with one operand")
     if inplace and name in _ARITH:
         raise NotLowered("in-place arithmetic")
