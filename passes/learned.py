@@ -69,9 +69,9 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import networkx as nx
 import numpy as np
@@ -105,6 +105,7 @@ SINGLE_OK = frozenset({"Tanh", "Sigmoid", "Erf", "Softplus", "Mish", "Gelu", "El
 _AFFINE = frozenset({"Add", "Sub", "Mul", "Div", "Neg", "Identity"})
 _FLOATS = (TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.BFLOAT16, TensorProto.DOUBLE)
 DEFAULT_RANGE = (-8.0, 8.0)
+T = TypeVar("T")
 GRID_POINTS = 4097  # where finiteness is checked (and, uncalibrated, fit's own ~5000-point grid)
 FIT_POINTS = 1025  # calibrated fit points: this grid plus as many sample quantiles (time ~ points)
 # calibrated fits: the observed range exactly, nothing outside it (a region is any function)
@@ -197,23 +198,36 @@ def _varying(g: Graph, n: onnx.NodeProto) -> list[str] | None:
             return None
     elif op not in BINARY:
         return None
-    varying: list[str] = []
-    for v in n.input:
-        if not v:
-            continue
-        c = g.const(v)
-        if c is None:
-            varying.append(v)
-        elif c.size != 1 or not (
-            np.issubdtype(c.dtype, np.floating) or np.issubdtype(c.dtype, np.integer)
-        ):
-            return None
+    split = split_operands(g, n)
+    if split is None:
+        return None
+    varying, consts = split
+    if any(not np.issubdtype(c.dtype, np.number) or np.iscomplexobj(c) for c in consts):
+        return None
     if not varying or (op == "Clip" and varying != [n.input[0]]):
         return None
     vi = g.info(n.output[0])
     if vi is not None and vi.elem_type and vi.elem_type not in _FLOATS:
         return None
     return varying
+
+
+def split_operands(g: Graph, n: onnx.NodeProto) -> tuple[list[str], list[np.ndarray]] | None:
+    """``n``'s varying inputs and its constant ones, or None when a constant is not a scalar
+    (size 1): such a node is a function R -> R applied elementwise."""
+    varying: list[str] = []
+    consts: list[np.ndarray] = []
+    for v in n.input:
+        if not v:
+            continue
+        c = g.const(v)
+        if c is None:
+            varying.append(v)
+        elif c.size != 1:
+            return None
+        else:
+            consts.append(c)
+    return varying, consts
 
 
 def _scalar_const(g: Graph, v: str) -> bool:
@@ -224,13 +238,42 @@ def _scalar_const(g: Graph, v: str) -> bool:
 def _regions_of(
     g: Graph, key: tuple[int, ...], min_nodes: int, claimed: Collection[tuple[str, str]] = ()
 ) -> Iterator[Region]:
+    candidates = [
+        i
+        for i in range(len(g.nodes))
+        if (g.path, g.label(i)) not in claimed and _varying(g, g.node(i)) is not None
+    ]
+
+    def accept(nodes: set[int], root: int) -> str | None:
+        x = _single_input(g, nodes)
+        if x is None or not _worth_it(g, nodes, min_nodes) or not _shape_ok(g, nodes, x):
+            return None
+        return x
+
+    for nodes, root, x in grown_regions(g, candidates, accept):
+        idx = sorted(nodes)
+        yield Region(
+            nodes=[g.label(i) for i in idx],
+            ops=[g.node(i).op_type for i in idx],
+            input=x,
+            output=g.node(root).output[0],
+            formula=_formula(g, g.node(root).output[0], x),
+            graph=g.path,
+            _g=g,
+            _idx=idx,
+            _key=key + (root,),
+        )
+
+
+def grown_regions(
+    g: Graph, candidates: Iterable[int], accept: Callable[[set[int], int], T | None]
+) -> Iterator[tuple[set[int], int, T]]:
+    """Regions over ``candidates`` (node indices of ``g``): per weakly connected component of
+    the nodes reading one another, roots are tried last node first, each grown by
+    ``grow_region`` among the nodes no region took yet; a region for which ``accept(nodes,
+    root)`` is not None is taken and yielded with that value."""
     dg = nx.DiGraph()
-    for i, n in enumerate(g.nodes):
-        assert n is not None
-        if (g.path, g.label(i)) in claimed:
-            continue
-        if _varying(g, n) is not None:
-            dg.add_node(i)
+    dg.add_nodes_from(candidates)
     for i in dg.nodes:
         for v in g.node(i).input:
             j = g.producer.get(v)
@@ -242,22 +285,11 @@ def _regions_of(
             if root not in free:
                 continue
             nodes = grow_region(g, dg.subgraph(free), root)
-            x = _single_input(g, nodes)
-            if x is None or not _worth_it(g, nodes, min_nodes) or not _shape_ok(g, nodes, x):
+            got = accept(nodes, root)
+            if got is None:
                 continue
             free -= nodes
-            idx = sorted(nodes)
-            yield Region(
-                nodes=[g.label(i) for i in idx],
-                ops=[g.node(i).op_type for i in idx],
-                input=x,
-                output=g.node(root).output[0],
-                formula=_formula(g, g.node(root).output[0], x),
-                graph=g.path,
-                _g=g,
-                _idx=idx,
-                _key=key + (root,),
-            )
+            yield nodes, root, got
 
 
 def grow_region(g: Graph, dg: nx.DiGraph, root: int) -> set[int]:

@@ -22,16 +22,15 @@ max(1, |f|)`` everywhere, for f in ``SPELLINGS`` (float64 references from
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
-import networkx as nx
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from rewriter.functions import get_function
 from rewriter.ir import Graph, infer_value_info, session
-from rewriter.passes.learned import grow_region
+from rewriter.passes.learned import grown_regions, split_operands
 
 _ARITH = frozenset(
     {
@@ -98,7 +97,7 @@ def identify(model: onnx.ModelProto) -> dict[str, int]:
     g = Graph(model.graph, value_info=infer_value_info(model))
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 17)
     found: dict[str, int] = {}
-    for nodes, x, root in _regions(g, claimed):
+    for nodes, root, x in list(_regions(g, claimed)):
         name = _which(g, nodes, x, root, opset)
         if name is None:
             continue
@@ -118,55 +117,33 @@ def _candidate(g: Graph, i: int) -> list[str] | None:
     n = g.node(i)
     if n.domain not in ("", "ai.onnx") or n.op_type not in _ELEMENTWISE or len(n.output) != 1:
         return None
-    varying = []
-    for v in n.input:
-        if not v:
-            continue
-        c = g.const(v)
-        if c is None:
-            varying.append(v)
-        elif c.size != 1:
-            return None
-    return varying or None
+    split = split_operands(g, n)
+    return (split[0] or None) if split is not None else None
 
 
-def _regions(g: Graph, claimed: set[str]) -> list[tuple[set[int], str, int]]:
-    dg = nx.DiGraph()
+def _regions(g: Graph, claimed: set[str]) -> Iterator[tuple[set[int], int, str]]:
     varying: dict[int, list[str]] = {}
     for i in range(len(g.nodes)):
-        if g.label(i) in claimed:
-            continue
-        reads = _candidate(g, i)
+        reads = _candidate(g, i) if g.label(i) not in claimed else None
         if reads is not None:
             varying[i] = reads
-            dg.add_node(i)
-    for i in dg.nodes:
-        for v in varying[i]:
-            j = g.producer.get(v)
-            if j is not None and j in dg:
-                dg.add_edge(j, i)
-    out = []
-    for comp in sorted(nx.weakly_connected_components(dg), key=max):
-        free = set(comp)
-        for root in sorted(comp, reverse=True):
-            if root not in free:
-                continue
-            nodes = grow_region(g, dg.subgraph(free), root)
-            if len(nodes) < MIN_NODES or not any(g.node(i).op_type in _SELECTS for i in nodes):
-                continue
-            outs = {g.node(i).output[0] for i in nodes}
-            ext = {v for i in nodes for v in varying[i] if v not in outs}
-            if len(ext) != 1:
-                continue
-            x = next(iter(ext))
-            vx, vy = g.info(x), g.info(g.node(root).output[0])
-            if vx is None or vy is None or vx.elem_type != TensorProto.FLOAT:
-                continue
-            if vy.elem_type != TensorProto.FLOAT or vx.shape != vy.shape:
-                continue
-            free -= nodes
-            out.append((nodes, x, root))
-    return out
+
+    def accept(nodes: set[int], root: int) -> str | None:
+        """x, when the region is big, holds a select and reads one float32 value x of the
+        root output's shape."""
+        if len(nodes) < MIN_NODES or not any(g.node(i).op_type in _SELECTS for i in nodes):
+            return None
+        outs = {g.node(i).output[0] for i in nodes}
+        ext = {v for i in nodes for v in varying[i] if v not in outs}
+        if len(ext) != 1:
+            return None
+        x = next(iter(ext))
+        vx, vy = g.info(x), g.info(g.node(root).output[0])
+        if vx is None or vy is None or vx.shape != vy.shape:
+            return None
+        return x if vx.elem_type == vy.elem_type == TensorProto.FLOAT else None
+
+    return grown_regions(g, list(varying), accept)
 
 
 def _which(g: Graph, nodes: set[int], x: str, root: int, opset: int) -> str | None:
