@@ -233,6 +233,31 @@ def test_keras_preprocessing_layers_are_constants_and_pixels(tf_extra, tmp_path,
     assert [i.name for i in onnx.load(out).graph.input] == ["input_layer"]
 
 
+def test_a_scalar_add_after_a_bias_free_conv_keeps_the_transpose_pass(tf_extra, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """keras.applications' MobileNetV3: hard-swish's x + 3 right after a Conv whose (random
+    init) batch norm folded away. tf2onnx's transpose optimizer took the scalar for the Conv's
+    bias, failed on its empty shape and dropped its whole pass with a warning: the Small model
+    at 32x32 kept 102 layout Transposes (the Large one at 96x96, 128). Now one, the input's,
+    with the same values."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras
+    import numpy as np
+
+    from rewriter.frontends.tf import convert, source_check
+
+    keras.utils.set_random_seed(0)
+    path = tmp_path / "mnv3s.keras"
+    keras.applications.MobileNetV3Small(
+        input_shape=(32, 32, 3), weights=None, include_top=False
+    ).save(path)
+    model = convert(path).model
+    assert sum(n.op_type == "Transpose" for n in model.graph.node) == 1
+    name = model.graph.input[0].name
+    feeds = {name: np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("f4")}
+    check = source_check(str(path), model, None, feeds, "generated")
+    assert check.converted.rel_l2 < 1e-5, check.lines()
+
+
 def _sparse_tflite(path: Path, activation: str):  # type: ignore[no-untyped-def]
     """A Conv2D(32, 1) + ``activation`` Keras model pruned to 1 output channel in 8, written to
     ``path`` with TFLite sparsity (one sparse weight tensor behind DENSIFY); the Keras model."""

@@ -152,10 +152,13 @@ _UNARY = ("Floor", "Ceil", "Round", "Sign", "Not", "Sin", "Cos", "Tan", "Softsig
 @contextlib.contextmanager
 def _transposes_through_more_ops() -> Iterator[None]:
     """Let tf2onnx's transpose optimizer push layout Transposes through ``_BRANCHING`` and
-    ``_UNARY`` ops too, during one conversion."""
+    ``_UNARY`` ops too, during one conversion; and through an Add of a scalar constant after a
+    bias-free Conv, where its Add handler takes the scalar for a bias, fails on its empty shape
+    (``max(numpy_val.shape)``) and the whole transpose pass is dropped with a warning: a Keras
+    MobileNetV3 (hard-swish's x + 3 after each Conv) kept all its 128 layout Transposes."""
     from tf2onnx.optimizer.transpose_optimizer import TransposeOptimizer
 
-    init = TransposeOptimizer._initialize_handlers
+    init, add = TransposeOptimizer._initialize_handlers, TransposeOptimizer._add_handler
 
     def more(self: Any) -> None:
         init(self)
@@ -164,11 +167,18 @@ def _transposes_through_more_ops() -> Iterator[None]:
         for op in _UNARY:
             self._handler_map.setdefault(op, self._simple_through_handler)
 
+    def add_scalar_too(self: Any, trans: Any, node: Any) -> Any:
+        other = node.inputs[1]
+        if other is not None and other.is_const() and not other.get_tensor_value(False).shape:
+            return self._handle_node_having_branches(trans, node)
+        return add(self, trans, node)
+
     TransposeOptimizer._initialize_handlers = more
+    TransposeOptimizer._add_handler = add_scalar_too
     try:
         yield
     finally:
-        TransposeOptimizer._initialize_handlers = init
+        TransposeOptimizer._initialize_handlers, TransposeOptimizer._add_handler = init, add
 
 
 def _require(kind: str, path: str) -> Any:
