@@ -216,7 +216,10 @@ def _worker_killed_mid_run_keeps_written_results(cluster, tmp_path) -> None:
         before = _rows(db)
         assert len(before) >= 6
         cluster.stop_one(cluster.procs[-1])  # device 2, mid-sweep
-        _, err = p.communicate(timeout=60)
+        # Ray's GCS notices the killed node by health checks: seconds alone, but over 60 s once
+        # in a full `make test` on 2 busy cores (stop 38's clean-clone CI); the bound is time
+        # to wait, the assertions below are what is tested
+        _, err = p.communicate(timeout=240)
     finally:
         p.kill()
     assert p.returncode == 1
