@@ -178,3 +178,16 @@ def test_rewrite(case: SpellingCase) -> None:
 
     left = _site_summary(rewriter.find_sites(out, pipeline=case.pipeline))
     assert left == [], f"sites left after rewrite: {left}"
+
+
+@pytest.mark.parametrize(
+    ("case_id", "rule"),
+    [("softplus_stable_max", "softplus_stable"), ("softplus_jax_guarded", "softplus_guarded")],
+)
+def test_the_overflow_free_softplus_is_one_site_whole(case_id: str, rule: str) -> None:
+    """Its ``log(1 + exp(-|x|))`` piece alone is a softplus too (of -|x|): before the whole
+    rules that piece was the site, and the max and the NaN guard stayed beside the rational."""
+    (case,) = [c for c in CASES if c.case_id == case_id]
+    (site,) = _engine().find_sites(_build(case), pipeline=case.pipeline)
+    assert site.rule == rule
+    assert len(site.nodes) == len(_build(case).graph.node) - 2  # all but the producer's MatMul, Add
