@@ -1018,19 +1018,19 @@ _MOVED = ":unreshaped"
 
 def _sink_reshapes(g: onnx.GraphProto) -> int:
     """Move each Reshape read by one elementwise node below it: ``f(reshape(x))`` is
-    ``reshape(f(x))`` when every other operand of f is a scalar constant. jax2tf with a
+    ``reshape(f(x))`` when every other operand of f is a rank-0 constant. jax2tf with a
     polymorphic batch reshapes to the shape it had in the middle of XLA's logistic
     (``Div(1, Add(1, Reshape(Exp(Neg(x)))))``), which hid the sigmoid from the rules. Main graph
     only; returns how many Reshapes moved (a Reshape moving past several nodes counts once)."""
-    scalars = {t.name for t in g.initializer if int(np.prod(t.dims)) == 1 and len(t.dims) <= 1}
+    # rank 0 only: a [1] beside a Reshape to rank 0 would make the output [1] once swapped
+    scalars = {t.name for t in g.initializer if not t.dims}
     scalars |= {
         n.output[0]
         for n in g.node
         if n.op_type == "Constant"
         and n.attribute
         and n.attribute[0].type == onnx.AttributeProto.TENSOR
-        and int(np.prod(n.attribute[0].t.dims)) == 1
-        and len(n.attribute[0].t.dims) <= 1
+        and not n.attribute[0].t.dims
     }
     while True:
         readers: dict[str, list[onnx.NodeProto]] = {}
