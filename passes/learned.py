@@ -398,23 +398,31 @@ def _opset(model: onnx.ModelProto) -> int:
 
 def region_model(region: Region, opset: int, ir_version: int = 8) -> onnx.ModelProto:
     """The region alone as a model: float32[n] ``x`` -> float32 ``y``, constants as initializers."""
-    g = region._g
-    assert g is not None
+    assert region._g is not None
+    return alone_model(region._g, region._idx, region.input, region.output, opset, ir_version)
+
+
+def alone_model(
+    g: Graph, idx: Iterable[int], x: str, y: str, opset: int, ir_version: int = 8
+) -> onnx.ModelProto:
+    """Nodes ``idx`` of ``g`` alone as a model: float32[n] ``x`` -> float32 ``y``; the constants
+    they read become initializers (float ones in float32, bool and integer ones as they are)."""
     inits: dict[str, onnx.TensorProto] = {}
     nodes = []
-    for i in region._idx:
+    for i in sorted(idx):
         n = onnx.NodeProto()
         n.CopyFrom(g.node(i))
         nodes.append(n)
         for v in n.input:
-            c = g.const(v) if v and v != region.input else None
+            c = g.const(v) if v and v != x else None
             if c is not None and v not in inits:
-                inits[v] = onnx.numpy_helper.from_array(np.asarray(c, dtype=np.float32), v)
+                c = c.astype(np.float32) if np.issubdtype(c.dtype, np.floating) else c
+                inits[v] = onnx.numpy_helper.from_array(np.asarray(c), v)
     graph = helper.make_graph(
         nodes,
         "region",
-        [helper.make_tensor_value_info(region.input, TensorProto.FLOAT, ["n"])],
-        [helper.make_tensor_value_info(region.output, TensorProto.FLOAT, None)],
+        [helper.make_tensor_value_info(x, TensorProto.FLOAT, ["n"])],
+        [helper.make_tensor_value_info(y, TensorProto.FLOAT, None)],
         initializer=[inits[k] for k in sorted(inits)],
     )
     return helper.make_model(

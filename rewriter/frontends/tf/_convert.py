@@ -20,7 +20,7 @@ from rewriter.errors import ModelError, RewriterError
 from rewriter.frontends.common import Conversion, SourceCheck, compare_with_source
 from rewriter.frontends.common import quiet as _quiet
 from rewriter.frontends.tf._twin import STATES
-from rewriter.frontends.tf._xla import identify
+from rewriter.frontends.tf._xla import ELEMENTWISE, identify
 
 OPSET = 17  # tf2onnx 1.17 knows opsets up to 18; 17 has every op it emits for these models
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
@@ -810,8 +810,8 @@ def _h_select(ctx: Any, node: Any, name: str, args: Any) -> None:
     Select cond * a + (1 - cond) * b, which is NaN wherever the branch not taken is inf (inf *
     0): the guards of a function's lowering (jax2tf's erfc divides by x^2 and takes exp on the
     branches it discards; a safe softplus takes exp(z) where it returns z) made models whose
-    LiteRT output is finite NaN everywhere. ONNX Runtime's Where costs more (3.4x the blend on a
-    1x64x112x112 tensor, one thread), so a select whose branches reach no op that overflows
+    LiteRT output is finite NaN everywhere. ONNX Runtime's Where costs more (x2.89 the blend on a
+    1x64x112x112 tensor, one thread: tools/bench_where.py), so a select whose branches reach no op that overflows
     (through elementwise and layout ops) keeps tf2onnx's spelling; finite values are the same
     either way."""
     from tf2onnx.onnx_opset.controlflow import Select
@@ -960,11 +960,9 @@ def _lower_unconverted(model: onnx.ModelProto, path: str, kind: str, version: st
     """Canonicalize the lowered Erfc; any op ONNX does not define is named in one error line."""
     g = model.graph
     _canonical_erfc(g)
-    _FIXED["Reshape"] += _sink_reshapes(g)
-    if not _FIXED["Reshape"]:
-        del _FIXED["Reshape"]
-    for name, count in identify(model).items():
-        _FIXED[f"xla:{name}"] += count
+    if moved := _sink_reshapes(g):
+        _FIXED["Reshape"] += moved
+    identified = identify(model)
     bad = sorted(
         {
             n.op_type.removeprefix("TFL_")
@@ -992,25 +990,10 @@ def _lower_unconverted(model: onnx.ModelProto, path: str, kind: str, version: st
         for k, v in sorted(_LOWERED.items())
     ]
     notes += [
-        f"{v} {_FIXED_NOTES[k]}"
-        if k in _FIXED_NOTES
-        else f"{v} {_XLA_NOTE.format(k[4:])}"
-        if k.startswith("xla:")
-        else f"{k} x{v} {_SEGMENT_NOTE}"
+        f"{v} {_FIXED_NOTES[k]}" if k in _FIXED_NOTES else f"{k} x{v} {_SEGMENT_NOTE}"
         for k, v in sorted(_FIXED.items())
     ]
-    return notes
-
-
-# elementwise ops a Reshape commutes with: one input, or a scalar constant beside it
-_ELEMENTWISE = frozenset(
-    {
-        "Neg", "Exp", "Log", "Abs", "Sqrt", "Reciprocal", "Tanh", "Sigmoid", "Erf", "Relu",
-        "Softplus", "Softsign", "Elu", "Selu", "Celu", "LeakyRelu", "HardSigmoid", "HardSwish",
-        "Floor", "Ceil", "Round", "Sign", "Sin", "Cos", "Not", "IsNaN", "Add", "Sub", "Mul",
-        "Div", "Pow", "Max", "Min", "Equal", "Less", "Greater", "Where",
-    }
-)  # fmt: skip
+    return notes + [f"{v} {_XLA_NOTE.format(k)}" for k, v in sorted(identified.items())]
 
 
 _MOVED = ":unreshaped"
@@ -1072,7 +1055,7 @@ def _sink_reshapes(g: onnx.GraphProto) -> int:
 def _commutes(u: onnx.NodeProto, b: str, scalars: set[str]) -> bool:
     """Whether elementwise ``u`` reads ``b`` and otherwise only scalar constants."""
     return (
-        u.op_type in _ELEMENTWISE
+        u.op_type in ELEMENTWISE
         and u.domain in ("", "ai.onnx")
         and len(u.output) == 1
         and all(i == b or i in scalars for i in u.input)

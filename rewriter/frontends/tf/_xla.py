@@ -29,20 +29,22 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from rewriter.functions import get_function
-from rewriter.ir import Graph, infer_value_info, session
-from rewriter.passes.learned import grown_regions, split_operands
+from rewriter.ir import Graph, infer_value_info
+from rewriter.passes.learned import RegionFunction, alone_model, grown_regions, split_operands
 
-_ARITH = frozenset(
-    {
-        "Abs", "Neg", "Exp", "Log", "Sqrt", "Reciprocal", "Tanh", "Sigmoid", "Erf", "Relu",
-        "Softplus", "Floor", "Ceil", "Round", "Sign", "Identity", "Add", "Sub", "Mul", "Div",
-        "Pow", "Max", "Min", "Clip",
-    }
-)  # fmt: skip
 _SELECTS = frozenset(
     {"Where", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "Equal", "Not", "And", "Or"}
 )
-_ELEMENTWISE = _ARITH | _SELECTS | {"Cast"}
+# one output, elementwise and broadcasting: what a Reshape commutes with beside scalar
+# constants (the TensorFlow front end's other normalization); regions here are made of these
+# and of Casts (tf2onnx's select blend casts the condition)
+ELEMENTWISE = _SELECTS | {
+    "Abs", "Neg", "Exp", "Log", "Sqrt", "Reciprocal", "Tanh", "Sigmoid", "Erf", "Relu",
+    "Softplus", "Softsign", "Elu", "Selu", "Celu", "LeakyRelu", "HardSigmoid", "HardSwish",
+    "Floor", "Ceil", "Round", "Sign", "Sin", "Cos", "IsNaN", "Identity", "Add", "Sub", "Mul",
+    "Div", "Pow", "Max", "Min", "Clip",
+}  # fmt: skip
+_REGION_OPS = ELEMENTWISE | {"Cast"}
 MIN_NODES = 5
 ATOL = 2e-6
 GRID = np.concatenate([np.linspace(-12.0, 12.0, 4801), [-100.0, -30.0, 30.0, 100.0]])
@@ -115,7 +117,7 @@ def identify(model: onnx.ModelProto) -> dict[str, int]:
 def _candidate(g: Graph, i: int) -> list[str] | None:
     """The varying inputs of node ``i`` when it is elementwise with scalar constants, else None."""
     n = g.node(i)
-    if n.domain not in ("", "ai.onnx") or n.op_type not in _ELEMENTWISE or len(n.output) != 1:
+    if n.domain not in ("", "ai.onnx") or n.op_type not in _REGION_OPS or len(n.output) != 1:
         return None
     split = split_operands(g, n)
     return (split[0] or None) if split is not None else None
@@ -148,34 +150,9 @@ def _regions(g: Graph, claimed: set[str]) -> Iterator[tuple[set[int], int, str]]
 
 def _which(g: Graph, nodes: set[int], x: str, root: int, opset: int) -> str | None:
     """The ``SPELLINGS`` function the region computes, or None."""
-    inits: dict[str, TensorProto] = {}
-    copied = []
-    for i in sorted(nodes):
-        n = onnx.NodeProto()
-        n.CopyFrom(g.node(i))
-        copied.append(n)
-        for v in n.input:
-            c = g.const(v) if v and v != x else None
-            if c is not None and v not in inits:
-                inits[v] = numpy_helper.from_array(np.asarray(c), v)
-    y = g.node(root).output[0]
-    alone = helper.make_model(
-        helper.make_graph(
-            copied,
-            "region",
-            [helper.make_tensor_value_info(x, TensorProto.FLOAT, ["n"])],
-            [helper.make_tensor_value_info(y, TensorProto.FLOAT, None)],
-            initializer=[inits[k] for k in sorted(inits)],
-        ),
-        opset_imports=[helper.make_opsetid("", opset)],
-        ir_version=8,
-    )
     try:
-        got = session(alone, threads=1, what="the region").run(None, {x: GRID.astype(np.float32)})
+        vals = RegionFunction(alone_model(g, nodes, x, g.node(root).output[0], opset))(GRID)
     except Exception:  # noqa: BLE001 - a region ORT cannot run alone is left as it is
-        return None
-    vals = np.asarray(got[0], np.float64).ravel()
-    if vals.shape != GRID.shape:
         return None
     for name in SPELLINGS:
         ref = get_function(name)(GRID)
