@@ -111,7 +111,7 @@ class Deviation:
     branches_not_run: list[str] = field(default_factory=list)
 
     @property
-    def _checked(self) -> list[OutputDiff]:
+    def judged(self) -> list[OutputDiff]:
         """The outputs judged: checked, and not picking (those are judged on their sources)."""
         return [o for o in self.outputs if o.checked and o.role not in ("picks", "index")]
 
@@ -148,27 +148,27 @@ class Deviation:
 
     @property
     def max_abs(self) -> float:
-        return max((o.max_abs for o in self._checked), default=0.0)
+        return max((o.max_abs for o in self.judged), default=0.0)
 
     @property
     def rel_l2(self) -> float:
-        return max((o.rel_l2 for o in self._checked), default=0.0)
+        return max((o.rel_l2 for o in self.judged), default=0.0)
 
     @property
     def cosine(self) -> float:
-        return min((o.cosine for o in self._checked), default=1.0)
+        return min((o.cosine for o in self.judged), default=1.0)
 
     @property
     def worst(self) -> OutputDiff | None:
         """The checked output with the largest relative L2 error (above its noise floor)."""
-        return max(self._checked, key=lambda o: o.rel_l2 - 3 * (o.floor or 0.0), default=None)
+        return max(self.judged, key=lambda o: o.rel_l2 - 3 * (o.floor or 0.0), default=None)
 
     def exceeds(self, tolerance: float) -> bool:
         """Whether some checked output's rel-L2 error is above ``tolerance + 3 * floor``, or a
         non-negative output is wrong by more than its own value somewhere (``rel_err > 1``)."""
         return any(
             o.rel_l2 > tolerance + 3 * (o.floor or 0.0) or (o.rel_err or 0.0) > REL_ERR_LIMIT
-            for o in self._checked
+            for o in self.judged
         )
 
     def unchecked(self) -> list[OutputDiff]:
@@ -184,7 +184,7 @@ class Deviation:
         else:
             floor = f", noise floor {w.floor:.2g}" if w.floor else ""
             top1 = f", top-1 agreement {w.top1:.1%}" if w.top1 is not None else ""
-            rel = max((o.rel_err for o in self._checked if o.rel_err is not None), default=None)
+            rel = max((o.rel_err for o in self.judged if o.rel_err is not None), default=None)
             rel_s = (
                 f"; largest rel-err of a non-negative output {rel:.3g}" if rel is not None else ""
             )

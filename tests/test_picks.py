@@ -190,7 +190,7 @@ def test_verification_judges_a_detector_on_what_nms_picks_by() -> None:
     # compared as values too (judged), besides the boxes and scores
     assert by["selected"].role == by["det_boxes"].role == "alike"
     assert by["selected"].agreement == 1.0 and by["det_boxes"].agreement == 1.0
-    assert by["det_boxes"] in dev._checked and 0 < by["det_boxes"].rel_l2 < 1e-3
+    assert by["det_boxes"] in dev.judged and 0 < by["det_boxes"].rel_l2 < 1e-3
     assert dev.cosine > 0.99999
     n = len(run_model(model, feeds)[1])
     assert f"'selected' {n} of {n} as before (picked alike by NonMaxSuppression)" in dev.summary()

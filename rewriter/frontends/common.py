@@ -54,10 +54,8 @@ def _off(d: Any) -> str | None:
     where the source's is finite or beyond ``CONVERSION_LIMIT``, said; None when none is."""
     bad = [
         o
-        for o in d.outputs
-        if o.checked
-        and o.role not in ("picks", "index")
-        and not (
+        for o in d.judged
+        if not (
             math.isfinite(o.rel_l2)
             and (o.rel_l2 <= CONVERSION_LIMIT or o.max_abs <= CONVERSION_ATOL)
         )
@@ -92,17 +90,17 @@ class SourceCheck:
         def one(d: Any) -> str:
             # an output within CONVERSION_ATOL everywhere (a score of 1e-12 in LiteRT, 0 in ORT)
             # is rounding: its rel-L2 of 1 and cosine of 0 are said apart, not as the worst
-            judged = [o for o in d.outputs if o.checked and o.role not in ("picks", "index")]
-            near = [o for o in judged if _rounding(o)]
-            rest = [o for o in judged if not _rounding(o)] or judged
-            if not rest:
+            near = [o for o in d.judged if _rounding(o)]
+            rest = [o for o in d.judged if not _rounding(o)]
+            shown = rest or d.judged
+            if not shown:
                 return "no output compared"
             line = (
-                f"max-abs {max(o.max_abs for o in rest):.3g}, "
-                f"rel-L2 {max(o.rel_l2 for o in rest):.3g}, "
-                f"cosine {min(o.cosine for o in rest):.6f}"
+                f"max-abs {max(o.max_abs for o in shown):.3g}, "
+                f"rel-L2 {max(o.rel_l2 for o in shown):.3g}, "
+                f"cosine {min(o.cosine for o in shown):.6f}"
             )
-            if near and len(rest) < len(judged):
+            if near and rest:
                 names = ", ".join(repr(o.name) for o in near)
                 line += (
                     f"; {names} within {CONVERSION_ATOL:g} everywhere (values near 0, where "
