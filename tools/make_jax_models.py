@@ -2,6 +2,8 @@
 
     python tools/make_jax_models.py             # tests/data/jax_acts, jax_spellings (~20 s)
     python tools/make_jax_models.py --only spellings
+    python tools/make_jax_models.py --acts DIR  # the README's jax.nn table: 12 activations
+                                                #   alone, poly and fixed batch (48 files)
     python tools/make_jax_models.py --sweep DIR # the README's jax2tf table, then for each:
                                                 #   rewrite DIR/NAME -o out.onnx (no flags)
 
@@ -183,7 +185,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sweep", type=Path, help="write the README table's models here")
     ap.add_argument("--only", nargs="+", choices=["acts", "spellings"], help="test models to write")
+    ap.add_argument("--acts", type=Path, help="write the jax.nn activation table's models here")
     a = ap.parse_args()
+    if a.acts is not None:
+        a.acts.mkdir(parents=True, exist_ok=True)
+        _activations(a.acts)
+        return
     mods = _modules()
     if a.sweep is None:
         for name in a.only or ["acts", "spellings"]:
@@ -199,6 +206,35 @@ def main() -> None:
             out = a.sweep / f"{name}_{'poly' if poly else 'static'}"
             _make(name, mods[name], size, poly, out, tflite=True)
             print(f"wrote {out} and {out.with_suffix('.tflite').name}", flush=True)
+
+
+def _activations(out: Path) -> None:
+    """``--acts``: each of jax.nn's smooth activations alone, ``x @ w1 -> act -> @ w2`` (w1
+    8x16, w2 16x4, seeded), batch polymorphic (``NAME_poly``) and fixed at 2 (``NAME_static``),
+    each a SavedModel and the ``.tflite`` TensorFlow's converter makes of it: the README's
+    jax.nn table (run ``rewrite FILE --dry-run`` on each)."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    import tensorflow as tf
+
+    acts = {
+        "gelu_exact": lambda x: jax.nn.gelu(x, approximate=False),
+        "gelu_tanh": lambda x: jax.nn.gelu(x, approximate=True),
+        "silu": jax.nn.silu, "sigmoid": jax.nn.sigmoid, "tanh": jnp.tanh,
+        "softplus": jax.nn.softplus, "log_sigmoid": jax.nn.log_sigmoid, "elu": jax.nn.elu,
+        "celu": jax.nn.celu, "selu": jax.nn.selu, "mish": jax.nn.mish,
+        "soft_sign": jax.nn.soft_sign,
+    }  # fmt: skip
+    rng = np.random.default_rng(0)
+    w1 = rng.normal(size=(8, 16)).astype(np.float32)
+    w2 = (rng.normal(size=(16, 4)) * 0.3).astype(np.float32)
+    for name, f in acts.items():
+        for poly in (True, False):
+            dst = out / f"{name}_{'poly' if poly else 'static'}"
+            spec = tf.TensorSpec([None if poly else 2, 8], tf.float32, name="x")
+            _save(lambda x, f=f: f(x @ w1) @ w2, [spec], ["(b, 8)"] if poly else None, dst, True)
+            print(f"wrote {dst} and {dst.with_suffix('.tflite').name}", flush=True)
 
 
 if __name__ == "__main__":
