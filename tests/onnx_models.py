@@ -554,6 +554,14 @@ _case(
     inits={"one": 1.0, "zero": 0.0},
     note="jax.nn.celu through jax2tf: max(x,0) + expm1(min(x,0))",
 )
+_case(
+    "celu_xla_unit_alpha",
+    "r = Max(h, zero)\n mn = Min(h, zero)\n q = Div(mn, one)\n e = Exp(q)\n d = Sub(e, one)\n"
+    " s = Mul(one, d)\n y = Add(r, s)",
+    [("celu", {"alpha": 1.0})],
+    inits={"one": 1.0, "zero": 0.0},
+    note="jax.nn.celu with a polymorphic batch: alpha 1 kept as a division and a product",
+)
 _case("selu_native", "y = Selu(h)", [("selu", {})])
 _case("celu_alpha", "y = Celu<alpha = 0.5>(h)", [("celu", {"alpha": 0.5})])
 _case("softsign_native", "y = Softsign(h)", [("softsign", {})])

@@ -701,6 +701,18 @@ class Matcher:
                         if not walk(k):
                             return False
                         continue
+                if deep:  # x = y * 1 (or Identity(y), y + 0) with y the chain's op: walk y
+                    y, through = self._look_through(x, qdq=False)
+                    k = g.producer.get(y)
+                    m = g.nodes[k] if k is not None else None
+                    if (
+                        through
+                        and m is not None
+                        and m.op_type in (op_type, inv)
+                        and all(self._single(g.node(t).output[0]) for t in through)
+                    ):
+                        nodes.extend(through)
+                        x = y
                 k = g.producer.get(x)
                 m = g.nodes[k] if k is not None else None
                 cs = g.consumers.get(x)
@@ -732,6 +744,10 @@ class Matcher:
         result = _Flat(leaves, acc[0], nodes, eps[0]) if walk(i) else None
         self._flat_cache[key] = result
         return result
+
+    def _single(self, v: str) -> bool:
+        """``v`` is read by one node and is no graph output."""
+        return len(self.g.consumers.get(v, ())) == 1 and v not in self.g.graph_outputs
 
     # constants
     def _scalar(self, v: str) -> float | None:
