@@ -66,8 +66,15 @@ def test_keeps_when_gain_within_noise():
 
 
 def test_keeps_when_slower():
-    best, _, _ = decide([KEEP, RAT], table(**{RAT.name: (1.8, 1.7, 1.9)}), max_error=None)
+    best, reason, _ = decide([KEEP, RAT], table(**{RAT.name: (1.8, 1.7, 1.9)}), max_error=None)
     assert best is KEEP
+    assert reason == f"{RAT.name} x0.56 (CI 0.53-0.59) slower beyond noise"
+
+
+def test_keeps_when_gain_below_minimum():
+    recs = table(**{RAT.name: (0.97, 0.96, 0.98)})
+    best, reason, _ = decide([KEEP, RAT], recs, max_error=None, min_gain=1.05)
+    assert best is KEEP and "faster, by less than the minimum gain x1.05" in reason
 
 
 def test_standard_needs_error_budget():
@@ -369,3 +376,54 @@ def test_a_whole_model_the_interpreter_does_not_cover_is_not_measured_on_torch(t
     assert res.whole_note is not None and res.whole_note.startswith(
         "torch-eager cannot run this model: If is not covered by the ONNX-to-torch interpreter"
     )
+
+
+def test_the_written_line_says_what_is_known_of_the_speed(tmp_path, capsys):
+    """The last line of ``rewrite`` names the target and the measured speed-up of the model as
+    written, or says the written model is the input's computation, or that nothing was
+    measured. Before, it said "N of M sites replaced" and nothing of speed."""
+    from rewriter.cli import main
+
+    src = tmp_path / "mish.onnx"
+    onnx.save(mish_cnn(), src)
+    assert main([str(src), "-o", str(tmp_path / "plain.onnx")]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.endswith("2 of 2 sites replaced; speed not measured (no --target)"), last
+
+    rep = tmp_path / "r.json"
+    args = [str(src), "--target", "ort-cpu:threads=1", "--db", str(tmp_path / "db.sqlite")]
+    assert main([*args, "-o", str(tmp_path / "t.onnx"), "--report", str(rep)]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    whole = json.loads(rep.read_text())["plan"]["whole"]
+    if whole is None:  # nothing faster on this machine now: the input's computation
+        assert last.endswith(
+            "0 of 2 sites replaced; it computes what the input does (no replacement measured "
+            "faster on ort-cpu)"
+        ), last
+    else:
+        assert f"measured x{whole['speedup']:.2f} on ort-cpu (95% CI " in last, last
+        faster = whole["speedup_lo"] > 1.0
+        assert last.endswith(": faster" if faster else ": NOT faster beyond noise"), last
+
+
+def test_plan_output_above_tolerance_is_refused_in_one_line(monkeypatch, tmp_path, capsys):
+    """`rewrite plan --allow-standard -o OUT` verified the planned model and wrote it however
+    far it was from the original (the digits CNN with ReLU for Mish: rel-L2 0.10, written);
+    now it is held to --tolerance as `rewrite` is: one line, nothing written, --force writes."""
+    from rewriter.cli import main
+
+    src, out = tmp_path / "m.onnx", tmp_path / "out.onnx"
+    onnx.save(mish_cnn(), src)
+    monkeypatch.setattr(  # ReLU measured fastest: the plan takes it at both sites
+        "rewriter.cost.measure.compare",
+        _fake_compare({"standard": 0.2, "exact": 0.9, "rational": 0.9, "rewritten": 0.3}),
+    )
+    args = ["plan", str(src), "--target", "ort-cpu", "--allow-standard", "-o", str(out)]
+    args += ["--db", str(tmp_path / "db.sqlite")]
+    assert main(args) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]  # after the [plan] progress
+    assert err.startswith("rewrite: error: ") and "exceeds --tolerance 0.01" in err, err
+    assert "--force" in err and not out.exists()
+    assert main([*args, "--force"]) == 0 and out.exists()
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith(f"wrote {out}: 2 of 2 site(s) replaced; measured x"), last

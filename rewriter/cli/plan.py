@@ -15,7 +15,7 @@ from rewriter.cli.common import (
     progress,
     write_json,
 )
-from rewriter.errors import UsageError
+from rewriter.errors import RewriterError, UsageError
 
 
 def _write(model: Any, res: Any, a: Any, con: Any, inputs: Any) -> None:
@@ -29,8 +29,21 @@ def _write(model: Any, res: Any, a: Any, con: Any, inputs: Any) -> None:
         w = res.whole
         con.print(f"whole model: x{w.speedup:.3f} (CI {w.speedup_lo:.3f}-{w.speedup_hi:.3f})")
     print(v.summary())
+    if v.exceeds(a.tolerance) and not a.force:
+        w = v.worst
+        where = f" (worst output {w.name!r})" if w is not None else ""
+        raise RewriterError(
+            f"{a.model}: the planned model's relative L2 error {v.rel_l2:.3g}{where} exceeds "
+            f"--tolerance {a.tolerance:g} above its noise floor; nothing written (`rewrite "
+            f"{a.model} --target {a.target}` backs the worst sites off; or --force)"
+        )
     save_atomic(res.model, a.output)
-    con.print(f"wrote {a.output}: {len(res.replaced)} of {len(res.decisions)} site(s) replaced")
+    from rewriter.cli.rewrite import speed_said
+
+    print(  # one line, never wrapped
+        f"wrote {a.output}: {len(res.replaced)} of {len(res.decisions)} site(s) replaced; "
+        + speed_said(res, res, None)
+    )
 
 
 def main(argv: list[str]) -> int:
@@ -67,6 +80,13 @@ def main(argv: list[str]) -> int:
     )
     p.add_argument("--max-site-error", type=float)
     p.add_argument("-o", "--output", help="write the planned model here (not with --predict-only)")
+    p.add_argument(
+        "--tolerance",
+        type=float,
+        default=1e-2,
+        help="with -o: relative L2 output error allowed above the noise floor (default 1e-2)",
+    )
+    p.add_argument("--force", action="store_true", help="with -o: write above --tolerance too")
     p.add_argument("--json", help="write the plan as JSON here")
     add_input_options(p)
     add_cluster_option(p)

@@ -51,10 +51,7 @@ def decide(
             why_not.append(f"{c.name} error {c.error:.1e} > {max_error:.1e}")
             continue
         if not r.ratio_hi < 1.0 / min_gain:
-            why_not.append(
-                f"{c.name} x{1 / r.ratio:.2f} (CI {1 / r.ratio_hi:.2f}-{1 / r.ratio_lo:.2f}) "
-                "not faster beyond noise"
-            )
+            why_not.append(f"{c.name} {_verdict(r, min_gain)}")
             continue
         if best is None or r.ratio < best[0]:
             best = (r.ratio, c, r)
@@ -66,6 +63,17 @@ def decide(
         f"x{1 / r.ratio:.2f} in context (CI {1 / r.ratio_hi:.2f}-{1 / r.ratio_lo:.2f})",
         r,
     )
+
+
+def _verdict(r: Record, min_gain: float) -> str:
+    """Why a measured candidate is not taken, in the words a reader checks against its
+    interval: slower beyond noise, within noise, or faster but by less than ``min_gain``."""
+    speed = f"x{1 / r.ratio:.2f} (CI {1 / r.ratio_hi:.2f}-{1 / r.ratio_lo:.2f})"
+    if r.ratio_lo > 1.0:
+        return f"{speed} slower beyond noise"
+    if r.ratio_hi < 1.0:
+        return f"{speed} faster, by less than the minimum gain x{min_gain:.2f}"
+    return f"{speed} not faster beyond noise"
 
 
 def whole_or_note(

@@ -407,7 +407,9 @@ def plan_module(
             if r.faster:
                 d.decision, d.reason = "replace", said
             else:
-                d.reason = f"{said}: not faster beyond noise"
+                d.reason = f"{said}: " + (
+                    "slower beyond noise" if hi < 1.0 else "not faster beyond noise"
+                )
             log(f"{d.name}: {d.reason}")
 
         def build_live() -> nn.Module:
