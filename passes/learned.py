@@ -266,12 +266,16 @@ def _regions_of(
 
 
 def grown_regions(
-    g: Graph, candidates: Iterable[int], accept: Callable[[set[int], int], T | None]
+    g: Graph,
+    candidates: Iterable[int],
+    accept: Callable[[set[int], int], T | None],
+    max_component: int | None = None,
 ) -> Iterator[tuple[set[int], int, T]]:
     """Regions over ``candidates`` (node indices of ``g``): per weakly connected component of
     the nodes reading one another, roots are tried last node first, each grown by
     ``grow_region`` among the nodes no region took yet; a region for which ``accept(nodes,
-    root)`` is not None is taken and yielded with that value."""
+    root)`` is not None is taken and yielded with that value. Components of more than
+    ``max_component`` nodes are skipped (trying every root of one costs its size squared)."""
     dg = nx.DiGraph()
     dg.add_nodes_from(candidates)
     for i in dg.nodes:
@@ -280,6 +284,8 @@ def grown_regions(
             if j is not None and j in dg:
                 dg.add_edge(j, i)
     for comp in sorted(nx.weakly_connected_components(dg), key=max):
+        if max_component is not None and len(comp) > max_component:
+            continue
         free = set(comp)
         for root in sorted(comp, reverse=True):
             if root not in free:

@@ -354,3 +354,31 @@ def test_where_expm1_and_erfc_spellings_are_sites():
     assert all(s.replaced for s in sites)
     with torch.no_grad():
         assert (gm(x) - module(x)).abs().max().item() < 5e-3
+
+
+class SpelledByHand(nn.Module):
+    """SiLU as x * 0.5 * (1 + tanh(x/2)), then tanh as 2 * sigmoid(2x) - 1: no rule spells
+    either whole (their Tanh and Sigmoid were the sites); both are found by their values."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = nn.Linear(8, 16), nn.Linear(16, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.a(x)
+        h = h * 0.5 * (1 + torch.tanh(h / 2))
+        return self.b(2 * torch.sigmoid(2 * h) - 1)
+
+
+def test_functions_found_by_their_values_are_the_exports_sites(tmp_path):
+    torch.manual_seed(0)
+    module, x = SpelledByHand().eval(), torch.randn(3, 8)
+    want = [("silu_0", "silu", "identified"), ("tanh_0", "tanh", "identified")]
+    assert [(s.name, s.function, s.rule) for s in find_sites(module, (x,))] == want
+    path = tmp_path / "m.onnx"
+    torch.onnx.export(module, (x,), str(path), dynamo=False, opset_version=17)
+    assert [(s.name, s.function, s.rule) for s in rewriter.find_sites(str(path))] == want
+    gm, sites = rewrite_module(module, "pau_all", example_inputs=(x,))
+    assert all(s.replaced for s in sites)
+    with torch.no_grad():
+        assert (gm(x) - module(x)).abs().max().item() < 1e-3

@@ -6,7 +6,9 @@
 
 Steps, on a copy (the input is never modified): the pipeline's graph passes that run before
 matching (``canonicalize``), the rule engine replacing each chosen site by its ``Candidate``'s
-nodes (``nodes.SiteEmitter``: rational, exact or standard), the learned pass when the pipeline
+nodes (``nodes.SiteEmitter``: rational, exact or standard), and the same for the sites found by
+their values (``rewriter.passes.identify``: regions no rule spells that compute a catalogue
+function, numbered after the rule sites), the learned pass when the pipeline
 asks for it, the passes after (``cleanup``), and provenance: the model metadata key
 ``pau_rewriter`` holds per replaced site its function, rule, candidate, form, degrees, errors.
 
@@ -20,8 +22,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import onnx
@@ -30,7 +33,7 @@ from rewriter.candidates import Candidate
 from rewriter.ir import MIN_OPSET, load_model
 from rewriter.match.engine import Options, Site, Stats, run
 from rewriter.match.rules import Rule, all_rules, load_rule_file
-from rewriter.passes import GRAPH_PASSES, parse_pipeline
+from rewriter.passes import GRAPH_PASSES, identify, parse_pipeline
 from rewriter.passes.learned import learned_rewrite
 from rewriter.version import __version__
 
@@ -122,7 +125,7 @@ def emit_result(
             select=lambda s: choose(s) is not None,
             max_iterations=max_iterations,
         )
-        return RewriteResult(m, run(m, rule_list, opts), pipeline="")
+        return RewriteResult(m, _rules_then_identified(m, rule_list, opts), pipeline="")
     p = parse_pipeline(pipeline)
     for name in p.before:
         GRAPH_PASSES[name](m)
@@ -136,7 +139,8 @@ def emit_result(
             select=lambda s: s.function in p.functions and choose(s) is not None,
             max_iterations=max_iterations,
         )
-        sites = [s for s in run(m, rule_list, opts, stats) if s.function in p.functions]
+        found = _rules_then_identified(m, rule_list, opts, stats)
+        sites = [s for s in found if s.function in p.functions]
     if p.learned:
         # after the rules: regions a rule already replaced are named pau/... and skipped
         # a dry run replaced nothing, so the rule sites' nodes are claimed explicitly: it then
@@ -156,6 +160,28 @@ def emit_result(
         # (finetune reads it, and says there is nothing to tune)
         provenance(m, p.name, sites)
     return RewriteResult(m, sites, stats, p.name)
+
+
+def _rules_then_identified(
+    m: onnx.ModelProto, rules: list[Rule], opts: Options, stats: Stats | None = None
+) -> list[Site]:
+    """The rule engine's sites, then the regions no rule spells that compute a catalogue
+    function (``rewriter.passes.identify``: found before anything is replaced, numbered after
+    the rule sites of their function), each replaced when ``opts.select`` takes it."""
+    found = identify.find(m, rules, default_opset(m))
+    if found:  # the rules leave the identified regions' nodes alone
+        opts = replace(opts, reserved=frozenset(v for f in found for v in f.values))
+    sites = run(m, rules, opts, stats)
+    if found:
+        taken = Counter(s.function for s in sites)
+        sites += identify.identified_sites(
+            m,
+            found,
+            taken,
+            replace=None if opts.dry_run else opts.replacement,
+            select=opts.select or (lambda s: True),
+        )
+    return sites
 
 
 def emit(

@@ -76,6 +76,8 @@ class Options:
         replacement: ``(site, rule, graph) -> (nodes, initializers, info)``: what a site becomes;
             None with ``dry_run``.
         select: ``site -> bool``, which found sites to replace (the planner's choice); default all.
+        reserved: values of the main graph whose producing nodes no match may take (regions
+            another pass owns: ``rewriter.passes.identify``).
     """
 
     dry_run: bool = False
@@ -89,6 +91,7 @@ class Options:
         | None
     ) = None
     select: Callable[[Site], bool] | None = None
+    reserved: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -129,6 +132,8 @@ class _Walk:
     def scan(self, g: Graph, key: tuple[int, ...]) -> list[_Found]:
         matcher = Matcher(g, rtol=self.opts.rtol, opset=self.opset)
         claimed: set[int] = set()
+        if not key and self.opts.reserved:
+            claimed = {g.producer[v] for v in self.opts.reserved if v in g.producer}
         found: list[_Found] = []
         index, stats = self.index, self.stats
         for i in range(len(g.nodes) - 1, -1, -1):

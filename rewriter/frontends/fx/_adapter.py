@@ -13,7 +13,9 @@ the engine scan it.
    the matcher's use counts are the fx graph's. Shapes from the example inputs go into
    ``value_info``, for rules whose variables have predicates.
 2. Scan: ``engine.run(view, rules, Options(dry_run=True))`` with :data:`._lower.FX_RULES` then
-   ``rules.all_rules()``; the engine claims non-overlapping matches, outermost first.
+   ``rules.all_rules()``; the engine claims non-overlapping matches, outermost first. Regions
+   no rule spells that compute a catalogue function (``rewriter.passes.identify``) are sites
+   too, found first and numbered after the rule sites, as in ``rewriter.emit``.
 3. Map back (:func:`match_graph`): a site's ONNX nodes name their fx nodes, its input value is the
    fx node ``x`` and its output the fx node ``root``. A site is kept only if its root is an fx
    node's last ONNX node, ``x`` is an fx-level value, every fx node it touches is covered whole
@@ -43,6 +45,7 @@ from torch import fx, nn
 from rewriter.frontends.fx._lower import FX_RULES, NotLowered, lower_node
 from rewriter.match.engine import Options, Site, run
 from rewriter.match.rules import Rule, all_rules
+from rewriter.passes import identify
 
 __all__ = ["FxMatch", "FxView", "lower_graph", "match_graph", "OPSET", "OPAQUE_DOMAIN"]
 
@@ -217,8 +220,19 @@ def match_graph(
     rules = list(rules) if rules is not None else [*FX_RULES, *all_rules()]
     view = lower_graph(gm, shapes)
     by_name = {r.name: r for r in reversed(rules)}  # the first rule of a name is the one used
+    by_name[identify.IDENTIFIED.name] = identify.IDENTIFIED
+    # the sites the ONNX path finds in the module's export: rule sites, then regions that
+    # compute a catalogue function (numbered after them; the rules leave their nodes alone)
+    regions = identify.find(view.model, rules, OPSET)
+    reserved = frozenset(v for f in regions for v in f.values)
+    sites = run(view.model, rules, Options(dry_run=True, reserved=reserved))
+    if regions:
+        taken = Counter(s.function for s in sites)
+        sites += identify.identified_sites(
+            view.model, regions, taken, replace=None, select=lambda s: False
+        )
     found = []
-    for site in run(view.model, rules, Options(dry_run=True)):
+    for site in sites:
         m = _map_back(view, site, by_name[site.rule])
         if m is not None:
             found.append(m)

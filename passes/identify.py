@@ -1,0 +1,393 @@
+"""Sites found by their values: regions no rule spells that compute a catalogue function.
+
+A rule knows one spelling. XLA's exact GELU is erfc expanded into about 70 guarded polynomial
+nodes, a hand-written function may be spelled in a way nobody wrote a rule for; when such a
+region computes, to float32 rounding, a function of the catalogue, it is that function's site
+all the same. This pass runs after the rules (``rewriter.emit``): each one-input elementwise
+region that no rule site covers is run alone in ONNX Runtime on a grid; when it equals a
+``SPELLINGS`` function there, it becomes a site of that function (``rule="identified"``),
+numbered after the rule sites of its function (``gelu_2`` after ``gelu_0``, ``gelu_1``), and
+is replaced, when chosen, by the candidate's nodes like any site. A region kept stays as it
+was, node for node.
+
+Regions: maximal connected sets of elementwise nodes (arithmetic, comparisons, boolean ops,
+Where, Cast) whose other operands are scalar constants, grown from each root backwards and
+shrunk until no value but the root's leaves them (as ``pau_learned``'s, with selects and bools
+inside); at least ``MIN_SPELLED`` nodes (``MIN_NODES`` at a TensorFlow conversion), in a
+connected set of at most ``MAX_COMPONENT`` elementwise nodes; the root's output and its one
+varying input ``x`` are float32 and of one shape. Main graph only.
+
+Identified means: on 4801 points in [-12, 12] and at +-30, +-100, ``|region - f| <= ATOL *
+max(1, |f|)`` everywhere, for f in ``SPELLINGS`` (float64 references from
+``rewriter.functions``). A spelling that overflows where the function does not (``(e^2x -
+1)/(e^2x + 1)`` is NaN at 100) is not the function and is not identified. Results are cached
+per region (its nodes and constants), so a plan that emits the model many times samples each
+region once.
+
+The TensorFlow front end also writes identified regions in their ONNX spelling at conversion
+(``rewriter.frontends.tf._xla``): there the conversion is the tool's own, and the spelling it
+keeps is the faster one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+
+from rewriter.functions import get_function
+from rewriter.ir import Graph, infer_value_info
+from rewriter.match.engine import RESERVED_PREFIX, Site
+from rewriter.match.pattern import Var
+from rewriter.match.rules import Rule
+
+from .learned import RegionFunction, alone_model, grown_regions, split_operands
+
+Emitted = tuple[list[onnx.NodeProto], list[onnx.TensorProto], dict[str, Any] | None]
+
+__all__ = [
+    "ATOL",
+    "ELEMENTWISE",
+    "GRID",
+    "MIN_NODES",
+    "SELECTS",
+    "SPELLINGS",
+    "Found",
+    "find",
+    "identified_sites",
+    "regions",
+    "which",
+]
+
+SELECTS = frozenset(
+    {"Where", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "Equal", "Not", "And", "Or"}
+)
+# one output, elementwise and broadcasting: what a Reshape commutes with beside scalar
+# constants (the TensorFlow front end's other normalization); regions are made of these and of
+# Casts (tf2onnx's select blend casts the condition)
+ELEMENTWISE = SELECTS | {
+    "Abs", "Neg", "Exp", "Log", "Sqrt", "Reciprocal", "Tanh", "Sigmoid", "Erf", "Relu",
+    "Softplus", "Softsign", "Elu", "Selu", "Celu", "LeakyRelu", "HardSigmoid", "HardSwish",
+    "Floor", "Ceil", "Round", "Sign", "Sin", "Cos", "IsNaN", "Identity", "Add", "Sub", "Mul",
+    "Div", "Pow", "Max", "Min", "Clip",
+}  # fmt: skip
+_REGION_OPS = ELEMENTWISE | {"Cast"}
+MIN_NODES = 5  # XLA's lowerings (the TensorFlow front end)
+MIN_SPELLED = 3  # any region of an ONNX model: tanh as 2 * sigmoid(2x) - 1 is 4 nodes
+# elementwise nodes reading one another, at most: XLA's exact GELU is ~70 of them between two
+# MatMuls; a longer chain (120,000 nodes of GELUs with bias Adds in tools/bench_engine.py) would
+# cost its size squared to search and is left to the rules
+MAX_COMPONENT = 512
+ATOL = 2e-6
+GRID = np.concatenate([np.linspace(-12.0, 12.0, 4801), [-100.0, -30.0, 30.0, 100.0]])
+_CACHE_MAX = 4096
+
+
+def _gelu(x: str, out: str, c: Callable[[float], str], mk: Callable[..., str]) -> None:
+    erf = mk("Erf", mk("Mul", x, c(0.7071067811865476)))
+    mk("Mul", mk("Mul", x, c(0.5)), mk("Add", erf, c(1.0)), out=out)
+
+
+def _silu(x: str, out: str, c: Callable[[float], str], mk: Callable[..., str]) -> None:
+    mk("Mul", x, mk("Sigmoid", x), out=out)
+
+
+def _mish(x: str, out: str, c: Callable[[float], str], mk: Callable[..., str]) -> None:
+    mk("Mul", x, mk("Tanh", mk("Softplus", x)), out=out)
+
+
+def _native(op: str) -> Callable[..., None]:
+    def emit(x: str, out: str, c: Callable[[float], str], mk: Callable[..., str]) -> None:
+        mk(op, x, out=out)
+
+    return emit
+
+
+# catalogue function -> how its ONNX spelling is written (each one a rule matches)
+SPELLINGS: dict[str, Callable[..., None]] = {
+    "gelu": _gelu,
+    "silu": _silu,
+    "mish": _mish,
+    "sigmoid": _native("Sigmoid"),
+    "tanh": _native("Tanh"),
+    "softplus": _native("Softplus"),
+    "elu": _native("Elu"),
+    "softsign": _native("Softsign"),
+}
+_REFERENCE = {name: get_function(name)(GRID) for name in SPELLINGS}
+_SEEN: dict[str, str | None] = {}  # region digest -> function (or None), see ``which``
+
+
+def _candidate(g: Graph, i: int) -> list[str] | None:
+    """The varying inputs of node ``i`` when it is elementwise with scalar constants, else None."""
+    n = g.node(i)
+    if n.domain not in ("", "ai.onnx") or n.op_type not in _REGION_OPS or len(n.output) != 1:
+        return None
+    if n.name.startswith(RESERVED_PREFIX):
+        return None
+    split = split_operands(g, n)
+    return (split[0] or None) if split is not None else None
+
+
+def regions(
+    g: Graph,
+    claimed: Collection[str],
+    *,
+    selects: bool = True,
+    typed: bool = True,
+    judge: Callable[[set[int], int, str], str | None] | None = None,
+    min_nodes: int = MIN_NODES,
+) -> Iterator[tuple[set[int], int, str]]:
+    """``(nodes, root, verdict)`` of each candidate region of ``g`` (module doc), leaving out
+    the nodes labelled in ``claimed``; with ``selects`` only regions holding a select or a
+    comparison (XLA's piecewise lowerings). ``judge(nodes, root, x)`` names what a region
+    computes (None: not taken, so the regions inside it are tried); without it the verdict is
+    ``x``. ``typed=False`` skips the element type and shape checks (``g`` without value info):
+    it finds a region wherever the typed search would."""
+    varying: dict[int, list[str]] = {}
+    for i in range(len(g.nodes)):
+        if g.nodes[i] is None or g.label(i) in claimed:
+            continue
+        reads = _candidate(g, i)
+        if reads is not None:
+            varying[i] = reads
+    if selects and not any(g.node(i).op_type in SELECTS for i in varying):
+        return iter(())
+
+    def accept(nodes: set[int], root: int) -> str | None:
+        """The verdict, when the region is big enough (and holds a select, if asked) and
+        reads one float32 value x of the root output's shape."""
+        if len(nodes) < min_nodes:
+            return None
+        if selects and not any(g.node(i).op_type in SELECTS for i in nodes):
+            return None
+        outs = {g.node(i).output[0] for i in nodes}
+        ext = {v for i in nodes for v in varying[i] if v not in outs}
+        if len(ext) != 1:
+            return None
+        x = next(iter(ext))
+        if typed:
+            vx, vy = g.info(x), g.info(g.node(root).output[0])
+            if vx is None or vy is None or vx.shape != vy.shape:
+                return None
+            if vx.shape is None and not selects:  # a [1,1,1] constant could broadcast x's rank
+                return None
+            if not vx.elem_type == vy.elem_type == TensorProto.FLOAT:
+                return None
+        return x if judge is None else judge(nodes, root, x)
+
+    return _until_stable(g, varying, accept)
+
+
+def _until_stable(
+    g: Graph, varying: dict[int, list[str]], accept: Callable[[set[int], int], str | None]
+) -> Iterator[tuple[set[int], int, str]]:
+    """``grown_regions`` again over what is left while a pass takes a region: a root tried
+    before a region below it was taken grew into that region (tanh(silu(x)) is no function of
+    the catalogue, tanh alone is)."""
+    left = set(varying)
+    while True:
+        taken = False
+        for nodes, root, verdict in grown_regions(
+            g, sorted(left), accept, max_component=MAX_COMPONENT
+        ):
+            left -= nodes
+            taken = True
+            yield nodes, root, verdict
+        if not taken:
+            return
+
+
+def _key(g: Graph, nodes: set[int], x: str, extra: str) -> str:
+    """A digest of what the region computes, free of value names: regions spelled alike in
+    every layer of a model share one cache entry."""
+    h = hashlib.sha256(extra.encode())
+    index: dict[str, int] = {}
+    for k, i in enumerate(sorted(nodes)):
+        n = g.node(i)
+        h.update(f"|{n.domain}:{n.op_type}".encode())
+        for a in sorted(n.attribute, key=lambda a: a.name):
+            h.update(a.SerializeToString(deterministic=True))
+        for v in n.input:
+            if v == x:
+                h.update(b"<x>")
+            elif v in index:
+                h.update(f"<{index[v]}>".encode())
+            else:
+                c = g.const(v) if v else None
+                h.update(b"<>" if c is None else f"<{c.dtype}:{c.shape}>".encode() + c.tobytes())
+        index[n.output[0]] = k
+    return h.hexdigest()
+
+
+def which(
+    g: Graph, nodes: set[int], x: str, root: int, opset: int, rules: list[Rule] | None = None
+) -> str | None:
+    """The ``SPELLINGS`` function the region computes, or None (cached per region). With
+    ``rules``, a region whose output one of them already computes as a site is None: that rule
+    site stands (a rule site inside, a piece of the function, does not)."""
+    key = _key(g, nodes, x, f"{opset}/" + ("\0".join(r.name for r in rules) if rules else ""))
+    if key in _SEEN:
+        return _SEEN[key]
+    alone = alone_model(g, nodes, x, g.node(root).output[0], opset)
+    found, ruled = None, False
+    if rules is not None:
+        from rewriter.match.engine import Options, run
+
+        y = g.node(root).output[0]
+        ruled = any(s.output == y for s in run(alone, rules, Options(dry_run=True)))
+    if not ruled:
+        try:
+            vals = RegionFunction(alone)(GRID)
+        except Exception:  # noqa: BLE001 - a region ORT cannot run alone is left as it is
+            vals = None
+        for name, ref in _REFERENCE.items() if vals is not None else ():
+            with np.errstate(invalid="ignore"):
+                if np.all(np.abs(vals - ref) <= ATOL * np.maximum(1.0, np.abs(ref))):
+                    found = name
+                    break
+    if len(_SEEN) >= _CACHE_MAX:
+        _SEEN.clear()
+    _SEEN[key] = found
+    return found
+
+
+def _as_rule_site(name: str, opset: int, rules: list[Rule]) -> tuple[str, dict[str, float]]:
+    """(function, params) a rule gives ``name``'s ONNX spelling: what an identified region of
+    ``name`` is a site of (``softplus`` with beta 1, ``elu`` with alpha 1, ...)."""
+    from rewriter.match.engine import Options, run
+
+    made: list[onnx.NodeProto] = []
+    inits: list[onnx.TensorProto] = []
+
+    def c(v: float) -> str:
+        inits.append(onnx.numpy_helper.from_array(np.array(v, np.float32), f"c{len(inits)}"))
+        return inits[-1].name
+
+    def mk(op: str, *ins: str, out: str | None = None) -> str:
+        made.append(helper.make_node(op, list(ins), [out or f"v{len(made)}"]))
+        return made[-1].output[0]
+
+    SPELLINGS[name]("x", "y", c, mk)
+    spec = [helper.make_tensor_value_info(v, TensorProto.FLOAT, [4]) for v in ("x", "y")]
+    model = helper.make_model(
+        helper.make_graph(made, "spelling", spec[:1], spec[1:], initializer=inits),
+        opset_imports=[helper.make_opsetid("", opset)],
+    )
+    found = [s for s in run(model, rules, Options(dry_run=True)) if s.output == "y"]
+    if not found:  # the library always reads these; a user's rule set might not
+        return name, {}
+    return found[0].function, found[0].params
+
+
+IDENTIFIED = Rule("identified", Var("x"), "identified", spelling="identified by its values")
+
+
+@dataclass(frozen=True)
+class Found:
+    """A region identified as ``function`` (``params`` as a rule gives them): it reads ``x``,
+    its nodes write ``values`` (graph order), the last of them the site's output."""
+
+    function: str
+    params: dict[str, float]
+    x: str
+    values: tuple[str, ...]
+
+
+def find(model: onnx.ModelProto, rules: list[Rule], opset: int) -> list[Found]:
+    """The regions of ``model``'s main graph (before any site is replaced) that compute a
+    ``SPELLINGS`` function and whose output no rule site computes, in graph order. The engine
+    then leaves their nodes alone (``Options.reserved``): a rule site inside one (SiLU spelled
+    ``x * 0.5 * (1 + tanh(x/2))`` holds a Tanh site) would be a piece of it."""
+    some = regions(Graph(model.graph), (), selects=False, typed=False, min_nodes=MIN_SPELLED)
+    if next(iter(some), None) is None:
+        return []  # most models: no region at all, and no shape inference spent on them
+    g = Graph(model.graph, value_info=infer_value_info(model))
+    out: list[tuple[int, Found]] = []
+    params_of: dict[str, tuple[str, dict[str, float]]] = {}
+    xs: dict[int, str] = {}
+
+    def judge(nodes: set[int], root: int, x: str) -> str | None:
+        xs[root] = x
+        return which(g, nodes, x, root, opset, rules)
+
+    for nodes, root, name in list(
+        regions(g, (), selects=False, judge=judge, min_nodes=MIN_SPELLED)
+    ):
+        x = xs[root]
+        if name not in params_of:
+            params_of[name] = _as_rule_site(name, opset, rules)
+        function, params = params_of[name]
+        values = tuple(g.node(i).output[0] for i in sorted(nodes) if i != root)
+        out.append((root, Found(function, params, x, (*values, g.node(root).output[0]))))
+    return [f for _, f in sorted(out, key=lambda rf: rf[0])]
+
+
+def identified_sites(
+    model: onnx.ModelProto,
+    found: list[Found],
+    taken: Counter[str],
+    *,
+    replace: Callable[[Site, Rule, Graph], Emitted] | None,
+    select: Callable[[Site], bool],
+) -> list[Site]:
+    """One site per ``found`` region (in place: the selected ones replaced by ``replace``, as the
+    engine's ``Options.replacement``; None on a dry run). The rule sites are already replaced:
+    the regions are found again by the values their nodes write.
+
+    Args:
+        taken: sites per function the rules found: identified ones are numbered after them
+            (updated).
+        select: which sites to replace.
+    """
+    g = Graph(model.graph, value_info=infer_value_info(model))
+    sites: list[Site] = []
+    for f in found:
+        order = sorted(g.producer[v] for v in f.values if v in g.producer)
+        if len(order) != len(f.values):  # pragma: no cover - the engine left them (reserved)
+            continue
+        root = g.producer[f.values[-1]]
+        vi = g.info(f.x)
+        prod = g.producer_of(f.x)
+        site = Site(
+            name=f"{f.function}_{taken[f.function]}",
+            function=f.function,
+            params=dict(f.params),
+            rule=IDENTIFIED.name,
+            spelling=f"identified by its values ({len(order)} nodes)",
+            input=f.x,
+            output=f.values[-1],
+            nodes=[g.label(i) for i in order],
+            graph="",
+            input_shape=list(vi.shape) if vi is not None and vi.shape is not None else None,
+            dtype="float",
+            producer_op=prod.op_type if prod is not None else None,
+        )
+        taken[f.function] += 1
+        sites.append(site)
+        if replace is None or not select(site):
+            continue
+        new, inits, info = replace(site, IDENTIFIED, g)
+        read: set[str] = set()
+        for i in order:
+            read.update(v for v in g.node(i).input if v)
+            g.remove(i)
+        g.insert_at(root, new)
+        for t in inits:
+            g.add_initializer(t)
+        g.note_reads(read - {f.x})
+        site.replaced = True
+        site.rational = info
+    if any(s.replaced for s in sites):
+        g.commit()
+        live = {o for n in model.graph.node for o in n.output}
+        kept = [v for v in model.graph.value_info if v.name in live]
+        del model.graph.value_info[:]
+        model.graph.value_info.extend(kept)
+    return sites

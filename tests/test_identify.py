@@ -1,0 +1,110 @@
+"""Sites found by their values in ONNX models (``rewriter.passes.identify``): a region no rule
+spells that computes a catalogue function is a site of it, replaced when chosen and left node
+for node when kept. The graphs are written here; no exporter needed."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from test_tf_normalize import GUARDED_GELU, C, _model, _run  # tests/ is on sys.path
+
+from rewriter.api import find_sites, rewrite_onnx
+from rewriter.cli import main
+
+GELU_INITS = {"c": C, "zero": 0.0, "one": 1.0, "half": 0.5}
+# SiLU as x * 0.5 * (1 + tanh(x / 2)): the rules read only its Tanh
+SILU_TANH = "h = Mul(x, half)\n t = Tanh(h)\n a = Add(t, one)\n b = Mul(x, a)\n y = Mul(b, half)"
+X = np.random.default_rng(0).normal(0, 3, (2, 8)).astype(np.float32)
+
+
+def test_a_region_no_rule_spells_is_a_site_and_is_replaced() -> None:
+    m = _model(GUARDED_GELU, GELU_INITS)
+    (site,) = find_sites(m)
+    assert (site.name, site.function, site.rule) == ("gelu_0", "gelu", "identified")
+    assert site.spelling == "identified by its values (11 nodes)" and len(site.nodes) == 11
+    res = rewrite_onnx(m)
+    assert [s.replaced for s in res.sites] == [True]
+    onnx.checker.check_model(res.model, full_check=True)
+    ops = [n.op_type for n in res.model.graph.node]
+    assert "Erf" not in ops and "Where" not in ops
+    assert all(n.name.startswith("pau/gelu_0/") for n in res.model.graph.node)
+    np.testing.assert_allclose(_run(res.model, X), _run(m, X), atol=1e-3)
+
+
+def test_a_kept_region_stays_node_for_node() -> None:
+    """Not in the pipeline (or kept by a plan): the user's nodes, names and constants stay."""
+    m = _model(GUARDED_GELU, GELU_INITS)
+    res = rewrite_onnx(m, "pau_silu")
+    assert res.sites == []
+    assert res.model.graph.node == m.graph.node
+    assert {t.name for t in res.model.graph.initializer} == set(GELU_INITS)
+    kept = rewrite_onnx(m, select=lambda s: False)
+    assert [(s.name, s.replaced) for s in kept.sites] == [("gelu_0", False)]
+    assert kept.model.graph.node == m.graph.node
+
+
+def test_a_whole_function_wins_over_the_rule_site_inside_it() -> None:
+    """Before, x * 0.5 * (1 + tanh(x/2)) had one site, its Tanh; now one SiLU site, whole."""
+    m = _model(SILU_TANH, {"half": 0.5, "one": 1.0})
+    assert [(s.name, s.rule) for s in find_sites(m)] == [("silu_0", "identified")]
+    res = rewrite_onnx(m)
+    assert "Tanh" not in [n.op_type for n in res.model.graph.node]
+    np.testing.assert_allclose(_run(res.model, X), _run(m, X), atol=1e-3)
+
+
+def test_tanh_spelled_through_a_sigmoid_is_tanh() -> None:
+    """2 * sigmoid(2x) - 1: a sigmoid site before (a piece), one tanh site now."""
+    m = _model("a = Mul(x, two)\n s = Sigmoid(a)\n b = Mul(s, two)\n y = Sub(b, one)",
+               {"two": 2.0, "one": 1.0})  # fmt: skip
+    assert [(s.name, s.function, s.rule) for s in find_sites(m)] == [
+        ("tanh_0", "tanh", "identified")
+    ]
+    res = rewrite_onnx(m)
+    np.testing.assert_allclose(_run(res.model, X), _run(m, X), atol=1e-3)
+
+
+def test_identified_sites_are_numbered_after_the_rule_sites() -> None:
+    """Names must not move when identification finds more: the rule-spelled GELU after the
+    identified one in graph order is still gelu_0, the identified one gelu_1."""
+    body = GUARDED_GELU.replace("y = Mul(h, a)", "g = Mul(h, a)")
+    body += (
+        "\n r = Mul(g, c)\n e2 = Erf(r)\n a2 = Add(e2, one)\n h2 = Mul(g, half)\n y = Mul(h2, a2)"
+    )
+    m = _model(body, GELU_INITS)
+    sites = find_sites(m)
+    assert [(s.name, s.rule, s.output) for s in sites] == [
+        ("gelu_0", "gelu_erf", "y"),
+        ("gelu_1", "identified", "g"),
+    ]
+    res = rewrite_onnx(m, select=lambda s: s.name == "gelu_1")
+    assert [(s.name, s.replaced) for s in res.sites] == [("gelu_0", False), ("gelu_1", True)]
+    np.testing.assert_allclose(_run(res.model, X), _run(m, X), atol=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("body", "inits", "why"),
+    [
+        (GUARDED_GELU.replace("half)", "half2)"), {**GELU_INITS, "half2": 0.49},
+         "0.49 x (1 + erf(x/sqrt 2)): near GELU, not GELU"),
+        ("n = Mul(x, m2)\n e = Exp(n)\n a = Sub(one, e)\n b = Add(one, e)\n y = Div(a, b)",
+         {"m2": -2.0, "one": 1.0}, "tanh as (1-e^-2x)/(1+e^-2x): NaN below -44, tanh is not"),
+    ],
+)  # fmt: skip
+def test_what_is_not_the_function_everywhere_is_no_site(body: str, inits: dict, why: str) -> None:
+    m = _model(body, inits)
+    assert find_sites(m) == [], why
+    assert rewrite_onnx(m).model.graph.node == m.graph.node
+
+
+def test_the_cli_plans_and_writes_an_identified_site(tmp_path, capsys) -> None:
+    src, out = tmp_path / "m.onnx", tmp_path / "out.onnx"
+    onnx.save(_model(GUARDED_GELU, GELU_INITS, dims="4, 64"), src)
+    before = src.read_bytes()
+    assert main([str(src), "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "gelu_0" in text and "identified" in text and "1 of 1 sites replaced" in text
+    assert src.read_bytes() == before
+    args = [str(src), "--target", "ort-cpu:threads=1", "--db", str(tmp_path / "db.sqlite")]
+    assert main([*args, "-o", str(tmp_path / "t.onnx")]) == 0  # measured like any site
+    assert "gelu_0" in capsys.readouterr().out
