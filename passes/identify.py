@@ -19,7 +19,8 @@ varying input ``x`` are float32 and of one shape. Main graph only.
 
 Identified means: on 4801 points in [-12, 12] and at +-30, +-100, ``|region - f| <= ATOL *
 max(1, |f|)`` everywhere, for f in ``SPELLINGS`` (float64 references from
-``rewriter.functions``). A spelling that overflows where the function does not (``(e^2x -
+``rewriter.functions``), or, for sites (not at a conversion), for f in ``PARAMETRIC`` with its
+parameter read off the values (ELU and CELU with any alpha, softplus and swish with any beta). A spelling that overflows where the function does not (``(e^2x -
 1)/(e^2x + 1)`` is NaN at 100) is not the function and is not identified. Results are cached
 per region (its nodes and constants), so a plan that emits the model many times samples each
 region once.
@@ -121,6 +122,16 @@ SPELLINGS: dict[str, Callable[..., None]] = {
     "softsign": _native("Softsign"),
 }
 _REFERENCE = {name: get_function(name)(GRID) for name in SPELLINGS}
+_AT = {v: int(np.flatnonzero(GRID == v)[0]) for v in (-100.0, 0.0, 1.0)}
+# catalogue functions with a parameter, read off the region's values (then checked everywhere
+# like the others): ELU's and CELU's value at -inf is -alpha, softplus(0) = log(2) / beta,
+# swish(1) = sigmoid(beta)
+PARAMETRIC: dict[str, tuple[str, Callable[[np.ndarray], float]]] = {
+    "elu": ("alpha", lambda v: -v[_AT[-100.0]]),
+    "celu": ("alpha", lambda v: -v[_AT[-100.0]]),
+    "softplus": ("beta", lambda v: np.log(2.0) / v[_AT[0.0]]),
+    "swish": ("beta", lambda v: np.log(v[_AT[1.0]] / (1.0 - v[_AT[1.0]]))),
+}
 _SEEN: dict[str, str | None] = {}  # region digest -> function (or None), see ``which``
 
 
@@ -227,12 +238,20 @@ def _key(g: Graph, nodes: set[int], x: str, extra: str) -> str:
 
 
 def which(
-    g: Graph, nodes: set[int], x: str, root: int, opset: int, rules: list[Rule] | None = None
+    g: Graph,
+    nodes: set[int],
+    x: str,
+    root: int,
+    opset: int,
+    rules: list[Rule] | None = None,
+    parametric: bool = False,
 ) -> str | None:
-    """The ``SPELLINGS`` function the region computes, or None (cached per region). With
-    ``rules``, a region whose output one of them already computes as a site is None: that rule
-    site stands (a rule site inside, a piece of the function, does not)."""
-    key = _key(g, nodes, x, f"{opset}/" + ("\0".join(r.name for r in rules) if rules else ""))
+    """The ``SPELLINGS`` function the region computes, or None (cached per region); with
+    ``parametric`` also a ``PARAMETRIC`` one, as ``"celu alpha=2"``. With ``rules``, a region
+    whose output one of them already computes as a site is None: that rule site stands (a rule
+    site inside, a piece of the function, does not)."""
+    ruleset = "\0".join(r.name for r in rules) if rules else ""
+    key = _key(g, nodes, x, f"{opset}/{parametric}/{ruleset}")
     if key in _SEEN:
         return _SEEN[key]
     alone = alone_model(g, nodes, x, g.node(root).output[0], opset)
@@ -247,15 +266,30 @@ def which(
             vals = RegionFunction(alone)(GRID)
         except Exception:  # noqa: BLE001 - a region ORT cannot run alone is left as it is
             vals = None
-        for name, ref in _REFERENCE.items() if vals is not None else ():
-            with np.errstate(invalid="ignore"):
-                if np.all(np.abs(vals - ref) <= ATOL * np.maximum(1.0, np.abs(ref))):
-                    found = name
-                    break
+        if vals is not None:
+            found = _named(vals, parametric)
     if len(_SEEN) >= _CACHE_MAX:
         _SEEN.clear()
     _SEEN[key] = found
     return found
+
+
+def _equal(vals: np.ndarray, ref: np.ndarray) -> bool:
+    with np.errstate(invalid="ignore"):
+        return bool(np.all(np.abs(vals - ref) <= ATOL * np.maximum(1.0, np.abs(ref))))
+
+
+def _named(vals: np.ndarray, parametric: bool) -> str | None:
+    """The catalogue function ``vals`` (the region on ``GRID``) are, as ``which`` names it."""
+    for name, ref in _REFERENCE.items():
+        if _equal(vals, ref):
+            return name
+    for name, (param, read) in PARAMETRIC.items() if parametric else ():
+        with np.errstate(all="ignore"):
+            p = float(f"{read(vals):.6g}")  # as a person would have written it
+        if np.isfinite(p) and p > 0 and _equal(vals, get_function(name, **{param: p})(GRID)):
+            return f"{name} {param}={p!r}"
+    return None
 
 
 def _as_rule_site(name: str, opset: int, rules: list[Rule]) -> tuple[str, dict[str, float]]:
@@ -315,13 +349,17 @@ def find(model: onnx.ModelProto, rules: list[Rule], opset: int) -> list[Found]:
 
     def judge(nodes: set[int], root: int, x: str) -> str | None:
         xs[root] = x
-        return which(g, nodes, x, root, opset, rules)
+        return which(g, nodes, x, root, opset, rules, parametric=True)
 
     for nodes, root, name in list(
         regions(g, (), selects=False, judge=judge, min_nodes=MIN_SPELLED)
     ):
         x = xs[root]
-        if name not in params_of:
+        if " " in name:  # "celu alpha=2.0"
+            fn, _, kv = name.partition(" ")
+            k, _, v = kv.partition("=")
+            params_of[name] = (fn, {k: float(v)})
+        elif name not in params_of:
             params_of[name] = _as_rule_site(name, opset, rules)
         function, params = params_of[name]
         values = tuple(g.node(i).output[0] for i in sorted(nodes) if i != root)

@@ -64,6 +64,23 @@ def test_tanh_spelled_through_a_sigmoid_is_tanh() -> None:
     np.testing.assert_allclose(_run(res.model, X), _run(m, X), atol=1e-3)
 
 
+def test_a_parameter_is_read_off_the_values() -> None:
+    """jax.nn.celu(x, alpha=2) as XLA writes it, max(x,0) + 2*(exp(min(x,0)/2) - 1): the rule
+    reads alpha 1 only (two captured constants would have to agree); by its values it is CELU
+    with alpha 2, and replaced by that function's rational."""
+    body = "r = Max(x, zero)\n mn = Min(x, zero)\n q = Div(mn, al)\n e = Exp(q)\n"
+    body += " d = Sub(e, one)\n s = Mul(al, d)\n y = Add(r, s)"
+    m = _model(body, {"zero": 0.0, "one": 1.0, "al": 2.0})
+    assert [(s.function, s.rule, s.params) for s in find_sites(m)] == [
+        ("celu", "identified", {"alpha": 2.0})
+    ]
+    res = rewrite_onnx(m)
+    np.testing.assert_allclose(_run(res.model, X), _run(m, X), atol=1e-4)
+    off = _model(body.replace("s = Mul(al, d)", "s = Mul(al3, d)"),
+                 {"zero": 0.0, "one": 1.0, "al": 2.0, "al3": 3.0})  # fmt: skip
+    assert all(s.function != "celu" for s in find_sites(off))  # 3*(exp(x/2) - 1): no CELU
+
+
 def test_identified_sites_are_numbered_after_the_rule_sites() -> None:
     """Names must not move when identification finds more: the rule-spelled GELU after the
     identified one in graph order is still gelu_0, the identified one gelu_1."""
