@@ -125,3 +125,27 @@ def test_the_cli_plans_and_writes_an_identified_site(tmp_path, capsys) -> None:
     args = [str(src), "--target", "ort-cpu:threads=1", "--db", str(tmp_path / "db.sqlite")]
     assert main([*args, "-o", str(tmp_path / "t.onnx")]) == 0  # measured like any site
     assert "gelu_0" in capsys.readouterr().out
+
+
+def test_explain_says_what_was_identified_and_how_near_the_rest_came(tmp_path, capsys) -> None:
+    """`rewrite explain MODEL --rule identified`: tf2onnx spells a select cond*a + (1-cond)*b,
+    NaN where the branch not taken is inf; such a GELU is off at the points where it is NaN,
+    and the line says where, so a user sees why it is no site."""
+    blend = (  # the guarded GELU, its select blended, the negative branch dividing by x
+        "n = Neg(x)\n nc = Mul(n, c)\n en = Erf(nc)\n neg = Neg(en)\n pc = Mul(x, c)\n"
+        " ep = Erf(pc)\n s = Less(x, zero)\n q = Div(one, x)\n qq = Mul(q, zero)\n"
+        " neg2 = Add(neg, qq)\n sf = Cast<to = 1>(s)\n a1 = Mul(sf, neg2)\n ns = Sub(one, sf)\n"
+        " a2 = Mul(ns, ep)\n e = Add(a1, a2)\n a = Add(e, one)\n h = Mul(x, half)\n y = Mul(h, a)"
+    )
+    m = _model(blend, GELU_INITS)
+    assert find_sites(m) == []
+    src = tmp_path / "m.onnx"
+    onnx.save(m, src)
+    assert main(["explain", str(src), "--rule", "identified"]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "nearest gelu: off at 1 of 4805 points (x in [0, 0]; the region is NaN at 1 of them)" in out
+    )
+    onnx.save(_model(SILU_TANH, {"half": 0.5, "one": 1.0}), src)
+    assert main(["explain", str(src), "--rule", "identified"]) == 0
+    assert "(5 nodes, 'x' -> 'y'): identified as silu" in capsys.readouterr().out

@@ -14,7 +14,11 @@ def _explain_parser() -> argparse.ArgumentParser:
         description="Why a rule does or does not match: the best near-miss per candidate node.",
     )
     p.add_argument("model")
-    p.add_argument("--rule", required=True, help="rule name (see `rewrite --list`)")
+    p.add_argument(
+        "--rule",
+        required=True,
+        help="rule name (see `rewrite --list`), or `identified`: the regions tried by their values",
+    )
     p.add_argument("--patterns", action="append", default=[], help="extra rule file (.py or .toml)")
     return p
 
@@ -33,6 +37,8 @@ def _explain(a: argparse.Namespace) -> int:
 
     for path in a.patterns:
         load_rule_file(path)
+    if a.rule == "identified":
+        return _explain_identified(a)
     r = get_rule(a.rule)
     m = load_model(a.model)
     vi = infer_value_info(m)
@@ -71,4 +77,26 @@ def _explain(a: argparse.Namespace) -> int:
     walk(Graph(m.graph, value_info=vi))
     if count == 0:
         con.print(f"  no candidate root node (op types {sorted(r.roots)}) in the model")
+    return 0
+
+
+def _explain_identified(a: argparse.Namespace) -> int:
+    """``--rule identified``: each region the search for sites by their values judged, and
+    what it found (``rewriter.passes.identify.explain``)."""
+    from rewriter.emit import default_opset
+    from rewriter.ir import load_model
+    from rewriter.match.rules import all_rules
+    from rewriter.passes import identify
+
+    m = load_model(a.model)
+    con = console()
+    print(
+        "identified: one-input elementwise regions no rule spells, run alone on "
+        f"{identify.GRID.size} points in [-12, 12] and at +-30, +-100"
+    )
+    lines = identify.explain(m, all_rules(), default_opset(m))
+    for line in lines:
+        con.print("  " + line, soft_wrap=True, markup=False)
+    if not lines:
+        print(f"  no one-input elementwise region of {identify.MIN_SPELLED} nodes or more")
     return 0

@@ -259,7 +259,7 @@ def _rewrite(a: argparse.Namespace) -> int:
                     "the accuracy budget is the contract (verified on held-out calibration data "
                     "above); --tolerance is not applied unless passed"
                 )
-        if plan is None and not a.dry_run:
+        if plan is None and not a.dry_run and result.replaced:
             print(
                 "speed not measured: pass --target ort-cpu:threads=1 (or openvino-cpu, ...) to keep "
                 "only replacements that are faster there; on ONNX Runtime CPU, rationals usually "
@@ -524,7 +524,8 @@ def _no_sites_hint(model: Any, pipeline: str) -> str:
             )
     return (
         f"no site of pipeline {pipeline!r}: `rewrite --list` shows the pipelines and rules, "
-        "`rewrite explain MODEL --rule RULE` why a rule does not match"
+        "`rewrite explain MODEL --rule RULE` why a rule does not match, `--rule identified` "
+        "which regions were tried by their values and how near they came"
     )
 
 
