@@ -248,26 +248,31 @@ def which(
 ) -> str | None:
     """The ``SPELLINGS`` function the region computes, or None (cached per region); with
     ``parametric`` also a ``PARAMETRIC`` one, as ``"celu alpha=2"``. With ``rules``, a region
-    whose output one of them already computes as a site is None: that rule site stands (a rule
-    site inside, a piece of the function, does not)."""
+    whose output one of them already computes as a site is None, and so is one holding a rule
+    site of the same function: those rule sites stand. A rule site of another function inside
+    (a piece: the Tanh of SiLU spelled with tanh) does not."""
     ruleset = "\0".join(r.name for r in rules) if rules else ""
     key = _key(g, nodes, x, f"{opset}/{parametric}/{ruleset}")
     if key in _SEEN:
         return _SEEN[key]
     alone = alone_model(g, nodes, x, g.node(root).output[0], opset)
-    found, ruled = None, False
+    found, inside = None, []
     if rules is not None:
         from rewriter.match.engine import Options, run
 
-        y = g.node(root).output[0]
-        ruled = any(s.output == y for s in run(alone, rules, Options(dry_run=True)))
-    if not ruled:
+        inside = run(alone, rules, Options(dry_run=True))
+    y = g.node(root).output[0]
+    if not any(s.output == y for s in inside):
         try:
             vals = RegionFunction(alone)(GRID)
         except Exception:  # noqa: BLE001 - a region ORT cannot run alone is left as it is
             vals = None
         if vals is not None:
             found = _named(vals, parametric)
+    if found is not None and any(s.function == found.partition(" ")[0] for s in inside):
+        # a rule site of the same function inside (SiLU, then a Cast to its own type; Softplus
+        # under torch's threshold guard): that site stands, as it did before this search
+        found = None
     if len(_SEEN) >= _CACHE_MAX:
         _SEEN.clear()
     _SEEN[key] = found
@@ -286,9 +291,11 @@ def _named(vals: np.ndarray, parametric: bool) -> str | None:
             return name
     for name, (param, read) in PARAMETRIC.items() if parametric else ():
         with np.errstate(all="ignore"):
-            p = float(f"{read(vals):.6g}")  # as a person would have written it
-        if np.isfinite(p) and p > 0 and _equal(vals, get_function(name, **{param: p})(GRID)):
-            return f"{name} {param}={p!r}"
+            raw = float(read(vals))
+        # as a person would have written it, else as read (SELU's alpha 1.6732632...)
+        for p in (float(f"{raw:.6g}"), raw):
+            if np.isfinite(p) and p > 0 and _equal(vals, get_function(name, **{param: p})(GRID)):
+                return f"{name} {param}={p!r}"
     return None
 
 
@@ -481,7 +488,9 @@ def explain(model: onnx.ModelProto, rules: list[Rule], opset: int) -> list[str]:
             return None
         fn, n, worst, where = _closest(vals)
         if n == 0:
-            lines.append(head + f"computes {fn}, but a rule site computes its output already")
+            lines.append(
+                head + f"computes {fn}, but a rule site of it stands (ending here or inside)"
+            )
         elif n > NEAR * GRID.size:
             far += 1
         else:

@@ -53,6 +53,17 @@ def test_a_whole_function_wins_over_the_rule_site_inside_it() -> None:
     np.testing.assert_allclose(_run(res.model, X), _run(m, X), atol=1e-3)
 
 
+def test_a_rule_site_of_the_same_function_inside_stands() -> None:
+    """Mamba's TorchScript export casts its SiLU to its own type, torch's softplus guards
+    x > 20: the regions around are SiLU and softplus, but the rule sites inside them (the
+    names and the spellings found before) stand, the Cast and the guard outside them."""
+    m = _model("s = Sigmoid(x)\n p = Mul(x, s)\n y = Cast<to = 1>(p)", {})
+    assert [(s.name, s.rule, s.output) for s in find_sites(m)] == [("silu_0", "silu", "p")]
+    guard = "g = Greater(x, t)\n sp = Softplus(x)\n y = Where(g, x, sp)"
+    m = _model(guard, {"t": 20.0})
+    assert [(s.rule, s.output) for s in find_sites(m)] == [("softplus_native", "sp")]
+
+
 def test_tanh_spelled_through_a_sigmoid_is_tanh() -> None:
     """2 * sigmoid(2x) - 1: a sigmoid site before (a piece), one tanh site now."""
     m = _model("a = Mul(x, two)\n s = Sigmoid(a)\n b = Mul(s, two)\n y = Sub(b, one)",
@@ -76,6 +87,12 @@ def test_a_parameter_is_read_off_the_values() -> None:
     ]
     res = rewrite_onnx(m)
     np.testing.assert_allclose(_run(res.model, X), _run(m, X), atol=1e-4)
+    selu_alpha = 1.6732632423543772  # not 6 digits: read as it is, then checked
+    elu = _model("s = Less(x, zero)\n e = Exp(x)\n d = Sub(e, one)\n m = Mul(d, al)\n"
+                 " y = Where(s, m, x)", {"zero": 0.0, "one": 1.0, "al": selu_alpha})  # fmt: skip
+    ((site),) = find_sites(elu)
+    assert (site.function, site.rule) == ("elu", "identified")
+    assert abs(site.params["alpha"] - selu_alpha) < 1e-6
     off = _model(body.replace("s = Mul(al, d)", "s = Mul(al3, d)"),
                  {"zero": 0.0, "one": 1.0, "al": 2.0, "al3": 3.0})  # fmt: skip
     assert all(s.function != "celu" for s in find_sites(off))  # 3*(exp(x/2) - 1): no CELU
