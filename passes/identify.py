@@ -133,6 +133,9 @@ PARAMETRIC: dict[str, tuple[str, Callable[[np.ndarray], float]]] = {
     "swish": ("beta", lambda v: np.log(v[_AT[1.0]] / (1.0 - v[_AT[1.0]]))),
 }
 _SEEN: dict[str, str | None] = {}  # region digest -> function (or None), see ``which``
+# region digest -> (function, points, x range) for a region equal to the function except
+# where it is NaN (``nan_notes``)
+_NAN: dict[str, tuple[str, int, tuple[float, float]]] = {}
 
 
 def _candidate(g: Graph, i: int) -> list[str] | None:
@@ -269,12 +272,17 @@ def which(
             vals = None
         if vals is not None:
             found = _named(vals, parametric)
+            if found is None and np.isnan(vals).any():
+                fn, n, _, where = _closest(vals)
+                if 0 < n <= NEAR * GRID.size and n == int(np.isnan(vals).sum()) and where:
+                    _NAN[key] = (fn, n, where)  # the function, but NaN at n points
     if found is not None and any(s.function == found.partition(" ")[0] for s in inside):
         # a rule site of the same function inside (SiLU, then a Cast to its own type; Softplus
         # under torch's threshold guard): that site stands, as it did before this search
         found = None
     if len(_SEEN) >= _CACHE_MAX:
         _SEEN.clear()
+        _NAN.clear()
     _SEEN[key] = found
     return found
 
@@ -510,4 +518,33 @@ def explain(model: onnx.ModelProto, rules: list[Rule], opset: int) -> list[str]:
             f"{far} other region(s) tried: none within {ATOL:g} of a catalogue function on "
             f"{1 - NEAR:.0%} of the points"
         )
+    return lines
+
+
+def nan_notes(model: onnx.ModelProto, rules: list[Rule], opset: int) -> list[str]:
+    """One line per region of ``model`` that computes a catalogue function except where it is
+    NaN (tf2onnx spells a select ``cond * a + (1 - cond) * b``, NaN wherever the branch not
+    taken is inf): the model gives NaN for those inputs, which the user should know; such a
+    region is no site. Empty for most models (the search is ``find``'s, its results cached)."""
+    some = regions(Graph(model.graph), (), selects=False, typed=False, min_nodes=MIN_SPELLED)
+    if next(iter(some), None) is None:
+        return []
+    g = Graph(model.graph, value_info=infer_value_info(model))
+    ruleset = "\0".join(r.name for r in rules)
+    lines: list[str] = []
+
+    def judge(nodes: set[int], root: int, x: str) -> str | None:
+        name = which(g, nodes, x, root, opset, rules, parametric=True)
+        near = _NAN.get(_key(g, nodes, x, f"{opset}/True/{ruleset}"))
+        if name is None and near is not None:
+            fn, n, (lo, hi) = near
+            lines.append(
+                f"{g.label(root)} ({len(nodes)} nodes, reads {x!r}) computes {fn} except at "
+                f"{n} of {GRID.size} points, x in [{lo:g}, {hi:g}], where it is NaN: the model "
+                "gives NaN for such inputs (a select blended as cond*a + (1-cond)*b with an inf "
+                "branch?); not a site"
+            )
+        return name
+
+    list(regions(g, (), selects=False, judge=judge, min_nodes=MIN_SPELLED))
     return lines

@@ -163,6 +163,10 @@ def test_explain_says_what_was_identified_and_how_near_the_rest_came(tmp_path, c
     assert (
         "nearest gelu: off at 1 of 4805 points (x in [0, 0]; the region is NaN at 1 of them)" in out
     )
+    assert main([str(src), "--dry-run"]) == 0  # `rewrite` itself says so, in one line
+    notes = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("note: ")]
+    assert len(notes) == 1 and "computes gelu except at 1 of 4805 points, x in [0, 0]" in notes[0]
+    assert "where it is NaN: the model gives NaN for such inputs" in notes[0]
     onnx.save(_model(SILU_TANH, {"half": 0.5, "one": 1.0}), src)
     assert main(["explain", str(src), "--rule", "identified"]) == 0
     assert "(5 nodes, 'x' -> 'y'): identified as silu" in capsys.readouterr().out

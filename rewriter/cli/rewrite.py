@@ -225,6 +225,8 @@ def _rewrite(a: argparse.Namespace) -> int:
         )
     if not a.quiet:
         _print_sites(result.sites, a.dry_run)
+        for line in _nan_notes(original):
+            print(f"note: {line}")
         if not result.sites:
             print(_no_sites_hint(original, a.pipeline))
         else:
@@ -489,6 +491,16 @@ def _contrib_ops(model: Any, ops: set[str]) -> Counter[str]:
         for n in all_nodes(model.graph)
         if n.domain == "com.microsoft" and n.op_type in ops
     )
+
+
+def _nan_notes(model: Any) -> list[str]:
+    """Regions that compute a catalogue function except where they are NaN
+    (``rewriter.passes.identify.nan_notes``): the input model gives NaN there."""
+    from rewriter.emit import default_opset
+    from rewriter.match.rules import all_rules
+    from rewriter.passes.identify import nan_notes
+
+    return nan_notes(model, all_rules(), default_opset(model))
 
 
 def _no_sites_hint(model: Any, pipeline: str) -> str:
