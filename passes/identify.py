@@ -56,12 +56,18 @@ __all__ = [
     "ATOL",
     "ELEMENTWISE",
     "GRID",
+    "IDENTIFIED",
     "MIN_NODES",
+    "MIN_SPELLED",
+    "PARAMETRIC",
     "SELECTS",
     "SPELLINGS",
     "Found",
+    "commit",
+    "explain",
     "find",
     "identified_sites",
+    "nan_notes",
     "regions",
     "which",
 ]
@@ -438,12 +444,18 @@ def identified_sites(
         site.replaced = True
         site.rational = info
     if any(s.replaced for s in sites):
-        g.commit()
-        live = {o for n in model.graph.node for o in n.output}
-        kept = [v for v in model.graph.value_info if v.name in live]
-        del model.graph.value_info[:]
-        model.graph.value_info.extend(kept)
+        commit(g, model)
     return sites
+
+
+def commit(g: Graph, model: onnx.ModelProto) -> None:
+    """``g.commit()`` (``g`` is ``model``'s main graph), then the ``value_info`` of values no
+    node writes anymore dropped: the shapes of replaced regions' insides would be stale."""
+    g.commit()
+    live = {o for n in model.graph.node for o in n.output}
+    kept = [v for v in model.graph.value_info if v.name in live]
+    del model.graph.value_info[:]
+    model.graph.value_info.extend(kept)
 
 
 NEAR = 0.1  # ``explain`` details a region off a function at no more than this share of points

@@ -20,7 +20,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from rewriter.ir import Graph, infer_value_info
-from rewriter.passes.identify import ELEMENTWISE, SELECTS, SPELLINGS, regions, which
+from rewriter.passes.identify import ELEMENTWISE, SELECTS, SPELLINGS, commit, regions, which
 
 __all__ = ["ELEMENTWISE", "identify"]
 
@@ -51,11 +51,7 @@ def identify(model: onnx.ModelProto) -> dict[str, int]:
         _replace(g, nodes, root, xs[root], name, found.get(name, 0))
         found[name] = found.get(name, 0) + 1
     if found:
-        g.commit()
-        live = {o for n in model.graph.node for o in n.output}
-        kept = [v for v in model.graph.value_info if v.name in live]
-        del model.graph.value_info[:]
-        model.graph.value_info.extend(kept)
+        commit(g, model)
     return found
 
 
