@@ -3,27 +3,34 @@
 A rule knows one spelling. XLA's exact GELU is erfc expanded into about 70 guarded polynomial
 nodes, a hand-written function may be spelled in a way nobody wrote a rule for; when such a
 region computes, to float32 rounding, a function of the catalogue, it is that function's site
-all the same. This pass runs after the rules (``rewriter.emit``): each one-input elementwise
-region that no rule site covers is run alone in ONNX Runtime on a grid; when it equals a
-``SPELLINGS`` function there, it becomes a site of that function (``rule="identified"``),
-numbered after the rule sites of its function (``gelu_2`` after ``gelu_0``, ``gelu_1``), and
-is replaced, when chosen, by the candidate's nodes like any site. A region kept stays as it
-was, node for node.
+all the same. ``rewriter.emit`` (and the torch.fx front end, on its lowered view) runs
+``find`` before the rules: each one-input elementwise region is run alone in ONNX Runtime on a
+grid; one that equals a catalogue function there, whose output no rule site computes and
+which holds no rule site of that function, becomes a site (``rule="identified"``). The engine
+then leaves its nodes alone (``Options.reserved``: a rule site of another function inside it,
+the Tanh of SiLU spelled ``x * 0.5 * (1 + tanh(x/2))``, would be a piece of it), and
+``identified_sites`` numbers it after the rule sites of its function (``gelu_2`` after
+``gelu_0``, ``gelu_1``: names found before do not move) and replaces it, when chosen, by the
+candidate's nodes like any site. A region kept stays as it was, node for node.
 
 Regions: maximal connected sets of elementwise nodes (arithmetic, comparisons, boolean ops,
 Where, Cast) whose other operands are scalar constants, grown from each root backwards and
 shrunk until no value but the root's leaves them (as ``pau_learned``'s, with selects and bools
-inside); at least ``MIN_SPELLED`` nodes (``MIN_NODES`` at a TensorFlow conversion), in a
-connected set of at most ``MAX_COMPONENT`` elementwise nodes; the root's output and its one
-varying input ``x`` are float32 and of one shape. Main graph only.
+inside), judged while growing (a region that is no function lets the ones inside it be tried,
+and a pass runs again after a region is taken); at least ``MIN_SPELLED`` nodes (``MIN_NODES``
+at a TensorFlow conversion), in a connected set of at most ``MAX_COMPONENT`` elementwise
+nodes; the root's output and its one varying input ``x`` are float32 and of one shape. Main
+graph only.
 
 Identified means: on 4801 points in [-12, 12] and at +-30, +-100, ``|region - f| <= ATOL *
 max(1, |f|)`` everywhere, for f in ``SPELLINGS`` (float64 references from
 ``rewriter.functions``), or, for sites (not at a conversion), for f in ``PARAMETRIC`` with its
-parameter read off the values (ELU and CELU with any alpha, softplus and swish with any beta). A spelling that overflows where the function does not (``(e^2x -
-1)/(e^2x + 1)`` is NaN at 100) is not the function and is not identified. Results are cached
-per region (its nodes and constants), so a plan that emits the model many times samples each
-region once.
+parameter read off the values (ELU and CELU with any alpha, softplus and swish with any beta).
+A spelling that overflows where the function does not (``(1 - e^-2x)/(1 + e^-2x)`` is NaN
+below -44) is not the function and is not identified; one that equals it except where it is
+NaN (tf2onnx's select blend) is reported by ``nan_notes``. Results are cached per region (its
+ops and constants, not its value names), so a plan that emits the model many times samples
+each kind of region once. ``explain`` says what each judged region came to.
 
 The TensorFlow front end also writes identified regions in their ONNX spelling at conversion
 (``rewriter.frontends.tf._xla``): there the conversion is the tool's own, and the spelling it

@@ -13,6 +13,7 @@ from rewriter.cli.common import (
     degrees_arg,
     model_inputs,
     progress,
+    speed_said,
     write_json,
 )
 from rewriter.errors import RewriterError, UsageError
@@ -38,8 +39,6 @@ def _write(model: Any, res: Any, a: Any, con: Any, inputs: Any) -> None:
             f"{a.model} --target {a.target}` backs the worst sites off; or --force)"
         )
     save_atomic(res.model, a.output)
-    from rewriter.cli.rewrite import speed_said
-
     print(  # one line, never wrapped
         f"wrote {a.output}: {len(res.replaced)} of {len(res.decisions)} site(s) replaced; "
         + speed_said(res, res, None)

@@ -26,6 +26,7 @@ from rewriter.cli.common import (
     degrees_arg,
     model_inputs,
     progress,
+    speed_said,
     write_json,
 )
 from rewriter.errors import RewriterError, UsageError
@@ -319,33 +320,6 @@ def _rewrite(a: argparse.Namespace) -> int:
                 f"; {speed_said(result, plan, backoff)}"
             )
     return 0
-
-
-def speed_said(result: Any, plan: Any, backoff: Any) -> str:
-    """What the last line says of the written model's speed: measured (on which target, how
-    much, faster or not), or not measured, or the input's computation when nothing changed.
-    ``result`` has ``replaced``; ``plan`` (or None) ``target``, ``whole`` and ``budget``; the
-    back-off's ``whole``, when it ran, times the model as finally written."""
-    if not result.replaced:
-        if backoff is not None:
-            why = " (every site kept to stay within --tolerance)"
-        elif plan is not None and plan.target:
-            within = "both within the accuracy budget and " if plan.budget is not None else ""
-            how = "predicted" if getattr(plan, "strategy", "") == "predicted" else "measured"
-            why = f" (no replacement {within}{how} faster on {plan.target})"
-        else:
-            why = ""
-        return "it computes what the input does" + why
-    if plan is None or not plan.target:
-        return "speed not measured (no --target)"
-    w = backoff.whole if backoff is not None and backoff.whole is not None else plan.whole
-    if w is None:
-        return f"speed on {plan.target} not measured for the whole model"
-    verdict = "faster" if w.faster else "NOT faster beyond noise"
-    return (
-        f"measured x{w.speedup:.2f} on {plan.target} (95% CI {w.speedup_lo:.2f}-"
-        f"{w.speedup_hi:.2f}): {verdict}"
-    )
 
 
 def _inputs(a: argparse.Namespace, original: Any) -> Any:
