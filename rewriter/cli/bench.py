@@ -116,6 +116,17 @@ def main(argv: list[str]) -> int:
             f"{1 / r.hi:.3f}-{1 / r.lo:.3f}",
         )
     con.print(t)
+    if len(names) == 2:  # one line, never wrapped: what the interval says, in words
+        r = c.ratios[names[1]]
+        lo, hi = 1 / r.hi, 1 / r.lo
+        verdict = "faster" if lo > 1.0 else "slower" if hi < 1.0 else "not different"
+        said = (
+            "not faster or slower than A beyond noise"
+            if verdict == "not different"
+            else (f"{verdict} than A")
+        )
+        print(f"{names[1]}: {said} on {a.target}: x{r.speedup:.3f} (95% CI {lo:.3f}-{hi:.3f})")
+        out["verdict"] = verdict
     out["comparison"] = c.to_dict()
     if a.headroom and len(names) == 2:
         to, tb, tr = (c.stats[k].median for k in (names[0], names[1], "ReLU limit"))
