@@ -215,6 +215,7 @@ def test_console_script_exit_codes(model_path, tmp_path) -> None:
     )
     p = subprocess.run([exe, "--list"], capture_output=True, text=True)
     assert p.returncode == 0 and "pau_all" in p.stdout and "gelu_erf" in p.stdout
+    assert "identified (no rule): " in p.stdout and "celu (any alpha)" in p.stdout
 
 
 def test_inputs_file_is_used_and_checked(model_path, tmp_path, capsys) -> None:

@@ -141,6 +141,14 @@ def _list() -> int:
     for r in all_rules():
         t.add_row(r.name, r.function_name, r.spelling, repr(r.pattern))
     con.print(t)
+    from rewriter.passes.identify import PARAMETRIC, SPELLINGS
+
+    known = ", ".join([*SPELLINGS, *(f"{f} (any {p})" for f, (p, _) in PARAMETRIC.items())])
+    print(
+        "identified (no rule): a one-input elementwise region no rule spells that equals one of "
+        f"{known} on a 4805-point grid is that function's site; `rewrite explain MODEL --rule "
+        "identified` lists the regions tried"
+    )
     return 0
 
 
