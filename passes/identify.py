@@ -39,6 +39,7 @@ keeps is the faster one.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator
@@ -51,7 +52,7 @@ from onnx import TensorProto, helper
 
 from rewriter.functions import get_function
 from rewriter.ir import Graph, infer_value_info
-from rewriter.match.engine import RESERVED_PREFIX, Site
+from rewriter.match.engine import RESERVED_PREFIX, Options, Site, Stats, run
 from rewriter.match.pattern import Var
 from rewriter.match.rules import Rule
 
@@ -70,12 +71,12 @@ __all__ = [
     "SELECTS",
     "SPELLINGS",
     "Found",
-    "commit",
     "explain",
     "find",
     "identified_sites",
     "nan_notes",
     "regions",
+    "rule_and_identified_sites",
     "which",
 ]
 
@@ -145,7 +146,8 @@ PARAMETRIC: dict[str, tuple[str, Callable[[np.ndarray], float]]] = {
     "softplus": ("beta", lambda v: np.log(2.0) / v[_AT[0.0]]),
     "swish": ("beta", lambda v: np.log(v[_AT[1.0]] / (1.0 - v[_AT[1.0]]))),
 }
-_SEEN: dict[str, str | None] = {}  # region digest -> function (or None), see ``which``
+Named = tuple[str, dict[str, float]]  # a catalogue function and its parameters
+_SEEN: dict[str, Named | None] = {}  # region digest -> what ``which`` found
 # region digest -> (function, points, x range) for a region equal to the function except
 # where it is NaN (``nan_notes``)
 _NAN: dict[str, tuple[str, int, tuple[float, float]]] = {}
@@ -168,9 +170,9 @@ def regions(
     *,
     selects: bool = True,
     typed: bool = True,
-    judge: Callable[[set[int], int, str], str | None] | None = None,
+    judge: Callable[[set[int], int, str], Any] | None = None,
     min_nodes: int = MIN_NODES,
-) -> Iterator[tuple[set[int], int, str]]:
+) -> Iterator[tuple[set[int], int, Any]]:
     """``(nodes, root, verdict)`` of each candidate region of ``g`` (module doc), leaving out
     the nodes labelled in ``claimed``; with ``selects`` only regions holding a select or a
     comparison (XLA's piecewise lowerings). ``judge(nodes, root, x)`` names what a region
@@ -187,7 +189,7 @@ def regions(
     if selects and not any(g.node(i).op_type in SELECTS for i in varying):
         return iter(())
 
-    def accept(nodes: set[int], root: int) -> str | None:
+    def accept(nodes: set[int], root: int) -> Any:
         """The verdict, when the region is big enough (and holds a select, if asked) and
         reads one float32 value x of the root output's shape."""
         if len(nodes) < min_nodes:
@@ -213,8 +215,8 @@ def regions(
 
 
 def _until_stable(
-    g: Graph, varying: dict[int, list[str]], accept: Callable[[set[int], int], str | None]
-) -> Iterator[tuple[set[int], int, str]]:
+    g: Graph, varying: dict[int, list[str]], accept: Callable[[set[int], int], Any]
+) -> Iterator[tuple[set[int], int, Any]]:
     """``grown_regions`` again over what is left while a pass takes a region: a root tried
     before a region below it was taken grew into that region (tanh(silu(x)) is no function of
     the catalogue, tanh alone is)."""
@@ -253,6 +255,13 @@ def _key(g: Graph, nodes: set[int], x: str, extra: str) -> str:
     return h.hexdigest()
 
 
+def _cache_key(
+    g: Graph, nodes: set[int], x: str, opset: int, rules: list[Rule] | None, parametric: bool
+) -> str:
+    ruleset = "\0".join(r.name for r in rules) if rules else ""
+    return _key(g, nodes, x, f"{opset}/{parametric}/{ruleset}")
+
+
 def which(
     g: Graph,
     nodes: set[int],
@@ -261,21 +270,19 @@ def which(
     opset: int,
     rules: list[Rule] | None = None,
     parametric: bool = False,
-) -> str | None:
-    """The ``SPELLINGS`` function the region computes, or None (cached per region); with
-    ``parametric`` also a ``PARAMETRIC`` one, as ``"celu alpha=2"``. With ``rules``, a region
-    whose output one of them already computes as a site is None, and so is one holding a rule
-    site of the same function: those rule sites stand. A rule site of another function inside
-    (a piece: the Tanh of SiLU spelled with tanh) does not."""
-    ruleset = "\0".join(r.name for r in rules) if rules else ""
-    key = _key(g, nodes, x, f"{opset}/{parametric}/{ruleset}")
+) -> Named | None:
+    """``(function, params)`` of the ``SPELLINGS`` function the region computes, or None
+    (cached per region); with ``parametric`` also a ``PARAMETRIC`` one (``("celu", {"alpha":
+    2.0})``). With ``rules``, a region whose output one of them already computes as a site is
+    None, and so is one holding a rule site of the same function: those rule sites stand. A
+    rule site of another function inside (a piece: the Tanh of SiLU spelled with tanh) does
+    not."""
+    key = _cache_key(g, nodes, x, opset, rules, parametric)
     if key in _SEEN:
         return _SEEN[key]
     alone = alone_model(g, nodes, x, g.node(root).output[0], opset)
     found, inside = None, []
     if rules is not None:
-        from rewriter.match.engine import Options, run
-
         inside = run(alone, rules, Options(dry_run=True))
     y = g.node(root).output[0]
     if not any(s.output == y for s in inside):
@@ -289,7 +296,7 @@ def which(
                 fn, n, _, where = _closest(vals)
                 if 0 < n <= NEAR * GRID.size and n == int(np.isnan(vals).sum()) and where:
                     _NAN[key] = (fn, n, where)  # the function, but NaN at n points
-    if found is not None and any(s.function == found.partition(" ")[0] for s in inside):
+    if found is not None and any(s.function == found[0] for s in inside):
         # a rule site of the same function inside (SiLU, then a Cast to its own type; Softplus
         # under torch's threshold guard): that site stands, as it did before this search
         found = None
@@ -305,26 +312,25 @@ def _equal(vals: np.ndarray, ref: np.ndarray) -> bool:
         return bool(np.all(np.abs(vals - ref) <= ATOL * np.maximum(1.0, np.abs(ref))))
 
 
-def _named(vals: np.ndarray, parametric: bool) -> str | None:
-    """The catalogue function ``vals`` (the region on ``GRID``) are, as ``which`` names it."""
+def _named(vals: np.ndarray, parametric: bool) -> Named | None:
+    """The catalogue function ``vals`` (the region on ``GRID``) are, as ``which`` names it
+    (params empty for ``SPELLINGS``: ``find`` takes them from the rules)."""
     for name, ref in _REFERENCE.items():
         if _equal(vals, ref):
-            return name
+            return name, {}
     for name, (param, read) in PARAMETRIC.items() if parametric else ():
         with np.errstate(all="ignore"):
             raw = float(read(vals))
         # as a person would have written it, else as read (SELU's alpha 1.6732632...)
         for p in (float(f"{raw:.6g}"), raw):
             if np.isfinite(p) and p > 0 and _equal(vals, get_function(name, **{param: p})(GRID)):
-                return f"{name} {param}={p!r}"
+                return name, {param: p}
     return None
 
 
 def _as_rule_site(name: str, opset: int, rules: list[Rule]) -> tuple[str, dict[str, float]]:
     """(function, params) a rule gives ``name``'s ONNX spelling: what an identified region of
     ``name`` is a site of (``softplus`` with beta 1, ``elu`` with alpha 1, ...)."""
-    from rewriter.match.engine import Options, run
-
     made: list[onnx.NodeProto] = []
     inits: list[onnx.TensorProto] = []
 
@@ -362,37 +368,74 @@ class Found:
     values: tuple[str, ...]
 
 
+Judged = Callable[[Graph, set[int], int, str, "Named | None"], None]
+
+
+def _search(
+    model: onnx.ModelProto, rules: list[Rule], opset: int, seen: Judged | None = None
+) -> tuple[Graph | None, list[tuple[set[int], int, str, Named]]]:
+    """The search ``find``, ``explain`` and ``nan_notes`` share, on ``model``'s main graph:
+    ``(graph, [(nodes, root, x, (function, params))])`` of the regions taken, ``seen(graph,
+    nodes, root, x, named)`` called on every region judged. ``(None, [])`` when no region can
+    exist (most models: no shape inference is spent on them)."""
+    some = regions(Graph(model.graph), (), selects=False, typed=False, min_nodes=MIN_SPELLED)
+    if next(iter(some), None) is None:
+        return None, []
+    g = Graph(model.graph, value_info=infer_value_info(model))
+    xs: dict[int, str] = {}
+
+    def judge(nodes: set[int], root: int, x: str) -> Named | None:
+        xs[root] = x
+        named = which(g, nodes, x, root, opset, rules, parametric=True)
+        if seen is not None:
+            seen(g, nodes, root, x, named)
+        return named
+
+    taken = regions(g, (), selects=False, judge=judge, min_nodes=MIN_SPELLED)
+    return g, [(nodes, root, xs[root], named) for nodes, root, named in taken]
+
+
 def find(model: onnx.ModelProto, rules: list[Rule], opset: int) -> list[Found]:
     """The regions of ``model``'s main graph (before any site is replaced) that compute a
     ``SPELLINGS`` function and whose output no rule site computes, in graph order. The engine
     then leaves their nodes alone (``Options.reserved``): a rule site inside one (SiLU spelled
     ``x * 0.5 * (1 + tanh(x/2))`` holds a Tanh site) would be a piece of it."""
-    some = regions(Graph(model.graph), (), selects=False, typed=False, min_nodes=MIN_SPELLED)
-    if next(iter(some), None) is None:
-        return []  # most models: no region at all, and no shape inference spent on them
-    g = Graph(model.graph, value_info=infer_value_info(model))
+    g, taken = _search(model, rules, opset)
     out: list[tuple[int, Found]] = []
-    params_of: dict[str, tuple[str, dict[str, float]]] = {}
-    xs: dict[int, str] = {}
-
-    def judge(nodes: set[int], root: int, x: str) -> str | None:
-        xs[root] = x
-        return which(g, nodes, x, root, opset, rules, parametric=True)
-
-    for nodes, root, name in list(
-        regions(g, (), selects=False, judge=judge, min_nodes=MIN_SPELLED)
-    ):
-        x = xs[root]
-        if " " in name:  # "celu alpha=2.0"
-            fn, _, kv = name.partition(" ")
-            k, _, v = kv.partition("=")
-            params_of[name] = (fn, {k: float(v)})
-        elif name not in params_of:
-            params_of[name] = _as_rule_site(name, opset, rules)
-        function, params = params_of[name]
+    for nodes, root, x, (function, params) in taken:
+        assert g is not None
+        if not params:  # a SPELLINGS function: the params its rule gives it
+            function, params = _as_rule_site(function, opset, rules)
         values = tuple(g.node(i).output[0] for i in sorted(nodes) if i != root)
         out.append((root, Found(function, params, x, (*values, g.node(root).output[0]))))
     return [f for _, f in sorted(out, key=lambda rf: rf[0])]
+
+
+def rule_and_identified_sites(
+    model: onnx.ModelProto,
+    rules: list[Rule],
+    opts: Options,
+    opset: int,
+    stats: Stats | None = None,
+) -> list[Site]:
+    """The rule engine's sites of ``model``, then the regions no rule spells that compute a
+    catalogue function (``find``, before anything is replaced; numbered after the rule sites
+    of their function), each replaced when ``opts.select`` takes it, as ``engine.run`` does:
+    what ``rewriter.emit`` and the torch.fx front end both find."""
+    found = find(model, rules, opset)
+    if found:  # the rules leave the identified regions' nodes alone
+        reserved = frozenset(v for f in found for v in f.values)
+        opts = dataclasses.replace(opts, reserved=reserved)
+    sites = run(model, rules, opts, stats)
+    if found:
+        sites += identified_sites(
+            model,
+            found,
+            Counter(s.function for s in sites),
+            replace=None if opts.dry_run else opts.replacement,
+            select=opts.select or (lambda s: True),
+        )
+    return sites
 
 
 def identified_sites(
@@ -414,11 +457,11 @@ def identified_sites(
     """
     g = Graph(model.graph, value_info=infer_value_info(model))
     sites: list[Site] = []
+    stale: set[str] = set()
     for f in found:
         order = sorted(g.producer[v] for v in f.values if v in g.producer)
         if len(order) != len(f.values):  # pragma: no cover - the engine left them (reserved)
             continue
-        root = g.producer[f.values[-1]]
         vi = g.info(f.x)
         prod = g.producer_of(f.x)
         site = Site(
@@ -440,29 +483,12 @@ def identified_sites(
         if replace is None or not select(site):
             continue
         new, inits, info = replace(site, IDENTIFIED, g)
-        read: set[str] = set()
-        for i in order:
-            read.update(v for v in g.node(i).input if v)
-            g.remove(i)
-        g.insert_at(root, new)
-        for t in inits:
-            g.add_initializer(t)
-        g.note_reads(read - {f.x})
+        stale.update(g.replace(order, g.producer[site.output], new, inits))
         site.replaced = True
         site.rational = info
     if any(s.replaced for s in sites):
-        commit(g, model)
+        g.commit(stale=stale - {s.output for s in sites})
     return sites
-
-
-def commit(g: Graph, model: onnx.ModelProto) -> None:
-    """``g.commit()`` (``g`` is ``model``'s main graph), then the ``value_info`` of values no
-    node writes anymore dropped: the shapes of replaced regions' insides would be stale."""
-    g.commit()
-    live = {o for n in model.graph.node for o in n.output}
-    kept = [v for v in model.graph.value_info if v.name in live]
-    del model.graph.value_info[:]
-    model.graph.value_info.extend(kept)
 
 
 NEAR = 0.1  # ``explain`` details a region off a function at no more than this share of points
@@ -496,23 +522,23 @@ def explain(model: onnx.ModelProto, rules: list[Rule], opset: int) -> list[str]:
     """One line per region ``find`` judges (``rewrite explain MODEL --rule identified``): what it
     was identified as, or the nearest catalogue function and where the region departs from it
     (NaN where a select blends an inf branch, a constant off, a clamp)."""
-    g = Graph(model.graph, value_info=infer_value_info(model))
     lines: list[str] = []
     far = 0
 
-    def judge(nodes: set[int], root: int, x: str) -> str | None:
+    def seen(g: Graph, nodes: set[int], root: int, x: str, named: Named | None) -> None:
         nonlocal far
-        name = which(g, nodes, x, root, opset, rules, parametric=True)
         y = g.node(root).output[0]
         head = f"{g.label(root)} ({len(nodes)} nodes, {x!r} -> {y!r}): "
-        if name is not None:
-            lines.append(head + f"identified as {name}")
-            return name
+        if named is not None:
+            fn, params = named
+            ps = ", ".join(f"{k}={v:g}" for k, v in params.items())
+            lines.append(head + f"identified as {fn}" + (f" ({ps})" if ps else ""))
+            return
         try:
             vals = RegionFunction(alone_model(g, nodes, x, y, opset))(GRID)
         except Exception as e:  # noqa: BLE001 - said, not raised
             lines.append(head + f"cannot run alone in ONNX Runtime ({type(e).__name__})")
-            return None
+            return
         fn, n, worst, where = _closest(vals)
         if n == 0:
             lines.append(
@@ -529,9 +555,8 @@ def explain(model: onnx.ModelProto, rules: list[Rule], opset: int) -> list[str]:
             lines.append(
                 head + f"nearest {fn}: off at {n} of {GRID.size} points ({'; '.join(said)})"
             )
-        return None
 
-    list(regions(g, (), selects=False, judge=judge, min_nodes=MIN_SPELLED))
+    _search(model, rules, opset, seen)
     if far:
         lines.append(
             f"{far} other region(s) tried: none within {ATOL:g} of a catalogue function on "
@@ -545,17 +570,11 @@ def nan_notes(model: onnx.ModelProto, rules: list[Rule], opset: int) -> list[str
     NaN (tf2onnx spells a select ``cond * a + (1 - cond) * b``, NaN wherever the branch not
     taken is inf): the model gives NaN for those inputs, which the user should know; such a
     region is no site. Empty for most models (the search is ``find``'s, its results cached)."""
-    some = regions(Graph(model.graph), (), selects=False, typed=False, min_nodes=MIN_SPELLED)
-    if next(iter(some), None) is None:
-        return []
-    g = Graph(model.graph, value_info=infer_value_info(model))
-    ruleset = "\0".join(r.name for r in rules)
     lines: list[str] = []
 
-    def judge(nodes: set[int], root: int, x: str) -> str | None:
-        name = which(g, nodes, x, root, opset, rules, parametric=True)
-        near = _NAN.get(_key(g, nodes, x, f"{opset}/True/{ruleset}"))
-        if name is None and near is not None:
+    def seen(g: Graph, nodes: set[int], root: int, x: str, named: Named | None) -> None:
+        near = _NAN.get(_cache_key(g, nodes, x, opset, rules, True))
+        if named is None and near is not None:
             fn, n, (lo, hi) = near
             lines.append(
                 f"{g.label(root)} ({len(nodes)} nodes, reads {x!r}) computes {fn} except at "
@@ -563,7 +582,6 @@ def nan_notes(model: onnx.ModelProto, rules: list[Rule], opset: int) -> list[str
                 "gives NaN for such inputs (a select blended as cond*a + (1-cond)*b with an inf "
                 "branch?); not a site"
             )
-        return name
 
-    list(regions(g, (), selects=False, judge=judge, min_nodes=MIN_SPELLED))
+    _search(model, rules, opset, seen)
     return lines

@@ -679,21 +679,11 @@ def learned_rewrite(
             r, region.input, region.output, prefix=prefix, const_prefix=prefix, dtype=vi.elem_type
         )
         nodes[-1].doc_string = f"pau-rewriter pau_learned {name}: {region.formula}: {r.describe()}"
-        gone.setdefault(id(g), set()).update(g.node(i).output[0] for i in region._idx[:-1])
-        read: set[str] = set()
-        for i in region._idx:
-            read.update(v for v in g.node(i).input if v)
-            g.remove(i)
-        g.insert_at(region._idx[-1], nodes)
-        for t in inits:
-            g.add_initializer(t)
-        g.note_reads(read - {region.input})
+        removed = g.replace(region._idx, region._idx[-1], nodes, inits)
+        # shape info of the removed intermediates would be stale
+        gone.setdefault(id(g), set()).update(v for v in removed if v != region.output)
         site.replaced = True
     if not dry_run:
         for g in reversed(graphs):  # bodies first: parents copy their protos at commit
-            g.commit()
-            if id(g) in gone:  # shape info of the removed intermediates would be stale
-                keep = [v for v in g.proto.value_info if v.name not in gone[id(g)]]
-                del g.proto.value_info[:]
-                g.proto.value_info.extend(keep)
+            g.commit(stale=gone.get(id(g), ()))
     return sites

@@ -22,16 +22,15 @@ from __future__ import annotations
 
 import json
 import os
-from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import onnx
 
 from rewriter.candidates import Candidate
 from rewriter.ir import MIN_OPSET, load_model
-from rewriter.match.engine import Options, Site, Stats, run
+from rewriter.match.engine import Options, Site, Stats
 from rewriter.match.rules import Rule, all_rules, load_rule_file
 from rewriter.passes import GRAPH_PASSES, identify, parse_pipeline
 from rewriter.passes.learned import learned_rewrite
@@ -125,7 +124,9 @@ def emit_result(
             select=lambda s: choose(s) is not None,
             max_iterations=max_iterations,
         )
-        return RewriteResult(m, _rules_then_identified(m, rule_list, opts), pipeline="")
+        return RewriteResult(
+            m, identify.rule_and_identified_sites(m, rule_list, opts, default_opset(m)), pipeline=""
+        )
     p = parse_pipeline(pipeline)
     for name in p.before:
         GRAPH_PASSES[name](m)
@@ -139,7 +140,7 @@ def emit_result(
             select=lambda s: s.function in p.functions and choose(s) is not None,
             max_iterations=max_iterations,
         )
-        found = _rules_then_identified(m, rule_list, opts, stats)
+        found = identify.rule_and_identified_sites(m, rule_list, opts, default_opset(m), stats)
         sites = [s for s in found if s.function in p.functions]
     if p.learned:
         # after the rules: regions a rule already replaced are named pau/... and skipped
@@ -160,28 +161,6 @@ def emit_result(
         # (finetune reads it, and says there is nothing to tune)
         provenance(m, p.name, sites)
     return RewriteResult(m, sites, stats, p.name)
-
-
-def _rules_then_identified(
-    m: onnx.ModelProto, rules: list[Rule], opts: Options, stats: Stats | None = None
-) -> list[Site]:
-    """The rule engine's sites, then the regions no rule spells that compute a catalogue
-    function (``rewriter.passes.identify``: found before anything is replaced, numbered after
-    the rule sites of their function), each replaced when ``opts.select`` takes it."""
-    found = identify.find(m, rules, default_opset(m))
-    if found:  # the rules leave the identified regions' nodes alone
-        opts = replace(opts, reserved=frozenset(v for f in found for v in f.values))
-    sites = run(m, rules, opts, stats)
-    if found:
-        taken = Counter(s.function for s in sites)
-        sites += identify.identified_sites(
-            m,
-            found,
-            taken,
-            replace=None if opts.dry_run else opts.replacement,
-            select=opts.select or (lambda s: True),
-        )
-    return sites
 
 
 def emit(

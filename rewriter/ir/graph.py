@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -327,6 +327,29 @@ class Graph:
         if t.name not in self.initializers and t.name not in self._new_inits:
             self._new_inits[t.name] = t
 
+    def replace(
+        self,
+        idx: Iterable[int],
+        at: int,
+        nodes: list[onnx.NodeProto],
+        inits: Iterable[onnx.TensorProto] = (),
+    ) -> list[str]:
+        """Remove nodes ``idx`` and put ``nodes`` (reading ``inits``) at node ``at``'s place; the
+        constants only the removed nodes read go at ``commit``. Returns the outputs removed
+        (their ``value_info`` goes stale where ``nodes`` do not write them again)."""
+        read: set[str] = set()
+        removed: list[str] = []
+        for i in idx:
+            n = self.node(i)
+            read.update(v for v in n.input if v)
+            removed.extend(o for o in n.output if o)
+            self.remove(i)
+        self.insert_at(at, nodes)
+        for t in inits:
+            self.add_initializer(t)
+        self.note_reads(read)
+        return removed
+
     def note_reads(self, values: set[str]) -> None:
         """Values that removed nodes read: their Constant producers and initializers are removed
         at ``commit`` when nothing else reads them anymore."""
@@ -365,8 +388,13 @@ class Graph:
         self._orphans.clear()
         return dead_inits
 
-    def commit(self) -> None:
-        """Write the edits back into ``proto`` (node order: inserts take the root's place)."""
+    def commit(self, stale: Collection[str] = ()) -> None:
+        """Write the edits back into ``proto`` (node order: inserts take the root's place);
+        ``value_info`` entries named in ``stale`` (values replaced nodes wrote) are dropped."""
+        if stale:
+            keep_vi = [v for v in self.proto.value_info if v.name not in stale]
+            del self.proto.value_info[:]
+            self.proto.value_info.extend(keep_vi)
         if not self._inserts and not self._new_inits and all(n is not None for n in self.nodes):
             return
         dead = self._drop_orphans()

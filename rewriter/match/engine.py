@@ -256,13 +256,6 @@ def _replace(f: _Found, site: Site, opts: Options) -> None:
     g, m = f.graph, f.match
     assert opts.replacement is not None
     nodes, inits, info = opts.replacement(site, f.rule, g)
-    read: set[str] = set()
-    for i in m.nodes:
-        read.update(x for x in g.node(i).input if x)
-        g.remove(i)
-    g.insert_at(m.root, nodes)
-    for t in inits:
-        g.add_initializer(t)
-    g.note_reads(read)
+    g.replace(m.nodes, m.root, nodes, inits)
     site.replaced = True
     site.rational = info

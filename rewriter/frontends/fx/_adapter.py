@@ -43,7 +43,7 @@ from onnx import helper
 from torch import fx, nn
 
 from rewriter.frontends.fx._lower import FX_RULES, NotLowered, lower_node
-from rewriter.match.engine import Options, Site, run
+from rewriter.match.engine import Options, Site
 from rewriter.match.rules import Rule, all_rules
 from rewriter.passes import identify
 
@@ -223,14 +223,7 @@ def match_graph(
     by_name[identify.IDENTIFIED.name] = identify.IDENTIFIED
     # the sites the ONNX path finds in the module's export: rule sites, then regions that
     # compute a catalogue function (numbered after them; the rules leave their nodes alone)
-    regions = identify.find(view.model, rules, OPSET)
-    reserved = frozenset(v for f in regions for v in f.values)
-    sites = run(view.model, rules, Options(dry_run=True, reserved=reserved))
-    if regions:
-        taken = Counter(s.function for s in sites)
-        sites += identify.identified_sites(
-            view.model, regions, taken, replace=None, select=lambda s: False
-        )
+    sites = identify.rule_and_identified_sites(view.model, rules, Options(dry_run=True), OPSET)
     found = []
     for site in sites:
         m = _map_back(view, site, by_name[site.rule])

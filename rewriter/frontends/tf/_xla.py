@@ -20,7 +20,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from rewriter.ir import Graph, infer_value_info
-from rewriter.passes.identify import ELEMENTWISE, SELECTS, SPELLINGS, commit, regions, which
+from rewriter.passes.identify import ELEMENTWISE, SELECTS, SPELLINGS, regions, which
 
 __all__ = ["ELEMENTWISE", "identify"]
 
@@ -42,20 +42,23 @@ def identify(model: onnx.ModelProto) -> dict[str, int]:
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 17)
     found: dict[str, int] = {}
     xs: dict[int, str] = {}
+    stale: set[str] = set()
 
     def judge(nodes: set[int], root: int, x: str) -> str | None:
         xs[root] = x
-        return which(g, nodes, x, root, opset)
+        named = which(g, nodes, x, root, opset)
+        return None if named is None else named[0]
 
     for nodes, root, name in list(regions(g, claimed, judge=judge)):
-        _replace(g, nodes, root, xs[root], name, found.get(name, 0))
+        stale.update(_replace(g, nodes, root, xs[root], name, found.get(name, 0)))
         found[name] = found.get(name, 0) + 1
     if found:
-        commit(g, model)
+        g.commit(stale=stale)
     return found
 
 
-def _replace(g: Graph, nodes: set[int], root: int, x: str, name: str, k: int) -> None:
+def _replace(g: Graph, nodes: set[int], root: int, x: str, name: str, k: int) -> list[str]:
+    """Region ``nodes`` written as ``name``'s spelling; returns the values no longer written."""
     out = g.node(root).output[0]
     base = f"xla_{name}_{k}"
     made: list[onnx.NodeProto] = []
@@ -71,6 +74,4 @@ def _replace(g: Graph, nodes: set[int], root: int, x: str, name: str, k: int) ->
         return o
 
     SPELLINGS[name](x, out, c, mk)
-    for i in nodes:
-        g.remove(i)
-    g.insert_at(root, made)
+    return [v for v in g.replace(sorted(nodes), root, made) if v != out]
