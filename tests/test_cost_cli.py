@@ -60,10 +60,10 @@ def test_bench_two_models_with_headroom_json(tmp_path, capsys) -> None:
     # one line says in words what B's interval says (before: only the table's numbers)
     rb = ratios[names[1]]
     lo, hi = 1 / rb["hi"], 1 / rb["lo"]
-    want = "faster" if lo > 1 else "slower" if hi < 1 else "not different"
+    want = "faster" if lo > 1 else "slower" if hi < 1 else "within noise"
     assert data["verdict"] == want
     line = next(ln for ln in captured.out.splitlines() if ln.startswith(f"B ({b}): "))
-    said = "not faster or slower than A beyond noise" if want == "not different" else want
+    said = "not faster or slower than A beyond noise" if want == "within noise" else want
     assert line.startswith(f"B ({b}): {said}") and f"(95% CI {lo:.3f}-{hi:.3f})" in line
     # the ReLU limit is the model with every site a Relu
     relu = relu_model(onnx.load(a))

@@ -14,6 +14,7 @@ from rewriter.cli.common import (
     write_json,
 )
 from rewriter.cost.bench import _dynamic_batch, bench_models, relu_model, with_batch
+from rewriter.cost.model import speed_verdict
 from rewriter.errors import UsageError
 
 
@@ -119,11 +120,11 @@ def main(argv: list[str]) -> int:
     if len(names) == 2:  # one line, never wrapped: what the interval says, in words
         r = c.ratios[names[1]]
         lo, hi = 1 / r.hi, 1 / r.lo
-        verdict = "faster" if lo > 1.0 else "slower" if hi < 1.0 else "not different"
+        verdict = speed_verdict(lo, hi)
         said = (
             "not faster or slower than A beyond noise"
-            if verdict == "not different"
-            else (f"{verdict} than A")
+            if verdict == "within noise"
+            else f"{verdict} than A"
         )
         print(f"{names[1]}: {said} on {a.target}: x{r.speedup:.3f} (95% CI {lo:.3f}-{hi:.3f})")
         out["verdict"] = verdict

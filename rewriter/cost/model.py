@@ -59,6 +59,12 @@ class HarnessOptions:
         }
 
 
+def speed_verdict(lo: float, hi: float) -> str:
+    """``"faster"``, ``"slower"`` or ``"within noise"``: where the 95% interval ``[lo, hi]`` of
+    a speed-up lies against x1 (what every report of a measured ratio says in words)."""
+    return "faster" if lo > 1.0 else "slower" if hi < 1.0 else "within noise"
+
+
 @dataclass
 class WholeResult:
     """Whole model, original vs rewritten (one interleaved run): speed-up and its 95% CI."""

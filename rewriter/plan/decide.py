@@ -8,7 +8,7 @@ from typing import Any, Protocol, TypeVar
 
 from rewriter.candidates import KEEP, Candidate
 from rewriter.cost.db import Record
-from rewriter.cost.model import WholeResult
+from rewriter.cost.model import WholeResult, speed_verdict
 
 __all__ = ["decide", "back_off"]
 
@@ -68,10 +68,12 @@ def decide(
 def _verdict(r: Record, min_gain: float) -> str:
     """Why a measured candidate is not taken, in the words a reader checks against its
     interval: slower beyond noise, within noise, or faster but by less than ``min_gain``."""
-    speed = f"x{1 / r.ratio:.2f} (CI {1 / r.ratio_hi:.2f}-{1 / r.ratio_lo:.2f})"
-    if r.ratio_lo > 1.0:
+    lo, hi = 1 / r.ratio_hi, 1 / r.ratio_lo
+    speed = f"x{1 / r.ratio:.2f} (CI {lo:.2f}-{hi:.2f})"
+    verdict = speed_verdict(lo, hi)
+    if verdict == "slower":
         return f"{speed} slower beyond noise"
-    if r.ratio_hi < 1.0:
+    if verdict == "faster":
         return f"{speed} faster, by less than the minimum gain x{min_gain:.2f}"
     return f"{speed} not faster beyond noise"
 

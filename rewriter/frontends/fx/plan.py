@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rewriter.cost.harness import Ratio, compare
-from rewriter.cost.model import WholeResult
+from rewriter.cost.model import WholeResult, speed_verdict
 from rewriter.cost.targets import parse_target
 from rewriter.errors import UsageError
 from rewriter.frontends.fx.rewrite import FxSite, _apply, parse_pipeline
@@ -407,9 +407,8 @@ def plan_module(
             if r.faster:
                 d.decision, d.reason = "replace", said
             else:
-                d.reason = f"{said}: " + (
-                    "slower beyond noise" if hi < 1.0 else "not faster beyond noise"
-                )
+                slower = speed_verdict(lo, hi) == "slower"
+                d.reason = f"{said}: {'slower' if slower else 'not faster'} beyond noise"
             log(f"{d.name}: {d.reason}")
 
         def build_live() -> nn.Module:
