@@ -3,9 +3,11 @@
 A generated graph of N erf-GELU chains (6 nodes each: a bias Add then the chain) in the spelling
 onnxscript's erf-GELU rule matches, ``Mul(0.5, Mul(x, Add(Erf(Div(x, sqrt2)), 1)))``. Both engines
 turn each chain into one ``com.microsoft.Gelu`` node, ModelProto in, ModelProto out; then
-``rewrite -p pau_all`` (rationals, verification excluded) end to end on the same graph.
+``rewrite -p pau_all`` (rationals, verification excluded) end to end on the same graph, and the
+part of it the search for sites by their values (``rewriter.passes.identify.find``) takes.
 
     python tools/bench_engine.py [--chains 20000] [--repeats 3]
+    python tools/bench_engine.py --zoo DIR   # the value search per emit on DIR's models
 """
 
 from __future__ import annotations
@@ -94,11 +96,43 @@ def ours_pau_all(m: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
     return res.model, len(res.replaced)
 
 
+def search_times(folder: str) -> int:
+    """``passes.identify.find`` on each model of ``folder``, first call and again (its results
+    cached per region, as a plan's many emits see it), in ms."""
+    import glob
+    import os
+
+    from rewriter.passes.identify import find
+
+    from rewriter.emit import default_opset
+    from rewriter.ir import load_model
+    from rewriter.match.rules import all_rules
+
+    print("| model | nodes | found | first ms | again ms |\n|---|---|---|---|---|")
+    for path in sorted(glob.glob(os.path.join(folder, "*.onnx"))):
+        m = load_model(path)
+        ms = []
+        for _ in range(2):
+            t0 = time.perf_counter()
+            found = find(m, all_rules(), default_opset(m))
+            ms.append((time.perf_counter() - t0) * 1e3)
+        name = os.path.basename(path)
+        print(f"| {name} | {len(m.graph.node)} | {len(found)} | {ms[0]:.1f} | {ms[1]:.1f} |")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--chains", type=int, default=20000)
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument(
+        "--zoo",
+        metavar="DIR",
+        help="instead: the value search's time per emit on each DIR/*.onnx (tools/zoo.py)",
+    )
     a = ap.parse_args()
+    if a.zoo:
+        return search_times(a.zoo)
     m = build(a.chains)
     print(f"graph: {a.chains} erf-GELU chains, {len(m.graph.node)} nodes")
     theirs_fused(build(50)), ours_fused(build(50))  # imports and first-call costs out of the way
@@ -119,6 +153,14 @@ def main() -> int:
     t0 = time.perf_counter()
     out, n = ours_pau_all(m)
     t_all = time.perf_counter() - t0
+    from rewriter.passes.identify import find
+
+    from rewriter.match.rules import all_rules
+
+    gc.collect()
+    t0 = time.perf_counter()
+    find(m, all_rules(), 17)  # the search for sites by their values, inside each emit above
+    t_find = time.perf_counter() - t0
     print(
         "| engine | median s | min | max | sites replaced | nodes after |\n|---|---|---|---|---|---|"
     )
@@ -133,6 +175,7 @@ def main() -> int:
     print(
         f"| rewrite -p pau_all (rationals, end to end) | {t_all:.2f} | | | {n} | {len(out.graph.node)} |"
     )
+    print(f"| of which the value search (passes/identify.find) | {t_find:.2f} | | | | |")
     print(
         f"\nspeed-up over onnxscript, median of {a.repeats} interleaved pairs: {statistics.median(ratios):.2f}x "
         f"(pairs range {ratios[0]:.2f}x-{ratios[-1]:.2f}x)"
