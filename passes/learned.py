@@ -78,7 +78,14 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from rewriter.ir import Graph, ValueInfoTable, infer_value_info, session, subgraph_attrs
+from rewriter.ir import (
+    Graph,
+    ValueInfoTable,
+    default_opset,
+    infer_value_info,
+    session,
+    subgraph_attrs,
+)
 from rewriter.match.engine import RESERVED_PREFIX, Site
 from rewriter.rational.fitting import SampleWeights
 
@@ -398,10 +405,6 @@ def _formula(g: Graph, value: str, x: str) -> str:
 # -- sampling -------------------------------------------------------------------------------
 
 
-def _opset(model: onnx.ModelProto) -> int:
-    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 13)
-
-
 def region_model(region: Region, opset: int, ir_version: int = 8) -> onnx.ModelProto:
     """The region alone as a model: float32[n] ``x`` -> float32 ``y``, constants as initializers."""
     assert region._g is not None
@@ -522,7 +525,7 @@ def _fit(
         "range_from": source,
     }
     try:
-        f = RegionFunction(region_model(region, _opset(model), model.ir_version or 8))
+        f = RegionFunction(region_model(region, default_opset(model), model.ir_version or 8))
     except Exception as e:
         info["skipped"] = f"ONNX Runtime cannot run the region: {str(e).splitlines()[0][:200]}"
         return None, info

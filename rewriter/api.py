@@ -26,10 +26,6 @@ from rewriter.match.rules import Rule
 __all__ = ["RewriteResult", "find_sites", "rewrite", "rewrite_onnx"]
 
 
-def _opset_of(m: onnx.ModelProto) -> int:
-    return next((o.version for o in m.opset_import if o.domain in ("", "ai.onnx")), 1)
-
-
 def find_sites(
     model: Any,
     pipeline: str = "pau_all",

@@ -104,8 +104,7 @@ def search_times(folder: str) -> int:
 
     from rewriter.passes.identify import find
 
-    from rewriter.emit import default_opset
-    from rewriter.ir import load_model
+    from rewriter.ir import default_opset, load_model
     from rewriter.match.rules import all_rules
 
     print("| model | nodes | found | first ms | again ms |\n|---|---|---|---|---|")

@@ -29,8 +29,7 @@ def main(argv: Sequence[str]) -> int:
 
 
 def _explain(a: argparse.Namespace) -> int:
-    from rewriter.api import _opset_of
-    from rewriter.ir import Graph, infer_value_info, load_model, subgraph_attrs
+    from rewriter.ir import Graph, default_opset, infer_value_info, load_model, subgraph_attrs
     from rewriter.ir.graph import body_path
     from rewriter.match.pattern import Matcher
     from rewriter.match.rules import get_rule, load_rule_file
@@ -48,7 +47,7 @@ def _explain(a: argparse.Namespace) -> int:
 
     def walk(g: Graph) -> None:
         nonlocal count
-        matcher = Matcher(g, opset=_opset_of(m), trace=True)
+        matcher = Matcher(g, opset=default_opset(m), trace=True)
         for i, n in enumerate(g.nodes):
             assert n is not None
             for attr, body in subgraph_attrs(n):
@@ -83,8 +82,7 @@ def _explain(a: argparse.Namespace) -> int:
 def _explain_identified(a: argparse.Namespace) -> int:
     """``--rule identified``: each region the search for sites by their values judged, and
     what it found (``rewriter.passes.identify.explain``)."""
-    from rewriter.emit import default_opset
-    from rewriter.ir import load_model
+    from rewriter.ir import default_opset, load_model
     from rewriter.match.rules import all_rules
     from rewriter.passes import identify
 

@@ -478,7 +478,7 @@ def _contrib_ops(model: Any, ops: set[str]) -> Counter[str]:
 def _nan_notes(model: Any) -> list[str]:
     """Regions that compute a catalogue function except where they are NaN
     (``rewriter.passes.identify.nan_notes``): the input model gives NaN there."""
-    from rewriter.emit import default_opset
+    from rewriter.ir import default_opset
     from rewriter.match.rules import all_rules
     from rewriter.passes.identify import nan_notes
 

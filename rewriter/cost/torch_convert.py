@@ -38,7 +38,7 @@ from rewriter.cost.torch_ops import OPS as _OPS
 from rewriter.cost.torch_ops import Unsupported
 from rewriter.cost.torch_recurrent import RECURRENT
 from rewriter.errors import UsageError
-from rewriter.ir.graph import free_values, sort_nodes, subgraph_attrs
+from rewriter.ir.graph import default_opset, free_values, sort_nodes, subgraph_attrs
 
 __all__ = ["to_torch", "SUPPORTED_OPS", "UnsupportedOps", "OnnxModule"]
 
@@ -83,10 +83,6 @@ def _constant(n: onnx.NodeProto) -> np.ndarray:
     raise Unsupported(f"Constant ({', '.join(a)})")
 
 
-def _opset(model: onnx.ModelProto) -> int:
-    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
-
-
 class OnnxModule(torch.nn.Module):
     """The converted model: inputs in ONNX graph-input order, outputs as a tuple."""
 
@@ -115,7 +111,7 @@ class OnnxModule(torch.nn.Module):
         self.body_const_names: dict[str, str] = {}
         self._shared: set[str] = set()
         missing: dict[str, list[str]] = {}  # what is not covered -> node names
-        self._steps = self._compile(g, consts, _opset(model), missing)
+        self._steps = self._compile(g, consts, default_opset(model), missing)
         if missing:
             raise UnsupportedOps(sorted(missing), [w for k in sorted(missing) for w in missing[k]])
         for name in self._shared | set(consts):

@@ -29,7 +29,7 @@ from typing import Any
 import onnx
 
 from rewriter.candidates import Candidate
-from rewriter.ir import MIN_OPSET, load_model
+from rewriter.ir import MIN_OPSET, default_opset, load_model
 from rewriter.match.engine import Options, Site, Stats
 from rewriter.match.rules import Rule, all_rules, load_rule_file
 from rewriter.passes import GRAPH_PASSES, identify, parse_pipeline
@@ -80,11 +80,6 @@ def chooser(choices: Choices, by: str = "name") -> Callable[[Site], Candidate | 
     if by == "output":
         return lambda s: live.get(s.output)
     return lambda s: live.get(s.name)
-
-
-def default_opset(m: onnx.ModelProto) -> int:
-    """The model's default-domain opset (what the emitted nodes must exist in)."""
-    return max((o.version for o in m.opset_import if o.domain in ("", "ai.onnx")), default=1)
 
 
 def emit_result(

@@ -71,6 +71,12 @@ class ValueInfo:
     shape: tuple[int | str | None, ...] | None
 
 
+def default_opset(m: onnx.ModelProto) -> int:
+    """The model's default-domain opset: what its standard nodes, and any node written into
+    it, must exist in (1 when it imports none)."""
+    return max((o.version for o in m.opset_import if o.domain in ("", "ai.onnx")), default=1)
+
+
 def subgraph_attrs(node: onnx.NodeProto) -> Iterator[tuple[str, onnx.GraphProto]]:
     """The (attribute name, body) pairs of a node's graph attributes (If, Loop, Scan, ...)."""
     for a in node.attribute:

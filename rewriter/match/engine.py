@@ -24,7 +24,14 @@ from typing import Any
 
 import onnx
 
-from rewriter.ir.graph import Graph, ValueInfoTable, body_path, infer_value_info, subgraph_attrs
+from rewriter.ir.graph import (
+    Graph,
+    ValueInfoTable,
+    body_path,
+    default_opset,
+    infer_value_info,
+    subgraph_attrs,
+)
 from rewriter.match.pattern import Match, Matcher
 from rewriter.match.rules import Rule
 
@@ -110,13 +117,6 @@ def _index(rules: list[Rule]) -> dict[str, list[Rule]]:
     return idx
 
 
-def _opset(m: onnx.ModelProto) -> int:
-    for o in m.opset_import:
-        if o.domain in ("", "ai.onnx"):
-            return o.version
-    return 1
-
-
 class _Walk:
     def __init__(
         self, model: onnx.ModelProto, rules: list[Rule], opts: Options, stats: Stats
@@ -125,7 +125,7 @@ class _Walk:
         self.index = _index(rules)
         self.opts = opts
         self.stats = stats
-        self.opset = _opset(model)
+        self.opset = default_opset(model)
         self.value_info: ValueInfoTable = infer_value_info(model)
         self.graphs: list[Graph] = []
 
