@@ -466,6 +466,36 @@ def test_a_submodule_two_parents_share_keeps_its_parameters_shared_by_parts():
         assert float((out(x) - model(x)).norm() / model(x).norm()) < 1e-3
 
 
+def test_blocks_in_a_module_list_are_rewritten_by_parts():
+    """EnCodec's encoder loops over a ModuleList whose convolutions pad by a data-dependent
+    amount (neither tracer takes them) between its ELU modules. The list is never called
+    itself: its blocks are searched all the same (it was skipped, and transformers' EnCodec
+    got "cannot trace" with its ELUs unseen)."""
+
+    class Pad(nn.Module):
+        def forward(self, x):
+            n = int((x > 100).sum())  # data-dependent: neither tracer takes it
+            return F.pad(x, (n, n))
+
+    class Coder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layers = nn.ModuleList([nn.Conv1d(2, 4, 3), nn.ELU(), Pad(), nn.Conv1d(4, 2, 3), nn.ELU()])  # fmt: skip
+
+        def forward(self, x):
+            for layer in self.layers:
+                x = layer(x)
+            return x
+
+    torch.manual_seed(0)
+    model, x = Coder().eval(), torch.randn(2, 2, 32)
+    with pytest.warns(UserWarning, match=r"by parts: layers.0, layers.1, layers.3, layers.4 traced, layers.2 not$"):  # fmt: skip
+        out, sites = rewrite_module(model, "pau_all", example_inputs=(x,))
+    assert [(s.name, s.replaced) for s in sites] == [("layers.1.elu_0", True), ("layers.4.elu_0", True)]  # fmt: skip
+    with torch.no_grad():
+        assert float((out(x) - model(x)).norm() / model(x).norm()) < 1e-3
+
+
 def test_a_module_no_part_of_which_traces_keeps_the_trace_error():
     """By parts needs a part that traces and a module that runs on its example; otherwise
     the error is the whole module's, as before."""

@@ -320,7 +320,8 @@ def _apply_by_parts(
     A detector's forward resizes images, draws anchors and runs NMS on data-dependent sizes,
     which neither tracer takes, while its backbone and heads (where the activations are) trace.
     So: one run of a copy on ``args`` records each submodule's inputs; each child is traced on
-    its own inputs and put in place of the original child (as a module traced whole is a
+    its own inputs (a child never called, a ModuleList its parent loops over, is searched
+    inside) and put in place of the original child (as a module traced whole is a
     GraphModule whatever is replaced), and a child that does not trace is searched the same way.
     A traced child after which the copy no longer runs on ``args`` (its parent reads an
     attribute the graph lacks) is put back and its children searched instead. Which parts are
@@ -351,8 +352,9 @@ def _apply_by_parts(
         for name, child in list(parent.named_children()):
             full = f"{path}.{name}" if path else name
             call = calls.get(id(child))
-            if call is None:
-                continue  # not run on the example: no inputs to trace it with
+            if call is None:  # not called itself: nothing to trace it with; a container
+                visit(child, full)  # (ModuleList, ModuleDict) whose blocks its parent runs
+                continue
             a, kw = call
             part = None
             if not kw and full not in known:  # keywords: no positional example to trace with
