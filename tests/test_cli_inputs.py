@@ -395,6 +395,33 @@ def test_input_model_onnx_runtime_refuses_is_one_line(tmp_path, capsys) -> None:
     assert not out.exists()
 
 
+def test_input_model_attribute_ort_refuses_is_one_line(tmp_path, capsys) -> None:
+    """Mamba2's TorchScript export writes a Transpose with perm [0, -2, -1, 1], which ONNX
+    Runtime refuses at load with a TypeInferenceError: the same one line, with what to do."""
+    from onnx import TensorProto, helper
+
+    g = helper.make_graph(
+        [
+            helper.make_node(
+                "Transpose", ["x"], ["t"], perm=[0, -2, -1, 1], name="/mixer/Transpose_9"
+            ),
+            helper.make_node("Sigmoid", ["t"], ["s"]),
+            helper.make_node("Mul", ["t", "s"], ["y"]),
+        ],
+        "bad",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 2, 3, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+    )
+    src, out = tmp_path / "bad.onnx", tmp_path / "o.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), src)
+    assert main([str(src), "-o", str(out)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert "/mixer/Transpose_9" in err and "Invalid attribute perm" in err
+    assert "the attributes and types in the graph disagree there" in err
+    assert "export the model again" in err and not out.exists()
+
+
 def test_inputs_file_is_checked_as_calibration_data_is(zoo_paths, tmp_path, capsys) -> None:
     """``--inputs`` arrays as numpy writes them: int32 token ids are cast to the model's int64
     (it was ONNX Runtime's "Unexpected input data type. Actual: (tensor(int32))", naming no

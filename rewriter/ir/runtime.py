@@ -98,7 +98,15 @@ def _load_failure(e: BaseException) -> str:
             "attribute to one installed (locale -a lists them)"
         )
     text = _ORT_PREFIX.sub("", first_line(e, 400)).rstrip(".")
-    what = "shapes" if "ShapeInferenceError" in text else "types" if "Type Error" in text else ""
+    what = (
+        "shapes"
+        if "ShapeInferenceError" in text
+        else "types"
+        if "Type Error" in text
+        else "attributes and types"  # a Transpose perm of -2 (Mamba2's TorchScript export)
+        if "TypeInferenceError" in text
+        else ""
+    )
     if what:  # the graph contradicts itself at that node: the exporter's doing
         return (
             f"{text}; the {what} in the graph disagree there, before anything runs: export "
