@@ -382,3 +382,30 @@ def test_functions_found_by_their_values_are_the_exports_sites(tmp_path):
     assert all(s.replaced for s in sites)
     with torch.no_grad():
         assert (gm(x) - module(x)).abs().max().item() < 1e-3
+
+
+class GatedDecay(nn.Module):
+    """RecurrentGemma's gate: ``softplus`` of a parameter (a decay rate kept positive), then
+    the activations of the input."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rate = nn.Parameter(torch.randn(8))
+        self.fc = nn.Linear(8, 8)
+
+    def forward(self, x):
+        decay = torch.exp(-8.0 * torch.sigmoid(self.fc(x)) * F.softplus(self.rate))
+        return F.silu(x) * decay
+
+
+def test_an_activation_of_a_parameter_is_no_site(tmp_path):
+    """``softplus(self.rate)`` computes on a weight: the exporters fold it into a constant, so
+    the export has two sites (sigmoid, silu), and the module had three (a softplus site too,
+    replaced by ``rewrite_module`` with its error added to the weight)."""
+    torch.manual_seed(0)
+    module, x = GatedDecay().eval(), torch.randn(3, 8)
+    want = [("sigmoid_0", "sigmoid"), ("silu_0", "silu")]
+    assert [(s.name, s.function) for s in find_sites(module, (x,))] == want
+    path = tmp_path / "m.onnx"
+    torch.onnx.export(module, (x,), str(path), dynamo=False, opset_version=17)
+    assert [(s.name, s.function) for s in rewriter.find_sites(str(path))] == want

@@ -207,6 +207,18 @@ def _map_back(view: FxView, site: Site, rule: Rule) -> FxMatch | None:
     return FxMatch(site, rule, x, root, set(covered), inplace)
 
 
+def _on_inputs(gm: fx.GraphModule) -> set[fx.Node]:
+    """The nodes whose values depend on the module's inputs. An activation of a parameter
+    (RecurrentGemma's ``softplus(self.recurrent_param)``, a weight's reparametrization) is no
+    site: the exporters fold it into a constant and the ONNX path finds nothing there, and a
+    rational would only add its error to a weight."""
+    dynamic: set[fx.Node] = set()
+    for node in gm.graph.nodes:
+        if node.op == "placeholder" or any(a in dynamic for a in node.all_input_nodes):
+            dynamic.add(node)
+    return dynamic
+
+
 def match_graph(
     gm: fx.GraphModule, shapes: Shapes | None = None, rules: Sequence[Rule] | None = None
 ) -> list[FxMatch]:
@@ -224,10 +236,11 @@ def match_graph(
     # the sites the ONNX path finds in the module's export: rule sites, then regions that
     # compute a catalogue function (numbered after them; the rules leave their nodes alone)
     sites = identify.rule_and_identified_sites(view.model, rules, Options(dry_run=True), OPSET)
+    dynamic = _on_inputs(gm)
     found = []
     for site in sites:
         m = _map_back(view, site, by_name[site.rule])
-        if m is not None:
+        if m is not None and m.x in dynamic:  # else it computes on weights alone (below)
             found.append(m)
     counts: Counter[str] = Counter()
     for m in found:  # renumber: dropped sites leave no gaps
