@@ -347,6 +347,25 @@ CASES: dict[str, Case] = {
     ),
     "depth_to_space_dcr": ("DepthToSpace", [_x(1, 8, 2, 3)], [], {"blocksize": 2}, (13,), 1),
     "space_to_depth": ("SpaceToDepth", [_x(1, 2, 4, 6)], [], {"blocksize": 2}, (13,), 1),
+    # Col2Im (aten::col2im, MobileViTV2's dynamo export): 2-d, strided/dilated with uneven
+    # pads, 3-d (which torch's fold does not take)
+    "col2im": ("Col2Im", [_x(2, 18, 16)], [_i(5, 6), _i(2, 3)], {}, (18,), 1),
+    "col2im_strided_padded": (
+        "Col2Im",
+        [_x(2, 12, 28)],
+        [_i(7, 8), _i(3, 2)],
+        {"strides": [2, 1], "dilations": [1, 2], "pads": [1, 0, 2, 1]},
+        (18,),
+        1,
+    ),
+    "col2im_3d": (
+        "Col2Im",
+        [_x(2, 24, 18)],
+        [_i(4, 5, 4), _i(2, 3, 2)],
+        {"strides": [1, 2, 1]},
+        (18,),
+        1,
+    ),  # fmt: skip
     "einsum": ("Einsum", [_x(2, 3, 4), _x(2, 4, 5)], [], {"equation": "bij,bjk->bik"}, (13,), 1),
     # elementwise with opset-dependent forms
     "clip_attrs": ("Clip", [X3], [], {"min": -0.5, "max": 1.0}, (6,), 1),

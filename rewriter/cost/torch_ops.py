@@ -433,6 +433,39 @@ def _space_to_depth(a: dict[str, Any]) -> Fn:
     return f
 
 
+def _col2im(a: dict[str, Any]) -> Fn:
+    """Col2Im (opset 18; ``aten::col2im``, ``torch.nn.functional.fold``, exports to it):
+    columns [N, C*prod(block), L] summed into an image [N, C, *image_shape], any number of
+    spatial dims (``fold`` takes two): each column entry is added at its place in the padded
+    image (``index_add``), which is then cropped, so begin and end pads may differ."""
+
+    def f(x: torch.Tensor, image: torch.Tensor, block: torch.Tensor) -> torch.Tensor:
+        size, kernel = _ints(image) or [], _ints(block) or []
+        r = len(size)
+        pads = list(a.get("pads", [0] * 2 * r))
+        dil, strides = list(a.get("dilations", [1] * r)), list(a.get("strides", [1] * r))
+        padded = [size[d] + pads[d] + pads[d + r] for d in range(r)]
+        blocks = [(padded[d] - dil[d] * (kernel[d] - 1) - 1) // strides[d] + 1 for d in range(r)]
+        # the padded position of every (kernel offset, block), both row-major, as x holds them
+        flat = torch.zeros([1] * 2 * r, dtype=torch.int64, device=x.device)
+        for d in range(r):
+            k, b = [1] * 2 * r, [1] * 2 * r
+            k[d], b[r + d] = kernel[d], blocks[d]
+            offset = torch.arange(kernel[d], device=x.device) * dil[d]
+            start = torch.arange(blocks[d], device=x.device) * strides[d]
+            at = offset.reshape(k) + start.reshape(b)
+            flat = flat + at * math.prod(padded[d + 1 :])
+        n = x.shape[0]
+        y = x.new_zeros(n, x.shape[1] // math.prod(kernel), math.prod(padded))
+        y = y.index_add(2, flat.reshape(-1), x.reshape(n, y.shape[1], -1))
+        y = y.reshape(n, y.shape[1], *padded)
+        for d in range(r):
+            y = y.narrow(2 + d, pads[d], size[d])
+        return y
+
+    return f
+
+
 # -- reductions and normalisations -----------------------------------------------------------
 
 
@@ -1144,6 +1177,7 @@ OPS: dict[str, Callable[[dict[str, Any], int, int], Fn]] = {
     "ArgMin": lambda a, n, v: _arg("min", a),
     "DepthToSpace": lambda a, n, v: _depth_to_space(a),
     "SpaceToDepth": lambda a, n, v: _space_to_depth(a),
+    "Col2Im": lambda a, n, v: _col2im(a),
     "DequantizeLinear": lambda a, n, v: _dequantize(a),
     "QuantizeLinear": lambda a, n, v: _quantize(a),
     "DynamicQuantizeLinear": _constant_fn(_dynamic_quantize),
