@@ -463,6 +463,37 @@ def test_a_float_computed_from_shapes_picks_nothing() -> None:
     assert picks(model) == {}
 
 
+def test_a_mask_max_pooled_and_cast_picks_nothing() -> None:
+    """CANINE downsamples its attention mask by max-pooling it (``MaxPool(Cast(mask))``) and
+    casts the result to int64: values of a graph input selected among, which no rewrite
+    changes, so its hidden state is no pick (it was, and distillation then read the pooled mask
+    instead of the hidden state: "student has no rational coefficients or float weight
+    initializers")."""
+    nodes = [
+        helper.make_node("Cast", ["mask"], ["mask_f"], to=TensorProto.FLOAT),
+        helper.make_node("Unsqueeze", ["mask_f", "one"], ["mask3"]),
+        helper.make_node("MaxPool", ["mask3"], ["pooled"], kernel_shape=[2], strides=[2]),
+        helper.make_node("Squeeze", ["pooled", "one"], ["squeeze"]),
+        helper.make_node("Cast", ["squeeze"], ["keep"], to=TensorProto.INT64),
+        helper.make_node("Cast", ["keep"], ["keep_f"], to=TensorProto.FLOAT),
+        helper.make_node("Sigmoid", ["x"], ["s"]),
+        helper.make_node("Mul", ["s", "keep_f"], ["y"]),
+    ]
+    g = helper.make_graph(
+        nodes, "pool",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["B", 4]),
+         helper.make_tensor_value_info("mask", TensorProto.INT64, ["B", 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["B", 4])],
+        [_init("one", np.array([1], np.int64))],
+    )  # fmt: skip
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(model, full_check=True)
+    assert picks(model) == {}
+    from rewriter.tune.e2e import for_training
+
+    assert for_training(model) == (model, [])
+
+
 def _nms_in_if() -> onnx.ModelProto:
     """torchvision's ``batched_nms`` as its detectors export it: the NonMaxSuppression runs in
     an If that returns no index where no box is left. Input ``x [1, N, 5]``: four box numbers

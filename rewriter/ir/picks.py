@@ -66,10 +66,13 @@ _TALLY = frozenset(
 # ops whose outputs' values do not depend on their inputs' values, only on shapes
 _SHAPE_ONLY = frozenset(("Shape", "Size", "ConstantOfShape", "EyeLike"))
 # ops that move values without computing new ones: a graph input moved by them is still the
-# input's own values, which no rewrite changes (SAM's ``orig_im_size[0]`` cast to int64)
+# input's own values, which no rewrite changes (SAM's ``orig_im_size[0]`` cast to int64); and
+# those that select among their inputs' values (CANINE max-pools its attention mask by the
+# downsampling rate and casts the result to int64: no pick a rewrite could change)
 _MOVES = frozenset(
     ("Identity", "Reshape", "Squeeze", "Unsqueeze", "Flatten", "Transpose", "Gather", "Slice")
     + ("Concat", "Split", "Expand", "Tile", "GatherElements", "GatherND", "Cast", "CastLike")
+    + ("MaxPool", "GlobalMaxPool", "ReduceMax", "ReduceMin", "Max", "Min", "Where")
 )
 # ops whose outputs vary without any input (a TTS model's noise)
 RANDOM_OPS = frozenset(
@@ -247,7 +250,8 @@ def computed(g: onnx.GraphProto) -> set[str]:
     """The tensors of ``g`` computed from its inputs' values (not from their shapes alone) or
     from random ops: what is computed from graph inputs that are no initializers and from
     random draws, except through ``Shape``, ``Size`` and the ops that read only a shape. A
-    graph input only moved (``_MOVES``: gathered, sliced, reshaped, cast) is not computed. An
+    graph input only moved or selected among (``_MOVES``: gathered, sliced, reshaped, cast,
+    max-pooled) is not computed. An
     op with subgraphs depends on what its bodies read from outside too."""
     inits = {t.name for t in g.initializer}
     moved = {i.name for i in g.input if i.name not in inits}  # an input's own values
