@@ -328,6 +328,15 @@ CASES: dict[str, Case] = {
     "expand_bidirectional": ("Expand", [_x(3, 1)], [_i(2, 1, 4)], {}, (13,), 1),
     "tile": ("Tile", [X3], [_i(1, 2, 1)], {}, (13,), 1),
     "concat_negative_axis": ("Concat", [X3, X3], [], {"axis": -2}, (13,), 1),
+    "eye_like_k": ("EyeLike", [_x(3, 5)], [], {"k": 2}, (9,), 1),
+    "eye_like_dtype_k": (
+        "EyeLike",
+        [_x(4, 3)],
+        [],
+        {"k": -1, "dtype": onnx.TensorProto.INT64},
+        (9,),
+        1,
+    ),  # fmt: skip
     "trilu_lower_k": ("Trilu", [_x(4, 5)], [np.array(-1, np.int64)], {"upper": 0}, (14,), 1),
     "cumsum_exclusive_reverse": (
         "CumSum",

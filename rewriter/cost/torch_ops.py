@@ -385,6 +385,19 @@ def _constant_of_shape(a: dict[str, Any]) -> Fn:
     return lambda shape: value.expand(_ints(shape) or []).clone()
 
 
+def _eye_like(a: dict[str, Any]) -> Fn:
+    """EyeLike: ones on the diagonal ``k`` of a 2-d tensor shaped like the input (XLNet's
+    TorchScript export); of the input's type unless ``dtype`` says."""
+    k, dtype = a.get("k", 0), a.get("dtype")
+
+    def f(x: torch.Tensor) -> torch.Tensor:
+        rows = torch.arange(x.shape[0], device=x.device)[:, None]
+        cols = torch.arange(x.shape[1], device=x.device)[None, :]
+        return (cols - rows == k).to(x.dtype if dtype is None else torch_dtype(dtype))
+
+    return f
+
+
 def _trilu(a: dict[str, Any]) -> Fn:
     up = a.get("upper", 1)
 
@@ -1171,6 +1184,7 @@ OPS: dict[str, Callable[[dict[str, Any], int, int], Fn]] = {
     "Tile": _constant_fn(_tile),
     "Range": _constant_fn(_range),
     "ConstantOfShape": lambda a, n, v: _constant_of_shape(a),
+    "EyeLike": lambda a, n, v: _eye_like(a),
     "Trilu": lambda a, n, v: _trilu(a),
     "CumSum": lambda a, n, v: _cumsum(a),
     "ArgMax": lambda a, n, v: _arg("max", a),
