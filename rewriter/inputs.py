@@ -669,6 +669,22 @@ def dim_ranges(model: onnx.ModelProto) -> dict[str, tuple[int, int | None]]:
         return {}
 
 
+DIM_EXAMPLES_KEY = "pau_rewriter.dim_examples"
+
+
+def dim_examples(model: onnx.ModelProto) -> dict[str, int]:
+    """The size each named dim had in the example a converter traced the model at (the
+    ``torch.export`` front end writes its program's: ``{"s0": 2, "s1": 8}``, JSON under
+    ``DIM_EXAMPLES_KEY``): tried when no typical size runs, since the model ran there. Empty
+    when absent or unreadable."""
+    raw = next((p.value for p in model.metadata_props if p.key == DIM_EXAMPLES_KEY), None)
+    try:
+        got = json.loads(raw) if raw else {}
+        return {str(k): int(v) for k, v in got.items()}
+    except (ValueError, TypeError, AttributeError):
+        return {}
+
+
 def _within(cands: list[int], lo: int, hi: int | None) -> list[int]:
     """The candidates inside [lo, hi], in order; the nearest bound when none is."""
     keep = [c for c in cands if c >= lo and (hi is None or c <= hi)]
@@ -1299,7 +1315,10 @@ def generate_inputs(
     fallback = None
     same = 0  # sizes where the outputs did not depend on the inputs
     grids: list[dict[str, int]] = []  # whole configurations a failure pointed to
-    for probe in _probes(groups, bound, hints, reached, grids):
+    # the sizes the model was traced at, where a converter recorded them: a try, not a choice
+    traced = {k: v for k, v in dim_examples(model).items() if k in groups and k not in bound}
+    example = {k: traced.get(k, v[0]) for k, v in groups.items()} if traced else None
+    for probe in _probes(groups, bound, hints, reached, grids, example):
         sizes = full(probe)
         if _feed_bytes(inputs, sizes) > _WORK_LIMIT:  # a size a message named, as a batch
             tried.append((sizes, "too large to feed"))
@@ -1333,9 +1352,12 @@ def generate_inputs(
                 bad = _SAME
                 same += 1
         if bad is None:
-            named = {
-                k: "named by ONNX Runtime's message" for k, v in probe.items() if v not in groups[k]
-            }
+            origin = (
+                "the size the model was traced at (other sizes failed)"
+                if probe == example
+                else "named by ONNX Runtime's message"
+            )
+            named = {k: origin for k, v in probe.items() if v not in groups[k]}
             return _result(inputs, feeds, why, sizes, tried, groups, bound, None, how | named)
         tried.append((sizes, bad))
         fallback = fallback or (feeds, why, sizes, bad == _SAME)
@@ -1476,6 +1498,7 @@ def _probes(
     hints: dict[int, None],
     reached: dict[tuple[tuple[str, int], ...], tuple[str, list[int]]],
     first: list[dict[str, int]] | None = None,
+    example: dict[str, int] | None = None,
 ) -> Iterator[dict[str, int]]:
     """The configurations to run: ``_probe_order``'s first ``_MAX_PROBES``, then each size that
     the failures' messages named (``hints``, filled while this runs) in each free dim in turn
@@ -1493,7 +1516,10 @@ def _probes(
     encoder's once the decoder runs.
 
     ``first``: whole configurations a failure pointed to (``_grid_probes``, filled while this
-    runs), tried before the next of the others.
+    runs), tried before the next of the others. ``example``: the sizes the model was traced at
+    (``dim_examples``), tried after the typical ones and before the hints: a program exported
+    with its sequence dynamic that runs at its example's length only (Mamba2 pads to its chunk
+    size in a way the export fixed) names no size in its failures.
     """
     first = first if first is not None else []
     seen: set[tuple[tuple[str, int], ...]] = set()
@@ -1515,6 +1541,8 @@ def _probes(
         if fresh(p):
             yield p
     yield from pointed()
+    if example is not None and fresh(example):
+        yield example
     base = {k: v[0] for k, v in groups.items()}
     base_at, named = reached.get(tuple(sorted(base.items())), ("", []))
     passed: set[str] = set()

@@ -89,7 +89,7 @@ def test_pt2_rewrites_with_no_flags_and_matches_pytorch(program, tmp_path, capsy
 
 def test_pt2_generated_inputs_stay_inside_the_programs_ranges(program) -> None:  # type: ignore[no-untyped-def]
     from rewriter.frontends.pt2 import convert
-    from rewriter.inputs import dim_ranges, generate_inputs
+    from rewriter.inputs import dim_examples, dim_ranges, generate_inputs
 
     path, _ = program
     conv = convert(path)
@@ -107,6 +107,9 @@ def test_pt2_generated_inputs_stay_inside_the_programs_ranges(program) -> None: 
     b, s = feeds["input_ids"].shape
     assert b >= 2 and 2 <= s <= 32
     assert any("the program's dims take" in n for n in conv.notes)
+    # and the sizes it was exported at, tried when no typical size runs
+    seq = conv.model.graph.input[0].type.tensor_type.shape.dim[1].dim_param
+    assert dim_examples(conv.model)[seq] == 8 and set(dim_examples(conv.model).values()) == {2, 8}
 
 
 def test_pt2_is_recognized_by_contents_not_name(program, tmp_path) -> None:  # type: ignore[no-untyped-def]

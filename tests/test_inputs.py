@@ -1425,3 +1425,29 @@ def test_a_patch_models_position_table_gives_its_image_side(
     )  # fmt: skip
     gen = generate_inputs(m)
     assert gen.feeds["pixel_values"].shape == (1, 3, side, side), gen.notes
+
+
+def test_a_model_that_runs_at_its_traced_length_only_is_fed_that_length() -> None:
+    """Mamba2 saved as a torch.export program with its sequence dynamic runs at its example's
+    length only (an Expand to a shape the export fixed), and ONNX Runtime's message, "invalid
+    expand shape", names no size: no typical length runs. The converter records the example's
+    sizes (``DIM_EXAMPLES_KEY``), which are tried after the typical ones and said to be so."""
+    g = helper.make_graph(
+        [
+            helper.make_node("Expand", ["x", "shape"], ["e"], name="node_expand_1"),
+            helper.make_node("Sigmoid", ["e"], ["s"]),
+            helper.make_node("Mul", ["e", "s"], ["y"]),
+        ],
+        "traced",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["s0", "s1"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(np.array([1, 8], np.int64), "shape")],
+    )
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    with pytest.raises(InputError, match="Expand .* fails on all .* sizes tried"):
+        generate_inputs(model)
+    entry = model.metadata_props.add()
+    entry.key, entry.value = inputs_mod.DIM_EXAMPLES_KEY, '{"s0": 2, "s1": 8}'
+    got = generate_inputs(model)
+    assert got.feeds["x"].shape[1] == 8
+    assert "s1: the size the model was traced at (other sizes failed)" in got.notes[0]

@@ -20,7 +20,7 @@ import onnx
 
 from rewriter.errors import ModelError
 from rewriter.frontends.common import Conversion, SourceCheck, compare_with_source, quiet
-from rewriter.inputs import DIM_RANGES_KEY
+from rewriter.inputs import DIM_EXAMPLES_KEY, DIM_RANGES_KEY
 
 _ZIP = b"PK\x03\x04"
 # what a pickle of plain weights refers to (a state dict, a checkpoint dict of them)
@@ -209,6 +209,10 @@ def _load(path: str) -> tuple[Conversion, Any]:
                 )
                 + " (generated inputs stay inside)"
             )
+        examples = _examples(ep, model)
+        if examples:  # tried when no typical size runs (rewriter.inputs.dim_examples)
+            entry = model.metadata_props.add()
+            entry.key, entry.value = DIM_EXAMPLES_KEY, json.dumps(examples, sort_keys=True)
         _CACHE[key] = (conv, ep)
     return _CACHE[key]
 
@@ -361,6 +365,30 @@ def _ranges(ep: Any, model: onnx.ModelProto) -> dict[str, tuple[int, int | None]
             hi = None
         if lo > 1 or hi is not None:
             out[str(sym)] = (lo, hi)
+    return out
+
+
+def _examples(ep: Any, model: onnx.ModelProto) -> dict[str, int]:
+    """The size each dim the ONNX inputs name had in the program's example inputs (saved with
+    it since torch 2.5), the inputs paired in order as ``source_check`` pairs them; empty when
+    there is no example or the two do not pair."""
+    import torch
+    from torch.utils import _pytree as pytree
+
+    if not ep.example_inputs:
+        return {}
+    leaves = [v for v in pytree.tree_leaves(ep.example_inputs) if isinstance(v, torch.Tensor)]
+    inits = {t.name for t in model.graph.initializer}
+    inputs = [i for i in model.graph.input if i.name not in inits]
+    if len(leaves) != len(inputs):
+        return {}
+    out: dict[str, int] = {}
+    for vi, t in zip(inputs, leaves, strict=True):
+        dims = vi.type.tensor_type.shape.dim
+        if len(dims) == t.dim():
+            for d, n in zip(dims, t.shape, strict=True):
+                if d.dim_param:
+                    out.setdefault(d.dim_param, int(n))
     return out
 
 
