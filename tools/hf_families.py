@@ -1,14 +1,16 @@
-"""51 `transformers` families, built as users export them, through the CLI with no flags.
+"""85 `transformers` families, built as users export them, through the CLI with no flags.
 
     python tools/hf_families.py [--out DIR] [--no-target] [--opset N]
                                 [--interpreter | --fx [--plan]] [NAME ...]
 
-Builds small random-weight models of 51 ``transformers`` families from their configs (no
+Builds small random-weight models of 85 ``transformers`` families from their configs (no
 download: text encoders and decoders, vision and audio models, a detector, segmenters; and
 inputs other than ids + mask or one image: ids alone (Mamba, RWKV), a decoder with encoder
 states, encoder-decoder ids, a time series, a trajectory, text + image, a spectrogram; boxes per
 token (LayoutLM), an image with clicks (SAM), a forecaster's float observed-mask and
-categories, filterbank frames with a mask (Speech2Text)), each
+categories, filterbank frames with a mask (Speech2Text), a codec's mono waveform (EnCodec), an
+audio spectrogram's patches (AST), an image with its trimap (ViTMatte), video frames
+(TimeSformer, VideoMAE), an image of any size (SuperPoint)), each
 exported twice: by the TorchScript exporter with named ``dynamic_axes`` (``batch``,
 ``sequence``), and by the dynamo exporter with ``torch.export.Dim.AUTO`` on every dynamic dim,
 as a user who does not name dims gets it (``input_ids[s72, s53]``, ``attention_mask[s43,
@@ -30,7 +32,7 @@ option) and is compared with
 the original module; ``--plan`` adds ``plan_module(module, example_inputs)`` on torch-eager
 (sites replaced, seconds).
 
-Takes 15-25 minutes on two cores; the README quotes what it printed.
+Takes 30-40 minutes on two cores; the README quotes what it printed.
 """
 
 from __future__ import annotations
@@ -126,6 +128,42 @@ def _families() -> Iterator[tuple[str, Callable[[], Any], str, list[str]]]:
     yield "time_series_transformer", lambda: tf.TimeSeriesTransformerModel(tf.TimeSeriesTransformerConfig(prediction_length=8, context_length=16, lags_sequence=[1, 2, 3], num_time_features=2, num_static_categorical_features=1, cardinality=[5], embedding_dimension=[3], d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32, use_cache=False)), "forecast", last  # fmt: skip
     yield "speech2text_encoder", lambda: tf.Speech2TextModel(tf.Speech2TextConfig(vocab_size=1000, d_model=32, encoder_layers=2, decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, max_source_positions=256, max_target_positions=64, input_feat_per_channel=20, input_channels=1, conv_channels=32, num_conv_layers=2, use_cache=False)).get_encoder(), "frames", last  # fmt: skip
     yield "upernet", lambda: tf.UperNetForSemanticSegmentation(tf.UperNetConfig(backbone_config=tf.ConvNextConfig(hidden_sizes=[16, 32, 48, 64], depths=[1, 1, 1, 1], out_features=["stage1", "stage2", "stage3", "stage4"]), hidden_size=32, auxiliary_in_channels=48, num_labels=4)), "image", ["logits"]  # fmt: skip
+    # this round's sweep (32 more): other text encoders (ESM's rotary, Funnel's pooling, CANINE's
+    # characters, XLNet, BigBird), decoders (Qwen2, GPT-J, GPT-BigCode's multi-query, MPT's
+    # ALiBi), recurrent ones (RecurrentGemma, Mamba2), speech (WavLM, SEW, EnCodec's ELU and
+    # LSTM, AST), vision backbones, depth, matting, video and keypoints, and DETR
+    yield "esm", lambda: tf.EsmModel(tf.EsmConfig(**t, pad_token_id=1, position_embedding_type="rotary")), "text", last  # fmt: skip
+    yield "electra", lambda: tf.ElectraModel(tf.ElectraConfig(**t, embedding_size=16)), "text", last
+    yield "funnel", lambda: tf.FunnelModel(tf.FunnelConfig(vocab_size=1000, block_sizes=[1, 1], d_model=32, n_head=2, d_head=16, d_inner=64)), "text", last  # fmt: skip
+    yield "canine", lambda: tf.CanineModel(tf.CanineConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, downsampling_rate=4, max_position_embeddings=64, num_hash_buckets=64)), "text", last  # fmt: skip
+    yield "xlnet", lambda: tf.XLNetModel(tf.XLNetConfig(vocab_size=1000, d_model=32, n_layer=2, n_head=2, d_inner=64, use_mems_eval=False)), "text", last  # fmt: skip
+    yield "big_bird", lambda: tf.BigBirdModel(tf.BigBirdConfig(**t, attention_type="original_full")), "text", last  # fmt: skip
+    yield "qwen2", lambda: tf.Qwen2Model(tf.Qwen2Config(**t, num_key_value_heads=1, use_cache=False)), "text", last  # fmt: skip
+    yield "gptj", lambda: tf.GPTJModel(tf.GPTJConfig(vocab_size=1000, n_embd=32, n_layer=2, n_head=2, rotary_dim=8, n_positions=64, use_cache=False)), "text", last  # fmt: skip
+    yield "gpt_bigcode", lambda: tf.GPTBigCodeModel(tf.GPTBigCodeConfig(vocab_size=1000, n_embd=32, n_layer=2, n_head=2, n_positions=64, multi_query=True, use_cache=False)), "text", last  # fmt: skip
+    yield "mpt", lambda: tf.MptModel(tf.MptConfig(d_model=32, n_heads=2, n_layers=2, vocab_size=1000, max_seq_len=64, use_cache=False)), "text", last  # fmt: skip
+    yield "recurrent_gemma", lambda: tf.RecurrentGemmaModel(tf.RecurrentGemmaConfig(vocab_size=1000, hidden_size=32, intermediate_size=64, num_hidden_layers=3, num_attention_heads=2, num_key_value_heads=1, head_dim=16, lru_width=32, attention_window_size=16, conv1d_width=4, block_types=["recurrent", "recurrent", "attention"], use_cache=False)), "tokens", last  # fmt: skip
+    yield "mamba2", lambda: tf.Mamba2Model(tf.Mamba2Config(vocab_size=1000, hidden_size=32, state_size=8, num_heads=4, head_dim=16, expand=2, n_groups=1, num_hidden_layers=2, chunk_size=8, use_cache=False)), "tokens", last  # fmt: skip
+    yield "wavlm", lambda: tf.WavLMModel(tf.WavLMConfig(**v, **a)), "audio", last
+    yield "sew", lambda: tf.SEWModel(tf.SEWConfig(**v, **a, squeeze_factor=2)), "audio", last
+    yield "encodec", lambda: tf.EncodecModel(tf.EncodecConfig(num_filters=8, num_residual_layers=1, upsampling_ratios=[4, 2], hidden_size=16, codebook_size=64, target_bandwidths=[12.0], sampling_rate=8000, num_lstm_layers=1)), "waveform", ["audio_values"]  # fmt: skip
+    yield "ast", lambda: tf.ASTModel(tf.ASTConfig(**v, num_mel_bins=16, max_length=100, patch_size=16, frequency_stride=10, time_stride=10)), "patches", pool  # fmt: skip
+    yield "convnextv2", lambda: tf.ConvNextV2Model(tf.ConvNextV2Config(hidden_sizes=[16, 32], depths=[1, 1], num_stages=2)), "image", pool  # fmt: skip
+    yield "focalnet", lambda: tf.FocalNetModel(tf.FocalNetConfig(embed_dim=16, depths=[1, 1], focal_levels=[2, 2], focal_windows=[3, 3], image_size=64, patch_size=4)), "image", pool  # fmt: skip
+    yield "pvt_v2", lambda: tf.PvtV2Model(tf.PvtV2Config(hidden_sizes=[16, 32], depths=[1, 1], num_encoder_blocks=2, num_attention_heads=[1, 2], sr_ratios=[2, 1], patch_sizes=[7, 3], strides=[4, 2], mlp_ratios=[2, 2])), "image", last  # fmt: skip
+    yield "poolformer", lambda: tf.PoolFormerModel(tf.PoolFormerConfig(hidden_sizes=[16, 32], depths=[1, 1], num_encoder_blocks=2, patch_sizes=[7, 3], strides=[4, 2], padding=[2, 1])), "image", last  # fmt: skip
+    yield "bit", lambda: tf.BitModel(tf.BitConfig(embedding_size=16, hidden_sizes=[16, 32], depths=[1, 1], layer_type="preactivation", global_padding="SAME", num_groups=8)), "image", pool  # fmt: skip
+    yield "swiftformer", lambda: tf.SwiftFormerModel(tf.SwiftFormerConfig(depths=[1, 1, 1, 1], embed_dims=[16, 16, 32, 32])), "image", last  # fmt: skip
+    yield "glpn", lambda: tf.GLPNForDepthEstimation(tf.GLPNConfig(num_encoder_blocks=2, depths=[1, 1], sr_ratios=[2, 1], hidden_sizes=[16, 32], num_attention_heads=[1, 2], patch_sizes=[7, 3], strides=[4, 2], decoder_hidden_size=16)), "image", ["predicted_depth"]  # fmt: skip
+    yield "data2vec_vision", lambda: tf.Data2VecVisionModel(tf.Data2VecVisionConfig(**v, image_size=64, patch_size=8)), "image", last  # fmt: skip
+    yield "siglip_vision", lambda: tf.SiglipVisionModel(tf.SiglipVisionConfig(**v, image_size=64, patch_size=8)), "image", pool  # fmt: skip
+    yield "mobilevitv2", lambda: tf.MobileViTV2Model(tf.MobileViTV2Config(image_size=64, width_multiplier=0.25)), "image", pool  # fmt: skip
+    yield "depth_anything", lambda: tf.DepthAnythingForDepthEstimation(tf.DepthAnythingConfig(backbone_config=tf.Dinov2Config(hidden_size=32, num_hidden_layers=4, num_attention_heads=2, intermediate_size=64, image_size=64, patch_size=8, out_features=["stage1", "stage2", "stage3", "stage4"], reshape_hidden_states=False), neck_hidden_sizes=[8, 16, 32, 32], fusion_hidden_size=16, head_hidden_size=8, reassemble_hidden_size=32, patch_size=8)), "image", ["predicted_depth"]  # fmt: skip
+    yield "vitmatte", lambda: tf.VitMatteForImageMatting(tf.VitMatteConfig(backbone_config=tf.VitDetConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, mlp_ratio=2, image_size=64, patch_size=16, num_channels=4, out_features=["stage2"]), hidden_size=32, convstream_hidden_sizes=[8, 16, 32], fusion_hidden_sizes=[32, 16, 8, 8])), "image_trimap", ["alphas"]  # fmt: skip
+    yield "timesformer", lambda: tf.TimesformerModel(tf.TimesformerConfig(**v, image_size=64, patch_size=16, num_frames=4)), "video", last  # fmt: skip
+    yield "videomae", lambda: tf.VideoMAEModel(tf.VideoMAEConfig(**v, image_size=64, patch_size=16, num_frames=4, tubelet_size=2)), "video", last  # fmt: skip
+    yield "superpoint", lambda: tf.SuperPointForKeypointDetection(tf.SuperPointConfig(encoder_hidden_sizes=[8, 8, 16, 16], decoder_hidden_size=32, max_keypoints=32)), "image_any", ["keypoints", "scores", "mask"]  # fmt: skip
+    yield "detr", lambda: tf.DetrForObjectDetection(tf.DetrConfig(use_timm_backbone=False, use_pretrained_backbone=False, backbone_config=tf.ResNetConfig(embedding_size=16, hidden_sizes=[16, 32, 64, 128], depths=[1, 1, 1, 1], layer_type="basic", out_features=["stage4"]), d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, num_queries=10, num_labels=5)), "image", ["logits", "pred_boxes"]  # fmt: skip
 
 
 def _example(kind: str) -> tuple[tuple[Any, ...], list[str], dict[str, dict[int, str]]]:
@@ -177,6 +215,16 @@ def _example(kind: str) -> tuple[tuple[Any, ...], list[str], dict[str, dict[int,
     if kind == "frames":  # filterbank frames and a per-frame mask
         axes = {0: "batch", 1: "frames"}
         return (torch.randn(B, 100, 20), torch.ones(B, 100, dtype=torch.int64)), ["input_features", "attention_mask"], {"input_features": axes, "attention_mask": axes}  # fmt: skip
+    if kind == "waveform":  # mono audio as a codec takes it: batch x channels x samples
+        return (torch.randn(B, 1, 4000),), ["input_values"], {"input_values": {0: "batch", 2: "samples"}}  # fmt: skip
+    if kind == "patches":  # an audio spectrogram as AST takes it: frames x mel bins
+        return (torch.randn(B, 100, 16),), ["input_values"], {"input_values": {0: "batch"}}
+    if kind == "image_trimap":  # RGB and a trimap, four channels (ViTMatte)
+        return (torch.randn(B, 4, 64, 64),), ["pixel_values"], {"pixel_values": {0: "batch"}}
+    if kind == "video":  # frames x channels x height x width
+        return (torch.randn(B, 4, 3, 64, 64),), ["pixel_values"], {"pixel_values": {0: "batch"}}
+    if kind == "image_any":  # height and width dynamic too (a keypoint detector)
+        return (torch.randn(B, 3, 64, 64),), ["pixel_values"], {"pixel_values": {0: "batch", 2: "height", 3: "width"}}  # fmt: skip
     return (torch.randn(B, 16, 100),), ["input_features"], {"input_features": {0: "batch"}}
 
 
