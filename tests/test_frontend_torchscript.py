@@ -287,3 +287,62 @@ def test_the_python_api_takes_the_archive_not_the_loaded_module(tmp_path) -> Non
     assert isinstance(out, onnx.ModelProto)
     ops = {n.op_type for n in out.graph.node}
     assert "Erf" not in ops and "Sigmoid" not in ops  # both sites became rationals
+
+
+class _Spectrogram(torch.nn.Module):
+    """AST's stem: a spectrogram [batch, time, mel] read for its batch, unsqueezed to one
+    channel and transposed into a "valid"-padded Conv2d (``aten::_convolution_mode``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.patch = torch.nn.Conv2d(1, 8, 4, stride=2, padding="valid")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b = x.shape[0]
+        h = self.patch(x.unsqueeze(1).transpose(2, 3))
+        return torch.nn.functional.gelu(h.reshape(b, 8, -1)).mean(-1)
+
+
+class _Hashed(torch.nn.Module):
+    """CANINE's characters: code points hashed into a small table, ``(ids + 1) * p % buckets``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.table = torch.nn.Embedding(64, 16)
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.gelu(self.table(((input_ids + 1) * 31) % 64)).mean(1)
+
+
+@pytest.mark.parametrize(
+    ("net", "example", "says"),
+    [
+        (
+            _Spectrogram,
+            torch.randn(2, 40, 24),
+            "x 1x224x224 (1 channels, from _convolution_mode's weight)",
+        ),  # fmt: skip
+        (
+            _Hashed,
+            torch.randint(0, 1000, (2, 8)),
+            "input_ids 1x128 (token ids below 64, from embedding's table)",
+        ),  # fmt: skip
+    ],
+)
+def test_a_traced_archive_is_read_through_shape_reads_transposes_and_hashing(
+    net, example, says, tmp_path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    """The op that tells the shape is found past a ``size`` read, an unsqueeze and a transpose
+    (the walk kept the Python wrappers of the nodes it had seen by ``id`` only: freed, their ids
+    were reused, and AST's Conv was taken for one seen), through a "valid"-padded convolution and
+    through ids hashed with ``%``."""
+    torch.manual_seed(0)
+    src = tmp_path / "m.pt"
+    with torch.no_grad():
+        torch.jit.trace(net().eval(), (example,)).save(str(src))
+    out, rep = tmp_path / "out.onnx", tmp_path / "r.json"
+    assert main([str(src), "-o", str(out), "--report", str(rep)]) == 0
+    assert says in capsys.readouterr().out
+    r = json.loads(rep.read_text())
+    assert r["source"]["converted_vs_source"]["rel_l2"] < 1e-5
+    assert [s["function"] for s in r["sites"]] == ["gelu"] and r["sites"][0]["replaced"]

@@ -164,13 +164,13 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         if a.zoo:
-            # ONNX files, TFLite ones (tools/packaged_models.py copies MediaPipe's) and
-            # torch.export programs (tools/hf_families.py --pt2)
+            # ONNX files, TFLite ones (tools/packaged_models.py copies MediaPipe's),
+            # torch.export programs (tools/hf_families.py --pt2) and TorchScript archives
             # (a package shipping both, basic-pitch, has both run: the TFLite one by file name)
             files = [
                 p
                 for p in sorted(pathlib.Path(a.zoo).iterdir())
-                if p.suffix in (".onnx", ".tflite", ".pt2")
+                if p.suffix in (".onnx", ".tflite", ".pt2", ".pt")
             ]
             found = {_label(str(p)): str(p) for p in files}
             names = a.names or sorted(found)

@@ -56,6 +56,8 @@ _THROUGH = {
     *("aten::add", "aten::sub", "aten::mul", "aten::div", "aten::add_", "aten::sub_"),
     *("aten::mul_", "aten::div_", "aten::type_as", "aten::dropout", "aten::relu", "aten::pad"),
     *("aten::batch_norm", "aten::layer_norm", "aten::constant_pad_nd", "aten::sigmoid"),
+    # ids hashed into a table (CANINE: (ids + 1) * prime % buckets) are still [batch, sequence]
+    *("aten::remainder", "aten::fmod", "aten::floor_divide"),
 }
 # ops that change the shape but not what the values are (token ids stay ids): followed too, the
 # candidates are then tried rather than known
@@ -65,7 +67,8 @@ _RESHAPE = {
 }
 _FOLLOWED = _THROUGH | _RESHAPE
 _CONV = {
-    *("aten::_convolution", "aten::conv1d", "aten::conv2d", "aten::conv3d"),
+    *("aten::_convolution", "aten::_convolution_mode", "aten::conv1d", "aten::conv2d"),
+    "aten::conv3d",
     *("aten::conv_transpose1d", "aten::conv_transpose2d", "aten::conv_transpose3d"),
 }
 
@@ -288,7 +291,10 @@ def _unsqueezed(arg: _Arg, added: tuple[int, ...]) -> _Arg:
 def _consumers(value: Any) -> Iterator[tuple[Any, int, tuple[int, ...]]]:
     """(node, which input, the dims unsqueezed on the way) of the ops ``value`` reaches, nearest
     first, through ``_THROUGH`` and ``_RESHAPE``."""
-    seen: set[int] = set()
+    # id -> the node: each access makes a new Python wrapper, and a freed one's id is reused
+    # by the next, so the wrappers are kept (keyed by bare ids, a Conv after a transpose was
+    # taken for one seen and skipped, and AST's input had no shape)
+    seen: dict[int, Any] = {}
     queue: deque[tuple[Any, int, tuple[int, ...]]] = deque([(value, 0, ())])
     while queue:
         v, depth, added = queue.popleft()
@@ -296,7 +302,7 @@ def _consumers(value: Any) -> Iterator[tuple[Any, int, tuple[int, ...]]]:
             node = use.user
             if id(node) in seen:
                 continue
-            seen.add(id(node))
+            seen[id(node)] = node
             yield node, use.offset, added
             kind = node.kind()
             if kind in _FOLLOWED and depth < 8 and node.outputsSize():
