@@ -92,10 +92,13 @@ Example:
 from __future__ import annotations
 
 import ast
+import contextlib
 import dataclasses
 import functools
+import io
 import itertools
 import json
+import logging
 import math
 import os
 import re
@@ -141,6 +144,7 @@ _PROMPTS = [4, 1, 2, 8, 16, 32, 64]  # a few clicks or boxes, mixed codes (a poi
 # summed. A VAE decoder's latent at the image size 224 made 86 GiB (output 1792x1792): 11
 # minutes, then out of memory; its sizes are halved until a run fits (latent 32 here).
 _WORK_LIMIT = 4 * 2**30
+_INDEX_TYPES = {onnx.TensorProto.INT64, onnx.TensorProto.INT32}
 _SAME = "outputs the same on other inputs"
 _MAX_SAME = 8  # sizes tried where the outputs ignore the inputs, before taking the first
 _BATCH_NAME = r"batch|^n$|^b$|^bs$|^num_images$"
@@ -1386,20 +1390,60 @@ def _feed_bytes(inputs: list[_Input], sizes: dict[str, int]) -> int:
 
 
 def _work(model: onnx.ModelProto, inputs: list[_Input], sizes: dict[str, int]) -> int:
-    """Bytes of the tensors one run at ``sizes`` makes, as far as ONNX shape inference (with
-    data propagation) sizes them: a lower bound; 0 where inference fails."""
+    """Bytes of the tensors one run at ``sizes`` makes, as far as shape inference sizes them:
+    a lower bound, the larger of ONNX's (with data propagation) and ONNX Runtime's symbolic
+    one; 0 where both fail.
+
+    ONNX's alone missed a diffusers VAE decoder's attention: the exporter's value_info keeps
+    the token count as the expression 'w*h' and the Reshape's shape is computed, so at 224x224
+    it counted 2.1 GiB and the run asked for a 9.4 GiB score matrix (killed for memory);
+    the symbolic inference follows the computed shapes (21 GiB)."""
     shapes = {
         i.name: np.broadcast_to(np.zeros((), np.uint8), [d if isinstance(d, int) else sizes[d] for d in i.dims])
         for i in inputs
     }  # fmt: skip
+    shaped = with_input_shapes(model, shapes)
     try:
-        inferred = onnx.shape_inference.infer_shapes(
-            with_input_shapes(model, shapes), data_prop=True
-        )
+        onnx_bound = _tensor_bytes(onnx.shape_inference.infer_shapes(shaped, data_prop=True))
     except Exception:  # an op without a shape function, a contradiction: no bound known
-        return 0
-    total = 0
-    for vi in inferred.graph.value_info:
+        onnx_bound = 0
+    return max(onnx_bound, _symbolic_work(shaped))
+
+
+def _symbolic_work(model: onnx.ModelProto) -> int:
+    """``_tensor_bytes`` after ONNX Runtime's symbolic shape inference; 0 where it fails (it
+    asserts on ops it does not know, If branches, sequences)."""
+    del model.graph.value_info[:]  # the exporter's symbolic dims would stay symbolic
+    # it prints "Cannot determine if ..." for every comparison it cannot decide
+    with contextlib.redirect_stdout(io.StringIO()), _quiet("onnxruntime.tools"):
+        try:
+            from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
+
+            return _tensor_bytes(
+                SymbolicShapeInference.infer_shapes(model, auto_merge=True, guess_output_rank=True)
+            )
+        except Exception:  # sympy missing, or an op it cannot follow
+            return 0
+
+
+@contextlib.contextmanager
+def _quiet(logger: str) -> Iterator[None]:
+    log = logging.getLogger(logger)
+    level = log.level
+    log.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
+def _tensor_bytes(model: onnx.ModelProto) -> int:
+    """Bytes of the intermediate tensors in ``model``'s value_info whose shapes are all known
+    (the symbolic inference lists the graph's outputs there too)."""
+    total, outputs = 0, {o.name for o in model.graph.output}
+    for vi in model.graph.value_info:
+        if vi.name in outputs:
+            continue
         t = vi.type.tensor_type
         dims = [d.dim_value if d.HasField("dim_value") else -1 for d in t.shape.dim]
         if t.HasField("shape") and min(dims, default=0) >= 0 and t.elem_type:
@@ -1419,11 +1463,14 @@ def _skeleton(model: onnx.ModelProto) -> onnx.ModelProto:
         getattr(g, f).extend(getattr(src, f))
     # the large ones by dims and type only: a copy of the whole model held its weights twice
     # (measured no faster or slower: 0.02 s either way on a 68 MB VAE decoder)
+    # up to 1 MiB they keep theirs: ONNX Runtime's symbolic inference reads the values of
+    # an Add's or a Slice's operands (Depth Anything's position table, 8 KiB)
     for t in src.initializer:
-        small = t.ByteSize() <= 4096 or t.data_location == onnx.TensorProto.EXTERNAL
-        g.initializer.append(
-            t if small else onnx.TensorProto(name=t.name, dims=t.dims, data_type=t.data_type)
-        )
+        kept = t.ByteSize() <= 2**20 or t.data_type in _INDEX_TYPES
+        if kept or t.data_location == onnx.TensorProto.EXTERNAL:
+            g.initializer.append(t)
+        else:
+            g.initializer.append(onnx.TensorProto(name=t.name, dims=t.dims, data_type=t.data_type))
     return skel
 
 

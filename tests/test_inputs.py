@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from typing import Any
 
 import numpy as np
 import onnx
@@ -1451,3 +1452,64 @@ def test_a_model_that_runs_at_its_traced_length_only_is_fed_that_length() -> Non
     got = generate_inputs(model)
     assert got.feeds["x"].shape[1] == 8
     assert "s1: the size the model was traced at (other sizes failed)" in got.notes[0]
+
+
+def _spatial_attention() -> Any:
+    """A diffusers VAE decoder's mid-block: attention over the h*w positions of a feature map,
+    whose token count the exporters compute at run time (Shape, Mul, Reshape)."""
+    import torch
+
+    class SpatialAttention(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv2d(4, 8, 3, padding=1)
+            self.qkv = torch.nn.Linear(8, 24)
+
+        def forward(self, latent):
+            x = torch.nn.functional.silu(self.conv(latent))
+            b, c, h, w = x.shape
+            q, k, v = self.qkv(x.view(b, c, h * w).transpose(1, 2)).chunk(3, dim=-1)
+            a = torch.softmax(q @ k.transpose(1, 2), dim=-1) @ v
+            return x + a.transpose(1, 2).reshape(b, c, h, w)
+
+    torch.manual_seed(0)
+    return SpatialAttention().eval()
+
+
+@pytest.mark.parametrize("dynamo", [False, True])
+def test_attention_over_positions_counts_its_score_matrix(monkeypatch, tmp_path, dynamo) -> None:
+    """A diffusers VAE decoder's latent generated at 224x224 was killed for memory: ONNX shape
+    inference left the token count unknown (the exporter's 'w*h', a computed Reshape), so the
+    work bound missed the 50176x50176 score matrix (9.4 GiB). The symbolic inference counts it."""
+    import torch
+
+    module, path = _spatial_attention(), str(tmp_path / "attn.onnx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if dynamo:
+            hw = torch.export.Dim("h", min=2, max=1024), torch.export.Dim("w", min=2, max=1024)
+            torch.onnx.export(
+                module, (torch.randn(1, 4, 16, 16),), path, dynamo=True, input_names=["latent"],
+                dynamic_shapes={"latent": {2: hw[0], 3: hw[1]}},
+            )  # fmt: skip
+        else:
+            torch.onnx.export(
+                module, (torch.randn(1, 4, 16, 16),), path, dynamo=False, input_names=["latent"],
+                dynamic_axes={"latent": {0: "batch", 2: "height", 3: "width"}},
+            )  # fmt: skip
+    m = onnx.load(path)
+    inputs = inputs_mod._graph_inputs(m)
+    at = {d: 1 if d == "batch" else 224 for d in inputs[0].dims if isinstance(d, str)}
+    scores = 4 * (224 * 224) ** 2
+    assert inputs_mod._work(inputs_mod._skeleton(m), inputs, at) >= 2 * scores  # and Softmax's
+    monkeypatch.setattr(inputs_mod, "_WORK_LIMIT", 256 * 2**20)
+    gen = generate_inputs(m)
+    assert gen.feeds["latent"].shape == (1, 4, 64, 64), gen.notes
+    assert re.search(
+        r"at 224, 128 \(and \w+ alike\) one run makes 18\.8, 2\.01 GiB of tensors, over the "
+        r"0\.25 GiB generated inputs may take",
+        _note(gen, "latent"),
+    )
+    with torch.no_grad():
+        want = module(torch.from_numpy(gen.feeds["latent"])).numpy()
+    np.testing.assert_allclose(run_model(m, gen.feeds)[0], want, rtol=1e-4, atol=1e-4)
