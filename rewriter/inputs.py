@@ -697,8 +697,10 @@ def _within(cands: list[int], lo: int, hi: int | None) -> list[int]:
 
 def meaningful_name(key: str) -> bool:
     """Whether a ``dim_param`` was given by a person (``batch``, ``sequence``), not made up by an
-    exporter (torch.export's ``s27``, tf2onnx's ``unk__3``, ``dim_0``)."""
-    return ":" not in key and not re.fullmatch(r"s\d+|unk__\d+|dim_?\d*|\?", key)
+    exporter (torch.export's ``s27``, tf2onnx's ``unk__3``, ``dim_0``, the TorchScript
+    exporter's ``sample.1_dim_0``: a diffusers UNet's ``sample`` input, renamed because its
+    output has the same name, was probed as audio samples)."""
+    return ":" not in key and not re.fullmatch(r"s\d+|unk__\d+|dim_?\d*|\?|.+_dim_\d+", key)
 
 
 def batch_name(key: str) -> bool:
@@ -1310,7 +1312,12 @@ def generate_inputs(
         sizes = full({k: v for k, v in sizes.items() if k not in derived})
         feeds, why = feeds_for(sizes)
         return _result(inputs, feeds, why, sizes, [], groups, bound, None, how)
-    how |= _within_limit(model, inputs, groups, full)
+    skel = _skeleton(model)
+    how |= _within_limit(skel, inputs, groups, full)
+    # the first candidates fit (or are all there is); a probe past them in some dim is sized
+    # before it runs: a UNet whose dims were all made up was probed at 1024 x 4 x 1024 x 32
+    # (sizes its failures named) and killed for memory
+    fits = full({k: v[0] for k, v in groups.items()})
     sess = _session(model)
     tried: list[tuple[dict[str, int], str]] = []  # (sizes, why it was rejected)
     hints: dict[int, None] = {}  # sizes ONNX Runtime's own messages name ("8 by 128")
@@ -1327,6 +1334,11 @@ def generate_inputs(
         if _feed_bytes(inputs, sizes) > _WORK_LIMIT:  # a size a message named, as a batch
             tried.append((sizes, "too large to feed"))
             continue
+        if any(v > fits.get(k, v) for k, v in sizes.items()):
+            work = _work(skel, inputs, sizes)
+            if work > _WORK_LIMIT:
+                tried.append((sizes, f"too large to run ({work / 2**30:.3g} GiB of tensors)"))
+                continue
         feeds, why = feeds_for(sizes)
         outs, err = _run(sess, feeds)
         if outs is None:
@@ -1482,14 +1494,14 @@ def _within_limit(
 ) -> dict[str, str]:
     """Move the candidates whose run would make more than ``_WORK_LIMIT`` bytes of tensors to
     the end of their lists, halving every free non-batch dim together (``groups`` is changed in
-    place); return dim -> the note saying so."""
+    place); return dim -> the note saying so. ``model``: its ``_skeleton``."""
     free = [k for k, c in groups.items() if len(c) > 1 and c is not _BATCH]
     if not free:
         return {}
-    skel, over = _skeleton(model), []
+    over = []
     while True:
         base = {k: c[0] for k, c in groups.items()}
-        work = _work(skel, inputs, full(base))
+        work = _work(model, inputs, full(base))
         if work <= _WORK_LIMIT:
             break
         over.append((base, work))
@@ -1719,8 +1731,16 @@ def _input_error(
             f"({name}:{example or '[]'})"
         )
     status = status[:240]  # "requested shape:{...}" ends a Reshape's message
+    # a size the failures pointed to but too large to run here: the user may have the memory
+    big = next(((z, why) for z, why in tried if why.startswith("too large to run")), None)
+    skipped = (
+        f"; not run at {', '.join(f'{k}={v}' for k, v in big[0].items())}: "
+        f"{big[1].removeprefix('too large to run (').rstrip(')')}"
+        if big
+        else ""
+    )
     return InputError(
-        f"no valid inputs found for {name!r}: {at}{n_tried} ({status}); "
+        f"no valid inputs found for {name!r}: {at}{n_tried} ({status}){skipped}; "
         f"pass --input-shapes {name}:{example or '[]'}, --val-range {name}:[LO,HI] or --inputs data.npz"
     )
 

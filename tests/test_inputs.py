@@ -1513,3 +1513,55 @@ def test_attention_over_positions_counts_its_score_matrix(monkeypatch, tmp_path,
     with torch.no_grad():
         want = module(torch.from_numpy(gen.feeds["latent"])).numpy()
     np.testing.assert_allclose(run_model(m, gen.feeds)[0], want, rtol=1e-4, atol=1e-4)
+
+
+def test_dims_the_torchscript_exporter_names_are_placed_by_position() -> None:
+    """The TorchScript exporter names a dim it was not given a name for ``INPUT_dim_AXIS``: a
+    diffusers UNet's input, renamed ``sample.1`` because its output is ``sample`` too, had
+    ``sample.1_dim_0`` .. ``_dim_3``, read as audio samples by the word "sample" (16000 x 4 x
+    16000 x 16000 first). Those names say nothing: the dims are placed by where they sit."""
+    rng = np.random.default_rng(0)
+    dims = ["sample.1_dim_0", 4, "sample.1_dim_2", "sample.1_dim_3"]
+    g = helper.make_graph(
+        [
+            helper.make_node("Conv", ["sample.1", "w"], ["c"], pads=[1, 1, 1, 1]),
+            helper.make_node("Sigmoid", ["c"], ["s"]),
+            helper.make_node("Mul", ["c", "s"], ["sample"]),
+        ],
+        "unet",
+        [helper.make_tensor_value_info("sample.1", TensorProto.FLOAT, dims)],
+        [helper.make_tensor_value_info("sample", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(rng.standard_normal((8, 4, 3, 3)).astype(np.float32), "w")],
+    )
+    gen = generate_inputs(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
+    assert gen.feeds["sample.1"].shape == (1, 4, 224, 224), gen.notes
+    assert not inputs_mod.meaningful_name("sample.1_dim_0")
+    assert inputs_mod.meaningful_name("sample") and inputs_mod.meaningful_name("batch")
+
+
+def test_a_size_a_failure_names_is_sized_before_it_runs(monkeypatch) -> None:
+    """Sizes a failure's message names are tried as probes; each past the first candidates is
+    sized first, and one whose run makes more tensors than generated inputs may is not run
+    (a diffusers UNet was probed at 1024 x 4 x 1024 x 32 that way and killed for memory). The
+    line says which size was left out and how large it is."""
+    f = TensorProto.FLOAT
+    g = helper.make_graph(
+        [
+            helper.make_node("Add", ["x", "table"], ["a"], name="add"),  # at length 3000 only
+            helper.make_node("Transpose", ["a"], ["t"], perm=[1, 0]),
+            helper.make_node("MatMul", ["t", "a"], ["outer"]),  # 3000 x 3000
+            helper.make_node("ReduceSum", ["outer"], ["y"], keepdims=0),
+        ],
+        "quadratic",
+        [helper.make_tensor_value_info("x", f, [1, "length"])],
+        [helper.make_tensor_value_info("y", f, None)],
+        [numpy_helper.from_array(np.ones((1, 3000), np.float32), "table")],
+    )
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    assert generate_inputs(m).feeds["x"].shape == (1, 3000)  # 36 MB: under 4 GiB, run
+    monkeypatch.setattr(inputs_mod, "_WORK_LIMIT", 16 * 2**20)
+    with pytest.raises(InputError) as e:
+        generate_inputs(m)
+    msg = str(e.value)
+    assert "no valid inputs found for 'x': Add 'add' fails on all" in msg and "3000" in msg
+    assert "; not run at length=3000: 0.0335 GiB of tensors; pass --input-shapes x:1xLENGTH" in msg
