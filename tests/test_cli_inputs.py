@@ -422,6 +422,34 @@ def test_input_model_attribute_ort_refuses_is_one_line(tmp_path, capsys) -> None
     assert "export the model again" in err and not out.exists()
 
 
+def test_an_output_named_like_an_input_is_one_line(tmp_path, capsys) -> None:
+    """torch.onnx's dynamo exporter, given a diffusers UNet's output name "sample" (its input's
+    name too), writes a model ONNX Runtime refuses: "Duplicate definition of name (sample)"."""
+    from onnx import TensorProto, helper
+
+    g = helper.make_graph(
+        [
+            helper.make_node("Sigmoid", ["sample"], ["s"]),
+            helper.make_node("Mul", ["sample", "s"], ["sample"]),
+        ],
+        "unet",
+        [helper.make_tensor_value_info("sample", TensorProto.FLOAT, ["batch", 4, 8, 8])],
+        [helper.make_tensor_value_info("sample", TensorProto.FLOAT, None)],
+    )
+    src, out = tmp_path / "unet.onnx", tmp_path / "o.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), src)
+    before = src.read_bytes()
+    assert main([str(src), "-o", str(out)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "rewrite: error: ONNX Runtime cannot load the input model: This is an invalid model. "
+        "Error: Duplicate definition of name (sample); two values are named 'sample' (an input "
+        "and an output, most often): export again with output_names that differ from "
+        "input_names"
+    )
+    assert not out.exists() and src.read_bytes() == before
+
+
 def test_inputs_file_is_checked_as_calibration_data_is(zoo_paths, tmp_path, capsys) -> None:
     """``--inputs`` arrays as numpy writes them: int32 token ids are cast to the model's int64
     (it was ONNX Runtime's "Unexpected input data type. Actual: (tensor(int32))", naming no

@@ -112,6 +112,12 @@ def _load_failure(e: BaseException) -> str:
             f"{text}; the {what} in the graph disagree there, before anything runs: export "
             "the model again (the other torch exporter, another opset) or fix that node"
         )
+    twice = re.search(r"Duplicate definition of name \((.*)\)", text)
+    if twice:  # torch.onnx's dynamo exporter with an output named like an input (diffusers)
+        return (
+            f"{text}; two values are named {twice.group(1)!r} (an input and an output, most "
+            "often): export again with output_names that differ from input_names"
+        )
     custom = _UNREGISTERED.search(text)
     if custom:  # a plugin of another runtime (TensorRT's EfficientNMS_TRT), a custom op
         op = custom.group(1) or custom.group(2)
