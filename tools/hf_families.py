@@ -1,17 +1,19 @@
-"""85 `transformers` families, built as users export them, through the CLI with no flags.
+"""88 model families (85 `transformers`, 3 `diffusers`), built as users export them, through the
+CLI with no flags.
 
     python tools/hf_families.py [--out DIR] [--no-target] [--opset N]
                                 [--interpreter | --fx [--plan]] [NAME ...]
 
-Builds small random-weight models of 85 ``transformers`` families from their configs (no
-download: text encoders and decoders, vision and audio models, a detector, segmenters; and
-inputs other than ids + mask or one image: ids alone (Mamba, RWKV), a decoder with encoder
-states, encoder-decoder ids, a time series, a trajectory, text + image, a spectrogram; boxes per
-token (LayoutLM), an image with clicks (SAM), a forecaster's float observed-mask and
-categories, filterbank frames with a mask (Speech2Text), a codec's mono waveform (EnCodec), an
-audio spectrogram's patches (AST), an image with its trimap (ViTMatte), video frames
-(TimeSformer, VideoMAE), an image of any size (SuperPoint)), each
-exported twice: by the TorchScript exporter with named ``dynamic_axes`` (``batch``,
+Builds small random-weight models of 85 ``transformers`` families and 3 ``diffusers`` ones
+(a text-conditioned UNet, an unconditional one, a VAE) from their configs (no download: text
+encoders and decoders, vision and audio models, a detector, segmenters; and inputs other than
+ids + mask or one image: ids alone (Mamba, RWKV), a decoder with encoder states,
+encoder-decoder ids, a time series, a trajectory, text + image, a spectrogram; boxes per token
+(LayoutLM), an image with clicks (SAM), a forecaster's float observed-mask and categories,
+filterbank frames with a mask (Speech2Text), a codec's mono waveform (EnCodec), an audio
+spectrogram's patches (AST), an image with its trimap (ViTMatte), video frames (TimeSformer,
+VideoMAE), an image of any size (SuperPoint, the VAE), a latent with a timestep per sample and
+text states (the UNets)), each exported twice: by the TorchScript exporter with named ``dynamic_axes`` (``batch``,
 ``sequence``), and by the dynamo exporter with ``torch.export.Dim.AUTO`` on every dynamic dim,
 as a user who does not name dims gets it (``input_ids[s72, s53]``, ``attention_mask[s43,
 s53]``: made-up names, the batches of two inputs not known to be equal). Then runs
@@ -164,6 +166,18 @@ def _families() -> Iterator[tuple[str, Callable[[], Any], str, list[str]]]:
     yield "videomae", lambda: tf.VideoMAEModel(tf.VideoMAEConfig(**v, image_size=64, patch_size=16, num_frames=4, tubelet_size=2)), "video", last  # fmt: skip
     yield "superpoint", lambda: tf.SuperPointForKeypointDetection(tf.SuperPointConfig(encoder_hidden_sizes=[8, 8, 16, 16], decoder_hidden_size=32, max_keypoints=32)), "image_any", ["keypoints", "scores", "mask"]  # fmt: skip
     yield "detr", lambda: tf.DetrForObjectDetection(tf.DetrConfig(use_timm_backbone=False, use_pretrained_backbone=False, backbone_config=tf.ResNetConfig(embedding_size=16, hidden_sizes=[16, 32, 64, 128], depths=[1, 1, 1, 1], layer_type="basic", out_features=["stage4"]), d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, num_queries=10, num_labels=5)), "image", ["logits", "pred_boxes"]  # fmt: skip
+    # diffusion models from diffusers' configs (the dev extra installs it): a UNet that takes a
+    # latent, a timestep per sample and text states; an unconditional one; a VAE, whose
+    # attention runs over every position of the feature map
+    yield "sd_unet", lambda: _diffusers().UNet2DConditionModel(sample_size=16, in_channels=4, out_channels=4, layers_per_block=1, block_out_channels=(32, 64), down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=32, attention_head_dim=8, norm_num_groups=8), "latent_text", ["sample"]  # fmt: skip
+    yield "ddpm_unet", lambda: _diffusers().UNet2DModel(sample_size=16, in_channels=3, out_channels=3, layers_per_block=1, block_out_channels=(32, 64), down_block_types=("DownBlock2D", "AttnDownBlock2D"), up_block_types=("AttnUpBlock2D", "UpBlock2D"), norm_num_groups=8), "latent_step", ["sample"]  # fmt: skip
+    yield "sd_vae", lambda: _diffusers().AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(32, 64), latent_channels=4, norm_num_groups=8, layers_per_block=1), "vae", ["sample"]  # fmt: skip
+
+
+def _diffusers() -> Any:
+    import diffusers
+
+    return diffusers
 
 
 def _example(kind: str) -> tuple[tuple[Any, ...], list[str], dict[str, dict[int, str]]]:
@@ -223,6 +237,15 @@ def _example(kind: str) -> tuple[tuple[Any, ...], list[str], dict[str, dict[int,
         return (torch.randn(B, 4, 64, 64),), ["pixel_values"], {"pixel_values": {0: "batch"}}
     if kind == "video":  # frames x channels x height x width
         return (torch.randn(B, 4, 3, 64, 64),), ["pixel_values"], {"pixel_values": {0: "batch"}}
+    if kind in ("latent_text", "latent_step"):  # a latent, one timestep per sample, text states
+        hw = {0: "batch", 2: "height", 3: "width"}
+        latent = torch.randn(B, 4 if kind == "latent_text" else 3, 16, 16)
+        if kind == "latent_step":
+            return (latent, torch.tensor([10, 500])), ["sample", "timestep"], {"sample": hw, "timestep": {0: "batch"}}  # fmt: skip
+        names = ["sample", "timestep", "encoder_hidden_states"]
+        return (latent, torch.tensor([10, 500]), torch.randn(B, 7, 32)), names, {"sample": hw, "timestep": {0: "batch"}, "encoder_hidden_states": {0: "batch", 1: "sequence"}}  # fmt: skip
+    if kind == "vae":  # an image of any size, as a VAE takes it (named "sample")
+        return (torch.randn(B, 3, 32, 32),), ["sample"], {"sample": {0: "batch", 2: "height", 3: "width"}}  # fmt: skip
     if kind == "image_any":  # height and width dynamic too (a keypoint detector)
         return (torch.randn(B, 3, 64, 64),), ["pixel_values"], {"pixel_values": {0: "batch", 2: "height", 3: "width"}}  # fmt: skip
     return (torch.randn(B, 16, 100),), ["input_features"], {"input_features": {0: "batch"}}
@@ -399,12 +422,15 @@ def build(
         except Exception as e:  # torch.export's limit: say which, go on
             msg = str(e).splitlines()[0][:160] if str(e) else ""
             return [f"{os.path.basename(path)}: export failed ({type(e).__name__}: {msg})"]
+    # an output named like an input (a diffusers UNet's "sample"): the dynamo exporter writes
+    # a model ONNX Runtime refuses, the TorchScript one renames the input "sample.1"
+    onames = [f"{o}_out" if o in names else o for o in outs or ["waveform"]]
     lines = []
     for dynamo in (False, True):
         path = os.path.join(folder, f"{name}_{'dynamo' if dynamo else 'torchscript'}.onnx")
         try:
             with _quiet():
-                _export(_outputs(model, names, outs), args, path, names, outs or ["waveform"], axes, dynamo, auto_dims=True,
+                _export(_outputs(model, names, outs), args, path, names, onames, axes, dynamo, auto_dims=True,
                         opset=opset if dynamo else None)  # fmt: skip
             lines.append(f"built {os.path.basename(path)}")
         except Exception as e:  # the exporter's limit: say which, go on
