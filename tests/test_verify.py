@@ -276,3 +276,37 @@ def test_no_top1_agreement_over_a_detectors_joined_anchors() -> None:
     )
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     assert class_axes(model) == [False, True]
+
+
+def test_no_top1_agreement_along_a_grid() -> None:
+    """A diffusion UNet exported at a fixed 16x16 latent ends in a Conv: ``[2, 4, 16, 16]``, a
+    fixed last axis that is a width, and it read "top-1 agreement 100.0%". An output made by a
+    convolution or a resize (past ops that keep every axis) of rank 3 or more gets none; a
+    Conv's output flattened into a classifier's ``[batch, classes]`` keeps it."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from rewriter.verify import class_axes
+
+    w = numpy_helper.from_array(np.ones((4, 4, 3, 3), np.float32), "w")
+    g = helper.make_graph(
+        [
+            helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+            helper.make_node("Add", ["c", "x"], ["noise_pred"]),
+            helper.make_node("Resize", ["x", "", "scales"], ["upscaled"], mode="nearest"),
+            helper.make_node("Reshape", ["c", "flat"], ["logits"]),
+        ],
+        "m",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4, 16, 16])],
+        [
+            helper.make_tensor_value_info("noise_pred", TensorProto.FLOAT, [2, 4, 16, 16]),
+            helper.make_tensor_value_info("upscaled", TensorProto.FLOAT, [2, 4, 32, 32]),
+            helper.make_tensor_value_info("logits", TensorProto.FLOAT, [2, 1024]),
+        ],
+        [
+            w,
+            numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales"),
+            numpy_helper.from_array(np.array([2, 1024], np.int64), "flat"),
+        ],
+    )
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    assert class_axes(model) == [False, False, True]
