@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -682,29 +682,39 @@ def class_axes(model: onnx.ModelProto) -> list[bool]:
         o for n in model.graph.node if n.op_type == "Constant" for o in n.output
     }
 
-    def joined(name: str, rank: int) -> bool:
-        """The last axis was made by a Concat along it, past ops that keep every axis in
-        place: a fixed-size Ultralytics YOLO's ``output0`` [1, 84, 2100] joins its three
-        levels' anchors there (``Concat(axis=-1)`` under the Sigmoid of the class scores), and
-        read "top-1 agreement 89.3%": the argmax over anchors of each box coordinate and
-        class, not a class per anchor."""
+    def upstream(name: str, follow: Callable[[onnx.NodeProto], Sequence[str]]) -> Iterator[Any]:
+        """The nodes behind ``name``, nearest first, each once (at most 64), going on through
+        the non-constant inputs ``follow(node)`` names."""
         todo, seen = [name], set[int]()
         while todo and len(seen) < 64:
             n = producer.get(todo.pop())
             if n is None or id(n) in seen:
                 continue
             seen.add(id(n))
-            axis = next((a.i for a in n.attribute if a.name == "axis"), None)
-            if n.op_type == "Concat" and axis is not None and axis % rank == rank - 1:
-                return len(n.input) > 1
+            yield n
+            todo.extend(i for i in follow(n) if i and i not in consts)
+
+    def joined(name: str, rank: int) -> bool:
+        """The last axis was made by a Concat along it, past ops that keep every axis in
+        place: a fixed-size Ultralytics YOLO's ``output0`` [1, 84, 2100] joins its three
+        levels' anchors there (``Concat(axis=-1)`` under the Sigmoid of the class scores), and
+        read "top-1 agreement 89.3%": the argmax over anchors of each box coordinate and
+        class, not a class per anchor."""
+
+        def follow(n: onnx.NodeProto) -> Sequence[str]:
+            axis = _axis(n)
             if n.op_type in _AXES_KEPT or (
                 n.op_type in ("Concat", "Softmax", "LogSoftmax", "Split")
                 and axis is not None
                 and axis % rank != rank - 1
             ):
-                todo.extend(i for i in n.input if i and i not in consts)
-            elif n.op_type == "Slice":
-                todo.append(n.input[0])
+                return n.input
+            return n.input[:1] if n.op_type == "Slice" else []
+
+        for n in upstream(name, follow):
+            axis = _axis(n)
+            if n.op_type == "Concat" and axis is not None and axis % rank == rank - 1:
+                return len(n.input) > 1
         return False
 
     def pooled(name: str) -> bool:
@@ -720,17 +730,8 @@ def class_axes(model: onnx.ModelProto) -> list[bool]:
         """Made by a convolution or a resize, past ops that keep every axis in place: its last
         axis is a width. A diffusion UNet exported at a fixed 16x16 latent ([2, 4, 16, 16],
         its last op a Conv) read "top-1 agreement 100.0%", the argmax along each row."""
-        todo, seen = [name], set[int]()
-        while todo and len(seen) < 64:
-            n = producer.get(todo.pop())
-            if n is None or id(n) in seen:
-                continue
-            seen.add(id(n))
-            if n.op_type in _GRID_OPS:
-                return True
-            if n.op_type in _AXES_KEPT:
-                todo.extend(i for i in n.input if i and i not in consts)
-        return False
+        kept = upstream(name, lambda n: n.input if n.op_type in _AXES_KEPT else [])
+        return any(n.op_type in _GRID_OPS for n in kept)
 
     out = []
     for o in model.graph.output:
@@ -745,6 +746,10 @@ def class_axes(model: onnx.ModelProto) -> list[bool]:
             and not (len(dims) >= 3 and gridded(o.name))
         )
     return out
+
+
+def _axis(node: onnx.NodeProto) -> int | None:
+    return next((a.i for a in node.attribute if a.name == "axis"), None)
 
 
 # ops whose output's trailing axes are a grid (time, height, width), when its rank is 3 or more
