@@ -1431,10 +1431,16 @@ def _symbolic_work(model: onnx.ModelProto) -> int:
         try:
             from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
 
-            return _tensor_bytes(
-                SymbolicShapeInference.infer_shapes(model, auto_merge=True, guess_output_rank=True)
-            )
-        except Exception:  # sympy missing, or an op it cannot follow
+            # its loop, not its infer_shapes: that one saves the model into the working
+            # directory when some shape stays unknown (sym_shape_infer_temp.onnx and a .data
+            # file per tensor, written beside the user's files), and raises; what it did size
+            # is a bound all the same
+            sym = SymbolicShapeInference(2**31 - 1, True, True, 0)
+            sym._preprocess(model)
+            while sym.run_:
+                sym._infer_impl()
+            return _tensor_bytes(sym.out_mp_)
+        except Exception:  # sympy missing, an op it cannot follow, another version's API
             return 0
 
 

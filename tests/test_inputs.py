@@ -1565,3 +1565,28 @@ def test_a_size_a_failure_names_is_sized_before_it_runs(monkeypatch) -> None:
     msg = str(e.value)
     assert "no valid inputs found for 'x': Add 'add' fails on all" in msg and "3000" in msg
     assert "; not run at length=3000: 0.0335 GiB of tensors; pass --input-shapes x:1xLENGTH" in msg
+
+
+def test_sizing_a_run_writes_nothing_where_it_runs(monkeypatch, tmp_path) -> None:
+    """ONNX Runtime's symbolic shape inference saves the model into the working directory
+    when a shape stays unknown (``sym_shape_infer_temp.onnx`` and a ``.data`` file per
+    tensor): Mamba2's TorchScript export (a Transpose with ``perm`` [0, -2, -1, 1]) left
+    them beside the user's files. Sizing a run writes nothing anywhere."""
+    g = helper.make_graph(
+        [
+            helper.make_node("Transpose", ["x"], ["t"], perm=[0, -2, -1, 1]),
+            helper.make_node("Sigmoid", ["t"], ["s"]),
+            helper.make_node("Mul", ["t", "s"], ["y"]),
+        ],
+        "mixer",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "sequence", 3, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(np.ones(2048, np.float32), "table")],  # a tensor to save
+    )
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    monkeypatch.chdir(tmp_path)
+    inputs = inputs_mod._graph_inputs(m)
+    inputs_mod._work(inputs_mod._skeleton(m), inputs, {"batch": 1, "sequence": 128})
+    with pytest.raises(rewriter.errors.RewriterError):  # ONNX Runtime refuses the perm
+        generate_inputs(m)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
