@@ -34,7 +34,7 @@ option) and is compared with
 the original module; ``--plan`` adds ``plan_module(module, example_inputs)`` on torch-eager
 (sites replaced, seconds).
 
-Takes 30-40 minutes on two cores; the README quotes what it printed.
+Takes 35-45 minutes on two cores; the README quotes what it printed.
 """
 
 from __future__ import annotations
