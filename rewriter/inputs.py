@@ -95,7 +95,6 @@ import ast
 import contextlib
 import dataclasses
 import functools
-import io
 import itertools
 import json
 import logging
@@ -144,7 +143,6 @@ _PROMPTS = [4, 1, 2, 8, 16, 32, 64]  # a few clicks or boxes, mixed codes (a poi
 # summed. A VAE decoder's latent at the image size 224 made 86 GiB (output 1792x1792): 11
 # minutes, then out of memory; its sizes are halved until a run fits (latent 32 here).
 _WORK_LIMIT = 4 * 2**30
-_INDEX_TYPES = {onnx.TensorProto.INT64, onnx.TensorProto.INT32}
 _SAME = "outputs the same on other inputs"
 _MAX_SAME = 8  # sizes tried where the outputs ignore the inputs, before taking the first
 _BATCH_NAME = r"batch|^n$|^b$|^bs$|^num_images$"
@@ -1324,6 +1322,7 @@ def generate_inputs(
     # probe -> the node it failed at and the sizes its message named
     reached: dict[tuple[tuple[str, int], ...], tuple[str, list[int]]] = {}
     fallback = None
+    too_large: tuple[dict[str, int], int] | None = None  # the first probe not run for its size
     same = 0  # sizes where the outputs did not depend on the inputs
     grids: list[dict[str, int]] = []  # whole configurations a failure pointed to
     # the sizes the model was traced at, where a converter recorded them: a try, not a choice
@@ -1338,6 +1337,7 @@ def generate_inputs(
             work = _work(skel, inputs, sizes)
             if work > _WORK_LIMIT:
                 tried.append((sizes, f"too large to run ({work / 2**30:.3g} GiB of tensors)"))
+                too_large = too_large or (sizes, work)
                 continue
         feeds, why = feeds_for(sizes)
         outs, err = _run(sess, feeds)
@@ -1385,7 +1385,7 @@ def generate_inputs(
         return _result(
             inputs, feeds, why, sizes, tried, groups, bound, f"{what} on every size tried", how
         )
-    raise _input_error(last_err, inputs, graph, bound, tried)
+    raise _input_error(last_err, inputs, graph, bound, tried, too_large)
 
 
 def _feed_bytes(inputs: list[_Input], sizes: dict[str, int]) -> int:
@@ -1426,8 +1426,8 @@ def _symbolic_work(model: onnx.ModelProto) -> int:
     """``_tensor_bytes`` after ONNX Runtime's symbolic shape inference; 0 where it fails (it
     asserts on ops it does not know, If branches, sequences)."""
     del model.graph.value_info[:]  # the exporter's symbolic dims would stay symbolic
-    # it prints "Cannot determine if ..." for every comparison it cannot decide
-    with contextlib.redirect_stdout(io.StringIO()), _quiet("onnxruntime.tools"):
+    # it logs "Cannot determine if ..." for every comparison it cannot decide
+    with _quiet("onnxruntime.tools"):
         try:
             from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
 
@@ -1484,8 +1484,7 @@ def _skeleton(model: onnx.ModelProto) -> onnx.ModelProto:
     # up to 1 MiB they keep theirs: ONNX Runtime's symbolic inference reads the values of
     # an Add's or a Slice's operands (Depth Anything's position table, 8 KiB)
     for t in src.initializer:
-        kept = t.ByteSize() <= 2**20 or t.data_type in _INDEX_TYPES
-        if kept or t.data_location == onnx.TensorProto.EXTERNAL:
+        if t.ByteSize() <= 2**20 or t.data_location == onnx.TensorProto.EXTERNAL:
             g.initializer.append(t)
         else:
             g.initializer.append(onnx.TensorProto(name=t.name, dims=t.dims, data_type=t.data_type))
@@ -1700,7 +1699,10 @@ def _input_error(
     graph: _Graph,
     bound: dict[str, int],
     tried: list[tuple[dict[str, int], str]],
+    too_large: tuple[dict[str, int], int] | None = None,
 ) -> InputError:
+    """The one line for no size that runs; ``too_large``: the first probe not run for its
+    size (its sizes, the bytes its run would make)."""
     op, node, status = failure_site(err)
     names = [i.name for i in inputs]
     m = re.search(r"input: (\S+)", status)
@@ -1738,11 +1740,10 @@ def _input_error(
         )
     status = status[:240]  # "requested shape:{...}" ends a Reshape's message
     # a size the failures pointed to but too large to run here: the user may have the memory
-    big = next(((z, why) for z, why in tried if why.startswith("too large to run")), None)
     skipped = (
-        f"; not run at {', '.join(f'{k}={v}' for k, v in big[0].items())}: "
-        f"{big[1].removeprefix('too large to run (').rstrip(')')}"
-        if big
+        f"; not run at {', '.join(f'{k}={v}' for k, v in too_large[0].items())}: "
+        f"{too_large[1] / 2**30:.3g} GiB of tensors"
+        if too_large
         else ""
     )
     return InputError(
