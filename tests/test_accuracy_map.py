@@ -316,7 +316,9 @@ def test_prefetched_fits_are_the_fits(monkeypatch) -> None:
     monkeypatch.setattr(fits, "_FITS", {})
     monkeypatch.setattr(fits, "PARALLEL_FITS", 2)
     monkeypatch.setenv("PAU_REWRITER_WORKERS", "2")
-    assert fits.prefetch(jobs) == 3 and len(fits._FITS) == 3
+    ticks: list[tuple[int, int]] = []
+    assert fits.prefetch(jobs, progress=lambda *t: ticks.append(t)) == 3
+    assert len(fits._FITS) == 3 and ticks == [(1, 3), (2, 3), (3, 3)]
     assert fits.prefetch(jobs) == 0  # fitted already: not again
     got = [fits.fit_observed(*j) for j in jobs]
     assert len(fits._FITS) == 3  # fit_observed took the workers' fits

@@ -199,8 +199,7 @@ def test_evaluations_in_threads_are_those_one_by_one(
     ran as cuts in the threads and are run whole again; gelu_0's, nearly the whole model, run
     whole in any case)."""
     m = make_model()
-    rng = np.random.default_rng(0)
-    batches = [{"x": rng.normal(0, 1.5, (16, 8)).astype(np.float32)} for _ in range(4)]
+    batches = _make_model_batches()
     st = Study(m, "pau_all", batches)
     solo = [{s.name: c} for s in st.sites for c in s.candidates]
     if case == "a cut fails":
@@ -228,14 +227,38 @@ def test_evaluations_in_threads_are_those_one_by_one(
         ev = Evaluator(m, "pau_all", batches)
         if case != "unprepared":
             ev.prepare([{s.name: s.candidates[1]} for s in st.sites])
-        devs = [d.to_dict() for d in ev.deviations(solo, workers=workers)]
+        ticks: list[tuple[int, int]] = []
+        said = ev.deviations(solo, workers=workers, progress=lambda d, t, k=ticks: k.append((d, t)))
+        devs = [d.to_dict() for d in said]
         got[workers] = devs, dict(ev.runs), ev._downstream
+        # one tick per distinct assignment evaluated (the "keep" ones need no run)
+        assert ticks == [(k, 8) for k in range(1, 9)]
     assert got[1] == got[2]
     _, runs, downstream_after = got[2]
     if case == "a cut fails":
         assert runs == {"cut": 0, "whole": 8} and downstream_after is False
     else:
         assert runs == {"cut": 4, "whole": 4} and downstream_after is True
+
+
+def test_a_long_study_says_how_far_it_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The evaluations of a study log how many are done while they run (a diffusion UNet's
+    take minutes): here on every one but the last, whose end the next line says."""
+    from rewriter.accuracy import study
+
+    monkeypatch.setattr(study, "PROGRESS_EVERY", 0.0)
+    lines: list[str] = []
+    Study(make_model(), "pau_all", _make_model_batches(), log=lines.append)
+    said = [x for x in lines if "candidate(s) evaluated" in x]
+    assert len(said) == 7
+    assert said[0].startswith("1 of 8 candidate(s) evaluated (")
+    assert said[-1].startswith("7 of 8 candidate(s) evaluated (") and said[-1].endswith(" s)")
+
+
+def _make_model_batches() -> list[dict[str, np.ndarray]]:
+    """Four batches for ``make_model``'s 8-wide input."""
+    rng = np.random.default_rng(0)
+    return [{"x": rng.normal(0, 1.5, (16, 8)).astype(np.float32)} for _ in range(4)]
 
 
 def test_another_opset_has_no_cut() -> None:

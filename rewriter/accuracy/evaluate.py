@@ -12,7 +12,7 @@ percentage of samples whose argmax over the last axis of the first output equals
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -161,7 +161,10 @@ class Evaluator:
         return deviation(self.reference, got, labels=self.labels, compare=cmp)
 
     def deviations(
-        self, assignments: Sequence[Mapping[str, Candidate]], workers: int | None = None
+        self,
+        assignments: Sequence[Mapping[str, Candidate]],
+        workers: int | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> list[Deviation]:
         """``deviation`` of each assignment, the same numbers, evaluated ``workers`` at a time
         (default ``rewriter.procs.worker_count``) in threads: sessions run with one thread
@@ -171,8 +174,11 @@ class Evaluator:
         everything its cut reads is captured and the cut runs, else whole when it has no
         cut; then, in order, what one after another would have done is settled: a cut that
         reads what is not captured yet is evaluated here (capturing it), and from a cut that
-        fails on, the cuts are run whole, as ``deviation`` does."""
-        from concurrent.futures import ThreadPoolExecutor
+        fails on, the cuts are run whole, as ``deviation`` does.
+
+        ``progress(done, total)`` is called as each distinct assignment not yet evaluated is
+        (in the order they finish)."""
+        from concurrent.futures import ThreadPoolExecutor, as_completed
 
         from rewriter.procs import worker_count
 
@@ -182,12 +188,23 @@ class Evaluator:
             if k and k not in self._cache:
                 todo.setdefault(k, a)
         n = min(worker_count() if workers is None else workers, len(todo))
+        done = 0
+
+        def tick() -> None:
+            nonlocal done
+            done += 1
+            if progress is not None:
+                progress(done, len(todo))
+
         if n >= 2:
             if self._downstream:
                 self._original_keys()  # built here, once, before the threads read them
             items = list(todo.items())
             with ThreadPoolExecutor(n) as pool:
-                got = list(pool.map(lambda item: self._try(item[1]), items))
+                futures = [pool.submit(self._try, a) for _, a in items]
+                for _ in as_completed(futures):
+                    tick()
+                got = [f.result() for f in futures]
             for (k, a), (mode, dev) in zip(items, got, strict=True):
                 if mode == "cut" and not self._downstream:
                     mode, dev = "whole", None  # a cut before it failed: whole, in order
@@ -203,6 +220,10 @@ class Evaluator:
                     )
                 self.runs[mode] += 1
                 self._cache[k] = dev
+        else:
+            for a in todo.values():
+                self.deviation(a)
+                tick()
         return [self.deviation(a) for a in assignments]
 
     def _try(self, assignment: Mapping[str, Candidate]) -> tuple[str, Deviation | None]:

@@ -39,7 +39,8 @@ import json
 import math
 import platform
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import as_completed
 from dataclasses import replace
 from typing import Any
 
@@ -184,6 +185,7 @@ def _fit_job(key: tuple[Any, ...], x: np.ndarray) -> Any:
 def prefetch(
     jobs: Iterable[tuple[str, dict[str, float], np.ndarray, tuple[int, int], str]],
     store: Any = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> int:
     """Fit ``(function, params, samples, degrees, form)`` jobs that ``fit_observed`` will ask
     for and has not fitted yet, in worker processes when there are at least ``PARALLEL_FITS``
@@ -191,7 +193,7 @@ def prefetch(
     ``fit_observed``'s cache and to ``store`` (a ``LatencyDB``, or None). The same numbers as
     fitting one after another (each fit is a pure function of its inputs). MobileViT's 34
     sites x 4 rationals took 55 s of fitting in `rewrite map` on one core. Returns how many
-    were fitted in workers."""
+    were fitted in workers; ``progress(done, total)`` is called as each is."""
     todo: dict[tuple[Any, ...], np.ndarray] = {}
     for function, params, samples, degrees, form in jobs:
         key, x = _job(function, params, samples, degrees, form)
@@ -201,7 +203,11 @@ def prefetch(
     if len(todo) < PARALLEL_FITS or workers < 2:
         return 0
     with worker_pool(workers) as pool:
-        fitted = list(zip(todo, pool.map(_fit_job, todo, todo.values()), strict=True))
+        futures = [pool.submit(_fit_job, key, x) for key, x in todo.items()]
+        for done, _ in enumerate(as_completed(futures), 1):
+            if progress is not None:
+                progress(done, len(futures))
+        fitted = [(key, f.result()) for key, f in zip(todo, futures, strict=True)]
     for key, r in fitted:
         _keep(key, r)
     _to_store(store, fitted)

@@ -14,6 +14,7 @@ and one model build + calibration pass per (site, candidate); one micro-model me
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -108,6 +109,26 @@ def budget_labels(labels: Any, max_drop: float | None, cal: Calibration) -> np.n
     return lab
 
 
+# seconds between progress lines of a long step (a diffusion UNet's 110 evaluations: 5 minutes)
+PROGRESS_EVERY = 20.0
+
+
+def _every(log: Callable[[str], None], what: str) -> Callable[[int, int], None]:
+    """``progress(done, total)`` that logs "12 of 110 candidate(s) evaluated (41 s)" at most
+    every ``PROGRESS_EVERY`` seconds, and not at the end (the next line says it is done);
+    ``what`` says what is counted and how ("candidate(s) evaluated")."""
+    start = last = time.monotonic()
+
+    def progress(done: int, total: int) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if done < total and now - last >= PROGRESS_EVERY:
+            last = now
+            log(f"{done} of {total} {what} ({now - start:.0f} s)")
+
+    return progress
+
+
 class Study:
     """Observe, fit, and measure every site of ``pipeline`` in ``model`` (see the module doc).
 
@@ -179,7 +200,7 @@ class Study:
         if cached:
             where = getattr(store, "path", "the database")
             self.log(f"{cached} of {len(jobs)} rational(s) read from the fit cache ({where})")
-        fitted = prefetch(jobs, store)
+        fitted = prefetch(jobs, store, progress=_every(self.log, "rational(s) fitted"))
         if fitted:
             self.log(f"{fitted} rational(s) fitted in worker processes")
         for s in dry.sites:
@@ -215,7 +236,9 @@ class Study:
         )
         solo = [{st.name: c} for st in self.sites for c in st.candidates]
         self.log(f"evaluating {len(solo) - len(self.sites)} candidate(s) on the calibration data")
-        self.evaluator.deviations(solo)  # in threads; measuring below runs alone
+        self.evaluator.deviations(
+            solo, progress=_every(self.log, "candidate(s) evaluated")
+        )  # in threads
         for st in self.sites:
             for c in st.candidates:
                 st.solo[c.name] = self.evaluator.deviation({st.name: c})
