@@ -95,12 +95,14 @@ import ast
 import contextlib
 import dataclasses
 import functools
+import importlib.util
 import itertools
 import json
 import logging
 import math
 import os
 import re
+import sys
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -1429,8 +1431,7 @@ def _symbolic_work(model: onnx.ModelProto) -> int:
     # it logs "Cannot determine if ..." for every comparison it cannot decide
     with _quiet("onnxruntime.tools"):
         try:
-            from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
-
+            SymbolicShapeInference = _symbolic_module().SymbolicShapeInference
             # its loop, not its infer_shapes: that one saves the model into the working
             # directory when some shape stays unknown (sym_shape_infer_temp.onnx and a .data
             # file per tensor, written beside the user's files), and raises; what it did size
@@ -1442,6 +1443,28 @@ def _symbolic_work(model: onnx.ModelProto) -> int:
             return _tensor_bytes(sym.out_mp_)
         except Exception:  # sympy missing, an op it cannot follow, another version's API
             return 0
+
+
+@functools.cache
+def _symbolic_module() -> Any:
+    """``onnxruntime.tools.symbolic_shape_infer``, loaded from its file: importing it as a
+    submodule runs ``onnxruntime/tools/__init__.py`` first, which imports torch for a helper
+    of its own (1.4 s of every generated-input run that needed no torch; the module itself
+    reads numpy, onnx and sympy only)."""
+    loaded = sys.modules.get("onnxruntime.tools.symbolic_shape_infer")
+    if loaded is not None:
+        return loaded
+    ort = importlib.util.find_spec("onnxruntime")
+    if ort is None or ort.origin is None:
+        raise ImportError("onnxruntime is not installed")
+    path = os.path.join(os.path.dirname(ort.origin), "tools", "symbolic_shape_infer.py")
+    # its own name, so that its logger is silenced with the package's (``_quiet``)
+    spec = importlib.util.spec_from_file_location("onnxruntime.tools.symbolic_shape_infer", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @contextlib.contextmanager
