@@ -1406,7 +1406,7 @@ def _feed_bytes(inputs: list[_Input], sizes: dict[str, int]) -> int:
 def _work(model: onnx.ModelProto, inputs: list[_Input], sizes: dict[str, int]) -> int:
     """Bytes of the tensors one run at ``sizes`` makes, as far as shape inference sizes them:
     a lower bound, the larger of ONNX's (with data propagation) and ONNX Runtime's symbolic
-    one; 0 where both fail.
+    one (asked only where ONNX's left a tensor unsized); 0 where both fail.
 
     ONNX's alone missed a diffusers VAE decoder's attention: the exporter's value_info keeps
     the token count as the expression 'w*h' and the Reshape's shape is computed, so at 224x224
@@ -1418,10 +1418,24 @@ def _work(model: onnx.ModelProto, inputs: list[_Input], sizes: dict[str, int]) -
     }  # fmt: skip
     shaped = with_input_shapes(model, shapes)
     try:
-        onnx_bound = _tensor_bytes(onnx.shape_inference.infer_shapes(shaped, data_prop=True))
+        inferred = onnx.shape_inference.infer_shapes(shaped, data_prop=True)
     except Exception:  # an op without a shape function, a contradiction: no bound known
-        onnx_bound = 0
-    return max(onnx_bound, _symbolic_work(shaped))
+        return _symbolic_work(shaped)
+    if _all_sized(inferred):  # nothing for the other to add (and sympy is not imported)
+        return _tensor_bytes(inferred)
+    return max(_tensor_bytes(inferred), _symbolic_work(shaped))
+
+
+def _all_sized(model: onnx.ModelProto) -> bool:
+    """Whether shape inference gave every tensor a node of the main graph makes a shape of
+    known dims."""
+    sized = {
+        vi.name
+        for vi in (*model.graph.value_info, *model.graph.output)
+        if vi.type.tensor_type.HasField("shape")
+        and all(d.HasField("dim_value") for d in vi.type.tensor_type.shape.dim)
+    }
+    return all(o in sized for n in model.graph.node for o in n.output if o)
 
 
 def _symbolic_work(model: onnx.ModelProto) -> int:
