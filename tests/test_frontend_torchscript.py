@@ -346,3 +346,60 @@ def test_a_traced_archive_is_read_through_shape_reads_transposes_and_hashing(
     r = json.loads(rep.read_text())
     assert r["source"]["converted_vs_source"]["rel_l2"] < 1e-5
     assert [s["function"] for s in r["sites"]] == ["gelu"] and r["sites"][0]["replaced"]
+
+
+class _Denoiser(torch.nn.Module):
+    """One step of a diffusion model: a latent and a timestep, one value per sample whose
+    shape only the op that broadcasts it to the batch tells (diffusers spells it both ways),
+    and attention over every latent pixel, whose score matrix grows with the side to the
+    fourth power (10 GB at 224x224)."""
+
+    def __init__(self, spelling: str) -> None:
+        super().__init__()
+        self.spelling = spelling
+        self.conv_in = torch.nn.Conv2d(4, 8, 3, padding=1)
+        self.time = torch.nn.Linear(1, 8)
+        self.conv_out = torch.nn.Conv2d(8, 4, 3, padding=1)
+
+    def forward(self, sample: torch.Tensor, timestep: torch.Tensor) -> torch.Tensor:
+        n = sample.shape[0]
+        t = timestep.expand(n) if self.spelling == "expand" else timestep * torch.ones(n)
+        h = self.conv_in(sample) + torch.nn.functional.silu(self.time(t[:, None]))[:, :, None, None]
+        q = h.flatten(2).transpose(1, 2)
+        a = torch.softmax(q @ q.transpose(1, 2) / 8.0, dim=-1) @ q
+        h = h + a.transpose(1, 2).reshape(h.shape)
+        return self.conv_out(torch.nn.functional.silu(h))
+
+
+@pytest.mark.parametrize("spelling", ["expand", "ones"])
+def test_a_diffusion_step_runs_within_memory_with_no_flags(  # type: ignore[no-untyped-def]
+    spelling, tmp_path, capsys, monkeypatch
+) -> None:
+    """A traced diffusers UNet needed --input-shapes: no op told its timestep's shape (an
+    image and a signal there failed every try), and telling it would have run the UNet at
+    224x224 first, asking for more memory than the machine has. The timestep is read from the
+    op that broadcasts it to the batch, and a probe runs with a bounded address space: the
+    size it cannot allocate is refused like any other, and the sizes left are tried smallest
+    first (the bounds are made small here, so that 224 and 128 are over them)."""
+    import resource
+
+    from rewriter import inputs
+    from rewriter.frontends.pt2 import _script
+
+    monkeypatch.setattr(_script, "RUN_MEMORY", 256 * 2**20)
+    monkeypatch.setattr(inputs, "_WORK_LIMIT", 96 * 2**20)
+    torch.manual_seed(0)
+    src = tmp_path / "unet.pt"
+    example = (torch.randn(1, 4, 16, 16), torch.tensor([10.0]))
+    torch.jit.trace(_Denoiser(spelling).eval(), example).save(str(src))
+    limit = resource.getrlimit(resource.RLIMIT_AS)
+    out = tmp_path / "out.onnx"
+    assert main([str(src), "-o", str(out)]) == 0
+    assert resource.getrlimit(resource.RLIMIT_AS) == limit  # set around each run only
+    printed = capsys.readouterr().out
+    by = "expand" if spelling == "expand" else "mul"
+    assert f"timestep 1 (one value per sample, broadcast to the batch by {by})" in printed
+    # 224x224 is over the bound (refused by the allocator); the smallest candidate runs
+    assert "at an example the module ran on: sample 1x4x32x32 (4 channels" in printed
+    assert "exported dynamic: sample[batch, height, width]" in printed
+    assert "wrote " in printed and "2 of 2 sites replaced" in printed

@@ -7,9 +7,12 @@ derived from the graph, as a user would read it: the first op each input reaches
 elementwise ops, casts, copies and reshapes; an ``unsqueeze`` on the way is undone) tells its
 rank, dtype and fixed sizes: a convolution's weight gives the channels and the number of
 spatial dims, a Linear's or LayerNorm's the features, an RNN's weights the features and whether
-the batch comes first, an embedding's table says token ids; failing those, ``mask``/``ids`` in
-its name. The free sizes start at the ones a deployment typically runs (an image's 224, a
-sequence's 128: ``rewriter.inputs``) and the module is run on each candidate until one passes;
+the batch comes first, an embedding's table says token ids, an op that broadcasts it to the
+batch a one-element tensor (a diffusion model's timestep: ``_to_batch``); failing those,
+``mask``/``ids`` in its name. The free sizes start at the ones a deployment typically runs (an
+image's 224, a sequence's 128: ``rewriter.inputs``) and the module is run on each candidate
+until one passes, each run within ``RUN_MEMORY`` more address space (a size it cannot allocate
+is refused, and the rest are then tried smallest first);
 a refusal that names a size is read (a flatten into a Linear: ``_sized``; an RNN's or
 attention's features: ``_features``). The free dims are exported dynamic (``batch``, ``height``,
 ``width``, ``sequence``, ...) unless the module refuses another size (``_keep_static``), so the
@@ -22,7 +25,9 @@ be made up: one line names them and says how to export the module with them fixe
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import math
 import os
 import re
 import time
@@ -45,7 +50,7 @@ from rewriter.frontends.common import (
 from rewriter.frontends.pt2._convert import _first_line
 
 # the free sizes, typical first: the candidates rewriter.inputs generates an ONNX model's with
-from rewriter.inputs import _SAMPLES, _SEQUENCE, _SPATIAL, _VOLUME
+from rewriter.inputs import _SAMPLES, _SEQUENCE, _SPATIAL, _VOLUME, _WORK_LIMIT
 
 OPSET = 17
 _MAX_TRIES = 64
@@ -258,6 +263,8 @@ def _told(module: Any, name: str, node: Any, slot: int) -> _Arg | None:
             ],
             {order[0]: "batch", order[1]: "sequence"},
         )
+    if _to_batch(node, slot):
+        return _Arg(name, f"one value per sample, broadcast to the batch by {op}", [(1,)], {})
     if kind == "aten::embedding" and slot == 1:
         w = _tensor(module, node.inputsAt(0))
         if w is None:
@@ -265,6 +272,33 @@ def _told(module: Any, name: str, node: Any, slot: int) -> _Arg | None:
         rows = int(w.shape[0])
         return _ids(name, f"token ids below {rows}, from embedding's table", rows)
     return None
+
+
+# ops that make a tensor of a given size list from nothing else
+_FILLED = {"aten::ones", "aten::zeros", "aten::full", "aten::empty"}
+
+
+def _to_batch(node: Any, slot: int) -> bool:
+    """Whether ``node`` broadcasts its input ``slot`` to a one-dim size list: a diffusion
+    model's timestep, ``t.expand(sample.shape[0])`` (diffusers' conditional UNet) or ``t *
+    torch.ones(sample.shape[0])`` (its UNet2DModel). No other op tells such an input's shape,
+    and an image or a signal there fails every try."""
+    kind = node.kind()
+    if kind == "aten::expand" and slot == 0:
+        return _sizes(node.inputsAt(1)) == 1
+    if kind in ("aten::mul", "aten::add", "aten::sub") and slot in (0, 1):
+        other = node.inputsAt(1 - slot).node()
+        return other.kind() in _FILLED and _sizes(other.inputsAt(0)) == 1
+    return False
+
+
+def _sizes(value: Any) -> int | None:
+    """How many sizes a size-list argument holds (a constant or a ``prim::ListConstruct``)."""
+    got = _const(value)
+    if isinstance(got, list):
+        return len(got)
+    node = value.node()
+    return node.inputsSize() if node.kind() == "prim::ListConstruct" else None
 
 
 def _features_of(name: str, hint: str, f: int) -> _Arg:
@@ -353,14 +387,48 @@ def _array(arg: _Arg, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _runs(module: Any, feeds: Mapping[str, np.ndarray]) -> tuple[Any, str]:
-    """(what the module returns, "") on ``feeds``, or (None, why it refused them)."""
+    """(what the module returns, "") on ``feeds``, or (None, why it refused them). The run may
+    take ``RUN_MEMORY`` bytes more address space than the process holds: a size that needs
+    more is refused with the allocator's error, where it would have been killed for memory."""
     import torch
 
     try:
-        with torch.no_grad(), quiet():
+        with torch.no_grad(), quiet(), _bounded(RUN_MEMORY):
             return module(*(torch.from_numpy(v) for v in feeds.values())), ""
     except Exception as e:  # noqa: BLE001 - a size the module refuses
         return None, str(e) or type(e).__name__
+
+
+# what one probe may allocate: the bound generated inputs of an ONNX model keep to
+RUN_MEMORY = _WORK_LIMIT
+# the allocator's refusal: torch's ("DefaultCPUAllocator: can't allocate memory"), Python's
+_NO_MEMORY = re.compile(r"can't allocate memory|MemoryError|std::bad_alloc")
+
+
+@contextlib.contextmanager
+def _bounded(extra: int) -> Iterator[None]:
+    """The process's address space limited to what it maps now plus ``extra`` bytes while
+    inside (Linux; elsewhere, or where the size is unknown, unlimited as before)."""
+    try:
+        import resource
+
+        with open("/proc/self/status") as f:
+            now = next(int(ln.split()[1]) * 1024 for ln in f if ln.startswith("VmSize:"))
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    except (ImportError, OSError, StopIteration, ValueError):
+        yield
+        return
+    cap = now + extra
+    if soft != resource.RLIM_INFINITY and soft <= cap:
+        yield  # a tighter limit is already set
+        return
+    resource.setrlimit(
+        resource.RLIMIT_AS, (cap if hard == resource.RLIM_INFINITY else min(cap, hard), hard)
+    )
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
 # "mat1 and mat2 shapes cannot be multiplied (1x50176 and 1024x10)": a flatten into a Linear
@@ -418,14 +486,29 @@ def _example(module: Any, args: list[_Arg], path: str) -> tuple[dict[str, np.nda
     from torch.utils import _pytree as pytree
 
     queue = deque(itertools.islice(itertools.product(*(a.shapes for a in args)), _MAX_TRIES))
-    last, tries, refined = "", 0, False
+    last, tries, refined, small_first = "", 0, False, False
+    tried: set[tuple[tuple[int, ...], ...]] = set()
     while queue and tries < _MAX_TRIES:
         shapes = queue.popleft()
         tries += 1
+        tried.add(shapes)
         feeds = {a.name: _array(a, s) for a, s in zip(args, shapes, strict=True)}
         got, why = _runs(module, feeds)
         if why:
             last = why.strip().splitlines()[-1][:300]  # the interpreter's reason comes last
+            if _NO_MEMORY.search(why) and not small_first:
+                # typical sizes need more memory than a probe may take (a diffusion UNet's
+                # attention over every latent pixel): the rest smallest first; the ONNX model
+                # is exported dynamic, and its generated inputs are sized within the bound
+                small_first = True
+                combos = itertools.islice(itertools.product(*(a.shapes for a in args)), 4096)
+                queue = deque(
+                    sorted(
+                        (c for c in combos if c not in tried),
+                        key=lambda c: sum(math.prod(s) for s in c),
+                    )
+                )
+                continue
             if len(args) == 1 and (told := _features(args[0], shapes[0], why)):
                 args[0] = told
                 queue = deque((s,) for s in told.shapes)
@@ -435,14 +518,14 @@ def _example(module: Any, args: list[_Arg], path: str) -> tuple[dict[str, np.nda
             continue
         _keep_static(module, args, feeds)
         return feeds, sum(isinstance(t, torch.Tensor) for t in pytree.tree_leaves(got))
-    tried = ", ".join(f"{a.name}: {a.hint}" for a in args)
+    hints = ", ".join(f"{a.name}: {a.hint}" for a in args)
     if all(a.origin == "user" for a in args):
         raise ModelError(
             f"{path}: the TorchScript module refuses the --input-shapes given "
             f"({', '.join(a.name + ' ' + 'x'.join(map(str, a.shapes[0])) for a in args)}): {last}"
         )
     raise ModelError(
-        f"{path}: the TorchScript module ran on none of the example shapes tried ({tried}; "
+        f"{path}: the TorchScript module ran on none of the example shapes tried ({hints}; "
         f"last: {last}): pass --input-shapes {args[0].name}:DIMS (every tensor argument of "
         "forward) at a size it takes"
     )
