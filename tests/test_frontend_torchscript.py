@@ -403,3 +403,62 @@ def test_a_diffusion_step_runs_within_memory_with_no_flags(  # type: ignore[no-u
     assert "at an example the module ran on: sample 1x4x32x32 (4 channels" in printed
     assert "exported dynamic: sample[batch, height, width]" in printed
     assert "wrote " in printed and "2 of 2 sites replaced" in printed
+
+
+class _Video(torch.nn.Module):
+    """A clip [batch, frames, channels, height, width] permuted into a Conv3d's [batch,
+    channels, frames, height, width] (VideoMAE's patch embedding), then its transpose."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.patch = torch.nn.Conv3d(3, 8, (2, 4, 4), stride=(2, 4, 4))
+        self.head = torch.nn.Linear(8, 4)
+
+    def forward(self, clip: torch.Tensor) -> torch.Tensor:
+        h = torch.nn.functional.gelu(self.patch(clip.permute(0, 2, 1, 3, 4)))
+        return torch.sigmoid(self.head(h.flatten(2).transpose(1, 2).mean(1)))
+
+
+@pytest.mark.parametrize("how", ["script", "trace"])
+def test_a_permuted_input_is_told_as_it_comes_in(how, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """The shape a Conv3d tells is the permuted tensor's: the clip was tried as [1, 3, 96,
+    96, 96] and refused ("expected input[1, 96, 3, 96, 96] to have 3 channels"). The permute
+    on the way is undone, dims named where they move."""
+    torch.manual_seed(0)
+    net = _Video().eval()
+    sm = (
+        torch.jit.script(net)
+        if how == "script"
+        else torch.jit.trace(net, torch.randn(1, 4, 3, 32, 32))
+    )
+    src = tmp_path / "video.pt"
+    sm.save(str(src))
+    out = tmp_path / "out.onnx"
+    assert main([str(src), "-o", str(out)]) == 0
+    printed = " ".join(capsys.readouterr().out.split())  # the table wraps long lines
+    assert "clip 1x96x3x96x96 (3 channels, from " in printed
+    assert "exported dynamic: clip[batch, depth, height, width]" in printed
+    assert _dims(onnx.load(str(out))) == {"clip": ["batch", "depth", 3, "height", "width"]}
+    assert "2 of 2 sites replaced" in printed
+
+
+class _SequenceFirst(torch.nn.Module):
+    """XLNet's layout: the ids transposed to [sequence, batch] before the embedding."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tok = torch.nn.Embedding(50, 16)
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        h = self.tok(input_ids.transpose(0, 1))
+        return torch.nn.functional.gelu(h).mean(0)
+
+
+def test_token_ids_keep_their_layout_through_a_transpose(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """An embedding's table takes ids in any layout: the transpose on the way is not undone
+    (undone, XLNet's ids were made 128 x 1, a batch of 128)."""
+    src = tmp_path / "seq_first.pt"
+    torch.jit.trace(_SequenceFirst().eval(), torch.zeros(2, 7, dtype=torch.long)).save(str(src))
+    assert main([str(src), "-o", str(tmp_path / "out.onnx")]) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "input_ids 1x128 (token ids below 50, from embedding's table)" in printed

@@ -4,20 +4,20 @@ against the module run in PyTorch.
 
 An archive records no input shapes (a traced module's example is not saved), so the example is
 derived from the graph, as a user would read it: the first op each input reaches (through
-elementwise ops, casts, copies and reshapes; an ``unsqueeze`` on the way is undone) tells its
-rank, dtype and fixed sizes: a convolution's weight gives the channels and the number of
-spatial dims, a Linear's or LayerNorm's the features, an RNN's weights the features and whether
-the batch comes first, an embedding's table says token ids, an op that broadcasts it to the
-batch a one-element tensor (a diffusion model's timestep: ``_to_batch``); failing those,
-``mask``/``ids`` in its name. The free sizes start at the ones a deployment typically runs (an
-image's 224, a sequence's 128: ``rewriter.inputs``) and the module is run on each candidate
-until one passes, each run within ``RUN_MEMORY`` more address space (a size it cannot allocate
-is refused, and the rest are then tried smallest first);
-a refusal that names a size is read (a flatten into a Linear: ``_sized``; an RNN's or
-attention's features: ``_features``). The free dims are exported dynamic (``batch``, ``height``,
-``width``, ``sequence``, ...) unless the module refuses another size (``_keep_static``), so the
-generated inputs, ``--input-shapes`` and ``--inputs`` of every command apply to the ONNX model as
-to any other.
+elementwise ops, casts, copies and reshapes; an ``unsqueeze``, ``permute`` or ``transpose`` on
+the way is undone: ``_undone``) tells its rank, dtype and fixed sizes: a convolution's weight
+gives the channels and the number of spatial dims, a Linear's or LayerNorm's the features, an
+RNN's weights the features and whether the batch comes first, an embedding's table says token
+ids, an op that broadcasts it to the batch a one-element tensor (a diffusion model's timestep:
+``_to_batch``); failing those, ``mask``/``ids`` in its name. The free sizes start at the ones a
+deployment typically runs (an image's 224, a sequence's 128: ``rewriter.inputs``) and the module
+is run on each candidate until one passes, each run within ``RUN_MEMORY`` more address space (a
+size it cannot allocate is refused, and the rest are then tried smallest first); a refusal that
+names a size is read (a flatten into a Linear: ``_sized``; an RNN's or attention's features:
+``_features``). The free dims are exported dynamic (``batch``, ``height``, ``width``,
+``sequence``, ...) unless the module refuses another size (``_keep_static``), so the generated
+inputs, ``--input-shapes`` and ``--inputs`` of every command apply to the ONNX model as to any
+other.
 
 ``forward`` arguments that are not tensors and have no default (silero-vad's ``sr: int``) cannot
 be made up: one line names them and says how to export the module with them fixed.
@@ -91,6 +91,10 @@ class _Arg:
     # where the shape came from: "graph" (an op), "name", "guess" (no op told: generic
     # candidates), "refusal" (what the module's refusal of a guess said), "user" (--input-shapes)
     origin: str = "graph"
+    # whether the op that told the shape fixes what each axis is (a convolution's channels, a
+    # Linear's features), so that a permute on the way moves them; token ids index a table in
+    # any layout (XLNet transposes its ids to [sequence, batch] before the embedding)
+    laid_out: bool = True
 
 
 _CACHE: dict[tuple[Any, ...], tuple[Conversion, Any, dict[str, np.ndarray]]] = {}
@@ -187,10 +191,10 @@ _RNN = {"aten::lstm", "aten::gru", "aten::rnn_tanh", "aten::rnn_relu"}
 
 def _hint(module: Any, name: str, value: Any) -> _Arg:
     """The candidate shapes of one input: from the first op that tells them (module doc)."""
-    for node, slot, added in _consumers(value):
+    for node, slot, steps in _consumers(value):
         arg = _told(module, name, node, slot)
         if arg is not None:
-            return _unsqueezed(arg, added)
+            return _undone(arg, steps)
     lowered = name.lower()
     if "mask" in lowered or any(k in lowered for k in ("ids", "token", "position")):
         mask = "mask" in lowered
@@ -308,42 +312,90 @@ def _features_of(name: str, hint: str, f: int) -> _Arg:
 
 def _ids(name: str, hint: str, high: int) -> _Arg:
     """An int64 [batch, sequence] input: token ids below ``high``, or a mask (``high`` 1: ones)."""
-    return _Arg(name, hint, [(1, s) for s in _SEQUENCE], {0: "batch", 1: "sequence"}, "int64", high)
+    ids: list[tuple[int, ...]] = [(1, s) for s in _SEQUENCE]
+    return _Arg(name, hint, ids, {0: "batch", 1: "sequence"}, "int64", high, laid_out=False)
 
 
-def _unsqueezed(arg: _Arg, added: tuple[int, ...]) -> _Arg:
-    """``arg`` as the input is before the ``unsqueeze`` dims on its way (a waveform [batch,
-    samples] unsqueezed into a Conv1d's [batch, 1, samples]): those axes removed, last first."""
-    for dim in reversed(added):
+# what an input went through on its way to the op that told its shape: ("unsqueeze", dim),
+# ("permute", dims) or ("transpose", (dim0, dim1))
+_Step = tuple[str, Any]
+
+
+def _undone(arg: _Arg, steps: tuple[_Step, ...]) -> _Arg:
+    """``arg`` as the input is before the steps on its way, last first: an ``unsqueeze``'s axis
+    removed (a waveform [batch, samples] unsqueezed into a Conv1d's [batch, 1, samples]), a
+    ``permute`` or ``transpose`` moved back (a video [batch, frames, channels, height, width]
+    permuted into a Conv3d's [batch, channels, frames, height, width]) where the op that told
+    the shape fixes what its axes are (``laid_out``); dims named as they move. A step that does
+    not fit the shape's rank is left out."""
+    for kind, value in reversed(steps):
         rank = len(arg.shapes[0])
-        axis = dim % rank
-        arg.shapes = [s[:axis] + s[axis + 1 :] for s in arg.shapes]
-        arg.dynamic = {k - (k > axis): d for k, d in arg.dynamic.items() if k != axis}
+        if kind == "unsqueeze":
+            axis = value % rank
+            arg.shapes = [s[:axis] + s[axis + 1 :] for s in arg.shapes]
+            arg.dynamic = {k - (k > axis): d for k, d in arg.dynamic.items() if k != axis}
+            continue
+        if not arg.laid_out:
+            continue
+        if kind == "transpose":
+            a, b = (v % rank for v in value)
+            perm = list(range(rank))
+            perm[a], perm[b] = b, a
+        else:
+            perm = [v % rank for v in value] if len(value) == rank else []
+        if sorted(perm) != list(range(rank)):
+            continue
+        # the permuted tensor's axis i is the input's axis perm[i]
+        back = [0] * rank
+        for i, p in enumerate(perm):
+            back[p] = i
+        arg.shapes = [tuple(s[back[j]] for j in range(rank)) for s in arg.shapes]
+        arg.dynamic = {perm[k]: d for k, d in arg.dynamic.items()}
     return arg
 
 
-def _consumers(value: Any) -> Iterator[tuple[Any, int, tuple[int, ...]]]:
-    """(node, which input, the dims unsqueezed on the way) of the ops ``value`` reaches, nearest
-    first, through ``_THROUGH`` and ``_RESHAPE``."""
+def _consumers(value: Any) -> Iterator[tuple[Any, int, tuple[_Step, ...]]]:
+    """(node, which input, the steps on the way that move its axes) of the ops ``value``
+    reaches, nearest first, through ``_THROUGH`` and ``_RESHAPE``."""
     # id -> the node: each access makes a new Python wrapper, and a freed one's id is reused
     # by the next, so the wrappers are kept (keyed by bare ids, a Conv after a transpose was
     # taken for one seen and skipped, and AST's input had no shape)
     seen: dict[int, Any] = {}
-    queue: deque[tuple[Any, int, tuple[int, ...]]] = deque([(value, 0, ())])
+    queue: deque[tuple[Any, int, tuple[_Step, ...]]] = deque([(value, 0, ())])
     while queue:
-        v, depth, added = queue.popleft()
+        v, depth, steps = queue.popleft()
         for use in v.uses():
             node = use.user
             if id(node) in seen:
                 continue
             seen[id(node)] = node
-            yield node, use.offset, added
+            yield node, use.offset, steps
             kind = node.kind()
             if kind in _FOLLOWED and depth < 8 and node.outputsSize():
-                more = added
-                if kind == "aten::unsqueeze" and isinstance(d := _const(node.inputsAt(1)), int):
-                    more = added + (d,)
-                queue.append((node.output(), depth + 1, more))
+                queue.append((node.output(), depth + 1, steps + _step(node)))
+
+
+def _step(node: Any) -> tuple[_Step, ...]:
+    """How ``node`` moves its input's axes, when it does and says so with constants."""
+    kind = node.kind().removeprefix("aten::")
+    if kind == "unsqueeze" and isinstance(d := _const(node.inputsAt(1)), int):
+        return (("unsqueeze", d),)
+    if kind == "permute" and (dims := _ints(node.inputsAt(1))) is not None:
+        return (("permute", dims),)
+    if kind == "transpose":
+        a, b = _const(node.inputsAt(1)), _const(node.inputsAt(2))
+        return (("transpose", (a, b)),) if isinstance(a, int) and isinstance(b, int) else ()
+    return ()
+
+
+def _ints(value: Any) -> tuple[int, ...] | None:
+    """A list of constant ints (a constant, or a ``prim::ListConstruct`` of constants)."""
+    got = _const(value)
+    if got is None and value.node().kind() == "prim::ListConstruct":
+        got = [_const(v) for v in value.node().inputs()]
+    if isinstance(got, list) and all(isinstance(v, int) for v in got):
+        return tuple(got)
+    return None
 
 
 def _const(value: Any) -> Any:
