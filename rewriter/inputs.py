@@ -1429,13 +1429,16 @@ def _work(model: onnx.ModelProto, inputs: list[_Input], sizes: dict[str, int]) -
 def _all_sized(model: onnx.ModelProto) -> bool:
     """Whether shape inference gave every tensor a node of the main graph makes a shape of
     known dims."""
-    sized = {
-        vi.name
-        for vi in (*model.graph.value_info, *model.graph.output)
-        if vi.type.tensor_type.HasField("shape")
-        and all(d.HasField("dim_value") for d in vi.type.tensor_type.shape.dim)
-    }
-    return all(o in sized for n in model.graph.node for o in n.output if o)
+    g = model.graph
+    sized = {vi.name for vi in (*g.value_info, *g.output) if _known_dims(vi) is not None}
+    return all(o in sized for n in g.node for o in n.output if o)
+
+
+def _known_dims(vi: onnx.ValueInfoProto) -> list[int] | None:
+    """A tensor's dims when its shape is known and every dim has a value, else None."""
+    t = vi.type.tensor_type
+    dims = [d.dim_value for d in t.shape.dim if d.HasField("dim_value")]
+    return dims if t.HasField("shape") and len(dims) == len(t.shape.dim) else None
 
 
 def _symbolic_work(model: onnx.ModelProto) -> int:
@@ -1499,9 +1502,8 @@ def _tensor_bytes(model: onnx.ModelProto) -> int:
     for vi in model.graph.value_info:
         if vi.name in outputs:
             continue
-        t = vi.type.tensor_type
-        dims = [d.dim_value if d.HasField("dim_value") else -1 for d in t.shape.dim]
-        if t.HasField("shape") and min(dims, default=0) >= 0 and t.elem_type:
+        t, dims = vi.type.tensor_type, _known_dims(vi)
+        if dims is not None and t.elem_type:
             itemsize = onnx.helper.tensor_dtype_to_np_dtype(t.elem_type).itemsize
             total += int(np.prod(dims, dtype=np.int64)) * itemsize
     return total

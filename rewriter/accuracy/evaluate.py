@@ -188,22 +188,15 @@ class Evaluator:
             if k and k not in self._cache:
                 todo.setdefault(k, a)
         n = min(worker_count() if workers is None else workers, len(todo))
-        done = 0
-
-        def tick() -> None:
-            nonlocal done
-            done += 1
-            if progress is not None:
-                progress(done, len(todo))
-
+        tell = progress or (lambda done, total: None)
         if n >= 2:
             if self._downstream:
                 self._original_keys()  # built here, once, before the threads read them
             items = list(todo.items())
             with ThreadPoolExecutor(n) as pool:
                 futures = [pool.submit(self._try, a) for _, a in items]
-                for _ in as_completed(futures):
-                    tick()
+                for done, _ in enumerate(as_completed(futures), 1):
+                    tell(done, len(todo))
                 got = [f.result() for f in futures]
             for (k, a), (mode, dev) in zip(items, got, strict=True):
                 if mode == "cut" and not self._downstream:
@@ -221,9 +214,9 @@ class Evaluator:
                 self.runs[mode] += 1
                 self._cache[k] = dev
         else:
-            for a in todo.values():
+            for done, a in enumerate(todo.values(), 1):
                 self.deviation(a)
-                tick()
+                tell(done, len(todo))
         return [self.deviation(a) for a in assignments]
 
     def _try(self, assignment: Mapping[str, Candidate]) -> tuple[str, Deviation | None]:

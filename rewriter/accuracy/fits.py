@@ -204,9 +204,9 @@ def prefetch(
         return 0
     with worker_pool(workers) as pool:
         futures = [pool.submit(_fit_job, key, x) for key, x in todo.items()]
+        tell = progress or (lambda done, total: None)
         for done, _ in enumerate(as_completed(futures), 1):
-            if progress is not None:
-                progress(done, len(futures))
+            tell(done, len(futures))
         fitted = [(key, f.result()) for key, f in zip(todo, futures, strict=True)]
     for key, r in fitted:
         _keep(key, r)

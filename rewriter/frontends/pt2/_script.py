@@ -297,12 +297,19 @@ def _to_batch(node: Any, slot: int) -> bool:
 
 
 def _sizes(value: Any) -> int | None:
-    """How many sizes a size-list argument holds (a constant or a ``prim::ListConstruct``)."""
+    """How many sizes a size-list argument holds."""
+    items = _items(value)
+    return None if items is None else len(items)
+
+
+def _items(value: Any) -> list[Any] | None:
+    """A list argument's items: a constant list's values, a ``prim::ListConstruct``'s inputs
+    (graph values, constant or not); None for anything else."""
     got = _const(value)
     if isinstance(got, list):
-        return len(got)
+        return got
     node = value.node()
-    return node.inputsSize() if node.kind() == "prim::ListConstruct" else None
+    return list(node.inputs()) if node.kind() == "prim::ListConstruct" else None
 
 
 def _features_of(name: str, hint: str, f: int) -> _Arg:
@@ -389,13 +396,12 @@ def _step(node: Any) -> tuple[_Step, ...]:
 
 
 def _ints(value: Any) -> tuple[int, ...] | None:
-    """A list of constant ints (a constant, or a ``prim::ListConstruct`` of constants)."""
-    got = _const(value)
-    if got is None and value.node().kind() == "prim::ListConstruct":
-        got = [_const(v) for v in value.node().inputs()]
-    if isinstance(got, list) and all(isinstance(v, int) for v in got):
-        return tuple(got)
-    return None
+    """A list argument of constant ints, or None."""
+    items = _items(value)
+    if items is None:
+        return None
+    got = [v if isinstance(v, int) else _const(v) for v in items]
+    return tuple(got) if all(isinstance(v, int) for v in got) else None
 
 
 def _const(value: Any) -> Any:
@@ -465,9 +471,11 @@ def _bounded(extra: int) -> Iterator[None]:
         import resource
 
         with open("/proc/self/status") as f:
-            now = next(int(ln.split()[1]) * 1024 for ln in f if ln.startswith("VmSize:"))
+            now = next((int(ln.split()[1]) * 1024 for ln in f if ln.startswith("VmSize:")), None)
         soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    except (ImportError, OSError, StopIteration, ValueError):
+    except (ImportError, OSError, ValueError):
+        now = None
+    if now is None:
         yield
         return
     cap = now + extra
