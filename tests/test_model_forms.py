@@ -346,3 +346,36 @@ def test_an_op_onnx_runtime_lacks_is_one_line_saying_what_to_do(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"has no {named}: export the model without it" in err[0], err
     assert not out.exists()
+
+
+class _NegativePermute(torch.nn.Module):
+    """Mamba2's mixer: ``permute`` with axes counted from the end."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(x.permute(0, -2, -1, 1)) * 2.0
+
+
+def test_a_transpose_counting_axes_from_the_end_is_counted_from_zero(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """torch's TorchScript exporter writes ``permute(0, -2, -1, 1)`` as ``perm=[0, -2, -1,
+    1]``; ONNX Runtime refused the whole model ("Invalid attribute perm"), so Mamba2 exported
+    that way could not be rewritten. The perm is counted from 0 on load, saying so; the input
+    file is left as it was."""
+    src, out = tmp_path / "neg.onnx", tmp_path / "out.onnx"
+    x = torch.randn(2, 3, 4, 5)
+    torch.onnx.export(_NegativePermute(), (x,), str(src), dynamo=False, input_names=["x"])
+    before = src.read_bytes()
+    (perm,) = [
+        list(n.attribute[0].ints) for n in onnx.load(src).graph.node if n.op_type == "Transpose"
+    ]
+    assert perm == [0, -2, -1, 1]  # what the exporter writes
+    with pytest.raises(Exception, match="perm"):
+        run_model(onnx.load(src), {"x": x.numpy()})
+    assert main([str(src), "-o", str(out)]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert "1 Transpose perm(s) with negative axes written as 0..rank-1" in err
+    assert src.read_bytes() == before
+    new = onnx.load(out)
+    onnx.checker.check_model(new, full_check=True)
+    (got,) = run_model(new, {"x": x.numpy()})
+    want = (torch.tanh(x.permute(0, 2, 3, 1)) * 2.0).numpy()
+    assert got.shape == want.shape and np.abs(got - want).max() < 1e-3

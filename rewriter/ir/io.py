@@ -18,7 +18,7 @@ import numpy as np
 import onnx
 
 from rewriter.errors import ModelError, Note, UsageError
-from rewriter.ir.graph import all_initializers, sort_nodes
+from rewriter.ir.graph import all_initializers, sort_nodes, subgraph_attrs
 
 __all__ = [
     "load_model",
@@ -52,9 +52,61 @@ def load_model(model: str | os.PathLike[str] | onnx.ModelProto | bytes) -> onnx.
     m = _load(model)
     _inline_functions(m, _where(model))
     sort_nodes(m.graph)
+    _count_perms_from_zero(m, _where(model))
     _raise_ir_version(m)
     _upgrade_opset(m, _where(model))
     return m
+
+
+def _count_perms_from_zero(m: onnx.ModelProto, where: str) -> None:
+    """A Transpose whose ``perm`` counts axes from the end (``x.permute(0, -2, -1, 1)``, which
+    torch's TorchScript exporter writes as it is: Mamba2's mixer) gets them counted from 0,
+    in place, saying so. ONNX allows only 0..rank-1 there, and ONNX Runtime refused the whole
+    model ("Invalid attribute perm {0, -2, -1, 1}"); the axes meant are not in doubt, the
+    perm's length being the rank. The shapes the exporter recorded after such a node were
+    computed from the wrong axes (an output declared [2, ?, 49, 3] for [2, 4, 5, 3]): those
+    of the values downstream are dropped (a graph output's sizes made unknown), to be inferred
+    again."""
+    fixed = _count_graph_perms(m.graph)
+    if fixed:
+        warnings.warn(
+            f"{where}: {len(fixed)} Transpose perm(s) with negative axes written as 0..rank-1 "
+            f"({', '.join(fixed[:2])}{', ...' if len(fixed) > 2 else ''}: ONNX allows no "
+            "negative axes there)",
+            Note,
+            stacklevel=3,
+        )
+
+
+def _count_graph_perms(g: onnx.GraphProto) -> list[str]:
+    """``_count_perms_from_zero`` on one graph and its bodies: the names of the nodes fixed."""
+    fixed: list[str] = []
+    down: set[str] = set()  # values computed from a fixed node's output (nodes are in order)
+    for n in g.node:
+        for _, body in subgraph_attrs(n):
+            fixed += _count_graph_perms(body)
+        if down.intersection(n.input):
+            down.update(n.output)
+        if n.op_type != "Transpose" or n.domain not in ("", "ai.onnx"):
+            continue
+        for a in n.attribute:
+            perm = list(a.ints)
+            if a.name != "perm" or min(perm, default=0) >= 0:
+                continue
+            counted = [p % len(perm) if -len(perm) <= p else p for p in perm]
+            if sorted(counted) == list(range(len(perm))):
+                a.ints[:] = counted
+                fixed.append(n.name or n.output[0])
+                down.update(n.output)
+    if down:
+        kept = [vi for vi in g.value_info if vi.name not in down]
+        del g.value_info[:]
+        g.value_info.extend(kept)
+        for o in g.output:
+            if o.name in down and o.type.HasField("tensor_type"):
+                for d in o.type.tensor_type.shape.dim:  # the rank kept, every size unknown
+                    d.Clear()
+    return fixed
 
 
 def _raise_ir_version(m: onnx.ModelProto) -> None:
