@@ -139,6 +139,9 @@ _SAMPLES = [16000, 8000, 4096, 2048, 1024, 512, 256, 128, 64, 32, 16]
 # a volume's depth, height, width (a 3-D segmenter's [batch, 1, D, H, W]): a patch side as
 # sliding-window inference runs it, multiples of 16 for four poolings
 _VOLUME = [96, 128, 64, 32, 16]
+# a clip's frames ([batch, 3, T, H, W] into a Conv3d, or [batch, T, 3, H, W]): VideoMAE and
+# ViViT take 16 or 32, TimeSformer and X-CLIP 8 (their height and width are an image's)
+_FRAMES = [16, 8, 32, 4, 2]
 _ANY = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
 _PROMPTS = [4, 1, 2, 8, 16, 32, 64]  # a few clicks or boxes, mixed codes (a point and padding)
 # What one run at generated sizes may make: the bytes of every tensor shape inference sizes,
@@ -723,6 +726,9 @@ def _candidates(key: str, inputs: list[_Input]) -> list[int]:
                 continue
             if axis == 0 and len(inp.dims) > 1:
                 return _BATCH
+            if len(inp.dims) == 5 and inp.dtype.kind == "f" and 3 in inp.dims[1:3]:
+                # a clip of RGB frames, channels first or after the frames
+                return _FRAMES if axis == (2 if inp.dims[1] == 3 else 1) else _SPATIAL
             if len(inp.dims) == 5 and inp.dtype.kind == "f" and axis >= 2:
                 return _VOLUME  # [batch, channels, D, H, W]; unnamed, or named "depth"
             if _image_like(inp) and axis in _spatial_axes(inp.dims):

@@ -423,7 +423,8 @@ class _Video(torch.nn.Module):
 def test_a_permuted_input_is_told_as_it_comes_in(how, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     """The shape a Conv3d tells is the permuted tensor's: the clip was tried as [1, 3, 96,
     96, 96] and refused ("expected input[1, 96, 3, 96, 96] to have 3 channels"). The permute
-    on the way is undone, dims named where they move."""
+    on the way is undone, dims named where they move. Three channels into a Conv3d are RGB
+    frames: 16 of them at an image's size, not a 96-cube volume."""
     torch.manual_seed(0)
     net = _Video().eval()
     sm = (
@@ -436,9 +437,51 @@ def test_a_permuted_input_is_told_as_it_comes_in(how, tmp_path, capsys) -> None:
     out = tmp_path / "out.onnx"
     assert main([str(src), "-o", str(out)]) == 0
     printed = " ".join(capsys.readouterr().out.split())  # the table wraps long lines
-    assert "clip 1x96x3x96x96 (3 channels, from " in printed
-    assert "exported dynamic: clip[batch, depth, height, width]" in printed
-    assert _dims(onnx.load(str(out))) == {"clip": ["batch", "depth", 3, "height", "width"]}
+    assert "clip 1x16x3x224x224 (3 channels, frames, from " in printed
+    assert "exported dynamic: clip[batch, frames, height, width]" in printed
+    assert _dims(onnx.load(str(out))) == {"clip": ["batch", "frames", 3, "height", "width"]}
+    assert "2 of 2 sites replaced" in printed
+
+
+class _Frames(torch.nn.Module):
+    """TimeSformer's layout: the clip's frames reshaped into the batch for a Conv2d patch
+    embedding, then a table of 4 frames' embeddings added."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.patch = torch.nn.Conv2d(3, 8, 16, stride=16)
+        self.time = torch.nn.Parameter(torch.randn(1, 4, 8))
+
+    def forward(self, clip: torch.Tensor) -> torch.Tensor:
+        b, t, c, h, w = clip.shape
+        x = torch.nn.functional.gelu(self.patch(clip.reshape(b * t, c, h, w)))
+        return torch.sigmoid(x.flatten(2).mean(2).reshape(b, t, 8) + self.time)
+
+
+@pytest.mark.parametrize("how", ["script", "trace"])
+def test_frames_reshaped_into_the_batch_are_told_apart(how, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """The Conv2d tells a 4-D image; the reshape on the way multiplies the clip's first two
+    sizes (traced: ``size(x, 0) * size(x, 1)``; scripted: ``b * t`` from ``x.shape``), so the
+    input is 5-D with a number of frames tried (before: "Dimension out of range (expected to be
+    in range of [-4, 3], but got 4)" on every image size, and --input-shapes asked for)."""
+    torch.manual_seed(0)
+    net = _Frames().eval()
+    sm = (
+        torch.jit.script(net)
+        if how == "script"
+        else torch.jit.trace(net, torch.randn(2, 4, 3, 32, 32))
+    )
+    src = tmp_path / "frames.pt"
+    sm.save(str(src))
+    out = tmp_path / "out.onnx"
+    assert main([str(src), "-o", str(out)]) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    assert (
+        "clip 1x4x3x224x224 (3 channels, from conv2d's weight; batch x frames reshaped into "
+        "one axis on the way)" in printed.replace("_convolution", "conv2d")
+    )
+    # the table fixes the frames; the image's sides stay free
+    assert _dims(onnx.load(str(out))) == {"clip": ["batch", 4, 3, "height", "width"]}
     assert "2 of 2 sites replaced" in printed
 
 
@@ -462,3 +505,65 @@ def test_token_ids_keep_their_layout_through_a_transpose(tmp_path, capsys) -> No
     assert main([str(src), "-o", str(tmp_path / "out.onnx")]) == 0
     printed = " ".join(capsys.readouterr().out.split())
     assert "input_ids 1x128 (token ids below 50, from embedding's table)" in printed
+
+
+class _Fold(torch.nn.Module):
+    """MobileViTV2's unfolding back into an image: ``F.fold``, an ONNX op since opset 18."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 12, 3, padding=1)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        x = torch.nn.functional.gelu(self.conv(image))
+        cols = x[:, :, :4, :4].reshape(x.shape[0], 12, 16)
+        folded = torch.nn.functional.fold(cols, output_size=(8, 8), kernel_size=2, stride=2)
+        return torch.sigmoid(folded)
+
+
+def test_an_op_of_a_later_opset_is_exported_there(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """At opset 17 the exporter refuses ``aten::col2im`` ("Support for this operator was
+    added in version 18, try exporting with this version"): the export is tried once more at
+    the opset it names."""
+    src = tmp_path / "fold.pt"
+    torch.jit.trace(_Fold().eval(), torch.randn(1, 3, 32, 32)).save(str(src))
+    out = tmp_path / "out.onnx"
+    assert main([str(src), "-o", str(out)]) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "(TorchScript exporter, opset 18)" in printed
+    model = onnx.load(str(out))
+    assert [o.version for o in model.opset_import if o.domain == ""] == [18]
+    assert "Col2Im" in {n.op_type for n in model.graph.node}
+    assert "2 of 2 sites replaced" in printed
+
+
+class _EightTokens(torch.nn.Module):
+    """A text model with a position table of 8 rows added whole (as a module traced on a
+    short example keeps it): it runs at 8 tokens only."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tok = torch.nn.Embedding(50, 16)
+        self.pos = torch.nn.Parameter(torch.randn(1, 8, 16))
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        h = torch.nn.functional.gelu(self.tok(input_ids) + self.pos)
+        return torch.sigmoid(h * attention_mask.unsqueeze(-1)).mean(1)
+
+
+def test_a_module_fixed_at_a_short_sequence_is_run_there(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Funnel traced at 8 tokens refused every typical length ("The size of tensor a (15)
+    must match the size of tensor b (128)"). Short lengths are tried after the typical ones,
+    and ids and mask of one length before mixed ones: 10 lengths each make 100 pairs, more
+    than are tried, and (8, 8) came 67th."""
+    src = tmp_path / "short.pt"
+    ids = torch.zeros(2, 8, dtype=torch.long)
+    torch.jit.trace(_EightTokens().eval(), (ids, torch.ones_like(ids))).save(str(src))
+    out = tmp_path / "out.onnx"
+    assert main([str(src), "-o", str(out)]) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    assert (
+        "input_ids 1x8 (token ids below 50, from embedding's table); attention_mask 1x8" in printed
+    )
+    assert _dims(onnx.load(str(out))) == {"input_ids": ["batch", 8], "attention_mask": ["batch", 8]}
+    assert "2 of 2 sites replaced" in printed

@@ -1619,3 +1619,36 @@ def test_sizing_a_run_imports_no_torch() -> None:
     ).stdout.split()
     # ONNX's inference sized every tensor: the symbolic one (and sympy) is not needed
     assert out == ["64", "False", "64", "False", "onnxruntime.tools.symbolic_shape_infer"]
+
+
+@pytest.mark.parametrize("frames_first", [True, False])
+def test_a_clip_gets_frames_and_an_image_size(frames_first: bool) -> None:
+    """A video model exported with every dim made up (VideoMAE by torch.export with
+    ``Dim.AUTO``: ``[s0, s1, 3, s2, s3]``) was sized as a volume, 96 on each side, where its
+    position table holds 16 frames of 224x224 (8 x 14 x 14 tubelets): 1728 tokens, refused.
+    A float 5-D input with three channels next to the batch is a clip: frames, then an
+    image's sides."""
+    dims = ["s0", "s1", 3, "s2", "s3"] if frames_first else ["s0", 3, "s1", "s2", "s3"]
+    w = np.full((4, 3, 2, 16, 16), 0.01, np.float32)
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], strides=[2, 16, 16]),
+        helper.make_node("Reshape", ["c", "flat"], ["r"]),  # [batch, 4, tubelets]
+        helper.make_node("Add", ["r", "table"], ["a"]),
+        helper.make_node("Sigmoid", ["a"], ["y"]),
+    ]
+    if frames_first:
+        nodes.insert(0, helper.make_node("Transpose", ["clip"], ["x"], perm=[0, 2, 1, 3, 4]))
+    g = helper.make_graph(
+        nodes,
+        "clip",
+        [helper.make_tensor_value_info("clip" if frames_first else "x", TensorProto.FLOAT, dims)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [
+            numpy_helper.from_array(w, "w"),
+            numpy_helper.from_array(np.array([0, 4, -1], np.int64), "flat"),
+            numpy_helper.from_array(np.zeros((1, 1, 8 * 14 * 14), np.float32), "table"),
+        ],
+    )
+    gen = generate_inputs(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
+    want = (1, 16, 3, 224, 224) if frames_first else (1, 3, 16, 224, 224)
+    assert gen.feeds["clip" if frames_first else "x"].shape == want, gen.notes

@@ -50,9 +50,13 @@ from rewriter.frontends.common import (
 from rewriter.frontends.pt2._convert import _first_line
 
 # the free sizes, typical first: the candidates rewriter.inputs generates an ONNX model's with
-from rewriter.inputs import _SAMPLES, _SEQUENCE, _SPATIAL, _VOLUME, _WORK_LIMIT
+from rewriter.inputs import _FRAMES, _SAMPLES, _SEQUENCE, _SPATIAL, _VOLUME, _WORK_LIMIT
 
-OPSET = 17
+# a sequence's lengths: the typical ones, then the short ones a module traced on a short
+# example may be fixed at (Funnel traced at 8 tokens runs 7 to 9, none of the typical ones)
+_TOKENS = [*_SEQUENCE, 8, 4, 2, 1]
+OPSET = 17  # the TorchScript exporter's default; higher where an op needs it (``_export``)
+_MAX_OPSET = 20  # the highest it writes (torch.onnx._constants, torch 2.13)
 _MAX_TRIES = 64
 # ops an input passes through on its way to the op that tells its shape (same shape, or a
 # broadcast with a constant)
@@ -134,7 +138,7 @@ def load(path: str) -> tuple[Conversion, Any, dict[str, np.ndarray]]:
         conv = Conversion(model, "torchscript", path, f"torch.onnx {torch.__version__}", seconds)
         conv.notes.append(
             f"converted TorchScript archive with torch.onnx {torch.__version__} (TorchScript "
-            f"exporter, opset {OPSET}) in {seconds:.1f} s at an example the module ran on: "
+            f"exporter, opset {_opset(model)}) in {seconds:.1f} s at an example the module ran on: "
             + "; ".join(
                 f"{a.name} {'x'.join(map(str, example[a.name].shape))} ({a.hint})" for a in args
             )
@@ -225,6 +229,13 @@ def _told(module: Any, name: str, node: Any, slot: int) -> _Arg | None:
         groups = groups if isinstance(groups, int) and not transposed else 1
         channels = int(w.shape[0] if transposed else w.shape[1] * groups)
         spatial = w.dim() - 2
+        if spatial == 3 and channels == 3:  # RGB frames: a clip (VideoMAE, X3D), no volume
+            return _Arg(
+                name,
+                f"{channels} channels, frames, from {op}'s weight",
+                [(1, channels, f, s, s) for s in _SPATIAL for f in _FRAMES],
+                {0: "batch", 2: "frames", 3: "height", 4: "width"},
+            )
         sizes, names = {
             1: (_SAMPLES + _SEQUENCE if channels == 1 else _SEQUENCE + _SAMPLES, ("time",)),
             2: (_SPATIAL, ("height", "width")),
@@ -314,17 +325,18 @@ def _items(value: Any) -> list[Any] | None:
 
 def _features_of(name: str, hint: str, f: int) -> _Arg:
     """A float [batch, sequence, f] input (or [batch, f]): a Linear's, LayerNorm's, attention's."""
-    return _Arg(name, hint, [(1, s, f) for s in _SEQUENCE] + [(1, f)], {0: "batch", 1: "sequence"})
+    return _Arg(name, hint, [(1, s, f) for s in _TOKENS] + [(1, f)], {0: "batch", 1: "sequence"})
 
 
 def _ids(name: str, hint: str, high: int) -> _Arg:
     """An int64 [batch, sequence] input: token ids below ``high``, or a mask (``high`` 1: ones)."""
-    ids: list[tuple[int, ...]] = [(1, s) for s in _SEQUENCE]
+    ids: list[tuple[int, ...]] = [(1, s) for s in _TOKENS]
     return _Arg(name, hint, ids, {0: "batch", 1: "sequence"}, "int64", high, laid_out=False)
 
 
 # what an input went through on its way to the op that told its shape: ("unsqueeze", dim),
-# ("permute", dims) or ("transpose", (dim0, dim1))
+# ("permute", dims), ("transpose", (dim0, dim1)) or ("merge", groups): a reshape whose every
+# size is a product of its input's own sizes, groups[j] the input axes of output axis j
 _Step = tuple[str, Any]
 
 
@@ -337,6 +349,19 @@ def _undone(arg: _Arg, steps: tuple[_Step, ...]) -> _Arg:
     not fit the shape's rank is left out."""
     for kind, value in reversed(steps):
         rank = len(arg.shapes[0])
+        if kind == "flatten":  # axes a..b of the input into output axis a
+            a, b = value
+            kind, value = (
+                "merge",
+                (
+                    *((i,) for i in range(a)),
+                    tuple(range(a, b + 1)),
+                    *((i + b - a,) for i in range(a + 1, rank)),
+                ),
+            )
+        if kind == "merge":
+            _split(arg, value)
+            continue
         if kind == "unsqueeze":
             axis = value % rank
             arg.shapes = [s[:axis] + s[axis + 1 :] for s in arg.shapes]
@@ -359,6 +384,33 @@ def _undone(arg: _Arg, steps: tuple[_Step, ...]) -> _Arg:
         arg.shapes = [tuple(s[back[j]] for j in range(rank)) for s in arg.shapes]
         arg.dynamic = {perm[k]: d for k, d in arg.dynamic.items()}
     return arg
+
+
+def _split(arg: _Arg, groups: tuple[tuple[int, ...], ...]) -> None:
+    """Undo a reshape that merged input axes into one free output axis (TimeSformer's clip
+    [batch, frames, channels, height, width] reshaped into the Conv2d's [batch * frames, ...]):
+    the group's first axis keeps the size and name, the others are tried at ``_FRAMES``. A
+    merge into a fixed axis (channels) is left as it is: its parts are not known."""
+    if len(groups) != len(arg.shapes[0]) or any(
+        len(g) > 1 and j not in arg.dynamic for j, g in enumerate(groups)
+    ):
+        return
+    extra = [a for g in groups for a in g[1:]]
+    if len(extra) > 1:  # one merged axis: the candidates would multiply
+        return
+    rank = sum(map(len, groups))
+    shapes = []
+    for s in arg.shapes:
+        for f in _FRAMES:
+            new = [f] * rank
+            for j, g in enumerate(groups):
+                new[g[0]] = s[j]
+            shapes.append(tuple(new))
+    arg.shapes = shapes
+    arg.dynamic = {groups[j][0]: d for j, d in arg.dynamic.items()}
+    arg.dynamic[extra[0]] = "frames" if rank == 5 else f"dim{extra[0]}"
+    merged = next(g for g in groups if len(g) > 1)
+    arg.hint += f"; {' x '.join(arg.dynamic[a] for a in merged)} reshaped into one axis on the way"
 
 
 def _consumers(value: Any) -> Iterator[tuple[Any, int, tuple[_Step, ...]]]:
@@ -392,7 +444,47 @@ def _step(node: Any) -> tuple[_Step, ...]:
     if kind == "transpose":
         a, b = _const(node.inputsAt(1)), _const(node.inputsAt(2))
         return (("transpose", (a, b)),) if isinstance(a, int) and isinstance(b, int) else ()
+    if kind in ("view", "reshape") and (items := _items(node.inputsAt(1))):
+        groups = [
+            _size_axes(v, node.inputsAt(0)) if not isinstance(v, int) else None for v in items
+        ]
+        flat = [a for g in groups if g is not None for a in g]
+        if None in groups or flat != list(range(len(flat))) or len(flat) == len(groups):
+            return ()  # a constant size, axes out of order, or no merge
+        return (("merge", tuple(groups)),)
+    if kind == "flatten":
+        a, b = _const(node.inputsAt(1)), _const(node.inputsAt(2))
+        if isinstance(a, int) and isinstance(b, int) and 0 <= a < b:
+            return (("flatten", (a, b)),)
     return ()
+
+
+# ops a traced or scripted size goes through on its way into a reshape's size list
+_SIZE_CASTS = {"aten::Int", "prim::NumToTensor", "aten::ScalarImplicit"}
+
+
+def _size_axes(value: Any, source: Any) -> tuple[int, ...] | None:
+    """The axes of ``source`` whose sizes multiply to ``value`` (``x.size(0) * x.size(1)``,
+    traced through ``NumToTensor`` and ``Int``; scripted, ``x.shape[k]`` or ``b, t, c, h, w =
+    x.shape``), or None."""
+    node = value.node()
+    kind = node.kind()
+    if kind in _SIZE_CASTS:
+        return _size_axes(node.inputsAt(0), source)
+    if kind == "aten::mul" and node.inputsSize() == 2:
+        a, b = _size_axes(node.inputsAt(0), source), _size_axes(node.inputsAt(1), source)
+        return a + b if a is not None and b is not None else None
+    if kind == "aten::__getitem__" and node.inputsAt(0).node().kind() == "aten::size":
+        node, axis = node.inputsAt(0).node(), _const(node.inputsAt(1))
+    elif kind == "prim::ListUnpack" and node.inputsAt(0).node().kind() == "aten::size":
+        axis = [o.unique() for o in node.outputs()].index(value.unique())
+        node = node.inputsAt(0).node()
+    elif kind == "aten::size" and node.inputsSize() == 2:
+        axis = _const(node.inputsAt(1))
+    else:
+        return None
+    same = node.inputsAt(0).unique() == source.unique()
+    return (axis,) if same and isinstance(axis, int) and axis >= 0 else None
 
 
 def _ints(value: Any) -> tuple[int, ...] | None:
@@ -545,7 +637,8 @@ def _example(module: Any, args: list[_Arg], path: str) -> tuple[dict[str, np.nda
     import torch
     from torch.utils import _pytree as pytree
 
-    queue = deque(itertools.islice(itertools.product(*(a.shapes for a in args)), _MAX_TRIES))
+    combos = _combos(args)
+    queue = deque(combos[:_MAX_TRIES])
     last, tries, refined, small_first = "", 0, False, False
     tried: set[tuple[tuple[int, ...], ...]] = set()
     while queue and tries < _MAX_TRIES:
@@ -561,7 +654,6 @@ def _example(module: Any, args: list[_Arg], path: str) -> tuple[dict[str, np.nda
                 # attention over every latent pixel): the rest smallest first; the ONNX model
                 # is exported dynamic, and its generated inputs are sized within the bound
                 small_first = True
-                combos = itertools.islice(itertools.product(*(a.shapes for a in args)), 4096)
                 queue = deque(
                     sorted(
                         (c for c in combos if c not in tried),
@@ -591,6 +683,24 @@ def _example(module: Any, args: list[_Arg], path: str) -> tuple[dict[str, np.nda
     )
 
 
+def _combos(args: list[_Arg]) -> list[tuple[tuple[int, ...], ...]]:
+    """The combinations of the inputs' candidate shapes (the first 4096), those where a dim
+    that inputs share (token ids' and a mask's ``sequence``) has one size first: the others
+    run only where those all failed (ids of 128 tokens with a mask of 64 took a try each)."""
+
+    def agree(combo: tuple[tuple[int, ...], ...]) -> bool:
+        sizes: dict[str, int] = {}
+        return all(
+            sizes.setdefault(name, shape[axis]) == shape[axis]
+            for a, shape in zip(args, combo, strict=True)
+            for axis, name in a.dynamic.items()
+            if axis < len(shape)
+        )
+
+    combos = list(itertools.islice(itertools.product(*(a.shapes for a in args)), 4096))
+    return sorted(combos, key=lambda c: not agree(c))
+
+
 def _keep_static(module: Any, args: list[_Arg], feeds: Mapping[str, np.ndarray]) -> None:
     """Drop from the inputs' ``dynamic`` each dim the module does not take at another size: a
     traced module keeps its example's sizes (an Ultralytics YOLO traced at 320 builds its
@@ -614,6 +724,10 @@ def _keep_static(module: Any, args: list[_Arg], feeds: Mapping[str, np.ndarray])
                 a.dynamic = {k: d for k, d in a.dynamic.items() if d != dim}
 
 
+def _opset(model: onnx.ModelProto) -> int:
+    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), OPSET)
+
+
 def _export(
     module: Any, args: list[_Arg], example: Mapping[str, np.ndarray], outputs: int, path: str
 ) -> onnx.ModelProto:
@@ -623,28 +737,44 @@ def _export(
 
     import torch
 
+    opset = OPSET
     with tempfile.TemporaryDirectory(prefix="pau-torchscript-") as tmp:
         dest = os.path.join(tmp, "model.onnx")  # a file: a model over 2 GiB goes beside it
         names = ["output"] if outputs == 1 else [f"output_{k}" for k in range(outputs)]
-        try:
-            with quiet():
-                torch.onnx.export(
-                    module,
-                    tuple(torch.from_numpy(example[a.name]) for a in args),
-                    dest,
-                    dynamo=False,
-                    opset_version=OPSET,
-                    input_names=[a.name for a in args],
-                    output_names=names,
-                    dynamic_axes={a.name: a.dynamic for a in args if a.dynamic},
+        while True:
+            try:
+                with quiet():
+                    torch.onnx.export(
+                        module,
+                        tuple(torch.from_numpy(example[a.name]) for a in args),
+                        dest,
+                        dynamo=False,
+                        opset_version=opset,
+                        input_names=[a.name for a in args],
+                        output_names=names,
+                        dynamic_axes={a.name: a.dynamic for a in args if a.dynamic},
+                    )
+                return onnx.load(dest)
+            except Exception as e:
+                # "Exporting the operator 'aten::col2im' to ONNX opset version 17 is not
+                # supported. Support for this operator was added in version 18" (MobileViTV2's
+                # fold): once more at the opset named, within what the exporter writes
+                named = re.search(r"added in version (\d+)", str(e))
+                if named and opset < int(named.group(1)) <= _MAX_OPSET:
+                    opset = int(named.group(1))
+                    continue
+                where = re.search(r"Occurred when translating (\w+)", str(e))
+                why = _first_line(e) + (
+                    f" translating {where.group(1)}"
+                    if where and where.group(1) not in _first_line(e)
+                    else ""
                 )
-        except Exception as e:
-            raise ModelError(
-                f"{path}: torch.onnx {torch.__version__} cannot export the TorchScript module "
-                f"({_first_line(e)}); export the Python module instead (torch.onnx.export("
-                "module, (x,), 'model.onnx', dynamo=True)) and rewrite model.onnx"
-            ) from None
-        return onnx.load(dest)
+                raise ModelError(
+                    f"{path}: torch.onnx {torch.__version__} cannot export the TorchScript "
+                    f"module{f' at opset {opset}' if opset != OPSET else ''} ({why}); export "
+                    "the Python module instead (torch.onnx.export(module, (x,), 'model.onnx', "
+                    "dynamo=True)) and rewrite model.onnx"
+                ) from None
 
 
 def source_check(
