@@ -131,10 +131,50 @@ def test_a_module_that_takes_one_size_keeps_it_static(tmp_path, capsys) -> None:
     # 224 is refused inside the Linear (1x50176 and 784x3): the side it asks for is
     # 224 * sqrt(784 / 50176) = 28
     assert (
-        "x 1x1x28x28 (1 channels, from _convolution's weight); exported dynamic: x[batch]"
-        in printed
+        "x 1x1x28x28 (1 channels, from _convolution's weight; its size from its refusal of "
+        "1x1x224x224); exported dynamic: x[batch]" in " ".join(printed.split())
     )
     assert _dims(onnx.load(str(out))) == {"x": ["batch", 1, 28, 28]}
+
+
+class _Vit384(torch.nn.Module):
+    """A ViT at 384 (timm's and transformers' layout): a class token and a table of 576 + 1
+    positions added to the patches."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.patch = torch.nn.Conv2d(3, 16, 16, stride=16)
+        self.cls = torch.nn.Parameter(torch.zeros(1, 1, 16))
+        self.pos = torch.nn.Parameter(torch.randn(1, 577, 16))
+        self.fc = torch.nn.Linear(16, 16)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.patch(x).flatten(2).transpose(1, 2)
+        h = torch.cat([self.cls.expand(h.shape[0], -1, -1), h], 1) + self.pos
+        return torch.nn.functional.gelu(self.fc(h))
+
+
+@pytest.mark.parametrize("how", ["script", "trace"])
+def test_a_vit_at_384_is_sized_from_its_position_table(how, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """No typical size gives 576 patches: every one was refused ("The size of tensor a (197)
+    must match the size of tensor b (577)" at 224) and --input-shapes asked for. The counts
+    scale with the area: 224 * sqrt(577 / 197) = 383.4, tried at the multiples of 8 near it."""
+    torch.manual_seed(0)
+    net = _Vit384().eval()
+    sm = (
+        torch.jit.script(net)
+        if how == "script"
+        else torch.jit.trace(net, torch.randn(1, 3, 384, 384))
+    )
+    src = tmp_path / "vit.pt"
+    sm.save(str(src))
+    out = tmp_path / "out.onnx"
+    assert main([str(src), "-o", str(out)]) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "x 1x3x384x384 (3 channels, from " in printed
+    assert "its size from its refusal of 1x3x224x224)" in printed
+    assert _dims(onnx.load(str(out))) == {"x": ["batch", 3, 384, 384]}
+    assert "1 of 1 sites replaced" in printed
 
 
 def test_token_ids_and_a_mask_are_told_apart(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -566,4 +606,35 @@ def test_a_module_fixed_at_a_short_sequence_is_run_there(tmp_path, capsys) -> No
         "input_ids 1x8 (token ids below 50, from embedding's table); attention_mask 1x8" in printed
     )
     assert _dims(onnx.load(str(out))) == {"input_ids": ["batch", 8], "attention_mask": ["batch", 8]}
+    assert "2 of 2 sites replaced" in printed
+
+
+class _AudioEncoder(torch.nn.Module):
+    """Whisper's encoder: 80 mel bins, two Conv1d (the second of stride 2), then a table of
+    1500 positions: it takes 3000 frames only."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = torch.nn.Conv1d(80, 16, 3, padding=1)
+        self.conv2 = torch.nn.Conv1d(16, 16, 3, stride=2, padding=1)
+        self.pos = torch.nn.Parameter(torch.randn(1500, 16))
+
+    def forward(self, input_features: torch.Tensor) -> torch.Tensor:
+        h = torch.nn.functional.gelu(self.conv1(input_features))
+        h = torch.nn.functional.gelu(self.conv2(h)).permute(0, 2, 1)
+        return h + self.pos
+
+
+def test_a_speech_encoder_is_sized_from_its_position_table(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A traced Whisper encoder was refused at every typical length ("The size of tensor a
+    (512) must match the size of tensor b (1500)"); in one dimension the count scales with
+    the length: 128 * 1500 / 64 = 3000."""
+    src = tmp_path / "encoder.pt"
+    torch.jit.trace(_AudioEncoder().eval(), torch.randn(1, 80, 3000)).save(str(src))
+    out = tmp_path / "out.onnx"
+    assert main([str(src), "-o", str(out)]) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "input_features 1x80x3000 (80 channels, from " in printed
+    assert "its size from its refusal of 1x80x128)" in printed
+    assert _dims(onnx.load(str(out))) == {"input_features": ["batch", 80, 3000]}
     assert "2 of 2 sites replaced" in printed

@@ -614,32 +614,58 @@ def _features(arg: _Arg, shape: tuple[int, ...], why: str) -> _Arg | None:
     return told
 
 
+# "The size of tensor a (197) must match the size of tensor b (577)": a ViT traced at 384 adds
+# its position table (576 patches and a class token) to the 196 patches of a 224 image
+_BROADCAST = re.compile(r"size of tensor a \((\d+)\) must match the size of tensor b \((\d+)\)")
+_SIDES = ("time", "height", "width", "depth")
+
+
 def _sized(arg: _Arg, shape: tuple[int, ...], why: str) -> list[tuple[int, ...]]:
-    """The sizes a flatten-into-Linear module asks for, from its refusal of ``shape``: the
-    flattened features scale with the spatial area, so the side that gives the Linear's
-    ``in_features`` is about ``side * sqrt(in / got)`` (2-D; linear in 1-D), tried with its
-    neighbours (strides round)."""
-    hit = _MATMUL.search(why)
-    spatial = len(shape) - 2
-    if hit is None or arg.dtype not in ("float32", "float16") or spatial not in (1, 2, 3):
+    """The sizes the module's refusal of ``shape`` asks for, where its count scales with the
+    spatial area: a flatten into a Linear ("1x50176 and 784x3": the side that gives the
+    Linear's ``in_features`` is about ``side * sqrt(in / got)``; 2-D, linear in 1-D), or a
+    table of patches (a ViT's position table of 577 against the 197 patches and class token of
+    a 224 image: about 384; either count may be the image's, the table's first), each tried
+    with its neighbours (strides and extra tokens round; for a table, multiples of 8 first)."""
+    axes = [k for k, n in sorted(arg.dynamic.items()) if n in _SIDES]
+    if arg.dtype not in ("float32", "float16") or len(axes) not in (1, 2, 3):
         return []
-    got, want = int(hit.group(2)), int(hit.group(3))
-    side = shape[2] * (want / got) ** (1.0 / spatial)
-    sides = sorted({max(1, round(side) + d) for d in (0, 1, -1, 2, -2, 3, -3, 4, -4)})
-    sides.sort(key=lambda v: abs(v - side))
-    return [(*shape[:2], *(v,) * spatial) for v in sides]
+    if hit := _MATMUL.search(why):
+        if axes != list(range(2, len(shape))):
+            return []
+        ratios, round8 = [int(hit.group(3)) / int(hit.group(2))], False
+    elif hit := _BROADCAST.search(why):
+        a, b = int(hit.group(1)), int(hit.group(2))
+        ratios, round8 = [b / a, a / b], True
+    else:
+        return []
+    out: list[tuple[int, ...]] = []
+    for ratio in ratios:
+        side = shape[axes[0]] * ratio ** (1.0 / len(axes))
+        sides = sorted({max(1, round(side) + d) for d in (0, 1, -1, 2, -2, 3, -3, 4, -4)})
+        sides.sort(key=lambda v: (round8 and v % 8 != 0, abs(v - side)))
+        for v in sides:
+            new = list(shape)
+            for k in axes:
+                new[k] = v
+            if tuple(new) not in out and tuple(new) != shape:
+                out.append(tuple(new))
+    return out
 
 
 def _example(module: Any, args: list[_Arg], path: str) -> tuple[dict[str, np.ndarray], int]:
     """The first combination of candidate shapes the module runs on (at most ``_MAX_TRIES``),
     and how many tensors it returns there. A module with one input that refuses the first
-    candidate inside a Linear is next tried at the sizes that Linear asks for (``_sized``)."""
+    candidate inside a Linear or at a table of patches is next tried at the sizes it asks for
+    (``_sized``)."""
     import torch
     from torch.utils import _pytree as pytree
 
     combos = _combos(args)
     queue = deque(combos[:_MAX_TRIES])
-    last, tries, refined, small_first = "", 0, False, False
+    last, tries, small_first = "", 0, False
+    refined: tuple[int, ...] = ()  # the shape whose refusal named a size, once
+    asked: set[tuple[int, ...]] = set()  # the sizes that refusal asks for
     tried: set[tuple[tuple[int, ...], ...]] = set()
     while queue and tries < _MAX_TRIES:
         shapes = queue.popleft()
@@ -665,9 +691,11 @@ def _example(module: Any, args: list[_Arg], path: str) -> tuple[dict[str, np.nda
                 args[0] = told
                 queue = deque((s,) for s in told.shapes)
             elif len(args) == 1 and not refined and (sized := _sized(args[0], shapes[0], why)):
-                refined = True
+                refined, asked = shapes[0], set(sized)
                 queue.extendleft((s,) for s in reversed(sized))
             continue
+        if len(args) == 1 and shapes[0] in asked:
+            args[0].hint += f"; its size from its refusal of {'x'.join(map(str, refined))}"
         _keep_static(module, args, feeds)
         return feeds, sum(isinstance(t, torch.Tensor) for t in pytree.tree_leaves(got))
     hints = ", ".join(f"{a.name}: {a.hint}" for a in args)
