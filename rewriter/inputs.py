@@ -1353,7 +1353,7 @@ def generate_inputs(
             op, node, _ = failure_site(err or "")
             tried.append((sizes, f"failed at {op} {node!r}" if node else "failed"))
             last_err = err or ""
-            said = _sizes_named(last_err)
+            said = _sizes_scaled(last_err, probe, groups, bound) + _sizes_named(last_err)
             reached[tuple(sorted(probe.items()))] = (node, said)
             hints.update(dict.fromkeys(said))
             grids += _grid_probes(last_err, probe, groups)
@@ -1670,6 +1670,29 @@ def _probes(
         if at and base_at and at != base_at and at not in passed:  # got past: go on from there
             passed.add(base_at)
             base, base_at, named = probe, at, said
+
+
+def _sizes_scaled(
+    err: str, probe: dict[str, int], groups: dict[str, list[int]], bound: dict[str, int]
+) -> list[int]:
+    """The sizes of the probe's free dims scaled by a broadcast pair its message names, where
+    that gives a whole number: a count that follows the input's length by a fixed stride meets
+    a table ("64 by 1500": a Whisper encoder's 1500 positions after a stride-2 Conv, probed at
+    128 frames, wants 128 * 1500 / 64 = 3000). Tried before the named sizes themselves: those
+    led down a chain (64, 32, ..., 2 frames) to one frame broadcast against the table, which
+    ran, and every site was measured at 1x16x1."""
+    out: list[int] = []
+    for pair in re.findall(r"(\d+) by (\d+)", err):
+        p, q = (int(a) for a in pair)
+        if p == q or not p or not q:
+            continue
+        for k, v in probe.items():
+            if groups[k] is _BATCH or k in bound:
+                continue
+            for num, den in ((q, p), (p, q)):
+                if v * num % den == 0 and 1 < v * num // den <= 65536 and v * num // den != v:
+                    out.append(v * num // den)
+    return list(dict.fromkeys(out))
 
 
 def _sizes_named(err: str) -> list[int]:

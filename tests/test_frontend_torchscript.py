@@ -638,3 +638,69 @@ def test_a_speech_encoder_is_sized_from_its_position_table(tmp_path, capsys) -> 
     assert "its size from its refusal of 1x80x128)" in printed
     assert _dims(onnx.load(str(out))) == {"input_features": ["batch", 80, 3000]}
     assert "2 of 2 sites replaced" in printed
+
+
+class _StreamingLstm(torch.nn.Module):
+    """A streaming VAD's shape: features, and the LSTM's (h, c) carried between chunks."""
+
+    def __init__(self, proj_size: int = 0) -> None:
+        super().__init__()
+        self.lstm = torch.nn.LSTM(40, 32, 2, batch_first=True, proj_size=proj_size)
+        self.fc = torch.nn.Linear(proj_size or 32, 1)
+
+    def forward(
+        self, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        y, (h2, c2) = self.lstm(x, (h, c))
+        return torch.sigmoid(self.fc(torch.tanh(y))), h2, c2
+
+
+class _StreamingGru(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.gru = torch.nn.GRU(40, 32, 1, bidirectional=True)
+        self.fc = torch.nn.Linear(64, 1)
+
+    def forward(self, x: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        y, st = self.gru(x, state)
+        return torch.sigmoid(self.fc(torch.nn.functional.silu(y))), st
+
+
+def test_a_recurrent_state_input_is_told_by_its_rnn(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A traced streaming model's state inputs reach the RNN as its ``hx`` (an LSTM's through
+    a list of two): no op was read there, they were guessed as images and signals, and every
+    try failed ("got an incorrect number of RNN parameters"). The RNN tells them: [layers *
+    directions, batch, size], the hidden size a projected LSTM's proj_size, the cell's not."""
+    torch.manual_seed(0)
+    lstm, proj, gru = tmp_path / "lstm.pt", tmp_path / "proj.pt", tmp_path / "gru.pt"
+    x = torch.randn(1, 10, 40)
+    torch.jit.trace(
+        _StreamingLstm().eval(), (x, torch.zeros(2, 1, 32), torch.zeros(2, 1, 32))
+    ).save(str(lstm))
+    torch.jit.trace(
+        _StreamingLstm(16).eval(), (x, torch.zeros(2, 1, 16), torch.zeros(2, 1, 32))
+    ).save(str(proj))
+    torch.jit.trace(_StreamingGru().eval(), (torch.randn(10, 1, 40), torch.zeros(2, 1, 32))).save(
+        str(gru)
+    )
+    out = tmp_path / "out.onnx"
+    assert main([str(lstm), "-o", str(out)]) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "h 2x1x32 (lstm's hidden state: 2 layer(s), 32 wide)" in printed
+    assert "c 2x1x32 (lstm's cell state: 2 layer(s), 32 wide)" in printed
+    assert _dims(onnx.load(str(out))) == {
+        "x": ["batch", "sequence", 40],
+        "h": [2, "batch", 32],
+        "c": [2, "batch", 32],
+    }
+    assert "2 of 2 sites replaced" in printed
+    # the projected one runs on h 2x1x16, c 2x1x32: what stops it is the exporter's own limit
+    assert main([str(proj), "-o", str(out)]) == 1
+    assert (
+        "Unsupported: ONNX export of operator LSTM, LSTMs with projections"
+        in capsys.readouterr().err
+    )
+    assert main([str(gru), "-o", str(out)]) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "state 2x1x32 (gru's hidden state: 1 layer(s), both directions, 32 wide)" in printed
+    assert "2 of 2 sites replaced" in printed

@@ -1652,3 +1652,29 @@ def test_a_clip_gets_frames_and_an_image_size(frames_first: bool) -> None:
     gen = generate_inputs(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
     want = (1, 16, 3, 224, 224) if frames_first else (1, 3, 16, 224, 224)
     assert gen.feeds["clip" if frames_first else "x"].shape == want, gen.notes
+
+
+def test_a_length_is_scaled_to_the_table_a_message_names() -> None:
+    """A Whisper encoder (80 mel bins, a stride-2 Conv, 1500 positions) exported with its
+    frames free: at 128 frames ONNX Runtime says "64 by 1500". The sizes named were tried as
+    they are, 64, then 32, ... down to 2 frames, whose one step broadcast against the table
+    and ran: every site was measured at 1x16x1. The probe's length scaled by the pair, 128 *
+    1500 / 64 = 3000, is tried first."""
+    rng = np.random.default_rng(0)
+    g = helper.make_graph(
+        [
+            helper.make_node("Conv", ["input_features", "w"], ["c"], pads=[1, 1], strides=[2]),
+            helper.make_node("Transpose", ["c"], ["t"], perm=[0, 2, 1]),
+            helper.make_node("Add", ["t", "table"], ["a"]),
+            helper.make_node("Sigmoid", ["a"], ["y"]),
+        ],
+        "encoder",
+        [helper.make_tensor_value_info("input_features", TensorProto.FLOAT, ["batch", 80, "s1"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [
+            numpy_helper.from_array(rng.standard_normal((16, 80, 3)).astype(np.float32), "w"),
+            numpy_helper.from_array(rng.standard_normal((1500, 16)).astype(np.float32), "table"),
+        ],
+    )
+    gen = generate_inputs(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
+    assert gen.feeds["input_features"].shape == (1, 80, 3000), gen.notes

@@ -261,6 +261,11 @@ def _told(module: Any, name: str, node: Any, slot: int) -> _Arg | None:
     if features is not None:
         f, source = features
         return _features_of(name, f"{f} features, from {source}", f)
+    if kind in _RNN and slot == 1:  # a GRU's or an RNN's state
+        return _state(module, name, node, 0)
+    if kind == "prim::ListConstruct":  # an LSTM's (h, c)
+        rnn = next((u.user for u in node.output().uses() if u.user.kind() in _RNN), None)
+        return None if rnn is None else _state(module, name, rnn, slot)
     if kind in _RNN and slot == 0:
         params = node.inputsAt(2).node()
         w = _tensor(module, params.inputsAt(0)) if params.kind() == "prim::ListConstruct" else None
@@ -287,6 +292,29 @@ def _told(module: Any, name: str, node: Any, slot: int) -> _Arg | None:
         rows = int(w.shape[0])
         return _ids(name, f"token ids below {rows}, from embedding's table", rows)
     return None
+
+
+def _state(module: Any, name: str, rnn: Any, which: int) -> _Arg | None:
+    """An RNN's initial state, as a streaming model takes it (a VAD's LSTM state carried from
+    one chunk to the next): [layers * directions, batch, size], the batch second in either
+    layout; ``which`` 0 the hidden state (its size the recurrent weight's input: a projected
+    LSTM's ``proj_size``), 1 an LSTM's cell (its size the recurrent weight's rows / 4)."""
+    params = rnn.inputsAt(2).node()
+    if params.kind() != "prim::ListConstruct" or params.inputsSize() < 2:
+        return None
+    w_hh = _tensor(module, params.inputsAt(1))
+    layers, both = _const(rnn.inputsAt(4)), _const(rnn.inputsAt(7))
+    if w_hh is None or not isinstance(layers, int) or not isinstance(both, bool) or which > 1:
+        return None
+    size = int(w_hh.shape[0]) // 4 if which else int(w_hh.shape[1])
+    op = rnn.kind().removeprefix("aten::")
+    what = "cell" if which else "hidden"
+    return _Arg(
+        name,
+        f"{op}'s {what} state: {layers} layer(s){', both directions' if both else ''}, {size} wide",
+        [(layers * (2 if both else 1), 1, size)],
+        {1: "batch"},
+    )
 
 
 # ops that make a tensor of a given size list from nothing else
