@@ -129,6 +129,13 @@ def test_no_ray_is_one_line_naming_the_extra(monkeypatch, capsys) -> None:
 def _zoo_on_the_cluster_is_byte_identical_and_resumable(cluster, tmp_path, capsys) -> None:
     models, db = tmp_path / "models", str(tmp_path / "lat.sqlite")
     names = fleet_zoo.make_models(str(models), 2)  # type: ignore[attr-defined]
+    # a TorchScript archive beside them: converted on the driver, its ONNX bytes sent
+    import torch
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.SiLU(), torch.nn.Conv2d(8, 4, 1))
+    torch.jit.trace(net.eval(), torch.randn(1, 3, 32, 32)).save(str(models / "archive.pt"))
+    names = [*names, "archive.onnx"]
     common = ["--target", "ort-cpu:threads=1", "--time-cap", "0.3", "--db", db, "-q"]
     # in-process first; the cluster run reuses its site rows (device 1 has this machine's key)
     # and, with --no-whole, takes no other timing: the same rows give the same bytes however
@@ -145,14 +152,14 @@ def _zoo_on_the_cluster_is_byte_identical_and_resumable(cluster, tmp_path, capsy
             brief(local),
             brief(summary),
         )
-    assert [m["status"] for m in summary["models"]] == ["written"] * 2, summary
+    assert [m["status"] for m in summary["models"]] == ["written"] * 3, summary
     assert all(m["device"].startswith("target/ort-cpu:threads=1@") for m in summary["models"])
     # resumable: what is there is skipped and reported; a missing output is made again
     (out / names[0]).unlink()
     capsys.readouterr()
     assert main(["zoo", str(models), "-o", str(out), "--cluster", cluster.address, *common]) == 0
     text = capsys.readouterr().out
-    assert "1 written, 1 skipped" in text
+    assert "1 written, 2 skipped" in text
     assert (out / names[0]).read_bytes() == (tmp_path / "local" / names[0]).read_bytes()
     assert not [p for p in os.listdir(out) if p.startswith(".pau-")]  # no partial file
 

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import onnx
 import pytest
 import torch
 
 from rewriter.cli import main
+from rewriter.ir import run_model
 
 
 class _Image(torch.nn.Module):
@@ -299,18 +301,43 @@ def test_a_half_model_gets_half_inputs(tmp_path, capsys) -> None:  # type: ignor
     assert sorted(s["function"] for s in r["sites"]) == ["gelu", "silu"]
 
 
-def test_zoo_names_the_models_it_does_not_plan(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_zoo_takes_archives_beside_onnx_models(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """`rewrite zoo` planned ``.onnx`` files only: an archive beside them was passed over
+    without a word. Every file `rewrite` converts is converted the same way and written as
+    ``.onnx``, under its whole name where its stem's is taken by an input."""
+    torch.manual_seed(0)
     folder = tmp_path / "models"
     folder.mkdir()
-    torch.jit.script(_Image().eval()).save(str(folder / "net.pt"))
+    net = _Image().eval()
+    torch.jit.script(net).save(str(folder / "net.pt"))
+    torch.jit.script(net).save(str(folder / "twin.pt"))
+    torch.onnx.export(net, (torch.randn(1, 3, 32, 32),), str(folder / "twin.onnx"), dynamo=False)
     (folder / "notes.txt").write_text("not a model")
     out = tmp_path / "out"
-    assert main(["zoo", str(folder), "--target", "ort-cpu:threads=1", "-o", str(out)]) == 2
+    args = ["zoo", str(folder), "-o", str(out), "--db", str(tmp_path / "lat.sqlite"), "-q"]
+    assert main([*args, "--time-cap", "0.3"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "3 written, 0 skipped (already there), 0 failed" in text, text
+    assert sorted(p.name for p in out.iterdir()) == [
+        "net.onnx",
+        "twin.onnx",
+        "twin.pt.onnx",
+        "zoo.json",
+    ]
+    rows = json.loads((out / "zoo.json").read_text())["models"]
+    assert [r["model"] for r in rows] == ["net.pt", "twin.onnx", "twin.pt"]
+    written = onnx.load(str(out / "net.onnx"))
+    x = np.random.default_rng(0).uniform(0, 255, (1, 3, 224, 224)).astype(np.float32)
+    (got,) = run_model(written, {"image": x})
+    want = net(torch.from_numpy(x)).detach().numpy()
+    assert np.linalg.norm(got - want) <= 1e-2 * np.linalg.norm(want)
+    # a folder with nothing to plan: one line
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("not a model")
+    assert main(["zoo", str(empty), "-o", str(tmp_path / "o2")]) == 2
     err = capsys.readouterr().err.strip()
-    assert (
-        err.count("\n") == 0 and "no .onnx model in it (net.pt: zoo plans .onnx files only" in err
-    )
-    assert "notes.txt" not in err and not out.exists()
+    assert err.count("\n") == 0 and "no model in it (.onnx, .tflite" in err
 
 
 def test_the_python_api_takes_the_archive_not_the_loaded_module(tmp_path) -> None:  # type: ignore[no-untyped-def]

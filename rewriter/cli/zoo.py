@@ -1,8 +1,9 @@
 """``rewrite zoo DIR --target T -o OUTDIR [--cluster HEAD]``: rewrite every model of a folder.
 
-Each ``DIR/*.onnx`` is planned on measured latencies, verified and written to ``OUTDIR`` under
-its own name, atomically; models whose output exists are skipped (a rerun after a crash does the
-rest). With ``--cluster`` the models are planned in parallel as Ray tasks and measured on the
+Each model of ``DIR`` (an ``.onnx``, or a file of another framework that ``rewrite FILE``
+converts, written as ``.onnx``: ``fleet.zoo.output_names``) is planned on measured latencies,
+verified and written to ``OUTDIR``, atomically; models whose output exists are skipped (a rerun
+after a crash does the rest). With ``--cluster`` the models are planned in parallel as Ray tasks and measured on the
 device workers; without it, here, one after another. One summary table, also written as JSON
 (``--json``, default ``OUTDIR/zoo.json``). See ``rewriter.fleet.zoo``.
 """
@@ -22,9 +23,13 @@ def main(argv: list[str]) -> int:
 
     p = Parser(
         prog="rewrite zoo",
-        description="Plan and rewrite every .onnx model of a folder (in parallel with --cluster).",
+        description="Plan and rewrite every model of a folder (in parallel with --cluster).",
     )
-    p.add_argument("folder", help="folder of .onnx models (never modified)")
+    p.add_argument(
+        "folder",
+        help="folder of models (never modified): .onnx, and what rewrite converts (.tflite, "
+        ".keras, SavedModel, .pt2, TorchScript), written as .onnx",
+    )
     p.add_argument("-o", "--output", required=True, help="output folder (created if missing)")
     p.add_argument("--target", default="ort-cpu", help="NAME[:key=value,...] (default ort-cpu)")
     p.add_argument("-p", "--pipeline", default="pau_all")
@@ -50,9 +55,12 @@ def main(argv: list[str]) -> int:
     add_cluster_option(p)
     a = p.parse_args(argv)  # with --cluster: attached, and --target's device found, here
     if not os.path.isdir(a.folder):
-        raise UsageError(f"{a.folder}: not a folder of .onnx models")
+        raise UsageError(f"{a.folder}: not a folder of models")
     if not zoo_models(a.folder):
-        raise UsageError(f"{a.folder}: no .onnx model in it{_other_models(a.folder)}")
+        raise UsageError(
+            f"{a.folder}: no model in it (.onnx, .tflite, .keras, .h5, a SavedModel folder, .pt2, "
+            "or a TorchScript .pt)"
+        )
     if os.path.exists(a.output) and not os.path.isdir(a.output):
         raise UsageError(f"-o {a.output}: exists and is not a folder")
     if os.path.abspath(a.output) == os.path.abspath(a.folder):
@@ -118,22 +126,3 @@ def main(argv: list[str]) -> int:
         },
     )
     return 1 if n["failed"] else 0
-
-
-def _other_models(folder: str) -> str:
-    """What else in ``folder`` the other commands convert (TFLite, Keras, SavedModel, PyTorch
-    programs and TorchScript archives), said after "no .onnx model in it"; "" when nothing."""
-    from rewriter.frontends.common import frontend_for
-
-    found = sorted(
-        f
-        for f in os.listdir(folder)
-        if not f.startswith(".") and frontend_for(os.path.join(folder, f))
-    )
-    if not found:
-        return ""
-    named = ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
-    return (
-        f" ({named}: zoo plans .onnx files only; `rewrite FILE --target T -o OUT.onnx` converts "
-        "and plans each of those)"
-    )

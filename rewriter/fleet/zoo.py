@@ -2,6 +2,10 @@
 
     rows = run_zoo("models/", "out/", ZooOptions(target="ort-cpu:threads=4"), cluster="HEAD:6379")
 
+A model of another framework (``.tflite``, ``.pt``, ...: ``zoo_models``) is converted to ONNX
+as ``rewrite FILE`` converts it, here (before a cluster task gets its bytes), and written as
+``.onnx`` (``output_names``).
+
 Per model (``rewrite_one``): inputs derived from its graph (``rewriter.inputs``), the measured
 per-site plan (``rewriter.plan.plan_sites``: site candidates and the whole model timed on the
 target's device), verification against the original, and, above ``tolerance``, the accuracy
@@ -69,8 +73,31 @@ class ZooRow:
 
 
 def zoo_models(folder: str) -> list[str]:
-    """The ``.onnx`` files directly in ``folder``, sorted by name."""
-    return sorted(f for f in os.listdir(folder) if f.endswith(".onnx") and not f.startswith("."))
+    """The models directly in ``folder``, sorted by name: ``.onnx`` files, and what the other
+    commands convert (TFLite, Keras, SavedModel folders, ``torch.export`` programs,
+    TorchScript archives: ``rewriter.frontends``), each converted to ONNX as ``rewrite FILE``
+    converts it."""
+    from rewriter.frontends.common import frontend_for
+
+    return sorted(
+        f
+        for f in os.listdir(folder)
+        if not f.startswith(".")
+        and (f.endswith(".onnx") or frontend_for(os.path.join(folder, f)) is not None)
+    )
+
+
+def output_names(names: list[str]) -> dict[str, str]:
+    """Each model's file name in the output folder: its own for an ``.onnx``, else its stem
+    with ``.onnx`` (``yolo.pt`` -> ``yolo.onnx``), or its whole name with ``.onnx`` where an
+    input already takes that (``yolo.onnx`` beside ``yolo.pt``: ``yolo.pt.onnx``)."""
+    taken = {n for n in names if n.endswith(".onnx")}
+    out = {}
+    for n in names:
+        stem = os.path.splitext(n.rstrip("/"))[0] + ".onnx"
+        out[n] = n if n.endswith(".onnx") else stem if stem not in taken else f"{n}.onnx"
+        taken.add(out[n])
+    return out
 
 
 def rewrite_one(name: str, data: bytes | str, opts: ZooOptions, db: Any) -> ZooRow:
@@ -236,8 +263,9 @@ def run_zoo(
 
     rows: dict[str, ZooRow] = {}
     todo: list[str] = []
-    for name in zoo_models(folder):
-        if os.path.exists(os.path.join(outdir, name)):
+    names = output_names(zoo_models(folder))
+    for name in names:
+        if os.path.exists(os.path.join(outdir, names[name])):
             rows[name] = ZooRow(name, "skipped", error="already in the output folder")
             on_row(rows[name])
         else:
@@ -245,7 +273,7 @@ def run_zoo(
 
     def done(row: ZooRow) -> None:
         if row.status == "written":
-            write_atomic(os.path.join(outdir, row.model), row.output)
+            write_atomic(os.path.join(outdir, names[row.model]), row.output)
         rows[row.model] = row
         on_row(row)
 
@@ -253,12 +281,14 @@ def run_zoo(
         """The model's bytes for a cluster task, its external data (a ``.onnx.data`` beside it)
         included: the bytes alone made ONNX Runtime look for the data in the working folder."""
         path = os.path.join(folder, name)
-        with open(path, "rb") as f:
-            data = f.read()
-        m = onnx.load_model_from_string(data)
-        if not any(uses_external_data(t) for t in m.graph.initializer):
-            return data
-        try:  # the project's loader: external data only from inside the model's folder
+        if name.endswith(".onnx"):
+            with open(path, "rb") as f:
+                data = f.read()
+            m = onnx.load_model_from_string(data)
+            if not any(uses_external_data(t) for t in m.graph.initializer):
+                return data
+        try:  # the project's loader: external data only from inside the model's folder; a
+            # model of another framework converted here, once
             return load_model(path).SerializeToString()
         except RewriterError as e:  # a data file missing, or outside the folder
             return ZooRow(name, "failed", error=str(e))
