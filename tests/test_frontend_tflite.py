@@ -972,3 +972,38 @@ def test_the_source_check_calls_wrong_only_what_is_wrong() -> None:
     assert check([marks, score], [marks, score], [-marks, score]).broken() == (
         "output 'landmarks': rel-L2 2; the converted model matches the source, the rewrite does not"
     )
+
+
+def test_a_savedmodel_signature_under_another_name(tf_extra, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A SavedModel saved with its one signature named otherwise (``signatures={"predict":
+    f}``) was refused ("cannot load a 'serving_default' signature from it ('serving_default')"):
+    that signature is the one to convert. Several, none of them serving_default: one line
+    naming them."""
+    import tensorflow as tf
+
+    class Net(tf.Module):
+        def __init__(self) -> None:
+            self.w = tf.Variable(tf.random.stateless_normal([8, 8], seed=[1, 2]))
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 8], tf.float32, name="x")])
+        def predict(self, x):  # type: ignore[no-untyped-def]
+            return {"y": tf.math.tanh(tf.matmul(x, self.w))}
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 8], tf.float32, name="x")])
+        def score(self, x):  # type: ignore[no-untyped-def]
+            return {"p": tf.math.sigmoid(tf.matmul(x, self.w))}
+
+    m = Net()
+    one, two = tmp_path / "one", tmp_path / "two"
+    tf.saved_model.save(m, str(one), signatures={"predict": m.predict})
+    tf.saved_model.save(m, str(two), signatures={"predict": m.predict, "score": m.score})
+    report = tmp_path / "r.json"
+    assert main([str(one), "-o", str(tmp_path / "one.onnx"), "--report", str(report)]) == 0
+    r = json.loads(report.read_text())
+    assert r["source"]["converted_vs_source"]["rel_l2"] < 1e-5, r["source"]
+    assert [s["function"] for s in r["sites"]] == ["tanh"]
+    capsys.readouterr()
+    assert main([str(two), "-o", str(tmp_path / "two.onnx")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert "has 2 signatures (predict, score) and none is 'serving_default'" in err

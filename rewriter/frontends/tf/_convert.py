@@ -548,11 +548,24 @@ def _tf_callable(kind: str, path: str) -> tuple[Callable[..., list[Any]], list[A
         return _graphdef_callable(path)
     try:
         loaded = tf.saved_model.load(path)
-        sig = loaded.signatures["serving_default"]
+        sigs = dict(loaded.signatures)
     except Exception as e:
+        raise ModelError(f"{path}: TensorFlow cannot load the SavedModel ({_first(e)})") from None
+    # the signature serving uses; a SavedModel saved with one signature under another name
+    # (tf.saved_model.save(m, path, signatures={"predict": f})) has only that one to convert
+    if "serving_default" in sigs or len(sigs) == 1:
+        sig = sigs.get("serving_default") or next(iter(sigs.values()))
+    else:
         raise ModelError(
-            f"{path}: TensorFlow cannot load a 'serving_default' signature from it ({_first(e)})"
-        ) from None
+            f"{path}: the SavedModel has "
+            + (
+                f"{len(sigs)} signatures ({', '.join(sorted(sigs))}) and none is 'serving_default'"
+                if sigs
+                else "no signature"
+            )
+            + ": save it again with the one to rewrite as serving_default "
+            "(tf.saved_model.save(module, path, signatures={'serving_default': f}))"
+        )
     kw = sig.structured_input_signature[1]
     names = sorted(kw)
     specs = [tf.TensorSpec(kw[n].shape, kw[n].dtype, name=n) for n in names]
