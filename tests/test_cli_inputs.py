@@ -400,9 +400,9 @@ def _refused(name: str, x: str, y: str) -> Any:
     """Graphs ONNX Runtime refuses at load, as exporters wrote them."""
     from onnx import helper
 
-    if name == "transpose_perm":  # Mamba2's TorchScript export: a Transpose perm of -2
+    if name == "transpose_perm":  # a perm out of range (Mamba2's -2 is counted from 0 now)
         return [
-            helper.make_node("Transpose", [x], ["t"], perm=[0, -2, -1, 1], name="/mixer/Transpose_9"),
+            helper.make_node("Transpose", [x], ["t"], perm=[0, 5, 1, 2], name="/mixer/Transpose_9"),
             helper.make_node("Sigmoid", ["t"], ["s"]),
             helper.make_node("Mul", ["t", "s"], [y]),
         ]  # fmt: skip
