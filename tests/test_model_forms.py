@@ -348,6 +348,36 @@ def test_an_op_onnx_runtime_lacks_is_one_line_saying_what_to_do(
     assert not out.exists()
 
 
+class _Mlp(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = torch.nn.Linear(8, 16), torch.nn.Linear(16, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.b(torch.nn.functional.gelu(self.a(x))))
+
+
+@pytest.mark.parametrize(("dtype", "op"), [(torch.float64, "Erf"), (torch.bfloat16, "Gemm")])
+def test_a_precision_onnx_runtime_has_no_kernel_for_is_named(dtype, op, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A module exported after ``.double()`` (ONNX Runtime has no CPU Erf in double) or
+    ``.bfloat16()`` (no Gemm): the line said to export the model without Erf, as for a TensorRT
+    plugin. It names the precision and says to export in float32."""
+    src, out = tmp_path / "m.onnx", tmp_path / "o.onnx"
+    torch.onnx.export(
+        _Mlp().to(dtype).eval(), (torch.randn(2, 8, dtype=dtype),), str(src), dynamo=True
+    )
+    capsys.readouterr()
+    assert main([str(src), "-o", str(out)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    name = "double" if dtype == torch.float64 else "bfloat16"
+    assert len(err) == 1, err
+    assert (
+        f"has no {name} {op} on the CPU, and this model computes in {name}: export it in float32"
+        in err[0]
+    )
+    assert not out.exists()
+
+
 class _NegativePermute(torch.nn.Module):
     """Mamba2's mixer: ``permute`` with axes counted from the end."""
 

@@ -87,7 +87,7 @@ def run_failure(e: BaseException) -> str:
 _LOCALE = re.compile(r"Failed to construct locale with name:\s*([^:\s]+)")
 
 
-def _load_failure(e: BaseException) -> str:
+def _load_failure(e: BaseException, model: onnx.ModelProto | None = None) -> str:
     """Why ONNX Runtime refused a model: what to do where the cause is the machine, not the
     model, else the first line of its message."""
     locale = _LOCALE.search(str(e))
@@ -121,12 +121,36 @@ def _load_failure(e: BaseException) -> str:
     custom = _UNREGISTERED.search(text)
     if custom:  # a plugin of another runtime (TensorRT's EfficientNMS_TRT), a custom op
         op = custom.group(1) or custom.group(2)
+        dtype = _uncommon_float(model) if custom.group(2) and onnx.defs.has(op) else None
+        if dtype:  # an ONNX op, in a precision ONNX Runtime's CPU kernels lack for it
+            return (
+                f"{text}; ONNX Runtime, which verifies and times every rewrite, has no {dtype} "
+                f"{op} on the CPU, and this model computes in {dtype}: export it in float32 "
+                "(module.float() before torch.onnx.export)"
+            )
         return (
             f"{text}; ONNX Runtime, which verifies and times every rewrite, has no {op}: export "
             "the model without it (a TensorRT plugin: the export for ONNX Runtime, e.g. NMS "
             "left out or as NonMaxSuppression)"
         )
     return text
+
+
+def _uncommon_float(model: onnx.ModelProto | None) -> str | None:
+    """``double`` or ``bfloat16`` where the model's float inputs or weights are (a module
+    exported after ``.double()`` or ``.bfloat16()``: ONNX Runtime has no CPU Erf for the one,
+    no Gemm for the other), else None."""
+    if model is None:
+        return None
+    kinds = {i.type.tensor_type.elem_type for i in model.graph.input}
+    kinds |= {t.data_type for t in model.graph.initializer}
+    for kind, name in (
+        (onnx.TensorProto.DOUBLE, "double"),
+        (onnx.TensorProto.BFLOAT16, "bfloat16"),
+    ):
+        if kind in kinds:
+            return name
+    return None
 
 
 _UNREGISTERED = re.compile(
@@ -198,7 +222,8 @@ def session(
     except ModelError:
         raise
     except Exception as e:
-        raise ModelError(f"ONNX Runtime cannot load {what}: {_load_failure(e)}") from None
+        proto = model if isinstance(model, onnx.ModelProto) else None
+        raise ModelError(f"ONNX Runtime cannot load {what}: {_load_failure(e, proto)}") from None
 
 
 def run_session(
