@@ -151,6 +151,7 @@ _WORK_LIMIT = 4 * 2**30
 _SAME = "outputs the same on other inputs"
 _MAX_SAME = 8  # sizes tried where the outputs ignore the inputs, before taking the first
 _BATCH_NAME = r"batch|^n$|^b$|^bs$|^num_images$"
+_TOKENS_NAME = r"ids$|mask$|^input_ids|token_type|position"
 _KINDS = [  # (regex on the lower-cased dim name, candidates); first match wins
     (_BATCH_NAME, _BATCH),
     (r"seq|len|time|token|step|frame|^t$|^l$", _SEQUENCE),
@@ -630,6 +631,11 @@ def _fix_dims(inp: _Input, graph: _Graph, shapes: dict[str, tuple[int, ...]]) ->
     its rank, and the size of its channel or feature axis. Every axis dynamic (an export with
     all of NCHW marked dynamic) left channels to probing, which ran out of sizes. Returns the
     dim groups so fixed, with their sizes (other inputs sharing a group take them too)."""
+    if inp.dtype.kind in "iu" and not inp.ranked and re.search(_TOKENS_NAME, inp.name.lower()):
+        # token ids, a mask, token types or positions with no declared shape: [batch, sequence]
+        inp.dims, inp.ranked = [f"{inp.name}:0", f"{inp.name}:1"], True
+        inp.fixed = "rank 2 (the model declares no shape; [batch, sequence] by its name)"
+        return {}
     if inp.dtype.kind != "f":
         return {}
     rank, at = graph.fixed_dims(inp.name)
@@ -1396,6 +1402,12 @@ def generate_inputs(
     raise _input_error(last_err, inputs, graph, bound, tried, too_large)
 
 
+def _no_dims(inp: _Input | None) -> str:
+    """What ``--input-shapes`` takes for an input without dims: ``[]`` for a scalar, ``DIMS``
+    where the model declares no shape (``[]`` read as "a scalar", and the input is not one)."""
+    return "[]" if inp is None or inp.ranked else "DIMS"
+
+
 def _feed_bytes(inputs: list[_Input], sizes: dict[str, int]) -> int:
     """Bytes of the feeds at ``sizes``, in float64 (what the generators draw before casting).
     A VideoMAE exported with every dim made up failed at a Conv whose message named 6272, and
@@ -1804,7 +1816,7 @@ def _input_error(
         return InputError(
             f"{at}: out of memory, {int(oom.group(1)) / 2**30:.1f} GiB asked for one buffer"
             f"{f' at {sizes}' if sizes else ''}; pass smaller --input-shapes "
-            f"({name}:{example or '[]'})"
+            f"({name}:{example or _no_dims(inp)})"
         )
     status = status[:240]  # "requested shape:{...}" ends a Reshape's message
     # a size the failures pointed to but too large to run here: the user may have the memory
@@ -1816,7 +1828,8 @@ def _input_error(
     )
     return InputError(
         f"no valid inputs found for {name!r}: {at}{n_tried} ({status}){skipped}; "
-        f"pass --input-shapes {name}:{example or '[]'}, --val-range {name}:[LO,HI] or --inputs data.npz"
+        f"pass --input-shapes {name}:{example or _no_dims(inp)}, --val-range {name}:[LO,HI] or "
+        "--inputs data.npz"
     )
 
 

@@ -1678,3 +1678,49 @@ def test_a_length_is_scaled_to_the_table_a_message_names() -> None:
     )
     gen = generate_inputs(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
     assert gen.feeds["input_features"].shape == (1, 80, 3000), gen.notes
+
+
+def test_ids_and_mask_declared_without_a_shape_are_batch_by_sequence() -> None:
+    """Inputs declared with no shape at all (a converter that wrote none, or a tool that
+    stripped them) were made scalars: a BERT's ids and mask failed every size ("no valid
+    inputs found for 'attention_mask': Slice ... fails"), and the line asked for
+    ``--input-shapes attention_mask:[]``, a scalar. Integer inputs named as token ids, masks,
+    token types or positions are [batch, sequence]; another input without a shape is asked
+    for as DIMS."""
+    t = TensorProto
+    table = numpy_helper.from_array(np.random.default_rng(0).standard_normal((50, 8)).astype(np.float32), "table")  # fmt: skip
+    g = helper.make_graph(
+        [
+            helper.make_node("Gather", ["table", "input_ids"], ["e"]),  # [b, s, 8]
+            helper.make_node("Cast", ["attention_mask"], ["m"], to=t.FLOAT),
+            helper.make_node("Unsqueeze", ["m", "last"], ["m3"]),  # [b, s, 1]
+            helper.make_node("Mul", ["e", "m3"], ["h"]),
+            helper.make_node("ReduceSum", ["h", "one"], ["pooled"], keepdims=0),  # over s
+            helper.make_node("Tanh", ["pooled"], ["y"]),
+        ],
+        "unshaped",
+        [helper.make_tensor_value_info(n, t.INT64, None) for n in ("input_ids", "attention_mask")],
+        [helper.make_tensor_value_info("y", t.FLOAT, None)],
+        [
+            table,
+            numpy_helper.from_array(np.array([-1], np.int64), "last"),
+            numpy_helper.from_array(np.array([1], np.int64), "one"),
+        ],
+    )
+    gen = generate_inputs(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
+    assert gen.feeds["input_ids"].ndim == gen.feeds["attention_mask"].ndim == 2, gen.notes
+    assert gen.feeds["input_ids"].shape == gen.feeds["attention_mask"].shape
+    assert "[batch, sequence] by its name" in _note(gen, "input_ids")
+    # another input without a shape, which no scalar satisfies: DIMS is asked for
+    g = helper.make_graph(
+        [
+            helper.make_node("Transpose", ["codes"], ["c"], perm=[1, 0]),
+            helper.make_node("Cast", ["c"], ["f"], to=t.FLOAT),
+            helper.make_node("Tanh", ["f"], ["y"]),
+        ],
+        "unshaped_codes",
+        [helper.make_tensor_value_info("codes", t.INT64, None)],
+        [helper.make_tensor_value_info("y", t.FLOAT, None)],
+    )
+    with pytest.raises(InputError, match=r"--input-shapes codes:DIMS"):
+        generate_inputs(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
