@@ -126,3 +126,41 @@ def test_dynamic_micro_models_leave_the_batch_free(model):
         assert free.signature != fixed.signature  # measured apart in the database
         out = run_model(free.model, random_feeds(fixed.model))[0]  # runs at the cut shapes
         assert list(out.shape) == fixed.output_shape
+
+
+def test_a_weight_computed_from_constants_stays_a_weight_of_the_cut() -> None:
+    """The TorchScript exporter writes a bias equal to another's as ``Identity`` of it (a
+    Whisper encoder's ``conv2.bias``, both zero-initialized): the cut took it for an input,
+    made one up, and the Conv refused it ("bias must be a 1D tensor of size output_channels"),
+    so an OpenVINO plan, which measures a site with its Conv, stopped. It is folded into the
+    cut as the weight it is."""
+    text = """
+    <ir_version: 8, opset_import: ["" : 17]>
+    g (float[N,4,32] x) => (float[N,4,32] y) <float[4,4,3] w1, float[4] b1, float[4,4,3] w2> {
+        h1 = Conv <pads = [1,1]> (x, w1, b1)
+        s1 = Sigmoid(h1)
+        a1 = Mul(h1, s1)
+        b2 = Identity(b1)
+        h2 = Conv <pads = [1,1]> (a1, w2, b2)
+        s2 = Sigmoid(h2)
+        y = Mul(h2, s2)
+    }
+    """
+    model = onnx.parser.parse_model(text)
+    rng = np.random.default_rng(0)
+    del model.graph.initializer[:]
+    for name, shape in (("w1", (4, 4, 3)), ("b1", (4,)), ("w2", (4, 4, 3))):
+        w = rng.standard_normal(shape).astype(np.float32)
+        model.graph.initializer.append(numpy_helper.from_array(w, name))
+    (site,) = [s for s in find_sites(model, "pau_all") if s.output == "y"]
+    mi = cut_site(model, site, batch=1)
+    assert [i.name for i in mi.model.graph.input] == ["a1"]
+    assert "b2" in {t.name for t in mi.model.graph.initializer}
+    onnx.checker.check_model(mi.model, full_check=True)
+    feeds = random_feeds(mi.model, seed=0)
+    (got,) = run_model(mi.model, feeds)
+    b1 = numpy_helper.to_array(next(t for t in model.graph.initializer if t.name == "b1"))
+    w2 = numpy_helper.to_array(next(t for t in model.graph.initializer if t.name == "w2"))
+    a = feeds["a1"]
+    h = np.stack([sum(np.convolve(np.pad(a[0, i], 1), w2[o, i][::-1], "valid") for i in range(4)) + b1[o] for o in range(4)])[None]  # fmt: skip
+    np.testing.assert_allclose(got, h / (1 + np.exp(-h)), rtol=1e-4, atol=1e-4)

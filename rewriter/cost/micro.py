@@ -29,9 +29,10 @@ from typing import Any
 
 import numpy as np
 import onnx
-from onnx import helper
+from onnx import helper, numpy_helper
 
 from rewriter.errors import ModelError
+from rewriter.ir.graph import Graph
 from rewriter.match.engine import Site
 from rewriter.verify import make_inputs
 
@@ -147,6 +148,10 @@ def site_signature(
     return f"{prods}>{site.function}#{h}"
 
 
+# ops whose output may be a constant the cut takes as a weight (``Graph.const`` folds them)
+_CONSTANT_OPS = {"Constant", "Identity", "Cast", "CastLike", "Reshape", "Unsqueeze", "Squeeze"}
+
+
 def cut_site(
     model: onnx.ModelProto,
     site: Site,
@@ -202,13 +207,23 @@ def cut_site(
     used_inits: list[onnx.TensorProto] = []
     inputs: list[onnx.ValueInfoProto] = []
     seen: set[str] = set()
+    folds: Graph | None = None  # built once a weight computed from constants is met
     for n in nodes:
         for v in n.input:
             if not v or v in produced or v in seen:
                 continue
             seen.add(v)
+            const = None
+            if v not in inits and v in prod and g.node[prod[v]].op_type in _CONSTANT_OPS:
+                # a weight the exporter computes from constants: the TorchScript exporter
+                # writes a bias equal to another's as Identity of it (a Whisper encoder's
+                # conv2.bias), which was an input of the cut, made up, and refused by the Conv
+                folds = folds or Graph(g)
+                const = folds.const(v)
             if v in inits:
                 used_inits.append(inits[v])
+            elif const is not None:
+                used_inits.append(numpy_helper.from_array(const, v))
             else:
                 if v not in shapes or any(d < 0 for d in shapes[v][1]):
                     raise ModelError(
