@@ -104,6 +104,34 @@ def test_openvino_static_option_compiles_at_the_feed_shapes():
         get_target("openvino-cpu:static=yes")
 
 
+def test_openvino_compiles_inputs_declared_without_a_shape_at_the_feeds_rank():
+    """An input with no declared shape is of unknown rank to OpenVINO, whose CPU plug-in
+    compiles no Softmax (or MatMul) of unknown rank: the whole model of a BERT whose inputs were
+    stripped of shapes was "not measured". Such inputs take the first feeds' rank, every dim
+    dynamic; the model compiles once per rank and runs any size."""
+    pytest.importorskip("openvino")
+    from onnx import TensorProto, helper
+
+    g = helper.make_graph(
+        [
+            helper.make_node("Softmax", ["x"], ["s"], axis=-1),
+            helper.make_node("Tanh", ["s"], ["y"]),
+        ],
+        "unranked",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, None)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+    )
+    run = get_target("openvino-cpu").session(
+        helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    )
+    for shape in ((2, 8), (3, 5)):
+        x = np.linspace(-4, 4, int(np.prod(shape)), dtype=np.float32).reshape(shape)
+        y = run({"x": x})
+        y = np.asarray(list(y.values())[0] if isinstance(y, dict) else y[0])
+        e = np.exp(x - x.max(-1, keepdims=True))
+        np.testing.assert_allclose(y, np.tanh(e / e.sum(-1, keepdims=True)), rtol=1e-5, atol=1e-6)
+
+
 def test_a_model_openvino_refuses_is_said_with_its_reason():
     """OpenVINO's messages open with the source locations they passed through; the line said
     "openvino-cpu cannot load the model: Exception from src/inference/src/cpp/core.cpp:117:"

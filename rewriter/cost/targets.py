@@ -270,14 +270,24 @@ class OpenVinoCpu(Target):
                 "PERFORMANCE_HINT": "LATENCY",
                 "INFERENCE_PRECISION_HINT": self.options.get("precision", "f32"),
             }
-            if not self.static:
+            # inputs the model declares no shape for: OpenVINO compiles no op of unknown rank
+            # (a BERT whose inputs were stripped of shapes: "SoftmaxDecomposition ... f32[...]")
+            unranked = {
+                p.get_any_name() for p in ov_model.inputs if p.get_partial_shape().rank.is_dynamic
+            }
+            if not self.static and not unranked:
                 return self._core.compile_model(ov_model, "CPU", cfg).create_infer_request().infer
         compiled: dict[tuple[Any, ...], Any] = {}
 
         def run(feeds: dict[str, np.ndarray]) -> Any:  # compiled at the first feeds' shapes
             key = tuple(sorted((k, np.shape(v)) for k, v in feeds.items()))
+            if not self.static:  # the feeds' ranks for the unranked, every dim dynamic
+                key = tuple((k, len(s)) for k, s in key if k in unranked)
             if key not in compiled:
-                ov_model.reshape({k: list(np.shape(v)) for k, v in feeds.items()})
+                if self.static:
+                    ov_model.reshape({k: list(np.shape(v)) for k, v in feeds.items()})
+                else:
+                    ov_model.reshape({k: [-1] * np.ndim(feeds[k]) for k in unranked})
                 c = self._core.compile_model(ov_model, "CPU", cfg)
                 compiled[key] = c.create_infer_request().infer
             return compiled[key](feeds)
