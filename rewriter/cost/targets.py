@@ -280,7 +280,7 @@ class OpenVinoCpu(Target):
         compiled: dict[tuple[Any, ...], Any] = {}
 
         def run(feeds: dict[str, np.ndarray]) -> Any:  # compiled at the first feeds' shapes
-            key = tuple(sorted((k, np.shape(v)) for k, v in feeds.items()))
+            key: tuple[Any, ...] = tuple(sorted((k, np.shape(v)) for k, v in feeds.items()))
             if not self.static:  # the feeds' ranks for the unranked, every dim dynamic
                 key = tuple((k, len(s)) for k, s in key if k in unranked)
             if key not in compiled:
