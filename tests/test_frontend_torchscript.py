@@ -6,6 +6,7 @@ its traced size, rewritten, and checked against the module run in PyTorch, with 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import numpy as np
 import onnx
@@ -87,6 +88,13 @@ class _Rate(torch.nn.Module):
         return torch.tanh(x) * sr
 
 
+def _archive(net: torch.nn.Module, how: str, example: torch.Tensor, path: Any) -> Any:
+    """``net`` scripted or traced at ``example``, saved at ``path``; the path."""
+    sm = torch.jit.script(net) if how == "script" else torch.jit.trace(net, example)
+    sm.save(str(path))
+    return path
+
+
 def _dims(m: onnx.ModelProto) -> dict[str, list[str | int]]:
     return {
         i.name: [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim]
@@ -98,13 +106,7 @@ def _dims(m: onnx.ModelProto) -> dict[str, list[str | int]]:
 def test_an_image_archive_is_converted_at_its_channels_and_rewritten(how, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     torch.manual_seed(0)
     net = _Image().eval()
-    sm = (
-        torch.jit.script(net)
-        if how == "script"
-        else torch.jit.trace(net, torch.randn(1, 3, 32, 32))
-    )
-    src = tmp_path / "model.pt"
-    sm.save(str(src))
+    src = _archive(net, how, torch.randn(1, 3, 32, 32), tmp_path / "model.pt")
     before = src.read_bytes()
     out, rep = tmp_path / "out.onnx", tmp_path / "r.json"
     assert main([str(src), "-o", str(out), "--report", str(rep)]) == 0
@@ -163,13 +165,7 @@ def test_a_vit_at_384_is_sized_from_its_position_table(how, tmp_path, capsys) ->
     scale with the area: 224 * sqrt(577 / 197) = 383.4, tried at the multiples of 8 near it."""
     torch.manual_seed(0)
     net = _Vit384().eval()
-    sm = (
-        torch.jit.script(net)
-        if how == "script"
-        else torch.jit.trace(net, torch.randn(1, 3, 384, 384))
-    )
-    src = tmp_path / "vit.pt"
-    sm.save(str(src))
+    src = _archive(net, how, torch.randn(1, 3, 384, 384), tmp_path / "vit.pt")
     out = tmp_path / "out.onnx"
     assert main([str(src), "-o", str(out)]) == 0
     printed = " ".join(capsys.readouterr().out.split())
@@ -494,13 +490,7 @@ def test_a_permuted_input_is_told_as_it_comes_in(how, tmp_path, capsys) -> None:
     frames: 16 of them at an image's size, not a 96-cube volume."""
     torch.manual_seed(0)
     net = _Video().eval()
-    sm = (
-        torch.jit.script(net)
-        if how == "script"
-        else torch.jit.trace(net, torch.randn(1, 4, 3, 32, 32))
-    )
-    src = tmp_path / "video.pt"
-    sm.save(str(src))
+    src = _archive(net, how, torch.randn(1, 4, 3, 32, 32), tmp_path / "video.pt")
     out = tmp_path / "out.onnx"
     assert main([str(src), "-o", str(out)]) == 0
     printed = " ".join(capsys.readouterr().out.split())  # the table wraps long lines
@@ -533,13 +523,7 @@ def test_frames_reshaped_into_the_batch_are_told_apart(how, tmp_path, capsys) ->
     in range of [-4, 3], but got 4)" on every image size, and --input-shapes asked for)."""
     torch.manual_seed(0)
     net = _Frames().eval()
-    sm = (
-        torch.jit.script(net)
-        if how == "script"
-        else torch.jit.trace(net, torch.randn(2, 4, 3, 32, 32))
-    )
-    src = tmp_path / "frames.pt"
-    sm.save(str(src))
+    src = _archive(net, how, torch.randn(2, 4, 3, 32, 32), tmp_path / "frames.pt")
     out = tmp_path / "out.onnx"
     assert main([str(src), "-o", str(out)]) == 0
     printed = " ".join(capsys.readouterr().out.split())
