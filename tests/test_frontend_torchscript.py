@@ -71,15 +71,16 @@ class _Wave(torch.nn.Module):
 
 
 class _Features(torch.nn.Module):
-    """A GRU on feature frames: its input reaches the GRU inside scripted branches, so no op
-    tells its shape; the GRU's refusal names the features."""
+    """A GRU on feature frames after a ``cat`` with a learned start frame, which the walk does
+    not follow: no op tells the input's shape; the GRU's refusal names the features."""
 
     def __init__(self) -> None:
         super().__init__()
+        self.start = torch.nn.Parameter(torch.zeros(1, 1, 40))
         self.gru = torch.nn.GRU(40, 16, batch_first=True)
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
-        o, _ = self.gru(feats)
+        o, _ = self.gru(torch.cat([self.start.expand(feats.shape[0], -1, -1), feats], 1))
         return torch.nn.functional.softplus(o)
 
 
@@ -210,7 +211,7 @@ def test_a_non_tensor_argument_without_default_is_named(tmp_path, capsys) -> Non
         (_Wave, "wav 1x16000 (1 channels, from conv1d's weight)", ["batch", "time"]),
         (
             _Features,
-            "feats 1x128x40 (40 features, as the module's refusal of 1x16000 said)",
+            "feats 1x128x40 (40 features, as the module's refusal of 1x1x16000 said)",
             ["batch", "sequence", 40],
         ),
     ],
@@ -223,7 +224,7 @@ def test_sequence_inputs_are_read_from_the_graph_or_the_refusal(
     torch.jit.script(net().eval()).save(str(src))
     out, rep = tmp_path / "out.onnx", tmp_path / "r.json"
     assert main([str(src), "-o", str(out), "--report", str(rep)]) == 0
-    assert says in capsys.readouterr().out
+    assert says in " ".join(capsys.readouterr().out.split())  # long lines wrap
     assert list(_dims(onnx.load(str(out))).values()) == [dims]
     r = json.loads(rep.read_text())
     assert r["source"]["converted_vs_source"]["rel_l2"] < 1e-5
@@ -677,23 +678,25 @@ class _StreamingGru(torch.nn.Module):
         return torch.sigmoid(self.fc(torch.nn.functional.silu(y))), st
 
 
-def test_a_recurrent_state_input_is_told_by_its_rnn(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
-    """A traced streaming model's state inputs reach the RNN as its ``hx`` (an LSTM's through
-    a list of two): no op was read there, they were guessed as images and signals, and every
-    try failed ("got an incorrect number of RNN parameters"). The RNN tells them: [layers *
-    directions, batch, size], the hidden size a projected LSTM's proj_size, the cell's not."""
+@pytest.mark.parametrize("how", ["script", "trace"])
+def test_a_recurrent_state_input_is_told_by_its_rnn(how, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A streaming model's state inputs reach the RNN as its ``hx`` (an LSTM's through a list
+    of two; scripted, through a tuple, an ``If`` and casts, and the weights are the module's
+    ``_flat_weights``): no op was read there, they were guessed as images and signals, and
+    every try failed ("got an incorrect number of RNN parameters"). The RNN tells them:
+    [layers * directions, batch, size], the hidden size a projected LSTM's proj_size, the
+    cell's not."""
     torch.manual_seed(0)
-    lstm, proj, gru = tmp_path / "lstm.pt", tmp_path / "proj.pt", tmp_path / "gru.pt"
     x = torch.randn(1, 10, 40)
-    torch.jit.trace(
-        _StreamingLstm().eval(), (x, torch.zeros(2, 1, 32), torch.zeros(2, 1, 32))
-    ).save(str(lstm))
-    torch.jit.trace(
-        _StreamingLstm(16).eval(), (x, torch.zeros(2, 1, 16), torch.zeros(2, 1, 32))
-    ).save(str(proj))
-    torch.jit.trace(_StreamingGru().eval(), (torch.randn(10, 1, 40), torch.zeros(2, 1, 32))).save(
-        str(gru)
-    )
+
+    def saved(net: torch.nn.Module, args: tuple[torch.Tensor, ...], name: str) -> Any:
+        sm = torch.jit.script(net.eval()) if how == "script" else torch.jit.trace(net.eval(), args)
+        sm.save(str(tmp_path / name))
+        return tmp_path / name
+
+    lstm = saved(_StreamingLstm(), (x, torch.zeros(2, 1, 32), torch.zeros(2, 1, 32)), "lstm.pt")
+    proj = saved(_StreamingLstm(16), (x, torch.zeros(2, 1, 16), torch.zeros(2, 1, 32)), "p.pt")
+    gru = saved(_StreamingGru(), (torch.randn(10, 1, 40), torch.zeros(2, 1, 32)), "gru.pt")
     out = tmp_path / "out.onnx"
     assert main([str(lstm), "-o", str(out)]) == 0
     printed = " ".join(capsys.readouterr().out.split())

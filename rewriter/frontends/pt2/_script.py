@@ -267,8 +267,8 @@ def _told(module: Any, name: str, node: Any, slot: int) -> _Arg | None:
         rnn = next((u.user for u in node.output().uses() if u.user.kind() in _RNN), None)
         return None if rnn is None else _state(module, name, rnn, slot)
     if kind in _RNN and slot == 0:
-        params = node.inputsAt(2).node()
-        w = _tensor(module, params.inputsAt(0)) if params.kind() == "prim::ListConstruct" else None
+        weights = _weights(module, node.inputsAt(2))
+        w = weights[0] if weights else None
         first = _const(node.inputsAt(8))
         if w is None or not isinstance(first, bool):
             return None
@@ -299,10 +299,8 @@ def _state(module: Any, name: str, rnn: Any, which: int) -> _Arg | None:
     one chunk to the next): [layers * directions, batch, size], the batch second in either
     layout; ``which`` 0 the hidden state (its size the recurrent weight's input: a projected
     LSTM's ``proj_size``), 1 an LSTM's cell (its size the recurrent weight's rows / 4)."""
-    params = rnn.inputsAt(2).node()
-    if params.kind() != "prim::ListConstruct" or params.inputsSize() < 2:
-        return None
-    w_hh = _tensor(module, params.inputsAt(1))
+    weights = _weights(module, rnn.inputsAt(2))
+    w_hh = weights[1] if len(weights) > 1 else None
     layers, both = _const(rnn.inputsAt(4)), _const(rnn.inputsAt(7))
     if w_hh is None or not isinstance(layers, int) or not isinstance(both, bool) or which > 1:
         return None
@@ -443,23 +441,51 @@ def _split(arg: _Arg, groups: tuple[tuple[int, ...], ...]) -> None:
 
 def _consumers(value: Any) -> Iterator[tuple[Any, int, tuple[_Step, ...]]]:
     """(node, which input, the steps on the way that move its axes) of the ops ``value``
-    reaches, nearest first, through ``_THROUGH`` and ``_RESHAPE``."""
+    reaches, nearest first, through ``_THROUGH`` and ``_RESHAPE``, and through what a scripted
+    module wraps it in: an ``If`` branch's result (on as the ``If``'s output), a tuple it is put
+    in (followed to where that element is taken out again) and ``unchecked_cast``. A scripted
+    ``nn.LSTM`` passes its input through an ``If`` and its ``(h, c)`` through both."""
     # id -> the node: each access makes a new Python wrapper, and a freed one's id is reused
     # by the next, so the wrappers are kept (keyed by bare ids, a Conv after a transpose was
     # taken for one seen and skipped, and AST's input had no shape)
     seen: dict[int, Any] = {}
-    queue: deque[tuple[Any, int, tuple[_Step, ...]]] = deque([(value, 0, ())])
+    queued = {value.unique()}
+    # (value, depth, steps, the tuple element that is the input, or None: the value itself)
+    queue: deque[tuple[Any, int, tuple[_Step, ...], int | None]] = deque([(value, 0, (), None)])
+
+    def push(out: Any, depth: int, steps: tuple[_Step, ...], elem: int | None) -> None:
+        if depth <= 8 and out.unique() not in queued:
+            queued.add(out.unique())
+            queue.append((out, depth, steps, elem))
+
     while queue:
-        v, depth, steps = queue.popleft()
+        v, depth, steps, elem = queue.popleft()
         for use in v.uses():
             node = use.user
+            kind = node.kind()
+            if kind == "prim::Return":  # a branch's result: on as its If's output
+                owner = node.owningBlock().owningNode()
+                if owner is not None and owner.kind() == "prim::If":
+                    push(owner.outputsAt(use.offset), depth + 1, steps, elem)
+                continue
+            if kind == "prim::unchecked_cast":
+                push(node.output(), depth + 1, steps, elem)
+                continue
+            if elem is not None:  # a tuple holding the input at ``elem``
+                if kind == "prim::TupleIndex" and _const(node.inputsAt(1)) == elem:
+                    push(node.output(), depth + 1, steps, None)
+                elif kind == "prim::TupleUnpack":
+                    push(node.outputsAt(elem), depth + 1, steps, None)
+                continue
+            if kind == "prim::TupleConstruct":
+                push(node.output(), depth + 1, steps, use.offset)
+                continue
             if id(node) in seen:
                 continue
             seen[id(node)] = node
             yield node, use.offset, steps
-            kind = node.kind()
             if kind in _FOLLOWED and depth < 8 and node.outputsSize():
-                queue.append((node.output(), depth + 1, steps + _step(node)))
+                push(node.output(), depth + 1, steps + _step(node), None)
 
 
 def _step(node: Any) -> tuple[_Step, ...]:
@@ -531,14 +557,22 @@ def _const(value: Any) -> Any:
         return None
 
 
-def _tensor(module: Any, value: Any) -> Any:
-    """The tensor a graph value is when it is a parameter (a chain of ``prim::GetAttr`` from
-    ``self``) or a constant; None otherwise."""
+def _weights(module: Any, value: Any) -> list[Any]:
+    """An RNN's weight list: a traced one's ``ListConstruct`` of parameters, a scripted one's
+    ``_flat_weights`` attribute; [] where a weight is not a tensor of the module."""
     import torch
 
-    got = _const(value)
-    if isinstance(got, torch.Tensor):
-        return got
+    node = value.node()
+    if node.kind() == "prim::ListConstruct":
+        got = [_tensor(module, v) for v in node.inputs()]
+        return got if all(t is not None for t in got) else []
+    attr = _attribute(module, value)
+    ok = isinstance(attr, list) and all(isinstance(t, torch.Tensor) for t in attr)
+    return list(attr) if ok else []
+
+
+def _attribute(module: Any, value: Any) -> Any:
+    """What a chain of ``prim::GetAttr`` from ``self`` reads, or None."""
     names = []
     node = value.node()
     while node.kind() == "prim::GetAttr":
@@ -552,6 +586,18 @@ def _tensor(module: Any, value: Any) -> Any:
             obj = getattr(obj, n)
     except AttributeError:
         return None
+    return obj
+
+
+def _tensor(module: Any, value: Any) -> Any:
+    """The tensor a graph value is when it is a parameter (a chain of ``prim::GetAttr`` from
+    ``self``) or a constant; None otherwise."""
+    import torch
+
+    got = _const(value)
+    if isinstance(got, torch.Tensor):
+        return got
+    obj = _attribute(module, value)
     return obj if isinstance(obj, torch.Tensor) else None
 
 
@@ -621,18 +667,25 @@ _EXPECTED = (
     re.compile(r"input_size\. Expected (\d+), got \d+"),
     re.compile(r"embed_dim (\d+) didn't match"),
 )
+# a cat with a learned token or frame (a class token before the patches): "Sizes of tensors
+# must match except in dimension 1. Expected size 40 but got size 16000 for tensor number 1"
+_CAT = re.compile(r"must match except in dimension \d+\. Expected size (\d+) but got size (\d+)")
 
 
 def _features(arg: _Arg, shape: tuple[int, ...], why: str) -> _Arg | None:
     """An input no op told the shape of, as the module's refusal of ``shape`` describes it: a
-    sequence of the features it names (an RNN's input_size, attention's embed_dim, or a Linear
-    that multiplied the last dim), batch first; None when it names none."""
+    sequence of the features it names (an RNN's input_size, attention's embed_dim, a Linear
+    that multiplied the last dim, or a cat with a learned token of that width), batch first;
+    None when it names none."""
     if arg.origin != "guess":  # once: the new arg's origin is "refusal"
         return None
     f = next((int(m.group(1)) for r in _EXPECTED if (m := r.search(why))), None)
     hit = _MATMUL.search(why)
     if f is None and hit is not None and int(hit.group(2)) == shape[-1]:
         f = int(hit.group(3))
+    cat = _CAT.search(why)
+    if f is None and cat is not None and int(cat.group(2)) == shape[-1]:
+        f = int(cat.group(1))
     if f is None:
         return None
     told = _features_of(
