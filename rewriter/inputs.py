@@ -307,6 +307,9 @@ class _Uses:
     seq_lens: list[tuple[str, str, int | None]] = field(
         default_factory=list
     )  # op, node, X input/axis
+    # Slice starts: (node, the dim_param of the sliced axis, when shape inference names it);
+    # starts and ends both: positions in that axis (an EmbeddingBag's offsets)
+    starts: list[tuple[str, str | int | None]] = field(default_factory=list)
     mask: str | None = None  # why it is a mask
     strings: tuple[list[str], str, str] | None = None  # (the keys a node looks up, op, node)
     words: str | None = None  # a Tokenizer splits each string into words: the separator
@@ -374,16 +377,30 @@ class _Graph:
             name = p.input[0]
         return False
 
-    def dim_name(self, name: str, axis: int) -> str | None:
-        """The ``dim_param`` shape inference gives axis ``axis`` of ``name`` (a table the model
-        computes from an input, its rows the input's ``nodes``), None where it has none."""
+    def dim(self, name: str, axis: int) -> str | int | None:
+        """The size or ``dim_param`` shape inference gives axis ``axis`` of ``name``, None where
+        it has neither."""
         if self._info is None:
             self._info = infer_value_info(self.model)
         vi = self._info.get(name)
         if vi is None or vi.shape is None or not -len(vi.shape) <= axis < len(vi.shape):
             return None
         d = vi.shape[axis]
+        return d if isinstance(d, (str, int)) and d != 0 else None
+
+    def dim_name(self, name: str, axis: int) -> str | None:
+        """The ``dim_param`` of axis ``axis`` of ``name`` (a table the model computes from an
+        input, its rows the input's ``nodes``), None where it has none."""
+        d = self.dim(name, axis)
         return d if isinstance(d, str) else None
+
+    def sliced_dim(self, node: onnx.NodeProto) -> str | int | None:
+        """The size or dim_param shape inference gives the one axis a Slice cuts (its
+        ``axes``, else axis 0)."""
+        axes = self.const(node.input[3]) if len(node.input) > 3 and node.input[3] else None
+        if axes is not None and axes.size != 1:
+            return None
+        return self.dim(node.input[0], 0 if axes is None else int(axes.ravel()[0]))
 
     def const_shape(self, name: str) -> tuple[int, ...] | None:
         while name not in self.consts and name in self.producer:
@@ -435,6 +452,8 @@ class _Graph:
                 u.seq_lens.append((op, label, layout))
             elif (op == "Range" and i == 1) or (op == "Slice" and i == 2):
                 u.seq_lens.append((op, label, None))
+            elif op == "Slice" and i == 1:
+                u.starts.append((label, self.sliced_dim(node)))
             elif (op, i) in _SHAPE_OPERANDS and u.shape_of is None:
                 u.shape_of = (op, label)
             elif (op, i) in _SIZE_OPERANDS and u.size_of is None:
@@ -1083,6 +1102,15 @@ def _values(
         consts = ", ".join(f"{v:g}" for c, _, _ in uses.compared for v in c)
         where = ", ".join(f"{op} {n!r}" for _, op, n in uses.compared)
         return np.full(shape, first, dt), f"{first:g} (compared with {consts} in {where})"
+    if _offsets(uses, inp.dims):
+        # offsets into a sequence (an EmbeddingBag's, one bag per batch item); the sequence
+        # size in each made every bag empty, its embeddings zeros
+        n, k = uses.starts[0][0], shape[-1]
+        pos = np.arange(k) * seq // k
+        said = f"{', '.join(map(str, pos[:3]))}{', ...' if k > 3 else ''}: {k} ascending offsets"
+        return np.broadcast_to(pos, shape).astype(dt), (
+            f"{said} into {seq} (starts and ends of Slice {n!r})"
+        )
     if uses.seq_lens:
         op, n, _ = uses.seq_lens[0]
         return np.full(shape, seq, dt), f"{seq} = the sequence size (sequence length of {op} {n!r})"
@@ -1718,6 +1746,12 @@ def _sizes_named(err: str) -> list[int]:
     return [v for v in dict.fromkeys(nums) if 1 < v <= 65536]
 
 
+def _offsets(u: _Uses, dims: list[int | str]) -> bool:
+    """Whether an input holds offsets: it is both ends of slices, and there are several of
+    them or as many as a dim says (a scalar start and end is a window's position)."""
+    return bool(u.seq_lens and u.starts and dims and (isinstance(dims[-1], str) or dims[-1] > 1))
+
+
 def _seq_size(
     name: str,
     u: _Uses | None,
@@ -1729,6 +1763,11 @@ def _seq_size(
     """The sequence size a sequence-length input should hold."""
     if u is None or not u.seq_lens:
         return 0
+    inp = next(i for i in inputs if i.name == name)
+    if _offsets(u, inp.dims):  # the size of the axis they slice, where shape inference tells it
+        for _, d in u.starts:
+            if isinstance(d, int) or d in sizes:
+                return d if isinstance(d, int) else sizes[d]
     op, label, layout = u.seq_lens[0]
     if op in _RECURRENT:
         for inp in inputs:

@@ -1724,3 +1724,62 @@ def test_ids_and_mask_declared_without_a_shape_are_batch_by_sequence() -> None:
     )
     with pytest.raises(InputError, match=r"--input-shapes codes:DIMS"):
         generate_inputs(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
+
+
+@pytest.mark.parametrize("export", ["torchscript", "torchscript_fixed", "dynamo"])
+def test_embedding_bag_offsets_are_ascending_positions_in_the_indices(
+    tmp_path: Any, export: str
+) -> None:
+    """A recommender's ``nn.EmbeddingBag(indices, offsets)`` slices the indices from each offset
+    to the next, in a Loop (both exporters). The offsets reached Slice's ends, so each was the
+    sequence size: every bag was empty, its embedding zeros, and the MLP after it was measured
+    on the dense features alone. They are ascending offsets from 0 into the indices now, each bag
+    non-empty, and the ONNX model computes what the module does on them."""
+    torch = pytest.importorskip("torch")
+    nn = torch.nn
+
+    class Recommender(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bag = nn.EmbeddingBag(1000, 16, mode="sum")
+            self.mlp = nn.Sequential(nn.Linear(16 + 13, 64), nn.SiLU(), nn.Linear(64, 1))
+
+        def forward(self, dense, indices, offsets):  # type: ignore[no-untyped-def]
+            return torch.sigmoid(self.mlp(torch.cat([self.bag(indices, offsets), dense], 1)))
+
+    torch.manual_seed(0)
+    module = Recommender().eval()
+    args = (torch.randn(4, 13), torch.randint(0, 1000, (20,)), torch.tensor([0, 5, 10, 15]))
+    names = ["dense", "indices", "offsets"]
+    path = str(tmp_path / "rec.onnx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if export == "dynamo":
+            n, b = torch.export.Dim("n"), torch.export.Dim("batch")
+            torch.onnx.export(
+                module, args, path, dynamo=True, input_names=names, verbose=False,
+                dynamic_shapes=({0: b}, {0: n}, {0: b}),
+            )  # fmt: skip
+        else:
+            dyn = {"dense": {0: "batch"}, "indices": {0: "n"}, "offsets": {0: "batch"}}
+            torch.onnx.export(
+                module, args, path, dynamo=False, input_names=names,
+                dynamic_axes=None if export == "torchscript_fixed" else dyn,
+            )  # fmt: skip
+    m = onnx.load(path)
+    shapes = None if export == "torchscript_fixed" else {"dense": (4, 13), "indices": (40,)}
+    gen = generate_inputs(m, shapes=shapes)
+    offsets, indices = gen.feeds["offsets"], gen.feeds["indices"]
+    assert offsets.shape == (4,), gen.notes
+    assert offsets[0] == 0 and (np.diff(offsets) > 0).all(), _note(gen, "offsets")
+    assert offsets[-1] < indices.size, gen.notes  # the last bag holds indices too
+    assert "ascending offsets" in _note(gen, "offsets") and "Slice" in _note(gen, "offsets")
+    with torch.no_grad():
+        want = module(*(torch.from_numpy(gen.feeds[k]) for k in names)).numpy()
+        without = module.mlp(
+            torch.cat([torch.zeros(4, 16), torch.from_numpy(gen.feeds["dense"])], 1)
+        )
+    got = run_model(m, gen.feeds)[0]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    # the embeddings move the output: empty bags (zeros) would not
+    assert np.abs(torch.sigmoid(without).numpy() - want).max() > 1e-3
