@@ -644,7 +644,9 @@ def _perturbed(feeds: dict[str, np.ndarray], scale: float = 1e-6) -> dict[str, n
         v = np.asarray(v)
         if v.dtype.kind == "f" and v.size:
             step = scale * (np.abs(v) + 1e-3 * float(np.max(np.abs(v)) or 1.0))
-            out[k] = (v + step * rng.choice([-1.0, 1.0], size=v.shape)).astype(v.dtype)
+            # an array for a scalar too: arithmetic on a 0-d array gives a numpy scalar, which
+            # ONNX Runtime refuses ("Unable to handle object of type <class 'numpy.float32'>")
+            out[k] = np.asarray(v + step * rng.choice([-1.0, 1.0], size=v.shape), v.dtype)
         else:
             out[k] = v
     return out

@@ -84,6 +84,24 @@ def test_noise_floor_raises_the_bar_only_for_noisy_outputs() -> None:
     assert not d2.exceeds(1e-2)  # 2e-2 <= 1e-2 + 3 * 1e-2
 
 
+def test_a_scalar_input_is_perturbed_as_an_array(tmp_path) -> None:
+    """A temperature passed as a rank-0 float input: the noise floor's perturbed copy of it
+    was a numpy scalar, which ONNX Runtime refuses ("Unable to handle object of type <class
+    'numpy.float32'>"), so ``rewrite`` on such a model stopped in verification."""
+    m = onnx.parser.parse_model(
+        f"{HEADER}\ng (float[N,8] a, float temperature) => (float[N,8] y) {{\n"
+        "  t = Tanh(a)\n  y = Div(t, temperature)\n}"
+    )
+    d = compare(m, m, make_inputs(m))
+    assert d.outputs[0].checked and d.outputs[0].floor is not None
+    path, out = tmp_path / "temp.onnx", tmp_path / "out.onnx"
+    onnx.save(m, path)
+    from rewriter.cli import main
+
+    assert main([str(path), "-o", str(out)]) == 0
+    assert [n.op_type for n in onnx.load(out).graph.node].count("Tanh") == 0
+
+
 def test_top1_agreement_for_logits() -> None:
     m = parse("  y = Identity(a)")
     other = parse("  k = Constant<value = float {0.01}>()\n  y = Add(a, k)")
