@@ -312,6 +312,47 @@ def test_export_fallback_aten_sites(monkeypatch):
     assert torch.allclose(gm(x), model(x), atol=3e-3)
 
 
+class _Encoder(nn.Module):
+    """Token ids and a padding mask into ``nn.TransformerEncoderLayer``, a SiLU head."""
+
+    def __init__(self, activation):
+        super().__init__()
+        self.emb = nn.Embedding(100, 32)
+        self.layer = nn.TransformerEncoderLayer(32, 4, 64, activation=activation, batch_first=True)
+        self.head = nn.Sequential(nn.Linear(32, 8), nn.SiLU())
+
+    def forward(self, ids, pad):
+        return self.head(self.layer(self.emb(ids), src_key_padding_mask=pad))
+
+
+@pytest.mark.parametrize("activation", ["gelu", nn.GELU()], ids=["function", "module"])
+def test_activations_inside_torch_nn_transformer_layers_are_sites(monkeypatch, activation):
+    """symbolic_trace keeps every torch.nn module whole, so the GELU inside an
+    ``nn.TransformerEncoderLayer`` was never seen: only the head's SiLU was a site, and a model
+    of such layers came back unchanged without a word. The layer is traced into now (its
+    forward branches on the mask, so torch.export takes it), and without example inputs to
+    export with, a warning names the layer whose activations are not seen."""
+    from rewriter.frontends.fx import _trace
+
+    monkeypatch.setattr(_trace, "_WARNED", set())
+    torch.manual_seed(0)
+    model = _Encoder(activation).eval()
+    ids, pad = torch.randint(0, 100, (2, 12)), torch.zeros(2, 12, dtype=torch.bool)
+    pad[1, 9:] = True
+    with pytest.warns(UserWarning, match="inside TransformerEncoderLayer 'layer'"):
+        gm, sites = rewrite_module(model, example_inputs=(ids, pad))
+    assert [(s.name, s.replaced) for s in sites] == [("gelu_0", True), ("silu_0", True)]
+    with torch.no_grad():
+        want, got = model(ids, pad), gm(ids, pad)
+    assert ((got - want).norm() / want.norm()).item() < 1e-2
+    assert not torch.equal(got, want)  # the GELU was replaced, not skipped
+    with pytest.warns(
+        UserWarning, match="activations inside TransformerEncoderLayer 'layer' are not seen"
+    ):
+        gm, sites = rewrite_module(model)
+    assert [s.name for s in sites] == ["silu_0"]
+
+
 class DataDependent(nn.Module):
     def forward(self, x):
         if x.sum() > 0:  # neither tracer can handle control flow on tensor values

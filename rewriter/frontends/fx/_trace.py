@@ -223,6 +223,43 @@ def runs_on(module: Any, args: tuple[Any, ...]) -> bool:
     return True
 
 
+class _Tracer(fx.Tracer):
+    """symbolic_trace's tracer, except that a torch.nn module holding an activation it applies
+    itself (``nn.TransformerEncoderLayer``'s ``activation``, a function such as ``F.gelu`` or a
+    module; the encoders and transformers holding such layers) is traced into, not kept whole:
+    symbolic_trace keeps every torch.nn module as one ``call_module`` node, so the GELU of a
+    model built from ``nn.TransformerEncoderLayer(activation="gelu")`` was never seen and the
+    model came back unchanged, without a word."""
+
+    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
+        return super().is_leaf_module(m, module_qualified_name) and not _holds_activation(m)
+
+
+def _holds_activation(m: nn.Module) -> bool:
+    """A torch.nn module that applies an activation of its own (an ``activation`` attribute,
+    itself or in a layer it holds)."""
+    return type(m).__module__.startswith("torch.nn") and any(
+        hasattr(s, "activation") for s in m.modules()
+    )
+
+
+def _hiding(module: nn.Module) -> list[str]:
+    """The torch.nn modules inside ``module`` whose activations plain symbolic_trace hides,
+    outermost only, as ``Class 'path'``."""
+    found: list[str] = []
+    for path, m in module.named_modules():
+        if path and _holds_activation(m) and not any(path.startswith(f"{p}.") for p in found):
+            found.append(path)
+    return [f"{type(module.get_submodule(p)).__name__} {p!r}" for p in found]
+
+
+def _symbolic_trace(module: nn.Module) -> fx.GraphModule:
+    """``fx.symbolic_trace`` with :class:`_Tracer`."""
+    tracer = _Tracer()
+    graph = tracer.trace(module)
+    return fx.GraphModule(tracer.root, graph, type(module).__name__)
+
+
 def trace(
     module: nn.Module, example_inputs: Sequence[Any] | None = None, dynamic_shapes: Any = None
 ) -> Traced:
@@ -237,10 +274,33 @@ def trace(
     name = type(module).__name__
     attempts: list[tuple[str, str]] = []
     try:
-        return Traced(fx.symbolic_trace(module), "symbolic_trace")
+        return Traced(_symbolic_trace(module), "symbolic_trace")
     except Exception as exc:  # noqa: BLE001 - any tracing failure means: try the next tracer
         attempts.append(("torch.fx.symbolic_trace", _reason(exc)))
+    hiding = _hiding(module)
+    if hiding:  # it failed inside them (their forwards branch on the inputs): say so
+        attempts[0] = (attempts[0][0], f"inside {', '.join(hiding)}: {attempts[0][1]}")
+
+    def whole(why: str) -> Traced | None:
+        """symbolic_trace keeping those modules whole, their activations unseen (said)."""
+        if not hiding:
+            return None
+        try:
+            gm = fx.symbolic_trace(module)
+        except Exception:  # noqa: BLE001 - fails elsewhere too: the caller's error stands
+            return None
+        warnings.warn(
+            f"the activations inside {', '.join(hiding)} are not seen: symbolic_trace keeps "
+            f"those torch.nn modules whole, and torch.export {why}",
+            FxFallbackWarning,
+            stacklevel=4,
+        )
+        return Traced(gm, "symbolic_trace", attempts[0][1])
+
     if example_inputs is None:
+        kept = whole("needs example_inputs to trace into them")
+        if kept is not None:
+            return kept
         attempts.append(("torch.export.export", "not tried: it needs example_inputs"))
         raise FxTraceError(name, attempts)
     try:
@@ -258,6 +318,9 @@ def trace(
             gm.__dict__.pop(method, None)
         gm.eval()
     except Exception as exc:  # noqa: BLE001
+        kept = whole(f"failed ({_reason(exc)})")
+        if kept is not None:
+            return kept
         attempts.append(("torch.export.export", _reason(exc)))
         raise FxTraceError(name, attempts) from exc
     reason = attempts[0][1]
