@@ -185,6 +185,7 @@ _SHAPE_OPERANDS = {
 # ``orig_im_size``, cast to int64 for its last Resize); ones would make a 1x1 output
 _SIZE_OPERANDS = {("Resize", 3)}
 _RECURRENT = {"GRU", "LSTM", "RNN"}
+_TRIPS = 4  # iterations of a Loop whose trip count is an input: its body runs, a few times
 # (op, input) -> the value a deployment passes there, and what it is (an end-to-end detector
 # that takes its NonMaxSuppression settings as inputs: ONNX Runtime refuses an iou_threshold
 # outside [0, 1])
@@ -317,6 +318,7 @@ class _Uses:
     size_of: tuple[str, str] | None = None  # output sizes: (op, node)
     setting: tuple[float, str, str, str] | None = None  # (value, what, op, node): _OPERAND_VALUES
     to_float: str | None = None  # the first Cast (or dequantization) to floats: "op 'node'"
+    trips: str | None = None  # a Loop's trip count: the Loop node
 
 
 class _Graph:
@@ -454,6 +456,8 @@ class _Graph:
                 u.seq_lens.append((op, label, None))
             elif op == "Slice" and i == 1:
                 u.starts.append((label, self.sliced_dim(node)))
+            elif op == "Loop" and i == 0 and u.trips is None:
+                u.trips = label
             elif (op, i) in _SHAPE_OPERANDS and u.shape_of is None:
                 u.shape_of = (op, label)
             elif (op, i) in _SIZE_OPERANDS and u.size_of is None:
@@ -1102,6 +1106,10 @@ def _values(
         consts = ", ".join(f"{v:g}" for c, _, _ in uses.compared for v in c)
         where = ", ".join(f"{op} {n!r}" for _, op, n in uses.compared)
         return np.full(shape, first, dt), f"{first:g} (compared with {consts} in {where})"
+    if uses.trips is not None and dt.kind in "iu":
+        # a loop's iterations (refinement steps, a generation's length): {0, 1} ran it at most
+        # once, and 0 times its sites never ran, the rewrite "verified" with rel-L2 0
+        return np.full(shape, _TRIPS, dt), f"{_TRIPS} (trip count of Loop {uses.trips!r})"
     if _offsets(uses, inp.dims):
         # offsets into a sequence (an EmbeddingBag's, one bag per batch item); the sequence
         # size in each made every bag empty, its embeddings zeros

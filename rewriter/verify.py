@@ -109,6 +109,9 @@ class Deviation:
     # (``verify``: "else_branch of 'optimum::if'")
     branches_run: list[str] = field(default_factory=list)
     branches_not_run: list[str] = field(default_factory=list)
+    # every judged output is the original's to the bit although the rewrite changed the graph:
+    # its sites did not move them on these inputs (a Loop run 0 times), so nothing was verified
+    unmoved: bool = False
 
     @property
     def judged(self) -> list[OutputDiff]:
@@ -202,6 +205,12 @@ class Deviation:
                 "; NOT RUN by any input tried, though sites there were replaced: "
                 + ", ".join(self.branches_not_run)
                 + " (pass --inputs that take them)"
+            )
+        if self.unmoved:
+            line += (
+                "; every output is the original's to the bit: the replaced sites did not move "
+                "them on these inputs (did they run?), so this verifies nothing: pass --inputs "
+                "that run them"
             )
         skipped = self.unchecked()
         if skipped:
@@ -926,6 +935,8 @@ def verify(
         if not missed:
             break
     dev.branches_not_run = missed
+    dev.unmoved = bool(dev.judged) and all(o.max_abs == 0.0 for o in dev.judged)
+    dev.unmoved = dev.unmoved and list(original.graph.node) != list(rewritten.graph.node)
     return dev
 
 

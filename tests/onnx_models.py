@@ -958,3 +958,36 @@ def text_tfidf_model(locale: str | None = "C") -> onnx.ModelProto:
     return helper.make_model(
         g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
     )
+
+
+def loop_model() -> onnx.ModelProto:
+    """``h = x; for _ in range(iters): h = h + tanh(h)``, ``iters`` an input (a scripted
+    refinement loop, a generation's length)."""
+    t = TensorProto
+    body = helper.make_graph(
+        [
+            helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+            helper.make_node("Tanh", ["h_in"], ["t"]),
+            helper.make_node("Add", ["h_in", "t"], ["h_out"]),
+        ],
+        "body",
+        [
+            helper.make_tensor_value_info("i", t.INT64, []),
+            helper.make_tensor_value_info("cond_in", t.BOOL, []),
+            helper.make_tensor_value_info("h_in", t.FLOAT, ["batch", 16]),
+        ],
+        [
+            helper.make_tensor_value_info("cond_out", t.BOOL, []),
+            helper.make_tensor_value_info("h_out", t.FLOAT, ["batch", 16]),
+        ],
+    )
+    g = helper.make_graph(
+        [helper.make_node("Loop", ["iters", "", "x"], ["y"], body=body, name="refine")],
+        "loop",
+        [
+            helper.make_tensor_value_info("x", t.FLOAT, ["batch", 16]),
+            helper.make_tensor_value_info("iters", t.INT64, []),
+        ],
+        [helper.make_tensor_value_info("y", t.FLOAT, ["batch", 16])],
+    )
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])

@@ -102,6 +102,24 @@ def test_a_scalar_input_is_perturbed_as_an_array(tmp_path) -> None:
     assert [n.op_type for n in onnx.load(out).graph.node].count("Tanh") == 0
 
 
+def test_outputs_the_rewrite_did_not_move_verify_nothing() -> None:
+    """A Loop run 0 times never runs the sites in its body: every output is the original's to
+    the bit, which verified the rewrite with rel-L2 0. The line says it verifies nothing."""
+    from onnx_models import loop_model
+
+    import rewriter
+
+    m = loop_model()
+    new = rewriter.rewrite_onnx(m, "pau_all").model
+    assert "Tanh" not in str(new.graph)
+    x = np.random.default_rng(0).standard_normal((2, 16)).astype(np.float32)
+    idle = verify(m, new, {"x": x, "iters": np.array(0, np.int64)})
+    assert idle.unmoved and "verifies nothing" in idle.summary()
+    ran = verify(m, new, {"x": x, "iters": np.array(3, np.int64)})
+    assert not ran.unmoved and "verifies nothing" not in ran.summary()
+    assert 0 < ran.rel_l2 < 1e-2
+
+
 def test_top1_agreement_for_logits() -> None:
     m = parse("  y = Identity(a)")
     other = parse("  k = Constant<value = float {0.01}>()\n  y = Add(a, k)")
