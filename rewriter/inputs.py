@@ -1748,6 +1748,8 @@ def _sizes_named(err: str) -> list[int]:
     of a Reshape's "Input shape:{128,1,32}, requested shape:{5,2,16}" only the requested one
     (the sizes baked into the graph; the input's are the probe's own)."""
     nums = [int(a) for pair in re.findall(r"(\d+) by (\d+)", err) for a in pair]
+    # a contrib op's own check: "got 320 expected 16" (GroupQueryAttention's KV head size)
+    nums += [int(a) for a in re.findall(r"\bexpected:? (\d+)\b", err)]
     requested = err.find("requested shape")
     for shape in re.findall(r"\{([\d,\s]+)\}", err[requested:] if requested >= 0 else err):
         nums += [int(a) for a in shape.replace(" ", "").split(",") if a]

@@ -1792,3 +1792,69 @@ def test_a_loops_trip_count_runs_its_body() -> None:
     gen = generate_inputs(loop_model())
     assert gen.feeds["iters"].shape == () and int(gen.feeds["iters"]) == 4, gen.notes
     assert "trip count of Loop 'refine'" in _note(gen, "iters")
+
+
+def test_a_contrib_ops_expected_size_is_tried() -> None:
+    """onnxruntime-genai's int4 Llama names its KV cache's head size ``kv_cache_dim``, a dim
+    no typical size fits: every probe failed in GroupQueryAttention ("Input 'past_key' dimension
+    3 should match the packed KV head dimension, got 224 expected 16"), and ``rewrite`` stopped
+    with "no valid inputs found for 'input_ids'". The size such a message expects is tried."""
+    t, rng = TensorProto, np.random.default_rng(0)
+
+    def w(name: str, *shape: int) -> onnx.TensorProto:
+        return numpy_helper.from_array(rng.standard_normal(shape).astype(np.float32) * 0.1, name)
+
+    kv = ["batch_size", 2, "past_sequence_length", "kv_cache_dim"]
+    g = helper.make_graph(
+        [
+            helper.make_node("Gather", ["embed", "input_ids"], ["h"]),
+            *(helper.make_node("MatMul", ["h", f"w{c}"], [c]) for c in "qkv"),
+            helper.make_node("ReduceSum", ["attention_mask", "one"], ["n"], keepdims=0),
+            helper.make_node("Sub", ["n", "one"], ["n1"]),
+            helper.make_node("Cast", ["n1"], ["seqlens_k"], to=t.INT32),
+            helper.make_node("Shape", ["attention_mask"], ["mask_shape"]),
+            helper.make_node("Gather", ["mask_shape", "one_scalar"], ["total64"]),
+            helper.make_node("Cast", ["total64"], ["total"], to=t.INT32),
+            helper.make_node(
+                "GroupQueryAttention",
+                ["q", "k", "v", "past_key", "past_value", "seqlens_k", "total"],
+                ["o", "present_key", "present_value"],
+                domain="com.microsoft",
+                num_heads=4,
+                kv_num_heads=2,
+                name="attn",
+            ),  # fmt: skip
+            helper.make_node("Sigmoid", ["o"], ["s"]),
+            helper.make_node("Mul", ["o", "s"], ["y"]),
+        ],
+        "gqa",
+        [
+            helper.make_tensor_value_info("input_ids", t.INT64, ["batch_size", "sequence_length"]),
+            helper.make_tensor_value_info(
+                "attention_mask", t.INT64, ["batch_size", "total_sequence_length"]
+            ),
+            helper.make_tensor_value_info("past_key", t.FLOAT, kv),
+            helper.make_tensor_value_info("past_value", t.FLOAT, kv),
+        ],
+        [
+            helper.make_tensor_value_info("y", t.FLOAT, None),
+            helper.make_tensor_value_info("present_key", t.FLOAT, None),
+            helper.make_tensor_value_info("present_value", t.FLOAT, None),
+        ],
+        [
+            w("embed", 1000, 64),
+            w("wq", 64, 64),
+            w("wk", 64, 32),
+            w("wv", 64, 32),
+            numpy_helper.from_array(np.array([1], np.int64), "one"),
+            numpy_helper.from_array(np.array(1, np.int64), "one_scalar"),
+        ],  # fmt: skip
+    )
+    m = helper.make_model(
+        g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
+    )
+    gen = generate_inputs(m)
+    assert gen.feeds["past_key"].shape[3] == 16, gen.notes
+    assert "kv_cache_dim: named by ONNX Runtime's message" in _note(gen, "past_key")
+    b, s = gen.feeds["input_ids"].shape
+    assert gen.feeds["attention_mask"].shape == (b, s + gen.feeds["past_key"].shape[2])
