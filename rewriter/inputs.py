@@ -319,6 +319,10 @@ class _Uses:
     setting: tuple[float, str, str, str] | None = None  # (value, what, op, node): _OPERAND_VALUES
     to_float: str | None = None  # the first Cast (or dequantization) to floats: "op 'node'"
     trips: str | None = None  # a Loop's trip count: the Loop node
+    # boxes a RoiAlign / MaxRoiPool crops: (node, op, spatial_scale, the features' H and W
+    # dims as shape inference gives them)
+    boxes: tuple[str, str, float, str | int | None, str | int | None] | None = None
+    rois_batch: str | None = None  # RoiAlign's batch_indices: the node
 
 
 class _Graph:
@@ -458,6 +462,12 @@ class _Graph:
                 u.starts.append((label, self.sliced_dim(node)))
             elif op == "Loop" and i == 0 and u.trips is None:
                 u.trips = label
+            elif (op, i) in (("RoiAlign", 1), ("MaxRoiPool", 1)) and u.boxes is None:
+                scale = next((a.f for a in node.attribute if a.name == "spatial_scale"), 1.0)
+                hw = (self.dim(node.input[0], 2), self.dim(node.input[0], 3))
+                u.boxes = (label, op, scale, *hw)
+            elif op == "RoiAlign" and i == 2:
+                u.rois_batch = label
             elif (op, i) in _SHAPE_OPERANDS and u.shape_of is None:
                 u.shape_of = (op, label)
             elif (op, i) in _SIZE_OPERANDS and u.size_of is None:
@@ -1106,6 +1116,8 @@ def _values(
         consts = ", ".join(f"{v:g}" for c, _, _ in uses.compared for v in c)
         where = ", ".join(f"{op} {n!r}" for _, op, n in uses.compared)
         return np.full(shape, first, dt), f"{first:g} (compared with {consts} in {where})"
+    if uses.rois_batch is not None and dt.kind in "iu":  # the first image: valid at any batch
+        return np.zeros(shape, dt), f"zeros (batch indices of RoiAlign {uses.rois_batch!r})"
     if uses.trips is not None and dt.kind in "iu":
         # a loop's iterations (refinement steps, a generation's length): {0, 1} ran it at most
         # once, and 0 times its sites never ran, the rewrite "verified" with rel-L2 0
@@ -1354,6 +1366,8 @@ def generate_inputs(
                 ranges.get(inp.name, ranges.get("")), seq, seed, past, positive.get(inp.name),
                 masks_off, pixels.get(inp.name),
             )  # fmt: skip
+            if u is not None and u.boxes is not None and inp.dtype.kind == "f" and len(shape) == 2:
+                feeds[inp.name], why[inp.name] = _boxes(inp.name, shape, u.boxes, sizes, seed)
         return feeds, why
 
     if sizes is not None:  # more seeds at sizes already probed: no run needed
@@ -1754,6 +1768,32 @@ def _sizes_named(err: str) -> list[int]:
     for shape in re.findall(r"\{([\d,\s]+)\}", err[requested:] if requested >= 0 else err):
         nums += [int(a) for a in shape.replace(" ", "").split(",") if a]
     return [v for v in dict.fromkeys(nums) if 1 < v <= 65536]
+
+
+def _boxes(
+    name: str,
+    shape: tuple[int, ...],
+    boxes: tuple[str, str, float, str | int | None, str | int | None],
+    sizes: dict[str, int],
+    seed: int,
+) -> tuple[np.ndarray, str]:
+    """Regions of interest a RoiAlign (``[n, 4]``: x1, y1, x2, y2) or MaxRoiPool (``[n, 5]``:
+    the batch index first) crops: boxes inside the image its features come from (their size
+    over ``spatial_scale``), 10-30% of its sides. Standard normal boxes sat in the corner,
+    under a pixel of the features, and the head behind them saw a few values."""
+    label, op, scale, h, w = boxes
+    sides = [d if isinstance(d, int) else sizes.get(d or "", 0) for d in (h, w)]
+    height, width = (s / scale if s > 0 and scale > 0 else 224.0 for s in sides)
+    rng = _rng(seed, name)
+    n = shape[0]
+    x1, y1 = rng.uniform(0, 0.7 * width, n), rng.uniform(0, 0.7 * height, n)
+    x2 = np.minimum(x1 + rng.uniform(0.1, 0.3, n) * width, width - 1)
+    y2 = np.minimum(y1 + rng.uniform(0.1, 0.3, n) * height, height - 1)
+    cols = [x1, y1, x2, y2] if shape[1] == 4 else [np.zeros(n), x1, y1, x2, y2]
+    if len(cols) != shape[1]:
+        return _rng(seed, name).standard_normal(shape).astype(np.float32), "standard normal"
+    said = f"boxes 10-30% of a {width:g}x{height:g} image (regions of {op} {label!r})"
+    return np.stack(cols, 1).astype(np.float32), said
 
 
 def _offsets(u: _Uses, dims: list[int | str]) -> bool:

@@ -1858,3 +1858,54 @@ def test_a_contrib_ops_expected_size_is_tried() -> None:
     assert "kv_cache_dim: named by ONNX Runtime's message" in _note(gen, "past_key")
     b, s = gen.feeds["input_ids"].shape
     assert gen.feeds["attention_mask"].shape == (b, s + gen.feeds["past_key"].shape[2])
+
+
+@pytest.mark.parametrize("op", ["RoiAlign", "MaxRoiPool"])
+def test_regions_of_interest_are_boxes_inside_the_image(op: str) -> None:
+    """A detector's second stage exported on its own takes the proposals: RoiAlign's ``rois``
+    [n, 4] and ``batch_indices`` [n], or MaxRoiPool's [n, 5]. The indices were 0 or 1, so at a
+    batch of 1 every probe failed until the batch was 2, and the boxes were standard normal:
+    under a pixel of the features, in their corner. The indices are 0 now and the boxes lie
+    inside the image the features come from (their size over ``spatial_scale``)."""
+    t, rng = TensorProto, np.random.default_rng(0)
+    cols = 4 if op == "RoiAlign" else 5
+    ins = ["features", "rois", "batch_indices"] if op == "RoiAlign" else ["features", "rois"]
+    attrs = {"spatial_scale": 0.0625}
+    attrs |= (
+        {"output_height": 7, "output_width": 7, "sampling_ratio": 2}
+        if op == "RoiAlign"
+        else {"pooled_shape": [7, 7]}
+    )
+    g = helper.make_graph(
+        [
+            helper.make_node(op, ins, ["r"], **attrs),
+            helper.make_node("Conv", ["r", "w"], ["c"], kernel_shape=[3, 3]),
+            helper.make_node("Sigmoid", ["c"], ["s"]),
+            helper.make_node("Mul", ["c", "s"], ["y"]),
+        ],
+        "roi_head",
+        [
+            helper.make_tensor_value_info("features", t.FLOAT, ["batch", 16, "h", "w"]),
+            helper.make_tensor_value_info("rois", t.FLOAT, [100, cols]),
+            *(
+                [helper.make_tensor_value_info("batch_indices", t.INT64, [100])]
+                if cols == 4
+                else []
+            ),
+        ],
+        [helper.make_tensor_value_info("y", t.FLOAT, None)],
+        [numpy_helper.from_array(rng.standard_normal((8, 16, 3, 3)).astype(np.float32), "w")],
+    )
+    gen = generate_inputs(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
+    feats, rois = gen.feeds["features"], gen.feeds["rois"]
+    assert feats.shape[0] == 1, gen.notes  # a batch of 1 runs
+    if op == "RoiAlign":
+        assert not gen.feeds["batch_indices"].any()
+    else:
+        assert not rois[:, 0].any()
+    x1, y1, x2, y2 = rois[:, -4:].T
+    height, width = feats.shape[2] / 0.0625, feats.shape[3] / 0.0625
+    assert (x1 >= 0).all() and (x2 > x1).all() and (x2 < width).all(), rois[:3]
+    assert (y1 >= 0).all() and (y2 > y1).all() and (y2 < height).all()
+    assert (x2 - x1 >= 0.09 * width).all()
+    assert "boxes" in _note(gen, "rois") and op in _note(gen, "rois")
