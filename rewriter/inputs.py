@@ -186,6 +186,7 @@ _SHAPE_OPERANDS = {
 _SIZE_OPERANDS = {("Resize", 3)}
 _RECURRENT = {"GRU", "LSTM", "RNN"}
 _TRIPS = 4  # iterations of a Loop whose trip count is an input: its body runs, a few times
+_TOP_K = 5  # TopK's K when it is an input: a few items, as a classifier's top-5
 # (op, input) -> the value a deployment passes there, and what it is (an end-to-end detector
 # that takes its NonMaxSuppression settings as inputs: ONNX Runtime refuses an iou_threshold
 # outside [0, 1])
@@ -323,6 +324,7 @@ class _Uses:
     # dims as shape inference gives them)
     boxes: tuple[str, str, float, str | int | None, str | int | None] | None = None
     rois_batch: str | None = None  # RoiAlign's batch_indices: the node
+    top_k: tuple[str, str | int | None] | None = None  # TopK's K: (node, the axis it picks along)
 
 
 class _Graph:
@@ -468,6 +470,9 @@ class _Graph:
                 u.boxes = (label, op, scale, *hw)
             elif op == "RoiAlign" and i == 2:
                 u.rois_batch = label
+            elif op == "TopK" and i == 1 and u.top_k is None:
+                axis = next((a.i for a in node.attribute if a.name == "axis"), -1)
+                u.top_k = (label, self.dim(node.input[0], axis))
             elif (op, i) in _SHAPE_OPERANDS and u.shape_of is None:
                 u.shape_of = (op, label)
             elif (op, i) in _SIZE_OPERANDS and u.size_of is None:
@@ -1361,12 +1366,16 @@ def generate_inputs(
                 # rows: a size probed now (positions keep 0, 1, ...: they index any such table)
                 rows = [(sizes[d], n) for d, n in u.dim_gathers if sizes.get(d, 0) > 0]
                 u = dataclasses.replace(u, gathers=rows)
+            given = ranges.get(inp.name, ranges.get(""))
             feeds[inp.name], why[inp.name] = _values(
-                inp, shape, u, states.get(inp.name),
-                ranges.get(inp.name, ranges.get("")), seq, seed, past, positive.get(inp.name),
-                masks_off, pixels.get(inp.name),
+                inp, shape, u, states.get(inp.name), given, seq, seed, past,
+                positive.get(inp.name), masks_off, pixels.get(inp.name),
             )  # fmt: skip
-            if u is not None and u.boxes is not None and inp.dtype.kind == "f" and len(shape) == 2:
+            if u is None or given is not None:  # --val-range is the user's word
+                continue
+            if u.top_k and inp.dtype.kind in "iu" and not (u.gathers or u.compared or u.seq_lens):
+                feeds[inp.name], why[inp.name] = _top_k(shape, inp.dtype, u.top_k, sizes)
+            if u.boxes is not None and inp.dtype.kind == "f" and len(shape) == 2:
                 feeds[inp.name], why[inp.name] = _boxes(inp.name, shape, u.boxes, sizes, seed)
         return feeds, why
 
@@ -1768,6 +1777,17 @@ def _sizes_named(err: str) -> list[int]:
     for shape in re.findall(r"\{([\d,\s]+)\}", err[requested:] if requested >= 0 else err):
         nums += [int(a) for a in shape.replace(" ", "").split(",") if a]
     return [v for v in dict.fromkeys(nums) if 1 < v <= 65536]
+
+
+def _top_k(
+    shape: tuple[int, ...], dt: np.dtype, top_k: tuple[str, str | int | None], sizes: dict[str, int]
+) -> tuple[np.ndarray, str]:
+    """TopK's K: the items a deployment keeps (``_TOP_K``), at most the axis' size where shape
+    inference tells it; {0, 1} kept one item or none."""
+    label, d = top_k
+    size = d if isinstance(d, int) else sizes.get(d or "")
+    k = min(_TOP_K, size) if size else _TOP_K
+    return np.full(shape, k, dt), f"{k} (K of TopK {label!r})"
 
 
 def _boxes(

@@ -1909,3 +1909,31 @@ def test_regions_of_interest_are_boxes_inside_the_image(op: str) -> None:
     assert (y1 >= 0).all() and (y2 > y1).all() and (y2 < height).all()
     assert (x2 - x1 >= 0.09 * width).all()
     assert "boxes" in _note(gen, "rois") and op in _note(gen, "rois")
+
+
+@pytest.mark.parametrize("items", [100, 3])
+def test_topks_k_keeps_a_few_items(items: int) -> None:
+    """TopK's K as an input (a retrieval head's ``top_k``) had no use that bounds it: 0 or 1,
+    one item picked or none. It is 5 now, at most the size of the axis picked along."""
+    t = TensorProto
+    g = helper.make_graph(
+        [
+            helper.make_node("Tanh", ["x"], ["h"]),
+            helper.make_node("TopK", ["h", "k"], ["values", "indices"], axis=-1, name="pick"),
+        ],
+        "topk",
+        [
+            helper.make_tensor_value_info("x", t.FLOAT, ["batch", items]),
+            helper.make_tensor_value_info("k", t.INT64, [1]),
+        ],
+        [
+            helper.make_tensor_value_info("values", t.FLOAT, None),
+            helper.make_tensor_value_info("indices", t.INT64, None),
+        ],
+    )
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    gen = generate_inputs(m)
+    assert gen.feeds["k"].tolist() == [min(5, items)], gen.notes
+    assert "K of TopK 'pick'" in _note(gen, "k")
+    assert run_model(m, gen.feeds)[0].shape[-1] == min(5, items)
+    assert generate_inputs(m, ranges={"k": (2, 2)}).feeds["k"].tolist() == [2]  # the user's
