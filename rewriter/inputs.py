@@ -561,6 +561,15 @@ class _Graph:
                 )
         return None
 
+    def divides(self, start: str) -> str | None:
+        """Why a float input must stay away from 0: it is what a Div divides by, through
+        value-carrying ops (a softmax's ``temperature``, a denoiser's ``sigma``); None
+        otherwise."""
+        for node, i, _ in self.reached(start):
+            if node.op_type == "Div" and i == 1:
+                return f"divides in Div {node.name or node.output[0]!r}"
+        return None
+
     def needs_positive(self, start: str) -> str | None:
         """Why a float input must be positive: it reaches Log, Sqrt or Reciprocal through
         value-carrying ops and elementwise arithmetic (``log(x + eps)``, a spectrogram's
@@ -1070,6 +1079,8 @@ def _values(
             return _mask(shape, dt, "name", masks_off)
         if pixels:  # 8-bit values the model scales itself (Keras's Rescaling)
             return rng.uniform(0.0, 255.0, shape).astype(dt), f"uniform in [0, 255) ({pixels})"
+        if positive and positive.startswith("divides"):  # standard normal came near 0
+            return rng.uniform(0.5, 1.5, shape).astype(dt), f"uniform in [0.5, 1.5) ({positive})"
         if positive:
             return rng.uniform(0.0, 1.0, shape).astype(dt), f"uniform in [0, 1) ({positive})"
         codes = [(c, op, n) for c, op, n in (uses.compared if uses else []) if op == "Equal"]
@@ -1340,7 +1351,11 @@ def generate_inputs(
         del groups[k]
     how = {k: h for k, (_, h) in derived.items()}
     uses = {i.name: graph.uses(i.name) for i in inputs}
-    positive = {i.name: graph.needs_positive(i.name) for i in inputs if i.dtype.kind == "f"}
+    positive = {
+        i.name: graph.divides(i.name) or graph.needs_positive(i.name)
+        for i in inputs
+        if i.dtype.kind == "f"
+    }
     pixels = {i.name: graph.pixel_scale(i.name) for i in inputs if i.dtype.kind == "f"}
     seq_keys = [k for k in groups if _candidates(k, inputs) in (_SEQUENCE, _SAMPLES)]
     out_names = [o.name for o in model.graph.output]

@@ -1937,3 +1937,33 @@ def test_topks_k_keeps_a_few_items(items: int) -> None:
     assert "K of TopK 'pick'" in _note(gen, "k")
     assert run_model(m, gen.feeds)[0].shape[-1] == min(5, items)
     assert generate_inputs(m, ranges={"k": (2, 2)}).feeds["k"].tolist() == [2]  # the user's
+
+
+def test_an_input_divided_by_stays_away_from_zero() -> None:
+    """A softmax's ``temperature`` or a denoiser's ``sigma`` divides: standard normal put it
+    near 0 or below it (0.126 at seed 0: every value divided by it came out 8 times larger,
+    and the sites behind it were measured there). It is uniform in [0.5, 1.5) now; the input
+    it divides stays standard normal."""
+    t = TensorProto
+    g = helper.make_graph(
+        [
+            helper.make_node("Unsqueeze", ["sigma", "axes"], ["s2"]),
+            helper.make_node("Div", ["x", "s2"], ["scaled"], name="precondition"),
+            helper.make_node("Tanh", ["scaled"], ["h"]),
+            helper.make_node("Div", ["h", "temperature"], ["y"]),
+        ],
+        "divisors",
+        [
+            helper.make_tensor_value_info("x", t.FLOAT, ["batch", 16]),
+            helper.make_tensor_value_info("sigma", t.FLOAT, ["batch"]),
+            helper.make_tensor_value_info("temperature", t.FLOAT, []),
+        ],
+        [helper.make_tensor_value_info("y", t.FLOAT, ["batch", 16])],
+        [numpy_helper.from_array(np.array([1], np.int64), "axes")],
+    )
+    gen = generate_inputs(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
+    for name in ("sigma", "temperature"):
+        v = gen.feeds[name]
+        assert ((v >= 0.5) & (v < 1.5)).all(), gen.notes
+        assert "divides in Div" in _note(gen, name)
+    assert "standard normal" in _note(gen, "x") and (gen.feeds["x"] < 0).any()
