@@ -112,6 +112,8 @@ class Deviation:
     # every judged output is the original's to the bit although the rewrite changed the graph:
     # its sites did not move them on these inputs (a Loop run 0 times), so nothing was verified
     unmoved: bool = False
+    # a Dropout with a training_mode input (a model exported in training mode): its first node
+    training_dropout: str = ""
 
     @property
     def judged(self) -> list[OutputDiff]:
@@ -205,6 +207,11 @@ class Deviation:
                 "; NOT RUN by any input tried, though sites there were replaced: "
                 + ", ".join(self.branches_not_run)
                 + " (pass --inputs that take them)"
+            )
+        if self.training_dropout:
+            line += (
+                f"; Dropout {self.training_dropout!r} may run in training mode (random at every "
+                "run; compared with the same seeds): export the model after model.eval()"
             )
         if self.unmoved:
             line += (
@@ -640,7 +647,12 @@ def pin_random_seeds(model: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
             keep = [a for a in n.attribute if a.name != "seed"]
             del n.attribute[:]
             n.attribute.extend(keep)
-            n.attribute.append(helper.make_attribute("seed", float(1000 + count)))
+            # Dropout's seed is an int, the random generators' a float: a float seed made
+            # a model exported in training mode invalid ("Mismatched attribute type ... seed")
+            seed = 1000 + count
+            n.attribute.append(
+                helper.make_attribute("seed", seed if n.op_type == "Dropout" else float(seed))
+            )
             count += 1
     return m, count
 
@@ -830,6 +842,11 @@ def compare(
     dev = deviation(a, b, names, inputs=source, classes=classes, compare=cmp)
     if n_random:
         dev.notes.append(f"{n_random} random op(s) given the same fixed seed in both models")
+    training = [
+        n for n in all_nodes(original.graph) if n.op_type == "Dropout" and len(n.input) >= 3
+    ]
+    if training:
+        dev.training_dropout = training[0].name or training[0].output[0]
     constant = [k for k, x in enumerate(a) if _constant(x)]
     insensitive = {k for k, x in enumerate(a) if _insensitive(x)}
     elsewhere: dict[int, tuple[dict[str, np.ndarray], list[np.ndarray]]] = {}

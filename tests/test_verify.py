@@ -130,6 +130,28 @@ def test_outputs_the_rewrite_did_not_move_verify_nothing() -> None:
     assert same.max_abs == 0.0 and not same.unmoved
 
 
+def test_a_model_exported_in_training_mode_is_verified_and_told() -> None:
+    """A model exported without ``model.eval()`` (a wrapper left in training mode: the dynamo
+    exporter writes ``Dropout(x, 0.1, training_mode=True)``). Pinning its seed wrote a float
+    where Dropout takes an int, and ONNX Runtime refused the copy ("Mismatched attribute type
+    ... seed"): rewrite stopped. It is verified now, and the line says to export in eval mode."""
+    m = onnx.parser.parse_model(
+        f"{HEADER}\ng (float[2,8] a) => (float[2,8] y) {{\n"
+        "  r = Constant<value = float {0.1}>()\n  t = Constant<value = bool {1}>()\n"
+        "  d = Dropout(a, r, t)\n  y = Tanh(d)\n}"
+    )
+    import rewriter
+
+    new = rewriter.rewrite_onnx(m, "pau_all").model
+    d = verify(m, new, make_inputs(m))
+    assert d.outputs[0].checked and d.rel_l2 < 1e-2
+    assert "may run in training mode" in d.summary() and "model.eval()" in d.summary()
+    assert (
+        "training mode"
+        not in verify(parse("  y = Tanh(a)"), parse("  y = Tanh(a)"), make_inputs(m)).summary()
+    )
+
+
 def test_top1_agreement_for_logits() -> None:
     m = parse("  y = Identity(a)")
     other = parse("  k = Constant<value = float {0.01}>()\n  y = Add(a, k)")
