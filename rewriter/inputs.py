@@ -61,7 +61,7 @@ Algorithm, in three steps:
    [1, 2]; sequence/seq/len/time/tokens -> [128, 64, 32, 16, 256, 512]; height/width -> [224,
    256, 320, 640, 128, 64, 32] (multiples of 32 for stride-32 nets; a YOLO's own ``imgsz``
    metadata first); samples/audio -> [16000 (one second at 16 kHz), 8000, 4096, ..., 16];
-   nodes/atoms (a GNN's) -> the sequence sizes; points/boxes/prompts/queries -> [4, 1, 2, 8,
+   nodes/atoms (a GNN's) -> the sequence sizes; points/boxes/prompts/queries/choices -> [4, 1, 2, 8,
    ...] (a few clicks, so a SAM's codes mix); axes 2-4 of a 5-d float input not named as
    something else (a volume's D, H, W) -> [96, 128, 64, 32, 16]; an
    unnamed dim (``s27``, ``unk__3``) guesses from its position (axis 0 batch; axes 2-3 of a
@@ -159,8 +159,9 @@ _KINDS = [  # (regex on the lower-cased dim name, candidates); first match wins
     (r"sample|audio|wave|signal", _SAMPLES),
     # a graph's nodes or atoms (a GNN's x [nodes, features]): as many as a sequence has tokens
     (r"node|atom|vertex|vertices", _SEQUENCE),
-    # prompts a segmenter or detector takes (SAM's points and boxes): a few
-    (r"point|box|prompt|quer", _PROMPTS),
+    # prompts a segmenter or detector takes (SAM's points and boxes), a multiple-choice
+    # model's choices (they were 128: a sequence's size): a few
+    (r"point|box|prompt|quer|choice", _PROMPTS),
 ]
 # ops through which an integer input's values reach a use unchanged (input positions carried)
 _CARRY = {

@@ -1967,3 +1967,23 @@ def test_an_input_divided_by_stays_away_from_zero() -> None:
         assert ((v >= 0.5) & (v < 1.5)).all(), gen.notes
         assert "divides in Div" in _note(gen, name)
     assert "standard normal" in _note(gen, "x") and (gen.feeds["x"] < 0).any()
+
+
+def test_a_multiple_choice_models_choices_are_a_few() -> None:
+    """``BertForMultipleChoice`` exported with ``num_choices`` dynamic: the dim matched no
+    name and got 128 choices, each a 64-token sequence. Choices are a few now (4)."""
+    t = TensorProto
+    table = numpy_helper.from_array(np.random.default_rng(0).standard_normal((50, 8)).astype(np.float32), "table")  # fmt: skip
+    g = helper.make_graph(
+        [
+            helper.make_node("Gather", ["table", "input_ids"], ["e"]),
+            helper.make_node("ReduceMean", ["e"], ["pooled"], axes=[2, 3], keepdims=0),
+            helper.make_node("Tanh", ["pooled"], ["y"]),
+        ],
+        "choices",
+        [helper.make_tensor_value_info("input_ids", t.INT64, ["batch", "num_choices", "sequence"])],
+        [helper.make_tensor_value_info("y", t.FLOAT, None)],
+        [table],
+    )
+    gen = generate_inputs(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
+    assert gen.feeds["input_ids"].shape[1] == 4, gen.notes
