@@ -1391,7 +1391,7 @@ def generate_inputs(
                 continue
             if u.top_k and inp.dtype.kind in "iu" and not (u.gathers or u.compared or u.seq_lens):
                 feeds[inp.name], why[inp.name] = _top_k(shape, inp.dtype, u.top_k, sizes)
-            if u.boxes is not None and inp.dtype.kind == "f" and len(shape) == 2:
+            if u.boxes is not None and inp.dtype.kind == "f" and _box_shape(shape):
                 feeds[inp.name], why[inp.name] = _boxes(inp.name, shape, u.boxes, sizes, seed)
         return feeds, why
 
@@ -1806,6 +1806,11 @@ def _top_k(
     return np.full(shape, k, dt), f"{k} (K of TopK {label!r})"
 
 
+def _box_shape(shape: tuple[int, ...]) -> bool:
+    """[n, 4] (RoiAlign's x1, y1, x2, y2) or [n, 5] (MaxRoiPool's, the batch index first)."""
+    return len(shape) == 2 and shape[1] in (4, 5)
+
+
 def _boxes(
     name: str,
     shape: tuple[int, ...],
@@ -1826,8 +1831,6 @@ def _boxes(
     x2 = np.minimum(x1 + rng.uniform(0.1, 0.3, n) * width, width - 1)
     y2 = np.minimum(y1 + rng.uniform(0.1, 0.3, n) * height, height - 1)
     cols = [x1, y1, x2, y2] if shape[1] == 4 else [np.zeros(n), x1, y1, x2, y2]
-    if len(cols) != shape[1]:
-        return _rng(seed, name).standard_normal(shape).astype(np.float32), "standard normal"
     said = f"boxes 10-30% of a {width:g}x{height:g} image (regions of {op} {label!r})"
     return np.stack(cols, 1).astype(np.float32), said
 

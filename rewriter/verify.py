@@ -635,7 +635,7 @@ def pin_random_seeds(model: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
     """
 
     def random(n: onnx.NodeProto) -> bool:
-        return n.op_type in RANDOM_OPS or (n.op_type == "Dropout" and len(n.input) >= 3)
+        return n.op_type in RANDOM_OPS or _training_dropout(n)
 
     if not any(random(n) for n in all_nodes(model.graph)):  # no copy (BERT-base: 400 MB)
         return model, 0
@@ -655,6 +655,12 @@ def pin_random_seeds(model: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
             )
             count += 1
     return m, count
+
+
+def _training_dropout(n: onnx.NodeProto) -> bool:
+    """A Dropout given a ``training_mode`` input (a model exported in training mode): random
+    where the runtime does not drop it."""
+    return n.op_type == "Dropout" and len(n.input) >= 3 and bool(n.input[2])
 
 
 def _perturbed(feeds: dict[str, np.ndarray], scale: float = 1e-6) -> dict[str, np.ndarray]:
@@ -842,11 +848,9 @@ def compare(
     dev = deviation(a, b, names, inputs=source, classes=classes, compare=cmp)
     if n_random:
         dev.notes.append(f"{n_random} random op(s) given the same fixed seed in both models")
-    training = [
-        n for n in all_nodes(original.graph) if n.op_type == "Dropout" and len(n.input) >= 3
-    ]
-    if training:
-        dev.training_dropout = training[0].name or training[0].output[0]
+    training = next((n for n in all_nodes(original.graph) if _training_dropout(n)), None)
+    if training is not None:
+        dev.training_dropout = training.name or training.output[0]
     constant = [k for k, x in enumerate(a) if _constant(x)]
     insensitive = {k for k, x in enumerate(a) if _insensitive(x)}
     elsewhere: dict[int, tuple[dict[str, np.ndarray], list[np.ndarray]]] = {}

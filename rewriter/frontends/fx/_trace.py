@@ -236,19 +236,19 @@ class _Tracer(fx.Tracer):
 
 
 def _holds_activation(m: nn.Module) -> bool:
-    """A torch.nn module that applies an activation of its own (an ``activation`` attribute,
-    itself or in a layer it holds)."""
-    return type(m).__module__.startswith("torch.nn") and any(
-        hasattr(s, "activation") for s in m.modules()
-    )
+    """Whether ``m`` applies an activation of its own (an ``activation`` attribute, itself or
+    in a layer it holds)."""
+    return any(hasattr(s, "activation") for s in m.modules())
 
 
 def _hiding(module: nn.Module) -> list[str]:
-    """The torch.nn modules inside ``module`` whose activations plain symbolic_trace hides,
-    outermost only, as ``Class 'path'``."""
-    found: list[str] = []
+    """The modules inside ``module`` that plain symbolic_trace keeps whole (torch.nn's) and
+    that hold an activation, outermost only, as ``Class 'path'``."""
+    plain, found = fx.Tracer(), list[str]()
     for path, m in module.named_modules():
-        if path and _holds_activation(m) and not any(path.startswith(f"{p}.") for p in found):
+        if any(path.startswith(f"{p}.") for p in found):
+            continue
+        if path and plain.is_leaf_module(m, path) and _holds_activation(m):
             found.append(path)
     return [f"{type(module.get_submodule(p)).__name__} {p!r}" for p in found]
 
