@@ -7,11 +7,11 @@ the engine scan it.
 
 1. Lower (:func:`lower_graph`): every fx node, in graph order, becomes the ONNX nodes an exporter
    would write for it (the table in :mod:`._lower`), the last one producing a value named after the
-   fx node, the others ``<node>/<k>``. Placeholders and parameters are graph inputs (no weights
-   are copied), Python scalars and non-parameter scalar tensors are initializers, and a node
-   outside the table is one opaque node (domain ``pau.fx``) that reads every fx node it reads, so
-   the matcher's use counts are the fx graph's. Shapes from the example inputs go into
-   ``value_info``, for rules whose variables have predicates.
+   fx node, the others ``<node>/<k>`` (a Split's outputs ``<node>/<k>:<i>``). Placeholders and
+   parameters are graph inputs (no weights are copied), Python scalars and non-parameter scalar
+   tensors are initializers, and a node outside the table is one opaque node (domain ``pau.fx``)
+   that reads every fx node it reads, so the matcher's use counts are the fx graph's. Shapes from
+   the example inputs go into ``value_info``, for rules whose variables have predicates.
 2. Scan: ``engine.run(view, rules, Options(dry_run=True))`` with :data:`._lower.FX_RULES` then
    ``rules.all_rules()``; the engine claims non-overlapping matches, outermost first. Regions
    no rule spells that compute a catalogue function (``rewriter.passes.identify``) are sites
@@ -19,7 +19,9 @@ the engine scan it.
 3. Map back (:func:`match_graph`): a site's ONNX nodes name their fx nodes, its input value is the
    fx node ``x`` and its output the fx node ``root``. A site is kept only if its root is an fx
    node's last ONNX node, ``x`` is an fx-level value, every fx node it touches is covered whole
-   (so erasing them drops nothing still needed) and an in-place node is a site alone. Kept sites
+   (so erasing them drops nothing still needed) and an in-place node is a site alone; or the site
+   is a part of one node that :func:`._lower.decompose` can write as fx nodes (a GLU's sigmoid:
+   ``FxMatch.part``), which the rewrite does only where it replaces the site. Kept sites
    are numbered ``<function>_<k>`` per function in graph order, as the engine numbers them (the
    same names as the ONNX path finds in the module's export).
 
@@ -34,7 +36,7 @@ from __future__ import annotations
 import functools
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import onnx
@@ -62,6 +64,9 @@ _ELEM = {
     "bool": onnx.TensorProto.BOOL,
 }
 
+# the engine's dtype names (ONNX's: ``float``) -> torch's (``float32``)
+_DTYPE = {onnx.TensorProto.DataType.Name(v).lower(): k for k, v in _ELEM.items()}
+
 Shapes = dict[fx.Node, tuple[tuple[int, ...], str]]
 
 
@@ -75,6 +80,7 @@ class FxView:
         size: fx node -> how many ONNX nodes it became.
         values: value name -> fx node, for fx-level values (each fx node's output).
         inplace: fx nodes that overwrite their input.
+        within: value name -> the decomposable fx node whose lowering writes it (its output too).
     """
 
     model: onnx.ModelProto
@@ -82,6 +88,7 @@ class FxView:
     size: dict[fx.Node, int]
     values: dict[str, fx.Node]
     inplace: set[fx.Node]
+    within: dict[str, fx.Node] = field(default_factory=dict)
 
 
 @dataclass
@@ -91,10 +98,15 @@ class FxMatch:
     Attributes:
         site: the engine's site (``site.nodes`` are ONNX node names of the view).
         rule: the rule that matched.
-        x: the fx node whose output is the activation's input.
-        root: the fx node whose output the site computes.
-        nodes: every fx node the site covers (``root`` included).
+        x: the fx node whose output is the activation's input (``part`` for a part site).
+        root: the fx node whose output the site computes (``part`` for a part site).
+        nodes: every fx node the site covers (``root`` included; ``{part}`` for a part site).
         inplace: the site is one in-place node (``nn.ReLU(inplace=True)``).
+        part: the one fx node the site is a part of (a GLU, whose sigmoid the site is), else
+            None: ``site.input``, ``site.output`` and ``site.nodes`` name values and nodes of its
+            lowering, which :func:`._lower.decompose` writes as fx nodes of those names.
+        input_shape: for a part site, whose input is no fx node's output, the (shape, dtype)
+            the view's shape inference gives it (-1 for a dim it does not know), when known.
     """
 
     site: Site
@@ -103,6 +115,8 @@ class FxMatch:
     root: fx.Node
     nodes: set[fx.Node]
     inplace: bool = False
+    part: fx.Node | None = None
+    input_shape: tuple[tuple[int, ...], str] | None = None
 
 
 def _value_info(name: str, shape: tuple[tuple[int, ...], str] | None) -> onnx.ValueInfoProto:
@@ -183,6 +197,8 @@ def lower_graph(gm: fx.GraphModule, shapes: Shapes | None = None) -> FxView:
             view.size[node] = len(low.nodes)
             if low.inplace:
                 view.inplace.add(node)
+            if low.decomposable:
+                view.within |= {o: node for n in low.nodes for o in n.output}
         if node in shapes:
             infos.append(_value_info(node.name, shapes[node]))
     graph = helper.make_graph(nodes, "fx", inputs, outputs, inits, value_info=infos)
@@ -196,6 +212,13 @@ def lower_graph(gm: fx.GraphModule, shapes: Shapes | None = None) -> FxView:
 def _map_back(view: FxView, site: Site, rule: Rule) -> FxMatch | None:
     """The fx nodes of an engine site, or None when it does not cover whole fx nodes."""
     covered = Counter(view.owner[n] for n in site.nodes)
+    part = _part(view, site, covered)
+    if part is not None:
+        shape = None
+        if site.input_shape is not None and site.dtype in _DTYPE:
+            dims = tuple(d if isinstance(d, int) else -1 for d in site.input_shape)
+            shape = (dims, _DTYPE[site.dtype])
+        return FxMatch(site, rule, part, part, {part}, part=part, input_shape=shape)
     root, x = view.values.get(site.output), view.values.get(site.input)
     if root is None or x is None or root not in covered:
         return None  # the site ends or starts inside an fx node's lowering
@@ -205,6 +228,18 @@ def _map_back(view: FxView, site: Site, rule: Rule) -> FxMatch | None:
     if inplace and len(covered) > 1:
         return None  # an in-place node inside a formula: later readers would see other values
     return FxMatch(site, rule, x, root, set(covered), inplace)
+
+
+def _part(view: FxView, site: Site, covered: Counter[fx.Node]) -> fx.Node | None:
+    """The decomposable fx node a site is a part of (not the whole), else None."""
+    if len(covered) != 1:
+        return None
+    (node,) = covered
+    if covered[node] == view.size[node] or view.within.get(site.output) is not node:
+        return None
+    if site.input not in view.values and view.within.get(site.input) is not node:
+        return None  # it starts inside another node
+    return node
 
 
 def _on_inputs(gm: fx.GraphModule) -> set[fx.Node]:

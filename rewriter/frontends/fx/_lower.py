@@ -12,6 +12,8 @@ library matches them:
     F.silu / nn.SiLU / aten.silu                                         -> Mul(x, Sigmoid(x))
     nn.ELU(alpha) / F.elu / aten.elu                                     -> Elu(x, alpha=...)
     F.relu6 / nn.Hardtanh(0, 6) / torch.clamp(x, 0, 6)                   -> Clip(x, 0, 6)
+    nn.GLU(dim) / F.glu(x, dim) / aten.glu                               -> Mul(a, Sigmoid(b))
+        where a, b = Split(x, axis=dim, num_outputs=2)
 
 Python scalars become scalar initializers (``<node>/c<k>``) and module attributes or call
 arguments become the ONNX op's attributes. ``softplus`` with ``beta != 1`` has no ONNX spelling:
@@ -19,6 +21,13 @@ it is ``Softplus(x)`` with an extra ``beta`` attribute, which :data:`FX_RULES` m
 the table does not know (``torch.add(alpha=2)``, ``div(rounding_mode=...)``, tensor-valued
 parameters) raises :class:`NotLowered`; the adapter then writes one opaque node that no rule
 matches.
+
+A GLU is one fx node whose lowering holds a site that is only a part of it: the sigmoid of
+``a * sigmoid(b)``, which the ONNX path finds in an exporter's Split + Sigmoid + Mul. Such a node
+(:data:`DECOMPOSABLE`) is written back by :func:`decompose` as fx nodes, one per ONNX node of its
+lowering (``torch.chunk`` + ``getitem``, ``torch.sigmoid``, ``operator.mul``), so the site then
+covers whole fx nodes; the rewrite does this only where it replaces such a site, and a GLU kept
+stays one node.
 """
 
 from __future__ import annotations
@@ -40,7 +49,15 @@ from rewriter.functions import SELU_ALPHA, SELU_SCALE
 from rewriter.match.pattern import Param, Var, op
 from rewriter.match.rules import Rule
 
-__all__ = ["FX_RULES", "Lowered", "NotLowered", "lower_node", "spelling"]
+__all__ = [
+    "DECOMPOSABLE",
+    "FX_RULES",
+    "Lowered",
+    "NotLowered",
+    "decompose",
+    "lower_node",
+    "spelling",
+]
 
 aten = torch.ops.aten
 
@@ -51,11 +68,16 @@ class NotLowered(Exception):
 
 @dataclass
 class Lowered:
-    """The ONNX nodes one fx node became; the last one's output is named after the fx node."""
+    """The ONNX nodes one fx node became; the last one's output is named after the fx node.
+
+    Attributes:
+        decomposable: a site may be a part of these nodes (:data:`DECOMPOSABLE`).
+    """
 
     nodes: list[onnx.NodeProto] = field(default_factory=list)
     initializers: list[onnx.TensorProto] = field(default_factory=list)
     inplace: bool = False
+    decomposable: bool = False
 
 
 class _Ref(str):
@@ -89,6 +111,14 @@ class _Builder:
             ins.pop()
         self.out.nodes.append(helper.make_node(op_type, ins, [name], name=name, **attrs))
         return _Ref(name)
+
+    def ops(self, op_type: str, n: int, *inputs: Any, **attrs: Any) -> tuple[_Ref, ...]:
+        """An op with ``n`` outputs (Split), named ``<node>/<k>:<i>``."""
+        name = f"{self.name}/{len(self.out.nodes)}"
+        outs = [f"{name}:{i}" for i in range(n)]
+        ins = [self.value(i) for i in inputs]
+        self.out.nodes.append(helper.make_node(op_type, ins, outs, name=name, **attrs))
+        return tuple(_Ref(o) for o in outs)
 
     def done(self) -> Lowered:
         last = self.out.nodes[-1]
@@ -154,6 +184,14 @@ def _where(b: _Builder, x: Any, a: dict[str, Any]) -> None:
     if a["input"] is None or a["other"] is None:
         raise NotLowered("where(condition) alone")
     b.op("Where", x, a["input"], a["other"])
+
+
+def _glu(b: _Builder, x: Any, a: dict[str, Any]) -> None:
+    dim = a["dim"]
+    if isinstance(dim, bool) or not isinstance(dim, int):
+        raise NotLowered(f"dim={dim!r}")
+    first, second = b.ops("Split", 2, x, axis=dim, num_outputs=2)
+    b.op("Mul", first, b.op("Sigmoid", second))  # the TorchScript exporter's glu
 
 
 def _gelu(b: _Builder, x: Any, a: dict[str, Any]) -> None:
@@ -241,7 +279,11 @@ _OPS: dict[str, tuple[tuple[tuple[str, Any], ...], Emit]] = {
         _clip("min_val", "max_val"),
     ),
     "clamp": ((("min", None), ("max", None)), _clip("min", "max")),
+    "glu": ((("dim", -1),), _glu),
 }
+
+# Ops whose lowering may hold a site that is only a part of it (module docstring).
+DECOMPOSABLE = frozenset({"glu"})
 
 # -- spellings: how each canonical op appears in a traced graph -----------------------------
 _FUNCTIONS: dict[Any, str] = {
@@ -260,7 +302,7 @@ _FUNCTIONS: dict[Any, str] = {
     torch.special.expm1: "expm1", torch.erfc: "erfc", torch.special.erfc: "erfc",
     torch.maximum: "maximum", torch.minimum: "minimum", operator.gt: "gt", torch.gt: "gt",
     operator.lt: "lt", torch.lt: "lt", operator.ge: "ge", torch.ge: "ge", operator.le: "le",
-    torch.le: "le", torch.where: "where",
+    torch.le: "le", torch.where: "where", F.glu: "glu",
 }  # fmt: skip
 _METHODS = {
     "mul": "mul", "add": "add", "sub": "sub", "div": "div", "true_divide": "div", "pow": "pow",
@@ -292,6 +334,7 @@ _MODULES: list[tuple[type, Callable[[Any], tuple[str, dict[str, Any]]]]] = [
     (nn.ReLU6, lambda m: ("relu6", {})),  # before Hardtanh: ReLU6 subclasses it
     (nn.ReLU, lambda m: ("relu", {})),
     (nn.Hardtanh, lambda m: ("hardtanh", {"min_val": m.min_val, "max_val": m.max_val})),
+    (nn.GLU, lambda m: ("glu", {"dim": m.dim})),
 ]
 
 # Spellings only this lowering emits (torch's softplus(beta) has no ONNX op); tried first.
@@ -388,4 +431,52 @@ def lower_node(node: fx.Node, root: nn.Module) -> Lowered:
     emit(b, args[0], bound)
     out = b.done()
     out.inplace = inplace
+    out.decomposable = name in DECOMPOSABLE
     return out
+
+
+# How :func:`decompose` writes the ONNX ops of a decomposable lowering as fx calls (Split aside).
+_FX_CALLS: dict[str, Callable[..., Any]] = {"Sigmoid": torch.sigmoid, "Mul": operator.mul}
+
+
+def decompose(node: fx.Node, root: nn.Module) -> dict[str, fx.Node]:
+    """Write ``node`` in its graph as fx nodes, one per ONNX node of its lowering, in its place.
+
+    A site inside a GLU (its sigmoid) then covers whole fx nodes and is replaced like any other:
+
+        glu = F.glu(x, 1)   ->   chunk = torch.chunk(x, 2, dim=1)
+                                 a, b = chunk[0], chunk[1]
+                                 glu = a * torch.sigmoid(b)
+
+    The node's users read the last fx node instead, which takes over its ``val`` and
+    ``tensor_meta``; ``node`` is erased.
+
+    Returns:
+        ONNX node names and value names of the lowering -> the fx nodes that compute them (a
+        Split's node name -> its ``torch.chunk``, each output -> a ``getitem``; the node's
+        inputs by name as well).
+
+    Raises:
+        NotLowered: for a node that is not :data:`DECOMPOSABLE`.
+    """
+    low = lower_node(node, root)
+    if not low.decomposable:
+        raise NotLowered(f"{node.op} {node.target} is not decomposable")
+    graph = node.graph
+    values = {n.name: n for n in node.all_input_nodes}
+    with graph.inserting_before(node):
+        for n in low.nodes:
+            ins = tuple(values[i] for i in n.input)
+            if n.op_type == "Split":
+                axis = helper.get_attribute_value(next(a for a in n.attribute if a.name == "axis"))
+                chunks = graph.call_function(torch.chunk, (*ins, len(n.output)), {"dim": axis})
+                values[n.name] = chunks
+                for i, out in enumerate(n.output):
+                    values[out] = graph.call_function(operator.getitem, (chunks, i))
+            else:
+                values[n.output[0]] = graph.call_function(_FX_CALLS[n.op_type], ins)
+    last = values[node.name]
+    last.meta = {k: v for k, v in node.meta.items() if k in ("val", "tensor_meta")}
+    node.replace_all_uses_with(last)
+    graph.erase_node(node)
+    return values

@@ -16,6 +16,12 @@ found, replaced or not, so a name does not depend on the pipeline. The replacing
 A formula is one site: ``x * torch.sigmoid(x)`` is ``silu_0``, and its inner sigmoid is not a
 separate site even when only ``pau_sigmoid`` is selected. Every rule applies: the library's and
 those registered with ``@rule``, ``register_rule``, rule files or plugins.
+
+A site may also be a part of one node: the sigmoid of a GLU (``nn.GLU``, ``F.glu``,
+``aten.glu``: ``a * sigmoid(b)``, ``a, b = x.chunk(2, dim)``), as the ONNX path finds it in an
+exporter's Split + Sigmoid + Mul. Where that site is replaced, the glu node is written as
+``torch.chunk`` + the replacement + ``operator.mul`` (:func:`._lower.decompose`); a GLU whose
+sigmoid is kept stays one glu node.
 """
 
 from __future__ import annotations
@@ -33,8 +39,8 @@ import torch
 from torch import fx, nn
 
 from rewriter.errors import UsageError
-from rewriter.frontends.fx._adapter import match_graph
-from rewriter.frontends.fx._lower import FX_RULES, spelling
+from rewriter.frontends.fx._adapter import FxMatch, match_graph
+from rewriter.frontends.fx._lower import FX_RULES, decompose, spelling
 from rewriter.frontends.fx._trace import (
     FxFallbackWarning,
     FxTraceError,
@@ -65,8 +71,10 @@ class FxSite:
         params: its parameters, read from the module or the call (``{"alpha": 0.2}``).
         kind: how it was written: ``module``, ``function``, ``method``, ``aten`` or ``formula``.
         target: the original, in words (``module act1: GELU(approximate='none')``,
-            ``function torch.nn.functional.silu``, ``formula silu: mul(x, sigmoid(x))``).
-        node: name of the node whose output the site computes (in the traced graph).
+            ``function torch.nn.functional.silu``, ``formula silu: mul(x, sigmoid(x))``,
+            ``sigmoid inside module glu: GLU(dim=1)``).
+        node: name of the node whose output the site computes (in the traced graph; for the
+            sigmoid of a GLU, the glu node).
         input_shape: shape of the activation's input from ``example_inputs``, else ``None``.
         dtype: the input's dtype name (``float32``) when known.
         replaced: whether the rewrite replaced it.
@@ -98,6 +106,7 @@ class _Found:
     root: fx.Node
     nodes: set[fx.Node] = field(default_factory=set)
     inplace: bool = False
+    inside: FxMatch | None = None  # a site inside one node (a GLU's sigmoid): its match
 
 
 def parse_pipeline(pipeline: str) -> set[str]:
@@ -162,17 +171,22 @@ def _find(
     shapes = input_shapes(traced, example_inputs)
     found: list[_Found] = []
     for m in match_graph(gm, shapes, rules):
-        if len(m.nodes) == 1:
+        s = m.site
+        if m.part is not None:
+            kind, target = spelling(m.part), f"{s.function} inside {_describe(m.part, gm)}"
+        elif len(m.nodes) == 1:
             kind, target = spelling(m.root), _describe(m.root, gm)
         else:
             kind, target = "formula", f"formula {m.rule.name}: {m.rule.pattern!r}"
-        s = m.site
         params = {k: _typed_value(v) for k, v in s.params.items()}
         site = FxSite(s.name, s.function, params, kind, target, m.root.name, rule=s.rule)
         site.tracer = traced.tracer
-        if m.x in shapes:
-            site.input_shape, site.dtype = shapes[m.x]
-        found.append(_Found(site, m.x, m.root, m.nodes, m.inplace))
+        shape = m.input_shape if m.part is not None else shapes.get(m.x)
+        if shape is not None:
+            site.input_shape, site.dtype = shape
+        found.append(
+            _Found(site, m.x, m.root, m.nodes, m.inplace, m if m.part is not None else None)
+        )
     return found
 
 
@@ -205,6 +219,24 @@ def _replace(gm: fx.GraphModule, f: _Found, x: fx.Node, name: str, module: nn.Mo
         if not node.users:
             graph.erase_node(node)
     return new
+
+
+def _decompose(
+    gm: fx.GraphModule,
+    f: _Found,
+    parts: dict[fx.Node, dict[str, fx.Node]],
+    renamed: dict[fx.Node, fx.Node],
+) -> None:
+    """Write the node a part site lies in as fx nodes (once per node) and point ``f`` at those
+    it covers, so it is replaced as a site of whole nodes; later sites reading the node read
+    the fx node that now computes its output."""
+    assert f.inside is not None and f.inside.part is not None
+    node, site = f.inside.part, f.inside.site
+    if node not in parts:
+        parts[node] = decompose(node, gm)
+        renamed[node] = parts[node][node.name]
+    values = parts[node]
+    f.x, f.root, f.nodes = values[site.input], values[site.output], {values[n] for n in site.nodes}
 
 
 def _apply(
@@ -257,12 +289,16 @@ def _rewrite(
     gm = traced.gm
     found = _find(traced, example_inputs, rules)
     device = _device(gm)
-    renamed: dict[fx.Node, fx.Node] = {}  # replaced root -> its new node (a later site's x)
+    # replaced root (or decomposed node) -> the node now computing it (a later site's x)
+    renamed: dict[fx.Node, fx.Node] = {}
+    parts: dict[fx.Node, dict[str, fx.Node]] = {}  # decomposed node -> its fx nodes by ONNX name
     for f in found:
         refusal = select(f.site)
         if refusal is not None:
             f.site.reason = refusal
             continue
+        if f.inside is not None:
+            _decompose(gm, f, parts, renamed)
         name = _free_name(gm, f"{prefix}_{f.site.name}")
         x = renamed.get(f.x, f.x)
         renamed[f.root] = _replace(gm, f, x, name, make(f.site).to(device))
