@@ -79,7 +79,8 @@ class OutputDiff:
     checked: bool = True
     note: str = ""
     # outputs that pick (``pick_diff``): the share of items that agree, the item counts
-    # (original, rewritten); "picks" for them, "source" for a tensor they pick by
+    # (original, rewritten); "picks" for them, "source" for a tensor they pick by ("aside"
+    # where it is not checked and every pick by it picked alike: no evidence was needed of it)
     agreement: float | None = None
     items: tuple[int, int] | None = None
     role: str = ""
@@ -178,8 +179,10 @@ class Deviation:
 
     def unchecked(self) -> list[OutputDiff]:
         """The outputs not checked, with why (``note``); what picking ops picked (role
-        "index") is compared only to see whether both models picked alike, and goes unsaid."""
-        return [o for o in self.outputs if not o.checked and o.role != "index"]
+        "index") is compared only to see whether both models picked alike, and goes unsaid, as
+        does a tensor picked by that no pick needed (role "aside": Parakeet's frame lengths,
+        computed from its all-ones mask, "barely depend on the inputs" but pick alike)."""
+        return [o for o in self.outputs if not o.checked and o.role not in ("index", "aside")]
 
     def summary(self) -> str:
         """One line for the terminal: the worst output's numbers and what was not checked."""
@@ -899,6 +902,17 @@ def compare(
             same = np.shape(x) == np.shape(y) and np.asarray(x).dtype.kind == "f"
             if o.checked and same and o.role != "picks":
                 o.floor = output_diff(names[k], x, y).rel_l2
+    # a source is evidence in place of a pick that differs; where every pick by it picked alike
+    # (compared as values), one not checked goes unsaid
+    needed = {
+        s
+        for p in cmp.picks.values()
+        if any(o.name == p.output and o.role == "picks" for o in dev.outputs)
+        for s in p.sources
+    }
+    for o in dev.outputs:
+        if o.role == "source" and not o.checked and o.name not in needed:
+            o.role = "aside"
     return dev
 
 

@@ -76,7 +76,11 @@ def run_one(model: str, out: str, extra: list[str], timeout: float = 900) -> Row
         checked = [
             o for o in outs if o.get("checked", True) and o.get("role") not in ("picks", "index")
         ]
-        unchecked = sum(1 for o in outs if not o.get("checked", True) and o.get("role") != "index")
+        unchecked = sum(
+            1
+            for o in outs
+            if not o.get("checked", True) and o.get("role") not in ("index", "aside")
+        )
         if checked:
             worst = max(checked, key=lambda o: o["rel_l2"])
             rel, floor = worst["rel_l2"], worst.get("floor")
