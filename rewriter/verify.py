@@ -14,7 +14,7 @@ What makes a comparison evidence, and what does not:
   ``verify`` tries other seeds, and an output that stays so is marked ``checked=False`` with a
   note (a large difference on it is still reported: that is evidence of a broken rewrite).
 * The model's own noise floor: the original is run again on its inputs moved by one part in
-  10^6; the relative L2 change of each output is its ``floor`` (a dynamically quantized CRNN
+  10^6 (by one unit in the last place in a model that computes in float16 or bfloat16); the relative L2 change of each output is its ``floor`` (a dynamically quantized CRNN
   moves its logits by ~1% this way). ``Deviation.exceeds(tol)`` judges rel-L2 against
   ``tol + 3 * floor``, and the report says so.
 * Random ops (RandomNormal/Uniform(Like), Multinomial, Bernoulli, Dropout) get the same pinned
@@ -666,6 +666,19 @@ def _training_dropout(n: onnx.NodeProto) -> bool:
     return n.op_type == "Dropout" and len(n.input) >= 3 and bool(n.input[2])
 
 
+def _resolution(model: onnx.ModelProto) -> float:
+    """How far the noise floor moves the inputs, relative: one part in 10^6, or one unit in
+    the last place where the model computes in a half-precision type (float16 inputs, or a
+    float16 converter's casts inside): a move of 1e-6 rounds away there (2^-10 apart in
+    float16) and every output's floor read 0."""
+    half = {onnx.TensorProto.FLOAT16: 2.0**-10, onnx.TensorProto.BFLOAT16: 2.0**-7}
+    types = [v.type.tensor_type.elem_type for v in model.graph.input]
+    types += [t.data_type for t in model.graph.initializer]
+    for n in all_nodes(model.graph):
+        types += [a.i for a in n.attribute if n.op_type == "Cast" and a.name == "to"]
+    return max([1e-6, *(half[t] for t in types if t in half)])
+
+
 def _perturbed(feeds: dict[str, np.ndarray], scale: float = 1e-6) -> dict[str, np.ndarray]:
     """Float inputs moved by ``scale`` relative (seeded); other inputs as they are."""
     rng = np.random.default_rng(12345)
@@ -896,7 +909,7 @@ def compare(
                 "peak); not evidence"
             )
     if noise_floor:
-        again = run_orig(_perturbed(feeds))
+        again = run_orig(_perturbed(feeds, _resolution(original)))
         for k, (x, y) in enumerate(zip(a, again, strict=True)):
             o = dev.outputs[k]
             same = np.shape(x) == np.shape(y) and np.asarray(x).dtype.kind == "f"

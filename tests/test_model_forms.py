@@ -409,3 +409,26 @@ def test_a_transpose_counting_axes_from_the_end_is_counted_from_zero(tmp_path, c
     (got,) = run_model(new, {"x": x.numpy()})
     want = (torch.tanh(x.permute(0, 2, 3, 1)) * 2.0).numpy()
     assert got.shape == want.shape and np.abs(got - want).max() < 1e-3
+
+
+@pytest.mark.parametrize("keep_io_types", [True, False])
+def test_a_float16_model_has_a_noise_floor(keep_io_types: bool, tmp_path) -> None:
+    """The noise floor moves the inputs by one part in 10^6, which rounds away in float16
+    (values 2^-10 apart): every float16 model, its inputs float16 or cast to it first, read a
+    floor of 0, and its rewrite's rel-L2 stood alone with nothing to weigh it against. The
+    inputs move by one unit in the last place there now, and the floor is float16's own."""
+    from rewriter.verify import verify
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.GELU(), torch.nn.Conv2d(8, 4, 1)
+    ).eval()
+    src = str(tmp_path / "fp32.onnx")
+    torch.onnx.export(net, (torch.randn(1, 3, 16, 16),), src, input_names=["x"],
+                      output_names=["y"], opset_version=17, dynamo=False)  # fmt: skip
+    m32 = onnx.load(src)
+    m16 = float16.convert_float_to_float16(m32, keep_io_types=keep_io_types)
+    floor32 = verify(m32, m32).outputs[0].floor  # float32: moved by one part in 10^6
+    assert floor32 is not None and 0 < floor32 < 1e-5
+    floor = verify(m16, m16).outputs[0].floor
+    assert floor is not None and 1e-4 < floor < 1e-2
