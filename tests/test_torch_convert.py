@@ -26,6 +26,10 @@ def _x(*shape: int) -> np.ndarray:
     return RNG.normal(0, 1.5, shape).astype(np.float32)
 
 
+def _dyadic(*shape: int) -> np.ndarray:
+    return (RNG.integers(-8, 8, shape) / 4).astype(np.float32)
+
+
 def _i(*v: int) -> np.ndarray:
     return np.array(v, np.int64)
 
@@ -471,6 +475,24 @@ CASES: dict[str, Case] = {
         1,
     ),
     "instancenorm": ("InstanceNormalization", [IMG], [_x(2), _x(2)], {}, (13,), 1),
+    # one spatial element (a GroupNorm of one channel per group on a 1x1 map): the bias
+    # (dyadic values: ONNX Runtime's statistics are then exact, its x - mean 0 as in exact math)
+    "instancenorm_one_element": (
+        "InstanceNormalization",
+        [_dyadic(1, 4, 1)],
+        [_x(4), _x(4)],
+        {},
+        (13,),
+        1,
+    ),  # fmt: skip
+    "instancenorm_1x1": (
+        "InstanceNormalization",
+        [_dyadic(2, 3, 1, 1)],
+        [_x(3), _x(3)],
+        {},
+        (13,),
+        1,
+    ),  # fmt: skip
     "lrn_odd": ("LRN", [_x(1, 6, 3, 4)], [], {"size": 3, "alpha": 0.01, "beta": 0.6}, (13,), 1),
     "lrn_bias": ("LRN", [_x(1, 6, 3, 4)], [], {"size": 5, "bias": 2.0}, (13,), 1),
     "shrink": ("Shrink", [X3], [], {"bias": 0.3, "lambd": 0.8}, (13,), 1),

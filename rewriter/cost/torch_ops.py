@@ -636,8 +636,20 @@ def _concat_from_sequence(a: dict[str, Any]) -> Fn:
 
 
 def _instance_norm(a: dict[str, Any]) -> Fn:
+    """InstanceNormalization. Over one spatial element (a GroupNorm of one channel per group on
+    a 1x1 map: Deformable DETR's last level at 64x64) ``F.instance_norm`` refuses ("Expected
+    more than 1 spatial element when training") where ONNX gives the bias: the statistics are
+    then written out."""
     eps = a.get("epsilon", 1e-5)
-    return lambda x, s, b: F.instance_norm(x, weight=s, bias=b, eps=eps)
+
+    def f(x: torch.Tensor, s: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        if math.prod(x.shape[2:]) > 1:
+            return F.instance_norm(x, weight=s, bias=b, eps=eps)
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+        mean = x.mean(dim=tuple(range(2, x.dim())), keepdim=True)
+        return (x - mean) / math.sqrt(eps) * s.reshape(shape) + b.reshape(shape)
+
+    return f
 
 
 def _group_norm(a: dict[str, Any], opset: int) -> Fn:
