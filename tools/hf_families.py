@@ -166,6 +166,26 @@ def _families() -> Iterator[tuple[str, Callable[[], Any], str, list[str]]]:
     yield "videomae", lambda: tf.VideoMAEModel(tf.VideoMAEConfig(**v, image_size=64, patch_size=16, num_frames=4, tubelet_size=2)), "video", last  # fmt: skip
     yield "superpoint", lambda: tf.SuperPointForKeypointDetection(tf.SuperPointConfig(encoder_hidden_sizes=[8, 8, 16, 16], decoder_hidden_size=32, max_keypoints=32)), "image_any", ["keypoints", "scores", "mask"]  # fmt: skip
     yield "detr", lambda: tf.DetrForObjectDetection(tf.DetrConfig(use_timm_backbone=False, use_pretrained_backbone=False, backbone_config=tf.ResNetConfig(embedding_size=16, hidden_sizes=[16, 32, 64, 128], depths=[1, 1, 1, 1], layer_type="basic", out_features=["stage4"]), d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, num_queries=10, num_labels=5)), "image", ["logits", "pred_boxes"]  # fmt: skip
+    # this round's sweep (14 more): a Conformer's GLU (wav2vec2-conformer, Parakeet's
+    # FastConformer), text to spectrogram through predicted durations (FastSpeech2), logit
+    # soft-capping (Gemma 2), sliding windows (Mistral, ModernBERT), mixture-of-experts routing
+    # (Qwen2-MoE), squared ReLU (Nemotron), a codec's Snake (DAC), keypoint heatmaps (ViTPose),
+    # deformable attention, Hiera, DINOv3's registers and a vocoder fed noise (UnivNet)
+    yield "wav2vec2_conformer", lambda: tf.Wav2Vec2ConformerModel(tf.Wav2Vec2ConformerConfig(**v, **a, position_embeddings_type="relative", conv_depthwise_kernel_size=7)), "audio", last  # fmt: skip
+    yield "fastspeech2_conformer", lambda: tf.FastSpeech2ConformerModel(tf.FastSpeech2ConformerConfig(hidden_size=32, vocab_size=1000, num_mel_bins=20, encoder_num_attention_heads=2, encoder_layers=2, encoder_linear_units=64, decoder_layers=2, decoder_num_attention_heads=2, decoder_linear_units=64, speech_decoder_postnet_layers=2, speech_decoder_postnet_units=32, duration_predictor_channels=32, pitch_predictor_channels=32, energy_predictor_channels=32, encoder_kernel_size=3, decoder_kernel_size=3, positionwise_conv_kernel_size=1)), "tokens", ["spectrogram"]  # fmt: skip
+    yield "gemma2_lm", lambda: tf.Gemma2ForCausalLM(tf.Gemma2Config(**t, num_key_value_heads=1, head_dim=16, sliding_window=4, final_logit_softcapping=30.0, attn_logit_softcapping=50.0, use_cache=False)), "text", ["logits"]  # fmt: skip
+    yield "mistral", lambda: tf.MistralModel(tf.MistralConfig(**t, num_key_value_heads=1, sliding_window=4, use_cache=False)), "text", last  # fmt: skip
+    yield "qwen2_moe", lambda: tf.Qwen2MoeModel(tf.Qwen2MoeConfig(**t, num_key_value_heads=1, num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32, shared_expert_intermediate_size=32, use_cache=False)), "text", last  # fmt: skip
+    yield "modernbert", lambda: tf.ModernBertModel(tf.ModernBertConfig(**t, global_attn_every_n_layers=2, local_attention=8, pad_token_id=0, bos_token_id=1, eos_token_id=2, cls_token_id=1, sep_token_id=2)), "text", last  # fmt: skip
+    yield "nemotron", lambda: tf.NemotronModel(tf.NemotronConfig(**t, num_key_value_heads=1, use_cache=False)), "text", last  # fmt: skip
+    yield "dac", lambda: tf.DacModel(tf.DacConfig(encoder_hidden_size=8, downsampling_ratios=[2, 4], decoder_hidden_size=32, n_codebooks=2, codebook_size=64, codebook_dim=4, hidden_size=32, sampling_rate=8000, upsampling_ratios=[4, 2])), "waveform", ["audio_values"]  # fmt: skip
+    yield "vitpose", lambda: tf.VitPoseForPoseEstimation(tf.VitPoseConfig(backbone_config=tf.VitPoseBackboneConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, mlp_ratio=2, image_size=[64, 48], patch_size=[8, 8], out_features=["stage2"]), num_labels=17)), "pose", ["heatmaps"]  # fmt: skip
+    yield "deformable_detr", lambda: tf.DeformableDetrForObjectDetection(tf.DeformableDetrConfig(use_timm_backbone=False, use_pretrained_backbone=False, backbone_config=tf.ResNetConfig(embedding_size=16, hidden_sizes=[16, 32, 64, 128], depths=[1, 1, 1, 1], layer_type="basic", out_features=["stage2", "stage3", "stage4"]), d_model=32, encoder_layers=1, decoder_layers=2, encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, num_queries=10, num_labels=5, encoder_n_points=2, decoder_n_points=2)), "image", ["logits", "pred_boxes"]  # fmt: skip
+    yield "textnet", lambda: tf.TextNetModel(tf.TextNetConfig(stem_num_channels=16, conv_layer_kernel_sizes=[[[3, 3]], [[3, 3]], [[3, 3]], [[3, 3]]], conv_layer_strides=[[1], [2], [2], [2]], hidden_sizes=[16, 16, 32, 32, 64])), "image", pool  # fmt: skip
+    yield "hiera", lambda: tf.HieraModel(tf.HieraConfig(embed_dim=16, image_size=[64, 64], patch_size=[7, 7], patch_stride=[4, 4], patch_padding=[3, 3], depths=[1, 1, 1, 1], num_heads=[1, 1, 2, 2], query_stride=[2, 2], masked_unit_size=[8, 8])), "image", pool  # fmt: skip
+    yield "dinov3", lambda: tf.DINOv3ViTModel(tf.DINOv3ViTConfig(**v, image_size=64, patch_size=8, num_register_tokens=2)), "image", pool  # fmt: skip
+    yield "parakeet", lambda: tf.ParakeetEncoder(tf.ParakeetEncoderConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, num_mel_bins=16, subsampling_conv_channels=16, conv_kernel_size=9)), "frames16", last  # fmt: skip
+    yield "univnet", lambda: tf.UnivNetModel(tf.UnivNetConfig(model_in_channels=16, model_hidden_channels=8, num_mel_bins=20, resblock_kernel_sizes=[3], resblock_stride_sizes=[4], resblock_dilation_sizes=[[1, 3]], kernel_predictor_num_blocks=1, kernel_predictor_hidden_channels=16)), "spec_noise", ["waveforms"]  # fmt: skip
     # diffusion models from diffusers' configs (the dev extra installs it): a UNet that takes a
     # latent, a timestep per sample and text states; an unconditional one; a VAE, whose
     # attention runs over every position of the feature map
@@ -246,6 +266,14 @@ def _example(kind: str) -> tuple[tuple[Any, ...], list[str], dict[str, dict[int,
         return (latent, torch.tensor([10, 500]), torch.randn(B, 7, 32)), names, {"sample": hw, "timestep": {0: "batch"}, "encoder_hidden_states": {0: "batch", 1: "sequence"}}  # fmt: skip
     if kind == "vae":  # an image of any size, as a VAE takes it (named "sample")
         return (torch.randn(B, 3, 32, 32),), ["sample"], {"sample": {0: "batch", 2: "height", 3: "width"}}  # fmt: skip
+    if kind == "pose":  # a person crop, taller than wide (ViTPose: 256 x 192 at full size)
+        return (torch.randn(B, 3, 64, 48),), ["pixel_values"], {"pixel_values": {0: "batch"}}
+    if kind == "frames16":  # mel frames and a per-frame mask (a FastConformer encoder)
+        axes = {0: "batch", 1: "frames"}
+        return (torch.randn(B, 100, 16), torch.ones(B, 100, dtype=torch.int64)), ["input_features", "attention_mask"], {"input_features": axes, "attention_mask": axes}  # fmt: skip
+    if kind == "spec_noise":  # a mel spectrogram and the noise a UnivNet vocoder is driven by
+        axes = {0: "batch", 1: "frames"}
+        return (torch.randn(B, 20, 20), torch.randn(B, 20, 16)), ["input_features", "noise_sequence"], {"input_features": axes, "noise_sequence": axes}  # fmt: skip
     if kind == "image_any":  # height and width dynamic too (a keypoint detector)
         return (torch.randn(B, 3, 64, 64),), ["pixel_values"], {"pixel_values": {0: "batch", 2: "height", 3: "width"}}  # fmt: skip
     return (torch.randn(B, 16, 100),), ["input_features"], {"input_features": {0: "batch"}}
@@ -280,7 +308,7 @@ def _calibrate_batchnorm(model: Any, names: list[str], args: tuple[Any, ...]) ->
     for m in norms:
         m.reset_parameters()  # scale 1, shift 0, statistics reset
         m.momentum = None  # a cumulative average: one batch sets the statistics
-    model.train()
+        m.train()  # only the norms: FastSpeech2 in training mode asks for its labels
     with torch.no_grad():
         model(**dict(zip(names, args, strict=True)))
     model.eval()
