@@ -170,6 +170,7 @@ _CARRY = {
     "Concat": None, "Gather": (0,), "GatherElements": (0,), "Add": None, "Sub": None,
     "Where": (1, 2), "Min": None, "Max": None, "Clip": (0,), "CastLike": (0,), "Div": (0,),
     "ReduceMax": (0,), "ReduceMin": (0,), "StringNormalizer": (0,), "Tokenizer": (0,),
+    "Floor": (0,), "Ceil": (0,), "Round": (0,),
 }  # fmt: skip
 # attributes that list the strings a node looks up (scikit-learn pipelines: ai.onnx.ml
 # encoders, and TfIdfVectorizer's n-gram pool behind a text column's Tokenizer)
@@ -436,6 +437,15 @@ class _Graph:
                 if op in through or (op in _CARRY and (_CARRY[op] is None or i in _CARRY[op])):  # type: ignore[operator]
                     todo.extend((o, cast or op in ("Cast", "CastLike")) for o in node.output)
 
+    def sign_test(self, node: onnx.NodeProto, other: np.ndarray) -> bool:
+        """Whether ``node`` compares with 0 only to round a division: the TorchScript
+        exporter's integer floor division (``length // 2``, ``torch.div(..., rounding_mode=
+        "floor")``) tests the signs of both operands, ``Xor(Less(a, 0), Less(b, 0))``. A
+        streaming Conformer's ``length`` was filled with 0, "compared with 0", and every frame
+        was padding."""
+        outs = [c for o in node.output for c, _ in self.consumers.get(o, [])]
+        return bool(outs) and not other.any() and all(c.op_type == "Xor" for c in outs)
+
     def uses(self, start: str) -> _Uses:
         """Follow ``start`` through value-carrying ops and collect its uses."""
         u = _Uses()
@@ -450,6 +460,8 @@ class _Graph:
                     u.dim_gathers.append((dim, label))
             elif op in _COMPARE:
                 other = self.const(node.input[1 - i])
+                if other is not None and self.sign_test(node, other):
+                    continue
                 if other is not None and other.size <= 16:
                     u.compared.append(([v.item() for v in other.ravel()], op, label))
                 elif len(node.input) > 1 and self.from_range(node.input[1 - i]):

@@ -1987,3 +1987,50 @@ def test_a_multiple_choice_models_choices_are_a_few() -> None:
     )
     gen = generate_inputs(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
     assert gen.feeds["input_ids"].shape[1] == 4, gen.notes
+
+
+class _FrameLengths:
+    """A streaming Conformer's front (NeMo's ``audio_signal``, ``length``): stride-2
+    subsampling, the frames left ``(length + 1) // 2``, and every frame past them zeroed."""
+
+    @staticmethod
+    def module() -> Any:
+        import torch
+
+        class Front(torch.nn.Module):
+            def forward(self, audio_signal: Any, length: Any) -> Any:
+                x = audio_signal[:, :, ::2]
+                lens = torch.div(length + 1, 2, rounding_mode="floor")
+                pad = torch.arange(x.shape[2])[None, :] >= lens[:, None]
+                return torch.sigmoid(x).masked_fill(pad[:, None, :], 0.0), lens
+
+        return Front().eval()
+
+
+@pytest.mark.parametrize("dynamo", [False, True])
+def test_a_length_halved_by_floor_division_is_the_sequence_size(tmp_path, dynamo) -> None:
+    """``length`` reaches ``arange(T) >= (length + 1) // 2``. The TorchScript exporter's floor
+    division tests the operands' signs (``Xor(Less(a, 0), Less(b, 0))``), and that comparison
+    with 0 filled the length with 0; dynamo's ``Floor(Div(Cast(a), 2))`` stopped the search at the
+    Floor, and the length was 0 or 1. Either way every frame was padding and the output zeros.
+    The sign test is no use now, and a rounding carries the length: the sequence size."""
+    import torch
+
+    module, path = _FrameLengths.module(), str(tmp_path / "front.onnx")
+    args = (torch.randn(2, 8, 34), torch.tensor([34, 30]))
+    names = ["audio_signal", "length"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if dynamo:
+            auto = torch.export.Dim.AUTO
+            torch.onnx.export(module, args, path, dynamo=True, input_names=names,
+                              dynamic_shapes=({0: auto, 2: auto}, {0: auto}))  # fmt: skip
+        else:
+            torch.onnx.export(module, args, path, dynamo=False, input_names=names,
+                              dynamic_axes={"audio_signal": {0: "batch", 2: "time"},
+                                            "length": {0: "batch"}})  # fmt: skip
+    gen = generate_inputs(onnx.load(path))
+    t = gen.feeds["audio_signal"].shape[2]
+    assert gen.feeds["length"].tolist() == [t], _note(gen, "length")
+    masked, lens = run_model(onnx.load(path), gen.feeds)
+    assert lens.tolist() == [(t + 1) // 2] and np.all(masked != 0)  # every frame valid
