@@ -604,11 +604,12 @@ def test_distillation_reads_only_what_follows_no_pick() -> None:
     assert [n.op_type for n in cut.graph.node] == ["Mul", "Sigmoid"]
 
 
-def _frame_lengths(gain: float = 1.0) -> onnx.ModelProto:
+def _frame_lengths(gain: float = 1.0, mask: int = TensorProto.INT64) -> onnx.ModelProto:
     """A FastConformer encoder's output masking, as Parakeet exports it: the frames left after
-    subsampling, ``Floor(ReduceSum(mask) / 2) + 1`` (a float from the attention mask alone),
-    cast to int64 and compared with the frame indices; the output is the SiLU'd
-    features, zero past the length. ``gain`` scales the SiLU's input (a rewrite's change)."""
+    subsampling, ``Floor(ReduceSum(mask) / 2) + 1``, cast to int64 and compared with the frame
+    indices; the output is the SiLU'd features, zero past the length. ``gain`` scales the
+    SiLU's input (a rewrite's change); ``mask``: the attention mask's type (float in some
+    exports)."""
     nodes = [
         helper.make_node("Mul", ["x", "gain"], ["xg"]),
         helper.make_node("Sigmoid", ["xg"], ["s"]),
@@ -642,24 +643,35 @@ def _frame_lengths(gain: float = 1.0) -> onnx.ModelProto:
     g = helper.make_graph(
         nodes, "lengths",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["B", "T", 4]),
-         helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["B", "T"])],
+         helper.make_tensor_value_info("attention_mask", mask, ["B", "T"])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["B", "T", 4])],
         inits,
     )  # fmt: skip
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
 
 
+def test_lengths_from_an_integer_mask_pick_nothing() -> None:
+    """Parakeet's frame lengths come from its int64 attention mask and scalar constants alone:
+    nothing a rewrite changes (no float input, weight or random draw behind them), so its
+    hidden state is no pick. It was, and ``finetune --mode distill`` then judged the lengths
+    and had nothing to train ("student has no rational coefficients or float weight
+    initializers")."""
+    model = _frame_lengths()
+    assert picks(model) == {}
+    assert for_training(model) == (model, [])
+
+
 def test_a_length_from_the_mask_alone_that_picks_alike_goes_unsaid() -> None:
-    """Parakeet's encoder output is picked by its frame lengths, a float computed from the
-    attention mask (all ones in generated inputs), so the lengths are the same on every input
-    set. Verification said "not checked: add_388 (barely depends on the inputs ...)" beside the
-    output it had compared as values: a tensor no pick needed, named as if evidence were
-    missing. Now it is set aside (role "aside") and unsaid; the output is judged."""
+    """With a float attention mask (an input: data), the lengths pick the output; generated
+    masks are all ones, so the lengths are the same on every input set. Verification said
+    "not checked: add_388 (barely depends on the inputs ...)" beside the output it had compared
+    as values: a tensor no pick needed, named as if evidence were missing. Now it is set aside
+    (role "aside") and unsaid; the output is judged."""
     from rewriter.verify import verify
 
-    model = _frame_lengths()
+    model = _frame_lengths(mask=TensorProto.FLOAT)
     assert picks(model)["y"].sources == ("half",)  # what the Floor rounds
-    dev = verify(model, _frame_lengths(1.001))
+    dev = verify(model, _frame_lengths(1.001, TensorProto.FLOAT))
     roles = {o.name: o.role for o in dev.outputs}
     assert roles["half"] == "aside" and not dev.unchecked()
     assert "not checked" not in dev.summary()

@@ -251,24 +251,51 @@ def computed(g: onnx.GraphProto) -> set[str]:
     from random ops: what is computed from graph inputs that are no initializers and from
     random draws, except through ``Shape``, ``Size`` and the ops that read only a shape. A
     graph input only moved or selected among (``_MOVES``: gathered, sliced, reshaped, cast,
-    max-pooled) is not computed. An
-    op with subgraphs depends on what its bodies read from outside too."""
+    max-pooled) is not computed. Nor is what integer inputs alone give with scalar constants
+    (``data`` below): no float input, weight or random draw behind it, no activation a rewrite
+    could change. Parakeet's frame lengths, ``Floor((ReduceSum(Cast(mask)) + 1) / 2)``, picked
+    its hidden state: distillation then judged the lengths and had nothing to train ("student
+    has no rational coefficients or float weight initializers"). An op with subgraphs depends
+    on what its bodies read from outside too."""
     inits = {t.name for t in g.initializer}
     moved = {i.name for i in g.input if i.name not in inits}  # an input's own values
+    # what a float input, a weight (a float tensor of more than one value: an embedding
+    # table) or a random draw is behind
+    data = {
+        i.name
+        for i in g.input
+        if i.name not in inits and i.type.tensor_type.elem_type not in _INTEGERS
+    }
+    data |= {t.name for t in g.initializer if t.data_type in _FLOATS and _size(t) > 1}
+    for n in g.node:
+        if n.op_type == "Constant" and n.attribute and n.attribute[0].HasField("t"):
+            t = n.attribute[0].t
+            if t.data_type in _FLOATS and _size(t) > 1:
+                data.update(o for o in n.output if o)
     out: set[str] = set()
     for n in g.node:
         if n.op_type in RANDOM_OPS:
             out.update(o for o in n.output if o)
+            data.update(o for o in n.output if o)
         if n.op_type in _SHAPE_ONLY:
             continue
         reads = {i for i in n.input if i}
         for _, body in subgraph_attrs(n):
             reads |= free_values(body)
+        if reads & data:
+            data.update(o for o in n.output if o)
         if reads & out or (reads & moved and n.op_type not in _MOVES):
             out.update(o for o in n.output if o)
         elif reads & moved:
             moved.update(o for o in n.output if o)
-    return out
+    return out & data
+
+
+def _size(t: onnx.TensorProto) -> int:
+    n = 1
+    for d in t.dims:
+        n *= d
+    return n
 
 
 def with_outputs(model: onnx.ModelProto, names: list[str]) -> onnx.ModelProto:
