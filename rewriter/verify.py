@@ -720,7 +720,8 @@ def class_axes(model: onnx.ModelProto) -> list[bool]:
     """Per output: whether its last axis may hold classes, so top-1 agreement means something.
     A last axis the model declares dynamic (a named or unnamed dim: time, width) does not; an
     audio codec's embedding ``[1, 32, T]`` showed "top-1 agreement 52.1%" at cosine 0.9991.
-    Nor does an output named as features (hidden states, embeddings, a KV cache's ``present``),
+    Nor does an output named as features (hidden states, embeddings, a KV cache's ``present``, a
+    streaming encoder's ``cache_last_time_next``),
     nor one whose last axis was joined from parts (``joined``: a detector's levels)."""
     producer = {o: n for n in model.graph.node for o in n.output if o}
     consts = {t.name for t in model.graph.initializer} | {
@@ -827,7 +828,7 @@ _RESHAPES = frozenset(
 # an output named as features is no class scores, fixed last axis or not: BERT's
 # ``last_hidden_state`` [batch, sequence, 32] read "top-1 agreement 100.0%" over its hidden units;
 # nor are boxes (``det_boxes`` [detections, 4]: the argmax of x, y, w, h)
-_FEATURE_NAME = re.compile(r"hidden|embed|feature|pooler|encoder_out|present|state|box", re.I)
+_FEATURE_NAME = re.compile(r"hidden|embed|feature|pooler|encoder_out|present|cache|state|box", re.I)
 
 
 def compare(

@@ -267,6 +267,23 @@ def test_no_top1_agreement_over_hidden_units() -> None:
     assert class_axes(helper.make_model(g)) == [False, True]
 
 
+def test_no_top1_agreement_over_a_cache() -> None:
+    """A streaming Conformer returns its convolution cache ``cache_last_time_next`` [batch,
+    layers, channels, 4]: a fixed last axis of past frames, which read "top-1 agreement
+    100.0%" as if they were classes."""
+    from onnx import TensorProto, helper
+
+    from rewriter.verify import class_axes
+
+    g = helper.make_graph(
+        [helper.make_node("Tanh", ["x"], ["cache_last_time_next"])],
+        "m",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["b", 2, 32, 4])],
+        [helper.make_tensor_value_info("cache_last_time_next", TensorProto.FLOAT, ["b", 2, 32, 4])],
+    )
+    assert class_axes(helper.make_model(g)) == [False]
+
+
 def test_no_top1_agreement_over_pooled_features() -> None:
     """A Keras EfficientNet without its top ends in a global average pool, its output named
     ``Identity:0`` by tf2onnx: "top-1 agreement 100.0%" over 1280 channels meant nothing. An
