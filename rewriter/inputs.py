@@ -327,6 +327,10 @@ class _Uses:
     boxes: tuple[str, str, float, str | int | None, str | int | None] | None = None
     rois_batch: str | None = None  # RoiAlign's batch_indices: the node
     top_k: tuple[str, str | int | None] | None = None  # TopK's K: (node, the axis it picks along)
+    # the gathers that index a table by a part of the input (Pix2Struct's float flattened
+    # patches: columns 0 and 1 are each patch's row and column, the rest pixels; a LayoutLM's
+    # int boxes): (rows, node, (axis, start, end) of the part)
+    parts: list[tuple[int, str, tuple[int, int, int]]] = field(default_factory=list)
 
 
 class _Graph:
@@ -425,17 +429,48 @@ class _Graph:
     ) -> Iterator[tuple[onnx.NodeProto, int, bool]]:
         """Every ``(node, input index, cast on the way)`` that ``start``'s values reach through
         value-carrying ops (``_CARRY``, plus the op types in ``through``)."""
-        todo, seen = [(start, False)], set()
+        for node, i, cast, _ in self.reached_parts(start, through):
+            yield node, i, cast
+
+    def reached_parts(
+        self, start: str, through: frozenset[str] = frozenset()
+    ) -> Iterator[tuple[onnx.NodeProto, int, bool, tuple[int, int, int] | None]]:
+        """``reached``, with the part of ``start`` that got there where a constant Gather or
+        Slice took one on the way (``narrowed``), else None."""
+        todo: list[tuple[str, bool, tuple[int, int, int] | None]] = [(start, False, None)]
+        seen = set()
         while todo:
-            name, cast = todo.pop()
-            if (name, cast) in seen:
+            name, cast, part = todo.pop()
+            if (name, cast, part) in seen:
                 continue
-            seen.add((name, cast))
+            seen.add((name, cast, part))
             for node, i in self.consumers.get(name, []):
-                yield node, i, cast
+                yield node, i, cast, part
                 op = node.op_type
                 if op in through or (op in _CARRY and (_CARRY[op] is None or i in _CARRY[op])):  # type: ignore[operator]
-                    todo.extend((o, cast or op in ("Cast", "CastLike")) for o in node.output)
+                    at = part if part is not None or name != start else self.narrowed(node)
+                    todo.extend((o, cast or op in ("Cast", "CastLike"), at) for o in node.output)
+
+    def narrowed(self, node: onnx.NodeProto) -> tuple[int, int, int] | None:
+        """The part of its data input a Gather of one constant index or a Slice of one axis
+        with constant bounds takes: (axis, start, end), the end None-free (a Slice to the end
+        is no narrowing worth a name: None)."""
+        if node.op_type == "Gather" and len(node.input) > 1:
+            k = self.const(node.input[1])
+            axis = next((a.i for a in node.attribute if a.name == "axis"), 0)
+            if k is not None and k.size == 1 and int(k.ravel()[0]) >= 0:
+                return axis, int(k.ravel()[0]), int(k.ravel()[0]) + 1
+        if node.op_type == "Slice" and len(node.input) > 3 and node.input[3]:
+            lo, hi, axes = (self.const(node.input[j]) for j in (1, 2, 3))
+            steps = self.const(node.input[4]) if len(node.input) > 4 and node.input[4] else None
+            if lo is None or hi is None or axes is None or lo.size != 1 or axes.size != 1:
+                return None
+            if steps is not None and int(steps.ravel()[0]) != 1:
+                return None
+            a, b = int(lo.ravel()[0]), int(hi.ravel()[0])
+            if 0 <= a < b < 2**31:
+                return int(axes.ravel()[0]), a, b
+        return None
 
     def sign_test(self, node: onnx.NodeProto, other: np.ndarray) -> bool:
         """Whether ``node`` compares with 0 only to round a division: the TorchScript
@@ -449,13 +484,15 @@ class _Graph:
     def uses(self, start: str) -> _Uses:
         """Follow ``start`` through value-carrying ops and collect its uses."""
         u = _Uses()
-        for node, i, cast in self.reached(start):
+        for node, i, cast, part in self.reached_parts(start):
             op, label = node.op_type, node.name or node.output[0]
             if op == "Gather" and i == 1:
                 shape = self.const_shape(node.input[0])
                 axis = next((a.i for a in node.attribute if a.name == "axis"), 0)
                 if shape:
                     u.gathers.append((shape[axis], label))
+                    if part is not None:
+                        u.parts.append((shape[axis], label, part))
                 elif (dim := self.dim_name(node.input[0], axis)) is not None:
                     u.dim_gathers.append((dim, label))
             elif op in _COMPARE:
@@ -1105,14 +1142,31 @@ def _values(
             where = ", ".join(f"{op} {n!r}" for _, op, n in codes)
             listed = ", ".join(f"{v:g}" for v in known)
             return values, f"half {listed} (compared in {where}), half standard normal"
-        if uses is not None and (uses.gathers or uses.shape_of or uses.seq_lens or uses.size_of):
+        # where only parts index tables, those parts hold rows and the rest stays data
+        parted = uses is not None and len(uses.parts) == len(uses.gathers) > 0
+        if (
+            uses is not None
+            and not parted
+            and (uses.gathers or uses.shape_of or uses.seq_lens or uses.size_of)
+        ):
             # floats the model casts to indices or sizes (SAM's image size, its point labels
             # into an embedding): the values an integer input with those uses gets
             ints, said = _values(
                 _Input(inp.name, np.dtype(np.int64), inp.dims), shape, uses, None, None, seq, seed, past
             )  # fmt: skip
             return ints.astype(dt), said
-        return rng.standard_normal(shape).astype(dt), f"standard normal (seed {seed})"
+        values = rng.standard_normal(shape).astype(dt)
+        said = f"standard normal (seed {seed})"
+        for rows, n, (axis, lo, hi) in uses.parts if uses is not None and parted else []:
+            # the part that indexes a table holds row numbers, the rest stays data (Pix2Struct:
+            # all of it uniform in [0, 64) made its pixels 64 times too large, and the rows
+            # cast from non-whole floats moved with the noise floor's 1e-6: floor 0.99)
+            if -len(shape) <= axis < len(shape) and lo < shape[axis]:
+                at = [slice(None)] * len(shape)
+                at[axis] = slice(lo, min(hi, shape[axis]))
+                values[tuple(at)] = rng.integers(0, rows, values[tuple(at)].shape)
+                said += f"; [{', '.join(':' if k != axis % len(shape) else f'{lo}:{min(hi, shape[axis])}' for k in range(len(shape)))}] rows of Gather {n!r}, in [0, {rows})"
+        return values, said
     assert uses is not None
     if dt.kind in "OUS":  # strings
         keys, op, n = uses.strings or (["a", "b"], "", "")

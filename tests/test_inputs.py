@@ -2034,3 +2034,50 @@ def test_a_length_halved_by_floor_division_is_the_sequence_size(tmp_path, dynamo
     assert gen.feeds["length"].tolist() == [t], _note(gen, "length")
     masked, lens = run_model(onnx.load(path), gen.feeds)
     assert lens.tolist() == [(t + 1) // 2] and np.all(masked != 0)  # every frame valid
+
+
+def _flattened_patches(path: str) -> Any:
+    """Pix2Struct's patch embedding: column 0 of ``flattened_patches`` is each patch's row,
+    cast to an index into a table of 16 rows; columns 2: are its pixels."""
+    import torch
+
+    class Patches(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rows, self.proj = torch.nn.Embedding(16, 8), torch.nn.Linear(6, 8)
+
+        def forward(self, flattened_patches: Any) -> Any:
+            rows = self.rows(flattened_patches[:, :, 0].long())
+            return torch.tanh(self.proj(flattened_patches[:, :, 2:]) + rows)
+
+    torch.manual_seed(0)
+    module = Patches().eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, (torch.randn(2, 5, 8).abs(),), path, dynamo=False,
+                          input_names=["flattened_patches"],
+                          dynamic_axes={"flattened_patches": {0: "batch", 1: "patches"}})  # fmt: skip
+    return module
+
+
+def test_a_column_that_indexes_a_table_holds_rows_and_the_rest_stays_data(tmp_path) -> None:
+    """Pix2Struct's ``flattened_patches`` hold each patch's row and column in columns 0 and 1
+    (cast to indices into position tables) and its pixels after. The whole input was filled
+    with row numbers, uniform in [0, 64): pixels 64 times too large. Now only the columns a
+    Gather takes hold rows; the rest is standard normal."""
+    import torch
+
+    path = str(tmp_path / "patches.onnx")
+    module = _flattened_patches(path)
+    gen = generate_inputs(onnx.load(path))
+    x = gen.feeds["flattened_patches"]
+    rows = x[..., 0]
+    assert np.all(rows == np.floor(rows)) and rows.min() >= 0 and rows.max() < 16, _note(
+        gen, "flattened_patches"
+    )
+    assert "[:, :, 0:1] rows of Gather" in _note(gen, "flattened_patches")
+    pixels = x[..., 2:]
+    assert pixels.min() < 0 and abs(float(pixels.std()) - 1.0) < 0.2  # standard normal
+    with torch.no_grad():
+        want = module(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(run_model(onnx.load(path), gen.feeds)[0], want, atol=1e-5)
