@@ -680,16 +680,21 @@ def _resolution(model: onnx.ModelProto) -> float:
 
 
 def _perturbed(feeds: dict[str, np.ndarray], scale: float = 1e-6) -> dict[str, np.ndarray]:
-    """Float inputs moved by ``scale`` relative (seeded); other inputs as they are."""
+    """Float inputs moved by ``scale`` relative (seeded), whole non-negative values upward
+    only; other inputs as they are. A float a model casts to an index (Pix2Struct's patch rows
+    and columns) truncates: 3 moved down is 2.999997, index 2, and the floor read 0.99, a
+    tolerance nothing exceeds."""
     rng = np.random.default_rng(12345)
     out = {}
     for k, v in feeds.items():
         v = np.asarray(v)
         if v.dtype.kind == "f" and v.size:
             step = scale * (np.abs(v) + 1e-3 * float(np.max(np.abs(v)) or 1.0))
+            sign = rng.choice([-1.0, 1.0], size=v.shape)
+            sign = np.where((v >= 0) & (v == np.floor(v)), 1.0, sign)
             # an array for a scalar too: arithmetic on a 0-d array gives a numpy scalar, which
             # ONNX Runtime refuses ("Unable to handle object of type <class 'numpy.float32'>")
-            out[k] = np.asarray(v + step * rng.choice([-1.0, 1.0], size=v.shape), v.dtype)
+            out[k] = np.asarray(v + step * sign, v.dtype)
         else:
             out[k] = v
     return out

@@ -395,3 +395,18 @@ def test_no_top1_agreement_along_a_grid() -> None:
     )
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     assert class_axes(model) == [False, False, True]
+
+
+def test_the_noise_floor_keeps_the_indices_a_model_casts_from_floats(tmp_path) -> None:
+    """The noise floor moved every float input by 1e-6 either way; Pix2Struct's patch rows,
+    whole floats cast to indices, truncate when moved down (3 -> 2.999997 -> 2), and its floor
+    read 0.99: a tolerance nothing exceeds. Whole non-negative values move up only now."""
+    from test_inputs import _flattened_patches
+
+    from rewriter.verify import verify
+
+    path = str(tmp_path / "patches.onnx")
+    _flattened_patches(path)
+    model = onnx.load(path)
+    floor = verify(model, model).outputs[0].floor
+    assert floor is not None and floor < 1e-4
