@@ -186,6 +186,21 @@ def _families() -> Iterator[tuple[str, Callable[[], Any], str, list[str]]]:
     yield "dinov3", lambda: tf.DINOv3ViTModel(tf.DINOv3ViTConfig(**v, image_size=64, patch_size=8, num_register_tokens=2)), "image", pool  # fmt: skip
     yield "parakeet", lambda: tf.ParakeetEncoder(tf.ParakeetEncoderConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, num_mel_bins=16, subsampling_conv_channels=16, conv_kernel_size=9)), "frames16", last  # fmt: skip
     yield "univnet", lambda: tf.UnivNetModel(tf.UnivNetConfig(model_in_channels=16, model_hidden_channels=8, num_mel_bins=20, resblock_kernel_sizes=[3], resblock_stride_sizes=[4], resblock_dilation_sizes=[[1, 3]], kernel_predictor_num_blocks=1, kernel_predictor_hidden_channels=16)), "spec_noise", ["waveforms"]  # fmt: skip
+    # and ten more: a music decoder whose batch is samples x codebooks (MusicGen), Fourier mixing
+    # (FNet), sliding-window and landmark attention (Longformer, Nystromformer), flattened patches
+    # with their row and column in the first two columns (Pix2Struct), text + boxes + image
+    # (LayoutLMv3), hybrid attention / Mamba / experts (Jamba), FalconMamba, an OCR decoder on
+    # encoder states (TrOCR) and text + image (BLIP)
+    yield "musicgen", lambda: tf.MusicgenForCausalLM(tf.MusicgenDecoderConfig(vocab_size=64, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, ffn_dim=64, max_position_embeddings=64, num_codebooks=4, use_cache=False)), "codebooks", ["logits"]  # fmt: skip
+    yield "fnet", lambda: tf.FNetModel(tf.FNetConfig(vocab_size=1000, hidden_size=32, num_hidden_layers=2, intermediate_size=64, max_position_embeddings=64, use_tpu_fourier_optimizations=False)), "tokens", last  # fmt: skip
+    yield "longformer", lambda: tf.LongformerModel(tf.LongformerConfig(**{**t, "max_position_embeddings": 130}, attention_window=4, pad_token_id=1)), "text", last  # fmt: skip
+    yield "nystromformer", lambda: tf.NystromformerModel(tf.NystromformerConfig(**{**t, "max_position_embeddings": 130}, num_landmarks=4, segment_means_seq_len=8, conv_kernel_size=3)), "text", last  # fmt: skip
+    yield "pix2struct_vision", lambda: tf.Pix2StructVisionModel(tf.Pix2StructVisionConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, d_ff=64, d_kv=16, patch_embed_hidden_size=48, seq_len=64, initializer_range=0.02)), "flat_patches", last  # fmt: skip
+    yield "layoutlmv3", lambda: tf.LayoutLMv3Model(tf.LayoutLMv3Config(**t, max_2d_position_embeddings=1024, input_size=64, patch_size=16, coordinate_size=6, shape_size=4, rel_pos_bins=8, max_rel_pos=16, rel_2d_pos_bins=8, max_rel_2d_pos=32)), "layout_image", last  # fmt: skip
+    yield "jamba", lambda: tf.JambaModel(tf.JambaConfig(**t, num_key_value_heads=1, num_experts=2, num_experts_per_tok=1, expert_layer_period=2, expert_layer_offset=1, attn_layer_period=2, attn_layer_offset=1, mamba_d_state=8, mamba_d_conv=4, mamba_expand=2, mamba_dt_rank=4, use_mamba_kernels=False, use_cache=False)), "text", last  # fmt: skip
+    yield "falcon_mamba", lambda: tf.FalconMambaModel(tf.FalconMambaConfig(vocab_size=1000, hidden_size=32, state_size=8, num_hidden_layers=2, expand=2, conv_kernel=4, use_cache=False, use_mambapy=False)), "tokens", last  # fmt: skip
+    yield "trocr", lambda: tf.TrOCRForCausalLM(tf.TrOCRConfig(vocab_size=1000, d_model=32, decoder_layers=2, decoder_attention_heads=2, decoder_ffn_dim=64, max_position_embeddings=64, use_cache=False, cross_attention_hidden_size=32)), "decoder", ["logits"]  # fmt: skip
+    yield "blip", lambda: tf.BlipModel(tf.BlipConfig(text_config=dict(vocab_size=1000, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, max_position_embeddings=64, encoder_hidden_size=32), vision_config=dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, image_size=64, patch_size=16), projection_dim=16)), "text_image", ["logits_per_image"]  # fmt: skip
     # diffusion models from diffusers' configs (the dev extra installs it): a UNet that takes a
     # latent, a timestep per sample and text states; an unconditional one; a VAE, whose
     # attention runs over every position of the feature map
@@ -266,6 +281,19 @@ def _example(kind: str) -> tuple[tuple[Any, ...], list[str], dict[str, dict[int,
         return (latent, torch.tensor([10, 500]), torch.randn(B, 7, 32)), names, {"sample": hw, "timestep": {0: "batch"}, "encoder_hidden_states": {0: "batch", 1: "sequence"}}  # fmt: skip
     if kind == "vae":  # an image of any size, as a VAE takes it (named "sample")
         return (torch.randn(B, 3, 32, 32),), ["sample"], {"sample": {0: "batch", 2: "height", 3: "width"}}  # fmt: skip
+    if kind == "codebooks":  # a music decoder's ids: batch x codebooks rows (MusicGen: 4)
+        return (torch.randint(0, 64, (B * 4, S)),), ["input_ids"], {"input_ids": {0: "batch", 1: "sequence"}}  # fmt: skip
+    if kind == "flat_patches":  # Pix2Struct: each patch's row and column (from 1), then pixels
+        n = 16
+        rows, cols = (torch.arange(n) // 4 + 1).float(), (torch.arange(n) % 4 + 1).float()
+        at = torch.stack([rows, cols], -1)[None].expand(B, n, 2)
+        axes = {0: "batch", 1: "patches"}
+        return (torch.cat([at, torch.randn(B, n, 48)], -1), torch.ones(B, n)), ["flattened_patches", "attention_mask"], dict.fromkeys(["flattened_patches", "attention_mask"], axes)  # fmt: skip
+    if kind == "layout_image":  # LayoutLMv3: ids, a box per token, a mask and the page image
+        box = torch.randint(0, 500, (B, S, 4))
+        box[..., 2:] += 400
+        names = ["input_ids", "bbox", "attention_mask", "pixel_values"]
+        return (ids, box, mask, torch.randn(B, 3, 64, 64)), names, {**dict.fromkeys(names[:3], seq), "pixel_values": {0: "batch"}}  # fmt: skip
     if kind == "pose":  # a person crop, taller than wide (ViTPose: 256 x 192 at full size)
         return (torch.randn(B, 3, 64, 48),), ["pixel_values"], {"pixel_values": {0: "batch"}}
     if kind == "frames16":  # mel frames and a per-frame mask (a FastConformer encoder)
