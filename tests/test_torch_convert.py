@@ -493,6 +493,43 @@ CASES: dict[str, Case] = {
         (13,),
         1,
     ),  # fmt: skip
+    # Fourier transforms: FNet's mixing (DFT, axis an attribute at 17, an input at 20) and a
+    # speech model's spectrogram in the graph (STFT)
+    "dft_real_axis1": ("DFT", [_x(2, 8, 3, 1)], [], {"axis": 1}, (17,), 1),
+    "dft_onesided_length": (
+        "DFT",
+        [_x(2, 8, 1)],
+        [np.array(6)],
+        {"axis": 1, "onesided": 1},
+        (17,),
+        1,
+    ),  # fmt: skip
+    "dft_inverse_complex": ("DFT", [_x(2, 8, 2)], [], {"axis": 1, "inverse": 1}, (17,), 1),
+    "dft_axis_input": ("DFT", [_x(2, 3, 8, 1)], [None, np.array(-2)], {}, (20,), 1),
+    "stft_window": (
+        "STFT",
+        [_x(2, 64, 1)],
+        [np.array(8), np.hanning(16).astype(np.float32)],
+        {},
+        (17,),
+        1,
+    ),  # fmt: skip
+    "stft_length_only": (
+        "STFT",
+        [_x(1, 40, 1)],
+        [np.array(10), None, np.array(16)],
+        {},
+        (17,),
+        1,
+    ),  # fmt: skip
+    "stft_2d_signal": (
+        "STFT",
+        [_x(2, 64)],
+        [np.array(8), np.hanning(16).astype(np.float32)],
+        {},
+        (17,),
+        1,
+    ),  # fmt: skip
     "lrn_odd": ("LRN", [_x(1, 6, 3, 4)], [], {"size": 3, "alpha": 0.01, "beta": 0.6}, (13,), 1),
     "lrn_bias": ("LRN", [_x(1, 6, 3, 4)], [], {"size": 5, "bias": 2.0}, (13,), 1),
     "shrink": ("Shrink", [X3], [], {"bias": 0.3, "lambd": 0.8}, (13,), 1),

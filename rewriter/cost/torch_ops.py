@@ -652,6 +652,52 @@ def _instance_norm(a: dict[str, Any]) -> Fn:
     return f
 
 
+def _dft(a: dict[str, Any], opset: int) -> Fn:
+    """DFT: a real ``[..., 1]`` or complex ``[..., 2]`` signal along ``axis`` (an attribute
+    before opset 20, default 1; an input after, default -2), zero-padded or cut to
+    ``dft_length``; ``inverse`` scales by 1/n as ``torch.fft.ifft`` does; ``onesided`` keeps
+    the first n // 2 + 1 bins. Complex out, ``[..., 2]`` (FNet's Fourier mixing)."""
+    inverse, onesided = bool(a.get("inverse", 0)), bool(a.get("onesided", 0))
+
+    def f(x: torch.Tensor, n: torch.Tensor | None = None, ax: torch.Tensor | None = None) -> Any:
+        axis = int(a.get("axis", 1)) if opset < 20 else (-2 if ax is None else int(ax))
+        axis = axis % x.dim()
+        z = x[..., 0] if x.shape[-1] == 1 else torch.view_as_complex(x.contiguous())
+        length = None if n is None else int(n.reshape(-1)[0])
+        y = (torch.fft.ifft if inverse else torch.fft.fft)(z, n=length, dim=axis)
+        if onesided:
+            y = y.narrow(axis, 0, y.shape[axis] // 2 + 1)
+        return torch.view_as_real(y.to(torch.complex64 if x.dtype != torch.float64 else y.dtype))
+
+    return f
+
+
+def _stft(a: dict[str, Any]) -> Fn:
+    """STFT: frames of ``frame_length`` every ``frame_step`` samples (no centring or padding),
+    times ``window`` (rectangular without one), each transformed: ``[batch, frames, bins,
+    2]``, onesided by default for a real signal (a speech model's spectrogram in the graph)."""
+    onesided = bool(a.get("onesided", 1))
+
+    def f(
+        x: torch.Tensor,
+        step: torch.Tensor,
+        window: torch.Tensor | None = None,
+        length: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        n = int(length.reshape(-1)[0]) if length is not None else int(window.shape[0])  # type: ignore[union-attr]
+        if x.dim() == 2:  # [batch, length]: the TorchScript exporter's real signal
+            z = x
+        else:
+            z = x[..., 0] if x.shape[-1] == 1 else torch.view_as_complex(x.contiguous())
+        frames = z.unfold(-1, n, int(step.reshape(-1)[0]))  # [batch, frames, n]
+        if window is not None:
+            frames = frames * window
+        y = torch.fft.rfft(frames, dim=-1) if onesided else torch.fft.fft(frames, dim=-1)
+        return torch.view_as_real(y.to(torch.complex64 if x.dtype != torch.float64 else y.dtype))
+
+    return f
+
+
 def _group_norm(a: dict[str, Any], opset: int) -> Fn:
     """GroupNormalization: statistics per sample over each group of channels (in float32 for
     half-precision inputs), then a scale and bias per group (opset 18) or per channel (21)."""
@@ -1157,6 +1203,8 @@ OPS: dict[str, Callable[[dict[str, Any], int, int], Fn]] = {
     "BatchNormalization": lambda a, n, v: _batch_norm(a),
     "InstanceNormalization": lambda a, n, v: _instance_norm(a),
     "GroupNormalization": lambda a, n, v: _group_norm(a, v),
+    "DFT": lambda a, n, v: _dft(a, v),
+    "STFT": lambda a, n, v: _stft(a),
     "LRN": lambda a, n, v: _lrn(a),
     "Shrink": lambda a, n, v: _shrink(a),
     # sequences
