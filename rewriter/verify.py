@@ -670,10 +670,10 @@ def _resolution(model: onnx.ModelProto) -> float:
     """How far the noise floor moves the inputs, relative: one part in 10^6, or one unit in
     the last place where the model computes in a half-precision type (float16 inputs, or a
     float16 converter's casts inside): a move of 1e-6 rounds away there (2^-10 apart in
-    float16) and every output's floor read 0."""
+    float16) and every output's floor read 0. Weights stored in float16 and cast to float32
+    are no half-precision computing."""
     half = {onnx.TensorProto.FLOAT16: 2.0**-10, onnx.TensorProto.BFLOAT16: 2.0**-7}
     types = [v.type.tensor_type.elem_type for v in model.graph.input]
-    types += [t.data_type for t in model.graph.initializer]
     for n in all_nodes(model.graph):
         types += [a.i for a in n.attribute if n.op_type == "Cast" and a.name == "to"]
     return max([1e-6, *(half[t] for t in types if t in half)])

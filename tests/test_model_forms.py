@@ -432,3 +432,28 @@ def test_a_float16_model_has_a_noise_floor(keep_io_types: bool, tmp_path) -> Non
     assert floor32 is not None and 0 < floor32 < 1e-5
     floor = verify(m16, m16).outputs[0].floor
     assert floor is not None and 1e-4 < floor < 1e-2
+
+
+def test_float16_weights_cast_to_float32_keep_the_float32_floor(tmp_path) -> None:
+    """Weights stored in float16 and cast to float32 on the way in (a way to halve a file)
+    compute in float32: the floor moves the inputs by one part in 10^6 there, as for any
+    float32 model, not by float16's ulp."""
+    from rewriter.verify import verify
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.GELU()).eval()
+    src = str(tmp_path / "fp32.onnx")
+    torch.onnx.export(net, (torch.randn(1, 3, 16, 16),), src, input_names=["x"],
+                      output_names=["y"], opset_version=17, dynamo=False)  # fmt: skip
+    m = onnx.load(src)
+    for t in m.graph.initializer:
+        name = t.name
+        t.CopyFrom(
+            numpy_helper.from_array(numpy_helper.to_array(t).astype(np.float16), name + "_h")
+        )
+        m.graph.node.insert(
+            0, helper.make_node("Cast", [name + "_h"], [name], to=TensorProto.FLOAT)
+        )
+    onnx.checker.check_model(m)
+    floor = verify(m, m).outputs[0].floor
+    assert floor is not None and 0 < floor < 1e-5
