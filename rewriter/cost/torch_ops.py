@@ -652,6 +652,21 @@ def _instance_norm(a: dict[str, Any]) -> Fn:
     return f
 
 
+def _signal(x: torch.Tensor) -> torch.Tensor:
+    """An ONNX signal as torch's: ``[..., 1]`` real, ``[..., 2]`` complex (a 2-D ``[batch,
+    length]`` is real: the TorchScript exporter's STFT input)."""
+    if x.dim() == 2 or x.shape[-1] not in (1, 2):
+        return x
+    return x[..., 0] if x.shape[-1] == 1 else torch.view_as_complex(x.contiguous())
+
+
+def _spectrum(y: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """torch's complex result as ONNX's ``[..., 2]``, in ``like``'s precision."""
+    return torch.view_as_real(
+        y.to(torch.complex128 if like.dtype == torch.float64 else torch.complex64)
+    )
+
+
 def _dft(a: dict[str, Any], opset: int) -> Fn:
     """DFT: a real ``[..., 1]`` or complex ``[..., 2]`` signal along ``axis`` (an attribute
     before opset 20, default 1; an input after, default -2), zero-padded or cut to
@@ -662,12 +677,11 @@ def _dft(a: dict[str, Any], opset: int) -> Fn:
     def f(x: torch.Tensor, n: torch.Tensor | None = None, ax: torch.Tensor | None = None) -> Any:
         axis = int(a.get("axis", 1)) if opset < 20 else (-2 if ax is None else int(ax))
         axis = axis % x.dim()
-        z = x[..., 0] if x.shape[-1] == 1 else torch.view_as_complex(x.contiguous())
         length = None if n is None else int(n.reshape(-1)[0])
-        y = (torch.fft.ifft if inverse else torch.fft.fft)(z, n=length, dim=axis)
+        y = (torch.fft.ifft if inverse else torch.fft.fft)(_signal(x), n=length, dim=axis)
         if onesided:
             y = y.narrow(axis, 0, y.shape[axis] // 2 + 1)
-        return torch.view_as_real(y.to(torch.complex64 if x.dtype != torch.float64 else y.dtype))
+        return _spectrum(y, x)
 
     return f
 
@@ -685,15 +699,11 @@ def _stft(a: dict[str, Any]) -> Fn:
         length: torch.Tensor | None = None,
     ) -> torch.Tensor:
         n = int(length.reshape(-1)[0]) if length is not None else int(window.shape[0])  # type: ignore[union-attr]
-        if x.dim() == 2:  # [batch, length]: the TorchScript exporter's real signal
-            z = x
-        else:
-            z = x[..., 0] if x.shape[-1] == 1 else torch.view_as_complex(x.contiguous())
-        frames = z.unfold(-1, n, int(step.reshape(-1)[0]))  # [batch, frames, n]
+        frames = _signal(x).unfold(-1, n, int(step.reshape(-1)[0]))  # [batch, frames, n]
         if window is not None:
             frames = frames * window
         y = torch.fft.rfft(frames, dim=-1) if onesided else torch.fft.fft(frames, dim=-1)
-        return torch.view_as_real(y.to(torch.complex64 if x.dtype != torch.float64 else y.dtype))
+        return _spectrum(y, x)
 
     return f
 
