@@ -1068,6 +1068,28 @@ def _states(model: onnx.ModelProto, inputs: list[_Input]) -> dict[str, str]:
     return out | claimed
 
 
+def _int_states(model: onnx.ModelProto, inputs: list[_Input]) -> dict[str, str]:
+    """Integer inputs that are a state's bookkeeping, with why: named like a state and returned
+    one step on under the same name with a step word in it (a streaming Conformer's
+    ``cache_last_channel_len`` -> ``cache_last_channel_next_len``, beside its zeroed caches).
+    A state starts empty: its length was the sequence size, 128, for a cache of 16."""
+    outs = {tuple(re.split(r"[._-]+", o.name.lower())): o.name for o in model.graph.output}
+    found = {}
+    for i in inputs:
+        if i.dtype.kind not in "iu" or not _STATE_NAME.search(i.name):
+            continue
+        words = tuple(re.split(r"[._-]+", i.name.lower()))
+        for k in range(len(words) + 1):
+            for step in _STEP_WORDS:
+                name = outs.get((*words[:k], step, *words[k:]))
+                if name is not None and i.name not in found:
+                    found[i.name] = f"state: its name, returned as {name!r}"
+    return found
+
+
+_STEP_WORDS = ("next", "new", "out", "updated")
+
+
 # what tells a state's next step from the state after the name both begin with: h/h_n,
 # carry/carry_out, state/stateN, hidden_in/hidden_out, h0/h1 (not actions/action_preds)
 _STEP_SUFFIX = re.compile(r"[._-]*(in|out|n|new|next|prev|old|updated|i|o|t|t1|\d+)?", re.I)
@@ -1389,6 +1411,7 @@ def generate_inputs(
                         size = hint[spatial.index(axis)]
                         groups[d] = [size, *(c for c in groups[d] if c != size)]
     states = _states(model, inputs)
+    int_states = _int_states(model, inputs)
     for inp in inputs:
         # a recurrent state laid out as torch's h0, [layers, batch, hidden], with the batch
         # unnamed (Silero VAD's state [2, ?, 128]): read as a sequence, it was 128 and the LSTM
@@ -1453,6 +1476,9 @@ def generate_inputs(
                 inp, shape, u, states.get(inp.name), given, seq, seed, past,
                 positive.get(inp.name), masks_off, pixels.get(inp.name),
             )  # fmt: skip
+            if given is None and inp.name in int_states:  # an empty state: no length yet
+                feeds[inp.name] = np.zeros(shape, inp.dtype)
+                why[inp.name] = f"zeros ({int_states[inp.name]})"
             if u is None or given is not None:  # --val-range is the user's word
                 continue
             if u.top_k and inp.dtype.kind in "iu" and not (u.gathers or u.compared or u.seq_lens):

@@ -2081,3 +2081,57 @@ def test_a_column_that_indexes_a_table_holds_rows_and_the_rest_stays_data(tmp_pa
     with torch.no_grad():
         want = module(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(run_model(onnx.load(path), gen.feeds)[0], want, atol=1e-5)
+
+
+def _streaming_cache() -> onnx.ModelProto:
+    """A cache-aware streaming layer as NeMo names it: ``cache`` [B, 8, 4] of past frames and
+    ``cache_len`` [B] of how many are valid, both returned one step on (``cache_next``,
+    ``cache_next_len``); the frames before ``8 - cache_len`` are masked out."""
+    nodes = [
+        helper.make_node("Concat", ["cache", "x"], ["all"], axis=1),
+        helper.make_node("Shape", ["all"], ["shape"]),
+        helper.make_node("Gather", ["shape", "one"], ["n"], axis=0),
+        helper.make_node("Range", ["zero", "n", "one"], ["pos"]),
+        helper.make_node("Sub", ["eight", "cache_len"], ["first"]),
+        helper.make_node("Unsqueeze", ["first", "ax1"], ["first2"]),
+        helper.make_node("Unsqueeze", ["pos", "ax0"], ["pos2"]),
+        helper.make_node("GreaterOrEqual", ["pos2", "first2"], ["valid"]),
+        helper.make_node("Cast", ["valid"], ["valid_f"], to=TensorProto.FLOAT),
+        helper.make_node("Unsqueeze", ["valid_f", "ax2"], ["valid3"]),
+        helper.make_node("Sigmoid", ["all"], ["s"]),
+        helper.make_node("Mul", ["s", "valid3"], ["y"]),
+        helper.make_node("Slice", ["all", "minus8", "big", "ax1"], ["cache_next"]),
+        helper.make_node("Shape", ["x"], ["xs"]),
+        helper.make_node("Gather", ["xs", "one"], ["t"], axis=0),
+        helper.make_node("Add", ["cache_len", "t"], ["grown"]),
+        helper.make_node("Min", ["grown", "eight"], ["cache_next_len"]),
+    ]
+    inits = [
+        numpy_helper.from_array(np.array(v, np.int64), k)
+        for k, v in [("zero", 0), ("one", 1), ("eight", 8), ("ax0", [0]), ("ax1", [1]),
+                     ("ax2", [2]), ("minus8", [-8]), ("big", [2**62])]
+    ]  # fmt: skip
+    g = helper.make_graph(
+        nodes, "stream",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["B", "T", 4]),
+         helper.make_tensor_value_info("cache", TensorProto.FLOAT, ["B", 8, 4]),
+         helper.make_tensor_value_info("cache_len", TensorProto.INT64, ["B"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["B", None, 4]),
+         helper.make_tensor_value_info("cache_next", TensorProto.FLOAT, ["B", 8, 4]),
+         helper.make_tensor_value_info("cache_next_len", TensorProto.INT64, ["B"])],
+        inits,
+    )  # fmt: skip
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_a_cache_length_returned_one_step_on_starts_at_zero() -> None:
+    """A streaming Conformer's ``cache_last_channel_len`` beside its zeroed caches was the
+    sequence size (128, for a cache of 16: "sequence length of GreaterOrEqual"). It is returned
+    as ``cache_last_channel_next_len``: the bookkeeping of a state, which starts empty, 0."""
+    model = _streaming_cache()
+    onnx.checker.check_model(model, full_check=True)
+    gen = generate_inputs(model)
+    assert not gen.feeds["cache"].any()  # a float state: zeros, as before
+    assert gen.feeds["cache_len"].tolist() == [0]
+    assert "returned as 'cache_next_len'" in _note(gen, "cache_len")
+    assert run_model(model, gen.feeds)[2].tolist() == [min(gen.feeds["x"].shape[1], 8)]
