@@ -1068,6 +1068,10 @@ def _states(model: onnx.ModelProto, inputs: list[_Input]) -> dict[str, str]:
     return out | claimed
 
 
+# the word a state's next step inserts in its name (cache_len -> cache_next_len)
+_STEP_WORDS = ("next", "new", "out", "updated")
+
+
 def _int_states(model: onnx.ModelProto, inputs: list[_Input]) -> dict[str, str]:
     """Integer inputs that are a state's bookkeeping, with why: named like a state and returned
     one step on under the same name with a step word in it (a streaming Conformer's
@@ -1079,15 +1083,11 @@ def _int_states(model: onnx.ModelProto, inputs: list[_Input]) -> dict[str, str]:
         if i.dtype.kind not in "iu" or not _STATE_NAME.search(i.name):
             continue
         words = tuple(re.split(r"[._-]+", i.name.lower()))
-        for k in range(len(words) + 1):
-            for step in _STEP_WORDS:
-                name = outs.get((*words[:k], step, *words[k:]))
-                if name is not None and i.name not in found:
-                    found[i.name] = f"state: its name, returned as {name!r}"
+        at = [(*words[:k], w, *words[k:]) for k in range(len(words) + 1) for w in _STEP_WORDS]
+        name = next((outs[n] for n in at if n in outs), None)
+        if name is not None:
+            found[i.name] = f"state: its name, returned as {name!r}"
     return found
-
-
-_STEP_WORDS = ("next", "new", "out", "updated")
 
 
 # what tells a state's next step from the state after the name both begin with: h/h_n,
