@@ -201,6 +201,12 @@ def _families() -> Iterator[tuple[str, Callable[[], Any], str, list[str]]]:
     yield "falcon_mamba", lambda: tf.FalconMambaModel(tf.FalconMambaConfig(vocab_size=1000, hidden_size=32, state_size=8, num_hidden_layers=2, expand=2, conv_kernel=4, use_cache=False, use_mambapy=False)), "tokens", last  # fmt: skip
     yield "trocr", lambda: tf.TrOCRForCausalLM(tf.TrOCRConfig(vocab_size=1000, d_model=32, decoder_layers=2, decoder_attention_heads=2, decoder_ffn_dim=64, max_position_embeddings=64, use_cache=False, cross_attention_hidden_size=32)), "decoder", ["logits"]  # fmt: skip
     yield "blip", lambda: tf.BlipModel(tf.BlipConfig(text_config=dict(vocab_size=1000, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, max_position_embeddings=64, encoder_hidden_size=32), vision_config=dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, image_size=64, patch_size=16), projection_dim=16)), "text_image", ["logits_per_image"]  # fmt: skip
+    # and three: a speech encoder on the raw waveform (Moonshine), an audio tower on a mel
+    # spectrogram image (CLAP's HTS-AT) and a universal segmenter with deformable attention on a
+    # Swin backbone (Mask2Former)
+    yield "moonshine_encoder", lambda: tf.MoonshineModel(tf.MoonshineConfig(vocab_size=1000, hidden_size=32, intermediate_size=64, encoder_num_hidden_layers=2, decoder_num_hidden_layers=1, encoder_num_attention_heads=2, decoder_num_attention_heads=2, max_position_embeddings=256, use_cache=False)).encoder, "audio", last  # fmt: skip
+    yield "clap_audio", lambda: tf.ClapAudioModel(tf.ClapAudioConfig(hidden_size=32, patch_embeds_hidden_size=16, depths=[1, 1], num_attention_heads=[1, 2], window_size=4, spec_size=64, num_mel_bins=16, patch_size=4, enable_fusion=False)), "mel4", ["pooler_output"]  # fmt: skip
+    yield "mask2former", lambda: tf.Mask2FormerForUniversalSegmentation(tf.Mask2FormerConfig(backbone_config=tf.SwinConfig(image_size=64, patch_size=4, embed_dim=16, depths=[1, 1, 1, 1], num_heads=[1, 1, 2, 2], window_size=2, out_features=["stage1", "stage2", "stage3", "stage4"]), feature_size=32, mask_feature_size=32, hidden_dim=32, encoder_feedforward_dim=64, dim_feedforward=64, encoder_layers=1, decoder_layers=2, num_attention_heads=2, num_queries=10, num_labels=4, common_stride=4)), "image", ["class_queries_logits", "masks_queries_logits"]  # fmt: skip
     # diffusion models from diffusers' configs (the dev extra installs it): a UNet that takes a
     # latent, a timestep per sample and text states; an unconditional one; a VAE, whose
     # attention runs over every position of the feature map
@@ -294,6 +300,8 @@ def _example(kind: str) -> tuple[tuple[Any, ...], list[str], dict[str, dict[int,
         box[..., 2:] += 400
         names = ["input_ids", "bbox", "attention_mask", "pixel_values"]
         return (ids, box, mask, torch.randn(B, 3, 64, 64)), names, {**dict.fromkeys(names[:3], seq), "pixel_values": {0: "batch"}}  # fmt: skip
+    if kind == "mel4":  # a mel spectrogram as a one-channel image (CLAP's audio tower)
+        return (torch.randn(B, 1, 64, 16),), ["input_features"], {"input_features": {0: "batch"}}
     if kind == "pose":  # a person crop, taller than wide (ViTPose: 256 x 192 at full size)
         return (torch.randn(B, 3, 64, 48),), ["pixel_values"], {"pixel_values": {0: "batch"}}
     if kind == "frames16":  # mel frames and a per-frame mask (a FastConformer encoder)
