@@ -453,8 +453,8 @@ class _Graph:
 
     def narrowed(self, node: onnx.NodeProto) -> tuple[int, int, int] | None:
         """The part of its data input a Gather of one constant index or a Slice of one axis
-        with constant bounds takes: (axis, start, end), the end None-free (a Slice to the end
-        is no narrowing worth a name: None)."""
+        with constant bounds takes: (axis, start, end); None for any other node, and for a
+        Slice to the end (its end is INT64_MAX: the rest of the axis, nothing narrowed)."""
         if node.op_type == "Gather" and len(node.input) > 1:
             k = self.const(node.input[1])
             axis = next((a.i for a in node.attribute if a.name == "axis"), 0)
@@ -1142,9 +1142,9 @@ def _values(
     if uses is not None and uses.setting is not None and dt.kind in "fiu":
         v, what, op, n = uses.setting
         return np.full(shape, v, dt), f"{v:g} ({what}: input of {op} {n!r})"
+    if state:  # a float state, or an integer one's length: it starts empty
+        return np.zeros(shape, dt), f"zeros ({state})"
     if dt.kind == "f":
-        if state:
-            return np.zeros(shape, dt), f"zeros ({state})"
         if "mask" in inp.name.lower():
             # a float mask (a time series' past_observed_mask, 1 where a value was observed;
             # an additive attention mask, where a constant shifts nothing): ones, as for ints
@@ -1181,13 +1181,14 @@ def _values(
         said = f"standard normal (seed {seed})"
         for rows, n, (axis, lo, hi) in uses.parts if uses is not None and parted else []:
             # the part that indexes a table holds row numbers, the rest stays data (Pix2Struct:
-            # all of it uniform in [0, 64) made its pixels 64 times too large, and the rows
-            # cast from non-whole floats moved with the noise floor's 1e-6: floor 0.99)
-            if -len(shape) <= axis < len(shape) and lo < shape[axis]:
-                at = [slice(None)] * len(shape)
-                at[axis] = slice(lo, min(hi, shape[axis]))
-                values[tuple(at)] = rng.integers(0, rows, values[tuple(at)].shape)
-                said += f"; [{', '.join(':' if k != axis % len(shape) else f'{lo}:{min(hi, shape[axis])}' for k in range(len(shape)))}] rows of Gather {n!r}, in [0, {rows})"
+            # all of it uniform in [0, 64) made its pixels 64 times too large)
+            if not -len(shape) <= axis < len(shape) or lo >= shape[axis]:
+                continue
+            at = [slice(None)] * len(shape)
+            at[axis] = slice(lo, min(hi, shape[axis]))
+            values[tuple(at)] = rng.integers(0, rows, values[tuple(at)].shape)
+            index = ", ".join(":" if a.stop is None else f"{a.start}:{a.stop}" for a in at)
+            said += f"; [{index}] rows of Gather {n!r}, in [0, {rows})"
         return values, said
     assert uses is not None
     if dt.kind in "OUS":  # strings
@@ -1473,12 +1474,9 @@ def generate_inputs(
                 u = dataclasses.replace(u, gathers=rows)
             given = ranges.get(inp.name, ranges.get(""))
             feeds[inp.name], why[inp.name] = _values(
-                inp, shape, u, states.get(inp.name), given, seq, seed, past,
-                positive.get(inp.name), masks_off, pixels.get(inp.name),
+                inp, shape, u, states.get(inp.name) or int_states.get(inp.name), given, seq,
+                seed, past, positive.get(inp.name), masks_off, pixels.get(inp.name),
             )  # fmt: skip
-            if given is None and inp.name in int_states:  # an empty state: no length yet
-                feeds[inp.name] = np.zeros(shape, inp.dtype)
-                why[inp.name] = f"zeros ({int_states[inp.name]})"
             if u is None or given is not None:  # --val-range is the user's word
                 continue
             if u.top_k and inp.dtype.kind in "iu" and not (u.gathers or u.compared or u.seq_lens):

@@ -14,8 +14,9 @@ What makes a comparison evidence, and what does not:
   ``verify`` tries other seeds, and an output that stays so is marked ``checked=False`` with a
   note (a large difference on it is still reported: that is evidence of a broken rewrite).
 * The model's own noise floor: the original is run again on its inputs moved by one part in
-  10^6 (by one unit in the last place in a model that computes in float16 or bfloat16); the relative L2 change of each output is its ``floor`` (a dynamically quantized CRNN
-  moves its logits by ~1% this way). ``Deviation.exceeds(tol)`` judges rel-L2 against
+  10^6 (by one unit in the last place in a model that computes in float16 or bfloat16); the
+  relative L2 change of each output is its ``floor`` (a dynamically quantized CRNN moves its
+  logits by ~1% this way). ``Deviation.exceeds(tol)`` judges rel-L2 against
   ``tol + 3 * floor``, and the report says so.
 * Random ops (RandomNormal/Uniform(Like), Multinomial, Bernoulli, Dropout) get the same pinned
   seed in both models for the comparison only; the written model is untouched.
@@ -45,7 +46,7 @@ from onnx import helper
 from rewriter.errors import ModelError, UsageError
 from rewriter.ir.graph import all_initializers, all_nodes, subgraph_attrs
 from rewriter.ir.io import is_large, model_file
-from rewriter.ir.picks import RANDOM_OPS, STEPS, Pick, picks, with_outputs
+from rewriter.ir.picks import FLOATS, RANDOM_OPS, STEPS, Pick, picks, with_outputs
 from rewriter.ir.runtime import first_line, runner
 
 __all__ = [
@@ -923,12 +924,8 @@ def compare(
                 o.floor = output_diff(names[k], x, y).rel_l2
     # a source is evidence in place of a pick that differs; where every pick by it picked alike
     # (compared as values), one not checked goes unsaid
-    needed = {
-        s
-        for p in cmp.picks.values()
-        if any(o.name == p.output and o.role == "picks" for o in dev.outputs)
-        for s in p.sources
-    }
+    differ = {o.name for o in dev.outputs if o.role == "picks"}
+    needed = {s for p in cmp.picks.values() if p.output in differ for s in p.sources}
     for o in dev.outputs:
         if o.role == "source" and not o.checked and o.name not in needed:
             o.role = "aside"
@@ -990,17 +987,11 @@ def verify(
             break
     dev.branches_not_run = missed
     # float outputs only: an int8 output a quantizer rounds to the same values is evidence
-    floats = {o.name for o in original.graph.output if o.type.tensor_type.elem_type in _FLOATS}
+    floats = {o.name for o in original.graph.output if o.type.tensor_type.elem_type in FLOATS}
     dev.unmoved = any(o.name in floats for o in dev.judged)
     dev.unmoved = dev.unmoved and all(o.max_abs == 0.0 for o in dev.judged)
     dev.unmoved = dev.unmoved and list(original.graph.node) != list(rewritten.graph.node)
     return dev
-
-
-_FLOATS = {
-    onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE,
-    onnx.TensorProto.BFLOAT16,
-}  # fmt: skip
 
 
 def _ifs(model: onnx.ModelProto) -> dict[str, onnx.NodeProto]:

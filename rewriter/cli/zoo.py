@@ -4,8 +4,9 @@ Each model of ``DIR`` (an ``.onnx``, or a file of another framework that ``rewri
 converts, written as ``.onnx``: ``fleet.zoo.output_names``) is planned on measured latencies,
 verified and written to ``OUTDIR``, atomically; models whose output exists are skipped (a rerun
 after a crash does the rest). With ``--cluster`` the models are planned in parallel as Ray
-tasks and measured on the device workers; without it, here, one after another. One summary table, also written as JSON
-(``--json``, default ``OUTDIR/zoo.json``). See ``rewriter.fleet.zoo``.
+tasks and measured on the device workers; without it, here, one after another. One summary
+table, also written as JSON (``--json``, default ``OUTDIR/zoo.json``). See
+``rewriter.fleet.zoo``.
 """
 
 from __future__ import annotations

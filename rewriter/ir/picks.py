@@ -25,13 +25,14 @@ same integers, and otherwise judged on the durations.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import onnx
 
 from rewriter.ir.graph import free_values, infer_value_info, subgraph_attrs
 
-__all__ = ["PICKING", "RANDOM_OPS", "STEPS", "Pick", "computed", "picks", "with_outputs"]
+__all__ = ["FLOATS", "PICKING", "RANDOM_OPS", "STEPS", "Pick", "computed", "picks", "with_outputs"]
 
 # op -> (its outputs that pick, its inputs it picks by, whether the count of what it picks
 # depends on the data)
@@ -87,7 +88,7 @@ _INTEGERS = frozenset(
     + (onnx.TensorProto.UINT64, onnx.TensorProto.BOOL)
 )
 
-_FLOATS = frozenset(
+FLOATS = frozenset(
     (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE)
     + (onnx.TensorProto.BFLOAT16,)
 )
@@ -137,7 +138,7 @@ def picks(model: onnx.ModelProto) -> dict[str, Pick]:
 
     def floating(name: str) -> bool:
         vi = info.get(name)
-        return vi is not None and vi.elem_type in _FLOATS and name in valued
+        return vi is not None and vi.elem_type in FLOATS and name in valued
 
     def step(n: onnx.NodeProto) -> bool:  # a Cast from floats to integers or booleans
         to = next((a.i for a in n.attribute if a.name == "to"), 0)
@@ -266,14 +267,11 @@ def computed(g: onnx.GraphProto) -> set[str]:
         for i in g.input
         if i.name not in inits and i.type.tensor_type.elem_type not in _INTEGERS
     }
-    data |= {t.name for t in g.initializer if t.data_type in _FLOATS and _size(t) > 1}
-    for n in g.node:
-        if n.op_type == "Constant" and n.attribute and n.attribute[0].HasField("t"):
-            t = n.attribute[0].t
-            if t.data_type in _FLOATS and _size(t) > 1:
-                data.update(o for o in n.output if o)
+    data |= {t.name for t in g.initializer if _weight(t)}
     out: set[str] = set()
     for n in g.node:
+        if n.op_type == "Constant" and n.attribute and _weight(n.attribute[0].t):
+            data.update(o for o in n.output if o)
         if n.op_type in RANDOM_OPS:
             out.update(o for o in n.output if o)
             data.update(o for o in n.output if o)
@@ -291,11 +289,9 @@ def computed(g: onnx.GraphProto) -> set[str]:
     return out & data
 
 
-def _size(t: onnx.TensorProto) -> int:
-    n = 1
-    for d in t.dims:
-        n *= d
-    return n
+def _weight(t: onnx.TensorProto) -> bool:
+    """A float tensor of more than one value (a scalar constant is arithmetic, not data)."""
+    return t.data_type in FLOATS and math.prod(t.dims) > 1
 
 
 def with_outputs(model: onnx.ModelProto, names: list[str]) -> onnx.ModelProto:
