@@ -204,6 +204,17 @@ def _ray_client_address_plans_on_the_device(cluster, tmp_path) -> None:
     rows, hw = _rows(db), _hardware(db)
     (dev2,) = {h for h, _, _ in rows}
     assert hw[dev2]["label"] == "dev2" and {t for _, t, _ in rows} == {2}
+    # a target no worker advertises: the hint names the head's own port, which a worker joins
+    # (`ray start --address ray://...` fails), not the client's
+    cmd = [sys.executable, "-m", "rewriter", "profile", "--cluster", cluster.client_address]
+    cmd += ["--target", "ort-cpu:threads=4", "--db", db]
+    env = {**os.environ, "PAU_REWRITER_CLUSTER_WAIT": "0.5"}
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    line = r.stderr.strip()
+    assert r.returncode == 1 and line.count("\n") == 0, line
+    assert "no worker in the cluster at ray://" in line, line
+    assert f":{cluster.port}`" in line, line
+    assert "--address ray://" not in line, line
 
 
 def _worker_killed_mid_run_keeps_written_results(cluster, tmp_path) -> None:

@@ -122,6 +122,10 @@ class LocalCluster:
             "RAY_USAGE_STATS_ENABLED": "0",
             "RAY_health_check_period_ms": "500",  # a dead node is noticed in ~2 s, not ~15
             "RAY_health_check_failure_threshold": "3",
+            # the head's Ray client proxy waits this long for the server process it starts per
+            # ray:// driver (default 30 s): on 2 cores busy with the test suite that start took
+            # longer once (stop 45's CI: "Starting Ray client server failed")
+            "RAY_CLIENT_SERVER_CHECK_CHANNEL_TIMEOUT_S": "180",
         }
         self.procs: list[subprocess.Popen[bytes]] = []
         self.object_store = object_store

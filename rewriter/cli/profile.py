@@ -100,7 +100,7 @@ def _devices(a: Any) -> list[tuple[Any, Any]]:
 
         raise FleetError(
             f"no worker in the cluster at {a.cluster} advertises a target; start one with "
-            f"`rewrite worker --target ort-cpu --address {a.cluster}`"
+            f"`rewrite worker --target ort-cpu --address {m.join_address()}`"
         )
     return [(get_target(parse_resource(r)[0]), m.pinned(r)) for r in found]  # type: ignore[index]
 

@@ -118,12 +118,15 @@ def connect(address: str) -> Any:
         ray.shutdown()
 
     err = _init(ray, address)
-    if err is not None and "Initialization failure" in str(err):
-        # a Ray client's server process for this driver did not come up in time (seen once in
-        # 4 runs on a loaded 2-core machine): once more, then say why
+    for pause in (2.0, 10.0):
+        if err is None or "Initialization failure" not in str(err):
+            break
+        # a Ray client's server process for this driver did not come up in time (the head's
+        # proxy waits RAY_CLIENT_SERVER_CHECK_CHANNEL_TIMEOUT_S, 30 s by default; seen on a
+        # loaded 2-core machine, once even after one retry): twice more, then say why
         if ray.is_initialized():
             ray.shutdown()
-        time.sleep(2.0)
+        time.sleep(pause)
         err = _init(ray, address)
     if err is not None:  # ConnectionError, version mismatch, missing ray[client] for ray://
         # all of it on one line: a Ray client's "Initialization failure from server:" puts the
@@ -131,11 +134,14 @@ def connect(address: str) -> Any:
         said = "; ".join(ln.strip() for ln in str(err).splitlines() if ln.strip())
         said = (said or type(err).__name__)[:400]
         missing = isinstance(err, ImportError) or "No module named" in said or "ray[client]" in said
-        hint = (
-            " (ray:// needs pip install 'ray[client]')"
-            if address.startswith("ray://") and missing
-            else ""
-        )
+        hint = ""
+        if address.startswith("ray://") and missing:
+            hint = " (ray:// needs pip install 'ray[client]')"
+        elif "Initialization failure" in said:
+            hint = (
+                " (the head's client server did not start in time: on a busy head, start it"
+                " with RAY_CLIENT_SERVER_CHECK_CHANNEL_TIMEOUT_S=180 in its environment)"
+            )
         raise FleetError(f"cannot attach to the Ray cluster at {address}: {said}{hint}")
     return ray
 
@@ -241,6 +247,17 @@ class RemoteMeasurer:
         self._refs: OrderedDict[str, Any] = OrderedDict()  # model digest -> ObjectRef
 
     # -- devices ----------------------------------------------------------------------------
+    def join_address(self) -> str:
+        """What ``rewrite worker --address`` takes to join this cluster: the head's GCS
+        ``HOST:PORT``, also when this driver came in through a Ray client (``ray://``), whose
+        port a worker cannot join."""
+        if not self.address.startswith("ray://"):
+            return self.address
+        try:
+            return str(self.ray.get_runtime_context().gcs_address) or self.address
+        except Exception:  # noqa: BLE001 - the hint falls back to what the user gave
+            return self.address
+
     def devices(self) -> list[str]:
         """Every device resource in the cluster now, sorted."""
         return sorted(device_resources(self.ray))
@@ -271,7 +288,7 @@ class RemoteMeasurer:
             if time.monotonic() > deadline:
                 raise FleetError(
                     f"no worker in the cluster at {self.address} advertises target {canon}; "
-                    f"start one with `rewrite worker --target {canon} --address {self.address}`"
+                    f"start one with `rewrite worker --target {canon} --address {self.join_address()}`"
                 )
             time.sleep(0.25)
 
@@ -349,7 +366,7 @@ class RemoteMeasurer:
                     f"the worker for target {canon} left the cluster at {self.address} "
                     "mid-measurement and no other advertises it; measurements already returned "
                     f"are in the database; start one with `rewrite worker --target {canon} "
-                    f"--address {self.address}` and rerun"
+                    f"--address {self.join_address()}` and rerun"
                 )
         try:
             return ray.get(ref)
