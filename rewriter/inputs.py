@@ -338,6 +338,7 @@ class _Graph:
 
     def __init__(self, model: onnx.ModelProto) -> None:
         self.consts: dict[str, onnx.TensorProto] = {}
+        self._constant_memo: dict[str, bool] = {}
         self.producer: dict[str, onnx.NodeProto] = {}
         self.consumers: dict[str, list[tuple[onnx.NodeProto, int]]] = {}
         # protobuf wrappers are not stable objects (id() changes), so top-level nodes go by index
@@ -417,12 +418,58 @@ class _Graph:
         return self.dim(node.input[0], 0 if axes is None else int(axes.ravel()[0]))
 
     def const_shape(self, name: str) -> tuple[int, ...] | None:
+        """The shape of ``name`` where it is computed from constants alone: a table stored as
+        is, cast or dequantized, or quantized at run time (I-BERT's embedding tables are
+        ``Clip(Round(W * (1 / scale)))``: its token ids were filled with the padding id they
+        are compared with, and no output depended on the inputs); None otherwise."""
         while name not in self.consts and name in self.producer:
             p = self.producer[name]
             if p.op_type not in ("Cast", "Identity", "DequantizeLinear", "CastLike"):
-                return None
+                break
             name = p.input[0]
-        return tuple(self.consts[name].dims) if name in self.consts else None
+        if name in self.consts:
+            return tuple(self.consts[name].dims)
+        if not self.from_constants(name):
+            return None
+        dims = [self.dim(name, a) for a in range(self._rank(name))]
+        ok = dims and all(isinstance(d, int) and d > 0 for d in dims)
+        return tuple(dims) if ok else None  # type: ignore[arg-type]
+
+    def _rank(self, name: str) -> int:
+        if self._info is None:
+            self._info = infer_value_info(self.model)
+        vi = self._info.get(name)
+        return len(vi.shape) if vi is not None and vi.shape is not None else 0
+
+    def from_constants(self, name: str) -> bool:
+        """Whether ``name`` is computed from initializers and Constants alone (no graph input,
+        no subgraph on the way)."""
+        memo = self._constant_memo
+        todo, opened = [name], set()
+        while todo:
+            x = todo[-1]
+            if x in memo:
+                todo.pop()
+                continue
+            if x in self.consts:
+                memo[x] = True
+                todo.pop()
+                continue
+            p = self.producer.get(x)
+            if p is None or any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in p.attribute):  # fmt: skip
+                memo[x] = False
+                todo.pop()
+                continue
+            pending = [i for i in p.input if i and i not in memo]
+            if pending and x not in opened:
+                opened.add(x)
+                todo.extend(pending)
+                continue
+            if pending:  # a cycle (a malformed graph): not constant
+                memo.update(dict.fromkeys(pending, False))
+            memo[x] = all(memo[i] for i in p.input if i)
+            todo.pop()
+        return memo[name]
 
     def reached(
         self, start: str, through: frozenset[str] = frozenset()

@@ -2135,3 +2135,44 @@ def test_a_cache_length_returned_one_step_on_starts_at_zero() -> None:
     assert gen.feeds["cache_len"].tolist() == [0]
     assert "returned as 'cache_next_len'" in _note(gen, "cache_len")
     assert run_model(model, gen.feeds)[2].tolist() == [min(gen.feeds["x"].shape[1], 8)]
+
+
+def test_ids_into_a_table_quantized_at_run_time_are_rows_not_the_padding_id(tmp_path) -> None:
+    """I-BERT quantizes its embedding tables in the graph (``Clip(Round(W * (1 / scale)))``),
+    so the Gather's table was no constant, and the ids, also compared with the padding id
+    (``input_ids.ne(1)``: RoBERTa's positions), were filled with 1: every token padding and no
+    output depending on the inputs. A table computed elementwise from constants has its rows."""
+    import torch
+
+    class QuantEmbedding(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.words, self.proj = torch.nn.Embedding(50, 8), torch.nn.Linear(8, 8)
+
+        def forward(self, input_ids: Any) -> Any:
+            scale = self.words.weight.abs().max() / 127
+            table = torch.clamp(torch.round(self.words.weight * (1 / scale)), -128, 127) * scale
+            keep = input_ids.ne(1).unsqueeze(-1).float()
+            return torch.tanh(self.proj(torch.nn.functional.embedding(input_ids, table))) * keep
+
+    torch.manual_seed(0)
+    module = QuantEmbedding().eval()
+    path = str(tmp_path / "qemb.onnx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, (torch.randint(2, 50, (2, 7)),), path, dynamo=False,
+                          input_names=["input_ids"], dynamic_axes={"input_ids": {0: "batch", 1: "sequence"}})  # fmt: skip
+    model = onnx.load(path)
+    table = next(n for n in model.graph.node if n.op_type == "Gather").input[0]
+    assert table not in {t.name for t in model.graph.initializer}  # computed in the graph
+    gen = generate_inputs(model)
+    ids = gen.feeds["input_ids"]
+    note = _note(gen, "input_ids")
+    assert "rows of Gather" in note and "in [0, 50)" in note, note
+    assert ids.min() >= 0 and ids.max() < 50 and len(np.unique(ids)) > 10, note
+    assert (ids != 1).mean() > 0.5  # mostly tokens, not padding
+    with torch.no_grad():
+        want = module(torch.from_numpy(ids)).numpy()
+    got = run_model(model, gen.feeds)[0]
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    assert np.abs(got).max() > 0.1  # the output depends on the ids

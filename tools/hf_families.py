@@ -207,6 +207,27 @@ def _families() -> Iterator[tuple[str, Callable[[], Any], str, list[str]]]:
     yield "moonshine_encoder", lambda: tf.MoonshineModel(tf.MoonshineConfig(vocab_size=1000, hidden_size=32, intermediate_size=64, encoder_num_hidden_layers=2, decoder_num_hidden_layers=1, encoder_num_attention_heads=2, decoder_num_attention_heads=2, max_position_embeddings=256, use_cache=False)).encoder, "audio", last  # fmt: skip
     yield "clap_audio", lambda: tf.ClapAudioModel(tf.ClapAudioConfig(hidden_size=32, patch_embeds_hidden_size=16, depths=[1, 1], num_attention_heads=[1, 2], window_size=4, spec_size=64, num_mel_bins=16, patch_size=4, enable_fusion=False)), "mel4", ["pooler_output"]  # fmt: skip
     yield "mask2former", lambda: tf.Mask2FormerForUniversalSegmentation(tf.Mask2FormerConfig(backbone_config=tf.SwinConfig(image_size=64, patch_size=4, embed_dim=16, depths=[1, 1, 1, 1], num_heads=[1, 1, 2, 2], window_size=2, out_features=["stage1", "stage2", "stage3", "stage4"]), feature_size=32, mask_feature_size=32, hidden_dim=32, encoder_feedforward_dim=64, dim_feedforward=64, encoder_layers=1, decoder_layers=2, num_attention_heads=2, num_queries=10, num_labels=4, common_stride=4)), "image", ["class_queries_logits", "masks_queries_logits"]  # fmt: skip
+    # and fourteen: PaddleOCR's v5 mobile text detector (a probability map, any size a multiple
+    # of 32) and recognizer (a text line of any width), its LCNet classifier, HGNet-V2, a table
+    # recognizer decoding a fixed number of steps (SLANet), two DETR detectors on HGNet / ResNet
+    # backbones (D-FINE, Conditional DETR), super-resolution (Swin2SR), monocular depth with
+    # bins (ZoeDepth), short-conv and xLSTM and Mamba-2 hybrid language models (LFM2, xLSTM,
+    # Bamba), integer-only BERT (I-BERT's quantized arithmetic in float ops) and a patch mixer
+    # forecaster (PatchTSMixer)
+    yield "pp_ocrv5_det", lambda: tf.PPOCRV5MobileDetForObjectDetection(tf.PPOCRV5MobileDetConfig()), "image_any", ["last_hidden_state"]  # fmt: skip
+    yield "pp_ocrv5_rec", lambda: tf.PPOCRV5MobileRecForTextRecognition(tf.PPOCRV5MobileRecConfig()), "text_line", ["last_hidden_state"]  # fmt: skip
+    yield "pp_lcnet", lambda: tf.PPLCNetForImageClassification(tf.PPLCNetConfig()), "image", ["last_hidden_state"]  # fmt: skip
+    yield "hgnet_v2", lambda: tf.HGNetV2ForImageClassification(tf.HGNetV2Config(embedding_size=16, hidden_sizes=[32, 64, 128, 256], stem_channels=[3, 16, 16], stage_in_channels=[16, 32, 64, 128], stage_mid_channels=[16, 16, 32, 64], stage_out_channels=[32, 64, 128, 256], stage_numb_of_layers=[2, 2, 2, 2], num_labels=5)), "image", ["logits"]  # fmt: skip
+    yield "slanet", lambda: tf.SLANetForTableRecognition(tf.SLANetConfig(max_text_length=12)), "image", ["last_hidden_state"]  # fmt: skip
+    yield "d_fine", lambda: tf.DFineForObjectDetection(tf.DFineConfig(encoder_hidden_dim=32, d_model=32, decoder_in_channels=[32, 32, 32], encoder_layers=1, decoder_layers=2, encoder_ffn_dim=64, decoder_ffn_dim=64, num_queries=10, num_labels=5)), "image", ["logits", "pred_boxes"]  # fmt: skip
+    yield "conditional_detr", lambda: tf.ConditionalDetrForObjectDetection(tf.ConditionalDetrConfig(use_timm_backbone=False, use_pretrained_backbone=False, backbone_config=tf.ResNetConfig(embedding_size=16, hidden_sizes=[16, 32, 64, 128], depths=[1, 1, 1, 1], layer_type="basic", out_features=["stage4"]), d_model=32, encoder_layers=1, decoder_layers=2, encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, num_queries=10, num_labels=5)), "image", ["logits", "pred_boxes"]  # fmt: skip
+    yield "swin2sr", lambda: tf.Swin2SRForImageSuperResolution(tf.Swin2SRConfig(image_size=32, embed_dim=16, depths=[1, 1], num_heads=[1, 1], window_size=4, upscale=2)), "lowres", ["reconstruction"]  # fmt: skip
+    yield "zoedepth", lambda: tf.ZoeDepthForDepthEstimation(tf.ZoeDepthConfig(backbone_config=tf.BeitConfig(image_size=64, patch_size=16, hidden_size=32, num_hidden_layers=4, num_attention_heads=2, intermediate_size=64, out_indices=[1, 2, 3, 4], use_relative_position_bias=True, reshape_hidden_states=False), neck_hidden_sizes=[16, 32, 64, 64], fusion_hidden_size=32, bottleneck_features=32, num_attractors=[4, 4, 4, 4], bin_embedding_dim=32)), "image", ["predicted_depth"]  # fmt: skip
+    yield "lfm2", lambda: tf.Lfm2Model(tf.Lfm2Config(**t, num_key_value_heads=1, layer_types=["conv", "full_attention"], use_cache=False)), "text", last  # fmt: skip
+    yield "xlstm", lambda: tf.xLSTMModel(tf.xLSTMConfig(vocab_size=1000, hidden_size=32, num_blocks=2, num_heads=2, use_cache=False, mode="inference")), "tokens", last  # fmt: skip
+    yield "bamba", lambda: tf.BambaModel(tf.BambaConfig(**t, num_key_value_heads=1, attn_layer_indices=[1], mamba_n_heads=4, mamba_d_head=16, mamba_n_groups=1, mamba_d_state=8, mamba_chunk_size=16, use_cache=False)), "text", last  # fmt: skip
+    yield "ibert", lambda: tf.IBertModel(tf.IBertConfig(**t, quant_mode=True)), "text", last
+    yield "patchtsmixer", lambda: tf.PatchTSMixerForPrediction(tf.PatchTSMixerConfig(context_length=32, patch_length=8, patch_stride=8, num_input_channels=3, d_model=16, num_layers=2, prediction_length=8)), "series", ["prediction_outputs"]  # fmt: skip
     # diffusion models from diffusers' configs (the dev extra installs it): a UNet that takes a
     # latent, a timestep per sample and text states; an unconditional one; a VAE, whose
     # attention runs over every position of the feature map
@@ -310,6 +331,10 @@ def _example(kind: str) -> tuple[tuple[Any, ...], list[str], dict[str, dict[int,
     if kind == "spec_noise":  # a mel spectrogram and the noise a UnivNet vocoder is driven by
         axes = {0: "batch", 1: "frames"}
         return (torch.randn(B, 20, 20), torch.randn(B, 20, 16)), ["input_features", "noise_sequence"], {"input_features": axes, "noise_sequence": axes}  # fmt: skip
+    if kind == "text_line":  # a cropped text line, any width (an OCR recognizer)
+        return (torch.randn(B, 3, 96, 320),), ["pixel_values"], {"pixel_values": {0: "batch", 3: "width"}}  # fmt: skip
+    if kind == "lowres":  # a small image of any size to upscale (super-resolution)
+        return (torch.randn(B, 3, 32, 32),), ["pixel_values"], {"pixel_values": {0: "batch", 2: "height", 3: "width"}}  # fmt: skip
     if kind == "image_any":  # height and width dynamic too (a keypoint detector)
         return (torch.randn(B, 3, 64, 64),), ["pixel_values"], {"pixel_values": {0: "batch", 2: "height", 3: "width"}}  # fmt: skip
     return (torch.randn(B, 16, 100),), ["input_features"], {"input_features": {0: "batch"}}
