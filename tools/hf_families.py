@@ -533,17 +533,17 @@ def build(
 def interpreter_check(path: str) -> str:
     """One line: the interpreter against ONNX Runtime on ``path``, on generated inputs."""
     import numpy as np
-    import onnx
     import torch
 
     from rewriter.cost.torch_convert import UnsupportedOps, to_torch
     from rewriter.errors import RewriterError
     from rewriter.inputs import generate_inputs
+    from rewriter.ir.io import load_model
     from rewriter.ir.runtime import run_session, session
 
-    model = onnx.load(path)
     name = os.path.basename(path)
     try:
+        model = load_model(path)  # as the CLI loads it (Mamba2's negative Transpose perms)
         feeds = generate_inputs(model).feeds
         want = run_session(session(model), feeds)
         module = to_torch(model)
