@@ -207,6 +207,18 @@ _OPERAND_OPS = {
 _SAME_SHAPE = {"Cast", "CastLike", "Identity", "Add", "Sub", "Mul", "Div", "Relu", "Clip", "Neg"}
 _STATE_NAME = re.compile(r"(^|[^a-z])(h0|c0|h_0|c_0)([^a-z0-9]|$)|state|cache|past|memory", re.I)
 _CACHE_NAME = re.compile(r"cache|past", re.I)
+# a padding indicator (TimesFM's ``past_values_padding``, Lingvo's ``paddings``: 1 where a step
+# is padding): zeros, every step real; standard normal made every step part padding
+_PADDING_NAME = re.compile(r"(?:^|[_.])(?:paddings?|is_pad(?:ded|ding)?)(?:$|[_.])", re.I)
+
+
+def indicator_name(name: str) -> bool:
+    """Whether an input's name says it is a mask or a padding indicator: discrete by meaning,
+    so verification's noise floor does not move it (TimesFM multiplies its padding by the
+    float minimum: a move of 1e-9 masked whole rows and the floor read 0.0023)."""
+    return "mask" in name.lower() or _PADDING_NAME.search(name) is not None
+
+
 _POSITION_NAME = re.compile(r"position|^pos(_ids?)?$", re.I)
 
 
@@ -1191,11 +1203,14 @@ def _values(
         return np.full(shape, v, dt), f"{v:g} ({what}: input of {op} {n!r})"
     if state:  # a float state, or an integer one's length: it starts empty
         return np.zeros(shape, dt), f"zeros ({state})"
+    padding = "mask" not in inp.name.lower() and indicator_name(inp.name)
     if dt.kind == "f":
         if "mask" in inp.name.lower():
             # a float mask (a time series' past_observed_mask, 1 where a value was observed;
             # an additive attention mask, where a constant shifts nothing): ones, as for ints
             return _mask(shape, dt, "name", masks_off)
+        if padding:
+            return np.zeros(shape, dt), "zeros (a padding indicator by name: no step padded)"
         if pixels:  # 8-bit values the model scales itself (Keras's Rescaling)
             return rng.uniform(0.0, 255.0, shape).astype(dt), f"uniform in [0, 255) ({pixels})"
         if positive and positive.startswith("divides"):  # standard normal came near 0
@@ -1320,6 +1335,8 @@ def _values(
             f"uniform in [{info.min}, {info.max}] (8-bit values made floats by "
             f"{uses.to_float}: pixels)"
         )
+    if padding and dt.kind in "iu":
+        return np.zeros(shape, dt), "zeros (a padding indicator by name: no step padded)"
     why = "name" if "mask" in inp.name.lower() else "bool" if dt.kind == "b" else uses.mask
     if why:
         return _mask(shape, dt, why, masks_off)

@@ -44,6 +44,7 @@ import onnx
 from onnx import helper
 
 from rewriter.errors import ModelError, UsageError
+from rewriter.inputs import indicator_name
 from rewriter.ir.graph import all_initializers, all_nodes, subgraph_attrs
 from rewriter.ir.io import is_large, model_file
 from rewriter.ir.picks import FLOATS, RANDOM_OPS, STEPS, Pick, picks, with_outputs
@@ -682,14 +683,14 @@ def _resolution(model: onnx.ModelProto) -> float:
 
 def _perturbed(feeds: dict[str, np.ndarray], scale: float = 1e-6) -> dict[str, np.ndarray]:
     """Float inputs moved by ``scale`` relative (seeded), whole non-negative values upward
-    only; other inputs as they are. A float a model casts to an index (Pix2Struct's patch rows
+    only; other inputs, and masks and padding indicators by name, as they are. A float a model casts to an index (Pix2Struct's patch rows
     and columns) truncates: 3 moved down is 2.999997, index 2, and the floor read 0.99, a
     tolerance nothing exceeds."""
     rng = np.random.default_rng(12345)
     out = {}
     for k, v in feeds.items():
         v = np.asarray(v)
-        if v.dtype.kind == "f" and v.size:
+        if v.dtype.kind == "f" and v.size and not indicator_name(k):
             step = scale * (np.abs(v) + 1e-3 * float(np.max(np.abs(v)) or 1.0))
             sign = rng.choice([-1.0, 1.0], size=v.shape)
             sign = np.where((v >= 0) & (v == np.floor(v)), 1.0, sign)
@@ -863,7 +864,8 @@ def compare(
     fresh = n_random > 0
     run_orig, run_new = runner(cmp.view(orig), fresh=fresh), runner(cmp.view(new), fresh=fresh)
     a, b = run_orig(feeds), run_new(feeds)
-    classes = class_axes(original) + [False] * len(cmp.sources)
+    classes = class_axes(original)
+    classes += [False] * (len(names) - len(classes))  # the sources and indices appended
 
     def diff(k: int, x: np.ndarray, y: np.ndarray) -> OutputDiff:
         return deviation([x], [y], [names[k]], classes=[classes[k]], compare=cmp).outputs[0]

@@ -2176,3 +2176,45 @@ def test_ids_into_a_table_quantized_at_run_time_are_rows_not_the_padding_id(tmp_
     got = run_model(model, gen.feeds)[0]
     np.testing.assert_allclose(got, want, atol=1e-5)
     assert np.abs(got).max() > 0.1  # the output depends on the ids
+
+
+def test_a_forecaster_with_a_padding_indicator_and_an_inner_argmax(tmp_path) -> None:
+    """TimesFM (``transformers`` config, random weights, TorchScript export): its float
+    ``past_values_padding`` (1 where a step is padding) was standard normal; its inner ArgMax
+    over the padding (an index no output is) was constant on those inputs, and comparing it
+    again on other inputs raised IndexError ("internal error", exit 3); with zeros there, the
+    noise floor moved the padding by 1e-9, which the model multiplies by the float minimum:
+    0.0023. Now: zeros (no step padded), exit 0, the padding not moved by the floor."""
+    import json
+
+    import torch
+    import transformers as tf
+
+    from rewriter.cli import main
+
+    torch.manual_seed(0)
+    config = tf.TimesFmConfig(patch_length=8, context_length=64, horizon_length=16, hidden_size=32,
+                              intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, head_dim=16)  # fmt: skip
+    model = tf.TimesFmModel(config).eval()
+
+    class Outputs(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.m = model
+
+        def forward(self, past_values: Any, past_values_padding: Any, freq: Any) -> Any:
+            return self.m(past_values, past_values_padding, freq).last_hidden_state
+
+    path, out, report = (str(tmp_path / n) for n in ("timesfm.onnx", "out.onnx", "r.json"))
+    args = (torch.randn(2, 64), torch.zeros(2, 64), torch.zeros(2, 1, dtype=torch.int64))
+    names = ["past_values", "past_values_padding", "freq"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(Outputs().eval(), args, path, dynamo=False, input_names=names,
+                          output_names=["last_hidden_state"], dynamic_axes=dict.fromkeys(names, {0: "batch"}))  # fmt: skip
+    gen = generate_inputs(onnx.load(path))
+    assert not gen.feeds["past_values_padding"].any(), _note(gen, "past_values_padding")
+    assert "padding indicator" in _note(gen, "past_values_padding")
+    assert main([path, "-o", out, "--report", report, "-q"]) == 0
+    (o,) = [o for o in json.load(open(report))["verification"]["outputs"] if o["name"] == "last_hidden_state"]  # fmt: skip
+    assert o["checked"] and o["floor"] < 1e-4 and o["rel_l2"] < 1e-3, o

@@ -410,3 +410,28 @@ def test_the_noise_floor_keeps_the_indices_a_model_casts_from_floats(tmp_path) -
     model = onnx.load(path)
     floor = verify(model, model).outputs[0].floor
     assert floor is not None and floor < 1e-4
+
+
+def test_an_inner_pick_constant_on_the_first_inputs_is_compared_on_others() -> None:
+    """An ArgMax inside the graph (its index no output) picks by a computed tensor; on the first
+    inputs every row picked the same column, so its index was compared again on other inputs,
+    and that raised IndexError: the per-output flags covered the sources, not the indices
+    after them (TimesFM's ArgMax over its padding: "internal error", exit 3)."""
+    model = onnx.parser.parse_model(
+        HEADER
+        + """
+        G (float[2, 8] x) => (float[2, 1] y) <float[8] w = {1., 2., 3., 4., 5., 6., 7., 8.}> {
+            s = Mul(x, w)
+            t = Tanh(s)
+            i = ArgMax<axis = 1, keepdims = 1>(t)
+            y = GatherElements<axis = 1>(t, i)
+        }
+        """
+    )
+    first = {"x": np.tile(np.eye(8, dtype=np.float32)[3], (2, 1))}  # every row picks column 3
+    rng = np.random.default_rng(1)
+    other = lambda seed: {"x": rng.standard_normal((2, 8)).astype(np.float32)}  # noqa: E731
+    dev = compare(model, model, first, more_feeds=other)
+    index = [o for o in dev.outputs if o.role == "index"]
+    assert index and index[0].note.startswith("checked on seed"), dev.outputs
+    assert dev.rel_l2 == 0.0

@@ -1,10 +1,10 @@
-"""134 model families (131 `transformers`, 3 `diffusers`), built as users export them, through the
+"""135 model families (132 `transformers`, 3 `diffusers`), built as users export them, through the
 CLI with no flags.
 
     python tools/hf_families.py [--out DIR] [--no-target] [--opset N]
                                 [--interpreter | --fx [--plan]] [NAME ...]
 
-Builds small random-weight models of 131 ``transformers`` families and 3 ``diffusers`` ones
+Builds small random-weight models of 132 ``transformers`` families and 3 ``diffusers`` ones
 (a text-conditioned UNet, an unconditional one, a VAE) from their configs (no download: text
 encoders and decoders, vision and audio models, a detector, segmenters; and inputs other than
 ids + mask or one image: ids alone (Mamba, RWKV), a decoder with encoder states,
@@ -236,6 +236,9 @@ def _families() -> Iterator[tuple[str, Callable[[], Any], str, list[str]]]:
     yield "lightglue", lambda: tf.LightGlueForKeypointMatching(tf.LightGlueConfig(keypoint_detector_config=tf.SuperPointConfig(encoder_hidden_sizes=[8, 8, 16, 16], decoder_hidden_size=32, keypoint_decoder_dim=65, descriptor_decoder_dim=32, max_keypoints=32), descriptor_dim=32, num_hidden_layers=2, num_attention_heads=2)), "image_pair", ["matches", "matching_scores", "keypoints"]  # fmt: skip
     yield "vitdet", lambda: tf.VitDetModel(tf.VitDetConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, mlp_ratio=2, image_size=64, patch_size=8, pretrain_image_size=64, window_size=4, window_block_indices=[0], residual_block_indices=[1], use_relative_position_embeddings=True)), "image", last  # fmt: skip
     yield "seggpt", lambda: tf.SegGptForImageSegmentation(tf.SegGptConfig(hidden_size=32, num_hidden_layers=4, num_attention_heads=2, mlp_dim=64, image_size=[128, 32], patch_size=8, merge_index=1, encoder_output_indicies=[1, 2, 3, 3], intermediate_hidden_state_indices=[1, 3], decoder_hidden_size=16)), "prompted", ["pred_masks"]  # fmt: skip
+    # and a forecaster taking a padding indicator (1 where a step is padding) and a frequency
+    # category per series (TimesFM)
+    yield "timesfm", lambda: tf.TimesFmModel(tf.TimesFmConfig(patch_length=8, context_length=64, horizon_length=16, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, head_dim=16)), "padded_series", ["last_hidden_state", "loc", "scale"]  # fmt: skip
     # diffusion models from diffusers' configs (the dev extra installs it): a UNet that takes a
     # latent, a timestep per sample and text states; an unconditional one; a VAE, whose
     # attention runs over every position of the feature map
@@ -346,6 +349,9 @@ def _example(kind: str) -> tuple[tuple[Any, ...], list[str], dict[str, dict[int,
     if kind == "prompted":  # an image, a prompt image and the prompt's mask (SegGPT)
         names = ["pixel_values", "prompt_pixel_values", "prompt_masks"]
         return tuple(torch.randn(B, 3, 64, 32) for _ in names), names, dict.fromkeys(names, {0: "batch"})  # fmt: skip
+    if kind == "padded_series":  # values, a float padding indicator (0: a real step), a category
+        names = ["past_values", "past_values_padding", "freq"]
+        return (torch.randn(B, 64), torch.zeros(B, 64), torch.zeros(B, 1, dtype=torch.int64)), names, {"past_values": {0: "batch"}, "past_values_padding": {0: "batch"}, "freq": {0: "batch"}}  # fmt: skip
     if kind == "text_line":  # a cropped text line, any width (an OCR recognizer)
         return (torch.randn(B, 3, 96, 320),), ["pixel_values"], {"pixel_values": {0: "batch", 3: "width"}}  # fmt: skip
     if kind == "lowres":  # a small image of any size to upscale (super-resolution)
