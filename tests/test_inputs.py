@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import warnings
 from typing import Any
@@ -2218,3 +2219,9 @@ def test_a_forecaster_with_a_padding_indicator_and_an_inner_argmax(tmp_path) -> 
     assert main([path, "-o", out, "--report", report, "-q"]) == 0
     (o,) = [o for o in json.load(open(report))["verification"]["outputs"] if o["name"] == "last_hidden_state"]  # fmt: skip
     assert o["checked"] and o["floor"] < 1e-4 and o["rel_l2"] < 1e-3, o
+    # retraining reads the output itself: what its ArgMax picks by has no weight behind it, so
+    # student and teacher pick alike (it read that source alone: "student has no rational
+    # coefficients or float weight initializers", exit 1)
+    tuned = str(tmp_path / "tuned.onnx")
+    assert main(["finetune", out, "--teacher", path, "--mode", "distill", "-o", tuned, "-q"]) == 0
+    assert os.path.exists(tuned)

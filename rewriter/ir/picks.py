@@ -289,6 +289,34 @@ def computed(g: onnx.GraphProto) -> set[str]:
     return out & data
 
 
+# ops a rewrite may replace or training change the input of: what follows one can differ
+# between a student and its teacher
+_ACTIVATIONS = frozenset(
+    "Sigmoid Tanh Erf Exp Softplus Softsign Elu Selu Celu Gelu Mish HardSigmoid HardSwish "
+    "LeakyRelu PRelu ThresholdedRelu Relu".split()
+)
+
+
+def movable(g: onnx.GraphProto) -> set[str]:
+    """The tensors of ``g`` that a rewrite or retraining can move: with a weight (a float
+    initializer or Constant of more than one value: a layer's weights, a rational's
+    coefficients) or an activation behind them, not through shapes alone. What a pick picks by
+    with neither is the same in a student and its teacher on the same inputs (TimesFM's ArgMax
+    over its padding input)."""
+    data = {t.name for t in g.initializer if _weight(t)}
+    for n in g.node:
+        if n.op_type == "Constant" and n.attribute and _weight(n.attribute[0].t):
+            data.update(o for o in n.output if o)
+        if n.op_type in _SHAPE_ONLY:
+            continue
+        reads = {i for i in n.input if i}
+        for _, body in subgraph_attrs(n):
+            reads |= free_values(body)
+        if reads & data or n.op_type in _ACTIVATIONS:
+            data.update(o for o in n.output if o)
+    return data
+
+
 def _weight(t: onnx.TensorProto) -> bool:
     """A float tensor of more than one value (a scalar constant is arithmetic, not data)."""
     return t.data_type in FLOATS and math.prod(t.dims) > 1

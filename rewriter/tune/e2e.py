@@ -53,7 +53,7 @@ from torch.nn.utils import parametrize
 
 from rewriter.errors import ModelError, UsageError
 from rewriter.ir.graph import free_values, subgraph_attrs
-from rewriter.ir.picks import picks
+from rewriter.ir.picks import movable, picks
 from rewriter.tune import TRAIN
 from rewriter.verify import Deviation
 
@@ -595,8 +595,9 @@ def finetune_e2e(
     original_student, student = student, qdq_student
     # what the loss reads: the float outputs (a ZipMap's float input); the nodes only the other
     # outputs need (labels, ai.onnx.ml post-processing) are not converted or run
-    train_student, dropped = for_training(student)
-    train_teacher, _ = for_training(teacher)
+    read_at = picks_to_read(teacher)
+    train_student, dropped = for_training(student, read_at)
+    train_teacher, _ = for_training(teacher, read_at)
     names = trainable_initializers(train_student, train)
     if not names:
         what = {
@@ -845,8 +846,21 @@ def _into_branches(
     return out
 
 
-def for_training(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[str]]:
-    """``model`` cut to the outputs distillation reads: float tensors.
+def picks_to_read(teacher: onnx.ModelProto) -> set[str]:
+    """The outputs that pick by what a rewrite or retraining can move (``picks.movable``): read
+    at what they pick by. The others pick alike in student and teacher and are read as they
+    are: TimesFM's hidden state, shifted by an ArgMax over its padding input, was read at that
+    padding's sum alone, with nothing to train ("student has no rational coefficients or float
+    weight initializers"). Decided on the teacher, so both are cut alike."""
+    moved = movable(teacher.graph)
+    return {k for k, p in picks(teacher).items() if any(s in moved for s in p.sources)}
+
+
+def for_training(
+    model: onnx.ModelProto, read_at: set[str] | None = None
+) -> tuple[onnx.ModelProto, list[str]]:
+    """``model`` cut to the outputs distillation reads: float tensors. ``read_at``: the
+    picking outputs read at what they pick by (``picks_to_read``; default: every one).
 
     The loss compares float outputs only, so an output known to be something else (an int64
     label, a string, a sequence or map) is left out, and with it every node no float output
@@ -865,7 +879,7 @@ def for_training(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[str]]:
     """
     g = model.graph
     producer = {o: n for n in g.node for o in n.output}
-    picking = picks(model)
+    picking = {k: p for k, p in picks(model).items() if read_at is None or k in read_at}
     outs: list[onnx.ValueInfoProto] = []
     dropped: list[str] = []
     for o in g.output:
