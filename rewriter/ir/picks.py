@@ -270,16 +270,14 @@ def computed(g: onnx.GraphProto) -> set[str]:
     data |= {t.name for t in g.initializer if _weight(t)}
     out: set[str] = set()
     for n in g.node:
-        if n.op_type == "Constant" and n.attribute and _weight(n.attribute[0].t):
+        if _holds_weight(n):
             data.update(o for o in n.output if o)
         if n.op_type in RANDOM_OPS:
             out.update(o for o in n.output if o)
             data.update(o for o in n.output if o)
         if n.op_type in _SHAPE_ONLY:
             continue
-        reads = {i for i in n.input if i}
-        for _, body in subgraph_attrs(n):
-            reads |= free_values(body)
+        reads = _reads(n)
         if reads & data:
             data.update(o for o in n.output if o)
         if reads & out or (reads & moved and n.op_type not in _MOVES):
@@ -305,16 +303,24 @@ def movable(g: onnx.GraphProto) -> set[str]:
     over its padding input)."""
     data = {t.name for t in g.initializer if _weight(t)}
     for n in g.node:
-        if n.op_type == "Constant" and n.attribute and _weight(n.attribute[0].t):
+        if _holds_weight(n):
             data.update(o for o in n.output if o)
-        if n.op_type in _SHAPE_ONLY:
-            continue
-        reads = {i for i in n.input if i}
-        for _, body in subgraph_attrs(n):
-            reads |= free_values(body)
-        if reads & data or n.op_type in _ACTIVATIONS:
+        if n.op_type not in _SHAPE_ONLY and (_reads(n) & data or n.op_type in _ACTIVATIONS):
             data.update(o for o in n.output if o)
     return data
+
+
+def _reads(n: onnx.NodeProto) -> set[str]:
+    """The values ``n`` reads: its inputs, and what its bodies read from outside."""
+    reads = {i for i in n.input if i}
+    for _, body in subgraph_attrs(n):
+        reads |= free_values(body)
+    return reads
+
+
+def _holds_weight(n: onnx.NodeProto) -> bool:
+    """A Constant node holding a weight (``_weight``)."""
+    return n.op_type == "Constant" and bool(n.attribute) and _weight(n.attribute[0].t)
 
 
 def _weight(t: onnx.TensorProto) -> bool:
