@@ -113,7 +113,7 @@ import onnx
 from onnx import numpy_helper
 
 from rewriter.errors import UsageError
-from rewriter.ir.graph import ValueInfoTable, infer_value_info
+from rewriter.ir.graph import ValueInfo, ValueInfoTable, infer_value_info, subgraph_attrs
 from rewriter.ir.runtime import failure_site, run_session, session
 
 __all__ = [
@@ -350,7 +350,7 @@ class _Graph:
 
     def __init__(self, model: onnx.ModelProto) -> None:
         self.consts: dict[str, onnx.TensorProto] = {}
-        self._constant_memo: dict[str, bool] = {}
+        self._constant: set[str] | None = None  # from_constants, when first asked
         self.producer: dict[str, onnx.NodeProto] = {}
         self.consumers: dict[str, list[tuple[onnx.NodeProto, int]]] = {}
         # protobuf wrappers are not stable objects (id() changes), so top-level nodes go by index
@@ -404,12 +404,16 @@ class _Graph:
             name = p.input[0]
         return False
 
+    def _shape(self, name: str) -> ValueInfo | None:
+        """What shape inference gives ``name`` (run when first asked): its value info or None."""
+        if self._info is None:
+            self._info = infer_value_info(self.model)
+        return self._info.get(name)
+
     def dim(self, name: str, axis: int) -> str | int | None:
         """The size or ``dim_param`` shape inference gives axis ``axis`` of ``name``, None where
         it has neither."""
-        if self._info is None:
-            self._info = infer_value_info(self.model)
-        vi = self._info.get(name)
+        vi = self._shape(name)
         if vi is None or vi.shape is None or not -len(vi.shape) <= axis < len(vi.shape):
             return None
         d = vi.shape[axis]
@@ -441,47 +445,22 @@ class _Graph:
             name = p.input[0]
         if name in self.consts:
             return tuple(self.consts[name].dims)
-        if not self.from_constants(name):
+        vi = self._shape(name) if self.from_constants(name) else None
+        if vi is None or not vi.shape:
             return None
-        dims = [self.dim(name, a) for a in range(self._rank(name))]
-        ok = dims and all(isinstance(d, int) and d > 0 for d in dims)
-        return tuple(dims) if ok else None  # type: ignore[arg-type]
-
-    def _rank(self, name: str) -> int:
-        if self._info is None:
-            self._info = infer_value_info(self.model)
-        vi = self._info.get(name)
-        return len(vi.shape) if vi is not None and vi.shape is not None else 0
+        dims = [d for d in vi.shape if isinstance(d, int) and d > 0]
+        return tuple(dims) if len(dims) == len(vi.shape) else None
 
     def from_constants(self, name: str) -> bool:
         """Whether ``name`` is computed from initializers and Constants alone (no graph input,
-        no subgraph on the way)."""
-        memo = self._constant_memo
-        todo, opened = [name], set()
-        while todo:
-            x = todo[-1]
-            if x in memo:
-                todo.pop()
-                continue
-            if x in self.consts:
-                memo[x] = True
-                todo.pop()
-                continue
-            p = self.producer.get(x)
-            if p is None or any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in p.attribute):  # fmt: skip
-                memo[x] = False
-                todo.pop()
-                continue
-            pending = [i for i in p.input if i and i not in memo]
-            if pending and x not in opened:
-                opened.add(x)
-                todo.extend(pending)
-                continue
-            if pending:  # a cycle (a malformed graph): not constant
-                memo.update(dict.fromkeys(pending, False))
-            memo[x] = all(memo[i] for i in p.input if i)
-            todo.pop()
-        return memo[name]
+        no subgraph on the way), in one pass over the nodes in order when first asked."""
+        if self._constant is None:
+            known = set(self.consts)
+            for n in self.model.graph.node:
+                if not any(subgraph_attrs(n)) and all(i in known for i in n.input if i):
+                    known.update(o for o in n.output if o)
+            self._constant = known
+        return name in self._constant
 
     def reached(
         self, start: str, through: frozenset[str] = frozenset()
@@ -1203,7 +1182,7 @@ def _values(
         return np.full(shape, v, dt), f"{v:g} ({what}: input of {op} {n!r})"
     if state:  # a float state, or an integer one's length: it starts empty
         return np.zeros(shape, dt), f"zeros ({state})"
-    padding = "mask" not in inp.name.lower() and indicator_name(inp.name)
+    padding = "mask" not in inp.name.lower() and _PADDING_NAME.search(inp.name) is not None
     if dt.kind == "f":
         if "mask" in inp.name.lower():
             # a float mask (a time series' past_observed_mask, 1 where a value was observed;

@@ -683,9 +683,9 @@ def _resolution(model: onnx.ModelProto) -> float:
 
 def _perturbed(feeds: dict[str, np.ndarray], scale: float = 1e-6) -> dict[str, np.ndarray]:
     """Float inputs moved by ``scale`` relative (seeded), whole non-negative values upward
-    only; other inputs, and masks and padding indicators by name, as they are. A float a model casts to an index (Pix2Struct's patch rows
-    and columns) truncates: 3 moved down is 2.999997, index 2, and the floor read 0.99, a
-    tolerance nothing exceeds."""
+    only; other inputs, and masks and padding indicators by name, as they are. A float a model
+    casts to an index (Pix2Struct's patch rows and columns) truncates: 3 moved down is
+    2.999997, index 2, and the floor read 0.99, a tolerance nothing exceeds."""
     rng = np.random.default_rng(12345)
     out = {}
     for k, v in feeds.items():
