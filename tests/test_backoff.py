@@ -3,14 +3,23 @@ whole model is inside the tolerance (rewriter.plan.backoff)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import onnx
+from conftest import loop_scan_model
 from onnx import TensorProto, helper, numpy_helper
 
 import rewriter
 from rewriter.candidates import table_candidate
+from rewriter.cli import main
+from rewriter.emit import emit
+from rewriter.emit.switch import switch_model
+from rewriter.inputs import generate_inputs
+from rewriter.ir.runtime import run_model, runner
 from rewriter.plan.backoff import back_off_accuracy
-from rewriter.verify import make_inputs
+from rewriter.verify import compare, make_inputs
 
 
 def mlp() -> onnx.ModelProto:
@@ -120,8 +129,6 @@ def _image_model(
 def test_backoff_on_a_target_times_what_it_writes(tmp_path, capsys) -> None:
     import json
 
-    from rewriter.cli import main
-
     src, out, rep = tmp_path / "m.onnx", tmp_path / "o.onnx", tmp_path / "r.json"
     onnx.save(_conv_net(13), src)  # below opset 14: no HardSwish op to emit
     args = [str(src), "--target", "ort-cpu:threads=1", "--allow-standard", "-o", str(out)]
@@ -173,3 +180,111 @@ def test_zoo_reports_the_speed_of_what_it_writes(tmp_path) -> None:
     # fused Gelu (DESIGN.md section 6), so the site is kept, not given a (7,6) rational
     assert row.replaced == 0 and not any(n.name.startswith("pau/") for n in written.graph.node)
     assert row.speedup is None  # before: the plan's speed-up, for a model it did not write
+
+
+def _each_choice_as_emitted(m: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> int:
+    """The switch model (``rewriter.emit.switch``) on every single-site choice and on all
+    sites at once, against the model ``emit`` builds for that choice; returns the choices."""
+    coarse, fine = table_candidate((3, 2)), table_candidate((7, 6))
+    names = [s.name for s in rewriter.find_sites(m)]
+    sw = switch_model(m, {k: [coarse, fine] for k in names})
+    onnx.checker.check_model(sw.model, full_check=True)
+    assert set(sw.selectors) == set(names)
+    run = runner(sw.model)
+    choices = [{}, dict.fromkeys(names, 1), dict.fromkeys(names, 2)]
+    choices += [{k: v} for k in names for v in (1, 2)]
+    for choice in choices:
+        want = run_model(emit(m, {k: [coarse, fine][v - 1] for k, v in choice.items()}), feeds)
+        got = run(sw.feeds(feeds, choice))
+        for a, b in zip(want, got, strict=True):
+            np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6, err_msg=str(choice))
+    return len(choices)
+
+
+def test_a_switch_model_computes_each_choice_as_the_emitted_model() -> None:
+    m = mlp()
+    assert _each_choice_as_emitted(m, make_inputs(m)) == 3 + 3 * 2
+
+
+def test_switches_in_if_branches_and_loop_bodies_read_the_main_graph_input(
+    zoo_paths: dict[str, str],
+) -> None:
+    """A site's selector is a main-graph input, read inside If branches (the VAD's network)
+    and Loop / Scan bodies as an outer-scope value."""
+    vad = onnx.load(zoo_paths["vad_if"])
+    for sr in (16000, 8000):  # each rate takes other branches
+        feeds = generate_inputs(vad, seed=0).feeds | {"sr": np.array(sr, np.int64)}
+        assert _each_choice_as_emitted(vad, feeds) > 10
+    m = loop_scan_model()
+    rng = np.random.default_rng(1)
+    feeds = {
+        "x": rng.standard_normal((3, 6)).astype(np.float32),
+        "xs": rng.standard_normal((5, 3, 6)).astype(np.float32),
+    }
+    assert _each_choice_as_emitted(m, feeds) > 3
+
+
+def test_sites_kept_are_found_by_bisection_over_the_worst_first_order() -> None:
+    """Twelve sites, none given a better rational: the fewest worst-first sites that bring the
+    whole inside are found in at most ceil(log2(12)) = 4 comparisons, not one per site kept;
+    one fewer kept is outside the tolerance."""
+    rng = np.random.default_rng(3)
+    nodes, inits = [], []
+    x = "x"
+    for k in range(12):
+        w = rng.normal(0, 0.5 + 0.1 * k, size=(16, 16)).astype(np.float32)
+        inits.append(numpy_helper.from_array(w, f"w{k}"))
+        nodes += [
+            helper.make_node("MatMul", [x, f"w{k}"], [f"h{k}"]),
+            helper.make_node("Tanh", [f"h{k}"], [f"a{k}" if k < 11 else "y"]),
+        ]
+        x = f"a{k}"
+    g = helper.make_graph(
+        nodes,
+        "deep",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 16])],
+        inits,
+    )
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
+    feeds = make_inputs(m)
+    coarse = {s.name: table_candidate((3, 2)) for s in rewriter.find_sites(m)}
+    r = back_off_accuracy(m, coarse, feeds, tolerance=5e-3, max_upgrades=0)
+    assert 3 <= len(r.kept) <= 9 and not r.deviation.exceeds(5e-3)
+    order = list(r.contributions)
+    assert list(r.kept) == order[: len(r.kept)]
+    assert sum(step.startswith("keeping the") for step in r.steps) <= 4
+    fewer = {k: c for k, c in coarse.items() if k not in order[: len(r.kept) - 1]}
+    assert compare(m, emit(m, fewer), feeds).exceeds(5e-3)
+
+
+def test_a_model_drawing_noise_backs_off_to_the_same_bytes_every_run(tmp_path) -> None:
+    """x + noise (RandomNormalLike, no seed: a TTS model's prior) -> MatMul -> Tanh: the better
+    rational the back-off fits on the Tanh's observed inputs is fitted on the noise the pinned
+    seeds draw, so two runs write the same bytes (before, on whatever the session drew)."""
+    rng = np.random.default_rng(0)
+    w = rng.normal(0, 1.5, size=(16, 16)).astype(np.float32)
+    nodes = [
+        helper.make_node("RandomNormalLike", ["x"], ["n"], scale=0.5),
+        helper.make_node("Add", ["x", "n"], ["xn"]),
+        helper.make_node("MatMul", ["xn", "w"], ["h"]),
+        helper.make_node("Tanh", ["h"], ["y"]),
+    ]
+    g = helper.make_graph(
+        nodes,
+        "noisy",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 16])],
+        [numpy_helper.from_array(w, "w")],
+    )
+    path = tmp_path / "noisy.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)]), path)
+    written = []
+    for k in range(2):  # two processes, as a user runs it twice (ONNX Runtime's own seed differs)
+        out = tmp_path / f"o{k}.onnx"
+        args = [str(path), "--degrees", "3,2", "--tolerance", "1e-4", "-o", str(out)]
+        p = subprocess.run([sys.executable, "-m", "rewriter", *args], capture_output=True, text=True)  # fmt: skip
+        assert p.returncode == 0, p.stderr
+        assert "better rationals: tanh_0 -> rational:7_6" in p.stdout
+        written.append(out.read_bytes())
+    assert written[0] == written[1]

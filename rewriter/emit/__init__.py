@@ -95,6 +95,7 @@ def emit_result(
     patterns: list[str] | None = None,
     rtol: float = 1e-4,
     max_iterations: int = 10,
+    replacement: Any = None,
 ) -> RewriteResult:
     """``emit`` returning the sites too (``replaced`` set, ``rational`` = what each became).
 
@@ -105,17 +106,22 @@ def emit_result(
             rule and no passes (micro-models).
         degrees, form: of the learned pass, when the pipeline has it.
         rules, patterns, rtol, max_iterations: of the engine (``rewriter.match``).
+        replacement: what a chosen site becomes (the engine's ``Options.replacement``); default
+            ``SiteEmitter(choose)``, its candidate's nodes (``switch.switch_model`` passes its
+            own).
     """
     choose = chooser(choices, by)
     m = load_model(model)
     for path in patterns or []:
         load_rule_file(os.fspath(path))
     rule_list = list(rules) if rules is not None else all_rules()
+    if replacement is None and not dry_run:
+        replacement = SiteEmitter(choose, opset=default_opset(m))
     if pipeline is None:
         opts = Options(
             dry_run=dry_run,
             rtol=rtol,
-            replacement=None if dry_run else SiteEmitter(choose, opset=default_opset(m)),
+            replacement=None if dry_run else replacement,
             select=lambda s: choose(s) is not None,
             max_iterations=max_iterations,
         )
@@ -131,7 +137,7 @@ def emit_result(
         opts = Options(
             dry_run=dry_run,
             rtol=rtol,
-            replacement=None if dry_run else SiteEmitter(choose, opset=default_opset(m)),
+            replacement=None if dry_run else replacement,
             select=lambda s: s.function in p.functions and choose(s) is not None,
             max_iterations=max_iterations,
         )

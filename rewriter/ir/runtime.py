@@ -296,8 +296,14 @@ def run_values(
     value of the main graph (exposed as extra outputs), graph inputs included.
 
     Graph optimisation is off: fusions must not hide (or be blocked by) the exposed values.
+    Random ops draw from the seeds verification pins (``rewriter.verify.pin_random_seeds``):
+    the values are those verification's runs see, the same on every call (unpinned, the
+    rational a back-off fitted on a TTS model's observed values differed from run to run).
     """
     from rewriter.ir.graph import infer_value_info
+    from rewriter.verify import pin_random_seeds
+
+    model, _ = pin_random_seeds(model)
 
     feed_names = {vi.name for vi in model.graph.input}
     outputs = {o.name for o in model.graph.output}

@@ -1,0 +1,170 @@
+"""One model standing for many rewrites of the same sites: each switchable site computes its
+original nodes and every alternative ``Candidate``, and one int64 scalar graph input per site
+picks which is used downstream (0: the original, k: the k-th alternative).
+
+Runs of one ONNX Runtime session then stand for the models ``emit`` would build for each choice,
+without emitting and loading one model per choice. The accuracy back-off
+(``rewriter.plan.backoff``) compares dozens of choices: on a D-FINE detector quantized by
+``quantize_dynamic`` (61 sites) each emitted-and-loaded model cost 2.4 s, of which running it
+was a few percent.
+
+A picked value is what the emitted model computes for that choice up to ONNX Runtime's fusions,
+which differ where a value feeds both the original and an alternative (a Conv fuses with its
+SiLU in the original, not here): float rounding. Whatever is written is emitted and verified as
+usual.
+
+Example:
+    >>> sw = switch_model(model, {"silu_0": [rational], "gelu_1": [relu, rational]})  # doctest: +SKIP
+    >>> outputs = run(sw.model, sw.feeds(feeds, {"gelu_1": 2}))  # gelu_1 by its rational  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from rewriter.candidates import Candidate
+from rewriter.ir import Graph, default_opset
+from rewriter.match.engine import Site
+from rewriter.match.rules import Rule
+
+from .nodes import Emitted, SiteEmitter
+
+__all__ = ["SwitchModel", "switch_model", "selector"]
+
+
+def selector(site: str) -> str:
+    """The graph input that picks ``site``'s alternative."""
+    return f"pau/{site}/choice"
+
+
+@dataclass
+class SwitchModel:
+    """A model whose sites ``selectors`` name are switched by graph inputs.
+
+    Attributes:
+        model: the model (an int64 scalar input per switchable site).
+        selectors: site name -> its graph input.
+        sites: every site found, as ``emit_result`` reports them.
+    """
+
+    model: onnx.ModelProto
+    selectors: dict[str, str]
+    sites: list[Site]
+
+    def feeds(
+        self, feeds: Mapping[str, np.ndarray], choice: Mapping[str, int]
+    ) -> dict[str, np.ndarray]:
+        """``feeds`` plus the selectors of ``choice`` (site -> 0 original, k k-th alternative;
+        sites not named are original)."""
+        out = dict(feeds)
+        for name, value in self.selectors.items():
+            out[value] = np.array(int(choice.get(name, 0)), dtype=np.int64)
+        return out
+
+
+class _SwitchEmitter:
+    """``engine.Options.replacement`` building the switch of one site: copies of the matched
+    nodes (named ``pau/<site>/original/...``, so never matched again), each alternative's nodes
+    (their values suffixed ``/alt<k>``) and a chain of Where on ``selector(site)``."""
+
+    def __init__(self, alternatives: Mapping[str, Sequence[Candidate]], opset: int) -> None:
+        self.alternatives = alternatives
+        self._pick: Candidate | None = None
+        self._inner = SiteEmitter(lambda _s: self._pick, opset=opset)
+
+    def __call__(self, site: Site, rule: Rule, g: Graph) -> Emitted:
+        out = site.output
+        original = {out: f"{out}/original"}
+        nodes = _renamed(_original_nodes(site, g), f"pau/{site.name}/original/", original)
+        inits: list[onnx.TensorProto] = []
+        info: dict[str, Any] | None = None
+        picked = f"{out}/original"
+        for k, c in enumerate(self.alternatives[site.name], 1):
+            self._pick = c
+            alt, alt_inits, alt_info = self._inner(site, rule, g)
+            info = info or dict(alt_info, switch=selector(site.name))
+            produced = {o for n in alt for o in n.output if o}
+            nodes += _renamed(alt, "", {v: f"{v}/alt{k}" for v in produced}, suffix=f"/alt{k}")
+            inits += alt_inits
+            key = f"pau/{site.name}/int64_{k}"
+            inits.append(numpy_helper.from_array(np.array(k, dtype=np.int64), key))
+            eq = f"pau/{site.name}/is_{k}"
+            to = out if k == len(self.alternatives[site.name]) else f"{out}/upto{k}"
+            where = [eq, f"{out}/alt{k}", picked]
+            nodes += [
+                helper.make_node("Equal", [selector(site.name), key], [eq], name=eq),
+                helper.make_node("Where", where, [to], name=f"{eq}/where"),
+            ]
+            picked = to
+        return nodes, inits, info or {}
+
+
+def _original_nodes(site: Site, g: Graph) -> list[onnx.NodeProto]:
+    """The nodes the site matched, in graph order: from its output back to its input, through
+    the nodes ``site.nodes`` names (a name can repeat elsewhere in the graph: the walk finds the
+    site's own)."""
+    labels = set(site.nodes)
+    found: set[int] = set()
+    todo = [site.output]
+    while todo:
+        v = todo.pop()
+        i = g.producer.get(v)
+        if v == site.input or i is None or i in found or g.nodes[i] is None:
+            continue
+        if g.label(i) not in labels:
+            continue
+        found.add(i)
+        todo.extend(x for x in g.node(i).input if x)
+    out = []
+    for i in sorted(found):
+        n = onnx.NodeProto()
+        n.CopyFrom(g.node(i))
+        out.append(n)
+    return out
+
+
+def _renamed(
+    nodes: list[onnx.NodeProto], prefix: str, values: Mapping[str, str], suffix: str = ""
+) -> list[onnx.NodeProto]:
+    """``nodes`` (in place) with node names prefixed / suffixed and ``values`` renamed where
+    they are written and read."""
+    for n in nodes:
+        n.name = f"{prefix}{n.name or n.op_type}{suffix}"
+        for k, x in enumerate(n.input):
+            n.input[k] = values.get(x, x)
+        for k, x in enumerate(n.output):
+            n.output[k] = values.get(x, x)
+    return nodes
+
+
+def switch_model(
+    model: onnx.ModelProto,
+    alternatives: Mapping[str, Sequence[Candidate]],
+    pipeline: str = "pau_all",
+    **options: Any,
+) -> SwitchModel:
+    """``model`` with each site of ``alternatives`` switchable between its original nodes and
+    each of its candidates (options as ``emit_result``; sites not named are emitted as for an
+    empty choice: kept, learned regions replaced when the pipeline asks for them)."""
+    from . import emit_result
+
+    live = {k: list(v) for k, v in alternatives.items() if v}
+    first = {k: v[0] for k, v in live.items()}
+    res = emit_result(
+        model,
+        first,
+        pipeline,
+        replacement=_SwitchEmitter(live, default_opset(model)),
+        **options,
+    )
+    selectors = {s.name: selector(s.name) for s in res.sites if s.replaced and s.name in live}
+    res.model.graph.input.extend(
+        helper.make_tensor_value_info(v, TensorProto.INT64, []) for v in selectors.values()
+    )
+    return SwitchModel(res.model, selectors, res.sites)
