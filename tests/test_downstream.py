@@ -15,11 +15,14 @@ from onnx import numpy_helper
 from rewriter.accuracy import evaluate
 from rewriter.accuracy.evaluate import Evaluator
 from rewriter.accuracy.study import Study
+from rewriter.candidates import Candidate, table_candidate
 from rewriter.ir.downstream import Keys, downstream
 from rewriter.ir.graph import infer_value_info
 
 sys.path.insert(0, os.path.dirname(__file__))
 from accuracy_models import make_model  # noqa: E402
+
+DEGREES = [(3, 2), (5, 4), (7, 6)]
 
 # four shared layers, then a SiLU site whose output meets a shared tensor again (h4), an If
 # whose branches read h4 from outside, and a Tanh site; ``side`` is an output of the shared part
@@ -171,21 +174,30 @@ def test_random_ops_run_whole() -> None:
 
 
 def test_study_numbers_are_those_of_whole_runs(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every site's every candidate, through the emitter: the map's and the budget search's
-    numbers do not depend on how the models ran."""
+    """Every site's every candidate, on one switch model (the default), as cuts of emitted
+    models, or as emitted models run whole: the map's and the budget search's numbers do not
+    depend on how the models ran."""
     m = make_model()
     rng = np.random.default_rng(0)
     batches = [{"x": rng.normal(0, 1.5, (16, 8)).astype(np.float32)} for _ in range(4)]
-    fast = Study(m, "pau_all", batches)
-    assert fast.evaluator.runs["cut"] > 0
-    monkeypatch.setattr(evaluate.Evaluator.__init__, "__kwdefaults__", {"downstream": False})
+    switched = Study(m, "pau_all", batches)
+    assert switched.evaluator.switched == sum(len(s.candidates) - 1 for s in switched.sites)
+    assert switched.evaluator.runs == {"cut": 0, "whole": 0}
+    kw = evaluate.Evaluator.__init__.__kwdefaults__
+    monkeypatch.setattr(evaluate.Evaluator.__init__, "__kwdefaults__", {**kw, "switch": False})
+    cut = Study(m, "pau_all", batches)
+    assert cut.evaluator.runs["cut"] > 0 and cut.evaluator.switched == 0
+    monkeypatch.setattr(
+        evaluate.Evaluator.__init__, "__kwdefaults__", {"downstream": False, "switch": False}
+    )
     slow = Study(m, "pau_all", batches)
     assert slow.evaluator.runs["cut"] == 0
-    for a, b in zip(fast.sites, slow.sites, strict=True):
-        assert a.solo.keys() == b.solo.keys()
-        for k in a.solo:
-            assert a.solo[k].rel_l2 == pytest.approx(b.solo[k].rel_l2, rel=1e-5, abs=1e-9), k
-            assert a.solo[k].cosine == pytest.approx(b.solo[k].cosine, abs=1e-9), k
+    for fast in (switched, cut):
+        for a, b in zip(fast.sites, slow.sites, strict=True):
+            assert a.solo.keys() == b.solo.keys()
+            for k in a.solo:
+                assert a.solo[k].rel_l2 == pytest.approx(b.solo[k].rel_l2, rel=1e-5, abs=1e-9), k
+                assert a.solo[k].cosine == pytest.approx(b.solo[k].cosine, abs=1e-9), k
 
 
 @pytest.mark.parametrize("case", ["prepared", "unprepared", "a cut fails"])
@@ -278,3 +290,52 @@ def test_an_input_with_a_default_has_no_cut() -> None:
     m = deep_model()
     m.graph.input.append(onnx.helper.make_tensor_value_info("w2", onnx.TensorProto.FLOAT, [8, 8]))
     assert downstream(m, Keys(m), _swap(m, "Sigmoid", "HardSigmoid")) is None
+
+
+@pytest.mark.parametrize("noise", [False, True])
+def test_one_switch_model_gives_each_candidates_numbers(noise: bool) -> None:
+    """``Evaluator.solos``: every site's every candidate as runs of one switch model, its cut
+    downstream of the sites where it has one (the deep model's SiLU and Tanh come after four
+    shared layers), whole with a session per run where the model draws random numbers; the
+    numbers are those of each candidate's model run whole."""
+    m = deep_model()
+    # forty more shared layers first: the cut of the switch model, every candidate of both
+    # sites, is then under 90% of its nodes (else it runs whole, as a candidate's would)
+    w = numpy_helper.from_array(np.eye(8, dtype=np.float32) * 0.9, "w_pre")
+    pre = [
+        onnx.helper.make_node(op, [f"p{k}", "w_pre"] if op == "MatMul" else [f"q{k}"], [out])
+        for k in range(40)
+        for op, out in (("MatMul", f"q{k}"), ("Relu", f"p{k + 1}"))
+    ]
+    for n in m.graph.node:
+        n.input[:] = ["p40" if x == "x" else x for x in n.input]
+    pre[0].input[0] = "x"
+    rest = list(m.graph.node)
+    del m.graph.node[:]
+    m.graph.node.extend(pre + rest)
+    m.graph.initializer.append(w)
+    if noise:
+        m.graph.node.append(onnx.helper.make_node("RandomUniformLike", ["y"], ["noise"]))
+        m.graph.output.append(onnx.ValueInfoProto(name="noise"))
+    relu = Candidate("standard", "standard:relu", op="relu")
+    cands = [Candidate("keep", "keep"), *(table_candidate(d) for d in DEGREES), relu]
+    alternatives = {"silu_0": cands, "tanh_0": cands}
+    ev = Evaluator(m, "pau_all", _batches())
+    assert ev.solos(alternatives)
+    assert ev.switched == 2 * 4
+    assert ev.switch_cut is not noise and ev.runs == {"cut": 0, "whole": 0}
+    whole = Evaluator(m, "pau_all", _batches(), downstream=False, switch=False)
+    for name, cands in alternatives.items():
+        for c in cands:
+            a, b = ev.deviation({name: c}), whole.deviation({name: c})
+            assert a.rel_l2 == pytest.approx(b.rel_l2, rel=1e-5, abs=1e-9), (name, c.name)
+            assert a.cosine == pytest.approx(b.cosine, abs=1e-9), (name, c.name)
+    assert whole.runs["whole"] == ev.switched
+    # a plan of several sites (the sweep's, the budget search's) is a run of it too
+    plan = {"silu_0": cands[2], "tanh_0": cands[4]}
+    a, b = ev.deviation(plan), whole.deviation(plan)
+    assert ev.switched == 2 * 4 + 1 and ev.runs == {"cut": 0, "whole": 0}
+    assert a.rel_l2 == pytest.approx(b.rel_l2, rel=1e-5, abs=1e-9) and a.rel_l2 > 0
+    other = {"silu_0": table_candidate((4, 3))}  # not one of the switch model's: emitted
+    ev.deviation(other)
+    assert ev.switched == 2 * 4 + 1 and sum(ev.runs.values()) == 1

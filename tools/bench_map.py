@@ -17,6 +17,11 @@ fuses differently across a cut, which moves the last bits).
 interleaved ``rounds`` times; prints the medians, their ratio and whether every number is the
 same.
 
+``--switch``: instead, every candidate evaluated alone as its own model (emitted, cut, in
+threads: ``Evaluator.deviations``) against as runs of one switch model (``Evaluator.solos``,
+``rewriter/emit/switch.py``), interleaved ``rounds`` times; prints the medians, their ratio and
+the largest difference between the two modes' numbers (fusions differ in the switch model).
+
 ``--page``: instead, the map's page of each model (``rewriter.report.render_html``), its site
 plots drawn one after another here (``PAU_REWRITER_WORKERS=1``) and in worker processes,
 interleaved ``rounds`` times; prints the medians, their ratio and whether the pages are the
@@ -115,6 +120,34 @@ def bench_threads(path: str, rounds: int) -> None:
     _side_by_side(path, f"{len(st.sites):4d} sites {len(solo):4d} evaluations", rounds, modes)
 
 
+def bench_switch(path: str, rounds: int) -> None:
+    m = load_model(path)
+    st = Study(m, "pau_all", as_calibration(None, m))
+    solo = [{s.name: c} for s in st.sites for c in s.candidates]
+    times: dict[str, list[float]] = {"one model each": [], "switch": []}
+    got: dict[str, list[Any]] = {}
+    for _ in range(rounds):
+        for mode in times:
+            t0 = time.perf_counter()
+            ev = Evaluator(st.model, st.pipeline, st.cal, st.labels)
+            if mode == "switch":
+                assert ev.solos({s.name: s.candidates for s in st.sites}), "no switch model"
+            else:
+                ev.prepare([{s.name: s.candidates[1]} for s in st.sites if len(s.candidates) > 1])
+            got[mode] = ev.deviations(solo)
+            times[mode].append(time.perf_counter() - t0)
+    a, b = got["one model each"], got["switch"]
+    d_rel = max(abs(x.rel_l2 - y.rel_l2) for x, y in zip(a, b, strict=True))
+    d_cos = max(abs(x.cosine - y.cosine) for x, y in zip(a, b, strict=True))
+    each, sw = (statistics.median(v) for v in times.values())
+    print(
+        f"{os.path.basename(path):40s} {len(st.sites):4d} sites {len(solo):4d} evaluations"
+        f"  one model each {each:7.1f} s  switch {sw:7.1f} s  x{each / sw:5.2f}"
+        f"  largest difference: rel-L2 {d_rel:.1e}, cosine {d_cos:.1e}",
+        flush=True,
+    )
+
+
 def bench_page(path: str, rounds: int) -> None:
     from rewriter.plan.sitemap import sensitivity_map
     from rewriter.procs import worker_count
@@ -145,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--page", action="store_true", help="time the page's plots instead")
     p.add_argument("--threads", action="store_true", help="time evaluations in threads instead")
+    p.add_argument("--switch", action="store_true",
+                   help="time one model each against one switch model instead")  # fmt: skip
     a = p.parse_args(argv)
     paths = a.models
     if not paths:
@@ -155,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     failed = 0
     for path in paths:
         try:
-            (bench_page if a.page else bench_threads if a.threads else bench)(path, a.rounds)
+            pick = bench_page if a.page else bench_threads if a.threads else bench
+            (bench_switch if a.switch else pick)(path, a.rounds)
         except Exception as e:  # one model's failure is one line; the others still run
             failed += 1
             print(f"{os.path.basename(path)}: failed: {type(e).__name__}: {e}"[:300], flush=True)

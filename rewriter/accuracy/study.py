@@ -230,14 +230,15 @@ class Study:
             self.sites.append(st)
             seen = f"observed [{o.min:.3g}, {o.max:.3g}]" if o.observed else "not observed"
             self.log(f"{s.name}: {fn} {seen}, {len(cands) - 1} candidate(s)")
-        # what every site's cut reads, captured in one run of the original
-        self.evaluator.prepare(
-            [{st.name: st.candidates[1]} for st in self.sites if len(st.candidates) > 1]
-        )
         solo = [{st.name: c} for st in self.sites for c in st.candidates]
         self.log(f"evaluating {len(solo) - len(self.sites)} candidate(s) on the calibration data")
-        # in threads; measuring below runs alone
-        self.evaluator.deviations(solo, progress=_every(self.log, "candidate(s) evaluated"))
+        tell = _every(self.log, "candidate(s) evaluated")
+        if not self.evaluator.solos({st.name: st.candidates for st in self.sites}, tell):
+            # what every site's cut reads, captured in one run of the original
+            self.evaluator.prepare(
+                [{st.name: st.candidates[1]} for st in self.sites if len(st.candidates) > 1]
+            )
+            self.evaluator.deviations(solo, progress=tell)  # in threads; measuring runs alone
         for st in self.sites:
             for c in st.candidates:
                 st.solo[c.name] = self.evaluator.deviation({st.name: c})

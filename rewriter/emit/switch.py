@@ -35,7 +35,11 @@ from rewriter.match.rules import Rule
 
 from .nodes import Emitted, SiteEmitter
 
-__all__ = ["SwitchModel", "switch_model", "selector"]
+__all__ = ["SwitchModel", "SwitchError", "switch_model", "selector"]
+
+
+class SwitchError(ValueError):
+    """A site's matched nodes could not be copied (the caller emits each choice instead)."""
 
 
 def selector(site: str) -> str:
@@ -121,6 +125,8 @@ def _original_nodes(site: Site, g: Graph) -> list[onnx.NodeProto]:
             continue
         found.add(i)
         todo.extend(x for x in g.node(i).input if x)
+    if len(found) != len(site.nodes):
+        raise SwitchError(f"site {site.name}: found {len(found)} of its {len(site.nodes)} nodes")
     out = []
     for i in sorted(found):
         n = onnx.NodeProto()
@@ -133,9 +139,10 @@ def _renamed(
     nodes: list[onnx.NodeProto], prefix: str, values: Mapping[str, str], suffix: str = ""
 ) -> list[onnx.NodeProto]:
     """``nodes`` (in place) with node names prefixed / suffixed and ``values`` renamed where
-    they are written and read."""
-    for n in nodes:
-        n.name = f"{prefix}{n.name or n.op_type}{suffix}"
+    they are written and read. Each name also says the node's place (ONNX Runtime refuses two
+    nodes of one name, and a site's nodes may have none or share one)."""
+    for k, n in enumerate(nodes):
+        n.name = f"{prefix}{k}_{n.name or n.op_type}{suffix}"
         for k, x in enumerate(n.input):
             n.input[k] = values.get(x, x)
         for k, x in enumerate(n.output):
