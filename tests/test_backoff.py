@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import onnx
+import pytest
 from conftest import loop_scan_model
 from onnx import TensorProto, helper, numpy_helper
 
@@ -18,6 +19,7 @@ from rewriter.emit import emit
 from rewriter.emit.switch import switch_model
 from rewriter.inputs import generate_inputs
 from rewriter.ir.runtime import run_model, runner
+from rewriter.plan import backoff
 from rewriter.plan.backoff import back_off_accuracy
 from rewriter.verify import compare, make_inputs
 
@@ -288,3 +290,22 @@ def test_a_model_drawing_noise_backs_off_to_the_same_bytes_every_run(tmp_path) -
         assert "better rationals: tanh_0 -> rational:7_6" in p.stdout
         written.append(out.read_bytes())
     assert written[0] == written[1]
+
+
+def test_without_a_switch_model_each_choice_is_emitted_and_decides_the_same(monkeypatch) -> None:
+    """Where the switch model cannot be built (a site's nodes not found again) or ONNX Runtime
+    refuses it, every choice is emitted as its own model: the same contributions, the same
+    sites kept, the same model written."""
+    m = mlp()
+    feeds = make_inputs(m)
+    coarse = {s.name: table_candidate((3, 2)) for s in rewriter.find_sites(m)}
+    switched = back_off_accuracy(m, coarse, feeds, tolerance=1e-9, max_upgrades=1)
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise backoff.SwitchError("site mish_0: found 1 of its 4 nodes")
+
+    monkeypatch.setattr(backoff, "switch_model", refuse)
+    emitted = back_off_accuracy(m, coarse, feeds, tolerance=1e-9, max_upgrades=1)
+    assert emitted.kept == switched.kept and emitted.upgraded == switched.upgraded
+    assert emitted.contributions == pytest.approx(switched.contributions, rel=1e-4)
+    assert emitted.result.model.SerializeToString() == switched.result.model.SerializeToString()

@@ -47,7 +47,7 @@ import onnx
 from rewriter.calibrate import observe_sites
 from rewriter.candidates import Candidate, rational_candidate, site_function
 from rewriter.emit import RewriteResult, chooser, emit_result
-from rewriter.emit.switch import switch_model
+from rewriter.emit.switch import SwitchError, switch_model
 from rewriter.errors import ModelError
 from rewriter.ir.runtime import run_model, runner
 from rewriter.match.engine import Site
@@ -207,12 +207,12 @@ def back_off_accuracy(
         """Deviation per choice of one switch model (``rewriter.emit.switch``): one emit and
         one session for every choice compared (a session per run where the model draws random
         numbers: each session's generator starts from the pinned seed)."""
-        sw = switch_model(original, alternatives, pipeline, **opts)
-        pinned, random = pin_random_seeds(sw.model)
         try:
+            sw = switch_model(original, alternatives, pipeline, **opts)
+            pinned, random = pin_random_seeds(sw.model)
             run = runner(cmp.view(pinned), fresh=random > 0)
             run(sw.feeds(feeds, {}))
-        except ModelError:  # ONNX Runtime refuses the switch: each choice emitted, as before
+        except (SwitchError, ModelError):  # no switch model: each choice emitted, as before
             return lambda choice: measure(
                 {k: alternatives[k][v - 1] for k, v in choice.items() if v}
             )[1]
