@@ -1,10 +1,10 @@
-"""135 model families (132 `transformers`, 3 `diffusers`), built as users export them, through the
+"""146 model families (143 `transformers`, 3 `diffusers`), built as users export them, through the
 CLI with no flags.
 
     python tools/hf_families.py [--out DIR] [--no-target] [--opset N]
                                 [--interpreter | --fx [--plan]] [NAME ...]
 
-Builds small random-weight models of 132 ``transformers`` families and 3 ``diffusers`` ones
+Builds small random-weight models of 143 ``transformers`` families and 3 ``diffusers`` ones
 (a text-conditioned UNet, an unconditional one, a VAE) from their configs (no download: text
 encoders and decoders, vision and audio models, a detector, segmenters; and inputs other than
 ids + mask or one image: ids alone (Mamba, RWKV), a decoder with encoder states,
@@ -239,6 +239,21 @@ def _families() -> Iterator[tuple[str, Callable[[], Any], str, list[str]]]:
     # and a forecaster taking a padding indicator (1 where a step is padding) and a frequency
     # category per series (TimesFM)
     yield "timesfm", lambda: tf.TimesFmModel(tf.TimesFmConfig(patch_length=8, context_length=64, horizon_length=16, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, head_dim=16)), "padded_series", ["last_hidden_state", "loc", "scale"]  # fmt: skip
+    # and eleven: PaddleOCR v6's tiny recognizer, MobileNetV1, Swin V2, SigLIP's vision tower,
+    # PVT, speech encoders on the raw waveform (Data2Vec audio, UniSpeech-SAT), detectors
+    # (RT-DETR v2's multi-scale sampling, DAB-DETR's anchor boxes, Table Transformer) and
+    # EoMT, a segmenter whose queries join the ViT's last blocks
+    yield "pp_ocrv6_tiny_rec", lambda: tf.PPOCRV6TinyRecForTextRecognition(tf.PPOCRV6TinyRecConfig()), "text_line48", ["last_hidden_state"]  # fmt: skip
+    yield "mobilenet_v1", lambda: tf.MobileNetV1Model(tf.MobileNetV1Config(image_size=64, depth_multiplier=0.25)), "image", pool  # fmt: skip
+    yield "swinv2", lambda: tf.Swinv2Model(tf.Swinv2Config(image_size=64, patch_size=4, embed_dim=16, depths=[1, 1], num_heads=[1, 2], window_size=4)), "image", pool  # fmt: skip
+    yield "siglip_vision", lambda: tf.SiglipVisionModel(tf.SiglipVisionConfig(**v, image_size=64, patch_size=8)), "image", pool  # fmt: skip
+    yield "pvt", lambda: tf.PvtModel(tf.PvtConfig(image_size=64, hidden_sizes=[16, 32, 48, 64], num_attention_heads=[1, 1, 2, 2], depths=[1, 1, 1, 1])), "image", last  # fmt: skip
+    yield "data2vec_audio", lambda: tf.Data2VecAudioModel(tf.Data2VecAudioConfig(**v, conv_dim=(16, 16), conv_stride=(5, 2), conv_kernel=(10, 3), num_conv_pos_embedding_groups=2, conv_pos_kernel_size=5, num_conv_pos_embeddings=5)), "audio", last  # fmt: skip
+    yield "unispeech_sat", lambda: tf.UniSpeechSatModel(tf.UniSpeechSatConfig(**v, **a)), "audio", last  # fmt: skip
+    yield "rt_detr_v2", lambda: tf.RTDetrV2ForObjectDetection(tf.RTDetrV2Config(backbone_config=tf.RTDetrResNetConfig(embedding_size=16, hidden_sizes=[16, 32, 64, 128], depths=[1, 1, 1, 1], layer_type="basic", out_features=["stage2", "stage3", "stage4"]), encoder_hidden_dim=32, encoder_in_channels=[32, 64, 128], feat_strides=[8, 16, 32], encoder_ffn_dim=64, d_model=32, decoder_ffn_dim=64, decoder_layers=2, num_queries=20, num_labels=5, encoder_attention_heads=2, decoder_attention_heads=2, decoder_n_points=2, decoder_in_channels=[32, 32, 32], num_denoising=0, anchor_image_size=None)), "image", ["logits", "pred_boxes"]  # fmt: skip
+    yield "dab_detr", lambda: tf.DabDetrForObjectDetection(tf.DabDetrConfig(use_timm_backbone=False, use_pretrained_backbone=False, backbone_config=tf.ResNetConfig(embedding_size=16, hidden_sizes=[16, 32, 64, 128], depths=[1, 1, 1, 1], layer_type="basic", out_features=["stage4"]), hidden_size=32, encoder_layers=1, decoder_layers=2, encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, num_queries=10, num_labels=5)), "image", ["logits", "pred_boxes"]  # fmt: skip
+    yield "table_transformer", lambda: tf.TableTransformerForObjectDetection(tf.TableTransformerConfig(use_timm_backbone=False, use_pretrained_backbone=False, backbone_config=tf.ResNetConfig(embedding_size=16, hidden_sizes=[16, 32, 64, 128], depths=[1, 1, 1, 1], layer_type="basic", out_features=["stage4"]), d_model=32, encoder_layers=1, decoder_layers=2, encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, num_queries=10, num_labels=5)), "image", ["logits", "pred_boxes"]  # fmt: skip
+    yield "eomt", lambda: tf.EomtForUniversalSegmentation(tf.EomtConfig(**{**v, "num_hidden_layers": 4}, image_size=64, patch_size=8, num_blocks=2, num_queries=10, num_labels=4, num_upscale_blocks=2)), "image", ["class_queries_logits", "masks_queries_logits"]  # fmt: skip
     # diffusion models from diffusers' configs (the dev extra installs it): a UNet that takes a
     # latent, a timestep per sample and text states; an unconditional one; a VAE, whose
     # attention runs over every position of the feature map
@@ -352,8 +367,9 @@ def _example(kind: str) -> tuple[tuple[Any, ...], list[str], dict[str, dict[int,
     if kind == "padded_series":  # values, a float padding indicator (0: a real step), a category
         names = ["past_values", "past_values_padding", "freq"]
         return (torch.randn(B, 64), torch.zeros(B, 64), torch.zeros(B, 1, dtype=torch.int64)), names, {"past_values": {0: "batch"}, "past_values_padding": {0: "batch"}, "freq": {0: "batch"}}  # fmt: skip
-    if kind == "text_line":  # a cropped text line, any width (an OCR recognizer)
-        return (torch.randn(B, 3, 96, 320),), ["pixel_values"], {"pixel_values": {0: "batch", 3: "width"}}  # fmt: skip
+    if kind in ("text_line", "text_line48"):  # a cropped text line, any width (OCR recognizers)
+        h = 48 if kind == "text_line48" else 96
+        return (torch.randn(B, 3, h, 320),), ["pixel_values"], {"pixel_values": {0: "batch", 3: "width"}}  # fmt: skip
     if kind == "lowres":  # a small image of any size to upscale (super-resolution)
         return (torch.randn(B, 3, 32, 32),), ["pixel_values"], {"pixel_values": {0: "batch", 2: "height", 3: "width"}}  # fmt: skip
     if kind == "image_any":  # height and width dynamic too (a keypoint detector)

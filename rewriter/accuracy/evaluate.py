@@ -20,6 +20,7 @@ import onnx
 
 from rewriter.candidates import Candidate
 from rewriter.emit import emit
+from rewriter.emit.switch import SwitchError, switch_model
 from rewriter.ir.downstream import Cut, Keys, downstream
 from rewriter.ir.graph import ValueInfoTable, infer_value_info
 from rewriter.ir.picks import with_outputs
@@ -257,8 +258,8 @@ class Evaluator:
         progress: Callable[[int, int], None] | None = None,
     ) -> bool:
         """``deviation`` of every one-site assignment ``{site: candidate}`` of
-        ``alternatives``, as runs of one switch model (``rewriter.emit.switch``: every site
-        computes its original and each candidate, a graph input per site picks one): one emit
+        ``alternatives``, as runs of one switch model (``rewriter.emit.switch``: each site an If
+        over its original and each candidate, a graph input per site picks the branch): one emit
         and one session, where each assignment was a model emitted (and a cut loaded). On a
         D-FINE detector, 245 candidates of 61 sites took 181 s of the map's 254 s that way,
         the emitter's Python holding the threads to one core.
@@ -267,14 +268,14 @@ class Evaluator:
         downstream of the sites, on the original's captured values; the selectors fed), and
         the assignments run in threads. The numbers are those of the whole model run, up to
         ONNX Runtime's fusions (a value read by the original and a candidate fuses
-        otherwise). Random ops draw from their pinned seeds on a session per assignment, as
-        ``run_batches``. False (nothing evaluated) when the switch model cannot be built or
-        ONNX Runtime refuses it: the caller evaluates them one model each (``deviations``).
+        otherwise). False (nothing evaluated) when the switch model cannot be built, ONNX Runtime
+        refuses it, or the model draws random numbers (a session per run, each from the pinned
+        seeds: the switch model's Ifs cost more to load than emitting saves, VITS x0.86): the
+        caller evaluates them one model each (``deviations``).
         Afterwards ``deviation`` of any assignment whose candidates are all the switch
         model's (a plan of the sweep or of the budget search) is a run of it too."""
         from concurrent.futures import ThreadPoolExecutor
 
-        from rewriter.emit.switch import switch_model
         from rewriter.procs import worker_count
 
         live = {k: [c for c in v if c.kind != "keep"] for k, v in alternatives.items()}
@@ -309,9 +310,11 @@ class Evaluator:
 
     def _switch_runner(self, sw: Any) -> Callable[[Mapping[str, int]], list[np.ndarray]]:
         """``choice -> outputs over the batches`` of a ``SwitchModel``: its cut where it has
-        one and the original's values it reads are captured, else the whole model (a session
-        per run where it draws random numbers). Runs once to check; raises on failure."""
+        one and the original's values it reads are captured, else the whole model. Runs once
+        to check; raises on failure (``SwitchError`` for a model that draws random numbers)."""
         view, random = pin_random_seeds(self.compared.view(sw.model))
+        if random:  # a session per run: the Ifs cost more to load than emitting saves (VITS)
+            raise SwitchError("the model draws random numbers")
         selectors = set(sw.selectors.values())
         cut = self._cut(view)
         if cut is not None and self._capture([n for n in self._shared(cut) if n not in selectors]):
@@ -326,11 +329,10 @@ class Evaluator:
                 return run_cut
             except Exception:  # noqa: BLE001 - as a cut that fails: the whole model
                 pass
-        sess = None if random else session(view)
+        sess = session(view)
 
         def run(choice: Mapping[str, int]) -> list[np.ndarray]:
-            s = sess or session(view)
-            return joined([run_session(s, sw.feeds(b, choice)) for b in self.batches])
+            return joined([run_session(sess, sw.feeds(b, choice)) for b in self.batches])
 
         run({})
         return run

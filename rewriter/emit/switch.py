@@ -1,17 +1,18 @@
-"""One model standing for many rewrites of the same sites: each switchable site computes its
-original nodes and every alternative ``Candidate``, and one int64 scalar graph input per site
-picks which is used downstream (0: the original, k: the k-th alternative).
+"""One model standing for many rewrites of the same sites: each switchable site becomes nested
+If nodes whose branches hold its original nodes and each alternative ``Candidate``, and one
+int64 scalar graph input per site picks the branch that runs (0: the original, k: the k-th
+alternative).
 
 Runs of one ONNX Runtime session then stand for the models ``emit`` would build for each choice,
-without emitting and loading one model per choice. The accuracy back-off
-(``rewriter.plan.backoff``) compares dozens of choices: on a D-FINE detector quantized by
-``quantize_dynamic`` (61 sites) each emitted-and-loaded model cost 2.4 s, of which running it
-was a few percent.
+without emitting and loading one model per choice: the accuracy back-off
+(``rewriter.plan.backoff``) and the map's and budget search's evaluator
+(``rewriter.accuracy.evaluate.Evaluator.solos``) compare dozens to hundreds of choices. On a
+D-FINE detector quantized by ``quantize_dynamic`` (61 sites) each emitted-and-loaded model cost
+2.4 s, of which running it was a few percent.
 
 A picked value is what the emitted model computes for that choice up to ONNX Runtime's fusions,
-which differ where a value feeds both the original and an alternative (a Conv fuses with its
-SiLU in the original, not here): float rounding. Whatever is written is emitted and verified as
-usual.
+which do not cross an If (a Conv fuses with its SiLU in the original, not here): float
+rounding. Whatever is written is emitted and verified as usual.
 
 Example:
     >>> sw = switch_model(model, {"silu_0": [rational], "gelu_1": [relu, rational]})  # doctest: +SKIP
@@ -73,9 +74,11 @@ class SwitchModel:
 
 
 class _SwitchEmitter:
-    """``engine.Options.replacement`` building the switch of one site: copies of the matched
-    nodes (named ``pau/<site>/original/...``, so never matched again), each alternative's nodes
-    (their values suffixed ``/alt<k>``) and a chain of Where on ``selector(site)``."""
+    """``engine.Options.replacement`` building the switch of one site: nested If nodes on
+    ``selector(site)`` whose branches hold a copy of the matched nodes (named
+    ``pau/<site>/original/...``, so never matched again) and each alternative's nodes; only the
+    picked branch runs (a Where over every alternative computed them all: on a detector's
+    large feature maps, more than the emitting it saves)."""
 
     def __init__(self, alternatives: Mapping[str, Sequence[Candidate]], opset: int) -> None:
         self.alternatives = alternatives
@@ -83,30 +86,53 @@ class _SwitchEmitter:
         self._inner = SiteEmitter(lambda _s: self._pick, opset=opset)
 
     def __call__(self, site: Site, rule: Rule, g: Graph) -> Emitted:
-        out = site.output
+        out, sel = site.output, selector(site.name)
+        vi = g.info(site.input)
+        elem = vi.elem_type if vi is not None and vi.elem_type else TensorProto.FLOAT
         original = {out: f"{out}/original"}
-        nodes = _renamed(_original_nodes(site, g), f"pau/{site.name}/original/", original)
+        branches = [
+            (
+                _renamed(_original_nodes(site, g), f"pau/{site.name}/original/", original),
+                original[out],
+            )  # fmt: skip
+        ]
         inits: list[onnx.TensorProto] = []
         info: dict[str, Any] | None = None
-        picked = f"{out}/original"
         for k, c in enumerate(self.alternatives[site.name], 1):
             self._pick = c
             alt, alt_inits, alt_info = self._inner(site, rule, g)
-            info = info or dict(alt_info, switch=selector(site.name))
+            info = info or dict(alt_info, switch=sel)
             produced = {o for n in alt for o in n.output if o}
-            nodes += _renamed(alt, "", {v: f"{v}/alt{k}" for v in produced}, suffix=f"/alt{k}")
+            renamed = _renamed(alt, "", {v: f"{v}/alt{k}" for v in produced}, suffix=f"/alt{k}")
+            branches.append((renamed, f"{out}/alt{k}"))
             inits += alt_inits
-            key = f"pau/{site.name}/int64_{k}"
-            inits.append(numpy_helper.from_array(np.array(k, dtype=np.int64), key))
+        for k in range(len(branches)):
+            inits.append(numpy_helper.from_array(np.array(k, dtype=np.int64), _index(site, k)))
+
+        def body(nodes: list[onnx.NodeProto], value: str, name: str) -> onnx.GraphProto:
+            return helper.make_graph(
+                nodes, name, [], [helper.make_tensor_value_info(value, elem, None)]
+            )
+
+        # from the last alternative out: If(sel == k) then branch k else (the Ifs after it)
+        nodes, value = branches[-1]
+        for k in range(len(branches) - 2, -1, -1):
+            rest = body(nodes, value, f"pau/{site.name}/after_{k}")
             eq = f"pau/{site.name}/is_{k}"
-            to = out if k == len(self.alternatives[site.name]) else f"{out}/upto{k}"
-            where = [eq, f"{out}/alt{k}", picked]
-            nodes += [
-                helper.make_node("Equal", [selector(site.name), key], [eq], name=eq),
-                helper.make_node("Where", where, [to], name=f"{eq}/where"),
+            to = out if k == 0 else f"{out}/from{k}"
+            then = body(*branches[k], f"pau/{site.name}/branch_{k}")
+            nodes = [
+                helper.make_node("Equal", [sel, _index(site, k)], [eq], name=eq),
+                helper.make_node(
+                    "If", [eq], [to], name=f"{eq}/if", then_branch=then, else_branch=rest
+                ),
             ]
-            picked = to
+            value = to
         return nodes, inits, info or {}
+
+
+def _index(site: Site, k: int) -> str:
+    return f"pau/{site.name}/int64_{k}"
 
 
 def _original_nodes(site: Site, g: Graph) -> list[onnx.NodeProto]:

@@ -372,6 +372,8 @@ class Graph:
         for nodes in self._inserts.values():
             for n in nodes:
                 live.update(n.input)
+                for _, sub in subgraph_attrs(n):  # what inserted bodies read from outside
+                    live |= free_values(sub)
         dead_inits: set[str] = set()
         todo = sorted(self._orphans)
         while todo:

@@ -21,8 +21,8 @@ than its own value). When it is exceeded:
 4. The model of the final choice is emitted and compared; should it be outside the tolerance
    (the switch model below rounds differently), one more site is kept at a time until inside.
 
-Cost: the contributions are N runs of one switch model (``rewriter.emit.switch``: every site
-computes its original and its candidate, a graph input per site picks one; one emit, one
+Cost: the contributions are N runs of one switch model (``rewriter.emit.switch``: each site an If
+over its original and its candidate, a graph input per site picks the branch; one emit, one
 session); each better rational is fitted and emitted as its own model (a fit can cost more than
 an emit: they are tried one at a time, until one brings the model inside); the sites kept take
 about log2(N) runs of a switch model, then one emitted model. Before, every choice was a model
@@ -190,7 +190,8 @@ def back_off_accuracy(
     floors = {o.name: o.floor for o in full.outputs}
     cmp = compared(original)  # as ``verify.compare``: outputs that pick, on what they pick by
     # random ops draw the same numbers in every model compared, as in ``verify.compare``
-    reference = run_model(cmp.view(pin_random_seeds(original)[0]), feeds)
+    pinned, random = pin_random_seeds(original)
+    reference = run_model(cmp.view(pinned), feeds)
 
     def judged(got: list[np.ndarray]) -> Deviation:
         d = deviation(reference, got, inputs=source, compare=cmp)
@@ -205,17 +206,22 @@ def back_off_accuracy(
 
     def switched(alternatives: dict[str, list[Candidate]]) -> Callable[[dict[str, int]], Deviation]:
         """Deviation per choice of one switch model (``rewriter.emit.switch``): one emit and
-        one session for every choice compared (a session per run where the model draws random
-        numbers: each session's generator starts from the pinned seed)."""
+        one session for every choice compared. A model that draws random numbers needs a
+        session per run (each starts its generator from the pinned seed), and the switch
+        model's Ifs cost more to load than emitting saves (VITS): each choice emitted there,
+        as where the switch model cannot be built or loaded."""
+
+        def emitted(choice: dict[str, int]) -> Deviation:
+            return measure({k: alternatives[k][v - 1] for k, v in choice.items() if v})[1]
+
+        if random:
+            return emitted
         try:
             sw = switch_model(original, alternatives, pipeline, **opts)
-            pinned, random = pin_random_seeds(sw.model)
-            run = runner(cmp.view(pinned), fresh=random > 0)
+            run = runner(cmp.view(sw.model))
             run(sw.feeds(feeds, {}))
-        except (SwitchError, ModelError):  # no switch model: each choice emitted, as before
-            return lambda choice: measure(
-                {k: alternatives[k][v - 1] for k, v in choice.items() if v}
-            )[1]
+        except (SwitchError, ModelError):
+            return emitted
         return lambda choice: judged(run(sw.feeds(feeds, choice)))
 
     sites = {s.name: s for s in first.sites if s.name in chosen}
