@@ -20,7 +20,7 @@ import onnx
 
 from rewriter.candidates import Candidate
 from rewriter.emit import emit
-from rewriter.emit.switch import SwitchError, switch_model
+from rewriter.emit.switch import switch_model
 from rewriter.ir.downstream import Cut, Keys, downstream
 from rewriter.ir.graph import ValueInfoTable, infer_value_info
 from rewriter.ir.picks import with_outputs
@@ -153,7 +153,7 @@ class Evaluator:
         for name, c in assignment.items():
             if c.kind == "keep":
                 continue
-            at = [i for i, x in enumerate(live.get(name, ()), 1) if x is c or x == c]
+            at = [i for i, x in enumerate(live.get(name, ()), 1) if x == c]
             if not at:
                 return None
             choice[name] = at[0]
@@ -278,6 +278,8 @@ class Evaluator:
 
         from rewriter.procs import worker_count
 
+        if not self.switch:
+            return False
         live = {k: [c for c in v if c.kind != "keep"] for k, v in alternatives.items()}
         todo = [
             (k, i)
@@ -285,8 +287,6 @@ class Evaluator:
             for i, c in enumerate(cands, 1)
             if self.key({k: c}) not in self._cache
         ]
-        if not self.switch:
-            return False
         if not todo:
             return True
         try:
@@ -311,10 +311,8 @@ class Evaluator:
     def _switch_runner(self, sw: Any) -> Callable[[Mapping[str, int]], list[np.ndarray]]:
         """``choice -> outputs over the batches`` of a ``SwitchModel``: its cut where it has
         one and the original's values it reads are captured, else the whole model. Runs once
-        to check; raises on failure (``SwitchError`` for a model that draws random numbers)."""
-        view, random = pin_random_seeds(self.compared.view(sw.model))
-        if random:  # a session per run: the Ifs cost more to load than emitting saves (VITS)
-            raise SwitchError("the model draws random numbers")
+        to check; raises on failure."""
+        view = self.compared.view(sw.model)
         selectors = set(sw.selectors.values())
         cut = self._cut(view)
         if cut is not None and self._capture([n for n in self._shared(cut) if n not in selectors]):

@@ -184,9 +184,20 @@ def switch_model(
 ) -> SwitchModel:
     """``model`` with each site of ``alternatives`` switchable between its original nodes and
     each of its candidates (options as ``emit_result``; sites not named are emitted as for an
-    empty choice: kept, learned regions replaced when the pipeline asks for them)."""
+    empty choice: kept, learned regions replaced when the pipeline asks for them).
+
+    Raises:
+        SwitchError: a site's nodes are not found again, or the model draws random numbers
+            (the callers emit each choice instead).
+    """
+    from rewriter.verify import pin_random_seeds
+
     from . import emit_result
 
+    if pin_random_seeds(model)[1]:
+        # each run would need its own session (a generator starts from its pinned seed once
+        # per session), and the Ifs cost more to load than emitting a model saves (VITS x0.86)
+        raise SwitchError("the model draws random numbers: emit each choice instead")
     live = {k: list(v) for k, v in alternatives.items() if v}
     first = {k: v[0] for k, v in live.items()}
     res = emit_result(

@@ -190,8 +190,7 @@ def back_off_accuracy(
     floors = {o.name: o.floor for o in full.outputs}
     cmp = compared(original)  # as ``verify.compare``: outputs that pick, on what they pick by
     # random ops draw the same numbers in every model compared, as in ``verify.compare``
-    pinned, random = pin_random_seeds(original)
-    reference = run_model(cmp.view(pinned), feeds)
+    reference = run_model(cmp.view(pin_random_seeds(original)[0]), feeds)
 
     def judged(got: list[np.ndarray]) -> Deviation:
         d = deviation(reference, got, inputs=source, compare=cmp)
@@ -206,22 +205,16 @@ def back_off_accuracy(
 
     def switched(alternatives: dict[str, list[Candidate]]) -> Callable[[dict[str, int]], Deviation]:
         """Deviation per choice of one switch model (``rewriter.emit.switch``): one emit and
-        one session for every choice compared. A model that draws random numbers needs a
-        session per run (each starts its generator from the pinned seed), and the switch
-        model's Ifs cost more to load than emitting saves (VITS): each choice emitted there,
-        as where the switch model cannot be built or loaded."""
-
-        def emitted(choice: dict[str, int]) -> Deviation:
-            return measure({k: alternatives[k][v - 1] for k, v in choice.items() if v})[1]
-
-        if random:
-            return emitted
+        one session for every choice compared; each choice emitted where the switch model
+        cannot be built (a model that draws random numbers among others) or loaded."""
         try:
             sw = switch_model(original, alternatives, pipeline, **opts)
             run = runner(cmp.view(sw.model))
             run(sw.feeds(feeds, {}))
         except (SwitchError, ModelError):
-            return emitted
+            return lambda choice: measure(
+                {k: alternatives[k][v - 1] for k, v in choice.items() if v}
+            )[1]
         return lambda choice: judged(run(sw.feeds(feeds, choice)))
 
     sites = {s.name: s for s in first.sites if s.name in chosen}
