@@ -253,7 +253,9 @@ def _regions_of(
 
     def accept(nodes: set[int], root: int) -> str | None:
         x = _single_input(g, nodes)
-        if x is None or not _worth_it(g, nodes, min_nodes) or not _shape_ok(g, nodes, x):
+        if x is None or g.weights_only(x):  # on weights alone: folded when the model loads
+            return None
+        if not _worth_it(g, nodes, min_nodes) or not _shape_ok(g, nodes, x):
             return None
         return x
 

@@ -420,3 +420,58 @@ def test_canonicalize_renames_reads_inside_if_bodies() -> None:
     for c in (True, False):
         feeds = {"a": x, "c": np.array(c)}
         np.testing.assert_array_equal(run_model(m, feeds)[0], run_model(out, feeds)[0])
+
+
+WEIGHTS = f"""{HEADER}
+g (float[2,8] a, float[8] v) => (float[2,8] y)
+  <float[8] w = {{0.5, -1, 2, -3, 0.25, 1.5, -0.5, 3}}, float[8] v = {{1, 1, 1, 1, 1, 1, 1, 1}}> {{
+  wr = Relu(w)
+  s = Sigmoid(wr)
+  k = Constant<value = float {{16.0}}>()
+  bias = Mul(s, k)
+  t = Constant<value = bool {{1}}>()
+  inner = If(t) <then_branch = g1 () => (float[8] r1) {{ r1 = Tanh(wr) }},
+                  else_branch = g2 () => (float[8] r2) {{ r2 = Tanh(v) }}>
+  noise = RandomNormal<shape = [8], seed = 1.0>()
+  n = Softsign(noise)
+  e1 = Exp(wr)
+  half = Constant<value = float {{0.5}}>()
+  e2 = Mul(e1, half)
+  e3 = Sin(e2)
+  sa = Sigmoid(a)
+  f1 = Exp(sa)
+  f2 = Mul(f1, half)
+  f3 = Sin(f2)
+  b1 = Add(bias, inner)
+  b2 = Add(b1, n)
+  b3 = Add(b2, e3)
+  y = Add(f3, b3)
+}}
+"""
+
+
+def test_activations_of_weights_alone_are_no_sites(
+    capsys: pytest.CaptureFixture[str], tmp_path
+) -> None:
+    """What is computed from initializers and Constants alone (Swin V2's ``16 * sigmoid(cpb_mlp(table))``)
+    is folded by ONNX Runtime when the model loads: a rational there costs the same and only adds
+    error, and the torch.fx path (and the dynamo exporter, which folds it) finds nothing there.
+    An If body's read of an outer weight is a weight too; a random op's output, and an
+    initializer that is also a graph input (a caller may feed it), are not."""
+    m = onnx.parser.parse_model(WEIGHTS)
+    sites = rewriter.find_sites(m, "pau_all,pau_learned")
+    got = [(s.name, s.input, s.graph) for s in sites]
+    assert got == [
+        ("tanh_0", "v", "If/else_branch"),
+        ("softsign_0", "noise", ""),
+        ("sigmoid_0", "a", ""),
+        ("learned_0", "sa", ""),
+    ], got
+    path = tmp_path / "m.onnx"
+    onnx.save(m, path)
+    from rewriter.cli import main
+
+    assert main(["explain", str(path), "--rule", "sigmoid"]) == 0
+    out = capsys.readouterr().out
+    assert "x = 'wr' is computed from the model's weights alone" in out
+    assert "x = 'a', 1 nodes" in out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import sys
@@ -182,6 +183,39 @@ def test_fx_and_onnx_paths_agree_on_every_torch_spelling(name):
     assert [(n, f) for n, f, _ in got] == [(n, f) for n, f, _ in want]
     for (_, _, p), (_, _, q) in zip(got, want, strict=True):
         assert p == pytest.approx(q, rel=1e-6)
+
+
+def test_an_activation_of_weights_alone_is_no_site_on_either_path():
+    """Swin V2's continuous position bias, ``16 * sigmoid(mlp(table))``, reads only weights: the
+    exporters keep it as nodes (both do in Swin V2; the dynamo one folds this small module's),
+    ONNX Runtime folds it when the model loads, and the fx path leaves it. The ONNX path found it
+    as ``sigmoid_0`` and replaced it, adding error for no speed: both now find the GELU alone."""
+
+    class PositionBias(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("table", torch.linspace(-1, 1, 32).reshape(16, 2))
+            self.mlp = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 1, bias=False))
+            self.fc = nn.Linear(16, 16)
+            self.act = nn.GELU()
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            bias = 16 * torch.sigmoid(self.mlp(self.table)).reshape(16)
+            return self.act(self.fc(x)) + bias
+
+    torch.manual_seed(0)
+    module = PositionBias().eval()
+    x = torch.randn(2, 16)
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, (x,), buf, dynamo=False, opset_version=17, input_names=["x"])
+    exported = onnx.load_from_string(buf.getvalue())
+    assert "Sigmoid" in [n.op_type for n in exported.graph.node]  # kept as nodes
+    assert [s.name for s in rewriter.find_sites(exported)] == ["gelu_0"]
+    assert [s.name for s in find_sites(module)] == ["gelu_0"]
+    res = rewriter.rewrite_onnx(exported, "pau_all")
+    assert [n.op_type for n in res.model.graph.node].count("Sigmoid") == 1  # left as it was
 
 
 def test_export_fallback_from_a_batch_of_one_accepts_larger_batches(monkeypatch):

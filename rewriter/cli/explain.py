@@ -64,7 +64,12 @@ def _explain(a: argparse.Namespace) -> int:
             count += 1
             where = f"{g.path}:" if g.path else ""
             found = matcher.match(r.pattern, i)
-            if found is not None:
+            x = found.bindings.get("x", "") if found is not None else ""
+            if found is not None and g.weights_only(x):
+                con.print(
+                    f"  {where}{n.name or n.op_type + '#' + str(i)}: matches, but x = {x!r} is computed from the model's weights alone: folded when the model loads, so no site"
+                )
+            elif found is not None:
                 con.print(
                     f"  {where}{n.name or n.op_type + '#' + str(i)}: matches (x = {found.bindings.get('x')!r}, {len(found.nodes)} nodes)"
                 )

@@ -33,6 +33,7 @@ from onnx import numpy_helper
 
 __all__ = [
     "Graph",
+    "RANDOM_OPS",
     "body_path",
     "split_body_path",
     "ValueInfo",
@@ -61,6 +62,12 @@ _FOLDABLE = {
     "QuantizeLinear",  # QDQ models quantize even the 0.5 and 1.0 of a GELU
     "DequantizeLinear",
 }
+
+# ops whose outputs vary without any input (a TTS model's noise)
+RANDOM_OPS = frozenset(
+    ("RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike")
+    + ("Multinomial", "Bernoulli")
+)
 
 
 @dataclass(frozen=True)
@@ -203,6 +210,7 @@ class Graph:
         self._new_inits: dict[str, onnx.TensorProto] = {}
         self._const: dict[str, np.ndarray | None] = {}
         self._orphans: set[str] = set()
+        self._weights: set[str] | None = None
 
     # -- queries ---------------------------------------------------------------------------
     def node(self, i: int) -> onnx.NodeProto:
@@ -247,6 +255,32 @@ class Graph:
             result = self.parent.const(value)
         self._const[value] = result
         return result
+
+    def weights_only(self, value: str) -> bool:
+        """Whether ``value`` is computed from the model's weights alone: initializers (not graph
+        inputs, which callers may override), Constant nodes and nodes reading only those (no
+        random op, no subgraph on the way; a body reads its parent's answer for outer values).
+        ONNX Runtime folds such a computation when it loads the model, whatever it spells: an
+        activation there (Swin V2's ``16 * sigmoid(cpb_mlp(table))``) costs nothing at run time,
+        and a rational would only add its error to a weight. Found in one pass over the nodes in
+        order when first asked."""
+        if self._weights is None:
+            known = {v for v in self.initializers if v not in self.graph_inputs}
+            for n in self.nodes:
+                if n is None or n.op_type in RANDOM_OPS or any(subgraph_attrs(n)):
+                    continue
+                if not any(n.input) and n.domain not in ("", "ai.onnx"):
+                    continue  # a custom op reading nothing: not known to be a constant
+                if all(v in known or self._outer_weight(v) for v in n.input if v):
+                    known.update(o for o in n.output if o)
+            self._weights = known
+        return value in self._weights or self._outer_weight(value)
+
+    def _outer_weight(self, value: str) -> bool:
+        """``value`` is an outer scope's, and computed from weights alone there."""
+        if value in self.producer or value in self.graph_inputs or self.parent is None:
+            return False
+        return self.parent.weights_only(value)
 
     def const_eps(self, value: str) -> float:
         """Relative precision of a float constant: the epsilon of the narrowest float type it

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import onnx
 
-from rewriter.ir.graph import free_values, infer_value_info, subgraph_attrs
+from rewriter.ir.graph import RANDOM_OPS, free_values, infer_value_info, subgraph_attrs
 
 __all__ = ["FLOATS", "PICKING", "RANDOM_OPS", "STEPS", "Pick", "computed", "picks", "with_outputs"]
 
@@ -74,11 +74,6 @@ _MOVES = frozenset(
     ("Identity", "Reshape", "Squeeze", "Unsqueeze", "Flatten", "Transpose", "Gather", "Slice")
     + ("Concat", "Split", "Expand", "Tile", "GatherElements", "GatherND", "Cast", "CastLike")
     + ("MaxPool", "GlobalMaxPool", "ReduceMax", "ReduceMin", "Max", "Min", "Where")
-)
-# ops whose outputs vary without any input (a TTS model's noise)
-RANDOM_OPS = frozenset(
-    ("RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike")
-    + ("Multinomial", "Bernoulli")
 )
 
 

@@ -159,6 +159,8 @@ class _Walk:
                 stats.seconds[r.name] += time.perf_counter() - t0
                 if m is None or claimed.intersection(m.nodes):
                     continue
+                if g.weights_only(m.bindings.get("x", "")):
+                    continue  # folded when the model loads: no site (Graph.weights_only)
                 if any(g.node(j).name.startswith(RESERVED_PREFIX) for j in m.nodes):
                     continue
                 claimed.update(m.nodes)

@@ -245,7 +245,8 @@ def _part(view: FxView, site: Site, covered: Counter[fx.Node]) -> fx.Node | None
 def _on_inputs(gm: fx.GraphModule) -> set[fx.Node]:
     """The nodes whose values depend on the module's inputs. An activation of a parameter
     (RecurrentGemma's ``softplus(self.recurrent_param)``, a weight's reparametrization) is no
-    site: the exporters fold it into a constant and the ONNX path finds nothing there, and a
+    site, as on the ONNX path (``Graph.weights_only``, where parameters are initializers; here
+    they are the view's graph inputs): ONNX Runtime folds it when the model loads, and a
     rational would only add its error to a weight."""
     dynamic: set[fx.Node] = set()
     for node in gm.graph.nodes:
