@@ -226,10 +226,8 @@ def test_switches_in_if_branches_and_loop_bodies_read_the_main_graph_input(
     assert _each_choice_as_emitted(m, feeds) > 3
 
 
-def test_sites_kept_are_found_by_bisection_over_the_worst_first_order() -> None:
-    """Twelve sites, none given a better rational: the fewest worst-first sites that bring the
-    whole inside are found in at most ceil(log2(12)) = 4 comparisons, not one per site kept;
-    one fewer kept is outside the tolerance."""
+def deep() -> onnx.ModelProto:
+    """Twelve MatMul -> Tanh layers, each layer's weights a little larger."""
     rng = np.random.default_rng(3)
     nodes, inits = [], []
     x = "x"
@@ -248,7 +246,14 @@ def test_sites_kept_are_found_by_bisection_over_the_worst_first_order() -> None:
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 16])],
         inits,
     )
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
+
+
+def test_sites_kept_are_found_by_bisection_over_the_worst_first_order() -> None:
+    """Twelve sites, none given a better rational: the fewest worst-first sites that bring the
+    whole inside are found in at most ceil(log2(12)) = 4 comparisons, not one per site kept;
+    one fewer kept is outside the tolerance."""
+    m = deep()
     feeds = make_inputs(m)
     coarse = {s.name: table_candidate((3, 2)) for s in rewriter.find_sites(m)}
     r = back_off_accuracy(m, coarse, feeds, tolerance=5e-3, max_upgrades=0)
@@ -309,3 +314,34 @@ def test_without_a_switch_model_each_choice_is_emitted_and_decides_the_same(monk
     assert emitted.kept == switched.kept and emitted.upgraded == switched.upgraded
     assert emitted.contributions == pytest.approx(switched.contributions, rel=1e-4)
     assert emitted.result.model.SerializeToString() == switched.result.model.SerializeToString()
+
+
+def test_a_large_models_upgrades_are_runs_of_one_switch_model(monkeypatch) -> None:
+    """From ``SWITCH_UPGRADES_FROM`` nodes, the better rationals after the first are fitted
+    together and tried as runs of one switch model instead of one emitted model each (D-FINE,
+    4056 nodes: 3.3 s per emitted model against 1.7 s per fit): the same steps, upgrades, sites
+    kept and bytes written as emitting each, with fewer models emitted."""
+    m = deep()
+    feeds = make_inputs(m)
+    coarse = {s.name: table_candidate((3, 2)) for s in rewriter.find_sites(m)}
+    emitted = []
+    real = backoff.emit_result
+
+    def counted(*args: object, **kwargs: object) -> object:
+        emitted.append(kwargs.get("dry_run", False))
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(backoff, "emit_result", counted)
+    runs = {}
+    for threshold in (10**9, 0):  # each emitted, then the switch model
+        monkeypatch.setattr(backoff, "SWITCH_UPGRADES_FROM", threshold)
+        emitted.clear()
+        r = back_off_accuracy(m, coarse, feeds, tolerance=1e-4, max_upgrades=5)
+        runs[threshold] = (r, emitted.count(False))
+    (each, n_each), (switch, n_switch) = runs[10**9], runs[0]
+    assert len([s for s in each.steps if ": rational:7_6" in s]) == 5  # five upgrades tried
+    assert each.kept and each.upgraded and not each.deviation.exceeds(1e-4)
+    assert switch.steps == each.steps
+    assert (switch.upgraded, switch.kept) == (each.upgraded, each.kept)
+    assert switch.result.model.SerializeToString() == each.result.model.SerializeToString()
+    assert n_switch == n_each - 4  # the four upgrades after the first: runs, not models
