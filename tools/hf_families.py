@@ -1,10 +1,10 @@
-"""146 model families (143 `transformers`, 3 `diffusers`), built as users export them, through the
+"""158 model families (155 `transformers`, 3 `diffusers`), built as users export them, through the
 CLI with no flags.
 
     python tools/hf_families.py [--out DIR] [--no-target] [--opset N]
                                 [--interpreter | --fx [--plan]] [NAME ...]
 
-Builds small random-weight models of 143 ``transformers`` families and 3 ``diffusers`` ones
+Builds small random-weight models of 155 ``transformers`` families and 3 ``diffusers`` ones
 (a text-conditioned UNet, an unconditional one, a VAE) from their configs (no download: text
 encoders and decoders, vision and audio models, a detector, segmenters; and inputs other than
 ids + mask or one image: ids alone (Mamba, RWKV), a decoder with encoder states,
@@ -12,7 +12,8 @@ encoder-decoder ids, a time series, a trajectory, text + image, a spectrogram; b
 (LayoutLM), an image with clicks (SAM), a forecaster's float observed-mask and categories,
 filterbank frames with a mask (Speech2Text), a codec's mono waveform (EnCodec), an audio
 spectrogram's patches (AST), an image with its trimap (ViTMatte), video frames (TimeSformer,
-VideoMAE), an image of any size (SuperPoint, the VAE), a latent with a timestep per sample and
+VideoMAE, V-JEPA 2), an image of any size (SuperPoint, the VAE), flattened patches with their
+mask and each image's patch grid (SigLIP 2's NaFlex), a latent with a timestep per sample and
 text states (the UNets)), each exported twice: by the TorchScript exporter with named ``dynamic_axes`` (``batch``,
 ``sequence``), and by the dynamo exporter with ``torch.export.Dim.AUTO`` on every dynamic dim,
 as a user who does not name dims gets it (``input_ids[s72, s53]``, ``attention_mask[s43,
@@ -254,6 +255,24 @@ def _families() -> Iterator[tuple[str, Callable[[], Any], str, list[str]]]:
     yield "dab_detr", lambda: tf.DabDetrForObjectDetection(tf.DabDetrConfig(use_timm_backbone=False, use_pretrained_backbone=False, backbone_config=tf.ResNetConfig(embedding_size=16, hidden_sizes=[16, 32, 64, 128], depths=[1, 1, 1, 1], layer_type="basic", out_features=["stage4"]), hidden_size=32, encoder_layers=1, decoder_layers=2, encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, num_queries=10, num_labels=5)), "image", ["logits", "pred_boxes"]  # fmt: skip
     yield "table_transformer", lambda: tf.TableTransformerForObjectDetection(tf.TableTransformerConfig(use_timm_backbone=False, use_pretrained_backbone=False, backbone_config=tf.ResNetConfig(embedding_size=16, hidden_sizes=[16, 32, 64, 128], depths=[1, 1, 1, 1], layer_type="basic", out_features=["stage4"]), d_model=32, encoder_layers=1, decoder_layers=2, encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, num_queries=10, num_labels=5)), "image", ["logits", "pred_boxes"]  # fmt: skip
     yield "eomt", lambda: tf.EomtForUniversalSegmentation(tf.EomtConfig(**{**v, "num_hidden_layers": 4}, image_size=64, patch_size=8, num_blocks=2, num_queries=10, num_labels=4, num_upscale_blocks=2)), "image", ["class_queries_logits", "masks_queries_logits"]  # fmt: skip
+    # and twelve: SigLIP 2's NaFlex vision tower (patches of any aspect ratio: flattened
+    # patches, a patch mask and each image's patch grid as int64 inputs), W2V-BERT 2.0's
+    # conformer on filterbank frames, SEW-D on the raw waveform, Mimi's codec (quantizes and
+    # decodes a mono waveform), three language models (BitNet's squared ReLU, Falcon-H1's
+    # attention and Mamba-2 mixer in parallel, Gemma 3's sliding window), V-JEPA 2 on video,
+    # AIMv2, MLCD and DINOv2 with registers, and EfficientLoFTR matching an image pair
+    yield "siglip2_naflex", lambda: tf.Siglip2VisionModel(tf.Siglip2VisionConfig(**v, patch_size=8, num_patches=16)), "naflex", pool  # fmt: skip
+    yield "w2v_bert", lambda: tf.Wav2Vec2BertModel(tf.Wav2Vec2BertConfig(**v, feature_projection_input_dim=20, output_hidden_size=32, conv_depthwise_kernel_size=3, position_embeddings_type="relative_key", left_max_position_embeddings=8, right_max_position_embeddings=8)), "frames", last  # fmt: skip
+    yield "sew_d", lambda: tf.SEWDModel(tf.SEWDConfig(**v, conv_dim=(16, 16), conv_stride=(5, 2), conv_kernel=(10, 3), num_conv_pos_embedding_groups=2, num_conv_pos_embeddings=5, squeeze_factor=2, max_position_embeddings=64, position_buckets=32)), "audio", last  # fmt: skip
+    yield "mimi", lambda: tf.MimiModel(tf.MimiConfig(hidden_size=32, num_filters=8, upsample_groups=32, vector_quantization_hidden_dimension=16, frame_rate=375.0, upsampling_ratios=[4, 2], num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2, head_dim=16, intermediate_size=64, codebook_size=32, codebook_dim=16, num_quantizers=4, num_semantic_quantizers=1, sliding_window=16, use_cache=False)), "waveform", ["audio_codes", "audio_values"]  # fmt: skip
+    yield "bitnet", lambda: tf.BitNetModel(tf.BitNetConfig(**t, num_key_value_heads=1, use_cache=False)), "text", last  # fmt: skip
+    yield "falcon_h1", lambda: tf.FalconH1Model(tf.FalconH1Config(**t, num_key_value_heads=1, mamba_d_ssm=32, mamba_n_heads=4, mamba_d_head=8, mamba_n_groups=1, mamba_d_state=8, mamba_chunk_size=16, use_cache=False)), "text", last  # fmt: skip
+    yield "gemma3_text", lambda: tf.Gemma3TextModel(tf.Gemma3TextConfig(**t, num_key_value_heads=1, head_dim=16, sliding_window=4, use_cache=False)), "text", last  # fmt: skip
+    yield "vjepa2", lambda: tf.VJEPA2Model(tf.VJEPA2Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, mlp_ratio=2.0, crop_size=64, patch_size=16, frames_per_clip=4, tubelet_size=2, pred_hidden_size=32, pred_num_hidden_layers=1, pred_num_attention_heads=2, pred_num_mask_tokens=2)), "videos", last  # fmt: skip
+    yield "aimv2_vision", lambda: tf.Aimv2VisionModel(tf.Aimv2VisionConfig(**v, image_size=64, patch_size=8)), "image", pool  # fmt: skip
+    yield "mlcd_vision", lambda: tf.MLCDVisionModel(tf.MLCDVisionConfig(**v, image_size=64, patch_size=8)), "image", pool  # fmt: skip
+    yield "dinov2_registers", lambda: tf.Dinov2WithRegistersModel(tf.Dinov2WithRegistersConfig(**v, image_size=64, patch_size=8, num_register_tokens=2)), "image", pool  # fmt: skip
+    yield "efficientloftr", lambda: tf.EfficientLoFTRForKeypointMatching(tf.EfficientLoFTRConfig()), "image_pair", ["matches", "matching_scores", "keypoints"]  # fmt: skip
     # diffusion models from diffusers' configs (the dev extra installs it): a UNet that takes a
     # latent, a timestep per sample and text states; an unconditional one; a VAE, whose
     # attention runs over every position of the feature map
@@ -323,8 +342,9 @@ def _example(kind: str) -> tuple[tuple[Any, ...], list[str], dict[str, dict[int,
         return (torch.randn(B, 100, 16),), ["input_values"], {"input_values": {0: "batch"}}
     if kind == "image_trimap":  # RGB and a trimap, four channels (ViTMatte)
         return (torch.randn(B, 4, 64, 64),), ["pixel_values"], {"pixel_values": {0: "batch"}}
-    if kind == "video":  # frames x channels x height x width
-        return (torch.randn(B, 4, 3, 64, 64),), ["pixel_values"], {"pixel_values": {0: "batch"}}
+    if kind in ("video", "videos"):  # frames x channels x height x width (V-JEPA 2's name)
+        name = "pixel_values_videos" if kind == "videos" else "pixel_values"
+        return (torch.randn(B, 4, 3, 64, 64),), [name], {name: {0: "batch"}}
     if kind in ("latent_text", "latent_step"):  # a latent, one timestep per sample, text states
         hw = {0: "batch", 2: "height", 3: "width"}
         latent = torch.randn(B, 4 if kind == "latent_text" else 3, 16, 16)
@@ -367,6 +387,10 @@ def _example(kind: str) -> tuple[tuple[Any, ...], list[str], dict[str, dict[int,
     if kind == "padded_series":  # values, a float padding indicator (0: a real step), a category
         names = ["past_values", "past_values_padding", "freq"]
         return (torch.randn(B, 64), torch.zeros(B, 64), torch.zeros(B, 1, dtype=torch.int64)), names, {"past_values": {0: "batch"}, "past_values_padding": {0: "batch"}, "freq": {0: "batch"}}  # fmt: skip
+    if kind == "naflex":  # SigLIP 2: flattened 8x8 patches, their mask, each image's grid
+        names = ["pixel_values", "pixel_attention_mask", "spatial_shapes"]
+        patches = {0: "batch", 1: "patches"}
+        return (torch.randn(B, 16, 192), torch.ones(B, 16, dtype=torch.int64), torch.tensor([[4, 4]] * B)), names, {"pixel_values": patches, "pixel_attention_mask": patches, "spatial_shapes": {0: "batch"}}  # fmt: skip
     if kind in ("text_line", "text_line48"):  # a cropped text line, any width (OCR recognizers)
         h = 48 if kind == "text_line48" else 96
         return (torch.randn(B, 3, h, 320),), ["pixel_values"], {"pixel_values": {0: "batch", 3: "width"}}  # fmt: skip
