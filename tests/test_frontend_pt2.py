@@ -282,6 +282,41 @@ def test_pt2_t5_encoder_converts_where_torch_onnx_cannot_view_its_heads(tmp_path
     assert src["rewritten_vs_source"]["rel_l2"] < 1e-2
 
 
+def test_pt2_with_a_runtime_check_of_tensor_values_converts(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """``torch._check_tensor_all(sizes > 0)`` (SigLIP 2 checks its patch grid so, through
+    transformers' ``torch_compilable_check``) saves an ``aten._is_all_true`` in the program, for
+    which torch.onnx has no function: "cannot convert the program". The checks and what only
+    they read are removed (ONNX has no assertion; torch.onnx drops the checks themselves), the
+    conversion says so, and it matches the program in PyTorch."""
+    pytest.importorskip("onnxscript")
+
+    class Checked(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = torch.nn.Linear(8, 8)
+
+        def forward(self, x: torch.Tensor, sizes: torch.Tensor) -> torch.Tensor:
+            torch._check_tensor_all(sizes > 0)
+            return torch.nn.functional.gelu(self.fc(x)) * sizes.sum().float()
+
+    torch.manual_seed(0)
+    ep = torch.export.export(Checked().eval(), (torch.randn(2, 8), torch.tensor([3, 4])))
+    assert "aten._is_all_true.default" in {str(n.target) for n in ep.graph.nodes}
+    path = str(tmp_path / "checked.pt2")
+    torch.export.save(ep, path)
+    before = open(path, "rb").read()
+    rep = tmp_path / "r.json"
+    assert main([path, "-o", str(tmp_path / "out.onnx"), "--report", str(rep)]) == 0
+    printed = capsys.readouterr().out
+    assert re.search(
+        r"converted without the program's runtime checks of tensor values \(\d+ nodes", printed
+    )
+    src = json.loads(rep.read_text())["source"]
+    assert src["converted_vs_source"]["rel_l2"] < 1e-5
+    assert src["rewritten_vs_source"]["rel_l2"] < 1e-2
+    assert open(path, "rb").read() == before
+
+
 def test_aoti_package_is_named_not_parsed(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     """An AOTInductor package is a .pt2 too. Compiling one takes ~40 s here, so this archive
     has the member names ``torch._inductor.aoti_compile_and_package`` wrote for a Linear+GELU

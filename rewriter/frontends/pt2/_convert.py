@@ -180,7 +180,7 @@ def _load(path: str) -> tuple[Conversion, Any]:
             ) from None
         finally:
             logging.getLogger("torch.export").removeHandler(said)
-        model, copies = _to_onnx(ep, path)
+        model, edits = _to_onnx(ep, path)
         opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
         seconds = time.perf_counter() - t0
         conv = Conversion(model, "pt2", path, f"torch.onnx {torch.__version__}", seconds)
@@ -189,14 +189,10 @@ def _load(path: str) -> tuple[Conversion, Any]:
             f"{seconds:.1f} s (torch import included; opset {opset}); inputs: "
             + ", ".join(f"{i.name} {_dims(i)}" for i in model.graph.input)
         )
-        if copies:  # the check runs the program as saved, not the edited one
+        if edits:  # the check runs the program as saved, not the edited one
             with quiet():
                 ep = torch.export.load(path)
-            conv.notes.append(
-                "torch.onnx could not reshape a transposed tensor of the program (a view of "
-                f"non-contiguous strides); converted with {copies} contiguous copies in front "
-                "(values unchanged)"
-            )
+            conv.notes.extend(edits)
         ranges = _ranges(ep, model)
         if ranges:  # generated inputs stay inside them (rewriter.inputs.dim_ranges)
             entry = model.metadata_props.add()
@@ -217,14 +213,17 @@ def _load(path: str) -> tuple[Conversion, Any]:
     return _CACHE[key]
 
 
-def _to_onnx(ep: Any, path: str) -> tuple[onnx.ModelProto, int]:
-    """The program through ``torch.onnx.export``, and how many contiguous copies it needed.
+def _to_onnx(ep: Any, path: str) -> tuple[onnx.ModelProto, list[str]]:
+    """The program through ``torch.onnx.export``, and a note per kind of edit it needed.
 
     torch.onnx's decomposition decides ``contiguous()`` and ``reshape`` on symbolic strides and,
     on a program from ``torch.export.export`` (its own capture of a module runs with other
     settings), views a transposed tensor: "Cannot view a tensor with shape ... and strides ..."
-    (attention heads merged: T5, BEiT, Swin, SAM). On that failure only, the program gets
-    contiguous copies (``_contiguous_before_reshapes``; values unchanged) and is tried again.
+    (attention heads merged: T5, BEiT, Swin, SAM). On a failure, the program (loaded again: the
+    failed attempt can leave its symbols pending) gets contiguous copies
+    (``_contiguous_before_reshapes``; values unchanged) and loses its runtime checks of tensor
+    values (``_without_checks``: SigLIP 2's ``torch._check`` of its patch grid, an
+    ``aten._is_all_true`` torch.onnx has no function for), and is tried again.
     """
     import torch
 
@@ -235,15 +234,32 @@ def _to_onnx(ep: Any, path: str) -> tuple[onnx.ModelProto, int]:
         return prog.model_proto
 
     try:
-        return export(), 0
+        return export(), []
     except Exception as e:
         first = e
-    copies = _contiguous_before_reshapes(ep)
-    if copies:
+    with quiet():
+        ep = torch.export.load(path)
+    copies, checks = _contiguous_before_reshapes(ep), _without_checks(ep)
+    if copies or checks:
         try:
-            return export(), copies
+            model = export()
         except Exception:
             pass
+        else:
+            edits = []
+            if copies:
+                edits.append(
+                    "torch.onnx could not reshape a transposed tensor of the program (a view of "
+                    f"non-contiguous strides); converted with {copies} contiguous copies in "
+                    "front (values unchanged)"
+                )
+            if checks:
+                edits.append(
+                    f"converted without the program's runtime checks of tensor values ({checks} "
+                    "nodes: torch.onnx has no function for some, and ONNX no assertion); "
+                    "outputs unchanged"
+                )
+            return model, edits
     raise ModelError(
         f"{path}: torch.onnx {torch.__version__} cannot convert the program: "
         f"{_export_error(first)}; exporting the module itself (torch.onnx.export(module, args, "
@@ -321,6 +337,27 @@ def _contiguous_before_reshapes(ep: Any) -> int:
     if n:
         ep.graph_module.recompile()
     return n
+
+
+def _without_checks(ep: Any) -> int:
+    """Remove the program's runtime checks (``aten._assert_scalar``, ``_assert_async``) and what
+    only they read (``torch._check_tensor_all(cond)``: ``aten._is_all_true(cond).item()``); how
+    many nodes. ONNX has no assertion: torch.onnx drops the checks themselves, but fails on an
+    ``_is_all_true`` on their way. Outputs are unchanged. Edits ``ep`` in place."""
+    import torch
+
+    aten = torch.ops.aten
+    checks = {aten._assert_scalar.default, aten._assert_async.default, aten._assert_async.msg}
+    graph = ep.graph_module.graph
+    before = len(graph.nodes)
+    for node in list(graph.nodes):
+        if node.target in checks:
+            graph.erase_node(node)
+    if len(graph.nodes) == before:
+        return 0
+    graph.eliminate_dead_code()
+    ep.graph_module.recompile()
+    return before - len(graph.nodes)
 
 
 def _first_line(e: BaseException) -> str:
