@@ -71,7 +71,7 @@ def _explain(a: argparse.Namespace) -> int:
                 )
             elif found is not None:
                 con.print(
-                    f"  {where}{n.name or n.op_type + '#' + str(i)}: matches (x = {found.bindings.get('x')!r}, {len(found.nodes)} nodes)"
+                    f"  {where}{n.name or n.op_type + '#' + str(i)}: matches (x = {x!r}, {len(found.nodes)} nodes)"
                 )
             else:
                 con.print(

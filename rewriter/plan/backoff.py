@@ -53,7 +53,7 @@ from rewriter.candidates import Candidate, rational_candidate, site_function
 from rewriter.emit import RewriteResult, chooser, emit_result
 from rewriter.emit.switch import SwitchError, switch_model
 from rewriter.errors import ModelError
-from rewriter.ir.graph import RANDOM_OPS, all_nodes
+from rewriter.ir.graph import all_nodes
 from rewriter.ir.runtime import run_model, runner
 from rewriter.match.engine import Site
 from rewriter.rational import fit
@@ -152,13 +152,6 @@ def _better(site: Site, samples: np.ndarray | None) -> Candidate | None:
     return rational_candidate(r)
 
 
-def _large(model: onnx.ModelProto) -> bool:
-    """``SWITCH_UPGRADES_FROM`` nodes or more, none drawing random numbers (such a model gets no
-    switch model: its upgrades would be fitted together for nothing)."""
-    nodes = list(all_nodes(model.graph))
-    return len(nodes) >= SWITCH_UPGRADES_FROM and not any(n.op_type in RANDOM_OPS for n in nodes)
-
-
 def back_off_accuracy(
     original: onnx.ModelProto,
     assignment: Mapping[str, Candidate] | Callable[[Site], Candidate | None],
@@ -219,15 +212,19 @@ def back_off_accuracy(
         res = emit_result(original, choice, pipeline, **opts)
         return res, judged(run_model(cmp.view(pin_random_seeds(res.model)[0]), feeds))
 
+    switchable = True  # the switch model builds and loads (not: a model drawing random numbers)
+
     def switched(alternatives: dict[str, list[Candidate]]) -> Callable[[dict[str, int]], Deviation]:
         """Deviation per choice of one switch model (``rewriter.emit.switch``): one emit and
         one session for every choice compared; each choice emitted where the switch model
         cannot be built (a model that draws random numbers among others) or loaded."""
+        nonlocal switchable
         try:
             sw = switch_model(original, alternatives, pipeline, **opts)
             run = runner(cmp.view(sw.model))
             run(sw.feeds(feeds, {}))
         except (SwitchError, ModelError):
+            switchable = False
             return lambda choice: measure(
                 {k: alternatives[k][v - 1] for k, v in choice.items() if v}
             )[1]
@@ -262,6 +259,7 @@ def back_off_accuracy(
     picks: Callable[[dict[str, int]], Deviation] | None = None  # the upgrades' switch model
     upgrades: dict[str, Candidate] = {}
     base = out.deviation  # of ``current``, as the trials are judged (emitted or switched)
+    large = sum(1 for _ in all_nodes(original.graph)) >= SWITCH_UPGRADES_FROM
     for i, name in enumerate(tries):
         s = sites[name]
         better = upgrades.get(name) if picks is not None else _better(s, samples.get(s.input))
@@ -288,7 +286,7 @@ def back_off_accuracy(
                 out.assignment = current
                 return out
             break
-        if picks is None and i + 1 < len(tries) and _large(original):
+        if picks is None and i + 1 < len(tries) and large and switchable:
             # a large model: the remaining upgrades fitted now and tried as runs of one
             # switch model (each site: its candidate or its better rational)
             later = {k: _better(sites[k], samples.get(sites[k].input)) for k in tries[i + 1 :]}

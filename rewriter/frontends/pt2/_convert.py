@@ -189,7 +189,7 @@ def _load(path: str) -> tuple[Conversion, Any]:
             f"{seconds:.1f} s (torch import included; opset {opset}); inputs: "
             + ", ".join(f"{i.name} {_dims(i)}" for i in model.graph.input)
         )
-        if edits:  # the check runs the program as saved, not the edited one
+        if edits:  # the check runs the program as saved: the failed attempt touched this one
             with quiet():
                 ep = torch.export.load(path)
             conv.notes.extend(edits)
