@@ -193,3 +193,49 @@ def test_a_data_dependent_size_is_an_unknown_dim() -> None:
     with torch.no_grad():
         want, got = _Positives()(x), gm(x)
     assert want.shape == got.shape and float((got - want).abs().max()) < 1e-3
+
+
+class _FrozenTower(nn.Module):
+    """CLIPSeg's shape: the tower runs under ``torch.no_grad()`` (a block inside it under
+    ``enable_grad``), the head after it; the shape test sends the module through
+    torch.export, which records each grad-mode block as a ``wrap_with_set_grad_enabled``
+    call of a submodule."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tower, self.inner, self.head = nn.Linear(8, 8), nn.Linear(8, 8), nn.Linear(8, 4)
+        self.register_buffer("shift", torch.full((8,), 0.1))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if x.shape[0] > 0:
+            x = x * 2
+        with torch.no_grad():
+            h = self.tower(x) + self.shift
+            h = h * torch.sigmoid(1.702 * h)  # CLIP's quick GELU
+            with torch.enable_grad():
+                h = torch.tanh(self.inner(h))
+            pooled = h.sum(-1)
+        return nn.functional.gelu(self.head(h)), pooled
+
+
+def test_activations_under_no_grad_are_sites_of_an_exported_module() -> None:
+    """Through the torch.export fallback, CLIPSeg's CLIP towers (run under ``no_grad``) kept
+    their 4 quick GELUs out of sight: 0 smooth sites against its ONNX exports' 4. The grad-mode
+    blocks are spliced into the graph, nested ones too, and their activations rewritten."""
+    torch.manual_seed(0)
+    model, x = _FrozenTower().eval(), torch.randn(4, 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gm, sites = rewrite_module(model, "pau_all", example_inputs=(x,))
+    assert sorted((s.function, s.replaced) for s in sites) == [
+        ("gelu", True),
+        ("swish", True),
+        ("tanh", True),
+    ]
+    hop = torch.ops.higher_order.wrap_with_set_grad_enabled
+    assert not any(n.target is hop for n in gm.graph.nodes)
+    with torch.no_grad():
+        want, got = model(x), gm(x)
+    for w, g in zip(want, got, strict=True):
+        assert w.shape == g.shape
+        assert 0 < float((g - w).norm() / w.norm()) < 1e-2

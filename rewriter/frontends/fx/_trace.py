@@ -317,6 +317,7 @@ def trace(
         for method in ("train", "eval"):
             gm.__dict__.pop(method, None)
         gm.eval()
+        _inline_grad_regions(gm)
     except Exception as exc:  # noqa: BLE001
         kept = whole(f"failed ({_reason(exc)})")
         if kept is not None:
@@ -344,6 +345,75 @@ def trace(
         warnings.warn(msg, FxFallbackWarning, stacklevel=4)  # the caller of rewrite_module
     log.debug(msg)
     return Traced(gm, "torch.export", reason, widened)
+
+
+def _inline_grad_regions(gm: fx.GraphModule) -> int:
+    """Splice each ``with torch.no_grad()`` / ``torch.enable_grad()`` block of the forward back
+    into ``gm``'s graph; the number spliced.
+
+    torch.export records such a block as a ``wrap_with_set_grad_enabled`` call of a submodule
+    (CLIPSeg runs its CLIP towers under ``no_grad``; frozen backbones do), where the rules,
+    which walk ``gm.graph``, would not see its activations. Grad mode changes no value, and the
+    exported graph is for inference (eval mode, above); a block inside a block is spliced on the
+    next round.
+    """
+    hop = getattr(torch.ops.higher_order, "wrap_with_set_grad_enabled", None)
+    done = 0
+    while hop is not None:
+        calls = [n for n in gm.graph.nodes if n.op == "call_function" and n.target is hop]
+        if not calls:
+            break
+        for call in calls:
+            _splice(gm, call)
+            done += 1
+    if done:
+        gm.graph.lint()
+        gm.recompile()
+    return done
+
+
+def _splice(gm: fx.GraphModule, call: fx.Node) -> None:
+    """Replace ``call`` (``hop(enabled, submodule, *operands)``, read through ``getitem``) by
+    the submodule's nodes, and drop the submodule."""
+    ref, operands = call.args[1], call.args[2:]
+    assert isinstance(ref, fx.Node)
+    sub = getattr(gm, str(ref.target))
+    inner = [n for n in sub.graph.nodes if n.op == "placeholder"]
+    env: dict[fx.Node, Any] = dict(zip(inner, operands, strict=True))
+    with gm.graph.inserting_before(call):
+        for n in sub.graph.nodes:
+            if n.op == "get_attr":  # a constant, or a nested block's submodule
+                name = _free_name(gm, str(n.target).replace(".", "_"))
+                setattr(gm, name, _attr(sub, str(n.target)))
+                env[n] = gm.graph.get_attr(name)
+                env[n].meta = dict(n.meta)
+            elif n.op not in ("placeholder", "output"):
+                env[n] = gm.graph.node_copy(n, env.__getitem__)
+    result = next(n for n in sub.graph.nodes if n.op == "output").args[0]
+    values = fx.map_arg(result, env.__getitem__)
+    for user in list(call.users):  # getitem(call, i)
+        user.replace_all_uses_with(values[user.args[1]])
+        gm.graph.erase_node(user)
+    gm.graph.erase_node(call)
+    if not ref.users:
+        gm.graph.erase_node(ref)
+        delattr(gm, str(ref.target))
+
+
+def _attr(module: nn.Module, target: str) -> Any:
+    """``module``'s attribute at the dotted path ``target``."""
+    for part in target.split("."):
+        module = getattr(module, part)
+    return module
+
+
+def _free_name(gm: nn.Module, base: str) -> str:
+    """``base``, or ``base_1``, ``base_2``, ...: the first name ``gm`` has no attribute for."""
+    name, i = base, 0
+    while hasattr(gm, name):
+        i += 1
+        name = f"{base}_{i}"
+    return name
 
 
 def input_shapes(
