@@ -176,6 +176,39 @@ def test_a_vit_at_384_is_sized_from_its_position_table(how, tmp_path, capsys) ->
     assert "1 of 1 sites replaced" in printed
 
 
+class _Patches(torch.nn.Module):
+    """RADIO's patch embedding: the image normalized, cut into 8x8 patches by reshapes of the
+    sizes it reads, and a Linear on each patch's 3 * 8 * 8 values."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.full((3, 1, 1), 0.5))
+        self.fc = torch.nn.Linear(192, 16)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x - self.mean
+        b, c, h, w = x.shape
+        p = x.reshape(b, c, h // 8, 8, w // 8, 8).permute(0, 2, 4, 1, 3, 5)
+        p = p.reshape(b, (h // 8) * (w // 8), c * 64)
+        return torch.nn.functional.gelu(self.fc(p)).mean(1)
+
+
+@pytest.mark.parametrize("how", ["script", "trace"])
+def test_an_image_cut_into_patches_is_read_at_its_rank(how, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """The Linear after the patch reshapes said "192 features": a [1, 128, 192] input, which
+    the module refuses at every size ("Dimension out of range (expected to be in range of [-3,
+    2], but got 3)"), and RADIO's archive asked for --input-shapes. The module reads the
+    input's sizes at 4 axes, so that Linear does not tell the input's shape: an image does."""
+    torch.manual_seed(0)
+    src = _archive(_Patches().eval(), how, torch.randn(1, 3, 64, 64), tmp_path / "patches.pt")
+    out = tmp_path / "out.onnx"
+    assert main([str(src), "-o", str(out)]) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "x 1x3x224x224 (its sizes are read at 4 axes: tried an image)" in printed
+    assert "1 of 1 sites replaced" in printed
+    assert _dims(onnx.load(str(out)))["x"][:2] == ["batch", 3]
+
+
 def test_token_ids_and_a_mask_are_told_apart(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     torch.manual_seed(0)
     src = tmp_path / "text.pt"

@@ -194,11 +194,23 @@ _RNN = {"aten::lstm", "aten::gru", "aten::rnn_tanh", "aten::rnn_relu"}
 
 
 def _hint(module: Any, name: str, value: Any) -> _Arg:
-    """The candidate shapes of one input: from the first op that tells them (module doc)."""
+    """The candidate shapes of one input: from the first op that tells them (module doc) and
+    agrees with the rank the module reads the input's sizes at (``_read_rank``)."""
+    rank = _read_rank(value)
     for node, slot, steps in _consumers(value):
         arg = _told(module, name, node, slot)
         if arg is not None:
-            return _undone(arg, steps)
+            arg = _undone(arg, steps)
+            if len(arg.shapes[0]) >= rank:
+                return arg
+    if rank == 4:  # read as [batch, channels, height, width], and no op on the way agrees
+        return _Arg(
+            name,
+            "its sizes are read at 4 axes: tried an image",
+            [(1, 3, s, s) for s in _SPATIAL],
+            {0: "batch", 2: "height", 3: "width"},
+            origin="guess",
+        )
     lowered = name.lower()
     if "mask" in lowered or any(k in lowered for k in ("ids", "token", "position")):
         mask = "mask" in lowered
@@ -212,6 +224,32 @@ def _hint(module: Any, name: str, value: Any) -> _Arg:
         {0: "batch"},
         origin="guess",
     )
+
+
+def _read_rank(value: Any) -> int:
+    """The rank the module reads ``value``'s sizes at, at least: ``x.size(3)`` (traced) or ``b,
+    c, h, w = x.shape`` (scripted), on the input or through ops that keep its shape; 0 when no
+    size is read. RADIO cuts its image into patches with sizes it reads (``reshape(b, c, h //
+    16, 16, w // 16, 16)``), then a Linear takes the patches: that Linear's features are not
+    the input's shape."""
+    rank, seen, queue = 0, {value.unique()}, deque([value])
+    while queue:
+        for use in queue.popleft().uses():
+            node = use.user
+            kind = node.kind()
+            if kind == "aten::size" and use.offset == 0:
+                if node.inputsSize() == 2:
+                    axis = _const(node.inputsAt(1))
+                    rank = max(rank, axis + 1 if isinstance(axis, int) and axis >= 0 else 0)
+                for u in node.output().uses():
+                    if u.user.kind() == "prim::ListUnpack":
+                        rank = max(rank, u.user.outputsSize())
+            elif kind in _THROUGH and node.outputsSize() == 1:
+                out = node.output()
+                if out.unique() not in seen:
+                    seen.add(out.unique())
+                    queue.append(out)
+    return rank
 
 
 def _told(module: Any, name: str, node: Any, slot: int) -> _Arg | None:
