@@ -209,6 +209,34 @@ def test_an_image_cut_into_patches_is_read_at_its_rank(how, tmp_path, capsys) ->
     assert _dims(onnx.load(str(out)))["x"][:2] == ["batch", 3]
 
 
+class _Unused(torch.nn.Module):
+    """Decision Transformer's signature: ``rewards`` is an argument forward never reads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(11, 8)
+
+    def forward(self, states: torch.Tensor, rewards: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.fc(states))
+
+
+def test_an_argument_forward_does_not_use_is_no_input(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """The exporter drops an unused argument, so the ONNX model has no such input; the
+    comparison with the module fed it to ONNX Runtime anyway and the run ended on "ONNX Runtime
+    failed to run the model: Invalid input name: rewards" (Decision Transformer's archive)."""
+    torch.manual_seed(0)
+    src = tmp_path / "dt.pt"
+    torch.jit.trace(_Unused().eval(), (torch.randn(1, 5, 11), torch.randn(1, 5, 1))).save(str(src))
+    out, rep = tmp_path / "out.onnx", tmp_path / "r.json"
+    assert main([str(src), "-o", str(out), "--report", str(rep)]) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "rewards 1 (forward does not use it: no input of the export)" in printed
+    assert [i.name for i in onnx.load(str(out)).graph.input] == ["states"]
+    r = json.loads(rep.read_text())
+    assert r["source"]["converted_vs_source"]["rel_l2"] < 1e-5
+    assert [s["function"] for s in r["sites"] if s["replaced"]] == ["tanh"]
+
+
 def test_token_ids_and_a_mask_are_told_apart(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     torch.manual_seed(0)
     src = tmp_path / "text.pt"

@@ -196,6 +196,8 @@ _RNN = {"aten::lstm", "aten::gru", "aten::rnn_tanh", "aten::rnn_relu"}
 def _hint(module: Any, name: str, value: Any) -> _Arg:
     """The candidate shapes of one input: from the first op that tells them (module doc) and
     agrees with the rank the module reads the input's sizes at (``_read_rank``)."""
+    if not value.uses():  # the exporter drops it: no input of the ONNX model
+        return _Arg(name, "forward does not use it: no input of the export", [(1,)], origin="guess")
     rank = _read_rank(value)
     for node, slot, steps in _consumers(value):
         arg = _told(module, name, node, slot)
@@ -226,6 +228,10 @@ def _hint(module: Any, name: str, value: Any) -> _Arg:
     )
 
 
+# ops whose output has their input's rank: followed to the size reads
+_KEEP_RANK = _THROUGH | {"aten::transpose", "aten::permute"}
+
+
 def _read_rank(value: Any) -> int:
     """The rank the module reads ``value``'s sizes at, at least: ``x.size(3)`` (traced) or ``b,
     c, h, w = x.shape`` (scripted), on the input or through ops that keep its shape; 0 when no
@@ -244,7 +250,7 @@ def _read_rank(value: Any) -> int:
                 for u in node.output().uses():
                     if u.user.kind() == "prim::ListUnpack":
                         rank = max(rank, u.user.outputsSize())
-            elif kind in _THROUGH and node.outputsSize() == 1:
+            elif kind in _KEEP_RANK and node.outputsSize() == 1:
                 out = node.output()
                 if out.unique() not in seen:
                     seen.add(out.unique())
@@ -942,7 +948,12 @@ def source_check(
     names = list(example)
 
     def run(feeds: Mapping[str, np.ndarray]) -> Any:
-        tensors = (torch.from_numpy(np.ascontiguousarray(feeds[n])) for n in names)
+        # an argument forward does not use is no input of the export (Decision Transformer's
+        # rewards): the module still takes one, its example's
+        tensors = (
+            torch.from_numpy(np.ascontiguousarray(feeds[n] if n in feeds else example[n]))
+            for n in names
+        )
         with torch.no_grad(), quiet():
             return module(*tensors)
 
@@ -953,7 +964,9 @@ def source_check(
             f"compared on the example the module ran on: it rejects the {source} inputs "
             f"({_first_line(e)})"
         )
-        feeds, source = dict(example), "the module's example inputs"
+        taken = {i.name for i in converted.graph.input}
+        feeds = {n: v for n, v in example.items() if n in taken}
+        source = "the module's example inputs"
         got = run(feeds)
     ref = [t.numpy() for t in pytree.tree_leaves(got) if isinstance(t, torch.Tensor)]
     outs = [o.name for o in converted.graph.output]
