@@ -1,10 +1,10 @@
-"""167 model families (164 `transformers`, 3 `diffusers`), built as users export them, through the
+"""166 model families (163 `transformers`, 3 `diffusers`), built as users export them, through the
 CLI with no flags.
 
     python tools/hf_families.py [--out DIR] [--no-target] [--opset N]
                                 [--interpreter | --fx [--plan]] [NAME ...]
 
-Builds small random-weight models of 164 ``transformers`` families and 3 ``diffusers`` ones
+Builds small random-weight models of 163 ``transformers`` families and 3 ``diffusers`` ones
 (a text-conditioned UNet, an unconditional one, a VAE) from their configs (no download: text
 encoders and decoders, vision and audio models, a detector, segmenters; and inputs other than
 ids + mask or one image: ids alone (Mamba, RWKV), a decoder with encoder states,
@@ -247,7 +247,6 @@ def _families() -> Iterator[tuple[str, Callable[[], Any], str, list[str]]]:
     yield "pp_ocrv6_tiny_rec", lambda: tf.PPOCRV6TinyRecForTextRecognition(tf.PPOCRV6TinyRecConfig()), "text_line48", ["last_hidden_state"]  # fmt: skip
     yield "mobilenet_v1", lambda: tf.MobileNetV1Model(tf.MobileNetV1Config(image_size=64, depth_multiplier=0.25)), "image", pool  # fmt: skip
     yield "swinv2", lambda: tf.Swinv2Model(tf.Swinv2Config(image_size=64, patch_size=4, embed_dim=16, depths=[1, 1], num_heads=[1, 2], window_size=4)), "image", pool  # fmt: skip
-    yield "siglip_vision", lambda: tf.SiglipVisionModel(tf.SiglipVisionConfig(**v, image_size=64, patch_size=8)), "image", pool  # fmt: skip
     yield "pvt", lambda: tf.PvtModel(tf.PvtConfig(image_size=64, hidden_sizes=[16, 32, 48, 64], num_attention_heads=[1, 1, 2, 2], depths=[1, 1, 1, 1])), "image", last  # fmt: skip
     yield "data2vec_audio", lambda: tf.Data2VecAudioModel(tf.Data2VecAudioConfig(**v, conv_dim=(16, 16), conv_stride=(5, 2), conv_kernel=(10, 3), num_conv_pos_embedding_groups=2, conv_pos_kernel_size=5, num_conv_pos_embeddings=5)), "audio", last  # fmt: skip
     yield "unispeech_sat", lambda: tf.UniSpeechSatModel(tf.UniSpeechSatConfig(**v, **a)), "audio", last  # fmt: skip
