@@ -23,6 +23,7 @@ import contextlib
 import copy
 import io
 import logging
+import operator
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -347,9 +348,9 @@ def trace(
     return Traced(gm, "torch.export", reason, widened)
 
 
-def _inline_grad_regions(gm: fx.GraphModule) -> int:
+def _inline_grad_regions(gm: fx.GraphModule) -> None:
     """Splice each ``with torch.no_grad()`` / ``torch.enable_grad()`` block of the forward back
-    into ``gm``'s graph; the number spliced.
+    into ``gm``'s graph.
 
     torch.export records such a block as a ``wrap_with_set_grad_enabled`` call of a submodule
     (CLIPSeg runs its CLIP towers under ``no_grad``; frozen backbones do), where the rules,
@@ -358,18 +359,16 @@ def _inline_grad_regions(gm: fx.GraphModule) -> int:
     next round.
     """
     hop = getattr(torch.ops.higher_order, "wrap_with_set_grad_enabled", None)
-    done = 0
-    while hop is not None:
-        calls = [n for n in gm.graph.nodes if n.op == "call_function" and n.target is hop]
-        if not calls:
-            break
+    spliced = False
+    while hop is not None and (
+        calls := [n for n in gm.graph.nodes if n.op == "call_function" and n.target is hop]
+    ):
         for call in calls:
             _splice(gm, call)
-            done += 1
-    if done:
+        spliced = True
+    if spliced:
         gm.graph.lint()
         gm.recompile()
-    return done
 
 
 def _splice(gm: fx.GraphModule, call: fx.Node) -> None:
@@ -384,7 +383,7 @@ def _splice(gm: fx.GraphModule, call: fx.Node) -> None:
         for n in sub.graph.nodes:
             if n.op == "get_attr":  # a constant, or a nested block's submodule
                 name = _free_name(gm, str(n.target).replace(".", "_"))
-                setattr(gm, name, _attr(sub, str(n.target)))
+                setattr(gm, name, operator.attrgetter(str(n.target))(sub))
                 env[n] = gm.graph.get_attr(name)
                 env[n].meta = dict(n.meta)
             elif n.op not in ("placeholder", "output"):
@@ -398,13 +397,6 @@ def _splice(gm: fx.GraphModule, call: fx.Node) -> None:
     if not ref.users:
         gm.graph.erase_node(ref)
         delattr(gm, str(ref.target))
-
-
-def _attr(module: nn.Module, target: str) -> Any:
-    """``module``'s attribute at the dotted path ``target``."""
-    for part in target.split("."):
-        module = getattr(module, part)
-    return module
 
 
 def _free_name(gm: nn.Module, base: str) -> str:
