@@ -2,7 +2,7 @@
 CLI with no flags.
 
     python tools/hf_families.py [--out DIR] [--no-target] [--opset N]
-                                [--interpreter | --fx [--plan]] [NAME ...]
+                                [--interpreter | --fx [--plan] | --pt2 | --archive] [NAME ...]
 
 Builds small random-weight models of 163 ``transformers`` families and 3 ``diffusers`` ones
 (a text-conditioned UNet, an unconditional one, a VAE) from their configs (no download: text
@@ -29,7 +29,9 @@ interpreter (retraining and the torch targets) and ONNX Runtime on generated inp
 the largest difference relative to each output's largest value, instead of the CLI runs.
 ``--pt2`` saves each family's ``torch.export`` program instead (``NAME.pt2``, the same
 ``Dim.AUTO`` dims) and runs the CLI on those: the converter is then this project's
-(``rewriter.frontends.pt2``). ``--fx`` exports nothing: each torch module goes through the
+(``rewriter.frontends.pt2``). ``--archive`` saves each family's ``torch.jit.trace`` instead
+(``NAME.pt``, ``check_trace=False``, the inputs under their own names), as a TorchScript
+archive reaches users, and runs the CLI on those (``rewriter.frontends.pt2._script``). ``--fx`` exports nothing: each torch module goes through the
 torch.fx front end (``rewrite_module(module, "pau_all", example_inputs=...)``, no other
 option) and is compared with
 the original module; ``--plan`` adds ``plan_module(module, example_inputs)`` on torch-eager
@@ -471,6 +473,24 @@ def _outputs(model: Any, names: list[str], outs: list[str]) -> Any:
     return Outputs().eval()
 
 
+def _named(model: Any, names: list[str], outs: list[str]) -> Any:
+    """``_outputs(...)`` whose ``forward`` takes the inputs under their own names (the tracer
+    names the archive's inputs after the signature, as a user's own module has them)."""
+    import inspect
+
+    wrapped = _outputs(model, names, outs)
+    keep = type(wrapped).forward
+
+    def forward(self: Any, *xs: Any) -> Any:
+        return keep(self, *xs)
+
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    params = [inspect.Parameter(n, kind) for n in ["self", *names]]
+    forward.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    type(wrapped).forward = forward
+    return wrapped
+
+
 def _make(
     name: str, make: Callable[[], Any], kind: str
 ) -> tuple[Any, tuple[Any, ...], list[str], Any]:
@@ -581,12 +601,26 @@ def build(
     folder: str,
     opset: int = 20,
     pt2: bool = False,
+    archive: bool = False,
 ) -> list[str]:
     """Export one family both ways into ``folder``; the lines to print (built or why not). With
-    ``pt2``, save its ``torch.export`` program instead (``NAME.pt2``, ``Dim.AUTO`` dims)."""
+    ``pt2``, save its ``torch.export`` program instead (``NAME.pt2``, ``Dim.AUTO`` dims); with
+    ``archive``, its ``torch.jit.trace`` (``NAME.pt``, the inputs under their own names)."""
     model, args, names, axes = _make(name, make, kind)
     if model is None:
         return [str(axes)]
+    if archive:
+        import torch
+
+        path = os.path.join(folder, f"{name}.pt")
+        try:
+            with _quiet(), torch.no_grad():
+                traced = torch.jit.trace(_named(model, names, outs), args, check_trace=False)
+                torch.jit.save(traced, path)
+            return [f"built {os.path.basename(path)}"]
+        except Exception as e:  # the tracer's limit (an autograd Function): say which, go on
+            msg = str(e).splitlines()[0][:160] if str(e) else ""
+            return [f"{os.path.basename(path)}: trace failed ({type(e).__name__}: {msg})"]
     if pt2:
         import torch
 
@@ -667,6 +701,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="run each torch module through the torch.fx front end instead (no export)")  # fmt: skip
     ap.add_argument("--pt2", action="store_true",
                     help="save each family's torch.export program (NAME.pt2) and run those")  # fmt: skip
+    ap.add_argument("--archive", action="store_true",
+                    help="save each family's torch.jit.trace (NAME.pt) and run those")  # fmt: skip
     ap.add_argument("--plan", action="store_true",
                     help="with --fx: also plan_module on torch-eager (decisions, seconds)")  # fmt: skip
     a = ap.parse_args(argv)
@@ -687,7 +723,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, make, kind, outs in _families():
             if a.names and name not in a.names:
                 continue
-            for line in build(name, make, kind, outs, folder, a.opset, a.pt2):
+            for line in build(name, make, kind, outs, folder, a.opset, a.pt2, a.archive):
                 print(line, file=sys.stderr, flush=True)
         if a.interpreter:
             for path in sorted(os.listdir(folder)):

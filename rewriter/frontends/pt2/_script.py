@@ -219,6 +219,16 @@ def _hint(module: Any, name: str, value: Any) -> _Arg:
         arg = _ids(name, f"{'a mask' if mask else 'token ids'} by its name", 1 if mask else 2)
         arg.origin = "name"
         return arg
+    if rank <= 2 and (flat := _flattened(value)):
+        # its rank is the module's to choose: the smallest, what it reads (an image's 150528
+        # values as TimesFM's series made 18816 patches, and the run was killed for memory)
+        return _Arg(
+            name,
+            f"the module flattens it ({flat}): tried a series",
+            [(1, s) for s in dict.fromkeys([*_SEQUENCE, *_SAMPLES])],
+            {0: "batch", 1: "sequence"},
+            origin="guess",
+        )
     return _Arg(
         name,
         "no op tells its shape: tried an image, a signal, a sequence",
@@ -226,6 +236,46 @@ def _hint(module: Any, name: str, value: Any) -> _Arg:
         {0: "batch"},
         origin="guess",
     )
+
+
+def _flattened(value: Any) -> str | None:
+    """How the module flattens ``value`` before any op tells its shape, through ops that keep
+    it (``x.view(x.size(0), -1, 8)``, ``x.reshape(-1, 32)``, ``x.flatten(1)``): the op, said
+    as the module spells it; None when it does not."""
+    seen, queue = {value.unique()}, deque([value])
+    while queue:
+        v = queue.popleft()
+        for use in v.uses():
+            node = use.user
+            kind = node.kind()
+            if kind in ("aten::view", "aten::reshape") and use.offset == 0:
+                items = _items(node.inputsAt(1))
+                got = [i if isinstance(i, int) else _const(i) for i in items or []]
+                if -1 in got and all(
+                    isinstance(g, int) or _batch_read(i)
+                    for g, i in zip(got, items or [], strict=True)
+                ):
+                    dims = ", ".join(str(g) if isinstance(g, int) else "batch" for g in got)
+                    return f"{kind.removeprefix('aten::')} to [{dims}]"
+            elif kind == "aten::flatten" and use.offset == 0:
+                a, b = _const(node.inputsAt(1)), _const(node.inputsAt(2))
+                if a in (0, 1) and b == -1:
+                    return f"flatten from axis {a}"
+            elif kind in _THROUGH and node.outputsSize() == 1 and use.offset == 0:
+                out = node.output()
+                if out.unique() not in seen:
+                    seen.add(out.unique())
+                    queue.append(out)
+    return None
+
+
+def _batch_read(value: Any) -> bool:
+    """Whether ``value`` is a batch size the module reads, ``t.size(0)`` of any tensor (TimesFM
+    views its padding with its values' batch), through ``_SIZE_CASTS``."""
+    node = value.node()
+    while node.kind() in _SIZE_CASTS:
+        node = node.inputsAt(0).node()
+    return node.kind() == "aten::size" and node.inputsSize() == 2 and _const(node.inputsAt(1)) == 0
 
 
 # ops whose output has their input's rank: followed to the size reads
