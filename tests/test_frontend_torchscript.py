@@ -214,34 +214,40 @@ class _Series(torch.nn.Module):
     the values' batch (``view(b, -1, 8)``), so any rank runs; padded steps zeroed, then a
     Linear on each patch."""
 
-    def __init__(self) -> None:
+    __constants__ = ["patch"]  # a constant in the scripted graph, as a traced one has it
+
+    def __init__(self, patch: int) -> None:
         super().__init__()
-        self.fc = torch.nn.Linear(8, 16)
+        self.patch = patch
+        self.fc = torch.nn.Linear(patch, 16)
 
     def forward(self, past_values: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
         b = past_values.size(0)
-        patches, pads = past_values.view(b, -1, 8), padding.view(b, -1, 8)
+        patches = past_values.view(b, -1, self.patch)
+        pads = padding.view(b, -1, self.patch)
         patches = torch.where(pads > 0.5, torch.zeros_like(patches), patches)
         h = torch.nn.functional.silu(self.fc(patches)) * (1.0 - pads.mean(-1, keepdim=True))
         return h.mean(1)
 
 
 @pytest.mark.parametrize("how", ["script", "trace"])
-def test_a_series_the_module_flattens_is_tried_as_a_series(how, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(("patch", "length"), [(8, 128), (160, 16000)])
+def test_a_series_the_module_flattens_is_tried_as_a_series(
+    how, patch, length, tmp_path, capsys
+) -> None:  # type: ignore[no-untyped-def]
     """No op tells the inputs' shape and a view flattens them, so every rank runs: guessed an
     image, TimesFM's archive ran at 1x3x224x224, made 18816 patches of its 150528 values, and
-    was killed for memory. The smallest rank is what the module reads: a series."""
+    was killed for memory. The smallest rank is what the module reads: a series, of a length
+    the view's sizes divide (frames of 160 samples: 16000, not the typical 128 tokens)."""
     torch.manual_seed(0)
-    example = (torch.randn(2, 64), torch.zeros(2, 64))
-    src = _archive(_Series().eval(), how, example, tmp_path / "series.pt")
+    example = (torch.randn(2, patch * 8), torch.zeros(2, patch * 8))
+    src = _archive(_Series(patch).eval(), how, example, tmp_path / "series.pt")
     out = tmp_path / "out.onnx"
     assert main([str(src), "-o", str(out)]) == 0
     printed = " ".join(capsys.readouterr().out.split())
+    told = f"(the module flattens it (view to [batch, -1, {patch}]): tried a series)"
     for name in ("past_values", "padding"):
-        assert (
-            f"{name} 1x128 (the module flattens it (view to [batch, -1, 8]): tried a series)"
-            in printed
-        )
+        assert f"{name} 1x{length} {told}" in printed
     assert [len(d) for d in _dims(onnx.load(str(out))).values()] == [2, 2]
     assert "1 of 1 sites replaced" in printed
 
