@@ -619,7 +619,9 @@ def build(
                 torch.jit.save(traced, path)
             return [f"built {os.path.basename(path)}"]
         except Exception as e:  # the tracer's limit (an autograd Function): say which, go on
-            msg = str(e).splitlines()[0][:160] if str(e) else ""
+            msg = next((ln for ln in str(e).splitlines() if ln.strip()), "")[:160]
+            if os.path.exists(path):  # torch.jit.save refused the trace's Python ops midway
+                os.unlink(path)
             return [f"{os.path.basename(path)}: trace failed ({type(e).__name__}: {msg})"]
     if pt2:
         import torch
