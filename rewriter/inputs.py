@@ -1801,7 +1801,10 @@ def _grid_probes(
     ``side**2 + k`` positions (k = 0, 1 class token, 2 with a distillation token) to its
     ``(probe/patch)**2 + k`` tokens, and ONNX Runtime names both ("257 by 577": CLIP ViT-L/14
     at 336 probed at 224, patch 14, 24 x 24 positions, so 336). Each pair read either way
-    where the probe's side is a whole number of patches gives the probe with that side."""
+    where the probe's side is a whole number of patches gives the probe with that side. A table
+    of no square count is a crop taller or wider than square (ViTPose's 8 x 6 patches of a 64 x
+    48 person crop, "48 by 784" at 224): its count as rows x columns, the squarest first and
+    taller first, the first two dims of the side (height, width) set to them."""
     sides = sorted({v for key, v in probe.items() if groups[key] is not _BATCH})
     out = []
     for pair in re.findall(r"(\d+) by (\d+)", err):
@@ -1809,6 +1812,8 @@ def _grid_probes(
         for tokens, table in ((a, b), (b, a)):
             for k in (0, 1, 2):
                 gt, gp = math.isqrt(max(tokens - k, 0)), math.isqrt(max(table - k, 0))
+                if gt >= 1 and gt * gt == tokens - k and gp * gp != table - k:
+                    out += _rectangle_probes(probe, groups, sides, gt, table - k)
                 if gt < 1 or gp < 1 or gt * gt != tokens - k or gp * gp != table - k:
                     continue
                 for v in sides:
@@ -1818,6 +1823,27 @@ def _grid_probes(
                             {key: (new if x == v and groups[key] is not _BATCH else x)
                              for key, x in probe.items()}
                         )  # fmt: skip
+    return out
+
+
+def _rectangle_probes(
+    probe: dict[str, int], groups: dict[str, list[int]], sides: list[int], grid: int, n: int
+) -> list[dict[str, int]]:
+    """``probe`` with its two dims of a square side that is ``grid`` patches across set to the
+    rows and columns of ``n`` patches (``_grid_probes``), the squarest six pairs."""
+    pairs = sorted(
+        ((r, n // r) for r in range(1, n + 1) if n % r == 0 and r != n // r),
+        key=lambda rc: (max(rc) / min(rc), -rc[0]),
+    )[:6]
+    out = []
+    for v in sides:
+        keys = [key for key, x in probe.items() if x == v and groups[key] is not _BATCH]
+        if len(keys) != 2 or v % grid or n < 2:
+            continue
+        patch = v // grid
+        for r, c in pairs:
+            if max(r, c) * patch <= 4096:
+                out.append({**probe, keys[0]: r * patch, keys[1]: c * patch})
     return out
 
 

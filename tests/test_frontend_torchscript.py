@@ -30,6 +30,43 @@ class _Image(torch.nn.Module):
         return self.head(h.mean((2, 3)))
 
 
+class _Pose(torch.nn.Module):
+    """ViTPose's embedding: 8x8 patches of a person crop taller than wide (64x48 here, 256x192
+    at full size) and a table of their 8x6 positions, with a class token or without."""
+
+    def __init__(self, cls: bool) -> None:
+        super().__init__()
+        self.patch = torch.nn.Conv2d(3, 16, 8, stride=8)
+        self.cls = torch.nn.Parameter(torch.zeros(1, int(cls), 16))
+        self.pos = torch.nn.Parameter(torch.randn(1, 48 + int(cls), 16))
+        self.fc = torch.nn.Linear(16, 16)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.patch(x).flatten(2).transpose(1, 2)
+        h = torch.cat([self.cls.expand(h.shape[0], -1, -1), h], 1) + self.pos
+        return torch.nn.functional.gelu(self.fc(h))
+
+
+@pytest.mark.parametrize("how", ["script", "trace"])
+@pytest.mark.parametrize("cls", [False, True])
+def test_a_crop_taller_than_wide_is_sized_from_its_position_table(
+    how, cls, tmp_path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    """48 patches are no square: ViTPose's archive refused every image ("The size of tensor a
+    (784) must match the size of tensor b (48)" at 224, 8x8 patches) and asked for
+    --input-shapes. The patch side from the square it refused (224 / 28 = 8), the table's count
+    as rows x columns, the squarest first and taller first: 8x6 patches, 64x48."""
+    torch.manual_seed(0)
+    src = _archive(_Pose(cls).eval(), how, torch.randn(1, 3, 64, 48), tmp_path / "pose.pt")
+    out = tmp_path / "out.onnx"
+    assert main([str(src), "-o", str(out)]) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "x 1x3x64x48 (3 channels, from " in printed
+    assert "its size from its refusal of 1x3x224x224)" in printed
+    assert _dims(onnx.load(str(out))) == {"x": ["batch", 3, 64, 48]}
+    assert "1 of 1 sites replaced" in printed
+
+
 class _Fixed(torch.nn.Module):
     """Flattens into a Linear after a stride-2 conv: only a 28x28 image (or 27x27) runs."""
 

@@ -1429,6 +1429,38 @@ def test_a_patch_models_position_table_gives_its_image_side(
     assert gen.feeds["pixel_values"].shape == (1, 3, side, side), gen.notes
 
 
+@pytest.mark.parametrize(
+    ("rows", "cols", "patch", "cls"), [(16, 12, 16, 0), (8, 6, 8, 0), (8, 6, 8, 1)]
+)
+def test_a_crop_taller_than_wide_gets_its_position_tables_rows_and_columns(
+    rows: int, cols: int, patch: int, cls: int
+) -> None:
+    """ViTPose at 256x192 (16 x 12 patches of 16) exported with height and width dynamic: its
+    192 positions are no square, so no square side ran ("no valid inputs found ... 192 by
+    196", exit 2). The count as rows x columns, the squarest first and taller first, the patch
+    side from the square probe's tokens (224 / 14 = 16)."""
+    import torch
+
+    class Pose(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.patch = torch.nn.Conv2d(3, 8, patch, stride=patch)
+            self.cls = torch.nn.Parameter(torch.randn(1, cls, 8))
+            self.pos = torch.nn.Parameter(torch.randn(1, rows * cols + cls, 8))
+
+        def forward(self, x):  # type: ignore[no-untyped-def]
+            t = self.patch(x).flatten(2).transpose(1, 2)
+            t = torch.cat([self.cls.expand(x.shape[0], -1, -1), t], 1) + self.pos
+            return torch.nn.functional.gelu(t).mean(1)
+
+    m = _ts_export(
+        Pose(), (torch.randn(1, 3, rows * patch, cols * patch),), ["pixel_values"],
+        {"pixel_values": {0: "batch", 2: "height", 3: "width"}},
+    )  # fmt: skip
+    gen = generate_inputs(m)
+    assert gen.feeds["pixel_values"].shape == (1, 3, rows * patch, cols * patch), gen.notes
+
+
 def test_a_model_that_runs_at_its_traced_length_only_is_fed_that_length() -> None:
     """Mamba2 saved as a torch.export program with its sequence dynamic runs at its example's
     length only (an Expand to a shape the export fixed), and ONNX Runtime's message, "invalid
