@@ -1806,14 +1806,14 @@ def _grid_probes(
     48 person crop, "48 by 784" at 224): its count as rows x columns, the squarest first and
     taller first, the first two dims of the side (height, width) set to them."""
     sides = sorted({v for key, v in probe.items() if groups[key] is not _BATCH})
-    out = []
+    out, crops = [], []  # the squares first: a model that ran before takes the same sizes
     for pair in re.findall(r"(\d+) by (\d+)", err):
         a, b = int(pair[0]), int(pair[1])
         for tokens, table in ((a, b), (b, a)):
             for k in (0, 1, 2):
                 gt, gp = math.isqrt(max(tokens - k, 0)), math.isqrt(max(table - k, 0))
                 if gt >= 1 and gt * gt == tokens - k and gp * gp != table - k:
-                    out += _rectangle_probes(probe, groups, sides, gt, table - k)
+                    crops += _rectangle_probes(probe, groups, sides, gt, table - k)
                 if gt < 1 or gp < 1 or gt * gt != tokens - k or gp * gp != table - k:
                     continue
                 for v in sides:
@@ -1823,16 +1823,21 @@ def _grid_probes(
                             {key: (new if x == v and groups[key] is not _BATCH else x)
                              for key, x in probe.items()}
                         )  # fmt: skip
-    return out
+    return out + crops
 
 
 def _rectangle_probes(
     probe: dict[str, int], groups: dict[str, list[int]], sides: list[int], grid: int, n: int
 ) -> list[dict[str, int]]:
     """``probe`` with its two dims of a square side that is ``grid`` patches across set to the
-    rows and columns of ``n`` patches (``_grid_probes``), the squarest six pairs."""
+    rows and columns of ``n`` patches (``_grid_probes``), the squarest six pairs of at most
+    4:1 (a prime count is no crop)."""
     pairs = sorted(
-        ((r, n // r) for r in range(1, n + 1) if n % r == 0 and r != n // r),
+        (
+            (r, n // r)
+            for r in range(1, n + 1)
+            if n % r == 0 and r != n // r and max(r, n // r) <= 4 * min(r, n // r)
+        ),
         key=lambda rc: (max(rc) / min(rc), -rc[0]),
     )[:6]
     out = []
