@@ -289,6 +289,39 @@ def test_a_series_the_module_flattens_is_tried_as_a_series(
     assert "1 of 1 sites replaced" in printed
 
 
+class _Codebooks(torch.nn.Module):
+    """MusicGen's decoder: each sample's 4 codebooks are rows of the ids, viewed out of the
+    batch (``reshape(-1, 4, t)``), each embedded by its own table."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables = torch.nn.ModuleList(torch.nn.Embedding(64, 16) for _ in range(4))
+        self.fc = torch.nn.Linear(16, 16)
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        t = input_ids.shape[1]
+        ids = input_ids.reshape(-1, 4, t)
+        h = torch.zeros(ids.shape[0], t, 16)
+        for k, table in enumerate(self.tables):
+            h = h + table(ids[:, k])
+        return torch.nn.functional.gelu(self.fc(h))
+
+
+@pytest.mark.parametrize("how", ["script", "trace"])
+def test_ids_of_several_codebooks_get_a_batch_of_codebooks(how, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Ids of one row cannot be viewed as 4 codebooks ("shape '[-1, 4, 128]' is invalid for
+    input of size 128"): MusicGen's archive refused every length and asked for --input-shapes.
+    The refusal names the group: a batch of 4 rows, at the lengths tried before."""
+    torch.manual_seed(0)
+    src = _archive(_Codebooks().eval(), how, torch.randint(0, 64, (8, 16)), tmp_path / "mg.pt")
+    out = tmp_path / "out.onnx"
+    assert main([str(src), "-o", str(out)]) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "input_ids 4x128 (token ids by its name; its size from its refusal of 1x128)" in printed
+    assert _dims(onnx.load(str(out)))["input_ids"][1:] == ["sequence"]
+    assert "1 of 1 sites replaced" in printed
+
+
 class _Unused(torch.nn.Module):
     """Decision Transformer's signature: ``rewards`` is an argument forward never reads."""
 

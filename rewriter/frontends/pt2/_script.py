@@ -860,11 +860,29 @@ def _rectangles(
     return out
 
 
+# "shape '[-1, 4, 128]' is invalid for input of size 128": MusicGen's decoder takes each
+# sample's 4 codebooks as rows of its ids and views them out of the batch
+_FOLD = re.compile(r"shape '\[-1((?:, \d+)+)\]' is invalid for input of size (\d+)")
+
+
+def _folded(arg: _Arg, shape: tuple[int, ...], why: str) -> list[tuple[int, ...]]:
+    """The shapes a module that views groups out of its batch asks for, when its refusal of
+    ``shape`` (batch 1) says so: the batch a multiple of the group, at each candidate length."""
+    hit = _FOLD.search(why)
+    if hit is None or not shape or shape[0] != 1 or math.prod(shape) != int(hit.group(2)):
+        return []
+    want = math.prod(int(v) for v in hit.group(1).split(",")[1:])
+    group = want // math.gcd(want, int(hit.group(2)))
+    if not 1 < group <= 64:
+        return []
+    return [(group, *s[1:]) for s in arg.shapes if s and s[0] == 1]
+
+
 def _example(module: Any, args: list[_Arg], path: str) -> tuple[dict[str, np.ndarray], int]:
     """The first combination of candidate shapes the module runs on (at most ``_MAX_TRIES``),
     and how many tensors it returns there. A module with one input that refuses the first
     candidate inside a Linear or at a table of patches is next tried at the sizes it asks for
-    (``_sized``)."""
+    (``_sized``), one that views groups out of its batch at a batch of a group (``_folded``)."""
     import torch
     from torch.utils import _pytree as pytree
 
@@ -897,7 +915,11 @@ def _example(module: Any, args: list[_Arg], path: str) -> tuple[dict[str, np.nda
             if len(args) == 1 and (told := _features(args[0], shapes[0], why)):
                 args[0] = told
                 queue = deque((s,) for s in told.shapes)
-            elif len(args) == 1 and not refined and (sized := _sized(args[0], shapes[0], why)):
+            elif (
+                len(args) == 1
+                and not refined
+                and (sized := _sized(args[0], shapes[0], why) or _folded(args[0], shapes[0], why))
+            ):
                 refined, asked = shapes[0], set(sized)
                 queue.extendleft((s,) for s in reversed(sized))
             continue
