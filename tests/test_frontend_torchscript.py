@@ -6,6 +6,7 @@ its traced size, rewritten, and checked against the module run in PyTorch, with 
 from __future__ import annotations
 
 import json
+import warnings
 from typing import Any
 
 import numpy as np
@@ -319,6 +320,37 @@ def test_ids_of_several_codebooks_get_a_batch_of_codebooks(how, tmp_path, capsys
     printed = " ".join(capsys.readouterr().out.split())
     assert "input_ids 4x128 (token ids by its name; its size from its refusal of 1x128)" in printed
     assert _dims(onnx.load(str(out)))["input_ids"][1:] == ["sequence"]
+    assert "1 of 1 sites replaced" in printed
+
+
+class _Pair(torch.nn.Module):
+    """A module that splits its batch into Python values (``a, b = h.unbind(0)``): traced at a
+    batch of 2, it runs at that batch only, as ZoeDepth's and FastSpeech2's traces do."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 8, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        first, second = torch.nn.functional.silu(self.conv(x)).unbind(0)
+        return torch.stack([first - second, first + second])
+
+
+def test_a_module_traced_at_a_batch_of_2_runs_at_it(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Every candidate has a batch of 1, which the trace refuses at every size ("Expected 2
+    elements in a list but found 1"): ZoeDepth's archive asked for --input-shapes. The first
+    candidate is tried at the batches traces are made at; the batch stays fixed where no other
+    runs."""
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tracer's "iterating over a tensor"
+        src = _archive(_Pair().eval(), "trace", torch.randn(2, 3, 32, 32), tmp_path / "pair.pt")
+    out = tmp_path / "out.onnx"
+    assert main([str(src), "-o", str(out)]) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "x 2x3x224x224 (3 channels, from " in printed
+    assert "a batch of 2: it ran at no batch of 1)" in printed
+    assert _dims(onnx.load(str(out))) == {"x": [2, 3, "height", "width"]}
     assert "1 of 1 sites replaced" in printed
 
 

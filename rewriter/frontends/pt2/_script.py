@@ -927,6 +927,10 @@ def _example(module: Any, args: list[_Arg], path: str) -> tuple[dict[str, np.nda
             args[0].hint += f"; its size from its refusal of {'x'.join(map(str, refined))}"
         _keep_static(module, args, feeds)
         return feeds, sum(isinstance(t, torch.Tensor) for t in pytree.tree_leaves(got))
+    if not all(a.origin == "user" for a in args) and (ran := _traced_batch(module, args)):
+        feeds, got = ran
+        _keep_static(module, args, feeds)
+        return feeds, sum(isinstance(t, torch.Tensor) for t in pytree.tree_leaves(got))
     hints = ", ".join(f"{a.name}: {a.hint}" for a in args)
     if all(a.origin == "user" for a in args):
         raise ModelError(
@@ -938,6 +942,30 @@ def _example(module: Any, args: list[_Arg], path: str) -> tuple[dict[str, np.nda
         f"last: {last}): pass --input-shapes {args[0].name}:DIMS (every tensor argument of "
         "forward) at a size it takes"
     )
+
+
+# the batches a module may have been traced at, where it runs at no other
+_TRACED_BATCHES = (2, 4, 8, 16, 32)
+
+
+def _traced_batch(module: Any, args: list[_Arg]) -> tuple[dict[str, np.ndarray], Any] | None:
+    """(feeds, what the module returns) at the first candidate shapes with a batch other than
+    1, or None: a trace keeps its example's batch where the module folds it into a size
+    (ZoeDepth traced at 2 refuses a batch of 1 at every size: "Expected 4 elements in a list
+    but found 2"). The batch each input takes is said in its hint."""
+    batched = [k for k, a in enumerate(args) if a.dynamic.get(0) == "batch"]
+    combos = _combos(args)
+    if not batched or not combos:
+        return None
+    for b in _TRACED_BATCHES:
+        shapes = [(b, *s[1:]) if k in batched and s else s for k, s in enumerate(combos[0])]
+        feeds = {a.name: _array(a, s) for a, s in zip(args, shapes, strict=True)}
+        got, why = _runs(module, feeds)
+        if not why:
+            for k in batched:
+                args[k].hint += f"; a batch of {b}: it ran at no batch of 1"
+            return feeds, got
+    return None
 
 
 def _combos(args: list[_Arg]) -> list[tuple[tuple[int, ...], ...]]:
@@ -972,9 +1000,10 @@ def _keep_static(module: Any, args: list[_Arg], feeds: Mapping[str, np.ndarray])
                 continue
             shape = list(feeds[a.name].shape)
             for k in axes:
-                shape[k] = (
-                    2 if dim == "batch" else (shape[k] + 32 if shape[k] >= 32 else shape[k] * 2)
-                )
+                if dim == "batch":  # another batch than the example's (a traced one: 2)
+                    shape[k] = 2 if shape[k] == 1 else shape[k] * 2
+                else:
+                    shape[k] = shape[k] + 32 if shape[k] >= 32 else shape[k] * 2
             trial[a.name] = _array(a, tuple(shape))
         if _runs(module, trial)[1]:
             for a in args:
