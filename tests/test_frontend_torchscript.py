@@ -31,15 +31,16 @@ class _Image(torch.nn.Module):
         return self.head(h.mean((2, 3)))
 
 
-class _Pose(torch.nn.Module):
-    """ViTPose's embedding: 8x8 patches of a person crop taller than wide (64x48 here, 256x192
-    at full size) and a table of their 8x6 positions, with a class token or without."""
+class _Table(torch.nn.Module):
+    """A ViT's embedding: ``patch``-sized patches, a table of ``rows`` x ``cols`` positions
+    added to them, with a class token or without (a ViT at 384: 24 x 24 patches of 16 and a
+    class token; ViTPose: a person crop taller than wide, 8 x 6 patches of 8 here)."""
 
-    def __init__(self, cls: bool) -> None:
+    def __init__(self, patch: int, rows: int, cols: int, cls: bool) -> None:
         super().__init__()
-        self.patch = torch.nn.Conv2d(3, 16, 8, stride=8)
+        self.patch = torch.nn.Conv2d(3, 16, patch, stride=patch)
         self.cls = torch.nn.Parameter(torch.zeros(1, int(cls), 16))
-        self.pos = torch.nn.Parameter(torch.randn(1, 48 + int(cls), 16))
+        self.pos = torch.nn.Parameter(torch.randn(1, rows * cols + int(cls), 16))
         self.fc = torch.nn.Linear(16, 16)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -58,7 +59,9 @@ def test_a_crop_taller_than_wide_is_sized_from_its_position_table(
     --input-shapes. The patch side from the square it refused (224 / 28 = 8), the table's count
     as rows x columns, the squarest first and taller first: 8x6 patches, 64x48."""
     torch.manual_seed(0)
-    src = _archive(_Pose(cls).eval(), how, torch.randn(1, 3, 64, 48), tmp_path / "pose.pt")
+    src = _archive(
+        _Table(8, 8, 6, cls).eval(), how, torch.randn(1, 3, 64, 48), tmp_path / "pose.pt"
+    )
     out = tmp_path / "out.onnx"
     assert main([str(src), "-o", str(out)]) == 0
     printed = " ".join(capsys.readouterr().out.split())
@@ -180,30 +183,13 @@ def test_a_module_that_takes_one_size_keeps_it_static(tmp_path, capsys) -> None:
     assert _dims(onnx.load(str(out))) == {"x": ["batch", 1, 28, 28]}
 
 
-class _Vit384(torch.nn.Module):
-    """A ViT at 384 (timm's and transformers' layout): a class token and a table of 576 + 1
-    positions added to the patches."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.patch = torch.nn.Conv2d(3, 16, 16, stride=16)
-        self.cls = torch.nn.Parameter(torch.zeros(1, 1, 16))
-        self.pos = torch.nn.Parameter(torch.randn(1, 577, 16))
-        self.fc = torch.nn.Linear(16, 16)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.patch(x).flatten(2).transpose(1, 2)
-        h = torch.cat([self.cls.expand(h.shape[0], -1, -1), h], 1) + self.pos
-        return torch.nn.functional.gelu(self.fc(h))
-
-
 @pytest.mark.parametrize("how", ["script", "trace"])
 def test_a_vit_at_384_is_sized_from_its_position_table(how, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     """No typical size gives 576 patches: every one was refused ("The size of tensor a (197)
     must match the size of tensor b (577)" at 224) and --input-shapes asked for. The counts
     scale with the area: 224 * sqrt(577 / 197) = 383.4, tried at the multiples of 8 near it."""
     torch.manual_seed(0)
-    net = _Vit384().eval()
+    net = _Table(16, 24, 24, True).eval()
     src = _archive(net, how, torch.randn(1, 3, 384, 384), tmp_path / "vit.pt")
     out = tmp_path / "out.onnx"
     assert main([str(src), "-o", str(out)]) == 0
