@@ -1826,20 +1826,24 @@ def _grid_probes(
     return out + crops
 
 
+def crop_grids(n: int) -> list[tuple[int, int]]:
+    """``n`` patches as the rows and columns of an image that is not square: the squarest six
+    pairs of at most 4:1, taller before wider (48: 8 x 6, 6 x 8, 12 x 4, 4 x 12; a prime count
+    is no crop)."""
+    pairs = [
+        (r, n // r)
+        for r in range(1, n + 1)
+        if n % r == 0 and r != n // r and max(r, n // r) <= 4 * min(r, n // r)
+    ]
+    return sorted(pairs, key=lambda rc: (max(rc) / min(rc), -rc[0]))[:6]
+
+
 def _rectangle_probes(
     probe: dict[str, int], groups: dict[str, list[int]], sides: list[int], grid: int, n: int
 ) -> list[dict[str, int]]:
     """``probe`` with its two dims of a square side that is ``grid`` patches across set to the
-    rows and columns of ``n`` patches (``_grid_probes``), the squarest six pairs of at most
-    4:1 (a prime count is no crop)."""
-    pairs = sorted(
-        (
-            (r, n // r)
-            for r in range(1, n + 1)
-            if n % r == 0 and r != n // r and max(r, n // r) <= 4 * min(r, n // r)
-        ),
-        key=lambda rc: (max(rc) / min(rc), -rc[0]),
-    )[:6]
+    rows and columns of ``n`` patches (``crop_grids``, for ``_grid_probes``)."""
+    pairs = crop_grids(n)
     out = []
     for v in sides:
         keys = [key for key, x in probe.items() if x == v and groups[key] is not _BATCH]

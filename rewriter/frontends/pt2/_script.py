@@ -50,7 +50,15 @@ from rewriter.frontends.common import (
 from rewriter.frontends.pt2._convert import _first_line
 
 # the free sizes, typical first: the candidates rewriter.inputs generates an ONNX model's with
-from rewriter.inputs import _FRAMES, _SAMPLES, _SEQUENCE, _SPATIAL, _VOLUME, _WORK_LIMIT
+from rewriter.inputs import (
+    _FRAMES,
+    _SAMPLES,
+    _SEQUENCE,
+    _SPATIAL,
+    _VOLUME,
+    _WORK_LIMIT,
+    crop_grids,
+)
 
 # a sequence's lengths: the typical ones, then the short ones a module traced on a short
 # example may be fixed at (Funnel traced at 8 tokens runs 7 to 9, none of the typical ones)
@@ -840,20 +848,14 @@ def _rectangles(
     """Images of ``table`` patches that are not square (ViTPose's table of 48: 8x6 patches of a
     64x48 person crop, which no square side makes): the patch side from the square ``shape``'s
     ``got`` patches (with a class token or without), the table's count factored into rows and
-    columns of at most 4:1, the squarest first, taller before wider."""
+    columns (``crop_grids``)."""
     out: list[tuple[int, ...]] = []
     for extra in (0, 1):  # a class token in both counts, or in neither
         grid, n = math.isqrt(max(got - extra, 0)), table - extra
         if grid < 1 or grid * grid != got - extra or shape[axes[0]] % grid or n < 2:
             continue
         patch = shape[axes[0]] // grid
-        pairs = [
-            (r, n // r)
-            for r in range(1, n + 1)
-            if n % r == 0 and r != n // r and max(r, n // r) <= 4 * min(r, n // r)
-        ]
-        pairs.sort(key=lambda rc: (max(rc) / min(rc), -rc[0]))
-        for r, c in pairs[:6]:
+        for r, c in crop_grids(n):
             new = list(shape)
             new[axes[0]], new[axes[1]] = r * patch, c * patch
             out.append(tuple(new))
