@@ -260,7 +260,9 @@ def _flattened(value: Any) -> str | None:
                 items = _items(node.inputsAt(1))
                 got = [i if isinstance(i, int) else _const(i) for i in items or []]
                 if -1 in got and all(
-                    isinstance(g, int) or _batch_read(i)
+                    # a batch it reads, of any tensor (TimesFM views its padding with its
+                    # values' batch)
+                    isinstance(g, int) or _size_axes(i, None) == (0,)
                     for g, i in zip(got, items or [], strict=True)
                 ):
                     dims = ", ".join(str(g) if isinstance(g, int) else "batch" for g in got)
@@ -275,15 +277,6 @@ def _flattened(value: Any) -> str | None:
                     seen.add(out.unique())
                     queue.append(out)
     return None
-
-
-def _batch_read(value: Any) -> bool:
-    """Whether ``value`` is a batch size the module reads, ``t.size(0)`` of any tensor (TimesFM
-    views its padding with its values' batch), through ``_SIZE_CASTS``."""
-    node = value.node()
-    while node.kind() in _SIZE_CASTS:
-        node = node.inputsAt(0).node()
-    return node.kind() == "aten::size" and node.inputsSize() == 2 and _const(node.inputsAt(1)) == 0
 
 
 # ops whose output has their input's rank: followed to the size reads
@@ -622,7 +615,7 @@ _SIZE_CASTS = {"aten::Int", "prim::NumToTensor", "aten::ScalarImplicit"}
 def _size_axes(value: Any, source: Any) -> tuple[int, ...] | None:
     """The axes of ``source`` whose sizes multiply to ``value`` (``x.size(0) * x.size(1)``,
     traced through ``NumToTensor`` and ``Int``; scripted, ``x.shape[k]`` or ``b, t, c, h, w =
-    x.shape``), or None."""
+    x.shape``), or None; ``source`` None: of any tensor."""
     node = value.node()
     kind = node.kind()
     if kind in _SIZE_CASTS:
@@ -639,7 +632,7 @@ def _size_axes(value: Any, source: Any) -> tuple[int, ...] | None:
         axis = _const(node.inputsAt(1))
     else:
         return None
-    same = node.inputsAt(0).unique() == source.unique()
+    same = source is None or node.inputsAt(0).unique() == source.unique()
     return (axis,) if same and isinstance(axis, int) and axis >= 0 else None
 
 
