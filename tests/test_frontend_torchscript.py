@@ -390,6 +390,7 @@ def test_a_non_tensor_argument_without_default_is_named(tmp_path, capsys) -> Non
     src = tmp_path / "rate.pt"
     torch.jit.script(_Rate()).save(str(src))
     out = tmp_path / "out.onnx"
+    capsys.readouterr()  # transformers' own notice of the config
     assert main([str(src), "-o", str(out)]) == 1
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0
@@ -439,6 +440,7 @@ def test_input_shapes_convert_what_no_guess_reaches(tmp_path, capsys) -> None:  
     src = tmp_path / "ssd.pt"
     torch.jit.script(_Only300().eval()).save(str(src))
     out = tmp_path / "out.onnx"
+    capsys.readouterr()  # transformers' own notice of the config
     assert main([str(src), "-o", str(out)]) == 1
     err = capsys.readouterr().err.strip()
     assert "ran on none of the example shapes tried" in err and "the anchors are for 300x300" in err
@@ -910,3 +912,71 @@ def test_a_recurrent_state_input_is_told_by_its_rnn(how, tmp_path, capsys) -> No
     printed = " ".join(capsys.readouterr().out.split())
     assert "state 2x1x32 (gru's hidden state: 1 layer(s), both directions, 32 wide)" in printed
     assert "2 of 2 sites replaced" in printed
+
+
+class _PoolOfOne(torch.nn.Module):
+    """A 2-D pool of one image taken out of the batch (SuperPoint pools its score map so): the
+    TorchScript exporter writes a MaxPool of a 3-D tensor that ONNX Runtime refuses at load."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.nn.functional.gelu(self.conv(x))
+        return torch.nn.functional.max_pool2d(y[0], 3, stride=1, padding=1)
+
+
+def test_an_export_onnx_runtime_refuses_is_blamed_on_the_exporter(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The module runs at the example; ONNX Runtime refuses the export at load: the line names
+    the archive and the exporter, not "the input model" (which the user never had)."""
+    src = _archive(_PoolOfOne().eval(), "trace", torch.randn(1, 3, 16, 16), tmp_path / "m.pt")
+    out = tmp_path / "out.onnx"
+    with pytest.raises(Exception) as e:  # noqa: PT011 - the one-line error, whatever its class
+        from rewriter.frontends.pt2 import convert
+
+        convert(str(src))
+    line = str(e.value)
+    assert line.startswith(f"{src}: ONNX Runtime cannot load the TorchScript exporter's model")
+    assert "MaxPool" in line and "\n" not in line
+    assert main([str(src), "-o", str(out)]) == 1
+    assert not out.exists()
+
+
+def test_an_export_that_fails_at_the_modules_own_example_says_so(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A real `transformers` CANINE, traced: the module runs at 1x64 tokens, the TorchScript
+    exporter's graph fails in ONNX Runtime there (in the final character encoder). The line
+    said "no valid inputs found ... pass --input-shapes", which cannot help; it now says that
+    the export fails at the example the module ran on, and what to export instead."""
+    transformers = pytest.importorskip("transformers")
+    config = transformers.CanineConfig(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+        downsampling_rate=4, max_position_embeddings=64, num_hash_buckets=64,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = transformers.CanineModel(config).eval()
+
+    class _Named(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.m = model
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> Any:
+            return self.m(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+    ids = torch.randint(0, 1000, (2, 16))
+    src = tmp_path / "canine.pt"
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.trace(_Named().eval(), (ids, torch.ones_like(ids)), check_trace=False).save(
+            str(src)
+        )
+    out = tmp_path / "out.onnx"
+    capsys.readouterr()  # transformers' own notice of the config
+    assert main([str(src), "-o", str(out)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith(f"rewrite: error: {src}: the module runs at input_ids 1x64, ")
+    assert "in PyTorch, but its TorchScript export fails there in ONNX Runtime: " in err[0]
+    assert "MatMul" in err[0] and "dynamo=True" in err[0] and "--input-shapes" not in err[0]
+    assert not out.exists()

@@ -142,6 +142,7 @@ def load(path: str) -> tuple[Conversion, Any, dict[str, np.ndarray]]:
                 a.dynamic = {k: d for k, d in a.dynamic.items() if k < len(shape)}
         example, outputs = _example(module, args, path)
         model = _export(module, args, example, outputs, path)
+        _runs_exported(model, example, path)
         seconds = time.perf_counter() - t0
         conv = Conversion(model, "torchscript", path, f"torch.onnx {torch.__version__}", seconds)
         conv.notes.append(
@@ -1056,6 +1057,37 @@ def _export(
                     "the Python module instead (torch.onnx.export(module, (x,), 'model.onnx', "
                     "dynamo=True)) and rewrite model.onnx"
                 ) from None
+
+
+def _runs_exported(model: onnx.ModelProto, example: Mapping[str, np.ndarray], path: str) -> None:
+    """ONNX Runtime loads the export and runs it at the example the module ran on; else one line
+    says the export is what fails there (the module took those inputs, so no other size or
+    ``--input-shapes`` can help: CANINE's, Longformer's TorchScript exports)."""
+    import warnings
+
+    from rewriter.ir.io import load_model
+    from rewriter.ir.runtime import run_failure, run_session, session
+
+    with warnings.catch_warnings():  # its notes are said when the command loads it
+        warnings.simplefilter("ignore")
+        model = load_model(model)  # as every command reads it (a perm counted from 0, ...)
+    inits = {t.name for t in model.graph.initializer}
+    names = [i.name for i in model.graph.input if i.name not in inits]
+    at = ", ".join(f"{n} {'x'.join(map(str, example[n].shape))}" for n in names if n in example)
+    try:
+        sess = session(model, what="the TorchScript exporter's model of it")
+    except ModelError as e:
+        raise ModelError(f"{path}: {e}") from None
+    try:
+        run_session(sess, {n: example[n] for n in names if n in example})
+    except Exception as e:  # noqa: BLE001 - ONNX Runtime's run errors have no common type
+        raise ModelError(
+            f"{path}: the module runs at {at} in PyTorch, but its TorchScript export fails "
+            f"there in ONNX Runtime: {run_failure(e)}; the exporter wrote a graph that does "
+            "not compute the module, so no other input size helps: export the Python module "
+            "instead (torch.onnx.export(module, (x,), 'model.onnx', dynamo=True)) and rewrite "
+            "model.onnx"
+        ) from None
 
 
 def source_check(
