@@ -241,10 +241,27 @@ def model_inputs(a: argparse.Namespace, model: Any) -> ModelInputs:
 
         c = load_calibration(cal, model)  # loaded and checked once; passed on as it is
         return ModelInputs(c.batches[0], "--calibration", calibration=c)
+    from rewriter.errors import ModelError
     from rewriter.inputs import generate_inputs
 
-    gen = generate_inputs(model, shapes=shapes, ranges=ranges)
+    try:
+        gen = generate_inputs(model, shapes=shapes, ranges=ranges)
+    except (UsageError, ModelError):
+        _blame_conversion(getattr(a, "model", None))
+        raise
     return ModelInputs(gen.feeds, "generated", shapes, ranges, None, gen.notes, gen.sizes)
+
+
+def _blame_conversion(path: Any) -> None:
+    """Where no generated inputs run a model converted from another framework, the converter's
+    own line when its model fails at the example the source ran on (a TorchScript export that
+    ONNX Runtime cannot run: no input size helps); nothing otherwise."""
+    from rewriter.frontends.common import frontend_for
+
+    frontend = frontend_for(path) if isinstance(path, str) else None
+    check = getattr(frontend, "export_check", None)
+    if check is not None:
+        check(path)
 
 
 def progress(tag: str, quiet: bool = False) -> Callable[[str], None]:

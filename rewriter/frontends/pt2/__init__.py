@@ -24,6 +24,12 @@ safetensors (weights only), and an AOTInductor package (machine code for one dev
 
 from __future__ import annotations
 
-from rewriter.frontends.pt2._convert import convert, describe, source_check, source_kind
+from rewriter.frontends.pt2._convert import (
+    convert,
+    describe,
+    export_check,
+    source_check,
+    source_kind,
+)
 
-__all__ = ["convert", "describe", "source_check", "source_kind"]
+__all__ = ["convert", "describe", "export_check", "source_check", "source_kind"]

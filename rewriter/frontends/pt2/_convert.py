@@ -429,6 +429,16 @@ def _examples(ep: Any, model: onnx.ModelProto) -> dict[str, int]:
     return out
 
 
+def export_check(path: str) -> None:
+    """Called when no inputs run the converted model: for a TorchScript archive, raises the
+    line that blames the export where ONNX Runtime cannot run it at the example the module ran
+    on (``_script.export_check``); nothing for a program, whose export ran the program."""
+    if source_kind(path) == "torchscript":
+        from rewriter.frontends.pt2 import _script
+
+        _script.export_check(path)
+
+
 # -- the check against PyTorch ------------------------------------------------------------------
 def source_check(
     path: str,

@@ -142,7 +142,6 @@ def load(path: str) -> tuple[Conversion, Any, dict[str, np.ndarray]]:
                 a.dynamic = {k: d for k, d in a.dynamic.items() if k < len(shape)}
         example, outputs = _example(module, args, path)
         model = _export(module, args, example, outputs, path)
-        _runs_exported(model, example, path)
         seconds = time.perf_counter() - t0
         conv = Conversion(model, "torchscript", path, f"torch.onnx {torch.__version__}", seconds)
         conv.notes.append(
@@ -1059,28 +1058,34 @@ def _export(
                 ) from None
 
 
-def _runs_exported(model: onnx.ModelProto, example: Mapping[str, np.ndarray], path: str) -> None:
-    """ONNX Runtime loads the export and runs it at the example the module ran on; else one line
-    says the export is what fails there (the module took those inputs, so no other size or
-    ``--input-shapes`` can help: CANINE's, Longformer's TorchScript exports)."""
+def export_check(path: str) -> None:
+    """Called when no inputs run the converted model: ONNX Runtime loads the export and runs it
+    at the example the module ran on, else one line says that the export is what fails there
+    (the module took those inputs, so no other size and no ``--input-shapes`` can help: CANINE's
+    and Longformer's TorchScript exports). Returns where it runs there, or where ONNX Runtime
+    runs out of memory at that size (PyTorch's attention may take less: a diffusion UNet's at
+    224x224), and the caller's own line stands."""
     import warnings
 
     from rewriter.ir.io import load_model
-    from rewriter.ir.runtime import run_failure, run_session, session
+    from rewriter.ir.runtime import failure_site, run_failure, run_session, session
 
+    conv, _, example = load(path)
     with warnings.catch_warnings():  # its notes are said when the command loads it
         warnings.simplefilter("ignore")
-        model = load_model(model)  # as every command reads it (a perm counted from 0, ...)
+        model = load_model(conv.model)  # as every command reads it (a perm counted from 0, ...)
     inits = {t.name for t in model.graph.initializer}
-    names = [i.name for i in model.graph.input if i.name not in inits]
-    at = ", ".join(f"{n} {'x'.join(map(str, example[n].shape))}" for n in names if n in example)
+    names = [i.name for i in model.graph.input if i.name not in inits and i.name in example]
     try:
         sess = session(model, what="the TorchScript exporter's model of it")
     except ModelError as e:
         raise ModelError(f"{path}: {e}") from None
     try:
-        run_session(sess, {n: example[n] for n in names if n in example})
+        run_session(sess, {n: example[n] for n in names})
     except Exception as e:  # noqa: BLE001 - ONNX Runtime's run errors have no common type
+        if "Failed to allocate memory" in failure_site(str(e))[2]:
+            return
+        at = ", ".join(f"{n} {'x'.join(map(str, example[n].shape))}" for n in names)
         raise ModelError(
             f"{path}: the module runs at {at} in PyTorch, but its TorchScript export fails "
             f"there in ONNX Runtime: {run_failure(e)}; the exporter wrote a graph that does "
