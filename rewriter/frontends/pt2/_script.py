@@ -41,6 +41,7 @@ import onnx
 
 from rewriter.errors import ModelError
 from rewriter.frontends.common import (
+    TORCH_CONVERSION_LIMIT,
     Conversion,
     SourceCheck,
     compare_with_source,
@@ -790,6 +791,30 @@ def _features(arg: _Arg, shape: tuple[int, ...], why: str) -> _Arg | None:
     return told
 
 
+# "Dimension out of range (expected to be in range of [-2, 1], but got 2)"
+_OUT_OF_RANGE = re.compile(
+    r"Dimension out of range \(expected to be in range of \[-2, 1\], but got 2\)"
+)
+
+
+def _channels(arg: _Arg, shape: tuple[int, ...], why: str) -> _Arg | None:
+    """A guessed signal [batch, samples] the module refuses for indexing its axis 2: a series of
+    channels [batch, time, channels] (PatchTST, PatchTSMixer: the series is scaled over time and
+    cut into patches, and no op tells the channel count, each channel going through alone), tried
+    at one channel; the channels stay dynamic where the module runs at two (``_keep_static``).
+    None for any other refusal."""
+    if arg.origin != "guess" or len(shape) != 2 or not _OUT_OF_RANGE.search(why):
+        return None
+    return _Arg(
+        arg.name,
+        f"a series of channels, as the module's refusal of {'x'.join(map(str, shape))} said "
+        "(it reads axis 2): two channels tried",
+        [(1, s, 2) for s in _SEQUENCE],
+        {0: "batch", 1: "time", 2: "channels"},
+        origin="refusal",
+    )
+
+
 # "The size of tensor a (197) must match the size of tensor b (577)": a ViT traced at 384 adds
 # its position table (576 patches and a class token) to the 196 patches of a 224 image
 _BROADCAST = re.compile(r"size of tensor a \((\d+)\) must match the size of tensor b \((\d+)\)")
@@ -907,7 +932,9 @@ def _example(module: Any, args: list[_Arg], path: str) -> tuple[dict[str, np.nda
                     )
                 )
                 continue
-            if len(args) == 1 and (told := _features(args[0], shapes[0], why)):
+            if len(args) == 1 and (
+                told := _features(args[0], shapes[0], why) or _channels(args[0], shapes[0], why)
+            ):
                 args[0] = told
                 queue = deque((s,) for s in told.shapes)
             elif (
@@ -1143,4 +1170,5 @@ def source_check(
     return compare_with_source(
         ref, converted, rewritten, feeds, source,
         kind="torchscript", runtime="PyTorch", converter=conv.converter, notes=notes,
+        limit=TORCH_CONVERSION_LIMIT,
     )  # fmt: skip
