@@ -977,3 +977,81 @@ def test_an_export_that_fails_at_the_modules_own_example_says_so(tmp_path, capsy
     assert "in PyTorch, but its TorchScript export fails there in ONNX Runtime: " in err[0]
     assert "MatMul" in err[0] and "dynamo=True" in err[0] and "--input-shapes" not in err[0]
     assert not out.exists()
+
+
+class _Channels(torch.nn.Module):
+    """A forecaster's series [batch, time, channels], each channel on its own (PatchTST): scaled
+    over time, cut into patches of 8 along it, a Linear per patch and a table of 4 patch
+    positions (32 steps). No op tells the channel count, and a signal [batch, samples] is refused
+    where the module reads axis 2."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(8, 16)
+        self.pos = torch.nn.Parameter(torch.randn(4, 16))
+
+    def forward(self, past_values: torch.Tensor) -> torch.Tensor:
+        x = past_values - past_values.mean(1, keepdim=True)
+        patches = x.transpose(1, 2).unfold(2, 8, 8)  # [batch, channels, patches, 8]
+        return torch.nn.functional.gelu(self.fc(patches) + self.pos)
+
+
+@pytest.mark.parametrize("how", ["script", "trace"])
+def test_a_series_of_channels_is_tried_where_the_module_reads_axis_2(how, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """PatchTST's and PatchTSMixer's archives asked for --input-shapes: every guess failed, the
+    signal [batch, samples] at its axis 2. That refusal now makes the input a series of channels
+    (two tried, so that the exporter sees no size-1 axis), its length from the next refusal
+    (16 patches at 128 against the table's 4), the channels exported dynamic where the module
+    runs at another count."""
+    torch.manual_seed(0)
+    src = _archive(_Channels().eval(), how, torch.randn(1, 32, 3), tmp_path / "m.pt")
+    out, rep = tmp_path / "out.onnx", tmp_path / "r.json"
+    assert main([str(src), "-o", str(out), "--report", str(rep)]) == 0
+    printed = capsys.readouterr().out
+    assert "past_values 1x32x2 (a series of channels, as the module's refusal of 1x16000" in printed
+    assert "exported dynamic: past_values[batch, channels]" in printed
+    r = json.loads(rep.read_text())
+    assert r["source"]["converted_vs_source"]["rel_l2"] < 1e-5
+    assert [s["function"] for s in r["sites"]] == ["gelu"] and r["sites"][0]["replaced"]
+    assert _dims(onnx.load(str(out))) == {"past_values": ["batch", 32, "channels"]}
+
+
+def test_an_export_right_only_at_its_traced_size_is_not_written(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A real `transformers` BiT ("SAME" padding computed from the input's size), traced at
+    64x64: at 224 its export differs from the module by 0.2 relative L2 (cosine 0.98), which
+    the converter limit of 0.5, meant for 8-bit TFLite kernels, let through, and the model was
+    written as if right. A PyTorch source is held to float rounding (1e-2): nothing written;
+    at the traced size, with --input-shapes, it is."""
+    transformers = pytest.importorskip("transformers")
+    config = transformers.BitConfig(
+        embedding_size=16, hidden_sizes=[16, 32], depths=[1, 1], layer_type="preactivation",
+        global_padding="SAME", num_groups=8,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = transformers.BitModel(config).eval()
+
+    class _Named(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.m = model
+
+        def forward(self, pixel_values: torch.Tensor) -> Any:
+            return self.m(pixel_values=pixel_values).pooler_output
+
+    src = tmp_path / "bit.pt"
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.trace(_Named().eval(), (torch.randn(1, 3, 64, 64),), check_trace=False).save(
+            str(src)
+        )
+    out, rep = tmp_path / "out.onnx", tmp_path / "r.json"
+    capsys.readouterr()
+    assert main([str(src), "-o", str(out)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert "does not compute what the torchscript does in PyTorch on generated inputs" in err[0]
+    assert "converted it wrong); nothing written" in err[0]
+    assert not out.exists()
+    shapes = ["--input-shapes", "pixel_values:1x3x64x64"]
+    assert main([str(src), "-o", str(out), "--report", str(rep), *shapes]) == 0
+    assert json.loads(rep.read_text())["source"]["converted_vs_source"]["rel_l2"] < 1e-5

@@ -47,18 +47,20 @@ CONVERSION_LIMIT = 0.5  # relative L2 to the source's output beyond which a mode
 # ... when it is also off by more than this anywhere: MediaPipe's pose presence score is
 # sigmoid(-27) = 1.5e-12 in LiteRT and 0 in ONNX Runtime (rel-L2 1, nothing wrong)
 CONVERSION_ATOL = 1e-6
+# a PyTorch module exported by torch.onnx computes the same float ops in ONNX Runtime: its
+# rounding was at most 3e-5 relative L2 over 120 of the archive sweep's families, and exports
+# that held only at their traced sizes were off by 0.2 (BiT at 224, traced at 64) and 0.48
+# (PatchTST's patch count baked in), both within CONVERSION_LIMIT and written as if right
+TORCH_CONVERSION_LIMIT = 0.01
 
 
-def _off(d: Any) -> str | None:
+def _off(d: Any, limit: float = CONVERSION_LIMIT) -> str | None:
     """The worst output of ``d`` (a ``Deviation`` from the source's outputs) that is NaN/inf
-    where the source's is finite or beyond ``CONVERSION_LIMIT``, said; None when none is."""
+    where the source's is finite or beyond ``limit`` relative L2, said; None when none is."""
     bad = [
         o
         for o in d.judged
-        if not (
-            math.isfinite(o.rel_l2)
-            and (o.rel_l2 <= CONVERSION_LIMIT or o.max_abs <= CONVERSION_ATOL)
-        )
+        if not (math.isfinite(o.rel_l2) and (o.rel_l2 <= limit or o.max_abs <= CONVERSION_ATOL))
     ]
     if not bad:
         return None
@@ -83,6 +85,9 @@ class SourceCheck:
     converted: Any  # rewriter.verify.Deviation: converted ONNX (ORT) vs source runtime
     rewritten: Any | None  # rewritten ONNX (ORT) vs source runtime; None on a dry run
     notes: list[str] = field(default_factory=list)
+    # the converted model's relative L2 beyond which the converter is wrong (the rewritten one
+    # may differ more: its budget is --tolerance, against the converted model)
+    limit: float = CONVERSION_LIMIT
 
     def lines(self) -> list[str]:
         """The rewrite summary's lines: conversion notes, then both comparisons."""
@@ -122,13 +127,14 @@ class SourceCheck:
         NaN/inf where the source's is finite, or off by more than ``CONVERSION_LIMIT``
         relative L2 (not rounding: a dynamic-range TFLite model, whose LiteRT kernels round
         their inputs to 8 bits, differs by 0.08-0.15) and by more than ``CONVERSION_ATOL``
-        somewhere (an output of 1e-12 is all rounding)."""
-        why = _off(self.rewritten if self.rewritten is not None else self.converted)
-        if why is None:
-            return None
-        if self.rewritten is not None and _off(self.converted) is None:
+        somewhere (an output of 1e-12 is all rounding); the converted model of a PyTorch
+        source beyond ``TORCH_CONVERSION_LIMIT`` (``limit``)."""
+        why = _off(self.converted, self.limit)
+        if why is not None:
+            return f"{why}; {self.converter} converted it wrong"
+        if self.rewritten is not None and (why := _off(self.rewritten)) is not None:
             return f"{why}; the converted model matches the source, the rewrite does not"
-        return f"{why}; {self.converter} converted it wrong"
+        return None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -152,6 +158,7 @@ def compare_with_source(
     runtime: str,
     converter: str,
     notes: list[str],
+    limit: float = CONVERSION_LIMIT,
 ) -> SourceCheck:
     """The source's outputs ``ref`` (in the converted model's output order) against both ONNX
     models run in ONNX Runtime on ``feeds``; the rewritten one's deviation includes the
@@ -164,7 +171,7 @@ def compare_with_source(
     d_new = None
     if rewritten is not None:
         d_new = deviation(ref, runner(rewritten)(dict(feeds)), names, inputs=source)
-    return SourceCheck(kind, runtime, converter, d_conv, d_new, notes)
+    return SourceCheck(kind, runtime, converter, d_conv, d_new, notes, limit)
 
 
 # --input-shapes of the running command (``use_input_shapes``): a front end that must make up

@@ -19,7 +19,13 @@ import numpy as np
 import onnx
 
 from rewriter.errors import ModelError
-from rewriter.frontends.common import Conversion, SourceCheck, compare_with_source, quiet
+from rewriter.frontends.common import (
+    TORCH_CONVERSION_LIMIT,
+    Conversion,
+    SourceCheck,
+    compare_with_source,
+    quiet,
+)
 from rewriter.inputs import DIM_EXAMPLES_KEY, DIM_RANGES_KEY
 
 _ZIP = b"PK\x03\x04"
@@ -510,4 +516,5 @@ def source_check(
     return compare_with_source(
         ref, converted, rewritten, feeds, source,
         kind="pt2", runtime="PyTorch", converter=conv.converter, notes=notes,
+        limit=TORCH_CONVERSION_LIMIT,
     )  # fmt: skip
