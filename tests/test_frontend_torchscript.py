@@ -1055,3 +1055,48 @@ def test_an_export_right_only_at_its_traced_size_is_not_written(tmp_path, capsys
     shapes = ["--input-shapes", "pixel_values:1x3x64x64"]
     assert main([str(src), "-o", str(out), "--report", str(rep), *shapes]) == 0
     assert json.loads(rep.read_text())["source"]["converted_vs_source"]["rel_l2"] < 1e-5
+
+
+def test_boxes_per_token_are_read_from_the_embeddings_they_index(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A real `transformers` LayoutLM, traced: its ``bbox`` [batch, sequence, 4] is taken apart
+    by ``bbox[:, :, k]`` into position embeddings (and ``bbox[:, :, 3] - bbox[:, :, 1]`` into
+    a height one), and no op tells its shape: it was guessed a float image, refused ("Expected
+    tensor for argument #1 'indices' to have one of the following scalar types: Long, Int"),
+    and the run asked for --input-shapes. Now: 4 int coordinates per token, below the tables'
+    1024 rows, each box's pairs in order."""
+    transformers = pytest.importorskip("transformers")
+    config = transformers.LayoutLMConfig(
+        vocab_size=1000, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=64, max_2d_position_embeddings=1024,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = transformers.LayoutLMModel(config).eval()
+
+    class _Named(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.m = model
+
+        def forward(
+            self, input_ids: torch.Tensor, bbox: torch.Tensor, attention_mask: torch.Tensor
+        ) -> Any:
+            return self.m(input_ids=input_ids, bbox=bbox, attention_mask=attention_mask)[0]
+
+    ids = torch.randint(0, 1000, (2, 16))
+    box = torch.randint(0, 500, (2, 16, 4))
+    box[..., 2:] += 400
+    src = tmp_path / "layoutlm.pt"
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.trace(_Named().eval(), (ids, box, torch.ones_like(ids)), check_trace=False).save(
+            str(src)
+        )
+    out, rep = tmp_path / "out.onnx", tmp_path / "r.json"
+    capsys.readouterr()
+    assert main([str(src), "-o", str(out), "--report", str(rep)]) == 0
+    printed = capsys.readouterr().out
+    assert "bbox 1x64x4 (4 int coordinates per token below 1024, taken apart into " in printed
+    r = json.loads(rep.read_text())
+    assert r["source"]["converted_vs_source"]["rel_l2"] < 1e-5
+    assert [s["function"] for s in r["sites"]] == ["gelu", "gelu"]
+    assert all(s["replaced"] for s in r["sites"])

@@ -9,15 +9,18 @@ the way is undone: ``_undone``) tells its rank, dtype and fixed sizes: a convolu
 gives the channels and the number of spatial dims, a Linear's or LayerNorm's the features, an
 RNN's weights the features and whether the batch comes first, an embedding's table says token
 ids, an op that broadcasts it to the batch a one-element tensor (a diffusion model's timestep:
-``_to_batch``); failing those, ``mask``/``ids`` in its name. The free sizes start at the ones a
-deployment typically runs (an image's 224, a sequence's 128: ``rewriter.inputs``) and the module
-is run on each candidate until one passes, each run within ``RUN_MEMORY`` more address space (a
-size it cannot allocate is refused, and the rest are then tried smallest first); a refusal that
-names a size is read (a flatten into a Linear: ``_sized``; an RNN's or attention's features:
-``_features``). The free dims are exported dynamic (``batch``, ``height``, ``width``,
+``_to_batch``), selects along its last axis into embedding tables int coordinates per token
+(LayoutLM's boxes: ``_coordinates``); failing those, ``mask``/``ids`` in its name. The free
+sizes start at the ones a deployment typically runs (an image's 224, a sequence's 128:
+``rewriter.inputs``) and the module is run on each candidate until one passes, each run within
+``RUN_MEMORY`` more address space (a size it cannot allocate is refused, and the rest are then
+tried smallest first); a refusal that names a size is read (a flatten into a Linear: ``_sized``;
+an RNN's or attention's features: ``_features``; a signal refused at its axis 2, a series of
+channels: ``_channels``). The free dims are exported dynamic (``batch``, ``height``, ``width``,
 ``sequence``, ...) unless the module refuses another size (``_keep_static``), so the generated
 inputs, ``--input-shapes`` and ``--inputs`` of every command apply to the ONNX model as to any
-other.
+other. Where no inputs run the converted model, ``export_check`` runs it at the module's own
+example and, where ONNX Runtime fails there, blames the export (no size can help).
 
 ``forward`` arguments that are not tensors and have no default (silero-vad's ``sr: int``) cannot
 be made up: one line names them and says how to export the module with them fixed.
@@ -108,6 +111,9 @@ class _Arg:
     # Linear's features), so that a permute on the way moves them; token ids index a table in
     # any layout (XLNet transposes its ids to [sequence, batch] before the embedding)
     laid_out: bool = True
+    # int coordinates whose pairs are (x0, y0, x1, y1): each max drawn at least its min (a
+    # box's height, y1 - y0, indexes a table too)
+    boxes: bool = False
 
 
 _CACHE: dict[tuple[Any, ...], tuple[Conversion, Any, dict[str, np.ndarray]]] = {}
@@ -214,6 +220,8 @@ def _hint(module: Any, name: str, value: Any) -> _Arg:
             arg = _undone(arg, steps)
             if len(arg.shapes[0]) >= rank:
                 return arg
+    if (coords := _coordinates(module, name, value)) is not None:
+        return coords
     if rank == 4:  # read as [batch, channels, height, width], and no op on the way agrees
         return _Arg(
             name,
@@ -245,6 +253,67 @@ def _hint(module: Any, name: str, value: Any) -> _Arg:
         {0: "batch"},
         origin="guess",
     )
+
+
+_LAST = 2**62  # a slice's end past any size: ``x[:, :]``
+
+
+def _coordinates(module: Any, name: str, value: Any) -> _Arg | None:
+    """Int coordinates per token (LayoutLM's ``bbox`` [batch, sequence, 4]): the input, through
+    full slices (``bbox[:, :, 0]``), is taken apart along its axis 2 by ``select``s whose values
+    (or their differences, a box's width) index embedding tables; the count the largest index
+    taken plus one, the values below the smallest table, four as boxes. None where no such
+    select is found."""
+    taken: list[int] = []
+    rows: list[int] = []
+    queue = deque([value])
+    while queue:
+        for use in queue.popleft().uses():
+            node = use.user
+            kind = node.kind()
+            if kind == "aten::slice" and use.offset == 0:
+                start, end, step = (_const(node.inputsAt(k)) for k in (2, 3, 4))
+                if start == 0 and step == 1 and isinstance(end, int) and end >= _LAST:
+                    queue.append(node.output())
+            elif kind == "aten::select" and use.offset == 0:
+                dim, index = _const(node.inputsAt(1)), _const(node.inputsAt(2))
+                table = _embedded(module, node.output())
+                if dim in (2, -1) and isinstance(index, int) and index >= 0 and table:
+                    taken.append(index)
+                    rows.append(table)
+    if not taken:
+        return None
+    k, high = max(taken) + 1, min(rows)
+    return _Arg(
+        name,
+        f"{k} int coordinates per token below {high}, taken apart into embeddings' indices"
+        + (" (boxes: x0 <= x1, y0 <= y1)" if k == 4 else ""),
+        [(1, s, k) for s in _TOKENS],
+        {0: "batch", 1: "sequence"},
+        "int64",
+        high,
+        origin="graph",
+        laid_out=False,
+        boxes=k == 4,
+    )
+
+
+def _embedded(module: Any, value: Any) -> int | None:
+    """The rows of the embedding table ``value`` indexes, through elementwise ops (a box's
+    width, ``x1 - x0``), or None."""
+    queue, seen = deque([value]), {value.unique()}
+    while queue:
+        for use in queue.popleft().uses():
+            node = use.user
+            if node.kind() == "aten::embedding" and use.offset == 1:
+                w = _tensor(module, node.inputsAt(0))
+                return None if w is None else int(w.shape[0])
+            if node.kind() in _THROUGH and node.outputsSize() == 1:
+                out = node.output()
+                if out.unique() not in seen:
+                    seen.add(out.unique())
+                    queue.append(out)
+    return None
 
 
 def _flattened(value: Any) -> str | None:
@@ -702,7 +771,11 @@ def _array(arg: _Arg, shape: tuple[int, ...]) -> np.ndarray:
     if arg.dtype == "int64":  # a mask (high 1) is all ones
         if arg.high == 1:
             return np.ones(shape, np.int64)
-        return rng.integers(0, max(1, min(arg.high, 1000)), shape).astype(np.int64)
+        values = rng.integers(0, max(1, min(arg.high, 1000)), shape).astype(np.int64)
+        if arg.boxes:  # (x0, y0, x1, y1): each pair in order
+            values[..., 0::2].sort(axis=-1)
+            values[..., 1::2].sort(axis=-1)
+        return values
     return rng.standard_normal(shape).astype(arg.dtype)
 
 
