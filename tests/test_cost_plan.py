@@ -394,8 +394,11 @@ def test_the_written_line_says_what_is_known_of_the_speed(tmp_path, capsys):
     args = [str(src), "--target", "ort-cpu:threads=1", "--db", str(tmp_path / "db.sqlite")]
     assert main([*args, "-o", str(tmp_path / "t.onnx"), "--report", str(rep)]) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
-    whole = json.loads(rep.read_text())["plan"]["whole"]
-    if whole is None:  # nothing faster on this machine now: the input's computation
+    r = json.loads(rep.read_text())
+    whole = r["plan"]["whole"]
+    # nothing faster on this machine now (or the whole model, measured, was not): the input's
+    # computation
+    if not any(s["replaced"] for s in r["sites"]):
         assert last.endswith(
             "0 of 2 sites replaced; it computes what the input does (no replacement measured "
             "faster on ort-cpu)"
