@@ -144,6 +144,28 @@ def _dims(m: onnx.ModelProto) -> dict[str, list[str | int]]:
     }
 
 
+def _traced_hf(model: Any, names: list[str], example: tuple[Any, ...], path: Any) -> Any:
+    """A `transformers` model traced with ``forward`` taking ``names`` (the archive's input
+    names, as a user's own wrapper has them) and returning its first output, saved at ``path``."""
+    import inspect
+
+    class _Named(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.m = model
+
+        def forward(self, *xs: torch.Tensor) -> Any:
+            return self.m(**dict(zip(names, xs, strict=True)))[0]
+
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    params = [inspect.Parameter(n, kind) for n in ["self", *names]]
+    _Named.forward.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.trace(_Named().eval(), example, check_trace=False).save(str(path))
+    return path
+
+
 @pytest.mark.parametrize("how", ["script", "trace"])
 def test_an_image_archive_is_converted_at_its_channels_and_rewritten(how, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     torch.manual_seed(0)
@@ -952,22 +974,10 @@ def test_an_export_that_fails_at_the_modules_own_example_says_so(tmp_path, capsy
     )  # fmt: skip
     torch.manual_seed(0)
     model = transformers.CanineModel(config).eval()
-
-    class _Named(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.m = model
-
-        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> Any:
-            return self.m(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-
     ids = torch.randint(0, 1000, (2, 16))
-    src = tmp_path / "canine.pt"
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.jit.trace(_Named().eval(), (ids, torch.ones_like(ids)), check_trace=False).save(
-            str(src)
-        )
+    src = _traced_hf(
+        model, ["input_ids", "attention_mask"], (ids, torch.ones_like(ids)), tmp_path / "c.pt"
+    )
     out = tmp_path / "out.onnx"
     capsys.readouterr()  # transformers' own notice of the config
     assert main([str(src), "-o", str(out)]) == 1
@@ -1029,21 +1039,7 @@ def test_an_export_right_only_at_its_traced_size_is_not_written(tmp_path, capsys
     )  # fmt: skip
     torch.manual_seed(0)
     model = transformers.BitModel(config).eval()
-
-    class _Named(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.m = model
-
-        def forward(self, pixel_values: torch.Tensor) -> Any:
-            return self.m(pixel_values=pixel_values).pooler_output
-
-    src = tmp_path / "bit.pt"
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.jit.trace(_Named().eval(), (torch.randn(1, 3, 64, 64),), check_trace=False).save(
-            str(src)
-        )
+    src = _traced_hf(model, ["pixel_values"], (torch.randn(1, 3, 64, 64),), tmp_path / "bit.pt")
     out, rep = tmp_path / "out.onnx", tmp_path / "r.json"
     capsys.readouterr()
     assert main([str(src), "-o", str(out)]) == 1
@@ -1071,26 +1067,11 @@ def test_boxes_per_token_are_read_from_the_embeddings_they_index(tmp_path, capsy
     )  # fmt: skip
     torch.manual_seed(0)
     model = transformers.LayoutLMModel(config).eval()
-
-    class _Named(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.m = model
-
-        def forward(
-            self, input_ids: torch.Tensor, bbox: torch.Tensor, attention_mask: torch.Tensor
-        ) -> Any:
-            return self.m(input_ids=input_ids, bbox=bbox, attention_mask=attention_mask)[0]
-
     ids = torch.randint(0, 1000, (2, 16))
     box = torch.randint(0, 500, (2, 16, 4))
     box[..., 2:] += 400
-    src = tmp_path / "layoutlm.pt"
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.jit.trace(_Named().eval(), (ids, box, torch.ones_like(ids)), check_trace=False).save(
-            str(src)
-        )
+    names = ["input_ids", "bbox", "attention_mask"]
+    src = _traced_hf(model, names, (ids, box, torch.ones_like(ids)), tmp_path / "layoutlm.pt")
     out, rep = tmp_path / "out.onnx", tmp_path / "r.json"
     capsys.readouterr()
     assert main([str(src), "-o", str(out), "--report", str(rep)]) == 0
