@@ -1081,3 +1081,32 @@ def test_boxes_per_token_are_read_from_the_embeddings_they_index(tmp_path, capsy
     assert r["source"]["converted_vs_source"]["rel_l2"] < 1e-5
     assert [s["function"] for s in r["sites"]] == ["gelu", "gelu"]
     assert all(s["replaced"] for s in r["sites"])
+
+
+class _Mono(torch.nn.Module):
+    """A codec's mono waveform [batch, 1, samples] (EnCodec): its length is read at axis 2 to
+    pad it to whole frames, and a flip on the way hides the Conv1d from the walk."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv1d(1, 4, 8, stride=4)
+
+    def forward(self, input_values: torch.Tensor) -> torch.Tensor:
+        pad = (-input_values.size(2)) % 4
+        x = torch.nn.functional.pad(input_values, (0, pad)).flip(-1)
+        return torch.nn.functional.gelu(self.conv(x))
+
+
+@pytest.mark.parametrize("how", ["script", "trace"])
+def test_a_waveform_refused_as_a_signal_is_not_taken_for_a_series(how, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """The signal [batch, samples] is refused at axis 2 by a mono waveform's module too: the
+    series of channels comes after every other guess, and EnCodec's archive (which the series
+    taken at once turned into a failure) runs at 1x1x16000 again."""
+    torch.manual_seed(0)
+    src = _archive(_Mono().eval(), how, torch.randn(1, 1, 4000), tmp_path / "m.pt")
+    out, rep = tmp_path / "out.onnx", tmp_path / "r.json"
+    assert main([str(src), "-o", str(out), "--report", str(rep)]) == 0
+    assert "input_values 1x1x16000 (no op tells its shape" in capsys.readouterr().out
+    r = json.loads(rep.read_text())
+    assert r["source"]["converted_vs_source"]["rel_l2"] < 1e-5
+    assert [s["function"] for s in r["sites"]] == ["gelu"] and r["sites"][0]["replaced"]

@@ -874,8 +874,9 @@ def _channels(arg: _Arg, shape: tuple[int, ...], why: str) -> _Arg | None:
     """A guessed signal [batch, samples] the module refuses for indexing its axis 2: a series of
     channels [batch, time, channels] (PatchTST, PatchTSMixer: the series is scaled over time and
     cut into patches, and no op tells the channel count, each channel going through alone), tried
-    at one channel; the channels stay dynamic where the module runs at two (``_keep_static``).
-    None for any other refusal."""
+    at two channels once every other guess is refused (EnCodec's mono waveform [batch, 1,
+    samples] is refused so too, and runs at the guess after); the channels stay dynamic where the
+    module runs at another count (``_keep_static``). None for any other refusal."""
     if arg.origin != "guess" or len(shape) != 2 or not _OUT_OF_RANGE.search(why):
         return None
     return _Arg(
@@ -985,7 +986,11 @@ def _example(module: Any, args: list[_Arg], path: str) -> tuple[dict[str, np.nda
     refined: tuple[int, ...] = ()  # the shape whose refusal named a size, once
     asked: set[tuple[int, ...]] = set()  # the sizes that refusal asks for
     tried: set[tuple[tuple[int, ...], ...]] = set()
-    while queue and tries < _MAX_TRIES:
+    series: _Arg | None = None  # a series of channels, once every other guess is refused
+    while tries < _MAX_TRIES and (queue or series is not None):
+        if not queue and series is not None:
+            args[0], series = series, None
+            queue = deque((s,) for s in args[0].shapes)
         shapes = queue.popleft()
         tries += 1
         tried.add(shapes)
@@ -1005,10 +1010,10 @@ def _example(module: Any, args: list[_Arg], path: str) -> tuple[dict[str, np.nda
                     )
                 )
                 continue
-            if len(args) == 1 and (
-                told := _features(args[0], shapes[0], why) or _channels(args[0], shapes[0], why)
-            ):
-                args[0] = told
+            if len(args) == 1 and series is None and args[0].origin == "guess":
+                series = _channels(args[0], shapes[0], why)
+            if len(args) == 1 and (told := _features(args[0], shapes[0], why)):
+                args[0], series = told, None
                 queue = deque((s,) for s in told.shapes)
             elif (
                 len(args) == 1
