@@ -1110,3 +1110,29 @@ def test_a_waveform_refused_as_a_signal_is_not_taken_for_a_series(how, tmp_path,
     r = json.loads(rep.read_text())
     assert r["source"]["converted_vs_source"]["rel_l2"] < 1e-5
     assert [s["function"] for s in r["sites"]] == ["gelu"] and r["sites"][0]["replaced"]
+
+
+class _IndexedPatches(torch.nn.Module):
+    """Flattened patches that hold their row in column 0, a float (Pix2Struct's): the row indexes
+    an embedding, the patch after columns 0 and 1 goes through a Linear."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows = torch.nn.Embedding(16, 8)
+        self.fc = torch.nn.Linear(8, 8)
+
+    def forward(self, flattened_patches: torch.Tensor) -> torch.Tensor:
+        row = flattened_patches[:, :, 0].long() % 16
+        h = self.fc(flattened_patches[:, :, 2:]) + self.rows(row)
+        return torch.nn.functional.gelu(h)
+
+
+def test_coordinates_put_to_other_uses_too_stay_floats(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """An input whose selects index embeddings but which also feeds a Linear is not int
+    coordinates: taken for them, Pix2Struct's patches were made int64 even at the user's
+    --input-shapes, and its Linear refused them ("expected m1 and m2 to have the same dtype")."""
+    torch.manual_seed(0)
+    src = _archive(_IndexedPatches().eval(), "trace", torch.randn(1, 4, 10), tmp_path / "m.pt")
+    out = tmp_path / "out.onnx"
+    assert main([str(src), "-o", str(out), "--input-shapes", "flattened_patches:1x16x10"]) == 0
+    assert "flattened_patches 1x16x10 (from --input-shapes)" in capsys.readouterr().out

@@ -261,9 +261,9 @@ _LAST = 2**62  # a slice's end past any size: ``x[:, :]``
 def _coordinates(module: Any, name: str, value: Any) -> _Arg | None:
     """Int coordinates per token (LayoutLM's ``bbox`` [batch, sequence, 4]): the input, through
     full slices (``bbox[:, :, 0]``), is taken apart along its axis 2 by ``select``s whose values
-    (or their differences, a box's width) index embedding tables; the count the largest index
-    taken plus one, the values below the smallest table, four as boxes. None where no such
-    select is found."""
+    (or their differences, a box's width) index embedding tables, and put to no other use; the
+    count the largest index taken plus one, the values below the smallest table, four as boxes.
+    None otherwise."""
     taken: list[int] = []
     rows: list[int] = []
     queue = deque([value])
@@ -275,12 +275,17 @@ def _coordinates(module: Any, name: str, value: Any) -> _Arg | None:
                 start, end, step = (_const(node.inputsAt(k)) for k in (2, 3, 4))
                 if start == 0 and step == 1 and isinstance(end, int) and end >= _LAST:
                     queue.append(node.output())
+                    continue
             elif kind == "aten::select" and use.offset == 0:
                 dim, index = _const(node.inputsAt(1)), _const(node.inputsAt(2))
                 table = _embedded(module, node.output())
                 if dim in (2, -1) and isinstance(index, int) and index >= 0 and table:
                     taken.append(index)
                     rows.append(table)
+                    continue
+            # any other use: not coordinates alone (Pix2Struct's flattened patches hold their
+            # row and column in columns 0 and 1, floats, and the patch after them, [:, :, 2:])
+            return None
     if not taken:
         return None
     k, high = max(taken) + 1, min(rows)
