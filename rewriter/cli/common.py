@@ -242,11 +242,11 @@ def model_inputs(a: argparse.Namespace, model: Any) -> ModelInputs:
         c = load_calibration(cal, model)  # loaded and checked once; passed on as it is
         return ModelInputs(c.batches[0], "--calibration", calibration=c)
     from rewriter.errors import ModelError
-    from rewriter.inputs import generate_inputs
+    from rewriter.inputs import InputError, generate_inputs
 
     try:
         gen = generate_inputs(model, shapes=shapes, ranges=ranges)
-    except (UsageError, ModelError):
+    except (InputError, ModelError):  # no size ran it, or ONNX Runtime refused it
         _blame_conversion(getattr(a, "model", None))
         raise
     return ModelInputs(gen.feeds, "generated", shapes, ranges, None, gen.notes, gen.sizes)

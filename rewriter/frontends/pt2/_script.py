@@ -1015,7 +1015,7 @@ def _example(module: Any, args: list[_Arg], path: str) -> tuple[dict[str, np.nda
                     )
                 )
                 continue
-            if len(args) == 1 and series is None and args[0].origin == "guess":
+            if len(args) == 1 and series is None:
                 series = _channels(args[0], shapes[0], why)
             if len(args) == 1 and (told := _features(args[0], shapes[0], why)):
                 args[0], series = told, None
