@@ -1136,3 +1136,86 @@ def test_coordinates_put_to_other_uses_too_stay_floats(tmp_path, capsys) -> None
     out = tmp_path / "out.onnx"
     assert main([str(src), "-o", str(out), "--input-shapes", "flattened_patches:1x16x10"]) == 0
     assert "flattened_patches 1x16x10 (from --input-shapes)" in capsys.readouterr().out
+
+
+class _Subsampled(torch.nn.Module):
+    """A speech encoder's front end (Parakeet's, a FastConformer's): mel frames [batch, frames,
+    16 bins] and their mask, the frames made a one-channel image, subsampled by two strided
+    convolutions, then per frame the channels and the remaining bins flattened into a Linear."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(1, 4, 3, stride=2, padding=1)
+        self.conv2 = torch.nn.Conv2d(4, 4, 3, stride=2, padding=1)
+        self.out = torch.nn.Linear(4 * 4, 8)
+
+    def forward(self, input_features: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        h = torch.nn.functional.silu(self.conv1(input_features.unsqueeze(1)))
+        h = torch.nn.functional.silu(self.conv2(h))  # [batch, 4, frames / 4, 4]
+        h = self.out(h.transpose(1, 2).flatten(2))  # [batch, frames / 4, 8]
+        lengths = attention_mask.sum(-1).to(h.dtype)[:, None, None]
+        return torch.nn.functional.gelu(h) * lengths
+
+
+@pytest.mark.parametrize("how", ["script", "trace"])
+def test_mel_bins_are_sized_from_a_linear_per_frame(how, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Parakeet's archive asked for --input-shapes: its features were taken for a one-channel
+    image (224x224, from the convolution), the Linear after the subsampling refused them per
+    frame ("56x64 and 16x8": rows beyond the batch, so only the last axis is flattened into it)
+    and, with a mask beside them, no refusal was read (the refinements were for one input). The
+    float input beside masks and ids is now the one refusals are read for, and a Linear per
+    position scales the last axis alone: 224 frames of 16 bins, the bins static."""
+    torch.manual_seed(0)
+    net = _Subsampled().eval()
+    example = (torch.randn(1, 40, 16), torch.ones(1, 40, dtype=torch.int64))
+    sm = torch.jit.script(net) if how == "script" else torch.jit.trace(net, example)
+    sm.save(str(tmp_path / "m.pt"))
+    out, rep = tmp_path / "out.onnx", tmp_path / "r.json"
+    assert main([str(tmp_path / "m.pt"), "-o", str(out), "--report", str(rep)]) == 0
+    printed = capsys.readouterr().out
+    assert "input_features 1x224x16 (1 channels, from " in printed
+    assert "its size from its refusal of 1x224x224)" in printed
+    r = json.loads(rep.read_text())
+    assert r["source"]["converted_vs_source"]["rel_l2"] < 1e-5
+    assert sorted(s["function"] for s in r["sites"]) == ["gelu", "silu", "silu"]
+    dims = _dims(onnx.load(str(out)))
+    assert dims["input_features"][0] == "batch" and dims["input_features"][2] == 16
+
+
+class _MelNorm(torch.nn.Module):
+    """An audio tower's input (CLAP's HTSAT): a mel spectrogram [batch, 1, frames, 16 bins],
+    the bins normalized as channels by a BatchNorm, folded in time (a cat, as its spectrogram
+    is folded into a square image), then a one-channel patch embedding. No op tells the shape,
+    so it is guessed an image of 3 channels."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bn = torch.nn.BatchNorm2d(16)
+        self.patch = torch.nn.Conv2d(1, 8, 4, stride=4)
+
+    def forward(self, input_features: torch.Tensor) -> torch.Tensor:
+        h = self.bn(input_features.transpose(1, 3)).transpose(1, 3)
+        h = torch.cat([h[:, :, 0::2], h[:, :, 1::2]], dim=3)
+        return torch.nn.functional.gelu(self.patch(h)).mean((2, 3))
+
+
+@pytest.mark.parametrize("how", ["script", "trace"])
+def test_sizes_named_by_refusals_are_taken_one_after_another(how, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """CLAP's archive asked for --input-shapes: each guessed image was refused by the norm over
+    its bins ("running_mean should contain 224 elements not 16"). That size is now taken at the
+    axis that had it, then the channels the convolution names ("to have 1 channels, but got 3"):
+    1x1x224x16, converted and rewritten."""
+    torch.manual_seed(0)
+    net = _MelNorm().eval()
+    src = _archive(net, how, torch.randn(1, 1, 64, 16), tmp_path / "m.pt")
+    out, rep = tmp_path / "out.onnx", tmp_path / "r.json"
+    assert main([str(src), "-o", str(out), "--report", str(rep)]) == 0
+    printed = capsys.readouterr().out
+    assert (
+        "input_features 1x1x224x16 (no op tells its shape: tried an image, a signal, a sequence; its size "
+        "from its refusals of 1x3x224x224, 1x3x224x16)" in printed
+    )
+    r = json.loads(rep.read_text())
+    assert r["source"]["converted_vs_source"]["rel_l2"] < 1e-5
+    assert [s["function"] for s in r["sites"]] == ["gelu"] and r["sites"][0]["replaced"]
+    assert _dims(onnx.load(str(out)))["input_features"] == ["batch", 1, 224, 16]

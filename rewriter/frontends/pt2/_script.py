@@ -911,9 +911,15 @@ def _sized(arg: _Arg, shape: tuple[int, ...], why: str) -> list[tuple[int, ...]]
     if arg.dtype not in ("float32", "float16") or len(axes) not in (1, 2, 3):
         return []
     if hit := _MATMUL.search(why):
+        ratio = int(hit.group(3)) / int(hit.group(2))
+        if int(hit.group(1)) > shape[0] and axes and axes[-1] == len(shape) - 1:
+            # rows beyond the batch: a Linear per position of the leading axes, over the
+            # channels and the last axis alone (Parakeet's mel bins after its subsampling
+            # convolutions: "28x448 and 32x32" at 224x224 frames asks for 16 bins)
+            return _resized(shape, [axes[-1]], shape[axes[-1]] * ratio, False)
         if axes != list(range(2, len(shape))):
             return []
-        ratios, round8 = [int(hit.group(3)) / int(hit.group(2))], False
+        ratios, round8 = [ratio], False
     elif hit := _BROADCAST.search(why):
         a, b = int(hit.group(1)), int(hit.group(2))
         ratios, round8 = [b / a, a / b], True
@@ -921,15 +927,9 @@ def _sized(arg: _Arg, shape: tuple[int, ...], why: str) -> list[tuple[int, ...]]
         return []
     out: list[tuple[int, ...]] = []
     for ratio in ratios:
-        side = shape[axes[0]] * ratio ** (1.0 / len(axes))
-        sides = sorted({max(1, round(side) + d) for d in (0, 1, -1, 2, -2, 3, -3, 4, -4)})
-        sides.sort(key=lambda v: (round8 and v % 8 != 0, abs(v - side)))
-        for v in sides:
-            new = list(shape)
-            for k in axes:
-                new[k] = v
-            if tuple(new) not in out and tuple(new) != shape:
-                out.append(tuple(new))
+        for s in _resized(shape, axes, shape[axes[0]] * ratio ** (1.0 / len(axes)), round8):
+            if s not in out:
+                out.append(s)
     if round8 and len(axes) == 2 and shape[axes[0]] == shape[axes[1]]:
         out += [
             s
@@ -937,6 +937,57 @@ def _sized(arg: _Arg, shape: tuple[int, ...], why: str) -> list[tuple[int, ...]]
             if s not in out
         ]
     return out
+
+
+def _resized(
+    shape: tuple[int, ...], axes: list[int], side: float, round8: bool
+) -> list[tuple[int, ...]]:
+    """``shape`` with every axis of ``axes`` at about ``side``: the nearest sizes first (strides
+    and extra tokens round), multiples of 8 before the others where ``round8``."""
+    sides = sorted({max(1, round(side) + d) for d in (0, 1, -1, 2, -2, 3, -3, 4, -4)})
+    sides.sort(key=lambda v: (round8 and v % 8 != 0, abs(v - side)))
+    out: list[tuple[int, ...]] = []
+    for v in sides:
+        new = list(shape)
+        for k in axes:
+            new[k] = v
+        if tuple(new) not in out and tuple(new) != shape:
+            out.append(tuple(new))
+    return out
+
+
+# sizes a refusal names at one axis: a norm over an axis ("running_mean should contain 224
+# elements not 16": CLAP's mel bins, normalized as channels before its patch embedding) and a
+# convolution's input channels ("weight of size [16, 1, 4, 4], expected input[1, 3, 64, 64] to
+# have 1 channels, but got 3 channels instead")
+_NORMED = re.compile(r"running_mean should contain (\d+) elements not (\d+)")
+_IN_CHANNELS = re.compile(r"to have (\d+) channels, but got (\d+) channels instead")
+
+
+def _named(arg: _Arg, shape: tuple[int, ...], why: str) -> list[tuple[int, ...]]:
+    """The shapes an input's refusal of ``shape`` names a size for: its free axes (a guess's
+    every axis after the batch) at the size a norm refused (the last first) at the size the norm holds, or a guessed image's channels at
+    the convolution's. Tried as many times as refusals name sizes (CLAP's mel: its bins, then
+    its one channel), within the tries' bound."""
+    if arg.origin == "user" or arg.dtype not in ("float32", "float16"):
+        return []
+    if hit := _NORMED.search(why):
+        got, want = int(hit.group(1)), int(hit.group(2))
+        free = [
+            k for k in range(len(shape) - 1, 0, -1) if arg.origin == "guess" or k in arg.dynamic
+        ]
+        axes = [k for k in free if shape[k] == got]
+        return [tuple(want if i == k else v for i, v in enumerate(shape)) for k in axes]
+    hit = _IN_CHANNELS.search(why)
+    if (
+        hit
+        and arg.origin in ("guess", "refusal")
+        and len(shape) >= 3
+        and shape[1] == int(hit.group(2))
+        and 1 not in arg.dynamic
+    ):
+        return [(shape[0], int(hit.group(1)), *shape[2:])]
+    return []
 
 
 def _rectangles(
@@ -979,24 +1030,30 @@ def _folded(arg: _Arg, shape: tuple[int, ...], why: str) -> list[tuple[int, ...]
 
 def _example(module: Any, args: list[_Arg], path: str) -> tuple[dict[str, np.ndarray], int]:
     """The first combination of candidate shapes the module runs on (at most ``_MAX_TRIES``),
-    and how many tensors it returns there. A module with one input that refuses the first
-    candidate inside a Linear or at a table of patches is next tried at the sizes it asks for
-    (``_sized``), one that views groups out of its batch at a batch of a group (``_folded``)."""
+    and how many tensors it returns there. Where one input is the float data (the others, if
+    any, token ids or masks: ``_principal``), a refusal of it inside a Linear or at a table of
+    patches next tries the sizes it asks for (``_sized``), one that views groups out of its
+    batch a batch of a group (``_folded``), and one that names a size at an axis that size
+    (``_named``), the other inputs kept at the shapes refused with it."""
     import torch
     from torch.utils import _pytree as pytree
 
     combos = _combos(args)
     queue = deque(combos[:_MAX_TRIES])
     last, tries, small_first = "", 0, False
-    refined: tuple[int, ...] = ()  # the shape whose refusal named a size, once
-    asked: set[tuple[int, ...]] = set()  # the sizes that refusal asks for
+    refined = False  # a refusal asked for sizes (``_sized``, ``_folded``): once
+    asked: dict[tuple[int, ...], tuple[int, ...]] = {}  # a size asked for -> the one refused
     tried: set[tuple[tuple[int, ...], ...]] = set()
     series: _Arg | None = None  # a series of channels, once every other guess is refused
+    k = _principal(args)
     while tries < _MAX_TRIES and (queue or series is not None):
-        if not queue and series is not None:
-            args[0], series = series, None
-            queue = deque((s,) for s in args[0].shapes)
+        if not queue and series is not None and k is not None:
+            args[k], series = series, None
+            queue = deque(c for c in _combos(args)[:_MAX_TRIES] if c not in tried)
+            continue
         shapes = queue.popleft()
+        if shapes in tried:
+            continue
         tries += 1
         tried.add(shapes)
         feeds = {a.name: _array(a, s) for a, s in zip(args, shapes, strict=True)}
@@ -1015,21 +1072,36 @@ def _example(module: Any, args: list[_Arg], path: str) -> tuple[dict[str, np.nda
                     )
                 )
                 continue
-            if len(args) == 1 and series is None:
-                series = _channels(args[0], shapes[0], why)
-            if len(args) == 1 and (told := _features(args[0], shapes[0], why)):
-                args[0], series = told, None
-                queue = deque((s,) for s in told.shapes)
-            elif (
-                len(args) == 1
-                and not refined
-                and (sized := _sized(args[0], shapes[0], why) or _folded(args[0], shapes[0], why))
-            ):
-                refined, asked = shapes[0], set(sized)
-                queue.extendleft((s,) for s in reversed(sized))
+            if k is None:
+                continue
+            arg, shape = args[k], shapes[k]
+
+            def at(new: tuple[int, ...], shapes: tuple[tuple[int, ...], ...] = shapes) -> Any:
+                return tuple(new if i == k else s for i, s in enumerate(shapes))
+
+            if series is None:
+                series = _channels(arg, shape, why)
+            if told := _features(arg, shape, why):
+                args[k], series = told, None
+                queue = deque(at(s) for s in told.shapes)
+            elif named := [s for s in _named(arg, shape, why) if at(s) not in tried]:
+                asked.update((s, shape) for s in named)
+                queue.extendleft(at(s) for s in reversed(named))
+            elif not refined and (sized := _sized(arg, shape, why) or _folded(arg, shape, why)):
+                refined = True
+                asked.update((s, shape) for s in sized)
+                queue.extendleft(at(s) for s in reversed(sized))
             continue
-        if len(args) == 1 and shapes[0] in asked:
-            args[0].hint += f"; its size from its refusal of {'x'.join(map(str, refined))}"
+        if k is not None and shapes[k] in asked:
+            refusals: list[str] = []
+            shape = shapes[k]
+            while shape in asked and len(refusals) < _MAX_TRIES:
+                shape = asked[shape]
+                refusals.insert(0, "x".join(map(str, shape)))
+            args[k].hint += (
+                f"; its size from its refusal{'s' if len(refusals) > 1 else ''} of "
+                + ", ".join(refusals)
+            )
         _keep_static(module, args, feeds)
         return feeds, sum(isinstance(t, torch.Tensor) for t in pytree.tree_leaves(got))
     if not all(a.origin == "user" for a in args) and (ran := _traced_batch(module, args)):
@@ -1047,6 +1119,16 @@ def _example(module: Any, args: list[_Arg], path: str) -> tuple[dict[str, np.nda
         f"last: {last}): pass --input-shapes {args[0].name}:DIMS (every tensor argument of "
         "forward) at a size it takes"
     )
+
+
+def _principal(args: list[_Arg]) -> int | None:
+    """The input a refusal is read as being about: the only one, or the only float one not
+    given by the user beside token ids and masks (Parakeet's features beside their mask);
+    None where several could be (the refusal refinements are then not tried)."""
+    if len(args) == 1:
+        return 0
+    floats = [i for i, a in enumerate(args) if a.dtype != "int64" and a.origin != "user"]
+    return floats[0] if len(floats) == 1 else None
 
 
 # the batches a module may have been traced at, where it runs at no other
