@@ -1219,3 +1219,198 @@ def test_sizes_named_by_refusals_are_taken_one_after_another(how, tmp_path, caps
     assert r["source"]["converted_vs_source"]["rel_l2"] < 1e-5
     assert [s["function"] for s in r["sites"]] == ["gelu"] and r["sites"][0]["replaced"]
     assert _dims(onnx.load(str(out)))["input_features"] == ["batch", 1, 224, 16]
+
+
+class _RowColumnPatches(torch.nn.Module):
+    """Pix2Struct's flattened patches: each patch's row and column as floats in columns 0 and 1
+    (read with ``.long()`` into their tables), the patch's pixels after them into a Linear."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows = torch.nn.Embedding(16, 8)
+        self.columns = torch.nn.Embedding(16, 8)
+        self.fc = torch.nn.Linear(12, 8)
+
+    def forward(self, flattened_patches: torch.Tensor) -> torch.Tensor:
+        row = flattened_patches[:, :, 0].long()
+        column = flattened_patches[:, :, 1].long()
+        h = self.fc(flattened_patches[:, :, 2:]) + self.rows(row) + self.columns(column)
+        return torch.nn.functional.gelu(h)
+
+
+@pytest.mark.parametrize("how", ["script", "trace"])
+def test_float_indices_beside_sliced_features_are_drawn_in_their_tables(
+    how, tmp_path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    """Pix2Struct's archive asked for --input-shapes and, given them, failed anyway ("index out
+    of range in self": random floats read as negative rows). The slice ``[:, :, 2:]`` is now
+    followed to the Linear (12 features: 14 columns), and the columns read into embeddings are
+    drawn as indices below their tables."""
+    torch.manual_seed(0)
+    example = torch.cat([torch.randint(0, 16, (1, 4, 2)).float(), torch.randn(1, 4, 12)], -1)
+    src = _archive(_RowColumnPatches().eval(), how, example, tmp_path / "m.pt")
+    out, rep = tmp_path / "out.onnx", tmp_path / "r.json"
+    assert main([str(src), "-o", str(out), "--report", str(rep)]) == 0
+    printed = capsys.readouterr().out
+    assert (
+        "flattened_patches 1x128x14 (12 features, from linear's weight; column 0 indexes a table "
+        "of 16, column 1 indexes a table of 16)" in printed
+    )
+    r = json.loads(rep.read_text())
+    assert r["source"]["converted_vs_source"]["rel_l2"] < 1e-5
+    assert [s["function"] for s in r["sites"]] == ["gelu"] and r["sites"][0]["replaced"]
+    assert _dims(onnx.load(str(out))) == {"flattened_patches": ["batch", "sequence", 14]}
+
+
+def test_a_pix2struct_archive_converts_with_no_flags(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A real `transformers` Pix2Struct vision encoder traced with its patches and mask: 64 rows
+    and columns in its tables, 48 pixels per patch after them."""
+    import transformers
+
+    torch.manual_seed(0)
+    cfg = transformers.Pix2StructVisionConfig(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, d_ff=64, d_kv=16,
+        patch_embed_hidden_size=48, seq_len=64,
+    )  # fmt: skip
+    at = torch.stack([torch.arange(16) // 4 + 1, torch.arange(16) % 4 + 1], -1).float()[None]
+    example = (torch.cat([at, torch.randn(1, 16, 48)], -1), torch.ones(1, 16))
+    model = transformers.Pix2StructVisionModel(cfg).eval()
+    src = _traced_hf(model, ["flattened_patches", "attention_mask"], example, tmp_path / "p.pt")
+    rep = tmp_path / "r.json"
+    assert main([str(src), "-o", str(tmp_path / "out.onnx"), "--report", str(rep)]) == 0
+    printed = capsys.readouterr().out
+    assert "column 0 indexes a table of 64, column 1 indexes a table of 64" in printed
+    r = json.loads(rep.read_text())
+    assert r["source"]["converted_vs_source"]["rel_l2"] < 1e-5
+    assert len(r["sites"]) == 2 and all(s["replaced"] for s in r["sites"])
+
+
+class _PairMatcher(torch.nn.Module):
+    """A keypoint matcher's front end (LightGlue's): two images to match stacked [batch, 2,
+    channels, height, width], read at five axes, each made grey (a weighted sum of the channels,
+    which no op tells), its features compared with the other image's."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("grey", torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1))
+        self.conv = torch.nn.Conv2d(1, 8, 3, stride=2, padding=1)
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        b, n, c, h, w = pixel_values.shape
+        x = (pixel_values.reshape(b * n, c, h, w) * self.grey).sum(1, keepdim=True)
+        f = torch.nn.functional.gelu(self.conv(x)).reshape(b, n, 8, -1)
+        return torch.einsum("bcd,bce->bde", f[:, 0], f[:, 1])
+
+
+@pytest.mark.parametrize("how", ["script", "trace"])
+def test_an_input_read_at_five_axes_is_tried_as_a_pair_of_images(how, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """LightGlue's and EfficientLoFTR's archives asked for --input-shapes: every image, signal
+    and sequence was refused, though the module reads the input's sizes at five axes. Such an
+    input is now tried as a pair of images (both matchers then reach torch.onnx, which cannot
+    export them: a line naming the op)."""
+    torch.manual_seed(0)
+    src = _archive(_PairMatcher().eval(), how, torch.rand(1, 2, 3, 32, 32), tmp_path / "m.pt")
+    out, rep = tmp_path / "out.onnx", tmp_path / "r.json"
+    assert main([str(src), "-o", str(out), "--report", str(rep)]) == 0
+    printed = capsys.readouterr().out
+    assert (
+        "pixel_values 1x2x3x224x224 (its sizes are read at 5 axes: tried a pair of images)"
+        in printed
+    )
+    r = json.loads(rep.read_text())
+    assert r["source"]["converted_vs_source"]["rel_l2"] < 1e-5
+    assert [s["function"] for s in r["sites"]] == ["gelu"] and r["sites"][0]["replaced"]
+    assert _dims(onnx.load(str(out))) == {"pixel_values": ["batch", "frames", 3, "height", "width"]}
+
+
+def test_boxes_joined_with_the_image_patches_boxes_are_still_boxes(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A real `transformers` LayoutLMv3 traced with its page image: the text boxes are
+    concatenated with the image patches' own boxes before being taken apart, a box's height
+    is clipped into its table (``torch.clip(y1 - y0, 0, 1023)``), and x0 and y1 are read for
+    relative positions too. The boxes were guessed a float image and every try refused ("index
+    out of range in self"); they are 4 int coordinates per token now, and the image is sized
+    from its refusal, the one float input beside them."""
+    transformers = pytest.importorskip("transformers")
+    config = transformers.LayoutLMv3Config(
+        vocab_size=1000, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=64, max_2d_position_embeddings=1024,
+        input_size=64, patch_size=16, coordinate_size=6, shape_size=4, rel_pos_bins=8,
+        max_rel_pos=16, rel_2d_pos_bins=8, max_rel_2d_pos=32,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = transformers.LayoutLMv3Model(config).eval()
+    ids = torch.randint(0, 1000, (2, 8))
+    box = torch.randint(0, 500, (2, 8, 4))
+    box[..., 2:] += 400
+    example = (ids, box, torch.ones_like(ids), torch.randn(2, 3, 64, 64))
+    names = ["input_ids", "bbox", "attention_mask", "pixel_values"]
+    src = _traced_hf(model, names, example, tmp_path / "layoutlmv3.pt")
+    rep = tmp_path / "r.json"
+    capsys.readouterr()
+    assert main([str(src), "-o", str(tmp_path / "out.onnx"), "--report", str(rep)]) == 0
+    printed = capsys.readouterr().out
+    assert "x4 (4 int coordinates per token below 1024, taken apart into " in printed
+    assert (
+        "pixel_values 1x3x64x64 (3 channels, from _convolution's weight; its size from " in printed
+    )
+    r = json.loads(rep.read_text())
+    assert r["source"]["converted_vs_source"]["rel_l2"] < 1e-5
+    assert len(r["sites"]) == 2 and all(s["replaced"] for s in r["sites"])
+
+
+class _TextAndImage(torch.nn.Module):
+    """A text-and-image model (CLIPSeg's form): token ids with a table of 16 positions, read
+    first, then an image flattened into a Linear that takes 64x64 only."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tokens = torch.nn.Embedding(100, 8)
+        self.positions = torch.nn.Parameter(torch.randn(16, 8))
+        self.conv = torch.nn.Conv2d(3, 2, 4, stride=4)
+        self.fc = torch.nn.Linear(2 * 16 * 16, 8)
+
+    def forward(self, pixel_values: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
+        text = (self.tokens(input_ids) + self.positions).mean(1)
+        image = self.fc(torch.nn.functional.gelu(self.conv(pixel_values)).flatten(1))
+        return text * image
+
+
+def test_a_refusal_naming_another_inputs_size_is_not_read_for_the_image(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """CLIPSeg's archive ran with no flags, then failed once refusals were read for its image
+    (its one float input): the text's "The size of tensor a (128) must match the size of tensor
+    b (16)" was read as the image's table of patches, its sizes tried first, and the tries ran
+    out before the image's own size. A refusal that names another input's size is not read for
+    the image: 16 tokens, then the image at the side its Linear asks for."""
+    torch.manual_seed(0)
+    example = (torch.randn(1, 3, 64, 64), torch.randint(0, 100, (1, 16)))
+    tm = torch.jit.trace(_TextAndImage().eval(), example)
+    tm.save(str(tmp_path / "m.pt"))
+    assert main([str(tmp_path / "m.pt"), "-o", str(tmp_path / "out.onnx")]) == 0
+    printed = capsys.readouterr().out
+    assert "pixel_values 1x3x64x64 (3 channels, from " in printed
+    assert "input_ids 1x16 (token ids below 100, " in printed
+
+
+def test_a_mask_summed_into_positions_stays_a_mask(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A real `transformers` OPT traced: its positions are the mask's cumulative sum, sliced
+    (``positions[:, 0:]``) into a table of 66. Slices are followed where they cut the input
+    itself (Pix2Struct's patches); followed here, the mask was drawn as positions below 66 and
+    every try refused ("index out of range in self"): it stays a mask, all ones (64 tokens,
+    its table of positions)."""
+    transformers = pytest.importorskip("transformers")
+    config = transformers.OPTConfig(
+        vocab_size=1000, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        ffn_dim=64, max_position_embeddings=64, word_embed_proj_dim=32, use_cache=False,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = transformers.OPTModel(config).eval()
+    ids = torch.randint(0, 1000, (2, 8))
+    src = _traced_hf(
+        model, ["input_ids", "attention_mask"], (ids, torch.ones_like(ids)), tmp_path / "opt.pt"
+    )
+    rep = tmp_path / "r.json"
+    capsys.readouterr()
+    assert main([str(src), "-o", str(tmp_path / "out.onnx"), "--report", str(rep)]) == 0
+    assert "attention_mask 1x64 (a mask by its name)" in capsys.readouterr().out
+    r = json.loads(rep.read_text())
+    assert r["source"]["converted_vs_source"]["rel_l2"] < 1e-5

@@ -77,6 +77,8 @@ _THROUGH = {
     *("aten::add", "aten::sub", "aten::mul", "aten::div", "aten::add_", "aten::sub_"),
     *("aten::mul_", "aten::div_", "aten::type_as", "aten::dropout", "aten::relu", "aten::pad"),
     *("aten::batch_norm", "aten::layer_norm", "aten::constant_pad_nd", "aten::sigmoid"),
+    # a box's height clipped into its table (LayoutLMv3: ``torch.clip(y1 - y0, 0, 1023)``)
+    *("aten::clamp", "aten::clip"),
     # ids hashed into a table (CANINE: (ids + 1) * prime % buckets) are still [batch, sequence]
     *("aten::remainder", "aten::fmod", "aten::floor_divide"),
 }
@@ -114,6 +116,9 @@ class _Arg:
     # int coordinates whose pairs are (x0, y0, x1, y1): each max drawn at least its min (a
     # box's height, y1 - y0, indexes a table too)
     boxes: bool = False
+    # float columns along the last axis that index embedding tables (Pix2Struct's patches: row
+    # and column in columns 0 and 1): column -> the table's rows, drawn as indices below them
+    indexed: dict[int, int] = field(default_factory=dict)
 
 
 _CACHE: dict[tuple[Any, ...], tuple[Conversion, Any, dict[str, np.ndarray]]] = {}
@@ -219,7 +224,7 @@ def _hint(module: Any, name: str, value: Any) -> _Arg:
         if arg is not None:
             arg = _undone(arg, steps)
             if len(arg.shapes[0]) >= rank:
-                return arg
+                return _indexing(module, arg, value)
     if (coords := _coordinates(module, name, value)) is not None:
         return coords
     if rank == 4:  # read as [batch, channels, height, width], and no op on the way agrees
@@ -228,6 +233,14 @@ def _hint(module: Any, name: str, value: Any) -> _Arg:
             "its sizes are read at 4 axes: tried an image",
             [(1, 3, s, s) for s in _SPATIAL],
             {0: "batch", 2: "height", 3: "width"},
+            origin="guess",
+        )
+    if rank == 5:  # [batch, frames, channels, height, width]: a clip, or images to match
+        return _Arg(
+            name,
+            "its sizes are read at 5 axes: tried a pair of images",
+            [(1, 2, 3, s, s) for s in _SPATIAL],
+            {0: "batch", 1: "frames", 3: "height", 4: "width"},
             origin="guess",
         )
     lowered = name.lower()
@@ -264,31 +277,10 @@ def _coordinates(module: Any, name: str, value: Any) -> _Arg | None:
     (or their differences, a box's width) index embedding tables, and put to no other use; the
     count the largest index taken plus one, the values below the smallest table, four as boxes.
     None otherwise."""
-    taken: list[int] = []
-    rows: list[int] = []
-    queue = deque([value])
-    while queue:
-        for use in queue.popleft().uses():
-            node = use.user
-            kind = node.kind()
-            if kind == "aten::slice" and use.offset == 0:
-                start, end, step = (_const(node.inputsAt(k)) for k in (2, 3, 4))
-                if start == 0 and step == 1 and isinstance(end, int) and end >= _LAST:
-                    queue.append(node.output())
-                    continue
-            elif kind == "aten::select" and use.offset == 0:
-                dim, index = _const(node.inputsAt(1)), _const(node.inputsAt(2))
-                table = _embedded(module, node.output())
-                if dim in (2, -1) and isinstance(index, int) and index >= 0 and table:
-                    taken.append(index)
-                    rows.append(table)
-                    continue
-            # any other use: not coordinates alone (Pix2Struct's flattened patches hold their
-            # row and column in columns 0 and 1, floats, and the patch after them, [:, :, 2:])
-            return None
-    if not taken:
+    columns, alone = _selects(module, value)
+    if not columns or not alone:
         return None
-    k, high = max(taken) + 1, min(rows)
+    k, high = max(columns) + 1, min(columns.values())
     return _Arg(
         name,
         f"{k} int coordinates per token below {high}, taken apart into embeddings' indices"
@@ -301,6 +293,42 @@ def _coordinates(module: Any, name: str, value: Any) -> _Arg | None:
         laid_out=False,
         boxes=k == 4,
     )
+
+
+def _selects(module: Any, value: Any) -> tuple[dict[int, int], bool]:
+    """The columns of ``value``'s last axis that, taken out by ``select`` (through full
+    slices, and a ``cat`` along the sequence), index embedding tables (or their differences
+    do: a box's width), each with the smallest table's rows; and whether the input is put to
+    no other use than such columns (and others among them read otherwise: LayoutLMv3 computes
+    relative positions from x0 and y1 too), where Pix2Struct's float patches hold their row and
+    column in columns 0 and 1 and the patch after them, ``[:, :, 2:]``, into a Linear."""
+    columns: dict[int, int] = {}
+    others: set[int] = set()  # columns selected that index no table
+    alone = True
+    queue = deque([value])
+    while queue:
+        for use in queue.popleft().uses():
+            node = use.user
+            kind = node.kind()
+            if kind == "aten::slice" and use.offset == 0:
+                if _sliced(node) == 0:  # ``x[:, :]``
+                    queue.append(node.output())
+                    continue
+            elif kind == "aten::select" and use.offset == 0:
+                dim, index = _const(node.inputsAt(1)), _const(node.inputsAt(2))
+                if dim in (2, -1) and isinstance(index, int) and index >= 0:
+                    # a column read otherwise (LayoutLMv3's relative positions) stays one
+                    table = _embedded(module, node.output())
+                    if table:
+                        columns[index] = min(table, columns.get(index, table))
+                    else:
+                        others.add(index)
+                    continue
+            elif kind == "prim::ListConstruct" and (joined := _joined(node)) is not None:
+                queue.append(joined)  # LayoutLMv3's text boxes before the image patches' own
+                continue
+            alone = False
+    return columns, alone and all(c <= max(columns, default=-1) for c in others)
 
 
 def _embedded(module: Any, value: Any) -> int | None:
@@ -319,6 +347,31 @@ def _embedded(module: Any, value: Any) -> int | None:
                     seen.add(out.unique())
                     queue.append(out)
     return None
+
+
+def _joined(node: Any) -> Any:
+    """The output of the one ``cat`` along axis 0 or 1 that the list ``node`` builds goes into
+    (the boxes stay boxes along the sequence), or None."""
+    uses = node.output().uses()
+    if len(uses) != 1 or uses[0].user.kind() != "aten::cat":
+        return None
+    cat = uses[0].user
+    return cat.output() if _const(cat.inputsAt(1)) in (0, 1) else None
+
+
+def _indexing(module: Any, arg: _Arg, value: Any) -> _Arg:
+    """``arg`` with the float columns of its last axis that index embeddings (``_selects``)
+    drawn as indices below the tables: Pix2Struct's row and column, read with ``.long()``, which
+    PyTorch refuses negative ("index out of range in self")."""
+    if arg.dtype == "int64" or not (columns := _selects(module, value)[0]):
+        return arg
+    if any(c >= s[-1] for s in arg.shapes for c in columns):
+        return arg
+    arg.indexed = columns
+    arg.hint += "; " + ", ".join(
+        f"column {c} indexes a table of {n}" for c, n in sorted(columns.items())
+    )
+    return arg
 
 
 def _flattened(value: Any) -> str | None:
@@ -558,6 +611,15 @@ def _undone(arg: _Arg, steps: tuple[_Step, ...]) -> _Arg:
         if kind == "merge":
             _split(arg, value)
             continue
+        if kind == "slice":  # ``x[..., start:]``: the input has ``start`` more on that axis
+            dim, start = value
+            fit = [s for s in arg.shapes if -len(s) <= dim < len(s)]  # of a rank it slices
+            if fit:
+                arg.shapes = [
+                    s[: dim % len(s)] + (s[dim % len(s)] + start,) + s[dim % len(s) + 1 :]
+                    for s in fit
+                ]
+            continue
         if kind == "unsqueeze":
             axis = value % rank
             arg.shapes = [s[:axis] + s[axis + 1 :] for s in arg.shapes]
@@ -654,13 +716,37 @@ def _consumers(value: Any) -> Iterator[tuple[Any, int, tuple[_Step, ...]]]:
                 continue
             seen[id(node)] = node
             yield node, use.offset, steps
-            if kind in _FOLLOWED and depth < 8 and node.outputsSize():
+            # slices of the input itself (Pix2Struct's ``[:, :, 2:]``: the start added back),
+            # not of what an op made of it: through OPT's ``positions[:, 0:]`` its mask reached
+            # the positions' table, and was drawn as positions, out of range once summed
+            sliced = _sliced(node) is not None and (v is value or v.node().kind() == kind)
+            if depth < 8 and node.outputsSize() and (kind in _FOLLOWED or sliced):
                 push(node.output(), depth + 1, steps + _step(node), None)
+
+
+def _sliced(node: Any) -> int | None:
+    """The constant start from which ``node`` slices its input to the end of an axis, step 1
+    (Pix2Struct's ``flattened_patches[:, :, 2:]`` into its Linear: 2; a full slice: 0; a
+    script leaves the bounds ``None``), or None: followed, the start is added back to the size
+    the op after it tells."""
+    if node.kind() != "aten::slice" or node.inputsSize() != 5:
+        return None
+    if any(node.inputsAt(k).node().kind() != "prim::Constant" for k in (1, 2, 3, 4)):
+        return None
+    dim, start, end, step = (_const(node.inputsAt(k)) for k in (1, 2, 3, 4))
+    start = 0 if start is None else start
+    end = _LAST if end is None else end
+    full = isinstance(end, int) and end >= _LAST
+    if isinstance(dim, int) and isinstance(start, int) and start >= 0 and step == 1 and full:
+        return start
+    return None
 
 
 def _step(node: Any) -> tuple[_Step, ...]:
     """How ``node`` moves its input's axes, when it does and says so with constants."""
     kind = node.kind().removeprefix("aten::")
+    if kind == "slice" and (start := _sliced(node)):
+        return (("slice", (_const(node.inputsAt(1)), start)),)
     if kind == "unsqueeze" and isinstance(d := _const(node.inputsAt(1)), int):
         return (("unsqueeze", d),)
     if kind == "permute" and (dims := _ints(node.inputsAt(1))) is not None:
@@ -781,7 +867,10 @@ def _array(arg: _Arg, shape: tuple[int, ...]) -> np.ndarray:
             values[..., 0::2].sort(axis=-1)
             values[..., 1::2].sort(axis=-1)
         return values
-    return rng.standard_normal(shape).astype(arg.dtype)
+    values = rng.standard_normal(shape).astype(arg.dtype)
+    for column, rows in arg.indexed.items():  # float indices into a table: non-negative
+        values[..., column] = rng.integers(0, rows, shape[:-1])
+    return values
 
 
 def _runs(module: Any, feeds: Mapping[str, np.ndarray]) -> tuple[Any, str]:
@@ -1072,7 +1161,7 @@ def _example(module: Any, args: list[_Arg], path: str) -> tuple[dict[str, np.nda
                     )
                 )
                 continue
-            if k is None:
+            if k is None or _of_another(why, shapes, k):
                 continue
             arg, shape = args[k], shapes[k]
 
@@ -1119,6 +1208,17 @@ def _example(module: Any, args: list[_Arg], path: str) -> tuple[dict[str, np.nda
         f"last: {last}): pass --input-shapes {args[0].name}:DIMS (every tensor argument of "
         "forward) at a size it takes"
     )
+
+
+def _of_another(why: str, shapes: tuple[tuple[int, ...], ...], k: int) -> bool:
+    """Whether a refusal of a table's size names a size of an input other than the ``k``-th:
+    CLIPSeg's text positions ("The size of tensor a (128) must match the size of tensor b
+    (16)" at ids of 128) are not its image's patches."""
+    hit = _BROADCAST.search(why)
+    if hit is None:
+        return False
+    sizes = {int(hit.group(1)), int(hit.group(2))}
+    return any(sizes & set(s[1:]) for i, s in enumerate(shapes) if i != k)
 
 
 def _principal(args: list[_Arg]) -> int | None:
