@@ -5,26 +5,26 @@ against the module run in PyTorch.
 An archive records no input shapes (a traced module's example is not saved), so the example is
 derived from the graph, as a user would read it: the first op each input reaches (through
 elementwise ops, casts, copies, reshapes and slices of the input; an ``unsqueeze``, ``permute``,
-``transpose`` or ``x[:, :, 2:]`` on the way is undone: ``_undone``) tells its rank, dtype and fixed sizes: a convolution's weight
-gives the channels and the number of spatial dims, a Linear's or LayerNorm's the features, an
-RNN's weights the features and whether the batch comes first, an embedding's table says token
-ids, an op that broadcasts it to the batch a one-element tensor (a diffusion model's timestep:
-``_to_batch``), selects along its last axis into embedding tables int coordinates per token
-(LayoutLM's boxes: ``_coordinates``), or, beside other uses, float columns drawn as indices
-(Pix2Struct's rows and columns: ``_indexing``); sizes read at four or five axes an image or a
-pair of images; failing those, ``mask``/``ids`` in its name. The free
-sizes start at the ones a deployment typically runs (an image's 224, a sequence's 128:
+``transpose`` or ``x[:, :, 2:]`` on the way is undone: ``_undone``) tells its rank, dtype and
+fixed sizes: a convolution's weight gives the channels and the number of spatial dims, a
+Linear's or LayerNorm's the features, an RNN's weights the features and whether the batch comes
+first, an embedding's table says token ids, an op that broadcasts it to the batch a one-element
+tensor (a diffusion model's timestep: ``_to_batch``), selects along its last axis into embedding
+tables int coordinates per token (LayoutLM's boxes: ``_coordinates``), or, beside other uses,
+float columns drawn as indices (Pix2Struct's rows and columns: ``_indexing``); sizes read at
+four or five axes an image or a pair of images; failing those, ``mask``/``ids`` in its name. The
+free sizes start at the ones a deployment typically runs (an image's 224, a sequence's 128:
 ``rewriter.inputs``) and the module is run on each candidate until one passes, each run within
 ``RUN_MEMORY`` more address space (a size it cannot allocate is refused, and the rest are then
-tried smallest first); a refusal that names a size is read, for the only input or the one
-float input beside ids and masks (``_principal``), unless it names another input's size (a
-flatten into a Linear, or a Linear per position: ``_sized``; a norm's size or a convolution's
-channels: ``_named``; an RNN's or attention's features: ``_features``; a signal refused at its
-axis 2, a series of channels: ``_channels``). The free dims are exported dynamic (``batch``, ``height``, ``width``,
-``sequence``, ...) unless the module refuses another size (``_keep_static``), so the generated
-inputs, ``--input-shapes`` and ``--inputs`` of every command apply to the ONNX model as to any
-other. Where no inputs run the converted model, ``export_check`` runs it at the module's own
-example and, where ONNX Runtime fails there, blames the export (no size can help).
+tried smallest first); a refusal that names a size is read, for the only input or the one float
+input beside ids and masks (``_principal``), unless it names another input's size (a flatten
+into a Linear, or a Linear per position: ``_sized``; a norm's size or a convolution's channels:
+``_named``; an RNN's or attention's features: ``_features``; a signal refused at its axis 2, a
+series of channels: ``_channels``). The free dims are exported dynamic (``batch``, ``height``,
+``width``, ``sequence``, ...) unless the module refuses another size (``_keep_static``), so the
+generated inputs, ``--input-shapes`` and ``--inputs`` of every command apply to the ONNX model
+as to any other. Where no inputs run the converted model, ``export_check`` runs it at the
+module's own example and, where ONNX Runtime fails there, blames the export (no size can help).
 
 ``forward`` arguments that are not tensors and have no default (silero-vad's ``sr: int``) cannot
 be made up: one line names them and says how to export the module with them fixed.
@@ -617,12 +617,10 @@ def _undone(arg: _Arg, steps: tuple[_Step, ...]) -> _Arg:
             continue
         if kind == "slice":  # ``x[..., start:]``: the input has ``start`` more on that axis
             dim, start = value
-            fit = [s for s in arg.shapes if -len(s) <= dim < len(s)]  # of a rank it slices
-            if fit:
-                arg.shapes = [
-                    s[: dim % len(s)] + (s[dim % len(s)] + start,) + s[dim % len(s) + 1 :]
-                    for s in fit
-                ]
+            fit = [list(s) for s in arg.shapes if -len(s) <= dim < len(s)]  # ranks it slices
+            for s in fit:
+                s[dim] += start
+            arg.shapes = [tuple(s) for s in fit] or arg.shapes
             continue
         if kind == "unsqueeze":
             axis = value % rank
@@ -723,7 +721,7 @@ def _consumers(value: Any) -> Iterator[tuple[Any, int, tuple[_Step, ...]]]:
             # slices of the input itself (Pix2Struct's ``[:, :, 2:]``: the start added back),
             # not of what an op made of it: through OPT's ``positions[:, 0:]`` its mask reached
             # the positions' table, and was drawn as positions, out of range once summed
-            sliced = _sliced(node) is not None and (v is value or v.node().kind() == kind)
+            sliced = _sliced(node) is not None and (v is value or v.node().kind() == "aten::slice")
             if depth < 8 and node.outputsSize() and (kind in _FOLLOWED or sliced):
                 push(node.output(), depth + 1, steps + _step(node), None)
 
@@ -1059,9 +1057,9 @@ _IN_CHANNELS = re.compile(r"to have (\d+) channels, but got (\d+) channels inste
 
 def _named(arg: _Arg, shape: tuple[int, ...], why: str) -> list[tuple[int, ...]]:
     """The shapes an input's refusal of ``shape`` names a size for: its free axes (a guess's
-    every axis after the batch) at the size a norm refused (the last first) at the size the norm holds, or a guessed image's channels at
-    the convolution's. Tried as many times as refusals name sizes (CLAP's mel: its bins, then
-    its one channel), within the tries' bound."""
+    every axis after the batch) at the size a norm refused (the last first) at the size the norm
+    holds, or a guessed image's channels at the convolution's. Tried as many times as refusals
+    name sizes (CLAP's mel: its bins, then its one channel), within the tries' bound."""
     if arg.origin == "user" or arg.dtype not in ("float32", "float16"):
         return []
     if hit := _NORMED.search(why):
