@@ -112,16 +112,16 @@ class _Wave(torch.nn.Module):
 
 
 class _Features(torch.nn.Module):
-    """A GRU on feature frames after a ``cat`` with a learned start frame, which the walk does
-    not follow: no op tells the input's shape; the GRU's refusal names the features."""
+    """A GRU on feature frames read backwards (``flip``), which the walk does not follow: no
+    op tells the input's shape; the GRU's refusal names the features. (A ``cat`` with a learned
+    start frame was not followed either, until SegGPT's images: the GRU tells it now.)"""
 
     def __init__(self) -> None:
         super().__init__()
-        self.start = torch.nn.Parameter(torch.zeros(1, 1, 40))
         self.gru = torch.nn.GRU(40, 16, batch_first=True)
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
-        o, _ = self.gru(torch.cat([self.start.expand(feats.shape[0], -1, -1), feats], 1))
+        o, _ = self.gru(torch.flip(feats, [1]))
         return torch.nn.functional.softplus(o)
 
 
@@ -438,7 +438,7 @@ def test_a_non_tensor_argument_without_default_is_named(tmp_path, capsys) -> Non
         (_Wave, "wav 1x16000 (1 channels, from conv1d's weight)", ["batch", "time"]),
         (
             _Features,
-            "feats 1x128x40 (40 features, as the module's refusal of 1x1x16000 said)",
+            "feats 1x128x40 (40 features, as the module's refusal of 1x16000 said)",
             ["batch", "sequence", 40],
         ),
     ],
@@ -1397,3 +1397,63 @@ def test_a_mask_summed_into_positions_stays_a_mask(tmp_path, capsys) -> None:  #
     )
     printed, _, _ = _rewritten(src, tmp_path, capsys)
     assert "attention_mask 1x64 (a mask by its name)" in printed
+
+
+class _PromptedImage(torch.nn.Module):
+    """An in-context segmenter's front end (SegGPT's): the prompt image stacked above the image
+    along the height, the prompt's mask (a float RGB image, named a mask) above itself, both
+    into one Conv of patches; no op reads either input before the ``cat``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.patches = torch.nn.Conv2d(3, 8, 4, stride=4)
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        prompt_pixel_values: torch.Tensor,
+        prompt_masks: torch.Tensor,
+    ) -> torch.Tensor:
+        images = torch.cat([prompt_pixel_values, pixel_values], dim=2)
+        masks = torch.cat([prompt_masks, prompt_masks], dim=2)
+        return torch.nn.functional.gelu(self.patches(images) + self.patches(masks))
+
+
+@pytest.mark.parametrize("how", ["script", "trace"])
+def test_inputs_joined_along_their_height_are_read_at_the_op_after_the_join(
+    how, tmp_path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    """SegGPT's archive asked for --input-shapes: its three images reach their Conv only
+    through a ``cat`` along the height, so no op told their shapes, and the prompt's mask was
+    drawn as a mask by its name ("Dimension out of range"). A ``cat`` along a free axis is
+    followed: each is an image of 3 channels, its height exported dynamic."""
+    torch.manual_seed(0)
+    example = tuple(torch.randn(1, 3, 32, 32) for _ in range(3))
+    src = _archive(_PromptedImage().eval(), how, example, tmp_path / "m.pt")
+    printed, r, out = _rewritten(src, tmp_path, capsys)
+    for name in ("pixel_values", "prompt_pixel_values", "prompt_masks"):
+        hint = printed.split(f"{name} 1x3x224x224 (3 channels, from ")[1].split(")")[0]
+        assert hint.endswith("'s weight; joined with others along its height on the way"), hint
+    assert [s["function"] for s in r["sites"]] == ["gelu"] and r["sites"][0]["replaced"]
+    assert _dims(onnx.load(str(out)))["prompt_masks"] == ["batch", 3, "height", "width"]
+
+
+def test_a_real_seggpt_archive_runs_with_no_flags(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A real `transformers` SegGPT traced at 64x32 images (its position table for 128x32,
+    the prompt above the image): converted and rewritten with no flags, at the width it was
+    traced at."""
+    transformers = pytest.importorskip("transformers")
+    config = transformers.SegGptConfig(
+        hidden_size=32, num_hidden_layers=4, num_attention_heads=2, mlp_dim=64,
+        image_size=[128, 32], patch_size=8, merge_index=1, encoder_output_indicies=[1, 2, 3, 3],
+        intermediate_hidden_state_indices=[1, 3], decoder_hidden_size=16,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = transformers.SegGptForImageSegmentation(config).eval()
+    names = ["pixel_values", "prompt_pixel_values", "prompt_masks"]
+    example = tuple(torch.randn(1, 3, 64, 32) for _ in names)
+    src = _traced_hf(model, names, example, tmp_path / "seggpt.pt")
+    printed, r, _ = _rewritten(src, tmp_path, capsys)
+    assert "prompt_masks 1x3x32x32 (3 channels, from _convolution's weight; joined " in printed
+    assert len(r["sites"]) == 5 and all(s["replaced"] for s in r["sites"])
+    assert r["source"]["rewritten_vs_source"]["rel_l2"] < 2e-3

@@ -227,7 +227,7 @@ def _hint(module: Any, name: str, value: Any) -> _Arg:
         arg = _told(module, name, node, slot)
         if arg is not None:
             arg = _undone(arg, steps)
-            if len(arg.shapes[0]) >= rank:
+            if arg is not None and len(arg.shapes[0]) >= rank:
                 return _indexing(module, arg, value)
     if (coords := _coordinates(module, name, value)) is not None:
         return coords
@@ -353,14 +353,22 @@ def _embedded(module: Any, value: Any) -> int | None:
     return None
 
 
-def _joined(node: Any) -> Any:
-    """The output of the one ``cat`` along axis 0 or 1 that the list ``node`` builds goes into
-    (the boxes stay boxes along the sequence), or None."""
+def _joined(node: Any, axes: tuple[int, ...] = (0, 1)) -> Any:
+    """The output of the one ``cat`` along one of ``axes`` that the list ``node`` builds goes
+    into (the boxes stay boxes along the sequence), or None."""
+    cat = _cat(node)
+    return cat.output() if cat is not None and _const(cat.inputsAt(1)) in axes else None
+
+
+def _cat(node: Any) -> Any:
+    """The one ``cat`` the list ``node`` builds goes into, along a constant axis, or None."""
+    if node.kind() != "prim::ListConstruct" or node.outputsSize() != 1:
+        return None
     uses = node.output().uses()
     if len(uses) != 1 or uses[0].user.kind() != "aten::cat":
         return None
     cat = uses[0].user
-    return cat.output() if _const(cat.inputsAt(1)) in (0, 1) else None
+    return cat if isinstance(_const(cat.inputsAt(1)), int) else None
 
 
 def _indexing(module: Any, arg: _Arg, value: Any) -> _Arg:
@@ -593,13 +601,14 @@ def _ids(name: str, hint: str, high: int) -> _Arg:
 _Step = tuple[str, Any]
 
 
-def _undone(arg: _Arg, steps: tuple[_Step, ...]) -> _Arg:
+def _undone(arg: _Arg, steps: tuple[_Step, ...]) -> _Arg | None:
     """``arg`` as the input is before the steps on its way, last first: an ``unsqueeze``'s axis
     removed (a waveform [batch, samples] unsqueezed into a Conv1d's [batch, 1, samples]), a
     ``permute`` or ``transpose`` moved back (a video [batch, frames, channels, height, width]
     permuted into a Conv3d's [batch, channels, frames, height, width]) where the op that told
-    the shape fixes what its axes are (``laid_out``); dims named as they move. A step that does
-    not fit the shape's rank is left out."""
+    the shape fixes what its axes are (``laid_out``); dims named as they move; a ``cat`` along
+    a free axis kept (None along a fixed one). A step that does not fit the shape's rank is
+    left out."""
     for kind, value in reversed(steps):
         rank = len(arg.shapes[0])
         if kind == "flatten":  # axes a..b of the input into output axis a
@@ -614,6 +623,11 @@ def _undone(arg: _Arg, steps: tuple[_Step, ...]) -> _Arg:
             )
         if kind == "merge":
             _split(arg, value)
+            continue
+        if kind == "cat":  # one part along a free axis takes any size there; along a fixed
+            if value % rank not in arg.dynamic:  # one (channels) its share is not known
+                return None
+            arg.hint += f"; joined with others along its {arg.dynamic[value % rank]} on the way"
             continue
         if kind == "slice":  # ``x[..., start:]``: the input has ``start`` more on that axis
             dim, start = value
@@ -724,6 +738,10 @@ def _consumers(value: Any) -> Iterator[tuple[Any, int, tuple[_Step, ...]]]:
             sliced = _sliced(node) is not None and (v is value or v.node().kind() == "aten::slice")
             if depth < 8 and node.outputsSize() and (kind in _FOLLOWED or sliced):
                 push(node.output(), depth + 1, steps + _step(node), None)
+            elif depth < 8 and (cat := _cat(node)) is not None:
+                # a part of a ``cat`` (SegGPT's image below its prompt, along the height, into
+                # the patches' Conv): the cat's output has the input's rank and axes
+                push(cat.output(), depth + 1, (*steps, ("cat", _const(cat.inputsAt(1)))), None)
 
 
 def _sliced(node: Any) -> int | None:
