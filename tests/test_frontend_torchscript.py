@@ -1188,6 +1188,9 @@ def test_mel_bins_are_sized_from_a_linear_per_frame(how, tmp_path, capsys) -> No
     assert sorted(s["function"] for s in r["sites"]) == ["gelu", "silu", "silu"]
     dims = _dims(onnx.load(str(out)))
     assert dims["input_features"][0] == "batch" and dims["input_features"][2] == 16
+    # the mask as long as the frames, one dim for both (it was tried at 128 beside 224 frames)
+    assert "attention_mask 1x224 (a mask by its name, as long as input_features's " in printed
+    assert dims["attention_mask"][1] == dims["input_features"][1] == "height"
 
 
 class _MelNorm(torch.nn.Module):
@@ -1457,3 +1460,72 @@ def test_a_real_seggpt_archive_runs_with_no_flags(tmp_path, capsys) -> None:  # 
     assert "prompt_masks 1x3x32x32 (3 channels, from _convolution's weight; joined " in printed
     assert len(r["sites"]) == 5 and all(s["replaced"] for s in r["sites"])
     assert r["source"]["rewritten_vs_source"]["rel_l2"] < 2e-3
+
+
+class _Siamese(torch.nn.Module):
+    """A change detector's twin towers (a Siamese pair): two images through one Conv, each
+    flattened into one Linear that takes 48x48 images only, a size no deployment list has."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 4, stride=4)
+        self.fc = torch.nn.Linear(4 * 12 * 12, 8)
+
+    def tower(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.nn.functional.silu(self.conv(x)).flatten(1))
+
+    def forward(self, before: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
+        return (self.tower(before) - self.tower(after)).abs()
+
+
+@pytest.mark.parametrize("how", ["script", "trace"])
+def test_two_images_read_alike_are_sized_together_from_their_refusal(how, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Refusals were read for one float input only: a pair of images at a size outside the
+    typical ones (48x48) asked for --input-shapes. Inputs read alike (one Conv's images) are
+    sized together from the Linear's refusal."""
+    torch.manual_seed(0)
+    example = (torch.randn(1, 3, 48, 48), torch.randn(1, 3, 48, 48))
+    src = _archive(_Siamese().eval(), how, example, tmp_path / "m.pt")
+    printed, r, out = _rewritten(src, tmp_path, capsys)
+    for name in ("before", "after"):
+        hint = printed.split(f"{name} 1x3x48x48 (3 channels, from ")[1].split(")")[0]
+        assert hint.endswith("'s weight; its size from their refusal of 1x3x224x224"), hint
+    assert [s["function"] for s in r["sites"]] == ["silu", "silu"]
+    assert _dims(onnx.load(str(out))) == {
+        "before": ["batch", 3, 48, 48],
+        "after": ["batch", 3, 48, 48],
+    }
+
+
+class _PositionedFrames(torch.nn.Module):
+    """An audio encoder's front (Whisper's form): 20 mel bins by frames into a Conv1d, a
+    table of 50 positions added (it runs at 50 frames only), then the frames its mask leaves
+    out zeroed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv1d(20, 8, 3, padding=1)
+        self.positions = torch.nn.Parameter(torch.randn(1, 8, 50))
+
+    def forward(self, input_features: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        x = torch.nn.functional.gelu(self.conv(input_features) + self.positions)
+        return x * attention_mask[:, None, :]
+
+
+@pytest.mark.parametrize("how", ["script", "trace"])
+def test_a_mask_beside_frames_is_as_long_as_they_are(how, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A mask known by its name was tried at a text's 128 tokens beside the frames: the
+    frames' refusal of their table ("128 ... must match ... 50") named the mask's size too, so
+    it was not read, and every try was refused. The mask is as long as the frames now, and
+    resized with them (both static here: the table takes 50 frames only)."""
+    torch.manual_seed(0)
+    example = (torch.randn(1, 20, 50), torch.ones(1, 50))
+    src = _archive(_PositionedFrames().eval(), how, example, tmp_path / "m.pt")
+    printed, r, out = _rewritten(src, tmp_path, capsys)
+    assert "attention_mask 1x50 (a mask by its name, as long as input_features's time)" in printed
+    assert "input_features 1x20x50 (20 channels, from " in printed
+    assert [s["function"] for s in r["sites"]] == ["gelu"] and r["sites"][0]["replaced"]
+    assert _dims(onnx.load(str(out))) == {
+        "input_features": ["batch", 20, 50],
+        "attention_mask": ["batch", 50],
+    }

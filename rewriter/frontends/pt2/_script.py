@@ -33,6 +33,7 @@ be made up: one line names them and says how to export the module with them fixe
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import math
 import os
@@ -156,6 +157,7 @@ def load(path: str) -> tuple[Conversion, Any, dict[str, np.ndarray]]:
                 shape = requested[a.name]
                 a.shapes, a.hint, a.origin = [shape], "from --input-shapes", "user"
                 a.dynamic = {k: d for k, d in a.dynamic.items() if k < len(shape)}
+        _masking(args)
         example, outputs = _example(module, args, path)
         model = _export(module, args, example, outputs, path)
         seconds = time.perf_counter() - t0
@@ -1155,6 +1157,14 @@ def _example(module: Any, args: list[_Arg], path: str) -> tuple[dict[str, np.nda
     tried: set[tuple[tuple[int, ...], ...]] = set()
     series: _Arg | None = None  # a series of channels, once every other guess is refused
     k = _principal(args)
+    tied = _tied(args, k) if k is not None else []
+    # the inputs a refusal is read for, and those sharing a dim with them (a mask's length)
+    ours = [
+        i
+        for i, a in enumerate(args)
+        if k is not None
+        and (i in tied or set(a.dynamic.values()) & set(args[k].dynamic.values()) - {"batch"})
+    ]
     while tries < _MAX_TRIES and (queue or series is not None):
         if not queue and series is not None and k is not None:
             args[k], series = series, None
@@ -1181,17 +1191,26 @@ def _example(module: Any, args: list[_Arg], path: str) -> tuple[dict[str, np.nda
                     )
                 )
                 continue
-            if k is None or _of_another(why, shapes, k):
+            if k is None or _of_another(why, shapes, ours):
                 continue
             arg, shape = args[k], shapes[k]
 
-            def at(new: tuple[int, ...], shapes: tuple[tuple[int, ...], ...] = shapes) -> Any:
-                return tuple(new if i == k else s for i, s in enumerate(shapes))
+            def at(
+                new: tuple[int, ...],
+                shapes: tuple[tuple[int, ...], ...] = shapes,
+                old: tuple[int, ...] = shape,
+            ) -> Any:
+                return tuple(
+                    new if i in tied and s == old else _along(args[i], s, args[k], old, new)
+                    for i, s in enumerate(shapes)
+                )
 
-            if series is None:
+            if series is None and len(tied) == 1:
                 series = _channels(arg, shape, why)
             if told := _features(arg, shape, why):
-                args[k], series = told, None
+                for i in tied:
+                    args[i] = dataclasses.replace(told, name=args[i].name)
+                series = None
                 queue = deque(at(s) for s in told.shapes)
             elif named := [s for s in _named(arg, shape, why) if at(s) not in tried]:
                 asked.update((s, shape) for s in named)
@@ -1207,10 +1226,11 @@ def _example(module: Any, args: list[_Arg], path: str) -> tuple[dict[str, np.nda
             while shape in asked and len(refusals) < _MAX_TRIES:
                 shape = asked[shape]
                 refusals.insert(0, "x".join(map(str, shape)))
-            args[k].hint += (
-                f"; its size from its refusal{'s' if len(refusals) > 1 else ''} of "
-                + ", ".join(refusals)
-            )
+            for i in tied:
+                args[i].hint += (
+                    f"; its size from {'their' if len(tied) > 1 else 'its'} "
+                    f"refusal{'s' if len(refusals) > 1 else ''} of " + ", ".join(refusals)
+                )
         _keep_static(module, args, feeds)
         return feeds, sum(isinstance(t, torch.Tensor) for t in pytree.tree_leaves(got))
     if not all(a.origin == "user" for a in args) and (ran := _traced_batch(module, args)):
@@ -1230,25 +1250,79 @@ def _example(module: Any, args: list[_Arg], path: str) -> tuple[dict[str, np.nda
     )
 
 
-def _of_another(why: str, shapes: tuple[tuple[int, ...], ...], k: int) -> bool:
-    """Whether a refusal of a table's size names a size of an input other than the ``k``-th:
+def _along(
+    arg: _Arg, shape: tuple[int, ...], data: _Arg, old: tuple[int, ...], new: tuple[int, ...]
+) -> tuple[int, ...]:
+    """``arg``'s ``shape`` with each dim it shares with ``data`` (its mask's length) at the
+    size ``data``'s refusal changed it to, from ``old`` to ``new``."""
+    out = list(shape)
+    for ax, dim in arg.dynamic.items():
+        for dx, d in data.dynamic.items():
+            if d == dim != "batch" and ax < len(out) and dx < min(len(old), len(new)):
+                if out[ax] == old[dx] != new[dx]:
+                    out[ax] = new[dx]
+    return tuple(out)
+
+
+def _masking(args: list[_Arg]) -> None:
+    """A mask known by its name only, beside a sequence of float data ([batch, time] or
+    [batch, time, features], either order) and no token ids: as long as the data's first free
+    axis, that dim shared (its size tried with the data's, changed with it, exported as one).
+    Parakeet's mask was tried at 128 beside 224 frames (the module sums it into lengths: it ran,
+    on frames the mask left out); a wav2vec2's at 128 of 16000 samples."""
+    k = _principal(args)
+    if k is None or any(a.dtype == "int64" and a.high > 1 for a in args):
+        return  # no float data, or token ids: a mask is theirs
+    data = args[k]
+    free = sorted(a for a in data.dynamic if a > 0)
+    if not free or any(len(s) > 3 for s in data.shapes):
+        return  # an image's mask is [batch, height, width]
+    axis, dim = free[0], data.dynamic[free[0]]
+    for a in args:
+        if a.origin == "name" and a.high == 1 and all(len(s) == 2 for s in a.shapes):
+            a.shapes = list(dict.fromkeys((1, s[axis]) for s in data.shapes if axis < len(s)))
+            a.dynamic = {0: "batch", 1: dim}
+            a.hint += f", as long as {data.name}'s {dim}"
+
+
+def _of_another(why: str, shapes: tuple[tuple[int, ...], ...], ours: list[int]) -> bool:
+    """Whether a refusal of a table's size names a size of an input other than ``ours``:
     CLIPSeg's text positions ("The size of tensor a (128) must match the size of tensor b
     (16)" at ids of 128) are not its image's patches."""
     hit = _BROADCAST.search(why)
     if hit is None:
         return False
     sizes = {int(hit.group(1)), int(hit.group(2))}
-    return any(sizes & set(s[1:]) for i, s in enumerate(shapes) if i != k)
+    return any(sizes & set(s[1:]) for i, s in enumerate(shapes) if i not in ours)
 
 
 def _principal(args: list[_Arg]) -> int | None:
     """The input a refusal is read as being about: the only one, or the only float one not
-    given by the user beside token ids and masks (Parakeet's features beside their mask);
-    None where several could be (the refusal refinements are then not tried)."""
+    given by the user beside token ids and masks (Parakeet's features beside their mask), or
+    the first of float ones read alike (a stereo pair's two images: ``_tied``, sized
+    together); None where several could be (the refusal refinements are then not tried)."""
     if len(args) == 1:
         return 0
     floats = [i for i, a in enumerate(args) if a.dtype != "int64" and a.origin != "user"]
-    return floats[0] if len(floats) == 1 else None
+    if len(floats) > 1 and len(_tied(args, floats[0])) < len(floats):
+        return None
+    return floats[0] if floats else None
+
+
+def _tied(args: list[_Arg], k: int) -> list[int]:
+    """The inputs read as ``args[k]`` is (the same candidates, dims and hint, from a graph
+    op): the two images of a stereo or Siamese pair, one Conv's each, refused alike; a refusal
+    of one resizes them all."""
+    a = args[k]
+    return [
+        i
+        for i, b in enumerate(args)
+        if i == k
+        or (
+            a.origin == b.origin == "graph"
+            and (a.shapes, a.dynamic, a.dtype, a.hint) == (b.shapes, b.dynamic, b.dtype, b.hint)
+        )
+    ]
 
 
 # the batches a module may have been traced at, where it runs at no other
