@@ -1231,10 +1231,12 @@ def _example(module: Any, args: list[_Arg], path: str) -> tuple[dict[str, np.nda
                     f"; its size from {'their' if len(tied) > 1 else 'its'} "
                     f"refusal{'s' if len(refusals) > 1 else ''} of " + ", ".join(refusals)
                 )
+        _guessed_free(args, feeds)
         _keep_static(module, args, feeds)
         return feeds, sum(isinstance(t, torch.Tensor) for t in pytree.tree_leaves(got))
     if not all(a.origin == "user" for a in args) and (ran := _traced_batch(module, args)):
         feeds, got = ran
+        _guessed_free(args, feeds)
         _keep_static(module, args, feeds)
         return feeds, sum(isinstance(t, torch.Tensor) for t in pytree.tree_leaves(got))
     hints = ", ".join(f"{a.name}: {a.hint}" for a in args)
@@ -1365,6 +1367,22 @@ def _combos(args: list[_Arg]) -> list[tuple[tuple[int, ...], ...]]:
 
     combos = list(itertools.islice(itertools.product(*(a.shapes for a in args)), 4096))
     return sorted(combos, key=lambda c: not agree(c))
+
+
+# the free dims of a generic guess, by the rank the module ran at: a sequence, a signal of
+# channels, an image
+_GUESSED_DIMS = {2: {1: "sequence"}, 3: {2: "samples"}, 4: {2: "height", 3: "width"}}
+
+
+def _guessed_free(args: list[_Arg], feeds: Mapping[str, np.ndarray]) -> None:
+    """Name the free dims of an input no op told (a generic guess of every rank: only its
+    batch is named) by the rank it ran at, so that ``_keep_static`` asks the module for each:
+    CLAP's mel spectrogram, sized from its refusals, was exported with its frames fixed where
+    the module takes any count."""
+    for a in args:
+        rank = feeds[a.name].ndim
+        if a.origin == "guess" and a.dynamic == {0: "batch"} and rank in _GUESSED_DIMS:
+            a.dynamic = {0: "batch", **_GUESSED_DIMS[rank]}
 
 
 def _keep_static(module: Any, args: list[_Arg], feeds: Mapping[str, np.ndarray]) -> None:
