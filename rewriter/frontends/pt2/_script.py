@@ -4,27 +4,29 @@ against the module run in PyTorch.
 
 An archive records no input shapes (a traced module's example is not saved), so the example is
 derived from the graph, as a user would read it: the first op each input reaches (through
-elementwise ops, casts, copies, reshapes and slices of the input; an ``unsqueeze``, ``permute``,
-``transpose`` or ``x[:, :, 2:]`` on the way is undone: ``_undone``) tells its rank, dtype and
-fixed sizes: a convolution's weight gives the channels and the number of spatial dims, a
-Linear's or LayerNorm's the features, an RNN's weights the features and whether the batch comes
-first, an embedding's table says token ids, an op that broadcasts it to the batch a one-element
-tensor (a diffusion model's timestep: ``_to_batch``), selects along its last axis into embedding
-tables int coordinates per token (LayoutLM's boxes: ``_coordinates``), or, beside other uses,
-float columns drawn as indices (Pix2Struct's rows and columns: ``_indexing``); sizes read at
-four or five axes an image or a pair of images; failing those, ``mask``/``ids`` in its name. The
-free sizes start at the ones a deployment typically runs (an image's 224, a sequence's 128:
-``rewriter.inputs``) and the module is run on each candidate until one passes, each run within
-``RUN_MEMORY`` more address space (a size it cannot allocate is refused, and the rest are then
-tried smallest first); a refusal that names a size is read, for the only input or the one float
-input beside ids and masks (``_principal``), unless it names another input's size (a flatten
-into a Linear, or a Linear per position: ``_sized``; a norm's size or a convolution's channels:
-``_named``; an RNN's or attention's features: ``_features``; a signal refused at its axis 2, a
-series of channels: ``_channels``). The free dims are exported dynamic (``batch``, ``height``,
-``width``, ``sequence``, ...) unless the module refuses another size (``_keep_static``), so the
-generated inputs, ``--input-shapes`` and ``--inputs`` of every command apply to the ONNX model
-as to any other. Where no inputs run the converted model, ``export_check`` runs it at the
-module's own example and, where ONNX Runtime fails there, blames the export (no size can help).
+elementwise ops, casts, copies, reshapes, slices of the input and a ``cat`` along a free axis; an
+``unsqueeze``, ``permute``, ``transpose`` or ``x[:, :, 2:]`` on the way is undone: ``_undone``)
+tells its rank, dtype and fixed sizes: a convolution's weight gives the channels and the number of
+spatial dims, a Linear's or LayerNorm's the features, an RNN's weights the features and whether the
+batch comes first, an embedding's table says token ids, an op that broadcasts it to the batch a
+one-element tensor (a diffusion model's timestep: ``_to_batch``), selects along its last axis into
+embedding tables int coordinates per token (LayoutLM's boxes: ``_coordinates``), or, beside other
+uses, float columns drawn as indices (Pix2Struct's rows and columns: ``_indexing``); sizes read at
+four or five axes an image or a pair of images; failing those, ``mask``/``ids`` in its name (a mask
+beside float frames and no ids as long as they are: ``_masking``). The free sizes start at the ones
+a deployment typically runs (an image's 224, a sequence's 128: ``rewriter.inputs``) and the module
+is run on each candidate until one passes, each run within ``RUN_MEMORY`` more address space (a
+size it cannot allocate is refused, and the rest are then tried smallest first); a refusal that
+names a size is read, for the only input, the one float input beside ids and masks, or float inputs
+read alike (``_principal``, ``_tied``: a Siamese pair's images, resized together), unless it names
+another input's size (a flatten into a Linear, or a Linear per position: ``_sized``; a norm's size
+or a convolution's channels: ``_named``; an RNN's or attention's features: ``_features``; a signal
+refused at its axis 2, a series of channels: ``_channels``). The free dims (a generic guess's named
+by the rank it ran at: ``_guessed_free``) are exported dynamic (``batch``, ``height``, ``width``,
+``sequence``, ...) unless the module refuses another size (``_keep_static``), so the generated
+inputs, ``--input-shapes`` and ``--inputs`` of every command apply to the ONNX model as to any
+other. Where no inputs run the converted model, ``export_check`` runs it at the module's own
+example and, where ONNX Runtime fails there, blames the export (no size can help).
 
 ``forward`` arguments that are not tensors and have no default (silero-vad's ``sr: int``) cannot
 be made up: one line names them and says how to export the module with them fixed.
