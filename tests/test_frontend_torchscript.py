@@ -435,7 +435,7 @@ def test_a_non_tensor_argument_without_default_is_named(tmp_path, capsys) -> Non
 @pytest.mark.parametrize(
     ("net", "says", "dims"),
     [
-        (_Wave, "wav 1x16000 (1 channels, from conv1d's weight)", ["batch", "time"]),
+        (_Wave, "wav 1x16000 (1 channels, from conv1d's weight)", ["batch", "samples"]),
         (
             _Features,
             "feats 1x128x40 (40 features, as the module's refusal of 1x16000 said)",
@@ -1532,3 +1532,32 @@ def test_a_mask_beside_frames_is_as_long_as_they_are(how, tmp_path, capsys) -> N
         "input_features": ["batch", 20, 50],
         "attention_mask": ["batch", 50],
     }
+
+
+def test_a_waveform_and_its_mask_are_generated_at_a_seconds_samples(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A real `transformers` wav2vec2 traced with its mask: the Conv1d's one-channel input was
+    exported with its length named "time", which the ONNX model's generated inputs read as a
+    sequence, so its sites were measured and verified at 128 samples, and the mask, known by
+    its name, was a text's 128 whatever the samples. Both are a second's 16000 samples now, one
+    dim."""
+    transformers = pytest.importorskip("transformers")
+    config = transformers.Wav2Vec2Config(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+        conv_dim=(16, 16), conv_stride=(5, 2), conv_kernel=(10, 3), num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2, feat_extract_norm="layer", do_stable_layer_norm=True,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = transformers.Wav2Vec2Model(config).eval()
+    example = (torch.randn(2, 4000), torch.ones(2, 4000, dtype=torch.int64))
+    names = ["input_values", "attention_mask"]
+    src = _traced_hf(model, names, example, tmp_path / "wav2vec2.pt")
+    printed, r, out = _rewritten(src, tmp_path, capsys)
+    assert "input_values 1x16000, attention_mask 1x16000; sites are measured" in printed
+    assert (
+        "attention_mask 1x16000 (a mask by its name, as long as input_values's samples)" in printed
+    )
+    assert _dims(onnx.load(str(out))) == {
+        "input_values": ["batch", "samples"],
+        "attention_mask": ["batch", "samples"],
+    }
+    assert len(r["sites"]) == 5 and all(s["replaced"] for s in r["sites"])

@@ -476,7 +476,13 @@ def _told(module: Any, name: str, node: Any, slot: int) -> _Arg | None:
                 {0: "batch", 2: "frames", 3: "height", 4: "width"},
             )
         sizes, names = {
-            1: (_SAMPLES + _SEQUENCE if channels == 1 else _SEQUENCE + _SAMPLES, ("time",)),
+            # one channel: a waveform's samples (the name sizes the ONNX model's generated
+            # inputs: "time" read as a sequence gave a wav2vec2 128 samples)
+            1: (
+                (_SAMPLES + _SEQUENCE, ("samples",))
+                if channels == 1
+                else (_SEQUENCE + _SAMPLES, ("time",))
+            ),
             2: (_SPATIAL, ("height", "width")),
             3: (_VOLUME, ("depth", "height", "width")),
         }.get(spatial, (_SPATIAL, tuple(f"dim{k}" for k in range(spatial))))
@@ -1010,7 +1016,7 @@ def _channels(arg: _Arg, shape: tuple[int, ...], why: str) -> _Arg | None:
 # "The size of tensor a (197) must match the size of tensor b (577)": a ViT traced at 384 adds
 # its position table (576 patches and a class token) to the 196 patches of a 224 image
 _BROADCAST = re.compile(r"size of tensor a \((\d+)\) must match the size of tensor b \((\d+)\)")
-_SIDES = ("time", "height", "width", "depth")
+_SIDES = ("time", "samples", "height", "width", "depth")
 
 
 def _sized(arg: _Arg, shape: tuple[int, ...], why: str) -> list[tuple[int, ...]]:
