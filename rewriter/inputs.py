@@ -855,7 +855,10 @@ def batch_name(key: str) -> bool:
 def _candidates(key: str, inputs: list[_Input]) -> list[int]:
     """Candidate sizes for a dim group, from its name, else from where it sits. A batch name
     counts where the dim leads an input or says "batch": onnx-asr's feature extractors take
-    waveforms [batch_size, N], and N read as a batch was 1 or 2 samples."""
+    waveforms [batch_size, N], and N read as a batch was 1 or 2 samples. An RGB clip's frames
+    are a clip's however named: "frames" read as a sequence made a video 128 frames of 224x224."""
+    if any((a := _frames_axis(inp)) is not None and inp.dims[a] == key for inp in inputs):
+        return _FRAMES
     if meaningful_name(key):
         leads = "batch" in key.lower() or any(inp.dims[:1] == [key] for inp in inputs)
         for pattern, cands in _KINDS:
@@ -867,9 +870,8 @@ def _candidates(key: str, inputs: list[_Input]) -> list[int]:
                 continue
             if axis == 0 and len(inp.dims) > 1:
                 return _BATCH
-            if len(inp.dims) == 5 and inp.dtype.kind == "f" and 3 in inp.dims[1:3]:
-                # a clip of RGB frames, channels first or after the frames
-                return _FRAMES if axis == (2 if inp.dims[1] == 3 else 1) else _SPATIAL
+            if _frames_axis(inp) is not None:  # a clip's height and width (frames above)
+                return _SPATIAL
             if len(inp.dims) == 5 and inp.dtype.kind == "f" and axis >= 2:
                 return _VOLUME  # [batch, channels, D, H, W]; unnamed, or named "depth"
             if _image_like(inp) and axis in _spatial_axes(inp.dims):
@@ -883,6 +885,14 @@ def _candidates(key: str, inputs: list[_Input]) -> list[int]:
             if inp.dtype.kind in "iu" and axis == 1:
                 return _SEQUENCE
     return _ANY
+
+
+def _frames_axis(inp: _Input) -> int | None:
+    """The frames' axis of a clip of RGB frames [batch, 3, frames, height, width] or [batch,
+    frames, 3, height, width], or None."""
+    if len(inp.dims) == 5 and inp.dtype.kind == "f" and 3 in inp.dims[1:3]:
+        return 2 if inp.dims[1] == 3 else 1
+    return None
 
 
 _DIM_AST = (  # what a dim expression may use

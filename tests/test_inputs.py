@@ -1654,14 +1654,17 @@ def test_sizing_a_run_imports_no_torch() -> None:
     assert out == ["64", "False", "64", "False", "onnxruntime.tools.symbolic_shape_infer"]
 
 
+@pytest.mark.parametrize("named", [False, True])
 @pytest.mark.parametrize("frames_first", [True, False])
-def test_a_clip_gets_frames_and_an_image_size(frames_first: bool) -> None:
+def test_a_clip_gets_frames_and_an_image_size(frames_first: bool, named: bool) -> None:
     """A video model exported with every dim made up (VideoMAE by torch.export with
     ``Dim.AUTO``: ``[s0, s1, 3, s2, s3]``) was sized as a volume, 96 on each side, where its
     position table holds 16 frames of 224x224 (8 x 14 x 14 tubelets): 1728 tokens, refused.
     A float 5-D input with three channels next to the batch is a clip: frames, then an
-    image's sides."""
-    dims = ["s0", "s1", 3, "s2", "s3"] if frames_first else ["s0", 3, "s1", "s2", "s3"]
+    image's sides. Named (``dynamic_axes`` with ``frames``), the frames were a sequence's 128
+    (a 77 MB input, a table it does not hold): a clip's frames however named."""
+    d = ["batch", "frames", "height", "width"] if named else ["s0", "s1", "s2", "s3"]
+    dims = [d[0], d[1], 3, d[2], d[3]] if frames_first else [d[0], 3, d[1], d[2], d[3]]
     w = np.full((4, 3, 2, 16, 16), 0.01, np.float32)
     nodes = [
         helper.make_node("Conv", ["x", "w"], ["c"], strides=[2, 16, 16]),
