@@ -104,6 +104,7 @@ import os
 import re
 import sys
 import zlib
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -887,6 +888,35 @@ def _candidates(key: str, inputs: list[_Input]) -> list[int]:
     return _ANY
 
 
+# ops a waveform passes through on its way to its first Conv, its samples axis kept
+_TO_CONV = {"Unsqueeze", "Reshape", "Cast", "Identity", "Sub", "Add", "Mul", "Div", "Pad"}
+
+
+def _waveform_dims(graph: _Graph, inputs: list[_Input]) -> set[str]:
+    """The dims that are a waveform's samples, whatever their names: the free last axis of a
+    float [batch, N] or [batch, 1, N] input that reaches a Conv of one input channel (a
+    wav2vec2's feature encoder) through reshapes, casts and scalings. Optimum names a
+    wav2vec2's ``sequence_length``, which read as a sequence generated 128 samples."""
+    out: set[str] = set()
+    for inp in inputs:
+        dims = inp.dims
+        if inp.dtype.kind != "f" or len(dims) not in (2, 3) or not isinstance(dims[-1], str):
+            continue
+        if len(dims) == 3 and dims[1] != 1:
+            continue
+        seen, queue = {inp.name}, deque([inp.name])
+        while queue:
+            for node, slot in graph.consumers.get(queue.popleft(), []):
+                if node.op_type == "Conv" and slot == 0:
+                    w = graph.consts.get(node.input[1])
+                    if w is not None and len(w.dims) == 3 and w.dims[1] == 1:
+                        out.add(dims[-1])
+                elif node.op_type in _TO_CONV and node.output and node.output[0] not in seen:
+                    seen.add(node.output[0])
+                    queue.append(node.output[0])
+    return out
+
+
 def _frames_axis(inp: _Input) -> int | None:
     """The frames' axis of a clip of RGB frames [batch, 3, frames, height, width] or [batch,
     frames, 3, height, width], or None."""
@@ -1455,10 +1485,13 @@ def generate_inputs(
                 bound[d] = w
     groups: dict[str, list[int]] = {}
     hint = _image_size(model)
+    waves = _waveform_dims(graph, inputs)
     for inp in inputs:
         for axis, d in enumerate(inp.dims):
             if isinstance(d, str) and d not in groups:
-                groups[d] = [bound[d]] if d in bound else _candidates(d, inputs)
+                groups[d] = (
+                    [bound[d]] if d in bound else _SAMPLES if d in waves else _candidates(d, inputs)
+                )
                 if hint and d not in bound and inp.dtype.kind == "f" and len(inp.dims) == 4:
                     spatial = _spatial_axes(inp.dims)
                     if axis in spatial:  # the exporter's own image size first

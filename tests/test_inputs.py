@@ -2260,3 +2260,55 @@ def test_a_forecaster_with_a_padding_indicator_and_an_inner_argmax(tmp_path) -> 
     tuned = str(tmp_path / "tuned.onnx")
     assert main(["finetune", out, "--teacher", path, "--mode", "distill", "-o", tuned, "-q"]) == 0
     assert os.path.exists(tuned)
+
+
+@pytest.mark.parametrize("rank", [2, 3])
+def test_a_waveform_named_a_sequence_gets_a_seconds_samples(rank: int) -> None:
+    """Optimum names a wav2vec2's input ``[batch_size, sequence_length]``: read as a sequence,
+    it was generated 128 samples, and every site measured and verified there. A float input
+    [batch, N] or [batch, 1, N] that reaches a Conv of one input channel is a waveform, however
+    its length is named: a second's 16000 samples."""
+    dims: list[Any] = ["batch_size", "sequence_length"]
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], strides=[5]), helper.make_node("Sigmoid", ["c"], ["y"])]  # fmt: skip
+    if rank == 2:
+        nodes.insert(0, helper.make_node("Unsqueeze", ["input_values", "one"], ["x"]))
+    else:
+        dims.insert(1, 1)
+        nodes.insert(0, helper.make_node("Div", ["input_values", "scale"], ["x"]))
+    g = helper.make_graph(
+        nodes,
+        "wave",
+        [helper.make_tensor_value_info("input_values", TensorProto.FLOAT, dims)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [
+            numpy_helper.from_array(np.full((4, 1, 10), 0.1, np.float32), "w"),
+            numpy_helper.from_array(np.array([1], np.int64), "one"),
+            numpy_helper.from_array(np.array(2.0, np.float32), "scale"),
+        ],
+    )
+    gen = generate_inputs(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
+    assert gen.feeds["input_values"].shape[-1] == 16000, gen.notes
+
+
+def test_a_real_wav2vec2_exported_with_optimums_names_gets_a_seconds_samples(tmp_path: Any) -> None:
+    """A real `transformers` wav2vec2 (random 2-layer config) exported with the dims Optimum
+    gives it: generated at 16000 samples, where it was 128."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    config = transformers.Wav2Vec2Config(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+        conv_dim=(16, 16), conv_stride=(5, 2), conv_kernel=(10, 3), num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2, return_dict=False,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = transformers.Wav2Vec2Model(config).eval()
+    path = str(tmp_path / "wav2vec2.onnx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model, (torch.randn(1, 4000),), path, input_names=["input_values"],
+            dynamic_axes={"input_values": {0: "batch_size", 1: "sequence_length"}},
+            dynamo=False, opset_version=17,
+        )  # fmt: skip
+    gen = generate_inputs(onnx.load(path))
+    assert gen.feeds["input_values"].shape == (1, 16000), gen.notes
