@@ -357,11 +357,11 @@ def _embedded(module: Any, value: Any) -> int | None:
     return None
 
 
-def _joined(node: Any, axes: tuple[int, ...] = (0, 1)) -> Any:
-    """The output of the one ``cat`` along one of ``axes`` that the list ``node`` builds goes
-    into (the boxes stay boxes along the sequence), or None."""
+def _joined(node: Any) -> Any:
+    """The output of the one ``cat`` along axis 0 or 1 that the list ``node`` builds goes into
+    (the boxes stay boxes along the sequence), or None."""
     cat = _cat(node)
-    return cat.output() if cat is not None and _const(cat.inputsAt(1)) in axes else None
+    return cat.output() if cat is not None and _const(cat.inputsAt(1)) in (0, 1) else None
 
 
 def _cat(node: Any) -> Any:
