@@ -1561,3 +1561,39 @@ def test_a_waveform_and_its_mask_are_generated_at_a_seconds_samples(tmp_path, ca
         "attention_mask": ["batch", "samples"],
     }
     assert len(r["sites"]) == 5 and all(s["replaced"] for s in r["sites"])
+
+
+class _TextLine(torch.nn.Module):
+    """An OCR recognizer's neck: the feature map pooled to one row whatever the line's height
+    and width, squeezed and read per column; runs at any size."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 8, 3, stride=2, padding=1)
+        self.pool = torch.nn.AdaptiveAvgPool2d((1, None))
+        self.fc = torch.nn.Linear(8, 12)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.nn.functional.silu(self.conv(x))
+        return torch.nn.functional.gelu(self.fc(self.pool(h).squeeze(2).transpose(1, 2)))
+
+
+def test_dims_the_exporter_cannot_keep_dynamic_are_exported_fixed(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """The TorchScript exporter cannot write some traced graphs with their free dims dynamic
+    (an adaptive pooling whose output size it reads from the input's shape; PaddleOCR v5's
+    recognizer: a ``squeeze`` it writes as an ``If``, after which a ``transpose`` has no rank),
+    and such archives were refused. Now exported with the batch alone dynamic, else at the
+    example's sizes, said in one line, and rewritten."""
+    torch.manual_seed(0)
+    src = _archive(_TextLine().eval(), "trace", torch.randn(1, 3, 48, 160), tmp_path / "rec.pt")
+    printed, report, out = _rewritten(src, tmp_path, capsys)
+    printed = " ".join(printed.split())
+    assert "exported dynamic" not in printed
+    assert (
+        "the exporter could not keep batch, height, width dynamic (Unsupported: ONNX export of "
+        "operator adaptive pooling, since output_size is not constant): exported at the sizes "
+        "above; pass --input-shapes NAME:DIMS for the sizes you run" in printed
+    )
+    assert _dims(onnx.load(str(out))) == {"x": [1, 3, 224, 224]}
+    assert sorted(s["function"] for s in report["sites"] if s["replaced"]) == ["gelu", "silu"]
+    assert report["source"]["rewritten_vs_source"]["rel_l2"] < 1e-2

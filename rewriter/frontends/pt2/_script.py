@@ -25,7 +25,8 @@ refused at its axis 2, a series of channels: ``_channels``). The free dims (a ge
 by the rank it ran at: ``_guessed_free``) are exported dynamic (``batch``, ``height``, ``width``,
 ``sequence``, ...) unless the module refuses another size (``_keep_static``), so the generated
 inputs, ``--input-shapes`` and ``--inputs`` of every command apply to the ONNX model as to any
-other. Where no inputs run the converted model, ``export_check`` runs it at the module's own
+other; where the exporter cannot write them dynamic (an adaptive pooling sized from the input,
+a ``squeeze`` it writes as an ``If``), the batch alone, else none, and one line says so. Where no inputs run the converted model, ``export_check`` runs it at the module's own
 example and, where ONNX Runtime fails there, blames the export (no size can help).
 
 ``forward`` arguments that are not tensors and have no default (silero-vad's ``sr: int``) cannot
@@ -161,7 +162,8 @@ def load(path: str) -> tuple[Conversion, Any, dict[str, np.ndarray]]:
                 a.dynamic = {k: d for k, d in a.dynamic.items() if k < len(shape)}
         _masking(args)
         example, outputs = _example(module, args, path)
-        model = _export(module, args, example, outputs, path)
+        asked = {a.name: sorted(set(a.dynamic.values())) for a in args if a.dynamic}
+        model, fixed = _export(module, args, example, outputs, path)
         seconds = time.perf_counter() - t0
         conv = Conversion(model, "torchscript", path, f"torch.onnx {torch.__version__}", seconds)
         conv.notes.append(
@@ -177,6 +179,15 @@ def load(path: str) -> tuple[Conversion, Any, dict[str, np.ndarray]]:
                 else ""
             )
         )
+        if fixed:
+            lost = sorted(
+                {d for n, ds in asked.items() for d in ds}
+                - {d for a in args for d in a.dynamic.values()}
+            )
+            conv.notes.append(
+                f"the exporter could not keep {', '.join(lost)} dynamic ({fixed}): exported at "
+                "the sizes above; pass --input-shapes NAME:DIMS for the sizes you run"
+            )
         _CACHE[key] = (conv, module, example)
     return _CACHE[key]
 
@@ -1423,18 +1434,34 @@ def _opset(model: onnx.ModelProto) -> int:
 
 def _export(
     module: Any, args: list[_Arg], example: Mapping[str, np.ndarray], outputs: int, path: str
-) -> onnx.ModelProto:
+) -> tuple[onnx.ModelProto, str | None]:
     """The module through the TorchScript exporter; inputs named as ``forward``'s arguments,
-    outputs ``output`` (``output_0``, ``output_1``, ... when several)."""
+    outputs ``output`` (``output_0``, ``output_1``, ... when several); and, when the exporter
+    could not keep the free dims dynamic, why (None when it could).
+
+    The exporter sees a traced graph that ran at one size, and some of what it wrote there only
+    exports at fixed sizes: an adaptive pooling whose output size follows a dynamic dim, a
+    ``squeeze`` of a dim it cannot tell is 1 (it writes an ``If``, after which a ``transpose``
+    has no rank; PaddleOCR's recognizer). Then once more with the batch alone dynamic, then with
+    nothing dynamic: a model at the example's sizes is what ``--input-shapes`` would give, and
+    every later step reads its inputs' sizes from the export. ``args``' ``dynamic`` says what
+    was kept."""
     import tempfile
 
     import torch
 
+    asked = {a.name: dict(a.dynamic) for a in args}
+    batch = {n: {k: d for k, d in dims.items() if d == "batch"} for n, dims in asked.items()}
+    tries = [asked] + [t for t in (batch, {}) if t != asked and any(asked.values())]
+    tries = [t for k, t in enumerate(tries) if t not in tries[:k]]
+    first = ""
     opset = OPSET
     with tempfile.TemporaryDirectory(prefix="pau-torchscript-") as tmp:
         dest = os.path.join(tmp, "model.onnx")  # a file: a model over 2 GiB goes beside it
         names = ["output"] if outputs == 1 else [f"output_{k}" for k in range(outputs)]
+        k = 0
         while True:
+            dynamic = tries[k]
             try:
                 with quiet():
                     torch.onnx.export(
@@ -1445,9 +1472,11 @@ def _export(
                         opset_version=opset,
                         input_names=[a.name for a in args],
                         output_names=names,
-                        dynamic_axes={a.name: a.dynamic for a in args if a.dynamic},
+                        dynamic_axes={n: d for n, d in dynamic.items() if d},
                     )
-                return onnx.load(dest)
+                for a in args:
+                    a.dynamic = dict(dynamic.get(a.name, {}))
+                return onnx.load(dest), (first or None)
             except Exception as e:
                 # "Exporting the operator 'aten::col2im' to ONNX opset version 17 is not
                 # supported. Support for this operator was added in version 18" (MobileViTV2's
@@ -1457,11 +1486,16 @@ def _export(
                     opset = int(named.group(1))
                     continue
                 where = re.search(r"Occurred when translating (\w+)", str(e))
-                why = _first_line(e) + (
+                # the first line, without the exporter's "[Caused by <a graph>" and "Please
+                # feel free to request support" tails
+                why = re.split(r"\s+\[Caused by|\.*\s+Please feel free", _first_line(e))[0] + (
                     f" translating {where.group(1)}"
                     if where and where.group(1) not in _first_line(e)
                     else ""
                 )
+                if k + 1 < len(tries):  # fewer dims dynamic: what the exporter can write
+                    first, k = first or why, k + 1
+                    continue
                 raise ModelError(
                     f"{path}: torch.onnx {torch.__version__} cannot export the TorchScript "
                     f"module{f' at opset {opset}' if opset != OPSET else ''} ({why}); export "
