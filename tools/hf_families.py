@@ -1,10 +1,10 @@
-"""166 model families (163 `transformers`, 3 `diffusers`), built as users export them, through the
+"""173 model families (170 `transformers`, 3 `diffusers`), built as users export them, through the
 CLI with no flags.
 
     python tools/hf_families.py [--out DIR] [--no-target] [--opset N]
                                 [--interpreter | --fx [--plan] | --pt2 | --archive] [NAME ...]
 
-Builds small random-weight models of 163 ``transformers`` families and 3 ``diffusers`` ones
+Builds small random-weight models of 170 ``transformers`` families and 3 ``diffusers`` ones
 (a text-conditioned UNet, an unconditional one, a VAE) from their configs (no download: text
 encoders and decoders, vision and audio models, a detector, segmenters; and inputs other than
 ids + mask or one image: ids alone (Mamba, RWKV), a decoder with encoder states,
@@ -287,6 +287,16 @@ def _families() -> Iterator[tuple[str, Callable[[], Any], str, list[str]]]:
     yield "pixio", lambda: tf.PixioModel(tf.PixioConfig(**v, image_size=64, patch_size=8)), "image", pool  # fmt: skip
     yield "owlv2", lambda: tf.Owlv2ForObjectDetection(tf.Owlv2Config(text_config={**t, "max_position_embeddings": 16}, vision_config={**v, "image_size": 64, "patch_size": 8}, projection_dim=32)), "text_image", ["logits", "objectness_logits", "pred_boxes"]  # fmt: skip
     yield "clipseg", lambda: tf.CLIPSegForImageSegmentation(tf.CLIPSegConfig(text_config={**t, "max_position_embeddings": 16}, vision_config={**v, "image_size": 64, "patch_size": 8}, projection_dim=32, reduce_dim=16, extract_layers=[0, 1], decoder_num_attention_heads=2, decoder_intermediate_size=32)), "grounded", ["logits"]  # fmt: skip
+    # and seven: two detectors (RF-DETR's windowed DINOv2, DEIMv2's HGNetV2 with distribution
+    # boxes), Qwen3 and SmolLM3 (RoPE left out of some layers), DINOv3's ConvNeXt (its layer
+    # scale at 1, as trained, not the 1e-6 it starts from), DeiT, I-JEPA
+    yield "rf_detr", lambda: tf.RfDetrForObjectDetection(tf.RfDetrConfig(backbone_config=tf.RfDetrDinov2Config(hidden_size=32, num_hidden_layers=4, num_attention_heads=2, image_size=64, patch_size=8, num_windows=2, window_block_indexes=[0, 2], out_features=["stage1", "stage2", "stage3", "stage4"]), d_model=32, decoder_ffn_dim=64, num_queries=10, group_detr=1, num_labels=5, decoder_layers=2, decoder_self_attention_heads=2, decoder_cross_attention_heads=2)), "image", ["logits", "pred_boxes"]  # fmt: skip
+    yield "deimv2", lambda: tf.Deimv2ForObjectDetection(tf.Deimv2Config(backbone_config=tf.HGNetV2Config(embedding_size=16, depths=[1, 1, 1, 1], hidden_sizes=[16, 32, 64, 128], stem_channels=[3, 8, 16], stage_in_channels=[16, 16, 32, 64], stage_mid_channels=[8, 16, 32, 64], stage_out_channels=[16, 32, 64, 128], stage_num_blocks=[1, 1, 1, 1], stage_numb_of_layers=[2, 2, 2, 2], out_features=["stage2", "stage3", "stage4"]), encoder_hidden_dim=32, encoder_in_channels=[32, 64, 128], encoder_ffn_dim=64, d_model=32, decoder_ffn_dim=64, decoder_layers=2, num_queries=10, num_labels=5, encoder_attention_heads=2, decoder_attention_heads=2, decoder_in_channels=[32, 32, 32], num_denoising=0, anchor_image_size=None)), "image", ["logits", "pred_boxes"]  # fmt: skip
+    yield "qwen3", lambda: tf.Qwen3Model(tf.Qwen3Config(**t, num_key_value_heads=1, head_dim=16, use_cache=False)), "text", last  # fmt: skip
+    yield "smollm3", lambda: tf.SmolLM3Model(tf.SmolLM3Config(**t, num_key_value_heads=1, pad_token_id=0, use_cache=False)), "text", last  # fmt: skip
+    yield "dinov3_convnext", lambda: tf.DINOv3ConvNextModel(tf.DINOv3ConvNextConfig(hidden_sizes=[16, 32], depths=[1, 1], layer_scale_init_value=1.0)), "image", pool  # fmt: skip
+    yield "deit", lambda: tf.DeiTModel(tf.DeiTConfig(**v, image_size=64, patch_size=8)), "image", pool  # fmt: skip
+    yield "ijepa", lambda: tf.IJepaModel(tf.IJepaConfig(**v, image_size=64, patch_size=8)), "image", last  # fmt: skip
     # diffusion models from diffusers' configs (the dev extra installs it): a UNet that takes a
     # latent, a timestep per sample and text states; an unconditional one; a VAE, whose
     # attention runs over every position of the feature map
