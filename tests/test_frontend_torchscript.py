@@ -1597,3 +1597,44 @@ def test_dims_the_exporter_cannot_keep_dynamic_are_exported_fixed(tmp_path, caps
     assert _dims(onnx.load(str(out))) == {"x": [1, 3, 224, 224]}
     assert sorted(s["function"] for s in report["sites"] if s["replaced"]) == ["gelu", "silu"]
     assert report["source"]["rewritten_vs_source"]["rel_l2"] < 1e-2
+
+
+class _ResizedTable(torch.nn.Module):
+    """DINOv2's position table (4x4 patches here) resized to the image's patch grid with an
+    antialiased resize, as ``interpolate_pos_encoding`` does (bicubic), or bilinear."""
+
+    def __init__(self, mode: str) -> None:
+        super().__init__()
+        self.mode = mode
+        self.patch = torch.nn.Conv2d(3, 16, 8, stride=8)
+        self.pos = torch.nn.Parameter(torch.randn(1, 16, 4, 4))
+        self.fc = torch.nn.Linear(16, 16)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.patch(x)
+        pos = torch.nn.functional.interpolate(
+            self.pos, size=h.shape[2:], mode=self.mode, antialias=True, align_corners=False
+        )
+        return torch.nn.functional.gelu(self.fc((h + pos).flatten(2).transpose(1, 2)))
+
+
+@pytest.mark.parametrize("mode", ["bicubic", "bilinear"])
+def test_an_antialiased_resize_is_exported_as_an_opset_18_resize(mode, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """The TorchScript exporter has no function for ``aten::_upsample_bicubic2d_aa`` (DINOv2
+    with registers, RF-DETR: their archives were refused). Written as ONNX's antialiased Resize
+    at opset 18, PIL's cubic (a = -0.5) over the input's pixels: the converted model matches
+    the module to float rounding at the size it was generated at, 224 (the table grown 7x)."""
+    torch.manual_seed(0)
+    src = _archive(
+        _ResizedTable(mode).eval(), "trace", torch.randn(1, 3, 32, 32), tmp_path / "t.pt"
+    )
+    printed, report, out = _rewritten(src, tmp_path, capsys)
+    printed = " ".join(printed.split())
+    assert "(TorchScript exporter, opset 18)" in printed
+    assert "x 1x3x224x224 (3 channels, from " in printed
+    resize = [n for n in onnx.load(str(out)).graph.node if n.op_type == "Resize"]
+    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in resize[0].attribute}
+    assert attrs["antialias"] == 1 and attrs["exclude_outside"] == 1
+    assert attrs["mode"] == (b"cubic" if mode == "bicubic" else b"linear")
+    assert report["source"]["converted_vs_source"]["rel_l2"] < 1e-5
+    assert [s["replaced"] for s in report["sites"]] == [True]

@@ -774,6 +774,18 @@ CASES["resize_axes"] = (
     (19,),
     1,
 )
+# antialiased, as the TorchScript archives' ``F.interpolate(..., antialias=True)`` is written
+# (rewriter.frontends.pt2._script): PIL's cubic or linear over the input's pixels, half-pixel
+for _mode, _extra in (("cubic", {"cubic_coeff_a": -0.5}), ("linear", {})):
+    for _tag, _size in (("down", _i(1, 2, 3, 2)), ("up", _i(1, 2, 9, 11))):
+        CASES[f"resize_antialias_{_mode}_{_tag}"] = (
+            "Resize",
+            [IMG],
+            [None, None, _size],
+            {"mode": _mode, "antialias": 1, "exclude_outside": 1, **_extra},
+            (18,),
+            1,
+        )
 
 # recurrent ops: X [seq=5, batch=3, in=4] (layout 1: [3, 5, 4]), hidden 6; every attribute
 # ONNX Runtime implements, sequence_lens shorter than the sequence, both layouts
@@ -1151,9 +1163,10 @@ def test_unsupported_ops_are_named_together() -> None:
     )
     with pytest.raises(UnsupportedOps) as e:
         to_torch(m)
-    assert e.value.ops == ["Resize (antialias=1)", "com.microsoft.FastGelu"]
+    assert e.value.ops == ["Resize (antialias=1, exclude_outside=0)", "com.microsoft.FastGelu"]
     assert str(e.value).startswith(
-        "torch converter: Resize (antialias=1), com.microsoft.FastGelu are not supported"
+        "torch converter: Resize (antialias=1, exclude_outside=0), com.microsoft.FastGelu are not "
+        "supported"
     )
 
 

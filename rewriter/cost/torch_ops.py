@@ -14,7 +14,7 @@ modes: those differ from ONNX at the corners (negative indices and steps, pads w
 input, half-pixel coordinates), index selection computes exactly the ONNX definition and stays
 differentiable in the data.
 
-Some node configurations are not covered (Resize tf_crop_and_resize or antialias, MaxPool's Indices
+Some node configurations are not covered (Resize tf_crop_and_resize, antialias other than torch's, MaxPool's Indices
 output, ...): the builder raises ``Unsupported`` naming them, and the converter reports them
 with the unsupported op types.
 """
@@ -945,6 +945,45 @@ def _cubic(
     return out
 
 
+def _antialiased_resize(mode: str, coord: str, cubic_a: float, exclude: bool) -> Fn:
+    """Resize with ``antialias=1`` where it is PyTorch's own antialiased resize (what a
+    TorchScript archive's ``F.interpolate(..., antialias=True)`` is exported as): an image's
+    height and width, half-pixel centres, over the input's pixels only, linear or PIL's cubic
+    (a = -0.5)."""
+    off = [
+        f"mode={mode}" if mode not in ("linear", "cubic") else "",
+        f"coordinate_transformation_mode={coord}" if coord != "half_pixel" else "",
+        "exclude_outside=0" if not exclude else "",
+        f"cubic_coeff_a={cubic_a}" if mode == "cubic" and cubic_a != -0.5 else "",
+    ]
+    if any(off):
+        raise Unsupported(f"Resize (antialias=1, {', '.join(o for o in off if o)})")
+    how = "bicubic" if mode == "cubic" else "bilinear"
+
+    def f(
+        x: torch.Tensor,
+        roi: torch.Tensor | None = None,
+        scales: torch.Tensor | None = None,
+        sizes: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        if x.dim() != 4:
+            raise Unsupported(f"Resize (antialias=1) of a {x.dim()}-D tensor")
+        if sizes is not None and sizes.numel():
+            size = _ints(sizes)
+        else:
+            assert scales is not None
+            size = [
+                int(math.floor(n * float(k))) for n, k in zip(x.shape, scales.tolist(), strict=True)
+            ]
+        if list(size[:2]) != list(x.shape[:2]):
+            raise Unsupported("Resize (antialias=1) of the batch or channels")
+        return torch.nn.functional.interpolate(
+            x, size=(size[2], size[3]), mode=how, antialias=True, align_corners=False
+        )
+
+    return f
+
+
 def _resize(a: dict[str, Any], opset: int) -> Fn:
     mode = _s(a.get("mode", "nearest"))
     coord = _s(a.get("coordinate_transformation_mode", "half_pixel"))
@@ -957,10 +996,10 @@ def _resize(a: dict[str, Any], opset: int) -> Fn:
     exclude = bool(a.get("exclude_outside", 0))
     if coord == "tf_crop_and_resize":
         raise Unsupported("Resize (coordinate_transformation_mode=tf_crop_and_resize)")
-    if a.get("antialias", 0):
-        raise Unsupported("Resize (antialias=1)")
     if _s(a.get("keep_aspect_ratio_policy", "stretch")) != "stretch":
         raise Unsupported("Resize (keep_aspect_ratio_policy)")
+    if a.get("antialias", 0):
+        return _antialiased_resize(mode, coord, cubic_a, exclude)
 
     def f(
         x: torch.Tensor,

@@ -1432,6 +1432,67 @@ def _opset(model: onnx.ModelProto) -> int:
     return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), OPSET)
 
 
+# Antialiased resizes (``F.interpolate(..., antialias=True)``: DINOv2's position table resized
+# to the image, RF-DETR, SigLIP) have no function in the TorchScript exporter. ONNX's Resize has
+# them from opset 18: PyTorch's filters are PIL's (cubic a = -0.5) over the input's pixels only
+# (exclude_outside), at half-pixel centres; ONNX Runtime matches torch to float rounding there.
+# With align_corners=True the two differ: left to the exporter's own refusal.
+_ANTIALIASED = {"aten::_upsample_bicubic2d_aa": "cubic", "aten::_upsample_bilinear2d_aa": "linear"}
+_ANTIALIAS_OPSET = 18
+
+
+def _antialiased(mode: str) -> Any:
+    def symbolic(g: Any, x: Any, size: Any, align_corners: Any, *scales: Any) -> Any:
+        import torch
+        from torch.onnx import symbolic_helper as sh
+
+        if sh._is_none(size) or sh._maybe_get_const(align_corners, "b"):
+            raise RuntimeError(
+                f"an antialiased {mode} resize "
+                + ("by scale factors" if sh._is_none(size) else "with align_corners=True")
+                + " has no ONNX equivalent"
+            )
+        shape = g.op("Shape", x)
+        lead = g.op(
+            "Slice",
+            shape,
+            g.op("Constant", value_t=torch.tensor([0])),
+            g.op("Constant", value_t=torch.tensor([2])),
+        )
+        sizes = g.op("Concat", lead, g.op("Cast", size, to_i=onnx.TensorProto.INT64), axis_i=0)
+        none = g.op("prim::Constant")
+        none.setType(torch._C.OptionalType.ofTensor())
+        extra = {"cubic_coeff_a_f": -0.5} if mode == "cubic" else {}
+        return g.op(
+            "Resize",
+            x,
+            none,
+            none,
+            sizes,
+            mode_s=mode,
+            antialias_i=1,
+            exclude_outside_i=1,
+            coordinate_transformation_mode_s="half_pixel",
+            **extra,
+        )
+
+    return symbolic
+
+
+@contextlib.contextmanager
+def _resizes() -> Iterator[None]:
+    """The antialiased resizes' functions, registered for one export."""
+    import torch
+
+    for op, mode in _ANTIALIASED.items():
+        torch.onnx.register_custom_op_symbolic(op, _antialiased(mode), _ANTIALIAS_OPSET)
+    try:
+        yield
+    finally:
+        for op in _ANTIALIASED:
+            torch.onnx.unregister_custom_op_symbolic(op, _ANTIALIAS_OPSET)
+
+
 def _export(
     module: Any, args: list[_Arg], example: Mapping[str, np.ndarray], outputs: int, path: str
 ) -> tuple[onnx.ModelProto, str | None]:
@@ -1463,7 +1524,7 @@ def _export(
         while True:
             dynamic = tries[k]
             try:
-                with quiet():
+                with quiet(), _resizes():
                     torch.onnx.export(
                         module,
                         tuple(torch.from_numpy(example[a.name]) for a in args),
@@ -1484,6 +1545,9 @@ def _export(
                 named = re.search(r"added in version (\d+)", str(e))
                 if named and opset < int(named.group(1)) <= _MAX_OPSET:
                     opset = int(named.group(1))
+                    continue
+                if opset < _ANTIALIAS_OPSET and any(op in str(e) for op in _ANTIALIASED):
+                    opset = _ANTIALIAS_OPSET  # where Resize antialiases (``_resizes``)
                     continue
                 where = re.search(r"Occurred when translating (\w+)", str(e))
                 # the first line, without the exporter's "[Caused by <a graph>" and "Please
