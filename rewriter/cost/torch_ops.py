@@ -969,7 +969,7 @@ def _antialiased_resize(mode: str, coord: str, cubic_a: float, exclude: bool) ->
         if x.dim() != 4:
             raise Unsupported(f"Resize (antialias=1) of a {x.dim()}-D tensor")
         if sizes is not None and sizes.numel():
-            size = _ints(sizes)
+            size = [int(v) for v in sizes.reshape(-1).tolist()]
         else:
             assert scales is not None
             size = [
