@@ -1511,10 +1511,10 @@ def _export(
 
     import torch
 
-    asked = {a.name: dict(a.dynamic) for a in args}
+    asked = {a.name: dict(a.dynamic) for a in args if a.dynamic}
     batch = {n: {k: d for k, d in dims.items() if d == "batch"} for n, dims in asked.items()}
-    tries = [asked] + [t for t in (batch, {}) if t != asked and any(asked.values())]
-    tries = [t for k, t in enumerate(tries) if t not in tries[:k]]
+    tries = [asked, {n: dims for n, dims in batch.items() if dims}, {}]
+    tries = [t for k, t in enumerate(tries) if t not in tries[:k]]  # each once: all, batch, none
     first = ""
     opset = OPSET
     with tempfile.TemporaryDirectory(prefix="pau-torchscript-") as tmp:
