@@ -1638,3 +1638,51 @@ def test_an_antialiased_resize_is_exported_as_an_opset_18_resize(mode, tmp_path,
     assert attrs["mode"] == (b"cubic" if mode == "bicubic" else b"linear")
     assert report["source"]["converted_vs_source"]["rel_l2"] < 1e-5
     assert [s["replaced"] for s in report["sites"]] == [True]
+
+
+def test_sam_clicks_and_labels_are_sized_from_what_the_module_pads_them_with(
+    tmp_path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    """A real `transformers` SAM traced with two clicks: no op told its points' or labels'
+    shapes (the points, read at four axes, were tried as an image) and the archive asked for
+    --input-shapes. The module pads both with a filled tensor before a ``cat`` (a point of
+    ``zeros(b, p, 1, 2)``, a label of ``-ones(b, p, 1)``): the points take its rank and its
+    2 coordinates (the module selects x and y), the labels its rank, int since they are only
+    compared with ints; a refusal then sizes the image alone (224 -> 64)."""
+    transformers = pytest.importorskip("transformers")
+    config = transformers.SamConfig(
+        vision_config=dict(
+            hidden_size=32, num_hidden_layers=2, num_attention_heads=2, mlp_dim=64, image_size=64,
+            patch_size=8, output_channels=32, window_size=4, global_attn_indexes=[1],
+            num_pos_feats=16,
+        ),
+        prompt_encoder_config=dict(
+            hidden_size=32, image_size=64, patch_size=8, mask_input_channels=4,
+            num_point_embeddings=4,
+        ),
+        mask_decoder_config=dict(
+            hidden_size=32, num_hidden_layers=2, num_attention_heads=2, mlp_dim=64,
+            iou_head_hidden_dim=32, num_multimask_outputs=3,
+        ),
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = transformers.SamModel(config).eval()
+    names = ["pixel_values", "input_points", "input_labels"]
+    example = (
+        torch.randn(1, 3, 64, 64),
+        torch.rand(1, 1, 2, 2) * 64,
+        torch.ones(1, 1, 2, dtype=torch.int64),
+    )
+    src = _traced_hf(model, names, example, tmp_path / "sam.pt")
+    printed, r, out = _rewritten(src, tmp_path, capsys)
+    printed = " ".join(printed.split())
+    assert "input_points 1x1x2x2 (joined along its axis 2 with a zeros of 4 sizes)" in printed
+    assert (
+        "input_labels 1x1x2 (joined along its axis 2 with a ones of 3 sizes, compared with -10, "
+        "-1, 0, 1)" in printed
+    )
+    assert "pixel_values 1x3x64x64 (3 channels, from _convolution's weight" in printed
+    inputs = {i.name: i.type.tensor_type.elem_type for i in onnx.load(str(out)).graph.input}
+    assert inputs["input_labels"] == onnx.TensorProto.INT64
+    assert r["sites"] and all(s["replaced"] for s in r["sites"])
+    assert r["source"]["rewritten_vs_source"]["rel_l2"] < 2e-3

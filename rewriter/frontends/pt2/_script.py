@@ -127,6 +127,9 @@ class _Arg:
     # float columns along the last axis that index embedding tables (Pix2Struct's patches: row
     # and column in columns 0 and 1): column -> the table's rows, drawn as indices below them
     indexed: dict[int, int] = field(default_factory=dict)
+    # sized from a tensor the module fills and joins it with (``_padded``: SAM's clicks and
+    # labels): a refusal is not read as being about it
+    padded: bool = False
 
 
 _CACHE: dict[tuple[Any, ...], tuple[Conversion, Any, dict[str, np.ndarray]]] = {}
@@ -246,6 +249,12 @@ def _hint(module: Any, name: str, value: Any) -> _Arg:
                 return _indexing(module, arg, value)
     if (coords := _coordinates(module, name, value)) is not None:
         return coords
+    lowered = name.lower()
+    named = "mask" in lowered or any(k in lowered for k in ("ids", "token", "position"))
+    # a mask padded for the tokens the module adds (LayoutLMv3's image patches) is sized by its
+    # name, beside its ids
+    if not named and (padded := _padded(name, value)) is not None:
+        return padded
     if rank == 4:  # read as [batch, channels, height, width], and no op on the way agrees
         return _Arg(
             name,
@@ -262,8 +271,7 @@ def _hint(module: Any, name: str, value: Any) -> _Arg:
             {0: "batch", 1: "frames", 3: "height", 4: "width"},
             origin="guess",
         )
-    lowered = name.lower()
-    if "mask" in lowered or any(k in lowered for k in ("ids", "token", "position")):
+    if named:
         mask = "mask" in lowered
         arg = _ids(name, f"{'a mask' if mask else 'token ids'} by its name", 1 if mask else 2)
         arg.origin = "name"
@@ -285,6 +293,120 @@ def _hint(module: Any, name: str, value: Any) -> _Arg:
         {0: "batch"},
         origin="guess",
     )
+
+
+def _origin(value: Any) -> Any:
+    """The graph input ``value`` is made from through ``_THROUGH`` ops (``points + 0.5``), or
+    None."""
+    for _ in range(8):
+        node = value.node()
+        if node.kind() == "prim::Param":
+            return value
+        if node.kind() not in _THROUGH or not node.inputs():
+            return None
+        value = node.inputsAt(0)
+    return None
+
+
+def _fill(value: Any) -> Any:
+    """The ``_FILLED`` op ``value`` is made from through ``_THROUGH`` ops and a negation (SAM's
+    padding label, ``-torch.ones(...)``), or None."""
+    node = value.node()
+    for _ in range(4):
+        if node.kind() in _FILLED:
+            return node
+        if node.kind() not in _THROUGH | {"aten::neg"} or not node.inputs():
+            return None
+        node = node.inputsAt(0).node()
+    return None
+
+
+def _selected(value: Any, axis: int, rank: int) -> int:
+    """How many items the module takes along ``axis`` of ``value`` (through ``_THROUGH`` ops
+    full-rank slices and ``cat``s), by the largest constant index it ``select``s there, plus one
+    (SAM's clicks:
+    ``coords[:, :, :, 0]`` and ``[:, :, :, 1]``, an x and a y); 1 where it selects none."""
+    top, seen, queue = 0, {value.unique()}, deque([value])
+    while queue:
+        v = queue.popleft()
+        for use in v.uses():
+            node, out = use.user, None
+            if node.kind() == "aten::select" and use.offset == 0:
+                dim, index = _const(node.inputsAt(1)), _const(node.inputsAt(2))
+                if isinstance(dim, int) and isinstance(index, int) and dim % rank == axis:
+                    top = max(top, index + 1)
+            elif node.kind() in _THROUGH | {"aten::slice"} and node.outputsSize() == 1:
+                out = node.output()  # a slice keeps the rank: ``coords[:, :, :, 0]``
+            elif (cat := _cat(node)) is not None:
+                out = cat.output()
+            if out is not None and out.unique() not in seen and len(seen) < 256:
+                seen.add(out.unique())
+                queue.append(out)
+    return max(top, 1)
+
+
+def _padded(name: str, value: Any) -> _Arg | None:
+    """An input joined by a ``cat`` with a tensor the module fills to a size list (SAM pads its
+    clicks [batch, point batch, points, 2] with a point of ``zeros(b, p, 1, 2)`` and their labels
+    with ``zeros(b, p, 1)``): its rank, and along every axis but the joined one, the fill's size
+    there: a constant, fixed; a size of an input, shared with it (a dim named after that
+    input's axis: the labels' point batch is the clicks'). The joined axis is free, at a few
+    items. None where no such ``cat`` is reached before an op that moves axes."""
+    for node, slot, steps in _consumers(value):
+        if steps:
+            return None
+        cat = _cat(node)
+        if cat is None:
+            continue
+        fills = [f for k, v in enumerate(node.inputs()) if k != slot and (f := _fill(v))]
+        items = _items(fills[0].inputsAt(0)) if fills else None
+        if not items:
+            continue
+        rank, axis = len(items), _const(cat.inputsAt(1)) % len(items)
+        shape: list[int] = []
+        dynamic: dict[int, str] = {}
+        for k, item in enumerate(items):
+            size = item if isinstance(item, int) else _const(item)
+            at = item.node() if not isinstance(item, int) else None
+            if k != axis and isinstance(size, int):
+                shape.append(size)
+                continue
+            shape.append(1)
+            if k == axis:
+                dynamic[k] = f"{name}_{k}"
+            elif at is not None and at.kind() == "aten::size":
+                src, dim = _origin(at.inputsAt(0)), _const(at.inputsAt(1))
+                if src is None or not isinstance(dim, int):
+                    return None
+                if src.unique() == value.unique() and k > 0:  # its own: as many as it selects
+                    shape[k] = _selected(value, k, rank)
+                owner = src.debugName().split(".")[0]
+                dynamic[k] = "batch" if dim == 0 else f"{owner}_{dim}"
+            else:
+                return None
+        cands = [tuple(c if k == axis else n for k, n in enumerate(shape)) for c in (2, 1, 8)]
+        fill = fills[0].kind().removeprefix("aten::")
+        arg = _Arg(
+            name,
+            f"joined along its axis {axis} with a {fill} of {rank} sizes",
+            cands,
+            dynamic,
+            padded=True,
+        )
+        uses = [
+            w
+            for u in cat.output().uses()
+            for w in (u.user.output().uses() if u.user.kind() == "aten::unsqueeze" else [u])
+        ]
+        told = [_const(u.user.inputsAt(1 - u.offset)) for u in uses]
+        labels = [c for c in told if isinstance(c, int) and not isinstance(c, bool)]
+        if labels and all(u.user.kind() in ("aten::eq", "aten::ne") for u in uses):
+            # compared with int constants alone (SAM's labels: -1 padding, 0 and 1 clicks):
+            # int labels, drawn among the non-negative ones
+            arg.dtype, arg.high = "int64", max([c + 1 for c in labels if c >= 0] or [1])
+            arg.hint += f", compared with {', '.join(map(str, sorted(set(labels))))}"
+        return arg
+    return None
 
 
 _LAST = 2**62  # a slice's end past any size: ``x[:, :]``
@@ -1319,12 +1441,15 @@ def _of_another(why: str, shapes: tuple[tuple[int, ...], ...], ours: list[int]) 
 
 def _principal(args: list[_Arg]) -> int | None:
     """The input a refusal is read as being about: the only one, or the only float one not
-    given by the user beside token ids and masks (Parakeet's features beside their mask), or
+    given by the user beside token ids, masks and inputs sized from what the module pads them
+    with (Parakeet's features beside their mask; SAM's image beside its clicks), or
     the first of float ones read alike (a stereo pair's two images: ``_tied``, sized
     together); None where several could be (the refusal refinements are then not tried)."""
     if len(args) == 1:
         return 0
-    floats = [i for i, a in enumerate(args) if a.dtype != "int64" and a.origin != "user"]
+    floats = [
+        i for i, a in enumerate(args) if a.dtype != "int64" and a.origin != "user" and not a.padded
+    ]
     if len(floats) > 1 and len(_tied(args, floats[0])) < len(floats):
         return None
     return floats[0] if floats else None
