@@ -11,8 +11,10 @@ spatial dims, a Linear's or LayerNorm's the features, an RNN's weights the featu
 batch comes first, an embedding's table says token ids, an op that broadcasts it to the batch a
 one-element tensor (a diffusion model's timestep: ``_to_batch``), selects along its last axis into
 embedding tables int coordinates per token (LayoutLM's boxes: ``_coordinates``), or, beside other
-uses, float columns drawn as indices (Pix2Struct's rows and columns: ``_indexing``); sizes read at
-four or five axes an image or a pair of images; failing those, ``mask``/``ids`` in its name (a mask
+uses, float columns drawn as indices (Pix2Struct's rows and columns: ``_indexing``); a ``cat``
+with a tensor the module fills to a size list, that list's rank and sizes (SAM's clicks and
+labels: ``_padded``); sizes read at four or five axes an image or a pair of images; failing
+those, ``mask``/``ids`` in its name (a mask
 beside float frames and no ids as long as they are: ``_masking``). The free sizes start at the ones
 a deployment typically runs (an image's 224, a sequence's 128: ``rewriter.inputs``) and the module
 is run on each candidate until one passes, each run within ``RUN_MEMORY`` more address space (a
