@@ -945,11 +945,11 @@ def _cubic(
     return out
 
 
-def _antialiased_resize(mode: str, coord: str, cubic_a: float, exclude: bool) -> Fn:
-    """Resize with ``antialias=1`` where it is PyTorch's own antialiased resize (what a
-    TorchScript archive's ``F.interpolate(..., antialias=True)`` is exported as): an image's
-    height and width, half-pixel centres, over the input's pixels only, linear or PIL's cubic
-    (a = -0.5)."""
+def _antialiased(mode: str, coord: str, cubic_a: float, exclude: bool) -> str:
+    """The ``interpolate`` mode of a Resize with ``antialias=1`` where it is PyTorch's own
+    antialiased resize (what a TorchScript archive's ``F.interpolate(..., antialias=True)`` is
+    exported as): half-pixel centres, over the input's pixels only, linear or PIL's cubic
+    (a = -0.5); ``Unsupported`` naming what differs otherwise."""
     off = [
         f"mode={mode}" if mode not in ("linear", "cubic") else "",
         f"coordinate_transformation_mode={coord}" if coord != "half_pixel" else "",
@@ -958,30 +958,7 @@ def _antialiased_resize(mode: str, coord: str, cubic_a: float, exclude: bool) ->
     ]
     if any(off):
         raise Unsupported(f"Resize (antialias=1, {', '.join(o for o in off if o)})")
-    how = "bicubic" if mode == "cubic" else "bilinear"
-
-    def f(
-        x: torch.Tensor,
-        roi: torch.Tensor | None = None,
-        scales: torch.Tensor | None = None,
-        sizes: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        if x.dim() != 4:
-            raise Unsupported(f"Resize (antialias=1) of a {x.dim()}-D tensor")
-        if sizes is not None and sizes.numel():
-            size = [int(v) for v in sizes.reshape(-1).tolist()]
-        else:
-            assert scales is not None
-            size = [
-                int(math.floor(n * float(k))) for n, k in zip(x.shape, scales.tolist(), strict=True)
-            ]
-        if list(size[:2]) != list(x.shape[:2]):
-            raise Unsupported("Resize (antialias=1) of the batch or channels")
-        return torch.nn.functional.interpolate(
-            x, size=(size[2], size[3]), mode=how, antialias=True, align_corners=False
-        )
-
-    return f
+    return "bicubic" if mode == "cubic" else "bilinear"
 
 
 def _resize(a: dict[str, Any], opset: int) -> Fn:
@@ -998,8 +975,8 @@ def _resize(a: dict[str, Any], opset: int) -> Fn:
         raise Unsupported("Resize (coordinate_transformation_mode=tf_crop_and_resize)")
     if _s(a.get("keep_aspect_ratio_policy", "stretch")) != "stretch":
         raise Unsupported("Resize (keep_aspect_ratio_policy)")
-    if a.get("antialias", 0):
-        return _antialiased_resize(mode, coord, cubic_a, exclude)
+    # antialiased: torch's own, over an image's height and width
+    smooth = _antialiased(mode, coord, cubic_a, exclude) if a.get("antialias", 0) else None
 
     def f(
         x: torch.Tensor,
@@ -1012,14 +989,25 @@ def _resize(a: dict[str, Any], opset: int) -> Fn:
         axes = [d % x.dim() for d in a.get("axes", range(x.dim()))]
         s_list = None if scales is None or scales.numel() == 0 else scales.tolist()
         z_list = None if sizes is None or sizes.numel() == 0 else _ints(sizes)
+        targets = []  # (axis, its size out, scale)
         for j, d in enumerate(axes):
-            n_in = x.shape[d]
             if z_list is not None:
-                n_out, scale = z_list[j], z_list[j] / n_in
+                targets.append((d, z_list[j], z_list[j] / x.shape[d]))
             else:
                 assert s_list is not None
                 scale = float(s_list[j])
-                n_out = int(math.floor(n_in * scale))
+                targets.append((d, int(math.floor(x.shape[d] * scale)), scale))
+        if smooth is not None:
+            size = list(x.shape)
+            for d, n_out, _ in targets:
+                size[d] = n_out
+            if x.dim() != 4 or size[:2] != list(x.shape[:2]):
+                raise Unsupported(f"Resize (antialias=1) of {x.dim()}-D {list(x.shape)} to {size}")
+            return torch.nn.functional.interpolate(
+                x, size=size[2:], mode=smooth, antialias=True, align_corners=False
+            )
+        for d, n_out, scale in targets:
+            n_in = x.shape[d]
             if n_out == n_in and scale == 1.0:
                 continue
             out = torch.arange(n_out, dtype=torch.float64)

@@ -167,7 +167,6 @@ def load(path: str) -> tuple[Conversion, Any, dict[str, np.ndarray]]:
                 a.dynamic = {k: d for k, d in a.dynamic.items() if k < len(shape)}
         _masking(args)
         example, outputs = _example(module, args, path)
-        asked = {a.name: sorted(set(a.dynamic.values())) for a in args if a.dynamic}
         model, fixed = _export(module, args, example, outputs, path)
         seconds = time.perf_counter() - t0
         conv = Conversion(model, "torchscript", path, f"torch.onnx {torch.__version__}", seconds)
@@ -185,14 +184,7 @@ def load(path: str) -> tuple[Conversion, Any, dict[str, np.ndarray]]:
             )
         )
         if fixed:
-            lost = sorted(
-                {d for n, ds in asked.items() for d in ds}
-                - {d for a in args for d in a.dynamic.values()}
-            )
-            conv.notes.append(
-                f"the exporter could not keep {', '.join(lost)} dynamic ({fixed}): exported at "
-                "the sizes above; pass --input-shapes NAME:DIMS for the sizes you run"
-            )
+            conv.notes.append(fixed)
         _CACHE[key] = (conv, module, example)
     return _CACHE[key]
 
@@ -297,37 +289,22 @@ def _hint(module: Any, name: str, value: Any) -> _Arg:
     )
 
 
-def _origin(value: Any) -> Any:
-    """The graph input ``value`` is made from through ``_THROUGH`` ops (``points + 0.5``), or
-    None."""
+def _made_from(value: Any) -> Any:
+    """The value ``value`` is made from through ``_THROUGH`` ops and a negation (``points +
+    0.5``; SAM's padding label, ``-torch.ones(...)``): a graph input, a fill, anything else."""
     for _ in range(8):
         node = value.node()
-        if node.kind() == "prim::Param":
-            return value
-        if node.kind() not in _THROUGH or not node.inputs():
-            return None
-        value = node.inputsAt(0)
-    return None
-
-
-def _fill(value: Any) -> Any:
-    """The ``_FILLED`` op ``value`` is made from through ``_THROUGH`` ops and a negation (SAM's
-    padding label, ``-torch.ones(...)``), or None."""
-    node = value.node()
-    for _ in range(4):
-        if node.kind() in _FILLED:
-            return node
         if node.kind() not in _THROUGH | {"aten::neg"} or not node.inputs():
-            return None
-        node = node.inputsAt(0).node()
-    return None
+            break
+        value = node.inputsAt(0)
+    return value
 
 
 def _selected(value: Any, axis: int, rank: int) -> int:
-    """How many items the module takes along ``axis`` of ``value`` (through ``_THROUGH`` ops
+    """How many items the module takes along ``axis`` of ``value`` (through ``_THROUGH`` ops,
     full-rank slices and ``cat``s), by the largest constant index it ``select``s there, plus one
-    (SAM's clicks:
-    ``coords[:, :, :, 0]`` and ``[:, :, :, 1]``, an x and a y); 1 where it selects none."""
+    (SAM's clicks: ``coords[:, :, :, 0]`` and ``[:, :, :, 1]``, an x and a y); 1 where it
+    selects none."""
     top, seen, queue = 0, {value.unique()}, deque([value])
     while queue:
         v = queue.popleft()
@@ -350,7 +327,7 @@ def _selected(value: Any, axis: int, rank: int) -> int:
 def _padded(name: str, value: Any) -> _Arg | None:
     """An input joined by a ``cat`` with a tensor the module fills to a size list (SAM pads its
     clicks [batch, point batch, points, 2] with a point of ``zeros(b, p, 1, 2)`` and their labels
-    with ``zeros(b, p, 1)``): its rank, and along every axis but the joined one, the fill's size
+    with ``-ones(b, p, 1)``): its rank, and along every axis but the joined one, the fill's size
     there: a constant, fixed; a size of an input, shared with it (a dim named after that
     input's axis: the labels' point batch is the clicks'). The joined axis is free, at a few
     items. None where no such ``cat`` is reached before an op that moves axes."""
@@ -360,7 +337,8 @@ def _padded(name: str, value: Any) -> _Arg | None:
         cat = _cat(node)
         if cat is None:
             continue
-        fills = [f for k, v in enumerate(node.inputs()) if k != slot and (f := _fill(v))]
+        made = [_made_from(v).node() for k, v in enumerate(node.inputs()) if k != slot]
+        fills = [f for f in made if f.kind() in _FILLED]
         items = _items(fills[0].inputsAt(0)) if fills else None
         if not items:
             continue
@@ -377,8 +355,8 @@ def _padded(name: str, value: Any) -> _Arg | None:
             if k == axis:
                 dynamic[k] = f"{name}_{k}"
             elif at is not None and at.kind() == "aten::size":
-                src, dim = _origin(at.inputsAt(0)), _const(at.inputsAt(1))
-                if src is None or not isinstance(dim, int):
+                src, dim = _made_from(at.inputsAt(0)), _const(at.inputsAt(1))
+                if src.node().kind() != "prim::Param" or not isinstance(dim, int):
                     return None
                 if src.unique() == value.unique() and k > 0:  # its own: as many as it selects
                     shape[k] = _selected(value, k, rank)
@@ -1625,7 +1603,7 @@ def _export(
 ) -> tuple[onnx.ModelProto, str | None]:
     """The module through the TorchScript exporter; inputs named as ``forward``'s arguments,
     outputs ``output`` (``output_0``, ``output_1``, ... when several); and, when the exporter
-    could not keep the free dims dynamic, why (None when it could).
+    could not keep the free dims dynamic, the line that says which and why (None when it could).
 
     The exporter sees a traced graph that ran at one size, and some of what it wrote there only
     exports at fixed sizes: an adaptive pooling whose output size follows a dynamic dim, a
@@ -1664,7 +1642,15 @@ def _export(
                     )
                 for a in args:
                     a.dynamic = dict(dynamic.get(a.name, {}))
-                return onnx.load(dest), (first or None)
+                if not first:
+                    return onnx.load(dest), None
+                lost = {d for ds in asked.values() for d in ds.values()}
+                lost -= {d for ds in dynamic.values() for d in ds.values()}
+                return onnx.load(dest), (
+                    f"the exporter could not keep {', '.join(sorted(lost))} dynamic ({first}): "
+                    "exported at the sizes above; pass --input-shapes NAME:DIMS for the sizes "
+                    "you run"
+                )
             except Exception as e:
                 # "Exporting the operator 'aten::col2im' to ONNX opset version 17 is not
                 # supported. Support for this operator was added in version 18" (MobileViTV2's
