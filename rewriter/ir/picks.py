@@ -32,7 +32,9 @@ import onnx
 
 from rewriter.ir.graph import RANDOM_OPS, free_values, infer_value_info, subgraph_attrs
 
-__all__ = ["FLOATS", "PICKING", "RANDOM_OPS", "STEPS", "Pick", "computed", "picks", "with_outputs"]
+__all__ = [
+    "FLOATS", "PICKING", "RANDOM_OPS", "STEPS", "Pick", "computed", "drawn", "picks", "with_outputs",
+]  # fmt: skip
 
 # op -> (its outputs that pick, its inputs it picks by, whether the count of what it picks
 # depends on the data)
@@ -280,6 +282,25 @@ def computed(g: onnx.GraphProto) -> set[str]:
         elif reads & moved:
             moved.update(o for o in n.output if o)
     return out & data
+
+
+def drawn(g: onnx.GraphProto) -> set[str]:
+    """The tensors of ``g`` a random op's draw is behind (not through shapes alone): what no
+    other runtime's generator computes alike, whatever the seed. ViT-MAE masks patches by the
+    order of ``torch.rand`` noise: in ONNX a RandomUniformLike, whose draws in ONNX Runtime are
+    not PyTorch's, so its hidden state, mask and order differ from the source's for any
+    conversion. An op whose bodies hold a random op draws too."""
+
+    def draws(n: onnx.NodeProto) -> bool:
+        return n.op_type in RANDOM_OPS or any(
+            draws(m) for _, body in subgraph_attrs(n) for m in body.node
+        )
+
+    out: set[str] = set()
+    for n in g.node:
+        if draws(n) or (n.op_type not in _SHAPE_ONLY and _reads(n) & out):
+            out.update(o for o in n.output if o)
+    return out
 
 
 # ops a rewrite may replace or training change the input of: what follows one can differ
