@@ -1,10 +1,10 @@
-"""173 model families (170 `transformers`, 3 `diffusers`), built as users export them, through the
+"""181 model families (178 `transformers`, 3 `diffusers`), built as users export them, through the
 CLI with no flags.
 
     python tools/hf_families.py [--out DIR] [--no-target] [--opset N]
                                 [--interpreter | --fx [--plan] | --pt2 | --archive] [NAME ...]
 
-Builds small random-weight models of 170 ``transformers`` families and 3 ``diffusers`` ones
+Builds small random-weight models of 178 ``transformers`` families and 3 ``diffusers`` ones
 (a text-conditioned UNet, an unconditional one, a VAE) from their configs (no download: text
 encoders and decoders, vision and audio models, a detector, segmenters; and inputs other than
 ids + mask or one image: ids alone (Mamba, RWKV), a decoder with encoder states,
@@ -13,7 +13,8 @@ encoder-decoder ids, a time series, a trajectory, text + image, a spectrogram; b
 filterbank frames with a mask (Speech2Text), a codec's mono waveform (EnCodec), an audio
 spectrogram's patches (AST), an image with its trimap (ViTMatte), video frames (TimeSformer,
 VideoMAE, V-JEPA 2), an image of any size (SuperPoint, the VAE), flattened patches with their
-mask and each image's patch grid (SigLIP 2's NaFlex), a scene-text crop at its one size (MGP-STR), a latent with a timestep per sample and
+mask and each image's patch grid (SigLIP 2's NaFlex), a scene-text crop at its one size (MGP-STR), an image with
+a low-resolution depth prompt (Prompt Depth Anything), a latent with a timestep per sample and
 text states (the UNets)), each exported twice: by the TorchScript exporter with named ``dynamic_axes`` (``batch``,
 ``sequence``), and by the dynamo exporter with ``torch.export.Dim.AUTO`` on every dynamic dim,
 as a user who does not name dims gets it (``input_ids[s72, s53]``, ``attention_mask[s43,
@@ -297,6 +298,20 @@ def _families() -> Iterator[tuple[str, Callable[[], Any], str, list[str]]]:
     yield "dinov3_convnext", lambda: tf.DINOv3ConvNextModel(tf.DINOv3ConvNextConfig(hidden_sizes=[16, 32], depths=[1, 1], layer_scale_init_value=1.0)), "image", pool  # fmt: skip
     yield "deit", lambda: tf.DeiTModel(tf.DeiTConfig(**v, image_size=64, patch_size=8)), "image", pool  # fmt: skip
     yield "ijepa", lambda: tf.IJepaModel(tf.IJepaConfig(**v, image_size=64, patch_size=8)), "image", last  # fmt: skip
+    # and eight: ViT-MAE (random patch masking: its noise is drawn inside the graph), Qwen3-Next
+    # (gated delta-rule linear attention and a mixture of experts), Gemma 3n (AltUp, per-layer
+    # inputs, a Gaussian top-k activation sparsity: an erfinv of a constant), Informer (ProbSparse
+    # attention sampling keys at random), EoMT on DINOv3, SuperGlue (Sinkhorn over matched
+    # keypoints), WavTokenizer (a codec decoding through an inverse STFT), Prompt Depth Anything
+    # (an image and a low-resolution depth prompt)
+    yield "vit_mae", lambda: tf.ViTMAEModel(tf.ViTMAEConfig(**v, image_size=64, patch_size=8)), "image", last  # fmt: skip
+    yield "qwen3_next", lambda: tf.Qwen3NextModel(tf.Qwen3NextConfig(**t, num_key_value_heads=1, head_dim=16, linear_key_head_dim=8, linear_value_head_dim=8, linear_num_key_heads=2, linear_num_value_heads=4, moe_intermediate_size=32, shared_expert_intermediate_size=32, num_experts=4, num_experts_per_tok=2, layer_types=["linear_attention", "full_attention"], use_cache=False)), "text", last  # fmt: skip
+    yield "gemma3n_text", lambda: tf.Gemma3nTextModel(tf.Gemma3nTextConfig(**t, num_key_value_heads=1, head_dim=16, vocab_size_per_layer_input=1000, hidden_size_per_layer_input=8, laurel_rank=8, num_kv_shared_layers=0, sliding_window=4, layer_types=["sliding_attention", "full_attention"], activation_sparsity_pattern=[0.95, 0.0], use_cache=False)), "text", last  # fmt: skip
+    yield "informer", lambda: tf.InformerModel(tf.InformerConfig(prediction_length=8, context_length=16, lags_sequence=[1, 2, 3], num_time_features=2, num_static_categorical_features=1, cardinality=[5], embedding_dimension=[3], d_model=16, encoder_layers=2, decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32, use_cache=False)), "forecast", last  # fmt: skip
+    yield "eomt_dinov3", lambda: tf.EomtDinov3ForUniversalSegmentation(tf.EomtDinov3Config(**{**v, "num_hidden_layers": 4}, image_size=64, patch_size=8, num_blocks=2, num_queries=10, num_labels=4, num_upscale_blocks=2)), "image", ["class_queries_logits", "masks_queries_logits"]  # fmt: skip
+    yield "superglue", lambda: tf.SuperGlueForKeypointMatching(tf.SuperGlueConfig(keypoint_detector_config=tf.SuperPointConfig(encoder_hidden_sizes=[8, 8, 16, 16], decoder_hidden_size=32, keypoint_decoder_dim=65, descriptor_decoder_dim=32, max_keypoints=32), hidden_size=32, keypoint_encoder_sizes=[8, 16], gnn_layers_types=["self", "cross"], num_attention_heads=2, sinkhorn_iterations=10)), "image_pair", ["matches", "matching_scores", "keypoints"]  # fmt: skip
+    yield "wavtokenizer", lambda: tf.WavTokenizerModel(tf.WavTokenizerConfig(num_filters=8, upsampling_ratios=[4, 2], hidden_size=32, codebook_size=64, codebook_dim=32, num_lstm_layers=1, decoder_hidden_size=32, decoder_intermediate_size=64, decoder_num_layers=1, decoder_attention_num_groups=4)), "waveform", ["audio_values"]  # fmt: skip
+    yield "prompt_depth_anything", lambda: tf.PromptDepthAnythingForDepthEstimation(tf.PromptDepthAnythingConfig(backbone_config=tf.Dinov2Config(**{**v, "num_hidden_layers": 4}, image_size=56, patch_size=14, out_indices=[1, 2, 3, 4], reshape_hidden_states=False), initializer_range=0.2, patch_size=14, reassemble_hidden_size=32, neck_hidden_sizes=[8, 16, 32, 32], fusion_hidden_size=16, head_hidden_size=8)), "image_depth", ["predicted_depth"]  # fmt: skip
     # diffusion models from diffusers' configs (the dev extra installs it): a UNet that takes a
     # latent, a timestep per sample and text states; an unconditional one; a VAE, whose
     # attention runs over every position of the feature map
@@ -422,6 +437,8 @@ def _example(kind: str) -> tuple[tuple[Any, ...], list[str], dict[str, dict[int,
         return (torch.randn(B, 3, 32, 128),), ["pixel_values"], {"pixel_values": {0: "batch"}}
     if kind == "lowres":  # a small image of any size to upscale (super-resolution)
         return (torch.randn(B, 3, 32, 32),), ["pixel_values"], {"pixel_values": {0: "batch", 2: "height", 3: "width"}}  # fmt: skip
+    if kind == "image_depth":  # an image and a low-resolution depth prompt (a LiDAR map)
+        return (torch.randn(B, 3, 56, 56), torch.rand(B, 1, 14, 14) * 5), ["pixel_values", "prompt_depth"], {"pixel_values": {0: "batch"}, "prompt_depth": {0: "batch"}}  # fmt: skip
     if kind == "image_any":  # height and width dynamic too (a keypoint detector)
         return (torch.randn(B, 3, 64, 64),), ["pixel_values"], {"pixel_values": {0: "batch", 2: "height", 3: "width"}}  # fmt: skip
     return (torch.randn(B, 16, 100),), ["input_features"], {"input_features": {0: "batch"}}
