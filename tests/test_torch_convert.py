@@ -1139,6 +1139,11 @@ def test_every_supported_op_is_checked_here() -> None:
         "SequenceEmpty", "SequenceConstruct", "SequenceInsert", "SequenceErase", "SequenceAt",
         "SequenceLength", "SplitToSequence", "ConcatFromSequence",
     }  # fmt: skip
+    # drawn: compared in distribution (test_random_ops_draw_what_onnxruntime_draws_...)
+    checked |= {
+        "RandomUniform", "RandomUniformLike", "RandomNormal", "RandomNormalLike", "Bernoulli",
+        "Multinomial",
+    }  # fmt: skip
     # covered elsewhere: the plain elementwise ops, through the zoo and the rationals
     plain = {
         "Abs", "Add", "Celu", "Ceil", "Constant", "Cos", "Dropout", "Elu", "Erf", "Exp",
@@ -1249,3 +1254,53 @@ def test_a_llama_exported_at_opset_23_converts_and_retrains(tmp_path) -> None:
     args = ["finetune", student, "--teacher", path, "--mode", "distill", "--epochs", "1", "-q",
             "-o", str(tmp_path / "tuned.onnx")]  # fmt: skip
     assert main(args) == 0
+
+
+@pytest.mark.parametrize(
+    "op, data, attrs",
+    [
+        ("RandomUniformLike", [_x(4, 50, 50)], {"low": -2.0, "high": 3.0, "seed": 7.0}),
+        ("RandomNormalLike", [_x(4, 50, 50)], {"mean": 1.0, "scale": 2.0, "seed": 7.0}),
+        ("RandomUniform", [], {"shape": [4, 50, 50], "low": -2.0, "high": 3.0, "seed": 7.0}),
+        ("RandomNormal", [], {"shape": [4, 50, 50], "mean": 1.0, "scale": 2.0}),
+        ("Bernoulli", [np.full((4, 50, 50), 0.3, np.float32)], {"seed": 7.0}),
+        (
+            "Multinomial",
+            [np.log(np.array([[0.1, 0.6, 0.3]] * 4, np.float32))],
+            {"sample_size": 2500},
+        ),
+    ],
+)
+def test_random_ops_draw_what_onnxruntime_draws_in_distribution(op, data, attrs) -> None:  # type: ignore[no-untyped-def]
+    """ViT-MAE's patch shuffle (RandomUniformLike) and VITS's noise (RandomNormalLike) were
+    "not supported", so neither retrained nor ran on a torch target. Draws are torch's, not ONNX
+    Runtime's: compared by shape, dtype, range and moments over 10^4 draws (Bernoulli with ONNX's
+    reference evaluator); a seed gives the same numbers in two conversions."""
+    m = _model(op, data, [], attrs, 17, 1)
+    feeds = {f"x{k}": a for k, a in enumerate(data)}
+    if op == "Bernoulli":  # ONNX Runtime 1.32 draws 1 with probability 1 - p (0.70 for 0.3),
+        # against the spec and its reference evaluator (p, as torch.bernoulli): the spec's
+        from onnx.reference import ReferenceEvaluator
+
+        (ref,) = ReferenceEvaluator(m).run(None, feeds)
+    else:
+        sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+        (ref,) = sess.run(None, feeds)
+    with torch.no_grad():
+        (got,) = to_torch(m)(*(torch.from_numpy(a) for a in data))
+        (again,) = to_torch(m)(*(torch.from_numpy(a) for a in data))
+    got = got.numpy()
+    assert got.shape == ref.shape and got.dtype == ref.dtype, (got.shape, got.dtype, ref.dtype)
+    if "Normal" not in op:  # bounded: uniform in [low, high), Bernoulli 0/1, class indices
+        assert set(np.unique(got)) <= set(np.unique(ref)) or op.startswith("RandomUniform")
+    if op == "Multinomial":  # class frequencies 0.1, 0.6, 0.3
+        freq = np.bincount(got.ravel(), minlength=3) / got.size
+        assert np.allclose(freq, np.bincount(ref.ravel(), minlength=3) / ref.size, atol=0.03)
+    else:
+        # six standard errors of the difference of two means of 10^4 draws: never by chance
+        assert abs(got.mean() - ref.mean()) < 6 * ref.std() * np.sqrt(2 / ref.size)
+        assert abs(got.std() - ref.std()) < 0.05 * ref.std()
+    if op.startswith("RandomUniform"):
+        assert got.min() >= -2.0 and got.max() < 3.0
+    if "seed" in attrs:
+        assert np.array_equal(got, again.numpy())

@@ -711,11 +711,26 @@ def interpreter_check(path: str) -> str:
         return f"{name}: not converted ({e})"
     except RewriterError as e:  # ONNX Runtime refuses the export, or runs it on no input
         return f"{name}: not checked ({e})"
+    from rewriter.ir.picks import drawn
+
+    # an output a random draw is behind: torch's draws are not ONNX Runtime's (ViT-MAE)
+    random = drawn(model.graph)
+    pairs = [
+        (w, g)
+        for o, w, g in zip(model.graph.output, want, got, strict=True)
+        if o.name not in random
+    ]
+    if not pairs:
+        return f"{name}: converted and run; every output drawn at random, none compared"
     worst = max(
-        float(np.abs(w - g.numpy()).max() / max(float(np.abs(w).max()), 1e-30))
-        for w, g in zip(want, got, strict=True)
+        float(np.abs(w - g.numpy()).max() / max(float(np.abs(w).max()), 1e-30)) for w, g in pairs
     )
-    return f"{name}: matches ONNX Runtime to {worst:.1e} of the output's largest value"
+    skipped = (
+        f" ({len(want) - len(pairs)} drawn at random not compared)"
+        if len(pairs) < len(want)
+        else ""
+    )
+    return f"{name}: matches ONNX Runtime to {worst:.1e} of the output's largest value{skipped}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -398,6 +398,37 @@ def _eye_like(a: dict[str, Any]) -> Fn:
     return f
 
 
+def _random(kind: str, a: dict[str, Any]) -> Fn:
+    """RandomUniform / RandomNormal and their ``Like`` forms, Bernoulli, Multinomial: drawn by
+    torch (ViT-MAE's patch shuffle, a TTS model's noise). A ``seed`` seeds the op's own
+    generator once, when the model is converted, as ONNX Runtime seeds it once per session: a
+    run after another draws new numbers either way. The draws are torch's, not ONNX
+    Runtime's."""
+    gen = None
+    if "seed" in a:
+        gen = torch.Generator().manual_seed(int(a["seed"]))
+    dtype = torch_dtype(a["dtype"]) if "dtype" in a else None
+
+    def draw(shape: list[int], like: torch.dtype | None) -> torch.Tensor:
+        t = dtype or like or torch.float32
+        if kind == "uniform":
+            lo, hi = float(a.get("low", 0.0)), float(a.get("high", 1.0))
+            return torch.rand(shape, generator=gen).mul(hi - lo).add(lo).to(t)
+        mean, scale = float(a.get("mean", 0.0)), float(a.get("scale", 1.0))
+        return torch.randn(shape, generator=gen).mul(scale).add(mean).to(t)
+
+    if kind == "bernoulli":
+        return lambda p: torch.bernoulli(p.float(), generator=gen).to(dtype or p.dtype)
+    if kind == "multinomial":  # unnormalized log-probabilities per row, drawn with replacement
+        n, out = int(a.get("sample_size", 1)), dtype or torch.int32
+        return lambda x: torch.multinomial(
+            torch.softmax(x.float(), -1), n, replacement=True, generator=gen
+        ).to(out)
+    if "shape" in a:  # RandomUniform / RandomNormal: no input
+        return lambda: draw(list(a["shape"]), None)
+    return lambda x: draw(list(x.shape), x.dtype if x.is_floating_point() else None)
+
+
 def _trilu(a: dict[str, Any]) -> Fn:
     up = a.get("upper", 1)
 
@@ -1282,6 +1313,12 @@ OPS: dict[str, Callable[[dict[str, Any], int, int], Fn]] = {
     "Range": _constant_fn(_range),
     "ConstantOfShape": lambda a, n, v: _constant_of_shape(a),
     "EyeLike": lambda a, n, v: _eye_like(a),
+    "RandomUniform": lambda a, n, v: _random("uniform", a),
+    "RandomUniformLike": lambda a, n, v: _random("uniform", a),
+    "RandomNormal": lambda a, n, v: _random("normal", a),
+    "RandomNormalLike": lambda a, n, v: _random("normal", a),
+    "Bernoulli": lambda a, n, v: _random("bernoulli", a),
+    "Multinomial": lambda a, n, v: _random("multinomial", a),
     "Trilu": lambda a, n, v: _trilu(a),
     "CumSum": lambda a, n, v: _cumsum(a),
     "ArgMax": lambda a, n, v: _arg("max", a),
