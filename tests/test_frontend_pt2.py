@@ -423,3 +423,51 @@ def test_outputs_drawn_at_random_are_not_compared_with_the_source(
     assert f"'{kept}' drawn from random ops (1 of 2 outputs)" in text
     assert "draws are not PyTorch's, so not compared" in text
     assert onnx.load(out).graph.node  # written
+
+
+class _GaussianTopK(torch.nn.Module):
+    """Gemma 3n's activation sparsity in small: a unit kept where it exceeds its row's mean by
+    the normal quantile of 0.95 standard deviations (``icdf``: an ``erfinv``, which torch.onnx
+    has no function for), and an ``erfinv`` of the data besides."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.up = torch.nn.Linear(8, 32)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.up(x)
+        q = torch.distributions.Normal(0.0, 1.0).icdf(torch.tensor(0.95))
+        cut = h.mean(-1, keepdim=True) + h.std(-1, keepdim=True) * q
+        return torch.nn.functional.gelu(torch.relu(h - cut)) + torch.erfinv(torch.tanh(h) * 0.999)
+
+
+def test_pt2_with_erfinv_converts(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Before: "torch.onnx 2.13.0+cpu cannot convert the program: ... No ONNX function found for
+    <OpOverload(op='prims.erf_inv', ...)>" (Gemma 3n's .pt2 too), exit 1. Now erfinv is
+    written as ONNX ops (Giles' approximation, one Newton step) and matches PyTorch."""
+    pytest.importorskip("onnxscript")
+    torch.manual_seed(0)
+    module, x = _GaussianTopK().eval(), torch.randn(4, 16, 8)
+    path = str(tmp_path / "topk.pt2")
+    auto = {0: torch.export.Dim.AUTO}
+    torch.export.save(torch.export.export(module, (x,), dynamic_shapes=({**auto},)), path)
+    out, report = str(tmp_path / "out.onnx"), str(tmp_path / "r.json")
+    assert main([path, "-o", out, "--report", report]) == 0
+    source = json.loads(open(report).read())["source"]
+    (conv,) = source["converted_vs_source"]["outputs"]
+    assert conv["checked"] and conv["rel_l2"] < 1e-5, conv
+    nodes = [n.op_type for n in onnx.load(out).graph.node]
+    assert "Erf" in nodes and "Log" in nodes  # erfinv spelled in ONNX ops
+    capsys.readouterr()
+
+
+def test_the_exporters_reason_is_said_without_its_exception_class() -> None:
+    from rewriter.frontends.pt2._convert import _export_error
+
+    e = RuntimeError(
+        "Failed to convert the exported program to an ONNX model.\n"
+        "<class 'torch.onnx._internal.exporter._errors.DispatchError'>: No ONNX function found "
+        "for <OpOverload(op='prims.erf_inv', overload='default')>. Failure message: No "
+        "decompositions registered for the real-valued input"
+    )
+    assert _export_error(e).startswith("No ONNX function found for <OpOverload(op='prims.erf_inv'")
