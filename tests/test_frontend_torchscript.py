@@ -1686,3 +1686,29 @@ def test_sam_clicks_and_labels_are_sized_from_what_the_module_pads_them_with(
     assert inputs["input_labels"] == onnx.TensorProto.INT64
     assert r["sites"] and all(s["replaced"] for s in r["sites"])
     assert r["source"]["rewritten_vs_source"]["rel_l2"] < 2e-3
+
+
+class _Quantiles(torch.nn.Module):
+    """Features through a Gaussian's quantile function: an ``erfinv`` of the data, which the
+    TorchScript exporter has no function for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(8, 16)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.nn.functional.gelu(self.fc(x))
+        return torch.erfinv(torch.tanh(h) * 0.999) * 1.4142135
+
+
+def test_an_erfinv_is_exported_as_onnx_ops(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Before: "torch.onnx 2.13.0+cpu cannot export the TorchScript module (Exporting the
+    operator 'aten::erfinv' to ONNX opset version 17 is not supported)", exit 1. Now written as
+    the dynamo conversion writes it (``_convert.erfinv_nodes``) and matches the module."""
+    torch.manual_seed(0)
+    src = _archive(_Quantiles().eval(), "trace", torch.randn(2, 8), tmp_path / "q.pt")
+    printed, report, out = _rewritten(src, tmp_path, capsys)
+    assert report["source"]["converted_vs_source"]["rel_l2"] < 1e-5
+    ops = {n.op_type for n in onnx.load(str(out)).graph.node}
+    assert {"Erf", "Log", "IsInf"} <= ops
+    assert [s["replaced"] for s in report["sites"]] == [True, True]  # the GELU and the tanh

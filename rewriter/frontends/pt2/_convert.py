@@ -12,7 +12,7 @@ import re
 import struct
 import time
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -287,32 +287,40 @@ _ERFINV_TAIL = (
 )
 
 
+def erfinv_nodes(op: Callable[..., Any], const: Callable[[float], Any], x: Any) -> Any:
+    """``erfinv(x)`` in ONNX ops, for either torch exporter: ``op(name, *inputs)`` adds a node,
+    ``const(v)`` gives ``v`` in ``x``'s type. Giles' approximation then one Newton step on
+    ``Erf``: within 2.1e-7 relative of float64 over (-1, 1) (torch's own float32 erfinv:
+    5.9e-8), +-inf at +-1 as torch."""
+
+    def horner(w: Any, coefs: tuple[float, ...]) -> Any:
+        p = const(coefs[0])
+        for c in coefs[1:]:
+            p = op("Add", op("Mul", p, w), const(c))
+        return p
+
+    w = op("Neg", op("Log", op("Mul", op("Sub", const(1.0), x), op("Add", const(1.0), x))))
+    central = horner(op("Sub", w, const(2.5)), _ERFINV_CENTRAL)
+    tail = horner(op("Sub", op("Sqrt", w), const(3.0)), _ERFINV_TAIL)
+    y = op("Mul", op("Where", op("Less", w, const(5.0)), central, tail), x)
+    slope = op("Mul", const(float(2 / np.sqrt(np.pi))), op("Exp", op("Neg", op("Mul", y, y))))
+    refined = op("Sub", y, op("Div", op("Sub", op("Erf", y), x), slope))
+    return op("Where", op("IsInf", y), y, refined)
+
+
 def _translations() -> dict[Any, Any]:
     """ONNX functions for the aten/prims ops torch.onnx has none for, as
     ``custom_translation_table``: ``erfinv`` (Gemma 3n's Gaussian top-k sparsity takes a normal
-    distribution's ``icdf``: "No ONNX function found for prims.erf_inv"), Giles' approximation
-    then one Newton step on ``Erf``: within 2.1e-7 relative of float64 over (-1, 1) (torch's own
-    float32 erfinv: 5.9e-8), +-inf at +-1 as torch."""
+    distribution's ``icdf``: "No ONNX function found for prims.erf_inv"; ``erfinv_nodes``)."""
     import onnxscript
     import torch
 
-    op: Any = onnxscript.opset18  # traced by torch.onnx: Python floats become constants
-
-    def horner(w: Any, coefs: tuple[float, ...]) -> Any:
-        p = op.CastLike(coefs[0], w)
-        for c in coefs[1:]:
-            p = op.Add(op.Mul(p, w), op.CastLike(c, w))
-        return p
+    ops: Any = onnxscript.opset18  # traced by torch.onnx: Python floats become constants
 
     def erfinv(x: Any) -> Any:
-        one = op.CastLike(1.0, x)
-        w = op.Neg(op.Log(op.Mul(op.Sub(one, x), op.Add(one, x))))
-        central = horner(op.Sub(w, op.CastLike(2.5, x)), _ERFINV_CENTRAL)
-        tail = horner(op.Sub(op.Sqrt(w), op.CastLike(3.0, x)), _ERFINV_TAIL)
-        y = op.Mul(op.Where(op.Less(w, op.CastLike(5.0, x)), central, tail), x)
-        slope = op.Mul(op.CastLike(float(2 / np.sqrt(np.pi)), x), op.Exp(op.Neg(op.Mul(y, y))))
-        refined = op.Sub(y, op.Div(op.Sub(op.Erf(y), x), slope))
-        return op.Where(op.IsInf(y), y, refined)
+        return erfinv_nodes(
+            lambda name, *xs: getattr(ops, name)(*xs), lambda v: ops.CastLike(v, x), x
+        )
 
     return {torch.ops.aten.erfinv.default: erfinv, torch.ops.prims.erf_inv.default: erfinv}
 

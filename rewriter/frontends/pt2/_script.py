@@ -61,7 +61,7 @@ from rewriter.frontends.common import (
     quiet,
     requested_shapes,
 )
-from rewriter.frontends.pt2._convert import _first_line
+from rewriter.frontends.pt2._convert import _first_line, erfinv_nodes
 
 # the free sizes, typical first: the candidates rewriter.inputs generates an ONNX model's with
 from rewriter.inputs import (
@@ -1585,17 +1585,34 @@ def _antialiased(mode: str) -> Any:
 
 
 @contextlib.contextmanager
-def _resizes() -> Iterator[None]:
-    """The antialiased resizes' functions, registered for one export."""
+def _symbolics() -> Iterator[None]:
+    """Functions the TorchScript exporter lacks (antialiased resizes, erfinv), registered for
+    one export."""
     import torch
 
     for op, mode in _ANTIALIASED.items():
         torch.onnx.register_custom_op_symbolic(op, _antialiased(mode), _ANTIALIAS_OPSET)
+    torch.onnx.register_custom_op_symbolic("aten::erfinv", _erfinv, _ERFINV_OPSET)
     try:
         yield
     finally:
         for op in _ANTIALIASED:
             torch.onnx.unregister_custom_op_symbolic(op, _ANTIALIAS_OPSET)
+        torch.onnx.unregister_custom_op_symbolic("aten::erfinv", _ERFINV_OPSET)
+
+
+_ERFINV_OPSET = 15  # CastLike
+
+
+def _erfinv(g: Any, x: Any) -> Any:
+    """``aten::erfinv``, which the TorchScript exporter has no function for, in ONNX ops
+    (``erfinv_nodes``, as the dynamo conversion writes it)."""
+    import torch
+
+    def const(v: float) -> Any:
+        return g.op("CastLike", g.op("Constant", value_t=torch.tensor(v)), x)
+
+    return erfinv_nodes(lambda name, *xs: g.op(name, *xs), const, x)
 
 
 def _export(
@@ -1629,7 +1646,7 @@ def _export(
         while True:
             dynamic = tries[k]
             try:
-                with quiet(), _resizes():
+                with quiet(), _symbolics():
                     torch.onnx.export(
                         module,
                         tuple(torch.from_numpy(example[a.name]) for a in args),
@@ -1660,7 +1677,7 @@ def _export(
                     opset = int(named.group(1))
                     continue
                 if opset < _ANTIALIAS_OPSET and any(op in str(e) for op in _ANTIALIASED):
-                    opset = _ANTIALIAS_OPSET  # where Resize antialiases (``_resizes``)
+                    opset = _ANTIALIAS_OPSET  # where Resize antialiases (``_symbolics``)
                     continue
                 where = re.search(r"Occurred when translating (\w+)", str(e))
                 # the first line, without the exporter's "[Caused by <a graph>" and "Please
