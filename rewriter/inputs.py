@@ -153,6 +153,7 @@ _SAME = "outputs the same on other inputs"
 _MAX_SAME = 8  # sizes tried where the outputs ignore the inputs, before taking the first
 _BATCH_NAME = r"batch|^n$|^b$|^bs$|^num_images$"
 _TOKENS_NAME = r"ids$|mask$|^input_ids|token_type|position"
+_PROMPT_NAME = re.compile(r"point|box|prompt|click|coord", re.I)  # an input's name
 _KINDS = [  # (regex on the lower-cased dim name, candidates); first match wins
     (_BATCH_NAME, _BATCH),
     (r"seq|len|time|token|step|frame|^t$|^l$", _SEQUENCE),
@@ -865,6 +866,15 @@ def _candidates(key: str, inputs: list[_Input]) -> list[int]:
         for pattern, cands in _KINDS:
             if re.search(pattern, key.lower()) and (cands is not _BATCH or leads):
                 return cands
+    # a made-up dim name (the dynamo exporter's s1) of prompts named so: a few (SAM's clicks
+    # and their labels); not what token inputs share (LayoutLM's boxes per token), nor a lead
+    holders = [inp for inp in inputs if key in inp.dims]
+    if (
+        any(_PROMPT_NAME.search(inp.name) for inp in holders)
+        and not any(re.search(_TOKENS_NAME, inp.name.lower()) for inp in holders)
+        and not any(inp.dims[:1] == [key] for inp in holders)
+    ):
+        return _PROMPTS
     for inp in inputs:
         for axis, d in enumerate(inp.dims):
             if d != key:

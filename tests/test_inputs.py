@@ -137,6 +137,42 @@ def test_unnamed_dims_of_float_inputs_guess_audio_and_sequences() -> None:
     assert gen.feeds["feats"].shape == (1, 128, 80)
 
 
+def test_unnamed_dims_of_clicks_are_a_few_clicks_not_an_image_side() -> None:
+    """SAM 2 through the dynamo exporter: clicks ``[s24, 1, s1, 2]`` and labels ``[s24, 1, s1]``
+    beside a fixed image. The clicks read as a 4-d image: 224 of them (its height). Prompts named
+    so get a few; boxes per token (LayoutLM) stay the sequence's size."""
+    g = helper.make_graph(
+        [
+            helper.make_node("ReduceMean", ["pixel_values"], ["m"], keepdims=0),
+            helper.make_node("Cast", ["input_labels"], ["lf"], to=TensorProto.FLOAT),
+            helper.make_node("Unsqueeze", ["lf", "last"], ["l4"]),
+            helper.make_node("Mul", ["input_points", "l4"], ["p"]),
+            helper.make_node("Add", ["p", "m"], ["y"]),
+            helper.make_node("Cast", ["bbox"], ["bf"], to=TensorProto.FLOAT),
+            helper.make_node("Cast", ["input_ids"], ["idf"], to=TensorProto.FLOAT),
+            helper.make_node("Unsqueeze", ["idf", "last"], ["id3"]),
+            helper.make_node("Mul", ["bf", "id3"], ["z"]),
+        ],
+        "sam",
+        [
+            helper.make_tensor_value_info("pixel_values", TensorProto.FLOAT, [1, 3, 64, 64]),
+            helper.make_tensor_value_info("input_points", TensorProto.FLOAT, ["s24", 1, "s1", 2]),
+            helper.make_tensor_value_info("input_labels", TensorProto.INT64, ["s24", 1, "s1"]),
+            helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["s0", "s5"]),
+            helper.make_tensor_value_info("bbox", TensorProto.INT64, ["s0", "s5", 4]),
+        ],
+        [
+            helper.make_tensor_value_info("y", TensorProto.FLOAT, None),
+            helper.make_tensor_value_info("z", TensorProto.FLOAT, None),
+        ],
+        [numpy_helper.from_array(np.array([-1], np.int64), "last")],
+    )
+    gen = generate_inputs(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
+    assert gen.feeds["input_points"].shape == (1, 1, 4, 2)
+    assert gen.feeds["input_labels"].shape == (1, 1, 4)
+    assert gen.feeds["bbox"].shape == (1, 128, 4)  # a sequence, not a few boxes
+
+
 def test_detector_at_its_own_imgsz(models: dict[str, onnx.ModelProto]) -> None:
     m = onnx.ModelProto()
     m.CopyFrom(models["yolo_silu"])  # what Ultralytics writes into every YOLO it exports
