@@ -1,10 +1,10 @@
-"""181 model families (178 `transformers`, 3 `diffusers`), built as users export them, through the
+"""184 model families (181 `transformers`, 3 `diffusers`), built as users export them, through the
 CLI with no flags.
 
     python tools/hf_families.py [--out DIR] [--no-target] [--opset N]
                                 [--interpreter | --fx [--plan] | --pt2 | --archive] [NAME ...]
 
-Builds small random-weight models of 178 ``transformers`` families and 3 ``diffusers`` ones
+Builds small random-weight models of 181 ``transformers`` families and 3 ``diffusers`` ones
 (a text-conditioned UNet, an unconditional one, a VAE) from their configs (no download: text
 encoders and decoders, vision and audio models, a detector, segmenters; and inputs other than
 ids + mask or one image: ids alone (Mamba, RWKV), a decoder with encoder states,
@@ -29,7 +29,7 @@ RMSNormalization nodes). ``--interpreter`` runs every model through the ONNX -> 
 interpreter (retraining and the torch targets) and ONNX Runtime on generated inputs and prints
 the largest difference relative to each output's largest value, instead of the CLI runs.
 ``--pt2`` saves each family's ``torch.export`` program instead (``NAME.pt2``, the same
-``Dim.AUTO`` dims) and runs the CLI on those: the converter is then this project's
+``Dim.AUTO`` dims, the inputs under their own names) and runs the CLI on those: the converter is then this project's
 (``rewriter.frontends.pt2``). ``--archive`` saves each family's ``torch.jit.trace`` instead
 (``NAME.pt``, ``check_trace=False``, the inputs under their own names), as a TorchScript
 archive reaches users, and runs the CLI on those (``rewriter.frontends.pt2._script``). ``--fx`` exports nothing: each torch module goes through the
@@ -312,6 +312,11 @@ def _families() -> Iterator[tuple[str, Callable[[], Any], str, list[str]]]:
     yield "superglue", lambda: tf.SuperGlueForKeypointMatching(tf.SuperGlueConfig(keypoint_detector_config=tf.SuperPointConfig(encoder_hidden_sizes=[8, 8, 16, 16], decoder_hidden_size=32, keypoint_decoder_dim=65, descriptor_decoder_dim=32, max_keypoints=32), hidden_size=32, keypoint_encoder_sizes=[8, 16], gnn_layers_types=["self", "cross"], num_attention_heads=2, sinkhorn_iterations=10)), "image_pair", ["matches", "matching_scores", "keypoints"]  # fmt: skip
     yield "wavtokenizer", lambda: tf.WavTokenizerModel(tf.WavTokenizerConfig(num_filters=8, upsampling_ratios=[4, 2], hidden_size=32, codebook_size=64, codebook_dim=32, num_lstm_layers=1, decoder_hidden_size=32, decoder_intermediate_size=64, decoder_num_layers=1, decoder_attention_num_groups=4)), "waveform", ["audio_values"]  # fmt: skip
     yield "prompt_depth_anything", lambda: tf.PromptDepthAnythingForDepthEstimation(tf.PromptDepthAnythingConfig(backbone_config=tf.Dinov2Config(**{**v, "num_hidden_layers": 4}, image_size=56, patch_size=14, out_indices=[1, 2, 3, 4], reshape_hidden_states=False), initializer_range=0.2, patch_size=14, reassemble_hidden_size=32, neck_hidden_sizes=[8, 16, 32, 32], fusion_hidden_size=16, head_hidden_size=8)), "image_depth", ["predicted_depth"]  # fmt: skip
+    # and three: SAM 2 (a Hiera image encoder and its prompt decoder), LASR's conformer speech
+    # encoder, MaskFormer on a Swin backbone
+    yield "sam2", lambda: tf.Sam2Model(tf.Sam2Config(vision_config=tf.Sam2VisionConfig(backbone_config=tf.Sam2HieraDetConfig(hidden_size=16, image_size=[128, 128], embed_dim_per_stage=[16, 32, 64, 128], num_attention_heads_per_stage=[1, 1, 2, 2], blocks_per_stage=[1, 1, 2, 1], window_size_per_stage=[8, 4, 4, 2], global_attention_blocks=[3], window_positional_embedding_background_size=[4, 4]), backbone_channel_list=[128, 64, 32, 16], backbone_feature_sizes=[[32, 32], [16, 16], [8, 8]], fpn_hidden_size=32), prompt_encoder_config=dict(hidden_size=32, image_size=128, patch_size=16, mask_input_channels=4, num_point_embeddings=4), mask_decoder_config=dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, mlp_dim=64, iou_head_hidden_dim=32, num_multimask_outputs=3))), "prompts128", ["iou_scores", "pred_masks"]  # fmt: skip
+    yield "lasr_encoder", lambda: tf.LasrEncoder(tf.LasrEncoderConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2, intermediate_size=64, conv_kernel_size=5, subsampling_conv_channels=16, num_mel_bins=20)), "frames", last  # fmt: skip
+    yield "maskformer", lambda: tf.MaskFormerForInstanceSegmentation(tf.MaskFormerConfig(backbone_config=tf.SwinConfig(image_size=64, patch_size=4, embed_dim=16, depths=[1, 1, 1, 1], num_heads=[1, 1, 2, 2], window_size=2, out_features=["stage1", "stage2", "stage3", "stage4"]), decoder_config=tf.DetrConfig(d_model=32, encoder_layers=1, decoder_layers=2, encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, num_queries=10), fpn_feature_size=32, mask_feature_size=32, num_labels=4)), "image", ["class_queries_logits", "masks_queries_logits"]  # fmt: skip
     # diffusion models from diffusers' configs (the dev extra installs it): a UNet that takes a
     # latent, a timestep per sample and text states; an unconditional one; a VAE, whose
     # attention runs over every position of the feature map
@@ -365,9 +370,9 @@ def _example(kind: str) -> tuple[tuple[Any, ...], list[str], dict[str, dict[int,
         box[..., 2:] += 400
         names = ["input_ids", "bbox", "attention_mask"]
         return (ids, box, mask), names, dict.fromkeys(names, seq)
-    if kind == "prompts":  # an image, two clicks in pixels and their labels
-        pts = {0: "batch", 2: "points"}
-        return (torch.randn(1, 3, 64, 64), torch.rand(1, 1, 2, 2) * 64, torch.ones(1, 1, 2, dtype=torch.int64)), ["pixel_values", "input_points", "input_labels"], {"input_points": pts, "input_labels": pts}  # fmt: skip
+    if kind in ("prompts", "prompts128"):  # an image, two clicks in pixels and their labels
+        pts, px = {0: "batch", 2: "points"}, 128 if kind == "prompts128" else 64
+        return (torch.randn(1, 3, px, px), torch.rand(1, 1, 2, 2) * px, torch.ones(1, 1, 2, dtype=torch.int64)), ["pixel_values", "input_points", "input_labels"], {"input_points": pts, "input_labels": pts}  # fmt: skip
     if kind == "forecast":  # context 16 + the largest lag 3; 8 future steps
         names = ["past_values", "past_time_features", "past_observed_mask", "static_categorical_features", "future_time_features"]  # fmt: skip
         args = (torch.randn(B, 19), torch.randn(B, 19, 2), torch.ones(B, 19), torch.randint(0, 5, (B, 1)), torch.randn(B, 8, 2))  # fmt: skip
@@ -501,8 +506,9 @@ def _outputs(model: Any, names: list[str], outs: list[str]) -> Any:
 
 
 def _named(model: Any, names: list[str], outs: list[str]) -> Any:
-    """``_outputs(...)`` whose ``forward`` takes the inputs under their own names (the tracer
-    names the archive's inputs after the signature, as a user's own module has them)."""
+    """``_outputs(...)`` whose ``forward`` takes the inputs under their own names (the tracer and
+    torch.export name the inputs after the signature, as a user's own module has them: a
+    program's ``x1`` read as any 0/1 ints where ``attention_mask`` is a mask of ones)."""
     import inspect
 
     wrapped = _outputs(model, names, outs)
@@ -657,7 +663,7 @@ def build(
         auto = tuple(dict.fromkeys(axes.get(n, {}), torch.export.Dim.AUTO) for n in names)
         try:
             with _quiet(), torch.no_grad():
-                ep = torch.export.export(_outputs(model, names, outs), args, dynamic_shapes=auto)
+                ep = torch.export.export(_named(model, names, outs), args, dynamic_shapes=auto)
                 torch.export.save(ep, path)
             return [f"built {os.path.basename(path)}"]
         except Exception as e:  # torch.export's limit: say which, go on
