@@ -1579,6 +1579,8 @@ def generate_inputs(
                 feeds[inp.name], why[inp.name] = _top_k(shape, inp.dtype, u.top_k, sizes)
             if u.boxes is not None and inp.dtype.kind == "f" and _box_shape(shape):
                 feeds[inp.name], why[inp.name] = _boxes(inp.name, shape, u.boxes, sizes, seed)
+            elif _clicks_input(inp, shape, u):
+                feeds[inp.name], why[inp.name] = _clicks(inp, shape, inputs, sizes, seed)
         return feeds, why
 
     if sizes is not None:  # more seeds at sizes already probed: no run needed
@@ -2054,6 +2056,40 @@ def _boxes(
     cols = [x1, y1, x2, y2] if shape[1] == 4 else [np.zeros(n), x1, y1, x2, y2]
     said = f"boxes 10-30% of a {width:g}x{height:g} image (regions of {op} {label!r})"
     return np.stack(cols, 1).astype(np.float32), said
+
+
+def _clicks_input(inp: _Input, shape: tuple[int, ...], u: _Uses) -> bool:
+    """Float (x, y) pairs named as clicks (SAM's ``input_points``, ``point_coords``), used as
+    values (not rows, sizes or codes)."""
+    return (
+        inp.dtype.kind == "f"
+        and len(shape) >= 2
+        and shape[-1] == 2
+        and re.search(r"point|click|coord", inp.name, re.I) is not None
+        and not (u.gathers or u.compared or u.shape_of or u.size_of or u.parts)
+    )
+
+
+def _clicks(
+    inp: _Input, shape: tuple[int, ...], inputs: list[_Input], sizes: dict[str, int], seed: int
+) -> tuple[np.ndarray, str]:
+    """Clicks (x, y) in pixels inside the image beside them (the largest image-like input at
+    these sizes; 1024, SAM's side, where there is none). Standard normal put every click in the
+    top-left corner, some outside the image."""
+    height = width = 0
+    for other in inputs:
+        if other is inp or not _image_like(other):
+            continue
+        dims = [d if isinstance(d, int) else sizes.get(d, 0) for d in other.dims]
+        h, w = (dims[a] for a in _spatial_axes(other.dims))
+        if h * w > height * width:
+            height, width = h, w
+    if height <= 1 or width <= 1:
+        height = width = 1024
+    rng = _rng(seed, inp.name)
+    xy = rng.uniform(0.0, 1.0, shape) * np.array([width, height], np.float64)
+    said = f"clicks (x, y) inside a {width}x{height} image (by name)"
+    return xy.astype(inp.dtype), said
 
 
 def _offsets(u: _Uses, dims: list[int | str]) -> bool:

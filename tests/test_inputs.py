@@ -139,8 +139,9 @@ def test_unnamed_dims_of_float_inputs_guess_audio_and_sequences() -> None:
 
 def test_unnamed_dims_of_clicks_are_a_few_clicks_not_an_image_side() -> None:
     """SAM 2 through the dynamo exporter: clicks ``[s24, 1, s1, 2]`` and labels ``[s24, 1, s1]``
-    beside a fixed image. The clicks read as a 4-d image: 224 of them (its height). Prompts named
-    so get a few; boxes per token (LayoutLM) stay the sequence's size."""
+    beside a fixed image. The clicks read as a 4-d image: 224 of them (its height), standard
+    normal. Prompts named so get a few, inside the image; boxes per token (LayoutLM) stay the
+    sequence's size."""
     g = helper.make_graph(
         [
             helper.make_node("ReduceMean", ["pixel_values"], ["m"], keepdims=0),
@@ -168,7 +169,11 @@ def test_unnamed_dims_of_clicks_are_a_few_clicks_not_an_image_side() -> None:
         [numpy_helper.from_array(np.array([-1], np.int64), "last")],
     )
     gen = generate_inputs(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
-    assert gen.feeds["input_points"].shape == (1, 1, 4, 2)
+    points = gen.feeds["input_points"]
+    assert points.shape == (1, 1, 4, 2)
+    # clicks inside the 64x64 image, not standard normal around its top-left corner
+    assert (points >= 0).all() and (points < 64).all() and points.max() > 8
+    assert any("clicks (x, y) inside a 64x64 image" in n for n in gen.notes), gen.notes
     assert gen.feeds["input_labels"].shape == (1, 1, 4)
     assert gen.feeds["bbox"].shape == (1, 128, 4)  # a sequence, not a few boxes
 
