@@ -64,7 +64,9 @@ Algorithm, in three steps:
    nodes/atoms (a GNN's) -> the sequence sizes; points/boxes/prompts/queries/choices -> [4, 1, 2, 8,
    ...] (a few clicks, so a SAM's codes mix); axes 2-4 of a 5-d float input not named as
    something else (a volume's D, H, W) -> [96, 128, 64, 32, 16]; an
-   unnamed dim (``s27``, ``unk__3``) guesses from its position (axis 0 batch; axes 2-3 of a
+   unnamed dim (``s27``, ``unk__3``) held by an input named as prompts (point, box, click,
+   coord: SAM 2's dynamo export) and by no token input is a prompts' dim; otherwise it
+   guesses from its position (axis 0 batch; axes 2-3 of a
    4-d float or uint8 input spatial, axes 1-2 when its last dim is a few channels (NHWC); axis 1 of a
    2-d float input and axis 2 of a [batch, 1, N] one samples; axes 1-2 of another 3-d float
    input and axis 1 of an integer input sequence), else [1, 2, 4, ..., 1024].
