@@ -1,10 +1,10 @@
-"""184 model families (181 `transformers`, 3 `diffusers`), built as users export them, through the
+"""185 model families (182 `transformers`, 3 `diffusers`), built as users export them, through the
 CLI with no flags.
 
     python tools/hf_families.py [--out DIR] [--no-target] [--opset N]
                                 [--interpreter | --fx [--plan] | --pt2 | --archive] [NAME ...]
 
-Builds small random-weight models of 181 ``transformers`` families and 3 ``diffusers`` ones
+Builds small random-weight models of 182 ``transformers`` families and 3 ``diffusers`` ones
 (a text-conditioned UNet, an unconditional one, a VAE) from their configs (no download: text
 encoders and decoders, vision and audio models, a detector, segmenters; and inputs other than
 ids + mask or one image: ids alone (Mamba, RWKV), a decoder with encoder states,
@@ -317,6 +317,9 @@ def _families() -> Iterator[tuple[str, Callable[[], Any], str, list[str]]]:
     yield "sam2", lambda: tf.Sam2Model(tf.Sam2Config(vision_config=tf.Sam2VisionConfig(backbone_config=tf.Sam2HieraDetConfig(hidden_size=16, image_size=[128, 128], embed_dim_per_stage=[16, 32, 64, 128], num_attention_heads_per_stage=[1, 1, 2, 2], blocks_per_stage=[1, 1, 2, 1], window_size_per_stage=[8, 4, 4, 2], global_attention_blocks=[3], window_positional_embedding_background_size=[4, 4]), backbone_channel_list=[128, 64, 32, 16], backbone_feature_sizes=[[32, 32], [16, 16], [8, 8]], fpn_hidden_size=32), prompt_encoder_config=dict(hidden_size=32, image_size=128, patch_size=16, mask_input_channels=4, num_point_embeddings=4), mask_decoder_config=dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, mlp_dim=64, iou_head_hidden_dim=32, num_multimask_outputs=3))), "prompts128", ["iou_scores", "pred_masks"]  # fmt: skip
     yield "lasr_encoder", lambda: tf.LasrEncoder(tf.LasrEncoderConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2, intermediate_size=64, conv_kernel_size=5, subsampling_conv_channels=16, num_mel_bins=20)), "frames", last  # fmt: skip
     yield "maskformer", lambda: tf.MaskFormerForInstanceSegmentation(tf.MaskFormerConfig(backbone_config=tf.SwinConfig(image_size=64, patch_size=4, embed_dim=16, depths=[1, 1, 1, 1], num_heads=[1, 1, 2, 2], window_size=2, out_features=["stage1", "stage2", "stage3", "stage4"]), decoder_config=tf.DetrConfig(d_model=32, encoder_layers=1, decoder_layers=2, encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, num_queries=10), fpn_feature_size=32, mask_feature_size=32, num_labels=4)), "image", ["class_queries_logits", "masks_queries_logits"]  # fmt: skip
+    # and Depth Pro: one ViT over overlapping patches of the image at three scales, another
+    # over the whole image, fused (its smallest scale takes 4 patches: a 128x128 image here)
+    yield "depth_pro", lambda: tf.DepthProForDepthEstimation(tf.DepthProConfig(patch_size=32, fusion_hidden_size=16, intermediate_hook_ids=[3, 1], intermediate_feature_dims=[16, 16], scaled_images_feature_dims=[32, 32, 16], image_model_config=tf.Dinov2Config(**{**v, "num_hidden_layers": 4}, image_size=32, patch_size=8), patch_model_config=tf.Dinov2Config(**{**v, "num_hidden_layers": 4}, image_size=32, patch_size=8), use_fov_model=False)), "image128", ["predicted_depth"]  # fmt: skip
     # diffusion models from diffusers' configs (the dev extra installs it): a UNet that takes a
     # latent, a timestep per sample and text states; an unconditional one; a VAE, whose
     # attention runs over every position of the feature map
@@ -340,8 +343,9 @@ def _example(kind: str) -> tuple[tuple[Any, ...], list[str], dict[str, dict[int,
         mask = torch.ones(B, S, dtype=torch.int64)
         axes = {0: "batch", 1: "sequence"}
         return (ids, mask), ["input_ids", "attention_mask"], dict.fromkeys(["input_ids", "attention_mask"], axes)  # fmt: skip
-    if kind == "image":
-        return (torch.randn(B, 3, 64, 64),), ["pixel_values"], {"pixel_values": {0: "batch"}}
+    if kind in ("image", "image128"):
+        px = 128 if kind == "image128" else 64
+        return (torch.randn(B, 3, px, px),), ["pixel_values"], {"pixel_values": {0: "batch"}}
     if kind == "audio":
         return (torch.randn(B, 4000),), ["input_values"], {"input_values": {0: "batch", 1: "samples"}}  # fmt: skip
     ids, mask = torch.randint(3, 1000, (B, S)), torch.ones(B, S, dtype=torch.int64)

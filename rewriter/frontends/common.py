@@ -175,7 +175,8 @@ def compare_with_source(
     # an output a random draw is behind differs from the source's in any conversion: not
     # compared, and said (the rewrite is still verified against the converted model, both
     # given the same seeds)
-    random = [n for n in names if n in drawn(converted.graph)]
+    behind = drawn(converted.graph)
+    random = [n for n in names if n in behind]
     for d in (d_conv, d_new):
         for o in d.outputs if d is not None else []:
             if o.name in random:
