@@ -411,6 +411,45 @@ def test_a_transpose_counting_axes_from_the_end_is_counted_from_zero(tmp_path, c
     assert got.shape == want.shape and np.abs(got - want).max() < 1e-3
 
 
+class _KeypointPeaks(torch.nn.Module):
+    """SuperPoint's keypoint suppression in small: a score map [batch, H, W] is max-pooled as
+    it is (torch pools an unbatched [C, H, W] tensor), then a GELU head on the peaks."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 1, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scores = self.conv(x)[:, 0]  # [batch, H, W]
+        peaks = torch.nn.functional.max_pool2d(scores, kernel_size=5, stride=1, padding=2)
+        return torch.nn.functional.gelu(torch.where(scores == peaks, scores, 0.0 * scores))
+
+
+def test_a_pooling_of_an_unbatched_tensor_gets_a_batch_of_one(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """The TorchScript exporter writes ``max_pool2d`` of a [batch, H, W] map as a MaxPool of a
+    rank-3 input with a 2-d kernel: ONNX Runtime refused the whole model ("Attribute dilations
+    has incorrect size"; SuperGlue's and LightGlue's SuperPoint). It gets an Unsqueeze and a
+    Squeeze around it on load, saying so; the input file is left as it was."""
+    src, out = tmp_path / "peaks.onnx", tmp_path / "out.onnx"
+    torch.manual_seed(0)
+    net, x = _KeypointPeaks().eval(), torch.randn(2, 3, 16, 16)
+    torch.onnx.export(net, (x,), str(src), dynamo=False, input_names=["x"], output_names=["y"],
+                      dynamic_axes={"x": {0: "batch"}})  # fmt: skip
+    before = src.read_bytes()
+    with pytest.raises(Exception, match="dilations has incorrect size"):
+        run_model(onnx.load(src), {"x": x.numpy()})
+    assert main([str(src), "-o", str(out)]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert "1 pooling(s) of an unbatched tensor given a batch of one" in err
+    assert src.read_bytes() == before
+    new = onnx.load(out)
+    onnx.checker.check_model(new, full_check=True)
+    (got,) = run_model(new, {"x": x.numpy()})
+    with torch.no_grad():
+        want = net(x).numpy()
+    assert got.shape == want.shape and np.abs(got - want).max() < 1e-2
+
+
 @pytest.mark.parametrize("keep_io_types", [True, False])
 def test_a_float16_model_has_a_noise_floor(keep_io_types: bool, tmp_path) -> None:
     """The noise floor moves the inputs by one part in 10^6, which rounds away in float16

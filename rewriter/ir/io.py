@@ -53,6 +53,7 @@ def load_model(model: str | os.PathLike[str] | onnx.ModelProto | bytes) -> onnx.
     _inline_functions(m, _where(model))
     sort_nodes(m.graph)
     _count_perms_from_zero(m, _where(model))
+    _batch_unbatched_pools(m, _where(model))
     _raise_ir_version(m)
     _upgrade_opset(m, _where(model))
     return m
@@ -107,6 +108,69 @@ def _count_graph_perms(g: onnx.GraphProto) -> list[str]:
                 for d in o.type.tensor_type.shape.dim:  # the rank kept, every size unknown
                     d.Clear()
     return fixed
+
+
+_POOLS = ("MaxPool", "AveragePool", "LpPool")
+
+
+def _batch_unbatched_pools(m: onnx.ModelProto, where: str) -> None:
+    """A pooling of an unbatched tensor (torch's ``max_pool2d`` of a [C, H, W] score map:
+    SuperPoint's keypoint suppression, in SuperGlue and LightGlue) gets a batch of one around
+    it, in place, saying so. The TorchScript exporter writes such a MaxPool as it is, with one
+    spatial axis fewer in its input than its kernel has, and ONNX Runtime refused the whole
+    model ("Attribute dilations has incorrect size"). Ranks come from shape inference, which
+    stops at such a pool: one pass per pool fixed, in the main graph."""
+    pools = [n for n in m.graph.node if n.op_type in _POOLS and n.domain in ("", "ai.onnx")]
+    if not pools:
+        return
+    from rewriter.ir.graph import default_opset, infer_value_info
+
+    fixed: list[str] = []
+    for _ in range(len(pools)):
+        table = infer_value_info(m)
+        found = None
+        for n in pools:
+            kernel = next((list(a.ints) for a in n.attribute if a.name == "kernel_shape"), [])
+            vi = table.get(n.input[0])
+            rank = len(vi.shape) if vi is not None and vi.shape is not None else None
+            if kernel and rank == len(kernel) + 1 and len([o for o in n.output if o]) == 1:
+                found = n
+                break
+        if found is None:
+            break
+        _batched(m.graph, found, default_opset(m))
+        pools.remove(found)
+        fixed.append(found.name or found.output[0])
+    if fixed:
+        warnings.warn(
+            f"{where}: {len(fixed)} pooling(s) of an unbatched tensor given a batch of one "
+            f"({', '.join(fixed[:2])}{', ...' if len(fixed) > 2 else ''}: ONNX pools "
+            "[batch, channels, ...] only)",
+            Note,
+            stacklevel=3,
+        )
+
+
+def _batched(g: onnx.GraphProto, pool: onnx.NodeProto, opset: int) -> None:
+    """``pool`` between an Unsqueeze and a Squeeze of axis 0, in place, the nodes kept in
+    order."""
+    from onnx import helper
+
+    x, y = pool.input[0], pool.output[0]
+    key = pool.name or y
+    inner_in, inner_out = f"{key}/batched_input", f"{key}/batched_output"
+    if opset >= 13:
+        axes = f"{key}/batch_axis"
+        g.initializer.append(onnx.numpy_helper.from_array(np.array([0], np.int64), axes))
+        up = helper.make_node("Unsqueeze", [x, axes], [inner_in], name=f"{key}/batch")
+        down = helper.make_node("Squeeze", [inner_out, axes], [y], name=f"{key}/unbatch")
+    else:
+        up = helper.make_node("Unsqueeze", [x], [inner_in], name=f"{key}/batch", axes=[0])
+        down = helper.make_node("Squeeze", [inner_out], [y], name=f"{key}/unbatch", axes=[0])
+    pool.input[0], pool.output[0] = inner_in, inner_out
+    at = list(g.node).index(pool)
+    g.node.insert(at + 1, down)
+    g.node.insert(at, up)
 
 
 def _raise_ir_version(m: onnx.ModelProto) -> None:
