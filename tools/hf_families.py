@@ -27,7 +27,8 @@ limit, not this project's) is listed with the reason and skipped.
 default in torch 2.13 (the TorchScript ones are at 17; 23: Attention, RotaryEmbedding and
 RMSNormalization nodes). ``--interpreter`` runs every model through the ONNX -> torch
 interpreter (retraining and the torch targets) and ONNX Runtime on generated inputs and prints
-the largest difference relative to each output's largest value, instead of the CLI runs.
+the largest difference relative to each output's largest value (not of outputs a random op's
+draw is behind: torch's draws are not ONNX Runtime's), instead of the CLI runs.
 ``--pt2`` saves each family's ``torch.export`` program instead (``NAME.pt2``, the same
 ``Dim.AUTO`` dims, the inputs under their own names) and runs the CLI on those: the converter is then this project's
 (``rewriter.frontends.pt2``). ``--archive`` saves each family's ``torch.jit.trace`` instead
