@@ -45,9 +45,15 @@ from onnx import helper
 
 from rewriter.errors import ModelError, UsageError
 from rewriter.inputs import indicator_name
-from rewriter.ir.graph import all_initializers, all_nodes, subgraph_attrs
+from rewriter.ir.graph import (
+    all_initializers,
+    all_nodes,
+    draws_at_random,
+    subgraph_attrs,
+    training_dropout,
+)
 from rewriter.ir.io import is_large, model_file
-from rewriter.ir.picks import FLOATS, RANDOM_OPS, STEPS, Pick, picks, with_outputs
+from rewriter.ir.picks import FLOATS, STEPS, Pick, picks, with_outputs
 from rewriter.ir.runtime import first_line, runner
 
 __all__ = [
@@ -639,16 +645,13 @@ def pin_random_seeds(model: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
     its seed is pinned the same way.
     """
 
-    def random(n: onnx.NodeProto) -> bool:
-        return n.op_type in RANDOM_OPS or _training_dropout(n)
-
-    if not any(random(n) for n in all_nodes(model.graph)):  # no copy (BERT-base: 400 MB)
+    if not any(draws_at_random(n) for n in all_nodes(model.graph)):  # no copy (BERT-base: 400 MB)
         return model, 0
     m = onnx.ModelProto()
     m.CopyFrom(model)
     count = 0
     for n in all_nodes(m.graph):
-        if random(n):
+        if draws_at_random(n):
             keep = [a for a in n.attribute if a.name != "seed"]
             del n.attribute[:]
             n.attribute.extend(keep)
@@ -660,12 +663,6 @@ def pin_random_seeds(model: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
             )
             count += 1
     return m, count
-
-
-def _training_dropout(n: onnx.NodeProto) -> bool:
-    """A Dropout given a ``training_mode`` input (a model exported in training mode): random
-    where the runtime does not drop it."""
-    return n.op_type == "Dropout" and len(n.input) >= 3 and bool(n.input[2])
 
 
 def _resolution(model: onnx.ModelProto) -> float:
@@ -873,7 +870,7 @@ def compare(
     dev = deviation(a, b, names, inputs=source, classes=classes, compare=cmp)
     if n_random:
         dev.notes.append(f"{n_random} random op(s) given the same fixed seed in both models")
-    training = next((n for n in all_nodes(original.graph) if _training_dropout(n)), None)
+    training = next((n for n in all_nodes(original.graph) if training_dropout(n)), None)
     if training is not None:
         dev.training_dropout = training.name or training.output[0]
     constant = [k for k, x in enumerate(a) if _constant(x)]

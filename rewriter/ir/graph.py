@@ -40,11 +40,13 @@ __all__ = [
     "ValueInfoTable",
     "all_initializers",
     "all_nodes",
+    "draws_at_random",
     "dynamic_inputs",
     "free_values",
     "infer_value_info",
     "sort_nodes",
     "subgraph_attrs",
+    "training_dropout",
 ]
 
 # Ops through which a constant stays a constant; folded with numpy when looking up values.
@@ -68,6 +70,17 @@ RANDOM_OPS = frozenset(
     ("RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike")
     + ("Multinomial", "Bernoulli")
 )
+
+
+def training_dropout(n: onnx.NodeProto) -> bool:
+    """A Dropout given a ``training_mode`` input (a model exported in training mode): random
+    where the runtime does not drop it."""
+    return n.op_type == "Dropout" and len(n.input) >= 3 and bool(n.input[2])
+
+
+def draws_at_random(n: onnx.NodeProto) -> bool:
+    """A node whose outputs are drawn at random: a random op, or a Dropout in training mode."""
+    return n.op_type in RANDOM_OPS or training_dropout(n)
 
 
 @dataclass(frozen=True)

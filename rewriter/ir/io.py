@@ -119,28 +119,29 @@ def _batch_unbatched_pools(m: onnx.ModelProto, where: str) -> None:
     it, in place, saying so. The TorchScript exporter writes such a MaxPool as it is, with one
     spatial axis fewer in its input than its kernel has, and ONNX Runtime refused the whole
     model ("Attribute dilations has incorrect size"). Ranks come from shape inference, which
-    stops at such a pool: one pass per pool fixed, in the main graph."""
+    stops at such a pool: a pass fixes the pools it ranks, then infers again; in the main
+    graph."""
     pools = [n for n in m.graph.node if n.op_type in _POOLS and n.domain in ("", "ai.onnx")]
     if not pools:
         return
     from rewriter.ir.graph import default_opset, infer_value_info
 
     fixed: list[str] = []
-    for _ in range(len(pools)):
+    while pools:  # each pass fixes what its inference ranks (at least one pool, or stops)
         table = infer_value_info(m)
-        found = None
+        found = []
         for n in pools:
             kernel = next((list(a.ints) for a in n.attribute if a.name == "kernel_shape"), [])
             vi = table.get(n.input[0])
             rank = len(vi.shape) if vi is not None and vi.shape is not None else None
             if kernel and rank == len(kernel) + 1 and len([o for o in n.output if o]) == 1:
-                found = n
-                break
-        if found is None:
+                found.append(n)
+        if not found:
             break
-        _batched(m.graph, found, default_opset(m))
-        pools.remove(found)
-        fixed.append(found.name or found.output[0])
+        for n in found:
+            _batched(m.graph, n, default_opset(m))
+            pools.remove(n)
+            fixed.append(n.name or n.output[0])
     if fixed:
         warnings.warn(
             f"{where}: {len(fixed)} pooling(s) of an unbatched tensor given a batch of one "

@@ -30,7 +30,13 @@ from dataclasses import dataclass
 
 import onnx
 
-from rewriter.ir.graph import RANDOM_OPS, free_values, infer_value_info, subgraph_attrs
+from rewriter.ir.graph import (
+    RANDOM_OPS,
+    draws_at_random,
+    free_values,
+    infer_value_info,
+    subgraph_attrs,
+)
 
 __all__ = [
     "FLOATS", "PICKING", "RANDOM_OPS", "STEPS", "Pick", "computed", "drawn", "picks", "with_outputs",
@@ -289,10 +295,11 @@ def drawn(g: onnx.GraphProto) -> set[str]:
     other runtime's generator computes alike, whatever the seed. ViT-MAE masks patches by the
     order of ``torch.rand`` noise: in ONNX a RandomUniformLike, whose draws in ONNX Runtime are
     not PyTorch's, so its hidden state, mask and order differ from the source's for any
-    conversion. An op whose bodies hold a random op draws too."""
+    conversion. A Dropout in training mode draws (``draws_at_random``, what verification pins
+    the seeds of), and so does an op whose bodies hold one."""
 
     def draws(n: onnx.NodeProto) -> bool:
-        return n.op_type in RANDOM_OPS or any(
+        return draws_at_random(n) or any(
             draws(m) for _, body in subgraph_attrs(n) for m in body.node
         )
 
