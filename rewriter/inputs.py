@@ -156,6 +156,7 @@ _MAX_SAME = 8  # sizes tried where the outputs ignore the inputs, before taking 
 _BATCH_NAME = r"batch|^n$|^b$|^bs$|^num_images$"
 _TOKENS_NAME = r"ids$|mask$|^input_ids|token_type|position"
 _PROMPT_NAME = re.compile(r"point|box|prompt|click|coord", re.I)  # an input's name
+_CLICK_NAME = re.compile(r"point|click|coord", re.I)  # (x, y) pairs among the prompts
 _KINDS = [  # (regex on the lower-cased dim name, candidates); first match wins
     (_BATCH_NAME, _BATCH),
     (r"seq|len|time|token|step|frame|^t$|^l$", _SEQUENCE),
@@ -2067,7 +2068,7 @@ def _clicks_input(inp: _Input, shape: tuple[int, ...], u: _Uses) -> bool:
         inp.dtype.kind == "f"
         and len(shape) >= 2
         and shape[-1] == 2
-        and re.search(r"point|click|coord", inp.name, re.I) is not None
+        and _CLICK_NAME.search(inp.name) is not None
         and not (u.gathers or u.compared or u.shape_of or u.size_of or u.parts)
     )
 

@@ -305,7 +305,8 @@ def erfinv_nodes(op: Callable[..., Any], const: Callable[[float], Any], x: Any) 
     y = op("Mul", op("Where", op("Less", w, const(5.0)), central, tail), x)
     slope = op("Mul", const(float(2 / np.sqrt(np.pi))), op("Exp", op("Neg", op("Mul", y, y))))
     refined = op("Sub", y, op("Div", op("Sub", op("Erf", y), x), slope))
-    return op("Where", op("IsInf", y), y, refined)
+    # at +-1 the tail's polynomial runs to -inf: the infinity takes x's sign
+    return op("Where", op("IsInf", y), op("Mul", op("Abs", y), op("Sign", x)), refined)
 
 
 def _translations() -> dict[Any, Any]:
