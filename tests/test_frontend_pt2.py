@@ -317,6 +317,29 @@ def test_pt2_with_a_runtime_check_of_tensor_values_converts(tmp_path, capsys) ->
     assert open(path, "rb").read() == before
 
 
+def test_pt2_exported_on_a_slice_of_a_tensor_converts(program, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Exported on ``ids[:, :5]`` (decoder ids cut from a longer tensor, as Whisper's are), the
+    program keeps the larger tensor's width in the input's strides and in guards on its
+    ``_base``: torch.onnx failed ("'NoneType' object has no attribute 'size'") and so did the
+    program itself on any other input. Converted as a plain input, said, and it matches the
+    program in PyTorch on generated inputs."""
+    _, module = program
+    ids = torch.randint(0, 100, (2, 12))
+    auto = {0: torch.export.Dim.AUTO, 1: torch.export.Dim.AUTO}
+    ep = torch.export.export(
+        module, (ids[:, :5], torch.ones(2, 5, dtype=torch.int64)), dynamic_shapes=(auto, auto)
+    )
+    path = str(tmp_path / "sliced.pt2")
+    torch.export.save(ep, path)
+    rep = tmp_path / "r.json"
+    assert main([path, "-o", str(tmp_path / "out.onnx"), "--report", str(rep)]) == 0
+    printed = capsys.readouterr().out
+    assert "converted as if the example input_ids had been no view of a larger tensor" in printed
+    src = json.loads(rep.read_text())["source"]
+    assert src["converted_vs_source"]["rel_l2"] < 1e-5
+    assert src["rewritten_vs_source"]["rel_l2"] < 1e-2
+
+
 def test_aoti_package_is_named_not_parsed(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     """An AOTInductor package is a .pt2 too. Compiling one takes ~40 s here, so this archive
     has the member names ``torch._inductor.aoti_compile_and_package`` wrote for a Linear+GELU

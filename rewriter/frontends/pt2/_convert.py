@@ -198,6 +198,7 @@ def _load(path: str) -> tuple[Conversion, Any]:
         if edits:  # the check runs the program as saved: the failed attempt touched this one
             with quiet():
                 ep = torch.export.load(path)
+            _without_example_views(ep)  # else its guards refuse every input that is no view
             conv.notes.extend(edits)
         ranges = _ranges(ep, model)
         if ranges:  # generated inputs stay inside them (rewriter.inputs.dim_ranges)
@@ -227,9 +228,10 @@ def _to_onnx(ep: Any, path: str) -> tuple[onnx.ModelProto, list[str]]:
     settings), views a transposed tensor: "Cannot view a tensor with shape ... and strides ..."
     (attention heads merged: T5, BEiT, Swin, SAM). On a failure, the program (loaded again: the
     failed attempt can leave its symbols pending) gets contiguous copies
-    (``_contiguous_before_reshapes``; values unchanged) and loses its runtime checks of tensor
+    (``_contiguous_before_reshapes``; values unchanged), loses its runtime checks of tensor
     values (``_without_checks``: SigLIP 2's ``torch._check`` of its patch grid, an
-    ``aten._is_all_true`` torch.onnx has no function for), and is tried again.
+    ``aten._is_all_true`` torch.onnx has no function for) and the strides and guards of an
+    example input that was a view (``_without_example_views``), and is tried again.
     """
     import torch
 
@@ -248,7 +250,8 @@ def _to_onnx(ep: Any, path: str) -> tuple[onnx.ModelProto, list[str]]:
     with quiet():
         ep = torch.export.load(path)
     copies, checks = _contiguous_before_reshapes(ep), _without_checks(ep)
-    if copies or checks:
+    views = _without_example_views(ep)
+    if copies or checks or views:
         try:
             model = export()
         except Exception:
@@ -266,6 +269,11 @@ def _to_onnx(ep: Any, path: str) -> tuple[onnx.ModelProto, list[str]]:
                     f"converted without the program's runtime checks of tensor values ({checks} "
                     "nodes: torch.onnx has no function for some, and ONNX no assertion); "
                     "outputs unchanged"
+                )
+            if views:
+                edits.append(
+                    f"converted as if the example {', '.join(views)} had been no view of a larger "
+                    "tensor (the program kept its strides and guards on it); outputs unchanged"
                 )
             return model, edits
     raise ModelError(
@@ -417,6 +425,34 @@ def _without_checks(ep: Any) -> int:
     graph.eliminate_dead_code()
     ep.graph_module.recompile()
     return before - len(graph.nodes)
+
+
+def _without_example_views(ep: Any) -> list[str]:
+    """The inputs whose example was a view of a larger tensor (``ids[:, :5]``), made plain: the
+    program keeps that tensor's dims in the input's strides (``(s56, 1)`` for sizes ``(s11,
+    s28)``) and in guards on ``._base``, and the module ``torch.onnx`` traces again has neither
+    ("'NoneType' object has no attribute 'size'", then "vr must not be None for symbol s56":
+    Whisper's decoder ids). Contiguous strides and no such guard: what the exported code computes
+    does not read strides. Edits ``ep`` in place; the inputs' names."""
+
+    def symbols(xs: Any) -> set[Any]:
+        return {s for x in xs if hasattr(x, "node") for s in x.node.expr.free_symbols}
+
+    names = []
+    for node in ep.graph.nodes:
+        val = node.meta.get("val")
+        if node.op != "placeholder" or not hasattr(val, "stride"):
+            continue
+        if symbols(val.stride()) - symbols(val.shape):
+            shape, strides = list(val.shape), [1] * val.dim()
+            for k in range(val.dim() - 2, -1, -1):
+                strides[k] = strides[k + 1] * shape[k + 1]
+            node.meta["val"] = val.new_empty_strided(shape, strides)
+            names.append(node.name)
+    guards = getattr(ep, "_guards_code", None) or []
+    if any("._base" in g for g in guards):
+        ep._guards_code = [g for g in guards if "._base" not in g]
+    return names
 
 
 def _first_line(e: BaseException) -> str:
