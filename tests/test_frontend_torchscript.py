@@ -358,9 +358,9 @@ class _Pair(torch.nn.Module):
 
 def test_a_module_traced_at_a_batch_of_2_runs_at_it(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     """Every candidate has a batch of 1, which the trace refuses at every size ("Expected 2
-    elements in a list but found 1"): ZoeDepth's archive asked for --input-shapes. The first
-    candidate is tried at the batches traces are made at; the batch stays fixed where no other
-    runs."""
+    elements in a list but found 1"): ZoeDepth's archive asked for --input-shapes. A candidate
+    refused so is tried next at the batch the refusal names (ViLT's loop over its images); the
+    batch stays fixed where no other runs."""
     torch.manual_seed(0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the tracer's "iterating over a tensor"
@@ -369,7 +369,7 @@ def test_a_module_traced_at_a_batch_of_2_runs_at_it(tmp_path, capsys) -> None:  
     assert main([str(src), "-o", str(out)]) == 0
     printed = " ".join(capsys.readouterr().out.split())
     assert "x 2x3x224x224 (3 channels, from " in printed
-    assert "a batch of 2: it ran at no batch of 1)" in printed
+    assert "a batch of 2: the trace unrolled a loop over its batch)" in printed
     assert _dims(onnx.load(str(out))) == {"x": [2, 3, "height", "width"]}
     assert "1 of 1 sites replaced" in printed
 
@@ -1713,3 +1713,65 @@ def test_an_erfinv_is_exported_as_onnx_ops(tmp_path, capsys) -> None:  # type: i
     ops = {n.op_type for n in onnx.load(str(out)).graph.node}
     assert {"Erf", "Log", "IsInf"} <= ops
     assert [s["replaced"] for s in report["sites"]] == [True, True]  # the GELU and the tanh
+
+
+class _MaskedImage(torch.nn.Module):
+    """An image and its ``pixel_mask`` (which pixels are real, [batch, height, width]), as DETR,
+    ViLT and MaskFormer take them: the mask is resized to the features and weights them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 8, 3, stride=2, padding=1)
+
+    def forward(self, pixel_values: torch.Tensor, pixel_mask: torch.Tensor) -> torch.Tensor:
+        h = torch.nn.functional.silu(self.conv(pixel_values))
+        m = torch.nn.functional.interpolate(pixel_mask[:, None].float(), size=h.shape[-2:])
+        return (h * m).sum((2, 3)) / m.sum((2, 3)).clamp(min=1.0)
+
+
+def test_a_pixel_mask_is_as_tall_and_wide_as_its_image(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """No op tells a ``pixel_mask``'s shape; read by its name as a sequence's mask ([1, 128]),
+    every try failed and the archive asked for --input-shapes. An image's mask by its name is
+    [batch, height, width], tried at the image's sizes."""
+    torch.manual_seed(0)
+    example = (torch.randn(2, 3, 32, 32), torch.ones(2, 32, 32, dtype=torch.int64))
+    src = tmp_path / "masked.pt"
+    torch.jit.trace(_MaskedImage().eval(), example).save(str(src))
+    printed, report, out = _rewritten(src, tmp_path, capsys)
+    printed = " ".join(printed.split())
+    assert "pixel_mask 1x224x224 (an image's mask by its name, as tall and wide as" in printed
+    assert "pixel_values 1x3x224x224 (3 channels, from _convolution's weight" in printed
+    assert [s["replaced"] for s in report["sites"]] == [True]
+
+
+class _SinusoidBoxes(torch.nn.Module):
+    """Token ids and a float box per token (BROS: fractions of the page), the box's corners
+    picked by an index list and embedded as sinusoids: no op tells the box's shape."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tok = torch.nn.Embedding(100, 16)
+        self.freq = torch.nn.Parameter(torch.linspace(1.0, 8.0, 4), requires_grad=False)
+        self.box = torch.nn.Linear(64, 16)
+
+    def forward(self, input_ids: torch.Tensor, bbox: torch.Tensor) -> torch.Tensor:
+        corners = bbox[:, :, [0, 1, 2, 1, 2, 3, 0, 3]] * 100.0
+        waves = corners[..., None] * self.freq
+        pos = torch.cat([waves.sin(), waves.cos()], -1).flatten(2)
+        return torch.nn.functional.gelu(self.tok(input_ids) + self.box(pos))
+
+
+def test_float_boxes_named_so_are_a_box_per_token(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A ``bbox`` no op tells the shape of was tried as an image, a signal and a sequence, none
+    of which a box per token is: "ran on none of the example shapes tried". Named as boxes, it
+    is (x0, y0, x1, y1) per token in [0, 1], beside the ids' sequence."""
+    torch.manual_seed(0)
+    ids = torch.randint(0, 100, (2, 8))
+    box = torch.rand(2, 8, 4)
+    src = tmp_path / "boxes.pt"
+    torch.jit.trace(_SinusoidBoxes().eval(), (ids, box)).save(str(src))
+    printed, report, out = _rewritten(src, tmp_path, capsys)
+    printed = " ".join(printed.split())
+    assert "input_ids 1x128 (token ids below 100, from embedding's table)" in printed
+    assert "bbox 1x128x4 (boxes by its name: (x0, y0, x1, y1) per token, in [0, 1])" in printed
+    assert [s["replaced"] for s in report["sites"]] == [True]

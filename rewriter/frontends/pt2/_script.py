@@ -123,8 +123,8 @@ class _Arg:
     # Linear's features), so that a permute on the way moves them; token ids index a table in
     # any layout (XLNet transposes its ids to [sequence, batch] before the embedding)
     laid_out: bool = True
-    # int coordinates whose pairs are (x0, y0, x1, y1): each max drawn at least its min (a
-    # box's height, y1 - y0, indexes a table too)
+    # coordinates whose pairs are (x0, y0, x1, y1): each max drawn at least its min (a box's
+    # height, y1 - y0, indexes a table too); float ones in [0, 1]
     boxes: bool = False
     # float columns along the last axis that index embedding tables (Pix2Struct's patches: row
     # and column in columns 0 and 1): column -> the table's rows, drawn as indices below them
@@ -227,6 +227,9 @@ def _arguments(module: Any, path: str) -> list[_Arg]:
 
 
 _RNN = {"aten::lstm", "aten::gru", "aten::rnn_tanh", "aten::rnn_relu"}
+# a mask over an image's pixels, [batch, height, width] (``pixel_mask`` in transformers), not
+# over a sequence (SigLIP 2's ``pixel_attention_mask`` is per patch)
+_IMAGE_MASK = re.compile(r"(pixel|image)_mask$")
 
 
 def _hint(module: Any, name: str, value: Any) -> _Arg:
@@ -265,11 +268,30 @@ def _hint(module: Any, name: str, value: Any) -> _Arg:
             {0: "batch", 1: "frames", 3: "height", 4: "width"},
             origin="guess",
         )
+    if _IMAGE_MASK.search(lowered):  # an image's pixels that are real (DETR, ViLT, MaskFormer)
+        return _Arg(
+            name,
+            "an image's mask by its name, as tall and wide as the image",
+            [(1, s, s) for s in _SPATIAL],
+            {0: "batch", 1: "height", 2: "width"},
+            "int64",
+            1,
+            origin="name",
+        )
     if named:
         mask = "mask" in lowered
         arg = _ids(name, f"{'a mask' if mask else 'token ids'} by its name", 1 if mask else 2)
         arg.origin = "name"
         return arg
+    if "box" in lowered:  # no op tells: a box per token (BROS's fractions of the page)
+        return _Arg(
+            name,
+            "boxes by its name: (x0, y0, x1, y1) per token, in [0, 1]",
+            [(1, s, 4) for s in _TOKENS],
+            {0: "batch", 1: "sequence"},
+            origin="name",
+            boxes=True,
+        )
     if rank <= 2 and (flat := _flattened(value)):
         # its rank is the module's to choose: the smallest, what it reads (an image's 150528
         # values as TimesFM's series made 18816 patches, and the run was killed for memory)
@@ -1010,6 +1032,11 @@ def _array(arg: _Arg, shape: tuple[int, ...]) -> np.ndarray:
             values[..., 0::2].sort(axis=-1)
             values[..., 1::2].sort(axis=-1)
         return values
+    if arg.boxes:  # float boxes: fractions of the page, each pair in order
+        values = rng.random(shape).astype(arg.dtype)
+        values[..., 0::2].sort(axis=-1)
+        values[..., 1::2].sort(axis=-1)
+        return values
     values = rng.standard_normal(shape).astype(arg.dtype)
     for column, rows in arg.indexed.items():  # float indices into a table: non-negative
         values[..., column] = rng.integers(0, rows, shape[:-1])
@@ -1277,6 +1304,7 @@ def _example(module: Any, args: list[_Arg], path: str) -> tuple[dict[str, np.nda
     asked: dict[tuple[int, ...], tuple[int, ...]] = {}  # a size asked for -> the one refused
     tried: set[tuple[tuple[int, ...], ...]] = set()
     series: _Arg | None = None  # a series of channels, once every other guess is refused
+    rebatched: set[tuple[tuple[int, ...], ...]] = set()  # at the batch a trace unrolled
     k = _principal(args)
     tied = _tied(args, k) if k is not None else []
     # the inputs a refusal is read for, and those sharing a dim with them (a mask's length)
@@ -1311,6 +1339,11 @@ def _example(module: Any, args: list[_Arg], path: str) -> tuple[dict[str, np.nda
                         key=lambda c: sum(math.prod(s) for s in c),
                     )
                 )
+                continue
+            if (batch := _unrolled(args, shapes, why)) is not None:
+                if batch not in tried:  # next, before any other size
+                    queue.appendleft(batch)
+                    rebatched.add(batch)
                 continue
             if k is None or _of_another(why, shapes, ours):
                 continue
@@ -1352,6 +1385,10 @@ def _example(module: Any, args: list[_Arg], path: str) -> tuple[dict[str, np.nda
                     f"; its size from {'their' if len(tied) > 1 else 'its'} "
                     f"refusal{'s' if len(refusals) > 1 else ''} of " + ", ".join(refusals)
                 )
+        if shapes in rebatched:
+            for a, s in zip(args, shapes, strict=True):
+                if a.dynamic.get(0) == "batch":
+                    a.hint += f"; a batch of {s[0]}: the trace unrolled a loop over its batch"
         _guessed_free(args, feeds)
         _keep_static(module, args, feeds)
         return feeds, sum(isinstance(t, torch.Tensor) for t in pytree.tree_leaves(got))
@@ -1453,6 +1490,25 @@ def _tied(args: list[_Arg], k: int) -> list[int]:
 
 # the batches a module may have been traced at, where it runs at no other
 _TRACED_BATCHES = (2, 4, 8, 16, 32)
+
+
+# "Expected 2 elements in a list but found 1": a trace at a batch of 2 unrolled a loop over it
+_UNROLLED = re.compile(r"Expected (\d+) elements in a list but found 1\b")
+
+
+def _unrolled(
+    args: list[_Arg], shapes: tuple[tuple[int, ...], ...], why: str
+) -> tuple[tuple[int, ...], ...] | None:
+    """``shapes`` at the batch the refusal names, where every batched input was at 1 and the
+    module unbound it into a list of the traced batch's length (ViLT embeds each image of its
+    batch in a loop, which its trace at 2 unrolled: "Expected 2 elements in a list but found
+    1" at every size); None for any other refusal."""
+    hit = _UNROLLED.search(why)
+    batched = [i for i, a in enumerate(args) if a.dynamic.get(0) == "batch" and shapes[i]]
+    if hit is None or not batched or any(shapes[i][0] != 1 for i in batched):
+        return None
+    b = int(hit.group(1))
+    return tuple((b, *s[1:]) if i in batched else s for i, s in enumerate(shapes))
 
 
 def _traced_batch(module: Any, args: list[_Arg]) -> tuple[dict[str, np.ndarray], Any] | None:
