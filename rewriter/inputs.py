@@ -157,6 +157,7 @@ _BATCH_NAME = r"batch|^n$|^b$|^bs$|^num_images$"
 _TOKENS_NAME = r"ids$|mask$|^input_ids|token_type|position"
 _PROMPT_NAME = re.compile(r"point|box|prompt|click|coord", re.I)  # an input's name
 _CLICK_NAME = re.compile(r"point|click|coord", re.I)  # (x, y) pairs among the prompts
+_BOX_NAME = re.compile(r"box", re.I)  # (x0, y0, x1, y1) rows
 _KINDS = [  # (regex on the lower-cased dim name, candidates); first match wins
     (_BATCH_NAME, _BATCH),
     (r"seq|len|time|token|step|frame|^t$|^l$", _SEQUENCE),
@@ -1584,6 +1585,8 @@ def generate_inputs(
                 feeds[inp.name], why[inp.name] = _boxes(inp.name, shape, u.boxes, sizes, seed)
             elif _clicks_input(inp, shape, u):
                 feeds[inp.name], why[inp.name] = _clicks(inp, shape, inputs, sizes, seed)
+            elif _named_boxes_input(inp, shape, u):
+                feeds[inp.name], why[inp.name] = _named_boxes(inp, shape, inputs, sizes, seed)
         return feeds, why
 
     if sizes is not None:  # more seeds at sizes already probed: no run needed
@@ -2073,12 +2076,10 @@ def _clicks_input(inp: _Input, shape: tuple[int, ...], u: _Uses) -> bool:
     )
 
 
-def _clicks(
-    inp: _Input, shape: tuple[int, ...], inputs: list[_Input], sizes: dict[str, int], seed: int
-) -> tuple[np.ndarray, str]:
-    """Clicks (x, y) in pixels inside the image beside them (the largest image-like input at
-    these sizes; 1024, SAM's side, where there is none). Standard normal put every click in the
-    top-left corner, some outside the image."""
+def _image_beside(
+    inp: _Input, inputs: list[_Input], sizes: dict[str, int]
+) -> tuple[int, int] | None:
+    """(height, width) of the largest image-like input other than ``inp`` at these sizes."""
     height = width = 0
     for other in inputs:
         if other is inp or not _image_like(other):
@@ -2087,12 +2088,50 @@ def _clicks(
         h, w = (dims[a] for a in _spatial_axes(other.dims))
         if h * w > height * width:
             height, width = h, w
-    if height <= 1 or width <= 1:
-        height = width = 1024
+    return (height, width) if height > 1 and width > 1 else None
+
+
+def _clicks(
+    inp: _Input, shape: tuple[int, ...], inputs: list[_Input], sizes: dict[str, int], seed: int
+) -> tuple[np.ndarray, str]:
+    """Clicks (x, y) in pixels inside the image beside them (the largest image-like input at
+    these sizes; 1024, SAM's side, where there is none). Standard normal put every click in the
+    top-left corner, some outside the image."""
+    height, width = _image_beside(inp, inputs, sizes) or (1024, 1024)
     rng = _rng(seed, inp.name)
     xy = rng.uniform(0.0, 1.0, shape) * np.array([width, height], np.float64)
     said = f"clicks (x, y) inside a {width}x{height} image (by name)"
     return xy.astype(inp.dtype), said
+
+
+def _named_boxes_input(inp: _Input, shape: tuple[int, ...], u: _Uses) -> bool:
+    """Float (x0, y0, x1, y1) rows named as boxes (BROS's ``bbox``, SAM's ``input_boxes``), used
+    as values: not the regions an RoI op reads (``_boxes``), nor rows, sizes or codes."""
+    return (
+        inp.dtype.kind == "f"
+        and len(shape) >= 2
+        and shape[-1] == 4
+        and _BOX_NAME.search(inp.name) is not None
+        and not (u.gathers or u.compared or u.shape_of or u.size_of or u.parts)
+    )
+
+
+def _named_boxes(
+    inp: _Input, shape: tuple[int, ...], inputs: list[_Input], sizes: dict[str, int], seed: int
+) -> tuple[np.ndarray, str]:
+    """Boxes (x0, y0, x1, y1), each pair in order: in pixels inside the image beside them, or
+    fractions of the page where there is none (a document's box per token: BROS takes them in
+    [0, 1]). Standard normal gave boxes of negative width around the origin."""
+    rng = _rng(seed, inp.name)
+    corners = rng.uniform(0.0, 1.0, shape)
+    corners[..., 0::2].sort(axis=-1)
+    corners[..., 1::2].sort(axis=-1)
+    image = _image_beside(inp, inputs, sizes)
+    if image is None:
+        return corners.astype(inp.dtype), "boxes (x0, y0, x1, y1) in [0, 1] (by name)"
+    height, width = image
+    boxes = corners * np.array([width, height, width, height], np.float64)
+    return boxes.astype(inp.dtype), f"boxes (x0, y0, x1, y1) inside a {width}x{height} image (by name)"  # fmt: skip
 
 
 def _offsets(u: _Uses, dims: list[int | str]) -> bool:

@@ -137,6 +137,37 @@ def test_unnamed_dims_of_float_inputs_guess_audio_and_sequences() -> None:
     assert gen.feeds["feats"].shape == (1, 128, 80)
 
 
+def test_float_boxes_by_name_are_ordered_inside_the_page_or_the_image() -> None:
+    """BROS takes a float box per token as fractions of the page, SAM a box prompt in pixels of
+    its image: both were standard normal (x1 < x0 half the time, around the origin). Named as
+    boxes, each pair is in order, in [0, 1] where no image is beside them, inside it where one
+    is."""
+
+    def model(image: bool) -> onnx.ModelProto:
+        box = ["s0", "s5", 4] if not image else ["s0", 1, 4]
+        nodes = [helper.make_node("ReduceMean", ["bbox"], ["y"], keepdims=0)]
+        inputs = [helper.make_tensor_value_info("bbox", TensorProto.FLOAT, box)]
+        if image:
+            nodes.append(helper.make_node("ReduceMean", ["pixel_values"], ["z"], keepdims=0))
+            inputs.append(
+                helper.make_tensor_value_info("pixel_values", TensorProto.FLOAT, [1, 3, 64, 48])
+            )
+        outputs = [
+            helper.make_tensor_value_info(n.output[0], TensorProto.FLOAT, None) for n in nodes
+        ]
+        g = helper.make_graph(nodes, "boxes", inputs, outputs)
+        return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+    for image, (width, height) in ((False, (1, 1)), (True, (48, 64))):
+        gen = generate_inputs(model(image))
+        box = gen.feeds["bbox"]
+        assert (box[..., 2] >= box[..., 0]).all() and (box[..., 3] >= box[..., 1]).all()
+        assert (box >= 0).all() and (box[..., 0::2] <= width).all()
+        assert (box[..., 1::2] <= height).all() and box.max() > 0.5 * min(width, height)
+        said = "inside a 48x64 image" if image else "in [0, 1]"
+        assert f"boxes (x0, y0, x1, y1) {said} (by name)" in _note(gen, "bbox")
+
+
 def test_unnamed_dims_of_clicks_are_a_few_clicks_not_an_image_side() -> None:
     """SAM 2 through the dynamo exporter: clicks ``[s24, 1, s1, 2]`` and labels ``[s24, 1, s1]``
     beside a fixed image. The clicks read as a 4-d image: 224 of them (its height), standard
