@@ -1775,3 +1775,38 @@ def test_float_boxes_named_so_are_a_box_per_token(tmp_path, capsys) -> None:  # 
     assert "input_ids 1x128 (token ids below 100, from embedding's table)" in printed
     assert "bbox 1x128x4 (boxes by its name: (x0, y0, x1, y1) per token, in [0, 1])" in printed
     assert [s["replaced"] for s in report["sites"]] == [True]
+
+
+class _ClipOfFour(torch.nn.Module):
+    """A video model whose frame features are viewed back into clips of the 4 frames it was
+    trained on (X-CLIP's prompt generator: its position table holds 4 frames)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 8, 3, stride=2, padding=1)
+        self.pos = torch.nn.Parameter(torch.randn(1, 4, 8))
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        c, h, w = pixel_values.shape[2:]
+        frames = torch.nn.functional.gelu(self.conv(pixel_values.reshape(-1, c, h, w)))
+        per_frame = frames.mean((2, 3))
+        return per_frame.view(per_frame.shape[0] // 4, 4, 8) + self.pos
+
+
+def test_a_clips_frames_are_the_count_its_view_names(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A clip read at five axes is tried as two frames; a model that views its frames back into
+    clips of 4 refuses every size at a batch of 1 ("shape '[0, 4, 8]' is invalid for input of
+    size 16"), and ran at the batches tried last: 2 clips of 2 frames, read as one clip of 4
+    (X-CLIP's archive asked for --input-shapes). The frames are tried at the count the view
+    names, the batch kept at 1."""
+    torch.manual_seed(0)
+    src = tmp_path / "clip.pt"
+    torch.jit.trace(_ClipOfFour().eval(), torch.randn(2, 4, 3, 32, 32)).save(str(src))
+    printed, report, out = _rewritten(src, tmp_path, capsys)
+    printed = " ".join(printed.split())
+    assert (
+        "pixel_values 1x4x3x224x224 (its sizes are read at 5 axes: tried a pair of images; "
+        in printed
+    )
+    assert "its size from its refusal of 1x2x3x224x224)" in printed
+    assert [s["replaced"] for s in report["sites"]] == [True]

@@ -1221,15 +1221,22 @@ def _resized(
 # have 1 channels, but got 3 channels instead")
 _NORMED = re.compile(r"running_mean should contain (\d+) elements not (\d+)")
 _IN_CHANNELS = re.compile(r"to have (\d+) channels, but got (\d+) channels instead")
+# a clip's frames viewed back out of its batch, [batch, frames, ...], from fewer rows than one
+# clip has: "shape '[0, 4, 32]' is invalid for input of size 64" (X-CLIP at 2 frames of 4)
+_CLIP_VIEW = re.compile(r"shape '\[0, (\d+)(?:, -?\d+)*\]' is invalid for input of size \d+")
 
 
 def _named(arg: _Arg, shape: tuple[int, ...], why: str) -> list[tuple[int, ...]]:
     """The shapes an input's refusal of ``shape`` names a size for: its free axes (a guess's
     every axis after the batch) at the size a norm refused (the last first) at the size the norm
-    holds, or a guessed image's channels at the convolution's. Tried as many times as refusals
+    holds, a guessed image's channels at the convolution's, or a clip's frames at the count a
+    view of them out of the batch names. Tried as many times as refusals
     name sizes (CLAP's mel: its bins, then its one channel), within the tries' bound."""
     if arg.origin == "user" or arg.dtype not in ("float32", "float16"):
         return []
+    frames = [a for a, n in arg.dynamic.items() if n == "frames" and a < len(shape)]
+    if frames and (hit := _CLIP_VIEW.search(why)) and shape[frames[0]] != int(hit.group(1)):
+        return [tuple(int(hit.group(1)) if i == frames[0] else v for i, v in enumerate(shape))]
     if hit := _NORMED.search(why):
         got, want = int(hit.group(1)), int(hit.group(2))
         free = [
