@@ -1810,3 +1810,37 @@ def test_a_clips_frames_are_the_count_its_view_names(tmp_path, capsys) -> None: 
     )
     assert "its size from its refusal of 1x2x3x224x224)" in printed
     assert [s["replaced"] for s in report["sites"]] == [True]
+
+
+class _ExpertHeads(torch.nn.Module):
+    """An image and an index per sample choosing one of three heads (ViTPose+'s dataset index
+    picks an expert, ``index == 0``, ``== 1``, ``== 2``, each head's output masked so)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 8, 3, padding=1)
+        self.heads = torch.nn.ModuleList(torch.nn.Linear(8, 4) for _ in range(3))
+
+    def forward(self, pixel_values: torch.Tensor, dataset_index: torch.Tensor) -> torch.Tensor:
+        h = torch.nn.functional.gelu(self.conv(pixel_values)).mean((2, 3))
+        index = dataset_index.view(-1, 1)
+        out = torch.zeros_like(self.heads[0](h))
+        for i, head in enumerate(self.heads):
+            out = out + head(h) * (index == i)
+        return out
+
+
+def test_an_index_compared_with_constants_is_one_int_per_sample(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """``dataset_index`` reaches nothing but comparisons with 0, 1 and 2 (through a view): it was
+    guessed a float series the module flattens, 1x128 here, which ran as 128 rows for one image
+    (the image's batch exported static), and made ViTPose+'s archive refuse every try. An index
+    per sample is one int below the largest constant it is compared with, the batch shared."""
+    torch.manual_seed(0)
+    example = (torch.randn(2, 3, 16, 16), torch.tensor([0, 2]))
+    src = tmp_path / "experts.pt"
+    torch.jit.trace(_ExpertHeads().eval(), example).save(str(src))
+    printed, report, out = _rewritten(src, tmp_path, capsys)
+    printed = " ".join(printed.split())
+    assert "dataset_index 1 (an index per sample, compared with 0, 1, 2)" in printed
+    assert _dims(onnx.load(str(out)))["dataset_index"] == ["batch"]
+    assert [s["replaced"] for s in report["sites"]] == [True]

@@ -246,6 +246,15 @@ def _hint(module: Any, name: str, value: Any) -> _Arg:
                 return _indexing(module, arg, value)
     if (coords := _coordinates(module, name, value)) is not None:
         return coords
+    if categories := _categories(value):  # ViTPose+'s dataset index, one per sample
+        return _Arg(
+            name,
+            f"an index per sample, compared with {', '.join(map(str, categories))}",
+            [(1,)],
+            {0: "batch"},
+            "int64",
+            max(categories) + 1,
+        )
     lowered = name.lower()
     named = "mask" in lowered or any(k in lowered for k in ("ids", "token", "position"))
     # a mask padded for the tokens the module adds (LayoutLMv3's image patches) is sized by its
@@ -309,6 +318,34 @@ def _hint(module: Any, name: str, value: Any) -> _Arg:
         {0: "batch"},
         origin="guess",
     )
+
+
+def _categories(value: Any) -> list[int]:
+    """The int constants an input is compared with (``aten::eq``, ``aten::ne``), through
+    reshapes, where it is put to no other use: an index per sample choosing among as many
+    branches (ViTPose+'s ``dataset_index`` picks an expert head, ``index == 0``, ``== 1``, ...;
+    it was guessed a float series, which no expert took). Empty for anything else."""
+    found: set[int] = set()
+    todo, seen = [value], set()
+    while todo:
+        v = todo.pop()
+        for use in v.uses():
+            node = use.user
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            kind = node.kind()
+            if kind in _RESHAPE and use.offset == 0:
+                todo.extend(node.outputs())
+                continue
+            other = [i for i in node.inputs() if i is not v]
+            if kind not in ("aten::eq", "aten::ne") or len(other) != 1:
+                return []
+            const = other[0].toIValue() if other[0].node().kind() == "prim::Constant" else None
+            if not isinstance(const, int) or isinstance(const, bool) or not 0 <= const < 1024:
+                return []
+            found.add(const)
+    return sorted(found)
 
 
 def _made_from(value: Any) -> Any:
