@@ -1844,3 +1844,36 @@ def test_an_index_compared_with_constants_is_one_int_per_sample(tmp_path, capsys
     assert "dataset_index 1 (an index per sample, compared with 0, 1, 2)" in printed
     assert _dims(onnx.load(str(out)))["dataset_index"] == ["batch"]
     assert [s["replaced"] for s in report["sites"]] == [True]
+
+
+class _TwoTables(torch.nn.Module):
+    """GroupViT's form: an image cut into patches against a table of 16 (a 32x32 image) and
+    token ids against a table of 8 positions, each refused at the sizes tried first."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.patches = torch.nn.Conv2d(3, 8, 8, stride=8)
+        self.image_table = torch.nn.Parameter(torch.randn(1, 16, 8))
+        self.tokens = torch.nn.Embedding(100, 8)
+        self.text_table = torch.nn.Parameter(torch.randn(8, 8))
+
+    def forward(self, pixel_values: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
+        image = self.patches(pixel_values).flatten(2).transpose(1, 2) + self.image_table
+        text = self.tokens(input_ids) + self.text_table
+        return torch.nn.functional.gelu(image).mean(1) * text.mean(1)
+
+
+def test_a_size_asked_for_is_kept_while_another_inputs_size_is_found(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """The image's refusal asks for 32x32 (784 patches against a table of 16); there the text's
+    own table refuses 128 ids, a refusal of another input, and the image went back to the sizes
+    tried first: no try ran. The size asked for is kept while the other input's are tried."""
+    torch.manual_seed(0)
+    example = (torch.randn(1, 3, 32, 32), torch.randint(0, 100, (1, 8)))
+    src = tmp_path / "two.pt"
+    torch.jit.trace(_TwoTables().eval(), example).save(str(src))
+    printed, report, out = _rewritten(src, tmp_path, capsys)
+    printed = " ".join(printed.split())
+    assert "pixel_values 1x3x32x32 (3 channels, from " in printed
+    assert "its size from its refusal of 1x3x224x224)" in printed
+    assert "input_ids 1x8 (token ids below 100, " in printed
+    assert [s["replaced"] for s in report["sites"]] == [True]

@@ -1349,6 +1349,7 @@ def _example(module: Any, args: list[_Arg], path: str) -> tuple[dict[str, np.nda
     tried: set[tuple[tuple[int, ...], ...]] = set()
     series: _Arg | None = None  # a series of channels, once every other guess is refused
     rebatched: set[tuple[tuple[int, ...], ...]] = set()  # at the batch a trace unrolled
+    kept: set[tuple[int, ...]] = set()  # sizes asked for, tried at the others' sizes
     k = _principal(args)
     tied = _tied(args, k) if k is not None else []
     # the inputs a refusal is read for, and those sharing a dim with them (a mask's length)
@@ -1389,7 +1390,19 @@ def _example(module: Any, args: list[_Arg], path: str) -> tuple[dict[str, np.nda
                     queue.appendleft(batch)
                     rebatched.add(batch)
                 continue
-            if k is None or _of_another(why, shapes, ours):
+            if k is None:
+                continue
+            if _of_another(why, shapes, ours):
+                if shapes[k] in asked and shapes[k] not in kept:
+                    # the size a refusal asked for, refused for another input (GroupViT's image
+                    # at 64x64, then its text's positions): kept, at the others' next sizes
+                    kept.add(shapes[k])
+                    alts = dict.fromkeys(
+                        tuple(shapes[k] if i == k or i in tied else s for i, s in enumerate(c))
+                        for c in combos
+                    )
+                    fresh = [c for c in alts if c not in tried][:8]
+                    queue.extendleft(reversed(fresh))
                 continue
             arg, shape = args[k], shapes[k]
 
