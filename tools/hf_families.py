@@ -1,10 +1,10 @@
-"""185 model families (182 `transformers`, 3 `diffusers`), built as users export them, through the
+"""206 model families (203 `transformers`, 3 `diffusers`), built as users export them, through the
 CLI with no flags.
 
     python tools/hf_families.py [--out DIR] [--no-target] [--opset N]
                                 [--interpreter | --fx [--plan] | --pt2 | --archive] [NAME ...]
 
-Builds small random-weight models of 182 ``transformers`` families and 3 ``diffusers`` ones
+Builds small random-weight models of 203 ``transformers`` families and 3 ``diffusers`` ones
 (a text-conditioned UNet, an unconditional one, a VAE) from their configs (no download: text
 encoders and decoders, vision and audio models, a detector, segmenters; and inputs other than
 ids + mask or one image: ids alone (Mamba, RWKV), a decoder with encoder states,
@@ -15,7 +15,10 @@ spectrogram's patches (AST), an image with its trimap (ViTMatte), video frames (
 VideoMAE, V-JEPA 2), an image of any size (SuperPoint, the VAE), flattened patches with their
 mask and each image's patch grid (SigLIP 2's NaFlex), a scene-text crop at its one size (MGP-STR), an image with
 a low-resolution depth prompt (Prompt Depth Anything), a latent with a timestep per sample and
-text states (the UNets)), each exported twice: by the TorchScript exporter with named ``dynamic_axes`` (``batch``,
+text states (the UNets), seven token types per token (TAPAS), an image's pixel mask (ViLT),
+a task's ids read as floats (OneFormer), entities with the token positions each spans (LUKE),
+XPath tags and subscripts per token (MarkupLM), boxes as fractions of the page (BROS), a dataset
+index per sample (ViTPose+), UTF-8 bytes named ``inputs`` (Perceiver)), each exported twice: by the TorchScript exporter with named ``dynamic_axes`` (``batch``,
 ``sequence``), and by the dynamo exporter with ``torch.export.Dim.AUTO`` on every dynamic dim,
 as a user who does not name dims gets it (``input_ids[s72, s53]``, ``attention_mask[s43,
 s53]``: made-up names, the batches of two inputs not known to be equal). Then runs
@@ -321,12 +324,53 @@ def _families() -> Iterator[tuple[str, Callable[[], Any], str, list[str]]]:
     # and Depth Pro: one ViT over overlapping patches of the image at three scales, another
     # over the whole image, fused (its smallest scale takes 4 patches: a 128x128 image here)
     yield "depth_pro", lambda: tf.DepthProForDepthEstimation(tf.DepthProConfig(patch_size=32, fusion_hidden_size=16, intermediate_hook_ids=[3, 1], intermediate_feature_dims=[16, 16], scaled_images_feature_dims=[32, 32, 16], image_model_config=tf.Dinov2Config(**{**v, "num_hidden_layers": 4}, image_size=32, patch_size=8), patch_model_config=tf.Dinov2Config(**{**v, "num_hidden_layers": 4}, image_size=32, patch_size=8), fov_model_config=tf.Dinov2Config(**{**v, "num_hidden_layers": 4}, image_size=32, patch_size=8), use_fov_model=False)), "image128", ["predicted_depth"]  # fmt: skip
+    # and fourteen, each with inputs of its own: TAPAS (seven token types per token: segment,
+    # column, row, ranks), ViLT (an image and its pixel mask beside the text), OneFormer (an image
+    # and the task's token ids, read as floats), LUKE (entities and the token positions each
+    # spans, -1 past its end), MarkupLM (each token's XPath: 50 tags and subscripts), Whisper
+    # encoder-decoder (log-mel frames and decoder ids), X-CLIP (video frames and text), Autoformer
+    # (series decomposition, FFT auto-correlation), SAM-HQ, UVDoc (document unwarping), SLANeXt,
+    # PP-OCRv5's server detector, GPT-2 (the tanh GELU), BROS (boxes as fractions of the page)
+    yield "tapas", lambda: tf.TapasModel(tf.TapasConfig(**t)), "table", last  # fmt: skip
+    yield "vilt", lambda: tf.ViltModel(tf.ViltConfig(**{**t, "max_position_embeddings": 40}, image_size=64, patch_size=8)), "text_image_mask", last  # fmt: skip
+    yield "oneformer", lambda: tf.OneFormerForUniversalSegmentation(tf.OneFormerConfig(backbone_config=tf.SwinConfig(image_size=64, patch_size=4, embed_dim=16, depths=[1, 1, 1, 1], num_heads=[1, 1, 2, 2], window_size=2, out_features=["stage1", "stage2", "stage3", "stage4"]), num_queries=10, task_seq_len=16, text_encoder_width=32, text_encoder_context_length=16, text_encoder_num_layers=1, text_encoder_vocab_size=1000, conv_dim=32, mask_dim=32, hidden_dim=32, encoder_feedforward_dim=64, encoder_layers=1, decoder_layers=3, num_attention_heads=2, dim_feedforward=64, query_dec_layers=1, num_labels=4, is_training=False)), "image_task", ["class_queries_logits", "masks_queries_logits"]  # fmt: skip
+    yield "luke", lambda: tf.LukeModel(tf.LukeConfig(**t, entity_vocab_size=100, entity_emb_size=16)), "entities", ["last_hidden_state", "entity_last_hidden_state"]  # fmt: skip
+    yield "markuplm", lambda: tf.MarkupLMModel(tf.MarkupLMConfig(**t)), "markup", last  # fmt: skip
+    yield "whisper", lambda: tf.WhisperModel(tf.WhisperConfig(vocab_size=1000, pad_token_id=0, bos_token_id=1, eos_token_id=2, decoder_start_token_id=1, d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, num_mel_bins=16, max_source_positions=50, max_target_positions=32, use_cache=False)), "speech_seq2seq", last  # fmt: skip
+    yield "x_clip", lambda: tf.XCLIPModel(tf.XCLIPConfig(text_config={**t, "max_position_embeddings": 16}, vision_config={**v, "image_size": 64, "patch_size": 8, "num_frames": 4, "mit_hidden_size": 32, "mit_intermediate_size": 64, "mit_num_hidden_layers": 1, "mit_num_attention_heads": 2}, projection_dim=32, prompt_layers=1, prompt_num_attention_heads=2)), "video_text", ["logits_per_video"]  # fmt: skip
+    yield "autoformer", lambda: tf.AutoformerModel(tf.AutoformerConfig(prediction_length=8, context_length=16, lags_sequence=[1, 2, 3], num_time_features=2, num_static_categorical_features=1, cardinality=[5], embedding_dimension=[3], d_model=16, encoder_layers=2, decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32, label_length=4, use_cache=False)), "forecast", ["encoder_last_hidden_state"]  # fmt: skip
+    yield "sam_hq", lambda: tf.SamHQModel(tf.SamHQConfig(vision_config=dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, mlp_dim=64, image_size=64, patch_size=8, output_channels=32, window_size=4, global_attn_indexes=[1], num_pos_feats=16), prompt_encoder_config=dict(hidden_size=32, image_size=64, patch_size=8, mask_input_channels=4, num_point_embeddings=4, image_embedding_size=8), mask_decoder_config=dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, mlp_dim=64, iou_head_hidden_dim=32, num_multimask_outputs=3, vit_dim=32))), "prompts", ["iou_scores", "pred_masks"]  # fmt: skip
+    yield "uvdoc", lambda: _uvdoc(tf), "image128", ["last_hidden_state"]
+    yield "slanext", lambda: tf.SLANeXtForTableRecognition(tf.SLANeXtConfig(vision_config=dict(hidden_size=32, output_channels=32, num_hidden_layers=2, num_attention_heads=2, image_size=64, patch_size=8, window_size=4, global_attn_indexes=[1], mlp_dim=64, initializer_range=0.02), post_conv_in_channels=32, post_conv_out_channels=64, hidden_size=32, max_text_length=12)), "image", ["last_hidden_state"]  # fmt: skip
+    yield "pp_ocrv5_server_det", lambda: tf.PPOCRV5ServerDetForObjectDetection(tf.PPOCRV5ServerDetConfig(backbone_config=tf.HGNetV2Config(embedding_size=16, depths=[1, 1, 1, 1], hidden_sizes=[16, 32, 64, 128], stem_channels=[3, 8, 16], stage_in_channels=[16, 16, 32, 64], stage_mid_channels=[8, 16, 32, 64], stage_out_channels=[16, 32, 64, 128], stage_num_blocks=[1, 1, 1, 1], stage_numb_of_layers=[2, 2, 2, 2], out_features=["stage1", "stage2", "stage3", "stage4"]), neck_out_channels=32, kernel_list=[3, 2, 2], scale_factor_list=[1, 2, 4, 8], intraclass_block_config=dict(reduce_channel=[1, 1, 0], return_channel=[1, 1, 0], vertical_long_to_small_conv_longratio=[[7, 1], 1, [3, 0]], vertical_long_to_small_conv_midratio=[[5, 1], 1, [2, 0]], vertical_long_to_small_conv_shortratio=[[3, 1], 1, [1, 0]], horizontal_small_to_long_conv_longratio=[[1, 7], 1, [0, 3]], horizontal_small_to_long_conv_midratio=[[1, 5], 1, [0, 2]], horizontal_small_to_long_conv_shortratio=[[1, 3], 1, [0, 1]], symmetric_conv_long_longratio=[7, 1, 3], symmetric_conv_long_midratio=[5, 1, 2], symmetric_conv_long_shortratio=[3, 1, 1]))), "image_any", ["last_hidden_state"]  # fmt: skip
+    yield "gpt2", lambda: tf.GPT2Model(tf.GPT2Config(vocab_size=1000, n_embd=32, n_layer=2, n_head=2, n_positions=64, use_cache=False)), "text", last  # fmt: skip
+    yield "bros", lambda: tf.BrosModel(tf.BrosConfig(**{**t, "hidden_size": 64})), "layout_fraction", last  # fmt: skip
+    # and seven more: ViTPose+ (a mixture of experts picked per sample by a dataset index),
+    # ImageGPT (an image as colour-cluster ids; quick GELU), Reformer (LSH attention: its
+    # hash rotations drawn at random on every call), SpeechT5 speech to text (a waveform and
+    # decoder ids), GroupViT (text and image, grouping tokens), Perceiver over UTF-8 bytes (its
+    # ids named "inputs"), OLMoE (experts)
+    yield "vitpose_plus", lambda: tf.VitPoseForPoseEstimation(tf.VitPoseConfig(backbone_config=tf.VitPoseBackboneConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, mlp_ratio=2, image_size=[64, 48], patch_size=[8, 8], num_experts=3, part_features=8, out_features=["stage2"]), num_labels=17)), "pose_dataset", ["heatmaps"]  # fmt: skip
+    yield "imagegpt", lambda: tf.ImageGPTModel(tf.ImageGPTConfig(vocab_size=513, n_positions=64, n_embd=32, n_layer=2, n_head=2, use_cache=False)), "pixel_clusters", last  # fmt: skip
+    yield "reformer", lambda: tf.ReformerModel(tf.ReformerConfig(vocab_size=1000, hidden_size=32, num_attention_heads=2, attention_head_size=16, attn_layers=["local", "lsh"], axial_pos_shape=[4, 8], axial_pos_embds_dim=[16, 16], lsh_attn_chunk_length=8, local_attn_chunk_length=8, num_buckets=4, feed_forward_size=64, max_position_embeddings=32, pad_token_id=0, use_cache=False)), "text", last  # fmt: skip
+    yield "speecht5_asr", lambda: tf.SpeechT5ForSpeechToText(tf.SpeechT5Config(vocab_size=1000, hidden_size=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, conv_dim=(16, 16), conv_stride=(5, 2), conv_kernel=(10, 3), num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2, pad_token_id=1, bos_token_id=0, eos_token_id=2, decoder_start_token_id=2, use_cache=False)), "speech_text", ["logits"]  # fmt: skip
+    yield "groupvit", lambda: tf.GroupViTModel(tf.GroupViTConfig(text_config={**t, "max_position_embeddings": 16}, vision_config=dict(hidden_size=32, intermediate_size=64, depths=[2, 2, 2], num_hidden_layers=6, num_attention_heads=2, num_group_tokens=[8, 4, 0], num_output_groups=[8, 4, 4], image_size=64, patch_size=8), projection_dim=32, projection_intermediate_dim=64)), "grounded", ["logits_per_image"]  # fmt: skip
+    yield "perceiver", lambda: tf.PerceiverForMaskedLM(tf.PerceiverConfig(num_latents=16, d_latents=32, d_model=32, num_blocks=1, num_self_attends_per_block=2, num_self_attention_heads=2, num_cross_attention_heads=2, qk_channels=32, v_channels=32, vocab_size=262, max_position_embeddings=64)), "bytes", ["logits"]  # fmt: skip
+    yield "olmoe", lambda: tf.OlmoeModel(tf.OlmoeConfig(**t, num_experts=4, num_experts_per_tok=2, use_cache=False)), "text", last  # fmt: skip
     # diffusion models from diffusers' configs (the dev extra installs it): a UNet that takes a
     # latent, a timestep per sample and text states; an unconditional one; a VAE, whose
     # attention runs over every position of the feature map
     yield "sd_unet", lambda: _diffusers().UNet2DConditionModel(sample_size=16, in_channels=4, out_channels=4, layers_per_block=1, block_out_channels=(32, 64), down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=32, attention_head_dim=8, norm_num_groups=8), "latent_text", ["sample"]  # fmt: skip
     yield "ddpm_unet", lambda: _diffusers().UNet2DModel(sample_size=16, in_channels=3, out_channels=3, layers_per_block=1, block_out_channels=(32, 64), down_block_types=("DownBlock2D", "AttnDownBlock2D"), up_block_types=("AttnUpBlock2D", "UpBlock2D"), norm_num_groups=8), "latent_step", ["sample"]  # fmt: skip
     yield "sd_vae", lambda: _diffusers().AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(32, 64), latent_channels=4, norm_num_groups=8, layers_per_block=1), "vae", ["sample"]  # fmt: skip
+
+
+def _uvdoc(tf: Any) -> Any:
+    """UVDoc fusing all six bridge stages, as trained; its backbone reads the stages from the
+    hidden states it records, which transformers 5.25 records only when the config asks."""
+    model = tf.UVDocModel(tf.UVDocConfig(backbone_config=tf.UVDocBackboneConfig(out_features=[f"stage{i}" for i in range(1, 7)])))  # fmt: skip
+    model.config.output_hidden_states = model.backbone.config.output_hidden_states = True
+    return model
 
 
 def _diffusers() -> Any:
@@ -449,6 +493,51 @@ def _example(kind: str) -> tuple[tuple[Any, ...], list[str], dict[str, dict[int,
         return (torch.randn(B, 3, 32, 32),), ["pixel_values"], {"pixel_values": {0: "batch", 2: "height", 3: "width"}}  # fmt: skip
     if kind == "image_depth":  # an image and a low-resolution depth prompt (a LiDAR map)
         return (torch.randn(B, 3, 56, 56), torch.rand(B, 1, 14, 14) * 5), ["pixel_values", "prompt_depth"], {"pixel_values": {0: "batch"}, "prompt_depth": {0: "batch"}}  # fmt: skip
+    if kind == "table":  # TAPAS: per token its segment, column, row and four ranks/relations
+        types = torch.zeros(B, S, 7, dtype=torch.int64)
+        types[:, S // 2 :, 0] = 1  # the table after the question
+        types[:, S // 2 :, 1] = torch.arange(S - S // 2) % 3 + 1  # columns 1..3
+        types[:, S // 2 :, 2] = torch.arange(S - S // 2) // 3 + 1  # rows
+        names = ["input_ids", "attention_mask", "token_type_ids"]
+        return (ids, mask, types), names, dict.fromkeys(names, seq)
+    if kind == "text_image_mask":  # ViLT: text, an image and which of its pixels are real
+        names = ["input_ids", "attention_mask", "pixel_values", "pixel_mask"]
+        args = (ids, mask, torch.randn(B, 3, 64, 64), torch.ones(B, 64, 64, dtype=torch.int64))
+        return args, names, {**dict.fromkeys(names[:2], seq), "pixel_values": {0: "batch"}, "pixel_mask": {0: "batch"}}  # fmt: skip
+    if kind == "image_task":  # OneFormer: an image and its task prompt's ids ("the task is ...")
+        return (torch.randn(B, 3, 64, 64), torch.randint(3, 1000, (B, 16))), ["pixel_values", "task_inputs"], {"pixel_values": {0: "batch"}, "task_inputs": {0: "batch"}}  # fmt: skip
+    if kind == "entities":  # LUKE: ids, 2 entities and the token positions each spans (-1: none)
+        pos = torch.full((B, 2, 4), -1, dtype=torch.int64)
+        pos[:, 0, :2], pos[:, 1, :3] = torch.tensor([1, 2]), torch.tensor([4, 5, 6])
+        names = ["input_ids", "attention_mask", "entity_ids", "entity_attention_mask", "entity_position_ids"]  # fmt: skip
+        ents = {0: "batch", 1: "entities"}
+        return (ids, mask, torch.randint(1, 100, (B, 2)), torch.ones(B, 2, dtype=torch.int64), pos), names, {**dict.fromkeys(names[:2], seq), **dict.fromkeys(names[2:], ents)}  # fmt: skip
+    if kind == "markup":  # MarkupLM: per token its XPath, 50 tag ids and subscripts, padded
+        tags, subs = torch.full((B, S, 50), 216), torch.full((B, S, 50), 1001)
+        tags[..., :3], subs[..., :3] = (
+            torch.randint(0, 200, (B, S, 3)),
+            torch.randint(0, 5, (B, S, 3)),
+        )
+        names = ["input_ids", "xpath_tags_seq", "xpath_subs_seq", "attention_mask"]
+        return (ids, tags, subs, mask), names, dict.fromkeys(names, seq)
+    if kind == "speech_seq2seq":  # Whisper: log-mel frames (its one length) and decoder ids
+        return (torch.randn(B, 16, 100), ids[:, :5]), ["input_features", "decoder_input_ids"], {"input_features": {0: "batch"}, "decoder_input_ids": {0: "batch", 1: "decoder_sequence"}}  # fmt: skip
+    if kind == "video_text":  # X-CLIP: captions (any count) and videos of 4 frames
+        text = {0: "captions", 1: "sequence"}
+        return (ids, torch.randn(B, 4, 3, 64, 64), mask), ["input_ids", "pixel_values", "attention_mask"], {"input_ids": text, "attention_mask": text, "pixel_values": {0: "batch"}}  # fmt: skip
+    if kind == "layout_fraction":  # BROS: boxes as fractions of the page, in [0, 1]
+        box = torch.rand(B, S, 4) * 0.5
+        box[..., 2:] += 0.4
+        names = ["input_ids", "bbox", "attention_mask"]
+        return (ids, box, mask), names, dict.fromkeys(names, seq)
+    if kind == "pose_dataset":  # a person crop and which dataset's expert head each takes
+        return (torch.randn(B, 3, 64, 48), torch.tensor([0, 2])), ["pixel_values", "dataset_index"], {"pixel_values": {0: "batch"}, "dataset_index": {0: "batch"}}  # fmt: skip
+    if kind == "pixel_clusters":  # ImageGPT: an 8x8 image as colour-cluster ids (512 clusters)
+        return (torch.randint(0, 512, (B, 64)),), ["input_ids"], {"input_ids": {0: "batch"}}
+    if kind == "speech_text":  # a waveform and the decoder's ids (speech to text)
+        return (torch.randn(B, 4000), ids[:, :5].clone()), ["input_values", "decoder_input_ids"], {"input_values": {0: "batch", 1: "samples"}, "decoder_input_ids": {0: "batch", 1: "decoder_sequence"}}  # fmt: skip
+    if kind == "bytes":  # Perceiver's UTF-8 bytes (+ 6 special ids), named "inputs"
+        return (torch.randint(6, 262, (B, S)), mask), ["inputs", "attention_mask"], dict.fromkeys(["inputs", "attention_mask"], seq)  # fmt: skip
     if kind == "image_any":  # height and width dynamic too (a keypoint detector)
         return (torch.randn(B, 3, 64, 64),), ["pixel_values"], {"pixel_values": {0: "batch", 2: "height", 3: "width"}}  # fmt: skip
     return (torch.randn(B, 16, 100),), ["input_features"], {"input_features": {0: "batch"}}
