@@ -1583,9 +1583,9 @@ def generate_inputs(
                 feeds[inp.name], why[inp.name] = _top_k(shape, inp.dtype, u.top_k, sizes)
             if u.boxes is not None and inp.dtype.kind == "f" and _box_shape(shape):
                 feeds[inp.name], why[inp.name] = _boxes(inp.name, shape, u.boxes, sizes, seed)
-            elif _clicks_input(inp, shape, u):
+            elif _named_coordinates(inp, shape, u, 2, _CLICK_NAME):
                 feeds[inp.name], why[inp.name] = _clicks(inp, shape, inputs, sizes, seed)
-            elif _named_boxes_input(inp, shape, u):
+            elif _named_coordinates(inp, shape, u, 4, _BOX_NAME):
                 feeds[inp.name], why[inp.name] = _named_boxes(inp, shape, inputs, sizes, seed)
         return feeds, why
 
@@ -2064,14 +2064,17 @@ def _boxes(
     return np.stack(cols, 1).astype(np.float32), said
 
 
-def _clicks_input(inp: _Input, shape: tuple[int, ...], u: _Uses) -> bool:
-    """Float (x, y) pairs named as clicks (SAM's ``input_points``, ``point_coords``), used as
-    values (not rows, sizes or codes)."""
+def _named_coordinates(
+    inp: _Input, shape: tuple[int, ...], u: _Uses, width: int, name: re.Pattern[str]
+) -> bool:
+    """Float rows of ``width`` coordinates named so, used as values (not rows, sizes or
+    codes): (x, y) clicks (SAM's ``input_points``, ``point_coords``), (x0, y0, x1, y1) boxes
+    (BROS's ``bbox``, SAM's ``input_boxes``; not the regions an RoI op reads, ``_boxes``)."""
     return (
         inp.dtype.kind == "f"
         and len(shape) >= 2
-        and shape[-1] == 2
-        and _CLICK_NAME.search(inp.name) is not None
+        and shape[-1] == width
+        and name.search(inp.name) is not None
         and not (u.gathers or u.compared or u.shape_of or u.size_of or u.parts)
     )
 
@@ -2102,18 +2105,6 @@ def _clicks(
     xy = rng.uniform(0.0, 1.0, shape) * np.array([width, height], np.float64)
     said = f"clicks (x, y) inside a {width}x{height} image (by name)"
     return xy.astype(inp.dtype), said
-
-
-def _named_boxes_input(inp: _Input, shape: tuple[int, ...], u: _Uses) -> bool:
-    """Float (x0, y0, x1, y1) rows named as boxes (BROS's ``bbox``, SAM's ``input_boxes``), used
-    as values: not the regions an RoI op reads (``_boxes``), nor rows, sizes or codes."""
-    return (
-        inp.dtype.kind == "f"
-        and len(shape) >= 2
-        and shape[-1] == 4
-        and _BOX_NAME.search(inp.name) is not None
-        and not (u.gathers or u.compared or u.shape_of or u.size_of or u.parts)
-    )
 
 
 def _named_boxes(

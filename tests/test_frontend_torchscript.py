@@ -178,6 +178,17 @@ def _rewritten(src: Any, tmp_path: Any, capsys: Any) -> tuple[str, dict[str, Any
     return capsys.readouterr().out, report, out
 
 
+def _traced_rewritten(
+    net: torch.nn.Module, example: tuple[torch.Tensor, ...], tmp_path: Any, capsys: Any
+) -> tuple[str, dict[str, Any], Any]:
+    """``net`` traced at ``example``, saved, and ``_rewritten``: what it printed on one line,
+    its report, the written model's path."""
+    src = tmp_path / "traced.pt"
+    torch.jit.trace(net.eval(), example).save(str(src))
+    printed, report, out = _rewritten(src, tmp_path, capsys)
+    return " ".join(printed.split()), report, out
+
+
 @pytest.mark.parametrize("how", ["script", "trace"])
 def test_an_image_archive_is_converted_at_its_channels_and_rewritten(how, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     torch.manual_seed(0)
@@ -1735,10 +1746,7 @@ def test_a_pixel_mask_is_as_tall_and_wide_as_its_image(tmp_path, capsys) -> None
     [batch, height, width], tried at the image's sizes."""
     torch.manual_seed(0)
     example = (torch.randn(2, 3, 32, 32), torch.ones(2, 32, 32, dtype=torch.int64))
-    src = tmp_path / "masked.pt"
-    torch.jit.trace(_MaskedImage().eval(), example).save(str(src))
-    printed, report, out = _rewritten(src, tmp_path, capsys)
-    printed = " ".join(printed.split())
+    printed, report, out = _traced_rewritten(_MaskedImage(), example, tmp_path, capsys)
     assert "pixel_mask 1x224x224 (an image's mask by its name, as tall and wide as" in printed
     assert "pixel_values 1x3x224x224 (3 channels, from _convolution's weight" in printed
     assert [s["replaced"] for s in report["sites"]] == [True]
@@ -1766,12 +1774,8 @@ def test_float_boxes_named_so_are_a_box_per_token(tmp_path, capsys) -> None:  # 
     of which a box per token is: "ran on none of the example shapes tried". Named as boxes, it
     is (x0, y0, x1, y1) per token in [0, 1], beside the ids' sequence."""
     torch.manual_seed(0)
-    ids = torch.randint(0, 100, (2, 8))
-    box = torch.rand(2, 8, 4)
-    src = tmp_path / "boxes.pt"
-    torch.jit.trace(_SinusoidBoxes().eval(), (ids, box)).save(str(src))
-    printed, report, out = _rewritten(src, tmp_path, capsys)
-    printed = " ".join(printed.split())
+    example = (torch.randint(0, 100, (2, 8)), torch.rand(2, 8, 4))
+    printed, report, out = _traced_rewritten(_SinusoidBoxes(), example, tmp_path, capsys)
     assert "input_ids 1x128 (token ids below 100, from embedding's table)" in printed
     assert "bbox 1x128x4 (boxes by its name: (x0, y0, x1, y1) per token, in [0, 1])" in printed
     assert [s["replaced"] for s in report["sites"]] == [True]
@@ -1800,10 +1804,8 @@ def test_a_clips_frames_are_the_count_its_view_names(tmp_path, capsys) -> None: 
     (X-CLIP's archive asked for --input-shapes). The frames are tried at the count the view
     names, the batch kept at 1."""
     torch.manual_seed(0)
-    src = tmp_path / "clip.pt"
-    torch.jit.trace(_ClipOfFour().eval(), torch.randn(2, 4, 3, 32, 32)).save(str(src))
-    printed, report, out = _rewritten(src, tmp_path, capsys)
-    printed = " ".join(printed.split())
+    example = (torch.randn(2, 4, 3, 32, 32),)
+    printed, report, out = _traced_rewritten(_ClipOfFour(), example, tmp_path, capsys)
     assert (
         "pixel_values 1x4x3x224x224 (its sizes are read at 5 axes: tried a pair of images; "
         in printed
@@ -1837,10 +1839,7 @@ def test_an_index_compared_with_constants_is_one_int_per_sample(tmp_path, capsys
     per sample is one int below the largest constant it is compared with, the batch shared."""
     torch.manual_seed(0)
     example = (torch.randn(2, 3, 16, 16), torch.tensor([0, 2]))
-    src = tmp_path / "experts.pt"
-    torch.jit.trace(_ExpertHeads().eval(), example).save(str(src))
-    printed, report, out = _rewritten(src, tmp_path, capsys)
-    printed = " ".join(printed.split())
+    printed, report, out = _traced_rewritten(_ExpertHeads(), example, tmp_path, capsys)
     assert "dataset_index 1 (an index per sample, compared with 0, 1, 2)" in printed
     assert _dims(onnx.load(str(out)))["dataset_index"] == ["batch"]
     assert [s["replaced"] for s in report["sites"]] == [True]
@@ -1869,10 +1868,7 @@ def test_a_size_asked_for_is_kept_while_another_inputs_size_is_found(tmp_path, c
     tried first: no try ran. The size asked for is kept while the other input's are tried."""
     torch.manual_seed(0)
     example = (torch.randn(1, 3, 32, 32), torch.randint(0, 100, (1, 8)))
-    src = tmp_path / "two.pt"
-    torch.jit.trace(_TwoTables().eval(), example).save(str(src))
-    printed, report, out = _rewritten(src, tmp_path, capsys)
-    printed = " ".join(printed.split())
+    printed, report, out = _traced_rewritten(_TwoTables(), example, tmp_path, capsys)
     assert "pixel_values 1x3x32x32 (3 channels, from " in printed
     assert "its size from its refusal of 1x3x224x224)" in printed
     assert "input_ids 1x8 (token ids below 100, " in printed
