@@ -1267,8 +1267,8 @@ def _named(arg: _Arg, shape: tuple[int, ...], why: str) -> list[tuple[int, ...]]
     """The shapes an input's refusal of ``shape`` names a size for: its free axes (a guess's
     every axis after the batch) at the size a norm refused (the last first) at the size the norm
     holds, a guessed image's channels at the convolution's, or a clip's frames at the count a
-    view of them out of the batch names. Tried as many times as refusals
-    name sizes (CLAP's mel: its bins, then its one channel), within the tries' bound."""
+    view of them out of the batch names. Tried as many times as refusals name sizes (CLAP's
+    mel: its bins, then its one channel), within the tries' bound."""
     if arg.origin == "user" or arg.dtype not in ("float32", "float16"):
         return []
     frames = [a for a, n in arg.dynamic.items() if n == "frames" and a < len(shape)]
