@@ -1061,22 +1061,19 @@ def _tensor(module: Any, value: Any) -> Any:
 
 def _array(arg: _Arg, shape: tuple[int, ...]) -> np.ndarray:
     rng = np.random.default_rng(0)
-    if arg.dtype == "int64":  # a mask (high 1) is all ones
-        if arg.high == 1:
-            return np.ones(shape, np.int64)
+    if arg.dtype == "int64" and arg.high == 1:  # a mask is all ones
+        return np.ones(shape, np.int64)
+    if arg.dtype == "int64":
         values = rng.integers(0, max(1, min(arg.high, 1000)), shape).astype(np.int64)
-        if arg.boxes:  # (x0, y0, x1, y1): each pair in order
-            values[..., 0::2].sort(axis=-1)
-            values[..., 1::2].sort(axis=-1)
-        return values
-    if arg.boxes:  # float boxes: fractions of the page, each pair in order
+    elif arg.boxes:  # float boxes: fractions of the page
         values = rng.random(shape).astype(arg.dtype)
+    else:
+        values = rng.standard_normal(shape).astype(arg.dtype)
+        for column, rows in arg.indexed.items():  # float indices into a table: non-negative
+            values[..., column] = rng.integers(0, rows, shape[:-1])
+    if arg.boxes:  # (x0, y0, x1, y1): each pair in order
         values[..., 0::2].sort(axis=-1)
         values[..., 1::2].sort(axis=-1)
-        return values
-    values = rng.standard_normal(shape).astype(arg.dtype)
-    for column, rows in arg.indexed.items():  # float indices into a table: non-negative
-        values[..., column] = rng.integers(0, rows, shape[:-1])
     return values
 
 
