@@ -1006,6 +1006,65 @@ def _derived_dims(groups: dict[str, list[int]]) -> dict[str, tuple[Any, str]]:
     return derived
 
 
+_MASK_SUFFIX = re.compile(r"(attention_)?mask$", re.I)
+
+
+def _paired_masks(
+    inputs: list[_Input],
+    groups: dict[str, list[int]],
+    bound: dict[str, int],
+    derived: dict[str, tuple[Any, str]],
+) -> dict[str, tuple[Any, str]]:
+    """A mask's made-up dims, as its ids' by name (``attention_mask`` beside ``input_ids``,
+    ``entity_attention_mask`` beside ``entity_ids``, ``decoder_attention_mask``), where the
+    exporter did not know them equal: torch.export names each dim it cannot tie to another
+    anew, and LUKE joins words and entities, then their masks, so only the sums must agree.
+    Probed one by one, it ran with 32 ids beside a mask of 128 and 128 entities beside a mask
+    of 32: it ran, but no user feeds that. Only dims of masks (not shared with other inputs)
+    follow; named dims are the exporter's word and stay."""
+    by_name = {i.name: i for i in inputs}
+    held: dict[str, set[str]] = {}  # dim -> the inputs holding it
+    for i in inputs:
+        for d in i.dims:
+            if isinstance(d, str):
+                held.setdefault(d, set()).add(i.name)
+    out: dict[str, tuple[Any, str]] = {}
+    for mask in inputs:
+        m = _MASK_SUFFIX.search(mask.name)
+        if m is None:
+            continue
+        prefix = mask.name[: m.start()]
+        ids = next(
+            (
+                by_name[n]
+                for n in (prefix + "input_ids", prefix + "ids")
+                if n in by_name and by_name[n].dtype.kind in "iu"
+            ),
+            None,
+        )
+        if ids is None or len(ids.dims) != len(mask.dims):
+            continue
+        for d, e in zip(mask.dims, ids.dims, strict=True):
+            if (
+                isinstance(d, str)
+                and isinstance(e, str)
+                and d != e
+                and d in groups
+                and e in groups
+                and d not in derived
+                and e not in derived
+                and d not in bound
+                and not meaningful_name(d)
+                and all(_MASK_SUFFIX.search(h) for h in held[d])
+            ):
+                out[d] = (functools.partial(_same_dim, e), f"as {ids.name}'s")
+    return out
+
+
+def _same_dim(other: str, sizes: dict[str, int]) -> int:
+    return sizes[other]
+
+
 def _eval_dims(code: Any, used: list[str], sizes: dict[str, int]) -> int:
     env = {f"_{i}": sizes[n] for i, n in enumerate(used)}  # as _dim_expression numbered them
     return int(eval(code, {"__builtins__": {}}, env))  # only the ops _DIM_AST allows
@@ -1312,6 +1371,11 @@ def _values(
             ids[..., -1] = int(v)  # like a sequence ending in the token the model looks for
             said += f", each row ending in {v:g} (compared in {op} {m!r})"
         return ids.astype(dt), said
+    tested = [v for c, _, _ in uses.compared for v in c]
+    if tested and "mask" in inp.name.lower() and set(tested) <= {0, 1}:
+        # a mask tested against 0 (XLM's ``masked_fill(mask == 0, 0)``) is ones, as masks are:
+        # filled with the 0 it is compared with, every token was masked, the output constant
+        return _mask(shape, dt, "name", masks_off)
     if uses.compared:
         first = uses.compared[0][0][0]
         consts = ", ".join(f"{v:g}" for c, _, _ in uses.compared for v in c)
@@ -1538,6 +1602,8 @@ def generate_inputs(
         if k in groups and k not in bound:
             groups[k] = _within(groups[k], lo, hi)
     derived = {k: f for k, f in _derived_dims(groups).items() if k not in bound}
+    if not states and not int_states:  # beside a cache a mask spans the past tokens too
+        derived |= _paired_masks(inputs, groups, bound, derived)
     for k in derived:
         del groups[k]
     how = {k: h for k, (_, h) in derived.items()}

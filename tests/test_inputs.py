@@ -2384,3 +2384,81 @@ def test_a_real_wav2vec2_exported_with_optimums_names_gets_a_seconds_samples(tmp
         )  # fmt: skip
     gen = generate_inputs(onnx.load(path))
     assert gen.feeds["input_values"].shape == (1, 16000), gen.notes
+
+
+class _WordsAndEntities:
+    """LUKE's joining: word embeddings (a position table of 16 rows) and entity embeddings
+    side by side, their masks joined the same way; only the joined lengths must agree, so
+    torch.export names each mask's length anew."""
+
+    @staticmethod
+    def module() -> Any:
+        import torch
+
+        class Join(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.words, self.pos = torch.nn.Embedding(50, 4), torch.nn.Embedding(16, 4)
+                self.entities = torch.nn.Embedding(10, 4)
+
+            def forward(self, input_ids, attention_mask, entity_ids, entity_attention_mask):  # type: ignore[no-untyped-def]
+                w = self.words(input_ids) + self.pos(torch.arange(input_ids.shape[1]))
+                h = torch.cat([w, self.entities(entity_ids)], dim=1)
+                m = torch.cat([attention_mask, entity_attention_mask], dim=1)
+                return torch.nn.functional.gelu(h * m[..., None].float())
+
+        return Join().eval()
+
+
+def test_a_masks_made_up_length_is_its_ids(tmp_path) -> None:
+    """Probed on its own, each mask's length took a size where the joined lengths agree: 8 ids
+    beside a mask of 16 and 16 entities beside a mask of 8. It ran; no user feeds that."""
+    import torch
+
+    path = str(tmp_path / "join.onnx")
+    names = ["input_ids", "attention_mask", "entity_ids", "entity_attention_mask"]
+    args = (torch.randint(0, 50, (2, 6)), torch.ones(2, 6, dtype=torch.int64),
+            torch.randint(0, 10, (2, 3)), torch.ones(2, 3, dtype=torch.int64))  # fmt: skip
+    auto = {0: torch.export.Dim.AUTO, 1: torch.export.Dim.AUTO}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(_WordsAndEntities.module(), args, path, dynamo=True, input_names=names,
+                          dynamic_shapes=(auto,) * 4)  # fmt: skip
+    model = onnx.load(path)
+    dims = {i.name: [d.dim_param for d in i.type.tensor_type.shape.dim] for i in model.graph.input}
+    assert dims["attention_mask"][1] != dims["input_ids"][1], dims  # made up apart
+    gen = generate_inputs(model)
+    shape = {k: v.shape for k, v in gen.feeds.items()}
+    assert shape["attention_mask"] == shape["input_ids"], (shape, _note(gen, "attention_mask"))
+    assert shape["entity_attention_mask"] == shape["entity_ids"], shape
+    assert shape["input_ids"][1] <= 16, shape  # within the position table
+    assert "as input_ids's" in _note(gen, "attention_mask")
+    (out,) = run_model(model, gen.feeds)
+    assert out.shape[1] == shape["input_ids"][1] + shape["entity_ids"][1]
+
+
+def test_a_mask_tested_against_zero_is_ones(tmp_path) -> None:
+    """XLM zeroes the tokens whose mask ``== 0``. The mask got the 0 it is compared with, as a
+    code would (a sample rate compared with 16000 gets 16000): every token zeroed, the output
+    constant, and no output could be checked."""
+    import torch
+
+    class Masked(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.emb = torch.nn.Embedding(50, 4)
+
+        def forward(self, input_ids: Any, attention_mask: Any) -> Any:
+            x = self.emb(input_ids).masked_fill(attention_mask[..., None] == 0, 0.0)
+            return torch.nn.functional.layer_norm(torch.tanh(x).sum(1), (4,))
+
+    path = str(tmp_path / "masked.onnx")
+    args = (torch.randint(0, 50, (2, 6)), torch.ones(2, 6, dtype=torch.int64))
+    axes = {0: "batch", 1: "sequence"}
+    torch.onnx.export(Masked().eval(), args, path, dynamo=False,
+                      input_names=["input_ids", "attention_mask"],
+                      dynamic_axes={"input_ids": axes, "attention_mask": axes})  # fmt: skip
+    gen = generate_inputs(onnx.load(path))
+    assert np.all(gen.feeds["attention_mask"] == 1), _note(gen, "attention_mask")
+    assert "ones (mask: name)" in _note(gen, "attention_mask")
+    assert not [n for n in gen.notes if n.startswith("warning:")], gen.notes
