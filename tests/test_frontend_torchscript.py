@@ -385,6 +385,37 @@ def test_a_module_traced_at_a_batch_of_2_runs_at_it(tmp_path, capsys) -> None:  
     assert "1 of 1 sites replaced" in printed
 
 
+class _BakedBatch(torch.nn.Module):
+    """LED's trace: its batch baked into a view (``int(x.shape[0])`` is a constant in a trace)
+    and a table of 64 positions, so it runs at its traced batch and at most 64 tokens."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.words, self.pos = torch.nn.Embedding(50, 8), torch.nn.Embedding(64, 8)
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        h = self.words(input_ids) + self.pos(torch.arange(input_ids.shape[1]))
+        return torch.nn.functional.gelu(h.view(int(input_ids.shape[0]), input_ids.shape[1], 8))
+
+
+def test_a_trace_at_a_batch_of_2_is_tried_at_more_than_its_first_size(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """At a batch of 1 every size is refused (the view), and the batches tried after that were
+    tried at the first candidate only, 128 tokens, past the table: LED's archive asked for
+    --input-shapes. Each batch is tried at the next candidates too."""
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tracer's "converting a tensor to a Python integer"
+        src = _archive(
+            _BakedBatch().eval(), "trace", torch.randint(0, 50, (2, 8)), tmp_path / "led.pt"
+        )
+    out = tmp_path / "out.onnx"
+    assert main([str(src), "-o", str(out)]) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "input_ids 2x64 (token ids below 50" in printed
+    assert "a batch of 2: it ran at no batch of 1" in printed
+    assert "1 of 1 sites replaced" in printed
+
+
 class _Unused(torch.nn.Module):
     """Decision Transformer's signature: ``rewards`` is an argument forward never reads."""
 

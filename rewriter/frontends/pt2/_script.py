@@ -1569,19 +1569,27 @@ def _traced_batch(module: Any, args: list[_Arg]) -> tuple[dict[str, np.ndarray],
     """(feeds, what the module returns) at the first candidate shapes with a batch other than
     1, or None: a trace keeps its example's batch where the module folds it into a size
     (ZoeDepth traced at 2 refuses a batch of 1 at every size: "Expected 4 elements in a list
-    but found 2"). The batch each input takes is said in its hint."""
+    but found 2"). Each batch is tried at the first few candidates of every input in step (the
+    first combination, then every input at its second candidate, ...): LED's trace at 2 also
+    takes no more than its 64 positions, and its first candidates are 128 tokens), those at
+    a batch no other size equals: a wrong guess can run where sizes coincide (LUKE's 3-d
+    entity positions read as 2-d ran at 16 entities of 16 tokens in a batch of 16, by
+    broadcasting). The batch each input takes is said in its hint."""
     batched = [k for k, a in enumerate(args) if a.dynamic.get(0) == "batch"]
     combos = _combos(args)
     if not batched or not combos:
         return None
+    in_step = [tuple(a.shapes[min(i, len(a.shapes) - 1)] for a in args) for i in range(1, 4)]
     for b in _TRACED_BATCHES:
-        shapes = [(b, *s[1:]) if k in batched and s else s for k, s in enumerate(combos[0])]
-        feeds = {a.name: _array(a, s) for a, s in zip(args, shapes, strict=True)}
-        got, why = _runs(module, feeds)
-        if not why:
-            for k in batched:
-                args[k].hint += f"; a batch of {b}: it ran at no batch of 1"
-            return feeds, got
+        apart = [c for c in in_step if b not in {n for s in c for n in s[1:]}]
+        for combo in dict.fromkeys([combos[0], *apart]):
+            shapes = [(b, *s[1:]) if k in batched and s else s for k, s in enumerate(combo)]
+            feeds = {a.name: _array(a, s) for a, s in zip(args, shapes, strict=True)}
+            got, why = _runs(module, feeds)
+            if not why:
+                for k in batched:
+                    args[k].hint += f"; a batch of {b}: it ran at no batch of 1"
+                return feeds, got
     return None
 
 
