@@ -342,6 +342,38 @@ def test_pt2_exported_on_a_slice_of_a_tensor_converts(program, tmp_path, capsys)
     assert "converted as if the example input_ids had been no view of a larger tensor" in printed
 
 
+class _Seq2Seq(torch.nn.Module):
+    """Encoder ids and decoder ids, the decoder's viewed as rows (``view(-1, length)``, as BART's
+    family does)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = torch.nn.Embedding(100, 8)
+
+    def forward(self, input_ids: torch.Tensor, decoder_input_ids: torch.Tensor) -> torch.Tensor:
+        memory = torch.nn.functional.gelu(self.emb(input_ids)).mean(1, keepdim=True)
+        rows = decoder_input_ids.view(-1, decoder_input_ids.shape[-1])
+        return memory + torch.nn.functional.gelu(self.emb(rows))
+
+
+def test_pt2_exported_on_a_slice_of_another_input_converts(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Decoder ids cut from the encoder's own ids (``ids, ids[:, :5]``, as a user tries a
+    seq2seq model): the program's guard is on the slice's strides ("stride()[0] != size()[1]"),
+    not on its ``_base``, and the conversion failed ("vr must not be None for symbol s55":
+    PEGASUS-X's and ProphetNet's programs). Converted as a plain input, said, and it matches
+    the program in PyTorch on generated inputs."""
+    pytest.importorskip("onnxscript")
+    torch.manual_seed(0)
+    ids = torch.randint(0, 100, (2, 8))
+    auto = {0: torch.export.Dim.AUTO, 1: torch.export.Dim.AUTO}
+    ep = torch.export.export(_Seq2Seq().eval(), (ids, ids[:, :5]), dynamic_shapes=(auto, auto))
+    assert any(".stride()" in g for g in ep._guards_code)  # the guard this is about
+    path = str(tmp_path / "seq2seq.pt2")
+    torch.export.save(ep, path)
+    printed = _converted(path, tmp_path, capsys)
+    assert "as if the example decoder_input_ids had been no view of a larger tensor" in printed
+
+
 def test_aoti_package_is_named_not_parsed(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     """An AOTInductor package is a .pt2 too. Compiling one takes ~40 s here, so this archive
     has the member names ``torch._inductor.aoti_compile_and_package`` wrote for a Linear+GELU

@@ -254,8 +254,11 @@ def _to_onnx(ep: Any, path: str) -> tuple[onnx.ModelProto, list[str]]:
     if copies or checks or views:
         try:
             model = export()
-        except Exception:
-            pass
+        except Exception as e:
+            # what stops it past the first failure is the one to report: ProphetNet's program,
+            # once its decoder ids are plain, meets torch.onnx's own limit (an ``aten.sub`` of
+            # a float and a tensor it finds no overload for); its first reason had gone
+            first = e
         else:
             edits = []
             if copies:
@@ -430,10 +433,11 @@ def _without_checks(ep: Any) -> int:
 def _without_example_views(ep: Any) -> list[str]:
     """The inputs whose example was a view of a larger tensor (``ids[:, :5]``), made plain: the
     program keeps that tensor's dims in the input's strides (``(s56, 1)`` for sizes ``(s11,
-    s28)``) and in guards on ``._base``, and the module ``torch.onnx`` traces again has neither
-    ("'NoneType' object has no attribute 'size'", then "vr must not be None for symbol s56":
-    Whisper's decoder ids). Contiguous strides and no such guard: what the exported code computes
-    does not read strides. Edits ``ep`` in place; the inputs' names."""
+    s28)``) and in guards on ``._base`` or on those strides, and the module ``torch.onnx``
+    traces again has neither ("'NoneType' object has no attribute 'size'", then "vr must not be
+    None for symbol s56": Whisper's decoder ids). Contiguous strides and no such guard: what
+    the exported code computes does not read strides. Edits ``ep`` in place; the inputs'
+    names."""
 
     def symbols(xs: Any) -> set[Any]:
         return {s for x in xs if hasattr(x, "node") for s in x.node.expr.free_symbols}
@@ -449,15 +453,20 @@ def _without_example_views(ep: Any) -> list[str]:
                 strides[k] = strides[k + 1] * shape[k + 1]
             node.meta["val"] = val.new_empty_strided(shape, strides)
             names.append(node.name)
+    # guards that the example was a view: on its ``._base``, or on its strides (PEGASUS-X's
+    # and ProphetNet's decoder ids: "stride()[0] != size()[1]")
+    strided = tuple(f"['{n}'].stride()" for n in names)
     guards = getattr(ep, "_guards_code", None) or []
-    if any("._base" in g for g in guards):
-        ep._guards_code = [g for g in guards if "._base" not in g]
+    kept = [g for g in guards if "._base" not in g and not any(s in g for s in strided)]
+    if len(kept) < len(guards):
+        ep._guards_code = kept
     return names
 
 
 def _first_line(e: BaseException) -> str:
     lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
-    return (lines[0] if lines else type(e).__name__)[:300]
+    # "... with the provided arguments. Tried overloads:" leads a list this line leaves out
+    return re.sub(r"\.?\s*Tried overloads:$", "", lines[0] if lines else type(e).__name__)[:300]
 
 
 def _export_error(e: BaseException) -> str:
