@@ -1,10 +1,10 @@
-"""206 model families (203 `transformers`, 3 `diffusers`), built as users export them, through the
+"""225 model families (222 `transformers`, 3 `diffusers`), built as users export them, through the
 CLI with no flags.
 
     python tools/hf_families.py [--out DIR] [--no-target] [--opset N]
                                 [--interpreter | --fx [--plan] | --pt2 | --archive] [NAME ...]
 
-Builds small random-weight models of 203 ``transformers`` families and 3 ``diffusers`` ones
+Builds small random-weight models of 222 ``transformers`` families and 3 ``diffusers`` ones
 (a text-conditioned UNet, an unconditional one, a VAE) from their configs (no download: text
 encoders and decoders, vision and audio models, a detector, segmenters; and inputs other than
 ids + mask or one image: ids alone (Mamba, RWKV), a decoder with encoder states,
@@ -18,7 +18,8 @@ a low-resolution depth prompt (Prompt Depth Anything), a latent with a timestep 
 text states (the UNets), seven token types per token (TAPAS), an image's pixel mask (ViLT),
 a task's ids read as floats (OneFormer), entities with the token positions each spans (LUKE),
 XPath tags and subscripts per token (MarkupLM), boxes as fractions of the page (BROS), a dataset
-index per sample (ViTPose+), UTF-8 bytes named ``inputs`` (Perceiver)), each exported twice: by the TorchScript exporter with named ``dynamic_axes`` (``batch``,
+index per sample (ViTPose+), UTF-8 bytes named ``inputs`` (Perceiver), region features
+and their boxes (LXMERT), a detector's visual embeddings (VisualBERT)), each exported twice: by the TorchScript exporter with named ``dynamic_axes`` (``batch``,
 ``sequence``), and by the dynamo exporter with ``torch.export.Dim.AUTO`` on every dynamic dim,
 as a user who does not name dims gets it (``input_ids[s72, s53]``, ``attention_mask[s43,
 s53]``: made-up names, the batches of two inputs not known to be equal). Then runs
@@ -357,6 +358,30 @@ def _families() -> Iterator[tuple[str, Callable[[], Any], str, list[str]]]:
     yield "groupvit", lambda: tf.GroupViTModel(tf.GroupViTConfig(text_config={**t, "max_position_embeddings": 16}, vision_config=dict(hidden_size=32, intermediate_size=64, depths=[2, 2, 2], num_hidden_layers=6, num_attention_heads=2, num_group_tokens=[8, 4, 0], num_output_groups=[8, 4, 4], image_size=64, patch_size=8), projection_dim=32, projection_intermediate_dim=64)), "grounded", ["logits_per_image"]  # fmt: skip
     yield "perceiver", lambda: tf.PerceiverForMaskedLM(tf.PerceiverConfig(num_latents=16, d_latents=32, d_model=32, num_blocks=1, num_self_attends_per_block=2, num_self_attention_heads=2, num_cross_attention_heads=2, qk_channels=32, v_channels=32, vocab_size=262, max_position_embeddings=64)), "bytes", ["logits"]  # fmt: skip
     yield "olmoe", lambda: tf.OlmoeModel(tf.OlmoeConfig(**t, num_experts=4, num_experts_per_tok=2, use_cache=False)), "text", last  # fmt: skip
+    # and nineteen more: LXMERT (text and region features with their boxes), VisualBERT
+    # (text and visual embeddings), LiLT (boxes per token), UDOP (a page's boxes, image and ids
+    # to ids), Zamba2 and Nemotron-H (Mamba2 hybrids), RoFormer (rotary), XLM, LED, FSMT,
+    # PEGASUS-X, ProphetNet (n-gram decoder), gpt-oss (sinks, experts), DeepSeek-V3 (latent
+    # attention, experts), MRA, YOSO, RemBERT, Cohere2 and Llama 4 text (chunked attention)
+    yield "lxmert", lambda: tf.LxmertModel(tf.LxmertConfig(vocab_size=1000, hidden_size=32, num_attention_heads=2, intermediate_size=64, l_layers=1, x_layers=1, r_layers=1, visual_feat_dim=16, visual_pos_dim=4)), "regions", ["language_output", "vision_output"]  # fmt: skip
+    yield "visual_bert", lambda: tf.VisualBertModel(tf.VisualBertConfig(**t, visual_embedding_dim=16)), "visual_embeds", last  # fmt: skip
+    yield "lilt", lambda: tf.LiltModel(tf.LiltConfig(**{**t, "hidden_size": 48}, channel_shrink_ratio=4, max_2d_position_embeddings=1024)), "layout", last  # fmt: skip
+    yield "udop", lambda: tf.UdopModel(tf.UdopConfig(vocab_size=1000, d_model=32, d_kv=16, d_ff=64, num_layers=1, num_decoder_layers=1, num_heads=2, image_size=64, patch_size=8, use_cache=False)), "layout_seq2seq", last  # fmt: skip
+    yield "zamba2", lambda: tf.Zamba2Model(tf.Zamba2Config(vocab_size=1000, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, mamba_d_state=8, mamba_headdim=8, n_mamba_heads=8, num_mem_blocks=1, attention_hidden_size=64, attention_head_dim=32, layers_block_type=["mamba", "hybrid"], use_cache=False, use_mem_rope=False)), "text", last  # fmt: skip
+    yield "nemotron_h", lambda: tf.NemotronHModel(tf.NemotronHConfig(vocab_size=1000, hidden_size=32, num_hidden_layers=3, num_attention_heads=2, num_key_value_heads=1, head_dim=16, intermediate_size=64, mamba_num_heads=4, mamba_head_dim=16, ssm_state_size=8, n_groups=1, hybrid_override_pattern="M*-", use_cache=False)), "text", last  # fmt: skip
+    yield "roformer", lambda: tf.RoFormerModel(tf.RoFormerConfig(**t, embedding_size=32)), "text", last  # fmt: skip
+    yield "xlm", lambda: tf.XLMModel(tf.XLMConfig(vocab_size=1000, emb_dim=32, n_layers=2, n_heads=2, max_position_embeddings=64, n_langs=2, use_lang_emb=True)), "text", last  # fmt: skip
+    yield "led", lambda: tf.LEDModel(tf.LEDConfig(vocab_size=1000, d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, max_encoder_position_embeddings=64, max_decoder_position_embeddings=64, attention_window=[4], use_cache=False)), "seq2seq", last  # fmt: skip
+    yield "fsmt", lambda: tf.FSMTModel(tf.FSMTConfig(langs=["en", "de"], src_vocab_size=1000, tgt_vocab_size=1000, d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=64, use_cache=False)), "seq2seq", last  # fmt: skip
+    yield "pegasus_x", lambda: tf.PegasusXModel(tf.PegasusXConfig(vocab_size=1000, d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=64, num_global_tokens=4, block_size=4, use_cache=False)), "seq2seq", last  # fmt: skip
+    yield "prophetnet", lambda: tf.ProphetNetModel(tf.ProphetNetConfig(vocab_size=1000, hidden_size=32, encoder_ffn_dim=64, decoder_ffn_dim=64, num_encoder_layers=1, num_decoder_layers=1, num_encoder_attention_heads=2, num_decoder_attention_heads=2, max_position_embeddings=64, ngram=2, use_cache=False)), "seq2seq", last  # fmt: skip
+    yield "gpt_oss", lambda: tf.GptOssModel(tf.GptOssConfig(**t, num_key_value_heads=1, head_dim=16, num_local_experts=4, num_experts_per_tok=2, layer_types=["sliding_attention", "full_attention"], sliding_window=4, use_cache=False)), "text", last  # fmt: skip
+    yield "deepseek_v3", lambda: tf.DeepseekV3Model(tf.DeepseekV3Config(**t, moe_intermediate_size=16, n_routed_experts=4, num_experts_per_tok=2, n_group=1, topk_group=1, first_k_dense_replace=1, kv_lora_rank=16, q_lora_rank=16, qk_rope_head_dim=8, qk_nope_head_dim=8, v_head_dim=16, num_key_value_heads=2, use_cache=False)), "text", last  # fmt: skip
+    yield "mra", lambda: tf.MraModel(tf.MraConfig(**{**t, "max_position_embeddings": 514})), "text", last  # fmt: skip
+    yield "yoso", lambda: tf.YosoModel(tf.YosoConfig(**t, use_expectation=True)), "text", last  # fmt: skip
+    yield "rembert", lambda: tf.RemBertModel(tf.RemBertConfig(**t, input_embedding_size=16, output_embedding_size=16)), "text", last  # fmt: skip
+    yield "cohere2", lambda: tf.Cohere2Model(tf.Cohere2Config(**t, num_key_value_heads=1, sliding_window=4, layer_types=["sliding_attention", "full_attention"], use_cache=False)), "text", last  # fmt: skip
+    yield "llama4_text", lambda: tf.Llama4TextModel(tf.Llama4TextConfig(**t, intermediate_size_mlp=64, num_key_value_heads=1, head_dim=16, num_local_experts=2, num_experts_per_tok=1, attention_chunk_size=4, use_cache=False)), "text", last  # fmt: skip
     # diffusion models from diffusers' configs (the dev extra installs it): a UNet that takes a
     # latent, a timestep per sample and text states; an unconditional one; a VAE, whose
     # attention runs over every position of the feature map
@@ -416,7 +441,7 @@ def _example(kind: str) -> tuple[tuple[Any, ...], list[str], dict[str, dict[int,
         return (torch.randn(B, 20, 16),), ["spectrogram"], {"spectrogram": {0: "batch", 1: "frames"}}  # fmt: skip
     if kind == "layout":  # boxes per token, x0 <= x1 and y0 <= y1, in [0, 1000]
         box = torch.randint(0, 500, (B, S, 4))
-        box[..., 2:] += 400
+        box[..., 2:] += box[..., :2]
         names = ["input_ids", "bbox", "attention_mask"]
         return (ids, box, mask), names, dict.fromkeys(names, seq)
     if kind in ("prompts", "prompts128"):  # an image, two clicks in pixels and their labels
@@ -538,6 +563,19 @@ def _example(kind: str) -> tuple[tuple[Any, ...], list[str], dict[str, dict[int,
         return (torch.randn(B, 4000), ids[:, :5].clone()), ["input_values", "decoder_input_ids"], {"input_values": {0: "batch", 1: "samples"}, "decoder_input_ids": {0: "batch", 1: "decoder_sequence"}}  # fmt: skip
     if kind == "bytes":  # Perceiver's UTF-8 bytes (+ 6 special ids), named "inputs"
         return (torch.randint(6, 262, (B, S)), mask), ["inputs", "attention_mask"], dict.fromkeys(["inputs", "attention_mask"], seq)  # fmt: skip
+    if kind == "regions":  # LXMERT: ids, region features and their boxes in [0, 1], a mask
+        pos = torch.rand(B, 5, 4) * 0.5
+        pos[..., 2:] += pos[..., :2]
+        names = ["input_ids", "visual_feats", "visual_pos", "attention_mask"]
+        return (ids, torch.randn(B, 5, 16), pos, mask), names, {**dict.fromkeys(["input_ids", "attention_mask"], seq), **dict.fromkeys(["visual_feats", "visual_pos"], {0: "batch", 1: "regions"})}  # fmt: skip
+    if kind == "visual_embeds":  # VisualBERT: ids, a mask and visual embeddings (from a detector)
+        names = ["input_ids", "attention_mask", "visual_embeds"]
+        return (ids, mask, torch.randn(B, 5, 16)), names, {**dict.fromkeys(names[:2], seq), "visual_embeds": {0: "batch", 1: "regions"}}  # fmt: skip
+    if kind == "layout_seq2seq":  # UDOP: ids, a mask, boxes in [0, 1], the page, decoder ids
+        box = torch.rand(B, S, 4) * 0.5
+        box[..., 2:] += box[..., :2]
+        names = ["input_ids", "attention_mask", "bbox", "pixel_values", "decoder_input_ids"]
+        return (ids, mask, box, torch.randn(B, 3, 64, 64), ids[:, :5].clone()), names, {**dict.fromkeys(names[:3], seq), "pixel_values": {0: "batch"}, "decoder_input_ids": {0: "batch", 1: "decoder_sequence"}}  # fmt: skip
     if kind == "image_any":  # height and width dynamic too (a keypoint detector)
         return (torch.randn(B, 3, 64, 64),), ["pixel_values"], {"pixel_values": {0: "batch", 2: "height", 3: "width"}}  # fmt: skip
     return (torch.randn(B, 16, 100),), ["input_features"], {"input_features": {0: "batch"}}
