@@ -787,6 +787,12 @@ for _mode, _extra in (("cubic", {"cubic_coeff_a": -0.5}), ("linear", {})):
             1,
         )
 
+# trigonometric and hyperbolic functions, inside their domains (YOSO's attention takes Acos)
+_UNIT = np.linspace(-0.95, 0.95, 12, dtype=np.float32).reshape(3, 4)
+for _op in ("Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Atanh"):
+    CASES[_op.lower()] = (_op, [_UNIT], [], {}, (13,), 1)
+CASES["acosh"] = ("Acosh", [1.0 + 3.0 * np.abs(_UNIT)], [], {}, (13,), 1)
+
 # recurrent ops: X [seq=5, batch=3, in=4] (layout 1: [3, 5, 4]), hidden 6; every attribute
 # ONNX Runtime implements, sequence_lens shorter than the sequence, both layouts
 _SEQ = _x(5, 3, 4)

@@ -1204,6 +1204,15 @@ OPS: dict[str, Callable[[dict[str, Any], int, int], Fn]] = {
     "Round": _constant_fn(torch.round),  # half to even, as ONNX
     "Sin": _constant_fn(torch.sin),
     "Cos": _constant_fn(torch.cos),
+    "Tan": _constant_fn(torch.tan),
+    "Asin": _constant_fn(torch.asin),
+    "Acos": _constant_fn(torch.acos),  # YOSO's attention: the angle between hashed vectors
+    "Atan": _constant_fn(torch.atan),
+    "Sinh": _constant_fn(torch.sinh),
+    "Cosh": _constant_fn(torch.cosh),
+    "Asinh": _constant_fn(torch.asinh),
+    "Acosh": _constant_fn(torch.acosh),
+    "Atanh": _constant_fn(torch.atanh),
     "Erf": _constant_fn(torch.erf),
     "IsNaN": _constant_fn(torch.isnan),
     "IsInf": lambda a, n, v: (
