@@ -1674,6 +1674,7 @@ def generate_inputs(
     too_large: tuple[dict[str, int], int] | None = None  # the first probe not run for its size
     same = 0  # sizes where the outputs did not depend on the inputs
     grids: list[dict[str, int]] = []  # whole configurations a failure pointed to
+    statuses: set[str] = set()  # the failures' messages, node and all
     # the sizes the model was traced at, where a converter recorded them: a try, not a choice
     traced = {k: v for k, v in dim_examples(model).items() if k in groups and k not in bound}
     example = {k: traced.get(k, v[0]) for k, v in groups.items()} if traced else None
@@ -1694,6 +1695,7 @@ def generate_inputs(
             op, node, _ = failure_site(err or "")
             tried.append((sizes, f"failed at {op} {node!r}" if node else "failed"))
             last_err = err or ""
+            statuses.add(failure_site(last_err)[2])
             said = _sizes_scaled(last_err, probe, groups, bound) + _sizes_named(last_err)
             reached[tuple(sorted(probe.items()))] = (node, said)
             hints.update(dict.fromkeys(said))
@@ -1734,7 +1736,7 @@ def generate_inputs(
         return _result(
             inputs, feeds, why, sizes, tried, groups, bound, f"{what} on every size tried", how
         )
-    raise _input_error(last_err, inputs, graph, bound, tried, too_large)
+    raise _input_error(last_err, inputs, graph, bound, tried, too_large, len(statuses) == 1)
 
 
 def _no_dims(inp: _Input | None) -> str:
@@ -2264,9 +2266,13 @@ def _input_error(
     bound: dict[str, int],
     tried: list[tuple[dict[str, int], str]],
     too_large: tuple[dict[str, int], int] | None = None,
+    same: bool = False,
 ) -> InputError:
     """The one line for no size that runs; ``too_large``: the first probe not run for its
-    size (its sizes, the bytes its run would make)."""
+    size (its sizes, the bytes its run would make); ``same``: every failure's message was the
+    same, sizes and all (a Tile whose repeats the TorchScript exporter wrote 2-d, in Zamba2's
+    and Nemotron-H's exports: "'repeat' input tensor must be 1 dimensional" at every size,
+    theirs included), so the line says the sizes are not the cause."""
     op, node, status = failure_site(err)
     names = [i.name for i in inputs]
     m = re.search(r"input: (\S+)", status)
@@ -2310,6 +2316,12 @@ def _input_error(
         if too_large
         else ""
     )
+    if same and len(tried) > 2:
+        skipped += (
+            "; the same error at every size: the sizes are not its cause (check that the "
+            "model runs in ONNX Runtime on inputs it was exported with; an exporter can write "
+            "a graph that does not)"
+        )
     return InputError(
         f"no valid inputs found for {name!r}: {at}{n_tried} ({status}){skipped}; "
         f"pass --input-shapes {name}:{example or _no_dims(inp)}, --val-range {name}:[LO,HI] or "

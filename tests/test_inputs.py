@@ -2462,3 +2462,27 @@ def test_a_mask_tested_against_zero_is_ones(tmp_path) -> None:
     assert np.all(gen.feeds["attention_mask"] == 1), _note(gen, "attention_mask")
     assert "ones (mask: name)" in _note(gen, "attention_mask")
     assert not [n for n in gen.notes if n.startswith("warning:")], gen.notes
+
+
+def test_the_same_error_at_every_size_is_said_not_to_be_the_sizes() -> None:
+    """Zamba2's and Nemotron-H's TorchScript exports compute a Tile's repeats 2-d: "'repeat'
+    input tensor must be 1 dimensional" at every size, the exported one included. The line
+    asked for --input-shapes alone; it says now that sizes are not the cause."""
+    m = onnx.parser.parse_model(
+        """
+        <ir_version: 8, opset_import: ["" : 17]>
+        g (float[batch, sequence] x) => (float[a, b] y) {
+            s = Shape(x)
+            axes = Constant <value = int64[1] {0}> ()
+            r = Unsqueeze(s, axes)
+            t = Tile(x, r)
+            y = Sigmoid(t)
+        }
+        """
+    )
+    with pytest.raises(InputError) as e:
+        generate_inputs(m)
+    line = str(e.value)
+    assert "'repeat' input tensor must be 1 dimensional" in line, line
+    assert "the same error at every size: the sizes are not its cause" in line, line
+    assert "pass --input-shapes x:BATCHxSEQUENCE" in line, line
