@@ -1020,8 +1020,10 @@ def _paired_masks(
     exporter did not know them equal: torch.export names each dim it cannot tie to another
     anew, and LUKE joins words and entities, then their masks, so only the sums must agree.
     Probed one by one, it ran with 32 ids beside a mask of 128 and 128 entities beside a mask
-    of 32: it ran, but no user feeds that. Only dims of masks (not shared with other inputs)
-    follow; named dims are the exporter's word and stay."""
+    of 32: it ran, but no user feeds that. A mask named after the values it masks
+    (``audio_mel_mask`` beside ``audio_mel``) takes their leading dims: Gemma 3n's audio mask
+    was one frame long. Only dims of masks (not shared with other inputs) follow; named dims
+    are the exporter's word and stay."""
     by_name = {i.name: i for i in inputs}
     held: dict[str, set[str]] = {}  # dim -> the inputs holding it
     for i in inputs:
@@ -1040,11 +1042,13 @@ def _paired_masks(
                 for n in (prefix + "input_ids", prefix + "ids")
                 if n in by_name and by_name[n].dtype.kind in "iu"
             ),
-            None,
+            # or the values it masks, named as it is less "_mask": Gemma 3n's audio_mel
+            # [batch, frames, bins] beside audio_mel_mask [batch, frames] (leading axes)
+            by_name.get(prefix.rstrip("_.")) if prefix.rstrip("_.") != mask.name else None,
         )
-        if ids is None or len(ids.dims) != len(mask.dims):
+        if ids is None or not 0 <= len(ids.dims) - len(mask.dims) <= 1:
             continue
-        for d, e in zip(mask.dims, ids.dims, strict=True):
+        for d, e in zip(mask.dims, ids.dims[: len(mask.dims)], strict=True):
             if (
                 isinstance(d, str)
                 and isinstance(e, str)
@@ -1703,8 +1707,13 @@ def generate_inputs(
             continue
         bad = _degenerate(outs, out_names)
         off = None  # why masks are zeros, where they are
-        if bad and bad.startswith("NaN") and any(w.startswith("ones (mask") for w in why.values()):
-            # masks that are true where a token is padding: everything masked out; try none
+        if (
+            bad
+            and (bad.startswith("NaN") or bad == "every output constant")
+            and any(w.startswith("ones (mask") for w in why.values())
+        ):
+            # masks that are true where a token is padding: everything masked out (NaN after
+            # a softmax, or zeros: Gemma 3n's audio encoder zeroes padded frames); try none
             flipped, why_flipped = feeds_for(sizes, masks_off=bad)
             outs, err = _run(sess, flipped)
             if outs is not None and _degenerate(outs, out_names) is None:

@@ -2486,3 +2486,29 @@ def test_the_same_error_at_every_size_is_said_not_to_be_the_sizes() -> None:
     assert "'repeat' input tensor must be 1 dimensional" in line, line
     assert "the same error at every size: the sizes are not its cause" in line, line
     assert "pass --input-shapes x:BATCHxSEQUENCE" in line, line
+
+
+def test_a_mask_named_after_its_values_is_as_long_and_true_where_padded() -> None:
+    """Gemma 3n's audio encoder, exported by dynamo: ``audio_mel_mask`` [s4, s0] beside
+    ``audio_mel`` [s4, s40, bins], true where a frame is padding. Its made-up length was probed
+    on its own and broadcast at 1 (a mask of one frame), and ones masked every frame: the
+    output constant, nothing checked. It is as long as the frames now, and where ones leave
+    every output constant, zeros are tried, as where they give NaN."""
+    m = onnx.parser.parse_model(
+        """
+        <ir_version: 8, opset_import: ["" : 17]>
+        g (float[s4, s40, 16] audio_mel, bool[s4, s0] audio_mel_mask) => (float[a, b, c] y) {
+            axes = Constant <value = int64[1] {2}> ()
+            padded = Unsqueeze(audio_mel_mask, axes)
+            zero = Constant <value = float {0.0}> ()
+            t = Tanh(audio_mel)
+            y = Where(padded, zero, t)
+        }
+        """
+    )
+    gen = generate_inputs(m)
+    mel, mask = gen.feeds["audio_mel"], gen.feeds["audio_mel_mask"]
+    assert mask.shape == mel.shape[:2], (mask.shape, mel.shape)
+    assert not mask.any(), _note(gen, "audio_mel_mask")
+    assert "zeros (mask: name; ones gave every output constant)" in _note(gen, "audio_mel_mask")
+    assert "s0: as audio_mel's" in _note(gen, "audio_mel_mask")
