@@ -1904,3 +1904,42 @@ def test_a_size_asked_for_is_kept_while_another_inputs_size_is_found(tmp_path, c
     assert "its size from its refusal of 1x3x224x224)" in printed
     assert "input_ids 1x8 (token ids below 100, " in printed
     assert [s["replaced"] for s in report["sites"]] == [True]
+
+
+class _TwoTowers(torch.nn.Module):
+    """A text-image dual encoder: patches against a table of 16 (a 32x32 image), and token
+    positions out of a buffer of 10, sliced and expanded (Chinese-CLIP's text tower) or
+    indexed past a padding offset of 2 (AltCLIP's XLM-R tower)."""
+
+    def __init__(self, positions: str) -> None:
+        super().__init__()
+        self.patches = torch.nn.Conv2d(3, 8, 8, stride=8)
+        self.image_table = torch.nn.Parameter(torch.randn(1, 16, 8))
+        self.tokens, self.table = torch.nn.Embedding(100, 8), torch.nn.Embedding(10, 8)
+        self.register_buffer("position_ids", torch.arange(10)[None])
+        self.positions = positions
+
+    def forward(self, pixel_values: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
+        image = self.patches(pixel_values).flatten(2).transpose(1, 2) + self.image_table
+        n = input_ids.shape[1]
+        if self.positions == "expanded":
+            pos = self.position_ids[:, :n].expand(input_ids.shape[0], n)
+        else:
+            pos = self.position_ids[:, 2 + torch.arange(n)]
+        text = self.tokens(input_ids) + self.table(pos)
+        return torch.nn.functional.gelu(image).mean(1) * text.mean(1)
+
+
+@pytest.mark.parametrize("positions", ["expanded", "indexed"])
+def test_a_text_towers_positions_refusal_is_the_texts(positions, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Once the image is at the size its refusal asked for, the text's refusal comes from its
+    buffer of positions: "The expanded size of the tensor (128) must match the existing size
+    (10)" or "index 10 is out of bounds for dimension 1 with size 10", which named no input's
+    size, so the image was tried at sizes near 32 until the tries ran out (Chinese-CLIP's and
+    AltCLIP's archives asked for --input-shapes). Both are the text's now."""
+    torch.manual_seed(0)
+    example = (torch.randn(1, 3, 32, 32), torch.randint(0, 100, (1, 6)))
+    printed, report, out = _traced_rewritten(_TwoTowers(positions), example, tmp_path, capsys)
+    assert "pixel_values 1x3x32x32 (3 channels, from " in printed
+    assert "input_ids 1x8 (token ids below 100, " in printed
+    assert [s["replaced"] for s in report["sites"]] == [True]

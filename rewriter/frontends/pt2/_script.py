@@ -1190,6 +1190,11 @@ def _channels(arg: _Arg, shape: tuple[int, ...], why: str) -> _Arg | None:
 # "The size of tensor a (197) must match the size of tensor b (577)": a ViT traced at 384 adds
 # its position table (576 patches and a class token) to the 196 patches of a 224 image
 _BROADCAST = re.compile(r"size of tensor a \((\d+)\) must match the size of tensor b \((\d+)\)")
+# a buffer of positions expanded to the ids: "The expanded size of the tensor (128) must match
+# the existing size (64)" (Chinese-CLIP's and AltCLIP's text towers, 64 positions)
+_EXPANDED = re.compile(
+    r"expanded size of the tensor \((\d+)\) must match the existing size \((\d+)\)"
+)
 _SIDES = ("time", "samples", "height", "width", "depth")
 
 
@@ -1389,7 +1394,11 @@ def _example(module: Any, args: list[_Arg], path: str) -> tuple[dict[str, np.nda
                 continue
             if k is None:
                 continue
-            if _of_another(why, shapes, ours):
+            if _of_another(why, shapes, ours) or (
+                # past the size it asked for, an index out of a table: the ids' (AltCLIP's
+                # text positions, "index 66 is out of bounds for dimension 1 with size 66")
+                shapes[k] in asked and len(ours) < len(args) and _INDEXED.search(why)
+            ):
                 if shapes[k] in asked and shapes[k] not in kept:
                     # the size a refusal asked for, refused for another input (GroupViT's image
                     # at 64x64, then its text's positions): kept, at the others' next sizes
@@ -1499,11 +1508,15 @@ def _masking(args: list[_Arg]) -> None:
             a.hint += f", as long as {data.name}'s {dim}"
 
 
+_INDEXED = re.compile(r"index -?\d+ is out of bounds for dimension \d+|index out of range in self")
+
+
 def _of_another(why: str, shapes: tuple[tuple[int, ...], ...], ours: list[int]) -> bool:
     """Whether a refusal of a table's size names a size of an input other than ``ours``:
     CLIPSeg's text positions ("The size of tensor a (128) must match the size of tensor b
-    (16)" at ids of 128) are not its image's patches."""
-    hit = _BROADCAST.search(why)
+    (16)" at ids of 128) are not its image's patches, nor is a buffer of positions expanded to
+    them (``_EXPANDED``)."""
+    hit = _BROADCAST.search(why) or _EXPANDED.search(why)
     if hit is None:
         return False
     sizes = {int(hit.group(1)), int(hit.group(2))}
