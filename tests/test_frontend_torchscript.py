@@ -1943,3 +1943,30 @@ def test_a_text_towers_positions_refusal_is_the_texts(positions, tmp_path, capsy
     assert "pixel_values 1x3x32x32 (3 channels, from " in printed
     assert "input_ids 1x8 (token ids below 100, " in printed
     assert [s["replaced"] for s in report["sites"]] == [True]
+
+
+class _PaddedFrames(torch.nn.Module):
+    """Gemma 3n's audio front: frames of 16 bins through a Linear, zeroed where a bool mask
+    says a frame is padding (``masked_fill``, which takes bool masks only)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = torch.nn.Linear(16, 8)
+
+    def forward(self, audio_mel: torch.Tensor, audio_mel_mask: torch.Tensor) -> torch.Tensor:
+        h = torch.nn.functional.silu(self.proj(audio_mel))
+        return h.masked_fill(audio_mel_mask[..., None], 0.0)
+
+
+def test_a_mask_masked_fill_refuses_as_ints_is_tried_as_bools(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A mask by its name is generated as int64 ones; ``masked_fill`` refuses it ("only
+    supports boolean masks, but got mask with dtype long int") at every size, and the archive
+    asked for --input-shapes. The masks become bool, none masked, and the same sizes run."""
+    torch.manual_seed(0)
+    example = (torch.randn(1, 12, 16), torch.zeros(1, 12, dtype=torch.bool))
+    printed, report, out = _traced_rewritten(_PaddedFrames(), example, tmp_path, capsys)
+    assert "(bool: masked_fill's, none masked)" in printed
+    written = onnx.load(str(out))
+    mask = next(i for i in written.graph.input if i.name == "audio_mel_mask")
+    assert mask.type.tensor_type.elem_type == onnx.TensorProto.BOOL
+    assert [s["replaced"] for s in report["sites"]] == [True]

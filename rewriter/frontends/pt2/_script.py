@@ -1061,6 +1061,8 @@ def _tensor(module: Any, value: Any) -> Any:
 
 def _array(arg: _Arg, shape: tuple[int, ...]) -> np.ndarray:
     rng = np.random.default_rng(0)
+    if arg.dtype == "bool":  # a mask true where to fill (``_BOOL_MASK``): none
+        return np.zeros(shape, bool)
     if arg.dtype == "int64" and arg.high == 1:  # a mask is all ones
         return np.ones(shape, np.int64)
     if arg.dtype == "int64":
@@ -1387,6 +1389,15 @@ def _example(module: Any, args: list[_Arg], path: str) -> tuple[dict[str, np.nda
                     )
                 )
                 continue
+            masks = [a for a in args if a.dtype == "int64" and a.high == 1]
+            if _BOOL_MASK.search(why) and masks:
+                # ``masked_fill`` takes a bool mask (Gemma 3n's audio mask, true where a frame
+                # is padding): the masks become bool, all false, and these shapes run again
+                for a in masks:
+                    a.dtype, a.hint = "bool", a.hint + " (bool: masked_fill's, none masked)"
+                tried.discard(shapes)
+                queue.appendleft(shapes)
+                continue
             if (batch := _unrolled(args, shapes, why)) is not None:
                 if batch not in tried:  # next, before any other size
                     queue.appendleft(batch)
@@ -1508,6 +1519,7 @@ def _masking(args: list[_Arg]) -> None:
             a.hint += f", as long as {data.name}'s {dim}"
 
 
+_BOOL_MASK = re.compile(r"only supports boolean masks")
 _INDEXED = re.compile(r"index -?\d+ is out of bounds for dimension \d+|index out of range in self")
 
 
