@@ -11,6 +11,7 @@ most the position table's 32), an erf GELU and a sigmoid gate.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -558,3 +559,27 @@ def test_the_exporters_reason_is_said_without_its_exception_class() -> None:
         "decompositions registered for the real-valued input"
     )
     assert _export_error(e).startswith("No ONNX function found for <OpOverload(op='prims.erf_inv'")
+
+
+class _Ceil(torch.nn.Module):
+    """A size through ``math.ceil`` (Granite Speech's encoder): torch.export.save cannot
+    serialize that node."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.gelu(x[:, : math.ceil(x.shape[1] / 2)])
+
+
+def test_a_pt2_save_that_did_not_finish_is_named(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """torch.export.save writes the weights before the program; its SerializeError leaves an
+    archive without the program, which was read as an ONNX model: "not an ONNX model (protobuf
+    parse failed ...)". One line says what the file is and what to do."""
+    auto = {0: torch.export.Dim.AUTO, 1: torch.export.Dim.AUTO}
+    ep = torch.export.export(_Ceil(), (torch.randn(2, 8),), dynamic_shapes=(auto,))
+    path = str(tmp_path / "partial.pt2")
+    with pytest.raises(Exception, match="Failed serializing node ceil"):
+        torch.export.save(ep, path)
+    assert main([path, "-o", str(tmp_path / "out.onnx")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("rewrite that") and "\n" not in err, err
+    assert "a torch.export archive without its program (no models/*.json)" in err
+    assert not os.path.exists(tmp_path / "out.onnx")

@@ -101,6 +101,16 @@ def describe(path: str, data: bytes) -> str | None:
                 "graph: rewrite the torch.export program before compiling it (torch.export.save"
                 "(ep, 'model.pt2'), then rewrite model.pt2)"
             )
+        if any(n.endswith("/archive_format") for n in names) and not _is_program(names):
+            # torch.export.save writes the weights first: a SerializeError on the program
+            # ("Failed serializing node ceil": a math.ceil in Granite Speech's encoder) leaves
+            # an archive without it, which read as an ONNX model failed to parse
+            return (
+                f"{path}: a torch.export archive without its program (no models/*.json): "
+                "torch.export.save did not finish writing it; save the program again (its "
+                "error says why it failed), or export the module to ONNX with "
+                "torch.onnx.export(module, (x,), 'model.onnx', dynamo=True) and rewrite that"
+            )
         pkl = [n for n in names if n.endswith("/data.pkl") or n == "data.pkl"]
         if not pkl:
             return None
