@@ -430,3 +430,27 @@ def test_plan_output_above_tolerance_is_refused_in_one_line(monkeypatch, tmp_pat
     assert main([*args, "--force"]) == 0 and out.exists()
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last.startswith(f"wrote {out}: 2 of 2 site(s) replaced; measured x"), last
+
+
+def test_a_site_empty_on_the_inputs_used_is_kept_not_measured() -> None:
+    """X-MOD runs each language's adapter on the tokens of that language: on generated inputs
+    the other adapters see 0x64x32. The site's micro-model declared a 0 dim, its inputs were
+    generated anyway and refused ("Got invalid dimensions"), and the whole `--target` run
+    stopped (exit 2). Such a site is kept, said why; the others are planned."""
+    m = onnx.parser.parse_model(
+        """
+        <ir_version: 8, opset_import: ["" : 17]>
+        g (float[batch, 8] x) => (float[batch, 8] y, float[e, 8] z) {
+            y = Sigmoid(x)
+            zero = Constant <value = int64[1] {0}> ()
+            none = Slice(x, zero, zero, zero)
+            z = Tanh(none)
+        }
+        """
+    )
+    res = plan_sites(m, "ort-cpu:threads=1", db=":memory:", progress=False, measure_whole=False)
+    by_fn = {d.site.function: d for d in res.decisions}
+    assert set(by_fn) == {"sigmoid", "tanh"}
+    assert by_fn["tanh"].decision == "keep"
+    assert "'none' is empty (0x8) on the inputs used: nothing to measure" in by_fn["tanh"].reason
+    assert "keep" in by_fn["sigmoid"].measured  # measured

@@ -230,6 +230,11 @@ def cut_site(
                         f"site {site.name}: shape of {v!r} is unknown after shape inference"
                     )
                 et, sh = shapes[v]
+                if 0 in sh:  # X-MOD's adapter of a language no token is in: 0x64x32
+                    raise ModelError(
+                        f"site {site.name}: {v!r} is empty ({'x'.join(map(str, sh))}) on the "
+                        "inputs used: nothing to measure"
+                    )
                 inputs.append(helper.make_tensor_value_info(v, et, sh))
     if site.output not in shapes:
         raise ModelError(
