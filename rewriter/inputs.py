@@ -1036,7 +1036,7 @@ def _paired_masks(
         if m is None:
             continue
         prefix = mask.name[: m.start()]
-        ids = next(
+        partner = next(
             (
                 by_name[n]
                 for n in (prefix + "input_ids", prefix + "ids")
@@ -1046,9 +1046,9 @@ def _paired_masks(
             # [batch, frames, bins] beside audio_mel_mask [batch, frames] (leading axes)
             by_name.get(prefix.rstrip("_.")) if prefix.rstrip("_.") != mask.name else None,
         )
-        if ids is None or not 0 <= len(ids.dims) - len(mask.dims) <= 1:
+        if partner is None or not 0 <= len(partner.dims) - len(mask.dims) <= 1:
             continue
-        for d, e in zip(mask.dims, ids.dims[: len(mask.dims)], strict=True):
+        for d, e in zip(mask.dims, partner.dims[: len(mask.dims)], strict=True):
             if (
                 isinstance(d, str)
                 and isinstance(e, str)
@@ -1061,7 +1061,7 @@ def _paired_masks(
                 and not meaningful_name(d)
                 and all(_MASK_SUFFIX.search(h) for h in held[d])
             ):
-                out[d] = (functools.partial(_same_dim, e), f"as {ids.name}'s")
+                out[d] = (functools.partial(_same_dim, e), f"as {partner.name}'s")
     return out
 
 
@@ -1696,10 +1696,10 @@ def generate_inputs(
         feeds, why = feeds_for(sizes)
         outs, err = _run(sess, feeds)
         if outs is None:
-            op, node, _ = failure_site(err or "")
+            op, node, status = failure_site(err or "")
             tried.append((sizes, f"failed at {op} {node!r}" if node else "failed"))
             last_err = err or ""
-            statuses.add(failure_site(last_err)[2])
+            statuses.add(status)
             said = _sizes_scaled(last_err, probe, groups, bound) + _sizes_named(last_err)
             reached[tuple(sorted(probe.items()))] = (node, said)
             hints.update(dict.fromkeys(said))

@@ -1594,12 +1594,12 @@ def _traced_batch(module: Any, args: list[_Arg]) -> tuple[dict[str, np.ndarray],
     """(feeds, what the module returns) at the first candidate shapes with a batch other than
     1, or None: a trace keeps its example's batch where the module folds it into a size
     (ZoeDepth traced at 2 refuses a batch of 1 at every size: "Expected 4 elements in a list
-    but found 2"). Each batch is tried at the first few candidates of every input in step (the
-    first combination, then every input at its second candidate, ...): LED's trace at 2 also
-    takes no more than its 64 positions, and its first candidates are 128 tokens), those at
-    a batch no other size equals: a wrong guess can run where sizes coincide (LUKE's 3-d
-    entity positions read as 2-d ran at 16 entities of 16 tokens in a batch of 16, by
-    broadcasting). The batch each input takes is said in its hint."""
+    but found 2"). Each batch is tried at the first combination, then at every input's
+    second, third and fourth candidate in step (LED's trace at 2 also takes no more than its
+    64 positions, and its first candidates are 128 tokens), where no other size equals the
+    batch: a wrong guess can run where sizes coincide (LUKE's 3-d entity positions read as
+    2-d ran at 16 entities of 16 tokens in a batch of 16, by broadcasting). The batch each
+    input takes is said in its hint."""
     batched = [k for k, a in enumerate(args) if a.dynamic.get(0) == "batch"]
     combos = _combos(args)
     if not batched or not combos:
