@@ -1,10 +1,10 @@
-"""225 model families (222 `transformers`, 3 `diffusers`), built as users export them, through the
+"""246 model families (243 `transformers`, 3 `diffusers`), built as users export them, through the
 CLI with no flags.
 
     python tools/hf_families.py [--out DIR] [--no-target] [--opset N]
                                 [--interpreter | --fx [--plan] | --pt2 | --archive] [NAME ...]
 
-Builds small random-weight models of 222 ``transformers`` families and 3 ``diffusers`` ones
+Builds small random-weight models of 243 ``transformers`` families and 3 ``diffusers`` ones
 (a text-conditioned UNet, an unconditional one, a VAE) from their configs (no download: text
 encoders and decoders, vision and audio models, a detector, segmenters; and inputs other than
 ids + mask or one image: ids alone (Mamba, RWKV), a decoder with encoder states,
@@ -382,6 +382,37 @@ def _families() -> Iterator[tuple[str, Callable[[], Any], str, list[str]]]:
     yield "rembert", lambda: tf.RemBertModel(tf.RemBertConfig(**t, input_embedding_size=16, output_embedding_size=16)), "text", last  # fmt: skip
     yield "cohere2", lambda: tf.Cohere2Model(tf.Cohere2Config(**t, num_key_value_heads=1, sliding_window=4, layer_types=["sliding_attention", "full_attention"], use_cache=False)), "text", last  # fmt: skip
     yield "llama4_text", lambda: tf.Llama4TextModel(tf.Llama4TextConfig(**t, intermediate_size_mlp=64, num_key_value_heads=1, head_dim=16, num_local_experts=2, num_experts_per_tok=1, attention_chunk_size=4, use_cache=False)), "text", last  # fmt: skip
+    # and ten more: three text-image dual encoders (Chinese-CLIP, AltCLIP, AIMv2), four speech
+    # encoders (Qwen2-Audio's, Voxtral's, GLM-ASR's: log-mel frames; Granite Speech's conformer
+    # CTC encoder: frames of features named hidden_states), Gemma 3n's audio encoder (mel
+    # frames and a bool mask true where padded), VideoPrism (video), Sapiens2 (a human-centric
+    # ViT)
+    yield "chinese_clip", lambda: tf.ChineseCLIPModel(tf.ChineseCLIPConfig(text_config=t, vision_config={**v, "image_size": 64, "patch_size": 8}, projection_dim=32)), "grounded", ["logits_per_image"]  # fmt: skip
+    yield "altclip", lambda: tf.AltCLIPModel(tf.AltCLIPConfig(text_config={**t, "project_dim": 32, "max_position_embeddings": 66}, vision_config={**v, "image_size": 64, "patch_size": 8}, projection_dim=32)), "grounded", ["logits_per_image"]  # fmt: skip
+    yield "aimv2", lambda: tf.Aimv2Model(tf.Aimv2Config(text_config={**t, "max_position_embeddings": 16}, vision_config={**v, "image_size": 64, "patch_size": 8}, projection_dim=32)), "grounded", ["logits_per_image"]  # fmt: skip
+    yield "qwen2_audio_encoder", lambda: tf.Qwen2AudioEncoder(tf.Qwen2AudioEncoderConfig(num_mel_bins=16, encoder_layers=2, encoder_attention_heads=2, encoder_ffn_dim=64, d_model=32, max_source_positions=50)), "features", last  # fmt: skip
+    yield "voxtral_encoder", lambda: tf.VoxtralEncoder(tf.VoxtralEncoderConfig(num_mel_bins=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, hidden_size=32, max_source_positions=50)), "features", last  # fmt: skip
+    yield "glmasr_encoder", lambda: tf.GlmAsrEncoder(tf.GlmAsrEncoderConfig(num_mel_bins=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, hidden_size=32, max_position_embeddings=64)), "features", last  # fmt: skip
+    yield "granite_speech_encoder", lambda: tf.GraniteSpeechCTCEncoder(tf.GraniteSpeechEncoderConfig(input_dim=16, num_layers=2, hidden_dim=32, feedforward_mult=2, num_heads=2, dim_head=16, output_dim=16, context_size=20)), "feature_frames", last  # fmt: skip
+    yield "gemma3n_audio", lambda: tf.Gemma3nAudioEncoder(tf.Gemma3nAudioConfig(hidden_size=32, conf_num_attention_heads=2, conf_num_hidden_layers=2, input_feat_size=16, sscp_conv_channel_size=[8, 8])), "mel_padding", ["last_hidden_state"]  # fmt: skip
+    yield "videoprism", lambda: tf.VideoPrismVisionModel(tf.VideoPrismVisionConfig(hidden_size=32, intermediate_size=64, num_attention_heads=2, num_spatial_layers=1, num_temporal_layers=1, image_size=64, tubelet_size=[1, 8, 8], num_frames=4)), "videos", last  # fmt: skip
+    yield "sapiens2", lambda: tf.Sapiens2Model(tf.Sapiens2Config(**v, image_size=64, patch_size=8)), "image", last  # fmt: skip
+    # and eleven more: Speech2Text end to end (filterbank frames, their mask, decoder ids), a
+    # ViT-to-GPT-2 VisionEncoderDecoder (an image to text), Switch Transformers (experts),
+    # LongT5 (transient-global attention), M2M100, RoCBERT (pronunciation and glyph-shape ids
+    # per token), X-MOD (language adapters), DPR's question encoder, PP-OCRv5's server and
+    # PP-OCRv6's small text-line recognizers, Donut's Swin
+    yield "speech_to_text", lambda: tf.Speech2TextModel(tf.Speech2TextConfig(vocab_size=1000, d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, max_source_positions=64, max_target_positions=64, input_feat_per_channel=20, conv_channels=16, use_cache=False)), "frames_text", last  # fmt: skip
+    yield "vision_encoder_decoder", lambda: tf.VisionEncoderDecoderModel(encoder=tf.ViTModel(tf.ViTConfig(**v, image_size=64, patch_size=8)), decoder=tf.GPT2LMHeadModel(tf.GPT2Config(vocab_size=1000, n_embd=32, n_layer=2, n_head=2, n_positions=64, add_cross_attention=True, is_decoder=True, use_cache=False))), "image_text", ["logits"]  # fmt: skip
+    yield "switch_transformers", lambda: tf.SwitchTransformersModel(tf.SwitchTransformersConfig(vocab_size=1000, d_model=32, d_kv=16, d_ff=64, num_layers=2, num_decoder_layers=2, num_heads=2, num_experts=4, encoder_sparse_step=1, decoder_sparse_step=1, use_cache=False)), "seq2seq", last  # fmt: skip
+    yield "longt5", lambda: tf.LongT5Model(tf.LongT5Config(vocab_size=1000, d_model=32, d_kv=16, d_ff=64, num_layers=1, num_decoder_layers=1, num_heads=2, local_radius=4, global_block_size=4, encoder_attention_type="transient-global", use_cache=False)), "seq2seq", last  # fmt: skip
+    yield "m2m_100", lambda: tf.M2M100Model(tf.M2M100Config(vocab_size=1000, d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=64, use_cache=False)), "seq2seq", last  # fmt: skip
+    yield "roc_bert", lambda: tf.RoCBertModel(tf.RoCBertConfig(**t, pronunciation_vocab_size=50, shape_vocab_size=50, pronunciation_embed_dim=16, shape_embed_dim=16)), "pronounced", last  # fmt: skip
+    yield "xmod", lambda: tf.XmodModel(tf.XmodConfig(**{**t, "max_position_embeddings": 66}, languages=("en_XX", "de_DE"), default_language="en_XX")), "text", last  # fmt: skip
+    yield "dpr", lambda: tf.DPRQuestionEncoder(tf.DPRConfig(**t)), "text", ["pooler_output"]  # fmt: skip
+    yield "pp_ocrv5_server_rec", lambda: tf.PPOCRV5ServerRecForTextRecognition(tf.PPOCRV5ServerRecConfig()), "text_line48", ["last_hidden_state"]  # fmt: skip
+    yield "pp_ocrv6_small_rec", lambda: tf.PPOCRV6SmallRecForTextRecognition(tf.PPOCRV6SmallRecConfig()), "text_line48", ["last_hidden_state"]  # fmt: skip
+    yield "donut_swin", lambda: tf.DonutSwinModel(tf.DonutSwinConfig(image_size=64, patch_size=4, embed_dim=16, depths=[1, 1], num_heads=[1, 2], window_size=4)), "image", last  # fmt: skip
     # diffusion models from diffusers' configs (the dev extra installs it): a UNet that takes a
     # latent, a timestep per sample and text states; an unconditional one; a VAE, whose
     # attention runs over every position of the feature map
@@ -576,6 +607,19 @@ def _example(kind: str) -> tuple[tuple[Any, ...], list[str], dict[str, dict[int,
         box[..., 2:] += box[..., :2]
         names = ["input_ids", "attention_mask", "bbox", "pixel_values", "decoder_input_ids"]
         return (ids, mask, box, torch.randn(B, 3, 64, 64), ids[:, :5].clone()), names, {**dict.fromkeys(names[:3], seq), "pixel_values": {0: "batch"}, "decoder_input_ids": {0: "batch", 1: "decoder_sequence"}}  # fmt: skip
+    if kind == "feature_frames":  # frames of 16 features, named hidden_states (Granite Speech)
+        return (torch.randn(B, 40, 16),), ["hidden_states"], {"hidden_states": {0: "batch", 1: "frames"}}  # fmt: skip
+    if kind == "mel_padding":  # mel frames and a bool mask, true where a frame is padding
+        names = ["audio_mel", "audio_mel_mask"]
+        return (torch.randn(B, 64, 16), torch.zeros(B, 64, dtype=torch.bool)), names, dict.fromkeys(names, {0: "batch", 1: "frames"})  # fmt: skip
+    if kind == "frames_text":  # filterbank frames, their mask and the decoder's ids
+        frames = {0: "batch", 1: "frames"}
+        return (torch.randn(B, 100, 20), torch.ones(B, 100, dtype=torch.int64), ids[:, :5].clone()), ["input_features", "attention_mask", "decoder_input_ids"], {"input_features": frames, "attention_mask": frames, "decoder_input_ids": {0: "batch", 1: "decoder_sequence"}}  # fmt: skip
+    if kind == "image_text":  # an image and the ids decoded so far (captioning, OCR)
+        return (torch.randn(B, 3, 64, 64), ids[:, :5].clone()), ["pixel_values", "decoder_input_ids"], {"pixel_values": {0: "batch"}, "decoder_input_ids": {0: "batch", 1: "decoder_sequence"}}  # fmt: skip
+    if kind == "pronounced":  # RoCBERT: ids, each token's glyph-shape and pronunciation ids
+        names = ["input_ids", "input_shape_ids", "input_pronunciation_ids", "attention_mask"]
+        return (ids, torch.randint(0, 50, (B, S)), torch.randint(0, 50, (B, S)), mask), names, dict.fromkeys(names, seq)  # fmt: skip
     if kind == "image_any":  # height and width dynamic too (a keypoint detector)
         return (torch.randn(B, 3, 64, 64),), ["pixel_values"], {"pixel_values": {0: "batch", 2: "height", 3: "width"}}  # fmt: skip
     return (torch.randn(B, 16, 100),), ["input_features"], {"input_features": {0: "batch"}}
