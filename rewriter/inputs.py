@@ -1044,7 +1044,7 @@ def _paired_masks(
             ),
             # or the values it masks, named as it is less "_mask": Gemma 3n's audio_mel
             # [batch, frames, bins] beside audio_mel_mask [batch, frames] (leading axes)
-            by_name.get(prefix.rstrip("_.")) if prefix.rstrip("_.") != mask.name else None,
+            by_name.get(prefix.rstrip("_.")),
         )
         if partner is None or not 0 <= len(partner.dims) - len(mask.dims) <= 1:
             continue
