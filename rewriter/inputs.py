@@ -1679,6 +1679,8 @@ def generate_inputs(
     same = 0  # sizes where the outputs did not depend on the inputs
     grids: list[dict[str, int]] = []  # whole configurations a failure pointed to
     statuses: set[str] = set()  # the failures' messages, node and all
+    # dims an image's side may be (a patch model's position table names it): not token ids'
+    sides = {d for i in inputs if i.dtype.kind == "f" or i.dtype == np.uint8 for d in i.dims}
     # the sizes the model was traced at, where a converter recorded them: a try, not a choice
     traced = {k: v for k, v in dim_examples(model).items() if k in groups and k not in bound}
     example = {k: traced.get(k, v[0]) for k, v in groups.items()} if traced else None
@@ -1703,7 +1705,7 @@ def generate_inputs(
             said = _sizes_scaled(last_err, probe, groups, bound) + _sizes_named(last_err)
             reached[tuple(sorted(probe.items()))] = (node, said)
             hints.update(dict.fromkeys(said))
-            grids += _grid_probes(last_err, probe, groups)
+            grids += _grid_probes(last_err, probe, groups, sides)
             continue
         bad = _degenerate(outs, out_names)
         off = None  # why masks are zeros, where they are
@@ -1933,7 +1935,7 @@ def _within_limit(
 
 
 def _grid_probes(
-    err: str, probe: dict[str, int], groups: dict[str, list[int]]
+    err: str, probe: dict[str, int], groups: dict[str, list[int]], sides: set[str]
 ) -> list[dict[str, int]]:
     """Square images a patch model's broadcast failure points to: a ViT adds a table of
     ``side**2 + k`` positions (k = 0, 1 class token, 2 with a distillation token) to its
@@ -1942,23 +1944,28 @@ def _grid_probes(
     where the probe's side is a whole number of patches gives the probe with that side. A table
     of no square count is a crop taller or wider than square (ViTPose's 8 x 6 patches of a 64 x
     48 person crop, "48 by 784" at 224): its count as rows x columns, the squarest first and
-    taller first, the first two dims of the side (height, width) set to them."""
-    sides = sorted({v for key, v in probe.items() if groups[key] is not _BATCH})
+    taller first, the first two dims of the side (height, width) set to them.
+
+    ``sides``: the dims an image's side can be, those of float inputs: LED's token ids failed
+    "64 by 128" (a decoder's 64 positions) and their two lengths were probed as the rows and
+    columns of 128 patches, 60 runs of 116."""
+    keys = {key for key in probe if key in sides and groups[key] is not _BATCH}
     out, crops = [], []  # the squares first: a model that ran before takes the same sizes
+    values = sorted({probe[key] for key in keys})
     for pair in re.findall(r"(\d+) by (\d+)", err):
         a, b = int(pair[0]), int(pair[1])
         for tokens, table in ((a, b), (b, a)):
             for k in (0, 1, 2):
                 gt, gp = math.isqrt(max(tokens - k, 0)), math.isqrt(max(table - k, 0))
                 if gt >= 1 and gt * gt == tokens - k and gp * gp != table - k:
-                    crops += _rectangle_probes(probe, groups, sides, gt, table - k)
+                    crops += _rectangle_probes(probe, keys, values, gt, table - k)
                 if gt < 1 or gp < 1 or gt * gt != tokens - k or gp * gp != table - k:
                     continue
-                for v in sides:
+                for v in values:
                     new = v // gt * gp
                     if v % gt == 0 and 1 < new <= 4096:
                         out.append(
-                            {key: (new if x == v and groups[key] is not _BATCH else x)
+                            {key: (new if x == v and key in keys else x)
                              for key, x in probe.items()}
                         )  # fmt: skip
     return out + crops
@@ -1977,14 +1984,15 @@ def crop_grids(n: int) -> list[tuple[int, int]]:
 
 
 def _rectangle_probes(
-    probe: dict[str, int], groups: dict[str, list[int]], sides: list[int], grid: int, n: int
+    probe: dict[str, int], sides: set[str], values: list[int], grid: int, n: int
 ) -> list[dict[str, int]]:
     """``probe`` with its two dims of a square side that is ``grid`` patches across set to the
-    rows and columns of ``n`` patches (``crop_grids``, for ``_grid_probes``)."""
+    rows and columns of ``n`` patches (``crop_grids``, for ``_grid_probes``; ``sides``: the
+    dims that may be one, ``values``: their sizes in ``probe``)."""
     pairs = crop_grids(n)
     out = []
-    for v in sides:
-        keys = [key for key, x in probe.items() if x == v and groups[key] is not _BATCH]
+    for v in values:
+        keys = [key for key, x in probe.items() if x == v and key in sides]
         if len(keys) != 2 or v % grid or n < 2:
             continue
         patch = v // grid

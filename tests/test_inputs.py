@@ -2512,3 +2512,55 @@ def test_a_mask_named_after_its_values_is_as_long_and_true_where_padded() -> Non
     assert not mask.any(), _note(gen, "audio_mel_mask")
     assert "zeros (mask: name; ones gave every output constant)" in _note(gen, "audio_mel_mask")
     assert "s0: as audio_mel's" in _note(gen, "audio_mel_mask")
+
+
+def test_token_lengths_are_not_probed_as_an_images_rows_and_columns(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """LED's TorchScript export adds a decoder table of 64 positions ("64 by 128") and bakes its
+    batch of 2: the two token lengths were probed as the rows and columns of a 128-patch image
+    (256 x 128, 2048 x 1024, ...), 116 runs and a minute before 2 x 64 x 64. Token ids' dims
+    are no image's sides: the typical sizes are tried at a batch of 1, then of 2."""
+    g = helper.make_graph(
+        [
+            helper.make_node("Gather", ["emb", "decoder_input_ids"], ["d"]),
+            helper.make_node("Add", ["d", "pos"], ["dp"], name="decoder_positions"),
+            helper.make_node("Gather", ["emb", "input_ids"], ["e"]),
+            helper.make_node("ReduceMean", ["e"], ["em"], axes=[1], keepdims=0),
+            helper.make_node("Concat", ["em", "baked"], ["c"], axis=1, name="baked_batch"),
+            helper.make_node("Sigmoid", ["dp"], ["y"]),
+            helper.make_node("Tanh", ["c"], ["z"]),
+        ],
+        "led_like",
+        [
+            helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "sequence"]),
+            helper.make_tensor_value_info(
+                "decoder_input_ids", TensorProto.INT64, ["batch", "decoder_sequence"]
+            ),
+        ],
+        [
+            helper.make_tensor_value_info("y", TensorProto.FLOAT, None),
+            helper.make_tensor_value_info("z", TensorProto.FLOAT, None),
+        ],
+        [
+            numpy_helper.from_array(
+                np.random.default_rng(0).normal(size=(100, 8)).astype(np.float32), "emb"
+            ),  # fmt: skip
+            numpy_helper.from_array(np.ones((64, 8), np.float32), "pos"),
+            numpy_helper.from_array(np.ones((2, 8), np.float32), "baked"),
+        ],
+    )
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    runs: list[dict[str, tuple[int, ...]]] = []
+    run = inputs_mod._run
+
+    def counted(sess: Any, feeds: dict[str, np.ndarray]) -> Any:
+        runs.append({k: v.shape for k, v in feeds.items()})
+        return run(sess, feeds)
+
+    monkeypatch.setattr(inputs_mod, "_run", counted)
+    gen = generate_inputs(model)
+    assert gen.feeds["decoder_input_ids"].shape == (2, 64)
+    assert gen.feeds["input_ids"].shape[0] == 2
+    assert len(runs) <= 45, runs
+    assert all(r["input_ids"][1] <= 512 and r["decoder_input_ids"][1] <= 512 for r in runs), runs
