@@ -96,6 +96,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import dataclasses
+import fractions
 import functools
 import importlib.util
 import itertools
@@ -1747,7 +1748,33 @@ def generate_inputs(
         return _result(
             inputs, feeds, why, sizes, tried, groups, bound, f"{what} on every size tried", how
         )
-    raise _input_error(last_err, inputs, graph, bound, tried, too_large, len(statuses) == 1)
+    raise _input_error(last_err, inputs, graph, bound, tried, too_large, _one_cause(statuses))
+
+
+def _one_cause(statuses: set[str]) -> str | None:
+    """Whether the failures' messages show one cause the sizes do not change: "" where they
+    are one text; where they differ in sizes only, a Reshape whose input holds the same
+    fraction of the elements asked at every size, that fraction (Cohere2's TorchScript export
+    reshapes its key states, one head, to two: "Input shape:{1,128,16}, requested
+    shape:{1,128,2,16}", and so at any length and batch, its own included). None otherwise (a
+    batch baked at 4 is 1/4 at one and 2/4 at two: the sizes matter)."""
+    if len(statuses) == 1:
+        return ""
+    if len({re.sub(r"\d+", "#", s) for s in statuses}) != 1:
+        return None
+    ratios = set()
+    for s in statuses:
+        m = re.search(r"Input shape:\{([\d,]+)\}, requested shape:\{([\d,]+)\}", s)
+        if m is None:
+            return None
+        have, want = (math.prod(int(v) for v in g.split(",")) for g in m.groups())
+        if not have or not want:
+            return None
+        ratios.add(fractions.Fraction(have, want))
+    if len(ratios) != 1 or ratios == {1}:
+        return None
+    r = ratios.pop()
+    return f" (the Reshape's input is {r.numerator}/{r.denominator} of the shape asked for)"
 
 
 def _no_dims(inp: _Input | None) -> str:
@@ -2283,13 +2310,14 @@ def _input_error(
     bound: dict[str, int],
     tried: list[tuple[dict[str, int], str]],
     too_large: tuple[dict[str, int], int] | None = None,
-    same: bool = False,
+    same: str | None = None,
 ) -> InputError:
     """The one line for no size that runs; ``too_large``: the first probe not run for its
     size (its sizes, the bytes its run would make); ``same``: every failure's message was the
     same, sizes and all (a Tile whose repeats the TorchScript exporter wrote 2-d, in Zamba2's
     and Nemotron-H's exports: "'repeat' input tensor must be 1 dimensional" at every size,
-    theirs included), so the line says the sizes are not the cause."""
+    theirs included), so the line says the sizes are not the cause (``_one_cause``: what the
+    messages share where they differ in sizes only)."""
     op, node, status = failure_site(err)
     names = [i.name for i in inputs]
     m = re.search(r"input: (\S+)", status)
@@ -2333,9 +2361,9 @@ def _input_error(
         if too_large
         else ""
     )
-    if same and len(tried) > 2:
+    if same is not None and len(tried) > 2:
         skipped += (
-            "; the same error at every size: the sizes are not its cause (check that the "
+            f"; the same error at every size{same}: the sizes are not its cause (check that the "
             "model runs in ONNX Runtime on inputs it was exported with; an exporter can write "
             "a graph that does not)"
         )

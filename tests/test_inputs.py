@@ -2488,6 +2488,44 @@ def test_the_same_error_at_every_size_is_said_not_to_be_the_sizes() -> None:
     assert "pass --input-shapes x:BATCHxSEQUENCE" in line, line
 
 
+@pytest.mark.parametrize(
+    ("shape", "same"),
+    [("Concat <axis = 0> (s, two)", True), ("Identity(more)", False)],
+)
+def test_a_reshape_short_by_one_fraction_at_every_size_is_not_the_sizes(
+    shape: str, same: bool
+) -> None:
+    """Cohere2's TorchScript export reshapes its key states (one head) to two: "Input
+    shape:{1,128,16}, requested shape:{1,128,2,16}" at every size, the messages differing in
+    the sizes only. The input being 1/2 of the shape asked at each, the sizes are not the
+    cause; a batch baked at 4 (and a head split in two) is 1/8 at a batch of 1 and 2/8 at 2: not
+    said so."""
+    m = onnx.parser.parse_model(
+        f"""
+        <ir_version: 8, opset_import: ["" : 17]>
+        g (float[batch, sequence] x) => (float[a, b, c] y) {{
+            s = Shape(x)
+            two = Constant <value = int64[1] {{2}}> ()
+            one = Constant <value = int64 {{1}}> ()
+            zero = Constant <value = int64[1] {{0}}> ()
+            n = Size(x)
+            plus = Add(n, one)
+            more = Unsqueeze(plus, zero)
+            shape = {shape}
+            r = Reshape(x, shape)
+            y = Sigmoid(r)
+        }}
+        """
+    )
+    with pytest.raises(InputError) as e:
+        generate_inputs(m)
+    line = str(e.value)
+    assert "cannot be reshaped to the requested shape" in line, line
+    said = "the same error at every size (the Reshape's input is 1/2 of the shape asked for)"
+    assert (said in line) is same, line
+    assert ("the sizes are not its cause" in line) is same, line
+
+
 def test_a_mask_named_after_its_values_is_as_long_and_true_where_padded() -> None:
     """Gemma 3n's audio encoder, exported by dynamo: ``audio_mel_mask`` [s4, s0] beside
     ``audio_mel`` [s4, s40, bins], true where a frame is padding. Its made-up length was probed
