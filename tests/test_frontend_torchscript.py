@@ -416,6 +416,77 @@ def test_a_trace_at_a_batch_of_2_is_tried_at_more_than_its_first_size(tmp_path, 
     assert "1 of 1 sites replaced" in printed
 
 
+class _Entities(torch.nn.Module):
+    """LUKE's five inputs: tokens (a table of 64 positions) and their mask, entities and their
+    mask, and each entity's token positions; ``spans``: those are [batch, entities, tokens of
+    the mention], summed over the mention as LUKE does."""
+
+    def __init__(self, spans: bool) -> None:
+        super().__init__()
+        self.words, self.pos = torch.nn.Embedding(50, 8), torch.nn.Embedding(64, 8)
+        self.ents, self.spans = torch.nn.Embedding(20, 8), spans
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        entity_ids: torch.Tensor,
+        entity_attention_mask: torch.Tensor,
+        entity_position_ids: torch.Tensor,
+    ) -> torch.Tensor:
+        words = self.words(input_ids) + self.pos(torch.arange(input_ids.shape[1]))
+        at = self.pos(entity_position_ids.clamp(min=0))
+        ents = self.ents(entity_ids) + (at.sum(dim=-2) if self.spans else at)
+        h = torch.cat(
+            [words * attention_mask.unsqueeze(-1), ents * entity_attention_mask.unsqueeze(-1)], 1
+        )
+        return torch.nn.functional.gelu(h)
+
+
+def _entities_archive(spans: bool, path: Any) -> Any:
+    ids, ents = torch.randint(0, 50, (2, 8)), torch.randint(0, 20, (2, 4))
+    positions = torch.randint(0, 8, (2, 4, 3) if spans else (2, 4))
+    example = (ids, torch.ones_like(ids), ents, torch.ones_like(ents), positions)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.trace(_Entities(spans).eval(), example).save(str(path))
+    return path
+
+
+def test_five_inputs_of_one_length_are_tried_at_each_length_together(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """The shapes tried were the first 4096 of the product of five inputs' candidates, all
+    with the token ids at their first, 128 tokens, past the position table: only the first
+    combination agreed, and LUKE-like archives asked for --input-shapes. The combinations of
+    one length in every input are built first: 64 tokens ran."""
+    printed, _, _ = _rewritten(_entities_archive(False, tmp_path / "e.pt"), tmp_path, capsys)
+    assert "input_ids 1x64 (token ids below 50" in " ".join(printed.split())
+
+
+def test_an_input_guessed_short_of_an_axis_is_not_converted(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """LUKE's entity positions are 3-d, read as 2-d token ids: summed over their last axis
+    they broadcast against the entities at a batch of 1, and the archive converted at 1x32
+    with every dim static, a graph no user's positions fit. A second sample lands on the
+    entities' axis ("size of tensor a (32) must match the size of tensor b (2)"): the line
+    says an input has more axes than guessed, and --input-shapes converts it, its tokens and
+    entities two lengths."""
+    src = _entities_archive(True, tmp_path / "luke.pt")
+    out = tmp_path / "out.onnx"
+    capsys.readouterr()
+    assert main([str(src), "-o", str(out)]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert "the TorchScript module ran at a batch of 1 only" in err, err
+    assert "an input has more axes than guessed" in err, err
+    assert "pass --input-shapes input_ids:DIMS" in err, err
+    assert not out.exists()
+    shapes = "input_ids:1x8,attention_mask:1x8,entity_ids:1x4,entity_attention_mask:1x4,"
+    assert main([str(src), "-o", str(out), "--input-shapes", shapes + "entity_position_ids:1x4x3"]) == 0  # fmt: skip
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "inputs (generated at typical deployment sizes, see -v): input_ids 1x8," in printed
+    dims = _dims(onnx.load(str(out)))
+    assert dims["input_ids"] == ["batch", "sequence"], dims
+    assert dims["entity_position_ids"] == ["batch", "entity_ids_sequence", 3], dims
+
+
 class _Unused(torch.nn.Module):
     """Decision Transformer's signature: ``rewards`` is an argument forward never reads."""
 

@@ -165,6 +165,7 @@ def load(path: str) -> tuple[Conversion, Any, dict[str, np.ndarray]]:
                 shape = requested[a.name]
                 a.shapes, a.hint, a.origin = [shape], "from --input-shapes", "user"
                 a.dynamic = {k: d for k, d in a.dynamic.items() if k < len(shape)}
+        _split_dims(args)
         _masking(args)
         example, outputs = _example(module, args, path)
         model, fixed = _export(module, args, example, outputs, path)
@@ -187,6 +188,22 @@ def load(path: str) -> tuple[Conversion, Any, dict[str, np.ndarray]]:
             conv.notes.append(fixed)
         _CACHE[key] = (conv, module, example)
     return _CACHE[key]
+
+
+def _split_dims(args: list[_Arg]) -> None:
+    """A dim name the guesses share (``sequence``) split where ``--input-shapes`` gives it
+    different sizes: LUKE's 8 tokens and 4 entities were exported as one dynamic length, and
+    the inputs generated for the graph were 4 tokens long. Each size after the first is named
+    after its first input (``entity_ids_sequence``)."""
+    sizes: dict[str, dict[int, str]] = {}  # dim name -> the user's size -> its name now
+    for a in args:
+        if a.origin != "user":
+            continue
+        for axis, name in a.dynamic.items():
+            named = sizes.setdefault(name, {})
+            size = a.shapes[0][axis]
+            named.setdefault(size, name if not named else f"{a.name}_{name}")
+            a.dynamic[axis] = named[size]
 
 
 def convert(path: str) -> Conversion:
@@ -1354,6 +1371,7 @@ def _example(module: Any, args: list[_Arg], path: str) -> tuple[dict[str, np.nda
     series: _Arg | None = None  # a series of channels, once every other guess is refused
     rebatched: set[tuple[tuple[int, ...], ...]] = set()  # at the batch a trace unrolled
     kept: set[tuple[int, ...]] = set()  # sizes asked for, tried at the others' sizes
+    misplaced = ""  # shapes that ran at a batch of 1 only, a sample meeting a length at 2
     k = _principal(args)
     tied = _tied(args, k) if k is not None else []
     # the inputs a refusal is read for, and those sharing a dim with them (a mask's length)
@@ -1448,6 +1466,12 @@ def _example(module: Any, args: list[_Arg], path: str) -> tuple[dict[str, np.nda
                 asked.update((s, shape) for s in sized)
                 queue.extendleft(at(s) for s in reversed(sized))
             continue
+        if odd := _batch_misplaced(module, args, feeds):
+            # it ran, but a second sample lands on another input's length: a guess is short
+            # of an axis (LUKE's 3-d entity positions read as 2-d ran at a batch of 1 only);
+            # smaller sizes would run by coincidence (a length of 1 broadcasts as any batch)
+            misplaced = odd
+            break
         if k is not None and shapes[k] in asked:
             refusals: list[str] = []
             shape = shapes[k]
@@ -1466,7 +1490,11 @@ def _example(module: Any, args: list[_Arg], path: str) -> tuple[dict[str, np.nda
         _guessed_free(args, feeds)
         _keep_static(module, args, feeds)
         return feeds, sum(isinstance(t, torch.Tensor) for t in pytree.tree_leaves(got))
-    if not all(a.origin == "user" for a in args) and (ran := _traced_batch(module, args)):
+    if (
+        not misplaced
+        and not all(a.origin == "user" for a in args)
+        and (ran := _traced_batch(module, args))
+    ):
         feeds, got = ran
         _guessed_free(args, feeds)
         _keep_static(module, args, feeds)
@@ -1477,10 +1505,48 @@ def _example(module: Any, args: list[_Arg], path: str) -> tuple[dict[str, np.nda
             f"{path}: the TorchScript module refuses the --input-shapes given "
             f"({', '.join(a.name + ' ' + 'x'.join(map(str, a.shapes[0])) for a in args)}): {last}"
         )
+    lead = "ran at a batch of 1 only" if misplaced else "ran on none of the example shapes tried"
     raise ModelError(
-        f"{path}: the TorchScript module ran on none of the example shapes tried ({hints}; "
-        f"last: {last}): pass --input-shapes {args[0].name}:DIMS (every tensor argument of "
-        "forward) at a size it takes"
+        f"{path}: the TorchScript module {lead} ({hints}; "
+        f"{misplaced or f'last: {last}'}): pass --input-shapes {args[0].name}:DIMS (every "
+        "tensor argument of forward) at a size it takes"
+    )
+
+
+_MISMATCH = re.compile(
+    r"size of tensor a \((\d+)\) must match the size of tensor b \((\d+)\) at non-singleton"
+)
+
+
+def _batch_misplaced(module: Any, args: list[_Arg], feeds: Mapping[str, np.ndarray]) -> str:
+    """Why ``feeds`` (which ran) are suspect, or "": at a batch of 2 (3 where a length is 2, one
+    it could broadcast as) the module refuses them
+    with the batch broadcast against another size of theirs ("The size of tensor a (32) must
+    match the size of tensor b (2)"), the mark of a guessed input short of an axis. LUKE's
+    entity positions, [batch, entities, tokens per mention], guessed [batch, entities]: their
+    embeddings summed over the mentions' axis became [batch, width], which broadcast against
+    the entities' [batch, entities, width] at a batch of 1 only. A module that takes one
+    sample only refuses other batches otherwise (a view, an expand)."""
+    axes = {a.name: [k for k, d in a.dynamic.items() if d == "batch"] for a in args}
+    if not any(axes.values()) or any(a.origin == "user" for a in args):
+        return ""
+    if any(feeds[n].shape[k] != 1 for n, ks in axes.items() for k in ks):
+        return ""
+    lengths = {v for a in args for k, v in enumerate(feeds[a.name].shape) if k not in axes[a.name]}
+    b = next(n for n in (2, 3, 5, 7, 11) if n not in lengths)  # no length it could broadcast as
+    trial = dict(feeds)
+    for a in args:
+        if axes[a.name]:  # every batch axis at once (an RNN's state has it second)
+            shape = [b if k in axes[a.name] else v for k, v in enumerate(feeds[a.name].shape)]
+            trial[a.name] = _array(a, tuple(shape))
+    why = _runs(module, trial)[1]
+    m = _MISMATCH.search(why or "")
+    if m is None or str(b) not in m.groups() or not {int(g) for g in m.groups()} & lengths:
+        return ""
+    shown = ", ".join(f"{a.name} {'x'.join(map(str, feeds[a.name].shape))}" for a in args)
+    return (
+        f"it ran at {shown} but not at a batch of {b} ({m.group(0)} ...): a second sample met "
+        "another input's length, so an input has more axes than guessed"
     )
 
 
@@ -1619,21 +1685,30 @@ def _traced_batch(module: Any, args: list[_Arg]) -> tuple[dict[str, np.ndarray],
 
 
 def _combos(args: list[_Arg]) -> list[tuple[tuple[int, ...], ...]]:
-    """The combinations of the inputs' candidate shapes (the first 4096), those where a dim
-    that inputs share (token ids' and a mask's ``sequence``) has one size first: the others
-    run only where those all failed (ids of 128 tokens with a mask of 64 took a try each)."""
+    """The combinations of the inputs' candidate shapes (at most 4096 of each kind), those where
+    a dim that inputs share (token ids' and a mask's ``sequence``) has one size first: the
+    others run only where those all failed (ids of 128 tokens with a mask of 64 took a try
+    each). The agreeing ones are built, not filtered from the product's first 4096: with five
+    inputs of ten shapes each those held LUKE's ids at 128 tokens (more than its 64
+    positions) and only their first agreed."""
 
-    def agree(combo: tuple[tuple[int, ...], ...]) -> bool:
-        sizes: dict[str, int] = {}
-        return all(
-            sizes.setdefault(name, shape[axis]) == shape[axis]
-            for a, shape in zip(args, combo, strict=True)
-            for axis, name in a.dynamic.items()
-            if axis < len(shape)
-        )
+    def agreeing(i: int, sizes: dict[str, int]) -> Iterator[tuple[tuple[int, ...], ...]]:
+        if i == len(args):
+            yield ()
+            return
+        for shape in args[i].shapes:
+            mine = {
+                name: shape[axis] for axis, name in args[i].dynamic.items() if axis < len(shape)
+            }
+            if any(sizes.get(name, v) != v for name, v in mine.items()):
+                continue
+            for rest in agreeing(i + 1, sizes | mine):
+                yield (shape, *rest)
 
-    combos = list(itertools.islice(itertools.product(*(a.shapes for a in args)), 4096))
-    return sorted(combos, key=lambda c: not agree(c))
+    first = list(itertools.islice(agreeing(0, {}), 4096))
+    seen = set(first)
+    product = itertools.islice(itertools.product(*(a.shapes for a in args)), 4096)
+    return first + [c for c in product if c not in seen]
 
 
 # the free dims of a generic guess, by the rank the module ran at: a sequence, a signal of
