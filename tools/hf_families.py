@@ -413,6 +413,29 @@ def _families() -> Iterator[tuple[str, Callable[[], Any], str, list[str]]]:
     yield "pp_ocrv5_server_rec", lambda: tf.PPOCRV5ServerRecForTextRecognition(tf.PPOCRV5ServerRecConfig()), "text_line48", ["last_hidden_state"]  # fmt: skip
     yield "pp_ocrv6_small_rec", lambda: tf.PPOCRV6SmallRecForTextRecognition(tf.PPOCRV6SmallRecConfig()), "text_line48", ["last_hidden_state"]  # fmt: skip
     yield "donut_swin", lambda: tf.DonutSwinModel(tf.DonutSwinConfig(image_size=64, patch_size=4, embed_dim=16, depths=[1, 1], num_heads=[1, 2], window_size=4)), "image", last  # fmt: skip
+    s2s = dict(vocab_size=1000, d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=64, use_cache=False)  # fmt: skip
+    yield "ernie", lambda: tf.ErnieModel(tf.ErnieConfig(**t, use_task_id=True, task_type_vocab_size=3)), "text", last  # fmt: skip
+    yield "nomic_bert", lambda: tf.NomicBertModel(tf.NomicBertConfig(**t)), "text", last
+    yield "eurobert", lambda: tf.EuroBertModel(tf.EuroBertConfig(**t, num_key_value_heads=2, pad_token_id=0, bos_token_id=1, eos_token_id=2)), "text", last  # fmt: skip
+    yield "jina_embeddings_v3", lambda: tf.JinaEmbeddingsV3Model(tf.JinaEmbeddingsV3Config(**t)), "text", last  # fmt: skip
+    yield "splinter", lambda: tf.SplinterModel(tf.SplinterConfig(**t)), "text", last
+    yield "megatron_bert", lambda: tf.MegatronBertModel(tf.MegatronBertConfig(**t)), "text", last  # fmt: skip
+    yield "flaubert", lambda: tf.FlaubertModel(tf.FlaubertConfig(vocab_size=1000, emb_dim=32, n_layers=2, n_heads=2, max_position_embeddings=64)), "text", last  # fmt: skip
+    yield "gpt_neo", lambda: tf.GPTNeoModel(tf.GPTNeoConfig(vocab_size=1000, hidden_size=32, num_layers=2, num_heads=2, attention_types=[[["global", "local"], 1]], window_size=8, max_position_embeddings=64, intermediate_size=64)), "text", last  # fmt: skip
+    yield "ctrl", lambda: tf.CTRLModel(tf.CTRLConfig(vocab_size=1000, n_embd=32, n_layer=2, n_head=2, dff=64, n_positions=64)), "text", last  # fmt: skip
+    yield "biogpt", lambda: tf.BioGptModel(tf.BioGptConfig(**t)), "text", last
+    yield "xglm", lambda: tf.XGLMModel(tf.XGLMConfig(vocab_size=1000, d_model=32, num_layers=2, attention_heads=2, ffn_dim=64, max_position_embeddings=64)), "text", last  # fmt: skip
+    yield "stablelm", lambda: tf.StableLmModel(tf.StableLmConfig(**t)), "text", last
+    yield "phi3", lambda: tf.Phi3Model(tf.Phi3Config(**t, pad_token_id=0)), "text", last
+    yield "olmo2", lambda: tf.Olmo2Model(tf.Olmo2Config(**t)), "text", last
+    yield "starcoder2", lambda: tf.Starcoder2Model(tf.Starcoder2Config(**t, num_key_value_heads=2)), "text", last  # fmt: skip
+    yield "marian", lambda: tf.MarianModel(tf.MarianConfig(**s2s, pad_token_id=0, decoder_start_token_id=0)), "seq2seq", last  # fmt: skip
+    yield "mbart", lambda: tf.MBartModel(tf.MBartConfig(**s2s)), "seq2seq", last
+    yield "blenderbot", lambda: tf.BlenderbotModel(tf.BlenderbotConfig(**s2s)), "seq2seq", last
+    yield "mt5", lambda: tf.MT5Model(tf.MT5Config(vocab_size=1000, d_model=32, d_kv=16, d_ff=64, num_layers=1, num_decoder_layers=1, num_heads=2, use_cache=False, decoder_start_token_id=0)), "seq2seq", last  # fmt: skip
+    yield "vit_msn", lambda: tf.ViTMSNModel(tf.ViTMSNConfig(**v, image_size=64, patch_size=8)), "image", last  # fmt: skip
+    yield "metaclip_2_vision", lambda: tf.MetaClip2VisionModel(tf.MetaClip2VisionConfig(**v, image_size=64, patch_size=8)), "image", pool  # fmt: skip
+    yield "unispeech", lambda: tf.UniSpeechModel(tf.UniSpeechConfig(**v, **a)), "audio", last
     # diffusion models from diffusers' configs (the dev extra installs it): a UNet that takes a
     # latent, a timestep per sample and text states; an unconditional one; a VAE, whose
     # attention runs over every position of the feature map
