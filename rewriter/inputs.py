@@ -1681,7 +1681,13 @@ def generate_inputs(
     grids: list[dict[str, int]] = []  # whole configurations a failure pointed to
     statuses: set[str] = set()  # the failures' messages, node and all
     # dims an image's side may be (a patch model's position table names it): not token ids'
-    sides = {d for i in inputs if i.dtype.kind == "f" or i.dtype == np.uint8 for d in i.dims}
+    sides = {
+        d
+        for i in inputs
+        if i.dtype.kind == "f" or i.dtype == np.uint8
+        for d in i.dims
+        if isinstance(d, str)
+    }
     # the sizes the model was traced at, where a converter recorded them: a try, not a choice
     traced = {k: v for k, v in dim_examples(model).items() if k in groups and k not in bound}
     example = {k: traced.get(k, v[0]) for k, v in groups.items()} if traced else None
