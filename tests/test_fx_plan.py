@@ -290,7 +290,9 @@ def test_eager_screen_runs_once_per_shape_and_skips_formulas(
         return real(fns, *args, **kw)
 
     monkeypatch.setattr(fx_plan, "compare", counting)
-    monkeypatch.setattr(fx_plan, "SCREEN", 1.0)  # as above: what is screened, not the threshold
+    # what is screened and how often, not the timing: at 1.0 a run on two loaded cores once
+    # timed the rational alone within noise of GELU, and the sites were measured in context
+    monkeypatch.setattr(fx_plan, "SCREEN", 0.0)
     torch.manual_seed(0)
     p = plan_module(_Blocks().eval(), (torch.randn(4, 16),), "torch-eager", time_cap=0.2)
     assert calls.count(["native", "rational"]) == 1, calls

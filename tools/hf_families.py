@@ -1,10 +1,10 @@
-"""246 model families (243 `transformers`, 3 `diffusers`), built as users export them, through the
+"""268 model families (265 `transformers`, 3 `diffusers`), built as users export them, through the
 CLI with no flags.
 
     python tools/hf_families.py [--out DIR] [--no-target] [--opset N]
                                 [--interpreter | --fx [--plan] | --pt2 | --archive] [NAME ...]
 
-Builds small random-weight models of 243 ``transformers`` families and 3 ``diffusers`` ones
+Builds small random-weight models of 265 ``transformers`` families and 3 ``diffusers`` ones
 (a text-conditioned UNet, an unconditional one, a VAE) from their configs (no download: text
 encoders and decoders, vision and audio models, a detector, segmenters; and inputs other than
 ids + mask or one image: ids alone (Mamba, RWKV), a decoder with encoder states,
@@ -425,7 +425,7 @@ def _families() -> Iterator[tuple[str, Callable[[], Any], str, list[str]]]:
     yield "ctrl", lambda: tf.CTRLModel(tf.CTRLConfig(vocab_size=1000, n_embd=32, n_layer=2, n_head=2, dff=64, n_positions=64)), "text", last  # fmt: skip
     yield "biogpt", lambda: tf.BioGptModel(tf.BioGptConfig(**t)), "text", last
     yield "xglm", lambda: tf.XGLMModel(tf.XGLMConfig(vocab_size=1000, d_model=32, num_layers=2, attention_heads=2, ffn_dim=64, max_position_embeddings=64)), "text", last  # fmt: skip
-    yield "stablelm", lambda: tf.StableLmModel(tf.StableLmConfig(**t)), "text", last
+    yield "stablelm", lambda: tf.StableLmModel(tf.StableLmConfig(**t, num_key_value_heads=2)), "text", last  # fmt: skip
     yield "phi3", lambda: tf.Phi3Model(tf.Phi3Config(**t, pad_token_id=0)), "text", last
     yield "olmo2", lambda: tf.Olmo2Model(tf.Olmo2Config(**t)), "text", last
     yield "starcoder2", lambda: tf.Starcoder2Model(tf.Starcoder2Config(**t, num_key_value_heads=2)), "text", last  # fmt: skip
