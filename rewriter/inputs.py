@@ -350,6 +350,9 @@ class _Uses:
     # patches: columns 0 and 1 are each patch's row and column, the rest pixels; a LayoutLM's
     # int boxes): (rows, node, (axis, start, end) of the part)
     parts: list[tuple[int, str, tuple[int, int, int]]] = field(default_factory=list)
+    # compared with a token whose positions a ScatterND fills with a tensor's first values (a
+    # VLM's image tokens): (the token, that tensor, the filled one, the ScatterND)
+    scatter: tuple[int | float, str, str, str] | None = None
 
 
 class _Graph:
@@ -546,6 +549,9 @@ class _Graph:
                     continue
                 if other is not None and other.size <= 16:
                     u.compared.append(([v.item() for v in other.ravel()], op, label))
+                    if op == "Equal" and other.size == 1 and u.scatter is None:
+                        filled = self.scattered(node)
+                        u.scatter = (other.item(), *filled) if filled else None
                 elif len(node.input) > 1 and self.from_range(node.input[1 - i]):
                     # arange(N) < lengths: a time mask (onnx-asr's feature extractors); the
                     # lengths were {0, 1} and masked every sample out
@@ -593,6 +599,23 @@ class _Graph:
                 if keys:
                     u.strings = (keys[0], op, label)
         return u
+
+    def scattered(self, equal: onnx.NodeProto) -> tuple[str, str, str] | None:
+        """(the values, the tensor filled, the ScatterND's name) where the mask ``equal``
+        makes gives a ScatterND's indices and its updates are the first values of a flattened
+        tensor: ``transformers``' ``masked_scatter`` of a VLM's image features into its token
+        embeddings, as the TorchScript exporter writes it (Equal, Unsqueeze, Cast, Expand,
+        NonZero, Transpose; Reshape to [-1], Slice)."""
+        steps = ("Unsqueeze", "Cast", "Expand", "NonZero", "Transpose", "Squeeze")
+        for node, i in self.forward(equal.output[0], lambda n, _: n.op_type in steps):
+            if node.op_type != "ScatterND" or i != 1 or len(node.input) < 3:
+                continue
+            cut = self.producer.get(node.input[2])
+            flat = self.producer.get(cut.input[0]) if cut is not None else None
+            if cut is not None and cut.op_type == "Slice" and flat is not None:
+                if flat.op_type == "Reshape":
+                    return flat.input[0], node.input[0], node.name or node.output[0]
+        return None
 
     def forward(
         self, start: str, follow: Callable[[onnx.NodeProto, int], bool]
@@ -1663,6 +1686,7 @@ def generate_inputs(
     if sizes is not None:  # more seeds at sizes already probed: no run needed
         sizes = full({k: v for k, v in sizes.items() if k not in derived})
         feeds, why = feeds_for(sizes)
+        feeds, why = _scatter_tokens(model, uses, feeds, why) or (feeds, why)
         return _result(inputs, feeds, why, sizes, [], groups, bound, None, how)
     skel = _skeleton(model)
     how |= _within_limit(skel, inputs, groups, full)
@@ -1736,6 +1760,11 @@ def generate_inputs(
             if outs is not None and again is not None and _insensitive(outs, again):
                 bad = _SAME
                 same += 1
+        if bad is None and (placed := _scatter_tokens(model, uses, feeds, why)):
+            # a VLM's image tokens, one per feature: kept where the model runs on them
+            got, _ = _run(sess, placed[0])
+            if got is not None and _degenerate(got, out_names) is None:
+                feeds, why = placed
         if bad is None:
             origin = (
                 "the size the model was traced at (other sizes failed)"
@@ -1755,6 +1784,46 @@ def generate_inputs(
             inputs, feeds, why, sizes, tried, groups, bound, f"{what} on every size tried", how
         )
     raise _input_error(last_err, inputs, graph, bound, tried, too_large, _one_cause(statuses))
+
+
+def _scatter_tokens(
+    model: onnx.ModelProto,
+    uses: dict[str, _Uses],
+    feeds: dict[str, np.ndarray],
+    why: dict[str, str],
+) -> tuple[dict[str, np.ndarray], dict[str, str]] | None:
+    """``feeds`` and ``why`` with each VLM image token (``_Uses.scatter``) placed once per row
+    of the features that fill its positions, in one block after each row's first token; None
+    where no input has such a token or the counts do not fit. Ids ending in the token once
+    took one of LLaVA's 64 image features: the vision tower's sites reached the output
+    through it alone. One run (the features and the filled embeddings exposed) counts them."""
+    from rewriter.ir.runtime import run_values
+
+    marks = {n: u.scatter for n, u in uses.items() if u.scatter}
+    if not marks:
+        return None
+    names = [v for _, feats, filled, _ in marks.values() for v in (feats, filled)]
+    try:
+        got = next(iter(run_values(model, names, [feeds])))
+    except Exception:  # the counts stay unknown: the feeds as they are
+        return None
+    feeds, why, done = dict(feeds), dict(why), False
+    for name, (token, feats, filled, node) in marks.items():
+        ids, width = feeds[name], got[filled].shape[-1] if got[filled].ndim else 0
+        if ids.ndim != 2 or not width or got[feats].size % width:
+            continue
+        rows, (batch, length) = got[feats].size // width, ids.shape
+        per = rows // batch
+        if rows % batch or not 0 < per < length:
+            continue
+        new = np.where(ids == token, 0 if token != 0 else 1, ids).astype(ids.dtype)
+        new[:, 1 : 1 + per] = token
+        feeds[name], done = new, True
+        why[name] = re.sub(r", each row ending in [^)]*\)", "", why[name]) + (
+            f", {per} of {token:g} per row after its first (one for each of the {rows} rows "
+            f"ScatterND {node!r} puts at their positions)"
+        )
+    return (feeds, why) if done else None
 
 
 def _one_cause(statuses: set[str]) -> str | None:

@@ -1,10 +1,10 @@
-"""268 model families (265 `transformers`, 3 `diffusers`), built as users export them, through the
+"""269 model families (266 `transformers`, 3 `diffusers`), built as users export them, through the
 CLI with no flags.
 
     python tools/hf_families.py [--out DIR] [--no-target] [--opset N]
                                 [--interpreter | --fx [--plan] | --pt2 | --archive] [NAME ...]
 
-Builds small random-weight models of 265 ``transformers`` families and 3 ``diffusers`` ones
+Builds small random-weight models of 266 ``transformers`` families and 3 ``diffusers`` ones
 (a text-conditioned UNet, an unconditional one, a VAE) from their configs (no download: text
 encoders and decoders, vision and audio models, a detector, segmenters; and inputs other than
 ids + mask or one image: ids alone (Mamba, RWKV), a decoder with encoder states,
@@ -436,6 +436,7 @@ def _families() -> Iterator[tuple[str, Callable[[], Any], str, list[str]]]:
     yield "vit_msn", lambda: tf.ViTMSNModel(tf.ViTMSNConfig(**v, image_size=64, patch_size=8)), "image", last  # fmt: skip
     yield "metaclip_2_vision", lambda: tf.MetaClip2VisionModel(tf.MetaClip2VisionConfig(**v, image_size=64, patch_size=8)), "image", pool  # fmt: skip
     yield "unispeech", lambda: tf.UniSpeechModel(tf.UniSpeechConfig(**v, **a)), "audio", last
+    yield "llava", lambda: tf.LlavaModel(tf.LlavaConfig(vision_config=tf.CLIPVisionConfig(**v, image_size=64, patch_size=8), text_config=tf.LlamaConfig(**{**t, "max_position_embeddings": 256}, use_cache=False), image_token_index=999, projector_hidden_act="gelu")), "image_tokens", last  # fmt: skip
     # diffusion models from diffusers' configs (the dev extra installs it): a UNet that takes a
     # latent, a timestep per sample and text states; an unconditional one; a VAE, whose
     # attention runs over every position of the feature map
@@ -488,6 +489,11 @@ def _example(kind: str) -> tuple[tuple[Any, ...], list[str], dict[str, dict[int,
         names = ["states", "actions", "rewards", "returns_to_go", "timesteps", "attention_mask"]
         args = (torch.randn(B, t, 11), torch.randn(B, t, 3), torch.randn(B, t, 1), torch.randn(B, t, 1), torch.randint(0, 100, (B, t)), torch.ones(B, t, dtype=torch.int64))  # fmt: skip
         return args, names, dict.fromkeys(names, {0: "batch", 1: "steps"})
+    if kind == "image_tokens":  # a VLM's ids: 64 image tokens (999) per image, then text
+        vlm = torch.randint(3, 900, (B, 72))
+        vlm[:, 4:68] = 999
+        names = ["input_ids", "pixel_values", "attention_mask"]
+        return (vlm, torch.randn(B, 3, 64, 64), torch.ones_like(vlm)), names, {"input_ids": seq, "attention_mask": seq, "pixel_values": {0: "batch"}}  # fmt: skip
     if kind == "text_image":
         text = {0: "queries", 1: "sequence"}
         return (ids, torch.randn(1, 3, 64, 64), mask), ["input_ids", "pixel_values", "attention_mask"], {"input_ids": text, "attention_mask": text, "pixel_values": {0: "batch"}}  # fmt: skip
