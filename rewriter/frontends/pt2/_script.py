@@ -1519,10 +1519,10 @@ _MISMATCH = re.compile(
 
 
 def _batch_misplaced(module: Any, args: list[_Arg], feeds: Mapping[str, np.ndarray]) -> str:
-    """Why ``feeds`` (which ran) are suspect, or "": at a batch of 2 (3 where a length is 2, one
-    it could broadcast as) the module refuses them
-    with the batch broadcast against another size of theirs ("The size of tensor a (32) must
-    match the size of tensor b (2)"), the mark of a guessed input short of an axis. LUKE's
+    """Why ``feeds`` (which ran) are suspect, or "": at a batch of 2 (3 where a length is 2,
+    which it could broadcast as) the module refuses them with the batch broadcast against
+    another size of theirs ("The size of tensor a (32) must match the size of tensor b (2)"),
+    the mark of a guessed input short of an axis. LUKE's
     entity positions, [batch, entities, tokens per mention], guessed [batch, entities]: their
     embeddings summed over the mentions' axis became [batch, width], which broadcast against
     the entities' [batch, entities, width] at a batch of 1 only. A module that takes one
@@ -1533,7 +1533,7 @@ def _batch_misplaced(module: Any, args: list[_Arg], feeds: Mapping[str, np.ndarr
     if any(feeds[n].shape[k] != 1 for n, ks in axes.items() for k in ks):
         return ""
     lengths = {v for a in args for k, v in enumerate(feeds[a.name].shape) if k not in axes[a.name]}
-    b = next(n for n in (2, 3, 5, 7, 11) if n not in lengths)  # no length it could broadcast as
+    b = next(n for n in itertools.count(2) if n not in lengths)  # no length to broadcast as
     trial = dict(feeds)
     for a in args:
         if axes[a.name]:  # every batch axis at once (an RNN's state has it second)
