@@ -1,10 +1,10 @@
-"""269 model families (266 `transformers`, 3 `diffusers`), built as users export them, through the
+"""271 model families (268 `transformers`, 3 `diffusers`), built as users export them, through the
 CLI with no flags.
 
     python tools/hf_families.py [--out DIR] [--no-target] [--opset N]
                                 [--interpreter | --fx [--plan] | --pt2 | --archive] [NAME ...]
 
-Builds small random-weight models of 266 ``transformers`` families and 3 ``diffusers`` ones
+Builds small random-weight models of 268 ``transformers`` families and 3 ``diffusers`` ones
 (a text-conditioned UNet, an unconditional one, a VAE) from their configs (no download: text
 encoders and decoders, vision and audio models, a detector, segmenters; and inputs other than
 ids + mask or one image: ids alone (Mamba, RWKV), a decoder with encoder states,
@@ -19,7 +19,8 @@ text states (the UNets), seven token types per token (TAPAS), an image's pixel m
 a task's ids read as floats (OneFormer), entities with the token positions each spans (LUKE),
 XPath tags and subscripts per token (MarkupLM), boxes as fractions of the page (BROS), a dataset
 index per sample (ViTPose+), UTF-8 bytes named ``inputs`` (Perceiver), region features
-and their boxes (LXMERT), a detector's visual embeddings (VisualBERT)), each exported twice: by the TorchScript exporter with named ``dynamic_axes`` (``batch``,
+and their boxes (LXMERT), a detector's visual embeddings (VisualBERT), an image beside ids
+holding its image tokens (LLaVA, PaliGemma, Aya Vision)), each exported twice: by the TorchScript exporter with named ``dynamic_axes`` (``batch``,
 ``sequence``), and by the dynamo exporter with ``torch.export.Dim.AUTO`` on every dynamic dim,
 as a user who does not name dims gets it (``input_ids[s72, s53]``, ``attention_mask[s43,
 s53]``: made-up names, the batches of two inputs not known to be equal). Then runs
@@ -437,6 +438,8 @@ def _families() -> Iterator[tuple[str, Callable[[], Any], str, list[str]]]:
     yield "metaclip_2_vision", lambda: tf.MetaClip2VisionModel(tf.MetaClip2VisionConfig(**v, image_size=64, patch_size=8)), "image", pool  # fmt: skip
     yield "unispeech", lambda: tf.UniSpeechModel(tf.UniSpeechConfig(**v, **a)), "audio", last
     yield "llava", lambda: tf.LlavaModel(tf.LlavaConfig(vision_config=tf.CLIPVisionConfig(**v, image_size=64, patch_size=8), text_config=tf.LlamaConfig(**{**t, "max_position_embeddings": 256}, use_cache=False), image_token_index=999, projector_hidden_act="gelu")), "image_tokens", last  # fmt: skip
+    yield "paligemma", lambda: tf.PaliGemmaModel(tf.PaliGemmaConfig(vision_config=tf.SiglipVisionConfig(**v, image_size=64, patch_size=8), text_config=tf.GemmaConfig(**{**t, "max_position_embeddings": 256}, head_dim=16, num_key_value_heads=1, use_cache=False), image_token_index=999, projection_dim=32)), "image_tokens", last  # fmt: skip
+    yield "aya_vision", lambda: tf.AyaVisionModel(tf.AyaVisionConfig(vision_config=tf.SiglipVisionConfig(**v, image_size=64, patch_size=8), text_config=tf.CohereConfig(**{**t, "max_position_embeddings": 256}, use_cache=False), image_token_index=999, downsample_factor=2, adapter_layer_norm_eps=1e-6)), "image_tokens16", last  # fmt: skip
     # diffusion models from diffusers' configs (the dev extra installs it): a UNet that takes a
     # latent, a timestep per sample and text states; an unconditional one; a VAE, whose
     # attention runs over every position of the feature map
@@ -489,9 +492,10 @@ def _example(kind: str) -> tuple[tuple[Any, ...], list[str], dict[str, dict[int,
         names = ["states", "actions", "rewards", "returns_to_go", "timesteps", "attention_mask"]
         args = (torch.randn(B, t, 11), torch.randn(B, t, 3), torch.randn(B, t, 1), torch.randn(B, t, 1), torch.randint(0, 100, (B, t)), torch.ones(B, t, dtype=torch.int64))  # fmt: skip
         return args, names, dict.fromkeys(names, {0: "batch", 1: "steps"})
-    if kind == "image_tokens":  # a VLM's ids: 64 image tokens (999) per image, then text
-        vlm = torch.randint(3, 900, (B, 72))
-        vlm[:, 4:68] = 999
+    if kind in ("image_tokens", "image_tokens16"):  # a VLM's ids: 64 (16) image tokens, 999
+        n = 16 if kind == "image_tokens16" else 64
+        vlm = torch.randint(3, 900, (B, n + 8))
+        vlm[:, 4 : 4 + n] = 999
         names = ["input_ids", "pixel_values", "attention_mask"]
         return (vlm, torch.randn(B, 3, 64, 64), torch.ones_like(vlm)), names, {"input_ids": seq, "attention_mask": seq, "pixel_values": {0: "batch"}}  # fmt: skip
     if kind == "text_image":
