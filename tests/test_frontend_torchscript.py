@@ -487,6 +487,27 @@ def test_an_input_guessed_short_of_an_axis_is_not_converted(tmp_path, capsys) ->
     assert dims["entity_position_ids"] == ["batch", "entity_ids_sequence", 3], dims
 
 
+class _Packed(torch.nn.Module):
+    """``transformers``' test for packed sequences in every traced decoder: ``torch.diff`` of
+    the positions with the first one less one prepended (and a second difference of a signal,
+    appended)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        positions = torch.cumsum(torch.ones_like(x), -1)
+        packed = (torch.diff(positions, prepend=positions[:, :1] - 1, dim=-1) != 1).cumsum(-1)
+        bent = torch.diff(x, n=2, dim=-1, append=x[:, -2:])
+        return torch.nn.functional.gelu(x + bent) * (packed == 0)
+
+
+def test_torch_diff_in_an_archive_is_converted(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """The TorchScript exporter has no function for ``aten::diff`` (Whisper's archive: "Exporting
+    the operator 'aten::diff' to ONNX opset version 17 is not supported"): it is registered for
+    the export, prepend, append and n included."""
+    printed, report, _ = _traced_rewritten(_Packed(), (torch.randn(2, 16),), tmp_path, capsys)
+    assert "1 of 1 sites replaced" in printed, printed
+    assert report["source"]["converted_vs_source"]["rel_l2"] < 1e-6
+
+
 class _Unused(torch.nn.Module):
     """Decision Transformer's signature: ``rewards`` is an argument forward never reads."""
 

@@ -1804,19 +1804,78 @@ def _antialiased(mode: str) -> Any:
 
 @contextlib.contextmanager
 def _symbolics() -> Iterator[None]:
-    """Functions the TorchScript exporter lacks (antialiased resizes, erfinv), registered for
-    one export."""
+    """Functions the TorchScript exporter lacks (antialiased resizes, erfinv, diff), registered
+    for one export."""
     import torch
 
     for op, mode in _ANTIALIASED.items():
         torch.onnx.register_custom_op_symbolic(op, _antialiased(mode), _ANTIALIAS_OPSET)
     torch.onnx.register_custom_op_symbolic("aten::erfinv", _erfinv, _ERFINV_OPSET)
+    torch.onnx.register_custom_op_symbolic("aten::diff", _diff, _DIFF_OPSET)
+    torch.onnx.register_custom_op_symbolic("aten::cumsum", _cumsum, _CUMSUM_OPSET)
     try:
         yield
     finally:
         for op in _ANTIALIASED:
             torch.onnx.unregister_custom_op_symbolic(op, _ANTIALIAS_OPSET)
         torch.onnx.unregister_custom_op_symbolic("aten::erfinv", _ERFINV_OPSET)
+        torch.onnx.unregister_custom_op_symbolic("aten::diff", _DIFF_OPSET)
+        torch.onnx.unregister_custom_op_symbolic("aten::cumsum", _CUMSUM_OPSET)
+
+
+_DIFF_OPSET = 13  # Slice with its bounds as inputs
+_CUMSUM_OPSET = 11  # CumSum
+
+
+def _cumsum(g: Any, x: Any, dim: Any, dtype: Any) -> Any:
+    """``aten::cumsum`` as the TorchScript exporter writes it, but a bool or narrow integer
+    input summed as int64, as torch does: the exporter feeds a bool to CumSum, which ONNX
+    Runtime refuses at load (``transformers``' test for packed sequences, ``(diff !=
+    1).cumsum(-1)``, in every traced decoder: Whisper's archive)."""
+    import torch
+    from torch.onnx import symbolic_helper as sh
+
+    _type_utils = sh._type_utils  # the exporter's scalar types (no public name in torch 2.13)
+    axis = g.op("Constant", value_t=torch.tensor(sh._get_const(dim, "i", "dim")))
+    if not sh._is_none(dtype):
+        to = _type_utils.JitScalarType(sh._get_const(dtype, "i", "dtype"))
+        x = g.op("Cast", x, to_i=to.onnx_type())
+    else:
+        kind = _type_utils.JitScalarType.from_value(x, _type_utils.JitScalarType.UNDEFINED)
+        narrow = {
+            _type_utils.JitScalarType.BOOL,
+            _type_utils.JitScalarType.UINT8,
+            _type_utils.JitScalarType.INT8,
+            _type_utils.JitScalarType.INT16,
+            _type_utils.JitScalarType.INT,
+        }
+        if kind in narrow:
+            x = g.op("Cast", x, to_i=_type_utils.JitScalarType.INT64.onnx_type())
+    return g.op("CumSum", x, axis)
+
+
+def _diff(g: Any, x: Any, n: Any, dim: Any, prepend: Any, append: Any) -> Any:
+    """``torch.diff`` (``aten::diff``), which the TorchScript exporter has no function for:
+    ``prepend`` and ``append`` joined along ``dim``, then ``n`` times the difference of the
+    slices [1:] and [:-1]. ``transformers`` calls it on every traced decoder's positions (its
+    test for packed sequences, ``masking_utils``): Whisper's archive stopped at "Exporting the
+    operator 'aten::diff' to ONNX opset version 17 is not supported"."""
+    import torch
+    from torch.onnx import symbolic_helper as sh
+
+    steps, axis = sh._get_const(n, "i", "n"), sh._get_const(dim, "i", "dim")
+    if not sh._is_none(prepend):
+        x = g.op("Concat", prepend, x, axis_i=axis)
+    if not sh._is_none(append):
+        x = g.op("Concat", x, append, axis_i=axis)
+
+    def part(start: int, end: int) -> Any:
+        bounds = [g.op("Constant", value_t=torch.tensor([v])) for v in (start, end, axis)]
+        return g.op("Slice", x, *bounds)
+
+    for _ in range(steps):
+        x = g.op("Sub", part(1, 2**63 - 1), part(0, -1))
+    return x
 
 
 _ERFINV_OPSET = 15  # CastLike
