@@ -1513,20 +1513,15 @@ def _example(module: Any, args: list[_Arg], path: str) -> tuple[dict[str, np.nda
     )
 
 
-_MISMATCH = re.compile(
-    r"size of tensor a \((\d+)\) must match the size of tensor b \((\d+)\) at non-singleton"
-)
-
-
 def _batch_misplaced(module: Any, args: list[_Arg], feeds: Mapping[str, np.ndarray]) -> str:
     """Why ``feeds`` (which ran) are suspect, or "": at a batch of 2 (3 where a length is 2,
     which it could broadcast as) the module refuses them with the batch broadcast against
-    another size of theirs ("The size of tensor a (32) must match the size of tensor b (2)"),
-    the mark of a guessed input short of an axis. LUKE's
-    entity positions, [batch, entities, tokens per mention], guessed [batch, entities]: their
-    embeddings summed over the mentions' axis became [batch, width], which broadcast against
-    the entities' [batch, entities, width] at a batch of 1 only. A module that takes one
-    sample only refuses other batches otherwise (a view, an expand)."""
+    another size of theirs (``_BROADCAST``: "The size of tensor a (32) must match the size of
+    tensor b (2)"), the mark of a guessed input short of an axis. LUKE's entity positions,
+    [batch, entities, tokens per mention], guessed [batch, entities]: their embeddings summed
+    over the mentions' axis became [batch, width], which broadcast against the entities'
+    [batch, entities, width] at a batch of 1 only. A module that takes one sample only refuses
+    other batches otherwise (a view, an expand)."""
     axes = {a.name: [k for k, d in a.dynamic.items() if d == "batch"] for a in args}
     if not any(axes.values()) or any(a.origin == "user" for a in args):
         return ""
@@ -1540,7 +1535,7 @@ def _batch_misplaced(module: Any, args: list[_Arg], feeds: Mapping[str, np.ndarr
             shape = [b if k in axes[a.name] else v for k, v in enumerate(feeds[a.name].shape)]
             trial[a.name] = _array(a, tuple(shape))
     why = _runs(module, trial)[1]
-    m = _MISMATCH.search(why or "")
+    m = _BROADCAST.search(why or "")
     if m is None or str(b) not in m.groups() or not {int(g) for g in m.groups()} & lengths:
         return ""
     shown = ", ".join(f"{a.name} {'x'.join(map(str, feeds[a.name].shape))}" for a in args)
