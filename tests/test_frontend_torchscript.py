@@ -508,6 +508,96 @@ def test_torch_diff_in_an_archive_is_converted(tmp_path, capsys) -> None:  # typ
     assert report["source"]["converted_vs_source"]["rel_l2"] < 1e-6
 
 
+class _RootMeanSquare(torch.nn.Module):
+    """``torch.nn.RMSNorm`` over the last dim (a weight, no eps: the dtype's epsilon) and over
+    the last two (no weight, an eps), as DiffLlama normalizes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.norm = torch.nn.RMSNorm(16)
+        with torch.no_grad():
+            self.norm.weight.uniform_(0.5, 1.5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.nn.functional.rms_norm(x, [8, 16], eps=1e-3)
+        return torch.nn.functional.silu(self.norm(x) + y)
+
+
+def test_rms_norm_in_an_archive_is_converted(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """The TorchScript exporter has no function for ``aten::rms_norm`` (DiffLlama's archive:
+    "Exporting the operator 'aten::rms_norm' to ONNX opset version 17 is not supported"): it is
+    registered for the export, over one dim or several, with and without a weight or eps. And
+    the norm tells the input's trailing dims (no op did: "ran on none of the example shapes")."""
+    printed, report, _ = _traced_rewritten(
+        _RootMeanSquare(), (torch.randn(2, 8, 16) * 3,), tmp_path, capsys
+    )
+    assert "1 of 1 sites replaced" in printed, printed
+    assert "x 1x8x16 (8x16 last, from rms_norm's normalized shape)" in printed, printed
+    assert report["source"]["converted_vs_source"]["rel_l2"] < 1e-6
+
+
+class _Experts(torch.nn.Module):
+    """A mixture of experts' outputs summed back into their tokens (JetMoE): every token is
+    routed to two experts, so ``index_add`` sees each token's index twice; and once along the
+    features, with an ``alpha``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.experts = torch.nn.Linear(16, 16)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.reshape(-1, 16)
+        tokens = torch.arange(flat.shape[0]).repeat_interleave(2)  # two experts a token
+        out = torch.zeros_like(flat).index_add(0, tokens, self.experts(flat[tokens]))
+        cols = torch.tensor([0, 3, 3, 5])
+        out = out.index_add(1, cols, flat[:, :4], alpha=2.0)
+        return torch.nn.functional.gelu(out).reshape(x.shape)
+
+
+def test_index_add_with_repeated_indices_in_an_archive_is_exact(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """The TorchScript exporter refuses an ``index_add`` whose source is longer than the tensor
+    it adds into ("duplicated values in 'index'", JetMoE's archive) and writes one that keeps a
+    single value per repeated index otherwise: it adds them all now, along any dim, with alpha."""
+    torch.manual_seed(0)
+    printed, report, _ = _traced_rewritten(_Experts(), (torch.randn(2, 8, 16),), tmp_path, capsys)
+    assert "1 of 1 sites replaced" in printed, printed
+    assert report["source"]["converted_vs_source"]["rel_l2"] < 1e-6
+
+
+class _GroupedExperts(torch.nn.Module):
+    """``transformers``' grouped experts (``grouped_mm_experts_forward``): the token-expert
+    pairs sorted by expert, counted per expert with ``histc``, each expert's rows multiplied by
+    its weights with ``torch._grouped_mm`` and summed back into their tokens; and a histogram
+    of values partly outside its range, one on its top edge."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.router = torch.nn.Linear(16, 4)
+        self.w = torch.nn.Parameter(torch.randn(4, 16, 24) * 0.3)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        flat = x.reshape(-1, 16)
+        experts = self.router(flat).topk(2, dim=-1).indices.reshape(-1)
+        ids, perm = torch.sort(experts)
+        counts = torch.histc(ids.float(), bins=4, min=0, max=3)
+        offs = torch.cumsum(counts, 0, dtype=torch.int32)
+        rows = torch._grouped_mm(flat[perm // 2], self.w, offs=offs)
+        back = torch.zeros(flat.shape[0], 24).index_add(0, perm // 2, rows)
+        edges = torch.cat([flat[:, 0].clamp(-2, 2), torch.tensor([1.0, 1.5])])
+        return torch.nn.functional.gelu(back), torch.histc(edges, bins=5, min=-1.0, max=1.0)
+
+
+def test_grouped_experts_in_an_archive_are_converted(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """The TorchScript exporter has no function for ``aten::histc`` nor ``aten::_grouped_mm``:
+    every ``transformers`` mixture of experts' archive stopped at "Exporting the operator
+    'aten::histc' to ONNX opset version 17 is not supported" (Mixtral, Qwen2-MoE, OLMoE)."""
+    torch.manual_seed(0)
+    net = _GroupedExperts()
+    printed, report, _ = _traced_rewritten(net, (torch.randn(2, 8, 16),), tmp_path, capsys)
+    assert "1 of 1 sites replaced" in printed, printed
+    assert report["source"]["converted_vs_source"]["rel_l2"] < 1e-6
+
+
 class _Unused(torch.nn.Module):
     """Decision Transformer's signature: ``rewards`` is an argument forward never reads."""
 

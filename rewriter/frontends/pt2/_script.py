@@ -685,10 +685,18 @@ def _told(module: Any, name: str, node: Any, slot: int) -> _Arg | None:
     if kind == "aten::linear" and slot == 0:
         w = _tensor(module, node.inputsAt(1))
         features = None if w is None else (int(w.shape[1]), "linear's weight")
-    elif kind == "aten::layer_norm" and slot == 0:
-        shape = _const(node.inputsAt(1))
-        if isinstance(shape, list) and len(shape) == 1 and isinstance(shape[0], int):
-            features = (shape[0], "layer_norm's normalized shape")
+    elif kind in ("aten::layer_norm", "aten::rms_norm") and slot == 0:
+        shape = _ints(node.inputsAt(1))
+        if shape:
+            if len(shape) > 1:  # the trailing dims fixed: [batch, *shape] or a sequence of them
+                dims = tuple(shape)
+                return _Arg(
+                    name,
+                    f"{'x'.join(map(str, dims))} last, from {op}'s normalized shape",
+                    [(1, *dims)] + [(1, s, *dims) for s in _TOKENS],
+                    {0: "batch"},
+                )
+            features = (shape[0], f"{op}'s normalized shape")
     elif kind == "aten::_native_multi_head_attention" and slot == 0:
         dim = _const(node.inputsAt(3))
         features = (dim, "attention's embed_dim") if isinstance(dim, int) else None
@@ -1030,6 +1038,17 @@ def _const(value: Any) -> Any:
         return value.toIValue()
     except Exception:  # noqa: BLE001 - not a constant
         return None
+
+
+def _ints(value: Any) -> list[int] | None:
+    """A list of constant ints: a scripted module's constant, or a traced one's
+    ``ListConstruct`` of constants (a norm's ``normalized_shape``); None otherwise."""
+    got = _const(value)
+    if got is None and value.node().kind() == "prim::ListConstruct":
+        got = [_const(v) for v in value.node().inputs()]
+    if isinstance(got, list) and all(isinstance(v, int) for v in got):
+        return got
+    return None
 
 
 def _weights(module: Any, value: Any) -> list[Any]:
@@ -1799,8 +1818,9 @@ def _antialiased(mode: str) -> Any:
 
 @contextlib.contextmanager
 def _symbolics() -> Iterator[None]:
-    """Functions the TorchScript exporter lacks (antialiased resizes, erfinv, diff), registered
-    for one export."""
+    """Functions the TorchScript exporter lacks (antialiased resizes, erfinv, diff, rms_norm,
+    histc, _grouped_mm) or writes wrong (index_add with repeated indices), registered for one
+    export."""
     import torch
 
     for op, mode in _ANTIALIASED.items():
@@ -1808,6 +1828,10 @@ def _symbolics() -> Iterator[None]:
     torch.onnx.register_custom_op_symbolic("aten::erfinv", _erfinv, _ERFINV_OPSET)
     torch.onnx.register_custom_op_symbolic("aten::diff", _diff, _DIFF_OPSET)
     torch.onnx.register_custom_op_symbolic("aten::cumsum", _cumsum, _CUMSUM_OPSET)
+    torch.onnx.register_custom_op_symbolic("aten::rms_norm", _rms_norm, _RMS_NORM_OPSET)
+    torch.onnx.register_custom_op_symbolic("aten::index_add", _index_add, _INDEX_ADD_OPSET)
+    torch.onnx.register_custom_op_symbolic("aten::histc", _histc, _HISTC_OPSET)
+    torch.onnx.register_custom_op_symbolic("aten::_grouped_mm", _grouped_mm, _HISTC_OPSET)
     try:
         yield
     finally:
@@ -1816,10 +1840,182 @@ def _symbolics() -> Iterator[None]:
         torch.onnx.unregister_custom_op_symbolic("aten::erfinv", _ERFINV_OPSET)
         torch.onnx.unregister_custom_op_symbolic("aten::diff", _DIFF_OPSET)
         torch.onnx.unregister_custom_op_symbolic("aten::cumsum", _CUMSUM_OPSET)
+        torch.onnx.unregister_custom_op_symbolic("aten::rms_norm", _RMS_NORM_OPSET)
+        torch.onnx.unregister_custom_op_symbolic("aten::index_add", _INDEX_ADD_OPSET)
+        torch.onnx.unregister_custom_op_symbolic("aten::histc", _HISTC_OPSET)
+        torch.onnx.unregister_custom_op_symbolic("aten::_grouped_mm", _HISTC_OPSET)
 
 
 _DIFF_OPSET = 13  # Slice with its bounds as inputs
 _CUMSUM_OPSET = 11  # CumSum
+_HISTC_OPSET = 15  # CastLike (and ReduceSum's axes an input)
+
+
+def _histc(g: Any, x: Any, bins: Any, low: Any, high: Any) -> Any:
+    """``torch.histc`` with its range given: the count of ``x``'s values in each of ``bins``
+    equal bins over [low, high] (the last one closed; values outside left out), as torch
+    places them, ``(x - low) * bins / (high - low)`` rounded down. ``transformers`` counts the
+    tokens each expert takes so (``grouped_mm_experts_forward``): Mixtral's, Qwen2-MoE's, OLMoE's
+    archives stopped at "Exporting the operator 'aten::histc' to ONNX opset version 17 is not
+    supported". A range left to the data (low == high) is refused as the exporter did."""
+    import torch
+    from torch.onnx import symbolic_helper as sh
+
+    count = sh._get_const(bins, "i", "bins")
+    lo, hi = sh._get_const(low, "f", "min"), sh._get_const(high, "f", "max")
+    if not hi > lo:
+        raise RuntimeError("histc over the data's own range (min == max) has no ONNX function")
+    flat = g.op("Reshape", x, g.op("Constant", value_t=torch.tensor([-1, 1])))
+    flat = g.op("Cast", flat, to_i=onnx.TensorProto.FLOAT)  # counted in float32
+    at = g.op(
+        "Div",
+        g.op(
+            "Mul",
+            g.op("Sub", flat, g.op("Constant", value_t=torch.tensor(lo))),
+            g.op("Constant", value_t=torch.tensor(float(count))),
+        ),
+        g.op("Constant", value_t=torch.tensor(hi - lo)),
+    )
+    at = g.op("Min", g.op("Floor", at), g.op("Constant", value_t=torch.tensor(float(count - 1))))
+    inside = g.op(
+        "And",
+        g.op("GreaterOrEqual", flat, g.op("Constant", value_t=torch.tensor(lo))),
+        g.op("LessOrEqual", flat, g.op("Constant", value_t=torch.tensor(hi))),
+    )
+    hits = g.op(
+        "And",
+        g.op("Equal", at, g.op("Constant", value_t=torch.arange(count, dtype=torch.float32))),
+        inside,
+    )
+    counts = g.op(
+        "ReduceSum",
+        g.op("Cast", hits, to_i=onnx.TensorProto.FLOAT),
+        g.op("Constant", value_t=torch.tensor([0])),
+        keepdims_i=0,
+    )
+    return g.op("CastLike", counts, x)
+
+
+def _grouped_mm(g: Any, x: Any, w: Any, offs: Any, bias: Any, out_dtype: Any) -> Any:
+    """``torch._grouped_mm(x, w, offs=offs)`` of 2-D rows and 3-D weights: row r times the
+    weights of its group, the groups' rows ending at ``offs`` (cumulative; rows past the last
+    end are undefined in torch, here the last group's). ``transformers``' experts run each
+    expert's tokens so (``grouped_mm_experts_forward``, after ``histc`` counts them). Written
+    as every group's product of every row ([groups, rows, out]) and each row's own picked:
+    the experts' work times their count, which the graph cannot avoid without data-dependent
+    shapes. Other forms (3-D rows, a bias, an out dtype) are refused as the exporter did."""
+    import torch
+    from torch.onnx import symbolic_helper as sh
+
+    if (
+        sh._get_tensor_rank(x) != 2
+        or sh._get_tensor_rank(w) != 3
+        or sh._is_none(offs)
+        or not sh._is_none(bias)
+        or not sh._is_none(out_dtype)
+    ):
+        raise RuntimeError("_grouped_mm other than 2-D rows by 3-D weights with offs")
+
+    def const(v: Any) -> Any:
+        return g.op("Constant", value_t=torch.tensor(v))
+
+    rows = g.op("Gather", g.op("Shape", x), const(0), axis_i=0)
+    index = g.op("Range", const(0), rows, const(1))  # [S]
+    ends = g.op("Cast", offs, to_i=onnx.TensorProto.INT64)  # [E]
+    group = g.op(
+        "ReduceSum",
+        g.op(
+            "Cast",
+            g.op(
+                "GreaterOrEqual",
+                g.op("Unsqueeze", index, const([1])),
+                g.op("Unsqueeze", ends, const([0])),
+            ),
+            to_i=onnx.TensorProto.INT64,
+        ),
+        const([1]),
+        keepdims_i=0,
+    )  # [S]: how many groups end at or before the row
+    last = g.op("Sub", g.op("Gather", g.op("Shape", ends), const(0), axis_i=0), const(1))
+    group = g.op("Min", group, last)
+    every = g.op("MatMul", g.op("Unsqueeze", x, const([0])), w)  # [E, S, out]
+    size = g.op("Slice", g.op("Shape", every), const([1]), const([3]))  # [S, out]
+    at = g.op(
+        "Expand",
+        g.op("Unsqueeze", group, const([0, 2])),
+        g.op("Concat", const([1]), size, axis_i=0),
+    )  # [1, S, out]: each row's group
+    return g.op("Squeeze", g.op("GatherElements", every, at, axis_i=0), const([0]))
+
+
+_INDEX_ADD_OPSET = 16  # ScatterND's reduction
+
+
+def _index_add(g: Any, x: Any, dim: Any, index: Any, source: Any, alpha: Any = None) -> Any:
+    """``Tensor.index_add`` as a ScatterND that adds (``dim`` moved first and back): every
+    slice of ``source`` added at its index, repeated indices summed, as torch does. The
+    exporter's own writes a Scatter that keeps one of the repeated ones ("this will cause the
+    ONNX model to be incorrect") and refuses a source longer than ``x`` along ``dim``: a
+    mixture of experts' outputs summed back into their tokens (JetMoE's archive stopped at "ONNX
+    export does not support exporting 'index_add_()' function with duplicated values")."""
+    from torch.onnx import symbolic_helper as sh
+
+    axis = sh._get_const(dim, "i", "dim")
+    rank = sh._get_tensor_rank(x)
+    if axis < 0 or axis > 0:
+        if rank is None:
+            raise RuntimeError("index_add along a dim other than the first, of unknown rank")
+        axis %= rank
+    if not sh._is_none(alpha) and sh._scalar(sh._maybe_get_scalar(alpha)) != 1:
+        source = g.op("Mul", source, g.op("CastLike", alpha, source))
+    index = g.op("Cast", index, to_i=onnx.TensorProto.INT64)
+    perm = [axis] + [k for k in range(rank or 1) if k != axis]
+    if axis:
+        x, source = g.op("Transpose", x, perm_i=perm), g.op("Transpose", source, perm_i=perm)
+    out = g.op("ScatterND", x, sh._unsqueeze_helper(g, index, [1]), source, reduction_s="add")
+    if axis:
+        out = g.op("Transpose", out, perm_i=[perm.index(k) for k in range(len(perm))])
+    return out
+
+
+_RMS_NORM_OPSET = 13  # ReduceMean's axes an attribute before opset 18, an input from it
+
+
+def _rms_norm(g: Any, x: Any, normalized_shape: Any, weight: Any, eps: Any) -> Any:
+    """``torch.nn.RMSNorm`` / ``F.rms_norm`` (``aten::rms_norm``), which the TorchScript exporter
+    has no function for before ONNX's RMSNormalization (opset 23, past what it writes): ``x``
+    over the root mean square of its last ``len(normalized_shape)`` dims plus ``eps`` (the
+    dtype's machine epsilon where none is given, as torch takes it), times ``weight``. Half
+    inputs are normalized in float32 and cast back, as torch computes them. ``transformers``'
+    DiffLlama calls it; its archive stopped at "Exporting the operator 'aten::rms_norm' to ONNX
+    opset version 17 is not supported"."""
+    import torch
+    from torch.onnx import symbolic_helper as sh
+
+    _type_utils = sh._type_utils  # the exporter's scalar types (no public name in torch 2.13)
+    dims = sh._get_const(normalized_shape, "is", "normalized_shape")
+    axes = list(range(-len(dims), 0))
+    kind = _type_utils.JitScalarType.from_value(x, _type_utils.JitScalarType.FLOAT)
+    half = kind in (_type_utils.JitScalarType.HALF, _type_utils.JitScalarType.BFLOAT16)
+    if sh._is_none(eps):  # of the type it is computed in
+        value = float(torch.finfo(torch.float32 if half else kind.dtype()).eps)
+    else:
+        value = float(sh._get_const(eps, "f", "eps"))
+    y = g.op("Cast", x, to_i=onnx.TensorProto.FLOAT) if half else x
+    square = g.op("Mul", y, y)
+    if g.opset >= 18:
+        mean = g.op(
+            "ReduceMean", square, g.op("Constant", value_t=torch.tensor(axes)), keepdims_i=1
+        )
+    else:
+        mean = g.op("ReduceMean", square, axes_i=axes, keepdims_i=1)
+    scale = g.op(
+        "Constant", value_t=torch.tensor(value, dtype=torch.float32 if half else kind.dtype())
+    )
+    y = g.op("Div", y, g.op("Sqrt", g.op("Add", mean, scale)))
+    if half:
+        y = g.op("Cast", y, to_i=kind.onnx_type())
+    return y if sh._is_none(weight) else g.op("Mul", y, weight)
 
 
 def _cumsum(g: Any, x: Any, dim: Any, dtype: Any) -> Any:
