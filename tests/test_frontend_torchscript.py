@@ -598,6 +598,49 @@ def test_grouped_experts_in_an_archive_are_converted(tmp_path, capsys) -> None: 
     assert report["source"]["converted_vs_source"]["rel_l2"] < 1e-6
 
 
+class _RankKept(torch.nn.Module):
+    """Two exporter functions whose parts lose their rank for ONNX's shape inference, each
+    followed by a transpose: ``tensor_split`` at a computed length (Jamba's Mamba mixer) and
+    ``unflatten`` in MultiheadAttention whose keys are not its queries (SigLIP's pooling head)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attn = torch.nn.MultiheadAttention(16, 2, batch_first=True)
+        self.probe = torch.nn.Parameter(torch.randn(1, 1, 16))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        head, tail = torch.tensor_split(x, [x.shape[1] // 2], dim=1)
+        pooled, _ = self.attn(self.probe.expand(x.shape[0], -1, -1), head, head)
+        tail = tail.transpose(1, 2).sum(-1, keepdim=True).transpose(1, 2)
+        return torch.nn.functional.gelu(pooled + tail)
+
+
+def test_parts_of_a_computed_split_and_an_unflatten_keep_their_rank(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """The exporter refused both modules' transposes: "ONNX export of transpose for tensor of
+    unknown rank" (Jamba's, SigLIP's archives)."""
+    torch.manual_seed(0)
+    printed, report, _ = _traced_rewritten(_RankKept(), (torch.randn(2, 8, 16),), tmp_path, capsys)
+    assert "1 of 1 sites replaced" in printed, printed
+    assert report["source"]["converted_vs_source"]["rel_l2"] < 1e-6
+
+
+def test_a_traced_batch_first_transformer_is_read_batch_first(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """``nn.TransformerEncoder(batch_first=True)`` traced: its attention transposes the input
+    to [sequence, batch, features] before the Linear that tells the features. The guesses of
+    every rank were undone through that transpose, and the 2-D one ended in "internal error:
+    IndexError: tuple index out of range"; undone, the 3-D one was 128 samples of 1 token."""
+    torch.manual_seed(0)
+    layer = torch.nn.TransformerEncoderLayer(32, 4, 64, dropout=0.0, activation="gelu", batch_first=True)  # fmt: skip
+    net = torch.nn.TransformerEncoder(layer, 2, enable_nested_tensor=False).eval()
+    src = tmp_path / "encoder.pt"
+    torch.jit.trace(net, (torch.randn(2, 10, 32),), check_trace=False).save(str(src))
+    printed, report, _ = _rewritten(src, tmp_path, capsys)
+    printed = " ".join(printed.split())
+    assert "src 1x128x32 (32 features, from linear's weight)" in printed, printed
+    assert "2 of 2 sites replaced" in printed, printed
+    assert report["source"]["converted_vs_source"]["rel_l2"] < 1e-6
+
+
 class _Unused(torch.nn.Module):
     """Decision Transformer's signature: ``rewards`` is an argument forward never reads."""
 

@@ -45,7 +45,7 @@ import os
 import re
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -844,12 +844,25 @@ def _undone(arg: _Arg, steps: tuple[_Step, ...]) -> _Arg | None:
             arg.shapes = [tuple(s) for s in fit] or arg.shapes
             continue
         if kind == "unsqueeze":
+            if not _of_rank(arg, lambda r, at=value: -r <= at < r):
+                continue
+            rank = len(arg.shapes[0])
             axis = value % rank
             arg.shapes = [s[:axis] + s[axis + 1 :] for s in arg.shapes]
             arg.dynamic = {k - (k > axis): d for k, d in arg.dynamic.items() if k != axis}
             continue
         if not arg.laid_out:
             continue
+        # the shapes of one rank the step fits (a Linear's features told [batch, sequence, f]
+        # and [batch, f]: a transpose of axes 1 and 2 on the way, nn.MultiheadAttention's
+        # batch-first input, fits the first only)
+        if kind == "transpose":
+            fits = _of_rank(arg, lambda r, axes=value: all(-r <= v < r for v in axes))
+        else:
+            fits = _of_rank(arg, lambda r, axes=value: len(axes) == r)
+        if not fits:
+            continue
+        rank = len(arg.shapes[0])
         if kind == "transpose":
             a, b = (v % rank for v in value)
             perm = list(range(rank))
@@ -858,6 +871,12 @@ def _undone(arg: _Arg, steps: tuple[_Step, ...]) -> _Arg | None:
             perm = [v % rank for v in value] if len(value) == rank else []
         if sorted(perm) != list(range(rank)):
             continue
+        if all(p == k for k, p in enumerate(perm) if k not in arg.dynamic):
+            # free axes moved among themselves (nn.MultiheadAttention's batch-first input
+            # transposed to [sequence, batch, ...] before a Linear that told only the
+            # features): their sizes are guesses whichever way, so the input keeps the usual
+            # order, batch first; undone, a [1, 128, f] guess became 128 samples of 1 token
+            continue
         # the permuted tensor's axis i is the input's axis perm[i]
         back = [0] * rank
         for i, p in enumerate(perm):
@@ -865,6 +884,16 @@ def _undone(arg: _Arg, steps: tuple[_Step, ...]) -> _Arg | None:
         arg.shapes = [tuple(s[back[j]] for j in range(rank)) for s in arg.shapes]
         arg.dynamic = {perm[k]: d for k, d in arg.dynamic.items()}
     return arg
+
+
+def _of_rank(arg: _Arg, fits: Callable[[int], bool]) -> bool:
+    """Keep ``arg``'s shapes of the first rank ``fits``; False (nothing changed) where none
+    does."""
+    rank = next((len(s) for s in arg.shapes if fits(len(s))), None)
+    if rank is None:
+        return False
+    arg.shapes = [s for s in arg.shapes if len(s) == rank]
+    return True
 
 
 def _split(arg: _Arg, groups: tuple[tuple[int, ...], ...]) -> None:
@@ -1819,7 +1848,8 @@ def _antialiased(mode: str) -> Any:
 @contextlib.contextmanager
 def _symbolics() -> Iterator[None]:
     """Functions the TorchScript exporter lacks (antialiased resizes, erfinv, diff, rms_norm,
-    histc, _grouped_mm) or writes wrong (index_add with repeated indices), registered for one
+    histc, _grouped_mm), writes wrong (index_add with repeated indices) or writes so that later
+    ops lose the rank (unflatten, tensor_split at computed indices), registered for one
     export."""
     import torch
 
@@ -1832,6 +1862,8 @@ def _symbolics() -> Iterator[None]:
     torch.onnx.register_custom_op_symbolic("aten::index_add", _index_add, _INDEX_ADD_OPSET)
     torch.onnx.register_custom_op_symbolic("aten::histc", _histc, _HISTC_OPSET)
     torch.onnx.register_custom_op_symbolic("aten::_grouped_mm", _grouped_mm, _HISTC_OPSET)
+    torch.onnx.register_custom_op_symbolic("aten::unflatten", _unflatten, _UNFLATTEN_OPSET)
+    torch.onnx.register_custom_op_symbolic("aten::tensor_split", _tensor_split, _UNFLATTEN_OPSET)
     try:
         yield
     finally:
@@ -1844,10 +1876,85 @@ def _symbolics() -> Iterator[None]:
         torch.onnx.unregister_custom_op_symbolic("aten::index_add", _INDEX_ADD_OPSET)
         torch.onnx.unregister_custom_op_symbolic("aten::histc", _HISTC_OPSET)
         torch.onnx.unregister_custom_op_symbolic("aten::_grouped_mm", _HISTC_OPSET)
+        torch.onnx.unregister_custom_op_symbolic("aten::unflatten", _UNFLATTEN_OPSET)
+        torch.onnx.unregister_custom_op_symbolic("aten::tensor_split", _UNFLATTEN_OPSET)
 
 
 _DIFF_OPSET = 13  # Slice with its bounds as inputs
 _CUMSUM_OPSET = 11  # CumSum
+_UNFLATTEN_OPSET = 13  # the exporter's own is registered from 13
+
+
+def _unflatten(g: Any, x: Any, dim: Any, sizes: Any) -> Any:
+    """``Tensor.unflatten(dim, sizes)`` as a Reshape whose shape keeps the other dims (0: copy)
+    around the sizes, a constant where they are. The exporter's own computes the shape's parts
+    with Slices of computed bounds, so ONNX's shape inference loses the rank and the next
+    transpose is refused: "ONNX export of transpose for tensor of unknown rank" (torch's
+    MultiheadAttention with a separate key input, ``kv_proj.unflatten(-1, (2, E))``: SigLIP's
+    attention-pooling head)."""
+    import torch
+    from torch.onnx import symbolic_helper as sh
+
+    rank = sh._get_tensor_rank(x)
+    if rank is None:
+        raise RuntimeError("unflatten of a tensor of unknown rank")
+    axis = sh._get_const(dim, "i", "dim") % rank
+    told = sh._maybe_get_const(sizes, "is")
+    if isinstance(told, list) and all(isinstance(v, int) for v in told):
+        shape = g.op("Constant", value_t=torch.tensor([0] * axis + told + [0] * (rank - axis - 1)))
+    else:
+        whole = g.op("Shape", x)
+        head = g.op(
+            "Slice",
+            whole,
+            g.op("Constant", value_t=torch.tensor([0])),
+            g.op("Constant", value_t=torch.tensor([axis])),
+        )
+        tail = g.op(
+            "Slice",
+            whole,
+            g.op("Constant", value_t=torch.tensor([axis + 1])),
+            g.op("Constant", value_t=torch.tensor([rank])),
+        )
+        middle = g.op("Cast", sizes, to_i=onnx.TensorProto.INT64)
+        shape = g.op("Concat", head, middle, tail, axis_i=0)
+    return g.op("Reshape", x, shape)
+
+
+def _tensor_split(g: Any, x: Any, indices: Any, dim: Any, _outputs: int | None = None) -> Any:
+    """``torch.tensor_split(x, [i, j, ...], dim)`` at indices computed in the graph (a length),
+    as one Slice per part: the exporter's own builds a Loop over a sequence there, whose parts
+    have no rank, and the next transpose is refused ("ONNX export of transpose for tensor of
+    unknown rank": Jamba's Mamba mixer splits at its effective sequence length). Constant
+    indices and a count of sections go to the exporter's own."""
+    import torch
+    from torch.onnx import symbolic_helper as sh
+    from torch.onnx._internal.torchscript_exporter import symbolic_opset13
+
+    node = getattr(g, "original_node", None)
+    unpacked = (
+        node is not None
+        and node.outputsSize() == 1
+        and all(u.user.kind() == "prim::ListUnpack" for u in node.output().uses())
+    )
+    if not sh._is_packed_list(indices) or (_outputs is None and not unpacked):
+        return symbolic_opset13.tensor_split(g, x, indices, dim, _outputs)
+    bounds = sh._unpack_list(indices)
+    if _outputs is not None and len(bounds) + 1 != _outputs:
+        return symbolic_opset13.tensor_split(g, x, indices, dim, _outputs)
+    axis = g.op("Constant", value_t=torch.tensor([sh._get_const(dim, "i", "dim")]))
+    one = g.op("Constant", value_t=torch.tensor([1]))
+    start, parts = g.op("Constant", value_t=torch.tensor([0])), []
+    for b in bounds:
+        end = g.op("Reshape", g.op("Cast", b, to_i=onnx.TensorProto.INT64), one)
+        parts.append(g.op("Slice", x, start, end, axis))
+        start = end
+    last = g.op("Constant", value_t=torch.tensor([2**63 - 1]))
+    parts.append(g.op("Slice", x, start, last, axis))
+    # unpacked by the ListUnpack after it, which hands on the parts themselves, ranks kept
+    return parts if _outputs is not None else g.op("prim::ListConstruct", *parts)
+
+
 _HISTC_OPSET = 15  # CastLike (and ReduceSum's axes an input)
 
 
