@@ -624,6 +624,37 @@ def test_parts_of_a_computed_split_and_an_unflatten_keep_their_rank(tmp_path, ca
     assert report["source"]["converted_vs_source"]["rel_l2"] < 1e-6
 
 
+class _Squeezed(torch.nn.Module):
+    """A text-line recognizer's neck (PP-OCR v6): the height pooled to 1 by a fixed kernel and
+    squeezed, the width made the sequence; ONNX's shape inference does not size a pool's output
+    along a dynamic dim."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 8, 3, stride=(8, 1), padding=1)
+        self.fc = torch.nn.Linear(8, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.nn.functional.avg_pool2d(self.conv(x), (28, 2))
+        return torch.nn.functional.gelu(self.fc(y.squeeze(2).transpose(1, 2)))
+
+
+def test_a_squeeze_of_a_computed_size_keeps_the_dims_dynamic(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """The exporter writes a squeeze of a dim whose size ONNX's shape inference does not know
+    as an If of no rank, and the transpose after it is refused ("transpose for tensor of
+    unknown rank"): PP-OCR v6's recognizers did not convert at all, this module only with every
+    dim static. Once the export fails so, the squeeze is written as a Squeeze (the module
+    squeezes a 1), checked against the module."""
+    torch.manual_seed(0)
+    printed, report, out = _traced_rewritten(
+        _Squeezed(), (torch.randn(1, 3, 224, 224),), tmp_path, capsys
+    )
+    assert "exported dynamic: x[batch, height, width]" in printed, printed
+    assert "1 of 1 sites replaced" in printed, printed
+    assert report["source"]["converted_vs_source"]["rel_l2"] < 1e-6
+    assert [n.op_type for n in onnx.load(str(out)).graph.node].count("If") == 0
+
+
 def test_a_traced_batch_first_transformer_is_read_batch_first(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     """``nn.TransformerEncoder(batch_first=True)`` traced: its attention transposes the input
     to [sequence, batch, features] before the Linear that tells the features. The guesses of

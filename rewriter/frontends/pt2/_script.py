@@ -1846,38 +1846,59 @@ def _antialiased(mode: str) -> Any:
 
 
 @contextlib.contextmanager
-def _symbolics() -> Iterator[None]:
+def _symbolics(squeezed: bool = False) -> Iterator[None]:
     """Functions the TorchScript exporter lacks (antialiased resizes, erfinv, diff, rms_norm,
     histc, _grouped_mm), writes wrong (index_add with repeated indices) or writes so that later
     ops lose the rank (unflatten, tensor_split at computed indices), registered for one
-    export."""
+    export; with ``squeezed``, a squeeze of a dim of unknown size too (``_squeeze``)."""
     import torch
 
-    for op, mode in _ANTIALIASED.items():
-        torch.onnx.register_custom_op_symbolic(op, _antialiased(mode), _ANTIALIAS_OPSET)
-    torch.onnx.register_custom_op_symbolic("aten::erfinv", _erfinv, _ERFINV_OPSET)
-    torch.onnx.register_custom_op_symbolic("aten::diff", _diff, _DIFF_OPSET)
-    torch.onnx.register_custom_op_symbolic("aten::cumsum", _cumsum, _CUMSUM_OPSET)
-    torch.onnx.register_custom_op_symbolic("aten::rms_norm", _rms_norm, _RMS_NORM_OPSET)
-    torch.onnx.register_custom_op_symbolic("aten::index_add", _index_add, _INDEX_ADD_OPSET)
-    torch.onnx.register_custom_op_symbolic("aten::histc", _histc, _HISTC_OPSET)
-    torch.onnx.register_custom_op_symbolic("aten::_grouped_mm", _grouped_mm, _HISTC_OPSET)
-    torch.onnx.register_custom_op_symbolic("aten::unflatten", _unflatten, _UNFLATTEN_OPSET)
-    torch.onnx.register_custom_op_symbolic("aten::tensor_split", _tensor_split, _UNFLATTEN_OPSET)
+    table = [(op, _antialiased(mode), _ANTIALIAS_OPSET) for op, mode in _ANTIALIASED.items()]
+    table += [
+        ("aten::erfinv", _erfinv, _ERFINV_OPSET),
+        ("aten::diff", _diff, _DIFF_OPSET),
+        ("aten::cumsum", _cumsum, _CUMSUM_OPSET),
+        ("aten::rms_norm", _rms_norm, _RMS_NORM_OPSET),
+        ("aten::index_add", _index_add, _INDEX_ADD_OPSET),
+        ("aten::histc", _histc, _HISTC_OPSET),
+        ("aten::_grouped_mm", _grouped_mm, _HISTC_OPSET),
+        ("aten::unflatten", _unflatten, _UNFLATTEN_OPSET),
+        ("aten::tensor_split", _tensor_split, _UNFLATTEN_OPSET),
+    ]
+    if squeezed:
+        table.append(("aten::squeeze", _squeeze, _SQUEEZE_OPSET))
+    for op, function, opset in table:
+        torch.onnx.register_custom_op_symbolic(op, function, opset)
     try:
         yield
     finally:
-        for op in _ANTIALIASED:
-            torch.onnx.unregister_custom_op_symbolic(op, _ANTIALIAS_OPSET)
-        torch.onnx.unregister_custom_op_symbolic("aten::erfinv", _ERFINV_OPSET)
-        torch.onnx.unregister_custom_op_symbolic("aten::diff", _DIFF_OPSET)
-        torch.onnx.unregister_custom_op_symbolic("aten::cumsum", _CUMSUM_OPSET)
-        torch.onnx.unregister_custom_op_symbolic("aten::rms_norm", _RMS_NORM_OPSET)
-        torch.onnx.unregister_custom_op_symbolic("aten::index_add", _INDEX_ADD_OPSET)
-        torch.onnx.unregister_custom_op_symbolic("aten::histc", _HISTC_OPSET)
-        torch.onnx.unregister_custom_op_symbolic("aten::_grouped_mm", _HISTC_OPSET)
-        torch.onnx.unregister_custom_op_symbolic("aten::unflatten", _UNFLATTEN_OPSET)
-        torch.onnx.unregister_custom_op_symbolic("aten::tensor_split", _UNFLATTEN_OPSET)
+        for op, _, opset in table:
+            torch.onnx.unregister_custom_op_symbolic(op, opset)
+
+
+_SQUEEZE_OPSET = 11  # the exporter's own, which this one falls back to, from 11
+
+
+def _squeeze(g: Any, x: Any, dim: Any = None) -> Any:
+    """``x.squeeze(dim)`` where ONNX's shape inference does not know the dim's size: a Squeeze,
+    as the module squeezes a dim of 1 (the exporter's own writes an If that squeezes only a 1,
+    whose output has no rank, and the next transpose is refused: "ONNX export of transpose for
+    tensor of unknown rank", PP-OCR v6's recognizers squeeze the pooled height). Tried only after
+    an export fails so; a dim that is not 1 at run time fails in ONNX Runtime, and the
+    conversion is checked against the module. A known size and other forms go to the
+    exporter's own."""
+    import torch
+    from torch.onnx import symbolic_helper as sh
+    from torch.onnx._internal.torchscript_exporter import symbolic_opset11
+
+    if dim is None or not sh._is_constant(dim):
+        return symbolic_opset11.squeeze(g, x, dim)
+    axis = sh._get_const(dim, "i", "dim")
+    rank = sh._get_tensor_rank(x)
+    known = rank is not None and sh._get_tensor_dim_size(x, axis % rank) is not None
+    if known or (rank is None and axis < 0):
+        return symbolic_opset11.squeeze(g, x, dim)
+    return g.op("Squeeze", x, g.op("Constant", value_t=torch.tensor([axis])))
 
 
 _DIFF_OPSET = 13  # Slice with its bounds as inputs
@@ -2213,7 +2234,7 @@ def _export(
     tries = [asked, {n: dims for n, dims in batch.items() if dims}, {}]
     tries = [t for k, t in enumerate(tries) if t not in tries[:k]]  # each once: all, batch, none
     first = ""
-    opset = OPSET
+    opset, squeezed = OPSET, False
     with tempfile.TemporaryDirectory(prefix="pau-torchscript-") as tmp:
         dest = os.path.join(tmp, "model.onnx")  # a file: a model over 2 GiB goes beside it
         names = ["output"] if outputs == 1 else [f"output_{k}" for k in range(outputs)]
@@ -2221,7 +2242,7 @@ def _export(
         while True:
             dynamic = tries[k]
             try:
-                with quiet(), _symbolics():
+                with quiet(), _symbolics(squeezed):
                     torch.onnx.export(
                         module,
                         tuple(torch.from_numpy(example[a.name]) for a in args),
@@ -2253,6 +2274,9 @@ def _export(
                     continue
                 if opset < _ANTIALIAS_OPSET and any(op in str(e) for op in _ANTIALIASED):
                     opset = _ANTIALIAS_OPSET  # where Resize antialiases (``_symbolics``)
+                    continue
+                if not squeezed and "of unknown rank" in str(e):
+                    squeezed = True  # a squeeze of a dim of unknown size, taken as a 1
                     continue
                 where = re.search(r"Occurred when translating (\w+)", str(e))
                 # the first line, without the exporter's "[Caused by <a graph>" and "Please
