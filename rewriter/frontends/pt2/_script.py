@@ -45,7 +45,7 @@ import os
 import re
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -844,7 +844,7 @@ def _undone(arg: _Arg, steps: tuple[_Step, ...]) -> _Arg | None:
             arg.shapes = [tuple(s) for s in fit] or arg.shapes
             continue
         if kind == "unsqueeze":
-            if not _of_rank(arg, lambda r, at=value: -r <= at < r):
+            if not _of_rank(arg, kind, value):
                 continue
             rank = len(arg.shapes[0])
             axis = value % rank
@@ -856,11 +856,7 @@ def _undone(arg: _Arg, steps: tuple[_Step, ...]) -> _Arg | None:
         # the shapes of one rank the step fits (a Linear's features told [batch, sequence, f]
         # and [batch, f]: a transpose of axes 1 and 2 on the way, nn.MultiheadAttention's
         # batch-first input, fits the first only)
-        if kind == "transpose":
-            fits = _of_rank(arg, lambda r, axes=value: all(-r <= v < r for v in axes))
-        else:
-            fits = _of_rank(arg, lambda r, axes=value: len(axes) == r)
-        if not fits:
+        if not _of_rank(arg, kind, value):
             continue
         rank = len(arg.shapes[0])
         if kind == "transpose":
@@ -886,9 +882,17 @@ def _undone(arg: _Arg, steps: tuple[_Step, ...]) -> _Arg | None:
     return arg
 
 
-def _of_rank(arg: _Arg, fits: Callable[[int], bool]) -> bool:
-    """Keep ``arg``'s shapes of the first rank ``fits``; False (nothing changed) where none
-    does."""
+def _of_rank(arg: _Arg, kind: str, value: Any) -> bool:
+    """Keep ``arg``'s shapes of the first rank the step fits (an unsqueeze's axis, a
+    transpose's two, a permutation of every axis); False (nothing changed) where none does."""
+
+    def fits(r: int) -> bool:
+        if kind == "unsqueeze":
+            return bool(-r <= value < r)
+        if kind == "transpose":
+            return all(-r <= v < r for v in value)
+        return len(value) == r
+
     rank = next((len(s) for s in arg.shapes if fits(len(s))), None)
     if rank is None:
         return False
@@ -1067,17 +1071,6 @@ def _const(value: Any) -> Any:
         return value.toIValue()
     except Exception:  # noqa: BLE001 - not a constant
         return None
-
-
-def _ints(value: Any) -> list[int] | None:
-    """A list of constant ints: a scripted module's constant, or a traced one's
-    ``ListConstruct`` of constants (a norm's ``normalized_shape``); None otherwise."""
-    got = _const(value)
-    if got is None and value.node().kind() == "prim::ListConstruct":
-        got = [_const(v) for v in value.node().inputs()]
-    if isinstance(got, list) and all(isinstance(v, int) for v in got):
-        return got
-    return None
 
 
 def _weights(module: Any, value: Any) -> list[Any]:
