@@ -532,6 +532,8 @@ class _Graph:
     def uses(self, start: str) -> _Uses:
         """Follow ``start`` through value-carrying ops and collect its uses."""
         u = _Uses()
+        if filled := self.scattered(start):  # a mask of where the features go (Kosmos-2)
+            u.scatter = (1, *filled)
         for node, i, cast, part in self.reached_parts(start):
             op, label = node.op_type, node.name or node.output[0]
             if op == "Gather" and i == 1:
@@ -550,7 +552,7 @@ class _Graph:
                 if other is not None and other.size <= 16:
                     u.compared.append(([v.item() for v in other.ravel()], op, label))
                     if op == "Equal" and other.size == 1 and u.scatter is None:
-                        filled = self.scattered(node)
+                        filled = self.scattered(node.output[0])
                         u.scatter = (other.item(), *filled) if filled else None
                 elif len(node.input) > 1 and self.from_range(node.input[1 - i]):
                     # arange(N) < lengths: a time mask (onnx-asr's feature extractors); the
@@ -600,14 +602,14 @@ class _Graph:
                     u.strings = (keys[0], op, label)
         return u
 
-    def scattered(self, equal: onnx.NodeProto) -> tuple[str, str, str] | None:
-        """(the values, the tensor filled, the ScatterND's name) where the mask ``equal``
-        makes gives a ScatterND's indices and its updates are the first values of a flattened
-        tensor: ``transformers``' ``masked_scatter`` of a VLM's image features into its token
-        embeddings, as the TorchScript exporter writes it (Equal, Unsqueeze, Cast, Expand,
-        NonZero, Transpose; Reshape to [-1], Slice)."""
+    def scattered(self, mask: str) -> tuple[str, str, str] | None:
+        """(the values, the tensor filled, the ScatterND's name) where the mask ``mask`` (an
+        Equal's output, or a mask input) gives a ScatterND's indices and its updates are the
+        first values of a flattened tensor: ``transformers``' ``masked_scatter`` of a VLM's
+        image features into its token embeddings, as the TorchScript exporter writes it (Equal,
+        Unsqueeze, Cast, Expand, NonZero, Transpose; Reshape to [-1], Slice)."""
         steps = ("Unsqueeze", "Cast", "Expand", "NonZero", "Transpose", "Squeeze")
-        for node, i in self.forward(equal.output[0], lambda n, _: n.op_type in steps):
+        for node, i in self.forward(mask, lambda n, _: n.op_type in steps):
             if node.op_type != "ScatterND" or i != 1 or len(node.input) < 3:
                 continue
             cut = self.producer.get(node.input[2])
@@ -1441,7 +1443,12 @@ def _values(
         return np.ones(shape, dt), f"ones (the shape operand of {op} {n!r})"
     if uses.gathers:  # bool indices (integer ones are above)
         return np.ones(shape, bool), f"true (indices of Gather {min(uses.gathers)[1]!r})"
-    if _POSITION_NAME.search(inp.name) and dt.kind in "iu" and shape:
+    if (
+        _POSITION_NAME.search(inp.name)
+        and "mask" not in inp.name.lower()  # Kosmos-2's image_embeds_position_mask: a mask
+        and dt.kind in "iu"
+        and shape
+    ):
         pos = np.arange(past, past + shape[-1]).astype(dt)
         return np.broadcast_to(pos, shape).copy(), (
             f"{past}..{past + shape[-1] - 1} along the last axis (positions: name"
@@ -1463,6 +1470,13 @@ def _values(
     if padding and dt.kind in "iu":
         return np.zeros(shape, dt), "zeros (a padding indicator by name: no step padded)"
     why = "name" if "mask" in inp.name.lower() else "bool" if dt.kind == "b" else uses.mask
+    if why and uses.scatter is not None and uses.scatter[0] == 1 and len(shape) == 2:
+        # where a ScatterND puts features (Kosmos-2's image embeddings): once a row, as the
+        # features fill any count of positions with their first values (ones at 128
+        # positions asked 128 rows of 64); the rows are counted once the sizes are chosen
+        at = np.zeros(shape, dt)
+        at[:, min(1, shape[1] - 1)] = 1
+        return at, f"zeros, a one a row after its first (mask: {why}; ScatterND {uses.scatter[3]!r} puts features there)"  # fmt: skip
     if why:
         return _mask(shape, dt, why, masks_off)
     return rng.integers(0, 2, shape).astype(dt), "uniform in {0, 1} (no use that bounds it)"
@@ -1819,10 +1833,12 @@ def _scatter_tokens(
         new = np.where(ids == token, 0 if token != 0 else 1, ids).astype(ids.dtype)
         new[:, 1 : 1 + per] = token
         feeds[name], done = new, True
-        why[name] = re.sub(r", each row ending in [^)]*\)", "", why[name]) + (
-            f", {per} of {token:g} per row after its first (one for each of the {rows} rows "
-            f"ScatterND {node!r} puts at their positions)"
-        )
+        where = f"(one for each of the {rows} rows ScatterND {node!r} puts at their positions)"
+        if "(mask: " in why[name]:  # the mask of where they go: ones there only
+            why[name] = f"zeros, ones at {per} positions a row after its first {where}"
+        else:
+            why[name] = re.sub(r", each row ending in [^)]*\)", "", why[name])
+            why[name] += f", {per} of {token:g} per row after its first {where}"
     return (feeds, why) if done else None
 
 

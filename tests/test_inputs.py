@@ -2638,3 +2638,41 @@ def test_a_vlms_image_token_is_placed_once_per_image_feature() -> None:
     assert "16 of 49 per row after its first" in _note(gen, "input_ids"), gen.notes
     again = generate_inputs(m, sizes=gen.sizes, seed=1)  # more seeds: placed alike
     assert ((again.feeds["input_ids"] == 49).sum(1) == 16).all()
+
+
+def test_a_mask_of_where_image_features_go_holds_one_per_feature() -> None:
+    """Kosmos-2 takes where its image embeddings go as a mask beside the ids,
+    ``image_embeds_position_mask`` (``embeds[mask.bool()] = features``). The name read it as
+    positions (0, 1, 2, ...), so two positions took features, and the probes, with a mask of
+    ones, failed at the ScatterND at every length down to 3 tokens. It holds a one per feature
+    now, zeros elsewhere, at the usual length."""
+    import torch
+
+    class Grounded(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.words = torch.nn.Embedding(50, 8)
+            self.patch = torch.nn.Conv2d(3, 8, 8, stride=8)
+
+        def forward(self, input_ids, pixel_values, image_embeds_position_mask):  # type: ignore[no-untyped-def]
+            e = self.words(input_ids)
+            f = torch.nn.functional.gelu(self.patch(pixel_values).flatten(2).transpose(1, 2))
+            e[image_embeds_position_mask.to(torch.bool)] = f.reshape(-1, 8)
+            return torch.tanh(e)
+
+    ids = torch.randint(0, 40, (1, 20))
+    at = torch.zeros(1, 20, dtype=torch.int64)
+    at[:, 2:18] = 1
+    names = ["input_ids", "pixel_values", "image_embeds_position_mask"]
+    seq = {0: "batch", 1: "sequence"}
+    m = _ts_export(
+        Grounded(), (ids, torch.randn(1, 3, 32, 32), at), names,
+        {"input_ids": seq, "image_embeds_position_mask": seq, "pixel_values": {0: "batch"}},
+    )  # fmt: skip
+    gen = generate_inputs(m)
+    got = gen.feeds["image_embeds_position_mask"]
+    assert got.shape[1] == 128 and (got.sum(1) == 16).all() and set(np.unique(got)) == {0, 1}
+    assert (got[:, 1:17] == 1).all(), got
+    assert "zeros, ones at 16 positions a row after its first" in _note(
+        gen, "image_embeds_position_mask"
+    ), gen.notes

@@ -440,6 +440,46 @@ def _families() -> Iterator[tuple[str, Callable[[], Any], str, list[str]]]:
     yield "llava", lambda: tf.LlavaModel(tf.LlavaConfig(vision_config=tf.CLIPVisionConfig(**v, image_size=64, patch_size=8), text_config=tf.LlamaConfig(**{**t, "max_position_embeddings": 256}, use_cache=False), image_token_index=999, projector_hidden_act="gelu")), "image_tokens", last  # fmt: skip
     yield "paligemma", lambda: tf.PaliGemmaModel(tf.PaliGemmaConfig(vision_config=tf.SiglipVisionConfig(**v, image_size=64, patch_size=8), text_config=tf.GemmaConfig(**{**t, "max_position_embeddings": 256}, head_dim=16, num_key_value_heads=1, use_cache=False), image_token_index=999, projection_dim=32)), "image_tokens", last  # fmt: skip
     yield "aya_vision", lambda: tf.AyaVisionModel(tf.AyaVisionConfig(vision_config=tf.SiglipVisionConfig(**v, image_size=64, patch_size=8), text_config=tf.CohereConfig(**{**t, "max_position_embeddings": 256}, use_cache=False), image_token_index=999, downsample_factor=2, adapter_layer_norm_eps=1e-6)), "image_tokens16", last  # fmt: skip
+    # this round (24 more): DeBERTa's disentangled attention, pre-LayerNorm and XL RoBERTas,
+    # GPT-1, decoders with squared ReLU (Persimmon), differential attention (DiffLlama), dynamic
+    # masks (Doge), sliding windows (EXAONE 4), mixtures of experts (Qwen3-MoE, JetMoE), seq2seq
+    # with sinusoidal positions (Pegasus, BigBird-Pegasus), SigLIP whole, GIT (image tokens
+    # before the text), VipLlava's multi-layer projector and Gemma 3's pooled image tokens
+    yield "deberta", lambda: tf.DebertaModel(tf.DebertaConfig(**t, relative_attention=True, pos_att_type=["c2p", "p2c"], max_relative_positions=16)), "text", last  # fmt: skip
+    yield "roberta_prelayernorm", lambda: tf.RobertaPreLayerNormModel(tf.RobertaPreLayerNormConfig(**{**t, "max_position_embeddings": 66})), "text", last  # fmt: skip
+    yield "xlm_roberta_xl", lambda: tf.XLMRobertaXLModel(tf.XLMRobertaXLConfig(**{**t, "max_position_embeddings": 66})), "text", last  # fmt: skip
+    yield "data2vec_text", lambda: tf.Data2VecTextModel(tf.Data2VecTextConfig(**{**t, "max_position_embeddings": 66})), "text", last  # fmt: skip
+    yield "openai_gpt", lambda: tf.OpenAIGPTModel(tf.OpenAIGPTConfig(vocab_size=1000, n_embd=32, n_layer=2, n_head=2, n_positions=64)), "text", last  # fmt: skip
+    yield "persimmon", lambda: tf.PersimmonModel(tf.PersimmonConfig(**t, use_cache=False)), "text", last  # fmt: skip
+    yield "olmo", lambda: tf.OlmoModel(tf.OlmoConfig(**t, use_cache=False)), "text", last
+    yield "glm4", lambda: tf.Glm4Model(tf.Glm4Config(**t, pad_token_id=0, num_key_value_heads=1, head_dim=16, use_cache=False)), "text", last  # fmt: skip
+    yield "granite", lambda: tf.GraniteModel(tf.GraniteConfig(**t, use_cache=False)), "text", last
+    yield "helium", lambda: tf.HeliumModel(tf.HeliumConfig(**t, num_key_value_heads=1, head_dim=16, use_cache=False)), "text", last  # fmt: skip
+    yield "exaone4", lambda: tf.Exaone4Model(tf.Exaone4Config(**t, num_key_value_heads=1, sliding_window=4, use_cache=False)), "text", last  # fmt: skip
+    yield "vaultgemma", lambda: tf.VaultGemmaModel(tf.VaultGemmaConfig(**t, num_key_value_heads=1, head_dim=16, use_cache=False)), "text", last  # fmt: skip
+    yield "diffllama", lambda: tf.DiffLlamaModel(tf.DiffLlamaConfig(**t, num_key_value_heads=2, use_cache=False)), "text", last  # fmt: skip
+    yield "qwen3_moe", lambda: tf.Qwen3MoeModel(tf.Qwen3MoeConfig(**t, num_key_value_heads=1, head_dim=16, num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32, use_cache=False)), "text", last  # fmt: skip
+    yield "jetmoe", lambda: tf.JetMoeModel(tf.JetMoeConfig(vocab_size=1000, hidden_size=32, num_hidden_layers=2, num_key_value_heads=2, kv_channels=8, intermediate_size=64, num_local_experts=4, num_experts_per_tok=2, max_position_embeddings=64, use_cache=False)), "text", last  # fmt: skip
+    yield "doge", lambda: tf.DogeModel(tf.DogeConfig(**t, num_key_value_heads=1, use_cache=False)), "text", last  # fmt: skip
+    yield "umt5", lambda: tf.UMT5Model(tf.UMT5Config(vocab_size=1000, d_model=32, d_kv=16, d_ff=64, num_layers=1, num_decoder_layers=1, num_heads=2, use_cache=False, decoder_start_token_id=0)), "seq2seq", last  # fmt: skip
+    yield "pegasus", lambda: tf.PegasusModel(tf.PegasusConfig(**s2s)), "seq2seq", last
+    yield "plbart", lambda: tf.PLBartModel(tf.PLBartConfig(**s2s)), "seq2seq", last
+    yield "bigbird_pegasus", lambda: tf.BigBirdPegasusModel(tf.BigBirdPegasusConfig(**s2s, attention_type="original_full")), "seq2seq", last  # fmt: skip
+    yield "siglip", lambda: tf.SiglipModel(tf.SiglipConfig(text_config={**t, "max_position_embeddings": 16}, vision_config={**v, "image_size": 64, "patch_size": 8})), "text_image", ["logits_per_image"]  # fmt: skip
+    yield "git", lambda: tf.GitModel(tf.GitConfig(vision_config={**v, "image_size": 64, "patch_size": 8}, **t)), "captioned", last  # fmt: skip
+    yield "vipllava", lambda: tf.VipLlavaModel(tf.VipLlavaConfig(vision_config=tf.CLIPVisionConfig(**v, image_size=64, patch_size=8), text_config=tf.LlamaConfig(**{**t, "max_position_embeddings": 256}, use_cache=False), image_token_index=999, vision_feature_layers=[-2, -1])), "image_tokens", last  # fmt: skip
+    yield "gemma3", lambda: tf.Gemma3Model(tf.Gemma3Config(vision_config=tf.SiglipVisionConfig(**v, image_size=64, patch_size=8), text_config=tf.Gemma3TextConfig(**{**t, "max_position_embeddings": 256}, head_dim=16, num_key_value_heads=1, use_cache=False), image_token_index=999, mm_tokens_per_image=16)), "image_tokens16", last  # fmt: skip
+    # and five more VLMs, each with its own inputs: BLIP-2 and InstructBLIP (a Q-Former's 8
+    # queries fill the image tokens; InstructBLIP's Q-Former reads the instruction's own ids),
+    # Idefics3 and SmolVLM (images per sample, 5-D, pixel-shuffled to 16 tokens) and Kosmos-2
+    # (a mask of where in the ids the 8 image embeddings go)
+    q = dict(vocab_size=1000, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, encoder_hidden_size=32)  # fmt: skip
+    opt = dict(vocab_size=1000, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, ffn_dim=64, max_position_embeddings=256, word_embed_proj_dim=32)  # fmt: skip
+    yield "blip2", lambda: tf.Blip2Model(tf.Blip2Config(vision_config={**v, "image_size": 64, "patch_size": 8}, qformer_config=q, text_config=tf.OPTConfig(**opt), num_query_tokens=8, image_token_index=999)), "image_tokens8", ["logits"]  # fmt: skip
+    yield "instructblip", lambda: tf.InstructBlipForConditionalGeneration(tf.InstructBlipConfig(vision_config={**v, "image_size": 64, "patch_size": 8}, qformer_config=q, text_config=tf.OPTConfig(**opt), num_query_tokens=8, image_token_index=999)), "instructed8", ["logits"]  # fmt: skip
+    yield "idefics3", lambda: tf.Idefics3Model(tf.Idefics3Config(vision_config=dict(**v, image_size=64, patch_size=8), text_config=tf.LlamaConfig(**{**t, "max_position_embeddings": 256}), image_token_id=999, scale_factor=2)), "images16", last  # fmt: skip
+    yield "smolvlm", lambda: tf.SmolVLMModel(tf.SmolVLMConfig(vision_config=dict(**v, image_size=64, patch_size=8), text_config=tf.LlamaConfig(**{**t, "max_position_embeddings": 256}), image_token_id=999, scale_factor=2)), "images16", last  # fmt: skip
+    yield "kosmos2", lambda: tf.Kosmos2Model(tf.Kosmos2Config(text_config=dict(vocab_size=1000, embed_dim=32, layers=2, attention_heads=2, ffn_dim=64, max_position_embeddings=256), vision_config=dict(**v, image_size=64, patch_size=8), latent_query_num=8)), "image_positions8", last  # fmt: skip
     # diffusion models from diffusers' configs (the dev extra installs it): a UNet that takes a
     # latent, a timestep per sample and text states; an unconditional one; a VAE, whose
     # attention runs over every position of the feature map
@@ -492,15 +532,31 @@ def _example(kind: str) -> tuple[tuple[Any, ...], list[str], dict[str, dict[int,
         names = ["states", "actions", "rewards", "returns_to_go", "timesteps", "attention_mask"]
         args = (torch.randn(B, t, 11), torch.randn(B, t, 3), torch.randn(B, t, 1), torch.randn(B, t, 1), torch.randint(0, 100, (B, t)), torch.ones(B, t, dtype=torch.int64))  # fmt: skip
         return args, names, dict.fromkeys(names, {0: "batch", 1: "steps"})
-    if kind in ("image_tokens", "image_tokens16"):  # a VLM's ids: 64 (16) image tokens, 999
-        n = 16 if kind == "image_tokens16" else 64
+    if kind in ("image_tokens", "image_tokens16", "image_tokens8"):  # a VLM's ids: 64 (16, 8)
+        n = {"image_tokens16": 16, "image_tokens8": 8}.get(kind, 64)  # image tokens, 999
         vlm = torch.randint(3, 900, (B, n + 8))
         vlm[:, 4 : 4 + n] = 999
         names = ["input_ids", "pixel_values", "attention_mask"]
         return (vlm, torch.randn(B, 3, 64, 64), torch.ones_like(vlm)), names, {"input_ids": seq, "attention_mask": seq, "pixel_values": {0: "batch"}}  # fmt: skip
+    if kind in ("instructed8", "images16", "image_positions8"):  # 8 or 16 image tokens
+        n = 16 if kind == "images16" else 8
+        vlm, text = torch.randint(3, 900, (B, n + 8)), {0: "batch", 1: "sequence"}
+        vlm[:, 4 : 4 + n] = 999
+        px, axes = torch.randn(B, 3, 64, 64), {"input_ids": text, "attention_mask": text}
+        if kind == "images16":  # images per sample: batch x images x channels x height x width
+            return (vlm, torch.randn(B, 1, 3, 64, 64), torch.ones_like(vlm)), ["input_ids", "pixel_values", "attention_mask"], {**axes, "pixel_values": {0: "batch"}}  # fmt: skip
+        if kind == "instructed8":  # the instruction's ids again, as the Q-Former reads them
+            names = ["input_ids", "pixel_values", "attention_mask", "qformer_input_ids"]
+            return (vlm, px, torch.ones_like(vlm), torch.randint(3, 900, (B, 6))), names, {**axes, "pixel_values": {0: "batch"}, "qformer_input_ids": {0: "batch", 1: "instruction"}}  # fmt: skip
+        at = torch.zeros_like(vlm)  # Kosmos-2: 1 where an image embedding replaces the token
+        at[:, 4 : 4 + n] = 1
+        names = ["input_ids", "pixel_values", "attention_mask", "image_embeds_position_mask"]
+        return (vlm, px, torch.ones_like(vlm), at), names, {**axes, "pixel_values": {0: "batch"}, "image_embeds_position_mask": text}  # fmt: skip
     if kind == "text_image":
         text = {0: "queries", 1: "sequence"}
         return (ids, torch.randn(1, 3, 64, 64), mask), ["input_ids", "pixel_values", "attention_mask"], {"input_ids": text, "attention_mask": text, "pixel_values": {0: "batch"}}  # fmt: skip
+    if kind == "captioned":  # GIT: ids, one image per sample (its tokens go first), a mask
+        return (ids, torch.randn(B, 3, 64, 64), mask), ["input_ids", "pixel_values", "attention_mask"], {"input_ids": seq, "attention_mask": seq, "pixel_values": {0: "batch"}}  # fmt: skip
     if kind == "spectrogram":
         return (torch.randn(B, 20, 16),), ["spectrogram"], {"spectrogram": {0: "batch", 1: "frames"}}  # fmt: skip
     if kind == "layout":  # boxes per token, x0 <= x1 and y0 <= y1, in [0, 1000]
