@@ -655,6 +655,40 @@ def test_a_squeeze_of_a_computed_size_keeps_the_dims_dynamic(tmp_path, capsys) -
     assert [n.op_type for n in onnx.load(str(out)).graph.node].count("If") == 0
 
 
+class _Patches(torch.nn.Module):
+    """Idefics3's vision embeddings in small: patches cut with ``unfold`` along dims the
+    export keeps dynamic, position ids from ``torch.full(..., fill_value=0)`` (int64 in torch)
+    through ``torch.where`` into an Embedding, and a mask or-ed in place (``|=``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 8, 1)
+        self.pos = torch.nn.Embedding(64, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        p = self.conv(x).unfold(2, 8, 8).unfold(3, 8, 8).mean((-1, -2))
+        p = p.flatten(2).transpose(1, 2)  # [batch, patches, 8]
+        ids = torch.full((p.shape[0], p.shape[1]), fill_value=0)
+        keep = p.sum(-1) > 0
+        keep |= p.sum(-1) < -1
+        at = torch.arange(p.shape[1]).remainder(64).expand_as(ids)
+        return torch.nn.functional.gelu(p + self.pos(torch.where(keep, at, ids)))
+
+
+def test_unfold_full_and_an_in_place_or_convert_with_the_sizes_dynamic(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Idefics3's and SmolVLM's archives: the exporter has no function for ``|=``, refuses an
+    ``unfold`` of a dim whose size it does not know ("Unfold, input size not accessible"), and
+    writes an int ``full`` as floats, which a Gather then takes as indices (ONNX Runtime refuses
+    the model at load). This module converted only with every dim static before."""
+    torch.manual_seed(0)
+    printed, report, out = _traced_rewritten(
+        _Patches(), (torch.randn(1, 3, 64, 64),), tmp_path, capsys
+    )
+    assert "exported dynamic: x[batch, height, width]" in printed, printed
+    assert "1 of 1 sites replaced" in printed, printed
+    assert report["source"]["converted_vs_source"]["rel_l2"] < 1e-6
+
+
 def test_a_traced_batch_first_transformer_is_read_batch_first(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     """``nn.TransformerEncoder(batch_first=True)`` traced: its attention transposes the input
     to [sequence, batch, features] before the Linear that tells the features. The guesses of

@@ -1841,7 +1841,8 @@ def _antialiased(mode: str) -> Any:
 @contextlib.contextmanager
 def _symbolics(squeezed: bool = False) -> Iterator[None]:
     """Functions the TorchScript exporter lacks (antialiased resizes, erfinv, diff, rms_norm,
-    histc, _grouped_mm), writes wrong (index_add with repeated indices) or writes so that later
+    histc, _grouped_mm, in-place ``|=`` and ``&=``, unfold of a dim of unknown size), writes
+    wrong (index_add with repeated indices, an int ``full`` as floats) or writes so that later
     ops lose the rank (unflatten, tensor_split at computed indices), registered for one
     export; with ``squeezed``, a squeeze of a dim of unknown size too (``_squeeze``)."""
     import torch
@@ -1857,6 +1858,10 @@ def _symbolics(squeezed: bool = False) -> Iterator[None]:
         ("aten::_grouped_mm", _grouped_mm, _HISTC_OPSET),
         ("aten::unflatten", _unflatten, _UNFLATTEN_OPSET),
         ("aten::tensor_split", _tensor_split, _UNFLATTEN_OPSET),
+        ("aten::unfold", _unfold, _UNFOLD_OPSET),
+        ("aten::full", _full, _LOGICAL_OPSET),
+        ("aten::__ior_", _in_place("__or_"), _LOGICAL_OPSET),
+        ("aten::__iand_", _in_place("__and_"), _LOGICAL_OPSET),
     ]
     if squeezed:
         table.append(("aten::squeeze", _squeeze, _SQUEEZE_OPSET))
@@ -1867,6 +1872,85 @@ def _symbolics(squeezed: bool = False) -> Iterator[None]:
     finally:
         for op, _, opset in table:
             torch.onnx.unregister_custom_op_symbolic(op, opset)
+
+
+_UNFOLD_OPSET = 12  # the exporter's own is registered from 12
+
+
+def _unfold(g: Any, x: Any, dim: Any, size: Any, step: Any) -> Any:
+    """``Tensor.unfold(dim, size, step)`` where ONNX's shape inference does not know the dim's
+    size, which the exporter's own needs ("Unsupported: ONNX export of operator Unfold, input
+    size not accessible": Idefics3's and SmolVLM's patch splitting): a Gather of the windows'
+    indices ([windows, size], the count computed from the dim's size), the window axis moved
+    last, as torch puts it. A known size goes to the exporter's own."""
+    import torch
+    from torch.onnx import symbolic_helper as sh
+    from torch.onnx._internal.torchscript_exporter import symbolic_opset12
+
+    axis = sh._get_const(dim, "i", "dimension")
+    rank = sh._get_tensor_rank(x)
+    width, stride = sh._maybe_get_const(size, "i"), sh._maybe_get_const(step, "i")
+    if (
+        rank is None
+        or not isinstance(width, int)
+        or not isinstance(stride, int)
+        or sh._get_tensor_dim_size(x, axis % rank) is not None
+    ):
+        return symbolic_opset12.unfold(g, x, dim, size, step)
+    axis %= rank
+
+    def const(v: Any) -> Any:
+        return g.op("Constant", value_t=torch.tensor(v))
+
+    length = g.op("Gather", g.op("Shape", x), const(axis), axis_i=0)
+    windows = g.op("Add", g.op("Div", g.op("Sub", length, const(width)), const(stride)), const(1))
+    starts = g.op("Mul", g.op("Range", const(0), windows, const(1)), const(stride))
+    at = g.op(
+        "Add",
+        g.op("Unsqueeze", starts, const([1])),
+        g.op("Unsqueeze", g.op("Range", const(0), const(width), const(1)), const([0])),
+    )  # [windows, size]
+    picked = g.op("Gather", x, at, axis_i=axis)  # x's dims, the axis as [windows, size]
+    perm = [*range(axis + 1), *range(axis + 2, rank + 1), axis + 1]
+    return g.op("Transpose", picked, perm_i=perm)
+
+
+def _full(
+    g: Any, sizes: Any, value: Any, dtype: Any, layout: Any, device: Any, pin_memory: Any = False
+) -> Any:
+    """``torch.full(sizes, value)`` with no dtype and a constant int or bool ``value``: of the
+    value's type, as torch makes it (int64, bool). The exporter makes every such full float,
+    and a Gather then took float indices, which ONNX Runtime refuses at load (Idefics3's and
+    SmolVLM's position ids: ``torch.where(mask, pos_ids, torch.full(..., fill_value=0))``). A
+    float value or a dtype given goes to the exporter's own."""
+    import torch
+    from torch.onnx import symbolic_helper as sh
+    from torch.onnx._internal.torchscript_exporter import symbolic_opset9
+
+    const = sh._maybe_get_const(value, "t")
+    if sh._is_none(dtype) and isinstance(const, torch.Tensor) and not const.is_floating_point():
+        kind = torch.bool if const.dtype == torch.bool else torch.int64
+        told = sh._maybe_get_const(sizes, "is")
+        if isinstance(told, list) and not told:
+            sizes = g.op("Constant", value_t=torch.tensor([], dtype=torch.int64))
+        return g.op("ConstantOfShape", sizes, value_t=const.view(1).to(kind))
+    return symbolic_opset9.full(g, sizes, value, dtype, layout, device, pin_memory)
+
+
+_LOGICAL_OPSET = 9  # Or, And
+
+
+def _in_place(name: str) -> Any:
+    """``a |= b`` (``aten::__ior_``) or ``a &= b`` of bools as the exporter writes ``a | b``:
+    it has no function for the in-place forms (SmolVLM's archive: "Exporting the operator
+    'aten::__ior_' to ONNX opset version 17 is not supported"); Python assigns the result."""
+
+    def symbolic(g: Any, x: Any, other: Any) -> Any:
+        from torch.onnx._internal.torchscript_exporter import symbolic_opset9
+
+        return getattr(symbolic_opset9, name)(g, x, other)
+
+    return symbolic
 
 
 _SQUEEZE_OPSET = 11  # the exporter's own, which this one falls back to, from 11
