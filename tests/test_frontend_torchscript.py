@@ -655,7 +655,7 @@ def test_a_squeeze_of_a_computed_size_keeps_the_dims_dynamic(tmp_path, capsys) -
     assert [n.op_type for n in onnx.load(str(out)).graph.node].count("If") == 0
 
 
-class _Patches(torch.nn.Module):
+class _PatchIds(torch.nn.Module):
     """Idefics3's vision embeddings in small: patches cut with ``unfold`` along dims the
     export keeps dynamic, position ids from ``torch.full(..., fill_value=0)`` (int64 in torch)
     through ``torch.where`` into an Embedding, and a mask or-ed in place (``|=``)."""
@@ -682,7 +682,7 @@ def test_unfold_full_and_an_in_place_or_convert_with_the_sizes_dynamic(tmp_path,
     the model at load). This module converted only with every dim static before."""
     torch.manual_seed(0)
     printed, report, out = _traced_rewritten(
-        _Patches(), (torch.randn(1, 3, 64, 64),), tmp_path, capsys
+        _PatchIds(), (torch.randn(1, 3, 64, 64),), tmp_path, capsys
     )
     assert "exported dynamic: x[batch, height, width]" in printed, printed
     assert "1 of 1 sites replaced" in printed, printed
