@@ -639,22 +639,6 @@ class _Squeezed(torch.nn.Module):
         return torch.nn.functional.gelu(self.fc(y.squeeze(2).transpose(1, 2)))
 
 
-def test_a_squeeze_of_a_computed_size_keeps_the_dims_dynamic(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
-    """The exporter writes a squeeze of a dim whose size ONNX's shape inference does not know
-    as an If of no rank, and the transpose after it is refused ("transpose for tensor of
-    unknown rank"): PP-OCR v6's recognizers did not convert at all, this module only with every
-    dim static. Once the export fails so, the squeeze is written as a Squeeze (the module
-    squeezes a 1), checked against the module."""
-    torch.manual_seed(0)
-    printed, report, out = _traced_rewritten(
-        _Squeezed(), (torch.randn(1, 3, 224, 224),), tmp_path, capsys
-    )
-    assert "exported dynamic: x[batch, height, width]" in printed, printed
-    assert "1 of 1 sites replaced" in printed, printed
-    assert report["source"]["converted_vs_source"]["rel_l2"] < 1e-6
-    assert [n.op_type for n in onnx.load(str(out)).graph.node].count("If") == 0
-
-
 class _PatchIds(torch.nn.Module):
     """Idefics3's vision embeddings in small: patches cut with ``unfold`` along dims the
     export keeps dynamic, position ids from ``torch.full(..., fill_value=0)`` (int64 in torch)
@@ -675,18 +659,28 @@ class _PatchIds(torch.nn.Module):
         return torch.nn.functional.gelu(p + self.pos(torch.where(keep, at, ids)))
 
 
-def test_unfold_full_and_an_in_place_or_convert_with_the_sizes_dynamic(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
-    """Idefics3's and SmolVLM's archives: the exporter has no function for ``|=``, refuses an
-    ``unfold`` of a dim whose size it does not know ("Unfold, input size not accessible"), and
-    writes an int ``full`` as floats, which a Gather then takes as indices (ONNX Runtime refuses
-    the model at load). This module converted only with every dim static before."""
+@pytest.mark.parametrize(
+    "net, side", [(_Squeezed, 224), (_PatchIds, 64)], ids=["squeeze", "unfold-full-ior"]
+)
+def test_exporter_functions_that_needed_static_dims_keep_them_dynamic(  # type: ignore[no-untyped-def]
+    net, side, tmp_path, capsys
+) -> None:
+    """squeeze: the exporter writes a squeeze of a dim whose size ONNX's shape inference does
+    not know as an If of no rank, and the transpose after it is refused ("transpose for tensor
+    of unknown rank"): PP-OCR v6's recognizers did not convert at all, ``_Squeezed`` only with
+    every dim static. Once the export fails so, the squeeze is written as a Squeeze (the module
+    squeezes a 1), checked against the module. unfold-full-ior: Idefics3's and SmolVLM's
+    archives; the exporter has no function for ``|=``, refuses an ``unfold`` of a dim whose
+    size it does not know ("Unfold, input size not accessible"), and writes an int ``full`` as
+    floats, which a Gather then takes as indices (ONNX Runtime refuses the model at load)."""
     torch.manual_seed(0)
     printed, report, out = _traced_rewritten(
-        _PatchIds(), (torch.randn(1, 3, 64, 64),), tmp_path, capsys
+        net(), (torch.randn(1, 3, side, side),), tmp_path, capsys
     )
     assert "exported dynamic: x[batch, height, width]" in printed, printed
     assert "1 of 1 sites replaced" in printed, printed
     assert report["source"]["converted_vs_source"]["rel_l2"] < 1e-6
+    assert [n.op_type for n in onnx.load(str(out)).graph.node].count("If") == 0
 
 
 def test_a_traced_batch_first_transformer_is_read_batch_first(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
