@@ -1474,9 +1474,9 @@ def _values(
         # where a ScatterND puts features (Kosmos-2's image embeddings): once a row, as the
         # features fill any count of positions with their first values (ones at 128
         # positions asked 128 rows of 64); the rows are counted once the sizes are chosen
-        at = np.zeros(shape, dt)
-        at[:, min(1, shape[1] - 1)] = 1
-        return at, f"zeros, a one a row after its first (mask: {why}; ScatterND {uses.scatter[3]!r} puts features there)"  # fmt: skip
+        once = np.zeros(shape, dt)
+        once[:, min(1, shape[1] - 1)] = 1
+        return once, f"zeros, a one a row after its first (mask: {why}; ScatterND {uses.scatter[3]!r} puts features there)"  # fmt: skip
     if why:
         return _mask(shape, dt, why, masks_off)
     return rng.integers(0, 2, shape).astype(dt), "uniform in {0, 1} (no use that bounds it)"
