@@ -251,6 +251,53 @@ def test_pt2_with_a_custom_op_not_registered_here_names_the_op(tmp_path) -> None
     assert not (tmp_path / "out.onnx").exists()
 
 
+def test_pt2_with_transformers_experts_op_loads_it_and_converts(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Every ``transformers`` mixture of experts exported with torch.export calls its custom
+    op ``grouped_mm_fallback`` (Mixtral, Qwen3-MoE, OLMoE, gpt-oss, DeepSeek-V3): a fresh
+    ``rewrite`` process could not load the program (the op's one line above). It imports the
+    module that registers the op where ``transformers`` is installed, and converts the op."""
+    import subprocess
+    import sys
+    import textwrap
+
+    pytest.importorskip("onnxscript")
+    pytest.importorskip("transformers")
+    path = tmp_path / "experts.pt2"
+    make = textwrap.dedent(f"""
+        import torch
+        import transformers.integrations.moe  # registers torch.ops.transformers.*
+
+        class Experts(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.router = torch.nn.Linear(16, 4)
+                self.w = torch.nn.Parameter(torch.randn(4, 16, 24) * 0.3)
+
+            def forward(self, x):
+                flat = x.reshape(-1, 16)
+                ids, perm = torch.sort(self.router(flat).topk(2, dim=-1).indices.reshape(-1))
+                counts = torch.histc(ids.float(), bins=4, min=0, max=3)
+                offs = torch.cumsum(counts, 0, dtype=torch.int32)
+                rows = torch.ops.transformers.grouped_mm_fallback(flat[perm // 2], self.w, offs)
+                back = torch.zeros(flat.shape[0], 24).index_add(0, perm // 2, rows)
+                return torch.nn.functional.gelu(back)
+
+        torch.manual_seed(0)
+        ep = torch.export.export(Experts().eval(), (torch.randn(2, 8, 16),))
+        torch.export.save(ep, {str(path)!r})
+    """)
+    subprocess.run([sys.executable, "-c", make], check=True, capture_output=True)
+    rep = tmp_path / "r.json"
+    got = subprocess.run(
+        [sys.executable, "-m", "rewriter", str(path), "-o", str(tmp_path / "out.onnx"),
+         "--report", str(rep)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert got.returncode == 0, got.stderr
+    assert "1 of 1 sites replaced" in " ".join(got.stdout.split()), got.stdout
+    assert json.loads(rep.read_text())["source"]["converted_vs_source"]["rel_l2"] < 1e-6
+
+
 def test_pt2_t5_encoder_converts_where_torch_onnx_cannot_view_its_heads(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     """A transformers T5 encoder saved as a program (ids + mask, ``Dim.AUTO``): torch.onnx's
     decomposition fails on it ("Cannot view a tensor with shape [s4, s0, 2, 16] and strides

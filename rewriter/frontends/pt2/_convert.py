@@ -179,8 +179,15 @@ def _load(path: str) -> tuple[Conversion, Any]:
         said = _Said()  # torch.export.load logs the reason, then raises a generic error
         logging.getLogger("torch.export").addHandler(said)
         try:
-            with quiet():
-                ep = torch.export.load(path)
+            try:
+                with quiet():
+                    ep = torch.export.load(path)
+            except Exception:
+                op = re.search(r"failed to resolve (torch\.ops\.[\w.]+) to an operator", said.text)
+                if not op or not _op_library(op.group(1)):
+                    raise
+                with quiet():  # once more, the op's library loaded
+                    ep = torch.export.load(path)
         except Exception as e:
             op = re.search(r"failed to resolve (torch\.ops\.[\w.]+) to an operator", said.text)
             if op:
@@ -330,10 +337,31 @@ def erfinv_nodes(op: Callable[..., Any], const: Callable[[float], Any], x: Any) 
     return op("Where", op("IsInf", y), op("Mul", op("Abs", y), op("Sign", x)), refined)
 
 
+def grouped_mm_nodes(op: Callable[..., Any], const: Callable[[Any], Any], x: Any, w: Any, offs: Any) -> Any:  # fmt: skip
+    """``torch._grouped_mm(x, w, offs=offs)`` (and ``transformers``' ``grouped_mm_fallback``)
+    in ONNX ops, for either torch exporter: 2-D rows ``x`` [S, in] by 3-D weights ``w`` [E, in,
+    out], row r taking the weights of its group, the groups' rows ending at ``offs``
+    (cumulative; rows past the last end, undefined in torch, take the last group's).
+    ``op(name, *inputs, **attributes)`` adds a node, ``const(v)`` an int64 constant. Written as
+    every group's product of every row ([E, S, out]) and each row's own picked: the experts'
+    work times their count, which a graph without data-dependent shapes cannot avoid."""
+    index = op("Range", const(0), op("Gather", op("Shape", x), const(0), axis=0), const(1))
+    ends = op("Cast", offs, to=onnx.TensorProto.INT64)  # [E]
+    after = op("GreaterOrEqual", op("Unsqueeze", index, const([1])), op("Unsqueeze", ends, const([0])))  # fmt: skip
+    group = op("ReduceSum", op("Cast", after, to=onnx.TensorProto.INT64), const([1]), keepdims=0)
+    group = op("Min", group, op("Sub", op("Gather", op("Shape", ends), const(0), axis=0), const(1)))
+    every = op("MatMul", op("Unsqueeze", x, const([0])), w)  # [E, S, out]
+    size = op("Slice", op("Shape", every), const([1]), const([3]))  # [S, out]
+    at = op("Expand", op("Unsqueeze", group, const([0, 2])), op("Concat", const([1]), size, axis=0))
+    return op("Squeeze", op("GatherElements", every, at, axis=0), const([0]))
+
+
 def _translations() -> dict[Any, Any]:
     """ONNX functions for the aten/prims ops torch.onnx has none for, as
     ``custom_translation_table``: ``erfinv`` (Gemma 3n's Gaussian top-k sparsity takes a normal
-    distribution's ``icdf``: "No ONNX function found for prims.erf_inv"; ``erfinv_nodes``)."""
+    distribution's ``icdf``: "No ONNX function found for prims.erf_inv"; ``erfinv_nodes``), and
+    ``transformers``' ``grouped_mm_fallback`` where it is registered (``_op_library``: the
+    experts of every ``transformers`` mixture of experts exported with torch.export)."""
     import onnxscript
     import torch
 
@@ -344,7 +372,42 @@ def _translations() -> dict[Any, Any]:
             lambda name, *xs: getattr(ops, name)(*xs), lambda v: ops.CastLike(v, x), x
         )
 
-    return {torch.ops.aten.erfinv.default: erfinv, torch.ops.prims.erf_inv.default: erfinv}
+    def grouped_mm(x: Any, w: Any, offs: Any) -> Any:
+        return grouped_mm_nodes(
+            lambda name, *xs, **attrs: getattr(ops, name)(*xs, **attrs),
+            lambda v: ops.Constant(value=onnx.numpy_helper.from_array(np.array(v, np.int64))),
+            x,
+            w,
+            offs,
+        )
+
+    table = {torch.ops.aten.erfinv.default: erfinv, torch.ops.prims.erf_inv.default: erfinv}
+    if hasattr(torch.ops, "transformers") and hasattr(torch.ops.transformers, "grouped_mm_fallback"):  # fmt: skip
+        table[torch.ops.transformers.grouped_mm_fallback.default] = grouped_mm
+    return table
+
+
+# custom ops a program may call, and the module that registers them where it is installed
+_OP_LIBRARIES = {"transformers": "transformers.integrations.moe"}
+
+
+def _op_library(op: str) -> bool:
+    """Import the module that registers ``op`` (``torch.ops.NAMESPACE.NAME...``) where it is
+    known and installed (``transformers``' experts: ``grouped_mm_fallback``); whether ``op``
+    resolves now."""
+    import importlib
+
+    import torch
+
+    parts = op.split(".")
+    if len(parts) < 4 or parts[2] not in _OP_LIBRARIES:
+        return False
+    try:
+        with quiet():
+            importlib.import_module(_OP_LIBRARIES[parts[2]])
+    except Exception:  # noqa: BLE001 - not installed, or failing to import: as before
+        return False
+    return hasattr(getattr(torch.ops, parts[2]), parts[3])
 
 
 class _Said(logging.Handler):

@@ -2102,15 +2102,14 @@ def _histc(g: Any, x: Any, bins: Any, low: Any, high: Any) -> Any:
 
 
 def _grouped_mm(g: Any, x: Any, w: Any, offs: Any, bias: Any, out_dtype: Any) -> Any:
-    """``torch._grouped_mm(x, w, offs=offs)`` of 2-D rows and 3-D weights: row r times the
-    weights of its group, the groups' rows ending at ``offs`` (cumulative; rows past the last
-    end are undefined in torch, here the last group's). ``transformers``' experts run each
-    expert's tokens so (``grouped_mm_experts_forward``, after ``histc`` counts them). Written
-    as every group's product of every row ([groups, rows, out]) and each row's own picked:
-    the experts' work times their count, which the graph cannot avoid without data-dependent
-    shapes. Other forms (3-D rows, a bias, an out dtype) are refused as the exporter did."""
+    """``torch._grouped_mm(x, w, offs=offs)`` of 2-D rows and 3-D weights (``grouped_mm_nodes``).
+    ``transformers``' experts run each expert's tokens so (``grouped_mm_experts_forward``,
+    after ``histc`` counts them). Other forms (3-D rows, a bias, an out dtype) are refused as
+    the exporter did."""
     import torch
     from torch.onnx import symbolic_helper as sh
+
+    from rewriter.frontends.pt2._convert import grouped_mm_nodes
 
     if (
         sh._get_tensor_rank(x) != 2
@@ -2121,36 +2120,11 @@ def _grouped_mm(g: Any, x: Any, w: Any, offs: Any, bias: Any, out_dtype: Any) ->
     ):
         raise RuntimeError("_grouped_mm other than 2-D rows by 3-D weights with offs")
 
-    def const(v: Any) -> Any:
-        return g.op("Constant", value_t=torch.tensor(v))
+    def op(name: str, *xs: Any, **attrs: Any) -> Any:
+        typed = {f"{k}_{'i' if isinstance(v, int) else 's'}": v for k, v in attrs.items()}
+        return g.op(name, *xs, **typed)
 
-    rows = g.op("Gather", g.op("Shape", x), const(0), axis_i=0)
-    index = g.op("Range", const(0), rows, const(1))  # [S]
-    ends = g.op("Cast", offs, to_i=onnx.TensorProto.INT64)  # [E]
-    group = g.op(
-        "ReduceSum",
-        g.op(
-            "Cast",
-            g.op(
-                "GreaterOrEqual",
-                g.op("Unsqueeze", index, const([1])),
-                g.op("Unsqueeze", ends, const([0])),
-            ),
-            to_i=onnx.TensorProto.INT64,
-        ),
-        const([1]),
-        keepdims_i=0,
-    )  # [S]: how many groups end at or before the row
-    last = g.op("Sub", g.op("Gather", g.op("Shape", ends), const(0), axis_i=0), const(1))
-    group = g.op("Min", group, last)
-    every = g.op("MatMul", g.op("Unsqueeze", x, const([0])), w)  # [E, S, out]
-    size = g.op("Slice", g.op("Shape", every), const([1]), const([3]))  # [S, out]
-    at = g.op(
-        "Expand",
-        g.op("Unsqueeze", group, const([0, 2])),
-        g.op("Concat", const([1]), size, axis_i=0),
-    )  # [1, S, out]: each row's group
-    return g.op("Squeeze", g.op("GatherElements", every, at, axis_i=0), const([0]))
+    return grouped_mm_nodes(op, lambda v: g.op("Constant", value_t=torch.tensor(v)), x, w, offs)
 
 
 _INDEX_ADD_OPSET = 16  # ScatterND's reduction
