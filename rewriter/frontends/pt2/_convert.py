@@ -381,7 +381,10 @@ def _translations() -> dict[Any, Any]:
             offs,
         )
 
-    table = {torch.ops.aten.erfinv.default: erfinv, torch.ops.prims.erf_inv.default: erfinv}
+    table: dict[Any, Any] = {
+        torch.ops.aten.erfinv.default: erfinv,
+        torch.ops.prims.erf_inv.default: erfinv,
+    }
     if hasattr(torch.ops, "transformers") and hasattr(torch.ops.transformers, "grouped_mm_fallback"):  # fmt: skip
         table[torch.ops.transformers.grouped_mm_fallback.default] = grouped_mm
     return table
