@@ -160,6 +160,8 @@ def _pickled(data: bytes) -> str | None:
 
 # -- conversion ---------------------------------------------------------------------------------
 _CACHE: dict[tuple[str, int, int], tuple[Conversion, Any]] = {}
+# what torch.export.load logs of a custom op no library registered in this process
+_UNRESOLVED = re.compile(r"failed to resolve (torch\.ops\.[\w.]+) to an operator")
 
 
 def _load(path: str) -> tuple[Conversion, Any]:
@@ -183,13 +185,13 @@ def _load(path: str) -> tuple[Conversion, Any]:
                 with quiet():
                     ep = torch.export.load(path)
             except Exception:
-                op = re.search(r"failed to resolve (torch\.ops\.[\w.]+) to an operator", said.text)
+                op = _UNRESOLVED.search(said.text)
                 if not op or not _op_library(op.group(1)):
                     raise
                 with quiet():  # once more, the op's library loaded
                     ep = torch.export.load(path)
         except Exception as e:
-            op = re.search(r"failed to resolve (torch\.ops\.[\w.]+) to an operator", said.text)
+            op = _UNRESOLVED.search(said.text)
             if op:
                 raise ModelError(
                     f"{path}: the program calls {op.group(1)}, a custom op this process does "

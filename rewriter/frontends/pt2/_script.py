@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import itertools
 import math
 import os
@@ -689,11 +690,10 @@ def _told(module: Any, name: str, node: Any, slot: int) -> _Arg | None:
         shape = _ints(node.inputsAt(1))
         if shape:
             if len(shape) > 1:  # the trailing dims fixed: [batch, *shape] or a sequence of them
-                dims = tuple(shape)
                 return _Arg(
                     name,
-                    f"{'x'.join(map(str, dims))} last, from {op}'s normalized shape",
-                    [(1, *dims)] + [(1, s, *dims) for s in _TOKENS],
+                    f"{'x'.join(map(str, shape))} last, from {op}'s normalized shape",
+                    [(1, *shape)] + [(1, s, *shape) for s in _TOKENS],
                     {0: "batch"},
                 )
             features = (shape[0], f"{op}'s normalized shape")
@@ -1838,6 +1838,13 @@ def _antialiased(mode: str) -> Any:
     return symbolic
 
 
+def _constant(g: Any, value: Any) -> Any:
+    """A Constant node of ``torch.tensor(value)`` in the exporter's graph ``g``."""
+    import torch
+
+    return g.op("Constant", value_t=torch.tensor(value))
+
+
 @contextlib.contextmanager
 def _symbolics(squeezed: bool = False) -> Iterator[None]:
     """Functions the TorchScript exporter lacks (antialiased resizes, erfinv, diff, rms_norm,
@@ -1883,7 +1890,6 @@ def _unfold(g: Any, x: Any, dim: Any, size: Any, step: Any) -> Any:
     size not accessible": Idefics3's and SmolVLM's patch splitting): a Gather of the windows'
     indices ([windows, size], the count computed from the dim's size), the window axis moved
     last, as torch puts it. A known size goes to the exporter's own."""
-    import torch
     from torch.onnx import symbolic_helper as sh
     from torch.onnx._internal.torchscript_exporter import symbolic_opset12
 
@@ -1898,10 +1904,7 @@ def _unfold(g: Any, x: Any, dim: Any, size: Any, step: Any) -> Any:
     ):
         return symbolic_opset12.unfold(g, x, dim, size, step)
     axis %= rank
-
-    def const(v: Any) -> Any:
-        return g.op("Constant", value_t=torch.tensor(v))
-
+    const = functools.partial(_constant, g)
     length = g.op("Gather", g.op("Shape", x), const(axis), axis_i=0)
     windows = g.op("Add", g.op("Div", g.op("Sub", length, const(width)), const(stride)), const(1))
     starts = g.op("Mul", g.op("Range", const(0), windows, const(1)), const(stride))
@@ -1964,7 +1967,6 @@ def _squeeze(g: Any, x: Any, dim: Any = None) -> Any:
     an export fails so; a dim that is not 1 at run time fails in ONNX Runtime, and the
     conversion is checked against the module. A known size and other forms go to the
     exporter's own."""
-    import torch
     from torch.onnx import symbolic_helper as sh
     from torch.onnx._internal.torchscript_exporter import symbolic_opset11
 
@@ -1975,7 +1977,7 @@ def _squeeze(g: Any, x: Any, dim: Any = None) -> Any:
     known = rank is not None and sh._get_tensor_dim_size(x, axis % rank) is not None
     if known or (rank is None and axis < 0):
         return symbolic_opset11.squeeze(g, x, dim)
-    return g.op("Squeeze", x, g.op("Constant", value_t=torch.tensor([axis])))
+    return g.op("Squeeze", x, _constant(g, [axis]))
 
 
 _DIFF_OPSET = 13  # Slice with its bounds as inputs
@@ -1990,7 +1992,6 @@ def _unflatten(g: Any, x: Any, dim: Any, sizes: Any) -> Any:
     transpose is refused: "ONNX export of transpose for tensor of unknown rank" (torch's
     MultiheadAttention with a separate key input, ``kv_proj.unflatten(-1, (2, E))``: SigLIP's
     attention-pooling head)."""
-    import torch
     from torch.onnx import symbolic_helper as sh
 
     rank = sh._get_tensor_rank(x)
@@ -1999,20 +2000,20 @@ def _unflatten(g: Any, x: Any, dim: Any, sizes: Any) -> Any:
     axis = sh._get_const(dim, "i", "dim") % rank
     told = sh._maybe_get_const(sizes, "is")
     if isinstance(told, list) and all(isinstance(v, int) for v in told):
-        shape = g.op("Constant", value_t=torch.tensor([0] * axis + told + [0] * (rank - axis - 1)))
+        shape = _constant(g, [0] * axis + told + [0] * (rank - axis - 1))
     else:
         whole = g.op("Shape", x)
         head = g.op(
             "Slice",
             whole,
-            g.op("Constant", value_t=torch.tensor([0])),
-            g.op("Constant", value_t=torch.tensor([axis])),
+            _constant(g, [0]),
+            _constant(g, [axis]),
         )
         tail = g.op(
             "Slice",
             whole,
-            g.op("Constant", value_t=torch.tensor([axis + 1])),
-            g.op("Constant", value_t=torch.tensor([rank])),
+            _constant(g, [axis + 1]),
+            _constant(g, [rank]),
         )
         middle = g.op("Cast", sizes, to_i=onnx.TensorProto.INT64)
         shape = g.op("Concat", head, middle, tail, axis_i=0)
@@ -2025,7 +2026,6 @@ def _tensor_split(g: Any, x: Any, indices: Any, dim: Any, _outputs: int | None =
     have no rank, and the next transpose is refused ("ONNX export of transpose for tensor of
     unknown rank": Jamba's Mamba mixer splits at its effective sequence length). Constant
     indices and a count of sections go to the exporter's own."""
-    import torch
     from torch.onnx import symbolic_helper as sh
     from torch.onnx._internal.torchscript_exporter import symbolic_opset13
 
@@ -2040,14 +2040,14 @@ def _tensor_split(g: Any, x: Any, indices: Any, dim: Any, _outputs: int | None =
     bounds = sh._unpack_list(indices)
     if _outputs is not None and len(bounds) + 1 != _outputs:
         return symbolic_opset13.tensor_split(g, x, indices, dim, _outputs)
-    axis = g.op("Constant", value_t=torch.tensor([sh._get_const(dim, "i", "dim")]))
-    one = g.op("Constant", value_t=torch.tensor([1]))
-    start, parts = g.op("Constant", value_t=torch.tensor([0])), []
+    axis = _constant(g, [sh._get_const(dim, "i", "dim")])
+    one = _constant(g, [1])
+    start, parts = _constant(g, [0]), []
     for b in bounds:
         end = g.op("Reshape", g.op("Cast", b, to_i=onnx.TensorProto.INT64), one)
         parts.append(g.op("Slice", x, start, end, axis))
         start = end
-    last = g.op("Constant", value_t=torch.tensor([2**63 - 1]))
+    last = _constant(g, [2**63 - 1])
     parts.append(g.op("Slice", x, start, last, axis))
     # unpacked by the ListUnpack after it, which hands on the parts themselves, ranks kept
     return parts if _outputs is not None else g.op("prim::ListConstruct", *parts)
@@ -2070,22 +2070,22 @@ def _histc(g: Any, x: Any, bins: Any, low: Any, high: Any) -> Any:
     lo, hi = sh._get_const(low, "f", "min"), sh._get_const(high, "f", "max")
     if not hi > lo:
         raise RuntimeError("histc over the data's own range (min == max) has no ONNX function")
-    flat = g.op("Reshape", x, g.op("Constant", value_t=torch.tensor([-1, 1])))
+    flat = g.op("Reshape", x, _constant(g, [-1, 1]))
     flat = g.op("Cast", flat, to_i=onnx.TensorProto.FLOAT)  # counted in float32
     at = g.op(
         "Div",
         g.op(
             "Mul",
-            g.op("Sub", flat, g.op("Constant", value_t=torch.tensor(lo))),
-            g.op("Constant", value_t=torch.tensor(float(count))),
+            g.op("Sub", flat, _constant(g, lo)),
+            _constant(g, float(count)),
         ),
-        g.op("Constant", value_t=torch.tensor(hi - lo)),
+        _constant(g, hi - lo),
     )
-    at = g.op("Min", g.op("Floor", at), g.op("Constant", value_t=torch.tensor(float(count - 1))))
+    at = g.op("Min", g.op("Floor", at), _constant(g, float(count - 1)))
     inside = g.op(
         "And",
-        g.op("GreaterOrEqual", flat, g.op("Constant", value_t=torch.tensor(lo))),
-        g.op("LessOrEqual", flat, g.op("Constant", value_t=torch.tensor(hi))),
+        g.op("GreaterOrEqual", flat, _constant(g, lo)),
+        g.op("LessOrEqual", flat, _constant(g, hi)),
     )
     hits = g.op(
         "And",
@@ -2095,7 +2095,7 @@ def _histc(g: Any, x: Any, bins: Any, low: Any, high: Any) -> Any:
     counts = g.op(
         "ReduceSum",
         g.op("Cast", hits, to_i=onnx.TensorProto.FLOAT),
-        g.op("Constant", value_t=torch.tensor([0])),
+        _constant(g, [0]),
         keepdims_i=0,
     )
     return g.op("CastLike", counts, x)
@@ -2106,7 +2106,6 @@ def _grouped_mm(g: Any, x: Any, w: Any, offs: Any, bias: Any, out_dtype: Any) ->
     ``transformers``' experts run each expert's tokens so (``grouped_mm_experts_forward``,
     after ``histc`` counts them). Other forms (3-D rows, a bias, an out dtype) are refused as
     the exporter did."""
-    import torch
     from torch.onnx import symbolic_helper as sh
 
     from rewriter.frontends.pt2._convert import grouped_mm_nodes
@@ -2124,7 +2123,7 @@ def _grouped_mm(g: Any, x: Any, w: Any, offs: Any, bias: Any, out_dtype: Any) ->
         typed = {f"{k}_{'i' if isinstance(v, int) else 's'}": v for k, v in attrs.items()}
         return g.op(name, *xs, **typed)
 
-    return grouped_mm_nodes(op, lambda v: g.op("Constant", value_t=torch.tensor(v)), x, w, offs)
+    return grouped_mm_nodes(op, functools.partial(_constant, g), x, w, offs)
 
 
 _INDEX_ADD_OPSET = 16  # ScatterND's reduction
@@ -2183,9 +2182,7 @@ def _rms_norm(g: Any, x: Any, normalized_shape: Any, weight: Any, eps: Any) -> A
     y = g.op("Cast", x, to_i=onnx.TensorProto.FLOAT) if half else x
     square = g.op("Mul", y, y)
     if g.opset >= 18:
-        mean = g.op(
-            "ReduceMean", square, g.op("Constant", value_t=torch.tensor(axes)), keepdims_i=1
-        )
+        mean = g.op("ReduceMean", square, _constant(g, axes), keepdims_i=1)
     else:
         mean = g.op("ReduceMean", square, axes_i=axes, keepdims_i=1)
     scale = g.op(
@@ -2202,11 +2199,10 @@ def _cumsum(g: Any, x: Any, dim: Any, dtype: Any) -> Any:
     input summed as int64, as torch does: the exporter feeds a bool to CumSum, which ONNX
     Runtime refuses at load (``transformers``' test for packed sequences, ``(diff !=
     1).cumsum(-1)``, in every traced decoder: Whisper's archive)."""
-    import torch
     from torch.onnx import symbolic_helper as sh
 
     _type_utils = sh._type_utils  # the exporter's scalar types (no public name in torch 2.13)
-    axis = g.op("Constant", value_t=torch.tensor(sh._get_const(dim, "i", "dim")))
+    axis = _constant(g, sh._get_const(dim, "i", "dim"))
     if not sh._is_none(dtype):
         to = _type_utils.JitScalarType(sh._get_const(dtype, "i", "dtype"))
         x = g.op("Cast", x, to_i=to.onnx_type())
@@ -2230,7 +2226,6 @@ def _diff(g: Any, x: Any, n: Any, dim: Any, prepend: Any, append: Any) -> Any:
     slices [1:] and [:-1]. ``transformers`` calls it on every traced decoder's positions (its
     test for packed sequences, ``masking_utils``): Whisper's archive stopped at "Exporting the
     operator 'aten::diff' to ONNX opset version 17 is not supported"."""
-    import torch
     from torch.onnx import symbolic_helper as sh
 
     steps, axis = sh._get_const(n, "i", "n"), sh._get_const(dim, "i", "dim")
@@ -2240,7 +2235,7 @@ def _diff(g: Any, x: Any, n: Any, dim: Any, prepend: Any, append: Any) -> Any:
         x = g.op("Concat", x, append, axis_i=axis)
 
     def part(start: int, end: int) -> Any:
-        bounds = [g.op("Constant", value_t=torch.tensor([v])) for v in (start, end, axis)]
+        bounds = [_constant(g, [v]) for v in (start, end, axis)]
         return g.op("Slice", x, *bounds)
 
     for _ in range(steps):
@@ -2254,10 +2249,9 @@ _ERFINV_OPSET = 15  # CastLike
 def _erfinv(g: Any, x: Any) -> Any:
     """``aten::erfinv``, which the TorchScript exporter has no function for, in ONNX ops
     (``erfinv_nodes``, as the dynamo conversion writes it)."""
-    import torch
 
     def const(v: float) -> Any:
-        return g.op("CastLike", g.op("Constant", value_t=torch.tensor(v)), x)
+        return g.op("CastLike", _constant(g, v), x)
 
     return erfinv_nodes(lambda name, *xs: g.op(name, *xs), const, x)
 
