@@ -159,6 +159,9 @@ _TOKENS_NAME = r"ids$|mask$|^input_ids|token_type|position"
 _PROMPT_NAME = re.compile(r"point|box|prompt|click|coord", re.I)  # an input's name
 _CLICK_NAME = re.compile(r"point|click|coord", re.I)  # (x, y) pairs among the prompts
 _BOX_NAME = re.compile(r"box", re.I)  # (x0, y0, x1, y1) rows
+# an image's (height, width) per row: Pixtral's and LLaVA-NeXT's image_sizes, a detector's
+# orig_target_sizes
+_IMAGE_SIZES_NAME = re.compile(r"(image|img|orig(inal)?|target)_?(sizes?|hw|shapes?)$", re.I)
 _KINDS = [  # (regex on the lower-cased dim name, candidates); first match wins
     (_BATCH_NAME, _BATCH),
     (r"seq|len|time|token|step|frame|^t$|^l$", _SEQUENCE),
@@ -607,14 +610,20 @@ class _Graph:
         Equal's output, or a mask input) gives a ScatterND's indices and its updates are the
         first values of a flattened tensor: ``transformers``' ``masked_scatter`` of a VLM's
         image features into its token embeddings, as the TorchScript exporter writes it (Equal,
-        Unsqueeze, Cast, Expand, NonZero, Transpose; Reshape to [-1], Slice)."""
+        Unsqueeze, Cast, Expand, NonZero, Transpose; Reshape to [-1], Slice), or the flattened
+        tensor Expanded to the mask's count: the dynamo exporter's ``embeds[mask] = features``
+        (Kosmos-2), which runs only where the mask holds one per feature."""
         steps = ("Unsqueeze", "Cast", "Expand", "NonZero", "Transpose", "Squeeze")
         for node, i in self.forward(mask, lambda n, _: n.op_type in steps):
             if node.op_type != "ScatterND" or i != 1 or len(node.input) < 3:
                 continue
             cut = self.producer.get(node.input[2])
+            if cut is not None and cut.op_type == "Reshape":  # the dynamo exporter's index_put:
+                cut = self.producer.get(cut.input[0])  # Reshape(Expand(features, [count, -1]))
+                if cut is None or cut.op_type != "Expand":
+                    continue
             flat = self.producer.get(cut.input[0]) if cut is not None else None
-            if cut is not None and cut.op_type == "Slice" and flat is not None:
+            if cut is not None and cut.op_type in ("Slice", "Expand") and flat is not None:
                 if flat.op_type == "Reshape":
                     return flat.input[0], node.input[0], node.name or node.output[0]
         return None
@@ -1695,6 +1704,8 @@ def generate_inputs(
                 feeds[inp.name], why[inp.name] = _clicks(inp, shape, inputs, sizes, seed)
             elif _named_coordinates(inp, shape, u, 4, _BOX_NAME):
                 feeds[inp.name], why[inp.name] = _named_boxes(inp, shape, inputs, sizes, seed)
+            elif sized := _image_sizes(inp, shape, inputs, sizes):
+                feeds[inp.name], why[inp.name] = sized
         return feeds, why
 
     if sizes is not None:  # more seeds at sizes already probed: no run needed
@@ -1742,6 +1753,12 @@ def generate_inputs(
                 continue
         feeds, why = feeds_for(sizes)
         outs, err = _run(sess, feeds)
+        placed = None
+        if outs is None and (placed := _scatter_tokens(model, uses, feeds, why)):
+            # features placed by an Expand to the mask's count (the dynamo exporter's
+            # index_put) run only at the count: counted on the nodes before it
+            outs, _ = _run(sess, placed[0])
+            feeds, why = placed if outs is not None else (feeds, why)
         if outs is None:
             op, node, status = failure_site(err or "")
             tried.append((sizes, f"failed at {op} {node!r}" if node else "failed"))
@@ -1774,7 +1791,7 @@ def generate_inputs(
             if outs is not None and again is not None and _insensitive(outs, again):
                 bad = _SAME
                 same += 1
-        if bad is None and (placed := _scatter_tokens(model, uses, feeds, why)):
+        if bad is None and not placed and (placed := _scatter_tokens(model, uses, feeds, why)):
             # a VLM's image tokens, one per feature: kept where the model runs on them
             got, _ = _run(sess, placed[0])
             if got is not None and _degenerate(got, out_names) is None:
@@ -1810,7 +1827,8 @@ def _scatter_tokens(
     of the features that fill its positions, in one block after each row's first token; None
     where no input has such a token or the counts do not fit. Ids ending in the token once
     took one of LLaVA's 64 image features: the vision tower's sites reached the output
-    through it alone. One run (the features and the filled embeddings exposed) counts them."""
+    through it alone. One run of the nodes the features and the filled embeddings need counts
+    them (an Expand to the mask's count after them fails on any other count)."""
     from rewriter.ir.runtime import run_values
 
     marks = {n: u.scatter for n, u in uses.items() if u.scatter}
@@ -1818,7 +1836,7 @@ def _scatter_tokens(
         return None
     names = [v for _, feats, filled, _ in marks.values() for v in (feats, filled)]
     try:
-        got = next(iter(run_values(model, names, [feeds])))
+        got = next(iter(run_values(model, names, [feeds], needed_only=True)))
     except Exception:  # the counts stay unknown: the feeds as they are
         return None
     feeds, why, done = dict(feeds), dict(why), False
@@ -2295,6 +2313,22 @@ def _image_beside(
         if h * w > height * width:
             height, width = h, w
     return (height, width) if height > 1 and width > 1 else None
+
+
+def _image_sizes(
+    inp: _Input, shape: tuple[int, ...], inputs: list[_Input], sizes: dict[str, int]
+) -> tuple[np.ndarray, str] | None:
+    """Integer rows of two named as an image's size (``image_sizes``): the height and width of
+    the image beside them, in every row. Pixtral slices each image's patches to its size, and
+    LLaVA-NeXT unpads to it: Mistral 3's got 0s and 1s, no patch, and failed at every size."""
+    if inp.dtype.kind not in "iu" or len(shape) != 2 or shape[1] != 2:
+        return None
+    image = _image_beside(inp, inputs, sizes) if _IMAGE_SIZES_NAME.search(inp.name) else None
+    if image is None:
+        return None
+    height, width = image
+    said = f"{height}, {width} a row: the height and width of the image beside it (by name)"
+    return np.tile(np.array([height, width], inp.dtype), (shape[0], 1)), said
 
 
 def _clicks(

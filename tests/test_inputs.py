@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import warnings
@@ -2640,12 +2641,42 @@ def test_a_vlms_image_token_is_placed_once_per_image_feature() -> None:
     assert ((again.feeds["input_ids"] == 49).sum(1) == 16).all()
 
 
-def test_a_mask_of_where_image_features_go_holds_one_per_feature() -> None:
+def test_an_image_sizes_input_holds_the_images_height_and_width() -> None:
+    """Pixtral (Mistral 3) and LLaVA-NeXT take ``image_sizes``, each image's (height, width),
+    and slice its patches to it. Read as small integers (0s and 1s), no patch was kept and the
+    positions added to them failed to broadcast at every size; the rows hold the image's side
+    now, and the model runs at the first size tried."""
+    import torch
+
+    class Sized(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.patch = torch.nn.Conv2d(3, 8, 8, stride=8)
+            self.pos = torch.nn.Parameter(torch.randn(16, 8))
+
+        def forward(self, pixel_values, image_sizes):  # type: ignore[no-untyped-def]
+            h, w = image_sizes[:, 0].max() // 8, image_sizes[:, 1].max() // 8
+            f = self.patch(pixel_values)[:, :, :h, :w].flatten(2).transpose(1, 2)
+            return torch.nn.functional.gelu(f + self.pos)
+
+    args = (torch.randn(1, 3, 32, 32), torch.tensor([[32, 32]]))
+    m = _ts_export(Sized(), args, ["pixel_values", "image_sizes"], {"pixel_values": {0: "batch"}, "image_sizes": {0: "batch"}})  # fmt: skip
+    gen = generate_inputs(m)
+    got = gen.feeds["image_sizes"]
+    assert got.shape == (gen.sizes["batch"], 2) and (got == 32).all(), got
+    assert "height and width of the image beside it (by name)" in _note(gen, "image_sizes")
+    assert np.isfinite(run_model(m, gen.feeds)[0]).all()
+
+
+@pytest.mark.parametrize("export", ["torchscript", "dynamo"])
+def test_a_mask_of_where_image_features_go_holds_one_per_feature(export: str) -> None:
     """Kosmos-2 takes where its image embeddings go as a mask beside the ids,
     ``image_embeds_position_mask`` (``embeds[mask.bool()] = features``). The name read it as
     positions (0, 1, 2, ...), so two positions took features, and the probes, with a mask of
     ones, failed at the ScatterND at every length down to 3 tokens. It holds a one per feature
-    now, zeros elsewhere, at the usual length."""
+    now, zeros elsewhere, at the usual length. The dynamo exporter Expands the features to the
+    mask's count, so the graph runs at no other count: the probe with a one a row failed there
+    and every length after it ("cannot be broadcast"); the count is taken on the nodes before."""
     import torch
 
     class Grounded(torch.nn.Module):
@@ -2665,10 +2696,19 @@ def test_a_mask_of_where_image_features_go_holds_one_per_feature() -> None:
     at[:, 2:18] = 1
     names = ["input_ids", "pixel_values", "image_embeds_position_mask"]
     seq = {0: "batch", 1: "sequence"}
-    m = _ts_export(
-        Grounded(), (ids, torch.randn(1, 3, 32, 32), at), names,
-        {"input_ids": seq, "image_embeds_position_mask": seq, "pixel_values": {0: "batch"}},
-    )  # fmt: skip
+    axes = {"input_ids": seq, "image_embeds_position_mask": seq, "pixel_values": {0: "batch"}}
+    args = (ids, torch.randn(1, 3, 32, 32), at)
+    if export == "dynamo":
+        buf = io.BytesIO()
+        b, n = torch.export.Dim("batch"), torch.export.Dim("sequence", min=17)
+        dims = {"input_ids": {0: b, 1: n}, "pixel_values": {0: b}, "image_embeds_position_mask": {0: b, 1: n}}  # fmt: skip
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(Grounded().eval(), args, buf, dynamo=True, input_names=names, dynamic_shapes=dims)  # fmt: skip
+        m = onnx.load_from_string(buf.getvalue())
+        assert "Expand" in {n.op_type for n in m.graph.node}
+    else:
+        m = _ts_export(Grounded(), args, names, axes)
     gen = generate_inputs(m)
     got = gen.feeds["image_embeds_position_mask"]
     assert got.shape[1] == 128 and (got.sum(1) == 16).all() and set(np.unique(got)) == {0, 1}
@@ -2676,3 +2716,5 @@ def test_a_mask_of_where_image_features_go_holds_one_per_feature() -> None:
     assert "zeros, ones at 16 positions a row after its first" in _note(
         gen, "image_embeds_position_mask"
     ), gen.notes
+    assert gen.sizes == {"batch": 1, "sequence": 128} or export == "torchscript", gen.sizes
+    assert np.isfinite(run_model(m, gen.feeds)[0]).all()  # the graph runs on them

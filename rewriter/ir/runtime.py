@@ -285,15 +285,40 @@ def run_model(
     return runner(model, threads=threads)(feeds)
 
 
+def _needed(graph: onnx.GraphProto, values: Sequence[str]) -> list[onnx.NodeProto]:
+    """The nodes of ``graph`` that ``values`` are computed from, in graph order (a subgraph's
+    reads of outer values count as its node's inputs)."""
+    from rewriter.ir.graph import subgraph_attrs
+
+    def reads(node: onnx.NodeProto) -> Iterator[str]:
+        yield from node.input
+        for _, sub in subgraph_attrs(node):
+            for inner in sub.node:
+                yield from reads(inner)
+
+    producer = {o: i for i, n in enumerate(graph.node) for o in n.output}
+    keep: set[int] = set()
+    todo = list(values)
+    while todo:
+        i = producer.get(todo.pop())
+        if i is not None and i not in keep:
+            keep.add(i)
+            todo.extend(reads(graph.node[i]))
+    return [n for i, n in enumerate(graph.node) if i in keep]
+
+
 def run_values(
     model: onnx.ModelProto,
     values: Sequence[str],
     batches: Iterable[Mapping[str, np.ndarray]],
     *,
     threads: int = 1,
+    needed_only: bool = False,
 ) -> Iterator[dict[str, np.ndarray]]:
     """Run ``model`` on each batch and yield ``{value: array}`` for ``values``, which may be any
-    value of the main graph (exposed as extra outputs), graph inputs included.
+    value of the main graph (exposed as extra outputs), graph inputs included. With
+    ``needed_only`` only the nodes the values need run (ONNX Runtime runs every node of a
+    graph, whichever outputs are fetched): the values before a node the batch fails at.
 
     Graph optimisation is off: fusions must not hide (or be blocked by) the exposed values.
     Random ops draw from the seeds verification pins (``rewriter.verify.pin_random_seeds``):
@@ -319,9 +344,20 @@ def run_values(
     # the fetched values become outputs of the session's model, not of a copy of the model:
     # appended, loaded, removed again (a copy of a 400 MB model cost 400 MB more)
     model.graph.output.extend(extra)
+    g, kept = model.graph, None
+    if needed_only:  # the other nodes and outputs set aside while the session loads
+        kept = (list(g.node), list(g.output))
+        nodes = _needed(g, fetch)
+        del g.node[:], g.output[:]
+        g.node.extend(nodes)
+        g.output.extend(o for o in kept[1] if o.name in fetch)
     try:
         sess = session(model, threads=threads, optimization="disabled")
     finally:
+        if kept is not None:
+            del g.node[:], g.output[:]
+            g.node.extend(kept[0])
+            g.output.extend(kept[1])
         if extra:
             del model.graph.output[-len(extra) :]
     for i, feed in enumerate(batches):
