@@ -536,6 +536,33 @@ def test_rms_norm_in_an_archive_is_converted(tmp_path, capsys) -> None:  # type:
     assert report["source"]["converted_vs_source"]["rel_l2"] < 1e-6
 
 
+class _SizedPatches(torch.nn.Module):
+    """Pixtral's patches of each image cut to its ``image_sizes`` (height, width) before the
+    blocks (Mistral 3)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.patch = torch.nn.Conv2d(3, 8, 8, stride=8)
+        self.mlp = torch.nn.Linear(8, 8)
+
+    def forward(self, pixel_values: torch.Tensor, image_sizes: torch.Tensor) -> torch.Tensor:
+        h, w = image_sizes[:, 0].max() // 8, image_sizes[:, 1].max() // 8
+        f = self.patch(pixel_values)[:, :, :h, :w].flatten(2).transpose(1, 2)
+        return self.mlp(torch.nn.functional.gelu(f))
+
+
+def test_an_archives_image_sizes_hold_the_images_sides(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """An archive's ``image_sizes`` (no op tells its shape) was guessed an image, a signal, a
+    sequence of floats, and Mistral 3's ran on none ("a Tensor with 16000 elements cannot be
+    converted to Scalar"). By its name it is a row of (height, width) per image, holding the
+    sides of the image beside it, in the example and in the ONNX model's generated inputs."""
+    example = (torch.randn(1, 3, 32, 32), torch.tensor([[32, 32]]))
+    printed, report, _ = _traced_rewritten(_SizedPatches(), example, tmp_path, capsys)
+    assert "image_sizes 1x2 (an image's height and width per row by its name)" in printed, printed
+    assert "1 of 1 sites replaced" in printed, printed
+    assert report["source"]["converted_vs_source"]["rel_l2"] < 1e-6
+
+
 class _Experts(torch.nn.Module):
     """A mixture of experts' outputs summed back into their tokens (JetMoE): every token is
     routed to two experts, so ``index_add`` sees each token's index twice; and once along the

@@ -67,6 +67,7 @@ from rewriter.frontends.pt2._convert import _first_line, erfinv_nodes
 # the free sizes, typical first: the candidates rewriter.inputs generates an ONNX model's with
 from rewriter.inputs import (
     _FRAMES,
+    _IMAGE_SIZES_NAME,
     _SAMPLES,
     _SEQUENCE,
     _SPATIAL,
@@ -133,6 +134,8 @@ class _Arg:
     # sized from a tensor the module fills and joins it with (``_padded``: SAM's clicks and
     # labels): a refusal is not read as being about it
     padded: bool = False
+    # an image's (height, width) per row (Pixtral's ``image_sizes``): the image input's sides
+    image_sizes: bool = False
 
 
 _CACHE: dict[tuple[Any, ...], tuple[Conversion, Any, dict[str, np.ndarray]]] = {}
@@ -304,6 +307,16 @@ def _hint(module: Any, name: str, value: Any) -> _Arg:
             "int64",
             1,
             origin="name",
+        )
+    if _IMAGE_SIZES_NAME.search(name) and rank <= 2:
+        return _Arg(
+            name,
+            "an image's height and width per row by its name",
+            [(1, 2)],
+            {0: "batch"},
+            "int64",
+            origin="name",
+            image_sizes=True,
         )
     if named:
         mask = "mask" in lowered
@@ -1117,6 +1130,23 @@ def _tensor(module: Any, value: Any) -> Any:
     return obj if isinstance(obj, torch.Tensor) else None
 
 
+def _feeds(args: list[_Arg], shapes: Any) -> dict[str, np.ndarray]:
+    """Example values of ``args`` at ``shapes``; image sizes hold the image's."""
+    return _sides(args, {a.name: _array(a, s) for a, s in zip(args, shapes, strict=True)})
+
+
+def _sides(args: list[_Arg], feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``feeds`` with each ``image_sizes`` argument's rows the (height, width) of the largest
+    4-d float input among them (Mistral 3's 0s and 1s sliced its patches to none)."""
+    images = [v.shape[-2:] for v in feeds.values() if v.ndim == 4 and v.dtype.kind == "f"]
+    if images:
+        side = max(images, key=lambda hw: hw[0] * hw[1])
+        for a in args:
+            if a.image_sizes and feeds[a.name].ndim == 2 and feeds[a.name].shape[1] == 2:
+                feeds[a.name] = np.tile(np.array(side, np.int64), (feeds[a.name].shape[0], 1))
+    return feeds
+
+
 def _array(arg: _Arg, shape: tuple[int, ...]) -> np.ndarray:
     rng = np.random.default_rng(0)
     if arg.dtype == "bool":  # a mask true where to fill (``_BOOL_MASK``): none
@@ -1432,7 +1462,7 @@ def _example(module: Any, args: list[_Arg], path: str) -> tuple[dict[str, np.nda
             continue
         tries += 1
         tried.add(shapes)
-        feeds = {a.name: _array(a, s) for a, s in zip(args, shapes, strict=True)}
+        feeds = _feeds(args, shapes)
         got, why = _runs(module, feeds)
         if why:
             last = why.strip().splitlines()[-1][:300]  # the interpreter's reason comes last
@@ -1575,7 +1605,7 @@ def _batch_misplaced(module: Any, args: list[_Arg], feeds: Mapping[str, np.ndarr
         if axes[a.name]:  # every batch axis at once (an RNN's state has it second)
             shape = [b if k in axes[a.name] else v for k, v in enumerate(feeds[a.name].shape)]
             trial[a.name] = _array(a, tuple(shape))
-    why = _runs(module, trial)[1]
+    why = _runs(module, _sides(args, trial))[1]
     m = _BROADCAST.search(why or "")
     if m is None or str(b) not in m.groups() or not {int(g) for g in m.groups()} & lengths:
         return ""
@@ -1711,7 +1741,7 @@ def _traced_batch(module: Any, args: list[_Arg]) -> tuple[dict[str, np.ndarray],
         apart = [c for c in in_step if b not in {n for s in c for n in s[1:]}]
         for combo in dict.fromkeys([combos[0], *apart]):
             shapes = [(b, *s[1:]) if k in batched and s else s for k, s in enumerate(combo)]
-            feeds = {a.name: _array(a, s) for a, s in zip(args, shapes, strict=True)}
+            feeds = _feeds(args, shapes)
             got, why = _runs(module, feeds)
             if not why:
                 for k in batched:
@@ -1782,7 +1812,7 @@ def _keep_static(module: Any, args: list[_Arg], feeds: Mapping[str, np.ndarray])
                 else:
                     shape[k] = shape[k] + 32 if shape[k] >= 32 else shape[k] * 2
             trial[a.name] = _array(a, tuple(shape))
-        if _runs(module, trial)[1]:
+        if _runs(module, _sides(args, trial))[1]:
             for a in args:
                 a.dynamic = {k: d for k, d in a.dynamic.items() if d != dim}
 
