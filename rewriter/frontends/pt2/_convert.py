@@ -250,7 +250,9 @@ def _to_onnx(ep: Any, path: str) -> tuple[onnx.ModelProto, list[str]]:
     (``_contiguous_before_reshapes``; values unchanged), loses its runtime checks of tensor
     values (``_without_checks``: SigLIP 2's ``torch._check`` of its patch grid, an
     ``aten._is_all_true`` torch.onnx has no function for) and the strides and guards of an
-    example input that was a view (``_without_example_views``), and is tried again.
+    example input that was a view (``_without_example_views``), has ops on complex tensors
+    torch.onnx has no function for done on (real, imag) pairs (``_complex_as_pairs``), and is
+    tried again.
     """
     import torch
 
@@ -269,8 +271,8 @@ def _to_onnx(ep: Any, path: str) -> tuple[onnx.ModelProto, list[str]]:
     with quiet():
         ep = torch.export.load(path)
     copies, checks = _contiguous_before_reshapes(ep), _without_checks(ep)
-    views = _without_example_views(ep)
-    if copies or checks or views:
+    views, pairs = _without_example_views(ep), _complex_as_pairs(ep)
+    if copies or checks or views or pairs:
         try:
             model = export()
         except Exception as e:
@@ -291,6 +293,12 @@ def _to_onnx(ep: Any, path: str) -> tuple[onnx.ModelProto, list[str]]:
                     f"converted without the program's runtime checks of tensor values ({checks} "
                     "nodes: torch.onnx has no function for some, and ONNX no assertion); "
                     "outputs unchanged"
+                )
+            if pairs:
+                edits.append(
+                    f"torch.onnx has no function for {pairs} ops of the program on complex "
+                    "tensors (a rotary embedding's unsqueeze); converted on their (real, imag) "
+                    "pairs (values unchanged)"
                 )
             if views:
                 edits.append(
@@ -482,6 +490,48 @@ def _contiguous_before_reshapes(ep: Any) -> int:
         copy.meta["val"] = val
         node.replace_input_with(src, copy)
         n += 1
+    if n:
+        ep.graph_module.recompile()
+    return n
+
+
+def _complex_as_pairs(ep: Any) -> int:
+    """Ops on complex tensors torch.onnx has no complex function for, done on the tensors'
+    (real, imag) pairs, which is how torch.onnx holds them: an ``unsqueeze`` (DeepSeek-V2's and
+    Llama 4's rotary embeddings: "No decompositions registered for the complex-valued input")
+    as ``view_as_complex(unsqueeze(view_as_real(x)))``, a cast to the dtype it has dropped;
+    how many. Edits ``ep`` in place."""
+    import torch
+
+    aten = torch.ops.aten
+    graph = ep.graph_module.graph
+
+    def val(x: Any) -> Any:
+        v = getattr(x, "meta", {}).get("val")
+        return v if isinstance(v, torch.Tensor) and v.is_complex() else None
+
+    n = 0
+    for node in list(graph.nodes):
+        src = node.args[0] if node.op == "call_function" and node.args else None
+        if (have := val(src)) is None:
+            continue
+        casts = (aten.to.dtype_layout, aten.to.dtype, aten._to_copy.default)
+        if node.target in casts and (out := val(node)) is not None and out.dtype == have.dtype:
+            node.replace_all_uses_with(src)
+            graph.erase_node(node)
+            n += 1
+        elif node.target == aten.unsqueeze.default:
+            dim = node.args[1] if node.args[1] >= 0 else node.args[1] - 1  # past the pair's axis
+            with graph.inserting_before(node):
+                real = graph.call_function(aten.view_as_real.default, (src,))
+                real.meta["val"] = torch.view_as_real(have)
+                wide = graph.call_function(aten.unsqueeze.default, (real, dim))
+                wide.meta["val"] = real.meta["val"].unsqueeze(dim)
+                back = graph.call_function(aten.view_as_complex.default, (wide,))
+                back.meta["val"] = node.meta["val"]
+            node.replace_all_uses_with(back)
+            graph.erase_node(node)
+            n += 1
     if n:
         ep.graph_module.recompile()
     return n
