@@ -1791,11 +1791,28 @@ def generate_inputs(
             if outs is not None and again is not None and _insensitive(outs, again):
                 bad = _SAME
                 same += 1
-        if bad is None and not placed and (placed := _scatter_tokens(model, uses, feeds, why)):
+        short: dict[str, int] = {}  # ids too short for one token per image feature
+        grew: dict[str, str] = {}
+        if bad is None and not placed and (placed := _scatter_tokens(model, uses, feeds, why, short)):  # fmt: skip
             # a VLM's image tokens, one per feature: kept where the model runs on them
             got, _ = _run(sess, placed[0])
             if got is not None and _degenerate(got, out_names) is None:
                 feeds, why = placed
+        elif bad is None and not placed and short:
+            # more features than tokens (LLaVA-1.5's 576 at 336 px, Chameleon's 1024 codes):
+            # the ids' length grown to hold them, where the model runs there
+            grown = dict(probe)
+            for name, per in short.items():
+                dim = next(i.dims[1] for i in inputs if i.name == name)
+                if isinstance(dim, str) and dim in grown and dim not in bound:
+                    grown[dim] = max(grown[dim], 1 << (per + 1).bit_length())
+            if grown != probe and _work(skel, inputs, full(grown)) <= _WORK_LIMIT:
+                more, more_why = feeds_for(full(grown))
+                placed = _scatter_tokens(model, uses, more, more_why)
+                got, _ = _run(sess, placed[0]) if placed else (None, None)
+                if placed and got is not None and _degenerate(got, out_names) is None:
+                    grew = {k: "grown to one image token per feature" for k in grown if grown[k] != probe[k]}  # fmt: skip
+                    (feeds, why), probe, sizes = placed, grown, full(grown)
         if bad is None:
             origin = (
                 "the size the model was traced at (other sizes failed)"
@@ -1803,7 +1820,7 @@ def generate_inputs(
                 else "named by ONNX Runtime's message"
             )
             named = {k: origin for k, v in probe.items() if v not in groups[k]}
-            return _result(inputs, feeds, why, sizes, tried, groups, bound, None, how | named)
+            return _result(inputs, feeds, why, sizes, tried, groups, bound, None, how | named | grew)  # fmt: skip
         tried.append((sizes, bad))
         fallback = fallback or (feeds, why, sizes, bad == _SAME)
         if same >= _MAX_SAME:  # a net that ignores its inputs anywhere (vanished activations)
@@ -1822,13 +1839,15 @@ def _scatter_tokens(
     uses: dict[str, _Uses],
     feeds: dict[str, np.ndarray],
     why: dict[str, str],
+    short: dict[str, int] | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, str]] | None:
     """``feeds`` and ``why`` with each VLM image token (``_Uses.scatter``) placed once per row
     of the features that fill its positions, in one block after each row's first token; None
     where no input has such a token or the counts do not fit. Ids ending in the token once
     took one of LLaVA's 64 image features: the vision tower's sites reached the output
     through it alone. One run of the nodes the features and the filled embeddings need counts
-    them (an Expand to the mask's count after them fails on any other count)."""
+    them (an Expand to the mask's count after them fails on any other count). Ids too short
+    for one token per feature are left, their name and the count a row put in ``short``."""
     from rewriter.ir.runtime import run_values
 
     marks = {n: u.scatter for n, u in uses.items() if u.scatter}
@@ -1846,7 +1865,11 @@ def _scatter_tokens(
             continue
         rows, (batch, length) = got[feats].size // width, ids.shape
         per = rows // batch
-        if rows % batch or not 0 < per < length:
+        if rows % batch or per <= 0:
+            continue
+        if per >= length:  # one token before them: the caller may grow the length
+            if short is not None:
+                short[name] = per
             continue
         new = np.where(ids == token, 0 if token != 0 else 1, ids).astype(ids.dtype)
         new[:, 1 : 1 + per] = token

@@ -2641,6 +2641,41 @@ def test_a_vlms_image_token_is_placed_once_per_image_feature() -> None:
     assert ((again.feeds["input_ids"] == 49).sum(1) == 16).all()
 
 
+def test_more_image_features_than_generated_tokens_grow_the_ids() -> None:
+    """LLaVA-1.5 puts 576 image features in its ids (a 336-px image) and Chameleon 1024 VQ
+    codes: more than the 128 tokens generated, so the token ended each row once and the vision
+    tower's sites reached the output through one feature. The length grows to hold a token
+    per feature (the next power of two past them, one text token first)."""
+    import torch
+
+    class Vlm(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.words = torch.nn.Embedding(50, 8)
+            self.patch = torch.nn.Conv2d(3, 8, 4, stride=4)
+
+        def forward(self, input_ids, pixel_values):  # type: ignore[no-untyped-def]
+            e = self.words(input_ids)
+            f = torch.nn.functional.gelu(self.patch(pixel_values).flatten(2).transpose(1, 2))
+            mask = (input_ids == 49).unsqueeze(-1).expand_as(e)
+            return torch.tanh(e.masked_scatter(mask, f))
+
+    ids = torch.randint(0, 40, (1, 260))
+    ids[:, 2:258] = 49  # a 64x64 image: 256 features
+    m = _ts_export(
+        Vlm(), (ids, torch.randn(1, 3, 64, 64)), ["input_ids", "pixel_values"],
+        {"input_ids": {0: "batch", 1: "sequence"}, "pixel_values": {0: "batch"}},
+    )  # fmt: skip
+    gen = generate_inputs(m)
+    got = gen.feeds["input_ids"]
+    assert got.shape[1] == 512 and ((got == 49).sum(1) == 256).all(), got.shape
+    assert "256 of 49 per row after its first" in _note(gen, "input_ids"), gen.notes
+    assert "grown to one image token per feature" in _note(gen, "input_ids"), gen.notes
+    again = generate_inputs(m, sizes=gen.sizes, seed=1)  # more seeds: the same length, placed
+    assert again.feeds["input_ids"].shape == got.shape
+    assert ((again.feeds["input_ids"] == 49).sum(1) == 256).all()
+
+
 def test_an_image_sizes_input_holds_the_images_height_and_width() -> None:
     """Pixtral (Mistral 3) and LLaVA-NeXT take ``image_sizes``, each image's (height, width),
     and slice its patches to it. Read as small integers (0s and 1s), no patch was kept and the
