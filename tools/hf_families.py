@@ -480,12 +480,65 @@ def _families() -> Iterator[tuple[str, Callable[[], Any], str, list[str]]]:
     yield "idefics3", lambda: tf.Idefics3Model(tf.Idefics3Config(vision_config=dict(**v, image_size=64, patch_size=8), text_config=tf.LlamaConfig(**{**t, "max_position_embeddings": 256}), image_token_id=999, scale_factor=2)), "images16", last  # fmt: skip
     yield "smolvlm", lambda: tf.SmolVLMModel(tf.SmolVLMConfig(vision_config=dict(**v, image_size=64, patch_size=8), text_config=tf.LlamaConfig(**{**t, "max_position_embeddings": 256}), image_token_id=999, scale_factor=2)), "images16", last  # fmt: skip
     yield "kosmos2", lambda: tf.Kosmos2Model(tf.Kosmos2Config(text_config=dict(vocab_size=1000, embed_dim=32, layers=2, attention_heads=2, ffn_dim=64, max_position_embeddings=256), vision_config=dict(**v, image_size=64, patch_size=8), latent_query_num=8)), "image_positions8", last  # fmt: skip
+    # and twenty-eight more: Gemma 2's soft-capped attention, Cohere, MLA decoders (DeepSeek-V2,
+    # MiniCPM3), Mamba-2 and MoE hybrids (Granite 4), lightning and delta-rule linear attention
+    # (MiniMax, Kimi Linear), short convolutions (LFM2-MoE), more mixtures of experts (DBRX,
+    # ERNIE 4.5, Hunyuan, PhiMoE, EXAONE-MoE, AFMoE), T5Gemma, and inputs beyond ids and one
+    # image: InternVL and GOT-OCR2 (image tokens), Mistral 3 (Pixtral with image_sizes), Qwen2-VL
+    # (a flat list of patches, each image's grid), Fuyu (patches and where each goes), Idefics2
+    # (a perceiver's 8 latents), Chameleon (an image's VQ codes as tokens), FLAVA, Pix2Struct's
+    # flattened patches, Pop2Piano's features (LLaVA-NeXT exports with neither exporter:
+    # Python's round() of its image_sizes)
+    tm = dict(num_key_value_heads=1, use_cache=False)
+    yield "gemma2", lambda: tf.Gemma2Model(tf.Gemma2Config(**t, **tm, head_dim=16)), "text", last  # fmt: skip
+    yield "cohere", lambda: tf.CohereModel(tf.CohereConfig(**t, use_cache=False)), "text", last
+    yield "olmo3", lambda: tf.Olmo3Model(tf.Olmo3Config(**t, **tm, sliding_window=4)), "text", last  # fmt: skip
+    yield "seed_oss", lambda: tf.SeedOssModel(tf.SeedOssConfig(**t, **tm, head_dim=16)), "text", last  # fmt: skip
+    yield "nanochat", lambda: tf.NanoChatModel(tf.NanoChatConfig(**t, **tm)), "text", last
+    mla = dict(kv_lora_rank=16, q_lora_rank=16, qk_rope_head_dim=8, qk_nope_head_dim=8, v_head_dim=16)  # fmt: skip
+    yield "deepseek_v2", lambda: tf.DeepseekV2Model(tf.DeepseekV2Config(**t, **mla, num_key_value_heads=2, n_routed_experts=4, num_experts_per_tok=2, moe_intermediate_size=32, first_k_dense_replace=1, n_group=1, topk_group=1, use_cache=False)), "text", last  # fmt: skip
+    yield "minicpm3", lambda: tf.MiniCPM3Model(tf.MiniCPM3Config(**t, **mla, num_key_value_heads=2, use_cache=False)), "text", last  # fmt: skip
+    yield "granitemoehybrid", lambda: tf.GraniteMoeHybridModel(tf.GraniteMoeHybridConfig(**t, **tm, num_local_experts=4, num_experts_per_tok=2, layer_types=["mamba", "attention"], mamba_n_heads=4, mamba_d_head=16, mamba_d_state=8, mamba_n_groups=1)), "text", last  # fmt: skip
+    yield "minimax", lambda: tf.MiniMaxModel(tf.MiniMaxConfig(**t, **tm, head_dim=16, num_local_experts=4, num_experts_per_tok=2, layer_types=["linear_attention", "full_attention"], block_size=4)), "text", last  # fmt: skip
+    yield "kimi_linear", lambda: tf.KimiLinearModel(tf.KimiLinearConfig(**t, **tm, **{**mla, "q_lora_rank": None}, pad_token_id=0, head_dim=16, num_experts=4, num_experts_per_token=2, moe_intermediate_size=32, linear_head_dim=16, linear_num_heads=2)), "text", last  # fmt: skip
+    yield "lfm2_moe", lambda: tf.Lfm2MoeModel(tf.Lfm2MoeConfig(**t, **tm, num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32, num_dense_layers=1, layer_types=["conv", "full_attention"])), "text", last  # fmt: skip
+    yield "dbrx", lambda: tf.DbrxModel(tf.DbrxConfig(vocab_size=1000, d_model=32, n_layers=2, n_heads=2, max_seq_len=64, attn_config=dict(kv_n_heads=1, rope_theta=10000.0, clip_qkv=8.0), ffn_config=dict(ffn_hidden_size=64, moe_num_experts=4, moe_top_k=2), use_cache=False)), "text", last  # fmt: skip
+    yield "ernie4_5_moe", lambda: tf.Ernie4_5_MoeModel(tf.Ernie4_5_MoeConfig(**t, **tm, moe_num_experts=4, moe_k=2, moe_intermediate_size=32, moe_layer_start_index=1)), "text", last  # fmt: skip
+    yield "hunyuan_v1_moe", lambda: tf.HunYuanMoEV1Model(tf.HunYuanMoEV1Config(**t, **tm, num_experts=4, moe_topk=2, head_dim=16)), "text", last  # fmt: skip
+    yield "phimoe", lambda: tf.PhimoeModel(tf.PhimoeConfig(**t, **tm, num_local_experts=4, num_experts_per_tok=2)), "text", last  # fmt: skip
+    yield "exaone_moe", lambda: tf.ExaoneMoeModel(tf.ExaoneMoeConfig(**t, **tm, num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32)), "text", last  # fmt: skip
+    yield "afmoe", lambda: _routed(tf.AfmoeModel(tf.AfmoeConfig(**t, **tm, num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32, num_dense_layers=1))), "text", last  # fmt: skip
+    yield "t5gemma", lambda: tf.T5GemmaModel(tf.T5GemmaConfig(encoder=tf.T5GemmaModuleConfig(**t, num_key_value_heads=1, head_dim=16), decoder=tf.T5GemmaModuleConfig(**t, num_key_value_heads=1, head_dim=16), use_cache=False)), "seq2seq", last  # fmt: skip
+    t256 = {**t, "max_position_embeddings": 256}
+    yield "internvl", lambda: tf.InternVLModel(tf.InternVLConfig(vision_config=dict(**v, image_size=[64, 64], patch_size=[8, 8]), text_config=tf.Qwen2Config(**t256, **tm), image_token_id=999, downsample_ratio=0.5)), "image_tokens16", last  # fmt: skip
+    yield "got_ocr2", lambda: tf.GotOcr2Model(tf.GotOcr2Config(vision_config=dict(hidden_size=32, output_channels=32, num_hidden_layers=2, num_attention_heads=2, image_size=64, patch_size=8, global_attn_indexes=[1], window_size=4, mlp_dim=64), text_config=tf.Qwen2Config(**t256, **tm), image_token_index=999)), "image_tokens4", last  # fmt: skip
+    yield "mistral3", lambda: tf.Mistral3Model(tf.Mistral3Config(vision_config=tf.PixtralVisionConfig(**v, image_size=64, patch_size=8, head_dim=16), text_config=tf.MistralConfig(**t256, **tm, head_dim=16), image_token_index=999, spatial_merge_size=2)), "image_sized16", last  # fmt: skip
+    yield "qwen2_vl", lambda: tf.Qwen2VLModel(tf.Qwen2VLConfig(vision_config=dict(depth=2, embed_dim=32, hidden_size=32, num_heads=2, mlp_ratio=2, patch_size=8, spatial_merge_size=2, temporal_patch_size=2), text_config=dict(**t256, num_key_value_heads=1, rope_scaling={"type": "mrope", "mrope_section": [2, 2, 4]}), image_token_id=999)), "grid4", last  # fmt: skip
+    yield "fuyu", lambda: tf.FuyuModel(tf.FuyuConfig(text_config=dict(model_type="persimmon", **t256), hidden_size=32, num_attention_heads=2, num_hidden_layers=2, intermediate_size=64, vocab_size=1000, patch_size=8, num_channels=3, image_token_id=999)), "patches16", last  # fmt: skip
+    yield "idefics2", lambda: tf.Idefics2Model(tf.Idefics2Config(vision_config=dict(**v, image_size=64, patch_size=8), perceiver_config=dict(hidden_size=32, resampler_n_latents=8, resampler_depth=1, resampler_n_heads=2, resampler_head_dim=16, num_key_value_heads=1), text_config=dict(model_type="mistral", **t256, num_key_value_heads=1), image_token_id=999)), "images8", last  # fmt: skip
+    yield "chameleon", lambda: tf.ChameleonModel(tf.ChameleonConfig(**{**t, "max_position_embeddings": 512}, **tm, vq_config=dict(embed_dim=16, num_embeddings=64, base_channels=32, channel_multiplier=[1, 2], num_res_blocks=1, resolution=32, attn_resolutions=[], latent_channels=16), vocabulary_map={"<image>": 999, **{"IMGIMG" + "".join(chr(65 + int(d)) for d in str(i)) + "Z": 900 + i for i in range(64)}}, image_token_id=999)), "vq256", last  # fmt: skip
+    yield "flava", lambda: tf.FlavaModel(tf.FlavaConfig(text_config=dict(**t), image_config=dict(**v, image_size=64, patch_size=8), multimodal_config=dict(**v))), "captioned", ["multimodal_embeddings"]  # fmt: skip
+    yield "pix2struct", lambda: tf.Pix2StructForConditionalGeneration(tf.Pix2StructConfig(text_config=dict(vocab_size=1000, hidden_size=32, d_kv=16, d_ff=64, num_layers=1, num_heads=2), vision_config=dict(hidden_size=32, d_kv=16, d_ff=64, num_hidden_layers=1, num_attention_heads=2, patch_embed_hidden_size=192, seq_len=64))), "flattened_patches", ["logits"]  # fmt: skip
+    yield "pop2piano", lambda: tf.Pop2PianoForConditionalGeneration(tf.Pop2PianoConfig(vocab_size=1000, d_model=32, d_kv=16, d_ff=64, num_layers=1, num_decoder_layers=1, num_heads=2, composer_vocab_size=21)), "features_text", ["logits"]  # fmt: skip
     # diffusion models from diffusers' configs (the dev extra installs it): a UNet that takes a
     # latent, a timestep per sample and text states; an unconditional one; a VAE, whose
     # attention runs over every position of the feature map
     yield "sd_unet", lambda: _diffusers().UNet2DConditionModel(sample_size=16, in_channels=4, out_channels=4, layers_per_block=1, block_out_channels=(32, 64), down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=32, attention_head_dim=8, norm_num_groups=8), "latent_text", ["sample"]  # fmt: skip
     yield "ddpm_unet", lambda: _diffusers().UNet2DModel(sample_size=16, in_channels=3, out_channels=3, layers_per_block=1, block_out_channels=(32, 64), down_block_types=("DownBlock2D", "AttnDownBlock2D"), up_block_types=("AttnUpBlock2D", "UpBlock2D"), norm_num_groups=8), "latent_step", ["sample"]  # fmt: skip
     yield "sd_vae", lambda: _diffusers().AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(32, 64), latent_channels=4, norm_num_groups=8, layers_per_block=1), "vae", ["sample"]  # fmt: skip
+
+
+def _routed(model: Any) -> Any:
+    """``model`` with its routers' weights drawn at random, as a trained model's are not zero:
+    transformers zero-inits AFMoE's router, so every expert ties for every token, and torch's
+    top-k and ONNX's TopK break the ties differently (the conversion differed by rel-L2 0.15)."""
+    import torch
+
+    with torch.no_grad():
+        for m in model.modules():
+            if type(m).__name__.endswith("Router") and hasattr(m, "gate"):
+                torch.nn.init.normal_(m.gate.weight, std=0.5)
+    return model
 
 
 def _uvdoc(tf: Any) -> Any:
@@ -532,18 +585,20 @@ def _example(kind: str) -> tuple[tuple[Any, ...], list[str], dict[str, dict[int,
         names = ["states", "actions", "rewards", "returns_to_go", "timesteps", "attention_mask"]
         args = (torch.randn(B, t, 11), torch.randn(B, t, 3), torch.randn(B, t, 1), torch.randn(B, t, 1), torch.randint(0, 100, (B, t)), torch.ones(B, t, dtype=torch.int64))  # fmt: skip
         return args, names, dict.fromkeys(names, {0: "batch", 1: "steps"})
-    if kind in ("image_tokens", "image_tokens16", "image_tokens8"):  # a VLM's ids: 64 (16, 8)
-        n = {"image_tokens16": 16, "image_tokens8": 8}.get(kind, 64)  # image tokens, 999
+    if kind in ("image_tokens", "image_tokens16", "image_tokens8", "image_tokens4", "image_sized16"):  # fmt: skip
+        n = {"image_tokens16": 16, "image_sized16": 16, "image_tokens8": 8, "image_tokens4": 4}.get(kind, 64)  # fmt: skip
         vlm = torch.randint(3, 900, (B, n + 8))
         vlm[:, 4 : 4 + n] = 999
         names = ["input_ids", "pixel_values", "attention_mask"]
+        if kind == "image_sized16":  # Pixtral: each image's height and width (its token count)
+            return (vlm, torch.randn(B, 3, 64, 64), torch.ones_like(vlm), torch.tensor([[64, 64]] * B)), [*names, "image_sizes"], {"input_ids": seq, "attention_mask": seq, "pixel_values": {0: "batch"}, "image_sizes": {0: "batch"}}  # fmt: skip
         return (vlm, torch.randn(B, 3, 64, 64), torch.ones_like(vlm)), names, {"input_ids": seq, "attention_mask": seq, "pixel_values": {0: "batch"}}  # fmt: skip
-    if kind in ("instructed8", "images16", "image_positions8"):  # 8 or 16 image tokens
+    if kind in ("instructed8", "images16", "images8", "image_positions8"):  # 8 or 16 image tokens
         n = 16 if kind == "images16" else 8
         vlm, text = torch.randint(3, 900, (B, n + 8)), {0: "batch", 1: "sequence"}
         vlm[:, 4 : 4 + n] = 999
         px, axes = torch.randn(B, 3, 64, 64), {"input_ids": text, "attention_mask": text}
-        if kind == "images16":  # images per sample: batch x images x channels x height x width
+        if kind in ("images16", "images8"):  # images per sample: batch x images x channels x h x w
             return (vlm, torch.randn(B, 1, 3, 64, 64), torch.ones_like(vlm)), ["input_ids", "pixel_values", "attention_mask"], {**axes, "pixel_values": {0: "batch"}}  # fmt: skip
         if kind == "instructed8":  # the instruction's ids again, as the Q-Former reads them
             names = ["input_ids", "pixel_values", "attention_mask", "qformer_input_ids"]
@@ -555,6 +610,30 @@ def _example(kind: str) -> tuple[tuple[Any, ...], list[str], dict[str, dict[int,
     if kind == "text_image":
         text = {0: "queries", 1: "sequence"}
         return (ids, torch.randn(1, 3, 64, 64), mask), ["input_ids", "pixel_values", "attention_mask"], {"input_ids": text, "attention_mask": text, "pixel_values": {0: "batch"}}  # fmt: skip
+    if kind == "grid4":  # Qwen2-VL: every image's patches in one flat list, each image's grid
+        vlm = torch.randint(3, 900, (B, 12))  # 4 image tokens a row: 4x4 patches merged 2x2
+        vlm[:, 4:8] = 999
+        names = ["input_ids", "pixel_values", "image_grid_thw", "attention_mask", "mm_token_type_ids"]  # fmt: skip
+        return (vlm, torch.randn(B * 16, 3 * 2 * 8 * 8), torch.tensor([[1, 4, 4]] * B), torch.ones_like(vlm), (vlm == 999).long()), names, {"input_ids": seq, "attention_mask": seq, "mm_token_type_ids": seq, "pixel_values": {0: "patches"}, "image_grid_thw": {0: "images"}}  # fmt: skip
+    if kind == "patches16":  # Fuyu: an image's 16 patches and which token each goes to (-1: none)
+        vlm = torch.randint(3, 900, (B, 24))
+        vlm[:, 4:20] = 999
+        at = torch.full((B, 24), -1)
+        at[:, 4:20] = torch.arange(16)
+        names = ["input_ids", "image_patches", "image_patches_indices", "attention_mask"]
+        return (vlm, torch.randn(B, 16, 192), at, torch.ones_like(vlm)), names, {"input_ids": seq, "attention_mask": seq, "image_patches_indices": seq, "image_patches": {0: "batch", 1: "patches"}}  # fmt: skip
+    if kind == "vq256":  # Chameleon: a 32x32 image's 256 VQ codes replace its 256 image tokens
+        vlm = torch.randint(3, 900, (B, 264))
+        vlm[:, 4:260] = 999
+        names = ["input_ids", "pixel_values", "attention_mask"]
+        return (vlm, torch.randn(B, 3, 32, 32), torch.ones_like(vlm)), names, {"input_ids": seq, "attention_mask": seq, "pixel_values": {0: "batch"}}  # fmt: skip
+    if kind == "flattened_patches":  # Pix2Struct: patches with their row and column first
+        at = torch.arange(64.0).view(1, 64, 1).expand(B, 64, 1)  # an 8x8 grid, from 1
+        patches = torch.cat([at.div(8, rounding_mode="floor") + 1, at.remainder(8) + 1, torch.randn(B, 64, 192)], -1)  # fmt: skip
+        names = ["flattened_patches", "attention_mask", "decoder_input_ids"]
+        return (patches, torch.ones(B, 64), ids[:, :5].clone()), names, {"flattened_patches": {0: "batch", 1: "patches"}, "attention_mask": {0: "batch", 1: "patches"}, "decoder_input_ids": {0: "batch", 1: "decoder_sequence"}}  # fmt: skip
+    if kind == "features_text":  # Pop2Piano: audio features and the decoder's ids
+        return (torch.randn(B, 10, 32), ids[:, :5].clone()), ["input_features", "decoder_input_ids"], {"input_features": {0: "batch", 1: "frames"}, "decoder_input_ids": {0: "batch", 1: "decoder_sequence"}}  # fmt: skip
     if kind == "captioned":  # GIT: ids, one image per sample (its tokens go first), a mask
         return (ids, torch.randn(B, 3, 64, 64), mask), ["input_ids", "pixel_values", "attention_mask"], {"input_ids": seq, "attention_mask": seq, "pixel_values": {0: "batch"}}  # fmt: skip
     if kind == "spectrogram":
