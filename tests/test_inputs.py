@@ -2605,20 +2605,17 @@ def test_token_lengths_are_not_probed_as_an_images_rows_and_columns(
     assert all(r["input_ids"][1] <= 512 and r["decoder_input_ids"][1] <= 512 for r in runs), runs
 
 
-def test_a_vlms_image_token_is_placed_once_per_image_feature() -> None:
-    """A VLM exported in one graph (LLaVA by the TorchScript exporter) scatters its image
-    features into the token embeddings where the ids equal the image token
-    (``masked_scatter``: Equal, NonZero, ScatterND of the features' first values). The ids
-    ended in the token once a row: one feature of 64 reached the output, and the vision
-    tower's sites were verified through it alone (LLaVA: rel-L2 8.6e-5; with every feature
-    placed, 1.2e-3). Each row gets one token per feature of its image now."""
+def _scattered_vlm(patch: int, side: int) -> onnx.ModelProto:
+    """A VLM in one graph, exported by TorchScript at ids with a token 49 per feature: the
+    features of a ``side``-pixel image's ``patch``-pixel patches scattered into the token
+    embeddings where the ids are 49 (``masked_scatter``, as LLaVA)."""
     import torch
 
     class Vlm(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.words = torch.nn.Embedding(50, 8)
-            self.patch = torch.nn.Conv2d(3, 8, 8, stride=8)
+            self.patch = torch.nn.Conv2d(3, 8, patch, stride=patch)
 
         def forward(self, input_ids, pixel_values):  # type: ignore[no-untyped-def]
             e = self.words(input_ids)
@@ -2626,12 +2623,23 @@ def test_a_vlms_image_token_is_placed_once_per_image_feature() -> None:
             mask = (input_ids == 49).unsqueeze(-1).expand_as(e)
             return torch.tanh(e.masked_scatter(mask, f))
 
-    ids = torch.randint(0, 40, (1, 20))
-    ids[:, 2:18] = 49
-    m = _ts_export(
-        Vlm(), (ids, torch.randn(1, 3, 32, 32)), ["input_ids", "pixel_values"],
+    n = (side // patch) ** 2
+    ids = torch.randint(0, 40, (1, n + 4))
+    ids[:, 2 : 2 + n] = 49
+    return _ts_export(
+        Vlm(), (ids, torch.randn(1, 3, side, side)), ["input_ids", "pixel_values"],
         {"input_ids": {0: "batch", 1: "sequence"}, "pixel_values": {0: "batch"}},
     )  # fmt: skip
+
+
+def test_a_vlms_image_token_is_placed_once_per_image_feature() -> None:
+    """A VLM exported in one graph (LLaVA by the TorchScript exporter) scatters its image
+    features into the token embeddings where the ids equal the image token
+    (``masked_scatter``: Equal, NonZero, ScatterND of the features' first values). The ids
+    ended in the token once a row: one feature of 64 reached the output, and the vision
+    tower's sites were verified through it alone (LLaVA: rel-L2 8.6e-5; with every feature
+    placed, 1.2e-3). Each row gets one token per feature of its image now."""
+    m = _scattered_vlm(8, 32)  # 16 features
     gen = generate_inputs(m)
     got = gen.feeds["input_ids"]
     assert got.shape[1] > 16 and ((got == 49).sum(1) == 16).all(), got
@@ -2646,26 +2654,7 @@ def test_more_image_features_than_generated_tokens_grow_the_ids() -> None:
     codes: more than the 128 tokens generated, so the token ended each row once and the vision
     tower's sites reached the output through one feature. The length grows to hold a token
     per feature (the next power of two past them, one text token first)."""
-    import torch
-
-    class Vlm(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.words = torch.nn.Embedding(50, 8)
-            self.patch = torch.nn.Conv2d(3, 8, 4, stride=4)
-
-        def forward(self, input_ids, pixel_values):  # type: ignore[no-untyped-def]
-            e = self.words(input_ids)
-            f = torch.nn.functional.gelu(self.patch(pixel_values).flatten(2).transpose(1, 2))
-            mask = (input_ids == 49).unsqueeze(-1).expand_as(e)
-            return torch.tanh(e.masked_scatter(mask, f))
-
-    ids = torch.randint(0, 40, (1, 260))
-    ids[:, 2:258] = 49  # a 64x64 image: 256 features
-    m = _ts_export(
-        Vlm(), (ids, torch.randn(1, 3, 64, 64)), ["input_ids", "pixel_values"],
-        {"input_ids": {0: "batch", 1: "sequence"}, "pixel_values": {0: "batch"}},
-    )  # fmt: skip
+    m = _scattered_vlm(4, 64)  # 256 features
     gen = generate_inputs(m)
     got = gen.feeds["input_ids"]
     assert got.shape[1] == 512 and ((got == 49).sum(1) == 256).all(), got.shape
