@@ -563,6 +563,38 @@ def test_an_archives_image_sizes_hold_the_images_sides(tmp_path, capsys) -> None
     assert report["source"]["converted_vs_source"]["rel_l2"] < 1e-6
 
 
+class _Router(torch.nn.Module):
+    """Two of four experts a token, picked by a router's softmax scores (top-k)."""
+
+    def __init__(self, zero: bool) -> None:
+        super().__init__()
+        self.gate = torch.nn.Linear(16, 4, bias=False)
+        if zero:  # as transformers initializes AFMoE's router: every expert ties
+            torch.nn.init.zeros_(self.gate.weight)
+        self.experts = torch.nn.Parameter(torch.randn(4, 16, 16) * 0.3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w, idx = torch.topk(torch.softmax(self.gate(x), -1), 2, dim=-1)
+        y = torch.einsum("bsi,bskio->bsko", x, self.experts[idx])
+        return torch.nn.functional.gelu((y * w.unsqueeze(-1)).sum(2))
+
+
+def test_a_router_whose_scores_tie_is_said_to_tie(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """AFMoE's router is zero at initialization: every expert ties for every token, torch's
+    top-k picks the last of equals and ONNX Runtime's the first, and the conversion differed by
+    rel-L2 0.15, said as "torch.onnx converted it wrong". The line names the TopK and the ties
+    now; a router whose scores differ converts and rewrites."""
+    torch.manual_seed(0)
+    src = tmp_path / "router.pt"
+    torch.jit.trace(_Router(zero=True).eval(), torch.randn(1, 8, 16)).save(str(src))
+    assert main([str(src), "-o", str(tmp_path / "out.onnx")]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert "meets equal values among its top 2 on these inputs (128 of 128 rows)" in err, err
+    assert "so the two may differ where neither is wrong" in err, err
+    assert "converted it wrong" not in err and not (tmp_path / "out.onnx").exists()
+    _traced_rewritten(_Router(zero=False), (torch.randn(1, 8, 16),), tmp_path, capsys)
+
+
 class _Experts(torch.nn.Module):
     """A mixture of experts' outputs summed back into their tokens (JetMoE): every token is
     routed to two experts, so ``index_add`` sees each token's index twice; and once along the

@@ -88,6 +88,9 @@ class SourceCheck:
     # the converted model's relative L2 beyond which the converter is wrong (the rewritten one
     # may differ more: its budget is --tolerance, against the converted model)
     limit: float = CONVERSION_LIMIT
+    # where the converted model differs: a TopK meeting equal values on the compared inputs
+    # (``_tied_picks``), which the source and ONNX Runtime may pick among differently
+    ties: str | None = None
 
     def lines(self) -> list[str]:
         """The rewrite summary's lines: conversion notes, then both comparisons."""
@@ -130,6 +133,8 @@ class SourceCheck:
         somewhere (an output of 1e-12 is all rounding); the converted model of a PyTorch
         source beyond ``TORCH_CONVERSION_LIMIT`` (``limit``)."""
         why = _off(self.converted, self.limit)
+        if why is not None and self.ties:
+            return f"{why}; {self.ties}, so the two may differ where neither is wrong"
         if why is not None:
             return f"{why}; {self.converter} converted it wrong"
         if self.rewritten is not None and (why := _off(self.rewritten)) is not None:
@@ -188,7 +193,45 @@ def compare_with_source(
             f"{said} drawn from random ops ({len(random)} of {len(names)} outputs): ONNX "
             f"Runtime's draws are not {runtime}'s, so not compared with the {kind}",
         ]
-    return SourceCheck(kind, runtime, converter, d_conv, d_new, notes, limit)
+    check = SourceCheck(kind, runtime, converter, d_conv, d_new, notes, limit)
+    if _off(d_conv, limit) is not None:
+        check.ties = _tied_picks(converted, feeds, runtime)
+    return check
+
+
+def _tied_picks(model: onnx.ModelProto, feeds: Any, runtime: str) -> str | None:
+    """Where a TopK of ``model``'s main graph meets equal float values among the k it picks and
+    the next one on ``feeds`` (a router's scores for its experts): the source's
+    runtime and ONNX Runtime break such ties each their own way, so the picks, and what follows
+    them, may differ (AFMoE's router, zero at initialization: every expert tied for every
+    token, and its conversion differed by rel-L2 0.15). The first such TopK, said; None."""
+    import numpy as np
+
+    from rewriter.ir.runtime import run_values
+
+    tops = [n for n in model.graph.node if n.op_type == "TopK" and len(n.input) > 1]
+    if not tops:
+        return None
+    try:
+        got = next(iter(run_values(model, [v for n in tops for v in n.input[:2]], [dict(feeds)])))
+    except Exception:  # noqa: BLE001 - no diagnosis, the comparison's line stands
+        return None
+    for n in tops:
+        x, k = np.asarray(got[n.input[0]]), int(np.asarray(got[n.input[1]]).ravel()[0])
+        attrs = {a.name: a.i for a in n.attribute}
+        if x.ndim == 0 or not 0 < k or x.dtype.kind != "f":  # scores: integer keys (the
+            continue  # experts' ids a mixture of experts sorts) tie by design, in any order
+        rows = np.sort(np.moveaxis(x, attrs.get("axis", -1), -1), axis=-1)
+        rows = rows[..., ::-1] if attrs.get("largest", 1) else rows
+        tied = (np.diff(rows[..., : k + 1], axis=-1) == 0).any(axis=-1)
+        if tied.any():
+            return (
+                f"TopK {n.name or n.output[0]!r} meets equal values among its top {k} on these "
+                f"inputs ({int(tied.sum())} of {tied.size} rows), and {runtime} and ONNX Runtime "
+                "pick among equals each their own way (an untrained router's scores tie; a "
+                "trained one's rarely do)"
+            )
+    return None
 
 
 # --input-shapes of the running command (``use_input_shapes``): a front end that must make up
