@@ -213,7 +213,8 @@ def _tied_picks(model: onnx.ModelProto, feeds: Any, runtime: str) -> str | None:
     if not tops:
         return None
     try:
-        got = next(iter(run_values(model, [v for n in tops for v in n.input[:2]], [dict(feeds)])))
+        wanted = [v for n in tops for v in n.input[:2]]  # only the nodes before them run
+        got = next(iter(run_values(model, wanted, [dict(feeds)], needed_only=True)))
     except Exception:  # noqa: BLE001 - no diagnosis, the comparison's line stands
         return None
     for n in tops:

@@ -2033,18 +2033,8 @@ def _unflatten(g: Any, x: Any, dim: Any, sizes: Any) -> Any:
         shape = _constant(g, [0] * axis + told + [0] * (rank - axis - 1))
     else:
         whole = g.op("Shape", x)
-        head = g.op(
-            "Slice",
-            whole,
-            _constant(g, [0]),
-            _constant(g, [axis]),
-        )
-        tail = g.op(
-            "Slice",
-            whole,
-            _constant(g, [axis + 1]),
-            _constant(g, [rank]),
-        )
+        head = g.op("Slice", whole, _constant(g, [0]), _constant(g, [axis]))
+        tail = g.op("Slice", whole, _constant(g, [axis + 1]), _constant(g, [rank]))
         middle = g.op("Cast", sizes, to_i=onnx.TensorProto.INT64)
         shape = g.op("Concat", head, middle, tail, axis_i=0)
     return g.op("Reshape", x, shape)
