@@ -2313,3 +2313,33 @@ def test_a_mask_masked_fill_refuses_as_ints_is_tried_as_bools(tmp_path, capsys) 
     mask = next(i for i in written.graph.input if i.name == "audio_mel_mask")
     assert mask.type.tensor_type.elem_type == onnx.TensorProto.BOOL
     assert [s["replaced"] for s in report["sites"]] == [True]
+
+
+class _T5Norm(torch.nn.Module):
+    """T5's layer norm as Pop2Piano's encoder has it: ``x.to(torch.float32)`` first, which is
+    ``x`` itself for a float input, so the trace returns it from the norm beside the normed
+    states (one tuple) for the residual outside."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(torch.float32)
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6)
+
+
+class _PackedEncoder(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.norm, self.proj = _T5Norm(), torch.nn.Linear(24, 24)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return features + torch.nn.functional.gelu(self.proj(self.norm(features)))
+
+
+def test_an_input_packed_in_a_tuple_beside_what_is_made_of_it_is_told(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A tuple holding the input and what a norm made of it is followed for each element:
+    followed once, for the input, Pop2Piano's ``input_features`` never reached the Linear
+    after its norm ("no op tells its shape: tried an image, a signal, a sequence", exit 1)."""
+    printed, report, _ = _traced_rewritten(
+        _PackedEncoder(), (torch.randn(2, 10, 24),), tmp_path, capsys
+    )
+    assert "features 1x128x24 (24 features, from linear's weight)" in printed, printed
+    assert "1 of 1 sites replaced" in printed, printed

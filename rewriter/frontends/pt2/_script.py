@@ -950,13 +950,16 @@ def _consumers(value: Any) -> Iterator[tuple[Any, int, tuple[_Step, ...]]]:
     # by the next, so the wrappers are kept (keyed by bare ids, a Conv after a transpose was
     # taken for one seen and skipped, and AST's input had no shape)
     seen: dict[int, Any] = {}
-    queued = {value.unique()}
+    # a tuple is queued once per element followed: a trace returns from T5's layer norm its
+    # input ``.to()`` its own dtype beside the normed states, in one tuple, and Pop2Piano's
+    # features, followed into it as the input, never reached the Linear after the norm
+    queued = {(value.unique(), None)}
     # (value, depth, steps, the tuple element that is the input, or None: the value itself)
     queue: deque[tuple[Any, int, tuple[_Step, ...], int | None]] = deque([(value, 0, (), None)])
 
     def push(out: Any, depth: int, steps: tuple[_Step, ...], elem: int | None) -> None:
-        if depth <= 8 and out.unique() not in queued:
-            queued.add(out.unique())
+        if depth <= 8 and (out.unique(), elem) not in queued:
+            queued.add((out.unique(), elem))
             queue.append((out, depth, steps, elem))
 
     while queue:
