@@ -162,6 +162,8 @@ _BOX_NAME = re.compile(r"box", re.I)  # (x0, y0, x1, y1) rows
 # an image's (height, width) per row: Pixtral's and LLaVA-NeXT's image_sizes, a detector's
 # orig_target_sizes
 _IMAGE_SIZES_NAME = re.compile(r"(image|img|orig(inal)?|target)_?(sizes?|hw|shapes?)$", re.I)
+# each image's patch grid, rows and columns (SigLIP 2's NaFlex ``spatial_shapes``)
+_PATCH_GRID_NAME = re.compile(r"(spatial|patch|grid)_?(shapes?|sizes?|hw)$", re.I)
 _KINDS = [  # (regex on the lower-cased dim name, candidates); first match wins
     (_BATCH_NAME, _BATCH),
     (r"seq|len|time|token|step|frame|^t$|^l$", _SEQUENCE),
@@ -1706,6 +1708,8 @@ def generate_inputs(
                 feeds[inp.name], why[inp.name] = _named_boxes(inp, shape, inputs, sizes, seed)
             elif sized := _image_sizes(inp, shape, inputs, sizes):
                 feeds[inp.name], why[inp.name] = sized
+            elif grid := _patch_grid(inp, shape, inputs, sizes):
+                feeds[inp.name], why[inp.name] = grid
         return feeds, why
 
     if sizes is not None:  # more seeds at sizes already probed: no run needed
@@ -2352,6 +2356,30 @@ def _image_sizes(
     height, width = image
     said = f"{height}, {width} a row: the height and width of the image beside it (by name)"
     return np.tile(np.array([height, width], inp.dtype), (shape[0], 1)), said
+
+
+def _patch_grid(
+    inp: _Input, shape: tuple[int, ...], inputs: list[_Input], sizes: dict[str, int]
+) -> tuple[np.ndarray, str] | None:
+    """Integer rows of two named as a patch grid (``spatial_shapes``): the rows and columns of
+    the flattened patches beside them ([batch, patches, features]), as square as their count
+    allows. SigLIP 2's NaFlex got ones (a 1x1 grid for 16 patches) and LFM2-VL's divided by
+    zero at every size."""
+    if inp.dtype.kind not in "iu" or len(shape) != 2 or shape[1] != 2:
+        return None
+    if not _PATCH_GRID_NAME.search(inp.name):
+        return None
+    flat = [i for i in inputs if i is not inp and i.dtype.kind == "f" and len(i.dims) == 3]
+    flat.sort(key=lambda i: not re.search("pixel|patch", i.name, re.I))
+    if not flat:
+        return None
+    d = flat[0].dims[1]
+    count = d if isinstance(d, int) else sizes.get(d, 0)
+    if count < 1:
+        return None
+    rows = max(r for r in range(1, math.isqrt(count) + 1) if count % r == 0)
+    said = f"{rows}, {count // rows} a row: the grid of the {count} patches of {flat[0].name!r}"
+    return np.tile(np.array([rows, count // rows], inp.dtype), (shape[0], 1)), f"{said} (by name)"
 
 
 def _clicks(

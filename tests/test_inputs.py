@@ -2692,6 +2692,36 @@ def test_an_image_sizes_input_holds_the_images_height_and_width() -> None:
     assert np.isfinite(run_model(m, gen.feeds)[0]).all()
 
 
+def test_a_patch_grid_input_holds_rows_and_columns_of_the_patches_beside_it() -> None:
+    """SigLIP 2's NaFlex and LFM2-VL take flattened patches and ``spatial_shapes``, each
+    image's patch grid (rows, columns), and lay the patches out on it. Read as a Resize's sizes
+    (224, 224) the Reshape failed at every size (LFM2-VL: as ones, a 1x1 grid divided by zero);
+    the rows multiply to the patch count now."""
+    import torch
+
+    class Grid(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.proj = torch.nn.Linear(48, 8)
+            self.pos = torch.nn.Parameter(torch.randn(1, 8, 4, 4))
+
+        def forward(self, pixel_values, spatial_shapes):  # type: ignore[no-untyped-def]
+            h, w = spatial_shapes[0, 0], spatial_shapes[0, 1]
+            x = self.proj(pixel_values)
+            grid = x.reshape(x.shape[0], h, w, 8).permute(0, 3, 1, 2)
+            pos = torch.nn.functional.interpolate(self.pos, size=(h, w), mode="bilinear")
+            return torch.nn.functional.gelu(grid + pos)
+
+    args = (torch.randn(1, 16, 48), torch.tensor([[4, 4]]))
+    m = _ts_export(Grid(), args, ["pixel_values", "spatial_shapes"], {"pixel_values": {0: "batch", 1: "patches"}, "spatial_shapes": {0: "batch"}})  # fmt: skip
+    gen = generate_inputs(m)
+    got, patches = gen.feeds["spatial_shapes"], gen.sizes["patches"]
+    assert got.shape == (gen.sizes["batch"], 2) and (got.prod(1) == patches).all(), got
+    assert got[0, 0] <= got[0, 1] <= 2 * got[0, 0], got  # as square as the count allows
+    assert f"the grid of the {patches} patches of 'pixel_values' (by name)" in _note(gen, "spatial_shapes")  # fmt: skip
+    assert np.isfinite(run_model(m, gen.feeds)[0]).all()
+
+
 @pytest.mark.parametrize("export", ["torchscript", "dynamo"])
 def test_a_mask_of_where_image_features_go_holds_one_per_feature(export: str) -> None:
     """Kosmos-2 takes where its image embeddings go as a mask beside the ids,
