@@ -668,3 +668,98 @@ def test_a_pt2_save_that_did_not_finish_is_named(tmp_path, capsys) -> None:  # t
     assert err.endswith("rewrite that") and "\n" not in err, err
     assert "a torch.export archive without its program (no models/*.json)" in err
     assert not os.path.exists(tmp_path / "out.onnx")
+
+
+def _saved_program(module: torch.nn.Module, args: tuple[torch.Tensor, ...], path: str) -> str:
+    """``module`` through ``torch.export`` with every dim of every input ``Dim.AUTO``, saved."""
+    auto = tuple({k: torch.export.Dim.AUTO for k in range(a.dim())} for a in args)
+    torch.export.save(torch.export.export(module.eval(), args, dynamic_shapes=auto), path)
+    return path
+
+
+def _program_rewritten(module: torch.nn.Module, args: tuple[torch.Tensor, ...], tmp_path: Any, capsys: Any) -> str:  # fmt: skip
+    """``rewrite`` of ``module``'s saved program with no flags, which must exit 0 and convert to
+    float rounding; what it printed, on one line."""
+    pytest.importorskip("onnxscript")
+    torch.manual_seed(0)
+    path = _saved_program(module, args, str(tmp_path / "program.pt2"))
+    out, report = str(tmp_path / "out.onnx"), str(tmp_path / "r.json")
+    capsys.readouterr()
+    assert main([path, "-o", out, "--report", report]) == 0
+    source = json.loads(open(report).read())["source"]
+    assert source["converted_vs_source"]["rel_l2"] < 1e-5, source
+    return " ".join(capsys.readouterr().out.split())
+
+
+class _WindowAttention(torch.nn.Module):
+    """Florence-2's DaViT window attention: windows cut from the map (a contiguous copy), SDPA
+    per window, its heads merged by a view; and a runtime check of a tensor's values, as
+    transformers writes them, which fails the first conversion."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.qkv, self.proj = torch.nn.Linear(32, 96), torch.nn.Linear(32, 32)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, h, w, c = x.shape
+        torch._check_tensor_all(x == x)
+        x = x.view(b, h // 4, 4, w // 4, 4, c).permute(0, 1, 3, 2, 4, 5).contiguous().view(-1, 16, c)  # fmt: skip
+        windows, n, c = x.shape
+        q, k, v = self.qkv(x).reshape(windows, n, 3, 2, 16).permute(2, 0, 3, 1, 4).unbind(0)
+        o = torch.nn.functional.scaled_dot_product_attention(q, k, v).reshape(windows, -1, n, 16)
+        o = o.transpose(1, 2).contiguous().view(windows, n, c)
+        return torch.nn.functional.gelu(self.proj(o))
+
+
+def test_a_view_of_a_transposed_attention_output_gets_a_copy_in_front(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """The program records SDPA's output with the strides of PyTorch's kernel, under which
+    its transpose is contiguous and needs no copy before the view; converted again (after its
+    runtime check failed the first try), torch.onnx's SDPA has the plain strides and the view
+    failed: "Cannot view a tensor with shape [4*s77, 16, 2, 16] and strides (512, 16, 256, 1)"
+    (Florence-2's program, exit 1). A transpose's output is copied whatever its metadata says."""
+    printed = _program_rewritten(_WindowAttention(), (torch.randn(2, 8, 8, 32),), tmp_path, capsys)  # fmt: skip
+    assert "contiguous copies in front (values unchanged)" in printed, printed
+    assert "1 of 1 sites replaced" in printed, printed
+
+
+class _InvertedMask(torch.nn.Module):
+    """Mllama's ``1.0 - cross_attention_mask``: an int64 mask made float by a float number."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = torch.nn.Linear(16, 16)
+
+    def forward(self, x: torch.Tensor, cross_attention_mask: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.gelu(self.proj(x)) * (1.0 - cross_attention_mask[..., None])
+
+
+def test_integer_tensor_minus_a_float_is_cast_before_it(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """torch.onnx finds no function for ``aten.rsub`` of an int64 tensor and a float ("Cannot
+    find a compatible OpOverload for aten.sub", Mllama's and ProphetNet's programs, exit 1): the
+    tensor is cast to the result's dtype in front, as PyTorch computes it."""
+    args = (torch.randn(2, 8, 16), torch.zeros(2, 8, dtype=torch.int64))
+    printed = _program_rewritten(_InvertedMask(), args, tmp_path, capsys)
+    assert "converted with 1 cast of the tensor to the result's float dtype" in printed, printed
+    assert "1 of 1 sites replaced" in printed, printed
+
+
+class _NgramStreams(torch.nn.Module):
+    """ProphetNet's main and predicting streams: ``chunk`` along the (dynamic) sequence."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = torch.nn.Linear(16, 16)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        main, *predict = self.proj(x).chunk(3, dim=1)
+        return torch.nn.functional.gelu(main) + sum(p.sum(1, keepdim=True) for p in predict)
+
+
+def test_a_failed_graph_optimization_does_not_fail_the_conversion(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """torch.onnx's last step, onnxscript's optimizer, fails folding the SplitToSequence of a
+    ``chunk`` along a dynamic axis ("An error occurred at step 0", ProphetNet's program, exit
+    1). The graph is taken unoptimized (ONNX Runtime optimizes it when it loads it), and the
+    note says why."""
+    printed = _program_rewritten(_NgramStreams(), (torch.randn(2, 12, 16),), tmp_path, capsys)
+    assert "converted without torch.onnx's graph optimization, which failed ('NoneType'" in printed, printed  # fmt: skip
+    assert "1 of 1 sites replaced" in printed, printed

@@ -251,28 +251,53 @@ def _to_onnx(ep: Any, path: str) -> tuple[onnx.ModelProto, list[str]]:
     values (``_without_checks``: SigLIP 2's ``torch._check`` of its patch grid, an
     ``aten._is_all_true`` torch.onnx has no function for) and the strides and guards of an
     example input that was a view (``_without_example_views``), has ops on complex tensors
-    torch.onnx has no function for done on (real, imag) pairs (``_complex_as_pairs``), and is
+    torch.onnx has no function for done on (real, imag) pairs (``_complex_as_pairs``), integer
+    tensors cast before arithmetic with a float number (``_cast_before_float_scalars``), and is
     tried again.
     """
     import torch
 
+    unoptimized: list[str] = []
+
     def export() -> onnx.ModelProto:
-        with quiet():
-            prog = torch.onnx.export(
-                ep, dynamo=True, verbose=False, custom_translation_table=_translations()
+        def run(optimize: bool) -> onnx.ModelProto:
+            with quiet():
+                prog = torch.onnx.export(
+                    ep,
+                    dynamo=True,
+                    verbose=False,
+                    custom_translation_table=_translations(),
+                    optimize=optimize,
+                )
+            assert prog is not None  # dynamo=True returns the program
+            return prog.model_proto
+
+        try:
+            return run(True)
+        except Exception as e:
+            # its last step, onnxscript's graph optimizer, failing (ProphetNet's: its constant
+            # folding of a SplitToSequence, "'NoneType' object has no attribute 'ndim'") is no
+            # reason to fail the conversion: ONNX Runtime optimizes the graph when it loads it
+            why = _optimizer_failure(e)
+            if why is None:
+                raise
+            model = run(False)
+            unoptimized.append(
+                f"converted without torch.onnx's graph optimization, which failed ({why}); "
+                "ONNX Runtime optimizes the graph when it loads it"
             )
-        assert prog is not None  # dynamo=True returns the program
-        return prog.model_proto
+            return model
 
     try:
-        return export(), []
+        return export(), unoptimized
     except Exception as e:
         first = e
     with quiet():
         ep = torch.export.load(path)
     copies, checks = _contiguous_before_reshapes(ep), _without_checks(ep)
     views, pairs = _without_example_views(ep), _complex_as_pairs(ep)
-    if copies or checks or views or pairs:
+    casts = _cast_before_float_scalars(ep)
+    if copies or checks or views or pairs or casts:
         try:
             model = export()
         except Exception as e:
@@ -300,12 +325,18 @@ def _to_onnx(ep: Any, path: str) -> tuple[onnx.ModelProto, list[str]]:
                     "tensors (a rotary embedding's unsqueeze); converted on their (real, imag) "
                     "pairs (values unchanged)"
                 )
+            if casts:
+                edits.append(
+                    f"torch.onnx has no function for arithmetic of an integer tensor and a "
+                    f"float number; converted with {casts} cast{'s' * (casts > 1)} of the tensor to the result's "
+                    "float dtype in front (values unchanged)"
+                )
             if views:
                 edits.append(
                     f"converted as if the example {', '.join(views)} had been no view of a larger "
                     "tensor (the program kept its strides and guards on it); outputs unchanged"
                 )
-            return model, edits
+            return model, edits + unoptimized
     raise ModelError(
         f"{path}: torch.onnx {torch.__version__} cannot convert the program: "
         f"{_export_error(first)}; exporting the module itself (torch.onnx.export(module, args, "
@@ -478,8 +509,13 @@ def _contiguous_before_reshapes(ep: Any) -> int:
             continue
         src = node.args[0]
         val = getattr(src, "meta", {}).get("val")
+        # a transpose's or permute's output is copied whatever its metadata says: its strides
+        # are its input's, which decomposing the op before it can change (Florence-2's DaViT:
+        # recorded contiguous, then "Cannot view a tensor with shape [4*s99, 16, 2, 16] and
+        # strides (512, 16, 256, 1)")
+        moved = getattr(src, "target", None) in (aten.transpose.int, aten.permute.default)
         try:
-            if val is None or val.is_contiguous():
+            if val is None or (val.is_contiguous() and not moved):
                 continue
         except Exception:  # a symbolic stride it cannot decide: copy
             pass
@@ -531,6 +567,41 @@ def _complex_as_pairs(ep: Any) -> int:
                 back.meta["val"] = node.meta["val"]
             node.replace_all_uses_with(back)
             graph.erase_node(node)
+            n += 1
+    if n:
+        ep.graph_module.recompile()
+    return n
+
+
+def _cast_before_float_scalars(ep: Any) -> int:
+    """Integer or bool tensors that arithmetic with a float scalar makes float (Mllama's
+    ``1.0 - cross_attention_mask`` of int64s, ProphetNet's), cast to the result's dtype in
+    front: torch.onnx finds no function for the mixed arguments ("Cannot find a compatible
+    OpOverload for aten.sub"); how many. Values unchanged: PyTorch computes it so. Edits
+    ``ep`` in place."""
+    import torch
+
+    aten = torch.ops.aten
+    mixed = {
+        *(aten.add.Scalar, aten.add.Tensor, aten.sub.Scalar, aten.sub.Tensor, aten.rsub.Scalar),
+        *(aten.rsub.Tensor, aten.mul.Scalar, aten.mul.Tensor, aten.div.Scalar, aten.div.Tensor),
+    }
+    graph = ep.graph_module.graph
+    n = 0
+    for node in list(graph.nodes):
+        out = node.meta.get("val") if node.target in mixed else None
+        if not isinstance(out, torch.Tensor) or not out.is_floating_point():
+            continue
+        if not any(isinstance(a, float) for a in node.args):
+            continue
+        for a in node.args:
+            have = getattr(a, "meta", {}).get("val")
+            if not isinstance(have, torch.Tensor) or have.is_floating_point():
+                continue
+            with graph.inserting_before(node):
+                cast = graph.call_function(aten._to_copy.default, (a,), {"dtype": out.dtype})
+            cast.meta["val"] = have.to(out.dtype)
+            node.replace_input_with(a, cast)
             n += 1
     if n:
         ep.graph_module.recompile()
@@ -589,6 +660,19 @@ def _without_example_views(ep: Any) -> list[str]:
     if len(kept) < len(guards):
         ep._guards_code = kept
     return names
+
+
+def _optimizer_failure(e: BaseException) -> str | None:
+    """What failed in torch.onnx's last step (onnxscript's graph optimizer: a ``PassError``),
+    said by the innermost cause; None when ``e`` is no such failure."""
+    chain: list[BaseException] = []
+    cause: BaseException | None = e
+    while cause is not None and len(chain) < 16:
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    if not any(type(c).__name__ == "PassError" for c in chain):
+        return None
+    return _first_line(chain[-1]) or type(chain[-1]).__name__
 
 
 def _first_line(e: BaseException) -> str:
