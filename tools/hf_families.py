@@ -1,10 +1,10 @@
-"""271 model families (268 `transformers`, 3 `diffusers`), built as users export them, through the
+"""343 model families (340 `transformers`, 3 `diffusers`), built as users export them, through the
 CLI with no flags.
 
     python tools/hf_families.py [--out DIR] [--no-target] [--opset N]
                                 [--interpreter | --fx [--plan] | --pt2 | --archive] [NAME ...]
 
-Builds small random-weight models of 268 ``transformers`` families and 3 ``diffusers`` ones
+Builds small random-weight models of 340 ``transformers`` families and 3 ``diffusers`` ones
 (a text-conditioned UNet, an unconditional one, a VAE) from their configs (no download: text
 encoders and decoders, vision and audio models, a detector, segmenters; and inputs other than
 ids + mask or one image: ids alone (Mamba, RWKV), a decoder with encoder states,
@@ -20,7 +20,9 @@ a task's ids read as floats (OneFormer), entities with the token positions each 
 XPath tags and subscripts per token (MarkupLM), boxes as fractions of the page (BROS), a dataset
 index per sample (ViTPose+), UTF-8 bytes named ``inputs`` (Perceiver), region features
 and their boxes (LXMERT), a detector's visual embeddings (VisualBERT), an image beside ids
-holding its image tokens (LLaVA, PaliGemma, Aya Vision)), each exported twice: by the TorchScript exporter with named ``dynamic_axes`` (``batch``,
+holding its image tokens (LLaVA, PaliGemma, Aya Vision), fifteen image-text models' inputs as
+their processors lay them out (Mllama's tiles, Qwen2.5-VL's patch grid, OmDet-Turbo's class
+names: ``_laid_out``)), each exported twice: by the TorchScript exporter with named ``dynamic_axes`` (``batch``,
 ``sequence``), and by the dynamo exporter with ``torch.export.Dim.AUTO`` on every dynamic dim,
 as a user who does not name dims gets it (``input_ids[s72, s53]``, ``attention_mask[s43,
 s53]``: made-up names, the batches of two inputs not known to be equal). Then runs
@@ -520,6 +522,24 @@ def _families() -> Iterator[tuple[str, Callable[[], Any], str, list[str]]]:
     yield "flava", lambda: tf.FlavaModel(tf.FlavaConfig(text_config=dict(**t), image_config=dict(**v, image_size=64, patch_size=8), multimodal_config=dict(**v))), "captioned", ["multimodal_embeddings"]  # fmt: skip
     yield "pix2struct", lambda: tf.Pix2StructForConditionalGeneration(tf.Pix2StructConfig(text_config=dict(vocab_size=1000, hidden_size=32, d_kv=16, d_ff=64, num_layers=1, num_heads=2), vision_config=dict(hidden_size=32, d_kv=16, d_ff=64, num_hidden_layers=1, num_attention_heads=2, patch_embed_hidden_size=192, seq_len=64))), "flattened_patches", ["logits"]  # fmt: skip
     yield "pop2piano", lambda: tf.Pop2PianoForConditionalGeneration(tf.Pop2PianoConfig(vocab_size=1000, d_model=32, d_kv=16, d_ff=64, num_layers=1, num_decoder_layers=1, num_heads=2, composer_vocab_size=21)), "features_text", ["logits"]  # fmt: skip
+    # and fifteen more image-text models, each with the inputs its processor makes (``_laid_out``)
+    lm = dict(**{**t, "max_position_embeddings": 512}, num_key_value_heads=1, use_cache=False, bos_token_id=1, eos_token_id=2, pad_token_id=0)  # fmt: skip
+    vis = dict(**v, image_size=32, patch_size=8)
+    yield "mllama", lambda: tf.MllamaModel(tf.MllamaConfig(vision_config=dict(hidden_size=32, attention_heads=2, num_hidden_layers=2, num_global_layers=1, intermediate_size=64, image_size=32, patch_size=8, max_num_tiles=4, intermediate_layers_indices=[0], vision_output_dim=64), text_config={**lm, "cross_attention_layers": [1]}, image_token_index=999)), "tiles", last  # fmt: skip
+    yield "janus", lambda: tf.JanusModel(tf.JanusConfig(text_config={**lm, "model_type": "llama"}, vision_config=dict(**vis, mlp_ratio=2.0, projection_dim=32, depth=2, num_image_tokens=16), vq_config=dict(embed_dim=8, num_embeddings=64, latent_channels=32, base_channels=32, channel_multiplier=[1, 1], num_res_blocks=1, projection_dim=32, image_token_embed_dim=32, num_hidden_layers=1), image_token_id=999)), "marked16", last  # fmt: skip
+    yield "deepseek_vl", lambda: tf.DeepseekVLModel(tf.DeepseekVLConfig(text_config={**lm, "model_type": "llama"}, vision_config={**vis, "model_type": "siglip_vision_model"}, image_token_id=999)), "small16", last  # fmt: skip
+    yield "fast_vlm", lambda: _fast_vlm(tf, lm), "image_tokens", last
+    yield "ovis2", lambda: tf.Ovis2Model(tf.Ovis2Config(vision_config=dict(**{**vis, "image_size": 64}, hidden_stride=2, vocab_size=64, num_visual_indicator_tokens=5), text_config={**lm, "model_type": "qwen2"}, image_token_id=994, visual_indicator_token_ids=[995, 996, 997, 998, 999], vocab_size=1000, hidden_size=32)), "indicated16", last  # fmt: skip
+    yield "perception_lm", lambda: _perception_lm(tf, lm, vis), "thumb_tile8", last
+    yield "florence2", lambda: tf.Florence2Model(tf.Florence2Config(vision_config=dict(depths=[1, 1], patch_size=[7, 3], patch_stride=[4, 2], patch_padding=[3, 1], patch_prenorm=[False, True], embed_dim=[16, 32], num_heads=[1, 2], num_groups=[1, 2], window_size=4, drop_path_rate=0.0, projection_dim=32, max_position_embeddings=16, max_temporal_embeddings=4), text_config=dict(model_type="bart", vocab_size=1000, d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=128, use_cache=False, pad_token_id=1, bos_token_id=0, eos_token_id=2, decoder_start_token_id=2), image_token_id=999)), "image_prompt65", last  # fmt: skip
+    yield "aria", lambda: tf.AriaModel(tf.AriaConfig(vision_config={**vis, "model_type": "idefics3_vision"}, text_config={**lm, "moe_num_experts": 4, "moe_topk": 2, "moe_num_shared_experts": 1}, projector_patch_to_query_dict={16: 8}, image_token_index=999)), "pixel_masked8", last  # fmt: skip
+    yield "cohere2_vision", lambda: tf.Cohere2VisionModel(tf.Cohere2VisionConfig(vision_config={**vis, "model_type": "siglip_vision_model"}, text_config=dict(**lm, model_type="cohere2", sliding_window=8, layer_types=["sliding_attention", "full_attention"]), downsample_factor=2, image_token_id=999, alignment_intermediate_size=64)), "crops3", last  # fmt: skip
+    yield "omdet_turbo", lambda: _omdet_turbo(tf), "class_names", ["decoder_class_logits"]
+    yield "qwen2_5_vl", lambda: tf.Qwen2_5_VLModel(tf.Qwen2_5_VLConfig(vision_config=dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, patch_size=8, spatial_merge_size=2, temporal_patch_size=2, window_size=32, out_hidden_size=32, fullatt_block_indexes=[1]), text_config={**lm, "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]}}, image_token_id=999, video_token_id=996, vision_start_token_id=997, vision_end_token_id=998)), "grid12", last  # fmt: skip
+    yield "glm4v", lambda: tf.Glm4vModel(tf.Glm4vConfig(vision_config=dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, image_size=32, patch_size=8, spatial_merge_size=2, temporal_patch_size=2, out_hidden_size=32), text_config=dict(**{k: lm[k] for k in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "max_position_embeddings", "use_cache", "pad_token_id")}, rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 1, 1], "partial_rotary_factor": 0.5}), image_token_id=999, video_token_id=996, image_start_token_id=997, image_end_token_id=998, video_start_token_id=994, video_end_token_id=995)), "grid12", last  # fmt: skip
+    yield "emu3", lambda: tf.Emu3Model(tf.Emu3Config(vq_config=dict(codebook_size=64, embed_dim=4, latent_channels=4, base_channels=32, channel_multiplier=[1, 1, 1, 1], num_res_blocks=1, attn_resolutions=[], hidden_size=32, num_attention_heads=1, temporal_downsample_factor=4), text_config=lm, vocabulary_map={**{f"<|visual token{i:06d}|>": 900 + i for i in range(64)}, "<image>": 999, "<|extra_200|>": 998})), "vq_rows20", last  # fmt: skip
+    yield "llava_onevision", lambda: tf.LlavaOnevisionModel(tf.LlavaOnevisionConfig(vision_config={**vis, "model_type": "siglip_vision_model"}, text_config={**lm, "model_type": "qwen2"}, image_token_index=999, video_token_index=998, image_grid_pinpoints=[[32, 32], [32, 64], [64, 32], [64, 64]], vision_aspect_ratio="anyres_max_9")), "anyres", last  # fmt: skip
+    yield "lfm2_vl", lambda: tf.Lfm2VlModel(tf.Lfm2VlConfig(vision_config=dict(model_type="siglip2_vision_model", **v, patch_size=8, num_patches=16), text_config=dict(**{k: lm[k] for k in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "max_position_embeddings", "use_cache", "pad_token_id", "bos_token_id", "eos_token_id")}, model_type="lfm2", layer_types=["conv", "full_attention"], block_auto_adjust_ff_dim=False), image_token_id=999, projector_hidden_size=64, downsample_factor=2)), "naflex_text", last  # fmt: skip
     # diffusion models from diffusers' configs (the dev extra installs it): a UNet that takes a
     # latent, a timestep per sample and text states; an unconditional one; a VAE, whose
     # attention runs over every position of the feature map
@@ -555,10 +575,116 @@ def _diffusers() -> Any:
     return diffusers
 
 
+def _fast_vlm(tf: Any, lm: dict[str, Any]) -> Any:
+    """FastVLM with a transformers ConvNeXt for its timm FastViT (a conv net's map, flattened
+    as FastVLM flattens timm's): a 64 px image gives 64 image tokens."""
+    vc = tf.ConvNextConfig(hidden_sizes=[16, 32], depths=[1, 1], num_stages=2, image_size=64)
+    vc.hidden_size = 32  # what the projector reads (timm_wrapper's num_features)
+    cfg = tf.FastVlmConfig(vision_config=vc, text_config={**lm, "model_type": "qwen2"}, image_token_index=999, image_seq_length=64)  # fmt: skip
+    return tf.FastVlmModel(cfg)
+
+
+def _perception_lm(tf: Any, lm: dict[str, Any], vis: dict[str, Any]) -> Any:
+    """PerceptionLM with a CLIP vision tower for its timm PE (its CLS token first, as
+    ``vision_use_cls_token`` expects; the projector reads ``model_args["embed_dim"]``)."""
+    vc = tf.CLIPVisionConfig(**vis)
+    vc.model_args = {"embed_dim": 32}
+    cfg = tf.PerceptionLMConfig(vision_config=vc, text_config={**lm, "model_type": "llama"}, vision_use_cls_token=True, projector_pooling_ratio=2, image_token_id=999, video_token_id=998)  # fmt: skip
+    return tf.PerceptionLMModel(cfg)
+
+
+def _omdet_turbo(tf: Any) -> Any:
+    """OmDet-Turbo with a transformers Swin backbone (not timm's) and a CLIP text tower."""
+    text = dict(model_type="clip_text_model", vocab_size=1000, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32, max_position_embeddings=8, bos_token_id=998, eos_token_id=999, pad_token_id=999)  # fmt: skip
+    backbone = dict(model_type="swin", embed_dim=8, depths=(1, 1, 1, 1), num_heads=(1, 1, 1, 1), window_size=2, image_size=64, out_indices=(2, 3, 4))  # fmt: skip
+    cfg = tf.OmDetTurboConfig(text_config=text, backbone_config=backbone, use_timm_backbone=False, apply_layernorm_after_vision_backbone=False, image_size=64, decoder_num_layers=1, encoder_layers=1, encoder_in_channels=(16, 32, 64), num_queries=10, encoder_projection_indices=[2], encoder_attention_heads=2, decoder_num_heads=2, decoder_num_points=2, num_feature_levels=3, encoder_dim_feedforward=32, task_encoder_hidden_dim=32, decoder_dim_feedforward=32, class_embed_dim=16, text_projection_in_dim=16, text_projection_out_dim=16, encoder_hidden_dim=8, decoder_hidden_dim=8, vision_features_channels=[8, 8, 8])  # fmt: skip
+    return tf.OmDetTurboForObjectDetection(cfg)
+
+
+def _laid_out(kind: str) -> tuple[tuple[Any, ...], list[str], dict[str, dict[int, str]]] | None:
+    """The fifteen image-text models' inputs as their processors lay them out (None: another
+    kind): text ids in [3, 900), the image token 999 as many times as the model makes features,
+    its markers and side inputs; both rows the same length."""
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+
+    def ids(*parts: Any) -> Any:  # an int: that token; (token, n): n of it; ("t", n): n of text
+        row: list[int] = []
+        for p in parts:
+            row += [p] if isinstance(p, int) else torch.randint(3, 900, (p[1],), generator=g).tolist() if p[0] == "t" else [p[0]] * p[1]  # fmt: skip
+        return torch.tensor([row] * B)
+
+    seq, batch = {0: "batch", 1: "sequence"}, {0: "batch"}
+    text = {"input_ids": seq, "attention_mask": seq}
+    names = ["input_ids", "attention_mask", "pixel_values"]
+    if kind == "tiles":  # Mllama: one image of up to 4 tiles; its grid's id; a mask per token
+        x = ids(999, 1, ("t", 10))
+        px = torch.randn(B, 1, 4, 3, 32, 32, generator=g)
+        px[1, 0, 2:] = 0  # sample 1: a 1x2 grid of tiles (id 2), tiles 3 and 4 padding
+        ratio, tiles = torch.tensor([[6], [2]]), torch.tensor([[[1, 1, 1, 1]], [[1, 1, 0, 0]]])
+        cross = tiles[:, None].expand(B, x.shape[1], 1, 4).clone()  # each token sees the tiles
+        extra = ["aspect_ratio_ids", "aspect_ratio_mask", "cross_attention_mask"]
+        return (x, torch.ones_like(x), px, ratio, tiles, cross), [*names, *extra], {**text, "cross_attention_mask": seq, **dict.fromkeys(["pixel_values", "aspect_ratio_ids", "aspect_ratio_mask"], batch)}  # fmt: skip
+    if kind in ("marked16", "small16", "indicated16", "thumb_tile8", "pixel_masked8", "image_prompt65"):  # fmt: skip
+        x = {
+            "marked16": lambda: ids(1, ("t", 3), 997, (999, 16), 998, ("t", 5)),  # Janus
+            "small16": lambda: ids(1, ("t", 3), (999, 16), ("t", 5)),  # DeepSeek-VL
+            "indicated16": lambda: ids(("t", 3), 995, (994, 16), 996, 999, ("t", 5)),  # Ovis2
+            "thumb_tile8": lambda: ids(1, ("t", 3), (999, 8), ("t", 5)),  # PerceptionLM
+            "pixel_masked8": lambda: ids(1, ("t", 3), (999, 8), ("t", 5)),  # Aria
+            "image_prompt65": lambda: ids((999, 65), 0, ("t", 6), 2),  # Florence-2
+        }[kind]()
+        side = 64 if kind in ("indicated16", "image_prompt65") else 32
+        px = torch.randn(B, *((2,) if kind == "thumb_tile8" else ()), 3, side, side, generator=g)
+        args, axes = (x, torch.ones_like(x), px), {**text, "pixel_values": batch}
+        if kind == "pixel_masked8":  # Aria: which pixels are the image (sample 1: 8 rows padded)
+            mask = torch.ones(B, 32, 32, dtype=torch.bool)
+            mask[1, 24:], px[1, :, 24:] = False, 0
+            return (*args, mask), [*names, "pixel_mask"], {**axes, "pixel_mask": batch}
+        if kind == "image_prompt65":  # Florence-2: the decoder's ids, from its start token 2
+            return (*args, ids(2, 0, ("t", 4))), [*names, "decoder_input_ids"], {**axes, "decoder_input_ids": {0: "batch", 1: "decoder_sequence"}}  # fmt: skip
+        return args, names, axes
+    if kind == "crops3":  # Cohere2 Vision: 2 crops and a thumbnail a sample, 4 tokens a crop
+        x = ids(1, ("t", 3), 996, *[p for _ in range(3) for p in ((999, 4), 998)], 997, ("t", 5))
+        return (x, torch.ones_like(x), torch.randn(B * 3, 3, 32, 32, generator=g)), names, {**text, "pixel_values": {0: "crops"}}  # fmt: skip
+    if kind == "class_names":  # OmDet-Turbo: 3 class names per image and the task's words
+
+        def padded(rows: int, words: list[int]) -> tuple[Any, Any]:
+            x, m = torch.full((rows, 8), 999), torch.zeros(rows, 8, dtype=torch.int64)
+            for r, n in enumerate(words):  # start, the words, the end token (999 pads too)
+                x[r, 0], x[r, 1 : 1 + n], m[r, : n + 2] = 998, torch.randint(3, 900, (n,), generator=g), 1  # fmt: skip
+            return x, m
+
+        classes, tasks = padded(B * 3, [1, 2, 1, 1, 1, 3]), padded(B, [5] * B)
+        names = ["pixel_values", "classes_input_ids", "classes_attention_mask", "tasks_input_ids", "tasks_attention_mask", "classes_structure"]  # fmt: skip
+        axes = {**dict.fromkeys(names[1:3], {0: "classes"}), **dict.fromkeys([names[0], *names[3:]], batch)}  # fmt: skip
+        return (torch.randn(B, 3, 64, 64, generator=g), *classes, *tasks, torch.tensor([3] * B)), names, axes  # fmt: skip
+    if kind == "grid12":  # Qwen2.5-VL, GLM-4V: a 48x64 image's 6x8 patches, merged 2x2
+        x = ids(("t", 3), 997, (999, 12), 998, ("t", 5))
+        grid = torch.tensor([[1, 6, 8]] * B)
+        names = [*names, "image_grid_thw", "mm_token_type_ids"]
+        return (x, torch.ones_like(x), torch.randn(B * 48, 384, generator=g), grid, (x == 999).long()), names, {**text, "mm_token_type_ids": seq, "pixel_values": {0: "patches"}, "image_grid_thw": {0: "images"}}  # fmt: skip
+    if kind == "vq_rows20":  # Emu3: a 32x32 image's 4x4 codes and an end of line a row
+        x = ids(1, ("t", 3), 997, ("t", 3), 996, (999, 20), 995, 994, ("t", 5))
+        return (x, torch.ones_like(x), torch.randn(B, 3, 32, 32, generator=g), torch.tensor([[32, 32]] * B)), [*names, "image_sizes"], {**text, "pixel_values": batch, "image_sizes": batch}  # fmt: skip
+    if kind == "anyres":  # LLaVA-OneVision: a 64x64 view and 4 tiles of a 60x40 image, 70 tokens
+        x = ids(("t", 3), (999, 70), ("t", 5))
+        px = torch.randn(B, 5, 3, 32, 32, generator=g)
+        return (x, torch.ones_like(x), px, torch.tensor([[40, 60]] * B), torch.ones(B, dtype=torch.int64)), [*names, "image_sizes", "batch_num_images"], {**text, **dict.fromkeys(["pixel_values", "image_sizes", "batch_num_images"], batch)}  # fmt: skip
+    if kind == "naflex_text":  # LFM2-VL: 8x8 patches of each image, their mask, the grid
+        x = ids(1, ("t", 3), 997, (999, 16), 998, ("t", 5))
+        patches = {0: "batch", 1: "patches"}
+        return (x, torch.ones_like(x), torch.randn(B, 64, 192, generator=g), torch.ones(B, 64, dtype=torch.int64), torch.tensor([[8, 8]] * B)), [*names, "pixel_attention_mask", "spatial_shapes"], {**text, "pixel_values": patches, "pixel_attention_mask": patches, "spatial_shapes": batch}  # fmt: skip
+    return None
+
+
 def _example(kind: str) -> tuple[tuple[Any, ...], list[str], dict[str, dict[int, str]]]:
     """Example inputs, their names and their named dynamic axes, per input kind."""
     import torch
 
+    if (laid := _laid_out(kind)) is not None:
+        return laid
     if kind == "text":
         ids = torch.randint(3, 1000, (B, S))
         mask = torch.ones(B, S, dtype=torch.int64)
