@@ -2377,9 +2377,15 @@ def _patch_grid(
     count = d if isinstance(d, int) else sizes.get(d, 0)
     if count < 1:
         return None
+    rows, cols = square_grid(count)
+    said = f"{rows}, {cols} a row: the grid of the {count} patches of {flat[0].name!r}"
+    return np.tile(np.array([rows, cols], inp.dtype), (shape[0], 1)), f"{said} (by name)"
+
+
+def square_grid(count: int) -> tuple[int, int]:
+    """(rows, columns) of ``count`` patches, as square as the count allows (128: 8 x 16)."""
     rows = max(r for r in range(1, math.isqrt(count) + 1) if count % r == 0)
-    said = f"{rows}, {count // rows} a row: the grid of the {count} patches of {flat[0].name!r}"
-    return np.tile(np.array([rows, count // rows], inp.dtype), (shape[0], 1)), f"{said} (by name)"
+    return rows, count // rows
 
 
 def _clicks(

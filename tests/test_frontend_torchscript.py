@@ -563,6 +563,33 @@ def test_an_archives_image_sizes_hold_the_images_sides(tmp_path, capsys) -> None
     assert report["source"]["converted_vs_source"]["rel_l2"] < 1e-6
 
 
+class _PatchGrid(torch.nn.Module):
+    """SigLIP 2's NaFlex embedding: flattened patches laid out on each image's grid
+    (``spatial_shapes``), its position table resized to the grid."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = torch.nn.Linear(48, 8)
+        self.pos = torch.nn.Parameter(torch.randn(1, 8, 4, 4))
+
+    def forward(self, pixel_values: torch.Tensor, spatial_shapes: torch.Tensor) -> torch.Tensor:
+        h, w = spatial_shapes[0, 0], spatial_shapes[0, 1]
+        x = self.proj(pixel_values).reshape(pixel_values.shape[0], h, w, 8).permute(0, 3, 1, 2)
+        pos = torch.nn.functional.interpolate(self.pos, size=(h, w), mode="bilinear")
+        return torch.nn.functional.gelu(x + pos).flatten(2)
+
+
+def test_an_archives_patch_grid_holds_the_patches_rows_and_columns(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """An archive's ``spatial_shapes`` (no op tells its shape) was guessed an image, a signal,
+    a sequence of floats, and SigLIP 2's and LFM2-VL's ran on none ("The size of tensor a (16)
+    must match the size of tensor b (0)"). By its name it is a row of (rows, columns) per
+    image, the most square grid of the patches beside it."""
+    example = (torch.randn(1, 16, 48), torch.tensor([[4, 4]]))
+    printed, report, _ = _traced_rewritten(_PatchGrid(), example, tmp_path, capsys)
+    assert "spatial_shapes 1x2 (a patch grid's rows and columns per row by its name)" in printed, printed  # fmt: skip
+    assert "1 of 1 sites replaced" in printed, printed
+
+
 class _Router(torch.nn.Module):
     """Two of four experts a token, picked by a router's softmax scores (top-k)."""
 

@@ -68,12 +68,14 @@ from rewriter.frontends.pt2._convert import _first_line, erfinv_nodes
 from rewriter.inputs import (
     _FRAMES,
     _IMAGE_SIZES_NAME,
+    _PATCH_GRID_NAME,
     _SAMPLES,
     _SEQUENCE,
     _SPATIAL,
     _VOLUME,
     _WORK_LIMIT,
     crop_grids,
+    square_grid,
 )
 
 # a sequence's lengths: the typical ones, then the short ones a module traced on a short
@@ -136,6 +138,8 @@ class _Arg:
     padded: bool = False
     # an image's (height, width) per row (Pixtral's ``image_sizes``): the image input's sides
     image_sizes: bool = False
+    # a patch grid's (rows, columns) per row (SigLIP 2's ``spatial_shapes``): of the patches'
+    patch_grid: bool = False
 
 
 _CACHE: dict[tuple[Any, ...], tuple[Conversion, Any, dict[str, np.ndarray]]] = {}
@@ -317,6 +321,16 @@ def _hint(module: Any, name: str, value: Any) -> _Arg:
             "int64",
             origin="name",
             image_sizes=True,
+        )
+    if _PATCH_GRID_NAME.search(name) and rank <= 2:
+        return _Arg(
+            name,
+            "a patch grid's rows and columns per row by its name",
+            [(1, 2)],
+            {0: "batch"},
+            "int64",
+            origin="name",
+            patch_grid=True,
         )
     if named:
         mask = "mask" in lowered
@@ -1140,13 +1154,20 @@ def _feeds(args: list[_Arg], shapes: Any) -> dict[str, np.ndarray]:
 
 def _sides(args: list[_Arg], feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """``feeds`` with each ``image_sizes`` argument's rows the (height, width) of the largest
-    4-d float input among them (Mistral 3's 0s and 1s sliced its patches to none)."""
+    4-d float input among them (Mistral 3's 0s and 1s sliced its patches to none), and each
+    patch grid's the most square (rows, columns) of the patches of the largest 3-d float input
+    (SigLIP 2's ``spatial_shapes``: 0s and 1s laid 128 patches out on none)."""
     images = [v.shape[-2:] for v in feeds.values() if v.ndim == 4 and v.dtype.kind == "f"]
-    if images:
-        side = max(images, key=lambda hw: hw[0] * hw[1])
-        for a in args:
-            if a.image_sizes and feeds[a.name].ndim == 2 and feeds[a.name].shape[1] == 2:
-                feeds[a.name] = np.tile(np.array(side, np.int64), (feeds[a.name].shape[0], 1))
+    patches = [v.shape[1] for v in feeds.values() if v.ndim == 3 and v.dtype.kind == "f"]
+    for a in args:
+        rows = feeds[a.name].shape[0] if feeds[a.name].ndim == 2 else 0
+        if not rows or feeds[a.name].shape[1] != 2:
+            continue
+        if a.image_sizes and images:
+            side = max(images, key=lambda hw: hw[0] * hw[1])
+            feeds[a.name] = np.tile(np.array(side, np.int64), (rows, 1))
+        elif a.patch_grid and patches:
+            feeds[a.name] = np.tile(np.array(square_grid(max(patches)), np.int64), (rows, 1))
     return feeds
 
 
