@@ -967,7 +967,7 @@ def _consumers(value: Any) -> Iterator[tuple[Any, int, tuple[_Step, ...]]]:
     # a tuple is queued once per element followed: a trace returns from T5's layer norm its
     # input ``.to()`` its own dtype beside the normed states, in one tuple, and Pop2Piano's
     # features, followed into it as the input, never reached the Linear after the norm
-    queued = {(value.unique(), None)}
+    queued: set[tuple[Any, int | None]] = {(value.unique(), None)}
     # (value, depth, steps, the tuple element that is the input, or None: the value itself)
     queue: deque[tuple[Any, int, tuple[_Step, ...], int | None]] = deque([(value, 0, (), None)])
 
