@@ -1177,6 +1177,37 @@ def test_frames_reshaped_into_the_batch_are_told_apart(how, tmp_path, capsys) ->
     assert "2 of 2 sites replaced" in printed
 
 
+class _Tiles(torch.nn.Module):
+    """Mllama's layout: [batch, images, tiles, channels, height, width], every image's tiles
+    reshaped into the batch for a Conv2d patch embedding, then a table of 4 tiles' embeddings
+    added."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.patch = torch.nn.Conv2d(3, 8, 16, stride=16)
+        self.tile = torch.nn.Parameter(torch.randn(1, 1, 4, 8))
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        b, n, t, c, h, w = pixel_values.shape
+        x = torch.nn.functional.gelu(self.patch(pixel_values.reshape(b * n * t, c, h, w)))
+        return torch.sigmoid(x.flatten(2).mean(2).reshape(b, n, t, 8) + self.tile)
+
+
+def test_three_axes_reshaped_into_the_batch_are_told_apart(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Three axes merged into the Conv2d's batch (Mllama's images and tiles): only two were
+    undone ("the candidates would multiply"), so the 6-D input was guessed an image, a signal
+    or a sequence, and ran on none. The axes between are tried at 1 (one image), the last at
+    each number of frames."""
+    torch.manual_seed(0)
+    src = _archive(_Tiles().eval(), "trace", torch.randn(2, 1, 4, 3, 32, 32), tmp_path / "t.pt")
+    out = tmp_path / "out.onnx"
+    assert main([str(src), "-o", str(out)]) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "pixel_values 1x1x4x3x224x224 (3 channels, from " in printed, printed
+    assert "batch x dim1 x dim2 reshaped into one axis on the way)" in printed, printed
+    assert "2 of 2 sites replaced" in printed
+
+
 class _SequenceFirst(torch.nn.Module):
     """XLNet's layout: the ids transposed to [sequence, batch] before the embedding."""
 

@@ -930,27 +930,31 @@ def _of_rank(arg: _Arg, kind: str, value: Any) -> bool:
 def _split(arg: _Arg, groups: tuple[tuple[int, ...], ...]) -> None:
     """Undo a reshape that merged input axes into one free output axis (TimeSformer's clip
     [batch, frames, channels, height, width] reshaped into the Conv2d's [batch * frames, ...]):
-    the group's first axis keeps the size and name, the others are tried at ``_FRAMES``. A
-    merge into a fixed axis (channels) is left as it is: its parts are not known."""
+    the group's first axis keeps the size and name, its last is tried at ``_FRAMES`` and any
+    between at 1 (Mllama's [batch, images, tiles, ...] into [batch * images * tiles, ...]: one
+    image of its tiles; tried at every pair, the candidates would multiply). A merge into a
+    fixed axis (channels) is left as it is: its parts are not known."""
     if len(groups) != len(arg.shapes[0]) or any(
         len(g) > 1 and j not in arg.dynamic for j, g in enumerate(groups)
     ):
         return
-    extra = [a for g in groups for a in g[1:]]
-    if len(extra) > 1:  # one merged axis: the candidates would multiply
+    merges = [g for g in groups if len(g) > 1]
+    if len(merges) != 1:  # one merged axis: the candidates would multiply
         return
+    (merged,) = merges
     rank = sum(map(len, groups))
     shapes = []
     for s in arg.shapes:
         for f in _FRAMES:
-            new = [f] * rank
+            new = [1] * rank
+            new[merged[-1]] = f
             for j, g in enumerate(groups):
                 new[g[0]] = s[j]
             shapes.append(tuple(new))
     arg.shapes = shapes
     arg.dynamic = {groups[j][0]: d for j, d in arg.dynamic.items()}
-    arg.dynamic[extra[0]] = "frames" if rank == 5 else f"dim{extra[0]}"
-    merged = next(g for g in groups if len(g) > 1)
+    for a in merged[1:]:
+        arg.dynamic[a] = "frames" if rank == 5 else f"dim{a}"
     arg.hint += f"; {' x '.join(arg.dynamic[a] for a in merged)} reshaped into one axis on the way"
 
 
