@@ -39,6 +39,9 @@ Algorithm, in three steps:
      full-integer TFLite model's input): their whole range.
    * any other integer: uniform in {0, 1}: 0 and 1 index any axis of size >= 2, are valid flags
      and counts, and still vary; larger values are the ones that overflow unknown tables.
+     Rows of two named as an image's size (``image_sizes``) hold the height and width of the
+     image beside them, and named as a patch grid (``spatial_shapes``) the most square rows and
+     columns of the flattened patches beside them: no op tells their values.
 
    Float inputs: those the model casts to sizes or indices (SAM's ``orig_im_size``) get the
    values above, one named mask (a time series' ``past_observed_mask``) ones as masks do, and

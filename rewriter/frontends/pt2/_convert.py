@@ -327,9 +327,9 @@ def _to_onnx(ep: Any, path: str) -> tuple[onnx.ModelProto, list[str]]:
                 )
             if casts:
                 edits.append(
-                    f"torch.onnx has no function for arithmetic of an integer tensor and a "
-                    f"float number; converted with {casts} cast{'s' * (casts > 1)} of the tensor to the result's "
-                    "float dtype in front (values unchanged)"
+                    "torch.onnx has no function for arithmetic of an integer tensor and a float "
+                    f"number; converted with {casts} cast{'s' * (casts > 1)} of the tensor to "
+                    "the result's float dtype in front (values unchanged)"
                 )
             if views:
                 edits.append(
