@@ -297,6 +297,10 @@ CASES: dict[str, Case] = {
     ),
     "reducesum_all": ("ReduceSum", [X3], [], {"keepdims": 0}, (13,), 1),
     "reducemax_input": ("ReduceMax", [X3], [_i(0, 2)], {}, (18,), 1),
+    # over an axis of size 0 (OmDet-Turbo's distillation: torch's amax raised, its mean is NaN)
+    "reducemax_empty": ("ReduceMax", [np.zeros((2, 0, 3), np.float32)], [_i(1)], {}, (18,), 1),
+    "reducemin_empty": ("ReduceMin", [np.zeros((2, 0, 3), np.int64)], [], {"axes": [1], "keepdims": 0}, (13,), 1),  # fmt: skip
+    "reducemean_empty": ("ReduceMean", [np.zeros((2, 0, 3), np.float32)], [], {"axes": [1]}, (13,), 1),  # fmt: skip
     "reducemin_attr": ("ReduceMin", [X3], [], {"axes": [1]}, (13,), 1),
     "reduceprod": ("ReduceProd", [X3], [], {"axes": [0, 1]}, (13,), 1),
     "reducel2": ("ReduceL2", [X3], [_i(2)], {}, (18,), 1),

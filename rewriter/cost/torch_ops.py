@@ -555,6 +555,24 @@ def _prod(x: torch.Tensor, dims: list[int], keep: bool) -> torch.Tensor:
     return x
 
 
+def _empty_reduced(op: str, x: torch.Tensor, dims: list[int], keep: bool) -> torch.Tensor | None:
+    """What ONNX Runtime gives for a max, min or mean over an axis of size 0 (the reduction's
+    identity: -inf, +inf, the dtype's extremes for integers; 0 for the mean), where torch
+    raises ("amax(): Expected reduction dim 2 to have non-zero size": OmDet-Turbo's distillation)
+    or gives NaN; None when no reduced axis is empty or the op has no such case."""
+    if op not in ("ReduceMax", "ReduceMin", "ReduceMean") or all(x.shape[d] for d in dims):
+        return None
+    shape = [1 if i in dims else n for i, n in enumerate(x.shape) if keep or i not in dims]
+    if op == "ReduceMean":
+        fill: float = 0.0
+    elif x.dtype.is_floating_point:
+        fill = float("-inf") if op == "ReduceMax" else float("inf")
+    else:
+        info = torch.iinfo(x.dtype)
+        fill = info.min if op == "ReduceMax" else info.max
+    return torch.full(shape, fill, dtype=x.dtype, device=x.device)
+
+
 def _reduce(op: str, a: dict[str, Any]) -> Fn:
     keep, noop = bool(a.get("keepdims", 1)), bool(a.get("noop_with_empty_axes", 0))
 
@@ -564,7 +582,9 @@ def _reduce(op: str, a: dict[str, Any]) -> Fn:
             if noop:
                 return x
             ax = list(range(x.dim()))
-        return _REDUCERS[op](x, [v % x.dim() for v in ax], keep)
+        dims = [v % x.dim() for v in ax]
+        empty = _empty_reduced(op, x, dims, keep)
+        return empty if empty is not None else _REDUCERS[op](x, dims, keep)
 
     return f
 
