@@ -358,7 +358,7 @@ CASES: dict[str, Case] = {
         {"k": -1, "dtype": onnx.TensorProto.INT64},
         (9,),
         1,
-    ),
+    ),  # fmt: skip
     "trilu_lower_k": ("Trilu", [_x(4, 5)], [np.array(-1, np.int64)], {"upper": 0}, (14,), 1),
     "cumsum_exclusive_reverse": (
         "CumSum",
@@ -396,7 +396,7 @@ CASES: dict[str, Case] = {
         {"strides": [1, 2, 1]},
         (18,),
         1,
-    ),
+    ),  # fmt: skip
     "einsum": ("Einsum", [_x(2, 3, 4), _x(2, 4, 5)], [], {"equation": "bij,bjk->bik"}, (13,), 1),
     # elementwise with opset-dependent forms
     "clip_attrs": ("Clip", [X3], [], {"min": -0.5, "max": 1.0}, (6,), 1),
@@ -502,7 +502,7 @@ CASES: dict[str, Case] = {
         {},
         (13,),
         1,
-    ),
+    ),  # fmt: skip
     "instancenorm_1x1": (
         "InstanceNormalization",
         [_dyadic(2, 3, 1, 1)],
@@ -510,7 +510,7 @@ CASES: dict[str, Case] = {
         {},
         (13,),
         1,
-    ),
+    ),  # fmt: skip
     # Fourier transforms: FNet's mixing (DFT, axis an attribute at 17, an input at 20) and a
     # speech model's spectrogram in the graph (STFT)
     "dft_real_axis1": ("DFT", [_x(2, 8, 3, 1)], [], {"axis": 1}, (17,), 1),
@@ -521,7 +521,7 @@ CASES: dict[str, Case] = {
         {"axis": 1, "onesided": 1},
         (17,),
         1,
-    ),
+    ),  # fmt: skip
     "dft_inverse_complex": ("DFT", [_x(2, 8, 2)], [], {"axis": 1, "inverse": 1}, (17,), 1),
     "dft_axis_input": ("DFT", [_x(2, 3, 8, 1)], [None, np.array(-2)], {}, (20,), 1),
     "stft_window": (
@@ -531,7 +531,7 @@ CASES: dict[str, Case] = {
         {},
         (17,),
         1,
-    ),
+    ),  # fmt: skip
     "stft_length_only": (
         "STFT",
         [_x(1, 40, 1)],
@@ -539,7 +539,7 @@ CASES: dict[str, Case] = {
         {},
         (17,),
         1,
-    ),
+    ),  # fmt: skip
     "stft_2d_signal": (
         "STFT",
         [_x(2, 64)],
@@ -547,7 +547,7 @@ CASES: dict[str, Case] = {
         {},
         (17,),
         1,
-    ),
+    ),  # fmt: skip
     "lrn_odd": ("LRN", [_x(1, 6, 3, 4)], [], {"size": 3, "alpha": 0.01, "beta": 0.6}, (13,), 1),
     "lrn_bias": ("LRN", [_x(1, 6, 3, 4)], [], {"size": 5, "bias": 2.0}, (13,), 1),
     "shrink": ("Shrink", [X3], [], {"bias": 0.3, "lambd": 0.8}, (13,), 1),
