@@ -62,7 +62,9 @@ import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# tools/ for zoo.py, and this checkout's rewriter before an installed one: --fx and --interpreter
+# import it in this process (the CLI runs go through tools/acceptance.py, from the checkout too)
+sys.path[:0] = [os.path.dirname(os.path.abspath(__file__)), os.path.dirname(os.path.dirname(os.path.abspath(__file__)))]  # fmt: skip
 
 from zoo import _export  # noqa: E402  (tools/zoo.py: one export helper for both)
 
