@@ -1208,32 +1208,6 @@ def test_three_axes_reshaped_into_the_batch_are_told_apart(tmp_path, capsys) -> 
     assert "2 of 2 sites replaced" in printed
 
 
-class _RepeatedFrames(torch.nn.Module):
-    """Emu3's VQ encoder: an image repeated into frames, the frames folded into the batch by
-    ``x.reshape(-1, *x.shape[2:])`` for a Conv2d."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.patch = torch.nn.Conv2d(3, 8, 4, stride=4)
-
-    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        x = pixel_values.unsqueeze(1).repeat(1, 2, 1, 1, 1)
-        return torch.nn.functional.gelu(self.patch(x.reshape(-1, *x.shape[2:])))
-
-
-def test_a_reshape_to_minus_one_and_sizes_read_is_undone(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
-    """``reshape(-1, *x.shape[2:])`` merges the axes the -1 leaves (0 and 1); unread, the
-    Conv2d's 4-d image was undone through the unsqueeze before it alone, to a 3-d input that
-    ran nowhere (Emu3's archive: "expected input[4, 1, 224, 224] to have 3 channels")."""
-    torch.manual_seed(0)
-    src = _archive(_RepeatedFrames().eval(), "trace", torch.randn(2, 3, 32, 32), tmp_path / "r.pt")
-    out = tmp_path / "out.onnx"
-    assert main([str(src), "-o", str(out)]) == 0
-    printed = " ".join(capsys.readouterr().out.split())
-    assert "pixel_values 1x3x224x224 (3 channels, from " in printed, printed
-    assert "1 of 1 sites replaced" in printed
-
-
 class _SequenceFirst(torch.nn.Module):
     """XLNet's layout: the ids transposed to [sequence, batch] before the embedding."""
 

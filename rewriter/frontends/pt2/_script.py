@@ -1052,16 +1052,6 @@ def _step(node: Any) -> tuple[_Step, ...]:
         groups = [
             _size_axes(v, node.inputsAt(0)) if not isinstance(v, int) else None for v in items
         ]
-        rest = [k for k, v in enumerate(items) if (v if isinstance(v, int) else _const(v)) == -1]
-        if len(rest) == 1 and sum(g is None for g in groups) == 1:
-            # ``x.reshape(-1, *x.shape[2:])`` (Emu3's frames into the batch): the -1 takes the
-            # axes between those the sizes around it read; unread, the Conv2d's 4-d image was
-            # "undone" through the unsqueeze before it alone, to 3-d
-            k = rest[0]
-            before = [a for g in groups[:k] if g for a in g]
-            after = [a for g in groups[k + 1 :] if g for a in g]
-            if after and after[0] > len(before):
-                groups[k] = tuple(range(len(before), after[0]))
         flat = [a for g in groups if g is not None for a in g]
         if None in groups or flat != list(range(len(flat))) or len(flat) == len(groups):
             return ()  # a constant size, axes out of order, or no merge
