@@ -136,10 +136,10 @@ class _Arg:
     # sized from a tensor the module fills and joins it with (``_padded``: SAM's clicks and
     # labels): a refusal is not read as being about it
     padded: bool = False
-    # an image's (height, width) per row (Pixtral's ``image_sizes``): the image input's sides
-    image_sizes: bool = False
-    # a patch grid's (rows, columns) per row (SigLIP 2's ``spatial_shapes``): of the patches'
-    patch_grid: bool = False
+    # rows of two whose values no op tells, filled by ``_sides``: "image", an image's (height,
+    # width) (Pixtral's ``image_sizes``); "grid", a patch grid's (rows, columns) (SigLIP 2's
+    # ``spatial_shapes``)
+    sides: str = ""
 
 
 _CACHE: dict[tuple[Any, ...], tuple[Conversion, Any, dict[str, np.ndarray]]] = {}
@@ -312,26 +312,20 @@ def _hint(module: Any, name: str, value: Any) -> _Arg:
             1,
             origin="name",
         )
-    if _IMAGE_SIZES_NAME.search(name) and rank <= 2:
-        return _Arg(
-            name,
-            "an image's height and width per row by its name",
-            [(1, 2)],
-            {0: "batch"},
-            "int64",
-            origin="name",
-            image_sizes=True,
-        )
-    if _PATCH_GRID_NAME.search(name) and rank <= 2:
-        return _Arg(
-            name,
-            "a patch grid's rows and columns per row by its name",
-            [(1, 2)],
-            {0: "batch"},
-            "int64",
-            origin="name",
-            patch_grid=True,
-        )
+    for pattern, said, sides in (
+        (_IMAGE_SIZES_NAME, "an image's height and width", "image"),
+        (_PATCH_GRID_NAME, "a patch grid's rows and columns", "grid"),
+    ):
+        if pattern.search(name) and rank <= 2:
+            return _Arg(
+                name,
+                f"{said} per row by its name",
+                [(1, 2)],
+                {0: "batch"},
+                "int64",
+                origin="name",
+                sides=sides,
+            )
     if named:
         mask = "mask" in lowered
         arg = _ids(name, f"{'a mask' if mask else 'token ids'} by its name", 1 if mask else 2)
@@ -1163,15 +1157,14 @@ def _sides(args: list[_Arg], feeds: dict[str, np.ndarray]) -> dict[str, np.ndarr
     (SigLIP 2's ``spatial_shapes``: 0s and 1s laid 128 patches out on none)."""
     images = [v.shape[-2:] for v in feeds.values() if v.ndim == 4 and v.dtype.kind == "f"]
     patches = [v.shape[1] for v in feeds.values() if v.ndim == 3 and v.dtype.kind == "f"]
+    values = {
+        "image": max(images, key=lambda hw: hw[0] * hw[1]) if images else None,
+        "grid": square_grid(max(patches)) if patches else None,
+    }
     for a in args:
-        rows = feeds[a.name].shape[0] if feeds[a.name].ndim == 2 else 0
-        if not rows or feeds[a.name].shape[1] != 2:
-            continue
-        if a.image_sizes and images:
-            side = max(images, key=lambda hw: hw[0] * hw[1])
-            feeds[a.name] = np.tile(np.array(side, np.int64), (rows, 1))
-        elif a.patch_grid and patches:
-            feeds[a.name] = np.tile(np.array(square_grid(max(patches)), np.int64), (rows, 1))
+        row = values.get(a.sides)
+        if row is not None and feeds[a.name].ndim == 2 and feeds[a.name].shape[1] == 2:
+            feeds[a.name] = np.tile(np.array(row, np.int64), (feeds[a.name].shape[0], 1))
     return feeds
 
 
