@@ -614,7 +614,12 @@ def _laid_out(kind: str) -> tuple[tuple[Any, ...], list[str], dict[str, dict[int
     def ids(*parts: Any) -> Any:  # an int: that token; (token, n): n of it; ("t", n): n of text
         row: list[int] = []
         for p in parts:
-            row += [p] if isinstance(p, int) else torch.randint(3, 900, (p[1],), generator=g).tolist() if p[0] == "t" else [p[0]] * p[1]  # fmt: skip
+            if isinstance(p, int):
+                row.append(p)
+            elif p[0] == "t":
+                row += torch.randint(3, 900, (p[1],), generator=g).tolist()
+            else:
+                row += [p[0]] * p[1]
         return torch.tensor([row] * B)
 
     seq, batch = {0: "batch", 1: "sequence"}, {0: "batch"}
