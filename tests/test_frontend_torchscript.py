@@ -416,6 +416,37 @@ def test_a_trace_at_a_batch_of_2_is_tried_at_more_than_its_first_size(tmp_path, 
     assert "1 of 1 sites replaced" in printed
 
 
+class _BakedBatchSized(torch.nn.Module):
+    """LED's baked batch and table of 64 positions, with Pixtral's ``image_sizes``: rows of
+    (height, width), a 2 in every candidate shape."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.words, self.pos = torch.nn.Embedding(50, 8), torch.nn.Embedding(64, 8)
+
+    def forward(self, input_ids: torch.Tensor, image_sizes: torch.Tensor) -> torch.Tensor:
+        h = self.words(input_ids) + self.pos(torch.arange(input_ids.shape[1]))
+        h = h.view(int(input_ids.shape[0]), input_ids.shape[1], 8)
+        return torch.nn.functional.gelu(h) * image_sizes.float().mean(-1).view(-1, 1, 1)
+
+
+def test_a_traced_batch_of_2_is_not_kept_from_its_sizes_by_a_fixed_2(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A batch of 2 was tried at the next candidates only where no size of theirs was 2,
+    fixed ones included: the rows of two of ``image_sizes`` kept every one out, the first
+    (128 tokens) is past the table, and the archive asked for --input-shapes."""
+    torch.manual_seed(0)
+    example = (torch.randint(0, 50, (2, 8)), torch.tensor([[32, 48], [32, 48]]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tracer's "converting a tensor to a Python integer"
+        torch.jit.trace(_BakedBatchSized().eval(), example).save(str(tmp_path / "sized.pt"))
+    out = tmp_path / "out.onnx"
+    assert main([str(tmp_path / "sized.pt"), "-o", str(out)]) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "input_ids 2x64 (token ids below 50" in printed
+    assert "image_sizes 2x2 (an image's height and width per row by its name" in printed
+    assert "1 of 1 sites replaced" in printed
+
+
 class _Entities(torch.nn.Module):
     """LUKE's five inputs: tokens (a table of 64 positions) and their mask, entities and their
     mask, and each entity's token positions; ``spans``: those are [batch, entities, tokens of

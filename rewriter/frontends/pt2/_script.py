@@ -1751,15 +1751,31 @@ def _traced_batch(module: Any, args: list[_Arg]) -> tuple[dict[str, np.ndarray],
     second, third and fourth candidate in step (LED's trace at 2 also takes no more than its
     64 positions, and its first candidates are 128 tokens), where no other size equals the
     batch: a wrong guess can run where sizes coincide (LUKE's 3-d entity positions read as
-    2-d ran at 16 entities of 16 tokens in a batch of 16, by broadcasting). The batch each
-    input takes is said in its hint."""
+    2-d ran at 16 entities of 16 tokens in a batch of 16, by broadcasting). Only guessed
+    sizes count: the 2 of an ``image_sizes`` argument kept every candidate from a batch of 2.
+    The batch each input takes is said in its hint."""
     batched = [k for k, a in enumerate(args) if a.dynamic.get(0) == "batch"]
     combos = _combos(args)
     if not batched or not combos:
         return None
     in_step = [tuple(a.shapes[min(i, len(a.shapes) - 1)] for a in args) for i in range(1, 4)]
+    # the axes past the batch whose size is guessed (differs between an input's candidates):
+    # a fixed one (the 2 of Pixtral's rows of image sizes, a convolution's channels) is told,
+    # and cannot coincide with the batch by a wrong guess
+    guessed = [
+        [
+            k
+            for k in range(1, max(map(len, a.shapes)))
+            if len({s[k] if k < len(s) else None for s in a.shapes}) > 1
+        ]
+        for a in args
+    ]
     for b in _TRACED_BATCHES:
-        apart = [c for c in in_step if b not in {n for s in c for n in s[1:]}]
+        apart = [
+            c
+            for c in in_step
+            if b not in {s[k] for s, ks in zip(c, guessed, strict=True) for k in ks if k < len(s)}
+        ]
         for combo in dict.fromkeys([combos[0], *apart]):
             shapes = [(b, *s[1:]) if k in batched and s else s for k, s in enumerate(combo)]
             feeds = _feeds(args, shapes)
