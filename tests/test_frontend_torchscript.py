@@ -715,6 +715,35 @@ def test_grouped_experts_in_an_archive_are_converted(tmp_path, capsys) -> None: 
     assert report["source"]["converted_vs_source"]["rel_l2"] < 1e-6
 
 
+class _SortedBoxes(torch.nn.Module):
+    """PP-DocLayout-V2's sort before its reading order: boxes and scores ordered by score with
+    ``take_along_dim``, the order broadcast over the four coordinates; and one with no dim."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.box, self.score = torch.nn.Linear(8, 4), torch.nn.Linear(8, 1)
+
+    def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x, s = self.box(h), self.score(h).squeeze(-1)
+        order = torch.argsort(s, dim=1, descending=True)
+        boxes = torch.take_along_dim(x, order[..., None], dim=1)
+        top = torch.take_along_dim(s, order, dim=1)
+        first = torch.take_along_dim(s, order[:, :2].reshape(-1))
+        return torch.nn.functional.gelu(boxes) * top[..., None], first
+
+
+def test_take_along_dim_in_an_archive_is_converted(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """The TorchScript exporter has no function for ``aten::take_along_dim``: PP-DocLayout-V2's
+    archive stopped at "Exporting the operator 'aten::take_along_dim' to ONNX opset version 17
+    is not supported"."""
+    torch.manual_seed(0)
+    printed, report, _ = _traced_rewritten(
+        _SortedBoxes(), (torch.randn(2, 10, 8),), tmp_path, capsys
+    )
+    assert "1 of 1 sites replaced" in printed, printed
+    assert report["source"]["converted_vs_source"]["rel_l2"] < 1e-6
+
+
 class _RankKept(torch.nn.Module):
     """Two exporter functions whose parts lose their rank for ONNX's shape inference, each
     followed by a transpose: ``tensor_split`` at a computed length (Jamba's Mamba mixer) and

@@ -1915,7 +1915,7 @@ def _constant(g: Any, value: Any) -> Any:
 @contextlib.contextmanager
 def _symbolics(squeezed: bool = False) -> Iterator[None]:
     """Functions the TorchScript exporter lacks (antialiased resizes, erfinv, diff, rms_norm,
-    histc, _grouped_mm, in-place ``|=`` and ``&=``, unfold of a dim of unknown size), writes
+    histc, _grouped_mm, take_along_dim, in-place ``|=`` and ``&=``, unfold of a dim of unknown size), writes
     wrong (index_add with repeated indices, an int ``full`` as floats) or writes so that later
     ops lose the rank (unflatten, tensor_split at computed indices), registered for one
     export; with ``squeezed``, a squeeze of a dim of unknown size too (``_squeeze``)."""
@@ -1929,6 +1929,7 @@ def _symbolics(squeezed: bool = False) -> Iterator[None]:
         ("aten::rms_norm", _rms_norm, _RMS_NORM_OPSET),
         ("aten::index_add", _index_add, _INDEX_ADD_OPSET),
         ("aten::histc", _histc, _HISTC_OPSET),
+        ("aten::take_along_dim", _take_along_dim, _TAKE_OPSET),
         ("aten::_grouped_mm", _grouped_mm, _HISTC_OPSET),
         ("aten::unflatten", _unflatten, _UNFLATTEN_OPSET),
         ("aten::tensor_split", _tensor_split, _UNFLATTEN_OPSET),
@@ -2108,6 +2109,35 @@ def _tensor_split(g: Any, x: Any, indices: Any, dim: Any, _outputs: int | None =
     parts.append(g.op("Slice", x, start, last, axis))
     # unpacked by the ListUnpack after it, which hands on the parts themselves, ranks kept
     return parts if _outputs is not None else g.op("prim::ListConstruct", *parts)
+
+
+_TAKE_OPSET = 13  # GatherElements, Expand, Max of int64 shapes
+
+
+def _take_along_dim(g: Any, x: Any, indices: Any, dim: Any = None) -> Any:
+    """``torch.take_along_dim(x, indices, dim)``: a GatherElements along ``dim`` of both
+    broadcast against each other at every other axis (they have one rank), as torch does; with
+    no dim, of both flattened. PP-DocLayout-V2 sorts its boxes and scores so before its reading
+    order: its archive stopped at "Exporting the operator 'aten::take_along_dim' to ONNX opset
+    version 17 is not supported"."""
+    from torch.onnx import symbolic_helper as sh
+
+    const = functools.partial(_constant, g)
+    if sh._is_none(dim):
+        flat = [g.op("Reshape", t, const([-1])) for t in (x, indices)]
+        return g.op("GatherElements", *flat, axis_i=0)
+    rank = sh._get_tensor_rank(x)
+    if rank is None:
+        raise RuntimeError("take_along_dim of a tensor of unknown rank has no ONNX function")
+    axis = sh._get_const(dim, "i", "dim") % rank
+    at = const([k == axis for k in range(rank)])
+    sizes = [g.op("Shape", t) for t in (x, indices)]
+    widest = g.op("Max", *sizes)  # broadcast sizes are equal or 1
+    x, indices = (
+        g.op("Expand", t, g.op("Where", at, s, widest))
+        for t, s in zip((x, indices), sizes, strict=True)
+    )
+    return g.op("GatherElements", x, indices, axis_i=axis)
 
 
 _HISTC_OPSET = 15  # CastLike (and ReduceSum's axes an input)
