@@ -744,6 +744,35 @@ def test_take_along_dim_in_an_archive_is_converted(tmp_path, capsys) -> None:  #
     assert report["source"]["converted_vs_source"]["rel_l2"] < 1e-6
 
 
+class _Hyperbolic(torch.nn.Module):
+    """Moonshine's streaming encoder's ``asinh`` of its frames' energy, and the other
+    hyperbolic functions, each in its domain."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = torch.nn.Linear(8, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.proj(x)
+        inside = torch.tanh(h) * 0.9  # (-1, 1), atanh's domain
+        grown = torch.acosh(1.0 + h * h) + torch.atanh(inside)
+        return torch.nn.functional.gelu(
+            torch.asinh(h) + torch.sinh(inside) + torch.cosh(inside) + grown
+        )
+
+
+def test_hyperbolic_functions_in_an_archive_are_converted(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """The TorchScript exporter has no function for torch's hyperbolic functions: Moonshine's
+    streaming encoder's archive stopped at "Exporting the operator 'aten::asinh' to ONNX opset
+    version 17 is not supported"."""
+    torch.manual_seed(0)
+    printed, report, _ = _traced_rewritten(
+        _Hyperbolic(), (torch.randn(2, 10, 8),), tmp_path, capsys
+    )
+    assert "2 of 2 sites replaced" in printed, printed  # tanh and the GELU
+    assert report["source"]["converted_vs_source"]["rel_l2"] < 1e-6
+
+
 class _RankKept(torch.nn.Module):
     """Two exporter functions whose parts lose their rank for ONNX's shape inference, each
     followed by a transpose: ``tensor_split`` at a computed length (Jamba's Mamba mixer) and

@@ -1915,7 +1915,7 @@ def _constant(g: Any, value: Any) -> Any:
 @contextlib.contextmanager
 def _symbolics(squeezed: bool = False) -> Iterator[None]:
     """Functions the TorchScript exporter lacks (antialiased resizes, erfinv, diff, rms_norm,
-    histc, _grouped_mm, take_along_dim, in-place ``|=`` and ``&=``, unfold of a dim of unknown size), writes
+    histc, _grouped_mm, take_along_dim, the hyperbolic functions, in-place ``|=`` and ``&=``, unfold of a dim of unknown size), writes
     wrong (index_add with repeated indices, an int ``full`` as floats) or writes so that later
     ops lose the rank (unflatten, tensor_split at computed indices), registered for one
     export; with ``squeezed``, a squeeze of a dim of unknown size too (``_squeeze``)."""
@@ -1930,6 +1930,7 @@ def _symbolics(squeezed: bool = False) -> Iterator[None]:
         ("aten::index_add", _index_add, _INDEX_ADD_OPSET),
         ("aten::histc", _histc, _HISTC_OPSET),
         ("aten::take_along_dim", _take_along_dim, _TAKE_OPSET),
+        *((f"aten::{name}", _unary(op), _HYPERBOLIC_OPSET) for name, op in _HYPERBOLIC.items()),
         ("aten::_grouped_mm", _grouped_mm, _HISTC_OPSET),
         ("aten::unflatten", _unflatten, _UNFLATTEN_OPSET),
         ("aten::tensor_split", _tensor_split, _UNFLATTEN_OPSET),
@@ -2109,6 +2110,22 @@ def _tensor_split(g: Any, x: Any, indices: Any, dim: Any, _outputs: int | None =
     parts.append(g.op("Slice", x, start, last, axis))
     # unpacked by the ListUnpack after it, which hands on the parts themselves, ranks kept
     return parts if _outputs is not None else g.op("prim::ListConstruct", *parts)
+
+
+_HYPERBOLIC_OPSET = 9  # Sinh, Cosh, Asinh, Acosh, Atanh
+# torch's hyperbolic functions, which the TorchScript exporter has none of, and ONNX's ops
+# (Moonshine's streaming encoder compresses its frames' energy with asinh: "Exporting the
+# operator 'aten::asinh' to ONNX opset version 17 is not supported")
+_HYPERBOLIC = {"sinh": "Sinh", "cosh": "Cosh", "asinh": "Asinh", "acosh": "Acosh", "atanh": "Atanh"}
+
+
+def _unary(op: str) -> Any:
+    """The symbolic of a one-input torch function that is the ONNX op ``op``."""
+
+    def symbolic(g: Any, x: Any) -> Any:
+        return g.op(op, x)
+
+    return symbolic
 
 
 _TAKE_OPSET = 13  # GatherElements, Expand, Max of int64 shapes
