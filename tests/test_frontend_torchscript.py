@@ -773,6 +773,34 @@ def test_hyperbolic_functions_in_an_archive_are_converted(tmp_path, capsys) -> N
     assert report["source"]["converted_vs_source"]["rel_l2"] < 1e-6
 
 
+class _Framed(torch.nn.Module):
+    """Moonshine's streaming encoder's front end: a waveform cut into frames of 80 samples,
+    so it runs at multiples of 80 only (16000, 32000; not 16032 nor any typical length)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = torch.nn.Linear(80, 16)
+
+    def forward(self, input_values: torch.Tensor) -> torch.Tensor:
+        frames = input_values.reshape(input_values.shape[0], -1, 80)
+        mean, std = frames.mean(-1, keepdim=True), frames.std(-1, keepdim=True)
+        frames = torch.asinh((frames - mean) / (std + 1e-6))  # its cmvn and compression
+        return torch.nn.functional.gelu(self.proj(frames))
+
+
+def test_a_waveform_cut_into_frames_stays_free_and_runs_at_its_example(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Its length was tried 32 longer only, refused, and exported fixed at 16000 samples; free
+    (tried at twice the length too), no length the generator tries for the graph is a multiple
+    of 80 unless the archive's example is recorded for it (what the .pt2 front end does)."""
+    torch.manual_seed(0)
+    printed, report, out = _traced_rewritten(_Framed(), (torch.randn(1, 8000),), tmp_path, capsys)
+    assert "exported dynamic: input_values[batch, sequence]" in printed, printed
+    assert "input_values 1x16000" in printed
+    assert "1 of 1 sites replaced" in printed
+    assert report["source"]["converted_vs_source"]["rel_l2"] < 1e-6
+    assert _dims(onnx.load(str(out))) == {"input_values": ["batch", "sequence"]}
+
+
 class _RankKept(torch.nn.Module):
     """Two exporter functions whose parts lose their rank for ONNX's shape inference, each
     followed by a transpose: ``tensor_split`` at a computed length (Jamba's Mamba mixer) and

@@ -41,6 +41,7 @@ import contextlib
 import dataclasses
 import functools
 import itertools
+import json
 import math
 import os
 import re
@@ -74,6 +75,7 @@ from rewriter.inputs import (
     _SPATIAL,
     _VOLUME,
     _WORK_LIMIT,
+    DIM_EXAMPLES_KEY,
     crop_grids,
     square_grid,
 )
@@ -177,6 +179,7 @@ def load(path: str) -> tuple[Conversion, Any, dict[str, np.ndarray]]:
         _masking(args)
         example, outputs = _example(module, args, path)
         model, fixed = _export(module, args, example, outputs, path)
+        _record_examples(model, example)
         seconds = time.perf_counter() - t0
         conv = Conversion(model, "torchscript", path, f"torch.onnx {torch.__version__}", seconds)
         conv.notes.append(
@@ -196,6 +199,24 @@ def load(path: str) -> tuple[Conversion, Any, dict[str, np.ndarray]]:
             conv.notes.append(fixed)
         _CACHE[key] = (conv, module, example)
     return _CACHE[key]
+
+
+def _record_examples(model: onnx.ModelProto, example: Mapping[str, np.ndarray]) -> None:
+    """The size each dynamic dim had in the example the module ran on, in ``model``'s
+    metadata (``rewriter.inputs.dim_examples``: tried when no typical size runs), as the
+    ``.pt2`` front end records its program's. Moonshine's waveform runs at multiples of its
+    80-sample frame: every length the generator tried for the exported graph was refused,
+    where the archive had run at 16000 samples."""
+    sizes = {
+        d.dim_param: int(example[i.name].shape[k])
+        for i in model.graph.input
+        if i.name in example
+        for k, d in enumerate(i.type.tensor_type.shape.dim)
+        if d.dim_param and k < example[i.name].ndim
+    }
+    if sizes:
+        entry = model.metadata_props.add()
+        entry.key, entry.value = DIM_EXAMPLES_KEY, json.dumps(sizes, sort_keys=True)
 
 
 def _split_dims(args: list[_Arg]) -> None:
@@ -1835,21 +1856,31 @@ def _keep_static(module: Any, args: list[_Arg], feeds: Mapping[str, np.ndarray])
     traced module keeps its example's sizes (an Ultralytics YOLO traced at 320 builds its
     anchors for 320), and an ONNX input dynamic there would let generated inputs the graph
     cannot run. A dim name shared by inputs (token ids' and a mask's ``sequence``) changes in
-    all of them at once."""
+    all of them at once. A free dim refused 32 longer is tried at twice its size, which keeps
+    what the example's size divides by: Moonshine's waveform is cut into frames of 80 samples,
+    and 16032 were refused where 32000 run."""
+
+    def grown(dim: str, n: int, doubled: bool) -> int:
+        if dim == "batch":  # another batch than the example's (a traced one: 2)
+            return 2 if n == 1 else n * 2
+        return n * 2 if doubled or n < 32 else n + 32
+
     for dim in sorted({d for a in args for d in a.dynamic.values()}):
-        trial = dict(feeds)
-        for a in args:
-            axes = [k for k, d in a.dynamic.items() if d == dim]
-            if not axes:
-                continue
-            shape = list(feeds[a.name].shape)
-            for k in axes:
-                if dim == "batch":  # another batch than the example's (a traced one: 2)
-                    shape[k] = 2 if shape[k] == 1 else shape[k] * 2
-                else:
-                    shape[k] = shape[k] + 32 if shape[k] >= 32 else shape[k] * 2
-            trial[a.name] = _array(a, tuple(shape))
-        if _runs(module, _sides(args, trial))[1]:
+        refused = True
+        for doubled in (False, True) if dim != "batch" else (False,):
+            trial = dict(feeds)
+            for a in args:
+                axes = [k for k, d in a.dynamic.items() if d == dim]
+                if not axes:
+                    continue
+                shape = list(feeds[a.name].shape)
+                for k in axes:
+                    shape[k] = grown(dim, shape[k], doubled)
+                trial[a.name] = _array(a, tuple(shape))
+            if not _runs(module, _sides(args, trial))[1]:
+                refused = False
+                break
+        if refused:
             for a in args:
                 a.dynamic = {k: d for k, d in a.dynamic.items() if d != dim}
 
