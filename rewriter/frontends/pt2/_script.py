@@ -1866,23 +1866,35 @@ def _keep_static(module: Any, args: list[_Arg], feeds: Mapping[str, np.ndarray])
         return n * 2 if doubled or n < 32 else n + 32
 
     for dim in sorted({d for a in args for d in a.dynamic.values()}):
-        refused = True
-        for doubled in (False, True) if dim != "batch" else (False,):
-            trial = dict(feeds)
+        trials: dict[tuple[Any, ...], dict[str, tuple[int, ...]]] = {}  # the sizes, once each
+        for doubled in (False, True):
+            shapes: dict[str, tuple[int, ...]] = {}
             for a in args:
                 axes = [k for k, d in a.dynamic.items() if d == dim]
-                if not axes:
-                    continue
                 shape = list(feeds[a.name].shape)
                 for k in axes:
                     shape[k] = grown(dim, shape[k], doubled)
-                trial[a.name] = _array(a, tuple(shape))
-            if not _runs(module, _sides(args, trial))[1]:
-                refused = False
-                break
-        if refused:
+                if axes:
+                    shapes[a.name] = tuple(shape)
+            trials.setdefault(tuple(sorted(shapes.items())), shapes)
+        if not any(_runs_at(module, args, feeds, shapes) for shapes in trials.values()):
             for a in args:
                 a.dynamic = {k: d for k, d in a.dynamic.items() if d != dim}
+
+
+def _runs_at(
+    module: Any,
+    args: list[_Arg],
+    feeds: Mapping[str, np.ndarray],
+    shapes: Mapping[str, tuple[int, ...]],
+) -> bool:
+    """Whether the module runs on ``feeds`` with the inputs named in ``shapes`` drawn anew at
+    those shapes."""
+    trial = dict(feeds)
+    for a in args:
+        if a.name in shapes:
+            trial[a.name] = _array(a, shapes[a.name])
+    return not _runs(module, _sides(args, trial))[1]
 
 
 def _opset(model: onnx.ModelProto) -> int:
@@ -1946,10 +1958,11 @@ def _constant(g: Any, value: Any) -> Any:
 @contextlib.contextmanager
 def _symbolics(squeezed: bool = False) -> Iterator[None]:
     """Functions the TorchScript exporter lacks (antialiased resizes, erfinv, diff, rms_norm,
-    histc, _grouped_mm, take_along_dim, the hyperbolic functions, in-place ``|=`` and ``&=``, unfold of a dim of unknown size), writes
-    wrong (index_add with repeated indices, an int ``full`` as floats) or writes so that later
-    ops lose the rank (unflatten, tensor_split at computed indices), registered for one
-    export; with ``squeezed``, a squeeze of a dim of unknown size too (``_squeeze``)."""
+    histc, _grouped_mm, take_along_dim, the hyperbolic functions, in-place ``|=`` and ``&=``,
+    unfold of a dim of unknown size), writes wrong (index_add with repeated indices, an int
+    ``full`` as floats) or writes so that later ops lose the rank (unflatten, tensor_split at
+    computed indices), registered for one export; with ``squeezed``, a squeeze of a dim of
+    unknown size too (``_squeeze``)."""
     import torch
 
     table = [(op, _antialiased(mode), _ANTIALIAS_OPSET) for op, mode in _ANTIALIASED.items()]
