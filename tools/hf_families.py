@@ -1,10 +1,10 @@
-"""343 model families (340 `transformers`, 3 `diffusers`), built as users export them, through the
+"""360 model families (357 `transformers`, 3 `diffusers`), built as users export them, through the
 CLI with no flags.
 
     python tools/hf_families.py [--out DIR] [--no-target] [--opset N]
                                 [--interpreter | --fx [--plan] | --pt2 | --archive] [NAME ...]
 
-Builds small random-weight models of 340 ``transformers`` families and 3 ``diffusers`` ones
+Builds small random-weight models of 357 ``transformers`` families and 3 ``diffusers`` ones
 (a text-conditioned UNet, an unconditional one, a VAE) from their configs (no download: text
 encoders and decoders, vision and audio models, a detector, segmenters; and inputs other than
 ids + mask or one image: ids alone (Mamba, RWKV), a decoder with encoder states,
@@ -20,9 +20,10 @@ a task's ids read as floats (OneFormer), entities with the token positions each 
 XPath tags and subscripts per token (MarkupLM), boxes as fractions of the page (BROS), a dataset
 index per sample (ViTPose+), UTF-8 bytes named ``inputs`` (Perceiver), region features
 and their boxes (LXMERT), a detector's visual embeddings (VisualBERT), an image beside ids
-holding its image tokens (LLaVA, PaliGemma, Aya Vision), fifteen image-text models' inputs as
-their processors lay them out (Mllama's tiles, Qwen2.5-VL's patch grid, OmDet-Turbo's class
-names: ``_laid_out``)), each exported twice: by the TorchScript exporter with named ``dynamic_axes`` (``batch``,
+holding its image tokens (LLaVA, PaliGemma, Aya Vision), image-text models' inputs as their
+processors lay them out (Mllama's tiles, Qwen2.5-VL's patch grid, OmDet-Turbo's class names,
+LLaVA-NeXT's tiles, Pixtral's images each at its own size: ``_laid_out``)), each exported
+twice: by the TorchScript exporter with named ``dynamic_axes`` (``batch``,
 ``sequence``), and by the dynamo exporter with ``torch.export.Dim.AUTO`` on every dynamic dim,
 as a user who does not name dims gets it (``input_ids[s72, s53]``, ``attention_mask[s43,
 s53]``: made-up names, the batches of two inputs not known to be equal). Then runs
@@ -348,7 +349,11 @@ def _families() -> Iterator[tuple[str, Callable[[], Any], str, list[str]]]:
     yield "sam_hq", lambda: tf.SamHQModel(tf.SamHQConfig(vision_config=dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, mlp_dim=64, image_size=64, patch_size=8, output_channels=32, window_size=4, global_attn_indexes=[1], num_pos_feats=16), prompt_encoder_config=dict(hidden_size=32, image_size=64, patch_size=8, mask_input_channels=4, num_point_embeddings=4, image_embedding_size=8), mask_decoder_config=dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, mlp_dim=64, iou_head_hidden_dim=32, num_multimask_outputs=3, vit_dim=32))), "prompts", ["iou_scores", "pred_masks"]  # fmt: skip
     yield "uvdoc", lambda: _uvdoc(tf), "image128", ["last_hidden_state"]
     yield "slanext", lambda: tf.SLANeXtForTableRecognition(tf.SLANeXtConfig(vision_config=dict(hidden_size=32, output_channels=32, num_hidden_layers=2, num_attention_heads=2, image_size=64, patch_size=8, window_size=4, global_attn_indexes=[1], mlp_dim=64, initializer_range=0.02), post_conv_in_channels=32, post_conv_out_channels=64, hidden_size=32, max_text_length=12)), "image", ["last_hidden_state"]  # fmt: skip
-    yield "pp_ocrv5_server_det", lambda: tf.PPOCRV5ServerDetForObjectDetection(tf.PPOCRV5ServerDetConfig(backbone_config=tf.HGNetV2Config(embedding_size=16, depths=[1, 1, 1, 1], hidden_sizes=[16, 32, 64, 128], stem_channels=[3, 8, 16], stage_in_channels=[16, 16, 32, 64], stage_mid_channels=[8, 16, 32, 64], stage_out_channels=[16, 32, 64, 128], stage_num_blocks=[1, 1, 1, 1], stage_numb_of_layers=[2, 2, 2, 2], out_features=["stage1", "stage2", "stage3", "stage4"]), neck_out_channels=32, kernel_list=[3, 2, 2], scale_factor_list=[1, 2, 4, 8], intraclass_block_config=dict(reduce_channel=[1, 1, 0], return_channel=[1, 1, 0], vertical_long_to_small_conv_longratio=[[7, 1], 1, [3, 0]], vertical_long_to_small_conv_midratio=[[5, 1], 1, [2, 0]], vertical_long_to_small_conv_shortratio=[[3, 1], 1, [1, 0]], horizontal_small_to_long_conv_longratio=[[1, 7], 1, [0, 3]], horizontal_small_to_long_conv_midratio=[[1, 5], 1, [0, 2]], horizontal_small_to_long_conv_shortratio=[[1, 3], 1, [0, 1]], symmetric_conv_long_longratio=[7, 1, 3], symmetric_conv_long_midratio=[5, 1, 2], symmetric_conv_long_shortratio=[3, 1, 1]))), "image_any", ["last_hidden_state"]  # fmt: skip
+    # PP-OCR's server and v6 medium detectors: a small HGNet-V2 and the intra-class blocks' convs,
+    # each (kernel, stride, padding)
+    hgnet = dict(embedding_size=16, depths=[1, 1, 1, 1], hidden_sizes=[16, 32, 64, 128], stem_channels=[3, 8, 16], stage_in_channels=[16, 16, 32, 64], stage_mid_channels=[8, 16, 32, 64], stage_out_channels=[16, 32, 64, 128], stage_num_blocks=[1, 1, 1, 1], stage_numb_of_layers=[2, 2, 2, 2], out_features=["stage1", "stage2", "stage3", "stage4"])  # fmt: skip
+    intra = dict(reduce_channel=[1, 1, 0], return_channel=[1, 1, 0], vertical_long_to_small_conv_longratio=[[7, 1], 1, [3, 0]], vertical_long_to_small_conv_midratio=[[5, 1], 1, [2, 0]], vertical_long_to_small_conv_shortratio=[[3, 1], 1, [1, 0]], horizontal_small_to_long_conv_longratio=[[1, 7], 1, [0, 3]], horizontal_small_to_long_conv_midratio=[[1, 5], 1, [0, 2]], horizontal_small_to_long_conv_shortratio=[[1, 3], 1, [0, 1]], symmetric_conv_long_longratio=[7, 1, 3], symmetric_conv_long_midratio=[5, 1, 2], symmetric_conv_long_shortratio=[3, 1, 1])  # fmt: skip
+    yield "pp_ocrv5_server_det", lambda: tf.PPOCRV5ServerDetForObjectDetection(tf.PPOCRV5ServerDetConfig(backbone_config=tf.HGNetV2Config(**hgnet), neck_out_channels=32, kernel_list=[3, 2, 2], scale_factor_list=[1, 2, 4, 8], intraclass_block_config=intra)), "image_any", ["last_hidden_state"]  # fmt: skip
     yield "gpt2", lambda: tf.GPT2Model(tf.GPT2Config(vocab_size=1000, n_embd=32, n_layer=2, n_head=2, n_positions=64, use_cache=False)), "text", last  # fmt: skip
     yield "bros", lambda: tf.BrosModel(tf.BrosConfig(**{**t, "hidden_size": 64})), "layout_fraction", last  # fmt: skip
     # and seven more: ViTPose+ (a mixture of experts picked per sample by a dataset index),
@@ -542,6 +547,31 @@ def _families() -> Iterator[tuple[str, Callable[[], Any], str, list[str]]]:
     yield "emu3", lambda: tf.Emu3Model(tf.Emu3Config(vq_config=dict(codebook_size=64, embed_dim=4, latent_channels=4, base_channels=32, channel_multiplier=[1, 1, 1, 1], num_res_blocks=1, attn_resolutions=[], hidden_size=32, num_attention_heads=1, temporal_downsample_factor=4), text_config=lm, vocabulary_map={**{f"<|visual token{i:06d}|>": 900 + i for i in range(64)}, "<image>": 999, "<|extra_200|>": 998})), "vq_rows20", last  # fmt: skip
     yield "llava_onevision", lambda: tf.LlavaOnevisionModel(tf.LlavaOnevisionConfig(vision_config={**vis, "model_type": "siglip_vision_model"}, text_config={**lm, "model_type": "qwen2"}, image_token_index=999, video_token_index=998, image_grid_pinpoints=[[32, 32], [32, 64], [64, 32], [64, 64]], vision_aspect_ratio="anyres_max_9")), "anyres", last  # fmt: skip
     yield "lfm2_vl", lambda: tf.Lfm2VlModel(tf.Lfm2VlConfig(vision_config=dict(model_type="siglip2_vision_model", **v, patch_size=8, num_patches=16), text_config=dict(**{k: lm[k] for k in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "max_position_embeddings", "use_cache", "pad_token_id", "bos_token_id", "eos_token_id")}, model_type="lfm2", layer_types=["conv", "full_attention"], block_auto_adjust_ff_dim=False), image_token_id=999, projector_hidden_size=64, downsample_factor=2)), "naflex_text", last  # fmt: skip
+    # and the models a deployment round brings: PaddleOCR's v6 text detectors (a probability map,
+    # any size a multiple of 32), its LCNet v3/v4 backbones, two document-layout detectors, the
+    # RT-DETR ResNet backbone, CTC speech recognizers (Parakeet, LASR), Moonshine's streaming
+    # encoder (a waveform, sliding-window attention), Voxtral Realtime's encoder, Perception
+    # Encoder Audio (a DAC codec's encoder under a transformer), SAM 3's windowed ViT, Pixtral's vision
+    # tower (images of their own sizes), LLaVA-NeXT's tiles of any resolution, Qwen3-VL,
+    # Video-LLaVA
+    det = dict(encoder_hidden_dim=32, d_model=32, decoder_in_channels=[32, 32, 32], encoder_layers=1, decoder_layers=2, encoder_ffn_dim=64, decoder_ffn_dim=64, num_queries=10, num_labels=5)  # fmt: skip
+    yield "pp_ocrv6_small_det", lambda: tf.PPOCRV6SmallDetForObjectDetection(tf.PPOCRV6SmallDetConfig(backbone_config=tf.PPLCNetV3Config(scale=0.75, out_features=["stage2", "stage3", "stage4", "stage5"], out_indices=[2, 3, 4, 5], divisor=16), layer_list_out_channels=[48, 96, 192, 384])), "image_any", ["last_hidden_state"]  # fmt: skip
+    yield "pp_ocrv6_medium_det", lambda: tf.PPOCRV6MediumDetForObjectDetection(tf.PPOCRV6MediumDetConfig(backbone_config=tf.HGNetV2Config(**hgnet), neck_out_channels=32, kernel_list=[3, 2, 2], scale_factor_list=[1, 2, 4, 8], intraclass_block_config=intra)), "image_any", ["last_hidden_state"]  # fmt: skip
+    yield "pp_lcnet_v3", lambda: tf.PPLCNetV3Backbone(tf.PPLCNetV3Config()), "image", ["feature_maps"]  # fmt: skip
+    yield "pp_lcnet_v4", lambda: tf.PPLCNetV4Backbone(tf.PPLCNetV4Config()), "image", ["feature_maps"]  # fmt: skip
+    yield "pp_doclayout_v2", lambda: tf.PPDocLayoutV2ForObjectDetection(tf.PPDocLayoutV2Config(**det, class_thresholds=[0.5] * 5, class_order=list(range(5)), reading_order_config=dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, coordinate_size=4, shape_size=8, num_classes=5, global_pointer_head_size=16))), "image", ["logits", "pred_boxes", "order_logits"]  # fmt: skip
+    yield "pp_doclayout_v4", lambda: tf.PPDocLayoutV4ForObjectDetection(tf.PPDocLayoutV4Config(**det)), "image", ["logits", "pred_boxes"]  # fmt: skip
+    yield "rt_detr_resnet", lambda: tf.RTDetrResNetBackbone(tf.RTDetrResNetConfig(embedding_size=16, hidden_sizes=[16, 32, 64, 128], depths=[1, 1, 1, 1], layer_type="basic", out_features=["stage2", "stage3", "stage4"])), "image", ["feature_maps"]  # fmt: skip
+    yield "parakeet_ctc", lambda: tf.ParakeetForCTC(tf.ParakeetCTCConfig(vocab_size=64, pad_token_id=63, encoder_config=dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, num_mel_bins=16, subsampling_conv_channels=16, conv_kernel_size=9))), "frames16", ["logits"]  # fmt: skip
+    yield "lasr_ctc", lambda: tf.LasrForCTC(tf.LasrCTCConfig(vocab_size=64, encoder_config=dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2, intermediate_size=64, conv_kernel_size=5, subsampling_conv_channels=16, num_mel_bins=20))), "frames", ["logits"]  # fmt: skip
+    yield "moonshine_streaming", lambda: tf.MoonshineStreamingModel(tf.MoonshineStreamingConfig(encoder_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2, sliding_windows=[[16, 4], [16, 0]]), vocab_size=1000, hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2, use_cache=False)).encoder, "audio", last  # fmt: skip
+    yield "voxtral_realtime_encoder", lambda: tf.VoxtralRealtimeEncoder(tf.VoxtralRealtimeEncoderConfig(vocab_size=100, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, num_mel_bins=16, max_position_embeddings=256, sliding_window=16, head_dim=16, use_cache=False)), "features", last  # fmt: skip
+    yield "pe_audio", lambda: tf.PeAudioEncoder(tf.PeAudioEncoderConfig(dac_config=dict(encoder_hidden_size=8, downsampling_ratios=[2, 4], decoder_hidden_size=16, hidden_size=16, n_codebooks=2, codebook_size=16, codebook_dim=4), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, head_dim=16)), "waveform", last  # fmt: skip
+    yield "sam3_vit", lambda: tf.Sam3ViTModel(tf.Sam3ViTConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=64, patch_size=8, window_size=4, global_attn_indexes=[1], pretrain_image_size=32)), "image", last  # fmt: skip
+    yield "pixtral", lambda: tf.PixtralVisionModel(tf.PixtralVisionConfig(**v, image_size=64, patch_size=8, head_dim=16)), "image_sized", last  # fmt: skip
+    yield "llava_next", lambda: tf.LlavaNextModel(tf.LlavaNextConfig(vision_config={**vis, "model_type": "clip_vision_model"}, text_config={**lm, "model_type": "llama"}, image_token_index=999, image_grid_pinpoints=[[32, 32], [32, 64], [64, 32], [64, 64]])), "anyres_sized", last  # fmt: skip
+    yield "qwen3_vl", lambda: tf.Qwen3VLModel(tf.Qwen3VLConfig(vision_config=dict(depth=2, hidden_size=32, num_heads=2, intermediate_size=64, patch_size=8, spatial_merge_size=2, temporal_patch_size=2, out_hidden_size=32, num_position_embeddings=64, deepstack_visual_indexes=[1]), text_config=dict(**lm, head_dim=16, rope_scaling={"rope_type": "default", "mrope_section": [2, 2, 4], "mrope_interleaved": True}), image_token_id=999)), "grid12", last  # fmt: skip
+    yield "video_llava", lambda: tf.VideoLlavaModel(tf.VideoLlavaConfig(vision_config={**vis, "model_type": "clip_vision_model"}, text_config={**lm, "model_type": "llama"}, image_token_index=999, video_token_index=998, vision_feature_select_strategy="full")), "images_sampled", last  # fmt: skip
     # diffusion models from diffusers' configs (the dev extra installs it): a UNet that takes a
     # latent, a timestep per sample and text states; an unconditional one; a VAE, whose
     # attention runs over every position of the feature map
@@ -604,7 +634,7 @@ def _omdet_turbo(tf: Any) -> Any:
 
 
 def _laid_out(kind: str) -> tuple[tuple[Any, ...], list[str], dict[str, dict[int, str]]] | None:
-    """The fifteen image-text models' inputs as their processors lay them out (None: another
+    """Image-text models' inputs as their processors lay them out (None: another
     kind): text ids in [3, 900), the image token 999 as many times as the model makes features,
     its markers and side inputs; both rows the same length."""
     import torch
@@ -679,6 +709,14 @@ def _laid_out(kind: str) -> tuple[tuple[Any, ...], list[str], dict[str, dict[int
         x = ids(("t", 3), (999, 70), ("t", 5))
         px = torch.randn(B, 5, 3, 32, 32, generator=g)
         return (x, torch.ones_like(x), px, torch.tensor([[40, 60]] * B), torch.ones(B, dtype=torch.int64)), [*names, "image_sizes", "batch_num_images"], {**text, **dict.fromkeys(["pixel_values", "image_sizes", "batch_num_images"], batch)}  # fmt: skip
+    if kind == "anyres_sized":  # LLaVA-NeXT: LLaVA-OneVision's layout, no image count per sample
+        x = ids(("t", 3), (999, 70), ("t", 5))
+        return (x, torch.ones_like(x), torch.randn(B, 5, 3, 32, 32, generator=g), torch.tensor([[40, 60]] * B)), [*names, "image_sizes"], {**text, **dict.fromkeys(["pixel_values", "image_sizes"], batch)}  # fmt: skip
+    if kind == "image_sized":  # Pixtral's tower: images padded to the largest, each one's size
+        return (torch.randn(B, 3, 64, 48, generator=g), torch.tensor([[64, 48], [48, 32]])), ["pixel_values", "image_sizes"], {"pixel_values": {0: "batch", 2: "height", 3: "width"}, "image_sizes": batch}  # fmt: skip
+    if kind == "images_sampled":  # Video-LLaVA: an image's 17 tokens (16 patches and the class)
+        x = ids(("t", 3), (999, 17), ("t", 5))
+        return (x, torch.ones_like(x), torch.randn(B, 3, 32, 32, generator=g)), ["input_ids", "attention_mask", "pixel_values_images"], {**text, "pixel_values_images": batch}  # fmt: skip
     if kind == "naflex_text":  # LFM2-VL: 8x8 patches of each image, their mask, the grid
         x = ids(1, ("t", 3), 997, (999, 16), 998, ("t", 5))
         patches = {0: "batch", 1: "patches"}
