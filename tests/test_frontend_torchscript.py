@@ -801,6 +801,28 @@ def test_a_waveform_cut_into_frames_stays_free_and_runs_at_its_example(tmp_path,
     assert _dims(onnx.load(str(out))) == {"input_values": ["batch", "sequence"]}
 
 
+def test_an_archive_whose_buffers_lose_their_rank_is_exported_frozen(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """SAM 3's ViT makes its rotary frequencies from a buffer whose type the exporter's graph
+    does not carry, and its ``repeat_interleave`` needs the rank: the archive stopped at
+    "Unsupported: ONNX export of repeat_interleave for unknown input size". The module is
+    exported once more frozen, its buffers constants of known shapes."""
+    import transformers as tf
+
+    torch.manual_seed(0)
+    config = tf.Sam3ViTConfig(
+        hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+        image_size=64, patch_size=8, window_size=4, global_attn_indexes=[1],
+        pretrain_image_size=32,
+    )  # fmt: skip
+    src = _traced_hf(
+        tf.Sam3ViTModel(config).eval(), ["pixel_values"], (torch.randn(1, 3, 64, 64),),
+        tmp_path / "sam3.pt",
+    )  # fmt: skip
+    printed, report, _ = _rewritten(src, tmp_path, capsys)
+    assert "2 of 2 sites replaced" in " ".join(printed.split()), printed
+    assert report["source"]["converted_vs_source"]["rel_l2"] < 1e-6
+
+
 class _RankKept(torch.nn.Module):
     """Two exporter functions whose parts lose their rank for ONNX's shape inference, each
     followed by a transpose: ``tensor_split`` at a computed length (Jamba's Mamba mixer) and

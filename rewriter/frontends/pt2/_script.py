@@ -2427,7 +2427,7 @@ def _export(
     tries = [asked, {n: dims for n, dims in batch.items() if dims}, {}]
     tries = [t for k, t in enumerate(tries) if t not in tries[:k]]  # each once: all, batch, none
     first = ""
-    opset, squeezed = OPSET, False
+    opset, squeezed, frozen = OPSET, False, False
     with tempfile.TemporaryDirectory(prefix="pau-torchscript-") as tmp:
         dest = os.path.join(tmp, "model.onnx")  # a file: a model over 2 GiB goes beside it
         names = ["output"] if outputs == 1 else [f"output_{k}" for k in range(outputs)]
@@ -2471,6 +2471,16 @@ def _export(
                 if not squeezed and "of unknown rank" in str(e):
                     squeezed = True  # a squeeze of a dim of unknown size, taken as a 1
                     continue
+                if not frozen and "unknown" in str(e):
+                    # the exporter's shape inference lost a tensor's rank or sizes, which a
+                    # function it has needs (SAM 3's ViT: "repeat_interleave for unknown input
+                    # size", its rotary frequencies made from a buffer whose type the graph
+                    # does not carry): the module frozen, its buffers and weights constants
+                    # of known shapes, once more
+                    frozen = True
+                    if (cold := _frozen(module)) is not None:
+                        module = cold
+                        continue
                 where = re.search(r"Occurred when translating (\w+)", str(e))
                 # the first line, without the exporter's "[Caused by <a graph>" and "Please
                 # feel free to request support" tails
@@ -2488,6 +2498,18 @@ def _export(
                     "the Python module instead (torch.onnx.export(module, (x,), 'model.onnx', "
                     "dynamo=True)) and rewrite model.onnx"
                 ) from None
+
+
+def _frozen(module: Any) -> Any:
+    """``torch.jit.freeze`` of the module (attributes inlined as constants), or None where it
+    cannot be frozen."""
+    import torch
+
+    try:
+        with quiet():
+            return torch.jit.freeze(module)
+    except Exception:  # noqa: BLE001 - a module freeze refuses keeps its own export error
+        return None
 
 
 def export_check(path: str) -> None:
