@@ -1860,24 +1860,25 @@ def _keep_static(module: Any, args: list[_Arg], feeds: Mapping[str, np.ndarray])
     what the example's size divides by: Moonshine's waveform is cut into frames of 80 samples,
     and 16032 were refused where 32000 run."""
 
-    def grown(dim: str, n: int, doubled: bool) -> int:
-        if dim == "batch":  # another batch than the example's (a traced one: 2)
-            return 2 if n == 1 else n * 2
-        return n * 2 if doubled or n < 32 else n + 32
+    def grown(dim: str, doubled: bool) -> dict[str, tuple[int, ...]]:
+        """The shapes of the inputs that have ``dim``, it grown."""
+        shapes = {}
+        for a in args:
+            shape = list(feeds[a.name].shape)
+            for k in [k for k, d in a.dynamic.items() if d == dim]:
+                n = shape[k]
+                if dim == "batch":  # another batch than the example's (a traced one: 2)
+                    shape[k] = 2 if n == 1 else n * 2
+                else:
+                    shape[k] = n * 2 if doubled or n < 32 else n + 32
+            if dim in a.dynamic.values():
+                shapes[a.name] = tuple(shape)
+        return shapes
 
     for dim in sorted({d for a in args for d in a.dynamic.values()}):
-        trials: dict[tuple[Any, ...], dict[str, tuple[int, ...]]] = {}  # the sizes, once each
-        for doubled in (False, True):
-            shapes: dict[str, tuple[int, ...]] = {}
-            for a in args:
-                axes = [k for k, d in a.dynamic.items() if d == dim]
-                shape = list(feeds[a.name].shape)
-                for k in axes:
-                    shape[k] = grown(dim, shape[k], doubled)
-                if axes:
-                    shapes[a.name] = tuple(shape)
-            trials.setdefault(tuple(sorted(shapes.items())), shapes)
-        if not any(_runs_at(module, args, feeds, shapes) for shapes in trials.values()):
+        first, twice = grown(dim, False), grown(dim, True)
+        tries = [first] if twice == first else [first, twice]  # a batch: the one size
+        if not any(_runs_at(module, args, feeds, shapes) for shapes in tries):
             for a in args:
                 a.dynamic = {k: d for k, d in a.dynamic.items() if d != dim}
 
