@@ -763,3 +763,28 @@ def test_a_failed_graph_optimization_does_not_fail_the_conversion(tmp_path, caps
     printed = _program_rewritten(_NgramStreams(), (torch.randn(2, 12, 16),), tmp_path, capsys)
     assert "converted without torch.onnx's graph optimization, which failed ('NoneType'" in printed, printed  # fmt: skip
     assert "1 of 1 sites replaced" in printed, printed
+
+
+class _DepthBins(torch.nn.Module):
+    """CHMv2's depth head: the ReLU of each bin's logit + 1e-8, normalized into the weights of
+    the bins' depths; where every logit is negative, every bin weighs the same."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = torch.nn.Linear(16, 8)
+        with torch.no_grad():
+            self.proj.bias.fill_(-4.0)  # most rows: every logit negative
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = torch.relu(self.proj(torch.nn.functional.gelu(x))) + 1e-8
+        return (w / w.sum(-1, keepdim=True) * torch.linspace(0.5, 4.0, 8)).sum(-1)
+
+
+def test_an_optimization_that_changes_the_graph_is_not_taken(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """onnxscript's optimizer drops an Add of a constant it takes for 0, and 1e-8 passes
+    (CHMv2's program: rel-L2 0.26 to PyTorch, exit 1; here 0 / 0 where every logit is
+    negative). The optimized graph is checked on the program's example inputs; the graph
+    before the optimizer, which computes what the program does, is taken, and said."""
+    printed = _program_rewritten(_DepthBins(), (torch.randn(4, 16),), tmp_path, capsys)
+    assert "converted without torch.onnx's graph optimization: the optimized graph does not compute what the program does on its example inputs (output" in printed, printed  # fmt: skip
+    assert "1 of 1 sites replaced" in printed, printed

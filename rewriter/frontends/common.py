@@ -124,6 +124,12 @@ class SourceCheck:
             out.append(f"rewritten vs {self.kind} in {self.runtime}: " + one(self.rewritten))
         return out
 
+    def conversion_off(self) -> str | None:
+        """How the converted model differs from the source beyond ``limit`` (``broken``'s
+        first clause, with no word on whose error it is), or None; None too where a TopK met
+        equal values (``ties``), which the two may pick among differently."""
+        return None if self.ties else _off(self.converted, self.limit)
+
     def broken(self) -> str | None:
         """Why the model to write (the rewritten one; the converted one on a dry run) does not
         compute what the source does, and whose error that is; or None. Wrong is an output

@@ -273,7 +273,7 @@ def _to_onnx(ep: Any, path: str) -> tuple[onnx.ModelProto, list[str]]:
             return prog.model_proto
 
         try:
-            return run(True)
+            model = run(True)
         except Exception as e:
             # its last step, onnxscript's graph optimizer, failing (ProphetNet's: its constant
             # folding of a SplitToSequence, "'NoneType' object has no attribute 'ndim'") is no
@@ -287,6 +287,21 @@ def _to_onnx(ep: Any, path: str) -> tuple[onnx.ModelProto, list[str]]:
                 "ONNX Runtime optimizes the graph when it loads it"
             )
             return model
+        # the optimizer can change what the graph computes: its rule that drops an Add of 0
+        # takes 1e-8 for 0 (CHMv2's depth-bin weights, ReLU logits + 1e-8 normalized: every
+        # pixel whose logits are all negative became 0 / 0): checked on the program's example
+        why = _example_off(ep, model)
+        if why is None:
+            return model
+        plain = run(False)
+        if _example_off(ep, plain) is not None:
+            return model  # not the optimizer's doing: the check after conversion says so
+        unoptimized.append(
+            "converted without torch.onnx's graph optimization: the optimized graph does not "
+            f"compute what the program does on its example inputs ({why}), the graph before "
+            "it does; ONNX Runtime optimizes the graph when it loads it"
+        )
+        return plain
 
     try:
         return export(), unoptimized
@@ -720,6 +735,40 @@ def _ranges(ep: Any, model: onnx.ModelProto) -> dict[str, tuple[int, int | None]
         if lo > 1 or hi is not None:
             out[str(sym)] = (lo, hi)
     return out
+
+
+def _example_off(ep: Any, model: onnx.ModelProto) -> str | None:
+    """How ``model`` (in ONNX Runtime) differs from the program (in PyTorch) on the program's
+    own example inputs, beyond ``TORCH_CONVERSION_LIMIT``; None where it does not, or where
+    there is no example to run or the two cannot be paired (the check after conversion, on
+    the generated inputs, then has the word)."""
+    import torch
+    from torch.utils import _pytree as pytree
+
+    if not ep.example_inputs:
+        return None
+    leaves, spec = pytree.tree_flatten(ep.example_inputs)
+    tensors = [v for v in leaves if isinstance(v, torch.Tensor)]
+    inits = {t.name for t in model.graph.initializer}
+    names = [i.name for i in model.graph.input if i.name not in inits]
+    if len(tensors) != len(names) or not all(t.numel() for t in tensors):
+        return None
+    try:
+        feeds = {n: t.detach().numpy() for n, t in zip(names, tensors, strict=True)}
+        args, kwargs = pytree.tree_unflatten(leaves, spec)
+        with torch.no_grad(), quiet():
+            got = ep.module()(*args, **kwargs)
+        ref = [t.detach().numpy() for t in pytree.tree_leaves(got) if isinstance(t, torch.Tensor)]
+        if len(ref) != len(model.graph.output):
+            return None
+        check = compare_with_source(
+            ref, model, None, feeds, "the program's example inputs",
+            kind="pt2", runtime="PyTorch", converter="torch.onnx", notes=[],
+            limit=TORCH_CONVERSION_LIMIT,
+        )  # fmt: skip
+    except Exception:  # a dtype numpy lacks (bfloat16), an example ONNX Runtime refuses
+        return None
+    return check.conversion_off()
 
 
 def _examples(ep: Any, model: onnx.ModelProto) -> dict[str, int]:
