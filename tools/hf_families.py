@@ -1,10 +1,10 @@
-"""360 model families (357 `transformers`, 3 `diffusers`), built as users export them, through the
+"""374 model families (371 `transformers`, 3 `diffusers`), built as users export them, through the
 CLI with no flags.
 
     python tools/hf_families.py [--out DIR] [--no-target] [--opset N]
                                 [--interpreter | --fx [--plan] | --pt2 | --archive] [NAME ...]
 
-Builds small random-weight models of 357 ``transformers`` families and 3 ``diffusers`` ones
+Builds small random-weight models of 371 ``transformers`` families and 3 ``diffusers`` ones
 (a text-conditioned UNet, an unconditional one, a VAE) from their configs (no download: text
 encoders and decoders, vision and audio models, a detector, segmenters; and inputs other than
 ids + mask or one image: ids alone (Mamba, RWKV), a decoder with encoder states,
@@ -20,8 +20,10 @@ a task's ids read as floats (OneFormer), entities with the token positions each 
 XPath tags and subscripts per token (MarkupLM), boxes as fractions of the page (BROS), a dataset
 index per sample (ViTPose+), UTF-8 bytes named ``inputs`` (Perceiver), region features
 and their boxes (LXMERT), a detector's visual embeddings (VisualBERT), an image beside ids
-holding its image tokens (LLaVA, PaliGemma, Aya Vision), image-text models' inputs as their
-processors lay them out (Mllama's tiles, Qwen2.5-VL's patch grid, OmDet-Turbo's class names,
+holding its image tokens (LLaVA, PaliGemma, Aya Vision), mel frames stacked at a low frame
+rate with their mask (FunASR), mel bins by frames in chunks of 100 with their mask
+(Qwen3-ASR), one series per sample of any length (TimesFM 2.5), image-text models' inputs as
+their processors lay them out (Mllama's tiles, Qwen2.5-VL's patch grid, OmDet-Turbo's class names,
 LLaVA-NeXT's tiles, Pixtral's images each at its own size: ``_laid_out``)), each exported
 twice: by the TorchScript exporter with named ``dynamic_axes`` (``batch``,
 ``sequence``), and by the dynamo exporter with ``torch.export.Dim.AUTO`` on every dynamic dim,
@@ -572,6 +574,26 @@ def _families() -> Iterator[tuple[str, Callable[[], Any], str, list[str]]]:
     yield "llava_next", lambda: tf.LlavaNextModel(tf.LlavaNextConfig(vision_config={**vis, "model_type": "clip_vision_model"}, text_config={**lm, "model_type": "llama"}, image_token_index=999, image_grid_pinpoints=[[32, 32], [32, 64], [64, 32], [64, 64]])), "anyres_sized", last  # fmt: skip
     yield "qwen3_vl", lambda: tf.Qwen3VLModel(tf.Qwen3VLConfig(vision_config=dict(depth=2, hidden_size=32, num_heads=2, intermediate_size=64, patch_size=8, spatial_merge_size=2, temporal_patch_size=2, out_hidden_size=32, num_position_embeddings=64, deepstack_visual_indexes=[1]), text_config=dict(**lm, head_dim=16, rope_scaling={"rope_type": "default", "mrope_section": [2, 2, 4], "mrope_interleaved": True}), image_token_id=999)), "grid12", last  # fmt: skip
     yield "video_llava", lambda: tf.VideoLlavaModel(tf.VideoLlavaConfig(vision_config={**vis, "model_type": "clip_vision_model"}, text_config={**lm, "model_type": "llama"}, image_token_index=999, video_token_index=998, vision_feature_select_strategy="full")), "images_sampled", last  # fmt: skip
+    # a later deployment round: speech recognizers' encoders (a chunked Whisper-style one that
+    # packs the batch, a low-frame-rate one, a cache-aware streaming FastConformer), codecs and
+    # tokenizers of speech generators, depth and segmentation heads on DINOv3-style backbones,
+    # a video segmenter, a forecaster of one series per sample, a formula recognizer's encoder
+    asr = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, num_mel_bins=16, subsampling_conv_channels=16, conv_kernel_size=9)  # fmt: skip
+    yield "omniasr_ctc", lambda: tf.OmniASRForCTC(tf.OmniASRCTCConfig(vocab_size=64, audio_config=dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, conv_dim=[16, 16], conv_stride=[5, 2], conv_kernel=[10, 3], num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2))), "waveform", ["logits"]  # fmt: skip
+    yield "qwen3_asr_encoder", lambda: tf.Qwen3ASREncoder(tf.Qwen3ASREncoderConfig(num_mel_bins=16, encoder_layers=2, encoder_attention_heads=2, encoder_ffn_dim=64, d_model=32, n_window=50, output_dim=32, n_window_infer=400, downsample_hidden_size=8, max_position_embeddings=16)), "mel_chunks", last  # fmt: skip
+    yield "fun_asr_nano_encoder", lambda: tf.FunAsrNanoEncoder(tf.FunAsrNanoEncoderConfig(num_mel_bins=16, hidden_size=32, num_attention_heads=2, intermediate_size=64, num_hidden_layers=2, num_timestamp_prediction_layers=1, num_stacked_frames=2)), "stacked_frames", last  # fmt: skip
+    yield "nemotron_asr_streaming_encoder", lambda: tf.NemotronAsrStreamingForRNNT(tf.NemotronAsrStreamingConfig(vocab_size=65, blank_token_id=64, decoder_hidden_size=32, encoder_config=asr)).encoder, "frames16", last  # fmt: skip
+    yield "cohere_asr_encoder", lambda: tf.CohereAsrModel(tf.CohereAsrConfig(vocab_size=64, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2, intermediate_size=64, head_dim=16, encoder_config=asr)).encoder, "frames16", last  # fmt: skip
+    yield "xcodec", lambda: _coded(tf.XcodecModel(tf.XcodecConfig(codebook_size=16, codebook_dim=32, acoustic_model_config=dict(model_type="dac", encoder_hidden_size=8, downsampling_ratios=[4, 8], decoder_hidden_size=16, upsampling_ratios=[8, 4], hidden_size=16, n_codebooks=2, codebook_size=16, codebook_dim=4), semantic_model_config=dict(model_type="hubert", hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32, conv_dim=[16, 16], conv_stride=[4, 8], conv_kernel=[4, 8], num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2)))), "waveform", ["audio_codes", "audio_values"]  # fmt: skip
+    yield "vibevoice_acoustic_encoder", lambda: tf.VibeVoiceAcousticTokenizerModel(tf.VibeVoiceAcousticTokenizerConfig(hidden_size=16, num_filters=8, downsampling_ratios=[2, 4], depths=[1, 1, 1], layer_scale_init_value=0.1)).encoder, "waveform_states", ["latents"]  # fmt: skip
+    yield "pocket_tts_codec_encoder", lambda: tf.PocketTTSAudioTokenizerModel(tf.PocketTTSAudioTokenizerConfig(hidden_size=32, num_filters=8, upsampling_ratios=[4, 2], num_hidden_layers=1, intermediate_size=64, num_attention_heads=2, num_key_value_heads=2, head_dim=16, latent_dim=8, upsample_groups=32, latent_stride=2, layer_scale_initial_scale=1.0)).encoder, "waveform", ["latents"]  # fmt: skip
+    dino3 = dict(hidden_size=32, num_hidden_layers=4, num_attention_heads=2, image_size=64, patch_size=8, out_indices=[1, 2, 3, 4])  # fmt: skip
+    yield "tipsv2_vision", lambda: tf.Tipsv2VisionModel(tf.Tipsv2VisionConfig(**v, image_size=64, patch_size=8)), "image", last  # fmt: skip
+    yield "tipsv2_dpt", lambda: tf.Tipsv2DptForDepthEstimation(tf.Tipsv2DptConfig(neck_hidden_sizes=[8, 16, 32, 32], fusion_hidden_size=16, num_depth_bins=16, backbone_config=dict(**dino3, model_type="tipsv2_vision_model", reshape_hidden_states=False))), "image", ["predicted_depth"]  # fmt: skip
+    yield "chmv2", lambda: tf.CHMv2ForDepthEstimation(tf.CHMv2Config(patch_size=8, post_process_channels=[8, 16, 32, 32], fusion_hidden_size=16, head_hidden_size=16, number_output_channels=16, backbone_config=dict(**dino3, model_type="dinov3_vit", intermediate_size=64, num_register_tokens=1, reshape_hidden_states=True, return_class_token=True))), "image", ["predicted_depth"]  # fmt: skip
+    yield "videomt", lambda: tf.VideomtForUniversalSegmentation(tf.VideomtConfig(**v, image_size=64, patch_size=8, num_blocks=2, num_queries=10, num_register_tokens=1, num_labels=5)), "videos", ["class_queries_logits", "masks_queries_logits"]  # fmt: skip
+    yield "timesfm2_5", lambda: tf.TimesFm2_5Model(tf.TimesFm2_5Config(patch_length=8, context_length=64, horizon_length=16, num_hidden_layers=2, hidden_size=32, intermediate_size=32, head_dim=16, num_attention_heads=2, num_key_value_heads=2, output_quantile_len=32, max_position_embeddings=64)), "series1d", last  # fmt: skip
+    yield "pp_formulanet_vision", lambda: tf.PPFormulaNetVisionModel(tf.PPFormulaNetVisionConfig(hidden_size=32, output_channels=16, num_hidden_layers=2, num_attention_heads=2, image_size=64, patch_size=8, window_size=4, global_attn_indexes=[1], mlp_dim=64, post_conv_in_channels=16, post_conv_out_channels=32, post_conv_mid_channels=16, decoder_hidden_size=32, initializer_range=0.02)), "image", pool  # fmt: skip
     # diffusion models from diffusers' configs (the dev extra installs it): a UNet that takes a
     # latent, a timestep per sample and text states; an unconditional one; a VAE, whose
     # attention runs over every position of the feature map
@@ -590,6 +612,19 @@ def _routed(model: Any) -> Any:
         for m in model.modules():
             if type(m).__name__.endswith("Router") and hasattr(m, "gate"):
                 torch.nn.init.normal_(m.gate.weight, std=0.5)
+    return model
+
+
+def _coded(model: Any) -> Any:
+    """``model`` with its codebooks drawn at random, as a trained codec's are not zero:
+    transformers zero-inits X-Codec's, so every frame ties with every code, the codes are all
+    0 and the audio decoded from them the same for any waveform (nothing to verify there)."""
+    import torch
+
+    with torch.no_grad():
+        for m in model.modules():
+            if type(m).__name__.endswith("Codebook") and isinstance(getattr(m, "embed", None), torch.Tensor):  # fmt: skip
+                m.embed.normal_()
     return model
 
 
@@ -959,6 +994,15 @@ def _example(kind: str) -> tuple[tuple[Any, ...], list[str], dict[str, dict[int,
     if kind == "pronounced":  # RoCBERT: ids, each token's glyph-shape and pronunciation ids
         names = ["input_ids", "input_shape_ids", "input_pronunciation_ids", "attention_mask"]
         return (ids, torch.randint(0, 50, (B, S)), torch.randint(0, 50, (B, S)), mask), names, dict.fromkeys(names, seq)  # fmt: skip
+    if kind == "waveform_states":  # a codec's mono waveform named hidden_states (VibeVoice's)
+        return (torch.randn(B, 1, 4000),), ["hidden_states"], {"hidden_states": {0: "batch", 2: "samples"}}  # fmt: skip
+    if kind == "stacked_frames":  # 2 mel frames of 16 stacked per step, and their mask (FunASR)
+        axes = {0: "batch", 1: "frames"}
+        return (torch.randn(B, 50, 32), torch.ones(B, 50, dtype=torch.int64)), ["input_features", "input_features_mask"], {"input_features": axes, "input_features_mask": axes}  # fmt: skip
+    if kind == "mel_chunks":  # mel bins x frames, in chunks of 100 frames, and the frames' mask
+        return (torch.randn(B, 16, 200), torch.ones(B, 200, dtype=torch.int64)), ["input_features", "input_features_mask"], {"input_features": {0: "batch", 2: "frames"}, "input_features_mask": {0: "batch", 1: "frames"}}  # fmt: skip
+    if kind == "series1d":  # one series per sample, its context any length (TimesFM 2.5)
+        return (torch.randn(B, 32),), ["past_values"], {"past_values": {0: "batch", 1: "context"}}
     if kind == "image_any":  # height and width dynamic too (a keypoint detector)
         return (torch.randn(B, 3, 64, 64),), ["pixel_values"], {"pixel_values": {0: "batch", 2: "height", 3: "width"}}  # fmt: skip
     return (torch.randn(B, 16, 100),), ["input_features"], {"input_features": {0: "batch"}}
@@ -1183,6 +1227,8 @@ def build(
             return [f"built {os.path.basename(path)}"]
         except Exception as e:  # torch.export's limit: say which, go on
             msg = str(e).splitlines()[0][:160] if str(e) else ""
+            if os.path.exists(path):  # torch.export.save refused a node midway (a flat_apply)
+                os.unlink(path)
             return [f"{os.path.basename(path)}: export failed ({type(e).__name__}: {msg})"]
     # an output named like an input (a diffusers UNet's "sample"): the dynamo exporter writes
     # a model ONNX Runtime refuses, the TorchScript one renames the input "sample.1"
