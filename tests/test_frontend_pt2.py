@@ -786,5 +786,41 @@ def test_an_optimization_that_changes_the_graph_is_not_taken(tmp_path, capsys) -
     negative). The optimized graph is checked on the program's example inputs; the graph
     before the optimizer, which computes what the program does, is taken, and said."""
     printed = _program_rewritten(_DepthBins(), (torch.randn(4, 16),), tmp_path, capsys)
-    assert "converted without torch.onnx's graph optimization: the optimized graph does not compute what the program does on its example inputs (output" in printed, printed  # fmt: skip
+    assert "converted without torch.onnx's graph optimization, which changed what the graph computes (output 'sum_2': NaN/inf where the source's output is finite, on the program's example inputs)" in printed, printed  # fmt: skip
+    assert "1 of 1 sites replaced" in printed, printed
+
+
+class _ClippedLinear(torch.nn.Module):
+    """Gemma 4's clipped Linear: its input and output clamped to bounds held in buffers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = torch.nn.Linear(16, 16)
+        for name, v in (("input_min", -1e4), ("input_max", 1e4), ("output_min", -1e4), ("output_max", 1e4)):  # fmt: skip
+            self.register_buffer(name, torch.tensor(v))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.lin(torch.clamp(x, self.input_min, self.input_max))
+        return torch.clamp(x, self.output_min, self.output_max)
+
+
+class _ClippedProjections(torch.nn.Module):
+    """Gemma 4's audio attention: one tensor into three clipped Linears (its q, k and v)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.ones(16))
+        self.q, self.k, self.v = _ClippedLinear(), _ClippedLinear(), _ClippedLinear()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x * self.scale
+        return torch.nn.functional.gelu(self.q(h) + self.k(h) + self.v(h))
+
+
+def test_an_optimized_graph_onnx_runtime_cannot_load_is_not_taken(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """onnxscript's optimizer fuses each clamp into a Clip and names its bounds after the
+    tensor clamped, the second and third not written ("Node input 'mul_min_1' is not a graph
+    input, initializer, or output of a previous node": Gemma 4's audio encoder, exit 1)."""
+    printed = _program_rewritten(_ClippedProjections(), (torch.randn(2, 8, 16),), tmp_path, capsys)
+    assert "which changed what the graph computes (ONNX Runtime cannot load the model: Invalid model. Node input" in printed, printed  # fmt: skip
     assert "1 of 1 sites replaced" in printed, printed

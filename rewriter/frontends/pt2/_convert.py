@@ -289,7 +289,9 @@ def _to_onnx(ep: Any, path: str) -> tuple[onnx.ModelProto, list[str]]:
             return model
         # the optimizer can change what the graph computes: its rule that drops an Add of 0
         # takes 1e-8 for 0 (CHMv2's depth-bin weights, ReLU logits + 1e-8 normalized: every
-        # pixel whose logits are all negative became 0 / 0): checked on the program's example
+        # pixel whose logits are all negative became 0 / 0), and its Clip fusion names bounds
+        # it does not write (Gemma 4's audio encoder: one tensor clamped by three clipped
+        # Linears): checked on the program's example
         why = _example_off(ep, model)
         if why is None:
             return model
@@ -297,9 +299,9 @@ def _to_onnx(ep: Any, path: str) -> tuple[onnx.ModelProto, list[str]]:
         if _example_off(ep, plain) is not None:
             return model  # not the optimizer's doing: the check after conversion says so
         unoptimized.append(
-            "converted without torch.onnx's graph optimization: the optimized graph does not "
-            f"compute what the program does on its example inputs ({why}), the graph before "
-            "it does; ONNX Runtime optimizes the graph when it loads it"
+            "converted without torch.onnx's graph optimization, which changed what the graph "
+            f"computes ({why}); the graph before it matches the program; ONNX Runtime optimizes "
+            "the graph when it loads it"
         )
         return plain
 
@@ -739,9 +741,9 @@ def _ranges(ep: Any, model: onnx.ModelProto) -> dict[str, tuple[int, int | None]
 
 def _example_off(ep: Any, model: onnx.ModelProto) -> str | None:
     """How ``model`` (in ONNX Runtime) differs from the program (in PyTorch) on the program's
-    own example inputs, beyond ``TORCH_CONVERSION_LIMIT``; None where it does not, or where
-    there is no example to run or the two cannot be paired (the check after conversion, on
-    the generated inputs, then has the word)."""
+    own example inputs, beyond ``TORCH_CONVERSION_LIMIT``, or why ONNX Runtime cannot load it;
+    None where neither, or where there is no example to run or the two cannot be paired (the
+    check after conversion, on the generated inputs, then has the word)."""
     import torch
     from torch.utils import _pytree as pytree
 
@@ -767,8 +769,15 @@ def _example_off(ep: Any, model: onnx.ModelProto) -> str | None:
             limit=TORCH_CONVERSION_LIMIT,
         )  # fmt: skip
     except Exception:  # a dtype numpy lacks (bfloat16), an example ONNX Runtime refuses
+        from rewriter.ir.runtime import session
+
+        try:  # or a graph ONNX Runtime cannot load: the optimizer's (Gemma 4's audio encoder:
+            session(model)  # "Node input 'mul_354_min_1' is not a graph input, ...")
+        except Exception as e:
+            return _first_line(e)
         return None
-    return check.conversion_off()
+    off = check.conversion_off()
+    return off and f"{off}, on the program's example inputs"
 
 
 def _examples(ep: Any, model: onnx.ModelProto) -> dict[str, int]:
