@@ -773,6 +773,60 @@ def test_hyperbolic_functions_in_an_archive_are_converted(tmp_path, capsys) -> N
     assert report["source"]["converted_vs_source"]["rel_l2"] < 1e-6
 
 
+class _XIELU(torch.nn.Module):
+    """Apertus's MLP: transformers' xIELU activation (``expm1`` of the negative part) between
+    its projections, a GELU after."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from transformers.activations import XIELUActivation
+
+        self.up, self.down = torch.nn.Linear(8, 16), torch.nn.Linear(16, 8)
+        self.act = XIELUActivation(dtype=torch.float32)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.gelu(self.down(self.act(self.up(x))))
+
+
+def test_expm1_in_an_archive_is_converted(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """The TorchScript exporter has no function for ``expm1``: Apertus's archive stopped at
+    "Exporting the operator 'aten::expm1' to ONNX opset version 17 is not supported"."""
+    torch.manual_seed(0)
+    printed, report, _ = _traced_rewritten(_XIELU(), (torch.randn(2, 10, 8),), tmp_path, capsys)
+    assert "1 of 1 sites replaced" in printed, printed  # the GELU
+    assert report["source"]["converted_vs_source"]["rel_l2"] < 1e-6
+
+
+class _DeltaRuleChunks(torch.nn.Module):
+    """Qwen3.5's gated delta rule within 4 chunks of a quarter of the sequence (8 tokens at
+    the example, a size the exporter does not know): the UT system of each chunk (its keys'
+    products, decayed) solved for the values, unit diagonal."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = torch.nn.Linear(8, 24)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q, k, v = self.proj(x).reshape(x.shape[0], 4, -1, 24).chunk(3, dim=-1)
+        k = torch.nn.functional.normalize(k, dim=-1)
+        decay = torch.ones(k.shape[-2], k.shape[-2]).tril() * 0.9
+        system = (k @ k.transpose(-1, -2)) * decay
+        u = torch.linalg.solve_triangular(system, v, upper=False, unitriangular=True)
+        return torch.nn.functional.gelu(q * u).reshape(x.shape[0], -1, 8)
+
+
+def test_a_unit_triangular_solve_in_an_archive_is_converted(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """The TorchScript exporter has no function for ``linalg_solve_triangular`` and ONNX no
+    op: Qwen3.5's and OLMo Hybrid's archives stopped at "Exporting the operator
+    'aten::linalg_solve_triangular' to ONNX opset version 17 is not supported"."""
+    torch.manual_seed(0)
+    printed, report, _ = _traced_rewritten(
+        _DeltaRuleChunks(), (torch.randn(2, 32, 8),), tmp_path, capsys
+    )
+    assert "1 of 1 sites replaced" in printed, printed
+    assert report["source"]["converted_vs_source"]["rel_l2"] < 1e-5
+
+
 class _Framed(torch.nn.Module):
     """Moonshine's streaming encoder's front end: a waveform cut into frames of 80 samples,
     so it runs at multiples of 80 only (16000, 32000; not 16032 nor any typical length)."""

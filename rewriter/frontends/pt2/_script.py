@@ -1959,11 +1959,11 @@ def _constant(g: Any, value: Any) -> Any:
 @contextlib.contextmanager
 def _symbolics(squeezed: bool = False) -> Iterator[None]:
     """Functions the TorchScript exporter lacks (antialiased resizes, erfinv, diff, rms_norm,
-    histc, _grouped_mm, take_along_dim, the hyperbolic functions, in-place ``|=`` and ``&=``,
-    unfold of a dim of unknown size), writes wrong (index_add with repeated indices, an int
-    ``full`` as floats) or writes so that later ops lose the rank (unflatten, tensor_split at
-    computed indices), registered for one export; with ``squeezed``, a squeeze of a dim of
-    unknown size too (``_squeeze``)."""
+    histc, _grouped_mm, take_along_dim, the hyperbolic functions, expm1, a unit triangular
+    solve, in-place ``|=`` and ``&=``, unfold of a dim of unknown size), writes wrong
+    (index_add with repeated indices, an int ``full`` as floats) or writes so that later ops
+    lose the rank (unflatten, tensor_split at computed indices), registered for one export;
+    with ``squeezed``, a squeeze of a dim of unknown size too (``_squeeze``)."""
     import torch
 
     table = [(op, _antialiased(mode), _ANTIALIAS_OPSET) for op, mode in _ANTIALIASED.items()]
@@ -1976,6 +1976,8 @@ def _symbolics(squeezed: bool = False) -> Iterator[None]:
         ("aten::histc", _histc, _HISTC_OPSET),
         ("aten::take_along_dim", _take_along_dim, _TAKE_OPSET),
         *((f"aten::{name}", _unary(op), _HYPERBOLIC_OPSET) for name, op in _HYPERBOLIC.items()),
+        ("aten::expm1", _expm1, _EXPM1_OPSET),
+        ("aten::linalg_solve_triangular", _solve_triangular, _SOLVE_OPSET),
         ("aten::_grouped_mm", _grouped_mm, _HISTC_OPSET),
         ("aten::unflatten", _unflatten, _UNFLATTEN_OPSET),
         ("aten::tensor_split", _tensor_split, _UNFLATTEN_OPSET),
@@ -2171,6 +2173,55 @@ def _unary(op: str) -> Any:
         return g.op(op, x)
 
     return symbolic
+
+
+_EXPM1_OPSET = 15  # CastLike
+
+
+def _expm1(g: Any, x: Any) -> Any:
+    """``torch.expm1``, which the TorchScript exporter has no function for (Apertus's xIELU
+    activation, ``expm1(min(x, eps)) - x`` for negative x: "Exporting the operator
+    'aten::expm1' to ONNX opset version 17 is not supported"): ``Exp(x) - 1``, as the dynamo
+    exporter writes it, the 1 of x's type."""
+    return g.op("Sub", g.op("Exp", x), g.op("CastLike", _constant(g, 1.0), x))
+
+
+_SOLVE_OPSET = 14  # Trilu
+_SOLVE_DOUBLINGS = 12  # (I + N)^-1 exact for C <= 2^12
+
+
+def _solve_triangular(
+    g: Any, a: Any, b: Any, upper: Any, left: Any = True, unitriangular: Any = False
+) -> Any:
+    """``torch.linalg.solve_triangular(A, B, upper=..., unitriangular=True)`` (A X = B, the
+    diagonal taken for ones), which the TorchScript exporter has no function for and ONNX no
+    op: Qwen3.5's and OLMo Hybrid's gated delta rule solve each chunk's UT system so ("Exporting
+    the operator 'aten::linalg_solve_triangular' to ONNX opset version 17 is not supported").
+    With N the strict triangle of A (nilpotent: N^C = 0 for C x C), (I + N)^-1 is the sum of
+    (-N)^k for k < C, written as the product of (I + (-N)^(2^j)) for j < 12: 22 MatMuls of C x
+    C, then one with B, for any C up to 4096 (the factors past ceil(log2 C) are I, as (-N)^(2^j)
+    is 0 there): the exporter does not know C where the chunks are cut by a computed Reshape,
+    as Qwen3.5's are. Only a unit diagonal and A on the left; otherwise the export stops,
+    naming what it met."""
+    from torch.onnx import symbolic_helper as sh
+
+    is_upper = bool(sh._get_const(upper, "b", "upper"))
+    on_left = bool(sh._maybe_get_const(left, "b"))
+    unit = bool(sh._maybe_get_const(unitriangular, "b"))
+    if not (unit and on_left):
+        raise RuntimeError(
+            "linalg_solve_triangular exported only with unitriangular=True and left=True "
+            f"(got unitriangular={unit}, left={on_left})"
+        )
+    strict = g.op("Trilu", a, _constant(g, 1 if is_upper else -1), upper_i=int(is_upper))
+    power = g.op("Neg", strict)
+    square = g.op("Slice", g.op("Shape", a), _constant(g, [-2]), _constant(g, [2**62]))
+    eye = g.op("CastLike", g.op("EyeLike", g.op("ConstantOfShape", square)), a)  # C x C
+    inverse = g.op("Add", eye, power)
+    for _ in range(1, _SOLVE_DOUBLINGS):
+        power = g.op("MatMul", power, power)
+        inverse = g.op("MatMul", inverse, g.op("Add", eye, power))
+    return g.op("MatMul", inverse, b)
 
 
 _TAKE_OPSET = 13  # GatherElements, Expand, Max of int64 shapes
