@@ -1,10 +1,10 @@
-"""374 model families (371 `transformers`, 3 `diffusers`), built as users export them, through the
+"""385 model families (382 `transformers`, 3 `diffusers`), built as users export them, through the
 CLI with no flags.
 
     python tools/hf_families.py [--out DIR] [--no-target] [--opset N]
                                 [--interpreter | --fx [--plan] | --pt2 | --archive] [NAME ...]
 
-Builds small random-weight models of 371 ``transformers`` families and 3 ``diffusers`` ones
+Builds small random-weight models of 382 ``transformers`` families and 3 ``diffusers`` ones
 (a text-conditioned UNet, an unconditional one, a VAE) from their configs (no download: text
 encoders and decoders, vision and audio models, a detector, segmenters; and inputs other than
 ids + mask or one image: ids alone (Mamba, RWKV), a decoder with encoder states,
@@ -594,6 +594,21 @@ def _families() -> Iterator[tuple[str, Callable[[], Any], str, list[str]]]:
     yield "videomt", lambda: tf.VideomtForUniversalSegmentation(tf.VideomtConfig(**v, image_size=64, patch_size=8, num_blocks=2, num_queries=10, num_register_tokens=1, num_labels=5)), "videos", ["class_queries_logits", "masks_queries_logits"]  # fmt: skip
     yield "timesfm2_5", lambda: tf.TimesFm2_5Model(tf.TimesFm2_5Config(patch_length=8, context_length=64, horizon_length=16, num_hidden_layers=2, hidden_size=32, intermediate_size=32, head_dim=16, num_attention_heads=2, num_key_value_heads=2, output_quantile_len=32, max_position_embeddings=64)), "series1d", last  # fmt: skip
     yield "pp_formulanet_vision", lambda: tf.PPFormulaNetVisionModel(tf.PPFormulaNetVisionConfig(hidden_size=32, output_channels=16, num_hidden_layers=2, num_attention_heads=2, image_size=64, patch_size=8, window_size=4, global_attn_indexes=[1], mlp_dim=64, post_conv_in_channels=16, post_conv_out_channels=32, post_conv_mid_channels=16, decoder_hidden_size=32, initializer_range=0.02)), "image", pool  # fmt: skip
+    # language models of a later round: xIELU (Apertus) and ReLU² (Arcee, Jais 2) MLPs, Gemma 4,
+    # Qwen3.5's and OLMo Hybrid's linear-attention layers beside full attention, Mistral 4,
+    # LFM3's convolutions; and Gemma 4's audio encoder (a conformer on mel frames)
+    kv = dict(**t, num_key_value_heads=1, use_cache=False)
+    yield "apertus", lambda: tf.ApertusModel(tf.ApertusConfig(**kv)), "text", last
+    yield "arcee", lambda: tf.ArceeModel(tf.ArceeConfig(**kv)), "text", last
+    yield "jais2", lambda: tf.Jais2Model(tf.Jais2Config(**kv)), "text", last
+    yield "gemma4_text", lambda: tf.Gemma4TextModel(tf.Gemma4TextConfig(**kv, head_dim=16)), "text", last  # fmt: skip
+    yield "qwen3_5_text", lambda: tf.Qwen3_5TextModel(tf.Qwen3_5TextConfig(**kv, head_dim=16)), "text", last  # fmt: skip
+    yield "olmo_hybrid", lambda: tf.OlmoHybridModel(tf.OlmoHybridConfig(**kv, pad_token_id=0)), "text", last  # fmt: skip
+    yield "mistral4", lambda: tf.Mistral4Model(tf.Mistral4Config(**kv)), "text", last
+    yield "ministral3", lambda: tf.Ministral3Model(tf.Ministral3Config(**kv)), "text", last
+    yield "ernie4_5", lambda: tf.Ernie4_5Model(tf.Ernie4_5Config(**kv)), "text", last
+    yield "lfm3", lambda: tf.Lfm3Model(tf.Lfm3Config(**t, pad_token_id=0, use_cache=False)), "text", last  # fmt: skip
+    yield "gemma4_audio", lambda: tf.Gemma4AudioModel(tf.Gemma4AudioConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, subsampling_conv_channels=[16, 8], output_proj_dims=32)), "frames16", last  # fmt: skip
     # diffusion models from diffusers' configs (the dev extra installs it): a UNet that takes a
     # latent, a timestep per sample and text states; an unconditional one; a VAE, whose
     # attention runs over every position of the feature map
