@@ -739,28 +739,48 @@ def _ranges(ep: Any, model: onnx.ModelProto) -> dict[str, tuple[int, int | None]
     return out
 
 
+def _paired(
+    ep: Any, model: onnx.ModelProto
+) -> tuple[list[str], list[Any], list[int], Callable[[Mapping[str, np.ndarray]], list[np.ndarray]]]:
+    """How the program and ``model`` pair: ``model``'s inputs (not its initializers), the
+    program's example flattened as ``torch.export`` flattens it (empty tensors where it has
+    none: one per input), the positions of its tensors, which pair with the inputs in order
+    (where as many), and ``feeds -> the program's tensor outputs`` (in PyTorch; its other
+    arguments the example's)."""
+    import torch
+    from torch.utils import _pytree as pytree
+
+    inits = {t.name for t in model.graph.initializer}
+    names = [i.name for i in model.graph.input if i.name not in inits]
+    example: Any = ep.example_inputs or (tuple(torch.empty(0) for _ in names), {})
+    leaves, spec = pytree.tree_flatten(example)
+    slots = [k for k, v in enumerate(leaves) if isinstance(v, torch.Tensor)]
+
+    def run(feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        new = list(leaves)
+        for k, n in zip(slots, names, strict=True):
+            new[k] = torch.from_numpy(np.ascontiguousarray(feeds[n]))
+        args, kwargs = pytree.tree_unflatten(new, spec)
+        with torch.no_grad(), quiet():
+            got = ep.module()(*args, **kwargs)
+        return [t.detach().numpy() for t in pytree.tree_leaves(got) if isinstance(t, torch.Tensor)]
+
+    return names, leaves, slots, run
+
+
 def _example_off(ep: Any, model: onnx.ModelProto) -> str | None:
     """How ``model`` (in ONNX Runtime) differs from the program (in PyTorch) on the program's
     own example inputs, beyond ``TORCH_CONVERSION_LIMIT``, or why ONNX Runtime cannot load it;
     None where neither, or where there is no example to run or the two cannot be paired (the
     check after conversion, on the generated inputs, then has the word)."""
-    import torch
-    from torch.utils import _pytree as pytree
-
     if not ep.example_inputs:
         return None
-    leaves, spec = pytree.tree_flatten(ep.example_inputs)
-    tensors = [v for v in leaves if isinstance(v, torch.Tensor)]
-    inits = {t.name for t in model.graph.initializer}
-    names = [i.name for i in model.graph.input if i.name not in inits]
-    if len(tensors) != len(names) or not all(t.numel() for t in tensors):
+    names, leaves, slots, run = _paired(ep, model)
+    if len(slots) != len(names) or not all(leaves[k].numel() for k in slots):
         return None
     try:
-        feeds = {n: t.detach().numpy() for n, t in zip(names, tensors, strict=True)}
-        args, kwargs = pytree.tree_unflatten(leaves, spec)
-        with torch.no_grad(), quiet():
-            got = ep.module()(*args, **kwargs)
-        ref = [t.detach().numpy() for t in pytree.tree_leaves(got) if isinstance(t, torch.Tensor)]
+        feeds = {n: leaves[k].detach().numpy() for k, n in zip(slots, names, strict=True)}
+        ref = run(feeds)
         if len(ref) != len(model.graph.output):
             return None
         check = compare_with_source(
@@ -832,32 +852,16 @@ def source_check(
         from rewriter.frontends.pt2 import _script
 
         return _script.source_check(path, converted, rewritten, feeds, source)
-    import torch
-    from torch.utils import _pytree as pytree
-
     conv, ep = _load(path)
-    inits = {t.name for t in converted.graph.initializer}
-    names = [i.name for i in converted.graph.input if i.name not in inits]
-    example: Any = ep.example_inputs or (tuple(torch.empty(0) for _ in names), {})
-    leaves, spec = pytree.tree_flatten(example)
-    slots = [k for k, v in enumerate(leaves) if isinstance(v, torch.Tensor)]
+    names, leaves, slots, run = _paired(ep, converted)
     if len(slots) != len(names):
         raise ModelError(
             f"{path}: the program takes {len(slots)} tensors, the converted model "
             f"{len(names)} inputs; they cannot be paired to compare the two"
         )
-
-    def run(feeds: Mapping[str, np.ndarray]) -> Any:
-        new = list(leaves)
-        for k, n in zip(slots, names, strict=True):
-            new[k] = torch.from_numpy(np.ascontiguousarray(feeds[n]))
-        args, kwargs = pytree.tree_unflatten(new, spec)
-        with torch.no_grad(), quiet():
-            return ep.module()(*args, **kwargs)
-
     notes = list(conv.notes)
     try:
-        got = run(feeds)
+        ref = run(feeds)
     except Exception as e:
         # ONNX Runtime takes what PyTorch refuses (a negative index into an embedding: a
         # generated LayoutLM box with x1 < x0), or a guard the program keeps: compare on the
@@ -874,8 +878,7 @@ def source_check(
             f"({_first_line(e)})"
         )
         source = "the program's example inputs"
-        got = run(feeds)
-    ref = [t.detach().numpy() for t in pytree.tree_leaves(got) if isinstance(t, torch.Tensor)]
+        ref = run(feeds)
     out_names = [o.name for o in converted.graph.output]
     if len(ref) != len(out_names):
         raise ModelError(
