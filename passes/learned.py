@@ -67,6 +67,7 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import math
 import warnings
 from collections.abc import Callable, Collection, Iterable, Iterator
@@ -113,6 +114,10 @@ _AFFINE = frozenset({"Add", "Sub", "Mul", "Div", "Neg", "Identity"})
 _FLOATS = (TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.BFLOAT16, TensorProto.DOUBLE)
 DEFAULT_RANGE = (-8.0, 8.0)
 T = TypeVar("T")
+Wrap = Callable[
+    [Site, Graph, list[onnx.NodeProto], list[TensorProto]],
+    tuple[list[onnx.NodeProto], list[TensorProto]],
+]
 GRID_POINTS = 4097  # where finiteness is checked (and, uncalibrated, fit's own ~5000-point grid)
 FIT_POINTS = 1025  # calibrated fit points: this grid plus as many sample quantiles (time ~ points)
 # calibrated fits: the observed range exactly, nothing outside it (a region is any function)
@@ -501,6 +506,13 @@ def _fit_range(obs: np.ndarray | None) -> tuple[np.ndarray | None, str]:
     return (s, "calibration") if s.size else (None, "default")
 
 
+# fits already made in this process: (region, observed inputs, degrees, form) -> (Rational or
+# None, info). The accuracy back-off emits the same model several times (the whole rewrite,
+# its switch model, each choice it keeps), and a fit on observed inputs costs ~1 s per region
+_FITS: dict[bytes, tuple[Any, dict[str, Any]]] = {}
+_MAX_FITS = 512
+
+
 def _fit(
     region: Region,
     model: onnx.ModelProto,
@@ -508,7 +520,40 @@ def _fit(
     degrees: tuple[int, int],
     form: str,
 ) -> tuple[Any, dict[str, Any]]:
-    """(Rational or None, the site's info dict: errors, range, or ``skipped`` with a reason)."""
+    """(Rational or None, the site's info dict: errors, range, or ``skipped`` with a reason);
+    the same region fitted on the same inputs again is the fit made the first time."""
+    try:
+        alone = region_model(region, default_opset(model), model.ir_version or 8)
+    except Exception as e:
+        return None, {
+            "form": "none",
+            "degrees": list(degrees),
+            "max_error": math.nan,
+            "global_error": math.nan,
+            "skipped": f"ONNX Runtime cannot run the region: {str(e).splitlines()[0][:200]}",
+        }
+    h = hashlib.sha256(alone.SerializeToString(deterministic=True))
+    h.update(repr((degrees, form)).encode())
+    if obs is not None:
+        o = np.ascontiguousarray(obs, dtype=np.float32)
+        h.update(repr(o.shape).encode())
+        h.update(o.tobytes())
+    key = h.digest()
+    if key not in _FITS:
+        if len(_FITS) >= _MAX_FITS:
+            _FITS.clear()
+        _FITS[key] = _fit_alone(alone, obs, degrees, form)
+    r, info = _FITS[key]
+    return r, dict(info)
+
+
+def _fit_alone(
+    alone: onnx.ModelProto,
+    obs: np.ndarray | None,
+    degrees: tuple[int, int],
+    form: str,
+) -> tuple[Any, dict[str, Any]]:
+    """``_fit`` of the region cut out as ``alone`` (``region_model``)."""
     from rewriter.rational import FitError, fit
 
     samples, source = _fit_range(obs)
@@ -527,7 +572,7 @@ def _fit(
         "range_from": source,
     }
     try:
-        f = RegionFunction(region_model(region, default_opset(model), model.ir_version or 8))
+        f = RegionFunction(alone)
     except Exception as e:
         info["skipped"] = f"ONNX Runtime cannot run the region: {str(e).splitlines()[0][:200]}"
         return None, info
@@ -607,6 +652,8 @@ def learned_rewrite(
     min_nodes: int = 2,
     max_error: float | None = None,
     claimed: Collection[tuple[str, str]] = (),
+    select: Callable[[Site], bool] | None = None,
+    wrap: Wrap | None = None,
 ) -> list[Site]:
     """Replace every one-input elementwise region of ``model`` (in place) by a fitted rational.
 
@@ -620,7 +667,13 @@ def learned_rewrite(
         min_nodes: smallest region taken (single smooth transcendental ops always are).
         max_error: regions whose fit error on the fit range exceeds this are not replaced.
         claimed: ``(graph path, node label)`` of nodes that rule sites cover; left out of
-            regions (a dry run passes them, so it finds what a real run finds).
+            regions (a dry run passes them, so it finds what a real run finds; a rewrite the
+            rule sites it keeps, so a kept site stays as in the original).
+        select: ``site -> bool``: which regions to replace (default: all); the others are
+            kept as in the original, not fitted (``skipped`` says so).
+        wrap: ``(site, graph, nodes, initializers) -> (nodes, initializers)``, what enters the
+            graph in a replaced region's place (``rewriter.emit.switch``: an If over the
+            region's own nodes and its rational); default the rational's nodes.
 
     Returns:
         One ``Site`` per region (``learned_0``, ``learned_1``, ... in graph order):
@@ -665,6 +718,9 @@ def learned_rewrite(
             producer_op=prod.op_type if prod is not None else None,
         )
         sites.append(site)
+        if select is not None and not select(site):
+            site.rational = {"form": "none", "degrees": list(degrees), "skipped": "kept"}
+            continue
         r, info = _fit(region, model, observed.get(region.input), degrees, form)
         site.rational = info
         if r is None:
@@ -684,6 +740,8 @@ def learned_rewrite(
             r, region.input, region.output, prefix=prefix, const_prefix=prefix, dtype=vi.elem_type
         )
         nodes[-1].doc_string = f"pau-rewriter pau_learned {name}: {region.formula}: {r.describe()}"
+        if wrap is not None:
+            nodes, inits = wrap(site, g, nodes, inits)
         removed = g.replace(region._idx, region._idx[-1], nodes, inits)
         # shape info of the removed intermediates would be stale
         gone.setdefault(id(g), set()).update(v for v in removed if v != region.output)

@@ -53,6 +53,7 @@ def rewrite_onnx(
     rationals: dict[str, Any] | None = None,
     select: Any = None,
     max_iterations: int = 10,
+    samples: dict[str, Any] | None = None,
 ) -> RewriteResult:
     """Rewrite an ONNX model, every selected site into a rational; the input is never modified.
 
@@ -67,6 +68,8 @@ def rewrite_onnx(
         rtol: relative tolerance of pattern constants.
         rationals: per-site Rationals (``site name -> Rational``), e.g. calibrated fits.
         select: ``site -> bool``: which sites to replace (default: all of the pipeline's).
+        samples: the model's inputs (``name -> array``) that ``pau_learned`` regions are fitted
+            on, each on the range its input takes there (default: [-8, 8]).
 
     Returns:
         A ``RewriteResult`` with the new model and the sites of the pipeline's functions.
@@ -91,6 +94,7 @@ def rewrite_onnx(
         patterns=patterns,
         rtol=rtol,
         max_iterations=max_iterations,
+        samples=samples,
     )
 
 

@@ -41,6 +41,7 @@ from rewriter.match.engine import Site
 __all__ = [
     "Candidate",
     "KEEP",
+    "LEARNED",
     "VARIANTS",
     "STANDARD",
     "STANDARD_FOR",
@@ -104,7 +105,7 @@ class Candidate:
     """One option for a site.
 
     Attributes:
-        kind: "keep", "rational", "exact" or "standard".
+        kind: "keep", "rational", "exact", "standard" or "learned" (``LEARNED``).
         name: stable key (database, reports, plans), e.g. ``rational:5_4:gated:folded``.
         error: max |candidate - function| on [-40, 40] (0 for keep; NaN when unknown).
         degrees, form, variant: the rational's (kind "rational").
@@ -146,6 +147,8 @@ class Candidate:
 
 
 KEEP = Candidate("keep", "keep")
+# a ``pau_learned`` region's own fitted rational (the learned pass fits it when it emits)
+LEARNED = Candidate("learned", "learned")
 
 
 def site_function(site: Site) -> tuple[str, dict[str, float]]:

@@ -3,6 +3,8 @@ through ONNX Runtime against the original."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import onnx
 import onnx.parser
@@ -331,3 +333,118 @@ def test_a_region_no_rational_follows_is_not_replaced() -> None:
         "against values up to 6.24e+27 on [-8, 8]: a (5,4) rational does not follow it"
         in (site.rational["skipped"])
     ), site.rational
+
+
+# -- in a rewrite: fitted on the run's inputs, kept rule sites left alone, backed off --------
+
+
+def _relu_squared_mlp(scale: float = 10.0) -> onnx.ModelProto:
+    """x @ W (W of scale ``scale``) -> Relu -> Mul(r, r) -> @ V, then a Sigmoid·x (a rule's
+    SiLU): the ReLU^2 region (Arcee's, Jais 2's MLP) sees values far outside [-8, 8]."""
+    rng = np.random.default_rng(0)
+    w = (scale * rng.standard_normal((16, 32))).astype(np.float32)
+    v = (0.01 * rng.standard_normal((32, 16))).astype(np.float32)
+    nodes = [
+        helper.make_node("MatMul", ["x", "w"], ["h"]),
+        helper.make_node("Relu", ["h"], ["r"]),
+        helper.make_node("Mul", ["r", "r"], ["sq"]),
+        helper.make_node("MatMul", ["sq", "v"], ["z"]),
+        helper.make_node("Sigmoid", ["z"], ["s"]),
+        helper.make_node("Mul", ["z", "s"], ["y"]),
+    ]
+    g = helper.make_graph(
+        nodes,
+        "mlp",
+        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["batch", 16])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["batch", 16])],
+        [onnx.numpy_helper.from_array(w, "w"), onnx.numpy_helper.from_array(v, "v")],
+    )
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_a_rule_site_a_rewrite_keeps_is_not_taken_by_the_learned_pass() -> None:
+    """A site the choices keep (a back-off, a plan) stays as in the original: the learned pass
+    took its nodes as a region and replaced them by its own rational. Regions are sites like
+    the others: replaced where chosen (the plan on a target said "keep" for a region and
+    replaced it)."""
+    from rewriter.candidates import LEARNED
+    from rewriter.emit import emit_result
+
+    m = _relu_squared_mlp()
+    res = emit_result(m, {"learned_0": LEARNED}, "pau_all,pau_learned")
+    assert [(s.name, s.replaced) for s in res.sites] == [("silu_0", False), ("learned_0", True)]
+    ops = [n.op_type for n in res.model.graph.node]
+    assert ops[-2:] == ["Sigmoid", "Mul"] and "Relu" not in ops
+
+
+def test_rewrite_fits_learned_regions_on_the_inputs_it_runs(tmp_path, capsys) -> None:
+    """With no flags, ``rewrite`` fits each region on the range its input takes on the
+    generated inputs: fitted on [-8, 8], ReLU^2 of values up to ~100 went wild (Arcee:
+    rel-L2 0.87, nothing written, and the back-off had no site to keep)."""
+    from rewriter.cli import main
+
+    src, out, report = tmp_path / "m.onnx", tmp_path / "o.onnx", tmp_path / "r.json"
+    onnx.save(_relu_squared_mlp(), src)
+    args = ["-p", "pau_all,pau_learned", "-o", str(out), "--report", str(report)]
+    code = main([str(src), *args])
+    text = capsys.readouterr().out
+    assert code == 0, text
+    silu, site = json.loads(report.read_text())["sites"]
+    assert silu["name"] == "silu_0" and silu["replaced"]
+    assert site["name"] == "learned_0" and site["replaced"]
+    assert site["max_error"] < 1e-2 * 100.0**2  # on its fit range, where values reach ~1e4
+    assert "verification (inputs: generated)" in text
+    rel = float(text.split("rel-L2 ")[1].split(",")[0])
+    assert rel < 1e-2
+
+
+def test_a_learned_region_is_backed_off_like_a_rule_site(tmp_path, capsys) -> None:
+    """Beyond --tolerance, the learned region is a contributor the back-off keeps (it was not
+    one: "largest contributor None", nothing written)."""
+    from rewriter.cli import main
+
+    src, out = tmp_path / "m.onnx", tmp_path / "o.onnx"
+    onnx.save(_relu_squared_mlp(), src)
+    args = [str(src), "-p", "pau_all,pau_learned", "-o", str(out), "--tolerance", "1e-9"]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    line = next(s for s in text.splitlines() if s.startswith("above --tolerance"))
+    assert line.startswith("above --tolerance 1e-09: largest contributor learned_0"), line
+    assert line.endswith("kept as in the original: learned_0"), line
+    written = onnx.load(out)
+    assert [n.op_type for n in written.graph.node][:4] == ["MatMul", "Relu", "Mul", "MatMul"]
+
+
+def test_a_region_the_plan_keeps_is_kept(tmp_path, capsys) -> None:
+    """On a target the planner has no candidate for a region and keeps it; the written model
+    replaced it all the same (Arcee on ort-cpu: measured x0.95, "NOT faster")."""
+    from rewriter.cli import main
+
+    src, out, report = tmp_path / "m.onnx", tmp_path / "o.onnx", tmp_path / "r.json"
+    onnx.save(_relu_squared_mlp(), src)
+    args = ["-p", "pau_learned", "--target", "ort-cpu:threads=1", "--db", ":memory:", "-q"]
+    assert main([str(src), *args, "-o", str(out), "--report", str(report)]) == 0
+    r = json.loads(report.read_text())
+    decisions = {d["site"]: d["decision"] for d in r["plan"]["decisions"]}
+    assert decisions == {"learned_0": "keep", "learned_1": "keep"}
+    assert not any(s["replaced"] for s in r["sites"])
+    assert [n.op_type for n in onnx.load(out).graph.node] == [
+        n.op_type for n in _relu_squared_mlp().graph.node
+    ]
+
+
+def test_a_region_fitted_again_on_the_same_inputs_is_not_refitted(monkeypatch) -> None:
+    """The back-off emits the same rewrite several times; each region is fitted once per
+    process and inputs (a fit on observed inputs costs ~1 s)."""
+    import rewriter.passes.learned as learned
+
+    calls: list[int] = []
+    real = learned._fit_alone
+    monkeypatch.setattr(learned, "_FITS", {})
+    monkeypatch.setattr(learned, "_fit_alone", lambda *a: calls.append(1) or real(*a))
+    m = parse(MISH_LIKE)
+    first = learned_rewrite(onnx.ModelProto.FromString(m.SerializeToString()), samples=CALIB)
+    again = learned_rewrite(onnx.ModelProto.FromString(m.SerializeToString()), samples=CALIB)
+    assert len(calls) == 1 and first[0].rational == again[0].rational
+    learned_rewrite(onnx.ModelProto.FromString(m.SerializeToString()), samples={"x": 2 * X})
+    assert len(calls) == 2  # other inputs, another fit

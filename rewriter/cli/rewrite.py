@@ -12,6 +12,7 @@ verification.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from collections import Counter
 from collections.abc import Sequence
@@ -214,6 +215,7 @@ def _rewrite(a: argparse.Namespace) -> int:
             dry_run=a.dry_run,
             patterns=a.patterns,
             rtol=a.rtol,
+            samples=inputs.feeds if inputs is not None else None,
         )
     if inputs is not None:  # the shapes sites have on these inputs, not symbolic ones
         from rewriter.calibrate import run_shapes
@@ -349,7 +351,7 @@ def _back_off(
     """Bring the rewrite inside --tolerance site by site (``rewriter.plan.backoff``); prints
     what it did, and re-verifies the model it ends with."""
 
-    from rewriter.candidates import table_candidate
+    from rewriter.candidates import LEARNED, table_candidate
     from rewriter.emit import RewriteResult
     from rewriter.plan.backoff import back_off_accuracy, no_faster_rational, time_written
 
@@ -359,7 +361,11 @@ def _back_off(
         no_upgrade = no_faster_rational(plan)
     else:
         table = table_candidate(a.degrees, a.form)
-        assignment = {s.name: table for s in result.sites if s.replaced and s.function != "learned"}
+        assignment = {
+            s.name: LEARNED if s.function == "learned" else table
+            for s in result.sites
+            if s.replaced
+        }
     bo = back_off_accuracy(
         original,
         assignment,
@@ -367,7 +373,12 @@ def _back_off(
         a.tolerance,
         pipeline=a.pipeline,
         source=inputs.source,
-        emit_options={"degrees": a.degrees, "form": a.form, "rtol": a.rtol},
+        emit_options={
+            "degrees": a.degrees,
+            "form": a.form,
+            "rtol": a.rtol,
+            "samples": inputs.feeds,
+        },
         full=first,
         log=progress("back-off", a.quiet),
         no_upgrade=no_upgrade,
@@ -407,6 +418,15 @@ class RewriterErrorTolerance(RewriterError):
         )
 
 
+def _site_error(s: Any) -> float:
+    """A site's approximation error: on [-40, 40] for a rule's rational, on its fit range for a
+    ``pau_learned`` region (fitted on the inputs it sees)."""
+    r = s.rational or {}
+    if s.function == "learned":
+        return float(r.get("max_error", math.nan))
+    return float(r.get("global_error", r.get("max_error", 0)))
+
+
 def _site_row(s: Any) -> dict[str, Any]:
     r = s.rational or {}
     return {
@@ -420,7 +440,7 @@ def _site_row(s: Any) -> dict[str, Any]:
         "candidate": r.get("candidate"),
         "form": r.get("form"),
         "degrees": r.get("degrees"),
-        "max_error": r.get("global_error", r.get("max_error")),
+        "max_error": _site_error(s),
         "graph": s.graph,
     }
 
@@ -548,7 +568,7 @@ def _print_sites(sites: list[Any], dry_run: bool) -> None:
             if r.get("degrees")
             else (r.get("describe") or "-")
         )
-        err = f"{r.get('global_error', r.get('max_error', 0)):.2e}" if r else "-"
+        err = f"{_site_error(s):.2e}" if r else "-"
         shape = (
             "x".join(str(d) if d is not None else "?" for d in s.input_shape)
             if s.input_shape

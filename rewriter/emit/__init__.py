@@ -96,8 +96,15 @@ def emit_result(
     rtol: float = 1e-4,
     max_iterations: int = 10,
     replacement: Any = None,
+    samples: Mapping[str, Any] | None = None,
+    wrap_learned: Callable[..., Any] | None = None,
 ) -> RewriteResult:
     """``emit`` returning the sites too (``replaced`` set, ``rational`` = what each became).
+
+    A ``pau_learned`` region (``learned_<k>``) is a site like the others: replaced when
+    ``choices`` choose it (``candidates.LEARNED``; the learned pass fits its rational), kept
+    when absent or ``keep``. A rule site that is kept stays as in the original: the learned pass
+    does not take its nodes.
 
     Args:
         choices: ``site name -> Candidate`` (``by="output"``: output value -> Candidate), a
@@ -105,6 +112,10 @@ def emit_result(
         pipeline: which functions' sites, and the graph passes around matching; None for every
             rule and no passes (micro-models).
         degrees, form: of the learned pass, when the pipeline has it.
+        samples: of the learned pass: the model's inputs (``name -> array``) its regions are
+            fitted on, on the range each region's input takes there (default: [-8, 8]).
+        wrap_learned: of the learned pass (``learned_rewrite(wrap=)``): what enters the graph
+            in a region's place (``switch.switch_model`` wraps it in an If).
         rules, patterns, rtol, max_iterations: of the engine (``rewriter.match``).
         replacement: what a chosen site becomes (the engine's ``Options.replacement``); default
             ``SiteEmitter(choose)``, its candidate's nodes (``switch.switch_model`` passes its
@@ -144,16 +155,19 @@ def emit_result(
         found = identify.rule_and_identified_sites(m, rule_list, opts, default_opset(m), stats)
         sites = [s for s in found if s.function in p.functions]
     if p.learned:
-        # after the rules: regions a rule already replaced are named pau/... and skipped
-        # a dry run replaced nothing, so the rule sites' nodes are claimed explicitly: it then
-        # counts the regions a real run (which replaces every rule site) counts
-        claimed = {(s.graph, n) for s in sites for n in s.nodes} if dry_run else ()
+        # after the rules: regions a rule replaced are named pau/... and skipped; the nodes of
+        # the rule sites not replaced (kept, or any in a dry run) are claimed: a kept site stays
+        # as in the original, and a dry run counts the regions a real run counts
+        claimed = {(s.graph, n) for s in sites if not s.replaced for n in s.nodes}
         sites += learned_rewrite(
             m,
             degrees=(int(degrees[0]), int(degrees[1])),
             form=form,
             dry_run=dry_run,
             claimed=claimed,
+            samples=dict(samples) if samples else None,
+            select=lambda s: choose(s) is not None,
+            wrap=wrap_learned,
         )
     if not dry_run:
         for name in p.after:

@@ -86,49 +86,70 @@ class _SwitchEmitter:
         self._inner = SiteEmitter(lambda _s: self._pick, opset=opset)
 
     def __call__(self, site: Site, rule: Rule, g: Graph) -> Emitted:
-        out, sel = site.output, selector(site.name)
-        vi = g.info(site.input)
-        elem = vi.elem_type if vi is not None and vi.elem_type else TensorProto.FLOAT
-        original = {out: f"{out}/original"}
-        branches = [
-            (
-                _renamed(_original_nodes(site, g), f"pau/{site.name}/original/", original),
-                original[out],
-            )  # fmt: skip
-        ]
-        inits: list[onnx.TensorProto] = []
+        alts: list[tuple[list[onnx.NodeProto], list[onnx.TensorProto]]] = []
         info: dict[str, Any] | None = None
-        for k, c in enumerate(self.alternatives[site.name], 1):
+        for c in self.alternatives[site.name]:
             self._pick = c
             alt, alt_inits, alt_info = self._inner(site, rule, g)
-            info = info or dict(alt_info, switch=sel)
-            produced = {o for n in alt for o in n.output if o}
-            renamed = _renamed(alt, "", {v: f"{v}/alt{k}" for v in produced}, suffix=f"/alt{k}")
-            branches.append((renamed, f"{out}/alt{k}"))
-            inits += alt_inits
-        for k in range(len(branches)):
-            inits.append(numpy_helper.from_array(np.array(k, dtype=np.int64), _index(site, k)))
-
-        def body(nodes: list[onnx.NodeProto], value: str, name: str) -> onnx.GraphProto:
-            return helper.make_graph(
-                nodes, name, [], [helper.make_tensor_value_info(value, elem, None)]
-            )
-
-        # from the last alternative out: If(sel == k) then branch k else (the Ifs after it)
-        nodes, value = branches[-1]
-        for k in range(len(branches) - 2, -1, -1):
-            rest = body(nodes, value, f"pau/{site.name}/after_{k}")
-            eq = f"pau/{site.name}/is_{k}"
-            to = out if k == 0 else f"{out}/from{k}"
-            then = body(*branches[k], f"pau/{site.name}/branch_{k}")
-            nodes = [
-                helper.make_node("Equal", [sel, _index(site, k)], [eq], name=eq),
-                helper.make_node(
-                    "If", [eq], [to], name=f"{eq}/if", then_branch=then, else_branch=rest
-                ),
-            ]
-            value = to
+            info = info or dict(alt_info, switch=selector(site.name))
+            alts.append((alt, alt_inits))
+        nodes, inits = _switched(site, g, alts)
         return nodes, inits, info or {}
+
+    def learned(
+        self, site: Site, g: Graph, nodes: list[onnx.NodeProto], inits: list[onnx.TensorProto]
+    ) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
+        """A ``pau_learned`` region's rational (``learned_rewrite(wrap=)``): switched between
+        the region's own nodes and it where the region is named, else as it is."""
+        if site.name not in self.alternatives:
+            return nodes, inits
+        return _switched(site, g, [(nodes, inits)])
+
+
+def _switched(
+    site: Site,
+    g: Graph,
+    alts: Sequence[tuple[list[onnx.NodeProto], list[onnx.TensorProto]]],
+) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
+    """Nested If nodes on ``selector(site)``: 0 the site's own nodes, k the nodes of ``alts[k -
+    1]`` (each writing the site's output; their values are renamed apart)."""
+    out, sel = site.output, selector(site.name)
+    vi = g.info(site.input)
+    elem = vi.elem_type if vi is not None and vi.elem_type else TensorProto.FLOAT
+    original = {out: f"{out}/original"}
+    branches = [
+        (
+            _renamed(_original_nodes(site, g), f"pau/{site.name}/original/", original),
+            original[out],
+        )  # fmt: skip
+    ]
+    inits: list[onnx.TensorProto] = []
+    for k, (alt, alt_inits) in enumerate(alts, 1):
+        produced = {o for n in alt for o in n.output if o}
+        renamed = _renamed(alt, "", {v: f"{v}/alt{k}" for v in produced}, suffix=f"/alt{k}")
+        branches.append((renamed, f"{out}/alt{k}"))
+        inits += alt_inits
+    for k in range(len(branches)):
+        inits.append(numpy_helper.from_array(np.array(k, dtype=np.int64), _index(site, k)))
+
+    def body(nodes: list[onnx.NodeProto], value: str, name: str) -> onnx.GraphProto:
+        return helper.make_graph(
+            nodes, name, [], [helper.make_tensor_value_info(value, elem, None)]
+        )
+
+    # from the last alternative out: If(sel == k) then branch k else (the Ifs after it)
+    nodes, value = branches[-1]
+    for k in range(len(branches) - 2, -1, -1):
+        rest = body(nodes, value, f"pau/{site.name}/after_{k}")
+        eq = f"pau/{site.name}/is_{k}"
+        to = out if k == 0 else f"{out}/from{k}"
+        then = body(*branches[k], f"pau/{site.name}/branch_{k}")
+        nodes = [
+            helper.make_node("Equal", [sel, _index(site, k)], [eq], name=eq),
+            helper.make_node("If", [eq], [to], name=f"{eq}/if", then_branch=then, else_branch=rest),
+        ]
+        value = to
+    return nodes, inits
 
 
 def _index(site: Site, k: int) -> str:
@@ -183,8 +204,8 @@ def switch_model(
     **options: Any,
 ) -> SwitchModel:
     """``model`` with each site of ``alternatives`` switchable between its original nodes and
-    each of its candidates (options as ``emit_result``; sites not named are emitted as for an
-    empty choice: kept, learned regions replaced when the pipeline asks for them).
+    each of its candidates (options as ``emit_result``; sites not named are kept; a
+    ``pau_learned`` region's candidate is ``LEARNED``, its own fitted rational).
 
     Raises:
         SwitchError: a site's nodes are not found again, or the model draws random numbers
@@ -200,12 +221,9 @@ def switch_model(
         raise SwitchError("the model draws random numbers: emit each choice instead")
     live = {k: list(v) for k, v in alternatives.items() if v}
     first = {k: v[0] for k, v in live.items()}
+    emitter = _SwitchEmitter(live, default_opset(model))
     res = emit_result(
-        model,
-        first,
-        pipeline,
-        replacement=_SwitchEmitter(live, default_opset(model)),
-        **options,
+        model, first, pipeline, replacement=emitter, wrap_learned=emitter.learned, **options
     )
     selectors = {s.name: selector(s.name) for s in res.sites if s.replaced and s.name in live}
     res.model.graph.input.extend(

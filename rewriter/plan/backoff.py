@@ -31,7 +31,8 @@ model, where an emit costs more than a fit (D-FINE: 3.3 s against 1.7 s) and the
 the first are runs of one switch model; the sites kept take about log2(N) runs of a switch
 model, then one emitted model. Before, every choice was a model
 emitted and loaded (2.4 s each on a quantized D-FINE detector, 61 sites: 5 min 36 s in all).
-``pau_learned`` regions are not backed off (the learned pass has its own ``max_error``).
+``pau_learned`` regions (``LEARNED`` in the assignment) are contributors and kept like the rule
+sites (their fit is the learned pass's; no better rational is tried for them).
 
 Example:
     >>> r = back_off_accuracy(original, assignment, feeds, tolerance=1e-2)   # doctest: +SKIP
