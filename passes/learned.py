@@ -94,6 +94,8 @@ __all__ = [
     "Region",
     "find_regions",
     "learned_rewrite",
+    "site_region",
+    "fit_region",
     "UNARY",
     "BINARY",
     "SINGLE_OK",
@@ -547,6 +549,44 @@ def _fit(
     return r, dict(info)
 
 
+def _describe(info: dict[str, Any], r: Any) -> None:
+    """``info`` of a region replaced by ``r``: its form, errors, and ``rational``, the fit
+    itself (``Rational.to_dict``, exact), which the model's metadata keeps: ``rewrite
+    finetune`` refits from it."""
+    info.update(
+        form=r.form,
+        max_error=float(r.max_error),
+        global_error=float(r.global_error),
+        describe=r.describe(),
+        rational=r.to_dict(),
+    )
+
+
+def fit_region(
+    alone: onnx.ModelProto, samples: np.ndarray, degrees: tuple[int, int], form: str = "auto"
+) -> Any:
+    """A rational fitted to the region ``alone`` (``site_region``) on ``samples``, its
+    observed inputs, as the pass fits it; None where it does not follow the region there."""
+    return _fit_alone(alone, samples, degrees, form)[0]
+
+
+def site_region(model: onnx.ModelProto, site: Site) -> onnx.ModelProto:
+    """The region of a ``pau_learned`` site of ``model`` (main graph) alone as a model: float32
+    ``x`` -> ``y`` (``RegionFunction`` runs it).
+
+    Raises:
+        ValueError: the site's nodes are not all found in the main graph.
+    """
+    g = Graph(model.graph, value_info=infer_value_info(model))
+    labels = set(site.nodes)
+    idx = [i for i, n in enumerate(g.nodes) if n is not None and g.label(i) in labels]
+    if site.graph or len(idx) != len(site.nodes):
+        raise ValueError(
+            f"site {site.name}: {len(idx)} of its {len(site.nodes)} nodes are in the main graph"
+        )
+    return alone_model(g, idx, site.input, site.output, default_opset(model), model.ir_version or 8)
+
+
 def _fit_alone(
     alone: onnx.ModelProto,
     obs: np.ndarray | None,
@@ -607,12 +647,7 @@ def _fit_alone(
     except FitError as e:
         info["skipped"] = str(e)
         return None, info
-    info.update(
-        form=r.form,
-        max_error=float(r.max_error),
-        global_error=float(r.global_error),
-        describe=r.describe(),
-    )
+    _describe(info, r)
     peak = float(np.max(np.abs(y)))
     if not r.max_error <= FOLLOWS * peak:
         info["skipped"] = (
@@ -654,6 +689,7 @@ def learned_rewrite(
     claimed: Collection[tuple[str, str]] = (),
     select: Callable[[Site], bool] | None = None,
     wrap: Wrap | None = None,
+    given: Callable[[Site], Any] | None = None,
 ) -> list[Site]:
     """Replace every one-input elementwise region of ``model`` (in place) by a fitted rational.
 
@@ -674,6 +710,8 @@ def learned_rewrite(
         wrap: ``(site, graph, nodes, initializers) -> (nodes, initializers)``, what enters the
             graph in a replaced region's place (``rewriter.emit.switch``: an If over the
             region's own nodes and its rational); default the rational's nodes.
+        given: ``site -> Rational | None``: a rational to emit for a selected region instead
+            of fitting one (``rewrite finetune``'s refit).
 
     Returns:
         One ``Site`` per region (``learned_0``, ``learned_1``, ... in graph order):
@@ -721,7 +759,12 @@ def learned_rewrite(
         if select is not None and not select(site):
             site.rational = {"form": "none", "degrees": list(degrees), "skipped": "kept"}
             continue
-        r, info = _fit(region, model, observed.get(region.input), degrees, form)
+        r = given(site) if given is not None else None
+        if r is not None:
+            info = {"degrees": list(r.degrees), "fit_range": [r.lo, r.hi], "range_from": "given"}
+            _describe(info, r)
+        else:
+            r, info = _fit(region, model, observed.get(region.input), degrees, form)
         site.rational = info
         if r is None:
             continue

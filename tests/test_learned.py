@@ -448,3 +448,38 @@ def test_a_region_fitted_again_on_the_same_inputs_is_not_refitted(monkeypatch) -
     assert len(calls) == 1 and first[0].rational == again[0].rational
     learned_rewrite(onnx.ModelProto.FromString(m.SerializeToString()), samples={"x": 2 * X})
     assert len(calls) == 2  # other inputs, another fit
+
+
+def test_finetune_refits_a_learned_region_from_its_recorded_fit(tmp_path, capsys) -> None:
+    """``rewrite finetune`` (layer-wise, the default) on a model with a pau_learned region:
+    "internal error: KeyError: 'learned'" (exit 3). The fit is in the model's metadata now
+    (exact), the region's function is cut out of the teacher, and it is refitted on the inputs
+    it sees there."""
+    import rewriter.passes.learned as learned
+
+    from rewriter.cli import main
+    from rewriter.rational import Rational
+
+    src, student, tuned = tmp_path / "m.onnx", tmp_path / "s.onnx", tmp_path / "t.onnx"
+    onnx.save(_relu_squared_mlp(), src)
+    assert main([str(src), "-p", "pau_all,pau_learned", "-o", str(student), "-q"]) == 0
+    meta = json.loads(
+        next(p.value for p in onnx.load(student).metadata_props if p.key == "pau_rewriter")
+    )
+    entry = next(e for e in meta["sites"] if e["name"] == "learned_0")
+    r = Rational.from_dict(entry["rational"])
+    assert r.describe() == entry["describe"]
+    x = np.linspace(r.lo, r.hi, 101)
+    region = learned.RegionFunction(
+        learned.site_region(_relu_squared_mlp(), learned.find_regions(_relu_squared_mlp())[0])
+    )
+    assert np.max(np.abs(r(x) - region(x))) == pytest.approx(entry["max_error"], rel=0.5, abs=1e-3)
+    capsys.readouterr()
+    assert main(["finetune", str(student), "--teacher", str(src), "-o", str(tuned)]) == 0
+    out = capsys.readouterr().out
+    row = next(s for s in out.splitlines() if "learned_0" in s)
+    assert row.rstrip("│ ").endswith("yes"), row  # refitted on the wider calibration range
+    line = next(s for s in out.splitlines() if s.startswith("whole model vs teacher"))
+    before, after = (float(v) for v in line.split("rel-L2 ")[1].split(",")[0].split(" -> "))
+    assert after < before and after < 1e-2, line
+    assert "wrote" in out and onnx.load(tuned).graph.node

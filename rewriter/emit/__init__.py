@@ -102,8 +102,8 @@ def emit_result(
     """``emit`` returning the sites too (``replaced`` set, ``rational`` = what each became).
 
     A ``pau_learned`` region (``learned_<k>``) is a site like the others: replaced when
-    ``choices`` choose it (``candidates.LEARNED``; the learned pass fits its rational), kept
-    when absent or ``keep``. A rule site that is kept stays as in the original: the learned pass
+    ``choices`` choose it (``candidates.LEARNED``: the learned pass fits its rational; a
+    rational candidate with its ``rational``: that one), kept when absent or ``keep``. A rule site that is kept stays as in the original: the learned pass
     does not take its nodes.
 
     Args:
@@ -168,6 +168,7 @@ def emit_result(
             samples=dict(samples) if samples else None,
             select=lambda s: choose(s) is not None,
             wrap=wrap_learned,
+            given=lambda s: getattr(choose(s), "rational", None),
         )
     if not dry_run:
         for name in p.after:

@@ -247,7 +247,8 @@ def refit_onnx(
     )
     from rewriter.emit import emit_result
     from rewriter.functions import FUNCTIONS
-    from rewriter.rational import fit
+    from rewriter.passes.learned import RegionFunction, fit_region, site_region
+    from rewriter.rational import Rational, fit
 
     s_model, t_model = _load(student), _load(teacher)
     where = student if isinstance(student, (str, os.PathLike)) else "student"
@@ -283,11 +284,21 @@ def refit_onnx(
                 )
             )
             continue
-        fn, params = site_function(s)
-        f = FUNCTIONS[fn].bind(**{**FUNCTIONS[fn].defaults, **params})
-        old = student_rational(s_model, s, e)
         deg = tuple(degrees) if degrees is not None else tuple(int(v) for v in e["degrees"])
         frm = form or e["form"]
+        if s.function == "learned":  # a pau_learned region: its own function, its recorded fit
+            alone = site_region(found.model, s)
+            f: Any = RegionFunction(alone)
+            if not e.get("rational"):
+                raise ModelError(
+                    f"student site {s.name}: its fit is not in the student's metadata (a "
+                    "pau_learned region rewritten by an earlier version); rewrite it again"
+                )
+            old = Rational.from_dict(e["rational"])
+        else:
+            fn, params = site_function(s)
+            f = FUNCTIONS[fn].bind(**{**FUNCTIONS[fn].defaults, **params})
+            old = student_rational(s_model, s, e)
         if old is None:
             raise ModelError(
                 f"student site {s.name}: its rational's nodes (pau/{s.name}/...) are not in the "
@@ -299,7 +310,11 @@ def refit_onnx(
             continue
         x = o.samples
         om, orms = _errors(old, f, x)
-        new = fit(fn, degrees=deg, form=frm, samples=x, params=params)  # type: ignore[arg-type]
+        if s.function == "learned":
+            new = fit_region(alone, x, deg, frm)  # type: ignore[arg-type]
+            new = old if new is None else new  # no fit follows it on these inputs
+        else:
+            new = fit(fn, degrees=deg, form=frm, samples=x, params=params)  # type: ignore[arg-type]
         nm, nrms = _errors(new, f, x)
         better = nm < om or (deg, frm) != (tuple(old.degrees), old.form)
         note = None
