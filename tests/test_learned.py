@@ -483,3 +483,24 @@ def test_finetune_refits_a_learned_region_from_its_recorded_fit(tmp_path, capsys
     before, after = (float(v) for v in line.split("rel-L2 ")[1].split(",")[0].split(" -> "))
     assert after < before and after < 1e-2, line
     assert "wrote" in out and onnx.load(tuned).graph.node
+
+
+def test_map_and_a_budget_take_a_model_with_learned_regions(tmp_path, capsys) -> None:
+    """``rewrite map`` and a budgeted rewrite stopped at a region with "internal error:
+    KeyError: 'learned'" (exit 3): the accuracy study now gives a region no candidate but
+    keep, as the latency planner does; the map says which it left out."""
+    from rewriter.cli import main
+
+    src = tmp_path / "m.onnx"
+    onnx.save(_relu_squared_mlp(), src)
+    p = ["-p", "pau_all,pau_learned"]
+    assert main(["map", str(src), *p, "-o", str(tmp_path / "map.html")]) == 0
+    err = capsys.readouterr().err
+    assert "not mapped, no candidate but keep: learned_0 (pau_learned regions)" in err, err
+    rows = json.loads((tmp_path / "map.json").read_text())["sites"]
+    assert [r["name"] for r in rows] == ["silu_0"]
+    budget = ["--target", "ort-cpu:threads=1", "--db", ":memory:", "--max-rel-error", "0.01"]
+    out, report = tmp_path / "o.onnx", tmp_path / "r.json"
+    assert main([str(src), *p, *budget, "-o", str(out), "--report", str(report), "-q"]) == 0
+    sites = {s["name"]: s["replaced"] for s in json.loads(report.read_text())["sites"]}
+    assert sites.keys() == {"silu_0", "learned_0"} and not sites["learned_0"]

@@ -23,7 +23,7 @@ import numpy as np
 import onnx
 
 from rewriter.calibrate import Calibration, load_calibration, observe_sites, run_shapes
-from rewriter.candidates import SEARCH_STANDARD, Candidate, candidates_for, site_function
+from rewriter.candidates import KEEP, SEARCH_STANDARD, Candidate, candidates_for, site_function
 from rewriter.emit import emit_result
 from rewriter.errors import UsageError
 from rewriter.ir import load_model
@@ -190,9 +190,12 @@ class Study:
             latency.prepare(dry.sites)
         store = store if store is not None else getattr(latency, "db", None)
         store = store if hasattr(store, "get_fits") else None  # e.g. a cluster's proxy
+        # a pau_learned region has no candidate but keep: its rational is the learned pass's
+        # own fit, which a plan on a target does not measure (the latency planner keeps it too)
+        studied = [s for s in dry.sites if s.function != "learned"]
         jobs = [
             (*site_function(s), obs[s.name].samples, deg, form)
-            for s in dry.sites
+            for s in studied
             if obs[s.name].observed
             for deg in self.degrees_set
         ]
@@ -204,8 +207,11 @@ class Study:
         if fitted:
             self.log(f"{fitted} rational(s) fitted in worker processes")
         for s in dry.sites:
-            fn, params = site_function(s)
             o = obs[s.name]
+            if s not in studied:
+                self.sites.append(SiteStudy(s, s.function, {}, o, [KEEP]))
+                continue
+            fn, params = site_function(s)
             rats = []
             for deg in self.degrees_set:
                 if o.observed:

@@ -228,10 +228,9 @@ def render_html(mp: SiteMap) -> str:
             )
             + "</tr>"
         )
-    plots = _site_plots(mp.study.sites, mp.degrees)
-    sites = "".join(
-        f"<h3>{e(st.name)}</h3>{p}" for st, p in zip(mp.study.sites, plots, strict=True)
-    )
+    mapped = [st for st in mp.study.sites if len(st.candidates) > 1]  # not: learned regions
+    plots = _site_plots(mapped, mp.degrees)
+    sites = "".join(f"<h3>{e(st.name)}</h3>{p}" for st, p in zip(mapped, plots, strict=True))
     pareto = (
         _pareto_plot(mp) if mp.sweep else "<p>No target given: no latencies, no Pareto front.</p>"
     )
