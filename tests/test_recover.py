@@ -367,3 +367,22 @@ def test_prefix_search_from_a_record_tries_its_neighbour_next() -> None:
             if longest == start - 1:  # the same as the record: one site more, then the record
                 assert tries == (1 if start == 1 else 2), (start, tries)
             assert tries <= _runs(n, n, longest)[0] + 2  # never much worse than from scratch
+
+
+def test_recover_with_an_in_memory_database_writes_no_file(tmp_path, monkeypatch) -> None:
+    """``--db :memory:`` is no database; --recover opened one at the path ":memory:" of the
+    working directory and kept its trials there."""
+    from rewriter.accuracy.latency import TableLatency
+    from rewriter.plan import plan_recover
+
+    monkeypatch.chdir(tmp_path)
+    src = str(tmp_path / "m.onnx")
+    _silu_then_custom(src)
+    x = np.random.default_rng(0).standard_normal((32, 3, 32, 32)).astype(np.float32)
+    lat = TableLatency({}, base=10.0, default={"keep": 1.0, "standard:relu": 0.5, "": 2.0})
+    batches = [{"x": x[i : i + 8]} for i in range(0, 32, 8)]
+    plan = plan_recover(
+        src, "pau_all", None, batches, min_cosine=0.999999, allow_standard=True, latency=lat,
+        db=":memory:", progress=False,
+    )  # fmt: skip
+    assert plan.recover.attempts and sorted(os.listdir(tmp_path)) == ["m.onnx"]

@@ -412,7 +412,7 @@ def _trial_db(latency: Any, db: Any) -> LatencyDB | None:
         return got
     if isinstance(db, LatencyDB):
         return db
-    if isinstance(db, str):
+    if isinstance(db, str) and db != ":memory:":  # ":memory:": no database (``open_db``)
         return LatencyDB(db)
     return None
 
