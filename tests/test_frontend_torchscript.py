@@ -2574,3 +2574,37 @@ def test_an_input_packed_in_a_tuple_beside_what_is_made_of_it_is_told(tmp_path, 
     )
     assert "features 1x128x24 (24 features, from linear's weight)" in printed, printed
     assert "1 of 1 sites replaced" in printed, printed
+
+
+class _Gridded(torch.nn.Module):
+    """Patches with their grid's (rows, columns) per image: the grid's values, not the sizes,
+    decide whether it runs (Qwen3.5's and Gemma 4's vision towers, PaddleOCR-VL)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = torch.nn.Linear(12, 8)
+
+    def forward(self, patches: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+        rows, cols = int(grid[0, 0]), int(grid[0, 1])
+        h = torch.nn.functional.gelu(self.proj(patches))
+        return h.reshape(rows, cols, 8).mean(dim=1)
+
+
+def test_an_archive_is_converted_at_the_inputs_given(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """``--inputs data.npz`` is the example an archive is converted at, values and all: the
+    archive loader took only --input-shapes, and --inputs was refused beside them, so a grid
+    no guess fills could not be converted at all (Gemma 4's, Qwen3.5's vision archives)."""
+    from rewriter.frontends.common import given_inputs
+
+    src, out, data = tmp_path / "grid.pt", tmp_path / "o.onnx", tmp_path / "d.npz"
+    torch.jit.script(_Gridded().eval()).save(str(src))
+    capsys.readouterr()
+    assert main([str(src), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "or --inputs data.npz (its arrays, by argument name)" in err, err
+    np.savez(data, patches=np.random.default_rng(0).standard_normal((24, 12)).astype(np.float32),
+             grid=np.array([[6, 4]], np.int64))  # fmt: skip
+    assert main([str(src), "--inputs", str(data), "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "patches 24x12 (from --inputs); grid 1x2 (from --inputs)" in text, text
+    assert "rewritten vs torchscript in PyTorch" in text and given_inputs() == {}

@@ -253,6 +253,23 @@ def use_input_shapes(shapes: Mapping[str, tuple[int, ...]] | None) -> None:
     _REQUESTED.update(shapes or {})
 
 
+# --inputs of the running command (``use_input_arrays``): such a front end converts at them,
+# values and all (a grid of patches, ids offset per codebook: sizes alone do not run it)
+_GIVEN: dict[str, Any] = {}
+
+
+def use_input_arrays(arrays: Mapping[str, Any] | None) -> None:
+    """The arrays the command was given (``--inputs``, or none); the CLI's parser sets them
+    for every command, before the model is loaded."""
+    _GIVEN.clear()
+    _GIVEN.update(arrays or {})
+
+
+def given_inputs() -> dict[str, Any]:
+    """``--inputs`` of the running command by input name (empty outside the CLI)."""
+    return dict(_GIVEN)
+
+
 def requested_shapes() -> dict[str, tuple[int, ...]]:
     """``--input-shapes`` of the running command by input name (empty outside the CLI), or the
     ``shapes=`` of the Python API call under way (``shapes_for_conversion``)."""
@@ -266,17 +283,18 @@ def shapes_for_conversion(
     """``rewriter.rewrite(path, shapes=...)`` / ``rewriter.plan``: the shapes a front end
     converts at for the duration of the call (the CLI's ``--input-shapes`` otherwise), then
     what was there before. Without shapes, nothing changes, unless ``restore`` (the CLI's
-    ``main``: whatever a command sets is undone after it)."""
+    ``main``: whatever a command sets, ``--inputs`` too, is undone after it)."""
     if not shapes and not restore:
         yield
         return
-    saved = dict(_REQUESTED)
+    saved, given = dict(_REQUESTED), dict(_GIVEN)
     if shapes:
         use_input_shapes({k: tuple(int(d) for d in v) for k, v in shapes.items()})
     try:
         yield
     finally:
         use_input_shapes(saved)
+        use_input_arrays(given)
 
 
 _P = ParamSpec("_P")

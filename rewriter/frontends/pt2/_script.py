@@ -40,6 +40,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import hashlib
 import itertools
 import json
 import math
@@ -60,6 +61,7 @@ from rewriter.frontends.common import (
     Conversion,
     SourceCheck,
     compare_with_source,
+    given_inputs,
     quiet,
     requested_shapes,
 )
@@ -142,6 +144,8 @@ class _Arg:
     # width) (Pixtral's ``image_sizes``); "grid", a patch grid's (rows, columns) (SigLIP 2's
     # ``spatial_shapes``)
     sides: str = ""
+    # the user's array (``--inputs``): the example is it, at its shape
+    given: np.ndarray | None = None
 
 
 _CACHE: dict[tuple[Any, ...], tuple[Conversion, Any, dict[str, np.ndarray]]] = {}
@@ -151,8 +155,18 @@ def load(path: str) -> tuple[Conversion, Any, dict[str, np.ndarray]]:
     """(conversion, loaded module, the example it ran on), once per process, file version and
     ``--input-shapes``."""
     st = os.stat(path)
-    requested = requested_shapes()
-    key = (os.path.abspath(path), st.st_mtime_ns, st.st_size, tuple(sorted(requested.items())))
+    requested, given = requested_shapes(), given_inputs()
+    digest = hashlib.sha256()
+    for name in sorted(given):
+        digest.update(f"{name}{given[name].shape}{given[name].dtype}".encode())
+        digest.update(np.ascontiguousarray(given[name]).tobytes())
+    key = (
+        os.path.abspath(path),
+        st.st_mtime_ns,
+        st.st_size,
+        tuple(sorted(requested.items())),
+        digest.hexdigest(),
+    )
     if key not in _CACHE:
         import torch
 
@@ -171,7 +185,13 @@ def load(path: str) -> tuple[Conversion, Any, dict[str, np.ndarray]]:
             for a in args:
                 a.dtype = "float16" if a.dtype == "float32" else a.dtype
         for a in args:
-            if a.name in requested:  # the user's shape, alone: a refusal of it is theirs to see
+            if a.name in given:  # the user's array, values and all
+                a.given = np.asarray(given[a.name])
+                a.dtype = str(a.given.dtype)
+                shape = tuple(a.given.shape)
+                a.shapes, a.hint, a.origin = [shape], "from --inputs", "user"
+                a.dynamic = {k: d for k, d in a.dynamic.items() if k < len(shape)}
+            elif a.name in requested:  # the user's shape, alone: a refusal of it is theirs
                 shape = requested[a.name]
                 a.shapes, a.hint, a.origin = [shape], "from --input-shapes", "user"
                 a.dynamic = {k: d for k, d in a.dynamic.items() if k < len(shape)}
@@ -1184,12 +1204,16 @@ def _sides(args: list[_Arg], feeds: dict[str, np.ndarray]) -> dict[str, np.ndarr
     }
     for a in args:
         row = values.get(a.sides)
+        if a.given is not None:  # the user's: as given
+            continue
         if row is not None and feeds[a.name].ndim == 2 and feeds[a.name].shape[1] == 2:
             feeds[a.name] = np.tile(np.array(row, np.int64), (feeds[a.name].shape[0], 1))
     return feeds
 
 
 def _array(arg: _Arg, shape: tuple[int, ...]) -> np.ndarray:
+    if arg.given is not None and tuple(arg.given.shape) == tuple(shape):
+        return arg.given.copy()
     rng = np.random.default_rng(0)
     if arg.dtype == "bool":  # a mask true where to fill (``_BOOL_MASK``): none
         return np.zeros(shape, bool)
@@ -1614,15 +1638,17 @@ def _example(module: Any, args: list[_Arg], path: str) -> tuple[dict[str, np.nda
         return feeds, sum(isinstance(t, torch.Tensor) for t in pytree.tree_leaves(got))
     hints = ", ".join(f"{a.name}: {a.hint}" for a in args)
     if all(a.origin == "user" for a in args):
+        flags = sorted({a.hint.removeprefix("from ") for a in args})
         raise ModelError(
-            f"{path}: the TorchScript module refuses the --input-shapes given "
+            f"{path}: the TorchScript module refuses the {' and '.join(flags)} given "
             f"({', '.join(a.name + ' ' + 'x'.join(map(str, a.shapes[0])) for a in args)}): {last}"
         )
     lead = "ran at a batch of 1 only" if misplaced else "ran on none of the example shapes tried"
     raise ModelError(
         f"{path}: the TorchScript module {lead} ({hints}; "
         f"{misplaced or f'last: {last}'}): pass --input-shapes {args[0].name}:DIMS (every "
-        "tensor argument of forward) at a size it takes"
+        "tensor argument of forward) at a size it takes, or --inputs data.npz (its arrays, "
+        "by argument name)"
     )
 
 
