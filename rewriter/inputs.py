@@ -22,10 +22,12 @@ Algorithm, in three steps:
      branch the model was exported for runs (a VAD's ``sr == 16000``).
    * a sequence length (GRU/LSTM/RNN ``sequence_lens``, Range's limit, Slice's ends): the
      sequence size (the recurrent node's X dim when X is an input, else the sequence dims).
-   * indices of a Gather whose table is a constant: uniform in [0, rows) (rows = the table's size
-     on the Gather axis; the smallest table when it reaches several). Out-of-range ids error in
-     ONNX Runtime and return zero rows in others: both hide what the model does. Ids that are
-     also compared with a constant (CLIP's EOS id) end each row in it when the table holds it.
+   * indices of a Gather whose table is a constant: uniform in [0, rows) (rows = the table's
+     size on the Gather axis, less the largest constant the model adds to them first: Kyutai
+     offsets each codebook's ids into one table; the smallest table when it reaches several).
+     Out-of-range ids error in ONNX Runtime and return zero rows in others: both hide what the
+     model does. Ids that are also compared with a constant (CLIP's EOS id) end each row in it
+     when the table holds it.
    * positions (``position_ids``, ``pos``): 0, 1, ... along the last axis, after a KV cache's
      length when the model has one (a decoder step's new token sits after the cache).
    * a shape operand: ones for Expand's shape, Tile's repeats, ConstantOfShape and Resize's
@@ -330,6 +332,7 @@ class _Uses:
     """What an integer input's values reach."""
 
     gathers: list[tuple[int, str]] = field(default_factory=list)  # (rows, node name)
+    added: dict[str, int] = field(default_factory=dict)  # Gather -> constant added before it
     # a Gather from a table the model computes: (the dim_param of its rows, node name)
     dim_gathers: list[tuple[str, str]] = field(default_factory=list)
     compared: list[tuple[list[int | float], str, str]] = field(
@@ -507,6 +510,32 @@ class _Graph:
                     at = part if part is not None or name != start else self.narrowed(node)
                     todo.extend((o, cast or op in ("Cast", "CastLike"), at) for o in node.output)
 
+    def added(self, value: str, start: str, depth: int = 0) -> int | None:
+        """The largest integer constant added to ``start`` on the way to ``value``: through
+        Add/Sub of a constant, Where's branches (the largest), casts and reshapes; None where
+        the way back from ``value`` does not reach ``start`` through those alone."""
+        if value == start:
+            return 0
+        p = self.producer.get(value)
+        if p is None or depth > 16:
+            return None
+        op = p.op_type
+        if op in ("Add", "Sub") and len(p.input) == 2:
+            for j in (0, 1):
+                c = self.const(p.input[1 - j])
+                if c is None or c.size == 0 or c.dtype.kind not in "iu" or (op == "Sub" and j):
+                    continue
+                rest = self.added(p.input[j], start, depth + 1)
+                shift = int(c.max()) if op == "Add" else -int(c.min())
+                return None if rest is None else shift + rest
+            return None
+        if op == "Where" and len(p.input) == 3:
+            ways = [self.added(p.input[k], start, depth + 1) for k in (1, 2)]
+            return max((w for w in ways if w is not None), default=None)
+        if op in ("Cast", "Identity", "Reshape", "Unsqueeze", "Squeeze", "Flatten", "Transpose"):
+            return self.added(p.input[0], start, depth + 1)
+        return None
+
     def narrowed(self, node: onnx.NodeProto) -> tuple[int, int, int] | None:
         """The part of its data input a Gather of one constant index or a Slice of one axis
         with constant bounds takes: (axis, start, end); None for any other node, and for a
@@ -548,7 +577,13 @@ class _Graph:
                 shape = self.const_shape(node.input[0])
                 axis = next((a.i for a in node.attribute if a.name == "axis"), 0)
                 if shape:
-                    u.gathers.append((shape[axis], label))
+                    # ids the model offsets before the lookup (a codebook's rows after the
+                    # others': Kyutai's ids + k * 2049) stay in the table once offset
+                    added = self.added(node.input[1], start) or 0
+                    rows = shape[axis] - added if 0 < added < shape[axis] else shape[axis]
+                    u.gathers.append((rows, label))
+                    if rows < shape[axis]:
+                        u.added[label] = added
                     if part is not None:
                         u.parts.append((shape[axis], label, part))
                 elif (dim := self.dim_name(node.input[0], axis)) is not None:
@@ -1408,7 +1443,8 @@ def _values(
         # hold (a smaller vocabulary) fail its Gather on every size
         rows, n = min(uses.gathers)
         ids = rng.integers(0, rows, shape)
-        said = f"uniform in [0, {rows}) (rows of Gather {n!r})"
+        less = f", less the {uses.added[n]} the model adds first" if n in uses.added else ""
+        said = f"uniform in [0, {rows}) (rows of Gather {n!r}{less})"
         marks = [(v, op, m) for c, op, m in uses.compared for v in c if 0 <= v < rows]
         if marks and ids.ndim >= 1 and ids.size:
             v, op, m = marks[0]
@@ -2488,6 +2524,10 @@ def _result(
     return GeneratedInputs(feeds, notes, dict(sizes))
 
 
+# ONNX Runtime's errors about values rather than shapes
+_VALUE_ERROR = re.compile(r"out of data bounds|out of bounds|by zero|must be within", re.I)
+
+
 def _input_error(
     err: str,
     inputs: list[_Input],
@@ -2546,7 +2586,13 @@ def _input_error(
         if too_large
         else ""
     )
-    if same is not None and len(tried) > 2:
+    if same is not None and len(tried) > 2 and _VALUE_ERROR.search(status):
+        skipped += (
+            f"; the same error at every size{same}: the values drawn, not the sizes, are its "
+            "likely cause (an index past a table, a divisor of 0: values the graph does not "
+            "tell)"
+        )
+    elif same is not None and len(tried) > 2:
         skipped += (
             f"; the same error at every size{same}: the sizes are not its cause (check that the "
             "model runs in ONNX Runtime on inputs it was exported with; an exporter can write "

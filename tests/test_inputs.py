@@ -2772,3 +2772,58 @@ def test_a_mask_of_where_image_features_go_holds_one_per_feature(export: str) ->
     ), gen.notes
     assert gen.sizes == {"batch": 1, "sequence": 128} or export == "torchscript", gen.sizes
     assert np.isfinite(run_model(m, gen.feeds)[0]).all()  # the graph runs on them
+
+
+def test_ids_the_model_offsets_per_codebook_stay_inside_the_table() -> None:
+    """Ids of several codebooks, each offset into one shared table before the lookup (Kyutai's
+    speech-to-text: ``where(ids == pad, ids, ids + k * rows)``): drawn over the whole table,
+    every size failed the Gather ("idx=1279 must be within [-1261, 1260]"), exit 2."""
+    offsets = numpy_helper.from_array(np.array([0, 10, 20], np.int64), "offsets")
+    pad = numpy_helper.from_array(np.array(-1, np.int64), "pad")
+    table = numpy_helper.from_array(np.ones((30, 4), np.float32), "table")
+    g = helper.make_graph(
+        [
+            helper.make_node("Equal", ["ids", "pad"], ["is_pad"]),
+            helper.make_node("Add", ["ids", "offsets"], ["shifted"]),
+            helper.make_node("Where", ["is_pad", "ids", "shifted"], ["picked"]),
+            helper.make_node("Gather", ["table", "picked"], ["emb"]),
+            helper.make_node("Tanh", ["emb"], ["y"]),
+        ],
+        "codebooks",
+        [helper.make_tensor_value_info("ids", TensorProto.INT64, ["batch", "sequence", 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", "sequence", 3, 4])],
+        [offsets, pad, table],
+    )
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    gen = generate_inputs(m)
+    ids = gen.feeds["ids"]
+    assert ids.min() >= 0 and ids.max() < 10, (ids.min(), ids.max())
+    assert "uniform in [0, 10) (rows of Gather" in " ".join(gen.notes)
+    assert "less the 20 the model adds first" in " ".join(gen.notes)
+    run_model(m, gen.feeds)
+
+
+def test_an_error_about_values_at_every_size_blames_the_values() -> None:
+    """A divisor drawn with zeros fails at every size: the line blamed the export ("the
+    sizes are not its cause (check that the model runs ... on inputs it was exported with")
+    where the values drawn are the cause (Qwen3.5's vision grid: "Integer modulo by zero"),
+    and --val-range or --inputs the way out."""
+    seven = numpy_helper.from_array(np.array(7, np.int64), "seven")
+    g = helper.make_graph(
+        [
+            helper.make_node("Mod", ["seven", "a"], ["r"]),
+            helper.make_node("Cast", ["r"], ["y"], to=1),
+        ],
+        "divided",
+        [helper.make_tensor_value_info("a", TensorProto.INT64, ["batch", "sequence"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", "sequence"])],
+        [seven],
+    )
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    with pytest.raises(InputError) as e:
+        generate_inputs(m)
+    line = str(e.value)
+    assert "Integer modulo by zero" in line and "the same error at every size" in line, line
+    assert "the values drawn, not the sizes, are its likely cause" in line, line
+    assert "exported with" not in line and "--val-range a:[LO,HI]" in line
+    assert generate_inputs(m, ranges=parse_val_ranges(["a:[1,5]"])).feeds["a"].min() >= 1
