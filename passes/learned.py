@@ -703,8 +703,8 @@ def learned_rewrite(
         min_nodes: smallest region taken (single smooth transcendental ops always are).
         max_error: regions whose fit error on the fit range exceeds this are not replaced.
         claimed: ``(graph path, node label)`` of nodes that rule sites cover; left out of
-            regions (a dry run passes them, so it finds what a real run finds; a rewrite the
-            rule sites it keeps, so a kept site stays as in the original).
+            regions (a dry run passes every rule site's, so it finds what a real run finds;
+            a rewrite those of the rule sites it keeps, which then stay as in the original).
         select: ``site -> bool``: which regions to replace (default: all); the others are
             kept as in the original, not fitted (``skipped`` says so).
         wrap: ``(site, graph, nodes, initializers) -> (nodes, initializers)``, what enters the

@@ -1,10 +1,10 @@
-"""385 model families (382 `transformers`, 3 `diffusers`), built as users export them, through the
+"""403 model families (400 `transformers`, 3 `diffusers`), built as users export them, through the
 CLI with no flags.
 
     python tools/hf_families.py [--out DIR] [--no-target] [--opset N]
                                 [--interpreter | --fx [--plan] | --pt2 | --archive] [NAME ...]
 
-Builds small random-weight models of 382 ``transformers`` families and 3 ``diffusers`` ones
+Builds small random-weight models of 400 ``transformers`` families and 3 ``diffusers`` ones
 (a text-conditioned UNet, an unconditional one, a VAE) from their configs (no download: text
 encoders and decoders, vision and audio models, a detector, segmenters; and inputs other than
 ids + mask or one image: ids alone (Mamba, RWKV), a decoder with encoder states,
@@ -22,10 +22,12 @@ index per sample (ViTPose+), UTF-8 bytes named ``inputs`` (Perceiver), region fe
 and their boxes (LXMERT), a detector's visual embeddings (VisualBERT), an image beside ids
 holding its image tokens (LLaVA, PaliGemma, Aya Vision), mel frames stacked at a low frame
 rate with their mask (FunASR), mel bins by frames in chunks of 100 with their mask
-(Qwen3-ASR), one series per sample of any length (TimesFM 2.5), image-text models' inputs as
-their processors lay them out (Mllama's tiles, Qwen2.5-VL's patch grid, OmDet-Turbo's class names,
-LLaVA-NeXT's tiles, Pixtral's images each at its own size: ``_laid_out``)), each exported
-twice: by the TorchScript exporter with named ``dynamic_axes`` (``batch``,
+(Qwen3-ASR), one series per sample of any length (TimesFM 2.5), a text id and a codec's audio
+codes per step (Kyutai STT), a waveform beside its filterbank frames (NeuCodec), image-text
+models' inputs as their processors lay them out (Mllama's tiles, Qwen2.5-VL's patch grid,
+OmDet-Turbo's class names, LLaVA-NeXT's tiles, Pixtral's images each at its own size, Gemma 4's
+padded patches with each one's (x, y), Kosmos-2.5's flattened patches: ``_laid_out``)), each
+exported twice: by the TorchScript exporter with named ``dynamic_axes`` (``batch``,
 ``sequence``), and by the dynamo exporter with ``torch.export.Dim.AUTO`` on every dynamic dim,
 as a user who does not name dims gets it (``input_ids[s72, s53]``, ``attention_mask[s43,
 s53]``: made-up names, the batches of two inputs not known to be equal). Then runs
@@ -609,6 +611,39 @@ def _families() -> Iterator[tuple[str, Callable[[], Any], str, list[str]]]:
     yield "ernie4_5", lambda: tf.Ernie4_5Model(tf.Ernie4_5Config(**kv)), "text", last
     yield "lfm3", lambda: tf.Lfm3Model(tf.Lfm3Config(**t, pad_token_id=0, use_cache=False)), "text", last  # fmt: skip
     yield "gemma4_audio", lambda: tf.Gemma4AudioModel(tf.Gemma4AudioConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, subsampling_conv_channels=[16, 8], output_proj_dims=32)), "frames16", last  # fmt: skip
+    # and eighteen of the newest: decoders with experts (MiniMax-M2, FlexOlmo, LongCat-Flash's zero
+    # experts), BLT (bytes patched by a small LM's entropy), Kyutai STT (a text id and audio codes
+    # per step), OCR and image-text models as their processors lay them out (GLM-OCR, GLM-4.6V,
+    # LightOnOCR, PaddleOCR-VL's 3x8x8 patches, Kosmos-2.5's flattened patches), vision towers
+    # (Gemma 4's patches with their (x, y), Qwen3.5's, DeepSeek-OCR 2's SAM and query encoder:
+    # its SAM's weights drawn at 1e-10 by default, output the same on any image), PE Video's frame
+    # encoder, MM Grounding DINO, SAM 3's tracker and its lite-text detector, and NeuCodec (a
+    # waveform and its filterbanks to codes and audio; drawn at std 0.1: at 0.02 every frame
+    # rounds to one code and the audio is 0)
+    yield "minimax_m2", lambda: tf.MiniMaxM2Model(tf.MiniMaxM2Config(**kv, head_dim=16, num_local_experts=4, num_experts_per_tok=2, bos_token_id=1, eos_token_id=2)), "text", last  # fmt: skip
+    yield "flex_olmo", lambda: tf.FlexOlmoModel(tf.FlexOlmoConfig(**kv, num_experts=4, num_experts_per_tok=2, pad_token_id=0, eos_token_id=2)), "text", last  # fmt: skip
+    yield "longcat_flash", lambda: tf.LongcatFlashModel(tf.LongcatFlashConfig(vocab_size=1000, hidden_size=32, num_layers=1, num_attention_heads=2, max_position_embeddings=64, ffn_hidden_size=64, q_lora_rank=16, kv_lora_rank=16, qk_nope_head_dim=8, qk_rope_head_dim=8, head_dim=8, v_head_dim=16, moe_topk=2, n_routed_experts=4, zero_expert_num=2, expert_ffn_hidden_size=32, use_cache=False)), "text", last  # fmt: skip
+    bl = dict(vocab_size=1000, hidden_size=32, num_attention_heads=2, intermediate_size=64, max_position_embeddings=64, num_hidden_layers=1)  # fmt: skip
+    yield "blt", lambda: tf.BltModel(tf.BltConfig(vocab_size=1000, max_position_embeddings=64, local_attention_window_len=None, encoder_hash_byte_group_size=[3, 4], encoder_hash_byte_group_vocab=64, patcher_config=bl, encoder_config=dict(**bl, hidden_size_global=64), decoder_config=dict(**bl, hidden_size_global=64), global_config={**bl, "hidden_size": 64}, use_cache=False)), "text", last  # fmt: skip
+    yield "kyutai_stt", lambda: tf.KyutaiSpeechToTextModel(tf.KyutaiSpeechToTextConfig(vocab_size=1000, codebook_vocab_size=65, num_codebooks=4, audio_pad_token_id=1260, audio_bos_token_id=64, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, ffn_dim=128, max_position_embeddings=64, sliding_window=16, bos_token_id=1, use_cache=False)), "text_codes4", last  # fmt: skip
+    glmv = dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, image_size=32, patch_size=8, spatial_merge_size=2, temporal_patch_size=2, out_hidden_size=32)  # fmt: skip
+    glmt = dict(**{k: lm[k] for k in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "max_position_embeddings", "use_cache", "pad_token_id")}, rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 1, 1], "partial_rotary_factor": 0.5})  # fmt: skip
+    glm_ids = dict(image_token_id=999, video_token_id=996, image_start_token_id=997, image_end_token_id=998, video_start_token_id=994, video_end_token_id=995)  # fmt: skip
+    yield "glm_ocr", lambda: tf.GlmOcrModel(tf.GlmOcrConfig(vision_config=glmv, text_config=glmt, **glm_ids)), "grid12", last  # fmt: skip
+    yield "glm46v", lambda: tf.Glm46VModel(tf.Glm46VConfig(vision_config=glmv, text_config=glmt, **glm_ids)), "grid12", last  # fmt: skip
+    yield "lighton_ocr", lambda: tf.LightOnOcrModel(tf.LightOnOcrConfig(vision_config=dict(model_type="pixtral", **v, image_size=64, patch_size=8, head_dim=16), text_config=dict(model_type="qwen3", **lm, head_dim=16), image_token_id=999, spatial_merge_size=2)), "image_sized16", last  # fmt: skip
+    yield "paddleocr_vl", lambda: tf.PaddleOCRVLModel(tf.PaddleOCRVLConfig(vision_config=dict(**v, image_size=64, patch_size=8, spatial_merge_size=2), text_config=dict(**lm, head_dim=16, rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]}), image_token_id=999, video_token_id=996, vision_start_token_id=997, vision_end_token_id=998)), "grid12_chw", last  # fmt: skip
+    yield "kosmos2_5", lambda: tf.Kosmos2_5Model(tf.Kosmos2_5Config(text_config=dict(vocab_size=1000, embed_dim=32, layers=2, attention_heads=2, ffn_dim=64, max_position_embeddings=256), vision_config=dict(hidden_size=32, patch_embed_hidden_size=192, intermediate_size=64, head_dim=16, num_hidden_layers=2, num_attention_heads=2, max_num_patches=64), latent_query_num=8)), "patches_marked8", last  # fmt: skip
+    yield "gemma4_vision", lambda: tf.Gemma4VisionModel(tf.Gemma4VisionConfig(**v, num_key_value_heads=2, head_dim=16, patch_size=8, pooling_kernel_size=2, position_embedding_size=64)), "patch_xy16", last  # fmt: skip
+    yield "qwen3_5_vision", lambda: tf.Qwen3_5VisionModel(tf.Qwen3_5VisionConfig(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, patch_size=8, spatial_merge_size=2, temporal_patch_size=2, out_hidden_size=32, num_position_embeddings=64)), "grid_tower", pool  # fmt: skip
+    yield "deepseek_ocr2_vision", lambda: tf.DeepseekOcr2VisionModel(tf.DeepseekOcr2VisionConfig(sam_config=dict(hidden_size=32, output_channels=16, num_hidden_layers=2, num_attention_heads=2, image_size=64, patch_size=8, window_size=4, global_attn_indexes=[1], mlp_dim=64, downsample_channels=[32, 32], initializer_range=0.02), encoder_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1))), "image", last  # fmt: skip
+    yield "pe_video", lambda: tf.PeVideoEncoder(tf.PeVideoEncoderConfig(vision_config=tf.ViTConfig(**v, image_size=64, patch_size=8, num_labels=32), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, head_dim=16)), "videos", last  # fmt: skip
+    yield "mm_grounding_dino", lambda: tf.MMGroundingDinoForObjectDetection(tf.MMGroundingDinoConfig(backbone_config=tf.SwinConfig(image_size=64, patch_size=4, embed_dim=16, depths=[1, 1, 1, 1], num_heads=[1, 1, 2, 2], window_size=2, out_features=["stage2", "stage3", "stage4"]), text_config=tf.BertConfig(vocab_size=1000, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64), d_model=32, encoder_layers=1, decoder_layers=2, encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, num_queries=10, num_feature_levels=3, encoder_n_points=2, decoder_n_points=2, max_text_len=16)), "grounded", ["logits", "pred_boxes"]  # fmt: skip
+    s3v = dict(model_type="sam3_vision_model", backbone_config=dict(model_type="sam3_vit_model", hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=64, patch_size=8, window_size=4, global_attn_indexes=[1], pretrain_image_size=32), fpn_hidden_size=32, backbone_feature_sizes=[[32, 32], [16, 16], [8, 8]])  # fmt: skip
+    s3d = dict(hidden_size=32, num_layers=1, num_attention_heads=2, intermediate_size=64)
+    yield "sam3_tracker", lambda: tf.Sam3TrackerModel(tf.Sam3TrackerConfig(vision_config=s3v, prompt_encoder_config=dict(hidden_size=32, image_size=64, patch_size=8, mask_input_channels=4, num_point_embeddings=4), mask_decoder_config=dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, mlp_dim=64, iou_head_hidden_dim=32, num_multimask_outputs=3))), "prompts", ["iou_scores", "pred_masks"]  # fmt: skip
+    yield "sam3_lite_text", lambda: tf.Sam3LiteTextModel(tf.Sam3LiteTextConfig(vision_config=s3v, text_config=dict(vocab_size=1000, hidden_size=32, intermediate_size=64, projection_dim=32, num_hidden_layers=2, num_attention_heads=2, max_position_embeddings=16, repmixer_kernel_size=3), geometry_encoder_config=s3d, detr_encoder_config=s3d, detr_decoder_config=dict(**s3d, num_queries=10), mask_decoder_config=dict(hidden_size=32, num_attention_heads=2, num_upsampling_stages=2))), "grounded", ["pred_logits", "pred_boxes", "pred_masks"]  # fmt: skip
+    yield "neucodec", lambda: tf.NeuCodecModel(tf.NeuCodecConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2, head_dim=16, encoder_hidden_size=8, downsampling_ratios=[4, 8, 10], semantic_model_config=dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, output_hidden_size=32, conv_depthwise_kernel_size=3), quantization_dim=64, quantization_levels=[4, 4, 4, 4], initializer_range=0.1)), "waveform_fbank", ["audio_codes", "audio_values"]  # fmt: skip
     # diffusion models from diffusers' configs (the dev extra installs it): a UNet that takes a
     # latent, a timestep per sample and text states; an unconditional one; a VAE, whose
     # attention runs over every position of the feature map
@@ -747,11 +782,26 @@ def _laid_out(kind: str) -> tuple[tuple[Any, ...], list[str], dict[str, dict[int
         names = ["pixel_values", "classes_input_ids", "classes_attention_mask", "tasks_input_ids", "tasks_attention_mask", "classes_structure"]  # fmt: skip
         axes = {**dict.fromkeys(names[1:3], {0: "classes"}), **dict.fromkeys([names[0], *names[3:]], batch)}  # fmt: skip
         return (torch.randn(B, 3, 64, 64, generator=g), *classes, *tasks, torch.tensor([3] * B)), names, axes  # fmt: skip
-    if kind == "grid12":  # Qwen2.5-VL, GLM-4V: a 48x64 image's 6x8 patches, merged 2x2
+    if kind in ("grid12", "grid12_chw"):  # Qwen2.5-VL, GLM-4V: a 48x64 image's 6x8 patches
         x = ids(("t", 3), 997, (999, 12), 998, ("t", 5))
         grid = torch.tensor([[1, 6, 8]] * B)
         names = [*names, "image_grid_thw", "mm_token_type_ids"]
-        return (x, torch.ones_like(x), torch.randn(B * 48, 384, generator=g), grid, (x == 999).long()), names, {**text, "mm_token_type_ids": seq, "pixel_values": {0: "patches"}, "image_grid_thw": {0: "images"}}  # fmt: skip
+        patch = (384,) if kind == "grid12" else (3, 8, 8)  # merged 2x2; PaddleOCR-VL's: 3 x 8 x 8
+        return (x, torch.ones_like(x), torch.randn(B * 48, *patch, generator=g), grid, (x == 999).long()), names, {**text, "mm_token_type_ids": seq, "pixel_values": {0: "patches"}, "image_grid_thw": {0: "images"}}  # fmt: skip
+    if kind == "grid_tower":  # a Qwen-VL vision tower alone: grid12's patches named hidden_states
+        return (torch.randn(B * 48, 384, generator=g), torch.tensor([[1, 6, 8]] * B)), ["hidden_states", "grid_thw"], {"hidden_states": {0: "patches"}, "grid_thw": {0: "images"}}  # fmt: skip
+    if kind == "patch_xy16":  # Gemma 4's tower: a 64x64 and a 32x64 image's 8x8 patches in [0, 1]
+        px, xy = torch.rand(B, 64, 192, generator=g), torch.full((B, 64, 2), -1)  # padded to 64
+        for b, rows in enumerate((8, 4)):  # each patch's (x, y); -1: padding, its pixels 0
+            xy[b, : 8 * rows] = torch.stack(torch.meshgrid(torch.arange(8), torch.arange(rows), indexing="xy"), -1).reshape(-1, 2)  # fmt: skip
+        px[1, 32:] = 0
+        return (px, xy), ["pixel_values", "pixel_position_ids"], dict.fromkeys(["pixel_values", "pixel_position_ids"], {0: "batch", 1: "patches"})  # fmt: skip
+    if kind == "patches_marked8":  # Kosmos-2.5: 64 flattened 8x8 patches (row, column from 1)
+        x = ids(1, 997, (999, 8), 998, ("t", 5))  # and where the 8 image embeddings go
+        at = torch.arange(64.0).view(1, 64, 1).expand(B, 64, 1)
+        patches = torch.cat([at.div(8, rounding_mode="floor") + 1, at.remainder(8) + 1, torch.randn(B, 64, 192, generator=g)], -1)  # fmt: skip
+        names = ["input_ids", "flattened_patches", "image_embeds_position_mask", "attention_mask"]
+        return (x, patches, (x == 999).long(), torch.ones_like(x)), names, {**text, "image_embeds_position_mask": seq, "flattened_patches": {0: "batch", 1: "patches"}}  # fmt: skip
     if kind == "vq_rows20":  # Emu3: a 32x32 image's 4x4 codes and an end of line a row
         x = ids(1, ("t", 3), 997, ("t", 3), 996, (999, 20), 995, 994, ("t", 5))
         return (x, torch.ones_like(x), torch.randn(B, 3, 32, 32, generator=g), torch.tensor([[32, 32]] * B)), [*names, "image_sizes"], {**text, "pixel_values": batch, "image_sizes": batch}  # fmt: skip
@@ -1018,6 +1068,12 @@ def _example(kind: str) -> tuple[tuple[Any, ...], list[str], dict[str, dict[int,
         return (torch.randn(B, 16, 200), torch.ones(B, 200, dtype=torch.int64)), ["input_features", "input_features_mask"], {"input_features": {0: "batch", 2: "frames"}, "input_features_mask": {0: "batch", 1: "frames"}}  # fmt: skip
     if kind == "series1d":  # one series per sample, its context any length (TimesFM 2.5)
         return (torch.randn(B, 32),), ["past_values"], {"past_values": {0: "batch", 1: "context"}}
+    if kind == "waveform_fbank":  # NeuCodec: a waveform of 10 frames of 320 samples, and 2 stacked
+        # 80-bin filterbank frames per frame
+        return (torch.randn(B, 1, 3200), torch.randn(B, 10, 160)), ["input_values", "input_features"], {"input_values": {0: "batch", 2: "samples"}, "input_features": {0: "batch", 1: "frames"}}  # fmt: skip
+    if kind == "text_codes4":  # Kyutai STT: per step a text id and a codec's 4 audio codes
+        codes = torch.cat([ids[..., None], torch.randint(0, 64, (B, S, 4))], -1)
+        return (codes, mask), ["input_ids", "attention_mask"], dict.fromkeys(["input_ids", "attention_mask"], seq)  # fmt: skip
     if kind == "image_any":  # height and width dynamic too (a keypoint detector)
         return (torch.randn(B, 3, 64, 64),), ["pixel_values"], {"pixel_values": {0: "batch", 2: "height", 3: "width"}}  # fmt: skip
     return (torch.randn(B, 16, 100),), ["input_features"], {"input_features": {0: "batch"}}
