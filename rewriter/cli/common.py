@@ -35,30 +35,16 @@ class Parser(argparse.ArgumentParser):
 
     def parse_args(self, args: Any = None, namespace: Any = None) -> Any:  # type: ignore[override]
         """Parse; with ``--cluster HEAD`` (``add_cluster_option``) also attach the cluster, and
-        give ``--input-shapes`` (or none) to the TorchScript front end, which converts at them."""
+        give ``--input-shapes`` and ``--inputs`` (or none) to the TorchScript front end, which
+        converts at them."""
         a = super().parse_args(args, namespace)
-        from rewriter.frontends.common import use_input_arrays, use_input_shapes
+        from rewriter.frontends.common import use_input_file, use_input_shapes
 
         use_input_shapes(getattr(a, "input_shapes", None))  # none: an earlier command's go
-        use_input_arrays(_npz_arrays(getattr(a, "inputs", None)))
+        use_input_file(getattr(a, "inputs", None))  # read by a front end that asks
         if getattr(a, "cluster", None):
             attach_cluster(a.cluster, getattr(a, "target", None))
         return a
-
-
-def _npz_arrays(path: Any) -> dict[str, Any] | None:
-    """The arrays of an ``--inputs`` .npz, for a front end that converts at an example (a
-    TorchScript archive); None where there is none or it does not read (``--inputs`` says why
-    when the model is run)."""
-    if not isinstance(path, str) or not path.lower().endswith(".npz"):
-        return None
-    import numpy as np
-
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    except (OSError, ValueError):
-        return None
 
 
 def add_cluster_option(p: argparse.ArgumentParser) -> None:

@@ -253,21 +253,30 @@ def use_input_shapes(shapes: Mapping[str, tuple[int, ...]] | None) -> None:
     _REQUESTED.update(shapes or {})
 
 
-# --inputs of the running command (``use_input_arrays``): such a front end converts at them,
+# --inputs of the running command (``use_input_file``): such a front end converts at them,
 # values and all (a grid of patches, ids offset per codebook: sizes alone do not run it)
-_GIVEN: dict[str, Any] = {}
+_GIVEN: list[str | None] = [None]
 
 
-def use_input_arrays(arrays: Mapping[str, Any] | None) -> None:
-    """The arrays the command was given (``--inputs``, or none); the CLI's parser sets them
-    for every command, before the model is loaded."""
-    _GIVEN.clear()
-    _GIVEN.update(arrays or {})
+def use_input_file(path: Any) -> None:
+    """The ``--inputs`` file of the command (a .npz, or none); the CLI's parser sets it for
+    every command, before the model is loaded. Read only where a front end asks
+    (``given_inputs``)."""
+    _GIVEN[0] = path if isinstance(path, str) and path.lower().endswith(".npz") else None
 
 
 def given_inputs() -> dict[str, Any]:
-    """``--inputs`` of the running command by input name (empty outside the CLI)."""
-    return dict(_GIVEN)
+    """``--inputs`` of the running command by input name (empty outside the CLI, or where the
+    file does not read: ``--inputs`` says why when the model is run)."""
+    if _GIVEN[0] is None:
+        return {}
+    import numpy as np
+
+    try:
+        with np.load(_GIVEN[0], allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError):
+        return {}
 
 
 def requested_shapes() -> dict[str, tuple[int, ...]]:
@@ -287,14 +296,14 @@ def shapes_for_conversion(
     if not shapes and not restore:
         yield
         return
-    saved, given = dict(_REQUESTED), dict(_GIVEN)
+    saved, given = dict(_REQUESTED), _GIVEN[0]
     if shapes:
         use_input_shapes({k: tuple(int(d) for d in v) for k, v in shapes.items()})
     try:
         yield
     finally:
         use_input_shapes(saved)
-        use_input_arrays(given)
+        use_input_file(given)
 
 
 _P = ParamSpec("_P")
