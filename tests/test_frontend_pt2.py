@@ -824,3 +824,31 @@ def test_an_optimized_graph_onnx_runtime_cannot_load_is_not_taken(tmp_path, caps
     printed = _program_rewritten(_ClippedProjections(), (torch.randn(2, 8, 16),), tmp_path, capsys)
     assert "which changed what the graph computes (ONNX Runtime cannot load the model: Invalid model. Node input" in printed, printed  # fmt: skip
     assert "1 of 1 sites replaced" in printed, printed
+
+
+class _Bucketed(torch.nn.Module):
+    """A GELU and ``torch.searchsorted``, which torch.onnx has no function for (MM Grounding
+    DINO's positions)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("edges", torch.linspace(-2.0, 2.0, 9))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        buckets = torch.searchsorted(self.edges, x.contiguous()).float()
+        return torch.nn.functional.gelu(x) + buckets
+
+
+def test_an_op_torch_onnx_lacks_is_named_with_what_to_do(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """The line said exporting the module itself "can succeed where the saved program fails";
+    for an op torch.onnx has no function for it fails the same way: the line says so and what
+    does help."""
+    src = _saved_program(_Bucketed().eval(), (torch.randn(4, 8),), str(tmp_path / "b.pt2"))
+    assert main([src, "-o", str(tmp_path / "o.onnx")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "No ONNX function found for <OpOverload(op='aten.searchsorted'" in err, err
+    assert err.endswith(
+        "exporting the module itself meets aten.searchsorted too: replace it in the model, or "
+        "give torch.onnx.export a custom_translation_table entry for it"
+    ), err
+    assert "can succeed" not in err and not (tmp_path / "o.onnx").exists()

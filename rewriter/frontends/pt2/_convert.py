@@ -354,10 +354,17 @@ def _to_onnx(ep: Any, path: str) -> tuple[onnx.ModelProto, list[str]]:
                     "tensor (the program kept its strides and guards on it); outputs unchanged"
                 )
             return model, edits + unoptimized
+    why = _export_error(first)
+    lacked = re.search(r"No ONNX function found for <OpOverload\(op='([\w.]+)'", why)
     raise ModelError(
-        f"{path}: torch.onnx {torch.__version__} cannot convert the program: "
-        f"{_export_error(first)}; exporting the module itself (torch.onnx.export(module, args, "
-        "dynamo=True)) can succeed where the saved program fails"
+        f"{path}: torch.onnx {torch.__version__} cannot convert the program: {why}; "
+        + (
+            f"exporting the module itself meets {lacked.group(1)} too: replace it in the model, "
+            "or give torch.onnx.export a custom_translation_table entry for it"
+            if lacked
+            else "exporting the module itself (torch.onnx.export(module, args, dynamo=True)) "
+            "can succeed where the saved program fails"
+        )
     )
 
 
