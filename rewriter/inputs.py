@@ -577,8 +577,8 @@ class _Graph:
                 shape = self.const_shape(node.input[0])
                 axis = next((a.i for a in node.attribute if a.name == "axis"), 0)
                 if shape:
-                    # ids the model offsets before the lookup (a codebook's rows after the
-                    # others': Kyutai's ids + k * 2049) stay in the table once offset
+                    # ids the model offsets before the lookup (each codebook's rows after the
+                    # others' in one table, Kyutai's) stay in the table once offset
                     added = self.added(node.input[1], start) or 0
                     rows = shape[axis] - added if 0 < added < shape[axis] else shape[axis]
                     u.gathers.append((rows, label))
@@ -2525,7 +2525,7 @@ def _result(
 
 
 # ONNX Runtime's errors about values rather than shapes
-_VALUE_ERROR = re.compile(r"out of data bounds|out of bounds|by zero|must be within", re.I)
+_VALUE_ERROR = re.compile(r"out of (?:data )?bounds|by zero|must be within", re.I)
 
 
 def _input_error(

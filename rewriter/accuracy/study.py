@@ -53,6 +53,11 @@ class SiteStudy:
     def name(self) -> str:
         return self.site.name
 
+    @property
+    def mapped(self) -> bool:
+        """Whether it has a candidate but keep (not: a ``pau_learned`` region)."""
+        return len(self.candidates) > 1
+
     def gain(self, key: str) -> float | None:
         """Speed-up of the micro-model: keep ms / candidate ms (None without costs)."""
         if "keep" not in self.costs or key not in self.costs or self.costs[key] <= 0:
@@ -192,11 +197,10 @@ class Study:
         store = store if hasattr(store, "get_fits") else None  # e.g. a cluster's proxy
         # a pau_learned region has no candidate but keep: its rational is the learned pass's
         # own fit, which a plan on a target does not measure (the latency planner keeps it too)
-        studied = [s for s in dry.sites if s.function != "learned"]
         jobs = [
             (*site_function(s), obs[s.name].samples, deg, form)
-            for s in studied
-            if obs[s.name].observed
+            for s in dry.sites
+            if obs[s.name].observed and s.function != "learned"
             for deg in self.degrees_set
         ]
         cached = from_store(jobs, store)
@@ -208,7 +212,7 @@ class Study:
             self.log(f"{fitted} rational(s) fitted in worker processes")
         for s in dry.sites:
             o = obs[s.name]
-            if s not in studied:
+            if s.function == "learned":
                 self.sites.append(SiteStudy(s, s.function, {}, o, [KEEP]))
                 continue
             fn, params = site_function(s)

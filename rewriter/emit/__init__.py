@@ -103,8 +103,8 @@ def emit_result(
 
     A ``pau_learned`` region (``learned_<k>``) is a site like the others: replaced when
     ``choices`` choose it (``candidates.LEARNED``: the learned pass fits its rational; a
-    rational candidate with its ``rational``: that one), kept when absent or ``keep``. A rule site that is kept stays as in the original: the learned pass
-    does not take its nodes.
+    rational candidate with its ``rational``: that one), kept when absent or ``keep``. A rule
+    site that is kept stays as in the original: the learned pass does not take its nodes.
 
     Args:
         choices: ``site name -> Candidate`` (``by="output"``: output value -> Candidate), a

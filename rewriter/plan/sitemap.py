@@ -163,10 +163,10 @@ def sensitivity_map(
             own_store.close()
     base_acc = st.base_accuracy
     rows = []
-    if alone := [s.name for s in st.sites if len(s.candidates) == 1]:
+    if alone := [s.name for s in st.sites if not s.mapped]:
         log(f"not mapped, no candidate but keep: {', '.join(alone)} (pau_learned regions)")
     for s in st.sites:
-        if len(s.candidates) == 1:
+        if not s.mapped:
             continue
         main = next(c for c in s.candidates if c.kind == "rational" and c.degrees == degrees)
         o = s.observation

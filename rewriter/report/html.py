@@ -228,7 +228,7 @@ def render_html(mp: SiteMap) -> str:
             )
             + "</tr>"
         )
-    mapped = [st for st in mp.study.sites if len(st.candidates) > 1]  # not: learned regions
+    mapped = [st for st in mp.study.sites if st.mapped]
     plots = _site_plots(mapped, mp.degrees)
     sites = "".join(f"<h3>{e(st.name)}</h3>{p}" for st, p in zip(mapped, plots, strict=True))
     pareto = (

@@ -1203,9 +1203,9 @@ def _sides(args: list[_Arg], feeds: dict[str, np.ndarray]) -> dict[str, np.ndarr
         "grid": square_grid(max(patches)) if patches else None,
     }
     for a in args:
-        row = values.get(a.sides)
         if a.given is not None:  # the user's: as given
             continue
+        row = values.get(a.sides)
         if row is not None and feeds[a.name].ndim == 2 and feeds[a.name].shape[1] == 2:
             feeds[a.name] = np.tile(np.array(row, np.int64), (feeds[a.name].shape[0], 1))
     return feeds
