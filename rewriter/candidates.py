@@ -52,6 +52,7 @@ __all__ = [
     "rational_candidate",
     "standard_candidate",
     "exact_candidate",
+    "learned_candidate",
     "site_function",
     "fold",
     "standard_error",
@@ -199,6 +200,34 @@ def exact_candidate(function: str, params: dict[str, float]) -> Candidate | None
     return Candidate("exact", f"exact:{op}", exact_error(op), op=op)
 
 
+def learned_candidate(site: Site) -> Candidate | None:
+    """A ``pau_learned`` region's own fit as a candidate: the rational the learned pass fitted
+    on the run's inputs (``site.rational["rational"]``, recorded by a dry run given the
+    samples), emitted as it is; None where the region has no fit (skipped, with its reason).
+    Its name carries a digest of the fit (``learned:5_4:pade:1a2b3c4d``): the region's latency
+    record is the fit's, and another fit of the same region is measured again."""
+    info = site.rational or {}
+    if info.get("skipped") or not info.get("rational"):
+        return None
+    import hashlib
+    import json
+
+    from rewriter.rational import Rational
+
+    r = Rational.from_dict(info["rational"])
+    digest = hashlib.sha1(json.dumps(info["rational"], sort_keys=True).encode()).hexdigest()[:8]
+    m, n = (int(d) for d in r.degrees)
+    return Candidate(
+        "rational",
+        f"learned:{m}_{n}:{r.form}:{digest}",
+        float(r.max_error),
+        (m, n),
+        r.form,
+        "horner",
+        rational=r,
+    )
+
+
 def candidates_for(
     site: Site,
     degrees: tuple[int, int] = (5, 4),
@@ -224,9 +253,15 @@ def candidates_for(
         max_error: the bound on [-40, 40] for built-in rationals and standard activations.
         rationals: data-aware Rationals offered instead of the built-in table (not bounded:
             their error is measured on the observed inputs).
+
+    A ``pau_learned`` region (function ``learned``) has ``keep`` and its own fit
+    (``learned_candidate``) only: no built-in rational computes it.
     """
     from rewriter.rational import table_rational
 
+    if site.function == "learned":  # its own fit, or nothing but keep
+        fitted = learned_candidate(site)
+        return [KEEP] if fitted is None else [KEEP, fitted]
     fn, params = site_function(site)
     out = [KEEP]
     if rationals is not None:

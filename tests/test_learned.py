@@ -416,8 +416,9 @@ def test_a_learned_region_is_backed_off_like_a_rule_site(tmp_path, capsys) -> No
 
 
 def test_a_region_the_plan_keeps_is_kept(tmp_path, capsys) -> None:
-    """On a target the planner has no candidate for a region and keeps it; the written model
-    replaced it all the same (Arcee on ort-cpu: measured x0.95, "NOT faster")."""
+    """A region the planner keeps stays as in the original; the written model replaced it all
+    the same (Arcee on ort-cpu: measured x0.95, "NOT faster"). Here both fits are measured
+    slower than the two nodes they replace (x0.2-0.4 on this machine)."""
     from rewriter.cli import main
 
     src, out, report = tmp_path / "m.onnx", tmp_path / "o.onnx", tmp_path / "r.json"
@@ -431,6 +432,61 @@ def test_a_region_the_plan_keeps_is_kept(tmp_path, capsys) -> None:
     assert [n.op_type for n in onnx.load(out).graph.node] == [
         n.op_type for n in _relu_squared_mlp().graph.node
     ]
+
+
+def test_on_a_target_a_region_s_own_fit_is_measured(tmp_path) -> None:
+    """The latency planner measures a region's fit (on the feeds, as a rewrite on them fits
+    it) in its micro-model, as it measures a rule site's rationals; it had no candidate for a
+    region but keep ("no candidate"), so ``pau_learned`` never replaced one on a target."""
+    from rewriter.plan import plan_sites
+
+    m = _relu_squared_mlp()
+    res = plan_sites(m, "ort-cpu:threads=1", pipeline="pau_learned", db=":memory:",
+                     progress=False, measure_whole=False)  # fmt: skip
+    assert [d.site.name for d in res.decisions] == ["learned_0", "learned_1"]
+    for d in res.decisions:
+        (name,) = [k for k in d.measured if k != "keep"]
+        assert name.startswith("learned:5_4:"), d.measured
+        assert d.measured[name]["ratio"] > 0 and d.reason != "no candidate", d.reason
+        fit = d.site.rational  # fitted on the generated feeds' range, not on [-8, 8]
+        assert fit["range_from"] == "calibration" and "skipped" not in fit, fit
+    assert res.decisions[0].site.rational["fit_range"][1] > 8.0
+
+
+class _FitFaster:
+    """Predicted records (the SiteCosts seam of ``predict_plan``): every fit 2x faster."""
+
+    def records(self, micro, candidates):
+        from rewriter.cost.db import Record
+
+        def rec(name: str, ratio: float, lo: float, hi: float) -> Record:
+            return Record("hw", "ort-cpu", "ort", "1", 1, "sig", "float", name, "{}",
+                          ratio * 1e-3, 0, 0, ratio, lo, hi, 30)  # fmt: skip
+
+        out = {"keep": rec("keep", 1, 1, 1)}
+        out.update({c.name: rec(c.name, 0.5, 0.45, 0.55) for c in candidates if c.kind != "keep"})
+        return out
+
+
+def test_a_region_whose_fit_is_faster_is_replaced_by_that_fit() -> None:
+    """A region the planner replaces gets the fit it measured (given to the learned pass, not
+    fitted again on [-8, 8] by the build), and the model computes what the original does."""
+    from rewriter.plan import plan_sites
+    from rewriter.verify import compare
+
+    m = _relu_squared_mlp()
+    feeds = {"x": np.random.default_rng(1).standard_normal((4, 16)).astype(np.float32)}
+    res = plan_sites(m, "ort-cpu:threads=1", pipeline="pau_learned", db=":memory:",
+                     progress=False, measure_whole=False, feeds=feeds, costs=_FitFaster())  # fmt: skip
+    assert [d.decision for d in res.decisions] == ["replace", "replace"]
+    chosen = res.decisions[0].candidate
+    assert chosen.name.startswith("learned:5_4:") and chosen.rational is not None
+    emitted = {s.name: s for s in res.sites}["learned_0"]
+    assert emitted.replaced and emitted.rational["range_from"] == "given"
+    assert emitted.rational["rational"] == chosen.rational.to_dict()
+    assert "Relu" not in [n.op_type for n in res.model.graph.node]
+    d = compare(m, res.model, feeds)  # refitted on [-8, 8], ReLU^2 of ~100 is off by ~1
+    assert d.rel_l2 < 5e-2 and d.cosine > 0.999, d
 
 
 def test_a_region_fitted_again_on_the_same_inputs_is_not_refitted(monkeypatch) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 import onnx
 
 from rewriter.candidates import Candidate
-from rewriter.emit import emit
+from rewriter.emit import emit, emit_result
 from rewriter.errors import ModelError
 from rewriter.ir.graph import dynamic_inputs
 from rewriter.ir.io import model_digest
@@ -164,9 +164,13 @@ class CostModel:
         todo = [c for c in candidates if c.kind == "keep"]
         todo += [c for c in candidates if c.kind != "keep"]
         feeds = random_feeds(micro.model)
-        models = {
-            c.name: emit(micro.model, {micro.site.output: c}, None, by="output") for c in todo
-        }
+        models = {}
+        for c in todo:
+            try:
+                models[c.name] = candidate_model(micro, c)
+            except ModelError as e:  # a region the cut changed: not measured, so not taken
+                if log:
+                    log(f"{e}; {c.name} not measured")
         if log:
             where = "" if self.device.where == "local" else f" ({self.device.where})"
             log(
@@ -207,6 +211,21 @@ class CostModel:
         return WholeResult.of(
             self.measurer.compare(self.target, models, feeds, "original", **harness.kwargs())
         )
+
+
+def candidate_model(micro: Micro, candidate: Candidate) -> onnx.ModelProto:
+    """``micro``'s model with its site replaced by ``candidate`` (``keep``: as cut). A
+    ``pau_learned`` region's fit is emitted by the learned pass, given that fit (the rules
+    do not find a region); the region it replaces must be the site's, input and output."""
+    if micro.site.function != "learned" or candidate.kind == "keep":
+        return emit(micro.model, {micro.site.output: candidate}, None, by="output")
+    res = emit_result(micro.model, {micro.site.output: candidate}, "pau_learned", by="output")
+    if not any(s.replaced and s.input == micro.site.input for s in res.sites):
+        raise ModelError(
+            f"site {micro.site.name}: its region is not found as one in its micro-model "
+            f"(from {micro.site.input!r} to {micro.site.output!r})"
+        )
+    return res.model
 
 
 def _site_values(g: onnx.GraphProto, site: Site) -> set[str]:

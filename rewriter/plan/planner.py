@@ -7,10 +7,12 @@ whole model, backed off until it is measurably faster (or untouched).
 
 Steps of ``plan_sites`` (the per-site strategy; ``budget.plan_budget`` is the other):
 
-1. The pipeline's sites (``rewriter.find_sites``, found by ``rewriter.emit``).
+1. The pipeline's sites (``rewriter.find_sites``, found by ``rewriter.emit``); ``pau_learned``
+   regions with their fit on the feeds.
 2. Per site, its micro-model (``cost.micro.cut_site``: producer + activation, real weights,
    concrete shapes); sites with the same signature (repeated blocks) share one measurement.
-3. Per site, its candidates within the error bound (``rewriter.candidates.candidates_for``),
+3. Per site, its candidates within the error bound (``rewriter.candidates.candidates_for``; a
+   region's is its own fit),
    optionally narrowed by a ``candidate_filter`` (``prune.TopK``: the predicted best K), then
    their costs: measured against ``keep`` by the ``CostModel`` (or read from its database), or
    predicted (``prune.Predicted``: nothing measured).
@@ -29,7 +31,7 @@ from typing import Any, Protocol
 
 import onnx
 
-from rewriter.candidates import KEEP, Candidate, candidates_for
+from rewriter.candidates import KEEP, LEARNED, Candidate, candidates_for
 from rewriter.cost.db import LatencyDB, Record
 from rewriter.cost.micro import Micro
 from rewriter.cost.model import HarnessOptions, ModelCosts
@@ -124,7 +126,14 @@ def plan_sites(
     )
     source = costs or mc
     try:
-        sites = emit_result(model, {}, pipeline, dry_run=True).sites
+        # pau_learned regions are fitted on the feeds, as a rewrite on them fits them: the fit
+        # is the region's candidate (``candidates.learned_candidate``), measured like the others
+        def every(s: Site) -> Candidate:  # a dry run that fits each region (chosen, LEARNED)
+            return LEARNED if s.function == "learned" else KEEP
+
+        sites = emit_result(
+            model, every, pipeline, dry_run=True, degrees=degrees, form=form, samples=mc.feeds
+        ).sites
         log(f"{len(sites)} site(s) on {mc.target}")
         mc.prepare(sites)  # one run of the model gives every site's shapes
         decisions: list[SiteDecision] = []
@@ -142,6 +151,8 @@ def plan_sites(
                 cands = [KEEP, *[c for c in kept if c.kind != "keep"]]
             recs = source.records(micro, cands)
             best, reason, rec = decide(cands, recs, max_site_error, min_gain)
+            if s.function == "learned" and len(cands) == 1:  # a region with no fit to offer
+                reason = f"no fit: {(s.rational or {}).get('skipped', 'none')}"
             keep = recs.get("keep")
             d = SiteDecision(
                 s,

@@ -42,17 +42,17 @@ class CandidateInfo:
 
 
 def parse_candidate(name: str) -> CandidateInfo:
-    """``rational:5_4:gated:folded`` -> ``CandidateInfo("rational", 5, 4, "gated", "folded")``."""
+    """``rational:5_4:gated:folded`` -> ``CandidateInfo("rational", 5, 4, "gated", "folded")``;
+    a region's fit ``learned:5_4:pau:1a2b3c4d`` is a rational as emitted (``horner``)."""
     parts = name.split(":")
     kind = parts[0]
-    if kind == "rational" and len(parts) >= 2:
+    if kind in ("rational", "learned") and len(parts) >= 2:
         try:
             p, q = (int(v) for v in parts[1].split("_"))
         except ValueError:
             p, q = 0, 0
-        return CandidateInfo(
-            kind, p, q, parts[2] if len(parts) > 2 else "", parts[3] if len(parts) > 3 else ""
-        )
+        variant = "horner" if kind == "learned" else parts[3] if len(parts) > 3 else ""
+        return CandidateInfo("rational", p, q, parts[2] if len(parts) > 2 else "", variant)
     if kind in ("exact", "standard"):
         return CandidateInfo(kind, op=parts[1] if len(parts) > 1 else "")
     return CandidateInfo(kind)
