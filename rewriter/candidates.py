@@ -53,6 +53,7 @@ __all__ = [
     "standard_candidate",
     "exact_candidate",
     "learned_candidate",
+    "region_candidate",
     "site_function",
     "fold",
     "standard_error",
@@ -209,13 +210,18 @@ def learned_candidate(site: Site) -> Candidate | None:
     info = site.rational or {}
     if info.get("skipped") or not info.get("rational"):
         return None
+    from rewriter.rational import Rational
+
+    return region_candidate(Rational.from_dict(info["rational"]))
+
+
+def region_candidate(r: Any) -> Candidate:
+    """Rational ``r``, a fit of a ``pau_learned`` region, as that region's candidate
+    (``learned:5_4:pade:1a2b3c4d``: the digest is of the fit, ``Rational.to_dict``)."""
     import hashlib
     import json
 
-    from rewriter.rational import Rational
-
-    r = Rational.from_dict(info["rational"])
-    digest = hashlib.sha1(json.dumps(info["rational"], sort_keys=True).encode()).hexdigest()[:8]
+    digest = hashlib.sha1(json.dumps(r.to_dict(), sort_keys=True).encode()).hexdigest()[:8]
     m, n = (int(d) for d in r.degrees)
     return Candidate(
         "rational",

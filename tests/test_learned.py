@@ -543,20 +543,47 @@ def test_finetune_refits_a_learned_region_from_its_recorded_fit(tmp_path, capsys
 
 def test_map_and_a_budget_take_a_model_with_learned_regions(tmp_path, capsys) -> None:
     """``rewrite map`` and a budgeted rewrite stopped at a region with "internal error:
-    KeyError: 'learned'" (exit 3): the accuracy study now gives a region no candidate but
-    keep, as the latency planner does; the map says which it left out."""
+    KeyError: 'learned'" (exit 3). The accuracy study gives a region its own fits on its
+    observed inputs, one per degrees, each with its error against the region's nodes there;
+    the map shows it as a site (it left regions out), and the budget search weighs them."""
     from rewriter.cli import main
 
     src = tmp_path / "m.onnx"
     onnx.save(_relu_squared_mlp(), src)
     p = ["-p", "pau_all,pau_learned"]
     assert main(["map", str(src), *p, "-o", str(tmp_path / "map.html")]) == 0
-    err = capsys.readouterr().err
-    assert "not mapped, no candidate but keep: learned_0 (pau_learned regions)" in err, err
-    rows = json.loads((tmp_path / "map.json").read_text())["sites"]
-    assert [r["name"] for r in rows] == ["silu_0"]
+    capsys.readouterr()
+    rows = {r["name"]: r for r in json.loads((tmp_path / "map.json").read_text())["sites"]}
+    assert rows.keys() == {"silu_0", "learned_0"}
+    region = rows["learned_0"]
+    assert region["function"] == "learned" and region["observed_range"][1] > 8.0
+    names = [c["choice"] for c in region["candidates"]]
+    assert sorted(n.split(":")[1] for n in names) == ["3_2", "4_3", "5_4", "7_6"], names
+    errors = {c["choice"].split(":")[1]: c["approx_error"]["max_abs"] for c in region["candidates"]}
+    assert errors["7_6"] < errors["3_2"], errors  # against the region's nodes: (7,6) follows best
+    assert region["output_deviation"]["rel_l2"] < 1e-2
     budget = ["--target", "ort-cpu:threads=1", "--db", ":memory:", "--max-rel-error", "0.01"]
     out, report = tmp_path / "o.onnx", tmp_path / "r.json"
     assert main([str(src), *p, *budget, "-o", str(out), "--report", str(report), "-q"]) == 0
-    sites = {s["name"]: s["replaced"] for s in json.loads(report.read_text())["sites"]}
-    assert sites.keys() == {"silu_0", "learned_0"} and not sites["learned_0"]
+    r = json.loads(report.read_text())
+    assert {s["name"] for s in r["sites"]} == {"silu_0", "learned_0"}
+    (d,) = [d for d in r["plan"]["decisions"] if d["site"] == "learned_0"]
+    assert d["accuracy"]["observed_range"][1] > 8.0
+
+
+def test_a_switch_model_runs_each_fit_of_a_region() -> None:
+    """The study evaluates a site's candidates as runs of one switch model; a region's switch
+    held its first fit only, so every other fit was scored as the first (the same rel-L2 for
+    (3,2) and (7,6)) and the budget search refused them all."""
+    from rewriter.accuracy.evaluate import Evaluator
+    from rewriter.accuracy.study import Study
+
+    m = _relu_squared_mlp()
+    st = Study(m, "pau_learned", None)
+    region = st.site("learned_0")
+    assert len(region.candidates) == 5 and st.evaluator.switched == 8
+    alone = Evaluator(m, "pau_learned", st.cal, None, switch=False)
+    got = [region.solo[c.name].rel_l2 for c in region.candidates[1:]]
+    want = [alone.deviation({"learned_0": c}).rel_l2 for c in region.candidates[1:]]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-9)
+    assert len(set(np.round(got, 9))) == 4, got

@@ -3,8 +3,9 @@
 Per site (of ``pipeline``): its observed inputs (``observe_sites`` on the calibration data), its
 candidates (``rewriter.candidates.candidates_for``: ``keep``; a data-aware rational per degrees
 of ``degrees_set``; the exact rewrite where there is one, as ``--target`` plans offer it; with
-``allow_standard`` every cheaper standard activation of ``STANDARD_FOR``), each candidate's
-approximation error on the observed inputs, the whole model's output deviation when *only that
+``allow_standard`` every cheaper standard activation of ``STANDARD_FOR``; a ``pau_learned``
+region: its own fit per degrees, on its observed inputs), each candidate's approximation error
+on the observed inputs (a region's: against its own nodes), the whole model's output deviation when *only that
 site* takes that candidate (``solo``), and, with a latency model, each one's in-context cost.
 
 Cost: one calibration pass of the original for observation, one for the reference outputs,
@@ -48,6 +49,7 @@ class SiteStudy:
     approx_error: dict[str, dict[str, float]] = field(default_factory=dict)
     solo: dict[str, Deviation] = field(default_factory=dict)
     costs: dict[str, float] = field(default_factory=dict)  # candidate name -> ms in context
+    region: Any = None  # a pau_learned region's function (``learned.RegionFunction``)
 
     @property
     def name(self) -> str:
@@ -55,8 +57,23 @@ class SiteStudy:
 
     @property
     def mapped(self) -> bool:
-        """Whether it has a candidate but keep (not: a ``pau_learned`` region)."""
+        """Whether it has a candidate but keep (not: a ``pau_learned`` region with no fit)."""
         return len(self.candidates) > 1
+
+    def main(self, degrees: tuple[int, int]) -> Candidate:
+        """The rational of ``degrees`` the map shows first (a region fitted at other degrees
+        only: its first fit)."""
+        rats = [c for c in self.candidates if c.kind == "rational"]
+        return next((c for c in rats if c.degrees == tuple(degrees)), rats[0])
+
+    def reference(self, x: np.ndarray) -> np.ndarray:
+        """What the site computes, in float64: its catalogue function, or a region's own
+        nodes (run in ONNX Runtime)."""
+        if self.region is not None:
+            return np.asarray(self.region(x), dtype=np.float64)
+        from rewriter.functions import FUNCTIONS
+
+        return np.asarray(FUNCTIONS[self.function].bind(**self.params)(x), dtype=np.float64)
 
     def gain(self, key: str) -> float | None:
         """Speed-up of the micro-model: keep ms / candidate ms (None without costs)."""
@@ -68,6 +85,41 @@ class SiteStudy:
         if "keep" not in self.costs or key not in self.costs:
             return 0.0
         return self.costs["keep"] - self.costs[key]
+
+
+def _region_study(
+    model: onnx.ModelProto,
+    site: Site,
+    obs: Any,
+    degrees_set: tuple[tuple[int, int], ...],
+    form: str,
+) -> SiteStudy:
+    """A ``pau_learned`` region's study: keep, and its fit per degrees on its observed inputs
+    (none where not observed, where it is not in the main graph, or where no rational follows
+    it); each fit's error against the region's own nodes on those inputs."""
+    from rewriter.candidates import region_candidate
+    from rewriter.passes.learned import RegionFunction, fit_region, site_region
+
+    st = SiteStudy(site, site.function, {}, obs, [KEEP])
+    if not obs.observed:
+        return st
+    try:
+        alone = site_region(model, site)
+        st.region = RegionFunction(alone)
+    except Exception:  # in a branch, or a region ONNX Runtime cannot run alone: kept
+        return st
+    x = np.asarray(obs.samples, dtype=np.float64).ravel()
+    want = st.reference(x)
+    for deg in degrees_set:
+        r = fit_region(alone, obs.samples, deg, form)
+        if r is None:
+            continue
+        c = region_candidate(r)
+        with np.errstate(all="ignore"):
+            e = np.abs(c(x) - want)
+        st.candidates.append(c)
+        st.approx_error[c.name] = {"max_abs": float(e.max()), "rms": float(np.sqrt(np.mean(e * e)))}
+    return st
 
 
 def load_labels(labels: Any, calibration: Any, samples: int | None) -> np.ndarray | None:
@@ -195,8 +247,8 @@ class Study:
             latency.prepare(dry.sites)
         store = store if store is not None else getattr(latency, "db", None)
         store = store if hasattr(store, "get_fits") else None  # e.g. a cluster's proxy
-        # a pau_learned region has no candidate but keep: its rational is the learned pass's
-        # own fit, which a plan on a target does not measure (the latency planner keeps it too)
+        # a pau_learned region's candidates are its own fits on its observed inputs, one per
+        # degrees (``_region_study``), as the learned pass fits it
         jobs = [
             (*site_function(s), obs[s.name].samples, deg, form)
             for s in dry.sites
@@ -213,7 +265,9 @@ class Study:
         for s in dry.sites:
             o = obs[s.name]
             if s.function == "learned":
-                self.sites.append(SiteStudy(s, s.function, {}, o, [KEEP]))
+                st = _region_study(self.canonical, s, o, self.degrees_set, form)
+                self.sites.append(st)
+                self.log(f"{s.name}: region {s.spelling}, {len(st.candidates) - 1} candidate(s)")
                 continue
             fn, params = site_function(s)
             rats = []

@@ -100,10 +100,24 @@ class _SwitchEmitter:
         self, site: Site, g: Graph, nodes: list[onnx.NodeProto], inits: list[onnx.TensorProto]
     ) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
         """A ``pau_learned`` region's rational (``learned_rewrite(wrap=)``): switched between
-        the region's own nodes and it where the region is named, else as it is."""
+        the region's own nodes, it (the first alternative) and each other alternative's fit,
+        where the region is named; else as it is."""
         if site.name not in self.alternatives:
             return nodes, inits
-        return _switched(site, g, [(nodes, inits)])
+        from rewriter.rational import emit_onnx
+
+        alts = [(nodes, inits)]
+        vi = g.info(site.input)
+        elem = vi.elem_type if vi is not None and vi.elem_type else TensorProto.FLOAT
+        for k, c in enumerate(self.alternatives[site.name][1:], 2):
+            if c.rational is None:  # LEARNED: the pass's own fit, which it emitted first
+                raise SwitchError(f"site {site.name}: alternative {k} has no fit to emit")
+            prefix = f"pau/{site.name}/alt{k}/"
+            alts.append(
+                emit_onnx(c.rational, site.input, site.output, prefix=prefix,
+                          const_prefix=prefix, dtype=elem)
+            )  # fmt: skip
+        return _switched(site, g, alts)
 
 
 def _switched(

@@ -164,11 +164,12 @@ def sensitivity_map(
     base_acc = st.base_accuracy
     rows = []
     if alone := [s.name for s in st.sites if not s.mapped]:
-        log(f"not mapped, no candidate but keep: {', '.join(alone)} (pau_learned regions)")
+        why = "pau_learned regions with no fit on their inputs"
+        log(f"not mapped, no candidate but keep: {', '.join(alone)} ({why})")
     for s in st.sites:
         if not s.mapped:
             continue
-        main = next(c for c in s.candidates if c.kind == "rational" and c.degrees == degrees)
+        main = s.main(degrees)
         o = s.observation
         cands = []
         for c in s.candidates[1:]:

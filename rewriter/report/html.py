@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 
-from rewriter.functions import FUNCTIONS
 from rewriter.ir import write_atomic
 from rewriter.plan.sitemap import SiteMap
 
@@ -56,8 +55,8 @@ PARALLEL_PLOTS = 8
 def _site_plot_data(st: Any, degrees: tuple[int, int]) -> dict[str, Any]:
     """What one site's plot shows, as plain arrays and strings (a worker draws it)."""
     o = st.observation
-    main = next(c for c in st.candidates if c.kind == "rational" and c.degrees == degrees)
-    f = FUNCTIONS[st.function].bind(**st.params)
+    main = st.main(degrees)
+    f = st.reference  # a region's own nodes, or the catalogue function
     lo, hi = (o.min, o.max) if o.observed else (-6.0, 6.0)
     pad = 0.05 * (hi - lo) if hi > lo else 0.5
     x = np.linspace(lo - pad, hi + pad, 1200)
