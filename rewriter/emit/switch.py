@@ -219,7 +219,8 @@ def switch_model(
 ) -> SwitchModel:
     """``model`` with each site of ``alternatives`` switchable between its original nodes and
     each of its candidates (options as ``emit_result``; sites not named are kept; a
-    ``pau_learned`` region's candidate is ``LEARNED``, its own fitted rational).
+    ``pau_learned`` region's candidates are fits with their ``rational``, the first may be
+    ``LEARNED``: the learned pass fits it).
 
     Raises:
         SwitchError: a site's nodes are not found again, or the model draws random numbers

@@ -16,9 +16,9 @@ than its own value). When it is exceeded:
    plan's target) skip this step. On a large model (``SWITCH_UPGRADES_FROM`` nodes) the
    upgrades after the first are fitted together and each tried as a run of one switch model
    (each site: its planned candidate or its better rational), which also serves step 3.
-3. Then sites are kept (reverted to the original), worst contributor first (those that got a
-   better rational last): the fewest that bring the whole model inside the tolerance, found by
-   bisection over that order (where the deviation does not grow with the sites replaced, it
+3. Then sites are kept (reverted to the original), worst contributor first (one that got a
+   better rational by what it moves alone with it, one more run each): the fewest that bring
+   the whole model inside the tolerance, found by bisection over that order (where the deviation does not grow with the sites replaced, it
    may keep more than the fewest). A rewrite of no site is the original itself, so this ends.
 4. The model of the final choice is emitted and compared; should it be outside the tolerance
    (the switch model below rounds differently), one more site is kept at a time until inside.
@@ -31,8 +31,9 @@ model, where an emit costs more than a fit (D-FINE: 3.3 s against 1.7 s) and the
 the first are runs of one switch model; the sites kept take about log2(N) runs of a switch
 model, then one emitted model. Before, every choice was a model
 emitted and loaded (2.4 s each on a quantized D-FINE detector, 61 sites: 5 min 36 s in all).
-``pau_learned`` regions (``LEARNED`` in the assignment) are contributors and kept like the rule
-sites (their fit is the learned pass's; no better rational is tried for them).
+``pau_learned`` regions (``LEARNED`` in the assignment, or a fit a plan chose) are contributors,
+upgraded and kept like the rule sites: a region's better rational is a (7,6) fit to its own
+nodes on its observed inputs.
 
 Example:
     >>> r = back_off_accuracy(original, assignment, feeds, tolerance=1e-2)   # doctest: +SKIP
@@ -140,8 +141,21 @@ def time_written(
         costs.close()
 
 
-def _better(site: Site, samples: np.ndarray | None) -> Candidate | None:
-    """A (7,6) rational for the site, fitted on its observed inputs when known."""
+def _better(site: Site, samples: np.ndarray | None, model: onnx.ModelProto) -> Candidate | None:
+    """A (7,6) rational for the site, fitted on its observed inputs when known; a
+    ``pau_learned`` region's is fitted to its own nodes (cut out of ``model``, the canonical
+    original) on its observed inputs, as the learned pass fits it (none where not observed)."""
+    if site.function == "learned":
+        from rewriter.candidates import region_candidate
+        from rewriter.passes.learned import fit_region, site_region
+
+        if samples is None or samples.size < 16:
+            return None
+        try:
+            r = fit_region(site_region(model, site), samples, UPGRADE_DEGREES)
+        except ValueError:  # not in the main graph
+            return None
+        return None if r is None else region_candidate(r)
     function, params = site_function(site)
     try:
         if samples is not None and samples.size >= 16:
@@ -263,7 +277,9 @@ def back_off_accuracy(
     large = sum(1 for _ in all_nodes(original.graph)) >= SWITCH_UPGRADES_FROM
     for i, name in enumerate(tries):
         s = sites[name]
-        better = upgrades.get(name) if picks is not None else _better(s, samples.get(s.input))
+        better = (
+            upgrades.get(name) if picks is not None else _better(s, samples.get(s.input), canonical)
+        )
         if better is None or better.name == current[name].name:
             continue
         trial = {**current, name: better}
@@ -290,22 +306,30 @@ def back_off_accuracy(
         if picks is None and i + 1 < len(tries) and large and switchable:
             # a large model: the remaining upgrades fitted now and tried as runs of one
             # switch model (each site: its candidate or its better rational)
-            later = {k: _better(sites[k], samples.get(sites[k].input)) for k in tries[i + 1 :]}
+            later = {
+                k: _better(sites[k], samples.get(sites[k].input), canonical) for k in tries[i + 1 :]
+            }
             upgrades = {k: c for k, c in later.items() if c is not None}
             upgrades.update({k: current[k] for k in out.upgraded})
             picks = switched(
                 {k: [chosen[k], *([upgrades[k]] if k in upgrades else [])] for k in chosen}
             )
             base = picks(replacing(current, current))
-    # then keep sites, worst contributor first (an upgraded site no longer moves the outputs
-    # as it did: the others first): the fewest kept that bring the whole inside, by bisection
-    # over that order (the deviation grows with the sites replaced; where it does not, this
-    # still ends inside the tolerance, the emitted model checked last)
-    queue = [k for k in order if k not in out.upgraded] + list(out.upgraded)
+    # then keep sites, worst contributor first, an upgraded site by what it moves alone with
+    # its better rational (it moved the outputs more before): the fewest kept that bring the
+    # whole inside, by bisection over that order (the deviation grows with the sites
+    # replaced; where it does not, this still ends inside the tolerance, the emitted model
+    # checked last)
     if picks is None and out.upgraded:  # upgrades tried as emitted models
         picks = switched(
             {k: [chosen[k], *([current[k]] if k in out.upgraded else [])] for k in chosen}
         )
+    now = {k: contrib[k][0] for k in order}
+    if picks is not None:
+        for k in out.upgraded:
+            w = picks({k: 2}).worst
+            now[k] = w.rel_l2 if w is not None else 0.0
+    queue = sorted(order, key=lambda k: -now[k])
     pick = picks or alone
     lo, hi = 0, len(queue)  # keeping queue[:lo] is outside the tolerance, queue[:hi] inside
     while hi - lo > 1:
