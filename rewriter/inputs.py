@@ -2275,18 +2275,27 @@ def _probes(
             base, base_at, named = probe, at, said
 
 
+def _size_pairs(err: str) -> list[tuple[int, int]]:
+    """Two sizes an ONNX Runtime error says should agree: a broadcast's ("8 by 128") and a
+    Concat's ("Axis 2 has mismatched dimensions of 50 and 25": a codec's acoustic frames,
+    one per 320 samples of its waveform, beside the frames of its filterbank features)."""
+    found = re.findall(r"(\d+) by (\d+)", err)
+    found += re.findall(r"mismatched dimensions of (\d+) and (\d+)", err)
+    return [(int(a), int(b)) for a, b in found]
+
+
 def _sizes_scaled(
     err: str, probe: dict[str, int], groups: dict[str, list[int]], bound: dict[str, int]
 ) -> list[int]:
     """The sizes of the probe's free dims scaled by a broadcast pair its message names, where
     that gives a whole number: a count that follows the input's length by a fixed stride meets
     a table ("64 by 1500": a Whisper encoder's 1500 positions after a stride-2 Conv, probed at
-    128 frames, wants 128 * 1500 / 64 = 3000). Tried before the named sizes themselves: those
+    128 frames, wants 128 * 1500 / 64 = 3000), or the count of another input (a codec's frames
+    of its waveform Concat to those of its features: "mismatched dimensions of 50 and 25"). Tried before the named sizes themselves: those
     led down a chain (64, 32, ..., 2 frames) to one frame broadcast against the table, which
     ran, and every site was measured at 1x16x1."""
     out: list[int] = []
-    for pair in re.findall(r"(\d+) by (\d+)", err):
-        p, q = (int(a) for a in pair)
+    for p, q in _size_pairs(err):
         if p == q or not p or not q:
             continue
         for k, v in probe.items():
@@ -2302,7 +2311,7 @@ def _sizes_named(err: str) -> list[int]:
     """Sizes an ONNX Runtime error names: broadcast pairs ("8 by 128") and shapes ("{1,8,64}");
     of a Reshape's "Input shape:{128,1,32}, requested shape:{5,2,16}" only the requested one
     (the sizes baked into the graph; the input's are the probe's own)."""
-    nums = [int(a) for pair in re.findall(r"(\d+) by (\d+)", err) for a in pair]
+    nums = [a for pair in _size_pairs(err) for a in pair]
     # a contrib op's own check: "got 320 expected 16" (GroupQueryAttention's KV head size)
     nums += [int(a) for a in re.findall(r"\bexpected:? (\d+)\b", err)]
     requested = err.find("requested shape")

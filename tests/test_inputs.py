@@ -1789,6 +1789,35 @@ def test_a_length_is_scaled_to_the_table_a_message_names() -> None:
     assert gen.feeds["input_features"].shape == (1, 80, 3000), gen.notes
 
 
+def test_two_inputs_whose_lengths_a_concat_ties_are_sized_together() -> None:
+    """A codec (XCodec2) takes a waveform and its filterbank frames, one frame per 320
+    samples, and Concats the frames of both; its dynamo export names the two lengths apart
+    (``s58``, ``s0``). No size of one alone ran ("fails on all 73 sizes tried"): ONNX
+    Runtime's "mismatched dimensions of 32 and 128" was not read as the pair the broadcast's
+    "32 by 128" is. Here a stride-320 Conv of the waveform meets the features' frames."""
+    rng = np.random.default_rng(0)
+    w = numpy_helper.from_array(rng.standard_normal((8, 1, 320)).astype(np.float32), "w")
+    g = helper.make_graph(
+        [
+            helper.make_node("Conv", ["input_values", "w"], ["c"], strides=[320]),  # [b, 8, n/320]
+            helper.make_node("Transpose", ["input_features"], ["f"], perm=[0, 2, 1]),  # [b, 16, f]
+            helper.make_node("Concat", ["c", "f"], ["h"], axis=1),
+            helper.make_node("Sigmoid", ["h"], ["s"]),
+            helper.make_node("Mul", ["h", "s"], ["y"]),
+        ],
+        "codec",
+        [
+            helper.make_tensor_value_info("input_values", TensorProto.FLOAT, ["s4", 1, "s58"]),
+            helper.make_tensor_value_info("input_features", TensorProto.FLOAT, ["s4", "s0", 16]),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [w],
+    )
+    gen = generate_inputs(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
+    samples, frames = gen.feeds["input_values"].shape[2], gen.feeds["input_features"].shape[1]
+    assert samples == 320 * frames and frames > 1, gen.notes
+
+
 def test_ids_and_mask_declared_without_a_shape_are_batch_by_sequence() -> None:
     """Inputs declared with no shape at all (a converter that wrote none, or a tool that
     stripped them) were made scalars: a BERT's ids and mask failed every size ("no valid
