@@ -557,6 +557,44 @@ def test_a_module_no_part_of_which_traces_keeps_the_trace_error():
             rewrite_module(_Detector(), example_inputs=(torch.randn(1, 5, 16, 16),))
 
 
+def test_a_part_that_fails_in_its_parent_prints_nothing(capsys):
+    """A part traced on its first call (with a mask) that its parent calls again with None
+    fails inside its generated code; torch.fx printed that code and a "<--- HERE" marker on
+    stderr, which read as this tool's traceback (Kimi-K2.5's vision tower), though the part
+    is only left untraced and the rewrite goes on."""
+
+    class Masked(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(8, 8)
+            self.act = nn.GELU()
+
+        def forward(self, x, m):
+            h = self.act(self.fc(x))
+            return h * m.to(h.dtype) if m is not None else h
+
+    class Parent(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.block = Masked()
+
+        def forward(self, x, mask):
+            if x.sum() > 0:  # data-dependent: the whole does not trace
+                x = x + 1
+            return self.block(x, mask) + self.block(x, None)
+
+    torch.manual_seed(0)
+    model, x, mask = Parent().eval(), torch.randn(2, 8), torch.ones(2, 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out, sites = rewrite_module(model, example_inputs=(x, mask))
+    err = capsys.readouterr().err
+    assert "<--- HERE" not in err and "Traceback" not in err, err
+    assert [(s.name, s.replaced) for s in sites] == [("block.act.gelu_0", True)]
+    with torch.no_grad():
+        torch.testing.assert_close(out(x, mask), model(x, mask), atol=1e-2, rtol=1e-2)
+
+
 def test_pipelines():
     assert parse_pipeline("pau_all") == set(SMOOTH)
     assert parse_pipeline("pau_gelu,pau_silu") == {"gelu", "silu"}

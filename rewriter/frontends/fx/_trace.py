@@ -248,9 +248,12 @@ def _faithful(module: nn.Module, gm: nn.Module, args: tuple[Any, ...]) -> None:
 
 def runs_on(module: Any, args: tuple[Any, ...]) -> bool:
     """Whether ``module`` runs on ``args`` without grad (an exported program's input guards
-    hold; a part put in place still lets its parent run)."""
+    hold; a part put in place still lets its parent run). Silent: a traced part that fails
+    inside its generated code has torch.fx print that code and a marker on stderr, which a
+    user took for this tool's traceback (Kimi-K2.5's vision tower, a part traced with a mask
+    that its parent calls again with None)."""
     try:
-        with torch.no_grad():
+        with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):
             module(*args)
     except Exception:  # noqa: BLE001 - a guard on the input sizes, or anything it implies
         return False
