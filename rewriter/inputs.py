@@ -2291,9 +2291,9 @@ def _sizes_scaled(
     that gives a whole number: a count that follows the input's length by a fixed stride meets
     a table ("64 by 1500": a Whisper encoder's 1500 positions after a stride-2 Conv, probed at
     128 frames, wants 128 * 1500 / 64 = 3000), or the count of another input (a codec's frames
-    of its waveform Concat to those of its features: "mismatched dimensions of 50 and 25"). Tried before the named sizes themselves: those
-    led down a chain (64, 32, ..., 2 frames) to one frame broadcast against the table, which
-    ran, and every site was measured at 1x16x1."""
+    of its waveform Concat to those of its features: "mismatched dimensions of 50 and 25").
+    Tried before the named sizes themselves: those led down a chain (64, 32, ..., 2 frames) to
+    one frame broadcast against the table, which ran, and every site was measured at 1x16x1."""
     out: list[int] = []
     for p, q in _size_pairs(err):
         if p == q or not p or not q:

@@ -5,8 +5,9 @@ candidates (``rewriter.candidates.candidates_for``: ``keep``; a data-aware ratio
 of ``degrees_set``; the exact rewrite where there is one, as ``--target`` plans offer it; with
 ``allow_standard`` every cheaper standard activation of ``STANDARD_FOR``; a ``pau_learned``
 region: its own fit per degrees, on its observed inputs), each candidate's approximation error
-on the observed inputs (a region's: against its own nodes), the whole model's output deviation when *only that
-site* takes that candidate (``solo``), and, with a latency model, each one's in-context cost.
+on the observed inputs (a region's: against its own nodes), the whole model's output deviation
+when *only that site* takes that candidate (``solo``), and, with a latency model, each one's
+in-context cost.
 
 Cost: one calibration pass of the original for observation, one for the reference outputs,
 and one model build + calibration pass per (site, candidate); one micro-model measurement per site.

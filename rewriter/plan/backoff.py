@@ -18,8 +18,9 @@ than its own value). When it is exceeded:
    (each site: its planned candidate or its better rational), which also serves step 3.
 3. Then sites are kept (reverted to the original), worst contributor first (one that got a
    better rational by what it moves alone with it, one more run each): the fewest that bring
-   the whole model inside the tolerance, found by bisection over that order (where the deviation does not grow with the sites replaced, it
-   may keep more than the fewest). A rewrite of no site is the original itself, so this ends.
+   the whole model inside the tolerance, found by bisection over that order (where the
+   deviation does not grow with the sites replaced, it may keep more than the fewest). A
+   rewrite of no site is the original itself, so this ends.
 4. The model of the final choice is emitted and compared; should it be outside the tolerance
    (the switch model below rounds differently), one more site is kept at a time until inside.
 
