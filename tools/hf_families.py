@@ -1,10 +1,10 @@
-"""403 model families (400 `transformers`, 3 `diffusers`), built as users export them, through the
+"""482 model families (479 `transformers`, 3 `diffusers`), built as users export them, through the
 CLI with no flags.
 
     python tools/hf_families.py [--out DIR] [--no-target] [--opset N]
                                 [--interpreter | --fx [--plan] | --pt2 | --archive] [NAME ...]
 
-Builds small random-weight models of 400 ``transformers`` families and 3 ``diffusers`` ones
+Builds small random-weight models of 479 ``transformers`` families and 3 ``diffusers`` ones
 (a text-conditioned UNet, an unconditional one, a VAE) from their configs (no download: text
 encoders and decoders, vision and audio models, a detector, segmenters; and inputs other than
 ids + mask or one image: ids alone (Mamba, RWKV), a decoder with encoder states,
@@ -644,6 +644,94 @@ def _families() -> Iterator[tuple[str, Callable[[], Any], str, list[str]]]:
     yield "sam3_tracker", lambda: tf.Sam3TrackerModel(tf.Sam3TrackerConfig(vision_config=s3v, prompt_encoder_config=dict(hidden_size=32, image_size=64, patch_size=8, mask_input_channels=4, num_point_embeddings=4), mask_decoder_config=dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, mlp_dim=64, iou_head_hidden_dim=32, num_multimask_outputs=3))), "prompts", ["iou_scores", "pred_masks"]  # fmt: skip
     yield "sam3_lite_text", lambda: tf.Sam3LiteTextModel(tf.Sam3LiteTextConfig(vision_config=s3v, text_config=dict(vocab_size=1000, hidden_size=32, intermediate_size=64, projection_dim=32, num_hidden_layers=2, num_attention_heads=2, max_position_embeddings=16, repmixer_kernel_size=3), geometry_encoder_config=s3d, detr_encoder_config=s3d, detr_decoder_config=dict(**s3d, num_queries=10), mask_decoder_config=dict(hidden_size=32, num_attention_heads=2, num_upsampling_stages=2))), "grounded", ["pred_logits", "pred_boxes", "pred_masks"]  # fmt: skip
     yield "neucodec", lambda: tf.NeuCodecModel(tf.NeuCodecConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2, head_dim=16, encoder_hidden_size=8, downsampling_ratios=[4, 8, 10], semantic_model_config=dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, output_hidden_size=32, conv_depthwise_kernel_size=3), quantization_dim=64, quantization_levels=[4, 4, 4, 4], initializer_range=0.1)), "waveform_fbank", ["audio_codes", "audio_values"]  # fmt: skip
+    # and seventy-nine of the newest: decoders (MLA with a sparse indexer, hyper-connections,
+    # experts routed every way, linear attention beside full), encoders (ESM C, GTE, UltraBERT
+    # and its image-text sibling), speech encoders and codecs (Granite Speech 5, Nemotron 3.5 ASR
+    # and diarization, Parakeet TDT / RNN-T, X-Codec 2, Mimi's and WavTokenizer's encoders), and
+    # vision towers alone, as their processors lay the patches out (a grid per image, Kimi K2.5's
+    # 3x8x8 patches, VideoLLaMA 3's merge sizes, MiniCPM-OCR's images packed in one row)
+    ex = dict(num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32)
+    dsx = dict(n_routed_experts=4, num_experts_per_tok=2, moe_intermediate_size=32, n_group=1, topk_group=1)  # fmt: skip
+    yield "axk1", lambda: tf.AXK1Model(tf.AXK1Config(**t, **mla, **dsx, num_key_value_heads=2, use_cache=False)), "text", last  # fmt: skip
+    yield "axk2", lambda: tf.AXK2Model(tf.AXK2Config(**t, **mla, **dsx, num_key_value_heads=2, index_topk=4, index_head_dim=16, index_n_heads=2, use_cache=False)), "text", last  # fmt: skip
+    yield "bailing_hybrid", lambda: tf.BailingHybridModel(tf.BailingHybridConfig(**t, **{**mla, "q_lora_rank": None}, num_key_value_heads=2, num_experts=4, num_experts_per_token=2, moe_intermediate_size=32, num_expert_group=1, topk_group=1, first_k_dense_replace=1, layer_group_size=2, linear_head_dim=16, linear_num_heads=2, pad_token_id=0, use_cache=False)), "text", last  # fmt: skip
+    yield "beam", lambda: tf.BeamModel(tf.BeamConfig(**kv, head_dim=16)), "text", last
+    yield "cohere2_moe", lambda: tf.Cohere2MoeModel(tf.Cohere2MoeConfig(**kv, head_dim=16)), "text", last  # fmt: skip
+    yield "cwm", lambda: tf.CwmModel(tf.CwmConfig(**kv, head_dim=16)), "text", last
+    yield "deepseek_v32", lambda: tf.DeepseekV32Model(tf.DeepseekV32Config(**t, **mla, **dsx, num_key_value_heads=2, first_k_dense_replace=1, index_topk=4, index_head_dim=16, index_n_heads=2, use_cache=False)), "text", last  # fmt: skip
+    yield "deepseek_v4", lambda: tf.DeepseekV4Model(tf.DeepseekV4Config(**kv, head_dim=16, q_lora_rank=16, o_lora_rank=16, o_groups=2, n_routed_experts=4, num_experts_per_tok=2, moe_intermediate_size=32, index_n_heads=2, index_head_dim=16, index_topk=4, sliding_window=4, qk_rope_head_dim=8)), "text", last  # fmt: skip
+    yield "dory", lambda: tf.DoryModel(tf.DoryConfig(**kv, head_dim=16)), "text", last
+    yield "dots1", lambda: tf.Dots1Model(tf.Dots1Config(**kv, **dsx, n_shared_experts=1, first_k_dense_replace=1)), "text", last  # fmt: skip
+    yield "ergo", lambda: tf.ErgoModel(tf.ErgoConfig(**kv, **ex, first_dense_intermediate_size=64, shared_intermediate_size=32, sliding_window=4, global_attention_every_n_layers=2)), "text", last  # fmt: skip
+    yield "flint", lambda: tf.FlintModel(tf.FlintConfig(**kv, head_dim=16)), "text", last
+    yield "glm4_moe", lambda: tf.Glm4MoeModel(tf.Glm4MoeConfig(**kv, **dsx, first_k_dense_replace=1)), "text", last  # fmt: skip
+    yield "glm4_moe_lite", lambda: tf.Glm4MoeLiteModel(tf.Glm4MoeLiteConfig(**t, **mla, **dsx, num_key_value_heads=2, use_cache=False)), "text", last  # fmt: skip
+    yield "glm_moe_dsa", lambda: tf.GlmMoeDsaModel(tf.GlmMoeDsaConfig(**t, **mla, **dsx, num_key_value_heads=2, first_k_dense_replace=1, index_topk=4, index_head_dim=16, index_n_heads=2, use_cache=False)), "text", last  # fmt: skip
+    yield "granite_swa", lambda: tf.GraniteSWAModel(tf.GraniteSWAConfig(**kv)), "text", last
+    yield "granitemoe_swa", lambda: tf.GraniteMoeSWAModel(tf.GraniteMoeSWAConfig(**kv)), "text", last  # fmt: skip
+    yield "granitemoeshared", lambda: tf.GraniteMoeSharedModel(tf.GraniteMoeSharedConfig(**kv)), "text", last  # fmt: skip
+    yield "hrm_text", lambda: tf.HrmTextModel(tf.HrmTextConfig(**kv)), "text", last
+    yield "hunyuan_v1_dense", lambda: tf.HunYuanDenseV1Model(tf.HunYuanDenseV1Config(**kv, head_dim=16)), "text", last  # fmt: skip
+    yield "hy_v3", lambda: tf.HYV3Model(tf.HYV3Config(**kv, **ex, head_dim=16)), "text", last  # fmt: skip
+    yield "hy_v4", lambda: tf.HYV4Model(tf.HYV4Config(**t, **mla, n_routed_experts=4, num_experts_per_tok=2, moe_intermediate_size=32, num_key_value_heads=2, index_topk=4, index_head_dim=16, index_n_heads=2, pad_token_id=0, use_cache=False)), "text", last  # fmt: skip
+    yield "hyperclovax", lambda: tf.HyperCLOVAXModel(tf.HyperCLOVAXConfig(**kv, head_dim=16)), "text", last  # fmt: skip
+    yield "internlm3", lambda: tf.LlamaModel(tf.InternLM3Config(**kv, head_dim=16)), "text", last  # fmt: skip
+    yield "iquestcoder", lambda: tf.LlamaModel(tf.IQuestCoderConfig(**kv, head_dim=16)), "text", last  # fmt: skip
+    yield "kolibri1", lambda: tf.Kolibri1Model(tf.Kolibri1Config(**kv, head_dim=16, num_local_experts=4, num_experts_per_tok=2, moe_intermediate_size=32, shared_expert_intermediate_size=32, sliding_window=4)), "text", last  # fmt: skip
+    yield "laguna", lambda: tf.LagunaModel(tf.LagunaConfig(**kv, **ex, head_dim=16, shared_expert_intermediate_size=32, sliding_window=4)), "text", last  # fmt: skip
+    yield "lara_mini", lambda: tf.LaraMiniModel(tf.LaraMiniConfig(**kv, **ex, head_dim=16, shared_expert_intermediate_size=32, linear_key_head_dim=8, linear_value_head_dim=8, linear_num_key_heads=2, linear_num_value_heads=4, sliding_window=4)), "text", last  # fmt: skip
+    yield "mellum", lambda: tf.MellumModel(tf.MellumConfig(**kv, head_dim=16, num_local_experts=4, num_experts_per_tok=2, moe_intermediate_size=32, sliding_window=4)), "text", last  # fmt: skip
+    yield "mimo_v2_flash", lambda: tf.MiMoV2FlashModel(tf.MiMoV2FlashConfig(**kv, **dsx, head_dim=24, v_head_dim=16, sliding_window=4)), "text", last  # fmt: skip
+    yield "minicpm5_moe", lambda: tf.MiniCPM5MoeModel(tf.MiniCPM5MoeConfig(**kv, **dsx, head_dim=16, pad_token_id=0)), "text", last  # fmt: skip
+    yield "param2moe", lambda: tf.Glm4MoeModel(tf.Param2MoeConfig(**kv, **dsx, head_dim=16, first_k_dense_replace=1)), "text", last  # fmt: skip
+    yield "sarvam_mla", lambda: tf.DeepseekV3Model(tf.SarvamMLAConfig(**t, **{**mla, "q_lora_rank": None}, **dsx, num_key_value_heads=2, first_k_dense_replace=1, use_cache=False)), "text", last  # fmt: skip
+    yield "sarvam_moe", lambda: tf.Glm4MoeModel(tf.SarvamMoEConfig(**kv, **dsx, head_dim=16, first_k_dense_replace=1)), "text", last  # fmt: skip
+    yield "solar_open", lambda: tf.SolarOpenModel(tf.SolarOpenConfig(**kv, **dsx, head_dim=16)), "text", last  # fmt: skip
+    yield "youtu", lambda: tf.YoutuModel(tf.YoutuConfig(**t, **mla, num_key_value_heads=2, use_cache=False)), "text", last  # fmt: skip
+    yield "zaya", lambda: tf.ZayaModel(tf.ZayaConfig(**kv, head_dim=16, num_experts=4, moe_intermediate_size=32, router_hidden_size=16)), "text", last  # fmt: skip
+    yield "gemma4_unified_text", lambda: tf.Gemma4UnifiedTextModel(tf.Gemma4UnifiedTextConfig(**kv, head_dim=16)), "text", last  # fmt: skip
+    yield "qwen3_5_moe_text", lambda: tf.Qwen3_5MoeTextModel(tf.Qwen3_5MoeTextConfig(**kv, **ex, head_dim=16, shared_expert_intermediate_size=32, linear_key_head_dim=8, linear_value_head_dim=8, linear_num_key_heads=2, linear_num_value_heads=4, layer_types=["linear_attention", "full_attention"])), "text", last  # fmt: skip
+    yield "qwen4_exp_text", lambda: tf.Qwen4ExpTextModel(tf.Qwen4ExpTextConfig(**kv, **ex, head_dim=16, shared_expert_intermediate_size=32, linear_key_head_dim=8, linear_value_head_dim=8, linear_num_key_heads=2, linear_num_value_heads=4, hc_lowrank=8, ple_embed_dim=32, ngram_vocab_size_base=1000, split_ngram_parts=4)), "text", last  # fmt: skip
+    yield "apertus1p5_text", lambda: tf.Apertus1p5TextModel(tf.Apertus1p5TextConfig(**kv, head_dim=16)), "text", last  # fmt: skip
+    yield "minimax_m3_vl_text", lambda: tf.MiniMaxM3VLTextModel(tf.MiniMaxM3VLTextConfig(**kv, head_dim=16, num_local_experts=4, num_experts_per_tok=2, dense_intermediate_size=64, shared_intermediate_size=32, rotary_dim=8, index_n_heads=2, index_head_dim=16, index_block_size=4, index_topk_blocks=2)), "text", last  # fmt: skip
+    yield "inkling2_text", lambda: tf.Inkling2TextModel(tf.Inkling2TextConfig(**kv, head_dim=16, swa_num_attention_heads=2, swa_num_key_value_heads=1, swa_head_dim=16, sliding_window_size=4, rel_extent=16, moe_intermediate_size=32, n_routed_experts=4, num_experts_per_tok=2, unpadded_vocab_size=1000)), "text", last  # fmt: skip
+    yield "modernbert_decoder", lambda: tf.ModernBertDecoderModel(tf.ModernBertDecoderConfig(**kv, pad_token_id=0, cls_token_id=1, sep_token_id=2, local_attention=8, sliding_window=4)), "text", last  # fmt: skip
+    yield "esmc", lambda: tf.EsmcModel(tf.EsmcConfig(**t, head_dim=16)), "text", last
+    yield "gte", lambda: tf.GteModel(tf.GteConfig(**t)), "text", last
+    yield "neomme", lambda: tf.NeoMMEModel(tf.NeoMMEConfig(**t, num_key_value_heads=1, head_dim=16, embedding_rank=16, sliding_window=4)), "text", last  # fmt: skip
+    yield "ultrabert", lambda: tf.UltrabertModel(tf.UltrabertConfig(**t, head_dim=16, sliding_window=4, layer_types=["sliding_attention", "full_attention"])), "text", last  # fmt: skip
+    yield "ultravbert", lambda: tf.UltraVBertModel(tf.UltraVBertConfig(text_config=dict(**{**t, "max_position_embeddings": 256}, head_dim=16, sliding_window=4, layer_types=["sliding_attention", "full_attention"]), vision_config={**v, "image_size": 64, "patch_size": 8}, image_token_id=999, pixel_shuffle_factor=2)), "images16", last  # fmt: skip
+    yield "openai_privacy_filter", lambda: tf.OpenAIPrivacyFilterModel(tf.OpenAIPrivacyFilterConfig(**t, num_key_value_heads=1, head_dim=16, num_local_experts=4, num_experts_per_tok=2, sliding_window=4, pad_token_id=0)), "text", last  # fmt: skip
+    yield "embedding_gemma2_text", lambda: tf.EmbeddingGemma2TextModel(tf.EmbeddingGemma2TextConfig(**t, num_key_value_heads=1, head_dim=16, sliding_window=4, hidden_size_per_layer_input=16, embedding_dim=32, per_layer_config={})), "text", last  # fmt: skip
+    yield "camembert", lambda: tf.CamembertModel(tf.CamembertConfig(**{**t, "max_position_embeddings": 66})), "text", last  # fmt: skip
+    yield "granite_speech5_ctc", lambda: tf.GraniteSpeech5ForCTC(tf.GraniteSpeech5CTCConfig(vocab_size=64, encoder_config=dict(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2, head_dim=16, num_mel_bins=4, context_size=16, conv_kernel_size=7))), "frames16", ["logits"]  # fmt: skip
+    yield "granite_speech5_encoder", lambda: tf.GraniteSpeech5Encoder(tf.GraniteSpeech5EncoderConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2, head_dim=16, num_mel_bins=4, context_size=16, conv_kernel_size=7)), "frames16", last  # fmt: skip
+    yield "nemotron3_5_asr_encoder", lambda: tf.Nemotron3_5AsrForRNNT(tf.Nemotron3_5AsrConfig(vocab_size=65, blank_token_id=64, decoder_hidden_size=32, prompt_intermediate_size=32, num_prompts=4, default_prompt_id=1, encoder_config={**asr, "sliding_window": 8, "default_num_lookahead_tokens": 2})).encoder, "frames16", last  # fmt: skip
+    yield "nemotron3_diarization", lambda: tf.Nemotron3DiarizationModel(tf.Nemotron3DiarizationConfig(audio_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2, num_mel_bins=16), head_config=dict(hidden_size=16, num_speakers=4, audio_hidden_size=32), streaming_config=dict(num_speakers=4))), "frames16", last  # fmt: skip
+    yield "parakeet_tdt_encoder", lambda: tf.ParakeetForTDT(tf.ParakeetTDTConfig(vocab_size=65, blank_token_id=64, pad_token_id=2, decoder_hidden_size=32, encoder_config=asr)).encoder, "frames16", last  # fmt: skip
+    yield "parakeet_rnnt_encoder", lambda: tf.ParakeetForRNNT(tf.ParakeetRNNTConfig(vocab_size=65, blank_token_id=64, pad_token_id=2, decoder_hidden_size=32, encoder_config=asr)).encoder, "frames16", last  # fmt: skip
+    yield "xcodec2", lambda: tf.Xcodec2Model(tf.Xcodec2Config(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2, head_dim=16, encoder_hidden_size=8, downsampling_ratios=[4, 8, 10], semantic_model_config=dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, output_hidden_size=32, conv_depthwise_kernel_size=3), quantization_dim=64, quantization_levels=[4, 4, 4, 4], initializer_range=0.1)), "waveform_fbank", ["audio_codes", "audio_values"]  # fmt: skip
+    yield "mimi_encoder", lambda: tf.MimiEncoderModel(tf.MimiEncoderConfig(hidden_size=32, num_filters=8, upsample_groups=32, vector_quantization_hidden_dimension=16, upsampling_ratios=[4, 2], num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2, head_dim=16, intermediate_size=64, codebook_size=32, codebook_dim=16, num_quantizers=4, num_semantic_quantizers=1, sliding_window=16)), "waveform", ["latents"]  # fmt: skip
+    yield "wavtokenizer_encoder", lambda: _coded(tf.WavTokenizerEncoderModel(tf.WavTokenizerEncoderConfig(num_filters=8, upsampling_ratios=[4, 2], hidden_size=32, codebook_size=64, codebook_dim=32, num_lstm_layers=1))), "waveform", ["audio_codes"]  # fmt: skip
+    yield "omniasr_audio", lambda: tf.OmniASRAudioModel(tf.OmniASRAudioConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, conv_dim=[16, 16], conv_stride=[5, 2], conv_kernel=[10, 3], num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2)), "waveform", last  # fmt: skip
+    yield "moss_transcribe_diarize_audio", lambda: tf.MossTranscribeDiarizeAudioModel(tf.MossTranscribeDiarizeAudioConfig(num_mel_bins=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, hidden_size=32, max_source_positions=50)), "features", last  # fmt: skip
+    samv = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, mlp_dim=64, image_size=64, patch_size=8, output_channels=32, window_size=4, global_attn_indexes=[1], num_pos_feats=16, initializer_range=0.02)  # fmt: skip
+    yield "sam_vision_model", lambda: tf.SamVisionModel(tf.SamVisionConfig(**samv)), "image", last  # fmt: skip
+    yield "sam_hq_vision_model", lambda: tf.SamHQVisionModel(tf.SamHQVisionConfig(**samv)), "image", last  # fmt: skip
+    yield "internvl_vision", lambda: tf.InternVLVisionModel(tf.InternVLVisionConfig(**v, image_size=[64, 64], patch_size=[8, 8])), "image", last  # fmt: skip
+    yield "smolvlm_vision", lambda: tf.SmolVLMVisionTransformer(tf.SmolVLMVisionConfig(**v, image_size=64, patch_size=8)), "image", last  # fmt: skip
+    yield "qianfan_ocr_vision", lambda: tf.QianfanOCRVisionModel(tf.QianfanOCRVisionConfig(**v, image_size=[64, 64], patch_size=[8, 8])), "image", last  # fmt: skip
+    yield "minicpm_ocr_vision", lambda: tf.MiniCPMOcrVisionModel(tf.MiniCPMOcrVisionConfig(**v, image_size=64, patch_size=8, insert_layer_id=1)), "packed_sizes", last  # fmt: skip
+    yield "kimi_k25_vision", lambda: tf.Kimi_K25VisionModel(tf.Kimi_K25VisionConfig(**v, patch_size=8, pos_emb_height=16, pos_emb_width=16)), "grid_pixels_chw", pool  # fmt: skip
+    yield "ovis2_5_vision", lambda: tf.Ovis2_5VisionModel(tf.Ovis2_5VisionConfig(**v, patch_size=8, image_size=64, vocab_size=64, window_size=32, layer_types=None)), "grid_pixels192", last  # fmt: skip
+    yield "lfm3_vl_vision", lambda: tf.Lfm3VlVisionModel(tf.Lfm3VlVisionConfig(**v, num_key_value_heads=1, patch_size=8, layer_types=["conv", "full_attention"])), "grid_pixels", last  # fmt: skip
+    yield "exaone4_5_vision", lambda: tf.Exaone4_5_VisionModel(tf.Exaone4_5_VisionConfig(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, num_key_value_heads=1, patch_size=8, window_size=32, out_hidden_size=32, fullatt_block_indexes=[1])), "grid_tower", pool  # fmt: skip
+    yield "video_llama_3_vision", lambda: tf.VideoLlama3VisionModel(tf.VideoLlama3VisionConfig(**v, patch_size=8)), "grid_merged192", last  # fmt: skip
+    yield "llava_onevision1_5_vision", lambda: tf.LlavaOnevision15VisionModel(tf.LlavaOnevision15VisionConfig(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, patch_size=8, out_hidden_size=32)), "grid_pixels192", pool  # fmt: skip
+    yield "rf_detr_dinov2", lambda: tf.RfDetrDinov2Backbone(tf.RfDetrDinov2Config(hidden_size=32, num_hidden_layers=4, num_attention_heads=2, image_size=64, patch_size=8, num_windows=2, window_block_indexes=[0, 2], out_features=["stage2", "stage4"])), "image", ["feature_maps"]  # fmt: skip
+    yield "uvdoc_backbone", lambda: tf.UVDocBackbone(tf.UVDocBackboneConfig()), "image128", ["feature_maps"]  # fmt: skip
+    yield "slanext_vision", lambda: tf.models.slanext.modeling_slanext.SLANeXtVisionEncoder(tf.SLANeXtVisionConfig(hidden_size=32, output_channels=32, num_hidden_layers=2, num_attention_heads=2, image_size=64, patch_size=8, window_size=4, global_attn_indexes=[1], mlp_dim=64, initializer_range=0.02)), "image", last  # fmt: skip
+    yield "pp_ocrv5_mobile_rec", lambda: tf.PPOCRV5MobileRecModel(tf.PPOCRV5MobileRecConfig()), "text_line", last  # fmt: skip
     # diffusion models from diffusers' configs (the dev extra installs it): a UNet that takes a
     # latent, a timestep per sample and text states; an unconditional one; a VAE, whose
     # attention runs over every position of the feature map
@@ -790,6 +878,19 @@ def _laid_out(kind: str) -> tuple[tuple[Any, ...], list[str], dict[str, dict[int
         return (x, torch.ones_like(x), torch.randn(B * 48, *patch, generator=g), grid, (x == 999).long()), names, {**text, "mm_token_type_ids": seq, "pixel_values": {0: "patches"}, "image_grid_thw": {0: "images"}}  # fmt: skip
     if kind == "grid_tower":  # a Qwen-VL vision tower alone: grid12's patches named hidden_states
         return (torch.randn(B * 48, 384, generator=g), torch.tensor([[1, 6, 8]] * B)), ["hidden_states", "grid_thw"], {"hidden_states": {0: "patches"}, "grid_thw": {0: "images"}}  # fmt: skip
+    if kind in ("grid_pixels", "grid_pixels192", "grid_pixels_chw", "grid_merged192"):
+        # a vision tower alone on grid12's patches named pixel_values: 2 frames flattened (LFM3-VL),
+        # one (Ovis2.5, LLaVA-OneVision-1.5), 3 x 8 x 8 (Kimi K2.5); each image's merge size too
+        # (VideoLLaMA 3)
+        patch = {"grid_pixels": (384,), "grid_pixels_chw": (3, 8, 8)}.get(kind, (192,))
+        args = (torch.randn(B * 48, *patch, generator=g), torch.tensor([[1, 6, 8]] * B))
+        axes = {"pixel_values": {0: "patches"}, "grid_thw": {0: "images"}}
+        if kind == "grid_merged192":
+            return (*args, torch.tensor([2] * B)), ["pixel_values", "grid_thw", "merge_sizes"], {**axes, "merge_sizes": {0: "images"}}  # fmt: skip
+        return args, ["pixel_values", "grid_thw"], axes
+    if kind == "packed_sizes":  # MiniCPM-OCR: two images' 6x8 patches in one row, each one's grid
+        px = torch.randn(1, 3, 8, 8 * 2 * 48, generator=g)
+        return (px, torch.tensor([[6, 8]] * B)), ["pixel_values", "target_sizes"], {"pixel_values": {3: "patches"}, "target_sizes": {0: "images"}}  # fmt: skip
     if kind == "patch_xy16":  # Gemma 4's tower: a 64x64 and a 32x64 image's 8x8 patches in [0, 1]
         px, xy = torch.rand(B, 64, 192, generator=g), torch.full((B, 64, 2), -1)  # padded to 64
         for b, rows in enumerate((8, 4)):  # each patch's (x, y); -1: padding, its pixels 0
