@@ -232,20 +232,28 @@ def _fit(
 
 
 def observed_error(
-    r: Any, samples: np.ndarray, function: str | None = None, params: dict[str, float] | None = None
+    r: Any,
+    samples: np.ndarray,
+    function: str | None = None,
+    params: dict[str, float] | None = None,
+    *,
+    reference: Any = None,
 ) -> dict[str, float]:
-    """Max-abs and RMS error of ``r`` (a Rational or any callable) against ``function`` on ``samples``."""
+    """Max-abs and RMS error of ``r`` (a Rational or any callable) against ``function`` on
+    ``samples``, or against ``reference``, a callable (a ``pau_learned`` region's own nodes)."""
     from rewriter.functions import FUNCTIONS
 
-    name = function or r.function
-    fn = FUNCTIONS[name]
-    f = fn.bind(
-        **{
-            k: v
-            for k, v in (params if params is not None else getattr(r, "params", {})).items()
-            if k in fn.defaults
-        }
-    )
+    if reference is not None:
+        f = reference
+    else:
+        fn = FUNCTIONS[function or r.function]
+        f = fn.bind(
+            **{
+                k: v
+                for k, v in (params if params is not None else getattr(r, "params", {})).items()
+                if k in fn.defaults
+            }
+        )
     x = np.asarray(samples, dtype=np.float64).ravel()
     if not x.size:
         return {"max_abs": math.nan, "rms": math.nan}

@@ -109,17 +109,13 @@ def _region_study(
         st.region = RegionFunction(alone)
     except Exception:  # in a branch, or a region ONNX Runtime cannot run alone: kept
         return st
-    x = np.asarray(obs.samples, dtype=np.float64).ravel()
-    want = st.reference(x)
     for deg in degrees_set:
         r = fit_region(alone, obs.samples, deg, form)
         if r is None:
             continue
         c = region_candidate(r)
-        with np.errstate(all="ignore"):
-            e = np.abs(c(x) - want)
         st.candidates.append(c)
-        st.approx_error[c.name] = {"max_abs": float(e.max()), "rms": float(np.sqrt(np.mean(e * e)))}
+        st.approx_error[c.name] = observed_error(c, obs.samples, reference=st.region)
     return st
 
 
