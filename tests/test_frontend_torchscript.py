@@ -2608,3 +2608,76 @@ def test_an_archive_is_converted_at_the_inputs_given(tmp_path, capsys) -> None: 
     text = capsys.readouterr().out
     assert "patches 24x12 (from --inputs); grid 1x2 (from --inputs)" in text, text
     assert "rewritten vs torchscript in PyTorch" in text and given_inputs() == {}
+
+
+class _Stacked(torch.nn.Module):
+    """A speech encoder that stacks frames (Nemotron 3 diarization's front end): mel frames
+    [batch, frames, 16 bins], padded to a multiple of 4 and reshaped into rows of 4 frames (64
+    values) for a Linear. The reshape's sizes are computed, so the Linear's 64 reads as the
+    input's features."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = torch.nn.Linear(64, 8)
+
+    def forward(self, input_features: torch.Tensor) -> torch.Tensor:
+        b, t, f = input_features.shape
+        pad = (4 - t % 4) % 4
+        h = torch.nn.functional.pad(input_features, (0, 0, 0, pad))
+        h = h.reshape(b, (t + pad) // 4, f * 4)
+        return torch.nn.functional.gelu(self.proj(h))
+
+
+@pytest.mark.parametrize("how", ["script", "trace"])
+def test_frames_stacked_into_a_linear_are_sized_from_its_refusal(how, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """The features of frames a reshape stacks are the Linear's ``in_features`` over the
+    frames stacked: the archive was refused at the 64 read off the Linear's weight ("32x256
+    and 64x8", no size tried again; Nemotron 3 diarization's archive asked for
+    --input-shapes), and now runs at the 16 the refusal gives."""
+    net = _Stacked().eval()
+    example = (torch.randn(1, 40, 16),)
+    sm = torch.jit.script(net) if how == "script" else torch.jit.trace(net, example)
+    sm.save(str(tmp_path / "m.pt"))
+    printed, r, out = _rewritten(tmp_path / "m.pt", tmp_path, capsys)
+    printed = " ".join(printed.split())
+    assert "16 features, as a Linear of 64 said, given 256 at 64 (frames stacked" in printed
+    assert [s["function"] for s in r["sites"]] == ["gelu"] and r["sites"][0]["replaced"]
+    assert _dims(onnx.load(str(out)))["input_features"][2] == 16
+
+
+class _Joined(torch.nn.Module):
+    """A codec's two views of one clip (X-Codec 2's): a waveform [batch, 1, samples], one frame
+    per 100 samples from a strided convolution, and filterbank frames [batch, frames, 12], joined
+    along the channels, so the frames must be the samples / 100."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv1d(1, 4, 100, stride=100)
+        self.proj = torch.nn.Linear(12, 4)
+
+    def forward(self, input_values: torch.Tensor, input_features: torch.Tensor) -> torch.Tensor:
+        a = self.conv(input_values)  # [batch, 4, samples / 100]
+        b = self.proj(input_features).transpose(1, 2)  # [batch, 4, frames]
+        return torch.nn.functional.silu(torch.cat([a, b], dim=1))
+
+
+@pytest.mark.parametrize("how", ["script", "trace"])
+def test_two_inputs_a_cat_joins_are_sized_from_its_refusal(how, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A cat's "Expected size 160 but got size 128" names the size the waveform gives the
+    frames (160) and the frames' (128): the frames are tried at 160 beside the same waveform.
+    The archive ran on none of the sizes tried (no pair of the candidate lengths is 100 to 1;
+    X-Codec 2's archive, 320 to 1)."""
+    net = _Joined().eval()
+    example = (torch.randn(1, 1, 2000), torch.randn(1, 20, 12))
+    sm = torch.jit.script(net) if how == "script" else torch.jit.trace(net, example)
+    sm.save(str(tmp_path / "m.pt"))
+    printed, r, out = _rewritten(tmp_path / "m.pt", tmp_path, capsys)
+    assert [s["function"] for s in r["sites"]] == ["silu"] and r["sites"][0]["replaced"]
+    printed = " ".join(printed.split())
+    assert "input_values 1x1x16000 (1 channels, from " in printed, printed
+    assert "input_features 1x160x12 (12 features, from linear's weight)" in printed, printed
+    # both lengths dynamic: the frames, refused alone at another length, run beside twice the
+    # samples (kept static, the ONNX model ran only at 160 frames)
+    dims = _dims(onnx.load(str(out)))
+    assert dims["input_values"] == ["batch", 1, "samples"]
+    assert dims["input_features"] == ["batch", "sequence", 12]

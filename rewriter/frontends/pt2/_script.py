@@ -48,7 +48,7 @@ import os
 import re
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Set
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -1300,6 +1300,8 @@ def _features(arg: _Arg, shape: tuple[int, ...], why: str) -> _Arg | None:
     sequence of the features it names (an RNN's input_size, attention's embed_dim, a Linear
     that multiplied the last dim, or a cat with a learned token of that width), batch first;
     None when it names none."""
+    if arg.origin == "graph":
+        return _restacked(arg, shape, why)
     if arg.origin != "guess":  # once: the new arg's origin is "refusal"
         return None
     f = next((int(m.group(1)) for r in _EXPECTED if (m := r.search(why))), None)
@@ -1313,6 +1315,29 @@ def _features(arg: _Arg, shape: tuple[int, ...], why: str) -> _Arg | None:
         return None
     told = _features_of(
         arg.name, f"{f} features, as the module's refusal of {'x'.join(map(str, shape))} said", f
+    )
+    told.origin = "refusal"
+    return told
+
+
+def _restacked(arg: _Arg, shape: tuple[int, ...], why: str) -> _Arg | None:
+    """The features of an input a Linear's weight told, when that Linear refuses it with more
+    or fewer than its ``in_features``: the frames were stacked (or split) on the way by a
+    reshape that says nothing of its sizes, so the input's own features are the told count
+    scaled by ``in_features / got`` (Nemotron 3 diarization pads its frames of 16 mel bins to a
+    multiple of 8 and reshapes them into rows of 128 for its Linear: the 128 read off that
+    weight gave "64x1024 and 128x32", 16 bins). None for any other refusal."""
+    hit = _MATMUL.search(why)
+    if hit is None or len(shape) < 2 or len(shape) - 1 in arg.dynamic:
+        return None
+    f, got, want = shape[-1], int(hit.group(2)), int(hit.group(3))
+    if want != f or got == f or (f * want) % got or not 0 < f * want // got != f:
+        return None
+    n = f * want // got
+    told = _features_of(
+        arg.name,
+        f"{n} features, as a Linear of {want} said, given {got} at {f} (frames stacked on the way)",
+        n,
     )
     told.origin = "refusal"
     return told
@@ -1509,6 +1534,7 @@ def _example(module: Any, args: list[_Arg], path: str) -> tuple[dict[str, np.nda
     rebatched: set[tuple[tuple[int, ...], ...]] = set()  # at the batch a trace unrolled
     kept: set[tuple[int, ...]] = set()  # sizes asked for, tried at the others' sizes
     misplaced = ""  # shapes that ran at a batch of 1 only, a sample meeting a length at 2
+    joined: set[str] = set()  # free dims a cat refused at another input's size (``_cat_paired``)
     k = _principal(args)
     tied = _tied(args, k) if k is not None else []
     # the inputs a refusal is read for, and those sharing a dim with them (a mask's length)
@@ -1557,6 +1583,10 @@ def _example(module: Any, args: list[_Arg], path: str) -> tuple[dict[str, np.nda
                 if batch not in tried:  # next, before any other size
                     queue.appendleft(batch)
                     rebatched.add(batch)
+                continue
+            if paired := [(c, d) for c, d in _cat_paired(args, shapes, why) if c not in tried]:
+                queue.extendleft(reversed([c for c, _ in paired]))  # next, the others as they were
+                joined.update(d for _, d in paired)
                 continue
             if k is None:
                 continue
@@ -1625,7 +1655,7 @@ def _example(module: Any, args: list[_Arg], path: str) -> tuple[dict[str, np.nda
                 if a.dynamic.get(0) == "batch":
                     a.hint += f"; a batch of {s[0]}: the trace unrolled a loop over its batch"
         _guessed_free(args, feeds)
-        _keep_static(module, args, feeds)
+        _keep_static(module, args, feeds, joined)
         return feeds, sum(isinstance(t, torch.Tensor) for t in pytree.tree_leaves(got))
     if (
         not misplaced
@@ -1775,6 +1805,38 @@ _TRACED_BATCHES = (2, 4, 8, 16, 32)
 _UNROLLED = re.compile(r"Expected (\d+) elements in a list but found 1\b")
 
 
+def _cat_paired(
+    args: list[_Arg], shapes: tuple[tuple[int, ...], ...], why: str
+) -> list[tuple[tuple[tuple[int, ...], ...], str]]:
+    """``shapes`` with a free dim a ``cat`` refused at the size the other part had, where two
+    inputs' lengths meet in it: X-Codec 2 joins its waveform's frames, one per 320 samples,
+    with its filterbank's ("Expected size 128 but got size 50" at 16000 samples beside 128
+    frames asks for 50 frames). Either size may be an input's (the part of the cat it gives
+    first, or second); each dim at one of them is tried at the other, every input of that dim
+    (a mask too) following; with the dim. Empty for any other refusal."""
+    hit = _CAT.search(why)
+    free = {frozenset(d for d in a.dynamic.values() if d != "batch") for a in args}
+    if hit is None or len(free - {frozenset()}) < 2:  # one input: a learned token (``_features``)
+        return []
+    sizes = int(hit.group(1)), int(hit.group(2))
+    out = []
+    for old, new in (sizes, sizes[::-1]):
+        dims = {
+            d
+            for a, s in zip(args, shapes, strict=True)
+            if a.origin != "user"
+            for ax, d in a.dynamic.items()
+            if d != "batch" and ax < len(s) and s[ax] == old
+        }
+        for dim in sorted(dims):
+            combo = tuple(
+                tuple(new if a.dynamic.get(ax) == dim and v == old else v for ax, v in enumerate(s))
+                for a, s in zip(args, shapes, strict=True)
+            )
+            out.append((combo, dim))
+    return out
+
+
 def _unrolled(
     args: list[_Arg], shapes: tuple[tuple[int, ...], ...], why: str
 ) -> tuple[tuple[int, ...], ...] | None:
@@ -1877,33 +1939,45 @@ def _guessed_free(args: list[_Arg], feeds: Mapping[str, np.ndarray]) -> None:
             a.dynamic = {0: "batch", **_GUESSED_DIMS[rank]}
 
 
-def _keep_static(module: Any, args: list[_Arg], feeds: Mapping[str, np.ndarray]) -> None:
+def _keep_static(
+    module: Any, args: list[_Arg], feeds: Mapping[str, np.ndarray], joined: Set[str] = frozenset()
+) -> None:
     """Drop from the inputs' ``dynamic`` each dim the module does not take at another size: a
     traced module keeps its example's sizes (an Ultralytics YOLO traced at 320 builds its
     anchors for 320), and an ONNX input dynamic there would let generated inputs the graph
     cannot run. A dim name shared by inputs (token ids' and a mask's ``sequence``) changes in
     all of them at once. A free dim refused 32 longer is tried at twice its size, which keeps
     what the example's size divides by: Moonshine's waveform is cut into frames of 80 samples,
-    and 16032 were refused where 32000 run."""
+    and 16032 were refused where 32000 run. A dim in ``joined`` (a cat's, sized from another
+    input's: X-Codec 2's frames, one per 320 samples) refused alone is tried doubled with the
+    other inputs' free dims doubled too."""
 
-    def grown(dim: str, doubled: bool) -> dict[str, tuple[int, ...]]:
-        """The shapes of the inputs that have ``dim``, it grown."""
+    def grown(dim: str, doubled: bool, others: bool = False) -> dict[str, tuple[int, ...]]:
+        """The shapes of the inputs that have ``dim``, it grown (``others``: with every other
+        free dim of the inputs without it, doubled)."""
         shapes = {}
         for a in args:
             shape = list(feeds[a.name].shape)
-            for k in [k for k, d in a.dynamic.items() if d == dim]:
+            mine = dim in a.dynamic.values()
+            for k in [
+                k
+                for k, d in a.dynamic.items()
+                if d == dim or (others and not mine and d != "batch")
+            ]:
                 n = shape[k]
                 if dim == "batch":  # another batch than the example's (a traced one: 2)
                     shape[k] = 2 if n == 1 else n * 2
                 else:
                     shape[k] = n * 2 if doubled or n < 32 else n + 32
-            if dim in a.dynamic.values():
+            if mine or others:
                 shapes[a.name] = tuple(shape)
         return shapes
 
     for dim in sorted({d for a in args for d in a.dynamic.values()}):
         first, twice = grown(dim, False), grown(dim, True)
         tries = [first] if twice == first else [first, twice]  # a batch: the one size
+        if dim in joined:
+            tries.append(grown(dim, True, others=True))
         if not any(_runs_at(module, args, feeds, shapes) for shapes in tries):
             for a in args:
                 a.dynamic = {k: d for k, d in a.dynamic.items() if d != dim}
