@@ -687,8 +687,10 @@ class _Graph:
 
     def fixed_dims(self, start: str) -> tuple[int | None, dict[int, tuple[int, str]]]:
         """What the weights that ``start`` meets (through elementwise ops) say of its shape: its
-        rank, and ``axis -> (size, how)`` (a negative axis counts from the end)."""
+        rank (a MatMul's 2, [batch, features], where no other op says one), and ``axis -> (size,
+        how)`` (a negative axis counts from the end)."""
         rank: int | None = None
+        loose: int | None = None  # a MatMul takes any rank: [batch, features] where none says
         fixed: dict[int, tuple[int, str]] = {}
         for node, i in self.forward(start, lambda n, _: n.op_type in _SAME_SHAPE):
             op, label = node.op_type, node.name or node.output[0]
@@ -700,7 +702,7 @@ class _Graph:
             elif op == "ConvTranspose" and w and len(w) >= 3:
                 r, at = len(w), {1: (w[0], "channels")}
             elif op == "MatMul" and w and len(w) == 2:
-                at = {-1: (w[0], "features")}
+                loose, at = loose or 2, {-1: (w[0], "features")}
             elif op == "Gemm" and w and len(w) == 2:
                 k = w[1] if attrs.get("transB") else w[0]
                 r, at = 2, {(0 if attrs.get("transA") else 1): (k, "features")}
@@ -709,7 +711,7 @@ class _Graph:
             rank = rank or r
             for axis, (size, what) in at.items():
                 fixed.setdefault(axis, (size, f"{what}, from the weights of {op} {label!r}"))
-        return rank, fixed
+        return rank or loose, fixed
 
     def pixel_scale(self, start: str) -> str | None:
         """Why a float input holds 8-bit pixel values: the first arithmetic on it (past

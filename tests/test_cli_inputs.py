@@ -283,6 +283,38 @@ def test_channels_come_from_the_weights_when_every_axis_is_dynamic(shape, tmp_pa
     assert ("onnx.checker: fails as the input model does" in out) == (shape is None)
 
 
+def test_an_input_with_no_shape_into_a_matmul_is_batch_by_features(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A float input that declares no shape and meets a MatMul's 16x4 weights: [batch, 16].
+    Nothing said its rank, so it was fed as a scalar and every try failed ("no valid inputs
+    found for 'x': ... left_num_dims and right_num_dims must be >= 1", exit 2)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = np.random.default_rng(0).standard_normal((16, 4)).astype(np.float32)
+    g = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["x", "w"], ["h"], name="proj"),
+            helper.make_node("Sigmoid", ["h"], ["s"]),
+            helper.make_node("Mul", ["h", "s"], ["y"]),
+        ],
+        "no_shape_mlp",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, None)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(w, "w")],
+    )
+    src = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), src)
+    gen = generate_inputs(onnx.load(src))
+    assert gen.feeds["x"].shape == (1, 16)
+    note = next(n for n in gen.notes if n.startswith("x:"))
+    assert (
+        "rank 2 (the model declares no shape); axis 1 = 16 (features, from the weights of " in note
+    )
+    code = main([str(src), "-o", str(tmp_path / "o.onnx")])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "1 of 1 sites replaced" in out and "cosine 1.0" in out
+
+
 def test_a_shared_dim_fixed_by_weights_is_fixed_for_every_input(tmp_path) -> None:
     """Features [b, s, f] into a MatMul with 12-row weights: f is 12, also for a second input
     declared with the same f."""
