@@ -835,7 +835,9 @@ def _graph_inputs(model: onnx.ModelProto) -> list[_Input]:
         t = vi.type.tensor_type
         dims: list[int | str] = []
         for axis, d in enumerate(t.shape.dim):
-            if d.HasField("dim_value") and d.dim_value > 0:
+            # a declared 0 is a size, as ONNX Runtime holds it: a decoder exported at its first
+            # step with an empty past ([1, 2, 0, 16], the past's length not marked dynamic)
+            if d.HasField("dim_value") and d.dim_value >= 0:
                 dims.append(d.dim_value)
             else:
                 dims.append(d.dim_param if d.HasField("dim_param") else f"{vi.name}:{axis}")
@@ -2581,6 +2583,15 @@ def _input_error(
     )
     at = f"{op} {node!r} fails" if node else "ONNX Runtime refuses the feeds"
     n_tried = f" on all {len(tried)} sizes tried" if len(tried) > 1 else ""
+    empty = [str(k) for k, d in enumerate(inp.dims if inp else []) if d == 0]
+    if empty:  # not a size to probe: the model's own declaration, which ONNX Runtime enforces
+        return InputError(
+            f"no valid inputs found for {name!r}: {at} ({status[:240]}) at its declared sizes, "
+            f"and it declares {'axes' if len(empty) > 1 else 'axis'} {', '.join(empty)} of size "
+            "0 (an empty tensor), which ONNX Runtime holds it to: if the axis is free, give it a "
+            "name in the model (onnx.tools.update_model_dims.update_inputs_outputs_dims) and run "
+            "again"
+        )
     oom = re.search(r"Failed to allocate memory for requested buffer of size (\d+)", status)
     if oom:  # the sizes are the problem, not the values: say how much, and at which sizes
         sizes = ", ".join(f"{k}={v}" for k, v in (tried[-1][0] if tried else bound).items())

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import onnx
 import pytest
+import torch
 from conftest import fixed_reshape_model  # noqa: E402
 from onnx_models import mish_cnn  # tests/ (pytest puts it on sys.path)
 
@@ -508,3 +509,57 @@ def test_inputs_file_is_checked_as_calibration_data_is(zoo_paths, tmp_path, caps
         else:
             assert out.exists()
             out.unlink()
+
+
+class _FirstStep(torch.nn.Module):
+    """A decoder block taking its past keys and values ([batch, heads, past, head dim]), as
+    exported for its first step: an empty past, its length not marked dynamic."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = torch.nn.Embedding(100, 32)
+        self.qkv = torch.nn.Linear(32, 96)
+        self.up, self.down = torch.nn.Linear(32, 64), torch.nn.Linear(64, 32)
+
+    def forward(self, ids: Any, past_k: Any, past_v: Any) -> Any:
+        h = self.emb(ids)
+        b, t, _ = h.shape
+        q, k, v = (z.view(b, t, 2, 16).transpose(1, 2) for z in self.qkv(h).split(32, -1))
+        k, v = torch.cat([past_k, k], 2), torch.cat([past_v, v], 2)
+        a = torch.nn.functional.scaled_dot_product_attention(q, k, v)
+        h = h + a.transpose(1, 2).reshape(b, t, 32)
+        return self.down(torch.nn.functional.gelu(self.up(h))), k, v
+
+
+def test_a_declared_size_of_0_is_generated_as_0(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """The TorchScript export of a decoder at its first step declares its past [1, 2, 0, 16]:
+    the 0 was read as a free size, and ONNX Runtime, which holds inputs to their declared
+    sizes, refused every size tried ("no valid inputs found for 'past_v' ... the sizes are not
+    its cause", exit 2). A declared 0 is generated as 0."""
+    src = tmp_path / "first_step.onnx"
+    past = torch.zeros(1, 2, 0, 16)
+    torch.onnx.export(
+        _FirstStep().eval(),
+        (torch.randint(0, 100, (1, 8)), past, past),
+        str(src),
+        dynamo=False,
+        input_names=["ids", "past_k", "past_v"],
+        output_names=["y", "k", "v"],
+        dynamic_axes={"ids": {0: "batch", 1: "sequence"}},
+    )
+    code = main([str(src), "-o", str(tmp_path / "o.onnx")])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "past_k 1x2x0x16, past_v 1x2x0x16" in out and "1 of 1 sites replaced" in out
+
+
+def test_an_image_declared_empty_is_one_line_naming_its_axes(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """An image declared [0, 3, 0, 0] runs in ONNX Runtime only empty: one line names the axes
+    and what to do (it said the sizes were not the cause)."""
+    src = tmp_path / "empty.onnx"
+    onnx.save(_dynamic_cnn([0, 3, 0, 0]), src)
+    assert main([str(src), "-o", str(tmp_path / "o.onnx")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert "no valid inputs found for 'image'" in err
+    assert "it declares axes 0, 2, 3 of size 0 (an empty tensor), which ONNX Runtime holds" in err
