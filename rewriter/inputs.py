@@ -38,7 +38,8 @@ Algorithm, in three steps:
      ones (everything attended, every branch condition true); zeros where ones make an output
      NaN (PyTorch's ``key_padding_mask`` is true where a token is padding).
    * 8-bit integers of rank 3 or more cast or dequantized to float (a uint8 camera frame, a
-     full-integer TFLite model's input): their whole range.
+     full-integer TFLite model's input): their whole range. 16-bit ones cast to float (PCM
+     audio): a normal signal at a tenth of full scale.
    * any other integer: uniform in {0, 1}: 0 and 1 index any axis of size >= 2, are valid flags
      and counts, and still vary; larger values are the ones that overflow unknown tables.
      Rows of two named as an image's size (``image_sizes``) hold the height and width of the
@@ -1520,6 +1521,15 @@ def _values(
         return rng.integers(info.min, int(info.max) + 1, shape).astype(dt), (
             f"uniform in [{info.min}, {info.max}] (8-bit values made floats by "
             f"{uses.to_float}: pixels)"
+        )
+    if dt == np.int16 and shape and uses.to_float and "mask" not in inp.name.lower():
+        # 16-bit PCM made floats (a waveform scaled by 1/32768 inside): {0, 1} was silence, the
+        # outputs the same on any inputs, and nothing could be checked
+        info = np.iinfo(dt)
+        pcm = np.clip(np.rint(rng.normal(0.0, 0.1 * info.max, shape)), info.min, info.max)
+        return pcm.astype(dt), (
+            f"normal, a tenth of full scale (16-bit values made floats by {uses.to_float}: a "
+            "signal)"
         )
     if padding and dt.kind in "iu":
         return np.zeros(shape, dt), "zeros (a padding indicator by name: no step padded)"

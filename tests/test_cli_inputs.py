@@ -563,3 +563,46 @@ def test_an_image_declared_empty_is_one_line_naming_its_axes(tmp_path, capsys) -
     assert len(err.splitlines()) == 1, err
     assert "no valid inputs found for 'image'" in err
     assert "it declares axes 0, 2, 3 of size 0 (an empty tensor), which ONNX Runtime holds" in err
+
+
+class _Pcm(torch.nn.Module):
+    """A keyword spotter taking 16-bit PCM, as audio arrives: cast to float and scaled by
+    1/32768 inside, a strided Conv, GELU, a softmax over two classes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv1d(1, 16, 400, stride=160)
+        self.head = torch.nn.Linear(16, 2)
+
+    def forward(self, pcm: Any) -> Any:
+        x = pcm.float().unsqueeze(1) / 32768.0
+        h = torch.nn.functional.gelu(self.conv(x)).mean(-1)
+        return torch.softmax(self.head(h), -1)
+
+
+def test_16_bit_pcm_is_generated_as_a_signal(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """int16 samples made floats inside were drawn in {0, 1}: silence after the scaling, the
+    probabilities the same on any inputs, and the rewrite was written with nothing checked
+    ("no output could be checked"). They are a signal at a tenth of full scale now, and the
+    probabilities are compared."""
+    src = tmp_path / "pcm.onnx"
+    torch.onnx.export(
+        _Pcm().eval(),
+        (torch.zeros(1, 16000, dtype=torch.int16),),
+        str(src),
+        dynamo=False,
+        input_names=["pcm"],
+        output_names=["probs"],
+        dynamic_axes={"pcm": {0: "batch", 1: "samples"}},
+    )
+    gen = generate_inputs(onnx.load(src))
+    pcm = gen.feeds["pcm"]
+    assert pcm.dtype == np.int16 and 2000 < pcm.std() < 4500, pcm.std()
+    code = main([str(src), "-o", str(tmp_path / "o.onnx"), "-v"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    text = " ".join(out.split())
+    assert (
+        "pcm: int16 1x16000, normal, a tenth of full scale (16-bit values made floats by " in text
+    )
+    assert "worst output 'probs'" in text and "no output could be checked" not in text
