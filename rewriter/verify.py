@@ -123,6 +123,9 @@ class Deviation:
     unmoved: bool = False
     # a Dropout with a training_mode input (a model exported in training mode): its first node
     training_dropout: str = ""
+    # why the original failed on other generated inputs (of the same sizes), which judge whether
+    # an output depends on them: judged on the first inputs alone then
+    refused_elsewhere: str = ""
 
     @property
     def judged(self) -> list[OutputDiff]:
@@ -229,6 +232,11 @@ class Deviation:
                 "; every output is the original's to the bit: the replaced sites did not move "
                 "them on these inputs (did they run?), so this verifies nothing: pass --inputs "
                 "that run them"
+            )
+        if self.refused_elsewhere:
+            line += (
+                f"; the original fails on other values at these sizes ({self.refused_elsewhere}): "
+                "judged on these inputs alone (pass --inputs with data like yours)"
             )
         skipped = self.unchecked()
         if skipped:
@@ -875,18 +883,25 @@ def compare(
         dev.training_dropout = training.name or training.output[0]
     constant = [k for k, x in enumerate(a) if _constant(x)]
     insensitive = {k for k, x in enumerate(a) if _insensitive(x)}
-    elsewhere: dict[int, tuple[dict[str, np.ndarray], list[np.ndarray]]] = {}
+    elsewhere: dict[int, tuple[dict[str, np.ndarray], list[np.ndarray]] | None] = {}
+    refused: list[str] = []  # why the original failed on other inputs
 
-    def original_on(seed: int) -> tuple[dict[str, np.ndarray], list[np.ndarray]]:
-        """Other inputs and the original's outputs on them (one run per seed)."""
+    def original_on(seed: int) -> tuple[dict[str, np.ndarray], list[np.ndarray]] | None:
+        """Other inputs and the original's outputs on them (one run per seed); None where the
+        original fails on them: values the graph baked in at its export (a vision tower
+        traced at one patch grid gathers by a constant permutation of its patches)."""
         assert more_feeds is not None
         if seed not in elsewhere:
             other = more_feeds(seed)
-            elsewhere[seed] = other, run_orig(other)
+            try:
+                elsewhere[seed] = other, run_orig(other)
+            except ModelError as e:
+                elsewhere[seed] = None
+                refused.append(str(e).removeprefix("ONNX Runtime failed to run the model: "))
         return elsewhere[seed]
 
-    if more_feeds is not None:  # one sample per run: compare with a run on other inputs
-        away = original_on(1)[1]
+    if more_feeds is not None and (got := original_on(1)) is not None:
+        away = got[1]  # one sample per run: compare with a run on other inputs
         for k, (x, y) in enumerate(zip(a, away, strict=True)):
             if np.shape(x) == np.shape(y) and k not in constant:
                 if _insensitive(np.stack([np.asarray(x), np.asarray(y)])):
@@ -894,13 +909,17 @@ def compare(
     for seed in range(1, 4):
         if more_feeds is None or not constant:
             break
-        other, a2 = original_on(seed)
+        if (got := original_on(seed)) is None:
+            continue
+        other, a2 = got
         b2 = run_new(other)
         for k in list(constant):
             if not _constant(a2[k]):
                 dev.outputs[k] = diff(k, a2[k], b2[k])
                 dev.outputs[k].note = f"checked on seed {seed} (constant on the first inputs)"
                 constant.remove(k)
+    if refused:
+        dev.refused_elsewhere = refused[0][:200]
     for k in constant:
         o = dev.outputs[k]
         if o.checked and o.max_abs == 0.0:

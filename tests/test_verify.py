@@ -435,3 +435,47 @@ def test_an_inner_pick_constant_on_the_first_inputs_is_compared_on_others() -> N
     index = [o for o in dev.outputs if o.role == "index"]
     assert index and index[0].note.startswith("checked on seed"), dev.outputs
     assert index[0].checked, index[0]  # evidence again, not "constant on the inputs used"
+
+
+def test_an_original_that_fails_on_other_values_is_judged_on_the_first(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Verification runs the original on a second draw of the generated inputs (same sizes)
+    to see which outputs depend on them. A graph with a value baked in at its export fails on
+    some draws (here an integer ``k`` sizes a Reshape: 8 + 3k columns; a vision tower traced at
+    one patch grid gathers its patches by a constant permutation): that run ended the rewrite
+    with "ONNX Runtime failed to run the model: ..." (exit 1). The outputs are judged on the
+    first inputs, and the line says so."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from rewriter.cli import main
+
+    def c(name: str, v: list[int]) -> onnx.TensorProto:
+        return numpy_helper.from_array(np.array(v, np.int64), name)
+
+    w = np.random.default_rng(0).standard_normal((8, 8)).astype(np.float32)
+    g = helper.make_graph(
+        [
+            helper.make_node("Mul", ["k", "three"], ["k3"]),
+            helper.make_node("Add", ["k3", "eight"], ["width"]),
+            helper.make_node("Concat", ["minus1", "width"], ["shape"], axis=0),
+            helper.make_node("Reshape", ["x", "shape"], ["xr"], name="fold"),
+            helper.make_node("MatMul", ["xr", "w"], ["u"]),
+            helper.make_node("Sigmoid", ["u"], ["s"]),
+            helper.make_node("Mul", ["u", "s"], ["y"]),
+        ],
+        "baked",
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 8]),
+            helper.make_tensor_value_info("k", TensorProto.INT64, [1]),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 8])],
+        [numpy_helper.from_array(w, "w"), c("three", [3]), c("eight", [8]), c("minus1", [-1])],
+    )
+    src = tmp_path / "baked.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), src)
+    code = main([str(src), "-o", str(tmp_path / "o.onnx")])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    text = " ".join(out.split())
+    assert "worst output 'y'" in text and "1 of 1 sites replaced" in text
+    assert "; the original fails on other values at these sizes (" in text, text
+    assert "cannot be reshaped to the requested shape" in text
