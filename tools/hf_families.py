@@ -1,10 +1,10 @@
-"""482 model families (479 `transformers`, 3 `diffusers`), built as users export them, through the
+"""507 model families (504 `transformers`, 3 `diffusers`), built as users export them, through the
 CLI with no flags.
 
     python tools/hf_families.py [--out DIR] [--no-target] [--opset N]
                                 [--interpreter | --fx [--plan] | --pt2 | --archive] [NAME ...]
 
-Builds small random-weight models of 479 ``transformers`` families and 3 ``diffusers`` ones
+Builds small random-weight models of 504 ``transformers`` families and 3 ``diffusers`` ones
 (a text-conditioned UNet, an unconditional one, a VAE) from their configs (no download: text
 encoders and decoders, vision and audio models, a detector, segmenters; and inputs other than
 ids + mask or one image: ids alone (Mamba, RWKV), a decoder with encoder states,
@@ -732,6 +732,41 @@ def _families() -> Iterator[tuple[str, Callable[[], Any], str, list[str]]]:
     yield "uvdoc_backbone", lambda: tf.UVDocBackbone(tf.UVDocBackboneConfig()), "image128", ["feature_maps"]  # fmt: skip
     yield "slanext_vision", lambda: tf.models.slanext.modeling_slanext.SLANeXtVisionEncoder(tf.SLANeXtVisionConfig(hidden_size=32, output_channels=32, num_hidden_layers=2, num_attention_heads=2, image_size=64, patch_size=8, window_size=4, global_attn_indexes=[1], mlp_dim=64, initializer_range=0.02)), "image", last  # fmt: skip
     yield "pp_ocrv5_mobile_rec", lambda: tf.PPOCRV5MobileRecModel(tf.PPOCRV5MobileRecConfig()), "text_line", last  # fmt: skip
+    # and twenty-five more: text decoders of the newest multimodal models alone (Step 3.7,
+    # GLM-5-Next's linear and indexed attention, Mistral Large 4, Muse Spark, HY-V4-VL, Granite 4
+    # Vision, Cosmos 3 Edge, dots.3 note), Kolibri 1.1, MetaCLIP 2's text tower, speech and music
+    # models' parts (CLVP's text encoder, Bark's semantic model, MusicGen Melody's decoder, CSM's
+    # depth decoder, Dia's encoder, Granite Speech Plus's CTC encoder, Audio Flamingo 3's encoder,
+    # Muse Spark's waveform encoder) and vision towers alone (Step 3.7's, GLM-5-Next's, Muse
+    # Spark's, HY-V4-VL's, Cosmos 3 Edge's, dots.3 note's with experts, Unlimited OCR's SAM)
+    ix = dict(index_topk=4, index_head_dim=16, index_n_heads=2)
+    mla_nope = {**mla, "qk_rope_head_dim": 0, "qk_nope_head_dim": 16}
+    rope3 = dict(rope_type="default", rope_theta=10000.0)
+    yield "step3p7_text", lambda: tf.Step3p7TextModel(tf.Step3p7TextConfig(**kv, head_dim=16, num_local_experts=4, n_routed_experts=4, num_experts_per_tok=2, moe_intermediate_size=32, share_expert_dim=32, sliding_window=4)), "text", last  # fmt: skip
+    yield "glm5_next_text", lambda: tf.Glm5NextTextModel(tf.Glm5NextTextConfig(**t, **mla_nope, **dsx, **ix, num_key_value_heads=2, index_kpool=2, linear_head_dim=16, linear_num_heads=2, layer_types=["linear_attention", "indexed_attention"], mlp_layer_types=["dense", "sparse"], pad_token_id=0, use_cache=False)), "text", last  # fmt: skip
+    yield "mistral_large4_text", lambda: tf.MistralLarge4TextModel(tf.MistralLarge4TextConfig(**t, **{**mla, "q_lora_rank": None}, **dsx, **ix, num_key_value_heads=2, first_k_dense_replace=1, use_cache=False)), "text", last  # fmt: skip
+    yield "muse_spark_text", lambda: tf.MuseSparkTextModel(tf.MuseSparkTextConfig(**kv, head_dim=16, sliding_window=4, num_local_experts=4, num_experts_per_tok=2, moe_intermediate_size=32, moe_hidden_size=32)), "text", last  # fmt: skip
+    yield "kolibri1_1", lambda: tf.Kolibri1_1Model(tf.Kolibri1_1Config(**kv, head_dim=16, num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32, shared_expert_intermediate_size=32, sliding_window=4, index_topk=4, index_num_heads=2)), "text", last  # fmt: skip
+    yield "hy_v4_vl_text", lambda: tf.HYV4VLTextModel(tf.HYV4VLTextConfig(**t, **mla, **ix, num_key_value_heads=2, n_routed_experts=4, num_experts_per_tok=2, moe_intermediate_size=32, rope_parameters={**rope3, "mrope_section": [2, 1, 1]}, pad_token_id=0, use_cache=False)), "text", last  # fmt: skip
+    yield "granite4_vision_text", lambda: tf.Granite4VisionTextModel(tf.Granite4VisionTextConfig(**kv)), "text", last  # fmt: skip
+    yield "cosmos3_edge_text", lambda: tf.Cosmos3EdgeTextModel(tf.Cosmos3EdgeTextConfig(**kv, head_dim=16, rope_parameters={**rope3, "mrope_section": [4, 2, 2]})), "text", last  # fmt: skip
+    yield "dots3_note_text", lambda: tf.Dots3NoteTextModel(tf.Dots3NoteTextConfig(**{**kv, "num_key_value_heads": 2}, **mla, **dsx, **ix, head_dim=16, sliding_window=4, shared_experts_intermediate_size=32, pad_token_id=0)), "text", last  # fmt: skip
+    yield "metaclip_2_text", lambda: tf.MetaClip2TextModel(tf.MetaClip2TextConfig(**{**t, "max_position_embeddings": 16})), "text", pool  # fmt: skip
+    yield "clvp_encoder", lambda: tf.ClvpEncoder(tf.ClvpEncoderConfig(vocab_size=1000, hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, projection_dim=32)), "text", last  # fmt: skip
+    yield "bark_semantic", lambda: tf.BarkSemanticModel(tf.BarkSemanticConfig(input_vocab_size=1000, output_vocab_size=1000, hidden_size=32, num_layers=2, num_heads=2, block_size=64, use_cache=False)), "tokens", ["logits"]  # fmt: skip
+    yield "musicgen_melody", lambda: tf.MusicgenMelodyForCausalLM(tf.MusicgenMelodyDecoderConfig(vocab_size=64, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, ffn_dim=64, max_position_embeddings=64, num_codebooks=4, use_cache=False)), "codebooks", ["logits"]  # fmt: skip
+    yield "csm_depth_decoder", lambda: tf.CsmDepthDecoderModel(tf.CsmDepthDecoderConfig(num_codebooks=8, backbone_hidden_size=32, vocab_size=1000, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=16, use_cache=False)), "tokens", last  # fmt: skip
+    yield "dia_encoder", lambda: tf.models.dia.modeling_dia.DiaEncoder(tf.DiaEncoderConfig(vocab_size=1000, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, head_dim=16, max_position_embeddings=64)), "text", last  # fmt: skip
+    yield "granite_speech_plus_ctc", lambda: tf.GraniteSpeechPlusCTCEncoder(tf.GraniteSpeechPlusEncoderConfig(input_dim=16, num_layers=2, hidden_dim=32, feedforward_mult=2, num_heads=2, dim_head=16, output_dim=32, context_size=8)), "feature_frames", last  # fmt: skip
+    yield "audioflamingo3_encoder", lambda: tf.AudioFlamingo3Encoder(tf.AudioFlamingo3EncoderConfig(num_mel_bins=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, hidden_size=32, max_source_positions=100)), "mel_chunks", last  # fmt: skip
+    yield "muse_spark_audio", lambda: tf.MuseSparkAudioModel(tf.MuseSparkAudioConfig(patch_sizes=(4, 5, 4, 5), hidden_sizes=(8, 16, 32, 32), depths=(1, 1, 1, 1), num_hidden_layers=4, out_hidden_size=32)), "audio", last  # fmt: skip
+    yield "step3p7_vision", lambda: tf.Step3p7VisionModel(tf.Step3p7VisionConfig(**v, image_size=64, patch_size=8)), "image", last  # fmt: skip
+    yield "glm5_next_vision", lambda: tf.Glm5NextVisionModel(tf.Glm5NextVisionConfig(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, image_size=32, patch_size=8, spatial_merge_size=2, temporal_patch_size=2, out_hidden_size=32, projection_intermediate_size=64)), "grid_tower", last  # fmt: skip
+    yield "muse_spark_vision", lambda: tf.MuseSparkVisionModel(tf.MuseSparkVisionConfig(**v, patch_size=8, pos_emb_height=16, pos_emb_width=16, patch_temporal=2, merge_size=2)), "grid_pixels", last  # fmt: skip
+    yield "hy_v4_vl_vision", lambda: tf.HYV4VLVisionModel(tf.HYV4VLVisionConfig(**v, num_key_value_heads=1, patch_size=8, spatial_merge_size=2, out_hidden_size=32, max_image_size=64)), "grid_pixels192", last  # fmt: skip
+    yield "cosmos3_edge_vision", lambda: tf.Cosmos3EdgeVisionModel(tf.Cosmos3EdgeVisionConfig(**v, patch_size=8, spatial_merge_size=2, num_patches=64)), "grid_pixels192", last  # fmt: skip
+    yield "dots3_note_vision", lambda: tf.Dots3NoteVisionModel(tf.Dots3NoteVisionConfig(**v, patch_size=8, spatial_merge_size=2, moe_intermediate_size=32, num_local_experts=4, num_experts_per_tok=2, adapter_in_dim=32, adapter_out_dim=32, mlp_layer_types=["dense", "sparse"])), "grid_pixels192", last  # fmt: skip
+    yield "unlimited_ocr_vision", lambda: tf.UnlimitedOcrVisionModel(tf.UnlimitedOcrVisionConfig(sam_config=dict(hidden_size=32, output_channels=16, num_hidden_layers=2, num_attention_heads=2, image_size=64, patch_size=8, window_size=4, global_attn_indexes=[1], mlp_dim=64, downsample_channels=[32, 32], initializer_range=0.02), encoder_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1))), "image", last  # fmt: skip
     # diffusion models from diffusers' configs (the dev extra installs it): a UNet that takes a
     # latent, a timestep per sample and text states; an unconditional one; a VAE, whose
     # attention runs over every position of the feature map
