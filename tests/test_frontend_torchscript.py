@@ -2681,3 +2681,34 @@ def test_two_inputs_a_cat_joins_are_sized_from_its_refusal(how, tmp_path, capsys
     dims = _dims(onnx.load(str(out)))
     assert dims["input_values"] == ["batch", 1, "samples"]
     assert dims["input_features"] == ["batch", "sequence", 12]
+
+
+class _Patched(torch.nn.Module):
+    """A waveform encoder that cuts its samples into patches for a Linear (Muse Spark's audio
+    tower): [batch, samples] unsqueezed to [batch, samples, 1], reshaped into patches of 4."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = torch.nn.Linear(4, 8)
+
+    def forward(self, input_values: torch.Tensor) -> torch.Tensor:
+        h = input_values.unsqueeze(-1)
+        b, s, c = h.shape
+        return torch.nn.functional.gelu(self.proj(h.reshape(b, s // 400 * 100, 4 * c)))
+
+
+@pytest.mark.parametrize("how", ["script", "trace"])
+def test_a_signal_cut_into_patches_for_a_linear_is_tried_as_a_signal(how, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """The Linear's 4 features sat on the axis the unsqueeze made: undone, the input was
+    [batch, sequence] at a sequence's lengths (128, 64, ...), none a multiple of the 400 the
+    module cuts (every try refused; Muse Spark's audio archive asked for --input-shapes). The
+    features packed on the way make it a signal, tried at a signal's lengths: 16000 samples."""
+    net = _Patched().eval()
+    example = (torch.randn(1, 800),)
+    sm = torch.jit.script(net) if how == "script" else torch.jit.trace(net, example)
+    sm.save(str(tmp_path / "m.pt"))
+    printed, r, out = _rewritten(tmp_path / "m.pt", tmp_path, capsys)
+    printed = " ".join(printed.split())
+    assert "input_values 1x16000 (a signal, packed 4 at a time on the way (4 features" in printed
+    assert [s["function"] for s in r["sites"]] == ["gelu"] and r["sites"][0]["replaced"]
+    assert _dims(onnx.load(str(out)))["input_values"][0] == "batch"

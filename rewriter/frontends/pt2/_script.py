@@ -910,8 +910,17 @@ def _undone(arg: _Arg, steps: tuple[_Step, ...]) -> _Arg | None:
                 continue
             rank = len(arg.shapes[0])
             axis = value % rank
+            packed = {s[axis] for s in arg.shapes} - {1}
             arg.shapes = [s[:axis] + s[axis + 1 :] for s in arg.shapes]
             arg.dynamic = {k - (k > axis): d for k, d in arg.dynamic.items() if k != axis}
+            if packed and axis == rank - 1 == 2 and axis not in arg.dynamic:
+                # the new axis of one held what the op told (a Linear's features): values
+                # packed that many at a time by a reshape after it (Muse Spark's waveform
+                # [batch, samples], unsqueezed and cut into patches of 4 for its Linear), a
+                # signal, its length a multiple of a patch: tried at a signal's lengths
+                arg.shapes = [(1, n) for n in dict.fromkeys([*_SAMPLES, *_SEQUENCE])]
+                arg.dynamic = {0: "batch", 1: "samples"}
+                arg.hint = f"a signal, packed {max(packed)} at a time on the way ({arg.hint})"
             continue
         if not arg.laid_out:
             continue
