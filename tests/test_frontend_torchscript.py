@@ -2634,11 +2634,8 @@ def test_frames_stacked_into_a_linear_are_sized_from_its_refusal(how, tmp_path, 
     frames stacked: the archive was refused at the 64 read off the Linear's weight ("32x256
     and 64x8", no size tried again; Nemotron 3 diarization's archive asked for
     --input-shapes), and now runs at the 16 the refusal gives."""
-    net = _Stacked().eval()
-    example = (torch.randn(1, 40, 16),)
-    sm = torch.jit.script(net) if how == "script" else torch.jit.trace(net, example)
-    sm.save(str(tmp_path / "m.pt"))
-    printed, r, out = _rewritten(tmp_path / "m.pt", tmp_path, capsys)
+    src = _archive(_Stacked().eval(), how, torch.randn(1, 40, 16), tmp_path / "m.pt")
+    printed, r, out = _rewritten(src, tmp_path, capsys)
     printed = " ".join(printed.split())
     assert "16 features, as a Linear of 64 said, given 256 at 64 (frames stacked" in printed
     assert [s["function"] for s in r["sites"]] == ["gelu"] and r["sites"][0]["replaced"]
@@ -2667,11 +2664,9 @@ def test_two_inputs_a_cat_joins_are_sized_from_its_refusal(how, tmp_path, capsys
     frames (160) and the frames' (128): the frames are tried at 160 beside the same waveform.
     The archive ran on none of the sizes tried (no pair of the candidate lengths is 100 to 1;
     X-Codec 2's archive, 320 to 1)."""
-    net = _Joined().eval()
     example = (torch.randn(1, 1, 2000), torch.randn(1, 20, 12))
-    sm = torch.jit.script(net) if how == "script" else torch.jit.trace(net, example)
-    sm.save(str(tmp_path / "m.pt"))
-    printed, r, out = _rewritten(tmp_path / "m.pt", tmp_path, capsys)
+    src = _archive(_Joined().eval(), how, example, tmp_path / "m.pt")  # type: ignore[arg-type]
+    printed, r, out = _rewritten(src, tmp_path, capsys)
     assert [s["function"] for s in r["sites"]] == ["silu"] and r["sites"][0]["replaced"]
     printed = " ".join(printed.split())
     assert "input_values 1x1x16000 (1 channels, from " in printed, printed
@@ -2703,11 +2698,8 @@ def test_a_signal_cut_into_patches_for_a_linear_is_tried_as_a_signal(how, tmp_pa
     [batch, sequence] at a sequence's lengths (128, 64, ...), none a multiple of the 400 the
     module cuts (every try refused; Muse Spark's audio archive asked for --input-shapes). The
     features packed on the way make it a signal, tried at a signal's lengths: 16000 samples."""
-    net = _Patched().eval()
-    example = (torch.randn(1, 800),)
-    sm = torch.jit.script(net) if how == "script" else torch.jit.trace(net, example)
-    sm.save(str(tmp_path / "m.pt"))
-    printed, r, out = _rewritten(tmp_path / "m.pt", tmp_path, capsys)
+    src = _archive(_Patched().eval(), how, torch.randn(1, 800), tmp_path / "m.pt")
+    printed, r, out = _rewritten(src, tmp_path, capsys)
     printed = " ".join(printed.split())
     assert "input_values 1x16000 (a signal, packed 4 at a time on the way (4 features" in printed
     assert [s["function"] for s in r["sites"]] == ["gelu"] and r["sites"][0]["replaced"]
