@@ -38,7 +38,8 @@ Algorithm, in three steps:
      ones (everything attended, every branch condition true); zeros where ones make an output
      NaN (PyTorch's ``key_padding_mask`` is true where a token is padding).
    * 8-bit integers of rank 3 or more cast or dequantized to float (a uint8 camera frame, a
-     full-integer TFLite model's input): their whole range. 16-bit ones cast to float (PCM
+     full-integer TFLite model's input), or of any rank scaled by 1/255 (a grayscale image):
+     their whole range. 16-bit ones cast to float (PCM
      audio): a normal signal at a tenth of full scale.
    * any other integer: uniform in {0, 1}: 0 and 1 index any axis of size >= 2, are valid flags
      and counts, and still vary; larger values are the ones that overflow unknown tables.
@@ -716,9 +717,10 @@ class _Graph:
 
     def pixel_scale(self, start: str) -> str | None:
         """Why a float input holds 8-bit pixel values: the first arithmetic on it (past
-        Transpose, Reshape, Identity, Cast) scales it by 1/255 or 1/127.5, as Keras's
-        ``Rescaling`` does inside its applications (EfficientNet, MobileNetV3); None otherwise."""
-        moves = ("Transpose", "Reshape", "Identity", "Cast")
+        Transpose, Reshape, Identity, Cast, Unsqueeze, Squeeze, Flatten) scales it by 1/255 or
+        1/127.5, as Keras's ``Rescaling`` does inside its applications (EfficientNet,
+        MobileNetV3); None otherwise."""
+        moves = ("Transpose", "Reshape", "Identity", "Cast", "Unsqueeze", "Squeeze", "Flatten")
         for node, i in self.forward(start, lambda n, i: n.op_type in moves and i == 0):
             op = node.op_type
             if op not in ("Mul", "Div") or len(node.input) != 2:
@@ -1513,14 +1515,16 @@ def _values(
     if (
         dt.itemsize == 1
         and dt.kind in "iu"
-        and len(shape) >= 3
+        and (len(shape) >= 3 or pixels)
         and uses.to_float
         and "mask" not in inp.name.lower()
-    ):  # 8-bit pixels cast to float (a uint8 NHWC camera frame): {0, 1} was a black image
+    ):  # 8-bit pixels cast to float (a uint8 NHWC camera frame): {0, 1} was a black image; of
+        # lower rank where the model scales them by 1/255 (a grayscale [height, width] image,
+        # a flattened digit)
         info = np.iinfo(dt)
         return rng.integers(info.min, int(info.max) + 1, shape).astype(dt), (
             f"uniform in [{info.min}, {info.max}] (8-bit values made floats by "
-            f"{uses.to_float}: pixels)"
+            f"{uses.to_float}: pixels{f', {pixels}' if pixels else ''})"
         )
     if dt == np.int16 and shape and uses.to_float and "mask" not in inp.name.lower():
         # 16-bit PCM made floats (a waveform scaled by 1/32768 inside): {0, 1} was silence, the
@@ -1719,7 +1723,11 @@ def generate_inputs(
         for i in inputs
         if i.dtype.kind == "f"
     }
-    pixels = {i.name: graph.pixel_scale(i.name) for i in inputs if i.dtype.kind == "f"}
+    pixels = {
+        i.name: graph.pixel_scale(i.name)
+        for i in inputs
+        if i.dtype.kind == "f" or (i.dtype.kind in "iu" and i.dtype.itemsize == 1)
+    }
     seq_keys = [k for k in groups if _candidates(k, inputs) in (_SEQUENCE, _SAMPLES)]
     out_names = [o.name for o in model.graph.output]
 

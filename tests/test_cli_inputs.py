@@ -606,3 +606,42 @@ def test_16_bit_pcm_is_generated_as_a_signal(tmp_path, capsys) -> None:  # type:
         "pcm: int16 1x16000, normal, a tenth of full scale (16-bit values made floats by " in text
     )
     assert "worst output 'probs'" in text and "no output could be checked" not in text
+
+
+class _Gray(torch.nn.Module):
+    """A digit reader taking one grayscale uint8 image [height, width], scaled by 1/255."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 8, 3)
+        self.head = torch.nn.Linear(8, 10)
+
+    def forward(self, gray: Any) -> Any:
+        x = gray.float().unsqueeze(0).unsqueeze(0) / 255.0
+        return self.head(torch.nn.functional.silu(self.conv(x)).mean((2, 3)))
+
+
+def test_8_bit_pixels_of_rank_2_scaled_by_1_255_span_their_range(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A uint8 grayscale image [height, width] made float and scaled by 1/255 inside was drawn
+    in {0, 1} (only 8-bit inputs of rank 3 or more were pixels): near black, the logits the
+    same on any inputs, "no output could be checked". Scaled by 1/255, it is pixels at any
+    rank, and the logits are compared."""
+    src = tmp_path / "gray.onnx"
+    torch.onnx.export(
+        _Gray().eval(),
+        (torch.zeros(64, 64, dtype=torch.uint8),),
+        str(src),
+        dynamo=False,
+        input_names=["gray"],
+        output_names=["logits"],
+        dynamic_axes={"gray": {0: "height", 1: "width"}},
+    )
+    gray = generate_inputs(onnx.load(src)).feeds["gray"]
+    assert gray.dtype == np.uint8 and gray.max() > 200, gray.max()
+    code = main([str(src), "-o", str(tmp_path / "o.onnx"), "-v"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    text = " ".join(out.split())
+    assert "uniform in [0, 255] (8-bit values made floats by " in text
+    assert "pixels, scaled by 1/255 in Div " in text
+    assert "worst output 'logits'" in text and "no output could be checked" not in text
