@@ -39,8 +39,8 @@ Algorithm, in three steps:
      NaN (PyTorch's ``key_padding_mask`` is true where a token is padding).
    * 8-bit integers of rank 3 or more cast or dequantized to float (a uint8 camera frame, a
      full-integer TFLite model's input), or of any rank scaled by 1/255 (a grayscale image):
-     their whole range. 16-bit ones cast to float (PCM
-     audio): a normal signal at a tenth of full scale.
+     their whole range. 16-bit ones cast to float (PCM audio): a normal signal at a tenth of
+     full scale.
    * any other integer: uniform in {0, 1}: 0 and 1 index any axis of size >= 2, are valid flags
      and counts, and still vary; larger values are the ones that overflow unknown tables.
      Rows of two named as an image's size (``image_sizes``) hold the height and width of the
