@@ -979,6 +979,8 @@ def _candidates(key: str, inputs: list[_Input]) -> list[int]:
                 return _SAMPLES  # [batch, 1, N]: one channel of audio (a Conv1d front end)
             if inp.dtype.kind == "f" and len(inp.dims) == 3 and axis >= 1:
                 return _SEQUENCE  # [batch, channels, time] or [batch, time, features]
+            if inp.dtype == np.int16 and axis == len(inp.dims) - 1 <= 1:
+                return _SAMPLES  # [batch, N] or [N] 16-bit integers: PCM audio
             if inp.dtype.kind in "iu" and axis == 1:
                 return _SEQUENCE
     return _ANY

@@ -580,11 +580,14 @@ class _Pcm(torch.nn.Module):
         return torch.softmax(self.head(h), -1)
 
 
-def test_16_bit_pcm_is_generated_as_a_signal(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("samples", ["samples", "s37"])
+def test_16_bit_pcm_is_generated_as_a_signal(samples, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     """int16 samples made floats inside were drawn in {0, 1}: silence after the scaling, the
     probabilities the same on any inputs, and the rewrite was written with nothing checked
     ("no output could be checked"). They are a signal at a tenth of full scale now, and the
-    probabilities are compared."""
+    probabilities are compared. Their length is a waveform's however the dim is named (a
+    made-up ``s37`` was sized as a sequence: 512 samples, the first of 128, 64, ... past the
+    Conv's 400)."""
     src = tmp_path / "pcm.onnx"
     torch.onnx.export(
         _Pcm().eval(),
@@ -593,11 +596,12 @@ def test_16_bit_pcm_is_generated_as_a_signal(tmp_path, capsys) -> None:  # type:
         dynamo=False,
         input_names=["pcm"],
         output_names=["probs"],
-        dynamic_axes={"pcm": {0: "batch", 1: "samples"}},
+        dynamic_axes={"pcm": {0: "batch", 1: samples}},
     )
     gen = generate_inputs(onnx.load(src))
     pcm = gen.feeds["pcm"]
-    assert pcm.dtype == np.int16 and 2000 < pcm.std() < 4500, pcm.std()
+    assert pcm.shape == (1, 16000) and pcm.dtype == np.int16, pcm.shape
+    assert 2000 < pcm.std() < 4500, pcm.std()
     code = main([str(src), "-o", str(tmp_path / "o.onnx"), "-v"])
     out, err = capsys.readouterr()
     assert code == 0, err
