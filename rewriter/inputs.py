@@ -716,9 +716,9 @@ class _Graph:
         return rank or loose, fixed
 
     def pixel_scale(self, start: str) -> str | None:
-        """Why a float input holds 8-bit pixel values: the first arithmetic on it (past
-        Transpose, Reshape, Identity, Cast, Unsqueeze, Squeeze, Flatten) scales it by 1/255 or
-        1/127.5, as Keras's ``Rescaling`` does inside its applications (EfficientNet,
+        """Why a float (or 8-bit) input holds 8-bit pixel values: the first arithmetic on it
+        (past Transpose, Reshape, Identity, Cast, Unsqueeze, Squeeze, Flatten) scales it by
+        1/255 or 1/127.5, as Keras's ``Rescaling`` does inside its applications (EfficientNet,
         MobileNetV3); None otherwise."""
         moves = ("Transpose", "Reshape", "Identity", "Cast", "Unsqueeze", "Squeeze", "Flatten")
         for node, i in self.forward(start, lambda n, i: n.op_type in moves and i == 0):

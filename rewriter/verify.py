@@ -884,7 +884,6 @@ def compare(
     constant = [k for k, x in enumerate(a) if _constant(x)]
     insensitive = {k for k, x in enumerate(a) if _insensitive(x)}
     elsewhere: dict[int, tuple[dict[str, np.ndarray], list[np.ndarray]] | None] = {}
-    refused: list[str] = []  # why the original failed on other inputs
 
     def original_on(seed: int) -> tuple[dict[str, np.ndarray], list[np.ndarray]] | None:
         """Other inputs and the original's outputs on them (one run per seed); None where the
@@ -897,7 +896,8 @@ def compare(
                 elsewhere[seed] = other, run_orig(other)
             except ModelError as e:
                 elsewhere[seed] = None
-                refused.append(str(e).removeprefix("ONNX Runtime failed to run the model: "))
+                why = str(e).removeprefix("ONNX Runtime failed to run the model: ")
+                dev.refused_elsewhere = dev.refused_elsewhere or why[:200]
         return elsewhere[seed]
 
     if more_feeds is not None and (got := original_on(1)) is not None:
@@ -918,8 +918,6 @@ def compare(
                 dev.outputs[k] = diff(k, a2[k], b2[k])
                 dev.outputs[k].note = f"checked on seed {seed} (constant on the first inputs)"
                 constant.remove(k)
-    if refused:
-        dev.refused_elsewhere = refused[0][:200]
     for k in constant:
         o = dev.outputs[k]
         if o.checked and o.max_abs == 0.0:

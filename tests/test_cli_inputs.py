@@ -11,7 +11,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from conftest import fixed_reshape_model  # noqa: E402
+from conftest import fixed_reshape_model, load_zoo_module  # noqa: E402
 from onnx_models import mish_cnn  # tests/ (pytest puts it on sys.path)
 
 from rewriter.cli import main
@@ -511,6 +511,19 @@ def test_inputs_file_is_checked_as_calibration_data_is(zoo_paths, tmp_path, caps
             out.unlink()
 
 
+def _ts_saved(
+    module: Any,
+    args: tuple[Any, ...],
+    path: Any,
+    inputs: list[str],
+    outputs: list[str],
+    dynamic: dict[str, dict[int, str]],
+) -> None:
+    """``module`` exported by the TorchScript exporter to ``path``, as the zoo exports (opset
+    17, the dims named in ``dynamic`` free)."""
+    load_zoo_module()._export(module, args, str(path), inputs, outputs, dynamic, dynamo=False)
+
+
 class _FirstStep(torch.nn.Module):
     """A decoder block taking its past keys and values ([batch, heads, past, head dim]), as
     exported for its first step: an empty past, its length not marked dynamic."""
@@ -538,14 +551,13 @@ def test_a_declared_size_of_0_is_generated_as_0(tmp_path, capsys) -> None:  # ty
     its cause", exit 2). A declared 0 is generated as 0."""
     src = tmp_path / "first_step.onnx"
     past = torch.zeros(1, 2, 0, 16)
-    torch.onnx.export(
-        _FirstStep().eval(),
+    _ts_saved(
+        _FirstStep(),
         (torch.randint(0, 100, (1, 8)), past, past),
-        str(src),
-        dynamo=False,
-        input_names=["ids", "past_k", "past_v"],
-        output_names=["y", "k", "v"],
-        dynamic_axes={"ids": {0: "batch", 1: "sequence"}},
+        src,
+        ["ids", "past_k", "past_v"],
+        ["y", "k", "v"],
+        {"ids": {0: "batch", 1: "sequence"}},
     )
     code = main([str(src), "-o", str(tmp_path / "o.onnx")])
     out, err = capsys.readouterr()
@@ -589,15 +601,10 @@ def test_16_bit_pcm_is_generated_as_a_signal(samples, tmp_path, capsys) -> None:
     made-up ``s37`` was sized as a sequence: 512 samples, the first of 128, 64, ... past the
     Conv's 400)."""
     src = tmp_path / "pcm.onnx"
-    torch.onnx.export(
-        _Pcm().eval(),
-        (torch.zeros(1, 16000, dtype=torch.int16),),
-        str(src),
-        dynamo=False,
-        input_names=["pcm"],
-        output_names=["probs"],
-        dynamic_axes={"pcm": {0: "batch", 1: samples}},
-    )
+    _ts_saved(
+        _Pcm(), (torch.zeros(1, 16000, dtype=torch.int16),), src, ["pcm"], ["probs"],
+        {"pcm": {0: "batch", 1: samples}},
+    )  # fmt: skip
     gen = generate_inputs(onnx.load(src))
     pcm = gen.feeds["pcm"]
     assert pcm.shape == (1, 16000) and pcm.dtype == np.int16, pcm.shape
@@ -631,15 +638,10 @@ def test_8_bit_pixels_of_rank_2_scaled_by_1_255_span_their_range(tmp_path, capsy
     same on any inputs, "no output could be checked". Scaled by 1/255, it is pixels at any
     rank, and the logits are compared."""
     src = tmp_path / "gray.onnx"
-    torch.onnx.export(
-        _Gray().eval(),
-        (torch.zeros(64, 64, dtype=torch.uint8),),
-        str(src),
-        dynamo=False,
-        input_names=["gray"],
-        output_names=["logits"],
-        dynamic_axes={"gray": {0: "height", 1: "width"}},
-    )
+    _ts_saved(
+        _Gray(), (torch.zeros(64, 64, dtype=torch.uint8),), src, ["gray"], ["logits"],
+        {"gray": {0: "height", 1: "width"}},
+    )  # fmt: skip
     gray = generate_inputs(onnx.load(src)).feeds["gray"]
     assert gray.dtype == np.uint8 and gray.max() > 200, gray.max()
     code = main([str(src), "-o", str(tmp_path / "o.onnx"), "-v"])

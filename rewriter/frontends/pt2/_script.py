@@ -1340,9 +1340,9 @@ def _restacked(arg: _Arg, shape: tuple[int, ...], why: str) -> _Arg | None:
     if hit is None or len(shape) < 2 or len(shape) - 1 in arg.dynamic:
         return None
     f, got, want = shape[-1], int(hit.group(2)), int(hit.group(3))
-    if want != f or got == f or (f * want) % got or not 0 < f * want // got != f:
+    n, rest = divmod(f * want, got)
+    if want != f or rest or n == f:  # another Linear's refusal, or no whole count
         return None
-    n = f * want // got
     told = _features_of(
         arg.name,
         f"{n} features, as a Linear of {want} said, given {got} at {f} (frames stacked on the way)",
