@@ -173,6 +173,7 @@ def _bad_inputs(tmp_path, model_path):
         cases.append(([tmp_path / "ir.xml", "-o", tmp_path / "o.onnx"], 1, "an OpenVINO IR model"))
     except ImportError:  # pragma: no cover - the [openvino] extra is installed by make test
         pass
+    o = tmp_path / "o.onnx"
     return [
         *cases,
         ([engine, "-o", tmp_path / "o.onnx"], 1, "a TensorRT engine (built for one GPU"),
@@ -189,6 +190,12 @@ def _bad_inputs(tmp_path, model_path):
         ([model_path, "-p", "pau_bogus", "-o", tmp_path / "o.onnx"], 2, "unknown pipeline"),
         ([model_path], 2, "no output path"),
         ([model_path, "-o", tmp_path / "o.onnx", "--degrees", "five"], 2, "--degrees"),
+        # a tolerance that no model meets (-1) or that every model meets (nan) is a typo
+        ([model_path, "-o", o, "--tolerance", "-1"], 2, "--tolerance: want a number >= 0"),
+        ([model_path, "-o", o, "--tolerance", "nan"], 2, "--tolerance: want a number >= 0"),
+        ([model_path, "-o", o, "--rtol", "-0.5"], 2, "--rtol: want a number >= 0, got '-0.5'"),
+        ([model_path, "-o", o, "--target", "ort-cpu", "--max-rel-error", "nan"], 2, "want a"),
+        (["bench", model_path, model_path, "--time-cap", "0"], 2, "--time-cap: want a number > 0"),
     ]
 
 

@@ -11,6 +11,7 @@ from rewriter.cli.common import (
     add_input_options,
     console,
     model_inputs,
+    positive_arg,
     write_json,
 )
 from rewriter.cost.bench import _dynamic_batch, bench_models, relu_model, with_batch
@@ -49,16 +50,16 @@ def main(argv: list[str]) -> int:
     )
     p.add_argument(
         "--latency-cap",
-        type=float,
+        type=positive_arg,
         default=200.0,
         help="ms per run where the batch sweep stops (default 200)",
     )
     p.add_argument(
-        "--time-cap", type=float, default=10.0, help="seconds per comparison (default 10)"
+        "--time-cap", type=positive_arg, default=10.0, help="seconds per comparison (default 10)"
     )
     p.add_argument(
         "--precision",
-        type=float,
+        type=positive_arg,
         default=0.02,
         help="relative CI width of the median ratio to stop at",
     )

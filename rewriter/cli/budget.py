@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from rewriter.cli.common import nonnegative_arg
 from rewriter.errors import UsageError
 
 
@@ -23,7 +24,7 @@ def add_budget_options(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--max-drop",
-        type=float,
+        type=nonnegative_arg,
         help="accuracy points (percent) the model may lose (needs --labels)",
     )
     g.add_argument(
@@ -32,7 +33,9 @@ def add_budget_options(p: argparse.ArgumentParser) -> None:
         help="smallest cosine of the outputs to the original's, e.g. 0.999",
     )
     g.add_argument(
-        "--max-rel-error", type=float, help="largest relative L2 error of the outputs, e.g. 0.01"
+        "--max-rel-error",
+        type=nonnegative_arg,
+        help="largest relative L2 error of the outputs, e.g. 0.01",
     )
     g.add_argument(
         "--recover",

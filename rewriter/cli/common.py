@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -71,6 +72,27 @@ def attach_cluster(address: str, target: str | None = None) -> Any:
 
         m.device(get_target(target))
     return m
+
+
+def _number(text: str, positive: bool) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        v = math.nan
+    if not math.isfinite(v) or v < 0 or (positive and v == 0):
+        want = "a number > 0" if positive else "a number >= 0"
+        raise argparse.ArgumentTypeError(f"want {want}, got {text!r}")
+    return v
+
+
+def nonnegative_arg(text: str) -> float:
+    """argparse type for a finite number >= 0 (tolerances, error bounds)."""
+    return _number(text, positive=False)
+
+
+def positive_arg(text: str) -> float:
+    """argparse type for a finite number > 0 (seconds, rates, widths)."""
+    return _number(text, positive=True)
 
 
 def degrees_arg(text: str) -> tuple[int, int]:

@@ -20,6 +20,7 @@ from rewriter.cli.common import (
     console,
     degrees_arg,
     model_inputs,
+    positive_arg,
     write_json,
 )
 from rewriter.errors import UsageError
@@ -74,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--lr",
-        type=float,
+        type=positive_arg,
         default=None,
         help="Adam learning rate (default 1e-3; 1e-4 for --train coefficients)",
     )

@@ -12,6 +12,7 @@ from rewriter.cli.common import (
     console,
     degrees_arg,
     model_inputs,
+    nonnegative_arg,
     progress,
     speed_said,
     write_json,
@@ -77,11 +78,11 @@ def main(argv: list[str]) -> int:
         action="store_true",
         help="also standard activations (ReLU, HardSwish, ...)",
     )
-    p.add_argument("--max-site-error", type=float)
+    p.add_argument("--max-site-error", type=nonnegative_arg)
     p.add_argument("-o", "--output", help="write the planned model here (not with --predict-only)")
     p.add_argument(
         "--tolerance",
-        type=float,
+        type=nonnegative_arg,
         default=1e-2,
         help="with -o: relative L2 output error allowed above the noise floor (default 1e-2)",
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rewriter.cli.common import Parser, add_cluster_option, console, degrees_arg
+from rewriter.cli.common import Parser, add_cluster_option, console, degrees_arg, positive_arg
 from rewriter.cost.bench import (
     LONG_SIZES,
     PROFILE_FUNCTIONS,
@@ -43,7 +43,7 @@ def main(argv: list[str]) -> int:
     )
     p.add_argument("--degrees", type=degrees_arg, default=(5, 4), help="rational degrees M,N")
     p.add_argument(
-        "--time-cap", type=float, default=1.0, help="seconds per micro-model (default 1)"
+        "--time-cap", type=positive_arg, default=1.0, help="seconds per micro-model (default 1)"
     )
     p.add_argument("--remeasure", action="store_true", help="measure even what the database has")
     add_cluster_option(p)

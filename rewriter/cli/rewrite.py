@@ -26,6 +26,7 @@ from rewriter.cli.common import (
     console,
     degrees_arg,
     model_inputs,
+    nonnegative_arg,
     progress,
     speed_said,
     write_json,
@@ -66,7 +67,7 @@ def _main_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--tolerance",
-        type=float,
+        type=nonnegative_arg,
         default=None,
         help="largest relative L2 output error above the model's noise floor (default 1e-2; "
         "with an accuracy budget the budget is the contract instead); beyond it the worst "
@@ -87,7 +88,7 @@ def _main_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--rtol",
-        type=float,
+        type=nonnegative_arg,
         default=1e-4,
         help="relative tolerance for pattern constants (default 1e-4)",
     )
@@ -102,7 +103,7 @@ def _main_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--max-site-error",
-        type=float,
+        type=nonnegative_arg,
         help="with --target: largest approximation error a site may take (default: the form's own bound)",
     )
     p.add_argument(

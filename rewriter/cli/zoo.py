@@ -13,7 +13,15 @@ from __future__ import annotations
 
 import os
 
-from rewriter.cli.common import Parser, add_cluster_option, console, degrees_arg, write_json
+from rewriter.cli.common import (
+    Parser,
+    add_cluster_option,
+    console,
+    degrees_arg,
+    nonnegative_arg,
+    positive_arg,
+    write_json,
+)
 from rewriter.errors import UsageError
 
 
@@ -36,11 +44,13 @@ def main(argv: list[str]) -> int:
     p.add_argument("-p", "--pipeline", default="pau_all")
     p.add_argument("--degrees", type=degrees_arg, default=(5, 4), help="rational degrees M,N")
     p.add_argument("--form", default="auto")
-    p.add_argument("--tolerance", type=float, default=1e-2, help="as for rewrite (default 1e-2)")
+    p.add_argument(
+        "--tolerance", type=nonnegative_arg, default=1e-2, help="as for rewrite (default 1e-2)"
+    )
     p.add_argument("--allow-standard", action="store_true", help="also standard activations")
     p.add_argument(
         "--time-cap",
-        type=float,
+        type=positive_arg,
         default=2.0,
         help="seconds per site measurement (whole models: twice that; default 2)",
     )
