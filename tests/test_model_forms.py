@@ -271,6 +271,38 @@ def test_piecewise_linear_activations_are_counted_when_pau_all_finds_none(tmp_pa
     )
 
 
+def test_prelu_with_a_slope_per_channel_is_counted_where_nothing_is_a_site(tmp_path, capsys):
+    """MTCNN's proposal net (facenet-pytorch's PNet, exported as its users do: any image size)
+    has only PReLUs with a slope per channel, no site of any rule: the line says what the
+    model has (before: the generic 'no site of pipeline' hint)."""
+    from conftest import load_zoo_module
+
+    class PNet(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.body = torch.nn.Sequential(
+                torch.nn.Conv2d(3, 10, 3), torch.nn.PReLU(10), torch.nn.MaxPool2d(2, 2, ceil_mode=True),
+                torch.nn.Conv2d(10, 16, 3), torch.nn.PReLU(16),
+            )  # fmt: skip
+            self.prob, self.box = torch.nn.Conv2d(16, 2, 1), torch.nn.Conv2d(16, 4, 1)
+
+        def forward(self, x):
+            h = self.body(x)
+            return self.box(h), torch.softmax(self.prob(h), dim=1)
+
+    src = tmp_path / "pnet.onnx"
+    axes = {"x": {0: "n", 2: "h", 3: "w"}}
+    load_zoo_module()._export(PNet().eval(), (torch.rand(1, 3, 60, 80),), str(src), ["x"],
+                              ["box", "prob"], axes, False)  # fmt: skip
+    assert main([str(src), "-o", str(tmp_path / "o.onnx")]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert (
+        "no smooth activation (what pau_all rewrites): this model's are piecewise-linear "
+        "(2 PRelu with a slope per channel), exact and cheap as they are" in out
+    )
+    assert "-p pau_" not in out  # no pipeline replaces them
+
+
 # -- module hierarchies exported as ONNX local functions ---------------------------------------
 
 

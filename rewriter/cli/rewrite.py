@@ -529,13 +529,22 @@ def _no_sites_hint(model: Any, pipeline: str) -> str:
         )
     if pipeline == "pau_all":
         other = _piecewise_sites(model)
-        if other:
-            found = ", ".join(f"{n} {f}" for f, n in other.items())
-            first = next(iter(other))
+        # a PReLU with a slope per channel (MTCNN's, ...) is no site of any rule
+        channel = sum(n.op_type == "PRelu" for n in all_nodes(model.graph)) - other.get("prelu", 0)
+        if other or channel:
+            found = ", ".join(
+                [f"{n} {f}" for f, n in other.items()]
+                + [f"{channel} PRelu with a slope per channel"] * bool(channel)
+            )
+            anyway = (
+                f"; -p pau_{next(iter(other))} replaces them anyway (a start for training "
+                "rational activations), with --target only where faster"
+                if other
+                else ""
+            )
             return (
                 f"no smooth activation (what pau_all rewrites): this model's are piecewise-linear "
-                f"({found}), exact and cheap as they are; -p pau_{first} replaces them anyway "
-                "(a start for training rational activations), with --target only where faster"
+                f"({found}), exact and cheap as they are{anyway}"
             )
     return (
         f"no site of pipeline {pipeline!r}: `rewrite --list` shows the pipelines and rules, "
@@ -545,14 +554,15 @@ def _no_sites_hint(model: Any, pipeline: str) -> str:
 
 
 def _piecewise_sites(model: Any) -> dict[str, int]:
-    """How many sites of each piecewise-linear function (ReLU, HardSwish, ...: outside pau_all)
-    the model has, most first."""
+    """How many sites of each piecewise-linear function (ReLU, HardSwish, a one-slope PReLU, ...:
+    outside pau_all) the model has, most first."""
     from collections import Counter
 
     from rewriter.api import find_sites
     from rewriter.functions import PIECEWISE
 
-    sites = find_sites(model, ",".join(f"pau_{f}" for f in PIECEWISE))  # one matching pass
+    functions = (*PIECEWISE, "prelu")  # a PReLU of one slope is a site of pau_prelu
+    sites = find_sites(model, ",".join(f"pau_{f}" for f in functions))  # one matching pass
     return dict(Counter(s.function for s in sites).most_common())
 
 
