@@ -45,7 +45,9 @@ Algorithm, in three steps:
      and counts, and still vary; larger values are the ones that overflow unknown tables.
      Rows of two named as an image's size (``image_sizes``) hold the height and width of the
      image beside them, and named as a patch grid (``spatial_shapes``) the most square rows and
-     columns of the flattened patches beside them: no op tells their values.
+     columns of the flattened patches beside them: no op tells their values. Rows of three
+     named so (``grid_thw``) are one frame and even rows and columns of the patches of all
+     images laid end to end beside them ([patches, features], a Qwen-VL vision tower's).
 
    Float inputs: those the model casts to sizes or indices (SAM's ``orig_im_size``) get the
    values above, one named mask (a time series' ``past_observed_mask``) ones as masks do, and
@@ -60,12 +62,14 @@ Algorithm, in three steps:
    encoder's ``encoder_hidden_states`` is data), or one with the dtype and dims of an output
    whose name is its own and a step (``h``/``h_n``, ``carry``/``carry_out``; not
    ``actions``/``action_preds``), one input per output, while another float input carries the
-   data.
+   data. A model whose every input reads as a state reads them as its data (a vision tower
+   exported alone takes its patches as ``hidden_states``).
 
 2. Sizes, from ``dim_param`` names. Dims sharing a name get one size. A name says what the dim
    is, and its candidates start at the size a deployment typically runs, because the cost model
    measures sites at these sizes (a detector planned at 32x32 is planned for nobody): batch/N ->
-   [1, 2]; sequence/seq/len/time/tokens -> [128, 64, 32, 16, 256, 512]; height/width -> [224,
+   [1, 2] (and images/num_images, a count of images); sequence/seq/len/time/tokens/patches ->
+   [128, 64, 32, 16, 256, 512]; height/width -> [224,
    256, 320, 640, 128, 64, 32] (multiples of 32 for stride-32 nets; a YOLO's own ``imgsz``
    metadata first); samples/audio -> [16000 (one second at 16 kHz), 8000, 4096, ..., 16];
    nodes/atoms (a GNN's) -> the sequence sizes; points/boxes/prompts/queries/choices -> [4, 1, 2, 8,
@@ -85,7 +89,10 @@ Algorithm, in three steps:
    non-degenerate outputs (finite, and not every multi-element output constant) is kept; if all
    that run are degenerate the first that ran is kept and the notes say so. None running raises
    ``InputError`` naming the input that reaches the failing node, that node, and the flags that
-   fix it (the input that chose the If branch, when the node is inside one). A small model
+   fix it (the input that chose the If branch, when the node is inside one). Sizes the failures
+   name are tried next (``_probes``): ONNX Runtime's messages ("8 by 128"), and where a graph
+   baked a size at export, the node's own constants: a failing Split's sizes add up to the axis
+   it cuts, and a failing Gather's indices scale the probe to the rows they need. A small model
    probes in milliseconds (the zoo: 1-35 ms each, session included); nothing is cached on disk.
    ONNX Runtime is silenced: the default logger at 3 as elsewhere, but sessions and runs at 4,
    because 3 still prints one ExecuteKernel error line per failed probe (measured, ORT 1.32).
@@ -161,7 +168,7 @@ _PROMPTS = [4, 1, 2, 8, 16, 32, 64]  # a few clicks or boxes, mixed codes (a poi
 _WORK_LIMIT = 4 * 2**30
 _SAME = "outputs the same on other inputs"
 _MAX_SAME = 8  # sizes tried where the outputs ignore the inputs, before taking the first
-_BATCH_NAME = r"batch|^n$|^b$|^bs$|^num_images$"
+_BATCH_NAME = r"batch|^n$|^b$|^bs$|^(num_)?images$"
 _TOKENS_NAME = r"ids$|mask$|^input_ids|token_type|position"
 _PROMPT_NAME = re.compile(r"point|box|prompt|click|coord", re.I)  # an input's name
 _CLICK_NAME = re.compile(r"point|click|coord", re.I)  # (x, y) pairs among the prompts
@@ -169,11 +176,12 @@ _BOX_NAME = re.compile(r"box", re.I)  # (x0, y0, x1, y1) rows
 # an image's (height, width) per row: Pixtral's and LLaVA-NeXT's image_sizes, a detector's
 # orig_target_sizes
 _IMAGE_SIZES_NAME = re.compile(r"(image|img|orig(inal)?|target)_?(sizes?|hw|shapes?)$", re.I)
-# each image's patch grid, rows and columns (SigLIP 2's NaFlex ``spatial_shapes``)
-_PATCH_GRID_NAME = re.compile(r"(spatial|patch|grid)_?(shapes?|sizes?|hw)$", re.I)
+# each image's patch grid, rows and columns (SigLIP 2's NaFlex ``spatial_shapes``), or frames,
+# rows and columns (the Qwen-VL towers' ``grid_thw``)
+_PATCH_GRID_NAME = re.compile(r"(spatial|patch|grid)_?(shapes?|sizes?|t?hw)$", re.I)
 _KINDS = [  # (regex on the lower-cased dim name, candidates); first match wins
     (_BATCH_NAME, _BATCH),
-    (r"seq|len|time|token|step|frame|^t$|^l$", _SEQUENCE),
+    (r"seq|len|time|token|step|frame|patch|^t$|^l$", _SEQUENCE),
     (r"height|width|^h$|^w$|^y$|^x$|size|img|image", _SPATIAL),
     (r"sample|audio|wave|signal", _SAMPLES),
     # a graph's nodes or atoms (a GNN's x [nodes, features]): as many as a sequence has tokens
@@ -1688,6 +1696,10 @@ def generate_inputs(
                         size = hint[spatial.index(axis)]
                         groups[d] = [size, *(c for c in groups[d] if c != size)]
     states = _states(model, inputs)
+    if all(i.name in states for i in inputs):
+        # nothing else to read: a vision tower exported alone takes its patches as
+        # ``hidden_states`` (its grid baked), and a "state" of zeros made every output constant
+        states = {}
     int_states = _int_states(model, inputs)
     for inp in inputs:
         # a recurrent state laid out as torch's h0, [layers, batch, hidden], with the batch
@@ -1831,7 +1843,9 @@ def generate_inputs(
             tried.append((sizes, f"failed at {op} {node!r}" if node else "failed"))
             last_err = err or ""
             statuses.add(status)
-            said = _sizes_scaled(last_err, probe, groups, bound) + _sizes_named(last_err)
+            said = _split_total(graph, node) if op == "Split" else []  # the most specific
+            said += _gather_scaled(graph, node, last_err, probe, groups, bound) if op == "Gather" else []  # fmt: skip
+            said += _sizes_scaled(last_err, probe, groups, bound) + _sizes_named(last_err)
             reached[tuple(sorted(probe.items()))] = (node, said)
             hints.update(dict.fromkeys(said))
             grids += _grid_probes(last_err, probe, groups, sides)
@@ -2318,8 +2332,18 @@ def _sizes_scaled(
     of its waveform Concat to those of its features: "mismatched dimensions of 50 and 25").
     Tried before the named sizes themselves: those led down a chain (64, 32, ..., 2 frames) to
     one frame broadcast against the table, which ran, and every site was measured at 1x16x1."""
+    return _scaled(_size_pairs(err), probe, groups, bound)
+
+
+def _scaled(
+    pairs: list[tuple[int, int]],
+    probe: dict[str, int],
+    groups: dict[str, list[int]],
+    bound: dict[str, int],
+) -> list[int]:
+    """``_sizes_scaled``'s sizes from the pairs given."""
     out: list[int] = []
-    for p, q in _size_pairs(err):
+    for p, q in pairs:
         if p == q or not p or not q:
             continue
         for k, v in probe.items():
@@ -2329,6 +2353,48 @@ def _sizes_scaled(
                 if v * num % den == 0 and 1 < v * num // den <= 65536 and v * num // den != v:
                     out.append(v * num // den)
     return list(dict.fromkeys(out))
+
+
+def _split_total(graph: _Graph, name: str) -> list[int]:
+    """The size of the axis a failing Split cuts into sizes baked into the graph: their sum.
+    The TorchScript exporter writes a Qwen-VL tower's attention, cut image by image, as a Split
+    of the traced patch counts ("Split size 48 exceeds the remaining size of the selected axis,
+    16" names a part, not the 96 patches of the two images traced)."""
+    node = next((n for n in graph.producer.values() if n.name == name), None)
+    if node is None:
+        return []
+    sizes: list[int] = []
+    if len(node.input) > 1 and node.input[1] in graph.consts:
+        sizes = [int(v) for v in numpy_helper.to_array(graph.consts[node.input[1]]).ravel()]
+    for a in node.attribute:
+        if a.name == "split":
+            sizes = list(a.ints)
+    total = sum(sizes)
+    return [total] if len(sizes) > 1 and 1 < total <= 65536 else []
+
+
+def _gather_scaled(
+    graph: _Graph,
+    name: str,
+    err: str,
+    probe: dict[str, int],
+    groups: dict[str, list[int]],
+    bound: dict[str, int],
+) -> list[int]:
+    """The probe's free dims scaled as a failing Gather of indices baked into the graph asks:
+    its axis had ``k`` rows ("idx=4 must be within the inclusive range [-2,1]") where the
+    indices need their largest plus one. The TorchScript exporter bakes a Qwen2.5-VL tower's
+    window order, a permutation of the traced image's merged patches (24 of its 96 patches):
+    probed at 16 patches (4 rows), 96 is tried."""
+    found = re.search(r"inclusive range \[-(\d+),(\d+)\]", err)
+    node = next((n for n in graph.producer.values() if n.name == name), None)
+    if not found or node is None or len(node.input) < 2 or node.input[1] not in graph.consts:
+        return []
+    indices = numpy_helper.to_array(graph.consts[node.input[1]])
+    if indices.size == 0:
+        return []
+    k = int(found.group(2)) + 1
+    return _scaled([(k, int(indices.max()) + 1)], probe, groups, bound)
 
 
 def _sizes_named(err: str) -> list[int]:
@@ -2436,28 +2502,50 @@ def _patch_grid(
     """Integer rows of two named as a patch grid (``spatial_shapes``): the rows and columns of
     the flattened patches beside them ([batch, patches, features]), as square as their count
     allows. SigLIP 2's NaFlex got ones (a 1x1 grid for 16 patches) and LFM2-VL's divided by
-    zero at every size."""
-    if inp.dtype.kind not in "iu" or len(shape) != 2 or shape[1] != 2:
+    zero at every size. Rows of three (``grid_thw``: frames, rows, columns) grid the patches of
+    all images laid end to end ([patches, features], the Qwen-VL towers'): one frame each, the
+    patches shared out among the images, sides even where the count allows (the towers merge
+    2x2 patches). Drawn, the grids divided by zero at every size."""
+    if inp.dtype.kind not in "iu" or len(shape) != 2 or shape[1] not in (2, 3):
         return None
     if not _PATCH_GRID_NAME.search(inp.name):
         return None
-    flat = [i for i in inputs if i is not inp and i.dtype.kind == "f" and len(i.dims) == 3]
-    flat.sort(key=lambda i: not re.search("pixel|patch", i.name, re.I))
+    rank = 3 if shape[1] == 2 else 2
+    flat = [i for i in inputs if i is not inp and i.dtype.kind == "f" and len(i.dims) == rank]
+    flat.sort(key=lambda i: not re.search("pixel|patch|hidden", i.name, re.I))
     if not flat:
         return None
-    d = flat[0].dims[1]
+    d = flat[0].dims[rank - 2]
     count = d if isinstance(d, int) else sizes.get(d, 0)
-    if count < 1:
+    if count < 1 or (rank == 2 and count < shape[0]):
         return None
-    rows, cols = square_grid(count)
-    said = f"{rows}, {cols} a row: the grid of the {count} patches of {flat[0].name!r}"
-    return np.tile(np.array([rows, cols], inp.dtype), (shape[0], 1)), f"{said} (by name)"
+    if rank == 3:
+        rows, cols = square_grid(count)
+        said = f"{rows}, {cols} a row: the grid of the {count} patches of {flat[0].name!r}"
+        return np.tile(np.array([rows, cols], inp.dtype), (shape[0], 1)), f"{said} (by name)"
+    each = [count // shape[0]] * shape[0]
+    each[-1] += count % shape[0]
+    grid = np.array([(1, *even_grid(n)) for n in each], inp.dtype)
+    said = ", ".join(dict.fromkeys(f"1x{h}x{w}" for _, h, w in grid.tolist()))
+    return (
+        grid,
+        f"{said} (frames x rows x columns): the {count} patches of {flat[0].name!r} (by name)",
+    )
 
 
 def square_grid(count: int) -> tuple[int, int]:
     """(rows, columns) of ``count`` patches, as square as the count allows (128: 8 x 16)."""
     rows = max(r for r in range(1, math.isqrt(count) + 1) if count % r == 0)
     return rows, count // rows
+
+
+def even_grid(count: int) -> tuple[int, int]:
+    """``square_grid`` with both sides even where ``count`` is a multiple of 4 (12: 2 x 6, not
+    3 x 4), for towers that merge 2x2 patches."""
+    if count % 4:
+        return square_grid(count)
+    rows, cols = square_grid(count // 4)
+    return 2 * rows, 2 * cols
 
 
 def _clicks(

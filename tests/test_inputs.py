@@ -2751,6 +2751,94 @@ def test_a_patch_grid_input_holds_rows_and_columns_of_the_patches_beside_it() ->
     assert np.isfinite(run_model(m, gen.feeds)[0]).all()
 
 
+def test_a_thw_grid_holds_frames_rows_and_columns_of_the_patches_laid_end_to_end() -> None:
+    """A Qwen-VL vision tower alone takes every image's patches laid end to end,
+    ``hidden_states`` [patches, features], and ``grid_thw`` [images, 3], each image's frames,
+    rows and columns, and merges 2x2 patches. Drawn in {0, 1}, the grid divided by zero at
+    every size (exit 2), and the patches, leading their input, were probed as a batch (1, 2):
+    one frame of even rows and columns now, the patches' count a sequence's."""
+    import torch
+
+    class Tower(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.proj = torch.nn.Linear(12, 8)
+
+        def forward(self, hidden_states, grid_thw):  # type: ignore[no-untyped-def]
+            t, h, w = grid_thw[0, 0], grid_thw[0, 1], grid_thw[0, 2]
+            x = self.proj(hidden_states).reshape(t, h // 2, 2, w // 2, 2, 8)
+            return torch.nn.functional.gelu(x.permute(0, 1, 3, 2, 4, 5).reshape(-1, 32))
+
+    args = (torch.randn(48, 12), torch.tensor([[1, 6, 8]]))
+    m = _ts_export(Tower(), args, ["hidden_states", "grid_thw"], {"hidden_states": {0: "patches"}, "grid_thw": {0: "images"}})  # fmt: skip
+    gen = generate_inputs(m)
+    grid, patches = gen.feeds["grid_thw"], gen.sizes["patches"]
+    assert patches == 128 and grid.tolist() == [[1, 8, 16]], (patches, grid)
+    assert "1x8x16 (frames x rows x columns): the 128 patches of 'hidden_states'" in _note(gen, "grid_thw")  # fmt: skip
+    assert run_model(m, gen.feeds)[0].shape == (32, 32)
+
+
+def test_a_models_only_input_named_a_state_is_its_data() -> None:
+    """GLM-5-Next's vision tower exported alone, its grid baked, takes only ``hidden_states``;
+    its output's dims are the exporter's own names, so it read as a state the model returns,
+    got zeros, and every output was constant ("no output could be checked"). A model with
+    nothing but states reads them as its data."""
+    import torch
+
+    class Tower(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.proj = torch.nn.Linear(12, 8)
+
+        def forward(self, hidden_states):  # type: ignore[no-untyped-def]
+            return torch.nn.functional.gelu(self.proj(hidden_states)).reshape(-1, 32)
+
+    m = _ts_export(Tower(), (torch.randn(48, 12),), ["hidden_states"], {"hidden_states": {0: "patches"}})  # fmt: skip
+    gen = generate_inputs(m)
+    assert "standard normal" in _note(gen, "hidden_states"), gen.notes
+    assert np.abs(run_model(m, gen.feeds)[0]).max() > 0.1
+
+
+def test_a_split_of_sizes_baked_at_export_names_the_length_they_add_up_to() -> None:
+    """The TorchScript exporter writes a split by a traced list of lengths (a Qwen-VL tower's
+    attention, cut image by image) as a Split of constant sizes. ONNX Runtime's refusal names a
+    part ("Split size 40 exceeds the remaining size of the selected axis, 24") or nothing of
+    use, so no size ran (exit 2); the sizes' sum, 96, is tried first now."""
+    import torch
+
+    class Cut(torch.nn.Module):
+        def forward(self, x):  # type: ignore[no-untyped-def]
+            a, b = x.split([40, 56], dim=1)
+            return torch.cat([torch.sigmoid(a).mean(1), torch.tanh(b).mean(1)], -1)
+
+    m = _ts_export(Cut(), (torch.randn(1, 96, 8),), ["x"], {"x": {0: "batch", 1: "seq"}})
+    gen = generate_inputs(m)
+    assert gen.feeds["x"].shape == (1, 96, 8), gen.feeds["x"].shape
+    assert "seq=96 (probed; seq: named by ONNX Runtime's message" in _note(gen, "x")
+
+
+def test_a_gather_of_indices_baked_at_export_scales_the_length_to_them() -> None:
+    """A Qwen2.5-VL tower's TorchScript export bakes its window order, a permutation of the
+    traced image's merged patches. Traced at 1024 patches (256 merged), every typical length
+    failed at the Gather ("idx=255 must be within the inclusive range [-32,31]" at 128), whose
+    message names no length (exit 2): the length is scaled to the indices now, 128 * 256 / 32."""
+    import torch
+
+    class Window(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("order", torch.randperm(256, generator=torch.Generator().manual_seed(0)))  # fmt: skip
+
+        def forward(self, x):  # type: ignore[no-untyped-def]
+            merged = x.reshape(x.shape[0], -1, 4, x.shape[2])
+            return torch.nn.functional.gelu(merged[:, self.order].reshape(x.shape[0], -1, x.shape[2]))  # fmt: skip
+
+    m = _ts_export(Window(), (torch.randn(1, 1024, 8),), ["x"], {"x": {0: "batch", 1: "seq"}})
+    gen = generate_inputs(m)
+    assert gen.feeds["x"].shape == (1, 1024, 8), gen.feeds["x"].shape
+    assert "seq=1024 (probed; seq: named by ONNX Runtime's message" in _note(gen, "x")
+
+
 @pytest.mark.parametrize("export", ["torchscript", "dynamo"])
 def test_a_mask_of_where_image_features_go_holds_one_per_feature(export: str) -> None:
     """Kosmos-2 takes where its image embeddings go as a mask beside the ids,
