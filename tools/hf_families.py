@@ -1,10 +1,10 @@
-"""507 model families (504 `transformers`, 3 `diffusers`), built as users export them, through the
+"""534 model families (531 `transformers`, 3 `diffusers`), built as users export them, through the
 CLI with no flags.
 
     python tools/hf_families.py [--out DIR] [--no-target] [--opset N]
                                 [--interpreter | --fx [--plan] | --pt2 | --archive] [NAME ...]
 
-Builds small random-weight models of 504 ``transformers`` families and 3 ``diffusers`` ones
+Builds small random-weight models of 531 ``transformers`` families and 3 ``diffusers`` ones
 (a text-conditioned UNet, an unconditional one, a VAE) from their configs (no download: text
 encoders and decoders, vision and audio models, a detector, segmenters; and inputs other than
 ids + mask or one image: ids alone (Mamba, RWKV), a decoder with encoder states,
@@ -767,6 +767,42 @@ def _families() -> Iterator[tuple[str, Callable[[], Any], str, list[str]]]:
     yield "cosmos3_edge_vision", lambda: tf.Cosmos3EdgeVisionModel(tf.Cosmos3EdgeVisionConfig(**v, patch_size=8, spatial_merge_size=2, num_patches=64)), "grid_pixels192", last  # fmt: skip
     yield "dots3_note_vision", lambda: tf.Dots3NoteVisionModel(tf.Dots3NoteVisionConfig(**v, patch_size=8, spatial_merge_size=2, moe_intermediate_size=32, num_local_experts=4, num_experts_per_tok=2, adapter_in_dim=32, adapter_out_dim=32, mlp_layer_types=["dense", "sparse"])), "grid_pixels192", last  # fmt: skip
     yield "unlimited_ocr_vision", lambda: tf.UnlimitedOcrVisionModel(tf.UnlimitedOcrVisionConfig(sam_config=dict(hidden_size=32, output_channels=16, num_hidden_layers=2, num_attention_heads=2, image_size=64, patch_size=8, window_size=4, global_attn_indexes=[1], mlp_dim=64, downsample_channels=[32, 32], initializer_range=0.02), encoder_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1))), "image", last  # fmt: skip
+    # and twenty-seven more: vision towers alone on their processors' patch grids (Qwen2.5-VL's,
+    # Qwen3-VL's with deepstack, GLM-4V's and GLM-OCR's, Cohere Compass's, Qwen4's, HunYuan-VL's,
+    # GLM-Image's, Muse Glimmer's) or on an image (Chinese-CLIP's, SAM 3's with its FPN,
+    # Idefics3's, MaskFormer's Swin), text decoders of multimodal models alone (Qwen2.5-VL's and
+    # Qwen3-VL's multimodal rotary, GLM-4V's), RoBERTa, Ministral, GLM, GraniteMoE, Zamba,
+    # GPT-NeoX Japanese, text towers (TIPSv2's, SAM 3 Lite's, Cohere Compass's), NLLB-MoE's
+    # experts, and Nemotron 3 diarization's audio encoder
+    q25v = dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, patch_size=8, spatial_merge_size=2, temporal_patch_size=2, window_size=32, out_hidden_size=32, fullatt_block_indexes=[1])  # fmt: skip
+    q3v = dict(depth=2, hidden_size=32, num_heads=2, intermediate_size=64, patch_size=8, spatial_merge_size=2, temporal_patch_size=2, out_hidden_size=32, num_position_embeddings=64)  # fmt: skip
+    yield "qwen2_5_vl_vision", lambda: tf.Qwen2_5_VisionTransformerPretrainedModel(tf.Qwen2_5_VLVisionConfig(**q25v)), "grid_tower", pool  # fmt: skip
+    yield "qwen3_vl_vision", lambda: tf.Qwen3VLVisionModel(tf.Qwen3VLVisionConfig(**q3v, deepstack_visual_indexes=[1])), "grid_tower", pool  # fmt: skip
+    yield "glm4v_vision", lambda: tf.Glm4vVisionModel(tf.Glm4vVisionConfig(**glmv)), "grid_tower", pool  # fmt: skip
+    yield "glm_ocr_vision", lambda: tf.GlmOcrVisionModel(tf.GlmOcrVisionConfig(**glmv)), "grid_tower", pool  # fmt: skip
+    yield "cohere_compass_vision", lambda: tf.CohereCompassVisionModel(tf.CohereCompassVisionConfig(**q3v, deepstack_visual_indexes=[1])), "grid_tower", pool  # fmt: skip
+    yield "qwen4_exp_vision", lambda: tf.Qwen4ExpVisionModel(tf.Qwen4ExpVisionConfig(**q3v)), "grid_tower", pool  # fmt: skip
+    yield "hunyuan_vl_vision", lambda: tf.HunYuanVLVisionTransformer(tf.HunYuanVLVisionConfig(**v, patch_size=8, spatial_merge_size=2, out_hidden_size=32)), "grid_pixels192", last  # fmt: skip
+    yield "glm_image_vision", lambda: tf.GlmImageVisionModel(tf.GlmImageVisionConfig(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, image_size=64, patch_size=8)), "grid_pixels192", last  # fmt: skip
+    yield "muse_glimmer_vision", lambda: tf.MuseGlimmerVisionModel(tf.MuseGlimmerVisionConfig(**v, patch_size=8, pos_emb_height=16, pos_emb_width=16, patch_temporal=2, merge_size=2)), "grid_pixels", last  # fmt: skip
+    yield "chinese_clip_vision", lambda: tf.ChineseCLIPVisionModel(tf.ChineseCLIPVisionConfig(**v, image_size=64, patch_size=8)), "image", pool  # fmt: skip
+    yield "sam3_vision", lambda: tf.Sam3VisionModel(tf.Sam3VisionConfig(**{k: x for k, x in s3v.items() if k != "model_type"})), "image", ["last_hidden_state"]  # fmt: skip
+    yield "idefics3_vision", lambda: tf.Idefics3VisionTransformer(tf.Idefics3VisionConfig(**v, image_size=64, patch_size=8)), "image", last  # fmt: skip
+    yield "maskformer_swin", lambda: tf.MaskFormerSwinModel(tf.MaskFormerSwinConfig(image_size=64, patch_size=4, embed_dim=16, depths=[1, 1], num_heads=[1, 2], window_size=4)), "image", pool  # fmt: skip
+    yield "qwen2_5_vl_text", lambda: tf.Qwen2_5_VLTextModel(tf.Qwen2_5_VLTextConfig(**lm, rope_parameters={**rope3, "mrope_section": [2, 3, 3]})), "text", last  # fmt: skip
+    yield "qwen3_vl_text", lambda: tf.Qwen3VLTextModel(tf.Qwen3VLTextConfig(**lm, head_dim=16, rope_parameters={**rope3, "mrope_section": [2, 2, 4], "mrope_interleaved": True})), "text", last  # fmt: skip
+    yield "glm4v_text", lambda: tf.Glm4vTextModel(tf.Glm4vTextConfig(**glmt)), "text", last
+    yield "roberta", lambda: tf.RobertaModel(tf.RobertaConfig(**{**t, "max_position_embeddings": 66})), "text", last  # fmt: skip
+    yield "ministral", lambda: tf.MinistralModel(tf.MinistralConfig(**kv, head_dim=16, sliding_window=4)), "text", last  # fmt: skip
+    yield "glm", lambda: tf.GlmModel(tf.GlmConfig(**kv, head_dim=16, pad_token_id=0)), "text", last
+    yield "granitemoe", lambda: tf.GraniteMoeModel(tf.GraniteMoeConfig(**kv, num_local_experts=4, num_experts_per_tok=2)), "text", last  # fmt: skip
+    yield "zamba", lambda: tf.ZambaModel(tf.ZambaConfig(vocab_size=1000, hidden_size=32, intermediate_size=64, num_hidden_layers=3, num_attention_heads=2, num_key_value_heads=2, attention_hidden_size=64, attention_head_dim=32, n_mamba_heads=2, mamba_d_state=8, mamba_dt_rank=4, layers_block_type=["hybrid", "mamba", "hybrid"], use_cache=False)), "text", last  # fmt: skip
+    yield "tipsv2_text", lambda: tf.Tipsv2TextModel(tf.Tipsv2TextConfig(**t)), "text", last
+    yield "sam3_lite_text_text", lambda: tf.Sam3LiteTextTextModel(tf.Sam3LiteTextTextConfig(vocab_size=1000, hidden_size=32, intermediate_size=64, projection_dim=32, num_hidden_layers=2, num_attention_heads=2, max_position_embeddings=16, repmixer_kernel_size=3)), "text", last  # fmt: skip
+    yield "cohere_compass_text", lambda: tf.CohereCompassTextModel(tf.CohereCompassTextConfig(**kv, head_dim=16, pad_token_id=0, rope_parameters={"full_attention": rope3})), "text", last  # fmt: skip
+    yield "nllb_moe", lambda: tf.NllbMoeModel(tf.NllbMoeConfig(**s2s, num_experts=4, expert_capacity=8, encoder_sparse_step=1, decoder_sparse_step=1)), "seq2seq", last  # fmt: skip
+    yield "nemotron3_diarization_audio", lambda: tf.Nemotron3DiarizationAudioModel(tf.Nemotron3DiarizationAudioConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2, num_mel_bins=16)), "frames16", last  # fmt: skip
+    yield "gpt_neox_japanese", lambda: tf.GPTNeoXJapaneseModel(tf.GPTNeoXJapaneseConfig(vocab_size=1000, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_multiple_size=2, max_position_embeddings=64, use_cache=False)), "text", last  # fmt: skip
     # diffusion models from diffusers' configs (the dev extra installs it): a UNet that takes a
     # latent, a timestep per sample and text states; an unconditional one; a VAE, whose
     # attention runs over every position of the feature map
