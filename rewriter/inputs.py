@@ -176,9 +176,10 @@ _BOX_NAME = re.compile(r"box", re.I)  # (x0, y0, x1, y1) rows
 # an image's (height, width) per row: Pixtral's and LLaVA-NeXT's image_sizes, a detector's
 # orig_target_sizes
 _IMAGE_SIZES_NAME = re.compile(r"(image|img|orig(inal)?|target)_?(sizes?|hw|shapes?)$", re.I)
-# each image's patch grid, rows and columns (SigLIP 2's NaFlex ``spatial_shapes``), or frames,
-# rows and columns (the Qwen-VL towers' ``grid_thw``)
-_PATCH_GRID_NAME = re.compile(r"(spatial|patch|grid)_?(shapes?|sizes?|t?hw)$", re.I)
+# each image's patch grid, rows and columns (SigLIP 2's NaFlex ``spatial_shapes``)
+_PATCH_GRID_NAME = re.compile(r"(spatial|patch|grid)_?(shapes?|sizes?|hw)$", re.I)
+# each image's frames, rows and columns of patches (the Qwen-VL towers' ``grid_thw``)
+_THW_GRID_NAME = re.compile(r"grid_?thw$", re.I)
 _KINDS = [  # (regex on the lower-cased dim name, candidates); first match wins
     (_BATCH_NAME, _BATCH),
     (r"seq|len|time|token|step|frame|patch|^t$|^l$", _SEQUENCE),
@@ -2508,7 +2509,7 @@ def _patch_grid(
     2x2 patches). Drawn, the grids divided by zero at every size."""
     if inp.dtype.kind not in "iu" or len(shape) != 2 or shape[1] not in (2, 3):
         return None
-    if not _PATCH_GRID_NAME.search(inp.name):
+    if not (_PATCH_GRID_NAME if shape[1] == 2 else _THW_GRID_NAME).search(inp.name):
         return None
     rank = 3 if shape[1] == 2 else 2
     flat = [i for i in inputs if i is not inp and i.dtype.kind == "f" and len(i.dims) == rank]
