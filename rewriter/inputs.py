@@ -1844,8 +1844,7 @@ def generate_inputs(
             tried.append((sizes, f"failed at {op} {node!r}" if node else "failed"))
             last_err = err or ""
             statuses.add(status)
-            said = _split_total(graph, node) if op == "Split" else []  # the most specific
-            said += _gather_scaled(graph, node, last_err, probe, groups, bound) if op == "Gather" else []  # fmt: skip
+            said = _baked_sizes(graph, op, node, last_err, probe, groups, bound)  # most specific
             said += _sizes_scaled(last_err, probe, groups, bound) + _sizes_named(last_err)
             reached[tuple(sorted(probe.items()))] = (node, said)
             hints.update(dict.fromkeys(said))
@@ -2356,14 +2355,32 @@ def _scaled(
     return list(dict.fromkeys(out))
 
 
-def _split_total(graph: _Graph, name: str) -> list[int]:
+def _baked_sizes(
+    graph: _Graph,
+    op: str,
+    name: str,
+    err: str,
+    probe: dict[str, int],
+    groups: dict[str, list[int]],
+    bound: dict[str, int],
+) -> list[int]:
+    """Sizes the constants of the node a probe failed at ask for, where an exporter baked the
+    traced sizes into them: a Split's (``_split_total``), a Gather's (``_gather_scaled``)."""
+    node = next((n for n in graph.producer.values() if n.name == name), None)
+    if node is None:
+        return []
+    if op == "Split":
+        return _split_total(graph, node)
+    if op == "Gather":
+        return _gather_scaled(graph, node, err, probe, groups, bound)
+    return []
+
+
+def _split_total(graph: _Graph, node: onnx.NodeProto) -> list[int]:
     """The size of the axis a failing Split cuts into sizes baked into the graph: their sum.
     The TorchScript exporter writes a Qwen-VL tower's attention, cut image by image, as a Split
     of the traced patch counts ("Split size 48 exceeds the remaining size of the selected axis,
     16" names a part, not the 96 patches of the two images traced)."""
-    node = next((n for n in graph.producer.values() if n.name == name), None)
-    if node is None:
-        return []
     sizes: list[int] = []
     if len(node.input) > 1 and node.input[1] in graph.consts:
         sizes = [int(v) for v in numpy_helper.to_array(graph.consts[node.input[1]]).ravel()]
@@ -2376,7 +2393,7 @@ def _split_total(graph: _Graph, name: str) -> list[int]:
 
 def _gather_scaled(
     graph: _Graph,
-    name: str,
+    node: onnx.NodeProto,
     err: str,
     probe: dict[str, int],
     groups: dict[str, list[int]],
@@ -2388,8 +2405,7 @@ def _gather_scaled(
     window order, a permutation of the traced image's merged patches (24 of its 96 patches):
     probed at 16 patches (4 rows), 96 is tried."""
     found = re.search(r"inclusive range \[-(\d+),(\d+)\]", err)
-    node = next((n for n in graph.producer.values() if n.name == name), None)
-    if not found or node is None or len(node.input) < 2 or node.input[1] not in graph.consts:
+    if not found or len(node.input) < 2 or node.input[1] not in graph.consts:
         return []
     indices = numpy_helper.to_array(graph.consts[node.input[1]])
     if indices.size == 0:
