@@ -2704,3 +2704,52 @@ def test_a_signal_cut_into_patches_for_a_linear_is_tried_as_a_signal(how, tmp_pa
     assert "input_values 1x16000 (a signal, packed 4 at a time on the way (4 features" in printed
     assert [s["function"] for s in r["sites"]] == ["gelu"] and r["sites"][0]["replaced"]
     assert _dims(onnx.load(str(out)))["input_values"][0] == "batch"
+
+
+class _GridTower(torch.nn.Module):
+    """A Qwen-VL vision tower in small: every image's patches laid end to end, [patches, 3 x 2
+    x 4 x 4], viewed as frames for a Conv3d patch embedding, attention cut image by image by
+    ``grid_thw`` (a list the trace bakes), 2x2 patches merged."""
+
+    def __init__(self, scaled: bool = False) -> None:
+        super().__init__()
+        self.embed = torch.nn.Conv3d(3, 8, (2, 4, 4), (2, 4, 4))
+        self.fc = torch.nn.Linear(8, 8)
+        self.scaled = scaled  # the grid also read as a tensor (an input of the trace)
+
+    def forward(self, hidden_states: torch.Tensor, grid_thw: torch.Tensor) -> torch.Tensor:
+        x = self.embed(hidden_states.view(-1, 3, 2, 4, 4)).view(-1, 8)
+        parts = x.split(grid_thw.prod(-1).tolist(), dim=0)
+        x = torch.cat([torch.nn.functional.gelu(self.fc(p)) for p in parts])
+        if self.scaled:
+            x = x / grid_thw[:, 1:].float().mean()
+        return x.view(-1, 4 * 8)
+
+
+@pytest.mark.parametrize("scaled", [False, True])
+def test_a_grid_towers_patches_are_laid_end_to_end_beside_their_grid(
+    scaled, tmp_path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    """The patches beside a ``grid_thw`` were tried as a clip (the Conv3d's weight read as RGB
+    frames of 224 x 224) and the grid as rows of two or by its uses: no shape ran (the grid
+    towers' archives asked for --inputs). Laid end to end at the values of one patch, with the
+    grid one frame of even rows and columns a row, the split the trace baked names the patch
+    count: the 96 patches of the 2 traced images (the trace baked the grid: no input)."""
+    example = (torch.randn(96, 96), torch.tensor([[1, 6, 8], [1, 6, 8]]))
+    src = tmp_path / "tower.pt"
+    torch.jit.trace(_GridTower(scaled).eval(), example, check_trace=False).save(str(src))
+    printed, r, out = _rewritten(src, tmp_path, capsys)
+    printed = " ".join(printed.split())
+    assert (
+        "hidden_states 96x96 (the 96 values of a patch, from its convolution's window;" in printed
+    )
+    if scaled:  # one frame of even rows and columns: 96 patches of one image
+        assert (
+            "grid_thw 1x3 (each image's frames, rows and columns of patches by its name)" in printed
+        )
+        assert _dims(onnx.load(str(out)))["grid_thw"] == ["images", 3]
+    else:
+        assert (
+            "its size from its refusal of 128x96); grid_thw 1 (forward does not use it" in printed
+        )
+    assert [s["function"] for s in r["sites"]] == ["gelu", "gelu"]

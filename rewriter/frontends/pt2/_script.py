@@ -15,11 +15,16 @@ uses, float columns drawn as indices (Pix2Struct's rows and columns: ``_indexing
 with a tensor the module fills to a size list, that list's rank and sizes (SAM's clicks and
 labels: ``_padded``); sizes read at four or five axes an image or a pair of images; failing
 those, ``mask``/``ids`` in its name (a mask
-beside float frames and no ids as long as they are: ``_masking``). The free sizes start at the ones
+beside float frames and no ids as long as they are: ``_masking``). Beside a ``grid_thw`` (one
+frame of even rows and columns of patches per image, ``_sides``), the float input a convolution
+or a Linear told is every image's patches laid end to end, [patches, one patch's values]
+(``_laid_end_to_end``: a Qwen-VL tower's), its count read from a broadcast or split the trace
+baked. The free sizes start at the ones
 a deployment typically runs (an image's 224, a sequence's 128: ``rewriter.inputs``) and the module
 is run on each candidate until one passes, each run within ``RUN_MEMORY`` more address space (a
 size it cannot allocate is refused, and the rest are then tried smallest first); a refusal that
-names a size is read, for the only input, the one float input beside ids and masks, or float inputs
+names a size is read, for the only input, the one float input beside ids, masks and arguments
+forward does not use, or float inputs
 read alike (``_principal``, ``_tied``: a Siamese pair's images, resized together), unless it names
 another input's size (a flatten into a Linear, or a Linear per position: ``_sized``; a norm's size
 or a convolution's channels: ``_named``; an RNN's or attention's features: ``_features``; a signal
@@ -75,10 +80,12 @@ from rewriter.inputs import (
     _SAMPLES,
     _SEQUENCE,
     _SPATIAL,
+    _THW_GRID_NAME,
     _VOLUME,
     _WORK_LIMIT,
     DIM_EXAMPLES_KEY,
     crop_grids,
+    even_grid,
     square_grid,
 )
 
@@ -140,10 +147,13 @@ class _Arg:
     # sized from a tensor the module fills and joins it with (``_padded``: SAM's clicks and
     # labels): a refusal is not read as being about it
     padded: bool = False
-    # rows of two whose values no op tells, filled by ``_sides``: "image", an image's (height,
-    # width) (Pixtral's ``image_sizes``); "grid", a patch grid's (rows, columns) (SigLIP 2's
-    # ``spatial_shapes``)
+    # rows whose values no op tells, filled by ``_sides``: "image", an image's (height, width)
+    # (Pixtral's ``image_sizes``); "grid", a patch grid's (rows, columns) (SigLIP 2's
+    # ``spatial_shapes``); "thw", each image's (frames, rows, columns) of patches (``grid_thw``)
     sides: str = ""
+    # values a convolution's window takes in (in channels x kernel): a patch, where the input
+    # is patches laid end to end and viewed as images on the way (a Qwen-VL tower's)
+    packed: int = 0
     # the user's array (``--inputs``): the example is it, at its shape
     given: np.ndarray | None = None
 
@@ -289,9 +299,32 @@ def _arguments(module: Any, path: str) -> list[_Arg]:
             )
     if not out:
         raise ModelError(f"{path}: forward takes no tensor, so there is no graph to rewrite")
+    if any(_THW_GRID_NAME.search(a.name) for a in out):  # used, or baked by the trace
+        _laid_end_to_end(out)
     return out
 
 
+def _laid_end_to_end(args: list[_Arg]) -> None:
+    """Beside a ``grid_thw``, the float input a convolution or a Linear told the shape of is
+    every image's patches laid end to end, [patches, values of one patch]: a Qwen-VL tower
+    views them as frames of patches for its Conv3d (its weight read as a clip's: RGB frames of
+    224 x 224 ran nowhere) or projects them with a Linear."""
+    for a in args:
+        if a.dtype != "float32" or a.given is not None or a.origin != "graph":
+            continue
+        if a.packed:
+            f, said = a.packed, f"the {a.packed} values of a patch, from its convolution's window"
+        elif "features" in a.hint and len(a.shapes[-1]) == 2:
+            f, said = a.shapes[-1][-1], a.hint
+        else:
+            continue
+        a.shapes = [(n, f) for n in _SEQUENCE]
+        a.dynamic = {0: "patches"}
+        a.hint = f"{said}; every image's patches laid end to end beside grid_thw"
+        a.laid_out = False
+
+
+_UNUSED = "forward does not use it: no input of the export"  # an argument's hint
 _RNN = {"aten::lstm", "aten::gru", "aten::rnn_tanh", "aten::rnn_relu"}
 # a mask over an image's pixels, [batch, height, width] (``pixel_mask`` in transformers), not
 # over a sequence (SigLIP 2's ``pixel_attention_mask`` is per patch)
@@ -302,7 +335,7 @@ def _hint(module: Any, name: str, value: Any) -> _Arg:
     """The candidate shapes of one input: from the first op that tells them (module doc) and
     agrees with the rank the module reads the input's sizes at (``_read_rank``)."""
     if not value.uses():  # the exporter drops it: no input of the ONNX model
-        return _Arg(name, "forward does not use it: no input of the export", [(1,)], origin="guess")
+        return _Arg(name, _UNUSED, [(1,)], origin="guess")
     rank = _read_rank(value)
     for node, slot, steps in _consumers(value):
         arg = _told(module, name, node, slot)
@@ -352,6 +385,16 @@ def _hint(module: Any, name: str, value: Any) -> _Arg:
             "int64",
             1,
             origin="name",
+        )
+    if _THW_GRID_NAME.search(name) and rank <= 2:
+        return _Arg(
+            name,
+            "each image's frames, rows and columns of patches by its name",
+            [(1, 3), (2, 3)],
+            {0: "images"},
+            "int64",
+            origin="name",
+            sides="thw",
         )
     for pattern, said, sides in (
         (_IMAGE_SIZES_NAME, "an image's height and width", "image"),
@@ -720,12 +763,14 @@ def _told(module: Any, name: str, node: Any, slot: int) -> _Arg | None:
         groups = groups if isinstance(groups, int) and not transposed else 1
         channels = int(w.shape[0] if transposed else w.shape[1] * groups)
         spatial = w.dim() - 2
+        packed = 0 if transposed else channels * math.prod(int(k) for k in w.shape[2:])
         if spatial == 3 and channels == 3:  # RGB frames: a clip (VideoMAE, X3D), no volume
             return _Arg(
                 name,
                 f"{channels} channels, frames, from {op}'s weight",
                 [(1, channels, f, s, s) for s in _SPATIAL for f in _FRAMES],
                 {0: "batch", 2: "frames", 3: "height", 4: "width"},
+                packed=packed,
             )
         sizes, names = {
             # one channel: a waveform's samples (the name sizes the ONNX model's generated
@@ -743,6 +788,7 @@ def _told(module: Any, name: str, node: Any, slot: int) -> _Arg | None:
             f"{channels} channels, from {op}'s weight",
             [(1, channels, *(s,) * spatial) for s in dict.fromkeys(sizes)],
             {0: "batch", **{2 + k: n for k, n in enumerate(names)}},
+            packed=packed,
         )
     features = None
     if kind == "aten::linear" and slot == 0:
@@ -1207,12 +1253,20 @@ def _sides(args: list[_Arg], feeds: dict[str, np.ndarray]) -> dict[str, np.ndarr
     (SigLIP 2's ``spatial_shapes``: 0s and 1s laid 128 patches out on none)."""
     images = [v.shape[-2:] for v in feeds.values() if v.ndim == 4 and v.dtype.kind == "f"]
     patches = [v.shape[1] for v in feeds.values() if v.ndim == 3 and v.dtype.kind == "f"]
+    laid = [v.shape[0] for v in feeds.values() if v.ndim == 2 and v.dtype.kind == "f"]
     values = {
         "image": max(images, key=lambda hw: hw[0] * hw[1]) if images else None,
         "grid": square_grid(max(patches)) if patches else None,
     }
     for a in args:
         if a.given is not None:  # the user's: as given
+            continue
+        if a.sides == "thw" and laid and max(laid) >= len(feeds[a.name]) > 0:
+            # one frame of even rows and columns each, the patches shared out among the images
+            n = len(feeds[a.name])
+            each = [max(laid) // n] * n
+            each[-1] += max(laid) % n
+            feeds[a.name] = np.array([(1, *even_grid(c)) for c in each], np.int64)
             continue
         row = values.get(a.sides)
         if row is not None and feeds[a.name].ndim == 2 and feeds[a.name].shape[1] == 2:
@@ -1452,17 +1506,36 @@ _NORMED = re.compile(r"running_mean should contain (\d+) elements not (\d+)")
 _IN_CHANNELS = re.compile(r"to have (\d+) channels, but got (\d+) channels instead")
 # a clip's frames viewed back out of its batch, [batch, frames, ...], from fewer rows than one
 # clip has: "shape '[0, 4, 32]' is invalid for input of size 64" (X-CLIP at 2 frames of 4)
+# a broadcast refused: torch names both sizes
+_BROADCAST = re.compile(r"size of tensor a \((\d+)\) must match the size of tensor b \((\d+)\)")
+# a split of sizes the trace baked: what they add up to
+_SPLIT_SIZES = re.compile(r"split_sizes to sum exactly to (\d+) .*split_sizes=\[([\d, ]+)\]")
 _CLIP_VIEW = re.compile(r"shape '\[0, (\d+)(?:, -?\d+)*\]' is invalid for input of size \d+")
 
 
 def _named(arg: _Arg, shape: tuple[int, ...], why: str) -> list[tuple[int, ...]]:
     """The shapes an input's refusal of ``shape`` names a size for: its free axes (a guess's
     every axis after the batch) at the size a norm refused (the last first) at the size the norm
-    holds, a guessed image's channels at the convolution's, or a clip's frames at the count a
-    view of them out of the batch names. Tried as many times as refusals name sizes (CLAP's
+    holds, a guessed image's channels at the convolution's, a clip's frames at the count a
+    view of them out of the batch names, or patches laid end to end at the count a broadcast
+    names (scaled: 24 merged rows of 4 patches each are 96). Tried as many times as refusals name sizes (CLAP's
     mel: its bins, then its one channel), within the tries' bound."""
     if arg.origin == "user" or arg.dtype not in ("float32", "float16"):
         return []
+    pairs: list[tuple[int, int]] = []
+    if arg.dynamic.get(0) == "patches" and (hit := _SPLIT_SIZES.search(why)):
+        # patches laid end to end cut by the traced images' counts: their sum, scaled
+        pairs = [(int(hit.group(1)), sum(int(v) for v in hit.group(2).split(",")))]
+    elif arg.dynamic.get(0) == "patches" and (hit := _BROADCAST.search(why)):
+        # patches laid end to end meet a count the trace baked (the traced images' 96, or
+        # their 24 merged rows): the patch count scaled to it
+        pairs = [(int(hit.group(1)), int(hit.group(2))), (int(hit.group(2)), int(hit.group(1)))]
+    if pairs:
+        return [
+            (shape[0] * q // p, *shape[1:])
+            for p, q in pairs
+            if p and q and shape[0] * q % p == 0 and shape[0] * q // p != shape[0]
+        ]
     frames = [a for a, n in arg.dynamic.items() if n == "frames" and a < len(shape)]
     if frames and (hit := _CLIP_VIEW.search(why)) and shape[frames[0]] != int(hit.group(1)):
         return [tuple(int(hit.group(1)) if i == frames[0] else v for i, v in enumerate(shape))]
@@ -1776,14 +1849,17 @@ def _of_another(why: str, shapes: tuple[tuple[int, ...], ...], ours: list[int]) 
 
 def _principal(args: list[_Arg]) -> int | None:
     """The input a refusal is read as being about: the only one, or the only float one not
-    given by the user beside token ids, masks and inputs sized from what the module pads them
-    with (Parakeet's features beside their mask; SAM's image beside its clicks), or
+    given by the user beside token ids, masks, arguments forward does not use (a grid the
+    trace baked) and inputs sized from what the module pads them with (Parakeet's features
+    beside their mask; SAM's image beside its clicks), or
     the first of float ones read alike (a stereo pair's two images: ``_tied``, sized
     together); None where several could be (the refusal refinements are then not tried)."""
     if len(args) == 1:
         return 0
     floats = [
-        i for i, a in enumerate(args) if a.dtype != "int64" and a.origin != "user" and not a.padded
+        i
+        for i, a in enumerate(args)
+        if a.dtype != "int64" and a.origin != "user" and not a.padded and a.hint != _UNUSED
     ]
     if len(floats) > 1 and len(_tied(args, floats[0])) < len(floats):
         return None
