@@ -1530,11 +1530,11 @@ def _named(arg: _Arg, shape: tuple[int, ...], why: str) -> list[tuple[int, ...]]
         # patches laid end to end meet a count the trace baked (the traced images' 96, or
         # their 24 merged rows): the patch count scaled to it
         pairs = [(int(hit.group(1)), int(hit.group(2))), (int(hit.group(2)), int(hit.group(1)))]
-    if pairs:
+    if pairs:  # at most a long sequence's count (a huge one named elsewhere filled 1.5 TiB)
         return [
             (shape[0] * q // p, *shape[1:])
             for p, q in pairs
-            if p and q and shape[0] * q % p == 0 and shape[0] * q // p != shape[0]
+            if p and q and shape[0] * q % p == 0 and shape[0] != shape[0] * q // p <= 65536
         ]
     frames = [a for a, n in arg.dynamic.items() if n == "frames" and a < len(shape)]
     if frames and (hit := _CLIP_VIEW.search(why)) and shape[frames[0]] != int(hit.group(1)):
