@@ -1248,9 +1248,11 @@ def _feeds(args: list[_Arg], shapes: Any) -> dict[str, np.ndarray]:
 
 def _sides(args: list[_Arg], feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """``feeds`` with each ``image_sizes`` argument's rows the (height, width) of the largest
-    4-d float input among them (Mistral 3's 0s and 1s sliced its patches to none), and each
+    4-d float input among them (Mistral 3's 0s and 1s sliced its patches to none), each
     patch grid's the most square (rows, columns) of the patches of the largest 3-d float input
-    (SigLIP 2's ``spatial_shapes``: 0s and 1s laid 128 patches out on none)."""
+    (SigLIP 2's ``spatial_shapes``: 0s and 1s laid 128 patches out on none), and each
+    ``grid_thw``'s one frame of even rows and columns of its share of the patches of the
+    largest 2-d float input (``rewriter.inputs.even_grid``)."""
     images = [v.shape[-2:] for v in feeds.values() if v.ndim == 4 and v.dtype.kind == "f"]
     patches = [v.shape[1] for v in feeds.values() if v.ndim == 3 and v.dtype.kind == "f"]
     laid = [v.shape[0] for v in feeds.values() if v.ndim == 2 and v.dtype.kind == "f"]
@@ -1504,12 +1506,12 @@ def _resized(
 # have 1 channels, but got 3 channels instead")
 _NORMED = re.compile(r"running_mean should contain (\d+) elements not (\d+)")
 _IN_CHANNELS = re.compile(r"to have (\d+) channels, but got (\d+) channels instead")
-# a clip's frames viewed back out of its batch, [batch, frames, ...], from fewer rows than one
-# clip has: "shape '[0, 4, 32]' is invalid for input of size 64" (X-CLIP at 2 frames of 4)
 # a broadcast refused: torch names both sizes
 _BROADCAST = re.compile(r"size of tensor a \((\d+)\) must match the size of tensor b \((\d+)\)")
 # a split of sizes the trace baked: what they add up to
 _SPLIT_SIZES = re.compile(r"split_sizes to sum exactly to (\d+) .*split_sizes=\[([\d, ]+)\]")
+# a clip's frames viewed back out of its batch, [batch, frames, ...], from fewer rows than one
+# clip has: "shape '[0, 4, 32]' is invalid for input of size 64" (X-CLIP at 2 frames of 4)
 _CLIP_VIEW = re.compile(r"shape '\[0, (\d+)(?:, -?\d+)*\]' is invalid for input of size \d+")
 
 
@@ -1518,8 +1520,8 @@ def _named(arg: _Arg, shape: tuple[int, ...], why: str) -> list[tuple[int, ...]]
     every axis after the batch) at the size a norm refused (the last first) at the size the norm
     holds, a guessed image's channels at the convolution's, a clip's frames at the count a
     view of them out of the batch names, or patches laid end to end at the count a broadcast
-    names (scaled: 24 merged rows of 4 patches each are 96). Tried as many times as refusals name sizes (CLAP's
-    mel: its bins, then its one channel), within the tries' bound."""
+    or a split names (scaled: 24 merged rows of 4 patches each are 96). Tried as many times as
+    refusals name sizes (CLAP's mel: its bins, then its one channel), within the tries' bound."""
     if arg.origin == "user" or arg.dtype not in ("float32", "float16"):
         return []
     pairs: list[tuple[int, int]] = []
