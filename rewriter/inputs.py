@@ -2319,6 +2319,9 @@ def _size_pairs(err: str) -> list[tuple[int, int]]:
     one per 320 samples of its waveform, beside the frames of its filterbank features)."""
     found = re.findall(r"(\d+) by (\d+)", err)
     found += re.findall(r"mismatched dimensions of (\d+) and (\d+)", err)
+    # a norm's scale against the last axis of its input ("X.shape={128,24} scale.shape={32}":
+    # Ovis2.5's tower folds its traced 96 patches' features into rows at another count)
+    found += re.findall(r"X\.shape=\{[\d,]*?(\d+)\} scale\.shape=\{(\d+)\}", err)
     return [(int(a), int(b)) for a, b in found]
 
 

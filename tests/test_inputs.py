@@ -2778,6 +2778,33 @@ def test_a_thw_grid_holds_frames_rows_and_columns_of_the_patches_laid_end_to_end
     assert run_model(m, gen.feeds)[0].shape == (32, 32)
 
 
+def test_a_norms_refusal_of_a_folded_count_scales_the_length() -> None:
+    """Ovis2.5's tower, exported by the TorchScript exporter, folds a count baked at the trace
+    (its 96 patches) into rows of the length probed: at 128 patches the LayerNorm sees 24
+    features where it holds 32 ("X.shape={128,24} scale.shape={32}"), which named no size, and
+    every length failed (exit 2). The pair scales the length: 128 * 24 / 32 = 96. (Here the
+    probes would also meet 96 by chance, at 32 patches: 3072 / 32.)"""
+    import torch
+
+    err = "Scale and (optional) bias must match X.shape[axis:] or be NumPy-broadcastable to it. X.shape={128,24} scale.shape={32} bias.shape={32} and axis=1"  # fmt: skip
+    assert inputs_mod._size_pairs(err) == [(24, 32)]
+    assert inputs_mod._sizes_scaled(err, {"patches": 128}, {"patches": [128]}, {}) == [96]
+
+    class Fold(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.proj, self.norm = torch.nn.Linear(12, 32), torch.nn.LayerNorm(32)
+
+        def forward(self, x):  # type: ignore[no-untyped-def]
+            h = self.proj(x).mean(0, keepdim=True).expand(96, 32)
+            return torch.nn.functional.gelu(self.norm(h.reshape(x.shape[0], -1)))
+
+    m = _ts_export(Fold(), (torch.randn(96, 12),), ["x"], {"x": {0: "patches"}})
+    gen = generate_inputs(m)
+    assert gen.feeds["x"].shape == (96, 12), gen.feeds["x"].shape
+    assert "patches=96 (probed; patches: named by ONNX Runtime's message" in _note(gen, "x")
+
+
 def test_a_models_only_input_named_a_state_is_its_data() -> None:
     """GLM-5-Next's vision tower exported alone, its grid baked, takes only ``hidden_states``;
     its output's dims are the exporter's own names, so it read as a state the model returns,
