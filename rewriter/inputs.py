@@ -776,10 +776,14 @@ class _Graph:
             else []
         )
 
+    def node_named(self, node_name: str) -> onnx.NodeProto | None:
+        """The node of that name, at any depth (an ONNX Runtime failure names it)."""
+        return next((n for n in self.producer.values() if n.name == node_name), None)
+
     def operand_inputs(self, node_name: str, inputs: list[str]) -> list[str]:
         """The graph inputs behind the sizes, indices or shape a node takes (its operands
         after the first, for the ops in ``_OPERAND_OPS``), nothing for other ops."""
-        node = next((n for n in self.producer.values() if n.name == node_name), None)
+        node = self.node_named(node_name)
         if node is None or node.op_type not in _OPERAND_OPS:
             return []
         found, seen, todo = set(), set(), [n for n in node.input[1:] if n]
@@ -2369,7 +2373,7 @@ def _baked_sizes(
 ) -> list[int]:
     """Sizes the constants of the node a probe failed at ask for, where an exporter baked the
     traced sizes into them: a Split's (``_split_total``), a Gather's (``_gather_scaled``)."""
-    node = next((n for n in graph.producer.values() if n.name == name), None)
+    node = graph.node_named(name)
     if node is None:
         return []
     if op == "Split":
@@ -2543,9 +2547,7 @@ def _patch_grid(
         rows, cols = square_grid(count)
         said = f"{rows}, {cols} a row: the grid of the {count} patches of {flat[0].name!r}"
         return np.tile(np.array([rows, cols], inp.dtype), (shape[0], 1)), f"{said} (by name)"
-    each = [count // shape[0]] * shape[0]
-    each[-1] += count % shape[0]
-    grid = np.array([(1, *even_grid(n)) for n in each], inp.dtype)
+    grid = thw_grid(count, shape[0]).astype(inp.dtype)
     said = ", ".join(dict.fromkeys(f"1x{h}x{w}" for _, h, w in grid.tolist()))
     return (
         grid,
@@ -2557,6 +2559,15 @@ def square_grid(count: int) -> tuple[int, int]:
     """(rows, columns) of ``count`` patches, as square as the count allows (128: 8 x 16)."""
     rows = max(r for r in range(1, math.isqrt(count) + 1) if count % r == 0)
     return rows, count // rows
+
+
+def thw_grid(count: int, images: int) -> np.ndarray:
+    """``grid_thw`` rows for ``count`` patches laid end to end over ``images`` images: one
+    frame each, ``even_grid`` rows and columns, the patches shared out (the last takes the
+    remainder)."""
+    each = [count // images] * images
+    each[-1] += count % images
+    return np.array([(1, *even_grid(n)) for n in each], np.int64)
 
 
 def even_grid(count: int) -> tuple[int, int]:

@@ -531,21 +531,20 @@ def _no_sites_hint(model: Any, pipeline: str) -> str:
         other = _piecewise_sites(model)
         # a PReLU with a slope per channel (MTCNN's, ...) is no site of any rule
         channel = sum(n.op_type == "PRelu" for n in all_nodes(model.graph)) - other.get("prelu", 0)
-        if other or channel:
-            found = ", ".join(
-                [f"{n} {f}" for f, n in other.items()]
-                + [f"{channel} PRelu with a slope per channel"] * bool(channel)
-            )
-            anyway = (
-                f"; -p pau_{next(iter(other))} replaces them anyway (a start for training "
-                "rational activations), with --target only where faster"
-                if other
-                else ""
-            )
-            return (
+        found = [f"{n} {f}" for f, n in other.items()]
+        if channel:
+            found.append(f"{channel} PRelu with a slope per channel")
+        if found:
+            line = (
                 f"no smooth activation (what pau_all rewrites): this model's are piecewise-linear "
-                f"({found}), exact and cheap as they are{anyway}"
+                f"({', '.join(found)}), exact and cheap as they are"
             )
+            if other:
+                line += (
+                    f"; -p pau_{next(iter(other))} replaces them anyway (a start for training "
+                    "rational activations), with --target only where faster"
+                )
+            return line
     return (
         f"no site of pipeline {pipeline!r}: `rewrite --list` shows the pipelines and rules, "
         "`rewrite explain MODEL --rule RULE` why a rule does not match, `--rule identified` "

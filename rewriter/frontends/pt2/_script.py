@@ -85,8 +85,8 @@ from rewriter.inputs import (
     _WORK_LIMIT,
     DIM_EXAMPLES_KEY,
     crop_grids,
-    even_grid,
     square_grid,
+    thw_grid,
 )
 
 # a sequence's lengths: the typical ones, then the short ones a module traced on a short
@@ -1252,7 +1252,7 @@ def _sides(args: list[_Arg], feeds: dict[str, np.ndarray]) -> dict[str, np.ndarr
     patch grid's the most square (rows, columns) of the patches of the largest 3-d float input
     (SigLIP 2's ``spatial_shapes``: 0s and 1s laid 128 patches out on none), and each
     ``grid_thw``'s one frame of even rows and columns of its share of the patches of the
-    largest 2-d float input (``rewriter.inputs.even_grid``)."""
+    largest 2-d float input (``rewriter.inputs.thw_grid``)."""
     images = [v.shape[-2:] for v in feeds.values() if v.ndim == 4 and v.dtype.kind == "f"]
     patches = [v.shape[1] for v in feeds.values() if v.ndim == 3 and v.dtype.kind == "f"]
     laid = [v.shape[0] for v in feeds.values() if v.ndim == 2 and v.dtype.kind == "f"]
@@ -1264,11 +1264,7 @@ def _sides(args: list[_Arg], feeds: dict[str, np.ndarray]) -> dict[str, np.ndarr
         if a.given is not None:  # the user's: as given
             continue
         if a.sides == "thw" and laid and max(laid) >= len(feeds[a.name]) > 0:
-            # one frame of even rows and columns each, the patches shared out among the images
-            n = len(feeds[a.name])
-            each = [max(laid) // n] * n
-            each[-1] += max(laid) % n
-            feeds[a.name] = np.array([(1, *even_grid(c)) for c in each], np.int64)
+            feeds[a.name] = thw_grid(max(laid), len(feeds[a.name]))
             continue
         row = values.get(a.sides)
         if row is not None and feeds[a.name].ndim == 2 and feeds[a.name].shape[1] == 2:
