@@ -175,6 +175,35 @@ def _torch_files(folder) -> dict[str, tuple[str, str]]:  # type: ignore[no-untyp
     p = os.path.join(folder, "legacy_module.pth")
     torch.save(m, p, _use_new_zipfile_serialization=False)
     files["legacy pickled module"] = (p, "a pickled torch.nn.modules.container.Sequential saved")
+    # torch.package archives (Silero's TTS and stress models ship as these): read as a
+    # TorchScript archive that torch.jit.load calls corrupted, or as a broken ONNX file
+    p = os.path.join(folder, "packaged.pt")
+    with torch.package.PackageExporter(p) as e:
+        e.extern("**")
+        e.save_pickle("models", "model.pkl", m)
+    files["torch.package"] = (
+        p,
+        "a torch.package archive holding models/model.pkl (a torch.nn.modules.container."
+        "Sequential): Python code and pickles, not a graph, and loading them runs code from the "
+        "file: load it in your own code (torch.package.PackageImporter(path).load_pickle("
+        "'models', 'model.pkl')), then export it",
+    )
+    p = os.path.join(folder, "packaged_script.pt")
+    gate = torch.package.package_exporter._gate_torchscript_serialization
+    torch.package.package_exporter._gate_torchscript_serialization = False  # a beta feature
+    try:
+        with torch.package.PackageExporter(p) as e:
+            e.extern("**")
+            e.save_pickle("models", "script.pkl", torch.jit.script(m))
+    finally:
+        torch.package.package_exporter._gate_torchscript_serialization = gate
+    files["torch.package of TorchScript"] = (
+        p,
+        "holding models/script.pkl (a TorchScript module): Python code and pickles, not a graph"
+        ", and loading them runs code from the file: load it in your own code (torch.package."
+        "PackageImporter(path).load_pickle('models', 'script.pkl')), then save a TorchScript "
+        "module inside with torch.jit.save and rewrite that, or export it",
+    )
     st = pytest.importorskip("safetensors.torch")
     p = os.path.join(folder, "model.safetensors")
     st.save_file(m.state_dict(), p)

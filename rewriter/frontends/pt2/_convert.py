@@ -59,8 +59,53 @@ def _is_aoti(names: list[str]) -> bool:
 
 
 def _is_script(names: list[str]) -> bool:
-    """A TorchScript archive (``torch.jit.save``): its code and constants."""
-    return any("/code/" in n for n in names) and any(n.endswith("constants.pkl") for n in names)
+    """A TorchScript archive (``torch.jit.save``): its code and constants (not inside a
+    torch.package archive, which keeps them under ``.data/ts_code/``)."""
+    return (
+        any("/code/" in n for n in names)
+        and any(n.endswith("constants.pkl") for n in names)
+        and not _is_package(names)
+    )
+
+
+def _is_package(names: list[str]) -> bool:
+    """A torch.package archive (``torch.package.PackageExporter``: Silero's TTS and stress
+    models ship as these): Python source, pickles and their tensors under ``.data/``."""
+    return any(n == ".data/extern_modules" or n.endswith("/.data/extern_modules") for n in names)
+
+
+def _package_line(path: str, names: list[str], export: str) -> str:
+    """The one line for a torch.package archive: the pickles it holds (the class each refers
+    to, read from opcodes, nothing run) and how to load the first."""
+    held: list[tuple[str, str]] = []  # (resource, what it holds)
+    with zipfile.ZipFile(path) as z:
+        for n in names:
+            inner = n.split("/", 1)[-1]  # under the archive's own folder
+            if inner.startswith(".data/") or inner == "byteorder" or inner.endswith(".py"):
+                continue
+            data = z.read(n)
+            if data[:1] == b"\x80":  # a pickle, not a text or binary resource
+                cls = _pickled(data) or "plain data"
+                if cls.endswith("unpackage_script_module"):
+                    cls = "TorchScript module"
+                held.append((inner, cls))
+    what = ", ".join(f"{name} (a {cls})" for name, cls in held[:3])
+    if len(held) > 3:
+        what += f" and {len(held) - 3} more"
+    package, _, resource = held[0][0].rpartition("/") if held else ("package", "", "resource")
+    script = any("/.data/ts_code/" in n or n.startswith(".data/ts_code/") for n in names)
+    return (
+        f"{path}: a torch.package archive holding {what or 'no pickle'}: Python code and "
+        "pickles, not a graph, and loading them runs code from the file: load it in your own "
+        f"code (torch.package.PackageImporter(path).load_pickle({package.replace('/', '.')!r}, "
+        f"{resource!r})), then "
+        + (
+            "save a TorchScript module inside with torch.jit.save and rewrite that, or "
+            if script
+            else ""
+        )
+        + export
+    )
 
 
 def source_kind(path: str | os.PathLike[str]) -> str | None:
@@ -111,6 +156,8 @@ def describe(path: str, data: bytes) -> str | None:
                 "error says why it failed), or export the module to ONNX with "
                 "torch.onnx.export(module, (x,), 'model.onnx', dynamo=True) and rewrite that"
             )
+        if _is_package(names):
+            return _package_line(path, names, export)
         pkl = [n for n in names if n.endswith("/data.pkl") or n == "data.pkl"]
         if not pkl:
             return None
