@@ -187,6 +187,10 @@ def _bad_inputs(tmp_path, model_path):
         ([ext, "-o", tmp_path / "o.onnx"], 1, "outside the model's folder"),
         ([model_path, "-o", tmp_path / "nodir" / "o.onnx"], 2, "does not exist"),
         ([model_path, "-o", model_path], 2, "output path is the input path"),
+        ([model_path, "-o", tmp_path], 2, "is a directory; give a file name"),
+        # a folder's name with its separator: refused before the run, not after it
+        ([model_path, "-o", f"{tmp_path / 'new'}/"], 2, "names a folder (it ends with '/')"),
+        ([model_path, "-o", o, "--report", f"{tmp_path}/"], 2, "names a folder"),
         ([model_path, "-p", "pau_bogus", "-o", tmp_path / "o.onnx"], 2, "unknown pipeline"),
         ([model_path], 2, "no output path"),
         ([model_path, "-o", tmp_path / "o.onnx", "--degrees", "five"], 2, "--degrees"),

@@ -428,6 +428,13 @@ _NOT_WRITTEN = (
 
 def check_output_path(inp: str | None, out: str) -> None:
     """Refuse output paths that would overwrite the input or land in a missing folder."""
+    if out.endswith(tuple(sep for sep in (os.sep, os.altsep) if sep)):
+        # abspath drops the separator: "out/" passed as a file "out" in an existing folder,
+        # and the rename after the whole run failed (an internal error)
+        raise UsageError(
+            f"{out}: names a folder (it ends with {out[-1]!r}); give a file name for the "
+            f"output, e.g. {os.path.join(out, 'model.onnx')}"
+        )
     folder = os.path.dirname(os.path.abspath(out)) or "."
     if not os.path.isdir(folder):
         raise UsageError(f"{out}: output folder {folder} does not exist; create it first")
