@@ -1,10 +1,10 @@
-"""534 model families (531 `transformers`, 3 `diffusers`), built as users export them, through the
+"""554 model families (551 `transformers`, 3 `diffusers`), built as users export them, through the
 CLI with no flags.
 
     python tools/hf_families.py [--out DIR] [--no-target] [--opset N]
                                 [--interpreter | --fx [--plan] | --pt2 | --archive] [NAME ...]
 
-Builds small random-weight models of 531 ``transformers`` families and 3 ``diffusers`` ones
+Builds small random-weight models of 551 ``transformers`` families and 3 ``diffusers`` ones
 (a text-conditioned UNet, an unconditional one, a VAE) from their configs (no download: text
 encoders and decoders, vision and audio models, a detector, segmenters; and inputs other than
 ids + mask or one image: ids alone (Mamba, RWKV), a decoder with encoder states,
@@ -803,6 +803,34 @@ def _families() -> Iterator[tuple[str, Callable[[], Any], str, list[str]]]:
     yield "nllb_moe", lambda: tf.NllbMoeModel(tf.NllbMoeConfig(**s2s, num_experts=4, expert_capacity=8, encoder_sparse_step=1, decoder_sparse_step=1)), "seq2seq", last  # fmt: skip
     yield "nemotron3_diarization_audio", lambda: tf.Nemotron3DiarizationAudioModel(tf.Nemotron3DiarizationAudioConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2, num_mel_bins=16)), "frames16", last  # fmt: skip
     yield "gpt_neox_japanese", lambda: tf.GPTNeoXJapaneseModel(tf.GPTNeoXJapaneseConfig(vocab_size=1000, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_multiple_size=2, max_position_embeddings=64, use_cache=False)), "text", last  # fmt: skip
+    # and twenty more: dual encoders whole (CLIP, ALIGN's EfficientNet and BERT, CLAP on text and
+    # a mel spectrogram, VideoPrism and PE Video on video and text, PE Audio on a waveform and
+    # text), BridgeTower's cross-modal layers (text, an image and its pixel mask), seq2seq models
+    # (MVP, BlenderbotSmall, Dia's text to 4 codebooks per step, DiffusionGemma's encoder and
+    # canvas decoder with experts), text models (CPM-Ant's prompt ids, BERT-Generation, EXAONE,
+    # Inkling's hybrid attention and experts, T5Gemma 2's encoder, Moshi's temporal decoder),
+    # Llama 4's vision tower and two codec decoders on latents (VibeVoice's, Pocket TTS's)
+    yield "clip", lambda: tf.CLIPModel(tf.CLIPConfig(text_config={**t, "max_position_embeddings": 16}, vision_config={**v, "image_size": 64, "patch_size": 8}, projection_dim=32)), "grounded", ["logits_per_image"]  # fmt: skip
+    yield "align", lambda: tf.AlignModel(tf.AlignConfig(text_config=t, vision_config=dict(image_size=64, width_coefficient=0.25, depth_coefficient=0.25, hidden_dim=320), projection_dim=80)), "grounded", ["logits_per_image"]  # fmt: skip
+    yield "clap", lambda: tf.ClapModel(tf.ClapConfig(text_config={**t, "max_position_embeddings": 66, "projection_dim": 32}, audio_config=dict(hidden_size=32, patch_embeds_hidden_size=16, depths=[1, 1], num_attention_heads=[1, 2], window_size=4, spec_size=64, num_mel_bins=16, patch_size=4, enable_fusion=False, projection_dim=32), projection_dim=32)), "mel4_text", ["logits_per_audio"]  # fmt: skip
+    yield "videoprism_clip", lambda: tf.VideoPrismClipModel(tf.VideoPrismConfig(text_config=t, vision_config=dict(hidden_size=32, intermediate_size=64, num_attention_heads=2, num_spatial_layers=1, num_temporal_layers=1, num_auxiliary_layers=1, image_size=64, tubelet_size=[1, 8, 8], num_frames=4))), "videos_text", ["logits_per_video"]  # fmt: skip
+    pe_text = dict(model_type="modernbert", **t, global_attn_every_n_layers=2, local_attention=8, pad_token_id=0, bos_token_id=1, eos_token_id=2, cls_token_id=1, sep_token_id=2)  # fmt: skip
+    yield "pe_audio_text", lambda: tf.PeAudioModel(tf.PeAudioConfig(text_config=pe_text, audio_config=dict(dac_config=dict(encoder_hidden_size=8, downsampling_ratios=[2, 4], decoder_hidden_size=16, hidden_size=16, n_codebooks=2, codebook_size=16, codebook_dim=4), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, head_dim=16))), "waveform_text", ["text_audio_embeds", "audio_embeds"]  # fmt: skip
+    yield "pe_video_text", lambda: tf.PeVideoModel(tf.PeVideoConfig(text_config=pe_text, video_config=dict(vision_config=tf.ViTConfig(**v, image_size=64, patch_size=8, num_labels=32), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, head_dim=16))), "videos_text", ["text_video_embeds", "video_embeds"]  # fmt: skip
+    yield "bridgetower", lambda: tf.BridgeTowerModel(tf.BridgeTowerConfig(text_config={**t, "hidden_size": 64, "max_position_embeddings": 66}, vision_config=dict(hidden_size=64, num_hidden_layers=2, image_size=64, patch_size=8), hidden_size=64, num_hidden_layers=2, num_attention_heads=2)), "text_image_mask", ["text_features", "image_features"]  # fmt: skip
+    yield "mvp", lambda: tf.MvpModel(tf.MvpConfig(**s2s)), "seq2seq", last
+    yield "blenderbot_small", lambda: tf.BlenderbotSmallModel(tf.BlenderbotSmallConfig(**s2s)), "seq2seq", last  # fmt: skip
+    yield "dia", lambda: tf.DiaModel(tf.DiaConfig(encoder_config=dict(vocab_size=1000, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, head_dim=16, max_position_embeddings=64), decoder_config=dict(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, head_dim=16, cross_num_attention_heads=2, cross_head_dim=16, cross_num_key_value_heads=2, cross_hidden_size=32, num_channels=4, max_position_embeddings=64, pad_token_id=61, eos_token_id=60, bos_token_id=62), delay_pattern=[0, 1, 2, 3], use_cache=False)), "seq2seq_codes4", last  # fmt: skip
+    yield "diffusion_gemma", lambda: tf.DiffusionGemmaModel(tf.DiffusionGemmaConfig(text_config=dict(**kv, head_dim=16, sliding_window=4, per_layer_config={}, num_experts=4, top_k_experts=2, moe_intermediate_size=32), vision_config=dict(**v, num_key_value_heads=2, head_dim=16, patch_size=8, pooling_kernel_size=2, position_embedding_size=64), boi_token_id=997, eoi_token_id=998, image_token_id=999)), "seq2seq", last  # fmt: skip
+    yield "cpmant", lambda: tf.CpmAntModel(tf.CpmAntConfig(vocab_size=1000, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, dim_head=16, dim_ff=64, prompt_types=3, prompt_length=4, segment_types=4, use_cache=False)), "tokens", last  # fmt: skip
+    yield "bert_generation", lambda: tf.BertGenerationEncoder(tf.BertGenerationConfig(**t)), "text", last  # fmt: skip
+    yield "exaone", lambda: tf.LlamaModel(tf.ExaoneConfig(**kv, head_dim=16)), "text", last
+    yield "inkling_text", lambda: tf.InklingTextModel(tf.InklingTextConfig(**kv, head_dim=16, swa_num_attention_heads=2, swa_num_key_value_heads=1, swa_head_dim=16, sliding_window_size=4, rel_extent=16, moe_intermediate_size=32, n_routed_experts=4, num_experts_per_tok=2, n_shared_experts=1, layer_types=["hybrid_sliding", "hybrid"], mlp_layer_types=["dense", "sparse"])), "text", last  # fmt: skip
+    yield "t5gemma2_encoder", lambda: tf.T5Gemma2Encoder(tf.T5Gemma2EncoderConfig(text_config=dict(**kv, head_dim=16, sliding_window=4, dropout_rate=0.0), vision_config=dict(**v, image_size=64, patch_size=8), mm_tokens_per_image=16, boi_token_index=997, eoi_token_index=998, image_token_index=999)), "text", last  # fmt: skip
+    yield "moshi", lambda: tf.MoshiModel(tf.MoshiConfig(**kv, head_dim=16, ffn_dim=128, sliding_window=16, audio_vocab_size=64, num_codebooks=4)), "text", last  # fmt: skip
+    yield "llama4_vision", lambda: tf.Llama4VisionModel(tf.Llama4VisionConfig(**{**v, "intermediate_size": 128}, image_size=64, patch_size=8, vision_output_dim=32, projector_input_dim=32, projector_output_dim=32)), "image", last  # fmt: skip
+    yield "vibevoice_acoustic_decoder", lambda: tf.VibeVoiceAcousticTokenizerModel(tf.VibeVoiceAcousticTokenizerConfig(hidden_size=16, num_filters=8, downsampling_ratios=[2, 4], depths=[1, 1, 1], layer_scale_init_value=0.1)).decoder, "latent_states16", ["audio"]  # fmt: skip
+    yield "pocket_tts_codec_decoder", lambda: tf.PocketTTSAudioTokenizerModel(tf.PocketTTSAudioTokenizerConfig(hidden_size=32, num_filters=8, upsampling_ratios=[4, 2], num_hidden_layers=1, intermediate_size=64, num_attention_heads=2, num_key_value_heads=2, head_dim=16, latent_dim=8, upsample_groups=32, latent_stride=2, layer_scale_initial_scale=1.0)).decoder, "latents32", ["audio_values"]  # fmt: skip
     # diffusion models from diffusers' configs (the dev extra installs it): a UNet that takes a
     # latent, a timestep per sample and text states; an unconditional one; a VAE, whose
     # attention runs over every position of the feature map
@@ -1246,6 +1274,18 @@ def _example(kind: str) -> tuple[tuple[Any, ...], list[str], dict[str, dict[int,
     if kind == "text_codes4":  # Kyutai STT: per step a text id and a codec's 4 audio codes
         codes = torch.cat([ids[..., None], torch.randint(0, 64, (B, S, 4))], -1)
         return (codes, mask), ["input_ids", "attention_mask"], dict.fromkeys(["input_ids", "attention_mask"], seq)  # fmt: skip
+    if kind in ("mel4_text", "waveform_text"):  # text, and CLAP's mel image or PE Audio's waveform
+        audio = torch.randn(B, 1, 64, 16) if kind == "mel4_text" else torch.randn(B, 1, 4000)
+        name = "input_features" if kind == "mel4_text" else "input_values"
+        return (ids, mask, audio), ["input_ids", "attention_mask", name], {"input_ids": seq, "attention_mask": seq, name: {0: "batch", **({2: "samples"} if kind == "waveform_text" else {})}}  # fmt: skip
+    if kind == "videos_text":  # videos of 4 frames and one text each (VideoPrism, PE Video)
+        return (torch.randn(B, 4, 3, 64, 64), ids, mask), ["pixel_values_videos", "input_ids", "attention_mask"], {"pixel_values_videos": {0: "batch"}, "input_ids": seq, "attention_mask": seq}  # fmt: skip
+    if kind == "seq2seq_codes4":  # Dia: text ids and the decoder's 4 audio codes per step
+        names = ["input_ids", "attention_mask", "decoder_input_ids"]
+        return (ids, mask, torch.randint(0, 60, (B, 5, 4))), names, {"input_ids": seq, "attention_mask": seq, "decoder_input_ids": {0: "batch", 1: "decoder_sequence"}}  # fmt: skip
+    if kind in ("latents32", "latent_states16"):  # a codec decoder's latents: channels x frames
+        name = "latents" if kind == "latents32" else "hidden_states"
+        return (torch.randn(B, 32 if kind == "latents32" else 16, 50),), [name], {name: {0: "batch", 2: "frames"}}  # fmt: skip
     if kind == "image_any":  # height and width dynamic too (a keypoint detector)
         return (torch.randn(B, 3, 64, 64),), ["pixel_values"], {"pixel_values": {0: "batch", 2: "height", 3: "width"}}  # fmt: skip
     return (torch.randn(B, 16, 100),), ["input_features"], {"input_features": {0: "batch"}}
