@@ -1808,6 +1808,7 @@ def generate_inputs(
     hints: dict[int, None] = {}  # sizes ONNX Runtime's own messages name ("8 by 128")
     # probe -> the node it failed at and the sizes its message named
     reached: dict[tuple[tuple[str, int], ...], tuple[str, list[int]]] = {}
+    refused: dict[str, list[tuple[dict[str, int], int, int]]] = {}  # a Reshape's refusals
     fallback = None
     too_large: tuple[dict[str, int], int] | None = None  # the first probe not run for its size
     same = 0  # sizes where the outputs did not depend on the inputs
@@ -1849,6 +1850,7 @@ def generate_inputs(
             last_err = err or ""
             statuses.add(status)
             said = _baked_sizes(graph, op, node, last_err, probe, groups, bound)  # most specific
+            said += _reshape_meets(last_err, node, probe, groups, bound, refused)
             said += _sizes_scaled(last_err, probe, groups, bound) + _sizes_named(last_err)
             reached[tuple(sorted(probe.items()))] = (node, said)
             hints.update(dict.fromkeys(said))
@@ -2327,6 +2329,41 @@ def _size_pairs(err: str) -> list[tuple[int, int]]:
     # Ovis2.5's tower folds its traced 96 patches' features into rows at another count)
     found += re.findall(r"X\.shape=\{[\d,]*?(\d+)\} scale\.shape=\{(\d+)\}", err)
     return [(int(a), int(b)) for a, b in found]
+
+
+def _reshape_meets(
+    err: str,
+    node: str,
+    probe: dict[str, int],
+    groups: dict[str, list[int]],
+    bound: dict[str, int],
+    refused: dict[str, list[tuple[dict[str, int], int, int]]],
+) -> list[int]:
+    """The size at which a Reshape's element counts meet, from its refusals at probes that
+    differ in that one dim: each count taken as a line in it ("Input shape:{40,12}, requested
+    shape:{40,1,132}" at 128 and "{40,12} ... {40,1,68}" at 64: the input holds 12 a row at
+    any length, the shape asks for the length + 4, so 8). The dynamo exporter bakes CPM-Ant's
+    prompt-prefixed length (the traced 8 + 4) into one side of its mask's Reshape, and neither
+    side's numbers are the length. Records this refusal in ``refused`` (node -> probe, input
+    and requested element counts)."""
+    m = re.search(r"Input shape:\{([\d,]+)\}, requested shape:\{([\d,]+)\}", err)
+    if m is None:  # (an unnamed node's refusals share the key "")
+        return []
+    have, want = (math.prod(int(v) for v in g.split(",")) for g in m.groups())
+    out: list[int] = []
+    for before, h0, w0 in refused.get(node, []):
+        moved = [k for k in probe if before.get(k) != probe[k]]
+        if len(moved) != 1 or groups[moved[0]] is _BATCH or moved[0] in bound:
+            continue
+        k = moved[0]
+        step = probe[k] - before[k]
+        slope = fractions.Fraction(have - h0, step) - fractions.Fraction(want - w0, step)
+        if slope:  # have - want is 0 where the lines cross
+            at = probe[k] - (have - want) / slope
+            if at.denominator == 1 and 1 < at <= 65536 and at != probe[k]:
+                out.append(int(at))
+    refused.setdefault(node, []).append((dict(probe), have, want))
+    return list(dict.fromkeys(out))
 
 
 def _sizes_scaled(

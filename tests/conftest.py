@@ -29,8 +29,10 @@ def zoo_paths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 def fixed_reshape_model() -> onnx.ModelProto:
-    """x [batch, features] -> Tanh -> Reshape to a fixed 7x13: only 91 elements run, and no
-    probed size has 91, so no generated input runs it (one site, tanh_0, before the Reshape)."""
+    """x [batch, features] -> Tanh -> Reshape to a fixed 65537 elements: only that count runs,
+    a prime past the largest size a probe tries (65536), so no generated input runs it (one
+    site, tanh_0, before the Reshape). (7x13 was found once two refusals of the Reshape gave
+    the count where they meet: 1x91.)"""
     g = helper.make_graph(
         [
             helper.make_node("Tanh", ["x"], ["t"], name="tanh"),
@@ -38,8 +40,8 @@ def fixed_reshape_model() -> onnx.ModelProto:
         ],
         "fixed",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "features"])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [7, 13])],
-        [numpy_helper.from_array(np.array([7, 13], np.int64), "shape")],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [65537])],
+        [numpy_helper.from_array(np.array([65537], np.int64), "shape")],
     )
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     m.ir_version = 8

@@ -341,8 +341,8 @@ def test_no_valid_size_raises_input_error_naming_input_and_node() -> None:
     assert "--input-shapes x:" in msg and "--val-range" in msg and "--inputs data.npz" in msg
     assert "cannot run the model" not in msg
     # the size that fits, given by the user, runs
-    gen = generate_inputs(m, shapes=parse_input_shapes("x:1x91"))
-    assert gen.feeds["x"].shape == (1, 91)
+    gen = generate_inputs(m, shapes=parse_input_shapes("x:1x65537"))
+    assert gen.feeds["x"].shape == (1, 65537)
 
 
 def test_a_size_where_the_outputs_ignore_the_inputs_is_passed_over() -> None:
@@ -2864,6 +2864,43 @@ def test_a_gather_of_indices_baked_at_export_scales_the_length_to_them() -> None
     gen = generate_inputs(m)
     assert gen.feeds["x"].shape == (1, 1024, 8), gen.feeds["x"].shape
     assert "seq=1024 (probed; seq: named by ONNX Runtime's message" in _note(gen, "x")
+
+
+_PROMPT_PREFIXED = """
+<ir_version: 8, opset_import: ["" : 17]>
+g (int64[batch, seq] input_ids) => (float[batch, 1, total] y) {
+    b = Shape <start = 0, end = 1> (input_ids)
+    s = Shape <start = 1, end = 2> (input_ids)
+    four = Constant <value = int64[1] {4}> ()
+    traced = Constant <value = int64[1] {12}> ()
+    one = Constant <value = int64[1] {1}> ()
+    total = Add (s, four)
+    mask_shape = Concat <axis = 0> (b, traced)
+    mask = ConstantOfShape <value = float[1] {1}> (mask_shape)
+    prompt_shape = Concat <axis = 0> (b, four)
+    prompt = ConstantOfShape <value = float[1] {0.5}> (prompt_shape)
+    ids_f = Cast <to = 1> (input_ids)
+    scale = Constant <value = float {1000}> ()
+    ids = Div (ids_f, scale)
+    tokens = Concat <axis = 1> (prompt, ids)
+    view = Concat <axis = 0> (b, one, total)
+    r = Reshape (mask, view)
+    t = Unsqueeze (tokens, one)
+    p = Mul (r, t)
+    y = Tanh (p)
+}
+"""
+
+
+def test_a_reshape_of_a_length_baked_on_one_side_is_probed_where_its_counts_meet() -> None:
+    """CPM-Ant's dynamo export bakes its prompt-prefixed length (the traced 8 tokens + 4) into
+    the mask a Reshape views as [batch, 1, length + 4]: it runs at 8 tokens only, and every
+    size failed ("Input shape:{1,12}, requested shape:{1,1,132}": neither side names 8; exit
+    2). Two refusals that differ in the length alone give the length where the counts meet."""
+    m = onnx.parser.parse_model(_PROMPT_PREFIXED)
+    gen = generate_inputs(m)
+    assert gen.feeds["input_ids"].shape[1] == 8, gen.feeds["input_ids"].shape
+    assert "seq=8 (probed" in _note(gen, "input_ids"), _note(gen, "input_ids")
 
 
 @pytest.mark.parametrize("export", ["torchscript", "dynamo"])
