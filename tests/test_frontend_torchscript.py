@@ -1940,6 +1940,36 @@ def test_an_input_read_at_five_axes_is_tried_as_a_pair_of_images(how, tmp_path, 
     assert _dims(onnx.load(str(out))) == {"pixel_values": ["batch", "frames", 3, "height", "width"]}
 
 
+class _UnfoldPatches(torch.nn.Module):
+    """Llama 4's vision tower's patch embedding: ``nn.Unfold`` cuts the image into 8 x 8
+    patches a Linear embeds (no convolution), then a learned position per patch of a 32 x 32
+    image, GELU."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unfold = torch.nn.Unfold(kernel_size=8, stride=8)
+        self.linear = torch.nn.Linear(3 * 8 * 8, 16)
+        self.positions = torch.nn.Parameter(torch.randn(16, 16))
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        x = self.linear(self.unfold(pixel_values).permute(0, 2, 1))
+        return torch.nn.functional.gelu(x + self.positions)
+
+
+@pytest.mark.parametrize("how", ["script", "trace"])
+def test_an_image_unfolded_into_patches_is_an_image(how, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Llama 4's vision tower's archive asked for --input-shapes: with no convolution its
+    pixels were tried as signals of two channels ("Given input with spatial size (512, 2),
+    kernel_size=(8, 8) ..."). An im2col's window and the Linear after it say 3 channels now,
+    and the position table's refusal the 32 x 32 image."""
+    torch.manual_seed(0)
+    src = _archive(_UnfoldPatches().eval(), how, torch.rand(1, 3, 32, 32), tmp_path / "m.pt")
+    printed, r, out = _rewritten(src, tmp_path, capsys)
+    assert "3 channels, from im2col's 8x8 window" in printed, printed
+    assert "pixel_values 1x3x32x32" in printed, printed
+    assert [s["function"] for s in r["sites"]] == ["gelu"] and r["sites"][0]["replaced"]
+
+
 def test_boxes_joined_with_the_image_patches_boxes_are_still_boxes(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     """A real `transformers` LayoutLMv3 traced with its page image: the text boxes are
     concatenated with the image patches' own boxes before being taken apart, a box's height

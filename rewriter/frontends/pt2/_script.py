@@ -748,6 +748,38 @@ def _read_rank(value: Any) -> int:
     return rank
 
 
+def _unfolded(module: Any, name: str, node: Any) -> _Arg | None:
+    """An image an ``nn.Unfold`` cuts into patches for a Linear (Llama 4's vision tower
+    embeds its patches so, not with a convolution: its images were tried as two-channel
+    signals): the channels are the Linear's features over the kernel's window (3 x 8 x 8 =
+    192), RGB where no Linear takes the patches on the way."""
+    kernel = _ints(node.inputsAt(1))
+    if not kernel or len(kernel) != 2:
+        return None
+    window, channels = kernel[0] * kernel[1], 3
+    seen, queue = {node.output().unique()}, deque([node.output()])
+    while queue:
+        for use in queue.popleft().uses():
+            user = use.user
+            if user.kind() == "aten::linear" and use.offset == 0:
+                w = _tensor(module, user.inputsAt(1))
+                if w is not None and int(w.shape[1]) % window == 0:
+                    channels = int(w.shape[1]) // window
+                queue.clear()
+                break
+            if user.kind() in _FOLLOWED and user.outputsSize() == 1:
+                out = user.output()
+                if out.unique() not in seen:
+                    seen.add(out.unique())
+                    queue.append(out)
+    return _Arg(
+        name,
+        f"{channels} channels, from im2col's {kernel[0]}x{kernel[1]} window",
+        [(1, channels, s, s) for s in _SPATIAL],
+        {0: "batch", 2: "height", 3: "width"},
+    )
+
+
 def _told(module: Any, name: str, node: Any, slot: int) -> _Arg | None:
     """What ``node`` says of its input ``slot``'s shape, or None when it says nothing."""
     kind = node.kind()
@@ -790,6 +822,8 @@ def _told(module: Any, name: str, node: Any, slot: int) -> _Arg | None:
             {0: "batch", **{2 + k: n for k, n in enumerate(names)}},
             packed=packed,
         )
+    if kind == "aten::im2col" and slot == 0:  # nn.Unfold: an image cut into patches
+        return _unfolded(module, name, node)
     features = None
     if kind == "aten::linear" and slot == 0:
         w = _tensor(module, node.inputsAt(1))
