@@ -1343,7 +1343,8 @@ def test_frames_reshaped_into_the_batch_are_told_apart(how, tmp_path, capsys) ->
     printed = " ".join(capsys.readouterr().out.split())
     assert (
         "clip 1x4x3x224x224 (3 channels, from conv2d's weight; batch x frames reshaped into "
-        "one axis on the way)" in printed.replace("_convolution", "conv2d")
+        "one axis on the way; its size from its refusal of 1x16x3x224x224)"  # the table's 4
+        in printed.replace("_convolution", "conv2d")
     )
     # the table fixes the frames; the image's sides stay free
     assert _dims(onnx.load(str(out))) == {"clip": ["batch", 4, 3, "height", "width"]}
@@ -1938,6 +1939,38 @@ def test_an_input_read_at_five_axes_is_tried_as_a_pair_of_images(how, tmp_path, 
     )
     assert [s["function"] for s in r["sites"]] == ["gelu"] and r["sites"][0]["replaced"]
     assert _dims(onnx.load(str(out))) == {"pixel_values": ["batch", "frames", 3, "height", "width"]}
+
+
+class _VideoText(torch.nn.Module):
+    """VideoPrism's video-text model in small: clips [batch, frames, 3, height, width] cut
+    into 8 x 8 tubelets, a table of 64 positions in space (a 64 x 64 frame) and one of 4 in
+    time, beside token ids."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv3d(3, 16, (1, 8, 8), stride=(1, 8, 8))
+        self.space = torch.nn.Parameter(torch.randn(64, 16))
+        self.time = torch.nn.Parameter(torch.randn(4, 16))
+        self.embed = torch.nn.Embedding(100, 16)
+
+    def forward(self, pixel_values_videos: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
+        x = self.conv(pixel_values_videos.transpose(1, 2))  # [batch, 16, frames, rows, cols]
+        x = x.flatten(3).permute(0, 2, 3, 1) + self.space  # [batch, frames, patches, 16]
+        x = torch.nn.functional.gelu(x.mean(2) + self.time).mean(1)
+        return x @ self.embed(input_ids).mean(1).T
+
+
+def test_a_clips_frames_are_probed_at_the_count_its_time_table_holds(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """VideoPrism's video-text archive asked for --input-shapes: its frame side was found
+    (64, from the table in space) but 16 frames met the table in time ("tensor a (16) must
+    match the size of tensor b (4)"), no reader took that, and the tries ran out on the ids'
+    lengths. A clip's frames are tried at the count such a broadcast names now."""
+    torch.manual_seed(0)
+    example = (torch.rand(1, 4, 3, 64, 64), torch.randint(0, 100, (1, 8)))
+    src = _archive(_VideoText().eval(), "trace", example, tmp_path / "m.pt")
+    printed, r, out = _rewritten(src, tmp_path, capsys)
+    assert "pixel_values_videos 1x4x3x64x64" in printed, printed
+    assert [s["function"] for s in r["sites"]] == ["gelu"] and r["sites"][0]["replaced"]
 
 
 class _UnfoldPatches(torch.nn.Module):

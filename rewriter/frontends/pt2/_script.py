@@ -1536,6 +1536,8 @@ def _resized(
 # have 1 channels, but got 3 channels instead")
 _NORMED = re.compile(r"running_mean should contain (\d+) elements not (\d+)")
 _IN_CHANNELS = re.compile(r"to have (\d+) channels, but got (\d+) channels instead")
+# the most frames a refusal may ask a clip for (a count past it is no table of time positions)
+_MAX_FRAMES = 1024
 # a broadcast refused: torch names both sizes
 _BROADCAST = re.compile(r"size of tensor a \((\d+)\) must match the size of tensor b \((\d+)\)")
 # a split of sizes the trace baked: what they add up to
@@ -1571,6 +1573,14 @@ def _named(arg: _Arg, shape: tuple[int, ...], why: str) -> list[tuple[int, ...]]
     frames = [a for a, n in arg.dynamic.items() if n == "frames" and a < len(shape)]
     if frames and (hit := _CLIP_VIEW.search(why)) and shape[frames[0]] != int(hit.group(1)):
         return [tuple(int(hit.group(1)) if i == frames[0] else v for i, v in enumerate(shape))]
+    if frames and (hit := _BROADCAST.search(why)):
+        # a clip's frames meet a table of positions in time ("tensor a (16) must match the
+        # size of tensor b (4)": VideoPrism's 4 frames): the frames at the table's count
+        a, b = int(hit.group(1)), int(hit.group(2))
+        f = shape[frames[0]]
+        other = b if f == a else a if f == b else 0
+        if 1 < other <= _MAX_FRAMES:
+            return [tuple(other if i == frames[0] else v for i, v in enumerate(shape))]
     if hit := _NORMED.search(why):
         got, want = int(hit.group(1)), int(hit.group(2))
         free = [
