@@ -1970,6 +1970,10 @@ def _scatter_tokens(
     return (feeds, why) if done else None
 
 
+# ONNX Runtime's refusal of a Reshape: the element counts of its input and of the shape asked
+_RESHAPE_REFUSAL = re.compile(r"Input shape:\{([\d,]+)\}, requested shape:\{([\d,]+)\}")
+
+
 def _one_cause(statuses: set[str]) -> str | None:
     """Whether the failures' messages show one cause the sizes do not change: "" where they
     are one text; where they differ in sizes only, a Reshape whose input holds the same
@@ -1983,7 +1987,7 @@ def _one_cause(statuses: set[str]) -> str | None:
         return None
     ratios = set()
     for s in statuses:
-        m = re.search(r"Input shape:\{([\d,]+)\}, requested shape:\{([\d,]+)\}", s)
+        m = _RESHAPE_REFUSAL.search(s)
         if m is None:
             return None
         have, want = (math.prod(int(v) for v in g.split(",")) for g in m.groups())
@@ -2345,9 +2349,9 @@ def _reshape_meets(
     any length, the shape asks for the length + 4, so 8). The dynamo exporter bakes CPM-Ant's
     prompt-prefixed length (the traced 8 + 4) into one side of its mask's Reshape, and neither
     side's numbers are the length. Records this refusal in ``refused`` (node -> probe, input
-    and requested element counts)."""
-    m = re.search(r"Input shape:\{([\d,]+)\}, requested shape:\{([\d,]+)\}", err)
-    if m is None:  # (an unnamed node's refusals share the key "")
+    and requested element counts; the refusals of unnamed nodes share the key "")."""
+    m = _RESHAPE_REFUSAL.search(err)
+    if m is None:
         return []
     have, want = (math.prod(int(v) for v in g.split(",")) for g in m.groups())
     out: list[int] = []
