@@ -1973,6 +1973,48 @@ def test_a_clips_frames_are_probed_at_the_count_its_time_table_holds(tmp_path, c
     assert [s["function"] for s in r["sites"]] == ["gelu"] and r["sites"][0]["replaced"]
 
 
+class _OffsetCodebooks(torch.nn.Module):
+    """Dia's decoder embedding: ids of 4 codebooks a step, [batch, steps, 4], each codebook
+    offset into one table (a buffer of offsets added), the codebooks' embeddings summed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = torch.nn.Embedding(4 * 64, 16)
+        self.register_buffer("offsets", torch.arange(4) * 64)
+
+    def forward(self, decoder_input_ids: torch.Tensor) -> torch.Tensor:
+        b, s, c = decoder_input_ids.shape
+        x = self.embed((decoder_input_ids + self.offsets.to(decoder_input_ids.device)).view(b, s * c))  # fmt: skip
+        return torch.nn.functional.gelu(x.view(b, s, c, 16).sum(2))
+
+
+class _SummedCodebooks(_OffsetCodebooks):
+    """Kyutai's speech-to-text embedding: a text id and 4 audio codes a step, each but the
+    padding offset into one table (``where(ids == pad, ids, ids + offsets)``) and summed, the
+    ids' sizes read nowhere."""
+
+    def forward(self, decoder_input_ids: torch.Tensor) -> torch.Tensor:
+        ids = decoder_input_ids
+        x = self.embed(torch.where(ids == 0, ids, ids + self.offsets)).sum(2)
+        return torch.nn.functional.gelu(x)
+
+
+@pytest.mark.parametrize("how", ["script", "trace"])
+@pytest.mark.parametrize("net", [_OffsetCodebooks, _SummedCodebooks])
+def test_ids_of_several_codebooks_a_step_get_their_axis(net, how, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Dia's and Kyutai's archives asked for --input-shapes: their ids of 4 or 5 codebooks a
+    step were guessed [batch, steps] by their name ("tensor a (128) must match the size of
+    tensor b (4)"; Dia's, read at three axes: "Dimension out of range ... got 2"). A 1-D buffer
+    added to such ids is an offset per codebook now, and its length their last axis (for ids
+    whose sizes nothing reads, tried after [batch, steps])."""
+    torch.manual_seed(0)
+    example = torch.randint(0, 64, (1, 8, 4))
+    src = _archive(net().eval(), how, example, tmp_path / "m.pt")
+    printed, r, out = _rewritten(src, tmp_path, capsys)
+    assert "4 codebooks a step (an offset per codebook added)" in printed, printed
+    assert [s["function"] for s in r["sites"]] == ["gelu"] and r["sites"][0]["replaced"]
+
+
 class _UnfoldPatches(torch.nn.Module):
     """Llama 4's vision tower's patch embedding: ``nn.Unfold`` cuts the image into 8 x 8
     patches a Linear embeds (no convolution), then a learned position per patch of a 32 x 32

@@ -414,6 +414,13 @@ def _hint(module: Any, name: str, value: Any) -> _Arg:
         mask = "mask" in lowered
         arg = _ids(name, f"{'a mask' if mask else 'token ids'} by its name", 1 if mask else 2)
         arg.origin = "name"
+        if rank in (0, 3) and not mask and (books := _codebooks(module, value)):
+            # ids of several codebooks a step, each offset into one table (Dia's decoder, read
+            # at three axes; Kyutai's text and audio codes, whose sizes nothing reads: tried
+            # after [batch, steps])
+            books_shapes = [(*s, books) for s in arg.shapes]
+            arg.shapes = books_shapes if rank == 3 else arg.shapes + books_shapes
+            arg.hint += f", {books} codebooks a step (an offset per codebook added)"
         return arg
     if "box" in lowered:  # no op tells: a box per token (BROS's fractions of the page)
         return _Arg(
@@ -936,6 +943,25 @@ def _items(value: Any) -> list[Any] | None:
 def _features_of(name: str, hint: str, f: int) -> _Arg:
     """A float [batch, sequence, f] input (or [batch, f]): a Linear's, LayerNorm's, attention's."""
     return _Arg(name, hint, [(1, s, f) for s in _TOKENS] + [(1, f)], {0: "batch", 1: "sequence"})
+
+
+_COPIES = ("aten::to", "aten::contiguous", "aten::clone", "aten::detach")
+
+
+def _codebooks(module: Any, value: Any) -> int:
+    """The count of a 1-D buffer added to ``value`` where the module reads it at three axes:
+    an offset per codebook, ids [batch, steps, codebooks] taken into one table (Dia's decoder
+    ids + ``offsets``: refused at [1, 128] as "tensor a (128) must match ... (4)"); 0 if none."""
+    for use in value.uses():
+        node = use.user
+        if node.kind() in ("aten::add", "aten::sub") and use.offset in (0, 1):
+            other = node.inputsAt(1 - use.offset)
+            while _tensor(module, other) is None and other.node().kind() in _COPIES:
+                other = other.node().inputsAt(0)  # the buffer moved to the ids' device
+            t = _tensor(module, other)
+            if t is not None and t.dim() == 1 and 1 < int(t.shape[0]) <= 64:
+                return int(t.shape[0])
+    return 0
 
 
 def _ids(name: str, hint: str, high: int) -> _Arg:
