@@ -2360,10 +2360,9 @@ def _reshape_meets(
         if len(moved) != 1 or groups[moved[0]] is _BATCH or moved[0] in bound:
             continue
         k = moved[0]
-        step = probe[k] - before[k]
-        slope = fractions.Fraction(have - h0, step) - fractions.Fraction(want - w0, step)
-        if slope:  # have - want is 0 where the lines cross
-            at = probe[k] - (have - want) / slope
+        gap, gap0 = have - want, h0 - w0  # a line in the dim: 0 where the counts meet
+        if gap != gap0:
+            at = probe[k] - fractions.Fraction(gap * (probe[k] - before[k]), gap - gap0)
             if at.denominator == 1 and 1 < at <= 65536 and at != probe[k]:
                 out.append(int(at))
     refused.setdefault(node, []).append((dict(probe), have, want))

@@ -764,21 +764,13 @@ def _unfolded(module: Any, name: str, node: Any) -> _Arg | None:
     if not kernel or len(kernel) != 2:
         return None
     window, channels = kernel[0] * kernel[1], 3
-    seen, queue = {node.output().unique()}, deque([node.output()])
-    while queue:
-        for use in queue.popleft().uses():
-            user = use.user
-            if user.kind() == "aten::linear" and use.offset == 0:
-                w = _tensor(module, user.inputsAt(1))
-                if w is not None and int(w.shape[1]) % window == 0:
-                    channels = int(w.shape[1]) // window
-                queue.clear()
-                break
-            if user.kind() in _FOLLOWED and user.outputsSize() == 1:
-                out = user.output()
-                if out.unique() not in seen:
-                    seen.add(out.unique())
-                    queue.append(out)
+    linear = next(
+        (n for n, slot, _ in _consumers(node.output()) if n.kind() == "aten::linear" and slot == 0),
+        None,
+    )
+    w = _tensor(module, linear.inputsAt(1)) if linear is not None else None
+    if w is not None and int(w.shape[1]) % window == 0:
+        channels = int(w.shape[1]) // window
     return _Arg(
         name,
         f"{channels} channels, from im2col's {kernel[0]}x{kernel[1]} window",
@@ -945,9 +937,6 @@ def _features_of(name: str, hint: str, f: int) -> _Arg:
     return _Arg(name, hint, [(1, s, f) for s in _TOKENS] + [(1, f)], {0: "batch", 1: "sequence"})
 
 
-_COPIES = ("aten::to", "aten::contiguous", "aten::clone", "aten::detach")
-
-
 def _codebooks(module: Any, value: Any) -> int:
     """The count of a 1-D buffer added to ``value`` where the module reads it at three axes:
     an offset per codebook, ids [batch, steps, codebooks] taken into one table (Dia's decoder
@@ -955,10 +944,9 @@ def _codebooks(module: Any, value: Any) -> int:
     for use in value.uses():
         node = use.user
         if node.kind() in ("aten::add", "aten::sub") and use.offset in (0, 1):
-            other = node.inputsAt(1 - use.offset)
-            while _tensor(module, other) is None and other.node().kind() in _COPIES:
-                other = other.node().inputsAt(0)  # the buffer moved to the ids' device
+            other = node.inputsAt(1 - use.offset)  # the buffer, or it moved to the ids' device
             t = _tensor(module, other)
+            t = t if t is not None else _tensor(module, _made_from(other))
             if t is not None and t.dim() == 1 and 1 < int(t.shape[0]) <= 64:
                 return int(t.shape[0])
     return 0
@@ -1564,8 +1552,6 @@ _NORMED = re.compile(r"running_mean should contain (\d+) elements not (\d+)")
 _IN_CHANNELS = re.compile(r"to have (\d+) channels, but got (\d+) channels instead")
 # the most frames a refusal may ask a clip for (a count past it is no table of time positions)
 _MAX_FRAMES = 1024
-# a broadcast refused: torch names both sizes
-_BROADCAST = re.compile(r"size of tensor a \((\d+)\) must match the size of tensor b \((\d+)\)")
 # a split of sizes the trace baked: what they add up to
 _SPLIT_SIZES = re.compile(r"split_sizes to sum exactly to (\d+) .*split_sizes=\[([\d, ]+)\]")
 # a clip's frames viewed back out of its batch, [batch, frames, ...], from fewer rows than one
