@@ -188,7 +188,7 @@ def test_study_numbers_are_those_of_whole_runs(monkeypatch: pytest.MonkeyPatch) 
     cut = Study(m, "pau_all", batches)
     assert cut.evaluator.runs["cut"] > 0 and cut.evaluator.switched == 0
     monkeypatch.setattr(
-        evaluate.Evaluator.__init__, "__kwdefaults__", {"downstream": False, "switch": False}
+        evaluate.Evaluator.__init__, "__kwdefaults__", {**kw, "downstream": False, "switch": False}
     )
     slow = Study(m, "pau_all", batches)
     assert slow.evaluator.runs["cut"] == 0
@@ -342,3 +342,84 @@ def test_one_switch_model_gives_each_candidates_numbers(noise: bool) -> None:
     other = {"silu_0": table_candidate((4, 3))}  # not one of the switch model's: emitted
     ev.deviation(other)
     assert ev.switched == 2 * 4 + 1 and sum(ev.runs.values()) == 1
+
+
+def _chain(layers: int = 12, sites: tuple[int, ...] = (1, 5, 9)) -> onnx.ModelProto:
+    """``layers`` MatMul layers, each followed by a Tanh (a site) at ``sites`` and a Relu
+    elsewhere, every layer from the second on adding the layer two back (a skip across each
+    site, as a detector's blocks have)."""
+    lines, prev, back = [], "x", "x"
+    for k in range(layers):
+        act = "Tanh" if k in sites else "Relu"
+        lines += [f"m{k} = MatMul({prev}, w)", f"a{k} = {act}(m{k})"]
+        lines.append(f"h{k} = Add(a{k}, {back})" if k else f"h{k} = Identity(a{k})")
+        back, prev = prev, f"h{k}"
+    lines.append(f"y = Identity({prev})")
+    body = "\n    ".join(lines)
+    m = onnx.parser.parse_model(
+        f"""<ir_version: 8, opset_import: ["" : 17]>
+chain (float[N, 8] x) => (float[N, 8] y) {{
+    {body}
+}}"""
+    )
+    w = np.random.default_rng(0).normal(0, 0.4, (8, 8)).astype(np.float32)
+    m.graph.initializer.append(numpy_helper.from_array(w, "w"))
+    onnx.checker.check_model(m, full_check=True)
+    return m
+
+
+def test_each_site_of_a_switch_model_runs_only_below_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sites all along the model (a detector's): each site's candidates run on the part of the
+    switch model below that site (``below``), fed the original's values by name, not on the
+    switch model's one cut from the first site on; the numbers are those of each candidate's
+    model run whole. Where what the sites' cuts read would pass the capture bound, the switch
+    model's cut runs them, the same numbers."""
+    from rewriter.emit.switch import switch_model
+    from rewriter.ir.downstream import Below, below
+
+    m = _chain()
+    batches = [{"x": np.random.default_rng(k).normal(0, 1, (4, 8)).astype(np.float32)}
+               for k in range(3)]  # fmt: skip
+    cands = [Candidate("keep", "keep"), *(table_candidate(d) for d in DEGREES)]
+    alternatives = {f"tanh_{k}": cands for k in range(3)}
+    sw = switch_model(m, {k: v[1:] for k, v in alternatives.items()})
+    assert sw.same_elsewhere(m)
+    held = {o for n in m.graph.node for o in n.output} | {"x", "w"}
+    sizes = [below(sw.model, [sw.selectors[k]], held).nodes for k in alternatives]
+    # each site's switch (Equal, If) and its layer's Add, 3 nodes a layer after it, one more
+    # for each later site's switch (its Equal), the output's Identity
+    assert sizes == [3 + 3 * 10 + 2 + 1, 3 + 3 * 6 + 1 + 1, 3 + 3 * 2 + 1]
+    # with the later sites' switches at their original nodes (a Tanh each): one If in each
+    each = Below(sw.model, held)
+    cuts = [each.cut([sw.selectors[k]], inline=lambda n, k=k: sw.fixed(n, k)) for k in sw.selectors]
+    assert [c.nodes for c in cuts] == [3 + 3 * 10 + 1, 3 + 3 * 6 + 1, 3 + 3 * 2 + 1]
+    assert [sum(n.op_type == "If" for n in c.model.graph.node) for c in cuts] == [1, 1, 1]
+    assert [sorted(c.feeds) for c in cuts] == [
+        ["h0", "m1", "pau/tanh_0/choice", "x"],
+        ["h3", "h4", "m5", "pau/tanh_1/choice"],
+        ["h7", "h8", "m9", "pau/tanh_2/choice"],
+    ]
+    whole = Evaluator(m, "pau_all", batches, downstream=False, switch=False)
+    ev = Evaluator(m, "pau_all", batches)
+    assert ev.solos(alternatives) and ev.own_cuts == 0  # 3 sites: the switch model's one cut
+    monkeypatch.setattr(evaluate, "_SITE_CUTS_FROM", 3)
+    # each cut reads the site's input and two skips (the first site: one, and x, fed), 4 x 8
+    # floats a batch; the switch model's cut reads what the first site's does (2 tensors), then
+    # the smallest cuts (the last sites) are taken first while what they read fits
+    per = 3 * 4 * 8 * 4
+    for bound, site_cuts in ((evaluate.CAPTURE_BYTES, 3), (5 * per, 2), (4 * per, 1), (64, 0)):
+        monkeypatch.setattr(evaluate, "CAPTURE_BYTES", bound)
+        ev = Evaluator(m, "pau_all", batches)
+        assert ev.solos(alternatives)
+        assert ev.switched == 3 * 3 and ev.own_cuts == site_cuts
+        for name in alternatives:
+            for c in cands[1:]:
+                a, b = ev.deviation({name: c}), whole.deviation({name: c})
+                assert a.rel_l2 == pytest.approx(b.rel_l2, rel=1e-5, abs=1e-9), (name, c.name)
+                assert a.cosine == pytest.approx(b.cosine, abs=1e-9), (name, c.name)
+                assert a.rel_l2 > 0
+    # a switch model of a model changed elsewhere than at its sites is not fed by name
+    other = onnx.ModelProto()
+    other.CopyFrom(m)
+    other.graph.node[0].op_type = "Add"
+    assert not sw.same_elsewhere(other)

@@ -2,6 +2,7 @@
 evaluated alone, each model run whole or only downstream of its site.
 
     python tools/bench_map.py [MODEL.onnx ...] [--zoo DIR] [--rounds 2]
+        [--threads | --switch | --site-cuts | --page]
 
 Without models, the zoo's (``tools/zoo.py``, built unless ``--zoo`` names a folder of them)
 ``DEFAULT`` ones. Per model, one ``Study`` finds the sites and fits their candidates; then,
@@ -21,6 +22,11 @@ same.
 threads: ``Evaluator.deviations``) against as runs of one switch model (``Evaluator.solos``,
 ``rewriter/emit/switch.py``), interleaved ``rounds`` times; prints the medians, their ratio and
 the largest difference between the two modes' numbers (fusions differ in the switch model).
+
+``--site-cuts``: instead, every candidate evaluated alone as runs of one switch model, all on
+its one cut (downstream of every site) against each site's on its own cut (the part below it,
+``Evaluator.solos``), interleaved ``rounds`` times; prints the medians, their ratio, how many
+sites ran on their own cut and the largest difference between the two modes' numbers.
 
 ``--page``: instead, the map's page of each model (``rewriter.report.render_html``), its site
 plots drawn one after another here (``PAU_REWRITER_WORKERS=1``) and in worker processes,
@@ -148,6 +154,34 @@ def bench_switch(path: str, rounds: int) -> None:
     )
 
 
+def bench_site_cuts(path: str, rounds: int) -> None:
+    m = load_model(path)
+    st = Study(m, "pau_all", as_calibration(None, m))
+    solo = [{s.name: c} for s in st.sites for c in s.candidates]
+    times: dict[bool, list[float]] = {False: [], True: []}
+    got: dict[bool, list[Any]] = {}
+    own = 0
+    for _ in range(rounds):
+        for mode in times:
+            t0 = time.perf_counter()
+            ev = Evaluator(st.model, st.pipeline, st.cal, st.labels, site_cuts=mode)
+            assert ev.solos({s.name: s.candidates for s in st.sites}), "no switch model"
+            got[mode] = ev.deviations(solo)
+            times[mode].append(time.perf_counter() - t0)
+            own = max(own, ev.own_cuts)
+    a, b = got[False], got[True]
+    d_rel = max(abs(x.rel_l2 - y.rel_l2) for x, y in zip(a, b, strict=True))
+    d_cos = max(abs(x.cosine - y.cosine) for x, y in zip(a, b, strict=True))
+    one, each = (statistics.median(v) for v in times.values())
+    print(
+        f"{os.path.basename(path):40s} {len(st.sites):4d} sites {len(solo):4d} evaluations"
+        f"  one cut {one:7.1f} s  site cuts {each:7.1f} s  x{one / each:5.2f}"
+        f"  own cuts {own}/{len(st.sites)}"
+        f"  largest difference: rel-L2 {d_rel:.1e}, cosine {d_cos:.1e}",
+        flush=True,
+    )
+
+
 def bench_page(path: str, rounds: int) -> None:
     from rewriter.plan.sitemap import sensitivity_map
     from rewriter.procs import worker_count
@@ -180,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", action="store_true", help="time evaluations in threads instead")
     p.add_argument("--switch", action="store_true",
                    help="time one model each against one switch model instead")  # fmt: skip
+    p.add_argument("--site-cuts", action="store_true",
+                   help="time the switch model's one cut against each site's own instead")  # fmt: skip
     a = p.parse_args(argv)
     paths = a.models
     if not paths:
@@ -191,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     for path in paths:
         try:
             pick = bench_page if a.page else bench_threads if a.threads else bench
+            pick = bench_site_cuts if a.site_cuts else pick
             (bench_switch if a.switch else pick)(path, a.rounds)
         except Exception as e:  # one model's failure is one line; the others still run
             failed += 1
