@@ -126,60 +126,60 @@ def bench_threads(path: str, rounds: int) -> None:
     _side_by_side(path, f"{len(st.sites):4d} sites {len(solo):4d} evaluations", rounds, modes)
 
 
-def bench_switch(path: str, rounds: int) -> None:
+def _two_evaluators(
+    path: str, rounds: int, modes: dict[str, Callable[[Study], Evaluator]], count: str = ""
+) -> None:
+    """Every candidate of every site evaluated alone by each of the two ``modes`` (a prepared
+    ``Evaluator``), interleaved ``rounds`` times; prints the medians, their ratio, ``count``
+    (an attribute of the evaluator, its largest value) and the largest difference between the
+    two modes' numbers."""
     m = load_model(path)
     st = Study(m, "pau_all", as_calibration(None, m))
     solo = [{s.name: c} for s in st.sites for c in s.candidates]
-    times: dict[str, list[float]] = {"one model each": [], "switch": []}
+    times: dict[str, list[float]] = {k: [] for k in modes}
     got: dict[str, list[Any]] = {}
+    most = 0
     for _ in range(rounds):
-        for mode in times:
+        for mode, make in modes.items():
             t0 = time.perf_counter()
-            ev = Evaluator(st.model, st.pipeline, st.cal, st.labels)
-            if mode == "switch":
-                assert ev.solos({s.name: s.candidates for s in st.sites}), "no switch model"
-            else:
-                ev.prepare([{s.name: s.candidates[1]} for s in st.sites if len(s.candidates) > 1])
+            ev = make(st)
             got[mode] = ev.deviations(solo)
             times[mode].append(time.perf_counter() - t0)
-    a, b = got["one model each"], got["switch"]
-    d_rel = max(abs(x.rel_l2 - y.rel_l2) for x, y in zip(a, b, strict=True))
-    d_cos = max(abs(x.cosine - y.cosine) for x, y in zip(a, b, strict=True))
-    each, sw = (statistics.median(v) for v in times.values())
+            most = max(most, getattr(ev, count, 0)) if count else 0
+    (a, ta), (b, tb) = ((k, statistics.median(v)) for k, v in times.items())
+    d_rel = max(abs(x.rel_l2 - y.rel_l2) for x, y in zip(got[a], got[b], strict=True))
+    d_cos = max(abs(x.cosine - y.cosine) for x, y in zip(got[a], got[b], strict=True))
+    counted = f"  {count} {most}/{len(st.sites)}" if count else ""
     print(
         f"{os.path.basename(path):40s} {len(st.sites):4d} sites {len(solo):4d} evaluations"
-        f"  one model each {each:7.1f} s  switch {sw:7.1f} s  x{each / sw:5.2f}"
+        f"  {a} {ta:7.1f} s  {b} {tb:7.1f} s  x{ta / tb:5.2f}{counted}"
         f"  largest difference: rel-L2 {d_rel:.1e}, cosine {d_cos:.1e}",
         flush=True,
     )
+
+
+def _solos(st: Study, **options: Any) -> Evaluator:
+    ev = Evaluator(st.model, st.pipeline, st.cal, st.labels, **options)
+    assert ev.solos({s.name: s.candidates for s in st.sites}), "no switch model"
+    return ev
+
+
+def _each(st: Study) -> Evaluator:
+    ev = Evaluator(st.model, st.pipeline, st.cal, st.labels)
+    ev.prepare([{s.name: s.candidates[1]} for s in st.sites if len(s.candidates) > 1])
+    return ev
+
+
+def bench_switch(path: str, rounds: int) -> None:
+    _two_evaluators(path, rounds, {"one model each": _each, "switch": _solos})
 
 
 def bench_site_cuts(path: str, rounds: int) -> None:
-    m = load_model(path)
-    st = Study(m, "pau_all", as_calibration(None, m))
-    solo = [{s.name: c} for s in st.sites for c in s.candidates]
-    times: dict[bool, list[float]] = {False: [], True: []}
-    got: dict[bool, list[Any]] = {}
-    own = 0
-    for _ in range(rounds):
-        for mode in times:
-            t0 = time.perf_counter()
-            ev = Evaluator(st.model, st.pipeline, st.cal, st.labels, site_cuts=mode)
-            assert ev.solos({s.name: s.candidates for s in st.sites}), "no switch model"
-            got[mode] = ev.deviations(solo)
-            times[mode].append(time.perf_counter() - t0)
-            own = max(own, ev.own_cuts)
-    a, b = got[False], got[True]
-    d_rel = max(abs(x.rel_l2 - y.rel_l2) for x, y in zip(a, b, strict=True))
-    d_cos = max(abs(x.cosine - y.cosine) for x, y in zip(a, b, strict=True))
-    one, each = (statistics.median(v) for v in times.values())
-    print(
-        f"{os.path.basename(path):40s} {len(st.sites):4d} sites {len(solo):4d} evaluations"
-        f"  one cut {one:7.1f} s  site cuts {each:7.1f} s  x{one / each:5.2f}"
-        f"  own cuts {own}/{len(st.sites)}"
-        f"  largest difference: rel-L2 {d_rel:.1e}, cosine {d_cos:.1e}",
-        flush=True,
-    )
+    modes = {
+        "one cut": lambda st: _solos(st, site_cuts=False),
+        "site cuts": lambda st: _solos(st),
+    }
+    _two_evaluators(path, rounds, modes, count="own_cuts")
 
 
 def bench_page(path: str, rounds: int) -> None:
