@@ -2015,6 +2015,69 @@ def test_ids_of_several_codebooks_a_step_get_their_axis(net, how, tmp_path, caps
     assert [s["function"] for s in r["sites"]] == ["gelu"] and r["sites"][0]["replaced"]
 
 
+class _ImagesPerToken(torch.nn.Module):
+    """Idefics' cross-attention: images per sample [batch, images, 3, 24, 24] embedded in 8 x 8
+    patches with a table of 9 positions (``side`` 24), and a mask per text token and image
+    [batch, text, images] whose last axis is the images' count (``mask.size(-1)``), expanded
+    per patch (``mask[..., None]``: traced ``unsqueeze(mask, 3)``)."""
+
+    def __init__(self, side: int = 24) -> None:
+        super().__init__()
+        self.embed = torch.nn.Embedding(100, 16)
+        self.patches = torch.nn.Conv2d(3, 16, 8, 8)
+        self.positions = torch.nn.Parameter(torch.randn((side // 8) ** 2, 16))
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        pixel_values: torch.Tensor,
+        image_attention_mask: torch.Tensor,
+    ) -> torch.Tensor:
+        text = self.embed(input_ids)
+        x = self.patches(pixel_values.flatten(0, 1)).flatten(2).transpose(1, 2) + self.positions
+        n, p = image_attention_mask.size(-1), x.size(1)
+        images = x.reshape(-1, n * p, 16)
+        mask = self.per_patch(image_attention_mask, p)
+        scores = (text @ images.transpose(1, 2)).masked_fill(mask == 0, -1e4)
+        return torch.nn.functional.gelu(scores.softmax(-1) @ images)
+
+    def per_patch(self, mask: torch.Tensor, p: int) -> torch.Tensor:
+        return mask[..., None].expand(-1, -1, -1, p).reshape(*mask.shape[:2], -1)
+
+
+class _ImagesPerTokenUnread(_ImagesPerToken):
+    """``_ImagesPerToken`` whose mask gains its axis at -1 (nothing says its rank is 3) and
+    whose table of 16 positions (a 32 x 32 image) matches the 16 frames first tried."""
+
+    def per_patch(self, mask: torch.Tensor, p: int) -> torch.Tensor:
+        return mask.unsqueeze(-1).expand(-1, -1, -1, p).reshape(*mask.shape[:2], -1)
+
+
+def test_a_mask_per_token_and_image_is_read_at_three_axes(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Idefics' archive asked for --input-shapes: its image mask was guessed [batch, text] by
+    its name, so the text's length was read as the images' count ("shape '[-1, 8320, 32]' is
+    invalid for input of size 33280"). A fixed ``unsqueeze`` at axis 3 says the mask has three
+    axes now, the last tried at the images' count.
+
+    Where nothing says so and the images' 784 patches at 224 x 224 were then read as frames
+    beside a table of 16, a side scaled from the next refusal asked for 43 GiB of example
+    values, and the command stopped with "internal error: MemoryError" (exit 3): such sizes
+    are refused before any value is made now, and the tries end in the one line."""
+    torch.manual_seed(0)
+    example = (torch.randint(0, 100, (1, 8)), torch.rand(1, 2, 3, 24, 24), torch.ones(1, 8, 2))
+    src = _archive(_ImagesPerToken().eval(), "trace", example, tmp_path / "m.pt")
+    printed, r, out = _rewritten(src, tmp_path, capsys)
+    assert "image_attention_mask 1x128x16 (a mask by its name, read at three axes" in printed
+    assert "pixel_values 1x16x3x24x24" in printed, printed
+    assert [s["function"] for s in r["sites"]] == ["gelu"] and r["sites"][0]["replaced"]
+    example = (example[0], torch.rand(1, 2, 3, 32, 32), example[2])
+    src = _archive(_ImagesPerTokenUnread(32).eval(), "trace", example, tmp_path / "u.pt")
+    assert main([str(src), "-o", str(tmp_path / "u.onnx")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "ran on none of the example shapes tried" in err and "\n" not in err, err
+    assert not (tmp_path / "u.onnx").exists()
+
+
 class _UnfoldPatches(torch.nn.Module):
     """Llama 4's vision tower's patch embedding: ``nn.Unfold`` cuts the image into 8 x 8
     patches a Linear embeds (no convolution), then a learned position per patch of a 32 x 32

@@ -414,6 +414,13 @@ def _hint(module: Any, name: str, value: Any) -> _Arg:
         mask = "mask" in lowered
         arg = _ids(name, f"{'a mask' if mask else 'token ids'} by its name", 1 if mask else 2)
         arg.origin = "name"
+        if mask and rank == 3:
+            # read at three axes: a mask per token of each image beside the text (Idefics'
+            # [batch, text, images]), its last axis the images' count, as another input's
+            # frames are tried
+            arg.shapes = [(*s, f) for f in _FRAMES for s in arg.shapes]
+            arg.dynamic = {**arg.dynamic, 2: "frames"}
+            arg.hint += ", read at three axes: one per token and image"
         if rank in (0, 3) and not mask and (books := _codebooks(module, value)):
             # ids of several codebooks a step, each offset into one table (Dia's decoder, read
             # at three axes; Kyutai's text and audio codes, whose sizes nothing reads: tried
@@ -747,6 +754,11 @@ def _read_rank(value: Any) -> int:
                 for u in node.output().uses():
                     if u.user.kind() == "prim::ListUnpack":
                         rank = max(rank, u.user.outputsSize())
+            elif kind == "aten::unsqueeze" and use.offset == 0:
+                # a new last axis at a fixed place (``mask[..., None]`` traced at rank 3:
+                # ``unsqueeze(mask, 3)``, Idefics' image mask) is after as many as there are
+                axis = _const(node.inputsAt(1))
+                rank = max(rank, axis if isinstance(axis, int) and axis >= 0 else 0)
             elif kind in _KEEP_RANK and node.outputsSize() == 1:
                 out = node.output()
                 if out.unique() not in seen:
@@ -1690,6 +1702,16 @@ def _example(module: Any, args: list[_Arg], path: str) -> tuple[dict[str, np.nda
             continue
         tries += 1
         tried.add(shapes)
+        if sum(math.prod(s) for s in shapes) * 8 > RUN_MEMORY:
+            # sizes scaled from refusals past what one probe may take (a table's 784 patches
+            # read as frames, then a side from a broadcast: 43 GiB of example values, which
+            # stopped the command with "internal error: MemoryError"): refused so
+            need = sum(math.prod(s) for s in shapes) * 8 / 2**30
+            said = ", ".join(
+                f"{a.name} {'x'.join(map(str, s))}" for a, s in zip(args, shapes, strict=True)
+            )
+            last = f"{said} would take {need:.3g} GiB of example values"
+            continue
         feeds = _feeds(args, shapes)
         got, why = _runs(module, feeds)
         if why:
