@@ -1,10 +1,10 @@
-"""554 model families (551 `transformers`, 3 `diffusers`), built as users export them, through the
+"""565 model families (562 `transformers`, 3 `diffusers`), built as users export them, through the
 CLI with no flags.
 
     python tools/hf_families.py [--out DIR] [--no-target] [--opset N]
                                 [--interpreter | --fx [--plan] | --pt2 | --archive] [NAME ...]
 
-Builds small random-weight models of 551 ``transformers`` families and 3 ``diffusers`` ones
+Builds small random-weight models of 562 ``transformers`` families and 3 ``diffusers`` ones
 (a text-conditioned UNet, an unconditional one, a VAE) from their configs (no download: text
 encoders and decoders, vision and audio models, a detector, segmenters; and inputs other than
 ids + mask or one image: ids alone (Mamba, RWKV), a decoder with encoder states,
@@ -23,10 +23,12 @@ and their boxes (LXMERT), a detector's visual embeddings (VisualBERT), an image 
 holding its image tokens (LLaVA, PaliGemma, Aya Vision), mel frames stacked at a low frame
 rate with their mask (FunASR), mel bins by frames in chunks of 100 with their mask
 (Qwen3-ASR), one series per sample of any length (TimesFM 2.5), a text id and a codec's audio
-codes per step (Kyutai STT), a waveform beside its filterbank frames (NeuCodec), image-text
-models' inputs as their processors lay them out (Mllama's tiles, Qwen2.5-VL's patch grid,
-OmDet-Turbo's class names, LLaVA-NeXT's tiles, Pixtral's images each at its own size, Gemma 4's
-padded patches with each one's (x, y), Kosmos-2.5's flattened patches: ``_laid_out``)), each
+codes per step (Kyutai STT), a waveform beside its filterbank frames (NeuCodec), ids holding a
+log-mel's audio tokens beside it (Qwen2-Audio), an image per sample and the tokens attending to it
+(Idefics), one video and its text (TVP: batch 1), image-text models' inputs as their processors
+lay them out (Mllama's tiles, Qwen2.5-VL's patch grid, OmDet-Turbo's class names, LLaVA-NeXT's
+tiles, Pixtral's images each at its own size, Gemma 4's padded patches with each one's (x, y),
+Kosmos-2.5's flattened patches: ``_laid_out``)), each
 exported twice: by the TorchScript exporter with named ``dynamic_axes`` (``batch``,
 ``sequence``), and by the dynamo exporter with ``torch.export.Dim.AUTO`` on every dynamic dim,
 as a user who does not name dims gets it (``input_ids[s72, s53]``, ``attention_mask[s43,
@@ -831,6 +833,24 @@ def _families() -> Iterator[tuple[str, Callable[[], Any], str, list[str]]]:
     yield "llama4_vision", lambda: tf.Llama4VisionModel(tf.Llama4VisionConfig(**{**v, "intermediate_size": 128}, image_size=64, patch_size=8, vision_output_dim=32, projector_input_dim=32, projector_output_dim=32)), "image", last  # fmt: skip
     yield "vibevoice_acoustic_decoder", lambda: tf.VibeVoiceAcousticTokenizerModel(tf.VibeVoiceAcousticTokenizerConfig(hidden_size=16, num_filters=8, downsampling_ratios=[2, 4], depths=[1, 1, 1], layer_scale_init_value=0.1)).decoder, "latent_states16", ["audio"]  # fmt: skip
     yield "pocket_tts_codec_decoder", lambda: tf.PocketTTSAudioTokenizerModel(tf.PocketTTSAudioTokenizerConfig(hidden_size=32, num_filters=8, upsampling_ratios=[4, 2], num_hidden_layers=1, intermediate_size=64, num_attention_heads=2, num_key_value_heads=2, head_dim=16, latent_dim=8, upsample_groups=32, latent_stride=2, layer_scale_initial_scale=1.0)).decoder, "latents32", ["audio_values"]  # fmt: skip
+    # and eleven more: whole models whose towers were here alone (SigLIP 2's dual encoder on
+    # NaFlex patches and text, SAM 3's text-prompted detector, Qwen3.5 with its vision tower's
+    # patch grid, Qwen2-Audio: ids holding a log-mel's audio tokens, Phi-4-multimodal on text),
+    # LLaVA-NeXT-Video on images, Nougat (Donut's Swin to an mBART decoder), TVP (a ResNet on 4
+    # frames, a visual prompt and text; batch 1 only), SeamlessM4T speech to text and text to
+    # text, Idefics (gated cross-attention to a perceiver's image latents)
+    yield "siglip2", lambda: tf.Siglip2Model(tf.Siglip2Config(text_config=t, vision_config={**v, "patch_size": 8, "num_patches": 64})), "naflex_text", ["logits_per_image"]  # fmt: skip
+    yield "sam3", lambda: tf.Sam3Model(tf.Sam3Config(vision_config=s3v, text_config=dict(vocab_size=1000, hidden_size=32, intermediate_size=64, projection_dim=32, num_hidden_layers=2, num_attention_heads=2, max_position_embeddings=16), geometry_encoder_config=s3d, detr_encoder_config=s3d, detr_decoder_config=dict(**s3d, num_queries=10), mask_decoder_config=dict(hidden_size=32, num_attention_heads=2, num_upsampling_stages=2))), "grounded", ["pred_logits", "pred_boxes", "pred_masks"]  # fmt: skip
+    yield "qwen3_5", lambda: tf.Qwen3_5Model(tf.Qwen3_5Config(vision_config=dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, patch_size=8, spatial_merge_size=2, temporal_patch_size=2, out_hidden_size=32, num_position_embeddings=64), text_config=dict(**lm, head_dim=16), image_token_id=999, video_token_id=996, vision_start_token_id=997, vision_end_token_id=998)), "grid12", last  # fmt: skip
+    yield "llava_next_video", lambda: tf.LlavaNextVideoModel(tf.LlavaNextVideoConfig(vision_config={**vis, "model_type": "clip_vision_model"}, text_config={**lm, "model_type": "llama"}, image_token_index=999, video_token_index=998, image_grid_pinpoints=[[32, 32], [32, 64], [64, 32], [64, 64]])), "anyres_sized", last  # fmt: skip
+    yield "nougat", lambda: tf.VisionEncoderDecoderModel(encoder=tf.DonutSwinModel(tf.DonutSwinConfig(image_size=64, patch_size=4, embed_dim=16, depths=[1, 1], num_heads=[1, 2], window_size=4)), decoder=tf.MBartForCausalLM(tf.MBartConfig(vocab_size=1000, d_model=32, decoder_layers=2, decoder_attention_heads=2, decoder_ffn_dim=64, max_position_embeddings=64, add_cross_attention=True, is_decoder=True, scale_embedding=True, use_cache=False))), "image_text", ["logits"]  # fmt: skip
+    yield "tvp", lambda: tf.TvpModel(tf.TvpConfig(backbone_config=tf.ResNetConfig(embedding_size=16, hidden_sizes=[16, 32, 64, 128], depths=[1, 1, 1, 1], layer_type="basic", out_features=["stage4"]), **t, max_img_size=64, visual_prompt_size=8, num_frames=4)), "video_text1", last  # fmt: skip
+    yield "qwen2_audio", lambda: tf.Qwen2AudioForConditionalGeneration(tf.Qwen2AudioConfig(audio_config=dict(num_mel_bins=16, encoder_layers=2, encoder_attention_heads=2, encoder_ffn_dim=64, d_model=32, max_source_positions=50), text_config=dict(**lm, model_type="qwen2"), audio_token_index=999)), "audio_tokens25", ["logits"]  # fmt: skip
+    m4t = dict(vocab_size=1000, hidden_size=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=64, speech_encoder_layers=2, speech_encoder_attention_heads=2, speech_encoder_intermediate_size=64, feature_projection_input_dim=20, t2u_encoder_layers=1, t2u_decoder_layers=1, use_cache=False)  # fmt: skip
+    yield "seamless_m4t_s2t", lambda: tf.SeamlessM4TForSpeechToText(tf.SeamlessM4TConfig(**m4t)), "frames_text", ["logits"]  # fmt: skip
+    yield "seamless_m4t_t2t", lambda: tf.SeamlessM4TForTextToText(tf.SeamlessM4TConfig(**m4t)), "seq2seq", ["logits"]  # fmt: skip
+    yield "idefics", lambda: tf.IdeficsModel(tf.IdeficsConfig(**{**t, "max_position_embeddings": 256}, vision_config=dict(embed_dim=32, image_size=64, patch_size=8, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64), perceiver_config=dict(use_resampler=True, resampler_n_latents=8, resampler_depth=1, resampler_n_heads=2, resampler_head_dim=16), cross_layer_interval=1, use_cache=False)), "image_cross", last  # fmt: skip
+    yield "phi4_multimodal", lambda: tf.Phi4MultimodalModel(tf.Phi4MultimodalConfig(**kv, pad_token_id=0, bos_token_id=1, eos_token_id=2, vision_config=dict(**v, image_size=64, patch_size=8), audio_config=dict(hidden_size=32, num_blocks=1, num_attention_heads=2, intermediate_size=64, nemo_conv_channels=16, depthwise_separable_out_channel=32, ext_pw_out_channel=32))), "text", last  # fmt: skip
     # diffusion models from diffusers' configs (the dev extra installs it): a UNet that takes a
     # latent, a timestep per sample and text states; an unconditional one; a VAE, whose
     # attention runs over every position of the feature map
@@ -1286,6 +1306,18 @@ def _example(kind: str) -> tuple[tuple[Any, ...], list[str], dict[str, dict[int,
     if kind in ("latents32", "latent_states16"):  # a codec decoder's latents: channels x frames
         name = "latents" if kind == "latents32" else "hidden_states"
         return (torch.randn(B, 32 if kind == "latents32" else 16, 50),), [name], {name: {0: "batch", 2: "frames"}}  # fmt: skip
+    if kind == "audio_tokens25":  # Qwen2-Audio: ids holding a 100-frame log-mel's 25 audio tokens
+        aud = torch.randint(3, 900, (B, 33))  # (its encoder halves the frames twice)
+        aud[:, 4:29] = 999
+        names = ["input_ids", "input_features", "attention_mask", "feature_attention_mask"]
+        return (aud, torch.randn(B, 16, 100), torch.ones_like(aud), torch.ones(B, 100, dtype=torch.int64)), names, {"input_ids": seq, "attention_mask": seq, "input_features": {0: "batch"}, "feature_attention_mask": {0: "batch"}}  # fmt: skip
+    if kind == "image_cross":  # Idefics: ids, one image per sample, which tokens attend to it
+        names = ["input_ids", "attention_mask", "pixel_values", "image_attention_mask"]
+        return (ids, mask, torch.randn(B, 1, 3, 64, 64), torch.ones(B, S, 1, dtype=torch.int64)), names, {**dict.fromkeys(["input_ids", "attention_mask", "image_attention_mask"], seq), "pixel_values": {0: "batch"}}  # fmt: skip
+    if kind == "video_text1":  # TVP: one video of 4 frames and its text, batch 1 (TVP views its
+        # column position embeddings to the batch: only 1 works)
+        text = {1: "sequence"}
+        return (ids[:1], torch.randn(1, 4, 3, 64, 64), mask[:1]), ["input_ids", "pixel_values", "attention_mask"], {"input_ids": text, "attention_mask": text}  # fmt: skip
     if kind == "image_any":  # height and width dynamic too (a keypoint detector)
         return (torch.randn(B, 3, 64, 64),), ["pixel_values"], {"pixel_values": {0: "batch", 2: "height", 3: "width"}}  # fmt: skip
     return (torch.randn(B, 16, 100),), ["input_features"], {"input_features": {0: "batch"}}
