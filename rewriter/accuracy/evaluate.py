@@ -336,15 +336,15 @@ class Evaluator:
         return True
 
     def _site_cuts(self, sw: Any, sites: list[str]) -> dict[str, Cut]:
-        """Each site's own cut of the switch model (``rewriter.ir.downstream.below``: what
+        """Each site's own cut of the switch model (``rewriter.ir.downstream.Below``: what
         runs again when its selector changes, fed the original's values by name), for the
         sites whose cut is under ``_WORTH`` of the nodes, smallest cuts first while what they
         read fits ``CAPTURE_BYTES`` beside what is captured; the rest run as the switch model
         does. A detector's sites lie all along it: the switch model's one cut begins at the
         first and runs nearly every node for each candidate, a site's own half of them on
-        average. None when the model draws random numbers (``downstream`` False) or the switch
-        model differs from the original elsewhere than at its sites; with fewer than
-        ``_SITE_CUTS_FROM`` sites."""
+        average. None (an empty dict) when the model draws random numbers (``downstream``
+        False), the switch model differs from the original elsewhere than at its sites, or
+        there are fewer than ``_SITE_CUTS_FROM`` sites."""
         if len(sites) < _SITE_CUTS_FROM or not (self._downstream and self.site_cuts):
             return {}
         if not sw.same_elsewhere(self.model):
