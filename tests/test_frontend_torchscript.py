@@ -2078,6 +2078,49 @@ def test_a_mask_per_token_and_image_is_read_at_three_axes(tmp_path, capsys) -> N
     assert not (tmp_path / "u.onnx").exists()
 
 
+class _ImageTokensPut(torch.nn.Module):
+    """Kosmos-2's image tokens: 4 latents pooled from an image's patches are put where a mask
+    marks the text's image tokens (``embeds[mask.bool()] = latents``), beside an attention
+    mask of the same shape."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = torch.nn.Embedding(100, 16)
+        self.patches = torch.nn.Conv2d(3, 16, 8, 8)
+        self.latents = torch.nn.Parameter(torch.randn(4, 16))
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        pixel_values: torch.Tensor,
+        attention_mask: torch.Tensor,
+        image_embeds_position_mask: torch.Tensor,
+    ) -> torch.Tensor:
+        x = self.embed(input_ids) * attention_mask[..., None]
+        p = self.patches(pixel_values).flatten(2).transpose(1, 2)
+        pooled = (self.latents @ p.transpose(1, 2)).softmax(-1) @ p
+        x = x.clone()
+        x[image_embeds_position_mask.bool()] = pooled.reshape(-1, 16)
+        return torch.nn.functional.gelu(x)
+
+
+def test_a_mask_that_places_values_has_as_many_ones(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Kosmos-2's archive asked for --input-shapes: its image tokens' mask, all ones, picked
+    every token for the image's 8 latents ("value tensor of shape [8, 32] cannot be broadcast
+    to indexing result of shape [128, 32]"). The mask a put reads gets as many ones as the
+    values put now (the attention mask beside it, of the same shape, stays all ones)."""
+    torch.manual_seed(0)
+    mask = torch.zeros(1, 8, dtype=torch.int64)
+    mask[:, 1:5] = 1
+    example = (torch.randint(0, 100, (1, 8)), torch.rand(1, 3, 32, 32), torch.ones(1, 8), mask)
+    src = _archive(_ImageTokensPut().eval(), "trace", example, tmp_path / "m.pt")
+    printed, r, out = _rewritten(src, tmp_path, capsys)
+    printed = " ".join(printed.split())
+    assert "image_embeds_position_mask 1x128 (a mask by its name, ones at its first 4" in printed
+    assert "attention_mask 1x128 (a mask by its name);" in printed, printed
+    assert [s["function"] for s in r["sites"]] == ["gelu"] and r["sites"][0]["replaced"]
+
+
 class _UnfoldPatches(torch.nn.Module):
     """Llama 4's vision tower's patch embedding: ``nn.Unfold`` cuts the image into 8 x 8
     patches a Linear embeds (no convolution), then a learned position per patch of a 32 x 32

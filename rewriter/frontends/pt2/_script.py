@@ -156,6 +156,11 @@ class _Arg:
     packed: int = 0
     # the user's array (``--inputs``): the example is it, at its shape
     given: np.ndarray | None = None
+    # a mask that picks where values are put (``embeds[mask] = image_embeds``: Kosmos-2's image
+    # tokens; ``puts``): ones at this many first positions of each sample, zeros after (0: all
+    # ones)
+    puts: bool = False
+    ones: int = 0
 
 
 _CACHE: dict[tuple[Any, ...], tuple[Conversion, Any, dict[str, np.ndarray]]] = {}
@@ -288,6 +293,7 @@ def _arguments(module: Any, path: str) -> list[_Arg]:
         kind = str(arg.type)
         if kind == "Tensor":
             out.append(_hint(module, arg.name, value))
+            out[-1].puts = out[-1].high == 1 and _puts(value)
         elif arg.has_default_value():
             continue  # the default is what the export uses
         else:
@@ -1339,7 +1345,10 @@ def _array(arg: _Arg, shape: tuple[int, ...]) -> np.ndarray:
     if arg.dtype == "bool":  # a mask true where to fill (``_BOOL_MASK``): none
         return np.zeros(shape, bool)
     if arg.dtype == "int64" and arg.high == 1:  # a mask is all ones
-        return np.ones(shape, np.int64)
+        values = np.ones(shape, np.int64)
+        if arg.ones and len(shape) >= 2:  # where a put writes its values: its first ones
+            values[..., arg.ones :] = 0
+        return values
     if arg.dtype == "int64":
         values = rng.integers(0, max(1, min(arg.high, 1000)), shape).astype(np.int64)
     elif arg.boxes:  # float boxes: fractions of the page
@@ -1352,6 +1361,48 @@ def _array(arg: _Arg, shape: tuple[int, ...]) -> np.ndarray:
         values[..., 0::2].sort(axis=-1)
         values[..., 1::2].sort(axis=-1)
     return values
+
+
+# a put through a mask of more places than values: "value tensor of shape [8, 32] cannot be
+# broadcast to indexing result of shape [128, 32]"
+_PUT = re.compile(
+    r"value tensor of shape \[(\d+)[^\]]*\] cannot be broadcast to indexing result of "
+    r"shape \[(\d+)"
+)
+
+
+_INDEX_PUT = {"aten::index_put_", "aten::index_put"}
+
+
+def _puts(value: Any) -> bool:
+    """Whether the input reaches a put's indices (``x[mask] = values``: ``index_put_``, the mask
+    in the list of indices)."""
+    for node, slot, _ in _consumers(value):
+        if node.kind() in _INDEX_PUT and slot == 1:
+            return True
+        if node.kind() == "prim::ListConstruct" and any(
+            u.user.kind() in _INDEX_PUT and u.offset == 1 for u in node.output().uses()
+        ):
+            return True
+    return False
+
+
+def _put_mask(args: list[_Arg], shapes: Any, values: int, picked: int) -> tuple[int, int] | None:
+    """(the index of the one mask of ones that a put reads, ``puts``, and picks ``picked``
+    places at ``shapes``; the ones per sample that pick ``values``) where it is not yet cut
+    down and the values split evenly over its samples; else None."""
+    hits = [
+        i
+        for i, (a, s) in enumerate(zip(args, shapes, strict=True))
+        if a.puts and a.dtype == "int64" and not a.ones and len(s) >= 2
+        and math.prod(s) == picked
+    ]  # fmt: skip
+    if len(hits) != 1:
+        return None
+    s = shapes[hits[0]]
+    if not 0 < values < picked or values % s[0] or values // s[0] > s[-1]:
+        return None
+    return hits[0], values // s[0]
 
 
 def _runs(module: Any, feeds: Mapping[str, np.ndarray]) -> tuple[Any, str]:
@@ -1734,6 +1785,17 @@ def _example(module: Any, args: list[_Arg], path: str) -> tuple[dict[str, np.nda
                 # is padding): the masks become bool, all false, and these shapes run again
                 for a in masks:
                     a.dtype, a.hint = "bool", a.hint + " (bool: masked_fill's, none masked)"
+                tried.discard(shapes)
+                queue.appendleft(shapes)
+                continue
+            put = _PUT.search(why)
+            if put and (fit := _put_mask(args, shapes, int(put.group(1)), int(put.group(2)))):
+                # a mask of ones picks more places than the values put there (Kosmos-2's image
+                # tokens: "value tensor of shape [8, 32] cannot be broadcast to indexing result
+                # of shape [128, 32]"): ones at as many of its first positions, these shapes again
+                i, n = fit
+                args[i].ones = n
+                args[i].hint += f", ones at its first {n} positions (the values a put writes)"
                 tried.discard(shapes)
                 queue.appendleft(shapes)
                 continue
