@@ -166,6 +166,9 @@ _PROMPTS = [4, 1, 2, 8, 16, 32, 64]  # a few clicks or boxes, mixed codes (a poi
 # summed. A VAE decoder's latent at the image size 224 made 86 GiB (output 1792x1792): 11
 # minutes, then out of memory; its sizes are halved until a run fits (latent 32 here).
 _WORK_LIMIT = 4 * 2**30
+# the largest size a failure's message may ask for that a probe tries (a huge one named
+# elsewhere in a message is no dim of the input)
+_LARGEST_NAMED = 65536
 _SAME = "outputs the same on other inputs"
 _MAX_SAME = 8  # sizes tried where the outputs ignore the inputs, before taking the first
 _BATCH_NAME = r"batch|^n$|^b$|^bs$|^(num_)?images$"
@@ -1974,6 +1977,15 @@ def _scatter_tokens(
 _RESHAPE_REFUSAL = re.compile(r"Input shape:\{([\d,]+)\}, requested shape:\{([\d,]+)\}")
 
 
+def _reshape_counts(err: str) -> tuple[int, int] | None:
+    """The element counts of a refused Reshape's input and of the shape it asked for."""
+    m = _RESHAPE_REFUSAL.search(err)
+    if m is None:
+        return None
+    have, want = (math.prod(int(v) for v in g.split(",")) for g in m.groups())
+    return have, want
+
+
 def _one_cause(statuses: set[str]) -> str | None:
     """Whether the failures' messages show one cause the sizes do not change: "" where they
     are one text; where they differ in sizes only, a Reshape whose input holds the same
@@ -1987,10 +1999,10 @@ def _one_cause(statuses: set[str]) -> str | None:
         return None
     ratios = set()
     for s in statuses:
-        m = _RESHAPE_REFUSAL.search(s)
-        if m is None:
+        counts = _reshape_counts(s)
+        if counts is None:
             return None
-        have, want = (math.prod(int(v) for v in g.split(",")) for g in m.groups())
+        have, want = counts
         if not have or not want:
             return None
         ratios.add(fractions.Fraction(have, want))
@@ -2350,10 +2362,10 @@ def _reshape_meets(
     prompt-prefixed length (the traced 8 + 4) into one side of its mask's Reshape, and neither
     side's numbers are the length. Records this refusal in ``refused`` (node -> probe, input
     and requested element counts; the refusals of unnamed nodes share the key "")."""
-    m = _RESHAPE_REFUSAL.search(err)
-    if m is None:
+    counts = _reshape_counts(err)
+    if counts is None:
         return []
-    have, want = (math.prod(int(v) for v in g.split(",")) for g in m.groups())
+    have, want = counts
     out: list[int] = []
     for before, h0, w0 in refused.get(node, []):
         moved = [k for k in probe if before.get(k) != probe[k]]
@@ -2363,7 +2375,7 @@ def _reshape_meets(
         gap, gap0 = have - want, h0 - w0  # a line in the dim: 0 where the counts meet
         if gap != gap0:
             at = probe[k] - fractions.Fraction(gap * (probe[k] - before[k]), gap - gap0)
-            if at.denominator == 1 and 1 < at <= 65536 and at != probe[k]:
+            if at.denominator == 1 and 1 < at <= _LARGEST_NAMED and at != probe[k]:
                 out.append(int(at))
     refused.setdefault(node, []).append((dict(probe), have, want))
     return list(dict.fromkeys(out))
@@ -2397,8 +2409,9 @@ def _scaled(
             if groups[k] is _BATCH or k in bound:
                 continue
             for num, den in ((q, p), (p, q)):
-                if v * num % den == 0 and 1 < v * num // den <= 65536 and v * num // den != v:
-                    out.append(v * num // den)
+                new = v * num // den
+                if v * num % den == 0 and 1 < new <= _LARGEST_NAMED and new != v:
+                    out.append(new)
     return list(dict.fromkeys(out))
 
 
@@ -2435,7 +2448,7 @@ def _split_total(graph: _Graph, node: onnx.NodeProto) -> list[int]:
         if a.name == "split":
             sizes = list(a.ints)
     total = sum(sizes)
-    return [total] if len(sizes) > 1 and 1 < total <= 65536 else []
+    return [total] if len(sizes) > 1 and 1 < total <= _LARGEST_NAMED else []
 
 
 def _gather_scaled(
@@ -2471,7 +2484,7 @@ def _sizes_named(err: str) -> list[int]:
     requested = err.find("requested shape")
     for shape in re.findall(r"\{([\d,\s]+)\}", err[requested:] if requested >= 0 else err):
         nums += [int(a) for a in shape.replace(" ", "").split(",") if a]
-    return [v for v in dict.fromkeys(nums) if 1 < v <= 65536]
+    return [v for v in dict.fromkeys(nums) if 1 < v <= _LARGEST_NAMED]
 
 
 def _top_k(

@@ -370,12 +370,12 @@ chain (float[N, 8] x) => (float[N, 8] y) {{
 
 def test_each_site_of_a_switch_model_runs_only_below_it(monkeypatch: pytest.MonkeyPatch) -> None:
     """Sites all along the model (a detector's): each site's candidates run on the part of the
-    switch model below that site (``below``), fed the original's values by name, not on the
+    switch model below that site (``Below``), fed the original's values by name, not on the
     switch model's one cut from the first site on; the numbers are those of each candidate's
     model run whole. Where what the sites' cuts read would pass the capture bound, the switch
     model's cut runs them, the same numbers."""
     from rewriter.emit.switch import switch_model
-    from rewriter.ir.downstream import Below, below
+    from rewriter.ir.downstream import Below
 
     m = _chain()
     batches = [{"x": np.random.default_rng(k).normal(0, 1, (4, 8)).astype(np.float32)}
@@ -385,12 +385,12 @@ def test_each_site_of_a_switch_model_runs_only_below_it(monkeypatch: pytest.Monk
     sw = switch_model(m, {k: v[1:] for k, v in alternatives.items()})
     assert sw.same_elsewhere(m)
     held = {o for n in m.graph.node for o in n.output} | {"x", "w"}
-    sizes = [below(sw.model, [sw.selectors[k]], held).nodes for k in alternatives]
+    each = Below(sw.model, held)
+    sizes = [each.cut([sw.selectors[k]]).nodes for k in alternatives]
     # each site's switch (Equal, If) and its layer's Add, 3 nodes a layer after it, one more
     # for each later site's switch (its Equal), the output's Identity
     assert sizes == [3 + 3 * 10 + 2 + 1, 3 + 3 * 6 + 1 + 1, 3 + 3 * 2 + 1]
     # with the later sites' switches at their original nodes (a Tanh each): one If in each
-    each = Below(sw.model, held)
     cuts = [each.cut([sw.selectors[k]], inline=lambda n, k=k: sw.fixed(n, k)) for k in sw.selectors]
     assert [c.nodes for c in cuts] == [3 + 3 * 10 + 1, 3 + 3 * 6 + 1, 3 + 3 * 2 + 1]
     assert [sum(n.op_type == "If" for n in c.model.graph.node) for c in cuts] == [1, 1, 1]

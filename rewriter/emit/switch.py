@@ -111,7 +111,7 @@ class SwitchModel:
         original has is the original's, and the inputs are the original's and the selectors:
         with every selector at 0 a tensor then holds what the original's of its name holds,
         and a run of the original can feed any part of the model by name
-        (``rewriter.ir.downstream.below``)."""
+        (``rewriter.ir.downstream.Below``)."""
         og = original.graph
         theirs: dict[str, onnx.NodeProto] = {n.output[0]: n for n in og.node if n.output}
         inits = {t.name: t for t in og.initializer}

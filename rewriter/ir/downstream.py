@@ -31,7 +31,7 @@ import onnx
 
 from .graph import ValueInfoTable, free_values, subgraph_attrs
 
-__all__ = ["Below", "Cut", "Keys", "below", "downstream"]
+__all__ = ["Below", "Cut", "Keys", "downstream"]
 
 
 def _digest(*parts: bytes) -> str:
@@ -190,8 +190,7 @@ def downstream(
     for n in changed.graph.node:
         if any(o and ck.of[o] not in by_key for o in n.output):
             kept.append(n)
-    by_name = {name: by_key.get(key) for name, key in ck.of.items()}
-    return _assemble(changed, kept, lambda x: by_name.get(x), types)
+    return _assemble(changed, kept, lambda x: by_key.get(ck.of.get(x, "")), types)
 
 
 class Below:
@@ -264,16 +263,6 @@ class Below:
 def _body_reads(n: onnx.NodeProto) -> list[str]:
     """What a node's bodies read from outside, in a fixed order."""
     return [v for _, b in subgraph_attrs(n) for v in sorted(free_values(b))]
-
-
-def below(
-    model: onnx.ModelProto,
-    sources: Collection[str],
-    held: Collection[str],
-    types: ValueInfoTable | None = None,
-) -> Cut | None:
-    """``Below(model, held, types).cut(sources)``: the one cut below ``sources``."""
-    return Below(model, held, types).cut(sources)
 
 
 def _assemble(

@@ -76,6 +76,7 @@ from rewriter.frontends.pt2._convert import _first_line, erfinv_nodes
 from rewriter.inputs import (
     _FRAMES,
     _IMAGE_SIZES_NAME,
+    _LARGEST_NAMED,
     _PATCH_GRID_NAME,
     _SAMPLES,
     _SEQUENCE,
@@ -1643,7 +1644,7 @@ def _named(arg: _Arg, shape: tuple[int, ...], why: str) -> list[tuple[int, ...]]
         return [
             (shape[0] * q // p, *shape[1:])
             for p, q in pairs
-            if p and q and shape[0] * q % p == 0 and shape[0] != shape[0] * q // p <= 65536
+            if p and q and shape[0] * q % p == 0 and shape[0] != shape[0] * q // p <= _LARGEST_NAMED
         ]
     frames = [a for a, n in arg.dynamic.items() if n == "frames" and a < len(shape)]
     if frames and (hit := _CLIP_VIEW.search(why)) and shape[frames[0]] != int(hit.group(1)):
@@ -1753,15 +1754,14 @@ def _example(module: Any, args: list[_Arg], path: str) -> tuple[dict[str, np.nda
             continue
         tries += 1
         tried.add(shapes)
-        if sum(math.prod(s) for s in shapes) * 8 > RUN_MEMORY:
+        if (need := sum(math.prod(s) for s in shapes) * 8) > RUN_MEMORY:
             # sizes scaled from refusals past what one probe may take (a table's 784 patches
             # read as frames, then a side from a broadcast: 43 GiB of example values, which
             # stopped the command with "internal error: MemoryError"): refused so
-            need = sum(math.prod(s) for s in shapes) * 8 / 2**30
             said = ", ".join(
                 f"{a.name} {'x'.join(map(str, s))}" for a, s in zip(args, shapes, strict=True)
             )
-            last = f"{said} would take {need:.3g} GiB of example values"
+            last = f"{said} would take {need / 2**30:.3g} GiB of example values"
             continue
         feeds = _feeds(args, shapes)
         got, why = _runs(module, feeds)
