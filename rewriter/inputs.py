@@ -2587,19 +2587,26 @@ def _patch_grid(
         return None
     if not (_PATCH_GRID_NAME if shape[1] == 2 else _THW_GRID_NAME).search(inp.name):
         return None
-    rank = 3 if shape[1] == 2 else 2
-    flat = [i for i in inputs if i is not inp and i.dtype.kind == "f" and len(i.dims) == rank]
-    flat.sort(key=lambda i: not re.search("pixel|patch|hidden", i.name, re.I))
+    floats = [i for i in inputs if i is not inp and i.dtype.kind == "f"]
+    floats.sort(key=lambda i: not re.search("pixel|patch|hidden", i.name, re.I))
+    ranks = (3,) if shape[1] == 2 else (2, 3)  # grid_thw: laid end to end, else per image
+    flat = next(([i for i in floats if len(i.dims) == r] for r in ranks if any(
+        len(i.dims) == r for i in floats)), [])  # fmt: skip
     if not flat:
         return None
+    rank = len(flat[0].dims)
     d = flat[0].dims[rank - 2]
     count = d if isinstance(d, int) else sizes.get(d, 0)
     if count < 1 or (rank == 2 and count < shape[0]):
         return None
-    if rank == 3:
+    if rank == 3 and shape[1] == 2:
         rows, cols = square_grid(count)
         said = f"{rows}, {cols} a row: the grid of the {count} patches of {flat[0].name!r}"
         return np.tile(np.array([rows, cols], inp.dtype), (shape[0], 1)), f"{said} (by name)"
+    if rank == 3:  # ColQwen2: each image's patches padded to one row of ``flat``
+        grid = np.tile(np.array([1, *even_grid(count)], inp.dtype), (shape[0], 1))
+        said = "1x{}x{}".format(*grid[0, 1:].tolist())
+        return grid, f"{said} (frames x rows x columns): each image's {count} patches (by name)"
     grid = thw_grid(count, shape[0]).astype(inp.dtype)
     said = ", ".join(dict.fromkeys(f"1x{h}x{w}" for _, h, w in grid.tolist()))
     return (

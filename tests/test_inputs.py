@@ -2778,6 +2778,35 @@ def test_a_thw_grid_holds_frames_rows_and_columns_of_the_patches_laid_end_to_end
     assert run_model(m, gen.feeds)[0].shape == (32, 32)
 
 
+def test_a_thw_grid_beside_patches_padded_per_image_grids_each_images_row() -> None:
+    """ColQwen2 takes each image's patches padded to one row, ``pixel_values`` [batch, patches,
+    features], beside ``image_grid_thw`` [batch, 3]; the grid was read only for patches laid
+    end to end ([patches, features]), so it was drawn, and the tower's Split by the grid's
+    products (16 patches a row) failed at every size (exit 2, "Split size 16 exceeds the
+    remaining size of the selected axis, 12"). Each row is one image's grid now (here the
+    patches are viewed by the grid's sides, as a tower merging 2x2 patches does)."""
+    import torch
+
+    class Tower(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.proj = torch.nn.Linear(12, 8)
+
+        def forward(self, pixel_values, image_grid_thw):  # type: ignore[no-untyped-def]
+            h, w = image_grid_thw[0, 1], image_grid_thw[0, 2]
+            x = self.proj(pixel_values).reshape(-1, h // 2, 2, w // 2, 2, 8)
+            return torch.nn.functional.gelu(x.permute(0, 1, 3, 2, 4, 5).mean((1, 2)))
+
+    args = (torch.randn(2, 16, 12), torch.tensor([[1, 4, 4]] * 2))
+    m = _ts_export(Tower(), args, ["pixel_values", "image_grid_thw"], {"pixel_values": {0: "batch", 1: "patches"}, "image_grid_thw": {0: "batch"}})  # fmt: skip
+    gen = generate_inputs(m)
+    grid, patches = gen.feeds["image_grid_thw"], gen.feeds["pixel_values"].shape[1]
+    assert grid.shape[0] == gen.feeds["pixel_values"].shape[0]
+    assert all(t == 1 and h * w == patches and h % 2 == w % 2 == 0 for t, h, w in grid.tolist())
+    assert f"(frames x rows x columns): each image's {patches} patches (by name)" in _note(gen, "image_grid_thw")  # fmt: skip
+    assert run_model(m, gen.feeds)[0].shape == (grid.shape[0], 2, 2, 8)
+
+
 def test_a_norms_refusal_of_a_folded_count_scales_the_length() -> None:
     """Ovis2.5's tower, exported by the TorchScript exporter, folds a count baked at the trace
     (its 96 patches) into rows of the length probed: at 128 patches the LayerNorm sees 24
