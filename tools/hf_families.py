@@ -1,10 +1,10 @@
-"""565 model families (562 `transformers`, 3 `diffusers`), built as users export them, through the
+"""579 model families (576 `transformers`, 3 `diffusers`), built as users export them, through the
 CLI with no flags.
 
     python tools/hf_families.py [--out DIR] [--no-target] [--opset N]
                                 [--interpreter | --fx [--plan] | --pt2 | --archive] [NAME ...]
 
-Builds small random-weight models of 562 ``transformers`` families and 3 ``diffusers`` ones
+Builds small random-weight models of 576 ``transformers`` families and 3 ``diffusers`` ones
 (a text-conditioned UNet, an unconditional one, a VAE) from their configs (no download: text
 encoders and decoders, vision and audio models, a detector, segmenters; and inputs other than
 ids + mask or one image: ids alone (Mamba, RWKV), a decoder with encoder states,
@@ -25,7 +25,13 @@ rate with their mask (FunASR), mel bins by frames in chunks of 100 with their ma
 (Qwen3-ASR), one series per sample of any length (TimesFM 2.5), a text id and a codec's audio
 codes per step (Kyutai STT), a waveform beside its filterbank frames (NeuCodec), ids holding a
 log-mel's audio tokens beside it (Qwen2-Audio), an image per sample and the tokens attending to it
-(Idefics), one video and its text (TVP: batch 1), image-text models' inputs as their processors
+(Idefics), one video and its text (TVP: batch 1), an image at two resolutions (DeepSeek-VL
+hybrid), Qwen2-VL's patches padded per image (ColQwen2), tiles with a bool mask of the real ones
+(Granite Docling), a video's frames and a Q-Former's instruction (InstructBLIP-Video), a robot's state,
+noisy actions and flow time beside a camera image and text (PI0), a protein's tokens beside text
+(Evolla), ids holding a log-mel's 50 audio tokens beside it and its frames' mask (Music
+Flamingo), ids holding audio frames' tokens beside each frame's codebook ids and a bool mask
+(Higgs Audio v2), a waveform and video frames (PE Audio-Video), image-text models' inputs as their processors
 lay them out (Mllama's tiles, Qwen2.5-VL's patch grid, OmDet-Turbo's class names, LLaVA-NeXT's
 tiles, Pixtral's images each at its own size, Gemma 4's padded patches with each one's (x, y),
 Kosmos-2.5's flattened patches: ``_laid_out``)), each
@@ -851,6 +857,30 @@ def _families() -> Iterator[tuple[str, Callable[[], Any], str, list[str]]]:
     yield "seamless_m4t_t2t", lambda: tf.SeamlessM4TForTextToText(tf.SeamlessM4TConfig(**m4t)), "seq2seq", ["logits"]  # fmt: skip
     yield "idefics", lambda: tf.IdeficsModel(tf.IdeficsConfig(**{**t, "max_position_embeddings": 256}, vision_config=dict(embed_dim=32, image_size=64, patch_size=8, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64), perceiver_config=dict(use_resampler=True, resampler_n_latents=8, resampler_depth=1, resampler_n_heads=2, resampler_head_dim=16), cross_layer_interval=1, use_cache=False)), "image_cross", last  # fmt: skip
     yield "phi4_multimodal", lambda: tf.Phi4MultimodalModel(tf.Phi4MultimodalConfig(**kv, pad_token_id=0, bos_token_id=1, eos_token_id=2, vision_config=dict(**v, image_size=64, patch_size=8), audio_config=dict(hidden_size=32, num_blocks=1, num_attention_heads=2, intermediate_size=64, nemo_conv_channels=16, depthwise_separable_out_channel=32, ext_pw_out_channel=32))), "text", last  # fmt: skip
+    # and fourteen more: mixture-of-experts VLMs whole (Qwen3-VL-MoE, GLM-4.5V), retrievers'
+    # multi-vector embeddings (ColPali on PaliGemma, ColQwen2 on Qwen2-VL's patches padded per
+    # image), Granite Docling (tiles and a bool mask of the real ones), ModernVBERT (a ModernBERT
+    # encoder on pixel-shuffled image tokens), InstructBLIP-Video (a Q-Former's 8 queries for each
+    # of 4 frames), DeepSeek-VL hybrid (one image at SigLIP's and SAM's resolutions), PI0 (a robot's
+    # state, a noisy action chunk and its flow time beside a camera image and an instruction),
+    # Evolla (a protein's structure-aware tokens, cross-attended from text), Canary (FastConformer
+    # mel frames to a decoder's ids), Music Flamingo (a log-mel's audio tokens with rotary time
+    # stamps), Higgs Audio v2 (audio frames' codebook ids in the ids, a second MLP for their
+    # tokens), PE Audio-Video (a waveform and video frames, fused)
+    yield "qwen3_vl_moe", lambda: tf.Qwen3VLMoeModel(tf.Qwen3VLMoeConfig(vision_config=dict(depth=2, hidden_size=32, num_heads=2, intermediate_size=64, patch_size=8, spatial_merge_size=2, temporal_patch_size=2, out_hidden_size=32, num_position_embeddings=64, deepstack_visual_indexes=[1]), text_config=dict(**lm, head_dim=16, num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32, rope_parameters={**rope3, "mrope_section": [2, 2, 4], "mrope_interleaved": True}), image_token_id=999)), "grid12", last  # fmt: skip
+    yield "glm4v_moe", lambda: tf.Glm4vMoeModel(tf.Glm4vMoeConfig(vision_config=dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, image_size=32, patch_size=8, spatial_merge_size=2, temporal_patch_size=2, out_hidden_size=32), text_config=dict(**glmt, moe_intermediate_size=32, n_routed_experts=4, num_experts_per_tok=2, n_shared_experts=1, first_k_dense_replace=1), image_token_id=999, video_token_id=996, image_start_token_id=997, image_end_token_id=998, video_start_token_id=994, video_end_token_id=995)), "grid12", last  # fmt: skip
+    yield "colpali", lambda: tf.ColPaliForRetrieval(tf.ColPaliConfig(vlm_config=tf.PaliGemmaConfig(vision_config=tf.SiglipVisionConfig(**v, image_size=64, patch_size=8), text_config=tf.GemmaConfig(**{**t, "max_position_embeddings": 256}, head_dim=16, num_key_value_heads=1, use_cache=False), image_token_index=999, projection_dim=32), embedding_dim=16)), "image_tokens", ["embeddings"]  # fmt: skip
+    yield "colqwen2", lambda: tf.ColQwen2ForRetrieval(tf.ColQwen2Config(vlm_config=tf.Qwen2VLConfig(vision_config=dict(depth=2, embed_dim=32, hidden_size=32, num_heads=2, mlp_ratio=2, patch_size=8, spatial_merge_size=2, temporal_patch_size=2), text_config=dict(**t256, num_key_value_heads=1, rope_scaling={"type": "mrope", "mrope_section": [2, 2, 4]}), image_token_id=999), embedding_dim=16)), "grid4_padded", ["embeddings"]  # fmt: skip
+    yield "granite_docling", lambda: tf.GraniteDoclingModel(tf.GraniteDoclingConfig(vision_config=dict(**v, image_size=64, patch_size=8, out_hidden_size=32, scale_factor=2), text_config=dict(**{k: lm[k] for k in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "max_position_embeddings", "use_cache", "pad_token_id", "bos_token_id", "eos_token_id")}), image_token_id=999, pad_token_id=0)), "tiles_masked16", last  # fmt: skip
+    yield "instructblipvideo", lambda: tf.InstructBlipVideoForConditionalGeneration(tf.InstructBlipVideoConfig(vision_config={**v, "image_size": 64, "patch_size": 8}, qformer_config=q, text_config=tf.OPTConfig(**opt), num_query_tokens=8, video_token_index=999)), "video_instructed32", ["logits"]  # fmt: skip
+    yield "deepseek_vl_hybrid", lambda: tf.DeepseekVLHybridModel(tf.DeepseekVLHybridConfig(text_config={**lm, "model_type": "llama"}, vision_config={**vis, "model_type": "siglip_vision_model"}, high_res_vision_config=dict(model_type="sam_vision_model", hidden_size=32, num_hidden_layers=2, num_attention_heads=2, mlp_dim=64, image_size=64, patch_size=8, output_channels=16, window_size=4, global_attn_indexes=[1], num_pos_feats=16), image_token_id=999)), "hybrid16", last  # fmt: skip
+    yield "pi0", lambda: tf.PI0ForConditionalGeneration(tf.PI0Config(vlm_config=dict(model_type="paligemma", vision_config=dict(model_type="siglip_vision_model", **vis, vision_use_head=False), text_config=dict(model_type="gemma", **{**lm, "num_key_value_heads": 1}, head_dim=16), projection_dim=32, image_token_id=999), dit_config=dict(model_type="gemma", **{**lm, "num_key_value_heads": 1}, head_dim=16), chunk_size=4, max_state_dim=8, max_action_dim=6)), "robot", ["logits"]  # fmt: skip
+    yield "evolla", lambda: tf.EvollaModel(tf.EvollaConfig(protein_encoder_config=dict(vocab_size=446, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_position_embeddings=64), **{k: lm[k] for k in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "max_position_embeddings", "pad_token_id", "bos_token_id", "eos_token_id")}, aligner_num_add_layers=1, resampler_depth=1, resampler_dim_head=16, resampler_heads=2, resampler_num_latents=8)), "protein_text", last  # fmt: skip
+    yield "canary", lambda: tf.CanaryForConditionalGeneration(tf.CanaryConfig(encoder_config=asr, decoder_config=dict(vocab_size=1000, hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2, head_dim=16, max_position_embeddings=64), vocab_size=1000, use_cache=False)), "frames16_text", ["logits"]  # fmt: skip
+    yield "musicflamingo", lambda: tf.MusicFlamingoForConditionalGeneration(tf.MusicFlamingoConfig(audio_config=dict(model_type="audioflamingo3_encoder", num_mel_bins=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, hidden_size=32, max_source_positions=100), text_config=dict(**lm, model_type="qwen2"), audio_token_id=999, audio_bos_token_id=997, audio_eos_token_id=998)), "audio_tokens50", ["logits"]  # fmt: skip
+    yield "higgs_audio_v2", lambda: tf.HiggsAudioV2Model(tf.HiggsAudioV2Config(**{k: lm[k] for k in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "max_position_embeddings", "use_cache", "pad_token_id", "bos_token_id", "eos_token_id")}, head_dim=16, num_codebooks=4, codebook_size=64, audio_token_id=999, audio_bos_token_id=997, audio_delay_token_id=998, audio_stream_bos_id=64, audio_stream_eos_id=65)), "text_audio_codes", last  # fmt: skip
+    yield "pe_audio_video", lambda: tf.PeAudioVideoEncoder(tf.PeAudioVideoEncoderConfig(audio_config=dict(dac_config=dict(encoder_hidden_size=8, downsampling_ratios=[2, 4], decoder_hidden_size=16, hidden_size=16, n_codebooks=2, codebook_size=16, codebook_dim=4), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, head_dim=16), video_config=dict(vision_config=tf.ViTConfig(**v, image_size=64, patch_size=8, num_labels=32), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, head_dim=16), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, head_dim=16)), "waveform_video", last  # fmt: skip
+    yield "modernvbert", lambda: tf.ModernVBertModel(tf.ModernVBertConfig(vision_config=dict(**v, image_size=64, patch_size=8), text_config=dict(**{**t, "max_position_embeddings": 256}, global_attn_every_n_layers=2, local_attention=8, pad_token_id=0, bos_token_id=1, eos_token_id=2, cls_token_id=1, sep_token_id=2), image_token_id=999, pixel_shuffle_factor=2)), "images16", last  # fmt: skip
     # diffusion models from diffusers' configs (the dev extra installs it): a UNet that takes a
     # latent, a timestep per sample and text states; an unconditional one; a VAE, whose
     # attention runs over every position of the feature map
@@ -1271,9 +1301,9 @@ def _example(kind: str) -> tuple[tuple[Any, ...], list[str], dict[str, dict[int,
     if kind == "mel_padding":  # mel frames and a bool mask, true where a frame is padding
         names = ["audio_mel", "audio_mel_mask"]
         return (torch.randn(B, 64, 16), torch.zeros(B, 64, dtype=torch.bool)), names, dict.fromkeys(names, {0: "batch", 1: "frames"})  # fmt: skip
-    if kind == "frames_text":  # filterbank frames, their mask and the decoder's ids
-        frames = {0: "batch", 1: "frames"}
-        return (torch.randn(B, 100, 20), torch.ones(B, 100, dtype=torch.int64), ids[:, :5].clone()), ["input_features", "attention_mask", "decoder_input_ids"], {"input_features": frames, "attention_mask": frames, "decoder_input_ids": {0: "batch", 1: "decoder_sequence"}}  # fmt: skip
+    if kind in ("frames_text", "frames16_text"):  # filterbank frames, their mask, decoder ids
+        frames = {0: "batch", 1: "frames"}  # (20 features; 16 mel bins: a FastConformer's)
+        return (torch.randn(B, 100, 20 if kind == "frames_text" else 16), torch.ones(B, 100, dtype=torch.int64), ids[:, :5].clone()), ["input_features", "attention_mask", "decoder_input_ids"], {"input_features": frames, "attention_mask": frames, "decoder_input_ids": {0: "batch", 1: "decoder_sequence"}}  # fmt: skip
     if kind == "image_text":  # an image and the ids decoded so far (captioning, OCR)
         return (torch.randn(B, 3, 64, 64), ids[:, :5].clone()), ["pixel_values", "decoder_input_ids"], {"pixel_values": {0: "batch"}, "decoder_input_ids": {0: "batch", 1: "decoder_sequence"}}  # fmt: skip
     if kind == "pronounced":  # RoCBERT: ids, each token's glyph-shape and pronunciation ids
@@ -1311,6 +1341,16 @@ def _example(kind: str) -> tuple[tuple[Any, ...], list[str], dict[str, dict[int,
         aud[:, 4:29] = 999
         names = ["input_ids", "input_features", "attention_mask", "feature_attention_mask"]
         return (aud, torch.randn(B, 16, 100), torch.ones_like(aud), torch.ones(B, 100, dtype=torch.int64)), names, {"input_ids": seq, "attention_mask": seq, "input_features": {0: "batch"}, "feature_attention_mask": {0: "batch"}}  # fmt: skip
+    if kind == "audio_tokens50":  # Music Flamingo: ids holding a 200-frame log-mel's 50 audio
+        aud = torch.randint(3, 900, (B, 58))  # tokens (its encoder halves the frames twice), the
+        aud[:, 4:54] = 999  # log-mel (mel bins x frames) and its frames' mask
+        names = ["input_ids", "input_features", "input_features_mask", "attention_mask"]
+        return (aud, torch.randn(B, 16, 200), torch.ones(B, 200, dtype=torch.int64), torch.ones_like(aud)), names, {"input_ids": seq, "attention_mask": seq, "input_features": {0: "batch"}, "input_features_mask": {0: "batch"}}  # fmt: skip
+    if kind == "text_audio_codes":  # Higgs Audio v2: ids holding 8 audio frames' tokens, the
+        aud = torch.randint(3, 900, (B, 16))  # frames' 4 codebook ids each, which frames are real
+        aud[:, 4:12] = 999
+        names = ["input_ids", "audio_input_ids", "attention_mask", "audio_input_ids_mask"]
+        return (aud, torch.randint(0, 64, (B, 8, 4)), torch.ones_like(aud), torch.ones(B, 8, dtype=torch.bool)), names, {"input_ids": seq, "attention_mask": seq, "audio_input_ids": {0: "batch", 1: "frames"}, "audio_input_ids_mask": {0: "batch", 1: "frames"}}  # fmt: skip
     if kind == "image_cross":  # Idefics: ids, one image per sample, which tokens attend to it
         names = ["input_ids", "attention_mask", "pixel_values", "image_attention_mask"]
         return (ids, mask, torch.randn(B, 1, 3, 64, 64), torch.ones(B, S, 1, dtype=torch.int64)), names, {**dict.fromkeys(["input_ids", "attention_mask", "image_attention_mask"], seq), "pixel_values": {0: "batch"}}  # fmt: skip
@@ -1318,6 +1358,37 @@ def _example(kind: str) -> tuple[tuple[Any, ...], list[str], dict[str, dict[int,
         # column position embeddings to the batch: only 1 works)
         text = {1: "sequence"}
         return (ids[:1], torch.randn(1, 4, 3, 64, 64), mask[:1]), ["input_ids", "pixel_values", "attention_mask"], {"input_ids": text, "attention_mask": text}  # fmt: skip
+    if kind == "grid4_padded":  # ColQwen2: grid4's patches padded per image (batch x patches)
+        vlm = torch.randint(3, 900, (B, 12))
+        vlm[:, 4:8] = 999
+        names = ["input_ids", "attention_mask", "pixel_values", "image_grid_thw"]
+        return (vlm, torch.ones_like(vlm), torch.randn(B, 16, 3 * 2 * 8 * 8), torch.tensor([[1, 4, 4]] * B)), names, {"input_ids": seq, "attention_mask": seq, "pixel_values": {0: "batch"}, "image_grid_thw": {0: "batch"}}  # fmt: skip
+    if kind == "tiles_masked16":  # Granite Docling: tiles per sample and which are real (bool)
+        vlm = torch.randint(3, 900, (B, 24))
+        vlm[:, 4:20] = 999
+        names = ["input_ids", "attention_mask", "pixel_values", "pixel_attention_mask"]
+        return (vlm, torch.ones_like(vlm), torch.randn(B, 1, 3, 64, 64), torch.ones(B, 1, dtype=torch.bool)), names, {"input_ids": seq, "attention_mask": seq, "pixel_values": {0: "batch"}, "pixel_attention_mask": {0: "batch"}}  # fmt: skip
+    if kind == "video_instructed32":  # InstructBLIP-Video: 4 frames, 8 query tokens a frame
+        vlm = torch.randint(3, 900, (B, 40))
+        vlm[:, 4:36] = 999
+        names = ["input_ids", "pixel_values", "attention_mask", "qformer_input_ids"]
+        return (vlm, torch.randn(B, 4, 3, 64, 64), torch.ones_like(vlm), torch.randint(3, 900, (B, 6))), names, {"input_ids": seq, "attention_mask": seq, "pixel_values": {0: "batch"}, "qformer_input_ids": {0: "batch", 1: "instruction"}}  # fmt: skip
+    if kind == "hybrid16":  # DeepSeek-VL hybrid: a 32x32 image for SigLIP, a 64x64 one for SAM
+        vlm = torch.randint(3, 900, (B, 24))
+        vlm[:, 4:20] = 999
+        names = ["input_ids", "attention_mask", "pixel_values", "high_res_pixel_values"]
+        return (vlm, torch.ones_like(vlm), torch.randn(B, 3, 32, 32), torch.randn(B, 3, 64, 64)), names, {"input_ids": seq, "attention_mask": seq, "pixel_values": {0: "batch"}, "high_res_pixel_values": {0: "batch"}}  # fmt: skip
+    if kind == "robot":  # PI0: a robot's state, the noisy action chunk, its flow time, a camera
+        vlm = torch.randint(3, 900, (B, 24))  # image and the instruction (16 image tokens)
+        vlm[:, :16] = 999
+        names = ["state", "noise", "timestep", "input_ids", "pixel_values", "pixel_attention_mask", "attention_mask"]  # fmt: skip
+        return (torch.randn(B, 8), torch.randn(B, 4, 6), torch.tensor([0.3, 0.8]), vlm, torch.randn(B, 1, 3, 32, 32), torch.ones(B, 1, dtype=torch.bool), torch.ones_like(vlm)), names, {**dict.fromkeys(["state", "noise", "timestep", "pixel_values", "pixel_attention_mask"], {0: "batch"}), "input_ids": seq, "attention_mask": seq}  # fmt: skip
+    if kind == "protein_text":  # Evolla: text ids and a protein's structure-aware tokens
+        names = ["input_ids", "attention_mask", "protein_input_ids", "protein_attention_mask"]
+        prot = {0: "batch", 1: "residues"}
+        return (ids, mask, torch.randint(5, 446, (B, 12)), torch.ones(B, 12, dtype=torch.int64)), names, {"input_ids": seq, "attention_mask": seq, "protein_input_ids": prot, "protein_attention_mask": prot}  # fmt: skip
+    if kind == "waveform_video":  # PE Audio-Video: a mono waveform and 4 video frames
+        return (torch.randn(B, 1, 4000), torch.randn(B, 4, 3, 64, 64)), ["input_values", "pixel_values_videos"], {"input_values": {0: "batch", 2: "samples"}, "pixel_values_videos": {0: "batch"}}  # fmt: skip
     if kind == "image_any":  # height and width dynamic too (a keypoint detector)
         return (torch.randn(B, 3, 64, 64),), ["pixel_values"], {"pixel_values": {0: "batch", 2: "height", 3: "width"}}  # fmt: skip
     return (torch.randn(B, 16, 100),), ["input_features"], {"input_features": {0: "batch"}}
@@ -1370,9 +1441,9 @@ def _outputs(model: Any, names: list[str], outs: list[str]) -> Any:
 
         def forward(  # positional, as the exporters pass inputs
             self, x0: Any, x1: Any = None, x2: Any = None, x3: Any = None, x4: Any = None,
-            x5: Any = None,
+            x5: Any = None, x6: Any = None,
         ) -> tuple[Any, ...]:  # fmt: skip
-            xs = (x0, x1, x2, x3, x4, x5)
+            xs = (x0, x1, x2, x3, x4, x5, x6)
             o = self.m(**{k: x for k, x in zip(names, xs, strict=False) if x is not None})
             return tuple(o[k] for k in outs) if outs else (o,)  # [] : the model returns a tensor
 
