@@ -595,6 +595,77 @@ def test_pt2_with_erfinv_converts(tmp_path, capsys) -> None:  # type: ignore[no-
     capsys.readouterr()
 
 
+class _Windows(torch.nn.Module):
+    """Music Flamingo's audio windows in small: each value's bin among fixed sorted edges (to
+    the right of equal ones) and among its row's running sums (``searchsorted``, which torch.onnx
+    has no function for), as int32 too."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(8, 8)
+        self.register_buffer("edges", torch.linspace(-1.5, 1.5, 7))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ends = torch.cumsum(x.abs(), -1)
+        fixed = torch.searchsorted(self.edges, x.contiguous(), right=True)
+        running = torch.searchsorted(ends, (x * 3).contiguous(), out_int32=True)
+        return torch.nn.functional.gelu(self.fc(x)) + fixed + running.float()
+
+
+def test_pt2_with_searchsorted_converts(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Before: "torch.onnx 2.13.0+cpu cannot convert the program: No ONNX function found for
+    <OpOverload(op='aten.searchsorted', overload='Tensor')>" (Music Flamingo's .pt2), exit 1.
+    Now each index is a count of the items below the value (``searchsorted_nodes``), exactly
+    PyTorch's bins."""
+    pytest.importorskip("onnxscript")
+    torch.manual_seed(0)
+    module, x = _Windows().eval(), torch.randn(4, 8)
+    path = str(tmp_path / "windows.pt2")
+    torch.export.save(torch.export.export(module, (x,)), path)
+    out, report = str(tmp_path / "out.onnx"), str(tmp_path / "r.json")
+    assert main([path, "-o", out, "--report", report]) == 0
+    (conv,) = json.loads(open(report).read())["source"]["converted_vs_source"]["outputs"]
+    assert conv["checked"] and conv["max_abs"] < 1e-5, conv  # every bin the same
+    nodes = [n.op_type for n in onnx.load(out).graph.node]
+    assert {"Less", "LessOrEqual", "ReduceSum"} <= set(nodes)
+    capsys.readouterr()
+
+
+class _RunningExtremes(torch.nn.Module):
+    """MM Grounding DINO's text blocks in small: the running largest and smallest along the
+    tokens, values and where they were (``cummax``/``cummin``, which torch.onnx has no function
+    for), of rounded values so that ties occur."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(8, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.fc(x)
+        top, at = torch.cummax(h.round(), 1)
+        low, where = torch.cummin(h.round(), -1)
+        return torch.nn.functional.gelu(h) + top + low + at.float() + where.float()
+
+
+def test_pt2_with_cummax_and_cummin_converts(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Before: "No ONNX function found for <OpOverload(op='aten.cummax', ...)>" (MM Grounding
+    DINO's .pt2, once its ``searchsorted`` converted), exit 1. Now the values and indices
+    (ties: the later, as torch's) are written as ONNX ops (``cumulative_nodes``): exactly
+    PyTorch's."""
+    pytest.importorskip("onnxscript")
+    torch.manual_seed(0)
+    module, x = _RunningExtremes().eval(), torch.randn(3, 8) * 2
+    path = str(tmp_path / "runs.pt2")
+    torch.export.save(torch.export.export(module, (x,)), path)
+    out, report = str(tmp_path / "out.onnx"), str(tmp_path / "r.json")
+    assert main([path, "-o", out, "--report", report]) == 0
+    (conv,) = json.loads(open(report).read())["source"]["converted_vs_source"]["outputs"]
+    assert conv["checked"] and conv["max_abs"] < 1e-5, conv  # every index the same
+    nodes = {n.op_type for n in onnx.load(out).graph.node}
+    assert {"ReduceMax", "ReduceMin"} <= nodes
+    capsys.readouterr()
+
+
 class _ComplexRotary(torch.nn.Module):
     """DeepSeek-V2's and Llama 4's rotary embedding: the queries' pairs as complex numbers,
     times ``polar(1, position * frequency)`` unsqueezed over the batch."""
@@ -855,29 +926,24 @@ def test_an_optimized_graph_onnx_runtime_cannot_load_is_not_taken(tmp_path, caps
     assert "1 of 1 sites replaced" in printed, printed
 
 
-class _Bucketed(torch.nn.Module):
-    """A GELU and ``torch.searchsorted``, which torch.onnx has no function for (MM Grounding
-    DINO's positions)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.register_buffer("edges", torch.linspace(-2.0, 2.0, 9))
+class _Bessel(torch.nn.Module):
+    """A GELU and ``torch.special.i1``, which torch.onnx has no function for (``searchsorted``,
+    MM Grounding DINO's positions, was this example until the conversion wrote it itself)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        buckets = torch.searchsorted(self.edges, x.contiguous()).float()
-        return torch.nn.functional.gelu(x) + buckets
+        return torch.nn.functional.gelu(x) + torch.special.i1(x)
 
 
 def test_an_op_torch_onnx_lacks_is_named_with_what_to_do(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     """The line said exporting the module itself "can succeed where the saved program fails";
     for an op torch.onnx has no function for it fails the same way: the line says so and what
     does help."""
-    src = _saved_program(_Bucketed().eval(), (torch.randn(4, 8),), str(tmp_path / "b.pt2"))
+    src = _saved_program(_Bessel().eval(), (torch.randn(4, 8),), str(tmp_path / "b.pt2"))
     assert main([src, "-o", str(tmp_path / "o.onnx")]) == 1
     err = capsys.readouterr().err.strip()
-    assert "No ONNX function found for <OpOverload(op='aten.searchsorted'" in err, err
+    assert "No ONNX function found for <OpOverload(op='prims.bessel_i1'" in err, err
     assert err.endswith(
-        "exporting the module itself meets aten.searchsorted too: replace it in the model, or "
+        "exporting the module itself meets prims.bessel_i1 too: replace it in the model, or "
         "give torch.onnx.export a custom_translation_table entry for it"
     ), err
     assert "can succeed" not in err and not (tmp_path / "o.onnx").exists()

@@ -2544,6 +2544,68 @@ def test_an_erfinv_is_exported_as_onnx_ops(tmp_path, capsys) -> None:  # type: i
     assert [s["replaced"] for s in report["sites"]] == [True, True]  # the GELU and the tanh
 
 
+class _Bins(torch.nn.Module):
+    """Values binned among fixed sorted edges and among their row's running sums
+    (``searchsorted``), as Music Flamingo finds its audio windows' samples."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(8, 8)
+        self.register_buffer("edges", torch.linspace(-1.5, 1.5, 7))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ends = torch.cumsum(x.abs(), -1)
+        fixed = torch.searchsorted(self.edges, x.contiguous(), side="right")
+        running = torch.searchsorted(ends, (x * 3).contiguous(), out_int32=True)
+        return torch.nn.functional.gelu(self.fc(x)) + fixed + running.float()
+
+
+def test_a_searchsorted_is_exported_as_onnx_ops(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Before: "torch.onnx 2.13.0+cpu cannot export the TorchScript module (Exporting the
+    operator 'aten::searchsorted' to ONNX opset version 17 is not supported)", exit 1. Now
+    written as the dynamo conversion writes it (``_convert.searchsorted_nodes``): every bin
+    PyTorch's."""
+    torch.manual_seed(0)
+    src = _archive(_Bins().eval(), "trace", torch.randn(2, 8), tmp_path / "b.pt")
+    printed, report, out = _rewritten(src, tmp_path, capsys)
+    assert report["source"]["converted_vs_source"]["max_abs"] < 1e-5
+    ops = {n.op_type for n in onnx.load(str(out)).graph.node}
+    assert {"Less", "LessOrEqual", "ReduceSum"} <= ops
+    assert [s["replaced"] for s in report["sites"]] == [True]
+
+
+class _TextBlocks(torch.nn.Module):
+    """MM Grounding DINO's text blocks in small: which values are special (``isin``) and the
+    running largest and smallest along the tokens, with where they were (``cummax``,
+    ``cummin``), of rounded values so that ties occur."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(8, 8)
+        self.register_buffer("special", torch.tensor([0.0, 2.0]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.fc(x) * 2
+        top, at = torch.cummax(h.round(), 1)
+        low, where = torch.cummin(h.round(), -1)
+        special = torch.isin(h.round(), self.special).float()
+        return torch.nn.functional.gelu(h) + top + low + at.float() + where.float() + special
+
+
+def test_cummax_cummin_and_isin_are_exported_as_onnx_ops(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Before: "Exporting the operator 'aten::isin' to ONNX opset version 17 is not supported"
+    (MM Grounding DINO's archive), and so for ``cummax`` and ``cummin``: exit 1. Now written as
+    ONNX ops (``cumulative_nodes``, as the dynamo conversion writes them; ``isin`` as an Equal
+    against every test element): exactly the module's values and indices."""
+    torch.manual_seed(0)
+    src = _archive(_TextBlocks().eval(), "trace", torch.randn(2, 8), tmp_path / "t.pt")
+    printed, report, out = _rewritten(src, tmp_path, capsys)
+    assert report["source"]["converted_vs_source"]["max_abs"] < 1e-5
+    ops = {n.op_type for n in onnx.load(str(out)).graph.node}
+    assert {"ReduceMax", "ReduceMin", "Equal"} <= ops
+    assert [s["replaced"] for s in report["sites"]] == [True]
+
+
 class _MaskedImage(torch.nn.Module):
     """An image and its ``pixel_mask`` (which pixels are real, [batch, height, width]), as DETR,
     ViLT and MaskFormer take them: the mask is resized to the features and weights them."""

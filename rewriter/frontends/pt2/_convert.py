@@ -468,10 +468,48 @@ def grouped_mm_nodes(op: Callable[..., Any], const: Callable[[Any], Any], x: Any
     return op("Squeeze", op("GatherElements", every, at, axis=0), const([0]))
 
 
+def searchsorted_nodes(op: Callable[..., Any], const: Callable[[Any], Any], sorted_sequence: Any, values: Any, right: bool) -> Any:  # fmt: skip
+    """``torch.searchsorted(sorted_sequence, values, right=right)`` in ONNX ops, for either
+    torch exporter (``op(name, *inputs, **attributes)`` adds a node, ``const(ints)`` an int64
+    constant): each value's index is how many of its row's sorted items lie below it (at or
+    below it, ``right``), counted over a [..., values, items] comparison; a 1-d sequence serves
+    every row. int64, as torch's."""
+    axis = const([-1])
+    items = op("Unsqueeze", sorted_sequence, const([-2]))
+    each = op("Unsqueeze", values, axis)
+    below = op("LessOrEqual" if right else "Less", items, each)
+    return op("ReduceSum", op("Cast", below, to=onnx.TensorProto.INT64), axis, keepdims=0)
+
+
+def cumulative_nodes(op: Callable[..., Any], const: Callable[[Any], Any], reduce: Callable[[str, Any, int], Any], x: Any, dim: int, rank: int, largest: bool) -> tuple[Any, Any]:  # fmt: skip
+    """``torch.cummax(x, dim)`` (``torch.cummin`` where not ``largest``) in ONNX ops, for either
+    torch exporter (``op`` adds a node, ``const(ints)`` an int64 constant, ``reduce(name, data,
+    axis)`` a reduction over one axis without keeping it, as each opset spells it): over a
+    [..., i, j, ...] grid of ``x`` along ``dim``, element i's value is the largest (smallest) of
+    those at j <= i, and its index the last such j holding it, as torch's (ties: the later).
+    ``rank``: ``x``'s."""
+    a = dim % rank
+    n = op("Gather", op("Shape", x), const(a), axis=0)
+    steps = op("Range", const(0), n, const(1))
+    trailing = [1] * (rank - 1 - a)
+    i = op("Reshape", steps, op("Concat", op("Unsqueeze", n, const([0])), const([1, *trailing]), axis=0))  # fmt: skip
+    j_shape = [const([1]), op("Unsqueeze", n, const([0]))] + ([const(trailing)] if trailing else [])
+    j = op("Reshape", steps, op("Concat", *j_shape, axis=0))
+    upto = op("LessOrEqual", j, i)  # [N, N, 1...]: j <= i
+    at_i, at_j = op("Unsqueeze", x, const([a + 1])), op("Unsqueeze", x, const([a]))
+    # masked j (after i) stand in as x_i itself, which the reduction includes anyway
+    values = reduce("ReduceMax" if largest else "ReduceMin", op("Where", upto, at_j, at_i), a + 1)
+    hit = op("And", upto, op("Equal", at_j, op("Unsqueeze", values, const([a + 1]))))
+    index = reduce("ReduceMax", op("Where", hit, j, const(-1)), a + 1)
+    return values, index
+
+
 def _translations() -> dict[Any, Any]:
     """ONNX functions for the aten/prims ops torch.onnx has none for, as
     ``custom_translation_table``: ``erfinv`` (Gemma 3n's Gaussian top-k sparsity takes a normal
-    distribution's ``icdf``: "No ONNX function found for prims.erf_inv"; ``erfinv_nodes``), and
+    distribution's ``icdf``: "No ONNX function found for prims.erf_inv"; ``erfinv_nodes``),
+    ``searchsorted`` (Music Flamingo's audio windows find their samples so:
+    ``searchsorted_nodes``), and
     ``transformers``' ``grouped_mm_fallback`` where it is registered (``_op_library``: the
     experts of every ``transformers`` mixture of experts exported with torch.export)."""
     import onnxscript
@@ -493,9 +531,48 @@ def _translations() -> dict[Any, Any]:
             offs,
         )
 
+    def searchsorted(
+        sorted_sequence: Any,
+        values: Any,
+        out_int32: bool = False,
+        right: bool = False,
+        side: str | None = None,
+        sorter: Any = None,
+    ) -> Any:
+        if sorter is not None:
+            sorted_sequence = ops.GatherElements(sorted_sequence, sorter, axis=-1)
+        found = searchsorted_nodes(
+            lambda name, *xs, **attrs: getattr(ops, name)(*xs, **attrs),
+            lambda v: ops.Constant(value=onnx.numpy_helper.from_array(np.array(v, np.int64))),
+            sorted_sequence,
+            values,
+            right or side == "right",
+        )
+        return ops.Cast(found, to=onnx.TensorProto.INT32) if out_int32 else found
+
+    def reduce(name: str, data: Any, axis: int) -> Any:
+        return getattr(ops, name)(data, ops.Constant(value_ints=[axis]), keepdims=0)
+
+    def cumulative(largest: bool) -> Callable[[Any, int], Any]:
+        def run(x: Any, dim: int) -> Any:
+            return cumulative_nodes(
+                lambda name, *xs, **attrs: getattr(ops, name)(*xs, **attrs),
+                lambda v: ops.Constant(value=onnx.numpy_helper.from_array(np.array(v, np.int64))),
+                reduce,
+                x,
+                dim,
+                len(x.shape),
+                largest,
+            )
+
+        return run
+
     table: dict[Any, Any] = {
         torch.ops.aten.erfinv.default: erfinv,
         torch.ops.prims.erf_inv.default: erfinv,
+        torch.ops.aten.searchsorted.Tensor: searchsorted,
+        torch.ops.aten.cummax.default: cumulative(True),
+        torch.ops.aten.cummin.default: cumulative(False),
     }
     if hasattr(torch.ops, "transformers") and hasattr(torch.ops.transformers, "grouped_mm_fallback"):  # fmt: skip
         table[torch.ops.transformers.grouped_mm_fallback.default] = grouped_mm

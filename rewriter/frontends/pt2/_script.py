@@ -53,7 +53,7 @@ import os
 import re
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping, Set
+from collections.abc import Callable, Iterator, Mapping, Set
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -2281,7 +2281,8 @@ def _constant(g: Any, value: Any) -> Any:
 
 @contextlib.contextmanager
 def _symbolics(squeezed: bool = False) -> Iterator[None]:
-    """Functions the TorchScript exporter lacks (antialiased resizes, erfinv, diff, rms_norm,
+    """Functions the TorchScript exporter lacks (antialiased resizes, erfinv, searchsorted,
+    cummax and cummin, isin, diff, rms_norm,
     histc, _grouped_mm, take_along_dim, the hyperbolic functions, expm1, a unit triangular
     solve, in-place ``|=`` and ``&=``, unfold of a dim of unknown size), writes wrong
     (index_add with repeated indices, an int ``full`` as floats) or writes so that later ops
@@ -2292,6 +2293,10 @@ def _symbolics(squeezed: bool = False) -> Iterator[None]:
     table = [(op, _antialiased(mode), _ANTIALIAS_OPSET) for op, mode in _ANTIALIASED.items()]
     table += [
         ("aten::erfinv", _erfinv, _ERFINV_OPSET),
+        ("aten::searchsorted", _searchsorted, _SEARCHSORTED_OPSET),
+        ("aten::cummax", _cumulative(True), _CUMULATIVE_OPSET),
+        ("aten::cummin", _cumulative(False), _CUMULATIVE_OPSET),
+        ("aten::isin", _isin, _CUMULATIVE_OPSET),
         ("aten::diff", _diff, _DIFF_OPSET),
         ("aten::cumsum", _cumsum, _CUMSUM_OPSET),
         ("aten::rms_norm", _rms_norm, _RMS_NORM_OPSET),
@@ -2764,6 +2769,83 @@ def _diff(g: Any, x: Any, n: Any, dim: Any, prepend: Any, append: Any) -> Any:
     for _ in range(steps):
         x = g.op("Sub", part(1, 2**63 - 1), part(0, -1))
     return x
+
+
+_SEARCHSORTED_OPSET = 13  # ReduceSum's axes as an input
+
+
+def _searchsorted(
+    g: Any,
+    sorted_sequence: Any,
+    values: Any,
+    out_int32: Any,
+    right: Any,
+    side: Any = None,
+    sorter: Any = None,
+) -> Any:
+    """``aten::searchsorted``, which the TorchScript exporter has no function for, in ONNX ops
+    (``searchsorted_nodes``, as the dynamo conversion writes it)."""
+    from torch.onnx import symbolic_helper as sh
+
+    from rewriter.frontends.pt2._convert import searchsorted_nodes
+
+    def op(name: str, *xs: Any, **attrs: Any) -> Any:
+        return g.op(name, *xs, **{f"{k}_i": v for k, v in attrs.items()})
+
+    if sorter is not None and not sh._is_none(sorter):
+        sorted_sequence = g.op("GatherElements", sorted_sequence, sorter, axis_i=-1)
+    after = bool(sh._maybe_get_const(right, "b")) or (
+        side is not None and not sh._is_none(side) and sh._maybe_get_const(side, "s") == "right"
+    )
+    found = searchsorted_nodes(op, functools.partial(_constant, g), sorted_sequence, values, after)
+    if bool(sh._maybe_get_const(out_int32, "b")):
+        return g.op("Cast", found, to_i=onnx.TensorProto.INT32)
+    return found
+
+
+_CUMULATIVE_OPSET = 13  # ReduceMax/ReduceMin with their axes as an attribute (to 17)
+
+
+def _cumulative(largest: bool) -> Callable[..., Any]:
+    """``aten::cummax`` (``aten::cummin``), which the TorchScript exporter has no function for,
+    in ONNX ops (``cumulative_nodes``, as the dynamo conversion writes them): values and
+    indices."""
+
+    def symbolic(g: Any, x: Any, dim: Any) -> Any:
+        from torch.onnx import symbolic_helper as sh
+
+        from rewriter.frontends.pt2._convert import cumulative_nodes
+
+        rank = sh._get_tensor_rank(x)
+        if rank is None:
+            raise RuntimeError(f"{'cummax' if largest else 'cummin'} of a tensor of unknown rank")
+
+        def op(name: str, *xs: Any, **attrs: Any) -> Any:
+            return g.op(name, *xs, **{f"{k}_i": v for k, v in attrs.items()})
+
+        def reduce(name: str, data: Any, axis: int) -> Any:
+            return g.op(name, data, axes_i=[axis], keepdims_i=0)
+
+        const = functools.partial(_constant, g)
+        at = sh._get_const(dim, "i", "dim")
+        return cumulative_nodes(op, const, reduce, x, at, rank, largest)
+
+    return symbolic
+
+
+def _isin(g: Any, elements: Any, test_elements: Any, assume_unique: Any = None, invert: Any = None) -> Any:  # fmt: skip
+    """``aten::isin``, which the TorchScript exporter has no function for (MM Grounding DINO's
+    special tokens): each element equal to any of the test elements (flattened), or to none
+    with ``invert``."""
+    from torch.onnx import symbolic_helper as sh
+
+    flat = g.op("Reshape", test_elements, _constant(g, [-1]))
+    same = g.op("Equal", g.op("Unsqueeze", elements, _constant(g, [-1])), flat)
+    hits = g.op("ReduceMax", g.op("Cast", same, to_i=onnx.TensorProto.INT32), axes_i=[-1], keepdims_i=0)  # fmt: skip
+    found = g.op("Cast", hits, to_i=onnx.TensorProto.BOOL)
+    if invert is not None and not sh._is_none(invert) and sh._maybe_get_const(invert, "b"):
+        return g.op("Not", found)
+    return found
 
 
 _ERFINV_OPSET = 15  # CastLike
