@@ -2575,9 +2575,9 @@ def test_a_searchsorted_is_exported_as_onnx_ops(tmp_path, capsys) -> None:  # ty
 
 
 class _TextBlocks(torch.nn.Module):
-    """MM Grounding DINO's text blocks in small: which values are special (``isin``) and the
+    """MM Grounding DINO's text blocks in small: which values are special (``isin``), the
     running largest and smallest along the tokens, with where they were (``cummax``,
-    ``cummin``), of rounded values so that ties occur."""
+    ``cummin``), of rounded values so that ties occur, and a boolean ``eye``."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -2589,20 +2589,25 @@ class _TextBlocks(torch.nn.Module):
         top, at = torch.cummax(h.round(), 1)
         low, where = torch.cummin(h.round(), -1)
         special = torch.isin(h.round(), self.special).float()
-        return torch.nn.functional.gelu(h) + top + low + at.float() + where.float() + special
+        # a boolean identity, as MM Grounding DINO's self-attention mask starts
+        itself = (torch.eye(h.shape[-1], dtype=torch.bool) & (h[:1].T > 0)).float().sum(0)
+        return (
+            torch.nn.functional.gelu(h) + top + low + at.float() + where.float() + special + itself
+        )
 
 
 def test_cummax_cummin_and_isin_are_exported_as_onnx_ops(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     """Before: "Exporting the operator 'aten::isin' to ONNX opset version 17 is not supported"
-    (MM Grounding DINO's archive), and so for ``cummax`` and ``cummin``: exit 1. Now written as
-    ONNX ops (``cumulative_nodes``, as the dynamo conversion writes them; ``isin`` as an Equal
-    against every test element): exactly the module's values and indices."""
+    (MM Grounding DINO's archive), and so for ``cummax`` and ``cummin``: exit 1; after them, its
+    boolean ``eye`` was an ``EyeLike`` ONNX Runtime has no kernel for. Now written as ONNX ops
+    (``cumulative_nodes``, as the dynamo conversion writes them; ``isin`` as an Equal against
+    every test element; the eye as an int64 one cast to bool): exactly the module's values."""
     torch.manual_seed(0)
     src = _archive(_TextBlocks().eval(), "trace", torch.randn(2, 8), tmp_path / "t.pt")
     printed, report, out = _rewritten(src, tmp_path, capsys)
     assert report["source"]["converted_vs_source"]["max_abs"] < 1e-5
     ops = {n.op_type for n in onnx.load(str(out)).graph.node}
-    assert {"ReduceMax", "ReduceMin", "Equal"} <= ops
+    assert {"ReduceMax", "ReduceMin", "Equal", "EyeLike"} <= ops
     assert [s["replaced"] for s in report["sites"]] == [True]
 
 

@@ -2282,7 +2282,7 @@ def _constant(g: Any, value: Any) -> Any:
 @contextlib.contextmanager
 def _symbolics(squeezed: bool = False) -> Iterator[None]:
     """Functions the TorchScript exporter lacks (antialiased resizes, erfinv, searchsorted,
-    cummax and cummin, isin, diff, rms_norm,
+    cummax and cummin, isin, diff, rms_norm, a boolean eye,
     histc, _grouped_mm, take_along_dim, the hyperbolic functions, expm1, a unit triangular
     solve, in-place ``|=`` and ``&=``, unfold of a dim of unknown size), writes wrong
     (index_add with repeated indices, an int ``full`` as floats) or writes so that later ops
@@ -2297,6 +2297,7 @@ def _symbolics(squeezed: bool = False) -> Iterator[None]:
         ("aten::cummax", _cumulative(True), _CUMULATIVE_OPSET),
         ("aten::cummin", _cumulative(False), _CUMULATIVE_OPSET),
         ("aten::isin", _isin, _CUMULATIVE_OPSET),
+        ("aten::eye", _eye, _EYE_OPSET),
         ("aten::diff", _diff, _DIFF_OPSET),
         ("aten::cumsum", _cumsum, _CUMSUM_OPSET),
         ("aten::rms_norm", _rms_norm, _RMS_NORM_OPSET),
@@ -2846,6 +2847,26 @@ def _isin(g: Any, elements: Any, test_elements: Any, assume_unique: Any = None, 
     if invert is not None and not sh._is_none(invert) and sh._maybe_get_const(invert, "b"):
         return g.op("Not", found)
     return found
+
+
+_EYE_OPSET = 9
+_BOOL_SCALAR_TYPE = 11  # torch's ScalarType index of bool
+
+
+def _eye(g: Any, *args: Any) -> Any:
+    """``aten::eye`` as the exporter writes it, but a boolean one as an int64 ``EyeLike`` cast
+    to bool: ONNX Runtime has no boolean ``EyeLike`` (MM Grounding DINO's archive: "Could not
+    find an implementation for EyeLike(9)")."""
+    from torch.onnx import symbolic_helper as sh
+    from torch.onnx import symbolic_opset9
+
+    at = 1 if len(args) == 5 else 2
+    dtype = args[at] if len(args) in (5, 6) else None
+    if dtype is None or sh._is_none(dtype) or sh._maybe_get_const(dtype, "i") != _BOOL_SCALAR_TYPE:
+        return symbolic_opset9.eye(g, *args)
+    ints = list(args)
+    ints[at] = 4  # int64
+    return g.op("Cast", symbolic_opset9.eye(g, *ints), to_i=onnx.TensorProto.BOOL)
 
 
 _ERFINV_OPSET = 15  # CastLike
