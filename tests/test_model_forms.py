@@ -410,6 +410,34 @@ def test_a_precision_onnx_runtime_has_no_kernel_for_is_named(dtype, op, tmp_path
     assert not out.exists()
 
 
+def test_an_onnx_op_at_a_type_onnx_runtime_has_no_kernel_for_is_named(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """The TorchScript exporter writes ``torch.eye(n, dtype=torch.bool)`` as a boolean
+    ``EyeLike``, which ONNX Runtime has no kernel for (MM Grounding DINO's export). The line
+    said ONNX Runtime "has no EyeLike" and to export without it, as for a TensorRT plugin; it
+    has EyeLike, at other types: the line says so and what to export instead."""
+    g = helper.make_graph(
+        [
+            helper.make_node("Cast", ["x"], ["b"], to=TensorProto.BOOL),
+            helper.make_node("EyeLike", ["b"], ["e"]),
+            helper.make_node("Cast", ["e"], ["f"], to=TensorProto.FLOAT),
+            helper.make_node("Sigmoid", ["x"], ["s"]),
+            helper.make_node("Add", ["s", "f"], ["y"]),
+        ],
+        "eye",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 4])],
+    )
+    src, out = tmp_path / "m.onnx", tmp_path / "o.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), src)
+    capsys.readouterr()
+    assert main([str(src), "-o", str(out)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Could not find an implementation for EyeLike(9)" in err[0], err
+    assert "has EyeLike but not for the types this node computes in" in err[0], err
+    assert err[0].endswith("export the model so that EyeLike computes in float32 or int64")
+    assert not out.exists()
+
+
 def _repaired_on_load(
     src, x, refused: str, note: str, want: np.ndarray, tol: float, capsys
 ) -> None:  # type: ignore[no-untyped-def]

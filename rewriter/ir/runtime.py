@@ -128,6 +128,12 @@ def _load_failure(e: BaseException, model: onnx.ModelProto | None = None) -> str
                 f"{op} on the CPU, and this model computes in {dtype}: export it in float32 "
                 "(module.float() before torch.onnx.export)"
             )
+        if custom.group(2) and onnx.defs.has(op):  # an ONNX op, at types it has no kernel for
+            return (
+                f"{text}; ONNX Runtime, which verifies and times every rewrite, has {op} but not "
+                "for the types this node computes in (a boolean EyeLike: torch.eye(n, "
+                f"dtype=torch.bool)): export the model so that {op} computes in float32 or int64"
+            )
         return (
             f"{text}; ONNX Runtime, which verifies and times every rewrite, has no {op}: export "
             "the model without it (a TensorRT plugin: the export for ONNX Runtime, e.g. NMS "
