@@ -512,6 +512,28 @@ def test_a_pooling_of_an_unbatched_tensor_gets_a_batch_of_one(tmp_path, capsys) 
     _repaired_on_load(src, x, "dilations has incorrect size", note, want, 1e-2, capsys)
 
 
+class _MaskPositions(torch.nn.Module):
+    """PI0's positions in small: a mask's running count (``mask.cumsum(-1)``, which torch sums
+    as int64) scales a GELU."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.gelu(x) * (x > 0).cumsum(-1)
+
+
+def test_a_cumsum_of_booleans_is_summed_as_int64(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """torch's TorchScript exporter writes ``mask.cumsum(-1)`` of a boolean mask as a CumSum of
+    booleans, which ONNX does not allow: ONNX Runtime refused the whole model (PI0's export,
+    "Type 'tensor(bool)' of input parameter ... of operator (CumSum) ... is invalid"). The
+    mask is cast to int64 before it on load, as torch sums it, saying so."""
+    src = tmp_path / "positions.onnx"
+    x = torch.randn(2, 8)
+    torch.onnx.export(_MaskPositions(), (x,), str(src), dynamo=False, input_names=["x"])
+    (cumsum,) = [n for n in onnx.load(src).graph.node if n.op_type == "CumSum"]
+    want = _MaskPositions()(x).numpy()
+    note = "1 CumSum(s) of booleans summed as int64, as torch sums them"
+    _repaired_on_load(src, x, "tensor\\(bool\\)", note, want, 1e-2, capsys)
+
+
 @pytest.mark.parametrize("keep_io_types", [True, False])
 def test_a_float16_model_has_a_noise_floor(keep_io_types: bool, tmp_path) -> None:
     """The noise floor moves the inputs by one part in 10^6, which rounds away in float16

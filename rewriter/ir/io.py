@@ -54,6 +54,7 @@ def load_model(model: str | os.PathLike[str] | onnx.ModelProto | bytes) -> onnx.
     sort_nodes(m.graph)
     _count_perms_from_zero(m, _where(model))
     _batch_unbatched_pools(m, _where(model))
+    _sum_bools_as_ints(m, _where(model))
     _raise_ir_version(m)
     _upgrade_opset(m, _where(model))
     return m
@@ -147,6 +148,42 @@ def _batch_unbatched_pools(m: onnx.ModelProto, where: str) -> None:
             f"{where}: {len(fixed)} pooling(s) of an unbatched tensor given a batch of one "
             f"({', '.join(fixed[:2])}{', ...' if len(fixed) > 2 else ''}: ONNX pools "
             "[batch, channels, ...] only)",
+            Note,
+            stacklevel=3,
+        )
+
+
+def _sum_bools_as_ints(m: onnx.ModelProto, where: str) -> None:
+    """A CumSum of booleans (torch's ``mask.cumsum(-1)``, which torch sums as int64 and its
+    TorchScript exporter writes as it is: PI0's masks) gets a Cast to int64 before it, in
+    place, saying so. ONNX's CumSum takes numbers only, and ONNX Runtime refused the whole model
+    ("Type 'tensor(bool)' of input parameter (pixel_attention_mask) of operator (CumSum) ...
+    is invalid"). In the main graph; types from shape inference."""
+    sums = [n for n in m.graph.node if n.op_type == "CumSum" and n.domain in ("", "ai.onnx")]
+    if not sums:
+        return
+    from onnx import helper
+
+    from rewriter.ir.graph import infer_value_info
+
+    table = infer_value_info(m)
+    fixed: list[str] = []
+    for n in sums:
+        vi = table.get(n.input[0])
+        if vi is None or vi.elem_type != onnx.TensorProto.BOOL:
+            continue
+        key = n.name or n.output[0]
+        cast = helper.make_node(
+            "Cast", [n.input[0]], [f"{key}/as_int64"], name=f"{key}/as_int64", to=onnx.TensorProto.INT64
+        )  # fmt: skip
+        n.input[0] = cast.output[0]
+        m.graph.node.insert(list(m.graph.node).index(n), cast)
+        fixed.append(key)
+    if fixed:
+        warnings.warn(
+            f"{where}: {len(fixed)} CumSum(s) of booleans summed as int64, as torch sums them "
+            f"({', '.join(fixed[:2])}{', ...' if len(fixed) > 2 else ''}: ONNX's CumSum takes "
+            "numbers only)",
             Note,
             stacklevel=3,
         )
