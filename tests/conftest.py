@@ -80,6 +80,28 @@ def loop_scan_model() -> onnx.ModelProto:
     return m
 
 
+def searchsorted_module():  # type: ignore[no-untyped-def]
+    """Values binned among fixed sorted edges (to the right of equal ones, by ``right`` and by
+    ``side``) and among their row's running sums, as int32 (``searchsorted``, which neither
+    torch exporter has a function for): Music Flamingo finds its audio windows' samples so."""
+    import torch
+
+    class Bins(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = torch.nn.Linear(8, 8)
+            self.register_buffer("edges", torch.linspace(-1.5, 1.5, 7))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            ends = torch.cumsum(x.abs(), -1)
+            fixed = torch.searchsorted(self.edges, x.contiguous(), right=True)
+            doubled = torch.searchsorted(self.edges, (x * 2).contiguous(), side="right")
+            running = torch.searchsorted(ends, (x * 3).contiguous(), out_int32=True)
+            return torch.nn.functional.gelu(self.fc(x)) + fixed + doubled + running.float()
+
+    return Bins().eval()
+
+
 def export_text_auto(hf_model, path: str, opset: int | None = None) -> str:  # type: ignore[no-untyped-def]
     """``hf_model`` (a ``transformers`` text model) exported as users do who name no dims:
     ``torch.onnx.export(dynamo=True)`` with ``Dim.AUTO`` on the batch and sequence of

@@ -21,6 +21,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from conftest import searchsorted_module
 
 from rewriter.cli import main
 
@@ -595,42 +596,6 @@ def test_pt2_with_erfinv_converts(tmp_path, capsys) -> None:  # type: ignore[no-
     capsys.readouterr()
 
 
-class _Windows(torch.nn.Module):
-    """Music Flamingo's audio windows in small: each value's bin among fixed sorted edges (to
-    the right of equal ones) and among its row's running sums (``searchsorted``, which torch.onnx
-    has no function for), as int32 too."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.fc = torch.nn.Linear(8, 8)
-        self.register_buffer("edges", torch.linspace(-1.5, 1.5, 7))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        ends = torch.cumsum(x.abs(), -1)
-        fixed = torch.searchsorted(self.edges, x.contiguous(), right=True)
-        running = torch.searchsorted(ends, (x * 3).contiguous(), out_int32=True)
-        return torch.nn.functional.gelu(self.fc(x)) + fixed + running.float()
-
-
-def test_pt2_with_searchsorted_converts(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
-    """Before: "torch.onnx 2.13.0+cpu cannot convert the program: No ONNX function found for
-    <OpOverload(op='aten.searchsorted', overload='Tensor')>" (Music Flamingo's .pt2), exit 1.
-    Now each index is a count of the items below the value (``searchsorted_nodes``), exactly
-    PyTorch's bins."""
-    pytest.importorskip("onnxscript")
-    torch.manual_seed(0)
-    module, x = _Windows().eval(), torch.randn(4, 8)
-    path = str(tmp_path / "windows.pt2")
-    torch.export.save(torch.export.export(module, (x,)), path)
-    out, report = str(tmp_path / "out.onnx"), str(tmp_path / "r.json")
-    assert main([path, "-o", out, "--report", report]) == 0
-    (conv,) = json.loads(open(report).read())["source"]["converted_vs_source"]["outputs"]
-    assert conv["checked"] and conv["max_abs"] < 1e-5, conv  # every bin the same
-    nodes = [n.op_type for n in onnx.load(out).graph.node]
-    assert {"Less", "LessOrEqual", "ReduceSum"} <= set(nodes)
-    capsys.readouterr()
-
-
 class _RunningExtremes(torch.nn.Module):
     """MM Grounding DINO's text blocks in small: the running largest and smallest along the
     tokens, values and where they were (``cummax``/``cummin``, which torch.onnx has no function
@@ -647,22 +612,30 @@ class _RunningExtremes(torch.nn.Module):
         return torch.nn.functional.gelu(h) + top + low + at.float() + where.float()
 
 
-def test_pt2_with_cummax_and_cummin_converts(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
-    """Before: "No ONNX function found for <OpOverload(op='aten.cummax', ...)>" (MM Grounding
-    DINO's .pt2, once its ``searchsorted`` converted), exit 1. Now the values and indices
-    (ties: the later, as torch's) are written as ONNX ops (``cumulative_nodes``): exactly
-    PyTorch's."""
+@pytest.mark.parametrize(
+    ("op", "nodes"),
+    [
+        ("searchsorted", {"Less", "LessOrEqual", "ReduceSum"}),
+        ("cummax", {"ReduceMax", "ReduceMin"}),
+    ],
+)
+def test_pt2_with_ops_torch_onnx_lacks_converts(op, nodes, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Before: "torch.onnx 2.13.0+cpu cannot convert the program: No ONNX function found for
+    <OpOverload(op='aten.searchsorted', overload='Tensor')>" (Music Flamingo's .pt2, MM Grounding
+    DINO's), then for aten.cummax (MM Grounding DINO's once its searchsorted converted), exit 1.
+    Now written as ONNX ops by the conversion itself: each index a count of the items below the
+    value (``searchsorted_nodes``); the running extremes and where they were, ties at the later
+    (``cumulative_nodes``, cummin too): exactly PyTorch's bins and indices."""
     pytest.importorskip("onnxscript")
     torch.manual_seed(0)
-    module, x = _RunningExtremes().eval(), torch.randn(3, 8) * 2
-    path = str(tmp_path / "runs.pt2")
-    torch.export.save(torch.export.export(module, (x,)), path)
+    module = searchsorted_module() if op == "searchsorted" else _RunningExtremes().eval()
+    path = str(tmp_path / f"{op}.pt2")
+    torch.export.save(torch.export.export(module, (torch.randn(3, 8) * 2,)), path)
     out, report = str(tmp_path / "out.onnx"), str(tmp_path / "r.json")
     assert main([path, "-o", out, "--report", report]) == 0
     (conv,) = json.loads(open(report).read())["source"]["converted_vs_source"]["outputs"]
-    assert conv["checked"] and conv["max_abs"] < 1e-5, conv  # every index the same
-    nodes = {n.op_type for n in onnx.load(out).graph.node}
-    assert {"ReduceMax", "ReduceMin"} <= nodes
+    assert conv["checked"] and conv["max_abs"] < 1e-5, conv  # every bin and index the same
+    assert nodes <= {n.op_type for n in onnx.load(out).graph.node}
     capsys.readouterr()
 
 

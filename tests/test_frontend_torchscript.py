@@ -13,6 +13,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from conftest import searchsorted_module
 
 from rewriter.cli import main
 from rewriter.ir import run_model
@@ -2544,29 +2545,13 @@ def test_an_erfinv_is_exported_as_onnx_ops(tmp_path, capsys) -> None:  # type: i
     assert [s["replaced"] for s in report["sites"]] == [True, True]  # the GELU and the tanh
 
 
-class _Bins(torch.nn.Module):
-    """Values binned among fixed sorted edges and among their row's running sums
-    (``searchsorted``), as Music Flamingo finds its audio windows' samples."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.fc = torch.nn.Linear(8, 8)
-        self.register_buffer("edges", torch.linspace(-1.5, 1.5, 7))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        ends = torch.cumsum(x.abs(), -1)
-        fixed = torch.searchsorted(self.edges, x.contiguous(), side="right")
-        running = torch.searchsorted(ends, (x * 3).contiguous(), out_int32=True)
-        return torch.nn.functional.gelu(self.fc(x)) + fixed + running.float()
-
-
 def test_a_searchsorted_is_exported_as_onnx_ops(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     """Before: "torch.onnx 2.13.0+cpu cannot export the TorchScript module (Exporting the
     operator 'aten::searchsorted' to ONNX opset version 17 is not supported)", exit 1. Now
     written as the dynamo conversion writes it (``_convert.searchsorted_nodes``): every bin
     PyTorch's."""
     torch.manual_seed(0)
-    src = _archive(_Bins().eval(), "trace", torch.randn(2, 8), tmp_path / "b.pt")
+    src = _archive(searchsorted_module(), "trace", torch.randn(2, 8), tmp_path / "b.pt")
     printed, report, out = _rewritten(src, tmp_path, capsys)
     assert report["source"]["converted_vs_source"]["max_abs"] < 1e-5
     ops = {n.op_type for n in onnx.load(str(out)).graph.node}
