@@ -763,8 +763,8 @@ def _constant(a: np.ndarray, span: float | None = None) -> bool:
         return False
     if bool(np.all(a == 0)) or (a.size > 1 and bool(np.all(a == a.flat[0]))):
         return True
-    if span is None or a.dtype.kind != "f" or not np.all(np.isfinite(a)):
-        return False
+    if span is None or a.size < 2 or a.dtype.kind != "f" or not np.all(np.isfinite(a)):
+        return False  # one value has no spread to judge (a pose model's presence score)
     return float(np.max(a)) - float(np.min(a)) <= FLAT * span
 
 

@@ -97,6 +97,11 @@ def test_a_probability_map_with_nothing_in_it_is_not_evidence() -> None:
     small = parse("  k = Constant<value = float {1e-7}>()\n  y = Mul(a, k)")
     d = compare(small, small, normal(0), more_feeds=normal)
     assert d.outputs[0].checked
+    # one value has no spread to judge: MediaPipe's pose presence score [1, 1] stays evidence
+    one = parse(body + "  y = Identity(s)", inputs="float[1,1] a", outputs="float[1,1] y")
+    single = lambda seed: {"a": np.full((1, 1), 4.0 + seed, np.float32)}  # noqa: E731
+    d = compare(one, one, single(0), more_feeds=single)
+    assert d.outputs[0].checked and "constant" not in d.outputs[0].note, d.outputs[0]
 
 
 def _text_detector(gain: float) -> onnx.ModelProto:
