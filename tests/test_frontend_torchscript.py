@@ -2596,6 +2596,25 @@ def test_cummax_cummin_and_isin_are_exported_as_onnx_ops(tmp_path, capsys) -> No
     assert [s["replaced"] for s in report["sites"]] == [True]
 
 
+@pytest.mark.parametrize("opset", [17, 18])
+def test_cummax_and_isin_reduce_as_each_opset_spells_it(opset, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """ReduceMax takes its axes as an attribute up to opset 17 and as an input from 18 (an
+    archive with an antialiased resize exports at 18): the symbolics write the reductions as
+    the opset they are exported at spells them, exactly torch's values there too."""
+    from rewriter.frontends.pt2._script import _symbolics
+
+    torch.manual_seed(0)
+    module, x = _TextBlocks().eval(), torch.randn(2, 8)
+    path = str(tmp_path / f"t{opset}.onnx")
+    with _symbolics(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, (x,), path, dynamo=False, opset_version=opset, input_names=["x"])
+    with torch.no_grad():
+        want = module(x).numpy()
+    (got,) = run_model(onnx.load(path), {"x": x.numpy()})
+    assert np.abs(got - want).max() < 1e-4
+
+
 class _MaskedImage(torch.nn.Module):
     """An image and its ``pixel_mask`` (which pixels are real, [batch, height, width]), as DETR,
     ViLT and MaskFormer take them: the mask is resized to the features and weights them."""

@@ -2804,7 +2804,15 @@ def _searchsorted(
     return found
 
 
-_CUMULATIVE_OPSET = 13  # ReduceMax/ReduceMin with their axes as an attribute (to 17)
+_CUMULATIVE_OPSET = 13
+
+
+def _reduced(g: Any, name: str, data: Any, axis: int) -> Any:
+    """A reduction over one axis, not kept: its axes an attribute up to opset 17, an input
+    from 18 (an archive with an antialiased resize exports at 18)."""
+    if g.opset >= 18:
+        return g.op(name, data, _constant(g, [axis]), keepdims_i=0)
+    return g.op(name, data, axes_i=[axis], keepdims_i=0)
 
 
 def _cumulative(largest: bool) -> Callable[..., Any]:
@@ -2824,10 +2832,7 @@ def _cumulative(largest: bool) -> Callable[..., Any]:
         def op(name: str, *xs: Any, **attrs: Any) -> Any:
             return g.op(name, *xs, **{f"{k}_i": v for k, v in attrs.items()})
 
-        def reduce(name: str, data: Any, axis: int) -> Any:
-            return g.op(name, data, axes_i=[axis], keepdims_i=0)
-
-        const = functools.partial(_constant, g)
+        const, reduce = functools.partial(_constant, g), functools.partial(_reduced, g)
         at = sh._get_const(dim, "i", "dim")
         return cumulative_nodes(op, const, reduce, x, at, rank, largest)
 
@@ -2842,7 +2847,7 @@ def _isin(g: Any, elements: Any, test_elements: Any, assume_unique: Any = None, 
 
     flat = g.op("Reshape", test_elements, _constant(g, [-1]))
     same = g.op("Equal", g.op("Unsqueeze", elements, _constant(g, [-1])), flat)
-    hits = g.op("ReduceMax", g.op("Cast", same, to_i=onnx.TensorProto.INT32), axes_i=[-1], keepdims_i=0)  # fmt: skip
+    hits = _reduced(g, "ReduceMax", g.op("Cast", same, to_i=onnx.TensorProto.INT32), -1)
     found = g.op("Cast", hits, to_i=onnx.TensorProto.BOOL)
     if invert is not None and not sh._is_none(invert) and sh._maybe_get_const(invert, "b"):
         return g.op("Not", found)
