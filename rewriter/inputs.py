@@ -2589,12 +2589,12 @@ def _patch_grid(
         return None
     floats = [i for i in inputs if i is not inp and i.dtype.kind == "f"]
     floats.sort(key=lambda i: not re.search("pixel|patch|hidden", i.name, re.I))
-    ranks = (3,) if shape[1] == 2 else (2, 3)  # grid_thw: laid end to end, else per image
-    flat = next(([i for i in floats if len(i.dims) == r] for r in ranks if any(
-        len(i.dims) == r for i in floats)), [])  # fmt: skip
-    if not flat:
+    # a grid of three: patches laid end to end, else padded per image (ColQwen2)
+    for rank in (3,) if shape[1] == 2 else (2, 3):
+        if flat := [i for i in floats if len(i.dims) == rank]:
+            break
+    else:
         return None
-    rank = len(flat[0].dims)
     d = flat[0].dims[rank - 2]
     count = d if isinstance(d, int) else sizes.get(d, 0)
     if count < 1 or (rank == 2 and count < shape[0]):

@@ -982,19 +982,22 @@ def compare(
             if np.shape(x) == np.shape(y) and k not in constant:
                 if _insensitive(np.stack([np.asarray(x), np.asarray(y)])):
                     insensitive.add(k)
+
+    def check_on(there: dict[str, np.ndarray], outs: list[np.ndarray], note: str) -> None:
+        """Compare the outputs constant so far on other inputs, where they are not."""
+        news = run_new(there)
+        for k in list(constant):
+            if not _constant(outs[k], spans[k]):
+                dev.outputs[k] = diff(k, outs[k], news[k])
+                dev.outputs[k].note = note
+                constant.remove(k)
+                checked_on[k] = there, outs[k]
+
     for seed in range(1, 4):
         if more_feeds is None or not constant:
             break
-        if (got := original_on(seed)) is None:
-            continue
-        other, a2 = got
-        b2 = run_new(other)
-        for k in list(constant):
-            if not _constant(a2[k], spans[k]):
-                dev.outputs[k] = diff(k, a2[k], b2[k])
-                dev.outputs[k].note = f"checked on seed {seed}: constant on the first inputs"
-                constant.remove(k)
-                checked_on[k] = other, a2[k]
+        if (got := original_on(seed)) is not None:
+            check_on(*got, f"checked on seed {seed}: constant on the first inputs")
     page = page_of_strokes(feeds) if more_feeds is not None and constant else None
     if page is not None:  # a text detector's map has nothing in it on noise
         try:
@@ -1002,13 +1005,7 @@ def compare(
         except ModelError:
             drawn = None
         if drawn is not None:
-            b3 = run_new(page)
-            for k in list(constant):
-                if not _constant(drawn[k], spans[k]):
-                    dev.outputs[k] = diff(k, drawn[k], b3[k])
-                    dev.outputs[k].note = "checked on a page of strokes: constant on noise"
-                    constant.remove(k)
-                    checked_on[k] = page, drawn[k]
+            check_on(page, drawn, "checked on a page of strokes: constant on noise")
     for k in constant:
         o, span = dev.outputs[k], spans[k]
         if o.checked and o.max_abs <= FLAT * (span or 0.0):

@@ -60,6 +60,13 @@ def load_model(model: str | os.PathLike[str] | onnx.ModelProto | bytes) -> onnx.
     return m
 
 
+def _repaired(where: str, fixed: list[str], what: str, why: str) -> None:
+    """The note for what load repaired in an export ONNX Runtime refuses: how many, the first
+    two nodes' names, and why."""
+    names = f"{', '.join(fixed[:2])}{', ...' if len(fixed) > 2 else ''}"
+    warnings.warn(f"{where}: {len(fixed)} {what} ({names}: {why})", Note, stacklevel=4)
+
+
 def _count_perms_from_zero(m: onnx.ModelProto, where: str) -> None:
     """A Transpose whose ``perm`` counts axes from the end (``x.permute(0, -2, -1, 1)``, which
     torch's TorchScript exporter writes as it is: Mamba2's mixer) gets them counted from 0,
@@ -71,12 +78,11 @@ def _count_perms_from_zero(m: onnx.ModelProto, where: str) -> None:
     again."""
     fixed = _count_graph_perms(m.graph)
     if fixed:
-        warnings.warn(
-            f"{where}: {len(fixed)} Transpose perm(s) with negative axes written as 0..rank-1 "
-            f"({', '.join(fixed[:2])}{', ...' if len(fixed) > 2 else ''}: ONNX allows no "
-            "negative axes there)",
-            Note,
-            stacklevel=3,
+        _repaired(
+            where,
+            fixed,
+            "Transpose perm(s) with negative axes written as 0..rank-1",
+            "ONNX allows no negative axes there",
         )
 
 
@@ -144,12 +150,11 @@ def _batch_unbatched_pools(m: onnx.ModelProto, where: str) -> None:
             pools.remove(n)
             fixed.append(n.name or n.output[0])
     if fixed:
-        warnings.warn(
-            f"{where}: {len(fixed)} pooling(s) of an unbatched tensor given a batch of one "
-            f"({', '.join(fixed[:2])}{', ...' if len(fixed) > 2 else ''}: ONNX pools "
-            "[batch, channels, ...] only)",
-            Note,
-            stacklevel=3,
+        _repaired(
+            where,
+            fixed,
+            "pooling(s) of an unbatched tensor given a batch of one",
+            "ONNX pools [batch, channels, ...] only",
         )
 
 
@@ -180,12 +185,11 @@ def _sum_bools_as_ints(m: onnx.ModelProto, where: str) -> None:
         m.graph.node.insert(list(m.graph.node).index(n), cast)
         fixed.append(key)
     if fixed:
-        warnings.warn(
-            f"{where}: {len(fixed)} CumSum(s) of booleans summed as int64, as torch sums them "
-            f"({', '.join(fixed[:2])}{', ...' if len(fixed) > 2 else ''}: ONNX's CumSum takes "
-            "numbers only)",
-            Note,
-            stacklevel=3,
+        _repaired(
+            where,
+            fixed,
+            "CumSum(s) of booleans summed as int64, as torch sums them",
+            "ONNX's CumSum takes numbers only",
         )
 
 

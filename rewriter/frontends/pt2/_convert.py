@@ -509,7 +509,8 @@ def _translations() -> dict[Any, Any]:
     ``custom_translation_table``: ``erfinv`` (Gemma 3n's Gaussian top-k sparsity takes a normal
     distribution's ``icdf``: "No ONNX function found for prims.erf_inv"; ``erfinv_nodes``),
     ``searchsorted`` (Music Flamingo's audio windows find their samples so:
-    ``searchsorted_nodes``), and
+    ``searchsorted_nodes``), ``cummax`` and ``cummin`` (MM Grounding DINO's text blocks:
+    ``cumulative_nodes``), and
     ``transformers``' ``grouped_mm_fallback`` where it is registered (``_op_library``: the
     experts of every ``transformers`` mixture of experts exported with torch.export)."""
     import onnxscript
@@ -517,19 +518,17 @@ def _translations() -> dict[Any, Any]:
 
     ops: Any = onnxscript.opset18  # traced by torch.onnx: Python floats become constants
 
+    def op(name: str, *xs: Any, **attrs: Any) -> Any:  # what the builders take: one node
+        return getattr(ops, name)(*xs, **attrs)
+
+    def ints(v: Any) -> Any:  # an int64 constant
+        return ops.Constant(value=onnx.numpy_helper.from_array(np.array(v, np.int64)))
+
     def erfinv(x: Any) -> Any:
-        return erfinv_nodes(
-            lambda name, *xs: getattr(ops, name)(*xs), lambda v: ops.CastLike(v, x), x
-        )
+        return erfinv_nodes(op, lambda v: ops.CastLike(v, x), x)
 
     def grouped_mm(x: Any, w: Any, offs: Any) -> Any:
-        return grouped_mm_nodes(
-            lambda name, *xs, **attrs: getattr(ops, name)(*xs, **attrs),
-            lambda v: ops.Constant(value=onnx.numpy_helper.from_array(np.array(v, np.int64))),
-            x,
-            w,
-            offs,
-        )
+        return grouped_mm_nodes(op, ints, x, w, offs)
 
     def searchsorted(
         sorted_sequence: Any,
@@ -541,29 +540,15 @@ def _translations() -> dict[Any, Any]:
     ) -> Any:
         if sorter is not None:
             sorted_sequence = ops.GatherElements(sorted_sequence, sorter, axis=-1)
-        found = searchsorted_nodes(
-            lambda name, *xs, **attrs: getattr(ops, name)(*xs, **attrs),
-            lambda v: ops.Constant(value=onnx.numpy_helper.from_array(np.array(v, np.int64))),
-            sorted_sequence,
-            values,
-            right or side == "right",
-        )
+        found = searchsorted_nodes(op, ints, sorted_sequence, values, right or side == "right")
         return ops.Cast(found, to=onnx.TensorProto.INT32) if out_int32 else found
 
     def reduce(name: str, data: Any, axis: int) -> Any:
-        return getattr(ops, name)(data, ops.Constant(value_ints=[axis]), keepdims=0)
+        return op(name, data, ints([axis]), keepdims=0)
 
     def cumulative(largest: bool) -> Callable[[Any, int], Any]:
         def run(x: Any, dim: int) -> Any:
-            return cumulative_nodes(
-                lambda name, *xs, **attrs: getattr(ops, name)(*xs, **attrs),
-                lambda v: ops.Constant(value=onnx.numpy_helper.from_array(np.array(v, np.int64))),
-                reduce,
-                x,
-                dim,
-                len(x.shape),
-                largest,
-            )
+            return cumulative_nodes(op, ints, reduce, x, dim, len(x.shape), largest)
 
         return run
 

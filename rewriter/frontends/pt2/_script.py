@@ -2293,10 +2293,10 @@ def _symbolics(squeezed: bool = False) -> Iterator[None]:
     table = [(op, _antialiased(mode), _ANTIALIAS_OPSET) for op, mode in _ANTIALIASED.items()]
     table += [
         ("aten::erfinv", _erfinv, _ERFINV_OPSET),
-        ("aten::searchsorted", _searchsorted, _SEARCHSORTED_OPSET),
-        ("aten::cummax", _cumulative(True), _CUMULATIVE_OPSET),
-        ("aten::cummin", _cumulative(False), _CUMULATIVE_OPSET),
-        ("aten::isin", _isin, _CUMULATIVE_OPSET),
+        ("aten::searchsorted", _searchsorted, _REDUCE_OPSET),
+        ("aten::cummax", _cumulative(True), _REDUCE_OPSET),
+        ("aten::cummin", _cumulative(False), _REDUCE_OPSET),
+        ("aten::isin", _isin, _REDUCE_OPSET),
         ("aten::eye", _eye, _EYE_OPSET),
         ("aten::diff", _diff, _DIFF_OPSET),
         ("aten::cumsum", _cumsum, _CUMSUM_OPSET),
@@ -2648,11 +2648,19 @@ def _grouped_mm(g: Any, x: Any, w: Any, offs: Any, bias: Any, out_dtype: Any) ->
     ):
         raise RuntimeError("_grouped_mm other than 2-D rows by 3-D weights with offs")
 
+    return grouped_mm_nodes(_node_adder(g), functools.partial(_constant, g), x, w, offs)
+
+
+def _node_adder(g: Any) -> Callable[..., Any]:
+    """``op(name, *inputs, **attributes)`` adding a node to the exporter's graph ``g``, the
+    attributes given the type suffixes it wants (``axis_i``, ``mode_s``): what the shared
+    builders (``searchsorted_nodes``, ...) take for either exporter."""
+
     def op(name: str, *xs: Any, **attrs: Any) -> Any:
         typed = {f"{k}_{'i' if isinstance(v, int) else 's'}": v for k, v in attrs.items()}
         return g.op(name, *xs, **typed)
 
-    return grouped_mm_nodes(op, functools.partial(_constant, g), x, w, offs)
+    return op
 
 
 _INDEX_ADD_OPSET = 16  # ScatterND's reduction
@@ -2772,7 +2780,7 @@ def _diff(g: Any, x: Any, n: Any, dim: Any, prepend: Any, append: Any) -> Any:
     return x
 
 
-_SEARCHSORTED_OPSET = 13  # ReduceSum's axes as an input
+_REDUCE_OPSET = 13  # ReduceSum's axes an input (searchsorted); the others by opset (_reduced)
 
 
 def _searchsorted(
@@ -2790,21 +2798,16 @@ def _searchsorted(
 
     from rewriter.frontends.pt2._convert import searchsorted_nodes
 
-    def op(name: str, *xs: Any, **attrs: Any) -> Any:
-        return g.op(name, *xs, **{f"{k}_i": v for k, v in attrs.items()})
-
     if sorter is not None and not sh._is_none(sorter):
         sorted_sequence = g.op("GatherElements", sorted_sequence, sorter, axis_i=-1)
     after = bool(sh._maybe_get_const(right, "b")) or (
         side is not None and not sh._is_none(side) and sh._maybe_get_const(side, "s") == "right"
     )
-    found = searchsorted_nodes(op, functools.partial(_constant, g), sorted_sequence, values, after)
+    const = functools.partial(_constant, g)
+    found = searchsorted_nodes(_node_adder(g), const, sorted_sequence, values, after)
     if bool(sh._maybe_get_const(out_int32, "b")):
         return g.op("Cast", found, to_i=onnx.TensorProto.INT32)
     return found
-
-
-_CUMULATIVE_OPSET = 13
 
 
 def _reduced(g: Any, name: str, data: Any, axis: int) -> Any:
@@ -2829,12 +2832,9 @@ def _cumulative(largest: bool) -> Callable[..., Any]:
         if rank is None:
             raise RuntimeError(f"{'cummax' if largest else 'cummin'} of a tensor of unknown rank")
 
-        def op(name: str, *xs: Any, **attrs: Any) -> Any:
-            return g.op(name, *xs, **{f"{k}_i": v for k, v in attrs.items()})
-
         const, reduce = functools.partial(_constant, g), functools.partial(_reduced, g)
         at = sh._get_const(dim, "i", "dim")
-        return cumulative_nodes(op, const, reduce, x, at, rank, largest)
+        return cumulative_nodes(_node_adder(g), const, reduce, x, at, rank, largest)
 
     return symbolic
 
@@ -2855,7 +2855,7 @@ def _isin(g: Any, elements: Any, test_elements: Any, assume_unique: Any = None, 
 
 
 _EYE_OPSET = 9
-_BOOL_SCALAR_TYPE = 11  # torch's ScalarType index of bool
+_BOOL_SCALAR_TYPE, _INT64_SCALAR_TYPE = 11, 4  # torch's ScalarType indices
 
 
 def _eye(g: Any, *args: Any) -> Any:
@@ -2870,7 +2870,7 @@ def _eye(g: Any, *args: Any) -> Any:
     if dtype is None or sh._is_none(dtype) or sh._maybe_get_const(dtype, "i") != _BOOL_SCALAR_TYPE:
         return symbolic_opset9.eye(g, *args)
     ints = list(args)
-    ints[at] = 4  # int64
+    ints[at] = _INT64_SCALAR_TYPE
     return g.op("Cast", symbolic_opset9.eye(g, *ints), to_i=onnx.TensorProto.BOOL)
 
 
