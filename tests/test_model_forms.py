@@ -433,7 +433,7 @@ def test_an_onnx_op_at_a_type_onnx_runtime_has_no_kernel_for_is_named(tmp_path, 
     assert main([str(src), "-o", str(out)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "Could not find an implementation for EyeLike(9)" in err[0], err
-    assert "has EyeLike but not for the types this node computes in" in err[0], err
+    assert "has EyeLike but not for the types this node computes in (input bool)" in err[0], err
     assert err[0].endswith("export the model so that EyeLike computes in float32 or int64")
     assert not out.exists()
 
@@ -532,6 +532,52 @@ def test_a_cumsum_of_booleans_is_summed_as_int64(tmp_path, capsys) -> None:  # t
     want = _MaskPositions()(x).numpy()
     note = "1 CumSum(s) of booleans summed as int64, as torch sums them"
     _repaired_on_load(src, x, "tensor\\(bool\\)", note, want, 1e-2, capsys)
+
+
+def test_a_grid_sampled_at_another_type_than_its_image_is_cast_to_it(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """torch's TorchScript exporter computed GLM-4V's sampling grid (``(coords + 0.5) / size``
+    of traced int64 coordinates) in double, beside a float32 table of position embeddings:
+    torch samples the two in one type, ONNX Runtime has no GridSample of a float image at a
+    double grid and refused the whole model ("Could not find an implementation for
+    GridSample(16)"). The grid is cast to the image's type on load, saying so."""
+    table = np.random.default_rng(0).standard_normal((1, 4, 6, 6)).astype(np.float32)
+    g = helper.make_graph(
+        [
+            helper.make_node("Cast", ["x"], ["xd"], to=TensorProto.DOUBLE),
+            helper.make_node("Reshape", ["xd", "shape"], ["grid"]),
+            helper.make_node(
+                "GridSample",
+                ["table", "grid"],
+                ["s"],
+                mode="bicubic",
+                padding_mode="border",
+                name="/embeddings/GridSample",
+            ),  # fmt: skip
+            helper.make_node("Tanh", ["s"], ["y"]),
+        ],
+        "sampled",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [5, 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 5, 1])],
+        [
+            numpy_helper.from_array(table, "table"),
+            numpy_helper.from_array(np.array([1, 5, 1, 2], np.int64), "shape"),
+        ],  # fmt: skip
+    )
+    src = tmp_path / "sampled.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), src)
+    x = torch.rand(5, 2) * 2 - 1
+    grid = x.reshape(1, 5, 1, 2)
+    want = torch.tanh(
+        torch.nn.functional.grid_sample(
+            torch.from_numpy(table),
+            grid,
+            mode="bicubic",
+            padding_mode="border",
+            align_corners=False,
+        )  # fmt: skip
+    ).numpy()
+    note = "1 GridSample grid(s) cast to their image's type, as torch samples"
+    _repaired_on_load(src, x, "GridSample", note, want, 1e-2, capsys)
 
 
 @pytest.mark.parametrize("keep_io_types", [True, False])

@@ -12,7 +12,7 @@ import hashlib
 import os
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import onnx
@@ -55,6 +55,7 @@ def load_model(model: str | os.PathLike[str] | onnx.ModelProto | bytes) -> onnx.
     _count_perms_from_zero(m, _where(model))
     _batch_unbatched_pools(m, _where(model))
     _sum_bools_as_ints(m, _where(model))
+    _sample_in_image_type(m, _where(model))
     _raise_ir_version(m)
     _upgrade_opset(m, _where(model))
     return m
@@ -164,26 +165,10 @@ def _sum_bools_as_ints(m: onnx.ModelProto, where: str) -> None:
     place, saying so. ONNX's CumSum takes numbers only, and ONNX Runtime refused the whole model
     ("Type 'tensor(bool)' of input parameter (pixel_attention_mask) of operator (CumSum) ...
     is invalid"). In the main graph; types from shape inference."""
-    sums = [n for n in m.graph.node if n.op_type == "CumSum" and n.domain in ("", "ai.onnx")]
-    if not sums:
-        return
-    from onnx import helper
-
-    from rewriter.ir.graph import infer_value_info
-
-    table = infer_value_info(m)
-    fixed: list[str] = []
-    for n in sums:
-        vi = table.get(n.input[0])
-        if vi is None or vi.elem_type != onnx.TensorProto.BOOL:
-            continue
-        key = n.name or n.output[0]
-        cast = helper.make_node(
-            "Cast", [n.input[0]], [f"{key}/as_int64"], name=f"{key}/as_int64", to=onnx.TensorProto.INT64
-        )  # fmt: skip
-        n.input[0] = cast.output[0]
-        m.graph.node.insert(list(m.graph.node).index(n), cast)
-        fixed.append(key)
+    bool_ = onnx.TensorProto.BOOL
+    fixed = _cast_inputs(
+        m, "CumSum", lambda types: {0: onnx.TensorProto.INT64} if types[0] == bool_ else {}
+    )
     if fixed:
         _repaired(
             where,
@@ -191,6 +176,59 @@ def _sum_bools_as_ints(m: onnx.ModelProto, where: str) -> None:
             "CumSum(s) of booleans summed as int64, as torch sums them",
             "ONNX's CumSum takes numbers only",
         )
+
+
+def _sample_in_image_type(m: onnx.ModelProto, where: str) -> None:
+    """A GridSample whose grid is of another float type than its image (torch's TorchScript
+    exporter computes ``(coords + 0.5) / size`` of int64 coordinates in double: GLM-4V's
+    position embeddings, sampled bicubic) gets its grid cast to the image's type, in place,
+    saying so: torch's ``grid_sample`` takes the two in one type only, the one it computed in,
+    and ONNX Runtime has no GridSample of a float image at a double grid ("Could not find an
+    implementation for GridSample(16)"). In the main graph; types from shape inference."""
+    floats = {onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16}
+
+    def pick(types: list[int | None]) -> dict[int, int]:
+        image, grid = types[0], types[1]
+        return {1: image} if image in floats and grid in floats and grid != image else {}
+
+    fixed = _cast_inputs(m, "GridSample", pick)
+    if fixed:
+        _repaired(
+            where,
+            fixed,
+            "GridSample grid(s) cast to their image's type, as torch samples",
+            "the export computed them in another",
+        )
+
+
+def _cast_inputs(
+    m: onnx.ModelProto, op: str, pick: Callable[[list[int | None]], dict[int, int]]
+) -> list[str]:
+    """A Cast before the inputs of each ``op`` node of the main graph that ``pick`` (given the
+    node's input types, None where unknown) names, to the type it gives, in place; the names
+    of the nodes changed."""
+    nodes = [n for n in m.graph.node if n.op_type == op and n.domain in ("", "ai.onnx")]
+    if not nodes:
+        return []
+    from onnx import helper
+
+    from rewriter.ir.graph import infer_value_info
+
+    table = infer_value_info(m)
+    fixed: list[str] = []
+    for n in nodes:
+        types = [(vi.elem_type if (vi := table.get(x)) is not None else None) for x in n.input]
+        casts = pick(types)
+        key = n.name or n.output[0]
+        for i, to in sorted(casts.items()):
+            to_name = onnx.TensorProto.DataType.Name(to).lower()
+            name = f"{key}/as_{to_name}" if i == 0 else f"{key}/input{i}_as_{to_name}"
+            cast = helper.make_node("Cast", [n.input[i]], [name], name=name, to=to)
+            n.input[i] = name
+            m.graph.node.insert(list(m.graph.node).index(n), cast)
+        if casts:
+            fixed.append(key)
+    return fixed
 
 
 def _batched(g: onnx.GraphProto, pool: onnx.NodeProto, opset: int) -> None:
