@@ -129,10 +129,11 @@ def _load_failure(e: BaseException, model: onnx.ModelProto | None = None) -> str
                 "(module.float() before torch.onnx.export)"
             )
         if custom.group(2) and onnx.defs.has(op):  # an ONNX op, at types it has no kernel for
+            types = _node_types(model, op, text)
             return (
                 f"{text}; ONNX Runtime, which verifies and times every rewrite, has {op} but not "
-                "for the types this node computes in (a boolean EyeLike: torch.eye(n, "
-                f"dtype=torch.bool)): export the model so that {op} computes in float32 or int64"
+                f"for the types this node computes in{f' ({types})' if types else ''}: export "
+                f"the model so that {op} computes in float32 or int64"
             )
         return (
             f"{text}; ONNX Runtime, which verifies and times every rewrite, has no {op}: export "
@@ -140,6 +141,33 @@ def _load_failure(e: BaseException, model: onnx.ModelProto | None = None) -> str
             "left out or as NonMaxSuppression)"
         )
     return text
+
+
+_NODE_NAMED = re.compile(r"node with name '([^']*)'")
+
+
+def _node_types(model: onnx.ModelProto | None, op: str, text: str) -> str:
+    """The input types of the ``op`` node ONNX Runtime's ``text`` names, from shape inference
+    ("inputs float32, float64", "?" where it cannot tell), or "" (no such node in the main
+    graph, or more than one where the name is empty)."""
+    named = _NODE_NAMED.search(text)
+    if model is None or not named:
+        return ""
+    nodes = [n for n in model.graph.node if n.op_type == op and n.name == named.group(1)]
+    if len(nodes) != 1:
+        return ""
+    (node,) = nodes
+    from rewriter.ir.graph import infer_value_info
+
+    table = infer_value_info(model)
+    types = [
+        onnx.helper.tensor_dtype_to_np_dtype(vi.elem_type).name
+        if (vi := table.get(x)) is not None and vi.elem_type
+        else "?"
+        for x in node.input
+        if x
+    ]
+    return f"input{'s' if len(types) > 1 else ''} {', '.join(types)}" if types else ""
 
 
 def _uncommon_float(model: onnx.ModelProto | None) -> str | None:
