@@ -568,6 +568,35 @@ def test_rms_norm_in_an_archive_is_converted(tmp_path, capsys) -> None:  # type:
     assert report["source"]["converted_vs_source"]["rel_l2"] < 1e-6
 
 
+class _GroupedQueryAttention(torch.nn.Module):
+    """Attention with 4 query heads over 2 key/value heads, through ``enable_gqa`` (EXAONE
+    4.5's and LFM3-VL's vision towers, at 2 over 1)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.q, self.kv, self.o = (torch.nn.Linear(16, n) for n in (16, 8, 16))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, s, _ = x.shape
+        q = self.q(x).view(b, s, 4, 4).transpose(1, 2)
+        k = self.kv(x).view(b, s, 2, 4).transpose(1, 2)
+        a = torch.nn.functional.scaled_dot_product_attention(q, k, k * 0.5, scale=0.25, enable_gqa=True)  # fmt: skip
+        return self.o(torch.nn.functional.gelu(a.transpose(1, 2).reshape(b, s, 16)))
+
+
+def test_grouped_query_attention_in_an_archive_is_converted(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """The TorchScript exporter refuses ``scaled_dot_product_attention(..., enable_gqa=True)``
+    ("conversion of scaled_dot_product_attention not implemented if enable_gqa is True":
+    EXAONE 4.5's and LFM3-VL's vision archives, exit 1): each key/value head is gathered for
+    its group of query heads, as torch repeats them, and the exporter's own attention follows."""
+    torch.manual_seed(0)
+    printed, report, _ = _traced_rewritten(
+        _GroupedQueryAttention(), (torch.randn(2, 8, 16),), tmp_path, capsys
+    )
+    assert "1 of 1 sites replaced" in printed, printed
+    assert report["source"]["converted_vs_source"]["rel_l2"] < 1e-6
+
+
 class _SizedPatches(torch.nn.Module):
     """Pixtral's patches of each image cut to its ``image_sizes`` (height, width) before the
     blocks (Mistral 3)."""

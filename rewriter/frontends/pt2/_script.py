@@ -2302,6 +2302,7 @@ def _symbolics(squeezed: bool = False) -> Iterator[None]:
         ("aten::cumsum", _cumsum, _CUMSUM_OPSET),
         ("aten::rms_norm", _rms_norm, _RMS_NORM_OPSET),
         ("aten::index_add", _index_add, _INDEX_ADD_OPSET),
+        ("aten::scaled_dot_product_attention", _attention, _ATTENTION_OPSET),
         ("aten::histc", _histc, _HISTC_OPSET),
         ("aten::take_along_dim", _take_along_dim, _TAKE_OPSET),
         *((f"aten::{name}", _unary(op), _HYPERBOLIC_OPSET) for name, op in _HYPERBOLIC.items()),
@@ -2661,6 +2662,41 @@ def _node_adder(g: Any) -> Callable[..., Any]:
         return g.op(name, *xs, **typed)
 
     return op
+
+
+_ATTENTION_OPSET = 14  # the exporter's own is registered from 14
+
+
+def _attention(
+    g: Any,
+    query: Any,
+    key: Any,
+    value: Any,
+    attn_mask: Any = None,
+    dropout_p: Any = 0.0,
+    is_causal: Any = False,
+    scale: Any = None,
+    enable_gqa: Any = False,
+) -> Any:
+    """``F.scaled_dot_product_attention`` with ``enable_gqa=True`` (grouped-query attention:
+    fewer key/value heads than query heads, EXAONE 4.5's and LFM3-VL's vision towers), which
+    the exporter's own refuses ("conversion of scaled_dot_product_attention not implemented if
+    enable_gqa is True"): each key/value head repeated for its group of query heads along dim
+    -3, as torch does (``repeat_interleave(q_heads // kv_heads, -3)``), then the exporter's own
+    attention."""
+    from torch.onnx import symbolic_helper as sh
+    from torch.onnx import symbolic_opset14
+
+    if sh._maybe_get_const(enable_gqa, "b"):
+        q, k = sh._get_tensor_sizes(query), sh._get_tensor_sizes(key)
+        if not q or not k or len(q) != len(k) or len(k) < 3 or None in (q[-3], k[-3]):
+            raise RuntimeError("grouped-query attention at an unknown number of heads")
+        # a Gather of each query head's key/value head: [0, 0, 1, 1] for 4 heads over 2
+        heads = _constant(g, [h * k[-3] // q[-3] for h in range(q[-3])])
+        key, value = (g.op("Gather", x, heads, axis_i=len(k) - 3) for x in (key, value))
+    return symbolic_opset14.scaled_dot_product_attention(
+        g, query, key, value, attn_mask, dropout_p, is_causal, scale, False
+    )
 
 
 _INDEX_ADD_OPSET = 16  # ScatterND's reduction
