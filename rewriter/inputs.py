@@ -183,6 +183,9 @@ _IMAGE_SIZES_NAME = re.compile(r"(image|img|orig(inal)?|target)_?(sizes?|hw|shap
 _PATCH_GRID_NAME = re.compile(r"(spatial|patch|grid)_?(shapes?|sizes?|hw)$", re.I)
 # each image's frames, rows and columns of patches (the Qwen-VL towers' ``grid_thw``)
 _THW_GRID_NAME = re.compile(r"grid_?thw$", re.I)
+# each image's spatial merge (VideoLLaMA 3's ``merge_sizes``: 2, its 2x2 patches merged)
+_MERGE_SIZES_NAME = re.compile(r"merge_?sizes?$", re.I)
+MERGE = 2  # the merge every Qwen-VL-style tower met uses; the grids drawn are even
 _KINDS = [  # (regex on the lower-cased dim name, candidates); first match wins
     (_BATCH_NAME, _BATCH),
     (r"seq|len|time|token|step|frame|patch|^t$|^l$", _SEQUENCE),
@@ -1793,6 +1796,9 @@ def generate_inputs(
                 feeds[inp.name], why[inp.name] = sized
             elif grid := _patch_grid(inp, shape, inputs, sizes):
                 feeds[inp.name], why[inp.name] = grid
+            elif inp.dtype.kind in "iu" and len(shape) == 1 and _MERGE_SIZES_NAME.search(inp.name):
+                feeds[inp.name] = np.full(shape, MERGE, inp.dtype)
+                why[inp.name] = f"{MERGE} each: an image's 2x2 patches merged (by name)"
         return feeds, why
 
     if sizes is not None:  # more seeds at sizes already probed: no run needed

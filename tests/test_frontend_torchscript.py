@@ -145,9 +145,12 @@ def _dims(m: onnx.ModelProto) -> dict[str, list[str | int]]:
     }
 
 
-def _traced_hf(model: Any, names: list[str], example: tuple[Any, ...], path: Any) -> Any:
+def _traced_hf(
+    model: Any, names: list[str], example: tuple[Any, ...], path: Any, output: int = 0
+) -> Any:
     """A `transformers` model traced with ``forward`` taking ``names`` (the archive's input
-    names, as a user's own wrapper has them) and returning its first output, saved at ``path``."""
+    names, as a user's own wrapper has them) and returning its first output (or the one at
+    ``output``), saved at ``path``."""
     import inspect
 
     class _Named(torch.nn.Module):
@@ -156,7 +159,7 @@ def _traced_hf(model: Any, names: list[str], example: tuple[Any, ...], path: Any
             self.m = model
 
         def forward(self, *xs: torch.Tensor) -> Any:
-            return self.m(**dict(zip(names, xs, strict=True)))[0]
+            return self.m(**dict(zip(names, xs, strict=True)))[output]
 
     kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
     params = [inspect.Parameter(n, kind) for n in ["self", *names]]
@@ -3066,3 +3069,79 @@ def test_a_grid_towers_patches_are_laid_end_to_end_beside_their_grid(
             "its size from its refusal of 128x96); grid_thw 1 (forward does not use it" in printed
         )
     assert [s["function"] for s in r["sites"]] == ["gelu", "gelu"]
+
+
+def _qwen_vl_archive(which: str) -> tuple[Any, list[str], tuple[Any, ...]]:
+    """A `transformers` Qwen-VL-style model (random weights) and the inputs its processor gives
+    for two images of 6 x 8 patches (4 x 4 for Qwen2-VL's whole model): Kimi K2.5's tower
+    takes each patch as a 3 x 8 x 8 window (its pooled output merges each image's patches in
+    a loop over the images), VideoLLaMA 3's each image's merge size too, and
+    Qwen2-VL's whole model ids holding each image's tokens beside the tower's inputs."""
+    transformers = pytest.importorskip("transformers")
+    v = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
+    grid = torch.tensor([[1, 6, 8]] * 2)
+    if which == "kimi_k25_vision":
+        config = transformers.Kimi_K25VisionConfig(**v, patch_size=8, pos_emb_height=16, pos_emb_width=16)  # fmt: skip
+        model = transformers.Kimi_K25VisionModel(config)
+        return model, ["pixel_values", "grid_thw"], (torch.randn(96, 3, 8, 8), grid)
+    if which == "video_llama_3_vision":
+        model = transformers.VideoLlama3VisionModel(transformers.VideoLlama3VisionConfig(**v, patch_size=8))  # fmt: skip
+        names = ["pixel_values", "grid_thw", "merge_sizes"]
+        return model, names, (torch.randn(96, 192), grid, torch.tensor([2, 2]))
+    text = dict(vocab_size=1000, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                intermediate_size=64, max_position_embeddings=256, num_key_value_heads=1,
+                rope_scaling={"type": "mrope", "mrope_section": [2, 2, 4]})  # fmt: skip
+    vision = dict(depth=2, embed_dim=32, hidden_size=32, num_heads=2, mlp_ratio=2, patch_size=8,
+                  spatial_merge_size=2, temporal_patch_size=2)  # fmt: skip
+    config = transformers.Qwen2VLConfig(vision_config=vision, text_config=text, image_token_id=999)
+    ids = torch.randint(3, 900, (2, 12))
+    ids[:, 4:8] = 999  # each image's 4 x 4 patches, merged 2 x 2
+    names = ["input_ids", "pixel_values", "image_grid_thw", "attention_mask", "mm_token_type_ids"]
+    grid = torch.tensor([[1, 4, 4]] * 2)
+    example = (ids, torch.randn(32, 384), grid, torch.ones_like(ids), (ids == 999).long())
+    return transformers.Qwen2VLModel(config), names, example
+
+
+@pytest.mark.parametrize(
+    ("which", "output", "said"),
+    [
+        # the patches went in as rows of 192 values: "Expected 4-dimensional input for
+        # 4-dimensional weight [32, 3, 8, 8], but got 2-dimensional input of size [128, 192]";
+        # at the 96 asked for, one image's grid: "allocated size does not match required size"
+        ("kimi_k25_vision", 1, "pixel_values 96x3x8x8 (the 192 values of a patch, from its "
+         "convolution's window; every image's patches laid end to end beside grid_thw, each a "
+         "3x8x8 window as its convolution takes it"),
+        # its hidden states at one image's grid: ONNX Runtime refused the export's Div of float
+        # positions by the int64 grid
+        ("kimi_k25_vision", 0, "2 arithmetic node(s) of a float and an integer tensor "
+         "(/m/patch_embed/pos_emb/Div_4, /m/patch_embed/pos_emb/Div_5) given the integer cast "
+         "to float, as torch promotes it"),
+        # its merge sizes were drawn as an image
+        ("video_llama_3_vision", 0, "merge_sizes 2 (each image's merge of 2x2 patches by its "
+         "name)"),
+        # its trace unrolled a loop over the two images ("Expected 2 elements in a list but
+        # found 1") and put positions where each sample's mask is 1 ("value tensor of shape [3,
+        # 12] cannot be broadcast to indexing result of shape [3, 128]")
+        ("qwen2_vl", 0, "attention_mask 2x128 (a mask by its name, ones at its first 12 "
+         "positions (the values a put writes); a batch of 2"),
+    ],
+)  # fmt: skip
+def test_qwen_vl_style_archives_run_at_the_images_their_trace_holds(
+    which, output, said, tmp_path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    """Qwen-VL-style models traced as users trace them: their traces hold the number of images,
+    their patches and their text's length as constants, so they run nowhere else; each ran on
+    none of the example shapes tried. They run with no flags now, at what their refusals ask:
+    the patch count asked for kept at the other inputs' next shapes (two images' grids), each
+    patch shaped as the convolution takes it, the images' merge sizes by name, a loop over the
+    images unrolled at their count, a mask of ones where a put of the text's positions writes;
+    Kimi's export, whose Div of float positions by an int64 grid ONNX Runtime refused, has the
+    int64 cast to float, as torch promotes it."""
+    torch.manual_seed(0)
+    model, names, example = _qwen_vl_archive(which)
+    src = _traced_hf(model.eval(), names, example, tmp_path / f"{which}.pt", output)
+    printed, report, _ = _rewritten(src, tmp_path, capsys)
+    printed = " ".join(printed.split())
+    assert said in printed, printed
+    assert report["source"]["converted_vs_source"]["rel_l2"] < 1e-6
+    assert report["sites"] and all(s["replaced"] for s in report["sites"]), report["sites"]

@@ -2807,6 +2807,33 @@ def test_a_thw_grid_beside_patches_padded_per_image_grids_each_images_row() -> N
     assert run_model(m, gen.feeds)[0].shape == (grid.shape[0], 2, 2, 8)
 
 
+def test_merge_sizes_beside_a_grid_are_each_images_merge() -> None:
+    """VideoLLaMA 3's tower takes ``merge_sizes`` [images] beside ``grid_thw``, each image's
+    spatial merge, and divides the grid's sides by it; drawn, the sizes divided by zero at
+    every size ("Integer division by zero", exit 2 on the tower its archive converts to). By
+    the name they are 2 each now, the merge of the Qwen-VL-style towers, whose grids are drawn
+    with even sides."""
+    import torch
+
+    class Tower(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.proj = torch.nn.Linear(12, 8)
+
+        def forward(self, pixel_values, grid_thw, merge_sizes):  # type: ignore[no-untyped-def]
+            h, w = grid_thw[0, 1] // merge_sizes[0], grid_thw[0, 2] // merge_sizes[0]
+            x = self.proj(pixel_values).reshape(-1, h, w, 4, 8)
+            return torch.nn.functional.gelu(x.mean(3))
+
+    args = (torch.randn(32, 12), torch.tensor([[1, 4, 4]] * 2), torch.tensor([2, 2]))
+    names = ["pixel_values", "grid_thw", "merge_sizes"]
+    m = _ts_export(Tower(), args, names, {"pixel_values": {0: "patches"}, "grid_thw": {0: "images"}, "merge_sizes": {0: "images"}})  # fmt: skip
+    gen = generate_inputs(m)
+    assert gen.feeds["merge_sizes"].tolist() == [2] * len(gen.feeds["grid_thw"])
+    assert "2 each: an image's 2x2 patches merged (by name)" in _note(gen, "merge_sizes")
+    run_model(m, gen.feeds)
+
+
 def test_a_norms_refusal_of_a_folded_count_scales_the_length() -> None:
     """Ovis2.5's tower, exported by the TorchScript exporter, folds a count baked at the trace
     (its 96 patches) into rows of the length probed: at 128 patches the LayerNorm sees 24

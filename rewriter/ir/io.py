@@ -28,6 +28,7 @@ __all__ = [
     "model_digest",
     "check_output_path",
     "save_atomic",
+    "promote_mixed_arithmetic",
     "write_atomic",
     "MIN_OPSET",
 ]
@@ -159,6 +160,10 @@ def _batch_unbatched_pools(m: onnx.ModelProto, where: str) -> None:
         )
 
 
+_FLOATS = {onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16}
+_INTS = {onnx.TensorProto.INT64, onnx.TensorProto.INT32, onnx.TensorProto.BOOL}
+
+
 def _sum_bools_as_ints(m: onnx.ModelProto, where: str) -> None:
     """A CumSum of booleans (torch's ``mask.cumsum(-1)``, which torch sums as int64 and its
     TorchScript exporter writes as it is: PI0's masks) gets a Cast to int64 before it, in
@@ -167,7 +172,7 @@ def _sum_bools_as_ints(m: onnx.ModelProto, where: str) -> None:
     is invalid"). In the main graph; types from shape inference."""
     bool_ = onnx.TensorProto.BOOL
     fixed = _cast_inputs(
-        m, "CumSum", lambda types: {0: onnx.TensorProto.INT64} if types[0] == bool_ else {}
+        m, ("CumSum",), lambda types: {0: onnx.TensorProto.INT64} if types[0] == bool_ else {}
     )
     if fixed:
         _repaired(
@@ -185,13 +190,12 @@ def _sample_in_image_type(m: onnx.ModelProto, where: str) -> None:
     saying so: torch's ``grid_sample`` takes the two in one type only, the one it computed in,
     and ONNX Runtime has no GridSample of a float image at a double grid ("Could not find an
     implementation for GridSample(16)"). In the main graph; types from shape inference."""
-    floats = {onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16}
 
     def pick(types: list[int | None]) -> dict[int, int]:
         image, grid = types[0], types[1]
-        return {1: image} if image in floats and grid in floats and grid != image else {}
+        return {1: image} if image in _FLOATS and grid in _FLOATS and grid != image else {}
 
-    fixed = _cast_inputs(m, "GridSample", pick)
+    fixed = _cast_inputs(m, ("GridSample",), pick)
     if fixed:
         _repaired(
             where,
@@ -201,13 +205,31 @@ def _sample_in_image_type(m: onnx.ModelProto, where: str) -> None:
         )
 
 
+def promote_mixed_arithmetic(m: onnx.ModelProto) -> list[str]:
+    """An Add, Sub, Mul or Div of a float and an integer tensor (torch's TorchScript exporter
+    writes one where its type analysis lost a value's type: Kimi K2.5's position embeddings
+    interpolated to each image's grid, "Type parameter (T) of Optype (Div) bound to different
+    types (tensor(float) and tensor(int64))", which ONNX Runtime refuses) gets its integer
+    inputs cast to the float type, in place, as torch promotes them; the names of the nodes
+    changed. In the main graph; types from shape inference."""
+
+    def pick(types: list[int | None]) -> dict[int, int]:
+        floats = {t for t in types if t in _FLOATS}
+        if len(floats) != 1 or not any(t in _INTS for t in types):
+            return {}
+        (to,) = floats
+        return {i: to for i, t in enumerate(types) if t in _INTS}
+
+    return _cast_inputs(m, ("Add", "Sub", "Mul", "Div"), pick)
+
+
 def _cast_inputs(
-    m: onnx.ModelProto, op: str, pick: Callable[[list[int | None]], dict[int, int]]
+    m: onnx.ModelProto, ops: tuple[str, ...], pick: Callable[[list[int | None]], dict[int, int]]
 ) -> list[str]:
-    """A Cast before the inputs of each ``op`` node of the main graph that ``pick`` (given the
-    node's input types, None where unknown) names, to the type it gives, in place; the names
-    of the nodes changed."""
-    nodes = [n for n in m.graph.node if n.op_type == op and n.domain in ("", "ai.onnx")]
+    """A Cast before the inputs of each node of the main graph of one of ``ops`` that ``pick``
+    (given the node's input types, None where unknown) names, to the type it gives, in place;
+    the names of the nodes changed."""
+    nodes = [n for n in m.graph.node if n.op_type in ops and n.domain in ("", "ai.onnx")]
     if not nodes:
         return []
     from onnx import helper

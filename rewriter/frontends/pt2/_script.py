@@ -77,6 +77,7 @@ from rewriter.inputs import (
     _FRAMES,
     _IMAGE_SIZES_NAME,
     _LARGEST_NAMED,
+    _MERGE_SIZES_NAME,
     _PATCH_GRID_NAME,
     _SAMPLES,
     _SEQUENCE,
@@ -85,10 +86,12 @@ from rewriter.inputs import (
     _VOLUME,
     _WORK_LIMIT,
     DIM_EXAMPLES_KEY,
+    MERGE,
     crop_grids,
     square_grid,
     thw_grid,
 )
+from rewriter.ir.io import promote_mixed_arithmetic
 
 # a sequence's lengths: the typical ones, then the short ones a module traced on a short
 # example may be fixed at (Funnel traced at 8 tokens runs 7 to 9, none of the typical ones)
@@ -150,7 +153,8 @@ class _Arg:
     padded: bool = False
     # rows whose values no op tells, filled by ``_sides``: "image", an image's (height, width)
     # (Pixtral's ``image_sizes``); "grid", a patch grid's (rows, columns) (SigLIP 2's
-    # ``spatial_shapes``); "thw", each image's (frames, rows, columns) of patches (``grid_thw``)
+    # ``spatial_shapes``); "thw", each image's (frames, rows, columns) of patches (``grid_thw``);
+    # "merge", each image's spatial merge (``merge_sizes``)
     sides: str = ""
     # values a convolution's window takes in (in channels x kernel): a patch, where the input
     # is patches laid end to end and viewed as images on the way (a Qwen-VL tower's)
@@ -215,6 +219,7 @@ def load(path: str) -> tuple[Conversion, Any, dict[str, np.ndarray]]:
         _masking(args)
         example, outputs = _example(module, args, path)
         model, fixed = _export(module, args, example, outputs, path)
+        promoted = promote_mixed_arithmetic(model)
         _record_examples(model, example)
         seconds = time.perf_counter() - t0
         conv = Conversion(model, "torchscript", path, f"torch.onnx {torch.__version__}", seconds)
@@ -233,6 +238,12 @@ def load(path: str) -> tuple[Conversion, Any, dict[str, np.ndarray]]:
         )
         if fixed:
             conv.notes.append(fixed)
+        if promoted:  # the exporter's, not the module's: torch promotes them so
+            conv.notes.append(
+                f"{len(promoted)} arithmetic node(s) of a float and an integer tensor "
+                f"({', '.join(promoted[:2])}{', ...' if len(promoted) > 2 else ''}) given the "
+                "integer cast to float, as torch promotes it (the exporter wrote them mixed)"
+            )
         _CACHE[key] = (conv, module, example)
     return _CACHE[key]
 
@@ -402,6 +413,16 @@ def _hint(module: Any, name: str, value: Any) -> _Arg:
             "int64",
             origin="name",
             sides="thw",
+        )
+    if _MERGE_SIZES_NAME.search(name) and rank <= 1:
+        return _Arg(
+            name,
+            f"each image's merge of {MERGE}x{MERGE} patches by its name",
+            [(1,), (2,)],
+            {0: "images"},
+            "int64",
+            origin="name",
+            sides="merge",
         )
     for pattern, said, sides in (
         (_IMAGE_SIZES_NAME, "an image's height and width", "image"),
@@ -1319,10 +1340,15 @@ def _sides(args: list[_Arg], feeds: dict[str, np.ndarray]) -> dict[str, np.ndarr
     patch grid's the most square (rows, columns) of the patches of the largest 3-d float input
     (SigLIP 2's ``spatial_shapes``: 0s and 1s laid 128 patches out on none), and each
     ``grid_thw``'s one frame of even rows and columns of its share of the patches of the
-    largest 2-d float input (``rewriter.inputs.thw_grid``)."""
+    largest 2-d float input or patches of any rank (``rewriter.inputs.thw_grid``)."""
     images = [v.shape[-2:] for v in feeds.values() if v.ndim == 4 and v.dtype.kind == "f"]
     patches = [v.shape[1] for v in feeds.values() if v.ndim == 3 and v.dtype.kind == "f"]
-    laid = [v.shape[0] for v in feeds.values() if v.ndim == 2 and v.dtype.kind == "f"]
+    laid = [  # patches laid end to end: each a row of values, or a window (Kimi K2.5's)
+        feeds[a.name].shape[0]
+        for a in args
+        if feeds[a.name].dtype.kind == "f"
+        and (feeds[a.name].ndim == 2 or a.dynamic.get(0) == "patches")
+    ]
     values = {
         "image": max(images, key=lambda hw: hw[0] * hw[1]) if images else None,
         "grid": square_grid(max(patches)) if patches else None,
@@ -1332,6 +1358,9 @@ def _sides(args: list[_Arg], feeds: dict[str, np.ndarray]) -> dict[str, np.ndarr
             continue
         if a.sides == "thw" and laid and max(laid) >= len(feeds[a.name]) > 0:
             feeds[a.name] = thw_grid(max(laid), len(feeds[a.name]))
+            continue
+        if a.sides == "merge":
+            feeds[a.name] = np.full_like(feeds[a.name], MERGE)
             continue
         row = values.get(a.sides)
         if row is not None and feeds[a.name].ndim == 2 and feeds[a.name].shape[1] == 2:
@@ -1365,11 +1394,20 @@ def _array(arg: _Arg, shape: tuple[int, ...]) -> np.ndarray:
 
 
 # a put through a mask of more places than values: "value tensor of shape [8, 32] cannot be
-# broadcast to indexing result of shape [128, 32]"
+# broadcast to indexing result of shape [128, 32]" (along the first axis), "... [3, 12] ...
+# [3, 128]" (along another: Qwen2-VL's positions put where each sample's mask is 1)
 _PUT = re.compile(
-    r"value tensor of shape \[(\d+)[^\]]*\] cannot be broadcast to indexing result of "
-    r"shape \[(\d+)"
+    r"value tensor of shape \[([\d, ]+)\] cannot be broadcast to indexing result of "
+    r"shape \[([\d, ]+)\]"
 )
+
+
+def _put_sizes(hit: re.Match[str]) -> tuple[int, int] | None:
+    """(values, places) along the one axis where a put's values and the places its mask picks
+    differ (``_PUT``), or None."""
+    values, places = ([int(v) for v in g.split(", ")] for g in hit.groups())
+    apart = [(v, p) for v, p in zip(values, places, strict=False) if v != p]
+    return apart[0] if len(values) == len(places) and len(apart) == 1 else None
 
 
 _INDEX_PUT = {"aten::index_put_", "aten::index_put"}
@@ -1377,9 +1415,12 @@ _INDEX_PUT = {"aten::index_put_", "aten::index_put"}
 
 def _puts(value: Any) -> bool:
     """Whether the input reaches a put's indices (``x[mask] = values``: ``index_put_``, the mask
-    in the list of indices)."""
+    in the list of indices), or one sample's of it does (Qwen2-VL's positions put where
+    ``attention_mask[i] == 1``, in a loop over the batch)."""
     for node, slot, _ in _consumers(value):
         if node.kind() in _INDEX_PUT and slot == 1:
+            return True
+        if node.kind() == "aten::select" and slot == 0 and _puts(node.output()):
             return True
         if node.kind() == "prim::ListConstruct" and any(
             u.user.kind() in _INDEX_PUT and u.offset == 1 for u in node.output().uses()
@@ -1390,18 +1431,20 @@ def _puts(value: Any) -> bool:
 
 def _put_mask(args: list[_Arg], shapes: Any, values: int, picked: int) -> tuple[int, int] | None:
     """(the index of the one mask of ones that a put reads, ``puts``, and picks ``picked``
-    places at ``shapes``; the ones per sample that pick ``values``) where it is not yet cut
-    down and the values split evenly over its samples; else None."""
+    places at ``shapes``, all its samples' or one's; the ones per sample that pick ``values``)
+    where it is not yet cut down and the values split evenly over its samples; else None."""
     hits = [
         i
         for i, (a, s) in enumerate(zip(args, shapes, strict=True))
         if a.puts and a.dtype == "int64" and not a.ones and len(s) >= 2
-        and math.prod(s) == picked
+        and picked in (math.prod(s), math.prod(s[1:]))
     ]  # fmt: skip
-    if len(hits) != 1:
+    if len(hits) != 1 or not 0 < values < picked:
         return None
     s = shapes[hits[0]]
-    if not 0 < values < picked or values % s[0] or values // s[0] > s[-1]:
+    if picked == math.prod(s[1:]):  # one sample's places: a put per sample (a loop, unrolled)
+        return (hits[0], values) if values <= s[-1] else None
+    if values % s[0] or values // s[0] > s[-1]:
         return None
     return hits[0], values // s[0]
 
@@ -1491,6 +1534,35 @@ def _features(arg: _Arg, shape: tuple[int, ...], why: str) -> _Arg | None:
     )
     told.origin = "refusal"
     return told
+
+
+# "Expected 4-dimensional input for 4-dimensional weight [32, 3, 8, 8], but got 2-dimensional
+# input of size [128, 192] instead"
+_WINDOWED = re.compile(
+    r"for \d+-dimensional weight \[(\d+(?:, \d+)+)\], but got 2-dimensional input of size "
+    r"\[\d+, (\d+)\]"
+)
+
+
+def _windowed(arg: _Arg, shape: tuple[int, ...], why: str) -> _Arg | None:
+    """Patches laid end to end (``_laid_end_to_end``) that the module's convolution takes as
+    they come, each one a [channels, *kernel] window (Kimi K2.5's tower: [patches, 3, 8, 8]),
+    not flattened into the window's values: the same counts of patches, each shaped as the
+    convolution's refusal of ``shape`` says. None for any other refusal."""
+    hit = _WINDOWED.search(why)
+    if hit is None or not arg.packed or len(shape) != 2 or int(hit.group(2)) != shape[1]:
+        return None
+    window = tuple(int(v) for v in hit.group(1).split(", ")[1:])
+    if math.prod(window) != shape[1]:
+        return None
+    said = "x".join(map(str, window))
+    return dataclasses.replace(
+        arg,
+        shapes=[(s[0], *window) for s in arg.shapes],
+        hint=f"{arg.hint}, each a {said} window as its convolution takes it (its refusal of "
+        f"{'x'.join(map(str, shape))})",
+        packed=0,
+    )
 
 
 def _restacked(arg: _Arg, shape: tuple[int, ...], why: str) -> _Arg | None:
@@ -1788,8 +1860,8 @@ def _example(module: Any, args: list[_Arg], path: str) -> tuple[dict[str, np.nda
                 tried.discard(shapes)
                 queue.appendleft(shapes)
                 continue
-            put = _PUT.search(why)
-            if put and (fit := _put_mask(args, shapes, int(put.group(1)), int(put.group(2)))):
+            put = (hit := _PUT.search(why)) and _put_sizes(hit)
+            if put and (fit := _put_mask(args, shapes, *put)):
                 # a mask of ones picks more places than the values put there (Kosmos-2's image
                 # tokens: "value tensor of shape [8, 32] cannot be broadcast to indexing result
                 # of shape [128, 32]"): ones at as many of its first positions, these shapes again
@@ -1810,14 +1882,11 @@ def _example(module: Any, args: list[_Arg], path: str) -> tuple[dict[str, np.nda
                 continue
             if k is None:
                 continue
-            if _of_another(why, shapes, ours) or (
-                # past the size it asked for, an index out of a table: the ids' (AltCLIP's
-                # text positions, "index 66 is out of bounds for dimension 1 with size 66")
-                shapes[k] in asked and len(ours) < len(args) and _INDEXED.search(why)
-            ):
+
+            def keep(shapes: tuple[tuple[int, ...], ...] = shapes, queue: Any = queue) -> None:
+                """The size a refusal asked for, refused for another input (GroupViT's image at
+                64x64, then its text's positions): kept, at the others' next sizes."""
                 if shapes[k] in asked and shapes[k] not in kept:
-                    # the size a refusal asked for, refused for another input (GroupViT's image
-                    # at 64x64, then its text's positions): kept, at the others' next sizes
                     kept.add(shapes[k])
                     alts = dict.fromkeys(
                         tuple(shapes[k] if i == k or i in tied else s for i, s in enumerate(c))
@@ -1825,6 +1894,13 @@ def _example(module: Any, args: list[_Arg], path: str) -> tuple[dict[str, np.nda
                     )
                     fresh = [c for c in alts if c not in tried][:8]
                     queue.extendleft(reversed(fresh))
+
+            if _of_another(why, shapes, ours) or (
+                # past the size it asked for, an index out of a table: the ids' (AltCLIP's
+                # text positions, "index 66 is out of bounds for dimension 1 with size 66")
+                shapes[k] in asked and len(ours) < len(args) and _INDEXED.search(why)
+            ):
+                keep()
                 continue
             arg, shape = args[k], shapes[k]
 
@@ -1840,7 +1916,11 @@ def _example(module: Any, args: list[_Arg], path: str) -> tuple[dict[str, np.nda
 
             if series is None and len(tied) == 1:
                 series = _channels(arg, shape, why)
-            if told := _features(arg, shape, why):
+            if windowed := _windowed(arg, shape, why):
+                for i in tied:
+                    args[i] = dataclasses.replace(windowed, name=args[i].name)
+                queue = deque(at(s) for s in windowed.shapes)
+            elif told := _features(arg, shape, why):
                 for i in tied:
                     args[i] = dataclasses.replace(told, name=args[i].name)
                 series = None
@@ -1852,6 +1932,11 @@ def _example(module: Any, args: list[_Arg], path: str) -> tuple[dict[str, np.nda
                 refined = True
                 asked.update((s, shape) for s in sized)
                 queue.extendleft(at(s) for s in reversed(sized))
+            elif len(ours) < len(args) and not re.search(r"\d", why.strip().splitlines()[-1]):
+                # the size asked for, refused with no size named (Kimi K2.5's 96 patches, its
+                # trace's, beside one image's grid where the trace unrolled two: "allocated
+                # size does not match required size"): kept, at the others' next sizes
+                keep()
             continue
         if odd := _batch_misplaced(module, args, feeds):
             # it ran, but a second sample lands on another input's length: a guess is short
@@ -2068,11 +2153,14 @@ def _unrolled(
     batch in a loop, which its trace at 2 unrolled: "Expected 2 elements in a list but found
     1" at every size); None for any other refusal."""
     hit = _UNROLLED.search(why)
-    batched = [i for i, a in enumerate(args) if a.dynamic.get(0) == "batch" and shapes[i]]
-    if hit is None or not batched or any(shapes[i][0] != 1 for i in batched):
+    if hit is None:
         return None
-    b = int(hit.group(1))
-    return tuple((b, *s[1:]) if i in batched else s for i, s in enumerate(shapes))
+    for dim in ("batch", "images"):  # a loop over the batch, or over the images (their grids)
+        batched = [i for i, a in enumerate(args) if a.dynamic.get(0) == dim and shapes[i]]
+        if batched and all(shapes[i][0] == 1 for i in batched):
+            b = int(hit.group(1))
+            return tuple((b, *s[1:]) if i in batched else s for i, s in enumerate(shapes))
+    return None
 
 
 def _traced_batch(module: Any, args: list[_Arg]) -> tuple[dict[str, np.ndarray], Any] | None:
