@@ -133,6 +133,7 @@ from onnx import numpy_helper
 from rewriter.errors import UsageError
 from rewriter.ir.graph import ValueInfo, ValueInfoTable, infer_value_info, subgraph_attrs
 from rewriter.ir.runtime import failure_site, run_session, session
+from rewriter.procs import survived
 
 __all__ = [
     "GeneratedInputs",
@@ -730,6 +731,79 @@ class _Graph:
                 fixed.setdefault(axis, (size, f"{what}, from the weights of {op} {label!r}"))
         return rank or loose, fixed
 
+    def tracked_dims(self, start: str, rank: int) -> dict[int, tuple[int, str]]:
+        """What the weights an input of ``rank`` meets say of its own axes, followed through ops
+        that add, drop or move axes (Unsqueeze, Squeeze, Transpose, a Pad's unpadded axes) as
+        well as elementwise ones: ``axis -> (size, how)``. A weight it is broadcast against
+        fixes the axes it spans (a [bins, 3] scale: ONNX broadcasts equal sizes or 1s), a
+        Conv's its channels, a MatMul's or Gemm's its features, a recurrent op's its input
+        size (madmom's nets unsqueeze a [frames, bins] input into an RNN's [frames, 1, bins]
+        or a Conv's [1, frames, bins, 3], after such a scale: every dim named, the bins were
+        probed, and ran out of sizes)."""
+        fixed: dict[int, tuple[int, str]] = {}
+        todo: list[tuple[str, tuple[int | None, ...]]] = [(start, tuple(range(rank)))]
+        seen: set[str] = set()
+        while todo:
+            name, axes = todo.pop()
+            if name in seen or len(seen) > 64:
+                continue
+            seen.add(name)
+            for node, i in self.consumers.get(name, []):
+                op, label = node.op_type, node.name or node.output[0]
+                n = len(axes)
+
+                def fix(axis: int, size: int, what: str) -> None:
+                    a = axes[axis] if -n <= axis < n else None
+                    if a is not None and size > 0:
+                        fixed.setdefault(a, (size, f"{what} the weights of {op} {label!r}"))
+
+                attrs = {a.name: a for a in node.attribute}
+                w = self.const_shape(node.input[1]) if i == 0 and len(node.input) > 1 else None
+                out: tuple[int | None, ...] | None = None
+                if op in ("Add", "Sub", "Mul", "Div") and len(node.input) == 2:
+                    c = self.const_shape(node.input[1 - i])
+                    if c is not None and len(c) <= n:
+                        for k, size in enumerate(c):
+                            if size > 1:
+                                fix(n - len(c) + k, size, "broadcast against")
+                        out = axes
+                elif op in _SAME_SHAPE:
+                    out = axes
+                elif op in ("Unsqueeze", "Squeeze") and i == 0:
+                    given = attrs["axes"].ints if "axes" in attrs else None
+                    if given is None and len(node.input) > 1:
+                        c_axes = self.const(node.input[1])
+                        given = None if c_axes is None else c_axes.ravel().tolist()
+                    if given is not None and op == "Unsqueeze":
+                        new = {a % (n + len(given)) for a in given}
+                        rest = iter(axes)
+                        out = tuple(None if k in new else next(rest) for k in range(n + len(new)))
+                    elif given:
+                        gone = {a % n for a in given}
+                        out = tuple(a for k, a in enumerate(axes) if k not in gone)
+                elif op == "Transpose" and i == 0:
+                    perm = list(attrs["perm"].ints) if "perm" in attrs else list(range(n))[::-1]
+                    if sorted(perm) == list(range(n)):
+                        out = tuple(axes[p] for p in perm)
+                elif op == "Pad" and i == 0 and len(node.input) > 1:
+                    pads = self.const(node.input[1])
+                    if pads is not None and pads.size == 2 * n:
+                        pads = pads.ravel()
+                        out = tuple(a if pads[k] == pads[k + n] == 0 else None for k, a in enumerate(axes))  # fmt: skip
+                elif op == "Conv" and w and len(w) >= 3:
+                    fix(1, w[1] * (attrs["group"].i if "group" in attrs else 1), "channels, from")
+                elif op == "MatMul" and w and len(w) == 2:
+                    fix(-1, w[0], "features, from")
+                elif op == "Gemm" and w and len(w) == 2:
+                    trans_a = "transA" in attrs and attrs["transA"].i
+                    k = w[1] if "transB" in attrs and attrs["transB"].i else w[0]
+                    fix(0 if trans_a else 1, k, "features, from")
+                elif op in _RECURRENT and i == 0 and w and len(w) == 3:
+                    fix(2, w[2], "features, from")
+                if out is not None and node.output:
+                    todo.append((node.output[0], out))
+        return fixed
+
     def pixel_scale(self, start: str) -> str | None:
         """Why a float (or 8-bit) input holds 8-bit pixel values: the first arithmetic on it
         (past Transpose, Reshape, Identity, Cast, Unsqueeze, Squeeze, Flatten) scales it by
@@ -881,6 +955,11 @@ def _fix_dims(inp: _Input, graph: _Graph, shapes: dict[str, tuple[int, ...]]) ->
     if inp.dtype.kind != "f":
         return {}
     rank, at = graph.fixed_dims(inp.name)
+    if inp.ranked:  # through ops that add, drop or move axes too, each axis by its place
+        n = len(inp.dims)
+        told = {a % n for a in at if -n <= a < n}
+        tracked = graph.tracked_dims(inp.name, n)
+        at = {**at, **{a: v for a, v in tracked.items() if a not in told}}
     said, keyed = [], {}
     if not inp.ranked:
         n = len(shapes[inp.name]) if inp.name in shapes else rank
@@ -2051,13 +2130,28 @@ def _work(model: onnx.ModelProto, inputs: list[_Input], sizes: dict[str, int]) -
         for i in inputs
     }  # fmt: skip
     shaped = with_input_shapes(model, shapes)
+    got = survived(lambda: _onnx_work(shaped))
+    if got is None:  # ONNX's inference aborted: sizes no model runs at, and no bound known
+        return 0
+    work, sized = got[0]
+    if work < 0:  # an op without a shape function, a contradiction: no bound known
+        return _symbolic_work(shaped)
+    if sized:  # nothing for the other to add (and sympy is not imported)
+        return work
+    return max(work, _symbolic_work(shaped))
+
+
+def _onnx_work(shaped: onnx.ModelProto) -> tuple[int, bool]:
+    """(``_tensor_bytes`` after ONNX's shape inference with data propagation, whether it sized
+    every tensor), or (-1, False) where it raised. Run in a forked child (``_work``): at sizes
+    smaller than a Conv's kernel it infers negative sizes, and a Slice after them aborts the
+    process (madmom's onset CNN at 1 frame: "std::clamp ... Assertion '!(__hi < __lo)'
+    failed")."""
     try:
         inferred = onnx.shape_inference.infer_shapes(shaped, data_prop=True)
-    except Exception:  # an op without a shape function, a contradiction: no bound known
-        return _symbolic_work(shaped)
-    if _all_sized(inferred):  # nothing for the other to add (and sympy is not imported)
-        return _tensor_bytes(inferred)
-    return max(_tensor_bytes(inferred), _symbolic_work(shaped))
+    except Exception:
+        return -1, False
+    return _tensor_bytes(inferred), _all_sized(inferred)
 
 
 def _all_sized(model: onnx.ModelProto) -> bool:

