@@ -2151,7 +2151,8 @@ def _unrolled(
     """``shapes`` at the batch the refusal names, where every batched input was at 1 and the
     module unbound it into a list of the traced batch's length (ViLT embeds each image of its
     batch in a loop, which its trace at 2 unrolled: "Expected 2 elements in a list but found
-    1" at every size); None for any other refusal."""
+    1" at every size), or at the count of images it names where every image's grid was one row
+    (Qwen2-VL's whole model, traced on two images); None for any other refusal."""
     hit = _UNROLLED.search(why)
     if hit is None:
         return None
@@ -2370,7 +2371,7 @@ def _constant(g: Any, value: Any) -> Any:
 @contextlib.contextmanager
 def _symbolics(squeezed: bool = False) -> Iterator[None]:
     """Functions the TorchScript exporter lacks (antialiased resizes, erfinv, searchsorted,
-    cummax and cummin, isin, diff, rms_norm, a boolean eye,
+    cummax and cummin, isin, diff, rms_norm, a boolean eye, grouped-query attention,
     histc, _grouped_mm, take_along_dim, the hyperbolic functions, expm1, a unit triangular
     solve, in-place ``|=`` and ``&=``, unfold of a dim of unknown size), writes wrong
     (index_add with repeated indices, an int ``full`` as floats) or writes so that later ops
