@@ -752,11 +752,7 @@ class _Graph:
                 op, label = node.op_type, node.name or node.output[0]
                 n = len(axes)
 
-                def fix(axis: int, size: int, what: str) -> None:
-                    a = axes[axis] if -n <= axis < n else None
-                    if a is not None and size > 0:
-                        fixed.setdefault(a, (size, f"{what} the weights of {op} {label!r}"))
-
+                told: list[tuple[int, int, str]] = []  # (axis here, size, how)
                 attrs = {a.name: a for a in node.attribute}
                 w = self.const_shape(node.input[1]) if i == 0 and len(node.input) > 1 else None
                 out: tuple[int | None, ...] | None = None
@@ -765,7 +761,7 @@ class _Graph:
                     if c is not None and len(c) <= n:
                         for k, size in enumerate(c):
                             if size > 1:
-                                fix(n - len(c) + k, size, "broadcast against")
+                                told.append((n - len(c) + k, size, "broadcast against"))
                         out = axes
                 elif op in _SAME_SHAPE:
                     out = axes
@@ -791,15 +787,21 @@ class _Graph:
                         pads = pads.ravel()
                         out = tuple(a if pads[k] == pads[k + n] == 0 else None for k, a in enumerate(axes))  # fmt: skip
                 elif op == "Conv" and w and len(w) >= 3:
-                    fix(1, w[1] * (attrs["group"].i if "group" in attrs else 1), "channels, from")
+                    told.append(
+                        (1, w[1] * (attrs["group"].i if "group" in attrs else 1), "channels, from")
+                    )
                 elif op == "MatMul" and w and len(w) == 2:
-                    fix(-1, w[0], "features, from")
+                    told.append((-1, w[0], "features, from"))
                 elif op == "Gemm" and w and len(w) == 2:
                     trans_a = "transA" in attrs and attrs["transA"].i
                     k = w[1] if "transB" in attrs and attrs["transB"].i else w[0]
-                    fix(0 if trans_a else 1, k, "features, from")
+                    told.append((0 if trans_a else 1, k, "features, from"))
                 elif op in _RECURRENT and i == 0 and w and len(w) == 3:
-                    fix(2, w[2], "features, from")
+                    told.append((2, w[2], "features, from"))
+                for axis, size, what in told:
+                    a = axes[axis] if -n <= axis < n else None
+                    if a is not None and size > 0:
+                        fixed.setdefault(a, (size, f"{what} the weights of {op} {label!r}"))
                 if out is not None and node.output:
                     todo.append((node.output[0], out))
         return fixed
@@ -956,9 +958,8 @@ def _fix_dims(inp: _Input, graph: _Graph, shapes: dict[str, tuple[int, ...]]) ->
         return {}
     rank, at = graph.fixed_dims(inp.name)
     if inp.ranked:  # through ops that add, drop or move axes too, each axis by its place
-        n = len(inp.dims)
-        told = {a % n for a in at if -n <= a < n}
-        tracked = graph.tracked_dims(inp.name, n)
+        told = {a % len(inp.dims) for a in at if -len(inp.dims) <= a < len(inp.dims)}
+        tracked = graph.tracked_dims(inp.name, len(inp.dims))
         at = {**at, **{a: v for a, v in tracked.items() if a not in told}}
     said, keyed = [], {}
     if not inp.ranked:

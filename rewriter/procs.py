@@ -24,9 +24,9 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, TypeVar
 
-T = TypeVar("T")
-
 from rewriter.errors import UsageError
+
+T = TypeVar("T")
 
 __all__ = ["die_with_parent", "worker_count", "worker_pool", "main_not_rerun", "survived"]
 
