@@ -363,6 +363,7 @@ class _Uses:
     # starts and ends both: positions in that axis (an EmbeddingBag's offsets)
     starts: list[tuple[str, str | int | None]] = field(default_factory=list)
     mask: str | None = None  # why it is a mask
+    padding: str | None = None  # why a mask is true where a position is padding (``pads``)
     strings: tuple[list[str], str, str] | None = None  # (the keys a node looks up, op, node)
     words: str | None = None  # a Tokenizer splits each string into words: the separator
     shape_of: tuple[str, str] | None = None  # a shape operand: (op, node)
@@ -584,9 +585,43 @@ class _Graph:
         outs = [c for o in node.output for c, _ in self.consumers.get(o, [])]
         return bool(outs) and not other.any() and all(c.op_type == "Xor" for c in outs)
 
+    def pads(self, start: str) -> str | None:
+        """Why a mask input is true where a position is padding (PyTorch's
+        ``key_padding_mask``), not where it is attended: the first use that tells, past ops
+        that move or cast it and ``Not`` (each one flips it), is a Where that fills a large
+        negative value where it holds (``scores.masked_fill(mask, -1e9)``), or weights it is
+        cast to after a Not (a mean over the positions not padded: arabic-name-romanizer's
+        GRU encoder); None where that use reads it as attended, or no use tells."""
+        moves = {"Cast", "Reshape", "Unsqueeze", "Squeeze", "Expand", "Transpose", "Identity"}
+        todo, seen = deque([(start, False)]), set()
+        while todo:
+            name, flipped = todo.popleft()
+            if name in seen:
+                continue
+            seen.add(name)
+            for node, i in self.consumers.get(name, []):
+                op, label = node.op_type, node.name or node.output[0]
+                if (op in moves or op == "Not") and i == 0:
+                    todo.append((node.output[0], flipped != (op == "Not")))
+                elif op == "Where" and i == 0 and len(node.input) == 3:
+                    fills = [self.const(node.input[k]) for k in (1, 2)]
+                    big = [
+                        f is not None and f.size > 0 and f.dtype.kind == "f" and f.max() <= -1e4
+                        for f in fills
+                    ]
+                    if big[0] == big[1]:
+                        continue
+                    if big[0] == flipped:  # the fill where it does not hold: attended
+                        return None
+                    return f"Where {label!r} fills {float(fills[0 if big[0] else 1].max()):g} where it holds{' after a Not' if flipped else ''}"  # fmt: skip
+                elif op == "Mul" and name != start:  # weights (cast on the way)
+                    return f"weights in Mul {label!r} after a Not" if flipped else None
+        return None
+
     def uses(self, start: str) -> _Uses:
         """Follow ``start`` through value-carrying ops and collect its uses."""
         u = _Uses()
+        u.padding = self.pads(start)
         if filled := self.scattered(start):  # a mask of where the features go (Kosmos-2)
             u.scatter = (1, *filled)
         for node, i, cast, part in self.reached_parts(start):
@@ -1646,6 +1681,8 @@ def _values(
         once = np.zeros(shape, dt)
         once[:, min(1, shape[1] - 1)] = 1
         return once, f"zeros, a one a row after its first (mask: {why}; ScatterND {uses.scatter[3]!r} puts features there)"  # fmt: skip
+    if why and uses.padding:  # true where padding: none padded, every position attended
+        return np.zeros(shape, dt), f"zeros (mask: {why}, true where padding: {uses.padding})"
     if why:
         return _mask(shape, dt, why, masks_off)
     return rng.integers(0, 2, shape).astype(dt), "uniform in {0, 1} (no use that bounds it)"

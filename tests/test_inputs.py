@@ -3159,3 +3159,53 @@ def test_sizes_onnx_shape_inference_aborts_at_are_no_bound_not_a_crash() -> None
     sizes = {"input_dim_0": 1, "input_dim_1": 80, "input_dim_2": 3}
     assert inputs_mod._work(m, graph_inputs, sizes) == 0
     assert inputs_mod._work(m, graph_inputs, {**sizes, "input_dim_0": 16}) > 0
+
+
+def test_a_mask_true_where_padding_is_generated_with_none_padded() -> None:
+    """arabic-name-romanizer's GRU encoder and decoder take PyTorch's ``key_padding_mask``
+    convention, ``src_mask`` true where a character is padding: the encoder means its states
+    over ``~src_mask``, the decoder fills -1e9 where it holds. Generated as masks are, all ones,
+    every position was padding: the encoder's pooled state was 0 for any input, its Tanh site
+    saw only a bias, and the run verified nothing ("every output is the original's to the
+    bit"). Such a mask (its first use a Where filling a large negative value where it holds,
+    or weights after a Not) is zeros now, none padded; a mask the same Where reads the other
+    way round, as attention masks are, stays ones."""
+    import torch
+
+    class Encoder(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.emb, self.proj = torch.nn.Embedding(50, 8), torch.nn.Linear(8, 8)
+
+        def forward(self, src, src_mask):  # type: ignore[no-untyped-def]
+            keep = (~src_mask).unsqueeze(-1).float()
+            pooled = (self.emb(src) * keep).sum(1) / keep.sum(1).clamp(min=1)
+            return torch.tanh(self.proj(pooled))
+
+    class Attention(torch.nn.Module):
+        def __init__(self, padding: bool) -> None:
+            super().__init__()
+            self.emb, self.padding = torch.nn.Embedding(50, 8), padding
+
+        def forward(self, src, src_mask):  # type: ignore[no-untyped-def]
+            x = self.emb(src)
+            scores = x @ x.transpose(1, 2)
+            drop = src_mask[:, None, :] if self.padding else ~src_mask[:, None, :]
+            return torch.tanh(scores.masked_fill(drop, -1e9).softmax(-1) @ x)
+
+    args = (torch.randint(0, 50, (2, 6)), torch.zeros(2, 6, dtype=torch.bool))
+    axes = {"src": {0: "batch", 1: "src_len"}, "src_mask": {0: "batch", 1: "src_len"}}
+    for module, padding, how in (
+        (Encoder(), True, "weights in Mul"),
+        (Attention(True), True, "Where '/Where' fills -1e+09 where it holds"),
+        (Attention(False), False, ""),
+    ):
+        m = _ts_export(module, args, ["src", "src_mask"], axes)
+        gen = generate_inputs(m)
+        mask = gen.feeds["src_mask"]
+        assert mask.dtype == np.bool_ and mask.size > 1
+        assert (not mask.any()) if padding else mask.all(), _note(gen, "src_mask")
+        if padding:
+            assert f"true where padding: {how}" in _note(gen, "src_mask")
+        other = generate_inputs(m, seed=1).feeds
+        assert not np.allclose(run_model(m, gen.feeds)[0], run_model(m, other)[0])
