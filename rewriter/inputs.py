@@ -605,15 +605,16 @@ class _Graph:
                     todo.append((node.output[0], flipped != (op == "Not")))
                 elif op == "Where" and i == 0 and len(node.input) == 3:
                     fills = [self.const(node.input[k]) for k in (1, 2)]
-                    big = [
-                        f is not None and f.size > 0 and f.dtype.kind == "f" and f.max() <= -1e4
+                    tops = [
+                        float(f.max()) if f is not None and f.size and f.dtype.kind == "f" else 0.0
                         for f in fills
                     ]
+                    big = [t <= -1e4 for t in tops]
                     if big[0] == big[1]:
                         continue
                     if big[0] == flipped:  # the fill where it does not hold: attended
                         return None
-                    return f"Where {label!r} fills {float(fills[0 if big[0] else 1].max()):g} where it holds{' after a Not' if flipped else ''}"  # fmt: skip
+                    return f"Where {label!r} fills {tops[0 if big[0] else 1]:g} where it holds{' after a Not' if flipped else ''}"  # fmt: skip
                 elif op == "Mul" and name != start:  # weights (cast on the way)
                     return f"weights in Mul {label!r} after a Not" if flipped else None
         return None
