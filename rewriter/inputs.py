@@ -739,6 +739,27 @@ class _Graph:
                 else:
                     yield node, i
 
+    def weights_say(self, node: onnx.NodeProto, i: int) -> tuple[int | None, dict[int, tuple[int, str]]]:  # fmt: skip
+        """What the weights of ``node``, reached at its input ``i``, say of that input: the rank
+        (a Conv's, a Gemm's 2, a recurrent op's 3; None for a MatMul, which takes any) and
+        ``axis -> (size, what)``: a Conv's channels, a MatMul's or Gemm's features, a recurrent
+        op's input size (a negative axis counts from the end)."""
+        op = node.op_type
+        w = self.const_shape(node.input[1]) if i == 0 and len(node.input) > 1 else None
+        attrs = {a.name: a.i for a in node.attribute if a.type == onnx.AttributeProto.INT}
+        if op == "Conv" and w and len(w) >= 3:
+            return len(w), {1: (w[1] * attrs.get("group", 1), "channels")}
+        if op == "ConvTranspose" and w and len(w) >= 3:
+            return len(w), {1: (w[0], "channels")}
+        if op == "MatMul" and w and len(w) == 2:
+            return None, {-1: (w[0], "features")}
+        if op == "Gemm" and w and len(w) == 2:
+            k = w[1] if attrs.get("transB") else w[0]
+            return 2, {(0 if attrs.get("transA") else 1): (k, "features")}
+        if op in _RECURRENT and w and len(w) == 3:
+            return 3, {2: (w[2], "features")}
+        return None, {}
+
     def fixed_dims(self, start: str) -> tuple[int | None, dict[int, tuple[int, str]]]:
         """What the weights that ``start`` meets (through elementwise ops) say of its shape: its
         rank (a MatMul's 2, [batch, features], where no other op says one), and ``axis -> (size,
@@ -748,20 +769,9 @@ class _Graph:
         fixed: dict[int, tuple[int, str]] = {}
         for node, i in self.forward(start, lambda n, _: n.op_type in _SAME_SHAPE):
             op, label = node.op_type, node.name or node.output[0]
-            w = self.const_shape(node.input[1]) if i == 0 and len(node.input) > 1 else None
-            attrs = {a.name: a.i for a in node.attribute if a.type == onnx.AttributeProto.INT}
-            r, at = None, {}
-            if op == "Conv" and w and len(w) >= 3:
-                r, at = len(w), {1: (w[1] * attrs.get("group", 1), "channels")}
-            elif op == "ConvTranspose" and w and len(w) >= 3:
-                r, at = len(w), {1: (w[0], "channels")}
-            elif op == "MatMul" and w and len(w) == 2:
-                loose, at = loose or 2, {-1: (w[0], "features")}
-            elif op == "Gemm" and w and len(w) == 2:
-                k = w[1] if attrs.get("transB") else w[0]
-                r, at = 2, {(0 if attrs.get("transA") else 1): (k, "features")}
-            elif op in _RECURRENT and i == 0 and w and len(w) == 3:
-                r, at = 3, {2: (w[2], "features")}
+            r, at = self.weights_say(node, i)
+            if op == "MatMul" and at:
+                loose = loose or 2
             rank = rank or r
             for axis, (size, what) in at.items():
                 fixed.setdefault(axis, (size, f"{what}, from the weights of {op} {label!r}"))
@@ -787,17 +797,13 @@ class _Graph:
             for node, i in self.consumers.get(name, []):
                 op, label = node.op_type, node.name or node.output[0]
                 n = len(axes)
-
-                told: list[tuple[int, int, str]] = []  # (axis here, size, how)
+                told = [(a, size, f"{what}, from") for a, (size, what) in self.weights_say(node, i)[1].items()]  # fmt: skip
                 attrs = {a.name: a for a in node.attribute}
-                w = self.const_shape(node.input[1]) if i == 0 and len(node.input) > 1 else None
                 out: tuple[int | None, ...] | None = None
                 if op in ("Add", "Sub", "Mul", "Div") and len(node.input) == 2:
                     c = self.const_shape(node.input[1 - i])
-                    if c is not None and len(c) <= n:
-                        for k, size in enumerate(c):
-                            if size > 1:
-                                told.append((n - len(c) + k, size, "broadcast against"))
+                    if c is not None and len(c) <= n:  # a weight: the axes it spans
+                        told += [(n - len(c) + k, size, "broadcast against") for k, size in enumerate(c) if size > 1]  # fmt: skip
                         out = axes
                 elif op in _SAME_SHAPE:
                     out = axes
@@ -822,18 +828,6 @@ class _Graph:
                     if pads is not None and pads.size == 2 * n:
                         pads = pads.ravel()
                         out = tuple(a if pads[k] == pads[k + n] == 0 else None for k, a in enumerate(axes))  # fmt: skip
-                elif op == "Conv" and w and len(w) >= 3:
-                    told.append(
-                        (1, w[1] * (attrs["group"].i if "group" in attrs else 1), "channels, from")
-                    )
-                elif op == "MatMul" and w and len(w) == 2:
-                    told.append((-1, w[0], "features, from"))
-                elif op == "Gemm" and w and len(w) == 2:
-                    trans_a = "transA" in attrs and attrs["transA"].i
-                    k = w[1] if "transB" in attrs and attrs["transB"].i else w[0]
-                    told.append((0 if trans_a else 1, k, "features, from"))
-                elif op in _RECURRENT and i == 0 and w and len(w) == 3:
-                    told.append((2, w[2], "features, from"))
                 for axis, size, what in told:
                     a = axes[axis] if -n <= axis < n else None
                     if a is not None and size > 0:
