@@ -1916,11 +1916,7 @@ def _example(module: Any, args: list[_Arg], path: str) -> tuple[dict[str, np.nda
 
             if series is None and len(tied) == 1:
                 series = _channels(arg, shape, why)
-            if windowed := _windowed(arg, shape, why):
-                for i in tied:
-                    args[i] = dataclasses.replace(windowed, name=args[i].name)
-                queue = deque(at(s) for s in windowed.shapes)
-            elif told := _features(arg, shape, why):
+            if told := _windowed(arg, shape, why) or _features(arg, shape, why):
                 for i in tied:
                     args[i] = dataclasses.replace(told, name=args[i].name)
                 series = None
