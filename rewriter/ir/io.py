@@ -19,6 +19,7 @@ import onnx
 
 from rewriter.errors import ModelError, Note, UsageError
 from rewriter.ir.graph import all_initializers, sort_nodes, subgraph_attrs
+from rewriter.ir.picks import FLOATS, INTEGERS
 
 __all__ = [
     "load_model",
@@ -160,10 +161,6 @@ def _batch_unbatched_pools(m: onnx.ModelProto, where: str) -> None:
         )
 
 
-_FLOATS = {onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16}
-_INTS = {onnx.TensorProto.INT64, onnx.TensorProto.INT32, onnx.TensorProto.BOOL}
-
-
 def _sum_bools_as_ints(m: onnx.ModelProto, where: str) -> None:
     """A CumSum of booleans (torch's ``mask.cumsum(-1)``, which torch sums as int64 and its
     TorchScript exporter writes as it is: PI0's masks) gets a Cast to int64 before it, in
@@ -193,7 +190,7 @@ def _sample_in_image_type(m: onnx.ModelProto, where: str) -> None:
 
     def pick(types: list[int | None]) -> dict[int, int]:
         image, grid = types[0], types[1]
-        return {1: image} if image in _FLOATS and grid in _FLOATS and grid != image else {}
+        return {1: image} if image in FLOATS and grid in FLOATS and grid != image else {}
 
     fixed = _cast_inputs(m, ("GridSample",), pick)
     if fixed:
@@ -214,11 +211,11 @@ def promote_mixed_arithmetic(m: onnx.ModelProto) -> list[str]:
     changed. In the main graph; types from shape inference."""
 
     def pick(types: list[int | None]) -> dict[int, int]:
-        floats = {t for t in types if t in _FLOATS}
-        if len(floats) != 1 or not any(t in _INTS for t in types):
+        floats = {t for t in types if t in FLOATS}
+        if len(floats) != 1 or not any(t in INTEGERS for t in types):
             return {}
         (to,) = floats
-        return {i: to for i, t in enumerate(types) if t in _INTS}
+        return {i: to for i, t in enumerate(types) if t in INTEGERS}
 
     return _cast_inputs(m, ("Add", "Sub", "Mul", "Div"), pick)
 

@@ -39,7 +39,7 @@ from rewriter.ir.graph import (
 )
 
 __all__ = [
-    "FLOATS", "PICKING", "RANDOM_OPS", "STEPS", "Pick", "computed", "drawn", "picks", "with_outputs",
+    "FLOATS", "INTEGERS", "PICKING", "RANDOM_OPS", "STEPS", "Pick", "computed", "drawn", "picks", "with_outputs",
 ]  # fmt: skip
 
 # op -> (its outputs that pick, its inputs it picks by, whether the count of what it picks
@@ -85,7 +85,7 @@ _MOVES = frozenset(
 )
 
 
-_INTEGERS = frozenset(
+INTEGERS = frozenset(
     (onnx.TensorProto.INT8, onnx.TensorProto.INT16, onnx.TensorProto.INT32, onnx.TensorProto.INT64)
     + (onnx.TensorProto.UINT8, onnx.TensorProto.UINT16, onnx.TensorProto.UINT32)
     + (onnx.TensorProto.UINT64, onnx.TensorProto.BOOL)
@@ -145,7 +145,7 @@ def picks(model: onnx.ModelProto) -> dict[str, Pick]:
 
     def step(n: onnx.NodeProto) -> bool:  # a Cast from floats to integers or booleans
         to = next((a.i for a in n.attribute if a.name == "to"), 0)
-        return n.op_type == "Cast" and to in _INTEGERS and bool(n.input) and floating(n.input[0])
+        return n.op_type == "Cast" and to in INTEGERS and bool(n.input) and floating(n.input[0])
 
     def picked_by(name: str, depth: int = 0) -> tuple[str, ...]:
         """The computed tensors behind ``name``, through masks and casts."""
@@ -223,7 +223,7 @@ def picks(model: onnx.ModelProto) -> dict[str, Pick]:
                 # what an If returns is what it picked where it is integers (indices); its
                 # floats are picked too, but no record of the picking to compare exactly
                 vi = info.get(o)
-                index = (o,) if not inner or (vi is not None and vi.elem_type in _INTEGERS) else ()
+                index = (o,) if not inner or (vi is not None and vi.elem_type in INTEGERS) else ()
                 own = (ops, tuple(sources), counted, index)
                 before = state.get(o)
                 state[o] = union(before, own) if before else own
@@ -268,7 +268,7 @@ def computed(g: onnx.GraphProto) -> set[str]:
     data = {
         i.name
         for i in g.input
-        if i.name not in inits and i.type.tensor_type.elem_type not in _INTEGERS
+        if i.name not in inits and i.type.tensor_type.elem_type not in INTEGERS
     }
     data |= {t.name for t in g.initializer if _weight(t)}
     out: set[str] = set()
