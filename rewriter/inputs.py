@@ -889,8 +889,13 @@ class _Graph:
         )
 
     def node_named(self, node_name: str) -> onnx.NodeProto | None:
-        """The node of that name, at any depth (an ONNX Runtime failure names it)."""
-        return next((n for n in self.producer.values() if n.name == node_name), None)
+        """The node of that name, at any depth (an ONNX Runtime failure names it; its NCHWc
+        layout pass names a Conv it moves to blocked channels after its output,
+        "<output>_nchwc")."""
+        found = next((n for n in self.producer.values() if n.name == node_name), None)
+        if found is None and node_name.endswith("_nchwc"):
+            found = self.producer.get(node_name.removesuffix("_nchwc"))
+        return found
 
     def operand_inputs(self, node_name: str, inputs: list[str]) -> list[str]:
         """The graph inputs behind the sizes, indices or shape a node takes (its operands
@@ -1934,6 +1939,8 @@ def generate_inputs(
     too_large: tuple[dict[str, int], int] | None = None  # the first probe not run for its size
     same = 0  # sizes where the outputs did not depend on the inputs
     grids: list[dict[str, int]] = []  # whole configurations a failure pointed to
+    solved: set[str] = set()  # the nodes whose rows' features were sought
+    found_by: dict[tuple[tuple[str, int], ...], dict[str, str]] = {}  # its dims' reasons
     statuses: set[str] = set()  # the failures' messages, node and all
     # dims an image's side may be (a patch model's position table names it): not token ids'
     sides = {
@@ -1976,6 +1983,14 @@ def generate_inputs(
             reached[tuple(sorted(probe.items()))] = (node, said)
             hints.update(dict.fromkeys(said))
             grids += _grid_probes(last_err, probe, groups, sides)
+            if node and node not in solved:  # once a node: its weights ask the same each time
+                solved.add(node)
+                for met, why_met in _rows_meet(skel, graph, inputs, node, probe, groups, bound, full):  # fmt: skip
+                    grids.append(met)
+                    kept = found_by.get(tuple(sorted(probe.items())), {})  # the base's own
+                    found_by.setdefault(tuple(sorted(met.items())), {
+                        k: why_met if v != probe[k] else kept[k] for k, v in met.items() if v != probe[k] or k in kept
+                    })  # fmt: skip
             continue
         bad = _degenerate(outs, out_names)
         off = None  # why masks are zeros, where they are
@@ -2028,6 +2043,7 @@ def generate_inputs(
                 else "named by ONNX Runtime's message"
             )
             named = {k: origin for k, v in probe.items() if v not in groups[k]}
+            named |= found_by.get(tuple(sorted(probe.items())), {})
             return _result(inputs, feeds, why, sizes, tried, groups, bound, None, how | named | grew)  # fmt: skip
         tried.append((sizes, bad))
         fallback = fallback or (feeds, why, sizes, bad == _SAME)
@@ -2149,6 +2165,32 @@ def _feed_bytes(inputs: list[_Input], sizes: dict[str, int]) -> int:
     return total
 
 
+def _shaped(model: onnx.ModelProto, inputs: list[_Input], sizes: dict[str, int]) -> onnx.ModelProto:  # fmt: skip
+    """A copy of ``model`` whose inputs have their shapes at ``sizes``."""
+    shapes = {
+        i.name: np.broadcast_to(np.zeros((), np.uint8), [d if isinstance(d, int) else sizes[d] for d in i.dims])
+        for i in inputs
+    }  # fmt: skip
+    return with_input_shapes(model, shapes)
+
+
+def _dims_at(model: onnx.ModelProto, inputs: list[_Input], sizes: dict[str, int], tensor: str) -> list[int] | None:  # fmt: skip
+    """The dims of ``tensor`` at ``sizes``, from ONNX's shape inference (in a forked child, as
+    ``_work``'s); None where it leaves one unknown or fails."""
+    shaped = _shaped(model, inputs, sizes)
+
+    def infer() -> list[int] | None:
+        try:
+            inferred = onnx.shape_inference.infer_shapes(shaped, data_prop=True)
+        except Exception:
+            return None
+        vi = next((v for v in inferred.graph.value_info if v.name == tensor), None)
+        return None if vi is None else _known_dims(vi)
+
+    got = survived(infer)
+    return None if got is None else got[0]
+
+
 def _work(model: onnx.ModelProto, inputs: list[_Input], sizes: dict[str, int]) -> int:
     """Bytes of the tensors one run at ``sizes`` makes, as far as shape inference sizes them:
     a lower bound, the larger of ONNX's (with data propagation) and ONNX Runtime's symbolic
@@ -2158,11 +2200,7 @@ def _work(model: onnx.ModelProto, inputs: list[_Input], sizes: dict[str, int]) -
     the token count as the expression 'w*h' and the Reshape's shape is computed, so at 224x224
     it counted 2.1 GiB and the run asked for a 9.4 GiB score matrix (killed for memory);
     the symbolic inference follows the computed shapes (21 GiB)."""
-    shapes = {
-        i.name: np.broadcast_to(np.zeros((), np.uint8), [d if isinstance(d, int) else sizes[d] for d in i.dims])
-        for i in inputs
-    }  # fmt: skip
-    shaped = with_input_shapes(model, shapes)
+    shaped = _shaped(model, inputs, sizes)
     got = survived(lambda: _onnx_work(shaped))
     if got is None:  # ONNX's inference aborted: sizes no model runs at, and no bound known
         return 0
@@ -2455,6 +2493,7 @@ def _probes(
     free += [k for k in groups if groups[k] is _BATCH and k not in bound]
     done: set[tuple[str, int]] = set()
     for _ in range(_MAX_HINT_PROBES):
+        yield from pointed()
         order = dict.fromkeys([*named, *hints])  # the base's own message first
         todo = [(k, h) for h in order for k in free if (k, h) not in done and h != base[k]]
         if not todo:
@@ -2512,6 +2551,123 @@ def _reshape_meets(
                 out.append(int(at))
     refused.setdefault(node, []).append((dict(probe), have, want))
     return list(dict.fromkeys(out))
+
+
+_Measure = Callable[[list[int]], int]
+
+
+def _rows(dims: list[int]) -> int:
+    return math.prod(dims[1:])
+
+
+def _needs(graph: _Graph, node: onnx.NodeProto) -> tuple[list[tuple[str, _Measure]], int, bool, str] | None:  # fmt: skip
+    """(the tensors to read it from, each with what of its dims, the value it needs, whether
+    exactly or at least, what that is) for a node whose weights or attributes ask it of the sizes: a MatMul's
+    or Gemm's features (else, where ONNX cannot size the flatten before it, the flatten's
+    input's dims after the first: the dynamo exporter computes its shape with a Div that data
+    propagation does not follow), a Reshape's rows of K ([-1, K]: a flatten of each row,
+    madmom's CNNs before their dense layer) from its input's dims after the first, a Conv's or
+    pool's kernel fitting in every spatial axis (padded); None for other nodes."""
+    op = node.op_type
+    label = f"{op} {node.name or node.output[0]!r}"
+    if op in ("MatMul", "Gemm"):
+        _, at = graph.weights_say(node, 0)
+        if len(at) == 1:
+            ((axis, (k, _)),) = at.items()
+            read: list[tuple[str, _Measure]] = [(node.input[0], lambda dims: dims[axis])]
+            flat = graph.producer.get(node.input[0])
+            if flat is not None and flat.op_type in ("Reshape", "Flatten") and axis in (1, -1):
+                read.append((flat.input[0], _rows))
+            return read, k, True, f"the {k} features the weights of {label} take"
+    if op == "Reshape" and len(node.input) > 1:
+        shape = graph.const(node.input[1])
+        if shape is not None and shape.size == 2 and shape.ravel()[0] == -1 and shape.ravel()[1] > 1:  # fmt: skip
+            k = int(shape.ravel()[1])
+            return [(node.input[0], _rows)], k, True, f"rows of {k} for {label}"
+    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+    kernel = list(attrs.get("kernel_shape", []))
+    if op == "Conv" and not kernel and len(node.input) > 1:
+        kernel = list(graph.const_shape(node.input[1]) or [])[2:]
+    if op in ("Conv", "MaxPool", "AveragePool") and kernel and attrs.get("auto_pad", b"NOTSET") in (b"NOTSET", "NOTSET"):  # fmt: skip
+        n = len(kernel)
+        pads = list(attrs.get("pads", [0] * 2 * n))
+        spans = [(k - 1) * d + 1 for k, d in zip(kernel, attrs.get("dilations", [1] * n), strict=False)]  # fmt: skip
+
+        def room(dims: list[int]) -> int:  # the least of each axis' room for the kernel
+            return min(dims[2 + i] + pads[i] + pads[i + n] - spans[i] for i in range(n))
+
+        return [(node.input[0], room)], 0, False, f"room for the kernel of {label}"
+    return None
+
+
+def _least_meeting(f: Callable[[int], int | None], lo: int, hi: int, want: int, exact: bool) -> int | None:  # fmt: skip
+    """The least ``s`` in [lo, hi] where ``f(s) == want`` (``exact``) or ``>= want``, ``f``
+    nondecreasing (a size after Convs, Pads and Pools grows with the input's); None where it
+    never is, or is unknown."""
+    f_lo, f_hi = f(lo), f(hi)
+    if f_lo is None or f_hi is None or f_lo == f_hi or not f_lo < want <= f_hi:
+        return None
+    while lo < hi:
+        mid = (lo + hi) // 2
+        got = f(mid)
+        if got is None:
+            return None
+        lo, hi = (mid + 1, hi) if got < want else (lo, mid)
+    return lo if not exact or f(lo) == want else None
+
+
+def _rows_meet(
+    model: onnx.ModelProto,
+    graph: _Graph,
+    inputs: list[_Input],
+    node_name: str,
+    probe: dict[str, int],
+    groups: dict[str, list[int]],
+    bound: dict[str, int],
+    full: Callable[[dict[str, int]], dict[str, int]],
+) -> list[tuple[dict[str, int], str]]:
+    """The probes (and why) at which a failing node gets the sizes its weights or kernel ask for
+    (``_needs``), found by ONNX's shape inference: each dim not given moved alone, then those
+    it depends on moved together (an image's height and width). A dense layer after Convs
+    fixes the input's size through them: madmom's key CNN takes 105 bins, its note CNN 144,
+    sizes no list of typical ones holds and no message names; its note CNN's first axis,
+    frames read as a batch of one, is 11 at least for its 3x3 and 7x1 kernels (128 then). A size that
+    need only be large enough is the dim's most typical candidate that is (a sequence's where
+    the dim was read as a batch), else a power of two."""
+    node = graph.node_named(node_name)
+    needs = None if node is None else _needs(graph, node)
+    if node is None or needs is None:
+        return []
+    read, want, exact, what = needs
+    why = f"{what}, by shape inference"
+
+    def at(p: dict[str, int]) -> int | None:
+        for tensor, measure in read:
+            dims = _dims_at(model, inputs, full(p), tensor)
+            if dims:
+                return measure(dims)
+        return None
+
+    def sized(k: str, s: int) -> int:
+        if exact:
+            return s
+        # the most typical candidate that is large enough; a "batch" a kernel spans is time
+        typical = _SEQUENCE if groups[k] is _BATCH else groups[k]
+        return next((c for c in typical if c >= s), 1 << (s - 1).bit_length())
+
+    free = [k for k in probe if k not in bound]
+    out, moving = [], []
+    for k in free:
+        s = _least_meeting(lambda v, k=k: at(probe | {k: v}), 1, _LARGEST_NAMED, want, exact)  # type: ignore[misc]
+        if s is not None:
+            out.append((probe | {k: sized(k, s)}, why))
+        elif at(probe | {k: 1}) != at(probe | {k: _LARGEST_NAMED}):
+            moving.append(k)
+    if len(moving) > 1:
+        s = _least_meeting(lambda v: at(probe | dict.fromkeys(moving, v)), 1, _LARGEST_NAMED, want, exact)  # fmt: skip
+        if s is not None:
+            out.append((probe | {k: sized(k, s) for k in moving}, why))
+    return out
 
 
 def _sizes_scaled(

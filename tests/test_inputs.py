@@ -3210,3 +3210,75 @@ def test_a_mask_true_where_padding_is_generated_with_none_padded() -> None:
             assert f"true where padding: {how}" in _note(gen, "src_mask")
         other = generate_inputs(m, seed=1).feeds
         assert not np.allclose(run_model(m, gen.feeds)[0], run_model(m, other)[0])
+
+
+def _dense_after_convs() -> tuple[Any, Any]:
+    """A madmom-style note CNN ([frames, bins], valid Convs, each frame's features flattened
+    into a dense layer: 144 bins only) and a LeNet (Flatten into a Linear: 28 x 28 only)."""
+    import torch
+    from torch import nn
+
+    class NoteCNN(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.c1, self.c2 = nn.Conv2d(1, 8, 3), nn.Conv2d(8, 8, (1, 35))
+            self.c3, self.fc = nn.Conv2d(8, 4, (7, 1)), nn.Linear(4 * 108, 88)
+
+        def forward(self, x):  # type: ignore[no-untyped-def]
+            h = x[None, None]
+            for conv in (self.c1, self.c2, self.c3):
+                h = nn.functional.elu(conv(h))
+            return torch.sigmoid(self.fc(h[0].permute(1, 0, 2).reshape(-1, 4 * 108)))
+
+    class LeNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.c1, self.c2 = nn.Conv2d(1, 6, 5), nn.Conv2d(6, 16, 5)
+            self.fc = nn.Linear(16 * 4 * 4, 10)
+
+        def forward(self, x):  # type: ignore[no-untyped-def]
+            h = nn.functional.max_pool2d(nn.functional.silu(self.c1(x)), 2)
+            h = nn.functional.max_pool2d(nn.functional.silu(self.c2(h)), 2)
+            return self.fc(torch.flatten(h, 1))
+
+    torch.manual_seed(0)
+    return NoteCNN().eval(), LeNet().eval()
+
+
+def test_sizes_a_dense_layer_after_convs_asks_for_are_found_by_shape_inference(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """madmom's key and note CNNs run at 105 and 144 bins only (their dense layers' features,
+    through valid Convs), a LeNet exported with its height and width dynamic at 28 x 28: sizes
+    no list of typical ones holds and no message names ("Input shape:{1016,4,28}, requested
+    shape:{-1,432}", "GEMM: Dimension mismatch"), and every probe failed (exit 2). The sizes
+    at which the failing node gets the features its weights take, or room for its kernel (the
+    note CNN's frames, read as a batch of 1), are found by ONNX's shape inference now, one dim
+    at a time, or the dims it depends on together (height and width); the dynamo exporter's
+    flatten, whose shape ONNX cannot compute, is read before it."""
+    import torch
+
+    note_cnn, lenet = _dense_after_convs()
+    note = _ts_export(note_cnn, (torch.randn(20, 144),), ["input"], {"input": {0: "input_dim_0", 1: "input_dim_1"}})  # fmt: skip
+    gen = generate_inputs(note)
+    assert gen.feeds["input"].shape == (128, 144), _note(gen, "input")
+    said = _note(gen, "input")
+    assert "input_dim_1: rows of 432 for Reshape '/Reshape', by shape inference" in said, said
+    assert "input_dim_0: room for the kernel of Conv '/c1/Conv', by shape inference" in said, said
+    np.testing.assert_allclose(
+        run_model(note, gen.feeds)[0], note_cnn(torch.from_numpy(gen.feeds["input"])).detach().numpy(), atol=1e-5
+    )  # fmt: skip
+    ts = _ts_export(lenet, (torch.randn(1, 1, 28, 28),), ["x"], {"x": {0: "batch", 2: "height", 3: "width"}})  # fmt: skip
+    path = str(tmp_path / "lenet.onnx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        hw = torch.export.Dim("h", min=8, max=512), torch.export.Dim("w", min=8, max=512)
+        torch.onnx.export(
+            lenet, (torch.randn(1, 1, 28, 28),), path, dynamo=True, input_names=["x"],
+            dynamic_shapes={"x": {2: hw[0], 3: hw[1]}}, verbose=False,
+        )  # fmt: skip
+    for m, (h, w) in ((ts, ("height", "width")), (onnx.load(path), ("h", "w"))):
+        gen = generate_inputs(m)
+        assert gen.feeds["x"].shape == (1, 1, 28, 28), _note(gen, "x")
+        said = _note(gen, "x")
+        for dim in (h, w):
+            assert f"{dim}: the 256 features the weights of Gemm" in said, said
+        assert run_model(m, gen.feeds)[0].shape == (1, 10)
