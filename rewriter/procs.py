@@ -12,14 +12,23 @@ ends of its call queue, so when its parent is killed (SIGTERM from ``timeout`` o
 limit) it never sees the queue close and waits forever: the two fit workers of a stopped
 ``rewrite map`` were still there 47 minutes later. On Linux the kernel sends such a child
 SIGTERM when its parent dies, however it died (``PR_SET_PDEATHSIG``); elsewhere nothing is done.
+
+The temporary folders the command makes (a TorchScript conversion's, a model written for a
+runtime that needs a path) are named for its process (``scratch_prefix``), so that the guard's
+parent removes what a child killed by a native crash or the OOM killer left
+(``remove_scratch``): a crash inside a conversion left its folder, and one in ONNX Runtime a
+copy of the model, in the temporary folder for good.
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
+import shutil
 import signal
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, TypeVar
@@ -28,7 +37,29 @@ from rewriter.errors import UsageError
 
 T = TypeVar("T")
 
-__all__ = ["die_with_parent", "worker_count", "worker_pool", "main_not_rerun", "survived"]
+__all__ = [
+    "die_with_parent",
+    "worker_count",
+    "worker_pool",
+    "main_not_rerun",
+    "survived",
+    "scratch_prefix",
+    "remove_scratch",
+]
+
+
+def scratch_prefix(kind: str) -> str:
+    """The prefix of a temporary folder of this process: ``pau-<kind>-<pid>-``."""
+    return f"pau-{kind}-{os.getpid()}-"
+
+
+def remove_scratch(pid: int) -> int:
+    """Remove the temporary folders process ``pid`` made (``scratch_prefix``) and left behind,
+    as a process killed before its cleanup does; returns how many."""
+    left = glob.glob(os.path.join(glob.escape(tempfile.gettempdir()), f"pau-*-{pid}-*"))
+    for path in left:
+        shutil.rmtree(path, ignore_errors=True)
+    return len(left)
 
 
 def worker_count() -> int:

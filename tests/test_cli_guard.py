@@ -198,6 +198,45 @@ def test_killed_child_and_forwarded_term() -> None:
         assert not _alive(child)
 
 
+def test_a_killed_child_leaves_no_temporary_folder(tmp_path) -> None:
+    """A TorchScript conversion killed by a native crash (EXAONE's tower segfaulted torch's
+    shape inference) left its folder in the temporary folder for good, and one in ONNX Runtime
+    the copy of the model it was running. The command's folders are named for its process
+    and the guard's parent removes what its child left; another run's stay."""
+    script = textwrap.dedent(
+        """
+        import os, sys, tempfile, time
+        from rewriter.cli import guard
+        from rewriter.procs import scratch_prefix
+        status = guard.supervise()
+        if status is not None:
+            sys.exit(status)
+        folder = tempfile.mkdtemp(prefix=scratch_prefix("torchscript"))
+        open(os.path.join(folder, "model.onnx"), "wb").close()
+        print(os.getpid(), folder, flush=True)
+        time.sleep(120)
+        """
+    )
+    other = tmp_path / "pau-torchscript-1-abc"  # pid 1's: not this run's
+    other.mkdir()
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    p = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, env=env,
+    )  # fmt: skip
+    try:
+        assert p.stdout is not None
+        child, folder = p.stdout.readline().split()
+        assert os.path.exists(os.path.join(folder, "model.onnx"))
+        assert os.path.dirname(folder) == str(tmp_path)
+        os.kill(int(child), signal.SIGSEGV)
+        p.communicate(timeout=60)
+    finally:
+        p.kill()
+    assert p.returncode == 128 + signal.SIGSEGV
+    assert sorted(os.listdir(tmp_path)) == ["pau-torchscript-1-abc"]
+
+
 def _alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as f:

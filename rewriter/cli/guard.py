@@ -20,7 +20,7 @@ import sys
 import tempfile
 from typing import IO, Any
 
-from rewriter.procs import die_with_parent
+from rewriter.procs import die_with_parent, remove_scratch
 
 __all__ = ["supervise", "crash_line"]
 
@@ -90,6 +90,7 @@ def supervise() -> int | None:
     for signum in held:
         os.kill(pid, signum)
     _, status = os.waitpid(pid, 0)
+    remove_scratch(pid)  # what a child killed before its cleanup left in the temporary folder
     if os.WIFEXITED(status):
         return os.WEXITSTATUS(status)
     signum = os.WTERMSIG(status)

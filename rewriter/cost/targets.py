@@ -44,6 +44,7 @@ import onnx
 from rewriter.errors import ModelError, UsageError
 from rewriter.ir import runtime
 from rewriter.ir.io import mapped, model_file
+from rewriter.procs import scratch_prefix
 
 __all__ = [
     "Target",
@@ -390,7 +391,7 @@ def _folded(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> onnx.ModelP
 
     from rewriter.inputs import with_input_shapes
 
-    with tempfile.TemporaryDirectory() as d:
+    with tempfile.TemporaryDirectory(prefix=scratch_prefix("folded")) as d:
         path = os.path.join(d, "folded.onnx")
         try:
             runtime.session(

@@ -20,6 +20,7 @@ import onnx
 from rewriter.errors import ModelError, Note, UsageError
 from rewriter.ir.graph import all_initializers, sort_nodes, subgraph_attrs
 from rewriter.ir.picks import FLOATS, INTEGERS
+from rewriter.procs import scratch_prefix
 
 __all__ = [
     "load_model",
@@ -698,7 +699,7 @@ def model_file(m: onnx.ModelProto, *, external: bool = False) -> Iterator[str]:
     """A temporary ``model.onnx`` (plus ``model.onnx.data`` when large, or ``external``) holding
     ``m``, for the tools that need a path; removed on exit (a runtime that mapped the data keeps
     its mapping)."""
-    with tempfile.TemporaryDirectory(prefix="pau-") as d:
+    with tempfile.TemporaryDirectory(prefix=scratch_prefix("model")) as d:
         path = os.path.join(d, "model.onnx")
         save_model(m, path, external=external)
         yield path

@@ -92,6 +92,7 @@ from rewriter.inputs import (
     thw_grid,
 )
 from rewriter.ir.io import promote_mixed_arithmetic
+from rewriter.procs import scratch_prefix
 
 # a sequence's lengths: the typical ones, then the short ones a module traced on a short
 # example may be fixed at (Funnel traced at 8 tokens runs 7 to 9, none of the typical ones)
@@ -3032,7 +3033,7 @@ def _export(
     tries = [t for k, t in enumerate(tries) if t not in tries[:k]]  # each once: all, batch, none
     first = ""
     opset, squeezed, frozen = OPSET, False, False
-    with tempfile.TemporaryDirectory(prefix="pau-torchscript-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=scratch_prefix("torchscript")) as tmp:
         dest = os.path.join(tmp, "model.onnx")  # a file: a model over 2 GiB goes beside it
         names = ["output"] if outputs == 1 else [f"output_{k}" for k in range(outputs)]
         k = 0

@@ -21,6 +21,7 @@ from rewriter.frontends.common import Conversion, SourceCheck, compare_with_sour
 from rewriter.frontends.common import quiet as _quiet
 from rewriter.frontends.tf._twin import STATES
 from rewriter.frontends.tf._xla import ELEMENTWISE, identify
+from rewriter.procs import scratch_prefix
 
 OPSET = 17  # tf2onnx 1.17 knows opsets up to 18; 17 has every op it emits for these models
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
@@ -399,7 +400,7 @@ def _through_litert(
             f"{path}: StableHLO (XlaCallModule, a jax2tf export), which tf2onnx cannot read and "
             f"TensorFlow's TFLite converter cannot lower either ({_first(e)})"
         ) from None
-    with tempfile.TemporaryDirectory() as d:
+    with tempfile.TemporaryDirectory(prefix=scratch_prefix("stablehlo")) as d:
         tfl = os.path.join(d, "stablehlo.tflite")
         with open(tfl, "wb") as f:
             f.write(flat)

@@ -40,6 +40,8 @@ from typing import Any
 
 import numpy as np
 
+from rewriter.procs import scratch_prefix
+
 __all__ = ["builtin_twin"]
 
 _TWINS: dict[tuple[str, int, int], tuple[str, dict[str, int]]] = {}
@@ -108,7 +110,7 @@ def _write_twin(path: str) -> tuple[str, dict[str, int]]:
     if not done:
         return path, {}
     if not _DIR:
-        _DIR.append(tempfile.mkdtemp(prefix="pau-tflite-"))
+        _DIR.append(tempfile.mkdtemp(prefix=scratch_prefix("tflite")))
         atexit.register(shutil.rmtree, _DIR[0], True)
     out = os.path.join(_DIR[0], f"{len(_TWINS)}-{os.path.basename(path)}")
     flatbuffer_utils.write_model(model, out)
