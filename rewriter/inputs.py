@@ -2458,8 +2458,8 @@ def _probes(
     attention Reshapes ("requested shape:{5,2,16}"): the decoder's length is named first, the
     encoder's once the decoder runs.
 
-    ``first``: whole configurations a failure pointed to (``_grid_probes``, filled while this
-    runs), tried before the next of the others. ``example``: the sizes the model was traced at
+    ``first``: whole configurations a failure pointed to (``_grid_probes``, ``_rows_meet``,
+    filled while this runs), tried before the next of the others, typical or named. ``example``: the sizes the model was traced at
     (``dim_examples``), tried after the typical ones and before the hints: a program exported
     with its sequence dynamic that runs at its example's length only (Mamba2 pads to its chunk
     size in a way the export fixed) names no size in its failures.
