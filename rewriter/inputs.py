@@ -1081,6 +1081,10 @@ def _candidates(key: str, inputs: list[_Input]) -> list[int]:
     are a clip's however named: "frames" read as a sequence made a video 128 frames of 224x224."""
     if any((a := _frames_axis(inp)) is not None and inp.dims[a] == key for inp in inputs):
         return _FRAMES
+    # a volume's sides ([batch, channels, D, H, W], not a clip), however named: deepbet's brain
+    # U-Nets, archives exported as [batch, depth, height, width], were run at 96 x 224 x 224
+    if any(_volume(inp) and key in inp.dims[2:] for inp in inputs):
+        return _VOLUME
     if meaningful_name(key):
         leads = "batch" in key.lower() or any(inp.dims[:1] == [key] for inp in inputs)
         for pattern, cands in _KINDS:
@@ -1103,8 +1107,6 @@ def _candidates(key: str, inputs: list[_Input]) -> list[int]:
                 return _BATCH
             if _frames_axis(inp) is not None:  # a clip's height and width (frames above)
                 return _SPATIAL
-            if len(inp.dims) == 5 and inp.dtype.kind == "f" and axis >= 2:
-                return _VOLUME  # [batch, channels, D, H, W]; unnamed, or named "depth"
             if _image_like(inp) and axis in _spatial_axes(inp.dims):
                 return _SPATIAL
             if inp.dtype.kind == "f" and len(inp.dims) == 2 and axis == 1:
@@ -1122,6 +1124,11 @@ def _candidates(key: str, inputs: list[_Input]) -> list[int]:
 
 # ops a waveform passes through on its way to its first Conv, its samples axis kept
 _TO_CONV = {"Unsqueeze", "Reshape", "Cast", "Identity", "Sub", "Add", "Mul", "Div", "Pad"}
+
+
+def _volume(inp: _Input) -> bool:
+    """Whether ``inp`` is a volume, [batch, channels, D, H, W] floats, and not a clip."""
+    return len(inp.dims) == 5 and inp.dtype.kind == "f" and _frames_axis(inp) is None
 
 
 def _waveform_dims(graph: _Graph, inputs: list[_Input]) -> set[str]:

@@ -3282,3 +3282,32 @@ def test_sizes_a_dense_layer_after_convs_asks_for_are_found_by_shape_inference(t
         for dim in (h, w):
             assert f"{dim}: the 256 features the weights of Gemm" in said, said
         assert run_model(m, gen.feeds)[0].shape == (1, 10)
+
+
+def test_a_volumes_sides_are_a_volumes_whatever_their_names() -> None:
+    """deepbet's brain-extraction U-Nets (TorchScript archives, exported as ``x[batch, depth,
+    height, width]``) were probed and measured at 96 x 224 x 224: ``height`` and ``width`` read
+    as an image's. The sides of a [batch, channels, D, H, W] input that is not a clip of RGB
+    frames are a volume's, named or not."""
+    rng = np.random.default_rng(0)
+    g = helper.make_graph(
+        [
+            helper.make_node("Conv", ["x", "w"], ["c"], pads=[1] * 6),
+            helper.make_node("Relu", ["c"], ["y"]),
+        ],
+        "unet3d",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 1, "depth", "h", "w"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(rng.standard_normal((4, 1, 3, 3, 3)).astype(np.float32), "w")],
+    )
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    assert generate_inputs(m).feeds["x"].shape == (1, 1, 96, 96, 96)
+    clip = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["y"])],
+        "clip",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, "frames", "h", "w"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(rng.standard_normal((4, 3, 2, 3, 3)).astype(np.float32), "w")],
+    )
+    m = helper.make_model(clip, opset_imports=[helper.make_opsetid("", 17)])
+    assert generate_inputs(m).feeds["x"].shape == (1, 3, 16, 224, 224)  # a clip's frames stay
