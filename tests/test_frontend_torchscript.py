@@ -1038,6 +1038,52 @@ def test_token_ids_and_a_mask_are_told_apart(tmp_path, capsys) -> None:  # type:
     assert r["source"]["converted_vs_source"]["rel_l2"] < 1e-5
 
 
+class _Vad(torch.nn.Module):
+    """Silero VAD's signature and state: forward(x, sr: int) branches on the rate, and keeps
+    each chunk's last samples as the next call's context (an attribute set in forward)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv16, self.conv8 = torch.nn.Conv1d(1, 4, 9), torch.nn.Conv1d(1, 4, 5)
+        self._context = torch.zeros(0)
+
+    def forward(self, x: torch.Tensor, sr: int) -> torch.Tensor:
+        if sr != 16000 and sr != 8000:
+            raise ValueError("Supported sampling rates: 16000, 8000")
+        if not len(self._context):
+            self._context = torch.zeros(x.shape[0], 8)
+        h = torch.cat([self._context, x], 1)[:, None]
+        self._context = x[:, -8:]
+        y = self.conv16(h) if sr == 16000 else self.conv8(h)
+        return torch.sigmoid(torch.nn.functional.silu(y).mean(-1))
+
+
+def test_an_int_argument_compared_in_forward_is_what_it_is_compared_with(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Silero VAD's TorchScript archive (silero-vad's and whisperlivekit's wheels) takes its
+    sample rate as ``sr: int`` and keeps a stream's state in attributes it sets in forward: it
+    was refused ("forward takes sr: int, which is not a tensor and has no default", exit 1).
+    An int that forward compares with constants is made up as the first of them and exported
+    as an input; the exporter's refusal of ``not len(self._context)`` ("bitwise Not for
+    non-boolean input values") is given a symbolic; a module that sets its attributes is
+    exported, and compared, as loaded, before any run moved its state."""
+    torch.manual_seed(0)
+    src = tmp_path / "vad.jit"
+    torch.jit.script(_Vad().eval()).save(str(src))
+    out, rep = tmp_path / "out.onnx", tmp_path / "r.json"
+    assert main([str(src), "-o", str(out), "--report", str(rep)]) == 0
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "sr = 16000 (an int, compared with 16000, 8000 in forward)" in printed, printed
+    written = onnx.load(str(out))
+    assert [i.name for i in written.graph.input] == ["x", "sr"]
+    r = json.loads(rep.read_text())
+    assert r["source"]["converted_vs_source"]["rel_l2"] < 1e-5
+    x = np.random.default_rng(0).standard_normal((1, 64)).astype(np.float32)
+    fresh = torch.jit.load(str(src))
+    want = fresh(torch.from_numpy(x), 16000).detach().numpy()  # a first call: no context yet
+    got = run_model(written, {"x": x, "sr": np.array(16000, np.int64)})[0]
+    np.testing.assert_allclose(got, want, rtol=1e-2, atol=1e-3)
+
+
 def test_a_non_tensor_argument_without_default_is_named(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     src = tmp_path / "rate.pt"
     torch.jit.script(_Rate()).save(str(src))

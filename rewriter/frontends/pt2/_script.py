@@ -53,7 +53,7 @@ import os
 import re
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Set
+from collections.abc import Callable, Iterable, Iterator, Mapping, Set
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -219,7 +219,7 @@ def load(path: str) -> tuple[Conversion, Any, dict[str, np.ndarray]]:
         _split_dims(args)
         _masking(args)
         example, outputs = _example(module, args, path)
-        model, fixed = _export(module, args, example, outputs, path)
+        model, fixed = _export(_fresh(module, path), args, example, outputs, path)
         promoted = promote_mixed_arithmetic(model)
         _record_examples(model, example)
         seconds = time.perf_counter() - t0
@@ -227,9 +227,7 @@ def load(path: str) -> tuple[Conversion, Any, dict[str, np.ndarray]]:
         conv.notes.append(
             f"converted TorchScript archive with torch.onnx {torch.__version__} (TorchScript "
             f"exporter, opset {_opset(model)}) in {seconds:.1f} s at an example the module ran on: "
-            + "; ".join(
-                f"{a.name} {'x'.join(map(str, example[a.name].shape))} ({a.hint})" for a in args
-            )
+            + "; ".join(f"{a.name} {_example_text(example[a.name])} ({a.hint})" for a in args)
             + (
                 "; exported dynamic: "
                 + ", ".join(f"{a.name}[{', '.join(a.dynamic.values())}]" for a in args if a.dynamic)
@@ -247,6 +245,11 @@ def load(path: str) -> tuple[Conversion, Any, dict[str, np.ndarray]]:
             )
         _CACHE[key] = (conv, module, example)
     return _CACHE[key]
+
+
+def _example_text(value: np.ndarray) -> str:
+    """An example's shape (``1x512``), or its value where it is a scalar (``= 16000``)."""
+    return "x".join(map(str, value.shape)) if value.ndim else f"= {value.item()}"
 
 
 def _record_examples(model: onnx.ModelProto, example: Mapping[str, np.ndarray]) -> None:
@@ -309,6 +312,11 @@ def _arguments(module: Any, path: str) -> list[_Arg]:
             out[-1].puts = out[-1].high == 1 and _puts(value)
         elif arg.has_default_value():
             continue  # the default is what the export uses
+        elif kind == "int" and (compared := _compared_ints(value)):
+            # Silero VAD's sample rate: forward(x, sr: int) branches on sr == 16000
+            said = ", ".join(map(str, compared))
+            out.append(_Arg(arg.name, f"an int, compared with {said} in forward", [()], dtype="int64"))  # fmt: skip
+            out[-1].given = np.asarray(compared[0], np.int64)
         else:
             raise ModelError(
                 f"{path}: forward takes {arg.name}: {kind}, which is not a tensor and has no "
@@ -321,6 +329,55 @@ def _arguments(module: Any, path: str) -> list[_Arg]:
     if any(_THW_GRID_NAME.search(a.name) for a in out):  # used, or baked by the trace
         _laid_end_to_end(out)
     return out
+
+
+def _compared_ints(value: Any) -> list[int]:
+    """The int constants a graph input is compared with (``aten::eq``, ``ne``, ``lt``, ...),
+    in the order the graph compares them."""
+    found: list[int] = []
+    for use in value.uses():
+        node = use.user
+        if node.kind() not in _COMPARISONS:
+            continue
+        for other in node.inputs():
+            const = other.node()
+            if other is not value and const.kind() == "prim::Constant" and const.hasAttribute("value"):  # fmt: skip
+                v = const.i("value") if const.kindOf("value") == "i" else None
+                if v is not None and v not in found:
+                    found.append(v)
+    return found
+
+
+_COMPARISONS = {"aten::eq", "aten::ne", "aten::lt", "aten::gt", "aten::le", "aten::ge"}
+
+
+def _call_args(module: Any, values: Iterable[tuple[str, np.ndarray]]) -> list[Any]:
+    """``forward``'s arguments from arrays: a tensor each, a Python int for an ``int``
+    argument (a made-up one: ``_compared_ints``)."""
+    import torch
+
+    kinds = {a.name: str(a.type) for a in module.forward.schema.arguments[1:]}
+    return [
+        int(v) if kinds.get(n) == "int" else torch.from_numpy(np.ascontiguousarray(v))
+        for n, v in values
+    ]
+
+
+def _mutates(module: Any) -> bool:
+    """Whether ``forward`` sets attributes of the module (a stream's state kept between calls:
+    Silero VAD's context and LSTM state): each run after the first starts elsewhere, and the
+    exporter freezes what the attributes hold then."""
+    return bool(module.inlined_graph.findAllNodes("prim::SetAttr"))
+
+
+def _fresh(module: Any, path: str) -> Any:
+    """``module`` as ``path`` holds it, before any run changed its attributes (``_mutates``)."""
+    import torch
+
+    if not _mutates(module):
+        return module
+    with quiet():
+        return torch.jit.load(path, map_location="cpu").eval()
 
 
 def _laid_end_to_end(args: list[_Arg]) -> None:
@@ -1458,7 +1515,7 @@ def _runs(module: Any, feeds: Mapping[str, np.ndarray]) -> tuple[Any, str]:
 
     try:
         with torch.no_grad(), quiet(), _bounded(RUN_MEMORY):
-            return module(*(torch.from_numpy(v) for v in feeds.values())), ""
+            return module(*_call_args(module, feeds.items())), ""
     except Exception as e:  # noqa: BLE001 - a size the module refuses
         return None, str(e) or type(e).__name__
 
@@ -2365,12 +2422,19 @@ def _constant(g: Any, value: Any) -> Any:
     return g.op("Constant", value_t=torch.tensor(value))
 
 
+def _not(g: Any, x: Any) -> Any:
+    """``not`` of a number (``not len(self._context)``: Silero VAD's first call), which the
+    exporter refuses for other than a boolean: its truth, then Not."""
+    return g.op("Not", g.op("Cast", x, to_i=onnx.TensorProto.BOOL))
+
+
 @contextlib.contextmanager
 def _symbolics(squeezed: bool = False) -> Iterator[None]:
     """Functions the TorchScript exporter lacks (antialiased resizes, erfinv, searchsorted,
     cummax and cummin, isin, diff, rms_norm, a boolean eye, grouped-query attention,
     histc, _grouped_mm, take_along_dim, the hyperbolic functions, expm1, a unit triangular
-    solve, in-place ``|=`` and ``&=``, unfold of a dim of unknown size), writes wrong
+    solve, in-place ``|=`` and ``&=``, unfold of a dim of unknown size, ``not`` of a
+    number), writes wrong
     (index_add with repeated indices, an int ``full`` as floats) or writes so that later ops
     lose the rank (unflatten, tensor_split at computed indices), registered for one export;
     with ``squeezed``, a squeeze of a dim of unknown size too (``_squeeze``)."""
@@ -2401,6 +2465,7 @@ def _symbolics(squeezed: bool = False) -> Iterator[None]:
         ("aten::full", _full, _LOGICAL_OPSET),
         ("aten::__ior_", _in_place("__or_"), _LOGICAL_OPSET),
         ("aten::__iand_", _in_place("__and_"), _LOGICAL_OPSET),
+        ("aten::__not_", _not, _LOGICAL_OPSET),
     ]
     if squeezed:
         table.append(("aten::squeeze", _squeeze, _SQUEEZE_OPSET))
@@ -3043,7 +3108,7 @@ def _export(
                 with quiet(), _symbolics(squeezed):
                     torch.onnx.export(
                         module,
-                        tuple(torch.from_numpy(example[a.name]) for a in args),
+                        tuple(_call_args(module, ((a.name, example[a.name]) for a in args))),
                         dest,
                         dynamo=False,
                         opset_version=opset,
@@ -3174,12 +3239,10 @@ def source_check(
     def run(feeds: Mapping[str, np.ndarray]) -> Any:
         # an argument forward does not use is no input of the export (Decision Transformer's
         # rewards): the module still takes one, its example's
-        tensors = (
-            torch.from_numpy(np.ascontiguousarray(feeds[n] if n in feeds else example[n]))
-            for n in names
-        )
+        values = ((n, feeds[n] if n in feeds else example[n]) for n in names)
+        fresh = _fresh(module, path)  # where it keeps a state: as exported, before any run
         with torch.no_grad(), quiet():
-            return module(*tensors)
+            return fresh(*_call_args(fresh, values))
 
     try:
         got = run(feeds)
