@@ -351,6 +351,8 @@ class _Uses:
 
     gathers: list[tuple[int, str]] = field(default_factory=list)  # (rows, node name)
     added: dict[str, int] = field(default_factory=dict)  # Gather -> constant added before it
+    # Gather -> how many blocks its table holds, where each id is offset into one (``block``)
+    blocks: dict[str, int] = field(default_factory=dict)
     # a Gather from a table the model computes: (the dim_param of its rows, node name)
     dim_gathers: list[tuple[str, str]] = field(default_factory=list)
     compared: list[tuple[list[int | float], str, str]] = field(
@@ -555,6 +557,36 @@ class _Graph:
             return self.added(p.input[0], start, depth + 1)
         return None
 
+    def block(self, value: str, start: str) -> int | None:
+        """The rows each id keeps to where the way from ``start`` to ``value`` ends adding a
+        multiple of a constant that the sizes alone decide: CSM's depth decoder looks up
+        ``ids + clamp(arange(n) - 1, 0) * 1000`` in a table of 8000, each codebook's 1000 rows
+        after the others' (ids drawn among all 8000 ran past its end at every size); None
+        otherwise."""
+        p = self.producer.get(value)
+        if p is None or p.op_type != "Add" or len(p.input) != 2:
+            return None
+        for j in (0, 1):
+            q = self.producer.get(p.input[1 - j])
+            if self.added(p.input[j], start) is None or q is None or q.op_type != "Mul":
+                continue
+            for k in (0, 1):
+                c = self.const(q.input[k]) if len(q.input) == 2 else None
+                if c is None or c.size != 1 or c.dtype.kind not in "iu" or int(c.item()) < 2:
+                    continue
+                if not self.from_values(q.input[1 - k], start):
+                    return int(c.item())
+        return None
+
+    def from_values(self, value: str, start: str, depth: int = 0) -> bool:
+        """Whether ``value`` depends on ``start``'s values (a Shape of it does not)."""
+        if value == start:
+            return True
+        p = self.producer.get(value)
+        if p is None or p.op_type == "Shape" or depth > 32:
+            return depth > 32
+        return any(self.from_values(x, start, depth + 1) for x in p.input if x)
+
     def narrowed(self, node: onnx.NodeProto) -> tuple[int, int, int] | None:
         """The part of its data input a Gather of one constant index or a Slice of one axis
         with constant bounds takes: (axis, start, end); None for any other node, and for a
@@ -635,8 +667,12 @@ class _Graph:
                     # others' in one table, Kyutai's) stay in the table once offset
                     added = self.added(node.input[1], start) or 0
                     rows = shape[axis] - added if 0 < added < shape[axis] else shape[axis]
+                    block = self.block(node.input[1], start)
+                    if block is not None and block < rows:
+                        rows = block
+                        u.blocks[label] = shape[axis] // block
                     u.gathers.append((rows, label))
-                    if rows < shape[axis]:
+                    if rows < shape[axis] and label not in u.blocks:
                         u.added[label] = added
                     if part is not None:
                         u.parts.append((shape[axis], label, part))
@@ -1594,6 +1630,8 @@ def _values(
         rows, n = min(uses.gathers)
         ids = rng.integers(0, rows, shape)
         less = f", less the {uses.added[n]} the model adds first" if n in uses.added else ""
+        if n in uses.blocks:
+            less = ", a block the model offsets by multiples of it"
         said = f"uniform in [0, {rows}) (rows of Gather {n!r}{less})"
         marks = [(v, op, m) for c, op, m in uses.compared for v in c if 0 <= v < rows]
         if marks and ids.ndim >= 1 and ids.size:
@@ -1947,6 +1985,7 @@ def generate_inputs(
     same = 0  # sizes where the outputs did not depend on the inputs
     grids: list[dict[str, int]] = []  # whole configurations a failure pointed to
     solved: set[str] = set()  # the nodes whose rows' features were sought
+    hinted: dict[int, str] = {}  # why a size was tried, where no message named it
     found_by: dict[tuple[tuple[str, int], ...], dict[str, str]] = {}  # its dims' reasons
     statuses: set[str] = set()  # the failures' messages, node and all
     # dims an image's side may be (a patch model's position table names it): not token ids'
@@ -1987,6 +2026,10 @@ def generate_inputs(
             said = _baked_sizes(graph, op, node, last_err, probe, groups, bound)  # most specific
             said += _reshape_meets(last_err, node, probe, groups, bound, refused)
             said += _sizes_scaled(last_err, probe, groups, bound) + _sizes_named(last_err)
+            # ids offset into a block per position: as many positions as the table has blocks
+            for b in [b for u in uses.values() if u is not None and (b := u.blocks.get(node))]:
+                said.append(b)
+                hinted.setdefault(b, f"as many positions as the table of Gather {node!r} has blocks")  # fmt: skip
             reached[tuple(sorted(probe.items()))] = (node, said)
             hints.update(dict.fromkeys(said))
             grids += _grid_probes(last_err, probe, groups, sides)
@@ -2049,7 +2092,7 @@ def generate_inputs(
                 if probe == example
                 else "named by ONNX Runtime's message"
             )
-            named = {k: origin for k, v in probe.items() if v not in groups[k]}
+            named = {k: hinted.get(v, origin) for k, v in probe.items() if v not in groups[k]}
             named |= found_by.get(tuple(sorted(probe.items())), {})
             return _result(inputs, feeds, why, sizes, tried, groups, bound, None, how | named | grew)  # fmt: skip
         tried.append((sizes, bad))

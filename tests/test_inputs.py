@@ -3311,3 +3311,42 @@ def test_a_volumes_sides_are_a_volumes_whatever_their_names() -> None:
     )
     m = helper.make_model(clip, opset_imports=[helper.make_opsetid("", 17)])
     assert generate_inputs(m).feeds["x"].shape == (1, 3, 16, 224, 224)  # a clip's frames stay
+
+
+def test_ids_offset_into_a_block_per_position_keep_to_a_block() -> None:
+    """CSM's depth decoder looks up ``ids + clamp(arange(n) - 1, 0) * 1000`` in a table of 8000
+    (each codebook's 1000 rows after the others'): ids drawn among all 8000 rows ran past its
+    end at every size ("idx=8623 must be within the inclusive range [-8000,7999]", exit 2).
+    Ids a sizes-only multiple of a constant is added to keep to one block, and the positions
+    are tried at as many as the table has blocks."""
+    rng = np.random.default_rng(0)
+    table = numpy_helper.from_array(rng.standard_normal((80, 4)).astype(np.float32), "table")
+
+    def c(name: str, v: Any) -> onnx.TensorProto:
+        return numpy_helper.from_array(np.array(v, np.int64), name)
+
+    g = helper.make_graph(
+        [
+            helper.make_node("Shape", ["input_ids"], ["shape"]),
+            helper.make_node("Gather", ["shape", "one"], ["n"], axis=0),
+            helper.make_node("Range", ["zero", "n", "one"], ["positions"]),
+            helper.make_node("Sub", ["positions", "one"], ["before"]),
+            helper.make_node("Clip", ["before", "zero"], ["codebook"]),
+            helper.make_node("Mul", ["codebook", "block"], ["offset"]),
+            helper.make_node("Add", ["input_ids", "offset"], ["rows"]),
+            helper.make_node("Gather", ["table", "rows"], ["e"], name="embedding"),
+            helper.make_node("Tanh", ["e"], ["y"]),
+        ],
+        "depth_decoder",
+        [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "s40"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [c("one", 1), c("zero", 0), c("block", 10), table],
+    )
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    gen = generate_inputs(m)
+    ids = gen.feeds["input_ids"]
+    assert ids.shape[1] == 8 and ids.max() < 10, _note(gen, "input_ids")
+    said = _note(gen, "input_ids")
+    assert "uniform in [0, 10) (rows of Gather 'embedding', a block the model offsets by" in said
+    assert "s40: as many positions as the table of Gather 'embedding' has blocks" in said, said
+    run_model(m, gen.feeds)
