@@ -2035,12 +2035,11 @@ def generate_inputs(
             grids += _grid_probes(last_err, probe, groups, sides)
             if node and node not in solved:  # once a node: its weights ask the same each time
                 solved.add(node)
+                base_why = found_by.get(tuple(sorted(probe.items())), {})  # the probe's own
                 for met, why_met in _rows_meet(skel, graph, inputs, node, probe, groups, bound, full):  # fmt: skip
                     grids.append(met)
-                    kept = found_by.get(tuple(sorted(probe.items())), {})  # the base's own
-                    found_by.setdefault(tuple(sorted(met.items())), {
-                        k: why_met if v != probe[k] else kept[k] for k, v in met.items() if v != probe[k] or k in kept
-                    })  # fmt: skip
+                    moved = {k: why_met for k, v in met.items() if v != probe[k]}
+                    found_by.setdefault(tuple(sorted(met.items())), base_why | moved)
             continue
         bad = _degenerate(outs, out_names)
         off = None  # why masks are zeros, where they are
@@ -2509,8 +2508,9 @@ def _probes(
     encoder's once the decoder runs.
 
     ``first``: whole configurations a failure pointed to (``_grid_probes``, ``_rows_meet``,
-    filled while this runs), tried before the next of the others, typical or named. ``example``: the sizes the model was traced at
-    (``dim_examples``), tried after the typical ones and before the hints: a program exported
+    filled while this runs), tried before the next of the others, typical or named.
+    ``example``: the sizes the model was traced at (``dim_examples``), tried after the typical
+    ones and before the hints: a program exported
     with its sequence dynamic that runs at its example's length only (Mamba2 pads to its chunk
     size in a way the export fixed) names no size in its failures.
     """
@@ -2612,12 +2612,12 @@ def _rows(dims: list[int]) -> int:
 
 def _needs(graph: _Graph, node: onnx.NodeProto) -> tuple[list[tuple[str, _Measure]], int, bool, str] | None:  # fmt: skip
     """(the tensors to read it from, each with what of its dims, the value it needs, whether
-    exactly or at least, what that is) for a node whose weights or attributes ask it of the sizes: a MatMul's
-    or Gemm's features (else, where ONNX cannot size the flatten before it, the flatten's
-    input's dims after the first: the dynamo exporter computes its shape with a Div that data
-    propagation does not follow), a Reshape's rows of K ([-1, K]: a flatten of each row,
-    madmom's CNNs before their dense layer) from its input's dims after the first, a Conv's or
-    pool's kernel fitting in every spatial axis (padded); None for other nodes."""
+    exactly or at least, what that is) for a node whose weights or attributes ask it of the
+    sizes: a MatMul's or Gemm's features (else, where ONNX cannot size the flatten before it,
+    the flatten's input's dims after the first: the dynamo exporter computes its shape with a
+    Div that data propagation does not follow), a Reshape's rows of K ([-1, K]: a flatten of
+    each row, madmom's CNNs before their dense layer) from its input's dims after the first, a
+    Conv's or pool's kernel fitting in every spatial axis (padded); None for other nodes."""
     op = node.op_type
     label = f"{op} {node.name or node.output[0]!r}"
     if op in ("MatMul", "Gemm"):
@@ -2681,9 +2681,9 @@ def _rows_meet(
     it depends on moved together (an image's height and width). A dense layer after Convs
     fixes the input's size through them: madmom's key CNN takes 105 bins, its note CNN 144,
     sizes no list of typical ones holds and no message names; its note CNN's first axis,
-    frames read as a batch of one, is 11 at least for its 3x3 and 7x1 kernels (128 then). A size that
-    need only be large enough is the dim's most typical candidate that is (a sequence's where
-    the dim was read as a batch), else a power of two."""
+    frames read as a batch of one, is 11 at least for its 3x3 and 7x1 kernels (128 then). A
+    size that need only be large enough is the dim's most typical candidate that is (a
+    sequence's where the dim was read as a batch), else a power of two."""
     node = graph.node_named(node_name)
     needs = None if node is None else _needs(graph, node)
     if node is None or needs is None:

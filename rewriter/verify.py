@@ -420,7 +420,7 @@ def pick_diff(name: str, a: np.ndarray, b: np.ndarray, pick: Pick) -> OutputDiff
         ia, ib = _items(a), _items(b)
         same = _matched(ia, ib, tol) if ia.shape[1:] == ib.shape[1:] else 0
         n, d.items = max(len(ia), len(ib)), (len(ia), len(ib))
-    else:  # in place, element by element (strings, a LabelEncoder's names of what was picked, equal)
+    else:  # in place, element by element (a LabelEncoder's names of what was picked: equal)
         numeric = a.dtype.kind in "fiub" and b.dtype.kind in "fiub"
         close = np.abs(a.astype(np.float64) - b.astype(np.float64)) <= tol if numeric else a == b
         same, n, d.items = int(np.sum(close)), a.size, (a.size, b.size)

