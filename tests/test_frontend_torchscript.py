@@ -3191,3 +3191,40 @@ def test_qwen_vl_style_archives_run_at_the_images_their_trace_holds(
     assert said in printed, printed
     assert report["source"]["converted_vs_source"]["rel_l2"] < 1e-6
     assert report["sites"] and all(s["replaced"] for s in report["sites"]), report["sites"]
+
+
+def test_an_output_the_exporter_left_shapeless_gets_its_rank_from_a_run() -> None:
+    """Silero VAD's TorchScript archive returns a value out of an If whose 8 kHz branch ends in
+    a raise; the exporter wrote its one output with no shape, and onnx.checker refused the
+    converted model and every model rewritten from it ("Field 'shape' of 'type' is required
+    but missing"). The output gets the rank it has on the example, its sizes unnamed; an
+    output with a shape is left as it is."""
+    from onnx import helper
+
+    from rewriter.frontends.pt2._script import typed_outputs
+
+    x = helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["batch", 8])
+    typed = helper.make_tensor_value_info("s", onnx.TensorProto.FLOAT, ["batch", 8])
+    bare = helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)  # as Silero's
+    g = helper.make_graph(
+        [
+            helper.make_node("Sigmoid", ["x"], ["s"]),
+            helper.make_node("ReduceMean", ["s"], ["y"], axes=[1], keepdims=1),
+        ],
+        "vad",
+        [x],
+        [bare, typed],
+    )
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    with pytest.raises(onnx.checker.ValidationError, match="'shape' of 'type' is required"):
+        onnx.checker.check_model(model)
+    example = {"x": np.ones((2, 8), np.float32)}
+    assert typed_outputs(model, example) == ["y"]
+    onnx.checker.check_model(model, full_check=True)
+    y = model.graph.output[0].type.tensor_type
+    assert y.elem_type == onnx.TensorProto.FLOAT
+    assert [d.HasField("dim_value") or d.HasField("dim_param") for d in y.shape.dim] == [0, 0]
+    assert model.graph.output[1] == typed
+    before = model.SerializeToString()
+    assert typed_outputs(model, example) == []
+    assert model.SerializeToString() == before

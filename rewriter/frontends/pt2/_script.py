@@ -220,6 +220,7 @@ def load(path: str) -> tuple[Conversion, Any, dict[str, np.ndarray]]:
         _masking(args)
         example, outputs = _example(module, args, path)
         model, fixed = _export(_fresh(module, path), args, example, outputs, path)
+        typed = typed_outputs(model, example)
         promoted = promote_mixed_arithmetic(model)
         _record_examples(model, example)
         seconds = time.perf_counter() - t0
@@ -237,6 +238,11 @@ def load(path: str) -> tuple[Conversion, Any, dict[str, np.ndarray]]:
         )
         if fixed:
             conv.notes.append(fixed)
+        if typed:
+            conv.notes.append(
+                f"output(s) {', '.join(typed)} given the rank they have on the example (the "
+                "exporter wrote them without a shape, which onnx.checker refuses)"
+            )
         if promoted:  # the exporter's, not the module's: torch promotes them so
             conv.notes.append(
                 f"{len(promoted)} arithmetic node(s) of a float and an integer tensor "
@@ -245,6 +251,43 @@ def load(path: str) -> tuple[Conversion, Any, dict[str, np.ndarray]]:
             )
         _CACHE[key] = (conv, module, example)
     return _CACHE[key]
+
+
+def typed_outputs(model: onnx.ModelProto, example: Mapping[str, np.ndarray]) -> list[str]:
+    """The graph outputs the exporter wrote with no shape, given, in place, the rank they have
+    when ONNX Runtime runs ``model`` on ``example``, their sizes unnamed; their names. Silero
+    VAD's TorchScript archive returns a value out of an ``If`` whose 8 kHz branch ends in a
+    raise: the exporter wrote its one output as a float tensor of unknown rank, and
+    ``onnx.checker`` refused the converted model and every model rewritten from it ("Field
+    'shape' of 'type' is required but missing"). A run that fails, or an output of another
+    type than the one declared, leaves the outputs as they were."""
+    from onnx import helper
+
+    from rewriter.ir.runtime import run_model
+
+    outs = list(model.graph.output)
+    bare = [
+        o.type.WhichOneof("value") == "tensor_type" and not o.type.tensor_type.HasField("shape")
+        for o in outs
+    ]
+    if not any(bare):
+        return []
+    feeds = {i.name: example[i.name] for i in model.graph.input if i.name in example}
+    try:
+        got = run_model(model, feeds)
+    except ModelError:
+        return []
+    named = []
+    for o, value, shapeless in zip(outs, got, bare, strict=True):
+        elem = o.type.tensor_type.elem_type
+        if (
+            shapeless
+            and value.dtype != object
+            and helper.np_dtype_to_tensor_dtype(value.dtype) == elem
+        ):
+            o.type.CopyFrom(helper.make_tensor_type_proto(elem, [None] * value.ndim))
+            named.append(o.name)
+    return named
 
 
 def _example_text(value: np.ndarray) -> str:
