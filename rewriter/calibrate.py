@@ -353,7 +353,9 @@ def load_calibration(
 
         first = generate_inputs(model, shapes=shapes, ranges=ranges)  # probes sizes once
         batches = [first.feeds] + [
-            generate_inputs(model, shapes=shapes, ranges=ranges, seed=s, sizes=first.sizes).feeds
+            generate_inputs(
+                model, shapes=shapes, ranges=ranges, seed=s, sizes=first.sizes, unit=first.unit
+            ).feeds
             for s in range(1, seeds)
         ]
         n = sum(

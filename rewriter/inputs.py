@@ -122,7 +122,7 @@ import re
 import sys
 import zlib
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -268,6 +268,9 @@ class GeneratedInputs:
     feeds: dict[str, np.ndarray]
     notes: list[str] = field(default_factory=list)
     sizes: dict[str, int] = field(default_factory=dict)  # the dynamic dims chosen (by name)
+    # image inputs given pixels in [0, 1) because standard normal saturated every output, and
+    # why (``generate_inputs``'s ``unit``: more seeds alike)
+    unit: dict[str, str] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- parsing the user's flags
@@ -1349,6 +1352,24 @@ def _sum_dims(a: str, b: str, sizes: dict[str, int]) -> int:
     return sizes[a] + sizes[b]
 
 
+def _saturated_images(
+    inputs: list[_Input], why: Mapping[str, str], positive: Mapping[str, str | None]
+) -> dict[str, str]:
+    """The float images (rank 4, 1, 3 or 4 channels first or last) given standard normal, to
+    be pixels in [0, 1) because standard normal made every output the same, with the clause
+    that says so."""
+    out = {}
+    for i in inputs:
+        if i.dtype.kind != "f" or len(i.dims) != 4 or positive.get(i.name):
+            continue
+        if not why.get(i.name, "").startswith("standard normal"):
+            continue
+        few = [isinstance(d, int) and d in (1, 3, 4) for d in i.dims]
+        if few[1] or few[3]:
+            out[i.name] = "an image's pixels: standard normal made every output the same"
+    return out
+
+
 def _spatial_axes(dims: list[int | str]) -> tuple[int, int]:
     """The height and width axes of a 4-d image input: (1, 2) when the last dim is a few
     channels and the second is not (NHWC: TensorFlow, Keras and TFLite models through
@@ -1798,6 +1819,7 @@ def generate_inputs(
     ranges: dict[str, tuple[float, float]] | None = None,
     seed: int = 0,
     sizes: dict[str, int] | None = None,
+    unit: Mapping[str, str] | None = None,
 ) -> GeneratedInputs:
     """Feeds the model accepts, with a note per input saying how each was derived.
 
@@ -1809,6 +1831,8 @@ def generate_inputs(
         seed: seeds every random value (per input, independent of input order).
         sizes: the dynamic dims of an earlier result (``GeneratedInputs.sizes``): more seeds
             at the same sizes, without probing again.
+        unit: the image inputs an earlier result gave pixels in [0, 1)
+            (``GeneratedInputs.unit``), passed with its ``sizes``.
 
     Returns:
         ``GeneratedInputs`` with one feed per graph input that is not an initializer.
@@ -1910,6 +1934,8 @@ def generate_inputs(
         for i in inputs
         if i.dtype.kind == "f"
     }
+    chosen = {k: v for k, v in (unit or {}).items() if k in positive}  # pixels in [0, 1)
+    positive |= chosen
     pixels = {
         i.name: graph.pixel_scale(i.name)
         for i in inputs
@@ -1967,7 +1993,7 @@ def generate_inputs(
         sizes = full({k: v for k, v in sizes.items() if k not in derived})
         feeds, why = feeds_for(sizes)
         feeds, why = _scatter_tokens(model, uses, feeds, why) or (feeds, why)
-        return _result(inputs, feeds, why, sizes, [], groups, bound, None, how)
+        return _result(inputs, feeds, why, sizes, [], groups, bound, None, how, chosen)
     skel = _skeleton(model)
     how |= _within_limit(skel, inputs, groups, full)
     # the first candidates fit (or are all there is); a probe past them in some dim is sized
@@ -2060,6 +2086,18 @@ def generate_inputs(
             # measured and verified there show nothing, so a size where they matter is sought
             other, _ = feeds_for(sizes, masks_off=off, seed=seed + 1)
             again, _ = _run(sess, other) if _differ(feeds, other) else (None, None)
+            if outs is not None and again is not None and _insensitive(outs, again) and not chosen:
+                # an image net that takes pixels in [0, 1) and scales nothing itself (a Keras
+                # captcha reader through tf2onnx): standard normal saturates every softmax to
+                # one answer; its images get pixels in [0, 1) from here on where those move it
+                if images := _saturated_images(inputs, why, positive):
+                    positive |= images
+                    pair = [feeds_for(sizes, masks_off=off, seed=s) for s in (seed, seed + 1)]
+                    one, two = (_run(sess, f)[0] for f, _ in pair)
+                    if one is not None and two is not None and _degenerate(one, out_names) is None and not _insensitive(one, two):  # fmt: skip
+                        (feeds, why), outs, again, chosen = pair[0], one, two, images
+                    else:
+                        positive |= {k: None for k in images}  # standard normal, as they were
             if outs is not None and again is not None and _insensitive(outs, again):
                 bad = _SAME
                 same += 1
@@ -2093,7 +2131,7 @@ def generate_inputs(
             )
             named = {k: hinted.get(v, origin) for k, v in probe.items() if v not in groups[k]}
             named |= found_by.get(tuple(sorted(probe.items())), {})
-            return _result(inputs, feeds, why, sizes, tried, groups, bound, None, how | named | grew)  # fmt: skip
+            return _result(inputs, feeds, why, sizes, tried, groups, bound, None, how | named | grew, chosen)  # fmt: skip
         tried.append((sizes, bad))
         fallback = fallback or (feeds, why, sizes, bad == _SAME)
         if same >= _MAX_SAME:  # a net that ignores its inputs anywhere (vanished activations)
@@ -3057,8 +3095,10 @@ def _result(
     bound: dict[str, int],
     warning: str | None,
     how: dict[str, str],
+    unit: dict[str, str] | None = None,
 ) -> GeneratedInputs:
-    """The feeds and their notes; ``how``: dim -> how its size was derived, where not probed."""
+    """The feeds and their notes; ``how``: dim -> how its size was derived, where not probed;
+    ``unit``: the image inputs given pixels in [0, 1) (``GeneratedInputs.unit``)."""
     notes = []
     for inp in inputs:
         a = feeds[inp.name]
@@ -3078,7 +3118,7 @@ def _result(
         notes.append(line)
     if warning:
         notes.append(f"warning: {warning}; pass --inputs data.npz for inputs that move the outputs")
-    return GeneratedInputs(feeds, notes, dict(sizes))
+    return GeneratedInputs(feeds, notes, dict(sizes), dict(unit or {}))
 
 
 # ONNX Runtime's errors about values rather than shapes

@@ -626,15 +626,18 @@ def make_inputs(
     shapes: dict[str, tuple[int, ...]] | None = None,
     ranges: dict[str, tuple[float, float]] | None = None,
     sizes: dict[str, int] | None = None,
+    unit: dict[str, str] | None = None,
 ) -> dict[str, np.ndarray]:
     """Seeded inputs the model accepts, derived from its graph (``rewriter.inputs``); ``low`` and
     ``high`` set one value range for every float input; ``sizes`` (``GeneratedInputs.sizes``)
-    skips probing."""
+    skips probing, with ``unit`` (``GeneratedInputs.unit``) its images in [0, 1)."""
     from rewriter.inputs import generate_inputs
 
     if low is not None and high is not None:
         ranges = {"": (low, high), **(ranges or {})}
-    return generate_inputs(model, shapes=shapes, ranges=ranges, seed=seed, sizes=sizes).feeds
+    return generate_inputs(
+        model, shapes=shapes, ranges=ranges, seed=seed, sizes=sizes, unit=unit
+    ).feeds
 
 
 def load_inputs(path: str, model: onnx.ModelProto) -> dict[str, np.ndarray]:
@@ -1128,7 +1131,9 @@ def verify(
 
         gen = generate_inputs(original)
         feeds = gen.feeds
-        more_feeds = more_feeds or (lambda seed: make_inputs(original, seed=seed, sizes=gen.sizes))
+        more_feeds = more_feeds or (
+            lambda seed: make_inputs(original, seed=seed, sizes=gen.sizes, unit=gen.unit)
+        )
         branch_feeds = branch_feeds or (
             lambda values: generate_inputs(original, ranges=values).feeds
         )

@@ -651,3 +651,65 @@ def test_8_bit_pixels_of_rank_2_scaled_by_1_255_span_their_range(tmp_path, capsy
     assert "uniform in [0, 255] (8-bit values made floats by " in text
     assert "pixels, scaled by 1/255 in Div " in text
     assert "worst output 'logits'" in text and "no output could be checked" not in text
+
+
+def _captcha(saturates: bool = True) -> onnx.ModelProto:
+    """A Keras captcha reader through tf2onnx: NHWC pixels in [0, 1), no rescaling in the
+    graph, SiLU, a softmax head. ``saturates``: its logits swing by tens over [0, 1), so that
+    standard normal values give one answer whatever they are; else its output is constant."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    k = np.zeros((3, 10), np.float32)
+    k[:, 1], k[:, 2] = 10.0, -10.0
+    scale = np.float32(4.0 if saturates else 0.0)
+    g = helper.make_graph(
+        [
+            helper.make_node("Transpose", ["input"], ["nchw"], perm=[0, 3, 1, 2]),
+            helper.make_node("Conv", ["nchw", "w", "b"], ["y"]),
+            helper.make_node("Sigmoid", ["y"], ["sy"]),
+            helper.make_node("Mul", ["y", "sy"], ["up"]),
+            helper.make_node("Neg", ["y"], ["ny"]),
+            helper.make_node("Sigmoid", ["ny"], ["sny"]),
+            helper.make_node("Mul", ["ny", "sny"], ["down"]),
+            helper.make_node("Add", ["up", "down"], ["mag"]),  # ~ |y|
+            helper.make_node("GlobalAveragePool", ["mag"], ["pooled"]),
+            helper.make_node("Flatten", ["pooled"], ["f"]),
+            helper.make_node("Gemm", ["f", "k", "c"], ["logits"]),
+            helper.make_node("Softmax", ["logits"], ["digit"], axis=1),
+        ],
+        "captcha",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["unk__56", 50, 155, 3])],
+        [helper.make_tensor_value_info("digit", TensorProto.FLOAT, ["unk__57", 10])],
+        [
+            numpy_helper.from_array((np.eye(3, dtype=np.float32) * scale).reshape(3, 3, 1, 1), "w"),
+            numpy_helper.from_array(np.full(3, -scale / 2, np.float32), "b"),
+            numpy_helper.from_array(k, "k"),
+            numpy_helper.from_array(-k.sum(0) * 0.62, "c"),
+        ],
+    )
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+
+
+def test_an_image_net_standard_normal_saturates_is_given_pixels_in_0_1(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """vietcombank-captcha's reader takes NHWC pixels in [0, 1) and scales nothing itself:
+    standard normal values saturated its five softmax heads to one answer on any input, so
+    every output was "not evidence" and a rewrite would have been written checked against
+    nothing (exit 0). An image input where standard normal makes every output the same gets
+    pixels in [0, 1) where those move the outputs, for every seed after it too."""
+    m = _captcha()
+    gen = generate_inputs(m)
+    note = next(n for n in gen.notes if n.startswith("input: "))
+    assert "uniform in [0, 1) (an image's pixels: standard normal made every output the same)" in note  # fmt: skip
+    assert gen.unit == {"input": "an image's pixels: standard normal made every output the same"}
+    more = generate_inputs(m, seed=1, sizes=gen.sizes, unit=gen.unit).feeds["input"]
+    assert 0.0 <= more.min() and more.max() < 1.0
+    src, out, rep = tmp_path / "captcha.onnx", tmp_path / "out.onnx", tmp_path / "r.json"
+    onnx.save(m, str(src))
+    assert main([str(src), "-o", str(out), "--report", str(rep)]) == 0
+    r = json.loads(rep.read_text())
+    assert [o["checked"] for o in r["verification"]["outputs"]] == [True]
+    assert sum(bool(s["replaced"]) for s in r["sites"]) == 2
+    # where pixels in [0, 1) move nothing either, the image stays standard normal
+    flat = generate_inputs(_captcha(saturates=False))
+    assert "standard normal" in next(n for n in flat.notes if n.startswith("input: "))
+    assert flat.unit == {} and "outputs the same on other inputs" in flat.notes[-1]

@@ -165,6 +165,7 @@ class ModelInputs:
     calibration: Any = None
     notes: list[str] = field(default_factory=list)
     sizes: dict[str, int] | None = None  # generated inputs' dynamic dims (more seeds reuse them)
+    unit: dict[str, str] | None = None  # generated images given pixels in [0, 1) (more seeds too)
 
     @property
     def generated(self) -> bool:
@@ -231,7 +232,12 @@ class ModelInputs:
         from rewriter.verify import make_inputs
 
         return lambda seed: make_inputs(
-            model, seed=seed, shapes=self.shapes, ranges=self.ranges, sizes=self.sizes
+            model,
+            seed=seed,
+            shapes=self.shapes,
+            ranges=self.ranges,
+            sizes=self.sizes,
+            unit=self.unit,
         )
 
 
@@ -273,7 +279,7 @@ def model_inputs(a: argparse.Namespace, model: Any) -> ModelInputs:
     except (InputError, ModelError):  # no size ran it, or ONNX Runtime refused it
         _blame_conversion(getattr(a, "model", None))
         raise
-    return ModelInputs(gen.feeds, "generated", shapes, ranges, None, gen.notes, gen.sizes)
+    return ModelInputs(gen.feeds, "generated", shapes, ranges, None, gen.notes, gen.sizes, gen.unit)
 
 
 def _blame_conversion(path: Any) -> None:

@@ -114,7 +114,7 @@ def rewrite_one(name: str, data: bytes | str, opts: ZooOptions, db: Any) -> ZooR
     try:
         model = load_model(data)
         gen = generate_inputs(model)
-        more = lambda seed: make_inputs(model, seed=seed, sizes=gen.sizes)  # noqa: E731
+        more = lambda seed: make_inputs(model, seed=seed, sizes=gen.sizes, unit=gen.unit)  # noqa: E731
         cap = opts.time_cap
         plan = plan_sites(
             model,
