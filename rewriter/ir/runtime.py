@@ -373,8 +373,13 @@ def run_values(
         for v in fetch:
             if v not in outputs:
                 vi = info.get(v)
-                elem = vi.elem_type if vi is not None and vi.elem_type else onnx.TensorProto.FLOAT
-                extra.append(onnx.helper.make_tensor_value_info(v, elem, None))
+                # a value inference cannot type (a com.microsoft QLinearSigmoid's uint8) goes
+                # untyped, for ONNX Runtime to type: declared float, ORT refused the model
+                extra.append(
+                    onnx.helper.make_tensor_value_info(v, vi.elem_type, None)
+                    if vi is not None and vi.elem_type
+                    else onnx.ValueInfoProto(name=v)
+                )
     # the fetched values become outputs of the session's model, not of a copy of the model:
     # appended, loaded, removed again (a copy of a 400 MB model cost 400 MB more)
     model.graph.output.extend(extra)
