@@ -59,6 +59,7 @@ def load_model(model: str | os.PathLike[str] | onnx.ModelProto | bytes) -> onnx.
     _batch_unbatched_pools(m, _where(model))
     _sum_bools_as_ints(m, _where(model))
     _sample_in_image_type(m, _where(model))
+    _erfc_as_one_minus_erf(m, _where(model))
     _raise_ir_version(m)
     _upgrade_opset(m, _where(model))
     return m
@@ -249,6 +250,54 @@ def _cast_inputs(
         if casts:
             fixed.append(key)
     return fixed
+
+
+def _erfc_as_one_minus_erf(m: onnx.ModelProto, where: str) -> None:
+    """An ``Erfc`` in the default domain (tf2onnx keeps TensorFlow's for Keras 3's exact GELU,
+    ``0.5 x erfc(-x / sqrt 2)``, saying only "Unsupported ops: Erfc") is written as ``1 -
+    Erf``, in place, saying so: ONNX has no Erfc, and ONNX Runtime refused the whole model. The
+    GELU rules then match it. Every graph; the one of the input's type where inference tells
+    it, else float."""
+    from onnx import helper
+
+    from rewriter.ir.graph import infer_value_info
+
+    def bare(g: onnx.GraphProto) -> Iterator[onnx.GraphProto]:
+        yield g
+        for n in g.node:
+            for _, body in subgraph_attrs(n):
+                yield from bare(body)
+
+    graphs = [g for g in bare(m.graph) if any(_is_erfc(n) for n in g.node)]
+    if not graphs:
+        return
+    table = infer_value_info(m)
+    fixed: list[str] = []
+    for g in graphs:
+        nodes: list[onnx.NodeProto] = []
+        for n in g.node:
+            if not _is_erfc(n):
+                nodes.append(n)
+                continue
+            key = n.name or n.output[0]
+            vi = table.get(n.input[0])
+            elem = (
+                vi.elem_type
+                if vi is not None and vi.elem_type in FLOATS
+                else onnx.TensorProto.FLOAT
+            )
+            one = helper.make_tensor(f"{key}/one", elem, [], [1.0])
+            g.initializer.append(one)
+            nodes.append(helper.make_node("Erf", [n.input[0]], [f"{key}/erf"], name=f"{key}/erf"))
+            nodes.append(helper.make_node("Sub", [one.name, f"{key}/erf"], [n.output[0]], name=key))
+            fixed.append(key)
+        del g.node[:]
+        g.node.extend(nodes)
+    _repaired(where, fixed, "Erfc node(s) written as 1 - Erf", "ONNX has no Erfc")
+
+
+def _is_erfc(n: onnx.NodeProto) -> bool:
+    return n.op_type == "Erfc" and n.domain in ("", "ai.onnx") and len(n.input) == 1
 
 
 def _batched(g: onnx.GraphProto, pool: onnx.NodeProto, opset: int) -> None:
