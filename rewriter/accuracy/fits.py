@@ -73,10 +73,14 @@ SITE_WEIGHTS = SampleWeights(
 
 
 def safe_form(function: str) -> str:
-    """The form of ``function`` that is right outside any fit range (clamped or gated)."""
+    """The form of ``function`` that is right outside any fit range (clamped or gated; the raw
+    pau of a function it is exactly, softsign's, as the rewrite fits it: clamped, the map and
+    the budget search judged softsign by a fit 100 times worse than the one written)."""
     from rewriter.functions import FUNCTIONS
-    from rewriter.rational.fitting import templates
+    from rewriter.rational.fitting import EXACT_PAU, templates
 
+    if function in EXACT_PAU:
+        return "pau"
     fn = FUNCTIONS[function]
     tpls = templates(function, dict(fn.defaults), fn.bind())
     specific = [k for k in tpls if k not in ("pau", "pau_b", "clamped")]

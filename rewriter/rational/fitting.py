@@ -439,9 +439,13 @@ def structure_templates(
     return {k: replace(t, c_free=True) if t.pins != (None, None) else t for k, t in out.items()}
 
 
+# functions a raw pau is exactly, everywhere: softsign = x / (1 + |x|), the (1, 1) pau
+EXACT_PAU = frozenset({"softsign"})
+
+
 def _auto_forms(name: str | None, tpls: dict[str, Template]) -> list[str]:
     specific = [k for k in tpls if k not in ("pau", "pau_b", "clamped")]
-    if name == "softsign":
+    if name in EXACT_PAU:
         return ["pau"]
     if name is None:
         # a callable: its detected forms, and the generic ones it had before (softsign-like
