@@ -672,3 +672,31 @@ def test_tf2onnx_erfc_is_written_as_one_minus_erf(opset: int, tmp_path, capsys) 
 
     want = (0.5 * a * (1 + erf(a / np.sqrt(2)))) @ numpy_helper.to_array(g.initializer[1])
     np.testing.assert_allclose(run_model(written, {"x": x})[0], want, rtol=0, atol=5e-3 * np.abs(want).max())  # fmt: skip
+
+
+def test_a_float16_conversion_that_broke_the_types_is_named_as_the_cause(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """onnxconverter-common's float16 conversion leaves a BERT's pooler Gather (keep_io_types)
+    and GPT-2's Adds typed one way and computed another, and ONNX Runtime refuses the model:
+    the line told the user to export it again with the other torch exporter, which was not
+    the cause. A model holding float16 or bfloat16 values is told of its conversion."""
+    g = helper.make_graph(
+        [
+            helper.make_node("Tanh", ["x"], ["t"]),
+            helper.make_node("Gather", ["t", "i"], ["gt"], axis=1),
+            helper.make_node("Cast", ["gt"], ["y"], to=TensorProto.FLOAT16),
+        ],
+        "converted",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT16, [1, 16])],
+        [numpy_helper.from_array(np.array(0, np.int64), "i")],
+        value_info=[helper.make_tensor_value_info("gt", TensorProto.FLOAT16, [1, 16])],
+    )
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.producer_name = "pytorch"  # the converter keeps the exporter's name
+    src = tmp_path / "fp16.onnx"
+    onnx.save(m, str(src))
+    assert main([str(src), "-o", str(tmp_path / "out.onnx")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "the other torch exporter" not in err
+    assert "a model converted to float16 can hold nodes in a type they do not take" in err
+    assert "op_block_list" in err and not (tmp_path / "out.onnx").exists()

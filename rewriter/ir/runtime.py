@@ -107,6 +107,14 @@ def _load_failure(e: BaseException, model: onnx.ModelProto | None = None) -> str
         if "TypeInferenceError" in text
         else ""
     )
+    half = _half_float(model) if what == "types" else None
+    if half:  # onnxconverter-common's float16 conversion, a module.bfloat16() export
+        return (
+            f"{text}; the types in the graph disagree there, before anything runs: a model "
+            f"converted to {half} can hold nodes in a type they do not take, or stale value "
+            f"types: convert it again keeping those nodes in float32 (onnxconverter-common's "
+            "op_block_list / node_block_list), export it in float32, or fix that node"
+        )
     if what:  # the graph contradicts itself at that node: the exporter's doing
         return (
             f"{text}; the {what} in the graph disagree there, before anything runs: export "
@@ -168,6 +176,20 @@ def _node_types(model: onnx.ModelProto | None, op: str, text: str) -> str:
         if x
     ]
     return f"input{'s' if len(types) > 1 else ''} {', '.join(types)}" if types else ""
+
+
+def _half_float(model: onnx.ModelProto | None) -> str | None:
+    """``float16`` or ``bfloat16`` where the main graph declares or holds values of that
+    type (a float16 conversion's stale ``value_info`` included), else None."""
+    if model is None:
+        return None
+    g = model.graph
+    kinds = {v.type.tensor_type.elem_type for v in (*g.input, *g.output, *g.value_info)}
+    kinds |= {t.data_type for t in g.initializer}
+    for kind, name in ((onnx.TensorProto.FLOAT16, "float16"), (onnx.TensorProto.BFLOAT16, "bfloat16")):  # fmt: skip
+        if kind in kinds:
+            return name
+    return None
 
 
 def _uncommon_float(model: onnx.ModelProto | None) -> str | None:
