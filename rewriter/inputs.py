@@ -211,6 +211,7 @@ _CARRY = {
 # encoders, and TfIdfVectorizer's n-gram pool behind a text column's Tokenizer)
 _STRING_KEYS = {"keys_strings", "cats_strings", "classes_strings", "pool_strings"}
 _COMPARE = {"Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual"}
+_BOOLEAN = _COMPARE | {"Not", "And", "Or", "Xor", "IsNaN", "IsInf"}  # ops whose outputs are bool
 # (op, input) that take a shape: ones are always valid for these (Expand broadcasts a 1 to
 # anything, Tile repeats once, ConstantOfShape makes one element); Reshape's: 0s (copy the
 # input's dim) then -1 (the rest)
@@ -530,9 +531,20 @@ class _Graph:
             for node, i in self.consumers.get(name, []):
                 yield node, i, cast, part
                 op = node.op_type
-                if op in through or (op in _CARRY and (_CARRY[op] is None or i in _CARRY[op])):  # type: ignore[operator]
+                if op in through or (op in _CARRY and (_CARRY[op] is None or i in _CARRY[op])) or self.selects(node, i):  # type: ignore[operator]  # fmt: skip
                     at = part if part is not None or name != start else self.narrowed(node)
                     todo.extend((o, cast or op in ("Cast", "CastLike"), at) for o in node.output)
+
+    def selects(self, node: onnx.NodeProto, i: int) -> bool:
+        """Whether ``node`` is a Mul of its input ``i`` by a boolean cast to a number: where
+        it is 1 the value goes on as it is (tf2onnx writes TensorFlow's ``SelectV2`` of integers
+        as ``a * cond + b * (1 - cond)``: Keras 3's Embedding wraps negative ids so, and its
+        ids were not seen to reach the table)."""
+        if node.op_type != "Mul" or len(node.input) != 2:
+            return False
+        p = self.producer.get(node.input[1 - i])
+        q = self.producer.get(p.input[0]) if p is not None and p.op_type == "Cast" else None
+        return q is not None and q.op_type in _BOOLEAN
 
     def added(self, value: str, start: str, depth: int = 0) -> int | None:
         """The largest integer constant added to ``start`` on the way to ``value``: through
@@ -1654,7 +1666,9 @@ def _values(
         if n in uses.blocks:
             less = ", a block the model offsets by multiples of it"
         said = f"uniform in [0, {rows}) (rows of Gather {n!r}{less})"
-        marks = [(v, op, m) for c, op, m in uses.compared for v in c if 0 <= v < rows]
+        # a token looked for is tested for equality (Keras's Embedding tests ids < 0, to wrap
+        # negative ones: not a token)
+        marks = [(v, op, m) for c, op, m in uses.compared if op == "Equal" for v in c if 0 <= v < rows]  # fmt: skip
         if marks and ids.ndim >= 1 and ids.size:
             v, op, m = marks[0]
             ids[..., -1] = int(v)  # like a sequence ending in the token the model looks for

@@ -3350,3 +3350,44 @@ def test_ids_offset_into_a_block_per_position_keep_to_a_block() -> None:
     assert "uniform in [0, 10) (rows of Gather 'embedding', a block the model offsets by" in said
     assert "s40: as many positions as the table of Gather 'embedding' has blocks" in said, said
     run_model(m, gen.feeds)
+
+
+def test_ids_a_keras_embedding_wraps_when_negative_are_rows_of_its_table() -> None:
+    """Keras 3's Embedding wraps negative ids, ``where(ids < 0, ids + vocab, ids)``, which
+    tf2onnx writes for integers as ``ids * Cast(Not(ids < 0)) + (ids + vocab) * Cast(ids <
+    0)``: the ids were not seen to reach the table through the Muls, were filled with the 0
+    they are compared with, and every output was the same ("no output could be checked"). A
+    Mul by a boolean cast to a number carries the value; a Less is no token looked for."""
+    f32, i32 = TensorProto.FLOAT, TensorProto.INT32
+    rng = np.random.default_rng(0)
+    g = helper.make_graph(
+        [
+            helper.make_node("Add", ["tok", "vocab"], ["wrapped"]),
+            helper.make_node("Cast", ["tok"], ["tokf"], to=f32),
+            helper.make_node("Less", ["tokf", "zero"], ["neg"]),
+            helper.make_node("Not", ["neg"], ["pos"]),
+            helper.make_node("Cast", ["pos"], ["posi"], to=i32),
+            helper.make_node("Mul", ["tok", "posi"], ["kept"]),
+            helper.make_node("Cast", ["neg"], ["negi"], to=i32),
+            helper.make_node("Mul", ["negi", "wrapped"], ["moved"]),
+            helper.make_node("Add", ["moved", "kept"], ["ids"]),
+            helper.make_node("Gather", ["table", "ids"], ["emb"], name="embedding/GatherV2"),
+            helper.make_node("ReduceMean", ["emb"], ["pooled"], axes=[1], keepdims=0),
+            helper.make_node("Tanh", ["pooled"], ["y"]),
+        ],
+        "keras_embedding",
+        [helper.make_tensor_value_info("tok", i32, ["unk__107", 10])],
+        [helper.make_tensor_value_info("y", f32, ["unk__108", 16])],
+        [
+            numpy_helper.from_array(np.array(100, np.int32), "vocab"),
+            numpy_helper.from_array(np.array(0.0, np.float32), "zero"),
+            numpy_helper.from_array(rng.standard_normal((100, 16)).astype(np.float32), "table"),
+        ],
+    )
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    gen = generate_inputs(m)
+    note = _note(gen, "tok")
+    assert "uniform in [0, 100) (rows of Gather 'embedding/GatherV2')" in note, note
+    assert "ending in" not in note and gen.feeds["tok"].max() > 1
+    again = generate_inputs(m, seed=1, sizes=gen.sizes).feeds
+    assert not np.allclose(run_model(m, gen.feeds)[0], run_model(m, again)[0])
