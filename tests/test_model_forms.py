@@ -700,3 +700,48 @@ def test_a_float16_conversion_that_broke_the_types_is_named_as_the_cause(tmp_pat
     assert err.count("\n") == 0 and "the other torch exporter" not in err
     assert "a model converted to float16 can hold nodes in a type they do not take" in err
     assert "op_block_list" in err and not (tmp_path / "out.onnx").exists()
+
+
+@pytest.mark.parametrize("level", ["ORT_ENABLE_EXTENDED", "ORT_ENABLE_ALL"])
+def test_activations_onnx_runtime_fused_into_its_convs_are_named(
+    level: str, tmp_path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    """A CNN saved from a session (``optimized_model_filepath``) at ORT_ENABLE_EXTENDED holds
+    its Sigmoid and Tanh in com.microsoft FusedConv's ``activation`` attribute (at
+    ORT_ENABLE_ALL in the NCHWc Conv's): no site, and the line said only how to list rules.
+    The fused activations are named where the optimizer put them."""
+    import onnxruntime as ort
+
+    rng = np.random.default_rng(0)
+    g = helper.make_graph(
+        [
+            helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+            helper.make_node("Sigmoid", ["c1"], ["s"]),
+            helper.make_node("Conv", ["s", "w2", "b2"], ["c2"], pads=[1, 1, 1, 1]),
+            helper.make_node("Tanh", ["c2"], ["y"]),
+        ],
+        "cnn",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16, 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 16, 16])],
+        [
+            numpy_helper.from_array(
+                (rng.standard_normal((8, 3, 3, 3)) * 0.3).astype(np.float32), "w1"
+            ),  # fmt: skip
+            numpy_helper.from_array(np.zeros(8, np.float32), "b1"),
+            numpy_helper.from_array(
+                (rng.standard_normal((8, 8, 3, 3)) * 0.3).astype(np.float32), "w2"
+            ),  # fmt: skip
+            numpy_helper.from_array(np.zeros(8, np.float32), "b2"),
+        ],
+    )
+    src, opt = tmp_path / "cnn.onnx", tmp_path / "optimized.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), str(src))
+    so = ort.SessionOptions()
+    so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
+    so.optimized_model_filepath = str(opt)
+    ort.InferenceSession(str(src), so, providers=["CPUExecutionProvider"])
+    assert main([str(opt), "-o", str(tmp_path / "out.onnx")]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "0 site(s)" in out
+    assert "no site: this model's activations are ONNX Runtime fused ops (Sigmoid in " in out
+    assert "Tanh in " in out and "rewrite the model as exported, before that optimizer" in out

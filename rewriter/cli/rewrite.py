@@ -242,7 +242,7 @@ def _rewrite(a: argparse.Namespace) -> int:
         if not result.sites:
             print(_no_sites_hint(original, a.pipeline))
         else:
-            if fused := _contrib_ops(original, _ORT_FUSED_ACTS):
+            if fused := _fused_activations(original):
                 counted = ", ".join(f"{k} {op}" for op, k in sorted(fused.items()))
                 print(
                     f"not rewritten: {counted}, ONNX Runtime fused ops (com.microsoft) that an "
@@ -480,6 +480,26 @@ def _static_hint(model: Any, plan: Any) -> str | None:
 _ORT_FUSED_ACTS = {"Gelu", "FastGelu", "BiasGelu", "QuickGelu", "BiasSplitGelu", "BiasFastGelu"}
 
 
+# activations ONNX Runtime's Conv fusions hold in their ``activation`` attribute (FusedConv at
+# ORT_ENABLE_EXTENDED, the NCHWc Conv at ORT_ENABLE_ALL) that pau_all would have rewritten
+_ORT_ATTR_ACTS = {"Sigmoid", "Tanh"}
+
+
+def _fused_activations(model: Any) -> Counter[str]:
+    """ONNX Runtime's fused activation ops (``_ORT_FUSED_ACTS``), and the smooth activations
+    its Conv fusions hold in an attribute ("Sigmoid in FusedConv": a CNN saved from a session
+    at ORT_ENABLE_EXTENDED had no site, and the line did not say where they went), counted."""
+    from rewriter.ir import all_nodes
+
+    found = _contrib_ops(model, _ORT_FUSED_ACTS)
+    for n in all_nodes(model.graph):
+        if n.domain.startswith("com.microsoft"):
+            act = next((a.s.decode() for a in n.attribute if a.name == "activation"), None)
+            if act in _ORT_ATTR_ACTS:
+                found[f"{act} in {n.op_type}"] += 1
+    return found
+
+
 # com.microsoft integer ops that compute an activation (QOperator quantization)
 _ORT_INTEGER_ACTS = {"QLinearSigmoid", "QLinearLeakyRelu"}
 
@@ -519,7 +539,7 @@ def _no_sites_hint(model: Any, pipeline: str) -> str:
             "included (QOperator format); rewrite its float model and quantize it after, or "
             "quantize to the QDQ format, whose activations are matched"
         )
-    fused = sorted(_contrib_ops(model, _ORT_FUSED_ACTS))
+    fused = sorted(_fused_activations(model))
     if fused:
         return (
             f"no site: this model's activations are ONNX Runtime fused ops ({', '.join(fused)}, "
