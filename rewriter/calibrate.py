@@ -117,6 +117,8 @@ def _read_source(path: str, wanted: Iterable[str]) -> dict[str, np.ndarray]:
                     try:
                         out[name] = np.load(full, allow_pickle=False)
                     except Exception as e:
+                        if _pickled(e):
+                            raise _objects(full, name) from None
                         raise UsageError(
                             f"{full}: cannot read calibration array ({type(e).__name__}: {e}); "
                             "save it with numpy.save"
@@ -128,10 +130,7 @@ def _read_source(path: str, wanted: Iterable[str]) -> dict[str, np.ndarray]:
             f"{path}: no such calibration file; pass an .npz keyed by input name or a folder of .npy"
         )
     try:
-        with np.load(path, allow_pickle=False) as data:
-            if not hasattr(data, "files"):
-                raise ValueError("a single .npy array, not an .npz archive")
-            return {k: data[k] for k in data.files}
+        return read_arrays(path)
     except UsageError:
         raise
     except Exception as e:
@@ -139,6 +138,41 @@ def _read_source(path: str, wanted: Iterable[str]) -> dict[str, np.ndarray]:
             f"{path}: cannot read calibration data ({type(e).__name__}: {e}); "
             "pass an .npz keyed by input name (numpy.savez) or a folder of <input>.npy files"
         ) from None
+
+
+def read_arrays(path: str) -> dict[str, np.ndarray]:
+    """The arrays of the .npz at ``path`` by name, never unpickled.
+
+    Raises:
+        UsageError: an array of Python objects (strings from pandas' ``.values``), named, with
+            how to save it.
+        ValueError, OSError: not an .npz.
+    """
+    with np.load(path, allow_pickle=False) as data:
+        if not hasattr(data, "files"):
+            raise ValueError("a single .npy array, not an .npz archive")
+        out = {}
+        for k in data.files:
+            try:
+                out[k] = data[k]
+            except ValueError as e:
+                if _pickled(e):
+                    raise _objects(path, k) from None
+                raise
+        return out
+
+
+def _pickled(e: BaseException) -> bool:
+    """Whether ``e`` is numpy's refusal to unpickle an object array."""
+    return isinstance(e, ValueError) and "allow_pickle" in str(e)
+
+
+def _objects(path: str, name: str) -> UsageError:
+    return UsageError(
+        f"{path}: array {name!r} holds Python objects (strings from pandas' .values, most "
+        "often), which are not read from files (unpickling can run code); save it as a "
+        f"string array: numpy.savez(..., {name}=array.astype(str))"
+    )
 
 
 def _dims(vi: onnx.ValueInfoProto) -> list[int | None]:

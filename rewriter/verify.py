@@ -644,10 +644,12 @@ def load_inputs(path: str, model: onnx.ModelProto) -> dict[str, np.ndarray]:
     """Read ``--inputs data.npz`` (arrays keyed by input name): names checked, then each array
     as calibration data is (rank, static dims, dtype: an int32 array for an int64 input or a
     float64 one for float32 is cast; a float array for an integer input is refused)."""
-    from rewriter.calibrate import check_array
+    from rewriter.calibrate import check_array, read_arrays
 
     try:
-        data = dict(np.load(path))
+        data = read_arrays(path)
+    except UsageError:
+        raise
     except Exception as e:
         raise UsageError(
             f"{path}: cannot read inputs ({type(e).__name__}: {e}); pass an .npz keyed by input name"

@@ -713,3 +713,51 @@ def test_an_image_net_standard_normal_saturates_is_given_pixels_in_0_1(tmp_path,
     flat = generate_inputs(_captcha(saturates=False))
     assert "standard normal" in next(n for n in flat.notes if n.startswith("input: "))
     assert flat.unit == {} and "outputs the same on other inputs" in flat.notes[-1]
+
+
+@pytest.mark.parametrize("flag", ["--inputs", "--calibration"])
+def test_strings_saved_as_python_objects_are_named_with_how_to_save_them(
+    flag, tmp_path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    """A skl2onnx pipeline's string column saved as pandas gives it (``df[["cat"]].values``, an
+    object array) was refused as "cannot read inputs (ValueError: Object arrays cannot be
+    loaded when allow_pickle=False); pass an .npz keyed by input name", which it was. The
+    array is named, with how to save it; saved so, it runs."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    g = helper.make_graph(
+        [
+            helper.make_node(
+                "OneHotEncoder",
+                ["cat"],
+                ["hot"],
+                domain="ai.onnx.ml",
+                cats_strings=["a", "b", "c"],
+                zeros=1,
+            ),  # fmt: skip
+            helper.make_node("Reshape", ["hot", "shape"], ["flat"]),
+            helper.make_node("MatMul", ["flat", "w"], ["a"]),
+            helper.make_node("Tanh", ["a"], ["y"]),
+        ],
+        "pipeline",
+        [helper.make_tensor_value_info("cat", TensorProto.STRING, ["N", 1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])],
+        [
+            numpy_helper.from_array(
+                np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32), "w"
+            ),  # fmt: skip
+            numpy_helper.from_array(np.array([-1, 3], np.int64), "shape"),
+        ],
+    )
+    src = tmp_path / "pipeline.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 1)]), str(src))  # fmt: skip
+    column = np.array([["a"], ["b"], ["c"], ["a"]], dtype=object)
+    np.savez(tmp_path / "objects.npz", cat=column)
+    np.savez(tmp_path / "strings.npz", cat=column.astype(str))
+    out = tmp_path / "out.onnx"
+    capsys.readouterr()
+    assert main([str(src), flag, str(tmp_path / "objects.npz"), "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "array 'cat' holds Python objects" in err
+    assert "numpy.savez(..., cat=array.astype(str))" in err and not out.exists()
+    assert main([str(src), flag, str(tmp_path / "strings.npz"), "-o", str(out)]) == 0
