@@ -761,3 +761,40 @@ def test_strings_saved_as_python_objects_are_named_with_how_to_save_them(
     assert err.count("\n") == 0 and "array 'cat' holds Python objects" in err
     assert "numpy.savez(..., cat=array.astype(str))" in err and not out.exists()
     assert main([str(src), flag, str(tmp_path / "strings.npz"), "-o", str(out)]) == 0
+
+
+def test_a_rewrite_no_output_could_check_says_so_and_strict_refuses_it(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A model whose output is the same on any input (here by construction; a saturated net or
+    a QDQ model with a constant output in the wild) verifies nothing: the model was written
+    with "wrote ...: 1 of 1 sites replaced" and no word of it, --strict included. The line
+    says it was not verified, and --strict writes nothing (exit 1)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    g = helper.make_graph(
+        [
+            helper.make_node("ReduceSum", ["x"], ["s"], keepdims=1),
+            helper.make_node("Mul", ["s", "zero"], ["z"]),
+            helper.make_node("Add", ["z", "half"], ["h"]),
+            helper.make_node("Tanh", ["h"], ["y"]),
+        ],
+        "ignores",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1])],
+        [
+            numpy_helper.from_array(np.array(0.0, np.float32), "zero"),
+            numpy_helper.from_array(np.array(0.5, np.float32), "half"),
+        ],
+    )
+    src, out = tmp_path / "ignores.onnx", tmp_path / "out.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 11)]), str(src))
+    assert main([str(src), "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "no output could be checked" in printed
+    wrote = next(line for line in printed.splitlines() if line.startswith("wrote "))
+    assert "1 of 1 sites replaced; NOT VERIFIED: no output could be checked;" in wrote
+    out.unlink()
+    assert main([str(src), "-o", str(out), "--strict"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "nothing written (--strict)" in err
+    assert "no output of the rewritten model could be checked on generated inputs" in err
+    assert not out.exists()
