@@ -246,17 +246,10 @@ def test_a_qoperator_model_is_planned_for_a_target(tmp_path, capsys) -> None:
     assert "no replacement measured faster on ort-cpu" in printed.out
 
 
-def test_a_static_qdq_models_noise_floor_is_its_8_bit_steps(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
-    """A statically quantized (QDQ, per channel) CNN: its noise floor, measured by moving the
-    inputs by 1e-6, read 0 (its first QuantizeLinear rounds that away), while a rational within
-    2e-4 of an activation flips the step of a value near a rounding boundary now and then
-    (rel-L2 0.02 against the QDQ model, itself 2.5% from its float model): every site was
-    backed off ("0 of 2 sites replaced"). Inputs moved by 2^-12 flip the steps of the values
-    nearest their boundaries, as that does; the floor stays below the quantization's own
-    error."""
+def _per_channel_qdq(tmp_path) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    """(float, QDQ) paths of a Conv-SiLU-Conv-GELU CNN quantized statically, per channel, on
+    16 standard-normal batches; the GELU's 1.0 and 0.5 quantized too."""
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, quantize_static
-
-    from rewriter.cli import main
 
     rng = np.random.default_rng(0)
 
@@ -299,6 +292,20 @@ def test_a_static_qdq_models_noise_floor_is_its_8_bit_steps(tmp_path, capsys) ->
             return next(self.it, None)
 
     quantize_static(src, dst, Reader(), quant_format=QuantFormat.QDQ, per_channel=True)
+    return src, dst
+
+
+def test_a_static_qdq_models_noise_floor_is_its_8_bit_steps(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A statically quantized (QDQ, per channel) CNN: its noise floor, measured by moving the
+    inputs by 1e-6, read 0 (its first QuantizeLinear rounds that away), while a rational within
+    2e-4 of an activation flips the step of a value near a rounding boundary now and then
+    (rel-L2 0.02 against the QDQ model, itself 2.5% from its float model): every site was
+    backed off ("0 of 2 sites replaced"). Inputs moved by 2^-12 flip the steps of the values
+    nearest their boundaries, as that does; the floor stays below the quantization's own
+    error."""
+    from rewriter.cli import main
+
+    src, dst = _per_channel_qdq(tmp_path)
     rep = tmp_path / "r.json"
     assert main([dst, "-o", str(tmp_path / "o.onnx"), "--report", str(rep)]) == 0
     assert "2 of 2 sites replaced" in capsys.readouterr().out
@@ -307,3 +314,15 @@ def test_a_static_qdq_models_noise_floor_is_its_8_bit_steps(tmp_path, capsys) ->
     (yf,), (yq,) = run_model(onnx.load(src), x), run_model(onnx.load(dst), x)
     own = float(np.linalg.norm(yq - yf) / np.linalg.norm(yf))  # the quantization's own error
     assert 0 < worst["floor"] < own and worst["rel_l2"] < own
+
+
+def test_a_qdq_rewrite_leaves_no_unread_initializer(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A QDQ model quantizes a GELU's 0.5 and 1.0 too (DequantizeLinear of an int8 constant):
+    the replaced site's DequantizeLinears went, their quantized values, scales and zero points
+    stayed, unread, and ONNX Runtime warned of each on every load of the rewritten model."""
+    qdq = onnx.load(_per_channel_qdq(tmp_path)[1])
+    out = rewriter.rewrite(qdq)
+    read = {v for n in out.graph.node for v in n.input}
+    before = {v for n in qdq.graph.node for v in n.input}
+    unread_before = [t.name for t in qdq.graph.initializer if t.name not in before]
+    assert [t.name for t in out.graph.initializer if t.name not in read] == unread_before == []
