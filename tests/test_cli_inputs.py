@@ -798,3 +798,21 @@ def test_a_rewrite_no_output_could_check_says_so_and_strict_refuses_it(tmp_path,
     assert err.count("\n") == 0 and "nothing written (--strict)" in err
     assert "no output of the rewritten model could be checked on generated inputs" in err
     assert not out.exists()
+
+
+def test_a_model_with_no_site_is_not_said_to_be_measured(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """With --target and no site, the last line said "(no replacement measured faster on
+    ort-cpu)" though nothing was measured."""
+    from onnx import TensorProto, helper
+
+    g = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])],
+        "relu",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 16])],
+    )
+    src, out = tmp_path / "relu.onnx", tmp_path / "out.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), str(src))
+    assert main([str(src), *TARGET, "-o", str(out)]) == 0
+    wrote = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("wrote "))
+    assert wrote.endswith("0 of 0 sites replaced; it computes what the input does"), wrote

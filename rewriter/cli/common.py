@@ -323,6 +323,8 @@ def speed_said(result: Any, plan: Any, backoff: Any) -> str:
     if not result.replaced:
         if backoff is not None:
             why = " (every site kept to stay within --tolerance)"
+        elif not result.sites:  # no site: nothing was measured
+            why = ""
         elif plan is not None and plan.target:
             within = "both within the accuracy budget and " if plan.budget is not None else ""
             how = "predicted" if getattr(plan, "strategy", "") == "predicted" else "measured"
