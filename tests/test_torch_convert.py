@@ -1328,3 +1328,22 @@ def test_random_ops_draw_what_onnxruntime_draws_in_distribution(op, data, attrs)
         assert got.min() >= -2.0 and got.max() < 3.0
     if "seed" in attrs:
         assert np.array_equal(got, again.numpy())
+
+
+@pytest.mark.parametrize(
+    ("shape", "kernel", "strides"),
+    [
+        ((1, 24, 1, 16), [2, 2], [2, 2]),  # one frame: ONNX Runtime pools what there is, once
+        ((1, 2, 1, 7), [3, 3], [3, 3]),
+        ((1, 2, 2, 7), [3, 3], [1, 1]),  # short by a whole stride: no window at all
+    ],
+)
+def test_a_max_pool_window_longer_than_its_input_is_as_onnx_runtime_pools_it(
+    shape: tuple[int, ...], kernel: list[int], strides: list[int]
+) -> None:
+    """madmom's key CNN, given one frame, pools 2 x 2 over it: ONNX Runtime's output size,
+    rounded toward zero in C++, is one window over what there is; torch refused ("Output size
+    is too small") and `finetune --mode distill` ended in an internal error. Where the window
+    is short by a whole stride ONNX Runtime gives no output row; so does the interpreter."""
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    _compare(_model("MaxPool", [x], [], {"kernel_shape": kernel, "strides": strides}, 17, 1), [x])

@@ -866,6 +866,19 @@ def _pool(kind: str, a: dict[str, Any], nout: int) -> Fn:
         pads = _auto_pads(a, list(x.shape[2:]), k, s, d)
         ceil = bool(a.get("ceil_mode", 0))
         if kind == "max":
+            # a window longer than the padded input: ONNX Runtime's C++ division rounds the
+            # output size toward zero, to one window over what there is where the window is
+            # short by less than a stride (madmom's key CNN pools 2 x 2 over one frame), else
+            # to none; torch refuses both ("Output size is too small"), and fine-tuning ended
+            # in an internal error. The end padded with -inf to one window, or nothing out.
+            short = [
+                n + pads[i] + pads[i + nd] - dd * (kk - 1) - 1  # < 0: short by that much
+                for i, (n, kk, dd) in enumerate(zip(x.shape[2:], k, d, strict=True))
+            ]
+            if any(-ss >= v for v, ss in zip(short, s, strict=True)):  # no window: empty
+                sizes = [max(0, int(v / ss) + 1) for v, ss in zip(short, s, strict=True)]
+                return x.new_empty((*x.shape[:2], *sizes))
+            pads = pads[:nd] + [p + max(0, -v) for p, v in zip(pads[nd:], short, strict=True)]
             pool = (F.max_pool1d, F.max_pool2d, F.max_pool3d)[nd - 1]
             if pads[:nd] == pads[nd:] and all(p * 2 <= kk for p, kk in zip(pads, k, strict=False)):
                 return pool(x, k, s, pads[:nd], d, ceil_mode=ceil)
