@@ -891,9 +891,22 @@ class _Graph:
         """Why a float (or 8-bit) input holds 8-bit pixel values: the first arithmetic on it
         (past Transpose, Reshape, Identity, Cast, Unsqueeze, Squeeze, Flatten) scales it by
         1/255 or 1/127.5, as Keras's ``Rescaling`` does inside its applications (EfficientNet,
-        MobileNetV3); None otherwise."""
+        MobileNetV3), or subtracts a pixel mean (each channel's between 50 and 200) and then
+        scales by 1/40 to 1/300, as Keras's ConvNeXt normalizes ImageNet pixels
+        (``(x - [123.7, 116.3, 103.5]) / [58.4, 57.1, 57.4]``; read as standard normal, its
+        images were a flat dark frame after it); None otherwise."""
         moves = ("Transpose", "Reshape", "Identity", "Cast", "Unsqueeze", "Squeeze", "Flatten")
-        for node, i in self.forward(start, lambda n, i: n.op_type in moves and i == 0):
+        centred: list[str] = []  # the Sub (or Add) of a pixel mean passed on the way
+
+        def follow(n: onnx.NodeProto, i: int) -> bool:
+            if n.op_type in moves and i == 0:
+                return True
+            if not centred and self.pixel_mean(n, i):
+                centred.append(f"{n.op_type} {n.name or n.output[0]!r}")
+                return True
+            return False
+
+        for node, i in self.forward(start, follow):
             op = node.op_type
             if op not in ("Mul", "Div") or len(node.input) != 2:
                 continue
@@ -901,11 +914,24 @@ class _Graph:
             if c is None or c.size == 0 or c.dtype.kind != "f" or not np.all(c > 0):
                 continue
             scale = c if op == "Div" and i == 0 else 1.0 / c if op == "Mul" else None
-            if scale is not None and np.all((scale >= 100) & (scale <= 300)):
-                return (
-                    f"scaled by 1/{float(np.max(scale)):g} in {op} {node.name or node.output[0]!r}"
-                )
+            low = 40 if centred else 100
+            if scale is not None and np.all((scale >= low) & (scale <= 300)):
+                after = f" after a pixel mean's {centred[0]}" if centred else ""
+                return f"scaled by 1/{float(np.max(scale)):g} in {op} {node.name or node.output[0]!r}{after}"  # fmt: skip
         return None
+
+    def pixel_mean(self, node: onnx.NodeProto, i: int) -> bool:
+        """Whether ``node`` subtracts a pixel mean from its input ``i``: a Sub of constants
+        between 50 and 200 (each channel's), or an Add of their negatives."""
+        if node.op_type not in ("Sub", "Add") or len(node.input) != 2:
+            return False
+        if node.op_type == "Sub" and i != 0:
+            return False
+        c = self.const(node.input[1 - i])
+        if c is None or c.size == 0 or c.size > 4 or c.dtype.kind != "f":
+            return False
+        c = -c if node.op_type == "Add" else c
+        return bool(np.all((c >= 50) & (c <= 200)))
 
     def divides(self, start: str) -> str | None:
         """Why a float input must stay away from 0: it is what a Div divides by, through
@@ -2023,6 +2049,7 @@ def generate_inputs(
     fallback = None
     too_large: tuple[dict[str, int], int] | None = None  # the first probe not run for its size
     same = 0  # sizes where the outputs did not depend on the inputs
+    unit_tried = bool(chosen)  # images in [0, 1) where standard normal saturated: once
     grids: list[dict[str, int]] = []  # whole configurations a failure pointed to
     solved: set[str] = set()  # the nodes whose rows' features were sought
     hinted: dict[int, str] = {}  # why a size was tried, where no message named it
@@ -2100,10 +2127,18 @@ def generate_inputs(
             # measured and verified there show nothing, so a size where they matter is sought
             other, _ = feeds_for(sizes, masks_off=off, seed=seed + 1)
             again, _ = _run(sess, other) if _differ(feeds, other) else (None, None)
-            if outs is not None and again is not None and _insensitive(outs, again) and not chosen:
+            if (
+                outs is not None
+                and again is not None
+                and _insensitive(outs, again)
+                and not unit_tried
+            ):
                 # an image net that takes pixels in [0, 1) and scales nothing itself (a Keras
                 # captcha reader through tf2onnx): standard normal saturates every softmax to
                 # one answer; its images get pixels in [0, 1) from here on where those move it
+                # (tried at the first such size: a net that ignores its inputs is probed at up
+                # to _MAX_SAME sizes, two runs each)
+                unit_tried = True
                 if images := _saturated_images(inputs, why, positive):
                     positive |= images
                     pair = [feeds_for(sizes, masks_off=off, seed=s) for s in (seed, seed + 1)]

@@ -3391,3 +3391,49 @@ def test_ids_a_keras_embedding_wraps_when_negative_are_rows_of_its_table() -> No
     assert "ending in" not in note and gen.feeds["tok"].max() > 1
     again = generate_inputs(m, seed=1, sizes=gen.sizes).feeds
     assert not np.allclose(run_model(m, gen.feeds)[0], run_model(m, again)[0])
+
+
+@pytest.mark.parametrize(
+    ("mean", "std", "pixels"),
+    [
+        ([123.675, 116.28, 103.53], [58.395, 57.12, 57.375], True),  # Keras ConvNeXt's
+        ([127.5], [127.5], True),  # (x - 127.5) / 127.5
+        ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225], False),  # [0, 1] images normalized
+    ],
+)
+def test_images_normalized_from_pixels_in_the_graph_are_pixels(mean, std, pixels) -> None:  # type: ignore[no-untyped-def]
+    """Keras's ConvNeXt normalizes ImageNet pixels in the graph, ``(x - mean) / std`` with
+    both in pixel units (tf2onnx writes a Sub and a Mul): only a first scale by 1/100 to
+    1/300 read as pixels, and its images, standard normal, were a flat dark frame after the
+    normalization (per-channel spread 0.02 where pixels give 1). A Sub of a pixel mean before
+    a scale of 1/40 to 1/300 reads as pixels too; a normalization of [0, 1] images does not."""
+    rng = np.random.default_rng(0)
+    g = helper.make_graph(
+        [
+            helper.make_node("Sub", ["x", "mean"], ["c"]),
+            helper.make_node("Mul", ["c", "inv_std"], ["n"]),
+            helper.make_node("Transpose", ["n"], ["t"], perm=[0, 3, 1, 2]),
+            helper.make_node("Conv", ["t", "w"], ["y"], pads=[1, 1, 1, 1]),
+            helper.make_node("Sigmoid", ["y"], ["s"]),
+            helper.make_node("Mul", ["y", "s"], ["z"]),
+            helper.make_node("ReduceMean", ["z"], ["out"], axes=[2, 3], keepdims=0),
+        ],
+        "normalized",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", "H", "W", 3])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["N", 8])],
+        [
+            numpy_helper.from_array(np.array(mean, np.float32), "mean"),
+            numpy_helper.from_array(1 / np.array(std, np.float32), "inv_std"),
+            numpy_helper.from_array(
+                (rng.standard_normal((8, 3, 3, 3)) * 0.3).astype(np.float32), "w"
+            ),  # fmt: skip
+        ],
+    )
+    gen = generate_inputs(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]))
+    note = _note(gen, "x")
+    if pixels:
+        assert "uniform in [0, 255) (scaled by 1/" in note and "after a pixel mean's Sub 'c'" in note  # fmt: skip
+        normalized = (gen.feeds["x"] - np.array(mean)) / np.array(std)
+        assert 0.5 < float(normalized.std(axis=(0, 1, 2)).min()) < 2.0
+    else:
+        assert "standard normal" in note, note
