@@ -60,7 +60,13 @@ RULES = [
         params={"alpha": 1.0},
     ),
     Rule("softsign", op.Softsign(x), "softsign", spelling="ONNX Softsign"),
-    Rule("softsign_decomposed", x / (1 + op.Abs(x)), "softsign", spelling="x/(1+|x|)"),
+    # the dynamo exporter takes a float16 |x| in float32: x / (Cast16(Abs(Cast32(x))) + 1)
+    Rule(
+        "softsign_decomposed",
+        x / (1 + Alt((op.Abs(x), op.Cast(op.Abs(op.Cast(x)))))),
+        "softsign",
+        spelling="x/(1+|x|)",
+    ),
     Rule(
         "leaky_relu", op.LeakyRelu(x, alpha=Param("alpha")), "leaky_relu", spelling="ONNX LeakyRelu"
     ),
