@@ -1398,7 +1398,7 @@ def _saturated_images(
     that says so."""
     out = {}
     for i in inputs:
-        if i.dtype.kind != "f" or len(i.dims) != 4 or positive.get(i.name):
+        if i.dtype.kind != "f" or not _image_like(i) or positive.get(i.name):
             continue
         if not why.get(i.name, "").startswith("standard normal"):
             continue

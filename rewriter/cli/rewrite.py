@@ -325,25 +325,26 @@ def _rewrite(a: argparse.Namespace) -> int:
     elif verification is not None and verification.exceeds(a.tolerance) and not a.force:
         raise RewriterErrorTolerance(verification, a.tolerance)
     # replaced sites, and no output of the model compared (each one constant on the inputs,
-    # or not evidence): what is written was checked against nothing
-    unchecked = bool(
-        verification is not None
+    # or not evidence): what is written was checked against nothing, on these inputs
+    unchecked = (
+        verification.inputs
+        if verification is not None
         and result.replaced
         and verification.worst is None
         and not verification.picked()
+        else None
     )
-    if unchecked and verification is not None and a.strict and not a.force:
+    if unchecked is not None and a.strict and not a.force:
         raise RewriterError(
-            f"no output of the rewritten model could be checked on {verification.inputs} "
-            "inputs (see the verification line); nothing written (--strict): pass --inputs "
-            "with data like yours"
+            f"no output of the rewritten model could be checked on {unchecked} inputs (see the "
+            "verification line); nothing written (--strict): pass --inputs with data like yours"
         )
     if not a.dry_run:
         save_atomic(result.model, a.output)
         if not a.quiet:
             print(  # one line, never wrapped
                 f"wrote {a.output}: {len(result.replaced)} of {len(result.sites)} sites replaced"
-                + ("; NOT VERIFIED: no output could be checked" if unchecked else "")
+                + ("; NOT VERIFIED: no output could be checked" if unchecked is not None else "")
                 + f"; {speed_said(result, plan, backoff)}"
             )
     return 0

@@ -38,6 +38,7 @@ __all__ = [
     "split_body_path",
     "ValueInfo",
     "ValueInfoTable",
+    "all_graphs",
     "all_initializers",
     "all_nodes",
     "draws_at_random",
@@ -579,6 +580,14 @@ def all_initializers(g: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
     for n in g.node:
         for _, sub in subgraph_attrs(n):
             yield from all_initializers(sub)
+
+
+def all_graphs(g: onnx.GraphProto) -> Iterator[onnx.GraphProto]:
+    """``g`` and its If/Loop/Scan bodies, depth first."""
+    yield g
+    for n in g.node:
+        for _, sub in subgraph_attrs(n):
+            yield from all_graphs(sub)
 
 
 def all_nodes(g: onnx.GraphProto) -> Iterator[onnx.NodeProto]:

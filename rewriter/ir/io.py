@@ -18,7 +18,7 @@ import numpy as np
 import onnx
 
 from rewriter.errors import ModelError, Note, UsageError
-from rewriter.ir.graph import all_initializers, sort_nodes, subgraph_attrs
+from rewriter.ir.graph import all_graphs, all_initializers, sort_nodes, subgraph_attrs
 from rewriter.ir.picks import FLOATS, INTEGERS
 from rewriter.procs import scratch_prefix
 
@@ -262,13 +262,7 @@ def _erfc_as_one_minus_erf(m: onnx.ModelProto, where: str) -> None:
 
     from rewriter.ir.graph import infer_value_info
 
-    def bare(g: onnx.GraphProto) -> Iterator[onnx.GraphProto]:
-        yield g
-        for n in g.node:
-            for _, body in subgraph_attrs(n):
-                yield from bare(body)
-
-    graphs = [g for g in bare(m.graph) if any(_is_erfc(n) for n in g.node)]
+    graphs = [g for g in all_graphs(m.graph) if any(_is_erfc(n) for n in g.node)]
     if not graphs:
         return
     table = infer_value_info(m)

@@ -181,32 +181,34 @@ def _node_types(model: onnx.ModelProto | None, op: str, text: str) -> str:
 def _half_float(model: onnx.ModelProto | None) -> str | None:
     """``float16`` or ``bfloat16`` where the main graph declares or holds values of that
     type (a float16 conversion's stale ``value_info`` included), else None."""
-    if model is None:
-        return None
-    g = model.graph
-    kinds = {v.type.tensor_type.elem_type for v in (*g.input, *g.output, *g.value_info)}
-    kinds |= {t.data_type for t in g.initializer}
-    for kind, name in ((onnx.TensorProto.FLOAT16, "float16"), (onnx.TensorProto.BFLOAT16, "bfloat16")):  # fmt: skip
-        if kind in kinds:
-            return name
-    return None
+    return _float_kind(model, (onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16), True)
 
 
 def _uncommon_float(model: onnx.ModelProto | None) -> str | None:
     """``double`` or ``bfloat16`` where the model's float inputs or weights are (a module
     exported after ``.double()`` or ``.bfloat16()``: ONNX Runtime has no CPU Erf for the one,
     no Gemm for the other), else None."""
+    return _float_kind(model, (onnx.TensorProto.DOUBLE, onnx.TensorProto.BFLOAT16), False)
+
+
+def _float_kind(
+    model: onnx.ModelProto | None, kinds: tuple[int, ...], declared: bool
+) -> str | None:
+    """The name of the first of ``kinds`` the main graph's inputs or initializers hold (with
+    ``declared``, its outputs and ``value_info`` too: what it declares), else None."""
     if model is None:
         return None
-    kinds = {i.type.tensor_type.elem_type for i in model.graph.input}
-    kinds |= {t.data_type for t in model.graph.initializer}
-    for kind, name in (
-        (onnx.TensorProto.DOUBLE, "double"),
-        (onnx.TensorProto.BFLOAT16, "bfloat16"),
-    ):
-        if kind in kinds:
-            return name
-    return None
+    g = model.graph
+    values = [*g.input, *g.output, *g.value_info] if declared else list(g.input)
+    held = {v.type.tensor_type.elem_type for v in values} | {t.data_type for t in g.initializer}
+    return next((_FLOAT_NAMES[k] for k in kinds if k in held), None)
+
+
+_FLOAT_NAMES: dict[int, str] = {
+    onnx.TensorProto.FLOAT16: "float16",
+    onnx.TensorProto.BFLOAT16: "bfloat16",
+    onnx.TensorProto.DOUBLE: "double",
+}
 
 
 _UNREGISTERED = re.compile(
