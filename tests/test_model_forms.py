@@ -745,3 +745,59 @@ def test_activations_onnx_runtime_fused_into_its_convs_are_named(
     assert "0 site(s)" in out
     assert "no site: this model's activations are ONNX Runtime fused ops (Sigmoid in " in out
     assert "Tanh in " in out and "rewrite the model as exported, before that optimizer" in out
+
+
+class _SplitGelu(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a, b, c = x.split(4, dim=-1)
+        return torch.nn.functional.gelu(a) * b + c
+
+
+def test_a_dynamo_export_at_opset_17_with_opset_18s_split_count_runs(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """torch's dynamo exporter at ``opset_version=17`` writes ``x.split(4)`` as a Split with
+    ``num_outputs``, an opset-18 attribute (GPT-2's attention does this): ONNX Runtime refused
+    the model, and the command relayed its load error (exit 1). Below opset 18 the outputs'
+    count says the same: the attribute goes on load, said in a note."""
+    src, out = tmp_path / "m17.onnx", tmp_path / "out.onnx"
+    x = torch.randn(2, 5, 12)
+    torch.onnx.export(
+        _SplitGelu().eval(),
+        (x,),
+        str(src),
+        dynamo=True,
+        opset_version=17,
+        dynamic_shapes={"x": {0: "batch", 1: "seq"}},
+    )
+    assert any(
+        a.name == "num_outputs" for n in onnx.load(str(src)).graph.node for a in n.attribute
+    )  # the exporter still writes it; else this test proves nothing
+    before = src.read_bytes()
+    assert main([str(src), "-o", str(out)]) == 0
+    printed = capsys.readouterr()
+    assert "Split node(s) with opset 18's num_outputs written for opset 17" in printed.err
+    assert "1 of 1 sites replaced" in printed.out
+    assert src.read_bytes() == before
+    xs = torch.randn(3, 7, 12)
+    (got,) = run_model(onnx.load(str(out)), {"x": xs.numpy()})
+    want = _SplitGelu()(xs).numpy()
+    np.testing.assert_allclose(got, want, rtol=0, atol=5e-3 * np.abs(want).max())
+
+
+@pytest.mark.parametrize("opset", [17, 11])
+def test_a_split_count_below_18_that_does_not_divide_is_cut_as_opset_18_cuts(opset: int) -> None:
+    """A length of 10 in 3 parts: opset 18 cuts 4, 4, 2; the sizes are written so (an input at
+    opset 13-17, the attribute below)."""
+    g = helper.make_graph(
+        [helper.make_node("Split", ["x"], ["a", "b", "c"], axis=1, num_outputs=3)],
+        "split",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 10])],
+        [helper.make_tensor_value_info(v, TensorProto.FLOAT, None) for v in "abc"],
+    )
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    with pytest.warns(UserWarning, match="num_outputs written for opset"):
+        fixed = load_model(m)
+    x = np.arange(20, dtype=np.float32).reshape(2, 10)
+    a, b, c = run_model(fixed, {"x": x})
+    np.testing.assert_array_equal(a, x[:, :4])
+    np.testing.assert_array_equal(b, x[:, 4:8])
+    np.testing.assert_array_equal(c, x[:, 8:])

@@ -60,6 +60,7 @@ def load_model(model: str | os.PathLike[str] | onnx.ModelProto | bytes) -> onnx.
     _sum_bools_as_ints(m, _where(model))
     _sample_in_image_type(m, _where(model))
     _erfc_as_one_minus_erf(m, _where(model))
+    _split_count_below_18(m, _where(model))
     _raise_ir_version(m)
     _upgrade_opset(m, _where(model))
     return m
@@ -288,6 +289,59 @@ def _erfc_as_one_minus_erf(m: onnx.ModelProto, where: str) -> None:
         del g.node[:]
         g.node.extend(nodes)
     _repaired(where, fixed, "Erfc node(s) written as 1 - Erf", "ONNX has no Erfc")
+
+
+def _split_count_below_18(m: onnx.ModelProto, where: str) -> None:
+    """A ``Split`` with opset 18's ``num_outputs`` in a model of an older opset (torch's dynamo
+    exporter writes ``x.split(n)`` so at ``opset_version=17``: GPT-2's attention) loses the
+    attribute, in place, saying so: ONNX Runtime refused the whole model ("Unrecognized
+    attribute: num_outputs"). Below opset 18 a Split without sizes cuts its axis into as many
+    equal parts as it has outputs, which is what the attribute says wherever the axis divides;
+    where inference gives a length that does not divide, the sizes are written as opset 18
+    would cut them (ceil(length / count), the last part what is left)."""
+    opset = max((o.version for o in m.opset_import if o.domain in ("", "ai.onnx")), default=0)
+    if not 0 < opset < 18:
+        return
+    hits: list[tuple[onnx.GraphProto, onnx.NodeProto, int]] = []
+    for g in all_graphs(m.graph):
+        for n in g.node:
+            if n.op_type != "Split" or n.domain not in ("", "ai.onnx"):
+                continue
+            count = next((a for a in n.attribute if a.name == "num_outputs"), None)
+            if count is None:
+                continue
+            n.attribute.remove(count)
+            hits.append((g, n, int(count.i)))
+    if not hits:
+        return
+    from onnx import helper
+
+    from rewriter.ir.graph import infer_value_info
+
+    table = infer_value_info(m)
+    for g, n, count in hits:
+        vi = table.get(n.input[0])
+        axis = next((int(a.i) for a in n.attribute if a.name == "axis"), 0)
+        shape = vi.shape if vi is not None else None
+        length = shape[axis] if shape is not None and -len(shape) <= axis < len(shape) else None
+        if not isinstance(length, int) or length % count == 0 or len(n.input) > 1:
+            continue
+        step = -(-length // count)
+        sizes = [min(step, max(length - k * step, 0)) for k in range(count)]
+        key = n.name or n.output[0]
+        if opset >= 13:
+            g.initializer.append(
+                helper.make_tensor(f"{key}/sizes", onnx.TensorProto.INT64, [count], sizes)
+            )
+            n.input.append(f"{key}/sizes")
+        else:
+            n.attribute.append(helper.make_attribute("split", sizes))
+    _repaired(
+        where,
+        [n.name or n.output[0] for _, n, _ in hits],
+        f"Split node(s) with opset 18's num_outputs written for opset {opset}",
+        "below opset 18 the count of outputs says it",
+    )
 
 
 def _is_erfc(n: onnx.NodeProto) -> bool:
