@@ -25,7 +25,11 @@ graph only.
 Identified means: on 4801 points in [-12, 12] and at +-30, +-100, ``|region - f| <= ATOL *
 max(1, |f|)`` everywhere, for f in ``SPELLINGS`` (float64 references from
 ``rewriter.functions``), or, for sites (not at a conversion), for f in ``PARAMETRIC`` with its
-parameter read off the values (ELU and CELU with any alpha, softplus and swish with any beta).
+parameter read off the values (ELU and CELU with any alpha, softplus and swish with any beta),
+and, for ONNX models (``scaled``), for ``s * f`` with f in ``SPELLINGS`` and the scale s read
+off the values (onnxsim folds GELU's 0.5 into the next layer's weights, leaving x(1 +
+erf(x/sqrt2)) = 2 GELU(x)): a site of f whose candidates are multiplied by s where they are
+written (``Site.scale``).
 A spelling that overflows where the function does not (``(1 - e^-2x)/(1 + e^-2x)`` is NaN
 below -44) is not the function and is not identified; one that equals it except where it is
 NaN (tf2onnx's select blend) is reported by ``nan_notes``. Results are cached per region (its
@@ -137,6 +141,9 @@ SPELLINGS: dict[str, Callable[..., None]] = {
 }
 _REFERENCE = {name: get_function(name)(GRID) for name in SPELLINGS}
 _AT = {v: int(np.flatnonzero(GRID == v)[0]) for v in (-100.0, 0.0, 1.0)}
+# where each reference is largest in size: the scale of ``s * f`` is read there
+_LARGEST = {name: int(np.argmax(np.abs(ref))) for name, ref in _REFERENCE.items()}
+SCALES = (1e-3, 1e3)  # a scale read outside these is no scaled site
 # catalogue functions with a parameter, read off the region's values (then checked everywhere
 # like the others): ELU's and CELU's value at -inf is -alpha, softplus(0) = log(2) / beta,
 # swish(1) = sigmoid(beta)
@@ -258,10 +265,16 @@ def _key(g: Graph, nodes: set[int], x: str, extra: str) -> str:
 
 
 def _cache_key(
-    g: Graph, nodes: set[int], x: str, opset: int, rules: list[Rule] | None, parametric: bool
+    g: Graph,
+    nodes: set[int],
+    x: str,
+    opset: int,
+    rules: list[Rule] | None,
+    parametric: bool,
+    scaled: bool = False,
 ) -> str:
     ruleset = "\0".join(r.name for r in rules) if rules else ""
-    return _key(g, nodes, x, f"{opset}/{parametric}/{ruleset}")
+    return _key(g, nodes, x, f"{opset}/{parametric}/{'scaled/' if scaled else ''}{ruleset}")
 
 
 def which(
@@ -272,14 +285,16 @@ def which(
     opset: int,
     rules: list[Rule] | None = None,
     parametric: bool = False,
+    scaled: bool = False,
 ) -> Named | None:
     """``(function, params)`` of the ``SPELLINGS`` function the region computes, or None
     (cached per region); with ``parametric`` also a ``PARAMETRIC`` one (``("celu", {"alpha":
-    2.0})``). With ``rules``, a region whose output one of them already computes as a site is
+    2.0})``); with ``scaled`` also ``s * f`` for a ``SPELLINGS`` f (``("gelu", {"scale": 2.0})``).
+    With ``rules``, a region whose output one of them already computes as a site is
     None, and so is one holding a rule site of the same function: those rule sites stand. A
     rule site of another function inside (a piece: the Tanh of SiLU spelled with tanh) does
     not."""
-    key = _cache_key(g, nodes, x, opset, rules, parametric)
+    key = _cache_key(g, nodes, x, opset, rules, parametric, scaled)
     if key in _SEEN:
         return _SEEN[key]
     alone = alone_model(g, nodes, x, g.node(root).output[0], opset)
@@ -293,7 +308,7 @@ def which(
         except Exception:  # noqa: BLE001 - a region ORT cannot run alone is left as it is
             vals = None
         if vals is not None:
-            found = _named(vals, parametric)
+            found = _named(vals, parametric, scaled)
             if found is None and np.isnan(vals).any():
                 fn, n, _, where = _closest(vals)
                 if 0 < n <= NEAR * GRID.size and n == int(np.isnan(vals).sum()) and where:
@@ -314,12 +329,20 @@ def _equal(vals: np.ndarray, ref: np.ndarray) -> bool:
         return bool(np.all(np.abs(vals - ref) <= ATOL * np.maximum(1.0, np.abs(ref))))
 
 
-def _named(vals: np.ndarray, parametric: bool) -> Named | None:
+def _named(vals: np.ndarray, parametric: bool, scaled: bool = False) -> Named | None:
     """The catalogue function ``vals`` (the region on ``GRID``) are, as ``which`` names it
-    (params empty for ``SPELLINGS``: ``find`` takes them from the rules)."""
+    (params empty for ``SPELLINGS``: ``find`` takes them from the rules; a scaled one's
+    ``{"scale": s}``)."""
     for name, ref in _REFERENCE.items():
         if _equal(vals, ref):
             return name, {}
+    for name, ref in _REFERENCE.items() if scaled else ():
+        i = _LARGEST[name]
+        with np.errstate(all="ignore"):
+            raw = float(vals[i] / ref[i])
+        for sc in (float(f"{raw:.6g}"), raw):
+            if SCALES[0] <= sc <= SCALES[1] and sc != 1.0 and _equal(vals, sc * ref):
+                return name, {"scale": sc}
     for name, (param, read) in PARAMETRIC.items() if parametric else ():
         with np.errstate(all="ignore"):
             raw = float(read(vals))
@@ -368,13 +391,18 @@ class Found:
     params: dict[str, float]
     x: str
     values: tuple[str, ...]
+    scale: float = 1.0
 
 
 Judged = Callable[[Graph, set[int], int, str, "Named | None"], None]
 
 
 def _search(
-    model: onnx.ModelProto, rules: list[Rule], opset: int, seen: Judged | None = None
+    model: onnx.ModelProto,
+    rules: list[Rule],
+    opset: int,
+    seen: Judged | None = None,
+    scaled: bool = True,
 ) -> tuple[Graph | None, list[tuple[set[int], int, str, Named]]]:
     """The search ``find``, ``explain`` and ``nan_notes`` share, on ``model``'s main graph:
     ``(graph, [(nodes, root, x, (function, params))])`` of the regions taken, ``seen(graph,
@@ -385,10 +413,25 @@ def _search(
         return None, []
     g = Graph(model.graph, value_info=infer_value_info(model))
     xs: dict[int, str] = {}
+    ruled: dict[int, int] | None = None  # node -> the node writing its rule site's output
+
+    def part_of_a_rule_site(nodes: set[int]) -> bool:
+        """Whether a rule site of the whole model holds some of ``nodes`` and ends outside
+        them: x (1 + erf(x / sqrt 2)), 2 GELU, is most of every TorchScript GELU."""
+        nonlocal ruled
+        if ruled is None:
+            at = {g.label(i): i for i in range(len(g.nodes)) if g.nodes[i] is not None}
+            ruled = {}
+            for site in run(model, rules, Options(dry_run=True)):
+                end = g.producer.get(site.output)
+                ruled.update({at[n]: end for n in site.nodes if n in at and end is not None})
+        return any(i in ruled and ruled[i] not in nodes for i in nodes)
 
     def judge(nodes: set[int], root: int, x: str) -> Named | None:
         xs[root] = x
-        named = which(g, nodes, x, root, opset, rules, parametric=True)
+        named = which(g, nodes, x, root, opset, rules, parametric=True, scaled=scaled)
+        if named is not None and "scale" in named[1] and part_of_a_rule_site(nodes):
+            named = None
         if seen is not None:
             seen(g, nodes, root, x, named)
         return named
@@ -397,19 +440,25 @@ def _search(
     return g, [(nodes, root, xs[root], named) for nodes, root, named in taken]
 
 
-def find(model: onnx.ModelProto, rules: list[Rule], opset: int) -> list[Found]:
+def find(
+    model: onnx.ModelProto, rules: list[Rule], opset: int, *, scaled: bool = True
+) -> list[Found]:
     """The regions of ``model``'s main graph (before any site is replaced) that compute a
     ``SPELLINGS`` function and whose output no rule site computes, in graph order. The engine
     then leaves their nodes alone (``Options.reserved``): a rule site inside one (SiLU spelled
-    ``x * 0.5 * (1 + tanh(x/2))`` holds a Tanh site) would be a piece of it."""
-    g, taken = _search(model, rules, opset)
+    ``x * 0.5 * (1 + tanh(x/2))`` holds a Tanh site) would be a piece of it. ``scaled``: also
+    regions computing a multiple of a ``SPELLINGS`` function (``Found.scale``)."""
+    g, taken = _search(model, rules, opset, scaled=scaled)
     out: list[tuple[int, Found]] = []
     for nodes, root, x, (function, params) in taken:
         assert g is not None
+        params = dict(params)
+        scale = params.pop("scale", 1.0)
         if not params:  # a SPELLINGS function: the params its rule gives it
             function, params = _as_rule_site(function, opset, rules)
         values = tuple(g.node(i).output[0] for i in sorted(nodes) if i != root)
-        out.append((root, Found(function, params, x, (*values, g.node(root).output[0]))))
+        found = Found(function, params, x, (*values, g.node(root).output[0]), scale)
+        out.append((root, found))
     return [f for _, f in sorted(out, key=lambda rf: rf[0])]
 
 
@@ -419,12 +468,15 @@ def rule_and_identified_sites(
     opts: Options,
     opset: int,
     stats: Stats | None = None,
+    *,
+    scaled: bool = True,
 ) -> list[Site]:
     """The rule engine's sites of ``model``, then the regions no rule spells that compute a
     catalogue function (``find``, before anything is replaced; numbered after the rule sites
     of their function), each replaced when ``opts.select`` takes it, as ``engine.run`` does:
-    what ``rewriter.emit`` and the torch.fx front end both find."""
-    found = find(model, rules, opset)
+    what ``rewriter.emit`` and the torch.fx front end both find (the front end with ``scaled``
+    off: its replacements compute the function itself)."""
+    found = find(model, rules, opset, scaled=scaled)
     if found:  # the rules leave the identified regions' nodes alone
         reserved = frozenset(v for f in found for v in f.values)
         opts = dataclasses.replace(opts, reserved=reserved)
@@ -471,7 +523,8 @@ def identified_sites(
             function=f.function,
             params=dict(f.params),
             rule=IDENTIFIED.name,
-            spelling=f"identified by its values ({len(order)} nodes)",
+            spelling=f"identified by its values ({len(order)} nodes"
+            + (f", {f.scale:g} x {f.function})" if f.scale != 1.0 else ")"),
             input=f.x,
             output=f.values[-1],
             nodes=[g.label(i) for i in order],
@@ -479,6 +532,7 @@ def identified_sites(
             input_shape=list(vi.shape) if vi is not None and vi.shape is not None else None,
             dtype="float",
             producer_op=prod.op_type if prod is not None else None,
+            scale=f.scale,
         )
         taken[f.function] += 1
         sites.append(site)
@@ -575,7 +629,7 @@ def nan_notes(model: onnx.ModelProto, rules: list[Rule], opset: int) -> list[str
     lines: list[str] = []
 
     def seen(g: Graph, nodes: set[int], root: int, x: str, named: Named | None) -> None:
-        near = _NAN.get(_cache_key(g, nodes, x, opset, rules, True))
+        near = _NAN.get(_cache_key(g, nodes, x, opset, rules, True, True))
         if named is None and near is not None:
             fn, n, (lo, hi) = near
             lines.append(

@@ -418,6 +418,33 @@ def test_functions_found_by_their_values_are_the_exports_sites(tmp_path):
         assert (gm(x) - module(x)).abs().max().item() < 1e-3
 
 
+class UnhalvedGelu(nn.Module):
+    """GELU without its 0.5 (folded into the next layer by hand): 2 GELU(x)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = nn.Linear(8, 16), nn.Linear(16, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.a(x)
+        return self.b(h * (1 + torch.erf(h / math.sqrt(2))))
+
+
+def test_a_multiple_of_a_function_is_a_site_of_the_export_only(tmp_path):
+    """The ONNX path finds 2 GELU(x) by its values (a GELU site, scale 2); the torch.fx front
+    end's replacements compute the function itself, so there it stays as written."""
+    torch.manual_seed(0)
+    module, x = UnhalvedGelu().eval(), torch.randn(3, 8)
+    path = tmp_path / "m.onnx"
+    torch.onnx.export(module, (x,), str(path), dynamo=False, opset_version=17)
+    assert [(s.function, s.scale) for s in rewriter.find_sites(str(path))] == [("gelu", 2.0)]
+    assert find_sites(module, (x,)) == []
+    gm, sites = rewrite_module(module, "pau_all", example_inputs=(x,))
+    assert sites == []
+    with torch.no_grad():
+        assert torch.equal(gm(x), module(x))
+
+
 class GatedDecay(nn.Module):
     """RecurrentGemma's gate: ``softplus`` of a parameter (a decay rate kept positive), then
     the activations of the input."""

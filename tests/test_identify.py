@@ -4,6 +4,8 @@ for node when kept. The graphs are written here; no exporter needed."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import onnx
 import pytest
@@ -119,8 +121,8 @@ def test_identified_sites_are_numbered_after_the_rule_sites() -> None:
 @pytest.mark.parametrize(
     ("body", "inits", "why"),
     [
-        (GUARDED_GELU.replace("half)", "half2)"), {**GELU_INITS, "half2": 0.49},
-         "0.49 x (1 + erf(x/sqrt 2)): near GELU, not GELU"),
+        (GUARDED_GELU.replace("Mul(x, c)", "Mul(x, c2)"), {**GELU_INITS, "c2": 0.69},
+         "0.5 x (1 + erf(0.69 x)): near GELU, no multiple of it"),
         ("n = Mul(x, m2)\n e = Exp(n)\n a = Sub(one, e)\n b = Add(one, e)\n y = Div(a, b)",
          {"m2": -2.0, "one": 1.0}, "tanh as (1-e^-2x)/(1+e^-2x): NaN below -44, tanh is not"),
     ],
@@ -170,3 +172,66 @@ def test_explain_says_what_was_identified_and_how_near_the_rest_came(tmp_path, c
     onnx.save(_model(SILU_TANH, {"half": 0.5, "one": 1.0}), src)
     assert main(["explain", str(src), "--rule", "identified"]) == 0
     assert "(5 nodes, 'x' -> 'y'): identified as silu" in capsys.readouterr().out
+
+
+def test_a_multiple_of_a_function_is_a_site_of_it_scaled() -> None:
+    """onnxsim folds GELU's trailing 0.5 into the next layer's weights, leaving x (1 +
+    erf(x / sqrt 2)) = 2 GELU(x): no rule spells it, and it was no site. By its values it is
+    2 times GELU: a GELU site whose replacement is multiplied by 2 where it is written (any
+    multiple of a catalogue function: 0.5 tanh(x) as sigmoid(2x) - 0.5 too)."""
+    m = _model("d = Div(x, s2)\n e = Erf(d)\n a = Add(e, one)\n y = Mul(x, a)",
+               {"s2": 1.4142135, "one": 1.0})  # fmt: skip
+    (site,) = find_sites(m)
+    assert (site.name, site.function, site.rule, site.scale) == (
+        "gelu_0",
+        "gelu",
+        "identified",
+        2.0,
+    )
+    assert site.spelling == "identified by its values (4 nodes, 2 x gelu)"
+    assert site.to_dict()["scale"] == 2.0
+    res = rewrite_onnx(m)
+    assert [s.replaced for s in res.sites] == [True]
+    onnx.checker.check_model(res.model, full_check=True)
+    last = res.model.graph.node[-1]
+    assert (last.op_type, last.output[0]) == ("Mul", "y") and "Erf" not in str(res.model.graph)
+    np.testing.assert_allclose(_run(res.model, X), _run(m, X), rtol=0, atol=2e-3)
+    half_tanh = _model("a = Mul(x, two)\n s = Sigmoid(a)\n y = Sub(s, half)",
+                       {"two": 2.0, "half": 0.5})  # fmt: skip
+    assert [(s.function, s.scale) for s in find_sites(half_tanh)] == [("tanh", 0.5)]
+    res = rewrite_onnx(half_tanh)
+    np.testing.assert_allclose(_run(res.model, X), _run(half_tanh, X), rtol=0, atol=1e-3)
+    unscaled = _model(SILU_TANH, {"half": 0.5, "one": 1.0})
+    assert "scale" not in find_sites(unscaled)[0].to_dict()  # reports as they were
+    # every TorchScript GELU holds x (1 + erf(x / sqrt 2)) before its 0.5: the rule site stands
+    torchscript = _model("d = Div(x, s2)\n e = Erf(d)\n a = Add(e, one)\n m = Mul(x, a)\n"
+                         " y = Mul(m, half)", {"s2": 1.4142135, "one": 1.0, "half": 0.5})  # fmt: skip
+    assert [(s.rule, s.scale, s.output) for s in find_sites(torchscript)] == [
+        ("gelu_erf", 1.0, "y")
+    ]
+
+
+def test_a_scaled_site_is_planned_with_its_scale(tmp_path, capsys) -> None:
+    """Every kind of candidate is multiplied by the scale (a standard swap: 2 GELU becomes 2
+    QuickGELU, x sigmoid(1.702 x)), and a budgeted plan measures and reports it as such."""
+    from rewriter.candidates import standard_candidate
+    from rewriter.emit import emit_result
+
+    m = _model("d = Div(x, s2)\n e = Erf(d)\n a = Add(e, one)\n y = Mul(x, a)",
+               {"s2": 1.4142135, "one": 1.0}, dims="4, 64")  # fmt: skip
+    res = emit_result(m, lambda s: standard_candidate("gelu", {}, "quickgelu"))
+    assert [(s.replaced, s.scale) for s in res.sites] == [(True, 2.0)]
+    xs = np.random.default_rng(1).normal(0, 2, (4, 64)).astype(np.float32)
+    want = 2 * xs / (1 + np.exp(-1.702 * xs))
+    np.testing.assert_allclose(_run(res.model, xs), want, rtol=1e-5, atol=1e-5)
+    src, report = tmp_path / "m.onnx", tmp_path / "r.json"
+    onnx.save(m, src)
+    args = [str(src), "--target", "ort-cpu:threads=1", "--db", str(tmp_path / "db.sqlite")]
+    args += ["--allow-standard", "--min-cosine", "0.99", "--report", str(report)]
+    assert main([*args, "-o", str(tmp_path / "b.onnx")]) == 0
+    assert "2 x gelu" in capsys.readouterr().out
+    (row,) = json.loads(report.read_text())["sites"]
+    assert (row["function"], row["scale"]) == ("gelu", 2.0)
+    got = _run(onnx.load(str(tmp_path / "b.onnx")), xs)
+    ref = _run(m, xs)
+    assert np.dot(got.ravel(), ref.ravel()) / np.linalg.norm(got) / np.linalg.norm(ref) > 0.99

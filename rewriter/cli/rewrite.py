@@ -451,6 +451,7 @@ def _site_row(s: Any) -> dict[str, Any]:
         "name": s.name,
         "function": s.function,
         "params": s.params,
+        **({"scale": s.scale} if s.scale != 1.0 else {}),
         "rule": s.rule,
         "replaced": s.replaced,
         "input_shape": s.input_shape,
@@ -621,7 +622,8 @@ def _print_sites(sites: list[Any], dry_run: bool) -> None:
             if s.input_shape
             else "?"
         )
-        t.add_row(s.name, s.function, s.rule, shape, form, err, "yes" if s.replaced else "no")
+        fn = s.function if s.scale == 1.0 else f"{s.scale:g} x {s.function}"
+        t.add_row(s.name, fn, s.rule, shape, form, err, "yes" if s.replaced else "no")
     console().print(t)
 
 

@@ -81,16 +81,18 @@ class SiteEmitter:
         vi = g.info(site.input)
         if c.kind == "rational":
             dtype = vi.elem_type if vi is not None and vi.elem_type in _SUPPORTED_DTYPES else 1
-            return self._rational(site, rule, self.rational_for(site, c), dtype, c)
+            made, consts, about = self._rational(site, rule, self.rational_for(site, c), dtype, c)
+            return (*_scaled(site, made, consts, dtype), about)
         dtype = vi.elem_type if vi is not None and vi.elem_type else TensorProto.FLOAT
         build = exact_nodes if c.kind == "exact" else standard_nodes
         nodes, inits = build(
-            c.op or "relu", site.input, site.output, f"pau/{site.name}/", dtype, self.opset
+            c.op or "relu", site.input, _written(site), f"pau/{site.name}/", dtype, self.opset
         )
         if nodes:
             nodes[
                 -1
             ].doc_string = f"pau-rewriter {rule.name}: {c.kind} {c.op} replaces {site.function}"
+        nodes, inits = _scaled(site, nodes, inits, dtype)
         info: dict[str, Any] = {
             "form": c.kind,
             "op": c.op,
@@ -109,7 +111,7 @@ class SiteEmitter:
         nodes, inits = emit_onnx(
             r,
             site.input,
-            site.output,
+            _written(site),
             prefix=f"pau/{site.name}/",
             const_prefix=f"pau/{rational_key(r, dtype)}/",
             dtype=dtype,
@@ -127,6 +129,31 @@ class SiteEmitter:
             "candidate": f"rational:{r.degrees[0]}_{r.degrees[1]}:{r.form}:{variant}",
         }
         return nodes, inits, info
+
+
+def _written(site: Site) -> str:
+    """The value a candidate's nodes write: the site's output, or, for a scaled site, the
+    unscaled function's value that ``_scaled`` multiplies into it."""
+    return site.output if site.scale == 1.0 else f"pau/{site.name}/unscaled"
+
+
+def _scaled(
+    site: Site, nodes: list[onnx.NodeProto], inits: list[onnx.TensorProto], dtype: int
+) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
+    """``nodes`` (writing ``_written(site)``) and, for a site that computes ``scale`` times its
+    function, the Mul by ``scale`` that writes the site's output (its doc string moved there)."""
+    if site.scale == 1.0:
+        return nodes, inits
+    k = numpy_helper.from_array(
+        np.array(site.scale, dtype=helper.tensor_dtype_to_np_dtype(dtype)), f"pau/{site.name}/scale"
+    )
+    mul = helper.make_node(
+        "Mul", [_written(site), k.name], [site.output], name=f"pau/{site.name}/scale"
+    )
+    if nodes:
+        mul.doc_string = f"{nodes[-1].doc_string} (times {site.scale:g})"
+        nodes[-1].doc_string = ""
+    return [*nodes, mul], [*inits, k]
 
 
 def exact_nodes(

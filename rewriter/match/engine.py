@@ -58,9 +58,16 @@ class Site:
     producer_op: str | None
     replaced: bool = False
     rational: dict[str, Any] | None = None
+    # what the site's nodes compute is ``scale`` times ``function`` (a region identified by its
+    # values: onnxsim folds GELU's 0.5 into the next layer, leaving 2 GELU(x)); every candidate
+    # is of ``function``, its output multiplied by ``scale`` where it is written
+    scale: float = 1.0
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        if self.scale == 1.0:  # the reports of unscaled sites, as they were
+            del d["scale"]
+        return d
 
 
 @dataclass

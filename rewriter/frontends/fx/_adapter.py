@@ -271,7 +271,9 @@ def match_graph(
     by_name[identify.IDENTIFIED.name] = identify.IDENTIFIED
     # the sites the ONNX path finds in the module's export: rule sites, then regions that
     # compute a catalogue function (numbered after them; the rules leave their nodes alone)
-    sites = identify.rule_and_identified_sites(view.model, rules, Options(dry_run=True), OPSET)
+    sites = identify.rule_and_identified_sites(
+        view.model, rules, Options(dry_run=True), OPSET, scaled=False
+    )
     dynamic = _on_inputs(gm)
     found = []
     for site in sites:
