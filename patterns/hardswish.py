@@ -20,4 +20,13 @@ RULES = [
         "hardswish",
         spelling="x*HardSigmoid(x)",
     ),
+    # Clip(x+3, 0, 6)/6 gating another tensor: Keras 3's hard_sigmoid (relu6(x + 3) / 6)
+    # through tf2onnx, MobileNetV3's squeeze-excitation gates; it was read as a relu6 site
+    Rule(
+        "hardsigmoid_clip",
+        op.Clip(x + 3, 0, 6) / 6,
+        "hardsigmoid",
+        spelling="Clip(x+3,0,6)/6",
+        params={"alpha": SIXTH, "beta": 0.5},
+    ),
 ]

@@ -801,3 +801,35 @@ def test_a_split_count_below_18_that_does_not_divide_is_cut_as_opset_18_cuts(ops
     np.testing.assert_array_equal(a, x[:, :4])
     np.testing.assert_array_equal(b, x[:, 4:8])
     np.testing.assert_array_equal(c, x[:, 8:])
+
+
+def test_a_keras_hard_sigmoid_gate_is_a_hardsigmoid_site(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Keras 3's hard_sigmoid is relu6(x + 3) / 6, through tf2onnx Clip(x + 3, 0, 6) / 6 (the
+    squeeze-excitation gates of its MobileNetV3): its Clip was read as a relu6 site, and the
+    line said "piecewise-linear (1 relu6) ... -p pau_relu6"; it is a hardsigmoid site."""
+    rng = np.random.default_rng(0)
+    consts = {"three": 3.0, "zero": 0.0, "six": 6.0}
+    g = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["x", "w"], ["h"]),
+            helper.make_node("Add", ["h", "three"], ["a"]),
+            helper.make_node("Clip", ["a", "zero", "six"], ["c"]),
+            helper.make_node("Div", ["c", "six"], ["gate"]),
+            helper.make_node("Mul", ["x", "gate"], ["y"]),
+        ],
+        "se",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 16])],
+        [numpy_helper.from_array(rng.standard_normal((16, 16)).astype(np.float32), "w")]
+        + [numpy_helper.from_array(np.array(v, np.float32), k) for k, v in consts.items()],
+    )
+    src, out = tmp_path / "se.onnx", tmp_path / "out.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), str(src))
+    assert main([str(src), "-o", str(out)]) == 0
+    assert "piecewise-linear (1 hardsigmoid)" in capsys.readouterr().out
+    assert main([str(src), "-p", "pau_hardsigmoid", "-o", str(out)]) == 0
+    assert "1 of 1 sites replaced" in capsys.readouterr().out
+    x = rng.standard_normal((8, 16)).astype(np.float32)
+    h = x @ numpy_helper.to_array(g.initializer[0])
+    want = x * np.clip(h + 3, 0, 6) / 6
+    np.testing.assert_allclose(run_model(onnx.load(str(out)), {"x": x})[0], want, rtol=0, atol=0.05)
