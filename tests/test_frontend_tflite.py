@@ -453,7 +453,9 @@ def _spectrum_models(tmp_path: Path) -> dict[str, Path]:
     """Spectrograms as TensorFlow spells them, converted to TFLite (RFFT2D, complex64):
     ``stft``: an STFT cast to float (its real part: BirdNET's front end) into a Dense + SiLU;
     ``rfft2d``: a 2-D FFT's real part into tanh and another's imaginary part into sigmoid;
-    ``both``: the real part times the imaginary part (a product needs both)."""
+    ``both``: the real part times the imaginary part (a product needs both); ``mag``: a
+    magnitude read through a Reshape of the spectrum (a wake-word net's front end), which
+    tf2onnx converts only where ComplexAbs reads the RFFT2D itself."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import numpy as np
     import tensorflow as tf
@@ -475,8 +477,15 @@ def _spectrum_models(tmp_path: Path) -> dict[str, Path]:
         s = tf.signal.rfft(x)
         return tf.math.tanh(tf.math.real(s) * tf.math.imag(s))
 
+    w2 = tf.constant(np.random.default_rng(1).standard_normal((33, 8)).astype(np.float32) * 0.1)
+
+    @tf.function(input_signature=[tf.TensorSpec([1, 512], tf.float32, name="wav")])
+    def mag(x):  # type: ignore[no-untyped-def]
+        s = tf.signal.rfft(tf.reshape(x, [1, 8, 64]))
+        return tf.math.tanh(tf.matmul(tf.abs(tf.reshape(s, [8, 33])), w2))
+
     paths = {}
-    for name, fn in (("stft", stft), ("rfft2d", rfft2d), ("both", both)):
+    for name, fn in (("stft", stft), ("rfft2d", rfft2d), ("both", both), ("mag", mag)):
         paths[name] = tmp_path / f"{name}.tflite"
         _tflite_of(fn, paths[name])
     return paths
@@ -491,14 +500,14 @@ def test_a_spectrum_read_for_one_part_is_lowered_to_dft(
     DFT and the part read, the converted model matches LiteRT; a spectrum read for both parts is
     refused in one line saying so."""
     paths = _spectrum_models(tmp_path)
-    for name, functions in (("stft", ["silu"]), ("rfft2d", ["tanh", "sigmoid"])):
+    for name, functions in (("stft", ["silu"]), ("rfft2d", ["tanh", "sigmoid"]), ("mag", ["tanh"])):
         out, report = tmp_path / f"{name}.onnx", tmp_path / f"{name}.json"
         capsys.readouterr()
         assert main([str(paths[name]), "-o", str(out), "--report", str(report)]) == 0, (
             capsys.readouterr().err
         )
         r = json.loads(report.read_text())
-        k = 1 if name == "stft" else 2
+        k = 2 if name == "rfft2d" else 1
         assert f"lowered here (tf2onnx has no conversion): RFFT2D x{k}" in " ".join(
             r["source"]["notes"]
         )
@@ -508,8 +517,8 @@ def test_a_spectrum_read_for_one_part_is_lowered_to_dft(
         import onnx
 
         ops = Counter(n.op_type for n in onnx.load(str(out)).graph.node)
-        # stft: one DFT (a one-row 2-D FFT is the row's); rfft2d: two per spectrum
-        assert ops["DFT"] == (1 if name == "stft" else 4), ops
+        # stft, mag: one DFT (a one-row 2-D FFT is the row's); rfft2d: two per spectrum
+        assert ops["DFT"] == (4 if name == "rfft2d" else 1), ops
     # a SavedModel: TensorFlow's RFFT, its real part and (tf2onnx's own conversion) magnitude
     import tensorflow as tf
 

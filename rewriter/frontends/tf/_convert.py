@@ -734,7 +734,7 @@ def _complex_part(ctx: Any, out: str) -> tuple[str, list[str]]:
                 parts.add("real")
             elif c.type in _PART:
                 parts.add(_PART[c.type])
-            elif c.type == "ComplexAbs" and t == out:
+            elif c.type == "ComplexAbs":
                 parts.add("abs")
             else:
                 raise ValueError(f"its complex output is read by {c.type}, which needs both parts")
@@ -749,7 +749,9 @@ def _h_rfft(ctx: Any, node: Any, name: str, args: Any) -> None:
     that part, a real tensor. tf2onnx converts them only before ComplexAbs (that case goes to
     its own handler); TensorFlow's STFT cast to float (BirdNET's spectrogram: the real part)
     was left unconverted. The view ops between (Squeeze) become real; a Cast of it is then
-    float to float, and Real/Imag an Identity."""
+    float to float, and Real/Imag an Identity. A magnitude read through view ops (a wake-word
+    net's ComplexAbs after a Reshape of its RFFT2D), which tf2onnx does not convert, is
+    sqrt(re^2 + im^2) of the DFT here, and its ComplexAbs an Identity."""
     from tf2onnx import utils
     from tf2onnx.graph_builder import GraphBuilder
     from tf2onnx.onnx_opset.signal import RFFT2DOp, RFFTOp
@@ -762,7 +764,7 @@ def _h_rfft(ctx: Any, node: Any, name: str, args: Any) -> None:
     except ValueError as e:
         _REFUSED[op] = f"{e}: a spectrum is converted here only when one part of it is read"
         raise ValueError(f"{op} {node.name}: {_REFUSED[op]}") from None
-    if part == "abs":  # tf2onnx's own conversion (a magnitude spectrum)
+    if part == "abs" and not views:  # tf2onnx's own conversion (a magnitude spectrum)
         return (RFFTOp if op == "RFFT" else RFFT2DOp).version_13(ctx, node)
     lengths = ctx.get_tensor_value(length) if ctx.get_node_by_output(length).is_const() else None
     shape = ctx.get_shape(x)
@@ -789,19 +791,30 @@ def _h_rfft(ctx: Any, node: Any, name: str, args: Any) -> None:
         spec = ctx.make_node(
             "DFT", [spec, const(fh)], attr={"axis": r - 2, "onesided": 0}, dtypes=[dtype]
         ).output[0]
-    ctx.make_node(
-        "Gather",
-        [spec, const(0 if part == "real" else 1)],
-        attr={"axis": r},
-        outputs=[out],
-        name=node.name,
-        shapes=[out_shape],
-        dtypes=[dtype],
-    )
+    if part == "abs":  # |z| = sqrt(re^2 + im^2), what ComplexAbs reads through the views
+        re, im = (
+            ctx.make_node("Gather", [spec, const(k)], attr={"axis": r}, dtypes=[dtype]).output[0]
+            for k in (0, 1)
+        )
+        re2, im2 = (ctx.make_node("Mul", [v, v], dtypes=[dtype]).output[0] for v in (re, im))
+        power = ctx.make_node("Add", [re2, im2], dtypes=[dtype]).output[0]
+        ctx.make_node(
+            "Sqrt", [power], outputs=[out], name=node.name, shapes=[out_shape], dtypes=[dtype]
+        )
+    else:
+        ctx.make_node(
+            "Gather",
+            [spec, const(0 if part == "real" else 1)],
+            attr={"axis": r},
+            outputs=[out],
+            name=node.name,
+            shapes=[out_shape],
+            dtypes=[dtype],
+        )
     for t in views:
         ctx.set_dtype(t, dtype)
     for c in [c for t in [out, *views] for c in ctx.find_output_consumers(t)]:
-        if c.type in _PART:  # the part is taken already
+        if c.type in _PART or c.type == "ComplexAbs":  # the part is taken already
             c.type = "Identity"
             for a in list(c.attr):
                 del c.attr[a]
@@ -996,7 +1009,7 @@ def _lower_unconverted(model: onnx.ModelProto, path: str, kind: str, version: st
         )
     _drop_orphans(model)
     erf = "as the erf GELU spelling the rules match"
-    dft = "as ONNX DFT (opset 17), the one part of the spectrum the model reads"
+    dft = "as ONNX DFT (opset 17), the one part of the spectrum (or its magnitude) the model reads"
     how = {"GELU": erf, "Erfc": erf, "GELU (tanh)": "as 0.5x(1+tanh(k(x+c x^3)))"}
     how |= {"RFFT": dft, "RFFT2D": dft}
     notes = [
