@@ -13,7 +13,7 @@ from conftest import load_zoo_module  # noqa: E402
 from onnx import TensorProto, helper, numpy_helper
 
 import rewriter
-from rewriter.ir import run_model
+from rewriter.ir import load_model, run_model
 
 zoo = load_zoo_module()
 
@@ -326,3 +326,47 @@ def test_a_qdq_rewrite_leaves_no_unread_initializer(tmp_path) -> None:  # type: 
     before = {v for n in qdq.graph.node for v in n.input}
     unread_before = [t.name for t in qdq.graph.initializer if t.name not in before]
     assert [t.name for t in out.graph.initializer if t.name not in read] == unread_before == []
+
+
+def test_a_blocked_dequantize_whose_block_spans_its_axis_runs(tmp_path) -> None:
+    """OpenCV's block-quantized zoo models (YuNet's int8bq) dequantize every weight with
+    opset 21's ``block_size`` and one block across the axis: ONNX Runtime refused them on
+    every run ("block_size must be 0 for per-tensor quantization"), and the line blamed the
+    generated inputs. Such a block is per tensor (one scale) or per axis (one a row), written
+    so on load: the same values as ONNX's reference evaluator computes from the blocks."""
+    from onnx.reference import ReferenceEvaluator
+
+    rng = np.random.default_rng(0)
+    wq = rng.integers(-127, 127, (4, 9), dtype=np.int8)
+    bq = rng.integers(-127, 127, (4,), dtype=np.int8)
+    g = helper.make_graph(
+        [
+            helper.make_node("DequantizeLinear", ["wq", "ws"], ["w"], axis=1, block_size=9),
+            helper.make_node("DequantizeLinear", ["bq", "bs"], ["b"], axis=0, block_size=4),
+            helper.make_node("MatMul", ["x", "w"], ["h"]),
+            helper.make_node("Add", ["h", "b_row"], ["hb"]),
+            helper.make_node("Sigmoid", ["hb"], ["y"]),
+        ],
+        "bq",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 9])],
+        [
+            numpy_helper.from_array(wq, "wq"),
+            numpy_helper.from_array((rng.random((4, 1)) * 0.02).astype(np.float32), "ws"),
+            numpy_helper.from_array(bq, "bq"),
+            numpy_helper.from_array(np.array([0.01], np.float32), "bs"),
+        ],
+    )
+    # the bias read as a row of 9 would not broadcast: give it its own use
+    g.node[3].input[1] = "b9"
+    g.node.insert(2, helper.make_node("Pad", ["b", "pads"], ["b9"]))
+    g.initializer.append(numpy_helper.from_array(np.array([0, 5], np.int64), "pads"))
+    src = helper.make_model(g, opset_imports=[helper.make_opsetid("", 21)])
+    x = rng.standard_normal((2, 4)).astype(np.float32)
+    want = ReferenceEvaluator(src).run(None, {"x": x})[0]
+    with pytest.raises(Exception, match="block_size|per axis"):
+        run_model(src, {"x": x})  # as ONNX Runtime has it
+    with pytest.warns(UserWarning, match="2 blocked DequantizeLinear"):
+        fixed = load_model(src)
+    np.testing.assert_allclose(run_model(fixed, {"x": x})[0], want, rtol=1e-6, atol=1e-7)
+    assert [n.input[1] for n in src.graph.node[:2]] == ["ws", "bs"]  # the input is untouched

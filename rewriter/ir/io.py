@@ -61,6 +61,7 @@ def load_model(model: str | os.PathLike[str] | onnx.ModelProto | bytes) -> onnx.
     _sample_in_image_type(m, _where(model))
     _erfc_as_one_minus_erf(m, _where(model))
     _split_count_below_18(m, _where(model))
+    _whole_axis_blocks(m, _where(model))
     _raise_ir_version(m)
     _upgrade_opset(m, _where(model))
     return m
@@ -342,6 +343,56 @@ def _split_count_below_18(m: onnx.ModelProto, where: str) -> None:
         f"Split node(s) with opset 18's num_outputs written for opset {opset}",
         "below opset 18 the count of outputs says it",
     )
+
+
+def _whole_axis_blocks(m: onnx.ModelProto, where: str) -> None:
+    """A blocked ``DequantizeLinear`` (opset 21's ``block_size``) whose one block spans its
+    whole axis (the scale's size there is 1) is a per-tensor or per-axis one, and is written so,
+    in place, saying so: OpenCV's block-quantized zoo models (YuNet's ``int8bq``) quantize
+    every weight so, and ONNX Runtime refused them on every run ("block_size must be 0 for
+    per-tensor quantization", "For per axis quantization, scale must be 1D"). A scale (and zero
+    point) of one element becomes a scalar; of one dim over 1, a 1-D one along that dim. The
+    values are the same: each element's scale is the one of its row either way. The new
+    constants get their own names (the old ones may be read elsewhere)."""
+    from onnx import numpy_helper
+
+    fixed: list[str] = []
+    for g in all_graphs(m.graph):
+        inits = {t.name: t for t in g.initializer}
+        for n in g.node:
+            if n.op_type != "DequantizeLinear" or n.domain not in ("", "ai.onnx"):
+                continue
+            attrs = {a.name: a for a in n.attribute}
+            if "block_size" not in attrs or attrs["block_size"].i == 0 or n.input[1] not in inits:
+                continue
+            scale = inits[n.input[1]]
+            axis = attrs["axis"].i if "axis" in attrs else 1
+            if not -len(scale.dims) <= axis < len(scale.dims) or scale.dims[axis] != 1:
+                continue
+            big = [k for k, d in enumerate(scale.dims) if d > 1]
+            consts = [v for v in n.input[1:3] if v]
+            if len(big) > 1 or any(v not in inits for v in consts):
+                continue
+            for k, v in enumerate(consts, 1):
+                a = numpy_helper.to_array(inits[v])
+                t = numpy_helper.from_array(
+                    a.reshape(-1) if big else a.reshape(()), f"{v}/{n.name}"
+                )
+                g.initializer.append(t)
+                n.input[k] = t.name
+            for name in ("block_size", "axis"):
+                if name in attrs:
+                    n.attribute.remove(attrs[name])
+            if big:
+                n.attribute.append(onnx.helper.make_attribute("axis", big[0]))
+            fixed.append(n.name or n.output[0])
+    if fixed:
+        _repaired(
+            where,
+            fixed,
+            "blocked DequantizeLinear(s) whose block spans the axis written per tensor or axis",
+            "ONNX Runtime runs no such block",
+        )
 
 
 def _is_erfc(n: onnx.NodeProto) -> bool:
