@@ -113,6 +113,12 @@ def _gelu(x: str, out: str, c: Callable[[float], str], mk: Callable[..., str]) -
     mk("Mul", mk("Mul", x, c(0.5)), mk("Add", erf, c(1.0)), out=out)
 
 
+def _gelu_tanh(x: str, out: str, c: Callable[[float], str], mk: Callable[..., str]) -> None:
+    cube = mk("Mul", x, mk("Mul", x, x))
+    inner = mk("Mul", mk("Add", x, mk("Mul", cube, c(0.044715))), c(0.7978845608028654))
+    mk("Mul", mk("Mul", x, c(0.5)), mk("Add", mk("Tanh", inner), c(1.0)), out=out)
+
+
 def _silu(x: str, out: str, c: Callable[[float], str], mk: Callable[..., str]) -> None:
     mk("Mul", x, mk("Sigmoid", x), out=out)
 
@@ -131,6 +137,7 @@ def _native(op: str) -> Callable[..., None]:
 # catalogue function -> how its ONNX spelling is written (each one a rule matches)
 SPELLINGS: dict[str, Callable[..., None]] = {
     "gelu": _gelu,
+    "gelu_tanh": _gelu_tanh,
     "silu": _silu,
     "mish": _mish,
     "sigmoid": _native("Sigmoid"),

@@ -44,4 +44,18 @@ RULES = [
         "gelu_tanh",
         spelling="ONNX Gelu(approximate=tanh)",
     ),
+    # ONNX Runtime's fusions (its sessions at ORT_ENABLE_EXTENDED, the transformer optimizer);
+    # their bias forms (BiasGelu, FastGelu with a bias) have the Add split off on load
+    Rule(
+        "gelu_ort",
+        op.Gelu(x, _domain="com.microsoft"),
+        "gelu",
+        spelling="com.microsoft Gelu (ONNX Runtime's fusion)",
+    ),
+    Rule(
+        "gelu_tanh_ort",
+        op.FastGelu(x, _domain="com.microsoft"),
+        "gelu_tanh",
+        spelling="com.microsoft FastGelu (ONNX Runtime's fusion)",
+    ),
 ]

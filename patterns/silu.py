@@ -25,4 +25,12 @@ RULES = [
     # with the sigmoid spelled 1/(1+exp(-x)) (jax2tf with a polymorphic batch, hand-written)
     Rule("silu_exp", x * (1 / (op.Exp(-x) + 1)), "silu", spelling="x*(1/(1+exp(-x)))"),
     Rule("silu_exp_div", x / (op.Exp(-x) + 1), "silu", spelling="x/(1+exp(-x))"),
+    # ONNX Runtime's fusion of x*sigmoid(alpha x) (its sessions at ORT_ENABLE_EXTENDED, the
+    # transformer optimizer: CLIP's QuickGELU); an alpha left out is given on load
+    Rule(
+        "swish_ort",
+        op.QuickGelu(x, alpha=Param("beta"), _domain="com.microsoft"),
+        _swish,
+        spelling="com.microsoft QuickGelu (ONNX Runtime's fusion)",
+    ),
 ]

@@ -196,6 +196,16 @@ def test_a_multiple_of_a_function_is_a_site_of_it_scaled() -> None:
     last = res.model.graph.node[-1]
     assert (last.op_type, last.output[0]) == ("Mul", "y") and "Erf" not in str(res.model.graph)
     np.testing.assert_allclose(_run(res.model, X), _run(m, X), rtol=0, atol=2e-3)
+    # its tanh form so folded held a tanh site (a piece of it); a 2 GELU-tanh site now
+    tanh_form = (
+        "c2 = Mul(x, x)\n c3 = Mul(x, c2)\n t1 = Mul(k1, c3)\n t2 = Add(x, t1)\n"
+        " t3 = Mul(k2, t2)\n th = Tanh(t3)\n a = Add(one, th)\n y = Mul(x, a)"
+    )
+    gt = _model(tanh_form, {"k1": 0.044715, "k2": 0.7978846, "one": 1.0})
+    assert [(s.function, s.rule, s.scale) for s in find_sites(gt)] == [
+        ("gelu_tanh", "identified", 2.0)
+    ]
+    np.testing.assert_allclose(_run(rewrite_onnx(gt).model, X), _run(gt, X), rtol=0, atol=2e-3)
     half_tanh = _model("a = Mul(x, two)\n s = Sigmoid(a)\n y = Sub(s, half)",
                        {"two": 2.0, "half": 0.5})  # fmt: skip
     assert [(s.function, s.scale) for s in find_sites(half_tanh)] == [("tanh", 0.5)]

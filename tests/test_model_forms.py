@@ -210,18 +210,24 @@ def test_as_array_reads_every_output_type() -> None:
     assert as_array(np.arange(3)).dtype == np.arange(3).dtype
 
 
-def test_ort_fused_activations_are_named_when_nothing_matches(tmp_path, capsys) -> None:
-    """onnxruntime.transformers.optimizer fuses GELU and its bias into com.microsoft.BiasGelu:
-    no rule matches it, and the line says why instead of the generic 'no site' hint."""
+def test_ort_fused_activations_are_sites(tmp_path, capsys) -> None:
+    """ONNX Runtime's transformer optimizer (and its sessions at ORT_ENABLE_EXTENDED) fuse
+    GELU, its tanh form and QuickGELU into com.microsoft ops, the bias Add too (BiasGelu,
+    FastGelu with a bias): no rule matched them, and the line said to rewrite the model as
+    exported, which a user who got the optimized file cannot. They are sites now: the bias
+    Add is split off on load (said; ONNX Runtime fuses it again), the rest is matched."""
     rng = np.random.default_rng(0)
     g = helper.make_graph(
         [
             helper.make_node("MatMul", ["x", "w"], ["h"]),
-            helper.make_node("BiasGelu", ["h", "b"], ["y"], domain="com.microsoft"),
+            helper.make_node("BiasGelu", ["h", "b"], ["g"], domain="com.microsoft"),
+            helper.make_node("FastGelu", ["g", "b"], ["f"], domain="com.microsoft"),
+            helper.make_node("QuickGelu", ["f"], ["q"], domain="com.microsoft"),
+            helper.make_node("Gelu", ["q"], ["y"], domain="com.microsoft"),
         ],
         "fused",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 8])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 16])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4, 16])],
         [
             numpy_helper.from_array(rng.standard_normal((8, 16)).astype(np.float32), "w"),
             numpy_helper.from_array(rng.standard_normal(16).astype(np.float32), "b"),
@@ -230,19 +236,58 @@ def test_ort_fused_activations_are_named_when_nothing_matches(tmp_path, capsys) 
     m = helper.make_model(
         g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
     )
-    src = tmp_path / "fused.onnx"
+    src, out = tmp_path / "fused.onnx", tmp_path / "o.onnx"
     onnx.save(m, src)
-    assert main([str(src), "-o", str(tmp_path / "o.onnx")]) == 0
-    out = capsys.readouterr().out
-    assert "no site: this model's activations are ONNX Runtime fused ops (BiasGelu, domain " in out
-    assert "rewrite the model as exported, before that optimizer" in out
-    # with a site beside them (a BERT's pooler tanh), they were not mentioned at all
-    m.graph.node.append(helper.make_node("Tanh", ["y"], ["pooled"]))
-    m.graph.output[0].name = "pooled"
+    before = src.read_bytes()
+    assert main([str(src), "-o", str(out)]) == 0
+    printed = capsys.readouterr()
+    assert "written as the ops they fused (1 BiasGelu, 1 FastGelu)" in " ".join(printed.err.split())
+    assert "4 of 4 sites replaced" in printed.out
+    for rule in ("gelu_ort", "gelu_tanh_ort", "swish_ort"):
+        assert rule in printed.out
+    assert src.read_bytes() == before
+    written = onnx.load(str(out))
+    assert not [n.op_type for n in written.graph.node if n.domain == "com.microsoft"]
+    x = rng.standard_normal((3, 4, 8)).astype(np.float32)
+    (want,), (got,) = run_model(m, {"x": x}), run_model(written, {"x": x})
+    assert np.linalg.norm(got - want) / np.linalg.norm(want) < 1e-3
+    # kept (another pipeline), the split model computes what the fused one does
+    assert main([str(src), "-p", "pau_tanh", "-o", str(out)]) == 0
+    capsys.readouterr()
+    np.testing.assert_allclose(
+        run_model(onnx.load(str(out)), {"x": x})[0], want, rtol=1e-5, atol=1e-5
+    )
+    # an MLP's FusedGemm (ORT_ENABLE_EXTENDED): the Gemm and the activation, its alpha kept
+    gemm = helper.make_graph(
+        [
+            helper.make_node(
+                "FusedGemm",
+                ["x", "w", "b"],
+                ["y"],
+                domain="com.microsoft",
+                transB=1,
+                activation="Elu",
+                activation_alpha=0.5,
+            ),
+        ],  # fmt: skip
+        "mlp",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 16])],
+        [
+            numpy_helper.from_array(rng.standard_normal((16, 8)).astype(np.float32), "w"),
+            numpy_helper.from_array(rng.standard_normal(16).astype(np.float32), "b"),
+        ],
+    )
+    m = helper.make_model(
+        gemm, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
+    )
     onnx.save(m, src)
-    assert main([str(src), "-o", str(tmp_path / "o.onnx")]) == 0
-    out = capsys.readouterr().out
-    assert "not rewritten: 1 BiasGelu, ONNX Runtime fused ops (com.microsoft)" in out
+    assert main([str(src), "-o", str(out), "--report", str(tmp_path / "r.json")]) == 0
+    (site,) = json.loads((tmp_path / "r.json").read_text())["sites"]
+    assert (site["function"], site["params"], site["replaced"]) == ("elu", {"alpha": 0.5}, True)
+    x2 = rng.standard_normal((5, 8)).astype(np.float32)
+    (want,), (got,) = run_model(m, {"x": x2}), run_model(onnx.load(str(out)), {"x": x2})
+    assert np.linalg.norm(got - want) / np.linalg.norm(want) < 1e-3
 
 
 def test_piecewise_linear_activations_are_counted_when_pau_all_finds_none(tmp_path, capsys) -> None:
@@ -703,13 +748,15 @@ def test_a_float16_conversion_that_broke_the_types_is_named_as_the_cause(tmp_pat
 
 
 @pytest.mark.parametrize("level", ["ORT_ENABLE_EXTENDED", "ORT_ENABLE_ALL"])
-def test_activations_onnx_runtime_fused_into_its_convs_are_named(
+def test_activations_onnx_runtime_fused_into_its_convs_are_sites_or_named(
     level: str, tmp_path, capsys
 ) -> None:  # type: ignore[no-untyped-def]
     """A CNN saved from a session (``optimized_model_filepath``) at ORT_ENABLE_EXTENDED holds
     its Sigmoid and Tanh in com.microsoft FusedConv's ``activation`` attribute (at
-    ORT_ENABLE_ALL in the NCHWc Conv's): no site, and the line said only how to list rules.
-    The fused activations are named where the optimizer put them."""
+    ORT_ENABLE_ALL in the NCHWc Conv's, laid out for this machine's vector width): no site,
+    and the line said only how to list rules. A FusedConv is written as its Conv and its
+    activation on load, sites like the unfused ones; the NCHWc Convs are named where the
+    optimizer put them."""
     import onnxruntime as ort
 
     rng = np.random.default_rng(0)
@@ -741,7 +788,16 @@ def test_activations_onnx_runtime_fused_into_its_convs_are_named(
     so.optimized_model_filepath = str(opt)
     ort.InferenceSession(str(src), so, providers=["CPUExecutionProvider"])
     assert main([str(opt), "-o", str(tmp_path / "out.onnx")]) == 0
-    out = " ".join(capsys.readouterr().out.split())
+    printed = capsys.readouterr()
+    out = " ".join(printed.out.split())
+    if level == "ORT_ENABLE_EXTENDED":
+        assert "written as the ops they fused (2 FusedConv)" in " ".join(printed.err.split())
+        assert "2 of 2 sites replaced" in out
+        x = rng.standard_normal((1, 3, 16, 16)).astype(np.float32)
+        (want,) = run_model(onnx.load(str(src)), {"x": x})
+        (got,) = run_model(onnx.load(str(tmp_path / "out.onnx")), {"x": x})
+        assert np.linalg.norm(got - want) / np.linalg.norm(want) < 1e-3
+        return
     assert "0 site(s)" in out
     assert "no site: this model's activations are ONNX Runtime fused ops (Sigmoid in " in out
     assert "Tanh in " in out and "rewrite the model as exported, before that optimizer" in out

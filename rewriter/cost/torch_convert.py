@@ -34,8 +34,8 @@ from onnx import numpy_helper
 
 from rewriter.cost.torch_attention import ATTENTION
 from rewriter.cost.torch_control import CONTROL, Body, Step, control_step
+from rewriter.cost.torch_ops import MICROSOFT_OPS, Unsupported
 from rewriter.cost.torch_ops import OPS as _OPS
-from rewriter.cost.torch_ops import Unsupported
 from rewriter.cost.torch_recurrent import RECURRENT
 from rewriter.errors import UsageError
 from rewriter.ir.graph import default_opset, free_values, sort_nodes, subgraph_attrs
@@ -133,6 +133,10 @@ class OnnxModule(torch.nn.Module):
         steps: list[Step] = []
         for n in g.node:
             where = n.name or n.output[0]
+            if n.domain == "com.microsoft" and n.op_type in MICROSOFT_OPS:
+                fn = MICROSOFT_OPS[n.op_type](_attrs(n), _used_outputs(n), opset)
+                steps.append((fn, [x or None for x in n.input], list(n.output), False))
+                continue
             if n.domain not in ("", "ai.onnx"):
                 missing.setdefault(f"{n.domain}.{n.op_type}", []).append(where)
                 continue

@@ -31,7 +31,7 @@ import onnx
 import torch
 import torch.nn.functional as F
 
-__all__ = ["OPS", "Unsupported", "torch_dtype"]
+__all__ = ["OPS", "MICROSOFT_OPS", "Unsupported", "torch_dtype"]
 
 Fn = Callable[..., Any]
 
@@ -1392,3 +1392,19 @@ _TORCH_TO_ONNX = {
 
 def _onnx_type(t: torch.Tensor) -> int:
     return _TORCH_TO_ONNX[t.dtype]
+
+
+def _biased(f: Fn) -> Fn:
+    """``f`` of the input plus an optional bias (com.microsoft FastGelu's, BiasGelu's)."""
+    return lambda x, b=None: f(x if b is None else x + b)
+
+
+# ONNX Runtime's fused activations (com.microsoft), as its optimizers write them into models
+MICROSOFT_OPS: dict[str, Callable[[dict[str, Any], int, int], Fn]] = {
+    "Gelu": _constant_fn(F.gelu),
+    "BiasGelu": _constant_fn(_biased(F.gelu)),
+    "FastGelu": _constant_fn(_biased(lambda x: F.gelu(x, approximate="tanh"))),
+    "QuickGelu": lambda a, n, v: (
+        lambda x, al=float(a.get("alpha", 1.702)): x * torch.sigmoid(al * x)
+    ),
+}

@@ -12,6 +12,7 @@ import hashlib
 import os
 import tempfile
 import warnings
+from collections import Counter
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -62,6 +63,7 @@ def load_model(model: str | os.PathLike[str] | onnx.ModelProto | bytes) -> onnx.
     _erfc_as_one_minus_erf(m, _where(model))
     _split_count_below_18(m, _where(model))
     _whole_axis_blocks(m, _where(model))
+    _split_ort_fusions(m, _where(model))
     _raise_ir_version(m)
     _upgrade_opset(m, _where(model))
     return m
@@ -393,6 +395,102 @@ def _whole_axis_blocks(m: onnx.ModelProto, where: str) -> None:
             "blocked DequantizeLinear(s) whose block spans the axis written per tensor or axis",
             "ONNX Runtime runs no such block",
         )
+
+
+# ONNX Runtime's fused activations that add a bias first: op -> the one-input op left after
+_ORT_BIAS_ACTS = {"BiasGelu": "Gelu", "FastGelu": "FastGelu"}
+# the ``activation`` of ONNX Runtime's FusedConv / FusedGemm -> the ONNX op and the attributes
+# its ``activation_params`` (FusedConv) or ``activation_alpha/beta/gamma`` (FusedGemm) are
+_ORT_ATTR_OPS: dict[str, tuple[str, ...]] = {
+    "Relu": (), "Tanh": (), "Sigmoid": (), "Softplus": (), "Softsign": (),
+    "LeakyRelu": ("alpha",), "Elu": ("alpha",), "ThresholdedRelu": ("alpha",),
+    "Selu": ("alpha", "gamma"), "HardSigmoid": ("alpha", "beta"),
+}  # fmt: skip
+_GEMM_PARAMS = ("activation_alpha", "activation_beta", "activation_gamma")
+
+
+def _split_ort_fusions(m: onnx.ModelProto, where: str) -> None:
+    """ONNX Runtime's fusions of an activation with what precedes it, as its sessions at
+    ORT_ENABLE_EXTENDED (``optimized_model_filepath``) and its transformer optimizer save them,
+    become the ops they fused, in place, saying so, so that the activation is a site like the
+    unfused ones (ONNX Runtime fuses them again when it loads the model): com.microsoft
+    ``BiasGelu(x, b)`` and ``FastGelu(x, b)`` (every BERT-style layer) the Add and the one-input
+    ``Gelu`` / ``FastGelu``; ``FusedConv`` and ``FusedGemm`` (a CNN's SiLU gates, an MLP's
+    ELU) the Conv (with its Add of ``Z``) or Gemm and the ``activation`` as its ONNX op. A
+    ``QuickGelu`` without its ``alpha`` gets the default, 1.702, written; an activation not
+    known here (``Clip``) stays fused."""
+    from onnx import helper
+
+    split: Counter[str] = Counter()
+    for g in all_graphs(m.graph):
+        nodes: list[onnx.NodeProto] = []
+        for n in g.node:
+            if n.domain != "com.microsoft":
+                nodes.append(n)
+                continue
+            if n.op_type == "QuickGelu" and not any(a.name == "alpha" for a in n.attribute):
+                n.attribute.append(helper.make_attribute("alpha", 1.702))
+            parts = _ort_unfused(n)
+            if parts is None:
+                nodes.append(n)
+                continue
+            nodes.extend(parts)
+            split[n.op_type] += 1
+        if split:
+            del g.node[:]
+            g.node.extend(nodes)
+    if split:
+        counted = ", ".join(f"{k} {op}" for op, k in sorted(split.items()))
+        warnings.warn(
+            f"{where}: ONNX Runtime's fused activations written as the ops they fused ({counted}),"
+            " so that their activations are sites; ONNX Runtime fuses them again when it loads "
+            "the model",
+            Note,
+            stacklevel=3,
+        )
+
+
+def _ort_unfused(n: onnx.NodeProto) -> list[onnx.NodeProto] | None:
+    """The nodes a com.microsoft fusion ``n`` stands for (``_split_ort_fusions``), or None."""
+    from onnx import helper
+
+    key = n.name or n.output[0]
+    attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
+    one = _ORT_BIAS_ACTS.get(n.op_type)
+    if one is not None:
+        if len(n.input) < 2 or not n.input[1]:
+            return None
+        add = helper.make_node("Add", list(n.input[:2]), [f"{key}/biased"], name=f"{key}/bias")
+        act = helper.make_node(one, [f"{key}/biased"], list(n.output), name=key, domain=n.domain)
+        return [add, act]
+    if n.op_type not in ("FusedConv", "FusedGemm"):
+        return None
+    kind = attrs.pop("activation", b"")
+    kind = kind.decode() if isinstance(kind, bytes) else str(kind)
+    if kind not in _ORT_ATTR_OPS:
+        return None
+    if n.op_type == "FusedConv":
+        values = list(attrs.pop("activation_params", []))
+        inputs, op = list(n.input[:3]), "Conv"
+    else:
+        values = [attrs.pop(k) for k in _GEMM_PARAMS if k in attrs]
+        inputs, op = list(n.input), "Gemm"
+    for k in _GEMM_PARAMS:
+        attrs.pop(k, None)
+    names = _ORT_ATTR_OPS[kind]
+    if len(values) < len(names):  # the activation's own defaults
+        names = names[: len(values)]
+    out: list[onnx.NodeProto] = [helper.make_node(op, inputs, [f"{key}/pre"], name=f"{key}/{op}")]
+    for a, v in attrs.items():
+        out[0].attribute.append(helper.make_attribute(a, v))
+    pre = f"{key}/pre"
+    if n.op_type == "FusedConv" and len(n.input) > 3 and n.input[3]:  # Z, added before it
+        out.append(helper.make_node("Add", [pre, n.input[3]], [f"{key}/sum"], name=f"{key}/sum"))
+        pre = f"{key}/sum"
+    act = helper.make_node(kind, [pre], list(n.output), name=key)
+    for a, v in zip(names, values, strict=False):
+        act.attribute.append(helper.make_attribute(a, float(v)))
+    return [*out, act]
 
 
 def _is_erfc(n: onnx.NodeProto) -> bool:
