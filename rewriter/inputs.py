@@ -130,9 +130,9 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from rewriter.errors import UsageError
+from rewriter.errors import ModelError, UsageError
 from rewriter.ir.graph import ValueInfo, ValueInfoTable, infer_value_info, subgraph_attrs
-from rewriter.ir.runtime import failure_site, run_session, session
+from rewriter.ir.runtime import constant_failure, failure_site, run_session, session
 from rewriter.procs import survived
 
 __all__ = [
@@ -3215,6 +3215,8 @@ def _input_error(
         for d in (inp.dims if inp else [])
     )
     at = f"{op} {node!r} fails" if node else "ONNX Runtime refuses the feeds"
+    if node and node in graph.top and names and not reach:  # the model's fault: exit 1
+        raise ModelError(constant_failure(at, status))
     n_tried = f" on all {len(tried)} sizes tried" if len(tried) > 1 else ""
     empty = [str(k) for k, d in enumerate(inp.dims if inp else []) if d == 0]
     if empty:  # not a size to probe: the model's own declaration, which ONNX Runtime enforces

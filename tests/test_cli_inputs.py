@@ -12,6 +12,7 @@ import onnx
 import pytest
 import torch
 from conftest import fixed_reshape_model, load_zoo_module  # noqa: E402
+from onnx import TensorProto, helper, numpy_helper
 from onnx_models import mish_cnn  # tests/ (pytest puts it on sys.path)
 
 from rewriter.cli import main
@@ -816,3 +817,34 @@ def test_a_model_with_no_site_is_not_said_to_be_measured(tmp_path, capsys) -> No
     assert main([str(src), *TARGET, "-o", str(out)]) == 0
     wrote = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("wrote "))
     assert wrote.endswith("0 of 0 sites replaced; it computes what the input does"), wrote
+
+
+def test_a_node_that_fails_on_the_models_constants_is_the_models_fault(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A node computed from the weights alone that ONNX Runtime refuses on every run (OpenCV's
+    block-quantized YuNet: a DequantizeLinear of its own constants) failed in generate_inputs,
+    and the line asked for --input-shapes, --val-range or --inputs, none of which can help
+    (with --inputs: "check that batch's values and shapes fit the model"). It says the node
+    reads no input and the model does not run in this ONNX Runtime, exit 1, both ways."""
+    g = helper.make_graph(
+        [
+            helper.make_node("Reshape", ["w", "s"], ["r"], name="bad_reshape"),
+            helper.make_node("Add", ["x", "r"], ["a"]),
+            helper.make_node("Sigmoid", ["a"], ["y"]),
+        ],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 4])],
+        [
+            numpy_helper.from_array(np.arange(6, dtype=np.float32), "w"),
+            numpy_helper.from_array(np.array([4], np.int64), "s"),
+        ],
+    )
+    src, feeds = tmp_path / "m.onnx", tmp_path / "in.npz"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), str(src))
+    np.savez(feeds, x=np.zeros((2, 4), np.float32))
+    for extra in ([], ["--inputs", str(feeds)]):
+        assert main([str(src), "-o", str(tmp_path / "o.onnx"), *extra]) == 1
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1, err
+        assert "Reshape 'bad_reshape' fails" in err and "that node reads no input" in err, err
+        assert "--input-shapes" not in err and "batch's values" not in err, err

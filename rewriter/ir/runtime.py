@@ -21,6 +21,7 @@ import numpy as np
 import onnx
 
 from rewriter.errors import ModelError
+from rewriter.ir.graph import subgraph_attrs
 from rewriter.ir.io import is_large, mapped, model_file
 
 __all__ = [
@@ -75,6 +76,44 @@ def failure_site(err: str) -> tuple[str, str, str]:
         return op, node, _ORT_SOURCE.sub("", status.splitlines()[0] if status else "")
     first = err.strip().splitlines()[0] if err.strip() else "error"
     return "", "", _ORT_PREFIX.sub("", first)
+
+
+def constant_failure(at: str, status: str) -> str:
+    """The line for a node that fails on the model's own weights and constants, reached by no
+    input (OpenCV's block-quantized YuNet: a DequantizeLinear ONNX Runtime refuses on every
+    run): no input can make the model run, so none is asked for."""
+    import onnxruntime as ort
+
+    return (
+        f"{at} ({status[:240]}), and that node reads no input, only the model's own weights and "
+        f"constants: the model does not run in ONNX Runtime {ort.__version__} on any input "
+        "(whatever wrote it wrote something this version refuses; check the op's support, or "
+        "export or convert it again)"
+    )
+
+
+def _reads_no_input(g: onnx.GraphProto, node: str, inputs: set[str]) -> bool:
+    """Whether the main-graph node named ``node`` is computed from none of ``inputs`` (False
+    where no node has that name)."""
+    producer = {o: n for n in g.node for o in n.output if o}
+    start = next((n for n in g.node if n.name == node), None)
+    if start is None:
+        return False
+    todo, seen = [start], set()
+    while todo:
+        n = todo.pop()
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        reads = list(n.input)
+        for _, body in subgraph_attrs(n):  # what a body reads from outside it
+            reads += [v for b in body.node for v in b.input]
+        for v in reads:
+            if v in inputs:
+                return False
+            if v in producer:
+                todo.append(producer[v])
+    return True
 
 
 def run_failure(e: BaseException) -> str:
@@ -427,6 +466,9 @@ def run_values(
         try:
             got = run_session(sess, feed, fetch) if fetch else []
         except Exception as e:
+            op, node, status = failure_site(str(e))
+            if node and _reads_no_input(model.graph, node, set(feed)):
+                raise ModelError(constant_failure(f"{op} {node!r} fails", status)) from None
             raise ModelError(
                 f"ONNX Runtime failed on batch {i}: {run_failure(e)}; check that batch's values "
                 "and shapes fit the model"
