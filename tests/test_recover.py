@@ -197,9 +197,10 @@ def test_budget_is_the_contract_verified_on_held_out_data(tmp_path, capsys) -> N
 
 
 def _silu_then_custom(path: str) -> None:
-    """Conv -> SiLU -> com.microsoft.FusedConv (a 1x1 Conv with its ReLU, as ONNX Runtime's
-    optimizer writes it): ONNX Runtime runs it, the ONNX-to-torch interpreter does not, so
-    --recover must plan without retraining, not fail."""
+    """Conv -> SiLU -> com.microsoft.FusedConv (a 1x1 Conv with its Clip, as ONNX Runtime's
+    optimizer writes it; a FusedConv of an activation the loader writes as an ONNX op is split
+    into the Conv and it, a Clip stays fused): ONNX Runtime runs it, the ONNX-to-torch
+    interpreter does not, so --recover must plan without retraining, not fail."""
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(1)
@@ -210,7 +211,12 @@ def _silu_then_custom(path: str) -> None:
         helper.make_node("Sigmoid", ["c"], ["s"]),
         helper.make_node("Mul", ["c", "s"], ["y"]),
         helper.make_node(
-            "FusedConv", ["y", "w2"], ["out"], domain="com.microsoft", activation="Relu"
+            "FusedConv",
+            ["y", "w2"],
+            ["out"],
+            domain="com.microsoft",
+            activation="Clip",
+            activation_params=[0.0, 6.0],
         ),
     ]
     g = helper.make_graph(
