@@ -242,6 +242,11 @@ def test_a_scaled_site_is_planned_with_its_scale(tmp_path, capsys) -> None:
     assert "2 x gelu" in capsys.readouterr().out
     (row,) = json.loads(report.read_text())["sites"]
     assert (row["function"], row["scale"]) == ("gelu", 2.0)
+    html = tmp_path / "map.html"
+    assert main(["map", str(src), "-o", str(html), "--db", str(tmp_path / "db.sqlite")]) == 0
+    assert "2 x gelu" in capsys.readouterr().out
+    (mapped,) = json.loads(html.with_suffix(".json").read_text())["sites"]
+    assert (mapped["function"], mapped["scale"]) == ("gelu", 2.0)
     got = _run(onnx.load(str(tmp_path / "b.onnx")), xs)
     ref = _run(m, xs)
     assert np.dot(got.ravel(), ref.ravel()) / np.linalg.norm(got) / np.linalg.norm(ref) > 0.99

@@ -121,7 +121,7 @@ def _print_map(mp: Any) -> None:
         od, (lo, hi) = r["output_deviation"], r["observed_range"]
         t.add_row(
             r["name"],
-            r["function"],
+            r["function"] if "scale" not in r else f"{r['scale']:g} x {r['function']}",
             f"[{lo:.3g}, {hi:.3g}]" if lo is not None else "-",
             f"{r['approx_error']['max_abs']:.1e}"
             if r["approx_error"]["max_abs"] is not None

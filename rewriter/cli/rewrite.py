@@ -623,8 +623,7 @@ def _print_sites(sites: list[Any], dry_run: bool) -> None:
             if s.input_shape
             else "?"
         )
-        fn = s.function if s.scale == 1.0 else f"{s.scale:g} x {s.function}"
-        t.add_row(s.name, fn, s.rule, shape, form, err, "yes" if s.replaced else "no")
+        t.add_row(s.name, s.label, s.rule, shape, form, err, "yes" if s.replaced else "no")
     console().print(t)
 
 

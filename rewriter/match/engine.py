@@ -63,6 +63,11 @@ class Site:
     # is of ``function``, its output multiplied by ``scale`` where it is written
     scale: float = 1.0
 
+    @property
+    def label(self) -> str:
+        """How tables name what the site computes: ``gelu``, or ``2 x gelu`` where scaled."""
+        return self.function if self.scale == 1.0 else f"{self.scale:g} x {self.function}"
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         if self.scale == 1.0:  # the reports of unscaled sites, as they were

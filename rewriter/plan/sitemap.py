@@ -187,6 +187,7 @@ def sensitivity_map(
                 "name": s.name,
                 "function": s.function,
                 "params": {k: v for k, v in s.params.items()},
+                **({"scale": s.site.scale} if s.site.scale != 1.0 else {}),
                 "shape": s.site.input_shape,
                 "observed_range": [finite(o.min), finite(o.max)],
                 "percentiles": {k: finite(v) for k, v in o.percentiles.items()},

@@ -296,7 +296,7 @@ def render_plan(plan: Any) -> str:
                 f"<td>{c}</td>"
                 for c in (
                     e(d.site.name),
-                    e(d.site.function),
+                    e(getattr(d.site, "label", d.site.function)),
                     e(d.candidate.name if rep else d.decision),
                     _fmt(a.get("solo_cosine"), ".6f"),
                     _fmt(a.get("site_cosine_before"), ".6f") if rep else "-",
