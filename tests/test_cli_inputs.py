@@ -848,3 +848,23 @@ def test_a_node_that_fails_on_the_models_constants_is_the_models_fault(tmp_path,
         assert len(err.splitlines()) == 1, err
         assert "Reshape 'bad_reshape' fails" in err and "that node reads no input" in err, err
         assert "--input-shapes" not in err and "batch's values" not in err, err
+
+
+def test_inputs_no_node_reads_are_counted_in_the_line(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """OpenCV's SFace declares 29 float weights as inputs beside their quantized copies, which
+    no node reads (ONNX Runtime still asks for them): the inputs line listed all 30; it lists
+    what the model reads and counts the rest."""
+    unread = [f"w{k}" for k in range(5)]
+    g = helper.make_graph(
+        [helper.make_node("Sigmoid", ["x"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 4])]
+        + [helper.make_tensor_value_info(w, TensorProto.FLOAT, [8, 3]) for w in unread],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 4])],
+    )
+    src = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), str(src))
+    assert main([str(src), "-o", str(tmp_path / "o.onnx")]) == 0
+    line = next(s for s in capsys.readouterr().out.splitlines() if s.startswith("inputs ("))
+    assert "(and 5 inputs no node reads: w0, w1, w2, w3, w4)" in line, line
+    assert "w0 8x3" not in line, line

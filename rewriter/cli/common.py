@@ -166,17 +166,29 @@ class ModelInputs:
     notes: list[str] = field(default_factory=list)
     sizes: dict[str, int] | None = None  # generated inputs' dynamic dims (more seeds reuse them)
     unit: dict[str, str] | None = None  # generated images given pixels in [0, 1) (more seeds too)
+    # inputs the model declares (ONNX Runtime asks for them) but no node reads: SFace's 29 float
+    # weights left beside their quantized copies; the line counts them rather than list them
+    unread: tuple[str, ...] = ()
 
     @property
     def generated(self) -> bool:
         return self.source == "generated"
 
     def shapes_text(self) -> str:
-        """``"input_ids 1x64, attention_mask 1x64"``: the shapes these feeds have."""
-        return ", ".join(
+        """``"input_ids 1x64, attention_mask 1x64"``: the shapes these feeds have (inputs no
+        node reads counted, not listed, where there are more than two)."""
+        hide = set(self.unread) if len(self.unread) > 2 else set()
+        text = ", ".join(
             f"{k} {'x'.join(map(str, getattr(v, 'shape', ()))) or 'scalar'}"
             for k, v in self.feeds.items()
+            if k not in hide
         )
+        if hide:
+            first = ", ".join(k for k in self.feeds if k in hide)
+            if len(first) > 60:
+                first = first[:60].rsplit(", ", 1)[0] + ", ..."
+            text += f" (and {len(hide)} inputs no node reads: {first})"
+        return text
 
     def line(self) -> str:
         """One line for the terminal: which inputs the model ran on, and, for generated ones,
@@ -279,7 +291,19 @@ def model_inputs(a: argparse.Namespace, model: Any) -> ModelInputs:
     except (InputError, ModelError):  # no size ran it, or ONNX Runtime refused it
         _blame_conversion(getattr(a, "model", None))
         raise
-    return ModelInputs(gen.feeds, "generated", shapes, ranges, None, gen.notes, gen.sizes, gen.unit)
+    return ModelInputs(
+        gen.feeds, "generated", shapes, ranges, None, gen.notes, gen.sizes, gen.unit, _unread(model)
+    )
+
+
+def _unread(model: Any) -> tuple[str, ...]:
+    """The graph inputs of ``model`` no node reads, in any graph, nor the graph returns."""
+    from rewriter.ir import all_nodes
+
+    read = {v for n in all_nodes(model.graph) for v in n.input} | {
+        o.name for o in model.graph.output
+    }
+    return tuple(i.name for i in model.graph.input if i.name not in read)
 
 
 def _blame_conversion(path: Any) -> None:
