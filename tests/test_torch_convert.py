@@ -1375,3 +1375,33 @@ def test_onnx_runtimes_fused_activations_run_as_onnx_runtime_runs_them() -> None
     got = to_torch(m)(*(torch.from_numpy(v) for v in feeds.values()))
     got = got[0] if isinstance(got, (tuple, list)) else got
     np.testing.assert_allclose(got.detach().numpy(), want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_onnx_runtimes_fused_layer_ops_run_as_onnx_runtime_runs_them(dtype) -> None:
+    """SkipLayerNormalization (every layer of a model through ONNX Runtime's transformer
+    optimizer), its RMS form, and FusedMatMul (ORT_ENABLE_EXTENDED's MatMul with a scale or a
+    transpose): `finetune` refused such models, their activations rewritten or not."""
+    t = "float" if dtype == np.float32 else "float16"
+    m = onnx.parser.parse_model(
+        f"""
+        <ir_version: 8, opset_import: ["" : 17, "com.microsoft" : 1]>
+        g ({t}[2, 5, 8] x, {t}[2, 5, 8] s, {t}[8] gm, {t}[8] bt, {t}[8] bs, {t}[2, 8, 5] w)
+          => ({t}[2, 5, 8] y, {t}[2, 5, 8] sum, {t}[2, 5, 8] r, {t}[2, 5, 5] mm) {{
+            y, mean, inv, sum = com.microsoft.SkipLayerNormalization <epsilon = 0.00001> (x, s, gm, bt, bs)
+            r = com.microsoft.SkipSimplifiedLayerNormalization <epsilon = 0.00001> (x, s, gm, bs)
+            mm = com.microsoft.FusedMatMul <alpha = 0.125, transB = 1> (y, r)
+        }}
+        """
+    )
+    rng = np.random.default_rng(0)
+    names = ["x", "s", "gm", "bt", "bs", "w"]
+    shapes = [(2, 5, 8), (2, 5, 8), (8,), (8,), (8,), (2, 8, 5)]
+    feeds = {k: rng.normal(size=sh).astype(dtype) for k, sh in zip(names, shapes, strict=True)}
+    want = run_model(m, feeds)
+    got = to_torch(m)(*(torch.from_numpy(v) for v in feeds.values()))
+    tol = 1e-5 if dtype == np.float32 else 2e-2
+    for g_, w_ in zip(got, want, strict=True):
+        np.testing.assert_allclose(
+            g_.detach().float().numpy(), w_.astype(np.float32), rtol=tol, atol=tol
+        )

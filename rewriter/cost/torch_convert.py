@@ -134,7 +134,11 @@ class OnnxModule(torch.nn.Module):
         for n in g.node:
             where = n.name or n.output[0]
             if n.domain == "com.microsoft" and n.op_type in MICROSOFT_OPS:
-                fn = MICROSOFT_OPS[n.op_type](_attrs(n), _used_outputs(n), opset)
+                try:
+                    fn = MICROSOFT_OPS[n.op_type](_attrs(n), _used_outputs(n), opset)
+                except Unsupported as e:
+                    missing.setdefault(str(e), []).append(where)
+                    continue
                 steps.append((fn, [x or None for x in n.input], list(n.output), False))
                 continue
             if n.domain not in ("", "ai.onnx"):

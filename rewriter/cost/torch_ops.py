@@ -1399,8 +1399,55 @@ def _biased(f: Fn) -> Fn:
     return lambda x, b=None: f(x if b is None else x + b)
 
 
-# ONNX Runtime's fused activations (com.microsoft), as its optimizers write them into models
+def _skip_norm(a: dict[str, Any], nout: int, simplified: bool) -> Fn:
+    """com.microsoft SkipLayerNormalization / SkipSimplifiedLayerNormalization: the layer
+    (RMS) norm of ``x + skip (+ bias)`` over the last axis; outputs the norm, its mean and
+    inverse standard deviation (the mean is 0 for the RMS form), and the sum itself."""
+    eps = float(a.get("epsilon", 1e-12))
+
+    def f(
+        x: torch.Tensor,
+        skip: torch.Tensor,
+        gamma: torch.Tensor,
+        beta: torch.Tensor | None = None,
+        bias: torch.Tensor | None = None,
+    ) -> Any:
+        if simplified:  # its inputs are x, skip, gamma, bias: no beta
+            beta, bias = None, beta
+        total = x + skip + (bias if bias is not None else 0)
+        sf = total.float() if total.dtype in (torch.float16, torch.bfloat16) else total
+        mean = torch.zeros_like(sf[..., :1]) if simplified else sf.mean(-1, keepdim=True)
+        inv = torch.rsqrt(((sf - mean) ** 2).mean(-1, keepdim=True) + eps)
+        y = ((sf - mean) * inv).to(total.dtype) * gamma
+        if beta is not None:
+            y = y + beta
+        return y if nout == 1 else (y, mean, inv, total)[:nout]
+
+    return f
+
+
+def _fused_matmul(a: dict[str, Any]) -> Fn:
+    """com.microsoft FusedMatMul: alpha * op(A) @ op(B), op a transpose of the last two axes
+    where ``transA`` / ``transB``; its batch transposes are not computed here."""
+    if a.get("transBatchA", 0) or a.get("transBatchB", 0):
+        raise Unsupported("com.microsoft.FusedMatMul (transBatchA/transBatchB)")
+    alpha, ta, tb = float(a.get("alpha", 1.0)), a.get("transA", 0), a.get("transB", 0)
+
+    def f(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        x = x.transpose(-1, -2) if ta else x
+        y = y.transpose(-1, -2) if tb else y
+        out = torch.matmul(x, y)
+        return out * alpha if alpha != 1.0 else out
+
+    return f
+
+
+# ONNX Runtime's fused ops (com.microsoft) as its optimizers write them into models: the
+# activations, and what its transformer optimizer and ORT_ENABLE_EXTENDED fuse around them
 MICROSOFT_OPS: dict[str, Callable[[dict[str, Any], int, int], Fn]] = {
+    "SkipLayerNormalization": lambda a, n, v: _skip_norm(a, n, simplified=False),
+    "SkipSimplifiedLayerNormalization": lambda a, n, v: _skip_norm(a, n, simplified=True),
+    "FusedMatMul": lambda a, n, v: _fused_matmul(a),
     "Gelu": _constant_fn(F.gelu),
     "BiasGelu": _constant_fn(_biased(F.gelu)),
     "FastGelu": _constant_fn(_biased(lambda x: F.gelu(x, approximate="tanh"))),
