@@ -261,6 +261,9 @@ def test_sites_kept_are_found_by_bisection_over_the_worst_first_order() -> None:
     order = list(r.contributions)
     assert list(r.kept) == order[: len(r.kept)]
     assert sum(step.startswith("keeping the") for step in r.steps) <= 4
+    # each step says which side of the tolerance it landed on, as verification judges it
+    for step in (s for s in r.steps if s.startswith("keeping the")):
+        assert step.endswith((" (inside --tolerance)", " (outside --tolerance)")), step
     fewer = {k: c for k, c in coarse.items() if k not in order[: len(r.kept) - 1]}
     assert compare(m, emit(m, fewer), feeds).exceeds(5e-3)
 

@@ -134,6 +134,8 @@ def test_above_tolerance_backs_off_site_by_site(model_path, tmp_path, capsys) ->
     v = rep["verification"]
     assert v["rel_l2"] <= 1e-9 + 3 * max(o["floor"] or 0.0 for o in v["outputs"])
     assert "largest contributor" in stdout and "[back-off]" in err
+    # the output judged over the tolerance is named, with its own noise floor
+    assert "[back-off] output '" in err and "exceeds --tolerance 1e-09" in err, err
 
 
 def _bad_inputs(tmp_path, model_path):

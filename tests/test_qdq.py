@@ -242,7 +242,7 @@ def test_a_qoperator_model_is_planned_for_a_target(tmp_path, capsys) -> None:
     args = ["--target", "ort-cpu:threads=1", "--db", ":memory:", "-o", str(tmp_path / "o.onnx")]
     assert main([dst, *args]) == 0
     printed = capsys.readouterr()
-    assert "[plan] tanh_0: keep keep (rational:5_4:odd:horner x" in printed.err  # measured
+    assert "[plan] tanh_0: keep (rational:5_4:odd:horner x" in printed.err  # measured
     assert "no replacement measured faster on ort-cpu" in printed.out
 
 

@@ -412,6 +412,7 @@ def _back_off(
         print(
             f"above --tolerance {a.tolerance:g}: largest contributor {bo.worst_site} (output "
             f"{bo.worst_output!r}); better rationals: {up}; kept as in the original: {kept}"
+            + ("" if verification.exceeds(a.tolerance) else "; now inside it")
         )
         print(verification.summary())
         if whole is not None:

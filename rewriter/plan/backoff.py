@@ -142,6 +142,12 @@ def time_written(
         costs.close()
 
 
+def _side(d: Deviation, tolerance: float) -> str:
+    """Whether ``d`` is inside the tolerance as verification judges it (each output against
+    ``tolerance + 3 x`` its noise floor): a raw rel-L2 above it can be inside."""
+    return " (outside --tolerance)" if d.exceeds(tolerance) else " (inside --tolerance)"
+
+
 def _better(site: Site, samples: np.ndarray | None, model: onnx.ModelProto) -> Candidate | None:
     """A (7,6) rational for the site, fitted on its observed inputs when known; a
     ``pau_learned`` region's is fitted to its own nodes (cut out of ``model``, the canonical
@@ -255,8 +261,15 @@ def back_off_accuracy(
     order = sorted(chosen, key=lambda k: -contrib[k][0])
     out.contributions = {k: contrib[k][0] for k in order}
     out.worst_site, out.worst_output = order[0], contrib[order[0]][1]
+    over = full.worst
+    said = (  # the output judged over: its own noise floor counts, as verification has it
+        f"output {over.name!r} rel-L2 {over.rel_l2:.3g}"
+        + (f" (noise floor {over.floor:.2g})" if over.floor else "")
+        if over is not None
+        else f"rel-L2 {full.rel_l2:.3g}"
+    )
     log(
-        f"rel-L2 {full.rel_l2:.3g} exceeds --tolerance {tolerance:g}: largest contributor "
+        f"{said} exceeds --tolerance {tolerance:g}: largest contributor "
         f"{out.worst_site} (moves {out.worst_output!r} by {contrib[order[0]][0]:.3g} alone)"
     )
     # the inputs each site sees, in the pipeline's canonical form of the original (where the
@@ -288,7 +301,7 @@ def back_off_accuracy(
             res, d = measure(trial)
         else:  # a run of the switch model; emitted below once it brings the model inside
             d = picks(replacing(trial, trial))
-        step = f"{name}: {better.name} (fit on {'observed inputs' if s.input in samples else '[-40, 40]'}) -> rel-L2 {d.rel_l2:.3g}"
+        step = f"{name}: {better.name} (fit on {'observed inputs' if s.input in samples else '[-40, 40]'}) -> rel-L2 {d.rel_l2:.3g}{_side(d, tolerance)}"
         out.steps.append(step)
         log(step)
         if d.rel_l2 < base.rel_l2:  # an upgrade stays only when it helps
@@ -336,7 +349,7 @@ def back_off_accuracy(
     while hi - lo > 1:
         mid = (lo + hi) // 2
         d = pick(replacing(current, queue[mid:]))
-        step = f"keeping the {mid} worst (to {queue[mid - 1]}) -> rel-L2 {d.rel_l2:.3g}"
+        step = f"keeping the {mid} worst (to {queue[mid - 1]}) -> rel-L2 {d.rel_l2:.3g}{_side(d, tolerance)}"
         out.steps.append(step)
         log(step)
         lo, hi = (mid, hi) if d.exceeds(tolerance) else (lo, mid)

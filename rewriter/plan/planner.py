@@ -174,7 +174,8 @@ def plan_sites(
                 source=strategy,
             )
             decisions.append(d)
-            log(f"{s.name}: {d.decision} {best.name} ({reason})")
+            chosen = "" if best.name == d.decision else f" {best.name}"  # not "keep keep"
+            log(f"{s.name}: {d.decision}{chosen} ({reason})")
 
         emitted: dict[str, Any] = {}
 
