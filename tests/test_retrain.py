@@ -145,13 +145,15 @@ def test_nothing_to_train_is_one_clear_error(mlp) -> None:
 
 
 def _fused_model() -> onnx.ModelProto:
-    """x -> com.microsoft.FusedMatMul -> Tanh: ONNX Runtime runs it, the interpreter does not."""
+    """x -> com.microsoft.CDist -> Tanh: ONNX Runtime runs it, the interpreter does not."""
     from onnx import TensorProto, helper
 
     w = numpy_helper.from_array(np.full((8, 8), 0.1, np.float32), "w")
     g = helper.make_graph(
         [
-            helper.make_node("FusedMatMul", ["x", "w"], ["h"], domain="com.microsoft", alpha=1.0),
+            helper.make_node(
+                "CDist", ["x", "w"], ["h"], domain="com.microsoft", metric="euclidean"
+            ),
             helper.make_node("Tanh", ["h"], ["y"]),
         ],
         "fused",
@@ -169,13 +171,13 @@ def test_unsupported_ops_are_named_for_retraining(mlp) -> None:
     _, batches = mlp
     m = _fused_model()
     with pytest.raises(
-        ModelError, match="^student: com.microsoft.FusedMatMul is not supported for retraining"
+        ModelError, match="^student: com.microsoft.CDist is not supported for retraining"
     ):
         finetune_e2e(m, m, batches, train="weights", epochs=1)
 
 
 def _tanh_then_fused() -> onnx.ModelProto:
-    """x -> Tanh -> com.microsoft.FusedMatMul -> y: the site sits in what only ONNX Runtime
+    """x -> Tanh -> com.microsoft.CDist -> y: the site sits in what only ONNX Runtime
     runs, so that front differs between student and teacher and cannot be run for both."""
     m = _fused_model()
     nodes = list(m.graph.node)
@@ -187,7 +189,7 @@ def _tanh_then_fused() -> onnx.ModelProto:
 
 
 def test_a_front_onnx_runtime_runs_freezes_its_weights(mlp, tmp_path, capsys) -> None:
-    """FusedMatMul then the Tanh site: ONNX Runtime runs the FusedMatMul for both models, its
+    """CDist then the Tanh site: ONNX Runtime runs the CDist for both models, its
     weight is not trained (and the line says so), and the rational after it is."""
     _, batches = mlp
     teacher = _fused_model()
@@ -200,7 +202,7 @@ def test_a_front_onnx_runtime_runs_freezes_its_weights(mlp, tmp_path, capsys) ->
     code = main(args + ["-o", str(tmp_path / "o.onnx")])
     out = " ".join(capsys.readouterr().out.split())
     assert code == 0, out
-    assert "ONNX Runtime ran the 1 node(s) the interpreter does not cover (FusedMatMul)" in out
+    assert "ONNX Runtime ran the 1 node(s) the interpreter does not cover (CDist)" in out
     assert "not trained there: w" in out
     tuned = {t.name: t for t in onnx.load(tmp_path / "o.onnx").graph.initializer}
     assert tuned["w"].SerializeToString() == next(
@@ -220,7 +222,7 @@ def test_cli_unsupported_ops_are_one_line(mlp, tmp_path, capsys) -> None:
     code = main(args + ["-o", str(tmp_path / "o.onnx")])
     err = capsys.readouterr().err.strip()
     assert code == 1 and err.count("\n") == 0, err
-    assert "FusedMatMul is not supported for retraining" in err and "--mode layerwise" in err
+    assert "CDist is not supported for retraining" in err and "--mode layerwise" in err
     assert not (tmp_path / "o.onnx").exists()
 
 
