@@ -676,3 +676,45 @@ def test_a_length_from_the_mask_alone_that_picks_alike_goes_unsaid() -> None:
     assert roles["half"] == "aside" and not dev.unchecked()
     assert "not checked" not in dev.summary()
     assert dev.worst is not None and dev.worst.name == "y" and dev.worst.rel_l2 > 1e-5
+
+
+def test_a_float_cast_to_integers_for_integer_arithmetic_is_quantized_not_picked(
+    tmp_path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    """ddddocr's hand-quantized CRNN rounds each layer's values, casts them to int32, reshapes
+    them, adds an int32 bias and casts back to float: read as a step (a decision, like a TTS
+    duration), every value after the first such cast was "picked", and its logits were never
+    compared (the line judged an inner tensor). Integers that only go back to values are
+    quantized: the output is compared as values."""
+    rng = np.random.default_rng(0)
+    g = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["x", "w"], ["h"]),
+            helper.make_node("Sigmoid", ["h"], ["s"]),
+            helper.make_node("Mul", ["s", "inv"], ["q"]),
+            helper.make_node("Floor", ["q"], ["qf"]),
+            helper.make_node("Cast", ["qf"], ["qi"], to=TensorProto.INT32),
+            helper.make_node("Reshape", ["qi", "shape"], ["qr"]),
+            helper.make_node("Add", ["qr", "bias"], ["qb"]),
+            helper.make_node("Cast", ["qb"], ["back"], to=TensorProto.FLOAT),
+            helper.make_node("Mul", ["back", "scale"], ["y"]),
+        ],
+        "quant",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 16])],
+        [
+            numpy_helper.from_array(rng.standard_normal((8, 16)).astype(np.float32), "w"),
+            numpy_helper.from_array(np.array(1000.0, np.float32), "inv"),
+            numpy_helper.from_array(np.array([4, 16], np.int64), "shape"),
+            numpy_helper.from_array(np.full(16, 3, np.int32), "bias"),
+            numpy_helper.from_array(np.array(0.001, np.float32), "scale"),
+        ],
+    )
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    assert picks(m) == {}
+    src = tmp_path / "q.onnx"
+    onnx.save(m, src)
+    assert main([str(src), "-o", str(tmp_path / "o.onnx")]) == 0
+    line = next(s for s in capsys.readouterr().out.splitlines() if s.startswith("verification"))
+    assert "worst output 'y'" in line and "pick" not in line, line
+    # a duration cast to integers for a length stays a step (the test above)

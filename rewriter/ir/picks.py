@@ -58,6 +58,13 @@ PICKING: dict[str, tuple[tuple[int, ...], tuple[int, ...], bool]] = {
 STEPS = frozenset(("Cast",))
 
 _ROUNDING = frozenset(("Ceil", "Floor", "Round"))
+# where a float cast to integers is quantized rather than decided on: integer arithmetic that
+# gives values back (ddddocr's hand-quantized CRNN casts each layer's rounded result to int32,
+# reshapes it, adds an int32 bias and casts it back to float; its logits were never compared)
+_QUANTIZED = frozenset(("ConvInteger", "MatMulInteger", "DequantizeLinear"))
+_ARITH = frozenset(("Add", "Sub", "Mul"))  # read at any input; the views at their first
+_INT_VIEWS = frozenset(("Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten", "Identity",
+                        "Add", "Sub", "Mul"))  # fmt: skip
 
 # what a picking op's input may be made of between it and the values compared: a mask from a
 # comparison (NonZero(scores > 0.5)), a cast, a rounding (Cast(Ceil(durations)))
@@ -143,9 +150,36 @@ def picks(model: onnx.ModelProto) -> dict[str, Pick]:
         vi = info.get(name)
         return vi is not None and vi.elem_type in FLOATS and name in valued
 
+    outputs = {o.name for o in g.output}
+    readers: dict[str, list[onnx.NodeProto]] = {}
+    for n in g.node:
+        for i in n.input:
+            readers.setdefault(i, []).append(n)
+
     def step(n: onnx.NodeProto) -> bool:  # a Cast from floats to integers or booleans
         to = next((a.i for a in n.attribute if a.name == "to"), 0)
-        return n.op_type == "Cast" and to in INTEGERS and bool(n.input) and floating(n.input[0])
+        if not (n.op_type == "Cast" and to in INTEGERS and n.input and floating(n.input[0])):
+            return False
+        return not quantized(n.output[0])
+
+    def quantized(value: str) -> bool:
+        """Whether every use of the integers ``value`` holds is arithmetic that gives values
+        back (a Cast to a float, ``_QUANTIZED``), through reshapes and integer Add/Sub/Mul."""
+        todo, seen = [value], set[str]()
+        while todo:
+            v = todo.pop()
+            users = readers.get(v, [])
+            if v in seen or v in outputs or not users or len(seen) > 64:
+                return False
+            seen.add(v)
+            for u in users:
+                to = next((a.i for a in u.attribute if a.name == "to"), 0)
+                if u.op_type in _QUANTIZED or (u.op_type == "Cast" and to in FLOATS):
+                    continue
+                if u.op_type not in _INT_VIEWS or u.input[0] != v and u.op_type not in _ARITH:
+                    return False
+                todo.append(u.output[0])
+        return True
 
     def picked_by(name: str, depth: int = 0) -> tuple[str, ...]:
         """The computed tensors behind ``name``, through masks and casts."""
