@@ -299,3 +299,31 @@ def test_a_layerwise_refit_that_moves_the_whole_model_away_writes_the_student(
     )
     assert json.loads(report.read_text())["written"] == "student"
     assert onnx.load(o).graph == onnx.load(s).graph
+
+
+def test_a_refit_says_how_far_it_is(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """The layer-wise refit fits one site after another: an 87-site detector's ran for minutes
+    with nothing on stdout or stderr. It says how many sites are refitted as it goes (every
+    PROGRESS_S seconds) and when it is done, on stderr; --quiet says nothing."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    g = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["x", "w"], ["a"]),
+            helper.make_node("Tanh", ["a"], ["t"]),
+            helper.make_node("Sigmoid", ["t"], ["y"]),
+        ],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 8])],
+        [numpy_helper.from_array(rng.standard_normal((8, 8)).astype(np.float32), "w")],
+    )
+    teacher = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    t, s, o = tmp_path / "t.onnx", tmp_path / "s.onnx", tmp_path / "o.onnx"
+    onnx.save(teacher, t)
+    onnx.save(rewrite_onnx(teacher, degrees=(3, 2)).model, s)
+    assert cli(["finetune", str(s), "--teacher", str(t), "-o", str(o)]) == 0
+    assert "[finetune] 2 of 2 site(s) refitted (" in capsys.readouterr().err
+    assert cli(["finetune", str(s), "--teacher", str(t), "-o", str(o), "--quiet"]) == 0
+    assert "[finetune]" not in capsys.readouterr().err

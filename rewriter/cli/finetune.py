@@ -21,6 +21,7 @@ from rewriter.cli.common import (
     degrees_arg,
     model_inputs,
     positive_arg,
+    progress,
     write_json,
 )
 from rewriter.errors import UsageError
@@ -151,7 +152,13 @@ def main(argv: Sequence[str]) -> int:
     if a.mode in ("distill", "e2e"):
         return _distill(a, student, teacher, cal)
     tuned, results = refit_onnx(
-        student, teacher, cal, degrees=a.degrees, form=a.form, max_samples=a.max_samples
+        student,
+        teacher,
+        cal,
+        degrees=a.degrees,
+        form=a.form,
+        max_samples=a.max_samples,
+        progress=progress("finetune", a.quiet),
     )
     checker = check(tuned, student)
     before, after = compare_over(teacher, [student, tuned], cal.batches)

@@ -36,6 +36,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -50,6 +52,8 @@ from rewriter.ir.runtime import run_values
 from rewriter.verify import Deviation, accuracy_of, compared, deviation, predictions
 
 __all__ = ["RefitResult", "refit_onnx", "student_rational", "compare_over"]
+
+PROGRESS_S = 10.0  # seconds between progress lines of a refit
 
 METADATA_KEY = "pau_rewriter"
 
@@ -221,6 +225,7 @@ def refit_onnx(
     degrees: tuple[int, int] | None = None,
     form: str | None = None,
     max_samples: int = 100_000,
+    progress: Callable[[str], None] | None = None,
 ) -> tuple[onnx.ModelProto, list[RefitResult]]:
     """Refit every rational of ``student`` on the inputs its site sees in ``teacher``.
 
@@ -232,6 +237,8 @@ def refit_onnx(
         degrees: degrees of the refits (default: each site's degrees in the student).
         form: form of the refits (default: each site's form in the student).
         max_samples: observed values kept per site.
+        progress: told how many sites are refitted, every ``PROGRESS_S`` seconds and at the
+            end (one site after another: an 87-site detector took minutes, saying nothing).
 
     Returns:
         ``(tuned model, one RefitResult per replaced site)``. Neither input is modified.
@@ -271,7 +278,11 @@ def refit_onnx(
     results: list[RefitResult] = []
     refits: dict[str, Any] = {}
     kept: dict[str, Candidate] = {}  # exact rewrites and standard ops: nothing to refit
-    for s in sites:
+    start = said = time.monotonic()
+    for k, s in enumerate(sites):
+        if progress is not None and time.monotonic() - said >= PROGRESS_S:
+            said = time.monotonic()
+            progress(f"{k} of {len(sites)} site(s) refitted ({said - start:.0f} s)")
         e, o = entries[s.name], obs[s.name]
         if e.get("degrees") is None:
             kept[s.name] = _kept_candidate(s.name, e)
@@ -339,6 +350,9 @@ def refit_onnx(
                 rational=new,
             )
         )
+    if progress is not None:
+        done = time.monotonic() - start
+        progress(f"{len(sites)} of {len(sites)} site(s) refitted ({done:.0f} s)")
     choices = {**kept, **{k: rational_candidate(r) for k, r in refits.items()}}
     tuned = emit_result(t_model, choices, pipeline).model
     _record(tuned, results, cal.source)
