@@ -24,6 +24,7 @@ import numpy as np
 
 from rewriter.ir import write_atomic
 from rewriter.plan.sitemap import SiteMap
+from rewriter.report.tables import site_label
 
 __all__ = ["write_map", "render_html", "json_path_for", "render_plan", "write_plan_page"]
 
@@ -296,7 +297,7 @@ def render_plan(plan: Any) -> str:
                 f"<td>{c}</td>"
                 for c in (
                     e(d.site.name),
-                    e(getattr(d.site, "label", d.site.function)),
+                    e(site_label(d.site)),
                     e(d.candidate.name if rep else d.decision),
                     _fmt(a.get("solo_cosine"), ".6f"),
                     _fmt(a.get("site_cosine_before"), ".6f") if rep else "-",

@@ -21,7 +21,7 @@ def _shape(shape: Sequence[int | str | None] | None) -> str:
     return "x".join("?" if v is None else str(v) for v in shape) if shape else "?"
 
 
-def _label(site: Any) -> str:
+def site_label(site: Any) -> str:
     """What a site computes, as tables say it (``2 x gelu`` where scaled; a torch.fx site has
     no scale)."""
     return str(getattr(site, "label", site.function))
@@ -97,7 +97,7 @@ def print_budget(plan: Plan, console: Any = None) -> None:
         lo, hi = a.get("observed_range", [None, None])
         t.add_row(
             d.site.name,
-            _label(d.site),
+            site_label(d.site),
             f"[{lo:.2g}, {hi:.2g}]" if lo is not None else "-",
             d.candidate.name,
             f"{a['approx_error']['max_abs']:.1e}" if "approx_error" in a else "-",
@@ -200,7 +200,7 @@ def print_recover(plan: Plan, console: Any = None) -> None:
 
         t.add_row(
             d.site.name,
-            _label(d.site),
+            site_label(d.site),
             d.candidate.name if d.decision == "replace" else d.decision,
             f("solo_cosine"),
             f("site_cosine_before") if d.decision == "replace" else "-",
@@ -270,7 +270,7 @@ def print_predictions(plan: Plan, title: str, console: Any = None, measured: boo
         top = ", ".join(f"{n} x{1 / r:.2f}" for n, r in ranked[:3])
         row = [
             d.site.name,
-            _label(d.site),
+            site_label(d.site),
             _shape(d.shape),
             top or "-",
             d.source,
