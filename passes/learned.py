@@ -70,7 +70,7 @@ from __future__ import annotations
 import hashlib
 import math
 import warnings
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -683,7 +683,7 @@ def learned_rewrite(
     degrees: tuple[int, int] = (5, 4),
     form: str = "auto",
     dry_run: bool = False,
-    samples: dict[str, np.ndarray] | None = None,
+    samples: Mapping[str, np.ndarray] | Sequence[Mapping[str, np.ndarray]] | None = None,
     min_nodes: int = 2,
     max_error: float | None = None,
     claimed: Collection[tuple[str, str]] = (),
@@ -699,7 +699,9 @@ def learned_rewrite(
         form: rational form for ``rewriter.rational.fit`` (``auto``: the most accurate).
         dry_run: find, fit and report; change nothing.
         samples: calibration data: ``value name -> array`` of the regions' inputs, or of all
-            the model's graph inputs (the regions' inputs are then observed by running it).
+            the model's graph inputs (the regions' inputs are then observed by running it);
+            or several such feeds (the draws of generated inputs verification judges), each
+            region fitted on what it sees on all of them.
         min_nodes: smallest region taken (single smooth transcendental ops always are).
         max_error: regions whose fit error on the fit range exceeds this are not replaced.
         claimed: ``(graph path, node label)`` of nodes that rule sites cover; left out of
@@ -729,9 +731,15 @@ def learned_rewrite(
     degrees = (int(degrees[0]), int(degrees[1]))
     vinfo = infer_value_info(model)
     regions, graphs = _find(model, vinfo, min_nodes, claimed)
-    samples = dict(samples or {})
-    observed = dict(samples)
-    observed.update(_observe(model, samples, [r.input for r in regions if not r.graph]))
+    batches = [samples] if samples is None or isinstance(samples, Mapping) else list(samples)
+    seen: dict[str, list[np.ndarray]] = {}
+    for batch in batches:
+        b = dict(batch or {})
+        for k, v in {**b, **_observe(model, b, [r.input for r in regions if not r.graph])}.items():
+            seen.setdefault(k, []).append(np.asarray(v))
+    observed = {
+        k: v[0] if len(v) == 1 else np.concatenate([x.ravel() for x in v]) for k, v in seen.items()
+    }
     used = _used_prefixes(model)
     gone: dict[int, set[str]] = {}
     sites: list[Site] = []

@@ -53,7 +53,7 @@ def rewrite_onnx(
     rationals: dict[str, Any] | None = None,
     select: Any = None,
     max_iterations: int = 10,
-    samples: dict[str, Any] | None = None,
+    samples: dict[str, Any] | list[dict[str, Any]] | None = None,
 ) -> RewriteResult:
     """Rewrite an ONNX model, every selected site into a rational; the input is never modified.
 
@@ -69,7 +69,8 @@ def rewrite_onnx(
         rationals: per-site Rationals (``site name -> Rational``), e.g. calibrated fits.
         select: ``site -> bool``: which sites to replace (default: all of the pipeline's).
         samples: the model's inputs (``name -> array``) that ``pau_learned`` regions are fitted
-            on, each on the range its input takes there (default: [-8, 8]).
+            on, each on the range its input takes there (default: [-8, 8]); or several such
+            feeds, each region fitted on what it sees on all of them.
 
     Returns:
         A ``RewriteResult`` with the new model and the sites of the pipeline's functions.

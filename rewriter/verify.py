@@ -80,6 +80,8 @@ __all__ = [
     "compare",
     "check",
     "verify",
+    "worse_of",
+    "DRAWS",
     "load_inputs",
 ]
 
@@ -103,6 +105,8 @@ class OutputDiff:
     agreement: float | None = None
     items: tuple[int, int] | None = None
     role: str = ""
+    # which draw of the generated inputs it was judged on (``verify``: its worst of ``DRAWS``)
+    draw: int = 0
 
 
 @dataclass
@@ -137,6 +141,8 @@ class Deviation:
     # why the original failed on other generated inputs (of the same sizes), which judge whether
     # an output depends on them: judged on the first inputs alone then
     refused_elsewhere: str = ""
+    # how many draws of the generated inputs were judged, each output on its worst (``verify``)
+    draws: int = 1
 
     @property
     def judged(self) -> list[OutputDiff]:
@@ -194,10 +200,15 @@ class Deviation:
     def exceeds(self, tolerance: float) -> bool:
         """Whether some checked output's rel-L2 error is above ``tolerance + 3 * floor``, or a
         non-negative output is wrong by more than its own value somewhere (``rel_err > 1``)."""
-        return any(
-            o.rel_l2 > tolerance + 3 * (o.floor or 0.0) or (o.rel_err or 0.0) > REL_ERR_LIMIT
+        return bool(self.over(tolerance))
+
+    def over(self, tolerance: float) -> list[OutputDiff]:
+        """The judged outputs outside ``tolerance`` (see ``exceeds``)."""
+        return [
+            o
             for o in self.judged
-        )
+            if o.rel_l2 > tolerance + 3 * (o.floor or 0.0) or (o.rel_err or 0.0) > REL_ERR_LIMIT
+        ]
 
     def unchecked(self) -> list[OutputDiff]:
         """The outputs not checked, with why (``note``); what picking ops picked (role
@@ -209,8 +220,9 @@ class Deviation:
     def summary(self) -> str:
         """One line for the terminal: the worst output's numbers and what was not checked."""
         w = self.worst
+        inputs = self.inputs + (f", {self.draws} draws" if self.draws > 1 else "")
         if w is None:
-            line = f"verification (inputs: {self.inputs}): no output could be checked"
+            line = f"verification (inputs: {inputs}): no output could be checked"
         else:
             floor = f", noise floor {w.floor:.2g}" if w.floor else ""
             top1 = f", top-1 agreement {w.top1:.1%}" if w.top1 is not None else ""
@@ -218,8 +230,9 @@ class Deviation:
             rel_s = (
                 f"; largest rel-err of a non-negative output {rel:.3g}" if rel is not None else ""
             )
+            on = f" (draw {w.draw + 1} of {self.draws})" if self.draws > 1 else ""
             line = (
-                f"verification (inputs: {self.inputs}): worst output {w.name!r}: max-abs "
+                f"verification (inputs: {inputs}): worst output {w.name!r}{on}: max-abs "
                 f"{w.max_abs:.3g}, rel-L2 {w.rel_l2:.3g}{floor}, cosine {w.cosine:.6f}{top1}{rel_s}"
             )
             if w.note.startswith("checked on"):  # not on the inputs the line names
@@ -1131,6 +1144,28 @@ def compare(
     return dev
 
 
+DRAWS = 3  # draws of the generated inputs verification judges, each output on its worst
+
+
+def _behind(o: OutputDiff) -> tuple[bool, float]:
+    """How far an output is from passing, to choose the worse of two comparisons of it: wrong
+    by more than its own value first, then rel-L2 above its noise floor (as ``exceeds``)."""
+    return (o.rel_err or 0.0) > REL_ERR_LIMIT, o.rel_l2 - 3 * (o.floor or 0.0)
+
+
+def worse_of(dev: Deviation, more: Deviation, draw: int) -> Deviation:
+    """``dev`` with each output judged in both the worse of its two comparisons (``more`` on
+    other inputs of the same model pair, draw number ``draw``); ``dev.draws`` counts it."""
+    for k, o in enumerate(more.outputs):
+        mine = dev.outputs[k]
+        both = all(x.checked and x.role not in ("picks", "index") for x in (o, mine))
+        if both and _behind(o) > _behind(mine):
+            o.draw = draw
+            dev.outputs[k] = o
+    dev.draws += 1
+    return dev
+
+
 def verify(
     original: onnx.ModelProto,
     rewritten: onnx.ModelProto,
@@ -1139,8 +1174,14 @@ def verify(
     *,
     more_feeds: Callable[[int], dict[str, np.ndarray]] | None = None,
     branch_feeds: Callable[[dict[str, tuple[float, float]]], dict[str, np.ndarray]] | None = None,
+    draws: int = DRAWS,
 ) -> Deviation:
     """checker(full_check) + ORT load and run + numerical comparison with the original.
+
+    On generated inputs (``more_feeds`` given) every output is judged on its worst of ``draws``
+    draws (``feeds``, then ``more_feeds(1)``, ...; ``OutputDiff.draw``): one draw of noise can
+    miss where a rewrite is off (a text detector's probability map read rel-L2 0.0066 on one and
+    0.013 to 0.16 on five others), and each draw is as likely an input as the first.
 
     A rewrite that changed an If branch ``feeds`` do not take (an Optimum merged decoder's
     first pass, under ``use_cache_branch == False``; a VAD's 8 kHz branch) is run on other
@@ -1163,6 +1204,13 @@ def verify(
         )
     dev = compare(original, rewritten, feeds, source, more_feeds=more_feeds)
     dev.checker = checker
+    draw = more_feeds
+    for k in range(1, draws if draw is not None else 1):
+        assert draw is not None
+        try:
+            worse_of(dev, compare(original, rewritten, draw(k), source), k)
+        except (ModelError, UsageError):  # the original fails there: said by ``refused_elsewhere``
+            continue
     missed = _untaken(original, rewritten, feeds)
     tries = _branch_values(original, feeds) if missed and branch_feeds is not None else []
     for values in tries:

@@ -348,3 +348,31 @@ def test_a_large_models_upgrades_are_runs_of_one_switch_model(monkeypatch) -> No
     assert (switch.upgraded, switch.kept) == (each.upgraded, each.kept)
     assert switch.result.model.SerializeToString() == each.result.model.SerializeToString()
     assert n_switch == n_each - 4  # the four upgrades after the first: runs, not models
+
+
+def test_the_back_off_judges_the_draws_verification_found_outside() -> None:
+    """Rationals inside the tolerance on draw 0 (wide values, on their tails) and not on the
+    later draws (values where the fits are worse): verification finds the rewrite outside on a
+    later draw, and the back-off brings every draw inside."""
+    from rewriter.plan.backoff import back_off_draws
+    from rewriter.verify import verify
+
+    m = mlp()
+
+    def draw(k: int) -> dict[str, np.ndarray]:
+        x = np.random.default_rng(k).normal(0, 1, (8, 16)).astype(np.float32)
+        return {"x": x * (10.0 if k == 0 else 0.3 * k)}
+
+    coarse = {s.name: table_candidate((5, 4)) for s in rewriter.find_sites(m)}
+    tol = 3e-4
+    first = verify(m, emit(m, coarse), draw(0), more_feeds=draw)
+    assert first.exceeds(tol) and {o.draw for o in first.over(tol)} - {0}
+    # on draw 0 alone there is nothing to do
+    assert not back_off_accuracy(m, coarse, draw(0), tol).steps
+    bo, final = back_off_draws(
+        m, coarse, draw, first, tol, lambda new: verify(m, new, draw(0), more_feeds=draw)
+    )
+    assert bo.steps and not final.exceeds(tol) and final.draws == 3
+    assert not bo.deviation.exceeds(tol)
+    for k in range(3):  # every draw inside, each checked on its own
+        assert not compare(m, bo.result.model, draw(k)).exceeds(tol)

@@ -43,7 +43,7 @@ def test_bert_sites_measured_at_the_generated_shapes(zoo_paths, tmp_path, capsys
     assert "unk__" not in out and "batchx" not in out
     # progress on stderr, tables and results on stdout
     assert "[plan]" in err and "[plan]" not in out
-    assert "verification (inputs: generated): worst output" in out
+    assert "verification (inputs: generated, 3 draws): worst output" in out
 
 
 def test_detector_sites_follow_input_shapes(zoo_paths, tmp_path, capsys) -> None:

@@ -393,7 +393,7 @@ def test_rewrite_fits_learned_regions_on_the_inputs_it_runs(tmp_path, capsys) ->
     assert silu["name"] == "silu_0" and silu["replaced"]
     assert site["name"] == "learned_0" and site["replaced"]
     assert site["max_error"] < 1e-2 * 100.0**2  # on its fit range, where values reach ~1e4
-    assert "verification (inputs: generated)" in text
+    assert "verification (inputs: generated, 3 draws)" in text
     rel = float(text.split("rel-L2 ")[1].split(",")[0])
     assert rel < 1e-2
 
@@ -418,12 +418,13 @@ def test_a_learned_region_is_backed_off_like_a_rule_site(tmp_path, capsys) -> No
 def test_a_region_beyond_tolerance_gets_a_better_fit_before_it_is_kept(tmp_path, capsys) -> None:
     """As a rule site does, a region first gets a (7,6) fit to its own nodes on the inputs it
     sees; it was kept at once ("no better rational is tried for them"), here where its (7,6)
-    fit brings the model inside the tolerance (rel-L2 4.4e-3 -> 3.5e-4)."""
+    fit brings the model inside the tolerance (rel-L2 7.8e-3 -> 4.0e-3, each the worst of the
+    three draws of generated inputs the region is fitted on)."""
     from rewriter.cli import main
 
     src, out, report = tmp_path / "m.onnx", tmp_path / "o.onnx", tmp_path / "r.json"
     onnx.save(_relu_squared_mlp(), src)
-    args = ["-p", "pau_all,pau_learned", "--tolerance", "1e-3", "--report", str(report)]
+    args = ["-p", "pau_all,pau_learned", "--tolerance", "5e-3", "--report", str(report)]
     assert main([str(src), *args, "-o", str(out)]) == 0
     text = capsys.readouterr().out
     line = next(s for s in text.splitlines() if s.startswith("above --tolerance"))
@@ -434,7 +435,7 @@ def test_a_region_beyond_tolerance_gets_a_better_fit_before_it_is_kept(tmp_path,
     fit = json.loads(dict((p.key, p.value) for p in onnx.load(out).metadata_props)["pau_rewriter"])
     assert "7_6" in json.dumps(fit) or "[7, 6]" in json.dumps(fit), fit
     rel = float(text.split("rel-L2 ")[-1].split(",")[0])
-    assert rel < 1e-3, text
+    assert rel < 5e-3, text
 
 
 def test_a_region_the_plan_keeps_is_kept(tmp_path, capsys) -> None:
@@ -609,3 +610,40 @@ def test_a_switch_model_runs_each_fit_of_a_region() -> None:
     want = [alone.deviation({"learned_0": c}).rel_l2 for c in region.candidates[1:]]
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-9)
     assert len(set(np.round(got, 9))) == 4, got
+
+
+def test_a_region_is_fitted_on_every_draw_verification_judges(tmp_path) -> None:
+    """Fitted on the first draw of generated inputs alone, the ReLU^2 region met values outside
+    its fit range on the other draws verification judges (rel-L2 0.045 there against 4.4e-3 on
+    the first): it is fitted on all of them."""
+    from rewriter.cli import main
+    from rewriter.inputs import generate_inputs
+    from rewriter.rational import Rational
+    from rewriter.verify import DRAWS, make_inputs
+
+    m = _relu_squared_mlp()
+    src, out = tmp_path / "m.onnx", tmp_path / "o.onnx"
+    onnx.save(m, src)
+    assert main([str(src), "-p", "pau_learned", "-o", str(out), "-q"]) == 0
+    meta = json.loads(
+        next(p.value for p in onnx.load(out).metadata_props if p.key == "pau_rewriter")
+    )
+    r = Rational.from_dict(next(e for e in meta["sites"] if e["name"] == "learned_0")["rational"])
+    lo, hi = r.lo, r.hi
+    gen = generate_inputs(m)
+    w = onnx.numpy_helper.to_array(m.graph.initializer[0])
+    for k in range(DRAWS):
+        x = gen.feeds["x"] if k == 0 else make_inputs(m, seed=k, sizes=gen.sizes)["x"]
+        h = x @ w  # the region's input (as ONNX Runtime computes it, to float rounding)
+        eps = 1e-5 * (hi - lo)
+        assert lo - eps <= h.min() and h.max() <= hi + eps, (k, lo, hi, h.min(), h.max())
+    # and through the API: several feeds, one fit over all of them
+    one = np.ones((1, 16), np.float32)
+    found = learned_rewrite(
+        onnx.ModelProto.FromString(m.SerializeToString()),
+        samples=[{"x": one}, {"x": -one}],
+        dry_run=True,
+    )
+    lo, hi = next(s for s in found if s.input == "h").rational["fit_range"]
+    ends = np.concatenate([one @ w, -one @ w])
+    assert np.isclose(lo, ends.min()) and np.isclose(hi, ends.max()), (lo, hi)

@@ -637,3 +637,44 @@ def test_an_output_chaotic_on_generated_inputs_is_checked_on_calmer_ones() -> No
     dev = compare(_wobbly("Tanh", "1e12"), _wobbly("Sigmoid", "1e12"), feeds, more_feeds=more)
     y = dev.outputs[0]
     assert not y.checked and "(a noise floor that passes anything); not evidence" in y.note, y
+
+
+def _clipped_pair() -> tuple[onnx.ModelProto, onnx.ModelProto]:
+    """y = x, and a "rewrite" of it exact on [-1, 1] only (y = Clip(x, -1, 1))."""
+
+    def model(nodes: list[onnx.NodeProto], inits: list[onnx.TensorProto]) -> onnx.ModelProto:
+        g = onnx.helper.make_graph(
+            nodes,
+            "g",
+            [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [4, 64])],
+            [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [4, 64])],
+            inits,
+        )
+        m = onnx.helper.make_model(g, opset_imports=[onnx.helper.make_opsetid("", 18)])
+        m.ir_version = 8
+        return m
+
+    lo, hi = (onnx.numpy_helper.from_array(np.float32(v), n) for v, n in ((-1, "lo"), (1, "hi")))
+    original = model([onnx.helper.make_node("Identity", ["x"], ["y"])], [])
+    rewritten = model([onnx.helper.make_node("Clip", ["x", "lo", "hi"], ["y"])], [lo, hi])
+    return original, rewritten
+
+
+def _draw(k: int) -> dict[str, np.ndarray]:
+    """Draw ``k``: inside [-1, 1] for draw 0, wider with each later one."""
+    x = np.random.default_rng(k).uniform(-1, 1, (4, 64)).astype(np.float32)
+    return {"x": x * (0.5 if k == 0 else 1.0 + k)}
+
+
+def test_generated_inputs_are_judged_on_each_outputs_worst_draw() -> None:
+    original, rewritten = _clipped_pair()
+    d = verify(original, rewritten, _draw(0), more_feeds=_draw)
+    # on the first draw alone the rewrite is the original's to the bit: it passed as such
+    assert d.exceeds(0.01) and d.draws == 3
+    w = d.worst
+    assert w is not None and w.name == "y" and w.draw == 2 and w.rel_l2 > 0.3
+    assert "(inputs: generated, 3 draws): worst output 'y' (draw 3 of 3)" in d.summary()
+    assert d.to_dict()["outputs"][0]["draw"] == 2
+    # the user's own inputs are judged as given: one draw
+    mine = verify(original, rewritten, _draw(0), "--inputs")
+    assert mine.draws == 1 and not mine.exceeds(0.01) and "draws" not in mine.summary()

@@ -237,6 +237,21 @@ class ModelInputs:
             generate_inputs(model, shapes=shapes, ranges={**(self.ranges or {}), **values}).feeds
         )
 
+    def draw(self, model: Any) -> Callable[[int], dict[str, Any]]:
+        """``k -> feeds``: draw ``k`` of the verification inputs (``verify``: 0 these feeds, the
+        others generated with ``more``)."""
+        more = self.more(model)
+        return lambda k: self.feeds if k == 0 or more is None else more(k)
+
+    def fit_on(self, model: Any) -> list[dict[str, Any]]:
+        """The feeds ``pau_learned`` regions are fitted on: every draw verification judges
+        (``rewriter.verify.DRAWS`` of generated inputs; the user's feeds as they are), so that
+        no draw takes a region outside its fitted range."""
+        from rewriter.verify import DRAWS
+
+        draw = self.draw(model)
+        return [draw(k) for k in range(DRAWS if self.generated else 1)]
+
     def more(self, model: Any) -> Callable[[int], dict[str, Any]] | None:
         """``seed -> feeds`` for verification's constant outputs (generated inputs only)."""
         if not self.generated:

@@ -217,7 +217,7 @@ def _rewrite(a: argparse.Namespace) -> int:
             dry_run=a.dry_run,
             patterns=a.patterns,
             rtol=a.rtol,
-            samples=inputs.feeds if inputs is not None else None,
+            samples=inputs.fit_on(original) if inputs is not None else None,
         )
     if inputs is not None:  # the shapes sites have on these inputs, not symbolic ones
         from rewriter.calibrate import run_shapes
@@ -371,7 +371,7 @@ def _back_off(
 
     from rewriter.candidates import LEARNED, table_candidate
     from rewriter.emit import RewriteResult
-    from rewriter.plan.backoff import back_off_accuracy, no_faster_rational, time_written
+    from rewriter.plan.backoff import back_off_draws, no_faster_rational, time_written
 
     no_upgrade: set[str] = set()
     if plan is not None:
@@ -384,25 +384,25 @@ def _back_off(
             for s in result.sites
             if s.replaced
         }
-    bo = back_off_accuracy(
+    bo, verification = back_off_draws(
         original,
         assignment,
-        inputs.feeds,
+        inputs.draw(original),
+        first,
         a.tolerance,
+        lambda model: inputs.verify(original, model),
         pipeline=a.pipeline,
         source=inputs.source,
         emit_options={
             "degrees": a.degrees,
             "form": a.form,
             "rtol": a.rtol,
-            "samples": inputs.feeds,
+            "samples": inputs.fit_on(original),
         },
-        full=first,
         log=progress("back-off", a.quiet),
         no_upgrade=no_upgrade,
     )
     new = RewriteResult(bo.result.model, bo.result.sites, pipeline=a.pipeline)
-    verification = inputs.verify(original, new.model)
     whole = None
     if plan is not None and plan.target and new.replaced:  # what is written is timed again
         whole = bo.whole = time_written(original, new.model, plan.target, inputs.feeds)

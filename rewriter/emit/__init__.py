@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,7 +96,7 @@ def emit_result(
     rtol: float = 1e-4,
     max_iterations: int = 10,
     replacement: Any = None,
-    samples: Mapping[str, Any] | None = None,
+    samples: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
     wrap_learned: Callable[..., Any] | None = None,
 ) -> RewriteResult:
     """``emit`` returning the sites too (``replaced`` set, ``rational`` = what each became).
@@ -113,7 +113,8 @@ def emit_result(
             rule and no passes (micro-models).
         degrees, form: of the learned pass, when the pipeline has it.
         samples: of the learned pass: the model's inputs (``name -> array``) its regions are
-            fitted on, on the range each region's input takes there (default: [-8, 8]).
+            fitted on, on the range each region's input takes there (default: [-8, 8]); or
+            several such feeds, each region fitted on what it sees on all of them.
         wrap_learned: of the learned pass (``learned_rewrite(wrap=)``): what enters the graph
             in a region's place (``switch.switch_model`` wraps it in an If).
         rules, patterns, rtol, max_iterations: of the engine (``rewriter.match``).
@@ -165,7 +166,7 @@ def emit_result(
             form=form,
             dry_run=dry_run,
             claimed=claimed,
-            samples=dict(samples) if samples else None,
+            samples=samples or None,
             select=lambda s: choose(s) is not None,
             wrap=wrap_learned,
             given=lambda s: getattr(choose(s), "rational", None),

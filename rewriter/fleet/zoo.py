@@ -107,7 +107,7 @@ def rewrite_one(name: str, data: bytes | str, opts: ZooOptions, db: Any) -> ZooR
     from rewriter.inputs import generate_inputs
     from rewriter.ir import load_model
     from rewriter.plan import plan_sites
-    from rewriter.plan.backoff import back_off_accuracy, no_faster_rational, time_written
+    from rewriter.plan.backoff import back_off_draws, no_faster_rational, time_written
     from rewriter.verify import make_inputs, verify
 
     t0 = time.perf_counter()
@@ -134,18 +134,18 @@ def rewrite_one(name: str, data: bytes | str, opts: ZooOptions, db: Any) -> ZooR
         w = plan.whole
         v = verify(model, out, gen.feeds, "generated", more_feeds=more)
         if v.exceeds(opts.tolerance):
-            bo = back_off_accuracy(
+            bo, v = back_off_draws(
                 model,
                 plan.assignment(),
-                gen.feeds,
+                lambda k: gen.feeds if k == 0 else more(k),
+                v,
                 opts.tolerance,
+                lambda m: verify(model, m, gen.feeds, "generated", more_feeds=more),
                 pipeline=opts.pipeline,
                 emit_options={"degrees": opts.degrees, "form": opts.form},
-                full=v,
                 no_upgrade=no_faster_rational(plan),
             )
             out, sites = bo.result.model, bo.result.sites
-            v = verify(model, out, gen.feeds, "generated", more_feeds=more)
             # the speed reported is the written model's, not the plan's before the back-off
             replaced = any(s.replaced for s in sites)
             w = None

@@ -5,6 +5,10 @@ The whole-model deviation is judged by ``Deviation.exceeds(tolerance)`` (relativ
 tolerance plus three times the model's own noise floor, or a non-negative output wrong by more
 than its own value). When it is exceeded:
 
+Every comparison below is on the verification inputs: one feed dict, or several (the draws of
+generated inputs on which verification found the rewrite outside the tolerance,
+``back_off_draws``), each output judged on its worst of them.
+
 1. Each replaced site's contribution is measured alone: the model with only that site replaced,
    on the same inputs (the worst output's relative L2). The largest contributor is named in the
    result, with the output it moves most.
@@ -60,9 +64,18 @@ from rewriter.ir.graph import all_nodes
 from rewriter.ir.runtime import run_model, runner
 from rewriter.match.engine import Site
 from rewriter.rational import fit
-from rewriter.verify import Deviation, compare, compared, deviation, pin_random_seeds
+from rewriter.verify import (
+    Deviation,
+    compare,
+    compared,
+    deviation,
+    pin_random_seeds,
+    worse_of,
+)
 
-__all__ = ["AccuracyBackoff", "back_off_accuracy", "UPGRADE_DEGREES"]
+__all__ = ["AccuracyBackoff", "back_off_accuracy", "back_off_draws", "UPGRADE_DEGREES"]
+
+Feeds = dict[str, np.ndarray]
 
 UPGRADE_DEGREES = (7, 6)
 MAX_UPGRADES = 8  # better rationals tried before sites are kept
@@ -177,7 +190,7 @@ def _better(site: Site, samples: np.ndarray | None, model: onnx.ModelProto) -> C
 def back_off_accuracy(
     original: onnx.ModelProto,
     assignment: Mapping[str, Candidate] | Callable[[Site], Candidate | None],
-    feeds: dict[str, np.ndarray],
+    feeds: Feeds | list[Feeds],
     tolerance: float,
     *,
     pipeline: str = "pau_all",
@@ -194,7 +207,8 @@ def back_off_accuracy(
         original: the original model.
         assignment: ``site name -> Candidate`` (or a chooser ``site -> Candidate | None``), as
             for ``rewriter.emit``.
-        feeds: the verification inputs.
+        feeds: the verification inputs: one feed dict, or several (each output judged on its
+            worst of them).
         tolerance: relative L2 allowed above the noise floor (``Deviation.exceeds``).
         pipeline: the pipeline the sites belong to.
         source: how the report names the inputs.
@@ -205,6 +219,7 @@ def back_off_accuracy(
             target where no rational was measured faster there than the original).
     """
     opts = dict(emit_options or {})
+    batches = [feeds] if isinstance(feeds, Mapping) else list(feeds)
     first = emit_result(original, assignment, pipeline, **opts)
     choose = chooser(assignment)
     chosen: dict[str, Candidate] = {}
@@ -213,7 +228,9 @@ def back_off_accuracy(
         if c is not None:
             chosen[s.name] = c
     if full is None:
-        full = compare(original, first.model, feeds, source)
+        full = compare(original, first.model, batches[0], source)
+        for i, more in enumerate(batches[1:], 1):
+            worse_of(full, compare(original, first.model, more, source), i)
     out = AccuracyBackoff(first, full, dict(chosen))
     if not full.exceeds(tolerance) or not chosen:
         return out
@@ -221,10 +238,14 @@ def back_off_accuracy(
     floors = {o.name: o.floor for o in full.outputs}
     cmp = compared(original)  # as ``verify.compare``: outputs that pick, on what they pick by
     # random ops draw the same numbers in every model compared, as in ``verify.compare``
-    reference = run_model(cmp.view(pin_random_seeds(original)[0]), feeds)
+    view = cmp.view(pin_random_seeds(original)[0])
+    reference = [run_model(view, f) for f in batches]
 
-    def judged(got: list[np.ndarray]) -> Deviation:
-        d = deviation(reference, got, inputs=source, compare=cmp)
+    def judged(got: list[list[np.ndarray]]) -> Deviation:
+        """The deviation of ``got`` (the outputs on each batch), each output on its worst."""
+        d = deviation(reference[0], got[0], inputs=source, compare=cmp)
+        for i, (ref, new) in enumerate(zip(reference[1:], got[1:], strict=True), 1):
+            worse_of(d, deviation(ref, new, inputs=source, compare=cmp), i)
         for o in d.outputs:
             o.floor = floors.get(o.name)
         return d
@@ -232,7 +253,8 @@ def back_off_accuracy(
     def measure(choice: dict[str, Candidate]) -> tuple[RewriteResult, Deviation]:
         """The model ``choice`` emits, and its deviation (what is returned is always this)."""
         res = emit_result(original, choice, pipeline, **opts)
-        return res, judged(run_model(cmp.view(pin_random_seeds(res.model)[0]), feeds))
+        run = runner(cmp.view(pin_random_seeds(res.model)[0]))
+        return res, judged([run(f) for f in batches])
 
     switchable = True  # the switch model builds and loads (not: a model drawing random numbers)
 
@@ -244,13 +266,13 @@ def back_off_accuracy(
         try:
             sw = switch_model(original, alternatives, pipeline, **opts)
             run = runner(cmp.view(sw.model))
-            run(sw.feeds(feeds, {}))
+            run(sw.feeds(batches[0], {}))
         except (SwitchError, ModelError):
             switchable = False
             return lambda choice: measure(
                 {k: alternatives[k][v - 1] for k, v in choice.items() if v}
             )[1]
-        return lambda choice: judged(run(sw.feeds(feeds, choice)))
+        return lambda choice: judged([run(sw.feeds(f, choice)) for f in batches])
 
     sites = {s.name: s for s in first.sites if s.name in chosen}
     alone = switched({k: [c] for k, c in chosen.items()})
@@ -275,7 +297,7 @@ def back_off_accuracy(
     # the inputs each site sees, in the pipeline's canonical form of the original (where the
     # site names and values come from)
     canonical = emit_result(original, {}, pipeline, dry_run=True, **opts).model
-    seen = observe_sites(canonical, [sites[k] for k in order[:max_upgrades]], [feeds])
+    seen = observe_sites(canonical, [sites[k] for k in order[:max_upgrades]], batches)
     samples = {sites[k].input: o.samples for k, o in seen.items() if o.samples.size}
 
     def replacing(assignment: Mapping[str, Candidate], names: Iterable[str]) -> dict[str, int]:
@@ -369,3 +391,34 @@ def back_off_accuracy(
             f"kept: alone it moves output {contrib[name][1]!r} by rel-L2 {contrib[name][0]:.2g}"
         )
     return out
+
+
+def back_off_draws(
+    original: onnx.ModelProto,
+    assignment: Mapping[str, Candidate] | Callable[[Site], Candidate | None],
+    draw: Callable[[int], Feeds],
+    first: Deviation,
+    tolerance: float,
+    verify: Callable[[onnx.ModelProto], Deviation],
+    **options: Any,
+) -> tuple[AccuracyBackoff, Deviation]:
+    """``back_off_accuracy`` on the draws of the verification inputs where ``first`` (the
+    rewrite's verification, each output on its worst draw: ``OutputDiff.draw``) is outside
+    ``tolerance``; the model it ends with verified again (``verify``) on every draw. Where that
+    finds another draw outside, the back-off starts again on those draws and that one, until
+    every draw it judged outside has been backed off on (at most ``first.draws`` times).
+
+    Args:
+        draw: draw number -> its feeds (0: the verification inputs themselves).
+        options: passed on to ``back_off_accuracy``.
+    """
+    draws = sorted({o.draw for o in first.over(tolerance)}) or [0]
+    while True:
+        bo = back_off_accuracy(
+            original, assignment, [draw(k) for k in draws], tolerance, full=first, **options
+        )
+        final = verify(bo.result.model)
+        more = sorted({o.draw for o in final.over(tolerance)} - set(draws))
+        if not more:
+            return bo, final
+        draws += more
