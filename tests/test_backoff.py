@@ -376,3 +376,22 @@ def test_the_back_off_judges_the_draws_verification_found_outside() -> None:
     assert not bo.deviation.exceeds(tol)
     for k in range(3):  # every draw inside, each checked on its own
         assert not compare(m, bo.result.model, draw(k)).exceeds(tol)
+
+
+def test_a_step_outside_by_a_relative_error_says_so() -> None:
+    """A detector's map at rel-L2 0.002 read "rel-L2 0.00194 (outside --tolerance)" step after
+    step of a back-off to --tolerance 0.01: it was outside by its relative error (a probability
+    off by more than its own value somewhere), which the step now says."""
+    from rewriter.verify import Deviation, OutputDiff
+
+    side = backoff._side
+    over = Deviation([OutputDiff("map", 3e-5, 0.002, 0.9999, rel_err=3.2)])
+    assert side(over, 0.01) == (
+        " (outside --tolerance: 'map' is off by more than its own value somewhere, rel-err 3.2)"
+    )
+    assert side(Deviation([OutputDiff("map", 0.1, 0.05, 0.99, rel_err=3.2)]), 0.01) == (
+        " (outside --tolerance)"
+    )
+    assert side(Deviation([OutputDiff("map", 3e-5, 0.002, 0.9999, rel_err=0.5)]), 0.01) == (
+        " (inside --tolerance)"
+    )

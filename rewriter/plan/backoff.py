@@ -157,8 +157,18 @@ def time_written(
 
 def _side(d: Deviation, tolerance: float) -> str:
     """Whether ``d`` is inside the tolerance as verification judges it (each output against
-    ``tolerance + 3 x`` its noise floor): a raw rel-L2 above it can be inside."""
-    return " (outside --tolerance)" if d.exceeds(tolerance) else " (inside --tolerance)"
+    ``tolerance + 3 x`` its noise floor): a raw rel-L2 above it can be inside, and one below it
+    outside, where a non-negative output is off by more than its own value somewhere (said)."""
+    over = d.over(tolerance)
+    if not over:
+        return " (inside --tolerance)"
+    if any(o.rel_l2 > tolerance + 3 * (o.floor or 0.0) for o in over):
+        return " (outside --tolerance)"
+    o = max(over, key=lambda o: o.rel_err or 0.0)
+    return (
+        f" (outside --tolerance: {o.name!r} is off by more than its own value somewhere, "
+        f"rel-err {o.rel_err or 0.0:.3g})"
+    )
 
 
 def _better(site: Site, samples: np.ndarray | None, model: onnx.ModelProto) -> Candidate | None:
