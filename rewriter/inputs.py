@@ -122,7 +122,7 @@ import re
 import sys
 import zlib
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -2029,10 +2029,28 @@ def generate_inputs(
                 why[inp.name] = f"{MERGE} each: an image's 2x2 patches merged (by name)"
         return feeds, why
 
+    def own_cache(
+        sess: Any, feeds: dict[str, np.ndarray], why: dict[str, str], sizes: dict[str, int]
+    ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+        """``feeds`` with a KV cache the model's own (``_own_cache``)."""
+        free = {k: v for k, v in sizes.items() if k not in derived}
+        return _own_cache(
+            model,
+            sess,
+            inputs,
+            states,
+            feeds,
+            why,
+            free,
+            lambda s, k: feeds_for(full(s), seed=k),
+            seed,
+        )
+
     if sizes is not None:  # more seeds at sizes already probed: no run needed
         sizes = full({k: v for k, v in sizes.items() if k not in derived})
         feeds, why = feeds_for(sizes)
         feeds, why = _scatter_tokens(model, uses, feeds, why) or (feeds, why)
+        feeds, why = own_cache(None, feeds, why, sizes)
         return _result(inputs, feeds, why, sizes, [], groups, bound, None, how, chosen)
     skel = _skeleton(model)
     how |= _within_limit(skel, inputs, groups, full)
@@ -2180,6 +2198,7 @@ def generate_inputs(
             )
             named = {k: hinted.get(v, origin) for k, v in probe.items() if v not in groups[k]}
             named |= found_by.get(tuple(sorted(probe.items())), {})
+            feeds, why = own_cache(sess, feeds, why, sizes)
             return _result(inputs, feeds, why, sizes, tried, groups, bound, None, how | named | grew, chosen)  # fmt: skip
         tried.append((sizes, bad))
         fallback = fallback or (feeds, why, sizes, bad == _SAME)
@@ -3132,6 +3151,118 @@ def _seq_size(
                     d = inp.dims[layout or 0]
                     return d if isinstance(d, int) else sizes[d]
     return max((sizes[k] for k in seq_keys), default=16)
+
+
+_STEPPED = 256  # the longest cache made token by token (one run a token)
+
+
+def _present(name: str, outputs: Collection[str]) -> str | None:
+    """The output a KV cache input comes back as, one step longer: ``past_key_values.0.key`` ->
+    ``present.0.key`` (Optimum, torch exporters, onnxruntime-genai), ``past_key`` ->
+    ``present_key``; None where none is named so."""
+    for old in ("past_key_values", "past_key_value", "past"):
+        if old in name and (new := name.replace(old, "present", 1)) in outputs:
+            return new
+    return None
+
+
+def _own_cache(
+    model: onnx.ModelProto,
+    sess: Any,
+    inputs: list[_Input],
+    states: Mapping[str, str],
+    feeds: dict[str, np.ndarray],
+    why: dict[str, str],
+    sizes: dict[str, int],
+    feeds_at: Callable[[dict[str, int], int], tuple[dict[str, np.ndarray], dict[str, str]]],
+    seed: int = 0,
+) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """``feeds`` with each KV cache the model's own: its ``present`` outputs after a first pass
+    over as many generated tokens, with no past, where the model returns every cache so.
+
+    Zeros (the cache otherwise) are a state no decoder is in: every query attends to as many
+    keys of 0 as the cache is long, which dilutes each attention output by that many values of
+    0 (a 128-token cache: by 129 times). The first pass is the same generator at the sizes with
+    every past dim 0 and the new tokens' dims (of the integer inputs: ids, positions) as long
+    as the cache, a ``use_cache`` flag false; a model that runs one new token at a time (a
+    step traced with one) is run token by token, each its own draw, its cache growing by one.
+    Where that fails, returns another shape or non-finite values, or the step then does not
+    run, the zeros stay (an encoder-decoder's cross-attention cache, which its decoder with
+    past does not return, stays zeros too).
+
+    Args:
+        sess: a session of ``model`` (None: one is made).
+        sizes: the free dynamic dims (not those derived from others).
+        feeds_at: (free sizes, seed) -> (feeds, why) at those sizes, as the generator makes them.
+        seed: the generator's seed (the token-by-token draws count on from it).
+    """
+    outputs = [o.name for o in model.graph.output]
+    caches = [i for i in inputs if i.name in states and _CACHE_NAME.search(i.name)]
+    present = {i.name: _present(i.name, outputs) for i in caches}
+    if not caches or not all(present.values()):
+        return feeds, why
+    past = {d for i in caches for d in i.dims if isinstance(d, str) and "past" in d.lower()}
+    lengths = {sizes.get(d, 0) for d in past}
+    if not past or len(lengths) != 1 or min(lengths) <= 0:
+        return feeds, why
+    (length,) = lengths
+    cached = {d for i in caches for d in i.dims if isinstance(d, str)}
+    steps = {
+        d
+        for i in inputs
+        if i.dtype.kind in "iu" and i.name not in states
+        for d in i.dims
+        if isinstance(d, str) and d in sizes and d not in cached
+    }
+    if not steps:
+        return feeds, why
+    sess = sess if sess is not None else _session(model)
+
+    def run(
+        done: int, new: int, at: int, cache: dict[str, np.ndarray]
+    ) -> dict[str, np.ndarray] | None:
+        """The caches after ``new`` tokens (drawn with seed ``at``) on ``done`` cached ones."""
+        x, _ = feeds_at({k: done if k in past else new if k in steps else v for k, v in sizes.items()}, at)  # fmt: skip
+        for i in inputs:
+            if not done and "use_cache" in i.name.lower() and x[i.name].dtype == np.bool_:
+                x[i.name] = np.zeros_like(x[i.name])
+        outs, _ = _run(sess, x | cache)
+        if outs is None:
+            return None
+        got = dict(zip(outputs, outs, strict=False))
+        out = {}  # each cache as long as done + new along its past dim
+        for i in caches:
+            a, f = got.get(present[i.name]), feeds[i.name]
+            shape = tuple(
+                done + new if isinstance(d, str) and d in past else n
+                for d, n in zip(i.dims, f.shape, strict=True)
+            )
+            if a is None or a.shape != shape or a.dtype != f.dtype:
+                return None
+            if a.dtype.kind == "f" and not np.isfinite(a).all():
+                return None
+            out[i.name] = a
+        return out
+
+    cache, how = run(0, length, seed, {}), f"a first pass over {length} generated tokens"
+    if cache is None and length <= _STEPPED:
+        how = f"{length} generated tokens run one at a time"
+        cache = {}
+        for t in range(length):
+            grown = run(t, 1, seed + 1 + t, cache)
+            if grown is None:
+                return feeds, why
+            cache = grown
+    if not cache:
+        return feeds, why
+    new = feeds | cache
+    outs, _ = _run(sess, new)
+    if outs is None or _degenerate(outs, outputs) is not None:
+        return feeds, why
+    said = ", ".join(f"{d}=0" for d in sorted(past))
+    return new, why | {
+        i.name: f"the model's own cache: {present[i.name]!r} after {how} ({said})" for i in caches
+    }
 
 
 def _result(

@@ -71,7 +71,9 @@ def test_feeds_run_and_move_outputs(
     for inp in wanted:  # every input says how it was derived
         note = _note(gen, inp)
         assert re.search(
-            r"standard normal|uniform in|ones|zeros|compared with|sequence size|positions", note
+            r"standard normal|uniform in|ones|zeros|compared with|sequence size|positions|"
+            r"the model.s own cache",
+            note,
         )
     assert not any(n.startswith("warning") for n in gen.notes)
 
@@ -3437,3 +3439,73 @@ def test_images_normalized_from_pixels_in_the_graph_are_pixels(mean, std, pixels
         assert 0.5 < float(normalized.std(axis=(0, 1, 2)).min()) < 2.0
     else:
         assert "standard normal" in note, note
+
+
+def _cached_decoder(one_token: bool = False) -> onnx.ModelProto:
+    """ids -> embedding rows as keys, appended to ``past_key_values.0.key`` [batch, 1, past, 4]
+    and returned as ``present.0.key``; the output attends over the whole cache (a softmax of the
+    new key against every cached one, times the cache), then a Tanh site. ``one_token``: runs
+    only one new token at a time (a Squeeze of the sequence axis, as a traced decoder step)."""
+    rng = np.random.default_rng(0)
+    emb = rng.standard_normal((50, 4)).astype(np.float32)
+    f = TensorProto.FLOAT
+    nodes = [
+        helper.make_node("Gather", ["emb", "input_ids"], ["e"]),  # [b, s, 4]
+        helper.make_node("Unsqueeze", ["e", "ax1"], ["k"]),  # [b, 1, s, 4]
+        helper.make_node("Concat", ["past_key_values.0.key", "k"], ["present.0.key"], axis=2),
+        helper.make_node("Transpose", ["present.0.key"], ["kt"], perm=[0, 1, 3, 2]),
+        helper.make_node("MatMul", ["k", "kt"], ["scores"]),  # [b, 1, s, p + s]
+        helper.make_node("Softmax", ["scores"], ["w"], axis=-1),
+        helper.make_node("MatMul", ["w", "present.0.key"], ["att"]),  # [b, 1, s, 4]
+        helper.make_node("Tanh", ["att"], ["y"]),
+    ]
+    if one_token:
+        nodes.append(helper.make_node("Squeeze", ["e", "ax1"], ["last"]))
+    g = helper.make_graph(
+        nodes,
+        "decoder",
+        [
+            helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "sequence"]),
+            helper.make_tensor_value_info("past_key_values.0.key", f, ["batch", 1, "past", 4]),
+        ],
+        [
+            helper.make_tensor_value_info("y", f, None),
+            helper.make_tensor_value_info("present.0.key", f, ["batch", 1, "total", 4]),
+            *([helper.make_tensor_value_info("last", f, None)] if one_token else []),
+        ],
+        [
+            numpy_helper.from_array(emb, "emb"),
+            numpy_helper.from_array(np.array([1], np.int64), "ax1"),
+        ],
+    )
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize("one_token", [False, True])
+def test_a_kv_cache_is_the_models_own(one_token: bool) -> None:
+    """A cache of zeros is a state no decoder is in: every query attended to as many keys of 0
+    as the cache is long (a 128-token cache diluted each attention output 129 times). The cache
+    is the model's own now: its ``present`` after a first pass over as many generated tokens,
+    token by token where the model runs one new token at a time."""
+    m = _cached_decoder(one_token)
+    gen = generate_inputs(m)
+    cache, ids = gen.feeds["past_key_values.0.key"], gen.feeds["input_ids"]
+    length = cache.shape[2]
+    assert length > 1 and (ids.shape[1] == 1 if one_token else True)
+    table = onnx.numpy_helper.to_array(m.graph.initializer[0])
+    rows = cache[0, 0]  # each cached key a row of the table: what the model itself cached
+    assert all(np.isclose(table, r, atol=1e-6).all(axis=1).any() for r in rows)
+    assert len({tuple(r) for r in rows.round(5)}) > 1  # drawn tokens, not one repeated
+    how = (
+        f"{length} generated tokens run one at a time"
+        if one_token
+        else (f"a first pass over {length} generated tokens")
+    )
+    note = _note(gen, "past_key_values.0.key")
+    assert f"the model's own cache: 'present.0.key' after {how} (past=0)" in note, note
+    run_model(m, gen.feeds)
+    # more draws at the same sizes get their own first pass
+    from rewriter.verify import make_inputs
+
+    other = make_inputs(m, seed=1, sizes=gen.sizes)["past_key_values.0.key"]
+    assert other.shape == cache.shape and not np.array_equal(other, cache)

@@ -169,6 +169,9 @@ class ModelInputs:
     # inputs the model declares (ONNX Runtime asks for them) but no node reads: SFace's 29 float
     # weights left beside their quantized copies; the line counts them rather than list them
     unread: tuple[str, ...] = ()
+    # draws of generated inputs made so far (``draw``): each made once (a KV cache's first pass,
+    # one run of the model, is part of making one)
+    drawn: dict[int, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     @property
     def generated(self) -> bool:
@@ -221,7 +224,7 @@ class ModelInputs:
             rewritten,
             self.feeds,
             self.source,
-            more_feeds=self.more(original),
+            more_feeds=self.draw(original) if self.generated else None,
             branch_feeds=self.branching(original),
         )
 
@@ -241,7 +244,15 @@ class ModelInputs:
         """``k -> feeds``: draw ``k`` of the verification inputs (``verify``: 0 these feeds, the
         others generated with ``more``)."""
         more = self.more(model)
-        return lambda k: self.feeds if k == 0 or more is None else more(k)
+
+        def draw(k: int) -> dict[str, Any]:
+            if k == 0 or more is None:
+                return self.feeds
+            if k not in self.drawn:
+                self.drawn[k] = more(k)
+            return self.drawn[k]
+
+        return draw
 
     def fit_on(self, model: Any) -> list[dict[str, Any]]:
         """The feeds ``pau_learned`` regions are fitted on: every draw verification judges
