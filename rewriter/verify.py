@@ -220,7 +220,11 @@ class Deviation:
     def summary(self) -> str:
         """One line for the terminal: the worst output's numbers and what was not checked."""
         w = self.worst
-        inputs = self.inputs + (f", {self.draws} draws" if self.draws > 1 else "")
+        # draws of generated inputs; batches of the user's data
+        word, words = (
+            ("draw", "draws") if self.inputs.startswith("generated") else ("batch", "batches")
+        )
+        inputs = self.inputs + (f", {self.draws} {words}" if self.draws > 1 else "")
         if w is None:
             line = f"verification (inputs: {inputs}): no output could be checked"
         else:
@@ -230,7 +234,7 @@ class Deviation:
             rel_s = (
                 f"; largest rel-err of a non-negative output {rel:.3g}" if rel is not None else ""
             )
-            on = f" (draw {w.draw + 1} of {self.draws})" if self.draws > 1 else ""
+            on = f" ({word} {w.draw + 1} of {self.draws})" if self.draws > 1 else ""
             line = (
                 f"verification (inputs: {inputs}): worst output {w.name!r}{on}: max-abs "
                 f"{w.max_abs:.3g}, rel-L2 {w.rel_l2:.3g}{floor}, cosine {w.cosine:.6f}{top1}{rel_s}"
@@ -1175,13 +1179,16 @@ def verify(
     more_feeds: Callable[[int], dict[str, np.ndarray]] | None = None,
     branch_feeds: Callable[[dict[str, tuple[float, float]]], dict[str, np.ndarray]] | None = None,
     draws: int = DRAWS,
+    batches: Sequence[dict[str, np.ndarray]] = (),
 ) -> Deviation:
     """checker(full_check) + ORT load and run + numerical comparison with the original.
 
     On generated inputs (``more_feeds`` given) every output is judged on its worst of ``draws``
     draws (``feeds``, then ``more_feeds(1)``, ...; ``OutputDiff.draw``): one draw of noise can
     miss where a rewrite is off (a text detector's probability map read rel-L2 0.0066 on one and
-    0.013 to 0.16 on five others), and each draw is as likely an input as the first.
+    0.013 to 0.16 on five others), and each draw is as likely an input as the first. The
+    user's data is judged so on its first ``draws`` batches: ``feeds`` and ``batches`` (the
+    further batches of ``--calibration``).
 
     A rewrite that changed an If branch ``feeds`` do not take (an Optimum merged decoder's
     first pass, under ``use_cache_branch == False``; a VAD's 8 kHz branch) is run on other
@@ -1204,9 +1211,8 @@ def verify(
         )
     dev = compare(original, rewritten, feeds, source, more_feeds=more_feeds)
     dev.checker = checker
-    draw = more_feeds
-    for k in range(1, draws if draw is not None else 1):
-        assert draw is not None
+    draw = more_feeds if more_feeds is not None else lambda k: batches[k - 1]
+    for k in range(1, draws if more_feeds is not None else min(draws, len(batches) + 1)):
         try:
             worse_of(dev, compare(original, rewritten, draw(k), source), k)
         except (ModelError, UsageError):  # the original fails there: said by ``refused_elsewhere``

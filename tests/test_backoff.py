@@ -395,3 +395,27 @@ def test_a_step_outside_by_a_relative_error_says_so() -> None:
     assert side(Deviation([OutputDiff("map", 3e-5, 0.002, 0.9999, rel_err=0.5)]), 0.01) == (
         " (inside --tolerance)"
     )
+
+
+def test_calibration_data_is_judged_on_its_first_batches(tmp_path, capsys) -> None:
+    """``--calibration`` of 96 samples is three runs of 32: verification judged the first alone
+    (wide values, where the rationals are inside --tolerance) and wrote a model outside it on
+    the other two; it judges each output on its worst of the first three batches now, and the
+    back-off brings them inside."""
+    src, cal, out = tmp_path / "m.onnx", tmp_path / "cal.npz", tmp_path / "o.onnx"
+    onnx.save(mlp(), src)
+    x = np.random.default_rng(0).normal(0, 1, (96, 16)).astype(np.float32)
+    x[:32] *= 10.0
+    x[32:] *= 0.3
+    np.savez(cal, x=x)
+    assert main([str(src), "--calibration", str(cal), "--tolerance", "3e-4", "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    first, final = (s for s in text.splitlines() if s.startswith("verification"))
+    assert first.startswith("verification (inputs: --calibration, 3 batches): worst output 'y'")
+    assert "(batch 1 of 3)" not in first  # the first batch is not where it is worst
+    assert "now inside it" in text
+    rel = float(final.split("rel-L2 ")[1].split(",")[0])
+    assert rel < 3e-4
+    for k in range(3):  # each batch inside on its own
+        batch = {"x": x[32 * k : 32 * (k + 1)]}
+        assert not compare(mlp(), onnx.load(out), batch).exceeds(3e-4), k

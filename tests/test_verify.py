@@ -678,3 +678,12 @@ def test_generated_inputs_are_judged_on_each_outputs_worst_draw() -> None:
     # the user's own inputs are judged as given: one draw
     mine = verify(original, rewritten, _draw(0), "--inputs")
     assert mine.draws == 1 and not mine.exceeds(0.01) and "draws" not in mine.summary()
+
+
+def test_the_users_batches_are_judged_as_draws() -> None:
+    original, rewritten = _clipped_pair()
+    d = verify(original, rewritten, _draw(0), "--calibration", batches=[_draw(1), _draw(2)])
+    assert d.exceeds(0.01) and d.draws == 3
+    assert "(inputs: --calibration, 3 batches): worst output 'y' (batch 3 of 3)" in d.summary()
+    one = verify(original, rewritten, _draw(0), "--calibration", batches=[_draw(1)], draws=1)
+    assert one.draws == 1 and not one.exceeds(0.01)

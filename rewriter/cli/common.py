@@ -225,6 +225,7 @@ class ModelInputs:
             self.feeds,
             self.source,
             more_feeds=self.draw(original) if self.generated else None,
+            batches=self.batches()[1:],
             branch_feeds=self.branching(original),
         )
 
@@ -240,14 +241,24 @@ class ModelInputs:
             generate_inputs(model, shapes=shapes, ranges={**(self.ranges or {}), **values}).feeds
         )
 
+    def batches(self) -> list[dict[str, Any]]:
+        """The user's batches verification judges beside ``feeds`` (``--calibration``'s first
+        ``rewriter.verify.DRAWS``; ``--inputs`` is one)."""
+        from rewriter.verify import DRAWS
+
+        cal = self.calibration if self.source == "--calibration" else None
+        return list(getattr(cal, "batches", [self.feeds]))[:DRAWS] or [self.feeds]
+
     def draw(self, model: Any) -> Callable[[int], dict[str, Any]]:
         """``k -> feeds``: draw ``k`` of the verification inputs (``verify``: 0 these feeds, the
-        others generated with ``more``)."""
+        others generated with ``more``, or the user's next batches)."""
         more = self.more(model)
 
         def draw(k: int) -> dict[str, Any]:
-            if k == 0 or more is None:
+            if k == 0:
                 return self.feeds
+            if more is None:
+                return self.batches()[k]
             if k not in self.drawn:
                 self.drawn[k] = more(k)
             return self.drawn[k]
@@ -256,12 +267,12 @@ class ModelInputs:
 
     def fit_on(self, model: Any) -> list[dict[str, Any]]:
         """The feeds ``pau_learned`` regions are fitted on: every draw verification judges
-        (``rewriter.verify.DRAWS`` of generated inputs; the user's feeds as they are), so that
-        no draw takes a region outside its fitted range."""
+        (``rewriter.verify.DRAWS`` of generated inputs, or of the user's batches), so that none
+        takes a region outside its fitted range."""
         from rewriter.verify import DRAWS
 
         draw = self.draw(model)
-        return [draw(k) for k in range(DRAWS if self.generated else 1)]
+        return [draw(k) for k in range(DRAWS if self.generated else len(self.batches()))]
 
     def more(self, model: Any) -> Callable[[int], dict[str, Any]] | None:
         """``seed -> feeds`` for verification's constant outputs (generated inputs only)."""
