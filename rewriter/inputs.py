@@ -1687,6 +1687,14 @@ def _values(
         # id (49407) to find where to pool, and ids filled with a constant the table does not
         # hold (a smaller vocabulary) fail its Gather on every size
         rows, n = min(uses.gathers)
+        if _POSITION_NAME.search(inp.name) and "mask" not in inp.name.lower() and shape:
+            if past + shape[-1] <= rows:  # rows of a position table (GPT-2's wpe): positions
+                pos = np.arange(past, past + shape[-1]).astype(dt)
+                return np.broadcast_to(pos, shape).copy(), (
+                    f"{past}..{past + shape[-1] - 1} along the last axis (positions: name"
+                    + (", after the cache" if past else "")
+                    + f"; rows of Gather {n!r})"
+                )
         ids = rng.integers(0, rows, shape)
         less = f", less the {uses.added[n]} the model adds first" if n in uses.added else ""
         if n in uses.blocks:
@@ -3154,6 +3162,13 @@ def _seq_size(
 
 
 _STEPPED = 256  # the longest cache made token by token (one run a token)
+_FIRST_PASS_SEED = 1_000_003  # a cache's first pass draws with seeds apart from every draw's
+
+
+def _failed_at(err: str | None) -> str:
+    """Where and why an ONNX Runtime run failed, short: ``Squeeze 'sq': <status>``."""
+    op, node, status = failure_site(err or "")
+    return (f"{op} {node!r}: " if node else "") + status[:100]
 
 
 def _present(name: str, outputs: Collection[str]) -> str | None:
@@ -3185,10 +3200,12 @@ def _own_cache(
     0 (a 128-token cache: by 129 times). The first pass is the same generator at the sizes with
     every past dim 0 and the new tokens' dims (of the integer inputs: ids, positions) as long
     as the cache, a ``use_cache`` flag false; a model that runs one new token at a time (a
-    step traced with one) is run token by token, each its own draw, its cache growing by one.
-    Where that fails, returns another shape or non-finite values, or the step then does not
-    run, the zeros stay (an encoder-decoder's cross-attention cache, which its decoder with
-    past does not return, stays zeros too).
+    step traced with one) is run token by token, its cache growing by one. The first pass draws
+    its tokens with seeds of its own: drawn as the step's, the cache was the step's own tokens
+    (a prompt and then itself again), and the draws' token-by-token caches were each other's
+    shifted by one. Where that fails, returns another shape or non-finite values, or the step
+    then does not run, the zeros stay and the note says why (an encoder-decoder's
+    cross-attention cache, which its decoder with past does not return, stays zeros, unsaid).
 
     Args:
         sess: a session of ``model`` (None: one is made).
@@ -3201,34 +3218,52 @@ def _own_cache(
     present = {i.name: _present(i.name, outputs) for i in caches}
     if not caches or not all(present.values()):
         return feeds, why
-    past = {d for i in caches for d in i.dims if isinstance(d, str) and "past" in d.lower()}
+
+    def zeros(reason: str) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+        """The feeds as they were, each cache's note saying why it is not the model's own."""
+        return feeds, why | {
+            i.name: f"{why[i.name]}; not the model's own: {reason}" for i in caches
+        }
+
+    names = {i.name for i in caches}
+    shared = {d for i in inputs if i.name not in names for d in i.dims if isinstance(d, str)}
+    # its length: a dim named past, or one no other input has (torch.export's s15), not the
+    # batch (the first axis: list-style dynamic_axes name it past_key_values.0.key_..._1)
+    past = {
+        d
+        for i in caches
+        for d in i.dims[1:]
+        if isinstance(d, str) and ("past" in d.lower() or d not in shared)
+    }
     lengths = {sizes.get(d, 0) for d in past}
     if not past or len(lengths) != 1 or min(lengths) <= 0:
-        return feeds, why
+        return zeros(f"its length is not one dim ({', '.join(sorted(past)) or 'none'})")
     (length,) = lengths
     cached = {d for i in caches for d in i.dims if isinstance(d, str)}
-    steps = {
+    steps = {  # the new tokens' dims: of the ids, positions (after the batch)
         d
         for i in inputs
         if i.dtype.kind in "iu" and i.name not in states
-        for d in i.dims
+        for d in (i.dims[1:] if len(i.dims) > 1 else i.dims)
         if isinstance(d, str) and d in sizes and d not in cached
     }
     if not steps:
-        return feeds, why
+        return zeros("no integer input sets how many new tokens a first pass runs")
     sess = sess if sess is not None else _session(model)
 
     def run(
         done: int, new: int, at: int, cache: dict[str, np.ndarray]
-    ) -> dict[str, np.ndarray] | None:
-        """The caches after ``new`` tokens (drawn with seed ``at``) on ``done`` cached ones."""
+    ) -> tuple[dict[str, np.ndarray] | None, str]:
+        """The caches after ``new`` tokens (drawn with seed ``at``) on ``done`` cached ones, or
+        None and why not."""
         x, _ = feeds_at({k: done if k in past else new if k in steps else v for k, v in sizes.items()}, at)  # fmt: skip
         for i in inputs:
             if not done and "use_cache" in i.name.lower() and x[i.name].dtype == np.bool_:
                 x[i.name] = np.zeros_like(x[i.name])
-        outs, _ = _run(sess, x | cache)
+        outs, err = _run(sess, x | cache)
         if outs is None:
-            return None
+            tokens = f"{new} token" + ("s" if new > 1 else "")
+            return None, f"a first pass over {tokens} failed ({_failed_at(err)})"
         got = dict(zip(outputs, outs, strict=False))
         out = {}  # each cache as long as done + new along its past dim
         for i in caches:
@@ -3238,27 +3273,33 @@ def _own_cache(
                 for d, n in zip(i.dims, f.shape, strict=True)
             )
             if a is None or a.shape != shape or a.dtype != f.dtype:
-                return None
+                got_shape = "none" if a is None else f"{a.dtype} {shape_text(a.shape)}"
+                return None, f"{present[i.name]!r} came back {got_shape}, not {shape_text(shape)}"
             if a.dtype.kind == "f" and not np.isfinite(a).all():
-                return None
+                return None, f"{present[i.name]!r} came back with NaN or inf"
             out[i.name] = a
-        return out
+        return out, ""
 
-    cache, how = run(0, length, seed, {}), f"a first pass over {length} generated tokens"
+    # the first pass draws its own tokens: apart from the step's, and from other draws' passes
+    base = _FIRST_PASS_SEED * (seed + 1)
+    cache, why_not = run(0, length, base, {})
+    how = f"a first pass over {length} generated tokens"
     if cache is None and length <= _STEPPED:
         how = f"{length} generated tokens run one at a time"
         cache = {}
         for t in range(length):
-            grown = run(t, 1, seed + 1 + t, cache)
+            grown, why_not = run(t, 1, base + 1 + t, cache)
             if grown is None:
-                return feeds, why
+                return zeros(why_not)
             cache = grown
-    if not cache:
-        return feeds, why
+    elif cache is None:
+        return zeros(f"{why_not}; and {length} tokens are more than are run one at a time ({_STEPPED})")  # fmt: skip
     new = feeds | cache
-    outs, _ = _run(sess, new)
-    if outs is None or _degenerate(outs, outputs) is not None:
-        return feeds, why
+    outs, err = _run(sess, new)
+    if outs is None:
+        return zeros(f"the model fails on it ({_failed_at(err)})")
+    if (bad := _degenerate(outs, outputs)) is not None:
+        return zeros(f"the model's outputs on it: {bad}")
     said = ", ".join(f"{d}=0" for d in sorted(past))
     return new, why | {
         i.name: f"the model's own cache: {present[i.name]!r} after {how} ({said})" for i in caches

@@ -3441,16 +3441,30 @@ def test_images_normalized_from_pixels_in_the_graph_are_pixels(mean, std, pixels
         assert "standard normal" in note, note
 
 
-def _cached_decoder(one_token: bool = False) -> onnx.ModelProto:
+def _cached_decoder(
+    one_token: bool = False, listed: bool = False, positions: bool = False
+) -> onnx.ModelProto:
     """ids -> embedding rows as keys, appended to ``past_key_values.0.key`` [batch, 1, past, 4]
     and returned as ``present.0.key``; the output attends over the whole cache (a softmax of the
     new key against every cached one, times the cache), then a Tanh site. ``one_token``: runs
-    only one new token at a time (a Squeeze of the sequence axis, as a traced decoder step)."""
+    only one new token at a time (a Squeeze of the sequence axis, as a traced decoder step).
+    ``listed``: dims named as the TorchScript exporter names ``dynamic_axes`` given as lists
+    (``past_key_values.0.key_dynamic_axes_1`` for the cache's batch, ``..._2`` its length).
+    ``positions``: ``position_ids`` index a 512-row position table added to the keys (GPT-2's
+    ``wpe``)."""
     rng = np.random.default_rng(0)
     emb = rng.standard_normal((50, 4)).astype(np.float32)
     f = TensorProto.FLOAT
     nodes = [
-        helper.make_node("Gather", ["emb", "input_ids"], ["e"]),  # [b, s, 4]
+        helper.make_node("Gather", ["emb", "input_ids"], ["e0" if positions else "e"]),
+        *(
+            [
+                helper.make_node("Gather", ["wpe", "position_ids"], ["p"]),
+                helper.make_node("Add", ["e0", "p"], ["e"]),  # [b, s, 4]
+            ]
+            if positions
+            else []
+        ),
         helper.make_node("Unsqueeze", ["e", "ax1"], ["k"]),  # [b, 1, s, 4]
         helper.make_node("Concat", ["past_key_values.0.key", "k"], ["present.0.key"], axis=2),
         helper.make_node("Transpose", ["present.0.key"], ["kt"], perm=[0, 1, 3, 2]),
@@ -3461,12 +3475,23 @@ def _cached_decoder(one_token: bool = False) -> onnx.ModelProto:
     ]
     if one_token:
         nodes.append(helper.make_node("Squeeze", ["e", "ax1"], ["last"]))
+    ids: list[str | int] = ["batch", "sequence"]
+    cache: list[str | int] = ["batch", 1, "past", 4]
+    if listed:
+        ids = [f"input_ids_dynamic_axes_{k}" for k in (1, 2)]
+        cache = [f"past_key_values.0.key_dynamic_axes_{k}" for k in (1, 2)]
+        cache = [cache[0], 1, cache[1], 4]
     g = helper.make_graph(
         nodes,
         "decoder",
         [
-            helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "sequence"]),
-            helper.make_tensor_value_info("past_key_values.0.key", f, ["batch", 1, "past", 4]),
+            helper.make_tensor_value_info("input_ids", TensorProto.INT64, ids),
+            *(
+                [helper.make_tensor_value_info("position_ids", TensorProto.INT64, ids)]
+                if positions
+                else []
+            ),  # fmt: skip
+            helper.make_tensor_value_info("past_key_values.0.key", f, cache),
         ],
         [
             helper.make_tensor_value_info("y", f, None),
@@ -3476,9 +3501,30 @@ def _cached_decoder(one_token: bool = False) -> onnx.ModelProto:
         [
             numpy_helper.from_array(emb, "emb"),
             numpy_helper.from_array(np.array([1], np.int64), "ax1"),
+            *(
+                [
+                    numpy_helper.from_array(
+                        0.1 * rng.standard_normal((512, 4)).astype(np.float32), "wpe"
+                    )
+                ]
+                if positions
+                else []
+            ),  # fmt: skip
         ],
     )
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_positions_into_a_position_table_count_on_from_the_cache() -> None:
+    """``position_ids`` that index a position table (GPT-2's ``wpe``) were drawn as rows of it,
+    "uniform in [0, 512)", beside a cache: positions now, after the cache, where the table has
+    the rows (and in the cache's first pass, from 0)."""
+    gen = generate_inputs(_cached_decoder(positions=True))
+    past = gen.feeds["past_key_values.0.key"].shape[2]
+    pos, s = gen.feeds["position_ids"], gen.feeds["input_ids"].shape[1]
+    assert (pos == np.arange(past, past + s)).all()
+    assert "(positions: name, after the cache; rows of Gather" in _note(gen, "position_ids")
+    assert "the model's own cache" in _note(gen, "past_key_values.0.key")
 
 
 @pytest.mark.parametrize("one_token", [False, True])
@@ -3504,8 +3550,36 @@ def test_a_kv_cache_is_the_models_own(one_token: bool) -> None:
     note = _note(gen, "past_key_values.0.key")
     assert f"the model's own cache: 'present.0.key' after {how} (past=0)" in note, note
     run_model(m, gen.feeds)
-    # more draws at the same sizes get their own first pass
+    # the first pass draws its own tokens: the cache is not the step's tokens again
+    n = min(len(rows), ids.shape[1])  # drawn with the step's seed, the first n were its own
+    assert not np.allclose(rows[:n], table[ids[0, :n]])
+    # more draws at the same sizes get their own first pass, not this one shifted
     from rewriter.verify import make_inputs
 
     other = make_inputs(m, seed=1, sizes=gen.sizes)["past_key_values.0.key"]
     assert other.shape == cache.shape and not np.array_equal(other, cache)
+    assert not np.array_equal(other[0, 0, 1:], cache[0, 0, :-1])
+
+
+def test_a_cache_with_list_style_dim_names_is_the_models_own() -> None:
+    """``dynamic_axes`` given as lists name the cache's batch ``past_key_values.0.key_
+    dynamic_axes_1``: "past" in two of its dims read as two lengths (1 and 128), and the cache
+    stayed zeros. Its length is the dim after the batch no other input has."""
+    gen = generate_inputs(_cached_decoder(listed=True))
+    note = _note(gen, "past_key_values.0.key")
+    assert "the model's own cache" in note and gen.feeds["past_key_values.0.key"].any(), note
+
+
+def test_a_cache_left_zeros_says_why() -> None:
+    """A step traced with one token, its cache longer than a token-by-token first pass runs:
+    zeros, and the note says why (it said "zeros (state: its name)" alone)."""
+    m = _cached_decoder(one_token=True)
+    shapes = {"input_ids": (1, 1), "past_key_values.0.key": (1, 1, 300, 4)}
+    gen = generate_inputs(m, shapes=shapes)
+    note = _note(gen, "past_key_values.0.key")
+    assert not gen.feeds["past_key_values.0.key"].any()
+    assert (
+        "zeros (state: its name); not the model's own: a first pass over 300 tokens failed ("
+        in note
+    )
+    assert "and 300 tokens are more than are run one at a time (256)" in note
