@@ -263,7 +263,8 @@ def test_sites_kept_are_found_by_bisection_over_the_worst_first_order() -> None:
     assert sum(step.startswith("keeping the") for step in r.steps) <= 4
     # each step says which side of the tolerance it landed on, as verification judges it
     for step in (s for s in r.steps if s.startswith("keeping the")):
-        assert step.endswith((" (inside --tolerance)", " (outside --tolerance)")), step
+        sides = ("inside --tolerance", "inside --tolerance above the noise floor")
+        assert step.endswith(tuple(f" ({x})" for x in (*sides, "outside --tolerance"))), step
     fewer = {k: c for k, c in coarse.items() if k not in order[: len(r.kept) - 1]}
     assert compare(m, emit(m, fewer), feeds).exceeds(5e-3)
 
@@ -369,10 +370,20 @@ def test_the_back_off_judges_the_draws_verification_found_outside() -> None:
     assert first.exceeds(tol) and {o.draw for o in first.over(tol)} - {0}
     # on draw 0 alone there is nothing to do
     assert not back_off_accuracy(m, coarse, draw(0), tol).steps
+    lines: list[str] = []
     bo, final = back_off_draws(
-        m, coarse, draw, first, tol, lambda new: verify(m, new, draw(0), more_feeds=draw)
+        m,
+        coarse,
+        draw,
+        first,
+        tol,
+        lambda new: verify(m, new, draw(0), more_feeds=draw),
+        log=lines.append,
     )
     assert bo.steps and not final.exceeds(tol) and final.draws == 3
+    over = sorted({o.draw + 1 for o in first.over(tol)})
+    said = f"draw{'s' if len(over) > 1 else ''} {', '.join(map(str, over))}"
+    assert lines[0] == f"judged on {said} of 3, where the rewrite is outside", lines
     assert not bo.deviation.exceeds(tol)
     for k in range(3):  # every draw inside, each checked on its own
         assert not compare(m, bo.result.model, draw(k)).exceeds(tol)
@@ -395,6 +406,9 @@ def test_a_step_outside_by_a_relative_error_says_so() -> None:
     assert side(Deviation([OutputDiff("map", 3e-5, 0.002, 0.9999, rel_err=0.5)]), 0.01) == (
         " (inside --tolerance)"
     )
+    # above the tolerance, inside it with three noise floors: said so (0.0141 read "inside")
+    floored = Deviation([OutputDiff("map", 3e-5, 0.0141, 0.9999, floor=0.0019)])
+    assert side(floored, 0.01) == " (inside --tolerance above the noise floor)"
 
 
 def test_calibration_data_is_judged_on_its_first_batches(tmp_path, capsys) -> None:

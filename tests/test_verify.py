@@ -687,3 +687,24 @@ def test_the_users_batches_are_judged_as_draws() -> None:
     assert "(inputs: --calibration, 3 batches): worst output 'y' (batch 3 of 3)" in d.summary()
     one = verify(original, rewritten, _draw(0), "--calibration", batches=[_draw(1)], draws=1)
     assert one.draws == 1 and not one.exceeds(0.01)
+
+
+def test_a_draw_moved_within_its_floor_is_worse_than_one_not_moved() -> None:
+    """A QDQ CNN's rewrite moved its logits by rel-L2 0.0056 under a noise floor of 0.004 on
+    one draw and not at all on another: the unmoved draw was kept as the worse (0 above the
+    floor beats -0.0064), and the line said the rewrite "verifies nothing"."""
+    from rewriter.verify import Deviation, OutputDiff, worse_of
+
+    def moved() -> Deviation:
+        return Deviation([OutputDiff("logits", 0.002, 0.0056, 0.99998, floor=0.004)])
+
+    def still() -> Deviation:
+        return Deviation([OutputDiff("logits", 0.0, 0.0, 1.0)])
+
+    for first, second, draw in ((moved(), still(), 0), (still(), moved(), 1)):
+        d = worse_of(first, second, 1)
+        assert d.outputs[0].rel_l2 == 0.0056 and d.outputs[0].draw == draw
+    # above a floor still counts first: 0.02 over a floor of 0.001 beats 0.03 under 0.01
+    over = Deviation([OutputDiff("logits", 0.1, 0.02, 0.999, floor=0.001)])
+    d = worse_of(over, Deviation([OutputDiff("logits", 0.1, 0.03, 0.999, floor=0.01)]), 1)
+    assert d.outputs[0].rel_l2 == 0.02

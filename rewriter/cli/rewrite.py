@@ -391,6 +391,7 @@ def _back_off(
         first,
         a.tolerance,
         lambda model: inputs.verify(original, model),
+        "draw" if inputs.generated else "batch",
         pipeline=a.pipeline,
         source=inputs.source,
         emit_options={

@@ -160,6 +160,8 @@ def _side(d: Deviation, tolerance: float) -> str:
     ``tolerance + 3 x`` its noise floor): a raw rel-L2 above it can be inside, and one below it
     outside, where a non-negative output is off by more than its own value somewhere (said)."""
     over = d.over(tolerance)
+    if not over and d.rel_l2 > tolerance:  # each output within the tolerance above its floor
+        return " (inside --tolerance above the noise floor)"
     if not over:
         return " (inside --tolerance)"
     if any(o.rel_l2 > tolerance + 3 * (o.floor or 0.0) for o in over):
@@ -410,6 +412,7 @@ def back_off_draws(
     first: Deviation,
     tolerance: float,
     verify: Callable[[onnx.ModelProto], Deviation],
+    unit: str = "draw",
     **options: Any,
 ) -> tuple[AccuracyBackoff, Deviation]:
     """``back_off_accuracy`` on the draws of the verification inputs where ``first`` (the
@@ -420,9 +423,17 @@ def back_off_draws(
 
     Args:
         draw: draw number -> its feeds (0: the verification inputs themselves).
-        options: passed on to ``back_off_accuracy``.
+        unit: what a draw is called in the lines logged ("draw", "batch").
+        options: passed on to ``back_off_accuracy`` (``log`` too).
     """
+    log = options.get("log", lambda s: None)
+
+    def said(ks: list[int]) -> str:
+        return f"{unit}{'s' if len(ks) > 1 else ''} {', '.join(str(k + 1) for k in ks)}"
+
     draws = sorted({o.draw for o in first.over(tolerance)}) or [0]
+    if first.draws > 1:
+        log(f"judged on {said(draws)} of {first.draws}, where the rewrite is outside")
     while True:
         bo = back_off_accuracy(
             original, assignment, [draw(k) for k in draws], tolerance, full=first, **options
@@ -431,4 +442,5 @@ def back_off_draws(
         more = sorted({o.draw for o in final.over(tolerance)} - set(draws))
         if not more:
             return bo, final
-        draws += more
+        draws = sorted(draws + more)
+        log(f"the model it ends with is outside on {said(more)}: again, judged on {said(draws)}")
