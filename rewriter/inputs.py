@@ -693,6 +693,12 @@ class _Graph:
                         u.parts.append((shape[axis], label, part))
                 elif (dim := self.dim_name(node.input[0], axis)) is not None:
                     u.dim_gathers.append((dim, label))
+            elif op == "GatherBlockQuantized" and i == 1:
+                # an int4 embedding (onnxruntime-genai's builder): rows of its quantized table
+                shape = self.const_shape(node.input[0])
+                axis = next((a.i for a in node.attribute if a.name == "gather_axis"), 0)
+                if shape and -len(shape) <= axis < len(shape):
+                    u.gathers.append((shape[axis], label))
             elif op in _COMPARE:
                 other = self.const(node.input[1 - i])
                 if other is not None and self.sign_test(node, other):

@@ -3583,3 +3583,39 @@ def test_a_cache_left_zeros_says_why() -> None:
         in note
     )
     assert "and 300 tokens are more than are run one at a time (256)" in note
+
+
+def test_ids_into_an_int4_embedding_are_rows_of_it() -> None:
+    """onnxruntime-genai's int4 models look their ids up with com.microsoft's
+    GatherBlockQuantized: no use bounded them, and they were drawn from {0, 1}, two tokens."""
+    n, k = 50, 32
+    rng = np.random.default_rng(0)
+    g = helper.make_graph(
+        [
+            helper.make_node(
+                "GatherBlockQuantized",
+                ["data", "input_ids", "scales"],
+                ["e"],
+                domain="com.microsoft",
+                block_size=16,
+                gather_axis=0,
+                quantize_axis=1,
+                bits=4,
+            ),
+            helper.make_node("Tanh", ["e"], ["y"]),
+        ],
+        "int4_embedding",
+        [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "sequence"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [
+            numpy_helper.from_array(rng.integers(0, 255, (n, k // 2)).astype(np.uint8), "data"),
+            numpy_helper.from_array(np.full((n, k // 16), 0.1, np.float32), "scales"),
+        ],
+    )
+    m = helper.make_model(
+        g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
+    )
+    gen = generate_inputs(m)
+    ids = gen.feeds["input_ids"]
+    assert ids.min() >= 0 and ids.max() < n and len(np.unique(ids)) > 10
+    assert f"uniform in [0, {n})" in _note(gen, "input_ids")
