@@ -105,7 +105,8 @@ class OutputDiff:
     agreement: float | None = None
     items: tuple[int, int] | None = None
     role: str = ""
-    # which draw of the generated inputs it was judged on (``verify``: its worst of ``DRAWS``)
+    # which draw of the generated inputs (batch of the user's) it was judged on (``verify``:
+    # its worst of ``DRAWS``)
     draw: int = 0
 
 
@@ -141,7 +142,8 @@ class Deviation:
     # why the original failed on other generated inputs (of the same sizes), which judge whether
     # an output depends on them: judged on the first inputs alone then
     refused_elsewhere: str = ""
-    # how many draws of the generated inputs were judged, each output on its worst (``verify``)
+    # how many draws of the generated inputs (batches of the user's) were judged, each output
+    # on its worst (``verify``)
     draws: int = 1
 
     @property
