@@ -1592,6 +1592,23 @@ def shape_text(shape: tuple[int, ...]) -> str:
     return "x".join(map(str, shape)) if shape else "scalar"
 
 
+def _positions(
+    name: str, shape: tuple[int, ...], dt: np.dtype, past: int, also: str = ""
+) -> tuple[np.ndarray, str] | None:
+    """``past``, ``past + 1``, ... along the last axis of an integer input named as positions
+    (the new tokens' after a cache of ``past``), with its note; None for any other input (and
+    for a mask named so: Kosmos-2's ``image_embeds_position_mask``)."""
+    if not (_POSITION_NAME.search(name) and "mask" not in name.lower() and dt.kind in "iu"):
+        return None
+    if not shape:
+        return None
+    pos = np.arange(past, past + shape[-1]).astype(dt)
+    after = ", after the cache" if past else ""
+    return np.broadcast_to(pos, shape).copy(), (
+        f"{past}..{past + shape[-1] - 1} along the last axis (positions: name{after}{also})"
+    )
+
+
 def _values(
     inp: _Input,
     shape: tuple[int, ...],
@@ -1693,14 +1710,11 @@ def _values(
         # id (49407) to find where to pool, and ids filled with a constant the table does not
         # hold (a smaller vocabulary) fail its Gather on every size
         rows, n = min(uses.gathers)
-        if _POSITION_NAME.search(inp.name) and "mask" not in inp.name.lower() and shape:
-            if past + shape[-1] <= rows:  # rows of a position table (GPT-2's wpe): positions
-                pos = np.arange(past, past + shape[-1]).astype(dt)
-                return np.broadcast_to(pos, shape).copy(), (
-                    f"{past}..{past + shape[-1] - 1} along the last axis (positions: name"
-                    + (", after the cache" if past else "")
-                    + f"; rows of Gather {n!r})"
-                )
+        # rows of a position table (GPT-2's wpe): positions, where the table has them
+        fits = bool(shape) and past + shape[-1] <= rows
+        also = f"; rows of Gather {n!r}"
+        if fits and (counted := _positions(inp.name, shape, dt, past, also)):
+            return counted
         ids = rng.integers(0, rows, shape)
         less = f", less the {uses.added[n]} the model adds first" if n in uses.added else ""
         if n in uses.blocks:
@@ -1756,18 +1770,8 @@ def _values(
         return np.ones(shape, dt), f"ones (the shape operand of {op} {n!r})"
     if uses.gathers:  # bool indices (integer ones are above)
         return np.ones(shape, bool), f"true (indices of Gather {min(uses.gathers)[1]!r})"
-    if (
-        _POSITION_NAME.search(inp.name)
-        and "mask" not in inp.name.lower()  # Kosmos-2's image_embeds_position_mask: a mask
-        and dt.kind in "iu"
-        and shape
-    ):
-        pos = np.arange(past, past + shape[-1]).astype(dt)
-        return np.broadcast_to(pos, shape).copy(), (
-            f"{past}..{past + shape[-1] - 1} along the last axis (positions: name"
-            + (", after the cache" if past else "")
-            + ")"
-        )
+    if counted := _positions(inp.name, shape, dt, past):
+        return counted
     if (
         dt.itemsize == 1
         and dt.kind in "iu"

@@ -81,6 +81,7 @@ __all__ = [
     "check",
     "verify",
     "worse_of",
+    "worst_of",
     "DRAWS",
     "load_inputs",
 ]
@@ -1173,6 +1174,15 @@ def worse_of(dev: Deviation, more: Deviation, draw: int) -> Deviation:
             o.draw = draw
             dev.outputs[k] = o
     dev.draws += 1
+    return dev
+
+
+def worst_of(devs: Sequence[Deviation]) -> Deviation:
+    """The first of ``devs`` (comparisons of one model pair on draws 0, 1, ...) with each output
+    judged on its worst of them (``worse_of``)."""
+    dev = devs[0]
+    for k, more in enumerate(devs[1:], 1):
+        worse_of(dev, more, k)
     return dev
 
 

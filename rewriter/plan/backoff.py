@@ -70,7 +70,7 @@ from rewriter.verify import (
     compared,
     deviation,
     pin_random_seeds,
-    worse_of,
+    worst_of,
 )
 
 __all__ = ["AccuracyBackoff", "back_off_accuracy", "back_off_draws", "UPGRADE_DEGREES"]
@@ -240,9 +240,7 @@ def back_off_accuracy(
         if c is not None:
             chosen[s.name] = c
     if full is None:
-        full = compare(original, first.model, batches[0], source)
-        for i, more in enumerate(batches[1:], 1):
-            worse_of(full, compare(original, first.model, more, source), i)
+        full = worst_of([compare(original, first.model, f, source) for f in batches])
     out = AccuracyBackoff(first, full, dict(chosen))
     if not full.exceeds(tolerance) or not chosen:
         return out
@@ -255,9 +253,12 @@ def back_off_accuracy(
 
     def judged(got: list[list[np.ndarray]]) -> Deviation:
         """The deviation of ``got`` (the outputs on each batch), each output on its worst."""
-        d = deviation(reference[0], got[0], inputs=source, compare=cmp)
-        for i, (ref, new) in enumerate(zip(reference[1:], got[1:], strict=True), 1):
-            worse_of(d, deviation(ref, new, inputs=source, compare=cmp), i)
+        d = worst_of(
+            [
+                deviation(ref, new, inputs=source, compare=cmp)
+                for ref, new in zip(reference, got, strict=True)
+            ]
+        )
         for o in d.outputs:
             o.floor = floors.get(o.name)
         return d
