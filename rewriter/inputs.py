@@ -1148,8 +1148,11 @@ def meaningful_name(key: str) -> bool:
     """Whether a ``dim_param`` was given by a person (``batch``, ``sequence``), not made up by an
     exporter (torch.export's ``s27``, tf2onnx's ``unk__3``, ``dim_0``, the TorchScript
     exporter's ``sample.1_dim_0``: a diffusers UNet's ``sample`` input, renamed because its
-    output has the same name, was probed as audio samples)."""
-    return ":" not in key and not re.fullmatch(r"s\d+|unk__\d+|dim_?\d*|\?|.+_dim_\d+", key)
+    output has the same name, was probed as audio samples; and its ``input_ids_dynamic_axes_1``
+    for ``dynamic_axes`` given as lists of axes)."""
+    return ":" not in key and not re.fullmatch(
+        r"s\d+|unk__\d+|dim_?\d*|\?|.+_dim_\d+|.+_dynamic_axes_\d+", key
+    )
 
 
 def batch_name(key: str) -> bool:
@@ -1302,7 +1305,7 @@ def _derived_dims(groups: dict[str, list[int]]) -> dict[str, tuple[Any, str]]:
         if expr is not None:
             code = compile(expr[0], k, "eval")
             derived[k] = (functools.partial(_eval_dims, code, expr[1]), "its expression")
-    past = [k for k in plain if "past" in k.lower()]
+    past = [k for k in plain if "past" in k.lower() and meaningful_name(k)]
     seq = [
         k
         for k in plain
@@ -1377,6 +1380,116 @@ def _same_dim(other: str, sizes: dict[str, int]) -> int:
     return sizes[other]
 
 
+# a KV cache's kind: its name less the layer and key/value (``past_key_values.#.#``); a
+# cross-attention cache (``past_key_values.#.encoder.#``) is of another kind
+_CACHE_KIND = re.compile(r"\d+|key|value", re.I)
+
+
+def _kv_caches(inputs: list[_Input], states: Mapping[str, str]) -> list[_Input]:
+    """The state inputs named as a KV cache (``past_key_values.0.key``, ``past_key``)."""
+    return [i for i in inputs if i.name in states and _CACHE_NAME.search(i.name)]
+
+
+def _cache_length(inputs: list[_Input], states: Mapping[str, str]) -> str | None:
+    """The dim that is a decoder's self-attention cache length: of the first cache that is
+    not cross-attention, the dim after the batch named past, else the one no input but a cache
+    has (torch.export's ``s58``), else the one before the head size ([batch, heads, past,
+    head_size]); None where there is none."""
+    caches = [i for i in _kv_caches(inputs, states) if not re.search("encoder|cross", i.name, re.I)]
+    if not caches:
+        return None
+    dims = [d for d in caches[0].dims[1:] if isinstance(d, str)]
+    named = [d for d in dims if "past" in d.lower() and meaningful_name(d)]
+    cached = {i.name for i in _kv_caches(inputs, states)}
+    held = {d for i in inputs if i.name not in cached for d in i.dims}
+    alone = [d for d in dims if d not in held]
+    if named or len(alone) == 1:
+        return (named or alone)[0]
+    at = caches[0].dims[-2] if len(caches[0].dims) >= 3 else None
+    return at if isinstance(at, str) else None
+
+
+def _cache_ties(
+    inputs: list[_Input],
+    states: Mapping[str, str],
+    groups: dict[str, list[int]],
+    bound: dict[str, int],
+    derived: dict[str, tuple[Any, str]],
+) -> dict[str, tuple[Any, str]]:
+    """Beside a KV cache, made-up dims that are others' (``_same_dim``) or a sum of them: the
+    exporter named them apart where it could not tie them (torch.export's automatic dims:
+    ``s31`` for the mask's batch, ``s76`` for the last value's; ``dynamic_axes`` as lists:
+    each input's own ``input_ids_dynamic_axes_1``). Every input's batch is the ids'; each
+    cache's dims are those of the first cache of its kind (the layers' keys and values; a
+    cross-attention cache apart); other ids (``position_ids``) are the ids' dims; the
+    attention mask spans the cache and the new tokens. Probed apart, a mask as long as the new
+    tokens beside a cache of 128 never ran, and each layer's cache was probed on its own."""
+    caches = _kv_caches(inputs, states)
+    ids = next(
+        (
+            i
+            for i in inputs
+            if i.name not in states and i.dtype.kind in "iu" and i.name.lower().endswith("ids")
+        ),
+        None,
+    )
+    if not caches or ids is None or len(ids.dims) != 2:
+        return {}
+    out: dict[str, tuple[Any, str]] = {}
+    root: dict[str, str] = {}
+
+    def tie(d: int | str, e: int | str, how: str) -> None:
+        e = root.get(e, e) if isinstance(e, str) else e
+        if (
+            isinstance(d, str)
+            and isinstance(e, str)
+            and d != e
+            and d in groups
+            and e in groups
+            and d not in bound
+            and d not in derived
+            and e not in derived
+            and d not in root
+            and not meaningful_name(d)
+        ):
+            root[d] = e
+            out[d] = (functools.partial(_same_dim, e), how)
+
+    for i in inputs:  # the batch
+        if i is not ids and len(i.dims) >= 2:
+            tie(i.dims[0], ids.dims[0], f"as {ids.name}'s batch")
+    first: dict[str, _Input] = {}
+    for c in caches:
+        like = first.setdefault(_CACHE_KIND.sub("#", c.name), c)
+        if len(like.dims) == len(c.dims):
+            for d, e in zip(c.dims[1:], like.dims[1:], strict=True):
+                tie(d, e, f"as {like.name}'s")
+    for i in inputs:
+        if i is not ids and i.name not in states and i.name.lower().endswith("ids"):
+            if i.dtype.kind in "iu" and len(i.dims) == 2:
+                tie(i.dims[1], ids.dims[1], f"as {ids.name}'s")
+    length, new = _cache_length(inputs, states), ids.dims[1]
+    length = root.get(length, length) if length else None
+    for m in inputs:
+        hit = _MASK_SUFFIX.search(m.name)
+        total = m.dims[-1] if len(m.dims) == 2 else None
+        if (
+            hit is None
+            or m.name[: hit.start()] + "input_ids" not in (ids.name, "input_ids")
+            or length is None
+            or not isinstance(total, str)
+            or total in bound
+            or total in derived
+            or total in root
+            or meaningful_name(total)
+            or any(total in i.dims for i in inputs if i is not m)
+        ):
+            continue
+        plus = new if isinstance(new, int) else root.get(new, new)
+        out[total] = (functools.partial(_sum_dims, length, plus), f"{length} + {plus}")
+    return out
+
+
 def _eval_dims(code: Any, used: list[str], sizes: dict[str, int]) -> int:
     env = {f"_{i}": sizes[n] for i, n in enumerate(used)}  # as _dim_expression numbered them
     return int(eval(code, {"__builtins__": {}}, env))  # only the ops _DIM_AST allows
@@ -1392,8 +1505,8 @@ def _image_like(inp: _Input) -> bool:
     return len(inp.dims) == 4 and (inp.dtype.kind == "f" or inp.dtype == np.uint8)
 
 
-def _sum_dims(a: str, b: str, sizes: dict[str, int]) -> int:
-    return sizes[a] + sizes[b]
+def _sum_dims(a: str, b: str | int, sizes: dict[str, int]) -> int:
+    return sizes[a] + (b if isinstance(b, int) else sizes[b])
 
 
 def _saturated_images(
@@ -1956,6 +2069,9 @@ def generate_inputs(
         # ``hidden_states`` (its grid baked), and a "state" of zeros made every output constant
         states = {}
     int_states = _int_states(model, inputs)
+    length = _cache_length(inputs, states)
+    if length in groups and length not in bound and not meaningful_name(length):
+        groups[length] = _SEQUENCE  # a cache's length, not an image side ([b, h, s58, 16])
     for inp in inputs:
         # a recurrent state laid out as torch's h0, [layers, batch, hidden], with the batch
         # unnamed (Silero VAD's state [2, ?, 128]): read as a sequence, it was 128 and the LSTM
@@ -1983,6 +2099,7 @@ def generate_inputs(
     derived = {k: f for k, f in _derived_dims(groups).items() if k not in bound}
     if not states and not int_states:  # beside a cache a mask spans the past tokens too
         derived |= _paired_masks(inputs, groups, bound, derived)
+    derived |= _cache_ties(inputs, states, groups, bound, derived)
     for k in derived:
         del groups[k]
     how = {k: h for k, (_, h) in derived.items()}
@@ -2009,7 +2126,7 @@ def generate_inputs(
         sizes: dict[str, int], masks_off: str | None = None, seed: int = seed
     ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
         feeds, why = {}, {}
-        past = next((v for k, v in sizes.items() if "past" in k.lower()), 0)  # a cache's length
+        past = sizes.get(length, 0) if length else 0  # a cache's length
         for inp in inputs:
             shape = tuple(d if isinstance(d, int) else sizes[d] for d in inp.dims)
             seq = _seq_size(inp.name, uses.get(inp.name), inputs, sizes, graph, seq_keys)
@@ -3245,7 +3362,7 @@ def _own_cache(
         for d in i.dims[1:]
         if isinstance(d, str) and ("past" in d.lower() or d not in shared)
     }
-    lengths = {sizes.get(d, 0) for d in past}
+    lengths = {sizes[d] for d in past if d in sizes}  # its free dims (the rest follow them)
     if not past or len(lengths) != 1 or min(lengths) <= 0:
         return zeros(f"its length is not one dim ({', '.join(sorted(past)) or 'none'})")
     (length,) = lengths
@@ -3310,7 +3427,7 @@ def _own_cache(
         return zeros(f"the model fails on it ({_failed_at(err)})")
     if (bad := _degenerate(outs, outputs)) is not None:
         return zeros(f"the model's outputs on it: {bad}")
-    said = ", ".join(f"{d}=0" for d in sorted(past))
+    said = ", ".join(f"{d}=0" for d in sorted(past) if d in sizes)
     return new, why | {
         i.name: f"the model's own cache: {present[i.name]!r} after {how} ({said})" for i in caches
     }

@@ -700,6 +700,29 @@ def test_position_ids_count_on_from_the_cache(zoo_paths: dict[str, str]) -> None
     assert "(positions: name, after the cache)" in _note(gen, "position_ids")
 
 
+@pytest.mark.parametrize("name", ["llama_kv_auto", "llama_kv_listed"])
+def test_a_decoder_whose_dims_were_made_up_is_fed_as_one(
+    name: str, generated: dict[str, GeneratedInputs]
+) -> None:
+    """A Llama step exported with no dims named (torch.export's automatic dims; ``dynamic_axes``
+    as lists): every input's batch and each cache's length its own made-up dim, the mask's
+    length not tied to the cache. Probed apart, no size ran (exit 2: "GatherND fails on all 64
+    sizes tried", "Mul fails on all 128 sizes tried"); the batches, the caches and the
+    positions are the ids' and the first cache's, the mask as long as cache and new tokens."""
+    gen = generated[name]
+    feeds = gen.feeds
+    past, new = feeds["past_key_values.0.key"].shape[2], feeds["input_ids"].shape[1]
+    assert past > 1 and feeds["attention_mask"].shape == (1, past + new)
+    assert {f.shape for k, f in feeds.items() if k.startswith("past_key_values")} == {
+        (1, 1, past, 16)
+    }
+    assert feeds["position_ids"].shape == feeds["input_ids"].shape
+    assert feeds["position_ids"][0, 0] == past  # the new tokens after the cache
+    assert "the model's own cache" in _note(gen, "past_key_values.1.value")
+    mask = _note(gen, "attention_mask")
+    assert "as input_ids's batch" in mask and re.search(r": \S+ \+ \S+", mask), mask
+
+
 def _eos_pooled(eos: int) -> onnx.ModelProto:
     """Token ids -> 50-row embedding, weighted by ``ids == eos`` (where CLIP's text tower pools:
     it compares its ids with the EOS id, 49407 by default whatever the vocabulary)."""

@@ -48,6 +48,12 @@ Each model reproduces one failure measured on public models (DESIGN.md section 9
   name it: ``input_ids`` and ``position_ids`` [batch, sequence], ``attention_mask`` [batch,
   total_sequence] (must be past_sequence + sequence), ``past_key_values.{0,1}.{key,value}``
   [batch, 1, past_sequence, 16]; traced with one new token, it runs only at sequence 1.
+* ``llama_kv_auto``, ``llama_kv_listed``: the same step (eager attention) exported as users
+  who name no dims export it: by the dynamo exporter with ``torch.export.Dim.AUTO`` on each
+  input's dynamic dims (``s11``, ``s58``; the mask's batch ``s31`` and the last value's dims
+  ``s76``, ``s65`` not tied to the others), and by the TorchScript exporter with
+  ``dynamic_axes`` as lists (each dim its input's own, ``input_ids_dynamic_axes_1``); the
+  first runs only at sequence 1.
 * ``gpt2_merged``: a GPT-2 decoder (hidden 32, 2 layers, vocab 1000, 128 positions) merged as
   Optimum's ``decoder_model_merged.onnx``: one If on ``use_cache_branch`` (bool [1]) runs the
   step with the KV cache or the first pass without it, each branch with its own weights; inputs
@@ -92,13 +98,16 @@ def _export(
     dynamo: bool,
     *,
     auto_dims: bool = False,
+    listed: bool = False,
     opset: int | None = None,
 ) -> None:
     """Export with one torch exporter; dims named in ``dynamic`` become dim_params.
 
     ``auto_dims`` (dynamo): those dims get ``torch.export.Dim.AUTO`` instead of named Dims, as a
     user who names no dims exports: made-up dim_params (``s72``), and the batches of two inputs
-    not known to be equal. ``opset``: instead of 17 (TorchScript) / 18 (dynamo)."""
+    not known to be equal. ``listed`` (TorchScript): ``dynamic_axes`` as lists of axes, as
+    the exporter's docs show them: each dim named after its input (``input_ids_dynamic_axes_1``),
+    none known equal. ``opset``: instead of 17 (TorchScript) / 18 (dynamo)."""
     import torch
 
     model.eval()  # type: ignore[attr-defined]
@@ -120,7 +129,8 @@ def _export(
         )
         kw.update(dynamo=True, external_data=False, verbose=False)
     else:
-        kw.update(dynamo=False, dynamic_axes=dynamic)
+        axes = {k: sorted(v) for k, v in dynamic.items()} if listed else dynamic
+        kw.update(dynamo=False, dynamic_axes=axes)
     with torch.no_grad(), warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         prog = torch.onnx.export(model, args, None if dynamo else path, **kw)
@@ -702,13 +712,17 @@ def _build_fp16_cnn(path: str) -> None:
         onnx.save(convert_float_to_float16(onnx.load(src), keep_io_types=True), path)
 
 
-def _build_llama_kv(path: str) -> None:
+def _build_llama_kv(path: str, made_up: str = "") -> None:
+    """``made_up``: "" (named dims), "auto" (the dynamo exporter, ``Dim.AUTO`` on each dim) or
+    "listed" (TorchScript, ``dynamic_axes`` as lists)."""
     import torch
     import transformers as tf
 
     torch.manual_seed(0)
+    # torch.export cannot trace SDPA's causal flag of a symbolic length: eager attention
+    eager = {"attn_implementation": "eager"} if made_up else {}
     cfg = tf.LlamaConfig(
-        vocab_size=1000, max_position_embeddings=256, num_key_value_heads=1, **_TINY
+        vocab_size=1000, max_position_embeddings=256, num_key_value_heads=1, **_TINY, **eager
     )
     lm = tf.LlamaForCausalLM(cfg).eval()
     layers, heads, dim = 2, 1, 16
@@ -718,9 +732,17 @@ def _build_llama_kv(path: str) -> None:
             super().__init__()
             self.m = lm
 
-        def forward(
-            self, ids: torch.Tensor, mask: torch.Tensor, pos: torch.Tensor, *past: torch.Tensor
+        def forward(  # the cache as named arguments: torch.export takes no *args' shapes
+            self,
+            ids: torch.Tensor,
+            mask: torch.Tensor,
+            pos: torch.Tensor,
+            k0: torch.Tensor,
+            v0: torch.Tensor,
+            k1: torch.Tensor,
+            v1: torch.Tensor,
         ) -> tuple[torch.Tensor, ...]:
+            past = (k0, v0, k1, v1)
             cache = tf.DynamicCache(config=cfg)
             for i in range(layers):
                 cache.update(past[2 * i], past[2 * i + 1], i)
@@ -753,7 +775,10 @@ def _build_llama_kv(path: str) -> None:
         torch.tensor([[p]]),
         *(torch.randn(1, heads, p, dim) for _ in kv_names),
     )
-    _export(_Step(), args, path, ins, outs, dyn, dynamo=False)
+    if made_up:  # the inputs' dims only: the exporters name the outputs' themselves
+        dyn = {k: v for k, v in dyn.items() if k in ins}
+    auto = made_up == "auto"
+    _export(_Step(), args, path, ins, outs, dyn, auto, auto_dims=auto, listed=made_up == "listed")
 
 
 def _build_gpt2_merged(path: str) -> None:
@@ -878,6 +903,8 @@ BUILDERS: dict[str, Callable[[str], None]] = {
     "qdq_cnn": _build_qdq_cnn,
     "fp16_cnn": _build_fp16_cnn,
     "llama_kv": _build_llama_kv,
+    "llama_kv_auto": lambda path: _build_llama_kv(path, "auto"),
+    "llama_kv_listed": lambda path: _build_llama_kv(path, "listed"),
     "gpt2_merged": _build_gpt2_merged,
 }
 
