@@ -152,7 +152,7 @@ _BATCH = [1, 2]
 _SEQUENCE = [128, 64, 32, 16, 256, 512]
 # the new tokens of a model with a state input (a KV cache): 1 last, for a decoder step traced
 # with one token (only there: elsewhere one token ran by luck with ids out of a table's range)
-_STEP = [*_SEQUENCE, 1]
+_STEP = [*_SEQUENCE[:2], 1, *_SEQUENCE[2:]]
 _SPATIAL = [224, 256, 320, 640, 128, 64, 32]
 _SAMPLES = [16000, 8000, 4096, 2048, 1024, 512, 256, 128, 64, 32, 16]
 # a volume's depth, height, width (a 3-D segmenter's [batch, 1, D, H, W]): a patch side as
@@ -1435,11 +1435,16 @@ def _cache_ties(
     )
     if not caches or ids is None or len(ids.dims) != 2:
         return {}
-    out: dict[str, tuple[Any, str]] = {}
-    root: dict[str, str] = {}
+    root: dict[str, str] = {}  # dim -> the dim it is (a root when tied, followed at the end)
+    said: dict[str, str] = {}
 
-    def tie(d: int | str, e: int | str, how: str) -> None:
-        e = root.get(e, e) if isinstance(e, str) else e
+    def find(d: str) -> str:
+        while d in root:
+            d = root[d]
+        return d
+
+    def tie(d: int | str | None, e: int | str, how: str) -> None:
+        e = find(e) if isinstance(e, str) else e
         if (
             isinstance(d, str)
             and isinstance(e, str)
@@ -1453,7 +1458,7 @@ def _cache_ties(
             and not meaningful_name(d)
         ):
             root[d] = e
-            out[d] = (functools.partial(_same_dim, e), how)
+            said[d] = how
 
     for i in inputs:  # the batch
         if i is not ids and len(i.dims) >= 2:
@@ -1468,8 +1473,17 @@ def _cache_ties(
         if i is not ids and i.name not in states and i.name.lower().endswith("ids"):
             if i.dtype.kind in "iu" and len(i.dims) == 2:
                 tie(i.dims[1], ids.dims[1], f"as {ids.name}'s")
+    # cross-attention: the encoder's states, their mask and the caches of them are as long
+    keys = next((i for i in inputs if re.search("encoder.*mask", i.name, re.I)), None)
+    if keys is not None and len(keys.dims) == 2:
+        for i in inputs:
+            if i.dtype.kind == "f" and i.name not in states and i.name.startswith("encoder"):
+                tie(i.dims[1] if len(i.dims) == 3 else None, keys.dims[1], f"as {keys.name}'s")
+            elif i in caches and re.search("encoder|cross", i.name, re.I) and len(i.dims) == 4:
+                tie(i.dims[2], keys.dims[1], f"as {keys.name}'s")
     length, new = _cache_length(inputs, states), ids.dims[1]
-    length = root.get(length, length) if length else None
+    length = find(length) if length else None
+    out = {d: (functools.partial(_same_dim, find(d)), how) for d, how in said.items()}
     for m in inputs:
         hit = _MASK_SUFFIX.search(m.name)
         total = m.dims[-1] if len(m.dims) == 2 else None
@@ -1485,7 +1499,7 @@ def _cache_ties(
             or any(total in i.dims for i in inputs if i is not m)
         ):
             continue
-        plus = new if isinstance(new, int) else root.get(new, new)
+        plus = new if isinstance(new, int) else find(new)
         out[total] = (functools.partial(_sum_dims, length, plus), f"{length} + {plus}")
     return out
 
@@ -3331,8 +3345,10 @@ def _own_cache(
     its tokens with seeds of its own: drawn as the step's, the cache was the step's own tokens
     (a prompt and then itself again), and the draws' token-by-token caches were each other's
     shifted by one. Where that fails, returns another shape or non-finite values, or the step
-    then does not run, the zeros stay and the note says why (an encoder-decoder's
-    cross-attention cache, which its decoder with past does not return, stays zeros, unsaid).
+    then does not run, the zeros stay and the note says why. An encoder-decoder's
+    cross-attention cache (``past_key_values.0.encoder.key``), which its decoder with past does
+    not return, is standard normal beside it, as keys and values of an encoder's states are:
+    zeros made every cross-attention output 0 (values of 0, whatever the weights).
 
     Args:
         sess: a session of ``model`` (None: one is made).
@@ -3341,10 +3357,16 @@ def _own_cache(
         seed: the generator's seed (the token-by-token draws count on from it).
     """
     outputs = [o.name for o in model.graph.output]
-    caches = [i for i in inputs if i.name in states and _CACHE_NAME.search(i.name)]
-    present = {i.name: _present(i.name, outputs) for i in caches}
-    if not caches or not all(present.values()):
+    present = {i.name: _present(i.name, outputs) for i in _kv_caches(inputs, states)}
+    # the caches it returns (a decoder with past returns no cross-attention cache)
+    caches = [i for i in _kv_caches(inputs, states) if present[i.name]]
+    if not caches:
         return feeds, why
+    cross = {
+        i.name: _rng(seed, i.name).standard_normal(feeds[i.name].shape).astype(i.dtype)
+        for i in _kv_caches(inputs, states)
+        if not present[i.name] and i.dtype.kind == "f" and re.search("encoder|cross", i.name, re.I)
+    }
 
     def zeros(reason: str) -> tuple[dict[str, np.ndarray], dict[str, str]]:
         """The feeds as they were, each cache's note saying why it is not the model's own."""
@@ -3367,10 +3389,10 @@ def _own_cache(
         return zeros(f"its length is not one dim ({', '.join(sorted(past)) or 'none'})")
     (length,) = lengths
     cached = {d for i in caches for d in i.dims if isinstance(d, str)}
-    steps = {  # the new tokens' dims: of the ids, positions (after the batch)
-        d
+    steps = {  # the new tokens' dims: of the ids, positions (after the batch), not a mask's
+        d  # (an encoder's mask, beside a cross-attention cache, is as long as the encoder)
         for i in inputs
-        if i.dtype.kind in "iu" and i.name not in states
+        if i.dtype.kind in "iu" and i.name not in states and not _MASK_SUFFIX.search(i.name)
         for d in (i.dims[1:] if len(i.dims) > 1 else i.dims)
         if isinstance(d, str) and d in sizes and d not in cached
     }
@@ -3387,7 +3409,7 @@ def _own_cache(
         for i in inputs:
             if not done and "use_cache" in i.name.lower() and x[i.name].dtype == np.bool_:
                 x[i.name] = np.zeros_like(x[i.name])
-        outs, err = _run(sess, x | cache)
+        outs, err = _run(sess, x | cross | cache)
         if outs is None:
             tokens = f"{new} token" + ("s" if new > 1 else "")
             return None, f"a first pass over {tokens} failed ({_failed_at(err)})"
@@ -3421,16 +3443,19 @@ def _own_cache(
             cache = grown
     elif cache is None:
         return zeros(f"{why_not}; and {length} tokens are more than are run one at a time ({_STEPPED})")  # fmt: skip
-    new = feeds | cache
+    new = feeds | cross | cache
     outs, err = _run(sess, new)
     if outs is None:
         return zeros(f"the model fails on it ({_failed_at(err)})")
     if (bad := _degenerate(outs, outputs)) is not None:
         return zeros(f"the model's outputs on it: {bad}")
     said = ", ".join(f"{d}=0" for d in sorted(past) if d in sizes)
-    return new, why | {
-        i.name: f"the model's own cache: {present[i.name]!r} after {how} ({said})" for i in caches
+    mine = {i.name: f"the model's own cache: {present[i.name]!r} after {how} ({said})" for i in caches}  # fmt: skip
+    encoder = {  # the dtype's name as other notes say it (float32)
+        k: f"standard normal (seed {seed}): a cross-attention cache, the encoder's keys and values (the model does not return it)"  # fmt: skip
+        for k in cross
     }
+    return new, why | mine | encoder
 
 
 def _result(

@@ -723,6 +723,29 @@ def test_a_decoder_whose_dims_were_made_up_is_fed_as_one(
     assert "as input_ids's batch" in mask and re.search(r": \S+ \+ \S+", mask), mask
 
 
+def test_an_encoder_decoder_step_is_fed_as_one(generated: dict[str, GeneratedInputs]) -> None:
+    """A BART decoder-with-past step exported with no dims named: nine batches and three
+    lengths made up, a step traced at one token, cross-attention caches it does not return.
+    It failed at every size (exit 2, "Reshape 'gemm_input_reshape_token_32' fails on all 80
+    sizes tried": one new token came last of too many dims); its own cache stayed zeros since
+    the cross-attention cache has no ``present``, and the cross-attention cache was zeros (every
+    cross-attention output 0). Now: one new token, the encoder's states, mask and cache as
+    long, its own cache the model's own, the encoder's keys and values standard normal."""
+    gen = generated["bart_kv_auto"]
+    feeds = gen.feeds
+    enc = feeds["encoder_attention_mask"].shape
+    assert feeds["decoder_input_ids"].shape == (1, 1) and enc[0] == 1
+    assert feeds["encoder_hidden_states"].shape == (1, enc[1], 32)
+    for i in (0, 1):
+        for w in ("key", "value"):
+            own, cross = f"past_key_values.{i}.decoder.{w}", f"past_key_values.{i}.encoder.{w}"
+            assert feeds[cross].shape == (1, 2, enc[1], 16)
+            assert feeds[own].shape[:2] == (1, 2) and feeds[own].any()
+            assert "the model's own cache" in _note(gen, own)
+            assert abs(float(feeds[cross].std()) - 1) < 0.1
+            assert "a cross-attention cache, the encoder's keys and values" in _note(gen, cross)
+
+
 def _eos_pooled(eos: int) -> onnx.ModelProto:
     """Token ids -> 50-row embedding, weighted by ``ids == eos`` (where CLIP's text tower pools:
     it compares its ids with the EOS id, 49407 by default whatever the vocabulary)."""

@@ -54,6 +54,12 @@ Each model reproduces one failure measured on public models (DESIGN.md section 9
   ``s76``, ``s65`` not tied to the others), and by the TorchScript exporter with
   ``dynamic_axes`` as lists (each dim its input's own, ``input_ids_dynamic_axes_1``); the
   first runs only at sequence 1.
+* ``bart_kv_auto``: one decoder-with-past step of a BART (hidden 32, 2 layers each side, eager
+  attention), exported by the dynamo exporter with ``Dim.AUTO`` on each dynamic dim:
+  ``decoder_input_ids``, ``encoder_hidden_states``, ``encoder_attention_mask``, per layer
+  ``past_key_values.N.decoder.{key,value}`` (its own cache, returned as ``present.N.decoder.*``)
+  and ``past_key_values.N.encoder.{key,value}`` (the encoder's, not returned), every batch its
+  own made-up dim; traced with one new token, it runs only at one.
 * ``gpt2_merged``: a GPT-2 decoder (hidden 32, 2 layers, vocab 1000, 128 positions) merged as
   Optimum's ``decoder_model_merged.onnx``: one If on ``use_cache_branch`` (bool [1]) runs the
   step with the KV cache or the first pass without it, each branch with its own weights; inputs
@@ -781,6 +787,90 @@ def _build_llama_kv(path: str, made_up: str = "") -> None:
     _export(_Step(), args, path, ins, outs, dyn, auto, auto_dims=auto, listed=made_up == "listed")
 
 
+def _build_bart_kv(path: str) -> None:
+    """One decoder-with-past step of a BART (hidden 32, 2 layers each side, vocab 1000, 256
+    positions, eager attention), as ``EncoderDecoderCache`` takes it, exported by the dynamo
+    exporter with ``Dim.AUTO`` on each dynamic dim (traced with 1 new token, 6 cached, an
+    encoder of 5)."""
+    import torch
+    import transformers as tf
+
+    torch.manual_seed(0)
+    layers = 2
+    cfg = tf.BartConfig(
+        vocab_size=1000, d_model=32, encoder_layers=layers, decoder_layers=layers,
+        encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64,
+        decoder_ffn_dim=64, max_position_embeddings=256, attn_implementation="eager",
+    )  # fmt: skip
+    lm = tf.BartForConditionalGeneration(cfg).eval()
+
+    def cache(flat: tuple[torch.Tensor, ...]) -> object:
+        c = tf.DynamicCache()
+        for i in range(layers):
+            c.update(flat[2 * i], flat[2 * i + 1], i)
+        return c
+
+    class _Step(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.m = lm
+
+        def forward(  # each layer's self-attention key, value, then cross-attention's
+            self,
+            ids: torch.Tensor,
+            states: torch.Tensor,
+            mask: torch.Tensor,
+            *kv: torch.Tensor,
+        ) -> tuple[torch.Tensor, ...]:
+            own = cache(tuple(t for i in range(layers) for t in kv[4 * i : 4 * i + 2]))
+            cross = cache(tuple(t for i in range(layers) for t in kv[4 * i + 2 : 4 * i + 4]))
+            o = self.m(
+                decoder_input_ids=ids,
+                encoder_outputs=(states,),
+                attention_mask=mask,
+                past_key_values=tf.EncoderDecoderCache(own, cross),
+                use_cache=True,
+            )
+            kept = o.past_key_values.self_attention_cache
+            return (o.logits, *(t for i in range(layers) for t in (kept.layers[i].keys, kept.layers[i].values)))  # fmt: skip
+
+    kv = [
+        f"past_key_values.{i}.{side}.{w}"
+        for i in range(layers)
+        for side in ("decoder", "encoder")
+        for w in ("key", "value")
+    ]
+    ins = ["decoder_input_ids", "encoder_hidden_states", "encoder_attention_mask", *kv]
+    outs = ["logits", *(f"present.{i}.decoder.{w}" for i in range(layers) for w in ("key", "value"))]  # fmt: skip
+    dyn = {
+        "decoder_input_ids": {0: "batch", 1: "sequence"},
+        "encoder_hidden_states": {0: "batch", 1: "encoder_sequence"},
+        "encoder_attention_mask": {0: "batch", 1: "encoder_sequence"},
+        **{n: {0: "batch", 2: "encoder_sequence" if "encoder" in n else "past"} for n in kv},
+    }
+    past, enc = 6, 5
+    args = (
+        torch.randint(0, 1000, (1, 1)),
+        torch.randn(1, enc, 32),
+        torch.ones(1, enc, dtype=torch.int64),
+        *(torch.randn(1, 2, enc if "encoder" in n else past, 16) for n in kv),
+    )
+
+    class _Named(torch.nn.Module):  # named arguments: torch.export takes no *args' shapes
+        def __init__(self) -> None:
+            super().__init__()
+            self.step = _Step()
+
+        def forward(
+            self, a: torch.Tensor, b: torch.Tensor, c: torch.Tensor,
+            k0: torch.Tensor, v0: torch.Tensor, x0: torch.Tensor, y0: torch.Tensor,
+            k1: torch.Tensor, v1: torch.Tensor, x1: torch.Tensor, y1: torch.Tensor,
+        ) -> tuple[torch.Tensor, ...]:  # fmt: skip
+            return self.step(a, b, c, k0, v0, x0, y0, k1, v1, x1, y1)
+
+    _export(_Named(), args, path, ins, outs, dyn, True, auto_dims=True)
+
+
 def _build_gpt2_merged(path: str) -> None:
     """A GPT-2 decoder merged as Optimum's ``decoder_model_merged.onnx``: one If on
     ``use_cache_branch`` (bool [1]) runs the step with the KV cache (then) or the first pass
@@ -905,6 +995,7 @@ BUILDERS: dict[str, Callable[[str], None]] = {
     "llama_kv": _build_llama_kv,
     "llama_kv_auto": lambda path: _build_llama_kv(path, "auto"),
     "llama_kv_listed": lambda path: _build_llama_kv(path, "listed"),
+    "bart_kv_auto": _build_bart_kv,
     "gpt2_merged": _build_gpt2_merged,
 }
 
