@@ -150,8 +150,9 @@ _MAX_HINT_PROBES = 24  # more runs, at the sizes the failures' messages named
 # runs), then smaller ones (tables shorter than that, a fixed chunk), then larger ones.
 _BATCH = [1, 2]
 _SEQUENCE = [128, 64, 32, 16, 256, 512]
-# the new tokens of a model with a state input (a KV cache): 1 last, for a decoder step traced
-# with one token (only there: elsewhere one token ran by luck with ids out of a table's range)
+# the new tokens of a model with a state input (a KV cache): 1 after 128 and 64, for a decoder
+# step traced with one token (only there: elsewhere one token ran by luck with ids out of a
+# table's range); last, an encoder-decoder step with four free dims never got to it
 _STEP = [*_SEQUENCE[:2], 1, *_SEQUENCE[2:]]
 _SPATIAL = [224, 256, 320, 640, 128, 64, 32]
 _SAMPLES = [16000, 8000, 4096, 2048, 1024, 512, 256, 128, 64, 32, 16]
@@ -1363,13 +1364,7 @@ def _paired_masks(
             if (
                 isinstance(d, str)
                 and isinstance(e, str)
-                and d != e
-                and d in groups
-                and e in groups
-                and d not in derived
-                and e not in derived
-                and d not in bound
-                and not meaningful_name(d)
+                and _may_follow(d, e, groups, bound, derived)
                 and all(_MASK_SUFFIX.search(h) for h in held[d])
             ):
                 out[d] = (functools.partial(_same_dim, e), f"as {partner.name}'s")
@@ -1378,6 +1373,26 @@ def _paired_masks(
 
 def _same_dim(other: str, sizes: dict[str, int]) -> int:
     return sizes[other]
+
+
+def _may_follow(
+    d: str,
+    e: str,
+    groups: dict[str, list[int]],
+    bound: dict[str, int],
+    derived: dict[str, tuple[Any, str]],
+) -> bool:
+    """Whether dim ``d`` may be made ``e``'s: both free dims of the model, neither derived,
+    ``d`` not given by ``--input-shapes`` and made up by an exporter (a person's name stays)."""
+    return (
+        d != e
+        and d in groups
+        and e in groups
+        and d not in bound
+        and d not in derived
+        and e not in derived
+        and not meaningful_name(d)
+    )
 
 
 # a KV cache's kind: its name less the layer and key/value (``past_key_values.#.#``); a
@@ -1421,18 +1436,16 @@ def _cache_ties(
     ``s31`` for the mask's batch, ``s76`` for the last value's; ``dynamic_axes`` as lists:
     each input's own ``input_ids_dynamic_axes_1``). Every input's batch is the ids'; each
     cache's dims are those of the first cache of its kind (the layers' keys and values; a
-    cross-attention cache apart); other ids (``position_ids``) are the ids' dims; the
+    cross-attention cache apart, as long as the encoder's mask and states); other ids (``position_ids``) are the ids' dims; the
     attention mask spans the cache and the new tokens. Probed apart, a mask as long as the new
     tokens beside a cache of 128 never ran, and each layer's cache was probed on its own."""
     caches = _kv_caches(inputs, states)
-    ids = next(
-        (
-            i
-            for i in inputs
-            if i.name not in states and i.dtype.kind in "iu" and i.name.lower().endswith("ids")
-        ),
-        None,
-    )
+    named = [
+        i
+        for i in inputs
+        if i.name not in states and i.dtype.kind in "iu" and i.name.lower().endswith("ids")
+    ]  # the new tokens' ids: input_ids (decoder_input_ids) before others (position_ids)
+    ids = min(named, key=lambda i: not i.name.lower().endswith("input_ids"), default=None)
     if not caches or ids is None or len(ids.dims) != 2:
         return {}
     root: dict[str, str] = {}  # dim -> the dim it is (a root when tied, followed at the end)
@@ -1445,20 +1458,9 @@ def _cache_ties(
 
     def tie(d: int | str | None, e: int | str, how: str) -> None:
         e = find(e) if isinstance(e, str) else e
-        if (
-            isinstance(d, str)
-            and isinstance(e, str)
-            and d != e
-            and d in groups
-            and e in groups
-            and d not in bound
-            and d not in derived
-            and e not in derived
-            and d not in root
-            and not meaningful_name(d)
-        ):
-            root[d] = e
-            said[d] = how
+        if isinstance(d, str) and isinstance(e, str) and d not in root:
+            if _may_follow(d, e, groups, bound, derived):
+                root[d], said[d] = e, how
 
     for i in inputs:  # the batch
         if i is not ids and len(i.dims) >= 2:
@@ -1487,9 +1489,10 @@ def _cache_ties(
     for m in inputs:
         hit = _MASK_SUFFIX.search(m.name)
         total = m.dims[-1] if len(m.dims) == 2 else None
+        prefix = m.name[: hit.start()] if hit else ""  # decoder_attention_mask: decoder_
         if (
             hit is None
-            or m.name[: hit.start()] + "input_ids" not in (ids.name, "input_ids")
+            or (prefix and prefix + "input_ids" != ids.name)  # not encoder_attention_mask
             or length is None
             or not isinstance(total, str)
             or total in bound
