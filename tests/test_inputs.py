@@ -723,6 +723,40 @@ def test_a_decoder_whose_dims_were_made_up_is_fed_as_one(
     assert "as input_ids's batch" in mask and re.search(r": \S+ \+ \S+", mask), mask
 
 
+def test_a_text_model_with_list_style_dynamic_axes_runs(tmp_path: Any) -> None:
+    """``dynamic_axes`` given as lists (the exporter's docs show them so) name each dim after
+    its input: ``attention_mask_dynamic_axes_2`` read as a person's name, the mask was not
+    paired with the ids and no size ran (exit 2, "Add '/m/embeddings/Add' fails on all 88
+    sizes tried"). Made up now: the mask takes the ids' dims."""
+    import torch
+    import transformers as tf
+
+    torch.manual_seed(0)
+    cfg = tf.BertConfig(vocab_size=1000, max_position_embeddings=256, **zoo._TINY)
+    bert = tf.BertModel(cfg).eval()
+
+    class Text(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.m = bert
+
+        def forward(self, ids: Any, mask: Any, types: Any) -> Any:
+            return self.m(input_ids=ids, attention_mask=mask, token_type_ids=types)[0]
+
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    args = (torch.randint(0, 1000, (2, 8)), *(torch.ones(2, 8, dtype=torch.int64),) * 2)
+    path = str(tmp_path / "bert.onnx")
+    axes = dict.fromkeys(names, {0: "batch", 1: "sequence"})
+    zoo._export(Text(), args, path, names, ["y"], axes, False, listed=True)
+    model = onnx.load(path)
+    assert model.graph.input[1].type.tensor_type.shape.dim[1].dim_param == (
+        "attention_mask_dynamic_axes_2"
+    )
+    gen = generate_inputs(model)
+    assert {f.shape for f in gen.feeds.values()} == {gen.feeds["input_ids"].shape}
+    assert "attention_mask_dynamic_axes_2: as input_ids's" in _note(gen, "attention_mask")
+
+
 def test_an_encoder_decoder_step_is_fed_as_one(generated: dict[str, GeneratedInputs]) -> None:
     """A BART decoder-with-past step exported with no dims named: nine batches and three
     lengths made up, a step traced at one token, cross-attention caches it does not return.
