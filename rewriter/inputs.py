@@ -2453,6 +2453,19 @@ def _one_cause(statuses: set[str]) -> str | None:
     return f" (the Reshape's input is {r.numerator}/{r.denominator} of the shape asked for)"
 
 
+def _placeholder(d: str, axis: int, inp: _Input, inputs: list[_Input]) -> str:
+    """A dim in the ``--input-shapes`` an error line suggests: a person's name upper-cased
+    (``BATCH``), and for a name an exporter made up (``s11``, ``input_ids_dynamic_axes_2``,
+    which read ``input_ids:S11xS27``) what it is probed as (``BATCHxSEQUENCE``), else N."""
+    if meaningful_name(d):
+        return d.upper()
+    kind = _candidates(d, inputs)
+    if kind is _SPATIAL and _image_like(inp) and axis in _spatial_axes(inp.dims):
+        return ("HEIGHT", "WIDTH")[_spatial_axes(inp.dims).index(axis)]
+    kinds = ((_BATCH, "BATCH"), (_SEQUENCE, "SEQUENCE"), (_SAMPLES, "SAMPLES"), (_FRAMES, "FRAMES"))
+    return next((said for k, said in kinds if kind is k), "N")
+
+
 def _no_dims(inp: _Input | None) -> str:
     """What ``--input-shapes`` takes for an input without dims: ``[]`` for a scalar, ``DIMS``
     where the model declares no shape (``[]`` read as "a scalar", and the input is not one)."""
@@ -3537,9 +3550,13 @@ def _input_error(
         pick = (n for pref in (operands, probed, guessed, names) for n in reach if n in pref)
         name = next(pick, (probed or names or ["?"])[0])
     inp = next((i for i in inputs if i.name == name), None)
-    example = "x".join(
-        str(d) if isinstance(d, int) else d.upper() if ":" not in d else "N"
-        for d in (inp.dims if inp else [])
+    example = (
+        "x".join(
+            str(d) if isinstance(d, int) else _placeholder(d, axis, inp, inputs)
+            for axis, d in enumerate(inp.dims)
+        )
+        if inp
+        else ""
     )
     at = f"{op} {node!r} fails" if node else "ONNX Runtime refuses the feeds"
     if node and node in graph.top and names and not reach:  # the model's fault: exit 1

@@ -2608,6 +2608,35 @@ def test_the_same_error_at_every_size_is_said_not_to_be_the_sizes() -> None:
 
 
 @pytest.mark.parametrize(
+    "dims, want",
+    [
+        ("s11, s27", "x:BATCHxSAMPLES"),  # torch.export's; a float [B, N] is probed as audio
+        ("x_dynamic_axes_1, 3, x_dynamic_axes_2, x_dynamic_axes_3", "x:BATCHx3xHEIGHTxWIDTH"),
+    ],
+)
+def test_the_suggested_input_shapes_name_made_up_dims_by_what_they_are(
+    dims: str, want: str
+) -> None:
+    """An exporter's made-up dim names were upper-cased into the suggested flag
+    (``x:S11xS27``, ``x:X_DYNAMIC_AXES_1x3x...``): a user cannot tell what to put there."""
+    m = onnx.parser.parse_model(
+        f"""
+        <ir_version: 8, opset_import: ["" : 17]>
+        g (float[{dims}] x) => (float[a, b] y) {{
+            s = Shape(x)
+            axes = Constant <value = int64[1] {{0}}> ()
+            r = Unsqueeze(s, axes)
+            t = Tile(x, r)
+            y = Sigmoid(t)
+        }}
+        """
+    )
+    with pytest.raises(InputError) as e:
+        generate_inputs(m)
+    assert f"pass --input-shapes {want}," in str(e.value), str(e.value)
+
+
+@pytest.mark.parametrize(
     ("shape", "same"),
     [("Concat <axis = 0> (s, two)", True), ("Identity(more)", False)],
 )
