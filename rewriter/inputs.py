@@ -1434,7 +1434,8 @@ def _cache_ties(
     """Beside a KV cache, made-up dims that are others' (``_same_dim``) or a sum of them: the
     exporter named them apart where it could not tie them (torch.export's automatic dims:
     ``s31`` for the mask's batch, ``s76`` for the last value's; ``dynamic_axes`` as lists:
-    each input's own ``input_ids_dynamic_axes_1``). Every input's batch is the ids'; each
+    each input's own ``input_ids_dynamic_axes_1``). The batch of each cache, mask, ids and
+    encoder states is the ids'; each
     cache's dims are those of the first cache of its kind (the layers' keys and values; a
     cross-attention cache apart, as long as the encoder's mask and states); other ids (``position_ids``) are the ids' dims; the
     attention mask spans the cache and the new tokens. Probed apart, a mask as long as the new
@@ -1462,8 +1463,15 @@ def _cache_ties(
             if _may_follow(d, e, groups, bound, derived):
                 root[d], said[d] = e, how
 
-    for i in inputs:  # the batch
-        if i is not ids and len(i.dims) >= 2:
+    for i in inputs:  # the batch: of the decoder's own inputs (an image's patches, [patches,
+        # features], or images per prompt need not be as many)
+        mine = (
+            i in caches
+            or _MASK_SUFFIX.search(i.name)
+            or (i.dtype.kind in "iu" and i.name.lower().endswith("ids"))
+            or (i.dtype.kind == "f" and len(i.dims) == 3 and i.name.startswith("encoder"))
+        )
+        if i is not ids and len(i.dims) >= 2 and mine:
             tie(i.dims[0], ids.dims[0], f"as {ids.name}'s batch")
     first: dict[str, _Input] = {}
     for c in caches:

@@ -757,6 +757,33 @@ def test_a_text_model_with_list_style_dynamic_axes_runs(tmp_path: Any) -> None:
     assert "attention_mask_dynamic_axes_2: as input_ids's" in _note(gen, "attention_mask")
 
 
+def test_cache_ties_leave_an_images_patches_alone() -> None:
+    """Beside a cache, the batch of the decoder's own inputs is the ids' (the mask's ``s31``,
+    a value's ``s76``), not every leading dim: a VLM step's flattened patches [patches,
+    features] are as many as its images have, not one per prompt."""
+    made = helper.make_model(
+        helper.make_graph(
+            [helper.make_node("Identity", ["past_key_values.0.key"], ["present.0.key"])],
+            "vlm_step",
+            [
+                helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["s0", "s1"]),
+                helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["s2", "s3"]),
+                helper.make_tensor_value_info("pixel_values", TensorProto.FLOAT, ["s4", 8]),
+                helper.make_tensor_value_info(
+                    "past_key_values.0.key", TensorProto.FLOAT, ["s5", 1, "s6", 4]
+                ),
+            ],
+            [helper.make_tensor_value_info("present.0.key", TensorProto.FLOAT, None)],
+        )
+    )
+    ins = inputs_mod._graph_inputs(made)
+    states = inputs_mod._states(made, ins)
+    groups = {f"s{k}": [1] for k in range(7)}
+    ties = inputs_mod._cache_ties(ins, states, groups, {}, {})
+    assert sorted(ties) == ["s2", "s3", "s5"]  # the mask's batch and length, the cache's batch
+    assert ties["s3"][1] == "s6 + s1" and "s4" not in ties
+
+
 def test_an_encoder_decoder_step_is_fed_as_one(generated: dict[str, GeneratedInputs]) -> None:
     """A BART decoder-with-past step exported with no dims named: nine batches and three
     lengths made up, a step traced at one token, cross-attention caches it does not return.
