@@ -1334,8 +1334,11 @@ def _paired_masks(
     Probed one by one, it ran with 32 ids beside a mask of 128 and 128 entities beside a mask
     of 32: it ran, but no user feeds that. A mask named after the values it masks
     (``audio_mel_mask`` beside ``audio_mel``) takes their leading dims: Gemma 3n's audio mask
-    was one frame long. Only dims of masks (not shared with other inputs) follow; named dims
-    are the exporter's word and stay."""
+    was one frame long. Inputs with a row per token (``token_type_ids``, ``position_ids``,
+    LayoutLM's ``bbox`` [batch, sequence, 4]) take the ids' leading dims too: a box per token
+    with a dim of its own was probed as a few prompts and ran broadcast, one box for every
+    token. Only dims of masks (not shared with other inputs) follow, and a per-token input's
+    own; named dims are the exporter's word and stay."""
     by_name = {i.name: i for i in inputs}
     held: dict[str, set[str]] = {}  # dim -> the inputs holding it
     for i in inputs:
@@ -1368,7 +1371,25 @@ def _paired_masks(
                 and all(_MASK_SUFFIX.search(h) for h in held[d])
             ):
                 out[d] = (functools.partial(_same_dim, e), f"as {partner.name}'s")
+    for tok in inputs:  # per-token inputs beside the ids: their leading dims are the ids'
+        m = _PER_TOKEN.search(tok.name)
+        partner = by_name.get(tok.name[: m.start()] + "input_ids") if m else None
+        if partner is None or partner is tok or len(tok.dims) < len(partner.dims):
+            continue
+        for d, e in zip(tok.dims, partner.dims, strict=False):
+            if (
+                isinstance(d, str)
+                and isinstance(e, str)
+                and d not in out
+                and held[d] == {tok.name}
+                and _may_follow(d, e, groups, bound, derived)
+            ):
+                out[d] = (functools.partial(_same_dim, e), f"as {partner.name}'s")
     return out
+
+
+# inputs with one row per token beside ``input_ids``: token types, positions, LayoutLM's boxes
+_PER_TOKEN = re.compile(r"(token_type|position|segment)_ids$|(?:^|_)bbox$", re.I)
 
 
 def _same_dim(other: str, sizes: dict[str, int]) -> int:
