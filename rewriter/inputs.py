@@ -1389,7 +1389,7 @@ def _paired_masks(
 
 
 # inputs with one row per token beside ``input_ids``: token types, positions, LayoutLM's boxes
-_PER_TOKEN = re.compile(r"(token_type|position|segment)_ids$|(?:^|_)bbox$", re.I)
+_PER_TOKEN = re.compile(r"(token_type|position|segment)_ids$|(?:^|(?<=_))bbox$", re.I)
 
 
 def _same_dim(other: str, sizes: dict[str, int]) -> int:

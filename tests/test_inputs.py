@@ -757,25 +757,27 @@ def test_a_text_model_with_list_style_dynamic_axes_runs(tmp_path: Any) -> None:
     assert "attention_mask_dynamic_axes_2: as input_ids's" in _note(gen, "attention_mask")
 
 
-def test_per_token_inputs_with_made_up_dims_are_as_long_as_the_ids() -> None:
+@pytest.mark.parametrize("p", ["", "doc_"])
+def test_per_token_inputs_with_made_up_dims_are_as_long_as_the_ids(p: str) -> None:
     """LayoutLM's ``bbox`` [batch, sequence, 4] exported with list ``dynamic_axes``: its dims
     its own, its sequence was probed as a few prompts (a box name) and ran at 1, broadcast:
-    one box for every token (``bbox 1x1x4`` beside ``input_ids 1x64``)."""
+    one box for every token (``bbox 1x1x4`` beside ``input_ids 1x64``). With a prefix
+    (``doc_bbox`` beside ``doc_input_ids``) the first version looked for ``docinput_ids``."""
     m = onnx.parser.parse_model(
-        """
+        f"""
         <ir_version: 8, opset_import: ["" : 17]>
-        g (int64[input_ids_dynamic_axes_1, input_ids_dynamic_axes_2] input_ids,
-           int64[bbox_dynamic_axes_1, bbox_dynamic_axes_2, 4] bbox,
-           int64[token_type_ids_dynamic_axes_1, token_type_ids_dynamic_axes_2] token_type_ids)
-          => (float[a, b, c] y) {
-            e = Gather <axis = 0> (emb, input_ids)
-            x = Gather <axis = 0> (xs, bbox)
+        g (int64[input_ids_dynamic_axes_1, input_ids_dynamic_axes_2] {p}input_ids,
+           int64[bbox_dynamic_axes_1, bbox_dynamic_axes_2, 4] {p}bbox,
+           int64[token_type_ids_dynamic_axes_1, token_type_ids_dynamic_axes_2] {p}token_type_ids)
+          => (float[a, b, c] y) {{
+            e = Gather <axis = 0> (emb, {p}input_ids)
+            x = Gather <axis = 0> (xs, {p}bbox)
             xsum = ReduceSum <keepdims = 0> (x, two)
-            t = Gather <axis = 0> (types, token_type_ids)
+            t = Gather <axis = 0> (types, {p}token_type_ids)
             s = Add(e, xsum)
             u = Add(s, t)
             y = Tanh(u)
-        }
+        }}
         """
     )
     rng = np.random.default_rng(0)
@@ -786,10 +788,10 @@ def test_per_token_inputs_with_made_up_dims_are_as_long_as_the_ids() -> None:
         )
     m.graph.initializer.append(numpy_helper.from_array(np.array([2], np.int64), "two"))
     gen = generate_inputs(m)
-    b, n = gen.feeds["input_ids"].shape
-    assert gen.feeds["bbox"].shape == (b, n, 4) and n > 1
-    assert gen.feeds["token_type_ids"].shape == (b, n)
-    assert "bbox_dynamic_axes_2: as input_ids's" in _note(gen, "bbox")
+    b, n = gen.feeds[f"{p}input_ids"].shape
+    assert gen.feeds[f"{p}bbox"].shape == (b, n, 4) and n > 1
+    assert gen.feeds[f"{p}token_type_ids"].shape == (b, n)
+    assert f"bbox_dynamic_axes_2: as {p}input_ids's" in _note(gen, f"{p}bbox")
 
 
 def test_cache_ties_leave_an_images_patches_alone() -> None:
