@@ -1419,6 +1419,7 @@ def _may_follow(
 # a KV cache's kind: its name less the layer and key/value (``past_key_values.#.#``); a
 # cross-attention cache (``past_key_values.#.encoder.#``) is of another kind
 _CACHE_KIND = re.compile(r"\d+|key|value", re.I)
+_CROSS_NAME = re.compile("encoder|cross", re.I)  # a cross-attention cache: the encoder's
 
 
 def _kv_caches(inputs: list[_Input], states: Mapping[str, str]) -> list[_Input]:
@@ -1431,13 +1432,13 @@ def _cache_length(inputs: list[_Input], states: Mapping[str, str]) -> str | None
     not cross-attention, the dim after the batch named past, else the one no input but a cache
     has (torch.export's ``s58``), else the one before the head size ([batch, heads, past,
     head_size]); None where there is none."""
-    caches = [i for i in _kv_caches(inputs, states) if not re.search("encoder|cross", i.name, re.I)]
+    kv = _kv_caches(inputs, states)
+    caches = [i for i in kv if not _CROSS_NAME.search(i.name)]
     if not caches:
         return None
     dims = [d for d in caches[0].dims[1:] if isinstance(d, str)]
     named = [d for d in dims if "past" in d.lower() and meaningful_name(d)]
-    cached = {i.name for i in _kv_caches(inputs, states)}
-    held = {d for i in inputs if i.name not in cached for d in i.dims}
+    held = {d for i in inputs if i not in kv for d in i.dims}
     alone = [d for d in dims if d not in held]
     if named or len(alone) == 1:
         return (named or alone)[0]
@@ -1456,18 +1457,18 @@ def _cache_ties(
     exporter named them apart where it could not tie them (torch.export's automatic dims:
     ``s31`` for the mask's batch, ``s76`` for the last value's; ``dynamic_axes`` as lists:
     each input's own ``input_ids_dynamic_axes_1``). The batch of each cache, mask, ids and
-    encoder states is the ids'; each
-    cache's dims are those of the first cache of its kind (the layers' keys and values; a
-    cross-attention cache apart, as long as the encoder's mask and states); other ids (``position_ids``) are the ids' dims; the
-    attention mask spans the cache and the new tokens. Probed apart, a mask as long as the new
-    tokens beside a cache of 128 never ran, and each layer's cache was probed on its own."""
+    encoder states is the ids'; each cache's dims are those of the first cache of its kind
+    (the layers' keys and values; a cross-attention cache apart, as long as the encoder's mask
+    and states); other ids (``position_ids``) are the ids' dims; the attention mask spans the
+    cache and the new tokens. Probed apart, a mask as long as the new tokens beside a cache of
+    128 never ran, and each layer's cache was probed on its own."""
     caches = _kv_caches(inputs, states)
-    named = [
+    id_inputs = [
         i
         for i in inputs
         if i.name not in states and i.dtype.kind in "iu" and i.name.lower().endswith("ids")
     ]  # the new tokens' ids: input_ids (decoder_input_ids) before others (position_ids)
-    ids = min(named, key=lambda i: not i.name.lower().endswith("input_ids"), default=None)
+    ids = min(id_inputs, key=lambda i: not i.name.lower().endswith("input_ids"), default=None)
     if not caches or ids is None or len(ids.dims) != 2:
         return {}
     root: dict[str, str] = {}  # dim -> the dim it is (a root when tied, followed at the end)
@@ -1488,8 +1489,8 @@ def _cache_ties(
         # features], or images per prompt need not be as many)
         mine = (
             i in caches
+            or i in id_inputs
             or _MASK_SUFFIX.search(i.name)
-            or (i.dtype.kind in "iu" and i.name.lower().endswith("ids"))
             or (i.dtype.kind == "f" and len(i.dims) == 3 and i.name.startswith("encoder"))
         )
         if i is not ids and len(i.dims) >= 2 and mine:
@@ -1500,17 +1501,16 @@ def _cache_ties(
         if len(like.dims) == len(c.dims):
             for d, e in zip(c.dims[1:], like.dims[1:], strict=True):
                 tie(d, e, f"as {like.name}'s")
-    for i in inputs:
-        if i is not ids and i.name not in states and i.name.lower().endswith("ids"):
-            if i.dtype.kind in "iu" and len(i.dims) == 2:
-                tie(i.dims[1], ids.dims[1], f"as {ids.name}'s")
+    for i in id_inputs:
+        if i is not ids and len(i.dims) == 2:
+            tie(i.dims[1], ids.dims[1], f"as {ids.name}'s")
     # cross-attention: the encoder's states, their mask and the caches of them are as long
     keys = next((i for i in inputs if re.search("encoder.*mask", i.name, re.I)), None)
     if keys is not None and len(keys.dims) == 2:
         for i in inputs:
             if i.dtype.kind == "f" and i.name not in states and i.name.startswith("encoder"):
                 tie(i.dims[1] if len(i.dims) == 3 else None, keys.dims[1], f"as {keys.name}'s")
-            elif i in caches and re.search("encoder|cross", i.name, re.I) and len(i.dims) == 4:
+            elif i in caches and _CROSS_NAME.search(i.name) and len(i.dims) == 4:
                 tie(i.dims[2], keys.dims[1], f"as {keys.name}'s")
     length, new = _cache_length(inputs, states), ids.dims[1]
     length = find(length) if length else None
@@ -3402,15 +3402,16 @@ def _own_cache(
         seed: the generator's seed (the token-by-token draws count on from it).
     """
     outputs = [o.name for o in model.graph.output]
-    present = {i.name: _present(i.name, outputs) for i in _kv_caches(inputs, states)}
+    kv = _kv_caches(inputs, states)
+    present = {i.name: _present(i.name, outputs) for i in kv}
     # the caches it returns (a decoder with past returns no cross-attention cache)
-    caches = [i for i in _kv_caches(inputs, states) if present[i.name]]
+    caches = [i for i in kv if present[i.name]]
     if not caches:
         return feeds, why
     cross = {
         i.name: _rng(seed, i.name).standard_normal(feeds[i.name].shape).astype(i.dtype)
-        for i in _kv_caches(inputs, states)
-        if not present[i.name] and i.dtype.kind == "f" and re.search("encoder|cross", i.name, re.I)
+        for i in kv
+        if not present[i.name] and i.dtype.kind == "f" and _CROSS_NAME.search(i.name)
     }
 
     def zeros(reason: str) -> tuple[dict[str, np.ndarray], dict[str, str]]:
@@ -3496,7 +3497,7 @@ def _own_cache(
         return zeros(f"the model's outputs on it: {bad}")
     said = ", ".join(f"{d}=0" for d in sorted(past) if d in sizes)
     mine = {i.name: f"the model's own cache: {present[i.name]!r} after {how} ({said})" for i in caches}  # fmt: skip
-    encoder = {  # the dtype's name as other notes say it (float32)
+    encoder = {
         k: f"standard normal (seed {seed}): a cross-attention cache, the encoder's keys and values (the model does not return it)"  # fmt: skip
         for k in cross
     }
