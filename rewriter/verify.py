@@ -83,6 +83,7 @@ __all__ = [
     "worse_of",
     "worst_of",
     "DRAWS",
+    "MORE_DRAWS",
     "load_inputs",
 ]
 
@@ -146,6 +147,8 @@ class Deviation:
     # how many draws of the generated inputs (batches of the user's) were judged, each output
     # on its worst (``verify``)
     draws: int = 1
+    # judged on more draws than ``DRAWS``: the first left the verdict open (``unsettled``)
+    widened: bool = False
 
     @property
     def judged(self) -> list[OutputDiff]:
@@ -228,6 +231,8 @@ class Deviation:
             ("draw", "draws") if self.inputs.startswith("generated") else ("batch", "batches")
         )
         inputs = self.inputs + (f", {self.draws} {words}" if self.draws > 1 else "")
+        if self.widened:  # the first DRAWS were near the tolerance, or far apart
+            inputs += f" (more than {DRAWS}: the first {DRAWS} left the verdict open)"
         if w is None:
             line = f"verification (inputs: {inputs}): no output could be checked"
         else:
@@ -1152,6 +1157,44 @@ def compare(
 
 
 DRAWS = 3  # draws of the generated inputs verification judges, each output on its worst
+# draws judged in all where the first ``DRAWS`` leave the verdict open (``unsettled``)
+MORE_DRAWS = 12
+NEAR = 3.0  # "open": within this factor of the bar, once the draws' spread is counted
+SPREAD_CAP = 1e3  # the most a spread of draws extrapolates by (one draw unmoved: rel-L2 0)
+
+
+def unsettled(seen: Sequence[Sequence[OutputDiff]], tolerance: float) -> bool:
+    """Whether the draws judged so far (``seen``: each draw's outputs, in the same order) leave
+    ``Deviation.exceeds(tolerance)`` open: for some judged output, its worst draw's rel-L2,
+    extrapolated by the square of its draws' spread (worst / best rel-L2; the factor at most
+    ``SPREAD_CAP``), is within ``NEAR`` of the bar (``tolerance`` plus three noise floors), or
+    its relative error within ``NEAR`` of ``REL_ERR_LIMIT``.
+
+    Three draws that agree and sit far inside settle it. Near the bar (a rewrite the back-off
+    brought just inside), or spread over decades (a wake-word score on a sigmoid's tail read
+    rel-L2 4.8e-7, 1.5e-6 and 3.6e-4 on three draws and 0.015 to 0.067 on 3 of 20 more; a
+    sigmoid's tail spreading one decade over three draws spans five over twelve), a further
+    draw may be outside.
+    """
+    for k in range(len(seen[0])):
+        xs = [
+            d[k]
+            for d in seen
+            if k < len(d) and d[k].checked and d[k].role not in ("picks", "index")
+        ]
+        if not xs:
+            continue
+        if max(o.rel_err or 0.0 for o in xs) * NEAR > REL_ERR_LIMIT:
+            return True
+        worst = max(xs, key=lambda o: o.rel_l2)
+        if worst.rel_l2 == 0.0:
+            continue
+        best = min(o.rel_l2 for o in xs)
+        spread = min((worst.rel_l2 / best) ** 2, SPREAD_CAP) if best > 0 else SPREAD_CAP
+        bar = tolerance + 3 * (worst.floor or 0.0)
+        if worst.rel_l2 * spread * NEAR > bar:
+            return True
+    return False
 
 
 def _behind(o: OutputDiff) -> tuple[bool, float, float]:
@@ -1196,6 +1239,7 @@ def verify(
     branch_feeds: Callable[[dict[str, tuple[float, float]]], dict[str, np.ndarray]] | None = None,
     draws: int = DRAWS,
     batches: Sequence[dict[str, np.ndarray]] = (),
+    tolerance: float | None = None,
 ) -> Deviation:
     """checker(full_check) + ORT load and run + numerical comparison with the original.
 
@@ -1204,7 +1248,10 @@ def verify(
     miss where a rewrite is off (a text detector's probability map read rel-L2 0.0066 on one and
     0.013 to 0.16 on five others), and each draw is as likely an input as the first. The
     user's data is judged so on its first ``draws`` batches: ``feeds`` and ``batches`` (the
-    further batches of ``--calibration``).
+    further batches of ``--calibration``). With ``tolerance``, where those draws leave the
+    verdict open (``unsettled``: near the bar, or far apart), it is judged on ``MORE_DRAWS``
+    (``Deviation.widened``): a wake-word score, verified on three draws, was outside on 3 of 20
+    others.
 
     A rewrite that changed an If branch ``feeds`` do not take (an Optimum merged decoder's
     first pass, under ``use_cache_branch == False``; a VAD's 8 kHz branch) is run on other
@@ -1228,11 +1275,23 @@ def verify(
     dev = compare(original, rewritten, feeds, source, more_feeds=more_feeds)
     dev.checker = checker
     draw = more_feeds if more_feeds is not None else lambda k: batches[k - 1]
-    for k in range(1, draws if more_feeds is not None else min(draws, len(batches) + 1)):
-        try:
-            worse_of(dev, compare(original, rewritten, draw(k), source), k)
-        except (ModelError, UsageError):  # the original fails there: said by ``refused_elsewhere``
-            continue
+    seen = [list(dev.outputs)]  # each draw's outputs (``dev`` keeps each output's worst)
+
+    def judge(first: int, last: int) -> None:
+        last = last if more_feeds is not None else min(last, len(batches) + 1)
+        for k in range(first, last):
+            try:
+                more = compare(original, rewritten, draw(k), source)
+            except (ModelError, UsageError):  # the original fails there: ``refused_elsewhere``
+                continue
+            seen.append(list(more.outputs))
+            worse_of(dev, more, k)
+
+    judge(1, draws)
+    if tolerance is not None and unsettled(seen, tolerance):
+        before = dev.draws
+        judge(draws, max(draws, MORE_DRAWS))
+        dev.widened = dev.draws > before
     missed = _untaken(original, rewritten, feeds)
     tries = _branch_values(original, feeds) if missed and branch_feeds is not None else []
     for values in tries:

@@ -708,3 +708,75 @@ def test_a_draw_moved_within_its_floor_is_worse_than_one_not_moved() -> None:
     over = Deviation([OutputDiff("logits", 0.1, 0.02, 0.999, floor=0.001)])
     d = worse_of(over, Deviation([OutputDiff("logits", 0.1, 0.03, 0.999, floor=0.01)]), 1)
     assert d.outputs[0].rel_l2 == 0.02
+
+
+def _tail_pair(change: str = "Add", by: float = 3e-6) -> tuple[onnx.ModelProto, onnx.ModelProto]:
+    """A wake-word score on a sigmoid's tail, y = Sigmoid(x w - 6) (1 x 64 in, one score out),
+    and a "rewrite" of it off by ``by`` (``change`` "Add": a rational's absolute error of 3e-6,
+    which is many times a score of 1e-5; "Mul": a relative one, the same on every draw)."""
+    w = np.random.default_rng(0).standard_normal((64, 1)).astype(np.float32)
+    h, T, nh = onnx.helper, onnx.TensorProto, onnx.numpy_helper
+    inits = [nh.from_array(w, "w"), nh.from_array(np.array([-6], np.float32), "b")]
+    logit = [h.make_node("MatMul", ["x", "w"], ["z0"]), h.make_node("Add", ["z0", "b"], ["z"])]
+
+    def model(tail: list[onnx.NodeProto], more: list[onnx.TensorProto]) -> onnx.ModelProto:
+        g = h.make_graph(
+            logit + tail,
+            "score",
+            [h.make_tensor_value_info("x", T.FLOAT, [1, 64])],
+            [h.make_tensor_value_info("y", T.FLOAT, [1, 1])],
+            inits + more,
+        )
+        return h.make_model(g, opset_imports=[h.make_opsetid("", 18)], ir_version=8)
+
+    original = model([h.make_node("Sigmoid", ["z"], ["y"])], [])
+    off = [h.make_node("Sigmoid", ["z"], ["s"]), h.make_node(change, ["s", "d"], ["y"])]
+    return original, model(off, [nh.from_array(np.float32(by), "d")])
+
+
+def test_draws_that_leave_the_verdict_open_are_followed_by_more() -> None:
+    """On a sigmoid's tail three draws of noise read rel-L2 1.0e-4, 3.9e-6 and 3.0e-6, inside
+    0.01 and a decade apart; draws 4, 6 and 10 read 0.010 to 0.35 (a wake-word net's rewrite was
+    written so and was outside on 3 of 20 further draws). Given the tolerance, verification
+    judges such a rewrite on ``MORE_DRAWS`` and finds it outside."""
+    from rewriter.verify import DRAWS, MORE_DRAWS
+
+    original, rewritten = _tail_pair()
+    three = verify(original, rewritten)
+    assert three.draws == DRAWS and not three.exceeds(0.01) and not three.widened
+    more = verify(original, rewritten, tolerance=0.01)
+    assert more.draws == MORE_DRAWS == 12 and more.widened and more.exceeds(0.01)
+    w = more.worst
+    assert w is not None and w.draw >= DRAWS and w.rel_l2 > 0.1
+    assert "(inputs: generated, 12 draws (more than 3: the first 3 left the verdict open)): " in (
+        more.summary()
+    )
+    # a rewrite off by the same share on every draw, far inside: three settle it
+    original, even = _tail_pair("Mul", 1 + 1e-5)
+    settled = verify(original, even, tolerance=0.01)
+    assert settled.draws == DRAWS and not settled.widened and not settled.exceeds(0.01)
+    # the user's batches likewise: 11 given beside the first, all judged where three are open
+    original, rewritten = _tail_pair()
+    batches = [make_inputs(original, seed=k) for k in range(1, 12)]
+    mine = verify(original, rewritten, make_inputs(original, seed=0), "--calibration",
+                  batches=batches, tolerance=0.01)  # fmt: skip
+    assert mine.draws == 12 and mine.widened and "12 batches (more than 3" in mine.summary()
+
+
+def test_the_draws_settle_or_not_by_their_nearness_and_spread() -> None:
+    from rewriter.verify import OutputDiff, unsettled
+
+    def draws(*rel: float, floor: float = 0.0, rel_err: float = 0.0) -> list[list[OutputDiff]]:
+        return [[OutputDiff("y", 0.0, r, 1.0, rel_err=rel_err, floor=floor)] for r in rel]
+
+    assert not unsettled(draws(2e-4, 1.5e-4, 2.5e-4), 0.01)  # a BERT's: alike, far inside
+    assert unsettled(draws(1.5e-6, 4.8e-7, 3.6e-4), 0.01)  # the wake-word net's: decades apart
+    assert unsettled(draws(4e-3, 3.5e-3, 4.1e-3), 0.01)  # alike but within x3 of the bar
+    assert not unsettled(draws(4e-3, 3.5e-3, 4.1e-3, floor=0.01), 0.01)  # its floor is higher
+    assert unsettled(draws(1e-5, 1e-5, 1e-5, rel_err=0.5), 0.01)  # half of some value off
+    assert unsettled(draws(1e-5, 0.0, 1e-5), 0.01)  # moved on one draw, not on another
+    assert not unsettled(draws(1e-9, 0.0, 1e-9), 0.01)  # ... by nothing to speak of
+    assert not unsettled(draws(0.0, 0.0, 0.0), 0.01)
+    # outputs not judged (not checked, or picks) do not count
+    picks = [[OutputDiff("y", 0.0, r, 1.0, role="picks")] for r in (1e-6, 1e-2, 1e-6)]
+    assert not unsettled(picks, 0.01)

@@ -213,10 +213,11 @@ class ModelInputs:
             **({"notes": list(self.notes)} if self.notes else {}),
         }
 
-    def verify(self, original: Any, rewritten: Any) -> Any:
+    def verify(self, original: Any, rewritten: Any, tolerance: float | None = None) -> Any:
         """``rewriter.verify.verify`` of ``rewritten`` on these feeds, with more generated
         inputs where an output is constant (``more``) or an If branch was not run
-        (``branching``)."""
+        (``branching``); with ``tolerance``, on more draws (batches) where the first leave
+        the verdict open."""
         from rewriter.verify import verify
 
         return verify(
@@ -227,6 +228,7 @@ class ModelInputs:
             more_feeds=self.draw(original) if self.generated else None,
             batches=self.batches()[1:],
             branch_feeds=self.branching(original),
+            tolerance=tolerance,
         )
 
     def branching(self, model: Any) -> Callable[[dict[str, tuple[float, float]]], dict[str, Any]]:
@@ -242,12 +244,13 @@ class ModelInputs:
         )
 
     def batches(self) -> list[dict[str, Any]]:
-        """The user's batches verification judges beside ``feeds`` (``--calibration``'s first
-        ``rewriter.verify.DRAWS``; ``--inputs`` is one)."""
-        from rewriter.verify import DRAWS
+        """The user's batches verification may judge beside ``feeds`` (``--calibration``'s
+        first ``rewriter.verify.MORE_DRAWS``, of which it judges ``DRAWS`` where they settle
+        it; ``--inputs`` is one)."""
+        from rewriter.verify import MORE_DRAWS
 
         cal = self.calibration if self.source == "--calibration" else None
-        return list(getattr(cal, "batches", [self.feeds]))[:DRAWS] or [self.feeds]
+        return list(getattr(cal, "batches", [self.feeds]))[:MORE_DRAWS] or [self.feeds]
 
     def draw(self, model: Any) -> Callable[[int], dict[str, Any]]:
         """``k -> feeds``: draw ``k`` of the verification inputs (``verify``: 0 these feeds, the
@@ -272,7 +275,9 @@ class ModelInputs:
         from rewriter.verify import DRAWS
 
         draw = self.draw(model)
-        return [draw(k) for k in range(DRAWS if self.generated else len(self.batches()))]
+        return [
+            draw(k) for k in range(DRAWS if self.generated else min(DRAWS, len(self.batches())))
+        ]
 
     def more(self, model: Any) -> Callable[[int], dict[str, Any]] | None:
         """``seed -> feeds`` for verification's constant outputs (generated inputs only)."""

@@ -26,7 +26,7 @@ def _write(model: Any, res: Any, a: Any, con: Any, inputs: Any) -> None:
     from rewriter.ir import check_output_path, save_atomic
 
     check_output_path(a.model, a.output)
-    v = inputs.verify(model, res.model)
+    v = inputs.verify(model, res.model, a.tolerance)
     if res.whole is not None:
         w = res.whole
         con.print(f"whole model: x{w.speedup:.3f} (CI {w.speedup_lo:.3f}-{w.speedup_hi:.3f})")

@@ -232,7 +232,7 @@ def _rewrite(a: argparse.Namespace) -> int:
     }
     verification = None
     if inputs is not None and not a.dry_run:
-        verification = inputs.verify(original, result.model)
+        verification = inputs.verify(original, result.model, None if contract else a.tolerance)
         report["verification"] = verification.to_dict() | (
             {"contract": "budget"} if contract else {"tolerance": a.tolerance}
         )
@@ -390,7 +390,7 @@ def _back_off(
         inputs.draw(original),
         first,
         a.tolerance,
-        lambda model: inputs.verify(original, model),
+        lambda model: inputs.verify(original, model, a.tolerance),
         "draw" if inputs.generated else "batch",
         pipeline=a.pipeline,
         source=inputs.source,

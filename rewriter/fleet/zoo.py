@@ -132,7 +132,7 @@ def rewrite_one(name: str, data: bytes | str, opts: ZooOptions, db: Any) -> ZooR
         )
         out, sites = plan.model, plan.sites
         w = plan.whole
-        v = verify(model, out, gen.feeds, "generated", more_feeds=more)
+        v = verify(model, out, gen.feeds, "generated", more_feeds=more, tolerance=opts.tolerance)
         if v.exceeds(opts.tolerance):
             bo, v = back_off_draws(
                 model,
@@ -140,7 +140,9 @@ def rewrite_one(name: str, data: bytes | str, opts: ZooOptions, db: Any) -> ZooR
                 lambda k: gen.feeds if k == 0 else more(k),
                 v,
                 opts.tolerance,
-                lambda m: verify(model, m, gen.feeds, "generated", more_feeds=more),
+                lambda m: verify(
+                    model, m, gen.feeds, "generated", more_feeds=more, tolerance=opts.tolerance
+                ),
                 pipeline=opts.pipeline,
                 emit_options={"degrees": opts.degrees, "form": opts.form},
                 no_upgrade=no_faster_rational(plan),
