@@ -149,6 +149,9 @@ class Deviation:
     draws: int = 1
     # judged on more draws than ``DRAWS``: the first left the verdict open (``unsettled``)
     widened: bool = False
+    # per draw judged (``verify``), each output's noise floor there: the back-off judges each
+    # draw against its own (not the report's)
+    draw_floors: dict[int, dict[str, float | None]] = field(default_factory=dict, repr=False)
 
     @property
     def judged(self) -> list[OutputDiff]:
@@ -287,6 +290,7 @@ class Deviation:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        d.pop("draw_floors")
         w = self.worst
         d.update(
             max_abs=self.max_abs,
@@ -1177,24 +1181,26 @@ def unsettled(seen: Sequence[Sequence[OutputDiff]], tolerance: float) -> bool:
     draw may be outside.
     """
     for k in range(len(seen[0])):
-        xs = [
-            d[k]
-            for d in seen
-            if k < len(d) and d[k].checked and d[k].role not in ("picks", "index")
-        ]
+        xs = [d[k] for d in seen if k < len(d) and _judged(d[k])]
         if not xs:
             continue
-        if max(o.rel_err or 0.0 for o in xs) * NEAR > REL_ERR_LIMIT:
-            return True
         worst = max(xs, key=lambda o: o.rel_l2)
-        if worst.rel_l2 == 0.0:
-            continue
         best = min(o.rel_l2 for o in xs)
         spread = min((worst.rel_l2 / best) ** 2, SPREAD_CAP) if best > 0 else SPREAD_CAP
-        bar = tolerance + 3 * (worst.floor or 0.0)
-        if worst.rel_l2 * spread * NEAR > bar:
+        if any(_close(o, tolerance, spread if o is worst else 1.0) for o in xs):
             return True
     return False
+
+
+def _judged(o: OutputDiff) -> bool:
+    return o.checked and o.role not in ("picks", "index")
+
+
+def _close(o: OutputDiff, tolerance: float, factor: float = 1.0) -> bool:
+    """Whether ``o``, its rel-L2 times ``factor``, is within ``NEAR`` of the bar (``tolerance``
+    plus three noise floors), or its relative error within ``NEAR`` of ``REL_ERR_LIMIT``."""
+    bar = tolerance + 3 * (o.floor or 0.0)
+    return o.rel_l2 * factor * NEAR > bar or (o.rel_err or 0.0) * NEAR > REL_ERR_LIMIT
 
 
 def _behind(o: OutputDiff) -> tuple[bool, float, float]:
@@ -1275,7 +1281,7 @@ def verify(
     dev = compare(original, rewritten, feeds, source, more_feeds=more_feeds)
     dev.checker = checker
     draw = more_feeds if more_feeds is not None else lambda k: batches[k - 1]
-    seen = [list(dev.outputs)]  # each draw's outputs (``dev`` keeps each output's worst)
+    seen = {0: list(dev.outputs)}  # each draw's outputs (``dev`` keeps each output's worst)
 
     def judge(first: int, last: int) -> None:
         last = last if more_feeds is not None else min(last, len(batches) + 1)
@@ -1284,14 +1290,15 @@ def verify(
                 more = compare(original, rewritten, draw(k), source)
             except (ModelError, UsageError):  # the original fails there: ``refused_elsewhere``
                 continue
-            seen.append(list(more.outputs))
+            seen[k] = list(more.outputs)
             worse_of(dev, more, k)
 
     judge(1, draws)
-    if tolerance is not None and unsettled(seen, tolerance):
+    if tolerance is not None and unsettled(list(seen.values()), tolerance):
         before = dev.draws
         judge(draws, max(draws, MORE_DRAWS))
         dev.widened = dev.draws > before
+    dev.draw_floors = {k: {o.name: o.floor for o in outs} for k, outs in seen.items()}
     missed = _untaken(original, rewritten, feeds)
     tries = _branch_values(original, feeds) if missed and branch_feeds is not None else []
     for values in tries:

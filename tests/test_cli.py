@@ -77,11 +77,15 @@ def test_rewrite_writes_verified_model_and_report(model_path, tmp_path, capsys) 
         "degrees",
         "max_error",
     }
+    # the (5,4) Mish is inside --tolerance on three draws and outside on a sixth (rel-L2 0.021;
+    # the three read 2.6e-3, 2.6e-3 and 7.5e-4): judged on 12, it gets a (7,6) fit
     assert (
         site["replaced"] is True
-        and site["degrees"] == [5, 4]
+        and site["degrees"] == [7, 6]
+        and rep["sites"][1]["degrees"] == [5, 4]
         and site["input_shape"] == [1, 8]  # the shape on the run, not "batch"
     )
+    assert rep["verification"]["draws"] == 12 and rep["verification"]["widened"]
     v = rep["verification"]
     assert v["rel_l2"] < 1e-2 and v["cosine"] > 0.9999
     assert not [f for f in os.listdir(tmp_path) if f.startswith(".pau-")]

@@ -404,6 +404,9 @@ def _back_off(
         no_upgrade=no_upgrade,
     )
     new = RewriteResult(bo.result.model, bo.result.sites, pipeline=a.pipeline)
+    ran = {s.name: s.input_shape for s in result.sites}  # as run (``run_shapes``), not symbolic
+    for s in new.sites:
+        s.input_shape = ran.get(s.name, s.input_shape)
     whole = None
     if plan is not None and plan.target and new.replaced:  # what is written is timed again
         whole = bo.whole = time_written(original, new.model, plan.target, inputs.feeds)

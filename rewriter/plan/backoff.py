@@ -13,7 +13,7 @@ generated inputs on which verification found the rewrite outside the tolerance,
    on the same inputs (the worst output's relative L2). The largest contributor is named in the
    result, with the output it moves most.
 2. Better rationals first: the worst contributors, one at a time, get a (7,6) rational fitted on
-   the inputs they actually see on the verification inputs (``rational.fit(samples=...)``; the
+   the inputs they actually see on every draw verification judged (``observe``) (``rational.fit(samples=...)``; the
    global (7,6) fit in Loop/Scan bodies and untaken If branches, whose values are not
    observed). After each, the whole model is compared again; an upgrade that helps stays;
    inside the tolerance, done. Sites in ``no_upgrade`` (no rational measured faster on the
@@ -48,7 +48,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -212,6 +212,8 @@ def back_off_accuracy(
     full: Deviation | None = None,
     log: Callable[[str], None] = lambda s: None,
     no_upgrade: set[str] | frozenset[str] = frozenset(),
+    floors: Sequence[Mapping[str, float | None]] | None = None,
+    observe: Sequence[Feeds] | None = None,
 ) -> AccuracyBackoff:
     """The rewrite of ``assignment`` brought inside ``tolerance`` (see the module docstring).
 
@@ -229,6 +231,11 @@ def back_off_accuracy(
         full: the rewrite's deviation when the caller has verified it already (saves a run).
         no_upgrade: sites that are kept rather than given a better rational (a plan on a
             target where no rational was measured faster there than the original).
+        floors: per feed dict, each output's noise floor there (``Deviation.draw_floors``);
+            else ``full``'s for every one.
+        observe: the feeds better rationals are fitted on (the inputs each site sees there):
+            every draw verification judged, so that a fit holds on those the rewrite was
+            inside on as well; else ``feeds``.
     """
     opts = dict(emit_options or {})
     batches = [feeds] if isinstance(feeds, Mapping) else list(feeds)
@@ -245,23 +252,24 @@ def back_off_accuracy(
     if not full.exceeds(tolerance) or not chosen:
         return out
 
-    floors = {o.name: o.floor for o in full.outputs}
+    same = {o.name: o.floor for o in full.outputs}
+    per_batch = list(floors) if floors is not None else [same] * len(batches)
     cmp = compared(original)  # as ``verify.compare``: outputs that pick, on what they pick by
     # random ops draw the same numbers in every model compared, as in ``verify.compare``
     view = cmp.view(pin_random_seeds(original)[0])
     reference = [run_model(view, f) for f in batches]
 
     def judged(got: list[list[np.ndarray]]) -> Deviation:
-        """The deviation of ``got`` (the outputs on each batch), each output on its worst."""
-        d = worst_of(
-            [
-                deviation(ref, new, inputs=source, compare=cmp)
-                for ref, new in zip(reference, got, strict=True)
-            ]
-        )
-        for o in d.outputs:
-            o.floor = floors.get(o.name)
-        return d
+        """The deviation of ``got`` (the outputs on each batch), each output on its worst,
+        each batch's outputs judged above their noise floor there."""
+        devs = [
+            deviation(ref, new, inputs=source, compare=cmp)
+            for ref, new in zip(reference, got, strict=True)
+        ]
+        for d, fl in zip(devs, per_batch, strict=True):
+            for o in d.outputs:
+                o.floor = fl.get(o.name, same.get(o.name))
+        return worst_of(devs)
 
     def measure(choice: dict[str, Candidate]) -> tuple[RewriteResult, Deviation]:
         """The model ``choice`` emits, and its deviation (what is returned is always this)."""
@@ -310,7 +318,9 @@ def back_off_accuracy(
     # the inputs each site sees, in the pipeline's canonical form of the original (where the
     # site names and values come from)
     canonical = emit_result(original, {}, pipeline, dry_run=True, **opts).model
-    seen = observe_sites(canonical, [sites[k] for k in order[:max_upgrades]], batches)
+    seen = observe_sites(
+        canonical, [sites[k] for k in order[:max_upgrades]], list(observe or batches)
+    )
     samples = {sites[k].input: o.samples for k, o in seen.items() if o.samples.size}
 
     def replacing(assignment: Mapping[str, Candidate], names: Iterable[str]) -> dict[str, int]:
@@ -435,11 +445,20 @@ def back_off_draws(
     draws = sorted({o.draw for o in first.over(tolerance)}) or [0]
     if first.draws > 1:
         log(f"judged on {said(draws)} of {first.draws}, where the rewrite is outside")
+    floors = dict(first.draw_floors)  # each draw judged against its own noise floors
     while True:
         bo = back_off_accuracy(
-            original, assignment, [draw(k) for k in draws], tolerance, full=first, **options
+            original,
+            assignment,
+            [draw(k) for k in draws],
+            tolerance,
+            full=first,
+            floors=[floors.get(k, {}) for k in draws],
+            observe=[draw(k) for k in sorted({*first.draw_floors, *draws})],
+            **options,
         )
         final = verify(bo.result.model)
+        floors = {**final.draw_floors, **floors}
         more = sorted({o.draw for o in final.over(tolerance)} - set(draws))
         if not more:
             return bo, final
