@@ -1215,11 +1215,14 @@ def _behind(o: OutputDiff) -> tuple[bool, float, float]:
 
 def worse_of(dev: Deviation, more: Deviation, draw: int) -> Deviation:
     """``dev`` with each output judged in both the worse of its two comparisons (``more`` on
-    other inputs of the same model pair, draw number ``draw``); ``dev.draws`` counts it."""
+    other inputs of the same model pair, draw number ``draw``), and one judged in ``more``
+    alone as judged there (constant on the first draws, a sigmoid's tail is not on a sixth:
+    madmom's note CNN read "not checked" and was outside there); ``dev.draws`` counts it."""
     for k, o in enumerate(more.outputs):
         mine = dev.outputs[k]
-        both = all(x.checked and x.role not in ("picks", "index") for x in (o, mine))
-        if both and _behind(o) > _behind(mine):
+        if not _judged(o) or mine.role in ("picks", "index"):
+            continue
+        if not mine.checked or _behind(o) > _behind(mine):
             o.draw = draw
             dev.outputs[k] = o
     dev.draws += 1

@@ -780,3 +780,27 @@ def test_the_draws_settle_or_not_by_their_nearness_and_spread() -> None:
     # outputs not judged (not checked, or picks) do not count
     picks = [[OutputDiff("y", 0.0, r, 1.0, role="picks")] for r in (1e-6, 1e-2, 1e-6)]
     assert not unsettled(picks, 0.01)
+
+
+def test_an_output_constant_on_the_first_draw_is_judged_where_it_is_not() -> None:
+    """madmom's note CNN: two of its three sigmoid outputs sat on their tails, constant on the
+    first draw and on the seeds tried beside it, and not on a sixth, where the rewrite moved
+    one by rel-L2 1. The worse of two comparisons was taken only where both were checked: the
+    line said "not checked: ... (constant on the inputs used)" and the rewrite was written."""
+    from rewriter.verify import Deviation, OutputDiff, worse_of
+
+    def flat() -> OutputDiff:
+        return OutputDiff("notes", 0.0, 0.0, 1.0, checked=False, note="constant")
+
+    first = Deviation([OutputDiff("onsets", 1e-6, 1e-4, 1.0), flat()])
+    sixth = Deviation([OutputDiff("onsets", 1e-6, 2e-4, 1.0), OutputDiff("notes", 2e-5, 1.0, 0.0)])
+    d = worse_of(first, sixth, 5)
+    assert [o.draw for o in d.outputs] == [5, 5] and d.exceeds(0.01)
+    assert d.worst is not None and d.worst.name == "notes" and not d.unchecked()
+    # not the other way round: a draw where it is constant does not undo one where it is judged
+    d = worse_of(d, Deviation([OutputDiff("onsets", 0.0, 1e-5, 1.0), flat()]), 6)
+    assert d.outputs[1].checked and d.outputs[1].draw == 5
+    # what picking ops picked is compared only to see that both picked alike
+    picks = Deviation([OutputDiff("boxes", 0.0, 0.0, 1.0, checked=False, role="index")])
+    d = worse_of(picks, Deviation([OutputDiff("boxes", 1.0, 1.0, 0.0, role="index")]), 1)
+    assert not d.outputs[0].checked
