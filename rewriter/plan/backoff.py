@@ -7,15 +7,16 @@ than its own value). When it is exceeded:
 
 Every comparison below is on the verification inputs: one feed dict, or several (the draws of
 generated inputs on which verification found the rewrite outside the tolerance,
-``back_off_draws``), each output judged on its worst of them.
+``back_off_draws``), each output judged on its worst of them, each draw above its own noise
+floor (``floors``).
 
 1. Each replaced site's contribution is measured alone: the model with only that site replaced,
    on the same inputs (the worst output's relative L2). The largest contributor is named in the
    result, with the output it moves most.
 2. Better rationals first: the worst contributors, one at a time, get a (7,6) rational fitted on
-   the inputs they actually see on every draw verification judged (``observe``) (``rational.fit(samples=...)``; the
-   global (7,6) fit in Loop/Scan bodies and untaken If branches, whose values are not
-   observed). After each, the whole model is compared again; an upgrade that helps stays;
+   the inputs they actually see on every draw verification judged (``observe``;
+   ``rational.fit(samples=...)``; the global (7,6) fit in Loop/Scan bodies and untaken If
+   branches, whose values are not observed). After each, the whole model is compared again; an upgrade that helps stays;
    inside the tolerance, done. Sites in ``no_upgrade`` (no rational measured faster on the
    plan's target) skip this step. On a large model (``SWITCH_UPGRADES_FROM`` nodes) the
    upgrades after the first are fitted together and each tried as a run of one switch model
