@@ -20,6 +20,7 @@ compared side by side judge a model they both widen, or neither, on the same dra
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import pathlib
@@ -96,7 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", help="also write the rows here")
     a = ap.parse_args(argv)
     with ProcessPoolExecutor(a.jobs) as pool:
-        rows = list(pool.map(survey, a.models, [a.more] * len(a.models), [a.tolerance] * 99999))
+        rows = list(
+            pool.map(functools.partial(survey, more=a.more, tolerance=a.tolerance), a.models)
+        )
     head = f"{'model':48} code  secs  repl/found draws  rel-L2    outside  worst further"
     print(head)
     for r in rows:

@@ -447,15 +447,22 @@ def back_off_draws(
     if first.draws > 1:
         log(f"judged on {said(draws)} of {first.draws}, where the rewrite is outside")
     floors = dict(first.draw_floors)  # each draw judged against its own noise floors
+    made: dict[int, Feeds] = {}  # each draw made once, however many rounds judge it
+
+    def fed(k: int) -> Feeds:
+        if k not in made:
+            made[k] = draw(k)
+        return made[k]
+
     while True:
         bo = back_off_accuracy(
             original,
             assignment,
-            [draw(k) for k in draws],
+            [fed(k) for k in draws],
             tolerance,
             full=first,
             floors=[floors.get(k, {}) for k in draws],
-            observe=[draw(k) for k in sorted({*first.draw_floors, *draws})],
+            observe=[fed(k) for k in sorted({*first.draw_floors, *draws})],
             **options,
         )
         final = verify(bo.result.model)
