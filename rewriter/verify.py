@@ -4,8 +4,10 @@ output comparison (``Deviation``) every stage uses.
 Per output: max-abs, relative L2, cosine, top-1 agreement along the last axis for logit-like
 outputs, and for non-negative outputs (probabilities, masks) a relative error with an absolute
 floor at 1e-6 of the output's peak (``rel_err``): it catches a probability map whose 1e-9
-background became 1.9e-5 (rel_err ~19), which max-abs (1.9e-5) and rel-L2 hide. Signed outputs
-cross zero, where a relative error means nothing, so they have none.
+background became 1.9e-5 (rel_err ~19), which max-abs (1.9e-5) and rel-L2 hide. Where the
+output's producer bounds it (a Sigmoid), the floor is at least 2^-22 of that range
+(``RESOLUTION``): the runtime's own Sigmoid rounds there. Signed outputs cross zero, where a
+relative error means nothing, so they have none.
 
 What makes a comparison evidence, and what does not:
 
@@ -302,13 +304,21 @@ class Deviation:
 
 
 REL_FLOOR = 1e-6  # rel_err's absolute floor, relative to the output's peak
+# and, for an output its producer bounds, relative to the width of that range: a float32
+# runtime resolves such values to a few units in the last place of the range, not of the value
+# (ONNX Runtime's Sigmoid steps by 2^-25 near 0, and at x = -17 reads 8.9e-8 for 4.1e-8); below
+# that the original's own values are rounding, and one step between the models read rel_err 163
+RESOLUTION = 2.0**-22
 REL_ERR_LIMIT = 1.0  # a non-negative output wrong by more than its own value (+ floor) fails
 
 
-def output_diff(name: str, a: np.ndarray, b: np.ndarray, classes: bool = True) -> OutputDiff:
+def output_diff(
+    name: str, a: np.ndarray, b: np.ndarray, classes: bool = True, span: float | None = None
+) -> OutputDiff:
     """max-abs, relative L2 (to ``a``), cosine, floored relative error and top-1 agreement of
     ``b`` against ``a``, in float64. Arrays of different shapes are not compared. ``classes``:
-    whether the last axis may hold classes (``class_axes``); top-1 agreement only then."""
+    whether the last axis may hold classes (``class_axes``); top-1 agreement only then.
+    ``span``: the width of the range the output's producer bounds it to (``RESOLUTION``)."""
     a, b = np.asarray(a), np.asarray(b)
     if a.shape != b.shape:
         return OutputDiff(
@@ -339,7 +349,8 @@ def output_diff(name: str, a: np.ndarray, b: np.ndarray, classes: bool = True) -
     peak = float(np.max(np.abs(a64)))
     rel_err = None
     if peak > 0 and float(np.min(a64)) >= 0.0:  # probabilities, masks: relative error matters
-        rel_err = float(np.max(np.abs(d) / (np.abs(a64) + REL_FLOOR * peak)))
+        floor = max(REL_FLOOR * peak, RESOLUTION * (span or 0.0))
+        rel_err = float(np.max(np.abs(d) / (np.abs(a64) + floor)))
     top1 = None
     if classes and a.dtype.kind == "f" and a.ndim >= 2 and a.shape[-1] >= 2 and not note:
         top1 = float(np.mean(a.argmax(axis=-1) == b.argmax(axis=-1)))
@@ -470,6 +481,8 @@ class Compared:
     picks: dict[str, Pick]
     sources: tuple[str, ...]
     indices: tuple[str, ...] = ()
+    # output -> the width of the range its producer bounds it to (``bounded_spans``)
+    spans: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def names(self) -> list[str]:
@@ -508,7 +521,8 @@ def compared(model: onnx.ModelProto) -> Compared:
     )
     have = set(outs) | set(sources)
     indices = tuple(dict.fromkeys(i for p in found.values() for i in p.indices if i not in have))
-    return Compared(outs, found, sources, indices)
+    spans = {n: w for n, w in zip(outs, bounded_spans(model, outs), strict=True) if w}
+    return Compared(outs, found, sources, indices, spans)
 
 
 def deviation(
@@ -536,6 +550,7 @@ def deviation(
     flags += [False] * (len(names) - len(flags))  # the sources appended after the outputs
     roles = compare.roles() if compare is not None else {}
     after = compare.after if compare is not None else {}
+    spans = compare.spans if compare is not None else {}
     at = {n: k for k, n in enumerate(names)}
     outs = []
     for n, a, b, c in zip(names, reference, got, flags, strict=True):
@@ -548,7 +563,7 @@ def deviation(
             if not alike:
                 outs.append(pick_diff(n, a, b, p))
                 continue
-            o = output_diff(n, a, b, c)  # picked alike: judged as values
+            o = output_diff(n, a, b, c, spans.get(n))  # picked alike: judged as values
             if not set(p.ops) <= STEPS:  # a cast to the same integers goes unsaid
                 keep = pick_diff(n, a, b, p)
                 o.agreement, o.items, o.role = keep.agreement, keep.items, "alike"
@@ -562,7 +577,7 @@ def deviation(
                            note="computed after a pick that differs, on other items; judged on "
                            "what that pick picks by")  # fmt: skip
         else:
-            o = output_diff(n, a, b, c and role not in ("source", "index"))
+            o = output_diff(n, a, b, c and role not in ("source", "index"), spans.get(n))
             o.role = role
         outs.append(o)
     real = len(compare.outputs) if compare is not None else len(got)
@@ -893,6 +908,30 @@ _SPANS = {"Sigmoid": 1.0, "HardSigmoid": 1.0, "Softmax": 1.0, "Tanh": 2.0, "Soft
 # ops that move values without changing them
 _MOVES = {"Identity", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten", "Slice",
           "Gather", "Expand", "Split"}  # fmt: skip
+
+
+def held_by_outputs(model: onnx.ModelProto) -> dict[str, str]:
+    """``tensor -> model output`` for the tensors whose values a model output holds: followed
+    back through ops that only move values and into each branch of an If (a wake-word head
+    returns its sigmoid's score, or its verifier's where the score passes a threshold)."""
+    producer = {o: n for n in all_nodes(model.graph) for o in n.output if o}
+    held: dict[str, str] = {}
+    for out in model.graph.output:
+        todo = [out.name]
+        while todo:
+            name = todo.pop()
+            if name in held:
+                continue
+            held[name] = out.name
+            node = producer.get(name)
+            if node is None:
+                continue
+            if node.op_type in _MOVES:
+                todo.append(node.input[0])
+            elif node.op_type == "If":
+                k = list(node.output).index(name)
+                todo += [g.output[k].name for _, g in subgraph_attrs(node) if k < len(g.output)]
+    return held
 
 
 def bounded_spans(model: onnx.ModelProto, names: Sequence[str]) -> list[float | None]:

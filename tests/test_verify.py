@@ -30,6 +30,27 @@ def test_probability_tail_is_caught_by_floored_relative_error() -> None:
     assert "rel-err" in d.summary()
 
 
+def test_a_bounded_outputs_relative_error_is_floored_at_its_runtime_resolution() -> None:
+    """ONNX Runtime's own Sigmoid steps by 2^-25 near 0 (at -17 it reads 8.9e-8 for 4.1e-8, at
+    -18 0 for 1.5e-8): judged on a map that peaks at 1.2e-4, the exact function read rel-err 68
+    against it, one step of the runtime's rounding ("off by more than its own value"). A
+    bounded output's relative error is floored at 2^-22 of its range; a tail stuck at 1.9e-5
+    is still far off."""
+    feeds = {"a": np.linspace(-25, -9, 16, dtype=np.float32).reshape(2, 8)}
+    runtime = parse("  y = Sigmoid(a)")
+    exact = parse(
+        "  n = Neg(a)\n  e = Exp(n)\n  one = Constant<value = float {1.0}>()\n"
+        "  d = Add(e, one)\n  y = Reciprocal(d)"
+    )
+    stuck = parse("  s = Sigmoid(a)\n  c = Constant<value = float {1.9e-5}>()\n  y = Max(s, c)")
+    d = compare(runtime, exact, feeds)
+    (o,) = d.outputs
+    assert o.max_abs > 1e-8 and o.rel_err is not None and o.rel_err < 0.25, o
+    assert not d.exceeds(1e-2)
+    d = compare(runtime, stuck, feeds)
+    assert d.outputs[0].rel_err is not None and d.outputs[0].rel_err > 50 and d.exceeds(1e-2)
+
+
 def test_random_ops_get_the_same_seed_in_both_models() -> None:
     m = parse("  r = RandomNormalLike<dtype = 1>(a)\n  y = Add(a, r)")
     pinned, n = pin_random_seeds(m)

@@ -13,20 +13,25 @@ floor (``floors``).
 1. Each replaced site's contribution is measured alone: the model with only that site replaced,
    on the same inputs (the worst output's relative L2). The largest contributor is named in the
    result, with the output it moves most.
-2. Better rationals first: the worst contributors, one at a time, get a (7,6) rational fitted on
+2. A head on its tail (``tail_heads``, ``on_tail``: a sigmoid or softplus whose values a model
+   output holds, going under 1e-3 of its range on the inputs seen) gets no better rational:
+   verification judges that output relative to its values, down where a draw of noise leaves
+   it, and no rational follows e^x there. One that alone takes the model outside is kept
+   first (one emitted model); inside the tolerance then, done.
+3. Better rationals: the worst contributors, one at a time, get a (7,6) rational fitted on
    the inputs they actually see on every draw verification judged (``observe``;
    ``rational.fit(samples=...)``; the global (7,6) fit in Loop/Scan bodies and untaken If
    branches, whose values are not observed). After each, the whole model is compared again; an upgrade that helps stays;
    inside the tolerance, done. Sites in ``no_upgrade`` (no rational measured faster on the
    plan's target) skip this step. On a large model (``SWITCH_UPGRADES_FROM`` nodes) the
    upgrades after the first are fitted together and each tried as a run of one switch model
-   (each site: its planned candidate or its better rational), which also serves step 3.
-3. Then sites are kept (reverted to the original), worst contributor first (one that got a
+   (each site: its planned candidate or its better rational), which also serves step 4.
+4. Then sites are kept (reverted to the original), worst contributor first (one that got a
    better rational by what it moves alone with it, one more run each): the fewest that bring
    the whole model inside the tolerance, found by bisection over that order (where the
    deviation does not grow with the sites replaced, it may keep more than the fewest). A
    rewrite of no site is the original itself, so this ends.
-4. The model of the final choice is emitted and compared; should it be outside the tolerance
+5. The model of the final choice is emitted and compared; should it be outside the tolerance
    (the switch model below rounds differently), one more site is kept at a time until inside.
 
 Cost: the contributions are N runs of one switch model (``rewriter.emit.switch``: each site an If
@@ -61,6 +66,7 @@ from rewriter.candidates import Candidate, rational_candidate, site_function
 from rewriter.emit import RewriteResult, chooser, emit_result
 from rewriter.emit.switch import SwitchError, switch_model
 from rewriter.errors import ModelError
+from rewriter.functions import FUNCTIONS
 from rewriter.ir.graph import all_nodes
 from rewriter.ir.runtime import run_model, runner
 from rewriter.match.engine import Site
@@ -70,6 +76,7 @@ from rewriter.verify import (
     compare,
     compared,
     deviation,
+    held_by_outputs,
     pin_random_seeds,
     worst_of,
 )
@@ -172,6 +179,49 @@ def _side(d: Deviation, tolerance: float) -> str:
         f" (outside --tolerance: {o.name!r} is off by more than its own value somewhere, "
         f"rel-err {o.rel_err or 0.0:.3g})"
     )
+
+
+def _tails_to_zero(function: str) -> bool:
+    """A smooth catalogue function that is never negative and tends to 0 on the left
+    (``sigmoid``, ``softplus``): relatively, its tail is e^x, which no rational follows."""
+    f = FUNCTIONS.get(function)
+    if f is None or not f.smooth or f.limits[0] != 0.0:
+        return False
+    return bool(np.all(f(np.linspace(-40.0, 40.0, 801)) >= 0.0))
+
+
+def tail_heads(model: onnx.ModelProto, sites: Iterable[Site]) -> dict[str, str]:
+    """``site name -> output``: the sites whose values a model output holds (through ops that
+    only move them, or an If's branches) and whose function tends to 0 on a tail (a sigmoid's scores, a notes map).
+
+    Verification judges such an output relative to its own values, down to the ``FLAT`` part
+    of its range where a draw of noise leaves it near 0 (``rel_err`` as well where it is never
+    negative): there the function is e^x, which no rational follows relatively (a sigmoid's
+    0.5 + 0.5 R resolves 3e-8 in float32; a (7,6) fit on the draws of a notes CNN, inside on
+    twelve, read rel-L2 0.03 to 0.42 on 6 of 20 further draws, where the scores peaked at 2e-6
+    to 4e-5). The back-off keeps them rather than give them a better rational."""
+    held = held_by_outputs(model)
+    return {
+        s.name: held[s.output] for s in sites if s.output in held and _tails_to_zero(s.function)
+    }
+
+
+TAIL = 1e-3  # a head's values reach its tail below this part of its range (or of its peak)
+
+
+def on_tail(site: Site, seen: Any) -> bool:
+    """Whether a head's function (``tail_heads``), on its inputs ``seen`` (a
+    ``SiteObservation``: exact min and max), goes under ``TAIL`` of its range, or of its peak
+    where the function is unbounded above (softplus): a (5,4) sigmoid's absolute error there is
+    3% of the value, and further draws go on down the tail."""
+    if not seen.count or not np.isfinite([seen.min, seen.max]).all():
+        return False
+    function, params = site_function(site)
+    f = FUNCTIONS[function]
+    low, peak = f(np.array([seen.min, seen.max]), **params)
+    lo, hi = f.limits
+    scale = hi - lo if lo is not None and hi is not None else peak
+    return bool(low - (lo or 0.0) < TAIL * scale)
 
 
 def _better(site: Site, samples: np.ndarray | None, model: onnx.ModelProto) -> Candidate | None:
@@ -299,9 +349,13 @@ def back_off_accuracy(
     sites = {s.name: s for s in first.sites if s.name in chosen}
     alone = switched({k: [c] for k, c in chosen.items()})
     contrib: dict[str, tuple[float, str]] = {}
+    outside_alone: set[str] = set()  # the sites that alone take the model outside
     for name in chosen:
-        w = alone({name: 1}).worst
+        d = alone({name: 1})
+        w = d.worst
         contrib[name] = (w.rel_l2, w.name) if w is not None else (0.0, "")
+        if d.exceeds(tolerance):
+            outside_alone.add(name)
     order = sorted(chosen, key=lambda k: -contrib[k][0])
     out.contributions = {k: contrib[k][0] for k in order}
     out.worst_site, out.worst_output = order[0], contrib[order[0]][1]
@@ -319,21 +373,45 @@ def back_off_accuracy(
     # the inputs each site sees, in the pipeline's canonical form of the original (where the
     # site names and values come from)
     canonical = emit_result(original, {}, pipeline, dry_run=True, **opts).model
+    firsts = order[:max_upgrades]
+    heads = tail_heads(canonical, [sites[k] for k in order])
     seen = observe_sites(
-        canonical, [sites[k] for k in order[:max_upgrades]], list(observe or batches)
+        canonical,
+        [sites[k] for k in firsts] + [sites[k] for k in heads if k not in firsts],
+        list(observe or batches),
     )
     samples = {sites[k].input: o.samples for k, o in seen.items() if o.samples.size}
+    # the heads whose values reach their tail on the inputs seen (a draw of noise leaves a
+    # wake word's score or a notes map there); the others are fitted like any site
+    heads = {k: o for k, o in heads.items() if k in seen and on_tail(sites[k], seen[k])}
 
     def replacing(assignment: Mapping[str, Candidate], names: Iterable[str]) -> dict[str, int]:
         """The upgrades' switch model's choice replacing ``names`` as ``assignment`` does: 1
         the planned candidate, 2 its better rational."""
         return {k: 1 if assignment[k] is chosen[k] else 2 for k in names}
 
-    current = dict(chosen)
-    tries = [k for k in order[:max_upgrades] if k not in no_upgrade]
+    # a site whose values a model output holds, on a tail no rational follows relatively, gets
+    # no better rational; where alone it takes the model outside, it is kept first
+    held = [k for k in order if k in heads and k in outside_alone]
+    current = {k: c for k, c in chosen.items() if k not in held}
+    base = out.deviation  # of ``current``, as the trials are judged (emitted or switched)
+    for name in held:
+        out.kept[name] = (
+            f"kept: output {heads[name]!r} is its values, judged relative to them down to its "
+            f"tail, where no rational follows it (alone it moves them by rel-L2 "
+            f"{contrib[name][0]:.2g})"
+        )
+    if held:
+        res, base = measure(current)
+        out.result, out.deviation, out.assignment = res, base, current
+        step = f"keeping {', '.join(held)} first (model outputs on their tail) -> rel-L2 {base.rel_l2:.3g}{_side(base, tolerance)}"
+        out.steps.append(step)
+        log(step)
+        if not base.exceeds(tolerance) or not current:
+            return out
+    tries = [k for k in order[:max_upgrades] if k not in no_upgrade and k not in heads]
     picks: Callable[[dict[str, int]], Deviation] | None = None  # the upgrades' switch model
     upgrades: dict[str, Candidate] = {}
-    base = out.deviation  # of ``current``, as the trials are judged (emitted or switched)
     large = sum(1 for _ in all_nodes(original.graph)) >= SWITCH_UPGRADES_FROM
     for i, name in enumerate(tries):
         s = sites[name]
@@ -384,12 +462,12 @@ def back_off_accuracy(
         picks = switched(
             {k: [chosen[k], *([current[k]] if k in out.upgraded else [])] for k in chosen}
         )
-    now = {k: contrib[k][0] for k in order}
+    now = {k: contrib[k][0] for k in order if k in current}
     if picks is not None:
         for k in out.upgraded:
             w = picks({k: 2}).worst
             now[k] = w.rel_l2 if w is not None else 0.0
-    queue = sorted(order, key=lambda k: -now[k])
+    queue = sorted(now, key=lambda k: -now[k])
     pick = picks or alone
     lo, hi = 0, len(queue)  # keeping queue[:lo] is outside the tolerance, queue[:hi] inside
     while hi - lo > 1:
