@@ -1226,7 +1226,7 @@ def unsettled(seen: Sequence[Sequence[OutputDiff]], tolerance: float) -> bool:
         worst = max(xs, key=lambda o: o.rel_l2)
         best = min(o.rel_l2 for o in xs)
         spread = min((worst.rel_l2 / best) ** 2, SPREAD_CAP) if best > 0 else SPREAD_CAP
-        if any(_close(o, tolerance, spread if o is worst else 1.0) for o in xs):
+        if any(near_bar(o, tolerance, spread if o is worst else 1.0) for o in xs):
             return True
     return False
 
@@ -1235,7 +1235,7 @@ def _judged(o: OutputDiff) -> bool:
     return o.checked and o.role not in ("picks", "index")
 
 
-def _close(o: OutputDiff, tolerance: float, factor: float = 1.0) -> bool:
+def near_bar(o: OutputDiff, tolerance: float, factor: float = 1.0) -> bool:
     """Whether ``o``, its rel-L2 times ``factor``, is within ``NEAR`` of the bar (``tolerance``
     plus three noise floors), or its relative error within ``NEAR`` of ``REL_ERR_LIMIT``."""
     bar = tolerance + 3 * (o.floor or 0.0)

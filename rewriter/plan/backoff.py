@@ -14,10 +14,12 @@ floor (``floors``).
    on the same inputs (the worst output's relative L2). The largest contributor is named in the
    result, with the output it moves most.
 2. A head on its tail (``tail_heads``, ``on_tail``: a sigmoid or softplus whose values a model
-   output holds, going under 1e-3 of its range on the inputs seen) gets no better rational:
-   verification judges that output relative to its values, down where a draw of noise leaves
-   it, and no rational follows e^x there. One that alone takes the model outside is kept
-   first (one emitted model); inside the tolerance then, done.
+   output holds, going under 1e-3 of its range on the inputs seen) that alone takes the model
+   outside keeps its better rational only where, alone, that brings its output three times
+   inside the bar (``near_bar``): verification judges that output relative to its values,
+   down where a draw of noise leaves it, further draws go further down, and no rational
+   follows e^x there. Otherwise it is kept first (one emitted model per head, one for the
+   model without them); inside the tolerance then, done.
 3. Better rationals: the worst contributors, one at a time, get a (7,6) rational fitted on
    the inputs they actually see on every draw verification judged (``observe``;
    ``rational.fit(samples=...)``; the global (7,6) fit in Loop/Scan bodies and untaken If
@@ -77,6 +79,7 @@ from rewriter.verify import (
     compared,
     deviation,
     held_by_outputs,
+    near_bar,
     pin_random_seeds,
     worst_of,
 )
@@ -192,14 +195,15 @@ def _tails_to_zero(function: str) -> bool:
 
 def tail_heads(model: onnx.ModelProto, sites: Iterable[Site]) -> dict[str, str]:
     """``site name -> output``: the sites whose values a model output holds (through ops that
-    only move them, or an If's branches) and whose function tends to 0 on a tail (a sigmoid's scores, a notes map).
+    only move them, or an If's branches) and whose function tends to 0 on a tail (a sigmoid's
+    scores, a notes map).
 
     Verification judges such an output relative to its own values, down to the ``FLAT`` part
     of its range where a draw of noise leaves it near 0 (``rel_err`` as well where it is never
     negative): there the function is e^x, which no rational follows relatively (a sigmoid's
     0.5 + 0.5 R resolves 3e-8 in float32; a (7,6) fit on the draws of a notes CNN, inside on
     twelve, read rel-L2 0.03 to 0.42 on 6 of 20 further draws, where the scores peaked at 2e-6
-    to 4e-5). The back-off keeps them rather than give them a better rational."""
+    to 4e-5). The back-off gives them a better rational only with a margin (step 2)."""
     held = held_by_outputs(model)
     return {
         s.name: held[s.output] for s in sites if s.output in held and _tails_to_zero(s.function)
@@ -390,16 +394,35 @@ def back_off_accuracy(
         the planned candidate, 2 its better rational."""
         return {k: 1 if assignment[k] is chosen[k] else 2 for k in names}
 
-    # a site whose values a model output holds, on a tail no rational follows relatively, gets
-    # no better rational; where alone it takes the model outside, it is kept first
-    held = [k for k in order if k in heads and k in outside_alone]
+    # a site whose values a model output holds, on a tail no rational follows relatively, that
+    # alone takes the model outside: its better rational, alone, must bring that output three
+    # times inside the bar (a further draw goes further down the tail); else it is kept first
+    fitted: dict[str, Candidate | None] = {}
+    held: list[str] = []
+    for k in order:
+        if k not in heads or k not in outside_alone or k in no_upgrade:
+            continue
+        fitted[k] = better = _better(sites[k], samples.get(sites[k].input), canonical)
+        alone_better = measure({k: better})[1] if better is not None else None
+        o = (
+            next((o for o in alone_better.outputs if o.name == heads[k]), None)
+            if alone_better
+            else None
+        )
+        if o is None or near_bar(o, tolerance):
+            held.append(k)
+            got = f" alone -> output {o.name!r} rel-L2 {o.rel_l2:.3g}" if o is not None else ""
+            fit_name = better.name if better is not None else "no better rational"
+            step = f"{k}: {fit_name}{got}, not three times inside (on its tail)"
+            out.steps.append(step)
+            log(step)
     current = {k: c for k, c in chosen.items() if k not in held}
     base = out.deviation  # of ``current``, as the trials are judged (emitted or switched)
     for name in held:
         out.kept[name] = (
             f"kept: output {heads[name]!r} is its values, judged relative to them down to its "
-            f"tail, where no rational follows it (alone it moves them by rel-L2 "
-            f"{contrib[name][0]:.2g})"
+            f"tail, where no rational follows them far (alone it moves them by rel-L2 "
+            f"{contrib[name][0]:.2g}; its better rational is not three times inside)"
         )
     if held:
         res, base = measure(current)
@@ -409,14 +432,18 @@ def back_off_accuracy(
         log(step)
         if not base.exceeds(tolerance) or not current:
             return out
-    tries = [k for k in order[:max_upgrades] if k not in no_upgrade and k not in heads]
+    tries = [k for k in order[:max_upgrades] if k not in no_upgrade and k not in held]
     picks: Callable[[dict[str, int]], Deviation] | None = None  # the upgrades' switch model
     upgrades: dict[str, Candidate] = {}
     large = sum(1 for _ in all_nodes(original.graph)) >= SWITCH_UPGRADES_FROM
     for i, name in enumerate(tries):
         s = sites[name]
         better = (
-            upgrades.get(name) if picks is not None else _better(s, samples.get(s.input), canonical)
+            upgrades.get(name)
+            if picks is not None
+            else fitted[name]
+            if name in fitted
+            else _better(s, samples.get(s.input), canonical)
         )
         if better is None or better.name == current[name].name:
             continue
