@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from typing import Any
 
 import numpy as np
 import onnx
@@ -456,7 +457,16 @@ def test_a_score_on_a_sigmoids_tail_is_judged_on_more_draws(tmp_path) -> None:
         [numpy_helper.from_array(w, "w"), numpy_helper.from_array(np.float32([-6]), "b")],
     )
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
-    src, out, rep = tmp_path / "wake.onnx", tmp_path / "o.onnx", tmp_path / "r.json"
+    p, out, _ = _rewrite(m, tmp_path)
+    first = next(s for s in p.stdout.splitlines() if s.startswith("verification"))
+    assert "12 draws (more than 3: the first 3 left the verdict open)" in first
+    assert "[back-off] judged on draw" in p.stderr
+    _inside_on_draws(m, onnx.load(out), range(12))
+
+
+def _rewrite(m: onnx.ModelProto, tmp_path) -> tuple[subprocess.CompletedProcess, Any, Any]:
+    """``rewrite M -o O --report R`` with no flags, as a user runs it: (process, O, R)."""
+    src, out, rep = tmp_path / "m.onnx", tmp_path / "o.onnx", tmp_path / "r.json"
     onnx.save(m, src)
     p = subprocess.run(
         [sys.executable, "-m", "rewriter", str(src), "-o", str(out), "--report", str(rep)],
@@ -464,12 +474,14 @@ def test_a_score_on_a_sigmoids_tail_is_judged_on_more_draws(tmp_path) -> None:
         text=True,
     )
     assert p.returncode == 0, p.stderr
-    first = next(s for s in p.stdout.splitlines() if s.startswith("verification"))
-    assert "12 draws (more than 3: the first 3 left the verdict open)" in first
-    assert "[back-off] judged on draw" in p.stderr
+    return p, out, rep
+
+
+def _inside_on_draws(m: onnx.ModelProto, written: onnx.ModelProto, draws: Any) -> None:
+    """``written`` inside --tolerance 1e-2 on each of ``draws`` of generated inputs (0: the
+    first draw), each judged as verification judges one."""
     gen = generate_inputs(m)
-    written = onnx.load(out)
-    for k in range(12):
+    for k in draws:
         feeds = gen.feeds if k == 0 else make_inputs(m, seed=k, sizes=gen.sizes, unit=gen.unit)
         assert not compare(m, written, feeds).exceeds(1e-2), k
 
@@ -511,14 +523,7 @@ def test_a_head_on_its_tail_keeps_a_better_rational_only_three_times_inside(tmp_
     Tanh before it stays replaced, and the written model is inside on 40 further draws. Three
     times inside (at bias -6: 0.001), it is fitted as before (``_scores(-6)``)."""
     m = _scores(-7.0)
-    src, out, rep = tmp_path / "s.onnx", tmp_path / "o.onnx", tmp_path / "r.json"
-    onnx.save(m, src)
-    p = subprocess.run(
-        [sys.executable, "-m", "rewriter", str(src), "-o", str(out), "--report", str(rep)],
-        capture_output=True,
-        text=True,
-    )
-    assert p.returncode == 0, p.stderr
+    p, out, rep = _rewrite(m, tmp_path)
     assert "sigmoid_0: rational:7_6:odd:horner alone -> output 'y' rel-L2 0.00" in p.stderr
     assert ", not three times inside (on its tail)" in p.stderr
     assert "keeping sigmoid_0 first (model outputs on their tail)" in p.stderr
@@ -526,10 +531,8 @@ def test_a_head_on_its_tail_keeps_a_better_rational_only_three_times_inside(tmp_
     why = report["backoff"]["kept"]["sigmoid_0"]
     assert why.startswith("kept: output 'y' is its values, judged relative to them down to its")
     assert [s["name"] for s in report["sites"] if s["replaced"]] == ["tanh_0"]
-    gen, written = generate_inputs(m), onnx.load(out)
-    for k in range(12, 52):
-        feeds = make_inputs(m, seed=k, sizes=gen.sizes, unit=gen.unit)
-        assert not compare(m, written, feeds).exceeds(1e-2), k
+    _inside_on_draws(m, onnx.load(out), range(12, 52))
+    src = tmp_path / "m.onnx"
     onnx.save(_scores(-6.0), src)
     assert main([str(src), "-o", str(out), "--report", str(rep), "-q"]) == 0
     report = json.loads(rep.read_text())
