@@ -56,8 +56,11 @@ Example:
 
 from __future__ import annotations
 
+import copy
+import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -228,6 +231,13 @@ def on_tail(site: Site, seen: Any) -> bool:
     return bool(low - (lo or 0.0) < TAIL * scale)
 
 
+def _memo(memo: dict[Any, Any], key: Any, make: Callable[[], Any]) -> Any:
+    """``memo[key]``, made by ``make()`` the first time."""
+    if key not in memo:
+        memo[key] = make()
+    return memo[key]
+
+
 def _better(site: Site, samples: np.ndarray | None, model: onnx.ModelProto) -> Candidate | None:
     """A (7,6) rational for the site, fitted on its observed inputs when known; a
     ``pau_learned`` region's is fitted to its own nodes (cut out of ``model``, the canonical
@@ -269,6 +279,7 @@ def back_off_accuracy(
     no_upgrade: set[str] | frozenset[str] = frozenset(),
     floors: Sequence[Mapping[str, float | None]] | None = None,
     observe: Sequence[Feeds] | None = None,
+    memo: dict[Any, Any] | None = None,
 ) -> AccuracyBackoff:
     """The rewrite of ``assignment`` brought inside ``tolerance`` (see the module docstring).
 
@@ -291,6 +302,10 @@ def back_off_accuracy(
         observe: the feeds better rationals are fitted on (the inputs each site sees there):
             every draw verification judged, so that a fit holds on those the rewrite was
             inside on as well; else ``feeds``.
+        memo: what a later call on the same model, plan and draws (the same feed dicts: they
+            are known by identity, and their noise floors must not change) reuses: the original's outputs,
+            each draw's comparison of a switch model's choice, the sites' observations and
+            their better rationals (``back_off_draws``: LEADER's four rounds made them again).
     """
     opts = dict(emit_options or {})
     batches = [feeds] if isinstance(feeds, Mapping) else list(feeds)
@@ -312,19 +327,20 @@ def back_off_accuracy(
     cmp = compared(original)  # as ``verify.compare``: outputs that pick, on what they pick by
     # random ops draw the same numbers in every model compared, as in ``verify.compare``
     view = cmp.view(pin_random_seeds(original)[0])
-    reference = [run_model(view, f) for f in batches]
+    memo = {} if memo is None else memo
+    reference = [_memo(memo, ("reference", id(f)), partial(run_model, view, f)) for f in batches]
+
+    def per_draw(i: int, got: list[np.ndarray]) -> Deviation:
+        """The deviation of ``got`` (the outputs on batch ``i``), above its noise floor there."""
+        d = deviation(reference[i], got, inputs=source, compare=cmp)
+        for o in d.outputs:
+            o.floor = per_batch[i].get(o.name, same.get(o.name))
+        return d
 
     def judged(got: list[list[np.ndarray]]) -> Deviation:
         """The deviation of ``got`` (the outputs on each batch), each output on its worst,
         each batch's outputs judged above their noise floor there."""
-        devs = [
-            deviation(ref, new, inputs=source, compare=cmp)
-            for ref, new in zip(reference, got, strict=True)
-        ]
-        for d, fl in zip(devs, per_batch, strict=True):
-            for o in d.outputs:
-                o.floor = fl.get(o.name, same.get(o.name))
-        return worst_of(devs)
+        return worst_of([per_draw(i, g) for i, g in enumerate(got)])
 
     def measure(choice: dict[str, Candidate]) -> tuple[RewriteResult, Deviation]:
         """The model ``choice`` emits, and its deviation (what is returned is always this)."""
@@ -348,7 +364,21 @@ def back_off_accuracy(
             return lambda choice: measure(
                 {k: alternatives[k][v - 1] for k, v in choice.items() if v}
             )[1]
-        return lambda choice: judged([run(sw.feeds(f, choice)) for f in batches])
+        signature = tuple((k, tuple(c.name for c in v)) for k, v in sorted(alternatives.items()))
+
+        def choosing(choice: dict[str, int]) -> Deviation:
+            """Each draw's comparison of ``choice`` made once, across rounds too (``memo``)."""
+
+            def on(i: int) -> Deviation:
+                return per_draw(i, run(sw.feeds(batches[i], choice)))
+
+            devs = []  # copies: ``worst_of`` writes into the first
+            for i, f in enumerate(batches):
+                key = ("switch", signature, id(f), tuple(sorted(choice.items())))
+                devs.append(copy.deepcopy(_memo(memo, key, partial(on, i))))
+            return worst_of(devs)
+
+        return choosing
 
     sites = {s.name: s for s in first.sites if s.name in chosen}
     alone = switched({k: [c] for k, c in chosen.items()})
@@ -379,12 +409,21 @@ def back_off_accuracy(
     canonical = emit_result(original, {}, pipeline, dry_run=True, **opts).model
     firsts = order[:max_upgrades]
     heads = tail_heads(canonical, [sites[k] for k in order])
-    seen = observe_sites(
-        canonical,
-        [sites[k] for k in firsts] + [sites[k] for k in heads if k not in firsts],
-        list(observe or batches),
+    watched = [sites[k] for k in firsts] + [sites[k] for k in heads if k not in firsts]
+    inputs = list(observe or batches)
+    seen = _memo(
+        memo,
+        ("observe", tuple(w.name for w in watched), tuple(id(f) for f in inputs)),
+        lambda: observe_sites(canonical, watched, inputs),
     )
     samples = {sites[k].input: o.samples for k, o in seen.items() if o.samples.size}
+
+    def better(s: Site) -> Candidate | None:
+        """``_better`` on the inputs the site was seen with, fitted once across rounds."""
+        x = samples.get(s.input)
+        seen_as = None if x is None else hashlib.sha1(np.ascontiguousarray(x).tobytes()).hexdigest()
+        return _memo(memo, ("fit", s.name, seen_as), lambda: _better(s, x, canonical))
+
     # the heads whose values reach their tail on the inputs seen (a draw of noise leaves a
     # wake word's score or a notes map there); the others are fitted like any site
     heads = {k: o for k, o in heads.items() if k in seen and on_tail(sites[k], seen[k])}
@@ -402,8 +441,8 @@ def back_off_accuracy(
     for k in order:
         if k not in heads or k not in outside_alone or k in no_upgrade:
             continue
-        fitted[k] = better = _better(sites[k], samples.get(sites[k].input), canonical)
-        alone_better = measure({k: better})[1] if better is not None else None
+        fitted[k] = upgrade = better(sites[k])
+        alone_better = measure({k: upgrade})[1] if upgrade is not None else None
         o = (
             next((o for o in alone_better.outputs if o.name == heads[k]), None)
             if alone_better
@@ -412,7 +451,7 @@ def back_off_accuracy(
         if o is None or near_bar(o, tolerance):
             held.append(k)
             got = f" alone -> output {o.name!r} rel-L2 {o.rel_l2:.3g}" if o is not None else ""
-            fit_name = better.name if better is not None else "no better rational"
+            fit_name = upgrade.name if upgrade is not None else "no better rational"
             step = f"{k}: {fit_name}{got}, not three times inside (on its tail)"
             out.steps.append(step)
             log(step)
@@ -438,26 +477,26 @@ def back_off_accuracy(
     large = sum(1 for _ in all_nodes(original.graph)) >= SWITCH_UPGRADES_FROM
     for i, name in enumerate(tries):
         s = sites[name]
-        better = (
+        up = (
             upgrades.get(name)
             if picks is not None
             else fitted[name]
             if name in fitted
-            else _better(s, samples.get(s.input), canonical)
+            else better(s)
         )
-        if better is None or better.name == current[name].name:
+        if up is None or up.name == current[name].name:
             continue
-        trial = {**current, name: better}
+        trial = {**current, name: up}
         if picks is None:
             res, d = measure(trial)
         else:  # a run of the switch model; emitted below once it brings the model inside
             d = picks(replacing(trial, trial))
-        step = f"{name}: {better.name} (fit on {'observed inputs' if s.input in samples else '[-40, 40]'}) -> rel-L2 {d.rel_l2:.3g}{_side(d, tolerance)}"
+        step = f"{name}: {up.name} (fit on {'observed inputs' if s.input in samples else '[-40, 40]'}) -> rel-L2 {d.rel_l2:.3g}{_side(d, tolerance)}"
         out.steps.append(step)
         log(step)
         if d.rel_l2 < base.rel_l2:  # an upgrade stays only when it helps
             current, base = trial, d
-            out.upgraded[name] = better.name
+            out.upgraded[name] = up.name
             if picks is None:
                 out.result, out.deviation, out.assignment = res, d, current
         if not d.exceeds(tolerance):
@@ -471,9 +510,7 @@ def back_off_accuracy(
         if picks is None and i + 1 < len(tries) and large and switchable:
             # a large model: the remaining upgrades fitted now and tried as runs of one
             # switch model (each site: its candidate or its better rational)
-            later = {
-                k: _better(sites[k], samples.get(sites[k].input), canonical) for k in tries[i + 1 :]
-            }
+            later = {k: better(sites[k]) for k in tries[i + 1 :]}
             upgrades = {k: c for k, c in later.items() if c is not None}
             upgrades.update({k: current[k] for k in out.upgraded})
             picks = switched(
@@ -536,7 +573,8 @@ def back_off_draws(
     rewrite's verification, each output on its worst draw: ``OutputDiff.draw``) is outside
     ``tolerance``; the model it ends with verified again (``verify``) on every draw. Where that
     finds another draw outside, the back-off starts again on those draws and that one, until
-    every draw it judged outside has been backed off on (at most ``first.draws`` times).
+    every draw it judged outside has been backed off on (at most ``first.draws`` times). Each
+    round reuses what the rounds before it made on the same draws (``back_off_accuracy(memo=)``).
 
     Args:
         draw: draw number -> its feeds (0: the verification inputs themselves).
@@ -553,6 +591,7 @@ def back_off_draws(
         log(f"judged on {said(draws)} of {first.draws}, where the rewrite is outside")
     floors = dict(first.draw_floors)  # each draw judged against its own noise floors
     made: dict[int, Feeds] = {}  # each draw made once, however many rounds judge it
+    memo: dict[Any, Any] = {}  # what a round made that the next reuses (on the same draws)
 
     def fed(k: int) -> Feeds:
         if k not in made:
@@ -568,6 +607,7 @@ def back_off_draws(
             full=first,
             floors=[floors.get(k, {}) for k in draws],
             observe=[fed(k) for k in sorted({*first.draw_floors, *draws})],
+            memo=memo,
             **options,
         )
         final = verify(bo.result.model)
