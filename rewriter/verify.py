@@ -307,7 +307,8 @@ REL_FLOOR = 1e-6  # rel_err's absolute floor, relative to the output's peak
 # and, for an output its producer bounds, relative to the width of that range: a float32
 # runtime resolves such values to a few units in the last place of the range, not of the value
 # (ONNX Runtime's Sigmoid steps by 2^-25 near 0, and at x = -17 reads 8.9e-8 for 4.1e-8); below
-# that the original's own values are rounding, and one step between the models read rel_err 163
+# that the original's own values are rounding, and one step between the models read rel_err 68
+# to 341
 RESOLUTION = 2.0**-22
 REL_ERR_LIMIT = 1.0  # a non-negative output wrong by more than its own value (+ floor) fails
 

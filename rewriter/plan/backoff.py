@@ -436,12 +436,11 @@ def back_off_accuracy(
     # a site whose values a model output holds, on a tail no rational follows relatively, that
     # alone takes the model outside: its better rational, alone, must bring that output three
     # times inside the bar (a further draw goes further down the tail); else it is kept first
-    fitted: dict[str, Candidate | None] = {}
     held: list[str] = []
     for k in order:
         if k not in heads or k not in outside_alone or k in no_upgrade:
             continue
-        fitted[k] = upgrade = better(sites[k])
+        upgrade = better(sites[k])
         alone_better = measure({k: upgrade})[1] if upgrade is not None else None
         o = (
             next((o for o in alone_better.outputs if o.name == heads[k]), None)
@@ -477,13 +476,7 @@ def back_off_accuracy(
     large = sum(1 for _ in all_nodes(original.graph)) >= SWITCH_UPGRADES_FROM
     for i, name in enumerate(tries):
         s = sites[name]
-        up = (
-            upgrades.get(name)
-            if picks is not None
-            else fitted[name]
-            if name in fitted
-            else better(s)
-        )
+        up = upgrades.get(name) if picks is not None else better(s)
         if up is None or up.name == current[name].name:
             continue
         trial = {**current, name: up}
@@ -590,13 +583,10 @@ def back_off_draws(
     if first.draws > 1:
         log(f"judged on {said(draws)} of {first.draws}, where the rewrite is outside")
     floors = dict(first.draw_floors)  # each draw judged against its own noise floors
-    made: dict[int, Feeds] = {}  # each draw made once, however many rounds judge it
     memo: dict[Any, Any] = {}  # what a round made that the next reuses (on the same draws)
 
-    def fed(k: int) -> Feeds:
-        if k not in made:
-            made[k] = draw(k)
-        return made[k]
+    def fed(k: int) -> Feeds:  # each draw made once, however many rounds judge it
+        return _memo(memo, ("draw", k), partial(draw, k))
 
     while True:
         bo = back_off_accuracy(
