@@ -922,6 +922,23 @@ CASES.update(
             (23,),
             1,
         ),
+        # ONNX Runtime's own RMS norm in the default domain (onnxruntime-genai's builder)
+        "simplified_norm_last": (
+            "SimplifiedLayerNormalization",
+            [X3],
+            [_x(4)],
+            {"epsilon": 1e-6},
+            (17,),
+            2,
+        ),
+        "simplified_norm_axis1": (
+            "SimplifiedLayerNormalization",
+            [X3],
+            [_x(3, 4)],
+            {"axis": 1},
+            (17,),
+            1,
+        ),
         "rotary_halves_positions": (
             "RotaryEmbedding",
             [_x(2, 2, 5, 8)],
@@ -1429,3 +1446,212 @@ def test_a_concat_with_an_empty_input_has_onnx_runtimes_shape() -> None:
     got = got[0] if isinstance(got, (tuple, list)) else got
     assert tuple(got.shape) == want.shape == (1, 3)
     np.testing.assert_array_equal(got.numpy()[:, :2], want[:, :2])  # the tail: not written
+
+
+def _gqa(
+    heads: int, kv_heads: int, size: int, *, packed: bool, past: bool, rotary: int, **attrs: Any
+) -> onnx.ModelProto:
+    """One com.microsoft GroupQueryAttention node as onnxruntime-genai's builder writes it
+    (packed QKV, a past cache, cos/sin tables) or with Q, K and V apart."""
+    t = onnx.TensorProto
+    width = (heads + 2 * kv_heads) * size if packed else heads * size
+    ins = [helper.make_tensor_value_info("q", t.FLOAT, ["b", "s", width])]
+    names = ["q", "", ""] if packed else ["q", "k", "v"]
+    if not packed:
+        ins += [
+            helper.make_tensor_value_info(n, t.FLOAT, ["b", "s", kv_heads * size]) for n in "kv"
+        ]
+    if past:
+        ins += [
+            helper.make_tensor_value_info(n, t.FLOAT, ["b", kv_heads, "p", size])
+            for n in ("pk", "pv")
+        ]
+    names += ["pk", "pv"] if past else ["", ""]
+    ins += [
+        helper.make_tensor_value_info("seqlens", t.INT32, ["b"]),
+        helper.make_tensor_value_info("total", t.INT32, []),
+    ]
+    names += ["seqlens", "total"]
+    inits = []
+    if rotary:
+        rng = np.random.default_rng(1)
+        tables = rng.standard_normal((2, 64, rotary // 2)).astype(np.float32)
+        inits = [
+            numpy_helper.from_array(tables[0], "cos"),
+            numpy_helper.from_array(tables[1], "sin"),
+        ]
+        names += ["cos", "sin"]
+    node = helper.make_node(
+        "GroupQueryAttention",
+        names,
+        ["y", "present_k", "present_v"],
+        domain="com.microsoft",
+        num_heads=heads,
+        kv_num_heads=kv_heads,
+        do_rotary=int(bool(rotary)),
+        **attrs,
+    )
+    outs = [helper.make_tensor_value_info(n, t.FLOAT, None) for n in node.output]
+    g = helper.make_graph([node], "gqa", ins, outs, inits)
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
+    return helper.make_model(g, opset_imports=opsets)
+
+
+def _matches_onnx_runtime(m: onnx.ModelProto, feeds: dict[str, np.ndarray], tol: float) -> None:
+    want = run_model(m, feeds)
+    module = to_torch(m)
+    with torch.no_grad():
+        got = module(*(torch.from_numpy(feeds[n]) for n in module.input_names))
+    for g_, w_ in zip(got, want, strict=True):
+        assert g_.shape == w_.shape, (g_.shape, w_.shape)
+        np.testing.assert_allclose(g_.numpy(), w_, rtol=tol, atol=tol)
+
+
+# (batch, new tokens, past buffer, each row's valid keys less one, total_sequence_length)
+_GQA_STEPS = {
+    "prompt": (2, 5, None, [4, 4], 5),
+    "prompt_empty_past": (2, 5, 0, [4, 4], 5),
+    "decode": (2, 1, 7, [7, 7], 8),
+    "decode_ragged": (2, 1, 7, [7, 4], 8),
+    "decode_buffer_longer": (2, 1, 7, [4, 3], 5),
+    "chunk": (1, 4, 6, [9], 10),
+}
+
+
+@pytest.mark.parametrize("step", sorted(_GQA_STEPS))
+@pytest.mark.parametrize(
+    ("packed", "rotary", "attrs"),
+    [
+        (False, 0, {}),
+        (True, 16, {}),
+        (False, 16, {"rotary_interleaved": 1}),
+        (True, 0, {"scale": 0.3, "softcap": 2.0}),
+        (True, 16, {"local_window_size": 3}),
+        (True, 0, {"smooth_softmax": 1}),
+    ],
+)
+def test_group_query_attention_matches_onnx_runtime(step, packed, rotary, attrs) -> None:  # type: ignore[no-untyped-def]
+    """onnxruntime-genai's LLMs (Llama, Qwen, Gemma, Mistral, fp32 or int4) attend through
+    com.microsoft GroupQueryAttention: `finetune --mode distill` refused every one. Each row
+    keeps its valid past (``seqlens_k`` + 1 - new tokens, none in a first prompt), the new keys
+    rotated at their positions go after it, the present cache is as long as the past buffer or
+    ``total_sequence_length`` (zeros past each row's keys), and a query sees the keys up to
+    its own, the last ``local_window_size`` of them where one is set."""
+    batch, new, buffer, seqlens, total = _GQA_STEPS[step]
+    heads, kv_heads, size = 4, 2, 16
+    m = _gqa(heads, kv_heads, size, packed=packed, past=buffer is not None, rotary=rotary, **attrs)
+    rng = np.random.default_rng(0)
+    width = (heads + 2 * kv_heads) * size if packed else heads * size
+    feeds = {"q": rng.standard_normal((batch, new, width)).astype(np.float32)}
+    if not packed:
+        for n in "kv":
+            feeds[n] = rng.standard_normal((batch, new, kv_heads * size)).astype(np.float32)
+    if buffer is not None:
+        for n in ("pk", "pv"):
+            feeds[n] = rng.standard_normal((batch, kv_heads, buffer, size)).astype(np.float32)
+    feeds["seqlens"] = np.array(seqlens, np.int32)
+    feeds["total"] = np.array(total, np.int32)
+    _matches_onnx_runtime(m, feeds, 1e-5)
+
+
+def test_group_query_attention_with_a_ring_buffer_cache_is_refused_by_name() -> None:
+    """Gemma 2's sliding layers keep a ring-buffer cache (``sliding_window_cache=1``), which
+    the interpreter does not compute: refused by name, as retraining says in its one line."""
+    m = _gqa(4, 2, 16, packed=True, past=True, rotary=16, local_window_size=8)
+    m.graph.node[0].attribute.append(helper.make_attribute("sliding_window_cache", 1))
+    with pytest.raises(UnsupportedOps) as e:
+        to_torch(m)
+    assert e.value.ops == ["com.microsoft.GroupQueryAttention (sliding_window_cache=1)"]
+
+
+@pytest.mark.parametrize(
+    ("bits", "k", "block", "zero", "bias", "level"),
+    [
+        (4, 64, 32, None, False, 0),
+        (4, 70, 32, "packed", True, 0),  # K not a multiple of the block: padded
+        (4, 64, 16, "float", False, 0),
+        (8, 64, 32, "packed", False, 0),
+        (2, 64, 32, None, False, 0),
+        (4, 64, 32, "packed", False, 4),  # A rounded to int8 per block, as ORT's kernel does
+        (4, 128, 64, None, True, 4),
+        (8, 70, 32, None, False, 4),
+    ],
+)
+def test_matmul_nbits_matches_onnx_runtime(bits, k, block, zero, bias, level) -> None:  # type: ignore[no-untyped-def]
+    """com.microsoft MatMulNBits, the 2/4/8-bit blockwise weights of onnxruntime-genai's int4
+    LLMs (and of ORT's own weight quantizer): unpacked lowest bits first, zero point 2^(bits-1)
+    where none is given. At accuracy_level 4 ONNX Runtime rounds A to int8 per block: computed
+    in float the int4 Llama's logits were 5e-3 off relative; rounded as it does, 3e-7."""
+    rng = np.random.default_rng(0)
+    n, blocks = 24, -(-k // block)
+    inits = [
+        numpy_helper.from_array(
+            rng.integers(0, 256, (n, blocks, block * bits // 8), dtype=np.uint8), "w"
+        ),
+        numpy_helper.from_array((rng.random(n * blocks) * 0.1 + 0.01).astype(np.float32), "s"),
+    ]
+    names = ["x", "w", "s"]
+    if zero == "packed":
+        count = n * -(-blocks * bits // 8)
+        inits.append(numpy_helper.from_array(rng.integers(0, 256, count, dtype=np.uint8), "z"))
+    elif zero == "float":
+        inits.append(numpy_helper.from_array((rng.random(n * blocks) * 8).astype(np.float32), "z"))
+    names.append("z" if zero else "")
+    if bias:
+        inits.append(numpy_helper.from_array(rng.standard_normal(n).astype(np.float32), "bias"))
+        names += ["", "bias"]
+    node = helper.make_node(
+        "MatMulNBits", names, ["y"], domain="com.microsoft",
+        K=k, N=n, bits=bits, block_size=block, accuracy_level=level,
+    )  # fmt: skip
+    t = onnx.TensorProto
+    g = helper.make_graph(
+        [node],
+        "nbits",
+        [helper.make_tensor_value_info("x", t.FLOAT, [None, None, k])],
+        [helper.make_tensor_value_info("y", t.FLOAT, None)],
+        inits,
+    )
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
+    m = helper.make_model(g, opset_imports=opsets)
+    x = rng.standard_normal((2, 3, k)).astype(np.float32)
+    (want,) = run_model(m, {"x": x})
+    with torch.no_grad():
+        (got,) = to_torch(m)(torch.from_numpy(x))
+    assert np.abs(got.numpy() - want).max() <= 1e-6 * np.abs(want).max()
+
+
+@pytest.mark.parametrize(("bits", "zero"), [(4, False), (4, True), (8, False), (8, True)])
+def test_gather_block_quantized_matches_onnx_runtime(bits: int, zero: bool) -> None:
+    """com.microsoft GatherBlockQuantized: the tied int4 embedding of onnxruntime-genai's LLMs
+    (Qwen2 or Llama with tied embeddings read their token rows from the LM head's 4-bit
+    weights); ids of any shape, negative ones counted from the end."""
+    rng = np.random.default_rng(0)
+    rows, width, block = 40, 64, 16
+    data = rng.integers(0, 256, (rows, width * bits // 8), dtype=np.uint8)
+    inits = [
+        numpy_helper.from_array(data, "data"),
+        numpy_helper.from_array(
+            (rng.random((rows, width // block)) * 0.1 + 0.01).astype(np.float32), "s"
+        ),
+    ]
+    names = ["data", "ids", "s"]
+    if zero:
+        zp = rng.integers(0, 256, (rows, width // block * bits // 8), dtype=np.uint8)
+        inits.append(numpy_helper.from_array(zp, "z"))
+        names.append("z")
+    node = helper.make_node(
+        "GatherBlockQuantized", names, ["y"], domain="com.microsoft",
+        bits=bits, block_size=block, gather_axis=0, quantize_axis=1,
+    )  # fmt: skip
+    t = onnx.TensorProto
+    g = helper.make_graph(
+        [node],
+        "gbq",
+        [helper.make_tensor_value_info("ids", t.INT64, [None, None])],
+        [helper.make_tensor_value_info("y", t.FLOAT, None)],
+        inits,
+    )
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
+    ids = np.array([[0, 5, 39], [-1, 7, 7]], np.int64)
+    _matches_onnx_runtime(helper.make_model(g, opset_imports=opsets), {"ids": ids}, 1e-6)

@@ -23,6 +23,17 @@ Each follows the ONNX specification and ONNX Runtime's CPU kernels, which
   them); ``softcap``; the scale applied as its square root to Q and K both, as the specification
   does; a query row that sees no key gives 0, not NaN. The optional fourth output (the QK
   scores) is computed for ``qk_matmul_output_mode`` 0 (scores) and 3 (after softmax).
+
+And com.microsoft GroupQueryAttention, the attention of onnxruntime-genai's LLMs, as ONNX
+Runtime's CPU kernel computes it: Q, K and V apart or packed in one input; each batch row's
+valid past is ``seqlens_k + 1`` less the new tokens (none in a first prompt, where the new
+tokens are ``total_sequence_length``); the new keys, rotated at their positions (past + i) by
+the cos/sin tables when ``do_rotary``, are written after it into a present cache as long as
+the past buffer or ``total_sequence_length``, zeros after each row's keys; a query sees the
+keys up to its own, only the last ``local_window_size`` of them where one is set; ``scale``,
+``softcap`` and ``smooth_softmax`` (a zero logit beside the keys). A ring-buffer cache
+(``sliding_window_cache``), quantized caches, position ids, an attention bias or a head sink
+are refused by name.
 """
 
 from __future__ import annotations
@@ -35,7 +46,7 @@ import torch
 
 from rewriter.cost.torch_ops import Fn, Unsupported, torch_dtype
 
-__all__ = ["ATTENTION"]
+__all__ = ["ATTENTION", "MICROSOFT_ATTENTION"]
 
 _HALF = (torch.float16, torch.bfloat16)
 
@@ -64,28 +75,17 @@ def _rotary(a: dict[str, Any]) -> Fn:
         sin: torch.Tensor,
         position_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        if x.dim() == 4:  # [batch, heads, sequence, head] -> [batch, sequence, heads, head]
-            h = x.transpose(1, 2)
+        if x.dim() == 4:  # [batch, heads, sequence, head]
+            h = x
         elif heads:
-            h = x.reshape(x.shape[0], x.shape[1], heads, -1)
+            h = _heads(x, heads)
         else:
             raise ValueError("RotaryEmbedding of a 3-d input needs num_heads")
-        d = rotary_dim or h.shape[-1]
-        rot, rest = h[..., :d], h[..., d:]
+        half = (rotary_dim or h.shape[-1]) // 2
         if position_ids is not None:
             cos, sin = cos[position_ids.long()], sin[position_ids.long()]
-        cos, sin = cos.unsqueeze(2), sin.unsqueeze(2)  # [batch, sequence, 1, d/2]
-        if interleaved:
-            x1, x2 = rot[..., 0::2], rot[..., 1::2]
-        else:
-            x1, x2 = rot[..., : d // 2], rot[..., d // 2 :]
-        real, imag = cos * x1 - sin * x2, sin * x1 + cos * x2
-        if interleaved:
-            rot = torch.stack((real, imag), dim=-1).flatten(-2)
-        else:
-            rot = torch.cat((real, imag), dim=-1)
-        out = torch.cat((rot, rest), dim=-1)
-        return out.transpose(1, 2) if x.dim() == 4 else out.reshape(x.shape)
+        out = _rope(h, cos[..., :half], sin[..., :half], interleaved)
+        return out if x.dim() == 4 else out.transpose(1, 2).reshape(x.shape)
 
     return f
 
@@ -172,8 +172,134 @@ def _attention(a: dict[str, Any], nout: int) -> Fn:
     return f
 
 
+def _rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, interleaved: bool) -> torch.Tensor:
+    """``x`` [batch, heads, sequence, head] rotated in its first ``2 * cos.shape[-1]`` features by
+    ``cos``/``sin`` [batch, sequence, rotary / 2] (halves, or even/odd pairs if ``interleaved``)."""
+    d = 2 * cos.shape[-1]
+    rot, rest = x[..., :d], x[..., d:]
+    cos, sin = cos.unsqueeze(1).to(x.dtype), sin.unsqueeze(1).to(x.dtype)
+    x1, x2 = (
+        (rot[..., 0::2], rot[..., 1::2])
+        if interleaved
+        else (rot[..., : d // 2], rot[..., d // 2 :])
+    )
+    real, imag = cos * x1 - sin * x2, sin * x1 + cos * x2
+    if interleaved:
+        rot = torch.stack((real, imag), dim=-1).flatten(-2)
+    else:
+        rot = torch.cat((real, imag), dim=-1)
+    return torch.cat((rot, rest), dim=-1)
+
+
+# the GroupQueryAttention attributes computed here; any other set to other than its default
+# (``sliding_window_cache``'s ring buffer, ``k_quant_type``, ...) is refused by name
+_GQA_COMPUTED = {
+    "num_heads",
+    "kv_num_heads",
+    "scale",
+    "softcap",
+    "local_window_size",
+    "smooth_softmax",
+    "do_rotary",
+    "rotary_interleaved",
+    "qk_output",
+}
+
+
+def _group_query_attention(a: dict[str, Any], nout: int) -> Fn:
+    """com.microsoft GroupQueryAttention as ONNX Runtime's CPU kernel computes it (see the module
+    docstring); its optional inputs past the sin cache (position ids, an attention bias, a head
+    sink) and its scores output are refused by name."""
+    heads, kv_heads = int(a["num_heads"]), int(a["kv_num_heads"])
+    scale, softcap = float(a.get("scale", 0.0)), float(a.get("softcap", 0.0))
+    window, smooth = int(a.get("local_window_size", -1)), bool(a.get("smooth_softmax", 0))
+    rotary, interleaved = bool(a.get("do_rotary", 0)), bool(a.get("rotary_interleaved", 0))
+    if nout > 3:
+        raise Unsupported("com.microsoft.GroupQueryAttention (its output_qk)")
+    for name, value in sorted(a.items()):  # a ring-buffer cache, a quantized one, ...
+        if name not in _GQA_COMPUTED and value not in (0, -1, "NONE", b"NONE"):
+            raise Unsupported(f"com.microsoft.GroupQueryAttention ({name}={value!r})")
+
+    def f(
+        query: torch.Tensor,
+        key: torch.Tensor | None = None,
+        value: torch.Tensor | None = None,
+        past_key: torch.Tensor | None = None,
+        past_value: torch.Tensor | None = None,
+        seqlens_k: torch.Tensor | None = None,
+        total_length: torch.Tensor | None = None,
+        cos: torch.Tensor | None = None,
+        sin: torch.Tensor | None = None,
+        *more: torch.Tensor | None,
+    ) -> Any:
+        if any(m is not None for m in more):
+            raise ValueError(
+                "GroupQueryAttention with position_ids, attention_bias or head_sink is not "
+                "computed by the interpreter"
+            )
+        if seqlens_k is None or total_length is None:
+            raise ValueError("GroupQueryAttention needs seqlens_k and total_sequence_length")
+        batch, s = query.shape[0], query.shape[1]
+        if key is None or value is None:  # packed [batch, s, (heads + 2 kv_heads) * head]
+            size = query.shape[2] // (heads + 2 * kv_heads)
+            query, key, value = query.split([heads * size, kv_heads * size, kv_heads * size], 2)
+        q, k, v = _heads(query, heads), _heads(key, kv_heads), _heads(value, kv_heads)
+        size = q.shape[3]
+        # each row's valid past keys: its valid keys (the new ones included) less the new ones,
+        # none in a first prompt (where a row's valid keys are at most the new ones)
+        past = (seqlens_k.reshape(-1).long() + 1 - s).clamp(min=0)
+        steps = torch.arange(s)
+        if rotary and cos is not None and sin is not None:
+            positions = past.reshape(-1, 1) + steps.reshape(1, -1)  # [batch, s]
+            q = _rope(q, cos[positions], sin[positions], interleaved)
+            k = _rope(k, cos[positions], sin[positions], interleaved)
+        # the present cache: each row's valid past, then its new keys, then zeros
+        buffer = past_key.shape[2] if past_key is not None else 0
+        length = max(buffer, int(total_length.reshape(-1)[0]))  # as ONNX Runtime sizes it
+        t = torch.arange(length).reshape(1, -1)
+        p = past.reshape(-1, 1)
+        index = torch.where(t < p, t, torch.where(t < p + s, buffer + t - p, buffer + s))
+        index = index.reshape(batch, 1, length, 1).expand(batch, kv_heads, length, size)
+
+        def cache(old: torch.Tensor | None, new: torch.Tensor) -> torch.Tensor:
+            parts = [new, new.new_zeros(batch, kv_heads, 1, size)]
+            full = torch.cat(parts if old is None else [old, *parts], dim=2)
+            return torch.gather(full, 2, index)
+
+        present_k, present_v = cache(past_key, k), cache(past_value, v)
+        rep = heads // kv_heads
+        keys = present_k.repeat_interleave(rep, dim=1)
+        values = present_v.repeat_interleave(rep, dim=1)
+        alpha = scale if scale != 0.0 else 1.0 / math.sqrt(size)
+        work = torch.float32 if q.dtype in _HALF else q.dtype
+        scores = torch.matmul(q.to(work), keys.to(work).transpose(-1, -2)) * alpha
+        if softcap > 0:
+            scores = softcap * torch.tanh(scores / softcap)
+        last = (p + steps.reshape(1, -1)).reshape(batch, 1, s, 1)  # the newest key each sees
+        j = torch.arange(length).reshape(1, 1, 1, -1)
+        seen = j <= last
+        if window > 0:
+            seen = seen & (j > last - window)
+        scores = scores.masked_fill(~seen, -math.inf)
+        if smooth:  # a zero logit beside the keys (a sink that takes part of the weight)
+            sink = scores.new_zeros(scores.shape[:-1] + (1,))
+            probs = torch.softmax(torch.cat((scores, sink), dim=-1), dim=-1)[..., :-1]
+        else:
+            probs = torch.softmax(scores, dim=-1)
+        y = torch.matmul(probs, values.to(work)).to(q.dtype)
+        y = y.transpose(1, 2).reshape(batch, s, heads * size)
+        return y if nout == 1 else (y, present_k, present_v)[:nout]
+
+    return f
+
+
 ATTENTION: dict[str, Callable[[dict[str, Any], int, int], Fn]] = {
     "RMSNormalization": lambda a, n, v: _rms_norm(a),
     "RotaryEmbedding": lambda a, n, v: _rotary(a),
     "Attention": lambda a, n, v: _attention(a, n),
+}
+
+# com.microsoft attention, as onnxruntime-genai's model builder writes it
+MICROSOFT_ATTENTION: dict[str, Callable[[dict[str, Any], int, int], Fn]] = {
+    "GroupQueryAttention": lambda a, n, v: _group_query_attention(a, n),
 }

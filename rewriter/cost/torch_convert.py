@@ -32,10 +32,11 @@ import onnx
 import torch
 from onnx import numpy_helper
 
-from rewriter.cost.torch_attention import ATTENTION
+from rewriter.cost.torch_attention import ATTENTION, MICROSOFT_ATTENTION
 from rewriter.cost.torch_control import CONTROL, Body, Step, control_step
-from rewriter.cost.torch_ops import MICROSOFT_OPS, Unsupported
+from rewriter.cost.torch_ops import MICROSOFT_OPS as _MICROSOFT
 from rewriter.cost.torch_ops import OPS as _OPS
+from rewriter.cost.torch_ops import Unsupported
 from rewriter.cost.torch_recurrent import RECURRENT
 from rewriter.errors import UsageError
 from rewriter.ir.graph import default_opset, free_values, sort_nodes, subgraph_attrs
@@ -43,6 +44,7 @@ from rewriter.ir.graph import default_opset, free_values, sort_nodes, subgraph_a
 __all__ = ["to_torch", "SUPPORTED_OPS", "UnsupportedOps", "OnnxModule"]
 
 OPS = {**_OPS, **RECURRENT, **ATTENTION}
+MICROSOFT_OPS = {**_MICROSOFT, **MICROSOFT_ATTENTION}
 SUPPORTED_OPS = tuple(sorted([*OPS, *CONTROL, "Constant"]))
 
 

@@ -1345,6 +1345,7 @@ OPS: dict[str, Callable[[dict[str, Any], int, int], Fn]] = {
     "SplitToSequence": lambda a, n, v: _split_to_sequence(a),
     "ConcatFromSequence": lambda a, n, v: _concat_from_sequence(a),
     "LayerNormalization": lambda a, n, v: _layer_norm(a, n),
+    "SimplifiedLayerNormalization": lambda a, n, v: _simplified_norm(a, n),
     "Pad": lambda a, n, v: _pad(a, v),
     "Resize": lambda a, n, v: _resize(a, v),
     # shapes and indexing
@@ -1460,12 +1461,129 @@ def _fused_matmul(a: dict[str, Any]) -> Fn:
     return f
 
 
+def _unpack_bits(packed: torch.Tensor, bits: int) -> torch.Tensor:
+    """Unsigned ``bits``-wide values packed into bytes, lowest bits first: ``[..., n]`` bytes
+    -> ``[..., n * 8 / bits]`` int32."""
+    per = 8 // bits
+    shifts = torch.arange(per, dtype=torch.int32) * bits
+    values = (packed.to(torch.int32).unsqueeze(-1) >> shifts) & ((1 << bits) - 1)
+    return values.reshape(*packed.shape[:-1], packed.shape[-1] * per)
+
+
+def _matmul_nbits(a: dict[str, Any]) -> Fn:
+    """com.microsoft MatMulNBits: ``A @ W.T (+ bias)``, W ``[N, K]`` dequantized from blocks of
+    ``block_size`` along K, each ``(q - zero_point) * scale``, ``q`` packed ``bits`` to a byte
+    lowest first, the zero point ``2^(bits - 1)`` when absent (packed alike, or float as the
+    scales). At ``accuracy_level`` 4 ONNX Runtime's CPU kernel rounds A to int8 first, each
+    block of ``block_size`` along K by its own scale (its largest magnitude / 127): so does this,
+    the gradient passing straight through the rounding (without it a 4-bit Llama's logits were
+    off by 5e-3 relative). Computed in float32; an act-order ``g_idx`` is refused."""
+    level = int(a.get("accuracy_level", 0))
+    k, n = int(a["K"]), int(a["N"])
+    bits, block = int(a.get("bits", 4)), int(a["block_size"])
+    if bits not in (2, 4, 8):
+        raise Unsupported(f"com.microsoft.MatMulNBits (bits={bits})")
+    blocks = -(-k // block)
+
+    def f(
+        x: torch.Tensor,
+        packed: torch.Tensor,
+        scales: torch.Tensor,
+        zero_points: torch.Tensor | None = None,
+        g_idx: torch.Tensor | None = None,
+        bias: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        if g_idx is not None:
+            raise ValueError("MatMulNBits with g_idx (act-order groups) is not computed")
+        q = _unpack_bits(packed.reshape(n, blocks, -1), bits).reshape(n, -1)[:, : blocks * block]
+        q = q.reshape(n, blocks, block).float()
+        scale = scales.reshape(n, blocks, 1).float()
+        if zero_points is None:
+            zero: Any = float(1 << (bits - 1))
+        elif zero_points.dtype == torch.uint8:
+            zero = _unpack_bits(zero_points.reshape(n, -1), bits)[:, :blocks]
+            zero = zero.reshape(n, blocks, 1).float()
+        else:
+            zero = zero_points.reshape(n, blocks, 1).float()
+        w = ((q - zero) * scale).reshape(n, blocks * block)[:, :k].float()
+        xf = x.float()
+        if level == 4:
+            xb = F.pad(xf, (0, blocks * block - k)).reshape(*xf.shape[:-1], blocks, block)
+            step = xb.abs().amax(-1, keepdim=True) / 127
+            rounded = torch.round(xb / torch.where(step == 0, 1.0, step)) * step
+            xf = xf + (rounded.reshape(*xf.shape[:-1], -1)[..., :k] - xf).detach()
+        y = torch.matmul(xf, w.transpose(0, 1))
+        return (y if bias is None else y + bias.float()).to(x.dtype)
+
+    return f
+
+
+def _gather_block_quantized(a: dict[str, Any]) -> Fn:
+    """com.microsoft GatherBlockQuantized: rows of a blockwise-quantized table (the tied int4
+    embedding of onnxruntime-genai's LLMs, read from the LM head's MatMulNBits weights), each
+    dequantized as ``(q - zero_point) * scale`` per block of ``block_size`` along
+    ``quantize_axis``; uint8 data holds two 4-bit values a byte (lowest first, zero point 8
+    when absent) or one 8-bit value (zero point 128). Gathered first, then dequantized."""
+    gather, axis = int(a.get("gather_axis", 0)), int(a.get("quantize_axis", 1))
+    block, bits = int(a.get("block_size", 128)), int(a.get("bits", 4))
+    if bits not in (4, 8):
+        raise Unsupported(f"com.microsoft.GatherBlockQuantized (bits={bits})")
+
+    def f(
+        data: torch.Tensor,
+        indices: torch.Tensor,
+        scales: torch.Tensor,
+        zero_points: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        if data.dtype != torch.uint8 or axis % data.dim() != data.dim() - 1:
+            raise ValueError(
+                "GatherBlockQuantized is computed for uint8 data quantized along its last axis"
+            )
+        q = _unpack_bits(data, bits) if bits == 4 else data.to(torch.int32)
+        g = gather % q.dim()
+        index = indices.long() % q.shape[g]
+        flat = index.reshape(-1)
+
+        def rows(t: torch.Tensor) -> torch.Tensor:
+            taken = torch.index_select(t, g, flat)
+            return taken.reshape(*t.shape[:g], *index.shape, *t.shape[g + 1 :])
+
+        width = q.shape[-1]
+        scale = scales.float().repeat_interleave(block, dim=-1)[..., :width]
+        if zero_points is None:
+            zero: Any = float(1 << (bits - 1))
+        else:
+            zp = _unpack_bits(zero_points, bits) if bits == 4 else zero_points.to(torch.int32)
+            zero = rows(zp.float().repeat_interleave(block, dim=-1)[..., :width])
+        return ((rows(q).float() - zero) * rows(scale)).to(scales.dtype)
+
+    return f
+
+
+def _simplified_norm(a: dict[str, Any], nout: int) -> Fn:
+    """ONNX Runtime's SimplifiedLayerNormalization (its own op in the default domain, written by
+    onnxruntime-genai's builder): the RMS norm over ``axis`` onwards times ``scale``, computed in
+    float32; the second output is the inverse RMS."""
+    axis, eps = int(a.get("axis", -1)), float(a.get("epsilon", 1e-5))
+
+    def f(x: torch.Tensor, scale: torch.Tensor) -> Any:
+        dims = list(range(axis % x.dim(), x.dim()))
+        xf = x.float()
+        inv = torch.rsqrt((xf * xf).mean(dim=dims, keepdim=True) + eps)
+        y = (xf * inv * scale.float()).to(x.dtype)
+        return y if nout == 1 else (y, inv)[:nout]
+
+    return f
+
+
 # ONNX Runtime's fused ops (com.microsoft) as its optimizers write them into models: the
 # activations, and what its transformer optimizer and ORT_ENABLE_EXTENDED fuse around them
 MICROSOFT_OPS: dict[str, Callable[[dict[str, Any], int, int], Fn]] = {
     "SkipLayerNormalization": lambda a, n, v: _skip_norm(a, n, simplified=False),
     "SkipSimplifiedLayerNormalization": lambda a, n, v: _skip_norm(a, n, simplified=True),
     "FusedMatMul": lambda a, n, v: _fused_matmul(a),
+    "MatMulNBits": lambda a, n, v: _matmul_nbits(a),
+    "GatherBlockQuantized": lambda a, n, v: _gather_block_quantized(a),
     "Gelu": _constant_fn(F.gelu),
     "BiasGelu": _constant_fn(_biased(F.gelu)),
     "FastGelu": _constant_fn(_biased(lambda x: F.gelu(x, approximate="tanh"))),

@@ -117,6 +117,12 @@ _FROZEN_SLOTS = {
     ("QuantizeLinear", 2),
     ("DequantizeLinear", 1),
     ("DequantizeLinear", 2),
+    ("MatMulNBits", 2),  # a 4-bit weight's scales and zero points stay as its quantizer set them
+    ("MatMulNBits", 3),
+    ("GatherBlockQuantized", 2),  # a tied 4-bit embedding's, the LM head's own
+    ("GatherBlockQuantized", 3),
+    ("GroupQueryAttention", 7),  # the rotary cos and sin tables
+    ("GroupQueryAttention", 8),
 }
 # what QuantizeLinear can write back (int32 biases, scaled by input x weight scale, stay frozen:
 # QuantizeLinear has no int32 output, and a bias moves the outputs little)

@@ -1,0 +1,135 @@
+"""LLMs as onnxruntime-genai's model builder writes them (the ONNX files users download for
+Phi, Llama, Qwen or Gemma): a random-weight Llama config (no download) built by the builder
+itself, fp32 and int4. Their attention is com.microsoft GroupQueryAttention (packed QKV,
+rotary tables, a past cache), their int4 weights MatMulNBits, their norms ONNX Runtime's
+SimplifiedLayerNormalization: `rewrite` ran on them, `finetune --mode distill` refused them.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from onnx import numpy_helper
+
+from rewriter.cli import main
+from rewriter.cost.torch_convert import to_torch
+from rewriter.ir import run_model
+
+pytest.importorskip("onnxruntime_genai")
+transformers = pytest.importorskip("transformers")
+
+
+@pytest.fixture(scope="module")
+def genai_llama(tmp_path_factory) -> dict[str, Path]:  # type: ignore[no-untyped-def]
+    """``precision -> model.onnx`` for a 2-layer Llama (4 query heads, 2 KV heads of 16), its
+    embedding tied to its LM head (the int4 build reads it through GatherBlockQuantized)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    root = tmp_path_factory.mktemp("genai")
+    torch.manual_seed(0)
+    config = transformers.LlamaConfig(
+        hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, vocab_size=500, max_position_embeddings=256,
+        tie_word_embeddings=True,  # as Qwen2.5-0.5B and Llama 3.2 1B: int4 gathers its rows
+    )  # fmt: skip
+    transformers.LlamaForCausalLM(config).save_pretrained(root / "hf")
+    vocab = {f"t{i}": i for i in range(500)}
+    words = Tokenizer(models.WordLevel(vocab, unk_token="t0"))
+    words.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer = transformers.PreTrainedTokenizerFast(
+        tokenizer_object=words, unk_token="t0", bos_token="t1", eos_token="t2"
+    )
+    tokenizer.save_pretrained(root / "hf")
+    out = {}
+    for precision in ("fp32", "int4"):
+        args = ["-i", root / "hf", "-o", root / precision, "-p", precision, "-e", "cpu"]
+        args += ["-c", root / "cache"]
+        subprocess.run(
+            [sys.executable, "-m", "onnxruntime_genai.models.builder", *map(str, args)],
+            check=True,
+            capture_output=True,
+        )
+        out[precision] = root / precision / "model.onnx"
+    return out
+
+
+def _feeds(batch: int, new: int, past: int, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    feeds = {
+        "input_ids": rng.integers(0, 500, (batch, new)).astype(np.int64),
+        "attention_mask": np.ones((batch, past + new), np.int64),
+    }
+    for layer in range(2):
+        for part in ("key", "value"):
+            shape = (batch, 2, past, 16)
+            feeds[f"past_key_values.{layer}.{part}"] = rng.standard_normal(shape).astype(np.float32)
+    return feeds
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int4"])
+@pytest.mark.parametrize(("batch", "new", "past"), [(2, 8, 0), (2, 1, 8), (1, 4, 6)])
+def test_the_interpreter_runs_a_genai_llm_as_onnx_runtime_does(
+    genai_llama, precision, batch, new, past
+) -> None:  # type: ignore[no-untyped-def]
+    """A prompt, a decode step over a cache, and a chunk over a cache: the logits and the
+    present caches as ONNX Runtime computes them. The int4 build rounds each MatMulNBits input
+    to int8 as ONNX Runtime does (``test_matmul_nbits_matches_onnx_runtime``: to 1e-6 given
+    the same input), but a value on a rounding edge rounds the other way where a norm's 1e-7
+    float difference moves it, a whole int8 step: up to 1e-2 relative on these 64 features."""
+    m = onnx.load(genai_llama[precision])
+    feeds = _feeds(batch, new, past)
+    want = run_model(m, feeds)
+    module = to_torch(m)
+    with torch.no_grad():
+        got = module(*(torch.from_numpy(feeds[n]) for n in module.input_names))
+    tol = 1e-5 if precision == "fp32" else 1e-2
+    for name, g, w in zip(module.output_names, got, want, strict=True):
+        assert g.shape == w.shape, (name, g.shape, w.shape)
+        assert np.abs(g.numpy() - w).max() <= tol * np.abs(w).max(), name
+
+
+def _held_out(text: str) -> tuple[float, float]:
+    found = re.search(r"rel-L2 ([0-9.e+-]+) -> ([0-9.e+-]+)", text)
+    assert found, text
+    return float(found.group(1)), float(found.group(2))
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int4"])
+def test_a_genai_llm_is_retrained_end_to_end(genai_llama, tmp_path, capsys, precision) -> None:  # type: ignore[no-untyped-def]
+    """`rewrite` with (2,2) rationals, then `finetune --mode distill` with no data (generated
+    prompts over a generated cache): exit 0 (it was 1, "SimplifiedLayerNormalization,
+    com.microsoft.GroupQueryAttention are not supported for retraining"). The trained values
+    go back into the student's own nodes; the 4-bit weights and their scales stay as the
+    quantizer wrote them, the rotary tables too. The fp32 build's held-out gap shrinks; the
+    int4 build's (twice as large: its MatMuls round their inputs to int8, where a moved
+    activation moves a whole step) does not on its 6 generated samples, and its student is
+    written back unchanged, as the command says."""
+    model = str(genai_llama[precision])
+    student, tuned = tmp_path / "s.onnx", tmp_path / "t.onnx"
+    assert main([model, "--degrees", "2,2", "-o", str(student)]) == 0
+    capsys.readouterr()
+    args = ["finetune", str(student), "--teacher", model, "--mode", "distill", "--epochs", "12"]
+    assert main([*args, "-o", str(tuned)]) == 0
+    out = capsys.readouterr().out
+    assert "distillation (all:" in out, out
+    before, after = _held_out(out)
+    assert after <= before, out
+    s, t = onnx.load(student), onnx.load(tuned)
+    assert [n.op_type for n in s.graph.node] == [n.op_type for n in t.graph.node]
+    old = {i.name: numpy_helper.to_array(i) for i in s.graph.initializer}
+    new = {i.name: numpy_helper.to_array(i) for i in t.graph.initializer}
+    frozen = [k for k in old if k.endswith(("_Q4", "_scales")) or k in ("cos_cache", "sin_cache")]
+    assert len(frozen) >= 2 and all(np.array_equal(old[k], new[k]) for k in frozen)
+    if precision == "fp32":  # rel-L2 0.0041 -> 0.0032 on the held-out draws
+        assert after < 0.9 * before, out
+        assert any(not np.array_equal(old[k], new[k]) for k in old if "layernorm" in k)
+    else:  # its 4-bit weights are all its MatMuls'; on 6 samples no epoch did better here
+        assert sum(k.endswith("_Q4") for k in old) == 11
+        assert "GatherBlockQuantized" in {n.op_type for n in s.graph.node}
