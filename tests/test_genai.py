@@ -133,3 +133,27 @@ def test_a_genai_llm_is_retrained_end_to_end(genai_llama, tmp_path, capsys, prec
     else:  # its 4-bit weights are all its MatMuls'; on 6 samples no epoch did better here
         assert sum(k.endswith("_Q4") for k in old) == 11
         assert "GatherBlockQuantized" in {n.op_type for n in s.graph.node}
+
+
+@pytest.mark.parametrize(
+    "budget", [["--min-cosine", "0.5"], ["--min-cosine", "0.999", "--recover"]], ids=str
+)
+def test_a_budgeted_plan_writes_a_genai_llm(genai_llama, tmp_path, capsys, budget) -> None:  # type: ignore[no-untyped-def]
+    """The builder's models fail onnx.checker as they are (its SimplifiedLayerNormalization is
+    ONNX Runtime's own op): `rewrite` says so and goes on, but a budget's plan and
+    `--recover` checked each model they built alone and stopped at exit 1, "model fails
+    onnx.checker: No Op registered for SimplifiedLayerNormalization"."""
+    rng = np.random.default_rng(0)
+    cal = {
+        "input_ids": rng.integers(0, 500, (16, 16)).astype(np.int64),
+        "attention_mask": np.ones((16, 16), np.int64),
+    }
+    for name in [f"past_key_values.{k}.{p}" for k in range(2) for p in ("key", "value")]:
+        cal[name] = np.zeros((16, 2, 0, 16), np.float32)  # a first prompt: no past
+    np.savez(tmp_path / "cal.npz", **cal)
+    args = [str(genai_llama["fp32"]), "--target", "ort-cpu:threads=1", "--allow-standard"]
+    args += ["--calibration", str(tmp_path / "cal.npz"), "--db", str(tmp_path / "db.sqlite")]
+    assert main([*args, *budget, "-o", str(tmp_path / "o.onnx")]) == 0
+    out = capsys.readouterr().out
+    assert "onnx.checker: fails as the input model does (No Op registered for" in out, out
+    assert (tmp_path / "o.onnx").exists()

@@ -166,7 +166,7 @@ def plan_budget(
             chosen = {d.site.name: d.candidate for d in decisions if d.decision == "replace"}
             emitted["result"] = r = emit_result(study.model, chosen, pipeline)
             if chosen:
-                check(r.model)
+                check(r.model, study.model)
             return r.model
 
         contract = None

@@ -549,7 +549,7 @@ def _recover(
         k = search.k
         live = {n: first[n] for n in ranked[:k]}
         r = emit_result(m, live, pipeline)
-        check(r.model)
+        check(r.model, m)
         before = on_check(r.model)
         after: Deviation | None = None
         model, hist = r.model, list[dict[str, Any]]()
