@@ -1655,3 +1655,53 @@ def test_gather_block_quantized_matches_onnx_runtime(bits: int, zero: bool) -> N
     opsets = [helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
     ids = np.array([[0, 5, 39], [-1, 7, 7]], np.int64)
     _matches_onnx_runtime(helper.make_model(g, opset_imports=opsets), {"ids": ids}, 1e-6)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "zero"),
+    [(onnx.TensorProto.INT4, False), (onnx.TensorProto.UINT4, True), (onnx.TensorProto.INT8, True)],
+)
+def test_blocked_dequantize_of_4_bit_weights_matches_onnx_runtime(dtype: int, zero: bool) -> None:
+    """Opset 21's blocked DequantizeLinear of int4/uint4 initializers (onnxruntime-genai's int4
+    QDQ build: every MatMul's weight so): the interpreter ended in an internal error ("can't
+    convert np.ndarray of type ml_dtypes.int4"), and a scale of one value per block was read as
+    one per index. Then a QuantizeLinear -> DequantizeLinear pair blocked alike."""
+    rng = np.random.default_rng(0)
+    rows, cols, block = 10, 6, 4  # 10 rows: the last block of 4 is short
+    lo, hi = {onnx.TensorProto.INT4: (-8, 8), onnx.TensorProto.UINT4: (0, 16)}.get(
+        dtype, (-128, 128)
+    )
+    blocks = -(-rows // block)
+    t = onnx.TensorProto
+    inits = [
+        helper.make_tensor("w", dtype, [rows, cols], rng.integers(lo, hi, rows * cols).tolist()),
+        numpy_helper.from_array((rng.random((blocks, cols)) * 0.1 + 0.01).astype(np.float32), "s"),
+    ]
+    if zero:
+        zp = rng.integers(lo, hi, blocks * cols).tolist()
+        inits.append(helper.make_tensor("z", dtype, [blocks, cols], zp))
+    nodes = [
+        helper.make_node(
+            "DequantizeLinear", ["w", "s", "z" if zero else ""], ["y"], axis=0, block_size=block
+        ),
+        helper.make_node(
+            "QuantizeLinear", ["x", "s", "z" if zero else ""], ["q"], axis=0, block_size=block
+        ),
+        helper.make_node(
+            "DequantizeLinear", ["q", "s", "z" if zero else ""], ["r"], axis=0, block_size=block
+        ),
+    ]
+    if not zero:  # a QuantizeLinear without a zero point writes uint8: its type said instead
+        nodes[1].input[2] = "z8"
+        nodes[2].input[2] = "z8"
+        inits.append(helper.make_tensor("z8", t.INT8, [blocks, cols], [0] * (blocks * cols)))
+    g = helper.make_graph(
+        nodes,
+        "blocked",
+        [helper.make_tensor_value_info("x", t.FLOAT, [rows, cols])],
+        [helper.make_tensor_value_info(n, t.FLOAT, None) for n in ("y", "r")],
+        inits,
+    )
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 21)])
+    x = rng.normal(0, 0.3, (rows, cols)).astype(np.float32)
+    _matches_onnx_runtime(m, {"x": x}, 1e-6)

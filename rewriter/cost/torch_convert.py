@@ -85,6 +85,18 @@ def _constant(n: onnx.NodeProto) -> np.ndarray:
     raise Unsupported(f"Constant ({', '.join(a)})")
 
 
+def as_tensor(arr: np.ndarray) -> torch.Tensor:
+    """An initializer's values as a torch tensor. ONNX's 4-bit integers (``ml_dtypes`` int4 and
+    uint4, the blocked weights of a QDQ int4 LLM, opset 21) widen to int8 and uint8, which
+    torch has, their values kept; bfloat16 goes through float32."""
+    name = np.dtype(arr.dtype).name
+    if name in ("int4", "uint4"):
+        return torch.from_numpy(np.asarray(arr).astype(np.int8 if name == "int4" else np.uint8))
+    if name == "bfloat16":
+        return torch.from_numpy(np.asarray(arr).astype(np.float32)).to(torch.bfloat16)
+    return torch.from_numpy(np.array(arr))
+
+
 class OnnxModule(torch.nn.Module):
     """The converted model: inputs in ONNX graph-input order, outputs as a tuple."""
 
@@ -121,7 +133,7 @@ class OnnxModule(torch.nn.Module):
         for i, (name, arr) in enumerate(sorted(consts.items())):
             key = f"c{i}"
             self._const_names[name] = key
-            self.register_buffer(key, torch.from_numpy(np.array(arr)), persistent=False)
+            self.register_buffer(key, as_tensor(arr), persistent=False)
 
     def _compile(
         self,
@@ -162,7 +174,13 @@ class OnnxModule(torch.nn.Module):
                     fn = control_step(n, _attrs(n), body, opset)
                     steps.append((fn, [*ins, *body.free], list(n.output), True))
                     continue
-                fn = OPS[n.op_type](_attrs(n), _used_outputs(n), opset)
+                attrs = _attrs(n)
+                if n.op_type == "QuantizeLinear" and len(n.input) > 2 and n.input[2] in consts:
+                    four = {"int4": onnx.TensorProto.INT4, "uint4": onnx.TensorProto.UINT4}
+                    narrow = four.get(np.dtype(consts[n.input[2]].dtype).name)
+                    if narrow:  # a 4-bit zero point, carried in 8 bits: its range kept
+                        attrs["narrow"] = narrow
+                fn = OPS[n.op_type](attrs, _used_outputs(n), opset)
             except Unsupported as e:
                 missing.setdefault(str(e), []).append(where)
                 continue
@@ -182,7 +200,7 @@ class OnnxModule(torch.nn.Module):
             if name in self.body_const_names:
                 self._shared.add(name)
             self.body_const_names[name] = key
-            self.register_buffer(key, torch.from_numpy(np.array(arr)), persistent=False)
+            self.register_buffer(key, as_tensor(arr), persistent=False)
         inputs = [i.name for i in g.input]
         free = sorted(free_values(g) - set(consts))
         return Body(inputs, [o.name for o in g.output], steps, keys, free)

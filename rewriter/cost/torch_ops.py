@@ -1129,16 +1129,31 @@ def _gemm(a: dict[str, Any]) -> Fn:
     return f
 
 
+def _quant_params(
+    a: dict[str, Any], x: torch.Tensor, scale: torch.Tensor, zp: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """A (De)QuantizeLinear's scale and zero point shaped to broadcast against ``x``: one
+    value, one per index of ``axis``, or (opset 21's ``block_size``: ``x``'s shape with one
+    value per block along ``axis``) repeated over each block."""
+    axis, block = int(a.get("axis", 1)) % max(x.dim(), 1), int(a.get("block_size", 0))
+
+    def shaped(t: torch.Tensor) -> torch.Tensor:
+        if block > 0 and t.dim() == x.dim() and t.dim():
+            return t.repeat_interleave(block, dim=axis).narrow(axis, 0, x.shape[axis])
+        if t.dim() == 1 and t.numel() > 1:
+            return t.reshape([-1 if d == axis else 1 for d in range(x.dim())])
+        return t.reshape([])
+
+    return shaped(scale), None if zp is None else shaped(zp)
+
+
 def _dequantize(a: dict[str, Any]) -> Fn:
     def f(x: torch.Tensor, scale: torch.Tensor, zp: torch.Tensor | None = None) -> torch.Tensor:
-        shape = [1] * x.dim()
-        if scale.dim() == 1 and scale.numel() > 1:
-            shape[a.get("axis", 1) % x.dim()] = -1
+        scale, zp = _quant_params(a, x, scale, zp)
         if x.is_floating_point():  # a QuantizeLinear's integers carried as floats (see there)
-            z = 0 if zp is None else zp.to(x.dtype).reshape(shape if zp.dim() else [])
-            return (x - z) * scale.reshape(shape if scale.dim() else [])
-        xs = x.to(torch.int32) - (0 if zp is None else zp.to(torch.int32).reshape(shape))
-        return xs.to(scale.dtype) * scale.reshape(shape if scale.dim() else [])
+            return (x - (0 if zp is None else zp.to(x.dtype))) * scale
+        xs = x.to(torch.int32) - (0 if zp is None else zp.to(torch.int32))
+        return xs.to(scale.dtype) * scale
 
     return f
 
@@ -1148,15 +1163,24 @@ def _quantize(a: dict[str, Any]) -> Fn:
     straight-through gradient (the gradient of the identity), so a QDQ model trains: a cast to
     int8 would cut every gradient at the first pair. DequantizeLinear takes them as they are."""
 
+    to = int(a.get("output_dtype", 0))
+    # 4-bit integers are carried in 8 bits (``torch_convert.as_tensor``): their range is said
+    # by the output type, or by the zero point's (``narrow``, from the compiler)
+    four: dict[int, tuple[int, int]] = {
+        onnx.TensorProto.INT4: (-8, 7),
+        onnx.TensorProto.UINT4: (0, 15),
+    }
+    bounds = four.get(to) or four.get(int(a.get("narrow", 0)))
+
     def f(x: torch.Tensor, scale: torch.Tensor, zp: torch.Tensor | None = None) -> torch.Tensor:
-        shape = [1] * x.dim()
-        if scale.dim() == 1 and scale.numel() > 1:
-            shape[a.get("axis", 1) % x.dim()] = -1
-        dtype = torch.uint8 if zp is None else zp.dtype
-        info = torch.iinfo(dtype)
-        z = 0 if zp is None else zp.to(torch.int32).reshape(shape if zp.dim() else [])
-        v = x / scale.reshape(shape if scale.dim() else []) + z
-        q = torch.round(v).clamp(info.min, info.max)
+        if bounds is not None:
+            lo, hi = bounds
+        else:
+            info = torch.iinfo(zp.dtype if zp is not None else torch_dtype(to or 2))  # 2: uint8
+            lo, hi = info.min, info.max
+        scale, zp = _quant_params(a, x, scale, zp)
+        v = x / scale + (0 if zp is None else zp.to(torch.int32))
+        q = torch.round(v).clamp(lo, hi)
         return v + (q - v).detach()
 
     return f
