@@ -1556,12 +1556,19 @@ def test_group_query_attention_matches_onnx_runtime(step, packed, rotary, attrs)
 
 def test_group_query_attention_with_a_ring_buffer_cache_is_refused_by_name() -> None:
     """Gemma 2's sliding layers keep a ring-buffer cache (``sliding_window_cache=1``), which
-    the interpreter does not compute: refused by name, as retraining says in its one line."""
+    the interpreter does not compute: refused by name, as retraining says in its one line; so
+    are the optional inputs after the sin cache (position ids, an attention bias, a head sink)."""
     m = _gqa(4, 2, 16, packed=True, past=True, rotary=16, local_window_size=8)
     m.graph.node[0].attribute.append(helper.make_attribute("sliding_window_cache", 1))
     with pytest.raises(UnsupportedOps) as e:
         to_torch(m)
     assert e.value.ops == ["com.microsoft.GroupQueryAttention (sliding_window_cache=1)"]
+    m = _gqa(4, 2, 16, packed=True, past=True, rotary=16)  # with an attention bias
+    m.graph.node[0].input.extend(["", "bias"])
+    m.graph.input.append(helper.make_tensor_value_info("bias", onnx.TensorProto.FLOAT, None))
+    with pytest.raises(UnsupportedOps) as e:
+        to_torch(m)
+    assert e.value.ops == ["com.microsoft.GroupQueryAttention (with bias)"]
 
 
 @pytest.mark.parametrize(

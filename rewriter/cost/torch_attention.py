@@ -209,7 +209,7 @@ _GQA_COMPUTED = {
 def _group_query_attention(a: dict[str, Any], nout: int) -> Fn:
     """com.microsoft GroupQueryAttention as ONNX Runtime's CPU kernel computes it (see the module
     docstring); its optional inputs past the sin cache (position ids, an attention bias, a head
-    sink) and its scores output are refused by name."""
+    sink: ``torch_convert``) and its scores output are refused by name."""
     heads, kv_heads = int(a["num_heads"]), int(a["kv_num_heads"])
     scale, softcap = float(a.get("scale", 0.0)), float(a.get("softcap", 0.0))
     window, smooth = int(a.get("local_window_size", -1)), bool(a.get("smooth_softmax", 0))
@@ -230,13 +230,7 @@ def _group_query_attention(a: dict[str, Any], nout: int) -> Fn:
         total_length: torch.Tensor | None = None,
         cos: torch.Tensor | None = None,
         sin: torch.Tensor | None = None,
-        *more: torch.Tensor | None,
     ) -> Any:
-        if any(m is not None for m in more):
-            raise ValueError(
-                "GroupQueryAttention with position_ids, attention_bias or head_sink is not "
-                "computed by the interpreter"
-            )
         if seqlens_k is None or total_length is None:
             raise ValueError("GroupQueryAttention needs seqlens_k and total_sequence_length")
         batch, s = query.shape[0], query.shape[1]

@@ -45,6 +45,9 @@ __all__ = ["to_torch", "SUPPORTED_OPS", "UnsupportedOps", "OnnxModule"]
 
 OPS = {**_OPS, **RECURRENT, **ATTENTION}
 MICROSOFT_OPS = {**_MICROSOFT, **MICROSOFT_ATTENTION}
+# com.microsoft ops whose later optional inputs are not computed: how many are
+# (GroupQueryAttention's position_ids, attention_bias and head_sink are refused by name)
+_MICROSOFT_INPUTS = {"GroupQueryAttention": 9}
 SUPPORTED_OPS = tuple(sorted([*OPS, *CONTROL, "Constant"]))
 
 
@@ -148,6 +151,12 @@ class OnnxModule(torch.nn.Module):
         for n in g.node:
             where = n.name or n.output[0]
             if n.domain == "com.microsoft" and n.op_type in MICROSOFT_OPS:
+                extra = [x for x in n.input[_MICROSOFT_INPUTS.get(n.op_type, len(n.input)) :] if x]
+                if extra:  # optional inputs the op's function does not compute
+                    missing.setdefault(
+                        f"com.microsoft.{n.op_type} (with {', '.join(extra)})", []
+                    ).append(where)
+                    continue
                 try:
                     fn = MICROSOFT_OPS[n.op_type](_attrs(n), _used_outputs(n), opset)
                 except Unsupported as e:
