@@ -1712,3 +1712,22 @@ def test_blocked_dequantize_of_4_bit_weights_matches_onnx_runtime(dtype: int, ze
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 21)])
     x = rng.normal(0, 0.3, (rows, cols)).astype(np.float32)
     _matches_onnx_runtime(m, {"x": x}, 1e-6)
+
+
+def test_a_bfloat16_initializer_converts() -> None:
+    """onnx reads a bfloat16 initializer as an ``ml_dtypes`` array, which torch does not take
+    ("can't convert np.ndarray of type ml_dtypes.bfloat16"): it goes through float32 now."""
+    t = onnx.TensorProto
+    w = helper.make_tensor("w", t.BFLOAT16, [4], [1.0, -2.5, 0.375, 3.0])
+    g = helper.make_graph(
+        [
+            helper.make_node("Cast", ["w"], ["wf"], to=t.FLOAT),
+            helper.make_node("Add", ["x", "wf"], ["y"]),
+        ],
+        "bf16",
+        [helper.make_tensor_value_info("x", t.FLOAT, [2, 4])],
+        [helper.make_tensor_value_info("y", t.FLOAT, None)],
+        [w],
+    )
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    _matches_onnx_runtime(m, {"x": np.ones((2, 4), np.float32)}, 0.0)

@@ -1,4 +1,5 @@
-"""Attention, RotaryEmbedding and RMSNormalization (opset 23) for the ONNX -> torch interpreter.
+"""Attention, RotaryEmbedding and RMSNormalization (opset 23) for the ONNX -> torch interpreter
+(and ONNX Runtime's forms of them: SimplifiedLayerNormalization, GroupQueryAttention).
 
 torch's dynamo exporter writes a transformer at opset 23 with these ops instead of their
 MatMul/Softmax/Pow spellings: a Llama exported with ``opset_version=23`` holds 5
@@ -51,16 +52,20 @@ __all__ = ["ATTENTION", "MICROSOFT_ATTENTION"]
 _HALF = (torch.float16, torch.bfloat16)
 
 
-def _rms_norm(a: dict[str, Any]) -> Fn:
+def _rms_norm(a: dict[str, Any], nout: int = 1, op: str = "RMSNormalization") -> Fn:
+    """RMSNormalization, and ONNX Runtime's SimplifiedLayerNormalization (its own op in the
+    default domain, written by onnxruntime-genai's builder), whose second output is the
+    inverse RMS."""
     axis, eps = int(a.get("axis", -1)), float(a.get("epsilon", 1e-5))
     if int(a.get("stash_type", 1)) != 1:
-        raise Unsupported(f"RMSNormalization stash_type={a['stash_type']}")
+        raise Unsupported(f"{op} stash_type={a['stash_type']}")
 
-    def f(x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    def f(x: torch.Tensor, scale: torch.Tensor) -> Any:
         dims = list(range(axis % x.dim(), x.dim()))
         xf = x.float() if x.dtype in _HALF else x
-        y = xf / torch.sqrt((xf * xf).mean(dim=dims, keepdim=True) + eps)
-        return y.to(x.dtype) * scale
+        rms = torch.sqrt((xf * xf).mean(dim=dims, keepdim=True) + eps)
+        y = (xf / rms).to(x.dtype) * scale
+        return y if nout == 1 else (y, 1 / rms)[:nout]
 
     return f
 
@@ -289,6 +294,7 @@ def _group_query_attention(a: dict[str, Any], nout: int) -> Fn:
 
 ATTENTION: dict[str, Callable[[dict[str, Any], int, int], Fn]] = {
     "RMSNormalization": lambda a, n, v: _rms_norm(a),
+    "SimplifiedLayerNormalization": lambda a, n, v: _rms_norm(a, n, "SimplifiedLayerNormalization"),
     "RotaryEmbedding": lambda a, n, v: _rotary(a),
     "Attention": lambda a, n, v: _attention(a, n),
 }

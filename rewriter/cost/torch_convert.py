@@ -34,9 +34,9 @@ from onnx import numpy_helper
 
 from rewriter.cost.torch_attention import ATTENTION, MICROSOFT_ATTENTION
 from rewriter.cost.torch_control import CONTROL, Body, Step, control_step
+from rewriter.cost.torch_ops import FOUR_BIT, Unsupported
 from rewriter.cost.torch_ops import MICROSOFT_OPS as _MICROSOFT
 from rewriter.cost.torch_ops import OPS as _OPS
-from rewriter.cost.torch_ops import Unsupported
 from rewriter.cost.torch_recurrent import RECURRENT
 from rewriter.errors import UsageError
 from rewriter.ir.graph import default_opset, free_values, sort_nodes, subgraph_attrs
@@ -185,10 +185,9 @@ class OnnxModule(torch.nn.Module):
                     continue
                 attrs = _attrs(n)
                 if n.op_type == "QuantizeLinear" and len(n.input) > 2 and n.input[2] in consts:
-                    four = {"int4": onnx.TensorProto.INT4, "uint4": onnx.TensorProto.UINT4}
-                    narrow = four.get(np.dtype(consts[n.input[2]].dtype).name)
-                    if narrow:  # a 4-bit zero point, carried in 8 bits: its range kept
-                        attrs["narrow"] = narrow
+                    zero = onnx.helper.np_dtype_to_tensor_dtype(consts[n.input[2]].dtype)
+                    if zero in FOUR_BIT:  # a 4-bit zero point, carried in 8 bits: its range kept
+                        attrs["narrow"] = zero
                 fn = OPS[n.op_type](attrs, _used_outputs(n), opset)
             except Unsupported as e:
                 missing.setdefault(str(e), []).append(where)

@@ -31,7 +31,7 @@ import onnx
 import torch
 import torch.nn.functional as F
 
-__all__ = ["OPS", "MICROSOFT_OPS", "Unsupported", "torch_dtype"]
+__all__ = ["OPS", "MICROSOFT_OPS", "FOUR_BIT", "Unsupported", "torch_dtype"]
 
 Fn = Callable[..., Any]
 
@@ -1129,6 +1129,13 @@ def _gemm(a: dict[str, Any]) -> Fn:
     return f
 
 
+# the ranges of ONNX's 4-bit integer types, which torch lacks (carried in 8 bits)
+FOUR_BIT: dict[int, tuple[int, int]] = {
+    onnx.TensorProto.INT4: (-8, 7),
+    onnx.TensorProto.UINT4: (0, 15),
+}
+
+
 def _quant_params(
     a: dict[str, Any], x: torch.Tensor, scale: torch.Tensor, zp: torch.Tensor | None
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -1166,11 +1173,7 @@ def _quantize(a: dict[str, Any]) -> Fn:
     to = int(a.get("output_dtype", 0))
     # 4-bit integers are carried in 8 bits (``torch_convert.as_tensor``): their range is said
     # by the output type, or by the zero point's (``narrow``, from the compiler)
-    four: dict[int, tuple[int, int]] = {
-        onnx.TensorProto.INT4: (-8, 7),
-        onnx.TensorProto.UINT4: (0, 15),
-    }
-    bounds = four.get(to) or four.get(int(a.get("narrow", 0)))
+    bounds = FOUR_BIT.get(to) or FOUR_BIT.get(int(a.get("narrow", 0)))
 
     def f(x: torch.Tensor, scale: torch.Tensor, zp: torch.Tensor | None = None) -> torch.Tensor:
         if bounds is not None:
@@ -1369,7 +1372,6 @@ OPS: dict[str, Callable[[dict[str, Any], int, int], Fn]] = {
     "SplitToSequence": lambda a, n, v: _split_to_sequence(a),
     "ConcatFromSequence": lambda a, n, v: _concat_from_sequence(a),
     "LayerNormalization": lambda a, n, v: _layer_norm(a, n),
-    "SimplifiedLayerNormalization": lambda a, n, v: _simplified_norm(a, n),
     "Pad": lambda a, n, v: _pad(a, v),
     "Resize": lambda a, n, v: _resize(a, v),
     # shapes and indexing
@@ -1580,22 +1582,6 @@ def _gather_block_quantized(a: dict[str, Any]) -> Fn:
             zp = _unpack_bits(zero_points, bits) if bits == 4 else zero_points.to(torch.int32)
             zero = rows(zp.float().repeat_interleave(block, dim=-1)[..., :width])
         return ((rows(q).float() - zero) * rows(scale)).to(scales.dtype)
-
-    return f
-
-
-def _simplified_norm(a: dict[str, Any], nout: int) -> Fn:
-    """ONNX Runtime's SimplifiedLayerNormalization (its own op in the default domain, written by
-    onnxruntime-genai's builder): the RMS norm over ``axis`` onwards times ``scale``, computed in
-    float32; the second output is the inverse RMS."""
-    axis, eps = int(a.get("axis", -1)), float(a.get("epsilon", 1e-5))
-
-    def f(x: torch.Tensor, scale: torch.Tensor) -> Any:
-        dims = list(range(axis % x.dim(), x.dim()))
-        xf = x.float()
-        inv = torch.rsqrt((xf * xf).mean(dim=dims, keepdim=True) + eps)
-        y = (xf * inv * scale.float()).to(x.dtype)
-        return y if nout == 1 else (y, inv)[:nout]
 
     return f
 

@@ -446,13 +446,9 @@ def back_off_accuracy(
     for k in order:
         if k not in heads or k not in outside_alone or k in no_upgrade:
             continue
-        upgrade = better(sites[k])
-        alone_better = measure({k: upgrade})[1] if upgrade is not None else None
-        o = (
-            next((o for o in alone_better.outputs if o.name == heads[k]), None)
-            if alone_better
-            else None
-        )
+        upgrade, o = better(sites[k]), None
+        if upgrade is not None:  # its output, with only this site replaced by its upgrade
+            o = next((x for x in measure({k: upgrade})[1].outputs if x.name == heads[k]), None)
         if o is None or near_bar(o, tolerance):
             held.append(k)
             got = f" alone -> output {o.name!r} rel-L2 {o.rel_l2:.3g}" if o is not None else ""
