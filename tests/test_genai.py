@@ -7,8 +7,8 @@ SimplifiedLayerNormalization: `rewrite` ran on them, `finetune --mode distill` r
 
 from __future__ import annotations
 
+import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -23,6 +23,9 @@ from rewriter.cli import main
 from rewriter.cost.torch_convert import to_torch
 from rewriter.ir import run_model
 
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tools"))
+import genai_models  # noqa: E402
+
 pytest.importorskip("onnxruntime_genai")
 transformers = pytest.importorskip("transformers")
 
@@ -32,37 +35,7 @@ def genai_llama(tmp_path_factory) -> dict[str, Path]:  # type: ignore[no-untyped
     """``precision -> model.onnx`` for a 2-layer Llama (4 query heads, 2 KV heads of 16), its
     embedding tied to its LM head (the int4 build reads it through GatherBlockQuantized; the
     int4 QDQ build's weights are int4 initializers, dequantized in blocks of 32)."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
-
-    root = tmp_path_factory.mktemp("genai")
-    torch.manual_seed(0)
-    config = transformers.LlamaConfig(
-        hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, vocab_size=500, max_position_embeddings=256,
-        tie_word_embeddings=True,  # as Qwen2.5-0.5B and Llama 3.2 1B: int4 gathers its rows
-    )  # fmt: skip
-    transformers.LlamaForCausalLM(config).save_pretrained(root / "hf")
-    vocab = {f"t{i}": i for i in range(500)}
-    words = Tokenizer(models.WordLevel(vocab, unk_token="t0"))
-    words.pre_tokenizer = pre_tokenizers.Whitespace()
-    tokenizer = transformers.PreTrainedTokenizerFast(
-        tokenizer_object=words, unk_token="t0", bos_token="t1", eos_token="t2"
-    )
-    tokenizer.save_pretrained(root / "hf")
-    out = {}
-    for precision in ("fp32", "int4", "int4_qdq"):
-        args = ["-i", root / "hf", "-o", root / precision, "-p", precision[:4], "-e", "cpu"]
-        args += ["-c", root / "cache"]
-        if precision == "int4_qdq":  # blocked int4 DequantizeLinear (opset 21) before MatMuls
-            # (the builder writes no QDQ Gather: the embedding apart from the LM head)
-            args += ["--extra_options", "use_qdq=true", "shared_embeddings=false"]
-        subprocess.run(
-            [sys.executable, "-m", "onnxruntime_genai.models.builder", *map(str, args)],
-            check=True,
-            capture_output=True,
-        )
-        out[precision] = root / precision / "model.onnx"
-    return out
+    return genai_models.build(tmp_path_factory.mktemp("genai"), genai_models.PRECISIONS)
 
 
 def _feeds(batch: int, new: int, past: int, seed: int = 0) -> dict[str, np.ndarray]:

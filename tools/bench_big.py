@@ -1,12 +1,18 @@
 """Wall time and peak memory of `rewrite` on a model of real size (BERT-base, random weights).
 
-    python tools/bench_big.py [--layers 12] [--hidden 768] [--out DIR] [--sessions] [-- EXTRA REWRITE ARGS]
+    python tools/bench_big.py [--layers 12] [--hidden 768] [--llama] [--out DIR] [--sessions]
+                              [-- EXTRA REWRITE ARGS]
 
 Exports a ``transformers`` BERT encoder (BERT-base by default: 12 layers, hidden 768, 435 MB of
-float32 weights; no download) with dynamic batch and sequence, runs the CLI on it in a
-subprocess as a user would (``rewrite MODEL -o OUT`` plus any extra arguments), and prints the
-model size, the wall time, the child's peak resident memory (``ru_maxrss``) and that peak as a
-multiple of the model size. One machine, one run: the ratio is what to compare across changes.
+float32 weights; no download) with dynamic batch and sequence, or with ``--llama`` has
+onnxruntime-genai's builder write a float32 Llama (8 layers of hidden 2048 by default, 32 query
+and 8 KV heads, MLP 8192, 32000 tokens: 2.1 GB, its weights in ``model.onnx.data``; a KV cache
+of 16 inputs; ``tools/genai_models.py``), runs the CLI on it in a subprocess as a user would
+(``rewrite MODEL -o OUT`` plus any extra arguments), and prints the model size, the wall time,
+the child's peak resident memory (``ru_maxrss``), that peak as a multiple of the model size,
+and its peak anonymous memory (``RssAnon``, polled every 50 ms: the pages of mapped weights
+count in the RSS, but the kernel can drop them and read them again). One machine, one run: the
+ratio is what to compare across changes.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -85,10 +92,32 @@ def session_cost(src: str) -> None:
         print(f"| {how} | {float(out.stdout.strip().splitlines()[-1]):.0f} |")
 
 
+def _anon_mib(pid: int) -> float:
+    """``RssAnon`` of ``pid`` and its descendants in MiB (the CLI works in a child process; 0
+    where they have ended). The pages of a mapped file count in the RSS too, but the kernel can
+    drop them and read them again; anonymous memory it cannot."""
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/status") as f:
+                total += next(
+                    (int(ln.split()[1]) / 1024 for ln in f if ln.startswith("RssAnon:")), 0.0
+                )
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    todo.extend(int(c) for c in f.read().split())
+        except (OSError, ValueError):
+            continue
+    return total
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--layers", type=int, default=12)
-    ap.add_argument("--hidden", type=int, default=768)
+    ap.add_argument("--layers", type=int, default=None, help="default: 12 (BERT), 8 (Llama)")
+    ap.add_argument("--hidden", type=int, default=None, help="default: 768 (BERT), 2048 (Llama)")
+    ap.add_argument("--llama", action="store_true",
+                    help="onnxruntime-genai's float32 Llama instead of BERT")  # fmt: skip
     ap.add_argument("--out", default=None, help="folder for the model (default: a temporary one)")
     ap.add_argument("--sessions", action="store_true",
                     help="also print what one ONNX Runtime session costs, bytes vs mapped")  # fmt: skip
@@ -98,20 +127,42 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         d = a.out or tmp
         os.makedirs(d, exist_ok=True)
-        src, dst = os.path.join(d, "bert.onnx"), os.path.join(d, "bert.rewritten.onnx")
-        if not os.path.exists(src):
-            export_bert(src, a.layers, a.hidden)
-        size = os.path.getsize(src) / 2**20
+        layers, hidden = a.layers or (8 if a.llama else 12), a.hidden or (2048 if a.llama else 768)
+        name = f"{'Llama' if a.llama else 'BERT'} {layers}x{hidden}"
+        if a.llama:
+            src = os.path.join(d, "fp32", "model.onnx")
+            if not os.path.exists(src):
+                from genai_models import build
+
+                heads = hidden // 64
+                build(Path(d), layers=layers, hidden=hidden, heads=heads, kv_heads=max(1, heads // 4),
+                      vocab=32000, mlp=4 * hidden)  # fmt: skip
+        else:
+            src = os.path.join(d, "bert.onnx")
+            if not os.path.exists(src):
+                export_bert(src, layers, hidden)
+        dst = os.path.join(d, "rewritten.onnx")
+        data = src + ".data"
+        size = (
+            os.path.getsize(src) + (os.path.getsize(data) if os.path.exists(data) else 0)
+        ) / 2**20
         cmd = [sys.executable, "-m", "rewriter", src, "-o", dst, "-q", *extra]
         t = time.perf_counter()
-        code = subprocess.run(cmd, stdout=subprocess.DEVNULL).returncode
+        child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+        anon = 0.0  # the child's anonymous resident memory, polled
+        while child.poll() is None:
+            anon = max(anon, _anon_mib(child.pid))
+            time.sleep(0.05)
+        code = child.returncode
         wall = time.perf_counter() - t
         peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # KiB -> MiB
-        print("| model | size MiB | exit | wall s | peak RSS MiB | peak / size |")
-        print("| --- | --- | --- | --- | --- | --- |")
         print(
-            f"| BERT {a.layers}x{a.hidden} | {size:.0f} | {code} | {wall:.1f} | {peak:.0f} | "
-            f"{peak / size:.1f} |"
+            "| model | size MiB | exit | wall s | peak RSS MiB | peak / size | peak anonymous MiB |"
+        )
+        print("| --- | --- | --- | --- | --- | --- | --- |")
+        print(
+            f"| {name} | {size:.0f} | {code} | {wall:.1f} | {peak:.0f} | {peak / size:.1f} | "
+            f"{anon:.0f} |"
         )
         if a.sessions:  # after the CLI's peak was read: these children have their own
             session_cost(src)
