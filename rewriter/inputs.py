@@ -1984,7 +1984,7 @@ def _mask(
 
 
 def _session(model: onnx.ModelProto) -> Any:
-    return session(model, what="the input model")
+    return session(model, what="the input model", prepack=False)
 
 
 def _run(sess: Any, feeds: dict[str, np.ndarray]) -> tuple[list[np.ndarray] | None, str | None]:

@@ -195,3 +195,60 @@ def test_no_room_for_the_mapped_file_falls_back_to_bytes(external: str, monkeypa
         ModelError, match=r"No space left on device; free space there or set TMPDIR"
     ):
         session(model)
+
+
+def _sessions_written(monkeypatch) -> list[str]:
+    """The temporary model files ONNX Runtime sessions are made from (one per mapped session)."""
+    written: list[str] = []
+    real = io._save_external
+
+    def spy(m, path, *args, **kw):
+        written.append(path)
+        real(m, path, *args, **kw)
+
+    monkeypatch.setattr(io, "_save_external", spy)
+    monkeypatch.setattr(io, "MAPPED_WEIGHTS", 1000)
+    return written
+
+
+def test_verification_makes_each_model_s_session_once(external: str, monkeypatch) -> None:
+    """Three draws (and the runs on other inputs and the noise floors within them) run on one
+    session of each model: each draw made both again, and a session of a large model is its
+    weights written to a temporary file and loaded (onnxruntime-genai's 2.1 GB Llama: six
+    sessions of 6-8 s each; README, `tools/bench_big.py --llama`)."""
+    from rewriter.api import rewrite_onnx
+    from rewriter.verify import make_inputs, verify
+
+    model = load_model(external)
+    new = rewrite_onnx(model).model
+    written = _sessions_written(monkeypatch)
+    x = {"x": np.random.default_rng(0).standard_normal((3, 64)).astype(np.float32)}
+    dev = verify(model, new, x, more_feeds=lambda k: make_inputs(model, seed=k, sizes={"batch": 3}))
+    assert dev.draws == 3 and 0 < max(o.rel_l2 for o in dev.outputs) < 1e-3
+    assert len(written) == 2  # the original's session and the rewrite's (6 before)
+
+
+def test_sessions_for_values_map_weights_without_prepacking(external: str, monkeypatch) -> None:
+    """A session that only computes values (verification, probing inputs) of a model reaching
+    ONNX Runtime as a mapped file leaves its MatMul weights in the file's pages: pre-packed,
+    each session held a copy (2.4 GB of anonymous memory per session of the 2.1 GB Llama, 0.26
+    GB without). A session that is timed keeps ONNX Runtime's default; small models too."""
+    from rewriter.ir.runtime import run_session, runner, session
+
+    model = load_model(external)
+    x = {"x": np.random.default_rng(0).standard_normal((3, 64)).astype(np.float32)}
+    key = "session.disable_prepacking"
+
+    def packing(sess) -> str:
+        try:
+            return sess.get_session_options().get_session_config_entry(key)
+        except RuntimeError:  # "SessionOptions does not have configuration with key"
+            return ""
+
+    assert packing(session(model, prepack=False)) == ""  # 41 KiB: bytes, as before
+    written = _sessions_written(monkeypatch)
+    timed, values = session(model), session(model, prepack=False)
+    assert len(written) == 2 and (packing(timed), packing(values)) == ("", "1")
+    want = run_session(timed, x)[0]
+    np.testing.assert_allclose(run_session(values, x)[0], want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(runner(model)(x)[0], want, rtol=1e-5, atol=1e-6)

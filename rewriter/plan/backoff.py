@@ -78,6 +78,7 @@ from rewriter.match.engine import Site
 from rewriter.rational import fit
 from rewriter.verify import (
     Deviation,
+    Pair,
     compare,
     compared,
     deviation,
@@ -317,7 +318,8 @@ def back_off_accuracy(
         if c is not None:
             chosen[s.name] = c
     if full is None:
-        full = worst_of([compare(original, first.model, f, source) for f in batches])
+        pair = Pair(original, first.model)
+        full = worst_of([compare(original, first.model, f, source, pair=pair) for f in batches])
     out = AccuracyBackoff(first, full, dict(chosen))
     if not full.exceeds(tolerance) or not chosen:
         return out
