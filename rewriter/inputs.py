@@ -131,7 +131,13 @@ import onnx
 from onnx import numpy_helper
 
 from rewriter.errors import ModelError, UsageError
-from rewriter.ir.graph import ValueInfo, ValueInfoTable, infer_value_info, subgraph_attrs
+from rewriter.ir.graph import (
+    RANDOM_OPS,
+    ValueInfo,
+    ValueInfoTable,
+    infer_value_info,
+    subgraph_attrs,
+)
 from rewriter.ir.runtime import constant_failure, failure_site, run_session, session
 from rewriter.procs import survived
 
@@ -2645,16 +2651,29 @@ def _quiet(logger: str) -> Iterator[None]:
 
 def _tensor_bytes(model: onnx.ModelProto) -> int:
     """Bytes of the intermediate tensors in ``model``'s value_info whose shapes are all known
-    (the symbolic inference lists the graph's outputs there too)."""
-    total, outputs = 0, {o.name for o in model.graph.output}
+    (the symbolic inference lists the graph's outputs there too), but the weights and what is
+    computed from them alone (``_fixed_values``): the same at any size."""
+    total, skip = 0, {o.name for o in model.graph.output} | _fixed_values(model.graph)
     for vi in model.graph.value_info:
-        if vi.name in outputs:
+        if vi.name in skip:
             continue
         t, dims = vi.type.tensor_type, _known_dims(vi)
         if dims is not None and t.elem_type:
             itemsize = onnx.helper.tensor_dtype_to_np_dtype(t.elem_type).itemsize
             total += int(np.prod(dims, dtype=np.int64)) * itemsize
     return total
+
+
+def _fixed_values(g: onnx.GraphProto) -> set[str]:
+    """The initializers and what nodes make from them alone (a tied LM head's Transpose of the
+    embedding; ONNX Runtime folds them once, when it loads the model). onnxruntime-genai's
+    builder lists every initializer in value_info: its float32 Llama of 4.7 GB (Llama 3.2 1B's
+    shape) counted 5.6 GiB at one token, over ``_WORK_LIMIT``, and no size was run."""
+    fixed = {t.name for t in g.initializer} | {t.values.name for t in g.sparse_initializer}
+    for n in g.node:
+        if n.op_type not in RANDOM_OPS and all(not i or i in fixed for i in n.input):
+            fixed.update(o for o in n.output if o)
+    return fixed
 
 
 def _skeleton(model: onnx.ModelProto) -> onnx.ModelProto:

@@ -1220,6 +1220,36 @@ def test_generated_sizes_stay_within_the_work_limit(monkeypatch) -> None:
     assert generate_inputs(_upsampler()).feeds["latent"].shape == (1, 4, 224, 224)
 
 
+def test_weights_and_what_is_made_of_them_alone_are_no_work(monkeypatch) -> None:
+    """onnxruntime-genai's builder lists every initializer in value_info, and its tied LM head
+    is a Transpose of the embedding: its float32 Llama of Llama 3.2 1B's shape (4.7 GB) counted
+    5.6 GiB of tensors at one token, over the limit at every size, and `rewrite` exited 2 ("not
+    run at ... 5.58 GiB of tensors"). Those are the same at any size: a run's work is what the
+    inputs make."""
+    rng = np.random.default_rng(0)
+    g = helper.make_graph(
+        [
+            helper.make_node("Gather", ["embed", "input_ids"], ["h"]),
+            helper.make_node("Sigmoid", ["h"], ["s"]),
+            helper.make_node("Mul", ["h", "s"], ["a"]),
+            helper.make_node("Transpose", ["embed"], ["head"], perm=[1, 0]),  # tied LM head
+            helper.make_node("MatMul", ["a", "head"], ["logits"]),
+        ],
+        "tied",
+        [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "sequence"])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(rng.standard_normal((4096, 64)).astype(np.float32), "embed")],
+        value_info=[helper.make_tensor_value_info("embed", TensorProto.FLOAT, [4096, 64])],
+    )
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    inputs = inputs_mod._graph_inputs(m)
+    work = inputs_mod._work(inputs_mod._skeleton(m), inputs, {"batch": 1, "sequence": 128})
+    assert work == 3 * 128 * 64 * 4  # h, s and a; not the 1 MiB table nor its transpose
+    monkeypatch.setattr(inputs_mod, "_WORK_LIMIT", 2**20)  # the table and its transpose: 2 MiB
+    gen = generate_inputs(m)
+    assert gen.feeds["input_ids"].shape == (1, 128) and gen.feeds["input_ids"].max() < 4096
+
+
 def test_time_series_history_is_data_not_a_cache() -> None:
     """``past_values`` of a time-series model (PatchTST, Informer) says "past" like a KV cache,
     but no output could be it one step longer (another rank): it is data. Zeros there made
