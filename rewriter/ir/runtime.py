@@ -21,7 +21,7 @@ import numpy as np
 import onnx
 
 from rewriter.errors import ModelError
-from rewriter.ir.graph import subgraph_attrs
+from rewriter.ir.graph import all_nodes, subgraph_attrs
 from rewriter.ir.io import is_large, mapped, model_file
 
 __all__ = [
@@ -267,6 +267,16 @@ def _ort() -> Any:
     return ort
 
 
+# kernels whose weights unpacked cost far more than float MatMul's 18%: the int4 MatMulNBits of
+# onnxruntime-genai's Llama 3.2 1B-shaped build ran 4x slower unpacked (9.8 s a prompt of 128
+# tokens, 2.4 s packed); the quantized and recurrent ones keep their packing too
+PACKED_KERNELS = frozenset(
+    ("MatMulNBits", "MatMulBnb4", "QLinearMatMul", "QLinearConv", "MatMulIntegerToFloat")
+    + ("DynamicQuantizeMatMul", "QGemm", "QAttention", "Attention", "DynamicQuantizeLSTM")
+    + ("LSTM", "GRU", "RNN")
+)
+
+
 def session(
     model: onnx.ModelProto | bytes,
     *,
@@ -290,8 +300,8 @@ def session(
             inputs): a model reaching ONNX Runtime as a mapped file (``mapped``) keeps its
             MatMul weights in the file's pages instead of a pre-packed copy (onnxruntime-genai's
             2.1 GB float32 Llama: 2.4 GB of anonymous memory a session, 0.26 GB so; its runs
-            about 18% slower, its outputs 1e-6 apart, as a kernel's other path). A session
-            that is timed keeps ONNX Runtime's default.
+            about 18% slower, its outputs 1e-6 apart, as a kernel's other path); not a model
+            with ``PACKED_KERNELS``. A session that is timed keeps ONNX Runtime's default.
 
     Raises:
         ModelError: one line when ONNX Runtime refuses the model.
@@ -313,7 +323,7 @@ def session(
         if isinstance(model, bytes):
             return ort.InferenceSession(model, so, providers=[provider])
         if mapped(model):  # from a file with external data, its weights mapped, not copied
-            if not prepack:
+            if not prepack and not any(n.op_type in PACKED_KERNELS for n in all_nodes(model.graph)):
                 so.add_session_config_entry("session.disable_prepacking", "1")
             try:
                 with model_file(model, external=True) as path:
