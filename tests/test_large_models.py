@@ -150,6 +150,19 @@ def test_a_large_model_is_timed_whole(
     assert len(stats) == 2 and all(v["median"] > 0 for v in stats.values())
 
 
+def _sessions_written(monkeypatch) -> list[str]:
+    """The temporary model files ONNX Runtime sessions are made from (one per mapped session)."""
+    written: list[str] = []
+    real = io._save_external
+
+    def spy(m, path, *args, **kw):
+        written.append(path)
+        real(m, path, *args, **kw)
+
+    monkeypatch.setattr(io, "_save_external", spy)
+    return written
+
+
 def test_heavy_weights_reach_onnx_runtime_mapped(external: str, monkeypatch) -> None:
     """A model with more than ``MAPPED_WEIGHTS`` of weights (not large) is given to ONNX Runtime
     as a file with external data, which it maps instead of copying (README: a BERT-base
@@ -159,14 +172,7 @@ def test_heavy_weights_reach_onnx_runtime_mapped(external: str, monkeypatch) -> 
     model = load_model(external)
     x = {"x": np.random.default_rng(0).standard_normal((3, 64)).astype(np.float32)}
     want = run_session(ort.InferenceSession(model.SerializeToString()), x)
-    written: list[str] = []
-    real = io._save_external
-
-    def spy(m, path, *args, **kw):
-        written.append(path)
-        real(m, path, *args, **kw)
-
-    monkeypatch.setattr(io, "_save_external", spy)
+    written = _sessions_written(monkeypatch)
     run_session(session(model), x)
     assert written == []  # 41 KiB of weights: serialized bytes
     monkeypatch.setattr(io, "MAPPED_WEIGHTS", 1000)
@@ -197,20 +203,6 @@ def test_no_room_for_the_mapped_file_falls_back_to_bytes(external: str, monkeypa
         session(model)
 
 
-def _sessions_written(monkeypatch) -> list[str]:
-    """The temporary model files ONNX Runtime sessions are made from (one per mapped session)."""
-    written: list[str] = []
-    real = io._save_external
-
-    def spy(m, path, *args, **kw):
-        written.append(path)
-        real(m, path, *args, **kw)
-
-    monkeypatch.setattr(io, "_save_external", spy)
-    monkeypatch.setattr(io, "MAPPED_WEIGHTS", 1000)
-    return written
-
-
 def test_verification_makes_each_model_s_session_once(external: str, monkeypatch) -> None:
     """Three draws (and the runs on other inputs and the noise floors within them) run on one
     session of each model: each draw made both again, and a session of a large model is its
@@ -222,6 +214,7 @@ def test_verification_makes_each_model_s_session_once(external: str, monkeypatch
     model = load_model(external)
     new = rewrite_onnx(model).model
     written = _sessions_written(monkeypatch)
+    monkeypatch.setattr(io, "MAPPED_WEIGHTS", 1000)
     x = {"x": np.random.default_rng(0).standard_normal((3, 64)).astype(np.float32)}
     dev = verify(model, new, x, more_feeds=lambda k: make_inputs(model, seed=k, sizes={"batch": 3}))
     assert dev.draws == 3 and 0 < max(o.rel_l2 for o in dev.outputs) < 1e-3
@@ -247,6 +240,7 @@ def test_sessions_for_values_map_weights_without_prepacking(external: str, monke
 
     assert packing(session(model, prepack=False)) == ""  # 41 KiB: bytes, as before
     written = _sessions_written(monkeypatch)
+    monkeypatch.setattr(io, "MAPPED_WEIGHTS", 1000)
     timed, values = session(model), session(model, prepack=False)
     assert len(written) == 2 and (packing(timed), packing(values)) == ("", "1")
     want = run_session(timed, x)[0]
