@@ -122,7 +122,7 @@ import re
 import sys
 import zlib
 from collections import deque
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -131,13 +131,7 @@ import onnx
 from onnx import numpy_helper
 
 from rewriter.errors import ModelError, UsageError
-from rewriter.ir.graph import (
-    RANDOM_OPS,
-    ValueInfo,
-    ValueInfoTable,
-    infer_value_info,
-    subgraph_attrs,
-)
+from rewriter.ir.graph import ValueInfo, ValueInfoTable, infer_value_info, subgraph_attrs
 from rewriter.ir.runtime import constant_failure, failure_site, run_session, session
 from rewriter.procs import survived
 
@@ -508,11 +502,7 @@ class _Graph:
         """Whether ``name`` is computed from initializers and Constants alone (no graph input,
         no subgraph on the way), in one pass over the nodes in order when first asked."""
         if self._constant is None:
-            known = set(self.consts)
-            for n in self.model.graph.node:
-                if not any(subgraph_attrs(n)) and all(i in known for i in n.input if i):
-                    known.update(o for o in n.output if o)
-            self._constant = known
+            self._constant = _constant_values(self.model.graph.node, set(self.consts))
         return name in self._constant
 
     def reached(
@@ -2652,8 +2642,13 @@ def _quiet(logger: str) -> Iterator[None]:
 def _tensor_bytes(model: onnx.ModelProto) -> int:
     """Bytes of the intermediate tensors in ``model``'s value_info whose shapes are all known
     (the symbolic inference lists the graph's outputs there too), but the weights and what is
-    computed from them alone (``_fixed_values``): the same at any size."""
-    total, skip = 0, {o.name for o in model.graph.output} | _fixed_values(model.graph)
+    computed from them alone: the same at any size. onnxruntime-genai's builder lists every
+    initializer in value_info, and its tied LM head is a Transpose of the embedding: its float32
+    Llama of 4.7 GB (Llama 3.2 1B's shape) counted 5.6 GiB at one token, over ``_WORK_LIMIT``,
+    and no size was run."""
+    g = model.graph
+    fixed = {t.name for t in g.initializer} | {t.values.name for t in g.sparse_initializer}
+    total, skip = 0, {o.name for o in g.output} | _constant_values(g.node, fixed)
     for vi in model.graph.value_info:
         if vi.name in skip:
             continue
@@ -2664,16 +2659,13 @@ def _tensor_bytes(model: onnx.ModelProto) -> int:
     return total
 
 
-def _fixed_values(g: onnx.GraphProto) -> set[str]:
-    """The initializers and what nodes make from them alone (a tied LM head's Transpose of the
-    embedding; ONNX Runtime folds them once, when it loads the model). onnxruntime-genai's
-    builder lists every initializer in value_info: its float32 Llama of 4.7 GB (Llama 3.2 1B's
-    shape) counted 5.6 GiB at one token, over ``_WORK_LIMIT``, and no size was run."""
-    fixed = {t.name for t in g.initializer} | {t.values.name for t in g.sparse_initializer}
-    for n in g.node:
-        if n.op_type not in RANDOM_OPS and all(not i or i in fixed for i in n.input):
-            fixed.update(o for o in n.output if o)
-    return fixed
+def _constant_values(nodes: Iterable[onnx.NodeProto], known: set[str]) -> set[str]:
+    """``known`` (initializers, Constants) and what ``nodes`` compute from them alone (no graph
+    input, no subgraph on the way), in one pass over the nodes in order; ``known`` is updated."""
+    for n in nodes:
+        if not any(subgraph_attrs(n)) and all(i in known for i in n.input if i):
+            known.update(o for o in n.output if o)
+    return known
 
 
 def _skeleton(model: onnx.ModelProto) -> onnx.ModelProto:
