@@ -300,7 +300,7 @@ def session(
             inputs): a model reaching ONNX Runtime as a mapped file (``mapped``) keeps its
             MatMul weights in the file's pages instead of a pre-packed copy (onnxruntime-genai's
             2.1 GB float32 Llama: 2.4 GB of anonymous memory a session, 0.26 GB so; its runs
-            about 18% slower, its outputs 1e-6 apart, as a kernel's other path); not a model
+            about 18% slower, its logits up to 1.3e-5 apart: a kernel's other path); not a model
             with ``PACKED_KERNELS``. A session that is timed keeps ONNX Runtime's default.
 
     Raises:
