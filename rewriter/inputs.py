@@ -2387,6 +2387,26 @@ def generate_inputs(
         return _result(
             inputs, feeds, why, sizes, tried, groups, bound, f"{what} on every size tried", how
         )
+    caches = _kv_caches(inputs, states)
+    if caches and length in groups and length not in bound:
+        # a decoder that runs with an empty cache only, its prompt's pass (onnxruntime-genai's
+        # float16 CPU build: ONNX Runtime fails at every past length, "Shape mismatch
+        # attempting to re-use buffer" in a Cast it inserted): that pass is run and verified
+        for probe in itertools.islice(_probe_order(groups | {length: [0]}), _EMPTY_PROBES):
+            sizes = full(probe)
+            if _feed_bytes(inputs, sizes) > _WORK_LIMIT or (
+                any(v > fits.get(k, v) for k, v in sizes.items())
+                and _work(skel, inputs, sizes) > _WORK_LIMIT
+            ):
+                continue
+            feeds, why = feeds_for(sizes)
+            outs, _ = _run(sess, feeds)
+            if outs is None or _degenerate(outs, out_names) is not None:
+                continue
+            at = list(dict.fromkeys(r[10:] for _, r in tried if r.startswith("failed at ")))
+            failed = f"every cache length tried failed (at {', '.join(at[:3])})"
+            why |= {i.name: f"empty ({length}=0: a prompt's pass); {failed}" for i in caches}
+            return _result(inputs, feeds, why, sizes, tried, groups, bound, None, how, chosen)
     raise _input_error(last_err, inputs, graph, bound, tried, too_large, _one_cause(statuses))
 
 
@@ -3359,6 +3379,7 @@ def _seq_size(
 
 
 _STEPPED = 256  # the longest cache made token by token (one run a token)
+_EMPTY_PROBES = 8  # sizes tried with an empty KV cache where no cache length runs
 _FIRST_PASS_SEED = 1_000_003  # a cache's first pass draws with seeds apart from every draw's
 
 
@@ -3442,6 +3463,9 @@ def _own_cache(
         if isinstance(d, str) and ("past" in d.lower() or d not in shared)
     }
     lengths = {sizes[d] for d in past if d in sizes}  # its free dims (the rest follow them)
+    if lengths == {0}:  # empty (a prompt's pass, where no cache length runs): nothing to make
+        said = ", ".join(f"{d}=0" for d in sorted(past) if d in sizes)
+        return feeds, why | {i.name: f"empty ({said}: a prompt's pass)" for i in caches}
     if not past or len(lengths) != 1 or min(lengths) <= 0:
         return zeros(f"its length is not one dim ({', '.join(sorted(past)) or 'none'})")
     (length,) = lengths
