@@ -1554,6 +1554,95 @@ def test_group_query_attention_matches_onnx_runtime(step, packed, rotary, attrs)
     _matches_onnx_runtime(m, feeds, 1e-5)
 
 
+def _microsoft_node(
+    op: str, names: list[str], outs: list[str], dtype: int, **attrs: Any
+) -> onnx.ModelProto:
+    """One com.microsoft ``op`` node over graph inputs ``names`` in order (``""``: absent;
+    ``mask`` int32, ``pos`` int64, the others ``dtype``)."""
+    t = onnx.TensorProto
+    kinds = {"mask": t.INT32, "pos": t.INT64}
+    ins = [helper.make_tensor_value_info(n, kinds.get(n, dtype), None) for n in names if n]
+    node = helper.make_node(op, names, outs, domain="com.microsoft", **attrs)
+    outputs = [helper.make_tensor_value_info(n, dtype, None) for n in outs]
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
+    return helper.make_model(helper.make_graph([node], op, ins, outputs), opset_imports=opsets)
+
+
+# case -> (inputs in order with their shapes, "" absent; attributes; outputs): batch 2, 4 heads
+# of 8, 5 queries
+_MHA: dict[str, tuple[list[tuple[str, tuple[int, ...]]], dict[str, Any], int]] = {
+    "self": ([("q", (2, 5, 32)), ("k", (2, 5, 32)), ("v", (2, 5, 32))], {}, 1),
+    "bias_scale": (
+        [("q", (2, 5, 32)), ("k", (2, 7, 32)), ("v", (2, 7, 32)), ("b", (96,))],
+        {"scale": 0.3},
+        1,
+    ),
+    "padding_and_bias": (
+        [("q", (2, 5, 32)), ("k", (2, 5, 32)), ("v", (2, 5, 32)), ("", ()), ("mask", (2, 5))]
+        + [("ab", (2, 4, 5, 5))],
+        {},
+        1,
+    ),
+    "past_causal": (
+        [("q", (2, 5, 32)), ("k", (2, 5, 32)), ("v", (2, 5, 32)), ("", ()), ("", ())]
+        + [("ab", (1, 1, 5, 11)), ("pk", (2, 4, 6, 8)), ("pv", (2, 4, 6, 8))],
+        {"unidirectional": 1},
+        3,
+    ),
+    "cross_cache": ([("q", (2, 5, 32)), ("k", (2, 4, 9, 8)), ("v", (2, 4, 9, 8))], {}, 1),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_MHA))
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_multi_head_attention_matches_onnx_runtime(case, dtype) -> None:  # type: ignore[no-untyped-def]
+    """onnxruntime-genai's float16 CPU build attends through com.microsoft MultiHeadAttention
+    (an additive causal bias; the graph concatenates its past), as do ONNX Runtime's
+    transformer fusions (a padding mask, a past cache, a cross-attention cache kept 4-d):
+    `finetune --mode distill` refused them by name."""
+    ins, attrs, nout = _MHA[case]
+    t = onnx.TensorProto.FLOAT16 if dtype == "float16" else onnx.TensorProto.FLOAT
+    outs = ["y", "present_k", "present_v"][:nout]
+    m = _microsoft_node("MultiHeadAttention", [n for n, _ in ins], outs, t, num_heads=4, **attrs)
+    rng = np.random.default_rng(0)
+    feeds: dict[str, np.ndarray] = {}
+    for n, s in ins:
+        if n == "mask":  # a padded key per row, the first key always there
+            feeds[n] = (rng.random(s) > 0.3).astype(np.int32)
+            feeds[n][:, 0] = 1
+        elif n:
+            feeds[n] = rng.standard_normal(s).astype(dtype)
+    _matches_onnx_runtime(m, feeds, 2e-3 if dtype == "float16" else 1e-5)
+
+
+@pytest.mark.parametrize(
+    ("shape", "attrs", "positions"),
+    [
+        ((2, 5, 32), {}, "rows"),  # heads as wide as the tables: 2 heads of 16
+        ((2, 5, 32), {"interleaved": 1}, "rows"),
+        ((2, 5, 32), {"num_heads": 2, "rotary_embedding_dim": 8}, "rows"),  # a part rotated
+        ((2, 5, 32), {}, "start"),  # one position id: the first of every row
+        ((2, 2, 5, 16), {}, "rows"),
+    ],
+)
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_microsoft_rotary_embedding_matches_onnx_runtime(shape, attrs, positions, dtype) -> None:  # type: ignore[no-untyped-def]
+    """com.microsoft RotaryEmbedding, its inputs in another order than ONNX's (input, position
+    ids, cos, sin): onnxruntime-genai's float16 CPU build rotates Q and K with it."""
+    t = onnx.TensorProto.FLOAT16 if dtype == "float16" else onnx.TensorProto.FLOAT
+    rot = attrs.get("rotary_embedding_dim", 16)
+    m = _microsoft_node("RotaryEmbedding", ["x", "pos", "cos", "sin"], ["y"], t, **attrs)
+    rng = np.random.default_rng(0)
+    rows = rng.integers(0, 32, (shape[0], shape[-2])).astype(np.int64)
+    feeds = {
+        "x": rng.standard_normal(shape).astype(dtype),
+        "pos": rows if positions == "rows" else np.array([3], np.int64),
+        "cos": rng.standard_normal((40, rot // 2)).astype(dtype),
+        "sin": rng.standard_normal((40, rot // 2)).astype(dtype),
+    }
+    _matches_onnx_runtime(m, feeds, 2e-3 if dtype == "float16" else 1e-5)
+
+
 def test_group_query_attention_with_a_ring_buffer_cache_is_refused_by_name() -> None:
     """Gemma 2's sliding layers keep a ring-buffer cache (``sliding_window_cache=1``), which
     the interpreter does not compute: refused by name, as retraining says in its one line; so

@@ -1,5 +1,6 @@
 """Attention, RotaryEmbedding and RMSNormalization (opset 23) for the ONNX -> torch interpreter
-(and ONNX Runtime's forms of them: SimplifiedLayerNormalization, GroupQueryAttention).
+(and ONNX Runtime's forms of them: SimplifiedLayerNormalization, GroupQueryAttention,
+MultiHeadAttention, com.microsoft RotaryEmbedding).
 
 torch's dynamo exporter writes a transformer at opset 23 with these ops instead of their
 MatMul/Softmax/Pow spellings: a Llama exported with ``opset_version=23`` holds 5
@@ -35,6 +36,10 @@ keys up to its own, only the last ``local_window_size`` of them where one is set
 ``softcap`` and ``smooth_softmax`` (a zero logit beside the keys). A ring-buffer cache
 (``sliding_window_cache``), quantized caches, position ids, an attention bias or a head sink
 are refused by name.
+
+And com.microsoft MultiHeadAttention and RotaryEmbedding, which onnxruntime-genai's float16 CPU
+build writes instead (and ONNX Runtime's transformer fusions): ``_multi_head_attention`` and
+``_microsoft_rotary`` say what they compute and refuse.
 """
 
 from __future__ import annotations
@@ -292,6 +297,106 @@ def _group_query_attention(a: dict[str, Any], nout: int) -> Fn:
     return f
 
 
+def _microsoft_rotary(a: dict[str, Any]) -> Fn:
+    """com.microsoft RotaryEmbedding (input, position_ids, cos_cache, sin_cache): ONNX's
+    rotation with its inputs in another order; a 3-d input's heads are ``num_heads``, else as
+    wide as the rotation (``rotary_embedding_dim``, else twice the tables' width); one
+    position id is the first of every row's. ``scale`` and packed batching are refused."""
+    interleaved = bool(a.get("interleaved", 0))
+    rotary_dim, heads = int(a.get("rotary_embedding_dim", 0)), int(a.get("num_heads", 0))
+    if float(a.get("scale", 1.0)) != 1.0:
+        raise Unsupported(f"com.microsoft.RotaryEmbedding (scale={a['scale']!r})")
+    if int(a.get("is_packed_batching", 0)):
+        raise Unsupported("com.microsoft.RotaryEmbedding (is_packed_batching=1)")
+
+    def f(
+        x: torch.Tensor, position_ids: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor
+    ) -> torch.Tensor:
+        rot = rotary_dim or 2 * cos.shape[-1]
+        h = x if x.dim() == 4 else _heads(x, heads or x.shape[-1] // rot)
+        positions = position_ids.long()
+        if positions.numel() == 1:  # the first position of every row
+            positions = positions.reshape(1, 1) + torch.arange(h.shape[2]).reshape(1, -1)
+        half = rot // 2
+        out = _rope(h, cos[positions][..., :half], sin[positions][..., :half], interleaved)
+        return out if x.dim() == 4 else out.transpose(1, 2).reshape(x.shape)
+
+    return f
+
+
+# the MultiHeadAttention attributes computed here; any other set to other than its default is
+# refused by name
+_MHA_COMPUTED = {"num_heads", "scale", "unidirectional", "mask_filter_value"}
+
+
+def _multi_head_attention(a: dict[str, Any], nout: int) -> Fn:
+    """com.microsoft MultiHeadAttention as ONNX Runtime's CPU kernel computes it (written by
+    onnxruntime-genai's float16 CPU build and ONNX Runtime's transformer fusions): Q, K and V
+    3-d (``[batch, sequence, heads * head]``) or K and V 4-d ``[batch, heads, keys, head]`` (a
+    cross-attention cache), a fused projection bias added to the 3-d ones, a past cache in
+    front of the new keys (the present outputs), then ``scale`` (default ``1/sqrt(head)``) times
+    Q K^T plus ``attention_bias``, and ``mask_filter_value`` (default -10000) added where the 2-d
+    ``key_padding_mask`` is 0 and, ``unidirectional``, after each query's own key; softmax in
+    float32 for half-precision inputs. Packed QKV, other mask layouts, ``past_sequence_length``
+    and ``cache_indirection``, and the scores output are refused."""
+    heads, scale = int(a["num_heads"]), float(a.get("scale", 0.0))
+    causal, fill = bool(a.get("unidirectional", 0)), float(a.get("mask_filter_value", -10000.0))
+    if nout > 3:
+        raise Unsupported("com.microsoft.MultiHeadAttention (its output_qk)")
+    for name, value in sorted(a.items()):
+        if name not in _MHA_COMPUTED and value not in (0, -1):
+            raise Unsupported(f"com.microsoft.MultiHeadAttention ({name}={value!r})")
+
+    def f(
+        query: torch.Tensor,
+        key: torch.Tensor | None = None,
+        value: torch.Tensor | None = None,
+        bias: torch.Tensor | None = None,
+        padding: torch.Tensor | None = None,
+        attention_bias: torch.Tensor | None = None,
+        past_key: torch.Tensor | None = None,
+        past_value: torch.Tensor | None = None,
+    ) -> Any:
+        if query.dim() != 3 or key is None or value is None:
+            raise ValueError("MultiHeadAttention: packed Q, K and V are not computed")
+        if bias is not None:
+            if key.dim() != 3:
+                raise ValueError("MultiHeadAttention: a bias beside 4-d keys is not computed")
+            d, dk = query.shape[-1], key.shape[-1]
+            query, key = query + bias[:d], key + bias[d : d + dk]
+            value = value + bias[d + dk :]
+        q = _heads(query, heads)
+        if key.dim() == 3:
+            k, v = _heads(key, heads), _heads(value, heads)
+            if past_key is not None and past_value is not None:
+                k, v = torch.cat((past_key, k), dim=2), torch.cat((past_value, v), dim=2)
+        else:  # [batch, heads, keys, head] as they are
+            k, v = key, value
+        batch, s, t = q.shape[0], q.shape[2], k.shape[2]
+        work = torch.float32 if q.dtype in _HALF else q.dtype
+        alpha = scale if scale != 0.0 else 1.0 / math.sqrt(q.shape[3])
+        scores = torch.matmul(q.to(work), k.to(work).transpose(-1, -2)) * alpha
+        if attention_bias is not None:
+            scores = scores + attention_bias.to(work)
+        if padding is not None:
+            if tuple(padding.shape) != (batch, t):
+                raise ValueError(
+                    f"MultiHeadAttention: a key_padding_mask of shape {tuple(padding.shape)} "
+                    "is not computed (only [batch, keys])"
+                )
+            off = torch.where(padding.reshape(batch, 1, 1, t) == 0, fill, 0.0)
+            scores = scores + off.to(work)
+        if causal:
+            i, j = torch.arange(s).reshape(s, 1), torch.arange(t).reshape(1, t)
+            scores = scores + torch.where(j > i + (t - s), fill, 0.0).to(work)
+        probs = torch.softmax(scores, dim=-1)
+        y = torch.matmul(probs, v.to(work)).to(q.dtype)
+        y = y.transpose(1, 2).reshape(batch, s, -1)
+        return y if nout == 1 else (y, k, v)[:nout]
+
+    return f
+
+
 ATTENTION: dict[str, Callable[[dict[str, Any], int, int], Fn]] = {
     "RMSNormalization": lambda a, n, v: _rms_norm(a),
     "SimplifiedLayerNormalization": lambda a, n, v: _rms_norm(a, n, "SimplifiedLayerNormalization"),
@@ -299,7 +404,9 @@ ATTENTION: dict[str, Callable[[dict[str, Any], int, int], Fn]] = {
     "Attention": lambda a, n, v: _attention(a, n),
 }
 
-# com.microsoft attention, as onnxruntime-genai's model builder writes it
+# com.microsoft attention, as onnxruntime-genai's model builder and ONNX Runtime's fusions write it
 MICROSOFT_ATTENTION: dict[str, Callable[[dict[str, Any], int, int], Fn]] = {
     "GroupQueryAttention": lambda a, n, v: _group_query_attention(a, n),
+    "MultiHeadAttention": lambda a, n, v: _multi_head_attention(a, n),
+    "RotaryEmbedding": lambda a, n, v: _microsoft_rotary(a),
 }

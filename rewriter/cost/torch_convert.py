@@ -46,8 +46,9 @@ __all__ = ["to_torch", "SUPPORTED_OPS", "UnsupportedOps", "OnnxModule"]
 OPS = {**_OPS, **RECURRENT, **ATTENTION}
 MICROSOFT_OPS = {**_MICROSOFT, **MICROSOFT_ATTENTION}
 # com.microsoft ops whose later optional inputs are not computed: how many are
-# (GroupQueryAttention's position_ids, attention_bias and head_sink are refused by name)
-_MICROSOFT_INPUTS = {"GroupQueryAttention": 9}
+# (GroupQueryAttention's position_ids, attention_bias and head_sink, MultiHeadAttention's
+# past_sequence_length and cache_indirection are refused by name)
+_MICROSOFT_INPUTS = {"GroupQueryAttention": 9, "MultiHeadAttention": 8}
 SUPPORTED_OPS = tuple(sorted([*OPS, *CONTROL, "Constant"]))
 
 
