@@ -1643,6 +1643,139 @@ def test_microsoft_rotary_embedding_matches_onnx_runtime(shape, attrs, positions
     _matches_onnx_runtime(m, feeds, 2e-3 if dtype == "float16" else 1e-5)
 
 
+# case -> (mask_index, past length or None, attention_bias, attributes); batch 2, 5 tokens of
+# 32 features, 4 heads of 8
+_FUSED: dict[str, tuple[str | None, int | None, bool, dict[str, Any]]] = {
+    "plain": (None, None, False, {}),
+    "ends": ("ends", None, False, {}),
+    "raw": ("raw", None, True, {"scale": 0.3}),
+    "per_query": ("per_query", None, False, {}),
+    "past_causal": ("raw", 6, False, {"unidirectional": 1}),
+    "sizes": (None, None, False, {"qkv_hidden_sizes": [32, 32, 16]}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_FUSED))
+def test_fused_attention_matches_onnx_runtime(case) -> None:  # type: ignore[no-untyped-def]
+    """com.microsoft Attention, ONNX Runtime's transformer optimizer's fused BERT and GPT-2
+    attention (the optimized ``model_O2``..``O4`` files of sentence encoders): `finetune --mode
+    distill` refused it by name. Its mask as each row's end, a raw 0/1 mask per key or per
+    query and key, a past in front with a causal mask, Q, K and V of other widths."""
+    mask, past, with_bias, attrs = _FUSED[case]
+    widths = attrs.get("qkv_hidden_sizes", [32, 32, 32])
+    t = onnx.TensorProto
+    names = ["x", "w", "b", "mask" if mask else "", "past" if past else "", "ab" if with_bias else ""]  # fmt: skip
+    while not names[-1]:
+        names.pop()
+    outs = ["y", "present"] if past else ["y"]
+    m = _microsoft_node("Attention", names, outs, t.FLOAT, num_heads=4, **attrs)
+    rng = np.random.default_rng(0)
+    keys = 5 + (past or 0)
+    feeds = {
+        "x": rng.standard_normal((2, 5, 32)).astype(np.float32),
+        "w": (rng.standard_normal((32, sum(widths))) / 4).astype(np.float32),
+        "b": rng.standard_normal(sum(widths)).astype(np.float32),
+    }
+    if mask == "ends":
+        feeds["mask"] = np.array([5, 3], np.int32)
+    elif mask in ("raw", "per_query"):
+        shape = (2, keys) if mask == "raw" else (2, 5, keys)
+        feeds["mask"] = (rng.random(shape) > 0.3).astype(np.int32)
+        feeds["mask"][..., 0] = 1
+    if past:
+        feeds["past"] = rng.standard_normal((2, 2, 4, past, 8)).astype(np.float32)
+    if with_bias:
+        feeds["ab"] = rng.standard_normal((2, 4, 5, keys)).astype(np.float32)
+    _matches_onnx_runtime(m, feeds, 1e-5)
+
+
+@pytest.mark.parametrize("with_positions", [False, True])
+def test_embed_layer_normalization_matches_onnx_runtime(with_positions) -> None:  # type: ignore[no-untyped-def]
+    """com.microsoft EmbedLayerNormalization, a BERT's embeddings as ONNX Runtime's transformer
+    optimizer fuses them beside its Attention: the word, position and segment rows summed and
+    normed, and each row's count of mask ones (the Attention's ``mask_index``)."""
+    t = onnx.TensorProto
+    names = ["ids", "seg", "words", "pos", "segs", "gamma", "beta", "mask"]
+    names += ["pids"] if with_positions else []
+    ints = {"ids", "seg", "mask", "pids"}
+    ins = [helper.make_tensor_value_info(n, t.INT32 if n in ints else t.FLOAT, None) for n in names]
+    outs = ["y", "count", "total"]
+    node = helper.make_node(
+        "EmbedLayerNormalization", names, outs, domain="com.microsoft", epsilon=1e-5
+    )
+    kinds = [t.FLOAT, t.INT32, t.FLOAT]
+    outputs = [helper.make_tensor_value_info(n, k, None) for n, k in zip(outs, kinds, strict=True)]
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
+    m = helper.make_model(helper.make_graph([node], "eln", ins, outputs), opset_imports=opsets)
+    rng = np.random.default_rng(0)
+    feeds = {
+        "ids": rng.integers(0, 50, (2, 6)).astype(np.int32),
+        "seg": rng.integers(0, 2, (2, 6)).astype(np.int32),
+        "words": rng.standard_normal((50, 16)).astype(np.float32),
+        "pos": rng.standard_normal((20, 16)).astype(np.float32),
+        "segs": rng.standard_normal((2, 16)).astype(np.float32),
+        "gamma": rng.standard_normal(16).astype(np.float32),
+        "beta": rng.standard_normal(16).astype(np.float32),
+        "mask": np.array([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0]], np.int32),
+    }
+    if with_positions:
+        feeds["pids"] = rng.integers(0, 20, (2, 6)).astype(np.int32)
+    _matches_onnx_runtime(m, feeds, 1e-5)
+
+
+def test_a_bert_fused_by_onnx_runtimes_transformer_optimizer_converts_and_retrains(
+    tmp_path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    """A BERT with eager attention (the spelling ONNX Runtime's transformer optimizer fuses;
+    the optimized ``model_O2``..``O4`` files sentence encoders ship), through the optimizer:
+    EmbedLayerNormalization, two fused Attention nodes fed its mask count, BiasGelu. The
+    interpreter runs it as ONNX Runtime does, a right-padded row included, and `finetune
+    --mode distill` retrains its rewrite; it refused "com.microsoft.Attention,
+    com.microsoft.EmbedLayerNormalization"."""
+    transformers = pytest.importorskip("transformers")
+    optimizer = pytest.importorskip("onnxruntime.transformers.optimizer")
+    from rewriter.cli import main
+
+    torch.manual_seed(0)
+    cfg = transformers.BertConfig(
+        vocab_size=200, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64, attn_implementation="eager",
+    )  # fmt: skip
+    bert = transformers.BertModel(cfg).eval()
+
+    class Hidden(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+            return self.bert(input_ids=ids, attention_mask=mask).last_hidden_state
+
+    ids, mask = torch.randint(0, 200, (1, 16)), torch.ones(1, 16, dtype=torch.long)
+    axes = {"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"}}  # fmt: skip
+    plain, fused = tmp_path / "bert.onnx", tmp_path / "bert_opt.onnx"
+    torch.onnx.export(
+        Hidden(), (ids, mask), str(plain), input_names=list(axes), dynamic_axes=axes,
+        output_names=["last_hidden_state"], opset_version=17, dynamo=False,
+    )  # fmt: skip
+    optimizer.optimize_model(str(plain), model_type="bert", num_heads=2, hidden_size=32).save_model_to_file(str(fused))  # fmt: skip
+    m = onnx.load(fused)
+    ops = [n.op_type for n in m.graph.node]
+    assert ops.count("Attention") == 2 and ops.count("EmbedLayerNormalization") == 1, ops
+    rng = np.random.default_rng(0)
+    feeds = {
+        "input_ids": rng.integers(0, 200, (2, 16)).astype(np.int64),
+        "attention_mask": np.ones((2, 16), np.int64),
+    }
+    feeds["attention_mask"][1, 10:] = 0  # a padded row
+    _matches_onnx_runtime(m, feeds, 1e-5)
+    out, tuned = tmp_path / "out.onnx", tmp_path / "tuned.onnx"
+    assert main([str(fused), "-o", str(out)]) == 0
+    argv = ["finetune", str(out), "--teacher", str(fused), "--mode", "distill", "-o", str(tuned)]
+    assert main(argv) == 0, capsys.readouterr()
+    assert tuned.exists()
+
+
 def test_group_query_attention_with_a_ring_buffer_cache_is_refused_by_name() -> None:
     """Gemma 2's sliding layers keep a ring-buffer cache (``sliding_window_cache=1``), which
     the interpreter does not compute: refused by name, as retraining says in its one line; so

@@ -1,6 +1,6 @@
 """Attention, RotaryEmbedding and RMSNormalization (opset 23) for the ONNX -> torch interpreter
 (and ONNX Runtime's forms of them: SimplifiedLayerNormalization, GroupQueryAttention,
-MultiHeadAttention, com.microsoft RotaryEmbedding).
+MultiHeadAttention, the fused Attention, com.microsoft RotaryEmbedding).
 
 torch's dynamo exporter writes a transformer at opset 23 with these ops instead of their
 MatMul/Softmax/Pow spellings: a Llama exported with ``opset_version=23`` holds 5
@@ -38,8 +38,9 @@ keys up to its own, only the last ``local_window_size`` of them where one is set
 are refused by name.
 
 And com.microsoft MultiHeadAttention and RotaryEmbedding, which onnxruntime-genai's float16 CPU
-build writes instead (and ONNX Runtime's transformer fusions): ``_multi_head_attention`` and
-``_microsoft_rotary`` say what they compute and refuse.
+build writes instead (and ONNX Runtime's transformer fusions), and the transformer optimizer's
+fused BERT/GPT-2 Attention: ``_multi_head_attention``, ``_microsoft_rotary`` and
+``_fused_attention`` say what they compute and refuse.
 """
 
 from __future__ import annotations
@@ -372,27 +373,100 @@ def _multi_head_attention(a: dict[str, Any], nout: int) -> Fn:
                 k, v = torch.cat((past_key, k), dim=2), torch.cat((past_value, v), dim=2)
         else:  # [batch, heads, keys, head] as they are
             k, v = key, value
-        batch, s, t = q.shape[0], q.shape[2], k.shape[2]
-        work = torch.float32 if q.dtype in _HALF else q.dtype
-        alpha = scale if scale != 0.0 else 1.0 / math.sqrt(q.shape[3])
-        scores = torch.matmul(q.to(work), k.to(work).transpose(-1, -2)) * alpha
-        if attention_bias is not None:
-            scores = scores + attention_bias.to(work)
+        batch, t = q.shape[0], k.shape[2]
+        keep = None
         if padding is not None:
             if tuple(padding.shape) != (batch, t):
                 raise ValueError(
                     f"MultiHeadAttention: a key_padding_mask of shape {tuple(padding.shape)} "
                     "is not computed (only [batch, keys])"
                 )
-            off = torch.where(padding.reshape(batch, 1, 1, t) == 0, fill, 0.0)
-            scores = scores + off.to(work)
-        if causal:
-            i, j = torch.arange(s).reshape(s, 1), torch.arange(t).reshape(1, t)
-            scores = scores + torch.where(j > i + (t - s), fill, 0.0).to(work)
-        probs = torch.softmax(scores, dim=-1)
-        y = torch.matmul(probs, v.to(work)).to(q.dtype)
-        y = y.transpose(1, 2).reshape(batch, s, -1)
+            keep = padding.reshape(batch, 1, 1, t) != 0
+        y = _attend(q, k, v, scale, attention_bias, keep, causal, fill)
         return y if nout == 1 else (y, k, v)[:nout]
+
+    return f
+
+
+def _attend(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    scale: float,
+    attention_bias: torch.Tensor | None,
+    keep: torch.Tensor | None,
+    causal: bool,
+    fill: float,
+) -> torch.Tensor:
+    """ONNX Runtime's CPU attention of com.microsoft MultiHeadAttention and Attention: ``scale``
+    (0: ``1/sqrt(head)``) times Q K^T plus ``attention_bias``, ``fill`` added where ``keep``
+    (broadcast to [batch, heads, queries, keys]) is false and, ``causal``, after each query's
+    own key (the queries are the last of the keys); softmax in float32 for half-precision
+    inputs. [batch, heads, queries, head] in, [batch, queries, heads * head] out."""
+    batch, s, t = q.shape[0], q.shape[2], k.shape[2]
+    work = torch.float32 if q.dtype in _HALF else q.dtype
+    alpha = scale if scale != 0.0 else 1.0 / math.sqrt(q.shape[3])
+    scores = torch.matmul(q.to(work), k.to(work).transpose(-1, -2)) * alpha
+    if attention_bias is not None:
+        scores = scores + attention_bias.to(work)
+    if keep is not None:
+        scores = scores + torch.where(keep, 0.0, fill).to(work)
+    if causal:
+        i, j = torch.arange(s).reshape(s, 1), torch.arange(t).reshape(1, t)
+        scores = scores + torch.where(j > i + (t - s), fill, 0.0).to(work)
+    probs = torch.softmax(scores, dim=-1)
+    y = torch.matmul(probs, v.to(work)).to(q.dtype)
+    return y.transpose(1, 2).reshape(batch, s, -1)
+
+
+# the Attention attributes computed here; any other set to other than its default (a shared
+# past buffer, rotary, ...) is refused by name
+_FUSED_COMPUTED = {"num_heads", "qkv_hidden_sizes", "scale", "unidirectional", "mask_filter_value"}
+
+
+def _fused_attention(a: dict[str, Any], nout: int) -> Fn:
+    """com.microsoft Attention, the fused BERT/GPT-2 attention of ONNX Runtime's transformer
+    optimizer, as its CPU kernel computes it: the input times the packed weights plus the bias,
+    split into Q, K and V (``qkv_hidden_sizes``, else thirds); a past ``[2, batch, heads, past,
+    head]`` in front of the new keys (the present output); then as MultiHeadAttention
+    (``_attend``), its ``mask_index`` each row's end (``[batch]``: keys from it on are padding)
+    or a raw 0/1 mask of ``[batch, keys]`` or ``[batch, queries, keys]``. Other mask layouts,
+    ``past_sequence_length`` and the attributes not computed are refused."""
+    heads, scale = int(a["num_heads"]), float(a.get("scale", 0.0))
+    causal, fill = bool(a.get("unidirectional", 0)), float(a.get("mask_filter_value", -10000.0))
+    sizes = [int(x) for x in a.get("qkv_hidden_sizes", [])]
+    if nout > 2:
+        raise Unsupported("com.microsoft.Attention (its output_qk)")
+    for name, value in sorted(a.items()):
+        if name not in _FUSED_COMPUTED and value not in (0, -1):
+            raise Unsupported(f"com.microsoft.Attention ({name}={value!r})")
+
+    def f(
+        x: torch.Tensor,
+        weights: torch.Tensor,
+        bias: torch.Tensor | None = None,
+        mask: torch.Tensor | None = None,
+        past: torch.Tensor | None = None,
+        attention_bias: torch.Tensor | None = None,
+    ) -> Any:
+        qkv = torch.matmul(x, weights) + (bias if bias is not None else 0)
+        split = sizes or [qkv.shape[-1] // 3] * 3
+        query, key, value = qkv.split(split, dim=-1)
+        q, k, v = _heads(query, heads), _heads(key, heads), _heads(value, heads)
+        if past is not None:
+            k, v = torch.cat((past[0], k), dim=2), torch.cat((past[1], v), dim=2)
+        batch, s, t = q.shape[0], q.shape[2], k.shape[2]
+        keep = None
+        if mask is not None:
+            shape = tuple(mask.shape)
+            if shape == (batch,):  # each row's end: its keys from there on are padding
+                keep = torch.arange(t).reshape(1, 1, 1, t) < mask.reshape(batch, 1, 1, 1)
+            elif shape in ((batch, t), (batch, s, t)):  # raw: 0 where a key is padding
+                keep = mask.reshape(batch, 1, -1, t) != 0
+            else:
+                raise ValueError(f"Attention: a mask_index of shape {shape} is not computed")
+        y = _attend(q, k, v, scale, attention_bias, keep, causal, fill)
+        return y if nout == 1 else (y, torch.stack((k, v)))
 
     return f
 
@@ -408,5 +482,6 @@ ATTENTION: dict[str, Callable[[dict[str, Any], int, int], Fn]] = {
 MICROSOFT_ATTENTION: dict[str, Callable[[dict[str, Any], int, int], Fn]] = {
     "GroupQueryAttention": lambda a, n, v: _group_query_attention(a, n),
     "MultiHeadAttention": lambda a, n, v: _multi_head_attention(a, n),
+    "Attention": lambda a, n, v: _fused_attention(a, n),
     "RotaryEmbedding": lambda a, n, v: _microsoft_rotary(a),
 }

@@ -47,8 +47,9 @@ OPS = {**_OPS, **RECURRENT, **ATTENTION}
 MICROSOFT_OPS = {**_MICROSOFT, **MICROSOFT_ATTENTION}
 # com.microsoft ops whose later optional inputs are not computed: how many are
 # (GroupQueryAttention's position_ids, attention_bias and head_sink, MultiHeadAttention's
-# past_sequence_length and cache_indirection are refused by name)
-_MICROSOFT_INPUTS = {"GroupQueryAttention": 9, "MultiHeadAttention": 8}
+# past_sequence_length and cache_indirection, Attention's past_sequence_length are refused
+# by name)
+_MICROSOFT_INPUTS = {"GroupQueryAttention": 9, "MultiHeadAttention": 8, "Attention": 6}
 SUPPORTED_OPS = tuple(sorted([*OPS, *CONTROL, "Constant"]))
 
 

@@ -1471,6 +1471,41 @@ def _skip_norm(a: dict[str, Any], nout: int, simplified: bool) -> Fn:
     return f
 
 
+def _embed_norm(a: dict[str, Any], nout: int) -> Fn:
+    """com.microsoft EmbedLayerNormalization, a BERT's embeddings as ONNX Runtime's transformer
+    optimizer fuses them: the rows of the word, position (``position_ids``, else 0, 1, ...)
+    and segment tables summed, layer-normed over the last axis; its second output each row's
+    count of mask ones (the fused Attention's ``mask_index``; zeros without a mask), int32, its
+    third the sum before the norm. ``mask_index_type`` 0 (no such output) is computed alike."""
+    eps = float(a.get("epsilon", 1e-12))
+
+    def f(
+        ids: torch.Tensor,
+        segments: torch.Tensor | None,
+        words: torch.Tensor,
+        positions: torch.Tensor,
+        segment_table: torch.Tensor | None,
+        gamma: torch.Tensor,
+        beta: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+    ) -> Any:
+        batch, s = ids.shape
+        at = position_ids if position_ids is not None else torch.arange(s).expand(batch, s)
+        total = words[ids.long()] + positions[at.long()]
+        if segments is not None and segment_table is not None:
+            total = total + segment_table[segments.long()]
+        y = F.layer_norm(total, (total.shape[-1],), gamma, beta, eps)
+        count = (
+            mask.ne(0).sum(dim=1).to(torch.int32)
+            if mask is not None
+            else torch.zeros(batch, dtype=torch.int32)
+        )
+        return y if nout == 1 else (y, count, total)[:nout]
+
+    return f
+
+
 def _fused_matmul(a: dict[str, Any]) -> Fn:
     """com.microsoft FusedMatMul: alpha * op(A) @ op(B), op a transpose of the last two axes
     where ``transA`` / ``transB``; its batch transposes are not computed here."""
@@ -1592,6 +1627,7 @@ MICROSOFT_OPS: dict[str, Callable[[dict[str, Any], int, int], Fn]] = {
     "SkipLayerNormalization": lambda a, n, v: _skip_norm(a, n, simplified=False),
     "SkipSimplifiedLayerNormalization": lambda a, n, v: _skip_norm(a, n, simplified=True),
     "FusedMatMul": lambda a, n, v: _fused_matmul(a),
+    "EmbedLayerNormalization": lambda a, n, v: _embed_norm(a, n),
     "MatMulNBits": lambda a, n, v: _matmul_nbits(a),
     "GatherBlockQuantized": lambda a, n, v: _gather_block_quantized(a),
     "Gelu": _constant_fn(F.gelu),
