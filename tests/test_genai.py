@@ -34,8 +34,10 @@ transformers = pytest.importorskip("transformers")
 def genai_llama(tmp_path_factory) -> dict[str, Path]:  # type: ignore[no-untyped-def]
     """``precision -> model.onnx`` for a 2-layer Llama (4 query heads, 2 KV heads of 16), its
     embedding tied to its LM head (the int4 build reads it through GatherBlockQuantized; the
-    int4 QDQ build's weights are int4 initializers, dequantized in blocks of 32)."""
-    return genai_models.build(tmp_path_factory.mktemp("genai"), genai_models.PRECISIONS)
+    int4 QDQ build's weights are int4 initializers, dequantized in blocks of 32), and its
+    float16 CPU build (MultiHeadAttention)."""
+    root = tmp_path_factory.mktemp("genai")
+    return genai_models.build(root, (*genai_models.PRECISIONS, "fp16"))
 
 
 def _feeds(batch: int, new: int, past: int, seed: int = 0) -> dict[str, np.ndarray]:
@@ -81,6 +83,28 @@ def test_the_interpreter_runs_a_genai_llm_as_onnx_runtime_does(
     for name, g, w in zip(module.output_names, got, want, strict=True):
         assert g.shape == w.shape, (name, g.shape, w.shape)
         assert np.abs(g.numpy() - w).max() <= tol * np.abs(w).max(), name
+
+
+def test_the_interpreter_runs_the_float16_build_at_a_prompt_as_onnx_runtime_does(
+    genai_llama,
+) -> None:  # type: ignore[no-untyped-def]
+    """The float16 CPU build attends through MultiHeadAttention (its causal mask an additive
+    bias, its past concatenated by the graph) and rotates through com.microsoft
+    RotaryEmbedding: a prompt (ONNX Runtime runs it with no past only) as ONNX Runtime
+    computes it, to float16's precision."""
+    m = onnx.load(genai_llama["fp16"])
+    feeds = _feeds(2, 8, 0)
+    feeds["position_ids"] = np.tile(np.arange(8, dtype=np.int64), (2, 1))
+    for k in [k for k in feeds if k.startswith("past")]:
+        feeds[k] = feeds[k].astype(np.float16)
+    want = run_model(m, feeds)
+    module = to_torch(m)
+    with torch.no_grad():
+        got = module(*(torch.from_numpy(feeds[n]) for n in module.input_names))
+    for name, g, w in zip(module.output_names, got, want, strict=True):
+        assert g.shape == w.shape, (name, g.shape, w.shape)
+        w32, g32 = w.astype(np.float32), g.float().numpy()
+        assert np.abs(g32 - w32).max() <= 1e-2 * np.abs(w32).max(), name
 
 
 def _held_out(text: str) -> tuple[float, float]:
@@ -151,14 +175,14 @@ def test_a_budgeted_plan_writes_a_genai_llm(genai_llama, tmp_path, capsys, budge
 
 
 def test_a_decoder_that_runs_with_an_empty_cache_only_is_run_at_its_prompt(
-    tmp_path, capsys
+    genai_llama, tmp_path, capsys
 ) -> None:  # type: ignore[no-untyped-def]
     """The builder's float16 CPU build fails in ONNX Runtime at every past length (a Cast it
     inserts reuses a buffer of another shape; the causal mask's Expand), and runs its prompt,
     an empty cache: `rewrite` with no flags exited 2, "no valid inputs found for
     'position_ids'", naming none of that. Where no cache length runs, the prompt's pass is
     run and verified, and the inputs say so."""
-    path = genai_models.build(tmp_path, ("fp16",))["fp16"]
+    path = genai_llama["fp16"]
     m = onnx.load(path)
     caches = [i.name for i in m.graph.input if i.name.startswith("past_key_values")]
     sess = ort.InferenceSession(str(path))
