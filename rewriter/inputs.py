@@ -2403,7 +2403,8 @@ def generate_inputs(
             outs, _ = _run(sess, feeds)
             if outs is None or _degenerate(outs, out_names) is not None:
                 continue
-            at = list(dict.fromkeys(r[10:] for _, r in tried if r.startswith("failed at ")))
+            at = [r.removeprefix("failed at ") for _, r in tried if r.startswith("failed at ")]
+            at = list(dict.fromkeys(at))  # each node once, in the order the probes met them
             failed = f"every cache length tried failed (at {', '.join(at[:3])})"
             why |= {i.name: f"empty ({length}=0: a prompt's pass); {failed}" for i in caches}
             return _result(inputs, feeds, why, sizes, tried, groups, bound, None, how, chosen)
