@@ -1731,7 +1731,8 @@ def test_a_bert_fused_by_onnx_runtimes_transformer_optimizer_converts_and_retrai
     EmbedLayerNormalization, two fused Attention nodes fed its mask count, BiasGelu. The
     interpreter runs it as ONNX Runtime does, a right-padded row included, and `finetune
     --mode distill` retrains its rewrite; it refused "com.microsoft.Attention,
-    com.microsoft.EmbedLayerNormalization"."""
+    com.microsoft.EmbedLayerNormalization". The same once ``quantize_dynamic`` has made them
+    QAttention and QEmbedLayerNormalization."""
     transformers = pytest.importorskip("transformers")
     optimizer = pytest.importorskip("onnxruntime.transformers.optimizer")
     from rewriter.cli import main
@@ -1774,6 +1775,21 @@ def test_a_bert_fused_by_onnx_runtimes_transformer_optimizer_converts_and_retrai
     argv = ["finetune", str(out), "--teacher", str(fused), "--mode", "distill", "-o", str(tuned)]
     assert main(argv) == 0, capsys.readouterr()
     assert tuned.exists()
+    # quantized dynamically after: QAttention and QEmbedLayerNormalization (int8 weights,
+    # uint8 tables), refused by name before
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantized = tmp_path / "bert_q.onnx"
+    extra = {"DefaultTensorType": onnx.TensorProto.FLOAT}  # the fused ops' outputs: untyped
+    quantize_dynamic(fused, quantized, weight_type=QuantType.QInt8, extra_options=extra)
+    q = onnx.load(quantized)
+    ops = [n.op_type for n in q.graph.node]
+    assert ops.count("QAttention") == 2 and ops.count("QEmbedLayerNormalization") == 1, ops
+    _matches_onnx_runtime(q, feeds, 1e-5)
+    out, tuned = tmp_path / "q_out.onnx", tmp_path / "q_tuned.onnx"
+    assert main([str(quantized), "-o", str(out)]) == 0
+    argv = ["finetune", str(out), "--teacher", str(quantized), "--mode", "distill", "-o", str(tuned)]  # fmt: skip
+    assert main(argv) == 0, capsys.readouterr()
 
 
 def test_group_query_attention_with_a_ring_buffer_cache_is_refused_by_name() -> None:

@@ -39,8 +39,9 @@ are refused by name.
 
 And com.microsoft MultiHeadAttention and RotaryEmbedding, which onnxruntime-genai's float16 CPU
 build writes instead (and ONNX Runtime's transformer fusions), and the transformer optimizer's
-fused BERT/GPT-2 Attention: ``_multi_head_attention``, ``_microsoft_rotary`` and
-``_fused_attention`` say what they compute and refuse.
+fused BERT/GPT-2 Attention and its dynamically quantized QAttention: ``_multi_head_attention``,
+``_microsoft_rotary``, ``_fused_attention`` and ``_quantized_attention`` say what they compute
+and refuse.
 """
 
 from __future__ import annotations
@@ -471,6 +472,38 @@ def _fused_attention(a: dict[str, Any], nout: int) -> Fn:
     return f
 
 
+def _dequantized(q: torch.Tensor, scale: torch.Tensor, zero: torch.Tensor | None) -> torch.Tensor:
+    """``(q - zero) * scale`` in float32 (a scale and zero point per tensor, or per last-axis
+    column where they are 1-d)."""
+    z = zero.float() if zero is not None else 0.0
+    return (q.float() - z) * scale.float()
+
+
+def _quantized_attention(a: dict[str, Any], nout: int) -> Fn:
+    """com.microsoft QAttention, the fused Attention once ``quantize_dynamic`` has quantized it
+    (an optimized BERT quantized dynamically): its int8 input (from the DynamicQuantizeLinear
+    before it) and int8 weights dequantized by their scales and zero points (the weights' per
+    tensor or per column), then computed as Attention (``_fused_attention``); ONNX Runtime's
+    integer GEMM gives the same products, rounded once in float."""
+    inner = _fused_attention(a, nout)
+
+    def f(
+        x: torch.Tensor,
+        weights: torch.Tensor,
+        bias: torch.Tensor,
+        x_scale: torch.Tensor,
+        w_scale: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        x_zero: torch.Tensor | None = None,
+        w_zero: torch.Tensor | None = None,
+        past: torch.Tensor | None = None,
+    ) -> Any:
+        xf, wf = _dequantized(x, x_scale, x_zero), _dequantized(weights, w_scale, w_zero)
+        return inner(xf, wf, bias, mask, past)
+
+    return f
+
+
 ATTENTION: dict[str, Callable[[dict[str, Any], int, int], Fn]] = {
     "RMSNormalization": lambda a, n, v: _rms_norm(a),
     "SimplifiedLayerNormalization": lambda a, n, v: _rms_norm(a, n, "SimplifiedLayerNormalization"),
@@ -483,5 +516,6 @@ MICROSOFT_ATTENTION: dict[str, Callable[[dict[str, Any], int, int], Fn]] = {
     "GroupQueryAttention": lambda a, n, v: _group_query_attention(a, n),
     "MultiHeadAttention": lambda a, n, v: _multi_head_attention(a, n),
     "Attention": lambda a, n, v: _fused_attention(a, n),
+    "QAttention": lambda a, n, v: _quantized_attention(a, n),
     "RotaryEmbedding": lambda a, n, v: _microsoft_rotary(a),
 }

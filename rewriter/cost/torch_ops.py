@@ -1506,6 +1506,40 @@ def _embed_norm(a: dict[str, Any], nout: int) -> Fn:
     return f
 
 
+def _quantized_embed_norm(a: dict[str, Any], nout: int) -> Fn:
+    """com.microsoft QEmbedLayerNormalization, EmbedLayerNormalization once ``quantize_dynamic``
+    has quantized its tables, gamma and beta (uint8 with a scale and zero point each):
+    dequantized, then as ``_embed_norm``."""
+    inner = _embed_norm(a, nout)
+
+    def f(
+        ids: torch.Tensor,
+        segments: torch.Tensor | None,
+        words: torch.Tensor,
+        positions: torch.Tensor,
+        segment_table: torch.Tensor | None,
+        gamma: torch.Tensor,
+        beta: torch.Tensor,
+        mask: torch.Tensor | None,
+        *scales_and_zeros: torch.Tensor | None,
+    ) -> Any:
+        more = [*scales_and_zeros, *[None] * (10 - len(scales_and_zeros))]
+
+        def real(q: torch.Tensor | None, k: int) -> torch.Tensor | None:
+            scale, zero = more[k], more[5 + k]
+            if q is None or scale is None:
+                return q
+            return (q.float() - (zero.float() if zero is not None else 0.0)) * scale.float()
+
+        w, p, st, g, b = (
+            real(t, k) for k, t in enumerate((words, positions, segment_table, gamma, beta))
+        )
+        assert w is not None and p is not None and g is not None and b is not None
+        return inner(ids, segments, w, p, st, g, b, mask)
+
+    return f
+
+
 def _fused_matmul(a: dict[str, Any]) -> Fn:
     """com.microsoft FusedMatMul: alpha * op(A) @ op(B), op a transpose of the last two axes
     where ``transA`` / ``transB``; its batch transposes are not computed here."""
@@ -1628,6 +1662,7 @@ MICROSOFT_OPS: dict[str, Callable[[dict[str, Any], int, int], Fn]] = {
     "SkipSimplifiedLayerNormalization": lambda a, n, v: _skip_norm(a, n, simplified=True),
     "FusedMatMul": lambda a, n, v: _fused_matmul(a),
     "EmbedLayerNormalization": lambda a, n, v: _embed_norm(a, n),
+    "QEmbedLayerNormalization": lambda a, n, v: _quantized_embed_norm(a, n),
     "MatMulNBits": lambda a, n, v: _matmul_nbits(a),
     "GatherBlockQuantized": lambda a, n, v: _gather_block_quantized(a),
     "Gelu": _constant_fn(F.gelu),
