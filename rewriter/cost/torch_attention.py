@@ -52,7 +52,7 @@ from typing import Any
 
 import torch
 
-from rewriter.cost.torch_ops import Fn, Unsupported, torch_dtype
+from rewriter.cost.torch_ops import Fn, Unsupported, dequantize, torch_dtype
 
 __all__ = ["ATTENTION", "MICROSOFT_ATTENTION"]
 
@@ -472,13 +472,6 @@ def _fused_attention(a: dict[str, Any], nout: int) -> Fn:
     return f
 
 
-def _dequantized(q: torch.Tensor, scale: torch.Tensor, zero: torch.Tensor | None) -> torch.Tensor:
-    """``(q - zero) * scale`` in float32 (a scale and zero point per tensor, or per last-axis
-    column where they are 1-d)."""
-    z = zero.float() if zero is not None else 0.0
-    return (q.float() - z) * scale.float()
-
-
 def _quantized_attention(a: dict[str, Any], nout: int) -> Fn:
     """com.microsoft QAttention, the fused Attention once ``quantize_dynamic`` has quantized it
     (an optimized BERT quantized dynamically): its int8 input (from the DynamicQuantizeLinear
@@ -498,7 +491,7 @@ def _quantized_attention(a: dict[str, Any], nout: int) -> Fn:
         w_zero: torch.Tensor | None = None,
         past: torch.Tensor | None = None,
     ) -> Any:
-        xf, wf = _dequantized(x, x_scale, x_zero), _dequantized(weights, w_scale, w_zero)
+        xf, wf = dequantize(x, x_scale, x_zero), dequantize(weights, w_scale, w_zero)
         return inner(xf, wf, bias, mask, past)
 
     return f

@@ -31,7 +31,7 @@ import onnx
 import torch
 import torch.nn.functional as F
 
-__all__ = ["OPS", "MICROSOFT_OPS", "FOUR_BIT", "Unsupported", "torch_dtype"]
+__all__ = ["OPS", "MICROSOFT_OPS", "FOUR_BIT", "Unsupported", "dequantize", "torch_dtype"]
 
 Fn = Callable[..., Any]
 
@@ -1165,6 +1165,12 @@ def _dequantize(a: dict[str, Any]) -> Fn:
     return f
 
 
+# DequantizeLinear of one scale and zero point per tensor, or per index of the last axis (a
+# weight's columns): what ONNX Runtime's quantized fused ops (QAttention, QEmbedLayerNormalization)
+# take with their integers
+dequantize: Fn = _dequantize({"axis": -1})
+
+
 def _quantize(a: dict[str, Any]) -> Fn:
     """QuantizeLinear. Its integers are carried as float values, rounded and clamped with a
     straight-through gradient (the gradient of the identity), so a QDQ model trains: a cast to
@@ -1508,34 +1514,17 @@ def _embed_norm(a: dict[str, Any], nout: int) -> Fn:
 
 def _quantized_embed_norm(a: dict[str, Any], nout: int) -> Fn:
     """com.microsoft QEmbedLayerNormalization, EmbedLayerNormalization once ``quantize_dynamic``
-    has quantized its tables, gamma and beta (uint8 with a scale and zero point each):
-    dequantized, then as ``_embed_norm``."""
+    has quantized its tables, gamma and beta (uint8 with a scale and zero point each, inputs
+    8-12 and 13-17): dequantized, then as ``_embed_norm``."""
     inner = _embed_norm(a, nout)
 
-    def f(
-        ids: torch.Tensor,
-        segments: torch.Tensor | None,
-        words: torch.Tensor,
-        positions: torch.Tensor,
-        segment_table: torch.Tensor | None,
-        gamma: torch.Tensor,
-        beta: torch.Tensor,
-        mask: torch.Tensor | None,
-        *scales_and_zeros: torch.Tensor | None,
-    ) -> Any:
-        more = [*scales_and_zeros, *[None] * (10 - len(scales_and_zeros))]
-
-        def real(q: torch.Tensor | None, k: int) -> torch.Tensor | None:
-            scale, zero = more[k], more[5 + k]
-            if q is None or scale is None:
-                return q
-            return (q.float() - (zero.float() if zero is not None else 0.0)) * scale.float()
-
-        w, p, st, g, b = (
-            real(t, k) for k, t in enumerate((words, positions, segment_table, gamma, beta))
-        )
-        assert w is not None and p is not None and g is not None and b is not None
-        return inner(ids, segments, w, p, st, g, b, mask)
+    def f(*args: torch.Tensor | None) -> Any:
+        args = (*args, *[None] * (18 - len(args)))
+        tables = [  # word, position, segment, gamma, beta
+            t if t is None or args[8 + k] is None else dequantize(t, args[8 + k], args[13 + k])
+            for k, t in enumerate(args[2:7])
+        ]
+        return inner(args[0], args[1], *tables, args[7])
 
     return f
 
