@@ -2261,17 +2261,26 @@ def generate_inputs(
     # the sizes the model was traced at, where a converter recorded them: a try, not a choice
     traced = {k: v for k, v in dim_examples(model).items() if k in groups and k not in bound}
     example = {k: traced.get(k, v[0]) for k, v in groups.items()} if traced else None
-    for probe in _probes(groups, bound, hints, reached, grids, example):
-        sizes = full(probe)
-        if _feed_bytes(inputs, sizes) > _WORK_LIMIT:  # a size a message named, as a batch
-            tried.append((sizes, "too large to feed"))
-            continue
+
+    def oversized(sizes: dict[str, int]) -> tuple[str, int] | None:
+        """Why a run at ``sizes`` is not tried (and the bytes it would make), or None: its
+        feeds or the tensors it makes are over ``_WORK_LIMIT`` (a size a message named, as a
+        batch); sizes past the first candidates are sized before they run."""
+        if _feed_bytes(inputs, sizes) > _WORK_LIMIT:
+            return "too large to feed", 0
         if any(v > fits.get(k, v) for k, v in sizes.items()):
             work = _work(skel, inputs, sizes)
             if work > _WORK_LIMIT:
-                tried.append((sizes, f"too large to run ({work / 2**30:.3g} GiB of tensors)"))
-                too_large = too_large or (sizes, work)
-                continue
+                return f"too large to run ({work / 2**30:.3g} GiB of tensors)", work
+        return None
+
+    for probe in _probes(groups, bound, hints, reached, grids, example):
+        sizes = full(probe)
+        if (big := oversized(sizes)) is not None:
+            tried.append((sizes, big[0]))
+            if big[1]:
+                too_large = too_large or (sizes, big[1])
+            continue
         feeds, why = feeds_for(sizes)
         outs, err = _run(sess, feeds)
         placed = None
@@ -2394,10 +2403,7 @@ def generate_inputs(
         # attempting to re-use buffer" in a Cast it inserted): that pass is run and verified
         for probe in itertools.islice(_probe_order(groups | {length: [0]}), _EMPTY_PROBES):
             sizes = full(probe)
-            if _feed_bytes(inputs, sizes) > _WORK_LIMIT or (
-                any(v > fits.get(k, v) for k, v in sizes.items())
-                and _work(skel, inputs, sizes) > _WORK_LIMIT
-            ):
+            if oversized(sizes) is not None:
                 continue
             feeds, why = feeds_for(sizes)
             outs, _ = _run(sess, feeds)
