@@ -31,6 +31,14 @@ def _dyadic(*shape: int) -> np.ndarray:
     return (RNG.integers(-8, 8, shape) / 4).astype(np.float32)
 
 
+def _zero_rows(*shape: int) -> np.ndarray:
+    """``_x(*shape)`` with its first row and first column 0 (a norm of 0 along either)."""
+    x = _x(*shape)
+    x[0, 0] = 0
+    x[..., 0] = 0
+    return x
+
+
 def _i(*v: int) -> np.ndarray:
     return np.array(v, np.int64)
 
@@ -551,6 +559,15 @@ CASES: dict[str, Case] = {
     ),  # fmt: skip
     "lrn_odd": ("LRN", [_x(1, 6, 3, 4)], [], {"size": 3, "alpha": 0.01, "beta": 0.6}, (13,), 1),
     "lrn_bias": ("LRN", [_x(1, 6, 3, 4)], [], {"size": 5, "bias": 2.0}, (13,), 1),
+    "lp_norm_l2": ("LpNormalization", [_zero_rows(2, 3, 4)], [], {"axis": -1}, (17,), 1),
+    "lp_norm_l1_axis": (
+        "LpNormalization",
+        [_zero_rows(2, 3, 4)],
+        [],
+        {"axis": 1, "p": 1},
+        (17,),
+        1,
+    ),
     "shrink": ("Shrink", [X3], [], {"bias": 0.3, "lambd": 0.8}, (13,), 1),
     # quantization
     "dequantize_per_channel": (
@@ -1807,6 +1824,154 @@ def test_group_query_attention_with_a_ring_buffer_cache_is_refused_by_name() -> 
     with pytest.raises(UnsupportedOps) as e:
         to_torch(m)
     assert e.value.ops == ["com.microsoft.GroupQueryAttention (with bias)"]
+
+
+@pytest.mark.parametrize(
+    ("shape", "attrs"),
+    [
+        ((2, 5, 48), {"mrope_section": [4, 2, 2], "mrope_layout": 0, "num_heads": 3}),
+        (
+            (2, 5, 48),
+            {
+                "mrope_section": [2, 1, 1],
+                "mrope_layout": 1,
+                "num_heads": 3,
+                "rotary_embedding_dim": 8,
+            },
+        ),  # noqa: E501
+        (
+            (2, 5, 48),
+            {
+                "mrope_section": [1, 2, 1],
+                "mrope_layout": 0,
+                "num_heads": 3,
+                "rotary_embedding_dim": 8,
+                "interleaved": 1,
+            },
+        ),  # noqa: E501
+        ((2, 3, 5, 16), {"mrope_section": [4, 2, 2], "mrope_layout": 1}),
+        ((2, 3, 5, 16), {"mrope_section": [2, 3, 3], "mrope_layout": 1, "interleaved": 1}),
+    ],
+)
+def test_multimodal_rotary_embedding_matches_onnx_runtime(shape, attrs) -> None:  # type: ignore[no-untyped-def]
+    """com.microsoft MRotaryEmbedding, the rotation onnxruntime-genai's builder writes into the
+    text decoders of Qwen2-VL, Qwen2.5-VL, Qwen3-VL and Qwen3.5: three position streams
+    (temporal, height, width) drawn apart, each rotation pair looked up at its section's
+    stream, in blocks (layout 0) or interleaved (layout 1), all or part of each head rotated."""
+    m = _microsoft_node("MRotaryEmbedding", ["x", "pos", "cos", "sin"], ["y"], 1, **attrs)
+    rng = np.random.default_rng(0)
+    half = sum(attrs["mrope_section"])
+    feeds = {
+        "x": rng.standard_normal(shape).astype(np.float32),
+        "pos": rng.integers(0, 32, (3, shape[0], shape[-2])).astype(np.int64),
+        "cos": rng.standard_normal((40, half)).astype(np.float32),
+        "sin": rng.standard_normal((40, half)).astype(np.float32),
+    }
+    _matches_onnx_runtime(m, feeds, 1e-5)
+
+
+# case -> (inputs, "" absent; attributes; length of the new input)
+_CONV: dict[str, tuple[list[str], dict[str, Any], int]] = {
+    "state_bias": (["x", "w", "b", "p"], {}, 5),
+    "state_silu": (["x", "w", "", "p"], {"activation": "silu"}, 5),
+    "no_state": (["x", "w", "b"], {"activation": "swish"}, 5),
+    "one_token": (["x", "w", "b", "p"], {}, 1),
+    "dilated": (["x", "w", "b", "p"], {"dilation": 2}, 6),
+    "channels_last": (["x", "w", "b", "p"], {"channels_last": 1, "activation": "silu"}, 5),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_CONV))
+def test_causal_conv_with_state_matches_onnx_runtime(case) -> None:  # type: ignore[no-untyped-def]
+    """com.microsoft CausalConvWithState, the short convolution of LFM2 and of Qwen3.5's gated
+    DeltaNet layers as onnxruntime-genai's builder writes them (its carry state a ``past.N.conv``
+    input): `finetune --mode distill` refused them by name. The state goes before the input
+    (zeros where none is given), the taps spaced by ``dilation``, SiLU after the bias; the
+    present state is the last ``(k - 1) * dilation`` values of that; channels-last too."""
+    names, attrs, length = _CONV[case]
+    batch, channels, k = 2, 6, 4
+    state = (k - 1) * attrs.get("dilation", 1)
+    last = attrs.get("channels_last", 0)
+    m = _microsoft_node("CausalConvWithState", names, ["y", "present"], 1, **attrs)
+    rng = np.random.default_rng(0)
+    shapes = {
+        "x": (batch, length, channels) if last else (batch, channels, length),
+        "w": (channels, 1, k),
+        "b": (channels,),
+        "p": (batch, state, channels) if last else (batch, channels, state),
+    }
+    feeds = {n: rng.standard_normal(shapes[n]).astype(np.float32) for n in names if n}
+    _matches_onnx_runtime(m, feeds, 1e-5)
+
+
+@pytest.mark.parametrize("rule", ["linear", "gated", "delta", "gated_delta"])
+@pytest.mark.parametrize(
+    ("q_heads", "kv_heads", "k_heads", "per_key", "past"),
+    [(2, 2, 2, False, True), (4, 2, 2, True, False), (2, 4, 4, False, True), (2, 4, 2, True, True)],
+)
+def test_linear_attention_matches_onnx_runtime(
+    rule, q_heads, kv_heads, k_heads, per_key, past
+) -> None:  # type: ignore[no-untyped-def]
+    """com.microsoft LinearAttention, Qwen3.5's gated DeltaNet recurrence as onnxruntime-genai's
+    builder writes it (its state a ``past.N.recurrent`` input). Each update rule run token by
+    token; the decay per head or per key feature; a state shared by query heads (4 over 2)
+    and a query head by states (2 over 4), its keys as many as the states or as the queries
+    (Qwen3.5's layout: 16 query and key heads over 32 value heads); with and without a past
+    state."""
+    batch, steps, dk, dv = 2, 5, 4, 3
+    gated, delta = "gated" in rule, "delta" in rule
+    names = ["q", "k", "v", "S" if past else "", "g" if gated else "", "beta" if delta else ""]
+    while not names[-1]:
+        names.pop()
+    attrs = {"q_num_heads": q_heads, "kv_num_heads": kv_heads, "update_rule": rule}
+    m = _microsoft_node("LinearAttention", names, ["y", "present"], 1, **attrs)
+    rng = np.random.default_rng(0)
+    shapes = {
+        "q": (batch, steps, q_heads * dk),
+        "k": (batch, steps, k_heads * dk),
+        "v": (batch, steps, kv_heads * dv),
+        "S": (batch, kv_heads, dk, dv),
+    }
+    feeds = {n: rng.standard_normal(s).astype(np.float32) for n, s in shapes.items()}
+    feeds["k"] *= 0.5
+    feeds["g"] = -rng.random((batch, steps, kv_heads * (dk if per_key else 1))).astype(np.float32)
+    feeds["beta"] = rng.random((batch, steps, kv_heads)).astype(np.float32)
+    _matches_onnx_runtime(m, {n: feeds[n] for n in names if n}, 1e-5)
+
+
+@pytest.mark.parametrize("activation", [None, "silu", "sigmoid"])
+def test_gated_rms_norm_and_the_linear_attention_gate_match_onnx_runtime(activation) -> None:  # type: ignore[no-untyped-def]
+    """com.microsoft GatedRMSNorm (an RMS norm over each group of ``len(scale)`` features
+    times the gate's SiLU or sigmoid) and LinearAttentionGate (the decay ``decay_scale *
+    softplus(a + dt_bias)`` and the update rate ``sigmoid(b)``) around Qwen3.5's LinearAttention."""
+    rng = np.random.default_rng(0)
+    attrs = {"epsilon": 1e-3} | ({"activation": activation} if activation else {})
+    m = _microsoft_node("GatedRMSNorm", ["x", "scale", "gate"], ["y"], 1, **attrs)
+    feeds = {n: rng.standard_normal((2, 5, 12)).astype(np.float32) for n in ("x", "gate")}
+    feeds["scale"] = rng.standard_normal(4).astype(np.float32)
+    _matches_onnx_runtime(m, feeds, 1e-5)
+    m = _microsoft_node("LinearAttentionGate", ["a", "dt", "ds", "b"], ["decay", "beta"], 1)
+    feeds = {n: rng.standard_normal((2, 5, 3)).astype(np.float32) for n in ("a", "b")}
+    feeds["dt"] = rng.standard_normal(3).astype(np.float32)
+    feeds["ds"] = -np.exp(rng.standard_normal(3)).astype(np.float32)
+    _matches_onnx_runtime(m, feeds, 1e-5)
+
+
+def test_the_state_ops_forms_not_computed_are_refused_by_name() -> None:
+    """What the interpreter does not compute of the hybrid models' state ops (a 2-d causal
+    convolution, a window of states for speculative decoding) is named, with its value."""
+    conv = _microsoft_node("CausalConvWithState", ["x", "w"], ["y"], 1, ndim=2)
+    windowed = _microsoft_node(
+        "LinearAttention", ["q", "k", "v"], ["y"], 1, q_num_heads=2, kv_num_heads=2,
+        update_rule="linear", state_window=2,
+    )  # fmt: skip
+    for m, named in (
+        (conv, "com.microsoft.CausalConvWithState (ndim=2)"),
+        (windowed, "com.microsoft.LinearAttention (state_window=2)"),
+    ):
+        with pytest.raises(UnsupportedOps) as e:
+            to_torch(m)
+        assert e.value.ops == [named]
 
 
 @pytest.mark.parametrize(

@@ -299,17 +299,35 @@ def _group_query_attention(a: dict[str, Any], nout: int) -> Fn:
     return f
 
 
-def _microsoft_rotary(a: dict[str, Any]) -> Fn:
+def _microsoft_rotary(a: dict[str, Any], op: str = "RotaryEmbedding") -> Fn:
     """com.microsoft RotaryEmbedding (input, position_ids, cos_cache, sin_cache): ONNX's
     rotation with its inputs in another order; a 3-d input's heads are ``num_heads``, else as
     wide as the rotation (``rotary_embedding_dim``, else twice the tables' width); one
-    position id is the first of every row's. ``scale`` and packed batching are refused."""
+    position id is the first of every row's. ``scale`` and packed batching are refused.
+
+    And com.microsoft MRotaryEmbedding (``op``), the multimodal rotation of Qwen2-VL to Qwen3.5
+    as onnxruntime-genai's builder writes their text decoders: ``position_ids`` ``[3, batch,
+    sequence]`` (temporal, height, width), each rotation pair's cos/sin looked up at the stream
+    ``mrope_section`` gives it: in three blocks (``mrope_layout`` 0), or temporal everywhere
+    but every third pair from the second (height) and from the third (width), ``section[1]``
+    and ``section[2]`` of them (layout 1)."""
     interleaved = bool(a.get("interleaved", 0))
     rotary_dim, heads = int(a.get("rotary_embedding_dim", 0)), int(a.get("num_heads", 0))
     if float(a.get("scale", 1.0)) != 1.0:
-        raise Unsupported(f"com.microsoft.RotaryEmbedding (scale={a['scale']!r})")
+        raise Unsupported(f"com.microsoft.{op} (scale={a['scale']!r})")
     if int(a.get("is_packed_batching", 0)):
-        raise Unsupported("com.microsoft.RotaryEmbedding (is_packed_batching=1)")
+        raise Unsupported(f"com.microsoft.{op} (is_packed_batching=1)")
+    streams = None
+    if op == "MRotaryEmbedding":
+        section, layout = [int(n) for n in a["mrope_section"]], int(a.get("mrope_layout", 0))
+        if len(section) != 3 or layout not in (0, 1):
+            raise Unsupported(f"com.microsoft.{op} (mrope_section={section}, layout {layout})")
+        if layout == 0:  # blocks: [T] * section[0] + [H] * section[1] + [W] * section[2]
+            streams = torch.repeat_interleave(torch.arange(3), torch.tensor(section))
+        else:  # interleaved: T, then H at 1, 4, 7, ... and W at 2, 5, 8, ...
+            streams = torch.zeros(sum(section), dtype=torch.long)
+            for k in (1, 2):
+                streams[k : 3 * section[k] : 3] = k
 
     def f(
         x: torch.Tensor, position_ids: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor
@@ -317,10 +335,18 @@ def _microsoft_rotary(a: dict[str, Any]) -> Fn:
         rot = rotary_dim or 2 * cos.shape[-1]
         h = x if x.dim() == 4 else _heads(x, heads or x.shape[-1] // rot)
         positions = position_ids.long()
-        if positions.numel() == 1:  # the first position of every row
-            positions = positions.reshape(1, 1) + torch.arange(h.shape[2]).reshape(1, -1)
         half = rot // 2
-        out = _rope(h, cos[positions][..., :half], sin[positions][..., :half], interleaved)
+        if streams is not None:  # [3, batch, sequence] -> each pair's stream's position
+            pick = streams.to(x.device).reshape(1, 1, 1, -1).expand(*positions.shape[1:], 1, -1)
+            c, s = (
+                torch.gather(t[positions][..., :half].movedim(0, -2), -2, pick).squeeze(-2)
+                for t in (cos, sin)
+            )
+        else:
+            if positions.numel() == 1:  # the first position of every row
+                positions = positions.reshape(1, 1) + torch.arange(h.shape[2]).reshape(1, -1)
+            c, s = cos[positions][..., :half], sin[positions][..., :half]
+        out = _rope(h, c, s, interleaved)
         return out if x.dim() == 4 else out.transpose(1, 2).reshape(x.shape)
 
     return f
@@ -511,4 +537,5 @@ MICROSOFT_ATTENTION: dict[str, Callable[[dict[str, Any], int, int], Fn]] = {
     "Attention": lambda a, n, v: _fused_attention(a, n),
     "QAttention": lambda a, n, v: _quantized_attention(a, n),
     "RotaryEmbedding": lambda a, n, v: _microsoft_rotary(a),
+    "MRotaryEmbedding": lambda a, n, v: _microsoft_rotary(a, "MRotaryEmbedding"),
 }

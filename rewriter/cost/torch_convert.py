@@ -16,7 +16,9 @@ onnx2torch is not used: it imports torchvision, which fails to import beside thi
 build; and the cost model needs the interpreter anyway.
 
 Recurrent ops (GRU, LSTM, RNN: ``rewriter.cost.torch_recurrent``) run step by step, Loop and
-Scan bodies iteration by iteration (``rewriter.cost.torch_control``); the integer ops of
+Scan bodies iteration by iteration (``rewriter.cost.torch_control``), and the state ops of
+hybrid LLMs (com.microsoft CausalConvWithState, LinearAttention: ``rewriter.cost.torch_hybrid``)
+token by token; the integer ops of
 dynamic quantization (DynamicQuantizeLinear, MatMulInteger, ConvInteger) and QuantizeLinear
 carry their integers as float values. Ops outside the table, If (``rewrite finetune`` splices
 the branch the data take first: ``rewriter.ir.branches``), the QLinear* ops and custom domains
@@ -34,6 +36,7 @@ from onnx import numpy_helper
 
 from rewriter.cost.torch_attention import ATTENTION, MICROSOFT_ATTENTION
 from rewriter.cost.torch_control import CONTROL, Body, Step, control_step
+from rewriter.cost.torch_hybrid import MICROSOFT_HYBRID
 from rewriter.cost.torch_ops import FOUR_BIT, Unsupported
 from rewriter.cost.torch_ops import MICROSOFT_OPS as _MICROSOFT
 from rewriter.cost.torch_ops import OPS as _OPS
@@ -44,7 +47,7 @@ from rewriter.ir.graph import default_opset, free_values, sort_nodes, subgraph_a
 __all__ = ["to_torch", "SUPPORTED_OPS", "UnsupportedOps", "OnnxModule"]
 
 OPS = {**_OPS, **RECURRENT, **ATTENTION}
-MICROSOFT_OPS = {**_MICROSOFT, **MICROSOFT_ATTENTION}
+MICROSOFT_OPS = {**_MICROSOFT, **MICROSOFT_ATTENTION, **MICROSOFT_HYBRID}
 # com.microsoft ops whose later optional inputs are not computed: how many are
 # (GroupQueryAttention's position_ids, attention_bias and head_sink, MultiHeadAttention's
 # past_sequence_length and cache_indirection, Attention's past_sequence_length are refused

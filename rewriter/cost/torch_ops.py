@@ -659,6 +659,21 @@ def _lrn(a: dict[str, Any]) -> Fn:
     return f
 
 
+def _lp_norm(a: dict[str, Any]) -> Fn:
+    """LpNormalization: ``x`` over its L1 or L2 norm along ``axis``; where the norm is 0 the
+    values are 0, as ONNX Runtime gives them (no NaN). Qwen3.5's gated DeltaNet normalizes its
+    queries and keys so in onnxruntime-genai's build."""
+    p, axis = int(a.get("p", 2)), int(a.get("axis", -1))
+    if p not in (1, 2):
+        raise Unsupported(f"LpNormalization (p={p})")
+
+    def f(x: torch.Tensor) -> torch.Tensor:
+        norm = torch.linalg.vector_norm(x, ord=p, dim=axis, keepdim=True)
+        return torch.where(norm == 0, torch.zeros_like(x), x / torch.where(norm == 0, 1, norm))
+
+    return f
+
+
 def _shrink(a: dict[str, Any]) -> Fn:
     bias, lambd = a.get("bias", 0.0), a.get("lambd", 0.5)
     return lambda x: torch.where(
@@ -1367,6 +1382,7 @@ OPS: dict[str, Callable[[dict[str, Any], int, int], Fn]] = {
     "DFT": lambda a, n, v: _dft(a, v),
     "STFT": lambda a, n, v: _stft(a),
     "LRN": lambda a, n, v: _lrn(a),
+    "LpNormalization": lambda a, n, v: _lp_norm(a),
     "Shrink": lambda a, n, v: _shrink(a),
     # sequences
     "SequenceEmpty": lambda a, n, v: lambda: [],
