@@ -212,3 +212,82 @@ def test_a_decoder_that_runs_with_an_empty_cache_only_is_run_at_its_prompt(
     want = sess.run(None, feeds(0))[0].astype(np.float32)
     got = ort.InferenceSession(str(out)).run(None, feeds(0))[0].astype(np.float32)
     assert np.linalg.norm(got - want) / np.linalg.norm(want) < 1e-2
+
+
+@pytest.fixture(scope="module")
+def genai_hybrids(tmp_path_factory) -> dict[str, Path]:  # type: ignore[no-untyped-def]
+    """``arch -> model.onnx`` for a 2-layer LFM2 (a short-convolution layer, then attention)
+    and a 2-layer Qwen3.5 text decoder (a gated DeltaNet layer, then attention), fp32, as the
+    builder writes them."""
+    root = tmp_path_factory.mktemp("hybrids")
+    return {a: genai_models.build(root / a, arch=a)["fp32"] for a in ("lfm2", "qwen3_5")}
+
+
+# each hybrid build's attention head (its cache's ``kv_cache_dim``)
+_HEAD = {"lfm2": 16, "qwen3_5": 32}
+
+
+def _hybrid_feeds(
+    arch: str, m: onnx.ModelProto, batch: int, new: int, past: int
+) -> dict[str, np.ndarray]:
+    """Feeds of a hybrid build for ``new`` tokens after ``past``: the states and the cache
+    drawn, the positions in order (Qwen3.5's three streams alike, as for text)."""
+    rng = np.random.default_rng(0)
+    sizes = {"batch_size": batch, "sequence_length": new, "past_sequence_length": past}
+    sizes |= {"total_sequence_length": past + new, "kv_cache_dim": _HEAD[arch]}
+    feeds: dict[str, np.ndarray] = {}
+    for i in m.graph.input:
+        dims = [d.dim_value or sizes[d.dim_param] for d in i.type.tensor_type.shape.dim]
+        if i.name == "input_ids":
+            feeds[i.name] = rng.integers(0, 500, dims).astype(np.int64)
+        elif i.name == "attention_mask":
+            feeds[i.name] = np.ones(dims, np.int64)
+        elif i.name == "position_ids":
+            feeds[i.name] = np.broadcast_to(np.arange(past, past + new), dims).astype(np.int64)
+        else:  # past.N.conv, past.N.recurrent, past_key_values.N.*
+            feeds[i.name] = rng.standard_normal(dims).astype(np.float32)
+    return feeds
+
+
+@pytest.mark.parametrize("arch", ["lfm2", "qwen3_5"])
+@pytest.mark.parametrize(("batch", "new", "past"), [(2, 8, 0), (2, 1, 8), (1, 4, 6)])
+def test_the_interpreter_runs_a_hybrid_genai_llm_as_onnx_runtime_does(
+    genai_hybrids, arch, batch, new, past
+) -> None:  # type: ignore[no-untyped-def]
+    """LFM2's short convolutions (com.microsoft CausalConvWithState over a ``past.0.conv``
+    state) and Qwen3.5's gated DeltaNet layer (the convolution, LinearAttention over a
+    ``past.0.recurrent`` state, LinearAttentionGate, GatedRMSNorm, LpNormalization) and its
+    multimodal rotary positions (MRotaryEmbedding): a prompt, a decode step and a chunk, the
+    logits and every present state as ONNX Runtime computes them."""
+    m = onnx.load(genai_hybrids[arch])
+    feeds = _hybrid_feeds(arch, m, batch, new, past)
+    want = run_model(m, feeds)
+    module = to_torch(m)
+    with torch.no_grad():
+        got = module(*(torch.from_numpy(feeds[n]) for n in module.input_names))
+    for name, g, w in zip(module.output_names, got, want, strict=True):
+        assert g.shape == w.shape, (name, g.shape, w.shape)
+        assert np.abs(g.numpy() - w).max() <= 1e-5 * np.abs(w).max(), name
+
+
+@pytest.mark.parametrize("arch", ["lfm2", "qwen3_5"])
+def test_a_hybrid_genai_llm_is_rewritten_and_retrained(
+    genai_hybrids, tmp_path, capsys, arch
+) -> None:  # type: ignore[no-untyped-def]
+    """`rewrite` with no flags, then `finetune --mode distill` with no data: exit 0 (it was 1,
+    "com.microsoft.CausalConvWithState is not supported for retraining"; Qwen3.5's also named
+    LinearAttention, LinearAttentionGate, GatedRMSNorm, MRotaryEmbedding, LpNormalization).
+    Every SiLU of the MLPs is a site; the gated DeltaNet's own SiLU and softplus are inside
+    ONNX Runtime's fused ops, and the trained values go back into the student's nodes."""
+    model = str(genai_hybrids[arch])
+    student, tuned = tmp_path / "s.onnx", tmp_path / "t.onnx"
+    assert main([model, "-o", str(student)]) == 0
+    out = capsys.readouterr().out
+    sites = {"lfm2": 2, "qwen3_5": 3}[arch]  # Qwen3.5's attention gate: a sigmoid
+    assert f"{sites} of {sites} sites replaced" in out, out
+    args = ["finetune", str(student), "--teacher", model, "--mode", "distill", "-o", str(tuned)]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "distillation (all:" in out, out
+    s, t = onnx.load(student), onnx.load(tuned)
+    assert [n.op_type for n in s.graph.node] == [n.op_type for n in t.graph.node]

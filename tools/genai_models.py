@@ -2,6 +2,7 @@
 
     python tools/genai_models.py DIR [--layers 2] [--hidden 64] [--heads 4] [--kv-heads 2]
                                      [--vocab 500] [--mlp N] [--precision fp32 int4 ...]
+                                     [--arch llama|lfm2|qwen3_5]
 
 The ONNX files users download for Phi, Llama, Qwen or Gemma (``cpu-int4-rtn-block-32``) are
 the builder's: com.microsoft GroupQueryAttention with rotary tables and a past cache, int4
@@ -9,7 +10,9 @@ weights in MatMulNBits, ONNX Runtime's SimplifiedLayerNormalization; a model ove
 weights in ``model.onnx.data``. ``build`` saves a ``transformers`` Llama config with random
 weights and a word-level tokenizer (the builder reads one), then runs the builder itself once
 per precision: ``fp32``, ``int4``, ``int4_qdq`` (int4 initializers through blocked
-DequantizeLinear, the NPU toolchains' format), and where asked ``fp16``.
+DequantizeLinear, the NPU toolchains' format), and where asked ``fp16``. ``--arch`` builds a
+hybrid instead: LFM2 (short convolutions with a carry state) or Qwen3.5's text decoder (gated
+DeltaNet layers with a recurrent state, multimodal rotary positions).
 ``tests/test_genai.py`` builds its 2-layer Llama so, ``tools/bench_big.py --llama`` a 2.1 GB
 one.
 """
@@ -20,6 +23,7 @@ import argparse
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 PRECISIONS = ("fp32", "int4", "int4_qdq")
 # the float16 CPU build (MultiHeadAttention and com.microsoft RotaryEmbedding, runs in ONNX
@@ -37,23 +41,30 @@ def build(
     kv_heads: int = 2,
     vocab: int = 500,
     mlp: int | None = None,
+    arch: str = "llama",
 ) -> dict[str, Path]:
     """``precision -> DIR/<precision>/model.onnx`` for a Llama of ``layers`` layers (``heads``
     query and ``kv_heads`` KV heads, an MLP of ``mlp``, default 2x ``hidden``), its embedding tied to its LM head
     (as Qwen2.5-0.5B and Llama 3.2 1B: the int4 build gathers its rows through
     GatherBlockQuantized; the int4 QDQ build keeps the embedding apart: the builder writes no
-    QDQ Gather). Raises ``subprocess.CalledProcessError`` with the builder's output."""
+    QDQ Gather). ``arch`` ``lfm2`` or ``qwen3_5`` builds a hybrid of the same sizes instead:
+    LFM2 (a short-convolution layer, com.microsoft CausalConvWithState with a ``past.0.conv``
+    state, then an attention layer) or Qwen3.5's text decoder (a gated DeltaNet layer:
+    CausalConvWithState, LinearAttention over a ``past.0.recurrent`` state, LinearAttentionGate,
+    GatedRMSNorm; then a gated attention layer whose Q and K are rotated by MRotaryEmbedding at
+    ``position_ids`` ``[3, batch, sequence]``), ``layers`` alternating so. Raises
+    ``subprocess.CalledProcessError`` with the builder's output."""
     import torch
     import transformers
     from tokenizers import Tokenizer, models, pre_tokenizers
 
     torch.manual_seed(0)
-    config = transformers.LlamaConfig(
+    sizes = dict(
         hidden_size=hidden, intermediate_size=mlp or 2 * hidden, num_hidden_layers=layers,
         num_attention_heads=heads, num_key_value_heads=kv_heads, vocab_size=vocab,
         max_position_embeddings=256, tie_word_embeddings=True,
     )  # fmt: skip
-    transformers.LlamaForCausalLM(config).save_pretrained(root / "hf")
+    _model(arch, sizes).save_pretrained(root / "hf")
     words = Tokenizer(models.WordLevel({f"t{i}": i for i in range(vocab)}, unk_token="t0"))
     words.pre_tokenizer = pre_tokenizers.Whitespace()
     tokenizer = transformers.PreTrainedTokenizerFast(
@@ -75,6 +86,40 @@ def build(
     return out
 
 
+ARCHS = ("llama", "lfm2", "qwen3_5")
+
+
+def _model(arch: str, sizes: dict[str, Any]) -> Any:
+    """A random-weight ``transformers`` causal LM of ``arch`` (``ARCHS``) and ``sizes``."""
+    import transformers
+
+    layers = sizes["num_hidden_layers"]
+    if arch == "llama":
+        return transformers.LlamaForCausalLM(transformers.LlamaConfig(**sizes))
+    if arch == "lfm2":
+        kinds = ["conv" if i % 2 == 0 else "full_attention" for i in range(layers)]
+        return transformers.Lfm2ForCausalLM(transformers.Lfm2Config(**sizes, layer_types=kinds))
+    if arch == "qwen3_5":
+        kinds = ["linear_attention" if i % 2 == 0 else "full_attention" for i in range(layers)]
+        head = 32  # a quarter of it rotated: 4 pairs, by the sections below
+        rope = dict(
+            rope_type="default", rope_theta=10000.0, partial_rotary_factor=0.25,
+            mrope_section=[2, 1, 1], mrope_interleaved=True,
+        )  # fmt: skip
+        text = sizes | dict(
+            head_dim=head, layer_types=kinds, rope_parameters=rope,
+            linear_num_key_heads=sizes["num_key_value_heads"],
+            linear_num_value_heads=sizes["num_attention_heads"],
+            linear_key_head_dim=16, linear_value_head_dim=16,
+        )  # fmt: skip
+        vision = dict(depth=1, hidden_size=32, intermediate_size=64, num_heads=2)
+        config = transformers.Qwen3_5Config(
+            text_config=text, vision_config=vision | {"out_hidden_size": sizes["hidden_size"]}
+        )
+        return transformers.Qwen3_5ForConditionalGeneration(config)
+    raise ValueError(f"arch {arch!r}: one of {', '.join(ARCHS)}")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out", type=Path)
@@ -84,13 +129,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--kv-heads", type=int, default=2)
     ap.add_argument("--vocab", type=int, default=500)
     ap.add_argument("--mlp", type=int, default=None, help="MLP width (default: 2x hidden)")
+    ap.add_argument("--arch", choices=ARCHS, default="llama", help="the model (default: llama)")
     ap.add_argument(
         "--precision", nargs="+", choices=PRECISIONS + MORE_PRECISIONS, default=list(PRECISIONS)
     )
     a = ap.parse_args(argv)
     built = build(
         a.out, tuple(a.precision), layers=a.layers, hidden=a.hidden, heads=a.heads,
-        kv_heads=a.kv_heads, vocab=a.vocab, mlp=a.mlp,
+        kv_heads=a.kv_heads, vocab=a.vocab, mlp=a.mlp, arch=a.arch,
     )  # fmt: skip
     for precision, path in built.items():
         print(f"{precision}: {path}")
