@@ -2250,6 +2250,9 @@ def generate_inputs(
     hinted: dict[int, str] = {}  # why a size was tried, where no message named it
     found_by: dict[tuple[tuple[str, int], ...], dict[str, str]] = {}  # its dims' reasons
     statuses: set[str] = set()  # the failures' messages, node and all
+    # the first failure of another kind at a size an earlier failure named: what stands after
+    # that size is given (its dims at named sizes, its error)
+    deeper: tuple[dict[str, int], str] | None = None
     # dims an image's side may be (a patch model's position table names it): not token ids'
     sides = {
         d
@@ -2293,6 +2296,10 @@ def generate_inputs(
             op, node, status = failure_site(err or "")
             tried.append((sizes, f"failed at {op} {node!r}" if node else "failed"))
             last_err = err or ""
+            shape_free = re.sub(r"\d+", "#", status)
+            if deeper is None and all(re.sub(r"\d+", "#", t) != shape_free for t in statuses):
+                met = {k: v for k, v in probe.items() if v in hints and v not in groups[k]}
+                deeper = (met, last_err) if met else None
             statuses.add(status)
             said = _baked_sizes(graph, op, node, last_err, probe, groups, bound)  # most specific
             said += _reshape_meets(last_err, node, probe, groups, bound, refused)
@@ -2414,6 +2421,10 @@ def generate_inputs(
             failed = f"every cache length tried failed (at {', '.join(at[:3])})"
             why |= {i.name: f"empty ({length}=0: a prompt's pass); {failed}" for i in caches}
             return _result(inputs, feeds, why, sizes, tried, groups, bound, None, how, chosen)
+    if deeper is not None and failure_site(last_err)[2] != failure_site(deeper[1])[2]:
+        # GroupQueryAttention "got 224 expected 16" at every guess of a head size, and at 16
+        # a check of its own (a rotary table too narrow): the error at 16 is the one to fix
+        raise _input_error(deeper[1], inputs, graph, bound, tried, too_large, None, deeper[0])
     raise _input_error(last_err, inputs, graph, bound, tried, too_large, _one_cause(statuses))
 
 
@@ -3594,13 +3605,16 @@ def _input_error(
     tried: list[tuple[dict[str, int], str]],
     too_large: tuple[dict[str, int], int] | None = None,
     same: str | None = None,
+    named: dict[str, int] | None = None,
 ) -> InputError:
     """The one line for no size that runs; ``too_large``: the first probe not run for its
     size (its sizes, the bytes its run would make); ``same``: every failure's message was the
     same, sizes and all (a Tile whose repeats the TorchScript exporter wrote 2-d, in Zamba2's
     and Nemotron-H's exports: "'repeat' input tensor must be 1 dimensional" at every size,
     theirs included), so the line says the sizes are not the cause (``_one_cause``: what the
-    messages share where they differ in sizes only)."""
+    messages share where they differ in sizes only); ``named``: ``err`` is the failure at
+    these sizes, which an earlier failure's message named (the others failed for not being
+    them), and the line says so."""
     op, node, status = failure_site(err)
     names = [i.name for i in inputs]
     m = re.search(r"input: (\S+)", status)
@@ -3671,6 +3685,9 @@ def _input_error(
             "model runs in ONNX Runtime on inputs it was exported with; an exporter can write "
             "a graph that does not)"
         )
+    if named:
+        at_sizes = ", ".join(f"{k}={v}" for k, v in named.items())
+        n_tried += f", at {at_sizes} (what its other failures named) with"
     return InputError(
         f"no valid inputs found for {name!r}: {at}{n_tried} ({status}){skipped}; "
         f"pass --input-shapes {name}:{example or _no_dims(inp)}, --val-range {name}:[LO,HI] or "

@@ -2115,17 +2115,18 @@ def test_a_loops_trip_count_runs_its_body() -> None:
     assert "trip count of Loop 'refine'" in _note(gen, "iters")
 
 
-def test_a_contrib_ops_expected_size_is_tried() -> None:
-    """onnxruntime-genai's int4 Llama names its KV cache's head size ``kv_cache_dim``, a dim
-    no typical size fits: every probe failed in GroupQueryAttention ("Input 'past_key' dimension
-    3 should match the packed KV head dimension, got 224 expected 16"), and ``rewrite`` stopped
-    with "no valid inputs found for 'input_ids'". The size such a message expects is tried."""
+def _gqa_decoder(rotary_width: int = 0) -> onnx.ModelProto:
+    """A decoder layer as onnxruntime-genai's builder writes it: GroupQueryAttention over a KV
+    cache whose head size is a named dim (``kv_cache_dim``), its ``seqlens_k`` and total
+    length computed from the mask; with ``rotary_width``, rotary tables that wide."""
     t, rng = TensorProto, np.random.default_rng(0)
 
     def w(name: str, *shape: int) -> onnx.TensorProto:
         return numpy_helper.from_array(rng.standard_normal(shape).astype(np.float32) * 0.1, name)
 
     kv = ["batch_size", 2, "past_sequence_length", "kv_cache_dim"]
+    tables = [w("cos_cache", 256, rotary_width), w("sin_cache", 256, rotary_width)]
+    rotary = {"do_rotary": 1} if rotary_width else {}
     g = helper.make_graph(
         [
             helper.make_node("Gather", ["embed", "input_ids"], ["h"]),
@@ -2138,12 +2139,14 @@ def test_a_contrib_ops_expected_size_is_tried() -> None:
             helper.make_node("Cast", ["total64"], ["total"], to=t.INT32),
             helper.make_node(
                 "GroupQueryAttention",
-                ["q", "k", "v", "past_key", "past_value", "seqlens_k", "total"],
+                ["q", "k", "v", "past_key", "past_value", "seqlens_k", "total"]
+                + (["cos_cache", "sin_cache"] if rotary_width else []),
                 ["o", "present_key", "present_value"],
                 domain="com.microsoft",
                 num_heads=4,
                 kv_num_heads=2,
                 name="attn",
+                **rotary,
             ),  # fmt: skip
             helper.make_node("Sigmoid", ["o"], ["s"]),
             helper.make_node("Mul", ["o", "s"], ["y"]),
@@ -2169,16 +2172,37 @@ def test_a_contrib_ops_expected_size_is_tried() -> None:
             w("wv", 64, 32),
             numpy_helper.from_array(np.array([1], np.int64), "one"),
             numpy_helper.from_array(np.array(1, np.int64), "one_scalar"),
+            *(tables if rotary_width else []),
         ],  # fmt: skip
     )
-    m = helper.make_model(
+    return helper.make_model(
         g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
     )
-    gen = generate_inputs(m)
+
+
+def test_a_contrib_ops_expected_size_is_tried() -> None:
+    """onnxruntime-genai's int4 Llama names its KV cache's head size ``kv_cache_dim``, a dim
+    no typical size fits: every probe failed in GroupQueryAttention ("Input 'past_key' dimension
+    3 should match the packed KV head dimension, got 224 expected 16"), and ``rewrite`` stopped
+    with "no valid inputs found for 'input_ids'". The size such a message expects is tried."""
+    gen = generate_inputs(_gqa_decoder())
     assert gen.feeds["past_key"].shape[3] == 16, gen.notes
     assert "kv_cache_dim: named by ONNX Runtime's message" in _note(gen, "past_key")
     b, s = gen.feeds["input_ids"].shape
     assert gen.feeds["attention_mask"].shape == (b, s + gen.feeds["past_key"].shape[2])
+
+
+def test_the_failure_at_the_size_a_failure_named_is_the_one_said() -> None:
+    """Where the size an error expects fails too, for another reason, that failure is the one
+    to fix: a builder's Phi-2 or Nemotron of a head too small for ONNX Runtime's rotary kernel
+    (its tables 4 wide, not a multiple of 8) failed "got 224 expected 16" at every guess of the
+    head, and at 16 "cos_cache dimension 1 must be <= head_size / 2 and a multiple of 8"; the
+    line said only the first, which passing 16 does not fix."""
+    with pytest.raises(InputError) as e:
+        generate_inputs(_gqa_decoder(rotary_width=4))
+    line = str(e.value)
+    assert "at kv_cache_dim=16 (what its other failures named) with (cos_cache dimension 1" in line
+    assert "expected 16" not in line, line
 
 
 @pytest.mark.parametrize("op", ["RoiAlign", "MaxRoiPool"])
