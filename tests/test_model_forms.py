@@ -889,3 +889,41 @@ def test_a_keras_hard_sigmoid_gate_is_a_hardsigmoid_site(tmp_path, capsys) -> No
     h = x @ numpy_helper.to_array(g.initializer[0])
     want = x * np.clip(h + 3, 0, 6) / 6
     np.testing.assert_allclose(run_model(onnx.load(str(out)), {"x": x})[0], want, rtol=0, atol=0.05)
+
+
+def test_activations_inside_the_genai_builders_ops_are_named(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """gpt-oss as onnxruntime-genai's model builder writes it computes every activation inside
+    com.microsoft MoE (``activation_type=swiglu``): `rewrite` said "no site of pipeline
+    'pau_all'" and pointed at `rewrite --list`, as for a model with no activation at all. The
+    activations inside the builder's ops are counted and named (a mixture-of-experts layer
+    here, routed by its own MatMul as the builder writes it)."""
+    rng = np.random.default_rng(0)
+    experts, hidden, inner = 4, 16, 8
+
+    def w(name: str, *shape: int) -> onnx.TensorProto:
+        return numpy_helper.from_array((rng.standard_normal(shape) * 0.3).astype(np.float32), name)
+
+    moe = helper.make_node(
+        "MoE", ["x", "router", "w1", "b1", "w2", "b2"], ["y"], domain="com.microsoft",
+        activation_type="swiglu", swiglu_fusion=1, k=2, normalize_routing_weights=1,
+    )  # fmt: skip
+    g = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "wr"], ["router"]), moe],
+        "moe",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["tokens", hidden])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["tokens", hidden])],
+        [
+            w("wr", hidden, experts),
+            w("w1", experts, 2 * inner, hidden),
+            w("b1", experts, 2 * inner),
+            w("w2", experts, hidden, inner),
+            w("b2", experts, hidden),
+        ],  # fmt: skip
+    )
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
+    src = tmp_path / "moe.onnx"
+    onnx.save(helper.make_model(g, opset_imports=opsets), str(src))
+    assert main([str(src), "-o", str(tmp_path / "out.onnx")]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "no site: this model's activations are inside ONNX Runtime ops (1 swiglu in MoE" in out
+    assert "onnxruntime-genai's model builder" in out, out

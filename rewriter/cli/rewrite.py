@@ -244,15 +244,19 @@ def _rewrite(a: argparse.Namespace) -> int:
             print(_no_sites_hint(original, a.pipeline))
         else:
             if fused := _fused_activations(original):
-                counted = ", ".join(f"{k} {op}" for op, k in sorted(fused.items()))
                 print(
-                    f"not rewritten: {counted}, ONNX Runtime fused ops (com.microsoft) that an "
+                    f"not rewritten: {_counted(fused)}, ONNX Runtime fused ops (com.microsoft) that an "
                     "optimizer wrote; rewrite the model as exported to reach them"
                 )
-            if integer := _contrib_ops(original, _ORT_INTEGER_ACTS):
-                counted = ", ".join(f"{k} {op}" for op, k in sorted(integer.items()))
+            if built := _built_activations(original):
                 print(
-                    f"not rewritten: {counted}, integer activations of a QOperator model (one "
+                    f"not rewritten: {_counted(built)}, activations inside ONNX Runtime ops "
+                    "(com.microsoft) as onnxruntime-genai's model builder writes them, one kernel "
+                    "each"
+                )
+            if integer := _contrib_ops(original, _ORT_INTEGER_ACTS):
+                print(
+                    f"not rewritten: {_counted(integer)}, integer activations of a QOperator model (one "
                     "int8 kernel each, com.microsoft); quantize to the QDQ format for them to "
                     "be matched"
                 )
@@ -509,6 +513,11 @@ _ORT_FUSED_ACTS = {"BiasSplitGelu"}
 _ORT_ATTR_ACTS = {"Sigmoid", "Tanh"}
 
 
+def _counted(found: Counter[str]) -> str:
+    """``found`` as "2 swiglu in MoE, 1 silu in CausalConvWithState", in name order."""
+    return ", ".join(f"{k} {what}" for what, k in sorted(found.items()))
+
+
 def _fused_activations(model: Any) -> Counter[str]:
     """ONNX Runtime's fused activation ops (``_ORT_FUSED_ACTS``), and the smooth activations
     its Conv fusions hold in an attribute ("Sigmoid in FusedConv": a CNN saved from a session
@@ -526,6 +535,34 @@ def _fused_activations(model: Any) -> Counter[str]:
 
 # com.microsoft integer ops that compute an activation (QOperator quantization)
 _ORT_INTEGER_ACTS = {"QLinearSigmoid", "QLinearLeakyRelu"}
+
+# com.microsoft ops onnxruntime-genai's model builder writes with an activation inside: the op
+# -> (the attribute naming it, its default); LinearAttentionGate's are always softplus and
+# sigmoid. No ONNX file spells them apart: the builder writes these from the checkpoint.
+_BUILT_ACTS = {
+    "MoE": ("activation_type", "relu"),
+    "QMoE": ("activation_type", "relu"),
+    "CausalConvWithState": ("activation", "none"),
+    "GatedRMSNorm": ("activation", "silu"),
+    "LinearAttentionGate": ("", "softplus and sigmoid"),
+}
+
+
+def _built_activations(model: Any) -> Counter[str]:
+    """The activations inside the com.microsoft ops of ``_BUILT_ACTS`` (gpt-oss's SwiGLU in
+    MoE, LFM2's and Qwen3.5's SiLU in CausalConvWithState, ...), counted as "silu in
+    CausalConvWithState"."""
+    from rewriter.ir import all_nodes
+
+    found: Counter[str] = Counter()
+    for n in all_nodes(model.graph):
+        if n.domain != "com.microsoft" or n.op_type not in _BUILT_ACTS:
+            continue
+        attr, default = _BUILT_ACTS[n.op_type]
+        act = next((a.s.decode() for a in n.attribute if a.name == attr), default)
+        if act not in ("none", "identity"):
+            found[f"{act} in {n.op_type}"] += 1
+    return found
 
 
 def _contrib_ops(model: Any, ops: set[str]) -> Counter[str]:
@@ -562,6 +599,12 @@ def _no_sites_hint(model: Any, pipeline: str) -> str:
             f"no site: this model computes in integer ops ({', '.join(quant[:4])}), activations "
             "included (QOperator format); rewrite its float model and quantize it after, or "
             "quantize to the QDQ format, whose activations are matched"
+        )
+    if built := _built_activations(model):
+        return (
+            f"no site: this model's activations are inside ONNX Runtime ops ({_counted(built)}, "
+            "domain com.microsoft) as onnxruntime-genai's model builder writes them, one kernel "
+            "each; export the model from its framework (torch.onnx.export) for them to be sites"
         )
     fused = sorted(_fused_activations(model))
     if fused:
