@@ -53,6 +53,20 @@ def _feeds(batch: int, new: int, past: int, seed: int = 0) -> dict[str, np.ndarr
     return feeds
 
 
+def _interpreter_matches(
+    m: onnx.ModelProto, feeds: dict[str, np.ndarray], want: list[np.ndarray], tol: float
+) -> None:
+    """The interpreter's outputs of ``m`` on ``feeds`` are ONNX Runtime's (``want``), each to
+    ``tol`` of its largest value (in float32)."""
+    module = to_torch(m)
+    with torch.no_grad():
+        got = module(*(torch.from_numpy(feeds[n]) for n in module.input_names))
+    for name, g, w in zip(module.output_names, got, want, strict=True):
+        assert g.shape == w.shape, (name, g.shape, w.shape)
+        w32, g32 = w.astype(np.float32), g.float().numpy()
+        assert np.abs(g32 - w32).max() <= tol * np.abs(w32).max(), name
+
+
 @pytest.mark.parametrize("precision", ["fp32", "int4", "int4_qdq"])
 @pytest.mark.parametrize(("batch", "new", "past"), [(2, 8, 0), (2, 1, 8), (1, 4, 6)])
 def test_the_interpreter_runs_a_genai_llm_as_onnx_runtime_does(
@@ -76,13 +90,7 @@ def test_the_interpreter_runs_a_genai_llm_as_onnx_runtime_does(
         want = session.run(None, feeds)
     else:
         want = run_model(m, feeds)
-    module = to_torch(m)
-    with torch.no_grad():
-        got = module(*(torch.from_numpy(feeds[n]) for n in module.input_names))
-    tol = 1e-2 if precision == "int4" else 1e-5
-    for name, g, w in zip(module.output_names, got, want, strict=True):
-        assert g.shape == w.shape, (name, g.shape, w.shape)
-        assert np.abs(g.numpy() - w).max() <= tol * np.abs(w).max(), name
+    _interpreter_matches(m, feeds, want, 1e-2 if precision == "int4" else 1e-5)
 
 
 def test_the_interpreter_runs_the_float16_build_at_a_prompt_as_onnx_runtime_does(
@@ -97,14 +105,7 @@ def test_the_interpreter_runs_the_float16_build_at_a_prompt_as_onnx_runtime_does
     feeds["position_ids"] = np.tile(np.arange(8, dtype=np.int64), (2, 1))
     for k in [k for k in feeds if k.startswith("past")]:
         feeds[k] = feeds[k].astype(np.float16)
-    want = run_model(m, feeds)
-    module = to_torch(m)
-    with torch.no_grad():
-        got = module(*(torch.from_numpy(feeds[n]) for n in module.input_names))
-    for name, g, w in zip(module.output_names, got, want, strict=True):
-        assert g.shape == w.shape, (name, g.shape, w.shape)
-        w32, g32 = w.astype(np.float32), g.float().numpy()
-        assert np.abs(g32 - w32).max() <= 1e-2 * np.abs(w32).max(), name
+    _interpreter_matches(m, feeds, run_model(m, feeds), 1e-2)
 
 
 def _held_out(text: str) -> tuple[float, float]:
@@ -261,13 +262,7 @@ def test_the_interpreter_runs_a_hybrid_genai_llm_as_onnx_runtime_does(
     logits and every present state as ONNX Runtime computes them."""
     m = onnx.load(genai_hybrids[arch])
     feeds = _hybrid_feeds(arch, m, batch, new, past)
-    want = run_model(m, feeds)
-    module = to_torch(m)
-    with torch.no_grad():
-        got = module(*(torch.from_numpy(feeds[n]) for n in module.input_names))
-    for name, g, w in zip(module.output_names, got, want, strict=True):
-        assert g.shape == w.shape, (name, g.shape, w.shape)
-        assert np.abs(g.numpy() - w).max() <= 1e-5 * np.abs(w).max(), name
+    _interpreter_matches(m, feeds, run_model(m, feeds), 1e-5)
 
 
 @pytest.mark.parametrize("arch", ["lfm2", "qwen3_5"])
