@@ -52,7 +52,7 @@ from typing import Any
 
 import torch
 
-from rewriter.cost.torch_ops import Fn, Unsupported, dequantize, torch_dtype
+from rewriter.cost.torch_ops import Fn, Unsupported, dequantize, refuse_others, torch_dtype
 
 __all__ = ["ATTENTION", "MICROSOFT_ATTENTION"]
 
@@ -228,9 +228,7 @@ def _group_query_attention(a: dict[str, Any], nout: int) -> Fn:
     rotary, interleaved = bool(a.get("do_rotary", 0)), bool(a.get("rotary_interleaved", 0))
     if nout > 3:
         raise Unsupported("com.microsoft.GroupQueryAttention (its output_qk)")
-    for name, value in sorted(a.items()):  # a ring-buffer cache, a quantized one, ...
-        if name not in _GQA_COMPUTED and value not in (0, -1, "NONE", b"NONE"):
-            raise Unsupported(f"com.microsoft.GroupQueryAttention ({name}={value!r})")
+    refuse_others("GroupQueryAttention", a, _GQA_COMPUTED)  # a ring-buffer cache, ...
 
     def f(
         query: torch.Tensor,
@@ -371,9 +369,7 @@ def _multi_head_attention(a: dict[str, Any], nout: int) -> Fn:
     causal, fill = bool(a.get("unidirectional", 0)), float(a.get("mask_filter_value", -10000.0))
     if nout > 3:
         raise Unsupported("com.microsoft.MultiHeadAttention (its output_qk)")
-    for name, value in sorted(a.items()):
-        if name not in _MHA_COMPUTED and value not in (0, -1):
-            raise Unsupported(f"com.microsoft.MultiHeadAttention ({name}={value!r})")
+    refuse_others("MultiHeadAttention", a, _MHA_COMPUTED)
 
     def f(
         query: torch.Tensor,
@@ -464,9 +460,7 @@ def _fused_attention(a: dict[str, Any], nout: int) -> Fn:
     sizes = [int(x) for x in a.get("qkv_hidden_sizes", [])]
     if nout > 2:
         raise Unsupported("com.microsoft.Attention (its output_qk)")
-    for name, value in sorted(a.items()):
-        if name not in _FUSED_COMPUTED and value not in (0, -1):
-            raise Unsupported(f"com.microsoft.Attention ({name}={value!r})")
+    refuse_others("Attention", a, _FUSED_COMPUTED)
 
     def f(
         x: torch.Tensor,

@@ -34,19 +34,11 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from rewriter.cost.torch_ops import Fn, Unsupported, _s
+from rewriter.cost.torch_ops import Fn, Unsupported, _s, refuse_others
 
 __all__ = ["MICROSOFT_HYBRID"]
 
 _HALF = (torch.float16, torch.bfloat16)
-
-
-def _refuse_others(op: str, a: dict[str, Any], computed: set[str]) -> None:
-    """Refuse, by name, an attribute of ``op`` outside ``computed`` set to a value other than
-    a default (0, -1, "none")."""
-    for name, value in sorted(a.items()):
-        if name not in computed and value not in (0, -1, "", b"", "none", b"none"):
-            raise Unsupported(f"com.microsoft.{op} ({name}={value!r})")
 
 
 def _gate(name: str, op: str) -> Callable[[torch.Tensor], torch.Tensor] | None:
@@ -65,7 +57,7 @@ def _causal_conv(a: dict[str, Any], nout: int) -> Fn:
     present_state): see the module docstring."""
     if int(a.get("ndim", 1)) != 1:
         raise Unsupported(f"com.microsoft.CausalConvWithState (ndim={a['ndim']})")
-    _refuse_others("CausalConvWithState", a, {"ndim", "activation", "dilation", "channels_last"})
+    refuse_others("CausalConvWithState", a, {"ndim", "activation", "dilation", "channels_last"})
     act = _gate(_s(a.get("activation", "none")), "CausalConvWithState")
     dilation, last = int(a.get("dilation", 1)), bool(a.get("channels_last", 0))
 
@@ -99,7 +91,7 @@ def _causal_conv(a: dict[str, Any], nout: int) -> Fn:
 def _linear_attention(a: dict[str, Any], nout: int) -> Fn:
     """com.microsoft LinearAttention (query, key, value, past_state, decay, beta) -> (output,
     present_state): see the module docstring."""
-    _refuse_others(
+    refuse_others(
         "LinearAttention", a, {"q_num_heads", "kv_num_heads", "update_rule", "scale", "chunk_size"}
     )
     q_heads, kv_heads = int(a["q_num_heads"]), int(a["kv_num_heads"])
@@ -158,7 +150,7 @@ def _linear_attention(a: dict[str, Any], nout: int) -> Fn:
 def _linear_attention_gate(a: dict[str, Any], nout: int) -> Fn:
     """com.microsoft LinearAttentionGate (a, dt_bias, decay_scale, b) -> (decay, beta), in
     float32."""
-    _refuse_others("LinearAttentionGate", a, set())
+    refuse_others("LinearAttentionGate", a, set())
 
     def f(
         x: torch.Tensor, dt_bias: torch.Tensor, scale: torch.Tensor, b: torch.Tensor | None = None
@@ -175,7 +167,7 @@ def _linear_attention_gate(a: dict[str, Any], nout: int) -> Fn:
 
 def _gated_rms_norm(a: dict[str, Any]) -> Fn:
     """com.microsoft GatedRMSNorm (X, scale, gate), in float32."""
-    _refuse_others("GatedRMSNorm", a, {"activation", "epsilon"})
+    refuse_others("GatedRMSNorm", a, {"activation", "epsilon"})
     act = _gate(_s(a.get("activation", "silu")), "GatedRMSNorm")
     assert act is not None
     eps = float(a.get("epsilon", 1e-5))

@@ -31,13 +31,28 @@ import onnx
 import torch
 import torch.nn.functional as F
 
-__all__ = ["OPS", "MICROSOFT_OPS", "FOUR_BIT", "Unsupported", "dequantize", "torch_dtype"]
+__all__ = [
+    "OPS", "MICROSOFT_OPS", "FOUR_BIT", "Unsupported", "dequantize", "refuse_others", "torch_dtype",
+]  # fmt: skip
 
 Fn = Callable[..., Any]
 
 
 class Unsupported(Exception):
     """A node configuration the interpreter does not compute; ``str`` names it."""
+
+
+# what an attribute of ONNX Runtime's ops holds when the option it sets is off
+_OFF = (0, -1, "", b"", "none", b"none", "NONE", b"NONE")
+
+
+def refuse_others(op: str, a: dict[str, Any], computed: set[str]) -> None:
+    """Refuse, by name and value, an attribute of the com.microsoft ``op`` (its attributes
+    ``a``) outside ``computed`` that turns an option on: Gemma 2's GroupQueryAttention is
+    "com.microsoft.GroupQueryAttention (sliding_window_cache=1)"."""
+    for name, value in sorted(a.items()):
+        if name not in computed and value not in _OFF:
+            raise Unsupported(f"com.microsoft.{op} ({name}={value!r})")
 
 
 def torch_dtype(onnx_type: int) -> torch.dtype:
