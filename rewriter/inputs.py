@@ -2250,8 +2250,8 @@ def generate_inputs(
     hinted: dict[int, str] = {}  # why a size was tried, where no message named it
     found_by: dict[tuple[tuple[str, int], ...], dict[str, str]] = {}  # its dims' reasons
     statuses: set[str] = set()  # the failures' messages, node and all
-    # the first failure of another kind at a size an earlier failure named: what stands after
-    # that size is given (its dims at named sizes, its error)
+    # the first failure of a new kind at sizes an earlier failure named (those sizes, its
+    # error): what is left to fix once they are given
     deeper: tuple[dict[str, int], str] | None = None
     # dims an image's side may be (a patch model's position table names it): not token ids'
     sides = {
@@ -2296,8 +2296,7 @@ def generate_inputs(
             op, node, status = failure_site(err or "")
             tried.append((sizes, f"failed at {op} {node!r}" if node else "failed"))
             last_err = err or ""
-            shape_free = re.sub(r"\d+", "#", status)
-            if deeper is None and all(re.sub(r"\d+", "#", t) != shape_free for t in statuses):
+            if deeper is None and _kind(status) not in {_kind(t) for t in statuses}:
                 met = {k: v for k, v in probe.items() if v in hints and v not in groups[k]}
                 deeper = (met, last_err) if met else None
             statuses.add(status)
@@ -2490,6 +2489,11 @@ def _reshape_counts(err: str) -> tuple[int, int] | None:
     return have, want
 
 
+def _kind(status: str) -> str:
+    """A failure's message with its numbers masked: the same kind at any size."""
+    return re.sub(r"\d+", "#", status)
+
+
 def _one_cause(statuses: set[str]) -> str | None:
     """Whether the failures' messages show one cause the sizes do not change: "" where they
     are one text; where they differ in sizes only, a Reshape whose input holds the same
@@ -2499,7 +2503,7 @@ def _one_cause(statuses: set[str]) -> str | None:
     batch baked at 4 is 1/4 at one and 2/4 at two: the sizes matter)."""
     if len(statuses) == 1:
         return ""
-    if len({re.sub(r"\d+", "#", s) for s in statuses}) != 1:
+    if len({_kind(s) for s in statuses}) != 1:
         return None
     ratios = set()
     for s in statuses:
