@@ -245,8 +245,8 @@ def _rewrite(a: argparse.Namespace) -> int:
         else:
             if fused := _fused_activations(original):
                 print(
-                    f"not rewritten: {_counted(fused)}, ONNX Runtime fused ops (com.microsoft) that an "
-                    "optimizer wrote; rewrite the model as exported to reach them"
+                    f"not rewritten: {_counted(fused)}, ONNX Runtime fused ops (com.microsoft) "
+                    "that an optimizer wrote; rewrite the model as exported to reach them"
                 )
             if built := _built_activations(original):
                 print(
@@ -256,9 +256,9 @@ def _rewrite(a: argparse.Namespace) -> int:
                 )
             if integer := _contrib_ops(original, _ORT_INTEGER_ACTS):
                 print(
-                    f"not rewritten: {_counted(integer)}, integer activations of a QOperator model (one "
-                    "int8 kernel each, com.microsoft); quantize to the QDQ format for them to "
-                    "be matched"
+                    f"not rewritten: {_counted(integer)}, integer activations of a QOperator "
+                    "model (one int8 kernel each, com.microsoft); quantize to the QDQ format for "
+                    "them to be matched"
                 )
         if plan is not None and plan.budget is None:
             from rewriter.report import print_plan
