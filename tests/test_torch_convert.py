@@ -2134,3 +2134,128 @@ def test_a_bfloat16_initializer_converts() -> None:
     )
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     _matches_onnx_runtime(m, {"x": np.ones((2, 4), np.float32)}, 0.0)
+
+
+def _moe_node(op: str, names: list[str], **attrs: Any) -> onnx.ModelProto:
+    """One com.microsoft MoE or QMoE node over graph inputs ``names`` (``""``: absent; the
+    quantized weights ``q*`` and zero points ``z*`` uint8, the others float32)."""
+    t = onnx.TensorProto
+    ins = [
+        helper.make_tensor_value_info(n, t.UINT8 if n[0] in "qz" else t.FLOAT, None)
+        for n in names
+        if n
+    ]
+    node = helper.make_node(op, names, ["y"], domain="com.microsoft", **attrs)
+    out = [helper.make_tensor_value_info("y", t.FLOAT, None)]
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
+    return helper.make_model(helper.make_graph([node], op, ins, out), opset_imports=opsets)
+
+
+# MoE case -> attributes (k 2 of 4 experts unless said)
+_MOE: dict[str, dict[str, Any]] = {
+    "relu": {"activation_type": "relu"},
+    "gelu": {"activation_type": "gelu"},  # GELU's tanh form
+    "silu_normalized": {"activation_type": "silu", "normalize_routing_weights": 1},
+    "identity_k1": {"activation_type": "identity", "k": 1},
+    "swiglu": {"activation_type": "swiglu", "swiglu_fusion": 1, "normalize_routing_weights": 1},
+    # gpt-oss's: alpha 1.702, beta 1, clamped at 7 (here 0.5: reached)
+    "swiglu_gpt_oss": dict(
+        activation_type="swiglu",
+        swiglu_fusion=1,
+        normalize_routing_weights=1,
+        activation_alpha=1.702,
+        activation_beta=1.0,
+        swiglu_limit=0.5,
+    ),
+}
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("case", sorted(_MOE))
+def test_moe_matches_onnx_runtime(case, bias) -> None:  # type: ignore[no-untyped-def]
+    """com.microsoft MoE, a mixture of experts' layer as onnxruntime-genai's builder writes it
+    (gpt-oss, LFM2-MoE): `finetune --mode distill` read such a model up to its first router,
+    the torch targets refused it. A softmax over each token's router row, its k largest
+    chosen (their weights summed to 1 where ``normalize_routing_weights``), each chosen
+    expert's ``fc2(act(fc1(x)))`` mixed by them; SwiGLU's halves interleaved."""
+    attrs = {"k": 2} | _MOE[case]
+    experts, hidden, inner = 4, 32, 16
+    fused = 2 if attrs["activation_type"] == "swiglu" else 1
+    names = ["x", "r", "w1", "b1" if bias else "", "w2", "b2" if bias else ""]
+    rng = np.random.default_rng(0)
+    shapes = {
+        "x": (2, 5, hidden), "r": (10, experts), "w1": (experts, fused * inner, hidden),
+        "b1": (experts, fused * inner), "w2": (experts, hidden, inner), "b2": (experts, hidden),
+    }  # fmt: skip
+    feeds = {n: rng.standard_normal(shapes[n]).astype(np.float32) for n in names if n}
+    _matches_onnx_runtime(_moe_node("MoE", names, **attrs), feeds, 1e-5)
+
+
+@pytest.mark.parametrize(
+    ("bits", "block", "zero", "k", "normalize"),
+    [
+        (4, 0, False, 2, 1),  # a scale per output row
+        (4, 32, False, 2, 1),  # per block of 32 inputs: LFM2-MoE's int4 build
+        (4, 16, True, 2, 0),  # QMoE's kernel normalizes the weights whatever the attribute
+        (8, 0, True, 1, 0),
+        (8, 16, False, 3, 1),
+    ],
+)
+def test_qmoe_matches_onnx_runtime(bits, block, zero, k, normalize) -> None:  # type: ignore[no-untyped-def]
+    """com.microsoft QMoE, the int4 (or int8) experts of an onnxruntime-genai build: weights
+    ``(q - zero_point) * scale``, ``q`` packed to bytes lowest first, a scale per output row or
+    per block of inputs, the zero point 2^(bits - 1) where none is given; the mixing weights
+    summed to 1 as ONNX Runtime's CPU kernel does in any case."""
+    experts, hidden, inner, per = 4, 64, 32, 8 // bits
+    attrs = dict(
+        k=k, activation_type="swiglu", swiglu_fusion=1, expert_weight_bits=bits,
+        normalize_routing_weights=normalize,
+    )  # fmt: skip
+    if block:
+        attrs["block_size"] = block
+    rng = np.random.default_rng(0)
+
+    def scales(rows: int, width: int) -> np.ndarray:
+        shape = (experts, rows, width // block) if block else (experts, rows)
+        return (0.16 / 2**bits * rng.random(shape)).astype(np.float32)  # weights within 0.08
+
+    def packed(rows: int, width: int) -> np.ndarray:
+        return rng.integers(0, 256, (experts, rows, width), dtype=np.uint8)
+
+    feeds = {
+        "x": rng.standard_normal((10, hidden)).astype(np.float32),
+        "r": rng.standard_normal((10, experts)).astype(np.float32),
+        "q1": packed(2 * inner, hidden // per), "s1": scales(2 * inner, hidden),
+        "b1": rng.standard_normal((experts, 2 * inner)).astype(np.float32),
+        "q2": packed(hidden, inner // per), "s2": scales(hidden, inner),
+    }  # fmt: skip
+    names = ["x", "r", "q1", "s1", "b1", "q2", "s2", ""]
+    if zero:
+        groups = (lambda w: w // block) if block else (lambda w: 1)
+        feeds["z1"] = packed(2 * inner, -(-groups(hidden) * bits // 8))
+        feeds["z2"] = packed(hidden, -(-groups(inner) * bits // 8))
+        if not block:  # a zero point per output row, packed along the rows
+            feeds["z1"] = feeds["z1"].reshape(experts, -1)[:, : 2 * inner * bits // 8].copy()
+            feeds["z2"] = feeds["z2"].reshape(experts, -1)[:, : hidden * bits // 8].copy()
+        names += ["", "", "", "z1", "z2"]
+    _matches_onnx_runtime(_moe_node("QMoE", names, **attrs), feeds, 1e-5)
+
+
+def test_the_moe_forms_not_computed_are_refused_by_name() -> None:
+    """What the interpreter does not compute of the mixtures of experts (a third projection,
+    the sparse mixer, int8 activations, a separate router_weights) is named, with its value."""
+    cases = [
+        (_moe_node("MoE", ["x", "r", "w1", "", "w2", "", "w3"], k=1), "(with w3)"),
+        (_moe_node("MoE", ["x", "r", "w1", "", "w2"], k=1, use_sparse_mixer=1),
+         "(use_sparse_mixer=1)"),
+        (_moe_node("QMoE", ["x", "r", "q1", "s1", "", "q2", "s2"], k=1, accuracy_level=4),
+         "(accuracy_level=4)"),
+        (_moe_node("QMoE", ["x", "r", "q1", "s1", "", "q2", "s2", *[""] * 7, "rw"], k=1),
+         "(with rw)"),
+        (_moe_node("MoE", ["x", "r", "w1", "", "w2"], k=1, activation_type="relu2"),
+         "(activation_type='relu2')"),
+    ]  # fmt: skip
+    for m, named in cases:
+        with pytest.raises(UnsupportedOps) as e:
+            to_torch(m)
+        assert e.value.ops == [f"com.microsoft.{m.graph.node[0].op_type} {named}"]

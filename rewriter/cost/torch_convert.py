@@ -37,6 +37,7 @@ from onnx import numpy_helper
 from rewriter.cost.torch_attention import ATTENTION, MICROSOFT_ATTENTION
 from rewriter.cost.torch_control import CONTROL, Body, Step, control_step
 from rewriter.cost.torch_hybrid import MICROSOFT_HYBRID
+from rewriter.cost.torch_moe import MICROSOFT_MOE
 from rewriter.cost.torch_ops import FOUR_BIT, Unsupported
 from rewriter.cost.torch_ops import MICROSOFT_OPS as _MICROSOFT
 from rewriter.cost.torch_ops import OPS as _OPS
@@ -47,12 +48,18 @@ from rewriter.ir.graph import default_opset, free_values, sort_nodes, subgraph_a
 __all__ = ["to_torch", "SUPPORTED_OPS", "UnsupportedOps", "OnnxModule"]
 
 OPS = {**_OPS, **RECURRENT, **ATTENTION}
-MICROSOFT_OPS = {**_MICROSOFT, **MICROSOFT_ATTENTION, **MICROSOFT_HYBRID}
-# com.microsoft ops whose later optional inputs are not computed: how many are
-# (GroupQueryAttention's position_ids, attention_bias and head_sink, MultiHeadAttention's
-# past_sequence_length and cache_indirection, Attention's past_sequence_length are refused
-# by name)
-_MICROSOFT_INPUTS = {"GroupQueryAttention": 9, "MultiHeadAttention": 8, "Attention": 6}
+MICROSOFT_OPS = {**_MICROSOFT, **MICROSOFT_ATTENTION, **MICROSOFT_HYBRID, **MICROSOFT_MOE}
+# com.microsoft ops with optional inputs that are not computed: the positions of those that
+# are (GroupQueryAttention's position_ids, attention_bias and head_sink, MultiHeadAttention's
+# past_sequence_length and cache_indirection, Attention's past_sequence_length, the mixtures
+# of experts' third projection, QMoE's router_weights and fp4/fp8 scales are refused by name)
+_MICROSOFT_INPUTS: dict[str, tuple[int, ...]] = {
+    "GroupQueryAttention": tuple(range(9)),
+    "MultiHeadAttention": tuple(range(8)),
+    "Attention": tuple(range(6)),
+    "MoE": tuple(range(6)),
+    "QMoE": (*range(8), 11, 12),
+}
 SUPPORTED_OPS = tuple(sorted([*OPS, *CONTROL, "Constant"]))
 
 
@@ -156,7 +163,8 @@ class OnnxModule(torch.nn.Module):
         for n in g.node:
             where = n.name or n.output[0]
             if n.domain == "com.microsoft" and n.op_type in MICROSOFT_OPS:
-                extra = [x for x in n.input[_MICROSOFT_INPUTS.get(n.op_type, len(n.input)) :] if x]
+                computed = _MICROSOFT_INPUTS.get(n.op_type, range(len(n.input)))
+                extra = [x for i, x in enumerate(n.input) if x and i not in computed]
                 if extra:  # optional inputs the op's function does not compute
                     missing.setdefault(
                         f"com.microsoft.{n.op_type} (with {', '.join(extra)})", []
