@@ -718,3 +718,60 @@ def test_a_float_cast_to_integers_for_integer_arithmetic_is_quantized_not_picked
     line = next(s for s in capsys.readouterr().out.splitlines() if s.startswith("verification"))
     assert "worst output 'y'" in line and "pick" not in line, line
     # a duration cast to integers for a length stays a step (the test above)
+
+
+def _router(
+    scatter_axis: int = 1, reduce_axis: int = -1, gather: str = "GatherElements"
+) -> onnx.ModelProto:
+    """A mixture of experts' router as onnxruntime-genai's builder writes LFM2-MoE's: a sigmoid
+    over 4 experts' scores, the 2 largest picked (TopK), their scores gathered there, summed and
+    normalized, scattered back into a ``[tokens, experts]`` tensor of zeros; the experts' mix
+    (a MatMul) scaled by the sum. ``scatter_axis``, ``reduce_axis`` and ``gather`` move
+    the picks elsewhere."""
+    rng = np.random.default_rng(0)
+    nodes = [
+        helper.make_node("MatMul", ["x", "w"], ["logit"]),
+        helper.make_node("Sigmoid", ["logit"], ["score"]),
+        helper.make_node("TopK", ["score", "k"], ["top", "idx"], axis=-1),
+        helper.make_node(gather, ["score", "idx"], ["picked"], axis=1),
+        helper.make_node("ReduceSum", ["picked", "axes"], ["total"], keepdims=1),
+        helper.make_node("Div", ["picked", "total"], ["weights"]),
+        helper.make_node("Shape", ["score"], ["shape"]),
+        helper.make_node("ConstantOfShape", ["shape"], ["zeros"]),
+        helper.make_node(
+            "ScatterElements", ["zeros", "idx", "weights"], ["routed"], axis=scatter_axis
+        ),
+        helper.make_node("MatMul", ["routed", "experts"], ["mixed"]),
+        helper.make_node("Mul", ["mixed", "total"], ["out"]),
+    ]
+    g = helper.make_graph(
+        nodes,
+        "router",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [6, 8])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, None)],
+        [
+            _init("w", rng.standard_normal((8, 4)).astype(np.float32)),
+            _init("experts", rng.standard_normal((4, 8)).astype(np.float32)),
+            _init("k", np.array([2], np.int64)),
+            _init("axes", np.array([reduce_axis], np.int64)),
+        ],
+    )
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_a_mixture_of_experts_router_puts_its_picks_back_in_place() -> None:
+    """LFM2-MoE's router picks each token's 2 experts by TopK, but what it gives (each token's
+    weight at each expert, scattered back where it was picked, and the picks' sum) is in place
+    whatever was picked: the output after it is values. It was read as picked: distillation
+    read the model at the first router's scores and left the logits out, and verification
+    compared them by which experts were picked. A scatter along another axis, a sum over
+    another axis, or picks gathered as rows (reordered) still pick."""
+    model = _router()
+    assert picks(model) == {}
+    assert for_training(model, set(picks(model)))[1] == []  # nothing left out
+    x = {"x": np.random.default_rng(1).standard_normal((6, 8)).astype(np.float32)}
+    dev = compare(model, rewrite_onnx(model, "pau_all").model, x, "given")
+    assert [(o.name, o.role, o.checked) for o in dev.outputs] == [("out", "", True)]  # values
+    assert 0 < dev.outputs[0].rel_l2 < 1e-3
+    for other in (_router(scatter_axis=0), _router(reduce_axis=0), _router(gather="Gather")):
+        assert list(picks(other)) == ["out"]

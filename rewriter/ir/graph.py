@@ -40,6 +40,7 @@ __all__ = [
     "ValueInfoTable",
     "all_graphs",
     "all_initializers",
+    "constant_attr",
     "all_nodes",
     "draws_at_random",
     "dynamic_inputs",
@@ -312,7 +313,7 @@ class Graph:
         if n.domain not in ("", "ai.onnx"):
             return None
         if n.op_type == "Constant":
-            return _constant_attr(n)
+            return constant_attr(n)
         if n.op_type not in _FOLDABLE:
             return None
         args = [self.const(x) if x else None for x in n.input]
@@ -475,7 +476,8 @@ class Graph:
         self.proto.initializer.extend(self._new_inits[k] for k in sorted(self._new_inits))
 
 
-def _constant_attr(n: onnx.NodeProto) -> np.ndarray | None:
+def constant_attr(n: onnx.NodeProto) -> np.ndarray | None:
+    """The value of a Constant node (None: a form without one, as a sparse value)."""
     for a in n.attribute:
         if a.name == "value":
             return numpy_helper.to_array(a.t)

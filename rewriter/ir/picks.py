@@ -26,12 +26,17 @@ same integers, and otherwise judged on the durations.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import onnx
+from onnx import numpy_helper
 
 from rewriter.ir.graph import (
     RANDOM_OPS,
+    ValueInfoTable,
+    constant_attr,
     draws_at_random,
     free_values,
     infer_value_info,
@@ -145,6 +150,13 @@ def picks(model: onnx.ModelProto) -> dict[str, Pick]:
     info = infer_value_info(model)  # weights stripped: cheap
     memo: dict[str, tuple[str, ...]] = {}
     valued = computed(g)
+    inits = {t.name: t for t in g.initializer}
+
+    def const(name: str) -> np.ndarray | None:
+        n = producer.get(name)
+        if n is not None and n.op_type == "Constant":
+            return constant_attr(n)
+        return numpy_helper.to_array(inits[name]) if name in inits else None
 
     def floating(name: str) -> bool:
         vi = info.get(name)
@@ -226,6 +238,8 @@ def picks(model: onnx.ModelProto) -> dict[str, Pick]:
         )
 
     for n in g.node:
+        if _put_back(n, producer, {k: v for k, v in state.items() if k in valued}, info, const):
+            continue  # a mixture of experts' routing weights, in the experts' places
         inherited = [state[i] for i in n.input if i in state]
         if inherited:
             merged = union(*inherited)
@@ -270,6 +284,67 @@ def picks(model: onnx.ModelProto) -> dict[str, Pick]:
         for o in g.output
         if o.name in state
     }
+
+
+_REDUCE = frozenset(
+    ("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2")
+    + ("ReduceLogSumExp", "ReduceSumSquare")
+)
+
+
+def _put_back(
+    n: onnx.NodeProto,
+    producer: dict[str, onnx.NodeProto],
+    state: dict[str, _Fields],
+    info: ValueInfoTable,
+    const: Callable[[str], np.ndarray | None],
+) -> bool:
+    """Whether what ``n`` gives is in place whatever one TopK picked: a ScatterElements that
+    puts the picks back where they were picked, along the TopK's axis, into a tensor no pick
+    is behind; or a reduction over that axis of values picked by it alone (their sum, in any
+    order). ``state``: the picked tensors computed from values (not a shape's zeros).
+
+    A mixture of experts' router (LFM2-MoE as onnxruntime-genai's builder writes it: the k
+    largest scores, their probabilities gathered at those indices, summed to scale the
+    layer's output and normalized, scattered into a ``[tokens, experts]`` tensor) gives each
+    token's weight at each expert, zero (or a floor) where none was picked: the logits
+    computed after it are values. Were they read as picked, distillation read such a model
+    at its first router's scores and left everything after it out, and verification
+    compared the logits by which experts were picked."""
+    if n.op_type == "ScatterElements" and len(n.input) == 3 and n.input[0] not in state:
+        top, picked, axis = producer.get(n.input[1]), state.get(n.input[2]), _axis(n, 0)
+        if top is None or top.op_type != "TopK" or top.output[1] != n.input[1]:
+            return False
+    elif n.op_type in _REDUCE and n.input and n.input[0] in state:
+        picked = state[n.input[0]]
+        top = producer.get(picked[3][0]) if len(picked[3]) == 1 else None
+        axes = const(n.input[1]) if len(n.input) > 1 and n.input[1] else None
+        axes = axes if axes is not None else next(
+            (np.array(a.ints) for a in n.attribute if a.name == "axes"), None
+        )  # fmt: skip
+        if top is None or top.op_type != "TopK" or axes is None or axes.size != 1:
+            return False
+        axis = int(axes.reshape(-1)[0])
+        if _rank(info, n.input[0]) != _rank(info, top.input[0]):
+            return False  # reshaped between: no telling which axis is the TopK's
+    else:
+        return False
+    if picked is not None and set(picked[3]) - {top.output[1]}:
+        return False  # picked by another pick too
+    rank = _rank(info, top.input[0])
+    axes_ = [_axis(top, -1), axis]
+    if rank is None and any(a < 0 for a in axes_):
+        return False
+    return len({a % rank if rank else a for a in axes_}) == 1
+
+
+def _axis(n: onnx.NodeProto, default: int) -> int:
+    return next((a.i for a in n.attribute if a.name == "axis"), default)
+
+
+def _rank(info: ValueInfoTable, name: str) -> int | None:
+    vi = info.get(name)
+    return len(vi.shape) if vi is not None and vi.shape is not None else None
 
 
 def _picking_inside(n: onnx.NodeProto) -> tuple[str, ...]:
