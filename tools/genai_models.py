@@ -2,7 +2,7 @@
 
     python tools/genai_models.py DIR [--layers 2] [--hidden 64] [--heads 4] [--kv-heads 2]
                                      [--vocab 500] [--mlp N] [--precision fp32 int4 ...]
-                                     [--arch llama|lfm2|qwen3_5]
+                                     [--arch llama|lfm2|lfm2_moe|qwen3_5]
 
 The ONNX files users download for Phi, Llama, Qwen or Gemma (``cpu-int4-rtn-block-32``) are
 the builder's: com.microsoft GroupQueryAttention with rotary tables and a past cache, int4
@@ -11,8 +11,10 @@ weights in ``model.onnx.data``. ``build`` saves a ``transformers`` Llama config 
 weights and a word-level tokenizer (the builder reads one), then runs the builder itself once
 per precision: ``fp32``, ``int4``, ``int4_qdq`` (int4 initializers through blocked
 DequantizeLinear, the NPU toolchains' format), and where asked ``fp16``. ``--arch`` builds a
-hybrid instead: LFM2 (short convolutions with a carry state) or Qwen3.5's text decoder (gated
-DeltaNet layers with a recurrent state, multimodal rotary positions).
+hybrid instead: LFM2 (short convolutions with a carry state), LFM2-MoE (the same with a
+mixture of experts in each layer: a TopK router, com.microsoft MoE, QMoE in the int4 build) or
+Qwen3.5's text decoder (gated DeltaNet layers with a recurrent state, multimodal rotary
+positions).
 ``tests/test_genai.py`` builds its 2-layer Llama so, ``tools/bench_big.py --llama`` a 2.1 GB
 one.
 """
@@ -47,9 +49,11 @@ def build(
     query and ``kv_heads`` KV heads, an MLP of ``mlp``, default 2x ``hidden``), its embedding tied to its LM head
     (as Qwen2.5-0.5B and Llama 3.2 1B: the int4 build gathers its rows through
     GatherBlockQuantized; the int4 QDQ build keeps the embedding apart: the builder writes no
-    QDQ Gather). ``arch`` ``lfm2`` or ``qwen3_5`` builds a hybrid of the same sizes instead:
-    LFM2 (a short-convolution layer, com.microsoft CausalConvWithState with a ``past.0.conv``
-    state, then an attention layer) or Qwen3.5's text decoder (a gated DeltaNet layer:
+    QDQ Gather). ``arch`` ``lfm2``, ``lfm2_moe`` or ``qwen3_5`` builds a hybrid of the same
+    sizes instead: LFM2 (a short-convolution layer, com.microsoft CausalConvWithState with a
+    ``past.0.conv`` state, then an attention layer), LFM2-MoE (the same, each layer's MLP 4
+    experts of a quarter of its width, 2 a token: a sigmoid router's TopK picks scattered
+    into com.microsoft MoE's router input) or Qwen3.5's text decoder (a gated DeltaNet layer:
     CausalConvWithState, LinearAttention over a ``past.0.recurrent`` state, LinearAttentionGate,
     GatedRMSNorm; then a gated attention layer whose Q and K are rotated by MRotaryEmbedding at
     ``position_ids`` ``[3, batch, sequence]``), ``layers`` alternating so. Raises
@@ -86,7 +90,7 @@ def build(
     return out
 
 
-ARCHS = ("llama", "lfm2", "qwen3_5")
+ARCHS = ("llama", "lfm2", "lfm2_moe", "qwen3_5")
 
 
 def _model(arch: str, sizes: dict[str, Any]) -> Any:
@@ -99,6 +103,13 @@ def _model(arch: str, sizes: dict[str, Any]) -> Any:
     if arch == "lfm2":
         kinds = ["conv" if i % 2 == 0 else "full_attention" for i in range(layers)]
         return transformers.Lfm2ForCausalLM(transformers.Lfm2Config(**sizes, layer_types=kinds))
+    if arch == "lfm2_moe":  # the conv layer, then attention; each with 4 experts, 2 a token
+        kinds = ["conv" if i % 2 == 0 else "full_attention" for i in range(layers)]
+        config = transformers.Lfm2MoeConfig(
+            **sizes, layer_types=kinds, num_dense_layers=0, num_experts=4,
+            num_experts_per_tok=2, moe_intermediate_size=sizes["intermediate_size"] // 4,
+        )  # fmt: skip
+        return transformers.Lfm2MoeForCausalLM(config)
     if arch == "qwen3_5":
         kinds = ["linear_attention" if i % 2 == 0 else "full_attention" for i in range(layers)]
         head = 32  # a quarter of it rotated: 4 pairs, by the sections below
