@@ -16,7 +16,7 @@ from rewriter.api import rewrite_onnx
 from rewriter.cli import main
 from rewriter.ir.picks import Pick, picks
 from rewriter.ir.runtime import run_model
-from rewriter.tune.e2e import for_training
+from rewriter.tune.e2e import finetune_e2e, for_training, force_picks
 from rewriter.verify import compare, pick_diff
 
 
@@ -287,10 +287,11 @@ def test_cli_rewrites_and_retrains_a_detector_with_nms(tmp_path, capsys) -> None
     }
 
 
-def _proposals(decoder: str) -> onnx.ModelProto:
+def _proposals(decoder: str, gain: float = 1.0) -> onnx.ModelProto:
     """RT-DETR's query selection in small: scores = Tanh(x @ w1); TopK 3 proposals by score;
     their features gathered and decoded by ``decoder`` (Sigmoid, or a wrong Relu) into
-    ``logits`` [1, 3, 4]. What follows the TopK is a network too."""
+    ``logits`` [1, 3, 4]. What follows the TopK is a network too. ``gain`` scales ``w1`` (at
+    1 the Tanh saturates and many proposals tie near 1)."""
     rng = np.random.default_rng(1)
     nodes = [
         helper.make_node("MatMul", ["x", "w1"], ["h"]),
@@ -308,7 +309,7 @@ def _proposals(decoder: str) -> onnx.ModelProto:
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16, 8])],
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 3, 4])],
         [
-            _init("w1", rng.standard_normal((8, 8)).astype(np.float32)),
+            _init("w1", (gain * rng.standard_normal((8, 8))).astype(np.float32)),
             _init("w2", rng.standard_normal((8, 4)).astype(np.float32)),
             _init("k", np.array([3], np.int64)),
             _init("zero", np.array([0], np.int64)),
@@ -775,3 +776,45 @@ def test_a_mixture_of_experts_router_puts_its_picks_back_in_place() -> None:
     assert 0 < dev.outputs[0].rel_l2 < 1e-3
     for other in (_router(scatter_axis=0), _router(reduce_axis=0), _router(gather="Gather")):
         assert list(picks(other)) == ["out"]
+
+
+def test_distillation_gives_the_student_the_teachers_picks() -> None:
+    """RT-DETR's decoder refines the queries a TopK picks: read at the TopK's scores alone
+    ("left out ... 'logits'"), the decoder's sites were never trained. The student now takes
+    the teacher's picks (graph inputs of the same names in the cut student, a TopK's values
+    gathered there), so both decode the same proposals in the same places and the decoder
+    trains: a student whose decoder rational is off by a third is brought back."""
+    teacher = _proposals("Sigmoid", gain=0.2)
+    student = rewrite_onnx(teacher, "pau_all").model
+    for t in student.graph.initializer:  # the decoder's numerator off by a third
+        if t.name.startswith("pau/") and "/p" in t.name and "sigmoid" in t.name:
+            t.CopyFrom(_init(t.name, numpy_helper.to_array(t) * 1.3))
+    rng = np.random.default_rng(2)
+    batches = [{"x": rng.standard_normal((1, 16, 8)).astype(np.float32)} for _ in range(24)]
+    tuned, history = finetune_e2e(student, teacher, batches, epochs=30, lr=2e-2)
+    assert history.forced == ["logits"] and history.dropped == []
+    before, after = (
+        {o.name: o for o in d.outputs} for d in (history.heldout.before, history.heldout.after)
+    )
+    assert after["idx"].role == "index" and after["idx"].rel_l2 == 0  # picked alike
+    assert after["logits"].rel_l2 < 0.1 * before["logits"].rel_l2  # 0.13 -> 0.0034
+    # the cut student: the picks are inputs; a TopK whose values are read gathers them there
+    forced = force_picks(_router(), {"idx"})
+    assert [i.name for i in forced.graph.input] == ["x", "idx"]
+    assert "TopK" not in {n.op_type for n in forced.graph.node}
+    top = onnx.ModelProto()
+    top.CopyFrom(_router())
+    top.graph.output.append(helper.make_tensor_value_info("top", TensorProto.FLOAT, None))
+    x = rng.standard_normal((6, 8)).astype(np.float32)
+    want = run_model(top, {"x": x})
+    idx = run_model(_with_output(_router(), "idx"), {"x": x})[-1]
+    got = run_model(force_picks(top, {"idx"}), {"x": x, "idx": idx})
+    for w, g in zip(want, got, strict=True):
+        np.testing.assert_allclose(g, w, rtol=1e-6)
+
+
+def _with_output(m: onnx.ModelProto, name: str) -> onnx.ModelProto:
+    out = onnx.ModelProto()
+    out.CopyFrom(m)
+    out.graph.output.append(helper.make_tensor_value_info(name, TensorProto.INT64, None))
+    return out

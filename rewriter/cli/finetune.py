@@ -247,6 +247,11 @@ def _distill(
                 f"(not float tensors, or outputs that pick: indices, NonMaxSuppression's boxes): "
                 f"{', '.join(repr(o) for o in history.dropped)}"
             )
+        if history.forced:
+            con.print(
+                f"distilled with the teacher's picks (TopK, ArgMax) given to the student: "
+                f"{', '.join(repr(o) for o in history.forced)}, and what those pick by"
+            )
         con.print(
             f"held-out split, {h.batches} of {h.of_batches} batch(es), {h.samples} sample(s)"
             f"{' (' + h.note + ')' if h.note else ''}: vs teacher "

@@ -21,7 +21,10 @@
    when they are given, plus ``site_weight`` times the MSE of the activations at each replaced
    site where the graphs line up: the rewriter keeps a site's output tensor name, so a site
    whose output name is produced in both graphs with the same shape is matched there
-   (``site_outputs``);
+   (``site_outputs``). An output computed after a TopK, ArgMax or ArgMin is read with the
+   teacher's picks given to the student (``picks_to_force``, ``force_picks``), beside what they
+   pick by; after a pick of a data-dependent count (NonMaxSuppression), at what it picks by
+   (``for_training``);
 4. the trained values are written back into a copy of the student's own initializers (same
    nodes, same names, same dtypes) and the held-out batches are run through ONNX Runtime:
    student and tuned model against the teacher, before and after (``HeldOut``).
@@ -53,7 +56,7 @@ from torch.nn.utils import parametrize
 
 from rewriter.errors import ModelError, UsageError
 from rewriter.ir.graph import free_values, subgraph_attrs
-from rewriter.ir.picks import movable, picks
+from rewriter.ir.picks import Pick, movable, picks
 from rewriter.tune import TRAIN
 from rewriter.verify import Deviation
 
@@ -280,6 +283,7 @@ class History(list):  # type: ignore[type-arg]
     sites: dict[str, str]
     outputs: list[str]  # the outputs distilled towards (a ZipMap's by its float input)
     dropped: list[str]  # outputs not float, or that pick (``for_training``): not in the loss
+    forced: list[str]  # outputs read with the teacher's picks given (``picks_to_force``)
     branches: str | None  # which calibration batches were used, when If branches split them
     front: str | None  # what ONNX Runtime ran before the part trained, when the interpreter cannot
     fit_samples: int  # samples trained on
@@ -290,6 +294,7 @@ class History(list):  # type: ignore[type-arg]
         self.sites = {}
         self.outputs = []
         self.dropped = []
+        self.forced = []
         self.branches = None
         self.front = None
         self.fit_samples = 0
@@ -408,22 +413,50 @@ class _Distilled(nn.Module):
     concatenated; ``features`` are the other outputs (with labels) and the site activations.
     """
 
-    def __init__(self, inner: Any, first_only: bool, sites: list[str], names: list[str]) -> None:
+    def __init__(
+        self,
+        inner: Any,
+        first_only: bool,
+        sites: list[str],
+        names: list[str],
+        picks_from: tuple[Any, list[str]] | None = None,
+    ) -> None:
         super().__init__()
         self.inner = inner
         self.first_only = first_only
-        missing = sorted(set(inner.input_names) - set(names))
+        # (the teacher's module, the picks it gives: the last inputs of ``inner``, by name);
+        # in a tuple, so the teacher's tensors are not the student's
+        self.picks_from = picks_from if picks_from and picks_from[1] else None
+        given = set(self.picks_from[1]) if self.picks_from else set()
+        missing = sorted(set(inner.input_names) - set(names) - given)
         if missing:
             raise ModelError(
                 f"teacher input(s) {missing} are not inputs of the student; the student must be "
                 "rewritten from this teacher"
             )
-        self.order = [names.index(n) for n in inner.input_names]  # student order -> own
+        own = [n for n in inner.input_names if n not in given]
+        self.order = [names.index(n) for n in own]  # student order -> own
+        if self.picks_from:
+            self.from_order = [names.index(n) for n in self.picks_from[0].input_names]
         self.n_out = len(inner.output_names)
         inner.output_names = list(inner.output_names) + sites
 
+    def _given(self, xs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        """The picks the teacher makes on ``xs`` (none without ``picks_from``)."""
+        if self.picks_from is None:
+            return ()
+        teacher, names = self.picks_from
+        teacher.watch = {n: [] for n in names}
+        try:
+            with torch.no_grad():
+                teacher(*(xs[i] for i in self.from_order))
+            seen = teacher.watch
+        finally:
+            teacher.watch = {}
+        return tuple(seen[n][-1] for n in names)
+
     def forward(self, *xs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        got = self.inner(*(xs[i] for i in self.order))
+        got = self.inner(*(xs[i] for i in self.order), *self._given(xs))
         outs = [o for o in got[: self.n_out] if o.is_floating_point()]
         feats = list(got[self.n_out :])
         if self.first_only:
@@ -602,8 +635,18 @@ def finetune_e2e(
     # what the loss reads: the float outputs (a ZipMap's float input); the nodes only the other
     # outputs need (labels, ai.onnx.ml post-processing) are not converted or run
     read_at = picks_to_read(teacher)
-    train_student, dropped = for_training(student, read_at)
-    train_teacher, _ = for_training(teacher, read_at)
+    forced = picks_to_force(teacher, student, read_at)
+    train_student, train_teacher, dropped = _for_training(student, teacher, read_at, forced)
+    forced_inner = None
+    if forced:  # an op the interpreter lacks after the picks: read at what they pick by
+        from rewriter.cost.torch_convert import UnsupportedOps, to_torch
+
+        try:
+            forced_inner = to_torch(train_student)
+        except UnsupportedOps:
+            forced = {}
+            train_student, train_teacher, dropped = _for_training(student, teacher, read_at, {})
+    given = sorted({i for p in forced.values() for i in p.indices})
     names = trainable_initializers(train_student, train)
     if not names:
         what = {
@@ -632,7 +675,7 @@ def finetune_e2e(
 
     front_note, train_batches = None, batches
     try:
-        inner = to_torch(train_student)
+        inner = forced_inner if forced_inner is not None else to_torch(train_student)
     except UnsupportedOps as e:
         front = _front(train_student, train_teacher, batches, set(e.nodes))
         if front is None:
@@ -652,17 +695,16 @@ def finetune_e2e(
     )
     trained = _make_trainable(inner, names)
     sites = (
-        _matching_sites(train_student, train_teacher, inner, teacher_inner, train_batches[0])
+        _matching_sites(train_student, train_teacher, inner, teacher_inner, train_batches[0], given)
         if site_weight
         else {}
     )
     first_only = per_batch is not None or loss == "kl"
-    values, order = list(sites.values()), list(inner.input_names)
-    model = _Distilled(inner, first_only, values, order)
+    values = list(sites.values())
+    order = [n for n in inner.input_names if n not in given]
+    model = _Distilled(inner, first_only, values, order, (teacher_inner, given))
     teacher_model = _Distilled(teacher_inner, first_only, values, order)
-    feeds = [
-        tuple(torch.from_numpy(np.asarray(b[n])) for n in inner.input_names) for b in train_batches
-    ]
+    feeds = [tuple(torch.from_numpy(np.asarray(b[n])) for n in order) for b in train_batches]
     data: list[Any] = (
         [(x, torch.from_numpy(y)) for x, y in zip(feeds, per_batch, strict=True)]
         if per_batch is not None
@@ -684,7 +726,7 @@ def finetune_e2e(
             feature_weight=site_weight if sites else 0.0,
             augment=augment,
             schedule=schedule,
-            batch_axes=[axes.get(n, 0) for n in inner.input_names],
+            batch_axes=[axes.get(n, 0) for n in order],
             progress=progress,
         )
     tuned = _write_back(student, inner, trained)
@@ -715,7 +757,24 @@ def finetune_e2e(
     history.front = front_note
     history.fit_samples = sum(_samples(batches[i], axes) for i in fit_idx)
     history.dropped = dropped
+    history.forced = sorted(forced)
     return tuned, history
+
+
+def _for_training(
+    student: onnx.ModelProto,
+    teacher: onnx.ModelProto,
+    read_at: set[str],
+    forced: dict[str, Pick],
+) -> tuple[onnx.ModelProto, onnx.ModelProto, list[str]]:
+    """``(student, teacher, dropped)`` cut to what distillation reads (``for_training``): the
+    ``forced`` outputs kept, with what their picks pick by, the student given the picks
+    (``force_picks``)."""
+    also = list(dict.fromkeys(s for p in forced.values() for s in p.sources))
+    train_student, dropped = for_training(student, read_at - set(forced), also)
+    train_teacher, _ = for_training(teacher, read_at - set(forced), also)
+    given = {i for p in forced.values() for i in p.indices}
+    return (force_picks(train_student, given) if given else train_student), train_teacher, dropped
 
 
 def _front(
@@ -862,11 +921,77 @@ def picks_to_read(teacher: onnx.ModelProto) -> set[str]:
     return {k for k, p in picks(teacher).items() if any(s in moved for s in p.sources)}
 
 
+# the picking ops whose picks the student can take from the teacher: a fixed count in place
+_FORCEABLE = frozenset(("TopK", "ArgMax", "ArgMin"))
+
+
+def picks_to_force(
+    teacher: onnx.ModelProto, student: onnx.ModelProto, read_at: set[str]
+) -> dict[str, Pick]:
+    """The outputs of ``read_at`` distillation reads as values with the teacher's picks given
+    to the student (``force_picks``): output -> the picks (TopK, ArgMax or ArgMin outputs of
+    the main graph, in both models) it is computed after. RT-DETR's decoder refines the
+    queries a TopK picks from its encoder's scores: read at those scores alone, its decoder
+    (a tenth of its sites) was never trained; with the teacher's picks, student and teacher
+    decode the same queries, in the same places. An output that also follows a pick of a
+    data-dependent count (NonMaxSuppression's boxes) is read at what it picks by, as before."""
+    made = {o for n in student.graph.node for o in n.output if o}
+    ops = {o: n.op_type for n in teacher.graph.node for o in n.output if o}
+    floats = {  # what the loss reads (``for_training``): a label an ArgMax picks is not
+        o.name
+        for o in teacher.graph.output
+        if o.type.WhichOneof("value") is None
+        or (o.type.HasField("tensor_type") and o.type.tensor_type.elem_type in (0, *_FLOAT))
+    }
+    out: dict[str, Pick] = {}
+    for name, p in picks(teacher).items():
+        if name not in read_at or name not in floats or p.counted or not p.indices:
+            continue
+        if not set(p.ops) <= _FORCEABLE:
+            continue
+        if all(ops.get(i) in _FORCEABLE and i in made for i in p.indices):
+            out[name] = p
+    return out
+
+
+def force_picks(model: onnx.ModelProto, indices: set[str]) -> onnx.ModelProto:
+    """``model`` with the picks ``indices`` (TopK indices, ArgMax/ArgMin outputs) made graph
+    inputs of the same names, appended after its own: the student of a distillation takes the
+    teacher's. A TopK whose values are read gives the values at the picks given
+    (GatherElements along its axis), so they stay in the places the picks say."""
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    g = out.graph
+    read = {i for n in g.node for i in n.input} | {o.name for o in g.output}
+    nodes: list[onnx.NodeProto] = []
+    added: list[str] = []
+    for n in g.node:
+        given = [o for o in n.output if o in indices]
+        if not given:
+            nodes.append(n)
+            continue
+        added += given
+        if n.op_type == "TopK" and n.output[0] in read:
+            axis = next((a.i for a in n.attribute if a.name == "axis"), -1)
+            nodes.append(
+                onnx.helper.make_node(
+                    "GatherElements", [n.input[0], n.output[1]], [n.output[0]], n.name, axis=axis
+                )
+            )
+    del g.node[:]
+    g.node.extend(nodes)
+    g.input.extend(
+        onnx.helper.make_tensor_value_info(i, onnx.TensorProto.INT64, None) for i in added
+    )
+    return out
+
+
 def for_training(
-    model: onnx.ModelProto, read_at: set[str] | None = None
+    model: onnx.ModelProto, read_at: set[str] | None = None, also: Sequence[str] = ()
 ) -> tuple[onnx.ModelProto, list[str]]:
     """``model`` cut to the outputs distillation reads: float tensors. ``read_at``: the
     picking outputs read at what they pick by (``picks_to_read``; default: every one).
+    ``also``: tensors read beside the outputs (what the picks given by ``force_picks`` pick by).
 
     The loss compares float outputs only, so an output known to be something else (an int64
     label, a string, a sequence or map) is left out, and with it every node no float output
@@ -916,7 +1041,9 @@ def for_training(
         ):  # read the float tensor it re-formats, or quantizes (a full-integer TFLite model)
             if n.input[0] not in {v.name for v in outs}:
                 outs.append(onnx.helper.make_empty_tensor_value_info(n.input[0]))
-    if not dropped:
+    have = {o.name for o in outs}
+    outs.extend(onnx.helper.make_empty_tensor_value_info(a) for a in also if a not in have)
+    if not dropped and not also:
         return model, []
     need = {o.name for o in outs}
     keep: list[onnx.NodeProto] = []
@@ -961,25 +1088,30 @@ def _matching_sites(
     inner: Any,
     teacher_inner: Any,
     batch: dict[str, np.ndarray],
+    given: list[str],
 ) -> dict[str, str]:
-    """``site_outputs`` whose values have the same shape in both models on ``batch``."""
+    """``site_outputs`` whose values have the same shape in both models on ``batch``, the
+    student given the teacher's picks ``given`` (its last inputs, ``force_picks``)."""
     sites = site_outputs(student, teacher)
     if not sites:
         return {}
     values = list(sites.values())
     shapes = []
-    for m in (inner, teacher_inner):
+    for m in (teacher_inner, inner):
         keep = m.output_names
-        m.output_names = list(keep) + values
+        m.output_names = list(keep) + values + (given if m is teacher_inner else [])
+        feeds = {n: torch.from_numpy(np.asarray(batch[n])) for n in batch}
         try:
             with torch.no_grad():
-                got = m(*(torch.from_numpy(np.asarray(batch[n])) for n in m.input_names))
+                got = m(*(feeds[n] for n in m.input_names))
         finally:
             m.output_names = keep
-        shapes.append([tuple(v.shape) for v in got[len(keep) :]])
+        shapes.append([tuple(v.shape) for v in got[len(keep) : len(keep) + len(values)]])
+        if m is teacher_inner:  # its picks, given to the student
+            batch = batch | dict(zip(given, got[len(keep) + len(values) :], strict=True))
     return {
         s: v
-        for (s, v), a, b in zip(sites.items(), shapes[0], shapes[1], strict=True)
+        for (s, v), b, a in zip(sites.items(), shapes[0], shapes[1], strict=True)
         if a == b and len(a)
     }
 
