@@ -792,7 +792,7 @@ def test_distillation_gives_the_student_the_teachers_picks() -> None:
     rng = np.random.default_rng(2)
     batches = [{"x": rng.standard_normal((1, 16, 8)).astype(np.float32)} for _ in range(24)]
     tuned, history = finetune_e2e(student, teacher, batches, epochs=30, lr=2e-2)
-    assert history.forced == ["logits"] and history.dropped == []
+    assert history.forced == ["logits"] and history.forced_by == ["TopK"] and not history.dropped
     before, after = (
         {o.name: o for o in d.outputs} for d in (history.heldout.before, history.heldout.after)
     )

@@ -249,7 +249,8 @@ def _distill(
             )
         if history.forced:
             con.print(
-                f"distilled with the teacher's picks (TopK, ArgMax) given to the student: "
+                f"distilled with the teacher's picks ({', '.join(history.forced_by)}) given to "
+                "the student: "
                 f"{', '.join(repr(o) for o in history.forced)}, and what those pick by"
             )
         con.print(

@@ -284,6 +284,7 @@ class History(list):  # type: ignore[type-arg]
     outputs: list[str]  # the outputs distilled towards (a ZipMap's by its float input)
     dropped: list[str]  # outputs not float, or that pick (``for_training``): not in the loss
     forced: list[str]  # outputs read with the teacher's picks given (``picks_to_force``)
+    forced_by: list[str]  # the ops that made those picks (TopK, ArgMax, ArgMin)
     branches: str | None  # which calibration batches were used, when If branches split them
     front: str | None  # what ONNX Runtime ran before the part trained, when the interpreter cannot
     fit_samples: int  # samples trained on
@@ -295,6 +296,7 @@ class History(list):  # type: ignore[type-arg]
         self.outputs = []
         self.dropped = []
         self.forced = []
+        self.forced_by = []
         self.branches = None
         self.front = None
         self.fit_samples = 0
@@ -758,6 +760,7 @@ def finetune_e2e(
     history.fit_samples = sum(_samples(batches[i], axes) for i in fit_idx)
     history.dropped = dropped
     history.forced = sorted(forced)
+    history.forced_by = sorted({op for p in forced.values() for op in p.ops})
     return tuned, history
 
 
