@@ -302,7 +302,8 @@ def _put_back(
     """Whether what ``n`` gives is in place whatever one TopK picked: a ScatterElements that
     puts the picks back where they were picked, along the TopK's axis, into a tensor no pick
     is behind; or a reduction over that axis of values picked by it alone (their sum, in any
-    order). ``state``: the picked tensors computed from values (not a shape's zeros).
+    order; floats, not the indices summed). ``state``: the picked tensors computed from
+    values (not a shape's zeros).
 
     A mixture of experts' router (LFM2-MoE as onnxruntime-genai's builder writes it: the k
     largest scores, their probabilities gathered at those indices, summed to scale the
@@ -316,6 +317,9 @@ def _put_back(
         if top is None or top.op_type != "TopK" or top.output[1] != n.input[1]:
             return False
     elif n.op_type in _REDUCE and n.input and n.input[0] in state:
+        vi = info.get(n.input[0])
+        if vi is None or vi.elem_type not in FLOATS:
+            return False  # a count or a sum of the indices themselves: still picked
         picked = state[n.input[0]]
         top = producer.get(picked[3][0]) if len(picked[3]) == 1 else None
         axes = const(n.input[1]) if len(n.input) > 1 and n.input[1] else None
