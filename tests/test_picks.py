@@ -287,11 +287,12 @@ def test_cli_rewrites_and_retrains_a_detector_with_nms(tmp_path, capsys) -> None
     }
 
 
-def _proposals(decoder: str, gain: float = 1.0) -> onnx.ModelProto:
+def _proposals(decoder: str, gain: float = 1.0, again: bool = False) -> onnx.ModelProto:
     """RT-DETR's query selection in small: scores = Tanh(x @ w1); TopK 3 proposals by score;
     their features gathered and decoded by ``decoder`` (Sigmoid, or a wrong Relu) into
     ``logits`` [1, 3, 4]. What follows the TopK is a network too. ``gain`` scales ``w1`` (at
-    1 the Tanh saturates and many proposals tie near 1)."""
+    1 the Tanh saturates and many proposals tie near 1). ``again``: 2 of the 3 picked again by
+    their smallest feature (a second TopK, ``a_idx``, whose name sorts before the first's)."""
     rng = np.random.default_rng(1)
     nodes = [
         helper.make_node("MatMul", ["x", "w1"], ["h"]),
@@ -300,18 +301,28 @@ def _proposals(decoder: str, gain: float = 1.0) -> onnx.ModelProto:
         helper.make_node("TopK", ["score", "k"], ["top", "idx"], axis=1),
         helper.make_node("Squeeze", ["idx", "zero"], ["idx1"]),
         helper.make_node("Gather", ["feat", "idx1"], ["chosen"], axis=1),
-        helper.make_node("MatMul", ["chosen", "w2"], ["d"]),
+    ]
+    if again:
+        nodes += [
+            helper.make_node("ReduceMin", ["chosen"], ["score2"], axes=[-1], keepdims=0),
+            helper.make_node("TopK", ["score2", "k2"], ["top2", "a_idx"], axis=1),
+            helper.make_node("Squeeze", ["a_idx", "zero"], ["a_idx1"]),
+            helper.make_node("Gather", ["chosen", "a_idx1"], ["chosen2"], axis=1),
+        ]
+    nodes += [
+        helper.make_node("MatMul", ["chosen2" if again else "chosen", "w2"], ["d"]),
         helper.make_node(decoder, ["d"], ["logits"]),
     ]
     g = helper.make_graph(
         nodes,
         "proposals",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16, 8])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 3, 4])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 2 if again else 3, 4])],
         [
             _init("w1", (gain * rng.standard_normal((8, 8))).astype(np.float32)),
             _init("w2", rng.standard_normal((8, 4)).astype(np.float32)),
             _init("k", np.array([3], np.int64)),
+            _init("k2", np.array([2], np.int64)),
             _init("zero", np.array([0], np.int64)),
         ],
     )
@@ -778,13 +789,15 @@ def test_a_mixture_of_experts_router_puts_its_picks_back_in_place() -> None:
         assert list(picks(other)) == ["out"]
 
 
-def test_distillation_gives_the_student_the_teachers_picks() -> None:
+@pytest.mark.parametrize("again", [False, True])
+def test_distillation_gives_the_student_the_teachers_picks(again) -> None:  # type: ignore[no-untyped-def]
     """RT-DETR's decoder refines the queries a TopK picks: read at the TopK's scores alone
     ("left out ... 'logits'"), the decoder's sites were never trained. The student now takes
     the teacher's picks (graph inputs of the same names in the cut student, a TopK's values
     gathered there), so both decode the same proposals in the same places and the decoder
-    trains: a student whose decoder rational is off by a third is brought back."""
-    teacher = _proposals("Sigmoid", gain=0.2)
+    trains: a student whose decoder rational is off by a third is brought back. Two picks in
+    a row are given each to its own input, whatever their names' order."""
+    teacher = _proposals("Sigmoid", gain=0.2, again=again)
     student = rewrite_onnx(teacher, "pau_all").model
     for t in student.graph.initializer:  # the decoder's numerator off by a third
         if t.name.startswith("pau/") and "/p" in t.name and "sigmoid" in t.name:
@@ -798,6 +811,8 @@ def test_distillation_gives_the_student_the_teachers_picks() -> None:
     )
     assert after["idx"].role == "index" and after["idx"].rel_l2 == 0  # picked alike
     assert after["logits"].rel_l2 < 0.1 * before["logits"].rel_l2  # 0.13 -> 0.0034
+    if again:
+        return
     # the cut student: the picks are inputs; a TopK whose values are read gathers them there
     forced = force_picks(_router(), {"idx"})
     assert [i.name for i in forced.graph.input] == ["x", "idx"]

@@ -436,17 +436,17 @@ class _Distilled(nn.Module):
                 f"teacher input(s) {missing} are not inputs of the student; the student must be "
                 "rewritten from this teacher"
             )
-        own = [n for n in inner.input_names if n not in given]
-        self.order = [names.index(n) for n in own]  # student order -> own
+        # each of its inputs: the index of the student's input it is, or None for a pick given
+        self.order = [None if n in given else names.index(n) for n in inner.input_names]
         if self.picks_from:
             self.from_order = [names.index(n) for n in self.picks_from[0].input_names]
         self.n_out = len(inner.output_names)
         inner.output_names = list(inner.output_names) + sites
 
-    def _given(self, xs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
-        """The picks the teacher makes on ``xs`` (none without ``picks_from``)."""
+    def _given(self, xs: tuple[torch.Tensor, ...]) -> dict[str, torch.Tensor]:
+        """The picks the teacher makes on ``xs``, by name (none without ``picks_from``)."""
         if self.picks_from is None:
-            return ()
+            return {}
         teacher, names = self.picks_from
         teacher.watch = {n: [] for n in names}
         try:
@@ -455,10 +455,12 @@ class _Distilled(nn.Module):
             seen = teacher.watch
         finally:
             teacher.watch = {}
-        return tuple(seen[n][-1] for n in names)
+        return {n: seen[n][-1] for n in names}
 
     def forward(self, *xs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        got = self.inner(*(xs[i] for i in self.order), *self._given(xs))
+        given = self._given(xs)
+        pairs = zip(self.inner.input_names, self.order, strict=True)
+        got = self.inner(*(given[n] if i is None else xs[i] for n, i in pairs))
         outs = [o for o in got[: self.n_out] if o.is_floating_point()]
         feats = list(got[self.n_out :])
         if self.first_only:
