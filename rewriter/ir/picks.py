@@ -238,7 +238,7 @@ def picks(model: onnx.ModelProto) -> dict[str, Pick]:
         )
 
     for n in g.node:
-        if _put_back(n, producer, {k: v for k, v in state.items() if k in valued}, info, const):
+        if _put_back(n, producer, lambda v: state.get(v) if v in valued else None, info, const):
             continue  # a mixture of experts' routing weights, in the experts' places
         inherited = [state[i] for i in n.input if i in state]
         if inherited:
@@ -295,15 +295,15 @@ _REDUCE = frozenset(
 def _put_back(
     n: onnx.NodeProto,
     producer: dict[str, onnx.NodeProto],
-    state: dict[str, _Fields],
+    picked_by: Callable[[str], _Fields | None],
     info: ValueInfoTable,
     const: Callable[[str], np.ndarray | None],
 ) -> bool:
     """Whether what ``n`` gives is in place whatever one TopK picked: a ScatterElements that
     puts the picks back where they were picked, along the TopK's axis, into a tensor no pick
     is behind; or a reduction over that axis of values picked by it alone (their sum, in any
-    order; floats, not the indices summed). ``state``: the picked tensors computed from
-    values (not a shape's zeros).
+    order; floats, not the indices summed). ``picked_by``: a tensor's pick, where it is
+    computed from values (not a shape's zeros), else None.
 
     A mixture of experts' router (LFM2-MoE as onnxruntime-genai's builder writes it: the k
     largest scores, their probabilities gathered at those indices, summed to scale the
@@ -312,15 +312,16 @@ def _put_back(
     computed after it are values. Were they read as picked, distillation read such a model
     at its first router's scores and left everything after it out, and verification
     compared the logits by which experts were picked."""
-    if n.op_type == "ScatterElements" and len(n.input) == 3 and n.input[0] not in state:
-        top, picked, axis = producer.get(n.input[1]), state.get(n.input[2]), _axis(n, 0)
-        if top is None or top.op_type != "TopK" or top.output[1] != n.input[1]:
+    if n.op_type == "ScatterElements" and len(n.input) == 3:
+        top, picked, axis = producer.get(n.input[1]), picked_by(n.input[2]), _axis(n, 0)
+        if picked_by(n.input[0]) or top is None or top.op_type != "TopK":
             return False
-    elif n.op_type in _REDUCE and n.input and n.input[0] in state:
+        if top.output[1] != n.input[1]:
+            return False
+    elif n.op_type in _REDUCE and n.input and (picked := picked_by(n.input[0])):
         vi = info.get(n.input[0])
         if vi is None or vi.elem_type not in FLOATS:
             return False  # a count or a sum of the indices themselves: still picked
-        picked = state[n.input[0]]
         top = producer.get(picked[3][0]) if len(picked[3]) == 1 else None
         axes = const(n.input[1]) if len(n.input) > 1 and n.input[1] else None
         axes = axes if axes is not None else next(
