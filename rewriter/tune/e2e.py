@@ -638,8 +638,9 @@ def finetune_e2e(
     original_student, student = student, qdq_student
     # what the loss reads: the float outputs (a ZipMap's float input); the nodes only the other
     # outputs need (labels, ai.onnx.ml post-processing) are not converted or run
-    read_at = picks_to_read(teacher)
-    forced = picks_to_force(teacher, student, read_at)
+    found = picks(teacher)
+    read_at = picks_to_read(teacher, found)
+    forced = picks_to_force(teacher, student, {k: found[k] for k in read_at})
     train_student, train_teacher, dropped = _for_training(student, teacher, read_at, forced)
     forced_inner = None
     if forced:  # an op the interpreter lacks after the picks: read at what they pick by
@@ -916,14 +917,22 @@ def _into_branches(
     return out
 
 
-def picks_to_read(teacher: onnx.ModelProto) -> set[str]:
+def picks_to_read(teacher: onnx.ModelProto, found: dict[str, Pick] | None = None) -> set[str]:
     """The outputs that pick by what a rewrite or retraining can move (``picks.movable``): read
     at what they pick by. The others pick alike in student and teacher and are read as they
     are: TimesFM's hidden state, shifted by an ArgMax over its padding input, was read at that
     padding's sum alone, with nothing to train ("student has no rational coefficients or float
-    weight initializers"). Decided on the teacher, so both are cut alike."""
+    weight initializers"). Decided on the teacher, so both are cut alike. ``found``: its
+    ``picks``, where already known."""
     moved = movable(teacher.graph)
-    return {k for k, p in picks(teacher).items() if any(s in moved for s in p.sources)}
+    found = picks(teacher) if found is None else found
+    return {k for k, p in found.items() if any(s in moved for s in p.sources)}
+
+
+def _float_or_unknown(o: onnx.ValueInfoProto) -> bool:
+    """Whether an output is a float tensor, or of a type not known: what distillation reads."""
+    kind = o.type.WhichOneof("value")
+    return kind is None or (kind == "tensor_type" and o.type.tensor_type.elem_type in (0, *_FLOAT))
 
 
 # the picking ops whose picks the student can take from the teacher: a fixed count in place
@@ -931,9 +940,9 @@ _FORCEABLE = frozenset(("TopK", "ArgMax", "ArgMin"))
 
 
 def picks_to_force(
-    teacher: onnx.ModelProto, student: onnx.ModelProto, read_at: set[str]
+    teacher: onnx.ModelProto, student: onnx.ModelProto, read_at: dict[str, Pick]
 ) -> dict[str, Pick]:
-    """The outputs of ``read_at`` distillation reads as values with the teacher's picks given
+    """The outputs of ``read_at`` (the teacher's picks ``picks_to_read`` chose) distillation reads as values with the teacher's picks given
     to the student (``force_picks``): output -> its ``Pick``, whose ``indices`` (TopK, ArgMax
     or ArgMin outputs of the main graph, in both models) are given and whose ``sources`` are
     read beside it. RT-DETR's decoder refines the
@@ -943,15 +952,11 @@ def picks_to_force(
     data-dependent count (NonMaxSuppression's boxes) is read at what it picks by, as before."""
     made = {o for n in student.graph.node for o in n.output if o}
     ops = {o: n.op_type for n in teacher.graph.node for o in n.output if o}
-    floats = {  # what the loss reads (``for_training``): a label an ArgMax picks is not
-        o.name
-        for o in teacher.graph.output
-        if o.type.WhichOneof("value") is None
-        or (o.type.HasField("tensor_type") and o.type.tensor_type.elem_type in (0, *_FLOAT))
-    }
+    # what the loss reads (``for_training``): a label an ArgMax picks is not
+    floats = {o.name for o in teacher.graph.output if _float_or_unknown(o)}
     out: dict[str, Pick] = {}
-    for name, p in picks(teacher).items():
-        if name not in read_at or name not in floats or p.counted or not p.indices:
+    for name, p in read_at.items():
+        if name not in floats or p.counted or not p.indices:
             continue
         if not set(p.ops) <= _FORCEABLE:
             continue
@@ -1020,8 +1025,6 @@ def for_training(
     outs: list[onnx.ValueInfoProto] = []
     dropped: list[str] = []
     for o in g.output:
-        t = o.type
-        kind = t.WhichOneof("value")
         if o.name in picking:  # boxes NonMaxSuppression kept: read what it picks by instead
             dropped.append(o.name)
             have = {v.name for v in g.output} | {v.name for v in outs}
@@ -1036,7 +1039,7 @@ def for_training(
                 if s not in have
             )
             continue
-        if kind is None or (kind == "tensor_type" and t.tensor_type.elem_type in (0, *_FLOAT)):
+        if _float_or_unknown(o):
             outs.append(o)  # float, or of unknown type: kept
             continue
         dropped.append(o.name)
