@@ -1,16 +1,86 @@
-"""Shared fixtures: the zoo of realistic models (tools/zoo.py), built once per test process."""
+"""Shared fixtures: the zoo of realistic models (tools/zoo.py), built once per test session
+(across pytest-xdist's workers: ``BuiltOnce``), and small models several test files build."""
 
 from __future__ import annotations
 
 import importlib.util
+import json
+import os
 import pathlib
+from collections.abc import Callable, Iterator, Mapping
 
+import filelock
 import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+_BUSY = object()  # another worker holds the model's lock
+
+
+class BuiltOnce(Mapping[str, str]):
+    """``name -> path`` of files built on first use, each once per test session: the first
+    pytest-xdist worker to ask builds it under a file lock, the others read the path it
+    recorded. A model is built when it is looked up; iterating builds every one, skipping those
+    another worker is building and waiting for them last, so two workers share the work.
+
+    ``builders[name](folder)`` writes the model under ``folder`` and returns its path, or None
+    where it cannot be built (an exporter's limitation, printed by the builder): such a model
+    is not in the mapping, as ``build_zoo`` leaves it out. An exception is not recorded: the
+    next to ask builds again."""
+
+    def __init__(self, root: pathlib.Path, builders: dict[str, Callable[[pathlib.Path], object]]):
+        self.root, self.builders = root, builders
+        self._paths: dict[str, str | None] = {}
+        root.mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def shared(
+        cls, factory: pytest.TempPathFactory, key: str, builders: dict[str, Callable]
+    ) -> BuiltOnce:
+        """Under the run's temp folder the workers share (one worker's own without xdist)."""
+        root = factory.getbasetemp()
+        if os.environ.get("PYTEST_XDIST_WORKER"):
+            root = root.parent
+        return cls(root / key, builders)
+
+    def _get(self, name: str, wait: bool = True) -> object:
+        if name in self._paths:
+            return self._paths[name]
+        lock = filelock.FileLock(str(self.root / f"{name}.lock"))
+        try:
+            lock.acquire(timeout=-1 if wait else 0)
+        except filelock.Timeout:
+            return _BUSY
+        try:
+            record = self.root / f"{name}.json"
+            if not record.exists():
+                built = self.builders[name](self.root / name)
+                record.write_text(json.dumps(None if built is None else str(built)))
+            self._paths[name] = json.loads(record.read_text())
+        finally:
+            lock.release()
+        return self._paths[name]
+
+    def __getitem__(self, name: str) -> str:
+        path = self._get(name) if name in self.builders else None
+        if not isinstance(path, str):
+            raise KeyError(name)
+        return path
+
+    def _all(self) -> dict[str, str]:
+        busy = [n for n in self.builders if self._get(n, wait=False) is _BUSY]
+        for name in busy:
+            self._get(name)
+        return {n: p for n in self.builders if isinstance(p := self._paths[n], str)}
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
 
 
 def load_zoo_module():  # type: ignore[no-untyped-def]
@@ -21,11 +91,18 @@ def load_zoo_module():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
-def zoo_paths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def zoo_paths(tmp_path_factory: pytest.TempPathFactory) -> Mapping[str, str]:
     """``name -> path`` of every zoo model (BERT/GPT-2/ViT from both exporters, a stride-32
-    detector, a GRU with state, an LSTM CRNN, an If-branching VAD, a reflect-Pad net, a quantized MLP)."""
+    detector, a GRU with state, an LSTM CRNN, an If-branching VAD, a reflect-Pad net, a
+    quantized MLP, ...), each built when first looked up, once for all workers (``BuiltOnce``);
+    one an exporter cannot export is left out, as ``build_zoo`` leaves it out."""
     pytest.importorskip("transformers")
-    return load_zoo_module().build_zoo(str(tmp_path_factory.mktemp("zoo")))
+    zoo = load_zoo_module()
+
+    def builder(name: str) -> Callable[[pathlib.Path], str | None]:
+        return lambda folder: zoo.build_zoo(str(folder), [name]).get(name)
+
+    return BuiltOnce.shared(tmp_path_factory, "zoo", {n: builder(n) for n in zoo.BUILDERS})
 
 
 def fixed_reshape_model() -> onnx.ModelProto:

@@ -10,13 +10,13 @@ from __future__ import annotations
 import os
 import re
 import sys
-from pathlib import Path
 
 import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
 import torch
+from conftest import BuiltOnce
 from onnx import numpy_helper
 
 from rewriter.cli import main
@@ -31,13 +31,17 @@ transformers = pytest.importorskip("transformers")
 
 
 @pytest.fixture(scope="module")
-def genai_llama(tmp_path_factory) -> dict[str, Path]:  # type: ignore[no-untyped-def]
+def genai_llama(tmp_path_factory) -> BuiltOnce:  # type: ignore[no-untyped-def]
     """``precision -> model.onnx`` for a 2-layer Llama (4 query heads, 2 KV heads of 16), its
     embedding tied to its LM head (the int4 build reads it through GatherBlockQuantized; the
     int4 QDQ build's weights are int4 initializers, dequantized in blocks of 32), and its
     float16 CPU build (MultiHeadAttention)."""
-    root = tmp_path_factory.mktemp("genai")
-    return genai_models.build(root, (*genai_models.PRECISIONS, "fp16"))
+
+    def builder(precision: str):  # type: ignore[no-untyped-def]
+        return lambda folder: genai_models.build(folder, (precision,))[precision]
+
+    precisions = (*genai_models.PRECISIONS, "fp16")
+    return BuiltOnce.shared(tmp_path_factory, "genai", {p: builder(p) for p in precisions})
 
 
 def _feeds(batch: int, new: int, past: int, seed: int = 0) -> dict[str, np.ndarray]:
@@ -216,15 +220,18 @@ def test_a_decoder_that_runs_with_an_empty_cache_only_is_run_at_its_prompt(
 
 
 @pytest.fixture(scope="module")
-def genai_hybrids(tmp_path_factory) -> dict[str, Path]:  # type: ignore[no-untyped-def]
+def genai_hybrids(tmp_path_factory) -> BuiltOnce:  # type: ignore[no-untyped-def]
     """``arch -> model.onnx`` for a 2-layer LFM2 (a short-convolution layer, then attention),
     a 2-layer Qwen3.5 text decoder (a gated DeltaNet layer, then attention), fp32, and LFM2-MoE
     (LFM2 with a mixture of experts in each layer) fp32 and int4 (``lfm2_moe_int4``), as the
     builder writes them."""
-    root = tmp_path_factory.mktemp("hybrids")
-    built = {a: genai_models.build(root / a, arch=a)["fp32"] for a in ("lfm2", "qwen3_5")}
-    moe = genai_models.build(root / "lfm2_moe", ("fp32", "int4"), arch="lfm2_moe")
-    return built | {"lfm2_moe": moe["fp32"], "lfm2_moe_int4": moe["int4"]}
+
+    def builder(arch: str, precision: str = "fp32"):  # type: ignore[no-untyped-def]
+        return lambda folder: genai_models.build(folder, (precision,), arch=arch)[precision]
+
+    builders = {a: builder(a) for a in ("lfm2", "qwen3_5", "lfm2_moe")}
+    builders["lfm2_moe_int4"] = builder("lfm2_moe", "int4")
+    return BuiltOnce.shared(tmp_path_factory, "hybrids", builders)
 
 
 # each hybrid build's attention head (its cache's ``kv_cache_dim``)
