@@ -17,6 +17,11 @@ from onnx import TensorProto, helper, numpy_helper
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
+# pytest-xdist runs a worker per core: each one's torch (and the commands the tests start)
+# on one thread, not a pool per core in every worker spinning against the others
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 _BUSY = object()  # another worker holds the model's lock
 
 
