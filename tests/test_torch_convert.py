@@ -8,6 +8,7 @@ naming the ops the interpreter does not cover.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -1809,15 +1810,93 @@ def test_a_bert_fused_by_onnx_runtimes_transformer_optimizer_converts_and_retrai
     assert main(argv) == 0, capsys.readouterr()
 
 
-def test_group_query_attention_with_a_ring_buffer_cache_is_refused_by_name() -> None:
-    """Gemma 2's sliding layers keep a ring-buffer cache (``sliding_window_cache=1``), which
-    the interpreter does not compute: refused by name, as retraining says in its one line; so
-    are the optional inputs after the sin cache (position ids, an attention bias, a head sink)."""
-    m = _gqa(4, 2, 16, packed=True, past=True, rotary=16, local_window_size=8)
+# (batch, new tokens, cache capacity, each row's tokens so far less one, window): a decode
+# step before and after the cache first fills, a ragged batch (one row past an eviction), a
+# chunk, a first prompt, a prompt longer than the capacity, a capacity equal to the window
+_WINDOWED = {
+    "decode_filling": (1, 1, 8, [5], 4),
+    "decode_evicted": (1, 1, 8, [9], 4),
+    "decode_ragged": (2, 1, 8, [12, 6], 4),
+    "chunk": (1, 4, 8, [11], 4),
+    "prompt": (1, 5, 8, [4], 4),
+    "prompt_over_capacity": (1, 12, 8, [11], 4),
+    "capacity_is_window": (1, 1, 6, [20], 6),
+}
+
+
+def _held(tokens: int, capacity: int, window: int) -> int:
+    """The rows of a window-sized cache that hold positions, by the op's specification's
+    formula: ``L(T) = T`` up to the capacity ``C``, else ``T - G ceil((T - C) / G)``,
+    ``G = C - W + 1``."""
+    room = capacity - window + 1
+    return tokens if tokens <= capacity else tokens - room * math.ceil((tokens - capacity) / room)
+
+
+@pytest.mark.parametrize("sink", [False, True])
+@pytest.mark.parametrize("step", sorted(_WINDOWED))
+def test_group_query_attention_with_a_window_sized_cache_matches_onnx_runtime(step, sink) -> None:  # type: ignore[no-untyped-def]
+    """Gemma 2's and gpt-oss's sliding layers, as onnxruntime-genai's builder writes them, keep
+    a window-sized cache (``sliding_window_cache=1``) and gpt-oss's attention a learned sink
+    per head (``head_sink``): both were refused by name, so `finetune --mode distill` and the
+    torch targets stopped at those models. The past buffer's first ``L(T)`` rows are the most
+    recent positions the op kept, the present buffer's after the step; its rows after those
+    are unspecified in ONNX Runtime and not compared."""
+    batch, new, capacity, seqlens, window = _WINDOWED[step]
+    heads, kv_heads, size = 4, 2, 16
+    m = _gqa(heads, kv_heads, size, packed=True, past=True, rotary=16, local_window_size=window)
+    m.graph.node[0].attribute.append(helper.make_attribute("sliding_window_cache", 1))
+    rng = np.random.default_rng(0)
+    feeds = {"q": rng.standard_normal((batch, new, (heads + 2 * kv_heads) * size))}
+    for n in ("pk", "pv"):
+        feeds[n] = rng.standard_normal((batch, kv_heads, capacity, size))
+    if sink:
+        m.graph.node[0].input.extend(["", "", "sink"])
+        m.graph.input.append(helper.make_tensor_value_info("sink", onnx.TensorProto.FLOAT, None))
+        feeds["sink"] = rng.standard_normal(heads)
+    feeds = {n: v.astype(np.float32) for n, v in feeds.items()}
+    feeds["seqlens"] = np.array(seqlens, np.int32)
+    feeds["total"] = np.array(max(seqlens) + 1, np.int32)
+    want = run_model(m, feeds)
+    module = to_torch(m)
+    with torch.no_grad():
+        got = [g.numpy() for g in module(*(torch.from_numpy(feeds[n]) for n in module.input_names))]
+    assert [g.shape for g in got] == [w.shape for w in want]
+    assert want[1].shape[2] == capacity
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-5, atol=1e-5)
+    for b, before in enumerate(seqlens):
+        held = _held(before + 1, capacity, window)
+        assert 0 < held <= capacity
+        for g, w in zip(got[1:], want[1:], strict=True):
+            np.testing.assert_allclose(g[b, :, :held], w[b, :, :held], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("step", ["decode", "chunk"])
+def test_group_query_attention_with_head_sinks_matches_onnx_runtime(step) -> None:  # type: ignore[no-untyped-def]
+    """gpt-oss's full-attention layers read their sinks (``head_sink``) with a full-length
+    cache: each head's own logit beside the keys."""
+    batch, new, buffer, seqlens, total = _GQA_STEPS[step]
+    m = _gqa(4, 2, 16, packed=True, past=True, rotary=16)
+    m.graph.node[0].input.extend(["", "", "sink"])
+    m.graph.input.append(helper.make_tensor_value_info("sink", onnx.TensorProto.FLOAT, None))
+    rng = np.random.default_rng(0)
+    feeds = {"q": rng.standard_normal((batch, new, 128)).astype(np.float32)}
+    for n in ("pk", "pv"):
+        feeds[n] = rng.standard_normal((batch, 2, buffer, 16)).astype(np.float32)
+    feeds["seqlens"] = np.array(seqlens, np.int32)
+    feeds["total"] = np.array(total, np.int32)
+    feeds["sink"] = (3 * rng.standard_normal(4)).astype(np.float32)
+    _matches_onnx_runtime(m, feeds, 1e-5)
+
+
+def test_group_query_attention_with_inputs_it_does_not_compute_is_refused_by_name() -> None:
+    """An attention bias (or position ids, quantized caches) is refused by name, as retraining
+    says in its one line; so is a window-sized cache without a window (ONNX Runtime refuses
+    it too)."""
+    m = _gqa(4, 2, 16, packed=True, past=True, rotary=16)
     m.graph.node[0].attribute.append(helper.make_attribute("sliding_window_cache", 1))
     with pytest.raises(UnsupportedOps) as e:
         to_torch(m)
-    assert e.value.ops == ["com.microsoft.GroupQueryAttention (sliding_window_cache=1)"]
+    assert e.value.ops == ["com.microsoft.GroupQueryAttention (sliding_window_cache=1, no window)"]
     m = _gqa(4, 2, 16, packed=True, past=True, rotary=16)  # with an attention bias
     m.graph.node[0].input.extend(["", "bias"])
     m.graph.input.append(helper.make_tensor_value_info("bias", onnx.TensorProto.FLOAT, None))

@@ -2,7 +2,7 @@
 
     python tools/genai_models.py DIR [--layers 2] [--hidden 64] [--heads 4] [--kv-heads 2]
                                      [--vocab 500] [--mlp N] [--precision fp32 int4 ...]
-                                     [--arch llama|lfm2|lfm2_moe|qwen3_5]
+                                     [--arch llama|lfm2|lfm2_moe|qwen3_5|gemma2|gpt_oss]
 
 The ONNX files users download for Phi, Llama, Qwen or Gemma (``cpu-int4-rtn-block-32``) are
 the builder's: com.microsoft GroupQueryAttention with rotary tables and a past cache, int4
@@ -14,7 +14,8 @@ DequantizeLinear, the NPU toolchains' format), and where asked ``fp16``. ``--arc
 hybrid instead: LFM2 (short convolutions with a carry state), LFM2-MoE (the same with a
 mixture of experts in each layer: a TopK router, com.microsoft MoE, QMoE in the int4 build) or
 Qwen3.5's text decoder (gated DeltaNet layers with a recurrent state, multimodal rotary
-positions).
+positions); or Gemma 2 or gpt-oss (fp32: its int4 build wants MXFP4 checkpoint weights), whose
+sliding layers keep a window-sized cache and gpt-oss's attention a sink per head.
 ``tests/test_genai.py`` builds its 2-layer Llama so, ``tools/bench_big.py --llama`` a 2.1 GB
 one.
 """
@@ -90,7 +91,7 @@ def build(
     return out
 
 
-ARCHS = ("llama", "lfm2", "lfm2_moe", "qwen3_5")
+ARCHS = ("llama", "lfm2", "lfm2_moe", "qwen3_5", "gemma2", "gpt_oss")
 
 
 def _model(arch: str, sizes: dict[str, Any]) -> Any:
@@ -128,6 +129,16 @@ def _model(arch: str, sizes: dict[str, Any]) -> Any:
             text_config=text, vision_config=vision | {"out_hidden_size": sizes["hidden_size"]}
         )
         return transformers.Qwen3_5ForConditionalGeneration(config)
+    if arch == "gemma2":  # sliding and full attention alternating, a window of 8 tokens
+        config = transformers.Gemma2Config(**sizes, head_dim=16, sliding_window=8)
+        return transformers.Gemma2ForCausalLM(config)
+    if arch == "gpt_oss":  # the same, with attention sinks and 4 experts, 2 a token
+        kinds = ["sliding_attention" if i % 2 == 0 else "full_attention" for i in range(layers)]
+        config = transformers.GptOssConfig(
+            **sizes, head_dim=16, sliding_window=8, layer_types=kinds, num_local_experts=4,
+            num_experts_per_tok=2,
+        )  # fmt: skip
+        return transformers.GptOssForCausalLM(config)
     raise ValueError(f"arch {arch!r}: one of {', '.join(ARCHS)}")
 
 

@@ -33,9 +33,14 @@ tokens are ``total_sequence_length``); the new keys, rotated at their positions 
 the cos/sin tables when ``do_rotary``, are written after it into a present cache as long as
 the past buffer or ``total_sequence_length``, zeros after each row's keys; a query sees the
 keys up to its own, only the last ``local_window_size`` of them where one is set; ``scale``,
-``softcap`` and ``smooth_softmax`` (a zero logit beside the keys). A ring-buffer cache
-(``sliding_window_cache``), quantized caches, position ids, an attention bias or a head sink
-are refused by name.
+``softcap``, ``smooth_softmax`` (a zero logit beside the keys) and ``head_sink`` (each head's
+own logit there: gpt-oss's attention sinks). And the window-sized cache of Gemma 2's and
+gpt-oss's sliding layers (``sliding_window_cache``): the past buffer's first rows hold the
+most recent positions the op kept, as many as its specification's ``L(T)`` for the tokens
+before the step (all of them up to the capacity ``C``, then fewer by ``C - W + 1`` at a
+time), the new keys go after them, and the present buffer's first ``L(T)`` rows are the most
+recent positions after the step (the rows after them are unspecified there, zeros here).
+Quantized caches, position ids and an attention bias are refused by name.
 
 And com.microsoft MultiHeadAttention and RotaryEmbedding, which onnxruntime-genai's float16 CPU
 build writes instead (and ONNX Runtime's transformer fusions), and the transformer optimizer's
@@ -204,7 +209,7 @@ def _rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, interleaved: bo
 
 
 # the GroupQueryAttention attributes computed here; any other set to other than its default
-# (``sliding_window_cache``'s ring buffer, ``k_quant_type``, ...) is refused by name
+# (``k_quant_type``, ``qk_norm_epsilon``, ...) is refused by name
 _GQA_COMPUTED = {
     "num_heads",
     "kv_num_heads",
@@ -212,23 +217,36 @@ _GQA_COMPUTED = {
     "softcap",
     "local_window_size",
     "smooth_softmax",
+    "sliding_window_cache",
     "do_rotary",
     "rotary_interleaved",
     "qk_output",
 }
 
 
+def _resident(tokens: torch.Tensor, capacity: int, window: int) -> torch.Tensor:
+    """How many of a row's ``tokens`` so far a window-sized cache of ``capacity`` rows holds
+    (GroupQueryAttention's ``L(T)``): all up to the capacity, then fewer by ``capacity -
+    window + 1`` at a time, so the last ``window`` are always there."""
+    room = capacity - window + 1
+    over = torch.div(tokens - capacity + room - 1, room, rounding_mode="floor")
+    return torch.where(tokens <= capacity, tokens, tokens - room * over)
+
+
 def _group_query_attention(a: dict[str, Any], nout: int) -> Fn:
     """com.microsoft GroupQueryAttention as ONNX Runtime's CPU kernel computes it (see the module
-    docstring); its optional inputs past the sin cache (position ids, an attention bias, a head
-    sink: ``torch_convert``) and its scores output are refused by name."""
+    docstring); its position ids and attention bias (``torch_convert``), quantized caches and
+    its scores output are refused by name."""
     heads, kv_heads = int(a["num_heads"]), int(a["kv_num_heads"])
     scale, softcap = float(a.get("scale", 0.0)), float(a.get("softcap", 0.0))
     window, smooth = int(a.get("local_window_size", -1)), bool(a.get("smooth_softmax", 0))
     rotary, interleaved = bool(a.get("do_rotary", 0)), bool(a.get("rotary_interleaved", 0))
+    windowed = bool(a.get("sliding_window_cache", 0))
     if nout > 3:
         raise Unsupported("com.microsoft.GroupQueryAttention (its output_qk)")
-    refuse_others("GroupQueryAttention", a, _GQA_COMPUTED)  # a ring-buffer cache, ...
+    if windowed and window <= 0:
+        raise Unsupported("com.microsoft.GroupQueryAttention (sliding_window_cache=1, no window)")
+    refuse_others("GroupQueryAttention", a, _GQA_COMPUTED)  # quantized caches, ...
 
     def f(
         query: torch.Tensor,
@@ -240,9 +258,16 @@ def _group_query_attention(a: dict[str, Any], nout: int) -> Fn:
         total_length: torch.Tensor | None = None,
         cos: torch.Tensor | None = None,
         sin: torch.Tensor | None = None,
+        position_ids: None = None,  # refused by name where given (``torch_convert``)
+        attention_bias: None = None,
+        head_sink: torch.Tensor | None = None,
     ) -> Any:
         if seqlens_k is None or total_length is None:
             raise ValueError("GroupQueryAttention needs seqlens_k and total_sequence_length")
+        if windowed and (past_key is None or past_value is None):
+            raise ValueError(
+                "GroupQueryAttention's window-sized cache needs past_key and past_value"
+            )
         batch, s = query.shape[0], query.shape[1]
         if key is None or value is None:  # packed [batch, s, (heads + 2 kv_heads) * head]
             size = query.shape[2] // (heads + 2 * kv_heads)
@@ -257,11 +282,18 @@ def _group_query_attention(a: dict[str, Any], nout: int) -> Fn:
             positions = past.reshape(-1, 1) + steps.reshape(1, -1)  # [batch, s]
             q = _rope(q, cos[positions], sin[positions], interleaved)
             k = _rope(k, cos[positions], sin[positions], interleaved)
-        # the present cache: each row's valid past, then its new keys, then zeros
+        # the keys each row attends: the past it holds (all of its valid past; a window-sized
+        # cache, the most recent it kept), then its new keys, then zeros (the present cache of
+        # a full-length one, as long as the past buffer or total_sequence_length)
         buffer = past_key.shape[2] if past_key is not None else 0
-        length = max(buffer, int(total_length.reshape(-1)[0]))  # as ONNX Runtime sizes it
+        if windowed:
+            held = _resident(past, buffer, window)
+            length = int((held + s).max())
+        else:
+            held = past
+            length = max(buffer, int(total_length.reshape(-1)[0]))  # as ONNX Runtime sizes it
         t = torch.arange(length).reshape(1, -1)
-        p = past.reshape(-1, 1)
+        p = held.reshape(-1, 1)
         index = torch.where(t < p, t, torch.where(t < p + s, buffer + t - p, buffer + s))
         index = index.reshape(batch, 1, length, 1).expand(batch, kv_heads, length, size)
 
@@ -270,23 +302,36 @@ def _group_query_attention(a: dict[str, Any], nout: int) -> Fn:
             full = torch.cat(parts if old is None else [old, *parts], dim=2)
             return torch.gather(full, 2, index)
 
-        present_k, present_v = cache(past_key, k), cache(past_value, v)
+        held_k, held_v = cache(past_key, k), cache(past_value, v)
+        if windowed:  # the present buffer: the most recent it keeps after the step, then zeros
+            kept = _resident(past + s, buffer, window).reshape(-1, 1)
+            rows = torch.arange(buffer).reshape(1, -1)
+            rows = torch.where(rows < kept, p + s - kept + rows, length)
+            rows = rows.reshape(batch, 1, buffer, 1).expand(batch, kv_heads, buffer, size)
+            zero = held_k.new_zeros(batch, kv_heads, 1, size)
+            present_k = torch.gather(torch.cat([held_k, zero], 2), 2, rows)
+            present_v = torch.gather(torch.cat([held_v, zero], 2), 2, rows)
+        else:
+            present_k, present_v = held_k, held_v
         rep = heads // kv_heads
-        keys = present_k.repeat_interleave(rep, dim=1)
-        values = present_v.repeat_interleave(rep, dim=1)
+        keys = held_k.repeat_interleave(rep, dim=1)
+        values = held_v.repeat_interleave(rep, dim=1)
         alpha = scale if scale != 0.0 else 1.0 / math.sqrt(size)
         work = torch.float32 if q.dtype in _HALF else q.dtype
         scores = torch.matmul(q.to(work), keys.to(work).transpose(-1, -2)) * alpha
         if softcap > 0:
             scores = softcap * torch.tanh(scores / softcap)
-        last = (p + steps.reshape(1, -1)).reshape(batch, 1, s, 1)  # the newest key each sees
-        j = torch.arange(length).reshape(1, 1, 1, -1)
+        # each query's position and each key's (a row's first held key is at past - held)
+        last = (past.reshape(-1, 1) + steps.reshape(1, -1)).reshape(batch, 1, s, 1)
+        j = (past.reshape(-1, 1) - p + t).reshape(batch, 1, 1, length)
         seen = j <= last
         if window > 0:
             seen = seen & (j > last - window)
         scores = scores.masked_fill(~seen, -math.inf)
-        if smooth:  # a zero logit beside the keys (a sink that takes part of the weight)
+        if smooth or head_sink is not None:  # a logit beside the keys that takes some weight
             sink = scores.new_zeros(scores.shape[:-1] + (1,))
+            if head_sink is not None:  # each head's own (gpt-oss's attention sinks)
+                sink = sink + head_sink.to(work).reshape(1, heads, 1, 1)
             probs = torch.softmax(torch.cat((scores, sink), dim=-1), dim=-1)[..., :-1]
         else:
             probs = torch.softmax(scores, dim=-1)
