@@ -74,6 +74,7 @@ __all__ = [
     "OutputDiff",
     "Compared",
     "compared",
+    "unspecified_outputs",
     "pick_diff",
     "deviation",
     "accuracy_of",
@@ -796,6 +797,25 @@ def _perturbed(feeds: dict[str, np.ndarray], scale: float = 1e-6) -> dict[str, n
         else:
             out[k] = v
     return out
+
+
+def unspecified_outputs(model: onnx.ModelProto) -> dict[str, str]:
+    """``output -> why`` for the graph outputs ONNX Runtime leaves partly unspecified: the
+    present cache of a com.microsoft GroupQueryAttention with a window-sized cache
+    (``sliding_window_cache=1``), whose rows after those holding positions keep whatever the
+    buffer held (Gemma 2's and gpt-oss's sliding layers: 3.7e19 in one session, other values
+    in the next)."""
+    why = (
+        "a window-sized attention cache: ONNX Runtime leaves its rows past the positions it "
+        "holds unspecified; not evidence"
+    )
+    out: dict[str, str] = {}
+    for n in model.graph.node:
+        windowed = any(a.name == "sliding_window_cache" and a.i for a in n.attribute)
+        if n.domain == "com.microsoft" and n.op_type == "GroupQueryAttention" and windowed:
+            out.update((o, why) for o in n.output[1:3] if o)
+    graph_outputs = {o.name for o in model.graph.output}
+    return {o: w for o, w in out.items() if o in graph_outputs}
 
 
 CHAOTIC = 0.25  # a noise floor above it admits an output as far off as a broken rewrite's
