@@ -1142,6 +1142,10 @@ def compare(
         return deviation([x], [y], [names[k]], classes=[classes[k]], compare=cmp).outputs[0]
 
     dev = deviation(a, b, names, inputs=source, classes=classes, compare=cmp)
+    unspecified = unspecified_outputs(original)
+    for o in dev.outputs:  # by its op, not by a draw whose two runs happen to agree
+        if o.name in unspecified and o.checked:
+            o.checked, o.note = False, unspecified[o.name]
     if n_random:
         dev.notes.append(f"{n_random} random op(s) given the same fixed seed in both models")
     training = next((n for n in all_nodes(original.graph) if training_dropout(n)), None)
