@@ -57,7 +57,10 @@ def build(
     into com.microsoft MoE's router input) or Qwen3.5's text decoder (a gated DeltaNet layer:
     CausalConvWithState, LinearAttention over a ``past.0.recurrent`` state, LinearAttentionGate,
     GatedRMSNorm; then a gated attention layer whose Q and K are rotated by MRotaryEmbedding at
-    ``position_ids`` ``[3, batch, sequence]``), ``layers`` alternating so. Raises
+    ``position_ids`` ``[3, batch, sequence]``), ``layers`` alternating so. ``gemma2`` and
+    ``gpt_oss`` (fp32 only) alternate a sliding layer (a window of 8 over a window-sized
+    cache, ``past_sliding_length`` long) and a full one; gpt-oss's attention reads a sink per
+    head and its MLP is com.microsoft MoE (4 experts, 2 a token). Raises
     ``subprocess.CalledProcessError`` with the builder's output."""
     import torch
     import transformers

@@ -50,9 +50,10 @@ __all__ = ["to_torch", "SUPPORTED_OPS", "UnsupportedOps", "OnnxModule"]
 OPS = {**_OPS, **RECURRENT, **ATTENTION}
 MICROSOFT_OPS = {**_MICROSOFT, **MICROSOFT_ATTENTION, **MICROSOFT_HYBRID, **MICROSOFT_MOE}
 # com.microsoft ops with optional inputs that are not computed: the positions of those that
-# are (GroupQueryAttention's position_ids, attention_bias and quantization scales, MultiHeadAttention's
-# past_sequence_length and cache_indirection, Attention's past_sequence_length, the mixtures
-# of experts' third projection, QMoE's router_weights and fp4/fp8 scales are refused by name)
+# are (GroupQueryAttention's position_ids, attention_bias and the inputs after head_sink,
+# MultiHeadAttention's past_sequence_length and cache_indirection, Attention's
+# past_sequence_length, the mixtures of experts' third projection, QMoE's router_weights and
+# fp4/fp8 scales are refused by name)
 _MICROSOFT_INPUTS: dict[str, tuple[int, ...]] = {
     "GroupQueryAttention": (*range(9), 11),  # 11: head_sink
     "MultiHeadAttention": tuple(range(8)),
