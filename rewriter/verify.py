@@ -486,6 +486,9 @@ class Compared:
     indices: tuple[str, ...] = ()
     # output -> the width of the range its producer bounds it to (``bounded_spans``)
     spans: Mapping[str, float] = field(default_factory=dict)
+    # output -> why ONNX Runtime leaves part of it unspecified (``unspecified_outputs``): no
+    # evidence
+    unspecified: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def names(self) -> list[str]:
@@ -525,7 +528,7 @@ def compared(model: onnx.ModelProto) -> Compared:
     have = set(outs) | set(sources)
     indices = tuple(dict.fromkeys(i for p in found.values() for i in p.indices if i not in have))
     spans = {n: w for n, w in zip(outs, bounded_spans(model, outs), strict=True) if w}
-    return Compared(outs, found, sources, indices, spans)
+    return Compared(outs, found, sources, indices, spans, unspecified_outputs(model))
 
 
 def deviation(
@@ -544,7 +547,8 @@ def deviation(
     (``predictions``) equals the label. ``classes``: per output, whether top-1 agreement means
     something (``class_axes``; default: for every output). ``compare``: the ``Compared`` the
     arrays were run with (``Compared.names``, in that order): picking outputs are compared by
-    agreement, the tensors they pick by as values.
+    agreement, the tensors they pick by as values, and what ONNX Runtime leaves unspecified
+    (``Compared.unspecified``) not at all.
     """
     if compare is not None and names is None:
         names = compare.names
@@ -583,6 +587,9 @@ def deviation(
             o = output_diff(n, a, b, c and role not in ("source", "index"), spans.get(n))
             o.role = role
         outs.append(o)
+    for o in outs:  # by its op, not by a draw whose two runs happen to agree
+        if compare is not None and o.name in compare.unspecified and o.checked:
+            o.checked, o.note = False, compare.unspecified[o.name]
     real = len(compare.outputs) if compare is not None else len(got)
     acc = accuracy_of(list(got)[:real], labels) if labels is not None and len(got) else None
     return Deviation(outs, acc, inputs)
@@ -1142,10 +1149,6 @@ def compare(
         return deviation([x], [y], [names[k]], classes=[classes[k]], compare=cmp).outputs[0]
 
     dev = deviation(a, b, names, inputs=source, classes=classes, compare=cmp)
-    unspecified = unspecified_outputs(original)
-    for o in dev.outputs:  # by its op, not by a draw whose two runs happen to agree
-        if o.name in unspecified and o.checked:
-            o.checked, o.note = False, unspecified[o.name]
     if n_random:
         dev.notes.append(f"{n_random} random op(s) given the same fixed seed in both models")
     training = next((n for n in all_nodes(original.graph) if training_dropout(n)), None)

@@ -49,14 +49,7 @@ from rewriter.calibrate import as_calibration, observe_sites
 from rewriter.candidates import Candidate
 from rewriter.errors import ModelError
 from rewriter.ir.runtime import run_values
-from rewriter.verify import (
-    Deviation,
-    accuracy_of,
-    compared,
-    deviation,
-    predictions,
-    unspecified_outputs,
-)
+from rewriter.verify import Deviation, accuracy_of, compared, deviation, predictions
 
 __all__ = ["RefitResult", "refit_onnx", "student_rational", "compare_over"]
 
@@ -423,12 +416,10 @@ def compare_over(
 ) -> list[Deviation]:
     """Each model's outputs against the teacher's over all calibration batches (``Deviation``);
     with ``labels`` (one per sample), also each model's top-1 accuracy
-    (``rewriter.verify.predictions``: the first output giving a class per sample). A
-    window-sized attention cache (``unspecified_outputs``) is no evidence: ONNX Runtime
-    leaves the rows it does not fill as they were (Gemma 2's sliding layers' present cache
-    read 3.7e19 from one session to the next)."""
+    (``rewriter.verify.predictions``: the first output giving a class per sample). What
+    ONNX Runtime leaves unspecified is no evidence (``Compared.unspecified``: Gemma 2's
+    sliding layers' window-sized cache read 3.7e19 in one session)."""
     cmp = compared(teacher)  # outputs that pick: compared on what they pick by
-    unspecified = unspecified_outputs(teacher)
     names, real = cmp.names, list(cmp.outputs)
 
     def outputs(m: onnx.ModelProto) -> tuple[list[np.ndarray], np.ndarray | None]:
@@ -448,9 +439,6 @@ def compare_over(
     for m in models:
         out, predicted = outputs(m)
         d = deviation(ref, out, names, inputs="calibration", compare=cmp)
-        for o in d.outputs:
-            if o.name in unspecified and o.checked:
-                o.checked, o.note = False, unspecified[o.name]
         if predicted is not None and labels is not None:
             d.accuracy = accuracy_of(predicted, labels)
         devs.append(d)
