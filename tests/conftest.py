@@ -110,6 +110,14 @@ def zoo_paths(tmp_path_factory: pytest.TempPathFactory) -> Mapping[str, str]:
     return BuiltOnce.shared(tmp_path_factory, "zoo", {n: builder(n) for n in zoo.BUILDERS})
 
 
+def window_cache_rows(tokens: int, capacity: int, window: int) -> int:
+    """The rows of a GroupQueryAttention window-sized cache (``sliding_window_cache=1``) that
+    hold positions after ``tokens`` tokens, by the op's specification's formula: ``L(T) = T``
+    up to the capacity ``C``, else ``T - G ceil((T - C) / G)``, ``G = C - W + 1``."""
+    room = capacity - window + 1
+    return tokens if tokens <= capacity else tokens - room * -(-(tokens - capacity) // room)
+
+
 def fixed_reshape_model() -> onnx.ModelProto:
     """x [batch, features] -> Tanh -> Reshape to a fixed 65537 elements: only that count runs,
     a prime past the largest size a probe tries (65536), so no generated input runs it (one

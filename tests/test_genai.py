@@ -16,7 +16,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
-from conftest import BuiltOnce
+from conftest import BuiltOnce, window_cache_rows
 from onnx import numpy_helper
 
 from rewriter.cli import main
@@ -321,12 +321,6 @@ def genai_windowed(tmp_path_factory) -> BuiltOnce:  # type: ignore[no-untyped-de
     return BuiltOnce.shared(tmp_path_factory, "windowed", {a: builder(a) for a in _WINDOWED})
 
 
-def _held(tokens: int, capacity: int, window: int = 8) -> int:
-    """The rows of a window-sized cache that hold positions (the op's ``L(T)``)."""
-    room = capacity - window + 1
-    return tokens if tokens <= capacity else tokens - room * -(-(tokens - capacity) // room)
-
-
 @pytest.mark.parametrize("arch", _WINDOWED)
 @pytest.mark.parametrize(("batch", "new", "past"), [(1, 12, 0), (2, 1, 7), (1, 4, 9)])
 def test_the_interpreter_runs_sliding_layers_as_onnx_runtime_does(
@@ -350,7 +344,7 @@ def test_the_interpreter_runs_sliding_layers_as_onnx_runtime_does(
     module = to_torch(m)
     with torch.no_grad():
         got = module(*(torch.from_numpy(feeds[n]) for n in module.input_names))
-    held = _held(past + new, 8)
+    held = window_cache_rows(past + new, 8, 8)
     for name, g, w in zip(module.output_names, got, want, strict=True):
         assert g.shape == w.shape, (name, g.shape, w.shape)
         g = g.numpy()

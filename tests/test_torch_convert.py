@@ -8,7 +8,6 @@ naming the ops the interpreter does not cover.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -16,6 +15,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
+from conftest import window_cache_rows
 from onnx import helper, numpy_helper
 
 from rewriter.cost.torch_convert import SUPPORTED_OPS, UnsupportedOps, to_torch
@@ -1824,14 +1824,6 @@ _WINDOWED = {
 }
 
 
-def _held(tokens: int, capacity: int, window: int) -> int:
-    """The rows of a window-sized cache that hold positions, by the op's specification's
-    formula: ``L(T) = T`` up to the capacity ``C``, else ``T - G ceil((T - C) / G)``,
-    ``G = C - W + 1``."""
-    room = capacity - window + 1
-    return tokens if tokens <= capacity else tokens - room * math.ceil((tokens - capacity) / room)
-
-
 @pytest.mark.parametrize("sink", [False, True])
 @pytest.mark.parametrize("step", sorted(_WINDOWED))
 def test_group_query_attention_with_a_window_sized_cache_matches_onnx_runtime(step, sink) -> None:  # type: ignore[no-untyped-def]
@@ -1864,7 +1856,7 @@ def test_group_query_attention_with_a_window_sized_cache_matches_onnx_runtime(st
     assert want[1].shape[2] == capacity
     np.testing.assert_allclose(got[0], want[0], rtol=1e-5, atol=1e-5)
     for b, before in enumerate(seqlens):
-        held = _held(before + 1, capacity, window)
+        held = window_cache_rows(before + 1, capacity, window)
         assert 0 < held <= capacity
         for g, w in zip(got[1:], want[1:], strict=True):
             np.testing.assert_allclose(g[b, :, :held], w[b, :, :held], rtol=1e-5, atol=1e-5)

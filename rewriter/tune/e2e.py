@@ -955,10 +955,10 @@ _FORCEABLE = frozenset(("TopK", "ArgMax", "ArgMin"))
 def picks_to_force(
     teacher: onnx.ModelProto, student: onnx.ModelProto, read_at: dict[str, Pick]
 ) -> dict[str, Pick]:
-    """The outputs of ``read_at`` (the teacher's picks ``picks_to_read`` chose) distillation reads as values with the teacher's picks given
-    to the student (``force_picks``): output -> its ``Pick``, whose ``indices`` (TopK, ArgMax
-    or ArgMin outputs of the main graph, in both models) are given and whose ``sources`` are
-    read beside it. RT-DETR's decoder refines the
+    """The outputs of ``read_at`` (the teacher's picks ``picks_to_read`` chose) distillation
+    reads as values with the teacher's picks given to the student (``force_picks``): output ->
+    its ``Pick``, whose ``indices`` (TopK, ArgMax or ArgMin outputs of the main graph, in both
+    models) are given and whose ``sources`` are read beside it. RT-DETR's decoder refines the
     queries a TopK picks from its encoder's scores: read at those scores alone, its decoder
     (a tenth of its sites) was never trained; with the teacher's picks, student and teacher
     decode the same queries, in the same places. An output that also follows a pick of a
